@@ -1,0 +1,270 @@
+//! Node configuration: the typed model the router and runtime are built from,
+//! and (being written) the loader for Crossbar.io's node config format.
+//!
+//! The loader turns a `.crossbar/config.json` / YAML file (or the embedded
+//! default) into [`Config`]; nothing outside this module reads config files.
+
+use std::path::PathBuf;
+
+use crate::proto::Serializer;
+use crate::proto::uri::{MatchPolicy, UriCheck};
+
+/// Default for [`Limits::max_message_size`]: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Default for [`Limits::outbound_queue_bytes`]: 32 MiB per session.
+pub const DEFAULT_OUTBOUND_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+/// Default for [`Limits::max_sessions_per_shard`].
+pub const DEFAULT_MAX_SESSIONS_PER_SHARD: usize = 1_000_000;
+
+/// A whole node: realms, listening transports and limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Realms served; a HELLO for any other realm gets ABORT `wamp.error.no_such_realm`.
+    pub realms: Vec<RealmConfig>,
+    /// Listening endpoints.
+    pub transports: Vec<TransportConfig>,
+    /// Router-wide limits.
+    pub limits: Limits,
+    /// Shard count override from the config (`--shards` on the CLI wins).
+    pub shards: Option<usize>,
+    /// Warnings produced while loading (ignored Crossbar-only keys), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// One realm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealmConfig {
+    /// The realm's name (a URI).
+    pub name: String,
+    /// URI validation for this realm (`options.uri_check`).
+    pub uri_check: UriCheck,
+    /// Roles and their static permissions.
+    pub roles: Vec<RoleConfig>,
+}
+
+/// A role with static permissions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleConfig {
+    /// The role's name (the session's `authrole`).
+    pub name: String,
+    /// Permission rules.
+    pub permissions: Vec<Permission>,
+}
+
+/// One permission rule of a role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permission {
+    /// The URI or pattern the rule covers (`""` with prefix match covers everything).
+    pub uri: String,
+    /// How `uri` is matched against the URI of an action.
+    pub match_policy: MatchPolicy,
+    /// Which actions are allowed.
+    pub allow: Allow,
+    /// Which identities are disclosed.
+    pub disclose: Disclose,
+}
+
+/// Allowed actions of a [`Permission`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allow {
+    /// CALL.
+    pub call: bool,
+    /// REGISTER.
+    pub register: bool,
+    /// PUBLISH.
+    pub publish: bool,
+    /// SUBSCRIBE.
+    pub subscribe: bool,
+}
+
+/// Identity disclosure of a [`Permission`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Disclose {
+    /// Disclose the caller to callees.
+    pub caller: bool,
+    /// Disclose the publisher to subscribers.
+    pub publisher: bool,
+}
+
+/// A listening transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportConfig {
+    /// Transport ID from the config (`id`), or a generated one, for logs.
+    pub id: String,
+    /// WebSocket or RawSocket.
+    pub kind: TransportKind,
+    /// Where to listen.
+    pub endpoint: Endpoint,
+    /// Serializers offered, in preference order.
+    pub serializers: Vec<Serializer>,
+    /// Authentication accepted on this transport.
+    pub auth: TransportAuth,
+}
+
+/// The protocol a transport speaks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportKind {
+    /// WebSocket (`websocket`, or a `web` transport's websocket path).
+    WebSocket(WebSocketOptions),
+    /// RawSocket (`rawsocket`).
+    RawSocket(RawSocketOptions),
+}
+
+/// WebSocket options (Crossbar's `options` on a websocket transport).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketOptions {
+    /// The HTTP path the WebSocket is served on (`/ws`); `None` accepts any path.
+    pub path: Option<String>,
+    /// Largest message accepted; larger ones close with 1009.
+    pub max_message_size: usize,
+    /// Largest single frame accepted.
+    pub max_frame_size: usize,
+    /// Send a WebSocket ping after this many ms without traffic (0 = off).
+    pub auto_ping_interval_ms: u64,
+    /// Close when a ping is not answered within this many ms (0 = off).
+    pub auto_ping_timeout_ms: u64,
+    /// Close when the opening handshake takes longer than this many ms (0 = off).
+    pub open_handshake_timeout_ms: u64,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        WebSocketOptions {
+            path: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_frame_size: DEFAULT_MAX_MESSAGE_SIZE,
+            auto_ping_interval_ms: 0,
+            auto_ping_timeout_ms: 0,
+            open_handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// RawSocket options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSocketOptions {
+    /// Largest message the router accepts (announced in the handshake, rounded
+    /// down to a power of two between 512 B and 16 MiB).
+    pub max_message_size: usize,
+    /// Close when the 4-byte handshake takes longer than this many ms (0 = off).
+    pub open_handshake_timeout_ms: u64,
+}
+
+impl Default for RawSocketOptions {
+    fn default() -> Self {
+        RawSocketOptions {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            open_handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Where a transport listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// TCP on `host:port` (port 0 picks a free port).
+    Tcp {
+        /// Interface address or host name.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A Unix domain socket at `path`.
+    Unix {
+        /// Socket path.
+        path: PathBuf,
+    },
+}
+
+/// Authentication accepted on a transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportAuth {
+    /// Anonymous authentication: the role given, or `None` when not allowed.
+    pub anonymous_role: Option<String>,
+}
+
+impl Default for TransportAuth {
+    fn default() -> Self {
+        TransportAuth {
+            anonymous_role: Some("anonymous".to_owned()),
+        }
+    }
+}
+
+/// Router-wide limits. Every limit is enforced; see the README's limits table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest WAMP message accepted from a client, in bytes.
+    pub max_message_size: usize,
+    /// Bytes queued for one session before it counts as a slow consumer and is closed.
+    pub outbound_queue_bytes: usize,
+    /// Sessions one shard accepts; further connections are refused.
+    pub max_sessions_per_shard: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
+            max_sessions_per_shard: DEFAULT_MAX_SESSIONS_PER_SHARD,
+        }
+    }
+}
+
+impl Config {
+    /// The embedded default: realm `realm1` where role `anonymous` may do
+    /// everything, WebSocket on `ws://127.0.0.1:8080/ws`, RawSocket on
+    /// `127.0.0.1:8081`, all serializers, anonymous authentication.
+    pub fn embedded_default() -> Config {
+        let all = Allow {
+            call: true,
+            register: true,
+            publish: true,
+            subscribe: true,
+        };
+        Config {
+            realms: vec![RealmConfig {
+                name: "realm1".to_owned(),
+                uri_check: UriCheck::Loose,
+                roles: vec![RoleConfig {
+                    name: "anonymous".to_owned(),
+                    permissions: vec![Permission {
+                        uri: String::new(),
+                        match_policy: MatchPolicy::Prefix,
+                        allow: all,
+                        disclose: Disclose::default(),
+                    }],
+                }],
+            }],
+            transports: vec![
+                TransportConfig {
+                    id: "ws".to_owned(),
+                    kind: TransportKind::WebSocket(WebSocketOptions {
+                        path: Some("/ws".to_owned()),
+                        ..WebSocketOptions::default()
+                    }),
+                    endpoint: Endpoint::Tcp {
+                        host: "127.0.0.1".to_owned(),
+                        port: 8080,
+                    },
+                    serializers: Serializer::ALL.to_vec(),
+                    auth: TransportAuth::default(),
+                },
+                TransportConfig {
+                    id: "rawsocket".to_owned(),
+                    kind: TransportKind::RawSocket(RawSocketOptions::default()),
+                    endpoint: Endpoint::Tcp {
+                        host: "127.0.0.1".to_owned(),
+                        port: 8081,
+                    },
+                    serializers: Serializer::ALL.to_vec(),
+                    auth: TransportAuth::default(),
+                },
+            ],
+            limits: Limits::default(),
+            shards: None,
+            warnings: Vec::new(),
+        }
+    }
+}

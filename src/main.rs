@@ -1,0 +1,2 @@
+//! The `junction` binary. (Being written.)
+fn main() {}

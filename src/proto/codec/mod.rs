@@ -1,0 +1,144 @@
+//! The three WAMP serializers: JSON, MessagePack and CBOR.
+//!
+//! Each codec module decodes one whole message (a byte slice, already framed
+//! by the transport) into a `Vec<Value>` and encodes through a [`Writer`], so
+//! [`Message::write_to`](super::message::Message::write_to) drives all three.
+//! Codecs know nothing of message layouts; [`super::message`] knows nothing of bytes.
+
+pub mod cbor;
+pub mod json;
+pub mod msgpack;
+
+use bytes::{Bytes, BytesMut};
+
+use super::error::DecodeError;
+use super::message::Message;
+use super::value::{Dict, Value};
+
+/// Deepest nesting of lists and dicts a decoder accepts (the message list
+/// itself counts as one level). Deeper input is a protocol violation, never a
+/// stack overflow.
+pub const MAX_DEPTH: usize = 64;
+
+/// A codec's output side. [`Message::write_to`] calls it element by element.
+pub trait Writer {
+    /// Starts a list of `len` elements.
+    fn begin_list(&mut self, len: usize);
+    /// Separates two list elements (JSON writes `,`, binary codecs nothing).
+    fn sep(&mut self);
+    /// Ends the current list.
+    fn end_list(&mut self);
+    /// Writes a non-negative integer.
+    fn uint(&mut self, v: u64);
+    /// Writes a string.
+    fn str(&mut self, s: &str);
+    /// Writes a whole dictionary.
+    fn dict(&mut self, d: &Dict);
+    /// Writes a whole list of values.
+    fn list(&mut self, l: &[Value]);
+    /// Writes any value.
+    fn value(&mut self, v: &Value);
+}
+
+/// A WAMP serializer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Serializer {
+    /// `wamp.2.json`: UTF-8 text; binary as `"\u0000"` + base64.
+    Json,
+    /// `wamp.2.msgpack`.
+    MsgPack,
+    /// `wamp.2.cbor`.
+    Cbor,
+}
+
+impl Serializer {
+    /// All serializers, in [`Serializer::index`] order.
+    pub const ALL: [Serializer; 3] = [Serializer::Json, Serializer::MsgPack, Serializer::Cbor];
+
+    /// A dense index in `0..3`, for per-serializer caches.
+    pub const fn index(self) -> usize {
+        match self {
+            Serializer::Json => 0,
+            Serializer::MsgPack => 1,
+            Serializer::Cbor => 2,
+        }
+    }
+
+    /// Short name as used in config files (`json`, `msgpack`, `cbor`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Serializer::Json => "json",
+            Serializer::MsgPack => "msgpack",
+            Serializer::Cbor => "cbor",
+        }
+    }
+
+    /// Parses a config-file name.
+    pub fn from_name(name: &str) -> Option<Serializer> {
+        Serializer::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The WebSocket subprotocol that selects this serializer.
+    pub const fn ws_subprotocol(self) -> &'static str {
+        match self {
+            Serializer::Json => "wamp.2.json",
+            Serializer::MsgPack => "wamp.2.msgpack",
+            Serializer::Cbor => "wamp.2.cbor",
+        }
+    }
+
+    /// The serializer a WebSocket subprotocol selects.
+    pub fn from_ws_subprotocol(p: &str) -> Option<Serializer> {
+        Serializer::ALL
+            .into_iter()
+            .find(|s| s.ws_subprotocol() == p)
+    }
+
+    /// The RawSocket handshake's serializer number.
+    pub const fn rawsocket_id(self) -> u8 {
+        match self {
+            Serializer::Json => 1,
+            Serializer::MsgPack => 2,
+            Serializer::Cbor => 3,
+        }
+    }
+
+    /// The serializer a RawSocket handshake number selects.
+    pub fn from_rawsocket_id(id: u8) -> Option<Serializer> {
+        Serializer::ALL.into_iter().find(|s| s.rawsocket_id() == id)
+    }
+
+    /// Whether WebSocket carries this serializer in text frames.
+    pub const fn is_text(self) -> bool {
+        matches!(self, Serializer::Json)
+    }
+
+    /// Appends the encoding of `msg` to `out`.
+    pub fn encode_into(self, msg: &Message, out: &mut BytesMut) {
+        match self {
+            Serializer::Json => msg.write_to(&mut json::JsonWriter::new(out)),
+            Serializer::MsgPack => msg.write_to(&mut msgpack::MsgPackWriter::new(out)),
+            Serializer::Cbor => msg.write_to(&mut cbor::CborWriter::new(out)),
+        }
+    }
+
+    /// Encodes `msg` into fresh bytes.
+    pub fn encode(self, msg: &Message) -> Bytes {
+        let mut out = BytesMut::with_capacity(128);
+        self.encode_into(msg, &mut out);
+        out.freeze()
+    }
+
+    /// Decodes one whole message.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for bytes that are not a valid WAMP message in this serializer.
+    pub fn decode(self, data: &[u8]) -> Result<Message, DecodeError> {
+        let list = match self {
+            Serializer::Json => json::decode_list(data)?,
+            Serializer::MsgPack => msgpack::decode_list(data)?,
+            Serializer::Cbor => cbor::decode_list(data)?,
+        };
+        Message::from_list(list)
+    }
+}

@@ -1,0 +1,864 @@
+//! Every WAMP v2 message (basic and advanced profile) as a typed value, and the
+//! mapping between a message and its wire array `[Code, ...]`.
+//!
+//! Direction notes follow the spec: "C→R" is client (caller, callee, publisher,
+//! subscriber) to router, "R→C" the other way. The codecs in [`super::codec`]
+//! turn bytes into a `Vec<Value>` and back; this module knows the array layout.
+
+use super::codec::Writer;
+use super::error::DecodeError;
+use super::ids::{
+    PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId, is_valid_id,
+};
+use super::value::{Dict, Value};
+
+/// Positional and keyword arguments that the router routes without looking inside.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Payload {
+    /// `Arguments|list`, absent when the peer sent none.
+    pub args: Option<Vec<Value>>,
+    /// `ArgumentsKw|dict`, absent when the peer sent none.
+    pub kwargs: Option<Dict>,
+}
+
+impl Payload {
+    /// A payload with neither args nor kwargs.
+    pub const fn empty() -> Self {
+        Payload {
+            args: None,
+            kwargs: None,
+        }
+    }
+
+    /// A payload with only positional arguments.
+    pub fn args(args: Vec<Value>) -> Self {
+        Payload {
+            args: Some(args),
+            kwargs: None,
+        }
+    }
+
+    /// Whether the payload is empty on the wire (no args and no kwargs).
+    pub fn is_empty(&self) -> bool {
+        self.args.is_none() && self.kwargs.is_none()
+    }
+}
+
+/// HELLO `[1, Realm|uri, Details|dict]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hello {
+    /// The realm to join.
+    pub realm: String,
+    /// Roles, authentication methods, agent.
+    pub details: Dict,
+}
+
+/// WELCOME `[2, Session|id, Details|dict]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Welcome {
+    /// The new session's ID.
+    pub session: SessionId,
+    /// Router roles, authid, authrole, ...
+    pub details: Dict,
+}
+
+/// ABORT `[3, Details|dict, Reason|uri, (Arguments|list, (ArgumentsKw|dict))]` (both ways).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abort {
+    /// Details, usually `{"message": "..."}`.
+    pub details: Dict,
+    /// The reason URI.
+    pub reason: String,
+    /// Optional payload.
+    pub payload: Payload,
+}
+
+/// CHALLENGE `[4, AuthMethod|string, Extra|dict]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Challenge {
+    /// The authentication method being used.
+    pub auth_method: String,
+    /// Method-specific data.
+    pub extra: Dict,
+}
+
+/// AUTHENTICATE `[5, Signature|string, Extra|dict]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authenticate {
+    /// The signature or ticket.
+    pub signature: String,
+    /// Method-specific data.
+    pub extra: Dict,
+}
+
+/// GOODBYE `[6, Details|dict, Reason|uri]` (both ways).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goodbye {
+    /// Details, usually `{"message": "..."}`.
+    pub details: Dict,
+    /// The reason URI.
+    pub reason: String,
+}
+
+/// ERROR `[8, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, (args, (kwargs))]` (both ways).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    /// The message code of the request that failed.
+    pub request_type: u64,
+    /// The failed request's ID.
+    pub request: RequestId,
+    /// Details.
+    pub details: Dict,
+    /// The error URI.
+    pub error: String,
+    /// Optional payload.
+    pub payload: Payload,
+}
+
+/// PUBLISH `[16, Request|id, Options|dict, Topic|uri, (args, (kwargs))]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publish {
+    /// Request ID.
+    pub request: RequestId,
+    /// Options (`acknowledge`, `exclude_me`, ...).
+    pub options: Dict,
+    /// The topic.
+    pub topic: String,
+    /// The event payload.
+    pub payload: Payload,
+}
+
+/// PUBLISHED `[17, PUBLISH.Request|id, Publication|id]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// The PUBLISH request ID.
+    pub request: RequestId,
+    /// The publication's ID.
+    pub publication: PublicationId,
+}
+
+/// SUBSCRIBE `[32, Request|id, Options|dict, Topic|uri]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscribe {
+    /// Request ID.
+    pub request: RequestId,
+    /// Options (`match`, ...).
+    pub options: Dict,
+    /// The topic or pattern.
+    pub topic: String,
+}
+
+/// SUBSCRIBED `[33, SUBSCRIBE.Request|id, Subscription|id]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscribed {
+    /// The SUBSCRIBE request ID.
+    pub request: RequestId,
+    /// The subscription's ID.
+    pub subscription: SubscriptionId,
+}
+
+/// UNSUBSCRIBE `[34, Request|id, SUBSCRIBED.Subscription|id]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsubscribe {
+    /// Request ID.
+    pub request: RequestId,
+    /// The subscription to end.
+    pub subscription: SubscriptionId,
+}
+
+/// UNSUBSCRIBED `[35, UNSUBSCRIBE.Request|id, (Details|dict)]` (R→C).
+///
+/// The details form (request 0) is the advanced profile's subscription revocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsubscribed {
+    /// The UNSUBSCRIBE request ID, or 0 for a router-initiated revocation.
+    pub request: RequestId,
+    /// Revocation details, when present.
+    pub details: Option<Dict>,
+}
+
+/// EVENT `[36, SUBSCRIBED.Subscription|id, PUBLISHED.Publication|id, Details|dict, (args, (kwargs))]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The subscription the event is delivered for.
+    pub subscription: SubscriptionId,
+    /// The publication's ID.
+    pub publication: PublicationId,
+    /// Details (`topic` for pattern subscriptions, `publisher` when disclosed, ...).
+    pub details: Dict,
+    /// The event payload.
+    pub payload: Payload,
+}
+
+/// CALL `[48, Request|id, Options|dict, Procedure|uri, (args, (kwargs))]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// Request ID.
+    pub request: RequestId,
+    /// Options (`timeout`, `receive_progress`, `disclose_me`, ...).
+    pub options: Dict,
+    /// The procedure.
+    pub procedure: String,
+    /// The call's arguments.
+    pub payload: Payload,
+}
+
+/// CANCEL `[49, CALL.Request|id, Options|dict]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancel {
+    /// The CALL to cancel.
+    pub request: RequestId,
+    /// Options (`mode`).
+    pub options: Dict,
+}
+
+/// RESULT `[50, CALL.Request|id, Details|dict, (args, (kwargs))]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallResult {
+    /// The CALL request ID.
+    pub request: RequestId,
+    /// Details (`progress`).
+    pub details: Dict,
+    /// The result.
+    pub payload: Payload,
+}
+
+/// REGISTER `[64, Request|id, Options|dict, Procedure|uri]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Register {
+    /// Request ID.
+    pub request: RequestId,
+    /// Options (`match`, `invoke`, ...).
+    pub options: Dict,
+    /// The procedure or pattern.
+    pub procedure: String,
+}
+
+/// REGISTERED `[65, REGISTER.Request|id, Registration|id]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// The REGISTER request ID.
+    pub request: RequestId,
+    /// The registration's ID.
+    pub registration: RegistrationId,
+}
+
+/// UNREGISTER `[66, Request|id, REGISTERED.Registration|id]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unregister {
+    /// Request ID.
+    pub request: RequestId,
+    /// The registration to end.
+    pub registration: RegistrationId,
+}
+
+/// UNREGISTERED `[67, UNREGISTER.Request|id, (Details|dict)]` (R→C).
+///
+/// The details form (request 0) is the advanced profile's registration revocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unregistered {
+    /// The UNREGISTER request ID, or 0 for a router-initiated revocation.
+    pub request: RequestId,
+    /// Revocation details, when present.
+    pub details: Option<Dict>,
+}
+
+/// INVOCATION `[68, Request|id, REGISTERED.Registration|id, Details|dict, (args, (kwargs))]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The router-chosen request ID for this invocation.
+    pub request: RequestId,
+    /// The registration being invoked.
+    pub registration: RegistrationId,
+    /// Details (`procedure` for pattern registrations, `caller` when disclosed, ...).
+    pub details: Dict,
+    /// The call's arguments.
+    pub payload: Payload,
+}
+
+/// INTERRUPT `[69, INVOCATION.Request|id, Options|dict]` (R→C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interrupt {
+    /// The invocation to interrupt.
+    pub request: RequestId,
+    /// Options (`mode`, `reason`).
+    pub options: Dict,
+}
+
+/// YIELD `[70, INVOCATION.Request|id, Options|dict, (args, (kwargs))]` (C→R).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Yield {
+    /// The INVOCATION request ID.
+    pub request: RequestId,
+    /// Options (`progress`).
+    pub options: Dict,
+    /// The result.
+    pub payload: Payload,
+}
+
+/// Any WAMP message.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    Abort(Abort),
+    Challenge(Challenge),
+    Authenticate(Authenticate),
+    Goodbye(Goodbye),
+    Error(Error),
+    Publish(Publish),
+    Published(Published),
+    Subscribe(Subscribe),
+    Subscribed(Subscribed),
+    Unsubscribe(Unsubscribe),
+    Unsubscribed(Unsubscribed),
+    Event(Event),
+    Call(Call),
+    Cancel(Cancel),
+    Result(CallResult),
+    Register(Register),
+    Registered(Registered),
+    Unregister(Unregister),
+    Unregistered(Unregistered),
+    Invocation(Invocation),
+    Interrupt(Interrupt),
+    Yield(Yield),
+}
+
+/// Message type codes, as the spec numbers them.
+#[allow(missing_docs)]
+pub mod code {
+    pub const HELLO: u64 = 1;
+    pub const WELCOME: u64 = 2;
+    pub const ABORT: u64 = 3;
+    pub const CHALLENGE: u64 = 4;
+    pub const AUTHENTICATE: u64 = 5;
+    pub const GOODBYE: u64 = 6;
+    pub const ERROR: u64 = 8;
+    pub const PUBLISH: u64 = 16;
+    pub const PUBLISHED: u64 = 17;
+    pub const SUBSCRIBE: u64 = 32;
+    pub const SUBSCRIBED: u64 = 33;
+    pub const UNSUBSCRIBE: u64 = 34;
+    pub const UNSUBSCRIBED: u64 = 35;
+    pub const EVENT: u64 = 36;
+    pub const CALL: u64 = 48;
+    pub const CANCEL: u64 = 49;
+    pub const RESULT: u64 = 50;
+    pub const REGISTER: u64 = 64;
+    pub const REGISTERED: u64 = 65;
+    pub const UNREGISTER: u64 = 66;
+    pub const UNREGISTERED: u64 = 67;
+    pub const INVOCATION: u64 = 68;
+    pub const INTERRUPT: u64 = 69;
+    pub const YIELD: u64 = 70;
+}
+
+impl Message {
+    /// The message's type code.
+    pub fn code(&self) -> u64 {
+        use code::*;
+        match self {
+            Message::Hello(_) => HELLO,
+            Message::Welcome(_) => WELCOME,
+            Message::Abort(_) => ABORT,
+            Message::Challenge(_) => CHALLENGE,
+            Message::Authenticate(_) => AUTHENTICATE,
+            Message::Goodbye(_) => GOODBYE,
+            Message::Error(_) => ERROR,
+            Message::Publish(_) => PUBLISH,
+            Message::Published(_) => PUBLISHED,
+            Message::Subscribe(_) => SUBSCRIBE,
+            Message::Subscribed(_) => SUBSCRIBED,
+            Message::Unsubscribe(_) => UNSUBSCRIBE,
+            Message::Unsubscribed(_) => UNSUBSCRIBED,
+            Message::Event(_) => EVENT,
+            Message::Call(_) => CALL,
+            Message::Cancel(_) => CANCEL,
+            Message::Result(_) => RESULT,
+            Message::Register(_) => REGISTER,
+            Message::Registered(_) => REGISTERED,
+            Message::Unregister(_) => UNREGISTER,
+            Message::Unregistered(_) => UNREGISTERED,
+            Message::Invocation(_) => INVOCATION,
+            Message::Interrupt(_) => INTERRUPT,
+            Message::Yield(_) => YIELD,
+        }
+    }
+
+    /// The spec's name for the message type, for error reasons and logs.
+    pub fn name(&self) -> &'static str {
+        code_name(self.code())
+    }
+
+    /// Builds a message from its decoded wire array.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the array is empty, the code is unknown, or an
+    /// element is missing or has the wrong type.
+    pub fn from_list(list: Vec<Value>) -> Result<Message, DecodeError> {
+        let mut it = Fields::new(list)?;
+        let code = it.code;
+        use code::*;
+        let msg = match code {
+            HELLO => Message::Hello(Hello {
+                realm: it.string("Realm")?,
+                details: it.dict("Details")?,
+            }),
+            WELCOME => Message::Welcome(Welcome {
+                session: SessionId(it.id("Session")?),
+                details: it.dict("Details")?,
+            }),
+            ABORT => Message::Abort(Abort {
+                details: it.dict("Details")?,
+                reason: it.string("Reason")?,
+                payload: it.payload()?,
+            }),
+            CHALLENGE => Message::Challenge(Challenge {
+                auth_method: it.string("AuthMethod")?,
+                extra: it.dict("Extra")?,
+            }),
+            AUTHENTICATE => Message::Authenticate(Authenticate {
+                signature: it.string("Signature")?,
+                extra: it.dict("Extra")?,
+            }),
+            GOODBYE => Message::Goodbye(Goodbye {
+                details: it.dict("Details")?,
+                reason: it.string("Reason")?,
+            }),
+            ERROR => Message::Error(Error {
+                request_type: it.uint("REQUEST.Type")?,
+                request: RequestId(it.id("REQUEST.Request")?),
+                details: it.dict("Details")?,
+                error: it.string("Error")?,
+                payload: it.payload()?,
+            }),
+            PUBLISH => Message::Publish(Publish {
+                request: RequestId(it.id("Request")?),
+                options: it.dict("Options")?,
+                topic: it.string("Topic")?,
+                payload: it.payload()?,
+            }),
+            PUBLISHED => Message::Published(Published {
+                request: RequestId(it.id("PUBLISH.Request")?),
+                publication: PublicationId(it.id("Publication")?),
+            }),
+            SUBSCRIBE => Message::Subscribe(Subscribe {
+                request: RequestId(it.id("Request")?),
+                options: it.dict("Options")?,
+                topic: it.string("Topic")?,
+            }),
+            SUBSCRIBED => Message::Subscribed(Subscribed {
+                request: RequestId(it.id("SUBSCRIBE.Request")?),
+                subscription: SubscriptionId(it.id("Subscription")?),
+            }),
+            UNSUBSCRIBE => Message::Unsubscribe(Unsubscribe {
+                request: RequestId(it.id("Request")?),
+                subscription: SubscriptionId(it.id("SUBSCRIBED.Subscription")?),
+            }),
+            UNSUBSCRIBED => Message::Unsubscribed(Unsubscribed {
+                request: RequestId(it.uint("UNSUBSCRIBE.Request")?),
+                details: it.opt_dict("Details")?,
+            }),
+            EVENT => Message::Event(Event {
+                subscription: SubscriptionId(it.id("SUBSCRIBED.Subscription")?),
+                publication: PublicationId(it.id("PUBLISHED.Publication")?),
+                details: it.dict("Details")?,
+                payload: it.payload()?,
+            }),
+            CALL => Message::Call(Call {
+                request: RequestId(it.id("Request")?),
+                options: it.dict("Options")?,
+                procedure: it.string("Procedure")?,
+                payload: it.payload()?,
+            }),
+            CANCEL => Message::Cancel(Cancel {
+                request: RequestId(it.id("CALL.Request")?),
+                options: it.dict("Options")?,
+            }),
+            RESULT => Message::Result(CallResult {
+                request: RequestId(it.id("CALL.Request")?),
+                details: it.dict("Details")?,
+                payload: it.payload()?,
+            }),
+            REGISTER => Message::Register(Register {
+                request: RequestId(it.id("Request")?),
+                options: it.dict("Options")?,
+                procedure: it.string("Procedure")?,
+            }),
+            REGISTERED => Message::Registered(Registered {
+                request: RequestId(it.id("REGISTER.Request")?),
+                registration: RegistrationId(it.id("Registration")?),
+            }),
+            UNREGISTER => Message::Unregister(Unregister {
+                request: RequestId(it.id("Request")?),
+                registration: RegistrationId(it.id("REGISTERED.Registration")?),
+            }),
+            UNREGISTERED => Message::Unregistered(Unregistered {
+                request: RequestId(it.uint("UNREGISTER.Request")?),
+                details: it.opt_dict("Details")?,
+            }),
+            INVOCATION => Message::Invocation(Invocation {
+                request: RequestId(it.id("Request")?),
+                registration: RegistrationId(it.id("REGISTERED.Registration")?),
+                details: it.dict("Details")?,
+                payload: it.payload()?,
+            }),
+            INTERRUPT => Message::Interrupt(Interrupt {
+                request: RequestId(it.id("INVOCATION.Request")?),
+                options: it.dict("Options")?,
+            }),
+            YIELD => Message::Yield(Yield {
+                request: RequestId(it.id("INVOCATION.Request")?),
+                options: it.dict("Options")?,
+                payload: it.payload()?,
+            }),
+            other => return Err(DecodeError::UnknownMessageType(other)),
+        };
+        it.finish(msg)
+    }
+
+    /// Writes the message's wire array through a codec's [`Writer`].
+    pub fn write_to<W: Writer>(&self, w: &mut W) {
+        let code = self.code();
+        match self {
+            Message::Hello(m) => {
+                w.begin_list(3);
+                w.uint(code);
+                w.sep();
+                w.str(&m.realm);
+                w.sep();
+                w.dict(&m.details);
+            }
+            Message::Welcome(m) => {
+                w.begin_list(3);
+                w.uint(code);
+                w.sep();
+                w.uint(m.session.0);
+                w.sep();
+                w.dict(&m.details);
+            }
+            Message::Abort(m) => {
+                w.begin_list(3 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.dict(&m.details);
+                w.sep();
+                w.str(&m.reason);
+                write_payload(w, &m.payload);
+            }
+            Message::Challenge(m) => {
+                w.begin_list(3);
+                w.uint(code);
+                w.sep();
+                w.str(&m.auth_method);
+                w.sep();
+                w.dict(&m.extra);
+            }
+            Message::Authenticate(m) => {
+                w.begin_list(3);
+                w.uint(code);
+                w.sep();
+                w.str(&m.signature);
+                w.sep();
+                w.dict(&m.extra);
+            }
+            Message::Goodbye(m) => {
+                w.begin_list(3);
+                w.uint(code);
+                w.sep();
+                w.dict(&m.details);
+                w.sep();
+                w.str(&m.reason);
+            }
+            Message::Error(m) => {
+                w.begin_list(5 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.request_type);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.details);
+                w.sep();
+                w.str(&m.error);
+                write_payload(w, &m.payload);
+            }
+            Message::Publish(m) => {
+                w.begin_list(4 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.options);
+                w.sep();
+                w.str(&m.topic);
+                write_payload(w, &m.payload);
+            }
+            Message::Published(m) => write_ids(w, code, m.request.0, m.publication.0),
+            Message::Subscribe(m) => {
+                w.begin_list(4);
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.options);
+                w.sep();
+                w.str(&m.topic);
+            }
+            Message::Subscribed(m) => write_ids(w, code, m.request.0, m.subscription.0),
+            Message::Unsubscribe(m) => write_ids(w, code, m.request.0, m.subscription.0),
+            Message::Unsubscribed(m) => write_ack(w, code, m.request.0, m.details.as_ref()),
+            Message::Event(m) => {
+                w.begin_list(4 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.subscription.0);
+                w.sep();
+                w.uint(m.publication.0);
+                w.sep();
+                w.dict(&m.details);
+                write_payload(w, &m.payload);
+            }
+            Message::Call(m) => {
+                w.begin_list(4 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.options);
+                w.sep();
+                w.str(&m.procedure);
+                write_payload(w, &m.payload);
+            }
+            Message::Cancel(m) => write_id_dict(w, code, m.request.0, &m.options),
+            Message::Result(m) => {
+                w.begin_list(3 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.details);
+                write_payload(w, &m.payload);
+            }
+            Message::Register(m) => {
+                w.begin_list(4);
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.options);
+                w.sep();
+                w.str(&m.procedure);
+            }
+            Message::Registered(m) => write_ids(w, code, m.request.0, m.registration.0),
+            Message::Unregister(m) => write_ids(w, code, m.request.0, m.registration.0),
+            Message::Unregistered(m) => write_ack(w, code, m.request.0, m.details.as_ref()),
+            Message::Invocation(m) => {
+                w.begin_list(4 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.uint(m.registration.0);
+                w.sep();
+                w.dict(&m.details);
+                write_payload(w, &m.payload);
+            }
+            Message::Interrupt(m) => write_id_dict(w, code, m.request.0, &m.options),
+            Message::Yield(m) => {
+                w.begin_list(3 + payload_len(&m.payload));
+                w.uint(code);
+                w.sep();
+                w.uint(m.request.0);
+                w.sep();
+                w.dict(&m.options);
+                write_payload(w, &m.payload);
+            }
+        }
+        w.end_list();
+    }
+}
+
+/// The spec's name for a message code ("UNKNOWN" for codes it does not define).
+pub fn code_name(code: u64) -> &'static str {
+    use code::*;
+    match code {
+        HELLO => "HELLO",
+        WELCOME => "WELCOME",
+        ABORT => "ABORT",
+        CHALLENGE => "CHALLENGE",
+        AUTHENTICATE => "AUTHENTICATE",
+        GOODBYE => "GOODBYE",
+        ERROR => "ERROR",
+        PUBLISH => "PUBLISH",
+        PUBLISHED => "PUBLISHED",
+        SUBSCRIBE => "SUBSCRIBE",
+        SUBSCRIBED => "SUBSCRIBED",
+        UNSUBSCRIBE => "UNSUBSCRIBE",
+        UNSUBSCRIBED => "UNSUBSCRIBED",
+        EVENT => "EVENT",
+        CALL => "CALL",
+        CANCEL => "CANCEL",
+        RESULT => "RESULT",
+        REGISTER => "REGISTER",
+        REGISTERED => "REGISTERED",
+        UNREGISTER => "UNREGISTER",
+        UNREGISTERED => "UNREGISTERED",
+        INVOCATION => "INVOCATION",
+        INTERRUPT => "INTERRUPT",
+        YIELD => "YIELD",
+        _ => "UNKNOWN",
+    }
+}
+
+fn payload_len(p: &Payload) -> usize {
+    match (&p.args, &p.kwargs) {
+        (_, Some(_)) => 2,
+        (Some(_), None) => 1,
+        (None, None) => 0,
+    }
+}
+
+/// Writes args and kwargs; when only kwargs are present, args go out as `[]`
+/// because the wire format is positional.
+fn write_payload<W: Writer>(w: &mut W, p: &Payload) {
+    match (&p.args, &p.kwargs) {
+        (None, None) => {}
+        (Some(a), None) => {
+            w.sep();
+            w.list(a);
+        }
+        (a, Some(k)) => {
+            w.sep();
+            w.list(a.as_deref().unwrap_or(&[]));
+            w.sep();
+            w.dict(k);
+        }
+    }
+}
+
+fn write_ids<W: Writer>(w: &mut W, code: u64, a: u64, b: u64) {
+    w.begin_list(3);
+    w.uint(code);
+    w.sep();
+    w.uint(a);
+    w.sep();
+    w.uint(b);
+}
+
+fn write_id_dict<W: Writer>(w: &mut W, code: u64, id: u64, d: &Dict) {
+    w.begin_list(3);
+    w.uint(code);
+    w.sep();
+    w.uint(id);
+    w.sep();
+    w.dict(d);
+}
+
+fn write_ack<W: Writer>(w: &mut W, code: u64, id: u64, details: Option<&Dict>) {
+    w.begin_list(if details.is_some() { 3 } else { 2 });
+    w.uint(code);
+    w.sep();
+    w.uint(id);
+    if let Some(d) = details {
+        w.sep();
+        w.dict(d);
+    }
+}
+
+/// Takes a wire array apart element by element, with errors that name the field.
+struct Fields {
+    code: u64,
+    items: std::vec::IntoIter<Value>,
+}
+
+impl Fields {
+    fn new(list: Vec<Value>) -> Result<Self, DecodeError> {
+        let mut items = list.into_iter();
+        let code = match items.next() {
+            Some(v) => v.as_u64().ok_or(DecodeError::BadMessageType)?,
+            None => return Err(DecodeError::EmptyMessage),
+        };
+        Ok(Fields { code, items })
+    }
+
+    fn next(&mut self, field: &'static str) -> Result<Value, DecodeError> {
+        self.items.next().ok_or(DecodeError::MissingField {
+            message: code_name(self.code),
+            field,
+        })
+    }
+
+    fn wrong(&self, field: &'static str, expected: &'static str) -> DecodeError {
+        DecodeError::WrongType {
+            message: code_name(self.code),
+            field,
+            expected,
+        }
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+        match self.next(field)? {
+            Value::Str(s) => Ok(s),
+            _ => Err(self.wrong(field, "a string")),
+        }
+    }
+
+    fn uint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        let v = self.next(field)?;
+        v.as_u64()
+            .ok_or_else(|| self.wrong(field, "a non-negative integer"))
+    }
+
+    fn id(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        let v = self.uint(field)?;
+        if is_valid_id(v) {
+            Ok(v)
+        } else {
+            Err(self.wrong(field, "an ID in [1, 2^53]"))
+        }
+    }
+
+    fn dict(&mut self, field: &'static str) -> Result<Dict, DecodeError> {
+        match self.next(field)? {
+            Value::Dict(d) => Ok(d),
+            _ => Err(self.wrong(field, "a dict")),
+        }
+    }
+
+    fn opt_dict(&mut self, field: &'static str) -> Result<Option<Dict>, DecodeError> {
+        match self.items.next() {
+            None => Ok(None),
+            Some(Value::Dict(d)) => Ok(Some(d)),
+            Some(_) => Err(self.wrong(field, "a dict")),
+        }
+    }
+
+    fn payload(&mut self) -> Result<Payload, DecodeError> {
+        let args = match self.items.next() {
+            None => return Ok(Payload::empty()),
+            Some(Value::List(l)) => l,
+            Some(_) => return Err(self.wrong("Arguments", "a list")),
+        };
+        let kwargs = match self.items.next() {
+            None => None,
+            Some(Value::Dict(d)) => Some(d),
+            Some(_) => return Err(self.wrong("ArgumentsKw", "a dict")),
+        };
+        Ok(Payload {
+            args: Some(args),
+            kwargs,
+        })
+    }
+
+    fn finish(mut self, msg: Message) -> Result<Message, DecodeError> {
+        if self.items.next().is_some() {
+            return Err(DecodeError::TrailingFields {
+                message: code_name(self.code),
+            });
+        }
+        Ok(msg)
+    }
+}

@@ -1,0 +1,1 @@
+//! Static authorization from the roles' permissions. (Placeholder: being written.)

@@ -1,0 +1,210 @@
+//! A session's outbound queue: the one hand-off point between the routing core
+//! (which pushes encoded frames) and the transport's writer task (which drains
+//! them into the socket, many frames per write).
+//!
+//! It is bounded in bytes. A push past the bound fails with [`Overflow`]; the
+//! router then closes that session as a slow consumer (see the README's limits
+//! section) and nothing else is affected. Frames are `Bytes`, so an event
+//! encoded once is shared by every subscriber's queue without copying.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+
+/// Why the router wants a connection closed; the transport maps it to a
+/// WebSocket close code or a RawSocket shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The WAMP session ended normally (GOODBYE/ABORT exchanged): close 1000.
+    Normal,
+    /// The router is shutting down: close 1001.
+    GoingAway,
+    /// The peer broke the protocol; ABORT was queued first: close 1002.
+    ProtocolViolation(Cow<'static, str>),
+    /// A message exceeded the size limit: close 1009.
+    MessageTooBig,
+    /// The session's outbound queue hit its limit: close 1008 with this reason.
+    SlowConsumer,
+}
+
+impl CloseReason {
+    /// The WebSocket close code (RFC 6455 section 7.4.1) for this reason.
+    pub fn ws_code(&self) -> u16 {
+        match self {
+            CloseReason::Normal => 1000,
+            CloseReason::GoingAway => 1001,
+            CloseReason::ProtocolViolation(_) => 1002,
+            CloseReason::MessageTooBig => 1009,
+            CloseReason::SlowConsumer => 1008,
+        }
+    }
+
+    /// Human-readable reason, sent in the WebSocket close frame.
+    pub fn text(&self) -> &str {
+        match self {
+            CloseReason::Normal => "session closed",
+            CloseReason::GoingAway => "router shutting down",
+            CloseReason::ProtocolViolation(r) => r,
+            CloseReason::MessageTooBig => "message too big",
+            CloseReason::SlowConsumer => "outbound queue limit exceeded (slow consumer)",
+        }
+    }
+}
+
+/// The push would take the queue past its byte limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+/// A bounded queue of encoded frames for one connection.
+#[derive(Debug)]
+pub struct Outbox {
+    /// Frames not yet handed to the writer, oldest first.
+    frames: VecDeque<Bytes>,
+    /// Sum of `frames` lengths, checked against `limit` on every push.
+    queued_bytes: usize,
+    /// Byte bound (`limits.outbound_queue_bytes`).
+    limit: usize,
+    /// The writer task, parked until there is something to write.
+    waker: Option<Waker>,
+    /// Set once: the writer flushes what is queued, then closes with this.
+    close: Option<CloseReason>,
+}
+
+/// The shared handle both sides hold. Single-threaded: a shard's router and its
+/// connections run on the same executor, so `RefCell` suffices (no lock).
+pub type OutboxRef = Rc<RefCell<Outbox>>;
+
+impl Outbox {
+    /// An empty queue bounded at `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Outbox {
+            frames: VecDeque::new(),
+            queued_bytes: 0,
+            limit,
+            waker: None,
+            close: None,
+        }
+    }
+
+    /// A new shared handle.
+    pub fn new_ref(limit: usize) -> OutboxRef {
+        Rc::new(RefCell::new(Outbox::new(limit)))
+    }
+
+    /// Queues a frame. Frames pushed after [`Outbox::close`] are dropped.
+    ///
+    /// # Errors
+    /// [`Overflow`] when the frame would exceed the byte limit; the frame is not queued.
+    pub fn push(&mut self, frame: Bytes) -> Result<(), Overflow> {
+        if self.close.is_some() {
+            return Ok(());
+        }
+        if self.queued_bytes + frame.len() > self.limit && !self.frames.is_empty() {
+            return Err(Overflow);
+        }
+        self.queued_bytes += frame.len();
+        self.frames.push_back(frame);
+        if self.frames.len() == 1 {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Asks the writer to close after flushing what is queued. The first reason wins.
+    pub fn close(&mut self, reason: CloseReason) {
+        if self.close.is_none() {
+            self.close = Some(reason);
+            self.wake();
+        }
+    }
+
+    /// Whether [`Outbox::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.close.is_some()
+    }
+
+    /// The close reason, once set.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close.as_ref()
+    }
+
+    /// Bytes currently queued.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Frames currently queued.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether no frames are queued.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Moves every queued frame to the back of `into` (the writer's batch).
+    pub fn drain_into(&mut self, into: &mut VecDeque<Bytes>) {
+        into.append(&mut self.frames);
+        self.queued_bytes = 0;
+    }
+
+    /// Ready when frames are queued or a close was requested; otherwise parks the writer.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.frames.is_empty() || self.close.is_some() {
+            Poll::Ready(())
+        } else {
+            match &self.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => self.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        }
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_respects_byte_limit_but_always_admits_one_frame() {
+        let mut o = Outbox::new(10);
+        assert_eq!(
+            o.push(Bytes::from_static(b"0123456789ab")),
+            Ok(()),
+            "one oversize frame fits an empty queue"
+        );
+        assert_eq!(o.push(Bytes::from_static(b"x")), Err(Overflow));
+        let mut batch = VecDeque::new();
+        o.drain_into(&mut batch);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(o.queued_bytes(), 0);
+        assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
+        assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
+        assert_eq!(o.push(Bytes::from_static(b"1")), Err(Overflow));
+        assert_eq!(o.queued_bytes(), 10);
+    }
+
+    #[test]
+    fn close_keeps_first_reason_and_drops_later_frames() {
+        let mut o = Outbox::new(100);
+        o.push(Bytes::from_static(b"abc")).expect("fits");
+        o.close(CloseReason::SlowConsumer);
+        o.close(CloseReason::Normal);
+        assert_eq!(o.close_reason(), Some(&CloseReason::SlowConsumer));
+        o.push(Bytes::from_static(b"late"))
+            .expect("dropped silently");
+        assert_eq!(o.len(), 1);
+    }
+}
