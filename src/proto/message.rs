@@ -611,15 +611,8 @@ impl Message {
             Message::Unsubscribe(m) => write_ids(w, code, m.request.0, m.subscription.0),
             Message::Unsubscribed(m) => write_ack(w, code, m.request.0, m.details.as_ref()),
             Message::Event(m) => {
-                w.begin_list(4 + payload_len(&m.payload));
-                w.uint(code);
-                w.sep();
-                w.uint(m.subscription.0);
-                w.sep();
-                w.uint(m.publication.0);
-                w.sep();
-                w.dict(&m.details);
-                write_payload(w, &m.payload);
+                write_event(w, m.subscription, m.publication, &m.details, &m.payload);
+                return;
             }
             Message::Call(m) => {
                 w.begin_list(4 + payload_len(&m.payload));
@@ -711,6 +704,27 @@ pub fn code_name(code: u64) -> &'static str {
         YIELD => "YIELD",
         _ => "UNKNOWN",
     }
+}
+
+/// Writes an EVENT from borrowed parts, so the broker can encode one event for
+/// many subscriptions without cloning the payload into a [`Message`].
+pub fn write_event<W: Writer>(
+    w: &mut W,
+    subscription: SubscriptionId,
+    publication: PublicationId,
+    details: &Dict,
+    payload: &Payload,
+) {
+    w.begin_list(4 + payload_len(payload));
+    w.uint(code::EVENT);
+    w.sep();
+    w.uint(subscription.0);
+    w.sep();
+    w.uint(publication.0);
+    w.sep();
+    w.dict(details);
+    write_payload(w, payload);
+    w.end_list();
 }
 
 fn payload_len(p: &Payload) -> usize {

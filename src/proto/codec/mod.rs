@@ -12,7 +12,8 @@ pub mod msgpack;
 use bytes::{Bytes, BytesMut};
 
 use super::error::DecodeError;
-use super::message::Message;
+use super::ids::{PublicationId, SubscriptionId};
+use super::message::{Message, Payload};
 use super::value::{Dict, Value};
 
 /// Deepest nesting of lists and dicts a decoder accepts (the message list
@@ -119,6 +120,41 @@ impl Serializer {
             Serializer::Json => msg.write_to(&mut json::JsonWriter::new(out)),
             Serializer::MsgPack => msg.write_to(&mut msgpack::MsgPackWriter::new(out)),
             Serializer::Cbor => msg.write_to(&mut cbor::CborWriter::new(out)),
+        }
+    }
+
+    /// Appends an EVENT built from borrowed parts (the broker's encode-once path).
+    pub fn encode_event_into(
+        self,
+        subscription: SubscriptionId,
+        publication: PublicationId,
+        details: &Dict,
+        payload: &Payload,
+        out: &mut BytesMut,
+    ) {
+        use super::message::write_event;
+        match self {
+            Serializer::Json => write_event(
+                &mut json::JsonWriter::new(out),
+                subscription,
+                publication,
+                details,
+                payload,
+            ),
+            Serializer::MsgPack => write_event(
+                &mut msgpack::MsgPackWriter::new(out),
+                subscription,
+                publication,
+                details,
+                payload,
+            ),
+            Serializer::Cbor => write_event(
+                &mut cbor::CborWriter::new(out),
+                subscription,
+                publication,
+                details,
+                payload,
+            ),
         }
     }
 

@@ -1,0 +1,494 @@
+//! The broker: SUBSCRIBE, UNSUBSCRIBE and PUBLISH on one shard, and the
+//! subscription side of the cross-shard protocol.
+//!
+//! Fast path: a SUBSCRIBE for a (topic, policy) this shard has already joined
+//! is answered at once; only the first local subscriber of a key makes the
+//! round trip to its owner shard (and waits for the replica barrier).
+//! Publish: one index walk gives the local subscribers and the set of remote
+//! shards; each remote shard gets one `ShardMsg::Publish` (shared `Arc`), and
+//! each shard encodes the EVENT once per (subscription, serializer).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::auth::Action;
+use super::mesh::{self, RealmIdx, RoutedPublish, ShardMsg, ShardSet};
+use super::outbox::Overflow;
+use super::realm::{ConnId, JoinState, OwnedSub, SubEntry};
+use super::{ShardRouter, match_policy, uris};
+use crate::proto::message::code;
+use crate::proto::uri::{self, MatchPolicy};
+use crate::proto::{
+    Dict, Message, PublicationId, Publish, Published, ShardId, Subscribe, Subscribed,
+    SubscriptionId, Unsubscribe, Unsubscribed, Value,
+};
+
+impl ShardRouter {
+    pub(super) fn subscribe(&mut self, conn: ConnId, m: Subscribe) {
+        let Some(s) = self.session(conn) else { return };
+        let (sid, realm_idx) = (s.id, s.realm);
+        let policy = match match_policy(&m.options) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.error(
+                    conn,
+                    code::SUBSCRIBE,
+                    m.request,
+                    uris::INVALID_ARGUMENT,
+                    Some(e),
+                );
+            }
+        };
+        let realm = &self.realms[realm_idx as usize];
+        if !uri::is_valid(&m.topic, realm.uri_check, policy) {
+            let msg = format!(
+                "invalid topic URI '{}' for match policy '{}'",
+                m.topic,
+                policy.as_str()
+            );
+            return self.error(
+                conn,
+                code::SUBSCRIBE,
+                m.request,
+                uris::INVALID_URI,
+                Some(msg),
+            );
+        }
+        let authrole = &self.session(conn).expect("checked").authrole;
+        if !realm
+            .authz
+            .authorize(authrole, Action::Subscribe, &m.topic)
+            .allowed
+        {
+            let msg = format!("not authorized to subscribe to '{}'", m.topic);
+            return self.error(
+                conn,
+                code::SUBSCRIBE,
+                m.request,
+                uris::NOT_AUTHORIZED,
+                Some(msg),
+            );
+        }
+        let realm = &mut self.realms[realm_idx as usize];
+        if realm.subs.get(&m.topic, policy).is_none() {
+            realm.subs.insert(&m.topic, policy, SubEntry::default());
+        }
+        let entry = realm.subs.get_mut(&m.topic, policy).expect("just inserted");
+        match &mut entry.join {
+            JoinState::Joined => {
+                let id = entry.id.expect("joined entries have an ID");
+                if !entry.local.contains(&conn) {
+                    entry.local.push(conn);
+                }
+                self.session_mut(conn)
+                    .expect("checked")
+                    .subscriptions
+                    .insert(id, (m.topic, policy));
+                self.send(
+                    conn,
+                    &Message::Subscribed(Subscribed {
+                        request: m.request,
+                        subscription: id,
+                    }),
+                );
+            }
+            JoinState::Joining(waiting) => waiting.push((conn, sid, m.request)),
+            JoinState::Out => {
+                entry.join = JoinState::Joining(vec![(conn, sid, m.request)]);
+                let owner = mesh::owner_of(realm_idx, &m.topic, policy, self.shards);
+                let from = self.shard;
+                self.route(
+                    owner,
+                    ShardMsg::SubJoin {
+                        realm: realm_idx,
+                        uri: m.topic,
+                        policy,
+                        from,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn unsubscribe(&mut self, conn: ConnId, m: Unsubscribe) {
+        let Some(s) = self.session_mut(conn) else {
+            return;
+        };
+        let realm = s.realm;
+        let Some((uri, policy)) = s.subscriptions.remove(&m.subscription) else {
+            let msg = format!("no subscription {} for this session", m.subscription);
+            return self.error(
+                conn,
+                code::UNSUBSCRIBE,
+                m.request,
+                uris::NO_SUCH_SUBSCRIPTION,
+                Some(msg),
+            );
+        };
+        self.local_unsubscribe(realm, &uri, policy, conn);
+        self.send(
+            conn,
+            &Message::Unsubscribed(Unsubscribed {
+                request: m.request,
+                details: None,
+            }),
+        );
+    }
+
+    /// Removes `conn` from the local subscribers of (uri, policy); the last one
+    /// leaving tells the owner.
+    pub(super) fn local_unsubscribe(
+        &mut self,
+        realm_idx: RealmIdx,
+        uri: &str,
+        policy: MatchPolicy,
+        conn: ConnId,
+    ) {
+        let realm = &mut self.realms[realm_idx as usize];
+        let Some(entry) = realm.subs.get_mut(uri, policy) else {
+            return;
+        };
+        entry.local.retain(|c| *c != conn);
+        self.release_if_empty(realm_idx, uri, policy);
+    }
+
+    /// Gives this shard's membership back to the owner once no local subscriber is left.
+    fn release_if_empty(&mut self, realm_idx: RealmIdx, uri: &str, policy: MatchPolicy) {
+        let realm = &mut self.realms[realm_idx as usize];
+        let Some(entry) = realm.subs.get_mut(uri, policy) else {
+            return;
+        };
+        if !entry.local.is_empty() || !matches!(entry.join, JoinState::Joined) {
+            return;
+        }
+        entry.join = JoinState::Out;
+        if entry.is_unused() {
+            realm.subs.remove(uri, policy);
+        }
+        let owner = mesh::owner_of(realm_idx, uri, policy, self.shards);
+        let from = self.shard;
+        self.route(
+            owner,
+            ShardMsg::SubLeave {
+                realm: realm_idx,
+                uri: uri.to_owned(),
+                policy,
+                from,
+            },
+        );
+    }
+
+    /// Owner side: shard `from` gained subscribers.
+    pub(super) fn owner_sub_join(
+        &mut self,
+        realm_idx: RealmIdx,
+        uri: String,
+        policy: MatchPolicy,
+        from: ShardId,
+    ) {
+        let (shard, shards) = (self.shard, self.shards);
+        let realm = &mut self.realms[realm_idx as usize];
+        let key = (uri, policy);
+        let id = match realm.owned_subs.get(&key) {
+            Some(o) => o.id,
+            None => {
+                let id = realm.new_sub_id(shard, shards);
+                realm.owned_subs.insert(
+                    key.clone(),
+                    OwnedSub {
+                        id,
+                        shards: ShardSet::default(),
+                    },
+                );
+                id
+            }
+        };
+        let owned = realm.owned_subs.get_mut(&key).expect("present");
+        let (uri, policy) = key;
+        let joined = ShardMsg::SubJoined {
+            realm: realm_idx,
+            uri: uri.clone(),
+            policy,
+            id,
+        };
+        if !owned.shards.insert(from) {
+            return self.route(from, joined);
+        }
+        self.apply_sub_replica(realm_idx, &uri, policy, id, from, true);
+        self.broadcast_with_barrier(from, joined, |barrier| ShardMsg::SubReplica {
+            realm: realm_idx,
+            uri: uri.clone(),
+            policy,
+            id,
+            shard: from,
+            present: true,
+            barrier,
+        });
+    }
+
+    /// Owner side: shard `from` lost its last subscriber.
+    pub(super) fn owner_sub_leave(
+        &mut self,
+        realm_idx: RealmIdx,
+        uri: String,
+        policy: MatchPolicy,
+        from: ShardId,
+    ) {
+        let realm = &mut self.realms[realm_idx as usize];
+        let key = (uri, policy);
+        let Some(owned) = realm.owned_subs.get_mut(&key) else {
+            return;
+        };
+        if !owned.shards.remove(from) {
+            return;
+        }
+        let id = owned.id;
+        if owned.shards.is_empty() {
+            realm.owned_subs.remove(&key);
+        }
+        let (uri, policy) = key;
+        self.apply_sub_replica(realm_idx, &uri, policy, id, from, false);
+        self.broadcast(|| ShardMsg::SubReplica {
+            realm: realm_idx,
+            uri: uri.clone(),
+            policy,
+            id,
+            shard: from,
+            present: false,
+            barrier: None,
+        });
+    }
+
+    pub(super) fn apply_sub_replica(
+        &mut self,
+        realm_idx: RealmIdx,
+        uri: &str,
+        policy: MatchPolicy,
+        id: SubscriptionId,
+        shard: ShardId,
+        present: bool,
+    ) {
+        let subs = &mut self.realms[realm_idx as usize].subs;
+        if present {
+            if subs.get(uri, policy).is_none() {
+                subs.insert(uri, policy, SubEntry::default());
+            }
+            let e = subs.get_mut(uri, policy).expect("just inserted");
+            e.id = Some(id);
+            e.remote.insert(shard);
+        } else if let Some(e) = subs.get_mut(uri, policy) {
+            e.remote.remove(shard);
+            if e.is_unused() {
+                subs.remove(uri, policy);
+            }
+        }
+    }
+
+    /// This shard's join was confirmed: answer the waiting SUBSCRIBE requests.
+    pub(super) fn sub_joined(
+        &mut self,
+        realm_idx: RealmIdx,
+        uri: String,
+        policy: MatchPolicy,
+        id: SubscriptionId,
+    ) {
+        let realm = &mut self.realms[realm_idx as usize];
+        let Some(entry) = realm.subs.get_mut(&uri, policy) else {
+            return;
+        };
+        entry.id = Some(id);
+        let waiting = match std::mem::replace(&mut entry.join, JoinState::Joined) {
+            JoinState::Joining(w) => w,
+            other => {
+                entry.join = other;
+                return;
+            }
+        };
+        let mut answered = Vec::with_capacity(waiting.len());
+        for (conn, sid, request) in waiting {
+            let alive = self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.session.as_ref())
+                .is_some_and(|s| s.id == sid);
+            if !alive {
+                continue;
+            }
+            let entry = self.realms[realm_idx as usize]
+                .subs
+                .get_mut(&uri, policy)
+                .expect("present");
+            if !entry.local.contains(&conn) {
+                entry.local.push(conn);
+            }
+            self.session_mut(conn)
+                .expect("alive")
+                .subscriptions
+                .insert(id, (uri.clone(), policy));
+            answered.push((conn, request));
+        }
+        for (conn, request) in answered {
+            self.send(
+                conn,
+                &Message::Subscribed(Subscribed {
+                    request,
+                    subscription: id,
+                }),
+            );
+        }
+        // If every waiting session left meanwhile, give the membership back.
+        self.release_if_empty(realm_idx, &uri, policy);
+    }
+
+    pub(super) fn publish(&mut self, conn: ConnId, m: Publish) {
+        let publication = PublicationId(self.rng_id());
+        let Some(s) = self.session(conn) else { return };
+        let realm_idx = s.realm;
+        let realm = &self.realms[realm_idx as usize];
+        let (acknowledge, exclude_me, disclose_me) = match (
+            m.options.bool_or("acknowledge", false),
+            m.options.bool_or("exclude_me", true),
+            m.options.bool_or("disclose_me", false),
+        ) {
+            (Ok(a), Ok(e), Ok(d)) => (a, e, d),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                return self.publish_error(
+                    conn,
+                    &m,
+                    acknowledge_of(&m.options),
+                    uris::INVALID_ARGUMENT,
+                    e.to_string(),
+                );
+            }
+        };
+        if !uri::is_valid(&m.topic, realm.uri_check, MatchPolicy::Exact) {
+            let msg = format!("invalid topic URI '{}'", m.topic);
+            return self.publish_error(conn, &m, acknowledge, uris::INVALID_URI, msg);
+        }
+        let grant = realm
+            .authz
+            .authorize(&s.authrole, Action::Publish, &m.topic);
+        if !grant.allowed {
+            let msg = format!("not authorized to publish to '{}'", m.topic);
+            return self.publish_error(conn, &m, acknowledge, uris::NOT_AUTHORIZED, msg);
+        }
+        let mut details = Dict::new();
+        if disclose_me || grant.disclose.publisher {
+            details.insert("publisher", s.id.0);
+            details.insert("publisher_authid", s.authid.as_str());
+            details.insert("publisher_authrole", s.authrole.as_str());
+        }
+        let routed = RoutedPublish {
+            realm: realm_idx,
+            topic: m.topic,
+            publication,
+            publisher: s.id,
+            exclude_me,
+            details,
+            payload: m.payload,
+        };
+        let mut remote = ShardSet::default();
+        realm
+            .subs
+            .for_each_match(&routed.topic, |_, _, e| remote.union_with(&e.remote));
+        remote.remove(self.shard);
+        self.deliver_local(&routed, if exclude_me { Some(conn) } else { None });
+        if !remote.is_empty() {
+            let shared = Arc::new(routed);
+            for s in remote.iter() {
+                self.mesh.send(s, ShardMsg::Publish(Arc::clone(&shared)));
+            }
+        }
+        if acknowledge {
+            self.send(
+                conn,
+                &Message::Published(Published {
+                    request: m.request,
+                    publication,
+                }),
+            );
+        }
+    }
+
+    fn publish_error(
+        &mut self,
+        conn: ConnId,
+        m: &Publish,
+        acknowledge: bool,
+        error: &str,
+        message: String,
+    ) {
+        // Without `acknowledge` the spec has the broker drop a failed publish silently.
+        if acknowledge {
+            self.error(conn, code::PUBLISH, m.request, error, Some(message));
+        } else {
+            tracing::debug!(conn = conn.0, %message, "unacknowledged publish dropped");
+        }
+    }
+
+    /// A publication from another shard, for this shard's subscribers.
+    pub(super) fn deliver_routed(&mut self, p: &RoutedPublish) {
+        self.deliver_local(p, None);
+    }
+
+    /// Delivers to this shard's subscribers: one EVENT encoding per
+    /// (subscription, serializer), the same `Bytes` queued for each subscriber.
+    fn deliver_local(&mut self, p: &RoutedPublish, exclude: Option<ConnId>) {
+        let realm = &self.realms[p.realm as usize];
+        let conns = &self.conns;
+        let scratch = &mut self.scratch;
+        let overflowed = &mut self.overflowed;
+        let mut topic_details: Option<Dict> = None;
+        realm.subs.for_each_match(&p.topic, |_, policy, entry| {
+            let Some(id) = entry.id else { return };
+            if entry.local.is_empty() {
+                return;
+            }
+            let details = if policy == MatchPolicy::Exact {
+                &p.details
+            } else {
+                &*topic_details.get_or_insert_with(|| {
+                    p.details
+                        .clone()
+                        .with("topic", Value::from(p.topic.as_str()))
+                })
+            };
+            let mut frames: [Option<Bytes>; 3] = [None, None, None];
+            for c in &entry.local {
+                if Some(*c) == exclude {
+                    continue;
+                }
+                let Some(conn) = conns.get(c) else { continue };
+                let slot = &mut frames[conn.serializer.index()];
+                let frame = slot.get_or_insert_with(|| {
+                    conn.serializer.encode_event_into(
+                        id,
+                        p.publication,
+                        details,
+                        &p.payload,
+                        scratch,
+                    );
+                    scratch.split().freeze()
+                });
+                if conn.outbox.borrow_mut().push(frame.clone()) == Err(Overflow) {
+                    overflowed.push(*c);
+                }
+            }
+        });
+    }
+
+    /// A random global-scope ID in `[1, 2^53]`.
+    pub(super) fn rng_id(&mut self) -> u64 {
+        use rand::Rng;
+        self.rng.random_range(1..=crate::proto::MAX_ID)
+    }
+}
+
+/// The `acknowledge` option, read leniently (for answering a malformed PUBLISH).
+fn acknowledge_of(options: &Dict) -> bool {
+    options
+        .get("acknowledge")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}

@@ -1,0 +1,315 @@
+//! The cross-shard protocol: every message one shard sends another is a
+//! [`ShardMsg`], carried by a [`Mesh`] (FIFO per shard pair).
+//!
+//! Ownership: each (realm, URI, match policy) has an *owner shard*
+//! ([`owner_of`]) that holds the authoritative subscription/registration entry
+//! and assigns its ID. Every shard holds a *replica* of the index saying which
+//! shards have members. Changes flow owner → all shards as `*Replica` messages;
+//! a join is acknowledged to the requesting shard only after every other shard
+//! has applied the change (the barrier), so a client that has seen SUBSCRIBED or
+//! REGISTERED is visible to every publish or call accepted afterwards anywhere.
+//! See docs/architecture.md for the flows.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{
+    Dict, Payload, PublicationId, RegistrationId, RequestId, SessionId, ShardId, SubscriptionId,
+};
+
+/// Index of a realm in the node config; identical on every shard.
+pub type RealmIdx = u32;
+
+/// Identifies one barrier (a replica change waiting for acknowledgements) on its owner shard.
+pub type BarrierId = u64;
+
+/// Carries [`ShardMsg`]s between shards. Sends never block: the runtime's mesh
+/// is unbounded per shard pair (back-pressure lives in the session outboxes).
+pub trait Mesh {
+    /// Sends `msg` to shard `to`. Messages from one shard to another arrive in send order.
+    fn send(&mut self, to: ShardId, msg: ShardMsg);
+    /// Called at the end of every router step: a chance to wake the peers sent
+    /// to, once each, instead of once per message.
+    fn flush(&mut self) {}
+}
+
+/// A set of shards, as a bitmap. Junction supports up to [`ShardSet::MAX`] shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShardSet([u64; 4]);
+
+impl ShardSet {
+    /// The largest shard count a set can hold.
+    pub const MAX: usize = 256;
+
+    /// Adds a shard; returns whether it was absent.
+    pub fn insert(&mut self, s: ShardId) -> bool {
+        let (w, b) = (s.index() / 64, s.index() % 64);
+        let was = self.0[w] & (1 << b) != 0;
+        self.0[w] |= 1 << b;
+        !was
+    }
+
+    /// Removes a shard; returns whether it was present.
+    pub fn remove(&mut self, s: ShardId) -> bool {
+        let (w, b) = (s.index() / 64, s.index() % 64);
+        let was = self.0[w] & (1 << b) != 0;
+        self.0[w] &= !(1 << b);
+        was
+    }
+
+    /// Whether the shard is in the set.
+    pub fn contains(&self, s: ShardId) -> bool {
+        self.0[s.index() / 64] & (1 << (s.index() % 64)) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    /// Adds every shard of `other`.
+    pub fn union_with(&mut self, other: &ShardSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a |= *b;
+        }
+    }
+
+    /// The shards in the set, in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = ShardId> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, bits)| {
+            let mut bits = *bits;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(ShardId((w * 64 + b) as u16))
+            })
+        })
+    }
+}
+
+/// The shard that owns (realm, uri, policy). Deterministic and the same on
+/// every shard (fixed hash seeds).
+pub fn owner_of(realm: RealmIdx, uri: &str, policy: MatchPolicy, shards: u16) -> ShardId {
+    if shards <= 1 {
+        return ShardId(0);
+    }
+    let mut h = ahash::RandomState::with_seeds(0x6a75_6e63, 0x7469_6f6e, 0x7761_6d70, 0x0002_0000)
+        .build_hasher();
+    realm.hash(&mut h);
+    uri.hash(&mut h);
+    policy.hash(&mut h);
+    ShardId((h.finish() % u64::from(shards)) as u16)
+}
+
+/// A publication routed to another shard: decoded once, shared by reference
+/// between every shard it goes to.
+#[derive(Debug)]
+pub struct RoutedPublish {
+    /// The realm.
+    pub realm: RealmIdx,
+    /// The topic published to.
+    pub topic: String,
+    /// The publication's ID (the same in every EVENT).
+    pub publication: PublicationId,
+    /// The publishing session, excluded from delivery when `exclude_me`.
+    pub publisher: SessionId,
+    /// Whether the publisher is excluded.
+    pub exclude_me: bool,
+    /// Extra EVENT details every subscriber gets (e.g. disclosed publisher).
+    pub details: Dict,
+    /// Args and kwargs.
+    pub payload: Payload,
+}
+
+/// A call forwarded to the callee's shard.
+#[derive(Debug)]
+pub struct RoutedCall {
+    /// The realm.
+    pub realm: RealmIdx,
+    /// The registration matched on the caller's shard.
+    pub registration: RegistrationId,
+    /// The callee session.
+    pub callee: SessionId,
+    /// The caller's shard, for the answer.
+    pub caller_shard: ShardId,
+    /// The caller session.
+    pub caller: SessionId,
+    /// The caller's CALL request ID.
+    pub request: RequestId,
+    /// INVOCATION details (`procedure` for pattern registrations, ...).
+    pub details: Dict,
+    /// The call's arguments.
+    pub payload: Payload,
+}
+
+/// The answer to a call, sent back to the caller's shard.
+#[derive(Debug)]
+pub struct CallReturn {
+    /// The caller session.
+    pub caller: SessionId,
+    /// The caller's CALL request ID.
+    pub request: RequestId,
+    /// RESULT details, or ERROR details.
+    pub details: Dict,
+    /// `None` for RESULT, `Some(error URI)` for ERROR.
+    pub error: Option<String>,
+    /// The result's or error's payload.
+    pub payload: Payload,
+}
+
+/// Every message between shards.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// To the owner: shard `from` now has local subscribers for (uri, policy).
+    SubJoin {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The shard that gained subscribers.
+        from: ShardId,
+    },
+    /// To the joining shard, after the barrier: the subscription's ID.
+    SubJoined {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The realm-wide subscription ID.
+        id: SubscriptionId,
+    },
+    /// To the owner: shard `from` has no local subscribers for (uri, policy) any more.
+    SubLeave {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The shard that lost its last subscriber.
+        from: ShardId,
+    },
+    /// From the owner to every shard: `shard` has (or no longer has) subscribers.
+    SubReplica {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The subscription ID.
+        id: SubscriptionId,
+        /// The shard whose membership changed.
+        shard: ShardId,
+        /// Added (`true`) or removed.
+        present: bool,
+        /// Acknowledge to the owner with this barrier, when set.
+        barrier: Option<BarrierId>,
+    },
+    /// To the owner: a replica change was applied.
+    BarrierAck {
+        /// The barrier being acknowledged.
+        barrier: BarrierId,
+    },
+    /// To the owner: a session asks to register (uri, policy).
+    RegJoin {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The callee's shard.
+        from: ShardId,
+        /// The callee session.
+        session: SessionId,
+        /// Its REGISTER request ID.
+        request: RequestId,
+    },
+    /// To the callee's shard: the REGISTER's outcome (after the barrier on success).
+    RegDone {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The callee session.
+        session: SessionId,
+        /// Its REGISTER request ID.
+        request: RequestId,
+        /// The registration ID, or the error URI.
+        result: Result<RegistrationId, &'static str>,
+    },
+    /// To the owner: the registration ends (UNREGISTER or callee gone).
+    RegLeave {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The registration ending.
+        id: RegistrationId,
+    },
+    /// From the owner to every shard: the registration's callee, or its removal.
+    RegReplica {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The registration ID.
+        id: RegistrationId,
+        /// The callee's shard and session, or `None` when removed.
+        callee: Option<(ShardId, SessionId)>,
+        /// Acknowledge to the owner with this barrier, when set.
+        barrier: Option<BarrierId>,
+    },
+    /// A publication for the destination shard's local subscribers.
+    Publish(Arc<RoutedPublish>),
+    /// A call for a callee on the destination shard.
+    Call(Box<RoutedCall>),
+    /// A call's result or error for a caller on the destination shard.
+    Return(Box<CallReturn>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_set_ops() {
+        let mut s = ShardSet::default();
+        assert!(s.is_empty());
+        assert!(s.insert(ShardId(3)));
+        assert!(!s.insert(ShardId(3)));
+        assert!(s.insert(ShardId(200)));
+        assert!(s.contains(ShardId(200)));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![ShardId(3), ShardId(200)]);
+        assert!(s.remove(ShardId(3)));
+        assert!(!s.remove(ShardId(3)));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![ShardId(200)]);
+    }
+
+    #[test]
+    fn owner_is_deterministic_and_in_range() {
+        let a = owner_of(0, "com.example.topic", MatchPolicy::Exact, 7);
+        assert_eq!(a, owner_of(0, "com.example.topic", MatchPolicy::Exact, 7));
+        assert!(a.0 < 7);
+        assert_eq!(owner_of(0, "x", MatchPolicy::Exact, 1), ShardId(0));
+        let spread: std::collections::HashSet<_> = (0..100)
+            .map(|i| owner_of(0, &format!("t{i}"), MatchPolicy::Exact, 4))
+            .collect();
+        assert_eq!(spread.len(), 4, "owners spread over all shards");
+    }
+}
