@@ -125,8 +125,9 @@ fn load(path: &Path) -> Option<Config> {
 /// `junction start` after the config loaded.
 fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyhow::Result<()> {
     let filter = match log_level {
-        Some(level) => EnvFilter::try_new(level)
-            .with_context(|| format!("invalid --log-level {level:?}"))?,
+        Some(level) => {
+            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
+        }
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     tracing_subscriber::fmt().with_env_filter(filter).init();

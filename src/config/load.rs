@@ -83,7 +83,12 @@ pub(super) fn load(root: &Value) -> Result<Config, ConfigError> {
     let router = l.root(root);
     if l.issues.is_empty() {
         if let Some(router) = &router {
-            check::check(&router.realms, &router.transports, &mut l.issues, &mut l.warnings);
+            check::check(
+                &router.realms,
+                &router.transports,
+                &mut l.issues,
+                &mut l.warnings,
+            );
         }
     }
     match router {
@@ -161,7 +166,10 @@ impl Loader {
                 Some((_, Key::Unsupported(what))) => self.unsupported(&p, what),
                 None => {
                     let known: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
-                    self.error(&p, format!("unknown key (known here: {})", known.join(", ")));
+                    self.error(
+                        &p,
+                        format!("unknown key (known here: {})", known.join(", ")),
+                    );
                 }
             }
         }
@@ -171,7 +179,10 @@ impl Loader {
         match v {
             Value::Object(o) => Some(o),
             other => {
-                self.error(path, format!("expected an object, found {}", kind_of(other)));
+                self.error(
+                    path,
+                    format!("expected an object, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -201,7 +212,10 @@ impl Loader {
         match v {
             Value::Bool(b) => Some(*b),
             other => {
-                self.error(path, format!("expected true or false, found {}", kind_of(other)));
+                self.error(
+                    path,
+                    format!("expected true or false, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -220,7 +234,10 @@ impl Loader {
         match n {
             Some(n) if (min..=max).contains(&n) => Some(n),
             Some(n) => {
-                self.error(path, format!("{n} is out of range (must be {min} to {max})"));
+                self.error(
+                    path,
+                    format!("{n} is out of range (must be {min} to {max})"),
+                );
                 None
             }
             None => {
@@ -245,7 +262,9 @@ impl Loader {
         if n != 0 && n < 1000 {
             self.error(
                 path,
-                format!("is in milliseconds; {n} is too small (0 turns it off, else at least 1000)"),
+                format!(
+                    "is in milliseconds; {n} is too small (0 turns it off, else at least 1000)"
+                ),
             );
             return None;
         }
@@ -305,7 +324,10 @@ impl Loader {
         }
         let top_junction = obj.get("junction").map(|v| self.junction("junction", v));
         let Some(workers_v) = obj.get("workers") else {
-            self.error("workers", "missing; a worker with \"type\": \"router\" is required");
+            self.error(
+                "workers",
+                "missing; a worker with \"type\": \"router\" is required",
+            );
             return None;
         };
         let workers = self.array("workers", workers_v)?;
@@ -330,8 +352,8 @@ impl Loader {
                 "router" => {
                     router = self.router(&path, wobj, top_junction.as_ref());
                 }
-                "container" | "guest" | "proxy" | "websocket-testee" | "hostmonitor"
-                | "xbrmm" | "marketmaker" => {
+                "container" | "guest" | "proxy" | "websocket-testee" | "hostmonitor" | "xbrmm"
+                | "marketmaker" => {
                     self.unsupported(&type_path, &format!("worker type \"{wtype}\""));
                 }
                 other => self.error(
@@ -364,14 +386,22 @@ impl Loader {
             }
             Some(other) => {
                 let p = child(&child(path, "options"), "disabled");
-                self.error(&p, format!("expected true or false, found {}", kind_of(other)));
+                self.error(
+                    &p,
+                    format!("expected true or false, found {}", kind_of(other)),
+                );
                 false
             }
             None => false,
         }
     }
 
-    fn router(&mut self, path: &str, obj: &Obj, top_junction: Option<&JunctionExt>) -> Option<Router> {
+    fn router(
+        &mut self,
+        path: &str,
+        obj: &Obj,
+        top_junction: Option<&JunctionExt>,
+    ) -> Option<Router> {
         self.keys(
             path,
             obj,
@@ -400,8 +430,14 @@ impl Loader {
             self.worker_options(&child(path, "options"), v);
         }
         for (key, what) in [
-            ("components", "router components (application code run inside the router)"),
-            ("connections", "router connections (outgoing links from the router)"),
+            (
+                "components",
+                "router components (application code run inside the router)",
+            ),
+            (
+                "connections",
+                "router connections (outgoing links from the router)",
+            ),
         ] {
             if let Some(v) = obj.get(key) {
                 let p = child(path, key);
@@ -425,7 +461,9 @@ impl Loader {
             (None, None) => JunctionExt::default(),
         };
         let limits = Limits {
-            max_message_size: ext.max_message_size.unwrap_or(Limits::default().max_message_size),
+            max_message_size: ext
+                .max_message_size
+                .unwrap_or(Limits::default().max_message_size),
             outbound_queue_bytes: ext
                 .outbound_queue_bytes
                 .unwrap_or(Limits::default().outbound_queue_bytes),
@@ -449,7 +487,10 @@ impl Loader {
         for (i, r) in realms.unwrap_or_default().iter().enumerate() {
             let rp = index(&realms_path, i);
             if let Some(realm) = self.realm(&rp, r) {
-                router.realms.push(Located { path: rp, item: realm });
+                router.realms.push(Located {
+                    path: rp,
+                    item: realm,
+                });
             }
         }
         let transports_path = child(path, "transports");
@@ -466,7 +507,10 @@ impl Loader {
         for (i, t) in transports.unwrap_or_default().iter().enumerate() {
             let tp = index(&transports_path, i);
             if let Some(transport) = self.transport(&tp, i, t, &router.limits) {
-                router.transports.push(Located { path: tp, item: transport });
+                router.transports.push(Located {
+                    path: tp,
+                    item: transport,
+                });
             }
         }
         Some(router)
@@ -529,15 +573,20 @@ impl Loader {
             ],
         );
         if let Some(v) = obj.get("max_message_size") {
-            ext.max_message_size = self.size(&child(path, "max_message_size"), v, 1, MAX_LIMIT_BYTES);
+            ext.max_message_size =
+                self.size(&child(path, "max_message_size"), v, 1, MAX_LIMIT_BYTES);
         }
         if let Some(v) = obj.get("outbound_queue_bytes") {
             ext.outbound_queue_bytes =
                 self.size(&child(path, "outbound_queue_bytes"), v, 1, MAX_LIMIT_BYTES);
         }
         if let Some(v) = obj.get("max_sessions_per_shard") {
-            ext.max_sessions_per_shard =
-                self.size(&child(path, "max_sessions_per_shard"), v, 1, u64::from(u32::MAX));
+            ext.max_sessions_per_shard = self.size(
+                &child(path, "max_sessions_per_shard"),
+                v,
+                1,
+                u64::from(u32::MAX),
+            );
         }
         if let Some(v) = obj.get("shards") {
             ext.shards = self.size(&child(path, "shards"), v, 1, MAX_SHARDS);
@@ -558,7 +607,10 @@ impl Loader {
                 ("roles", Key::Read),
                 ("options", Key::Read),
                 ("store", Key::Unsupported("event history (realm `store`)")),
-                ("rlinks", Key::Unsupported("router-to-router links (`rlinks`)")),
+                (
+                    "rlinks",
+                    Key::Unsupported("router-to-router links (`rlinks`)"),
+                ),
             ],
         );
         let name = self.required_str(path, obj, "name");
@@ -587,7 +639,10 @@ impl Loader {
                     }
                 }
             }
-            None => self.warn(path, "realm has no roles; every action on it will be denied"),
+            None => self.warn(
+                path,
+                "realm has no roles; every action on it will be denied",
+            ),
         }
         Some(RealmConfig {
             name: name?.to_owned(),
@@ -699,13 +754,19 @@ impl Loader {
                 ("disclose", Key::Read),
                 // Crossbar caches authorization results; static rules here are precompiled.
                 ("cache", Key::Ignore),
-                ("validate", Key::Unsupported("payload validation (permission `validate`)")),
+                (
+                    "validate",
+                    Key::Unsupported("payload validation (permission `validate`)"),
+                ),
             ],
         );
         let uri_path = child(path, "uri");
         let raw = self.required_str(path, obj, "uri")?;
         if raw.chars().any(|c| c.is_whitespace() || c == '#') {
-            self.error(&uri_path, format!("invalid URI \"{raw}\" (no whitespace or '#')"));
+            self.error(
+                &uri_path,
+                format!("invalid URI \"{raw}\" (no whitespace or '#')"),
+            );
             return None;
         }
         let (mut uri, mut policy) = match obj.get("match") {
@@ -789,7 +850,13 @@ impl Loader {
 
     // ---- transports ----
 
-    fn transport(&mut self, path: &str, i: usize, v: &Value, limits: &Limits) -> Option<TransportConfig> {
+    fn transport(
+        &mut self,
+        path: &str,
+        i: usize,
+        v: &Value,
+        limits: &Limits,
+    ) -> Option<TransportConfig> {
         let obj = self.object(path, v)?;
         let ttype = self.required_str(path, obj, "type")?;
         let type_path = child(path, "type");
@@ -852,14 +919,19 @@ impl Loader {
                 ("id", Key::Read),
                 ("type", Key::Read),
                 ("endpoint", Key::Read),
-                ("url", Key::Warn("ignored: Junction accepts WebSocket upgrades on any path and host")),
+                (
+                    "url",
+                    Key::Warn("ignored: Junction accepts WebSocket upgrades on any path and host"),
+                ),
                 ("serializers", Key::Read),
                 ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
                 ("options", Key::Read),
                 ("auth", Key::Read),
                 (
                     "cookie",
-                    Key::Warn("ignored: cookie tracking is not implemented; sessions get random authids"),
+                    Key::Warn(
+                        "ignored: cookie tracking is not implemented; sessions get random authids",
+                    ),
                 ),
             ],
         );
@@ -883,7 +955,11 @@ impl Loader {
         obj: &Obj,
         limits: &Limits,
         ws_path: Option<String>,
-    ) -> (Option<WebSocketOptions>, Option<Vec<Serializer>>, Option<TransportAuth>) {
+    ) -> (
+        Option<WebSocketOptions>,
+        Option<Vec<Serializer>>,
+        Option<TransportAuth>,
+    ) {
         let options = match obj.get("options") {
             Some(v) => self.websocket_options(&child(path, "options"), v, limits),
             None => Some(WebSocketOptions {
@@ -898,7 +974,12 @@ impl Loader {
         (options, serializers, auth)
     }
 
-    fn websocket_options(&mut self, path: &str, v: &Value, limits: &Limits) -> Option<WebSocketOptions> {
+    fn websocket_options(
+        &mut self,
+        path: &str,
+        v: &Value,
+        limits: &Limits,
+    ) -> Option<WebSocketOptions> {
         let obj = self.object(path, v)?;
         self.keys(
             path,
@@ -924,12 +1005,26 @@ impl Loader {
                 ("tcp_nodelay", Key::Warn(WS_TUNING)),
                 (
                     "compression",
-                    Key::Warn("ignored: permessage-deflate is not offered; messages go uncompressed"),
+                    Key::Warn(
+                        "ignored: permessage-deflate is not offered; messages go uncompressed",
+                    ),
                 ),
-                ("external_port", Key::Warn("ignored: only used by Crossbar's status page")),
-                ("enable_webstatus", Key::Warn("ignored: Junction renders no status page")),
-                ("show_server_version", Key::Warn("ignored: Junction renders no status page")),
-                ("enable_hybi10", Key::Warn("ignored: Junction speaks RFC 6455 only")),
+                (
+                    "external_port",
+                    Key::Warn("ignored: only used by Crossbar's status page"),
+                ),
+                (
+                    "enable_webstatus",
+                    Key::Warn("ignored: Junction renders no status page"),
+                ),
+                (
+                    "show_server_version",
+                    Key::Warn("ignored: Junction renders no status page"),
+                ),
+                (
+                    "enable_hybi10",
+                    Key::Warn("ignored: Junction speaks RFC 6455 only"),
+                ),
                 (
                     "mask_server_frames",
                     Key::Warn("ignored: testing option; Junction always masks as RFC 6455 says"),
@@ -938,7 +1033,10 @@ impl Loader {
                     "apply_mask",
                     Key::Warn("ignored: testing option; Junction always masks as RFC 6455 says"),
                 ),
-                ("enable_flash_policy", Key::Warn("ignored: Flash is not supported")),
+                (
+                    "enable_flash_policy",
+                    Key::Warn("ignored: Flash is not supported"),
+                ),
                 ("flash_policy", Key::Warn("ignored: Flash is not supported")),
             ],
         );
@@ -979,14 +1077,21 @@ impl Loader {
             if let Some(items) = self.array(&p, v) {
                 let any = items.len() == 1 && items[0].as_str() == Some("*");
                 if !any {
-                    self.unsupported(&p, "checking the Origin header (`allowed_origins` other than [\"*\"])");
+                    self.unsupported(
+                        &p,
+                        "checking the Origin header (`allowed_origins` other than [\"*\"])",
+                    );
                 }
             }
         }
         // Options whose Crossbar default is what Junction does: accepted at that
         // value; the other value changes security or protocol behaviour.
         let fixed: [(&str, bool, &str); 5] = [
-            ("allow_null_origin", true, "rejecting the null Origin (`allow_null_origin: false`)"),
+            (
+                "allow_null_origin",
+                true,
+                "rejecting the null Origin (`allow_null_origin: false`)",
+            ),
             (
                 "require_websocket_subprotocol",
                 true,
@@ -1005,9 +1110,14 @@ impl Loader {
             }
             let p = child(path, key);
             match key {
-                "validate_utf8" => self.warn(&p, "ignored: Junction always validates UTF-8 text messages"),
+                "validate_utf8" => {
+                    self.warn(&p, "ignored: Junction always validates UTF-8 text messages")
+                }
                 "require_masked_client_frames" => {
-                    self.warn(&p, "ignored: Junction always requires masked client frames (RFC 6455)");
+                    self.warn(
+                        &p,
+                        "ignored: Junction always requires masked client frames (RFC 6455)",
+                    );
                 }
                 "enable_rfc6455" => {
                     self.error(&p, "cannot be turned off: RFC 6455 is the only WebSocket version Junction speaks");
@@ -1058,8 +1168,9 @@ impl Loader {
         );
         let id = self.transport_id(path, obj, default_id);
         let endpoint = self.required_endpoint(path, obj);
-        let mut size_at: Option<(String, &Value)> =
-            obj.get("max_message_size").map(|v| (child(path, "max_message_size"), v));
+        let mut size_at: Option<(String, &Value)> = obj
+            .get("max_message_size")
+            .map(|v| (child(path, "max_message_size"), v));
         if let Some(v) = obj.get("options") {
             let p = child(path, "options");
             if let Some(o) = self.object(&p, v) {
@@ -1067,7 +1178,10 @@ impl Loader {
                 if let Some(v) = o.get("max_message_size") {
                     let op = child(&p, "max_message_size");
                     if size_at.is_some() {
-                        self.error(&op, "also given as max_message_size on the transport; use one");
+                        self.error(
+                            &op,
+                            "also given as max_message_size on the transport; use one",
+                        );
                     }
                     size_at = Some((op, v));
                 }
@@ -1116,7 +1230,8 @@ impl Loader {
         if let Some(v) = obj.get("options") {
             let p = child(path, "options");
             if let Some(o) = self.object(&p, v) {
-                const NO_HTTP: &str = "ignored: Junction serves nothing over HTTP but the WebSocket upgrade";
+                const NO_HTTP: &str =
+                    "ignored: Junction serves nothing over HTTP but the WebSocket upgrade";
                 self.keys(
                     &p,
                     o,
@@ -1141,7 +1256,10 @@ impl Loader {
         for (name, svc) in paths {
             let sp = child(&paths_path, name);
             if !is_web_path(name) {
-                self.error(&sp, format!("invalid path \"{name}\" (\"/\" or letters, digits, _ and -)"));
+                self.error(
+                    &sp,
+                    format!("invalid path \"{name}\" (\"/\" or letters, digits, _ and -)"),
+                );
                 continue;
             }
             let Some(sobj) = self.object(&sp, svc) else {
@@ -1151,7 +1269,10 @@ impl Loader {
                 continue;
             };
             if stype != "websocket" {
-                self.unsupported(&child(&sp, "type"), &format!("web service type \"{stype}\""));
+                self.unsupported(
+                    &child(&sp, "type"),
+                    &format!("web service type \"{stype}\""),
+                );
                 continue;
             }
             if let Some(first) = &ws_at {
@@ -1181,10 +1302,17 @@ impl Loader {
                     ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
                 ],
             );
-            let http_path = if name == "/" { "/".to_owned() } else { format!("/{name}") };
+            let http_path = if name == "/" {
+                "/".to_owned()
+            } else {
+                format!("/{name}")
+            };
             service = Some(self.websocket_service(&sp, sobj, limits, Some(http_path)));
         }
-        if ws_at.is_none() {
+        let any_ws = paths
+            .values()
+            .any(|s| s.get("type").and_then(Value::as_str) == Some("websocket"));
+        if !any_ws {
             self.error(
                 &paths_path,
                 "no path of type \"websocket\"; Junction serves only WAMP over WebSocket on web transports",
@@ -1209,7 +1337,11 @@ impl Loader {
                 self.keys(
                     path,
                     obj,
-                    &[("type", Key::Read), ("path", Key::Read), ("backlog", Key::Read)],
+                    &[
+                        ("type", Key::Read),
+                        ("path", Key::Read),
+                        ("backlog", Key::Read),
+                    ],
                 );
                 if let Some(v) = obj.get("backlog") {
                     self.uint(&child(path, "backlog"), v, 1, 65535);
@@ -1250,7 +1382,10 @@ impl Loader {
                 ("backlog", Key::Read),
                 ("shared", Key::Read),
                 ("tls", Key::Unsupported("TLS")),
-                ("portrange", Key::Unsupported("listening on a port range (`portrange`)")),
+                (
+                    "portrange",
+                    Key::Unsupported("listening on a port range (`portrange`)"),
+                ),
                 (
                     "user_timeout",
                     Key::Warn("ignored: Junction does not set TCP_USER_TIMEOUT"),
@@ -1285,10 +1420,15 @@ impl Loader {
         self.opt_bool(path, obj, "shared");
         let host = match (obj.get("interface"), obj.get("host")) {
             (Some(_), Some(_)) => {
-                self.error(&child(path, "host"), "give either `interface` or `host`, not both");
+                self.error(
+                    &child(path, "host"),
+                    "give either `interface` or `host`, not both",
+                );
                 None
             }
-            (Some(v), None) => self.string(&child(path, "interface"), v).map(|s| (s, "interface")),
+            (Some(v), None) => self
+                .string(&child(path, "interface"), v)
+                .map(|s| (s, "interface")),
             (None, Some(v)) => self.string(&child(path, "host"), v).map(|s| (s, "host")),
             (None, None) => None,
         };
@@ -1302,7 +1442,10 @@ impl Loader {
                 }
                 if let Ok(ip) = h.parse::<IpAddr>() {
                     if (ip.is_ipv4() && version == 6) || (ip.is_ipv6() && version == 4) {
-                        self.error(&p, format!("{h} is not an IPv{version} address (see `version`)"));
+                        self.error(
+                            &p,
+                            format!("{h} is not an IPv{version} address (see `version`)"),
+                        );
                         return None;
                     }
                 }
@@ -1345,7 +1488,10 @@ impl Loader {
                     ok = false;
                 }
                 None => {
-                    self.error(&ip, format!("unknown serializer \"{name}\" (json, msgpack or cbor)"));
+                    self.error(
+                        &ip,
+                        format!("unknown serializer \"{name}\" (json, msgpack or cbor)"),
+                    );
                     ok = false;
                 }
             }
@@ -1364,7 +1510,9 @@ impl Loader {
         if methods.is_empty() {
             return Some(TransportAuth::default());
         }
-        let mut auth = TransportAuth { anonymous_role: None };
+        let mut auth = TransportAuth {
+            anonymous_role: None,
+        };
         let mut ok = true;
         for (method, cfg) in methods {
             let mp = child(&p, method);
@@ -1416,9 +1564,14 @@ impl Loader {
                 ("role", Key::Read),
                 (
                     "realm",
-                    Key::Warn("ignored: the client's requested realm is used (Crossbar ignores it too)"),
+                    Key::Warn(
+                        "ignored: the client's requested realm is used (Crossbar ignores it too)",
+                    ),
                 ),
-                ("authid", Key::Warn("ignored: anonymous sessions get a random authid")),
+                (
+                    "authid",
+                    Key::Warn("ignored: anonymous sessions get a random authid"),
+                ),
             ],
         );
         match obj.get("role") {
@@ -1482,11 +1635,23 @@ mod tests {
 
     #[test]
     fn starred_uris_convert_like_crossbar() {
-        assert_eq!(convert_starred("com.example.a"), ("com.example.a".to_owned(), MatchPolicy::Exact));
-        assert_eq!(convert_starred("com.example.*"), ("com.example.".to_owned(), MatchPolicy::Prefix));
+        assert_eq!(
+            convert_starred("com.example.a"),
+            ("com.example.a".to_owned(), MatchPolicy::Exact)
+        );
+        assert_eq!(
+            convert_starred("com.example.*"),
+            ("com.example.".to_owned(), MatchPolicy::Prefix)
+        );
         assert_eq!(convert_starred("*"), (String::new(), MatchPolicy::Prefix));
-        assert_eq!(convert_starred("com.*.foo.*"), ("com..foo.".to_owned(), MatchPolicy::Wildcard));
-        assert_eq!(convert_starred("com.*.foo"), ("com..foo".to_owned(), MatchPolicy::Wildcard));
+        assert_eq!(
+            convert_starred("com.*.foo.*"),
+            ("com..foo.".to_owned(), MatchPolicy::Wildcard)
+        );
+        assert_eq!(
+            convert_starred("com.*.foo"),
+            ("com..foo".to_owned(), MatchPolicy::Wildcard)
+        );
     }
 
     #[test]

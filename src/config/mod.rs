@@ -15,6 +15,8 @@
 mod check;
 mod error;
 mod load;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 

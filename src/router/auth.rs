@@ -159,7 +159,7 @@ impl WildcardRule {
             match (parts.next(), c) {
                 (None, _) => return false,
                 (Some(p), Some(lit)) if p != &**lit => return false,
-                (Some(p), None) if p.is_empty() => return false,
+                (Some(""), None) => return false,
                 _ => {}
             }
         }
@@ -188,12 +188,10 @@ impl RoleAuthorizer {
                 MatchPolicy::Exact => {
                     a.exact.insert(p.uri.as_str().into(), rule);
                 }
-                MatchPolicy::Prefix => {
-                    match a.prefix.iter_mut().find(|(u, _)| **u == *p.uri) {
-                        Some(slot) => slot.1 = rule,
-                        None => a.prefix.push((p.uri.as_str().into(), rule)),
-                    }
-                }
+                MatchPolicy::Prefix => match a.prefix.iter_mut().find(|(u, _)| **u == *p.uri) {
+                    Some(slot) => slot.1 = rule,
+                    None => a.prefix.push((p.uri.as_str().into(), rule)),
+                },
                 MatchPolicy::Wildcard => {
                     match a.wildcard.iter_mut().find(|w| *w.pattern == *p.uri) {
                         Some(w) => w.rule = rule,
@@ -203,9 +201,10 @@ impl RoleAuthorizer {
             }
         }
         // Stable sorts: among equals, the rule defined first stays first.
-        a.prefix.sort_by(|x, y| y.0.len().cmp(&x.0.len()));
+        a.prefix
+            .sort_by_key(|(uri, _)| std::cmp::Reverse(uri.len()));
         a.wildcard
-            .sort_by(|x, y| (y.leading, y.literals).cmp(&(x.leading, x.literals)));
+            .sort_by_key(|w| std::cmp::Reverse((w.leading, w.literals)));
         a
     }
 
@@ -429,13 +428,28 @@ mod tests {
 
     #[test]
     fn wildcard_ties_go_to_the_first_defined() {
-        let a = realm(vec![perm("com..b", Wildcard, ALL), perm("com.a.", Wildcard, NONE)]);
-        assert!(!allowed(&a, Action::Call, "com.a.b"), "com.a. has the longer head");
-        let b = realm(vec![perm("com..b", Wildcard, ALL), perm("com..c", Wildcard, NONE)]);
+        let a = realm(vec![
+            perm("com..b", Wildcard, ALL),
+            perm("com.a.", Wildcard, NONE),
+        ]);
+        assert!(
+            !allowed(&a, Action::Call, "com.a.b"),
+            "com.a. has the longer head"
+        );
+        let b = realm(vec![
+            perm("com..b", Wildcard, ALL),
+            perm("com..c", Wildcard, NONE),
+        ]);
         assert!(allowed(&b, Action::Call, "com.x.b"));
         assert!(!allowed(&b, Action::Call, "com.x.c"));
-        let c = realm(vec![perm("..c", Wildcard, NONE), perm(".b.", Wildcard, ALL)]);
-        assert!(!allowed(&c, Action::Call, "a.b.c"), "same specificity: first defined");
+        let c = realm(vec![
+            perm("..c", Wildcard, NONE),
+            perm(".b.", Wildcard, ALL),
+        ]);
+        assert!(
+            !allowed(&c, Action::Call, "a.b.c"),
+            "same specificity: first defined"
+        );
     }
 
     #[test]
@@ -516,7 +530,12 @@ mod tests {
     fn embedded_default_allows_anonymous_everything() {
         let cfg = crate::config::Config::embedded_default();
         let a = RealmAuthorizer::new(&cfg.realms[0]);
-        for action in [Action::Call, Action::Register, Action::Publish, Action::Subscribe] {
+        for action in [
+            Action::Call,
+            Action::Register,
+            Action::Publish,
+            Action::Subscribe,
+        ] {
             assert!(a.authorize("anonymous", action, "com.example.x").allowed);
         }
         assert!(!a.authorize("other", Action::Call, "com.example.x").allowed);
