@@ -9,7 +9,9 @@
 //! errors that name the key's JSON path, never silently ignored.
 //!
 //! - `error.rs`: [`ConfigError`] and [`ConfigIssue`];
-//! - `load.rs`: the walk over the parsed JSON value, building the model;
+//! - `load/`: the walk over the parsed JSON value, building the model
+//!   (`realm.rs`: realms, roles, permissions; `transport.rs`: transports);
+//! - `tests.rs`: loader tests over the sample files in `tests/config_files/`;
 //! - `check.rs`: cross-item checks (duplicates, port clashes) after the walk.
 
 mod check;
