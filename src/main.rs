@@ -1,2 +1,144 @@
-//! The `junction` binary. (Being written.)
-fn main() {}
+//! The `junction` binary: `start` runs the router, `check` validates a config
+//! file, `version` prints the version. Everything else lives in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use junction::config::{Config, ConfigError};
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit status for a config that does not load.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+/// Junction: a WAMP v2 router that reads Crossbar.io node configs.
+#[derive(Debug, Parser)]
+#[command(name = "junction", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the router.
+    Start {
+        /// Crossbar-format node config (.json, .yaml, .yml); the embedded
+        /// default (realm1, ws://127.0.0.1:8080/ws, rawsocket 127.0.0.1:8081) when absent.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Number of shards (one thread per core); overrides the config's `junction.shards`.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        shards: Option<u16>,
+        /// Log filter (`info`, `debug`, `junction=trace`, ...); overrides RUST_LOG.
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+    },
+    /// Load and validate a config file, print its warnings, and exit
+    /// (0: valid, 2: invalid).
+    Check {
+        /// Crossbar-format node config (.json, .yaml, .yml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("junction {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => check(&config),
+        Command::Start {
+            config,
+            shards,
+            log_level,
+        } => {
+            let config = match config {
+                Some(path) => match load(&path) {
+                    Some(config) => config,
+                    None => return ExitCode::from(EXIT_BAD_CONFIG),
+                },
+                None => Config::embedded_default(),
+            };
+            match start(config, shards.map(usize::from), log_level.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// `junction check`: prints warnings and "config OK", or every error.
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Some(config) => {
+            println!(
+                "config OK: {} realm(s), {} transport(s)",
+                config.realms.len(),
+                config.transports.len()
+            );
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(EXIT_BAD_CONFIG),
+    }
+}
+
+/// Loads `path`, printing warnings, or every error, to stderr.
+fn load(path: &Path) -> Option<Config> {
+    match Config::from_file(path) {
+        Ok(config) => {
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
+            Some(config)
+        }
+        Err(ConfigError::Invalid(issues)) => {
+            for issue in &issues {
+                eprintln!("error: {issue}");
+            }
+            eprintln!(
+                "{}: {} error(s); see docs/config.md for the supported keys",
+                path.display(),
+                issues.len()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+/// `junction start` after the config loaded.
+fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyhow::Result<()> {
+    let filter = match log_level {
+        Some(level) => {
+            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
+        }
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let shards = shards.or(config.shards);
+    tracing::info!(
+        realms = config.realms.len(),
+        transports = config.transports.len(),
+        ?shards,
+        "starting junction {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    junction::shard::run(config, shards).context("router runtime failed")?;
+    Ok(())
+}

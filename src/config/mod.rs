@@ -1,10 +1,28 @@
 //! Node configuration: the typed model the router and runtime are built from,
-//! and (being written) the loader for Crossbar.io's node config format.
+//! and the loader for Crossbar.io's node config format.
 //!
 //! The loader turns a `.crossbar/config.json` / YAML file (or the embedded
 //! default) into [`Config`]; nothing outside this module reads config files.
+//! It accepts a documented subset of Crossbar's format (see `docs/config.md`):
+//! keys that only matter to Crossbar's Python runtime are accepted with a
+//! warning ([`Config::warnings`]); features Junction does not have yet are
+//! errors that name the key's JSON path, never silently ignored.
+//!
+//! - `error.rs`: [`ConfigError`] and [`ConfigIssue`];
+//! - `load/`: the walk over the parsed JSON value, building the model
+//!   (`realm.rs`: realms, roles, permissions; `transport.rs`: transports);
+//! - `tests.rs`: loader tests over the sample files in `tests/config_files/`;
+//! - `check.rs`: cross-item checks (duplicates, port clashes) after the walk.
 
-use std::path::PathBuf;
+mod check;
+mod error;
+mod load;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, ConfigIssue, IssueKind};
 
 use crate::proto::Serializer;
 use crate::proto::uri::{MatchPolicy, UriCheck};
@@ -267,4 +285,91 @@ impl Config {
             warnings: Vec::new(),
         }
     }
+}
+
+/// The kind of file [`Config::from_file`] reads, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileFormat {
+    Json,
+    Yaml,
+    /// Unknown extension: JSON first, then YAML.
+    Guess,
+}
+
+impl Config {
+    /// Loads a Crossbar-format node config from `path`: `.json` as JSON,
+    /// `.yaml`/`.yml` as YAML, anything else as JSON and then as YAML.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read,
+    /// [`ConfigError::Syntax`] when it is not valid JSON/YAML, and
+    /// [`ConfigError::Invalid`] listing every key that is wrong or not
+    /// supported, each with its JSON path.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let format = match ext.as_deref() {
+            Some("json") => FileFormat::Json,
+            Some("yaml" | "yml") => FileFormat::Yaml,
+            _ => FileFormat::Guess,
+        };
+        let value = match format {
+            FileFormat::Json => parse_json(&text)?,
+            FileFormat::Yaml => parse_yaml(&text)?,
+            FileFormat::Guess => match parse_json(&text) {
+                Ok(v) => v,
+                Err(json_err) => match parse_yaml(&text) {
+                    Ok(v) => v,
+                    // Report the error of the syntax the text most looks like.
+                    Err(yaml_err) if !text.trim_start().starts_with('{') => return Err(yaml_err),
+                    Err(_) => return Err(json_err),
+                },
+            },
+        };
+        Config::from_value(&value)
+    }
+
+    /// Loads a Crossbar-format node config from JSON text.
+    ///
+    /// # Errors
+    /// As [`Config::from_file`], without [`ConfigError::Read`].
+    pub fn from_json_str(s: &str) -> Result<Config, ConfigError> {
+        Config::from_value(&parse_json(s)?)
+    }
+
+    /// Loads a Crossbar-format node config from YAML text.
+    ///
+    /// # Errors
+    /// As [`Config::from_file`], without [`ConfigError::Read`].
+    pub fn from_yaml_str(s: &str) -> Result<Config, ConfigError> {
+        Config::from_value(&parse_yaml(s)?)
+    }
+
+    /// Builds a config from an already parsed Crossbar-format document.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] listing every wrong or unsupported key.
+    pub fn from_value(value: &serde_json::Value) -> Result<Config, ConfigError> {
+        load::load(value)
+    }
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value, ConfigError> {
+    serde_json::from_str(s).map_err(|e| ConfigError::Syntax {
+        format: "JSON",
+        message: e.to_string(),
+    })
+}
+
+fn parse_yaml(s: &str) -> Result<serde_json::Value, ConfigError> {
+    serde_yaml_ng::from_str(s).map_err(|e| ConfigError::Syntax {
+        format: "YAML",
+        message: e.to_string(),
+    })
 }

@@ -1,0 +1,319 @@
+//! Realms, roles and permission rules of a router worker.
+
+use serde_json::Value;
+
+use super::{Key, Loader, child, index};
+use crate::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
+use crate::proto::uri::{MatchPolicy, UriCheck};
+
+impl Loader {
+    pub(super) fn realm(&mut self, path: &str, v: &Value) -> Option<RealmConfig> {
+        let obj = self.object(path, v)?;
+        self.keys(
+            path,
+            obj,
+            &[
+                ("name", Key::Read),
+                ("id", Key::Ignore),
+                ("roles", Key::Read),
+                ("options", Key::Read),
+                ("store", Key::Unsupported("event history (realm `store`)")),
+                (
+                    "rlinks",
+                    Key::Unsupported("router-to-router links (`rlinks`)"),
+                ),
+            ],
+        );
+        let name = self.required_str(path, obj, "name");
+        if let Some(name) = name {
+            if !is_realm_name(name) {
+                self.error(
+                    &child(path, "name"),
+                    format!(
+                        "invalid realm name \"{name}\" (a letter, then 2 to 254 characters \
+                         from letters, digits, _ - @ .)"
+                    ),
+                );
+            }
+        }
+        let mut uri_check = UriCheck::Loose;
+        if let Some(v) = obj.get("options") {
+            uri_check = self.realm_options(&child(path, "options"), v);
+        }
+        let mut roles = Vec::new();
+        match obj.get("roles") {
+            Some(v) => {
+                let p = child(path, "roles");
+                for (i, r) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
+                    if let Some(role) = self.role(&index(&p, i), r) {
+                        roles.push(role);
+                    }
+                }
+            }
+            None => self.warn(
+                path,
+                "realm has no roles; every action on it will be denied",
+            ),
+        }
+        Some(RealmConfig {
+            name: name?.to_owned(),
+            uri_check,
+            roles,
+        })
+    }
+
+    fn realm_options(&mut self, path: &str, v: &Value) -> UriCheck {
+        let Some(obj) = self.object(path, v) else {
+            return UriCheck::Loose;
+        };
+        self.keys(
+            path,
+            obj,
+            &[
+                ("uri_check", Key::Read),
+                ("enable_meta_api", Key::Read),
+                (
+                    "bridge_meta_api",
+                    Key::Warn("ignored: Junction has no node management side to bridge to"),
+                ),
+                (
+                    "event_dispatching_chunk_size",
+                    Key::Warn("ignored: Junction does not dispatch events in chunks"),
+                ),
+            ],
+        );
+        if self.opt_bool(path, obj, "enable_meta_api") == Some(false) {
+            self.warn(
+                &child(path, "enable_meta_api"),
+                "ignored: the WAMP meta API cannot be turned off yet \
+                 (its procedures and topics are still subject to the roles' permissions)",
+            );
+        }
+        let mut check = UriCheck::Loose;
+        if let Some(v) = obj.get("uri_check") {
+            let p = child(path, "uri_check");
+            match self.string(&p, v) {
+                Some("loose") => {}
+                Some("strict") => check = UriCheck::Strict,
+                Some(other) => {
+                    self.error(&p, format!("\"{other}\" is not \"strict\" or \"loose\""));
+                }
+                None => {}
+            }
+        }
+        check
+    }
+
+    fn role(&mut self, path: &str, v: &Value) -> Option<RoleConfig> {
+        let obj = self.object(path, v)?;
+        self.keys(
+            path,
+            obj,
+            &[
+                ("name", Key::Read),
+                ("permissions", Key::Read),
+                (
+                    "authorizer",
+                    Key::Unsupported("dynamic authorization (role `authorizer`)"),
+                ),
+            ],
+        );
+        let name = self.required_str(path, obj, "name");
+        if name == Some("") {
+            self.error(&child(path, "name"), "must not be empty");
+        }
+        let mut permissions: Vec<Permission> = Vec::new();
+        if let Some(v) = obj.get("permissions") {
+            let p = child(path, "permissions");
+            let mut first_at: Vec<usize> = Vec::new();
+            for (i, item) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
+                let pp = index(&p, i);
+                let Some(perm) = self.permission(&pp, item) else {
+                    continue;
+                };
+                if let Some(j) = permissions
+                    .iter()
+                    .position(|q| q.uri == perm.uri && q.match_policy == perm.match_policy)
+                {
+                    self.warn(
+                        &pp,
+                        &format!(
+                            "same URI and match policy as {}; this later rule wins (as in Crossbar)",
+                            index(&p, first_at[j])
+                        ),
+                    );
+                }
+                first_at.push(i);
+                permissions.push(perm);
+            }
+        }
+        Some(RoleConfig {
+            name: name?.to_owned(),
+            permissions,
+        })
+    }
+
+    fn permission(&mut self, path: &str, v: &Value) -> Option<Permission> {
+        let obj = self.object(path, v)?;
+        self.keys(
+            path,
+            obj,
+            &[
+                ("uri", Key::Read),
+                ("match", Key::Read),
+                ("allow", Key::Read),
+                ("disclose", Key::Read),
+                // Crossbar caches authorization results; static rules here are precompiled.
+                ("cache", Key::Ignore),
+                (
+                    "validate",
+                    Key::Unsupported("payload validation (permission `validate`)"),
+                ),
+            ],
+        );
+        let uri_path = child(path, "uri");
+        let raw = self.required_str(path, obj, "uri")?;
+        if raw.chars().any(|c| c.is_whitespace() || c == '#') {
+            self.error(
+                &uri_path,
+                format!("invalid URI \"{raw}\" (no whitespace or '#')"),
+            );
+            return None;
+        }
+        let (mut uri, mut policy) = match obj.get("match") {
+            Some(v) => {
+                let p = child(path, "match");
+                let s = self.string(&p, v)?;
+                let Some(policy) = MatchPolicy::parse(s) else {
+                    self.error(
+                        &p,
+                        format!("\"{s}\" is not \"exact\", \"prefix\" or \"wildcard\""),
+                    );
+                    return None;
+                };
+                if raw.contains('*') {
+                    self.warn(
+                        &uri_path,
+                        "'*' is taken literally because `match` is given (as in Crossbar); \
+                         drop `match` to use a starred URI",
+                    );
+                }
+                (raw.to_owned(), policy)
+            }
+            None => convert_starred(raw),
+        };
+        if uri.is_empty() {
+            // The empty URI covers everything whatever its policy (as in Crossbar,
+            // where `"uri": ""` or `"*"` is the catch-all rule).
+            policy = MatchPolicy::Prefix;
+            uri.clear();
+        }
+        if policy == MatchPolicy::Exact && uri.split('.').any(str::is_empty) {
+            self.error(
+                &uri_path,
+                format!(
+                    "\"{uri}\" has empty components, which an exact URI cannot have \
+                     (use \"match\": \"wildcard\" or \"prefix\")"
+                ),
+            );
+            return None;
+        }
+        let mut allow = Allow::default();
+        if let Some(v) = obj.get("allow") {
+            let p = child(path, "allow");
+            if let Some(a) = self.object(&p, v) {
+                self.keys(
+                    &p,
+                    a,
+                    &[
+                        ("call", Key::Read),
+                        ("register", Key::Read),
+                        ("publish", Key::Read),
+                        ("subscribe", Key::Read),
+                    ],
+                );
+                allow = Allow {
+                    call: self.opt_bool(&p, a, "call").unwrap_or(false),
+                    register: self.opt_bool(&p, a, "register").unwrap_or(false),
+                    publish: self.opt_bool(&p, a, "publish").unwrap_or(false),
+                    subscribe: self.opt_bool(&p, a, "subscribe").unwrap_or(false),
+                };
+            }
+        }
+        let mut disclose = Disclose::default();
+        if let Some(v) = obj.get("disclose") {
+            let p = child(path, "disclose");
+            if let Some(d) = self.object(&p, v) {
+                self.keys(&p, d, &[("caller", Key::Read), ("publisher", Key::Read)]);
+                disclose = Disclose {
+                    caller: self.opt_bool(&p, d, "caller").unwrap_or(false),
+                    publisher: self.opt_bool(&p, d, "publisher").unwrap_or(false),
+                };
+            }
+        }
+        Some(Permission {
+            uri,
+            match_policy: policy,
+            allow,
+            disclose,
+        })
+    }
+}
+
+/// Crossbar's starred URIs, used when a permission has no `match`: no star is
+/// exact, one trailing star is a prefix, other stars are wildcard components.
+fn convert_starred(uri: &str) -> (String, MatchPolicy) {
+    let stars = uri.matches('*').count();
+    if stars == 0 {
+        (uri.to_owned(), MatchPolicy::Exact)
+    } else if stars == 1 && uri.ends_with('*') {
+        (uri[..uri.len() - 1].to_owned(), MatchPolicy::Prefix)
+    } else {
+        (uri.replace('*', ""), MatchPolicy::Wildcard)
+    }
+}
+
+/// Autobahn's realm name rule: a letter, then 2 to 254 of `[A-Za-z0-9_-@.]`.
+fn is_realm_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=255).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'@' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starred_uris_convert_like_crossbar() {
+        assert_eq!(
+            convert_starred("com.example.a"),
+            ("com.example.a".to_owned(), MatchPolicy::Exact)
+        );
+        assert_eq!(
+            convert_starred("com.example.*"),
+            ("com.example.".to_owned(), MatchPolicy::Prefix)
+        );
+        assert_eq!(convert_starred("*"), (String::new(), MatchPolicy::Prefix));
+        assert_eq!(
+            convert_starred("com.*.foo.*"),
+            ("com..foo.".to_owned(), MatchPolicy::Wildcard)
+        );
+        assert_eq!(
+            convert_starred("com.*.foo"),
+            ("com..foo".to_owned(), MatchPolicy::Wildcard)
+        );
+    }
+
+    #[test]
+    fn realm_names_follow_autobahn() {
+        assert!(is_realm_name("realm1"));
+        assert!(is_realm_name("com.example-app@x"));
+        assert!(!is_realm_name("r1"));
+        assert!(!is_realm_name("1realm"));
+        assert!(!is_realm_name("realm 1"));
+    }
+}

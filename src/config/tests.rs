@@ -1,0 +1,844 @@
+//! Loader tests: the sample files in `tests/config_files/`, every error path,
+//! every warning, and the cross-item checks.
+
+use rstest::rstest;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::proto::Serializer;
+use crate::proto::uri::{MatchPolicy, UriCheck};
+
+const CROSSBAR_JSON: &str = include_str!("../../tests/config_files/crossbar.json");
+const CROSSBAR_YAML: &str = include_str!("../../tests/config_files/crossbar.yaml");
+const CROSSBAR_STATIC_JSON: &str = include_str!("../../tests/config_files/crossbar_static.json");
+const TLS_JSON: &str = include_str!("../../tests/config_files/tls.json");
+const EMBEDDED_DEFAULT_JSON: &str = include_str!("../../tests/config_files/embedded_default.json");
+const LIMITS_YAML: &str = include_str!("../../tests/config_files/junction_limits.yaml");
+
+use IssueKind::{Invalid, Unsupported};
+
+/// A small valid config that the cases below break one key at a time.
+fn base() -> Value {
+    json!({
+        "version": 2,
+        "workers": [{
+            "type": "router",
+            "realms": [{
+                "name": "realm1",
+                "roles": [{
+                    "name": "anonymous",
+                    "permissions": [{"uri": "", "match": "prefix", "allow": {"call": true}}]
+                }]
+            }],
+            "transports": [{
+                "type": "websocket",
+                "endpoint": {"type": "tcp", "port": 8080}
+            }]
+        }]
+    })
+}
+
+/// Sets the value at a JSON pointer whose parent exists (objects get the key inserted).
+fn set(v: &mut Value, pointer: &str, new: Value) {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer has a '/'");
+    let parent = v.pointer_mut(parent).expect("parent exists");
+    match parent {
+        Value::Object(m) => {
+            m.insert(key.replace("~1", "/"), new);
+        }
+        Value::Array(a) => {
+            let i: usize = key.parse().expect("array index");
+            if i == a.len() {
+                a.push(new);
+            } else {
+                a[i] = new;
+            }
+        }
+        _ => panic!("parent of {pointer} is not a container"),
+    }
+}
+
+fn with(pointer: &str, new: Value) -> Value {
+    let mut v = base();
+    set(&mut v, pointer, new);
+    v
+}
+
+fn issues(v: &Value) -> Vec<ConfigIssue> {
+    match Config::from_value(v) {
+        Err(ConfigError::Invalid(issues)) => issues,
+        other => panic!("expected ConfigError::Invalid, got {other:?}"),
+    }
+}
+
+/// Exactly one issue, at `path`, of `kind`, with `needle` in its message.
+fn assert_one_issue(v: &Value, path: &str, kind: IssueKind, needle: &str) {
+    let found = issues(v);
+    assert_eq!(found.len(), 1, "expected one issue, got {found:#?}");
+    assert_eq!(found[0].path, path, "{found:#?}");
+    assert_eq!(found[0].kind, kind, "{found:#?}");
+    assert!(
+        found[0].message.contains(needle),
+        "message {:?} lacks {needle:?}",
+        found[0].message
+    );
+}
+
+fn load_ok(v: &Value) -> Config {
+    match Config::from_value(v) {
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
+    }
+}
+
+fn warning_paths(c: &Config) -> Vec<&str> {
+    c.warnings
+        .iter()
+        .map(|w| w.split_once(": ").expect("warning has a path").0)
+        .collect()
+}
+
+// ---- sample files ----
+
+#[test]
+fn crossbar_template_without_static_path_loads() {
+    let c = Config::from_json_str(CROSSBAR_JSON).expect("loads");
+    assert_eq!(c.realms.len(), 1);
+    let realm = &c.realms[0];
+    assert_eq!(realm.name, "realm1");
+    assert_eq!(realm.uri_check, UriCheck::Loose);
+    assert_eq!(realm.roles.len(), 2);
+    assert_eq!(realm.roles[0].name, "anonymous");
+    assert_eq!(
+        realm.roles[0].permissions,
+        vec![Permission {
+            uri: String::new(),
+            match_policy: MatchPolicy::Prefix,
+            allow: Allow {
+                call: true,
+                register: true,
+                publish: true,
+                subscribe: true
+            },
+            disclose: Disclose::default(),
+        }]
+    );
+    // Starred URI without `match`: a prefix rule.
+    let backend = &realm.roles[1].permissions[0];
+    assert_eq!(backend.uri, "com.example.");
+    assert_eq!(backend.match_policy, MatchPolicy::Prefix);
+    assert_eq!(
+        backend.disclose,
+        Disclose {
+            caller: true,
+            publisher: true
+        }
+    );
+
+    assert_eq!(c.transports.len(), 2);
+    let ws = &c.transports[0];
+    assert_eq!(ws.id, "transport1");
+    assert_eq!(
+        ws.endpoint,
+        Endpoint::Tcp {
+            host: "0.0.0.0".to_owned(),
+            port: 8080
+        }
+    );
+    assert_eq!(
+        ws.serializers,
+        vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json]
+    );
+    assert_eq!(ws.auth, TransportAuth::default());
+    assert_eq!(
+        ws.kind,
+        TransportKind::WebSocket(WebSocketOptions {
+            path: Some("/ws".to_owned()),
+            max_message_size: 1_048_576,
+            max_frame_size: 1_048_576,
+            auto_ping_interval_ms: 10_000,
+            auto_ping_timeout_ms: 5_000,
+            open_handshake_timeout_ms: 2_500,
+        })
+    );
+    let rs = &c.transports[1];
+    assert_eq!(rs.id, "transport2");
+    assert_eq!(
+        rs.kind,
+        TransportKind::RawSocket(RawSocketOptions {
+            max_message_size: 1_048_576,
+            open_handshake_timeout_ms: 10_000,
+        })
+    );
+    assert_eq!(c.limits, Limits::default());
+    assert_eq!(c.shards, None);
+
+    let opts = "workers[0].transports[0].paths.ws.options";
+    let expected = [
+        "controller".to_owned(),
+        "workers[0].options.pythonpath".to_owned(),
+        format!("{opts}.auto_fragment_size"),
+        format!("{opts}.auto_ping_size"),
+        format!("{opts}.close_handshake_timeout"),
+        format!("{opts}.enable_webstatus"),
+        format!("{opts}.fail_by_drop"),
+    ];
+    let mut got = warning_paths(&c);
+    got.sort_unstable();
+    assert_eq!(got, expected, "{:#?}", c.warnings);
+}
+
+#[test]
+fn crossbar_template_with_static_path_names_the_path_type() {
+    let err = Config::from_json_str(CROSSBAR_STATIC_JSON).expect_err("static path is rejected");
+    let issues = err.issues();
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert_eq!(issues[0].path, "workers[0].transports[0].paths./.type");
+    assert_eq!(issues[0].kind, Unsupported);
+    assert_eq!(
+        err.to_string(),
+        "workers[0].transports[0].paths./.type: web service type \"static\" is not supported yet"
+    );
+}
+
+#[test]
+fn tls_endpoint_is_rejected_with_its_path() {
+    let err = Config::from_json_str(TLS_JSON).expect_err("TLS is rejected");
+    assert_eq!(
+        err.to_string(),
+        "workers[0].transports[1].endpoint.tls: TLS is not supported yet"
+    );
+}
+
+#[test]
+fn yaml_equals_json() {
+    let from_yaml = Config::from_yaml_str(CROSSBAR_YAML).expect("YAML loads");
+    let from_json = Config::from_json_str(CROSSBAR_JSON).expect("JSON loads");
+    assert_eq!(from_yaml, from_json);
+}
+
+#[test]
+fn embedded_default_json_equals_embedded_default() {
+    let c = Config::from_json_str(EMBEDDED_DEFAULT_JSON).expect("loads");
+    assert_eq!(c, Config::embedded_default());
+}
+
+#[test]
+fn junction_block_and_unix_endpoint() {
+    let c = Config::from_yaml_str(LIMITS_YAML).expect("loads");
+    assert_eq!(
+        c.limits,
+        Limits {
+            max_message_size: 1_048_576,
+            outbound_queue_bytes: 8_388_608,
+            max_sessions_per_shard: 10_000,
+        }
+    );
+    assert_eq!(c.shards, Some(4));
+    assert_eq!(c.realms[0].uri_check, UriCheck::Strict);
+    let ws = &c.transports[0];
+    assert_eq!(ws.id, "public_ws");
+    assert_eq!(
+        ws.endpoint,
+        Endpoint::Tcp {
+            host: "::1".to_owned(),
+            port: 9000
+        }
+    );
+    // Transport sizes default to the router-wide limit.
+    let TransportKind::WebSocket(o) = &ws.kind else {
+        panic!("websocket expected");
+    };
+    assert_eq!(o.path, None);
+    assert_eq!(o.max_message_size, 1_048_576);
+    assert_eq!(o.max_frame_size, 1_048_576);
+    assert_eq!(o.open_handshake_timeout_ms, 10_000);
+    assert_eq!(ws.auth.anonymous_role.as_deref(), Some("anonymous"));
+    let rs = &c.transports[1];
+    assert_eq!(
+        rs.endpoint,
+        Endpoint::Unix {
+            path: "/tmp/junction.sock".into()
+        }
+    );
+    assert_eq!(rs.serializers, vec![Serializer::MsgPack]);
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}
+
+#[test]
+fn from_file_picks_the_format_by_extension_or_guesses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = [
+        ("c.json", CROSSBAR_JSON),
+        ("c.yaml", CROSSBAR_YAML),
+        ("c.YML", CROSSBAR_YAML),
+        ("c.conf", CROSSBAR_JSON),
+        ("c", CROSSBAR_YAML),
+    ];
+    let expected = Config::from_json_str(CROSSBAR_JSON).expect("loads");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        assert_eq!(Config::from_file(&path).expect(name), expected, "{name}");
+    }
+    // A .json file holding YAML is a JSON syntax error.
+    let path = dir.path().join("yaml.json");
+    std::fs::write(&path, CROSSBAR_YAML).expect("write");
+    assert!(matches!(
+        Config::from_file(&path),
+        Err(ConfigError::Syntax { format: "JSON", .. })
+    ));
+    let missing = dir.path().join("missing.json");
+    assert!(matches!(
+        Config::from_file(&missing),
+        Err(ConfigError::Read { .. })
+    ));
+}
+
+#[test]
+fn syntax_errors() {
+    assert!(matches!(
+        Config::from_json_str("{\"version\": 2,"),
+        Err(ConfigError::Syntax { format: "JSON", .. })
+    ));
+    assert!(matches!(
+        Config::from_yaml_str("version: [2"),
+        Err(ConfigError::Syntax { format: "YAML", .. })
+    ));
+}
+
+// ---- defaults ----
+
+#[test]
+fn base_config_defaults() {
+    let c = load_ok(&base());
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+    let t = &c.transports[0];
+    assert_eq!(t.id, "transport1");
+    assert_eq!(t.serializers, Serializer::ALL.to_vec());
+    assert_eq!(t.auth.anonymous_role.as_deref(), Some("anonymous"));
+    assert_eq!(
+        t.kind,
+        TransportKind::WebSocket(WebSocketOptions {
+            path: None,
+            ..WebSocketOptions::default()
+        })
+    );
+}
+
+#[rstest]
+#[case(json!({}), Some("anonymous"))]
+#[case(json!({"anonymous": {"type": "static"}}), Some("anonymous"))]
+#[case(json!({"anonymous": {"type": "static", "role": "public"}}), Some("public"))]
+fn anonymous_auth(#[case] auth: Value, #[case] role: Option<&str>) {
+    let c = load_ok(&with("/workers/0/transports/0/auth", auth));
+    assert_eq!(c.transports[0].auth.anonymous_role.as_deref(), role);
+}
+
+#[test]
+fn ipv6_listens_on_all_v6_interfaces_by_default() {
+    let c = load_ok(&with(
+        "/workers/0/transports/0/endpoint",
+        json!({"type": "tcp", "port": 8080, "version": 6}),
+    ));
+    assert_eq!(
+        c.transports[0].endpoint,
+        Endpoint::Tcp {
+            host: "::".to_owned(),
+            port: 8080
+        }
+    );
+}
+
+#[rstest]
+#[case("com.*.x", "com..x", MatchPolicy::Wildcard)]
+#[case("*", "", MatchPolicy::Prefix)]
+#[case("com.a", "com.a", MatchPolicy::Exact)]
+#[case("", "", MatchPolicy::Prefix)]
+fn starred_permission_uris(#[case] uri: &str, #[case] want: &str, #[case] policy: MatchPolicy) {
+    let c = load_ok(&with(
+        "/workers/0/realms/0/roles/0/permissions/0",
+        json!({"uri": uri, "allow": {"call": true}}),
+    ));
+    let p = &c.realms[0].roles[0].permissions[0];
+    assert_eq!((p.uri.as_str(), p.match_policy), (want, policy));
+}
+
+#[test]
+fn websocket_sizes_and_limits() {
+    // max_frame_size 0 means "any size": the message limit.
+    let c = load_ok(&with(
+        "/workers/0/transports/0/options",
+        json!({"max_message_size": 4096, "max_frame_size": 0}),
+    ));
+    let TransportKind::WebSocket(o) = &c.transports[0].kind else {
+        panic!("websocket expected");
+    };
+    assert_eq!((o.max_message_size, o.max_frame_size), (4096, 4096));
+    // Above the router-wide limit: lowered, with a warning.
+    let mut v = with("/junction", json!({"max_message_size": 2048}));
+    set(
+        &mut v,
+        "/workers/0/transports/0/options",
+        json!({"max_message_size": 4096}),
+    );
+    let c = load_ok(&v);
+    let TransportKind::WebSocket(o) = &c.transports[0].kind else {
+        panic!("websocket expected");
+    };
+    assert_eq!((o.max_message_size, o.max_frame_size), (2048, 2048));
+    assert_eq!(
+        warning_paths(&c),
+        vec!["workers[0].transports[0].options.max_message_size"]
+    );
+}
+
+#[test]
+fn rawsocket_max_message_size_at_the_transport_level() {
+    let c = load_ok(&with(
+        "/workers/0/transports/1",
+        json!({"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}, "max_message_size": 65536}),
+    ));
+    assert_eq!(
+        c.transports[1].kind,
+        TransportKind::RawSocket(RawSocketOptions {
+            max_message_size: 65536,
+            ..RawSocketOptions::default()
+        })
+    );
+}
+
+#[test]
+fn port_zero_may_repeat() {
+    let mut v = with("/workers/0/transports/0/endpoint/port", json!(0));
+    set(
+        &mut v,
+        "/workers/0/transports/1",
+        json!({"type": "rawsocket", "endpoint": {"type": "tcp", "port": 0}}),
+    );
+    let c = load_ok(&v);
+    assert_eq!(c.transports.len(), 2);
+}
+
+#[test]
+fn disabled_worker_is_skipped() {
+    let v = with(
+        "/workers/1",
+        json!({"type": "guest", "options": {"disabled": true}, "executable": "x"}),
+    );
+    let c = load_ok(&v);
+    assert_eq!(warning_paths(&c), vec!["workers[1]"]);
+}
+
+// ---- errors, one key at a time ----
+
+#[rstest]
+#[case("/version", json!(1), "version", Invalid, "only version 2")]
+#[case("/version", json!("2"), "version", Invalid, "only version 2")]
+#[case("/bogus", json!(1), "bogus", Invalid, "unknown key")]
+#[case("/workers", json!({}), "workers", Invalid, "expected a list")]
+#[case("/workers", json!([]), "workers", Invalid, "no router worker")]
+#[case("/workers/1", json!({"type": "container"}), "workers[1].type", Unsupported, "worker type \"container\" is not supported yet")]
+#[case("/workers/1", json!({"type": "guest"}), "workers[1].type", Unsupported, "not supported yet")]
+#[case("/workers/1", json!({"type": "proxy"}), "workers[1].type", Unsupported, "not supported yet")]
+#[case("/workers/1", json!({"type": "websocket-testee"}), "workers[1].type", Unsupported, "not supported yet")]
+#[case("/workers/1", json!({"type": "router"}), "workers[1].type", Unsupported, "more than one router worker")]
+#[case("/workers/1", json!({"type": "brain"}), "workers[1].type", Invalid, "unknown worker type")]
+#[case("/workers/1", json!({}), "workers[1].type", Invalid, "missing")]
+#[case("/workers/0/components", json!([{"type": "class"}]), "workers[0].components", Unsupported, "router components")]
+#[case("/workers/0/connections", json!([{}]), "workers[0].connections", Unsupported, "router connections")]
+#[case("/workers/0/options", json!({"frobnicate": true}), "workers[0].options.frobnicate", Invalid, "unknown key")]
+#[case("/workers/0/options", json!({"disabled": "$DISABLED"}), "workers[0].options.disabled", Unsupported, "environment variable")]
+#[case("/workers/0/id", json!("bad id"), "workers[0].id", Invalid, "invalid ID")]
+#[case("/workers/0/junction", json!({"shards": 0}), "workers[0].junction.shards", Invalid, "out of range")]
+#[case("/workers/0/junction", json!({"threads": 4}), "workers[0].junction.threads", Invalid, "unknown key")]
+#[case("/junction", json!({"max_message_size": "big"}), "junction.max_message_size", Invalid, "expected a whole number")]
+#[case("/junction", json!({"outbound_queue_bytes": 0}), "junction.outbound_queue_bytes", Invalid, "out of range")]
+#[case("/workers/0/realms", json!([]), "workers[0].realms", Invalid, "no realm")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory"}), "workers[0].realms[0].store", Unsupported, "event history")]
+#[case("/workers/0/realms/0/rlinks", json!([]), "workers[0].realms[0].rlinks", Unsupported, "not supported yet")]
+#[case("/workers/0/realms/0/color", json!("red"), "workers[0].realms[0].color", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/name", json!("r1"), "workers[0].realms[0].name", Invalid, "invalid realm name")]
+#[case("/workers/0/realms/0/name", json!(7), "workers[0].realms[0].name", Invalid, "expected a string")]
+#[case("/workers/0/realms/0/options", json!({"uri_check": "medium"}), "workers[0].realms[0].options.uri_check", Invalid, "\"strict\" or \"loose\"")]
+#[case("/workers/0/realms/0/options", json!({"mood": 1}), "workers[0].realms[0].options.mood", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/roles/0/authorizer", json!("com.example.authorize"), "workers[0].realms[0].roles[0].authorizer", Unsupported, "dynamic authorization")]
+#[case("/workers/0/realms/0/roles/0/name", json!(""), "workers[0].realms[0].roles[0].name", Invalid, "empty")]
+#[case("/workers/0/realms/0/roles/0/permissions/0/validate", json!({"call": "x"}), "workers[0].realms[0].roles[0].permissions[0].validate", Unsupported, "payload validation")]
+#[case("/workers/0/realms/0/roles/0/permissions/0/match", json!("regex"), "workers[0].realms[0].roles[0].permissions[0].match", Invalid, "not \"exact\"")]
+#[case("/workers/0/realms/0/roles/0/permissions/0/allow", json!({"admin": true}), "workers[0].realms[0].roles[0].permissions[0].allow.admin", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/roles/0/permissions/0/allow", json!({"call": "yes"}), "workers[0].realms[0].roles[0].permissions[0].allow.call", Invalid, "expected true or false")]
+#[case("/workers/0/realms/0/roles/0/permissions/0/disclose", json!({"callee": true}), "workers[0].realms[0].roles[0].permissions[0].disclose.callee", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com..x", "match": "exact"}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "empty components")]
+#[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com.a b"}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "invalid URI")]
+#[case("/workers/0/realms/0/roles/0/permissions/0", json!({"allow": {}}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "missing")]
+#[case("/workers/0/transports", json!([]), "workers[0].transports", Invalid, "no transport")]
+#[case("/workers/0/transports/0/type", json!("mqtt"), "workers[0].transports[0].type", Unsupported, "transport type \"mqtt\"")]
+#[case("/workers/0/transports/0/type", json!("universal"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/type", json!("carrier-pigeon"), "workers[0].transports[0].type", Invalid, "unknown transport type")]
+#[case("/workers/0/transports/0/endpoint/tls", json!({"key": "k", "certificate": "c"}), "workers[0].transports[0].endpoint.tls", Unsupported, "TLS is not supported yet")]
+#[case("/workers/0/transports/0/endpoint/portrange", json!([8000, 8010]), "workers[0].transports[0].endpoint.portrange", Unsupported, "port range")]
+#[case("/workers/0/transports/0/endpoint/port", json!(70000), "workers[0].transports[0].endpoint.port", Invalid, "out of range")]
+#[case("/workers/0/transports/0/endpoint/port", json!("$PORT"), "workers[0].transports[0].endpoint.port", Unsupported, "environment variables")]
+#[case("/workers/0/transports/0/endpoint/port", json!(80.5), "workers[0].transports[0].endpoint.port", Invalid, "expected a whole number, found 80.5")]
+#[case("/workers/0/transports/0/endpoint/version", json!(5), "workers[0].transports[0].endpoint.version", Invalid, "not 4 or 6")]
+#[case("/workers/0/transports/0/endpoint/interface", json!("::1"), "workers[0].transports[0].endpoint.interface", Invalid, "not an IPv4 address")]
+#[case("/workers/0/transports/0/endpoint/backlog", json!(0), "workers[0].transports[0].endpoint.backlog", Invalid, "out of range")]
+#[case("/workers/0/transports/0/endpoint/shared", json!("yes"), "workers[0].transports[0].endpoint.shared", Invalid, "expected true or false")]
+#[case("/workers/0/transports/0/endpoint/color", json!(1), "workers[0].transports[0].endpoint.color", Invalid, "unknown key")]
+#[case("/workers/0/transports/0/endpoint", json!({"type": "twisted", "server_string": "tcp:80"}), "workers[0].transports[0].endpoint.type", Unsupported, "endpoint type \"twisted\"")]
+#[case("/workers/0/transports/0/endpoint", json!({"type": "unix"}), "workers[0].transports[0].endpoint.path", Invalid, "missing")]
+#[case("/workers/0/transports/0/endpoint", json!({"type": "udp", "port": 1}), "workers[0].transports[0].endpoint.type", Invalid, "unknown endpoint type")]
+#[case("/workers/0/transports/0/serializers", json!(["json", "ubjson"]), "workers[0].transports[0].serializers[1]", Unsupported, "serializer \"ubjson\" is not supported yet")]
+#[case("/workers/0/transports/0/serializers", json!(["flatbuffers"]), "workers[0].transports[0].serializers[0]", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/serializers", json!(["xml"]), "workers[0].transports[0].serializers[0]", Invalid, "unknown serializer")]
+#[case("/workers/0/transports/0/serializers", json!([]), "workers[0].transports[0].serializers", Invalid, "at least one")]
+#[case("/workers/0/transports/0/options", json!({"allowed_origins": ["https://example.com"]}), "workers[0].transports[0].options.allowed_origins", Unsupported, "Origin")]
+#[case("/workers/0/transports/0/options", json!({"allow_null_origin": false}), "workers[0].transports[0].options.allow_null_origin", Unsupported, "null Origin")]
+#[case("/workers/0/transports/0/options", json!({"require_websocket_subprotocol": false}), "workers[0].transports[0].options.require_websocket_subprotocol", Unsupported, "subprotocol")]
+#[case("/workers/0/transports/0/options", json!({"enable_rfc6455": false}), "workers[0].transports[0].options.enable_rfc6455", Invalid, "cannot be turned off")]
+#[case("/workers/0/transports/0/options", json!({"open_handshake_timeout": 500}), "workers[0].transports[0].options.open_handshake_timeout", Invalid, "too small")]
+#[case("/workers/0/transports/0/options", json!({"auto_ping_interval": -1}), "workers[0].transports[0].options.auto_ping_interval", Invalid, "expected a whole number")]
+#[case("/workers/0/transports/0/options", json!({"max_message_size": 0}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
+#[case("/workers/0/transports/0/options", json!({"max_message_size": 100_000_000}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
+#[case("/workers/0/transports/0/options", json!({"turbo": true}), "workers[0].transports[0].options.turbo", Invalid, "unknown key")]
+#[case("/workers/0/transports/0/auth", json!({"ticket": {"type": "static", "principals": {}}}), "workers[0].transports[0].auth.ticket", Unsupported, "\"ticket\" authentication is not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"wampcra": {}}), "workers[0].transports[0].auth.wampcra", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"scram": {}}), "workers[0].transports[0].auth.scram", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"cryptosign": {}}), "workers[0].transports[0].auth.cryptosign", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"cookie": {}}), "workers[0].transports[0].auth.cookie", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"tls": {}}), "workers[0].transports[0].auth.tls", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"password": {}}), "workers[0].transports[0].auth.password", Invalid, "unknown authentication method")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "dynamic", "authenticator": "com.x.auth"}}), "workers[0].transports[0].auth.anonymous.type", Unsupported, "dynamic anonymous authentication")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"role": "x"}}), "workers[0].transports[0].auth.anonymous.type", Invalid, "missing")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "role": ""}}), "workers[0].transports[0].auth.anonymous.role", Invalid, "empty")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "secret": 1}}), "workers[0].transports[0].auth.anonymous.secret", Invalid, "unknown key")]
+#[case("/workers/0/transports/0/id", json!(""), "workers[0].transports[0].id", Invalid, "invalid ID")]
+fn one_bad_key(
+    #[case] pointer: &str,
+    #[case] value: Value,
+    #[case] path: &str,
+    #[case] kind: IssueKind,
+    #[case] needle: &str,
+) {
+    assert_one_issue(&with(pointer, value), path, kind, needle);
+}
+
+#[test]
+fn missing_version_is_an_error() {
+    let mut v = base();
+    v.as_object_mut().expect("object").remove("version");
+    assert_one_issue(&v, "version", Invalid, "missing");
+}
+
+#[test]
+fn non_object_document() {
+    assert_one_issue(&json!([1, 2]), "", Invalid, "expected an object");
+}
+
+#[test]
+fn missing_workers() {
+    assert_one_issue(&json!({"version": 2}), "workers", Invalid, "missing");
+}
+
+#[test]
+fn junction_block_in_both_places() {
+    let mut v = with("/junction", json!({"shards": 2}));
+    set(&mut v, "/workers/0/junction", json!({"shards": 3}));
+    assert_one_issue(
+        &v,
+        "workers[0].junction",
+        Invalid,
+        "also given at the top level",
+    );
+    // Either place alone works.
+    assert_eq!(
+        load_ok(&with("/junction", json!({"shards": 2}))).shards,
+        Some(2)
+    );
+    assert_eq!(
+        load_ok(&with("/workers/0/junction", json!({"shards": 3}))).shards,
+        Some(3)
+    );
+}
+
+fn web(paths: Value) -> Value {
+    with(
+        "/workers/0/transports/0",
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8080}, "paths": paths}),
+    )
+}
+
+#[rstest]
+#[case(json!({"ws": {"type": "websocket"}, "info": {"type": "nodeinfo"}}), "workers[0].transports[0].paths.info.type", Unsupported, "web service type \"nodeinfo\"")]
+#[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1"}}), "workers[0].transports[0].paths.call.type", Unsupported, "not supported yet")]
+#[case(json!({"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}), "workers[0].transports[0].paths.lp.type", Unsupported, "not supported yet")]
+#[case(json!({"a": {"type": "websocket"}, "b": {"type": "websocket"}}), "workers[0].transports[0].paths.b", Unsupported, "second websocket path")]
+#[case(json!({"a/b": {"type": "websocket"}}), "workers[0].transports[0].paths.a/b", Invalid, "invalid path")]
+#[case(json!({}), "workers[0].transports[0].paths", Invalid, "no path of type \"websocket\"")]
+#[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
+#[case(json!({"ws": {"type": "websocket", "auth": {"wampcra": {}}}}), "workers[0].transports[0].paths.ws.auth.wampcra", Unsupported, "not supported yet")]
+#[case(json!({"ws": {"type": "websocket", "endpoint": {}}}), "workers[0].transports[0].paths.ws.endpoint", Invalid, "unknown key")]
+fn bad_web_paths(
+    #[case] paths: Value,
+    #[case] path: &str,
+    #[case] kind: IssueKind,
+    #[case] needle: &str,
+) {
+    assert_one_issue(&web(paths), path, kind, needle);
+}
+
+#[test]
+fn web_transport_root_websocket_path() {
+    let c = load_ok(&web(json!({"/": {"type": "websocket"}})));
+    let TransportKind::WebSocket(o) = &c.transports[0].kind else {
+        panic!("websocket expected");
+    };
+    assert_eq!(o.path.as_deref(), Some("/"));
+}
+
+#[test]
+fn web_transport_options_and_paths_missing() {
+    let mut v = web(json!({"ws": {"type": "websocket"}}));
+    set(
+        &mut v,
+        "/workers/0/transports/0/options",
+        json!({"hsts": true}),
+    );
+    assert_eq!(
+        warning_paths(&load_ok(&v)),
+        vec!["workers[0].transports[0].options.hsts"]
+    );
+    let v = with(
+        "/workers/0/transports/0",
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8080}}),
+    );
+    assert_one_issue(&v, "workers[0].transports[0].paths", Invalid, "missing");
+}
+
+#[test]
+fn rawsocket_errors() {
+    let rs = |extra: Value| {
+        let mut t = json!({"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}});
+        for (k, v) in extra.as_object().expect("object") {
+            t[k] = v.clone();
+        }
+        with("/workers/0/transports/1", t)
+    };
+    assert_one_issue(
+        &rs(json!({"options": {"max_message_size": 1024, "timeout": 1}})),
+        "workers[0].transports[1].options.timeout",
+        Invalid,
+        "unknown key",
+    );
+    assert_one_issue(
+        &rs(json!({"max_message_size": 1024, "options": {"max_message_size": 1024}})),
+        "workers[0].transports[1].options.max_message_size",
+        Invalid,
+        "use one",
+    );
+    assert_one_issue(
+        &rs(json!({"serializers": ["ubjson"]})),
+        "workers[0].transports[1].serializers[0]",
+        Unsupported,
+        "not supported yet",
+    );
+    assert_one_issue(
+        &rs(json!({"url": "ws://x"})),
+        "workers[0].transports[1].url",
+        Invalid,
+        "unknown key",
+    );
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let mut v = with("/workers/0/transports/0/endpoint/tls", json!({}));
+    set(&mut v, "/workers/0/realms/0/store", json!({}));
+    set(&mut v, "/workers/1", json!({"type": "container"}));
+    let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "workers[0].realms[0].store",
+            "workers[0].transports[0].endpoint.tls",
+            "workers[1].type",
+        ]
+    );
+}
+
+// ---- cross-item checks ----
+
+#[test]
+fn duplicate_realm_names() {
+    let v = with(
+        "/workers/0/realms/1",
+        json!({"name": "realm1", "roles": []}),
+    );
+    assert_one_issue(
+        &v,
+        "workers[0].realms[1].name",
+        Invalid,
+        "duplicate realm name \"realm1\" (first defined at workers[0].realms[0])",
+    );
+}
+
+#[test]
+fn duplicate_role_names() {
+    let v = with("/workers/0/realms/0/roles/1", json!({"name": "anonymous"}));
+    assert_one_issue(
+        &v,
+        "workers[0].realms[0].roles[1].name",
+        Invalid,
+        "duplicate role name \"anonymous\"",
+    );
+    // The same role name in two realms is fine.
+    let v = with(
+        "/workers/0/realms/1",
+        json!({"name": "realm2", "roles": [{"name": "anonymous"}]}),
+    );
+    assert_eq!(load_ok(&v).realms.len(), 2);
+}
+
+#[rstest]
+#[case(json!({"type": "tcp", "port": 8080}), "0.0.0.0")]
+#[case(json!({"type": "tcp", "port": 8080, "interface": "127.0.0.1"}), "127.0.0.1")]
+#[case(json!({"type": "tcp", "port": 8080, "version": 6}), "::")]
+fn tcp_port_clash(#[case] endpoint: Value, #[case] host: &str) {
+    let v = with(
+        "/workers/0/transports/1",
+        json!({"type": "rawsocket", "endpoint": endpoint}),
+    );
+    assert_one_issue(
+        &v,
+        "workers[0].transports[1].endpoint.port",
+        Invalid,
+        &format!("port 8080 on {host} is already used by workers[0].transports[0]"),
+    );
+}
+
+#[test]
+fn different_interfaces_may_share_a_port() {
+    let mut v = with(
+        "/workers/0/transports/0/endpoint/interface",
+        json!("127.0.0.1"),
+    );
+    set(
+        &mut v,
+        "/workers/0/transports/1",
+        json!({"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8080, "interface": "127.0.0.2"}}),
+    );
+    assert_eq!(load_ok(&v).transports.len(), 2);
+}
+
+#[test]
+fn duplicate_unix_paths_and_transport_ids() {
+    let mut v = with(
+        "/workers/0/transports/0/endpoint",
+        json!({"type": "unix", "path": "/tmp/j.sock"}),
+    );
+    set(
+        &mut v,
+        "/workers/0/transports/1",
+        json!({"type": "rawsocket", "endpoint": {"type": "unix", "path": "/tmp/j.sock"}}),
+    );
+    assert_one_issue(
+        &v,
+        "workers[0].transports[1].endpoint.path",
+        Invalid,
+        "already used by workers[0].transports[0]",
+    );
+    let mut v = with("/workers/0/transports/0/id", json!("main"));
+    set(
+        &mut v,
+        "/workers/0/transports/1",
+        json!({"id": "main", "type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}}),
+    );
+    assert_one_issue(
+        &v,
+        "workers[0].transports[1].id",
+        Invalid,
+        "duplicate transport ID \"main\"",
+    );
+}
+
+// ---- warnings ----
+
+#[rstest]
+#[case("/controller", json!({"id": "node1"}), "controller")]
+#[case("/workers/0/options", json!({"title": "router"}), "workers[0].options.title")]
+#[case("/workers/0/options", json!({"env": {"inherit": true}}), "workers[0].options.env")]
+#[case("/workers/0/options", json!({"cpu_affinity": [0, 1]}), "workers[0].options.cpu_affinity")]
+#[case("/workers/0/options", json!({"reactor": {}}), "workers[0].options.reactor")]
+#[case("/workers/0/options", json!({"expose_controller": true}), "workers[0].options.expose_controller")]
+#[case("/workers/0/options", json!({"expose_shared": true}), "workers[0].options.expose_shared")]
+#[case("/workers/0/options", json!({"python": "/usr/bin/python3"}), "workers[0].options.python")]
+#[case("/workers/0/options", json!({"extra": {}}), "workers[0].options.extra")]
+#[case("/workers/0/manhole", json!({}), "workers[0].manhole")]
+#[case("/workers/0/realms/0/options", json!({"bridge_meta_api": true}), "workers[0].realms[0].options.bridge_meta_api")]
+#[case("/workers/0/realms/0/options", json!({"event_dispatching_chunk_size": 100}), "workers[0].realms[0].options.event_dispatching_chunk_size")]
+#[case("/workers/0/realms/0/options", json!({"enable_meta_api": false}), "workers[0].realms[0].options.enable_meta_api")]
+#[case("/workers/0/transports/0/url", json!("ws://localhost:8080"), "workers[0].transports[0].url")]
+#[case("/workers/0/transports/0/debug", json!(true), "workers[0].transports[0].debug")]
+#[case("/workers/0/transports/0/cookie", json!({}), "workers[0].transports[0].cookie")]
+#[case("/workers/0/transports/0/options", json!({"compression": {}}), "workers[0].transports[0].options.compression")]
+#[case("/workers/0/transports/0/options", json!({"tcp_nodelay": true}), "workers[0].transports[0].options.tcp_nodelay")]
+#[case("/workers/0/transports/0/options", json!({"auto_ping_restart_on_any_traffic": true}), "workers[0].transports[0].options.auto_ping_restart_on_any_traffic")]
+#[case("/workers/0/transports/0/options", json!({"echo_close_codereason": true}), "workers[0].transports[0].options.echo_close_codereason")]
+#[case("/workers/0/transports/0/options", json!({"external_port": 443}), "workers[0].transports[0].options.external_port")]
+#[case("/workers/0/transports/0/options", json!({"show_server_version": false}), "workers[0].transports[0].options.show_server_version")]
+#[case("/workers/0/transports/0/options", json!({"enable_hybi10": false}), "workers[0].transports[0].options.enable_hybi10")]
+#[case("/workers/0/transports/0/options", json!({"mask_server_frames": false}), "workers[0].transports[0].options.mask_server_frames")]
+#[case("/workers/0/transports/0/options", json!({"apply_mask": true}), "workers[0].transports[0].options.apply_mask")]
+#[case("/workers/0/transports/0/options", json!({"enable_flash_policy": false}), "workers[0].transports[0].options.enable_flash_policy")]
+#[case("/workers/0/transports/0/options", json!({"validate_utf8": false}), "workers[0].transports[0].options.validate_utf8")]
+#[case("/workers/0/transports/0/options", json!({"require_masked_client_frames": false}), "workers[0].transports[0].options.require_masked_client_frames")]
+#[case("/workers/0/transports/0/endpoint/user_timeout", json!(1000), "workers[0].transports[0].endpoint.user_timeout")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "realm": "realm1"}}), "workers[0].transports[0].auth.anonymous.realm")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "authid": "guest"}}), "workers[0].transports[0].auth.anonymous.authid")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "role": "visitor"}}), "workers[0].transports[0]")]
+#[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com.*", "match": "prefix"}), "workers[0].realms[0].roles[0].permissions[0].uri")]
+#[case("/workers/0/realms/0/roles/0/permissions/1", json!({"uri": "", "match": "prefix"}), "workers[0].realms[0].roles[0].permissions[1]")]
+#[case("/workers/0/realms/1", json!({"name": "realm2"}), "workers[0].realms[1]")]
+fn one_warning(#[case] pointer: &str, #[case] value: Value, #[case] path: &str) {
+    let c = load_ok(&with(pointer, value));
+    assert_eq!(warning_paths(&c), vec![path], "{:#?}", c.warnings);
+}
+
+#[rstest]
+#[case(json!({"allowed_origins": ["*"]}))]
+#[case(json!({"allow_null_origin": true}))]
+#[case(json!({"require_websocket_subprotocol": true}))]
+#[case(json!({"validate_utf8": true}))]
+#[case(json!({"require_masked_client_frames": true}))]
+#[case(json!({"enable_rfc6455": true}))]
+#[case(json!({"max_frame_size": 65536, "auto_ping_timeout": 0}))]
+fn options_at_junctions_behaviour_are_silent(#[case] options: Value) {
+    let c = load_ok(&with("/workers/0/transports/0/options", options));
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}
+
+#[test]
+fn silent_keys() {
+    // $schema, permission cache, backlog, shared, realm id, web path id.
+    let mut v = with("/$schema", json!("https://example.com/schema.json"));
+    set(
+        &mut v,
+        "/workers/0/realms/0/roles/0/permissions/0/cache",
+        json!(true),
+    );
+    set(&mut v, "/workers/0/realms/0/id", json!("r1"));
+    set(
+        &mut v,
+        "/workers/0/transports/0/endpoint/backlog",
+        json!(1024),
+    );
+    set(
+        &mut v,
+        "/workers/0/transports/0/endpoint/shared",
+        json!(true),
+    );
+    set(&mut v, "/workers/0/components", json!([]));
+    let c = load_ok(&v);
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}
