@@ -5,15 +5,37 @@
 //! handshake (serializer negotiation, size limits), hands each complete
 //! message to [`ConnectionHooks::frame`], and drains the connection's
 //! [`Outbox`](crate::router::outbox::Outbox) into the socket, many frames
-//! per write. (Being written.)
+//! per write.
+//!
+//! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
+//! - [`websocket`]: WAMP-over-WebSocket (subprotocols `wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`);
+//! - [`rawsocket`]: WAMP-over-RawSocket (framing in [`crate::proto::rawsocket`]);
+//! - [`serve`]: the entry point the runtime spawns per accepted connection.
+//!
+//! Each connection runs as one task on its shard's executor: the reader, the
+//! writer (and for WebSocket the auto-ping timer) are futures polled together,
+//! sharing the stream through a `RefCell` that is only borrowed inside a poll.
+//! Nothing here is `Send`.
 
+pub mod listener;
+pub mod rawsocket;
+pub mod websocket;
+
+use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::{Either, select};
 
-use crate::config::TransportConfig;
+use crate::config::{TransportConfig, TransportKind};
 use crate::proto::Serializer;
 use crate::router::outbox::OutboxRef;
+
+pub use listener::{Listener, Stream, bind, is_transient_accept_error};
+pub use rawsocket::serve_rawsocket;
+pub use websocket::serve_websocket;
 
 /// What a transport tells the router about a new connection.
 #[derive(Debug, Clone)]
@@ -45,4 +67,66 @@ pub trait ConnectionHooks {
     fn frame(&mut self, data: Bytes);
     /// The connection is gone (EOF, error, or after the outbox's close was carried out).
     fn closed(&mut self);
+}
+
+/// Calls [`ConnectionHooks::closed`] exactly once, when dropped: at the end of
+/// [`serve`] however the connection ended, and also when the serving task is
+/// cancelled mid-way (the executor shutting down).
+struct ClosedOnDrop<H: ConnectionHooks>(H);
+
+impl<H: ConnectionHooks> Drop for ClosedOnDrop<H> {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
+}
+
+/// How long a connection may take to answer our closing (WebSocket close
+/// handshake, or the peer's EOF after a RawSocket shutdown) before it is dropped.
+/// Autobahn's default `closeHandshakeTimeout` is the same 1 s.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Runs `f` for at most `limit` (`Duration::ZERO` = no limit); `None` when time ran out.
+async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        return Some(f.await);
+    }
+    let f = pin!(f);
+    let timer = pin!(glommio::timer::Timer::new(limit));
+    match select(f, timer).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+/// Serves one accepted connection until it ends: the opening handshake of the
+/// transport's protocol, [`ConnectionHooks::open`], then frames in both
+/// directions until the peer goes away or the outbox asks for a close.
+///
+/// `max_message_size` is the router-wide limit (`limits.max_message_size`);
+/// the smaller of it and the transport's own option applies.
+///
+/// [`ConnectionHooks::closed`] is called exactly once when this returns (or the
+/// future is dropped), also when the handshake failed or `open` refused the
+/// connection; `open` is called at most once, before any `frame`. Hooks that
+/// track a session must therefore accept `closed` without a prior `open`.
+/// Never fails: every error ends this one connection and is logged at debug level.
+pub async fn serve<H: ConnectionHooks>(
+    stream: Stream,
+    peer: String,
+    transport: Rc<TransportConfig>,
+    max_message_size: usize,
+    hooks: H,
+) {
+    match &transport.kind {
+        TransportKind::WebSocket(opts) => {
+            let opts = opts.clone();
+            websocket::serve_websocket(stream, peer, transport, &opts, max_message_size, hooks)
+                .await;
+        }
+        TransportKind::RawSocket(opts) => {
+            let opts = opts.clone();
+            rawsocket::serve_rawsocket(stream, peer, transport, &opts, max_message_size, hooks)
+                .await;
+        }
+    }
 }
