@@ -19,6 +19,8 @@
 
 pub mod listener;
 pub mod rawsocket;
+#[cfg(test)]
+mod testutil;
 pub mod websocket;
 
 use std::future::Future;

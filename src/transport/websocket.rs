@@ -453,3 +453,402 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use async_tungstenite::tungstenite::client::IntoClientRequest;
+    use async_tungstenite::tungstenite::handshake::HandshakeError;
+    use async_tungstenite::tungstenite::{self as tung, Message, WebSocket};
+    use bytes::Bytes;
+    use rstest::rstest;
+
+    use super::*;
+    use crate::transport::testutil::{Behaviour, run_one, ws_transport};
+
+    const ALL: &[Serializer] = &Serializer::ALL;
+
+    /// Opens a WebSocket to `addr` + `path`, offering `protocols` (comma-separated; empty: none).
+    fn connect<Sock: std::io::Read + std::io::Write>(
+        sock: Sock,
+        url: &str,
+        protocols: &str,
+    ) -> Result<(WebSocket<Sock>, tung::handshake::client::Response), tung::Error> {
+        let mut req = url.into_client_request()?;
+        if !protocols.is_empty() {
+            req.headers_mut().insert(
+                http::header::SEC_WEBSOCKET_PROTOCOL,
+                protocols.parse().expect("header value"),
+            );
+        }
+        tung::client(req, sock).map_err(|e| match e {
+            HandshakeError::Failure(e) => e,
+            HandshakeError::Interrupted(_) => panic!("blocking handshake interrupted"),
+        })
+    }
+
+    fn tcp(addr: &str) -> TcpStream {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    }
+
+    fn ws(addr: &str, protocols: &str) -> WebSocket<TcpStream> {
+        let (ws, _) = connect(tcp(addr), &format!("ws://{addr}/ws"), protocols).expect("handshake");
+        ws
+    }
+
+    /// Reads until a close frame; returns its code and reason (and the messages before it).
+    fn expect_close<Sock: std::io::Read + std::io::Write>(
+        ws: &mut WebSocket<Sock>,
+    ) -> (u16, String, Vec<Message>) {
+        let mut before = Vec::new();
+        loop {
+            match ws.read().expect("read until close") {
+                Message::Close(Some(f)) => return (f.code.into(), f.reason.to_string(), before),
+                Message::Close(None) => return (1005, String::new(), before),
+                m => before.push(m),
+            }
+        }
+    }
+
+    /// Completes the client side of a close handshake.
+    fn finish<Sock: std::io::Read + std::io::Write>(mut ws: WebSocket<Sock>) {
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    }
+
+    #[test]
+    fn negotiate_walks_all_headers_in_client_order() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("mqtt, wamp.2.cbor"),
+        );
+        h.append(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("wamp.2.json"),
+        );
+        assert_eq!(negotiate_subprotocol(&h, ALL), Some(Serializer::Cbor));
+        assert_eq!(
+            negotiate_subprotocol(&h, &[Serializer::Json, Serializer::MsgPack]),
+            Some(Serializer::Json)
+        );
+        assert_eq!(negotiate_subprotocol(&h, &[Serializer::MsgPack]), None);
+        assert_eq!(negotiate_subprotocol(&HeaderMap::new(), ALL), None);
+    }
+
+    #[test]
+    fn path_matching_ignores_trailing_slash_only() {
+        assert!(path_matches("/ws", "/ws"));
+        assert!(path_matches("/ws/", "/ws"));
+        assert!(path_matches("/", "/"));
+        assert!(!path_matches("/wss", "/ws"));
+        assert!(!path_matches("/", "/ws"));
+    }
+
+    #[test]
+    fn close_reason_is_cut_at_a_char_boundary() {
+        let long = "é".repeat(100); // 200 octets
+        let cut = truncate_reason(&long);
+        assert_eq!(cut.len(), 122);
+        assert_eq!(truncate_reason("short"), "short");
+    }
+
+    #[rstest]
+    #[case::json("wamp.2.json", ALL, Serializer::Json)]
+    #[case::msgpack_first("wamp.2.foo, wamp.2.msgpack, wamp.2.json", ALL, Serializer::MsgPack)]
+    #[case::cbor_first("wamp.2.cbor,wamp.2.json", ALL, Serializer::Cbor)]
+    #[case::skips_disabled("wamp.2.cbor, wamp.2.json", &[Serializer::Json], Serializer::Json)]
+    fn negotiates_first_supported_subprotocol_and_echoes(
+        #[case] offer: &'static str,
+        #[case] enabled: &'static [Serializer],
+        #[case] expected: Serializer,
+    ) {
+        let t = ws_transport(WebSocketOptions::default(), enabled);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            let (mut ws, resp) =
+                connect(tcp(&addr), &format!("ws://{addr}/ws"), offer).expect("handshake");
+            assert_eq!(
+                resp.headers()
+                    .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+                    .and_then(|v| v.to_str().ok()),
+                Some(expected.ws_subprotocol())
+            );
+            let msg = if expected.is_text() {
+                Message::text("[1,\"realm1\",{}]")
+            } else {
+                Message::binary(Bytes::from_static(b"\x93\x01\xa6realm1\x80"))
+            };
+            ws.send(msg.clone()).expect("send");
+            assert_eq!(ws.read().expect("echo"), msg);
+            finish(ws);
+        });
+        assert_eq!(out.opened, 1);
+        assert_eq!(out.closed, 1);
+        assert_eq!(out.frames.len(), 1);
+        let (serializer, protocol, peer) = out.info.expect("opened");
+        assert_eq!(serializer, expected);
+        assert_eq!(protocol, "websocket");
+        assert!(peer.starts_with("tcp4:127.0.0.1:"), "peer {peer}");
+    }
+
+    #[rstest]
+    #[case::unsupported("wamp.2.cbor, wamp.2.msgpack")]
+    #[case::none_offered("")]
+    #[case::not_wamp("mqtt")]
+    fn refuses_without_a_supported_subprotocol_with_400(#[case] offer: &'static str) {
+        let t = ws_transport(WebSocketOptions::default(), &[Serializer::Json]);
+        let (out, (status, body)) =
+            run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+                match connect(tcp(&addr), &format!("ws://{addr}/ws"), offer) {
+                    Err(tung::Error::Http(resp)) => (
+                        resp.status().as_u16(),
+                        resp.body()
+                            .as_ref()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                            .unwrap_or_default(),
+                    ),
+                    other => panic!("expected an HTTP error, got {:?}", other.map(|_| ())),
+                }
+            });
+        assert_eq!(status, 400);
+        assert!(body.contains("wamp.2.json"), "body: {body}");
+        assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    #[test]
+    fn wrong_path_is_404() {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, status) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            match connect(tcp(&addr), &format!("ws://{addr}/other"), "wamp.2.json") {
+                Err(tung::Error::Http(resp)) => resp.status().as_u16(),
+                other => panic!("expected an HTTP error, got {:?}", other.map(|_| ())),
+            }
+        });
+        assert_eq!(status, 404);
+        assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    #[test]
+    fn burst_of_frames_arrives_in_order() {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut ws = ws(&addr, "wamp.2.json");
+            ws.send(Message::text("burst")).expect("send");
+            for i in 0..1000 {
+                assert_eq!(
+                    ws.read().expect("frame"),
+                    Message::text(format!("frame {i}"))
+                );
+            }
+            finish(ws);
+        });
+        assert_eq!(out.frames, vec![Bytes::from_static(b"burst")]);
+        assert_eq!(out.closed, 1);
+    }
+
+    #[test]
+    fn answers_pings_with_pongs() {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut ws = ws(&addr, "wamp.2.json");
+            ws.send(Message::Ping(Bytes::from_static(b"abc")))
+                .expect("ping");
+            assert_eq!(
+                ws.read().expect("pong"),
+                Message::Pong(Bytes::from_static(b"abc"))
+            );
+            // Still usable afterwards.
+            ws.send(Message::text("[]")).expect("send");
+            assert_eq!(ws.read().expect("echo"), Message::text("[]"));
+            finish(ws);
+        });
+        assert_eq!(out.frames, vec![Bytes::from_static(b"[]")]);
+        assert_eq!(out.closed, 1);
+    }
+
+    #[rstest]
+    #[case::router_limit(1024, WebSocketOptions::default())]
+    #[case::transport_limit(1 << 20, WebSocketOptions { max_message_size: 1024, ..WebSocketOptions::default() })]
+    fn oversize_message_closes_with_1009(#[case] limit: usize, #[case] opts: WebSocketOptions) {
+        let t = ws_transport(opts, ALL);
+        let (out, (code, reason)) = run_one(t, limit, Behaviour::Echo, |addr| {
+            let mut ws = ws(&addr, "wamp.2.msgpack");
+            ws.send(Message::binary(vec![0x90u8; 1024]))
+                .expect("send at the limit");
+            assert_eq!(ws.read().expect("echo").len(), 1024);
+            ws.send(Message::binary(vec![0x90u8; 4000]))
+                .expect("send oversize");
+            let (code, reason, _) = expect_close(&mut ws);
+            finish(ws);
+            (code, reason)
+        });
+        assert_eq!(code, 1009);
+        assert_eq!(reason, "message too big");
+        assert_eq!(
+            out.frames.len(),
+            1,
+            "the oversize message never reaches the router"
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[rstest]
+    #[case::binary_on_json("wamp.2.json", Message::binary(Bytes::from_static(b"[]")))]
+    #[case::text_on_msgpack("wamp.2.msgpack", Message::text("[]"))]
+    fn wrong_frame_type_closes_with_1003(#[case] offer: &'static str, #[case] msg: Message) {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, code) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            let mut ws = ws(&addr, offer);
+            ws.send(msg).expect("send");
+            let (code, _, _) = expect_close(&mut ws);
+            finish(ws);
+            code
+        });
+        assert_eq!(code, 1003);
+        assert!(out.frames.is_empty());
+        assert_eq!(out.closed, 1);
+    }
+
+    #[rstest]
+    #[case::protocol_violation("close-me", 1002, "closing on request", 0)]
+    #[case::normal("close-normal", 1000, "session closed", 1)]
+    fn outbox_close_reason_reaches_the_client(
+        #[case] command: &'static str,
+        #[case] want_code: u16,
+        #[case] want_reason: &'static str,
+        #[case] frames_before: usize,
+    ) {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, (code, reason, before)) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            let mut ws = ws(&addr, "wamp.2.json");
+            ws.send(Message::text(command)).expect("send");
+            let result = expect_close(&mut ws);
+            finish(ws);
+            result
+        });
+        assert_eq!(code, want_code);
+        assert_eq!(reason, want_reason);
+        assert_eq!(before.len(), frames_before);
+        if frames_before == 1 {
+            assert_eq!(before[0], Message::text("bye"));
+        }
+        assert_eq!((out.opened, out.closed), (1, 1));
+        assert!(
+            out.elapsed < Duration::from_millis(900),
+            "the client's close reply ends the connection without waiting for the timeout ({:?})",
+            out.elapsed
+        );
+    }
+
+    #[test]
+    fn refused_connection_closes_with_1013() {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, (code, reason)) = run_one(t, 1 << 20, Behaviour::Refuse, |addr| {
+            let mut ws = ws(&addr, "wamp.2.cbor");
+            let (code, reason, _) = expect_close(&mut ws);
+            finish(ws);
+            (code, reason)
+        });
+        assert_eq!((code, reason.as_str()), (1013, "server full"));
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn auto_ping_is_sent_when_idle() {
+        let opts = WebSocketOptions {
+            auto_ping_interval_ms: 50,
+            auto_ping_timeout_ms: 500,
+            ..WebSocketOptions::default()
+        };
+        let t = ws_transport(opts, ALL);
+        let (out, pings) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut ws = ws(&addr, "wamp.2.json");
+            let mut pings = 0;
+            // tungstenite answers each ping as it reads, so the server keeps the connection.
+            while pings < 3 {
+                if let Message::Ping(p) = ws.read().expect("ping") {
+                    assert_eq!(&p[..], b"junction");
+                    pings += 1;
+                }
+            }
+            finish(ws);
+            pings
+        });
+        assert_eq!(pings, 3);
+        assert_eq!(out.closed, 1);
+    }
+
+    #[test]
+    fn unanswered_auto_ping_drops_the_connection() {
+        let opts = WebSocketOptions {
+            auto_ping_interval_ms: 50,
+            auto_ping_timeout_ms: 100,
+            ..WebSocketOptions::default()
+        };
+        let t = ws_transport(opts, ALL);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut ws = ws(&addr, "wamp.2.json");
+            std::thread::sleep(Duration::from_millis(1000)); // not reading: no pong
+            let mut ended = false;
+            for _ in 0..10 {
+                match ws.read() {
+                    Ok(Message::Ping(_)) => {}
+                    Ok(other) => panic!("unexpected {other:?}"),
+                    Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            assert!(ended, "server dropped the connection");
+        });
+        assert!(
+            out.elapsed < Duration::from_millis(800),
+            "{:?}",
+            out.elapsed
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn opening_handshake_times_out() {
+        let opts = WebSocketOptions {
+            open_handshake_timeout_ms: 100,
+            ..WebSocketOptions::default()
+        };
+        let t = ws_transport(opts, ALL);
+        let (out, n) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut s = tcp(&addr);
+            let started = Instant::now();
+            let n = s.read(&mut [0u8; 16]).unwrap_or(0);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            n
+        });
+        assert_eq!(n, 0, "closed without a reply");
+        assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    #[test]
+    fn works_over_a_unix_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.sock");
+        let mut t = ws_transport(WebSocketOptions::default(), ALL);
+        t.endpoint = crate::config::Endpoint::Unix { path: path.clone() };
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            assert_eq!(addr, path.display().to_string());
+            let sock = std::os::unix::net::UnixStream::connect(&addr).expect("connect");
+            let (mut ws, _) = connect(sock, "ws://localhost/ws", "wamp.2.json").expect("handshake");
+            ws.send(Message::text("[2]")).expect("send");
+            assert_eq!(ws.read().expect("echo"), Message::text("[2]"));
+            finish(ws);
+        });
+        assert_eq!(out.info.map(|i| i.2), Some("unix".to_owned()));
+        assert_eq!(out.closed, 1);
+    }
+}
