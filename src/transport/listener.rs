@@ -212,3 +212,129 @@ impl AsyncWrite for Stream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use glommio::LocalExecutorBuilder;
+
+    use super::*;
+
+    /// Runs `f` on a fresh executor and returns its output.
+    fn on_executor<F, Fut, T>(f: F) -> T
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .spawn(f)
+            .expect("start executor")
+            .join()
+            .expect("join executor")
+    }
+
+    fn tcp(port: u16) -> Endpoint {
+        Endpoint::Tcp {
+            host: "127.0.0.1".to_owned(),
+            port,
+        }
+    }
+
+    #[test]
+    fn port_zero_reports_the_real_port_and_it_can_be_bound_again() {
+        let (addr, port, second) = on_executor(|| async {
+            let first = bind(&tcp(0)).expect("bind");
+            let port = first.port().expect("tcp");
+            // SO_REUSEPORT: another shard binds the same port.
+            let second = bind(&tcp(port)).expect("bind the same port");
+            (first.local_addr_string(), port, second.local_addr_string())
+        });
+        assert_ne!(port, 0);
+        assert_eq!(addr, format!("127.0.0.1:{port}"));
+        assert_eq!(second, addr);
+    }
+
+    #[test]
+    fn unresolvable_host_is_an_error_not_a_panic() {
+        let err = on_executor(|| async {
+            let e = Endpoint::Tcp {
+                host: "no such host.invalid".to_owned(),
+                port: 1,
+            };
+            bind(&e).map(|_| ()).expect_err("cannot resolve")
+        });
+        assert_ne!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn accepts_tcp_with_nodelay_and_tcp4_peer() {
+        let (peer, nodelay, client_port) = on_executor(|| async {
+            let l = bind(&tcp(0)).expect("bind");
+            let addr = l.local_addr_string();
+            let client = std::thread::spawn(move || {
+                let s = std::net::TcpStream::connect(addr).expect("connect");
+                let port = s.local_addr().expect("local").port();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                port
+            });
+            let (stream, peer) = l.accept().await.expect("accept");
+            let Stream::Tcp(s) = &stream else {
+                panic!("tcp listener gave a unix stream")
+            };
+            let nodelay = s.nodelay().expect("nodelay");
+            (peer, nodelay, client.join().expect("client"))
+        });
+        assert_eq!(peer, format!("tcp4:127.0.0.1:{client_port}"));
+        assert!(nodelay);
+    }
+
+    #[test]
+    fn unix_bind_accepts_and_protects_live_sockets_and_other_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("a.sock");
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"keep me").expect("write");
+        let (sock2, file2) = (sock.clone(), file.clone());
+        let (addr, peer, again, plain) = on_executor(move || async move {
+            let l = bind(&Endpoint::Unix {
+                path: sock2.clone(),
+            })
+            .expect("bind");
+            let path = sock2.clone();
+            let client = std::thread::spawn(move || {
+                let _s = std::os::unix::net::UnixStream::connect(path).expect("connect");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            });
+            let (_stream, peer) = l.accept().await.expect("accept");
+            client.join().expect("client");
+            let again = bind(&Endpoint::Unix { path: sock2 })
+                .map(|_| ())
+                .expect_err("live socket");
+            let plain = bind(&Endpoint::Unix { path: file2 })
+                .map(|_| ())
+                .expect_err("not a socket");
+            (l.local_addr_string(), peer, again.kind(), plain.kind())
+        });
+        assert_eq!(addr, sock.display().to_string());
+        assert_eq!(peer, "unix");
+        assert_eq!(again, io::ErrorKind::AddrInUse);
+        assert_eq!(plain, io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&file).expect("still there"), b"keep me");
+    }
+
+    #[test]
+    fn transient_accept_errors() {
+        assert!(is_transient_accept_error(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(is_transient_accept_error(&io::Error::from(
+            io::ErrorKind::ConnectionAborted
+        )));
+        assert!(!is_transient_accept_error(&io::Error::from_raw_os_error(
+            libc::EBADF
+        )));
+    }
+}

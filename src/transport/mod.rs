@@ -23,10 +23,12 @@ pub mod rawsocket;
 mod testutil;
 pub mod websocket;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::{Either, select};
@@ -86,6 +88,77 @@ impl<H: ConnectionHooks> Drop for ClosedOnDrop<H> {
 /// handshake, or the peer's EOF after a RawSocket shutdown) before it is dropped.
 /// Autobahn's default `closeHandshakeTimeout` is the same 1 s.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often a writer stuck on a full socket checks whether its outbox was closed.
+const STALL_TICK: Duration = Duration::from_secs(1);
+
+/// Gives up on a peer that stopped reading once the router closed its outbox.
+///
+/// Every socket write of a writer goes through [`StallGuard::write`]. A write
+/// that completes at once costs nothing more. One that cannot (the peer does not
+/// read) is raced against a [`STALL_TICK`] timer that checks the outbox: once a
+/// stuck write has seen the outbox closed, the writer has one more tick; a write
+/// still stuck after that is abandoned and the connection dropped. Without this, a slow consumer the router
+/// closed would keep its connection for as long as it keeps not reading.
+struct StallGuard<'a> {
+    /// The connection's outbox.
+    outbox: &'a OutboxRef,
+    /// When a stuck write first saw the outbox closed.
+    closed_since: Cell<Option<Instant>>,
+}
+
+impl<'a> StallGuard<'a> {
+    /// Notes when the outbox was first seen closed by a stuck write; whether a
+    /// whole [`STALL_TICK`] has passed since.
+    fn out_of_time(&self) -> bool {
+        match self.closed_since.get() {
+            Some(t) => t.elapsed() >= STALL_TICK,
+            None => {
+                if self.outbox.borrow().is_closed() {
+                    self.closed_since.set(Some(Instant::now()));
+                }
+                false
+            }
+        }
+    }
+
+    fn new(outbox: &'a OutboxRef) -> Self {
+        StallGuard {
+            outbox,
+            closed_since: Cell::new(None),
+        }
+    }
+
+    /// Runs the write `f`; `None` when it was abandoned.
+    async fn write<F: Future>(&self, f: F) -> Option<F::Output> {
+        let mut f = pin!(f);
+        if let Poll::Ready(v) = futures::poll!(f.as_mut()) {
+            return Some(v);
+        }
+        // Stuck. A stuck write may still trickle out a few bytes whenever it is
+        // polled again, so the budget counts from the first stuck write after
+        // the close, over all later writes.
+        if self.out_of_time() {
+            tracing::debug!("dropping a connection whose peer stopped reading after close");
+            return None;
+        }
+        let watch = pin!(async {
+            loop {
+                glommio::timer::Timer::new(STALL_TICK).await;
+                if self.out_of_time() {
+                    return;
+                }
+            }
+        });
+        match select(f, watch).await {
+            Either::Left((v, _)) => Some(v),
+            Either::Right(_) => {
+                tracing::debug!("dropping a connection whose peer stopped reading after close");
+                None
+            }
+        }
+    }
+}
 
 /// Runs `f` for at most `limit` (`Duration::ZERO` = no limit); `None` when time ran out.
 async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {

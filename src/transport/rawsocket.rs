@@ -33,7 +33,7 @@ use bytes::{Bytes, BytesMut};
 use futures::future::{FutureExt, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, with_timeout};
+use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, StallGuard, with_timeout};
 use crate::config::{RawSocketOptions, TransportConfig};
 use crate::proto::Serializer;
 use crate::proto::rawsocket::{
@@ -256,6 +256,7 @@ async fn write_loop<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let guard = StallGuard::new(outbox);
     let mut batch: VecDeque<Bytes> = VecDeque::new();
     let mut pong_batch: VecDeque<Bytes> = VecDeque::new();
     let mut out: Vec<u8> = Vec::new();
@@ -297,9 +298,11 @@ where
             };
             out.extend_from_slice(&header);
             if payload.len() >= DIRECT_WRITE {
-                if write_all(stream, &out).await.is_err()
-                    || write_all(stream, &payload).await.is_err()
-                {
+                let both = async {
+                    write_all(stream, &out).await?;
+                    write_all(stream, &payload).await
+                };
+                if !matches!(guard.write(both).await, Some(Ok(()))) {
                     return End::Gone;
                 }
                 out.clear();
@@ -308,7 +311,8 @@ where
             }
         }
         if !out.is_empty() {
-            if write_all(stream, &out).await.is_err() {
+            let written = guard.write(write_all(stream, &out)).await;
+            if !matches!(written, Some(Ok(()))) {
                 return End::Gone;
             }
             out.clear();
@@ -332,4 +336,353 @@ async fn write_all<S: AsyncWrite + Unpin>(stream: &RefCell<S>, mut data: &[u8]) 
         data = &data[n..];
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use rstest::rstest;
+
+    use crate::config::{Endpoint, RawSocketOptions};
+    use crate::proto::Serializer;
+    use crate::transport::testutil::{Behaviour, Outcome, raw_transport, run_one};
+
+    const ALL: &[Serializer] = &Serializer::ALL;
+    const MIB: usize = 1 << 20;
+
+    fn tcp(addr: &str) -> TcpStream {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    }
+
+    fn read_n<S: Read>(s: &mut S, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        s.read_exact(&mut buf).expect("read");
+        buf
+    }
+
+    /// Whether the server ended the connection: EOF or reset, never a timeout.
+    fn ended<S: Read>(s: &mut S) -> bool {
+        match s.read(&mut [0u8; 64]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut f = vec![kind, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Serves one RawSocket connection with `opts` and the router limit `limit`.
+    fn run<R: Send + 'static>(
+        opts: RawSocketOptions,
+        serializers: &[Serializer],
+        limit: usize,
+        behaviour: Behaviour,
+        client: impl FnOnce(TcpStream) -> R + Send + 'static,
+    ) -> (Outcome, R) {
+        run_one(
+            raw_transport(opts, serializers),
+            limit,
+            behaviour,
+            move |addr| client(tcp(&addr)),
+        )
+    }
+
+    #[rstest]
+    #[case::one_mib(MIB, 16 * MIB, 0xB2)]
+    #[case::router_limit_wins(16 * MIB, 1000, 0x02)]
+    #[case::rounded_down(3 * MIB, 16 * MIB, 0xC2)] // 2 MiB
+    #[case::sixteen_mib(64 * MIB, 64 * MIB, 0xF2)]
+    fn success_reply_announces_the_rounded_limit(
+        #[case] transport_max: usize,
+        #[case] router_max: usize,
+        #[case] second_octet: u8,
+    ) {
+        let opts = RawSocketOptions {
+            max_message_size: transport_max,
+            ..RawSocketOptions::default()
+        };
+        let (out, reply) = run(opts, ALL, router_max, Behaviour::Echo, |mut s| {
+            s.write_all(&[0x7F, 0xF2, 0, 0]).expect("handshake");
+            read_n(&mut s, 4)
+        });
+        assert_eq!(reply, vec![0x7F, second_octet, 0, 0]);
+        assert_eq!((out.opened, out.closed), (1, 1));
+        let (serializer, protocol, peer) = out.info.expect("opened");
+        assert_eq!((serializer, protocol), (Serializer::MsgPack, "rawsocket"));
+        assert!(peer.starts_with("tcp4:127.0.0.1:"), "peer {peer}");
+    }
+
+    #[test]
+    fn echoes_messages_and_answers_ping_with_same_payload() {
+        let (out, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                assert_eq!(read_n(&mut s, 4), vec![0x7F, 0xB1, 0, 0]);
+                s.write_all(&frame(0, b"[1,\"realm1\",{}]")).expect("send");
+                assert_eq!(read_n(&mut s, 19), frame(0, b"[1,\"realm1\",{}]"));
+                s.write_all(&frame(1, b"ping payload")).expect("ping");
+                assert_eq!(read_n(&mut s, 16), frame(2, b"ping payload"));
+                s.write_all(&frame(1, b"")).expect("empty ping");
+                assert_eq!(read_n(&mut s, 4), frame(2, b""));
+                // A PONG from the client is ignored.
+                s.write_all(&frame(2, b"x")).expect("pong");
+                // A frame split into single octets is reassembled.
+                for b in frame(0, b"[2]") {
+                    s.write_all(&[b]).expect("octet");
+                }
+                assert_eq!(read_n(&mut s, 7), frame(0, b"[2]"));
+            },
+        );
+        assert_eq!(
+            out.frames,
+            vec![
+                Bytes::from_static(b"[1,\"realm1\",{}]"),
+                Bytes::from_static(b"[2]")
+            ]
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn burst_is_written_in_order() {
+        let (out, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                read_n(&mut s, 4);
+                s.write_all(&frame(0, b"burst")).expect("send");
+                for i in 0..1000 {
+                    let want = frame(0, format!("frame {i}").as_bytes());
+                    assert_eq!(read_n(&mut s, want.len()), want);
+                }
+            },
+        );
+        assert_eq!(out.closed, 1);
+    }
+
+    #[test]
+    fn large_message_round_trips() {
+        let (_, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            4 * MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(&[0x7F, 0xF2, 0, 0]).expect("handshake");
+                read_n(&mut s, 4);
+                let payload: Vec<u8> = (0..3 * MIB).map(|i| i as u8).collect();
+                let f = frame(0, &payload);
+                let mut w = s.try_clone().expect("clone");
+                let writer = std::thread::spawn(move || w.write_all(&f).expect("send"));
+                assert_eq!(read_n(&mut s, 4 + payload.len()), frame(0, &payload));
+                writer.join().expect("writer");
+            },
+        );
+    }
+
+    #[test]
+    fn bad_magic_fails_without_reply() {
+        let (out, closed) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("send");
+                ended(&mut s)
+            },
+        );
+        assert!(closed);
+        assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    #[rstest]
+    #[case::reserved_third_octet([0x7F, 0xF1, 1, 0], 0x30)]
+    #[case::reserved_fourth_octet([0x7F, 0xF1, 0, 0x10], 0x30)]
+    #[case::illegal_serializer_zero([0x7F, 0xF0, 0, 0], 0x10)]
+    #[case::disabled_msgpack([0x7F, 0xF2, 0, 0], 0x10)]
+    #[case::disabled_cbor([0x7F, 0xF3, 0, 0], 0x10)]
+    #[case::unknown_serializer([0x7F, 0xF9, 0, 0], 0x10)]
+    fn handshake_errors_are_answered(#[case] request: [u8; 4], #[case] second_octet: u8) {
+        let (out, (reply, closed)) = run(
+            RawSocketOptions::default(),
+            &[Serializer::Json],
+            MIB,
+            Behaviour::Echo,
+            move |mut s| {
+                s.write_all(&request).expect("handshake");
+                (read_n(&mut s, 4), ended(&mut s))
+            },
+        );
+        assert_eq!(reply, vec![0x7F, second_octet, 0, 0]);
+        assert!(closed);
+        assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    #[test]
+    fn refused_connection_gets_error_4() {
+        let (out, (reply, closed)) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Refuse,
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                (read_n(&mut s, 4), ended(&mut s))
+            },
+        );
+        assert_eq!(reply, vec![0x7F, 0x40, 0, 0]);
+        assert!(closed);
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[rstest]
+    #[case::one_over_the_limit(frame(0, &[b'x'; 513]))]
+    #[case::header_alone_is_enough(vec![0, 0xFF, 0xFF, 0xFF])]
+    #[case::reserved_type(frame(3, b"[]"))]
+    #[case::reserved_bits(frame(0x08, b"[]"))]
+    fn bad_frames_drop_the_connection(#[case] bad: Vec<u8>) {
+        let opts = RawSocketOptions {
+            max_message_size: 512,
+            ..RawSocketOptions::default()
+        };
+        let (out, closed) = run(opts, ALL, MIB, Behaviour::Echo, move |mut s| {
+            s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+            assert_eq!(read_n(&mut s, 4), vec![0x7F, 0x01, 0, 0]);
+            s.write_all(&frame(0, &[b'y'; 512])).expect("at the limit");
+            assert_eq!(read_n(&mut s, 516), frame(0, &[b'y'; 512]));
+            let _ = s.write_all(&bad);
+            ended(&mut s)
+        });
+        assert!(closed);
+        assert_eq!(
+            out.frames.len(),
+            1,
+            "only the frame within the limit reached the router"
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn messages_longer_than_the_client_accepts_are_not_sent() {
+        let (out, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(&[0x7F, 0x01, 0, 0])
+                    .expect("handshake (client takes 512 octets)");
+                read_n(&mut s, 4);
+                s.write_all(&frame(0, &[b'z'; 600])).expect("long");
+                s.write_all(&frame(0, b"ok")).expect("short");
+                assert_eq!(read_n(&mut s, 6), frame(0, b"ok"));
+            },
+        );
+        assert_eq!(out.frames.len(), 2);
+        assert_eq!(out.closed, 1);
+    }
+
+    #[test]
+    fn outbox_close_flushes_then_ends_the_connection() {
+        let (out, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                read_n(&mut s, 4);
+                s.write_all(&frame(0, b"close-normal")).expect("send");
+                assert_eq!(read_n(&mut s, 7), frame(0, b"bye"));
+                assert!(ended(&mut s));
+            },
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
+        assert!(
+            out.elapsed < Duration::from_millis(900),
+            "{:?}",
+            out.elapsed
+        );
+    }
+
+    #[test]
+    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads() {
+        let (out, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                read_n(&mut s, 4);
+                s.write_all(&frame(0, b"flood")).expect("send");
+                std::thread::sleep(Duration::from_secs(4)); // never reads
+            },
+        );
+        assert!(
+            out.elapsed < Duration::from_secs(3),
+            "server gave up on the stuck write: {:?}",
+            out.elapsed
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn opening_handshake_times_out() {
+        let opts = RawSocketOptions {
+            open_handshake_timeout_ms: 100,
+            ..RawSocketOptions::default()
+        };
+        let (out, closed) = run(opts, ALL, MIB, Behaviour::Echo, |mut s| {
+            s.write_all(&[0x7F]).expect("partial handshake");
+            ended(&mut s)
+        });
+        assert!(closed);
+        assert!(out.elapsed < Duration::from_secs(2));
+        assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    #[test]
+    fn works_over_a_unix_socket_replacing_a_stale_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("raw.sock");
+        // A socket file left behind by a listener that is gone.
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("stale listener"));
+        assert!(path.exists());
+        let mut t = raw_transport(RawSocketOptions::default(), ALL);
+        t.endpoint = Endpoint::Unix { path: path.clone() };
+        let (out, ()) = run_one(t, MIB, Behaviour::Echo, move |addr| {
+            assert_eq!(addr, path.display().to_string());
+            let mut s = std::os::unix::net::UnixStream::connect(&addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            s.write_all(&[0x7F, 0xF3, 0, 0]).expect("handshake");
+            assert_eq!(read_n(&mut s, 4), vec![0x7F, 0xB3, 0, 0]);
+            s.write_all(&frame(0, b"\x81\x01")).expect("send");
+            assert_eq!(read_n(&mut s, 6), frame(0, b"\x81\x01"));
+        });
+        let (serializer, _, peer) = out.info.expect("opened");
+        assert_eq!((serializer, peer.as_str()), (Serializer::Cbor, "unix"));
+        assert_eq!(out.closed, 1);
+    }
 }

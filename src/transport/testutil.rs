@@ -21,7 +21,8 @@ use crate::router::outbox::{CloseReason, Outbox, OutboxRef};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
     /// Echo every frame; `close-me` closes with 1002, `close-normal` with 1000,
-    /// `burst` answers with 1000 numbered frames.
+    /// `burst` answers with 1000 numbered frames, `flood` queues 32 MiB and
+    /// closes as a slow consumer.
     Echo,
     /// Refuse the connection in `open`.
     Refuse,
@@ -64,7 +65,7 @@ impl ConnectionHooks for TestHooks {
         match self.behaviour {
             Behaviour::Refuse => Err(Refused("server full")),
             Behaviour::Echo => {
-                let outbox = Outbox::new_ref(1 << 20);
+                let outbox = Outbox::new_ref(64 << 20);
                 self.outbox = Some(outbox.clone());
                 Ok(outbox)
             }
@@ -80,6 +81,14 @@ impl ConnectionHooks for TestHooks {
             b"close-normal" => {
                 o.push(Bytes::from_static(b"bye")).expect("fits");
                 o.close(CloseReason::Normal);
+            }
+            b"flood" => {
+                // 32 MiB: more than the kernel's socket buffers hold.
+                let chunk = Bytes::from(vec![b'f'; 64 * 1024]);
+                for _ in 0..512 {
+                    o.push(chunk.clone()).expect("fits");
+                }
+                o.close(CloseReason::SlowConsumer);
             }
             b"burst" => {
                 for i in 0..1000 {

@@ -45,7 +45,7 @@ use futures::future::{FutureExt, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{Sink, StreamExt};
 
-use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, with_timeout};
+use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, StallGuard, with_timeout};
 use crate::config::{TransportConfig, WebSocketOptions};
 use crate::proto::Serializer;
 use crate::router::outbox::OutboxRef;
@@ -377,6 +377,7 @@ async fn write_loop<S>(ws: &RefCell<Ws<S>>, outbox: &OutboxRef, serializer: Seri
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let guard = StallGuard::new(outbox);
     let mut batch: VecDeque<Bytes> = VecDeque::new();
     loop {
         poll_fn(|cx| outbox.borrow_mut().poll_ready(cx)).await;
@@ -397,7 +398,7 @@ where
             } else {
                 Message::Binary(frame)
             };
-            if ws_feed(ws, msg).await.is_err() {
+            if !matches!(guard.write(ws_feed(ws, msg)).await, Some(Ok(()))) {
                 return End::Gone;
             }
         }
@@ -407,7 +408,7 @@ where
                 Err(_) => End::Gone,
             };
         }
-        if ws_flush(ws).await.is_err() {
+        if !matches!(guard.write(ws_flush(ws)).await, Some(Ok(()))) {
             return End::Gone;
         }
     }
@@ -744,6 +745,23 @@ mod tests {
             "the client's close reply ends the connection without waiting for the timeout ({:?})",
             out.elapsed
         );
+    }
+
+    #[test]
+    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads() {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut ws = ws(&addr, "wamp.2.msgpack");
+            ws.send(Message::binary(Bytes::from_static(b"flood")))
+                .expect("send");
+            std::thread::sleep(Duration::from_secs(4)); // never reads
+        });
+        assert!(
+            out.elapsed < Duration::from_secs(3),
+            "server gave up on the stuck write: {:?}",
+            out.elapsed
+        );
+        assert_eq!((out.opened, out.closed), (1, 1));
     }
 
     #[test]
