@@ -5,15 +5,41 @@
 //! handshake (serializer negotiation, size limits), hands each complete
 //! message to [`ConnectionHooks::frame`], and drains the connection's
 //! [`Outbox`](crate::router::outbox::Outbox) into the socket, many frames
-//! per write. (Being written.)
+//! per write.
+//!
+//! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
+//! - [`websocket`]: WAMP-over-WebSocket (subprotocols `wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`);
+//! - [`rawsocket`]: WAMP-over-RawSocket (framing in [`crate::proto::rawsocket`]);
+//! - [`serve`]: the entry point the runtime spawns per accepted connection.
+//!
+//! Each connection runs as one task on its shard's executor: the reader, the
+//! writer (and for WebSocket the auto-ping timer) are futures polled together,
+//! sharing the stream through a `RefCell` that is only borrowed inside a poll.
+//! Nothing here is `Send`.
 
+pub mod listener;
+pub mod rawsocket;
+#[cfg(test)]
+mod testutil;
+pub mod websocket;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::{Either, select};
 
-use crate::config::TransportConfig;
+use crate::config::{TransportConfig, TransportKind};
 use crate::proto::Serializer;
 use crate::router::outbox::OutboxRef;
+
+pub use listener::{Listener, Stream, bind, is_transient_accept_error};
+pub use rawsocket::serve_rawsocket;
+pub use websocket::serve_websocket;
 
 /// What a transport tells the router about a new connection.
 #[derive(Debug, Clone)]
@@ -45,4 +71,137 @@ pub trait ConnectionHooks {
     fn frame(&mut self, data: Bytes);
     /// The connection is gone (EOF, error, or after the outbox's close was carried out).
     fn closed(&mut self);
+}
+
+/// Calls [`ConnectionHooks::closed`] exactly once, when dropped: at the end of
+/// [`serve`] however the connection ended, and also when the serving task is
+/// cancelled mid-way (the executor shutting down).
+struct ClosedOnDrop<H: ConnectionHooks>(H);
+
+impl<H: ConnectionHooks> Drop for ClosedOnDrop<H> {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
+}
+
+/// How long a connection may take to answer our closing (WebSocket close
+/// handshake, or the peer's EOF after a RawSocket shutdown) before it is dropped.
+/// Autobahn's default `closeHandshakeTimeout` is the same 1 s.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often a writer stuck on a full socket checks whether its outbox was closed.
+const STALL_TICK: Duration = Duration::from_secs(1);
+
+/// Gives up on a peer that stopped reading once the router closed its outbox.
+///
+/// Every socket write of a writer goes through [`StallGuard::write`]. A write
+/// that completes at once costs nothing more. One that cannot (the peer does not
+/// read) is raced against a [`STALL_TICK`] timer that checks the outbox: once a
+/// stuck write has seen the outbox closed, the writer has one more tick; a write
+/// still stuck after that is abandoned and the connection dropped. Without this, a slow consumer the router
+/// closed would keep its connection for as long as it keeps not reading.
+struct StallGuard<'a> {
+    /// The connection's outbox.
+    outbox: &'a OutboxRef,
+    /// When a stuck write first saw the outbox closed.
+    closed_since: Cell<Option<Instant>>,
+}
+
+impl<'a> StallGuard<'a> {
+    /// Notes when the outbox was first seen closed by a stuck write; whether a
+    /// whole [`STALL_TICK`] has passed since.
+    fn out_of_time(&self) -> bool {
+        match self.closed_since.get() {
+            Some(t) => t.elapsed() >= STALL_TICK,
+            None => {
+                if self.outbox.borrow().is_closed() {
+                    self.closed_since.set(Some(Instant::now()));
+                }
+                false
+            }
+        }
+    }
+
+    fn new(outbox: &'a OutboxRef) -> Self {
+        StallGuard {
+            outbox,
+            closed_since: Cell::new(None),
+        }
+    }
+
+    /// Runs the write `f`; `None` when it was abandoned.
+    async fn write<F: Future>(&self, f: F) -> Option<F::Output> {
+        let mut f = pin!(f);
+        if let Poll::Ready(v) = futures::poll!(f.as_mut()) {
+            return Some(v);
+        }
+        // Stuck. A stuck write may still trickle out a few bytes whenever it is
+        // polled again, so the budget counts from the first stuck write after
+        // the close, over all later writes.
+        if self.out_of_time() {
+            tracing::debug!("dropping a connection whose peer stopped reading after close");
+            return None;
+        }
+        let watch = pin!(async {
+            loop {
+                glommio::timer::Timer::new(STALL_TICK).await;
+                if self.out_of_time() {
+                    return;
+                }
+            }
+        });
+        match select(f, watch).await {
+            Either::Left((v, _)) => Some(v),
+            Either::Right(_) => {
+                tracing::debug!("dropping a connection whose peer stopped reading after close");
+                None
+            }
+        }
+    }
+}
+
+/// Runs `f` for at most `limit` (`Duration::ZERO` = no limit); `None` when time ran out.
+async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        return Some(f.await);
+    }
+    let f = pin!(f);
+    let timer = pin!(glommio::timer::Timer::new(limit));
+    match select(f, timer).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+/// Serves one accepted connection until it ends: the opening handshake of the
+/// transport's protocol, [`ConnectionHooks::open`], then frames in both
+/// directions until the peer goes away or the outbox asks for a close.
+///
+/// `max_message_size` is the router-wide limit (`limits.max_message_size`);
+/// the smaller of it and the transport's own option applies.
+///
+/// [`ConnectionHooks::closed`] is called exactly once when this returns (or the
+/// future is dropped), also when the handshake failed or `open` refused the
+/// connection; `open` is called at most once, before any `frame`. Hooks that
+/// track a session must therefore accept `closed` without a prior `open`.
+/// Never fails: every error ends this one connection and is logged at debug level.
+pub async fn serve<H: ConnectionHooks>(
+    stream: Stream,
+    peer: String,
+    transport: Rc<TransportConfig>,
+    max_message_size: usize,
+    hooks: H,
+) {
+    match &transport.kind {
+        TransportKind::WebSocket(opts) => {
+            let opts = opts.clone();
+            websocket::serve_websocket(stream, peer, transport, &opts, max_message_size, hooks)
+                .await;
+        }
+        TransportKind::RawSocket(opts) => {
+            let opts = opts.clone();
+            rawsocket::serve_rawsocket(stream, peer, transport, &opts, max_message_size, hooks)
+                .await;
+        }
+    }
 }

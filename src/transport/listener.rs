@@ -1,0 +1,340 @@
+//! Listening sockets on glommio: bind a [`Endpoint`], accept [`Stream`]s.
+//!
+//! TCP listeners set `SO_REUSEPORT` (glommio does it in `TcpListener::bind`), so
+//! every shard binds the same address and the kernel spreads connections over
+//! them. To serve port 0, the runtime binds on shard 0, reads the real port with
+//! [`Listener::local_addr_string`] / [`Listener::port`], then binds that port on
+//! the other shards.
+//!
+//! Unix domain sockets cannot be shared that way: bind a Unix endpoint on one
+//! shard only (a second `bind` of a live socket path fails with `AddrInUse`).
+//! A stale socket file (left by a process that died) is removed before binding;
+//! any other existing file is left alone and the bind fails.
+//!
+//! What is not here: the protocols spoken on the streams (see `websocket` and
+//! `rawsocket`), and TLS.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::config::Endpoint;
+
+/// A bound, listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP (IPv4 or IPv6).
+    Tcp(glommio::net::TcpListener),
+    /// Unix domain socket.
+    Unix(glommio::net::UnixListener),
+}
+
+/// An accepted connection.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP, with `TCP_NODELAY` set.
+    Tcp(glommio::net::TcpStream),
+    /// Unix domain socket.
+    Unix(glommio::net::UnixStream),
+}
+
+/// Binds `endpoint` on the current glommio executor.
+///
+/// # Errors
+/// Resolution failures (`host` resolves to nothing), `AddrInUse`, permission
+/// errors, or (Unix) an existing path that is not a stale socket.
+///
+/// # Panics
+/// When called outside a glommio executor (glommio's own requirement).
+pub fn bind(endpoint: &Endpoint) -> io::Result<Listener> {
+    match endpoint {
+        Endpoint::Tcp { host, port } => {
+            // Resolve here: glommio's `bind` panics on resolution failures.
+            let addr = resolve(host, *port)?;
+            Ok(Listener::Tcp(glommio::net::TcpListener::bind(addr)?))
+        }
+        Endpoint::Unix { path } => {
+            remove_stale_socket(path)?;
+            Ok(Listener::Unix(glommio::net::UnixListener::bind(path)?))
+        }
+    }
+}
+
+/// The first address `host:port` resolves to.
+fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{host}:{port} resolves to no address"),
+        )
+    })
+}
+
+/// Removes `path` when it is a socket nobody listens on any more.
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        // Somebody is listening: leave it, the bind reports AddrInUse.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::debug!(path = %path.display(), "removing stale unix socket");
+            std::fs::remove_file(path)
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+impl Listener {
+    /// The bound address: `127.0.0.1:8080` / `[::1]:8080` (the real port when
+    /// bound to port 0), or the socket path for Unix sockets.
+    pub fn local_addr_string(&self) -> String {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(a) => a.to_string(),
+                Err(e) => format!("<unknown: {e}>"),
+            },
+            Listener::Unix(l) => match l.local_addr() {
+                Ok(a) => match a.as_pathname() {
+                    Some(p) => p.display().to_string(),
+                    None => "<unnamed>".to_owned(),
+                },
+                Err(e) => format!("<unknown: {e}>"),
+            },
+        }
+    }
+
+    /// The bound TCP port (`None` for Unix sockets).
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Unix(_) => None,
+        }
+    }
+
+    /// Waits for the next connection. Returns the stream and the peer for logs
+    /// and session details: `tcp4:127.0.0.1:5000`, `tcp6:::1:5000` (Crossbar's
+    /// format), or `unix`.
+    ///
+    /// # Errors
+    /// Accept errors. Some are transient (see [`is_transient_accept_error`]):
+    /// the accept loop should log, back off briefly and go on.
+    pub async fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let s = l.accept().await?;
+                // A failure here only costs latency; keep the connection.
+                if let Err(e) = s.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY failed");
+                }
+                let peer = match s.peer_addr() {
+                    Ok(SocketAddr::V4(a)) => format!("tcp4:{}:{}", a.ip(), a.port()),
+                    Ok(SocketAddr::V6(a)) => format!("tcp6:{}:{}", a.ip(), a.port()),
+                    Err(_) => "tcp".to_owned(),
+                };
+                Ok((Stream::Tcp(s), peer))
+            }
+            Listener::Unix(l) => {
+                let s = l.accept().await?;
+                Ok((Stream::Unix(s), "unix".to_owned()))
+            }
+        }
+    }
+}
+
+/// Whether an accept error concerns one connection or a passing resource
+/// shortage (file descriptors, memory, an aborted handshake) rather than the
+/// listener itself: the accept loop should keep going.
+pub fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::OutOfMemory
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EPROTO)
+    )
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_close(cx),
+            Stream::Unix(s) => Pin::new(s).poll_close(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use glommio::LocalExecutorBuilder;
+
+    use super::*;
+
+    /// Runs `f` on a fresh executor and returns its output.
+    fn on_executor<F, Fut, T>(f: F) -> T
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .spawn(f)
+            .expect("start executor")
+            .join()
+            .expect("join executor")
+    }
+
+    fn tcp(port: u16) -> Endpoint {
+        Endpoint::Tcp {
+            host: "127.0.0.1".to_owned(),
+            port,
+        }
+    }
+
+    #[test]
+    fn port_zero_reports_the_real_port_and_it_can_be_bound_again() {
+        let (addr, port, second) = on_executor(|| async {
+            let first = bind(&tcp(0)).expect("bind");
+            let port = first.port().expect("tcp");
+            // SO_REUSEPORT: another shard binds the same port.
+            let second = bind(&tcp(port)).expect("bind the same port");
+            (first.local_addr_string(), port, second.local_addr_string())
+        });
+        assert_ne!(port, 0);
+        assert_eq!(addr, format!("127.0.0.1:{port}"));
+        assert_eq!(second, addr);
+    }
+
+    #[test]
+    fn unresolvable_host_is_an_error_not_a_panic() {
+        let err = on_executor(|| async {
+            let e = Endpoint::Tcp {
+                host: "no such host.invalid".to_owned(),
+                port: 1,
+            };
+            bind(&e).map(|_| ()).expect_err("cannot resolve")
+        });
+        assert_ne!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn accepts_tcp_with_nodelay_and_tcp4_peer() {
+        let (peer, nodelay, client_port) = on_executor(|| async {
+            let l = bind(&tcp(0)).expect("bind");
+            let addr = l.local_addr_string();
+            let client = std::thread::spawn(move || {
+                let s = std::net::TcpStream::connect(addr).expect("connect");
+                let port = s.local_addr().expect("local").port();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                port
+            });
+            let (stream, peer) = l.accept().await.expect("accept");
+            let Stream::Tcp(s) = &stream else {
+                panic!("tcp listener gave a unix stream")
+            };
+            let nodelay = s.nodelay().expect("nodelay");
+            (peer, nodelay, client.join().expect("client"))
+        });
+        assert_eq!(peer, format!("tcp4:127.0.0.1:{client_port}"));
+        assert!(nodelay);
+    }
+
+    #[test]
+    fn unix_bind_accepts_and_protects_live_sockets_and_other_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("a.sock");
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"keep me").expect("write");
+        let (sock2, file2) = (sock.clone(), file.clone());
+        let (addr, peer, again, plain) = on_executor(move || async move {
+            let l = bind(&Endpoint::Unix {
+                path: sock2.clone(),
+            })
+            .expect("bind");
+            let path = sock2.clone();
+            let client = std::thread::spawn(move || {
+                let _s = std::os::unix::net::UnixStream::connect(path).expect("connect");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            });
+            let (_stream, peer) = l.accept().await.expect("accept");
+            client.join().expect("client");
+            let again = bind(&Endpoint::Unix { path: sock2 })
+                .map(|_| ())
+                .expect_err("live socket");
+            let plain = bind(&Endpoint::Unix { path: file2 })
+                .map(|_| ())
+                .expect_err("not a socket");
+            (l.local_addr_string(), peer, again.kind(), plain.kind())
+        });
+        assert_eq!(addr, sock.display().to_string());
+        assert_eq!(peer, "unix");
+        assert_eq!(again, io::ErrorKind::AddrInUse);
+        assert_eq!(plain, io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&file).expect("still there"), b"keep me");
+    }
+
+    #[test]
+    fn transient_accept_errors() {
+        assert!(is_transient_accept_error(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(is_transient_accept_error(&io::Error::from(
+            io::ErrorKind::ConnectionAborted
+        )));
+        assert!(!is_transient_accept_error(&io::Error::from_raw_os_error(
+            libc::EBADF
+        )));
+    }
+}

@@ -1,0 +1,181 @@
+//! Test scaffolding for the transport tests: a glommio executor that accepts one
+//! connection and [`serve`]s it with recording hooks, while a blocking client
+//! runs in a std thread.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use glommio::LocalExecutorBuilder;
+
+use super::{ConnInfo, ConnectionHooks, Refused, bind, serve};
+use crate::config::{
+    Endpoint, RawSocketOptions, TransportAuth, TransportConfig, TransportKind, WebSocketOptions,
+};
+use crate::proto::Serializer;
+use crate::router::outbox::{CloseReason, Outbox, OutboxRef};
+
+/// What the test hooks do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Echo every frame; `close-me` closes with 1002, `close-normal` with 1000,
+    /// `burst` answers with 1000 numbered frames, `flood` queues 32 MiB and
+    /// closes as a slow consumer.
+    Echo,
+    /// Refuse the connection in `open`.
+    Refuse,
+}
+
+/// What happened on the server side.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `open` calls.
+    pub opened: usize,
+    /// `closed` calls.
+    pub closed: usize,
+    /// Frames received, in order.
+    pub frames: Vec<Bytes>,
+    /// Serializer, protocol and peer given to `open`.
+    pub info: Option<(Serializer, &'static str, String)>,
+    /// How long `serve` ran.
+    pub elapsed: Duration,
+}
+
+#[derive(Default)]
+struct Log {
+    opened: usize,
+    closed: usize,
+    frames: Vec<Bytes>,
+    info: Option<(Serializer, &'static str, String)>,
+}
+
+struct TestHooks {
+    log: Rc<RefCell<Log>>,
+    behaviour: Behaviour,
+    outbox: Option<OutboxRef>,
+}
+
+impl ConnectionHooks for TestHooks {
+    fn open(&mut self, info: ConnInfo) -> Result<OutboxRef, Refused> {
+        let mut log = self.log.borrow_mut();
+        log.opened += 1;
+        log.info = Some((info.serializer, info.protocol, info.peer));
+        match self.behaviour {
+            Behaviour::Refuse => Err(Refused("server full")),
+            Behaviour::Echo => {
+                let outbox = Outbox::new_ref(64 << 20);
+                self.outbox = Some(outbox.clone());
+                Ok(outbox)
+            }
+        }
+    }
+
+    fn frame(&mut self, data: Bytes) {
+        self.log.borrow_mut().frames.push(data.clone());
+        let outbox = self.outbox.as_ref().expect("frame after open");
+        let mut o = outbox.borrow_mut();
+        match &data[..] {
+            b"close-me" => o.close(CloseReason::ProtocolViolation("closing on request".into())),
+            b"close-normal" => {
+                o.push(Bytes::from_static(b"bye")).expect("fits");
+                o.close(CloseReason::Normal);
+            }
+            b"flood" => {
+                // 32 MiB: more than the kernel's socket buffers hold.
+                let chunk = Bytes::from(vec![b'f'; 64 * 1024]);
+                for _ in 0..512 {
+                    o.push(chunk.clone()).expect("fits");
+                }
+                o.close(CloseReason::SlowConsumer);
+            }
+            b"burst" => {
+                for i in 0..1000 {
+                    o.push(Bytes::from(format!("frame {i}"))).expect("fits");
+                }
+            }
+            _ => o.push(data).expect("fits"),
+        }
+    }
+
+    fn closed(&mut self) {
+        self.log.borrow_mut().closed += 1;
+    }
+}
+
+/// A transport on 127.0.0.1, port 0.
+pub fn transport(kind: TransportKind, serializers: &[Serializer]) -> TransportConfig {
+    TransportConfig {
+        id: "test".to_owned(),
+        kind,
+        endpoint: Endpoint::Tcp {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+        },
+        serializers: serializers.to_vec(),
+        auth: TransportAuth::default(),
+    }
+}
+
+/// A WebSocket transport on 127.0.0.1:0 with path `/ws`.
+pub fn ws_transport(opts: WebSocketOptions, serializers: &[Serializer]) -> TransportConfig {
+    let opts = WebSocketOptions {
+        path: Some("/ws".to_owned()),
+        ..opts
+    };
+    transport(TransportKind::WebSocket(opts), serializers)
+}
+
+/// A RawSocket transport on 127.0.0.1:0.
+pub fn raw_transport(opts: RawSocketOptions, serializers: &[Serializer]) -> TransportConfig {
+    transport(TransportKind::RawSocket(opts), serializers)
+}
+
+/// Serves one connection on `transport` while `client` (given the listener's
+/// address) runs in a thread; returns what the server saw and the client's result.
+pub fn run_one<C, R>(
+    transport: TransportConfig,
+    max_message_size: usize,
+    behaviour: Behaviour,
+    client: C,
+) -> (Outcome, R)
+where
+    C: FnOnce(String) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<String>();
+    let server = LocalExecutorBuilder::default()
+        .io_memory(1 << 20)
+        .spawn(move || async move {
+            let listener = bind(&transport.endpoint).expect("bind");
+            tx.send(listener.local_addr_string()).expect("send address");
+            let accept = glommio::timer::timeout(Duration::from_secs(10), async {
+                Ok(listener.accept().await)
+            });
+            let (stream, peer) = accept.await.expect("a client within 10 s").expect("accept");
+            let log = Rc::new(RefCell::new(Log::default()));
+            let hooks = TestHooks {
+                log: log.clone(),
+                behaviour,
+                outbox: None,
+            };
+            let started = Instant::now();
+            serve(stream, peer, Rc::new(transport), max_message_size, hooks).await;
+            let elapsed = started.elapsed();
+            let log = std::mem::take(&mut *log.borrow_mut());
+            Outcome {
+                opened: log.opened,
+                closed: log.closed,
+                frames: log.frames,
+                info: log.info,
+                elapsed,
+            }
+        })
+        .expect("start executor");
+    let addr = rx.recv().expect("server address");
+    let client = std::thread::spawn(move || client(addr));
+    let outcome = server.join().expect("server executor");
+    let result = client.join().expect("client thread");
+    (outcome, result)
+}
