@@ -127,7 +127,10 @@ impl<T> UriIndex<T> {
 
     /// Every entry as (pattern, policy, value), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, MatchPolicy, &T)> {
-        let exact = self.exact.iter().map(|(p, v)| (&**p, MatchPolicy::Exact, v));
+        let exact = self
+            .exact
+            .iter()
+            .map(|(p, v)| (&**p, MatchPolicy::Exact, v));
         let prefix = self.prefix.iter().map(|(p, v)| (p, MatchPolicy::Prefix, v));
         let wildcard = self
             .wildcard
@@ -313,7 +316,7 @@ mod tests {
         // RPC 5, but its own prefix rule is string prefix matching
         // (`...emergency` matches `...emergency-low`), under which prefix
         // `a1.b2.c3` matches `a1.b2.c33...` and wins over any wildcard. We
-        // follow the string rule (as Crossbar.io and nexus do) ...
+        // follow the string rule (as Crossbar.io's string trie does) ...
         assert_eq!(
             ix.best_match("a1.b2.c33.d4.e5"),
             Some(("a1.b2.c3", Prefix, &2))
@@ -473,7 +476,17 @@ mod tests {
         ix.insert("a.", Prefix, 1);
         ix.insert(".", Wildcard, 2);
         ix.insert("ä.", Wildcard, 3);
-        for uri in ["", ".", "..", "ä", "ä.", "ä.ö", "\u{0}", "a.\u{10FFFF}", "#.#"] {
+        for uri in [
+            "",
+            ".",
+            "..",
+            "ä",
+            "ä.",
+            "ä.ö",
+            "\u{0}",
+            "a.\u{10FFFF}",
+            "#.#",
+        ] {
             let _ = matches(&ix, uri);
             let _ = ix.best_match(uri);
         }

@@ -221,7 +221,8 @@ impl<T> PrefixTree<T> {
                 1 => {
                     // Merge n into its only child: parent -> child, label joined.
                     let (_, c) = self.node(n).children[0];
-                    let mut label = Vec::with_capacity(self.node(n).label.len() + self.node(c).label.len());
+                    let mut label =
+                        Vec::with_capacity(self.node(n).label.len() + self.node(c).label.len());
                     label.extend_from_slice(&self.node(n).label);
                     label.extend_from_slice(&self.node(c).label);
                     let cn = self.node_mut(c);
