@@ -240,6 +240,9 @@ impl<T> PrefixTree<T> {
     /// Calls `f` for every entry whose pattern is a prefix of `uri`, shortest
     /// first.
     pub(super) fn for_each_match<'a>(&'a self, uri: &str, mut f: impl FnMut(&'a str, &'a T)) {
+        if self.len == 0 {
+            return;
+        }
         let u = uri.as_bytes();
         let (mut node, mut i) = (ROOT, 0);
         loop {

@@ -215,6 +215,9 @@ impl<T> WildcardTree<T> {
     fn walk<'a>(&'a self, uri: &str, mut f: impl FnMut(&'a str, &'a T) -> ControlFlow<()>) {
         // `pos` is the byte offset of the next component to match at `node`;
         // `done` means every component of `uri` has been matched.
+        if self.len == 0 {
+            return;
+        }
         let done = uri.len() + 1;
         let (mut node, mut pos) = (ROOT, 0);
         'descend: loop {
