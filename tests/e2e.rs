@@ -1,0 +1,218 @@
+//! End-to-end tests of the real runtime: `shard::start` with two shards on
+//! ephemeral ports, driven by minimal blocking RawSocket clients built on the
+//! crate's own sans-IO codecs. Sessions are placed on chosen shards
+//! deterministically: a client reconnects until WELCOME's `x_junction_shard`
+//! names the shard it wants (the kernel's SO_REUSEPORT hash picks a shard per
+//! connection). Real third-party clients are exercised in `tests/interop/`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use junction::config::{Config, Endpoint};
+use junction::proto::rawsocket::{self, FrameKind, ServerReply};
+use junction::proto::*;
+use junction::shard::{self, RouterHandle};
+
+fn start(shards: usize) -> (RouterHandle, String) {
+    let mut config = Config::embedded_default();
+    for t in &mut config.transports {
+        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
+            *port = 0;
+        }
+    }
+    let handle = shard::start(config, Some(shards)).expect("router starts");
+    let rs = handle.addrs().iter().find(|a| a.url.starts_with("rs://")).expect("rawsocket listener").url.clone();
+    (handle, rs.trim_start_matches("rs://").to_owned())
+}
+
+struct Client {
+    stream: TcpStream,
+    serializer: Serializer,
+    session: SessionId,
+    shard: u64,
+}
+
+impl Client {
+    fn connect(addr: &str, serializer: Serializer) -> TcpStream {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.write_all(&rawsocket::client_handshake(serializer.rawsocket_id(), 1 << 24)).expect("handshake");
+        let mut reply = [0u8; 4];
+        s.read_exact(&mut reply).expect("handshake reply");
+        match rawsocket::parse_server_handshake(reply) {
+            Ok(ServerReply::Accepted { serializer_id, .. }) => assert_eq!(serializer_id, serializer.rawsocket_id()),
+            other => panic!("handshake refused: {other:?}"),
+        }
+        s
+    }
+
+    fn join(addr: &str, serializer: Serializer, realm: &str) -> Client {
+        let stream = Client::connect(addr, serializer);
+        let mut c = Client { stream, serializer, session: SessionId(0), shard: 0 };
+        c.send(&Message::Hello(Hello { realm: realm.into(), details: Dict::new() }));
+        match c.recv() {
+            Message::Welcome(w) => {
+                c.session = w.session;
+                c.shard = w.details.get("x_junction_shard").and_then(Value::as_u64).expect("shard detail");
+            }
+            other => panic!("expected WELCOME, got {other:?}"),
+        }
+        c
+    }
+
+    /// Joins on exactly `shard`, reconnecting until the kernel places us there.
+    fn join_on(addr: &str, serializer: Serializer, shard: u64) -> Client {
+        for _ in 0..500 {
+            let c = Client::join(addr, serializer, "realm1");
+            if c.shard == shard {
+                return c;
+            }
+        }
+        panic!("never placed on shard {shard}");
+    }
+
+    fn send(&mut self, msg: &Message) {
+        let payload = self.serializer.encode(msg);
+        let header = rawsocket::encode_header(FrameKind::Message, payload.len()).expect("size");
+        self.stream.write_all(&header).expect("write");
+        self.stream.write_all(&payload).expect("write");
+    }
+
+    fn recv(&mut self) -> Message {
+        loop {
+            let mut h = [0u8; 4];
+            self.stream.read_exact(&mut h).expect("read header");
+            let header = rawsocket::decode_header(h).expect("valid header");
+            let mut body = vec![0u8; header.len];
+            self.stream.read_exact(&mut body).expect("read body");
+            if header.kind == FrameKind::Message {
+                return self.serializer.decode(&body).expect("decodes");
+            }
+        }
+    }
+
+    fn request(&mut self, msg: Message) -> Message {
+        self.send(&msg);
+        self.recv()
+    }
+}
+
+fn subscribe(c: &mut Client, topic: &str) -> SubscriptionId {
+    match c.request(Message::Subscribe(Subscribe { request: RequestId(1), options: Dict::new(), topic: topic.into() })) {
+        Message::Subscribed(s) => s.subscription,
+        other => panic!("expected SUBSCRIBED, got {other:?}"),
+    }
+}
+
+#[test]
+fn cross_shard_pubsub_in_order_and_rpc_across_serializers() {
+    let (handle, addr) = start(2);
+    let mut sub0 = Client::join_on(&addr, Serializer::Json, 0);
+    let mut sub1 = Client::join_on(&addr, Serializer::Cbor, 1);
+    let mut publisher = Client::join_on(&addr, Serializer::MsgPack, 1);
+    assert_ne!(sub0.session, sub1.session);
+    let id0 = subscribe(&mut sub0, "com.e2e.seq");
+    let id1 = subscribe(&mut sub1, "com.e2e.seq");
+    assert_eq!(id0, id1, "one subscription ID per topic across shards");
+    for i in 0..500i64 {
+        let payload = Payload::args(vec![Value::Int(i), Value::Bytes(bytes::Bytes::from_static(b"\x00\xff"))]);
+        publisher.send(&Message::Publish(Publish {
+            request: RequestId(i as u64 + 1),
+            options: Dict::new(),
+            topic: "com.e2e.seq".into(),
+            payload,
+        }));
+    }
+    for sub in [&mut sub0, &mut sub1] {
+        for i in 0..500i64 {
+            match sub.recv() {
+                Message::Event(e) => {
+                    let args = e.payload.args.expect("args");
+                    assert_eq!(args[0], Value::Int(i), "in publish order");
+                    assert_eq!(args[1], Value::Bytes(bytes::Bytes::from_static(b"\x00\xff")));
+                }
+                other => panic!("expected EVENT, got {other:?}"),
+            }
+        }
+    }
+
+    // RPC: callee on shard 0 (CBOR), caller on shard 1 (JSON).
+    let mut callee = Client::join_on(&addr, Serializer::Cbor, 0);
+    let mut caller = Client::join_on(&addr, Serializer::Json, 1);
+    let reg = Message::Register(Register { request: RequestId(1), options: Dict::new(), procedure: "com.e2e.add2".into() });
+    assert!(matches!(callee.request(reg), Message::Registered(_)));
+    caller.send(&Message::Call(Call {
+        request: RequestId(9),
+        options: Dict::new(),
+        procedure: "com.e2e.add2".into(),
+        payload: Payload::args(vec![Value::Int(2), Value::Int(3)]),
+    }));
+    let inv = match callee.recv() {
+        Message::Invocation(i) => i,
+        other => panic!("expected INVOCATION, got {other:?}"),
+    };
+    let sum: i64 = inv.payload.args.as_ref().expect("args").iter().filter_map(Value::as_i64).sum();
+    callee.send(&Message::Yield(Yield { request: inv.request, options: Dict::new(), payload: Payload::args(vec![Value::Int(sum)]) }));
+    match caller.recv() {
+        Message::Result(r) => {
+            assert_eq!(r.request, RequestId(9));
+            assert_eq!(r.payload.args, Some(vec![Value::Int(5)]));
+        }
+        other => panic!("expected RESULT, got {other:?}"),
+    }
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+#[test]
+fn subscribed_then_publish_from_other_shard_always_arrives() {
+    let (handle, addr) = start(2);
+    let mut sub = Client::join_on(&addr, Serializer::Json, 0);
+    let mut publisher = Client::join_on(&addr, Serializer::Json, 1);
+    for round in 0..100 {
+        let topic = format!("com.e2e.barrier.{round}");
+        subscribe(&mut sub, &topic);
+        publisher.send(&Message::Publish(Publish {
+            request: RequestId(1),
+            options: Dict::new(),
+            topic: topic.clone(),
+            payload: Payload::args(vec![Value::Int(round)]),
+        }));
+        match sub.recv() {
+            Message::Event(e) => assert_eq!(e.payload.args, Some(vec![Value::Int(round)])),
+            other => panic!("expected EVENT, got {other:?}"),
+        }
+    }
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+#[test]
+fn graceful_shutdown_sends_goodbye() {
+    let (handle, addr) = start(2);
+    let mut a = Client::join_on(&addr, Serializer::Json, 0);
+    let mut b = Client::join_on(&addr, Serializer::MsgPack, 1);
+    handle.shutdown();
+    for c in [&mut a, &mut b] {
+        match c.recv() {
+            Message::Goodbye(g) => assert_eq!(g.reason, "wamp.close.system_shutdown"),
+            other => panic!("expected GOODBYE, got {other:?}"),
+        }
+    }
+    handle.join().expect("clean shutdown");
+}
+
+#[test]
+fn session_ids_are_unique_and_congruent_to_their_shard() {
+    let (handle, addr) = start(2);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let c = Client::join(&addr, Serializer::Json, "realm1");
+        assert!(is_valid_id(c.session.0));
+        assert_eq!((c.session.0 - 1) % 2, c.shard, "session ID encodes its shard");
+        assert!(seen.insert(c.session.0));
+    }
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
