@@ -21,6 +21,15 @@ use super::value::{Dict, Value};
 /// stack overflow.
 pub const MAX_DEPTH: usize = 64;
 
+/// How many elements to reserve for a container whose header claims `claimed`
+/// entries, each taking at least `min_size` bytes of input, when `remaining`
+/// input bytes are left. Never more than the input could actually hold, so a
+/// forged length prefix cannot make a decoder allocate gigabytes.
+pub(crate) fn capped_capacity(claimed: u64, remaining: usize, min_size: usize) -> usize {
+    let fits = remaining / min_size.max(1);
+    usize::try_from(claimed).map_or(fits, |c| c.min(fits))
+}
+
 /// A codec's output side. [`Message::write_to`] calls it element by element.
 pub trait Writer {
     /// Starts a list of `len` elements.
