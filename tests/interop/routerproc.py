@@ -155,6 +155,7 @@ class RouterProcess:
 
     def start(self) -> "RouterProcess":
         cmd = self._command()
+        self.command = cmd
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
@@ -173,7 +174,8 @@ class RouterProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"router exited with code {self.proc.returncode} during startup:\n{self.logs()}"
+                    f"router exited with code {self.proc.returncode} during startup "
+                    f"({' '.join(cmd)}):\n{self.logs()}"
                 )
             if _port_open(self.ws_port) and _port_open(self.rs_port):
                 return self
@@ -181,7 +183,7 @@ class RouterProcess:
         self.kill()
         raise RuntimeError(
             f"router did not accept connections on ports {self.ws_port}/{self.rs_port} "
-            f"within {START_TIMEOUT_S:.0f} s:\n{self.logs()}"
+            f"within {START_TIMEOUT_S:.0f} s ({' '.join(cmd)}):\n{self.logs()}"
         )
 
     def alive(self) -> bool:

@@ -186,7 +186,8 @@ async def test_pending_call_fails_when_callee_goes(clients, uniq, how):
         await asyncio.wait_for(call, 5)
     elapsed = time.monotonic() - started
     assert elapsed < 5
-    # Crossbar answers wamp.error.canceled; the spec leaves the URI open.
+    # Crossbar answers wamp.error.canceled ("callee disconnected from in-flight
+    # request") within milliseconds; the spec leaves the URI open.
     assert err.value.error.startswith("wamp.error.")
     # The caller's session is unaffected.
     assert caller.is_attached()
