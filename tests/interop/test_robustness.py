@@ -10,7 +10,7 @@ import pytest
 from autobahn.wamp.types import PublishOptions
 
 from routerproc import IS_CROSSBAR
-from wampclient import COMBOS, Closed, EventSink, RawWs, connect
+from wampclient import COMBOS, EventSink, RawWs, connect
 
 # ---------------------------------------------------------------------------
 # Slow subscriber

@@ -9,7 +9,7 @@ import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult
 
-from test_pubsub import RICH_ARGS, RICH_KWARGS, assert_rich
+from payloads import RICH_ARGS, RICH_KWARGS, assert_rich
 from wampclient import COMBO_IDS, COMBOS
 
 

@@ -326,8 +326,13 @@ class RawWs:
         assert msg[0] == 2, f"expected WELCOME, got {msg!r}"
         return msg
 
-    async def wait_closed(self, timeout: float = TIMEOUT) -> tuple[Closed, list]:
-        """Read (and keep) messages until the router closes; returns how, and the messages."""
+    async def wait_closed(
+        self, timeout: float = TIMEOUT, answer_goodbye: bool = True
+    ) -> tuple[Closed, list]:
+        """Read (and keep) messages until the router closes; returns how, and the messages.
+
+        A GOODBYE from the router is answered with GOODBYE, as a client would.
+        """
         seen: list = []
 
         async def drain():
@@ -337,9 +342,16 @@ class RawWs:
                 except Closed as closed:
                     return closed
                 try:
-                    seen.append(json.loads(payload))
+                    msg = json.loads(payload)
                 except ValueError:
                     seen.append(payload)
+                    continue
+                seen.append(msg)
+                if answer_goodbye and isinstance(msg, list) and msg[:1] == [6]:
+                    try:
+                        self.send_json([6, {}, "wamp.close.goodbye_and_out"])
+                    except (ConnectionError, RuntimeError):
+                        pass
 
         closed = await asyncio.wait_for(drain(), timeout)
         return closed, seen
