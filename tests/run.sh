@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The project's single test command, run from the repository root:
+#
+#   bash tests/run.sh [extra pytest arguments]
+#
+# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv
+# 2. builds the router: cargo build --release --bin junction
+# 3. runs the Rust tests: cargo test --all-targets
+# 4. runs the interop suite (Autobahn|Python clients against the release binary)
+#
+# Environment:
+#   PYTHON=python3.11     interpreter for the virtualenv (default: python3.11, else python3)
+#   SKIP_INTEROP=1        stop after the Rust tests
+#   ROUTER=crossbar CROSSBAR_BIN=...   run the interop suite against Crossbar.io instead
+#                                      (skips the release build; see tests/interop/README.md)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+VENV=$ROOT/tests/interop/.venv
+REQS=$ROOT/tests/interop/requirements.txt
+
+if [[ -d "$HOME/.cargo/bin" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- 1. virtualenv ----------------------------------------------------------
+if [[ -z "${PYTHON:-}" ]]; then
+    if command -v python3.11 >/dev/null 2>&1; then PYTHON=python3.11; else PYTHON=python3; fi
+fi
+step "Python virtualenv ($VENV)"
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+# Reinstall only when requirements.txt changed since the last successful install.
+STAMP=$VENV/.requirements.sha256
+want=$(sha256sum "$REQS" | cut -d' ' -f1)
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQS"
+    echo "$want" > "$STAMP"
+    echo "installed: $("$VENV/bin/python" -m pip freeze --disable-pip-version-check | tr '\n' ' ')"
+else
+    echo "up to date"
+fi
+
+ROUTER=${ROUTER:-junction}
+
+# --- 2. release build ---------------------------------------------------------
+if [[ "$ROUTER" == junction ]]; then
+    step "cargo build --release --bin junction"
+    cargo build --release --bin junction
+fi
+
+# --- 3. Rust tests ------------------------------------------------------------
+step "cargo test --all-targets"
+cargo test --all-targets
+
+if [[ "${SKIP_INTEROP:-0}" == 1 ]]; then
+    step "interop suite skipped (SKIP_INTEROP=1)"
+    exit 0
+fi
+
+# --- 4. interop suite ---------------------------------------------------------
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export ROUTER
+export JUNCTION_BIN=${JUNCTION_BIN:-$TARGET_DIR/release/junction}
+step "interop suite: ROUTER=$ROUTER (pytest tests/interop)"
+"$VENV/bin/python" -m pytest "$ROOT/tests/interop" -p no:cacheprovider "$@"
