@@ -22,7 +22,13 @@ fn start(shards: usize) -> (RouterHandle, String) {
         }
     }
     let handle = shard::start(config, Some(shards)).expect("router starts");
-    let rs = handle.addrs().iter().find(|a| a.url.starts_with("rs://")).expect("rawsocket listener").url.clone();
+    let rs = handle
+        .addrs()
+        .iter()
+        .find(|a| a.url.starts_with("rs://"))
+        .expect("rawsocket listener")
+        .url
+        .clone();
     (handle, rs.trim_start_matches("rs://").to_owned())
 }
 
@@ -36,12 +42,19 @@ struct Client {
 impl Client {
     fn connect(addr: &str, serializer: Serializer) -> TcpStream {
         let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        s.write_all(&rawsocket::client_handshake(serializer.rawsocket_id(), 1 << 24)).expect("handshake");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(&rawsocket::client_handshake(
+            serializer.rawsocket_id(),
+            1 << 24,
+        ))
+        .expect("handshake");
         let mut reply = [0u8; 4];
         s.read_exact(&mut reply).expect("handshake reply");
         match rawsocket::parse_server_handshake(reply) {
-            Ok(ServerReply::Accepted { serializer_id, .. }) => assert_eq!(serializer_id, serializer.rawsocket_id()),
+            Ok(ServerReply::Accepted { serializer_id, .. }) => {
+                assert_eq!(serializer_id, serializer.rawsocket_id())
+            }
             other => panic!("handshake refused: {other:?}"),
         }
         s
@@ -49,12 +62,24 @@ impl Client {
 
     fn join(addr: &str, serializer: Serializer, realm: &str) -> Client {
         let stream = Client::connect(addr, serializer);
-        let mut c = Client { stream, serializer, session: SessionId(0), shard: 0 };
-        c.send(&Message::Hello(Hello { realm: realm.into(), details: Dict::new() }));
+        let mut c = Client {
+            stream,
+            serializer,
+            session: SessionId(0),
+            shard: 0,
+        };
+        c.send(&Message::Hello(Hello {
+            realm: realm.into(),
+            details: Dict::new(),
+        }));
         match c.recv() {
             Message::Welcome(w) => {
                 c.session = w.session;
-                c.shard = w.details.get("x_junction_shard").and_then(Value::as_u64).expect("shard detail");
+                c.shard = w
+                    .details
+                    .get("x_junction_shard")
+                    .and_then(Value::as_u64)
+                    .expect("shard detail");
             }
             other => panic!("expected WELCOME, got {other:?}"),
         }
@@ -99,7 +124,11 @@ impl Client {
 }
 
 fn subscribe(c: &mut Client, topic: &str) -> SubscriptionId {
-    match c.request(Message::Subscribe(Subscribe { request: RequestId(1), options: Dict::new(), topic: topic.into() })) {
+    match c.request(Message::Subscribe(Subscribe {
+        request: RequestId(1),
+        options: Dict::new(),
+        topic: topic.into(),
+    })) {
         Message::Subscribed(s) => s.subscription,
         other => panic!("expected SUBSCRIBED, got {other:?}"),
     }
@@ -116,7 +145,10 @@ fn cross_shard_pubsub_in_order_and_rpc_across_serializers() {
     let id1 = subscribe(&mut sub1, "com.e2e.seq");
     assert_eq!(id0, id1, "one subscription ID per topic across shards");
     for i in 0..500i64 {
-        let payload = Payload::args(vec![Value::Int(i), Value::Bytes(bytes::Bytes::from_static(b"\x00\xff"))]);
+        let payload = Payload::args(vec![
+            Value::Int(i),
+            Value::Bytes(bytes::Bytes::from_static(b"\x00\xff")),
+        ]);
         publisher.send(&Message::Publish(Publish {
             request: RequestId(i as u64 + 1),
             options: Dict::new(),
@@ -130,7 +162,10 @@ fn cross_shard_pubsub_in_order_and_rpc_across_serializers() {
                 Message::Event(e) => {
                     let args = e.payload.args.expect("args");
                     assert_eq!(args[0], Value::Int(i), "in publish order");
-                    assert_eq!(args[1], Value::Bytes(bytes::Bytes::from_static(b"\x00\xff")));
+                    assert_eq!(
+                        args[1],
+                        Value::Bytes(bytes::Bytes::from_static(b"\x00\xff"))
+                    );
                 }
                 other => panic!("expected EVENT, got {other:?}"),
             }
@@ -140,7 +175,11 @@ fn cross_shard_pubsub_in_order_and_rpc_across_serializers() {
     // RPC: callee on shard 0 (CBOR), caller on shard 1 (JSON).
     let mut callee = Client::join_on(&addr, Serializer::Cbor, 0);
     let mut caller = Client::join_on(&addr, Serializer::Json, 1);
-    let reg = Message::Register(Register { request: RequestId(1), options: Dict::new(), procedure: "com.e2e.add2".into() });
+    let reg = Message::Register(Register {
+        request: RequestId(1),
+        options: Dict::new(),
+        procedure: "com.e2e.add2".into(),
+    });
     assert!(matches!(callee.request(reg), Message::Registered(_)));
     caller.send(&Message::Call(Call {
         request: RequestId(9),
@@ -152,8 +191,19 @@ fn cross_shard_pubsub_in_order_and_rpc_across_serializers() {
         Message::Invocation(i) => i,
         other => panic!("expected INVOCATION, got {other:?}"),
     };
-    let sum: i64 = inv.payload.args.as_ref().expect("args").iter().filter_map(Value::as_i64).sum();
-    callee.send(&Message::Yield(Yield { request: inv.request, options: Dict::new(), payload: Payload::args(vec![Value::Int(sum)]) }));
+    let sum: i64 = inv
+        .payload
+        .args
+        .as_ref()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_i64)
+        .sum();
+    callee.send(&Message::Yield(Yield {
+        request: inv.request,
+        options: Dict::new(),
+        payload: Payload::args(vec![Value::Int(sum)]),
+    }));
     match caller.recv() {
         Message::Result(r) => {
             assert_eq!(r.request, RequestId(9));
@@ -210,7 +260,11 @@ fn session_ids_are_unique_and_congruent_to_their_shard() {
     for _ in 0..40 {
         let c = Client::join(&addr, Serializer::Json, "realm1");
         assert!(is_valid_id(c.session.0));
-        assert_eq!((c.session.0 - 1) % 2, c.shard, "session ID encodes its shard");
+        assert_eq!(
+            (c.session.0 - 1) % 2,
+            c.shard,
+            "session ID encodes its shard"
+        );
         assert!(seen.insert(c.session.0));
     }
     handle.shutdown();
