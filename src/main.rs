@@ -130,15 +130,19 @@ fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyh
         }
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let shards = shards.or(config.shards);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let shards = junction::shard::shard_count(shards, &config).context("invalid shard count")?;
     tracing::info!(
         realms = config.realms.len(),
         transports = config.transports.len(),
-        ?shards,
+        shards,
         "starting junction {}",
         env!("CARGO_PKG_VERSION")
     );
-    junction::shard::run(config, shards).context("router runtime failed")?;
+    junction::shard::run(config, Some(shards)).context("router runtime failed")?;
     Ok(())
 }

@@ -32,18 +32,26 @@ fn start(shards: usize) -> (RouterHandle, String) {
     (handle, rs.trim_start_matches("rs://").to_owned())
 }
 
+/// A byte stream a client can run over (TCP or a Unix socket).
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
 struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     serializer: Serializer,
     session: SessionId,
     shard: u64,
 }
 
 impl Client {
-    fn connect(addr: &str, serializer: Serializer) -> TcpStream {
-        let mut s = TcpStream::connect(addr).expect("connect");
+    fn connect(addr: &str, serializer: Serializer) -> Box<dyn Stream> {
+        let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
+        Client::handshake(Box::new(s), serializer)
+    }
+
+    fn handshake(mut s: Box<dyn Stream>, serializer: Serializer) -> Box<dyn Stream> {
         s.write_all(&rawsocket::client_handshake(
             serializer.rawsocket_id(),
             1 << 24,
@@ -61,7 +69,10 @@ impl Client {
     }
 
     fn join(addr: &str, serializer: Serializer, realm: &str) -> Client {
-        let stream = Client::connect(addr, serializer);
+        Client::join_over(Client::connect(addr, serializer), serializer, realm)
+    }
+
+    fn join_over(stream: Box<dyn Stream>, serializer: Serializer, realm: &str) -> Client {
         let mut c = Client {
             stream,
             serializer,
@@ -266,6 +277,62 @@ fn session_ids_are_unique_and_congruent_to_their_shard() {
             "session ID encodes its shard"
         );
         assert!(seen.insert(c.session.0));
+    }
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+#[test]
+fn unix_socket_transports_route_to_tcp_sessions() {
+    use junction::config::{RawSocketOptions, TransportAuth, TransportConfig, TransportKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("junction.sock");
+    let mut config = Config::embedded_default();
+    for t in &mut config.transports {
+        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
+            *port = 0;
+        }
+    }
+    config.transports.push(TransportConfig {
+        id: "unix-rs".into(),
+        kind: TransportKind::RawSocket(RawSocketOptions::default()),
+        endpoint: Endpoint::Unix { path: path.clone() },
+        serializers: Serializer::ALL.to_vec(),
+        auth: TransportAuth::default(),
+    });
+    let handle = shard::start(config, Some(2)).expect("router starts");
+    let rs = handle
+        .addrs()
+        .iter()
+        .find(|a| a.url.starts_with("rs://"))
+        .expect("tcp rawsocket")
+        .url
+        .clone();
+    assert!(
+        handle
+            .addrs()
+            .iter()
+            .any(|a| a.url == format!("rs+unix://{}", path.display()))
+    );
+    let unix = std::os::unix::net::UnixStream::connect(&path).expect("unix connect");
+    unix.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut sub = Client::join_over(
+        Client::handshake(Box::new(unix), Serializer::Cbor),
+        Serializer::Cbor,
+        "realm1",
+    );
+    subscribe(&mut sub, "com.e2e.unix");
+    let mut publisher = Client::join(rs.trim_start_matches("rs://"), Serializer::Json, "realm1");
+    publisher.send(&Message::Publish(Publish {
+        request: RequestId(1),
+        options: Dict::new(),
+        topic: "com.e2e.unix".into(),
+        payload: Payload::args(vec![Value::from("over unix")]),
+    }));
+    match sub.recv() {
+        Message::Event(e) => assert_eq!(e.payload.args, Some(vec![Value::from("over unix")])),
+        other => panic!("expected EVENT, got {other:?}"),
     }
     handle.shutdown();
     handle.join().expect("clean shutdown");

@@ -945,3 +945,50 @@ fn shutdown_says_goodbye() {
         Some(&CloseReason::GoingAway)
     );
 }
+
+#[test]
+fn session_limit_per_shard_refuses_further_connections() {
+    let mut config = test_config();
+    config.limits.max_sessions_per_shard = 2;
+    let mut c = Cluster::with_config(1, config);
+    c.connect_raw(0, Serializer::Json, 1 << 20);
+    let b = c.connect_raw(0, Serializer::Json, 1 << 20);
+    let info = crate::transport::ConnInfo {
+        serializer: Serializer::Json,
+        transport: Rc::clone(&c.transport),
+        protocol: "rawsocket",
+        peer: "test".into(),
+    };
+    assert!(
+        c.routers[0]
+            .open(info.clone(), Outbox::new_ref(1024))
+            .is_err(),
+        "third connection refused"
+    );
+    c.close(&b);
+    assert!(
+        c.routers[0].open(info, Outbox::new_ref(1024)).is_ok(),
+        "a freed slot is usable again"
+    );
+}
+
+#[test]
+fn strict_uri_check_rejects_loose_uris() {
+    let mut config = test_config();
+    config.realms[0].uri_check = crate::proto::uri::UriCheck::Strict;
+    let mut c = Cluster::with_config(1, config);
+    let (s, _) = c.join(0, Serializer::Json, "realm1");
+    c.send(
+        &s,
+        Message::Subscribe(Subscribe {
+            request: RequestId(1),
+            options: Dict::new(),
+            topic: "com.Example-Topic".into(),
+        }),
+    );
+    assert_eq!(error_uri(&c.recv(&s)[0]), uris::INVALID_URI);
+    c.subscribe(&s, 2, "com.example_topic", Dict::new());
+    // The loose realm accepts the same URI.
+    let (l, _) = c.join(0, Serializer::Json, "realm2");
+    c.subscribe(&l, 1, "com.Example-Topic", Dict::new());
+}
