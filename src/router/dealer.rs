@@ -302,6 +302,12 @@ impl ShardRouter {
             let msg = format!("not authorized to call '{}'", m.procedure);
             return self.error(conn, code::CALL, m.request, uris::NOT_AUTHORIZED, Some(msg));
         }
+        let m = match self.try_meta_call(conn, m) {
+            Some(m) => m,
+            None => return,
+        };
+        let Some(s) = self.session(conn) else { return };
+        let realm = &self.realms[s.realm as usize];
         let Some((_, policy, entry)) = realm.regs.best_match(&m.procedure) else {
             let msg = format!("no callee registered for procedure '{}'", m.procedure);
             return self.error(

@@ -13,6 +13,7 @@ mod broker;
 mod dealer;
 pub mod index;
 pub mod mesh;
+mod meta;
 pub mod outbox;
 pub mod realm;
 

@@ -1,0 +1,23 @@
+//! The router's own procedures (`wamp.session.*`, `wamp.subscription.*`,
+//! `wamp.registration.*`): CALLs to them are answered by the router on the
+//! caller's shard instead of being routed to a callee. Authorization applies
+//! to them like to any other URI (checked before dispatch, in the dealer).
+//!
+//! Each family lives in its own module; this one only dispatches.
+
+use super::ShardRouter;
+use super::realm::ConnId;
+use crate::proto::Call;
+
+impl ShardRouter {
+    /// Answers `call` if it names a meta procedure this router implements;
+    /// otherwise gives it back for normal routing.
+    pub(super) fn try_meta_call(&mut self, _conn: ConnId, call: Call) -> Option<Call> {
+        if !call.procedure.starts_with("wamp.") {
+            return Some(call);
+        }
+        // No meta procedure is implemented yet (issue 4): route normally, so a
+        // client-registered `wamp.*` procedure (if permitted) still works.
+        Some(call)
+    }
+}
