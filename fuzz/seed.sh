@@ -7,3 +7,8 @@ for s in json msgpack cbor; do
     cp "$here/../tests/vectors/$s/"* "$here/corpus/decode_$s/"
 done
 echo "seeded $(find "$here/corpus" -type f | wc -l) files"
+# RawSocket: a handshake, then a length-limit byte, then a few frames.
+mkdir -p "$here/corpus/rawsocket_frames"
+printf '\177\361\000\000\021\000\000\000\003abc\001\000\000\001x\002\000\000\000' > "$here/corpus/rawsocket_frames/seed1"
+printf '\177\362\000\000\001\000\000\000\000' > "$here/corpus/rawsocket_frames/seed2"
+echo "seeded rawsocket_frames"
