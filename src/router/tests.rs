@@ -992,3 +992,73 @@ fn strict_uri_check_rejects_loose_uris() {
     let (l, _) = c.join(0, Serializer::Json, "realm2");
     c.subscribe(&l, 1, "com.Example-Topic", Dict::new());
 }
+
+#[test]
+fn anonymous_authentication_is_per_transport() {
+    let mut c = Cluster::new(1);
+    let mut no_anon = (*c.transport).clone();
+    no_anon.auth.anonymous_role = None;
+    let mut guest = (*c.transport).clone();
+    guest.auth.anonymous_role = Some("guest".into());
+    for (transport, reason) in [(no_anon, uris::NO_AUTH_METHOD), (guest, uris::NO_SUCH_ROLE)] {
+        c.transport = Rc::new(transport);
+        let p = c.connect_raw(0, Serializer::Json, 1 << 20);
+        c.send(
+            &p,
+            Message::Hello(Hello {
+                realm: "realm1".into(),
+                details: Dict::new(),
+            }),
+        );
+        match c.recv(&p).as_slice() {
+            [Message::Abort(a)] => assert_eq!(a.reason, reason),
+            other => panic!("expected ABORT {reason}, got {other:?}"),
+        }
+    }
+    // A client that offers only other methods is refused on an anonymous transport.
+    let mut c = Cluster::new(1);
+    let p = c.connect_raw(0, Serializer::Json, 1 << 20);
+    let details = Dict::new().with("authmethods", Value::List(vec!["ticket".into()]));
+    c.send(
+        &p,
+        Message::Hello(Hello {
+            realm: "realm1".into(),
+            details,
+        }),
+    );
+    assert!(
+        matches!(c.recv(&p).as_slice(), [Message::Abort(a)] if a.reason == uris::NO_AUTH_METHOD)
+    );
+    // The default transport welcomes with role anonymous and method anonymous.
+    let q = c.connect_raw(0, Serializer::Json, 1 << 20);
+    c.send(
+        &q,
+        Message::Hello(Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        }),
+    );
+    match c.recv(&q).as_slice() {
+        [Message::Welcome(w)] => {
+            assert_eq!(
+                w.details.get("authrole").and_then(Value::as_str),
+                Some("anonymous")
+            );
+            assert_eq!(
+                w.details.get("authmethod").and_then(Value::as_str),
+                Some("anonymous")
+            );
+            assert_eq!(
+                w.details.get("realm").and_then(Value::as_str),
+                Some("realm1")
+            );
+            let roles = w
+                .details
+                .get("roles")
+                .and_then(Value::as_dict)
+                .expect("roles");
+            assert!(roles.get("broker").is_some() && roles.get("dealer").is_some());
+        }
+        other => panic!("expected WELCOME, got {other:?}"),
+    }
+}
