@@ -455,7 +455,12 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"max_message_size": "big"}), "junction.max_message_size", Invalid, "expected a whole number")]
 #[case("/junction", json!({"outbound_queue_bytes": 0}), "junction.outbound_queue_bytes", Invalid, "out of range")]
 #[case("/workers/0/realms", json!([]), "workers[0].realms", Invalid, "no realm")]
-#[case("/workers/0/realms/0/store", json!({"type": "memory"}), "workers[0].realms[0].store", Unsupported, "event history")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
+#[case("/workers/0/realms/0/store", json!({"type": "cfxdb", "path": "db"}), "workers[0].realms[0].store.type", Unsupported, "\"cfxdb\"")]
+#[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.event-history[0].limit", Invalid, "out of range")]
+#[case("/workers/0/realms/0/roles/0/junction", json!({"trustlevel": -1}), "workers[0].realms[0].roles[0].junction.trustlevel", Invalid, "whole number")]
 #[case("/workers/0/realms/0/rlinks", json!([]), "workers[0].realms[0].rlinks", Unsupported, "not supported yet")]
 #[case("/workers/0/realms/0/color", json!("red"), "workers[0].realms[0].color", Invalid, "unknown key")]
 #[case("/workers/0/realms/0/name", json!("r1"), "workers[0].realms[0].name", Invalid, "invalid realm name")]
@@ -654,13 +659,13 @@ fn rawsocket_errors() {
 #[test]
 fn several_errors_are_all_reported() {
     let mut v = with("/workers/0/transports/0/endpoint/tls", json!({}));
-    set(&mut v, "/workers/0/realms/0/store", json!({}));
+    set(&mut v, "/workers/0/realms/0/store", json!({"type": "tape"}));
     set(&mut v, "/workers/1", json!({"type": "container"}));
     let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();
     assert_eq!(
         paths,
         vec![
-            "workers[0].realms[0].store",
+            "workers[0].realms[0].store.type",
             "workers[0].transports[0].endpoint.tls",
             "workers[1].type",
         ]

@@ -57,6 +57,7 @@ fn test_config() -> Config {
         name: "realm2".into(),
         uri_check: Default::default(),
         roles: c.realms[0].roles.clone(),
+        store: Default::default(),
     });
     c.realms.push(crate::config::RealmConfig {
         name: "restricted".into(),
@@ -74,7 +75,9 @@ fn test_config() -> Config {
                 },
                 disclose: Default::default(),
             }],
+            trustlevel: None,
         }],
+        store: Default::default(),
     });
     c
 }
