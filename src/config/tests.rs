@@ -847,3 +847,65 @@ fn silent_keys() {
     let c = load_ok(&v);
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
 }
+
+// ---- realm store and role trust levels ----
+
+#[test]
+fn crossbar_memory_store_and_junction_file_store_load() {
+    let mut v = base();
+    set(
+        &mut v,
+        "/workers/0/realms/0/store",
+        json!({
+            "type": "memory",
+            "limit": 50,
+            "event-history": [
+                {"uri": "com.example.oncounter", "limit": 1000},
+                {"uri": "com.example.geo.", "match": "prefix"}
+            ]
+        }),
+    );
+    set(
+        &mut v,
+        "/workers/0/realms/0/roles/0/junction",
+        json!({"trustlevel": 3}),
+    );
+    let c = Config::from_value(&v).expect("valid");
+    let store = &c.realms[0].store;
+    assert_eq!(store.path, None);
+    assert_eq!(store.max_size, crate::config::DEFAULT_STORE_MAX_SIZE);
+    assert_eq!(
+        store.event_history,
+        vec![
+            crate::config::HistoryConfig {
+                uri: "com.example.oncounter".into(),
+                match_policy: MatchPolicy::Exact,
+                limit: 1000,
+            },
+            crate::config::HistoryConfig {
+                uri: "com.example.geo.".into(),
+                match_policy: MatchPolicy::Prefix,
+                limit: 50,
+            },
+        ]
+    );
+    assert_eq!(c.realms[0].roles[0].trustlevel, Some(3));
+
+    set(
+        &mut v,
+        "/workers/0/realms/0/store",
+        json!({"type": "file", "path": "/var/lib/junction", "maxsize": 1048576, "sync": true}),
+    );
+    let c = Config::from_value(&v).expect("valid");
+    assert_eq!(
+        c.realms[0].store.path.as_deref(),
+        Some(std::path::Path::new("/var/lib/junction"))
+    );
+    assert_eq!(c.realms[0].store.max_size, 1_048_576);
+    assert!(c.realms[0].store.event_history.is_empty());
+    assert_eq!(warning_paths(&c), vec!["workers[0].realms[0].store.sync"]);
+    // A realm without `store`: memory, no history.
+    let c = Config::from_value(&base()).expect("valid");
+    assert_eq!(c.realms[0].store, crate::config::StoreConfig::default());
+    assert_eq!(c.realms[0].roles[0].trustlevel, None);
+}

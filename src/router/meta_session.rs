@@ -24,9 +24,7 @@ use crate::proto::{Call, Dict, Goodbye, Message, Payload, SessionId, Value};
 impl ShardRouter {
     /// `wamp.session.*` calls; gives back a call it does not implement.
     pub(super) fn meta_session_call(&mut self, conn: ConnId, call: Call) -> Option<Call> {
-        let Some(s) = self.session(conn) else {
-            return None;
-        };
+        let s = self.session(conn)?;
         let (realm, me) = (s.realm, s.id);
         let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
         let kwargs = call.payload.kwargs.as_ref();
@@ -159,7 +157,7 @@ impl ShardRouter {
             .values()
             .filter_map(|c| self.conns.get(c)?.session.as_ref())
             .filter(|s| s.realm == realm)
-            .filter(|s| roles.is_none_or(|r| r.iter().any(|x| *x == s.authrole)))
+            .filter(|s| roles.is_none_or(|r| r.contains(&s.authrole)))
             .map(|s| s.id.0)
             .collect()
     }

@@ -182,9 +182,7 @@ impl ShardRouter {
 
     /// `wamp.subscription.*` calls; gives back a call it does not implement.
     pub(super) fn meta_subscription_call(&mut self, conn: ConnId, call: Call) -> Option<Call> {
-        let Some(s) = self.session(conn) else {
-            return None;
-        };
+        let s = self.session(conn)?;
         let (realm, authid, authrole) = (s.realm, s.authid.clone(), s.authrole.clone());
         let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
         let req = call.request;

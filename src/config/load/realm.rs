@@ -113,14 +113,13 @@ impl Loader {
         );
         let type_path = child(path, "type");
         match self.required_str(path, obj, "type") {
-            Some("memory") => {
-                if obj.contains_key("path") {
-                    self.error(
-                        &child(path, "path"),
-                        "a \"memory\" store has no path (use \"type\": \"file\" to persist)",
-                    );
-                }
+            Some("memory") if obj.contains_key("path") => {
+                self.error(
+                    &child(path, "path"),
+                    "a \"memory\" store has no path (use \"type\": \"file\" to persist)",
+                );
             }
+            Some("memory") => {}
             Some("file") => match obj.get("path") {
                 Some(v) => {
                     if let Some(p) = self.string(&child(path, "path"), v) {
