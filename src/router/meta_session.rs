@@ -21,6 +21,9 @@ use crate::proto::message::code;
 use crate::proto::uri::{self, MatchPolicy, UriCheck};
 use crate::proto::{Call, Dict, Goodbye, Message, Payload, SessionId, Value};
 
+const ON_JOIN: &str = "wamp.session.on_join";
+const ON_LEAVE: &str = "wamp.session.on_leave";
+
 impl ShardRouter {
     /// `wamp.session.*` calls; gives back a call it does not implement.
     pub(super) fn meta_session_call(&mut self, conn: ConnId, call: Call) -> Option<Call> {
@@ -189,10 +192,13 @@ impl ShardRouter {
     pub(super) fn session_joined(&mut self, conn: ConnId) {
         let Some(s) = self.session(conn) else { return };
         let (realm, id) = (s.realm, s.id);
+        if !self.has_listeners(realm, ON_JOIN) {
+            return;
+        }
         if let Some(details) = self.session_details(realm, id) {
             self.publish_internal(
                 realm,
-                "wamp.session.on_join",
+                ON_JOIN,
                 Dict::new(),
                 Payload::args(vec![Value::Dict(details)]),
             );
@@ -216,9 +222,12 @@ impl ShardRouter {
         if let Some(t) = testaments {
             self.publish_testaments(realm, id, &authid, &authrole, t);
         }
+        if !self.has_listeners(realm, ON_LEAVE) {
+            return;
+        }
         self.publish_internal(
             realm,
-            "wamp.session.on_leave",
+            ON_LEAVE,
             Dict::new(),
             Payload::args(vec![
                 Value::from(id.0),

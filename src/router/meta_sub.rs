@@ -48,7 +48,7 @@ fn policy_slot(p: MatchPolicy) -> usize {
 
 impl ShardRouter {
     /// Whether any shard has a subscriber of `topic` in `realm` (local replica).
-    fn has_listeners(&self, realm: RealmIdx, topic: &str) -> bool {
+    pub(super) fn has_listeners(&self, realm: RealmIdx, topic: &str) -> bool {
         let mut any = false;
         self.realms[realm as usize]
             .subs
