@@ -79,7 +79,7 @@ fn check_reports_every_error() {
     let path = dir.path().join("bad.json");
     std::fs::write(
         &path,
-        r#"{"workers": [{"type": "router", "realms": [{"name": "realm1", "store": {}}],
+        r#"{"workers": [{"type": "router", "realms": [{"name": "realm1", "store": {"type": "cfxdb"}}],
              "transports": [{"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081},
                              "auth": {"ticket": {}}}]}]}"#,
     )
@@ -89,7 +89,7 @@ fn check_reports_every_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for needle in [
         "error: version: missing",
-        "error: workers[0].realms[0].store: event history (realm `store`) is not supported yet",
+        "error: workers[0].realms[0].store.type: store type \"cfxdb\" (use \"file\" for a persistent store) is not supported yet",
         "error: workers[0].transports[0].auth.ticket: \"ticket\" authentication is not supported yet",
         "3 error(s)",
     ] {

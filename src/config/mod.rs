@@ -58,6 +58,38 @@ pub struct RealmConfig {
     pub uri_check: UriCheck,
     /// Roles and their static permissions.
     pub roles: Vec<RoleConfig>,
+    /// Event history and persistence of history and retained events (realm `store`).
+    pub store: StoreConfig,
+}
+
+/// A realm's event store (Crossbar's realm `store`): which topics keep an
+/// event history, and whether history and retained events survive a restart.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoreConfig {
+    /// `None`: in memory only (`"type": "memory"`, the default); `Some(dir)`:
+    /// an append-only log per realm in this directory (`"type": "file"`).
+    pub path: Option<PathBuf>,
+    /// Log size in bytes past which the log is compacted (`maxsize`).
+    pub max_size: u64,
+    /// Subscriptions (topic patterns) whose events are kept (`event-history`).
+    pub event_history: Vec<HistoryConfig>,
+}
+
+/// Default for [`StoreConfig::max_size`]: 128 MiB (Crossbar's default `maxsize`).
+pub const DEFAULT_STORE_MAX_SIZE: u64 = 128 * 1024 * 1024;
+
+/// Default per-subscription history length (Crossbar's store `limit` default).
+pub const DEFAULT_HISTORY_LIMIT: usize = 100;
+
+/// One `event-history` entry: the last `limit` events of subscription (uri, match).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryConfig {
+    /// The topic or pattern.
+    pub uri: String,
+    /// Its match policy.
+    pub match_policy: MatchPolicy,
+    /// How many events are kept.
+    pub limit: usize,
 }
 
 /// A role with static permissions.
@@ -67,6 +99,9 @@ pub struct RoleConfig {
     pub name: String,
     /// Permission rules.
     pub permissions: Vec<Permission>,
+    /// Trust level given to this role's publications and calls
+    /// (`"junction": {"trustlevel": N}` on the role); `None`: none announced.
+    pub trustlevel: Option<u64>,
 }
 
 /// One permission rule of a role.
@@ -253,7 +288,9 @@ impl Config {
                         allow: all,
                         disclose: Disclose::default(),
                     }],
+                    trustlevel: None,
                 }],
+                store: StoreConfig::default(),
             }],
             transports: vec![
                 TransportConfig {

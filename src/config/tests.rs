@@ -455,7 +455,12 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"max_message_size": "big"}), "junction.max_message_size", Invalid, "expected a whole number")]
 #[case("/junction", json!({"outbound_queue_bytes": 0}), "junction.outbound_queue_bytes", Invalid, "out of range")]
 #[case("/workers/0/realms", json!([]), "workers[0].realms", Invalid, "no realm")]
-#[case("/workers/0/realms/0/store", json!({"type": "memory"}), "workers[0].realms[0].store", Unsupported, "event history")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
+#[case("/workers/0/realms/0/store", json!({"type": "cfxdb", "path": "db"}), "workers[0].realms[0].store.type", Unsupported, "\"cfxdb\"")]
+#[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.event-history[0].limit", Invalid, "out of range")]
+#[case("/workers/0/realms/0/roles/0/junction", json!({"trustlevel": -1}), "workers[0].realms[0].roles[0].junction.trustlevel", Invalid, "whole number")]
 #[case("/workers/0/realms/0/rlinks", json!([]), "workers[0].realms[0].rlinks", Unsupported, "not supported yet")]
 #[case("/workers/0/realms/0/color", json!("red"), "workers[0].realms[0].color", Invalid, "unknown key")]
 #[case("/workers/0/realms/0/name", json!("r1"), "workers[0].realms[0].name", Invalid, "invalid realm name")]
@@ -654,13 +659,13 @@ fn rawsocket_errors() {
 #[test]
 fn several_errors_are_all_reported() {
     let mut v = with("/workers/0/transports/0/endpoint/tls", json!({}));
-    set(&mut v, "/workers/0/realms/0/store", json!({}));
+    set(&mut v, "/workers/0/realms/0/store", json!({"type": "tape"}));
     set(&mut v, "/workers/1", json!({"type": "container"}));
     let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();
     assert_eq!(
         paths,
         vec![
-            "workers[0].realms[0].store",
+            "workers[0].realms[0].store.type",
             "workers[0].transports[0].endpoint.tls",
             "workers[1].type",
         ]
@@ -841,4 +846,66 @@ fn silent_keys() {
     set(&mut v, "/workers/0/components", json!([]));
     let c = load_ok(&v);
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}
+
+// ---- realm store and role trust levels ----
+
+#[test]
+fn crossbar_memory_store_and_junction_file_store_load() {
+    let mut v = base();
+    set(
+        &mut v,
+        "/workers/0/realms/0/store",
+        json!({
+            "type": "memory",
+            "limit": 50,
+            "event-history": [
+                {"uri": "com.example.oncounter", "limit": 1000},
+                {"uri": "com.example.geo.", "match": "prefix"}
+            ]
+        }),
+    );
+    set(
+        &mut v,
+        "/workers/0/realms/0/roles/0/junction",
+        json!({"trustlevel": 3}),
+    );
+    let c = Config::from_value(&v).expect("valid");
+    let store = &c.realms[0].store;
+    assert_eq!(store.path, None);
+    assert_eq!(store.max_size, crate::config::DEFAULT_STORE_MAX_SIZE);
+    assert_eq!(
+        store.event_history,
+        vec![
+            crate::config::HistoryConfig {
+                uri: "com.example.oncounter".into(),
+                match_policy: MatchPolicy::Exact,
+                limit: 1000,
+            },
+            crate::config::HistoryConfig {
+                uri: "com.example.geo.".into(),
+                match_policy: MatchPolicy::Prefix,
+                limit: 50,
+            },
+        ]
+    );
+    assert_eq!(c.realms[0].roles[0].trustlevel, Some(3));
+
+    set(
+        &mut v,
+        "/workers/0/realms/0/store",
+        json!({"type": "file", "path": "/var/lib/junction", "maxsize": 1048576, "sync": true}),
+    );
+    let c = Config::from_value(&v).expect("valid");
+    assert_eq!(
+        c.realms[0].store.path.as_deref(),
+        Some(std::path::Path::new("/var/lib/junction"))
+    );
+    assert_eq!(c.realms[0].store.max_size, 1_048_576);
+    assert!(c.realms[0].store.event_history.is_empty());
+    assert_eq!(warning_paths(&c), vec!["workers[0].realms[0].store.sync"]);
+    // A realm without `store`: memory, no history.
+    let c = Config::from_value(&base()).expect("valid");
+    assert_eq!(c.realms[0].store, crate::config::StoreConfig::default());
+    assert_eq!(c.realms[0].roles[0].trustlevel, None);
 }

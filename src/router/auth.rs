@@ -303,7 +303,9 @@ mod tests {
             roles: vec![RoleConfig {
                 name: "user".to_owned(),
                 permissions: perms,
+                trustlevel: None,
             }],
+            store: Default::default(),
         })
     }
 

@@ -20,8 +20,8 @@ use super::{ShardRouter, match_policy, uris};
 use crate::proto::message::code;
 use crate::proto::uri::{self, MatchPolicy};
 use crate::proto::{
-    Dict, Message, Payload, PublicationId, Publish, Published, ShardId, Subscribe, Subscribed,
-    SubscriptionId, Unsubscribe, Unsubscribed, Value,
+    Dict, Message, Payload, PublicationId, Publish, Published, SessionId, ShardId, Subscribe,
+    Subscribed, SubscriptionId, Unsubscribe, Unsubscribed, Value,
 };
 
 impl ShardRouter {
@@ -37,6 +37,18 @@ impl ShardRouter {
                     m.request,
                     uris::INVALID_ARGUMENT,
                     Some(e),
+                );
+            }
+        };
+        let get_retained = match m.options.bool_or("get_retained", false) {
+            Ok(g) => g,
+            Err(e) => {
+                return self.error(
+                    conn,
+                    code::SUBSCRIBE,
+                    m.request,
+                    uris::INVALID_ARGUMENT,
+                    Some(e.to_string()),
                 );
             }
         };
@@ -70,6 +82,9 @@ impl ShardRouter {
                 Some(msg),
             );
         }
+        if get_retained {
+            self.adv.want_retained.insert((conn, m.request));
+        }
         let realm = &mut self.realms[realm_idx as usize];
         if realm.subs.get(&m.topic, policy).is_none() {
             realm.subs.insert(&m.topic, policy, SubEntry::default());
@@ -78,13 +93,14 @@ impl ShardRouter {
         match &mut entry.join {
             JoinState::Joined => {
                 let id = entry.id.expect("joined entries have an ID");
-                if !entry.local.contains(&conn) {
+                let added = !entry.local.contains(&conn);
+                if added {
                     entry.local.push(conn);
                 }
                 self.session_mut(conn)
                     .expect("checked")
                     .subscriptions
-                    .insert(id, (m.topic, policy));
+                    .insert(id, (m.topic.clone(), policy));
                 self.send(
                     conn,
                     &Message::Subscribed(Subscribed {
@@ -92,6 +108,7 @@ impl ShardRouter {
                         subscription: id,
                     }),
                 );
+                self.after_subscribed(conn, sid, realm_idx, id, &m.topic, policy, m.request, added);
             }
             JoinState::Joining(waiting) => waiting.push((conn, sid, m.request)),
             JoinState::Out => {
@@ -105,6 +122,7 @@ impl ShardRouter {
                         uri: m.topic,
                         policy,
                         from,
+                        session: sid,
                     },
                 );
             }
@@ -115,7 +133,7 @@ impl ShardRouter {
         let Some(s) = self.session_mut(conn) else {
             return;
         };
-        let realm = s.realm;
+        let (realm, sid) = (s.realm, s.id);
         let Some((uri, policy)) = s.subscriptions.remove(&m.subscription) else {
             let msg = format!("no subscription {} for this session", m.subscription);
             return self.error(
@@ -126,7 +144,7 @@ impl ShardRouter {
                 Some(msg),
             );
         };
-        self.local_unsubscribe(realm, &uri, policy, conn);
+        self.local_unsubscribe(realm, &uri, policy, conn, sid);
         self.send(
             conn,
             &Message::Unsubscribed(Unsubscribed {
@@ -144,17 +162,30 @@ impl ShardRouter {
         uri: &str,
         policy: MatchPolicy,
         conn: ConnId,
+        session: SessionId,
     ) {
         let realm = &mut self.realms[realm_idx as usize];
         let Some(entry) = realm.subs.get_mut(uri, policy) else {
             return;
         };
+        let before = entry.local.len();
         entry.local.retain(|c| *c != conn);
-        self.release_if_empty(realm_idx, uri, policy);
+        if entry.local.len() < before
+            && let Some(id) = entry.id
+        {
+            self.sub_meta_removed(realm_idx, session, id, uri, policy);
+        }
+        self.release_if_empty(realm_idx, uri, policy, session);
     }
 
     /// Gives this shard's membership back to the owner once no local subscriber is left.
-    fn release_if_empty(&mut self, realm_idx: RealmIdx, uri: &str, policy: MatchPolicy) {
+    fn release_if_empty(
+        &mut self,
+        realm_idx: RealmIdx,
+        uri: &str,
+        policy: MatchPolicy,
+        session: SessionId,
+    ) {
         let realm = &mut self.realms[realm_idx as usize];
         let Some(entry) = realm.subs.get_mut(uri, policy) else {
             return;
@@ -175,6 +206,7 @@ impl ShardRouter {
                 uri: uri.to_owned(),
                 policy,
                 from,
+                session,
             },
         );
     }
@@ -186,6 +218,7 @@ impl ShardRouter {
         uri: String,
         policy: MatchPolicy,
         from: ShardId,
+        session: SessionId,
     ) {
         let (shard, shards) = (self.shard, self.shards);
         let realm = &mut self.realms[realm_idx as usize];
@@ -199,6 +232,8 @@ impl ShardRouter {
                     OwnedSub {
                         id,
                         shards: ShardSet::default(),
+                        created: super::broker_adv::now_ns(),
+                        pinned: false,
                     },
                 );
                 id
@@ -212,8 +247,12 @@ impl ShardRouter {
             policy,
             id,
         };
+        let was_empty = owned.shards.is_empty();
         if !owned.shards.insert(from) {
             return self.route(from, joined);
+        }
+        if was_empty {
+            self.owner_sub_created(realm_idx, session, id, &uri, policy);
         }
         self.apply_sub_replica(realm_idx, &uri, policy, id, from, true);
         self.broadcast_with_barrier(from, joined, |barrier| ShardMsg::SubReplica {
@@ -234,6 +273,7 @@ impl ShardRouter {
         uri: String,
         policy: MatchPolicy,
         from: ShardId,
+        session: SessionId,
     ) {
         let realm = &mut self.realms[realm_idx as usize];
         let key = (uri, policy);
@@ -244,8 +284,13 @@ impl ShardRouter {
             return;
         }
         let id = owned.id;
-        if owned.shards.is_empty() {
+        let deleted = owned.shards.is_empty();
+        // A subscription kept for its event history outlives its subscribers (same ID).
+        if deleted && !owned.pinned {
             realm.owned_subs.remove(&key);
+        }
+        if deleted {
+            self.owner_sub_deleted(realm_idx, session, id, &key.0);
         }
         let (uri, policy) = key;
         self.apply_sub_replica(realm_idx, &uri, policy, id, from, false);
@@ -306,7 +351,9 @@ impl ShardRouter {
             }
         };
         let mut answered = Vec::with_capacity(waiting.len());
+        let mut last_session = SessionId(0);
         for (conn, sid, request) in waiting {
+            last_session = sid;
             let alive = self
                 .conns
                 .get(&conn)
@@ -319,16 +366,17 @@ impl ShardRouter {
                 .subs
                 .get_mut(&uri, policy)
                 .expect("present");
-            if !entry.local.contains(&conn) {
+            let added = !entry.local.contains(&conn);
+            if added {
                 entry.local.push(conn);
             }
             self.session_mut(conn)
                 .expect("alive")
                 .subscriptions
                 .insert(id, (uri.clone(), policy));
-            answered.push((conn, request));
+            answered.push((conn, sid, request, added));
         }
-        for (conn, request) in answered {
+        for (conn, sid, request, added) in answered {
             self.send(
                 conn,
                 &Message::Subscribed(Subscribed {
@@ -336,9 +384,10 @@ impl ShardRouter {
                     subscription: id,
                 }),
             );
+            self.after_subscribed(conn, sid, realm_idx, id, &uri, policy, request, added);
         }
         // If every waiting session left meanwhile, give the membership back.
-        self.release_if_empty(realm_idx, &uri, policy);
+        self.release_if_empty(realm_idx, &uri, policy, last_session);
     }
 
     pub(super) fn publish(&mut self, conn: ConnId, m: Publish) {
@@ -346,24 +395,29 @@ impl ShardRouter {
         let Some(s) = self.session(conn) else { return };
         let realm_idx = s.realm;
         let realm = &self.realms[realm_idx as usize];
-        let (acknowledge, exclude_me, disclose_me) = match (
-            m.options.bool_or("acknowledge", false),
-            m.options.bool_or("exclude_me", true),
-            m.options.bool_or("disclose_me", false),
-        ) {
-            (Ok(a), Ok(e), Ok(d)) => (a, e, d),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        let opts = match super::broker_adv::PubOptions::parse(&m.options) {
+            Ok(o) => o,
+            Err(e) => {
                 return self.publish_error(
                     conn,
                     &m,
                     acknowledge_of(&m.options),
                     uris::INVALID_ARGUMENT,
-                    e.to_string(),
+                    e,
                 );
             }
         };
+        let (acknowledge, exclude_me, disclose_me) =
+            (opts.acknowledge, opts.exclude_me, opts.disclose_me);
         if !uri::is_valid(&m.topic, realm.uri_check, MatchPolicy::Exact) {
             let msg = format!("invalid topic URI '{}'", m.topic);
+            return self.publish_error(conn, &m, acknowledge, uris::INVALID_URI, msg);
+        }
+        if super::broker_adv::is_reserved_topic(&m.topic) {
+            let msg = format!(
+                "publishing to '{}' is not allowed: 'wamp.' topics are reserved for the router",
+                m.topic
+            );
             return self.publish_error(conn, &m, acknowledge, uris::INVALID_URI, msg);
         }
         let grant = realm
@@ -379,6 +433,9 @@ impl ShardRouter {
             details.insert("publisher_authid", s.authid.as_str());
             details.insert("publisher_authrole", s.authrole.as_str());
         }
+        if let Some(level) = self.adv.trustlevel(realm_idx, &s.authrole) {
+            details.insert("trustlevel", level);
+        }
         let routed = RoutedPublish {
             realm: realm_idx,
             topic: m.topic,
@@ -387,6 +444,8 @@ impl ShardRouter {
             exclude_me,
             details,
             payload: m.payload,
+            filter: opts.filter,
+            retain: opts.retain,
         };
         self.route_publish(routed, if exclude_me { Some(conn) } else { None });
         if acknowledge {
@@ -402,15 +461,20 @@ impl ShardRouter {
 
     /// Routes a publication: local subscribers now, and one shared message to
     /// each other shard that has subscribers.
-    fn route_publish(&mut self, routed: RoutedPublish, exclude: Option<ConnId>) {
+    pub(super) fn route_publish(&mut self, routed: RoutedPublish, exclude: Option<ConnId>) {
         let mut remote = ShardSet::default();
         self.realms[routed.realm as usize]
             .subs
             .for_each_match(&routed.topic, |_, _, e| remote.union_with(&e.remote));
+        // Retained events go to every shard; history to the history's owner.
+        let keep = self.adv.publish_targets(&routed, self.shards, &mut remote);
         remote.remove(self.shard);
         self.deliver_local(&routed, exclude);
-        if !remote.is_empty() {
+        if !remote.is_empty() || keep {
             let shared = Arc::new(routed);
+            if keep {
+                self.keep_publication(&shared);
+            }
             for s in remote.iter() {
                 self.mesh.send(s, ShardMsg::Publish(Arc::clone(&shared)));
             }
@@ -420,7 +484,6 @@ impl ShardRouter {
     /// Publishes an event originated by the router itself (meta events,
     /// testaments) to every subscriber of `topic` in `realm`, on every shard.
     /// Authorization for subscribing applies as usual; nothing is excluded.
-    #[allow(dead_code)] // first users: the meta API (issue 4)
     pub(super) fn publish_internal(
         &mut self,
         realm: RealmIdx,
@@ -437,6 +500,8 @@ impl ShardRouter {
             exclude_me: false,
             details,
             payload,
+            filter: None,
+            retain: false,
         };
         self.route_publish(routed, None);
     }
@@ -458,8 +523,11 @@ impl ShardRouter {
     }
 
     /// A publication from another shard, for this shard's subscribers.
-    pub(super) fn deliver_routed(&mut self, p: &RoutedPublish) {
+    pub(super) fn deliver_routed(&mut self, p: &Arc<RoutedPublish>) {
         self.deliver_local(p, None);
+        if self.adv.keeps(p) {
+            self.keep_publication(p);
+        }
     }
 
     /// Delivers to this shard's subscribers: one EVENT encoding per
@@ -490,6 +558,14 @@ impl ShardRouter {
                     continue;
                 }
                 let Some(conn) = conns.get(c) else { continue };
+                if let Some(f) = &p.filter
+                    && !conn
+                        .session
+                        .as_ref()
+                        .is_some_and(|s| f.admits(s.id, &s.authid, &s.authrole))
+                {
+                    continue;
+                }
                 let slot = &mut frames[conn.serializer.index()];
                 let frame = slot.get_or_insert_with(|| {
                     conn.serializer.encode_event_into(

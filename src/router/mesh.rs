@@ -123,6 +123,10 @@ pub struct RoutedPublish {
     pub details: Dict,
     /// Args and kwargs.
     pub payload: Payload,
+    /// Subscriber black- and whitelists; `None` (the common case) delivers to everyone.
+    pub filter: Option<Box<super::broker_adv::PublishFilter>>,
+    /// `retain: true`: every shard keeps it as the topic's retained event.
+    pub retain: bool,
 }
 
 /// A call forwarded to the callee's shard.
@@ -174,6 +178,8 @@ pub enum ShardMsg {
         policy: MatchPolicy,
         /// The shard that gained subscribers.
         from: ShardId,
+        /// The session whose SUBSCRIBE caused the join (for `on_create`).
+        session: SessionId,
     },
     /// To the joining shard, after the barrier: the subscription's ID.
     SubJoined {
@@ -196,6 +202,8 @@ pub enum ShardMsg {
         policy: MatchPolicy,
         /// The shard that lost its last subscriber.
         from: ShardId,
+        /// The last session that left (for `on_delete`).
+        session: SessionId,
     },
     /// From the owner to every shard: `shard` has (or no longer has) subscribers.
     SubReplica {
@@ -281,6 +289,35 @@ pub enum ShardMsg {
     Call(Box<RoutedCall>),
     /// A call's result or error for a caller on the destination shard.
     Return(Box<CallReturn>),
+    /// To a subscription's owner: publish `wamp.subscription.on_subscribe` or
+    /// `on_unsubscribe` (from the owner, so that each subscription's meta
+    /// events are ordered with its `on_create`/`on_delete`).
+    SubMeta {
+        /// Realm.
+        realm: RealmIdx,
+        /// `true`: on_subscribe; `false`: on_unsubscribe.
+        subscribed: bool,
+        /// The session added or removed.
+        session: SessionId,
+        /// The subscription.
+        id: SubscriptionId,
+    },
+    /// A meta-procedure question for the destination shard (scatter).
+    MetaQuery {
+        /// The asking shard, which gets the [`ShardMsg::MetaPart`] answer.
+        from: ShardId,
+        /// The asker's query ID.
+        query: u64,
+        /// The question.
+        q: Box<super::meta_query::MetaQuery>,
+    },
+    /// One shard's answer to a [`ShardMsg::MetaQuery`] (gather).
+    MetaPart {
+        /// The asker's query ID.
+        query: u64,
+        /// The answer.
+        part: Box<super::meta_query::MetaPart>,
+    },
 }
 
 #[cfg(test)]

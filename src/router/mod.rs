@@ -10,12 +10,19 @@
 
 pub mod auth;
 mod broker;
+pub mod broker_adv;
 mod dealer;
+mod history;
 pub mod index;
 pub mod mesh;
 mod meta;
+pub mod meta_query;
+mod meta_session;
+mod meta_sub;
 pub mod outbox;
 pub mod realm;
+pub mod store;
+mod testament;
 
 use std::borrow::Cow;
 
@@ -157,6 +164,9 @@ pub struct ShardRouter {
     scratch: BytesMut,
     /// Connections whose outbox overflowed during the current step; closed at its end.
     overflowed: Vec<ConnId>,
+    /// Advanced broker state: retained events, event history, testaments,
+    /// meta queries in flight (see `broker_adv.rs`).
+    adv: broker_adv::AdvState,
 }
 
 impl ShardRouter {
@@ -168,7 +178,7 @@ impl ShardRouter {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i as RealmIdx))
             .collect();
-        ShardRouter {
+        let mut router = ShardRouter {
             shard,
             shards: shards.max(1),
             realms,
@@ -183,7 +193,10 @@ impl ShardRouter {
             last_barrier: 0,
             scratch: BytesMut::with_capacity(64 * 1024),
             overflowed: Vec::new(),
-        }
+            adv: broker_adv::AdvState::default(),
+        };
+        router.init_advanced(config);
+        router
     }
 
     /// This router's shard.
@@ -291,13 +304,15 @@ impl ShardRouter {
                 uri,
                 policy,
                 from: joiner,
-            } => self.owner_sub_join(realm, uri, policy, joiner),
+                session,
+            } => self.owner_sub_join(realm, uri, policy, joiner, session),
             ShardMsg::SubLeave {
                 realm,
                 uri,
                 policy,
                 from: leaver,
-            } => self.owner_sub_leave(realm, uri, policy, leaver),
+                session,
+            } => self.owner_sub_leave(realm, uri, policy, leaver, session),
             ShardMsg::SubReplica {
                 realm,
                 uri,
@@ -353,6 +368,14 @@ impl ShardRouter {
             ShardMsg::Publish(p) => self.deliver_routed(&p),
             ShardMsg::Call(c) => self.invoke(*c),
             ShardMsg::Return(r) => self.call_return(*r),
+            ShardMsg::SubMeta {
+                realm,
+                subscribed,
+                session,
+                id,
+            } => self.owner_sub_meta(realm, subscribed, session, id),
+            ShardMsg::MetaQuery { from, query, q } => self.answer_meta_query(from, query, *q),
+            ShardMsg::MetaPart { query, part } => self.meta_part(query, *part),
         }
     }
 
@@ -660,6 +683,7 @@ impl ShardRouter {
                 details,
             }),
         );
+        self.session_joined(conn);
     }
 
     /// A random session ID in `[1, 2^53]`, unique across shards without
@@ -699,7 +723,7 @@ impl ShardRouter {
         self.sessions.remove(&session.id);
         let realm = session.realm;
         for (_, (uri, policy)) in session.subscriptions {
-            self.local_unsubscribe(realm, &uri, policy, conn);
+            self.local_unsubscribe(realm, &uri, policy, conn, session.id);
         }
         for (id, (uri, policy)) in session.registrations {
             let owner = mesh::owner_of(realm, &uri, policy, self.shards);
@@ -723,6 +747,7 @@ impl ShardRouter {
             };
             self.route(inv.caller_shard, ShardMsg::Return(Box::new(ret)));
         }
+        self.session_ended(conn, session.id, realm, session.authid, session.authrole);
     }
 
     /// The session on `conn`, if established.
@@ -742,13 +767,21 @@ fn router_roles() -> Dict {
         Dict::new()
             .with("pattern_based_subscription", true)
             .with("publisher_exclusion", true)
-            .with("publisher_identification", true),
+            .with("publisher_identification", true)
+            .with("subscriber_blackwhite_listing", true)
+            .with("publication_trustlevels", true)
+            .with("event_history", true)
+            .with("event_retention", true)
+            .with("subscription_meta_api", true)
+            .with("session_meta_api", true),
     );
     let dealer = Dict::new().with(
         "features",
         Dict::new()
             .with("pattern_based_registration", true)
-            .with("caller_identification", true),
+            .with("caller_identification", true)
+            .with("session_meta_api", true)
+            .with("testament_meta_api", true),
     );
     Dict::new().with("broker", broker).with("dealer", dealer)
 }
@@ -766,3 +799,5 @@ fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pubsub;

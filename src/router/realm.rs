@@ -62,6 +62,10 @@ pub struct OwnedSub {
     pub id: SubscriptionId,
     /// Shards that have subscribers.
     pub shards: ShardSet,
+    /// When it was created (Unix time, nanoseconds), for the meta API.
+    pub created: u64,
+    /// Kept while it has no subscribers (its event history is configured).
+    pub pinned: bool,
 }
 
 /// One realm on one shard.

@@ -21,7 +21,7 @@ use crate::proto::*;
 
 type Queues = Rc<RefCell<BTreeMap<(u16, u16), VecDeque<ShardMsg>>>>;
 
-struct TestMesh {
+pub(super) struct TestMesh {
     me: ShardId,
     queues: Queues,
 }
@@ -36,27 +36,28 @@ impl Mesh for TestMesh {
     }
 }
 
-struct Cluster {
-    routers: Vec<ShardRouter>,
+pub(super) struct Cluster {
+    pub(super) routers: Vec<ShardRouter>,
     queues: Queues,
-    rng: SmallRng,
-    transport: Rc<TransportConfig>,
+    pub(super) rng: SmallRng,
+    pub(super) transport: Rc<TransportConfig>,
 }
 
 #[derive(Clone)]
-struct Peer {
-    shard: usize,
-    conn: ConnId,
-    outbox: OutboxRef,
-    serializer: Serializer,
+pub(super) struct Peer {
+    pub(super) shard: usize,
+    pub(super) conn: ConnId,
+    pub(super) outbox: OutboxRef,
+    pub(super) serializer: Serializer,
 }
 
-fn test_config() -> Config {
+pub(super) fn test_config() -> Config {
     let mut c = Config::embedded_default();
     c.realms.push(crate::config::RealmConfig {
         name: "realm2".into(),
         uri_check: Default::default(),
         roles: c.realms[0].roles.clone(),
+        store: Default::default(),
     });
     c.realms.push(crate::config::RealmConfig {
         name: "restricted".into(),
@@ -74,17 +75,19 @@ fn test_config() -> Config {
                 },
                 disclose: Default::default(),
             }],
+            trustlevel: None,
         }],
+        store: Default::default(),
     });
     c
 }
 
 impl Cluster {
-    fn new(shards: u16) -> Cluster {
+    pub(super) fn new(shards: u16) -> Cluster {
         Cluster::with_config(shards, test_config())
     }
 
-    fn with_config(shards: u16, config: Config) -> Cluster {
+    pub(super) fn with_config(shards: u16, config: Config) -> Cluster {
         let queues: Queues = Rc::default();
         let routers = (0..shards)
             .map(|s| {
@@ -114,7 +117,7 @@ impl Cluster {
     }
 
     /// Delivers one queued cross-shard message from a random non-empty pair.
-    fn step(&mut self) -> bool {
+    pub(super) fn step(&mut self) -> bool {
         let pick = {
             let q = self.queues.borrow();
             let pairs: Vec<(u16, u16)> = q
@@ -137,11 +140,16 @@ impl Cluster {
         true
     }
 
-    fn pump(&mut self) {
+    pub(super) fn pump(&mut self) {
         while self.step() {}
     }
 
-    fn connect_raw(&mut self, shard: usize, serializer: Serializer, queue_limit: usize) -> Peer {
+    pub(super) fn connect_raw(
+        &mut self,
+        shard: usize,
+        serializer: Serializer,
+        queue_limit: usize,
+    ) -> Peer {
         let outbox = Outbox::new_ref(queue_limit);
         let info = crate::transport::ConnInfo {
             serializer,
@@ -161,7 +169,12 @@ impl Cluster {
     }
 
     /// A connected peer that has joined `realm`; returns it and its session ID.
-    fn join(&mut self, shard: usize, serializer: Serializer, realm: &str) -> (Peer, SessionId) {
+    pub(super) fn join(
+        &mut self,
+        shard: usize,
+        serializer: Serializer,
+        realm: &str,
+    ) -> (Peer, SessionId) {
         let p = self.connect_raw(shard, serializer, 1 << 20);
         self.send(
             &p,
@@ -176,12 +189,12 @@ impl Cluster {
         }
     }
 
-    fn send(&mut self, p: &Peer, msg: Message) {
+    pub(super) fn send(&mut self, p: &Peer, msg: Message) {
         let bytes = p.serializer.encode(&msg);
         self.routers[p.shard].frame(p.conn, &bytes);
     }
 
-    fn recv(&mut self, p: &Peer) -> Vec<Message> {
+    pub(super) fn recv(&mut self, p: &Peer) -> Vec<Message> {
         let mut frames = VecDeque::new();
         p.outbox.borrow_mut().drain_into(&mut frames);
         frames
@@ -196,7 +209,13 @@ impl Cluster {
         frames.into_iter().collect()
     }
 
-    fn subscribe(&mut self, p: &Peer, req: u64, topic: &str, options: Dict) -> SubscriptionId {
+    pub(super) fn subscribe(
+        &mut self,
+        p: &Peer,
+        req: u64,
+        topic: &str,
+        options: Dict,
+    ) -> SubscriptionId {
         self.send(
             p,
             Message::Subscribe(Subscribe {
@@ -227,7 +246,14 @@ impl Cluster {
         got.remove(0)
     }
 
-    fn publish(&mut self, p: &Peer, req: u64, topic: &str, options: Dict, payload: Payload) {
+    pub(super) fn publish(
+        &mut self,
+        p: &Peer,
+        req: u64,
+        topic: &str,
+        options: Dict,
+        payload: Payload,
+    ) {
         self.send(
             p,
             Message::Publish(Publish {
@@ -239,11 +265,11 @@ impl Cluster {
         );
     }
 
-    fn close(&mut self, p: &Peer) {
+    pub(super) fn close(&mut self, p: &Peer) {
         self.routers[p.shard].close(p.conn);
     }
 
-    fn index_entries(&self) -> usize {
+    pub(super) fn index_entries(&self) -> usize {
         self.routers
             .iter()
             .map(ShardRouter::index_entry_count)
@@ -251,11 +277,11 @@ impl Cluster {
     }
 }
 
-fn args(v: Vec<Value>) -> Payload {
+pub(super) fn args(v: Vec<Value>) -> Payload {
     Payload::args(v)
 }
 
-fn events(msgs: &[Message]) -> Vec<&Event> {
+pub(super) fn events(msgs: &[Message]) -> Vec<&Event> {
     msgs.iter()
         .filter_map(|m| match m {
             Message::Event(e) => Some(e),
@@ -264,7 +290,7 @@ fn events(msgs: &[Message]) -> Vec<&Event> {
         .collect()
 }
 
-fn error_uri(m: &Message) -> &str {
+pub(super) fn error_uri(m: &Message) -> &str {
     match m {
         Message::Error(e) => &e.error,
         other => panic!("expected ERROR, got {other:?}"),

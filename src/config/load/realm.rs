@@ -3,7 +3,10 @@
 use serde_json::Value;
 
 use super::{Key, Loader, child, index};
-use crate::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
+use crate::config::{
+    Allow, DEFAULT_HISTORY_LIMIT, DEFAULT_STORE_MAX_SIZE, Disclose, HistoryConfig, Permission,
+    RealmConfig, RoleConfig, StoreConfig,
+};
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
 impl Loader {
@@ -17,7 +20,7 @@ impl Loader {
                 ("id", Key::Ignore),
                 ("roles", Key::Read),
                 ("options", Key::Read),
-                ("store", Key::Unsupported("event history (realm `store`)")),
+                ("store", Key::Read),
                 (
                     "rlinks",
                     Key::Unsupported("router-to-router links (`rlinks`)"),
@@ -55,10 +58,161 @@ impl Loader {
                 "realm has no roles; every action on it will be denied",
             ),
         }
+        let store = match obj.get("store") {
+            Some(v) => self.store(&child(path, "store"), v),
+            None => StoreConfig::default(),
+        };
         Some(RealmConfig {
             name: name?.to_owned(),
             uri_check,
             roles,
+            store,
+        })
+    }
+
+    /// Realm `store`: Crossbar's `memory` type, or Junction's `file` type
+    /// (the same plus persistence in an append-only log under `path`).
+    fn store(&mut self, path: &str, v: &Value) -> StoreConfig {
+        let mut store = StoreConfig {
+            max_size: DEFAULT_STORE_MAX_SIZE,
+            ..StoreConfig::default()
+        };
+        let Some(obj) = self.object(path, v) else {
+            return store;
+        };
+        self.keys(
+            path,
+            obj,
+            &[
+                ("type", Key::Read),
+                ("path", Key::Read),
+                ("maxsize", Key::Read),
+                ("limit", Key::Read),
+                ("event-history", Key::Read),
+                (
+                    "call-queue",
+                    Key::Unsupported("call queueing (store `call-queue`)"),
+                ),
+                (
+                    "readonly",
+                    Key::Warn("ignored: Junction's store is always writable"),
+                ),
+                (
+                    "sync",
+                    Key::Warn("ignored: Junction writes each record as it comes"),
+                ),
+                (
+                    "max-buffer",
+                    Key::Warn("ignored: Junction does not buffer store writes"),
+                ),
+                (
+                    "buffer-flush",
+                    Key::Warn("ignored: Junction does not buffer store writes"),
+                ),
+            ],
+        );
+        let type_path = child(path, "type");
+        match self.required_str(path, obj, "type") {
+            Some("memory") if obj.contains_key("path") => {
+                self.error(
+                    &child(path, "path"),
+                    "a \"memory\" store has no path (use \"type\": \"file\" to persist)",
+                );
+            }
+            Some("memory") => {}
+            Some("file") => match obj.get("path") {
+                Some(v) => {
+                    if let Some(p) = self.string(&child(path, "path"), v) {
+                        if p.is_empty() {
+                            self.error(&child(path, "path"), "must not be empty");
+                        } else {
+                            store.path = Some(p.into());
+                        }
+                    }
+                }
+                None => self.error(
+                    &child(path, "path"),
+                    "missing (required for a \"file\" store)",
+                ),
+            },
+            Some("cfxdb") => self.unsupported(
+                &type_path,
+                "store type \"cfxdb\" (use \"file\" for a persistent store)",
+            ),
+            Some(other) => self.error(
+                &type_path,
+                format!("\"{other}\" is not \"memory\" or \"file\""),
+            ),
+            None => {}
+        }
+        if let Some(v) = obj.get("maxsize") {
+            // Crossbar's range for `maxsize`: 128 KiB to 128 GiB.
+            if let Some(n) = self.uint(&child(path, "maxsize"), v, 128 * 1024, 128 << 30) {
+                store.max_size = n;
+            }
+        }
+        let mut default_limit = DEFAULT_HISTORY_LIMIT;
+        if let Some(v) = obj.get("limit") {
+            if let Some(n) = self.size(&child(path, "limit"), v, 1, 1_000_000) {
+                default_limit = n;
+            }
+        }
+        if let Some(v) = obj.get("event-history") {
+            let p = child(path, "event-history");
+            for (i, item) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
+                if let Some(h) = self.history(&index(&p, i), item, default_limit) {
+                    store.event_history.push(h);
+                }
+            }
+        }
+        store
+    }
+
+    fn history(&mut self, path: &str, v: &Value, default_limit: usize) -> Option<HistoryConfig> {
+        let obj = self.object(path, v)?;
+        self.keys(
+            path,
+            obj,
+            &[
+                ("uri", Key::Read),
+                ("match", Key::Read),
+                ("limit", Key::Read),
+            ],
+        );
+        let uri = self.required_str(path, obj, "uri")?;
+        let match_policy = match obj.get("match") {
+            None => MatchPolicy::Exact,
+            Some(v) => {
+                let p = child(path, "match");
+                let s = self.string(&p, v)?;
+                let Some(m) = MatchPolicy::parse(s) else {
+                    self.error(
+                        &p,
+                        format!("\"{s}\" is not \"exact\", \"prefix\" or \"wildcard\""),
+                    );
+                    return None;
+                };
+                m
+            }
+        };
+        if !crate::proto::uri::is_valid(uri, UriCheck::Loose, match_policy) {
+            self.error(
+                &child(path, "uri"),
+                format!(
+                    "invalid topic \"{uri}\" for match policy \"{}\"",
+                    match_policy.as_str()
+                ),
+            );
+            return None;
+        }
+        let limit = match obj.get("limit") {
+            Some(v) => self.size(&child(path, "limit"), v, 1, 1_000_000)?,
+            None => default_limit,
+        };
+        Some(HistoryConfig {
+            uri: uri.to_owned(),
+            match_policy,
+            limit,
         })
     }
 
@@ -112,6 +266,7 @@ impl Loader {
             &[
                 ("name", Key::Read),
                 ("permissions", Key::Read),
+                ("junction", Key::Read),
                 (
                     "authorizer",
                     Key::Unsupported("dynamic authorization (role `authorizer`)"),
@@ -147,9 +302,20 @@ impl Loader {
                 permissions.push(perm);
             }
         }
+        let mut trustlevel = None;
+        if let Some(v) = obj.get("junction") {
+            let p = child(path, "junction");
+            if let Some(j) = self.object(&p, v) {
+                self.keys(&p, j, &[("trustlevel", Key::Read)]);
+                if let Some(v) = j.get("trustlevel") {
+                    trustlevel = self.uint(&child(&p, "trustlevel"), v, 0, u64::from(u32::MAX));
+                }
+            }
+        }
         Some(RoleConfig {
             name: name?.to_owned(),
             permissions,
+            trustlevel,
         })
     }
 
