@@ -230,6 +230,14 @@ impl WampReader {
     }
 }
 
+/// An ERROR's URI and, when present, its first argument (the usual message).
+pub fn error_text(e: &junction::proto::Error) -> String {
+    match e.payload.args.as_ref().and_then(|a| a.first()) {
+        Some(Value::Str(s)) => format!("{} ({s})", e.error),
+        _ => e.error.clone(),
+    }
+}
+
 impl WampConn {
     /// Connects, opens the transport and joins `realm`.
     ///

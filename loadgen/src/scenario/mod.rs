@@ -6,6 +6,7 @@ pub mod rpc;
 
 /// How much a sender sends.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Amount {
     /// This many messages / calls (per publisher or caller).
     Count(u64),

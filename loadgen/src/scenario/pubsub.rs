@@ -28,7 +28,7 @@ use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
 use crate::stats::{self, CpuMeter, Latency, Report};
 use crate::tracker::{SeqCounts, SeqTracker};
 use crate::url::Target;
-use crate::wamp::{WampConn, WampWriter};
+use crate::wamp::{self, WampConn, WampWriter};
 
 /// Connections opening at once per executor.
 const CONNECT_CONCURRENCY: u64 = 128;
@@ -435,7 +435,7 @@ async fn subscriber(
         loop {
             match c.next().await? {
                 Some(Message::Subscribed(s)) if s.request.get() == req => break,
-                Some(Message::Error(e)) => bail!("SUBSCRIBE refused: {}", e.error),
+                Some(Message::Error(e)) => bail!("SUBSCRIBE refused: {}", wamp::error_text(&e)),
                 Some(_) => {}
                 None => bail!("connection closed before SUBSCRIBED"),
             }
@@ -546,7 +546,7 @@ async fn publisher(
                 loop {
                     match reader.recv().await {
                         Ok(Some(Message::Error(e))) => {
-                            ctl.fail(format!("publisher {j}: PUBLISH error {}", e.error));
+                            ctl.fail(format!("publisher {j}: PUBLISH error {}", wamp::error_text(&e)));
                         }
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => {

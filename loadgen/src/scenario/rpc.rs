@@ -22,7 +22,7 @@ use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
 use crate::stats::{self, CpuMeter, Latency, Report};
 use crate::tracker::{SeqCounts, SeqTracker};
 use crate::url::Target;
-use crate::wamp::WampConn;
+use crate::wamp::{self, WampConn};
 
 /// The procedure the callees register.
 pub const PROCEDURE: &str = "loadgen.echo";
@@ -258,7 +258,7 @@ async fn callee(p: &RpcParams, ctl: &Control) -> anyhow::Result<()> {
     loop {
         match c.next().await? {
             Some(Message::Registered(r)) if r.request.get() == req => break,
-            Some(Message::Error(e)) => bail!("REGISTER refused: {}", e.error),
+            Some(Message::Error(e)) => bail!("REGISTER refused: {}", wamp::error_text(&e)),
             Some(_) => {}
             None => bail!("connection closed before REGISTERED"),
         }
@@ -316,7 +316,7 @@ async fn caller(
                 Some(Message::Error(e)) if e.request.get() == req => {
                     tries += 1;
                     if tries >= WARMUP_TRIES {
-                        bail!("warm-up call failed: {}", e.error);
+                        bail!("warm-up call failed: {}", wamp::error_text(&e));
                     }
                     break false;
                 }
@@ -360,7 +360,7 @@ async fn caller(
                         permits.signal(1);
                     }
                     Ok(Some(Message::Error(e))) => {
-                        ctl.fail(format!("caller {c}: CALL error {}", e.error));
+                        ctl.fail(format!("caller {c}: CALL error {}", wamp::error_text(&e)));
                         permits.signal(1);
                     }
                     Ok(Some(_)) => {}
