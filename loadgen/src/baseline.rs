@@ -50,6 +50,12 @@ use junction::proto::{
 const MAX_LEN: usize = 16 * 1024 * 1024;
 /// Bytes read per read call.
 const READ_CHUNK: usize = 64 * 1024;
+/// A connection with this much output pending makes the server stop reading
+/// (from everyone) until it is down to [`LOW_WATER`]: TCP backpressure
+/// reaches the publisher instead of the queues growing without bound.
+const HIGH_WATER: usize = 1 << 20;
+/// See [`HIGH_WATER`].
+const LOW_WATER: usize = 256 << 10;
 
 /// Which transport the baseline serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,11 +107,18 @@ struct Out {
     buf: RefCell<BytesMut>,
     waker: Cell<Option<Waker>>,
     closed: Cell<bool>,
+    /// Bytes the writer task is writing right now.
+    in_flight: Cell<usize>,
     ser: Serializer,
     framing: Framing,
 }
 
 impl Out {
+    /// Output not yet written.
+    fn pending(&self) -> usize {
+        self.buf.borrow().len() + self.in_flight.get()
+    }
+
     fn push(&self, frame: &[u8]) {
         if self.closed.get() {
             return;
@@ -206,6 +219,8 @@ struct Hub {
     held: Option<Vec<(Rc<Out>, Bytes)>>,
     drop_every: Option<u64>,
     swap_every: Option<u64>,
+    /// Connections whose output went past [`HIGH_WATER`].
+    congested: Vec<Rc<Out>>,
 }
 
 impl Hub {
@@ -406,6 +421,11 @@ impl Hub {
                 deliveries.push((o.clone(), f));
             }
         }
+        for (o, _) in &deliveries {
+            if o.pending() > HIGH_WATER && !self.congested.iter().any(|c| Rc::ptr_eq(c, o)) {
+                self.congested.push(o.clone());
+            }
+        }
         if warmup {
             deliver(&deliveries);
             return;
@@ -501,6 +521,7 @@ async fn connection(
         buf: RefCell::new(BytesMut::new()),
         waker: Cell::new(None),
         closed: Cell::new(false),
+        in_flight: Cell::new(0),
         ser,
         framing,
     });
@@ -528,7 +549,10 @@ async fn connection(
                 })
                 .await;
                 let Some(data) = data else { break };
-                if w.write_all(&data).await.is_err() {
+                out.in_flight.set(data.len());
+                let res = w.write_all(&data).await;
+                out.in_flight.set(0);
+                if res.is_err() {
                     out.closed.set(true);
                     break;
                 }
@@ -606,6 +630,7 @@ async fn read_loop(
                 return Ok(());
             }
         }
+        wait_uncongested(hub).await;
         let old = buf.len();
         buf.resize(old + READ_CHUNK, 0);
         let n = r.read(&mut buf[old..]).await;
@@ -613,6 +638,22 @@ async fn read_loop(
         if n? == 0 {
             return Ok(());
         }
+    }
+}
+
+/// Waits until no connection has more than [`LOW_WATER`] output pending.
+async fn wait_uncongested(hub: &RefCell<Hub>) {
+    loop {
+        let done = {
+            let mut h = hub.borrow_mut();
+            h.congested
+                .retain(|o| !o.closed.get() && o.pending() > LOW_WATER);
+            h.congested.is_empty()
+        };
+        if done {
+            return;
+        }
+        glommio::timer::sleep(std::time::Duration::from_micros(100)).await;
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod baseline;
 mod clock;
+mod fastpath;
 mod mqtt;
 mod net;
 mod payload;

@@ -268,6 +268,8 @@ pub struct MqttConn {
     pub reader: MqttReader,
     /// The writing half.
     pub writer: MqttWriter,
+    /// Packets since the last yield.
+    streak: u32,
 }
 
 impl MqttReader {
@@ -288,6 +290,7 @@ impl MqttReader {
             if let Some(p) = decode(&mut self.buf)? {
                 return Ok(Some(p));
             }
+            glommio::yield_if_needed().await;
             let old = self.buf.len();
             self.buf.resize(old + READ_CHUNK, 0);
             let n = self.half.read(&mut self.buf[old..]).await;
@@ -359,6 +362,7 @@ impl MqttConn {
                 buf: BytesMut::new(),
                 next_pid: 0,
             },
+            streak: 0,
         };
         encode_connect(client_id, 0, &mut c.writer.buf);
         c.writer.flush().await?;
@@ -397,6 +401,11 @@ impl MqttConn {
     /// # Errors
     /// As [`MqttReader::recv`].
     pub async fn next(&mut self) -> anyhow::Result<Option<Packet>> {
+        self.streak += 1;
+        if self.streak >= crate::wamp::FAIR_SHARE {
+            self.streak = 0;
+            futures_lite::future::yield_now().await;
+        }
         if let Some(p) = self.reader.try_recv()? {
             return Ok(Some(p));
         }

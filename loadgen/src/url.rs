@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `ws://host:port/path` | WAMP over WebSocket | TCP |
 //! | `rs://host:port` | WAMP over RawSocket | TCP |
-//! | `unix:///path/to.sock` | WAMP over RawSocket | Unix |
+//! | `unix:///path/to.sock` (or `rs+unix://`, as Junction logs it) | WAMP over RawSocket | Unix |
 //! | `ws+unix:///path/to.sock` | WAMP over WebSocket (request path `/`, or `?path=/ws`) | Unix |
 //! | `mqtt://host:port` | MQTT 3.1.1 | TCP |
 
@@ -75,7 +75,7 @@ impl Target {
                 proto: Proto::Mqtt,
                 endpoint: Endpoint::Tcp(resolve(rest.trim_end_matches('/'))?),
             }),
-            "unix" => Ok(Target {
+            "unix" | "rs+unix" => Ok(Target {
                 proto: Proto::RawSocket,
                 endpoint: Endpoint::Unix(unix_path(rest)?),
             }),
@@ -132,6 +132,10 @@ mod tests {
         assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:8080".parse().expect("addr")));
         let t = Target::parse("rs://127.0.0.1:8081").expect("rs");
         assert_eq!(t.proto, Proto::RawSocket);
+        assert_eq!(
+            Target::parse("rs+unix:///tmp/j.sock").expect("rs+unix"),
+            Target::parse("unix:///tmp/j.sock").expect("unix")
+        );
         let t = Target::parse("unix:///tmp/j.sock").expect("unix");
         assert_eq!(t.endpoint, Endpoint::Unix("/tmp/j.sock".into()));
         assert_eq!(t.proto, Proto::RawSocket);

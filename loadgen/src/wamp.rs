@@ -33,6 +33,9 @@ const MAX_LEN: usize = 16 * 1024 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Bytes read per read call.
 const READ_CHUNK: usize = 32 * 1024;
+/// Messages a connection handles before it lets the executor's other tasks
+/// run: a socket that always has data would otherwise never yield.
+pub const FAIR_SHARE: u32 = 32;
 
 /// PONG payloads the reader saw and the writer still has to send.
 type Pongs = Rc<RefCell<Vec<Bytes>>>;
@@ -75,6 +78,8 @@ pub struct WampConn {
     pub writer: WampWriter,
     /// The session id from WELCOME.
     pub session: u64,
+    /// Messages since the last yield.
+    streak: u32,
 }
 
 impl WampWriter {
@@ -157,29 +162,17 @@ impl WampWriter {
 }
 
 impl WampReader {
-    /// A message already received and buffered, without waiting.
+    /// The serializer in use.
+    pub fn serializer(&self) -> Serializer {
+        self.ser
+    }
+
+    /// Decodes one message's bytes.
     ///
     /// # Errors
-    /// A framing or decoding error, or the connection failed.
-    pub fn try_recv(&mut self) -> anyhow::Result<Option<Message>> {
-        loop {
-            match &mut self.source {
-                Source::Raw { buf, pongs, .. } => match rs::decode_frame(buf, MAX_LEN)? {
-                    None => return Ok(None),
-                    Some((FrameKind::Message, b)) => return Ok(Some(self.ser.decode(&b)?)),
-                    Some((FrameKind::Ping, p)) => pongs.borrow_mut().push(p),
-                    Some((FrameKind::Pong, _)) => {}
-                },
-                Source::Ws(s) => match s.next().now_or_never() {
-                    None => return Ok(None),
-                    Some(m) => {
-                        if let Some(msg) = self.ws_message(m)? {
-                            return Ok(Some(msg));
-                        }
-                    }
-                },
-            }
-        }
+    /// Bytes that are not a valid WAMP message.
+    pub fn decode(&self, b: &[u8]) -> anyhow::Result<Message> {
+        Ok(self.ser.decode(b)?)
     }
 
     /// The next message; `None` when the peer closed the connection.
@@ -187,12 +180,49 @@ impl WampReader {
     /// # Errors
     /// A framing or decoding error, or the connection failed.
     pub async fn recv(&mut self) -> anyhow::Result<Option<Message>> {
+        match self.recv_raw().await? {
+            Some(b) => Ok(Some(self.decode(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The bytes of a message already received and buffered, without waiting.
+    ///
+    /// # Errors
+    /// A framing error, or the connection failed.
+    pub fn try_recv_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
-            if let Some(m) = self.try_recv()? {
-                return Ok(Some(m));
+            match &mut self.source {
+                Source::Raw { buf, pongs, .. } => match rs::decode_frame(buf, MAX_LEN)? {
+                    None => return Ok(None),
+                    Some((FrameKind::Message, b)) => return Ok(Some(b)),
+                    Some((FrameKind::Ping, p)) => pongs.borrow_mut().push(p),
+                    Some((FrameKind::Pong, _)) => {}
+                },
+                Source::Ws(s) => match s.next().now_or_never() {
+                    None => return Ok(None),
+                    Some(m) => {
+                        if let Some(b) = ws_data(m)? {
+                            return Ok(Some(b));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// The bytes of the next message; `None` when the peer closed the connection.
+    ///
+    /// # Errors
+    /// A framing error, or the connection failed.
+    pub async fn recv_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
+        loop {
+            if let Some(b) = self.try_recv_raw()? {
+                return Ok(Some(b));
             }
             match &mut self.source {
                 Source::Raw { half, buf, .. } => {
+                    glommio::yield_if_needed().await;
                     let old = buf.len();
                     buf.resize(old + READ_CHUNK, 0);
                     let n = half.read(&mut buf[old..]).await;
@@ -202,31 +232,31 @@ impl WampReader {
                     }
                 }
                 Source::Ws(s) => {
+                    glommio::yield_if_needed().await;
                     let m = s.next().await;
                     if m.is_none() {
                         return Ok(None);
                     }
-                    if let Some(msg) = self.ws_message(m)? {
-                        return Ok(Some(msg));
+                    if let Some(b) = ws_data(m)? {
+                        return Ok(Some(b));
                     }
                 }
             }
         }
     }
+}
 
-    /// Decodes a WebSocket data message; `None` for control frames.
-    fn ws_message(
-        &self,
-        m: Option<Result<WsMsg, async_tungstenite::tungstenite::Error>>,
-    ) -> anyhow::Result<Option<Message>> {
-        match m {
-            None => bail!("connection closed"),
-            Some(Err(e)) => Err(e.into()),
-            Some(Ok(WsMsg::Binary(b))) => Ok(Some(self.ser.decode(&b)?)),
-            Some(Ok(WsMsg::Text(t))) => Ok(Some(self.ser.decode(t.as_bytes())?)),
-            Some(Ok(WsMsg::Close(_))) => bail!("connection closed by peer"),
-            Some(Ok(_)) => Ok(None),
-        }
+/// The payload of a WebSocket data message; `None` for control frames.
+fn ws_data(
+    m: Option<Result<WsMsg, async_tungstenite::tungstenite::Error>>,
+) -> anyhow::Result<Option<Bytes>> {
+    match m {
+        None => bail!("connection closed"),
+        Some(Err(e)) => Err(e.into()),
+        Some(Ok(WsMsg::Binary(b))) => Ok(Some(b)),
+        Some(Ok(WsMsg::Text(t))) => Ok(Some(Bytes::from(t))),
+        Some(Ok(WsMsg::Close(_))) => bail!("connection closed by peer"),
+        Some(Ok(_)) => Ok(None),
     }
 }
 
@@ -261,6 +291,7 @@ impl WampConn {
             reader,
             writer,
             session: 0,
+            streak: 0,
         };
         let roles = Dict::new()
             .with("publisher", Dict::new())
@@ -288,13 +319,29 @@ impl WampConn {
     /// # Errors
     /// As [`WampReader::recv`] and [`WampWriter::flush`].
     pub async fn next(&mut self) -> anyhow::Result<Option<Message>> {
-        if let Some(m) = self.reader.try_recv()? {
-            return Ok(Some(m));
+        match self.next_raw().await? {
+            Some(b) => Ok(Some(self.reader.decode(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The bytes of the next message, flushing pending writes before it waits.
+    ///
+    /// # Errors
+    /// As [`WampReader::recv_raw`] and [`WampWriter::flush`].
+    pub async fn next_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
+        self.streak += 1;
+        if self.streak >= FAIR_SHARE {
+            self.streak = 0;
+            futures_lite::future::yield_now().await;
+        }
+        if let Some(b) = self.reader.try_recv_raw()? {
+            return Ok(Some(b));
         }
         if self.writer.has_pending() {
             self.writer.flush().await?;
         }
-        self.reader.recv().await
+        self.reader.recv_raw().await
     }
 }
 

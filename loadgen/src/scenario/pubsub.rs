@@ -18,10 +18,13 @@ use std::time::Duration;
 use anyhow::bail;
 use glommio::sync::Semaphore;
 use hdrhistogram::Histogram;
-use junction::proto::{Dict, Message, Payload, Publish, RequestId, Serializer, Subscribe, Value};
+use junction::proto::{
+    Dict, Message, Payload, Publish, RequestId, Serializer, Subscribe, Value, code,
+};
 
 use super::{Amount, Pace, intended_ns, pace, sleep_until};
 use crate::clock::now_ns;
+use crate::fastpath;
 use crate::mqtt::{self, MqttConn, MqttWriter, Packet};
 use crate::payload::{self, Stamp, WARMUP_SENDER, stream_id};
 use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
@@ -443,8 +446,16 @@ async fn subscriber(
         c
     };
     ctl.ready.fetch_add(1, Ordering::Relaxed);
+    let ser = c.reader.serializer();
     loop {
-        match c.next().await? {
+        let Some(bytes) = c.next_raw().await? else {
+            bail!("connection closed by the router");
+        };
+        if let Some((code::EVENT, st)) = fastpath::scan(ser, &bytes) {
+            rx.on(Some(st))?;
+            continue;
+        }
+        match Some(c.reader.decode(&bytes)?) {
             Some(Message::Event(e)) => rx.on(payload::from_wamp_args(e.payload.args.as_ref()))?,
             Some(Message::Goodbye(_) | Message::Abort(_)) => bail!("session closed by the router"),
             Some(_) => {}

@@ -13,10 +13,13 @@ use std::time::Duration;
 use anyhow::bail;
 use glommio::sync::Semaphore;
 use hdrhistogram::Histogram;
-use junction::proto::{Call, Dict, Message, Payload, Register, RequestId, Serializer, Yield};
+use junction::proto::{
+    Call, Dict, Message, Payload, Register, RequestId, Serializer, Yield, code,
+};
 
 use super::{Amount, Pace, intended_ns, pace, sleep_until};
 use crate::clock::now_ns;
+use crate::fastpath;
 use crate::payload::{self, Stamp, WARMUP_SENDER};
 use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
 use crate::stats::{self, CpuMeter, Latency, Report};
@@ -240,6 +243,18 @@ async fn thread_main(t: usize, p: Arc<RpcParams>, ctl: Arc<Control>) -> ThreadOu
     }
 }
 
+/// What a caller's reader got.
+enum Got {
+    /// A RESULT, with its stamp if it carries one.
+    Result(Option<Stamp>),
+    /// An ERROR reply, as text.
+    Error(String),
+    /// Anything else.
+    Other,
+    /// The connection ended, and why.
+    Closed(String),
+}
+
 async fn callee(p: &RpcParams, ctl: &Control) -> anyhow::Result<()> {
     let mut c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
     let req = c.writer.request_id();
@@ -338,13 +353,35 @@ async fn caller(
         ..
     } = conn;
     let permits = Rc::new(Semaphore::new(p.concurrency as u64));
+    let ser = reader.serializer();
     {
         let (ctl, local, permits) = (ctl.clone(), local.clone(), permits.clone());
         glommio::spawn_local(async move {
+            let mut streak = 0u32;
             loop {
-                match reader.recv().await {
-                    Ok(Some(Message::Result(r))) => {
-                        match payload::from_wamp_args(r.payload.args.as_ref()) {
+                streak += 1;
+                if streak >= wamp::FAIR_SHARE {
+                    streak = 0;
+                    futures_lite::future::yield_now().await;
+                }
+                let got = match reader.recv_raw().await {
+                    Ok(Some(b)) => match fastpath::scan(ser, &b) {
+                        Some((code::RESULT, st)) => Got::Result(Some(st)),
+                        _ => match reader.decode(&b) {
+                            Ok(Message::Result(r)) => {
+                                Got::Result(payload::from_wamp_args(r.payload.args.as_ref()))
+                            }
+                            Ok(Message::Error(e)) => Got::Error(wamp::error_text(&e)),
+                            Ok(_) => Got::Other,
+                            Err(e) => Got::Closed(format!("{e:#}")),
+                        },
+                    },
+                    Ok(None) => Got::Closed("connection closed by the router".into()),
+                    Err(e) => Got::Closed(format!("{e:#}")),
+                };
+                match got {
+                    Got::Result(st) => {
+                        match st {
                             Some(s) if s.sender != WARMUP_SENDER => {
                                 let now = now_ns();
                                 if let Some(h) = local.hist.borrow_mut().as_mut() {
@@ -359,14 +396,14 @@ async fn caller(
                         }
                         permits.signal(1);
                     }
-                    Ok(Some(Message::Error(e))) => {
-                        ctl.fail(format!("caller {c}: CALL error {}", wamp::error_text(&e)));
+                    Got::Error(e) => {
+                        ctl.fail(format!("caller {c}: CALL error {e}"));
                         permits.signal(1);
                     }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
+                    Got::Other => {}
+                    Got::Closed(why) => {
                         if ctl.phase() < STOP {
-                            ctl.fail(format!("caller {c}: connection closed by the router"));
+                            ctl.fail(format!("caller {c}: {why}"));
                         }
                         break;
                     }
