@@ -42,7 +42,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use junction::proto::rawsocket::{self as rs, FrameKind};
 use junction::proto::{
     CallResult, Dict, Error, Goodbye, Invocation, Message, Payload, PublicationId, Published,
-    RegistrationId, Registered, RequestId, Serializer, SessionId, Subscribed, SubscriptionId,
+    Registered, RegistrationId, RequestId, Serializer, SessionId, Subscribed, SubscriptionId,
     Unsubscribed, Welcome, code,
 };
 
@@ -148,8 +148,8 @@ fn frame(framing: Framing, ser: Serializer, body: &[u8]) -> Bytes {
     let mut f = BytesMut::with_capacity(body.len() + 10);
     match framing {
         Framing::Raw => {
-            let head = rs::encode_header(FrameKind::Message, body.len())
-                .unwrap_or([0, 0xFF, 0xFF, 0xFF]);
+            let head =
+                rs::encode_header(FrameKind::Message, body.len()).unwrap_or([0, 0xFF, 0xFF, 0xFF]);
             f.put_slice(&head);
         }
         Framing::Ws => ws_header(&mut f, if ser.is_text() { 1 } else { 2 }, body.len()),
@@ -405,7 +405,9 @@ impl Hub {
                 let f = match frames.iter().find(|(k, _)| *k == key) {
                     Some((_, f)) => f.clone(),
                     None => {
-                        let mut body = BytesMut::with_capacity(64 + p.payload.args.as_ref().map_or(0, |a| a.len() * 16));
+                        let mut body = BytesMut::with_capacity(
+                            64 + p.payload.args.as_ref().map_or(0, |a| a.len() * 16),
+                        );
                         o.ser.encode_event_into(
                             SubscriptionId(s.id),
                             publication,
@@ -502,7 +504,8 @@ async fn connection(
             let mut hs = [0u8; 4];
             r.read_exact(&mut hs).await?;
             let ch = rs::parse_client_handshake(hs).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let Some(ser) = Serializer::from_rawsocket_id(ch.serializer_id).filter(|&s| allowed(&opts, s))
+            let Some(ser) =
+                Serializer::from_rawsocket_id(ch.serializer_id).filter(|&s| allowed(&opts, s))
             else {
                 w.write_all(&rs::error_reply(rs::ERR_SERIALIZER_UNSUPPORTED))
                     .await?;
@@ -593,24 +596,21 @@ async fn read_loop(
                 },
                 Framing::Ws => match ws_frame(buf)? {
                     None => break,
-                    Some(WsFrame::Data { fin, payload }) => {
-                        let whole = match (fragments.take(), fin) {
-                            (None, true) => payload,
-                            (Some(mut acc), fin) => {
-                                acc.extend_from_slice(&payload);
-                                if !fin {
-                                    fragments = Some(acc);
-                                    continue;
-                                }
-                                acc.freeze()
-                            }
-                            (None, false) => {
-                                fragments = Some(BytesMut::from(&payload[..]));
+                    Some(WsFrame::Data { fin, payload }) => match (fragments.take(), fin) {
+                        (None, true) => payload,
+                        (Some(mut acc), fin) => {
+                            acc.extend_from_slice(&payload);
+                            if !fin {
+                                fragments = Some(acc);
                                 continue;
                             }
-                        };
-                        whole
-                    }
+                            acc.freeze()
+                        }
+                        (None, false) => {
+                            fragments = Some(BytesMut::from(&payload[..]));
+                            continue;
+                        }
+                    },
                     Some(WsFrame::Ping(p)) => {
                         let mut f = BytesMut::new();
                         ws_header(&mut f, 0xA, p.len());
@@ -660,7 +660,10 @@ async fn wait_uncongested(hub: &RefCell<Hub>) {
 /// A WebSocket frame from a client.
 enum WsFrame {
     /// Text, binary or continuation data.
-    Data { fin: bool, payload: Bytes },
+    Data {
+        fin: bool,
+        payload: Bytes,
+    },
     Ping(Bytes),
     Pong,
     Close,

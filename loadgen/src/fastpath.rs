@@ -56,7 +56,11 @@ impl Cur<'_> {
     }
 
     fn be(&mut self, n: usize) -> Option<u64> {
-        Some(self.take(n)?.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+        Some(
+            self.take(n)?
+                .iter()
+                .fold(0u64, |a, &b| (a << 8) | u64::from(b)),
+        )
     }
 }
 
@@ -366,7 +370,11 @@ mod tests {
                             details: d.clone(),
                             payload: p.clone(),
                         });
-                        assert_eq!(scan(ser, &ser.encode(&ev)), Some((EVENT, st)), "{ser:?} {d:?}");
+                        assert_eq!(
+                            scan(ser, &ser.encode(&ev)),
+                            Some((EVENT, st)),
+                            "{ser:?} {d:?}"
+                        );
                         let res = Message::Result(CallResult {
                             request: RequestId(9),
                             details: d,

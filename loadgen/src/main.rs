@@ -36,7 +36,11 @@ use crate::stats::Report;
 use crate::url::Target;
 
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version, about = "Load generator for WAMP routers and MQTT brokers")]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Load generator for WAMP routers and MQTT brokers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -213,7 +217,8 @@ struct BaselineArgs {
 }
 
 fn parse_serializer(s: &str) -> Result<Serializer, String> {
-    Serializer::from_name(s).ok_or_else(|| format!("unknown serializer {s:?} (json, msgpack, cbor)"))
+    Serializer::from_name(s)
+        .ok_or_else(|| format!("unknown serializer {s:?} (json, msgpack, cbor)"))
 }
 
 fn amount(count: Option<u64>, secs: Option<f64>) -> anyhow::Result<Amount> {

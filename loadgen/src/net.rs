@@ -39,7 +39,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
@@ -87,7 +91,11 @@ pub async fn connect(ep: &Endpoint, source: Option<IpAddr>) -> io::Result<Stream
 /// background, and the first write waits for it (a refused connection shows
 /// up as that write's error).
 fn connect_from(addr: SocketAddr, src: IpAddr) -> io::Result<TcpStream> {
-    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     // Let connect() pick the port, so that the 4-tuple (not the local port
     // alone) has to be unique: many more connections per source address.

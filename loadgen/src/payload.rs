@@ -83,9 +83,8 @@ pub fn mqtt_len(payload: usize) -> usize {
 
 /// Reads a stamp back from an MQTT payload.
 pub fn from_mqtt(b: &[u8]) -> Option<Stamp> {
-    let num = |i: usize| -> Option<u64> {
-        Some(u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?))
-    };
+    let num =
+        |i: usize| -> Option<u64> { Some(u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?)) };
     Some(Stamp {
         seq: num(0)?,
         sender: num(8)?,
@@ -119,7 +118,11 @@ mod tests {
             };
             assert_eq!(from_wamp_args(p.payload.args.as_ref()), Some(st));
             // About `payload` bytes of arguments plus the envelope.
-            assert!(bytes.len() >= 100 && bytes.len() < 140, "{ser:?} {}", bytes.len());
+            assert!(
+                bytes.len() >= 100 && bytes.len() < 140,
+                "{ser:?} {}",
+                bytes.len()
+            );
         }
     }
 

@@ -123,7 +123,10 @@ impl Control {
 
     /// Sum of the per-thread delivered counters.
     pub fn total_delivered(&self) -> u64 {
-        self.delivered.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+        self.delivered
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Waits (on an executor) until the phase is at least `p`.
@@ -176,8 +179,10 @@ pub fn progress(len: u64, msg: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec}")
-            .expect("constant template"),
+        ProgressStyle::with_template(
+            "{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec}",
+        )
+        .expect("constant template"),
     );
     pb.set_message(msg.to_owned());
     pb
@@ -250,7 +255,9 @@ pub fn wait_drain(
             Some(e) if d >= e => return (e, true),
             Some(e) if last_change.elapsed() >= drain => return (e, false),
             None if last_change.elapsed() >= stall => {
-                ctl.fail(format!("no progress for {stall:?} before all senders finished"));
+                ctl.fail(format!(
+                    "no progress for {stall:?} before all senders finished"
+                ));
                 return (expected(ctl), false);
             }
             _ => {}

@@ -230,7 +230,11 @@ impl Report {
             "delivered / expected",
             format!("{} / {}", self.delivered, self.expected),
         );
-        line(&mut o, "throughput", format!("{:.0} /s", self.throughput_per_s));
+        line(
+            &mut o,
+            "throughput",
+            format!("{:.0} /s", self.throughput_per_s),
+        );
         line(
             &mut o,
             "latency µs",
@@ -259,7 +263,10 @@ impl Report {
         line(
             &mut o,
             "loadgen cpu",
-            format!("user {:.2} s  sys {:.2} s{per}", c.loadgen_user_s, c.loadgen_sys_s),
+            format!(
+                "user {:.2} s  sys {:.2} s{per}",
+                c.loadgen_user_s, c.loadgen_sys_s
+            ),
         );
         if let Some(r) = c.router_cpu_s {
             line(&mut o, "router cpu", format!("{r:.2} s"));

@@ -129,7 +129,10 @@ mod tests {
                 request_url: "ws://127.0.0.1:8080/ws".into()
             }
         );
-        assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:8080".parse().expect("addr")));
+        assert_eq!(
+            t.endpoint,
+            Endpoint::Tcp("127.0.0.1:8080".parse().expect("addr"))
+        );
         let t = Target::parse("rs://127.0.0.1:8081").expect("rs");
         assert_eq!(t.proto, Proto::RawSocket);
         assert_eq!(
@@ -147,7 +150,11 @@ mod tests {
                 request_url: "ws://localhost/ws".into()
             }
         );
-        assert!(Target::parse("mqtt://127.0.0.1:1883").expect("mqtt").is_mqtt());
+        assert!(
+            Target::parse("mqtt://127.0.0.1:1883")
+                .expect("mqtt")
+                .is_mqtt()
+        );
         assert!(Target::parse("http://x:1").is_err());
         assert!(Target::parse("unix://relative").is_err());
         assert!(Target::parse("rs://127.0.0.1").is_err());

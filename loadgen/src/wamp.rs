@@ -12,11 +12,11 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use anyhow::{Context, bail};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::http::HeaderValue;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Message as WsMsg, Utf8Bytes};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender};
 use bytes::{Bytes, BytesMut};
 use futures::future::FutureExt;
 use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -217,8 +217,12 @@ impl WampReader {
     /// A framing error, or the connection failed.
     pub async fn recv_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
-            if let Some(b) = self.try_recv_raw()? {
-                return Ok(Some(b));
+            // WebSocket: tungstenite buffers itself; polling it twice per
+            // message (try, then await) would only cost time.
+            if matches!(self.source, Source::Raw { .. }) {
+                if let Some(b) = self.try_recv_raw()? {
+                    return Ok(Some(b));
+                }
             }
             match &mut self.source {
                 Source::Raw { half, buf, .. } => {
@@ -335,8 +339,10 @@ impl WampConn {
             self.streak = 0;
             futures_lite::future::yield_now().await;
         }
-        if let Some(b) = self.reader.try_recv_raw()? {
-            return Ok(Some(b));
+        if matches!(self.reader.source, Source::Raw { .. }) {
+            if let Some(b) = self.reader.try_recv_raw()? {
+                return Ok(Some(b));
+            }
         }
         if self.writer.has_pending() {
             self.writer.flush().await?;
@@ -409,7 +415,10 @@ async fn ws_handshake(
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok());
     if proto != Some(ser.ws_subprotocol()) {
-        bail!("router chose subprotocol {proto:?}, not {}", ser.ws_subprotocol());
+        bail!(
+            "router chose subprotocol {proto:?}, not {}",
+            ser.ws_subprotocol()
+        );
     }
     let (sink, source) = ws.split();
     Ok((

@@ -61,7 +61,9 @@ fn loadgen(args: &[&str]) -> (i32, serde_json::Value) {
 }
 
 fn n(v: &serde_json::Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 #[test]
@@ -69,14 +71,25 @@ fn clean_fanout_reports_zero_and_exits_0() {
     let (_srv, port) = baseline(&["--transport", "rs"]);
     let url = format!("rs://127.0.0.1:{port}");
     let (code, v) = loadgen(&[
-        "fanout", "--url", &url, "--subscribers", "3", "--messages", "100", "--threads", "2",
+        "fanout",
+        "--url",
+        &url,
+        "--subscribers",
+        "3",
+        "--messages",
+        "100",
+        "--threads",
+        "2",
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(
         (n(&v, "delivered"), n(&v, "expected"), n(&v, "sent")),
         (300, 300, 100)
     );
-    assert_eq!((n(&v, "lost"), n(&v, "reordered"), n(&v, "duplicates")), (0, 0, 0));
+    assert_eq!(
+        (n(&v, "lost"), n(&v, "reordered"), n(&v, "duplicates")),
+        (0, 0, 0)
+    );
     assert_eq!(v["latency_us"]["count"], 300);
     assert!(v["latency_us"]["p99"].as_f64().expect("p99") > 0.0);
     assert_eq!(v["scenario"], "fanout");
@@ -87,8 +100,19 @@ fn dropped_events_are_counted_lost_and_exit_3() {
     let (_srv, port) = baseline(&["--transport", "rs", "--drop-every", "10"]);
     let url = format!("rs://127.0.0.1:{port}");
     let (code, v) = loadgen(&[
-        "fanout", "--url", &url, "--subscribers", "3", "--messages", "100", "--threads", "1",
-        "--serializer", "msgpack", "--drain", "0.5",
+        "fanout",
+        "--url",
+        &url,
+        "--subscribers",
+        "3",
+        "--messages",
+        "100",
+        "--threads",
+        "1",
+        "--serializer",
+        "msgpack",
+        "--drain",
+        "0.5",
     ]);
     assert_eq!(code, 3);
     // Publications 10, 20, ..., 100 never reach any of the 3 subscribers.
@@ -103,8 +127,19 @@ fn swapped_events_are_counted_reordered_and_exit_3() {
     let (_srv, port) = baseline(&["--transport", "ws", "--swap-every", "7"]);
     let url = format!("ws://127.0.0.1:{port}/ws");
     let (code, v) = loadgen(&[
-        "fanout", "--url", &url, "--subscribers", "3", "--messages", "100", "--threads", "2",
-        "--serializer", "cbor", "--drain", "0.5",
+        "fanout",
+        "--url",
+        &url,
+        "--subscribers",
+        "3",
+        "--messages",
+        "100",
+        "--threads",
+        "2",
+        "--serializer",
+        "cbor",
+        "--drain",
+        "0.5",
     ]);
     assert_eq!(code, 3);
     // Publications 7, 14, ..., 98 (14 of them) each arrive after their successor.
@@ -119,8 +154,22 @@ fn pubsub_wildcard_expected_deliveries_are_exact() {
     let (_srv, port) = baseline(&["--transport", "ws"]);
     let url = format!("ws://127.0.0.1:{port}/");
     let (code, v) = loadgen(&[
-        "pubsub", "--url", &url, "--publishers", "3", "--subscribers", "4", "--topics", "4",
-        "--wildcard", "--groups", "2", "--messages", "50", "--threads", "2",
+        "pubsub",
+        "--url",
+        &url,
+        "--publishers",
+        "3",
+        "--subscribers",
+        "4",
+        "--topics",
+        "4",
+        "--wildcard",
+        "--groups",
+        "2",
+        "--messages",
+        "50",
+        "--threads",
+        "2",
     ]);
     assert_eq!(code, 0, "{v}");
     // Each publisher sends 25 messages per group; each subscriber hears its group.
@@ -134,8 +183,21 @@ fn pubsub_exact_topics_with_rate() {
     let (_srv, port) = baseline(&["--transport", "rs"]);
     let url = format!("rs://127.0.0.1:{port}");
     let (code, v) = loadgen(&[
-        "pubsub", "--url", &url, "--publishers", "2", "--subscribers", "5", "--topics", "3",
-        "--messages", "30", "--rate", "1000", "--threads", "1",
+        "pubsub",
+        "--url",
+        &url,
+        "--publishers",
+        "2",
+        "--subscribers",
+        "5",
+        "--topics",
+        "3",
+        "--messages",
+        "30",
+        "--rate",
+        "1000",
+        "--threads",
+        "1",
     ]);
     assert_eq!(code, 0, "{v}");
     // Publisher j sends message m to topic (j+m)%3: 10 per topic each.
@@ -149,8 +211,21 @@ fn rpc_round_robin_over_baseline() {
     let (_srv, port) = baseline(&["--transport", "rs"]);
     let url = format!("rs://127.0.0.1:{port}");
     let (code, v) = loadgen(&[
-        "rpc", "--url", &url, "--callers", "2", "--callees", "2", "--concurrency", "1",
-        "--calls", "200", "--threads", "2", "--serializer", "cbor",
+        "rpc",
+        "--url",
+        &url,
+        "--callers",
+        "2",
+        "--callees",
+        "2",
+        "--concurrency",
+        "1",
+        "--calls",
+        "200",
+        "--threads",
+        "2",
+        "--serializer",
+        "cbor",
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!((n(&v, "delivered"), n(&v, "expected")), (400, 400));
@@ -162,8 +237,19 @@ fn connections_open_and_hold() {
     let (_srv, port) = baseline(&["--transport", "ws"]);
     let url = format!("ws://127.0.0.1:{port}/ws");
     let (code, v) = loadgen(&[
-        "connections", "--url", &url, "--sessions", "50", "--ramp", "1000", "--hold", "0.2",
-        "--source-ips", "127.0.0.1-127.0.0.3", "--threads", "2",
+        "connections",
+        "--url",
+        &url,
+        "--sessions",
+        "50",
+        "--ramp",
+        "1000",
+        "--hold",
+        "0.2",
+        "--source-ips",
+        "127.0.0.1-127.0.0.3",
+        "--threads",
+        "2",
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["extra"]["sessions_ok"], 50);
@@ -230,22 +316,45 @@ fn smoke_against_junction() {
     let router = Proc(child);
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", rs)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "junction did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "junction did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = router.0.id().to_string();
     let ws_url = format!("ws://127.0.0.1:{ws}/ws");
     let rs_url = format!("rs://127.0.0.1:{rs}");
     let (code, v) = loadgen(&[
-        "fanout", "--url", &ws_url, "--subscribers", "4", "--messages", "200", "--threads", "2",
-        "--router-pid", &pid,
+        "fanout",
+        "--url",
+        &ws_url,
+        "--subscribers",
+        "4",
+        "--messages",
+        "200",
+        "--threads",
+        "2",
+        "--router-pid",
+        &pid,
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(n(&v, "delivered"), 800);
     assert!(v["cpu"]["router_rss_kib_after"].as_u64().expect("rss") > 0);
     let (code, v) = loadgen(&[
-        "rpc", "--url", &rs_url, "--callers", "2", "--callees", "1", "--calls", "100",
-        "--threads", "2", "--serializer", "msgpack",
+        "rpc",
+        "--url",
+        &rs_url,
+        "--callers",
+        "2",
+        "--callees",
+        "1",
+        "--calls",
+        "100",
+        "--threads",
+        "2",
+        "--serializer",
+        "msgpack",
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(n(&v, "delivered"), 200);

@@ -57,15 +57,24 @@ pub fn parse_ips(s: &str) -> anyhow::Result<Vec<IpAddr>> {
     for part in s.split(',') {
         let part = part.trim();
         if let Some((a, b)) = part.split_once('-') {
-            let a: Ipv4Addr = a.trim().parse().with_context(|| format!("bad address {a}"))?;
-            let b: Ipv4Addr = b.trim().parse().with_context(|| format!("bad address {b}"))?;
+            let a: Ipv4Addr = a
+                .trim()
+                .parse()
+                .with_context(|| format!("bad address {a}"))?;
+            let b: Ipv4Addr = b
+                .trim()
+                .parse()
+                .with_context(|| format!("bad address {b}"))?;
             let (a, b) = (u32::from(a), u32::from(b));
             if b < a || b - a > 1 << 16 {
                 bail!("bad address range {part}");
             }
             out.extend((a..=b).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
         } else {
-            out.push(part.parse().with_context(|| format!("bad address {part}"))?);
+            out.push(
+                part.parse()
+                    .with_context(|| format!("bad address {part}"))?,
+            );
         }
     }
     Ok(out)
@@ -166,9 +175,11 @@ pub fn run(p: ConnParams, url: &str) -> anyhow::Result<Report> {
     r.problems = ctl.problems();
     r.extra.insert("sessions_ok".into(), ok_open.into());
     r.extra.insert("sessions_failed".into(), failed.into());
-    r.extra.insert("sessions_dropped_while_held".into(), dropped.into());
+    r.extra
+        .insert("sessions_dropped_while_held".into(), dropped.into());
     if let (Some(b), Some(o)) = (rss_before, rss_open) {
-        r.extra.insert("router_rss_kib_idle".into(), b.rss_kib.into());
+        r.extra
+            .insert("router_rss_kib_idle".into(), b.rss_kib.into());
         r.extra
             .insert("router_rss_kib_with_sessions".into(), o.rss_kib.into());
         if ok_open > 0 {
@@ -263,7 +274,9 @@ enum Session {
 async fn open(p: &ConnParams, i: usize, source: Option<IpAddr>) -> anyhow::Result<Session> {
     if p.target.is_mqtt() {
         let id = format!("loadgen-{}-c{i}", std::process::id());
-        Ok(Session::Mqtt(MqttConn::connect(&p.target, &id, source).await?))
+        Ok(Session::Mqtt(
+            MqttConn::connect(&p.target, &id, source).await?,
+        ))
     } else {
         Ok(Session::Wamp(
             WampConn::connect(&p.target, p.ser, &p.realm, source).await?,
@@ -276,9 +289,10 @@ impl Session {
     async fn hold(&mut self) -> String {
         loop {
             let r = match self {
-                Session::Wamp(c) => c.next().await.map(|m| {
-                    m.map(|m| matches!(m, Message::Goodbye(_) | Message::Abort(_)))
-                }),
+                Session::Wamp(c) => c
+                    .next()
+                    .await
+                    .map(|m| m.map(|m| matches!(m, Message::Goodbye(_) | Message::Abort(_)))),
                 Session::Mqtt(c) => c.next().await.map(|m| m.map(|_| false)),
             };
             match r {

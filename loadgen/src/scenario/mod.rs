@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(pace(0, 0, 0, iv), Pace::SendUntil(1));
         assert_eq!(pace(1, 0, 500_000, iv), Pace::SleepUntil(1_000_000));
         assert_eq!(pace(1, 0, 3_500_000, iv), Pace::SendUntil(4));
-        assert_eq!(pace(0, 0, 10_000_000_000, iv), Pace::SendUntil(MAX_CATCH_UP));
+        assert_eq!(
+            pace(0, 0, 10_000_000_000, iv),
+            Pace::SendUntil(MAX_CATCH_UP)
+        );
         assert_eq!(pace(5, 0, 0, None), Pace::SendUntil(5 + BATCH));
         assert_eq!(intended_ns(3, 100, iv), 3_000_100);
     }

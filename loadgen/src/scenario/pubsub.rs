@@ -174,9 +174,14 @@ pub fn run(p: PubSubParams, url: &str) -> anyhow::Result<Report> {
 fn drive(p: &PubSubParams, ctl: &Control, url: &str) -> anyhow::Result<(Report, CpuMeter)> {
     let conns = (p.publishers + p.subscribers) as u64;
     let pb = runner::progress(conns, "connecting");
-    runner::wait_count(ctl, &pb, conns, Duration::from_secs(30), "connecting", || {
-        ctl.ready.load(Ordering::Relaxed)
-    })?;
+    runner::wait_count(
+        ctl,
+        &pb,
+        conns,
+        Duration::from_secs(30),
+        "connecting",
+        || ctl.ready.load(Ordering::Relaxed),
+    )?;
     ctl.set_phase(WARMUP);
     pb.set_message("warm-up");
     pb.set_length(p.subscribers as u64);
@@ -343,7 +348,11 @@ async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> Threa
         .map(|(i, tr)| (*i, std::mem::take(&mut *tr.borrow_mut())))
         .collect();
     ThreadOut {
-        hist: local.hist.borrow_mut().take().expect("histogram set at start"),
+        hist: local
+            .hist
+            .borrow_mut()
+            .take()
+            .expect("histogram set at start"),
         trackers,
         last_rx_ns: local.last_rx_ns.get(),
     }
@@ -557,7 +566,10 @@ async fn publisher(
                 loop {
                     match reader.recv().await {
                         Ok(Some(Message::Error(e))) => {
-                            ctl.fail(format!("publisher {j}: PUBLISH error {}", wamp::error_text(&e)));
+                            ctl.fail(format!(
+                                "publisher {j}: PUBLISH error {}",
+                                wamp::error_text(&e)
+                            ));
                         }
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => {

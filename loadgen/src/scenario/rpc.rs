@@ -13,9 +13,7 @@ use std::time::Duration;
 use anyhow::bail;
 use glommio::sync::Semaphore;
 use hdrhistogram::Histogram;
-use junction::proto::{
-    Call, Dict, Message, Payload, Register, RequestId, Serializer, Yield, code,
-};
+use junction::proto::{Call, Dict, Message, Payload, Register, RequestId, Serializer, Yield, code};
 
 use super::{Amount, Pace, intended_ns, pace, sleep_until};
 use crate::clock::now_ns;
@@ -147,9 +145,14 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
 fn drive(p: &RpcParams, ctl: &Control, url: &str) -> anyhow::Result<Report> {
     let conns = (p.callers + p.callees) as u64;
     let pb = runner::progress(conns, "connecting");
-    runner::wait_count(ctl, &pb, conns, Duration::from_secs(30), "connecting", || {
-        ctl.ready.load(Ordering::Relaxed)
-    })?;
+    runner::wait_count(
+        ctl,
+        &pb,
+        conns,
+        Duration::from_secs(30),
+        "connecting",
+        || ctl.ready.load(Ordering::Relaxed),
+    )?;
     ctl.set_phase(WARMUP);
     pb.set_message("warm-up");
     pb.set_length(p.callers as u64);
@@ -237,7 +240,11 @@ async fn thread_main(t: usize, p: Arc<RpcParams>, ctl: Arc<Control>) -> ThreadOu
         .map(|(i, tr)| (*i, std::mem::take(&mut *tr.borrow_mut())))
         .collect();
     ThreadOut {
-        hist: local.hist.borrow_mut().take().expect("histogram set at start"),
+        hist: local
+            .hist
+            .borrow_mut()
+            .take()
+            .expect("histogram set at start"),
         trackers,
         last_rx_ns: local.last_rx_ns.get(),
     }
