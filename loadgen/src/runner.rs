@@ -116,6 +116,16 @@ impl Control {
         self.problems.lock().expect("problems lock").clone()
     }
 
+    /// Everything the finished senders reported sending.
+    pub fn reported_sent(&self) -> u64 {
+        self.sender_counts
+            .lock()
+            .expect("sender_counts lock")
+            .iter()
+            .map(|(_, c)| c.iter().sum::<u64>())
+            .sum()
+    }
+
     /// Sum of the per-thread sent counters.
     pub fn total_sent(&self) -> u64 {
         self.sent.iter().map(|a| a.load(Ordering::Relaxed)).sum()

@@ -196,7 +196,7 @@ fn drive(p: &RpcParams, ctl: &Control, url: &str) -> anyhow::Result<Report> {
         SeqCounts::default(),
     );
     report.expected = expected;
-    report.sent = ctl.total_sent();
+    report.sent = ctl.reported_sent();
     report.cpu = meter.finish();
     Ok(report)
 }
