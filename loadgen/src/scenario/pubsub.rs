@@ -1,0 +1,707 @@
+//! `fanout` and `pubsub`: publishers, subscribers, topics.
+//!
+//! `fanout` is the special case of one publisher and one topic (`--topic`).
+//! `pubsub`: subscriber `i` subscribes to topic `i % T`, or with `--wildcard`
+//! to the pattern `loadgen.pubsub.g<i % G>.` matching every topic of its group
+//! (topic `k` is `loadgen.pubsub.g<k % G>.t<k>`, `G = --groups`); publisher `j`
+//! sends its `m`-th message to topic `(j + m) % T`. Sequence numbers count per
+//! (publisher, topic) stream, so every (stream, subscriber) pair is checked
+//! for loss and order, and the expected deliveries are computed exactly from
+//! what each publisher reports it sent.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::bail;
+use glommio::sync::Semaphore;
+use hdrhistogram::Histogram;
+use junction::proto::{
+    Dict, Message, Payload, Publish, RequestId, Serializer, Subscribe, Value, code,
+};
+
+use super::{Amount, Pace, intended_ns, pace, sleep_until};
+use crate::clock::now_ns;
+use crate::fastpath;
+use crate::mqtt::{self, MqttConn, MqttWriter, Packet};
+use crate::payload::{self, Stamp, WARMUP_SENDER, stream_id};
+use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
+use crate::stats::{self, CpuMeter, Latency, Report};
+use crate::tracker::{SeqCounts, SeqTracker};
+use crate::url::Target;
+use crate::wamp::{self, WampConn, WampWriter};
+
+/// Connections opening at once per executor.
+const CONNECT_CONCURRENCY: u64 = 128;
+
+/// Parameters of a `fanout` or `pubsub` run.
+#[derive(Debug, Clone)]
+pub struct PubSubParams {
+    /// Router or broker.
+    pub target: Target,
+    /// WAMP serializer.
+    pub ser: Serializer,
+    /// WAMP realm.
+    pub realm: String,
+    /// Application payload bytes per message.
+    pub payload: usize,
+    /// Messages per publisher, or seconds.
+    pub amount: Amount,
+    /// Messages per second per publisher.
+    pub rate: Option<f64>,
+    /// MQTT QoS (0 or 1).
+    pub qos: u8,
+    /// Publishers.
+    pub publishers: usize,
+    /// Subscribers.
+    pub subscribers: usize,
+    /// Topics.
+    pub topics: usize,
+    /// Subscribe to group wildcard patterns.
+    pub wildcard: bool,
+    /// Topic groups (for `--wildcard`).
+    pub groups: usize,
+    /// `Some(topic)` for `fanout`.
+    pub fanout_topic: Option<String>,
+    /// Executors.
+    pub threads: usize,
+    /// How long to wait for deliveries with no progress after the last send.
+    pub drain: Duration,
+    /// Router process to measure.
+    pub router_pid: Option<u32>,
+}
+
+impl PubSubParams {
+    /// Name of topic `k`.
+    pub fn topic(&self, k: usize) -> String {
+        match &self.fanout_topic {
+            Some(t) => t.clone(),
+            None => format!("loadgen.pubsub.g{}.t{k}", k % self.groups),
+        }
+    }
+
+    /// Subscriber `i`'s topic or pattern, and whether it is a wildcard.
+    pub fn subscription(&self, i: usize) -> (String, bool) {
+        match &self.fanout_topic {
+            Some(t) => (t.clone(), false),
+            None if self.wildcard => (format!("loadgen.pubsub.g{}.", i % self.groups), true),
+            None => (self.topic(i % self.topics), false),
+        }
+    }
+
+    /// The topics subscriber `i` receives.
+    pub fn topics_of(&self, i: usize) -> Vec<usize> {
+        if self.fanout_topic.is_some() {
+            vec![0]
+        } else if self.wildcard {
+            (0..self.topics)
+                .filter(|k| k % self.groups == i % self.groups)
+                .collect()
+        } else {
+            vec![i % self.topics]
+        }
+    }
+
+    fn params_json(&self, url: &str) -> serde_json::Value {
+        serde_json::json!({
+            "url": url,
+            "serializer": self.ser.name(),
+            "realm": self.realm,
+            "payload": self.payload,
+            "amount": self.amount,
+            "rate": self.rate,
+            "qos": self.qos,
+            "publishers": self.publishers,
+            "subscribers": self.subscribers,
+            "topics": self.topics,
+            "wildcard": self.wildcard,
+            "groups": self.groups,
+            "topic": self.fanout_topic,
+            "threads": self.threads,
+        })
+    }
+}
+
+/// Thread-local accumulators.
+#[derive(Default)]
+struct Local {
+    hist: RefCell<Option<Histogram<u64>>>,
+    delivered: Cell<u64>,
+    sent: Cell<u64>,
+    last_rx_ns: Cell<u64>,
+    trackers: RefCell<Vec<(usize, Rc<RefCell<SeqTracker>>)>>,
+}
+
+/// What an executor hands back.
+struct ThreadOut {
+    hist: Histogram<u64>,
+    trackers: Vec<(usize, SeqTracker)>,
+    last_rx_ns: u64,
+}
+
+/// Runs a `fanout` / `pubsub` scenario and builds its report.
+///
+/// # Errors
+/// Setup failed (connect, subscribe, warm-up).
+pub fn run(p: PubSubParams, url: &str) -> anyhow::Result<Report> {
+    if p.topics == 0 || p.groups == 0 || p.groups > p.topics {
+        bail!("need 1 <= --groups <= --topics");
+    }
+    if p.topics >= 1 << payload::TOPIC_BITS {
+        bail!("at most {} topics", (1 << payload::TOPIC_BITS) - 1);
+    }
+    let p = Arc::new(p);
+    let ctl = Arc::new(Control::new(p.threads));
+    let join = {
+        let (p, ctl) = (p.clone(), ctl.clone());
+        std::thread::spawn(move || {
+            runner::run_threads(p.threads, move |t| thread_main(t, p.clone(), ctl.clone()))
+        })
+    };
+    let result = drive(&p, &ctl, url);
+    ctl.set_phase(STOP);
+    let outs = join
+        .join()
+        .map_err(|_| anyhow::anyhow!("executor thread panicked"))??;
+    let (mut report, cpu_meter) = result?;
+    finish(&p, &ctl, outs, &mut report, &cpu_meter);
+    Ok(report)
+}
+
+/// The main thread's part: phases, progress, drain.
+fn drive(p: &PubSubParams, ctl: &Control, url: &str) -> anyhow::Result<(Report, CpuMeter)> {
+    let conns = (p.publishers + p.subscribers) as u64;
+    let pb = runner::progress(conns, "connecting");
+    runner::wait_count(
+        ctl,
+        &pb,
+        conns,
+        Duration::from_secs(30),
+        "connecting",
+        || ctl.ready.load(Ordering::Relaxed),
+    )?;
+    ctl.set_phase(WARMUP);
+    pb.set_message("warm-up");
+    pb.set_length(p.subscribers as u64);
+    runner::wait_count(
+        ctl,
+        &pb,
+        p.subscribers as u64,
+        Duration::from_secs(10),
+        "warm-up (events not reaching every subscriber)",
+        || ctl.warm.load(Ordering::Relaxed),
+    )?;
+    let meter = CpuMeter::start(p.router_pid);
+    let t0 = now_ns();
+    ctl.measure_start_ns.store(t0, Ordering::Release);
+    ctl.set_phase(MEASURE);
+    pb.set_message("delivered");
+    pb.set_position(0);
+    pb.set_length(match p.amount {
+        Amount::Count(n) => {
+            let per_sub: u64 = (0..p.subscribers)
+                .map(|i| p.topics_of(i).len() as u64)
+                .sum();
+            n * p.publishers as u64 * per_sub / p.topics as u64
+        }
+        Amount::Seconds(_) => 0,
+    });
+    let (expected, _) = runner::wait_drain(ctl, &pb, p.publishers as u64, p.drain, |c| {
+        expected_total(p, c)
+    });
+    pb.finish_and_clear();
+    let mut report = Report::new(
+        if p.fanout_topic.is_some() {
+            "fanout"
+        } else {
+            "pubsub"
+        },
+        p.params_json(url),
+        SeqCounts::default(),
+    );
+    report.expected = expected;
+    report.sent = ctl.reported_sent();
+    report.cpu = meter.finish();
+    Ok((report, meter))
+}
+
+/// Per-topic totals over all publishers.
+fn topic_totals(p: &PubSubParams, ctl: &Control) -> Vec<Vec<u64>> {
+    let mut per_pub = vec![vec![0u64; p.topics]; p.publishers];
+    for (j, counts) in ctl.sender_counts.lock().expect("lock").iter() {
+        per_pub[*j].clone_from(counts);
+    }
+    per_pub
+}
+
+fn expected_total(p: &PubSubParams, ctl: &Control) -> u64 {
+    let per_pub = topic_totals(p, ctl);
+    let tot: Vec<u64> = (0..p.topics)
+        .map(|k| per_pub.iter().map(|c| c[k]).sum())
+        .collect();
+    // Subscribers with the same subscription expect the same; count each kind once.
+    let key = |i: usize| {
+        if p.fanout_topic.is_some() {
+            0
+        } else if p.wildcard {
+            i % p.groups
+        } else {
+            i % p.topics
+        }
+    };
+    let mut per_key: ahash::AHashMap<usize, u64> = ahash::AHashMap::new();
+    (0..p.subscribers)
+        .map(|i| {
+            *per_key
+                .entry(key(i))
+                .or_insert_with(|| p.topics_of(i).iter().map(|&k| tot[k]).sum())
+        })
+        .sum()
+}
+
+fn finish(
+    p: &PubSubParams,
+    ctl: &Control,
+    outs: Vec<ThreadOut>,
+    report: &mut Report,
+    _meter: &CpuMeter,
+) {
+    let t0 = ctl.measure_start_ns.load(Ordering::Acquire);
+    let per_pub = topic_totals(p, ctl);
+    let mut hist = stats::new_histogram();
+    let mut counts = SeqCounts::default();
+    let mut last_rx = 0;
+    for o in outs {
+        let _ = hist.add(&o.hist);
+        last_rx = last_rx.max(o.last_rx_ns);
+        for (i, tr) in o.trackers {
+            let expected = p.topics_of(i).into_iter().flat_map(|k| {
+                per_pub
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, c)| (stream_id(j as u64 + 1, k as u64), c[k]))
+            });
+            counts.add(&tr.finish(expected.collect::<Vec<_>>()));
+        }
+    }
+    let end = if last_rx > t0 { last_rx } else { now_ns() };
+    report.duration_s = (end - t0) as f64 / 1e9;
+    report.delivered = counts.received;
+    report.lost = counts.lost;
+    report.reordered = counts.reordered;
+    report.duplicates = counts.duplicates;
+    report.unexpected = counts.unexpected;
+    report.throughput_per_s = counts.received as f64 / report.duration_s.max(1e-9);
+    report.latency_us = Latency::of(&hist);
+    report.errors = ctl.failures.load(Ordering::Relaxed);
+    report.problems = ctl.problems();
+    let send_end = ctl.last_send_ns.load(Ordering::Relaxed);
+    if send_end > t0 {
+        let secs = (send_end - t0) as f64 / 1e9;
+        report.extra.insert(
+            "publish_rate_per_s".into(),
+            serde_json::json!((report.sent as f64 / secs).round()),
+        );
+    }
+    report.clean = counts.is_clean() && report.errors == 0 && report.delivered == report.expected;
+}
+
+async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> ThreadOut {
+    let local = Rc::new(Local::default());
+    *local.hist.borrow_mut() = Some(stats::new_histogram());
+    let gate = Rc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    for i in (t..p.subscribers).step_by(p.threads) {
+        let tracker = Rc::new(RefCell::new(SeqTracker::new()));
+        local.trackers.borrow_mut().push((i, tracker.clone()));
+        let (p, ctl, local, gate) = (p.clone(), ctl.clone(), local.clone(), gate.clone());
+        glommio::spawn_local(async move {
+            if let Err(e) = subscriber(i, &p, &ctl, &local, tracker, &gate).await {
+                if ctl.phase() < STOP {
+                    ctl.fail(format!("subscriber {i}: {e:#}"));
+                }
+            }
+        })
+        .detach();
+    }
+    for j in (t..p.publishers).step_by(p.threads) {
+        let (p, ctl, local, gate) = (p.clone(), ctl.clone(), local.clone(), gate.clone());
+        glommio::spawn_local(async move {
+            if let Err(e) = publisher(j, &p, &ctl, &local, &gate).await {
+                if ctl.phase() < STOP {
+                    ctl.fail(format!("publisher {j}: {e:#}"));
+                }
+            }
+        })
+        .detach();
+    }
+    while ctl.phase() < STOP {
+        ctl.delivered[t].store(local.delivered.get(), Ordering::Relaxed);
+        ctl.sent[t].store(local.sent.get(), Ordering::Relaxed);
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let trackers = local
+        .trackers
+        .borrow()
+        .iter()
+        .map(|(i, tr)| (*i, std::mem::take(&mut *tr.borrow_mut())))
+        .collect();
+    ThreadOut {
+        hist: local
+            .hist
+            .borrow_mut()
+            .take()
+            .expect("histogram set at start"),
+        trackers,
+        last_rx_ns: local.last_rx_ns.get(),
+    }
+}
+
+/// Receiving side of one subscriber.
+struct Receiver<'a> {
+    ctl: &'a Control,
+    local: &'a Local,
+    tracker: Rc<RefCell<SeqTracker>>,
+    warmed: bool,
+}
+
+impl Receiver<'_> {
+    fn on(&mut self, stamp: Option<Stamp>) -> anyhow::Result<()> {
+        let Some(s) = stamp else {
+            bail!("event without a loadgen payload");
+        };
+        if s.sender == WARMUP_SENDER {
+            if !self.warmed {
+                self.warmed = true;
+                self.ctl.warm.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        let now = now_ns();
+        if let Some(h) = self.local.hist.borrow_mut().as_mut() {
+            stats::record(h, now.saturating_sub(s.t_ns));
+        }
+        self.tracker.borrow_mut().record(s.sender, s.seq);
+        self.local.delivered.set(self.local.delivered.get() + 1);
+        self.local.last_rx_ns.set(now);
+        Ok(())
+    }
+}
+
+async fn subscriber(
+    i: usize,
+    p: &PubSubParams,
+    ctl: &Control,
+    local: &Local,
+    tracker: Rc<RefCell<SeqTracker>>,
+    gate: &Semaphore,
+) -> anyhow::Result<()> {
+    let (topic, wildcard) = p.subscription(i);
+    let mut rx = Receiver {
+        ctl,
+        local,
+        tracker,
+        warmed: false,
+    };
+    if p.target.is_mqtt() {
+        let mut c = {
+            let _permit = gate.acquire_permit(1).await.map_err(std::io::Error::from)?;
+            let id = format!("loadgen-{}-s{i}", std::process::id());
+            let mut c = MqttConn::connect(&p.target, &id, None).await?;
+            c.subscribe(&mqtt::topic_from_wamp(&topic), p.qos).await?;
+            c
+        };
+        ctl.ready.fetch_add(1, Ordering::Relaxed);
+        loop {
+            match c.next().await? {
+                Some(Packet::Publish {
+                    pid, payload: body, ..
+                }) => {
+                    if let Some(pid) = pid {
+                        mqtt::encode_puback(pid, c.writer.buf());
+                    }
+                    rx.on(payload::from_mqtt(&body))?;
+                }
+                Some(_) => {}
+                None => bail!("connection closed by the broker"),
+            }
+        }
+    }
+    let mut c = {
+        let _permit = gate.acquire_permit(1).await.map_err(std::io::Error::from)?;
+        let mut c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
+        let req = c.writer.request_id();
+        let options = if wildcard {
+            Dict::new().with("match", "wildcard")
+        } else {
+            Dict::new()
+        };
+        c.writer
+            .send(&Message::Subscribe(Subscribe {
+                request: RequestId(req),
+                options,
+                topic,
+            }))
+            .await?;
+        loop {
+            match c.next().await? {
+                Some(Message::Subscribed(s)) if s.request.get() == req => break,
+                Some(Message::Error(e)) => bail!("SUBSCRIBE refused: {}", wamp::error_text(&e)),
+                Some(_) => {}
+                None => bail!("connection closed before SUBSCRIBED"),
+            }
+        }
+        c
+    };
+    ctl.ready.fetch_add(1, Ordering::Relaxed);
+    let ser = c.reader.serializer();
+    loop {
+        let Some(bytes) = c.next_raw().await? else {
+            bail!("connection closed by the router");
+        };
+        if let Some((code::EVENT, st)) = fastpath::scan(ser, &bytes) {
+            rx.on(Some(st))?;
+            continue;
+        }
+        match Some(c.reader.decode(&bytes)?) {
+            Some(Message::Event(e)) => rx.on(payload::from_wamp_args(e.payload.args.as_ref()))?,
+            Some(Message::Goodbye(_) | Message::Abort(_)) => bail!("session closed by the router"),
+            Some(_) => {}
+            None => bail!("connection closed by the router"),
+        }
+    }
+}
+
+/// A publisher's sending side.
+enum PubSink {
+    Wamp {
+        w: WampWriter,
+        topics: Vec<String>,
+        pad: Value,
+    },
+    Mqtt {
+        w: MqttWriter,
+        topics: Vec<String>,
+        qos: u8,
+        payload: usize,
+    },
+}
+
+impl PubSink {
+    async fn publish(&mut self, k: usize, stamp: Stamp) -> anyhow::Result<()> {
+        match self {
+            PubSink::Wamp { w, topics, pad } => {
+                let request = RequestId(w.request_id());
+                w.feed(&Message::Publish(Publish {
+                    request,
+                    options: Dict::new(),
+                    topic: topics[k].clone(),
+                    payload: Payload::args(payload::wamp_args(stamp, pad)),
+                }))
+                .await
+            }
+            PubSink::Mqtt {
+                w,
+                topics,
+                qos,
+                payload,
+            } => {
+                let pid = if *qos > 0 { w.pid() } else { 0 };
+                mqtt::encode_publish(&topics[k], *qos, pid, stamp, *payload, w.buf());
+                w.maybe_flush().await
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            PubSink::Wamp { w, .. } => w.flush().await,
+            PubSink::Mqtt { w, .. } => w.flush().await,
+        }
+    }
+}
+
+async fn publisher(
+    j: usize,
+    p: &PubSubParams,
+    ctl: &Arc<Control>,
+    local: &Local,
+    gate: &Semaphore,
+) -> anyhow::Result<()> {
+    let names: Vec<String> = (0..p.topics).map(|k| p.topic(k)).collect();
+    let mut sink = {
+        let _permit = gate.acquire_permit(1).await.map_err(std::io::Error::from)?;
+        if p.target.is_mqtt() {
+            let id = format!("loadgen-{}-p{j}", std::process::id());
+            let c = MqttConn::connect(&p.target, &id, None).await?;
+            let mut reader = c.reader;
+            let ctl = ctl.clone();
+            glommio::spawn_local(async move {
+                // PUBACKs (QoS 1) need no action; anything else ends the connection.
+                loop {
+                    match reader.recv().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => {
+                            if ctl.phase() < STOP {
+                                ctl.fail(format!("publisher {j}: connection closed by the broker"));
+                            }
+                            break;
+                        }
+                    }
+                }
+            })
+            .detach();
+            PubSink::Mqtt {
+                w: c.writer,
+                topics: names.iter().map(|t| mqtt::topic_from_wamp(t)).collect(),
+                qos: p.qos,
+                payload: p.payload,
+            }
+        } else {
+            let c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
+            let mut reader = c.reader;
+            let ctl = ctl.clone();
+            glommio::spawn_local(async move {
+                loop {
+                    match reader.recv().await {
+                        Ok(Some(Message::Error(e))) => {
+                            ctl.fail(format!(
+                                "publisher {j}: PUBLISH error {}",
+                                wamp::error_text(&e)
+                            ));
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => {
+                            if ctl.phase() < STOP {
+                                ctl.fail(format!("publisher {j}: connection closed by the router"));
+                            }
+                            break;
+                        }
+                    }
+                }
+            })
+            .detach();
+            PubSink::Wamp {
+                w: c.writer,
+                topics: names,
+                pad: payload::wamp_padding(p.ser, p.payload),
+            }
+        }
+    };
+    ctl.ready.fetch_add(1, Ordering::Relaxed);
+    ctl.wait_phase(WARMUP).await;
+    if j == 0 {
+        while ctl.phase() == WARMUP {
+            for k in 0..p.topics {
+                let st = Stamp {
+                    seq: 0,
+                    sender: WARMUP_SENDER,
+                    t_ns: now_ns(),
+                };
+                sink.publish(k, st).await?;
+            }
+            sink.flush().await?;
+            for _ in 0..100 {
+                if ctl.phase() != WARMUP {
+                    break;
+                }
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    ctl.wait_phase(MEASURE).await;
+    let start = now_ns();
+    let interval = p.rate.map(|r| 1e9 / r);
+    let deadline = p.amount.deadline(start);
+    let limit = p.amount.count().unwrap_or(u64::MAX);
+    let mut seqs = vec![0u64; p.topics];
+    let mut m = 0u64;
+    loop {
+        let now = now_ns();
+        if m >= limit || deadline.is_some_and(|d| now >= d) || ctl.phase() >= STOP {
+            break;
+        }
+        let until = match pace(m, start, now, interval) {
+            Pace::SleepUntil(t) => {
+                sink.flush().await?;
+                sleep_until(t.min(deadline.unwrap_or(u64::MAX))).await;
+                continue;
+            }
+            Pace::SendUntil(u) => u.min(limit),
+        };
+        let batch_start = m;
+        while m < until {
+            let k = (j + m as usize) % p.topics;
+            let st = Stamp {
+                seq: seqs[k],
+                sender: stream_id(j as u64 + 1, k as u64),
+                t_ns: intended_ns(m, start, interval),
+            };
+            sink.publish(k, st).await?;
+            seqs[k] += 1;
+            m += 1;
+        }
+        sink.flush().await?;
+        local.sent.set(local.sent.get() + (m - batch_start));
+        glommio::yield_if_needed().await;
+    }
+    sink.flush().await?;
+    ctl.sender_done(j, seqs);
+    ctl.wait_phase(STOP).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(topics: usize, wildcard: bool, groups: usize) -> PubSubParams {
+        PubSubParams {
+            target: Target::parse("rs://127.0.0.1:1").expect("url"),
+            ser: Serializer::Json,
+            realm: "realm1".into(),
+            payload: 100,
+            amount: Amount::Count(10),
+            rate: None,
+            qos: 0,
+            publishers: 2,
+            subscribers: 6,
+            topics,
+            wildcard,
+            groups,
+            fanout_topic: None,
+            threads: 1,
+            drain: Duration::from_secs(1),
+            router_pid: None,
+        }
+    }
+
+    #[test]
+    fn exact_subscriptions_cycle_over_topics() {
+        let p = params(3, false, 1);
+        assert_eq!(p.subscription(4), ("loadgen.pubsub.g0.t1".into(), false));
+        assert_eq!(p.topics_of(5), vec![2]);
+    }
+
+    #[test]
+    fn wildcard_groups_partition_topics() {
+        let p = params(6, true, 2);
+        assert_eq!(p.subscription(3), ("loadgen.pubsub.g1.".into(), true));
+        assert_eq!(p.topics_of(3), vec![1, 3, 5]);
+        assert_eq!(p.topic(4), "loadgen.pubsub.g0.t4");
+    }
+
+    #[test]
+    fn expected_counts_follow_what_was_sent() {
+        let p = params(3, false, 1);
+        let ctl = Control::new(1);
+        // Publisher 0 sent 4/3/3 over topics 0..3, publisher 1 3/4/3.
+        ctl.sender_done(0, vec![4, 3, 3]);
+        ctl.sender_done(1, vec![3, 4, 3]);
+        // Six subscribers: two per topic.
+        assert_eq!(expected_total(&p, &ctl), 2 * (7 + 7 + 6));
+        let w = params(3, true, 1);
+        assert_eq!(expected_total(&w, &ctl), 6 * 20);
+    }
+}

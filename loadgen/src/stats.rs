@@ -1,0 +1,328 @@
+//! Measurements and the final report: latency histograms, CPU time of
+//! loadgen and of the router, the human table and the `--json` document.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::tracker::SeqCounts;
+
+/// Highest latency a histogram tracks: one hour, in nanoseconds.
+const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
+
+/// A latency histogram in nanoseconds, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).expect("constant bounds are valid")
+}
+
+/// Records one latency, clamped into the tracked range.
+pub fn record(h: &mut Histogram<u64>, ns: u64) {
+    h.saturating_record(ns.clamp(1, MAX_TRACKED_NS));
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Number of samples.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Percentiles of `h` (ns) in µs.
+    pub fn of(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let us = |ns: u64| ns as f64 / 1000.0;
+        Latency {
+            count: h.len(),
+            mean: h.mean() / 1000.0,
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
+
+/// This process's CPU time so far (getrusage), in seconds: (user, system).
+pub fn self_cpu() -> (f64, f64) {
+    // SAFETY: getrusage fills a zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// A snapshot of another process (the router) from /proc.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcSample {
+    /// utime + stime, seconds.
+    pub cpu_s: f64,
+    /// Resident set size, KiB.
+    pub rss_kib: u64,
+}
+
+/// Reads `/proc/PID/stat` and `/proc/PID/status`; `None` when the process is gone.
+pub fn proc_sample(pid: u32) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime 15.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    Some(ProcSample {
+        cpu_s: (utime + stime) / hz,
+        rss_kib,
+    })
+}
+
+/// CPU and memory figures of a run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CpuReport {
+    /// loadgen's user CPU time during the measured phase, seconds.
+    pub loadgen_user_s: f64,
+    /// loadgen's system CPU time during the measured phase, seconds.
+    pub loadgen_sys_s: f64,
+    /// Router CPU time (utime + stime) during the measured phase, seconds.
+    pub router_cpu_s: Option<f64>,
+    /// Router RSS before the measured phase (after connecting), KiB.
+    pub router_rss_kib_before: Option<u64>,
+    /// Router RSS at the end, KiB.
+    pub router_rss_kib_after: Option<u64>,
+}
+
+/// Starts measuring CPU: call [`CpuMeter::finish`] at the end.
+pub struct CpuMeter {
+    start: (f64, f64),
+    router_pid: Option<u32>,
+    router: Option<ProcSample>,
+}
+
+impl CpuMeter {
+    /// Takes the "before" snapshots.
+    pub fn start(router_pid: Option<u32>) -> CpuMeter {
+        CpuMeter {
+            start: self_cpu(),
+            router_pid,
+            router: router_pid.and_then(proc_sample),
+        }
+    }
+
+    /// Takes the "after" snapshots.
+    pub fn finish(&self) -> CpuReport {
+        let (u, s) = self_cpu();
+        let after = self.router_pid.and_then(proc_sample);
+        CpuReport {
+            loadgen_user_s: u - self.start.0,
+            loadgen_sys_s: s - self.start.1,
+            router_cpu_s: match (self.router, after) {
+                (Some(a), Some(b)) => Some(b.cpu_s - a.cpu_s),
+                _ => None,
+            },
+            router_rss_kib_before: self.router.map(|r| r.rss_kib),
+            router_rss_kib_after: after.map(|r| r.rss_kib),
+        }
+    }
+}
+
+/// Everything a run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `fanout`, `pubsub`, `rpc` or `connections`.
+    pub scenario: &'static str,
+    /// The parameters the run was started with.
+    pub params: serde_json::Value,
+    /// Measured phase: from its start to the last delivery, seconds.
+    pub duration_s: f64,
+    /// Messages published / calls made in the measured phase.
+    pub sent: u64,
+    /// Deliveries (events received, results received, sessions opened).
+    pub delivered: u64,
+    /// Deliveries expected from what was sent.
+    pub expected: u64,
+    /// Deliveries per second over `duration_s`.
+    pub throughput_per_s: f64,
+    /// Latency percentiles, µs.
+    pub latency_us: Latency,
+    /// Expected messages never received.
+    pub lost: u64,
+    /// Messages received after a higher sequence number from the same sender.
+    pub reordered: u64,
+    /// Messages received twice.
+    pub duplicates: u64,
+    /// Messages from senders a receiver should not hear from.
+    pub unexpected: u64,
+    /// Error replies and failed connections during the measured phase.
+    pub errors: u64,
+    /// CPU and memory.
+    pub cpu: CpuReport,
+    /// Scenario-specific figures.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Problems seen (first few error messages).
+    pub problems: Vec<String>,
+    /// Whether the run was clean (no loss, reorder, duplicates, errors).
+    pub clean: bool,
+}
+
+impl Report {
+    /// A report with the sequence counts filled in.
+    pub fn new(scenario: &'static str, params: serde_json::Value, seq: SeqCounts) -> Report {
+        Report {
+            scenario,
+            params,
+            duration_s: 0.0,
+            sent: 0,
+            delivered: seq.received,
+            expected: 0,
+            throughput_per_s: 0.0,
+            latency_us: Latency::default(),
+            lost: seq.lost,
+            reordered: seq.reordered,
+            duplicates: seq.duplicates,
+            unexpected: seq.unexpected,
+            errors: 0,
+            cpu: CpuReport::default(),
+            extra: serde_json::Map::new(),
+            problems: Vec::new(),
+            clean: seq.is_clean(),
+        }
+    }
+
+    /// Prints the human table to stdout and a warning to stderr when unclean.
+    pub fn print(&self) {
+        let mut o = String::new();
+        let l = &self.latency_us;
+        let line = |o: &mut String, k: &str, v: String| {
+            o.push_str(&format!("  {k:<26} {v}\n"));
+        };
+        o.push_str(&format!("== loadgen {} ==\n", self.scenario));
+        line(&mut o, "params", self.params.to_string());
+        line(&mut o, "measured for", format!("{:.3} s", self.duration_s));
+        line(&mut o, "sent", self.sent.to_string());
+        line(
+            &mut o,
+            "delivered / expected",
+            format!("{} / {}", self.delivered, self.expected),
+        );
+        line(
+            &mut o,
+            "throughput",
+            format!("{:.0} /s", self.throughput_per_s),
+        );
+        line(
+            &mut o,
+            "latency µs",
+            format!(
+                "p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  (mean {:.1}, n={})",
+                l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.count
+            ),
+        );
+        line(
+            &mut o,
+            "lost / reordered / dup",
+            format!(
+                "{} / {} / {}  (unexpected {}, errors {})",
+                self.lost, self.reordered, self.duplicates, self.unexpected, self.errors
+            ),
+        );
+        let c = &self.cpu;
+        let per = if self.delivered > 0 {
+            format!(
+                ", {:.2} µs/delivery",
+                (c.loadgen_user_s + c.loadgen_sys_s) * 1e6 / self.delivered as f64
+            )
+        } else {
+            String::new()
+        };
+        line(
+            &mut o,
+            "loadgen cpu",
+            format!(
+                "user {:.2} s  sys {:.2} s{per}",
+                c.loadgen_user_s, c.loadgen_sys_s
+            ),
+        );
+        if let Some(r) = c.router_cpu_s {
+            line(&mut o, "router cpu", format!("{r:.2} s"));
+        }
+        if let (Some(b), Some(a)) = (c.router_rss_kib_before, c.router_rss_kib_after) {
+            line(&mut o, "router rss", format!("{b} KiB -> {a} KiB"));
+        }
+        for (k, v) in &self.extra {
+            line(&mut o, k, v.to_string());
+        }
+        print!("{o}");
+        let _ = std::io::stdout().flush();
+        if !self.clean {
+            eprintln!(
+                "\n!!!!!!!! WARNING: UNCLEAN RUN: lost {} reordered {} duplicates {} unexpected {} errors {} !!!!!!!!",
+                self.lost, self.reordered, self.duplicates, self.unexpected, self.errors
+            );
+            for p in &self.problems {
+                eprintln!("!!! {p}");
+            }
+        }
+    }
+
+    /// Writes the JSON document.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let s = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, s + "\n")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_in_microseconds() {
+        let mut h = new_histogram();
+        for i in 1..=1000u64 {
+            record(&mut h, i * 1000);
+        }
+        let l = Latency::of(&h);
+        assert_eq!(l.count, 1000);
+        assert!((l.p50 - 500.0).abs() < 1.0, "{}", l.p50);
+        assert!((l.p99 - 990.0).abs() < 1.0, "{}", l.p99);
+        assert!((l.max - 1000.0).abs() < 1.0, "{}", l.max);
+    }
+
+    #[test]
+    fn reads_own_proc_stats() {
+        let s = proc_sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_kib > 0);
+        assert!(s.cpu_s >= 0.0);
+        assert!(proc_sample(u32::MAX).is_none());
+    }
+}
