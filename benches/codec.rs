@@ -63,13 +63,20 @@ fn nested_publish() -> Message {
         .with("blob", Value::Bytes(Bytes::from(vec![0xa5_u8; 64])));
     let level2 = Dict::new()
         .with("level3", level3)
-        .with("tags", vec![Value::from("a"), Value::from("b"), Value::from("c")])
+        .with(
+            "tags",
+            vec![Value::from("a"), Value::from("b"), Value::from("c")],
+        )
         .with("count", -42_i64);
     let kwargs = Dict::new()
         .with("level2", level2)
         .with(
             "items",
-            Value::List((0..4).map(|i| Value::from(leaf.clone().with("i", i as u64))).collect()),
+            Value::List(
+                (0..4)
+                    .map(|i| Value::from(leaf.clone().with("i", i as u64)))
+                    .collect(),
+            ),
         )
         .with("version", 3_u64);
     Message::Publish(Publish {

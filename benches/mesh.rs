@@ -14,9 +14,17 @@
 //!   The consumer busy-polls instead of parking, so this is the hand-off cost
 //!   under sustained load, without the cross-core wake-up (≈ 24 µs when the
 //!   peer executor is parked, see ../shared/REFERENCES.md).
+//! - `mesh/handoff/same_thread`: the same messages sent and drained by one
+//!   thread (batches of 64): channel operations, `Arc` traffic and router
+//!   dispatch without any cross-core transfer — the floor for the above.
 //! - `mesh/pingpong/rtt`: one message to shard 1, which answers with one
 //!   message to shard 0; both sides busy-poll their inboxes. One iteration is a
 //!   round trip; the one-way latency is half of it.
+//!
+//! Waiting sides spin 200 times, then `yield_now` (see [`idle`]): with two
+//! spinning threads and fewer than two free cores, pure spinning would measure
+//! the scheduler's time slice. On a loaded machine the figures are still
+//! dominated by scheduling; compare them only on an idle one.
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -35,6 +43,19 @@ use junction::shard::mesh::{ChannelMesh, PeerSet, drain_inbox};
 
 const PRODUCER: ShardId = ShardId(0);
 const CONSUMER: ShardId = ShardId(1);
+
+/// Waiting for the other thread: spin briefly, then yield the core. On a
+/// machine with fewer free cores than spinning threads, pure spinning would
+/// measure the scheduler's time slice instead of the hand-off.
+fn idle(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 200 {
+        std::hint::spin_loop();
+    } else {
+        *spins = 0;
+        thread::yield_now();
+    }
+}
 
 /// The publication every message carries (shared by reference, as the broker does).
 fn routed() -> Arc<RoutedPublish> {
@@ -74,11 +95,11 @@ fn handoff(iters: u64, batch: u64) -> Duration {
         thread::spawn(move || {
             let r = router(CONSUMER, &peers);
             ready.wait();
-            let mut n = 0;
+            let (mut n, mut spins) = (0, 0);
             while n < iters {
                 let k = drain_inbox(CONSUMER, &peers, &r) as u64;
                 if k == 0 {
-                    std::hint::spin_loop();
+                    idle(&mut spins);
                 }
                 n += k;
             }
@@ -100,6 +121,30 @@ fn handoff(iters: u64, batch: u64) -> Duration {
     end.duration_since(start)
 }
 
+/// Reference without a second thread: shard 0 sends batches of 64 to shard 1's
+/// inbox and the same thread drains them into shard 1's router. What is left
+/// is the channel operations, the `Arc` traffic and the router's dispatch,
+/// without cross-core cache misses.
+fn same_thread(iters: u64) -> Duration {
+    let peers = Arc::new(PeerSet::new(2));
+    let r = router(CONSUMER, &peers);
+    let msg = routed();
+    let mut mesh = ChannelMesh::new(PRODUCER, Arc::clone(&peers));
+    let start = Instant::now();
+    let mut left = iters;
+    while left > 0 {
+        let k = left.min(64);
+        for _ in 0..k {
+            mesh.send(CONSUMER, ShardMsg::Publish(Arc::clone(&msg)));
+        }
+        mesh.flush();
+        let got = drain_inbox(CONSUMER, &peers, &r) as u64;
+        assert_eq!(got, k, "every message drained");
+        left -= k;
+    }
+    start.elapsed()
+}
+
 /// `iters` round trips shard 0 → shard 1 → shard 0.
 fn pingpong(iters: u64) -> Duration {
     let peers = Arc::new(PeerSet::new(2));
@@ -112,10 +157,11 @@ fn pingpong(iters: u64) -> Duration {
             let mut back = ChannelMesh::new(CONSUMER, Arc::clone(&peers));
             let msg = routed();
             ready.wait();
+            let mut spins = 0;
             while !stop.load(Ordering::Relaxed) {
                 let k = drain_inbox(CONSUMER, &peers, &r);
                 if k == 0 {
-                    std::hint::spin_loop();
+                    idle(&mut spins);
                     continue;
                 }
                 for _ in 0..k {
@@ -130,11 +176,12 @@ fn pingpong(iters: u64) -> Duration {
     let msg = routed();
     ready.wait();
     let start = Instant::now();
+    let mut spins = 0;
     for _ in 0..iters {
         mesh.send(CONSUMER, ShardMsg::Publish(Arc::clone(&msg)));
         mesh.flush();
         while drain_inbox(PRODUCER, &peers, &r) == 0 {
-            std::hint::spin_loop();
+            idle(&mut spins);
         }
     }
     let elapsed = start.elapsed();
@@ -151,6 +198,7 @@ fn mesh(c: &mut Criterion) {
             b.iter_custom(|iters| handoff(black_box(iters), batch))
         });
     }
+    g.bench_function("same_thread", |b| b.iter_custom(same_thread));
     g.finish();
 
     let mut g = c.benchmark_group("mesh/pingpong");

@@ -202,7 +202,9 @@ CROSSBAR="$CB_VENV/bin/crossbar"
 if needs crossbar && [[ ! -x $CROSSBAR ]]; then
     log "installing Crossbar.io into $CB_VENV"
     PY311=$(command -v python3.11 || true)
-    [[ -n $PY311 ]] || PY311=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11*/bin/python3 2>/dev/null | tail -1)
+    if [[ -z $PY311 ]]; then
+        for c in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11*/bin/python3; do [[ -x $c ]] && PY311=$c; done
+    fi
     [[ -n $PY311 && -x $PY311 ]] || die "Crossbar.io needs Python 3.11 (python3.11 not found)"
     "$PY311" -m venv "$CB_VENV" || die "could not create $CB_VENV"
     "$CB_VENV/bin/pip" install -q --upgrade pip
