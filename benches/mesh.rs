@@ -13,7 +13,7 @@
 //!   consumer has processed the N-th message; criterion's `elem/s` is msgs/s.
 //!   The consumer busy-polls instead of parking, so this is the hand-off cost
 //!   under sustained load, without the cross-core wake-up (≈ 24 µs when the
-//!   peer executor is parked, see ../shared/REFERENCES.md).
+//!   peer executor is parked, see docs/architecture.md).
 //! - `mesh/handoff/same_thread`: the same messages sent and drained by one
 //!   thread (batches of 64): channel operations, `Arc` traffic and router
 //!   dispatch without any cross-core transfer — the floor for the above.
