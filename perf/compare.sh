@@ -22,6 +22,8 @@
 #   --runs N            runs per (scenario, target) (default 3; --quick: 1)
 #   --duration SECS     per throughput run (default 10; --quick: 2)
 #   --sessions N        held sessions in the `sessions` scenario (default 100000)
+#   --rate R            pass --rate R to the fanout/pubsub/rpc throughput runs
+#                       (default: none, as fast as loadgen can send)
 #   --no-build          use existing binaries (JUNCTION_BIN, LOADGEN_BIN or target/release)
 #   --keep              keep the work directory (configs, router logs)
 #   -h, --help
@@ -42,7 +44,7 @@ B_WS=18100            # loadgen baseline-server
 ALL_SCENARIOS=(fanout pubsub rpc rpc4 rpc-latency sessions shards-fanout shards-pubsub)
 ALL_TARGETS=(junction crossbar mosquitto baseline)
 
-QUICK=0 RUNS="" DURATION="" SESSIONS="" BUILD=1 KEEP=0
+QUICK=0 RUNS="" DURATION="" SESSIONS="" RATE="" BUILD=1 KEEP=0
 ONLY=() SCEN=()
 
 die() { echo "compare.sh: error: $*" >&2; exit 1; }
@@ -56,6 +58,7 @@ while [[ $# -gt 0 ]]; do
         --runs) RUNS=${2:?}; shift ;;
         --duration) DURATION=${2:?}; shift ;;
         --sessions) SESSIONS=${2:?}; shift ;;
+        --rate) RATE=${2:?}; shift ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -72,6 +75,7 @@ fi
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 [[ $SESSIONS =~ ^[1-9][0-9]*$ ]] || die "--sessions must be a positive integer"
+[[ -z $RATE || $RATE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--rate must be a positive number"
 RAMP=2000 # sessions opened per second, the same for every router
 HOLD=$([[ $QUICK == 1 ]] && echo 3 || echo 10)
 
@@ -341,16 +345,17 @@ crossbar_worker_pid() {
 # ---------------------------------------------------------------- scenarios --
 # loadgen arguments for SCENARIO against URL.
 scenario_args() {
-    local s=$1 url=$2 proto=(--serializer json)
+    local s=$1 url=$2 proto=(--serializer json) rate=()
+    [[ -n $RATE ]] && rate=(--rate "$RATE")
     # MQTT has no WAMP serializer; QoS 0 is the issue's mosquitto reference.
     [[ $url == mqtt://* ]] && proto=(--qos 0)
     case "$s" in
         fanout|shards-fanout)
-            echo fanout --url "$url" "${proto[@]}" --subscribers 1000 --payload 100 --duration "$DURATION" ;;
+            echo fanout --url "$url" "${proto[@]}" --subscribers 1000 --payload 100 --duration "$DURATION" "${rate[@]}" ;;
         pubsub|shards-pubsub)
-            echo pubsub --url "$url" --publishers 10 --subscribers 100 --topics 10 --payload 100 --duration "$DURATION" ;;
-        rpc) echo rpc --url "$url" --callers 100 --callees 1 --payload 100 --duration "$DURATION" ;;
-        rpc4) echo rpc --url "$url" --callers 100 --callees 4 --payload 100 --duration "$DURATION" ;;
+            echo pubsub --url "$url" --publishers 10 --subscribers 100 --topics 10 --payload 100 --duration "$DURATION" "${rate[@]}" ;;
+        rpc) echo rpc --url "$url" --callers 100 --callees 1 --payload 100 --duration "$DURATION" "${rate[@]}" ;;
+        rpc4) echo rpc --url "$url" --callers 100 --callees 4 --payload 100 --duration "$DURATION" "${rate[@]}" ;;
         rpc-latency) echo rpc --url "$url" --callers 10 --callees 1 --concurrency 1 --payload 100 --duration "$DURATION" ;;
         sessions) echo connections --url "$url" --sessions "$SESSIONS" --ramp "$RAMP" --hold "$HOLD" --source-ips 127.0.0.1-127.0.0.20 ;;
     esac
@@ -379,7 +384,11 @@ run_one() {
         "$LOADGEN_BIN" "${args[@]}" --router-pid "$MEASURE_PID" --json "$json" >"$llog" 2>&1 || rc=$?
     cpu1=$(cpu_ticks "$MEASURE_PID") hwm=$(hwm_kb "$MEASURE_PID")
     if ! kill -0 "$MEASURE_PID" 2>/dev/null; then err="router process exited during the run (see $rlog)"; fi
-    if [[ $rc != 0 ]]; then err="${err:+$err; }loadgen exit status $rc: $(tail -n 3 "$llog" | tr '\n' ' ')"; fi
+    # loadgen exits 3 for a run that completed but was not clean (loss,
+    # reordering, errors): its report is kept and marked, not discarded.
+    if [[ $rc != 0 && ! ($rc == 3 && -s $json) ]]; then
+        err="${err:+$err; }loadgen exit status $rc: $(tail -n 3 "$llog" | tr '\n' ' ')"
+    fi
     if [[ -z $err && ! -s $json ]]; then err="loadgen wrote no $json"; fi
     stop_group "$ROUTER_GROUP"
     [[ -n $err ]] && { log "  FAILED: $err"; rm -f "$json"; }
@@ -390,10 +399,11 @@ run_one() {
         --arg cmd "loadgen ${args[*]}" --argjson shards "$shards" --argjson sessions "$sessions" \
         --argjson idle "${idle:-null}" --argjson hwm "${hwm:-null}" \
         --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / h}')" \
-        --argjson measure_pid "$MEASURE_PID" --arg error "$err" \
+        --argjson measure_pid "$MEASURE_PID" --arg error "$err" --argjson status "$rc" \
         '{scenario: $scenario, target: $target, run: $run, url: $url, command: $cmd, shards: $shards,
           sessions: $sessions, router_pid: $measure_pid, router_rss_idle_kb: $idle, router_hwm_kb: $hwm,
-          router_cpu_s_proc: $cpu} + (if $error == "" then {} else {error: $error} end)' >"$meta"
+          router_cpu_s_proc: $cpu, loadgen_status: $status}
+         + (if $error == "" then {} else {error: $error} end)' >"$meta"
 }
 
 MACHINE=$(
@@ -405,7 +415,7 @@ MACHINE=$(
         echo "crossbar: $CB_VERSION, $("$CB_VENV/bin/python" --version 2>&1)"
     fi
     if needs mosquitto; then echo "mosquitto: $("$MOSQUITTO" -h 2>/dev/null | head -1)"; fi
-    echo "runs: $RUNS, duration: ${DURATION}s, sessions: $SESSIONS (ramp ${RAMP}/s, hold ${HOLD}s)$([[ $QUICK == 1 ]] && echo ', QUICK')"
+    echo "runs: $RUNS, duration: ${DURATION}s, rate: ${RATE:-unlimited}, sessions: $SESSIONS (ramp ${RAMP}/s, hold ${HOLD}s)$([[ $QUICK == 1 ]] && echo ', QUICK')"
 )
 echo "$MACHINE" >"$RAW/machine.txt"
 log "results: $RAW"

@@ -69,11 +69,33 @@ CHECKS = [
 ]
 
 
+def pick(d, *paths):
+    """The first of the dotted `paths` present (not None) in `d`."""
+    for path in paths:
+        v = d
+        for k in path.split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        if v is not None:
+            return v
+    return None
+
+
 def flatten(run, meta):
-    """One run's figures, flat. None where the source did not report it."""
+    """One run's figures, flat. None where the source did not report it.
+
+    Field names: the agreed contract first ("throughput", "loadgen_cpu_s",
+    "router_cpu_s", "router_rss_kb"), then loadgen's own report layout
+    ("throughput_per_s", "cpu.*", "extra.*"), then the script's /proc readings.
+    """
     lat = run.get("latency_us") or {}
+    loadgen_cpu = pick(run, "loadgen_cpu_s")
+    if loadgen_cpu is None and isinstance(run.get("cpu"), dict):
+        user, sys_ = pick(run, "cpu.loadgen_user_s"), pick(run, "cpu.loadgen_sys_s")
+        if user is not None or sys_ is not None:
+            loadgen_cpu = (user or 0) + (sys_ or 0)
+    router_cpu = pick(run, "router_cpu_s", "cpu.router_cpu_s")
     out = {
-        "throughput": run.get("throughput"),
+        "throughput": pick(run, "throughput", "throughput_per_s"),
         "p50_us": lat.get("p50"),
         "p90_us": lat.get("p90"),
         "p99_us": lat.get("p99"),
@@ -81,17 +103,22 @@ def flatten(run, meta):
         "max_us": lat.get("max"),
         "lost": run.get("lost"),
         "reordered": run.get("reordered"),
-        "loadgen_cpu_s": run.get("loadgen_cpu_s"),
-        "router_cpu_s": run.get("router_cpu_s", meta.get("router_cpu_s_proc")),
-        "router_rss_kb": run.get("router_rss_kb"),
+        "clean": run.get("clean", meta.get("loadgen_status") in (0, None)),
+        "loadgen_cpu_s": loadgen_cpu,
+        "router_cpu_s": router_cpu if router_cpu is not None else meta.get("router_cpu_s_proc"),
+        "router_rss_kb": pick(run, "router_rss_kb", "extra.router_rss_kib_with_sessions", "cpu.router_rss_kib_after"),
         "router_hwm_kb": meta.get("router_hwm_kb"),
-        "router_rss_idle_kb": meta.get("router_rss_idle_kb"),
+        "router_rss_idle_kb": pick(run, "extra.router_rss_kib_idle") or meta.get("router_rss_idle_kb"),
     }
-    sessions = run.get("sessions") or meta.get("sessions")
-    rss = out["router_rss_kb"] or out["router_hwm_kb"]
-    idle = out["router_rss_idle_kb"]
-    if meta.get("scenario") == "sessions" and sessions and rss is not None and idle is not None:
-        out["bytes_per_session"] = (rss - idle) * 1024 / sessions
+    if meta.get("scenario") == "sessions":
+        per_kib = pick(run, "extra.router_rss_kib_per_session")
+        sessions = pick(run, "sessions", "extra.sessions_ok") or meta.get("sessions")
+        rss = out["router_rss_kb"] or out["router_hwm_kb"]
+        idle = out["router_rss_idle_kb"]
+        if per_kib is not None:
+            out["bytes_per_session"] = per_kib * 1024
+        elif sessions and rss is not None and idle is not None:
+            out["bytes_per_session"] = (rss - idle) * 1024 / sessions
     return out
 
 
@@ -152,6 +179,7 @@ def main():
     for k, entry in data.items():
         m = {key: median_of(entry["runs"], key) for key in keys}
         m["runs"] = len(entry["runs"])
+        m["unclean"] = sum(1 for r in entry["runs"] if not r.get("clean", True))
         m["errors"] = entry["errors"]
         med[k] = m
 
@@ -187,7 +215,9 @@ def main():
     lines = []
     for r in rows:
         lines.append([
-            r["scenario"], r["target"], str(r["runs"]) + (f" ({len(r['errors'])} failed)" if r["errors"] else ""),
+            r["scenario"], r["target"],
+            str(r["runs"]) + (f" ({r['unclean']} unclean)" if r["unclean"] else "")
+            + (f" ({len(r['errors'])} failed)" if r["errors"] else ""),
             fmt(r["value"], r["unit"]), fmt(r["junction_advantage"]) if r["junction_advantage"] else "",
             fmt(r["p50_us"]), fmt(r["p99_us"]), fmt(r["lost"]), fmt(r["router_cpu_s"]),
             fmt(r["loadgen_cpu_s"]), fmt(r["router_rss_kb"] or r["router_hwm_kb"]),
@@ -211,7 +241,8 @@ def main():
            "primary figure (throughput: Junction/other; latency, memory: other/Junction); "
            "on `junction-s2` rows it is 2 shards against 1 shard (> 1: 2 shards better). "
            "CPU seconds are per run, for the router process (Crossbar: its router worker) "
-           "and for the load generator, which share the machine's cores.", ""]
+           "and for the load generator, which share the machine's cores. “unclean”: loadgen "
+           "saw loss, reordering, duplicates or errors in that run (see its report).", ""]
     md.append("| " + " | ".join(header) + " |")
     md.append("|" + "---|" * len(header))
     for l in lines:
