@@ -14,7 +14,10 @@
 //!   `wamp.close.system_shutdown` to its sessions, lets writers flush for up to
 //!   [`SHUTDOWN_GRACE`], and exits; [`RouterHandle::join`] waits for all.
 
-mod mesh;
+/// The channel mesh between shards. Public so that `benches/mesh.rs` can
+/// measure the real hand-off ([`mesh::ChannelMesh`], [`mesh::drain_inbox`]);
+/// the runtime is its only other user.
+pub mod mesh;
 
 use std::cell::RefCell;
 use std::rc::Rc;
