@@ -70,6 +70,8 @@ fn routed() -> Arc<RoutedPublish> {
             args: Some(vec![Value::from("x".repeat(100))]),
             kwargs: None,
         },
+        filter: None,
+        retain: false,
     })
 }
 

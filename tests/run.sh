@@ -5,7 +5,7 @@
 #
 # 1. creates (or reuses) the interop virtualenv at tests/interop/.venv
 # 2. builds the router: cargo build --release --bin junction
-# 3. runs the Rust tests: cargo test --all-targets
+# 3. runs the Rust tests: cargo test --workspace --all-targets
 # 4. runs the interop suite (Autobahn|Python clients against the release binary)
 #
 # Environment:
@@ -55,8 +55,8 @@ if [[ "$ROUTER" == junction ]]; then
 fi
 
 # --- 3. Rust tests ------------------------------------------------------------
-step "cargo test --all-targets"
-cargo test --all-targets
+step "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
 
 if [[ "${SKIP_INTEROP:-0}" == 1 ]]; then
     step "interop suite skipped (SKIP_INTEROP=1)"

@@ -216,10 +216,10 @@ impl RoleAuthorizer {
 
     /// The rule that applies to `uri` (see the module docs for the order).
     fn rule_for(&self, uri: &str) -> Option<Rule> {
-        if !self.exact.is_empty() {
-            if let Some(rule) = self.exact.get(uri) {
-                return Some(*rule);
-            }
+        if !self.exact.is_empty()
+            && let Some(rule) = self.exact.get(uri)
+        {
+            return Some(*rule);
         }
         if let Some(w) = self.wildcard.iter().find(|w| w.matches(uri)) {
             return Some(w.rule);

@@ -150,13 +150,13 @@ pub async fn serve_websocket<S, H>(
         let path = opts.path.clone();
         let enabled = transport.serializers.clone();
         move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-            if let Some(path) = &path {
-                if !path_matches(req.uri().path(), path) {
-                    return Err(http_error(
-                        StatusCode::NOT_FOUND,
-                        format!("no WebSocket endpoint at {}\n", req.uri().path()),
-                    ));
-                }
+            if let Some(path) = &path
+                && !path_matches(req.uri().path(), path)
+            {
+                return Err(http_error(
+                    StatusCode::NOT_FOUND,
+                    format!("no WebSocket endpoint at {}\n", req.uri().path()),
+                ));
             }
             let Some(serializer) = negotiate_subprotocol(req.headers(), &enabled) else {
                 let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();

@@ -73,15 +73,15 @@ struct Router {
 pub(super) fn load(root: &Value) -> Result<Config, ConfigError> {
     let mut l = Loader::default();
     let router = l.root(root);
-    if l.issues.is_empty() {
-        if let Some(router) = &router {
-            check::check(
-                &router.realms,
-                &router.transports,
-                &mut l.issues,
-                &mut l.warnings,
-            );
-        }
+    if l.issues.is_empty()
+        && let Some(router) = &router
+    {
+        check::check(
+            &router.realms,
+            &router.transports,
+            &mut l.issues,
+            &mut l.warnings,
+        );
     }
     match router {
         Some(router) if l.issues.is_empty() => Ok(Config {
@@ -433,10 +433,10 @@ impl Loader {
         ] {
             if let Some(v) = obj.get(key) {
                 let p = child(path, key);
-                if let Some(items) = self.array(&p, v) {
-                    if !items.is_empty() {
-                        self.unsupported(&p, what);
-                    }
+                if let Some(items) = self.array(&p, v)
+                    && !items.is_empty()
+                {
+                    self.unsupported(&p, what);
                 }
             }
         }

@@ -28,16 +28,16 @@ impl Loader {
             ],
         );
         let name = self.required_str(path, obj, "name");
-        if let Some(name) = name {
-            if !is_realm_name(name) {
-                self.error(
-                    &child(path, "name"),
-                    format!(
-                        "invalid realm name \"{name}\" (a letter, then 2 to 254 characters \
+        if let Some(name) = name
+            && !is_realm_name(name)
+        {
+            self.error(
+                &child(path, "name"),
+                format!(
+                    "invalid realm name \"{name}\" (a letter, then 2 to 254 characters \
                          from letters, digits, _ - @ .)"
-                    ),
-                );
-            }
+                ),
+            );
         }
         let mut uri_check = UriCheck::Loose;
         if let Some(v) = obj.get("options") {
@@ -152,10 +152,10 @@ impl Loader {
             }
         }
         let mut default_limit = DEFAULT_HISTORY_LIMIT;
-        if let Some(v) = obj.get("limit") {
-            if let Some(n) = self.size(&child(path, "limit"), v, 1, 1_000_000) {
-                default_limit = n;
-            }
+        if let Some(v) = obj.get("limit")
+            && let Some(n) = self.size(&child(path, "limit"), v, 1, 1_000_000)
+        {
+            default_limit = n;
         }
         if let Some(v) = obj.get("event-history") {
             let p = child(path, "event-history");

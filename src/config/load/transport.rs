@@ -236,10 +236,10 @@ impl Loader {
             ("auto_ping_interval", &mut o.auto_ping_interval_ms),
             ("auto_ping_timeout", &mut o.auto_ping_timeout_ms),
         ] {
-            if let Some(v) = obj.get(key) {
-                if let Some(ms) = self.millis(&child(path, key), v) {
-                    *slot = ms;
-                }
+            if let Some(v) = obj.get(key)
+                && let Some(ms) = self.millis(&child(path, key), v)
+            {
+                *slot = ms;
             }
         }
         if let Some(v) = obj.get("allowed_origins") {
@@ -361,10 +361,10 @@ impl Loader {
             max_message_size: limits.max_message_size,
             ..RawSocketOptions::default()
         };
-        if let Some((p, v)) = size_at {
-            if let Some(n) = self.size(&p, v, 1, CROSSBAR_MAX_MESSAGE_SIZE) {
-                options.max_message_size = self.clamp_to_limit(&p, n, limits);
-            }
+        if let Some((p, v)) = size_at
+            && let Some(n) = self.size(&p, v, 1, CROSSBAR_MAX_MESSAGE_SIZE)
+        {
+            options.max_message_size = self.clamp_to_limit(&p, n, limits);
         }
         let serializers = self.serializers(path, obj);
         let auth = self.auth(path, obj);
@@ -610,14 +610,14 @@ impl Loader {
                     self.error(&p, "must not be empty");
                     return None;
                 }
-                if let Ok(ip) = h.parse::<IpAddr>() {
-                    if (ip.is_ipv4() && version == 6) || (ip.is_ipv6() && version == 4) {
-                        self.error(
-                            &p,
-                            format!("{h} is not an IPv{version} address (see `version`)"),
-                        );
-                        return None;
-                    }
+                if let Ok(ip) = h.parse::<IpAddr>()
+                    && ((ip.is_ipv4() && version == 6) || (ip.is_ipv6() && version == 4))
+                {
+                    self.error(
+                        &p,
+                        format!("{h} is not an IPv{version} address (see `version`)"),
+                    );
+                    return None;
                 }
                 h.to_owned()
             }

@@ -223,10 +223,10 @@ impl<T> WildcardTree<T> {
         'descend: loop {
             let n = self.node(node);
             if pos == done {
-                if let Some((p, v)) = &n.entry {
-                    if f(p, v).is_break() {
-                        return;
-                    }
+                if let Some((p, v)) = &n.entry
+                    && f(p, v).is_break()
+                {
+                    return;
                 }
             } else {
                 let (comp, next) = component_at(uri, pos);
