@@ -3,7 +3,7 @@ publish options and pattern-based subscriptions (``js/pubsub_options.js``),
 with the sessions on one shard and on different shards.
 
 Needs ``node`` and the npm packages of ``js/package.json`` (installed with
-``npm install`` on first use; the test is skipped when that is impossible).
+``npm install`` on first use; the test fails when that is impossible).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ JS_DIR = Path(__file__).parent / "js"
 def node_command() -> list[str]:
     node = shutil.which("node")
     if not node:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed: the Autobahn|JS tests need Node.js (.ci/run installs it)")
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     major = int(version.lstrip("v").split(".")[0] or 0)
     # Autobahn|JS uses the global WebSocket: built in from Node 22, behind a flag before.
@@ -35,7 +35,7 @@ def js_ready():
     if not (JS_DIR / "node_modules" / "autobahn").is_dir():
         npm = shutil.which("npm")
         if not npm:
-            pytest.skip("npm is not installed")
+            pytest.fail("npm is not installed: the Autobahn|JS tests need Node.js and npm (.ci/run installs them)")
         r = subprocess.run(
             [npm, "install", "--no-audit", "--no-fund"],
             cwd=JS_DIR,
@@ -44,7 +44,7 @@ def js_ready():
             timeout=300,
         )
         if r.returncode != 0:
-            pytest.skip(f"npm install failed: {r.stderr[-2000:]}")
+            pytest.fail(f"npm install failed: {r.stderr[-2000:]}")
     return node_command()
 
 
