@@ -67,6 +67,9 @@ pub struct RoleConfig {
     pub name: String,
     /// Permission rules.
     pub permissions: Vec<Permission>,
+    /// `INVOCATION.Details.trustlevel` for calls by sessions with this role
+    /// (Junction extension: role `junction.trustlevel`); `None`: not sent.
+    pub trustlevel: Option<u64>,
 }
 
 /// One permission rule of a role.
@@ -253,6 +256,7 @@ impl Config {
                         allow: all,
                         disclose: Disclose::default(),
                     }],
+                    trustlevel: None,
                 }],
             }],
             transports: vec![

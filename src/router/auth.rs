@@ -303,6 +303,7 @@ mod tests {
             roles: vec![RoleConfig {
                 name: "user".to_owned(),
                 permissions: perms,
+                trustlevel: None,
             }],
         })
     }

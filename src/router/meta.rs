@@ -12,9 +12,12 @@ use crate::proto::Call;
 impl ShardRouter {
     /// Answers `call` if it names a meta procedure this router implements;
     /// otherwise gives it back for normal routing.
-    pub(super) fn try_meta_call(&mut self, _conn: ConnId, call: Call) -> Option<Call> {
+    pub(super) fn try_meta_call(&mut self, conn: ConnId, call: Call) -> Option<Call> {
         if !call.procedure.starts_with("wamp.") {
             return Some(call);
+        }
+        if call.procedure.starts_with("wamp.registration.") {
+            return self.registration_meta_call(conn, call);
         }
         // No meta procedure is implemented yet (issue 4): route normally, so a
         // client-registered `wamp.*` procedure (if permitted) still works.

@@ -74,6 +74,7 @@ fn test_config() -> Config {
                 },
                 disclose: Default::default(),
             }],
+            trustlevel: None,
         }],
     });
     c
@@ -746,11 +747,14 @@ fn most_specific_registration_wins() {
         c.register(&exact, 1, "com.app.exact", Dict::new()),
         Message::Registered(_)
     ));
-    for (proc_, who) in [("com.app.exact", &exact), ("com.app.other", &prefix)] {
+    for (req, (proc_, who)) in [("com.app.exact", &exact), ("com.app.other", &prefix)]
+        .into_iter()
+        .enumerate()
+    {
         c.send(
             &caller,
             Message::Call(Call {
-                request: RequestId(1),
+                request: RequestId(req as u64 + 1),
                 options: Dict::new(),
                 procedure: proc_.into(),
                 payload: Payload::empty(),
@@ -992,3 +996,6 @@ fn strict_uri_check_rejects_loose_uris() {
     let (l, _) = c.join(0, Serializer::Json, "realm2");
     c.subscribe(&l, 1, "com.Example-Topic", Dict::new());
 }
+
+#[path = "tests_rpc.rs"]
+mod rpc;

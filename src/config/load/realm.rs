@@ -112,6 +112,7 @@ impl Loader {
             &[
                 ("name", Key::Read),
                 ("permissions", Key::Read),
+                ("junction", Key::Read),
                 (
                     "authorizer",
                     Key::Unsupported("dynamic authorization (role `authorizer`)"),
@@ -147,10 +148,23 @@ impl Loader {
                 permissions.push(perm);
             }
         }
+        let trustlevel = obj
+            .get("junction")
+            .and_then(|v| self.role_junction(&child(path, "junction"), v));
         Some(RoleConfig {
             name: name?.to_owned(),
             permissions,
+            trustlevel,
         })
+    }
+
+    /// A role's `junction` block (Junction extension): `trustlevel`, the
+    /// `INVOCATION.Details.trustlevel` of calls made by sessions with this role.
+    fn role_junction(&mut self, path: &str, v: &Value) -> Option<u64> {
+        let obj = self.object(path, v)?;
+        self.keys(path, obj, &[("trustlevel", Key::Read)]);
+        let v = obj.get("trustlevel")?;
+        self.uint(&child(path, "trustlevel"), v, 0, u64::from(u32::MAX))
     }
 
     fn permission(&mut self, path: &str, v: &Value) -> Option<Permission> {
