@@ -842,3 +842,24 @@ fn silent_keys() {
     let c = load_ok(&v);
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
 }
+
+#[test]
+fn role_junction_trustlevel() {
+    let p = "/workers/0/realms/0/roles/0/junction";
+    let c = load_ok(&with(p, json!({"trustlevel": 3})));
+    assert_eq!(c.realms[0].roles[0].trustlevel, Some(3));
+    assert_eq!(load_ok(&base()).realms[0].roles[0].trustlevel, None);
+    let path = "workers[0].realms[0].roles[0].junction";
+    assert_one_issue(
+        &with(p, json!({"trustlevel": -1})),
+        &format!("{path}.trustlevel"),
+        Invalid,
+        "whole number",
+    );
+    assert_one_issue(
+        &with(p, json!({"trust": 1})),
+        &format!("{path}.trust"),
+        Invalid,
+        "",
+    );
+}

@@ -359,6 +359,9 @@ pub enum ShardMsg {
     Publish(Arc<RoutedPublish>),
     /// A call for a callee on the destination shard.
     Call(Box<RoutedCall>),
+    /// A call given back to the caller's shard because its callee had left the
+    /// registration: the caller's shard picks another callee (shared registrations).
+    Bounce(Box<RoutedCall>),
     /// A call's result or error for a caller on the destination shard.
     Return(Box<CallReturn>),
     /// A further chunk of a progressive call invocation, for the callee's shard.

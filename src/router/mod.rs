@@ -386,6 +386,7 @@ impl ShardRouter {
             ShardMsg::Call(c) => self.invoke(*c),
             ShardMsg::Return(r) => self.call_return(*r),
             ShardMsg::CallChunk(c) => self.call_chunk(*c),
+            ShardMsg::Bounce(c) => self.call_bounced(*c),
             ShardMsg::CancelInvocation {
                 caller,
                 request,

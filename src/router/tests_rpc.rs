@@ -1138,3 +1138,45 @@ fn everything_is_cleaned_up_when_sessions_leave() {
     assert_eq!(c.pending_calls(), 0);
     assert_eq!(c.index_entries(), 0);
 }
+
+#[test]
+fn call_racing_a_callee_leaving_bounces_to_another_callee() {
+    let mut c = Cluster::new(3);
+    let (a, _) = c.join_with(0, &[]);
+    let (b, _) = c.join_with(1, &[]);
+    let (caller, _) = c.join_with(2, &[]);
+    let first = Dict::new().with("invoke", "first");
+    c.reg_ok(&a, 1, "com.ha", first.clone());
+    c.reg_ok(&b, 1, "com.ha", first);
+    // `a` leaves; the caller's shard calls before its replica hears of it.
+    c.close(&a);
+    c.send(
+        &caller,
+        Message::Call(Call {
+            request: RequestId(1),
+            options: Dict::new(),
+            procedure: "com.ha".into(),
+            payload: int(1),
+        }),
+    );
+    c.pump();
+    let inv = c.invocation(&b);
+    assert_eq!(inv.payload, int(1));
+    c.yield_(&b, inv.request, false, int(2));
+    assert_eq!(result(&one(c.recv(&caller))).payload, int(2));
+    // With no callee left the bounced call fails.
+    c.close(&b);
+    c.send(
+        &caller,
+        Message::Call(Call {
+            request: RequestId(2),
+            options: Dict::new(),
+            procedure: "com.ha".into(),
+            payload: Payload::empty(),
+        }),
+    );
+    c.pump();
+    assert_eq!(error_uri(&one(c.recv(&caller))), uris::NO_SUCH_PROCEDURE);
+    assert_eq!(c.pending_calls(), 0);
+    assert_eq!(c.index_entries(), 0);
+}

@@ -39,6 +39,11 @@ impl ShardRouter {
         let session = conn.and_then(|conn| self.session_mut(conn));
         let Some(session) = session.filter(|s| s.registrations.contains_key(&c.registration))
         else {
+            if !c.progress {
+                // The caller's replica was stale: let its shard try another callee.
+                let to = c.caller_shard;
+                return self.route(to, ShardMsg::Bounce(Box::new(c)));
+            }
             let ret = failure(
                 c.caller,
                 c.request,

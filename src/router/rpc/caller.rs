@@ -146,6 +146,8 @@ impl ShardRouter {
                 canceling: false,
                 timeout,
                 deadline,
+                rkey: opts.rkey,
+                excluded: Vec::new(),
             },
         );
         let routed = RoutedCall {
@@ -201,6 +203,42 @@ impl ShardRouter {
             payload: m.payload,
         };
         self.route(callee_shard, ShardMsg::CallChunk(Box::new(chunk)));
+    }
+
+    /// A call bounced off a callee that had left the registration (this
+    /// shard's replica did not know yet): pick another callee of the same
+    /// registration, or fail with `wamp.error.no_such_procedure`.
+    pub(in crate::router) fn call_bounced(&mut self, mut c: RoutedCall) {
+        let Some(rec) = self
+            .rpc
+            .calls
+            .get_mut(&c.caller)
+            .and_then(|m| m.get_mut(&c.request))
+        else {
+            return; // canceled meanwhile
+        };
+        rec.excluded.push(c.callee);
+        let next = self.realms[c.realm as usize]
+            .regs
+            .iter()
+            .find(|(_, _, e)| e.id == c.registration)
+            .and_then(|(_, _, e)| {
+                registry::pick_excluding(e, rec.rkey.as_deref(), &mut self.rng, &rec.excluded)
+            });
+        let Some(callee) = next else {
+            let ret = CallReturn {
+                caller: c.caller,
+                request: c.request,
+                details: Dict::new(),
+                error: Some(uris::NO_SUCH_PROCEDURE.to_owned()),
+                payload: Payload::args(vec!["the callee is no longer registered".into()]),
+                progress: false,
+            };
+            return self.call_return(ret);
+        };
+        rec.callee_shard = callee.shard;
+        c.callee = callee.session;
+        self.route(callee.shard, ShardMsg::Call(Box::new(c)));
     }
 
     /// CANCEL from a caller on this shard.

@@ -112,6 +112,10 @@ pub(super) struct CallRecord {
     timeout: Option<Duration>,
     /// The queued deadline, if any.
     deadline: Option<Instant>,
+    /// `CALL.Options.rkey`, kept for a re-pick after a bounce.
+    rkey: Option<String>,
+    /// Callees that turned out to be gone (the call bounced off them).
+    excluded: Vec<SessionId>,
 }
 
 /// How many finished progressive-invocation request IDs a caller session

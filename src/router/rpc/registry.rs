@@ -31,16 +31,29 @@ pub(in crate::router) fn pick(
     rkey: Option<&str>,
     rng: &mut SmallRng,
 ) -> Option<CalleeRef> {
-    let n = entry.callees.len();
-    if n == 0 {
-        return None;
-    }
+    pick_excluding(entry, rkey, rng, &[])
+}
+
+/// [`pick`] among the callees not in `excluded` (callees a bounced call
+/// already found gone, while this shard's replica still lists them).
+pub(in crate::router) fn pick_excluding(
+    entry: &RegEntry,
+    rkey: Option<&str>,
+    rng: &mut SmallRng,
+    excluded: &[SessionId],
+) -> Option<CalleeRef> {
+    let ok = |c: &&CalleeRef| !excluded.contains(&c.session);
     if let Some(key) = rkey {
         return entry
             .callees
             .iter()
+            .filter(ok)
             .max_by_key(|c| rendezvous(key, c.session))
             .copied();
+    }
+    let n = entry.callees.iter().filter(ok).count();
+    if n == 0 {
+        return None;
     }
     let i = match entry.invoke {
         InvokePolicy::Single | InvokePolicy::First => 0,
@@ -52,7 +65,7 @@ pub(in crate::router) fn pick(
             i
         }
     };
-    Some(entry.callees[i])
+    entry.callees.iter().filter(ok).nth(i).copied()
 }
 
 /// Rendezvous (highest random weight) score of `key` for a callee: fixed
