@@ -312,11 +312,9 @@ impl ShardRouter {
 
     /// Removes a call's record and deadline; remembers it if it was progressive.
     fn forget_call(&mut self, sid: SessionId, request: RequestId) -> Option<CallRecord> {
-        let calls = self.rpc.calls.get_mut(&sid)?;
-        let rec = calls.remove(&request)?;
-        if calls.is_empty() {
-            self.rpc.calls.remove(&sid);
-        }
+        // The session's (possibly empty) map stays until the session ends
+        // (`rpc_caller_left`): no allocation per call for a session calling in turn.
+        let rec = self.rpc.calls.get_mut(&sid)?.remove(&request)?;
         if let Some(at) = rec.deadline {
             self.rpc.timers.remove(at, sid, request);
         }
