@@ -19,8 +19,8 @@ impl ShardRouter {
         if call.procedure.starts_with("wamp.registration.") {
             return self.registration_meta_call(conn, call);
         }
-        // No meta procedure is implemented yet (issue 4): route normally, so a
-        // client-registered `wamp.*` procedure (if permitted) still works.
+        // Other `wamp.*` names: route normally, so a client-registered
+        // `wamp.*` procedure (if permitted) still works.
         Some(call)
     }
 }
