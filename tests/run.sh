@@ -3,7 +3,8 @@
 #
 #   bash tests/run.sh [extra pytest arguments]
 #
-# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv
+# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv, and
+#    installs Autobahn|JS in tests/interop/js when node and npm exist
 # 2. builds the router: cargo build --release --bin junction
 # 3. runs the Rust tests: cargo test --workspace --all-targets
 # 4. runs the interop suite (Autobahn|Python clients against the release binary)
@@ -44,6 +45,22 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
     echo "installed: $("$VENV/bin/python" -m pip freeze --disable-pip-version-check | tr '\n' ' ')"
 else
     echo "up to date"
+fi
+
+# Autobahn|JS for tests/interop/test_rpc_js.py: only where Node.js and npm exist
+# (the tests skip themselves otherwise); reinstalled when package-lock.json changes.
+JS_DIR=$ROOT/tests/interop/js
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    step "npm install ($JS_DIR)"
+    JS_STAMP=$JS_DIR/node_modules/.junction-lock.sha256
+    js_want=$(cat "$JS_DIR/package.json" "$JS_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    if [[ ! -f "$JS_STAMP" || "$(cat "$JS_STAMP")" != "$js_want" ]]; then
+        (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) && echo "$js_want" > "$JS_STAMP"
+    else
+        echo "up to date"
+    fi
+else
+    step "node/npm not found: the Autobahn|JS interop tests will be skipped"
 fi
 
 ROUTER=${ROUTER:-junction}

@@ -909,3 +909,24 @@ fn crossbar_memory_store_and_junction_file_store_load() {
     assert_eq!(c.realms[0].store, crate::config::StoreConfig::default());
     assert_eq!(c.realms[0].roles[0].trustlevel, None);
 }
+
+#[test]
+fn role_junction_trustlevel() {
+    let p = "/workers/0/realms/0/roles/0/junction";
+    let c = load_ok(&with(p, json!({"trustlevel": 3})));
+    assert_eq!(c.realms[0].roles[0].trustlevel, Some(3));
+    assert_eq!(load_ok(&base()).realms[0].roles[0].trustlevel, None);
+    let path = "workers[0].realms[0].roles[0].junction";
+    assert_one_issue(
+        &with(p, json!({"trustlevel": -1})),
+        &format!("{path}.trustlevel"),
+        Invalid,
+        "whole number",
+    );
+    assert_one_issue(
+        &with(p, json!({"trust": 1})),
+        &format!("{path}.trust"),
+        Invalid,
+        "",
+    );
+}

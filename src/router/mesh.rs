@@ -13,6 +13,7 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use super::realm::{CalleeRef, InvokePolicy};
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{
     Dict, Payload, PublicationId, RegistrationId, RequestId, SessionId, ShardId, SubscriptionId,
@@ -148,6 +149,75 @@ pub struct RoutedCall {
     pub details: Dict,
     /// The call's arguments.
     pub payload: Payload,
+    /// `CALL.Options.receive_progress`: the caller accepts progressive results.
+    pub receive_progress: bool,
+    /// `CALL.Options.progress`: the first chunk of a progressive call invocation.
+    pub progress: bool,
+}
+
+/// A further chunk of a progressive call invocation (a CALL with the request
+/// ID of a call in progress), for the callee's shard.
+#[derive(Debug)]
+pub struct CallChunk {
+    /// The caller session.
+    pub caller: SessionId,
+    /// The caller's CALL request ID (the same for every chunk).
+    pub request: RequestId,
+    /// More chunks follow (`CALL.Options.progress`).
+    pub progress: bool,
+    /// The chunk's arguments.
+    pub payload: Payload,
+}
+
+/// How a call is canceled (`CANCEL.Options.mode`), as sent to the callee's shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelMode {
+    /// No INTERRUPT; the callee's answer is discarded.
+    Skip,
+    /// INTERRUPT; the caller waits for the callee's answer.
+    Kill,
+    /// INTERRUPT; the caller already has its ERROR, the answer is discarded.
+    KillNoWait,
+}
+
+impl CancelMode {
+    /// Parses `CANCEL.Options.mode`.
+    pub fn parse(s: &str) -> Option<CancelMode> {
+        Some(match s {
+            "skip" => CancelMode::Skip,
+            "kill" => CancelMode::Kill,
+            "killnowait" => CancelMode::KillNoWait,
+            _ => return None,
+        })
+    }
+
+    /// The mode's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelMode::Skip => "skip",
+            CancelMode::Kill => "kill",
+            CancelMode::KillNoWait => "killnowait",
+        }
+    }
+}
+
+/// A change to a registration's callee list, from its owner to every replica.
+#[derive(Debug, Clone)]
+pub enum RegChange {
+    /// A callee joins (the entry is created with `invoke`/`created_ms` if absent).
+    Add {
+        /// The new callee.
+        callee: CalleeRef,
+        /// The registration's invocation policy.
+        invoke: InvokePolicy,
+        /// The registration's creation time (ms since the Unix epoch).
+        created_ms: u64,
+    },
+    /// A callee leaves (the entry goes with its last callee).
+    Remove {
+        /// The callee session leaving.
+        session: SessionId,
+    },
 }
 
 /// The answer to a call, sent back to the caller's shard.
@@ -163,6 +233,8 @@ pub struct CallReturn {
     pub error: Option<String>,
     /// The result's or error's payload.
     pub payload: Payload,
+    /// A progressive result (`YIELD.Options.progress`): the call goes on.
+    pub progress: bool,
 }
 
 /// Every message between shards.
@@ -241,6 +313,12 @@ pub enum ShardMsg {
         session: SessionId,
         /// Its REGISTER request ID.
         request: RequestId,
+        /// `REGISTER.Options.invoke`.
+        invoke: InvokePolicy,
+        /// `REGISTER.Options.disclose_caller`.
+        disclose_caller: bool,
+        /// `REGISTER.Options.forward_timeout`.
+        forward_timeout: bool,
     },
     /// To the callee's shard: the REGISTER's outcome (after the barrier on success).
     RegDone {
@@ -267,6 +345,8 @@ pub enum ShardMsg {
         policy: MatchPolicy,
         /// The registration ending.
         id: RegistrationId,
+        /// The callee session leaving it.
+        session: SessionId,
     },
     /// From the owner to every shard: the registration's callee, or its removal.
     RegReplica {
@@ -278,8 +358,8 @@ pub enum ShardMsg {
         policy: MatchPolicy,
         /// The registration ID.
         id: RegistrationId,
-        /// The callee's shard and session, or `None` when removed.
-        callee: Option<(ShardId, SessionId)>,
+        /// The callee joining or leaving.
+        change: RegChange,
         /// Acknowledge to the owner with this barrier, when set.
         barrier: Option<BarrierId>,
     },
@@ -287,6 +367,9 @@ pub enum ShardMsg {
     Publish(Arc<RoutedPublish>),
     /// A call for a callee on the destination shard.
     Call(Box<RoutedCall>),
+    /// A call given back to the caller's shard because its callee had left the
+    /// registration: the caller's shard picks another callee (shared registrations).
+    Bounce(Box<RoutedCall>),
     /// A call's result or error for a caller on the destination shard.
     Return(Box<CallReturn>),
     /// To a subscription's owner: publish `wamp.subscription.on_subscribe` or
@@ -317,6 +400,31 @@ pub enum ShardMsg {
         query: u64,
         /// The answer.
         part: Box<super::meta_query::MetaPart>,
+    },
+    /// A further chunk of a progressive call invocation, for the callee's shard.
+    CallChunk(Box<CallChunk>),
+    /// To the callee's shard: cancel the invocation of (caller, request).
+    CancelInvocation {
+        /// The caller session.
+        caller: SessionId,
+        /// The caller's CALL request ID.
+        request: RequestId,
+        /// How to cancel.
+        mode: CancelMode,
+        /// INTERRUPT `reason` (`wamp.error.canceled`, `wamp.error.timeout`).
+        reason: &'static str,
+    },
+    /// To the callee's shard: the router revokes `session`'s registration
+    /// (`wamp.registration.remove`): UNREGISTERED with request 0 goes to the callee.
+    Revoke {
+        /// Realm.
+        realm: RealmIdx,
+        /// The registration.
+        registration: RegistrationId,
+        /// The callee session.
+        session: SessionId,
+        /// `UNREGISTERED.Details.reason`, if given.
+        reason: Option<String>,
     },
 }
 

@@ -22,6 +22,9 @@ impl ShardRouter {
         if call.procedure.starts_with("wamp.session.") {
             return self.meta_session_call(conn, call);
         }
+        if call.procedure.starts_with("wamp.registration.") {
+            return self.registration_meta_call(conn, call);
+        }
         // Anything else is routed normally, so a client-registered `wamp.*`
         // procedure (if permitted) still works.
         Some(call)

@@ -21,6 +21,7 @@ mod meta_session;
 mod meta_sub;
 pub mod outbox;
 pub mod realm;
+mod rpc;
 pub mod store;
 mod testament;
 
@@ -34,6 +35,7 @@ use rand::{Rng, SeedableRng};
 use self::mesh::{BarrierId, Mesh, RealmIdx, ShardMsg};
 use self::outbox::{CloseReason, OutboxRef, Overflow};
 use self::realm::{ConnId, Realm};
+pub use self::rpc::timers::{Clock, SystemClock};
 use crate::config::{Config, Limits};
 use crate::proto::message::code;
 use crate::proto::uri::MatchPolicy;
@@ -67,8 +69,15 @@ pub mod uris {
     pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
     /// UNSUBSCRIBE for an unknown subscription.
     pub const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
-    /// The call ended without a result (the callee left).
+    /// The call ended without a result (the callee left, or the caller canceled).
     pub const CANCELED: &str = "wamp.error.canceled";
+    /// The dealer ended a call whose `timeout` expired.
+    pub const TIMEOUT: &str = "wamp.error.timeout";
+    /// The callee cannot process a feature the call uses (progressive invocations).
+    pub const FEATURE_NOT_SUPPORTED: &str = "wamp.error.feature_not_supported";
+    /// REGISTER to join a shared registration with a different `invoke` policy.
+    pub const PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY: &str =
+        "wamp.error.procedure_exists_with_different_invocation_policy";
     /// GOODBYE reply.
     pub const GOODBYE_AND_OUT: &str = "wamp.close.goodbye_and_out";
     /// GOODBYE/ABORT on router shutdown.
@@ -99,14 +108,20 @@ struct Session {
     invocations: AHashMap<RequestId, PendingInvocation>,
     /// Last INVOCATION request ID used towards this session.
     last_invocation: u64,
+    /// Dealer-relevant features the client announced in HELLO.
+    features: rpc::Features,
 }
 
 /// Where to send the answer to an invocation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct PendingInvocation {
     caller_shard: ShardId,
     caller: SessionId,
     request: RequestId,
+    /// The registration invoked (for further INVOCATIONs of a progressive call).
+    registration: RegistrationId,
+    /// Progressive call invocation still open: the initiating INVOCATION's details.
+    stream: Option<Box<Dict>>,
 }
 
 /// A connection and, once HELLO succeeded, its session.
@@ -167,6 +182,8 @@ pub struct ShardRouter {
     /// Advanced broker state: retained events, event history, testaments,
     /// meta queries in flight (see `broker_adv.rs`).
     adv: broker_adv::AdvState,
+    /// Advanced dealer state: calls in flight, deadlines, the clock (see `rpc`).
+    rpc: rpc::RpcState,
 }
 
 impl ShardRouter {
@@ -194,6 +211,7 @@ impl ShardRouter {
             scratch: BytesMut::with_capacity(64 * 1024),
             overflowed: Vec::new(),
             adv: broker_adv::AdvState::default(),
+            rpc: rpc::RpcState::new(config),
         };
         router.init_advanced(config);
         router
@@ -339,7 +357,20 @@ impl ShardRouter {
                 from: callee_shard,
                 session,
                 request,
-            } => self.owner_reg_join(realm, uri, policy, callee_shard, session, request),
+                invoke,
+                disclose_caller,
+                forward_timeout,
+            } => self.owner_reg_join(
+                realm,
+                uri,
+                policy,
+                callee_shard,
+                session,
+                request,
+                invoke,
+                disclose_caller,
+                forward_timeout,
+            ),
             ShardMsg::RegDone {
                 realm,
                 uri,
@@ -353,16 +384,17 @@ impl ShardRouter {
                 uri,
                 policy,
                 id,
-            } => self.owner_reg_leave(realm, uri, policy, id),
+                session,
+            } => self.owner_reg_leave(realm, uri, policy, id, session),
             ShardMsg::RegReplica {
                 realm,
                 uri,
                 policy,
                 id,
-                callee,
+                change,
                 barrier,
             } => {
-                self.apply_reg_replica(realm, &uri, policy, id, callee);
+                self.apply_reg_replica(realm, &uri, policy, id, &change);
                 self.ack(from, barrier);
             }
             ShardMsg::Publish(p) => self.deliver_routed(&p),
@@ -376,6 +408,20 @@ impl ShardRouter {
             } => self.owner_sub_meta(realm, subscribed, session, id),
             ShardMsg::MetaQuery { from, query, q } => self.answer_meta_query(from, query, *q),
             ShardMsg::MetaPart { query, part } => self.meta_part(query, *part),
+            ShardMsg::CallChunk(c) => self.call_chunk(*c),
+            ShardMsg::Bounce(c) => self.call_bounced(*c),
+            ShardMsg::CancelInvocation {
+                caller,
+                request,
+                mode,
+                reason,
+            } => self.cancel_invocation(caller, request, mode, reason),
+            ShardMsg::Revoke {
+                realm,
+                registration,
+                session,
+                reason,
+            } => self.revoke(realm, registration, session, reason),
         }
     }
 
@@ -578,13 +624,7 @@ impl ShardRouter {
                 self.end_session(conn, false);
             }
             Message::Abort(_) => self.close_quietly(conn),
-            Message::Cancel(_) => {
-                // Call canceling is not announced (issue 4); a CANCEL is ignored.
-                tracing::debug!(
-                    conn = conn.0,
-                    "CANCEL ignored: call canceling is not supported yet"
-                );
-            }
+            Message::Cancel(m) => self.cancel(conn, m),
             Message::Hello(_) => self.violation(
                 conn,
                 Cow::Borrowed("HELLO received on an established session"),
@@ -674,6 +714,7 @@ impl ShardRouter {
             registrations: AHashMap::new(),
             invocations: AHashMap::new(),
             last_invocation: 0,
+            features: rpc::Features::from_hello(&hello.details),
         });
         self.sessions.insert(id, conn);
         self.send(
@@ -721,6 +762,7 @@ impl ShardRouter {
         };
         let _ = lost;
         self.sessions.remove(&session.id);
+        self.rpc_caller_left(session.id);
         let realm = session.realm;
         for (_, (uri, policy)) in session.subscriptions {
             self.local_unsubscribe(realm, &uri, policy, conn, session.id);
@@ -734,19 +776,11 @@ impl ShardRouter {
                     uri,
                     policy,
                     id,
+                    session: session.id,
                 },
             );
         }
-        for (_, inv) in session.invocations {
-            let ret = mesh::CallReturn {
-                caller: inv.caller,
-                request: inv.request,
-                details: Dict::new(),
-                error: Some(uris::CANCELED.to_owned()),
-                payload: Payload::args(vec![Value::from("callee left before answering the call")]),
-            };
-            self.route(inv.caller_shard, ShardMsg::Return(Box::new(ret)));
-        }
+        self.rpc_callee_left(session.invocations.into_values());
         self.session_ended(conn, session.id, realm, session.authid, session.authrole);
     }
 
@@ -780,6 +814,15 @@ fn router_roles() -> Dict {
         Dict::new()
             .with("pattern_based_registration", true)
             .with("caller_identification", true)
+            .with("progressive_call_results", true)
+            .with("progressive_call_invocations", true)
+            .with("call_canceling", true)
+            .with("call_timeout", true)
+            .with("call_trustlevels", true)
+            .with("shared_registration", true)
+            .with("sharded_registration", true)
+            .with("registration_revocation", true)
+            .with("registration_meta_api", true)
             .with("session_meta_api", true)
             .with("testament_meta_api", true),
     );

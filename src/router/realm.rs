@@ -46,13 +46,73 @@ impl SubEntry {
     }
 }
 
-/// A registration as every shard's replica holds it.
-#[derive(Debug, Clone, Copy)]
+/// A registration as every shard's replica (and its owner) holds it.
+#[derive(Debug, Clone)]
 pub struct RegEntry {
-    /// The realm-wide ID.
+    /// The realm-wide ID, shared by every callee of a shared registration.
     pub id: RegistrationId,
-    /// The callee's shard and session.
-    pub callee: (ShardId, SessionId),
+    /// How a call picks among several callees (`REGISTER.Options.invoke`).
+    pub invoke: InvokePolicy,
+    /// When the owner created the registration (milliseconds since the Unix epoch).
+    pub created_ms: u64,
+    /// The callees, in registration order (what `first`/`last`/`roundrobin` rely on).
+    pub callees: Vec<CalleeRef>,
+    /// Round-robin position of *this* shard's callers (see docs/architecture.md).
+    pub cursor: std::cell::Cell<usize>,
+}
+
+/// One callee attached to a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalleeRef {
+    /// The callee's shard.
+    pub shard: ShardId,
+    /// The callee session.
+    pub session: SessionId,
+    /// `REGISTER.Options.disclose_caller`: the callee wants the caller's identity.
+    pub disclose_caller: bool,
+    /// `REGISTER.Options.forward_timeout`: the callee handles call timeouts itself.
+    pub forward_timeout: bool,
+}
+
+/// `REGISTER.Options.invoke`: the shared-registration invocation policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum InvokePolicy {
+    /// One callee only (the default): a second REGISTER fails.
+    #[default]
+    Single,
+    /// Callees in turn, in registration order.
+    RoundRobin,
+    /// A random callee per call.
+    Random,
+    /// The earliest registered callee.
+    First,
+    /// The latest registered callee.
+    Last,
+}
+
+impl InvokePolicy {
+    /// Parses the option's string value.
+    pub fn parse(s: &str) -> Option<InvokePolicy> {
+        Some(match s {
+            "single" => InvokePolicy::Single,
+            "roundrobin" => InvokePolicy::RoundRobin,
+            "random" => InvokePolicy::Random,
+            "first" => InvokePolicy::First,
+            "last" => InvokePolicy::Last,
+            _ => return None,
+        })
+    }
+
+    /// The option's string value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokePolicy::Single => "single",
+            InvokePolicy::RoundRobin => "roundrobin",
+            InvokePolicy::Random => "random",
+            InvokePolicy::First => "first",
+            InvokePolicy::Last => "last",
+        }
+    }
 }
 
 /// An owner's authoritative subscription entry.

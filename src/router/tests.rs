@@ -772,11 +772,14 @@ fn most_specific_registration_wins() {
         c.register(&exact, 1, "com.app.exact", Dict::new()),
         Message::Registered(_)
     ));
-    for (proc_, who) in [("com.app.exact", &exact), ("com.app.other", &prefix)] {
+    for (req, (proc_, who)) in [("com.app.exact", &exact), ("com.app.other", &prefix)]
+        .into_iter()
+        .enumerate()
+    {
         c.send(
             &caller,
             Message::Call(Call {
-                request: RequestId(1),
+                request: RequestId(req as u64 + 1),
                 options: Dict::new(),
                 procedure: proc_.into(),
                 payload: Payload::empty(),
@@ -1088,3 +1091,5 @@ fn anonymous_authentication_is_per_transport() {
         other => panic!("expected WELCOME, got {other:?}"),
     }
 }
+#[path = "tests_rpc.rs"]
+mod rpc;

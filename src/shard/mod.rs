@@ -10,6 +10,9 @@
 //!   `AtomicWaker`; a shard drains its inbox completely on each wake, and
 //!   senders wake a peer at most once per router step, so a burst of
 //!   publishes costs one wake-up, not one per message.
+//! - Call timeouts: a timer task per shard sleeps until the router's next
+//!   call deadline ([`ShardRouter::next_deadline`]) and fires it
+//!   ([`ShardRouter::poll_timers`]); a new, earlier deadline wakes it to re-arm.
 //! - Shutdown: every shard stops accepting, sends GOODBYE
 //!   `wamp.close.system_shutdown` to its sessions, lets writers flush for up to
 //!   [`SHUTDOWN_GRACE`], and exits; [`RouterHandle::join`] waits for all.
@@ -20,9 +23,11 @@
 pub mod mesh;
 
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -331,6 +336,7 @@ async fn shard_main(
         listeners.push((l, Rc::new(t.clone())));
     }
     let _ = ready.send(Ok(bound));
+    let timers = glommio::spawn_local(run_timers(Rc::clone(&router)));
     let limits = config.limits.clone();
     let mut accept_tasks = Vec::new();
     for (l, t) in listeners {
@@ -367,6 +373,7 @@ async fn shard_main(
     for t in accept_tasks {
         t.cancel().await;
     }
+    timers.cancel().await;
     router.borrow_mut().shutdown();
     let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
     while router.borrow().connection_count() > 0 && std::time::Instant::now() < deadline {
@@ -375,6 +382,34 @@ async fn shard_main(
         mesh::drain_inbox(shard, &peers, &router);
     }
     Ok(())
+}
+
+/// Fires the router's call deadlines: sleeps until the next one, or until an
+/// earlier deadline is added (the router bumps its timer epoch and wakes us).
+async fn run_timers(router: Rc<RefCell<ShardRouter>>) {
+    loop {
+        let (next, epoch) = {
+            let r = router.borrow();
+            (r.next_deadline(), r.timer_epoch())
+        };
+        let mut sleep =
+            next.map(|at| glommio::timer::Timer::new(at.saturating_duration_since(Instant::now())));
+        std::future::poll_fn(|cx| {
+            {
+                let mut r = router.borrow_mut();
+                if r.timer_epoch() != epoch {
+                    return Poll::Ready(());
+                }
+                r.set_timer_waker(cx.waker());
+            }
+            match sleep.as_mut() {
+                Some(t) => Pin::new(t).poll(cx).map(|_| ()),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        router.borrow_mut().poll_timers(Instant::now());
+    }
 }
 
 /// The router side of one connection.

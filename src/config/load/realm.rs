@@ -302,21 +302,23 @@ impl Loader {
                 permissions.push(perm);
             }
         }
-        let mut trustlevel = None;
-        if let Some(v) = obj.get("junction") {
-            let p = child(path, "junction");
-            if let Some(j) = self.object(&p, v) {
-                self.keys(&p, j, &[("trustlevel", Key::Read)]);
-                if let Some(v) = j.get("trustlevel") {
-                    trustlevel = self.uint(&child(&p, "trustlevel"), v, 0, u64::from(u32::MAX));
-                }
-            }
-        }
+        let trustlevel = obj
+            .get("junction")
+            .and_then(|v| self.role_junction(&child(path, "junction"), v));
         Some(RoleConfig {
             name: name?.to_owned(),
             permissions,
             trustlevel,
         })
+    }
+
+    /// A role's `junction` block (Junction extension): `trustlevel`, the
+    /// `INVOCATION.Details.trustlevel` of calls made by sessions with this role.
+    fn role_junction(&mut self, path: &str, v: &Value) -> Option<u64> {
+        let obj = self.object(path, v)?;
+        self.keys(path, obj, &[("trustlevel", Key::Read)]);
+        let v = obj.get("trustlevel")?;
+        self.uint(&child(path, "trustlevel"), v, 0, u64::from(u32::MAX))
     }
 
     fn permission(&mut self, path: &str, v: &Value) -> Option<Permission> {
