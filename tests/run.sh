@@ -47,8 +47,8 @@ else
     echo "up to date"
 fi
 
-# Autobahn|JS for tests/interop/test_rpc_js.py: only where Node.js and npm exist
-# (the tests skip themselves otherwise); reinstalled when package-lock.json changes.
+# Autobahn|JS for the JS interop tests (test_rpc_js.py, test_js_pubsub.py); they
+# fail without it. Reinstalled when package-lock.json changes.
 JS_DIR=$ROOT/tests/interop/js
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     step "npm install ($JS_DIR)"
@@ -60,7 +60,7 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
         echo "up to date"
     fi
 else
-    step "node/npm not found: the Autobahn|JS interop tests will be skipped"
+    step "node/npm not found: the Autobahn|JS interop tests will fail (install Node.js and npm; .ci/run does)"
 fi
 
 ROUTER=${ROUTER:-junction}

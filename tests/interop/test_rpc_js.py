@@ -32,10 +32,13 @@ from test_rpc_advanced import hanging_callee, on_shard
 JS_DIR = Path(__file__).parent / "js"
 NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(
-    NODE is None or not (JS_DIR / "node_modules" / "autobahn").is_dir(),
-    reason="needs node and `npm install` in tests/interop/js (tests/run.sh does it)",
-)
+
+
+@pytest.fixture(autouse=True)
+def js_installed():
+    """These tests need Node.js and Autobahn|JS: missing ones are a failure, not a skip."""
+    if NODE is None or not (JS_DIR / "node_modules" / "autobahn").is_dir():
+        pytest.fail("needs node and `npm ci` in tests/interop/js (tests/run.sh does it; .ci/run installs Node.js)")
 
 PLACEMENTS = [(0, 0), (1, 0)] if SHARDS >= 2 and not IS_CROSSBAR else [(None, None)]
 PLACEMENT_IDS = [f"caller{a}-callee{b}" for a, b in PLACEMENTS]
