@@ -72,6 +72,7 @@ fn routed() -> Arc<RoutedPublish> {
         },
         filter: None,
         retain: false,
+        rkey: None,
     })
 }
 

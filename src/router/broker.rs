@@ -52,6 +52,18 @@ impl ShardRouter {
                 );
             }
         };
+        let nkey = match super::sharded_sub::nkey_option(&m.options) {
+            Ok(n) => n,
+            Err(e) => {
+                return self.error(
+                    conn,
+                    code::SUBSCRIBE,
+                    m.request,
+                    uris::INVALID_ARGUMENT,
+                    Some(e),
+                );
+            }
+        };
         let realm = &self.realms[realm_idx as usize];
         if !uri::is_valid(&m.topic, realm.uri_check, policy) {
             let msg = format!(
@@ -84,6 +96,12 @@ impl ShardRouter {
         }
         if get_retained {
             self.adv.want_retained.insert((conn, m.request));
+        }
+        // Sharded subscription: the node key may need the owner's confirmation first.
+        if let Some(nkey) = nkey
+            && self.sharded_subscribe(conn, sid, realm_idx, &m.topic, policy, m.request, nkey)
+        {
+            return;
         }
         let realm = &mut self.realms[realm_idx as usize];
         if realm.subs.get(&m.topic, policy).is_none() {
@@ -170,16 +188,20 @@ impl ShardRouter {
         };
         let before = entry.local.len();
         entry.local.retain(|c| *c != conn);
+        let sharded = entry.nodes.is_some();
         if entry.local.len() < before
             && let Some(id) = entry.id
         {
             self.sub_meta_removed(realm_idx, session, id, uri, policy);
         }
+        if sharded {
+            self.sharded_left(realm_idx, uri, policy, conn);
+        }
         self.release_if_empty(realm_idx, uri, policy, session);
     }
 
     /// Gives this shard's membership back to the owner once no local subscriber is left.
-    fn release_if_empty(
+    pub(super) fn release_if_empty(
         &mut self,
         realm_idx: RealmIdx,
         uri: &str,
@@ -190,7 +212,10 @@ impl ShardRouter {
         let Some(entry) = realm.subs.get_mut(uri, policy) else {
             return;
         };
-        if !entry.local.is_empty() || !matches!(entry.join, JoinState::Joined) {
+        if !entry.local.is_empty()
+            || !matches!(entry.join, JoinState::Joined)
+            || entry.nodes.as_ref().is_some_and(|n| n.has_joining())
+        {
             return;
         }
         entry.join = JoinState::Out;
@@ -354,12 +379,18 @@ impl ShardRouter {
         let mut last_session = SessionId(0);
         for (conn, sid, request) in waiting {
             last_session = sid;
+            let nkey = self.sharded.take_pending(conn, request);
             let alive = self
                 .conns
                 .get(&conn)
                 .and_then(|c| c.session.as_ref())
                 .is_some_and(|s| s.id == sid);
             if !alive {
+                continue;
+            }
+            if let Some(nkey) = nkey
+                && self.node_gate(realm_idx, &uri, policy, (conn, sid, request), nkey)
+            {
                 continue;
             }
             let entry = self.realms[realm_idx as usize]
@@ -446,6 +477,7 @@ impl ShardRouter {
             payload: m.payload,
             filter: opts.filter,
             retain: opts.retain,
+            rkey: opts.rkey,
         };
         self.route_publish(routed, if exclude_me { Some(conn) } else { None });
         if acknowledge {
@@ -502,6 +534,7 @@ impl ShardRouter {
             payload,
             filter: None,
             retain: false,
+            rkey: None,
         };
         self.route_publish(routed, None);
     }
@@ -552,9 +585,19 @@ impl ShardRouter {
                         .with("topic", Value::from(p.topic.as_str()))
                 })
             };
+            // Sharded subscription and a publish with `rkey`: one node key gets it.
+            let sharding = match (&p.rkey, &entry.nodes) {
+                (Some(rkey), Some(nodes)) => Some((&**nodes, nodes.choose(rkey))),
+                _ => None,
+            };
             let mut frames: [Option<Bytes>; 3] = [None, None, None];
             for c in &entry.local {
                 if Some(*c) == exclude {
+                    continue;
+                }
+                if let Some((nodes, chosen)) = sharding
+                    && !nodes.admits(*c, chosen)
+                {
                     continue;
                 }
                 let Some(conn) = conns.get(c) else { continue };

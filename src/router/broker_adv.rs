@@ -118,6 +118,8 @@ pub struct PubOptions {
     pub retain: bool,
     /// Black- and whitelists, `None` when the publish has none.
     pub filter: Option<Box<PublishFilter>>,
+    /// `rkey`: the resource key for sharded subscriptions.
+    pub rkey: Option<String>,
 }
 
 impl PubOptions {
@@ -136,6 +138,7 @@ impl PubOptions {
                 "exclude_me" => o.exclude_me = flag(key, v)?,
                 "disclose_me" => o.disclose_me = flag(key, v)?,
                 "retain" => o.retain = flag(key, v)?,
+                "rkey" => o.rkey = Some(super::sharded_sub::rkey_option(v)?),
                 "exclude" => filter(&mut o).exclude = session_list(key, v)?,
                 "eligible" => filter(&mut o).eligible = Some(session_list(key, v)?),
                 "exclude_authid" => filter(&mut o).exclude_authid = string_list(key, v)?,

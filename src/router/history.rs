@@ -458,6 +458,7 @@ mod tests {
             payload: Payload::args(vec![Value::from(id)]),
             filter: None,
             retain: false,
+            rkey: None,
         })
     }
 

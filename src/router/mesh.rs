@@ -128,6 +128,9 @@ pub struct RoutedPublish {
     pub filter: Option<Box<super::broker_adv::PublishFilter>>,
     /// `retain: true`: every shard keeps it as the topic's retained event.
     pub retain: bool,
+    /// `PUBLISH.Options.rkey`: for sharded subscriptions, only the node key
+    /// chosen for it gets the event (see `sharded_sub.rs`); `None` (the common case) for everyone.
+    pub rkey: Option<String>,
 }
 
 /// A call forwarded to the callee's shard.
@@ -362,6 +365,52 @@ pub enum ShardMsg {
         change: RegChange,
         /// Acknowledge to the owner with this barrier, when set.
         barrier: Option<BarrierId>,
+    },
+    /// To the owner: shard `from` gained its first (`present`) or lost its
+    /// last subscriber of node key `nkey` of (uri, policy) (sharded subscriptions).
+    SubNode {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The shard whose node-key membership changed.
+        from: ShardId,
+        /// The node key (`SUBSCRIBE.Options.nkey`).
+        nkey: String,
+        /// Joined (`true`) or left.
+        present: bool,
+    },
+    /// From the owner to every shard: `shard` has (or no longer has)
+    /// subscribers of node key `nkey` of (uri, policy).
+    SubNodeReplica {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The node key.
+        nkey: String,
+        /// The shard whose membership changed.
+        shard: ShardId,
+        /// Added (`true`) or removed.
+        present: bool,
+        /// Acknowledge to the owner with this barrier, when set.
+        barrier: Option<BarrierId>,
+    },
+    /// To the joining shard, after the barrier: its node-key membership is
+    /// known everywhere; the waiting SUBSCRIBEs can be answered.
+    SubNodeJoined {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The node key.
+        nkey: String,
     },
     /// A publication for the destination shard's local subscribers.
     Publish(Arc<RoutedPublish>),

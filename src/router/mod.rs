@@ -22,6 +22,7 @@ mod meta_sub;
 pub mod outbox;
 pub mod realm;
 mod rpc;
+pub mod sharded_sub;
 pub mod store;
 mod testament;
 
@@ -184,6 +185,8 @@ pub struct ShardRouter {
     adv: broker_adv::AdvState,
     /// Advanced dealer state: calls in flight, deadlines, the clock (see `rpc`).
     rpc: rpc::RpcState,
+    /// Sharded subscriptions: node keys waiting and owned (see `sharded_sub.rs`).
+    sharded: sharded_sub::ShardedState,
 }
 
 impl ShardRouter {
@@ -212,6 +215,7 @@ impl ShardRouter {
             overflowed: Vec::new(),
             adv: broker_adv::AdvState::default(),
             rpc: rpc::RpcState::new(config),
+            sharded: sharded_sub::ShardedState::default(),
         };
         router.init_advanced(config);
         router
@@ -238,7 +242,8 @@ impl ShardRouter {
         self.realms
             .iter()
             .map(|r| r.subs.len() + r.regs.len() + r.owned_subs.len() + r.owned_regs.len())
-            .sum()
+            .sum::<usize>()
+            + self.sharded.owned_len()
     }
 
     /// Registers a new connection whose transport handshake succeeded.
@@ -349,6 +354,32 @@ impl ShardRouter {
                 policy,
                 id,
             } => self.sub_joined(realm, uri, policy, id),
+            ShardMsg::SubNode {
+                realm,
+                uri,
+                policy,
+                from: node_shard,
+                nkey,
+                present,
+            } => self.owner_sub_node(realm, uri, policy, node_shard, nkey, present),
+            ShardMsg::SubNodeReplica {
+                realm,
+                uri,
+                policy,
+                nkey,
+                shard,
+                present,
+                barrier,
+            } => {
+                self.apply_sub_node_replica(realm, &uri, policy, &nkey, shard, present);
+                self.ack(from, barrier);
+            }
+            ShardMsg::SubNodeJoined {
+                realm,
+                uri,
+                policy,
+                nkey,
+            } => self.sub_node_joined(realm, uri, policy, nkey),
             ShardMsg::BarrierAck { barrier } => self.barrier_ack(barrier),
             ShardMsg::RegJoin {
                 realm,
@@ -807,7 +838,12 @@ fn router_roles() -> Dict {
             .with("event_history", true)
             .with("event_retention", true)
             .with("subscription_meta_api", true)
-            .with("session_meta_api", true),
+            .with("session_meta_api", true)
+            // Sharded subscriptions: the spec's announcement key is misspelled
+            // ("shareded_subscriptions"); clients written against the spec
+            // look for that one, others for the regular spelling: send both.
+            .with("shareded_subscriptions", true)
+            .with("sharded_subscription", true),
     );
     let dealer = Dict::new().with(
         "features",
@@ -844,3 +880,5 @@ fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
 mod tests;
 #[cfg(test)]
 mod tests_pubsub;
+#[cfg(test)]
+mod tests_sharded;

@@ -37,12 +37,17 @@ pub struct SubEntry {
     pub local: Vec<ConnId>,
     /// This shard's membership at the owner.
     pub join: JoinState,
+    /// Node keys of a sharded subscription (`None` while it has none: the common case).
+    pub nodes: Option<Box<super::sharded_sub::NodeKeys>>,
 }
 
 impl SubEntry {
     /// Whether the entry can be dropped from the index.
     pub fn is_unused(&self) -> bool {
-        self.remote.is_empty() && self.local.is_empty() && matches!(self.join, JoinState::Out)
+        self.remote.is_empty()
+            && self.local.is_empty()
+            && matches!(self.join, JoinState::Out)
+            && self.nodes.is_none()
     }
 }
 

@@ -415,6 +415,7 @@ fn loaded(rec: &ArchivedRecord) -> Option<Loaded> {
         payload: ev.payload,
         filter: (filter != PublishFilter::default()).then(|| Box::new(filter)),
         retain: rec.kind == KIND_RETAINED,
+        rkey: None,
     };
     let time_ns = rec.time_ns.to_native();
     match rec.kind {
@@ -476,6 +477,7 @@ mod tests {
                 ..PublishFilter::default()
             })),
             retain,
+            rkey: None,
         }
     }
 

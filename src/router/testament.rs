@@ -206,6 +206,7 @@ impl ShardRouter {
                 payload: t.payload,
                 filter: t.filter,
                 retain: t.retain,
+                rkey: None,
             };
             self.route_publish(routed, None);
         }

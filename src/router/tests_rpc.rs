@@ -244,9 +244,11 @@ fn progressive_yields_are_dropped_for_callers_that_did_not_ask() {
     let mut c = Cluster::new(2);
     let (callee, _) = c.join_with(0, &[CANCEL, PROG_RESULTS]);
     let (plain_callee, _) = c.join_with(0, &[PROG_RESULTS]);
+    let (no_prog_callee, _) = c.join_with(0, &[CANCEL]);
     let (caller, _) = c.join_with(1, &[]);
     c.reg_ok(&callee, 1, "com.a", Dict::new());
     c.reg_ok(&plain_callee, 1, "com.b", Dict::new());
+    c.reg_ok(&no_prog_callee, 1, "com.c", Dict::new());
     c.call(&caller, 1, "com.a", Dict::new(), Payload::empty());
     let inv = c.invocation(&callee);
     assert_eq!(inv.details.get("receive_progress"), None);
@@ -257,7 +259,9 @@ fn progressive_yields_are_dropped_for_callers_that_did_not_ask() {
     );
     c.yield_(&callee, inv.request, false, int(2));
     assert_eq!(result(&one(c.recv(&caller))).payload, int(2));
-    // A callee without call canceling is not offered progressive results (spec).
+    // A callee announcing progressive results but not call canceling (as
+    // Autobahn|JS does) is offered them: the spec's only condition is the
+    // callee's `progressive_call_results`.
     c.call(
         &caller,
         2,
@@ -265,8 +269,28 @@ fn progressive_yields_are_dropped_for_callers_that_did_not_ask() {
         Dict::new().with("receive_progress", true),
         Payload::empty(),
     );
+    let inv = c.invocation(&plain_callee);
     assert_eq!(
-        c.invocation(&plain_callee).details.get("receive_progress"),
+        inv.details.get("receive_progress"),
+        Some(&Value::Bool(true))
+    );
+    c.yield_(&plain_callee, inv.request, true, int(1));
+    let m = one(c.recv(&caller));
+    assert_eq!(result(&m).details, Dict::new().with("progress", true));
+    c.yield_(&plain_callee, inv.request, false, int(2));
+    assert_eq!(result(&one(c.recv(&caller))).payload, int(2));
+    // A callee that did not announce progressive results is not offered them.
+    c.call(
+        &caller,
+        3,
+        "com.c",
+        Dict::new().with("receive_progress", true),
+        Payload::empty(),
+    );
+    assert_eq!(
+        c.invocation(&no_prog_callee)
+            .details
+            .get("receive_progress"),
         None
     );
 }

@@ -15,6 +15,7 @@ from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
 from advhelpers import PLACEMENT_IDS, PLACEMENTS, custom_router, placed, realm_config
 from routerproc import SHARDS, RouterProcess
+from test_rpc_advanced import raw  # noqa: F401 (fixture: raw WebSocket/JSON sessions)
 from wampclient import EventSink, RawWs, connect
 
 DETAILS = SubscribeOptions(details=True)
@@ -285,6 +286,8 @@ async def test_welcome_announces_broker_features(router):
         "event_history",
         "subscription_meta_api",
         "session_meta_api",
+        "shareded_subscriptions",  # the spec's spelling
+        "sharded_subscription",
     ):
         assert features.get(name) is True, name
     dealer = welcome[2]["roles"]["dealer"]["features"]
@@ -309,3 +312,96 @@ async def test_many_retained_topics_by_prefix(clients, uniq):
     events = await sink.wait_count(3)
     assert sorted(e[0][0] for e in events) == ["a", "b", "c"]
     assert all(e[1]["details"].retained for e in events)
+
+
+# Sharded subscriptions (SUBSCRIBE nkey, PUBLISH rkey): Autobahn|Python's
+# SubscribeOptions/PublishOptions have no such options, so these use the raw
+# WebSocket/JSON client of test_rpc_advanced.py.
+SUBSCRIBE, SUBSCRIBED, PUBLISH, PUBLISHED, EVENT, ERROR = 32, 33, 16, 17, 36, 8
+
+
+async def _raw_subscribe(s, topic: str, options: dict) -> int:
+    req = s.request()
+    s.send([SUBSCRIBE, req, options, topic])
+    msg = await s.expect(SUBSCRIBED)
+    assert msg[1] == req
+    return msg[2]
+
+
+async def _raw_publish(s, topic: str, options: dict, args: list) -> None:
+    req = s.request()
+    s.send([PUBLISH, req, {**options, "acknowledge": True}, topic, args])
+    msg = await s.expect(PUBLISHED)
+    assert msg[1] == req
+
+
+async def _events_until(s, marker: str) -> list:
+    """The first argument of every EVENT up to the marker event (excluded)."""
+    got = []
+    while True:
+        msg = await s.expect(EVENT)
+        if msg[4][0] == marker:
+            return got
+        got.append(msg[4][0])
+
+
+@pytest.mark.junction_only
+async def test_sharded_subscription_routes_each_rkey_to_one_node(raw, uniq):
+    """Node n1 has subscribers on two shards, n2 on one, a subscriber without
+    nkey gets everything; publishers on every shard route the same rkey to the
+    same node; changing the node set re-routes keys."""
+    topic = uniq("com.adv.sharded")
+    s0, s1 = 0, 1 % SHARDS
+    a1, a2, b, plain = await raw(s0), await raw(s1), await raw(s1), await raw(s0)
+    sub_id = await _raw_subscribe(a1, topic, {"nkey": "n1"})
+    assert await _raw_subscribe(a2, topic, {"nkey": "n1"}) == sub_id
+    assert await _raw_subscribe(b, topic, {"nkey": "n2"}) == sub_id
+    assert await _raw_subscribe(plain, topic, {}) == sub_id
+    subs = {"a1": a1, "a2": a2, "b": b, "plain": plain}
+    mapping = None
+    for n, shard in enumerate((s0, s1)):
+        publ = await raw(shard)
+        keys = [f"dev-{i}" for i in range(30)]
+        for k in keys:
+            await _raw_publish(publ, topic, {"rkey": k}, [k])
+        marker = f"marker-{n}"
+        await _raw_publish(publ, topic, {}, [marker])
+        got = {name: await _events_until(s, marker) for name, s in subs.items()}
+        assert got["plain"] == keys, "a subscriber without nkey gets every event"
+        assert got["a1"] == got["a2"], "both subscribers of n1 (two shards) get the same keys"
+        assert sorted(got["a1"] + got["b"]) == sorted(keys), "each key goes to exactly one node"
+        assert got["a1"] and got["b"], "keys spread over both nodes"
+        this = {k: ("n1" if k in got["a1"] else "n2") for k in keys}
+        assert mapping in (None, this), "the same choice from every shard"
+        mapping = this
+    # A third node joins: some keys move to it, the others stay put.
+    c = await raw(s1)
+    await _raw_subscribe(c, topic, {"nkey": "n3"})
+    publ = await raw(s0)
+    keys = list(mapping)
+    for k in keys:
+        await _raw_publish(publ, topic, {"rkey": k}, [k])
+    await _raw_publish(publ, topic, {}, ["marker-3"])
+    subs["c"] = c
+    got = {name: await _events_until(s, "marker-3") for name, s in subs.items()}
+    assert got["c"], "the new node takes some keys"
+    for k in keys:
+        if k not in got["c"]:
+            assert (k in got["a1"]) == (mapping[k] == "n1"), k
+    assert sorted(got["a1"] + got["b"] + got["c"]) == sorted(keys)
+
+
+@pytest.mark.junction_only
+async def test_sharded_subscription_option_types(raw, uniq):
+    topic = uniq("com.adv.shardedbad")
+    s = await raw(0)
+    req = s.request()
+    s.send([SUBSCRIBE, req, {"nkey": 7}, topic])
+    err = await s.expect(ERROR)
+    assert (err[1], err[2], err[4]) == (SUBSCRIBE, req, "wamp.error.invalid_argument")
+    req = s.request()
+    s.send([PUBLISH, req, {"rkey": ["x"], "acknowledge": True}, topic, []])
+    err = await s.expect(ERROR)
+    assert (err[1], err[2], err[4]) == (PUBLISH, req, "wamp.error.invalid_argument")
+    s.send([PUBLISH, s.request(), {"rkey": 3}, topic, []])
+    await s.quiet()

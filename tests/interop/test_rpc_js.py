@@ -7,9 +7,10 @@ same and on different shards. Skipped when ``node`` or the npm packages
 
 Autobahn|JS quirks these tests account for:
 - its callee announces no ``call_canceling``, so a JS callee is never
-  interrupted and (spec: progressive results need call canceling) is not
-  offered ``receive_progress``; the progressive-results and cancel cases
-  therefore use an Autobahn|Python callee;
+  interrupted (the cancel cases use an Autobahn|Python callee); it does
+  announce ``progressive_call_results``, the spec's only condition for being
+  offered ``receive_progress``, so a JS callee streams progressive results
+  (``test_js_callee_progressive_results``);
 - after ``cancel({mode: "skip" | "killnowait"})`` it fails the call locally
   and then treats the router's ERROR for it as a protocol violation and
   closes its connection (the spec says the dealer sends that ERROR).
@@ -24,7 +25,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from autobahn.wamp.types import RegisterOptions
+from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 
 from routerproc import IS_CROSSBAR, SHARDS
 from test_rpc_advanced import hanging_callee, on_shard
@@ -94,6 +95,47 @@ async def test_js_progressive_call_results(router, clients, uniq, caller_shard, 
     assert out["result"] == "done"
     if caller_shard is not None:
         assert out["caller_shard"] == caller_shard
+
+
+@pytest.mark.parametrize("caller_shard,callee_shard", PLACEMENTS, ids=PLACEMENT_IDS)
+async def test_js_callee_progressive_results(router, clients, uniq, caller_shard, callee_shard):
+    """A JS callee (progressive_call_results, no call_canceling) gets
+    ``receive_progress`` and streams to a JS caller and to a Python caller."""
+    proc = uniq("com.js.calleestream")
+    ready_topic, done_topic = uniq("com.js.ready"), uniq("com.js.done")
+    py_caller = await on_shard(clients, caller_shard, "ws", "msgpack")
+    ready = asyncio.Event()
+    await py_caller.subscribe(lambda *a, **k: ready.set(), ready_topic)
+    js = asyncio.create_task(
+        run_js(
+            router,
+            scenario="callee_progressive",
+            procedure=proc,
+            n=4,
+            caller_shard=caller_shard,
+            callee_shard=callee_shard,
+            ready_topic=ready_topic,
+            done_topic=done_topic,
+        )
+    )
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+    except asyncio.TimeoutError:
+        if js.done():
+            js.result()  # raises with the JS side's failure
+        raise
+    seen = []
+    result = await py_caller.call(
+        proc, 3, options=CallOptions(on_progress=lambda v: seen.append(v))
+    )
+    assert (seen, result) == ([0, 10, 20], "done")
+    await py_caller.publish(done_topic, options=PublishOptions(acknowledge=True))
+    out = await js
+    assert out["offered"] == [True, True], "receive_progress offered to the JS callee"
+    assert out["progress"] == [0, 10, 20, 30]
+    assert out["result"] == "done"
+    if caller_shard is not None:
+        assert (out["caller_shard"], out["callee_shard"]) == (caller_shard, callee_shard)
 
 
 @pytest.mark.parametrize("mode", ["kill", "killnowait", "skip"])

@@ -3,7 +3,8 @@
 //! registration revocation, and the callee leaving.
 //!
 //! The callee's HELLO features decide what it gets: `receive_progress` only
-//! for callees with progressive call results *and* call canceling, INTERRUPT
+//! for callees announcing progressive call results (the spec's only
+//! condition: "if the Callee supports progressive calls"), INTERRUPT
 //! only for callees with call canceling (otherwise a cancel behaves as
 //! `skip`), progressive invocations only for callees announcing them (and call
 //! canceling), else `wamp.error.feature_not_supported`.
@@ -64,7 +65,7 @@ impl ShardRouter {
             return self.route(c.caller_shard, ShardMsg::Return(ret));
         }
         let mut details = c.details;
-        if c.receive_progress && can_cancel && features.has(Features::CALLEE_PROGRESSIVE_RESULTS) {
+        if c.receive_progress && features.has(Features::CALLEE_PROGRESSIVE_RESULTS) {
             details.insert("receive_progress", true);
         }
         // Later chunks carry the details of the initiating CALL ("frozen options").

@@ -148,7 +148,64 @@ async function shared() {
   };
 }
 
-const scenarios = { progressive, cancel, shared };
+// Progressive call results from a JS callee (Autobahn|JS announces
+// progressive_call_results but not call_canceling): the callee on
+// `callee_shard` streams `n` progress values when the router offers
+// `receive_progress`, then returns "done"; a JS caller on `caller_shard` calls
+// it once. With `ready_topic`/`done_topic`, the callee then announces itself
+// on `ready_topic` and stays registered until an event on `done_topic` (a
+// Python caller calls it meanwhile).
+async function callee_progressive() {
+  const callee = await open(spec.callee_shard);
+  const offered = [];
+  await withTimeout(
+    callee.session.register(spec.procedure, async (args, kwargs, details) => {
+      const n = args[0];
+      offered.push(typeof details.progress === "function");
+      if (details.progress) {
+        for (let i = 0; i < n; i++) {
+          details.progress([i * 10]);
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      return "done";
+    }),
+    "register",
+  );
+  const caller = await open(spec.caller_shard);
+  const progress = [];
+  const result = await withTimeout(
+    caller.session.call(spec.procedure, [spec.n], {}, { receive_progress: true }).then(
+      (r) => r,
+      (e) => {
+        throw e;
+      },
+      (p) => progress.push(p),
+    ),
+    "call",
+  );
+  if (spec.ready_topic) {
+    let finish;
+    const done = new Promise((r) => (finish = r));
+    await withTimeout(callee.session.subscribe(spec.done_topic, () => finish()), "subscribe");
+    await withTimeout(
+      callee.session.publish(spec.ready_topic, [], {}, { acknowledge: true }),
+      "publish ready",
+    );
+    await withTimeout(done, "done event");
+  }
+  callee.connection.close();
+  caller.connection.close();
+  return {
+    callee_shard: callee.shard,
+    caller_shard: caller.shard,
+    offered,
+    progress,
+    result,
+  };
+}
+
+const scenarios = { progressive, cancel, shared, callee_progressive };
 
 (async () => {
   if (typeof WebSocket === "undefined") {
