@@ -152,18 +152,27 @@ fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyh
 /// socket, and the usual soft default (1024) would cap the router far below
 /// what the machine allows. Logs the limit in force.
 fn raise_open_files_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim = raised;
             }
         }
     }
-    tracing::info!(open_files = lim.rlim_cur, "open files limit (bounds the number of sessions)");
+    tracing::info!(
+        open_files = lim.rlim_cur,
+        "open files limit (bounds the number of sessions)"
+    );
 }
