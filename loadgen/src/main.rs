@@ -109,6 +109,10 @@ struct FanoutArgs {
     /// Topic.
     #[arg(long, default_value = "loadgen.fanout")]
     topic: String,
+    /// Flow control: at most this many messages per publisher on their way to
+    /// subscribers at once; 0 publishes as fast as possible and lets the router queue.
+    #[arg(long, default_value_t = 100)]
+    window: u64,
     /// MQTT QoS (0 or 1).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     qos: u8,
@@ -146,6 +150,10 @@ struct PubsubArgs {
     /// Messages per second per publisher.
     #[arg(long)]
     rate: Option<f64>,
+    /// Flow control: at most this many messages per publisher on their way to
+    /// subscribers at once; 0 publishes as fast as possible and lets the router queue.
+    #[arg(long, default_value_t = 100)]
+    window: u64,
     /// MQTT QoS (0 or 1).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     qos: u8,
@@ -283,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 payload: a.payload,
                 amount: amount(a.messages, a.duration)?,
                 rate: a.rate,
+                window: a.window,
                 qos: a.qos,
                 publishers: 1,
                 subscribers: a.subscribers,
@@ -309,6 +318,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 payload: a.payload,
                 amount: amount(a.messages, a.duration)?,
                 rate: a.rate,
+                window: a.window,
                 qos: a.qos,
                 publishers: a.publishers,
                 subscribers: a.subscribers,

@@ -45,6 +45,9 @@ pub struct Control {
     pub sent: Vec<AtomicU64>,
     /// Per thread: deliveries in the measured phase.
     pub delivered: Vec<AtomicU64>,
+    /// Deliveries the measured-phase publications sent so far should cause
+    /// (publishers add to it per batch); with `delivered`, the flow-control window.
+    pub expected: AtomicU64,
     /// The first few problem messages.
     pub problems: Mutex<Vec<String>>,
     /// When the measured phase started ([`crate::clock::now_ns`]).
@@ -66,6 +69,7 @@ impl Control {
             failures: AtomicU64::new(0),
             sent: (0..threads).map(|_| AtomicU64::new(0)).collect(),
             delivered: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            expected: AtomicU64::new(0),
             problems: Mutex::new(Vec::new()),
             measure_start_ns: AtomicU64::new(0),
             last_send_ns: AtomicU64::new(0),

@@ -51,6 +51,9 @@ pub struct PubSubParams {
     pub amount: Amount,
     /// Messages per second per publisher.
     pub rate: Option<f64>,
+    /// Flow control: publications per publisher that may be on their way to
+    /// subscribers at once (0: none, publish as fast as possible).
+    pub window: u64,
     /// MQTT QoS (0 or 1).
     pub qos: u8,
     /// Publishers.
@@ -112,6 +115,7 @@ impl PubSubParams {
             "payload": self.payload,
             "amount": self.amount,
             "rate": self.rate,
+            "window": self.window,
             "qos": self.qos,
             "publishers": self.publishers,
             "subscribers": self.subscribers,
@@ -339,7 +343,8 @@ async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> Threa
     while ctl.phase() < STOP {
         ctl.delivered[t].store(local.delivered.get(), Ordering::Relaxed);
         ctl.sent[t].store(local.sent.get(), Ordering::Relaxed);
-        glommio::timer::sleep(Duration::from_millis(5)).await;
+        // Fresh counts every millisecond: publishers' flow control reads them.
+        glommio::timer::sleep(Duration::from_millis(1)).await;
     }
     let trackers = local
         .trackers
@@ -617,10 +622,31 @@ async fn publisher(
     let limit = p.amount.count().unwrap_or(u64::MAX);
     let mut seqs = vec![0u64; p.topics];
     let mut m = 0u64;
+    // Flow control: how many subscribers hear each topic, and how many
+    // deliveries may be outstanding (all publishers together) before this
+    // publisher waits. Without it, a publisher outruns any router and the run
+    // measures queueing (and the router's memory), not throughput.
+    let mut hearers = vec![0u64; p.topics];
+    for i in 0..p.subscribers {
+        for k in p.topics_of(i) {
+            hearers[k] += 1;
+        }
+    }
+    let fanout = (hearers.iter().sum::<u64>() / p.topics.max(1) as u64).max(1);
+    let max_in_flight = p.window.saturating_mul(p.publishers as u64).saturating_mul(fanout);
     loop {
         let now = now_ns();
         if m >= limit || deadline.is_some_and(|d| now >= d) || ctl.phase() >= STOP {
             break;
+        }
+        if p.window > 0 {
+            let delivered: u64 = ctl.delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+            let in_flight = ctl.expected.load(Ordering::Relaxed).saturating_sub(delivered);
+            if in_flight > max_in_flight {
+                sink.flush().await?;
+                glommio::timer::sleep(Duration::from_micros(200)).await;
+                continue;
+            }
         }
         let until = match pace(m, start, now, interval) {
             Pace::SleepUntil(t) => {
@@ -643,6 +669,8 @@ async fn publisher(
             m += 1;
         }
         sink.flush().await?;
+        let batch_deliveries: u64 = (batch_start..m).map(|x| hearers[(j + x as usize) % p.topics]).sum();
+        ctl.expected.fetch_add(batch_deliveries, Ordering::Relaxed);
         local.sent.set(local.sent.get() + (m - batch_start));
         glommio::yield_if_needed().await;
     }
@@ -664,6 +692,7 @@ mod tests {
             payload: 100,
             amount: Amount::Count(10),
             rate: None,
+            window: 0,
             qos: 0,
             publishers: 2,
             subscribers: 6,
