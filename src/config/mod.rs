@@ -234,12 +234,16 @@ pub enum Endpoint {
 pub struct TransportAuth {
     /// Anonymous authentication: the role given, or `None` when not allowed.
     pub anonymous_role: Option<String>,
+    /// Trust level of sessions joined over this transport (transport
+    /// `"junction": {"trustlevel": N}`), used when their role sets none.
+    pub trustlevel: Option<u64>,
 }
 
 impl Default for TransportAuth {
     fn default() -> Self {
         TransportAuth {
             anonymous_role: Some("anonymous".to_owned()),
+            trustlevel: None,
         }
     }
 }

@@ -930,3 +930,29 @@ fn role_junction_trustlevel() {
         "",
     );
 }
+
+#[test]
+fn transport_junction_trustlevel() {
+    let p = "/workers/0/transports/0/junction";
+    let c = load_ok(&with(p, json!({"trustlevel": 4})));
+    assert_eq!(c.transports[0].auth.trustlevel, Some(4));
+    assert_eq!(
+        c.transports[0].auth.anonymous_role.as_deref(),
+        Some("anonymous"),
+        "a trust level leaves the transport's authentication as it was"
+    );
+    assert_eq!(load_ok(&base()).transports[0].auth.trustlevel, None);
+    let path = "workers[0].transports[0].junction";
+    assert_one_issue(
+        &with(p, json!({"trustlevel": "high"})),
+        &format!("{path}.trustlevel"),
+        Invalid,
+        "",
+    );
+    assert_one_issue(
+        &with(p, json!({"level": 1})),
+        &format!("{path}.level"),
+        Invalid,
+        "",
+    );
+}

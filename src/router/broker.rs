@@ -464,7 +464,7 @@ impl ShardRouter {
             details.insert("publisher_authid", s.authid.as_str());
             details.insert("publisher_authrole", s.authrole.as_str());
         }
-        if let Some(level) = self.adv.trustlevel(realm_idx, &s.authrole) {
+        if let Some(level) = s.trustlevel {
             details.insert("trustlevel", level);
         }
         let routed = RoutedPublish {

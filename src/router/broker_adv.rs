@@ -211,8 +211,6 @@ pub fn pattern_matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
 /// Advanced state of one realm on one shard.
 #[derive(Default)]
 pub(super) struct RealmAdv {
-    /// Trust level per authrole (roles' `junction.trustlevel`).
-    pub trust: AHashMap<String, u64>,
     /// Retained event per topic (a copy on every shard).
     pub retained: AHashMap<String, Arc<RoutedPublish>>,
     /// Configured histories (every shard knows them all) and the buffers of those this shard owns.
@@ -239,13 +237,6 @@ pub struct AdvState {
 }
 
 impl AdvState {
-    /// The trust level for publications and calls of `authrole`, if configured.
-    pub fn trustlevel(&self, realm: RealmIdx, authrole: &str) -> Option<u64> {
-        self.realms
-            .get(realm as usize)
-            .and_then(|r| r.trust.get(authrole).copied())
-    }
-
     /// Adds the shards that must see `p` besides its subscribers' (every
     /// shard for a retained event, the owners of matching histories) to
     /// `remote`; returns whether this shard keeps it (retains or records it).
@@ -288,11 +279,6 @@ impl ShardRouter {
         for (idx, rc) in config.realms.iter().enumerate() {
             let realm_idx = idx as RealmIdx;
             let mut adv = RealmAdv::default();
-            for role in &rc.roles {
-                if let Some(t) = role.trustlevel {
-                    adv.trust.insert(role.name.clone(), t);
-                }
-            }
             let realm = &mut self.realms[idx];
             let mut owned_ids = Vec::new();
             for h in &rc.store.event_history {

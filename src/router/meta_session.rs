@@ -213,6 +213,7 @@ impl ShardRouter {
         realm: RealmIdx,
         authid: String,
         authrole: String,
+        trustlevel: Option<u64>,
     ) {
         self.adv.want_retained.retain(|(c, _)| *c != conn);
         let testaments = self.adv.testaments.remove(&id);
@@ -220,7 +221,7 @@ impl ShardRouter {
             return;
         }
         if let Some(t) = testaments {
-            self.publish_testaments(realm, id, &authid, &authrole, t);
+            self.publish_testaments(realm, id, &authid, &authrole, trustlevel, t);
         }
         if !self.has_listeners(realm, ON_LEAVE) {
             return;

@@ -111,6 +111,9 @@ struct Session {
     last_invocation: u64,
     /// Dealer-relevant features the client announced in HELLO.
     features: rpc::Features,
+    /// Trust level of this session's publications and calls: its role's
+    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
+    trustlevel: Option<u64>,
 }
 
 /// Where to send the answer to an invocation.
@@ -214,7 +217,7 @@ impl ShardRouter {
             scratch: BytesMut::with_capacity(64 * 1024),
             overflowed: Vec::new(),
             adv: broker_adv::AdvState::default(),
-            rpc: rpc::RpcState::new(config),
+            rpc: rpc::RpcState::new(),
             sharded: sharded_sub::ShardedState::default(),
         };
         router.init_advanced(config);
@@ -724,6 +727,14 @@ impl ShardRouter {
                 format!("role '{role}' does not exist on realm '{}'", hello.realm),
             );
         }
+        let trustlevel = self.realms[realm as usize]
+            .trustlevels
+            .get(&role)
+            .copied()
+            .or(self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.info.transport.auth.trustlevel));
         let id = self.new_session_id();
         let authid = self.random_authid();
         let details = Dict::new()
@@ -746,6 +757,7 @@ impl ShardRouter {
             invocations: AHashMap::new(),
             last_invocation: 0,
             features: rpc::Features::from_hello(&hello.details),
+            trustlevel,
         });
         self.sessions.insert(id, conn);
         self.send(
@@ -812,7 +824,14 @@ impl ShardRouter {
             );
         }
         self.rpc_callee_left(session.invocations.into_values());
-        self.session_ended(conn, session.id, realm, session.authid, session.authrole);
+        self.session_ended(
+            conn,
+            session.id,
+            realm,
+            session.authid,
+            session.authrole,
+            session.trustlevel,
+        );
     }
 
     /// The session on `conn`, if established.

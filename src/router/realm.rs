@@ -141,6 +141,8 @@ pub struct Realm {
     pub uri_check: UriCheck,
     /// Static permissions of its roles.
     pub authz: RealmAuthorizer,
+    /// Trust levels configured per role (`junction.trustlevel`).
+    pub trustlevels: AHashMap<String, u64>,
     /// Replica + local subscription index: the publish path's only lookup.
     pub subs: UriIndex<SubEntry>,
     /// Replica registration index: the call path's only lookup.
@@ -162,6 +164,11 @@ impl Realm {
             name: cfg.name.clone(),
             uri_check: cfg.uri_check,
             authz: RealmAuthorizer::new(cfg),
+            trustlevels: cfg
+                .roles
+                .iter()
+                .filter_map(|r| r.trustlevel.map(|t| (r.name.clone(), t)))
+                .collect(),
             subs: UriIndex::new(),
             regs: UriIndex::new(),
             owned_subs: AHashMap::new(),

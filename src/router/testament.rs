@@ -180,6 +180,7 @@ impl ShardRouter {
         session: SessionId,
         authid: &str,
         authrole: &str,
+        trustlevel: Option<u64>,
         t: Testaments,
     ) {
         for t in t.detached.into_iter().chain(t.destroyed) {
@@ -193,7 +194,7 @@ impl ShardRouter {
                 details.insert("publisher_authid", authid);
                 details.insert("publisher_authrole", authrole);
             }
-            if let Some(level) = self.adv.trustlevel(realm, authrole) {
+            if let Some(level) = trustlevel {
                 details.insert("trustlevel", level);
             }
             let routed = RoutedPublish {

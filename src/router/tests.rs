@@ -1093,3 +1093,64 @@ fn anonymous_authentication_is_per_transport() {
 }
 #[path = "tests_rpc.rs"]
 mod rpc;
+
+/// Joins realm1 on `shard` over a transport whose trust level is `level`.
+fn join_with_transport_trust(c: &mut Cluster, shard: usize, level: Option<u64>) -> Peer {
+    let saved = Rc::clone(&c.transport);
+    let mut t = (*saved).clone();
+    t.auth.trustlevel = level;
+    c.transport = Rc::new(t);
+    let (p, _) = c.join(shard, Serializer::Json, "realm1");
+    c.transport = saved;
+    p
+}
+
+#[rstest::rstest]
+#[case::transport_only(None, Some(7), Some(7))]
+#[case::role_wins(Some(3), Some(7), Some(3))]
+#[case::none(None, None, None)]
+fn trust_level_comes_from_the_role_else_the_transport(
+    #[case] role_level: Option<u64>,
+    #[case] transport_level: Option<u64>,
+    #[case] expected: Option<u64>,
+) {
+    let mut config = test_config();
+    config.realms[0].roles[0].trustlevel = role_level;
+    let mut c = Cluster::with_config(2, config);
+    let (sub, _) = c.join(0, Serializer::Json, "realm1");
+    c.subscribe(&sub, 1, "com.trust.t", Dict::new());
+    assert!(matches!(
+        c.register(&sub, 2, "com.trust.p", Dict::new()),
+        Message::Registered(_)
+    ));
+    let publisher = join_with_transport_trust(&mut c, 1, transport_level);
+    c.publish(&publisher, 1, "com.trust.t", Dict::new(), Payload::empty());
+    c.send(
+        &publisher,
+        Message::Call(Call {
+            request: RequestId(2),
+            options: Dict::new(),
+            procedure: "com.trust.p".into(),
+            payload: Payload::empty(),
+        }),
+    );
+    c.pump();
+    let got = c.recv(&sub);
+    let event = events(&got);
+    assert_eq!(event.len(), 1);
+    assert_eq!(
+        event[0].details.get("trustlevel").and_then(Value::as_u64),
+        expected
+    );
+    let inv = got
+        .iter()
+        .find_map(|m| match m {
+            Message::Invocation(i) => Some(i),
+            _ => None,
+        })
+        .expect("INVOCATION");
+    assert_eq!(
+        inv.details.get("trustlevel").and_then(Value::as_u64),
+        expected
+    );
+}

@@ -44,6 +44,7 @@ fn join_as(c: &mut Cluster, shard: usize, realm: &str, role: &str) -> (Peer, Ses
     let mut t: TransportConfig = (*saved).clone();
     t.auth = TransportAuth {
         anonymous_role: Some(role.into()),
+        trustlevel: None,
     };
     c.transport = Rc::new(t);
     let p = c.connect_raw(shard, Serializer::Json, 1 << 20);

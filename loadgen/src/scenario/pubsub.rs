@@ -633,15 +633,25 @@ async fn publisher(
         }
     }
     let fanout = (hearers.iter().sum::<u64>() / p.topics.max(1) as u64).max(1);
-    let max_in_flight = p.window.saturating_mul(p.publishers as u64).saturating_mul(fanout);
+    let max_in_flight = p
+        .window
+        .saturating_mul(p.publishers as u64)
+        .saturating_mul(fanout);
     loop {
         let now = now_ns();
         if m >= limit || deadline.is_some_and(|d| now >= d) || ctl.phase() >= STOP {
             break;
         }
         if p.window > 0 {
-            let delivered: u64 = ctl.delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum();
-            let in_flight = ctl.expected.load(Ordering::Relaxed).saturating_sub(delivered);
+            let delivered: u64 = ctl
+                .delivered
+                .iter()
+                .map(|d| d.load(Ordering::Relaxed))
+                .sum();
+            let in_flight = ctl
+                .expected
+                .load(Ordering::Relaxed)
+                .saturating_sub(delivered);
             if in_flight > max_in_flight {
                 sink.flush().await?;
                 glommio::timer::sleep(Duration::from_micros(200)).await;
@@ -669,7 +679,9 @@ async fn publisher(
             m += 1;
         }
         sink.flush().await?;
-        let batch_deliveries: u64 = (batch_start..m).map(|x| hearers[(j + x as usize) % p.topics]).sum();
+        let batch_deliveries: u64 = (batch_start..m)
+            .map(|x| hearers[(j + x as usize) % p.topics])
+            .sum();
         ctl.expected.fetch_add(batch_deliveries, Ordering::Relaxed);
         local.sent.set(local.sent.get() + (m - batch_start));
         glommio::yield_if_needed().await;

@@ -97,6 +97,7 @@ impl Loader {
                 ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
                 ("options", Key::Read),
                 ("auth", Key::Read),
+                ("junction", Key::Read),
                 (
                     "cookie",
                     Key::Warn(
@@ -332,6 +333,7 @@ impl Loader {
                 ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
                 ("options", Key::Read),
                 ("auth", Key::Read),
+                ("junction", Key::Read),
                 // Crossbar's RawSocket docs put it here; its checker wants `options`.
                 ("max_message_size", Key::Read),
             ],
@@ -468,6 +470,7 @@ impl Loader {
                         ),
                     ),
                     ("auth", Key::Read),
+                    ("junction", Key::Read),
                     ("options", Key::Read),
                     ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
                 ],
@@ -672,6 +675,26 @@ impl Loader {
     /// `auth` of a transport. Absent or empty: anonymous with role
     /// `anonymous`, as Crossbar does when no authentication is configured.
     fn auth(&mut self, path: &str, obj: &Obj) -> Option<TransportAuth> {
+        let trustlevel = match obj.get("junction") {
+            Some(v) => {
+                let jp = child(path, "junction");
+                let j = self.object(&jp, v)?;
+                self.keys(&jp, j, &[("trustlevel", Key::Read)]);
+                match j.get("trustlevel") {
+                    Some(t) => {
+                        Some(self.uint(&child(&jp, "trustlevel"), t, 0, u64::from(u32::MAX))?)
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let mut auth = self.auth_methods(path, obj)?;
+        auth.trustlevel = trustlevel;
+        Some(auth)
+    }
+
+    fn auth_methods(&mut self, path: &str, obj: &Obj) -> Option<TransportAuth> {
         let Some(v) = obj.get("auth") else {
             return Some(TransportAuth::default());
         };
@@ -682,6 +705,7 @@ impl Loader {
         }
         let mut auth = TransportAuth {
             anonymous_role: None,
+            trustlevel: None,
         };
         let mut ok = true;
         for (method, cfg) in methods {

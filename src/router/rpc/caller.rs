@@ -121,7 +121,7 @@ impl ShardRouter {
             details.insert("caller_authid", s.authid.as_str());
             details.insert("caller_authrole", s.authrole.as_str());
         }
-        if let Some(t) = self.rpc.trustlevel(realm_idx, &s.authrole) {
+        if let Some(t) = s.trustlevel {
             details.insert("trustlevel", t);
         }
         let mut timeout = None;

@@ -32,8 +32,6 @@ use std::time::{Duration, Instant};
 use ahash::AHashMap;
 
 use self::timers::{Clock, SystemClock, TimerQueue};
-use super::mesh::RealmIdx;
-use crate::config::Config;
 use crate::proto::{Dict, RequestId, SessionId, ShardId, Value};
 
 /// What a client announced in `HELLO.Details.roles.<role>.features`, as far
@@ -136,40 +134,18 @@ pub(super) struct RpcState {
     timers: TimerQueue,
     /// The time source.
     clock: Box<dyn Clock>,
-    /// `INVOCATION.Details.trustlevel` per realm and caller authrole
-    /// (config: role `junction.trustlevel`).
-    trustlevels: Vec<AHashMap<String, u64>>,
 }
 
 impl RpcState {
     /// State for a router serving `config`'s realms, on the system clock.
-    pub(super) fn new(config: &Config) -> RpcState {
-        let trustlevels = config
-            .realms
-            .iter()
-            .map(|r| {
-                r.roles
-                    .iter()
-                    .filter_map(|role| role.trustlevel.map(|t| (role.name.clone(), t)))
-                    .collect()
-            })
-            .collect();
+    pub(super) fn new() -> RpcState {
         RpcState {
             calls: AHashMap::new(),
             finished_streams: AHashMap::new(),
             by_call: AHashMap::new(),
             timers: TimerQueue::default(),
             clock: Box::new(SystemClock),
-            trustlevels,
         }
-    }
-
-    /// The trust level configured for `authrole` on `realm`.
-    fn trustlevel(&self, realm: RealmIdx, authrole: &str) -> Option<u64> {
-        self.trustlevels
-            .get(realm as usize)
-            .and_then(|m| m.get(authrole))
-            .copied()
     }
 
     /// In-flight calls on this shard (caller side) plus invocations indexed
