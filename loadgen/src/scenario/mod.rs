@@ -97,3 +97,57 @@ mod tests {
         assert_eq!(intended_ns(3, 100, iv), 3_000_100);
     }
 }
+
+/// An executor's accumulators, shared by its connections' tasks.
+#[derive(Default)]
+pub(crate) struct Local {
+    pub(crate) hist: std::cell::RefCell<Option<hdrhistogram::Histogram<u64>>>,
+    pub(crate) delivered: std::cell::Cell<u64>,
+    pub(crate) sent: std::cell::Cell<u64>,
+    pub(crate) last_rx_ns: std::cell::Cell<u64>,
+    pub(crate) trackers: std::cell::RefCell<
+        Vec<(
+            usize,
+            std::rc::Rc<std::cell::RefCell<crate::tracker::SeqTracker>>,
+        )>,
+    >,
+}
+
+/// What an executor hands back at the end of a run.
+pub(crate) struct ThreadOut {
+    pub(crate) hist: hdrhistogram::Histogram<u64>,
+    pub(crate) trackers: Vec<(usize, crate::tracker::SeqTracker)>,
+    pub(crate) last_rx_ns: u64,
+}
+
+impl Local {
+    /// Takes the histogram and sequence trackers out for the merge.
+    pub(crate) fn take_thread_out(&self) -> ThreadOut {
+        let trackers = self
+            .trackers
+            .borrow()
+            .iter()
+            .map(|(i, tr)| (*i, std::mem::take(&mut *tr.borrow_mut())))
+            .collect();
+        ThreadOut {
+            hist: self
+                .hist
+                .borrow_mut()
+                .take()
+                .expect("histogram set at start"),
+            trackers,
+            last_rx_ns: self.last_rx_ns.get(),
+        }
+    }
+}
+
+/// Publishes executor `t`'s counters to the control block every millisecond
+/// (progress bar, and the publishers' flow control) until the run stops.
+pub(crate) async fn report_until_stop(t: usize, ctl: &crate::runner::Control, local: &Local) {
+    use std::sync::atomic::Ordering;
+    while ctl.phase() < crate::runner::STOP {
+        ctl.delivered[t].store(local.delivered.get(), Ordering::Relaxed);
+        ctl.sent[t].store(local.sent.get(), Ordering::Relaxed);
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

@@ -9,7 +9,7 @@
 //! for loss and order, and the expected deliveries are computed exactly from
 //! what each publisher reports it sent.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use anyhow::bail;
 use glommio::sync::Semaphore;
-use hdrhistogram::Histogram;
 use junction::proto::{
     Dict, Message, Payload, Publish, RequestId, Serializer, Subscribe, Value, code,
 };
 
-use super::{Amount, Pace, intended_ns, pace, sleep_until};
+use super::{Amount, Local, Pace, ThreadOut, intended_ns, pace, report_until_stop, sleep_until};
 use crate::clock::now_ns;
 use crate::fastpath;
 use crate::mqtt::{self, MqttConn, MqttWriter, Packet};
@@ -126,23 +125,6 @@ impl PubSubParams {
             "threads": self.threads,
         })
     }
-}
-
-/// Thread-local accumulators.
-#[derive(Default)]
-struct Local {
-    hist: RefCell<Option<Histogram<u64>>>,
-    delivered: Cell<u64>,
-    sent: Cell<u64>,
-    last_rx_ns: Cell<u64>,
-    trackers: RefCell<Vec<(usize, Rc<RefCell<SeqTracker>>)>>,
-}
-
-/// What an executor hands back.
-struct ThreadOut {
-    hist: Histogram<u64>,
-    trackers: Vec<(usize, SeqTracker)>,
-    last_rx_ns: u64,
 }
 
 /// Runs a `fanout` / `pubsub` scenario and builds its report.
@@ -340,27 +322,8 @@ async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> Threa
         })
         .detach();
     }
-    while ctl.phase() < STOP {
-        ctl.delivered[t].store(local.delivered.get(), Ordering::Relaxed);
-        ctl.sent[t].store(local.sent.get(), Ordering::Relaxed);
-        // Fresh counts every millisecond: publishers' flow control reads them.
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-    }
-    let trackers = local
-        .trackers
-        .borrow()
-        .iter()
-        .map(|(i, tr)| (*i, std::mem::take(&mut *tr.borrow_mut())))
-        .collect();
-    ThreadOut {
-        hist: local
-            .hist
-            .borrow_mut()
-            .take()
-            .expect("histogram set at start"),
-        trackers,
-        last_rx_ns: local.last_rx_ns.get(),
-    }
+    report_until_stop(t, &ctl, &local).await;
+    local.take_thread_out()
 }
 
 /// Receiving side of one subscriber.

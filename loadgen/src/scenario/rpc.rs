@@ -4,7 +4,7 @@
 //! result (from the intended send time with `--rate`). Results are checked
 //! per caller like events: each carries the caller's sequence number back.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use glommio::sync::Semaphore;
-use hdrhistogram::Histogram;
 use junction::proto::{Call, Dict, Message, Payload, Register, RequestId, Serializer, Yield, code};
 
-use super::{Amount, Pace, intended_ns, pace, sleep_until};
+use super::{Amount, Local, Pace, ThreadOut, intended_ns, pace, report_until_stop, sleep_until};
 use crate::clock::now_ns;
 use crate::fastpath;
 use crate::payload::{self, Stamp, WARMUP_SENDER};
@@ -58,21 +57,6 @@ pub struct RpcParams {
     pub drain: Duration,
     /// Router process to measure.
     pub router_pid: Option<u32>,
-}
-
-#[derive(Default)]
-struct Local {
-    hist: RefCell<Option<Histogram<u64>>>,
-    delivered: Cell<u64>,
-    sent: Cell<u64>,
-    last_rx_ns: Cell<u64>,
-    trackers: RefCell<Vec<(usize, Rc<RefCell<SeqTracker>>)>>,
-}
-
-struct ThreadOut {
-    hist: Histogram<u64>,
-    trackers: Vec<(usize, SeqTracker)>,
-    last_rx_ns: u64,
 }
 
 /// Runs the `rpc` scenario.
@@ -228,26 +212,8 @@ async fn thread_main(t: usize, p: Arc<RpcParams>, ctl: Arc<Control>) -> ThreadOu
         })
         .detach();
     }
-    while ctl.phase() < STOP {
-        ctl.delivered[t].store(local.delivered.get(), Ordering::Relaxed);
-        ctl.sent[t].store(local.sent.get(), Ordering::Relaxed);
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
-    let trackers = local
-        .trackers
-        .borrow()
-        .iter()
-        .map(|(i, tr)| (*i, std::mem::take(&mut *tr.borrow_mut())))
-        .collect();
-    ThreadOut {
-        hist: local
-            .hist
-            .borrow_mut()
-            .take()
-            .expect("histogram set at start"),
-        trackers,
-        last_rx_ns: local.last_rx_ns.get(),
-    }
+    report_until_stop(t, &ctl, &local).await;
+    local.take_thread_out()
 }
 
 /// What a caller's reader got.
