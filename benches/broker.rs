@@ -67,6 +67,7 @@ fn setup(n: usize, sers: &[Serializer]) -> Setup {
             transport: Rc::clone(&transport),
             protocol: "websocket",
             peer: "bench".into(),
+            max_outbound: None,
         };
         let conn = router.open(info, Rc::clone(&outbox)).expect("open");
         (conn, outbox)

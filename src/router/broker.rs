@@ -620,6 +620,15 @@ impl ShardRouter {
                     );
                     scratch.split().freeze()
                 });
+                if frame.len() > conn.max_outbound {
+                    // Larger than this subscriber accepts: it misses this event.
+                    tracing::debug!(
+                        conn = c.0,
+                        len = frame.len(),
+                        "event larger than the subscriber accepts: skipped"
+                    );
+                    continue;
+                }
                 if conn.outbox.borrow_mut().push(frame.clone()) == Err(Overflow) {
                     overflowed.push(*c);
                 }

@@ -70,6 +70,8 @@ pub mod uris {
     pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
     /// UNSUBSCRIBE for an unknown subscription.
     pub const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
+    /// A message would exceed what its receiver accepts.
+    pub const PAYLOAD_SIZE_EXCEEDED: &str = "wamp.error.payload_size_exceeded";
     /// The call ended without a result (the callee left, or the caller canceled).
     pub const CANCELED: &str = "wamp.error.canceled";
     /// The dealer ended a call whose `timeout` expired.
@@ -140,6 +142,8 @@ struct Conn {
     session: Option<Session>,
     /// Set once the connection is being closed: no more input is processed.
     closing: bool,
+    /// Largest frame the peer accepts (`usize::MAX`: no limit).
+    max_outbound: usize,
 }
 
 /// A replica change waiting for acknowledgements, on its owner shard.
@@ -260,6 +264,7 @@ impl ShardRouter {
         self.last_conn += 1;
         let id = ConnId(self.last_conn);
         let serializer = info.serializer;
+        let max_outbound = info.max_outbound.unwrap_or(usize::MAX);
         self.conns.insert(
             id,
             Conn {
@@ -268,6 +273,7 @@ impl ShardRouter {
                 info,
                 session: None,
                 closing: false,
+                max_outbound,
             },
         );
         Ok(id)
@@ -557,15 +563,37 @@ impl ShardRouter {
     }
 
     /// Encodes `msg` for `conn` and queues it.
-    fn send(&mut self, conn: ConnId, msg: &Message) {
+    ///
+    /// A message larger than the peer accepts is not sent: a RESULT or a call's
+    /// ERROR is replaced by ERROR `wamp.error.payload_size_exceeded` (the call
+    /// still ends), anything else is dropped and logged; [`Sent::TooBig`] tells
+    /// the caller, e.g. to fail an INVOCATION back to its caller.
+    fn send(&mut self, conn: ConnId, msg: &Message) -> Sent {
         let Some(c) = self.conns.get(&conn) else {
-            return;
+            return Sent::Queued;
         };
         c.serializer.encode_into(msg, &mut self.scratch);
-        let frame = self.scratch.split().freeze();
+        let mut frame = self.scratch.split().freeze();
+        let mut sent = Sent::Queued;
+        if frame.len() > c.max_outbound {
+            sent = Sent::TooBig;
+            let Some(reply) = too_big_reply(msg, frame.len(), c.max_outbound) else {
+                tracing::warn!(
+                    conn = conn.0,
+                    message = msg.name(),
+                    len = frame.len(),
+                    max = c.max_outbound,
+                    "message larger than the peer accepts: not sent"
+                );
+                return sent;
+            };
+            c.serializer.encode_into(&reply, &mut self.scratch);
+            frame = self.scratch.split().freeze();
+        }
         if c.outbox.borrow_mut().push(frame) == Err(Overflow) {
             self.overflowed.push(conn);
         }
+        sent
     }
 
     /// Sends `msg` to a session on this shard, if it is still here.
@@ -842,6 +870,33 @@ impl ShardRouter {
     fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
         self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
     }
+}
+
+/// What [`ShardRouter::send`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Queued on the connection's outbox (or the connection is gone).
+    Queued,
+    /// Larger than the peer accepts: not queued as it was (see `send`).
+    TooBig,
+}
+
+/// The ERROR that replaces a call's RESULT or ERROR too large for its caller.
+fn too_big_reply(msg: &Message, len: usize, max: usize) -> Option<Message> {
+    let request = match msg {
+        Message::Result(r) => r.request,
+        Message::Error(e) if e.request_type == code::CALL => e.request,
+        _ => return None,
+    };
+    Some(Message::Error(Error {
+        request_type: code::CALL,
+        request,
+        details: Dict::new(),
+        error: uris::PAYLOAD_SIZE_EXCEEDED.to_owned(),
+        payload: Payload::args(vec![Value::Str(format!(
+            "the call's answer is {len} bytes; this client accepts at most {max}"
+        ))]),
+    }))
 }
 
 /// WELCOME `roles`: what this router announces. Features are listed exactly when they work.

@@ -150,12 +150,24 @@ impl Cluster {
         serializer: Serializer,
         queue_limit: usize,
     ) -> Peer {
+        self.connect_limited(shard, serializer, queue_limit, None)
+    }
+
+    /// Like `connect_raw`, for a peer that accepts messages up to `max_outbound` bytes.
+    pub(super) fn connect_limited(
+        &mut self,
+        shard: usize,
+        serializer: Serializer,
+        queue_limit: usize,
+        max_outbound: Option<usize>,
+    ) -> Peer {
         let outbox = Outbox::new_ref(queue_limit);
         let info = crate::transport::ConnInfo {
             serializer,
             transport: Rc::clone(&self.transport),
             protocol: "rawsocket",
             peer: "test".into(),
+            max_outbound,
         };
         let conn = self.routers[shard]
             .open(info, Rc::clone(&outbox))
@@ -987,6 +999,7 @@ fn session_limit_per_shard_refuses_further_connections() {
         transport: Rc::clone(&c.transport),
         protocol: "rawsocket",
         peer: "test".into(),
+        max_outbound: None,
     };
     assert!(
         c.routers[0]
@@ -1153,4 +1166,127 @@ fn trust_level_comes_from_the_role_else_the_transport(
         inv.details.get("trustlevel").and_then(Value::as_u64),
         expected
     );
+}
+
+/// Joins realm1 on `shard` as a peer that accepts messages up to `max` bytes.
+fn join_limited(c: &mut Cluster, shard: usize, max: usize) -> Peer {
+    let p = c.connect_limited(shard, Serializer::Json, 1 << 20, Some(max));
+    c.send(
+        &p,
+        Message::Hello(Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        }),
+    );
+    assert!(matches!(c.recv(&p).as_slice(), [Message::Welcome(_)]));
+    p
+}
+
+fn big(n: usize) -> Payload {
+    Payload::args(vec![Value::Str("x".repeat(n))])
+}
+
+#[test]
+fn answers_larger_than_the_caller_accepts_become_errors() {
+    let mut c = Cluster::new(2);
+    let (callee, _) = c.join(0, Serializer::Json, "realm1");
+    let caller = join_limited(&mut c, 1, 1024);
+    assert!(matches!(
+        c.register(&callee, 1, "com.big.result", Dict::new()),
+        Message::Registered(_)
+    ));
+    for (req, size, expect_error) in [(1u64, 4000usize, true), (2, 10, false)] {
+        c.send(
+            &caller,
+            Message::Call(Call {
+                request: RequestId(req),
+                options: Dict::new(),
+                procedure: "com.big.result".into(),
+                payload: Payload::empty(),
+            }),
+        );
+        c.pump();
+        let inv = match c.recv(&callee).as_slice() {
+            [Message::Invocation(i)] => i.request,
+            other => panic!("expected INVOCATION, got {other:?}"),
+        };
+        c.send(
+            &callee,
+            Message::Yield(Yield {
+                request: inv,
+                options: Dict::new(),
+                payload: big(size),
+            }),
+        );
+        c.pump();
+        match c.recv(&caller).as_slice() {
+            [Message::Error(e)] if expect_error => {
+                assert_eq!(
+                    (e.request, e.error.as_str()),
+                    (RequestId(req), uris::PAYLOAD_SIZE_EXCEEDED)
+                );
+            }
+            [Message::Result(r)] if !expect_error => assert_eq!(r.request, RequestId(req)),
+            other => panic!("call {req}: got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn arguments_larger_than_the_callee_accepts_fail_the_call() {
+    let mut c = Cluster::new(2);
+    let callee = join_limited(&mut c, 0, 1024);
+    let (caller, _) = c.join(1, Serializer::Json, "realm1");
+    assert!(matches!(
+        c.register(&callee, 1, "com.big.args", Dict::new()),
+        Message::Registered(_)
+    ));
+    c.send(
+        &caller,
+        Message::Call(Call {
+            request: RequestId(1),
+            options: Dict::new(),
+            procedure: "com.big.args".into(),
+            payload: big(4000),
+        }),
+    );
+    c.pump();
+    assert!(c.recv(&callee).is_empty(), "nothing reached the callee");
+    match c.recv(&caller).as_slice() {
+        [Message::Error(e)] => assert_eq!(e.error, uris::PAYLOAD_SIZE_EXCEEDED),
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    // The callee still serves calls that fit.
+    c.send(
+        &caller,
+        Message::Call(Call {
+            request: RequestId(2),
+            options: Dict::new(),
+            procedure: "com.big.args".into(),
+            payload: big(10),
+        }),
+    );
+    c.pump();
+    assert!(matches!(
+        c.recv(&callee).as_slice(),
+        [Message::Invocation(_)]
+    ));
+}
+
+#[test]
+fn events_larger_than_a_subscriber_accepts_skip_only_that_subscriber() {
+    let mut c = Cluster::new(2);
+    let small = join_limited(&mut c, 0, 1024);
+    let (normal, _) = c.join(0, Serializer::Json, "realm1");
+    let (publisher, _) = c.join(1, Serializer::Json, "realm1");
+    c.subscribe(&small, 1, "com.big.t", Dict::new());
+    c.subscribe(&normal, 1, "com.big.t", Dict::new());
+    c.publish(&publisher, 1, "com.big.t", Dict::new(), big(4000));
+    c.publish(&publisher, 2, "com.big.t", Dict::new(), big(10));
+    c.pump();
+    assert_eq!(events(&c.recv(&normal)).len(), 2);
+    let got = c.recv(&small);
+    let ev = events(&got);
+    assert_eq!(ev.len(), 1, "only the event that fits");
+    assert_eq!(ev[0].payload, big(10));
 }

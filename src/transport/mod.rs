@@ -52,6 +52,10 @@ pub struct ConnInfo {
     pub protocol: &'static str,
     /// The peer address, for logs and session details (`tcp4:127.0.0.1:5000`, `unix`).
     pub peer: String,
+    /// The largest message the peer accepts (RawSocket: what its handshake
+    /// announced); `None` when the transport has no such limit. The router
+    /// answers rather than send a message past it.
+    pub max_outbound: Option<usize>,
 }
 
 /// The router refused a connection (e.g. the shard's session limit is reached).

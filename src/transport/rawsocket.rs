@@ -13,9 +13,11 @@
 //! announced: a longer frame, a reserved type or reserved bits fail the
 //! connection (the spec: "a Peer MUST fail the connection"). PINGs are answered
 //! with a PONG carrying the same payload, written by the writer ahead of the
-//! next WAMP messages. Outgoing messages longer than the client announced it can
-//! receive cannot be sent (the spec leaves the handling to the implementation):
-//! they are dropped and logged.
+//! next WAMP messages. The client's announced limit is passed to the router
+//! (`ConnInfo::max_outbound`), which answers instead of sending a longer message
+//! (an oversize RESULT becomes ERROR `wamp.error.payload_size_exceeded`, an
+//! oversize INVOCATION fails the call, an oversize EVENT skips that subscriber);
+//! should one still reach the writer, it is dropped and logged.
 //!
 //! When the outbox asks for a close, what was queued before is written, then our
 //! side is shut down and the peer gets [`CLOSE_TIMEOUT`] to close its side.
@@ -132,6 +134,7 @@ pub async fn serve_rawsocket<S, H>(
         transport,
         protocol: "rawsocket",
         peer,
+        max_outbound: Some(send_max),
     };
     let outbox = match hooks.0.open(info) {
         Ok(o) => o,

@@ -199,6 +199,7 @@ pub async fn serve_websocket<S, H>(
         transport,
         protocol: "websocket",
         peer,
+        max_outbound: None,
     };
     let outbox = match hooks.0.open(info) {
         Ok(outbox) => outbox,

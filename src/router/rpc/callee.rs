@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use super::super::mesh::{CallChunk, CallReturn, CancelMode, RealmIdx, RoutedCall, ShardMsg};
 use super::super::realm::ConnId;
-use super::super::{PendingInvocation, ShardRouter, uris};
+use super::super::{PendingInvocation, Sent, ShardRouter, uris};
 use super::Features;
 use crate::proto::uri::{self, MatchPolicy};
 use crate::proto::{
@@ -94,7 +94,28 @@ impl ShardRouter {
             details,
             payload: c.payload,
         });
-        self.send(conn.expect("session found"), &inv);
+        let conn = conn.expect("session found");
+        if self.send(conn, &inv) == Sent::TooBig {
+            self.undeliverable_invocation(conn, request);
+        }
+    }
+
+    /// An INVOCATION was larger than its callee accepts: the call fails at once.
+    fn undeliverable_invocation(&mut self, conn: ConnId, request: RequestId) {
+        let Some(inv) = self
+            .session_mut(conn)
+            .and_then(|s| s.invocations.remove(&request))
+        else {
+            return;
+        };
+        self.rpc.by_call.remove(&(inv.caller, inv.request));
+        let ret = failure(
+            inv.caller,
+            inv.request,
+            uris::PAYLOAD_SIZE_EXCEEDED,
+            "the call's arguments are larger than the callee accepts",
+        );
+        self.route(inv.caller_shard, ShardMsg::Return(ret));
     }
 
     /// Callee's shard: the next chunk of a progressive call invocation goes to
@@ -131,7 +152,9 @@ impl ShardRouter {
             details,
             payload: ch.payload,
         });
-        self.send(conn, &msg);
+        if self.send(conn, &msg) == Sent::TooBig {
+            self.undeliverable_invocation(conn, request);
+        }
     }
 
     /// Callee's shard: cancel the invocation of (caller, request).
