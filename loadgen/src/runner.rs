@@ -278,3 +278,34 @@ pub fn wait_drain(
         }
     }
 }
+
+/// The setup phases every scenario shares: waits until `conns` connections are
+/// ready, switches to warm-up and waits until `warm` receivers got their warm-up
+/// message. Returns the progress bar for the measured phase.
+///
+/// # Errors
+/// A phase did not complete in time, or a connection failed.
+pub fn connect_and_warm_up(
+    ctl: &Control,
+    conns: u64,
+    warm: u64,
+    warm_timeout: Duration,
+    warm_what: &str,
+) -> anyhow::Result<indicatif::ProgressBar> {
+    let pb = progress(conns, "connecting");
+    wait_count(
+        ctl,
+        &pb,
+        conns,
+        Duration::from_secs(30),
+        "connecting",
+        || ctl.ready.load(Ordering::Relaxed),
+    )?;
+    ctl.set_phase(WARMUP);
+    pb.set_message("warm-up");
+    pb.set_length(warm);
+    wait_count(ctl, &pb, warm, warm_timeout, warm_what, || {
+        ctl.warm.load(Ordering::Relaxed)
+    })?;
+    Ok(pb)
+}

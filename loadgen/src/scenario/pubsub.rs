@@ -158,26 +158,12 @@ pub fn run(p: PubSubParams, url: &str) -> anyhow::Result<Report> {
 
 /// The main thread's part: phases, progress, drain.
 fn drive(p: &PubSubParams, ctl: &Control, url: &str) -> anyhow::Result<(Report, CpuMeter)> {
-    let conns = (p.publishers + p.subscribers) as u64;
-    let pb = runner::progress(conns, "connecting");
-    runner::wait_count(
+    let pb = runner::connect_and_warm_up(
         ctl,
-        &pb,
-        conns,
-        Duration::from_secs(30),
-        "connecting",
-        || ctl.ready.load(Ordering::Relaxed),
-    )?;
-    ctl.set_phase(WARMUP);
-    pb.set_message("warm-up");
-    pb.set_length(p.subscribers as u64);
-    runner::wait_count(
-        ctl,
-        &pb,
+        (p.publishers + p.subscribers) as u64,
         p.subscribers as u64,
         Duration::from_secs(10),
         "warm-up (events not reaching every subscriber)",
-        || ctl.warm.load(Ordering::Relaxed),
     )?;
     let meter = CpuMeter::start(p.router_pid);
     let t0 = now_ns();

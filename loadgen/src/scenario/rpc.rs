@@ -127,26 +127,12 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
 }
 
 fn drive(p: &RpcParams, ctl: &Control, url: &str) -> anyhow::Result<Report> {
-    let conns = (p.callers + p.callees) as u64;
-    let pb = runner::progress(conns, "connecting");
-    runner::wait_count(
+    let pb = runner::connect_and_warm_up(
         ctl,
-        &pb,
-        conns,
-        Duration::from_secs(30),
-        "connecting",
-        || ctl.ready.load(Ordering::Relaxed),
-    )?;
-    ctl.set_phase(WARMUP);
-    pb.set_message("warm-up");
-    pb.set_length(p.callers as u64);
-    runner::wait_count(
-        ctl,
-        &pb,
+        (p.callers + p.callees) as u64,
         p.callers as u64,
         Duration::from_secs(15),
         "warm-up calls",
-        || ctl.warm.load(Ordering::Relaxed),
     )?;
     let meter = CpuMeter::start(p.router_pid);
     ctl.measure_start_ns.store(now_ns(), Ordering::Release);
