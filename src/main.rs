@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use junction::config::{Config, ConfigError};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc, unless built with `--no-default-features` (the system allocator,
+/// for heap profilers such as heaptrack that hook `malloc`).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,5 +1,5 @@
 //! The sans-IO WAMP protocol core: messages, IDs, values, codecs, URI rules and
-//! RawSocket framing. Nothing here touches sockets, executors or clocks, so
+//! RawSocket and WebSocket framing. Nothing here touches sockets, executors or clocks, so
 //! everything here can be unit-tested, fuzzed and used by `loadgen` as is.
 
 pub mod codec;
@@ -9,6 +9,7 @@ pub mod message;
 pub mod rawsocket;
 pub mod uri;
 pub mod value;
+pub mod websocket;
 
 pub use codec::Serializer;
 pub use error::DecodeError;
