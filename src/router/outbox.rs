@@ -147,6 +147,20 @@ impl Outbox {
         self.frames.is_empty()
     }
 
+    /// The queued frames, oldest first. A writer reads frames in place and
+    /// [`Outbox::pop_written`]s each once it is on the wire, so bytes count
+    /// against the limit until the socket took them.
+    pub fn frames(&self) -> &VecDeque<Bytes> {
+        &self.frames
+    }
+
+    /// Removes the oldest frame, now written.
+    pub fn pop_written(&mut self) -> Option<Bytes> {
+        let frame = self.frames.pop_front()?;
+        self.queued_bytes -= frame.len();
+        Some(frame)
+    }
+
     /// Moves every queued frame to the back of `into` (the writer's batch).
     pub fn drain_into(&mut self, into: &mut VecDeque<Bytes>) {
         into.append(&mut self.frames);
@@ -194,6 +208,23 @@ mod tests {
         assert_eq!(o.push(Bytes::from_static(b"12345")), Ok(()));
         assert_eq!(o.push(Bytes::from_static(b"1")), Err(Overflow));
         assert_eq!(o.queued_bytes(), 10);
+    }
+
+    #[test]
+    fn frames_count_against_the_limit_until_popped_as_written() {
+        let mut o = Outbox::new(10);
+        assert_eq!(o.push(Bytes::from_static(b"123456")), Ok(()));
+        assert_eq!(o.push(Bytes::from_static(b"7890")), Ok(()));
+        assert_eq!(o.frames().len(), 2);
+        assert_eq!(o.frames()[0], Bytes::from_static(b"123456"));
+        assert_eq!(o.push(Bytes::from_static(b"x")), Err(Overflow));
+        assert_eq!(o.pop_written(), Some(Bytes::from_static(b"123456")));
+        assert_eq!(o.queued_bytes(), 4);
+        assert_eq!(o.push(Bytes::from_static(b"abcdef")), Ok(()));
+        assert_eq!(o.pop_written(), Some(Bytes::from_static(b"7890")));
+        assert_eq!(o.pop_written(), Some(Bytes::from_static(b"abcdef")));
+        assert_eq!(o.pop_written(), None);
+        assert_eq!(o.queued_bytes(), 0);
     }
 
     #[test]

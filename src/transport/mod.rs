@@ -19,6 +19,7 @@
 
 pub mod listener;
 pub mod rawsocket;
+pub mod socket;
 #[cfg(test)]
 mod testutil;
 pub mod websocket;

@@ -1,4 +1,6 @@
-//! WAMP-over-WebSocket: the server side of one connection, on async-tungstenite.
+//! WAMP-over-WebSocket: the server side of one connection, on our own framing
+//! ([`crate::proto::websocket`]) over readiness-based socket I/O
+//! ([`super::socket`]).
 //!
 //! Opening handshake: the request path must match `WebSocketOptions::path`
 //! (when set; otherwise HTTP 404). The subprotocol is the first of the
@@ -18,90 +20,86 @@
 //!
 //! Closing: a close requested through the outbox is sent with the reason's code
 //! and text after everything queued before it; the peer's close reply is awaited
-//! for [`CLOSE_TIMEOUT`]. Messages over the size limit close with 1009, other
-//! WebSocket protocol errors with 1002, a refused connection with 1013.
+//! for [`CLOSE_TIMEOUT`]. Messages over the size limit close with 1009, text
+//! that is not UTF-8 with 1007, other WebSocket protocol errors with 1002, a
+//! refused connection with 1013.
 //!
 //! Auto-ping: after `auto_ping_interval_ms` without anything received, a ping is
 //! sent; when nothing (no pong, no message) arrives within
 //! `auto_ping_timeout_ms`, the connection is dropped without a close handshake,
 //! as Autobahn's `onAutoPingTimeout` does (a peer that does not answer pings
 //! will not answer a close frame either).
+//!
+//! Memory: a held connection is one [`Conn`] (a few hundred octets) in its
+//! task. Reads go into the shard's scratch buffer; only the tail of a frame
+//! that has not fully arrived is kept per connection, and only until it has.
+//! Writes go from the outbox's frames straight to the socket: one `sendmsg`
+//! carries many frames, each a header built on the stack followed by the
+//! frame's shared bytes (the same `Bytes` for every subscriber of an event).
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::poll_fn;
-use std::pin::{Pin, pin};
+use std::cell::RefCell;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use async_tungstenite::tungstenite::http::{self, HeaderMap, HeaderValue, StatusCode};
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use bytes::Bytes;
-use futures::future::{FutureExt, select};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures::{Sink, StreamExt};
+use glommio::timer::Timer;
 
-use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, StallGuard, with_timeout};
+use super::socket::Socket;
+use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, STALL_TICK, Stream, with_timeout};
 use crate::config::{TransportConfig, WebSocketOptions};
 use crate::proto::Serializer;
+use crate::proto::websocket::{
+    self as wire, Decoded, Decoder, Event, MAX_HEADER, MessageKind, Opcode, Payload,
+};
 use crate::router::outbox::OutboxRef;
 
-/// tungstenite's read buffer per connection. Small, so that many idle
-/// connections stay cheap (tungstenite allocates it eagerly).
-pub const READ_BUFFER_SIZE: usize = 4 * 1024;
-/// Bytes tungstenite gathers before writing to the socket; every batch from the
-/// outbox ends with a flush, so this only bounds the syscalls within a batch.
-pub const WRITE_BUFFER_SIZE: usize = 16 * 1024;
-/// A close reason's text is limited to 123 octets (RFC 6455 section 5.5).
-const MAX_CLOSE_REASON: usize = 123;
+/// Size of the shard's read buffer.
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// Reads a connection makes per wake before it yields to the others.
+const READS_PER_WAKE: usize = 16;
+/// Vectored writes a connection makes per wake before it yields.
+const WRITES_PER_WAKE: usize = 16;
+/// Frames per vectored write (two buffers each: header and payload).
+const FRAMES_PER_WRITE: usize = 60;
+/// Control frames (pongs) waiting to be written; a peer that pings faster than
+/// it reads is closed (1008).
+const MAX_PENDING_CONTROL: usize = 16 * 1024;
 /// Payload of our auto-pings.
 const PING_PAYLOAD: &[u8] = b"junction";
 
-/// The WebSocket over one stream.
-type Ws<S> = WebSocketStream<S>;
+thread_local! {
+    /// The shard's read buffer. Each connection reads into it, hands whole
+    /// messages on and copies only an incomplete frame's tail into its own
+    /// [`Conn::inbuf`]. It is borrowed only within one synchronous poll.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
+}
 
 /// Why the connection's main phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
-    /// The peer sent a close frame (tungstenite queued the reply).
-    PeerClosed,
+    /// The peer sent a close frame with this code (`None`: no code); we answer it.
+    PeerClosed(Option<u16>),
     /// The stream ended or failed without a close handshake.
     Gone,
-    /// A message or frame over the size limit: close 1009.
-    TooBig,
-    /// A WebSocket protocol error (bad framing, bad UTF-8 text, ...): close 1002.
-    ProtocolError,
-    /// A text message on a binary serializer or vice versa: close 1003.
-    WrongFrameType,
+    /// The peer broke the protocol or a limit: close with this code and reason.
+    Fail(u16, &'static str),
     /// The outbox's close was sent; await the peer's reply.
     CloseSent,
-    /// No answer to an auto-ping in time: drop.
-    PingTimeout,
+    /// No answer to an auto-ping in time, or a stuck write after the router
+    /// closed the connection: drop.
+    Drop,
 }
 
-/// The tungstenite configuration for a connection accepting messages up to
-/// `max_message` octets in frames up to `max_frame` octets.
-fn ws_config(max_message: usize, max_frame: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_SIZE)
-        .write_buffer_size(WRITE_BUFFER_SIZE)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_frame.min(max_message)))
-}
-
-/// Picks the subprotocol: the first value the client offers (in its order,
-/// over all `Sec-WebSocket-Protocol` headers) that names an enabled serializer.
-pub fn negotiate_subprotocol(headers: &HeaderMap, enabled: &[Serializer]) -> Option<Serializer> {
-    headers
-        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+/// Picks the subprotocol: the first value the client offers (in its order)
+/// that names an enabled serializer.
+pub fn negotiate_subprotocol(offered: &[String], enabled: &[Serializer]) -> Option<Serializer> {
+    offered
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| Serializer::from_ws_subprotocol(p.trim()))
+        .filter_map(|p| Serializer::from_ws_subprotocol(p))
         .find(|s| enabled.contains(s))
 }
 
@@ -114,73 +112,22 @@ fn path_matches(request: &str, configured: &str) -> bool {
     norm(request) == norm(configured)
 }
 
-/// A plain-text HTTP error reply for a refused handshake.
-fn http_error(status: StatusCode, body: String) -> ErrorResponse {
-    let mut resp = http::Response::new(Some(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-/// Serves one WebSocket connection on `stream` (any byte stream: TCP, Unix, TLS).
-/// See [`super::serve`] for the contract with `hooks`.
-pub async fn serve_websocket<S, H>(
-    stream: S,
+/// Serves one WebSocket connection on `stream`. See [`super::serve`] for the
+/// contract with `hooks`.
+pub async fn serve_websocket<H: ConnectionHooks>(
+    mut stream: Stream,
     peer: String,
     transport: Rc<TransportConfig>,
     opts: &WebSocketOptions,
     max_message_size: usize,
     hooks: H,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-    H: ConnectionHooks,
-{
-    let mut hooks = ClosedOnDrop(hooks);
-    let max_message = opts.max_message_size.min(max_message_size);
-    let config = ws_config(max_message, opts.max_frame_size);
-
-    let chosen: Rc<Cell<Option<Serializer>>> = Rc::new(Cell::new(None));
-    // The error type is tungstenite's (an HTTP response), not ours to shrink.
-    #[allow(clippy::result_large_err)]
-    let callback = {
-        let chosen = chosen.clone();
-        let path = opts.path.clone();
-        let enabled = transport.serializers.clone();
-        move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-            if let Some(path) = &path
-                && !path_matches(req.uri().path(), path)
-            {
-                return Err(http_error(
-                    StatusCode::NOT_FOUND,
-                    format!("no WebSocket endpoint at {}\n", req.uri().path()),
-                ));
-            }
-            let Some(serializer) = negotiate_subprotocol(req.headers(), &enabled) else {
-                let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();
-                return Err(http_error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "This server only speaks the WebSocket subprotocols {}\n",
-                        offered.join(", ")
-                    ),
-                ));
-            };
-            resp.headers_mut().insert(
-                http::header::SEC_WEBSOCKET_PROTOCOL,
-                HeaderValue::from_static(serializer.ws_subprotocol()),
-            );
-            chosen.set(Some(serializer));
-            Ok(resp)
-        }
-    };
-
-    let handshake = async_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
+) {
+    let hooks = ClosedOnDrop(hooks);
+    // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
-    let ws = match with_timeout(timeout, handshake).await {
-        Some(Ok(ws)) => ws,
+    let handshake = Box::pin(handshake(&mut stream, opts, &transport.serializers));
+    let (serializer, leftover) = match with_timeout(timeout, handshake).await {
+        Some(Ok(done)) => done,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
             return;
@@ -190,10 +137,22 @@ pub async fn serve_websocket<S, H>(
             return;
         }
     };
-    let Some(serializer) = chosen.get() else {
-        return; // The callback sets it before every successful handshake.
-    };
-
+    let max_message = opts.max_message_size.min(max_message_size);
+    let mut conn = Box::new(Conn {
+        sock: stream,
+        hooks,
+        outbox: None,
+        text: serializer.is_text(),
+        decoder: Decoder::new(max_message, opts.max_frame_size.min(max_message)),
+        inbuf: Vec::new(),
+        ctrl: Vec::new(),
+        ctrl_sent: 0,
+        front_sent: 0,
+        close_queued: false,
+        last_rx: Instant::now(),
+        ping: AutoPing::new(opts),
+        stall: None,
+    });
     let info = ConnInfo {
         serializer,
         transport,
@@ -201,258 +160,570 @@ pub async fn serve_websocket<S, H>(
         peer,
         max_outbound: None,
     };
-    let outbox = match hooks.0.open(info) {
-        Ok(outbox) => outbox,
+    match conn.hooks.0.open(info) {
+        Ok(outbox) => conn.outbox = Some(outbox),
         Err(refused) => {
-            let ws = RefCell::new(ws);
-            if send_close(&ws, CloseCode::Again, refused.0).await.is_ok() {
-                await_close_reply(&ws).await;
-            }
+            Box::pin(conn.refuse(refused.0)).await;
             return;
         }
-    };
-
-    let ws = RefCell::new(ws);
-    let last_rx = Cell::new(Instant::now());
-    let end = {
-        let reader = pin!(read_loop(&ws, &mut hooks.0, &outbox, serializer, &last_rx));
-        let writer = pin!(write_loop(&ws, &outbox, serializer));
-        let pinger = pin!(ping_loop(
-            &ws,
-            &last_rx,
-            Duration::from_millis(opts.auto_ping_interval_ms),
-            Duration::from_millis(opts.auto_ping_timeout_ms),
-        ));
-        let rw = select(reader, writer).map(|e| e.factor_first().0);
-        select(rw, pinger).await.factor_first().0
-    };
-
-    match end {
-        End::PeerClosed => {
-            // Send tungstenite's queued close reply; then dropping the stream ends TCP.
-            let _ = with_timeout(CLOSE_TIMEOUT, ws_flush(&ws)).await;
-        }
-        End::CloseSent => await_close_reply(&ws).await,
-        End::TooBig => fail(ws, CloseCode::Size, "message too big").await,
-        End::ProtocolError => fail(ws, CloseCode::Protocol, "websocket protocol error").await,
-        End::WrongFrameType => {
-            let why = if serializer.is_text() {
-                "wamp.2.json requires text messages"
-            } else {
-                "binary serializers require binary messages"
-            };
-            fail(ws, CloseCode::Unsupported, why).await;
-        }
-        End::Gone | End::PingTimeout => {}
     }
-}
-
-/// Waits until the sink can take a message, then queues it (no flush).
-async fn ws_feed<S>(ws: &RefCell<Ws<S>>, msg: Message) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    poll_fn(|cx| Pin::new(&mut *ws.borrow_mut()).poll_ready(cx)).await?;
-    Pin::new(&mut *ws.borrow_mut()).start_send(msg)
-}
-
-/// Writes out everything queued (messages, automatic pongs and close replies).
-async fn ws_flush<S>(ws: &RefCell<Ws<S>>) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    poll_fn(|cx| Pin::new(&mut *ws.borrow_mut()).poll_flush(cx)).await
-}
-
-/// Queues and flushes a close frame.
-async fn send_close<S>(ws: &RefCell<Ws<S>>, code: CloseCode, reason: &str) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(truncate_reason(reason)),
+    let end = match conn.absorb(leftover) {
+        Err(end) => end,
+        Ok(()) => poll_fn(|cx| conn.poll_main(cx)).await,
     };
-    let sent = async {
-        ws_feed(ws, Message::Close(Some(frame))).await?;
-        ws_flush(ws).await
-    };
-    with_timeout(CLOSE_TIMEOUT, sent)
-        .await
-        .unwrap_or(Err(WsError::ConnectionClosed))
+    Box::pin(conn.finish(end)).await;
 }
 
-/// The longest prefix of `reason` that fits a close frame, cut at a char boundary.
-fn truncate_reason(reason: &str) -> &str {
-    if reason.len() <= MAX_CLOSE_REASON {
-        return reason;
-    }
-    let mut end = MAX_CLOSE_REASON;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
-}
-
-/// After we sent a close frame: reads (and discards) until the peer's close
-/// reply or the end of the stream, for at most [`CLOSE_TIMEOUT`].
-async fn await_close_reply<S>(ws: &RefCell<Ws<S>>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let drain = async {
-        while let Some(Ok(_)) = poll_fn(|cx| ws.borrow_mut().poll_next_unpin(cx)).await {}
-    };
-    let _ = with_timeout(CLOSE_TIMEOUT, drain).await;
-}
-
-/// Fails the connection after a read error: sends a close frame, shuts our side
-/// down and discards what the peer still sends (the rest of an oversize message)
-/// until it closes, so that the close frame is not lost to a TCP reset.
-async fn fail<S>(ws: RefCell<Ws<S>>, code: CloseCode, reason: &str)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if send_close(&ws, code, reason).await.is_err() {
-        return;
-    }
-    let mut stream = ws.into_inner().into_inner();
-    let linger = async {
-        let _ = stream.close().await;
-        let mut sink = [0u8; 4096];
-        while let Ok(n) = stream.read(&mut sink).await {
-            if n == 0 {
-                break;
+/// Reads the upgrade request and answers it: 101 with the negotiated
+/// subprotocol, or an HTTP error. Returns the serializer and whatever the
+/// client sent after the request head (its first frames).
+async fn handshake(
+    sock: &mut Stream,
+    opts: &WebSocketOptions,
+    enabled: &[Serializer],
+) -> io::Result<(Serializer, Vec<u8>)> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let (request, head_len) = loop {
+        match wire::parse_upgrade(&buf) {
+            Ok(Some(done)) => break done,
+            Ok(None) => {}
+            Err(refusal) => {
+                let _ = write_all(sock, &refusal.to_response()).await;
+                return Err(io::Error::other(format!("refused with HTTP {}", refusal.status)));
             }
         }
+        let len = buf.len();
+        buf.resize(len + 1024, 0);
+        let n = poll_fn(|cx| sock.poll_read(cx, &mut buf[len..])).await?;
+        buf.truncate(len + n);
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
     };
-    let _ = with_timeout(CLOSE_TIMEOUT, linger).await;
+    if let Some(path) = &opts.path
+        && !path_matches(&request.path, path)
+    {
+        let body = format!("no WebSocket endpoint at {}\n", request.path);
+        let _ = write_all(sock, &wire::http_error(404, &body)).await;
+        return Err(io::Error::other("refused with HTTP 404"));
+    }
+    let Some(serializer) = negotiate_subprotocol(&request.protocols, enabled) else {
+        let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();
+        let body = format!(
+            "This server only speaks the WebSocket subprotocols {}\n",
+            offered.join(", ")
+        );
+        let _ = write_all(sock, &wire::http_error(400, &body)).await;
+        return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
+    };
+    let answer = wire::switching_protocols(&request.key, serializer.ws_subprotocol());
+    write_all(sock, &answer).await?;
+    buf.drain(..head_len);
+    Ok((serializer, buf))
 }
 
-/// Hands every message from the peer to the router until the stream ends or breaks.
-/// Once the outbox is closed, messages are read but no longer handed on.
-async fn read_loop<S, H>(
-    ws: &RefCell<Ws<S>>,
-    hooks: &mut H,
-    outbox: &OutboxRef,
-    serializer: Serializer,
-    last_rx: &Cell<Instant>,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    H: ConnectionHooks,
-{
-    loop {
-        // The next read also writes out a pong tungstenite queued for a ping.
-        let next = poll_fn(|cx| ws.borrow_mut().poll_next_unpin(cx)).await;
-        last_rx.set(Instant::now());
-        let data: Bytes = match next {
-            None => return End::Gone,
-            Some(Ok(Message::Text(t))) if serializer.is_text() => t.into(),
-            Some(Ok(Message::Binary(b))) if !serializer.is_text() => b,
-            Some(Ok(Message::Text(_) | Message::Binary(_))) => return End::WrongFrameType,
-            Some(Ok(Message::Close(_))) => return End::PeerClosed,
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Err(e)) => return classify(e),
-        };
-        if !outbox.borrow().is_closed() {
-            hooks.frame(data);
+/// Writes all of `data` (handshake answers and closing frames: cold paths).
+async fn write_all(sock: &mut Stream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = poll_fn(|cx| sock.poll_write_vectored(cx, &[IoSlice::new(data)])).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// Auto-ping state, present only when `auto_ping_interval_ms` is set.
+struct AutoPing {
+    /// Idle time before a ping.
+    interval: Duration,
+    /// Time a ping has to be answered (zero: not checked).
+    timeout: Duration,
+    /// The next check.
+    timer: Timer,
+    /// When the unanswered ping was sent.
+    sent_at: Option<Instant>,
+}
+
+impl AutoPing {
+    fn new(opts: &WebSocketOptions) -> Option<Box<AutoPing>> {
+        let interval = Duration::from_millis(opts.auto_ping_interval_ms);
+        (!interval.is_zero()).then(|| {
+            Box::new(AutoPing {
+                interval,
+                timeout: Duration::from_millis(opts.auto_ping_timeout_ms),
+                timer: Timer::new(interval),
+                sent_at: None,
+            })
+        })
+    }
+}
+
+/// One established connection: the socket, the router's side, and the little
+/// state the framing needs between wakes.
+struct Conn<H: ConnectionHooks> {
+    /// The socket.
+    sock: Stream,
+    /// The router's side; `closed` is called when this is dropped.
+    hooks: ClosedOnDrop<H>,
+    /// What the router queued for the peer; `None` only before `open`.
+    outbox: Option<OutboxRef>,
+    /// Whether data messages are text (`wamp.2.json`) rather than binary.
+    text: bool,
+    /// The frame decoder (it holds a fragmented message while it arrives).
+    decoder: Decoder,
+    /// The start of a frame that has not fully arrived; empty (no allocation) otherwise.
+    inbuf: Vec<u8>,
+    /// Encoded control frames (pongs, pings, our close) waiting to be written
+    /// at the next message boundary; empty (no allocation) otherwise.
+    ctrl: Vec<u8>,
+    /// Octets of `ctrl` already written.
+    ctrl_sent: usize,
+    /// Octets of the outbox's front frame (header and payload) already written.
+    front_sent: usize,
+    /// Our close frame is in `ctrl`.
+    close_queued: bool,
+    /// When the peer last sent anything.
+    last_rx: Instant,
+    /// Auto-ping, when configured.
+    ping: Option<Box<AutoPing>>,
+    /// Since when a write has been stuck after the router closed the
+    /// connection, and the timer that gives up on it.
+    stall: Option<Box<(Instant, Timer)>>,
+}
+
+/// Where the main phase of a connection stands after one step of one side.
+type Step = Option<End>;
+
+impl<H: ConnectionHooks> Conn<H> {
+    fn outbox(&self) -> &OutboxRef {
+        self.outbox.as_ref().expect("the outbox is set when the connection opens")
+    }
+
+    fn opcode(&self) -> Opcode {
+        if self.text { Opcode::Text } else { Opcode::Binary }
+    }
+
+    /// The main phase: frames both ways until one side ends the connection.
+    fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        if let Some(end) = self.poll_read_side(cx) {
+            return Poll::Ready(end);
+        }
+        if let Some(end) = self.poll_ping(cx) {
+            return Poll::Ready(end);
+        }
+        match self.poll_write_side(cx) {
+            Some(end) => Poll::Ready(end),
+            None => Poll::Pending,
         }
     }
-}
 
-/// Maps a tungstenite read error to how the connection ends.
-fn classify(e: WsError) -> End {
-    use async_tungstenite::tungstenite::error::ProtocolError;
-    match e {
-        WsError::Capacity(_) => End::TooBig,
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Gone,
-        WsError::Protocol(_) | WsError::Utf8(_) => End::ProtocolError,
-        _ => End::Gone,
+    /// Reads until the socket has nothing more (the task is then registered
+    /// for readability) or the per-wake budget is spent (the task wakes itself).
+    fn poll_read_side(&mut self, cx: &mut Context<'_>) -> Step {
+        for _ in 0..READS_PER_WAKE {
+            let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut buf) => self.read_once(cx, &mut buf),
+                // Never expected (reads do not nest); stay correct anyway.
+                Err(_) => self.read_once(cx, &mut vec![0u8; 4096]),
+            });
+            match step {
+                Poll::Pending => return None,
+                Poll::Ready(Some(end)) => return Some(end),
+                Poll::Ready(None) => {}
+            }
+        }
+        cx.waker().wake_by_ref();
+        None
     }
-}
 
-/// Drains the outbox into the socket, one flush per batch; sends the outbox's
-/// close frame once everything queued before it is written.
-async fn write_loop<S>(ws: &RefCell<Ws<S>>, outbox: &OutboxRef, serializer: Serializer) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let guard = StallGuard::new(outbox);
-    let mut batch: VecDeque<Bytes> = VecDeque::new();
-    loop {
-        poll_fn(|cx| outbox.borrow_mut().poll_ready(cx)).await;
-        let close = {
-            let mut o = outbox.borrow_mut();
-            o.drain_into(&mut batch);
-            o.close_reason().cloned()
-        };
-        while let Some(frame) = batch.pop_front() {
-            let msg = if serializer.is_text() {
-                match Utf8Bytes::try_from(frame) {
-                    Ok(text) => Message::Text(text),
-                    Err(_) => {
-                        tracing::error!("dropping a JSON frame that is not UTF-8 (encoder bug)");
-                        continue;
+    /// One read into `buf` and the frames it completes.
+    fn read_once(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Step> {
+        match self.sock.poll_read(cx, buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
+            Poll::Ready(Ok(n)) => {
+                self.last_rx = Instant::now();
+                Poll::Ready(self.absorb_slice(&mut buf[..n]).err())
+            }
+        }
+    }
+
+    /// Takes bytes that arrived before the main phase (after the request head).
+    fn absorb(&mut self, mut data: Vec<u8>) -> Result<(), End> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.absorb_slice(&mut data)
+    }
+
+    /// Decodes the frames completed by `data` (freshly read) and keeps the
+    /// tail of an incomplete one.
+    fn absorb_slice(&mut self, data: &mut [u8]) -> Result<(), End> {
+        if self.inbuf.is_empty() {
+            let (used, needed) = self.decode_frames(data)?;
+            if used < data.len() {
+                let tail = &data[used..];
+                self.inbuf.reserve_exact(needed.max(tail.len()));
+                self.inbuf.extend_from_slice(tail);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.inbuf);
+            buf.extend_from_slice(data);
+            let (used, needed) = self.decode_frames(&mut buf)?;
+            if used < buf.len() {
+                buf.drain(..used);
+                buf.reserve_exact(needed.saturating_sub(buf.len()));
+                self.inbuf = buf;
+            }
+            // Otherwise the buffer is freed: an idle connection keeps none.
+        }
+        Ok(())
+    }
+
+    /// Decodes whole frames from the start of `buf`; returns the octets used
+    /// and the length the next (incomplete) frame needs.
+    fn decode_frames(&mut self, buf: &mut [u8]) -> Result<(usize, usize), End> {
+        let mut used = 0;
+        loop {
+            let decoded = self
+                .decoder
+                .decode(&mut buf[used..])
+                .map_err(|e| End::Fail(e.close_code(), fail_reason(&e)))?;
+            let (event, consumed) = match decoded {
+                Decoded::Incomplete { needed } => return Ok((used, needed)),
+                Decoded::Frame { event, consumed } => (event, consumed),
+            };
+            used += consumed;
+            match event {
+                None | Some(Event::Pong(_)) => {}
+                Some(Event::Message(kind, payload)) => {
+                    if (kind == MessageKind::Text) != self.text {
+                        let why = if self.text {
+                            "wamp.2.json requires text messages"
+                        } else {
+                            "binary serializers require binary messages"
+                        };
+                        return Err(End::Fail(1003, why));
+                    }
+                    let data = match payload {
+                        Payload::Borrowed(b) => Bytes::copy_from_slice(b),
+                        Payload::Owned(v) => Bytes::from(v),
+                    };
+                    let closed = self.outbox.as_ref().is_none_or(|o| o.borrow().is_closed());
+                    if !closed {
+                        self.hooks.0.frame(data);
                     }
                 }
-            } else {
-                Message::Binary(frame)
-            };
-            if !matches!(guard.write(ws_feed(ws, msg)).await, Some(Ok(()))) {
-                return End::Gone;
+                Some(Event::Ping(payload)) => {
+                    if self.ctrl.len() > MAX_PENDING_CONTROL {
+                        return Err(End::Fail(1008, "pings faster than pongs can be sent"));
+                    }
+                    let (hdr, n) = wire::frame_header(Opcode::Pong, payload.len());
+                    self.ctrl.extend_from_slice(&hdr[..n]);
+                    self.ctrl.extend_from_slice(payload);
+                }
+                Some(Event::Close(close)) => return Err(End::PeerClosed(close.map(|(c, _)| c))),
             }
         }
-        if let Some(reason) = close {
-            return match send_close(ws, CloseCode::from(reason.ws_code()), reason.text()).await {
-                Ok(()) => End::CloseSent,
-                Err(_) => End::Gone,
+    }
+
+    /// Sends auto-pings and notices unanswered ones.
+    fn poll_ping(&mut self, cx: &mut Context<'_>) -> Step {
+        let last_rx = self.last_rx;
+        let ping = self.ping.as_mut()?;
+        while Pin::new(&mut ping.timer).poll(cx).is_ready() {
+            if let Some(sent) = ping.sent_at.take()
+                && last_rx < sent
+            {
+                tracing::debug!("websocket auto-ping timed out");
+                return Some(End::Drop);
+            }
+            let idle = last_rx.elapsed();
+            if idle < ping.interval {
+                ping.timer = Timer::new(ping.interval - idle);
+                continue;
+            }
+            let (hdr, n) = wire::frame_header(Opcode::Ping, PING_PAYLOAD.len());
+            self.ctrl.extend_from_slice(&hdr[..n]);
+            self.ctrl.extend_from_slice(PING_PAYLOAD);
+            if ping.timeout.is_zero() {
+                ping.timer = Timer::new(ping.interval);
+            } else {
+                ping.sent_at = Some(Instant::now());
+                ping.timer = Timer::new(ping.timeout);
+            }
+        }
+        None
+    }
+
+    /// Writes control frames and the outbox's frames until the socket is full,
+    /// nothing is left (the task then waits on the outbox) or the per-wake
+    /// budget is spent.
+    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> Step {
+        for _ in 0..WRITES_PER_WAKE {
+            let nothing_queued = self.ctrl.is_empty() && self.outbox().borrow().is_empty();
+            if nothing_queued {
+                let mut outbox = self.outbox().borrow_mut();
+                let Some(reason) = outbox.close_reason().cloned() else {
+                    // Parks until the router queues something.
+                    return match outbox.poll_ready(cx) {
+                        Poll::Pending => None,
+                        Poll::Ready(()) => {
+                            cx.waker().wake_by_ref();
+                            None
+                        }
+                    };
+                };
+                drop(outbox);
+                self.ctrl = wire::close_frame(reason.ws_code(), reason.text());
+                self.close_queued = true;
+            }
+            match self.write_once(cx) {
+                Poll::Ready(Ok(())) => {
+                    if self.close_queued && self.ctrl.is_empty() {
+                        return Some(End::CloseSent);
+                    }
+                }
+                Poll::Ready(Err(_)) => return Some(End::Gone),
+                Poll::Pending => return self.stalled(cx),
+            }
+        }
+        cx.waker().wake_by_ref();
+        None
+    }
+
+    /// The socket is full. Normally the task just waits for it; once the
+    /// router has closed the connection, a peer that still does not read gets
+    /// [`STALL_TICK`] before the connection is dropped.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.stall.is_none() {
+            if !self.outbox().borrow().is_closed() {
+                return None;
+            }
+            self.stall = Some(Box::new((Instant::now(), Timer::new(STALL_TICK))));
+        }
+        let stall = self.stall.as_mut().expect("set above");
+        if Pin::new(&mut stall.1).poll(cx).is_ready() || stall.0.elapsed() >= STALL_TICK {
+            tracing::debug!("dropping a connection whose peer stopped reading after close");
+            return Some(End::Drop);
+        }
+        None
+    }
+
+    /// One vectored write: the rest of a started control batch, or else the
+    /// rest of a started frame; then (at a message boundary) pending control
+    /// frames, then as many queued frames as fit in one call.
+    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let opcode = self.opcode();
+        let outbox = self.outbox.as_ref().expect("the outbox is set when the connection opens");
+        let ob = outbox.borrow();
+        let frames = ob.frames();
+        let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
+        let mut lens = [0usize; FRAMES_PER_WRITE];
+        for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
+            let (h, n) = wire::frame_header(opcode, frame.len());
+            headers[i] = h;
+            lens[i] = n;
+        }
+        let mut iov = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE + 1];
+        let mut k = 0;
+        // Control frames go only between messages: not while a frame is half written.
+        let with_ctrl = !self.ctrl.is_empty() && self.front_sent == 0;
+        if with_ctrl {
+            iov[k] = IoSlice::new(&self.ctrl[self.ctrl_sent..]);
+            k += 1;
+        }
+        // A control batch that started must finish before any data frame.
+        let n_frames = if with_ctrl && self.ctrl_sent > 0 {
+            0
+        } else if !self.ctrl.is_empty() && self.front_sent > 0 {
+            1 // finish this frame, then the control frames
+        } else {
+            frames.len().min(FRAMES_PER_WRITE)
+        };
+        for (i, frame) in frames.iter().take(n_frames).enumerate() {
+            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i]], frame);
+            if i == 0 && self.front_sent > 0 {
+                let skip = self.front_sent;
+                if skip < head.len() {
+                    head = &head[skip..];
+                } else {
+                    body = &body[skip - head.len()..];
+                    head = &[];
+                }
+            }
+            if !head.is_empty() {
+                iov[k] = IoSlice::new(head);
+                k += 1;
+            }
+            iov[k] = IoSlice::new(body);
+            k += 1;
+        }
+        if k == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let mut written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => n,
+        };
+        drop(ob);
+        // Account for what the socket took.
+        if with_ctrl {
+            let rest = self.ctrl.len() - self.ctrl_sent;
+            if written < rest {
+                self.ctrl_sent += written;
+                return Poll::Ready(Ok(()));
+            }
+            written -= rest;
+            self.ctrl = Vec::new();
+            self.ctrl_sent = 0;
+        }
+        let mut ob = outbox.borrow_mut();
+        for len in lens.iter().take(n_frames) {
+            let Some(front) = ob.frames().front() else {
+                break;
             };
+            let rest = len + front.len() - self.front_sent;
+            if written < rest {
+                self.front_sent += written;
+                break;
+            }
+            written -= rest;
+            self.front_sent = 0;
+            ob.pop_written();
         }
-        if !matches!(guard.write(ws_flush(ws)).await, Some(Ok(()))) {
-            return End::Gone;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Refuses an opened WebSocket: close 1013 with the router's reason.
+    async fn refuse(mut self: Box<Self>, reason: &str) {
+        if write_all(&mut self.sock, &wire::close_frame(1013, reason))
+            .await
+            .is_ok()
+        {
+            let _ = with_timeout(CLOSE_TIMEOUT, self.await_close_reply()).await;
         }
+    }
+
+    /// The closing phase after the main one ended with `end`.
+    async fn finish(mut self: Box<Self>, end: End) {
+        match end {
+            End::PeerClosed(code) => {
+                // Answer with the peer's code (RFC 6455 section 5.5.1); a close
+                // without a code is answered with 1000.
+                let reply = wire::close_frame(code.unwrap_or(1000), "");
+                let _ = with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(reply)).await;
+                let _ = self.sock.shutdown_write();
+            }
+            End::CloseSent => {
+                let _ = with_timeout(CLOSE_TIMEOUT, self.await_close_reply()).await;
+            }
+            End::Fail(code, reason) => {
+                let frame = wire::close_frame(code, reason);
+                if with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(frame))
+                    .await
+                    .is_some_and(|r| r.is_ok())
+                {
+                    // Discard what the peer still sends (the rest of an oversize
+                    // message) until it closes, so that the close frame is not
+                    // lost to a TCP reset.
+                    let _ = self.sock.shutdown_write();
+                    let _ = with_timeout(CLOSE_TIMEOUT, self.discard_until_eof()).await;
+                }
+            }
+            End::Gone | End::Drop => {}
+        }
+    }
+
+    /// Finishes a half-written frame or control batch, then writes `frame`.
+    async fn send_at_boundary(&mut self, frame: Vec<u8>) -> io::Result<()> {
+        let mut out = Vec::new();
+        if self.ctrl_sent > 0 {
+            out.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
+        } else if self.front_sent > 0
+            && let Some(outbox) = &self.outbox
+            && let Some(front) = outbox.borrow().frames().front()
+        {
+            let (h, n) = wire::frame_header(self.opcode(), front.len());
+            let mut whole = h[..n].to_vec();
+            whole.extend_from_slice(front);
+            out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
+        }
+        out.extend_from_slice(&frame);
+        write_all(&mut self.sock, &out).await
+    }
+
+    /// Reads (and drops) frames until the peer's close frame or the end of the stream.
+    async fn await_close_reply(&mut self) {
+        poll_fn(|cx| {
+            loop {
+                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                    Ok(mut buf) => self.read_for_close(cx, &mut buf),
+                    Err(_) => self.read_for_close(cx, &mut vec![0u8; 4096]),
+                });
+                if let Poll::Ready(done) = step {
+                    if done {
+                        return Poll::Ready(());
+                    }
+                } else {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// One read while awaiting the close reply: `true` once it came (or the stream ended).
+    fn read_for_close(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<bool> {
+        let n = match self.sock.poll_read(cx, buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(true),
+            Poll::Ready(Ok(n)) => n,
+        };
+        self.inbuf.extend_from_slice(&buf[..n]);
+        let mut used = 0;
+        loop {
+            match self.decoder.decode(&mut self.inbuf[used..]) {
+                Err(_) | Ok(Decoded::Frame { event: Some(Event::Close(_)), .. }) => {
+                    return Poll::Ready(true);
+                }
+                Ok(Decoded::Frame { consumed, .. }) => used += consumed,
+                Ok(Decoded::Incomplete { .. }) => break,
+            }
+        }
+        self.inbuf.drain(..used);
+        Poll::Ready(false)
+    }
+
+    /// Reads and discards until the end of the stream.
+    async fn discard_until_eof(&mut self) {
+        poll_fn(|cx| {
+            loop {
+                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                    Ok(mut buf) => self.sock.poll_read(cx, &mut buf),
+                    Err(_) => self.sock.poll_read(cx, &mut [0u8; 512]),
+                });
+                match step {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
     }
 }
 
-/// Sends a ping after `interval` without receiving anything; ends the
-/// connection when nothing arrives within `timeout` after it. Never returns
-/// when `interval` is zero; with a zero `timeout` it only pings.
-async fn ping_loop<S>(
-    ws: &RefCell<Ws<S>>,
-    last_rx: &Cell<Instant>,
-    interval: Duration,
-    timeout: Duration,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if interval.is_zero() {
-        return std::future::pending().await;
-    }
-    loop {
-        let idle = last_rx.get().elapsed();
-        if idle < interval {
-            glommio::timer::Timer::new(interval - idle).await;
-            continue;
-        }
-        let sent_at = Instant::now();
-        let sent = async {
-            ws_feed(ws, Message::Ping(Bytes::from_static(PING_PAYLOAD))).await?;
-            ws_flush(ws).await
-        };
-        if sent.await.is_err() {
-            return End::Gone;
-        }
-        if timeout.is_zero() {
-            glommio::timer::Timer::new(interval).await;
-            continue;
-        }
-        glommio::timer::Timer::new(timeout).await;
-        if last_rx.get() < sent_at {
-            tracing::debug!("websocket auto-ping timed out");
-            return End::PingTimeout;
-        }
+/// The close reason sent for a decoding error.
+fn fail_reason(e: &wire::WsError) -> &'static str {
+    match e {
+        wire::WsError::TooBig => "message too big",
+        wire::WsError::InvalidUtf8 => "invalid UTF-8 in a text message",
+        wire::WsError::Protocol(_) => "websocket protocol error",
     }
 }
 
@@ -463,6 +734,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use async_tungstenite::tungstenite::client::IntoClientRequest;
+    use async_tungstenite::tungstenite::http;
     use async_tungstenite::tungstenite::handshake::HandshakeError;
     use async_tungstenite::tungstenite::{self as tung, Message, WebSocket};
     use bytes::Bytes;
@@ -525,23 +797,18 @@ mod tests {
     }
 
     #[test]
-    fn negotiate_walks_all_headers_in_client_order() {
-        let mut h = HeaderMap::new();
-        h.append(
-            http::header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static("mqtt, wamp.2.cbor"),
-        );
-        h.append(
-            http::header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static("wamp.2.json"),
-        );
-        assert_eq!(negotiate_subprotocol(&h, ALL), Some(Serializer::Cbor));
+    fn negotiate_walks_offers_in_client_order() {
+        let offered: Vec<String> = ["mqtt", "wamp.2.cbor", "wamp.2.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(negotiate_subprotocol(&offered, ALL), Some(Serializer::Cbor));
         assert_eq!(
-            negotiate_subprotocol(&h, &[Serializer::Json, Serializer::MsgPack]),
+            negotiate_subprotocol(&offered, &[Serializer::Json, Serializer::MsgPack]),
             Some(Serializer::Json)
         );
-        assert_eq!(negotiate_subprotocol(&h, &[Serializer::MsgPack]), None);
-        assert_eq!(negotiate_subprotocol(&HeaderMap::new(), ALL), None);
+        assert_eq!(negotiate_subprotocol(&offered, &[Serializer::MsgPack]), None);
+        assert_eq!(negotiate_subprotocol(&[], ALL), None);
     }
 
     #[test]
@@ -551,14 +818,6 @@ mod tests {
         assert!(path_matches("/", "/"));
         assert!(!path_matches("/wss", "/ws"));
         assert!(!path_matches("/", "/ws"));
-    }
-
-    #[test]
-    fn close_reason_is_cut_at_a_char_boundary() {
-        let long = "é".repeat(100); // 200 octets
-        let cut = truncate_reason(&long);
-        assert_eq!(cut.len(), 122);
-        assert_eq!(truncate_reason("short"), "short");
     }
 
     #[rstest]
@@ -869,5 +1128,144 @@ mod tests {
         });
         assert_eq!(out.info.map(|i| i.2), Some("unix".to_owned()));
         assert_eq!(out.closed, 1);
+    }
+
+    /// A client frame: FIN as given, masked with a fixed key.
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x11u8, 0x22, 0x33, 0x44];
+        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n <= 0xFFFF => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    /// A raw client: does the handshake by hand and returns the socket.
+    fn raw_ws(addr: &str, protocol: &str) -> TcpStream {
+        use std::io::Write;
+        let mut s = tcp(addr);
+        let req = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).expect("request");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).expect("response head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).expect("ascii head");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+        s
+    }
+
+    /// Reads one server frame: (opcode, payload). Server frames are unmasked.
+    fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).expect("frame header");
+        assert_eq!(h[0] & 0x80, 0x80, "FIN set");
+        assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+        let len = match h[1] & 0x7F {
+            126 => {
+                let mut l = [0u8; 2];
+                s.read_exact(&mut l).expect("len16");
+                u16::from_be_bytes(l) as usize
+            }
+            127 => {
+                let mut l = [0u8; 8];
+                s.read_exact(&mut l).expect("len64");
+                u64::from_be_bytes(l) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).expect("payload");
+        (h[0] & 0x0F, payload)
+    }
+
+    #[test]
+    fn fragments_with_a_ping_between_them_make_one_message() {
+        use std::io::Write;
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            let mut s = raw_ws(&addr, "wamp.2.json");
+            let mut bytes = client_frame(false, 1, b"[1,\"re");
+            bytes.extend(client_frame(true, 9, b"p"));
+            bytes.extend(client_frame(false, 0, b"alm1\","));
+            bytes.extend(client_frame(true, 0, b"{}]"));
+            // Byte by byte: every split point of every frame.
+            for b in bytes {
+                s.write_all(&[b]).expect("write");
+            }
+            assert_eq!(read_frame(&mut s), (10, b"p".to_vec()), "pong first");
+            assert_eq!(read_frame(&mut s), (1, b"[1,\"realm1\",{}]".to_vec()));
+            s.write_all(&client_frame(true, 8, &1000u16.to_be_bytes())).expect("close");
+            assert_eq!(read_frame(&mut s), (8, 1000u16.to_be_bytes().to_vec()));
+        });
+        assert_eq!(out.frames, vec![Bytes::from_static(b"[1,\"realm1\",{}]")]);
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn pipelined_frames_and_large_messages_round_trip() {
+        use std::io::Write;
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = big.clone();
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            let mut s = raw_ws(&addr, "wamp.2.msgpack");
+            // 300 small frames and one 700 kB frame in one write, after the handshake.
+            let mut bytes = Vec::new();
+            for i in 0..300u32 {
+                bytes.extend(client_frame(true, 2, &i.to_be_bytes()));
+            }
+            bytes.extend(client_frame(true, 2, &big));
+            s.write_all(&bytes).expect("write");
+            for i in 0..300u32 {
+                assert_eq!(read_frame(&mut s), (2, i.to_be_bytes().to_vec()));
+            }
+            assert_eq!(read_frame(&mut s), (2, big));
+            s.write_all(&client_frame(true, 8, &[])).expect("close");
+            assert_eq!(read_frame(&mut s), (8, 1000u16.to_be_bytes().to_vec()));
+        });
+        assert_eq!(out.frames.len(), 301);
+        assert_eq!(out.frames[300], Bytes::from(expected));
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[rstest]
+    #[case::bad_utf8(client_frame(true, 1, b"[\xff]"), 1007)]
+    #[case::unmasked(vec![0x81, 0x02, b'[', b']'], 1002)]
+    #[case::reserved_bits(vec![0xC1, 0x80, 0, 0, 0, 0], 1002)]
+    #[case::continuation_first(client_frame(true, 0, b"[]"), 1002)]
+    fn broken_frames_fail_the_connection(#[case] frame: Vec<u8>, #[case] code: u16) {
+        use std::io::Write;
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, got) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            let mut s = raw_ws(&addr, "wamp.2.json");
+            s.write_all(&frame).expect("write");
+            let (op, payload) = read_frame(&mut s);
+            assert_eq!(op, 8, "a close frame");
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            assert!(rest.is_empty(), "nothing after the close frame");
+            u16::from_be_bytes([payload[0], payload[1]])
+        });
+        assert_eq!(got, code);
+        assert!(out.frames.is_empty());
+        assert_eq!((out.opened, out.closed), (1, 1));
     }
 }

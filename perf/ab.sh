@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A/B comparison of two Junction binaries on one loadgen scenario, interleaved
+# (A, B, A, B, ...) so that both see the same machine noise; prints each run
+# and the medians. Used for the before/after figures in BENCHMARKS.md.
+#
+#   perf/ab.sh OLD_BIN NEW_BIN [RUNS] -- LOADGEN_ARGS...
+#
+# LOADGEN_ARGS is a loadgen command line without --url, --router-pid and
+# --json (e.g. `fanout --subscribers 1000 --payload 100 --duration 10`);
+# the router listens on ws://127.0.0.1:8080/ws (its embedded default config)
+# with one shard unless SHARDS is set. URL overrides the URL (rs://127.0.0.1:8081).
+set -euo pipefail
+A=$1; B=$2; RUNS=${3:-3}; shift 3; [[ ${1:-} == -- ]] && shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
+URL=${URL:-ws://127.0.0.1:8080/ws}
+SHARDS=${SHARDS:-1}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+# The figure to compare: the first key loadgen reports that exists.
+figure() {
+    python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+flat = dict(r, **r.get("extra", {}))
+for k in ("router_rss_kib_per_session", "throughput_per_s"):
+    if k in flat:
+        print(f"{k} {flat[k]}")
+        break
+PY
+}
+declare -A results
+for i in $(seq 1 "$RUNS"); do
+    for label in A B; do
+        bin=$A; [[ $label == B ]] && bin=$B
+        "$bin" start --shards "$SHARDS" --log-level warn >"$WORK/router.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 50); do
+            (echo >/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
+            sleep 0.1
+        done
+        "$LOADGEN" "$@" --url "$URL" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
+            echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+        kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+        f=$(figure "$WORK/r.json"); echo "run $i $label: $f"
+        results[$label]+="${f##* } "
+    done
+done
+for label in A B; do
+    med=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${results[$label]})
+    echo "median $label: $med"
+done
