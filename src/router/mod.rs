@@ -92,6 +92,12 @@ pub mod uris {
 /// The router's agent string in WELCOME.
 pub const AGENT: &str = concat!("Junction/", env!("CARGO_PKG_VERSION"));
 
+/// A map keyed by IDs the router itself assigns (subscription, registration
+/// and invocation IDs). Peers cannot choose these keys, so a fixed-key hasher
+/// is safe, and it saves each map the 32 octets of a random hasher state
+/// (three maps in every session).
+type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<ahash::AHasher>>;
+
 /// A joined session.
 #[derive(Debug)]
 struct Session {
@@ -104,11 +110,11 @@ struct Session {
     /// Authentication role (permissions come from it).
     authrole: String,
     /// This session's subscriptions: ID → key in the realm's index.
-    subscriptions: AHashMap<SubscriptionId, (String, MatchPolicy)>,
+    subscriptions: IdMap<SubscriptionId, (String, MatchPolicy)>,
     /// This session's registrations: ID → key.
-    registrations: AHashMap<RegistrationId, (String, MatchPolicy)>,
+    registrations: IdMap<RegistrationId, (String, MatchPolicy)>,
     /// Invocations sent to this session (as callee) and not yet answered.
-    invocations: AHashMap<RequestId, PendingInvocation>,
+    invocations: IdMap<RequestId, PendingInvocation>,
     /// Last INVOCATION request ID used towards this session.
     last_invocation: u64,
     /// Dealer-relevant features the client announced in HELLO.
@@ -168,7 +174,7 @@ pub struct ShardRouter {
     /// Realm name → index.
     realm_names: AHashMap<String, RealmIdx>,
     /// Connections on this shard.
-    conns: AHashMap<ConnId, Conn>,
+    conns: AHashMap<ConnId, Box<Conn>>,
     /// Joined sessions on this shard → their connection.
     sessions: AHashMap<SessionId, ConnId>,
     /// Cross-shard sender.
@@ -267,14 +273,14 @@ impl ShardRouter {
         let max_outbound = info.max_outbound.unwrap_or(usize::MAX);
         self.conns.insert(
             id,
-            Conn {
+            Box::new(Conn {
                 outbox,
                 serializer,
                 info,
                 session: None,
                 closing: false,
                 max_outbound,
-            },
+            }),
         );
         Ok(id)
     }
@@ -780,9 +786,9 @@ impl ShardRouter {
             realm,
             authid,
             authrole: role,
-            subscriptions: AHashMap::new(),
-            registrations: AHashMap::new(),
-            invocations: AHashMap::new(),
+            subscriptions: IdMap::default(),
+            registrations: IdMap::default(),
+            invocations: IdMap::default(),
             last_invocation: 0,
             features: rpc::Features::from_hello(&hello.details),
             trustlevel,

@@ -82,7 +82,10 @@ impl Outbox {
     /// An empty queue bounded at `limit` bytes.
     pub fn new(limit: usize) -> Self {
         Outbox {
-            frames: VecDeque::new(),
+            // Room for one frame: an idle session holds one slot (32 octets)
+            // rather than the four a first push would allocate; the queue
+            // doubles as needed.
+            frames: VecDeque::with_capacity(1),
             queued_bytes: 0,
             limit,
             waker: None,

@@ -26,7 +26,7 @@ pub mod websocket;
 
 use std::cell::Cell;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -190,23 +190,29 @@ async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
 /// connection; `open` is called at most once, before any `frame`. Hooks that
 /// track a session must therefore accept `closed` without a prior `open`.
 /// Never fails: every error ends this one connection and is logged at debug level.
-pub async fn serve<H: ConnectionHooks>(
+pub fn serve<H: ConnectionHooks + 'static>(
     stream: Stream,
     peer: String,
     transport: Rc<TransportConfig>,
     max_message_size: usize,
     hooks: H,
-) {
+) -> Pin<Box<dyn Future<Output = ()>>> {
+    // A boxed future of the protocol in use: the connection's task then holds a
+    // pointer, not room for the largest protocol's state.
     match &transport.kind {
-        TransportKind::WebSocket(opts) => {
-            let opts = opts.clone();
-            websocket::serve_websocket(stream, peer, transport, &opts, max_message_size, hooks)
-                .await;
-        }
-        TransportKind::RawSocket(opts) => {
-            let opts = opts.clone();
-            rawsocket::serve_rawsocket(stream, peer, transport, &opts, max_message_size, hooks)
-                .await;
-        }
+        TransportKind::WebSocket(_) => Box::pin(websocket::serve_websocket(
+            stream,
+            peer,
+            transport,
+            max_message_size,
+            hooks,
+        )),
+        TransportKind::RawSocket(_) => Box::pin(rawsocket::serve_rawsocket(
+            stream,
+            peer,
+            transport,
+            max_message_size,
+            hooks,
+        )),
     }
 }

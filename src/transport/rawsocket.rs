@@ -36,7 +36,7 @@ use futures::future::{FutureExt, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, StallGuard, with_timeout};
-use crate::config::{RawSocketOptions, TransportConfig};
+use crate::config::{TransportConfig, TransportKind};
 use crate::proto::Serializer;
 use crate::proto::rawsocket::{
     self as wire, ERR_MAX_CONNECTIONS, ERR_SERIALIZER_UNSUPPORTED, FrameKind, MAX_FRAME_PAYLOAD,
@@ -85,7 +85,6 @@ pub async fn serve_rawsocket<S, H>(
     mut stream: S,
     peer: String,
     transport: Rc<TransportConfig>,
-    opts: &RawSocketOptions,
     max_message_size: usize,
     hooks: H,
 ) where
@@ -93,6 +92,10 @@ pub async fn serve_rawsocket<S, H>(
     H: ConnectionHooks,
 {
     let mut hooks = ClosedOnDrop(hooks);
+    let config = Rc::clone(&transport);
+    let TransportKind::RawSocket(opts) = &config.kind else {
+        return; // not a RawSocket transport
+    };
 
     let mut request = [0u8; 4];
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);

@@ -49,8 +49,10 @@ use bytes::Bytes;
 use glommio::timer::Timer;
 
 use super::socket::Socket;
-use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, STALL_TICK, Stream, with_timeout};
-use crate::config::{TransportConfig, WebSocketOptions};
+use super::{
+    CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, STALL_TICK, Stream, with_timeout,
+};
+use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
 use crate::proto::Serializer;
 use crate::proto::websocket::{
     self as wire, Decoded, Decoder, Event, MAX_HEADER, MessageKind, Opcode, Payload,
@@ -114,64 +116,37 @@ fn path_matches(request: &str, configured: &str) -> bool {
 
 /// Serves one WebSocket connection on `stream`. See [`super::serve`] for the
 /// contract with `hooks`.
-pub async fn serve_websocket<H: ConnectionHooks>(
-    mut stream: Stream,
+///
+/// Everything a held connection keeps is in one boxed [`Conn`]; the returned
+/// future holds little more than that box, and the handshake's and closing
+/// phase's futures are boxed only while they run.
+pub fn serve_websocket<H: ConnectionHooks>(
+    stream: Stream,
     peer: String,
     transport: Rc<TransportConfig>,
-    opts: &WebSocketOptions,
     max_message_size: usize,
     hooks: H,
-) {
-    let hooks = ClosedOnDrop(hooks);
-    // The handshake's buffers live in their own (boxed) future, gone once it is done.
-    let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
-    let handshake = Box::pin(handshake(&mut stream, opts, &transport.serializers));
-    let (serializer, leftover) = match with_timeout(timeout, handshake).await {
-        Some(Ok(done)) => done,
-        Some(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "websocket handshake failed");
-            return;
-        }
-        None => {
-            tracing::debug!(%peer, "websocket opening handshake timed out");
-            return;
-        }
+) -> impl Future<Output = ()> {
+    let (max_message, max_frame) = match &transport.kind {
+        TransportKind::WebSocket(opts) => (opts.max_message_size, opts.max_frame_size),
+        TransportKind::RawSocket(_) => (0, 0), // not ours: `run` ends at once
     };
-    let max_message = opts.max_message_size.min(max_message_size);
-    let mut conn = Box::new(Conn {
+    let max_message = max_message.min(max_message_size);
+    let conn = Box::new(Conn {
         sock: stream,
-        hooks,
+        hooks: ClosedOnDrop(hooks),
         outbox: None,
-        text: serializer.is_text(),
-        decoder: Decoder::new(max_message, opts.max_frame_size.min(max_message)),
+        text: true,
+        decoder: Decoder::new(max_message, max_frame.min(max_message)),
         inbuf: Vec::new(),
         ctrl: Vec::new(),
         ctrl_sent: 0,
         front_sent: 0,
         close_queued: false,
-        last_rx: Instant::now(),
-        ping: AutoPing::new(opts),
+        ping: None,
         stall: None,
     });
-    let info = ConnInfo {
-        serializer,
-        transport,
-        protocol: "websocket",
-        peer,
-        max_outbound: None,
-    };
-    match conn.hooks.0.open(info) {
-        Ok(outbox) => conn.outbox = Some(outbox),
-        Err(refused) => {
-            Box::pin(conn.refuse(refused.0)).await;
-            return;
-        }
-    }
-    let end = match conn.absorb(leftover) {
-        Err(end) => end,
-        Ok(()) => poll_fn(|cx| conn.poll_main(cx)).await,
-    };
-    Box::pin(conn.finish(end)).await;
+    conn.run(peer, transport)
 }
 
 /// Reads the upgrade request and answers it: 101 with the negotiated
@@ -189,7 +164,10 @@ async fn handshake(
             Ok(None) => {}
             Err(refusal) => {
                 let _ = write_all(sock, &refusal.to_response()).await;
-                return Err(io::Error::other(format!("refused with HTTP {}", refusal.status)));
+                return Err(io::Error::other(format!(
+                    "refused with HTTP {}",
+                    refusal.status
+                )));
             }
         }
         let len = buf.len();
@@ -244,6 +222,8 @@ struct AutoPing {
     timer: Timer,
     /// When the unanswered ping was sent.
     sent_at: Option<Instant>,
+    /// When the peer last sent anything.
+    last_rx: Instant,
 }
 
 impl AutoPing {
@@ -255,6 +235,7 @@ impl AutoPing {
                 timeout: Duration::from_millis(opts.auto_ping_timeout_ms),
                 timer: Timer::new(interval),
                 sent_at: None,
+                last_rx: Instant::now(),
             })
         })
     }
@@ -284,8 +265,6 @@ struct Conn<H: ConnectionHooks> {
     front_sent: usize,
     /// Our close frame is in `ctrl`.
     close_queued: bool,
-    /// When the peer last sent anything.
-    last_rx: Instant,
     /// Auto-ping, when configured.
     ping: Option<Box<AutoPing>>,
     /// Since when a write has been stuck after the router closed the
@@ -297,12 +276,61 @@ struct Conn<H: ConnectionHooks> {
 type Step = Option<End>;
 
 impl<H: ConnectionHooks> Conn<H> {
+    /// The whole life of the connection: handshake, `open`, frames, closing.
+    async fn run(mut self: Box<Self>, peer: String, transport: Rc<TransportConfig>) {
+        let config = Rc::clone(&transport);
+        let TransportKind::WebSocket(opts) = &config.kind else {
+            return;
+        };
+        // The handshake's buffers live in their own (boxed) future, gone once it is done.
+        let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
+        let handshake = Box::pin(handshake(&mut self.sock, opts, &transport.serializers));
+        let (serializer, leftover) = match with_timeout(timeout, handshake).await {
+            Some(Ok(done)) => done,
+            Some(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "websocket handshake failed");
+                return;
+            }
+            None => {
+                tracing::debug!(%peer, "websocket opening handshake timed out");
+                return;
+            }
+        };
+        self.text = serializer.is_text();
+        self.ping = AutoPing::new(opts);
+        let info = ConnInfo {
+            serializer,
+            transport,
+            protocol: "websocket",
+            peer,
+            max_outbound: None,
+        };
+        match self.hooks.0.open(info) {
+            Ok(outbox) => self.outbox = Some(outbox),
+            Err(refused) => {
+                Box::pin(self.refuse(refused.0)).await;
+                return;
+            }
+        }
+        let end = match self.absorb(leftover) {
+            Err(end) => end,
+            Ok(()) => poll_fn(|cx| self.poll_main(cx)).await,
+        };
+        Box::pin(self.finish(end)).await;
+    }
+
     fn outbox(&self) -> &OutboxRef {
-        self.outbox.as_ref().expect("the outbox is set when the connection opens")
+        self.outbox
+            .as_ref()
+            .expect("the outbox is set when the connection opens")
     }
 
     fn opcode(&self) -> Opcode {
-        if self.text { Opcode::Text } else { Opcode::Binary }
+        if self.text {
+            Opcode::Text
+        } else {
+            Opcode::Binary
+        }
     }
 
     /// The main phase: frames both ways until one side ends the connection.
@@ -344,7 +372,9 @@ impl<H: ConnectionHooks> Conn<H> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
             Poll::Ready(Ok(n)) => {
-                self.last_rx = Instant::now();
+                if let Some(ping) = &mut self.ping {
+                    ping.last_rx = Instant::now();
+                }
                 Poll::Ready(self.absorb_slice(&mut buf[..n]).err())
             }
         }
@@ -431,9 +461,9 @@ impl<H: ConnectionHooks> Conn<H> {
 
     /// Sends auto-pings and notices unanswered ones.
     fn poll_ping(&mut self, cx: &mut Context<'_>) -> Step {
-        let last_rx = self.last_rx;
         let ping = self.ping.as_mut()?;
         while Pin::new(&mut ping.timer).poll(cx).is_ready() {
+            let last_rx = ping.last_rx;
             if let Some(sent) = ping.sent_at.take()
                 && last_rx < sent
             {
@@ -517,7 +547,10 @@ impl<H: ConnectionHooks> Conn<H> {
     /// frames, then as many queued frames as fit in one call.
     fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let opcode = self.opcode();
-        let outbox = self.outbox.as_ref().expect("the outbox is set when the connection opens");
+        let outbox = self
+            .outbox
+            .as_ref()
+            .expect("the outbox is set when the connection opens");
         let ob = outbox.borrow();
         let frames = ob.frames();
         let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
@@ -688,7 +721,11 @@ impl<H: ConnectionHooks> Conn<H> {
         let mut used = 0;
         loop {
             match self.decoder.decode(&mut self.inbuf[used..]) {
-                Err(_) | Ok(Decoded::Frame { event: Some(Event::Close(_)), .. }) => {
+                Err(_)
+                | Ok(Decoded::Frame {
+                    event: Some(Event::Close(_)),
+                    ..
+                }) => {
                     return Poll::Ready(true);
                 }
                 Ok(Decoded::Frame { consumed, .. }) => used += consumed,
@@ -734,8 +771,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use async_tungstenite::tungstenite::client::IntoClientRequest;
-    use async_tungstenite::tungstenite::http;
     use async_tungstenite::tungstenite::handshake::HandshakeError;
+    use async_tungstenite::tungstenite::http;
     use async_tungstenite::tungstenite::{self as tung, Message, WebSocket};
     use bytes::Bytes;
     use rstest::rstest;
@@ -807,7 +844,10 @@ mod tests {
             negotiate_subprotocol(&offered, &[Serializer::Json, Serializer::MsgPack]),
             Some(Serializer::Json)
         );
-        assert_eq!(negotiate_subprotocol(&offered, &[Serializer::MsgPack]), None);
+        assert_eq!(
+            negotiate_subprotocol(&offered, &[Serializer::MsgPack]),
+            None
+        );
         assert_eq!(negotiate_subprotocol(&[], ALL), None);
     }
 
@@ -1212,7 +1252,8 @@ mod tests {
             }
             assert_eq!(read_frame(&mut s), (10, b"p".to_vec()), "pong first");
             assert_eq!(read_frame(&mut s), (1, b"[1,\"realm1\",{}]".to_vec()));
-            s.write_all(&client_frame(true, 8, &1000u16.to_be_bytes())).expect("close");
+            s.write_all(&client_frame(true, 8, &1000u16.to_be_bytes()))
+                .expect("close");
             assert_eq!(read_frame(&mut s), (8, 1000u16.to_be_bytes().to_vec()));
         });
         assert_eq!(out.frames, vec![Bytes::from_static(b"[1,\"realm1\",{}]")]);
