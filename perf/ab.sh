@@ -23,13 +23,19 @@ figure() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 flat = dict(r, **r.get("extra", {}))
+cpu = (r.get("cpu") or {}).get("router_cpu_s")
 for k in ("router_rss_kib_per_session", "throughput_per_s"):
     if k in flat:
-        print(f"{k} {flat[k]}")
+        extra = ""
+        if k == "throughput_per_s" and cpu:
+            # Deliveries per second of router CPU: the router's own efficiency,
+            # which matters when loadgen, not the router, limits throughput.
+            extra = f"  router_cpu_s {cpu:.2f}  per_router_cpu_s {r['delivered'] / cpu:.0f}"
+        print(f"{k} {flat[k]:.0f}{extra}")
         break
 PY
 }
-declare -A results
+declare -A results effs
 for i in $(seq 1 "$RUNS"); do
     for label in A B; do
         bin=$A; [[ $label == B ]] && bin=$B
@@ -43,10 +49,13 @@ for i in $(seq 1 "$RUNS"); do
             echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
         kill -INT "$pid"; wait "$pid" 2>/dev/null || true
         f=$(figure "$WORK/r.json"); echo "run $i $label: $f"
-        results[$label]+="${f##* } "
+        read -r _ v _ _ _ eff <<<"$f"
+        results[$label]+="$v "
+        effs[$label]+="${eff:-0} "
     done
 done
 for label in A B; do
-    med=$(python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' ${results[$label]})
-    echo "median $label: $med"
+    med=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))' ${results[$label]})
+    eff=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))' ${effs[$label]})
+    echo "median $label: $med  (per router CPU second: $eff)"
 done
