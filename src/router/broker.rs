@@ -8,6 +8,7 @@
 //! shards; each remote shard gets one `ShardMsg::Publish` (shared `Arc`), and
 //! each shard encodes the EVENT once per (subscription, serializer).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -590,7 +591,7 @@ impl ShardRouter {
                 (Some(rkey), Some(nodes)) => Some((&**nodes, nodes.choose(rkey))),
                 _ => None,
             };
-            let mut frames: [Option<Bytes>; 3] = [None, None, None];
+            let mut frames: [Option<Rc<Bytes>>; 3] = [None, None, None];
             for c in &entry.local {
                 if Some(*c) == exclude {
                     continue;
@@ -618,7 +619,7 @@ impl ShardRouter {
                         &p.payload,
                         scratch,
                     );
-                    scratch.split().freeze()
+                    Rc::new(scratch.split().freeze())
                 });
                 if frame.len() > conn.max_outbound {
                     // Larger than this subscriber accepts: it misses this event.
@@ -629,7 +630,7 @@ impl ShardRouter {
                     );
                     continue;
                 }
-                if conn.outbox.borrow_mut().push(frame.clone()) == Err(Overflow) {
+                if conn.outbox.borrow_mut().push(Rc::clone(frame)) == Err(Overflow) {
                     overflowed.push(*c);
                 }
             }
