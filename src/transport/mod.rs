@@ -10,13 +10,16 @@
 //! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
 //! - [`websocket`]: WAMP-over-WebSocket (subprotocols `wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`);
 //! - [`rawsocket`]: WAMP-over-RawSocket (framing in [`crate::proto::rawsocket`]);
+//! - `conn`: the connection driver both protocols run on once their handshake
+//!   is done (reads, writes, control frames, closing), generic over a framing;
+//! - [`socket`]: readiness-based reads and vectored writes;
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
-//! Each connection runs as one task on its shard's executor: the reader, the
-//! writer (and for WebSocket the auto-ping timer) are futures polled together,
-//! sharing the stream through a `RefCell` that is only borrowed inside a poll.
-//! Nothing here is `Send`.
+//! Each connection runs as one task on its shard's executor: one boxed
+//! connection state polled as a single future (reads, the auto-ping timer and
+//! writes in one poll function). Nothing here is `Send`.
 
+mod conn;
 pub mod listener;
 pub mod rawsocket;
 pub mod socket;
@@ -24,12 +27,10 @@ pub mod socket;
 mod testutil;
 pub mod websocket;
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{Either, select};
@@ -94,76 +95,9 @@ impl<H: ConnectionHooks> Drop for ClosedOnDrop<H> {
 /// Autobahn's default `closeHandshakeTimeout` is the same 1 s.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How often a writer stuck on a full socket checks whether its outbox was closed.
+/// How long a write may stay stuck on a full socket once the router closed the
+/// connection's outbox, before the connection is dropped.
 const STALL_TICK: Duration = Duration::from_secs(1);
-
-/// Gives up on a peer that stopped reading once the router closed its outbox.
-///
-/// Every socket write of a writer goes through [`StallGuard::write`]. A write
-/// that completes at once costs nothing more. One that cannot (the peer does not
-/// read) is raced against a [`STALL_TICK`] timer that checks the outbox: once a
-/// stuck write has seen the outbox closed, the writer has one more tick; a write
-/// still stuck after that is abandoned and the connection dropped. Without this, a slow consumer the router
-/// closed would keep its connection for as long as it keeps not reading.
-struct StallGuard<'a> {
-    /// The connection's outbox.
-    outbox: &'a OutboxRef,
-    /// When a stuck write first saw the outbox closed.
-    closed_since: Cell<Option<Instant>>,
-}
-
-impl<'a> StallGuard<'a> {
-    /// Notes when the outbox was first seen closed by a stuck write; whether a
-    /// whole [`STALL_TICK`] has passed since.
-    fn out_of_time(&self) -> bool {
-        match self.closed_since.get() {
-            Some(t) => t.elapsed() >= STALL_TICK,
-            None => {
-                if self.outbox.borrow().is_closed() {
-                    self.closed_since.set(Some(Instant::now()));
-                }
-                false
-            }
-        }
-    }
-
-    fn new(outbox: &'a OutboxRef) -> Self {
-        StallGuard {
-            outbox,
-            closed_since: Cell::new(None),
-        }
-    }
-
-    /// Runs the write `f`; `None` when it was abandoned.
-    async fn write<F: Future>(&self, f: F) -> Option<F::Output> {
-        let mut f = pin!(f);
-        if let Poll::Ready(v) = futures::poll!(f.as_mut()) {
-            return Some(v);
-        }
-        // Stuck. A stuck write may still trickle out a few bytes whenever it is
-        // polled again, so the budget counts from the first stuck write after
-        // the close, over all later writes.
-        if self.out_of_time() {
-            tracing::debug!("dropping a connection whose peer stopped reading after close");
-            return None;
-        }
-        let watch = pin!(async {
-            loop {
-                glommio::timer::Timer::new(STALL_TICK).await;
-                if self.out_of_time() {
-                    return;
-                }
-            }
-        });
-        match select(f, watch).await {
-            Either::Left((v, _)) => Some(v),
-            Either::Right(_) => {
-                tracing::debug!("dropping a connection whose peer stopped reading after close");
-                None
-            }
-        }
-    }
-}
 
 /// Runs `f` for at most `limit` (`Duration::ZERO` = no limit); `None` when time ran out.
 async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {

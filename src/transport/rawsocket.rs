@@ -1,106 +1,177 @@
-//! WAMP-over-RawSocket: the server side of one connection.
+//! WAMP-over-RawSocket: the opening handshake and the framing
+//! ([`crate::proto::rawsocket`]) of one server-side connection; the connection
+//! itself runs on the shared driver ([`super::conn`]).
 //!
-//! The handshake and framing rules live in [`crate::proto::rawsocket`]; this
-//! module does the I/O. Handshake: read the client's 4 octets (within
-//! `open_handshake_timeout_ms`); a wrong magic octet fails the connection
-//! without a reply; non-zero reserved octets get error 3; a serializer that is
-//! not enabled on this transport gets error 1. Then [`ConnectionHooks::open`] is
-//! asked *before* the success reply goes out, so that a refusal can still be
-//! answered with error 4 ("maximum connection count reached").
+//! Handshake: read the client's 4 octets (within `open_handshake_timeout_ms`);
+//! a wrong magic octet fails the connection without a reply; non-zero reserved
+//! octets get error 3; a serializer that is not enabled on this transport gets
+//! error 1. Then [`ConnectionHooks::open`] is asked *before* the success reply
+//! goes out, so that a refusal can still be answered with error 4 ("maximum
+//! connection count reached").
 //!
 //! The router announces `min(options.max_message_size, router limit)` rounded
 //! down to a power of two (512 B ..= 16 MiB) and enforces exactly what it
 //! announced: a longer frame, a reserved type or reserved bits fail the
-//! connection (the spec: "a Peer MUST fail the connection"). PINGs are answered
-//! with a PONG carrying the same payload, written by the writer ahead of the
-//! next WAMP messages. The client's announced limit is passed to the router
-//! (`ConnInfo::max_outbound`), which answers instead of sending a longer message
-//! (an oversize RESULT becomes ERROR `wamp.error.payload_size_exceeded`, an
-//! oversize INVOCATION fails the call, an oversize EVENT skips that subscriber);
-//! should one still reach the writer, it is dropped and logged.
+//! connection (the spec: "a Peer MUST fail the connection"): it is dropped
+//! without a reply. PINGs are answered with a PONG carrying the same payload,
+//! written ahead of the next WAMP messages (at a message boundary); a peer that
+//! pings faster than it reads is dropped. The client's announced limit is
+//! passed to the router (`ConnInfo::max_outbound`), which answers instead of
+//! sending a longer message (an oversize RESULT becomes ERROR
+//! `wamp.error.payload_size_exceeded`, an oversize INVOCATION fails the call,
+//! an oversize EVENT skips that subscriber); should one still reach the writer,
+//! it is dropped and logged.
 //!
-//! When the outbox asks for a close, what was queued before is written, then our
-//! side is shut down and the peer gets [`CLOSE_TIMEOUT`] to close its side.
+//! RawSocket has no close frame: when the outbox asks for a close, what was
+//! queued before is written, then our side is shut down and the peer gets
+//! [`CLOSE_TIMEOUT`] to close its side.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::borrow::Cow;
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures::future::{FutureExt, select};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, StallGuard, with_timeout};
+use super::conn::{self, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
+use super::socket::Socket;
+use super::{CLOSE_TIMEOUT, ConnInfo, ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, TransportKind};
 use crate::proto::Serializer;
 use crate::proto::rawsocket::{
-    self as wire, ERR_MAX_CONNECTIONS, ERR_SERIALIZER_UNSUPPORTED, FrameKind, MAX_FRAME_PAYLOAD,
+    self as wire, ERR_MAX_CONNECTIONS, ERR_SERIALIZER_UNSUPPORTED, FrameKind, HEADER_LEN,
+    MAX_FRAME_PAYLOAD,
 };
-use crate::router::outbox::OutboxRef;
 
-/// Smallest read; also the read buffer an idle connection keeps.
-pub const READ_CHUNK: usize = 4 * 1024;
-/// Largest single read into the frame buffer (bounds the zero-filling per read).
-const MAX_READ: usize = 64 * 1024;
-/// A read buffer that grew past this is given back once it is empty.
-const KEEP_READ_BUFFER: usize = 64 * 1024;
-/// Payloads at least this long are written straight from their `Bytes` instead
-/// of being copied into the write buffer.
-const DIRECT_WRITE: usize = 16 * 1024;
-/// A write buffer that grew past this is given back after the batch.
-const KEEP_WRITE_BUFFER: usize = 64 * 1024;
-/// PONGs waiting to be written; a peer that pings faster than it reads is dropped.
-const MAX_PENDING_PONGS: usize = 64;
+/// Control-frame (PONG) octets waiting to be written; a peer that pings faster
+/// than it reads is dropped past this.
+const MAX_PENDING_CONTROL: usize = 64 * 1024;
 
-/// Why the connection's main phase ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// EOF or an I/O error.
-    Gone,
-    /// A frame the spec says must fail the connection.
-    BadFrame(wire::FrameError),
-    /// Too many unanswered PINGs.
-    PingFlood,
-    /// The outbox asked for a close and everything queued was written.
-    CloseRequested,
+/// The RawSocket framing of one connection: the limits both handshakes announced.
+struct RawFraming {
+    /// Largest frame we accept (what we announced).
+    max_len: usize,
+    /// Largest frame we may send (what the client announced, within 24 bits).
+    send_max: usize,
 }
 
-/// PONG payloads the reader hands to the writer (the outbox carries only WAMP messages).
-#[derive(Default)]
-struct Pongs {
-    /// Payloads to echo, oldest first.
-    queue: VecDeque<Bytes>,
-    /// The writer, parked while it has nothing to write.
-    waker: Option<Waker>,
+impl RawFraming {
+    /// Appends a frame of `kind` to `out`, unless it is longer than the peer accepts.
+    fn push(&self, kind: FrameKind, payload: &[u8], out: &mut Vec<u8>) {
+        if payload.len() > self.send_max {
+            tracing::warn!(
+                len = payload.len(),
+                max = self.send_max,
+                "dropping a control frame longer than the rawsocket peer accepts"
+            );
+            return;
+        }
+        let header = wire::encode_header(kind, payload.len())
+            .expect("send_max is within the 24 bits of a header");
+        out.extend_from_slice(&header);
+        out.extend_from_slice(payload);
+    }
 }
 
-/// Serves one RawSocket connection on `stream` (any byte stream: TCP, Unix, TLS).
-/// See [`super::serve`] for the contract with `hooks`.
-pub async fn serve_rawsocket<S, H>(
-    mut stream: S,
+/// The connection must be failed: log why, drop it (no reply).
+fn refuse_frame(e: wire::FrameError) -> Fail {
+    tracing::debug!(error = %e, "rawsocket frame refused");
+    Fail(0, "rawsocket frame refused")
+}
+
+impl Framing for RawFraming {
+    const MAX_PENDING_CONTROL: usize = MAX_PENDING_CONTROL;
+
+    fn decode<'a>(&mut self, buf: &'a mut [u8]) -> Result<Decoded<'a>, Fail> {
+        let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
+            return Ok(Decoded::Incomplete { needed: HEADER_LEN });
+        };
+        let header = wire::decode_header(*head).map_err(refuse_frame)?;
+        if header.len > self.max_len {
+            return Err(refuse_frame(wire::FrameError::TooLong {
+                len: header.len,
+                max: self.max_len,
+            }));
+        }
+        let end = HEADER_LEN + header.len;
+        let Some(payload) = buf.get(HEADER_LEN..end) else {
+            return Ok(Decoded::Incomplete { needed: end });
+        };
+        let frame = match header.kind {
+            FrameKind::Message => Frame::Message(Cow::Borrowed(payload)),
+            FrameKind::Ping => Frame::Ping(payload),
+            FrameKind::Pong => Frame::Pong,
+        };
+        Ok(Decoded::Frame {
+            frame: Some(frame),
+            consumed: end,
+        })
+    }
+
+    fn data_header(&self, len: usize) -> ([u8; MAX_HEADER], usize) {
+        let header = wire::encode_header(FrameKind::Message, len)
+            .expect("frames longer than send_max (within 24 bits) are not sent");
+        let mut h = [0u8; MAX_HEADER];
+        h[..HEADER_LEN].copy_from_slice(&header);
+        (h, HEADER_LEN)
+    }
+
+    fn max_send(&self) -> usize {
+        self.send_max
+    }
+
+    fn pong(&self, payload: &[u8], out: &mut Vec<u8>) {
+        self.push(FrameKind::Pong, payload, out);
+    }
+
+    fn ping(&self, payload: &[u8], out: &mut Vec<u8>) {
+        self.push(FrameKind::Ping, payload, out);
+    }
+
+    fn close_frame(&self, _code: u16, _reason: &str) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Serves one RawSocket connection on `stream`. See [`super::serve`] for the
+/// contract with `hooks`.
+///
+/// Everything a held connection keeps is in one boxed [`Conn`]; the returned
+/// future holds little more than that box, and the handshake's and closing
+/// phase's futures are boxed only while they run.
+pub fn serve_rawsocket<H: ConnectionHooks>(
+    stream: Stream,
     peer: String,
     transport: Rc<TransportConfig>,
     max_message_size: usize,
     hooks: H,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-    H: ConnectionHooks,
-{
-    let mut hooks = ClosedOnDrop(hooks);
+) -> impl Future<Output = ()> {
+    let framing = RawFraming {
+        max_len: 0,
+        send_max: 0,
+    };
+    run(
+        Conn::new(stream, hooks, framing),
+        peer,
+        transport,
+        max_message_size,
+    )
+}
+
+/// The whole life of the connection: handshake, `open`, the success reply,
+/// frames, closing.
+async fn run<H: ConnectionHooks>(
+    mut conn: Box<Conn<H, RawFraming>>,
+    peer: String,
+    transport: Rc<TransportConfig>,
+    max_message_size: usize,
+) {
     let config = Rc::clone(&transport);
     let TransportKind::RawSocket(opts) = &config.kind else {
         return; // not a RawSocket transport
     };
-
-    let mut request = [0u8; 4];
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
-    match with_timeout(timeout, stream.read_exact(&mut request)).await {
-        Some(Ok(())) => {}
+    let request = match with_timeout(timeout, Box::pin(read_request(&mut conn.sock))).await {
+        Some(Ok(request)) => request,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "rawsocket handshake read failed");
             return;
@@ -109,13 +180,13 @@ pub async fn serve_rawsocket<S, H>(
             tracing::debug!(%peer, "rawsocket opening handshake timed out");
             return;
         }
-    }
+    };
     let client = match wire::parse_client_handshake(request) {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "rawsocket handshake refused");
             if let Some(code) = e.reply_code() {
-                reply_and_close(stream, wire::error_reply(code)).await;
+                Box::pin(reply_and_close(&mut conn.sock, wire::error_reply(code))).await;
             }
             return;
         }
@@ -124,14 +195,18 @@ pub async fn serve_rawsocket<S, H>(
         .filter(|s| transport.serializers.contains(s))
     else {
         tracing::debug!(%peer, id = client.serializer_id, "rawsocket serializer not enabled");
-        reply_and_close(stream, wire::error_reply(ERR_SERIALIZER_UNSUPPORTED)).await;
+        let reply = wire::error_reply(ERR_SERIALIZER_UNSUPPORTED);
+        Box::pin(reply_and_close(&mut conn.sock, reply)).await;
         return;
     };
 
     let announced = wire::announced_max_len(opts.max_message_size.min(max_message_size));
     // Largest frame we may send: what the client announced, within 24 bits.
     let send_max = client.max_len.min(MAX_FRAME_PAYLOAD);
-
+    conn.framing = RawFraming {
+        max_len: announced,
+        send_max,
+    };
     let info = ConnInfo {
         serializer,
         transport,
@@ -139,209 +214,44 @@ pub async fn serve_rawsocket<S, H>(
         peer,
         max_outbound: Some(send_max),
     };
-    let outbox = match hooks.0.open(info) {
-        Ok(o) => o,
-        Err(refused) => {
-            tracing::debug!(reason = refused.0, "rawsocket connection refused");
-            reply_and_close(stream, wire::error_reply(ERR_MAX_CONNECTIONS)).await;
-            return;
-        }
-    };
-    let reply = wire::server_handshake_reply(client.serializer_id, announced);
-    if with_timeout(CLOSE_TIMEOUT, stream.write_all(&reply))
-        .await
-        .is_none_or(|r| r.is_err())
-    {
+    if let Err(refused) = conn.open(info) {
+        tracing::debug!(reason = refused.0, "rawsocket connection refused");
+        let reply = wire::error_reply(ERR_MAX_CONNECTIONS);
+        Box::pin(reply_and_close(&mut conn.sock, reply)).await;
         return;
     }
-
-    let stream = RefCell::new(stream);
-    let pongs = RefCell::new(Pongs::default());
-    let end = {
-        let reader = pin!(read_loop(&stream, &mut hooks.0, &outbox, &pongs, announced));
-        let writer = pin!(write_loop(&stream, &outbox, &pongs, send_max));
-        select(reader, writer).map(|e| e.factor_first().0).await
-    };
-    match end {
-        End::CloseRequested => linger(stream.into_inner()).await,
-        End::BadFrame(e) => tracing::debug!(error = %e, "rawsocket frame refused"),
-        End::PingFlood => tracing::debug!("rawsocket peer pings faster than it reads"),
-        End::Gone => {}
+    let reply = wire::server_handshake_reply(client.serializer_id, announced);
+    let sent = with_timeout(
+        CLOSE_TIMEOUT,
+        Box::pin(conn::write_all(&mut conn.sock, &reply)),
+    )
+    .await;
+    if sent.is_none_or(|r| r.is_err()) {
+        return;
     }
+    conn.serve(Vec::new()).await;
 }
 
-/// Sends a 4-octet handshake reply and ends the connection.
-async fn reply_and_close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, reply: [u8; 4]) {
-    let send = async {
-        stream.write_all(&reply).await?;
-        stream.close().await
-    };
-    let _ = with_timeout(CLOSE_TIMEOUT, send).await;
-}
-
-/// Shuts our side down and waits (at most [`CLOSE_TIMEOUT`]) for the peer to
-/// close its side, discarding what it still sends.
-async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
-    let drain = async {
-        let _ = stream.close().await;
-        let mut sink = [0u8; 1024];
-        while let Ok(n) = stream.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let _ = with_timeout(CLOSE_TIMEOUT, drain).await;
-}
-
-/// Reads frames and hands WAMP messages to the router, PING payloads to the
-/// writer. Once the outbox is closed, messages are read but no longer handed on.
-async fn read_loop<S, H>(
-    stream: &RefCell<S>,
-    hooks: &mut H,
-    outbox: &OutboxRef,
-    pongs: &RefCell<Pongs>,
-    max_len: usize,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    H: ConnectionHooks,
-{
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    loop {
-        loop {
-            match wire::decode_frame(&mut buf, max_len) {
-                Ok(Some((FrameKind::Message, data))) => {
-                    if !outbox.borrow().is_closed() {
-                        hooks.frame(data);
-                    }
-                }
-                Ok(Some((FrameKind::Ping, data))) => {
-                    let mut p = pongs.borrow_mut();
-                    if p.queue.len() >= MAX_PENDING_PONGS {
-                        return End::PingFlood;
-                    }
-                    p.queue.push_back(data);
-                    if let Some(w) = p.waker.take() {
-                        w.wake();
-                    }
-                }
-                Ok(Some((FrameKind::Pong, _))) => {}
-                Ok(None) => break,
-                Err(e) => return End::BadFrame(e),
-            }
-        }
-        if buf.is_empty() && buf.capacity() > KEEP_READ_BUFFER {
-            buf = BytesMut::with_capacity(READ_CHUNK);
-        }
-        // Room for the rest of the current frame (decode_frame has checked its
-        // length against the limit), read in bounded steps.
-        let needed = wire::bytes_needed(&buf);
-        buf.reserve(needed.max(READ_CHUNK));
-        let start = buf.len();
-        let step = needed.clamp(READ_CHUNK, MAX_READ);
-        buf.resize(start + step, 0);
-        let read =
-            poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_read(cx, &mut buf[start..]))
-                .await;
-        match read {
-            Ok(0) | Err(_) => return End::Gone,
-            Ok(n) => buf.truncate(start + n),
-        }
-    }
-}
-
-/// Writes PONGs and outbox frames, many per write; ends once the outbox's close
-/// request is reached.
-async fn write_loop<S>(
-    stream: &RefCell<S>,
-    outbox: &OutboxRef,
-    pongs: &RefCell<Pongs>,
-    send_max: usize,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let guard = StallGuard::new(outbox);
-    let mut batch: VecDeque<Bytes> = VecDeque::new();
-    let mut pong_batch: VecDeque<Bytes> = VecDeque::new();
-    let mut out: Vec<u8> = Vec::new();
-    loop {
-        poll_fn(|cx| {
-            let mut p = pongs.borrow_mut();
-            if !p.queue.is_empty() {
-                return Poll::Ready(());
-            }
-            match &p.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => p.waker = Some(cx.waker().clone()),
-            }
-            drop(p);
-            outbox.borrow_mut().poll_ready(cx)
-        })
-        .await;
-        pong_batch.append(&mut pongs.borrow_mut().queue);
-        let close = {
-            let mut o = outbox.borrow_mut();
-            o.drain_into(&mut batch);
-            o.close_reason().is_some()
-        };
-        let frames = pong_batch
-            .drain(..)
-            .map(|p| (FrameKind::Pong, p))
-            .chain(batch.drain(..).map(|f| (FrameKind::Message, f)));
-        for (kind, payload) in frames {
-            if payload.len() > send_max {
-                tracing::warn!(
-                    len = payload.len(),
-                    max = send_max,
-                    "dropping a message longer than the rawsocket peer accepts"
-                );
-                continue;
-            }
-            let Ok(header) = wire::encode_header(kind, payload.len()) else {
-                continue; // send_max is within 24 bits, so this does not happen.
-            };
-            out.extend_from_slice(&header);
-            if payload.len() >= DIRECT_WRITE {
-                let both = async {
-                    write_all(stream, &out).await?;
-                    write_all(stream, &payload).await
-                };
-                if !matches!(guard.write(both).await, Some(Ok(()))) {
-                    return End::Gone;
-                }
-                out.clear();
-            } else {
-                out.extend_from_slice(&payload);
-            }
-        }
-        if !out.is_empty() {
-            let written = guard.write(write_all(stream, &out)).await;
-            if !matches!(written, Some(Ok(()))) {
-                return End::Gone;
-            }
-            out.clear();
-        }
-        if out.capacity() > KEEP_WRITE_BUFFER {
-            out = Vec::new();
-        }
-        if close {
-            return End::CloseRequested;
-        }
-    }
-}
-
-/// Writes all of `data`, borrowing the stream only inside each poll.
-async fn write_all<S: AsyncWrite + Unpin>(stream: &RefCell<S>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        let n = poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_write(cx, data)).await?;
+/// Reads the client's 4 handshake octets (and nothing more: frames that came
+/// with them are read by the driver).
+async fn read_request(sock: &mut Stream) -> io::Result<[u8; 4]> {
+    let mut request = [0u8; 4];
+    let mut got = 0;
+    while got < request.len() {
+        let n = poll_fn(|cx| sock.poll_read(cx, &mut request[got..])).await?;
         if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        data = &data[n..];
+        got += n;
     }
-    Ok(())
+    Ok(request)
+}
+
+/// Sends a 4-octet handshake reply and shuts our side down (the connection
+/// then ends).
+async fn reply_and_close(sock: &mut Stream, reply: [u8; 4]) {
+    let _ = with_timeout(CLOSE_TIMEOUT, conn::write_all(sock, &reply)).await;
+    let _ = sock.shutdown_write();
 }
 
 #[cfg(test)]
@@ -503,6 +413,81 @@ mod tests {
                 writer.join().expect("writer");
             },
         );
+    }
+
+    #[test]
+    fn pipelined_frames_and_large_messages_round_trip() {
+        let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = big.clone();
+        let (out, ()) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            move |mut s| {
+                // The handshake, 300 small frames and one 700 kB frame in one write.
+                let mut bytes = vec![0x7F, 0xF2, 0, 0];
+                for i in 0..300u32 {
+                    bytes.extend(frame(0, &i.to_be_bytes()));
+                }
+                bytes.extend(frame(0, &big));
+                let mut w = s.try_clone().expect("clone");
+                let writer = std::thread::spawn(move || w.write_all(&bytes).expect("send"));
+                assert_eq!(read_n(&mut s, 4), vec![0x7F, 0xB2, 0, 0]);
+                for i in 0..300u32 {
+                    assert_eq!(read_n(&mut s, 8), frame(0, &i.to_be_bytes()));
+                }
+                assert_eq!(read_n(&mut s, 4 + big.len()), frame(0, &big));
+                writer.join().expect("writer");
+            },
+        );
+        assert_eq!(out.frames.len(), 301);
+        assert_eq!(out.frames[7], Bytes::from(7u32.to_be_bytes().to_vec()));
+        assert_eq!(out.frames[300], Bytes::from(expected));
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn peer_pinging_faster_than_it_reads_is_dropped() {
+        let (out, (ended_it, sent)) = run(
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Echo,
+            |mut s| {
+                s.set_write_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                assert_eq!(read_n(&mut s, 4), vec![0x7F, 0xB1, 0, 0]);
+                // 64 MiB of pings, never reading a pong: more than the socket
+                // buffers hold, so the pongs pile up on the server.
+                let ping = frame(1, &[b'p'; 16 * 1024]);
+                let mut sent = 0usize;
+                for _ in 0..4096 {
+                    match s.write_all(&ping) {
+                        Ok(()) => sent += 1,
+                        Err(e) => {
+                            // Reset or broken pipe, not our own write timeout.
+                            assert!(
+                                !matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ),
+                                "{e}"
+                            );
+                            return (true, sent);
+                        }
+                    }
+                }
+                (ended(&mut s), sent)
+            },
+        );
+        assert!(
+            ended_it,
+            "the server ended the connection ({sent} pings sent)"
+        );
+        assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+        assert_eq!((out.opened, out.closed), (1, 1));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! WAMP-over-WebSocket: the server side of one connection, on our own framing
-//! ([`crate::proto::websocket`]) over readiness-based socket I/O
-//! ([`super::socket`]).
+//! WAMP-over-WebSocket: the opening handshake and the framing
+//! ([`crate::proto::websocket`]) of one server-side connection; the connection
+//! itself runs on the shared driver ([`super::conn`]).
 //!
 //! Opening handshake: the request path must match `WebSocketOptions::path`
 //! (when set; otherwise HTTP 404). The subprotocol is the first of the
@@ -20,9 +20,10 @@
 //!
 //! Closing: a close requested through the outbox is sent with the reason's code
 //! and text after everything queued before it; the peer's close reply is awaited
-//! for [`CLOSE_TIMEOUT`]. Messages over the size limit close with 1009, text
-//! that is not UTF-8 with 1007, other WebSocket protocol errors with 1002, a
-//! refused connection with 1013.
+//! for [`CLOSE_TIMEOUT`](super::CLOSE_TIMEOUT). Messages over the size limit
+//! close with 1009, text that is not UTF-8 with 1007, other WebSocket protocol
+//! errors with 1002, a peer pinging faster than it reads with 1008, a refused
+//! connection with 1013.
 //!
 //! Auto-ping: after `auto_ping_interval_ms` without anything received, a ping is
 //! sent; when nothing (no pong, no message) arrives within
@@ -30,71 +31,25 @@
 //! as Autobahn's `onAutoPingTimeout` does (a peer that does not answer pings
 //! will not answer a close frame either).
 //!
-//! Memory: a held connection is one [`Conn`] (a few hundred octets) in its
-//! task. Reads go into the shard's scratch buffer; only the tail of a frame
-//! that has not fully arrived is kept per connection, and only until it has.
-//! Writes go from the outbox's frames straight to the socket: one `sendmsg`
-//! carries many frames, each a header built on the stack followed by the
-//! frame's shared bytes (the same `Bytes` for every subscriber of an event).
+//! Memory: see [`super::conn`]; the handshake's buffers live in a boxed future
+//! of their own, gone once it is done.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::future::{Future, poll_fn};
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::rc::Rc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use glommio::timer::Timer;
-
+use super::conn::{self, AutoPing, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
 use super::socket::Socket;
-use super::{
-    CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, STALL_TICK, Stream, with_timeout,
-};
+use super::{ConnInfo, ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
 use crate::proto::Serializer;
-use crate::proto::websocket::{
-    self as wire, Decoded, Decoder, Event, MAX_HEADER, MessageKind, Opcode, Payload,
-};
-use crate::router::outbox::OutboxRef;
+use crate::proto::websocket::{self as wire, Decoder, Event, MessageKind, Opcode, Payload};
 
-/// Size of the shard's read buffer.
-const SCRATCH_SIZE: usize = 64 * 1024;
-/// Reads a connection makes per wake before it yields to the others.
-const READS_PER_WAKE: usize = 16;
-/// Vectored writes a connection makes per wake before it yields.
-const WRITES_PER_WAKE: usize = 16;
-/// Frames per vectored write (two buffers each: header and payload).
-const FRAMES_PER_WRITE: usize = 60;
 /// Control frames (pongs) waiting to be written; a peer that pings faster than
 /// it reads is closed (1008).
 const MAX_PENDING_CONTROL: usize = 16 * 1024;
-/// Payload of our auto-pings.
-const PING_PAYLOAD: &[u8] = b"junction";
-
-thread_local! {
-    /// The shard's read buffer. Each connection reads into it, hands whole
-    /// messages on and copies only an incomplete frame's tail into its own
-    /// [`Conn::inbuf`]. It is borrowed only within one synchronous poll.
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
-}
-
-/// Why the connection's main phase ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The peer sent a close frame with this code (`None`: no code); we answer it.
-    PeerClosed(Option<u16>),
-    /// The stream ended or failed without a close handshake.
-    Gone,
-    /// The peer broke the protocol or a limit: close with this code and reason.
-    Fail(u16, &'static str),
-    /// The outbox's close was sent; await the peer's reply.
-    CloseSent,
-    /// No answer to an auto-ping in time, or a stuck write after the router
-    /// closed the connection: drop.
-    Drop,
-}
 
 /// Picks the subprotocol: the first value the client offers (in its order)
 /// that names an enabled serializer.
@@ -112,6 +67,83 @@ fn path_matches(request: &str, configured: &str) -> bool {
         if t.is_empty() { "/" } else { t }
     }
     norm(request) == norm(configured)
+}
+
+/// The WebSocket framing of one connection.
+struct WsFraming {
+    /// The frame decoder (it holds a fragmented message while it arrives).
+    decoder: Decoder,
+    /// Whether data messages are text (`wamp.2.json`) rather than binary.
+    text: bool,
+}
+
+impl WsFraming {
+    fn opcode(&self) -> Opcode {
+        if self.text {
+            Opcode::Text
+        } else {
+            Opcode::Binary
+        }
+    }
+
+    /// Appends a control frame to `out`.
+    fn control(opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+        let (hdr, n) = wire::frame_header(opcode, payload.len());
+        out.extend_from_slice(&hdr[..n]);
+        out.extend_from_slice(payload);
+    }
+}
+
+impl Framing for WsFraming {
+    const MAX_PENDING_CONTROL: usize = MAX_PENDING_CONTROL;
+
+    fn decode<'a>(&mut self, buf: &'a mut [u8]) -> Result<Decoded<'a>, Fail> {
+        let decoded = self
+            .decoder
+            .decode(buf)
+            .map_err(|e| Fail(e.close_code(), fail_reason(&e)))?;
+        let (event, consumed) = match decoded {
+            wire::Decoded::Incomplete { needed } => return Ok(Decoded::Incomplete { needed }),
+            wire::Decoded::Frame { event, consumed } => (event, consumed),
+        };
+        let frame = match event {
+            None => None,
+            Some(Event::Message(kind, payload)) => {
+                if (kind == MessageKind::Text) != self.text {
+                    let why = if self.text {
+                        "wamp.2.json requires text messages"
+                    } else {
+                        "binary serializers require binary messages"
+                    };
+                    return Err(Fail(1003, why));
+                }
+                Some(Frame::Message(match payload {
+                    Payload::Borrowed(b) => Cow::Borrowed(b),
+                    Payload::Owned(v) => Cow::Owned(v),
+                }))
+            }
+            Some(Event::Ping(payload)) => Some(Frame::Ping(payload)),
+            Some(Event::Pong(_)) => Some(Frame::Pong),
+            Some(Event::Close(close)) => Some(Frame::Close(close.map(|(c, _)| c))),
+        };
+        Ok(Decoded::Frame { frame, consumed })
+    }
+
+    fn data_header(&self, len: usize) -> ([u8; MAX_HEADER], usize) {
+        wire::frame_header(self.opcode(), len)
+    }
+
+    fn pong(&self, payload: &[u8], out: &mut Vec<u8>) {
+        Self::control(Opcode::Pong, payload, out);
+    }
+
+    fn ping(&self, payload: &[u8], out: &mut Vec<u8>) {
+        Self::control(Opcode::Ping, payload, out);
+    }
+
+    fn close_frame(&self, code: u16, reason: &str) -> Option<Vec<u8>> {
+        Some(wire::close_frame(code, reason))
+    }
 }
 
 /// Serves one WebSocket connection on `stream`. See [`super::serve`] for the
@@ -132,21 +164,54 @@ pub fn serve_websocket<H: ConnectionHooks>(
         TransportKind::RawSocket(_) => (0, 0), // not ours: `run` ends at once
     };
     let max_message = max_message.min(max_message_size);
-    let conn = Box::new(Conn {
-        sock: stream,
-        hooks: ClosedOnDrop(hooks),
-        outbox: None,
-        text: true,
+    let framing = WsFraming {
         decoder: Decoder::new(max_message, max_frame.min(max_message)),
-        inbuf: Vec::new(),
-        ctrl: Vec::new(),
-        ctrl_sent: 0,
-        front_sent: 0,
-        close_queued: false,
-        ping: None,
-        stall: None,
-    });
-    conn.run(peer, transport)
+        text: true,
+    };
+    run(Conn::new(stream, hooks, framing), peer, transport)
+}
+
+/// The whole life of the connection: handshake, `open`, frames, closing.
+async fn run<H: ConnectionHooks>(
+    mut conn: Box<Conn<H, WsFraming>>,
+    peer: String,
+    transport: Rc<TransportConfig>,
+) {
+    let config = Rc::clone(&transport);
+    let TransportKind::WebSocket(opts) = &config.kind else {
+        return;
+    };
+    // The handshake's buffers live in their own (boxed) future, gone once it is done.
+    let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
+    let handshake = Box::pin(handshake(&mut conn.sock, opts, &transport.serializers));
+    let (serializer, leftover) = match with_timeout(timeout, handshake).await {
+        Some(Ok(done)) => done,
+        Some(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "websocket handshake failed");
+            return;
+        }
+        None => {
+            tracing::debug!(%peer, "websocket opening handshake timed out");
+            return;
+        }
+    };
+    conn.framing.text = serializer.is_text();
+    conn.ping = AutoPing::new(
+        Duration::from_millis(opts.auto_ping_interval_ms),
+        Duration::from_millis(opts.auto_ping_timeout_ms),
+    );
+    let info = ConnInfo {
+        serializer,
+        transport,
+        protocol: "websocket",
+        peer,
+        max_outbound: None,
+    };
+    if let Err(refused) = conn.open(info) {
+        Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
+        return;
+    }
+    conn.serve(leftover).await;
 }
 
 /// Reads the upgrade request and answers it: 101 with the negotiated
@@ -163,7 +228,7 @@ async fn handshake(
             Ok(Some(done)) => break done,
             Ok(None) => {}
             Err(refusal) => {
-                let _ = write_all(sock, &refusal.to_response()).await;
+                let _ = conn::write_all(sock, &refusal.to_response()).await;
                 return Err(io::Error::other(format!(
                     "refused with HTTP {}",
                     refusal.status
@@ -182,7 +247,7 @@ async fn handshake(
         && !path_matches(&request.path, path)
     {
         let body = format!("no WebSocket endpoint at {}\n", request.path);
-        let _ = write_all(sock, &wire::http_error(404, &body)).await;
+        let _ = conn::write_all(sock, &wire::http_error(404, &body)).await;
         return Err(io::Error::other("refused with HTTP 404"));
     }
     let Some(serializer) = negotiate_subprotocol(&request.protocols, enabled) else {
@@ -191,568 +256,13 @@ async fn handshake(
             "This server only speaks the WebSocket subprotocols {}\n",
             offered.join(", ")
         );
-        let _ = write_all(sock, &wire::http_error(400, &body)).await;
+        let _ = conn::write_all(sock, &wire::http_error(400, &body)).await;
         return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
     };
     let answer = wire::switching_protocols(&request.key, serializer.ws_subprotocol());
-    write_all(sock, &answer).await?;
+    conn::write_all(sock, &answer).await?;
     buf.drain(..head_len);
     Ok((serializer, buf))
-}
-
-/// Writes all of `data` (handshake answers and closing frames: cold paths).
-async fn write_all(sock: &mut Stream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        let n = poll_fn(|cx| sock.poll_write_vectored(cx, &[IoSlice::new(data)])).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        data = &data[n..];
-    }
-    Ok(())
-}
-
-/// Auto-ping state, present only when `auto_ping_interval_ms` is set.
-struct AutoPing {
-    /// Idle time before a ping.
-    interval: Duration,
-    /// Time a ping has to be answered (zero: not checked).
-    timeout: Duration,
-    /// The next check.
-    timer: Timer,
-    /// When the unanswered ping was sent.
-    sent_at: Option<Instant>,
-    /// When the peer last sent anything.
-    last_rx: Instant,
-}
-
-impl AutoPing {
-    fn new(opts: &WebSocketOptions) -> Option<Box<AutoPing>> {
-        let interval = Duration::from_millis(opts.auto_ping_interval_ms);
-        (!interval.is_zero()).then(|| {
-            Box::new(AutoPing {
-                interval,
-                timeout: Duration::from_millis(opts.auto_ping_timeout_ms),
-                timer: Timer::new(interval),
-                sent_at: None,
-                last_rx: Instant::now(),
-            })
-        })
-    }
-}
-
-/// One established connection: the socket, the router's side, and the little
-/// state the framing needs between wakes.
-struct Conn<H: ConnectionHooks> {
-    /// The socket.
-    sock: Stream,
-    /// The router's side; `closed` is called when this is dropped.
-    hooks: ClosedOnDrop<H>,
-    /// What the router queued for the peer; `None` only before `open`.
-    outbox: Option<OutboxRef>,
-    /// Whether data messages are text (`wamp.2.json`) rather than binary.
-    text: bool,
-    /// The frame decoder (it holds a fragmented message while it arrives).
-    decoder: Decoder,
-    /// The start of a frame that has not fully arrived; empty (no allocation) otherwise.
-    inbuf: Vec<u8>,
-    /// Encoded control frames (pongs, pings, our close) waiting to be written
-    /// at the next message boundary; empty (no allocation) otherwise.
-    ctrl: Vec<u8>,
-    /// Octets of `ctrl` already written.
-    ctrl_sent: usize,
-    /// Octets of the outbox's front frame (header and payload) already written.
-    front_sent: usize,
-    /// Our close frame is in `ctrl`.
-    close_queued: bool,
-    /// Auto-ping, when configured.
-    ping: Option<Box<AutoPing>>,
-    /// Since when a write has been stuck after the router closed the
-    /// connection, and the timer that gives up on it.
-    stall: Option<Box<(Instant, Timer)>>,
-}
-
-/// Where the main phase of a connection stands after one step of one side.
-type Step = Option<End>;
-
-impl<H: ConnectionHooks> Conn<H> {
-    /// The whole life of the connection: handshake, `open`, frames, closing.
-    async fn run(mut self: Box<Self>, peer: String, transport: Rc<TransportConfig>) {
-        let config = Rc::clone(&transport);
-        let TransportKind::WebSocket(opts) = &config.kind else {
-            return;
-        };
-        // The handshake's buffers live in their own (boxed) future, gone once it is done.
-        let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
-        let handshake = Box::pin(handshake(&mut self.sock, opts, &transport.serializers));
-        let (serializer, leftover) = match with_timeout(timeout, handshake).await {
-            Some(Ok(done)) => done,
-            Some(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "websocket handshake failed");
-                return;
-            }
-            None => {
-                tracing::debug!(%peer, "websocket opening handshake timed out");
-                return;
-            }
-        };
-        self.text = serializer.is_text();
-        self.ping = AutoPing::new(opts);
-        let info = ConnInfo {
-            serializer,
-            transport,
-            protocol: "websocket",
-            peer,
-            max_outbound: None,
-        };
-        match self.hooks.0.open(info) {
-            Ok(outbox) => self.outbox = Some(outbox),
-            Err(refused) => {
-                Box::pin(self.refuse(refused.0)).await;
-                return;
-            }
-        }
-        let end = match self.absorb(leftover) {
-            Err(end) => end,
-            Ok(()) => poll_fn(|cx| self.poll_main(cx)).await,
-        };
-        Box::pin(self.finish(end)).await;
-    }
-
-    fn outbox(&self) -> &OutboxRef {
-        self.outbox
-            .as_ref()
-            .expect("the outbox is set when the connection opens")
-    }
-
-    fn opcode(&self) -> Opcode {
-        if self.text {
-            Opcode::Text
-        } else {
-            Opcode::Binary
-        }
-    }
-
-    /// The main phase: frames both ways until one side ends the connection.
-    fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
-        if let Some(end) = self.poll_read_side(cx) {
-            return Poll::Ready(end);
-        }
-        if let Some(end) = self.poll_ping(cx) {
-            return Poll::Ready(end);
-        }
-        match self.poll_write_side(cx) {
-            Some(end) => Poll::Ready(end),
-            None => Poll::Pending,
-        }
-    }
-
-    /// Reads until the socket has nothing more (the task is then registered
-    /// for readability) or the per-wake budget is spent (the task wakes itself).
-    fn poll_read_side(&mut self, cx: &mut Context<'_>) -> Step {
-        for _ in 0..READS_PER_WAKE {
-            let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                Ok(mut buf) => self.read_once(cx, &mut buf),
-                // Never expected (reads do not nest); stay correct anyway.
-                Err(_) => self.read_once(cx, &mut vec![0u8; 4096]),
-            });
-            match step {
-                Poll::Pending => return None,
-                Poll::Ready(Some(end)) => return Some(end),
-                Poll::Ready(None) => {}
-            }
-        }
-        cx.waker().wake_by_ref();
-        None
-    }
-
-    /// One read into `buf` and the frames it completes.
-    fn read_once(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Step> {
-        match self.sock.poll_read(cx, buf) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
-            Poll::Ready(Ok(n)) => {
-                if let Some(ping) = &mut self.ping {
-                    ping.last_rx = Instant::now();
-                }
-                Poll::Ready(self.absorb_slice(&mut buf[..n]).err())
-            }
-        }
-    }
-
-    /// Takes bytes that arrived before the main phase (after the request head).
-    fn absorb(&mut self, mut data: Vec<u8>) -> Result<(), End> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        self.absorb_slice(&mut data)
-    }
-
-    /// Decodes the frames completed by `data` (freshly read) and keeps the
-    /// tail of an incomplete one.
-    fn absorb_slice(&mut self, data: &mut [u8]) -> Result<(), End> {
-        if self.inbuf.is_empty() {
-            let (used, needed) = self.decode_frames(data)?;
-            if used < data.len() {
-                let tail = &data[used..];
-                self.inbuf.reserve_exact(needed.max(tail.len()));
-                self.inbuf.extend_from_slice(tail);
-            }
-        } else {
-            let mut buf = std::mem::take(&mut self.inbuf);
-            buf.extend_from_slice(data);
-            let (used, needed) = self.decode_frames(&mut buf)?;
-            if used < buf.len() {
-                buf.drain(..used);
-                buf.reserve_exact(needed.saturating_sub(buf.len()));
-                self.inbuf = buf;
-            }
-            // Otherwise the buffer is freed: an idle connection keeps none.
-        }
-        Ok(())
-    }
-
-    /// Decodes whole frames from the start of `buf`; returns the octets used
-    /// and the length the next (incomplete) frame needs.
-    fn decode_frames(&mut self, buf: &mut [u8]) -> Result<(usize, usize), End> {
-        let mut used = 0;
-        loop {
-            let decoded = self
-                .decoder
-                .decode(&mut buf[used..])
-                .map_err(|e| End::Fail(e.close_code(), fail_reason(&e)))?;
-            let (event, consumed) = match decoded {
-                Decoded::Incomplete { needed } => return Ok((used, needed)),
-                Decoded::Frame { event, consumed } => (event, consumed),
-            };
-            used += consumed;
-            match event {
-                None | Some(Event::Pong(_)) => {}
-                Some(Event::Message(kind, payload)) => {
-                    if (kind == MessageKind::Text) != self.text {
-                        let why = if self.text {
-                            "wamp.2.json requires text messages"
-                        } else {
-                            "binary serializers require binary messages"
-                        };
-                        return Err(End::Fail(1003, why));
-                    }
-                    let data = match payload {
-                        Payload::Borrowed(b) => Bytes::copy_from_slice(b),
-                        Payload::Owned(v) => Bytes::from(v),
-                    };
-                    let closed = self.outbox.as_ref().is_none_or(|o| o.borrow().is_closed());
-                    if !closed {
-                        self.hooks.0.frame(data);
-                    }
-                }
-                Some(Event::Ping(payload)) => {
-                    if self.ctrl.len() > MAX_PENDING_CONTROL {
-                        return Err(End::Fail(1008, "pings faster than pongs can be sent"));
-                    }
-                    let (hdr, n) = wire::frame_header(Opcode::Pong, payload.len());
-                    self.ctrl.extend_from_slice(&hdr[..n]);
-                    self.ctrl.extend_from_slice(payload);
-                }
-                Some(Event::Close(close)) => return Err(End::PeerClosed(close.map(|(c, _)| c))),
-            }
-        }
-    }
-
-    /// Sends auto-pings and notices unanswered ones.
-    fn poll_ping(&mut self, cx: &mut Context<'_>) -> Step {
-        let ping = self.ping.as_mut()?;
-        while Pin::new(&mut ping.timer).poll(cx).is_ready() {
-            let last_rx = ping.last_rx;
-            if let Some(sent) = ping.sent_at.take()
-                && last_rx < sent
-            {
-                tracing::debug!("websocket auto-ping timed out");
-                return Some(End::Drop);
-            }
-            let idle = last_rx.elapsed();
-            if idle < ping.interval {
-                ping.timer = Timer::new(ping.interval - idle);
-                continue;
-            }
-            let (hdr, n) = wire::frame_header(Opcode::Ping, PING_PAYLOAD.len());
-            self.ctrl.extend_from_slice(&hdr[..n]);
-            self.ctrl.extend_from_slice(PING_PAYLOAD);
-            if ping.timeout.is_zero() {
-                ping.timer = Timer::new(ping.interval);
-            } else {
-                ping.sent_at = Some(Instant::now());
-                ping.timer = Timer::new(ping.timeout);
-            }
-        }
-        None
-    }
-
-    /// Writes control frames and the outbox's frames until the socket is full,
-    /// nothing is left (the task then waits on the outbox) or the per-wake
-    /// budget is spent.
-    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> Step {
-        for _ in 0..WRITES_PER_WAKE {
-            let nothing_queued = self.ctrl.is_empty() && self.outbox().borrow().is_empty();
-            if nothing_queued {
-                let mut outbox = self.outbox().borrow_mut();
-                let Some(reason) = outbox.close_reason().cloned() else {
-                    // Parks until the router queues something.
-                    return match outbox.poll_ready(cx) {
-                        Poll::Pending => None,
-                        Poll::Ready(()) => {
-                            cx.waker().wake_by_ref();
-                            None
-                        }
-                    };
-                };
-                drop(outbox);
-                self.ctrl = wire::close_frame(reason.ws_code(), reason.text());
-                self.close_queued = true;
-            }
-            match self.write_once(cx) {
-                Poll::Ready(Ok(())) => {
-                    if self.close_queued && self.ctrl.is_empty() {
-                        return Some(End::CloseSent);
-                    }
-                }
-                Poll::Ready(Err(_)) => return Some(End::Gone),
-                Poll::Pending => return self.stalled(cx),
-            }
-        }
-        cx.waker().wake_by_ref();
-        None
-    }
-
-    /// The socket is full. Normally the task just waits for it; once the
-    /// router has closed the connection, a peer that still does not read gets
-    /// [`STALL_TICK`] before the connection is dropped.
-    fn stalled(&mut self, cx: &mut Context<'_>) -> Step {
-        if self.stall.is_none() {
-            if !self.outbox().borrow().is_closed() {
-                return None;
-            }
-            self.stall = Some(Box::new((Instant::now(), Timer::new(STALL_TICK))));
-        }
-        let stall = self.stall.as_mut().expect("set above");
-        if Pin::new(&mut stall.1).poll(cx).is_ready() || stall.0.elapsed() >= STALL_TICK {
-            tracing::debug!("dropping a connection whose peer stopped reading after close");
-            return Some(End::Drop);
-        }
-        None
-    }
-
-    /// One vectored write: the rest of a started control batch, or else the
-    /// rest of a started frame; then (at a message boundary) pending control
-    /// frames, then as many queued frames as fit in one call.
-    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let opcode = self.opcode();
-        let outbox = self
-            .outbox
-            .as_ref()
-            .expect("the outbox is set when the connection opens");
-        let ob = outbox.borrow();
-        let frames = ob.frames();
-        let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
-        let mut lens = [0usize; FRAMES_PER_WRITE];
-        for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
-            let (h, n) = wire::frame_header(opcode, frame.len());
-            headers[i] = h;
-            lens[i] = n;
-        }
-        let mut iov = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE + 1];
-        let mut k = 0;
-        // Control frames go only between messages: not while a frame is half written.
-        let with_ctrl = !self.ctrl.is_empty() && self.front_sent == 0;
-        if with_ctrl {
-            iov[k] = IoSlice::new(&self.ctrl[self.ctrl_sent..]);
-            k += 1;
-        }
-        // A control batch that started must finish before any data frame.
-        let n_frames = if with_ctrl && self.ctrl_sent > 0 {
-            0
-        } else if !self.ctrl.is_empty() && self.front_sent > 0 {
-            1 // finish this frame, then the control frames
-        } else {
-            frames.len().min(FRAMES_PER_WRITE)
-        };
-        for (i, frame) in frames.iter().take(n_frames).enumerate() {
-            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i]], frame);
-            if i == 0 && self.front_sent > 0 {
-                let skip = self.front_sent;
-                if skip < head.len() {
-                    head = &head[skip..];
-                } else {
-                    body = &body[skip - head.len()..];
-                    head = &[];
-                }
-            }
-            if !head.is_empty() {
-                iov[k] = IoSlice::new(head);
-                k += 1;
-            }
-            iov[k] = IoSlice::new(body);
-            k += 1;
-        }
-        if k == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let mut written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-            Poll::Ready(Ok(n)) => n,
-        };
-        drop(ob);
-        // Account for what the socket took.
-        if with_ctrl {
-            let rest = self.ctrl.len() - self.ctrl_sent;
-            if written < rest {
-                self.ctrl_sent += written;
-                return Poll::Ready(Ok(()));
-            }
-            written -= rest;
-            self.ctrl = Vec::new();
-            self.ctrl_sent = 0;
-        }
-        let mut ob = outbox.borrow_mut();
-        for len in lens.iter().take(n_frames) {
-            let Some(front) = ob.frames().front() else {
-                break;
-            };
-            let rest = len + front.len() - self.front_sent;
-            if written < rest {
-                self.front_sent += written;
-                break;
-            }
-            written -= rest;
-            self.front_sent = 0;
-            ob.pop_written();
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Refuses an opened WebSocket: close 1013 with the router's reason.
-    async fn refuse(mut self: Box<Self>, reason: &str) {
-        if write_all(&mut self.sock, &wire::close_frame(1013, reason))
-            .await
-            .is_ok()
-        {
-            let _ = with_timeout(CLOSE_TIMEOUT, self.await_close_reply()).await;
-        }
-    }
-
-    /// The closing phase after the main one ended with `end`.
-    async fn finish(mut self: Box<Self>, end: End) {
-        match end {
-            End::PeerClosed(code) => {
-                // Answer with the peer's code (RFC 6455 section 5.5.1); a close
-                // without a code is answered with 1000.
-                let reply = wire::close_frame(code.unwrap_or(1000), "");
-                let _ = with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(reply)).await;
-                let _ = self.sock.shutdown_write();
-            }
-            End::CloseSent => {
-                let _ = with_timeout(CLOSE_TIMEOUT, self.await_close_reply()).await;
-            }
-            End::Fail(code, reason) => {
-                let frame = wire::close_frame(code, reason);
-                if with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(frame))
-                    .await
-                    .is_some_and(|r| r.is_ok())
-                {
-                    // Discard what the peer still sends (the rest of an oversize
-                    // message) until it closes, so that the close frame is not
-                    // lost to a TCP reset.
-                    let _ = self.sock.shutdown_write();
-                    let _ = with_timeout(CLOSE_TIMEOUT, self.discard_until_eof()).await;
-                }
-            }
-            End::Gone | End::Drop => {}
-        }
-    }
-
-    /// Finishes a half-written frame or control batch, then writes `frame`.
-    async fn send_at_boundary(&mut self, frame: Vec<u8>) -> io::Result<()> {
-        let mut out = Vec::new();
-        if self.ctrl_sent > 0 {
-            out.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
-        } else if self.front_sent > 0
-            && let Some(outbox) = &self.outbox
-            && let Some(front) = outbox.borrow().frames().front()
-        {
-            let (h, n) = wire::frame_header(self.opcode(), front.len());
-            let mut whole = h[..n].to_vec();
-            whole.extend_from_slice(front);
-            out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
-        }
-        out.extend_from_slice(&frame);
-        write_all(&mut self.sock, &out).await
-    }
-
-    /// Reads (and drops) frames until the peer's close frame or the end of the stream.
-    async fn await_close_reply(&mut self) {
-        poll_fn(|cx| {
-            loop {
-                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                    Ok(mut buf) => self.read_for_close(cx, &mut buf),
-                    Err(_) => self.read_for_close(cx, &mut vec![0u8; 4096]),
-                });
-                if let Poll::Ready(done) = step {
-                    if done {
-                        return Poll::Ready(());
-                    }
-                } else {
-                    return Poll::Pending;
-                }
-            }
-        })
-        .await;
-    }
-
-    /// One read while awaiting the close reply: `true` once it came (or the stream ended).
-    fn read_for_close(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<bool> {
-        let n = match self.sock.poll_read(cx, buf) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(true),
-            Poll::Ready(Ok(n)) => n,
-        };
-        self.inbuf.extend_from_slice(&buf[..n]);
-        let mut used = 0;
-        loop {
-            match self.decoder.decode(&mut self.inbuf[used..]) {
-                Err(_)
-                | Ok(Decoded::Frame {
-                    event: Some(Event::Close(_)),
-                    ..
-                }) => {
-                    return Poll::Ready(true);
-                }
-                Ok(Decoded::Frame { consumed, .. }) => used += consumed,
-                Ok(Decoded::Incomplete { .. }) => break,
-            }
-        }
-        self.inbuf.drain(..used);
-        Poll::Ready(false)
-    }
-
-    /// Reads and discards until the end of the stream.
-    async fn discard_until_eof(&mut self) {
-        poll_fn(|cx| {
-            loop {
-                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                    Ok(mut buf) => self.sock.poll_read(cx, &mut buf),
-                    Err(_) => self.sock.poll_read(cx, &mut [0u8; 512]),
-                });
-                match step {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Ready(Ok(_)) => {}
-                }
-            }
-        })
-        .await;
-    }
 }
 
 /// The close reason sent for a decoding error.

@@ -1,0 +1,708 @@
+//! The connection driver both protocols share: one boxed [`Conn`] per held
+//! connection, readiness-based reads into the shard's scratch buffer, vectored
+//! writes straight from the outbox, control frames at message boundaries, and
+//! the closing phase. What differs between WebSocket and RawSocket (frame
+//! decoding, headers, control and close frames, how a broken frame ends the
+//! connection, the largest frame the peer takes) is a [`Framing`]; each
+//! protocol's handshake stays in its own module, which then builds the `Conn`
+//! and hands it to [`Conn::serve`].
+//!
+//! Memory: a held connection is one [`Conn`] (a few hundred octets) in its
+//! task. Reads go into the shard's scratch buffer; only the tail of a frame
+//! that has not fully arrived is kept per connection, and only until it has.
+//! Writes go from the outbox's frames straight to the socket: one `sendmsg`
+//! carries many frames, each a header built on the stack followed by the
+//! frame's shared bytes (the same `Bytes` for every subscriber of an event).
+//!
+//! Closing: a close requested through the outbox is carried out after
+//! everything queued before it. A framing with a close frame (WebSocket) sends
+//! it and awaits the peer's reply for [`CLOSE_TIMEOUT`]; one without
+//! (RawSocket) shuts our sending side down and reads until the peer's end of
+//! stream, again for at most [`CLOSE_TIMEOUT`]. Once the router has closed the
+//! outbox, a peer that does not read gets [`STALL_TICK`] before it is dropped.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use glommio::timer::Timer;
+
+use super::socket::Socket;
+use super::with_timeout;
+use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, Refused, STALL_TICK, Stream};
+use crate::router::outbox::OutboxRef;
+
+/// Size of the shard's read buffer.
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// Reads a connection makes per wake before it yields to the others.
+const READS_PER_WAKE: usize = 16;
+/// Vectored writes a connection makes per wake before it yields.
+const WRITES_PER_WAKE: usize = 16;
+/// Frames per vectored write (two buffers each: header and payload).
+const FRAMES_PER_WRITE: usize = 60;
+/// Payload of our auto-pings.
+const PING_PAYLOAD: &[u8] = b"junction";
+/// Room for the longest data frame header of any framing (WebSocket: 10 octets).
+pub(super) const MAX_HEADER: usize = 10;
+
+thread_local! {
+    /// The shard's read buffer. Each connection reads into it, hands whole
+    /// messages on and copies only an incomplete frame's tail into its own
+    /// `inbuf`. It is borrowed only within one synchronous poll.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
+}
+
+/// The peer broke the protocol or a limit: fail the connection with this code
+/// and reason (a framing without close frames just drops the connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Fail(pub u16, pub &'static str);
+
+/// What one decoded frame means to the driver.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Frame<'a> {
+    /// A complete WAMP message: a slice of the read buffer, or reassembled fragments.
+    Message(Cow<'a, [u8]>),
+    /// A ping: answer with a pong carrying the same payload.
+    Ping(&'a [u8]),
+    /// A pong (only proves the peer is alive).
+    Pong,
+    /// The peer's close frame, with its code if it had one.
+    Close(Option<u16>),
+}
+
+/// The result of one [`Framing::decode`] step.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Decoded<'a> {
+    /// One whole frame took `consumed` octets from the start of the buffer;
+    /// `frame` is `None` for one that means nothing yet (a fragment).
+    Frame {
+        /// What the frame means.
+        frame: Option<Frame<'a>>,
+        /// Octets of the buffer the frame took.
+        consumed: usize,
+    },
+    /// The buffer does not hold a whole frame: at least `needed` octets (from
+    /// its start) are required. Nothing was consumed.
+    Incomplete {
+        /// Total octets required before the next call can make progress.
+        needed: usize,
+    },
+}
+
+/// A protocol's framing: what the shared driver needs to know of it.
+pub(super) trait Framing {
+    /// Control-frame octets that may wait to be written; a peer that pings
+    /// faster than it reads is failed past this (one control frame of any size
+    /// is always taken).
+    const MAX_PENDING_CONTROL: usize;
+
+    /// Decodes the first frame of `buf` (the buffer may be changed in place,
+    /// e.g. unmasked).
+    ///
+    /// # Errors
+    /// [`Fail`] when the frame breaks the protocol or a limit.
+    fn decode<'a>(&mut self, buf: &'a mut [u8]) -> Result<Decoded<'a>, Fail>;
+
+    /// The header of a data frame carrying `len` octets (`len` is at most
+    /// [`Framing::max_send`]): the buffer and how many of its octets are used.
+    fn data_header(&self, len: usize) -> ([u8; MAX_HEADER], usize);
+
+    /// The largest data frame the peer accepts; longer outbox frames are
+    /// dropped (and logged) rather than sent.
+    fn max_send(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Appends a pong answering a ping with `payload` to `out`.
+    fn pong(&self, payload: &[u8], out: &mut Vec<u8>);
+
+    /// Appends a ping with `payload` to `out`.
+    fn ping(&self, payload: &[u8], out: &mut Vec<u8>);
+
+    /// A whole close frame with `code` and `reason`; `None` for a protocol
+    /// that has none (the connection is then shut down, or dropped on failure).
+    fn close_frame(&self, code: u16, reason: &str) -> Option<Vec<u8>>;
+}
+
+/// Why the connection's main phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The peer sent a close frame with this code (`None`: no code); we answer it.
+    PeerClosed(Option<u16>),
+    /// The stream ended or failed without a close handshake.
+    Gone,
+    /// The peer broke the protocol or a limit.
+    Fail(Fail),
+    /// The outbox's close frame was sent; await the peer's reply.
+    CloseSent,
+    /// The outbox was closed and everything queued is written; the framing has
+    /// no close frame: shut our side down and await the peer's end of stream.
+    Shutdown,
+    /// No answer to an auto-ping in time, or a stuck write after the router
+    /// closed the connection: drop.
+    Drop,
+}
+
+/// Where the main phase stands after one step of one side.
+type Step = Option<End>;
+
+/// Auto-ping state, present only when configured.
+pub(super) struct AutoPing {
+    /// Idle time before a ping.
+    interval: Duration,
+    /// Time a ping has to be answered (zero: not checked).
+    timeout: Duration,
+    /// The next check.
+    timer: Timer,
+    /// When the unanswered ping was sent.
+    sent_at: Option<Instant>,
+    /// When the peer last sent anything.
+    last_rx: Instant,
+}
+
+impl AutoPing {
+    /// Pings after `interval` without input, expecting an answer within
+    /// `timeout` (zero: not checked); `None` when `interval` is zero (off).
+    pub(super) fn new(interval: Duration, timeout: Duration) -> Option<Box<AutoPing>> {
+        (!interval.is_zero()).then(|| {
+            Box::new(AutoPing {
+                interval,
+                timeout,
+                timer: Timer::new(interval),
+                sent_at: None,
+                last_rx: Instant::now(),
+            })
+        })
+    }
+}
+
+/// One connection: the socket, the router's side, the framing, and the little
+/// state the driver needs between wakes.
+pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
+    /// The socket.
+    pub(super) sock: Stream,
+    /// The router's side; `closed` is called when this is dropped.
+    hooks: ClosedOnDrop<H>,
+    /// What the router queued for the peer; `None` only before `open`.
+    outbox: Option<OutboxRef>,
+    /// The protocol's framing state.
+    pub(super) framing: F,
+    /// The start of a frame that has not fully arrived; empty (no allocation) otherwise.
+    inbuf: Vec<u8>,
+    /// Encoded control frames (pongs, pings, our close) waiting to be written
+    /// at the next message boundary; empty (no allocation) otherwise.
+    ctrl: Vec<u8>,
+    /// Octets of `ctrl` already written.
+    ctrl_sent: usize,
+    /// Octets of the outbox's front frame (header and payload) already written.
+    front_sent: usize,
+    /// Our close frame is in `ctrl`.
+    close_queued: bool,
+    /// Auto-ping, when configured.
+    pub(super) ping: Option<Box<AutoPing>>,
+    /// Since when a write has been stuck after the router closed the
+    /// connection, and the timer that gives up on it.
+    stall: Option<Box<(Instant, Timer)>>,
+}
+
+impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
+    /// A connection on `sock` before its handshake.
+    pub(super) fn new(sock: Stream, hooks: H, framing: F) -> Box<Self> {
+        Box::new(Conn {
+            sock,
+            hooks: ClosedOnDrop(hooks),
+            outbox: None,
+            framing,
+            inbuf: Vec::new(),
+            ctrl: Vec::new(),
+            ctrl_sent: 0,
+            front_sent: 0,
+            close_queued: false,
+            ping: None,
+            stall: None,
+        })
+    }
+
+    /// Registers the connection with the router ([`ConnectionHooks::open`]).
+    ///
+    /// # Errors
+    /// [`Refused`] when the router will not take it.
+    pub(super) fn open(&mut self, info: ConnInfo) -> Result<(), Refused> {
+        self.outbox = Some(self.hooks.0.open(info)?);
+        Ok(())
+    }
+
+    /// The opened connection's life: `leftover` (what arrived with the
+    /// handshake), frames both ways, then the closing phase.
+    pub(super) async fn serve(mut self: Box<Self>, leftover: Vec<u8>) {
+        let end = match self.absorb(leftover) {
+            Err(end) => end,
+            Ok(()) => poll_fn(|cx| self.poll_main(cx)).await,
+        };
+        Box::pin(self.finish(end)).await;
+    }
+
+    fn outbox(&self) -> &OutboxRef {
+        self.outbox
+            .as_ref()
+            .expect("the outbox is set when the connection opens")
+    }
+
+    /// The main phase: frames both ways until one side ends the connection.
+    fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        if let Some(end) = self.poll_read_side(cx) {
+            return Poll::Ready(end);
+        }
+        if let Some(end) = self.poll_ping(cx) {
+            return Poll::Ready(end);
+        }
+        match self.poll_write_side(cx) {
+            Some(end) => Poll::Ready(end),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Reads until the socket has nothing more (the task is then registered
+    /// for readability) or the per-wake budget is spent (the task wakes itself).
+    fn poll_read_side(&mut self, cx: &mut Context<'_>) -> Step {
+        for _ in 0..READS_PER_WAKE {
+            let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut buf) => self.read_once(cx, &mut buf),
+                // Never expected (reads do not nest); stay correct anyway.
+                Err(_) => self.read_once(cx, &mut vec![0u8; 4096]),
+            });
+            match step {
+                Poll::Pending => return None,
+                Poll::Ready(Some(end)) => return Some(end),
+                Poll::Ready(None) => {}
+            }
+        }
+        cx.waker().wake_by_ref();
+        None
+    }
+
+    /// One read into `buf` and the frames it completes.
+    fn read_once(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Step> {
+        match self.sock.poll_read(cx, buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
+            Poll::Ready(Ok(n)) => {
+                if let Some(ping) = &mut self.ping {
+                    ping.last_rx = Instant::now();
+                }
+                Poll::Ready(self.absorb_slice(&mut buf[..n]).err())
+            }
+        }
+    }
+
+    /// Takes bytes that arrived before the main phase (with the handshake).
+    fn absorb(&mut self, mut data: Vec<u8>) -> Result<(), End> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.absorb_slice(&mut data)
+    }
+
+    /// Decodes the frames completed by `data` (freshly read) and keeps the
+    /// tail of an incomplete one.
+    fn absorb_slice(&mut self, data: &mut [u8]) -> Result<(), End> {
+        if self.inbuf.is_empty() {
+            let (used, needed) = self.decode_frames(data)?;
+            if used < data.len() {
+                let tail = &data[used..];
+                self.inbuf.reserve_exact(needed.max(tail.len()));
+                self.inbuf.extend_from_slice(tail);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.inbuf);
+            buf.extend_from_slice(data);
+            let (used, needed) = self.decode_frames(&mut buf)?;
+            if used < buf.len() {
+                buf.drain(..used);
+                buf.reserve_exact(needed.saturating_sub(buf.len()));
+                self.inbuf = buf;
+            }
+            // Otherwise the buffer is freed: an idle connection keeps none.
+        }
+        Ok(())
+    }
+
+    /// Decodes whole frames from the start of `buf`; returns the octets used
+    /// and the length the next (incomplete) frame needs.
+    fn decode_frames(&mut self, buf: &mut [u8]) -> Result<(usize, usize), End> {
+        let mut used = 0;
+        loop {
+            let decoded = self.framing.decode(&mut buf[used..]).map_err(End::Fail)?;
+            let (frame, consumed) = match decoded {
+                Decoded::Incomplete { needed } => return Ok((used, needed)),
+                Decoded::Frame { frame, consumed } => (frame, consumed),
+            };
+            used += consumed;
+            match frame {
+                None | Some(Frame::Pong) => {}
+                Some(Frame::Message(payload)) => {
+                    let data = match payload {
+                        Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+                        Cow::Owned(v) => Bytes::from(v),
+                    };
+                    let closed = self.outbox.as_ref().is_none_or(|o| o.borrow().is_closed());
+                    if !closed {
+                        self.hooks.0.frame(data);
+                    }
+                }
+                Some(Frame::Ping(payload)) => {
+                    if self.ctrl.len() > F::MAX_PENDING_CONTROL {
+                        return Err(End::Fail(Fail(1008, "pings faster than pongs can be sent")));
+                    }
+                    self.framing.pong(payload, &mut self.ctrl);
+                }
+                Some(Frame::Close(code)) => return Err(End::PeerClosed(code)),
+            }
+        }
+    }
+
+    /// Sends auto-pings and notices unanswered ones.
+    fn poll_ping(&mut self, cx: &mut Context<'_>) -> Step {
+        let ping = self.ping.as_mut()?;
+        while Pin::new(&mut ping.timer).poll(cx).is_ready() {
+            let last_rx = ping.last_rx;
+            if let Some(sent) = ping.sent_at.take()
+                && last_rx < sent
+            {
+                tracing::debug!("auto-ping timed out");
+                return Some(End::Drop);
+            }
+            let idle = last_rx.elapsed();
+            if idle < ping.interval {
+                ping.timer = Timer::new(ping.interval - idle);
+                continue;
+            }
+            self.framing.ping(PING_PAYLOAD, &mut self.ctrl);
+            if ping.timeout.is_zero() {
+                ping.timer = Timer::new(ping.interval);
+            } else {
+                ping.sent_at = Some(Instant::now());
+                ping.timer = Timer::new(ping.timeout);
+            }
+        }
+        None
+    }
+
+    /// Writes control frames and the outbox's frames until the socket is full,
+    /// nothing is left (the task then waits on the outbox) or the per-wake
+    /// budget is spent.
+    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> Step {
+        for _ in 0..WRITES_PER_WAKE {
+            let nothing_queued = self.ctrl.is_empty() && self.outbox().borrow().is_empty();
+            if nothing_queued {
+                let mut outbox = self.outbox().borrow_mut();
+                let Some(reason) = outbox.close_reason().cloned() else {
+                    // Parks until the router queues something.
+                    return match outbox.poll_ready(cx) {
+                        Poll::Pending => None,
+                        Poll::Ready(()) => {
+                            cx.waker().wake_by_ref();
+                            None
+                        }
+                    };
+                };
+                drop(outbox);
+                match self.framing.close_frame(reason.ws_code(), reason.text()) {
+                    Some(frame) => {
+                        self.ctrl = frame;
+                        self.close_queued = true;
+                    }
+                    None => return Some(End::Shutdown),
+                }
+            }
+            match self.write_once(cx) {
+                Poll::Ready(Ok(())) => {
+                    if self.close_queued && self.ctrl.is_empty() {
+                        return Some(End::CloseSent);
+                    }
+                }
+                Poll::Ready(Err(_)) => return Some(End::Gone),
+                Poll::Pending => return self.stalled(cx),
+            }
+        }
+        cx.waker().wake_by_ref();
+        None
+    }
+
+    /// The socket is full. Normally the task just waits for it; once the
+    /// router has closed the connection, a peer that still does not read gets
+    /// [`STALL_TICK`] before the connection is dropped.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.stall.is_none() {
+            if !self.outbox().borrow().is_closed() {
+                return None;
+            }
+            self.stall = Some(Box::new((Instant::now(), Timer::new(STALL_TICK))));
+        }
+        let stall = self.stall.as_mut().expect("set above");
+        if Pin::new(&mut stall.1).poll(cx).is_ready() || stall.0.elapsed() >= STALL_TICK {
+            tracing::debug!("dropping a connection whose peer stopped reading after close");
+            return Some(End::Drop);
+        }
+        None
+    }
+
+    /// Drops (and logs) queued frames longer than the peer accepts, as long
+    /// as they are at the front and not started.
+    fn skip_oversize(&mut self) {
+        let max = self.framing.max_send();
+        if self.front_sent > 0 {
+            return;
+        }
+        let mut ob = self.outbox().borrow_mut();
+        while let Some(front) = ob.frames().front()
+            && front.len() > max
+        {
+            tracing::warn!(
+                len = front.len(),
+                max,
+                "dropping a message longer than the peer accepts"
+            );
+            ob.pop_written();
+        }
+    }
+
+    /// One vectored write: the rest of a started control batch, or else the
+    /// rest of a started frame; then (at a message boundary) pending control
+    /// frames, then as many queued frames as fit in one call.
+    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.skip_oversize();
+        let max = self.framing.max_send();
+        let outbox = self
+            .outbox
+            .as_ref()
+            .expect("the outbox is set when the connection opens");
+        let ob = outbox.borrow();
+        let frames = ob.frames();
+        let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
+        let mut lens = [0usize; FRAMES_PER_WRITE];
+        // Frames up to the next one the peer would not accept (dropped once at the front).
+        let mut sendable = 0;
+        for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
+            if frame.len() > max {
+                break;
+            }
+            let (h, n) = self.framing.data_header(frame.len());
+            headers[i] = h;
+            lens[i] = n;
+            sendable += 1;
+        }
+        let mut iov = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE + 1];
+        let mut k = 0;
+        // Control frames go only between messages: not while a frame is half written.
+        let with_ctrl = !self.ctrl.is_empty() && self.front_sent == 0;
+        if with_ctrl {
+            iov[k] = IoSlice::new(&self.ctrl[self.ctrl_sent..]);
+            k += 1;
+        }
+        // A control batch that started must finish before any data frame.
+        let n_frames = if with_ctrl && self.ctrl_sent > 0 {
+            0
+        } else if !self.ctrl.is_empty() && self.front_sent > 0 {
+            1 // finish this frame, then the control frames
+        } else {
+            sendable
+        };
+        for (i, frame) in frames.iter().take(n_frames).enumerate() {
+            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i]], frame);
+            if i == 0 && self.front_sent > 0 {
+                let skip = self.front_sent;
+                if skip < head.len() {
+                    head = &head[skip..];
+                } else {
+                    body = &body[skip - head.len()..];
+                    head = &[];
+                }
+            }
+            if !head.is_empty() {
+                iov[k] = IoSlice::new(head);
+                k += 1;
+            }
+            iov[k] = IoSlice::new(body);
+            k += 1;
+        }
+        if k == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let mut written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => n,
+        };
+        drop(ob);
+        // Account for what the socket took.
+        if with_ctrl {
+            let rest = self.ctrl.len() - self.ctrl_sent;
+            if written < rest {
+                self.ctrl_sent += written;
+                return Poll::Ready(Ok(()));
+            }
+            written -= rest;
+            self.ctrl = Vec::new();
+            self.ctrl_sent = 0;
+        }
+        let mut ob = outbox.borrow_mut();
+        for len in lens.iter().take(n_frames) {
+            let Some(front) = ob.frames().front() else {
+                break;
+            };
+            let rest = len + front.len() - self.front_sent;
+            if written < rest {
+                self.front_sent += written;
+                break;
+            }
+            written -= rest;
+            self.front_sent = 0;
+            ob.pop_written();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Answers a refused connection with `frame` (a close frame) and awaits
+    /// the peer's reply for at most [`CLOSE_TIMEOUT`].
+    pub(super) async fn refuse(mut self: Box<Self>, frame: Vec<u8>) {
+        if write_all(&mut self.sock, &frame).await.is_ok() {
+            let _ = with_timeout(CLOSE_TIMEOUT, self.await_close_reply()).await;
+        }
+    }
+
+    /// The closing phase after the main one ended with `end`.
+    async fn finish(mut self: Box<Self>, end: End) {
+        match end {
+            End::PeerClosed(code) => {
+                // Answer with the peer's code (RFC 6455 section 5.5.1); a close
+                // without a code is answered with 1000.
+                if let Some(reply) = self.framing.close_frame(code.unwrap_or(1000), "") {
+                    let _ = with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(reply)).await;
+                }
+                let _ = self.sock.shutdown_write();
+            }
+            End::CloseSent => {
+                let _ = with_timeout(CLOSE_TIMEOUT, self.await_close_reply()).await;
+            }
+            End::Shutdown => {
+                let _ = self.sock.shutdown_write();
+                let _ = with_timeout(CLOSE_TIMEOUT, self.discard_until_eof()).await;
+            }
+            End::Fail(Fail(code, reason)) => {
+                tracing::debug!(code, reason, "failing the connection");
+                let Some(frame) = self.framing.close_frame(code, reason) else {
+                    return; // no close frame: drop the connection
+                };
+                if with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(frame))
+                    .await
+                    .is_some_and(|r| r.is_ok())
+                {
+                    // Discard what the peer still sends (the rest of an oversize
+                    // message) until it closes, so that the close frame is not
+                    // lost to a TCP reset.
+                    let _ = self.sock.shutdown_write();
+                    let _ = with_timeout(CLOSE_TIMEOUT, self.discard_until_eof()).await;
+                }
+            }
+            End::Gone | End::Drop => {}
+        }
+    }
+
+    /// Finishes a half-written frame or control batch, then writes `frame`.
+    async fn send_at_boundary(&mut self, frame: Vec<u8>) -> io::Result<()> {
+        let mut out = Vec::new();
+        if self.ctrl_sent > 0 {
+            out.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
+        } else if self.front_sent > 0
+            && let Some(outbox) = &self.outbox
+            && let Some(front) = outbox.borrow().frames().front()
+        {
+            let (h, n) = self.framing.data_header(front.len());
+            let mut whole = h[..n].to_vec();
+            whole.extend_from_slice(front);
+            out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
+        }
+        out.extend_from_slice(&frame);
+        write_all(&mut self.sock, &out).await
+    }
+
+    /// Reads (and drops) frames until the peer's close frame, a broken frame
+    /// or the end of the stream.
+    async fn await_close_reply(&mut self) {
+        poll_fn(|cx| {
+            loop {
+                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                    Ok(mut buf) => self.read_for_close(cx, &mut buf),
+                    Err(_) => self.read_for_close(cx, &mut vec![0u8; 4096]),
+                });
+                match step {
+                    Poll::Ready(true) => return Poll::Ready(()),
+                    Poll::Ready(false) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
+    }
+
+    /// One read while awaiting the close reply: `true` once it came (or the stream ended).
+    fn read_for_close(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<bool> {
+        let n = match self.sock.poll_read(cx, buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(true),
+            Poll::Ready(Ok(n)) => n,
+        };
+        self.inbuf.extend_from_slice(&buf[..n]);
+        let mut used = 0;
+        loop {
+            match self.framing.decode(&mut self.inbuf[used..]) {
+                Err(_)
+                | Ok(Decoded::Frame {
+                    frame: Some(Frame::Close(_)),
+                    ..
+                }) => return Poll::Ready(true),
+                Ok(Decoded::Frame { consumed, .. }) => used += consumed,
+                Ok(Decoded::Incomplete { .. }) => break,
+            }
+        }
+        self.inbuf.drain(..used);
+        Poll::Ready(false)
+    }
+
+    /// Reads and discards until the end of the stream.
+    async fn discard_until_eof(&mut self) {
+        poll_fn(|cx| {
+            loop {
+                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                    Ok(mut buf) => self.sock.poll_read(cx, &mut buf),
+                    Err(_) => self.sock.poll_read(cx, &mut [0u8; 512]),
+                });
+                match step {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Writes all of `data` (handshake answers and closing frames: cold paths).
+pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = poll_fn(|cx| sock.poll_write_vectored(cx, &[IoSlice::new(data)])).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
