@@ -12,7 +12,7 @@
 //! that has not fully arrived is kept per connection, and only until it has.
 //! Writes go from the outbox's frames straight to the socket: one `sendmsg`
 //! carries many frames, each a header built on the stack followed by the
-//! frame's shared bytes (the same `Bytes` for every subscriber of an event).
+//! frame's own bytes (for an event, the same buffer for every subscriber).
 //!
 //! Closing: a close requested through the outbox is carried out after
 //! everything queued before it. A framing with a close frame (WebSocket) sends
