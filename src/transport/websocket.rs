@@ -702,6 +702,11 @@ mod tests {
 
     /// A raw client: does the handshake by hand and returns the socket.
     fn raw_ws(addr: &str, protocol: &str) -> TcpStream {
+        raw_ws_with_first_frames(addr, protocol, &[])
+    }
+
+    /// [`raw_ws`], sending `frames` in the same write as the upgrade request.
+    fn raw_ws_with_first_frames(addr: &str, protocol: &str, frames: &[u8]) -> TcpStream {
         use std::io::Write;
         let mut s = tcp(addr);
         let req = format!(
@@ -709,7 +714,9 @@ mod tests {
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
         );
-        s.write_all(req.as_bytes()).expect("request");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(frames);
+        s.write_all(&bytes).expect("request");
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
@@ -767,6 +774,32 @@ mod tests {
             assert_eq!(read_frame(&mut s), (8, 1000u16.to_be_bytes().to_vec()));
         });
         assert_eq!(out.frames, vec![Bytes::from_static(b"[1,\"realm1\",{}]")]);
+        assert_eq!((out.opened, out.closed), (1, 1));
+    }
+
+    #[test]
+    fn frames_sent_with_the_upgrade_request_are_not_lost() {
+        let t = ws_transport(WebSocketOptions::default(), ALL);
+        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+            use std::io::Write;
+            let mut first = client_frame(true, 1, b"[1,\"realm1\",{}]");
+            first.extend(client_frame(false, 1, b"[2,"));
+            let mut s = raw_ws_with_first_frames(&addr, "wamp.2.json", &first);
+            assert_eq!(read_frame(&mut s), (1, b"[1,\"realm1\",{}]".to_vec()));
+            // The fragment that came with the request is completed afterwards.
+            s.write_all(&client_frame(true, 0, b"3]")).expect("write");
+            assert_eq!(read_frame(&mut s), (1, b"[2,3]".to_vec()));
+            s.write_all(&client_frame(true, 8, &1000u16.to_be_bytes()))
+                .expect("close");
+            assert_eq!(read_frame(&mut s), (8, 1000u16.to_be_bytes().to_vec()));
+        });
+        assert_eq!(
+            out.frames,
+            vec![
+                Bytes::from_static(b"[1,\"realm1\",{}]"),
+                Bytes::from_static(b"[2,3]")
+            ]
+        );
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
