@@ -315,7 +315,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let (used, needed) = self.decode_frames(data)?;
             if used < data.len() {
                 let tail = &data[used..];
-                self.inbuf.reserve_exact(needed.max(tail.len()));
+                // Room for the whole frame, but never more than a read's worth
+                // ahead of what arrived: a header may announce up to the message
+                // limit and then stall, and memory follows the bytes received.
+                self.inbuf
+                    .reserve(needed.min(tail.len() + SCRATCH_SIZE).max(tail.len()));
                 self.inbuf.extend_from_slice(tail);
             }
         } else {
@@ -324,7 +328,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let (used, needed) = self.decode_frames(&mut buf)?;
             if used < buf.len() {
                 buf.drain(..used);
-                buf.reserve_exact(needed.saturating_sub(buf.len()));
+                buf.reserve(needed.saturating_sub(buf.len()).min(SCRATCH_SIZE));
                 self.inbuf = buf;
             }
             // Otherwise the buffer is freed: an idle connection keeps none.
