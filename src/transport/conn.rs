@@ -315,11 +315,10 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let (used, needed) = self.decode_frames(data)?;
             if used < data.len() {
                 let tail = &data[used..];
-                // Room for the whole frame, but never more than a read's worth
-                // ahead of what arrived: a header may announce up to the message
-                // limit and then stall, and memory follows the bytes received.
-                self.inbuf
-                    .reserve(needed.min(tail.len() + SCRATCH_SIZE).max(tail.len()));
+                // Room for the whole frame, but at most twice what arrived: a
+                // header may announce up to the message limit and then stall,
+                // so memory follows the bytes received (doubling as they come).
+                self.inbuf.reserve(needed.min(2 * tail.len()));
                 self.inbuf.extend_from_slice(tail);
             }
         } else {
@@ -328,7 +327,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let (used, needed) = self.decode_frames(&mut buf)?;
             if used < buf.len() {
                 buf.drain(..used);
-                buf.reserve(needed.saturating_sub(buf.len()).min(SCRATCH_SIZE));
+                buf.reserve(needed.saturating_sub(buf.len()).min(buf.len()));
                 self.inbuf = buf;
             }
             // Otherwise the buffer is freed: an idle connection keeps none.
