@@ -13,6 +13,12 @@
 //! - Frames out: [`frame_header`] writes the 2 to 10 header octets of an
 //!   unmasked server frame, so a shared payload can be written after it without
 //!   a copy; [`close_frame`] builds a whole close frame.
+//!
+//! The client side (used by the load generator, and by tests that speak to the
+//! router) has its counterparts: [`upgrade_request`] and
+//! [`parse_upgrade_response`] for the handshake, [`Decoder::client`] for the
+//! (unmasked) frames a server sends, and [`client_frame_header`] with
+//! [`mask_in_place`] for the masked frames a client must send.
 
 /// The longest request head (request line and headers) accepted.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -20,6 +26,10 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub const MAX_CLOSE_REASON: usize = 123;
 /// The longest header of a frame we send (2 + 8 octets of length).
 pub const MAX_HEADER: usize = 10;
+/// The longest header of a client frame (2 + 8 octets of length + 4 of mask).
+pub const MAX_CLIENT_HEADER: usize = 14;
+/// The longest response head (status line and headers) a client accepts.
+pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// A frame's opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,6 +356,145 @@ pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     out
 }
 
+/// The header of a masked client frame with FIN set, carrying `payload_len`
+/// octets masked with `mask`: the buffer and how many of its octets are used
+/// (6, 8 or 14). The payload that follows must be masked with the same `mask`
+/// ([`mask_in_place`]).
+pub fn client_frame_header(
+    opcode: Opcode,
+    payload_len: usize,
+    mask: [u8; 4],
+) -> ([u8; MAX_CLIENT_HEADER], usize) {
+    let (server, n) = frame_header(opcode, payload_len);
+    let mut h = [0u8; MAX_CLIENT_HEADER];
+    h[..n].copy_from_slice(&server[..n]);
+    h[1] |= 0x80;
+    h[n..n + 4].copy_from_slice(&mask);
+    (h, n + 4)
+}
+
+/// XORs `buf` with the 4-octet `mask` starting at mask offset 0: masks a
+/// client frame's payload (and unmasks it again, the operation being its own
+/// inverse).
+pub fn mask_in_place(buf: &mut [u8], mask: [u8; 4]) {
+    unmask(buf, mask);
+}
+
+/// A client's upgrade request (RFC 6455 section 4.1) for `path` on `host`
+/// (`host` or `host:port`, as the `Host` header wants it), with
+/// `Sec-WebSocket-Key: key` (base64 of 16 random octets) and, unless
+/// `subprotocol` is empty, `Sec-WebSocket-Protocol: subprotocol`.
+pub fn upgrade_request(host: &str, path: &str, key: &str, subprotocol: &str) -> Vec<u8> {
+    let mut out = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if !subprotocol.is_empty() {
+        out.push_str("Sec-WebSocket-Protocol: ");
+        out.push_str(subprotocol);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// Why a server's answer to an upgrade request fails the handshake (the
+/// client then closes the connection, RFC 6455 section 4.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// Not a parsable HTTP/1.1 response head, or a head over
+    /// [`MAX_RESPONSE_HEAD`].
+    #[error("malformed HTTP response")]
+    Malformed,
+    /// A status other than 101: the server refused the upgrade.
+    #[error("the server answered HTTP {0}, not 101")]
+    Status(u16),
+    /// No `Upgrade: websocket` header field.
+    #[error("missing \"Upgrade: websocket\" in the response")]
+    NoUpgrade,
+    /// No `Connection: upgrade` token.
+    #[error("missing \"Connection: Upgrade\" in the response")]
+    NoConnectionUpgrade,
+    /// `Sec-WebSocket-Accept` missing or not the one derived from our key.
+    #[error("missing or wrong Sec-WebSocket-Accept")]
+    BadAccept,
+    /// A `Sec-WebSocket-Extensions` header: we ask for none.
+    #[error("the server chose an extension that was not asked for")]
+    Extension,
+    /// A `Sec-WebSocket-Protocol` that is not one value of valid text.
+    #[error("malformed Sec-WebSocket-Protocol in the response")]
+    BadProtocol,
+}
+
+/// Parses the server's answer to [`upgrade_request`] sent with `key`, at the
+/// start of `buf`.
+///
+/// `Ok(None)`: the head is not complete yet. `Ok(Some((subprotocol, len)))`:
+/// the upgrade is accepted; `subprotocol` is the server's
+/// `Sec-WebSocket-Protocol` (empty when it sent none; the caller checks that
+/// it is one it asked for), `len` the length of the head: bytes after it are
+/// the server's first frames.
+///
+/// # Errors
+/// [`HandshakeError`]: the response is malformed or too large, its status is
+/// not 101, it lacks `Upgrade: websocket` or `Connection: Upgrade`, its
+/// `Sec-WebSocket-Accept` does not match `key` ([`accept_key`]), or it names
+/// an extension.
+pub fn parse_upgrade_response(
+    buf: &[u8],
+    key: &str,
+) -> Result<Option<(String, usize)>, HandshakeError> {
+    let window = &buf[..buf.len().min(MAX_RESPONSE_HEAD)];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let consumed = match resp.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD => return Ok(None),
+        Ok(httparse::Status::Partial) | Err(_) => return Err(HandshakeError::Malformed),
+    };
+    let (Some(code), Some(1)) = (resp.code, resp.version) else {
+        return Err(HandshakeError::Malformed);
+    };
+    if code != 101 {
+        return Err(HandshakeError::Status(code));
+    }
+    let expected = accept_key(key);
+    let mut upgrade = false;
+    let mut connection = false;
+    let mut accepted = false;
+    let mut protocol: Option<String> = None;
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("upgrade") {
+            upgrade |= has_token(h.value, b"websocket");
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection |= has_token(h.value, b"upgrade");
+        } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
+            accepted = h.value.trim_ascii() == expected.as_bytes();
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            return Err(HandshakeError::Extension);
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            let value = std::str::from_utf8(h.value)
+                .map_err(|_| HandshakeError::BadProtocol)?
+                .trim();
+            if protocol.is_some() || value.contains(',') {
+                return Err(HandshakeError::BadProtocol);
+            }
+            protocol = Some(value.to_owned());
+        }
+    }
+    if !upgrade {
+        return Err(HandshakeError::NoUpgrade);
+    }
+    if !connection {
+        return Err(HandshakeError::NoConnectionUpgrade);
+    }
+    if !accepted {
+        return Err(HandshakeError::BadAccept);
+    }
+    Ok(Some((protocol.unwrap_or_default(), consumed)))
+}
+
 /// Whether a peer may send `code` in a close frame (RFC 6455 section 7.4 and
 /// the IANA registry: 1012-1014 were registered later).
 fn is_valid_close_code(code: u16) -> bool {
@@ -449,6 +598,8 @@ pub struct Decoder {
     /// Octets of a fragmented text message in progress already known to be
     /// valid UTF-8 (the rest may end in a sequence cut between fragments).
     utf8_checked: usize,
+    /// Client side: frames come from a server, so must be unmasked.
+    client: bool,
 }
 
 impl Decoder {
@@ -460,10 +611,29 @@ impl Decoder {
             max_frame,
             fragments: None,
             utf8_checked: 0,
+            client: false,
         }
     }
 
-    /// Decodes the first frame in `buf`, unmasking its payload in place.
+    /// A client-side decoder, for the frames a server sends: they must be
+    /// unmasked (RFC 6455 section 5.1: a client fails the connection on a
+    /// masked frame), so payloads are used where they lie, without a change to
+    /// the buffer. Everything else is as in [`Decoder::new`]: the same limits,
+    /// fragmentation and control-frame rules, and UTF-8 checks of text
+    /// messages and close reasons.
+    ///
+    /// An unfragmented data message's [`Payload::Borrowed`] slice ends at the
+    /// frame's end: it is `buf[consumed - len..consumed]`.
+    pub fn client(max_message: usize, max_frame: usize) -> Self {
+        Decoder {
+            client: true,
+            ..Decoder::new(max_message, max_frame)
+        }
+    }
+
+    /// Decodes the first frame in `buf`, unmasking its payload in place (a
+    /// [`Decoder::client`] leaves the buffer as it is: server frames are not
+    /// masked).
     ///
     /// # Errors
     /// [`WsError`] when the frame breaks the protocol or a limit; the
@@ -486,7 +656,11 @@ impl Decoder {
             10 => Opcode::Pong,
             _ => return Err(WsError::Protocol("unknown opcode")),
         };
-        if b1 & 0x80 == 0 {
+        let masked = b1 & 0x80 != 0;
+        if self.client && masked {
+            return Err(WsError::Protocol("server frames must not be masked"));
+        }
+        if !self.client && !masked {
             return Err(WsError::Protocol("client frames must be masked"));
         }
         let len7 = b1 & 0x7F;
@@ -504,7 +678,8 @@ impl Decoder {
             127 => 8,
             _ => 0,
         };
-        let header_len = 2 + ext_len + 4;
+        let mask_len = if masked { 4 } else { 0 };
+        let header_len = 2 + ext_len + mask_len;
         if buf.len() < header_len {
             return Ok(Decoded::Incomplete { needed: header_len });
         }
@@ -552,15 +727,16 @@ impl Decoder {
             return Ok(Decoded::Incomplete { needed: total });
         }
 
-        let mask = [
-            buf[header_len - 4],
-            buf[header_len - 3],
-            buf[header_len - 2],
-            buf[header_len - 1],
-        ];
-        let payload = &mut buf[header_len..total];
-        unmask(payload, mask);
-        let payload: &'a [u8] = payload;
+        if masked {
+            let mask = [
+                buf[header_len - 4],
+                buf[header_len - 3],
+                buf[header_len - 2],
+                buf[header_len - 1],
+            ];
+            unmask(&mut buf[header_len..total], mask);
+        }
+        let payload: &'a [u8] = &buf[header_len..total];
         let event = match opcode {
             Opcode::Text | Opcode::Binary => {
                 let kind = if opcode == Opcode::Text {
@@ -695,6 +871,17 @@ mod tests {
     /// Feeds `stream` in pieces cut at `cuts` (sorted offsets), as a transport
     /// would: append, decode until incomplete, drop what was consumed.
     fn decode_stream(dec: &mut Decoder, stream: &[u8], cuts: &[usize]) -> Result<Vec<Ev>, WsError> {
+        decode_stream_min(dec, stream, cuts, 6)
+    }
+
+    /// [`decode_stream`] for frames of at least `min_frame` octets (2 for
+    /// unmasked server frames, 6 for masked client frames).
+    fn decode_stream_min(
+        dec: &mut Decoder,
+        stream: &[u8],
+        cuts: &[usize],
+        min_frame: usize,
+    ) -> Result<Vec<Ev>, WsError> {
         let mut events = Vec::new();
         let mut buf = Vec::new();
         let mut start = 0;
@@ -707,7 +894,7 @@ mod tests {
                 let len = buf.len();
                 match dec.decode(&mut buf)? {
                     Decoded::Frame { event, consumed } => {
-                        assert!(consumed <= len && consumed >= 6);
+                        assert!(consumed <= len && consumed >= min_frame);
                         if let Some(e) = event {
                             events.push(own(e));
                         }
@@ -1273,6 +1460,312 @@ mod tests {
         );
     }
 
+    // --- client side: frames ---
+
+    /// A server frame: FIN as given, unmasked, shortest length form.
+    fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = client_frame(fin, opcode, payload, [0; 4]);
+        // Same layout without the mask bit and the 4 mask octets (a zero mask
+        // leaves the payload as it is).
+        out[1] &= 0x7F;
+        let at = match out[1] {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        out.drain(at..at + 4);
+        out
+    }
+
+    #[test]
+    fn mask_in_place_is_xor_and_its_own_inverse() {
+        for len in [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 100, 1000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut buf = data.clone();
+            mask_in_place(&mut buf, MASK);
+            let want: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ MASK[i % 4])
+                .collect();
+            assert_eq!(buf, want, "length {len}");
+            mask_in_place(&mut buf, MASK);
+            assert_eq!(buf, data, "length {len}");
+        }
+    }
+
+    #[test]
+    fn client_frame_header_forms() {
+        let cases: [(usize, &[u8]); 4] = [
+            (0, &[0x82, 0x80]),
+            (125, &[0x82, 0x80 | 125]),
+            (126, &[0x82, 0x80 | 126, 0, 126]),
+            (65536, &[0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ];
+        for (len, want) in cases {
+            let (h, n) = client_frame_header(Opcode::Binary, len, MASK);
+            assert_eq!(n, want.len() + 4, "length {len}");
+            assert_eq!(&h[..n - 4], want, "length {len}");
+            assert_eq!(&h[n - 4..n], &MASK, "length {len}");
+        }
+        // RFC 6455 section 5.7: a masked "Hello".
+        let (h, n) = client_frame_header(Opcode::Text, 5, MASK);
+        let mut frame = h[..n].to_vec();
+        let start = frame.len();
+        frame.extend_from_slice(b"Hello");
+        mask_in_place(&mut frame[start..], MASK);
+        assert_eq!(
+            frame,
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
+        );
+    }
+
+    #[test]
+    fn client_frames_round_trip_through_the_server_decoder() {
+        for len in [0usize, 1, 125, 126, 1000, 65535, 65536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (h, n) = client_frame_header(Opcode::Binary, len, MASK);
+            let mut frame = h[..n].to_vec();
+            frame.extend_from_slice(&payload);
+            mask_in_place(&mut frame[n..], MASK);
+            assert_eq!(
+                frame,
+                client_frame(true, 0x2, &payload, MASK),
+                "length {len}"
+            );
+            assert_eq!(
+                decode_one(&frame),
+                Ok(Ev::Message(MessageKind::Binary, payload)),
+                "length {len}"
+            );
+        }
+        let (h, n) = client_frame_header(Opcode::Pong, 3, MASK);
+        let mut frame = h[..n].to_vec();
+        frame.extend_from_slice(b"abc");
+        mask_in_place(&mut frame[n..], MASK);
+        assert_eq!(decode_one(&frame), Ok(Ev::Pong(b"abc".to_vec())));
+    }
+
+    #[test]
+    fn server_frames_round_trip_through_the_client_decoder() {
+        for len in [0usize, 1, 125, 126, 1000, 65535, 65536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (h, n) = frame_header(Opcode::Binary, len);
+            let mut buf = h[..n].to_vec();
+            buf.extend_from_slice(&payload);
+            let total = buf.len();
+            let mut dec = Decoder::client(1 << 20, 1 << 20);
+            match dec.decode(&mut buf) {
+                Ok(Decoded::Frame {
+                    event: Some(Event::Message(MessageKind::Binary, Payload::Borrowed(p))),
+                    consumed,
+                }) => {
+                    assert_eq!(consumed, total, "length {len}");
+                    assert_eq!(p, &payload[..], "length {len}");
+                }
+                other => panic!("length {len}: {other:?}"),
+            }
+            // The borrowed payload is the end of the frame, untouched.
+            assert_eq!(&buf[total - len..], &payload[..]);
+            // Every shorter prefix is incomplete.
+            for cut in [0, 1, n - 1, n, total - 1] {
+                if cut < total {
+                    let mut part = buf[..cut].to_vec();
+                    assert!(
+                        matches!(dec.decode(&mut part), Ok(Decoded::Incomplete { needed }) if needed > cut),
+                        "length {len} cut {cut}"
+                    );
+                }
+            }
+        }
+        let mut dec = Decoder::client(1024, 1024);
+        let text = server_frame(true, 0x1, "héllo".as_bytes());
+        assert_eq!(
+            decode_one_with(&mut dec, &text),
+            Ok(Ev::Message(MessageKind::Text, "héllo".as_bytes().to_vec()))
+        );
+        assert_eq!(
+            decode_one_with(&mut dec, &server_frame(true, 0x9, b"hi")),
+            Ok(Ev::Ping(b"hi".to_vec()))
+        );
+        assert_eq!(
+            decode_one_with(&mut dec, &close_frame(1000, "bye")),
+            Ok(Ev::Close(Some((1000, "bye".to_owned()))))
+        );
+        // Fragmented, with a ping between the fragments.
+        let mut stream = server_frame(false, 0x1, b"[1,");
+        stream.extend(server_frame(true, 0x9, b""));
+        stream.extend(server_frame(false, 0x0, b"2"));
+        stream.extend(server_frame(true, 0x0, b"]"));
+        let cuts: Vec<usize> = (0..stream.len()).collect();
+        assert_eq!(
+            decode_stream_min(&mut Decoder::client(1024, 1024), &stream, &cuts, 2),
+            Ok(vec![
+                Ev::Ping(vec![]),
+                Ev::Message(MessageKind::Text, b"[1,2]".to_vec())
+            ])
+        );
+    }
+
+    #[test]
+    fn client_decoder_keeps_the_server_rules() {
+        let err = |bytes: &[u8]| {
+            let mut dec = Decoder::client(64, 32);
+            dec.decode(&mut bytes.to_vec()).expect_err("should fail")
+        };
+        // RFC 6455 section 5.1: a masked server frame fails the connection.
+        assert_eq!(
+            err(&client_frame(true, 0x2, b"x", MASK)),
+            WsError::Protocol("server frames must not be masked")
+        );
+        // And the server decoder still wants its frames masked.
+        assert_eq!(
+            Decoder::new(64, 64).decode(&mut server_frame(true, 0x2, b"x")),
+            Err(WsError::Protocol("client frames must be masked"))
+        );
+        assert_eq!(
+            err(&server_frame(true, 0x1, &[0xC3, 0x28])),
+            WsError::InvalidUtf8
+        );
+        assert_eq!(err(&server_frame(true, 0x2, &[0; 33])), WsError::TooBig);
+        assert_eq!(
+            err(&server_frame(false, 0x9, b"")),
+            WsError::Protocol("fragmented control frame")
+        );
+        assert_eq!(
+            err(&server_frame(true, 0x0, b"x")),
+            WsError::Protocol("continuation frame without a message")
+        );
+        assert_eq!(err(&[0xC2, 0x00]), WsError::Protocol("reserved bits set"));
+        let mut stream = server_frame(false, 0x2, &[0; 32]);
+        stream.extend(server_frame(false, 0x0, &[0; 32]));
+        stream.extend(server_frame(true, 0x0, &[0; 1]));
+        assert_eq!(
+            decode_stream_min(&mut Decoder::client(64, 32), &stream, &[], 2),
+            Err(WsError::TooBig)
+        );
+    }
+
+    // --- client side: handshake ---
+
+    #[test]
+    fn upgrade_request_is_accepted_by_parse_upgrade() {
+        let req = upgrade_request("127.0.0.1:8080", "/ws", KEY, "wamp.2.json");
+        assert_eq!(
+            String::from_utf8(req.clone()).expect("ascii"),
+            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n"
+        );
+        let (parsed, n) = parse_upgrade(&req).expect("valid").expect("complete");
+        assert_eq!(n, req.len());
+        assert_eq!(
+            parsed,
+            UpgradeRequest {
+                path: "/ws".to_owned(),
+                key: KEY.to_owned(),
+                protocols: vec!["wamp.2.json".to_owned()],
+            }
+        );
+        let plain = upgrade_request("h", "/", KEY, "");
+        let (parsed, _) = parse_upgrade(&plain).expect("valid").expect("complete");
+        assert!(parsed.protocols.is_empty());
+    }
+
+    #[test]
+    fn parses_switching_protocols_with_trailing_frames() {
+        let mut resp = switching_protocols(KEY, "wamp.2.cbor");
+        let head = resp.len();
+        assert_eq!(
+            parse_upgrade_response(&resp, KEY),
+            Ok(Some(("wamp.2.cbor".to_owned(), head)))
+        );
+        for cut in 0..head {
+            assert_eq!(
+                parse_upgrade_response(&resp[..cut], KEY),
+                Ok(None),
+                "cut at {cut}"
+            );
+        }
+        resp.extend(server_frame(true, 0x1, b"[2]"));
+        let (_, n) = parse_upgrade_response(&resp, KEY)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(&resp[n..], &server_frame(true, 0x1, b"[2]")[..]);
+        // No subprotocol chosen; header names and tokens in any case.
+        assert_eq!(
+            parse_upgrade_response(&switching_protocols(KEY, ""), KEY),
+            Ok(Some((
+                String::new(),
+                head - "Sec-WebSocket-Protocol: wamp.2.cbor\r\n".len()
+            )))
+        );
+        let lenient = "HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nconnection: keep-alive, upgrade\r\n\
+                       sec-websocket-accept:  s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n\r\n";
+        assert_eq!(
+            parse_upgrade_response(lenient.as_bytes(), KEY),
+            Ok(Some((String::new(), lenient.len())))
+        );
+    }
+
+    #[test]
+    fn refused_upgrade_responses() {
+        let ok = String::from_utf8(switching_protocols(KEY, "wamp.2.json")).expect("ascii");
+        let check = |resp: &str| parse_upgrade_response(resp.as_bytes(), KEY);
+        // Another key's accept value.
+        let other = "x3JJHMbDL1EzLkh9GBhXDw==";
+        assert_eq!(
+            parse_upgrade_response(ok.as_bytes(), other),
+            Err(HandshakeError::BadAccept)
+        );
+        assert_eq!(
+            check(&ok.replace("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", "")),
+            Err(HandshakeError::BadAccept)
+        );
+        assert_eq!(
+            check(&String::from_utf8(http_error(400, "bad\n")).expect("ascii")),
+            Err(HandshakeError::Status(400))
+        );
+        assert_eq!(
+            check(&ok.replace("101 Switching Protocols", "200 OK")),
+            Err(HandshakeError::Status(200))
+        );
+        assert_eq!(
+            check(&ok.replace("Upgrade: websocket\r\n", "")),
+            Err(HandshakeError::NoUpgrade)
+        );
+        assert_eq!(
+            check(&ok.replace("Connection: Upgrade", "Connection: close")),
+            Err(HandshakeError::NoConnectionUpgrade)
+        );
+        assert_eq!(
+            check(&ok.replace(
+                "\r\n\r\n",
+                "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+            )),
+            Err(HandshakeError::Extension)
+        );
+        assert_eq!(
+            check(&ok.replace("wamp.2.json", "wamp.2.json, wamp.2.cbor")),
+            Err(HandshakeError::BadProtocol)
+        );
+        assert_eq!(
+            check(&ok.replace("HTTP/1.1", "HTTP/1.0")),
+            Err(HandshakeError::Malformed)
+        );
+        assert_eq!(check("garbage\r\n\r\n"), Err(HandshakeError::Malformed));
+        let mut big = b"HTTP/1.1 101 Switching Protocols\r\nX-Pad: ".to_vec();
+        big.resize(MAX_RESPONSE_HEAD - 1, b'a');
+        assert_eq!(parse_upgrade_response(&big, KEY), Ok(None));
+        big.push(b'a');
+        assert_eq!(
+            parse_upgrade_response(&big, KEY),
+            Err(HandshakeError::Malformed)
+        );
+    }
+
     // --- handshake ---
 
     const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
@@ -1543,6 +2036,67 @@ mod tests {
             let got = decode_stream(&mut dec, &stream, &offsets);
             prop_assert_eq!(got, Ok(expected));
             prop_assert!(!dec.in_message());
+        }
+
+        #[test]
+        fn client_decoder_returns_what_a_server_sent(
+            msgs in proptest::collection::vec(msg(), 0..8),
+            frag_seed in proptest::collection::vec(any::<u16>(), 64),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            let mut stream = Vec::new();
+            let mut expected = Vec::new();
+            let mut seed = frag_seed.iter().cycle();
+            for m in &msgs {
+                match m {
+                    Msg::Ping(p) => {
+                        stream.extend(server_frame(true, 0x9, p));
+                        expected.push(Ev::Ping(p.clone()));
+                    }
+                    Msg::Data(kind, data) => {
+                        let pieces = 1 + usize::from(*seed.next().expect("cycle")) % 3;
+                        let mut bounds: Vec<usize> = (1..pieces)
+                            .map(|_| usize::from(*seed.next().expect("cycle")) % (data.len() + 1))
+                            .collect();
+                        bounds.sort_unstable();
+                        bounds.insert(0, 0);
+                        bounds.push(data.len());
+                        let n = bounds.len() - 1;
+                        for i in 0..n {
+                            let op = if i > 0 { 0x0 } else if *kind == MessageKind::Text { 0x1 } else { 0x2 };
+                            stream.extend(server_frame(i + 1 == n, op, &data[bounds[i]..bounds[i + 1]]));
+                        }
+                        expected.push(Ev::Message(*kind, data.clone()));
+                    }
+                }
+            }
+            let mut offsets: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+            offsets.sort_unstable();
+            let mut dec = Decoder::client(1 << 16, 1 << 16);
+            prop_assert_eq!(decode_stream_min(&mut dec, &stream, &offsets, 2), Ok(expected));
+            prop_assert!(!dec.in_message());
+        }
+
+        #[test]
+        fn client_side_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), max in 0usize..300) {
+            let mut dec = Decoder::client(max, max / 2);
+            let mut buf = bytes;
+            let mut at = 0;
+            while at < buf.len() {
+                let len = buf.len() - at;
+                match dec.decode(&mut buf[at..]) {
+                    Ok(Decoded::Frame { consumed, .. }) => {
+                        prop_assert!(consumed <= len && consumed > 0);
+                        at += consumed;
+                    }
+                    Ok(Decoded::Incomplete { needed }) => {
+                        prop_assert!(needed > len);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = parse_upgrade_response(&buf, KEY);
         }
 
         #[test]
