@@ -34,7 +34,6 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use anyhow::{Context, bail};
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 use glommio::net::{TcpListener, TcpStream};
@@ -777,7 +776,7 @@ async fn ws_accept(
     let resp = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
-        derive_accept_key(key.as_bytes()),
+        junction::proto::websocket::accept_key(&key),
         ser.ws_subprotocol()
     );
     w.write_all(resp.as_bytes()).await?;

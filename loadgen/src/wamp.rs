@@ -2,26 +2,25 @@
 //! [`WampReader`] and a [`WampWriter`] so one task can publish while another
 //! drains, or one task can do both ([`WampConn::next`]).
 //!
-//! Writes are batched: [`WampWriter::feed`] encodes into a buffer (RawSocket)
-//! or tungstenite's write buffer (WebSocket), [`WampWriter::flush`] puts it on
-//! the wire. RawSocket PINGs seen by the reader are queued and answered by the
-//! writer's next flush; WebSocket pings are answered by tungstenite itself.
+//! Writes are batched: [`WampWriter::feed`] encodes a frame into a buffer
+//! (WebSocket: masked, as a client must), [`WampWriter::flush`] puts it on the
+//! wire. PINGs (RawSocket) and pings (WebSocket) seen by the reader are queued
+//! and answered by the writer's next flush, as is a WebSocket close.
+//!
+//! WebSocket uses Junction's own sans-IO framing
+//! ([`junction::proto::websocket`]): the reader reads into one buffer per
+//! connection and decodes server frames where they lie; a message is split off
+//! that buffer as [`Bytes`] without a copy or an allocation of its own.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::rc::Rc;
 
 use anyhow::{Context, bail};
-use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::http::HeaderValue;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use async_tungstenite::tungstenite::{Message as WsMsg, Utf8Bytes};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender};
-use bytes::{Bytes, BytesMut};
-use futures::future::FutureExt;
+use bytes::{Buf, Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use futures::{SinkExt, StreamExt};
 use junction::proto::rawsocket::{self as rs, FrameKind, ServerReply};
+use junction::proto::websocket::{self as ws, Decoded, Decoder, Event, Opcode, Payload};
 use junction::proto::{Dict, Hello, Message, Serializer, Value};
 
 use crate::net::{self, Stream};
@@ -37,22 +36,41 @@ const READ_CHUNK: usize = 32 * 1024;
 /// run: a socket that always has data would otherwise never yield.
 pub const FAIR_SHARE: u32 = 32;
 
-/// PONG payloads the reader saw and the writer still has to send.
-type Pongs = Rc<RefCell<Vec<Bytes>>>;
+/// WebSocket: the read buffer's size; a frame larger than that grows it. With
+/// 15,000 connections this is 240 MB, as tungstenite's buffer was.
+const WS_READ_BUF: usize = 16 * 1024;
+/// WebSocket: the least free room a read is given before the buffer is
+/// renewed (or reclaimed, when no message split off it is alive).
+const WS_MIN_ROOM: usize = 2 * 1024;
+/// WebSocket: the header octets reserved before a message is encoded, enough
+/// for a payload up to 125 octets; a longer one moves its payload up.
+const WS_SHORT_HEADER: usize = 6;
+
+/// A control frame the reader saw and the writer has to answer.
+enum Control {
+    /// A PING (RawSocket) or ping (WebSocket): answer with its payload.
+    Pong(Bytes),
+    /// A WebSocket close: answer with this body (the code, echoed).
+    Close(Bytes),
+}
+
+/// Control answers the reader queued and the writer still has to send.
+type Controls = Rc<RefCell<Vec<Control>>>;
 
 /// The writing half.
 pub struct WampWriter {
     sink: Sink,
     ser: Serializer,
     buf: BytesMut,
-    pongs: Pongs,
-    ws_pending: bool,
+    pongs: Controls,
     next_request: u64,
+    /// WebSocket: the state of the xorshift generator of frame masks.
+    mask_state: u64,
 }
 
 enum Sink {
     Raw(WriteHalf<Stream>),
-    Ws(WebSocketSender<Stream>),
+    Ws(WriteHalf<Stream>),
 }
 
 /// The reading half.
@@ -65,9 +83,114 @@ enum Source {
     Raw {
         half: ReadHalf<Stream>,
         buf: BytesMut,
-        pongs: Pongs,
+        pongs: Controls,
     },
-    Ws(WebSocketReceiver<Stream>),
+    Ws(WsSource),
+}
+
+/// The reading side of a WebSocket connection.
+struct WsSource {
+    half: ReadHalf<Stream>,
+    /// Always initialized (zeroed) up to its length; `buf[..filled]` holds
+    /// what was read and not yet decoded.
+    buf: BytesMut,
+    filled: usize,
+    /// Octets (from the start of `buf`) the decoder needs to go on.
+    need: usize,
+    dec: Decoder,
+    controls: Controls,
+    /// The server sent a close: nothing more is read.
+    closed: bool,
+}
+
+/// What to do with the buffer after a decoded frame.
+enum Step {
+    /// Drop the frame's octets.
+    Skip(usize),
+    /// Hand on the last `len` octets of the frame's `consumed`.
+    Split { consumed: usize, len: usize },
+    /// Drop the frame's octets and hand on a reassembled message.
+    Owned(usize, Vec<u8>),
+}
+
+impl WsSource {
+    /// The next message already buffered, answering control frames on the way.
+    fn try_next(&mut self) -> anyhow::Result<Option<Bytes>> {
+        loop {
+            if self.closed {
+                return Ok(None);
+            }
+            let step = match self
+                .dec
+                .decode(&mut self.buf[..self.filled])
+                .context("WebSocket frame from the router")?
+            {
+                Decoded::Incomplete { needed } => {
+                    self.need = needed;
+                    return Ok(None);
+                }
+                Decoded::Frame { event, consumed } => match event {
+                    None | Some(Event::Pong(_)) => Step::Skip(consumed),
+                    Some(Event::Message(_, Payload::Borrowed(p))) => Step::Split {
+                        consumed,
+                        len: p.len(),
+                    },
+                    Some(Event::Message(_, Payload::Owned(v))) => Step::Owned(consumed, v),
+                    Some(Event::Ping(p)) => {
+                        let p = Bytes::copy_from_slice(p);
+                        self.controls.borrow_mut().push(Control::Pong(p));
+                        Step::Skip(consumed)
+                    }
+                    Some(Event::Close(c)) => {
+                        let body = c.map_or(Bytes::new(), |(code, _)| {
+                            Bytes::copy_from_slice(&code.to_be_bytes())
+                        });
+                        self.controls.borrow_mut().push(Control::Close(body));
+                        self.closed = true;
+                        Step::Skip(consumed)
+                    }
+                },
+            };
+            self.need = 0;
+            match step {
+                Step::Skip(consumed) => {
+                    self.buf.advance(consumed);
+                    self.filled -= consumed;
+                }
+                Step::Split { consumed, len } => {
+                    // A server frame's payload ends the frame (Decoder::client).
+                    self.buf.advance(consumed - len);
+                    self.filled -= consumed;
+                    return Ok(Some(self.buf.split_to(len).freeze()));
+                }
+                Step::Owned(consumed, v) => {
+                    self.buf.advance(consumed);
+                    self.filled -= consumed;
+                    return Ok(Some(Bytes::from(v)));
+                }
+            }
+        }
+    }
+
+    /// Reads more; `Ok(0)` at the end of the stream.
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        if self.buf.len() < self.need.max(self.filled + WS_MIN_ROOM) {
+            // Renew the buffer: reclaimed in place when every message split
+            // off it is gone, else a fresh one (the undecoded octets move).
+            // Zeroed once per renewal, not per read.
+            self.buf.truncate(self.filled);
+            let additional = WS_READ_BUF
+                .max(self.need)
+                .saturating_sub(self.filled)
+                .max(WS_MIN_ROOM);
+            self.buf.reserve(additional);
+            let cap = self.buf.capacity();
+            self.buf.resize(cap, 0);
+        }
+        let n = self.half.read(&mut self.buf[self.filled..]).await?;
+        self.filled += n;
+        Ok(n)
+    }
 }
 
 /// A joined WAMP session.
@@ -106,24 +229,59 @@ impl WampWriter {
                     self.flush().await?;
                 }
             }
-            Sink::Ws(sink) => {
-                let mut b = BytesMut::with_capacity(128);
-                self.ser.encode_into(msg, &mut b);
-                let m = if self.ser.is_text() {
-                    WsMsg::Text(Utf8Bytes::try_from(b.freeze())?)
+            Sink::Ws(_) => {
+                let mask = self.next_mask();
+                let start = self.buf.len();
+                self.buf.extend_from_slice(&[0; WS_SHORT_HEADER]);
+                self.ser.encode_into(msg, &mut self.buf);
+                let len = self.buf.len() - start - WS_SHORT_HEADER;
+                let op = if self.ser.is_text() {
+                    Opcode::Text
                 } else {
-                    WsMsg::Binary(b.freeze())
+                    Opcode::Binary
                 };
-                sink.feed(m).await?;
-                self.ws_pending = true;
+                let (head, n) = ws::client_frame_header(op, len, mask);
+                if n > WS_SHORT_HEADER {
+                    let body = start + WS_SHORT_HEADER;
+                    self.buf
+                        .extend_from_slice(&[0; ws::MAX_CLIENT_HEADER][..n - WS_SHORT_HEADER]);
+                    self.buf.copy_within(body..body + len, start + n);
+                }
+                self.buf[start..start + n].copy_from_slice(&head[..n]);
+                ws::mask_in_place(&mut self.buf[start + n..], mask);
+                if self.buf.len() >= FLUSH_AT {
+                    self.flush().await?;
+                }
             }
         }
         Ok(())
     }
 
+    /// A fresh WebSocket frame mask (xorshift64: masks need not be secret
+    /// here, only vary).
+    fn next_mask(&mut self) -> [u8; 4] {
+        let mut x = self.mask_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.mask_state = x;
+        let [a, b, c, d, ..] = x.to_le_bytes();
+        [a, b, c, d]
+    }
+
+    /// Appends a whole masked WebSocket control frame.
+    fn push_ws_control(&mut self, op: Opcode, payload: &[u8]) {
+        let mask = self.next_mask();
+        let (head, n) = ws::client_frame_header(op, payload.len(), mask);
+        self.buf.extend_from_slice(&head[..n]);
+        let start = self.buf.len();
+        self.buf.extend_from_slice(payload);
+        ws::mask_in_place(&mut self.buf[start..], mask);
+    }
+
     /// Whether anything waits for a flush.
     pub fn has_pending(&self) -> bool {
-        !self.buf.is_empty() || self.ws_pending || !self.pongs.borrow().is_empty()
+        !self.buf.is_empty() || !self.pongs.borrow().is_empty()
     }
 
     /// Writes out everything queued (and pending PONGs).
@@ -131,22 +289,23 @@ impl WampWriter {
     /// # Errors
     /// The connection failed.
     pub async fn flush(&mut self) -> anyhow::Result<()> {
-        match &mut self.sink {
-            Sink::Raw(half) => {
-                for p in self.pongs.borrow_mut().drain(..) {
+        let controls = std::mem::take(&mut *self.pongs.borrow_mut());
+        for c in controls {
+            match (&self.sink, c) {
+                (Sink::Raw(_), Control::Pong(p)) => {
                     self.buf
                         .extend_from_slice(&rs::encode_header(FrameKind::Pong, p.len())?);
                     self.buf.extend_from_slice(&p);
                 }
-                if !self.buf.is_empty() {
-                    half.write_all(&self.buf).await?;
-                    self.buf.clear();
-                }
+                (Sink::Raw(_), Control::Close(_)) => {}
+                (Sink::Ws(_), Control::Pong(p)) => self.push_ws_control(Opcode::Pong, &p),
+                (Sink::Ws(_), Control::Close(body)) => self.push_ws_control(Opcode::Close, &body),
             }
-            Sink::Ws(sink) => {
-                sink.flush().await?;
-                self.ws_pending = false;
-            }
+        }
+        if !self.buf.is_empty() {
+            let (Sink::Raw(half) | Sink::Ws(half)) = &mut self.sink;
+            half.write_all(&self.buf).await?;
+            self.buf.clear();
         }
         Ok(())
     }
@@ -196,17 +355,10 @@ impl WampReader {
                 Source::Raw { buf, pongs, .. } => match rs::decode_frame(buf, MAX_LEN)? {
                     None => return Ok(None),
                     Some((FrameKind::Message, b)) => return Ok(Some(b)),
-                    Some((FrameKind::Ping, p)) => pongs.borrow_mut().push(p),
+                    Some((FrameKind::Ping, p)) => pongs.borrow_mut().push(Control::Pong(p)),
                     Some((FrameKind::Pong, _)) => {}
                 },
-                Source::Ws(s) => match s.next().now_or_never() {
-                    None => return Ok(None),
-                    Some(m) => {
-                        if let Some(b) = ws_data(m)? {
-                            return Ok(Some(b));
-                        }
-                    }
-                },
+                Source::Ws(s) => return s.try_next(),
             }
         }
     }
@@ -217,12 +369,8 @@ impl WampReader {
     /// A framing error, or the connection failed.
     pub async fn recv_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
-            // WebSocket: tungstenite buffers itself; polling it twice per
-            // message (try, then await) would only cost time.
-            if matches!(self.source, Source::Raw { .. }) {
-                if let Some(b) = self.try_recv_raw()? {
-                    return Ok(Some(b));
-                }
+            if let Some(b) = self.try_recv_raw()? {
+                return Ok(Some(b));
             }
             match &mut self.source {
                 Source::Raw { half, buf, .. } => {
@@ -236,31 +384,16 @@ impl WampReader {
                     }
                 }
                 Source::Ws(s) => {
-                    glommio::yield_if_needed().await;
-                    let m = s.next().await;
-                    if m.is_none() {
+                    if s.closed {
                         return Ok(None);
                     }
-                    if let Some(b) = ws_data(m)? {
-                        return Ok(Some(b));
+                    glommio::yield_if_needed().await;
+                    if s.read_more().await? == 0 {
+                        return Ok(None);
                     }
                 }
             }
         }
-    }
-}
-
-/// The payload of a WebSocket data message; `None` for control frames.
-fn ws_data(
-    m: Option<Result<WsMsg, async_tungstenite::tungstenite::Error>>,
-) -> anyhow::Result<Option<Bytes>> {
-    match m {
-        None => bail!("connection closed"),
-        Some(Err(e)) => Err(e.into()),
-        Some(Ok(WsMsg::Binary(b))) => Ok(Some(b)),
-        Some(Ok(WsMsg::Text(t))) => Ok(Some(Bytes::from(t))),
-        Some(Ok(WsMsg::Close(_))) => bail!("connection closed by peer"),
-        Some(Ok(_)) => Ok(None),
     }
 }
 
@@ -339,15 +472,18 @@ impl WampConn {
             self.streak = 0;
             futures_lite::future::yield_now().await;
         }
-        if matches!(self.reader.source, Source::Raw { .. }) {
-            if let Some(b) = self.reader.try_recv_raw()? {
-                return Ok(Some(b));
-            }
+        if let Some(b) = self.reader.try_recv_raw()? {
+            return Ok(Some(b));
         }
         if self.writer.has_pending() {
             self.writer.flush().await?;
         }
-        self.reader.recv_raw().await
+        let got = self.reader.recv_raw().await?;
+        if got.is_none() && self.writer.has_pending() {
+            // The answer to the router's close; it may be gone already.
+            let _ = self.writer.flush().await;
+        }
+        Ok(got)
     }
 }
 
@@ -372,7 +508,7 @@ async fn raw_handshake(
         ServerReply::Error(code) => bail!("RawSocket handshake refused, error {code}"),
     }
     let (r, w) = stream.split();
-    let pongs = Pongs::default();
+    let pongs = Controls::default();
     Ok((
         WampReader {
             source: Source::Raw {
@@ -387,52 +523,77 @@ async fn raw_handshake(
             ser,
             buf: BytesMut::new(),
             pongs,
-            ws_pending: false,
             next_request: 0,
+            mask_state: 0,
         },
     ))
 }
 
 async fn ws_handshake(
-    stream: Stream,
+    mut stream: Stream,
     ser: Serializer,
     url: &str,
 ) -> anyhow::Result<(WampReader, WampWriter)> {
-    let mut req = url.into_client_request()?;
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static(ser.ws_subprotocol()),
-    );
-    let config = WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(FLUSH_AT)
-        .max_message_size(Some(MAX_LEN));
-    let (ws, resp) = async_tungstenite::client_async_with_config(req, stream, Some(config))
+    use base64::Engine as _;
+    let rest = url
+        .strip_prefix("ws://")
+        .with_context(|| format!("not a ws:// request URL: {url}"))?;
+    let (host, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    let protocol = ser.ws_subprotocol();
+    stream
+        .write_all(&ws::upgrade_request(host, path, &key, protocol))
         .await
-        .context("WebSocket handshake")?;
-    let proto = resp
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .and_then(|v| v.to_str().ok());
-    if proto != Some(ser.ws_subprotocol()) {
-        bail!(
-            "router chose subprotocol {proto:?}, not {}",
-            ser.ws_subprotocol()
-        );
+        .context("WebSocket handshake write")?;
+    let mut buf = BytesMut::zeroed(WS_READ_BUF);
+    let mut filled = 0;
+    let (chosen, head) = loop {
+        if let Some(done) =
+            ws::parse_upgrade_response(&buf[..filled], &key).context("WebSocket handshake")?
+        {
+            break done;
+        }
+        if filled == buf.len() {
+            buf.resize(filled + WS_READ_BUF, 0);
+        }
+        let n = stream
+            .read(&mut buf[filled..])
+            .await
+            .context("WebSocket handshake read")?;
+        if n == 0 {
+            bail!("connection closed during the WebSocket handshake");
+        }
+        filled += n;
+    };
+    if chosen != protocol {
+        bail!("router chose subprotocol {chosen:?}, not {protocol}");
     }
-    let (sink, source) = ws.split();
+    // What follows the head are the router's first frames.
+    buf.advance(head);
+    filled -= head;
+    let (r, w) = stream.split();
+    let controls = Controls::default();
     Ok((
         WampReader {
-            source: Source::Ws(source),
+            source: Source::Ws(WsSource {
+                half: r,
+                buf,
+                filled,
+                need: 0,
+                dec: Decoder::client(MAX_LEN, MAX_LEN),
+                controls: controls.clone(),
+                closed: false,
+            }),
             ser,
         },
         WampWriter {
-            sink: Sink::Ws(sink),
+            sink: Sink::Ws(w),
             ser,
             buf: BytesMut::new(),
-            pongs: Pongs::default(),
-            ws_pending: false,
+            pongs: controls,
             next_request: 0,
+            // xorshift needs a state other than 0.
+            mask_state: rand::random::<u64>() | 1,
         },
     ))
 }
