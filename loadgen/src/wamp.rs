@@ -179,10 +179,14 @@ impl WsSource {
             // off it is gone, else a fresh one (the undecoded octets move).
             // Zeroed once per renewal, not per read.
             self.buf.truncate(self.filled);
-            let additional = WS_READ_BUF
-                .max(self.need)
-                .saturating_sub(self.filled)
-                .max(WS_MIN_ROOM);
+            // A frame larger than the usual buffer gets room for what
+            // follows it too, so the next frame's head comes in the same read.
+            let target = if self.need > WS_READ_BUF {
+                self.need + WS_READ_BUF
+            } else {
+                WS_READ_BUF
+            };
+            let additional = target.saturating_sub(self.filled).max(WS_MIN_ROOM);
             self.buf.reserve(additional);
             let cap = self.buf.capacity();
             self.buf.resize(cap, 0);
@@ -596,4 +600,141 @@ async fn ws_handshake(
             mask_state: rand::random::<u64>() | 1,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::net::{UnixListener, UnixStream};
+    use glommio::{LocalExecutorBuilder, Placement};
+
+    /// A server frame (unmasked) with FIN as given.
+    fn server_frame(fin: bool, op: Opcode, payload: &[u8]) -> Vec<u8> {
+        let (h, n) = ws::frame_header(op, payload.len());
+        let mut out = h[..n].to_vec();
+        if !fin {
+            out[0] &= 0x7F;
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Reads from `s` until `dec` yields a whole event; returns it owned as
+    /// (opcode-ish tag, payload).
+    async fn server_next(
+        s: &mut UnixStream,
+        dec: &mut Decoder,
+        buf: &mut Vec<u8>,
+    ) -> (&'static str, Vec<u8>) {
+        loop {
+            let got = match dec.decode(buf).expect("valid client frame") {
+                Decoded::Frame { event, consumed } => {
+                    let e = event.map(|e| match e {
+                        Event::Message(_, p) => (
+                            "message",
+                            match p {
+                                Payload::Borrowed(b) => b.to_vec(),
+                                Payload::Owned(v) => v,
+                            },
+                        ),
+                        Event::Ping(p) => ("ping", p.to_vec()),
+                        Event::Pong(p) => ("pong", p.to_vec()),
+                        Event::Close(c) => (
+                            "close",
+                            c.map_or(vec![], |(code, _)| code.to_be_bytes().to_vec()),
+                        ),
+                    });
+                    Some((e, consumed))
+                }
+                Decoded::Incomplete { .. } => None,
+            };
+            match got {
+                Some((e, consumed)) => {
+                    buf.drain(..consumed);
+                    if let Some(e) = e {
+                        return e;
+                    }
+                }
+                None => {
+                    let mut chunk = [0u8; 4096];
+                    let n = s.read(&mut chunk).await.expect("read");
+                    assert!(n > 0, "client closed early");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn websocket_client_against_a_scripted_server() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ws.sock");
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move {
+                let listener = UnixListener::bind(&path).expect("bind");
+                let big = format!("[36,1,3,{{}},[\"{}\"]]", "x".repeat(100_000));
+                let big2 = big.clone();
+                let server = glommio::spawn_local(async move {
+                    let mut s = listener.accept().await.expect("accept");
+                    // The upgrade request.
+                    let mut buf = Vec::new();
+                    let (req, head) = loop {
+                        let mut chunk = [0u8; 1024];
+                        let n = s.read(&mut chunk).await.expect("read");
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(r) = ws::parse_upgrade(&buf).expect("valid upgrade") {
+                            break r;
+                        }
+                    };
+                    assert_eq!(req.path, "/ws");
+                    assert_eq!(req.protocols, vec!["wamp.2.json"]);
+                    buf.drain(..head);
+                    // 101 and WELCOME in one write: the client must keep the
+                    // frame that follows the head.
+                    let mut out = ws::switching_protocols(&req.key, "wamp.2.json");
+                    out.extend(server_frame(true, Opcode::Text, b"[2,123,{}]"));
+                    s.write_all(&out).await.expect("write");
+                    let mut dec = Decoder::new(1 << 20, 1 << 20);
+                    let (kind, hello) = server_next(&mut s, &mut dec, &mut buf).await;
+                    assert_eq!(kind, "message");
+                    let hello = Serializer::Json.decode(&hello).expect("HELLO");
+                    assert!(matches!(hello, Message::Hello(h) if h.realm == "realm1"));
+                    // A ping, a fragmented EVENT with a pong between, one over
+                    // the read buffer's size, then a close.
+                    let mut out = server_frame(true, Opcode::Ping, b"p1");
+                    out.extend(server_frame(false, Opcode::Text, b"[36,1,2,"));
+                    out.extend(server_frame(true, Opcode::Pong, b"ignored"));
+                    out.extend(server_frame(true, Opcode::Continuation, b"{},[\"a\"]]"));
+                    out.extend(server_frame(true, Opcode::Text, big2.as_bytes()));
+                    out.extend(ws::close_frame(1000, "bye"));
+                    s.write_all(&out).await.expect("write");
+                    let pong = server_next(&mut s, &mut dec, &mut buf).await;
+                    assert_eq!(pong, ("pong", b"p1".to_vec()));
+                    let close = server_next(&mut s, &mut dec, &mut buf).await;
+                    assert_eq!(close, ("close", 1000u16.to_be_bytes().to_vec()));
+                });
+                let url = format!(
+                    "ws+unix://{}?path=/ws",
+                    dir.path().join("ws.sock").display()
+                );
+                let target = Target::parse(&url).expect("url");
+                let mut conn = WampConn::connect(&target, Serializer::Json, "realm1", None)
+                    .await
+                    .expect("connect");
+                assert_eq!(conn.session, 123);
+                let first = conn.next_raw().await.expect("ok").expect("a message");
+                assert_eq!(&first[..], b"[36,1,2,{},[\"a\"]]");
+                let second = conn.next_raw().await.expect("ok").expect("a message");
+                assert_eq!(&second[..], big.as_bytes());
+                assert!(matches!(
+                    conn.reader.decode(&second).expect("EVENT"),
+                    Message::Event(_)
+                ));
+                assert_eq!(conn.next_raw().await.expect("ok"), None);
+                server.await;
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
 }
