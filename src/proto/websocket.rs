@@ -1985,6 +1985,30 @@ mod tests {
         ]
     }
 
+    /// Decodes frame after frame until the input runs out, is incomplete or
+    /// fails, checking that `consumed` and `needed` stay consistent.
+    fn walk_frames(
+        dec: &mut Decoder,
+        buf: &mut [u8],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut at = 0;
+        while at < buf.len() {
+            let len = buf.len() - at;
+            match dec.decode(&mut buf[at..]) {
+                Ok(Decoded::Frame { consumed, .. }) => {
+                    prop_assert!(consumed <= len && consumed > 0);
+                    at += consumed;
+                }
+                Ok(Decoded::Incomplete { needed }) => {
+                    prop_assert!(needed > len);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -2081,21 +2105,7 @@ mod tests {
         fn client_side_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), max in 0usize..300) {
             let mut dec = Decoder::client(max, max / 2);
             let mut buf = bytes;
-            let mut at = 0;
-            while at < buf.len() {
-                let len = buf.len() - at;
-                match dec.decode(&mut buf[at..]) {
-                    Ok(Decoded::Frame { consumed, .. }) => {
-                        prop_assert!(consumed <= len && consumed > 0);
-                        at += consumed;
-                    }
-                    Ok(Decoded::Incomplete { needed }) => {
-                        prop_assert!(needed > len);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
+            walk_frames(&mut dec, &mut buf)?;
             let _ = parse_upgrade_response(&buf, KEY);
         }
 
@@ -2103,21 +2113,7 @@ mod tests {
         fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), max in 0usize..300) {
             let mut dec = Decoder::new(max, max / 2);
             let mut buf = bytes;
-            let mut at = 0;
-            while at < buf.len() {
-                let len = buf.len() - at;
-                match dec.decode(&mut buf[at..]) {
-                    Ok(Decoded::Frame { consumed, .. }) => {
-                        prop_assert!(consumed <= len && consumed > 0);
-                        at += consumed;
-                    }
-                    Ok(Decoded::Incomplete { needed }) => {
-                        prop_assert!(needed > len);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
+            walk_frames(&mut dec, &mut buf)?;
             let _ = parse_upgrade(&buf);
         }
     }
