@@ -57,6 +57,15 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
 }
 
+/// Runs `f` with the shard's scratch buffer (a buffer of its own in the never
+/// expected case that the scratch buffer is already in use: reads do not nest).
+fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut vec![0u8; 4096]),
+    })
+}
+
 /// The peer broke the protocol or a limit: fail the connection with this code
 /// and reason (a framing without close frames just drops the connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,11 +280,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// for readability) or the per-wake budget is spent (the task wakes itself).
     fn poll_read_side(&mut self, cx: &mut Context<'_>) -> Step {
         for _ in 0..READS_PER_WAKE {
-            let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                Ok(mut buf) => self.read_once(cx, &mut buf),
-                // Never expected (reads do not nest); stay correct anyway.
-                Err(_) => self.read_once(cx, &mut vec![0u8; 4096]),
-            });
+            let step = with_scratch(|buf| self.read_once(cx, buf));
             match step {
                 Poll::Pending => return None,
                 Poll::Ready(Some(end)) => return Some(end),
@@ -641,10 +646,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     async fn await_close_reply(&mut self) {
         poll_fn(|cx| {
             loop {
-                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                    Ok(mut buf) => self.read_for_close(cx, &mut buf),
-                    Err(_) => self.read_for_close(cx, &mut vec![0u8; 4096]),
-                });
+                let step = with_scratch(|buf| self.read_for_close(cx, buf));
                 match step {
                     Poll::Ready(true) => return Poll::Ready(()),
                     Poll::Ready(false) => {}
@@ -683,10 +685,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     async fn discard_until_eof(&mut self) {
         poll_fn(|cx| {
             loop {
-                let step = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-                    Ok(mut buf) => self.sock.poll_read(cx, &mut buf),
-                    Err(_) => self.sock.poll_read(cx, &mut [0u8; 512]),
-                });
+                let step = with_scratch(|buf| self.sock.poll_read(cx, buf));
                 match step {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
