@@ -22,14 +22,14 @@ use std::rc::Rc;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use junction::config::Config;
+use junction::core::ShardRouter;
+use junction::core::api::ConnInfo;
+use junction::core::cluster::{Mesh, ShardMsg};
+use junction::core::outbox::{Outbox, OutboxRef};
+use junction::core::realm::ConnId;
 use junction::proto::{
     Dict, Hello, Message, Payload, Publish, RequestId, Serializer, ShardId, Subscribe, Value,
 };
-use junction::router::ShardRouter;
-use junction::router::mesh::{Mesh, ShardMsg};
-use junction::router::outbox::{Outbox, OutboxRef};
-use junction::router::realm::ConnId;
-use junction::transport::ConnInfo;
 
 const TOPIC: &str = "com.bench.fanout";
 

@@ -10,8 +10,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use junction::core::index::UriIndex;
 use junction::proto::uri::MatchPolicy;
-use junction::router::index::UriIndex;
 
 const N: usize = 10_000;
 

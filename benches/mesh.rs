@@ -36,9 +36,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use junction::config::Config;
+use junction::core::ShardRouter;
+use junction::core::cluster::{Mesh, RoutedPublish, ShardMsg};
 use junction::proto::{Dict, Payload, PublicationId, SessionId, ShardId, Value};
-use junction::router::ShardRouter;
-use junction::router::mesh::{Mesh, RoutedPublish, ShardMsg};
 use junction::shard::mesh::{ChannelMesh, PeerSet, drain_inbox};
 
 const PRODUCER: ShardId = ShardId(0);

@@ -9,7 +9,9 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod core;
+pub mod node;
 pub mod proto;
-pub mod router;
 pub mod shard;
+pub mod store;
 pub mod transport;

@@ -147,7 +147,7 @@ fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyh
         "starting junction {}",
         env!("CARGO_PKG_VERSION")
     );
-    junction::shard::run(config, Some(shards)).context("router runtime failed")?;
+    junction::node::run(config, Some(shards)).context("router runtime failed")?;
     Ok(())
 }
 

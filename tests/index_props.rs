@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use junction::core::index::UriIndex;
 use junction::proto::uri::MatchPolicy;
-use junction::router::index::UriIndex;
 use proptest::prelude::*;
 
 type Entry = (String, MatchPolicy, u32);

@@ -2,7 +2,7 @@
 //! the match policies (`exact`, `prefix`, `wildcard`).
 //!
 //! What lives here is only the *syntax* check; matching URIs against patterns
-//! is [`crate::router::index`]'s job. The rules follow the spec (basic profile,
+//! is [`crate::core::index`]'s job. The rules follow the spec (basic profile,
 //! "Building Blocks / URIs", and the advanced profile's pattern-based
 //! subscription/registration and interface IDL attribute regexes):
 //!

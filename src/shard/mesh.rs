@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use futures::task::AtomicWaker;
 
+use crate::core::ShardRouter;
+use crate::core::cluster::{Mesh, ShardMsg};
 use crate::proto::ShardId;
-use crate::router::ShardRouter;
-use crate::router::mesh::{Mesh, ShardMsg};
 
 /// One shard's inbox item.
 pub enum Inbox {

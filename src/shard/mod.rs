@@ -34,12 +34,13 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use self::mesh::{ChannelMesh, PeerSet};
 use crate::config::{Config, Endpoint, TransportConfig};
+use crate::core::ShardRouter;
+use crate::core::api::{ConnInfo, Refused};
+use crate::core::cluster::ShardSet;
+use crate::core::outbox::{Outbox, OutboxRef};
+use crate::core::realm::ConnId;
 use crate::proto::ShardId;
-use crate::router::ShardRouter;
-use crate::router::mesh::ShardSet;
-use crate::router::outbox::{Outbox, OutboxRef};
-use crate::router::realm::ConnId;
-use crate::transport::{self, ConnInfo, ConnectionHooks, Refused};
+use crate::transport::{self, ConnectionHooks};
 
 /// How long shutdown waits for connections to flush their last frames.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -234,40 +235,6 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         joins,
         shards: n,
     })
-}
-
-/// Runs the router until SIGINT or SIGTERM, then shuts down gracefully.
-///
-/// # Errors
-/// [`RunError`] from [`start`] or from a shard.
-pub fn run(config: Config, shards: Option<usize>) -> Result<(), RunError> {
-    let signals = block_shutdown_signals();
-    let handle = start(config, shards)?;
-    let sig = wait_for_signal(&signals);
-    tracing::info!(signal = sig, "shutting down");
-    handle.shutdown();
-    handle.join()
-}
-
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it spawns
-/// afterwards) so that [`wait_for_signal`] can take them synchronously.
-fn block_shutdown_signals() -> libc::sigset_t {
-    // SAFETY: plain libc signal-set manipulation on a local, zero-initialised set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn wait_for_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig: libc::c_int = 0;
-    // SAFETY: `set` was initialised by `block_shutdown_signals`; `sig` is a valid out-pointer.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
 }
 
 fn endpoint_text(e: &Endpoint) -> String {

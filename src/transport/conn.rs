@@ -35,7 +35,7 @@ use glommio::timer::Timer;
 use super::socket::Socket;
 use super::with_timeout;
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, Refused, STALL_TICK, Stream};
-use crate::router::outbox::OutboxRef;
+use crate::core::outbox::OutboxRef;
 
 /// Size of the shard's read buffer.
 const SCRATCH_SIZE: usize = 64 * 1024;

@@ -4,7 +4,7 @@
 //! A transport knows nothing of WAMP semantics. It performs the opening
 //! handshake (serializer negotiation, size limits), hands each complete
 //! message to [`ConnectionHooks::frame`], and drains the connection's
-//! [`Outbox`](crate::router::outbox::Outbox) into the socket, many frames
+//! [`Outbox`](crate::core::outbox::Outbox) into the socket, many frames
 //! per write.
 //!
 //! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
@@ -36,33 +36,12 @@ use bytes::Bytes;
 use futures::future::{Either, select};
 
 use crate::config::{TransportConfig, TransportKind};
-use crate::proto::Serializer;
-use crate::router::outbox::OutboxRef;
+use crate::core::api::{ConnInfo, Refused};
+use crate::core::outbox::OutboxRef;
 
 pub use listener::{Listener, Stream, bind, is_transient_accept_error};
 pub use rawsocket::serve_rawsocket;
 pub use websocket::serve_websocket;
-
-/// What a transport tells the router about a new connection.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// The negotiated serializer.
-    pub serializer: Serializer,
-    /// The listening transport's config (auth, id).
-    pub transport: Rc<TransportConfig>,
-    /// `websocket` or `rawsocket`, for session details.
-    pub protocol: &'static str,
-    /// The peer address, for logs and session details (`tcp4:127.0.0.1:5000`, `unix`).
-    pub peer: String,
-    /// The largest message the peer accepts (RawSocket: what its handshake
-    /// announced); `None` when the transport has no such limit. The router
-    /// answers rather than send a message past it.
-    pub max_outbound: Option<usize>,
-}
-
-/// The router refused a connection (e.g. the shard's session limit is reached).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub &'static str);
 
 /// The router side of a connection, implemented by the shard runtime.
 pub trait ConnectionHooks {

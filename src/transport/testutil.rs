@@ -14,8 +14,8 @@ use super::{ConnInfo, ConnectionHooks, Refused, bind, serve};
 use crate::config::{
     Endpoint, RawSocketOptions, TransportAuth, TransportConfig, TransportKind, WebSocketOptions,
 };
+use crate::core::outbox::{CloseReason, Outbox, OutboxRef};
 use crate::proto::Serializer;
-use crate::router::outbox::{CloseReason, Outbox, OutboxRef};
 
 /// What the test hooks do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

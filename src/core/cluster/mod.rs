@@ -1,0 +1,389 @@
+//! The cross-shard protocol: every message one shard sends another is a
+//! [`ShardMsg`], carried by a [`Mesh`] (FIFO per shard pair).
+//!
+//! Ownership: each (realm, URI, match policy) has an *owner shard*
+//! ([`owner_of`]) that holds the authoritative subscription/registration entry
+//! and assigns its ID. Every shard holds a *replica* of the index saying which
+//! shards have members. Changes flow owner → all shards as `*Replica` messages;
+//! a join is acknowledged to the requesting shard only after every other shard
+//! has applied the change (the barrier), so a client that has seen SUBSCRIBED or
+//! REGISTERED is visible to every publish or call accepted afterwards anywhere.
+//! See docs/architecture.md for the flows.
+
+//!
+//! This module depends on nothing else in the routing core (only on `proto`),
+//! so every part of the core can use it without import cycles:
+//! - `publish.rs`: [`RoutedPublish`] and its [`PublishFilter`];
+//! - `call.rs`: [`RoutedCall`], [`CallChunk`], [`CallReturn`], cancels, and
+//!   the registration entries replicas share ([`CalleeRef`], [`InvokePolicy`]);
+//! - `query.rs`: meta-procedure scatter-gather ([`MetaQuery`], [`MetaPart`]).
+
+mod call;
+mod publish;
+mod query;
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+pub use self::call::{
+    CallChunk, CallReturn, CalleeRef, CancelMode, InvokePolicy, RegChange, RoutedCall,
+};
+pub use self::publish::{PublishFilter, RoutedPublish};
+pub use self::query::{EventsQuery, KillTarget, MetaPart, MetaQuery};
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{RegistrationId, RequestId, SessionId, ShardId, SubscriptionId};
+
+/// Index of a realm in the node config; identical on every shard.
+pub type RealmIdx = u32;
+
+/// Identifies one barrier (a replica change waiting for acknowledgements) on its owner shard.
+pub type BarrierId = u64;
+
+/// Carries [`ShardMsg`]s between shards. Sends never block: the runtime's mesh
+/// is unbounded per shard pair (back-pressure lives in the session outboxes).
+pub trait Mesh {
+    /// Sends `msg` to shard `to`. Messages from one shard to another arrive in send order.
+    fn send(&mut self, to: ShardId, msg: ShardMsg);
+    /// Called at the end of every router step: a chance to wake the peers sent
+    /// to, once each, instead of once per message.
+    fn flush(&mut self) {}
+}
+
+/// A set of shards, as a bitmap. Junction supports up to [`ShardSet::MAX`] shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShardSet([u64; 4]);
+
+impl ShardSet {
+    /// The largest shard count a set can hold.
+    pub const MAX: usize = 256;
+
+    /// Adds a shard; returns whether it was absent.
+    pub fn insert(&mut self, s: ShardId) -> bool {
+        let (w, b) = (s.index() / 64, s.index() % 64);
+        let was = self.0[w] & (1 << b) != 0;
+        self.0[w] |= 1 << b;
+        !was
+    }
+
+    /// Removes a shard; returns whether it was present.
+    pub fn remove(&mut self, s: ShardId) -> bool {
+        let (w, b) = (s.index() / 64, s.index() % 64);
+        let was = self.0[w] & (1 << b) != 0;
+        self.0[w] &= !(1 << b);
+        was
+    }
+
+    /// Whether the shard is in the set.
+    pub fn contains(&self, s: ShardId) -> bool {
+        self.0[s.index() / 64] & (1 << (s.index() % 64)) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    /// Adds every shard of `other`.
+    pub fn union_with(&mut self, other: &ShardSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a |= *b;
+        }
+    }
+
+    /// The shards in the set, in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = ShardId> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, bits)| {
+            let mut bits = *bits;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(ShardId((w * 64 + b) as u16))
+            })
+        })
+    }
+}
+
+/// The shard that owns (realm, uri, policy). Deterministic and the same on
+/// every shard (fixed hash seeds).
+pub fn owner_of(realm: RealmIdx, uri: &str, policy: MatchPolicy, shards: u16) -> ShardId {
+    if shards <= 1 {
+        return ShardId(0);
+    }
+    let mut h = ahash::RandomState::with_seeds(0x6a75_6e63, 0x7469_6f6e, 0x7761_6d70, 0x0002_0000)
+        .build_hasher();
+    realm.hash(&mut h);
+    uri.hash(&mut h);
+    policy.hash(&mut h);
+    ShardId((h.finish() % u64::from(shards)) as u16)
+}
+
+/// Every message between shards.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// To the owner: shard `from` now has local subscribers for (uri, policy).
+    SubJoin {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The shard that gained subscribers.
+        from: ShardId,
+        /// The session whose SUBSCRIBE caused the join (for `on_create`).
+        session: SessionId,
+    },
+    /// To the joining shard, after the barrier: the subscription's ID.
+    SubJoined {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The realm-wide subscription ID.
+        id: SubscriptionId,
+    },
+    /// To the owner: shard `from` has no local subscribers for (uri, policy) any more.
+    SubLeave {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The shard that lost its last subscriber.
+        from: ShardId,
+        /// The last session that left (for `on_delete`).
+        session: SessionId,
+    },
+    /// From the owner to every shard: `shard` has (or no longer has) subscribers.
+    SubReplica {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The subscription ID.
+        id: SubscriptionId,
+        /// The shard whose membership changed.
+        shard: ShardId,
+        /// Added (`true`) or removed.
+        present: bool,
+        /// Acknowledge to the owner with this barrier, when set.
+        barrier: Option<BarrierId>,
+    },
+    /// To the owner: a replica change was applied.
+    BarrierAck {
+        /// The barrier being acknowledged.
+        barrier: BarrierId,
+    },
+    /// To the owner: a session asks to register (uri, policy).
+    RegJoin {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The callee's shard.
+        from: ShardId,
+        /// The callee session.
+        session: SessionId,
+        /// Its REGISTER request ID.
+        request: RequestId,
+        /// `REGISTER.Options.invoke`.
+        invoke: InvokePolicy,
+        /// `REGISTER.Options.disclose_caller`.
+        disclose_caller: bool,
+        /// `REGISTER.Options.forward_timeout`.
+        forward_timeout: bool,
+    },
+    /// To the callee's shard: the REGISTER's outcome (after the barrier on success).
+    RegDone {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The callee session.
+        session: SessionId,
+        /// Its REGISTER request ID.
+        request: RequestId,
+        /// The registration ID, or the error URI.
+        result: Result<RegistrationId, &'static str>,
+    },
+    /// To the owner: the registration ends (UNREGISTER or callee gone).
+    RegLeave {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The registration ending.
+        id: RegistrationId,
+        /// The callee session leaving it.
+        session: SessionId,
+    },
+    /// From the owner to every shard: the registration's callee, or its removal.
+    RegReplica {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The registration ID.
+        id: RegistrationId,
+        /// The callee joining or leaving.
+        change: RegChange,
+        /// Acknowledge to the owner with this barrier, when set.
+        barrier: Option<BarrierId>,
+    },
+    /// To the owner: shard `from` gained its first (`present`) or lost its
+    /// last subscriber of node key `nkey` of (uri, policy) (sharded subscriptions).
+    SubNode {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The shard whose node-key membership changed.
+        from: ShardId,
+        /// The node key (`SUBSCRIBE.Options.nkey`).
+        nkey: String,
+        /// Joined (`true`) or left.
+        present: bool,
+    },
+    /// From the owner to every shard: `shard` has (or no longer has)
+    /// subscribers of node key `nkey` of (uri, policy).
+    SubNodeReplica {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The node key.
+        nkey: String,
+        /// The shard whose membership changed.
+        shard: ShardId,
+        /// Added (`true`) or removed.
+        present: bool,
+        /// Acknowledge to the owner with this barrier, when set.
+        barrier: Option<BarrierId>,
+    },
+    /// To the joining shard, after the barrier: its node-key membership is
+    /// known everywhere; the waiting SUBSCRIBEs can be answered.
+    SubNodeJoined {
+        /// Realm.
+        realm: RealmIdx,
+        /// Topic or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The node key.
+        nkey: String,
+    },
+    /// A publication for the destination shard's local subscribers.
+    Publish(Arc<RoutedPublish>),
+    /// A call for a callee on the destination shard.
+    Call(Box<RoutedCall>),
+    /// A call given back to the caller's shard because its callee had left the
+    /// registration: the caller's shard picks another callee (shared registrations).
+    Bounce(Box<RoutedCall>),
+    /// A call's result or error for a caller on the destination shard.
+    Return(Box<CallReturn>),
+    /// To a subscription's owner: publish `wamp.subscription.on_subscribe` or
+    /// `on_unsubscribe` (from the owner, so that each subscription's meta
+    /// events are ordered with its `on_create`/`on_delete`).
+    SubMeta {
+        /// Realm.
+        realm: RealmIdx,
+        /// `true`: on_subscribe; `false`: on_unsubscribe.
+        subscribed: bool,
+        /// The session added or removed.
+        session: SessionId,
+        /// The subscription.
+        id: SubscriptionId,
+    },
+    /// A meta-procedure question for the destination shard (scatter).
+    MetaQuery {
+        /// The asking shard, which gets the [`ShardMsg::MetaPart`] answer.
+        from: ShardId,
+        /// The asker's query ID.
+        query: u64,
+        /// The question.
+        q: Box<MetaQuery>,
+    },
+    /// One shard's answer to a [`ShardMsg::MetaQuery`] (gather).
+    MetaPart {
+        /// The asker's query ID.
+        query: u64,
+        /// The answer.
+        part: Box<MetaPart>,
+    },
+    /// A further chunk of a progressive call invocation, for the callee's shard.
+    CallChunk(Box<CallChunk>),
+    /// To the callee's shard: cancel the invocation of (caller, request).
+    CancelInvocation {
+        /// The caller session.
+        caller: SessionId,
+        /// The caller's CALL request ID.
+        request: RequestId,
+        /// How to cancel.
+        mode: CancelMode,
+        /// INTERRUPT `reason` (`wamp.error.canceled`, `wamp.error.timeout`).
+        reason: &'static str,
+    },
+    /// To the callee's shard: the router revokes `session`'s registration
+    /// (`wamp.registration.remove`): UNREGISTERED with request 0 goes to the callee.
+    Revoke {
+        /// Realm.
+        realm: RealmIdx,
+        /// The registration.
+        registration: RegistrationId,
+        /// The callee session.
+        session: SessionId,
+        /// `UNREGISTERED.Details.reason`, if given.
+        reason: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_set_ops() {
+        let mut s = ShardSet::default();
+        assert!(s.is_empty());
+        assert!(s.insert(ShardId(3)));
+        assert!(!s.insert(ShardId(3)));
+        assert!(s.insert(ShardId(200)));
+        assert!(s.contains(ShardId(200)));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![ShardId(3), ShardId(200)]);
+        assert!(s.remove(ShardId(3)));
+        assert!(!s.remove(ShardId(3)));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![ShardId(200)]);
+    }
+
+    #[test]
+    fn owner_is_deterministic_and_in_range() {
+        let a = owner_of(0, "com.example.topic", MatchPolicy::Exact, 7);
+        assert_eq!(a, owner_of(0, "com.example.topic", MatchPolicy::Exact, 7));
+        assert!(a.0 < 7);
+        assert_eq!(owner_of(0, "x", MatchPolicy::Exact, 1), ShardId(0));
+        let spread: std::collections::HashSet<_> = (0..100)
+            .map(|i| owner_of(0, &format!("t{i}"), MatchPolicy::Exact, 4))
+            .collect();
+        assert_eq!(spread.len(), 4, "owners spread over all shards");
+    }
+}

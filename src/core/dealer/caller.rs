@@ -1,0 +1,469 @@
+//! The caller's shard: CALL (new calls and progressive-invocation chunks),
+//! CANCEL, call timeouts, RESULT/ERROR delivery, and the caller leaving.
+//!
+//! Every call a session makes is recorded here until its final answer
+//! ([`CallRecord`]), which is what lets a CANCEL, a timeout or a further
+//! chunk find the callee's shard, and what lets late answers (after
+//! `skip`/`killnowait`, a timeout, or the caller leaving) be dropped.
+
+use std::borrow::Cow;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::super::authz::Action;
+use super::super::cluster::{CallChunk, CallReturn, CancelMode, RoutedCall, ShardMsg};
+use super::super::realm::ConnId;
+use super::super::{ShardRouter, uris};
+use super::timers::Clock;
+use super::{CallOptions, CallRecord, FINISHED_STREAMS, registry};
+use crate::proto::message::code;
+use crate::proto::uri::{self, MatchPolicy};
+use crate::proto::{Call, CallResult, Cancel, Dict, Error, Message, Payload, RequestId, SessionId};
+
+impl ShardRouter {
+    /// A CALL from a session on this shard: a new call, or the next chunk of a
+    /// progressive call invocation (same request ID as a call in progress).
+    pub(in crate::core) fn call(&mut self, conn: ConnId, m: Call) {
+        let Some(s) = self.session(conn) else { return };
+        let sid = s.id;
+        let in_flight = self
+            .rpc
+            .calls
+            .get(&sid)
+            .and_then(|c| c.get(&m.request))
+            .map(|r| (r.streaming, r.callee_shard));
+        if let Some((streaming, callee_shard)) = in_flight {
+            return self.continue_call(conn, sid, m, streaming, callee_shard);
+        }
+        if self
+            .rpc
+            .finished_streams
+            .get(&sid)
+            .is_some_and(|f| f.contains(&m.request))
+        {
+            // A continuation of a progressive call that already ended: discarded (spec).
+            tracing::debug!(
+                conn = conn.0,
+                request = m.request.0,
+                "late CALL continuation discarded"
+            );
+            return;
+        }
+        let opts = match CallOptions::parse(&m.options) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.error(conn, code::CALL, m.request, uris::INVALID_ARGUMENT, Some(e));
+            }
+        };
+        let Some(s) = self.session(conn) else { return };
+        if opts.progress
+            && !s
+                .features
+                .has(super::Features::CALLER_PROGRESSIVE_INVOCATIONS)
+        {
+            return self.violation(
+                conn,
+                Cow::Borrowed(
+                    "CALL with progress=true, but the caller did not announce \
+                     progressive_call_invocations",
+                ),
+            );
+        }
+        let realm = &self.realms[s.realm as usize];
+        if !uri::is_valid(&m.procedure, realm.uri_check, MatchPolicy::Exact) {
+            let msg = format!("invalid procedure URI '{}'", m.procedure);
+            return self.error(conn, code::CALL, m.request, uris::INVALID_URI, Some(msg));
+        }
+        let grant = realm
+            .authz
+            .authorize(&s.authrole, Action::Call, &m.procedure);
+        if !grant.allowed {
+            let msg = format!("not authorized to call '{}'", m.procedure);
+            return self.error(conn, code::CALL, m.request, uris::NOT_AUTHORIZED, Some(msg));
+        }
+        let m = match self.try_meta_call(conn, m) {
+            Some(m) => m,
+            None => return,
+        };
+        // Direct field borrows (not `self.session()`): the callee pick needs `self.rng`.
+        let Some(s) = self.conns.get(&conn).and_then(|c| c.session.as_ref()) else {
+            return;
+        };
+        let realm_idx = s.realm;
+        let realm = &self.realms[realm_idx as usize];
+        let Some((_, policy, entry)) = realm.regs.best_match(&m.procedure) else {
+            let msg = format!("no callee registered for procedure '{}'", m.procedure);
+            return self.error(
+                conn,
+                code::CALL,
+                m.request,
+                uris::NO_SUCH_PROCEDURE,
+                Some(msg),
+            );
+        };
+        let Some(callee) = registry::pick(entry, opts.rkey.as_deref(), &mut self.rng) else {
+            let msg = format!("no callee registered for procedure '{}'", m.procedure);
+            return self.error(
+                conn,
+                code::CALL,
+                m.request,
+                uris::NO_SUCH_PROCEDURE,
+                Some(msg),
+            );
+        };
+        let registration = entry.id;
+        let mut details = Dict::new();
+        if policy != MatchPolicy::Exact {
+            details.insert("procedure", m.procedure.as_str());
+        }
+        if opts.disclose_me || grant.disclose.caller || callee.disclose_caller {
+            details.insert("caller", s.id.0);
+            details.insert("caller_authid", s.authid.as_str());
+            details.insert("caller_authrole", s.authrole.as_str());
+        }
+        if let Some(t) = s.trustlevel {
+            details.insert("trustlevel", t);
+        }
+        let mut timeout = None;
+        if opts.timeout_ms > 0 {
+            if callee.forward_timeout {
+                details.insert("timeout", opts.timeout_ms);
+            } else {
+                timeout = Some(Duration::from_millis(opts.timeout_ms));
+            }
+        }
+        let deadline = timeout.map(|t| self.rpc.clock.now() + t);
+        if let Some(at) = deadline {
+            self.rpc.timers.insert(at, sid, m.request);
+        }
+        self.rpc.calls.entry(sid).or_default().insert(
+            m.request,
+            CallRecord {
+                callee_shard: callee.shard,
+                receive_progress: opts.receive_progress,
+                streaming: opts.progress,
+                progressive: opts.progress,
+                canceling: false,
+                timeout,
+                deadline,
+                rkey: opts.rkey,
+                excluded: Vec::new(),
+            },
+        );
+        let routed = RoutedCall {
+            realm: realm_idx,
+            registration,
+            callee: callee.session,
+            caller_shard: self.shard,
+            caller: sid,
+            request: m.request,
+            details,
+            payload: m.payload,
+            receive_progress: opts.receive_progress,
+            progress: opts.progress,
+        };
+        self.route(callee.shard, ShardMsg::Call(Box::new(routed)));
+    }
+
+    /// A CALL reusing the request ID of a call in flight: the next chunk of a
+    /// progressive call invocation, or a protocol violation.
+    fn continue_call(
+        &mut self,
+        conn: ConnId,
+        sid: SessionId,
+        m: Call,
+        streaming: bool,
+        callee_shard: crate::proto::ShardId,
+    ) {
+        if !streaming {
+            let msg = format!(
+                "CALL request ID {} is already in use by a call in progress",
+                m.request.0
+            );
+            return self.violation(conn, Cow::Owned(msg));
+        }
+        // Only `progress` counts in a continuation; the other options are frozen.
+        let progress = match m.options.bool_or("progress", false) {
+            Ok(p) => p,
+            Err(e) => return self.violation(conn, Cow::Owned(e.to_string())),
+        };
+        if !progress
+            && let Some(r) = self
+                .rpc
+                .calls
+                .get_mut(&sid)
+                .and_then(|c| c.get_mut(&m.request))
+        {
+            r.streaming = false;
+        }
+        let chunk = CallChunk {
+            caller: sid,
+            request: m.request,
+            progress,
+            payload: m.payload,
+        };
+        self.route(callee_shard, ShardMsg::CallChunk(Box::new(chunk)));
+    }
+
+    /// A call bounced off a callee that had left the registration (this
+    /// shard's replica did not know yet): pick another callee of the same
+    /// registration, or fail with `wamp.error.no_such_procedure`.
+    pub(in crate::core) fn call_bounced(&mut self, mut c: RoutedCall) {
+        let Some(rec) = self
+            .rpc
+            .calls
+            .get_mut(&c.caller)
+            .and_then(|m| m.get_mut(&c.request))
+        else {
+            return; // canceled meanwhile
+        };
+        rec.excluded.push(c.callee);
+        let next = self.realms[c.realm as usize]
+            .regs
+            .iter()
+            .find(|(_, _, e)| e.id == c.registration)
+            .and_then(|(_, _, e)| {
+                registry::pick_excluding(e, rec.rkey.as_deref(), &mut self.rng, &rec.excluded)
+            });
+        let Some(callee) = next else {
+            let ret = CallReturn {
+                caller: c.caller,
+                request: c.request,
+                details: Dict::new(),
+                error: Some(uris::NO_SUCH_PROCEDURE.to_owned()),
+                payload: Payload::args(vec!["the callee is no longer registered".into()]),
+                progress: false,
+            };
+            return self.call_return(ret);
+        };
+        rec.callee_shard = callee.shard;
+        c.callee = callee.session;
+        self.route(callee.shard, ShardMsg::Call(Box::new(c)));
+    }
+
+    /// CANCEL from a caller on this shard.
+    pub(in crate::core) fn cancel(&mut self, conn: ConnId, m: Cancel) {
+        let Some(s) = self.session(conn) else { return };
+        let sid = s.id;
+        let mode = match m.options.str_opt("mode") {
+            Ok(None) => CancelMode::KillNoWait,
+            Ok(Some(s)) => match CancelMode::parse(s) {
+                Some(mode) => mode,
+                None => {
+                    let msg = format!(
+                        "unknown cancel mode \"{s}\" (expected \"skip\", \"kill\" or \"killnowait\")"
+                    );
+                    return self.error(
+                        conn,
+                        code::CANCEL,
+                        m.request,
+                        uris::INVALID_ARGUMENT,
+                        Some(msg),
+                    );
+                }
+            },
+            Err(e) => {
+                return self.error(
+                    conn,
+                    code::CANCEL,
+                    m.request,
+                    uris::INVALID_ARGUMENT,
+                    Some(e.to_string()),
+                );
+            }
+        };
+        let Some(rec) = self
+            .rpc
+            .calls
+            .get_mut(&sid)
+            .and_then(|c| c.get_mut(&m.request))
+        else {
+            // Already answered (or never made): nothing to cancel.
+            return;
+        };
+        if rec.canceling {
+            return;
+        }
+        let callee_shard = rec.callee_shard;
+        match mode {
+            CancelMode::Kill => rec.canceling = true,
+            CancelMode::Skip | CancelMode::KillNoWait => {
+                self.forget_call(sid, m.request);
+                let err = Message::Error(Error {
+                    request_type: code::CALL,
+                    request: m.request,
+                    details: Dict::new(),
+                    error: uris::CANCELED.to_owned(),
+                    payload: Payload::args(vec!["the call was canceled".into()]),
+                });
+                self.send(conn, &err);
+            }
+        }
+        self.route(
+            callee_shard,
+            ShardMsg::CancelInvocation {
+                caller: sid,
+                request: m.request,
+                mode,
+                reason: uris::CANCELED,
+            },
+        );
+    }
+
+    /// Removes a call's record and deadline; remembers it if it was progressive.
+    fn forget_call(&mut self, sid: SessionId, request: RequestId) -> Option<CallRecord> {
+        // The session's (possibly empty) map stays until the session ends
+        // (`rpc_caller_left`): no allocation per call for a session calling in turn.
+        let rec = self.rpc.calls.get_mut(&sid)?.remove(&request)?;
+        if let Some(at) = rec.deadline {
+            self.rpc.timers.remove(at, sid, request);
+        }
+        if rec.progressive {
+            let f = self.rpc.finished_streams.entry(sid).or_default();
+            if f.len() == FINISHED_STREAMS {
+                f.pop_front();
+            }
+            f.push_back(request);
+        }
+        Some(rec)
+    }
+
+    /// Caller's shard: RESULT (progressive or final) or ERROR for a call.
+    pub(in crate::core) fn call_return(&mut self, r: CallReturn) {
+        let Some(rec) = self
+            .rpc
+            .calls
+            .get_mut(&r.caller)
+            .and_then(|c| c.get_mut(&r.request))
+        else {
+            // The call was canceled, timed out, or its caller left: dropped.
+            return;
+        };
+        if r.progress && r.error.is_none() {
+            if !rec.receive_progress {
+                // The caller cannot tell a progressive result from the final one.
+                return;
+            }
+            if let Some(t) = rec.timeout {
+                // The timeout runs between results (progressive call results, "Timeouts").
+                let old = rec.deadline.take();
+                let at = self.rpc.clock.now() + t;
+                rec.deadline = Some(at);
+                if let Some(old) = old {
+                    self.rpc.timers.remove(old, r.caller, r.request);
+                }
+                self.rpc.timers.insert(at, r.caller, r.request);
+            }
+            let msg = Message::Result(CallResult {
+                request: r.request,
+                details: Dict::new().with("progress", true),
+                payload: r.payload,
+            });
+            return self.send_to_session(r.caller, &msg);
+        }
+        self.forget_call(r.caller, r.request);
+        let msg = match r.error {
+            None => Message::Result(CallResult {
+                request: r.request,
+                details: r.details,
+                payload: r.payload,
+            }),
+            Some(error) => Message::Error(Error {
+                request_type: code::CALL,
+                request: r.request,
+                details: r.details,
+                error,
+                payload: r.payload,
+            }),
+        };
+        self.send_to_session(r.caller, &msg);
+    }
+
+    /// The caller's session ended: its calls in flight are interrupted
+    /// (`killnowait`) on their callees' shards (basic profile, "Caller Leaving").
+    pub(in crate::core) fn rpc_caller_left(&mut self, sid: SessionId) {
+        self.rpc.finished_streams.remove(&sid);
+        let Some(calls) = self.rpc.calls.remove(&sid) else {
+            return;
+        };
+        for (request, rec) in calls {
+            if let Some(at) = rec.deadline {
+                self.rpc.timers.remove(at, sid, request);
+            }
+            self.route(
+                rec.callee_shard,
+                ShardMsg::CancelInvocation {
+                    caller: sid,
+                    request,
+                    mode: CancelMode::KillNoWait,
+                    reason: uris::CANCELED,
+                },
+            );
+        }
+    }
+
+    /// Fires every call deadline due at `now`: the caller gets ERROR
+    /// `wamp.error.timeout`, the callee an INTERRUPT (`killnowait`) if it
+    /// supports call canceling.
+    pub fn poll_timers(&mut self, now: Instant) {
+        while let Some((sid, request)) = self.rpc.timers.pop_due(now) {
+            let Some(rec) = self
+                .rpc
+                .calls
+                .get_mut(&sid)
+                .and_then(|c| c.get_mut(&request))
+            else {
+                continue;
+            };
+            rec.deadline = None;
+            let callee_shard = rec.callee_shard;
+            self.forget_call(sid, request);
+            let err = Message::Error(Error {
+                request_type: code::CALL,
+                request,
+                details: Dict::new(),
+                error: uris::TIMEOUT.to_owned(),
+                payload: Payload::args(vec!["the call timed out".into()]),
+            });
+            self.send_to_session(sid, &err);
+            self.route(
+                callee_shard,
+                ShardMsg::CancelInvocation {
+                    caller: sid,
+                    request,
+                    mode: CancelMode::KillNoWait,
+                    reason: uris::TIMEOUT,
+                },
+            );
+        }
+        self.finish_step();
+    }
+
+    /// The earliest call deadline on this shard, if any: when the runtime
+    /// should call [`ShardRouter::poll_timers`] next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.rpc.timers.next()
+    }
+
+    /// Changes whenever a deadline earlier than all others was added: the
+    /// runtime's timer task re-reads [`ShardRouter::next_deadline`] then.
+    pub fn timer_epoch(&self) -> u64 {
+        self.rpc.timers.epoch()
+    }
+
+    /// The waker of the runtime's timer task, woken when the epoch changes.
+    pub fn set_timer_waker(&mut self, waker: &Waker) {
+        self.rpc.timers.set_waker(waker);
+    }
+
+    /// Calls in flight with this shard as the caller's shard, invocations
+    /// indexed here as the callee's shard, and queued deadlines: zero once idle.
+    pub fn pending_call_count(&self) -> usize {
+        self.rpc.pending_count() + self.rpc.timers.len()
+    }
+
+    /// Replaces the clock (tests inject a manual one).
+    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
+        self.rpc.clock = clock;
+    }
+}

@@ -1,0 +1,289 @@
+//! Scatter-gather for meta procedures whose answer lives on other shards
+//! (sessions live on their own shard, subscribers on many, a subscription's
+//! details and history on its owner).
+//!
+//! The caller's shard sends a [`MetaQuery`] to the shards that know (all of
+//! them, or the one a session or subscription ID names: IDs are
+//! `(n - 1) * shards + shard + 1`, so `(id - 1) % shards` is the shard), keeps
+//! a [`Pending`] entry, merges the [`MetaPart`] answers, and sends RESULT or
+//! ERROR once every asked shard has answered. A question to its own shard is
+//! answered in place. Shards never drop a question, so every query completes;
+//! a caller that left meanwhile just gets nothing.
+
+use crate::core::ShardRouter;
+use crate::core::cluster::ShardMsg;
+use crate::core::cluster::{MetaPart, MetaQuery};
+use crate::core::realm::ConnId;
+use crate::core::uris;
+use crate::proto::message::code;
+use crate::proto::{
+    CallResult, Dict, Error, Message, Payload, RequestId, SessionId, ShardId, Value,
+};
+
+impl MetaPart {
+    fn merge(&mut self, o: MetaPart) {
+        self.found |= o.found;
+        self.count += o.count;
+        self.ids.extend(o.ids);
+        for (a, b) in self.by_policy.iter_mut().zip(o.by_policy) {
+            a.extend(b);
+        }
+        if self.value.is_none() {
+            self.value = o.value;
+        }
+        if self.error.is_none() {
+            self.error = o.error;
+        }
+    }
+}
+
+/// How the merged answer becomes the RESULT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::core) enum Reply {
+    /// `[count]`.
+    Count,
+    /// `[ids]`.
+    Ids,
+    /// `[ids]`, or `[null]` when empty.
+    IdsOrNull,
+    /// `[value]` or ERROR `no_such_session`.
+    SessionValue,
+    /// `[]` or ERROR `no_such_session`.
+    KilledOne,
+    /// `[{exact, prefix, wildcard}]`.
+    PolicyLists,
+    /// `[value or null]`.
+    ValueOrNull,
+    /// `[value]` or ERROR `no_such_subscription`.
+    SubValue,
+    /// `[ids]` or ERROR `no_such_subscription`.
+    SubIds,
+    /// `[count]` or ERROR `no_such_subscription`.
+    SubCount,
+    /// `[value]` or the part's ERROR.
+    ValueOrError,
+}
+
+/// Where a meta query goes.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::core) enum Targets {
+    /// Every shard.
+    All,
+    /// One shard.
+    One(ShardId),
+}
+
+/// A meta query waiting for answers, on the caller's shard.
+#[derive(Debug)]
+pub(in crate::core) struct Pending {
+    caller: SessionId,
+    request: RequestId,
+    reply: Reply,
+    remaining: usize,
+    acc: MetaPart,
+}
+
+impl ShardRouter {
+    /// The shard that drew a session ID or owns a subscription ID.
+    pub(in crate::core) fn shard_of_id(&self, id: u64) -> ShardId {
+        ShardId((id.saturating_sub(1) % u64::from(self.shards)) as u16)
+    }
+
+    /// Asks `targets` the question `q` on behalf of the CALL `request` of the
+    /// session on `conn`; the answer goes out when all have answered.
+    pub(in crate::core) fn meta_ask(
+        &mut self,
+        conn: ConnId,
+        request: RequestId,
+        reply: Reply,
+        targets: Targets,
+        q: MetaQuery,
+    ) {
+        let Some(s) = self.session(conn) else { return };
+        let caller = s.id;
+        self.adv.last_query += 1;
+        let query = self.adv.last_query;
+        let list: Vec<ShardId> = match targets {
+            Targets::All => (0..self.shards).map(ShardId).collect(),
+            Targets::One(s) => vec![s],
+        };
+        self.adv.pending.insert(
+            query,
+            Pending {
+                caller,
+                request,
+                reply,
+                remaining: list.len(),
+                acc: MetaPart::default(),
+            },
+        );
+        let mut local = false;
+        for s in list {
+            if s == self.shard {
+                local = true;
+            } else {
+                let from = self.shard;
+                self.mesh.send(
+                    s,
+                    ShardMsg::MetaQuery {
+                        from,
+                        query,
+                        q: Box::new(q.clone()),
+                    },
+                );
+            }
+        }
+        if local {
+            let part = self.meta_answer(q);
+            self.meta_part(query, part);
+        }
+    }
+
+    /// A question from shard `from`: answer it.
+    pub(in crate::core) fn answer_meta_query(&mut self, from: ShardId, query: u64, q: MetaQuery) {
+        let part = self.meta_answer(q);
+        self.route(
+            from,
+            ShardMsg::MetaPart {
+                query,
+                part: Box::new(part),
+            },
+        );
+    }
+
+    /// This shard's answer to `q`.
+    fn meta_answer(&mut self, q: MetaQuery) -> MetaPart {
+        match q {
+            MetaQuery::SessionCount { realm, roles } => {
+                let ids = self.local_sessions(realm, roles.as_deref());
+                MetaPart {
+                    count: ids.len() as u64,
+                    ..MetaPart::default()
+                }
+            }
+            MetaQuery::SessionList { realm, roles } => MetaPart {
+                ids: self.local_sessions(realm, roles.as_deref()),
+                ..MetaPart::default()
+            },
+            MetaQuery::SessionGet { realm, id } => MetaPart {
+                value: self.session_details(realm, id).map(Value::Dict),
+                ..MetaPart::default()
+            },
+            MetaQuery::Kill {
+                realm,
+                target,
+                reason,
+                message,
+                except,
+            } => {
+                let killed = self.kill_local(realm, &target, &reason, message.as_deref(), except);
+                MetaPart {
+                    found: !killed.is_empty(),
+                    count: killed.len() as u64,
+                    ids: killed,
+                    ..MetaPart::default()
+                }
+            }
+            MetaQuery::SubList { realm } => self.sub_list_part(realm),
+            MetaQuery::SubLookup { realm, uri, policy } => {
+                self.sub_lookup_part(realm, &uri, policy)
+            }
+            MetaQuery::SubMatch { realm, uri } => self.sub_match_part(realm, &uri),
+            MetaQuery::SubGet { realm, id } => self.sub_get_part(realm, id),
+            MetaQuery::SubSubscribers { realm, id } => self.sub_subscribers_part(realm, id),
+            MetaQuery::SubEvents {
+                realm,
+                id,
+                authid,
+                authrole,
+                q,
+            } => self.sub_events_part(realm, id, &authid, &authrole, &q),
+        }
+    }
+
+    /// One answer arrived (or was computed here).
+    pub(in crate::core) fn meta_part(&mut self, query: u64, part: MetaPart) {
+        let Some(p) = self.adv.pending.get_mut(&query) else {
+            return;
+        };
+        p.acc.merge(part);
+        p.remaining -= 1;
+        if p.remaining > 0 {
+            return;
+        }
+        let p = self.adv.pending.remove(&query).expect("present");
+        let msg = finish(p.request, p.reply, p.acc);
+        self.send_to_session(p.caller, &msg);
+    }
+}
+
+/// The merged answer as RESULT or ERROR.
+fn finish(request: RequestId, reply: Reply, mut acc: MetaPart) -> Message {
+    let error = |uri: &str, msg: String| {
+        Message::Error(Error {
+            request_type: code::CALL,
+            request,
+            details: Dict::new(),
+            error: uri.to_owned(),
+            payload: Payload::args(vec![Value::from(msg)]),
+        })
+    };
+    let ok = |args: Vec<Value>| {
+        Message::Result(CallResult {
+            request,
+            details: Dict::new(),
+            payload: Payload::args(args),
+        })
+    };
+    let ids = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        Value::List(v.iter().map(|i| Value::from(*i)).collect())
+    };
+    match reply {
+        Reply::Count => ok(vec![Value::from(acc.count)]),
+        Reply::Ids => ok(vec![ids(&mut acc.ids)]),
+        Reply::IdsOrNull if acc.ids.is_empty() => ok(vec![Value::Null]),
+        Reply::IdsOrNull => ok(vec![ids(&mut acc.ids)]),
+        Reply::SessionValue => match acc.value {
+            Some(v) => ok(vec![v]),
+            None => error(uris_meta::NO_SUCH_SESSION, "no such session".into()),
+        },
+        Reply::KilledOne if acc.found => ok(vec![]),
+        Reply::KilledOne => error(uris_meta::NO_SUCH_SESSION, "no such session".into()),
+        Reply::PolicyLists => {
+            let [mut e, mut p, mut w] = acc.by_policy;
+            ok(vec![Value::Dict(
+                Dict::new()
+                    .with("exact", ids(&mut e))
+                    .with("prefix", ids(&mut p))
+                    .with("wildcard", ids(&mut w)),
+            )])
+        }
+        Reply::ValueOrNull => ok(vec![acc.value.unwrap_or(Value::Null)]),
+        Reply::SubValue | Reply::SubIds | Reply::SubCount if !acc.found => error(
+            uris::NO_SUCH_SUBSCRIPTION,
+            "no subscription with this ID on the realm".into(),
+        ),
+        Reply::SubValue => ok(vec![acc.value.unwrap_or(Value::Null)]),
+        Reply::SubIds => ok(vec![ids(&mut acc.ids)]),
+        Reply::SubCount => ok(vec![Value::from(acc.ids.len() as u64)]),
+        Reply::ValueOrError => match (acc.error, acc.value) {
+            (Some((uri, msg)), _) => error(uri, msg),
+            (None, Some(v)) => ok(vec![v]),
+            (None, None) => error(
+                uris::NO_SUCH_SUBSCRIPTION,
+                "no subscription with this ID on the realm".into(),
+            ),
+        },
+    }
+}
+
+/// Error and close URIs of the meta API.
+pub mod uris_meta {
+    /// `wamp.session.get`/`kill` for a session that does not exist (or is the caller, for kill).
+    pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
+    /// `get_events` for a subscription without history.
+    pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
+    /// Default GOODBYE reason of the kill procedures.
+    pub const CLOSE_KILLED: &str = "wamp.close.killed";
+}

@@ -1,0 +1,349 @@
+//! The session meta API (advanced profile, "Session Meta API"): the events
+//! `wamp.session.on_join` / `on_leave`, published by the session's own shard,
+//! and the procedures `wamp.session.count`, `list`, `get`, `kill`,
+//! `kill_by_authid`, `kill_by_authrole`, `kill_all`, answered by
+//! scatter-gather over the shards (`meta_query.rs`); `get` and `kill` go only
+//! to the shard the session ID names.
+//!
+//! A killed session gets GOODBYE with the reason (default
+//! `wamp.close.killed`) and `details.message`, and its connection is closed
+//! after the GOODBYE is flushed. The caller is never killed: `kill` of its own
+//! ID is `wamp.error.no_such_session`, the other variants skip it. As the spec
+//! says, `kill_all` publishes neither `on_leave` nor testaments for the
+//! sessions it ends.
+
+use crate::core::cluster::RealmIdx;
+use crate::core::cluster::{KillTarget, MetaQuery};
+use crate::core::meta::query::{Reply, Targets, uris_meta};
+use crate::core::outbox::CloseReason;
+use crate::core::realm::ConnId;
+use crate::core::{ShardRouter, uris};
+use crate::proto::message::code;
+use crate::proto::uri::{self, MatchPolicy, UriCheck};
+use crate::proto::{Call, Dict, Goodbye, Message, Payload, SessionId, Value};
+
+const ON_JOIN: &str = "wamp.session.on_join";
+const ON_LEAVE: &str = "wamp.session.on_leave";
+
+impl ShardRouter {
+    /// `wamp.session.*` calls; gives back a call it does not implement.
+    pub(in crate::core) fn meta_session_call(&mut self, conn: ConnId, call: Call) -> Option<Call> {
+        let s = self.session(conn)?;
+        let (realm, me) = (s.realm, s.id);
+        let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
+        let kwargs = call.payload.kwargs.as_ref();
+        let req = call.request;
+        match call.procedure.as_str() {
+            "wamp.session.count" | "wamp.session.list" => {
+                let roles = match args.first() {
+                    None | Some(Value::Null) => None,
+                    Some(v) => match string_list(v) {
+                        Some(l) => Some(l),
+                        None => {
+                            return self.meta_invalid(
+                                conn,
+                                &call,
+                                "filter_authroles must be a list of strings",
+                            );
+                        }
+                    },
+                };
+                let (reply, q) = if call.procedure == "wamp.session.count" {
+                    (Reply::Count, MetaQuery::SessionCount { realm, roles })
+                } else {
+                    (Reply::Ids, MetaQuery::SessionList { realm, roles })
+                };
+                self.meta_ask(conn, req, reply, Targets::All, q);
+            }
+            "wamp.session.get" => {
+                let Some(id) = args.first().and_then(session_id) else {
+                    return self.meta_invalid(conn, &call, "the argument must be a session ID");
+                };
+                let shard = self.shard_of_id(id.0);
+                let q = MetaQuery::SessionGet { realm, id };
+                self.meta_ask(conn, req, Reply::SessionValue, Targets::One(shard), q);
+            }
+            "wamp.session.kill"
+            | "wamp.session.kill_by_authid"
+            | "wamp.session.kill_by_authrole"
+            | "wamp.session.kill_all" => {
+                let (reason, message) = match kill_kwargs(kwargs) {
+                    Ok(r) => r,
+                    Err((error, msg)) => {
+                        self.error(conn, code::CALL, req, error, Some(msg));
+                        return None;
+                    }
+                };
+                let (target, reply, targets) = match call.procedure.as_str() {
+                    "wamp.session.kill" => {
+                        let Some(id) = args.first().and_then(session_id) else {
+                            return self.meta_invalid(
+                                conn,
+                                &call,
+                                "the argument must be a session ID",
+                            );
+                        };
+                        if id == me {
+                            let msg = "a session cannot kill itself with wamp.session.kill";
+                            self.error(
+                                conn,
+                                code::CALL,
+                                req,
+                                uris_meta::NO_SUCH_SESSION,
+                                Some(msg.into()),
+                            );
+                            return None;
+                        }
+                        let shard = self.shard_of_id(id.0);
+                        (
+                            KillTarget::Session(id),
+                            Reply::KilledOne,
+                            Targets::One(shard),
+                        )
+                    }
+                    "wamp.session.kill_by_authid" => {
+                        let Some(a) = args.first().and_then(Value::as_str) else {
+                            return self.meta_invalid(
+                                conn,
+                                &call,
+                                "the argument must be an authid",
+                            );
+                        };
+                        (KillTarget::Authid(a.to_owned()), Reply::Ids, Targets::All)
+                    }
+                    "wamp.session.kill_by_authrole" => {
+                        let Some(a) = args.first().and_then(Value::as_str) else {
+                            return self.meta_invalid(
+                                conn,
+                                &call,
+                                "the argument must be an authrole",
+                            );
+                        };
+                        (
+                            KillTarget::Authrole(a.to_owned()),
+                            Reply::Count,
+                            Targets::All,
+                        )
+                    }
+                    _ => (KillTarget::All, Reply::Count, Targets::All),
+                };
+                let q = MetaQuery::Kill {
+                    realm,
+                    target,
+                    reason,
+                    message,
+                    except: me,
+                };
+                self.meta_ask(conn, req, reply, targets, q);
+            }
+            "wamp.session.add_testament" => self.add_testament(conn, &call),
+            "wamp.session.flush_testaments" => self.flush_testaments(conn, &call),
+            _ => return Some(call),
+        }
+        None
+    }
+
+    /// Answers a meta call with `wamp.error.invalid_argument`.
+    pub(in crate::core) fn meta_invalid(
+        &mut self,
+        conn: ConnId,
+        call: &Call,
+        msg: &str,
+    ) -> Option<Call> {
+        self.error(
+            conn,
+            code::CALL,
+            call.request,
+            uris::INVALID_ARGUMENT,
+            Some(format!("{}: {msg}", call.procedure)),
+        );
+        None
+    }
+
+    /// IDs of this shard's sessions in `realm` (with an authrole in `roles`, if given).
+    pub(in crate::core) fn local_sessions(
+        &self,
+        realm: RealmIdx,
+        roles: Option<&[String]>,
+    ) -> Vec<u64> {
+        self.sessions
+            .values()
+            .filter_map(|c| self.conns.get(c)?.session.as_ref())
+            .filter(|s| s.realm == realm)
+            .filter(|s| roles.is_none_or(|r| r.contains(&s.authrole)))
+            .map(|s| s.id.0)
+            .collect()
+    }
+
+    /// A session's details as `on_join` and `wamp.session.get` give them.
+    pub(in crate::core) fn session_details(&self, realm: RealmIdx, id: SessionId) -> Option<Dict> {
+        let &conn = self.sessions.get(&id)?;
+        let c = self.conns.get(&conn)?;
+        let s = c.session.as_ref().filter(|s| s.realm == realm)?;
+        let transport = Dict::new()
+            .with("type", c.info.protocol)
+            .with("peer", c.info.peer.as_str())
+            .with("serializer", c.serializer.name())
+            .with("transport_id", c.info.transport.id.as_str())
+            .with("x_junction_shard", u64::from(self.shard.0));
+        Some(
+            Dict::new()
+                .with("session", s.id.0)
+                .with("realm", self.realms[s.realm as usize].name.as_str())
+                .with("authid", s.authid.as_str())
+                .with("authrole", s.authrole.as_str())
+                .with("authmethod", "anonymous")
+                .with("authprovider", "static")
+                .with("transport", transport),
+        )
+    }
+
+    /// Publishes `wamp.session.on_join` for the session that just got WELCOME.
+    pub(in crate::core) fn session_joined(&mut self, conn: ConnId) {
+        let Some(s) = self.session(conn) else { return };
+        let (realm, id) = (s.realm, s.id);
+        if !self.has_listeners(realm, ON_JOIN) {
+            return;
+        }
+        if let Some(details) = self.session_details(realm, id) {
+            self.publish_internal(
+                realm,
+                ON_JOIN,
+                Dict::new(),
+                Payload::args(vec![Value::Dict(details)]),
+            );
+        }
+    }
+
+    /// The session has ended (whatever the cause): its testaments, then `on_leave`.
+    pub(in crate::core) fn session_ended(
+        &mut self,
+        conn: ConnId,
+        id: SessionId,
+        realm: RealmIdx,
+        authid: String,
+        authrole: String,
+        trustlevel: Option<u64>,
+    ) {
+        self.adv.want_retained.retain(|(c, _)| *c != conn);
+        let testaments = self.adv.testaments.remove(&id);
+        if self.adv.quiet.remove(&id) {
+            return;
+        }
+        if let Some(t) = testaments {
+            self.publish_testaments(realm, id, &authid, &authrole, trustlevel, t);
+        }
+        if !self.has_listeners(realm, ON_LEAVE) {
+            return;
+        }
+        self.publish_internal(
+            realm,
+            ON_LEAVE,
+            Dict::new(),
+            Payload::args(vec![
+                Value::from(id.0),
+                Value::from(authid),
+                Value::from(authrole),
+            ]),
+        );
+    }
+
+    /// Ends this shard's sessions in `realm` that `target` names, except
+    /// `except`, with GOODBYE; returns their IDs.
+    pub(in crate::core) fn kill_local(
+        &mut self,
+        realm: RealmIdx,
+        target: &KillTarget,
+        reason: &str,
+        message: Option<&str>,
+        except: SessionId,
+    ) -> Vec<u64> {
+        let victims: Vec<(ConnId, SessionId)> = self
+            .sessions
+            .iter()
+            .filter_map(|(&id, &conn)| {
+                let s = self.conns.get(&conn)?.session.as_ref()?;
+                let hit = s.realm == realm
+                    && id != except
+                    && match target {
+                        KillTarget::Session(t) => *t == id,
+                        KillTarget::Authid(a) => s.authid == *a,
+                        KillTarget::Authrole(r) => s.authrole == *r,
+                        KillTarget::All => true,
+                    };
+                hit.then_some((conn, id))
+            })
+            .collect();
+        let mut killed = Vec::with_capacity(victims.len());
+        for (conn, id) in victims {
+            let mut details = Dict::new();
+            if let Some(m) = message {
+                details.insert("message", m);
+            }
+            self.send(
+                conn,
+                &Message::Goodbye(Goodbye {
+                    details,
+                    reason: reason.to_owned(),
+                }),
+            );
+            if matches!(target, KillTarget::All) {
+                self.adv.quiet.insert(id);
+            }
+            self.end_session(conn, false);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.closing = true;
+                c.outbox.borrow_mut().close(CloseReason::Normal);
+            }
+            tracing::debug!(session = id.0, reason, "session killed by the meta API");
+            killed.push(id.0);
+        }
+        killed
+    }
+}
+
+/// A session ID argument.
+fn session_id(v: &Value) -> Option<SessionId> {
+    v.as_u64()
+        .filter(|n| crate::proto::is_valid_id(*n))
+        .map(SessionId)
+}
+
+/// A list of strings.
+pub(in crate::core) fn string_list(v: &Value) -> Option<Vec<String>> {
+    v.as_list()?
+        .iter()
+        .map(|i| i.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The `reason` and `message` keyword arguments of the kill procedures.
+fn kill_kwargs(kw: Option<&Dict>) -> Result<(String, Option<String>), (&'static str, String)> {
+    let mut reason = uris_meta::CLOSE_KILLED.to_owned();
+    let mut message = None;
+    if let Some(kw) = kw {
+        match kw.get("reason") {
+            None | Some(Value::Null) => {}
+            Some(Value::Str(r)) if uri::is_valid(r, UriCheck::Loose, MatchPolicy::Exact) => {
+                reason = r.clone();
+            }
+            Some(other) => {
+                return Err((
+                    uris::INVALID_URI,
+                    format!("'reason' must be a valid non-empty URI, not {other:?}"),
+                ));
+            }
+        }
+        match kw.get("message") {
+            None | Some(Value::Null) => {}
+            Some(Value::Str(m)) => message = Some(m.clone()),
+            Some(_) => {
+                return Err((
+                    uris::INVALID_ARGUMENT,
+                    "'message' must be a string".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok((reason, message))
+}
