@@ -23,10 +23,9 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use junction::config::Config;
 use junction::core::ShardRouter;
-use junction::core::api::ConnInfo;
+use junction::core::api::{FrontEnd, LinkId, LinkInfo, Output};
 use junction::core::cluster::{Mesh, ShardMsg};
 use junction::core::outbox::{Outbox, OutboxRef};
-use junction::core::realm::ConnId;
 use junction::proto::{
     Dict, Hello, Message, Payload, Publish, RequestId, Serializer, ShardId, Subscribe, Value,
 };
@@ -42,7 +41,7 @@ impl Mesh for NoMesh {
 
 struct Setup {
     router: ShardRouter,
-    publisher: ConnId,
+    publisher: LinkId,
     publish_frame: Bytes,
     outboxes: Vec<OutboxRef>,
 }
@@ -62,27 +61,25 @@ fn setup(n: usize, sers: &[Serializer]) -> Setup {
     let mut router = ShardRouter::new(ShardId(0), 1, &config, Box::new(NoMesh));
     let connect = |router: &mut ShardRouter, ser: Serializer| {
         let outbox = Outbox::new_ref(config.limits.outbound_queue_bytes);
-        let info = ConnInfo {
+        let info = LinkInfo::new(Rc::clone(&transport), FrontEnd::WebSocket, "bench");
+        let out = Output::Wire {
+            outbox: Rc::clone(&outbox),
             serializer: ser,
-            transport: Rc::clone(&transport),
-            protocol: "websocket",
-            peer: "bench".into(),
-            max_outbound: None,
         };
-        let conn = router.open(info, Rc::clone(&outbox)).expect("open");
+        let conn = router.open(info, out).expect("open");
         (conn, outbox)
     };
     let mut outboxes = Vec::with_capacity(n);
     for i in 0..n {
         let ser = sers[i % sers.len()];
         let (conn, outbox) = connect(&mut router, ser);
-        router.frame(conn, &hello(ser, "subscriber"));
+        router.feed_frame(conn, &hello(ser, "subscriber"));
         let sub = ser.encode(&Message::Subscribe(Subscribe {
             request: RequestId(1),
             options: Dict::new(),
             topic: TOPIC.into(),
         }));
-        router.frame(conn, &sub);
+        router.feed_frame(conn, &sub);
         let mut got = VecDeque::new();
         outbox.borrow_mut().drain_into(&mut got);
         let last = got.back().expect("replies queued");
@@ -93,7 +90,7 @@ fn setup(n: usize, sers: &[Serializer]) -> Setup {
         outboxes.push(outbox);
     }
     let (publisher, pub_outbox) = connect(&mut router, Serializer::Json);
-    router.frame(publisher, &hello(Serializer::Json, "publisher"));
+    router.feed_frame(publisher, &hello(Serializer::Json, "publisher"));
     pub_outbox.borrow_mut().drain_into(&mut VecDeque::new());
     let publish_frame = Serializer::Json.encode(&Message::Publish(Publish {
         request: RequestId(2),
@@ -118,7 +115,8 @@ fn setup(n: usize, sers: &[Serializer]) -> Setup {
 /// The measured step: PUBLISH in, then every outbox drained. Returns the
 /// number of frames drained.
 fn publish_and_drain(s: &mut Setup, batch: &mut VecDeque<Bytes>) -> usize {
-    s.router.frame(s.publisher, black_box(&s.publish_frame));
+    s.router
+        .feed_frame(s.publisher, black_box(&s.publish_frame));
     let mut n = 0;
     for o in &s.outboxes {
         o.borrow_mut().drain_into(batch);

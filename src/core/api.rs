@@ -1,28 +1,314 @@
-//! What a front end sees of the routing core: the details it gives when it
-//! opens a session, and the refusal it may get.
+//! What a front end sees of the routing core.
+//!
+//! Every front end — the WebSocket and RawSocket connections, and later
+//! long-poll, MQTT, the HTTP bridge, guest components and links to other
+//! nodes — talks to its shard's [`ShardRouter`](super::ShardRouter) the same
+//! way:
+//!
+//! 1. [`ShardRouter::open`](super::ShardRouter::open) with a [`LinkInfo`]
+//!    (which transport, what kind of front end, the peer's address, TLS
+//!    state, HTTP headers and cookies when it has them) and an [`Output`]
+//!    that says how it wants to receive what the router sends: encoded frames
+//!    in an [`Outbox`](super::outbox::Outbox) (one encoding per publish and
+//!    serializer, shared by every subscriber that uses it), or typed
+//!    [`Message`]s in a [`MessageQueue`]. The router answers with a
+//!    [`LinkId`].
+//! 2. [`ShardRouter::feed`](super::ShardRouter::feed) with each typed
+//!    [`Message`] the peer sends (or
+//!    [`ShardRouter::feed_frame`](super::ShardRouter::feed_frame) with a
+//!    WAMP frame, decoded with the link's serializer without copying it).
+//! 3. [`ShardRouter::close`](super::ShardRouter::close) when the front end
+//!    is gone. When the router wants the link closed (GOODBYE done, ABORT,
+//!    protocol violation, slow consumer, shutdown) it says so through the
+//!    output's close reason; the front end carries it out and then calls
+//!    `close`.
+//!
+//! A link carries at most one WAMP session at a time (HELLO, WELCOME ...
+//! GOODBYE, then possibly HELLO again). In-process front ends (tests, the
+//! router's own clients) use [`Output::Typed`]: see [`LocalLink`].
+//!
+//! This module imports nothing of the transports or the runtime.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
+use super::outbox::{CloseReason, OutboxRef, Overflow};
 use crate::config::TransportConfig;
-use crate::proto::Serializer;
+use crate::proto::{Message, Serializer};
 
-/// What a transport tells the router about a new connection.
+/// One front end's link to its shard's router (a connection, a long-poll
+/// session, an in-process client). Unique on its shard for the shard's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+/// What kind of front end a link is: reported in the session meta API and
+/// used by authentication (e.g. cookies only over WebSocket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrontEnd {
+    /// WAMP over WebSocket.
+    WebSocket,
+    /// WAMP over RawSocket.
+    RawSocket,
+    /// WAMP over HTTP long-poll.
+    LongPoll,
+    /// An MQTT client mapped to WAMP.
+    Mqtt,
+    /// A request of the HTTP bridge (publisher, caller, webhook).
+    HttpBridge,
+    /// A session the router or a component host runs in-process.
+    Internal,
+}
+
+impl FrontEnd {
+    /// The name reported as the session's transport `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontEnd::WebSocket => "websocket",
+            FrontEnd::RawSocket => "rawsocket",
+            FrontEnd::LongPoll => "longpoll",
+            FrontEnd::Mqtt => "mqtt",
+            FrontEnd::HttpBridge => "http",
+            FrontEnd::Internal => "internal",
+        }
+    }
+}
+
+/// The TLS state of a link, when it came over TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The `tls-unique` channel binding value (cryptosign channel binding).
+    pub channel_id: Option<Vec<u8>>,
+    /// The client certificate, when the client presented one.
+    pub peer_certificate: Option<PeerCertificate>,
+}
+
+/// What authentication needs of a client certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// SHA-256 fingerprint of the DER certificate, lowercase hex with colons.
+    pub sha256_fingerprint: String,
+    /// The subject's common name, if any.
+    pub subject_cn: Option<String>,
+}
+
+/// The HTTP request that opened a link (WebSocket upgrade, long-poll, bridge).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpInfo {
+    /// The request path.
+    pub path: String,
+    /// Request headers, names lowercase, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// Cookies from the `Cookie` header(s), in order.
+    pub cookies: Vec<(String, String)>,
+}
+
+impl HttpInfo {
+    /// The first header named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first cookie named `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a front end tells the router about a new link.
 #[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// The negotiated serializer.
-    pub serializer: Serializer,
-    /// The listening transport's config (auth, id).
+pub struct LinkInfo {
+    /// The listening transport's config (its id and `auth`).
     pub transport: Rc<TransportConfig>,
-    /// `websocket` or `rawsocket`, for session details.
-    pub protocol: &'static str,
-    /// The peer address, for logs and session details (`tcp4:127.0.0.1:5000`, `unix`).
+    /// What kind of front end this is.
+    pub kind: FrontEnd,
+    /// The peer address, for logs and session details
+    /// (`tcp4:127.0.0.1:5000`, `unix`, `internal`).
     pub peer: String,
+    /// The peer's socket address, when it has one (rate limits, `require_ip`).
+    pub peer_addr: Option<SocketAddr>,
+    /// TLS state, when the link came over TLS.
+    pub tls: Option<Box<TlsInfo>>,
+    /// The HTTP request that opened the link, when there was one.
+    pub http: Option<Box<HttpInfo>>,
     /// The largest message the peer accepts (RawSocket: what its handshake
     /// announced); `None` when the transport has no such limit. The router
     /// answers rather than send a message past it.
     pub max_outbound: Option<usize>,
 }
 
-/// The router refused a connection (e.g. the shard's session limit is reached).
+impl LinkInfo {
+    /// A link of `kind` on `transport` from `peer`, with no TLS, no HTTP
+    /// request and no outbound size limit.
+    pub fn new(transport: Rc<TransportConfig>, kind: FrontEnd, peer: impl Into<String>) -> Self {
+        LinkInfo {
+            transport,
+            kind,
+            peer: peer.into(),
+            peer_addr: None,
+            tls: None,
+            http: None,
+            max_outbound: None,
+        }
+    }
+}
+
+/// How a link receives what the router sends it.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Encoded WAMP frames in this serializer. A publish is encoded once per
+    /// serializer and the same bytes are queued for every subscriber.
+    Wire {
+        /// The frames for the peer.
+        outbox: OutboxRef,
+        /// The negotiated serializer.
+        serializer: Serializer,
+    },
+    /// Typed messages, for in-process front ends.
+    Typed(MessageQueueRef),
+}
+
+impl Output {
+    /// Wire output in `serializer` into a new outbox bounded at `limit` bytes.
+    pub fn wire(serializer: Serializer, limit: usize) -> (Output, OutboxRef) {
+        let outbox = super::outbox::Outbox::new_ref(limit);
+        let out = Output::Wire {
+            outbox: Rc::clone(&outbox),
+            serializer,
+        };
+        (out, outbox)
+    }
+
+    /// Asks the front end to close the link after what is queued.
+    pub fn close(&self, reason: CloseReason) {
+        match self {
+            Output::Wire { outbox, .. } => outbox.borrow_mut().close(reason),
+            Output::Typed(q) => q.borrow_mut().close(reason),
+        }
+    }
+
+    /// Whether the router asked for the link to be closed.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Output::Wire { outbox, .. } => outbox.borrow().is_closed(),
+            Output::Typed(q) => q.borrow().close_reason().is_some(),
+        }
+    }
+}
+
+/// How much of the queue limit one typed message takes. Typed messages are
+/// not encoded, so their size is not known; in-process front ends drain
+/// their queue promptly, and this keeps a stuck one bounded all the same.
+pub const TYPED_MESSAGE_COST: usize = 256;
+
+/// A bounded queue of typed messages for an in-process front end.
+#[derive(Debug)]
+pub struct MessageQueue {
+    /// Messages not yet taken, oldest first.
+    messages: VecDeque<Message>,
+    /// Bound on `messages.len() * TYPED_MESSAGE_COST`.
+    limit: usize,
+    /// The consumer, parked until there is something to take.
+    waker: Option<Waker>,
+    /// Set once: the router wants the link closed.
+    close: Option<CloseReason>,
+}
+
+/// The shared handle both sides hold (single-threaded, like the outbox).
+pub type MessageQueueRef = Rc<RefCell<MessageQueue>>;
+
+impl MessageQueue {
+    /// An empty queue bounded at `limit` bytes (counted as
+    /// [`TYPED_MESSAGE_COST`] per message).
+    pub fn new_ref(limit: usize) -> MessageQueueRef {
+        Rc::new(RefCell::new(MessageQueue {
+            messages: VecDeque::new(),
+            limit,
+            waker: None,
+            close: None,
+        }))
+    }
+
+    /// Queues a message; dropped silently once the queue is closed.
+    ///
+    /// # Errors
+    /// [`Overflow`] when the queue is full (one message always fits an empty queue).
+    pub fn push(&mut self, m: Message) -> Result<(), Overflow> {
+        if self.close.is_some() {
+            return Ok(());
+        }
+        if !self.messages.is_empty() && (self.messages.len() + 1) * TYPED_MESSAGE_COST > self.limit
+        {
+            return Err(Overflow);
+        }
+        self.messages.push_back(m);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Takes every queued message.
+    pub fn take(&mut self) -> Vec<Message> {
+        self.messages.drain(..).collect()
+    }
+
+    /// Asks the consumer to close; the first reason wins.
+    pub fn close(&mut self, reason: CloseReason) {
+        if self.close.is_none() {
+            self.close = Some(reason);
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// The close reason, once set.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close.as_ref()
+    }
+
+    /// Ready when messages are queued or a close was requested.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.messages.is_empty() || self.close.is_some() {
+            Poll::Ready(())
+        } else {
+            self.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// An in-process front end: a link whose output is typed messages. Tests
+/// drive the core with it, and the router's own clients use it.
+#[derive(Debug, Clone)]
+pub struct LocalLink {
+    /// The link, once opened.
+    pub id: LinkId,
+    /// What the router sent.
+    pub queue: MessageQueueRef,
+}
+
+impl LocalLink {
+    /// Takes what the router sent since the last call.
+    pub fn take(&self) -> Vec<Message> {
+        self.queue.borrow_mut().take()
+    }
+
+    /// Whether the router asked for this link to be closed, and why.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.queue.borrow().close_reason().cloned()
+    }
+}
+
+/// The router refused a link (e.g. the shard's session limit is reached).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub &'static str);

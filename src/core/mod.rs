@@ -1,42 +1,61 @@
-//! The routing core: realms, sessions, broker, dealer and the cross-shard
-//! protocol, as one single-threaded state machine per shard ([`ShardRouter`])
-//! with no I/O.
+//! The routing core: one shard's realms, sessions, broker, dealer and meta
+//! API, as a single-threaded state machine ([`ShardRouter`]) with no I/O and
+//! no runtime. It imports `proto` and `config`, never the transports, the
+//! shard runtime or the node.
 //!
-//! The runtime feeds it connection events ([`ShardRouter::open`],
-//! [`ShardRouter::frame`], [`ShardRouter::close`]) and messages from other
-//! shards ([`ShardRouter::shard_msg`]); it answers by pushing encoded frames
-//! into session [`outbox`]es and [`cluster::ShardMsg`]s into the [`cluster::Mesh`].
-//! Tests drive several `ShardRouter`s with an in-memory mesh and fake peers.
+//! Front ends drive it through the session API ([`api`]): open a link, feed
+//! it typed messages (or WAMP frames), close it; what the router sends comes
+//! out of the link's [`api::Output`]. The runtime feeds it messages from
+//! other shards ([`ShardRouter::shard_msg`]), fires its call deadlines, and
+//! runs the jobs it hands out (authentication crypto off the reactor).
+//!
+//! Parts, each with its own state and folder:
+//! - [`session`]: links, the session state machine and authentication;
+//! - [`authz`]: the authorization guard in front of every request;
+//! - [`broker`]: subscriptions, publications, retained events, event
+//!   history, testaments, sharded subscriptions;
+//! - [`dealer`]: registrations, calls, progressive calls, cancels, timeouts;
+//! - `meta`: the meta API's procedures (a registry keyed by URI) and its
+//!   cross-shard questions;
+//! - [`cluster`]: the cross-shard protocol's messages (depends on nothing
+//!   else here) and [`index`]: the URI index both broker and dealer use.
+//!
+//! The parts never call each other; they share [`ctx`]'s queues, and this
+//! module (`dispatch.rs`: client messages and the guard; `peers.rs`:
+//! messages from other shards) routes between them. See
+//! docs/architecture.md for the flows.
 
 pub mod api;
 pub mod authz;
 pub mod broker;
 pub mod cluster;
+mod ctx;
 pub mod dealer;
+mod dispatch;
 pub mod index;
 mod meta;
 pub mod outbox;
+mod peers;
 pub mod realm;
+pub mod session;
 
 use std::borrow::Cow;
+use std::task::Waker;
+use std::time::Instant;
 
-use ahash::AHashMap;
-use bytes::BytesMut;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-
-use self::api::{ConnInfo, Refused};
-use self::cluster::{BarrierId, Mesh, RealmIdx, ShardMsg};
+use self::api::{LinkId, LinkInfo, Output, Refused};
+use self::authz::{Action, Authorization, Authorizer, AuthzTicket, Grant};
+use self::broker::Broker;
+use self::cluster::{Mesh, ShardMsg};
+use self::ctx::Ctx;
+use self::dealer::Dealer;
 pub use self::dealer::timers::{Clock, SystemClock};
-use self::outbox::{CloseReason, OutboxRef, Overflow};
-use self::realm::{ConnId, Realm};
-use crate::config::{Config, Limits};
-use crate::proto::message::code;
-use crate::proto::uri::MatchPolicy;
-use crate::proto::{
-    Abort, Dict, Error, Goodbye, Hello, MAX_ID, Message, Payload, RegistrationId, RequestId,
-    Serializer, SessionId, ShardId, SubscriptionId, Value, Welcome,
-};
+use self::meta::Meta;
+use self::outbox::CloseReason;
+use self::session::Sessions;
+use self::session::authn::{AuthJob, Authenticator, Step, Ticket};
+use crate::config::Config;
+use crate::proto::{Dict, Goodbye, Message, ShardId};
 
 /// WAMP error and close URIs the router sends.
 pub mod uris {
@@ -79,866 +98,274 @@ pub mod uris {
     pub const SYSTEM_SHUTDOWN: &str = "wamp.close.system_shutdown";
     /// The router ended the session (slow consumer).
     pub const CLOSE_REALM: &str = "wamp.close.close_realm";
+    /// `wamp.session.get`/`kill` for a session that does not exist (or is the caller, for kill).
+    pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
+    /// `get_events` for a subscription without history.
+    pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
+    /// Default GOODBYE reason of the kill procedures.
+    pub const CLOSE_KILLED: &str = "wamp.close.killed";
 }
 
 /// The router's agent string in WELCOME.
 pub const AGENT: &str = concat!("Junction/", env!("CARGO_PKG_VERSION"));
 
-/// A map keyed by IDs the router itself assigns (subscription, registration
-/// and invocation IDs). Peers cannot choose these keys, so a fixed-key hasher
-/// is safe, and it saves each map the 32 octets of a random hasher state
-/// (three maps in every session).
-type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<ahash::AHasher>>;
-
-/// A joined session.
-#[derive(Debug)]
-struct Session {
-    /// The session's global ID.
-    id: SessionId,
-    /// Its realm.
-    realm: RealmIdx,
-    /// Authentication ID.
-    authid: String,
-    /// Authentication role (permissions come from it).
-    authrole: String,
-    /// This session's subscriptions: ID → key in the realm's index.
-    subscriptions: IdMap<SubscriptionId, (String, MatchPolicy)>,
-    /// This session's registrations: ID → key.
-    registrations: IdMap<RegistrationId, (String, MatchPolicy)>,
-    /// Invocations sent to this session (as callee) and not yet answered.
-    invocations: IdMap<RequestId, PendingInvocation>,
-    /// Last INVOCATION request ID used towards this session.
-    last_invocation: u64,
-    /// Dealer-relevant features the client announced in HELLO.
-    features: dealer::Features,
-    /// Trust level of this session's publications and calls: its role's
-    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
-    trustlevel: Option<u64>,
-}
-
-/// Where to send the answer to an invocation.
-#[derive(Debug, Clone)]
-struct PendingInvocation {
-    caller_shard: ShardId,
-    caller: SessionId,
-    request: RequestId,
-    /// The registration invoked (for further INVOCATIONs of a progressive call).
-    registration: RegistrationId,
-    /// Progressive call invocation still open: the initiating INVOCATION's details.
-    stream: Option<Box<Dict>>,
-}
-
-/// A connection and, once HELLO succeeded, its session.
-struct Conn {
-    /// Frames for the peer.
-    outbox: OutboxRef,
-    /// The negotiated serializer.
-    serializer: Serializer,
-    /// Transport details.
-    info: ConnInfo,
-    /// `None` until WELCOME, and again after GOODBYE.
-    session: Option<Session>,
-    /// Set once the connection is being closed: no more input is processed.
-    closing: bool,
-    /// Largest frame the peer accepts (`usize::MAX`: no limit).
-    max_outbound: usize,
-}
-
-/// A replica change waiting for acknowledgements, on its owner shard.
-#[derive(Debug)]
-struct Barrier {
-    /// Acks still expected.
-    pending: usize,
-    /// The message to send to `to` once all acks are in.
-    to: ShardId,
-    then: ShardMsg,
-}
-
 /// One shard's router. Single-threaded and `!Send` by design: it is owned by
 /// its shard's executor and mutated only through `&mut self`.
 pub struct ShardRouter {
-    /// This shard.
-    shard: ShardId,
-    /// Number of shards.
-    shards: u16,
-    /// Realms, indexed by [`RealmIdx`] (same order on every shard).
-    realms: Vec<Realm>,
-    /// Realm name → index.
-    realm_names: AHashMap<String, RealmIdx>,
-    /// Connections on this shard.
-    conns: AHashMap<ConnId, Box<Conn>>,
-    /// Joined sessions on this shard → their connection.
-    sessions: AHashMap<SessionId, ConnId>,
-    /// Cross-shard sender.
-    mesh: Box<dyn Mesh>,
-    /// Router-wide limits.
-    limits: Limits,
-    /// Random IDs (sessions, publications, authids).
-    rng: SmallRng,
-    /// Last connection ID handed out.
-    last_conn: u64,
-    /// Barriers this shard owns.
-    barriers: AHashMap<BarrierId, Barrier>,
-    /// Last barrier ID.
-    last_barrier: u64,
-    /// Encode buffer: frames are split off it, so one allocation serves many frames.
-    scratch: BytesMut,
-    /// Connections whose outbox overflowed during the current step; closed at its end.
-    overflowed: Vec<ConnId>,
-    /// Advanced broker state: retained events, event history, testaments,
-    /// meta queries in flight (see `broker_adv.rs`).
-    adv: broker::options::AdvState,
-    /// Advanced dealer state: calls in flight, deadlines, the clock (see `rpc`).
-    rpc: dealer::RpcState,
-    /// Sharded subscriptions: node keys waiting and owned (see `sharded_sub.rs`).
-    sharded: broker::sharded::ShardedState,
+    /// What every part shares: shard, mesh, links, realms, queues.
+    cx: Ctx,
+    /// Authentication state.
+    sessions: Sessions,
+    /// The authorization guard's state.
+    authz: Authorization,
+    /// Subscriptions and publications.
+    broker: Broker,
+    /// Registrations and calls.
+    dealer: Dealer,
+    /// The meta API's registry and questions in flight.
+    meta: Meta,
 }
 
 impl ShardRouter {
     /// A router for shard `shard` of `shards`, serving `config`'s realms.
     pub fn new(shard: ShardId, shards: u16, config: &Config, mesh: Box<dyn Mesh>) -> Self {
-        let realms: Vec<Realm> = config.realms.iter().map(Realm::new).collect();
-        let realm_names = realms
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.clone(), i as RealmIdx))
-            .collect();
-        let mut router = ShardRouter {
-            shard,
-            shards: shards.max(1),
-            realms,
-            realm_names,
-            conns: AHashMap::new(),
-            sessions: AHashMap::new(),
-            mesh,
-            limits: config.limits.clone(),
-            rng: SmallRng::from_rng(&mut rand::rng()),
-            last_conn: 0,
-            barriers: AHashMap::new(),
-            last_barrier: 0,
-            scratch: BytesMut::with_capacity(64 * 1024),
-            overflowed: Vec::new(),
-            adv: broker::options::AdvState::default(),
-            rpc: dealer::RpcState::new(),
-            sharded: broker::sharded::ShardedState::default(),
-        };
-        router.init_advanced(config);
-        router
+        let cx = Ctx::new(shard, shards, config, mesh);
+        let broker = Broker::new(&cx, config);
+        let dealer = Dealer::new(config.realms.len());
+        ShardRouter {
+            cx,
+            sessions: Sessions::new(),
+            authz: Authorization::default(),
+            broker,
+            dealer,
+            meta: Meta::new(),
+        }
     }
 
     /// This router's shard.
     pub fn shard(&self) -> ShardId {
-        self.shard
+        self.cx.shard
     }
 
-    /// Open connections on this shard.
+    /// Open links on this shard.
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.cx.links.len()
     }
 
     /// Joined sessions on this shard.
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.cx.links.session_count()
     }
 
     /// Subscription and registration index entries on this shard, all realms
     /// (replicas included): zero once every session has left and replicas settled.
     pub fn index_entry_count(&self) -> usize {
-        self.realms
-            .iter()
-            .map(|r| r.subs.len() + r.regs.len() + r.owned_subs.len() + r.owned_regs.len())
-            .sum::<usize>()
-            + self.sharded.owned_len()
+        self.broker.entry_count() + self.dealer.entry_count()
     }
 
-    /// Registers a new connection whose transport handshake succeeded.
+    /// Authentications and authorizations waiting for a decision: zero once
+    /// everything settled.
+    pub fn pending_decision_count(&self) -> usize {
+        self.sessions.pending_count() + self.authz.pending_count()
+    }
+
+    /// Opens a link for a front end (see [`api`]).
     ///
     /// # Errors
-    /// [`Refused`] when the shard already holds `limits.max_sessions_per_shard` connections.
-    pub fn open(&mut self, info: ConnInfo, outbox: OutboxRef) -> Result<ConnId, Refused> {
-        if self.conns.len() >= self.limits.max_sessions_per_shard {
-            return Err(Refused("session limit reached"));
+    /// [`Refused`] when the shard already holds `limits.max_sessions_per_shard` links.
+    pub fn open(&mut self, info: LinkInfo, out: Output) -> Result<LinkId, Refused> {
+        let max = self.cx.limits.max_sessions_per_shard;
+        self.cx.links.open(info, out, max)
+    }
+
+    /// One message from the peer on `link`.
+    pub fn feed(&mut self, link: LinkId, msg: Message) {
+        if self.cx.links.is_closing(link) {
+            return;
         }
-        self.last_conn += 1;
-        let id = ConnId(self.last_conn);
-        let serializer = info.serializer;
-        let max_outbound = info.max_outbound.unwrap_or(usize::MAX);
-        self.conns.insert(
-            id,
-            Box::new(Conn {
-                outbox,
-                serializer,
-                info,
-                session: None,
-                closing: false,
-                max_outbound,
-            }),
-        );
-        Ok(id)
+        self.message(link, msg, None);
+        self.settle();
     }
 
-    /// The transport is gone: ends the session (if any) and forgets the connection.
-    pub fn close(&mut self, conn: ConnId) {
-        self.end_session(conn, true);
-        self.conns.remove(&conn);
-        self.finish_step();
-    }
-
-    /// One complete WAMP message from connection `conn`.
-    pub fn frame(&mut self, conn: ConnId, data: &[u8]) {
-        let Some(c) = self.conns.get(&conn) else {
+    /// One WAMP frame from the peer on a [`Output::Wire`] link, decoded in
+    /// place with the link's serializer. A frame that does not decode is a
+    /// protocol violation.
+    pub fn feed_frame(&mut self, link: LinkId, data: &[u8]) {
+        let Some(l) = self.cx.links.get(link) else {
             return;
         };
-        if c.closing {
+        if l.closing {
             return;
         }
-        match c.serializer.decode(data) {
-            Ok(msg) => self.message(conn, msg),
-            Err(e) => self.violation(conn, Cow::Owned(e.to_string())),
+        let decoded = match &l.out {
+            Output::Wire { serializer, .. } => serializer.decode(data),
+            Output::Typed(_) => {
+                return self.fail(link, Cow::Borrowed("a frame on a typed link"));
+            }
+        };
+        match decoded {
+            Ok(msg) => self.message(link, msg, None),
+            Err(e) => self.cx.violation(link, Cow::Owned(e.to_string())),
         }
-        self.finish_step();
+        self.settle();
+    }
+
+    /// The front end found the peer breaking the protocol: ABORT with
+    /// `reason`, close, end the session.
+    pub fn fail(&mut self, link: LinkId, reason: Cow<'static, str>) {
+        self.cx.violation(link, reason);
+        self.settle();
+    }
+
+    /// The front end is gone: ends the session (if any) and forgets the link.
+    pub fn close(&mut self, link: LinkId) {
+        self.end_session(link, true);
+        if let Some(l) = self.cx.links.get(link) {
+            self.sessions.forget(link, &l.phase);
+        }
+        self.cx.links.remove(link);
+        self.settle();
     }
 
     /// A message from shard `from`.
     pub fn shard_msg(&mut self, from: ShardId, msg: ShardMsg) {
-        self.handle_shard_msg(from, msg);
-        self.finish_step();
+        self.peer_msg(from, msg);
+        self.settle();
     }
 
     /// Router shutdown: every session gets GOODBYE `wamp.close.system_shutdown`
-    /// and every connection is asked to close (1001 going away).
+    /// and every link is asked to close (1001 going away).
     pub fn shutdown(&mut self) {
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
-        for id in ids {
-            let established = self.conns.get(&id).is_some_and(|c| c.session.is_some());
-            if established {
+        for link in self.cx.links.ids() {
+            if self.cx.links.session(link).is_some() {
                 let bye = Message::Goodbye(Goodbye {
                     details: Dict::new(),
                     reason: uris::SYSTEM_SHUTDOWN.into(),
                 });
-                self.send(id, &bye);
+                self.cx.links.send(link, &bye);
             }
-            self.end_session(id, true);
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.closing = true;
-                c.outbox.borrow_mut().close(CloseReason::GoingAway);
-            }
+            self.end_session(link, true);
+            self.cx.links.close_link(link, CloseReason::GoingAway);
         }
-        self.finish_step();
+        self.settle();
     }
 
-    fn handle_shard_msg(&mut self, from: ShardId, msg: ShardMsg) {
-        match msg {
-            ShardMsg::SubJoin {
-                realm,
-                uri,
-                policy,
-                from: joiner,
-                session,
-            } => self.owner_sub_join(realm, uri, policy, joiner, session),
-            ShardMsg::SubLeave {
-                realm,
-                uri,
-                policy,
-                from: leaver,
-                session,
-            } => self.owner_sub_leave(realm, uri, policy, leaver, session),
-            ShardMsg::SubReplica {
-                realm,
-                uri,
-                policy,
-                id,
-                shard,
-                present,
-                barrier,
-            } => {
-                self.apply_sub_replica(realm, &uri, policy, id, shard, present);
-                self.ack(from, barrier);
-            }
-            ShardMsg::SubJoined {
-                realm,
-                uri,
-                policy,
-                id,
-            } => self.sub_joined(realm, uri, policy, id),
-            ShardMsg::SubNode {
-                realm,
-                uri,
-                policy,
-                from: node_shard,
-                nkey,
-                present,
-            } => self.owner_sub_node(realm, uri, policy, node_shard, nkey, present),
-            ShardMsg::SubNodeReplica {
-                realm,
-                uri,
-                policy,
-                nkey,
-                shard,
-                present,
-                barrier,
-            } => {
-                self.apply_sub_node_replica(realm, &uri, policy, &nkey, shard, present);
-                self.ack(from, barrier);
-            }
-            ShardMsg::SubNodeJoined {
-                realm,
-                uri,
-                policy,
-                nkey,
-            } => self.sub_node_joined(realm, uri, policy, nkey),
-            ShardMsg::BarrierAck { barrier } => self.barrier_ack(barrier),
-            ShardMsg::RegJoin {
-                realm,
-                uri,
-                policy,
-                from: callee_shard,
-                session,
-                request,
-                invoke,
-                disclose_caller,
-                forward_timeout,
-            } => self.owner_reg_join(
-                realm,
-                uri,
-                policy,
-                callee_shard,
-                session,
-                request,
-                invoke,
-                disclose_caller,
-                forward_timeout,
-            ),
-            ShardMsg::RegDone {
-                realm,
-                uri,
-                policy,
-                session,
-                request,
-                result,
-            } => self.reg_done(realm, uri, policy, session, request, result),
-            ShardMsg::RegLeave {
-                realm,
-                uri,
-                policy,
-                id,
-                session,
-            } => self.owner_reg_leave(realm, uri, policy, id, session),
-            ShardMsg::RegReplica {
-                realm,
-                uri,
-                policy,
-                id,
-                change,
-                barrier,
-            } => {
-                self.apply_reg_replica(realm, &uri, policy, id, &change);
-                self.ack(from, barrier);
-            }
-            ShardMsg::Publish(p) => self.deliver_routed(&p),
-            ShardMsg::Call(c) => self.invoke(*c),
-            ShardMsg::Return(r) => self.call_return(*r),
-            ShardMsg::SubMeta {
-                realm,
-                subscribed,
-                session,
-                id,
-            } => self.owner_sub_meta(realm, subscribed, session, id),
-            ShardMsg::MetaQuery { from, query, q } => self.answer_meta_query(from, query, *q),
-            ShardMsg::MetaPart { query, part } => self.meta_part(query, *part),
-            ShardMsg::CallChunk(c) => self.call_chunk(*c),
-            ShardMsg::Bounce(c) => self.call_bounced(*c),
-            ShardMsg::CancelInvocation {
-                caller,
-                request,
-                mode,
-                reason,
-            } => self.cancel_invocation(caller, request, mode, reason),
-            ShardMsg::Revoke {
-                realm,
-                registration,
-                session,
-                reason,
-            } => self.revoke(realm, registration, session, reason),
-        }
+    /// Adds an authentication method to transport `transport` (by its ID);
+    /// one with the same method name is replaced.
+    pub fn add_authenticator(&mut self, transport: &str, a: Box<dyn Authenticator>) {
+        self.sessions.add_authenticator(transport, a);
     }
 
-    /// Sends `msg` to `to`, or handles it right here when `to` is this shard.
-    fn route(&mut self, to: ShardId, msg: ShardMsg) {
-        if to == self.shard {
-            self.handle_shard_msg(self.shard, msg);
-        } else {
-            self.mesh.send(to, msg);
+    /// Delivers the decision of an authentication that answered
+    /// [`Step::Pending`] or [`Step::Offload`]. A decision for a link that is
+    /// gone is dropped.
+    pub fn resolve_authentication(&mut self, ticket: Ticket, step: Step) {
+        if let Some(link) = self.sessions.resolve(&mut self.cx, ticket, step) {
+            self.session_joined(link);
         }
+        self.settle();
     }
 
-    /// Sends a replica change to every other shard and arranges for `then` to
-    /// go to `requester` once all of them except the requester have applied it
-    /// (the requester applies it before `then` anyway: its channel is FIFO).
-    fn broadcast_with_barrier(
-        &mut self,
-        requester: ShardId,
-        then: ShardMsg,
-        make: impl Fn(Option<BarrierId>) -> ShardMsg,
-    ) {
-        let acks = (0..self.shards)
-            .filter(|s| *s != self.shard.0 && *s != requester.0)
-            .count();
-        let barrier = if acks > 0 {
-            self.last_barrier += 1;
-            Some(self.last_barrier)
-        } else {
-            None
+    /// Work to run off the reactor (authentication crypto); each job's
+    /// result goes back through [`ShardRouter::resolve_authentication`].
+    pub fn take_auth_jobs(&mut self) -> Vec<AuthJob> {
+        self.sessions.take_jobs()
+    }
+
+    /// Installs `a` to authorize the sessions of `role` on realm `realm`
+    /// in place of the role's static permissions. Returns `false` for an
+    /// unknown realm.
+    pub fn install_authorizer(&mut self, realm: &str, role: &str, a: Box<dyn Authorizer>) -> bool {
+        let Some(&idx) = self.cx.realm_names.get(realm) else {
+            return false;
         };
-        for s in 0..self.shards {
-            let s = ShardId(s);
-            if s == self.shard {
-                continue;
-            }
-            let b = if s == requester { None } else { barrier };
-            self.mesh.send(s, make(b));
-        }
-        match barrier {
-            Some(b) => {
-                self.barriers.insert(
-                    b,
-                    Barrier {
-                        pending: acks,
-                        to: requester,
-                        then,
-                    },
-                );
-            }
-            None => self.route(requester, then),
-        }
+        self.authz.install(idx, role, a);
+        true
     }
 
-    /// Sends a replica change to every other shard, no acknowledgement needed.
-    fn broadcast(&mut self, make: impl Fn() -> ShardMsg) {
-        for s in 0..self.shards {
-            if s != self.shard.0 {
-                self.mesh.send(ShardId(s), make());
-            }
-        }
+    /// Delivers the decision of an authorization that answered
+    /// [`authz::Answer::Later`]; `cache` keeps it for the session's life.
+    /// The session's waiting requests then go on, in order.
+    pub fn resolve_authorization(&mut self, ticket: AuthzTicket, grant: Grant, cache: bool) {
+        self.authorization_resolved(ticket, grant, cache);
+        self.settle();
     }
 
-    fn ack(&mut self, from: ShardId, barrier: Option<BarrierId>) {
-        if let Some(barrier) = barrier {
-            self.route(from, ShardMsg::BarrierAck { barrier });
-        }
+    /// Fires every call deadline due at `now` (see [`ShardRouter::next_deadline`]).
+    pub fn poll_timers(&mut self, now: Instant) {
+        self.dealer.poll_timers(&mut self.cx, now);
+        self.settle();
     }
 
-    fn barrier_ack(&mut self, id: BarrierId) {
-        let Some(b) = self.barriers.get_mut(&id) else {
-            return;
-        };
-        b.pending -= 1;
-        if b.pending == 0 {
-            let b = self.barriers.remove(&id).expect("barrier present");
-            self.route(b.to, b.then);
-        }
+    /// The earliest call deadline on this shard, if any: when the runtime
+    /// should call [`ShardRouter::poll_timers`] next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.dealer.next_deadline()
     }
 
-    /// Closes the connections that overflowed during this step.
-    fn finish_step(&mut self) {
-        self.close_overflowed();
-        self.mesh.flush();
+    /// Changes whenever a deadline earlier than all others was added: the
+    /// runtime's timer task re-reads [`ShardRouter::next_deadline`] then.
+    pub fn timer_epoch(&self) -> u64 {
+        self.dealer.timer_epoch()
     }
 
-    fn close_overflowed(&mut self) {
-        while let Some(conn) = self.overflowed.pop() {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                continue;
-            };
-            if c.closing {
-                continue;
-            }
-            c.closing = true;
-            tracing::warn!(conn = conn.0, peer = %c.info.peer, "closing slow consumer: outbound queue limit reached");
-            c.outbox.borrow_mut().close(CloseReason::SlowConsumer);
-            self.end_session(conn, true);
-        }
+    /// The waker of the runtime's timer task, woken when the epoch changes.
+    pub fn set_timer_waker(&mut self, waker: &Waker) {
+        self.dealer.set_timer_waker(waker);
     }
 
-    /// Encodes `msg` for `conn` and queues it.
-    ///
-    /// A message larger than the peer accepts is not sent: a RESULT or a call's
-    /// ERROR is replaced by ERROR `wamp.error.payload_size_exceeded` (the call
-    /// still ends), anything else is dropped and logged; [`Sent::TooBig`] tells
-    /// the caller, e.g. to fail an INVOCATION back to its caller.
-    fn send(&mut self, conn: ConnId, msg: &Message) -> Sent {
-        let Some(c) = self.conns.get(&conn) else {
-            return Sent::Queued;
-        };
-        c.serializer.encode_into(msg, &mut self.scratch);
-        let mut frame = self.scratch.split().freeze();
-        let mut sent = Sent::Queued;
-        if frame.len() > c.max_outbound {
-            sent = Sent::TooBig;
-            let Some(reply) = too_big_reply(msg, frame.len(), c.max_outbound) else {
-                tracing::warn!(
-                    conn = conn.0,
-                    message = msg.name(),
-                    len = frame.len(),
-                    max = c.max_outbound,
-                    "message larger than the peer accepts: not sent"
-                );
-                return sent;
-            };
-            c.serializer.encode_into(&reply, &mut self.scratch);
-            frame = self.scratch.split().freeze();
-        }
-        if c.outbox.borrow_mut().push(frame) == Err(Overflow) {
-            self.overflowed.push(conn);
-        }
-        sent
+    /// Calls in flight with this shard as the caller's shard, invocations
+    /// indexed here as the callee's shard, and queued deadlines: zero once idle.
+    pub fn pending_call_count(&self) -> usize {
+        self.dealer.pending_count()
     }
 
-    /// Sends `msg` to a session on this shard, if it is still here.
-    fn send_to_session(&mut self, session: SessionId, msg: &Message) {
-        if let Some(&conn) = self.sessions.get(&session) {
-            self.send(conn, msg);
-        }
+    /// Replaces the clock (tests inject a manual one).
+    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
+        self.dealer.set_clock(clock);
     }
 
-    /// Replies with ERROR to a request.
-    fn error(
-        &mut self,
-        conn: ConnId,
-        request_type: u64,
-        request: RequestId,
-        error: &str,
-        message: Option<String>,
-    ) {
-        let payload = match message {
-            Some(m) => Payload::args(vec![Value::Str(m)]),
-            None => Payload::empty(),
-        };
-        let msg = Message::Error(Error {
-            request_type,
-            request,
-            details: Dict::new(),
-            error: error.to_owned(),
-            payload,
-        });
-        self.send(conn, &msg);
-    }
-
-    /// Ends the connection for a protocol violation: ABORT with the reason, then close.
-    fn violation(&mut self, conn: ConnId, reason: Cow<'static, str>) {
-        tracing::debug!(conn = conn.0, %reason, "protocol violation");
-        let abort = Message::Abort(Abort {
-            details: Dict::new().with("message", reason.as_ref()),
-            reason: uris::PROTOCOL_VIOLATION.into(),
-            payload: Payload::empty(),
-        });
-        self.send(conn, &abort);
-        self.end_session(conn, true);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.closing = true;
-            c.outbox
-                .borrow_mut()
-                .close(CloseReason::ProtocolViolation(reason));
-        }
-    }
-
-    fn message(&mut self, conn: ConnId, msg: Message) {
-        let established = self.conns.get(&conn).is_some_and(|c| c.session.is_some());
-        if !established {
-            return match msg {
-                Message::Hello(h) => self.hello(conn, h),
-                Message::Abort(_) => self.close_quietly(conn),
-                other => self.violation(
-                    conn,
-                    Cow::Owned(format!(
-                        "{} received before the session was established",
-                        other.name()
-                    )),
-                ),
-            };
-        }
-        match msg {
-            Message::Publish(m) => self.publish(conn, m),
-            Message::Subscribe(m) => self.subscribe(conn, m),
-            Message::Unsubscribe(m) => self.unsubscribe(conn, m),
-            Message::Call(m) => self.call(conn, m),
-            Message::Register(m) => self.register(conn, m),
-            Message::Unregister(m) => self.unregister(conn, m),
-            Message::Yield(m) => self.yield_(conn, m),
-            Message::Error(m) if m.request_type == code::INVOCATION => {
-                self.invocation_error(conn, m)
-            }
-            Message::Error(m) => self.violation(
-                conn,
-                Cow::Owned(format!(
-                    "ERROR for a {} request is not valid from a client",
-                    crate::proto::code_name(m.request_type)
-                )),
-            ),
-            Message::Goodbye(_) => {
-                let reply = Message::Goodbye(Goodbye {
-                    details: Dict::new(),
-                    reason: uris::GOODBYE_AND_OUT.into(),
-                });
-                self.send(conn, &reply);
-                self.end_session(conn, false);
-            }
-            Message::Abort(_) => self.close_quietly(conn),
-            Message::Cancel(m) => self.cancel(conn, m),
-            Message::Hello(_) => self.violation(
-                conn,
-                Cow::Borrowed("HELLO received on an established session"),
-            ),
-            other => self.violation(
-                conn,
-                Cow::Owned(format!(
-                    "{} is not a message a client may send here",
-                    other.name()
-                )),
-            ),
-        }
-    }
-
-    /// The peer ABORTed: end the session and close without a reply.
-    fn close_quietly(&mut self, conn: ConnId) {
-        self.end_session(conn, true);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.closing = true;
-            c.outbox.borrow_mut().close(CloseReason::Normal);
-        }
-    }
-
-    fn abort(&mut self, conn: ConnId, reason: &str, message: String) {
-        let abort = Message::Abort(Abort {
-            details: Dict::new().with("message", message),
-            reason: reason.to_owned(),
-            payload: Payload::empty(),
-        });
-        self.send(conn, &abort);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.closing = true;
-            c.outbox.borrow_mut().close(CloseReason::Normal);
-        }
-    }
-
-    fn hello(&mut self, conn: ConnId, hello: Hello) {
-        let Some(&realm) = self.realm_names.get(&hello.realm) else {
-            return self.abort(
-                conn,
-                uris::NO_SUCH_REALM,
-                format!("no realm '{}' on this router", hello.realm),
-            );
-        };
-        let c = self.conns.get(&conn).expect("conn checked by caller");
-        let Some(role) = c.info.transport.auth.anonymous_role.clone() else {
-            return self.abort(
-                conn,
-                uris::NO_AUTH_METHOD,
-                "this transport accepts no authentication method Junction supports yet".into(),
-            );
-        };
-        if let Some(Value::List(methods)) = hello.details.get("authmethods")
-            && !methods.iter().any(|m| m.as_str() == Some("anonymous"))
-        {
-            return self.abort(
-                conn,
-                uris::NO_AUTH_METHOD,
-                "the only authentication method offered here is 'anonymous'".into(),
-            );
-        }
-        if !self.realms[realm as usize].authz.has_role(&role) {
-            return self.abort(
-                conn,
-                uris::NO_SUCH_ROLE,
-                format!("role '{role}' does not exist on realm '{}'", hello.realm),
-            );
-        }
-        let trustlevel = self.realms[realm as usize]
-            .trustlevels
-            .get(&role)
-            .copied()
-            .or(self
-                .conns
-                .get(&conn)
-                .and_then(|c| c.info.transport.auth.trustlevel));
-        let id = self.new_session_id();
-        let authid = self.random_authid();
-        let details = Dict::new()
-            .with("realm", hello.realm.as_str())
-            .with("authid", authid.as_str())
-            .with("authrole", role.as_str())
-            .with("authmethod", "anonymous")
-            .with("authprovider", "static")
-            .with("agent", AGENT)
-            .with("roles", router_roles())
-            .with("x_junction_shard", u64::from(self.shard.0));
-        let c = self.conns.get_mut(&conn).expect("conn checked by caller");
-        c.session = Some(Session {
-            id,
-            realm,
-            authid,
-            authrole: role,
-            subscriptions: IdMap::default(),
-            registrations: IdMap::default(),
-            invocations: IdMap::default(),
-            last_invocation: 0,
-            features: dealer::Features::from_hello(&hello.details),
-            trustlevel,
-        });
-        self.sessions.insert(id, conn);
-        self.send(
-            conn,
-            &Message::Welcome(Welcome {
-                session: id,
-                details,
-            }),
-        );
-        self.session_joined(conn);
-    }
-
-    /// A random session ID in `[1, 2^53]`, unique across shards without
-    /// coordination: IDs drawn here are congruent to `shard + 1` modulo the
-    /// shard count, and unique among this shard's live sessions.
-    fn new_session_id(&mut self) -> SessionId {
-        let n = u64::from(self.shards);
-        let slots = (MAX_ID - 1 - u64::from(self.shard.0)) / n;
+    /// Runs what the current input queued, until nothing is left: messages
+    /// to this shard, the router's own publications, ending sessions, slow
+    /// consumers. Then wakes the peers sent to.
+    fn settle(&mut self) {
         loop {
-            let r = self.rng.random_range(0..=slots);
-            let id = SessionId(r * n + u64::from(self.shard.0) + 1);
-            if !self.sessions.contains_key(&id) {
-                return id;
+            while let Some(msg) = self.cx.next_local() {
+                let me = self.cx.shard;
+                self.peer_msg(me, msg);
+            }
+            while let Some(p) = self.cx.next_later() {
+                self.broker.route_publish(&mut self.cx, p, None);
+            }
+            for (link, lost) in self.cx.take_ending() {
+                self.end_session(link, lost);
+            }
+            for link in self.cx.links.take_overflowed() {
+                if self.cx.links.is_closing(link) {
+                    continue;
+                }
+                if let Some(l) = self.cx.links.get(link) {
+                    tracing::warn!(
+                        link = link.0,
+                        peer = %l.info.peer,
+                        "closing slow consumer: outbound queue limit reached"
+                    );
+                }
+                self.cx.links.close_link(link, CloseReason::SlowConsumer);
+                self.end_session(link, true);
+            }
+            if !self.cx.has_queued() && !self.cx.links.has_overflowed() {
+                break;
             }
         }
+        self.cx.flush_mesh();
     }
-
-    fn random_authid(&mut self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut s = String::with_capacity(29);
-        for i in 0..24 {
-            if i > 0 && i % 4 == 0 {
-                s.push('-');
-            }
-            s.push(ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char);
-        }
-        s
-    }
-
-    /// Ends `conn`'s session: leaves every subscription and registration and
-    /// fails every invocation it owed. `lost` tells whether the transport is gone.
-    fn end_session(&mut self, conn: ConnId, lost: bool) {
-        let Some(session) = self.conns.get_mut(&conn).and_then(|c| c.session.take()) else {
-            return;
-        };
-        let _ = lost;
-        self.sessions.remove(&session.id);
-        self.rpc_caller_left(session.id);
-        let realm = session.realm;
-        for (_, (uri, policy)) in session.subscriptions {
-            self.local_unsubscribe(realm, &uri, policy, conn, session.id);
-        }
-        for (id, (uri, policy)) in session.registrations {
-            let owner = cluster::owner_of(realm, &uri, policy, self.shards);
-            self.route(
-                owner,
-                ShardMsg::RegLeave {
-                    realm,
-                    uri,
-                    policy,
-                    id,
-                    session: session.id,
-                },
-            );
-        }
-        self.rpc_callee_left(session.invocations.into_values());
-        self.session_ended(
-            conn,
-            session.id,
-            realm,
-            session.authid,
-            session.authrole,
-            session.trustlevel,
-        );
-    }
-
-    /// The session on `conn`, if established.
-    fn session(&self, conn: ConnId) -> Option<&Session> {
-        self.conns.get(&conn).and_then(|c| c.session.as_ref())
-    }
-
-    fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
-    }
-}
-
-/// What [`ShardRouter::send`] did with a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sent {
-    /// Queued on the connection's outbox (or the connection is gone).
-    Queued,
-    /// Larger than the peer accepts: not queued as it was (see `send`).
-    TooBig,
-}
-
-/// The ERROR that replaces a call's RESULT or ERROR too large for its caller.
-fn too_big_reply(msg: &Message, len: usize, max: usize) -> Option<Message> {
-    let request = match msg {
-        Message::Result(r) => r.request,
-        Message::Error(e) if e.request_type == code::CALL => e.request,
-        _ => return None,
-    };
-    Some(Message::Error(Error {
-        request_type: code::CALL,
-        request,
-        details: Dict::new(),
-        error: uris::PAYLOAD_SIZE_EXCEEDED.to_owned(),
-        payload: Payload::args(vec![Value::Str(format!(
-            "the call's answer is {len} bytes; this client accepts at most {max}"
-        ))]),
-    }))
-}
-
-/// WELCOME `roles`: what this router announces. Features are listed exactly when they work.
-fn router_roles() -> Dict {
-    let broker = Dict::new().with(
-        "features",
-        Dict::new()
-            .with("pattern_based_subscription", true)
-            .with("publisher_exclusion", true)
-            .with("publisher_identification", true)
-            .with("subscriber_blackwhite_listing", true)
-            .with("publication_trustlevels", true)
-            .with("event_history", true)
-            .with("event_retention", true)
-            .with("subscription_meta_api", true)
-            .with("session_meta_api", true)
-            // Sharded subscriptions: the spec's announcement key is misspelled
-            // ("shareded_subscriptions"); clients written against the spec
-            // look for that one, others for the regular spelling: send both.
-            .with("shareded_subscriptions", true)
-            .with("sharded_subscription", true),
-    );
-    let dealer = Dict::new().with(
-        "features",
-        Dict::new()
-            .with("pattern_based_registration", true)
-            .with("caller_identification", true)
-            .with("progressive_call_results", true)
-            .with("progressive_call_invocations", true)
-            .with("call_canceling", true)
-            .with("call_timeout", true)
-            .with("call_trustlevels", true)
-            .with("shared_registration", true)
-            .with("sharded_registration", true)
-            .with("registration_revocation", true)
-            .with("registration_meta_api", true)
-            .with("session_meta_api", true)
-            .with("testament_meta_api", true),
-    );
-    Dict::new().with("broker", broker).with("dealer", dealer)
 }
 
 /// Parses the `match` option.
-fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
+fn match_policy(options: &Dict) -> Result<crate::proto::uri::MatchPolicy, String> {
+    use crate::proto::Value;
+    use crate::proto::uri::MatchPolicy;
     match options.get("match") {
         None => Ok(MatchPolicy::Exact),
         Some(Value::Str(s)) => {
@@ -946,6 +373,17 @@ fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
         }
         Some(_) => Err("option 'match' must be a string".to_owned()),
     }
+}
+
+/// What the guard lets through: the request's action, as checked.
+fn action_of(msg: &Message) -> Option<Action> {
+    Some(match msg {
+        Message::Publish(_) => Action::Publish,
+        Message::Subscribe(_) => Action::Subscribe,
+        Message::Register(_) => Action::Register,
+        Message::Call(_) => Action::Call,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

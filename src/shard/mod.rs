@@ -29,16 +29,15 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use self::mesh::{ChannelMesh, PeerSet};
 use crate::config::{Config, Endpoint, TransportConfig};
 use crate::core::ShardRouter;
-use crate::core::api::{ConnInfo, Refused};
+use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::cluster::ShardSet;
 use crate::core::outbox::{Outbox, OutboxRef};
-use crate::core::realm::ConnId;
+use crate::proto::Serializer;
 use crate::proto::ShardId;
 use crate::transport::{self, ConnectionHooks};
 
@@ -379,24 +378,47 @@ async fn run_timers(router: Rc<RefCell<ShardRouter>>) {
     }
 }
 
-/// The router side of one connection.
+/// Runs the authentication work the router handed out (key derivations,
+/// signature checks) on the executor's blocking pool, off the reactor, and
+/// hands each result back. Costs one empty-vector check when there is none.
+fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
+    let jobs = router.borrow_mut().take_auth_jobs();
+    for job in jobs {
+        let router = Rc::clone(router);
+        glommio::spawn_local(async move {
+            let ticket = job.ticket;
+            let step = glommio::executor().spawn_blocking(job.run).await;
+            router.borrow_mut().resolve_authentication(ticket, step);
+            spawn_auth_jobs(&router);
+        })
+        .detach();
+    }
+}
+
+/// The router side of one connection: a WAMP front end over the core's
+/// session API.
 struct Hooks {
     router: Rc<RefCell<ShardRouter>>,
-    conn: Option<ConnId>,
+    conn: Option<LinkId>,
     queue_limit: usize,
 }
 
 impl ConnectionHooks for Hooks {
-    fn open(&mut self, info: ConnInfo) -> Result<OutboxRef, Refused> {
+    fn open(&mut self, info: LinkInfo, serializer: Serializer) -> Result<OutboxRef, Refused> {
         let outbox = Outbox::new_ref(self.queue_limit);
-        let id = self.router.borrow_mut().open(info, Rc::clone(&outbox))?;
+        let out = Output::Wire {
+            outbox: Rc::clone(&outbox),
+            serializer,
+        };
+        let id = self.router.borrow_mut().open(info, out)?;
         self.conn = Some(id);
         Ok(outbox)
     }
 
-    fn frame(&mut self, data: Bytes) {
+    fn frame(&mut self, data: &[u8]) {
         if let Some(c) = self.conn {
-            self.router.borrow_mut().frame(c, &data);
+            self.router.borrow_mut().feed_frame(c, data);
+            spawn_auth_jobs(&self.router);
         }
     }
 

@@ -29,13 +29,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use glommio::timer::Timer;
 
 use super::socket::Socket;
 use super::with_timeout;
-use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnInfo, ConnectionHooks, Refused, STALL_TICK, Stream};
+use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnectionHooks, Refused, STALL_TICK, Stream};
+use crate::core::api::LinkInfo;
 use crate::core::outbox::OutboxRef;
+use crate::proto::Serializer;
 
 /// Size of the shard's read buffer.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -241,8 +242,8 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     ///
     /// # Errors
     /// [`Refused`] when the router will not take it.
-    pub(super) fn open(&mut self, info: ConnInfo) -> Result<(), Refused> {
-        self.outbox = Some(self.hooks.0.open(info)?);
+    pub(super) fn open(&mut self, info: LinkInfo, serializer: Serializer) -> Result<(), Refused> {
+        self.outbox = Some(self.hooks.0.open(info, serializer)?);
         Ok(())
     }
 
@@ -354,13 +355,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             match frame {
                 None | Some(Frame::Pong) => {}
                 Some(Frame::Message(payload)) => {
-                    let data = match payload {
-                        Cow::Borrowed(b) => Bytes::copy_from_slice(b),
-                        Cow::Owned(v) => Bytes::from(v),
-                    };
                     let closed = self.outbox.as_ref().is_none_or(|o| o.borrow().is_closed());
                     if !closed {
-                        self.hooks.0.frame(data);
+                        // Borrowed from the read buffer (or reassembled
+                        // fragments): the router decodes it in place.
+                        self.hooks.0.frame(&payload);
                     }
                 }
                 Some(Frame::Ping(payload)) => {

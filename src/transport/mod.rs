@@ -32,12 +32,12 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::{Either, select};
 
 use crate::config::{TransportConfig, TransportKind};
-use crate::core::api::{ConnInfo, Refused};
+use crate::core::api::{LinkInfo, Refused};
 use crate::core::outbox::OutboxRef;
+use crate::proto::Serializer;
 
 pub use listener::{Listener, Stream, bind, is_transient_accept_error};
 pub use rawsocket::serve_rawsocket;
@@ -45,15 +45,17 @@ pub use websocket::serve_websocket;
 
 /// The router side of a connection, implemented by the shard runtime.
 pub trait ConnectionHooks {
-    /// After a successful handshake: registers the connection with the router
-    /// and returns the outbox the transport must drain.
+    /// After a successful handshake: opens the connection's link with the
+    /// router (frames in `serializer`) and returns the outbox the transport
+    /// must drain.
     ///
     /// # Errors
     /// [`Refused`] when the router will not take the connection; the transport
     /// closes it (RawSocket error 4 "max connection count reached", WebSocket 1013).
-    fn open(&mut self, info: ConnInfo) -> Result<OutboxRef, Refused>;
-    /// One complete WAMP message from the peer.
-    fn frame(&mut self, data: Bytes);
+    fn open(&mut self, info: LinkInfo, serializer: Serializer) -> Result<OutboxRef, Refused>;
+    /// One complete WAMP message from the peer, borrowed from the read buffer
+    /// for the duration of the call (no copy).
+    fn frame(&mut self, data: &[u8]);
     /// The connection is gone (EOF, error, or after the outbox's close was carried out).
     fn closed(&mut self);
 }

@@ -16,7 +16,7 @@
 //! without a reply. PINGs are answered with a PONG carrying the same payload,
 //! written ahead of the next WAMP messages (at a message boundary); a peer that
 //! pings faster than it reads is dropped. The client's announced limit is
-//! passed to the router (`ConnInfo::max_outbound`), which answers instead of
+//! passed to the router (`LinkInfo::max_outbound`), which answers instead of
 //! sending a longer message (an oversize RESULT becomes ERROR
 //! `wamp.error.payload_size_exceeded`, an oversize INVOCATION fails the call,
 //! an oversize EVENT skips that subscriber); should one still reach the writer,
@@ -34,8 +34,9 @@ use std::time::Duration;
 
 use super::conn::{self, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
 use super::socket::Socket;
-use super::{CLOSE_TIMEOUT, ConnInfo, ConnectionHooks, Stream, with_timeout};
+use super::{CLOSE_TIMEOUT, ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, TransportKind};
+use crate::core::api::{FrontEnd, LinkInfo};
 use crate::proto::Serializer;
 use crate::proto::rawsocket::{
     self as wire, ERR_MAX_CONNECTIONS, ERR_SERIALIZER_UNSUPPORTED, FrameKind, HEADER_LEN,
@@ -207,14 +208,9 @@ async fn run<H: ConnectionHooks>(
         max_len: announced,
         send_max,
     };
-    let info = ConnInfo {
-        serializer,
-        transport,
-        protocol: "rawsocket",
-        peer,
-        max_outbound: Some(send_max),
-    };
-    if let Err(refused) = conn.open(info) {
+    let mut info = LinkInfo::new(transport, FrontEnd::RawSocket, peer);
+    info.max_outbound = Some(send_max);
+    if let Err(refused) = conn.open(info, serializer) {
         tracing::debug!(reason = refused.0, "rawsocket connection refused");
         let reply = wire::error_reply(ERR_MAX_CONNECTIONS);
         Box::pin(reply_and_close(&mut conn.sock, reply)).await;

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use glommio::LocalExecutorBuilder;
 
-use super::{ConnInfo, ConnectionHooks, Refused, bind, serve};
+use super::{ConnectionHooks, Refused, bind, serve};
 use crate::config::{
     Endpoint, RawSocketOptions, TransportAuth, TransportConfig, TransportKind, WebSocketOptions,
 };
+use crate::core::api::LinkInfo;
 use crate::core::outbox::{CloseReason, Outbox, OutboxRef};
 use crate::proto::Serializer;
 
@@ -58,10 +59,10 @@ struct TestHooks {
 }
 
 impl ConnectionHooks for TestHooks {
-    fn open(&mut self, info: ConnInfo) -> Result<OutboxRef, Refused> {
+    fn open(&mut self, info: LinkInfo, serializer: Serializer) -> Result<OutboxRef, Refused> {
         let mut log = self.log.borrow_mut();
         log.opened += 1;
-        log.info = Some((info.serializer, info.protocol, info.peer));
+        log.info = Some((serializer, info.kind.as_str(), info.peer));
         match self.behaviour {
             Behaviour::Refuse => Err(Refused("server full")),
             Behaviour::Echo => {
@@ -72,7 +73,8 @@ impl ConnectionHooks for TestHooks {
         }
     }
 
-    fn frame(&mut self, data: Bytes) {
+    fn frame(&mut self, data: &[u8]) {
+        let data = Bytes::copy_from_slice(data);
         self.log.borrow_mut().frames.push(data.clone());
         let outbox = self.outbox.as_ref().expect("frame after open");
         let mut o = outbox.borrow_mut();

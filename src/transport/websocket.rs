@@ -42,8 +42,9 @@ use std::time::Duration;
 
 use super::conn::{self, AutoPing, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
 use super::socket::Socket;
-use super::{ConnInfo, ConnectionHooks, Stream, with_timeout};
+use super::{ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
+use crate::core::api::{FrontEnd, LinkInfo};
 use crate::proto::Serializer;
 use crate::proto::websocket::{self as wire, Decoder, Event, MessageKind, Opcode, Payload};
 
@@ -200,14 +201,8 @@ async fn run<H: ConnectionHooks>(
         Duration::from_millis(opts.auto_ping_interval_ms),
         Duration::from_millis(opts.auto_ping_timeout_ms),
     );
-    let info = ConnInfo {
-        serializer,
-        transport,
-        protocol: "websocket",
-        peer,
-        max_outbound: None,
-    };
-    if let Err(refused) = conn.open(info) {
+    let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+    if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
         return;
     }

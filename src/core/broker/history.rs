@@ -42,7 +42,7 @@ type Kept = (u64, Arc<RoutedPublish>);
 
 /// The histories of one realm as one shard sees them.
 #[derive(Default)]
-pub(in crate::core) struct RealmHistory {
+pub(crate) struct RealmHistory {
     specs: Vec<Spec>,
     /// Pattern → index in `specs`.
     index: UriIndex<usize>,

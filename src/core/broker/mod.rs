@@ -4,53 +4,179 @@
 //! Fast path: a SUBSCRIBE for a (topic, policy) this shard has already joined
 //! is answered at once; only the first local subscriber of a key makes the
 //! round trip to its owner shard (and waits for the replica barrier).
-//! Publish: one index walk gives the local subscribers and the set of remote
-//! shards; each remote shard gets one `ShardMsg::Publish` (shared `Arc`), and
-//! each shard encodes the EVENT once per (subscription, serializer).
+//! Publish (`publish.rs`): one index walk gives the local subscribers and the
+//! set of remote shards; each remote shard gets one `ShardMsg::Publish`
+//! (shared `Arc`), and each shard encodes the EVENT once per (subscription,
+//! serializer).
+//!
+//! - `options.rs`: PUBLISH options, subscriber black- and whitelists;
+//! - `retained.rs`: retained events, the hand-off to the event history and
+//!   the event store;
+//! - `history.rs`: event history buffers and queries;
+//! - `sharded.rs`: sharded subscriptions (node keys);
+//! - `testament.rs`: session testaments;
+//! - `meta.rs`: the subscription meta events and the answers the meta API
+//!   asks this shard for.
+//!
+//! The broker gets the shard's shared context ([`Ctx`]) with every input; it
+//! never calls the dealer or the meta API.
 
 pub mod history;
+mod meta;
 pub mod options;
+mod publish;
+mod retained;
 pub mod sharded;
-mod testament;
+pub(crate) mod testament;
 
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use ahash::{AHashMap, AHashSet};
 
-use super::authz::Action;
-use super::cluster::{self, RealmIdx, RoutedPublish, ShardMsg, ShardSet};
-use super::outbox::Overflow;
-use super::realm::{ConnId, JoinState, OwnedSub, SubEntry};
-use super::{ShardRouter, match_policy, uris};
+use self::history::RealmHistory;
+use self::sharded::{NodeKeys, ShardedState};
+use self::testament::Testaments;
+use super::api::LinkId;
+use super::cluster::{self, RealmIdx, RoutedPublish, ShardMsg, ShardSet, spread_id};
+use super::ctx::Ctx;
+use super::index::UriIndex;
+use super::uris;
+use crate::config::Config;
 use crate::proto::message::code;
-use crate::proto::uri::{self, MatchPolicy};
+use crate::proto::uri::MatchPolicy;
 use crate::proto::{
-    Dict, Message, Payload, PublicationId, Publish, Published, SessionId, ShardId, Subscribe,
-    Subscribed, SubscriptionId, Unsubscribe, Unsubscribed, Value,
+    Message, RequestId, SessionId, ShardId, Subscribe, Subscribed, SubscriptionId, Unsubscribe,
+    Unsubscribed,
 };
+use crate::store::evlog::RealmLog;
 
-impl ShardRouter {
-    pub(in crate::core) fn subscribe(&mut self, conn: ConnId, m: Subscribe) {
-        let Some(s) = self.session(conn) else { return };
-        let (sid, realm_idx) = (s.id, s.realm);
-        let policy = match match_policy(&m.options) {
-            Ok(p) => p,
-            Err(e) => {
-                return self.error(
-                    conn,
-                    code::SUBSCRIBE,
-                    m.request,
-                    uris::INVALID_ARGUMENT,
-                    Some(e),
-                );
-            }
+pub use self::meta::is_meta_quiet;
+
+/// Where this shard stands with the owner for one subscription key.
+#[derive(Debug, Default)]
+pub enum JoinState {
+    /// No local subscribers and no request in flight.
+    #[default]
+    Out,
+    /// `SubJoin` sent; these SUBSCRIBE requests wait for `SubJoined`.
+    Joining(Vec<(LinkId, SessionId, RequestId)>),
+    /// The owner confirmed this shard's membership and every replica knows it.
+    Joined,
+}
+
+/// A subscription (topic, policy) as one shard sees it.
+#[derive(Debug, Default)]
+pub struct SubEntry {
+    /// The realm-wide ID, once the owner has told this shard.
+    pub id: Option<SubscriptionId>,
+    /// Shards with subscribers, per the owner's replica updates (may include this one).
+    pub remote: ShardSet,
+    /// This shard's subscribers: authoritative for delivery here.
+    pub local: Vec<LinkId>,
+    /// This shard's membership at the owner.
+    pub join: JoinState,
+    /// Node keys of a sharded subscription (`None` while it has none: the common case).
+    pub nodes: Option<Box<NodeKeys>>,
+}
+
+impl SubEntry {
+    /// Whether the entry can be dropped from the index.
+    pub fn is_unused(&self) -> bool {
+        self.remote.is_empty()
+            && self.local.is_empty()
+            && matches!(self.join, JoinState::Out)
+            && self.nodes.is_none()
+    }
+}
+
+/// An owner's authoritative subscription entry.
+#[derive(Debug)]
+pub struct OwnedSub {
+    /// The subscription ID, assigned with the first subscriber.
+    pub id: SubscriptionId,
+    /// Shards that have subscribers.
+    pub shards: ShardSet,
+    /// When it was created (Unix time, nanoseconds), for the meta API.
+    pub created: u64,
+    /// Kept while it has no subscribers (its event history is configured).
+    pub pinned: bool,
+}
+
+/// One realm's broker state on one shard.
+#[derive(Default)]
+pub(crate) struct BrokerRealm {
+    /// Replica + local subscription index: the publish path's only lookup.
+    pub subs: UriIndex<SubEntry>,
+    /// Subscriptions this shard owns.
+    pub owned_subs: AHashMap<(String, MatchPolicy), OwnedSub>,
+    /// Counter behind the subscription IDs this shard assigns.
+    next_sub: u64,
+    /// Retained event per topic (a copy on every shard).
+    pub retained: AHashMap<String, Arc<RoutedPublish>>,
+    /// Configured histories (every shard knows them all) and the buffers of those this shard owns.
+    pub history: RealmHistory,
+    /// The persistent log, when the realm's store has a path.
+    pub log: Option<Arc<Mutex<RealmLog>>>,
+}
+
+impl BrokerRealm {
+    /// A new subscription ID, unique in this realm across shards.
+    fn new_sub_id(&mut self, shard: ShardId, shards: u16) -> SubscriptionId {
+        self.next_sub += 1;
+        SubscriptionId(spread_id(self.next_sub, shard, shards))
+    }
+}
+
+/// The broker's state on one shard.
+pub(crate) struct Broker {
+    /// Per realm, indexed by [`RealmIdx`].
+    realms: Vec<BrokerRealm>,
+    /// SUBSCRIBE requests that asked for `get_retained` and wait for SUBSCRIBED.
+    want_retained: AHashSet<(LinkId, RequestId)>,
+    /// Testaments of this shard's sessions.
+    testaments: AHashMap<SessionId, Testaments>,
+    /// Sessions ending without meta events or testaments (`kill_all`).
+    quiet: AHashSet<SessionId>,
+    /// Sharded subscriptions: node keys waiting and owned.
+    sharded: ShardedState,
+}
+
+impl Broker {
+    /// The broker of shard `cx.shard` for `config`'s realms: history
+    /// subscriptions this shard owns are created (pinned) now, and the event
+    /// store's content is loaded.
+    pub fn new(cx: &Ctx, config: &Config) -> Broker {
+        let mut b = Broker {
+            realms: Vec::with_capacity(config.realms.len()),
+            want_retained: AHashSet::new(),
+            testaments: AHashMap::new(),
+            quiet: AHashSet::new(),
+            sharded: ShardedState::default(),
         };
+        b.init(cx, config);
+        b
+    }
+
+    /// Index entries on this shard (replicas and owned entries).
+    pub fn entry_count(&self) -> usize {
+        self.realms
+            .iter()
+            .map(|r| r.subs.len() + r.owned_subs.len())
+            .sum::<usize>()
+            + self.sharded.owned_len()
+    }
+
+    /// A SUBSCRIBE the guard let through (`policy` from its options).
+    pub fn subscribe(&mut self, cx: &mut Ctx, link: LinkId, m: Subscribe, policy: MatchPolicy) {
+        let Some(s) = cx.links.session(link) else {
+            return;
+        };
+        let (sid, realm_idx) = (s.id, s.realm);
         let get_retained = match m.options.bool_or("get_retained", false) {
             Ok(g) => g,
             Err(e) => {
-                return self.error(
-                    conn,
+                return cx.links.error(
+                    link,
                     code::SUBSCRIBE,
                     m.request,
                     uris::INVALID_ARGUMENT,
@@ -58,11 +184,11 @@ impl ShardRouter {
                 );
             }
         };
-        let nkey = match super::broker::sharded::nkey_option(&m.options) {
+        let nkey = match sharded::nkey_option(&m.options) {
             Ok(n) => n,
             Err(e) => {
-                return self.error(
-                    conn,
+                return cx.links.error(
+                    link,
                     code::SUBSCRIBE,
                     m.request,
                     uris::INVALID_ARGUMENT,
@@ -70,42 +196,12 @@ impl ShardRouter {
                 );
             }
         };
-        let realm = &self.realms[realm_idx as usize];
-        if !uri::is_valid(&m.topic, realm.uri_check, policy) {
-            let msg = format!(
-                "invalid topic URI '{}' for match policy '{}'",
-                m.topic,
-                policy.as_str()
-            );
-            return self.error(
-                conn,
-                code::SUBSCRIBE,
-                m.request,
-                uris::INVALID_URI,
-                Some(msg),
-            );
-        }
-        let authrole = &self.session(conn).expect("checked").authrole;
-        if !realm
-            .authz
-            .authorize(authrole, Action::Subscribe, &m.topic)
-            .allowed
-        {
-            let msg = format!("not authorized to subscribe to '{}'", m.topic);
-            return self.error(
-                conn,
-                code::SUBSCRIBE,
-                m.request,
-                uris::NOT_AUTHORIZED,
-                Some(msg),
-            );
-        }
         if get_retained {
-            self.adv.want_retained.insert((conn, m.request));
+            self.want_retained.insert((link, m.request));
         }
         // Sharded subscription: the node key may need the owner's confirmation first.
         if let Some(nkey) = nkey
-            && self.sharded_subscribe(conn, sid, realm_idx, &m.topic, policy, m.request, nkey)
+            && self.sharded_subscribe(cx, link, sid, realm_idx, &m.topic, policy, m.request, nkey)
         {
             return;
         }
@@ -117,29 +213,30 @@ impl ShardRouter {
         match &mut entry.join {
             JoinState::Joined => {
                 let id = entry.id.expect("joined entries have an ID");
-                let added = !entry.local.contains(&conn);
+                let added = !entry.local.contains(&link);
                 if added {
-                    entry.local.push(conn);
+                    entry.local.push(link);
                 }
-                self.session_mut(conn)
-                    .expect("checked")
-                    .subscriptions
-                    .insert(id, (m.topic.clone(), policy));
-                self.send(
-                    conn,
+                if let Some(s) = cx.links.session_mut(link) {
+                    s.subscriptions.insert(id, (m.topic.clone(), policy));
+                }
+                cx.links.send(
+                    link,
                     &Message::Subscribed(Subscribed {
                         request: m.request,
                         subscription: id,
                     }),
                 );
-                self.after_subscribed(conn, sid, realm_idx, id, &m.topic, policy, m.request, added);
+                self.after_subscribed(
+                    cx, link, sid, realm_idx, id, &m.topic, policy, m.request, added,
+                );
             }
-            JoinState::Joining(waiting) => waiting.push((conn, sid, m.request)),
+            JoinState::Joining(waiting) => waiting.push((link, sid, m.request)),
             JoinState::Out => {
-                entry.join = JoinState::Joining(vec![(conn, sid, m.request)]);
-                let owner = cluster::owner_of(realm_idx, &m.topic, policy, self.shards);
-                let from = self.shard;
-                self.route(
+                entry.join = JoinState::Joining(vec![(link, sid, m.request)]);
+                let owner = cluster::owner_of(realm_idx, &m.topic, policy, cx.shards);
+                let from = cx.shard;
+                cx.route(
                     owner,
                     ShardMsg::SubJoin {
                         realm: realm_idx,
@@ -153,24 +250,25 @@ impl ShardRouter {
         }
     }
 
-    pub(in crate::core) fn unsubscribe(&mut self, conn: ConnId, m: Unsubscribe) {
-        let Some(s) = self.session_mut(conn) else {
+    /// UNSUBSCRIBE.
+    pub fn unsubscribe(&mut self, cx: &mut Ctx, link: LinkId, m: Unsubscribe) {
+        let Some(s) = cx.links.session_mut(link) else {
             return;
         };
         let (realm, sid) = (s.realm, s.id);
         let Some((uri, policy)) = s.subscriptions.remove(&m.subscription) else {
             let msg = format!("no subscription {} for this session", m.subscription);
-            return self.error(
-                conn,
+            return cx.links.error(
+                link,
                 code::UNSUBSCRIBE,
                 m.request,
                 uris::NO_SUCH_SUBSCRIPTION,
                 Some(msg),
             );
         };
-        self.local_unsubscribe(realm, &uri, policy, conn, sid);
-        self.send(
-            conn,
+        self.local_unsubscribe(cx, realm, &uri, policy, link, sid);
+        cx.links.send(
+            link,
             &Message::Unsubscribed(Unsubscribed {
                 request: m.request,
                 details: None,
@@ -178,14 +276,15 @@ impl ShardRouter {
         );
     }
 
-    /// Removes `conn` from the local subscribers of (uri, policy); the last one
+    /// Removes `link` from the local subscribers of (uri, policy); the last one
     /// leaving tells the owner.
-    pub(in crate::core) fn local_unsubscribe(
+    pub fn local_unsubscribe(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: &str,
         policy: MatchPolicy,
-        conn: ConnId,
+        link: LinkId,
         session: SessionId,
     ) {
         let realm = &mut self.realms[realm_idx as usize];
@@ -193,22 +292,23 @@ impl ShardRouter {
             return;
         };
         let before = entry.local.len();
-        entry.local.retain(|c| *c != conn);
+        entry.local.retain(|c| *c != link);
         let sharded = entry.nodes.is_some();
         if entry.local.len() < before
             && let Some(id) = entry.id
         {
-            self.sub_meta_removed(realm_idx, session, id, uri, policy);
+            self.sub_meta_removed(cx, realm_idx, session, id, uri);
         }
         if sharded {
-            self.sharded_left(realm_idx, uri, policy, conn);
+            self.sharded_left(cx, realm_idx, uri, policy, link);
         }
-        self.release_if_empty(realm_idx, uri, policy, session);
+        self.release_if_empty(cx, realm_idx, uri, policy, session);
     }
 
     /// Gives this shard's membership back to the owner once no local subscriber is left.
-    pub(in crate::core) fn release_if_empty(
+    pub fn release_if_empty(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: &str,
         policy: MatchPolicy,
@@ -228,9 +328,9 @@ impl ShardRouter {
         if entry.is_unused() {
             realm.subs.remove(uri, policy);
         }
-        let owner = cluster::owner_of(realm_idx, uri, policy, self.shards);
-        let from = self.shard;
-        self.route(
+        let owner = cluster::owner_of(realm_idx, uri, policy, cx.shards);
+        let from = cx.shard;
+        cx.route(
             owner,
             ShardMsg::SubLeave {
                 realm: realm_idx,
@@ -243,15 +343,16 @@ impl ShardRouter {
     }
 
     /// Owner side: shard `from` gained subscribers.
-    pub(in crate::core) fn owner_sub_join(
+    pub fn owner_sub_join(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
         from: ShardId,
         session: SessionId,
     ) {
-        let (shard, shards) = (self.shard, self.shards);
+        let (shard, shards) = (cx.shard, cx.shards);
         let realm = &mut self.realms[realm_idx as usize];
         let key = (uri, policy);
         let id = match realm.owned_subs.get(&key) {
@@ -263,7 +364,7 @@ impl ShardRouter {
                     OwnedSub {
                         id,
                         shards: ShardSet::default(),
-                        created: super::broker::options::now_ns(),
+                        created: options::now_ns(),
                         pinned: false,
                     },
                 );
@@ -280,13 +381,13 @@ impl ShardRouter {
         };
         let was_empty = owned.shards.is_empty();
         if !owned.shards.insert(from) {
-            return self.route(from, joined);
+            return cx.route(from, joined);
         }
         if was_empty {
-            self.owner_sub_created(realm_idx, session, id, &uri, policy);
+            self.owner_sub_created(cx, realm_idx, session, &uri, policy);
         }
         self.apply_sub_replica(realm_idx, &uri, policy, id, from, true);
-        self.broadcast_with_barrier(from, joined, |barrier| ShardMsg::SubReplica {
+        cx.broadcast_with_barrier(from, joined, |barrier| ShardMsg::SubReplica {
             realm: realm_idx,
             uri: uri.clone(),
             policy,
@@ -298,8 +399,9 @@ impl ShardRouter {
     }
 
     /// Owner side: shard `from` lost its last subscriber.
-    pub(in crate::core) fn owner_sub_leave(
+    pub fn owner_sub_leave(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -321,11 +423,11 @@ impl ShardRouter {
             realm.owned_subs.remove(&key);
         }
         if deleted {
-            self.owner_sub_deleted(realm_idx, session, id, &key.0);
+            self.owner_sub_deleted(cx, realm_idx, session, id, &key.0);
         }
         let (uri, policy) = key;
         self.apply_sub_replica(realm_idx, &uri, policy, id, from, false);
-        self.broadcast(|| ShardMsg::SubReplica {
+        cx.broadcast(|| ShardMsg::SubReplica {
             realm: realm_idx,
             uri: uri.clone(),
             policy,
@@ -336,7 +438,8 @@ impl ShardRouter {
         });
     }
 
-    pub(in crate::core) fn apply_sub_replica(
+    /// A replica change: `shard` has (or no longer has) subscribers of (uri, policy).
+    pub fn apply_sub_replica(
         &mut self,
         realm_idx: RealmIdx,
         uri: &str,
@@ -362,8 +465,9 @@ impl ShardRouter {
     }
 
     /// This shard's join was confirmed: answer the waiting SUBSCRIBE requests.
-    pub(in crate::core) fn sub_joined(
+    pub fn sub_joined(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -383,19 +487,15 @@ impl ShardRouter {
         };
         let mut answered = Vec::with_capacity(waiting.len());
         let mut last_session = SessionId(0);
-        for (conn, sid, request) in waiting {
+        for (link, sid, request) in waiting {
             last_session = sid;
-            let nkey = self.sharded.take_pending(conn, request);
-            let alive = self
-                .conns
-                .get(&conn)
-                .and_then(|c| c.session.as_ref())
-                .is_some_and(|s| s.id == sid);
+            let nkey = self.sharded.take_pending(link, request);
+            let alive = cx.links.session(link).is_some_and(|s| s.id == sid);
             if !alive {
                 continue;
             }
             if let Some(nkey) = nkey
-                && self.node_gate(realm_idx, &uri, policy, (conn, sid, request), nkey)
+                && self.node_gate(cx, realm_idx, &uri, policy, (link, sid, request), nkey)
             {
                 continue;
             }
@@ -403,260 +503,43 @@ impl ShardRouter {
                 .subs
                 .get_mut(&uri, policy)
                 .expect("present");
-            let added = !entry.local.contains(&conn);
+            let added = !entry.local.contains(&link);
             if added {
-                entry.local.push(conn);
+                entry.local.push(link);
             }
-            self.session_mut(conn)
-                .expect("alive")
-                .subscriptions
-                .insert(id, (uri.clone(), policy));
-            answered.push((conn, sid, request, added));
+            if let Some(s) = cx.links.session_mut(link) {
+                s.subscriptions.insert(id, (uri.clone(), policy));
+            }
+            answered.push((link, sid, request, added));
         }
-        for (conn, sid, request, added) in answered {
-            self.send(
-                conn,
+        for (link, sid, request, added) in answered {
+            cx.links.send(
+                link,
                 &Message::Subscribed(Subscribed {
                     request,
                     subscription: id,
                 }),
             );
-            self.after_subscribed(conn, sid, realm_idx, id, &uri, policy, request, added);
+            self.after_subscribed(cx, link, sid, realm_idx, id, &uri, policy, request, added);
         }
         // If every waiting session left meanwhile, give the membership back.
-        self.release_if_empty(realm_idx, &uri, policy, last_session);
+        self.release_if_empty(cx, realm_idx, &uri, policy, last_session);
     }
 
-    pub(in crate::core) fn publish(&mut self, conn: ConnId, m: Publish) {
-        let publication = PublicationId(self.rng_id());
-        let Some(s) = self.session(conn) else { return };
-        let realm_idx = s.realm;
-        let realm = &self.realms[realm_idx as usize];
-        let opts = match super::broker::options::PubOptions::parse(&m.options) {
-            Ok(o) => o,
-            Err(e) => {
-                return self.publish_error(
-                    conn,
-                    &m,
-                    acknowledge_of(&m.options),
-                    uris::INVALID_ARGUMENT,
-                    e,
-                );
-            }
-        };
-        let (acknowledge, exclude_me, disclose_me) =
-            (opts.acknowledge, opts.exclude_me, opts.disclose_me);
-        if !uri::is_valid(&m.topic, realm.uri_check, MatchPolicy::Exact) {
-            let msg = format!("invalid topic URI '{}'", m.topic);
-            return self.publish_error(conn, &m, acknowledge, uris::INVALID_URI, msg);
+    /// A session ended: forget what the broker kept for it; returns its
+    /// testaments unless it ends quietly (`kill_all`), and whether meta
+    /// events are to be published for it.
+    pub fn session_ended(&mut self, link: LinkId, id: SessionId) -> (Option<Testaments>, bool) {
+        self.want_retained.retain(|(c, _)| *c != link);
+        let testaments = self.testaments.remove(&id);
+        if self.quiet.remove(&id) {
+            return (None, false);
         }
-        if super::broker::options::is_reserved_topic(&m.topic) {
-            let msg = format!(
-                "publishing to '{}' is not allowed: 'wamp.' topics are reserved for the router",
-                m.topic
-            );
-            return self.publish_error(conn, &m, acknowledge, uris::INVALID_URI, msg);
-        }
-        let grant = realm
-            .authz
-            .authorize(&s.authrole, Action::Publish, &m.topic);
-        if !grant.allowed {
-            let msg = format!("not authorized to publish to '{}'", m.topic);
-            return self.publish_error(conn, &m, acknowledge, uris::NOT_AUTHORIZED, msg);
-        }
-        let mut details = Dict::new();
-        if disclose_me || grant.disclose.publisher {
-            details.insert("publisher", s.id.0);
-            details.insert("publisher_authid", s.authid.as_str());
-            details.insert("publisher_authrole", s.authrole.as_str());
-        }
-        if let Some(level) = s.trustlevel {
-            details.insert("trustlevel", level);
-        }
-        let routed = RoutedPublish {
-            realm: realm_idx,
-            topic: m.topic,
-            publication,
-            publisher: s.id,
-            exclude_me,
-            details,
-            payload: m.payload,
-            filter: opts.filter,
-            retain: opts.retain,
-            rkey: opts.rkey,
-        };
-        self.route_publish(routed, if exclude_me { Some(conn) } else { None });
-        if acknowledge {
-            self.send(
-                conn,
-                &Message::Published(Published {
-                    request: m.request,
-                    publication,
-                }),
-            );
-        }
+        (testaments, true)
     }
 
-    /// Routes a publication: local subscribers now, and one shared message to
-    /// each other shard that has subscribers.
-    pub(in crate::core) fn route_publish(
-        &mut self,
-        routed: RoutedPublish,
-        exclude: Option<ConnId>,
-    ) {
-        let mut remote = ShardSet::default();
-        self.realms[routed.realm as usize]
-            .subs
-            .for_each_match(&routed.topic, |_, _, e| remote.union_with(&e.remote));
-        // Retained events go to every shard; history to the history's owner.
-        let keep = self.adv.publish_targets(&routed, self.shards, &mut remote);
-        remote.remove(self.shard);
-        self.deliver_local(&routed, exclude);
-        if !remote.is_empty() || keep {
-            let shared = Arc::new(routed);
-            if keep {
-                self.keep_publication(&shared);
-            }
-            for s in remote.iter() {
-                self.mesh.send(s, ShardMsg::Publish(Arc::clone(&shared)));
-            }
-        }
+    /// The session ends without meta events or testaments (`kill_all`).
+    pub fn end_quietly(&mut self, id: SessionId) {
+        self.quiet.insert(id);
     }
-
-    /// Publishes an event originated by the router itself (meta events,
-    /// testaments) to every subscriber of `topic` in `realm`, on every shard.
-    /// Authorization for subscribing applies as usual; nothing is excluded.
-    pub(in crate::core) fn publish_internal(
-        &mut self,
-        realm: RealmIdx,
-        topic: &str,
-        details: Dict,
-        payload: Payload,
-    ) {
-        let publication = PublicationId(self.rng_id());
-        let routed = RoutedPublish {
-            realm,
-            topic: topic.to_owned(),
-            publication,
-            publisher: crate::proto::SessionId(0),
-            exclude_me: false,
-            details,
-            payload,
-            filter: None,
-            retain: false,
-            rkey: None,
-        };
-        self.route_publish(routed, None);
-    }
-
-    fn publish_error(
-        &mut self,
-        conn: ConnId,
-        m: &Publish,
-        acknowledge: bool,
-        error: &str,
-        message: String,
-    ) {
-        // Without `acknowledge` the spec has the broker drop a failed publish silently.
-        if acknowledge {
-            self.error(conn, code::PUBLISH, m.request, error, Some(message));
-        } else {
-            tracing::debug!(conn = conn.0, %message, "unacknowledged publish dropped");
-        }
-    }
-
-    /// A publication from another shard, for this shard's subscribers.
-    pub(in crate::core) fn deliver_routed(&mut self, p: &Arc<RoutedPublish>) {
-        self.deliver_local(p, None);
-        if self.adv.keeps(p) {
-            self.keep_publication(p);
-        }
-    }
-
-    /// Delivers to this shard's subscribers: one EVENT encoding per
-    /// (subscription, serializer), the same `Bytes` queued for each subscriber.
-    fn deliver_local(&mut self, p: &RoutedPublish, exclude: Option<ConnId>) {
-        let realm = &self.realms[p.realm as usize];
-        let conns = &self.conns;
-        let scratch = &mut self.scratch;
-        let overflowed = &mut self.overflowed;
-        let mut topic_details: Option<Dict> = None;
-        realm.subs.for_each_match(&p.topic, |_, policy, entry| {
-            let Some(id) = entry.id else { return };
-            if entry.local.is_empty() {
-                return;
-            }
-            let details = if policy == MatchPolicy::Exact {
-                &p.details
-            } else {
-                &*topic_details.get_or_insert_with(|| {
-                    p.details
-                        .clone()
-                        .with("topic", Value::from(p.topic.as_str()))
-                })
-            };
-            // Sharded subscription and a publish with `rkey`: one node key gets it.
-            let sharding = match (&p.rkey, &entry.nodes) {
-                (Some(rkey), Some(nodes)) => Some((&**nodes, nodes.choose(rkey))),
-                _ => None,
-            };
-            let mut frames: [Option<Rc<Bytes>>; 3] = [None, None, None];
-            for c in &entry.local {
-                if Some(*c) == exclude {
-                    continue;
-                }
-                if let Some((nodes, chosen)) = sharding
-                    && !nodes.admits(*c, chosen)
-                {
-                    continue;
-                }
-                let Some(conn) = conns.get(c) else { continue };
-                if let Some(f) = &p.filter
-                    && !conn
-                        .session
-                        .as_ref()
-                        .is_some_and(|s| f.admits(s.id, &s.authid, &s.authrole))
-                {
-                    continue;
-                }
-                let slot = &mut frames[conn.serializer.index()];
-                let frame = slot.get_or_insert_with(|| {
-                    conn.serializer.encode_event_into(
-                        id,
-                        p.publication,
-                        details,
-                        &p.payload,
-                        scratch,
-                    );
-                    Rc::new(scratch.split().freeze())
-                });
-                if frame.len() > conn.max_outbound {
-                    // Larger than this subscriber accepts: it misses this event.
-                    tracing::debug!(
-                        conn = c.0,
-                        len = frame.len(),
-                        "event larger than the subscriber accepts: skipped"
-                    );
-                    continue;
-                }
-                if conn.outbox.borrow_mut().push(Rc::clone(frame)) == Err(Overflow) {
-                    overflowed.push(*c);
-                }
-            }
-        });
-    }
-
-    /// A random global-scope ID in `[1, 2^53]`.
-    pub(in crate::core) fn rng_id(&mut self) -> u64 {
-        use rand::Rng;
-        self.rng.random_range(1..=crate::proto::MAX_ID)
-    }
-}
-
-/// The `acknowledge` option, read leniently (for answering a malformed PUBLISH).
-fn acknowledge_of(options: &Dict) -> bool {
-    options
-        .get("acknowledge")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
 }

@@ -42,14 +42,15 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use ahash::AHashMap;
 
-use crate::core::ShardRouter;
+use super::{Broker, JoinState};
+use crate::core::api::LinkId;
 use crate::core::cluster::{self, RealmIdx, ShardMsg, ShardSet};
-use crate::core::realm::{ConnId, JoinState};
+use crate::core::ctx::Ctx;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Dict, Message, RequestId, SessionId, ShardId, Subscribed, Value};
 
 /// A SUBSCRIBE waiting for its node key to be confirmed: (connection, session, request).
-type Waiting = (ConnId, SessionId, RequestId);
+type Waiting = (LinkId, SessionId, RequestId);
 
 /// The node keys of one subscription, as one shard sees them (present only
 /// while the subscription has node keys anywhere or here).
@@ -60,7 +61,7 @@ pub struct NodeKeys {
     /// way on every shard.
     replica: BTreeMap<String, ShardSet>,
     /// This shard's confirmed subscribers that have a node key.
-    local: AHashMap<ConnId, String>,
+    local: AHashMap<LinkId, String>,
     /// How many of `local` have each node key.
     counts: AHashMap<String, usize>,
     /// SUBSCRIBEs waiting for the owner to confirm this shard's membership of a node key.
@@ -90,7 +91,7 @@ impl NodeKeys {
 
     /// Whether local subscriber `conn` gets a publication routed to node `chosen`:
     /// yes without a node key of its own, else only if its node was chosen.
-    pub fn admits(&self, conn: ConnId, chosen: Option<&str>) -> bool {
+    pub fn admits(&self, conn: LinkId, chosen: Option<&str>) -> bool {
         match self.local.get(&conn) {
             None => true,
             Some(nkey) => Some(nkey.as_str()) == chosen,
@@ -102,13 +103,13 @@ impl NodeKeys {
         self.replica.keys().map(String::as_str)
     }
 
-    fn add_local(&mut self, conn: ConnId, nkey: String) {
+    fn add_local(&mut self, conn: LinkId, nkey: String) {
         *self.counts.entry(nkey.clone()).or_default() += 1;
         self.local.insert(conn, nkey);
     }
 
     /// Removes `conn`; returns its node key when it was the last local subscriber of it.
-    fn remove_local(&mut self, conn: ConnId) -> Option<String> {
+    fn remove_local(&mut self, conn: LinkId) -> Option<String> {
         let nkey = self.local.remove(&conn)?;
         let count = self.counts.get_mut(&nkey).expect("counted with local");
         *count -= 1;
@@ -157,18 +158,14 @@ pub fn rkey_option(v: &Value) -> Result<String, String> {
 pub struct ShardedState {
     /// SUBSCRIBEs with a node key that wait for this shard's join of the
     /// subscription itself: (connection, request) → node key.
-    pending: AHashMap<(ConnId, RequestId), String>,
+    pending: AHashMap<(LinkId, RequestId), String>,
     /// Owner side: (realm, uri, policy) → node key → shards with subscribers of it.
     owned: AHashMap<(RealmIdx, String, MatchPolicy), BTreeMap<String, ShardSet>>,
 }
 
 impl ShardedState {
     /// Takes the node key a waiting SUBSCRIBE asked for (cheap when none is pending).
-    pub(in crate::core) fn take_pending(
-        &mut self,
-        conn: ConnId,
-        request: RequestId,
-    ) -> Option<String> {
+    pub(crate) fn take_pending(&mut self, conn: LinkId, request: RequestId) -> Option<String> {
         if self.pending.is_empty() {
             return None;
         }
@@ -176,19 +173,20 @@ impl ShardedState {
     }
 
     /// Owned node-key maps (for the index leak checks).
-    pub(in crate::core) fn owned_len(&self) -> usize {
+    pub(crate) fn owned_len(&self) -> usize {
         self.owned.len()
     }
 }
 
-impl ShardRouter {
+impl Broker {
     /// A SUBSCRIBE with `nkey`, before the broker answers it. Returns `true`
     /// when the SUBSCRIBE now waits for the node key's confirmation (the
     /// broker must not answer it); otherwise the broker goes on as usual.
     #[allow(clippy::too_many_arguments)]
-    pub(in crate::core) fn sharded_subscribe(
+    pub(crate) fn sharded_subscribe(
         &mut self,
-        conn: ConnId,
+        cx: &mut Ctx,
+        conn: LinkId,
         session: SessionId,
         realm_idx: RealmIdx,
         uri: &str,
@@ -201,7 +199,7 @@ impl ShardRouter {
             .get(uri, policy)
             .is_some_and(|e| matches!(e.join, JoinState::Joined));
         if joined {
-            return self.node_gate(realm_idx, uri, policy, (conn, session, request), nkey);
+            return self.node_gate(cx, realm_idx, uri, policy, (conn, session, request), nkey);
         }
         // The shard joins the subscription first; `sub_joined` calls `node_gate`.
         self.sharded.pending.insert((conn, request), nkey);
@@ -211,8 +209,9 @@ impl ShardRouter {
     /// On a shard that has joined (uri, policy): lets the subscriber in at
     /// once if this shard's membership of `nkey` is confirmed, else queues it
     /// and asks the owner (returns `true`: the SUBSCRIBE waits).
-    pub(in crate::core) fn node_gate(
+    pub(crate) fn node_gate(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: &str,
         policy: MatchPolicy,
@@ -237,9 +236,9 @@ impl ShardRouter {
             return true;
         }
         nodes.joining.insert(nkey.clone(), vec![waiting]);
-        let owner = cluster::owner_of(realm_idx, uri, policy, self.shards);
-        let from = self.shard;
-        self.route(
+        let owner = cluster::owner_of(realm_idx, uri, policy, cx.shards);
+        let from = cx.shard;
+        cx.route(
             owner,
             ShardMsg::SubNode {
                 realm: realm_idx,
@@ -255,12 +254,13 @@ impl ShardRouter {
 
     /// Local subscriber `conn` of (uri, policy) left: the owner hears when it
     /// was the last one of its node key on this shard.
-    pub(in crate::core) fn sharded_left(
+    pub(crate) fn sharded_left(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: &str,
         policy: MatchPolicy,
-        conn: ConnId,
+        conn: LinkId,
     ) {
         let Some(entry) = self.realms[realm_idx as usize].subs.get_mut(uri, policy) else {
             return;
@@ -273,20 +273,21 @@ impl ShardRouter {
             entry.nodes = None;
         }
         if let Some(nkey) = gone {
-            self.send_node_leave(realm_idx, uri, policy, nkey);
+            self.send_node_leave(cx, realm_idx, uri, policy, nkey);
         }
     }
 
     fn send_node_leave(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: &str,
         policy: MatchPolicy,
         nkey: String,
     ) {
-        let owner = cluster::owner_of(realm_idx, uri, policy, self.shards);
-        let from = self.shard;
-        self.route(
+        let owner = cluster::owner_of(realm_idx, uri, policy, cx.shards);
+        let from = cx.shard;
+        cx.route(
             owner,
             ShardMsg::SubNode {
                 realm: realm_idx,
@@ -300,8 +301,10 @@ impl ShardRouter {
     }
 
     /// Owner side: shard `from` gained (`present`) or lost its subscribers of `nkey`.
-    pub(in crate::core) fn owner_sub_node(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn owner_sub_node(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -326,10 +329,10 @@ impl ShardRouter {
                 nkey: nkey.clone(),
             };
             if !set.insert(from) {
-                return self.route(from, joined);
+                return cx.route(from, joined);
             }
             self.apply_sub_node_replica(realm_idx, &uri, policy, &nkey, from, true);
-            self.broadcast_with_barrier(from, joined, |barrier| ShardMsg::SubNodeReplica {
+            cx.broadcast_with_barrier(from, joined, |barrier| ShardMsg::SubNodeReplica {
                 realm: realm_idx,
                 uri: uri.clone(),
                 policy,
@@ -356,7 +359,7 @@ impl ShardRouter {
             }
             let (_, uri, policy) = key;
             self.apply_sub_node_replica(realm_idx, &uri, policy, &nkey, from, false);
-            self.broadcast(|| ShardMsg::SubNodeReplica {
+            cx.broadcast(|| ShardMsg::SubNodeReplica {
                 realm: realm_idx,
                 uri: uri.clone(),
                 policy,
@@ -369,7 +372,7 @@ impl ShardRouter {
     }
 
     /// Replica side: `shard` has (or no longer has) subscribers of `nkey`.
-    pub(in crate::core) fn apply_sub_node_replica(
+    pub(crate) fn apply_sub_node_replica(
         &mut self,
         realm_idx: RealmIdx,
         uri: &str,
@@ -413,8 +416,9 @@ impl ShardRouter {
 
     /// The owner confirmed this shard's membership of `nkey`: the waiting
     /// SUBSCRIBEs become subscribers and get SUBSCRIBED.
-    pub(in crate::core) fn sub_node_joined(
+    pub(crate) fn sub_node_joined(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -433,11 +437,7 @@ impl ShardRouter {
         let mut last_session = SessionId(0);
         for (conn, sid, request) in waiting {
             last_session = sid;
-            let alive = self
-                .conns
-                .get(&conn)
-                .and_then(|c| c.session.as_ref())
-                .is_some_and(|s| s.id == sid);
+            let alive = cx.links.session(conn).is_some_and(|s| s.id == sid);
             if !alive {
                 continue;
             }
@@ -453,10 +453,9 @@ impl ShardRouter {
                     .get_or_insert_default()
                     .add_local(conn, nkey.clone());
             }
-            self.session_mut(conn)
-                .expect("alive")
-                .subscriptions
-                .insert(id, (uri.clone(), policy));
+            if let Some(s) = cx.links.session_mut(conn) {
+                s.subscriptions.insert(id, (uri.clone(), policy));
+            }
             answered.push((conn, sid, request, added));
         }
         let entry = self.realms[realm_idx as usize]
@@ -469,20 +468,20 @@ impl ShardRouter {
             entry.nodes = None;
         }
         for (conn, sid, request, added) in answered {
-            self.send(
+            cx.links.send(
                 conn,
                 &Message::Subscribed(Subscribed {
                     request,
                     subscription: id,
                 }),
             );
-            self.after_subscribed(conn, sid, realm_idx, id, &uri, policy, request, added);
+            self.after_subscribed(cx, conn, sid, realm_idx, id, &uri, policy, request, added);
         }
         if unused {
             // Every waiting session left meanwhile: give the node key back.
-            self.send_node_leave(realm_idx, &uri, policy, nkey);
+            self.send_node_leave(cx, realm_idx, &uri, policy, nkey);
         }
-        self.release_if_empty(realm_idx, &uri, policy, last_session);
+        self.release_if_empty(cx, realm_idx, &uri, policy, last_session);
     }
 }
 
@@ -521,14 +520,14 @@ mod tests {
     #[test]
     fn admits_subscribers_without_node_key_and_the_chosen_node() {
         let mut n = nodes(&["a", "b"]);
-        n.add_local(ConnId(1), "a".into());
-        n.add_local(ConnId(2), "b".into());
-        n.add_local(ConnId(4), "a".into());
-        assert!(n.admits(ConnId(3), Some("a")), "no node key: everything");
-        assert!(n.admits(ConnId(1), Some("a")) && !n.admits(ConnId(2), Some("a")));
-        assert_eq!(n.remove_local(ConnId(1)), None, "ConnId(4) still has 'a'");
-        assert_eq!(n.remove_local(ConnId(4)), Some("a".to_owned()));
-        assert_eq!(n.remove_local(ConnId(4)), None);
+        n.add_local(LinkId(1), "a".into());
+        n.add_local(LinkId(2), "b".into());
+        n.add_local(LinkId(4), "a".into());
+        assert!(n.admits(LinkId(3), Some("a")), "no node key: everything");
+        assert!(n.admits(LinkId(1), Some("a")) && !n.admits(LinkId(2), Some("a")));
+        assert_eq!(n.remove_local(LinkId(1)), None, "LinkId(4) still has 'a'");
+        assert_eq!(n.remove_local(LinkId(4)), Some("a".to_owned()));
+        assert_eq!(n.remove_local(LinkId(4)), None);
     }
 
     #[test]

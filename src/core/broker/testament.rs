@@ -15,12 +15,13 @@
 //! that is gone and are ignored. Adding a testament needs the session's role
 //! to be allowed to publish to its topic (checked when it is added).
 
-use crate::core::ShardRouter;
+use super::Broker;
+use crate::core::api::LinkId;
 use crate::core::authz::Action;
 use crate::core::broker::options::{PubOptions, is_reserved_topic};
 use crate::core::cluster::PublishFilter;
 use crate::core::cluster::{RealmIdx, RoutedPublish};
-use crate::core::realm::ConnId;
+use crate::core::ctx::Ctx;
 use crate::core::uris;
 use crate::proto::message::code;
 use crate::proto::uri::{self, MatchPolicy};
@@ -58,10 +59,12 @@ fn scope_of(kw: Option<&Dict>) -> Result<bool, String> {
     }
 }
 
-impl ShardRouter {
+impl Broker {
     /// `wamp.session.add_testament`.
-    pub(in crate::core) fn add_testament(&mut self, conn: ConnId, call: &Call) {
-        let Some(s) = self.session(conn) else { return };
+    pub(crate) fn add_testament(&mut self, cx: &mut Ctx, conn: LinkId, call: &Call) {
+        let Some(s) = cx.links.session(conn) else {
+            return;
+        };
         let (id, realm) = (s.id, s.realm);
         let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
         let kw = call.payload.kwargs.as_ref();
@@ -88,7 +91,7 @@ impl ShardRouter {
             }
             .map_err(|e| (uris::INVALID_ARGUMENT, format!("publish_options: {e}")))?;
             let detached = scope_of(kw).map_err(|e| (uris::INVALID_ARGUMENT, e))?;
-            let realm_ref = &self.realms[realm as usize];
+            let realm_ref = &cx.realms[realm as usize];
             if !uri::is_valid(topic, realm_ref.uri_check, MatchPolicy::Exact)
                 || is_reserved_topic(topic)
             {
@@ -97,7 +100,7 @@ impl ShardRouter {
                     format!("invalid testament topic '{topic}'"),
                 ));
             }
-            let authrole = &self.session(conn).expect("checked").authrole;
+            let authrole = &s.authrole;
             if !realm_ref
                 .authz
                 .authorize(authrole, Action::Publish, topic)
@@ -125,10 +128,12 @@ impl ShardRouter {
         let (t, detached) = match parsed {
             Ok(p) => p,
             Err((error, msg)) => {
-                return self.error(conn, code::CALL, call.request, error, Some(msg));
+                return cx
+                    .links
+                    .error(conn, code::CALL, call.request, error, Some(msg));
             }
         };
-        let bucket = self.adv.testaments.entry(id).or_default();
+        let bucket = self.testaments.entry(id).or_default();
         let list = if detached {
             &mut bucket.detached
         } else {
@@ -136,7 +141,7 @@ impl ShardRouter {
         };
         if list.len() >= MAX_TESTAMENTS {
             let msg = format!("at most {MAX_TESTAMENTS} testaments per scope");
-            return self.error(
+            return cx.links.error(
                 conn,
                 code::CALL,
                 call.request,
@@ -145,17 +150,19 @@ impl ShardRouter {
             );
         }
         list.push(t);
-        self.send(conn, &empty_result(call));
+        cx.links.send(conn, &empty_result(call));
     }
 
     /// `wamp.session.flush_testaments`.
-    pub(in crate::core) fn flush_testaments(&mut self, conn: ConnId, call: &Call) {
-        let Some(s) = self.session(conn) else { return };
+    pub(crate) fn flush_testaments(&mut self, cx: &mut Ctx, conn: LinkId, call: &Call) {
+        let Some(s) = cx.links.session(conn) else {
+            return;
+        };
         let id = s.id;
         let detached = match scope_of(call.payload.kwargs.as_ref()) {
             Ok(d) => d,
             Err(e) => {
-                return self.error(
+                return cx.links.error(
                     conn,
                     code::CALL,
                     call.request,
@@ -164,19 +171,21 @@ impl ShardRouter {
                 );
             }
         };
-        if let Some(b) = self.adv.testaments.get_mut(&id) {
+        if let Some(b) = self.testaments.get_mut(&id) {
             if detached {
                 b.detached.clear();
             } else {
                 b.destroyed.clear();
             }
         }
-        self.send(conn, &empty_result(call));
+        cx.links.send(conn, &empty_result(call));
     }
 
     /// Publishes a session's testaments: `detached` first, then `destroyed`.
-    pub(in crate::core) fn publish_testaments(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn publish_testaments(
         &mut self,
+        cx: &mut Ctx,
         realm: RealmIdx,
         session: SessionId,
         authid: &str,
@@ -186,7 +195,7 @@ impl ShardRouter {
     ) {
         for t in t.detached.into_iter().chain(t.destroyed) {
             let grant =
-                self.realms[realm as usize]
+                cx.realms[realm as usize]
                     .authz
                     .authorize(authrole, Action::Publish, &t.topic);
             let mut details = Dict::new();
@@ -201,7 +210,7 @@ impl ShardRouter {
             let routed = RoutedPublish {
                 realm,
                 topic: t.topic,
-                publication: PublicationId(self.rng_id()),
+                publication: PublicationId(cx.rng_id()),
                 publisher: session,
                 exclude_me: false,
                 details,
@@ -210,7 +219,7 @@ impl ShardRouter {
                 retain: t.retain,
                 rkey: None,
             };
-            self.route_publish(routed, None);
+            self.route_publish(cx, routed, None);
         }
     }
 }

@@ -120,6 +120,13 @@ pub fn owner_of(realm: RealmIdx, uri: &str, policy: MatchPolicy, shards: u16) ->
     ShardId((h.finish() % u64::from(shards)) as u16)
 }
 
+/// The `n`-th ID (n ≥ 1) an owner shard assigns in a realm (subscription
+/// and registration IDs): `(n - 1) * shards + shard + 1`, so IDs of
+/// different owners never collide and `(id - 1) % shards` names the owner.
+pub fn spread_id(n: u64, shard: ShardId, shards: u16) -> u64 {
+    (n - 1) * u64::from(shards) + u64::from(shard.0) + 1
+}
+
 /// Every message between shards.
 #[derive(Debug)]
 pub enum ShardMsg {
@@ -360,6 +367,18 @@ pub enum ShardMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_ids_never_collide_across_shards() {
+        let mut seen = std::collections::HashSet::new();
+        for s in 0..3u16 {
+            for n in 1..=50 {
+                assert!(seen.insert(spread_id(n, ShardId(s), 3)));
+            }
+        }
+        assert_eq!(spread_id(1, ShardId(0), 1), 1);
+        assert!(!seen.contains(&0));
+    }
 
     #[test]
     fn shard_set_ops() {

@@ -11,10 +11,14 @@
 
 use std::borrow::Cow;
 
-use super::super::cluster::{CallChunk, CallReturn, CancelMode, RealmIdx, RoutedCall, ShardMsg};
-use super::super::realm::ConnId;
-use super::super::{PendingInvocation, Sent, ShardRouter, uris};
-use super::Features;
+use super::{Dealer, PendingInvocation};
+use crate::core::api::LinkId;
+use crate::core::cluster::{
+    self, CallChunk, CallReturn, CancelMode, RealmIdx, RoutedCall, ShardMsg,
+};
+use crate::core::ctx::Ctx;
+use crate::core::session::{Features, Sent};
+use crate::core::uris;
 use crate::proto::uri::{self, MatchPolicy};
 use crate::proto::{
     Dict, Error, Interrupt, Invocation, Message, Payload, RegistrationId, RequestId, SessionId,
@@ -33,17 +37,17 @@ fn failure(caller: SessionId, request: RequestId, error: &str, message: &str) ->
     })
 }
 
-impl ShardRouter {
+impl Dealer {
     /// Callee's shard: turns a routed call into an INVOCATION.
-    pub(in crate::core) fn invoke(&mut self, c: RoutedCall) {
-        let conn = self.sessions.get(&c.callee).copied();
-        let session = conn.and_then(|conn| self.session_mut(conn));
+    pub(crate) fn invoke(&mut self, cx: &mut Ctx, c: RoutedCall) {
+        let conn = cx.links.link_of(c.callee);
+        let session = conn.and_then(|conn| cx.links.session(conn));
         let Some(session) = session.filter(|s| s.registrations.contains_key(&c.registration))
         else {
             if !c.progress {
                 // The caller's replica was stale: let its shard try another callee.
                 let to = c.caller_shard;
-                return self.route(to, ShardMsg::Bounce(Box::new(c)));
+                return cx.route(to, ShardMsg::Bounce(Box::new(c)));
             }
             let ret = failure(
                 c.caller,
@@ -51,7 +55,7 @@ impl ShardRouter {
                 uris::NO_SUCH_PROCEDURE,
                 "the callee is no longer registered",
             );
-            return self.route(c.caller_shard, ShardMsg::Return(ret));
+            return cx.route(c.caller_shard, ShardMsg::Return(ret));
         };
         let features = session.features;
         let can_cancel = features.has(Features::CALLEE_CANCELING);
@@ -62,7 +66,7 @@ impl ShardRouter {
                 uris::FEATURE_NOT_SUPPORTED,
                 "the callee does not support progressive call invocations",
             );
-            return self.route(c.caller_shard, ShardMsg::Return(ret));
+            return cx.route(c.caller_shard, ShardMsg::Return(ret));
         }
         let mut details = c.details;
         if c.receive_progress && features.has(Features::CALLEE_PROGRESSIVE_RESULTS) {
@@ -73,9 +77,10 @@ impl ShardRouter {
         if c.progress {
             details.insert("progress", true);
         }
-        session.last_invocation += 1;
-        let request = RequestId(session.last_invocation);
-        session.invocations.insert(
+        let owed = self.invocations.entry(c.callee).or_default();
+        owed.last += 1;
+        let request = RequestId(owed.last);
+        owed.pending.insert(
             request,
             PendingInvocation {
                 caller_shard: c.caller_shard,
@@ -85,8 +90,7 @@ impl ShardRouter {
                 stream,
             },
         );
-        self.rpc
-            .by_call
+        self.by_call
             .insert((c.caller, c.request), (c.callee, request));
         let inv = Message::Invocation(Invocation {
             request,
@@ -95,41 +99,39 @@ impl ShardRouter {
             payload: c.payload,
         });
         let conn = conn.expect("session found");
-        if self.send(conn, &inv) == Sent::TooBig {
-            self.undeliverable_invocation(conn, request);
+        if cx.links.send(conn, &inv) == Sent::TooBig {
+            self.undeliverable_invocation(cx, conn, request);
         }
     }
 
     /// An INVOCATION was larger than its callee accepts: the call fails at once.
-    fn undeliverable_invocation(&mut self, conn: ConnId, request: RequestId) {
-        let Some(inv) = self
-            .session_mut(conn)
-            .and_then(|s| s.invocations.remove(&request))
-        else {
+    fn undeliverable_invocation(&mut self, cx: &mut Ctx, conn: LinkId, request: RequestId) {
+        let Some(inv) = self.owed(cx, conn).and_then(|o| o.pending.remove(&request)) else {
             return;
         };
-        self.rpc.by_call.remove(&(inv.caller, inv.request));
+        self.by_call.remove(&(inv.caller, inv.request));
         let ret = failure(
             inv.caller,
             inv.request,
             uris::PAYLOAD_SIZE_EXCEEDED,
             "the call's arguments are larger than the callee accepts",
         );
-        self.route(inv.caller_shard, ShardMsg::Return(ret));
+        cx.route(inv.caller_shard, ShardMsg::Return(ret));
     }
 
     /// Callee's shard: the next chunk of a progressive call invocation goes to
     /// the same INVOCATION request. A chunk for an ended invocation is dropped.
-    pub(in crate::core) fn call_chunk(&mut self, ch: CallChunk) {
-        let Some(&(callee, request)) = self.rpc.by_call.get(&(ch.caller, ch.request)) else {
+    pub(crate) fn call_chunk(&mut self, cx: &mut Ctx, ch: CallChunk) {
+        let Some(&(callee, request)) = self.by_call.get(&(ch.caller, ch.request)) else {
             return;
         };
-        let Some(&conn) = self.sessions.get(&callee) else {
+        let Some(conn) = cx.links.link_of(callee) else {
             return;
         };
         let Some(inv) = self
-            .session_mut(conn)
-            .and_then(|s| s.invocations.get_mut(&request))
+            .invocations
+            .get_mut(&callee)
+            .and_then(|o| o.pending.get_mut(&request))
         else {
             return;
         };
@@ -152,42 +154,47 @@ impl ShardRouter {
             details,
             payload: ch.payload,
         });
-        if self.send(conn, &msg) == Sent::TooBig {
-            self.undeliverable_invocation(conn, request);
+        if cx.links.send(conn, &msg) == Sent::TooBig {
+            self.undeliverable_invocation(cx, conn, request);
         }
     }
 
     /// Callee's shard: cancel the invocation of (caller, request).
-    pub(in crate::core) fn cancel_invocation(
+    pub(crate) fn cancel_invocation(
         &mut self,
+        cx: &mut Ctx,
         caller: SessionId,
         request: RequestId,
         mode: CancelMode,
         reason: &'static str,
     ) {
-        let Some(&(callee, inv_request)) = self.rpc.by_call.get(&(caller, request)) else {
+        let Some(&(callee, inv_request)) = self.by_call.get(&(caller, request)) else {
             // Answered already: nothing to interrupt.
             return;
         };
-        let Some(&conn) = self.sessions.get(&callee) else {
+        let Some(conn) = cx.links.link_of(callee) else {
             return;
         };
-        let Some(session) = self.session_mut(conn) else {
+        let Some(session) = cx.links.session(conn) else {
             return;
         };
         let can_cancel = session.features.has(Features::CALLEE_CANCELING);
         if mode == CancelMode::Kill && can_cancel {
             // The invocation stays pending: the callee's answer goes to the caller.
-            return self.interrupt(conn, inv_request, mode, reason);
+            return self.interrupt(cx, conn, inv_request, mode, reason);
         }
         // skip, killnowait, or kill to a callee that cannot be interrupted
         // (which the spec turns into skip): the answer will be discarded.
-        let Some(inv) = session.invocations.remove(&inv_request) else {
+        let Some(inv) = self
+            .invocations
+            .get_mut(&callee)
+            .and_then(|o| o.pending.remove(&inv_request))
+        else {
             return;
         };
-        self.rpc.by_call.remove(&(caller, request));
+        self.by_call.remove(&(caller, request));
         if mode == CancelMode::KillNoWait && can_cancel {
-            self.interrupt(conn, inv_request, mode, reason);
+            self.interrupt(cx, conn, inv_request, mode, reason);
         }
         if mode == CancelMode::Kill {
             let ret = failure(
@@ -196,41 +203,48 @@ impl ShardRouter {
                 uris::CANCELED,
                 "the call was canceled (the callee does not support call canceling)",
             );
-            self.route(inv.caller_shard, ShardMsg::Return(ret));
+            cx.route(inv.caller_shard, ShardMsg::Return(ret));
         }
     }
 
-    fn interrupt(&mut self, conn: ConnId, request: RequestId, mode: CancelMode, reason: &str) {
+    fn interrupt(
+        &mut self,
+        cx: &mut Ctx,
+        conn: LinkId,
+        request: RequestId,
+        mode: CancelMode,
+        reason: &str,
+    ) {
         let msg = Message::Interrupt(Interrupt {
             request,
             options: Dict::new()
                 .with("mode", mode.as_str())
                 .with("reason", reason),
         });
-        self.send(conn, &msg);
+        cx.links.send(conn, &msg);
     }
 
     /// YIELD from a callee on this shard: a progressive result keeps the
     /// invocation pending, the final one ends it.
-    pub(in crate::core) fn yield_(&mut self, conn: ConnId, m: Yield) {
+    pub(crate) fn yield_(&mut self, cx: &mut Ctx, conn: LinkId, m: Yield) {
         let progress = match m.options.bool_or("progress", false) {
             Ok(p) => p,
-            Err(e) => return self.violation(conn, Cow::Owned(e.to_string())),
+            Err(e) => return cx.violation(conn, Cow::Owned(e.to_string())),
         };
-        let Some(s) = self.session_mut(conn) else {
+        let Some(owed) = self.owed(cx, conn) else {
             return;
         };
         // A YIELD for an unknown invocation (answered after a cancel, or after
         // the caller left) is dropped.
         let inv = if progress {
-            match s.invocations.get(&m.request) {
+            match owed.pending.get(&m.request) {
                 Some(inv) => (inv.caller_shard, inv.caller, inv.request),
                 None => return,
             }
         } else {
-            match s.invocations.remove(&m.request) {
+            match owed.pending.remove(&m.request) {
                 Some(inv) => {
-                    self.rpc.by_call.remove(&(inv.caller, inv.request));
+                    self.by_call.remove(&(inv.caller, inv.request));
                     (inv.caller_shard, inv.caller, inv.request)
                 }
                 None => return,
@@ -244,22 +258,22 @@ impl ShardRouter {
             payload: m.payload,
             progress,
         };
-        self.route(inv.0, ShardMsg::Return(Box::new(ret)));
+        cx.route(inv.0, ShardMsg::Return(Box::new(ret)));
     }
 
     /// ERROR for an INVOCATION from a callee on this shard.
-    pub(in crate::core) fn invocation_error(&mut self, conn: ConnId, m: Error) {
-        let Some(s) = self.session_mut(conn) else {
+    pub(crate) fn invocation_error(&mut self, cx: &mut Ctx, conn: LinkId, m: Error) {
+        let Some(inv) = self
+            .owed(cx, conn)
+            .and_then(|o| o.pending.remove(&m.request))
+        else {
             return;
         };
-        let Some(inv) = s.invocations.remove(&m.request) else {
-            return;
-        };
-        self.rpc.by_call.remove(&(inv.caller, inv.request));
+        self.by_call.remove(&(inv.caller, inv.request));
         if !uri::is_valid(&m.error, uri::UriCheck::Loose, MatchPolicy::Exact) {
             let msg = format!("invalid error URI '{}'", m.error);
             let ret = failure(inv.caller, inv.request, uris::INVALID_URI, &msg);
-            return self.route(inv.caller_shard, ShardMsg::Return(ret));
+            return cx.route(inv.caller_shard, ShardMsg::Return(ret));
         }
         let ret = CallReturn {
             caller: inv.caller,
@@ -269,40 +283,41 @@ impl ShardRouter {
             payload: m.payload,
             progress: false,
         };
-        self.route(inv.caller_shard, ShardMsg::Return(Box::new(ret)));
+        cx.route(inv.caller_shard, ShardMsg::Return(Box::new(ret)));
     }
 
     /// The callee's session ended: every invocation it owed fails at once
     /// with `wamp.error.canceled`.
-    pub(in crate::core) fn rpc_callee_left(
-        &mut self,
-        invocations: impl IntoIterator<Item = PendingInvocation>,
-    ) {
-        for inv in invocations {
-            self.rpc.by_call.remove(&(inv.caller, inv.request));
+    pub(crate) fn callee_left(&mut self, cx: &mut Ctx, session: SessionId) {
+        let Some(owed) = self.invocations.remove(&session) else {
+            return;
+        };
+        for inv in owed.pending.into_values() {
+            self.by_call.remove(&(inv.caller, inv.request));
             let ret = failure(
                 inv.caller,
                 inv.request,
                 uris::CANCELED,
                 "callee left before answering the call",
             );
-            self.route(inv.caller_shard, ShardMsg::Return(ret));
+            cx.route(inv.caller_shard, ShardMsg::Return(ret));
         }
     }
 
     /// Callee's shard: the router revokes `session`'s registration. The callee
     /// gets UNREGISTERED with request 0 if it announced registration_revocation.
-    pub(in crate::core) fn revoke(
+    pub(crate) fn revoke(
         &mut self,
+        cx: &mut Ctx,
         realm: RealmIdx,
         registration: RegistrationId,
         session: SessionId,
         reason: Option<String>,
     ) {
-        let Some(&conn) = self.sessions.get(&session) else {
+        let Some(conn) = cx.links.link_of(session) else {
             return;
         };
-        let Some(s) = self.session_mut(conn) else {
+        let Some(s) = cx.links.session_mut(conn) else {
             return;
         };
         if s.realm != realm {
@@ -312,8 +327,8 @@ impl ShardRouter {
             return;
         };
         let notify = s.features.has(Features::CALLEE_REVOCATION);
-        let owner = super::super::cluster::owner_of(realm, &uri, policy, self.shards);
-        self.route(
+        let owner = cluster::owner_of(realm, &uri, policy, cx.shards);
+        cx.route(
             owner,
             ShardMsg::RegLeave {
                 realm,
@@ -332,7 +347,13 @@ impl ShardRouter {
                 request: RequestId(0),
                 details: Some(details),
             });
-            self.send(conn, &msg);
+            cx.links.send(conn, &msg);
         }
+    }
+
+    /// The invocations the session on `link` owes, if any.
+    fn owed(&mut self, cx: &Ctx, link: LinkId) -> Option<&mut super::Invocations> {
+        let s = cx.links.session(link)?;
+        self.invocations.get_mut(&s.id)
     }
 }

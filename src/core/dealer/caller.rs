@@ -7,36 +7,37 @@
 //! `skip`/`killnowait`, a timeout, or the caller leaving) be dropped.
 
 use std::borrow::Cow;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::super::authz::Action;
-use super::super::cluster::{CallChunk, CallReturn, CancelMode, RoutedCall, ShardMsg};
-use super::super::realm::ConnId;
-use super::super::{ShardRouter, uris};
-use super::timers::Clock;
-use super::{CallOptions, CallRecord, FINISHED_STREAMS, registry};
+use super::{CallOptions, CallRecord, Dealer, FINISHED_STREAMS, registry};
+use crate::core::api::LinkId;
+use crate::core::authz::Grant;
+use crate::core::cluster::{CallChunk, CallReturn, CancelMode, RoutedCall, ShardMsg};
+use crate::core::ctx::Ctx;
+use crate::core::session::Features;
+use crate::core::uris;
 use crate::proto::message::code;
-use crate::proto::uri::{self, MatchPolicy};
+use crate::proto::uri::MatchPolicy;
 use crate::proto::{Call, CallResult, Cancel, Dict, Error, Message, Payload, RequestId, SessionId};
 
-impl ShardRouter {
-    /// A CALL from a session on this shard: a new call, or the next chunk of a
+impl Dealer {
+    /// A CALL from a session on this shard that the guard let through
+    /// (`grant`: its disclosure flags): a new call, or the next chunk of a
     /// progressive call invocation (same request ID as a call in progress).
-    pub(in crate::core) fn call(&mut self, conn: ConnId, m: Call) {
-        let Some(s) = self.session(conn) else { return };
+    pub(crate) fn call(&mut self, cx: &mut Ctx, conn: LinkId, m: Call, grant: Grant) {
+        let Some(s) = cx.links.session(conn) else {
+            return;
+        };
         let sid = s.id;
         let in_flight = self
-            .rpc
             .calls
             .get(&sid)
             .and_then(|c| c.get(&m.request))
             .map(|r| (r.streaming, r.callee_shard));
         if let Some((streaming, callee_shard)) = in_flight {
-            return self.continue_call(conn, sid, m, streaming, callee_shard);
+            return self.continue_call(cx, conn, sid, m, streaming, callee_shard);
         }
         if self
-            .rpc
             .finished_streams
             .get(&sid)
             .is_some_and(|f| f.contains(&m.request))
@@ -52,16 +53,20 @@ impl ShardRouter {
         let opts = match CallOptions::parse(&m.options) {
             Ok(o) => o,
             Err(e) => {
-                return self.error(conn, code::CALL, m.request, uris::INVALID_ARGUMENT, Some(e));
+                return cx.links.error(
+                    conn,
+                    code::CALL,
+                    m.request,
+                    uris::INVALID_ARGUMENT,
+                    Some(e),
+                );
             }
         };
-        let Some(s) = self.session(conn) else { return };
-        if opts.progress
-            && !s
-                .features
-                .has(super::Features::CALLER_PROGRESSIVE_INVOCATIONS)
-        {
-            return self.violation(
+        let Some(s) = cx.links.session(conn) else {
+            return;
+        };
+        if opts.progress && !s.features.has(Features::CALLER_PROGRESSIVE_INVOCATIONS) {
+            return cx.violation(
                 conn,
                 Cow::Borrowed(
                     "CALL with progress=true, but the caller did not announce \
@@ -69,31 +74,11 @@ impl ShardRouter {
                 ),
             );
         }
-        let realm = &self.realms[s.realm as usize];
-        if !uri::is_valid(&m.procedure, realm.uri_check, MatchPolicy::Exact) {
-            let msg = format!("invalid procedure URI '{}'", m.procedure);
-            return self.error(conn, code::CALL, m.request, uris::INVALID_URI, Some(msg));
-        }
-        let grant = realm
-            .authz
-            .authorize(&s.authrole, Action::Call, &m.procedure);
-        if !grant.allowed {
-            let msg = format!("not authorized to call '{}'", m.procedure);
-            return self.error(conn, code::CALL, m.request, uris::NOT_AUTHORIZED, Some(msg));
-        }
-        let m = match self.try_meta_call(conn, m) {
-            Some(m) => m,
-            None => return,
-        };
-        // Direct field borrows (not `self.session()`): the callee pick needs `self.rng`.
-        let Some(s) = self.conns.get(&conn).and_then(|c| c.session.as_ref()) else {
-            return;
-        };
         let realm_idx = s.realm;
         let realm = &self.realms[realm_idx as usize];
         let Some((_, policy, entry)) = realm.regs.best_match(&m.procedure) else {
             let msg = format!("no callee registered for procedure '{}'", m.procedure);
-            return self.error(
+            return cx.links.error(
                 conn,
                 code::CALL,
                 m.request,
@@ -101,9 +86,9 @@ impl ShardRouter {
                 Some(msg),
             );
         };
-        let Some(callee) = registry::pick(entry, opts.rkey.as_deref(), &mut self.rng) else {
+        let Some(callee) = registry::pick(entry, opts.rkey.as_deref(), &mut cx.rng) else {
             let msg = format!("no callee registered for procedure '{}'", m.procedure);
-            return self.error(
+            return cx.links.error(
                 conn,
                 code::CALL,
                 m.request,
@@ -132,11 +117,11 @@ impl ShardRouter {
                 timeout = Some(Duration::from_millis(opts.timeout_ms));
             }
         }
-        let deadline = timeout.map(|t| self.rpc.clock.now() + t);
+        let deadline = timeout.map(|t| self.clock.now() + t);
         if let Some(at) = deadline {
-            self.rpc.timers.insert(at, sid, m.request);
+            self.timers.insert(at, sid, m.request);
         }
-        self.rpc.calls.entry(sid).or_default().insert(
+        self.calls.entry(sid).or_default().insert(
             m.request,
             CallRecord {
                 callee_shard: callee.shard,
@@ -154,7 +139,7 @@ impl ShardRouter {
             realm: realm_idx,
             registration,
             callee: callee.session,
-            caller_shard: self.shard,
+            caller_shard: cx.shard,
             caller: sid,
             request: m.request,
             details,
@@ -162,14 +147,15 @@ impl ShardRouter {
             receive_progress: opts.receive_progress,
             progress: opts.progress,
         };
-        self.route(callee.shard, ShardMsg::Call(Box::new(routed)));
+        cx.route(callee.shard, ShardMsg::Call(Box::new(routed)));
     }
 
     /// A CALL reusing the request ID of a call in flight: the next chunk of a
     /// progressive call invocation, or a protocol violation.
     fn continue_call(
         &mut self,
-        conn: ConnId,
+        cx: &mut Ctx,
+        conn: LinkId,
         sid: SessionId,
         m: Call,
         streaming: bool,
@@ -180,20 +166,14 @@ impl ShardRouter {
                 "CALL request ID {} is already in use by a call in progress",
                 m.request.0
             );
-            return self.violation(conn, Cow::Owned(msg));
+            return cx.violation(conn, Cow::Owned(msg));
         }
         // Only `progress` counts in a continuation; the other options are frozen.
         let progress = match m.options.bool_or("progress", false) {
             Ok(p) => p,
-            Err(e) => return self.violation(conn, Cow::Owned(e.to_string())),
+            Err(e) => return cx.violation(conn, Cow::Owned(e.to_string())),
         };
-        if !progress
-            && let Some(r) = self
-                .rpc
-                .calls
-                .get_mut(&sid)
-                .and_then(|c| c.get_mut(&m.request))
-        {
+        if !progress && let Some(r) = self.calls.get_mut(&sid).and_then(|c| c.get_mut(&m.request)) {
             r.streaming = false;
         }
         let chunk = CallChunk {
@@ -202,15 +182,14 @@ impl ShardRouter {
             progress,
             payload: m.payload,
         };
-        self.route(callee_shard, ShardMsg::CallChunk(Box::new(chunk)));
+        cx.route(callee_shard, ShardMsg::CallChunk(Box::new(chunk)));
     }
 
     /// A call bounced off a callee that had left the registration (this
     /// shard's replica did not know yet): pick another callee of the same
     /// registration, or fail with `wamp.error.no_such_procedure`.
-    pub(in crate::core) fn call_bounced(&mut self, mut c: RoutedCall) {
+    pub(crate) fn call_bounced(&mut self, cx: &mut Ctx, mut c: RoutedCall) {
         let Some(rec) = self
-            .rpc
             .calls
             .get_mut(&c.caller)
             .and_then(|m| m.get_mut(&c.request))
@@ -223,7 +202,7 @@ impl ShardRouter {
             .iter()
             .find(|(_, _, e)| e.id == c.registration)
             .and_then(|(_, _, e)| {
-                registry::pick_excluding(e, rec.rkey.as_deref(), &mut self.rng, &rec.excluded)
+                registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &rec.excluded)
             });
         let Some(callee) = next else {
             let ret = CallReturn {
@@ -234,16 +213,18 @@ impl ShardRouter {
                 payload: Payload::args(vec!["the callee is no longer registered".into()]),
                 progress: false,
             };
-            return self.call_return(ret);
+            return self.call_return(cx, ret);
         };
         rec.callee_shard = callee.shard;
         c.callee = callee.session;
-        self.route(callee.shard, ShardMsg::Call(Box::new(c)));
+        cx.route(callee.shard, ShardMsg::Call(Box::new(c)));
     }
 
     /// CANCEL from a caller on this shard.
-    pub(in crate::core) fn cancel(&mut self, conn: ConnId, m: Cancel) {
-        let Some(s) = self.session(conn) else { return };
+    pub(crate) fn cancel(&mut self, cx: &mut Ctx, conn: LinkId, m: Cancel) {
+        let Some(s) = cx.links.session(conn) else {
+            return;
+        };
         let sid = s.id;
         let mode = match m.options.str_opt("mode") {
             Ok(None) => CancelMode::KillNoWait,
@@ -253,7 +234,7 @@ impl ShardRouter {
                     let msg = format!(
                         "unknown cancel mode \"{s}\" (expected \"skip\", \"kill\" or \"killnowait\")"
                     );
-                    return self.error(
+                    return cx.links.error(
                         conn,
                         code::CANCEL,
                         m.request,
@@ -263,7 +244,7 @@ impl ShardRouter {
                 }
             },
             Err(e) => {
-                return self.error(
+                return cx.links.error(
                     conn,
                     code::CANCEL,
                     m.request,
@@ -272,12 +253,7 @@ impl ShardRouter {
                 );
             }
         };
-        let Some(rec) = self
-            .rpc
-            .calls
-            .get_mut(&sid)
-            .and_then(|c| c.get_mut(&m.request))
-        else {
+        let Some(rec) = self.calls.get_mut(&sid).and_then(|c| c.get_mut(&m.request)) else {
             // Already answered (or never made): nothing to cancel.
             return;
         };
@@ -296,10 +272,10 @@ impl ShardRouter {
                     error: uris::CANCELED.to_owned(),
                     payload: Payload::args(vec!["the call was canceled".into()]),
                 });
-                self.send(conn, &err);
+                cx.links.send(conn, &err);
             }
         }
-        self.route(
+        cx.route(
             callee_shard,
             ShardMsg::CancelInvocation {
                 caller: sid,
@@ -314,12 +290,12 @@ impl ShardRouter {
     fn forget_call(&mut self, sid: SessionId, request: RequestId) -> Option<CallRecord> {
         // The session's (possibly empty) map stays until the session ends
         // (`rpc_caller_left`): no allocation per call for a session calling in turn.
-        let rec = self.rpc.calls.get_mut(&sid)?.remove(&request)?;
+        let rec = self.calls.get_mut(&sid)?.remove(&request)?;
         if let Some(at) = rec.deadline {
-            self.rpc.timers.remove(at, sid, request);
+            self.timers.remove(at, sid, request);
         }
         if rec.progressive {
-            let f = self.rpc.finished_streams.entry(sid).or_default();
+            let f = self.finished_streams.entry(sid).or_default();
             if f.len() == FINISHED_STREAMS {
                 f.pop_front();
             }
@@ -329,9 +305,8 @@ impl ShardRouter {
     }
 
     /// Caller's shard: RESULT (progressive or final) or ERROR for a call.
-    pub(in crate::core) fn call_return(&mut self, r: CallReturn) {
+    pub(crate) fn call_return(&mut self, cx: &mut Ctx, r: CallReturn) {
         let Some(rec) = self
-            .rpc
             .calls
             .get_mut(&r.caller)
             .and_then(|c| c.get_mut(&r.request))
@@ -347,19 +322,19 @@ impl ShardRouter {
             if let Some(t) = rec.timeout {
                 // The timeout runs between results (progressive call results, "Timeouts").
                 let old = rec.deadline.take();
-                let at = self.rpc.clock.now() + t;
+                let at = self.clock.now() + t;
                 rec.deadline = Some(at);
                 if let Some(old) = old {
-                    self.rpc.timers.remove(old, r.caller, r.request);
+                    self.timers.remove(old, r.caller, r.request);
                 }
-                self.rpc.timers.insert(at, r.caller, r.request);
+                self.timers.insert(at, r.caller, r.request);
             }
             let msg = Message::Result(CallResult {
                 request: r.request,
                 details: Dict::new().with("progress", true),
                 payload: r.payload,
             });
-            return self.send_to_session(r.caller, &msg);
+            return cx.links.send_to_session(r.caller, &msg);
         }
         self.forget_call(r.caller, r.request);
         let msg = match r.error {
@@ -376,21 +351,21 @@ impl ShardRouter {
                 payload: r.payload,
             }),
         };
-        self.send_to_session(r.caller, &msg);
+        cx.links.send_to_session(r.caller, &msg);
     }
 
     /// The caller's session ended: its calls in flight are interrupted
     /// (`killnowait`) on their callees' shards (basic profile, "Caller Leaving").
-    pub(in crate::core) fn rpc_caller_left(&mut self, sid: SessionId) {
-        self.rpc.finished_streams.remove(&sid);
-        let Some(calls) = self.rpc.calls.remove(&sid) else {
+    pub(crate) fn caller_left(&mut self, cx: &mut Ctx, sid: SessionId) {
+        self.finished_streams.remove(&sid);
+        let Some(calls) = self.calls.remove(&sid) else {
             return;
         };
         for (request, rec) in calls {
             if let Some(at) = rec.deadline {
-                self.rpc.timers.remove(at, sid, request);
+                self.timers.remove(at, sid, request);
             }
-            self.route(
+            cx.route(
                 rec.callee_shard,
                 ShardMsg::CancelInvocation {
                     caller: sid,
@@ -405,14 +380,9 @@ impl ShardRouter {
     /// Fires every call deadline due at `now`: the caller gets ERROR
     /// `wamp.error.timeout`, the callee an INTERRUPT (`killnowait`) if it
     /// supports call canceling.
-    pub fn poll_timers(&mut self, now: Instant) {
-        while let Some((sid, request)) = self.rpc.timers.pop_due(now) {
-            let Some(rec) = self
-                .rpc
-                .calls
-                .get_mut(&sid)
-                .and_then(|c| c.get_mut(&request))
-            else {
+    pub(crate) fn poll_timers(&mut self, cx: &mut Ctx, now: Instant) {
+        while let Some((sid, request)) = self.timers.pop_due(now) {
+            let Some(rec) = self.calls.get_mut(&sid).and_then(|c| c.get_mut(&request)) else {
                 continue;
             };
             rec.deadline = None;
@@ -425,8 +395,8 @@ impl ShardRouter {
                 error: uris::TIMEOUT.to_owned(),
                 payload: Payload::args(vec!["the call timed out".into()]),
             });
-            self.send_to_session(sid, &err);
-            self.route(
+            cx.links.send_to_session(sid, &err);
+            cx.route(
                 callee_shard,
                 ShardMsg::CancelInvocation {
                     caller: sid,
@@ -436,34 +406,5 @@ impl ShardRouter {
                 },
             );
         }
-        self.finish_step();
-    }
-
-    /// The earliest call deadline on this shard, if any: when the runtime
-    /// should call [`ShardRouter::poll_timers`] next.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.rpc.timers.next()
-    }
-
-    /// Changes whenever a deadline earlier than all others was added: the
-    /// runtime's timer task re-reads [`ShardRouter::next_deadline`] then.
-    pub fn timer_epoch(&self) -> u64 {
-        self.rpc.timers.epoch()
-    }
-
-    /// The waker of the runtime's timer task, woken when the epoch changes.
-    pub fn set_timer_waker(&mut self, waker: &Waker) {
-        self.rpc.timers.set_waker(waker);
-    }
-
-    /// Calls in flight with this shard as the caller's shard, invocations
-    /// indexed here as the callee's shard, and queued deadlines: zero once idle.
-    pub fn pending_call_count(&self) -> usize {
-        self.rpc.pending_count() + self.rpc.timers.len()
-    }
-
-    /// Replaces the clock (tests inject a manual one).
-    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
-        self.rpc.clock = clock;
     }
 }

@@ -1,9 +1,10 @@
-//! The dealer's advanced profile: progressive call results and invocations,
-//! call canceling and timeouts, caller identification and trust levels,
-//! shared and sharded registrations, registration revocation and the
-//! registration meta API.
+//! The dealer: registrations and calls on one shard, with progressive call
+//! results and invocations, call canceling and timeouts, caller
+//! identification and trust levels, shared and sharded registrations,
+//! registration revocation, and the registration meta API's dealer side.
 //!
-//! Split by side of a call:
+//! - [`register`]: REGISTER and UNREGISTER, and their outcome on the
+//!   callee's shard.
 //! - [`caller`]: the caller's shard. It owns every in-flight call of its
 //!   sessions ([`CallRecord`]: where the call went, progress flags, deadline),
 //!   picks the callee from its replica, and turns CANCEL, timeouts and the
@@ -13,88 +14,96 @@
 //!   handles YIELD/ERROR.
 //! - [`registry`]: the owner's registration entries (callee lists, invocation
 //!   policies) and the replicas; callee selection (shared and sharded).
-//! - [`meta_reg`]: `wamp.registration.*` procedures and meta events.
+//! - [`meta`]: the `wamp.registration.on_*` meta events (published by the
+//!   owner) and the replica reads the meta procedures need.
 //! - [`timers`]: the injected clock and the deadline queue.
 //!
-//! Registration (REGISTER/UNREGISTER) requests themselves stay in `dealer.rs`.
+//! The dealer gets the shard's shared context with every input; it never
+//! calls the broker or the meta API (meta events go through the context).
 //!
 //! [`ShardMsg::CancelInvocation`]: super::cluster::ShardMsg::CancelInvocation
 
 mod callee;
 mod caller;
+pub(crate) mod meta;
 mod register;
-pub(in crate::core) mod registry;
+pub(crate) mod registry;
 pub mod timers;
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 
 use self::timers::{Clock, SystemClock, TimerQueue};
-use crate::proto::{Dict, RequestId, SessionId, ShardId, Value};
+use super::cluster::{CalleeRef, InvokePolicy, spread_id};
+use super::index::UriIndex;
+use super::session::IdMap;
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{Dict, RegistrationId, RequestId, SessionId, ShardId, Value};
 
-/// What a client announced in `HELLO.Details.roles.<role>.features`, as far
-/// as the dealer needs it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(in crate::core) struct Features(u8);
+/// A registration as every shard's replica (and its owner) holds it.
+#[derive(Debug, Clone)]
+pub struct RegEntry {
+    /// The realm-wide ID, shared by every callee of a shared registration.
+    pub id: RegistrationId,
+    /// How a call picks among several callees (`REGISTER.Options.invoke`).
+    pub invoke: InvokePolicy,
+    /// When the owner created the registration (milliseconds since the Unix epoch).
+    pub created_ms: u64,
+    /// The callees, in registration order (what `first`/`last`/`roundrobin` rely on).
+    pub callees: Vec<CalleeRef>,
+    /// Round-robin position of *this* shard's callers (see docs/architecture.md).
+    pub cursor: Cell<usize>,
+}
 
-impl Features {
-    /// callee: `call_canceling` (or the spelling `call_cancelling`).
-    pub(in crate::core) const CALLEE_CANCELING: u8 = 1;
-    /// callee: `progressive_call_results`.
-    pub(in crate::core) const CALLEE_PROGRESSIVE_RESULTS: u8 = 2;
-    /// callee: `progressive_call_invocations`.
-    pub(in crate::core) const CALLEE_PROGRESSIVE_INVOCATIONS: u8 = 4;
-    /// callee: `registration_revocation`.
-    pub(in crate::core) const CALLEE_REVOCATION: u8 = 8;
-    /// caller: `progressive_call_invocations`.
-    pub(in crate::core) const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 16;
+/// One realm's dealer state on one shard.
+#[derive(Default)]
+pub(crate) struct DealerRealm {
+    /// Replica registration index: the call path's only lookup.
+    pub regs: UriIndex<RegEntry>,
+    /// Registrations this shard owns.
+    pub owned_regs: AHashMap<(String, MatchPolicy), RegEntry>,
+    /// Counter behind the registration IDs this shard assigns.
+    next_reg: u64,
+}
 
-    /// Reads the features from HELLO details; anything malformed counts as absent.
-    pub(in crate::core) fn from_hello(details: &Dict) -> Features {
-        let roles = details.get("roles").and_then(Value::as_dict);
-        let features = |role: &str| {
-            roles
-                .and_then(|r| r.get(role))
-                .and_then(Value::as_dict)
-                .and_then(|r| r.get("features"))
-                .and_then(Value::as_dict)
-        };
-        let on = |f: Option<&Dict>, key: &str| {
-            f.and_then(|f| f.get(key))
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        };
-        let mut bits = 0;
-        let callee = features("callee");
-        if on(callee, "call_canceling") || on(callee, "call_cancelling") {
-            bits |= Self::CALLEE_CANCELING;
-        }
-        if on(callee, "progressive_call_results") {
-            bits |= Self::CALLEE_PROGRESSIVE_RESULTS;
-        }
-        if on(callee, "progressive_call_invocations") {
-            bits |= Self::CALLEE_PROGRESSIVE_INVOCATIONS;
-        }
-        if on(callee, "registration_revocation") {
-            bits |= Self::CALLEE_REVOCATION;
-        }
-        if on(features("caller"), "progressive_call_invocations") {
-            bits |= Self::CALLER_PROGRESSIVE_INVOCATIONS;
-        }
-        Features(bits)
+impl DealerRealm {
+    /// A new registration ID, unique in this realm across shards.
+    fn new_reg_id(&mut self, shard: ShardId, shards: u16) -> RegistrationId {
+        self.next_reg += 1;
+        RegistrationId(spread_id(self.next_reg, shard, shards))
     }
+}
 
-    /// Whether every bit of `flag` is set.
-    pub(in crate::core) fn has(self, flag: u8) -> bool {
-        self.0 & flag == flag
-    }
+/// Where to send the answer to an invocation (callee side).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingInvocation {
+    /// The caller's shard.
+    caller_shard: ShardId,
+    /// The caller session.
+    caller: SessionId,
+    /// The caller's CALL request ID.
+    request: RequestId,
+    /// The registration invoked (for further INVOCATIONs of a progressive call).
+    registration: RegistrationId,
+    /// Progressive call invocation still open: the initiating INVOCATION's details.
+    stream: Option<Box<Dict>>,
+}
+
+/// The invocations sent to one callee session and not yet answered.
+#[derive(Debug, Default)]
+pub(crate) struct Invocations {
+    /// Last INVOCATION request ID used towards this session.
+    last: u64,
+    /// INVOCATION request → where its answer goes.
+    pending: IdMap<RequestId, PendingInvocation>,
 }
 
 /// A call in flight, on the caller's shard.
 #[derive(Debug, Clone)]
-pub(in crate::core) struct CallRecord {
+pub(crate) struct CallRecord {
     /// Where the invocation runs.
     callee_shard: ShardId,
     /// The caller asked for progressive results.
@@ -121,8 +130,12 @@ pub(in crate::core) struct CallRecord {
 /// discarded (the spec's "grace period table", bounded by count, not time).
 const FINISHED_STREAMS: usize = 32;
 
-/// The advanced dealer's per-shard state (one field of `ShardRouter`).
-pub(in crate::core) struct RpcState {
+/// The dealer's state on one shard.
+pub(crate) struct Dealer {
+    /// Per realm, indexed by `RealmIdx`.
+    realms: Vec<DealerRealm>,
+    /// Callee side: invocations each callee session owes.
+    invocations: AHashMap<SessionId, Invocations>,
     /// Caller side: in-flight calls of this shard's sessions, by caller, then CALL request.
     calls: AHashMap<SessionId, AHashMap<RequestId, CallRecord>>,
     /// Caller side: recently finished progressive invocations per caller session.
@@ -136,10 +149,12 @@ pub(in crate::core) struct RpcState {
     clock: Box<dyn Clock>,
 }
 
-impl RpcState {
-    /// State for a router serving `config`'s realms, on the system clock.
-    pub(in crate::core) fn new() -> RpcState {
-        RpcState {
+impl Dealer {
+    /// The dealer of a shard serving `realms` realms, on the system clock.
+    pub fn new(realms: usize) -> Dealer {
+        Dealer {
+            realms: (0..realms).map(|_| DealerRealm::default()).collect(),
+            invocations: AHashMap::new(),
             calls: AHashMap::new(),
             finished_streams: AHashMap::new(),
             by_call: AHashMap::new(),
@@ -148,10 +163,43 @@ impl RpcState {
         }
     }
 
-    /// In-flight calls on this shard (caller side) plus invocations indexed
-    /// on this shard (callee side): zero when the shard is idle.
-    pub(in crate::core) fn pending_count(&self) -> usize {
-        self.calls.values().map(|c| c.len()).sum::<usize>() + self.by_call.len()
+    /// Calls in flight with this shard as the caller's shard, invocations
+    /// indexed here as the callee's shard, and queued deadlines: zero once idle.
+    pub fn pending_count(&self) -> usize {
+        self.calls.values().map(|c| c.len()).sum::<usize>() + self.by_call.len() + self.timers.len()
+    }
+
+    /// Index entries on this shard (replicas and owned entries).
+    pub fn entry_count(&self) -> usize {
+        self.realms
+            .iter()
+            .map(|r| r.regs.len() + r.owned_regs.len())
+            .sum()
+    }
+
+    /// The replica of `realm` (the meta API reads it).
+    pub fn realm(&self, realm: super::cluster::RealmIdx) -> &DealerRealm {
+        &self.realms[realm as usize]
+    }
+
+    /// The earliest call deadline on this shard, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Changes whenever a deadline earlier than all others was added.
+    pub fn timer_epoch(&self) -> u64 {
+        self.timers.epoch()
+    }
+
+    /// The waker of the runtime's timer task, woken when the epoch changes.
+    pub fn set_timer_waker(&mut self, waker: &std::task::Waker) {
+        self.timers.set_waker(waker);
+    }
+
+    /// Replaces the clock (tests inject a manual one).
+    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
+        self.clock = clock;
     }
 }
 
@@ -226,41 +274,6 @@ fn parse_timeout(v: &Value) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn features_from_hello() {
-        let hello = Dict::new().with(
-            "roles",
-            Dict::new()
-                .with(
-                    "callee",
-                    Dict::new().with(
-                        "features",
-                        Dict::new()
-                            .with("call_cancelling", true)
-                            .with("progressive_call_results", true)
-                            .with("registration_revocation", "yes"),
-                    ),
-                )
-                .with(
-                    "caller",
-                    Dict::new().with(
-                        "features",
-                        Dict::new().with("progressive_call_invocations", true),
-                    ),
-                ),
-        );
-        let f = Features::from_hello(&hello);
-        assert!(f.has(Features::CALLEE_CANCELING));
-        assert!(f.has(Features::CALLEE_PROGRESSIVE_RESULTS));
-        assert!(!f.has(Features::CALLEE_PROGRESSIVE_INVOCATIONS));
-        assert!(
-            !f.has(Features::CALLEE_REVOCATION),
-            "a non-boolean counts as absent"
-        );
-        assert!(f.has(Features::CALLER_PROGRESSIVE_INVOCATIONS));
-        assert_eq!(Features::from_hello(&Dict::new()), Features::default());
-    }
 
     #[test]
     fn call_options_are_checked() {

@@ -4,37 +4,35 @@
 //!
 //! A registration's owner shard decides (duplicate, shared with the same
 //! invocation policy, or refused) and assigns the ID; every shard's replica
-//! lists the registration's callees (see `rpc/registry.rs`). The call path
-//! (CALL, INVOCATION, YIELD, CANCEL, timeouts) lives in `rpc/`.
+//! lists the registration's callees (see `registry.rs`). The call path
+//! (CALL, INVOCATION, YIELD, CANCEL, timeouts) lives in `caller.rs` and
+//! `callee.rs`.
 
-use crate::core::authz::Action;
-use crate::core::cluster::InvokePolicy;
-use crate::core::cluster::{self, RealmIdx, ShardMsg};
-use crate::core::realm::ConnId;
-use crate::core::{ShardRouter, match_policy, uris};
+use super::Dealer;
+use crate::core::api::LinkId;
+use crate::core::cluster::{self, InvokePolicy, RealmIdx, ShardMsg};
+use crate::core::ctx::Ctx;
+use crate::core::uris;
 use crate::proto::message::code;
-use crate::proto::uri::{self, MatchPolicy};
+use crate::proto::uri::MatchPolicy;
 use crate::proto::{
     Message, Register, Registered, RegistrationId, RequestId, SessionId, Unregister, Unregistered,
     Value,
 };
 
-impl ShardRouter {
-    pub(in crate::core) fn register(&mut self, conn: ConnId, m: Register) {
-        let Some(s) = self.session(conn) else { return };
-        let (sid, realm_idx) = (s.id, s.realm);
-        let policy = match match_policy(&m.options) {
-            Ok(p) => p,
-            Err(e) => {
-                return self.error(
-                    conn,
-                    code::REGISTER,
-                    m.request,
-                    uris::INVALID_ARGUMENT,
-                    Some(e),
-                );
-            }
+impl Dealer {
+    /// A REGISTER the guard let through (`policy` from its options).
+    pub(crate) fn register(
+        &mut self,
+        cx: &mut Ctx,
+        conn: LinkId,
+        m: Register,
+        policy: MatchPolicy,
+    ) {
+        let Some(s) = cx.links.session(conn) else {
+            return;
         };
+        let (sid, realm_idx) = (s.id, s.realm);
         let invoke = match m.options.get("invoke") {
             None | Some(Value::Null) => Ok(InvokePolicy::Single),
             Some(Value::Str(p)) => InvokePolicy::parse(p).ok_or_else(|| {
@@ -53,7 +51,7 @@ impl ShardRouter {
         let (invoke, (disclose_caller, forward_timeout)) = match (invoke, flags) {
             (Ok(i), Ok(f)) => (i, f),
             (Err(e), _) | (_, Err(e)) => {
-                return self.error(
+                return cx.links.error(
                     conn,
                     code::REGISTER,
                     m.request,
@@ -62,38 +60,9 @@ impl ShardRouter {
                 );
             }
         };
-        let realm = &self.realms[realm_idx as usize];
-        if !uri::is_valid(&m.procedure, realm.uri_check, policy) {
-            let msg = format!(
-                "invalid procedure URI '{}' for match policy '{}'",
-                m.procedure,
-                policy.as_str()
-            );
-            return self.error(
-                conn,
-                code::REGISTER,
-                m.request,
-                uris::INVALID_URI,
-                Some(msg),
-            );
-        }
-        if !realm
-            .authz
-            .authorize(&s.authrole, Action::Register, &m.procedure)
-            .allowed
-        {
-            let msg = format!("not authorized to register '{}'", m.procedure);
-            return self.error(
-                conn,
-                code::REGISTER,
-                m.request,
-                uris::NOT_AUTHORIZED,
-                Some(msg),
-            );
-        }
-        let owner = cluster::owner_of(realm_idx, &m.procedure, policy, self.shards);
-        let from = self.shard;
-        self.route(
+        let owner = cluster::owner_of(realm_idx, &m.procedure, policy, cx.shards);
+        let from = cx.shard;
+        cx.route(
             owner,
             ShardMsg::RegJoin {
                 realm: realm_idx,
@@ -110,8 +79,10 @@ impl ShardRouter {
     }
 
     /// Callee's shard: the REGISTER's outcome.
-    pub(in crate::core) fn reg_done(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reg_done(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -119,14 +90,15 @@ impl ShardRouter {
         request: RequestId,
         result: Result<RegistrationId, &'static str>,
     ) {
-        let conn = self.sessions.get(&session).copied();
+        let conn = cx.links.link_of(session);
         match (conn, result) {
             (Some(conn), Ok(id)) => {
-                self.session_mut(conn)
+                cx.links
+                    .session_mut(conn)
                     .expect("session present")
                     .registrations
                     .insert(id, (uri, policy));
-                self.send(
+                cx.links.send(
                     conn,
                     &Message::Registered(Registered {
                         request,
@@ -140,12 +112,13 @@ impl ShardRouter {
                 } else {
                     format!("'{uri}' is already registered")
                 };
-                self.error(conn, code::REGISTER, request, error, Some(msg));
+                cx.links
+                    .error(conn, code::REGISTER, request, error, Some(msg));
             }
             (None, Ok(id)) => {
                 // The callee left while registering: undo.
-                let owner = cluster::owner_of(realm_idx, &uri, policy, self.shards);
-                self.route(
+                let owner = cluster::owner_of(realm_idx, &uri, policy, cx.shards);
+                cx.route(
                     owner,
                     ShardMsg::RegLeave {
                         realm: realm_idx,
@@ -160,14 +133,14 @@ impl ShardRouter {
         }
     }
 
-    pub(in crate::core) fn unregister(&mut self, conn: ConnId, m: Unregister) {
-        let Some(s) = self.session_mut(conn) else {
+    pub(crate) fn unregister(&mut self, cx: &mut Ctx, conn: LinkId, m: Unregister) {
+        let Some(s) = cx.links.session_mut(conn) else {
             return;
         };
         let (realm, session) = (s.realm, s.id);
         let Some((uri, policy)) = s.registrations.remove(&m.registration) else {
             let msg = format!("no registration {} for this session", m.registration);
-            return self.error(
+            return cx.links.error(
                 conn,
                 code::UNREGISTER,
                 m.request,
@@ -175,8 +148,8 @@ impl ShardRouter {
                 Some(msg),
             );
         };
-        let owner = cluster::owner_of(realm, &uri, policy, self.shards);
-        self.route(
+        let owner = cluster::owner_of(realm, &uri, policy, cx.shards);
+        cx.route(
             owner,
             ShardMsg::RegLeave {
                 realm,
@@ -186,12 +159,36 @@ impl ShardRouter {
                 session,
             },
         );
-        self.send(
+        cx.links.send(
             conn,
             &Message::Unregistered(Unregistered {
                 request: m.request,
                 details: None,
             }),
+        );
+    }
+
+    /// A session leaves registration `id` (its session ended): the owner
+    /// removes it as a callee.
+    pub(crate) fn leave(
+        &mut self,
+        cx: &mut Ctx,
+        realm: RealmIdx,
+        uri: String,
+        policy: MatchPolicy,
+        id: RegistrationId,
+        session: SessionId,
+    ) {
+        let owner = cluster::owner_of(realm, &uri, policy, cx.shards);
+        cx.route(
+            owner,
+            ShardMsg::RegLeave {
+                realm,
+                uri,
+                policy,
+                id,
+                session,
+            },
         );
     }
 }

@@ -19,25 +19,21 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-use super::super::cluster::{CalleeRef, InvokePolicy};
-use super::super::cluster::{RealmIdx, RegChange, ShardMsg};
-use super::super::realm::RegEntry;
-use super::super::{ShardRouter, uris};
+use super::{Dealer, RegEntry};
+use crate::core::cluster::{CalleeRef, InvokePolicy, RealmIdx, RegChange, ShardMsg};
+use crate::core::ctx::Ctx;
+use crate::core::uris;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{RegistrationId, RequestId, SessionId, ShardId};
 
 /// The callee a call goes to, per the registration's policy or the call's `rkey`.
-pub(in crate::core) fn pick(
-    entry: &RegEntry,
-    rkey: Option<&str>,
-    rng: &mut SmallRng,
-) -> Option<CalleeRef> {
+pub(crate) fn pick(entry: &RegEntry, rkey: Option<&str>, rng: &mut SmallRng) -> Option<CalleeRef> {
     pick_excluding(entry, rkey, rng, &[])
 }
 
 /// [`pick`] among the callees not in `excluded` (callees a bounced call
 /// already found gone, while this shard's replica still lists them).
-pub(in crate::core) fn pick_excluding(
+pub(crate) fn pick_excluding(
     entry: &RegEntry,
     rkey: Option<&str>,
     rng: &mut SmallRng,
@@ -79,11 +75,12 @@ fn rendezvous(key: &str, session: SessionId) -> u64 {
     h.finish()
 }
 
-impl ShardRouter {
+impl Dealer {
     /// Owner side: a session asks to register (uri, policy).
     #[allow(clippy::too_many_arguments)]
-    pub(in crate::core) fn owner_reg_join(
+    pub(crate) fn owner_reg_join(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -100,8 +97,8 @@ impl ShardRouter {
             disclose_caller,
             forward_timeout,
         };
-        let now_ms = self.rpc.clock.unix_ms();
-        let (shard, shards) = (self.shard, self.shards);
+        let now_ms = self.clock.unix_ms();
+        let (shard, shards) = (cx.shard, cx.shards);
         let realm = &mut self.realms[realm_idx as usize];
         let key = (uri, policy);
         let (id, created_ms, created) = match realm.owned_regs.get_mut(&key) {
@@ -117,7 +114,7 @@ impl ShardRouter {
                 };
                 if let Some(error) = refused {
                     let (uri, policy) = key;
-                    return self.route(
+                    return cx.route(
                         from,
                         ShardMsg::RegDone {
                             realm: realm_idx,
@@ -155,9 +152,9 @@ impl ShardRouter {
         };
         self.apply_reg_replica(realm_idx, &uri, policy, id, &change);
         if created {
-            self.reg_meta_created(realm_idx, session, id, &uri, policy, invoke, created_ms);
+            self.reg_meta_created(cx, realm_idx, session, id, &uri, policy, invoke, created_ms);
         }
-        self.reg_meta_event(realm_idx, "wamp.registration.on_register", session, id);
+        self.reg_meta_event(cx, realm_idx, "wamp.registration.on_register", session, id);
         let done = ShardMsg::RegDone {
             realm: realm_idx,
             uri: uri.clone(),
@@ -166,7 +163,7 @@ impl ShardRouter {
             request,
             result: Ok(id),
         };
-        self.broadcast_with_barrier(from, done, |barrier| ShardMsg::RegReplica {
+        cx.broadcast_with_barrier(from, done, |barrier| ShardMsg::RegReplica {
             realm: realm_idx,
             uri: uri.clone(),
             policy,
@@ -178,8 +175,9 @@ impl ShardRouter {
 
     /// Owner side: `session` leaves the registration (UNREGISTER, revocation
     /// or the callee gone); the entry goes with its last callee.
-    pub(in crate::core) fn owner_reg_leave(
+    pub(crate) fn owner_reg_leave(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: String,
         policy: MatchPolicy,
@@ -203,7 +201,7 @@ impl ShardRouter {
         let (uri, policy) = key;
         let change = RegChange::Remove { session };
         self.apply_reg_replica(realm_idx, &uri, policy, id, &change);
-        self.broadcast(|| ShardMsg::RegReplica {
+        cx.broadcast(|| ShardMsg::RegReplica {
             realm: realm_idx,
             uri: uri.clone(),
             policy,
@@ -211,14 +209,20 @@ impl ShardRouter {
             change: change.clone(),
             barrier: None,
         });
-        self.reg_meta_event(realm_idx, "wamp.registration.on_unregister", session, id);
+        self.reg_meta_event(
+            cx,
+            realm_idx,
+            "wamp.registration.on_unregister",
+            session,
+            id,
+        );
         if deleted {
-            self.reg_meta_event(realm_idx, "wamp.registration.on_delete", session, id);
+            self.reg_meta_event(cx, realm_idx, "wamp.registration.on_delete", session, id);
         }
     }
 
     /// Applies an owner's change to this shard's replica.
-    pub(in crate::core) fn apply_reg_replica(
+    pub(crate) fn apply_reg_replica(
         &mut self,
         realm_idx: RealmIdx,
         uri: &str,

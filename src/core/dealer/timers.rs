@@ -41,7 +41,7 @@ impl Clock for SystemClock {
 
 /// Call deadlines on the caller's shard, earliest first.
 #[derive(Debug, Default)]
-pub(in crate::core) struct TimerQueue {
+pub(crate) struct TimerQueue {
     /// (deadline, caller, CALL request): ordered, so the first is the next to fire.
     set: BTreeSet<(Instant, SessionId, RequestId)>,
     /// Bumped whenever the earliest deadline moves earlier.
@@ -52,7 +52,7 @@ pub(in crate::core) struct TimerQueue {
 
 impl TimerQueue {
     /// Adds a deadline; wakes the runtime if it is now the earliest.
-    pub(in crate::core) fn insert(&mut self, at: Instant, caller: SessionId, request: RequestId) {
+    pub(crate) fn insert(&mut self, at: Instant, caller: SessionId, request: RequestId) {
         let earliest = self.set.first().is_none_or(|f| at < f.0);
         self.set.insert((at, caller, request));
         if earliest {
@@ -64,17 +64,17 @@ impl TimerQueue {
     }
 
     /// Removes a deadline (the call ended first).
-    pub(in crate::core) fn remove(&mut self, at: Instant, caller: SessionId, request: RequestId) {
+    pub(crate) fn remove(&mut self, at: Instant, caller: SessionId, request: RequestId) {
         self.set.remove(&(at, caller, request));
     }
 
     /// The earliest deadline.
-    pub(in crate::core) fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<Instant> {
         self.set.first().map(|f| f.0)
     }
 
     /// Takes the earliest deadline if it is due at `now`.
-    pub(in crate::core) fn pop_due(&mut self, now: Instant) -> Option<(SessionId, RequestId)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(SessionId, RequestId)> {
         match self.set.first() {
             Some(f) if f.0 <= now => self.set.pop_first().map(|(_, s, r)| (s, r)),
             _ => None,
@@ -82,17 +82,17 @@ impl TimerQueue {
     }
 
     /// Number of queued deadlines.
-    pub(in crate::core) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.set.len()
     }
 
     /// The epoch: changes whenever an earlier deadline was added.
-    pub(in crate::core) fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 
     /// Remembers the waker of the runtime's timer task.
-    pub(in crate::core) fn set_waker(&mut self, waker: &Waker) {
+    pub(crate) fn set_waker(&mut self, waker: &Waker) {
         match &self.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => self.waker = Some(waker.clone()),
@@ -102,7 +102,7 @@ impl TimerQueue {
 
 /// Formats milliseconds since the Unix epoch as ISO 8601 UTC with millisecond
 /// precision, e.g. `2024-05-01T12:34:56.789Z`.
-pub(in crate::core) fn iso8601_utc(ms: u64) -> String {
+pub(crate) fn iso8601_utc(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);

@@ -41,7 +41,7 @@ impl<T> Node<T> {
 
 /// Prefix-pattern entries in a radix tree over the pattern's bytes.
 #[derive(Debug)]
-pub(in crate::core) struct PrefixTree<T> {
+pub(crate) struct PrefixTree<T> {
     /// Node arena; index 0 is the root.
     nodes: Vec<Node<T>>,
     /// Indices of freed arena slots, reused before the arena grows.
@@ -52,7 +52,7 @@ pub(in crate::core) struct PrefixTree<T> {
 
 impl<T> PrefixTree<T> {
     /// An empty tree (just the root).
-    pub(in crate::core) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PrefixTree {
             nodes: vec![Node::new(Box::default(), ROOT, None)],
             free: Vec::new(),
@@ -61,12 +61,12 @@ impl<T> PrefixTree<T> {
     }
 
     /// Number of entries.
-    pub(in crate::core) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Nodes in use, not counting the root.
-    pub(in crate::core) fn node_count(&self) -> usize {
+    pub(crate) fn node_count(&self) -> usize {
         self.nodes.len() - self.free.len() - 1
     }
 
@@ -132,7 +132,7 @@ impl<T> PrefixTree<T> {
     }
 
     /// Inserts or replaces; returns the replaced value.
-    pub(in crate::core) fn insert(&mut self, pattern: &str, value: T) -> Option<T> {
+    pub(crate) fn insert(&mut self, pattern: &str, value: T) -> Option<T> {
         let p = pattern.as_bytes();
         let (mut node, mut i) = (ROOT, 0);
         while i < p.len() {
@@ -183,19 +183,19 @@ impl<T> PrefixTree<T> {
     }
 
     /// The value stored for exactly `pattern`.
-    pub(in crate::core) fn get(&self, pattern: &str) -> Option<&T> {
+    pub(crate) fn get(&self, pattern: &str) -> Option<&T> {
         let n = self.find(pattern)?;
         self.node(n).entry.as_ref().map(|(_, v)| v)
     }
 
     /// The value stored for exactly `pattern`, mutably.
-    pub(in crate::core) fn get_mut(&mut self, pattern: &str) -> Option<&mut T> {
+    pub(crate) fn get_mut(&mut self, pattern: &str) -> Option<&mut T> {
         let n = self.find(pattern)?;
         self.node_mut(n).entry.as_mut().map(|(_, v)| v)
     }
 
     /// Removes `pattern`'s entry and every node that no longer carries one.
-    pub(in crate::core) fn remove(&mut self, pattern: &str) -> Option<T> {
+    pub(crate) fn remove(&mut self, pattern: &str) -> Option<T> {
         let n = self.find(pattern)?;
         let (_, value) = self.node_mut(n).entry.take()?;
         self.len -= 1;
@@ -239,11 +239,7 @@ impl<T> PrefixTree<T> {
 
     /// Calls `f` for every entry whose pattern is a prefix of `uri`, shortest
     /// first.
-    pub(in crate::core) fn for_each_match<'a>(
-        &'a self,
-        uri: &str,
-        mut f: impl FnMut(&'a str, &'a T),
-    ) {
+    pub(crate) fn for_each_match<'a>(&'a self, uri: &str, mut f: impl FnMut(&'a str, &'a T)) {
         if self.len == 0 {
             return;
         }
@@ -269,14 +265,14 @@ impl<T> PrefixTree<T> {
     }
 
     /// The entry with the longest pattern that is a prefix of `uri`.
-    pub(in crate::core) fn longest_match(&self, uri: &str) -> Option<(&str, &T)> {
+    pub(crate) fn longest_match(&self, uri: &str) -> Option<(&str, &T)> {
         let mut best = None;
         self.for_each_match(uri, |p, v| best = Some((p, v)));
         best
     }
 
     /// Every entry, in no particular order.
-    pub(in crate::core) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
         self.nodes
             .iter()
             .filter_map(|n| n.entry.as_ref().map(|(p, v)| (&**p, v)))

@@ -58,7 +58,7 @@ impl<T> Node<T> {
 
 /// Wildcard-pattern entries in a component trie.
 #[derive(Debug)]
-pub(in crate::core) struct WildcardTree<T> {
+pub(crate) struct WildcardTree<T> {
     /// Node arena; index 0 is the root.
     nodes: Vec<Node<T>>,
     /// Indices of freed arena slots, reused before the arena grows.
@@ -82,7 +82,7 @@ fn component_start(uri: &str, next: usize) -> usize {
 
 impl<T> WildcardTree<T> {
     /// An empty trie (just the root).
-    pub(in crate::core) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         WildcardTree {
             nodes: vec![Node::new(ROOT)],
             free: Vec::new(),
@@ -91,12 +91,12 @@ impl<T> WildcardTree<T> {
     }
 
     /// Number of entries.
-    pub(in crate::core) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Nodes in use, not counting the root.
-    pub(in crate::core) fn node_count(&self) -> usize {
+    pub(crate) fn node_count(&self) -> usize {
         self.nodes.len() - self.free.len() - 1
     }
 
@@ -141,7 +141,7 @@ impl<T> WildcardTree<T> {
     }
 
     /// Inserts or replaces; returns the replaced value.
-    pub(in crate::core) fn insert(&mut self, pattern: &str, value: T) -> Option<T> {
+    pub(crate) fn insert(&mut self, pattern: &str, value: T) -> Option<T> {
         let mut n = ROOT;
         for comp in pattern.split('.') {
             n = if comp.is_empty() {
@@ -175,19 +175,19 @@ impl<T> WildcardTree<T> {
     }
 
     /// The value stored for exactly `pattern`.
-    pub(in crate::core) fn get(&self, pattern: &str) -> Option<&T> {
+    pub(crate) fn get(&self, pattern: &str) -> Option<&T> {
         let n = self.find(pattern)?;
         self.node(n).entry.as_ref().map(|(_, v)| v)
     }
 
     /// The value stored for exactly `pattern`, mutably.
-    pub(in crate::core) fn get_mut(&mut self, pattern: &str) -> Option<&mut T> {
+    pub(crate) fn get_mut(&mut self, pattern: &str) -> Option<&mut T> {
         let n = self.find(pattern)?;
         self.node_mut(n).entry.as_mut().map(|(_, v)| v)
     }
 
     /// Removes `pattern`'s entry and every node left without entries below it.
-    pub(in crate::core) fn remove(&mut self, pattern: &str) -> Option<T> {
+    pub(crate) fn remove(&mut self, pattern: &str) -> Option<T> {
         let mut n = self.find(pattern)?;
         let (_, value) = self.node_mut(n).entry.take()?;
         self.len -= 1;
@@ -261,11 +261,7 @@ impl<T> WildcardTree<T> {
     }
 
     /// Calls `f` for every entry whose pattern matches `uri`.
-    pub(in crate::core) fn for_each_match<'a>(
-        &'a self,
-        uri: &str,
-        mut f: impl FnMut(&'a str, &'a T),
-    ) {
+    pub(crate) fn for_each_match<'a>(&'a self, uri: &str, mut f: impl FnMut(&'a str, &'a T)) {
         self.walk(uri, |p, v| {
             f(p, v);
             ControlFlow::Continue(())
@@ -274,7 +270,7 @@ impl<T> WildcardTree<T> {
 
     /// The most specific matching entry by the spec's rule (longest literal
     /// run before the first wildcard, then before the second, ...).
-    pub(in crate::core) fn best_match(&self, uri: &str) -> Option<(&str, &T)> {
+    pub(crate) fn best_match(&self, uri: &str) -> Option<(&str, &T)> {
         let mut best = None;
         self.walk(uri, |p, v| {
             best = Some((p, v));
@@ -284,7 +280,7 @@ impl<T> WildcardTree<T> {
     }
 
     /// Every entry, in no particular order.
-    pub(in crate::core) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
         self.nodes
             .iter()
             .filter_map(|n| n.entry.as_ref().map(|(p, v)| (&**p, v)))

@@ -11,9 +11,8 @@
 //! a caller that left meanwhile just gets nothing.
 
 use crate::core::ShardRouter;
-use crate::core::cluster::ShardMsg;
-use crate::core::cluster::{MetaPart, MetaQuery};
-use crate::core::realm::ConnId;
+use crate::core::api::LinkId;
+use crate::core::cluster::{MetaPart, MetaQuery, ShardMsg};
 use crate::core::uris;
 use crate::proto::message::code;
 use crate::proto::{
@@ -39,7 +38,7 @@ impl MetaPart {
 
 /// How the merged answer becomes the RESULT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::core) enum Reply {
+pub(crate) enum Reply {
     /// `[count]`.
     Count,
     /// `[ids]`.
@@ -66,7 +65,7 @@ pub(in crate::core) enum Reply {
 
 /// Where a meta query goes.
 #[derive(Debug, Clone, Copy)]
-pub(in crate::core) enum Targets {
+pub(crate) enum Targets {
     /// Every shard.
     All,
     /// One shard.
@@ -75,7 +74,7 @@ pub(in crate::core) enum Targets {
 
 /// A meta query waiting for answers, on the caller's shard.
 #[derive(Debug)]
-pub(in crate::core) struct Pending {
+pub(crate) struct Pending {
     caller: SessionId,
     request: RequestId,
     reply: Reply,
@@ -84,30 +83,27 @@ pub(in crate::core) struct Pending {
 }
 
 impl ShardRouter {
-    /// The shard that drew a session ID or owns a subscription ID.
-    pub(in crate::core) fn shard_of_id(&self, id: u64) -> ShardId {
-        ShardId((id.saturating_sub(1) % u64::from(self.shards)) as u16)
-    }
-
     /// Asks `targets` the question `q` on behalf of the CALL `request` of the
     /// session on `conn`; the answer goes out when all have answered.
-    pub(in crate::core) fn meta_ask(
+    pub(crate) fn meta_ask(
         &mut self,
-        conn: ConnId,
+        conn: LinkId,
         request: RequestId,
         reply: Reply,
         targets: Targets,
         q: MetaQuery,
     ) {
-        let Some(s) = self.session(conn) else { return };
+        let Some(s) = self.cx.links.session(conn) else {
+            return;
+        };
         let caller = s.id;
-        self.adv.last_query += 1;
-        let query = self.adv.last_query;
+        self.meta.last_query += 1;
+        let query = self.meta.last_query;
         let list: Vec<ShardId> = match targets {
-            Targets::All => (0..self.shards).map(ShardId).collect(),
+            Targets::All => (0..self.cx.shards).map(ShardId).collect(),
             Targets::One(s) => vec![s],
         };
-        self.adv.pending.insert(
+        self.meta.pending.insert(
             query,
             Pending {
                 caller,
@@ -119,11 +115,11 @@ impl ShardRouter {
         );
         let mut local = false;
         for s in list {
-            if s == self.shard {
+            if s == self.cx.shard {
                 local = true;
             } else {
-                let from = self.shard;
-                self.mesh.send(
+                let from = self.cx.shard;
+                self.cx.send_remote(
                     s,
                     ShardMsg::MetaQuery {
                         from,
@@ -140,9 +136,9 @@ impl ShardRouter {
     }
 
     /// A question from shard `from`: answer it.
-    pub(in crate::core) fn answer_meta_query(&mut self, from: ShardId, query: u64, q: MetaQuery) {
+    pub(crate) fn answer_meta_query(&mut self, from: ShardId, query: u64, q: MetaQuery) {
         let part = self.meta_answer(q);
-        self.route(
+        self.cx.route(
             from,
             ShardMsg::MetaPart {
                 query,
@@ -184,26 +180,30 @@ impl ShardRouter {
                     ..MetaPart::default()
                 }
             }
-            MetaQuery::SubList { realm } => self.sub_list_part(realm),
+            MetaQuery::SubList { realm } => self.broker.sub_list_part(realm),
             MetaQuery::SubLookup { realm, uri, policy } => {
-                self.sub_lookup_part(realm, &uri, policy)
+                self.broker.sub_lookup_part(realm, &uri, policy)
             }
-            MetaQuery::SubMatch { realm, uri } => self.sub_match_part(realm, &uri),
-            MetaQuery::SubGet { realm, id } => self.sub_get_part(realm, id),
-            MetaQuery::SubSubscribers { realm, id } => self.sub_subscribers_part(realm, id),
+            MetaQuery::SubMatch { realm, uri } => self.broker.sub_match_part(realm, &uri),
+            MetaQuery::SubGet { realm, id } => self.broker.sub_get_part(realm, id),
+            MetaQuery::SubSubscribers { realm, id } => {
+                self.broker.sub_subscribers_part(&self.cx, realm, id)
+            }
             MetaQuery::SubEvents {
                 realm,
                 id,
                 authid,
                 authrole,
                 q,
-            } => self.sub_events_part(realm, id, &authid, &authrole, &q),
+            } => self
+                .broker
+                .sub_events_part(&self.cx, realm, id, &authid, &authrole, &q),
         }
     }
 
     /// One answer arrived (or was computed here).
-    pub(in crate::core) fn meta_part(&mut self, query: u64, part: MetaPart) {
-        let Some(p) = self.adv.pending.get_mut(&query) else {
+    pub(crate) fn meta_part(&mut self, query: u64, part: MetaPart) {
+        let Some(p) = self.meta.pending.get_mut(&query) else {
             return;
         };
         p.acc.merge(part);
@@ -211,9 +211,9 @@ impl ShardRouter {
         if p.remaining > 0 {
             return;
         }
-        let p = self.adv.pending.remove(&query).expect("present");
+        let p = self.meta.pending.remove(&query).expect("present");
         let msg = finish(p.request, p.reply, p.acc);
-        self.send_to_session(p.caller, &msg);
+        self.cx.links.send_to_session(p.caller, &msg);
     }
 }
 
@@ -246,10 +246,10 @@ fn finish(request: RequestId, reply: Reply, mut acc: MetaPart) -> Message {
         Reply::IdsOrNull => ok(vec![ids(&mut acc.ids)]),
         Reply::SessionValue => match acc.value {
             Some(v) => ok(vec![v]),
-            None => error(uris_meta::NO_SUCH_SESSION, "no such session".into()),
+            None => error(uris::NO_SUCH_SESSION, "no such session".into()),
         },
         Reply::KilledOne if acc.found => ok(vec![]),
-        Reply::KilledOne => error(uris_meta::NO_SUCH_SESSION, "no such session".into()),
+        Reply::KilledOne => error(uris::NO_SUCH_SESSION, "no such session".into()),
         Reply::PolicyLists => {
             let [mut e, mut p, mut w] = acc.by_policy;
             ok(vec![Value::Dict(
@@ -276,14 +276,4 @@ fn finish(request: RequestId, reply: Reply, mut acc: MetaPart) -> Message {
             ),
         },
     }
-}
-
-/// Error and close URIs of the meta API.
-pub mod uris_meta {
-    /// `wamp.session.get`/`kill` for a session that does not exist (or is the caller, for kill).
-    pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
-    /// `get_events` for a subscription without history.
-    pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
-    /// Default GOODBYE reason of the kill procedures.
-    pub const CLOSE_KILLED: &str = "wamp.close.killed";
 }

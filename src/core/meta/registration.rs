@@ -1,38 +1,56 @@
-//! The registration meta API: the `wamp.registration.*` procedures, answered
+//! The registration meta API's procedures: `wamp.registration.*`, answered
 //! on the caller's shard from its replica (every replica holds each
 //! registration's ID, policy, creation time and full callee list, so no
-//! cross-shard request is needed), and the `wamp.registration.on_*` meta
-//! events, published by the registration's owner shard.
+//! cross-shard request is needed). The `wamp.registration.on_*` events are
+//! published by the registration's owner (`dealer/meta.rs`).
 //!
 //! `wamp.registration.remove` and `wamp.registration.remove_callee` revoke
 //! registrations: each callee's shard removes it and, if the callee announced
 //! `registration_revocation`, sends UNREGISTERED with request 0 and details
 //! `{registration, reason}`.
 
-use crate::core::cluster::InvokePolicy;
+use super::Procedure;
+use crate::core::api::LinkId;
 use crate::core::cluster::{RealmIdx, ShardMsg};
-use crate::core::dealer::timers::iso8601_utc;
-use crate::core::realm::{ConnId, RegEntry};
+use crate::core::dealer::RegEntry;
+use crate::core::dealer::meta::reg_details;
 use crate::core::{ShardRouter, uris};
 use crate::proto::message::code;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Call, CallResult, Dict, Message, Payload, RegistrationId, SessionId, Value};
 
-/// `RegistrationDetails` as the spec defines it.
-fn reg_details(
-    id: RegistrationId,
-    uri: &str,
-    policy: MatchPolicy,
-    invoke: InvokePolicy,
-    created_ms: u64,
-) -> Dict {
-    Dict::new()
-        .with("id", id.0)
-        .with("created", iso8601_utc(created_ms))
-        .with("uri", uri)
-        .with("match", policy.as_str())
-        .with("invoke", invoke.as_str())
-}
+/// The procedures of this family.
+pub(super) const PROCEDURES: &[(&str, Procedure)] = &[
+    (
+        "wamp.registration.list",
+        ShardRouter::registration_meta_call,
+    ),
+    (
+        "wamp.registration.lookup",
+        ShardRouter::registration_meta_call,
+    ),
+    (
+        "wamp.registration.match",
+        ShardRouter::registration_meta_call,
+    ),
+    ("wamp.registration.get", ShardRouter::registration_meta_call),
+    (
+        "wamp.registration.list_callees",
+        ShardRouter::registration_meta_call,
+    ),
+    (
+        "wamp.registration.count_callees",
+        ShardRouter::registration_meta_call,
+    ),
+    (
+        "wamp.registration.remove",
+        ShardRouter::registration_meta_call,
+    ),
+    (
+        "wamp.registration.remove_callee",
+        ShardRouter::registration_meta_call,
+    ),
+];
 
 /// Positional argument `i`, if present.
 fn arg(call: &Call, i: usize) -> Option<&Value> {
@@ -40,51 +58,21 @@ fn arg(call: &Call, i: usize) -> Option<&Value> {
 }
 
 impl ShardRouter {
-    /// Publishes `wamp.registration.on_create` (owner shard).
-    #[allow(clippy::too_many_arguments)]
-    pub(in crate::core) fn reg_meta_created(
-        &mut self,
-        realm: RealmIdx,
-        session: SessionId,
-        id: RegistrationId,
-        uri: &str,
-        policy: MatchPolicy,
-        invoke: InvokePolicy,
-        created_ms: u64,
-    ) {
-        let details = reg_details(id, uri, policy, invoke, created_ms);
-        let payload = Payload::args(vec![Value::from(session.0), Value::Dict(details)]);
-        self.publish_internal(realm, "wamp.registration.on_create", Dict::new(), payload);
-    }
-
-    /// Publishes `on_register`/`on_unregister`/`on_delete` with `[session, registration]`.
-    pub(in crate::core) fn reg_meta_event(
-        &mut self,
-        realm: RealmIdx,
-        topic: &str,
-        session: SessionId,
-        id: RegistrationId,
-    ) {
-        let payload = Payload::args(vec![Value::from(session.0), Value::from(id.0)]);
-        self.publish_internal(realm, topic, Dict::new(), payload);
-    }
-
-    /// Answers a `wamp.registration.*` meta procedure; gives back calls to
-    /// names it does not implement (they are routed normally).
-    pub(in crate::core) fn registration_meta_call(
-        &mut self,
-        conn: ConnId,
-        call: Call,
-    ) -> Option<Call> {
+    /// Answers a `wamp.registration.*` meta procedure.
+    fn registration_meta_call(&mut self, conn: LinkId, call: Call) {
         let Some(name) = call.procedure.strip_prefix("wamp.registration.") else {
-            return Some(call);
+            return;
         };
-        let realm = self.session(conn)?.realm;
+        let Some(realm) = self.cx.links.session(conn).map(|s| s.realm) else {
+            return;
+        };
         let answer: Result<Value, (&'static str, String)> = match name {
             "list" => Ok(self.reg_list(realm)),
             "lookup" => self.reg_lookup(realm, &call),
             "match" => match arg(&call, 0) {
-                Some(Value::Str(p)) => Ok(self.realms[realm as usize]
+                Some(Value::Str(p)) => Ok(self
+                    .dealer
+                    .realm(realm)
                     .regs
                     .best_match(p)
                     .map_or(Value::Null, |(_, _, e)| Value::from(e.id.0))),
@@ -104,7 +92,13 @@ impl ShardRouter {
                 Some(callee) => self.reg_remove(realm, &call, Some(SessionId(callee))),
                 None => Err(bad("a registration ID and a callee session ID")),
             },
-            _ => return Some(call),
+            other => {
+                tracing::error!(
+                    procedure = other,
+                    "meta procedure registered but not handled"
+                );
+                return;
+            }
         };
         match answer {
             Ok(v) => {
@@ -118,18 +112,19 @@ impl ShardRouter {
                     details: Dict::new(),
                     payload,
                 });
-                self.send(conn, &msg);
+                self.cx.links.send(conn, &msg);
             }
             Err((error, message)) => {
-                self.error(conn, code::CALL, call.request, error, Some(message));
+                self.cx
+                    .links
+                    .error(conn, code::CALL, call.request, error, Some(message));
             }
         }
-        None
     }
 
     fn reg_list(&self, realm: RealmIdx) -> Value {
         let (mut exact, mut prefix, mut wildcard) = (Vec::new(), Vec::new(), Vec::new());
-        for (_, policy, e) in self.realms[realm as usize].regs.iter() {
+        for (_, policy, e) in self.dealer.realm(realm).regs.iter() {
             let list = match policy {
                 MatchPolicy::Exact => &mut exact,
                 MatchPolicy::Prefix => &mut prefix,
@@ -160,7 +155,9 @@ impl ShardRouter {
             }
             Some(_) => return Err(bad("options as a dictionary")),
         };
-        Ok(self.realms[realm as usize]
+        Ok(self
+            .dealer
+            .realm(realm)
             .regs
             .get(procedure, policy)
             .map_or(Value::Null, |e| Value::from(e.id.0)))
@@ -187,7 +184,8 @@ impl ShardRouter {
         realm: RealmIdx,
         id: RegistrationId,
     ) -> Option<(&str, MatchPolicy, &RegEntry)> {
-        self.realms[realm as usize]
+        self.dealer
+            .realm(realm)
             .regs
             .iter()
             .find(|(_, _, e)| e.id == id)
@@ -235,7 +233,7 @@ impl ShardRouter {
                 session,
                 reason: reason.clone(),
             };
-            self.route(shard, msg);
+            self.cx.route(shard, msg);
         }
         Ok(Value::Null)
     }
@@ -253,27 +251,4 @@ fn no_such(id: u64) -> (&'static str, String) {
         uris::NO_SUCH_REGISTRATION,
         format!("no registration with ID {id} exists"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn details_follow_the_spec_schema() {
-        let d = reg_details(
-            RegistrationId(7),
-            "com.x",
-            MatchPolicy::Prefix,
-            InvokePolicy::RoundRobin,
-            0,
-        );
-        let keys: Vec<&str> = d.iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["id", "created", "uri", "match", "invoke"]);
-        assert_eq!(
-            d.get("created").and_then(Value::as_str),
-            Some("1970-01-01T00:00:00.000Z")
-        );
-        assert_eq!(d.get("invoke").and_then(Value::as_str), Some("roundrobin"));
-    }
 }

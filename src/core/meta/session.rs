@@ -12,11 +12,12 @@
 //! says, `kill_all` publishes neither `on_leave` nor testaments for the
 //! sessions it ends.
 
-use crate::core::cluster::RealmIdx;
-use crate::core::cluster::{KillTarget, MetaQuery};
-use crate::core::meta::query::{Reply, Targets, uris_meta};
+use super::Procedure;
+use super::query::{Reply, Targets};
+use crate::core::api::LinkId;
+use crate::core::api::Output;
+use crate::core::cluster::{KillTarget, MetaQuery, RealmIdx};
 use crate::core::outbox::CloseReason;
-use crate::core::realm::ConnId;
 use crate::core::{ShardRouter, uris};
 use crate::proto::message::code;
 use crate::proto::uri::{self, MatchPolicy, UriCheck};
@@ -25,10 +26,34 @@ use crate::proto::{Call, Dict, Goodbye, Message, Payload, SessionId, Value};
 const ON_JOIN: &str = "wamp.session.on_join";
 const ON_LEAVE: &str = "wamp.session.on_leave";
 
+/// The procedures of this family.
+pub(super) const PROCEDURES: &[(&str, Procedure)] = &[
+    ("wamp.session.count", ShardRouter::meta_session_call),
+    ("wamp.session.list", ShardRouter::meta_session_call),
+    ("wamp.session.get", ShardRouter::meta_session_call),
+    ("wamp.session.kill", ShardRouter::meta_session_call),
+    (
+        "wamp.session.kill_by_authid",
+        ShardRouter::meta_session_call,
+    ),
+    (
+        "wamp.session.kill_by_authrole",
+        ShardRouter::meta_session_call,
+    ),
+    ("wamp.session.kill_all", ShardRouter::meta_session_call),
+    ("wamp.session.add_testament", ShardRouter::meta_session_call),
+    (
+        "wamp.session.flush_testaments",
+        ShardRouter::meta_session_call,
+    ),
+];
+
 impl ShardRouter {
-    /// `wamp.session.*` calls; gives back a call it does not implement.
-    pub(in crate::core) fn meta_session_call(&mut self, conn: ConnId, call: Call) -> Option<Call> {
-        let s = self.session(conn)?;
+    /// `wamp.session.*` calls.
+    fn meta_session_call(&mut self, conn: LinkId, call: Call) {
+        let Some(s) = self.cx.links.session(conn) else {
+            return;
+        };
         let (realm, me) = (s.realm, s.id);
         let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
         let kwargs = call.payload.kwargs.as_ref();
@@ -59,7 +84,7 @@ impl ShardRouter {
                 let Some(id) = args.first().and_then(session_id) else {
                     return self.meta_invalid(conn, &call, "the argument must be a session ID");
                 };
-                let shard = self.shard_of_id(id.0);
+                let shard = self.cx.shard_of_id(id.0);
                 let q = MetaQuery::SessionGet { realm, id };
                 self.meta_ask(conn, req, Reply::SessionValue, Targets::One(shard), q);
             }
@@ -70,8 +95,7 @@ impl ShardRouter {
                 let (reason, message) = match kill_kwargs(kwargs) {
                     Ok(r) => r,
                     Err((error, msg)) => {
-                        self.error(conn, code::CALL, req, error, Some(msg));
-                        return None;
+                        return self.cx.links.error(conn, code::CALL, req, error, Some(msg));
                     }
                 };
                 let (target, reply, targets) = match call.procedure.as_str() {
@@ -85,16 +109,15 @@ impl ShardRouter {
                         };
                         if id == me {
                             let msg = "a session cannot kill itself with wamp.session.kill";
-                            self.error(
+                            return self.cx.links.error(
                                 conn,
                                 code::CALL,
                                 req,
-                                uris_meta::NO_SUCH_SESSION,
+                                uris::NO_SUCH_SESSION,
                                 Some(msg.into()),
                             );
-                            return None;
                         }
-                        let shard = self.shard_of_id(id.0);
+                        let shard = self.cx.shard_of_id(id.0);
                         (
                             KillTarget::Session(id),
                             Reply::KilledOne,
@@ -136,39 +159,34 @@ impl ShardRouter {
                 };
                 self.meta_ask(conn, req, reply, targets, q);
             }
-            "wamp.session.add_testament" => self.add_testament(conn, &call),
-            "wamp.session.flush_testaments" => self.flush_testaments(conn, &call),
-            _ => return Some(call),
+            "wamp.session.add_testament" => self.broker.add_testament(&mut self.cx, conn, &call),
+            "wamp.session.flush_testaments" => {
+                self.broker.flush_testaments(&mut self.cx, conn, &call)
+            }
+            other => tracing::error!(
+                procedure = other,
+                "meta procedure registered but not handled"
+            ),
         }
-        None
     }
 
     /// Answers a meta call with `wamp.error.invalid_argument`.
-    pub(in crate::core) fn meta_invalid(
-        &mut self,
-        conn: ConnId,
-        call: &Call,
-        msg: &str,
-    ) -> Option<Call> {
-        self.error(
+    pub(super) fn meta_invalid(&mut self, conn: LinkId, call: &Call, msg: &str) {
+        self.cx.links.error(
             conn,
             code::CALL,
             call.request,
             uris::INVALID_ARGUMENT,
             Some(format!("{}: {msg}", call.procedure)),
         );
-        None
     }
 
     /// IDs of this shard's sessions in `realm` (with an authrole in `roles`, if given).
-    pub(in crate::core) fn local_sessions(
-        &self,
-        realm: RealmIdx,
-        roles: Option<&[String]>,
-    ) -> Vec<u64> {
-        self.sessions
-            .values()
-            .filter_map(|c| self.conns.get(c)?.session.as_ref())
+    pub(crate) fn local_sessions(&self, realm: RealmIdx, roles: Option<&[String]>) -> Vec<u64> {
+        self.cx
+            .links
+            .sessions()
+            .map(|(_, s)| s)
             .filter(|s| s.realm == realm)
             .filter(|s| roles.is_none_or(|r| r.contains(&s.authrole)))
             .map(|s| s.id.0)
@@ -176,37 +194,45 @@ impl ShardRouter {
     }
 
     /// A session's details as `on_join` and `wamp.session.get` give them.
-    pub(in crate::core) fn session_details(&self, realm: RealmIdx, id: SessionId) -> Option<Dict> {
-        let &conn = self.sessions.get(&id)?;
-        let c = self.conns.get(&conn)?;
-        let s = c.session.as_ref().filter(|s| s.realm == realm)?;
+    pub(crate) fn session_details(&self, realm: RealmIdx, id: SessionId) -> Option<Dict> {
+        let link = self.cx.links.link_of(id)?;
+        let l = self.cx.links.get(link)?;
+        let s = self.cx.links.session(link).filter(|s| s.realm == realm)?;
+        let serializer = match &l.out {
+            Output::Wire { serializer, .. } => serializer.name(),
+            Output::Typed(_) => "typed",
+        };
         let transport = Dict::new()
-            .with("type", c.info.protocol)
-            .with("peer", c.info.peer.as_str())
-            .with("serializer", c.serializer.name())
-            .with("transport_id", c.info.transport.id.as_str())
-            .with("x_junction_shard", u64::from(self.shard.0));
-        Some(
-            Dict::new()
-                .with("session", s.id.0)
-                .with("realm", self.realms[s.realm as usize].name.as_str())
-                .with("authid", s.authid.as_str())
-                .with("authrole", s.authrole.as_str())
-                .with("authmethod", "anonymous")
-                .with("authprovider", "static")
-                .with("transport", transport),
-        )
+            .with("type", l.info.kind.as_str())
+            .with("peer", l.info.peer.as_str())
+            .with("serializer", serializer)
+            .with("transport_id", l.info.transport.id.as_str())
+            .with("x_junction_shard", u64::from(self.cx.shard.0));
+        let mut d = Dict::new()
+            .with("session", s.id.0)
+            .with("realm", self.cx.realms[s.realm as usize].name.as_str())
+            .with("authid", s.authid.as_str())
+            .with("authrole", s.authrole.as_str())
+            .with("authmethod", s.authmethod.as_str())
+            .with("authprovider", s.authprovider.as_str());
+        if let Some(extra) = &s.authextra {
+            d.insert("authextra", (**extra).clone());
+        }
+        Some(d.with("transport", transport))
     }
 
     /// Publishes `wamp.session.on_join` for the session that just got WELCOME.
-    pub(in crate::core) fn session_joined(&mut self, conn: ConnId) {
-        let Some(s) = self.session(conn) else { return };
+    pub(crate) fn session_joined(&mut self, conn: LinkId) {
+        let Some(s) = self.cx.links.session(conn) else {
+            return;
+        };
         let (realm, id) = (s.realm, s.id);
-        if !self.has_listeners(realm, ON_JOIN) {
+        if !self.broker.has_listeners(realm, ON_JOIN) {
             return;
         }
         if let Some(details) = self.session_details(realm, id) {
-            self.publish_internal(
+            self.broker.publish_internal(
+                &mut self.cx,
                 realm,
                 ON_JOIN,
                 Dict::new(),
@@ -216,27 +242,35 @@ impl ShardRouter {
     }
 
     /// The session has ended (whatever the cause): its testaments, then `on_leave`.
-    pub(in crate::core) fn session_ended(
+    pub(crate) fn session_left(
         &mut self,
-        conn: ConnId,
+        conn: LinkId,
         id: SessionId,
         realm: RealmIdx,
         authid: String,
         authrole: String,
         trustlevel: Option<u64>,
     ) {
-        self.adv.want_retained.retain(|(c, _)| *c != conn);
-        let testaments = self.adv.testaments.remove(&id);
-        if self.adv.quiet.remove(&id) {
+        let (testaments, announce) = self.broker.session_ended(conn, id);
+        if !announce {
             return;
         }
         if let Some(t) = testaments {
-            self.publish_testaments(realm, id, &authid, &authrole, trustlevel, t);
+            self.broker.publish_testaments(
+                &mut self.cx,
+                realm,
+                id,
+                &authid,
+                &authrole,
+                trustlevel,
+                t,
+            );
         }
-        if !self.has_listeners(realm, ON_LEAVE) {
+        if !self.broker.has_listeners(realm, ON_LEAVE) {
             return;
         }
-        self.publish_internal(
+        self.broker.publish_internal(
+            &mut self.cx,
             realm,
             ON_LEAVE,
             Dict::new(),
@@ -250,7 +284,7 @@ impl ShardRouter {
 
     /// Ends this shard's sessions in `realm` that `target` names, except
     /// `except`, with GOODBYE; returns their IDs.
-    pub(in crate::core) fn kill_local(
+    pub(crate) fn kill_local(
         &mut self,
         realm: RealmIdx,
         target: &KillTarget,
@@ -258,11 +292,12 @@ impl ShardRouter {
         message: Option<&str>,
         except: SessionId,
     ) -> Vec<u64> {
-        let victims: Vec<(ConnId, SessionId)> = self
-            .sessions
-            .iter()
-            .filter_map(|(&id, &conn)| {
-                let s = self.conns.get(&conn)?.session.as_ref()?;
+        let victims: Vec<(LinkId, SessionId)> = self
+            .cx
+            .links
+            .sessions()
+            .filter_map(|(conn, s)| {
+                let id = s.id;
                 let hit = s.realm == realm
                     && id != except
                     && match target {
@@ -280,7 +315,7 @@ impl ShardRouter {
             if let Some(m) = message {
                 details.insert("message", m);
             }
-            self.send(
+            self.cx.links.send(
                 conn,
                 &Message::Goodbye(Goodbye {
                     details,
@@ -288,13 +323,10 @@ impl ShardRouter {
                 }),
             );
             if matches!(target, KillTarget::All) {
-                self.adv.quiet.insert(id);
+                self.broker.end_quietly(id);
             }
             self.end_session(conn, false);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.closing = true;
-                c.outbox.borrow_mut().close(CloseReason::Normal);
-            }
+            self.cx.links.close_link(conn, CloseReason::Normal);
             tracing::debug!(session = id.0, reason, "session killed by the meta API");
             killed.push(id.0);
         }
@@ -310,7 +342,7 @@ fn session_id(v: &Value) -> Option<SessionId> {
 }
 
 /// A list of strings.
-pub(in crate::core) fn string_list(v: &Value) -> Option<Vec<String>> {
+pub(crate) fn string_list(v: &Value) -> Option<Vec<String>> {
     v.as_list()?
         .iter()
         .map(|i| i.as_str().map(str::to_owned))
@@ -319,7 +351,7 @@ pub(in crate::core) fn string_list(v: &Value) -> Option<Vec<String>> {
 
 /// The `reason` and `message` keyword arguments of the kill procedures.
 fn kill_kwargs(kw: Option<&Dict>) -> Result<(String, Option<String>), (&'static str, String)> {
-    let mut reason = uris_meta::CLOSE_KILLED.to_owned();
+    let mut reason = uris::CLOSE_KILLED.to_owned();
     let mut message = None;
     if let Some(kw) = kw {
         match kw.get("reason") {

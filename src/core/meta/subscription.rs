@@ -1,193 +1,55 @@
-//! The subscription meta API (advanced profile, "Subscriptions Meta API")
-//! and `wamp.subscription.get_events` (event history).
+//! The subscription meta API's procedures (advanced profile, "Subscriptions
+//! Meta API") and `wamp.subscription.get_events` (event history).
 //!
-//! **Events.** Every meta event of one subscription is published by the
-//! subscription's **owner shard**: `on_create` when its first subscribing
-//! shard joins, `on_delete` when the last leaves, and `on_subscribe` /
-//! `on_unsubscribe`, which the subscriber's shard forwards to the owner
-//! (`ShardMsg::SubMeta`) instead of publishing them itself. Shard pairs are
-//! FIFO, so a meta subscriber sees `on_create` before `on_subscribe` and
-//! `on_unsubscribe` before `on_delete`, as the spec requires, wherever the
-//! sessions are. The forwarding is skipped when no shard has a subscriber of
-//! the event's topic (checked on the local replica). As in Crossbar,
-//! subscriptions to `wamp.*` topics (the meta API itself) fire no meta events.
-//!
-//! **Procedures.** `list`, `lookup`, `match` and `get` ask the owners (the
-//! authoritative entries, including history subscriptions without
-//! subscribers); `list_subscribers` and `count_subscribers` gather the
-//! subscribers from every shard; `get_events` asks the history's owner.
+//! `list`, `lookup`, `match` and `get` ask the owners (the authoritative
+//! entries, including history subscriptions without subscribers);
+//! `list_subscribers` and `count_subscribers` gather the subscribers from
+//! every shard; `get_events` asks the history's owner. The events and the
+//! answers each shard gives live with the broker (`broker/meta.rs`).
 
-use crate::core::ShardRouter;
-use crate::core::authz::Action;
-use crate::core::broker::history::format_rfc3339;
-use crate::core::broker::options::pattern_matches;
-use crate::core::cluster::{self, RealmIdx, ShardMsg};
-use crate::core::cluster::{EventsQuery, MetaPart, MetaQuery};
-use crate::core::meta::query::{Reply, Targets, uris_meta};
-use crate::core::realm::ConnId;
-use crate::core::{match_policy, uris};
+use super::Procedure;
+use super::query::{Reply, Targets};
+use crate::core::api::LinkId;
+use crate::core::cluster::{self, EventsQuery, MetaQuery};
+use crate::core::{ShardRouter, match_policy, uris};
 use crate::proto::uri::{self, MatchPolicy};
-use crate::proto::{Call, Dict, Payload, SessionId, SubscriptionId, Value};
+use crate::proto::{Call, SubscriptionId, Value};
 
-/// Whether subscriptions to `uri` fire no meta events (the meta API's own topics).
-pub(in crate::core) fn is_meta_quiet(uri: &str) -> bool {
-    uri.starts_with("wamp.")
-}
-
-const ON_CREATE: &str = "wamp.subscription.on_create";
-const ON_SUBSCRIBE: &str = "wamp.subscription.on_subscribe";
-const ON_UNSUBSCRIBE: &str = "wamp.subscription.on_unsubscribe";
-const ON_DELETE: &str = "wamp.subscription.on_delete";
-
-fn policy_slot(p: MatchPolicy) -> usize {
-    match p {
-        MatchPolicy::Exact => 0,
-        MatchPolicy::Prefix => 1,
-        MatchPolicy::Wildcard => 2,
-    }
-}
+/// The procedures of this family.
+pub(super) const PROCEDURES: &[(&str, Procedure)] = &[
+    (
+        "wamp.subscription.list",
+        ShardRouter::meta_subscription_call,
+    ),
+    (
+        "wamp.subscription.lookup",
+        ShardRouter::meta_subscription_call,
+    ),
+    (
+        "wamp.subscription.match",
+        ShardRouter::meta_subscription_call,
+    ),
+    ("wamp.subscription.get", ShardRouter::meta_subscription_call),
+    (
+        "wamp.subscription.list_subscribers",
+        ShardRouter::meta_subscription_call,
+    ),
+    (
+        "wamp.subscription.count_subscribers",
+        ShardRouter::meta_subscription_call,
+    ),
+    (
+        "wamp.subscription.get_events",
+        ShardRouter::meta_subscription_call,
+    ),
+];
 
 impl ShardRouter {
-    /// Whether any shard has a subscriber of `topic` in `realm` (local replica).
-    pub(in crate::core) fn has_listeners(&self, realm: RealmIdx, topic: &str) -> bool {
-        let mut any = false;
-        self.realms[realm as usize]
-            .subs
-            .for_each_match(topic, |_, _, e| {
-                any |= !e.remote.is_empty() || !e.local.is_empty();
-            });
-        any
-    }
-
-    /// A session was added to subscription `id` on this shard.
-    pub(in crate::core) fn sub_meta_added(
-        &mut self,
-        realm: RealmIdx,
-        session: SessionId,
-        id: SubscriptionId,
-    ) {
-        if self.has_listeners(realm, ON_SUBSCRIBE) {
-            let owner = self.shard_of_id(id.0);
-            self.route(
-                owner,
-                ShardMsg::SubMeta {
-                    realm,
-                    subscribed: true,
-                    session,
-                    id,
-                },
-            );
-        }
-    }
-
-    /// A session was removed from subscription `id` (uri, policy) on this shard.
-    pub(in crate::core) fn sub_meta_removed(
-        &mut self,
-        realm: RealmIdx,
-        session: SessionId,
-        id: SubscriptionId,
-        uri: &str,
-        _policy: MatchPolicy,
-    ) {
-        if !is_meta_quiet(uri) && self.has_listeners(realm, ON_UNSUBSCRIBE) {
-            let owner = self.shard_of_id(id.0);
-            self.route(
-                owner,
-                ShardMsg::SubMeta {
-                    realm,
-                    subscribed: false,
-                    session,
-                    id,
-                },
-            );
-        }
-    }
-
-    /// Owner: publishes `on_subscribe` / `on_unsubscribe`.
-    pub(in crate::core) fn owner_sub_meta(
-        &mut self,
-        realm: RealmIdx,
-        subscribed: bool,
-        session: SessionId,
-        id: SubscriptionId,
-    ) {
-        let topic = if subscribed {
-            ON_SUBSCRIBE
-        } else {
-            ON_UNSUBSCRIBE
-        };
-        self.publish_internal(
-            realm,
-            topic,
-            Dict::new(),
-            Payload::args(vec![Value::from(session.0), Value::from(id.0)]),
-        );
-    }
-
-    /// Owner: the subscription got its first subscribing shard.
-    pub(in crate::core) fn owner_sub_created(
-        &mut self,
-        realm: RealmIdx,
-        session: SessionId,
-        id: SubscriptionId,
-        uri: &str,
-        policy: MatchPolicy,
-    ) {
-        if is_meta_quiet(uri) {
-            return;
-        }
-        let Some(details) = self.owned_sub_details(realm, uri, policy) else {
+    /// `wamp.subscription.*` calls.
+    fn meta_subscription_call(&mut self, conn: LinkId, call: Call) {
+        let Some(s) = self.cx.links.session(conn) else {
             return;
         };
-        let _ = id;
-        self.publish_internal(
-            realm,
-            ON_CREATE,
-            Dict::new(),
-            Payload::args(vec![Value::from(session.0), Value::Dict(details)]),
-        );
-    }
-
-    /// Owner: the subscription lost its last subscriber.
-    pub(in crate::core) fn owner_sub_deleted(
-        &mut self,
-        realm: RealmIdx,
-        session: SessionId,
-        id: SubscriptionId,
-        uri: &str,
-    ) {
-        if is_meta_quiet(uri) {
-            return;
-        }
-        self.publish_internal(
-            realm,
-            ON_DELETE,
-            Dict::new(),
-            Payload::args(vec![Value::from(session.0), Value::from(id.0)]),
-        );
-    }
-
-    /// `SubscriptionDetails` of an owned subscription.
-    fn owned_sub_details(&self, realm: RealmIdx, uri: &str, policy: MatchPolicy) -> Option<Dict> {
-        let o = self.realms[realm as usize]
-            .owned_subs
-            .get(&(uri.to_owned(), policy))?;
-        Some(
-            Dict::new()
-                .with("id", o.id.0)
-                .with("created", format_rfc3339(o.created))
-                .with("uri", uri)
-                .with("match", policy.as_str()),
-        )
-    }
-
-    /// `wamp.subscription.*` calls; gives back a call it does not implement.
-    pub(in crate::core) fn meta_subscription_call(
-        &mut self,
-        conn: ConnId,
-        call: Call,
-    ) -> Option<Call> {
-        let s = self.session(conn)?;
         let (realm, authid, authrole) = (s.realm, s.authid.clone(), s.authrole.clone());
         let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
         let req = call.request;
@@ -220,7 +82,7 @@ impl ShardRouter {
                     Ok(p) => p,
                     Err(e) => return self.meta_invalid(conn, &call, &e),
                 };
-                let owner = cluster::owner_of(realm, topic, policy, self.shards);
+                let owner = cluster::owner_of(realm, topic, policy, self.cx.shards);
                 let q = MetaQuery::SubLookup {
                     realm,
                     uri: topic.to_owned(),
@@ -234,18 +96,17 @@ impl ShardRouter {
                 };
                 if !uri::is_valid(
                     topic,
-                    self.realms[realm as usize].uri_check,
+                    self.cx.realms[realm as usize].uri_check,
                     MatchPolicy::Exact,
                 ) {
                     let msg = format!("invalid topic URI '{topic}'");
-                    self.error(
+                    return self.cx.links.error(
                         conn,
                         crate::proto::message::code::CALL,
                         req,
                         uris::INVALID_URI,
                         Some(msg),
                     );
-                    return None;
                 }
                 let q = MetaQuery::SubMatch {
                     realm,
@@ -261,7 +122,7 @@ impl ShardRouter {
                         "the argument must be a subscription ID",
                     );
                 };
-                let owner = self.shard_of_id(id.0);
+                let owner = self.cx.shard_of_id(id.0);
                 let q = MetaQuery::SubGet { realm, id };
                 self.meta_ask(conn, req, Reply::SubValue, Targets::One(owner), q);
             }
@@ -293,7 +154,7 @@ impl ShardRouter {
                     Ok(q) => q,
                     Err(e) => return self.meta_invalid(conn, &call, &e),
                 };
-                let owner = self.shard_of_id(id.0);
+                let owner = self.cx.shard_of_id(id.0);
                 let q = MetaQuery::SubEvents {
                     realm,
                     id,
@@ -303,131 +164,10 @@ impl ShardRouter {
                 };
                 self.meta_ask(conn, req, Reply::ValueOrError, Targets::One(owner), q);
             }
-            _ => return Some(call),
-        }
-        None
-    }
-
-    pub(in crate::core) fn sub_list_part(&self, realm: RealmIdx) -> MetaPart {
-        let mut part = MetaPart::default();
-        for ((_, policy), o) in &self.realms[realm as usize].owned_subs {
-            part.by_policy[policy_slot(*policy)].push(o.id.0);
-        }
-        part
-    }
-
-    pub(in crate::core) fn sub_lookup_part(
-        &self,
-        realm: RealmIdx,
-        uri: &str,
-        policy: MatchPolicy,
-    ) -> MetaPart {
-        let o = self.realms[realm as usize]
-            .owned_subs
-            .get(&(uri.to_owned(), policy));
-        MetaPart {
-            found: o.is_some(),
-            value: o.map(|o| Value::from(o.id.0)),
-            ..MetaPart::default()
-        }
-    }
-
-    pub(in crate::core) fn sub_match_part(&self, realm: RealmIdx, topic: &str) -> MetaPart {
-        let ids = self.realms[realm as usize]
-            .owned_subs
-            .iter()
-            .filter(|((pattern, policy), _)| pattern_matches(pattern, *policy, topic))
-            .map(|(_, o)| o.id.0)
-            .collect();
-        MetaPart {
-            ids,
-            ..MetaPart::default()
-        }
-    }
-
-    pub(in crate::core) fn sub_get_part(&self, realm: RealmIdx, id: SubscriptionId) -> MetaPart {
-        let found = self.realms[realm as usize]
-            .owned_subs
-            .iter()
-            .find(|(_, o)| o.id == id)
-            .map(|((uri, policy), _)| (uri.clone(), *policy));
-        let value = found
-            .and_then(|(uri, policy)| self.owned_sub_details(realm, &uri, policy))
-            .map(Value::Dict);
-        MetaPart {
-            found: value.is_some(),
-            value,
-            ..MetaPart::default()
-        }
-    }
-
-    pub(in crate::core) fn sub_subscribers_part(
-        &self,
-        realm: RealmIdx,
-        id: SubscriptionId,
-    ) -> MetaPart {
-        let r = &self.realms[realm as usize];
-        let found = r.owned_subs.values().any(|o| o.id == id);
-        let mut ids = Vec::new();
-        for (_, _, e) in r.subs.iter() {
-            if e.id != Some(id) {
-                continue;
-            }
-            for c in &e.local {
-                if let Some(s) = self.conns.get(c).and_then(|c| c.session.as_ref()) {
-                    ids.push(s.id.0);
-                }
-            }
-        }
-        MetaPart {
-            found,
-            ids,
-            ..MetaPart::default()
-        }
-    }
-
-    pub(in crate::core) fn sub_events_part(
-        &self,
-        realm: RealmIdx,
-        id: SubscriptionId,
-        authid: &str,
-        authrole: &str,
-        q: &EventsQuery,
-    ) -> MetaPart {
-        let r = &self.realms[realm as usize];
-        let adv = &self.adv.realms[realm as usize];
-        let err = |uri: &'static str, msg: String| MetaPart {
-            error: Some((uri, msg)),
-            ..MetaPart::default()
-        };
-        let Some((uri, _)) = adv.history.key_of(id) else {
-            return if r.owned_subs.values().any(|o| o.id == id) {
-                err(
-                    uris_meta::HISTORY_UNAVAILABLE,
-                    "no event history is kept for this subscription".into(),
-                )
-            } else {
-                err(
-                    uris::NO_SUCH_SUBSCRIPTION,
-                    "no subscription with this ID on the realm".into(),
-                )
-            };
-        };
-        // Reading a history needs the right to subscribe to it (as in Crossbar).
-        if !r.authz.authorize(authrole, Action::Subscribe, uri).allowed {
-            return err(
-                uris::NOT_AUTHORIZED,
-                format!("not authorized to subscribe to '{uri}', so not to read its history"),
-            );
-        }
-        let events = adv
-            .history
-            .query(id, authid, authrole, q)
-            .unwrap_or_default();
-        MetaPart {
-            found: true,
-            value: Some(Value::List(events)),
-            ..MetaPart::default()
+            other => tracing::error!(
+                procedure = other,
+                "meta procedure registered but not handled"
+            ),
         }
     }
 }

@@ -10,18 +10,19 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::api::{FrontEnd, LinkId, LinkInfo, LocalLink, MessageQueue, Output};
 use super::cluster::{Mesh, ShardMsg};
 use super::outbox::{CloseReason, Outbox, OutboxRef};
-use super::realm::ConnId;
 use super::*;
 use crate::config::{
     Allow, Config, Permission, RoleConfig, TransportAuth, TransportConfig, TransportKind,
 };
+use crate::proto::uri::MatchPolicy;
 use crate::proto::*;
 
 type Queues = Rc<RefCell<BTreeMap<(u16, u16), VecDeque<ShardMsg>>>>;
 
-pub(in crate::core) struct TestMesh {
+pub(crate) struct TestMesh {
     me: ShardId,
     queues: Queues,
 }
@@ -36,22 +37,22 @@ impl Mesh for TestMesh {
     }
 }
 
-pub(in crate::core) struct Cluster {
-    pub(in crate::core) routers: Vec<ShardRouter>,
+pub(crate) struct Cluster {
+    pub(crate) routers: Vec<ShardRouter>,
     queues: Queues,
-    pub(in crate::core) rng: SmallRng,
-    pub(in crate::core) transport: Rc<TransportConfig>,
+    pub(crate) rng: SmallRng,
+    pub(crate) transport: Rc<TransportConfig>,
 }
 
 #[derive(Clone)]
-pub(in crate::core) struct Peer {
-    pub(in crate::core) shard: usize,
-    pub(in crate::core) conn: ConnId,
-    pub(in crate::core) outbox: OutboxRef,
-    pub(in crate::core) serializer: Serializer,
+pub(crate) struct Peer {
+    pub(crate) shard: usize,
+    pub(crate) conn: LinkId,
+    pub(crate) outbox: OutboxRef,
+    pub(crate) serializer: Serializer,
 }
 
-pub(in crate::core) fn test_config() -> Config {
+pub(crate) fn test_config() -> Config {
     let mut c = Config::embedded_default();
     c.realms.push(crate::config::RealmConfig {
         name: "realm2".into(),
@@ -83,11 +84,11 @@ pub(in crate::core) fn test_config() -> Config {
 }
 
 impl Cluster {
-    pub(in crate::core) fn new(shards: u16) -> Cluster {
+    pub(crate) fn new(shards: u16) -> Cluster {
         Cluster::with_config(shards, test_config())
     }
 
-    pub(in crate::core) fn with_config(shards: u16, config: Config) -> Cluster {
+    pub(crate) fn with_config(shards: u16, config: Config) -> Cluster {
         let queues: Queues = Rc::default();
         let routers = (0..shards)
             .map(|s| {
@@ -117,7 +118,7 @@ impl Cluster {
     }
 
     /// Delivers one queued cross-shard message from a random non-empty pair.
-    pub(in crate::core) fn step(&mut self) -> bool {
+    pub(crate) fn step(&mut self) -> bool {
         let pick = {
             let q = self.queues.borrow();
             let pairs: Vec<(u16, u16)> = q
@@ -140,11 +141,11 @@ impl Cluster {
         true
     }
 
-    pub(in crate::core) fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         while self.step() {}
     }
 
-    pub(in crate::core) fn connect_raw(
+    pub(crate) fn connect_raw(
         &mut self,
         shard: usize,
         serializer: Serializer,
@@ -154,7 +155,7 @@ impl Cluster {
     }
 
     /// Like `connect_raw`, for a peer that accepts messages up to `max_outbound` bytes.
-    pub(in crate::core) fn connect_limited(
+    pub(crate) fn connect_limited(
         &mut self,
         shard: usize,
         serializer: Serializer,
@@ -162,16 +163,13 @@ impl Cluster {
         max_outbound: Option<usize>,
     ) -> Peer {
         let outbox = Outbox::new_ref(queue_limit);
-        let info = crate::core::api::ConnInfo {
+        let mut info = LinkInfo::new(Rc::clone(&self.transport), FrontEnd::RawSocket, "test");
+        info.max_outbound = max_outbound;
+        let out = Output::Wire {
+            outbox: Rc::clone(&outbox),
             serializer,
-            transport: Rc::clone(&self.transport),
-            protocol: "rawsocket",
-            peer: "test".into(),
-            max_outbound,
         };
-        let conn = self.routers[shard]
-            .open(info, Rc::clone(&outbox))
-            .expect("open");
+        let conn = self.routers[shard].open(info, out).expect("open");
         Peer {
             shard,
             conn,
@@ -181,7 +179,7 @@ impl Cluster {
     }
 
     /// A connected peer that has joined `realm`; returns it and its session ID.
-    pub(in crate::core) fn join(
+    pub(crate) fn join(
         &mut self,
         shard: usize,
         serializer: Serializer,
@@ -201,12 +199,24 @@ impl Cluster {
         }
     }
 
-    pub(in crate::core) fn send(&mut self, p: &Peer, msg: Message) {
+    /// Sends `msg` as the peer would: encoded in its serializer and fed to
+    /// the router as a frame (so every test also runs the decoder).
+    pub(crate) fn send(&mut self, p: &Peer, msg: Message) {
         let bytes = p.serializer.encode(&msg);
-        self.routers[p.shard].frame(p.conn, &bytes);
+        self.routers[p.shard].feed_frame(p.conn, &bytes);
     }
 
-    pub(in crate::core) fn recv(&mut self, p: &Peer) -> Vec<Message> {
+    /// An in-process link on `shard` that sends and receives typed messages.
+    pub(crate) fn connect_local(&mut self, shard: usize) -> LocalLink {
+        let queue = MessageQueue::new_ref(1 << 20);
+        let info = LinkInfo::new(Rc::clone(&self.transport), FrontEnd::Internal, "local");
+        let id = self.routers[shard]
+            .open(info, Output::Typed(Rc::clone(&queue)))
+            .expect("open");
+        LocalLink { id, queue }
+    }
+
+    pub(crate) fn recv(&mut self, p: &Peer) -> Vec<Message> {
         let mut frames = VecDeque::new();
         p.outbox.borrow_mut().drain_into(&mut frames);
         frames
@@ -221,7 +231,7 @@ impl Cluster {
         frames.into_iter().collect()
     }
 
-    pub(in crate::core) fn subscribe(
+    pub(crate) fn subscribe(
         &mut self,
         p: &Peer,
         req: u64,
@@ -258,7 +268,7 @@ impl Cluster {
         got.remove(0)
     }
 
-    pub(in crate::core) fn publish(
+    pub(crate) fn publish(
         &mut self,
         p: &Peer,
         req: u64,
@@ -277,11 +287,11 @@ impl Cluster {
         );
     }
 
-    pub(in crate::core) fn close(&mut self, p: &Peer) {
+    pub(crate) fn close(&mut self, p: &Peer) {
         self.routers[p.shard].close(p.conn);
     }
 
-    pub(in crate::core) fn index_entries(&self) -> usize {
+    pub(crate) fn index_entries(&self) -> usize {
         self.routers
             .iter()
             .map(ShardRouter::index_entry_count)
@@ -289,11 +299,11 @@ impl Cluster {
     }
 }
 
-pub(in crate::core) fn args(v: Vec<Value>) -> Payload {
+pub(crate) fn args(v: Vec<Value>) -> Payload {
     Payload::args(v)
 }
 
-pub(in crate::core) fn events(msgs: &[Message]) -> Vec<&Event> {
+pub(crate) fn events(msgs: &[Message]) -> Vec<&Event> {
     msgs.iter()
         .filter_map(|m| match m {
             Message::Event(e) => Some(e),
@@ -302,7 +312,7 @@ pub(in crate::core) fn events(msgs: &[Message]) -> Vec<&Event> {
         .collect()
 }
 
-pub(in crate::core) fn error_uri(m: &Message) -> &str {
+pub(crate) fn error_uri(m: &Message) -> &str {
     match m {
         Message::Error(e) => &e.error,
         other => panic!("expected ERROR, got {other:?}"),
@@ -359,7 +369,7 @@ fn messages_before_hello_and_garbage_are_protocol_violations() {
     ));
 
     let (q, _) = c.join(0, Serializer::Json, "realm1");
-    c.routers[0].frame(q.conn, b"not json");
+    c.routers[0].feed_frame(q.conn, b"not json");
     match c.recv(&q).as_slice() {
         [Message::Abort(a)] => {
             assert_eq!(a.reason, uris::PROTOCOL_VIOLATION);
@@ -994,22 +1004,15 @@ fn session_limit_per_shard_refuses_further_connections() {
     let mut c = Cluster::with_config(1, config);
     c.connect_raw(0, Serializer::Json, 1 << 20);
     let b = c.connect_raw(0, Serializer::Json, 1 << 20);
-    let info = crate::core::api::ConnInfo {
-        serializer: Serializer::Json,
-        transport: Rc::clone(&c.transport),
-        protocol: "rawsocket",
-        peer: "test".into(),
-        max_outbound: None,
-    };
+    let info = LinkInfo::new(Rc::clone(&c.transport), FrontEnd::RawSocket, "test");
+    let out = || Output::wire(Serializer::Json, 1024).0;
     assert!(
-        c.routers[0]
-            .open(info.clone(), Outbox::new_ref(1024))
-            .is_err(),
+        c.routers[0].open(info.clone(), out()).is_err(),
         "third connection refused"
     );
     c.close(&b);
     assert!(
-        c.routers[0].open(info, Outbox::new_ref(1024)).is_ok(),
+        c.routers[0].open(info, out()).is_ok(),
         "a freed slot is usable again"
     );
 }
@@ -1104,6 +1107,7 @@ fn anonymous_authentication_is_per_transport() {
         other => panic!("expected WELCOME, got {other:?}"),
     }
 }
+mod api;
 mod pubsub;
 mod rpc;
 mod sharded;

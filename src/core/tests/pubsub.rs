@@ -11,6 +11,7 @@ use super::*;
 use super::{Cluster, Peer, args, error_uri, events, test_config};
 use crate::config::{HistoryConfig, Permission, RoleConfig, TransportAuth, TransportConfig};
 use crate::core::*;
+use crate::proto::uri::MatchPolicy;
 
 /// realm1: histories on prefix `com.hist.` (3 events) and exact `com.exact.h`
 /// (10), role `other` with trust level 5 next to `anonymous` (no trust level).

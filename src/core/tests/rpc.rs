@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::core::Clock;
+use ahash::AHashMap;
 
 /// Features a test client announces in HELLO.
 const CANCEL: (&str, &str) = ("callee", "call_canceling");

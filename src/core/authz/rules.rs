@@ -1,4 +1,4 @@
-//! Static authorization: which actions a role may take on which URIs, from
+//! Static authorization rules: which actions a role may take on which URIs, from
 //! the roles' permission rules in the config ([`RealmConfig::roles`]). This
 //! runs on every CALL, REGISTER, PUBLISH and SUBSCRIBE, so each role's rules
 //! are compiled once into lookup tables; authentication (which role a
@@ -44,39 +44,7 @@ use ahash::AHashMap;
 use crate::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
 use crate::proto::uri::MatchPolicy;
 
-/// An action a session asks to take on a URI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// CALL a procedure.
-    Call,
-    /// REGISTER a procedure.
-    Register,
-    /// PUBLISH to a topic.
-    Publish,
-    /// SUBSCRIBE to a topic.
-    Subscribe,
-}
-
-/// The answer to one authorization question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Grant {
-    /// Whether the action is allowed.
-    pub allowed: bool,
-    /// Identity disclosure: `publisher` set only for [`Action::Publish`],
-    /// `caller` only for [`Action::Call`], both `false` when denied.
-    pub disclose: Disclose,
-}
-
-impl Grant {
-    /// Not allowed, nothing disclosed.
-    pub const DENY: Grant = Grant {
-        allowed: false,
-        disclose: Disclose {
-            caller: false,
-            publisher: false,
-        },
-    };
-}
+use super::{Action, Grant};
 
 /// The allow and disclose flags of one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

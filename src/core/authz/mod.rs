@@ -1,0 +1,222 @@
+//! Authorization: one guard in front of every CALL, REGISTER, PUBLISH and
+//! SUBSCRIBE, whoever sent it (client, MQTT device, HTTP bridge).
+//!
+//! The router runs the guard ([`Authorization::decide`]) before a request
+//! reaches the broker or the dealer: it validates the URI for the request's
+//! match policy, then asks, in this order, the session's cache of earlier
+//! answers, an [`Authorizer`] installed for the session's (realm, role) — a
+//! dynamic authorizer answers there — and else the role's static
+//! permissions (`rules.rs`). An authorizer may answer later
+//! ([`Answer::Later`]); the session's requests then wait, in order, until
+//! [`ShardRouter::resolve_authorization`](crate::core::ShardRouter::resolve_authorization)
+//! delivers the decision. Answers marked `cache` are kept for the session's
+//! life.
+//!
+//! This module imports nothing of the broker, the dealer or the meta API.
+
+mod rules;
+
+use ahash::AHashMap;
+
+pub use self::rules::{RealmAuthorizer, RoleAuthorizer};
+use super::api::LinkId;
+use super::cluster::RealmIdx;
+use super::realm::Realm;
+use crate::config::Disclose;
+use crate::proto::{Dict, SessionId};
+
+/// An action a session asks to take on a URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// CALL a procedure.
+    Call,
+    /// REGISTER a procedure.
+    Register,
+    /// PUBLISH to a topic.
+    Publish,
+    /// SUBSCRIBE to a topic.
+    Subscribe,
+}
+
+impl Action {
+    /// The action's name in the WAMP spec and Crossbar's authorizer calls.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Call => "call",
+            Action::Register => "register",
+            Action::Publish => "publish",
+            Action::Subscribe => "subscribe",
+        }
+    }
+}
+
+/// The answer to one authorization question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Grant {
+    /// Whether the action is allowed.
+    pub allowed: bool,
+    /// Identity disclosure: `publisher` set only for [`Action::Publish`],
+    /// `caller` only for [`Action::Call`], both `false` when denied.
+    pub disclose: Disclose,
+}
+
+impl Grant {
+    /// Not allowed, nothing disclosed.
+    pub const DENY: Grant = Grant {
+        allowed: false,
+        disclose: Disclose {
+            caller: false,
+            publisher: false,
+        },
+    };
+
+    /// Allowed, nothing disclosed.
+    pub const ALLOW: Grant = Grant {
+        allowed: true,
+        disclose: Disclose {
+            caller: false,
+            publisher: false,
+        },
+    };
+}
+
+/// Identifies one authorization waiting for a decision on its shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthzTicket(pub u64);
+
+/// One authorization question.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The realm.
+    pub realm: &'a str,
+    /// The session asking.
+    pub session: SessionId,
+    /// Its authid.
+    pub authid: &'a str,
+    /// Its role.
+    pub authrole: &'a str,
+    /// What it wants to do.
+    pub action: Action,
+    /// On which URI.
+    pub uri: &'a str,
+    /// The request's options.
+    pub options: &'a Dict,
+}
+
+/// An authorizer's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Decided now; `cache`: keep the answer for the session's life.
+    Now {
+        /// The decision.
+        grant: Grant,
+        /// Keep it for later requests of the same session, action and URI.
+        cache: bool,
+    },
+    /// Decided later, through
+    /// [`ShardRouter::resolve_authorization`](crate::core::ShardRouter::resolve_authorization)
+    /// with the ticket given.
+    Later,
+}
+
+/// Decides for the sessions of one (realm, role) instead of its static permissions.
+pub trait Authorizer {
+    /// Answers `req`; `ticket` names the question if the answer is [`Answer::Later`].
+    fn authorize(&self, req: &Request<'_>, ticket: AuthzTicket) -> Answer;
+}
+
+/// What the guard found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Decided (allowed or not).
+    Now(Grant),
+    /// Waiting for the answer of this ticket.
+    Later(AuthzTicket),
+}
+
+/// Authorization state of one shard: installed authorizers, cached answers,
+/// questions waiting for an answer.
+#[derive(Default)]
+pub struct Authorization {
+    /// Authorizers installed for (realm, role), in place of static permissions.
+    custom: AHashMap<(RealmIdx, String), Box<dyn Authorizer>>,
+    /// Answers kept per session: (action, URI) → grant.
+    cache: AHashMap<SessionId, AHashMap<(Action, String), Grant>>,
+    /// Questions waiting: ticket → the link and session that asked.
+    pending: AHashMap<AuthzTicket, (LinkId, SessionId)>,
+    /// Last ticket handed out.
+    last_ticket: u64,
+}
+
+impl Authorization {
+    /// Installs `a` for the sessions of `role` on `realm`.
+    pub fn install(&mut self, realm: RealmIdx, role: &str, a: Box<dyn Authorizer>) {
+        self.custom.insert((realm, role.to_owned()), a);
+    }
+
+    /// Decides `req` of the session on `link` in realm `realm`.
+    pub fn decide(
+        &mut self,
+        realms: &[Realm],
+        realm: RealmIdx,
+        link: LinkId,
+        req: &Request<'_>,
+    ) -> Decision {
+        if let Some(g) = self
+            .cache
+            .get(&req.session)
+            .and_then(|c| c.get(&(req.action, req.uri.to_owned())))
+        {
+            return Decision::Now(*g);
+        }
+        let key = (realm, req.authrole.to_owned());
+        let Some(a) = self.custom.get(&key) else {
+            let g = realms[realm as usize]
+                .authz
+                .authorize(req.authrole, req.action, req.uri);
+            return Decision::Now(g);
+        };
+        self.last_ticket += 1;
+        let ticket = AuthzTicket(self.last_ticket);
+        match a.authorize(req, ticket) {
+            Answer::Now { grant, cache } => {
+                if cache {
+                    self.cache
+                        .entry(req.session)
+                        .or_default()
+                        .insert((req.action, req.uri.to_owned()), grant);
+                }
+                Decision::Now(grant)
+            }
+            Answer::Later => {
+                self.pending.insert(ticket, (link, req.session));
+                Decision::Later(ticket)
+            }
+        }
+    }
+
+    /// Takes a waiting question's link and session.
+    pub fn take_pending(&mut self, ticket: AuthzTicket) -> Option<(LinkId, SessionId)> {
+        self.pending.remove(&ticket)
+    }
+
+    /// Keeps an answer for the rest of the session's life.
+    pub fn remember(&mut self, session: SessionId, action: Action, uri: &str, grant: Grant) {
+        self.cache
+            .entry(session)
+            .or_default()
+            .insert((action, uri.to_owned()), grant);
+    }
+
+    /// The session ended: its cached answers go; its waiting questions are
+    /// answered into the void.
+    pub fn session_ended(&mut self, session: SessionId) {
+        self.cache.remove(&session);
+        self.pending.retain(|_, (_, s)| *s != session);
+    }
+
+    /// Questions waiting (tests: zero once settled).
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+}

@@ -1,0 +1,203 @@
+//! PUBLISH and the delivery of publications to this shard's subscribers.
+//!
+//! One walk of the replica index gives the local subscribers and the set of
+//! remote shards with subscribers; each remote shard gets one
+//! `ShardMsg::Publish` holding the decoded publication behind an `Arc`; each
+//! shard encodes the EVENT once per (subscription, serializer) and queues the
+//! same bytes for every subscriber ([`EventOut`]).
+
+use std::sync::Arc;
+
+use super::Broker;
+use super::options::{PubOptions, is_reserved_topic};
+use crate::core::api::LinkId;
+use crate::core::authz::Grant;
+use crate::core::cluster::{RealmIdx, RoutedPublish, ShardMsg, ShardSet};
+use crate::core::ctx::Ctx;
+use crate::core::session::EventOut;
+use crate::core::uris;
+use crate::proto::message::code;
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{Dict, Message, Payload, PublicationId, Publish, Published, Value};
+
+impl Broker {
+    /// A PUBLISH the guard let through (`grant`: its disclosure flags).
+    pub fn publish(&mut self, cx: &mut Ctx, link: LinkId, m: Publish, grant: Grant) {
+        let publication = PublicationId(cx.rng_id());
+        let Some(s) = cx.links.session(link) else {
+            return;
+        };
+        let realm_idx = s.realm;
+        let opts = match PubOptions::parse(&m.options) {
+            Ok(o) => o,
+            Err(e) => {
+                return publish_error(
+                    cx,
+                    link,
+                    &m,
+                    acknowledge_of(&m.options),
+                    uris::INVALID_ARGUMENT,
+                    e,
+                );
+            }
+        };
+        let (acknowledge, exclude_me, disclose_me) =
+            (opts.acknowledge, opts.exclude_me, opts.disclose_me);
+        if is_reserved_topic(&m.topic) {
+            let msg = format!(
+                "publishing to '{}' is not allowed: 'wamp.' topics are reserved for the router",
+                m.topic
+            );
+            return publish_error(cx, link, &m, acknowledge, uris::INVALID_URI, msg);
+        }
+        let s = cx.links.session(link).expect("checked above");
+        let mut details = Dict::new();
+        if disclose_me || grant.disclose.publisher {
+            details.insert("publisher", s.id.0);
+            details.insert("publisher_authid", s.authid.as_str());
+            details.insert("publisher_authrole", s.authrole.as_str());
+        }
+        if let Some(level) = s.trustlevel {
+            details.insert("trustlevel", level);
+        }
+        let routed = RoutedPublish {
+            realm: realm_idx,
+            topic: m.topic,
+            publication,
+            publisher: s.id,
+            exclude_me,
+            details,
+            payload: m.payload,
+            filter: opts.filter,
+            retain: opts.retain,
+            rkey: opts.rkey,
+        };
+        self.route_publish(cx, routed, if exclude_me { Some(link) } else { None });
+        if acknowledge {
+            cx.links.send(
+                link,
+                &Message::Published(Published {
+                    request: m.request,
+                    publication,
+                }),
+            );
+        }
+    }
+
+    /// Routes a publication: local subscribers now, and one shared message to
+    /// each other shard that has subscribers.
+    pub fn route_publish(&mut self, cx: &mut Ctx, routed: RoutedPublish, exclude: Option<LinkId>) {
+        let mut remote = ShardSet::default();
+        self.realms[routed.realm as usize]
+            .subs
+            .for_each_match(&routed.topic, |_, _, e| remote.union_with(&e.remote));
+        // Retained events go to every shard; history to the history's owner.
+        let keep = self.publish_targets(&routed, cx.shards, &mut remote);
+        remote.remove(cx.shard);
+        self.deliver_local(cx, &routed, exclude);
+        if !remote.is_empty() || keep {
+            let shared = Arc::new(routed);
+            if keep {
+                self.keep_publication(cx, &shared);
+            }
+            for s in remote.iter() {
+                cx.send_remote(s, ShardMsg::Publish(Arc::clone(&shared)));
+            }
+        }
+    }
+
+    /// Publishes an event originated by the router itself (meta events,
+    /// testaments) to every subscriber of `topic` in `realm`, on every shard.
+    /// Authorization for subscribing applies as usual; nothing is excluded.
+    pub fn publish_internal(
+        &mut self,
+        cx: &mut Ctx,
+        realm: RealmIdx,
+        topic: &str,
+        details: Dict,
+        payload: Payload,
+    ) {
+        let routed = cx.internal_publication(realm, topic, details, payload);
+        self.route_publish(cx, routed, None);
+    }
+
+    /// A publication from another shard, for this shard's subscribers.
+    pub fn deliver_routed(&mut self, cx: &mut Ctx, p: &Arc<RoutedPublish>) {
+        self.deliver_local(cx, p, None);
+        if self.keeps(p) {
+            self.keep_publication(cx, p);
+        }
+    }
+
+    /// Delivers to this shard's subscribers: one EVENT encoding per
+    /// (subscription, serializer), the same bytes queued for each subscriber.
+    fn deliver_local(&mut self, cx: &mut Ctx, p: &RoutedPublish, exclude: Option<LinkId>) {
+        let realm = &self.realms[p.realm as usize];
+        let links = &mut cx.links;
+        let mut topic_details: Option<Dict> = None;
+        realm.subs.for_each_match(&p.topic, |_, policy, entry| {
+            let Some(id) = entry.id else { return };
+            if entry.local.is_empty() {
+                return;
+            }
+            let details = if policy == MatchPolicy::Exact {
+                &p.details
+            } else {
+                &*topic_details.get_or_insert_with(|| {
+                    p.details
+                        .clone()
+                        .with("topic", Value::from(p.topic.as_str()))
+                })
+            };
+            // Sharded subscription and a publish with `rkey`: one node key gets it.
+            let sharding = match (&p.rkey, &entry.nodes) {
+                (Some(rkey), Some(nodes)) => Some((&**nodes, nodes.choose(rkey))),
+                _ => None,
+            };
+            let mut ev = EventOut::new(id, p.publication, details, &p.payload);
+            for c in &entry.local {
+                if Some(*c) == exclude {
+                    continue;
+                }
+                if let Some((nodes, chosen)) = sharding
+                    && !nodes.admits(*c, chosen)
+                {
+                    continue;
+                }
+                if let Some(f) = &p.filter
+                    && !links
+                        .session(*c)
+                        .is_some_and(|s| f.admits(s.id, &s.authid, &s.authrole))
+                {
+                    continue;
+                }
+                links.push_event(*c, &mut ev);
+            }
+        });
+    }
+}
+
+fn publish_error(
+    cx: &mut Ctx,
+    link: LinkId,
+    m: &Publish,
+    acknowledge: bool,
+    error: &str,
+    message: String,
+) {
+    // Without `acknowledge` the spec has the broker drop a failed publish silently.
+    if acknowledge {
+        cx.links
+            .error(link, code::PUBLISH, m.request, error, Some(message));
+    } else {
+        tracing::debug!(link = link.0, %message, "unacknowledged publish dropped");
+    }
+}
+
+/// The `acknowledge` option, read leniently (for answering a malformed PUBLISH).
+fn acknowledge_of(options: &Dict) -> bool {
+    options
+        .get("acknowledge")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}

@@ -1,0 +1,253 @@
+//! Retained events and the event history's feed.
+//!
+//! Retained events live on **every** shard: a `retain: true` publication goes
+//! to all shards (one shared `Arc`), each keeps it for its topic, so a
+//! `get_retained` SUBSCRIBE is answered from the subscriber's own shard right
+//! after SUBSCRIBED. A retained publication that is still in flight when
+//! SUBSCRIBED goes out reaches the new subscriber as a normal event, after the
+//! older retained one: order is kept. The topic's owner shard
+//! (`owner_of(realm, topic, exact)`) is the one that persists it.
+//!
+//! Event history lives on the owner shard of the history's subscription
+//! (see `history.rs`); publishers' shards send matching publications there.
+//! A realm without history and a publication without `retain` cost one
+//! boolean test each.
+
+use std::sync::Arc;
+
+use super::history::RealmHistory;
+use super::options::{now_ns, pattern_matches};
+use super::{Broker, BrokerRealm, OwnedSub};
+use crate::config::Config;
+use crate::core::api::LinkId;
+use crate::core::cluster::{self, RealmIdx, RoutedPublish, ShardSet};
+use crate::core::ctx::Ctx;
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{Event, Message, RequestId, SessionId, ShardId, SubscriptionId};
+
+impl Broker {
+    /// Sets up each realm: history subscriptions this shard owns (created and
+    /// pinned now, so their IDs are stable), and the persistent store's content.
+    pub(super) fn init(&mut self, cx: &Ctx, config: &Config) {
+        let (shard, shards) = (cx.shard, cx.shards);
+        for (idx, rc) in config.realms.iter().enumerate() {
+            let realm_idx = idx as RealmIdx;
+            let mut realm = BrokerRealm::default();
+            let mut owned_ids = Vec::new();
+            for h in &rc.store.event_history {
+                let owner = cluster::owner_of(realm_idx, &h.uri, h.match_policy, shards);
+                let id = if owner == shard {
+                    let key = (h.uri.clone(), h.match_policy);
+                    let id = match realm.owned_subs.get(&key) {
+                        Some(o) => o.id,
+                        None => {
+                            let id = realm.new_sub_id(shard, shards);
+                            realm.owned_subs.insert(
+                                key,
+                                OwnedSub {
+                                    id,
+                                    shards: ShardSet::default(),
+                                    created: now_ns(),
+                                    pinned: true,
+                                },
+                            );
+                            id
+                        }
+                    };
+                    Some(id)
+                } else {
+                    None
+                };
+                owned_ids.push(id);
+            }
+            realm.history = RealmHistory::new(
+                &rc.store.event_history,
+                realm_idx,
+                shard,
+                shards,
+                &owned_ids,
+            );
+            if let Some(dir) = &rc.store.path {
+                match crate::store::evlog::open(dir, &rc.name, &rc.store) {
+                    Ok(log) => {
+                        {
+                            let guard = log.lock().unwrap_or_else(|e| e.into_inner());
+                            for rec in guard.records() {
+                                realm.load_record(realm_idx, rec);
+                            }
+                        }
+                        realm.log = Some(log);
+                    }
+                    Err(e) => tracing::error!(
+                        realm = %rc.name,
+                        path = %dir.display(),
+                        error = %e,
+                        "cannot open the event store; history and retained events stay in memory"
+                    ),
+                }
+            }
+            self.realms.push(realm);
+        }
+    }
+
+    /// Adds the shards that must see `p` besides its subscribers' (every
+    /// shard for a retained event, the owners of matching histories) to
+    /// `remote`; returns whether this shard keeps it (retains or records it).
+    pub(super) fn publish_targets(
+        &self,
+        p: &RoutedPublish,
+        shards: u16,
+        remote: &mut ShardSet,
+    ) -> bool {
+        let Some(r) = self.realms.get(p.realm as usize) else {
+            return false;
+        };
+        if p.retain {
+            for s in 0..shards {
+                remote.insert(ShardId(s));
+            }
+        }
+        if !r.history.is_empty() && r.history.records(p) {
+            r.history.owners_matching(&p.topic, remote);
+        }
+        self.keeps(p)
+    }
+
+    /// Whether this shard keeps `p`: it is retained, or it matches a history this shard owns.
+    pub(super) fn keeps(&self, p: &RoutedPublish) -> bool {
+        let Some(r) = self.realms.get(p.realm as usize) else {
+            return false;
+        };
+        p.retain
+            || (!r.history.is_empty() && r.history.records(p) && r.history.owns_match(&p.topic))
+    }
+
+    /// Keeps `p` on this shard: as its topic's retained event, and in every
+    /// history this shard owns that it matches. Persists what this shard is
+    /// the writer of.
+    pub(super) fn keep_publication(&mut self, cx: &Ctx, p: &Arc<RoutedPublish>) {
+        let (shard, shards) = (cx.shard, cx.shards);
+        let Some(r) = self.realms.get_mut(p.realm as usize) else {
+            return;
+        };
+        let now = now_ns();
+        if p.retain {
+            r.retained.insert(p.topic.clone(), Arc::clone(p));
+            if let Some(log) = &r.log
+                && cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard
+            {
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                if let Err(e) = log.append_retained(p, now) {
+                    tracing::warn!(error = %e, "event store: cannot persist a retained event");
+                }
+            }
+        }
+        if !r.history.is_empty() && r.history.records(p) {
+            let appended = r.history.record(p, now);
+            if let Some(log) = &r.log {
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                for (uri, policy) in appended {
+                    if let Err(e) = log.append_history(&uri, policy, p, now) {
+                        tracing::warn!(error = %e, "event store: cannot persist a history event");
+                    }
+                }
+            }
+        }
+    }
+
+    /// After SUBSCRIBED for `link`: the subscription meta event (through the
+    /// owner) when the session is new to it, and the retained events when
+    /// the SUBSCRIBE asked for them.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn after_subscribed(
+        &mut self,
+        cx: &mut Ctx,
+        link: LinkId,
+        session: SessionId,
+        realm: RealmIdx,
+        id: SubscriptionId,
+        uri: &str,
+        policy: MatchPolicy,
+        request: RequestId,
+        added: bool,
+    ) {
+        if added && !super::is_meta_quiet(uri) {
+            self.sub_meta_added(cx, realm, session, id);
+        }
+        if self.want_retained.remove(&(link, request)) {
+            self.send_retained(cx, link, realm, id, uri, policy);
+        }
+    }
+
+    /// Sends `link` the retained events of every topic its new subscription
+    /// (uri, policy) covers that it would have been eligible for.
+    fn send_retained(
+        &mut self,
+        cx: &mut Ctx,
+        link: LinkId,
+        realm: RealmIdx,
+        id: SubscriptionId,
+        uri: &str,
+        policy: MatchPolicy,
+    ) {
+        let Some(r) = self.realms.get(realm as usize) else {
+            return;
+        };
+        let Some(s) = cx.links.session(link) else {
+            return;
+        };
+        let mut out: Vec<Arc<RoutedPublish>> = match policy {
+            MatchPolicy::Exact => r.retained.get(uri).cloned().into_iter().collect(),
+            _ => r
+                .retained
+                .iter()
+                .filter(|(topic, _)| pattern_matches(uri, policy, topic))
+                .map(|(_, p)| Arc::clone(p))
+                .collect(),
+        };
+        out.retain(|p| {
+            p.filter
+                .as_ref()
+                .is_none_or(|f| f.admits(s.id, &s.authid, &s.authrole))
+        });
+        // Oldest publication first would need timestamps; topic order is stable.
+        out.sort_by(|a, b| a.topic.cmp(&b.topic));
+        for p in out {
+            let mut details = p.details.clone();
+            if policy != MatchPolicy::Exact {
+                details.insert("topic", p.topic.as_str());
+            }
+            details.insert("retained", true);
+            let ev = Message::Event(Event {
+                subscription: id,
+                publication: p.publication,
+                details,
+                payload: p.payload.clone(),
+            });
+            cx.links.send(link, &ev);
+        }
+    }
+}
+
+impl BrokerRealm {
+    /// Takes one stored record at startup: every shard takes the retained
+    /// events, the owner of a history its events.
+    fn load_record(&mut self, realm: RealmIdx, rec: crate::store::evlog::Loaded) {
+        match rec {
+            crate::store::evlog::Loaded::Retained { mut publish, .. } => {
+                publish.realm = realm;
+                self.retained
+                    .insert(publish.topic.clone(), Arc::new(publish));
+            }
+            crate::store::evlog::Loaded::History {
+                uri,
+                policy,
+                time_ns,
+                mut publish,
+            } => {
+                publish.realm = realm;
+                self.history.load(&uri, policy, time_ns, Arc::new(publish));
+            }
+        }
+    }
+}

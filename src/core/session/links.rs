@@ -1,0 +1,376 @@
+//! The links of one shard and their sessions, and everything that is sent to
+//! them: one place that encodes, enforces the peer's size limit, queues, and
+//! notices slow consumers.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use ahash::AHashMap;
+use bytes::{Bytes, BytesMut};
+
+use super::{Link, Phase, Session};
+use crate::core::api::{LinkId, LinkInfo, Output, Refused};
+use crate::core::outbox::{CloseReason, Overflow};
+use crate::core::uris;
+use crate::proto::message::code;
+use crate::proto::{
+    Abort, Dict, Error, Event, Message, Payload, PublicationId, RequestId, SessionId,
+    SubscriptionId, Value,
+};
+
+/// What [`Links::send`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Queued on the link's output (or the link is gone).
+    Queued,
+    /// Larger than the peer accepts: not queued as it was (see [`Links::send`]).
+    TooBig,
+}
+
+/// One EVENT on its way to many links: encoded at most once per serializer,
+/// the same bytes queued for every subscriber that uses that serializer.
+pub(crate) struct EventOut<'a> {
+    /// The subscription the subscribers share.
+    pub subscription: SubscriptionId,
+    /// The publication.
+    pub publication: PublicationId,
+    /// EVENT details.
+    pub details: &'a Dict,
+    /// Args and kwargs.
+    pub payload: &'a Payload,
+    /// The encodings made so far, by serializer.
+    frames: [Option<Rc<Bytes>>; 3],
+}
+
+impl<'a> EventOut<'a> {
+    /// An EVENT not encoded yet.
+    pub fn new(
+        subscription: SubscriptionId,
+        publication: PublicationId,
+        details: &'a Dict,
+        payload: &'a Payload,
+    ) -> Self {
+        EventOut {
+            subscription,
+            publication,
+            details,
+            payload,
+            frames: [None, None, None],
+        }
+    }
+}
+
+/// This shard's links and sessions.
+pub(crate) struct Links {
+    /// Every open link.
+    links: AHashMap<LinkId, Box<Link>>,
+    /// Established sessions → their link.
+    sessions: AHashMap<SessionId, LinkId>,
+    /// Encode buffer: frames are split off it, so one allocation serves many frames.
+    scratch: BytesMut,
+    /// Links whose output overflowed during the current step; closed at its end.
+    overflowed: Vec<LinkId>,
+    /// Last link ID handed out.
+    last_link: u64,
+}
+
+impl Links {
+    /// No links yet.
+    pub fn new() -> Links {
+        Links {
+            links: AHashMap::new(),
+            sessions: AHashMap::new(),
+            scratch: BytesMut::with_capacity(64 * 1024),
+            overflowed: Vec::new(),
+            last_link: 0,
+        }
+    }
+
+    /// Adds a link, unless `max` links are open already.
+    ///
+    /// # Errors
+    /// [`Refused`] at the limit.
+    pub fn open(&mut self, info: LinkInfo, out: Output, max: usize) -> Result<LinkId, Refused> {
+        if self.links.len() >= max {
+            return Err(Refused("session limit reached"));
+        }
+        self.last_link += 1;
+        let id = LinkId(self.last_link);
+        let max_outbound = info.max_outbound.unwrap_or(usize::MAX);
+        self.links.insert(
+            id,
+            Box::new(Link {
+                out,
+                info,
+                phase: Phase::Connected,
+                closing: false,
+                max_outbound,
+            }),
+        );
+        Ok(id)
+    }
+
+    /// Forgets a link (its session must have ended).
+    pub fn remove(&mut self, link: LinkId) {
+        self.links.remove(&link);
+    }
+
+    /// Open links.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Established sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Every link, for shutdown.
+    pub fn ids(&self) -> Vec<LinkId> {
+        self.links.keys().copied().collect()
+    }
+
+    /// A link.
+    pub fn get(&self, link: LinkId) -> Option<&Link> {
+        self.links.get(&link).map(|l| &**l)
+    }
+
+    /// A link, to change.
+    pub fn get_mut(&mut self, link: LinkId) -> Option<&mut Link> {
+        self.links.get_mut(&link).map(|l| &mut **l)
+    }
+
+    /// The established session on `link`.
+    pub fn session(&self, link: LinkId) -> Option<&Session> {
+        match &self.links.get(&link)?.phase {
+            Phase::Established(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The established session on `link`, to change.
+    pub fn session_mut(&mut self, link: LinkId) -> Option<&mut Session> {
+        match &mut self.links.get_mut(&link)?.phase {
+            Phase::Established(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The link of an established session on this shard.
+    pub fn link_of(&self, session: SessionId) -> Option<LinkId> {
+        self.sessions.get(&session).copied()
+    }
+
+    /// Whether a session with this ID lives here.
+    pub fn has_session(&self, session: SessionId) -> bool {
+        self.sessions.contains_key(&session)
+    }
+
+    /// The established sessions and their links.
+    pub fn sessions(&self) -> impl Iterator<Item = (LinkId, &Session)> {
+        self.sessions
+            .values()
+            .filter_map(|&l| self.session(l).map(|s| (l, s)))
+    }
+
+    /// Makes `session` the link's established session.
+    pub fn establish(&mut self, link: LinkId, session: Session) {
+        let id = session.id;
+        if let Some(l) = self.links.get_mut(&link) {
+            l.phase = Phase::Established(session);
+            self.sessions.insert(id, link);
+        }
+    }
+
+    /// Takes the link's session out (it ends); the link waits for HELLO again.
+    pub fn take_session(&mut self, link: LinkId) -> Option<Session> {
+        let l = self.links.get_mut(&link)?;
+        if !matches!(l.phase, Phase::Established(_)) {
+            return None;
+        }
+        let Phase::Established(s) = std::mem::replace(&mut l.phase, Phase::Connected) else {
+            unreachable!("checked above");
+        };
+        self.sessions.remove(&s.id);
+        Some(s)
+    }
+
+    /// Whether the router asked for the link to be closed (input is then ignored).
+    pub fn is_closing(&self, link: LinkId) -> bool {
+        self.links.get(&link).is_none_or(|l| l.closing)
+    }
+
+    /// Asks the front end to close the link after what is queued.
+    pub fn close_link(&mut self, link: LinkId, reason: CloseReason) {
+        if let Some(l) = self.links.get_mut(&link) {
+            l.closing = true;
+            l.out.close(reason);
+        }
+    }
+
+    /// Whether a link overflowed during this step.
+    pub fn has_overflowed(&self) -> bool {
+        !self.overflowed.is_empty()
+    }
+
+    /// Links that overflowed during this step, to close as slow consumers.
+    pub fn take_overflowed(&mut self) -> Vec<LinkId> {
+        std::mem::take(&mut self.overflowed)
+    }
+
+    /// Encodes `msg` for `link` and queues it.
+    ///
+    /// A message larger than the peer accepts is not sent: a RESULT or a
+    /// call's ERROR is replaced by ERROR `wamp.error.payload_size_exceeded`
+    /// (the call still ends), anything else is dropped and logged;
+    /// [`Sent::TooBig`] tells the caller, e.g. to fail an INVOCATION back to
+    /// its caller.
+    pub fn send(&mut self, link: LinkId, msg: &Message) -> Sent {
+        let Some(l) = self.links.get(&link) else {
+            return Sent::Queued;
+        };
+        let (outbox, serializer) = match &l.out {
+            Output::Typed(q) => {
+                if q.borrow_mut().push(msg.clone()) == Err(Overflow) {
+                    self.overflowed.push(link);
+                }
+                return Sent::Queued;
+            }
+            Output::Wire { outbox, serializer } => (outbox, *serializer),
+        };
+        serializer.encode_into(msg, &mut self.scratch);
+        let mut frame = self.scratch.split().freeze();
+        let mut sent = Sent::Queued;
+        if frame.len() > l.max_outbound {
+            sent = Sent::TooBig;
+            let Some(reply) = too_big_reply(msg, frame.len(), l.max_outbound) else {
+                tracing::warn!(
+                    link = link.0,
+                    message = msg.name(),
+                    len = frame.len(),
+                    max = l.max_outbound,
+                    "message larger than the peer accepts: not sent"
+                );
+                return sent;
+            };
+            serializer.encode_into(&reply, &mut self.scratch);
+            frame = self.scratch.split().freeze();
+        }
+        if outbox.borrow_mut().push(frame) == Err(Overflow) {
+            self.overflowed.push(link);
+        }
+        sent
+    }
+
+    /// Sends `msg` to a session on this shard, if it is still here.
+    pub fn send_to_session(&mut self, session: SessionId, msg: &Message) {
+        if let Some(link) = self.link_of(session) {
+            self.send(link, msg);
+        }
+    }
+
+    /// Queues one EVENT for `link` (encoded on first use per serializer);
+    /// returns whether it was queued.
+    pub fn push_event(&mut self, link: LinkId, ev: &mut EventOut<'_>) -> bool {
+        let Some(l) = self.links.get(&link) else {
+            return false;
+        };
+        let (outbox, serializer) = match &l.out {
+            Output::Typed(q) => {
+                let m = Message::Event(Event {
+                    subscription: ev.subscription,
+                    publication: ev.publication,
+                    details: ev.details.clone(),
+                    payload: ev.payload.clone(),
+                });
+                if q.borrow_mut().push(m) == Err(Overflow) {
+                    self.overflowed.push(link);
+                }
+                return true;
+            }
+            Output::Wire { outbox, serializer } => (outbox, *serializer),
+        };
+        let scratch = &mut self.scratch;
+        let frame = ev.frames[serializer.index()].get_or_insert_with(|| {
+            serializer.encode_event_into(
+                ev.subscription,
+                ev.publication,
+                ev.details,
+                ev.payload,
+                scratch,
+            );
+            Rc::new(scratch.split().freeze())
+        });
+        if frame.len() > l.max_outbound {
+            // Larger than this subscriber accepts: it misses this event.
+            tracing::debug!(
+                link = link.0,
+                len = frame.len(),
+                "event larger than the subscriber accepts: skipped"
+            );
+            return false;
+        }
+        if outbox.borrow_mut().push(Rc::clone(frame)) == Err(Overflow) {
+            self.overflowed.push(link);
+        }
+        true
+    }
+
+    /// Replies with ERROR to a request.
+    pub fn error(
+        &mut self,
+        link: LinkId,
+        request_type: u64,
+        request: RequestId,
+        error: &str,
+        message: Option<String>,
+    ) {
+        let payload = match message {
+            Some(m) => Payload::args(vec![Value::Str(m)]),
+            None => Payload::empty(),
+        };
+        let msg = Message::Error(Error {
+            request_type,
+            request,
+            details: Dict::new(),
+            error: error.to_owned(),
+            payload,
+        });
+        self.send(link, &msg);
+    }
+
+    /// Sends ABORT with `reason` and a message, then closes the link.
+    pub fn abort(&mut self, link: LinkId, reason: &str, message: Cow<'_, str>) {
+        let abort = Message::Abort(Abort {
+            details: Dict::new().with("message", message.as_ref()),
+            reason: reason.to_owned(),
+            payload: Payload::empty(),
+        });
+        if self.send(link, &abort) == Sent::TooBig {
+            tracing::warn!(
+                link = link.0,
+                %reason,
+                "ABORT larger than the peer accepts: closing without it"
+            );
+        }
+        self.close_link(link, CloseReason::Normal);
+    }
+}
+
+/// The ERROR that replaces a call's RESULT or ERROR too large for its caller.
+fn too_big_reply(msg: &Message, len: usize, max: usize) -> Option<Message> {
+    let request = match msg {
+        Message::Result(r) => r.request,
+        Message::Error(e) if e.request_type == code::CALL => e.request,
+        _ => return None,
+    };
+    Some(Message::Error(Error {
+        request_type: code::CALL,
+        request,
+        details: Dict::new(),
+        error: uris::PAYLOAD_SIZE_EXCEEDED.to_owned(),
+        payload: Payload::args(vec![Value::Str(format!(
+            "the call's answer is {len} bytes; this client accepts at most {max}"
+        ))]),
+    }))
+}

@@ -1,0 +1,262 @@
+//! Sessions: the links of one shard, the state machine each link goes
+//! through, and authentication.
+//!
+//! ```text
+//!              HELLO                 CHALLENGE sent            WELCOME sent
+//! Connected ─────────► Authenticating ─────────► Challenged ─────────► Established
+//!     ▲   (authenticator decides now or later)  (AUTHENTICATE)              │
+//!     └────────────────────────── GOODBYE exchanged ────────────────────────┘
+//! ABORT, a protocol violation, a denied login, a slow consumer or shutdown
+//! close the link from any state (`Link::closing`).
+//! ```
+//!
+//! - `links.rs`: [`Links`], the table of links and sessions, and the one
+//!   place that encodes and queues what is sent to them;
+//! - `authn/`: the [`Authenticator`](authn::Authenticator) seam and its methods;
+//! - `hello.rs`: HELLO, CHALLENGE/AUTHENTICATE, WELCOME, GOODBYE, ABORT:
+//!   the transitions above, driven by [`Sessions`].
+//!
+//! This folder imports the core's `api`, `outbox`, `cluster` and `realm`
+//! parts; nothing of the broker, the dealer or the meta API (they build on it).
+
+pub mod authn;
+mod hello;
+mod links;
+
+use std::rc::Rc;
+
+use ahash::AHashMap;
+
+use self::authn::{AuthJob, Challenged, Methods, Ticket};
+pub(crate) use self::links::{EventOut, Links, Sent};
+use crate::core::api::{LinkId, LinkInfo, Output};
+use crate::core::cluster::RealmIdx;
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{Dict, Message, RegistrationId, SessionId, SubscriptionId, Value};
+
+/// A map keyed by IDs the router itself assigns (subscription, registration
+/// and invocation IDs). Peers cannot choose these keys, so a fixed-key hasher
+/// is safe, and it saves each map the 32 octets of a random hasher state.
+pub(crate) type IdMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<ahash::AHasher>>;
+
+/// One link: how to reach the front end, and where its session stands.
+pub(crate) struct Link {
+    /// What the router sends goes here.
+    pub out: Output,
+    /// Transport details.
+    pub info: LinkInfo,
+    /// The session state machine (see the module header).
+    pub phase: Phase,
+    /// Set once the router asked the front end to close: no more input is processed.
+    pub closing: bool,
+    /// Largest message the peer accepts (`usize::MAX`: no limit).
+    pub max_outbound: usize,
+}
+
+/// Where a link's session stands.
+pub(crate) enum Phase {
+    /// Waiting for HELLO (at first, and again after GOODBYE).
+    Connected,
+    /// HELLO received; the authenticator has not decided yet.
+    Authenticating(Box<Joining>),
+    /// CHALLENGE sent; waiting for AUTHENTICATE.
+    Challenged(Box<(Joining, Box<dyn Challenged>)>),
+    /// WELCOME sent.
+    Established(Session),
+}
+
+/// What a session being authenticated keeps until WELCOME.
+pub(crate) struct Joining {
+    /// The realm asked for.
+    pub realm: RealmIdx,
+    /// The session ID it will get.
+    pub id: SessionId,
+    /// What the client announced in HELLO.
+    pub features: Features,
+    /// The decision being waited for, when one is.
+    pub ticket: Option<Ticket>,
+}
+
+/// A joined session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The session's global ID.
+    pub id: SessionId,
+    /// Its realm.
+    pub realm: RealmIdx,
+    /// Authentication ID.
+    pub authid: String,
+    /// Authentication role (permissions come from it).
+    pub authrole: String,
+    /// The method that authenticated it.
+    pub authmethod: String,
+    /// Who vouched for it.
+    pub authprovider: String,
+    /// `WELCOME.Details.authextra`, if any.
+    pub authextra: Option<Box<Dict>>,
+    /// This session's subscriptions: ID → key in the realm's index.
+    pub subscriptions: IdMap<SubscriptionId, (String, MatchPolicy)>,
+    /// This session's registrations: ID → key.
+    pub registrations: IdMap<RegistrationId, (String, MatchPolicy)>,
+    /// What the client announced in HELLO, as far as the router acts on it.
+    pub features: Features,
+    /// Trust level of this session's publications and calls: its role's
+    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
+    pub trustlevel: Option<u64>,
+    /// Requests waiting for an authorization decision, oldest first; while
+    /// any wait, later requests wait behind them (a session's requests are
+    /// handled in order). Boxed: a pointer in every session instead of a
+    /// queue's four words, for what only deferred authorizers ever use.
+    #[allow(clippy::box_collection)]
+    pub parked: Option<Box<std::collections::VecDeque<Message>>>,
+}
+
+/// What a client announced in `HELLO.Details.roles.<role>.features`, as far
+/// as the router acts on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features(u8);
+
+impl Features {
+    /// callee: `call_canceling` (or the spelling `call_cancelling`).
+    pub const CALLEE_CANCELING: u8 = 1;
+    /// callee: `progressive_call_results`.
+    pub const CALLEE_PROGRESSIVE_RESULTS: u8 = 2;
+    /// callee: `progressive_call_invocations`.
+    pub const CALLEE_PROGRESSIVE_INVOCATIONS: u8 = 4;
+    /// callee: `registration_revocation`.
+    pub const CALLEE_REVOCATION: u8 = 8;
+    /// caller: `progressive_call_invocations`.
+    pub const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 16;
+
+    /// Reads the features from HELLO details; anything malformed counts as absent.
+    pub fn from_hello(details: &Dict) -> Features {
+        let roles = details.get("roles").and_then(Value::as_dict);
+        let features = |role: &str| {
+            roles
+                .and_then(|r| r.get(role))
+                .and_then(Value::as_dict)
+                .and_then(|r| r.get("features"))
+                .and_then(Value::as_dict)
+        };
+        let on = |f: Option<&Dict>, key: &str| {
+            f.and_then(|f| f.get(key))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let mut bits = 0;
+        let callee = features("callee");
+        if on(callee, "call_canceling") || on(callee, "call_cancelling") {
+            bits |= Self::CALLEE_CANCELING;
+        }
+        if on(callee, "progressive_call_results") {
+            bits |= Self::CALLEE_PROGRESSIVE_RESULTS;
+        }
+        if on(callee, "progressive_call_invocations") {
+            bits |= Self::CALLEE_PROGRESSIVE_INVOCATIONS;
+        }
+        if on(callee, "registration_revocation") {
+            bits |= Self::CALLEE_REVOCATION;
+        }
+        if on(features("caller"), "progressive_call_invocations") {
+            bits |= Self::CALLER_PROGRESSIVE_INVOCATIONS;
+        }
+        Features(bits)
+    }
+
+    /// Whether every bit of `flag` is set.
+    pub fn has(self, flag: u8) -> bool {
+        self.0 & flag == flag
+    }
+}
+
+/// What the session state machine needs of the rest of its shard's core
+/// (implemented by the core's shared context; the session layer does not
+/// import it, so nothing here depends on the parts built on sessions).
+pub(crate) trait Host {
+    /// The links, to send and to change state.
+    fn links(&mut self) -> &mut Links;
+    /// The index of the realm called `name`, if served.
+    fn realm_index(&self, name: &str) -> Option<RealmIdx>;
+    /// A realm's name.
+    fn realm_name(&self, realm: RealmIdx) -> &str;
+    /// Whether `role` exists on `realm`.
+    fn has_role(&self, realm: RealmIdx, role: &str) -> bool;
+    /// The trust level configured for `role` on `realm`.
+    fn role_trustlevel(&self, realm: RealmIdx, role: &str) -> Option<u64>;
+    /// A new session ID, unique across shards.
+    fn new_session_id(&mut self) -> SessionId;
+    /// A random authid for a session that has none.
+    fn random_authid(&mut self) -> String;
+    /// This shard's index (announced in WELCOME as `x_junction_shard`).
+    fn shard_index(&self) -> u16;
+    /// Ends the link for a protocol violation (ABORT, close, session ends).
+    fn violation(&mut self, link: LinkId, reason: std::borrow::Cow<'static, str>);
+}
+
+/// The session part of a shard's core: authentication state. (The links
+/// themselves live in [`Links`], which every part uses to send.)
+pub(crate) struct Sessions {
+    /// Methods added by the program (beyond the transports' configs), by transport ID.
+    added: AHashMap<String, Vec<Rc<dyn authn::Authenticator>>>,
+    /// Authentications waiting for a decision → their link.
+    pending: AHashMap<Ticket, LinkId>,
+    /// Last ticket handed out.
+    last_ticket: u64,
+    /// Work to run off the reactor (see [`AuthJob`]).
+    jobs: Vec<AuthJob>,
+}
+
+impl Sessions {
+    /// Authentication state; each link's methods come from its own
+    /// transport config (plus any added with [`Sessions::add_authenticator`]).
+    pub fn new() -> Sessions {
+        Sessions {
+            added: AHashMap::new(),
+            pending: AHashMap::new(),
+            last_ticket: 0,
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Adds an authentication method to transport `transport` (one of the
+    /// same name is replaced).
+    pub fn add_authenticator(&mut self, transport: &str, a: Box<dyn authn::Authenticator>) {
+        let list = self.added.entry(transport.to_owned()).or_default();
+        let a: Rc<dyn authn::Authenticator> = Rc::from(a);
+        list.retain(|m| m.method() != a.method());
+        list.push(a);
+    }
+
+    /// The methods of `transport`: its config's, then those added for its ID.
+    fn methods_of(&self, transport: &crate::config::TransportConfig) -> Methods {
+        let mut m = Methods::from_config(transport);
+        for a in self.added.get(&transport.id).into_iter().flatten() {
+            m.add(Rc::clone(a));
+        }
+        m
+    }
+
+    /// Jobs to run off the reactor, handed to the runtime.
+    pub fn take_jobs(&mut self) -> Vec<AuthJob> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    /// Authentications in progress (tests: zero once everything settled).
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The link's authentication is forgotten (the link is gone).
+    pub fn forget(&mut self, link: LinkId, phase: &Phase) {
+        let ticket = match phase {
+            Phase::Authenticating(j) => j.ticket,
+            Phase::Challenged(c) => c.0.ticket,
+            _ => None,
+        };
+        if let Some(t) = ticket {
+            self.pending.remove(&t);
+        }
+        let _ = link;
+    }
+}
