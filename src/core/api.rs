@@ -256,6 +256,11 @@ impl MessageQueue {
         Ok(())
     }
 
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
     /// Takes every queued message.
     pub fn take(&mut self) -> Vec<Message> {
         self.messages.drain(..).collect()

@@ -33,6 +33,7 @@ mod ctx;
 pub mod dealer;
 mod dispatch;
 pub mod index;
+pub mod internal;
 mod meta;
 pub mod outbox;
 mod peers;
@@ -50,12 +51,13 @@ use self::cluster::{Mesh, ShardMsg};
 use self::ctx::Ctx;
 use self::dealer::Dealer;
 pub use self::dealer::timers::{Clock, SystemClock};
+use self::internal::{Internal, RouterAnswer, RouterCall};
 use self::meta::Meta;
 use self::outbox::CloseReason;
 use self::session::Sessions;
 use self::session::authn::{AuthJob, Authenticator, Step, Ticket};
 use crate::config::Config;
-use crate::proto::{Dict, Goodbye, Message, ShardId};
+use crate::proto::{Call, Dict, Goodbye, Message, Payload, Publish, ShardId};
 
 /// WAMP error and close URIs the router sends.
 pub mod uris {
@@ -124,6 +126,10 @@ pub struct ShardRouter {
     dealer: Dealer,
     /// The meta API's registry and questions in flight.
     meta: Meta,
+    /// The router's own sessions and the calls they made.
+    internal: Internal,
+    /// Last [`RouterCall`] handed out.
+    last_router_call: u64,
 }
 
 impl ShardRouter {
@@ -139,6 +145,8 @@ impl ShardRouter {
             broker,
             dealer,
             meta: Meta::new(),
+            internal: Internal::default(),
+            last_router_call: 0,
         }
     }
 
@@ -291,6 +299,73 @@ impl ShardRouter {
         self.settle();
     }
 
+    /// Calls `procedure` in `realm` on the router's own behalf (see
+    /// [`internal`]); `timeout_ms` (0: none) bounds the wait. The answer comes
+    /// back through [`ShardRouter::take_router_answers`]. `None` for an
+    /// unknown realm.
+    pub fn call_as_router(
+        &mut self,
+        realm: &str,
+        procedure: &str,
+        payload: Payload,
+        timeout_ms: u64,
+    ) -> Option<RouterCall> {
+        let &idx = self.cx.realm_names.get(realm)?;
+        let link = self.internal.link(&mut self.cx, idx)?;
+        self.last_router_call += 1;
+        let call = RouterCall(self.last_router_call);
+        let request = self.internal.next_request(call);
+        let mut options = Dict::new();
+        if timeout_ms > 0 {
+            options.insert("timeout", timeout_ms);
+        }
+        self.message(
+            link,
+            Message::Call(Call {
+                request,
+                options,
+                procedure: procedure.to_owned(),
+                payload,
+            }),
+            None,
+        );
+        self.settle();
+        Some(call)
+    }
+
+    /// Publishes to `topic` in `realm` on the router's own behalf. Returns
+    /// `false` for an unknown realm.
+    pub fn publish_as_router(&mut self, realm: &str, topic: &str, payload: Payload) -> bool {
+        let Some(&idx) = self.cx.realm_names.get(realm) else {
+            return false;
+        };
+        let Some(link) = self.internal.link(&mut self.cx, idx) else {
+            return false;
+        };
+        self.message(
+            link,
+            Message::Publish(Publish {
+                request: crate::proto::RequestId(0),
+                options: Dict::new(),
+                topic: topic.to_owned(),
+                payload,
+            }),
+            None,
+        );
+        self.settle();
+        true
+    }
+
+    /// Answers to [`ShardRouter::call_as_router`] calls that arrived.
+    pub fn take_router_answers(&mut self) -> Vec<(RouterCall, RouterAnswer)> {
+        self.internal.take_answers()
+    }
+
+    /// Calls the router made that still wait for an answer.
+    pub fn router_calls_waiting(&self) -> usize {
+        self.internal.waiting_count()
+    }
+
     /// Fires every call deadline due at `now` (see [`ShardRouter::next_deadline`]).
     pub fn poll_timers(&mut self, now: Instant) {
         self.dealer.poll_timers(&mut self.cx, now);
@@ -358,6 +433,7 @@ impl ShardRouter {
                 break;
             }
         }
+        self.internal.collect();
         self.cx.flush_mesh();
     }
 }

@@ -187,7 +187,7 @@ impl ShardRouter {
             .links
             .sessions()
             .map(|(_, s)| s)
-            .filter(|s| s.realm == realm)
+            .filter(|s| s.realm == realm && !s.trusted)
             .filter(|s| roles.is_none_or(|r| r.contains(&s.authrole)))
             .map(|s| s.id.0)
             .collect()
@@ -197,7 +197,11 @@ impl ShardRouter {
     pub(crate) fn session_details(&self, realm: RealmIdx, id: SessionId) -> Option<Dict> {
         let link = self.cx.links.link_of(id)?;
         let l = self.cx.links.get(link)?;
-        let s = self.cx.links.session(link).filter(|s| s.realm == realm)?;
+        let s = self
+            .cx
+            .links
+            .session(link)
+            .filter(|s| s.realm == realm && !s.trusted)?;
         let serializer = match &l.out {
             Output::Wire { serializer, .. } => serializer.name(),
             Output::Typed(_) => "typed",
@@ -299,6 +303,7 @@ impl ShardRouter {
             .filter_map(|(conn, s)| {
                 let id = s.id;
                 let hit = s.realm == realm
+                    && !s.trusted
                     && id != except
                     && match target {
                         KillTarget::Session(t) => *t == id,

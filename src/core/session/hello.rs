@@ -268,6 +268,7 @@ impl Sessions {
                 features: joining.features,
                 trustlevel,
                 parked: None,
+                trusted: false,
             },
         );
         host.links().send(

@@ -110,6 +110,9 @@ pub(crate) struct Session {
     /// queue's four words, for what only deferred authorizers ever use.
     #[allow(clippy::box_collection)]
     pub parked: Option<Box<std::collections::VecDeque<Message>>>,
+    /// The router's own session (see `core/internal.rs`): authorization
+    /// lets it through, and the session meta API does not show it.
+    pub trusted: bool,
 }
 
 /// What a client announced in `HELLO.Details.roles.<role>.features`, as far

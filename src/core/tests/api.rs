@@ -601,3 +601,100 @@ fn requests_wait_in_order_for_a_deferred_authorization() {
     c.routers[0].close(l.id);
     assert_eq!(c.routers[0].pending_decision_count(), 0);
 }
+
+#[test]
+fn the_router_calls_and_publishes_on_its_own_behalf_and_stays_out_of_the_meta_api() {
+    use crate::core::internal::RouterAnswer;
+    let mut c = Cluster::new(2);
+    let (callee, _) = c.join(1, Serializer::Json, "realm1");
+    c.send(
+        &callee,
+        Message::Register(Register {
+            request: RequestId(1),
+            options: Dict::new(),
+            procedure: "com.auth.check".into(),
+        }),
+    );
+    c.pump();
+    assert!(matches!(
+        c.recv(&callee).as_slice(),
+        [Message::Registered(_)]
+    ));
+    let call = c.routers[0]
+        .call_as_router(
+            "realm1",
+            "com.auth.check",
+            args(vec!["alice".into()]),
+            5_000,
+        )
+        .expect("realm exists");
+    c.pump();
+    let inv = match c.recv(&callee).as_slice() {
+        [Message::Invocation(i)] => i.clone(),
+        other => panic!("expected INVOCATION, got {other:?}"),
+    };
+    assert_eq!(inv.payload.args, Some(vec![Value::from("alice")]));
+    assert_eq!(
+        inv.details.get("timeout"),
+        None,
+        "the dealer enforces the router's timeout itself"
+    );
+    c.send(
+        &callee,
+        Message::Yield(Yield {
+            request: inv.request,
+            options: Dict::new(),
+            payload: args(vec!["user".into()]),
+        }),
+    );
+    c.pump();
+    let answers = c.routers[0].take_router_answers();
+    match answers.as_slice() {
+        [(id, RouterAnswer::Result { payload, .. })] => {
+            assert_eq!(*id, call);
+            assert_eq!(payload.args, Some(vec![Value::from("user")]));
+        }
+        other => panic!("expected one result, got {other:?}"),
+    }
+    // No callee: the router gets the dealer's error.
+    let missing = c.routers[0]
+        .call_as_router("realm1", "com.auth.missing", Payload::empty(), 0)
+        .expect("realm exists");
+    c.pump();
+    match c.routers[0].take_router_answers().as_slice() {
+        [(id, RouterAnswer::Error { error, .. })] => {
+            assert_eq!(*id, missing);
+            assert_eq!(error, uris::NO_SUCH_PROCEDURE);
+        }
+        other => panic!("expected one error, got {other:?}"),
+    }
+    assert!(
+        c.routers[0]
+            .call_as_router("nope", "x.y", Payload::empty(), 0)
+            .is_none()
+    );
+    // A router publication reaches a subscriber on another shard.
+    let sub = c.subscribe(&callee, 2, "com.router.news", Dict::new());
+    assert!(c.routers[0].publish_as_router("realm1", "com.router.news", args(vec![1u64.into()])));
+    c.pump();
+    match c.recv(&callee).as_slice() {
+        [Message::Event(e)] => assert_eq!(e.subscription, sub),
+        other => panic!("expected EVENT, got {other:?}"),
+    }
+    // The router's session is not one the meta API shows.
+    c.send(
+        &callee,
+        Message::Call(Call {
+            request: RequestId(3),
+            options: Dict::new(),
+            procedure: "wamp.session.count".into(),
+            payload: Payload::empty(),
+        }),
+    );
+    c.pump();
+    match c.recv(&callee).as_slice() {
+        [Message::Result(r)] => assert_eq!(r.payload.args, Some(vec![Value::from(1u64)])),
+        other => panic!("expected RESULT, got {other:?}"),
+    }
+    assert_eq!(c.routers[0].router_calls_waiting(), 0);
+}
