@@ -236,7 +236,8 @@ impl ShardRouter {
                     uri,
                     options,
                 };
-                match self.authz.decide(&self.cx.realms, realm, link, &req) {
+                let rules = &self.cx.realms[realm as usize].authz;
+                match self.authz.decide(rules, realm, link, &req) {
                     Decision::Now(g) => g,
                     Decision::Later(ticket) => return Admit::Park(ticket),
                 }

@@ -5,7 +5,7 @@
 //! subscriber) to router, "R→C" the other way. The codecs in [`super::codec`]
 //! turn bytes into a `Vec<Value>` and back; this module knows the array layout.
 
-use super::codec::Writer;
+use super::codec::writer::Writer;
 use super::error::DecodeError;
 use super::ids::{
     PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId, is_valid_id,

@@ -21,7 +21,6 @@ use ahash::AHashMap;
 pub use self::rules::{RealmAuthorizer, RoleAuthorizer};
 use super::api::LinkId;
 use super::cluster::RealmIdx;
-use super::realm::Realm;
 use crate::config::Disclose;
 use crate::proto::{Dict, SessionId};
 
@@ -154,10 +153,11 @@ impl Authorization {
         self.custom.insert((realm, role.to_owned()), a);
     }
 
-    /// Decides `req` of the session on `link` in realm `realm`.
+    /// Decides `req` of the session on `link` in realm `realm`, whose
+    /// static permissions are `rules`.
     pub fn decide(
         &mut self,
-        realms: &[Realm],
+        rules: &RealmAuthorizer,
         realm: RealmIdx,
         link: LinkId,
         req: &Request<'_>,
@@ -171,9 +171,7 @@ impl Authorization {
         }
         let key = (realm, req.authrole.to_owned());
         let Some(a) = self.custom.get(&key) else {
-            let g = realms[realm as usize]
-                .authz
-                .authorize(req.authrole, req.action, req.uri);
+            let g = rules.authorize(req.authrole, req.action, req.uri);
             return Decision::Now(g);
         };
         self.last_ticket += 1;

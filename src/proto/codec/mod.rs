@@ -8,13 +8,15 @@
 pub mod cbor;
 pub mod json;
 pub mod msgpack;
+pub(crate) mod writer;
 
 use bytes::{Bytes, BytesMut};
 
 use super::error::DecodeError;
 use super::ids::{PublicationId, SubscriptionId};
 use super::message::{Message, Payload};
-use super::value::{Dict, Value};
+use super::value::Dict;
+pub use self::writer::Writer;
 
 /// Deepest nesting of lists and dicts a decoder accepts (the message list
 /// itself counts as one level). Deeper input is a protocol violation, never a
@@ -28,26 +30,6 @@ pub const MAX_DEPTH: usize = 64;
 pub(crate) fn capped_capacity(claimed: u64, remaining: usize, min_size: usize) -> usize {
     let fits = remaining / min_size.max(1);
     usize::try_from(claimed).map_or(fits, |c| c.min(fits))
-}
-
-/// A codec's output side. [`Message::write_to`] calls it element by element.
-pub trait Writer {
-    /// Starts a list of `len` elements.
-    fn begin_list(&mut self, len: usize);
-    /// Separates two list elements (JSON writes `,`, binary codecs nothing).
-    fn sep(&mut self);
-    /// Ends the current list.
-    fn end_list(&mut self);
-    /// Writes a non-negative integer.
-    fn uint(&mut self, v: u64);
-    /// Writes a string.
-    fn str(&mut self, s: &str);
-    /// Writes a whole dictionary.
-    fn dict(&mut self, d: &Dict);
-    /// Writes a whole list of values.
-    fn list(&mut self, l: &[Value]);
-    /// Writes any value.
-    fn value(&mut self, v: &Value);
 }
 
 /// A WAMP serializer.
