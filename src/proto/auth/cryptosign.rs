@@ -11,8 +11,9 @@
 //! Autobahn do the same). The channel id is an input: the transport computes it (for
 //! `tls-unique` over TLS 1.3 Crossbar uses SHA-256 of the client's first Finished message).
 //!
-//! What clients send: Autobahn|Python and Autobahn|JS (NaCl's attached signature), and the
-//! spec's test vectors, send 96 bytes: the 64-byte signature followed by the 32-byte message.
+//! What clients send: Autobahn|Python, Autobahn|JS (tweetnacl's detached signature, then the
+//! challenge) and the spec's test vectors send 96 bytes: the 64-byte signature followed by the
+//! 32-byte message.
 //! Some other clients send the detached 64-byte signature alone. Both are accepted; in the
 //! 96-byte form the trailing message must equal the expected one.
 //!
@@ -487,6 +488,14 @@ mod tests {
         assert_eq!(parse_hello(None).unwrap(), hello(None, None));
         let null_cb = Dict::new().with("channel_binding", Value::Null);
         assert_eq!(parse_hello(Some(&null_cb)).unwrap().channel_binding, None);
+        // What Autobahn|JS sends: nulls for the parts it does not implement.
+        let js = Dict::new()
+            .with("pubkey", pk.as_str())
+            .with("trustroot", Value::Null)
+            .with("challenge", Value::Null)
+            .with("channel_binding", Value::Null)
+            .with("activation_code", Value::Null);
+        assert_eq!(parse_hello(Some(&js)).unwrap(), hello(Some(public(1)), None));
         for (k, v, err) in [
             (
                 "pubkey",
