@@ -169,8 +169,8 @@ impl fmt::Debug for WampCraCredential {
 /// Autobahn's `derive_key`: `base64(PBKDF2-HMAC-SHA256(secret, salt, iterations, keylen))`.
 /// The result's ASCII text is the HMAC key of a salted login.
 ///
-/// CPU-heavy: `iterations` rounds of HMAC-SHA256 per 32 bytes of key (about 1 ms per thousand
-/// iterations on one core; see `benches/auth.rs`). Run off the reactor.
+/// CPU-heavy: `iterations` rounds of HMAC-SHA256 per 32 bytes of key (about 0.3 ms per
+/// thousand iterations on one core; see `benches/auth.rs`). Run off the reactor.
 ///
 /// # Errors
 /// [`AuthError::BadKdfParams`] for iterations or keylen out of [`AuthLimits`].

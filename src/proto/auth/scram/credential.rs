@@ -189,7 +189,7 @@ impl ScramCredential {
 
     /// A stand-in credential for an authid that does not exist: its salt is stable per authid
     /// (derived from `mock_key`, a router-wide secret), its keys are unknowable, and
-    /// [`PendingScram::verify`] always fails for it after doing the same work as for a real one.
+    /// [`PendingScram::verify`](super::PendingScram::verify) always fails for it after doing the same work as for a real one.
     /// `params` should be the ones real users have.
     pub fn mock(authid: &str, mock_key: &[u8; 32], params: KdfParams) -> Self {
         let label = |what: &[u8]| {
