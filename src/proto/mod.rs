@@ -2,6 +2,7 @@
 //! RawSocket and WebSocket framing. Nothing here touches sockets, executors or clocks, so
 //! everything here can be unit-tested, fuzzed and used by `loadgen` as is.
 
+pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod ids;
