@@ -35,21 +35,20 @@ use self::timers::{Clock, SystemClock, TimerQueue};
 use crate::proto::{Dict, RequestId, SessionId, ShardId, Value};
 
 /// What a client announced in `HELLO.Details.roles.<role>.features`, as far
-/// as the dealer needs it.
+/// as the dealer needs it. `progressive_call_results` is not among them:
+/// `receive_progress` reaches every callee whose caller asked (see `callee.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(in crate::core) struct Features(u8);
 
 impl Features {
     /// callee: `call_canceling` (or the spelling `call_cancelling`).
     pub(in crate::core) const CALLEE_CANCELING: u8 = 1;
-    /// callee: `progressive_call_results`.
-    pub(in crate::core) const CALLEE_PROGRESSIVE_RESULTS: u8 = 2;
     /// callee: `progressive_call_invocations`.
-    pub(in crate::core) const CALLEE_PROGRESSIVE_INVOCATIONS: u8 = 4;
+    pub(in crate::core) const CALLEE_PROGRESSIVE_INVOCATIONS: u8 = 2;
     /// callee: `registration_revocation`.
-    pub(in crate::core) const CALLEE_REVOCATION: u8 = 8;
+    pub(in crate::core) const CALLEE_REVOCATION: u8 = 4;
     /// caller: `progressive_call_invocations`.
-    pub(in crate::core) const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 16;
+    pub(in crate::core) const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 8;
 
     /// Reads the features from HELLO details; anything malformed counts as absent.
     pub(in crate::core) fn from_hello(details: &Dict) -> Features {
@@ -70,9 +69,6 @@ impl Features {
         let callee = features("callee");
         if on(callee, "call_canceling") || on(callee, "call_cancelling") {
             bits |= Self::CALLEE_CANCELING;
-        }
-        if on(callee, "progressive_call_results") {
-            bits |= Self::CALLEE_PROGRESSIVE_RESULTS;
         }
         if on(callee, "progressive_call_invocations") {
             bits |= Self::CALLEE_PROGRESSIVE_INVOCATIONS;
@@ -252,7 +248,6 @@ mod tests {
         );
         let f = Features::from_hello(&hello);
         assert!(f.has(Features::CALLEE_CANCELING));
-        assert!(f.has(Features::CALLEE_PROGRESSIVE_RESULTS));
         assert!(!f.has(Features::CALLEE_PROGRESSIVE_INVOCATIONS));
         assert!(
             !f.has(Features::CALLEE_REVOCATION),
