@@ -522,6 +522,61 @@ fn cancel_modes(#[case] shards: u16) {
     assert_eq!(error_uri(&m), uris::CANCELED);
     assert_eq!(error_message(&m), "interrupted", "the callee's own ERROR");
 
+    // kill, answered with an application error (as Autobahn|Python does:
+    // its handler raises): the caller gets wamp.error.canceled, with the
+    // callee's args and kwargs.
+    c.call(&caller, 4, "com.slow", Dict::new(), Payload::empty());
+    let inv = c.invocation(&callee);
+    c.cancel(&caller, 4, "kill");
+    assert_eq!(interrupt(&one(c.recv(&callee))).request, inv.request);
+    let payload = Payload {
+        args: Some(vec!["stopped at 40%".into()]),
+        kwargs: Some(Dict::new().with("done", 40u64)),
+    };
+    c.send(
+        &callee,
+        Message::Error(Error {
+            request_type: code::INVOCATION,
+            request: inv.request,
+            details: Dict::new(),
+            error: "com.example.interrupted".into(),
+            payload: payload.clone(),
+        }),
+    );
+    c.pump();
+    match one(c.recv(&caller)) {
+        Message::Error(e) => {
+            assert_eq!((e.request_type, e.request), (code::CALL, RequestId(4)));
+            assert_eq!(e.error, uris::CANCELED);
+            assert_eq!(e.payload, payload);
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+
+    // kill, but the callee finished first: its RESULT goes to the caller as is.
+    c.call(&caller, 5, "com.slow", Dict::new(), Payload::empty());
+    let inv = c.invocation(&callee);
+    c.cancel(&caller, 5, "kill");
+    c.yield_(&callee, inv.request, false, int(5));
+    assert_eq!(result(&one(c.recv(&caller))).payload, int(5));
+    assert_eq!(interrupt(&one(c.recv(&callee))).request, inv.request);
+
+    // Without a cancel, the callee's error URI reaches the caller unchanged.
+    c.call(&caller, 6, "com.slow", Dict::new(), Payload::empty());
+    let inv = c.invocation(&callee);
+    c.send(
+        &callee,
+        Message::Error(Error {
+            request_type: code::INVOCATION,
+            request: inv.request,
+            details: Dict::new(),
+            error: "com.example.interrupted".into(),
+            payload: Payload::empty(),
+        }),
+    );
+    c.pump();
+    assert_eq!(error_uri(&one(c.recv(&caller))), "com.example.interrupted");
+
     // killnowait: ERROR at once and INTERRUPT; the late answer is dropped.
     c.call(&caller, 3, "com.slow", Dict::new(), Payload::empty());
     let inv = c.invocation(&callee);
