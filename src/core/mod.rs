@@ -424,6 +424,18 @@ impl ShardRouter {
                 id,
                 session,
             } => self.owner_reg_leave(realm, uri, policy, id, session),
+            ShardMsg::RegUnregister {
+                realm,
+                uri,
+                policy,
+                id,
+                session,
+                from: callee_shard,
+                request,
+            } => self.owner_reg_unregister(realm, uri, policy, id, session, callee_shard, request),
+            ShardMsg::RegUnregistered { session, request } => {
+                self.reg_unregistered(session, request)
+            }
             ShardMsg::RegReplica {
                 realm,
                 uri,

@@ -4,8 +4,10 @@
 //!
 //! A registration's owner shard decides (duplicate, shared with the same
 //! invocation policy, or refused) and assigns the ID; every shard's replica
-//! lists the registration's callees (see `rpc/registry.rs`). The call path
-//! (CALL, INVOCATION, YIELD, CANCEL, timeouts) lives in `rpc/`.
+//! lists the registration's callees (see `registry.rs`). REGISTERED and
+//! UNREGISTERED both wait until the owner has applied the change and every
+//! replica has acknowledged it. The call path (CALL, INVOCATION, YIELD,
+//! CANCEL, timeouts) lives in `caller.rs` and `callee.rs`.
 
 use crate::core::authz::Action;
 use crate::core::cluster::InvokePolicy;
@@ -175,23 +177,31 @@ impl ShardRouter {
                 Some(msg),
             );
         };
+        // UNREGISTERED waits for the owner (`reg_unregistered`): until the
+        // owner has dropped the callee, a REGISTER of the same URI from
+        // another shard could still find it there.
         let owner = cluster::owner_of(realm, &uri, policy, self.shards);
         self.route(
             owner,
-            ShardMsg::RegLeave {
+            ShardMsg::RegUnregister {
                 realm,
                 uri,
                 policy,
                 id: m.registration,
                 session,
+                from: self.shard,
+                request: m.request,
             },
         );
-        self.send(
-            conn,
-            &Message::Unregistered(Unregistered {
-                request: m.request,
-                details: None,
-            }),
-        );
+    }
+
+    /// Callee's shard: the owner and every replica have dropped the callee;
+    /// its UNREGISTER is answered (unless the session ended meanwhile).
+    pub(in crate::core) fn reg_unregistered(&mut self, session: SessionId, request: RequestId) {
+        let msg = Message::Unregistered(Unregistered {
+            request,
+            details: None,
+        });
+        self.send_to_session(session, &msg);
     }
 }

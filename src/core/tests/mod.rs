@@ -1105,6 +1105,7 @@ fn anonymous_authentication_is_per_transport() {
     }
 }
 mod pubsub;
+mod registration;
 mod rpc;
 mod sharded;
 
