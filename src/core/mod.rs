@@ -34,8 +34,9 @@ use crate::config::{Config, Limits};
 use crate::proto::message::code;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{
-    Abort, Dict, Error, Goodbye, Hello, MAX_ID, Message, Payload, RegistrationId, RequestId,
-    Serializer, SessionId, ShardId, SubscriptionId, Value, Welcome,
+    Abort, CallResult, Dict, Error, Goodbye, Hello, MAX_ID, Message, Payload, RegistrationId,
+    RequestId, Serializer, SessionId, ShardId, SubscriptionId, Unregistered, Unsubscribed, Value,
+    Welcome,
 };
 
 /// WAMP error and close URIs the router sends.
@@ -185,6 +186,9 @@ pub struct ShardRouter {
     scratch: BytesMut,
     /// Connections whose outbox overflowed during the current step; closed at its end.
     overflowed: Vec<ConnId>,
+    /// Connections aborted during the current step because a message they
+    /// must get is larger than they accept (see `send`); sessions end at its end.
+    unsendable: Vec<ConnId>,
     /// Advanced broker state: retained events, event history, testaments,
     /// meta queries in flight (see `broker_adv.rs`).
     adv: broker::options::AdvState,
@@ -218,6 +222,7 @@ impl ShardRouter {
             last_barrier: 0,
             scratch: BytesMut::with_capacity(64 * 1024),
             overflowed: Vec::new(),
+            unsendable: Vec::new(),
             adv: broker::options::AdvState::default(),
             rpc: dealer::RpcState::new(),
             sharded: broker::sharded::ShardedState::default(),
@@ -551,9 +556,13 @@ impl ShardRouter {
         }
     }
 
-    /// Closes the connections that overflowed during this step.
+    /// Closes the connections that overflowed during this step and ends the
+    /// sessions aborted for a message they could not be sent.
     fn finish_step(&mut self) {
         self.close_overflowed();
+        while let Some(conn) = self.unsendable.pop() {
+            self.end_session(conn, true);
+        }
         self.mesh.flush();
     }
 
@@ -574,10 +583,17 @@ impl ShardRouter {
 
     /// Encodes `msg` for `conn` and queues it.
     ///
-    /// A message larger than the peer accepts is not sent: a RESULT or a call's
-    /// ERROR is replaced by ERROR `wamp.error.payload_size_exceeded` (the call
-    /// still ends), anything else is dropped and logged; [`Sent::TooBig`] tells
-    /// the caller, e.g. to fail an INVOCATION back to its caller.
+    /// A message larger than the peer accepts (RawSocket: the maximum length
+    /// the client announced) is never silently lost; by kind ([`oversize`]):
+    /// - EVENT and INVOCATION are not sent: the subscriber misses that event;
+    ///   for an INVOCATION, [`Sent::TooBig`] tells the caller to fail the call;
+    /// - a RESULT or a call's ERROR becomes ERROR `wamp.error.payload_size_exceeded`
+    ///   (the call still ends);
+    /// - ERROR for other requests, ABORT, GOODBYE and revocations lose their
+    ///   optional details and arguments, keeping the URI and IDs;
+    /// - anything else the peer must get (WELCOME, SUBSCRIBED, REGISTERED, ...),
+    ///   or a shortened form that still does not fit: the session is aborted
+    ///   (see [`Self::abort_unsendable`]).
     fn send(&mut self, conn: ConnId, msg: &Message) -> Sent {
         let Some(c) = self.conns.get(&conn) else {
             return Sent::Queued;
@@ -587,23 +603,87 @@ impl ShardRouter {
         let mut sent = Sent::Queued;
         if frame.len() > c.max_outbound {
             sent = Sent::TooBig;
-            let Some(reply) = too_big_reply(msg, frame.len(), c.max_outbound) else {
-                tracing::warn!(
-                    conn = conn.0,
-                    message = msg.name(),
-                    len = frame.len(),
-                    max = c.max_outbound,
-                    "message larger than the peer accepts: not sent"
-                );
-                return sent;
+            let (len, max) = (frame.len(), c.max_outbound);
+            let replacement = match oversize(msg, len, max) {
+                Oversize::Drop => {
+                    tracing::warn!(
+                        conn = conn.0,
+                        message = msg.name(),
+                        len,
+                        max,
+                        "message larger than the peer accepts: not sent"
+                    );
+                    return sent;
+                }
+                Oversize::Replace(reply) => Some(reply),
+                Oversize::Abort => None,
             };
-            c.serializer.encode_into(&reply, &mut self.scratch);
-            frame = self.scratch.split().freeze();
+            let fitting = replacement.and_then(|reply| {
+                c.serializer.encode_into(&reply, &mut self.scratch);
+                let f = self.scratch.split().freeze();
+                (f.len() <= max).then_some(f)
+            });
+            match fitting {
+                Some(f) => frame = f,
+                None => {
+                    self.abort_unsendable(conn, msg.name(), len);
+                    return sent;
+                }
+            }
         }
         if c.outbox.borrow_mut().push(frame) == Err(Overflow) {
             self.overflowed.push(conn);
         }
         sent
+    }
+
+    /// `conn` must get a message of `len` bytes (`name`) that it does not
+    /// accept: it gets ABORT `wamp.error.payload_size_exceeded` saying that
+    /// its announced maximum message length is too small (without the
+    /// message if that is too long, and no ABORT at all if even the bare one
+    /// is), then the connection closes (WebSocket close 1009; RawSocket has
+    /// no close frame) and the session ends at the end of this step. Later
+    /// messages to `conn` are dropped (the outbox is closed).
+    fn abort_unsendable(&mut self, conn: ConnId, name: &str, len: usize) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.outbox.borrow().is_closed() {
+            return;
+        }
+        let max = c.max_outbound;
+        let text = format!(
+            "the router's {name} is {len} bytes; this client announced a maximum message \
+             length of {max} bytes, which is too small"
+        );
+        let mut sent_abort = false;
+        for details in [Dict::new().with("message", text), Dict::new()] {
+            let abort = Message::Abort(Abort {
+                details,
+                reason: uris::PAYLOAD_SIZE_EXCEEDED.into(),
+                payload: Payload::empty(),
+            });
+            c.serializer.encode_into(&abort, &mut self.scratch);
+            let frame = self.scratch.split().freeze();
+            if frame.len() <= max {
+                // An outbox over its byte limit still closes below.
+                let _ = c.outbox.borrow_mut().push(frame);
+                sent_abort = true;
+                break;
+            }
+        }
+        tracing::warn!(
+            conn = conn.0,
+            peer = %c.info.peer,
+            message = name,
+            len,
+            max,
+            abort = sent_abort,
+            "closing: a message the peer must get is larger than it accepts"
+        );
+        c.closing = true;
+        c.outbox.borrow_mut().close(CloseReason::MessageTooBig);
+        self.unsendable.push(conn);
     }
 
     /// Sends `msg` to a session on this shard, if it is still here.
@@ -891,14 +971,78 @@ pub(crate) enum Sent {
     TooBig,
 }
 
+/// What [`ShardRouter::send`] does with a message larger than its peer accepts.
+#[derive(Debug)]
+enum Oversize {
+    /// Not sent: the peer can do without it (EVENT), or the caller of `send`
+    /// answers for it (INVOCATION: the call fails).
+    Drop,
+    /// Sent in this smaller form instead (if that fits).
+    Replace(Message),
+    /// The peer must get it and it cannot be shortened: abort the session.
+    Abort,
+}
+
+/// How to handle `msg`, `len` bytes encoded, for a peer accepting `max`.
+fn oversize(msg: &Message, len: usize, max: usize) -> Oversize {
+    match msg {
+        Message::Event(_) | Message::Invocation(_) => Oversize::Drop,
+        Message::Result(CallResult { request, .. }) => {
+            Oversize::Replace(call_too_big(*request, len, max))
+        }
+        Message::Error(e) if e.request_type == code::CALL => {
+            Oversize::Replace(call_too_big(e.request, len, max))
+        }
+        Message::Error(e) if !e.details.is_empty() || e.payload != Payload::empty() => {
+            Oversize::Replace(Message::Error(Error {
+                request_type: e.request_type,
+                request: e.request,
+                details: Dict::new(),
+                error: e.error.clone(),
+                payload: Payload::empty(),
+            }))
+        }
+        Message::Abort(a) if !a.details.is_empty() || a.payload != Payload::empty() => {
+            Oversize::Replace(Message::Abort(Abort {
+                details: Dict::new(),
+                reason: a.reason.clone(),
+                payload: Payload::empty(),
+            }))
+        }
+        Message::Goodbye(g) if !g.details.is_empty() => {
+            Oversize::Replace(Message::Goodbye(Goodbye {
+                details: Dict::new(),
+                reason: g.reason.clone(),
+            }))
+        }
+        // Revocations (request 0) keep the ID they revoke and lose the reason.
+        Message::Unregistered(u) if u.details.is_some() => {
+            Oversize::Replace(Message::Unregistered(Unregistered {
+                request: u.request,
+                details: u.details.as_ref().map(|d| only(d, "registration")),
+            }))
+        }
+        Message::Unsubscribed(u) if u.details.is_some() => {
+            Oversize::Replace(Message::Unsubscribed(Unsubscribed {
+                request: u.request,
+                details: u.details.as_ref().map(|d| only(d, "subscription")),
+            }))
+        }
+        _ => Oversize::Abort,
+    }
+}
+
+/// `d` with only its entry `key` (if present).
+fn only(d: &Dict, key: &str) -> Dict {
+    match d.get(key) {
+        Some(v) => Dict::new().with(key, v.clone()),
+        None => Dict::new(),
+    }
+}
+
 /// The ERROR that replaces a call's RESULT or ERROR too large for its caller.
-fn too_big_reply(msg: &Message, len: usize, max: usize) -> Option<Message> {
-    let request = match msg {
-        Message::Result(r) => r.request,
-        Message::Error(e) if e.request_type == code::CALL => e.request,
-        _ => return None,
-    };
-    Some(Message::Error(Error {
+fn call_too_big(request: RequestId, len: usize, max: usize) -> Message {
+    Message::Error(Error {
         request_type: code::CALL,
         request,
         details: Dict::new(),
@@ -906,7 +1050,7 @@ fn too_big_reply(msg: &Message, len: usize, max: usize) -> Option<Message> {
         payload: Payload::args(vec![Value::Str(format!(
             "the call's answer is {len} bytes; this client accepts at most {max}"
         ))]),
-    }))
+    })
 }
 
 /// WELCOME `roles`: what this router announces. Features are listed exactly when they work.

@@ -1104,6 +1104,7 @@ fn anonymous_authentication_is_per_transport() {
         other => panic!("expected WELCOME, got {other:?}"),
     }
 }
+mod oversize;
 mod pubsub;
 mod registration;
 mod rpc;
