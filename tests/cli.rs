@@ -1,8 +1,12 @@
 //! The `junction` binary: `check` on good and bad config files (exit codes,
-//! messages naming the key path) and `version`.
+//! messages naming the key path), `version`, and `start` under a restricted
+//! CPU affinity (taskset).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn junction(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_junction"))
@@ -133,4 +137,165 @@ fn start_rejects_a_bad_config_before_starting() {
     let out = junction(&["start", "--config", &sample("tls.json")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("endpoint.tls: TLS is not supported yet"));
+}
+
+/// Writes a config like the embedded default, listening on ephemeral ports,
+/// with `junction` as its top-level `junction` section.
+fn ephemeral_config(dir: &Path, junction: &str) -> String {
+    let text = std::fs::read_to_string(sample("embedded_default.json")).expect("sample");
+    let text = text
+        .replace("\"port\": 8080", "\"port\": 0")
+        .replace("\"port\": 8081", "\"port\": 0")
+        .replacen(
+            "\"version\": 2,",
+            &format!("\"version\": 2, \"junction\": {junction},"),
+            1,
+        );
+    let path = dir.join("junction.json");
+    std::fs::write(&path, text).expect("write config");
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// Whether util-linux's `taskset` can run here.
+fn have_taskset() -> bool {
+    let ok = Command::new("taskset")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: taskset (util-linux) is not installed; the CPU affinity tests need it");
+    }
+    ok
+}
+
+/// Every thread of process `pid`: (name, `Cpus_allowed_list`). The shard
+/// executors are named `junction-shard-N` (the kernel keeps 15 characters;
+/// their helper threads inherit the name).
+fn threads(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc") {
+        let task = task.expect("task entry").path();
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+            continue; // the thread ended meanwhile
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+                .expect("field present")
+        };
+        out.push((field("Name:"), field("Cpus_allowed_list:")));
+    }
+    out
+}
+
+/// Runs `junction start` under `taskset -c cpu` until it listens; returns
+/// its threads and its log up to that point, then stops it.
+fn start_pinned(cpu: usize) -> (Vec<(String, String)>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ephemeral_config(dir.path(), "{}");
+    let mut child = Command::new("taskset")
+        .args(["-c", &cpu.to_string(), env!("CARGO_BIN_EXE_junction")])
+        .args(["start", "--config", &config, "--log-level", "info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("taskset runs");
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.expect("log line")).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    // Generous: only a router that never starts waits this long.
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening") {
+            break;
+        }
+    }
+    let threads = threads(child.id());
+    // SIGTERM: the router shuts down gracefully.
+    // SAFETY: plain kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("router exits");
+    assert!(
+        log.contains("listening"),
+        "the router did not start:\n{log}"
+    );
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{log}");
+    (threads, log)
+}
+
+#[test]
+fn start_runs_one_shard_per_allowed_cpu_and_only_there() {
+    if !have_taskset() {
+        return;
+    }
+    let allowed = junction::shard::allowed_cpus();
+    // CPU 0, and the last allowed CPU: a shard pinned to CPU 0 regardless of
+    // the mask would show there.
+    let mut cpus = vec![0];
+    if let Some(&last) = allowed.last().filter(|&&c| c != 0) {
+        cpus.push(last);
+    }
+    for cpu in cpus {
+        let (threads, log) = start_pinned(cpu);
+        // The router's own count (the log); then where its threads may run.
+        assert!(
+            log.contains("starting junction") && log.contains("shards=1\n"),
+            "one shard under taskset -c {cpu}:\n{log}"
+        );
+        assert!(
+            threads
+                .iter()
+                .any(|(name, _)| name.starts_with("junction-shard")),
+            "{threads:?}"
+        );
+        for (name, allowed) in &threads {
+            assert_eq!(
+                allowed,
+                &cpu.to_string(),
+                "thread {name} may leave CPU {cpu}"
+            );
+        }
+    }
+}
+
+#[test]
+fn start_refuses_more_shards_than_allowed_cpus() {
+    if !have_taskset() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = ephemeral_config(dir.path(), "{}");
+    let run = |args: &[&str]| {
+        Command::new("taskset")
+            .args(["-c", "0", env!("CARGO_BIN_EXE_junction")])
+            .args(args)
+            .output()
+            .expect("taskset runs")
+    };
+    let out = run(&["start", "--config", &plain, "--shards", "2"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 shards (--shards), but this process may run on 1 CPU(s) only: 0 "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+    let config_shards = ephemeral_config(dir.path(), r#"{"shards": 2}"#);
+    let out = run(&["start", "--config", &config_shards]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 shards (the config's shards)"),
+        "{stderr}"
+    );
 }

@@ -415,6 +415,9 @@ impl ShardRouter {
             for (link, lost) in self.cx.take_ending() {
                 self.end_session(link, lost);
             }
+            for link in self.cx.links.take_unsendable() {
+                self.end_session(link, true);
+            }
             for link in self.cx.links.take_overflowed() {
                 if self.cx.links.is_closing(link) {
                     continue;

@@ -118,6 +118,27 @@ impl ShardRouter {
             } => self
                 .dealer
                 .owner_reg_leave(cx, realm, uri, policy, id, session),
+            ShardMsg::RegUnregister {
+                realm,
+                uri,
+                policy,
+                id,
+                session,
+                from: callee_shard,
+                request,
+            } => self.dealer.owner_reg_unregister(
+                cx,
+                realm,
+                uri,
+                policy,
+                id,
+                session,
+                callee_shard,
+                request,
+            ),
+            ShardMsg::RegUnregistered { session, request } => {
+                self.dealer.reg_unregistered(cx, session, request)
+            }
             ShardMsg::RegReplica {
                 realm,
                 uri,

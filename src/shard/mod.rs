@@ -2,6 +2,9 @@
 //! owning the connections it accepted and a [`ShardRouter`] for them, joined
 //! by a channel mesh that carries [`ShardMsg`]s.
 //!
+//! - Shards run only on the CPUs the process may run on ([`allowed_cpus`]:
+//!   its affinity mask), one pinned per CPU; by default there is one shard per
+//!   allowed CPU, and asking for more is an error.
 //! - Every shard binds every TCP transport with SO_REUSEPORT, so the kernel
 //!   spreads connections over shards; a connection stays on its shard for life.
 //!   Unix-socket transports are accepted on shard 0 only (a Unix socket path
@@ -66,6 +69,22 @@ pub enum RunError {
     /// Bad shard count.
     #[error("invalid shard count {0}: must be between 1 and {max}", max = ShardSet::MAX)]
     Shards(usize),
+    /// More shards than CPUs the process may run on.
+    #[error(
+        "{requested} shards ({from}), but this process may run on {count} CPU(s) only: {cpus} \
+         (its CPU affinity: taskset, systemd CPUAffinity=, a container's cpuset); \
+         use at most {count} shards or allow more CPUs"
+    )]
+    TooManyShards {
+        /// The shard count asked for.
+        requested: usize,
+        /// Where it was asked for: `--shards` or the config's `shards`.
+        from: &'static str,
+        /// How many CPUs are allowed.
+        count: usize,
+        /// The allowed CPUs, as a list (`0-3,6`).
+        cpus: String,
+    },
 }
 
 /// A listening address, as clients would dial it.
@@ -123,24 +142,99 @@ impl RouterHandle {
     }
 }
 
-/// The shard count to use: `requested`, else the config's, else one per online CPU.
+/// The shard count to use: `requested`, else the config's, else one per CPU
+/// the process may run on ([`allowed_cpus`]).
 ///
 /// # Errors
-/// [`RunError::Shards`] when the count is 0 or above [`ShardSet::MAX`].
+/// [`RunError::Shards`] when the count is 0 or above [`ShardSet::MAX`];
+/// [`RunError::TooManyShards`] when it exceeds the CPUs the process may run on.
 pub fn shard_count(requested: Option<usize>, config: &Config) -> Result<usize, RunError> {
-    let n = requested
-        .or(config.shards)
-        .unwrap_or_else(|| online_cpus().len().max(1));
+    shard_count_on(requested, config.shards, &allowed_cpus())
+}
+
+/// [`shard_count`] for the CPUs `allowed` (empty: unknown, no limit).
+fn shard_count_on(
+    requested: Option<usize>,
+    configured: Option<usize>,
+    allowed: &[usize],
+) -> Result<usize, RunError> {
+    let (n, from) = match (requested, configured) {
+        (Some(n), _) => (n, "--shards"),
+        (None, Some(n)) => (n, "the config's shards"),
+        (None, None) => return Ok(allowed.len().clamp(1, ShardSet::MAX)),
+    };
     if n == 0 || n > ShardSet::MAX {
         return Err(RunError::Shards(n));
     }
+    if !allowed.is_empty() && n > allowed.len() {
+        return Err(RunError::TooManyShards {
+            requested: n,
+            from,
+            count: allowed.len(),
+            cpus: cpu_list(allowed),
+        });
+    }
     Ok(n)
+}
+
+/// The CPUs this process may run on, ascending: its affinity mask
+/// (`sched_getaffinity`, which taskset, systemd `CPUAffinity=` and container
+/// cpusets set) among the online CPUs. Every online CPU if the mask cannot be
+/// read; empty only if neither can.
+pub fn allowed_cpus() -> Vec<usize> {
+    let online = online_cpus();
+    let Some(mask) = affinity_mask() else {
+        return online;
+    };
+    let allowed: Vec<usize> = online
+        .iter()
+        .copied()
+        .filter(|&c| c < libc::CPU_SETSIZE as usize && cpu_isset(c, &mask))
+        .collect();
+    if allowed.is_empty() { online } else { allowed }
 }
 
 fn online_cpus() -> Vec<usize> {
     glommio::CpuSet::online()
         .map(|s| s.iter().map(|c| c.cpu).collect())
         .unwrap_or_default()
+}
+
+/// The calling thread's CPU affinity mask (at start: the process's).
+fn affinity_mask() -> Option<libc::cpu_set_t> {
+    // SAFETY: `set` is a plain bit set, zero-initialised, and the size passed
+    // is its own; the kernel writes at most that many bytes.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (rc == 0).then_some(set)
+    }
+}
+
+/// Whether `cpu` (below `CPU_SETSIZE`) is in `set`.
+fn cpu_isset(cpu: usize, set: &libc::cpu_set_t) -> bool {
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked by the caller), so the
+    // bit lies inside `set`.
+    unsafe { libc::CPU_ISSET(cpu, set) }
+}
+
+/// `[0, 1, 2, 3, 6]` → `0-3,6`.
+fn cpu_list(cpus: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let start = cpus[i];
+        while i + 1 < cpus.len() && cpus[i + 1] == cpus[i] + 1 {
+            i += 1;
+        }
+        out.push(if cpus[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", cpus[i])
+        });
+        i += 1;
+    }
+    out.join(",")
 }
 
 /// Starts the router in the background and returns once every shard listens.
@@ -150,7 +244,8 @@ fn online_cpus() -> Vec<usize> {
 pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunError> {
     let n = shard_count(shards, &config)?;
     let peers = Arc::new(PeerSet::new(n));
-    let cpus = online_cpus();
+    // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
+    let cpus = allowed_cpus();
     let config = Arc::new(config);
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
     let mut addrs = Vec::new();
@@ -163,10 +258,9 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         let transports = resolved
             .clone()
             .unwrap_or_else(|| Arc::new(config.transports.clone()));
-        let placement = if n <= cpus.len() {
-            Placement::Fixed(cpus[i])
-        } else {
-            Placement::Unbound
+        let placement = match cpus.get(i) {
+            Some(&cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
         let join = LocalExecutorBuilder::new(placement)
@@ -425,6 +519,59 @@ impl ConnectionHooks for Hooks {
     fn closed(&mut self) {
         if let Some(c) = self.conn.take() {
             self.router.borrow_mut().close(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_count_follows_the_allowed_cpus() {
+        // Default: one shard per allowed CPU.
+        assert_eq!(shard_count_on(None, None, &[1]).expect("ok"), 1);
+        assert_eq!(shard_count_on(None, None, &[0, 2, 5]).expect("ok"), 3);
+        assert_eq!(shard_count_on(None, None, &[]).expect("unknown: one"), 1);
+        // Asked for: up to the allowed count; --shards wins over the config.
+        assert_eq!(shard_count_on(Some(2), Some(9), &[0, 1, 2]).expect("ok"), 2);
+        assert_eq!(shard_count_on(None, Some(3), &[0, 1, 2]).expect("ok"), 3);
+        assert_eq!(shard_count_on(Some(4), None, &[]).expect("no limit"), 4);
+        let e = shard_count_on(Some(2), None, &[1]).expect_err("too many");
+        let text = e.to_string();
+        assert!(text.starts_with("2 shards (--shards)"), "{text}");
+        assert!(text.contains("1 CPU(s) only: 1 "), "{text}");
+        let e = shard_count_on(None, Some(5), &[0, 1, 2, 3]).expect_err("too many");
+        let text = e.to_string();
+        assert!(text.contains("(the config's shards)"), "{text}");
+        assert!(text.contains("4 CPU(s) only: 0-3 "), "{text}");
+        assert!(text.contains("at most 4 shards"), "{text}");
+        assert!(matches!(
+            shard_count_on(Some(0), None, &[0]),
+            Err(RunError::Shards(0))
+        ));
+    }
+
+    #[test]
+    fn cpu_lists_are_compact() {
+        assert_eq!(cpu_list(&[0]), "0");
+        assert_eq!(cpu_list(&[0, 1, 2, 3, 6]), "0-3,6");
+        assert_eq!(cpu_list(&[1, 3, 4, 7, 8, 9]), "1,3-4,7-9");
+        assert_eq!(cpu_list(&[]), "");
+    }
+
+    #[test]
+    fn allowed_cpus_are_this_threads_mask_among_the_online_cpus() {
+        let online = online_cpus();
+        let allowed = allowed_cpus();
+        assert!(!allowed.is_empty());
+        assert!(
+            allowed.iter().all(|c| online.contains(c)),
+            "{allowed:?} ⊄ {online:?}"
+        );
+        let mask = affinity_mask().expect("readable here");
+        for c in &online {
+            assert_eq!(allowed.contains(c), cpu_isset(*c, &mask), "CPU {c}");
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Listening sockets on glommio: bind a [`Endpoint`], accept [`Stream`]s.
 //!
-//! TCP listeners set `SO_REUSEPORT` (glommio does it in `TcpListener::bind`), so
-//! every shard binds the same address and the kernel spreads connections over
-//! them. To serve port 0, the runtime binds on shard 0, reads the real port with
+//! TCP listeners set `SO_REUSEPORT`, so every shard binds the same address and
+//! the kernel spreads connections over them, and `SO_REUSEADDR`, so that a
+//! restart binds at once while connections of an earlier process on that port
+//! sit in TIME_WAIT (glommio's own `TcpListener::bind` sets only the first;
+//! the socket is made here with socket2 and handed to glommio).
+//! To serve port 0, the runtime binds on shard 0, reads the real port with
 //! [`Listener::local_addr_string`] / [`Listener::port`], then binds that port on
 //! the other shards.
 //!
@@ -17,6 +20,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -56,13 +60,32 @@ pub fn bind(endpoint: &Endpoint) -> io::Result<Listener> {
         Endpoint::Tcp { host, port } => {
             // Resolve here: glommio's `bind` panics on resolution failures.
             let addr = resolve(host, *port)?;
-            Ok(Listener::Tcp(glommio::net::TcpListener::bind(addr)?))
+            Ok(Listener::Tcp(bind_tcp(addr)?))
         }
         Endpoint::Unix { path } => {
             remove_stale_socket(path)?;
             Ok(Listener::Unix(glommio::net::UnixListener::bind(path)?))
         }
     }
+}
+
+/// Pending connections the kernel queues per listener (glommio's value).
+const BACKLOG: i32 = 1024;
+
+/// A listening TCP socket with `SO_REUSEADDR` and `SO_REUSEPORT`.
+fn bind_tcp(addr: SocketAddr) -> io::Result<glommio::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket that we own and
+    // give up here; glommio takes ownership (and closes it on drop).
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
 }
 
 /// The first address `host:port` resolves to.
@@ -255,6 +278,63 @@ mod tests {
         assert_ne!(port, 0);
         assert_eq!(addr, format!("127.0.0.1:{port}"));
         assert_eq!(second, addr);
+    }
+
+    /// Connects to `port`, lets the server side close first (so that side
+    /// of the connection sits in TIME_WAIT), then waits for the client's close.
+    fn leave_time_wait(accept: impl FnOnce() -> std::net::TcpStream, port: u16) {
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let server = accept();
+        drop(server);
+        // The client reads EOF (the server's FIN), then closes its side.
+        let mut buf = [0u8; 1];
+        let n = std::io::Read::read(&mut &client, &mut buf).expect("read EOF");
+        assert_eq!(n, 0);
+        drop(client);
+    }
+
+    /// Whether a TCP connection on local port `port` is in TIME_WAIT
+    /// (`/proc/net/tcp`, state 06).
+    fn in_time_wait(port: u16) -> bool {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let local = format!(":{port:04X} ");
+        table.lines().skip(1).any(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| format!("{a} ").ends_with(&local))
+                && l.split_whitespace().nth(3) == Some("06")
+        })
+    }
+
+    #[test]
+    fn rebinds_at_once_while_an_earlier_servers_connections_sit_in_time_wait() {
+        // An earlier server on the port: another process's plain listener
+        // (std sets SO_REUSEADDR but not SO_REUSEPORT, like most servers).
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = std_listener.local_addr().expect("addr").port();
+        leave_time_wait(|| std_listener.accept().expect("accept").0, port);
+        drop(std_listener);
+        assert!(in_time_wait(port), "the server side is in TIME_WAIT");
+        let rebound = on_executor(move || async move { bind(&tcp(port)).map(|l| l.port()) });
+        assert_eq!(rebound.expect("bind beside TIME_WAIT"), Some(port));
+
+        // An earlier Junction: its own listener, closed the same way.
+        let port = on_executor(|| async {
+            let l = bind(&tcp(0)).expect("bind");
+            let port = l.port().expect("tcp");
+            let client = std::thread::spawn(move || {
+                let c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                let mut buf = [0u8; 1];
+                assert_eq!(std::io::Read::read(&mut &c, &mut buf).expect("EOF"), 0);
+            });
+            let (stream, _) = l.accept().await.expect("accept");
+            drop(stream);
+            client.join().expect("client");
+            port
+        });
+        assert!(in_time_wait(port), "the server side is in TIME_WAIT");
+        let rebound = on_executor(move || async move { bind(&tcp(port)).map(|l| l.port()) });
+        assert_eq!(rebound.expect("bind beside TIME_WAIT"), Some(port));
     }
 
     #[test]

@@ -19,8 +19,11 @@
 //! passed to the router (`LinkInfo::max_outbound`), which answers instead of
 //! sending a longer message (an oversize RESULT becomes ERROR
 //! `wamp.error.payload_size_exceeded`, an oversize INVOCATION fails the call,
-//! an oversize EVENT skips that subscriber); should one still reach the writer,
-//! it is dropped and logged.
+//! an oversize EVENT skips that subscriber, and a message the client must get
+//! that does not fit even shortened, such as a WELCOME larger than a small
+//! announced limit, gets ABORT `wamp.error.payload_size_exceeded` and the
+//! connection closes); should one still reach the writer, it is dropped and
+//! logged.
 //!
 //! RawSocket has no close frame: when the outbox asks for a close, what was
 //! queued before is written, then our side is shut down and the peer gets

@@ -9,8 +9,11 @@ import time
 import pytest
 from autobahn.wamp.types import PublishOptions
 
+from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
+
 from routerproc import IS_CROSSBAR
-from wampclient import COMBOS, EventSink, RawWs, connect
+from wampclient import _SERIALIZER_CLASSES as SERIALIZERS
+from wampclient import COMBOS, Client, EventSink, JoinFailed, RawWs, connect
 
 # ---------------------------------------------------------------------------
 # Slow subscriber
@@ -230,4 +233,27 @@ async def test_rawsocket_garbage_after_handshake(router):
             assert message[0] == 3 and message[2] == "wamp.error.protocol_violation", message
     finally:
         writer.transport.abort()
+    await _assert_router_serves(router)
+
+
+@pytest.mark.junction_only
+@pytest.mark.parametrize("serializer", ["json", "msgpack", "cbor"])
+async def test_rawsocket_limit_below_the_welcome_gets_abort(router, serializer):
+    """An Autobahn|Python RawSocket client announcing the smallest maximum
+    message length (512 bytes, less than the WELCOME with its roles) is told
+    so with ABORT ``wamp.error.payload_size_exceeded``, not left waiting."""
+    loop = asyncio.get_running_loop()
+    session = Client("realm1", f"rs-{serializer}-512")
+    factory = WampRawSocketClientFactory(lambda: session, serializer=SERIALIZERS[serializer]())
+    factory.setProtocolOptions(maxMessagePayloadSize=512)
+    await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", router.rs_port), 10)
+    with pytest.raises(JoinFailed) as failed:
+        await asyncio.wait_for(asyncio.shield(session.joined), 10)
+    assert failed.value.reason == "wamp.error.payload_size_exceeded"
+    assert "512" in (failed.value.message or ""), failed.value.message
+    # The router closes the connection.
+    await asyncio.wait_for(asyncio.shield(session.disconnected), 10)
+    # The same client with the default limit (16 MiB) joins.
+    ok = await connect(router, "rs", serializer)
+    await ok.close()
     await _assert_router_serves(router)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from autobahn.wamp import message
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions
 
@@ -246,6 +247,42 @@ async def test_cancel_from_autobahn_python_interrupts_callee(
     await asyncio.wait_for(state["interrupted"].wait(), TIMEOUT)
     with pytest.raises((asyncio.CancelledError, ApplicationError)):
         await call
+    assert caller.is_attached() and callee.is_attached()
+
+
+@pytest.mark.parametrize("caller_shard,callee_shard", PLACEMENTS, ids=PLACEMENT_IDS)
+async def test_cancel_kill_from_autobahn_python_gets_canceled_with_callee_payload(
+    clients, uniq, caller_shard, callee_shard
+):
+    """CANCEL ``kill`` from an Autobahn|Python caller; the callee answers the
+    INTERRUPT with its own error URI, args and kwargs. The caller gets
+    ``wamp.error.canceled`` (the URI clients map to their cancellation
+    error) with the callee's args and kwargs."""
+    proc = uniq("com.adv.killme")
+    callee = await on_shard(clients, callee_shard, "rs", "msgpack")
+    caller = await on_shard(clients, caller_shard, "ws", "cbor")
+    started, interrupted = asyncio.Event(), asyncio.Event()
+
+    async def work():
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            interrupted.set()
+            raise ApplicationError("com.example.interrupted", "stopped at", 40, done=40)
+
+    await callee.register(work, proc)
+    call = asyncio.ensure_future(caller.call(proc))
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+    # Autobahn|Python's own cancel sends no mode; send CANCEL {mode: kill}
+    # for the one call in flight on its transport.
+    (request,) = caller._call_reqs.keys()
+    caller._transport.send(message.Cancel(request, mode=message.Cancel.KILL))
+    with pytest.raises(ApplicationError) as err:
+        await asyncio.wait_for(call, TIMEOUT)
+    assert interrupted.is_set()
+    assert err.value.error == ApplicationError.CANCELED
+    assert (list(err.value.args), err.value.kwargs) == (["stopped at", 40], {"done": 40})
     assert caller.is_attached() and callee.is_attached()
 
 

@@ -7,9 +7,9 @@ same and on different shards. Skipped when ``node`` or the npm packages
 
 Autobahn|JS quirks these tests account for:
 - its callee announces no ``call_canceling``, so a JS callee is never
-  interrupted (the cancel cases use an Autobahn|Python callee); it does
-  announce ``progressive_call_results``, the spec's only condition for being
-  offered ``receive_progress``, so a JS callee streams progressive results
+  interrupted (the cancel cases use an Autobahn|Python callee); it is offered
+  ``receive_progress`` whenever its caller asked (Junction forwards the flag
+  to every callee), so a JS callee streams progressive results
   (``test_js_callee_progressive_results``);
 - after ``cancel({mode: "skip" | "killnowait"})`` it fails the call locally
   and then treats the router's ERROR for it as a protocol violation and

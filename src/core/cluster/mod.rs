@@ -238,6 +238,34 @@ pub enum ShardMsg {
         /// The callee session leaving it.
         session: SessionId,
     },
+    /// To the owner: the callee's UNREGISTER. Like [`ShardMsg::RegLeave`], and
+    /// acknowledged with [`ShardMsg::RegUnregistered`] once the owner and
+    /// every replica have removed the callee, so that UNREGISTERED means the
+    /// procedure is free everywhere (as REGISTERED waits for the owner).
+    RegUnregister {
+        /// Realm.
+        realm: RealmIdx,
+        /// Procedure or pattern.
+        uri: String,
+        /// Match policy.
+        policy: MatchPolicy,
+        /// The registration ending.
+        id: RegistrationId,
+        /// The callee session leaving it.
+        session: SessionId,
+        /// The callee's shard, which gets the acknowledgement.
+        from: ShardId,
+        /// The UNREGISTER request ID.
+        request: RequestId,
+    },
+    /// To the callee's shard: the owner has removed the callee (after the
+    /// barrier); UNREGISTERED may go to the callee.
+    RegUnregistered {
+        /// The callee session.
+        session: SessionId,
+        /// Its UNREGISTER request ID.
+        request: RequestId,
+    },
     /// From the owner to every shard: the registration's callee, or its removal.
     RegReplica {
         /// Realm.

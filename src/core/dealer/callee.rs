@@ -2,12 +2,19 @@
 //! invocations), INTERRUPT, YIELD (progressive and final), callee ERROR,
 //! registration revocation, and the callee leaving.
 //!
-//! The callee's HELLO features decide what it gets: `receive_progress` only
-//! for callees announcing progressive call results (the spec's only
-//! condition: "if the Callee supports progressive calls"), INTERRUPT
-//! only for callees with call canceling (otherwise a cancel behaves as
-//! `skip`), progressive invocations only for callees announcing them (and call
+//! The callee's HELLO features decide what it gets: INTERRUPT only for
+//! callees with call canceling (otherwise a cancel behaves as `skip`),
+//! progressive invocations only for callees announcing them (and call
 //! canceling), else `wamp.error.feature_not_supported`.
+//!
+//! `receive_progress` goes to every callee whose caller asked, whatever the
+//! callee announced. The spec forwards it "if the Callee supports Progressive
+//! Call Results" and has callees that do not support them ignore the flag;
+//! but some libraries (wampy.js) produce progressive results without
+//! announcing `progressive_call_results`, and only learn from this flag that
+//! the caller wants them (Crossbar.io forwards it the same way). Progressive
+//! YIELDs are accepted from any callee: the spec says nothing about a callee
+//! that did not announce the feature, and the caller asked for them.
 
 use std::borrow::Cow;
 
@@ -69,7 +76,7 @@ impl Dealer {
             return cx.route(c.caller_shard, ShardMsg::Return(ret));
         }
         let mut details = c.details;
-        if c.receive_progress && features.has(Features::CALLEE_PROGRESSIVE_RESULTS) {
+        if c.receive_progress {
             details.insert("receive_progress", true);
         }
         // Later chunks carry the details of the initiating CALL ("frozen options").

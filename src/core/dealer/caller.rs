@@ -336,7 +336,9 @@ impl Dealer {
             });
             return cx.links.send_to_session(r.caller, &msg);
         }
-        self.forget_call(r.caller, r.request);
+        let killed = self
+            .forget_call(r.caller, r.request)
+            .is_some_and(|rec| rec.canceling);
         let msg = match r.error {
             None => Message::Result(CallResult {
                 request: r.request,
@@ -347,7 +349,15 @@ impl Dealer {
                 request_type: code::CALL,
                 request: r.request,
                 details: r.details,
-                error,
+                // A call canceled with `kill` that ends in an ERROR was
+                // canceled, whatever URI the callee answered the INTERRUPT
+                // with: clients map `wamp.error.canceled` to their
+                // cancellation exception. The callee's args and kwargs stay.
+                error: if killed {
+                    uris::CANCELED.to_owned()
+                } else {
+                    error
+                },
                 payload: r.payload,
             }),
         };

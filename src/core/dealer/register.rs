@@ -4,9 +4,10 @@
 //!
 //! A registration's owner shard decides (duplicate, shared with the same
 //! invocation policy, or refused) and assigns the ID; every shard's replica
-//! lists the registration's callees (see `registry.rs`). The call path
-//! (CALL, INVOCATION, YIELD, CANCEL, timeouts) lives in `caller.rs` and
-//! `callee.rs`.
+//! lists the registration's callees (see `registry.rs`). REGISTERED and
+//! UNREGISTERED both wait until the owner has applied the change and every
+//! replica has acknowledged it. The call path (CALL, INVOCATION, YIELD,
+//! CANCEL, timeouts) lives in `caller.rs` and `callee.rs`.
 
 use super::Dealer;
 use crate::core::api::LinkId;
@@ -148,24 +149,38 @@ impl Dealer {
                 Some(msg),
             );
         };
+        // UNREGISTERED waits for the owner (`reg_unregistered`): until the
+        // owner has dropped the callee, a REGISTER of the same URI from
+        // another shard could still find it there.
         let owner = cluster::owner_of(realm, &uri, policy, cx.shards);
+        let from = cx.shard;
         cx.route(
             owner,
-            ShardMsg::RegLeave {
+            ShardMsg::RegUnregister {
                 realm,
                 uri,
                 policy,
                 id: m.registration,
                 session,
+                from,
+                request: m.request,
             },
         );
-        cx.links.send(
-            conn,
-            &Message::Unregistered(Unregistered {
-                request: m.request,
-                details: None,
-            }),
-        );
+    }
+
+    /// Callee's shard: the owner and every replica have dropped the callee;
+    /// its UNREGISTER is answered (unless the session ended meanwhile).
+    pub(crate) fn reg_unregistered(
+        &mut self,
+        cx: &mut Ctx,
+        session: SessionId,
+        request: RequestId,
+    ) {
+        let msg = Message::Unregistered(Unregistered {
+            request,
+            details: None,
+        });
+        cx.links.send_to_session(session, &msg);
     }
 
     /// A session leaves registration `id` (its session ended): the owner

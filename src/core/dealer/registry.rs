@@ -173,8 +173,9 @@ impl Dealer {
         });
     }
 
-    /// Owner side: `session` leaves the registration (UNREGISTER, revocation
-    /// or the callee gone); the entry goes with its last callee.
+    /// Owner side: `session` leaves the registration without a request
+    /// waiting (revocation, or the callee gone); the entry goes with its
+    /// last callee.
     pub(crate) fn owner_reg_leave(
         &mut self,
         cx: &mut Ctx,
@@ -184,31 +185,91 @@ impl Dealer {
         id: RegistrationId,
         session: SessionId,
     ) {
+        self.owner_reg_remove(cx, realm_idx, uri, policy, id, session, None);
+    }
+
+    /// Owner side: the callee's UNREGISTER. As [`Self::owner_reg_leave`];
+    /// then [`ShardMsg::RegUnregistered`] goes to the callee's shard once
+    /// every replica has dropped the callee (at once if the owner no longer
+    /// lists it: the callee's shard had it, so the UNREGISTER succeeded).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn owner_reg_unregister(
+        &mut self,
+        cx: &mut Ctx,
+        realm_idx: RealmIdx,
+        uri: String,
+        policy: MatchPolicy,
+        id: RegistrationId,
+        session: SessionId,
+        from: ShardId,
+        request: RequestId,
+    ) {
+        self.owner_reg_remove(
+            cx,
+            realm_idx,
+            uri,
+            policy,
+            id,
+            session,
+            Some((from, request)),
+        );
+    }
+
+    /// Removes `session` from the owned entry and every replica; `ack`: the
+    /// shard and request to answer with [`ShardMsg::RegUnregistered`] after
+    /// the replicas' barrier.
+    #[allow(clippy::too_many_arguments)]
+    fn owner_reg_remove(
+        &mut self,
+        cx: &mut Ctx,
+        realm_idx: RealmIdx,
+        uri: String,
+        policy: MatchPolicy,
+        id: RegistrationId,
+        session: SessionId,
+        ack: Option<(ShardId, RequestId)>,
+    ) {
         let realm = &mut self.realms[realm_idx as usize];
         let key = (uri, policy);
-        let Some(e) = realm.owned_regs.get_mut(&key).filter(|e| e.id == id) else {
-            return;
+        let removed = match realm.owned_regs.get_mut(&key).filter(|e| e.id == id) {
+            Some(e) => {
+                let before = e.callees.len();
+                e.callees.retain(|c| c.session != session);
+                e.callees.len() < before
+            }
+            None => false,
         };
-        let before = e.callees.len();
-        e.callees.retain(|c| c.session != session);
-        if e.callees.len() == before {
+        if !removed {
+            if let Some((from, request)) = ack {
+                cx.route(from, ShardMsg::RegUnregistered { session, request });
+            }
             return;
         }
-        let deleted = e.callees.is_empty();
+        let deleted = realm
+            .owned_regs
+            .get(&key)
+            .is_some_and(|e| e.callees.is_empty());
         if deleted {
             realm.owned_regs.remove(&key);
         }
         let (uri, policy) = key;
         let change = RegChange::Remove { session };
         self.apply_reg_replica(realm_idx, &uri, policy, id, &change);
-        cx.broadcast(|| ShardMsg::RegReplica {
+        let replica = |barrier| ShardMsg::RegReplica {
             realm: realm_idx,
             uri: uri.clone(),
             policy,
             id,
             change: change.clone(),
-            barrier: None,
-        });
+            barrier,
+        };
+        match ack {
+            Some((from, request)) => {
+                let done = ShardMsg::RegUnregistered { session, request };
+                cx.broadcast_with_barrier(from, done, replica);
+            }
+            None => cx.broadcast(|| replica(None)),
+        }
         self.reg_meta_event(
             cx,
             realm_idx,

@@ -8,11 +8,11 @@ use std::rc::Rc;
 use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
 
+use super::oversize::{Oversize, oversize};
 use super::{Link, Phase, Session};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::core::uris;
-use crate::proto::message::code;
 use crate::proto::{
     Abort, Dict, Error, Event, Message, Payload, PublicationId, RequestId, SessionId,
     SubscriptionId, Value,
@@ -70,6 +70,9 @@ pub(crate) struct Links {
     scratch: BytesMut,
     /// Links whose output overflowed during the current step; closed at its end.
     overflowed: Vec<LinkId>,
+    /// Links aborted during the current step because a message they must
+    /// get is larger than they accept; their sessions end at its end.
+    unsendable: Vec<LinkId>,
     /// Last link ID handed out.
     last_link: u64,
 }
@@ -82,6 +85,7 @@ impl Links {
             sessions: AHashMap::new(),
             scratch: BytesMut::with_capacity(64 * 1024),
             overflowed: Vec::new(),
+            unsendable: Vec::new(),
             last_link: 0,
         }
     }
@@ -208,9 +212,16 @@ impl Links {
         }
     }
 
-    /// Whether a link overflowed during this step.
+    /// Whether a link overflowed, or was aborted for a message it could not
+    /// be sent, during this step.
     pub fn has_overflowed(&self) -> bool {
-        !self.overflowed.is_empty()
+        !self.overflowed.is_empty() || !self.unsendable.is_empty()
+    }
+
+    /// Links aborted during this step for a message they could not be sent:
+    /// their sessions end now.
+    pub fn take_unsendable(&mut self) -> Vec<LinkId> {
+        std::mem::take(&mut self.unsendable)
     }
 
     /// Links that overflowed during this step, to close as slow consumers.
@@ -218,11 +229,8 @@ impl Links {
         std::mem::take(&mut self.overflowed)
     }
 
-    /// Encodes `msg` for `link` and queues it.
-    ///
-    /// A message larger than the peer accepts is not sent: a RESULT or a
-    /// call's ERROR is replaced by ERROR `wamp.error.payload_size_exceeded`
-    /// (the call still ends), anything else is dropped and logged;
+    /// Encodes `msg` for `link` and queues it. A message larger than the
+    /// peer accepts is never silently lost (see `oversize.rs`);
     /// [`Sent::TooBig`] tells the caller, e.g. to fail an INVOCATION back to
     /// its caller.
     pub fn send(&mut self, link: LinkId, msg: &Message) -> Sent {
@@ -243,23 +251,91 @@ impl Links {
         let mut sent = Sent::Queued;
         if frame.len() > l.max_outbound {
             sent = Sent::TooBig;
-            let Some(reply) = too_big_reply(msg, frame.len(), l.max_outbound) else {
-                tracing::warn!(
-                    link = link.0,
-                    message = msg.name(),
-                    len = frame.len(),
-                    max = l.max_outbound,
-                    "message larger than the peer accepts: not sent"
-                );
-                return sent;
+            let (len, max) = (frame.len(), l.max_outbound);
+            let replacement = match oversize(msg, len, max) {
+                Oversize::Drop => {
+                    tracing::warn!(
+                        link = link.0,
+                        message = msg.name(),
+                        len,
+                        max,
+                        "message larger than the peer accepts: not sent"
+                    );
+                    return sent;
+                }
+                Oversize::Replace(reply) => Some(reply),
+                Oversize::Abort => None,
             };
-            serializer.encode_into(&reply, &mut self.scratch);
-            frame = self.scratch.split().freeze();
+            let scratch = &mut self.scratch;
+            let fitting = replacement.and_then(|reply| {
+                serializer.encode_into(&reply, scratch);
+                let f = scratch.split().freeze();
+                (f.len() <= max).then_some(f)
+            });
+            match fitting {
+                Some(f) => frame = f,
+                None => {
+                    self.abort_unsendable(link, msg.name(), len);
+                    return sent;
+                }
+            }
         }
         if outbox.borrow_mut().push(frame) == Err(Overflow) {
             self.overflowed.push(link);
         }
         sent
+    }
+
+    /// `link` must get a message of `len` bytes (`name`) that it does not
+    /// accept: it gets ABORT `wamp.error.payload_size_exceeded` saying that
+    /// its announced maximum message length is too small (without the
+    /// message if that is too long, and no ABORT at all if even the bare one
+    /// is), then the link closes (WebSocket close 1009; RawSocket has no
+    /// close frame) and the session ends at the end of this step. Later
+    /// messages to the link are dropped (its output is closed).
+    fn abort_unsendable(&mut self, link: LinkId, name: &str, len: usize) {
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        let Output::Wire { outbox, serializer } = &l.out else {
+            return;
+        };
+        if outbox.borrow().is_closed() {
+            return;
+        }
+        let max = l.max_outbound;
+        let text = format!(
+            "the router's {name} is {len} bytes; this client announced a maximum message \
+             length of {max} bytes, which is too small"
+        );
+        let mut sent_abort = false;
+        for details in [Dict::new().with("message", text), Dict::new()] {
+            let abort = Message::Abort(Abort {
+                details,
+                reason: uris::PAYLOAD_SIZE_EXCEEDED.into(),
+                payload: Payload::empty(),
+            });
+            serializer.encode_into(&abort, &mut self.scratch);
+            let frame = self.scratch.split().freeze();
+            if frame.len() <= max {
+                // An outbox over its byte limit still closes below.
+                let _ = outbox.borrow_mut().push(frame);
+                sent_abort = true;
+                break;
+            }
+        }
+        tracing::warn!(
+            link = link.0,
+            peer = %l.info.peer,
+            message = name,
+            len,
+            max,
+            abort = sent_abort,
+            "closing: a message the peer must get is larger than it accepts"
+        );
+        l.closing = true;
+        l.out.close(CloseReason::MessageTooBig);
+        self.unsendable.push(link);
     }
 
     /// Sends `msg` to a session on this shard, if it is still here.
@@ -355,22 +431,4 @@ impl Links {
         }
         self.close_link(link, CloseReason::Normal);
     }
-}
-
-/// The ERROR that replaces a call's RESULT or ERROR too large for its caller.
-fn too_big_reply(msg: &Message, len: usize, max: usize) -> Option<Message> {
-    let request = match msg {
-        Message::Result(r) => r.request,
-        Message::Error(e) if e.request_type == code::CALL => e.request,
-        _ => return None,
-    };
-    Some(Message::Error(Error {
-        request_type: code::CALL,
-        request,
-        details: Dict::new(),
-        error: uris::PAYLOAD_SIZE_EXCEEDED.to_owned(),
-        payload: Payload::args(vec![Value::Str(format!(
-            "the call's answer is {len} bytes; this client accepts at most {max}"
-        ))]),
-    }))
 }

@@ -22,6 +22,7 @@
 pub mod authn;
 mod hello;
 mod links;
+mod oversize;
 
 use std::rc::Rc;
 
@@ -116,21 +117,21 @@ pub(crate) struct Session {
 }
 
 /// What a client announced in `HELLO.Details.roles.<role>.features`, as far
-/// as the router acts on it.
+/// as the router acts on it. `progressive_call_results` is not among them:
+/// `receive_progress` reaches every callee whose caller asked (see
+/// `dealer/callee.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Features(u8);
 
 impl Features {
     /// callee: `call_canceling` (or the spelling `call_cancelling`).
     pub const CALLEE_CANCELING: u8 = 1;
-    /// callee: `progressive_call_results`.
-    pub const CALLEE_PROGRESSIVE_RESULTS: u8 = 2;
     /// callee: `progressive_call_invocations`.
-    pub const CALLEE_PROGRESSIVE_INVOCATIONS: u8 = 4;
+    pub const CALLEE_PROGRESSIVE_INVOCATIONS: u8 = 2;
     /// callee: `registration_revocation`.
-    pub const CALLEE_REVOCATION: u8 = 8;
+    pub const CALLEE_REVOCATION: u8 = 4;
     /// caller: `progressive_call_invocations`.
-    pub const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 16;
+    pub const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 8;
 
     /// Reads the features from HELLO details; anything malformed counts as absent.
     pub fn from_hello(details: &Dict) -> Features {
@@ -151,9 +152,6 @@ impl Features {
         let callee = features("callee");
         if on(callee, "call_canceling") || on(callee, "call_cancelling") {
             bits |= Self::CALLEE_CANCELING;
-        }
-        if on(callee, "progressive_call_results") {
-            bits |= Self::CALLEE_PROGRESSIVE_RESULTS;
         }
         if on(callee, "progressive_call_invocations") {
             bits |= Self::CALLEE_PROGRESSIVE_INVOCATIONS;

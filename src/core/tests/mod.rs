@@ -1108,7 +1108,9 @@ fn anonymous_authentication_is_per_transport() {
     }
 }
 mod api;
+mod oversize;
 mod pubsub;
+mod registration;
 mod rpc;
 mod sharded;
 

@@ -280,7 +280,9 @@ fn progressive_yields_are_dropped_for_callers_that_did_not_ask() {
     assert_eq!(result(&m).details, Dict::new().with("progress", true));
     c.yield_(&plain_callee, inv.request, false, int(2));
     assert_eq!(result(&one(c.recv(&caller))).payload, int(2));
-    // A callee that did not announce progressive results is not offered them.
+    // A callee that did not announce progressive results is told the caller
+    // wants them all the same (libraries such as wampy.js never announce the
+    // feature but read the flag), and its progressive YIELDs reach the caller.
     c.call(
         &caller,
         3,
@@ -288,11 +290,60 @@ fn progressive_yields_are_dropped_for_callers_that_did_not_ask() {
         Dict::new().with("receive_progress", true),
         Payload::empty(),
     );
+    let inv = c.invocation(&no_prog_callee);
     assert_eq!(
-        c.invocation(&no_prog_callee)
-            .details
-            .get("receive_progress"),
-        None
+        inv.details.get("receive_progress"),
+        Some(&Value::Bool(true))
+    );
+    c.yield_(&no_prog_callee, inv.request, true, int(5));
+    let m = one(c.recv(&caller));
+    assert_eq!(result(&m).details, Dict::new().with("progress", true));
+    assert_eq!(result(&m).payload, int(5));
+    c.yield_(&no_prog_callee, inv.request, false, int(6));
+    let m = one(c.recv(&caller));
+    assert_eq!(
+        (result(&m).details.get("progress"), &result(&m).payload),
+        (None, &int(6))
+    );
+}
+
+#[rstest::rstest]
+#[case(1)]
+#[case(2)]
+fn receive_progress_reaches_a_callee_that_announced_no_features(#[case] shards: u16) {
+    let mut c = Cluster::new(shards);
+    // A HELLO without any roles, as wampy.js sends for a callee.
+    let (callee, _) = c.join(0, Serializer::Json, "realm1");
+    let (caller, _) = c.join_with(shards as usize - 1, &[]);
+    c.reg_ok(&callee, 1, "com.wampy", Dict::new());
+    c.call(
+        &caller,
+        4,
+        "com.wampy",
+        Dict::new().with("receive_progress", true),
+        Payload::empty(),
+    );
+    let inv = c.invocation(&callee);
+    assert_eq!(
+        inv.details.get("receive_progress"),
+        Some(&Value::Bool(true))
+    );
+    for i in 1..=3 {
+        c.yield_(&callee, inv.request, true, int(i));
+        let m = one(c.recv(&caller));
+        assert_eq!(result(&m).details, Dict::new().with("progress", true));
+        assert_eq!(result(&m).payload, int(i));
+    }
+    c.yield_(&callee, inv.request, false, Payload::empty());
+    let m = one(c.recv(&caller));
+    assert_eq!(result(&m).details.get("progress"), None);
+    // Without the caller asking, the flag is absent.
+    c.call(&caller, 5, "com.wampy", Dict::new(), Payload::empty());
+    assert_eq!(c.invocation(&callee).details.get("receive_progress"), None);
+    assert_eq!(
+        c.pending_calls(),
+        2,
+        "call 5 on the caller's and the callee's side"
     );
 }
 
@@ -471,6 +522,61 @@ fn cancel_modes(#[case] shards: u16) {
     let m = one(c.recv(&caller));
     assert_eq!(error_uri(&m), uris::CANCELED);
     assert_eq!(error_message(&m), "interrupted", "the callee's own ERROR");
+
+    // kill, answered with an application error (as Autobahn|Python does:
+    // its handler raises): the caller gets wamp.error.canceled, with the
+    // callee's args and kwargs.
+    c.call(&caller, 4, "com.slow", Dict::new(), Payload::empty());
+    let inv = c.invocation(&callee);
+    c.cancel(&caller, 4, "kill");
+    assert_eq!(interrupt(&one(c.recv(&callee))).request, inv.request);
+    let payload = Payload {
+        args: Some(vec!["stopped at 40%".into()]),
+        kwargs: Some(Dict::new().with("done", 40u64)),
+    };
+    c.send(
+        &callee,
+        Message::Error(Error {
+            request_type: code::INVOCATION,
+            request: inv.request,
+            details: Dict::new(),
+            error: "com.example.interrupted".into(),
+            payload: payload.clone(),
+        }),
+    );
+    c.pump();
+    match one(c.recv(&caller)) {
+        Message::Error(e) => {
+            assert_eq!((e.request_type, e.request), (code::CALL, RequestId(4)));
+            assert_eq!(e.error, uris::CANCELED);
+            assert_eq!(e.payload, payload);
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+
+    // kill, but the callee finished first: its RESULT goes to the caller as is.
+    c.call(&caller, 5, "com.slow", Dict::new(), Payload::empty());
+    let inv = c.invocation(&callee);
+    c.cancel(&caller, 5, "kill");
+    c.yield_(&callee, inv.request, false, int(5));
+    assert_eq!(result(&one(c.recv(&caller))).payload, int(5));
+    assert_eq!(interrupt(&one(c.recv(&callee))).request, inv.request);
+
+    // Without a cancel, the callee's error URI reaches the caller unchanged.
+    c.call(&caller, 6, "com.slow", Dict::new(), Payload::empty());
+    let inv = c.invocation(&callee);
+    c.send(
+        &callee,
+        Message::Error(Error {
+            request_type: code::INVOCATION,
+            request: inv.request,
+            details: Dict::new(),
+            error: "com.example.interrupted".into(),
+            payload: Payload::empty(),
+        }),
+    );
+    c.pump();
+    assert_eq!(error_uri(&one(c.recv(&caller))), "com.example.interrupted");
 
     // killnowait: ERROR at once and INTERRUPT; the late answer is dropped.
     c.call(&caller, 3, "com.slow", Dict::new(), Payload::empty());

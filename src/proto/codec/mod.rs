@@ -12,11 +12,11 @@ pub(crate) mod writer;
 
 use bytes::{Bytes, BytesMut};
 
+pub use self::writer::Writer;
 use super::error::DecodeError;
 use super::ids::{PublicationId, SubscriptionId};
 use super::message::{Message, Payload};
 use super::value::Dict;
-pub use self::writer::Writer;
 
 /// Deepest nesting of lists and dicts a decoder accepts (the message list
 /// itself counts as one level). Deeper input is a protocol violation, never a
