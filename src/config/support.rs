@@ -12,7 +12,7 @@ use super::auth::{AnonymousAuth, AuthConfig};
 use super::error::{ConfigIssue, IssueKind};
 use super::load::{child, index};
 use super::web::{WebOptions, WebService};
-use super::worker::{ComponentKind, WorkerKind};
+use super::worker::ComponentKind;
 use super::{Config, ServiceKind, TransportKind};
 
 /// A feature a config can use that the runtime may lack.
@@ -296,13 +296,8 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
         }
     }
     for w in &c.workers {
-        let name = match &w.kind {
-            WorkerKind::Guest(_) => "guest",
-            WorkerKind::Container(_) => "container",
-            WorkerKind::WebSocketTestee(_) => "websocket-testee",
-        };
         out.push((
-            Feature::Worker(name),
+            Feature::Worker(w.kind.type_name()),
             child(&index("workers", w.index), "type"),
         ));
     }

@@ -310,7 +310,7 @@ impl Loader<'_> {
             }
         }
         let python = match obj.get("options") {
-            Some(v) => self.worker_options(&child(path, "options"), v, &[]),
+            Some(v) => self.worker_options(&child(path, "options"), v, &[], true),
             None => PythonOptions::default(),
         };
         if let Some(v) = obj.get("connections") {
@@ -406,8 +406,16 @@ impl Loader<'_> {
     }
 
     /// Native worker `options` (router, container, testee); `extra` adds
-    /// keys the worker type reads itself. Returns the Python settings.
-    fn worker_options(&mut self, path: &str, v: &Value, extra: &[(&str, Key)]) -> PythonOptions {
+    /// keys the worker type reads itself. Returns the Python settings
+    /// (`python`, `pythonpath`), which only the router's `wsgi` services use:
+    /// elsewhere (`python: false`) they are warned and ignored.
+    fn worker_options(
+        &mut self,
+        path: &str,
+        v: &Value,
+        extra: &[(&str, Key)],
+        python_used: bool,
+    ) -> PythonOptions {
         let mut python = PythonOptions::default();
         let Some(obj) = self.object(path, v) else {
             return python;
@@ -415,8 +423,22 @@ impl Loader<'_> {
         let mut table = vec![
             ("extra", Key::Warn(PYTHON_ONLY)),
             ("title", Key::Warn(PYTHON_ONLY)),
-            ("python", Key::Read),
-            ("pythonpath", Key::Read),
+            (
+                "python",
+                if python_used {
+                    Key::Read
+                } else {
+                    Key::Warn(PYTHON_ONLY)
+                },
+            ),
+            (
+                "pythonpath",
+                if python_used {
+                    Key::Read
+                } else {
+                    Key::Warn(PYTHON_ONLY)
+                },
+            ),
             (
                 "cpu_affinity",
                 Key::Warn("ignored: Junction pins one shard per core itself (see --shards)"),
@@ -430,6 +452,9 @@ impl Loader<'_> {
         ];
         table.extend_from_slice(extra);
         self.keys(path, obj, &table);
+        if !python_used {
+            return python;
+        }
         if let Some(v) = obj.get("python") {
             let p = child(path, "python");
             if let Some(exe) = self.nonempty(&p, v) {

@@ -78,13 +78,15 @@ impl Loader<'_> {
                 ..AuthConfig::none()
             }),
         };
-        let (limits, trustlevel) = junction?;
+        let (mut mqtt_limits, trustlevel) = junction?;
+        // No packet larger than the router's largest message (the default too).
+        mqtt_limits.max_packet_size = mqtt_limits.max_packet_size.min(limits.max_message_size);
         Some(MqttService {
             realm: realm?,
             role,
             payload_mapping: mapping?,
             auth: auth?,
-            limits,
+            limits: mqtt_limits,
             trustlevel,
         })
     }
@@ -247,7 +249,7 @@ impl Loader<'_> {
             },
             None => None,
         };
-        if m.max_packet_size > limits.max_message_size {
+        if obj.contains_key("max_packet_size") && m.max_packet_size > limits.max_message_size {
             self.warn(
                 &child(path, "max_packet_size"),
                 &format!(
@@ -255,7 +257,6 @@ impl Loader<'_> {
                     m.max_packet_size, limits.max_message_size
                 ),
             );
-            m.max_packet_size = limits.max_message_size;
         }
         ok.then_some((m, trustlevel))
     }

@@ -454,7 +454,12 @@ impl Loader<'_> {
         }
         if let Some(v) = obj.get("options") {
             let op = child(path, "options");
-            self.worker_options(&op, v, &[("shutdown", Key::Read), ("restart", Key::Read)]);
+            self.worker_options(
+                &op,
+                v,
+                &[("shutdown", Key::Read), ("restart", Key::Read)],
+                false,
+            );
             let o = v.as_object()?;
             if let Some(v) = o.get("shutdown") {
                 let p = child(&op, "shutdown");
@@ -710,7 +715,7 @@ impl Loader<'_> {
             ],
         );
         if let Some(v) = obj.get("options") {
-            self.worker_options(&child(path, "options"), v, &[]);
+            self.worker_options(&child(path, "options"), v, &[], false);
         }
         let tp = child(path, "transport");
         let Some(tv) = obj.get("transport") else {

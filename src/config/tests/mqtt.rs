@@ -237,3 +237,12 @@ fn universal_transport() {
     ));
     assert_eq!(warning_paths(&c), vec![AT]);
 }
+
+#[test]
+fn default_packet_size_follows_a_smaller_message_limit() {
+    let mut v = mqtt(json!({"realm": "realm1"}), None);
+    set(&mut v, "/junction", json!({"max_message_size": 65536}));
+    let c = model(&v);
+    assert_eq!(service(&c).limits.max_packet_size, 65536);
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}

@@ -194,6 +194,18 @@ fn containers_and_their_transports() {
         vec![Path::new("/node/ca.pem").to_owned()]
     );
     assert!(warning_paths(&c).contains(&"workers[1].components[1].auth"));
+    // Python settings of a container are Python-only: warned, not read.
+    let c = model(&with(
+        "/workers/1",
+        json!({"type": "container", "options": {"pythonpath": [".."], "python": "python3"}}),
+    ));
+    let mut got = warning_paths(&c);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec!["workers[1].options.python", "workers[1].options.pythonpath"]
+    );
+    assert_eq!(c.python, PythonOptions::default());
     for (options, needle) in [
         (
             json!({"restart": "restart-always", "shutdown": "shutdown-on-any-component-failed"}),
