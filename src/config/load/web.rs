@@ -769,6 +769,25 @@ mod tests {
         assert_eq!(http_path("/a", "b"), "/a/b");
     }
 
+    proptest::proptest! {
+        /// Any IPv4 network written as `net/prefix` parses back to itself,
+        /// and `contains` agrees with comparing the leading `prefix` bits.
+        #[test]
+        fn ipv4_networks_round_trip_and_match_by_leading_bits(
+            addr in proptest::prelude::any::<u32>(),
+            probe in proptest::prelude::any::<u32>(),
+            prefix in 0u8..=32,
+        ) {
+            let net = addr & mask32(prefix);
+            let text = format!("{}/{prefix}", std::net::Ipv4Addr::from(net));
+            let parsed = parse_network(&text).expect("a network with host bits zero");
+            proptest::prop_assert_eq!(parsed, IpNetwork { addr: IpAddr::V4(net.into()), prefix });
+            let same = u64::from(probe) >> (32 - u32::from(prefix)) == u64::from(net) >> (32 - u32::from(prefix));
+            proptest::prop_assert_eq!(parsed.contains(IpAddr::V4(probe.into())), same);
+            proptest::prop_assert!(parsed.contains(IpAddr::V4(addr.into())));
+        }
+    }
+
     #[test]
     fn networks_parse_like_pythons_ip_network() {
         let n = parse_network("10.0.0.0/8").expect("valid");

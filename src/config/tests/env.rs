@@ -154,3 +154,17 @@ fn disabled_follows_crossbar() {
     assert!(skipped(&guest(json!(true)), &[]));
     assert!(!skipped(&guest(json!(false)), &[]));
 }
+
+proptest::proptest! {
+    /// Whatever a variable holds, a `${NAME}` reference to it yields it
+    /// exactly, and `$${NAME}` stays the literal `${NAME}`.
+    #[test]
+    fn any_value_resolves_exactly(value in "\\PC*", name in "[A-Z_][A-Z0-9_]{0,12}") {
+        let c = load_in(&ticket(&json!(format!("${{{name}}}"))), &[(&name, &value)])
+            .expect("loads");
+        proptest::prop_assert_eq!(ticket_of(&c), value.as_bytes());
+        let c = load_in(&ticket(&json!(format!("$${{{name}}}"))), &[(&name, &value)])
+            .expect("loads");
+        proptest::prop_assert_eq!(ticket_of(&c), format!("${{{name}}}").into_bytes());
+    }
+}
