@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use junction::config::{Config, ConfigError};
+use junction::config::{Config, ConfigError, ConfigIssue};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc, unless built with `--no-default-features` (the system allocator,
@@ -98,24 +98,25 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-/// Loads `path`, printing warnings, or every error, to stderr.
+/// Loads `path`, printing warnings, or every error, to stderr. A config
+/// that loads but uses features the runtime does not have yet
+/// ([`Config::unsupported`]) is an error too, one line per feature.
 fn load(path: &Path) -> Option<Config> {
     match Config::from_file(path) {
         Ok(config) => {
             for w in &config.warnings {
                 eprintln!("warning: {w}");
             }
-            Some(config)
+            let unsupported = config.unsupported();
+            if unsupported.is_empty() {
+                Some(config)
+            } else {
+                report(path, &unsupported);
+                None
+            }
         }
         Err(ConfigError::Invalid(issues)) => {
-            for issue in &issues {
-                eprintln!("error: {issue}");
-            }
-            eprintln!(
-                "{}: {} error(s); see docs/config.md for the supported keys",
-                path.display(),
-                issues.len()
-            );
+            report(path, &issues);
             None
         }
         Err(e) => {
@@ -123,6 +124,18 @@ fn load(path: &Path) -> Option<Config> {
             None
         }
     }
+}
+
+/// Prints each issue and the count.
+fn report(path: &Path, issues: &[ConfigIssue]) {
+    for issue in issues {
+        eprintln!("error: {issue}");
+    }
+    eprintln!(
+        "{}: {} error(s); see docs/config.md for the supported keys",
+        path.display(),
+        issues.len()
+    );
 }
 
 /// `junction start` after the config loaded.

@@ -9,11 +9,29 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 fn junction(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_junction"))
-        .args(args)
-        .output()
-        .expect("the junction binary runs")
+    junction_env(args, &[])
 }
+
+/// Runs the binary with `vars` set (and nothing inherited that a sample reads).
+fn junction_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_junction"));
+    cmd.args(args);
+    for name in SAMPLE_VARS {
+        cmd.env_remove(name);
+    }
+    cmd.envs(vars.iter().copied());
+    cmd.output().expect("the junction binary runs")
+}
+
+/// Environment variables the samples reference.
+const SAMPLE_VARS: [&str; 6] = [
+    "OPS_TICKET",
+    "BRIDGE_SECRET",
+    "SENSOR_PASSWORD",
+    "BACKUP_DISABLED",
+    "ALICE_SECRET",
+    "PUSH_SECRET",
+];
 
 fn sample(name: &str) -> String {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "config_files", name]
@@ -85,7 +103,7 @@ fn check_reports_every_error() {
         &path,
         r#"{"workers": [{"type": "router", "realms": [{"name": "realm1", "store": {"type": "cfxdb"}}],
              "transports": [{"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081},
-                             "auth": {"ticket": {}}}]}]}"#,
+                             "auth": {"ticket": {"type": "static", "principals": {}}}}]}]}"#,
     )
     .expect("write");
     let out = junction(&["check", "--config", path.to_str().expect("UTF-8 path")]);
@@ -296,6 +314,206 @@ fn start_refuses_more_shards_than_allowed_cpus() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("2 shards (the config's shards)"),
+        "{stderr}"
+    );
+}
+
+/// `junction check` on a sample that parses but uses features not supported
+/// yet: exit 2, one "not supported yet" line per feature, no other error.
+fn check_gaps(file: &str, vars: &[(&str, &str)], expected: &[&str]) -> String {
+    let out = junction_env(&["check", "--config", &sample(file)], vars);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+    assert_eq!(text(&out.stdout), "");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), expected.len(), "{file}:\n{stderr}");
+    for (line, path) in errors.iter().zip(expected) {
+        assert!(
+            line.starts_with(&format!("error: {path}: "))
+                && line.ends_with(" is not supported yet"),
+            "{file}: {line:?} is not the gap at {path}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!("{} error(s)", expected.len())),
+        "{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn check_lists_the_gaps_of_the_auth_sample() {
+    let t = "workers[0].transports";
+    check_gaps(
+        "auth.json",
+        &[("OPS_TICKET", "t0p-secret")],
+        &[
+            "workers[0].realms[0].roles[2].authorizer",
+            &format!("{t}[0].auth.ticket"),
+            &format!("{t}[0].auth.wampcra"),
+            &format!("{t}[0].auth.scram"),
+            &format!("{t}[0].auth.cryptosign"),
+            &format!("{t}[1].auth.ticket"),
+            &format!("{t}[1].auth.cryptosign"),
+            &format!("{t}[2].paths.ws.auth.wampcra"),
+            &format!("{t}[2].paths.ws.auth.cookie"),
+        ],
+    );
+}
+
+#[test]
+fn check_names_an_unset_environment_variable() {
+    let out = junction(&["check", "--config", &sample("auth.json")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(
+            "error: workers[0].transports[0].auth.ticket.principals.ops.ticket: environment variable OPS_TICKET is not set"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_never_prints_a_secret() {
+    let secret = "env-s3cr3t-value";
+    for (file, var) in [
+        ("auth.json", "OPS_TICKET"),
+        ("web.json", "BRIDGE_SECRET"),
+        ("mqtt.json", "SENSOR_PASSWORD"),
+    ] {
+        let out = junction_env(&["check", "--config", &sample(file)], &[(var, secret)]);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains(secret), "{file}: {all}");
+        assert!(!all.contains("secret!!!"), "{file}: a static ticket leaked");
+    }
+}
+
+#[test]
+fn check_lists_the_gaps_of_the_web_sample() {
+    let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
+    let keys = [
+        "/",
+        "api",
+        "app",
+        "call",
+        "cgi",
+        "config",
+        "docs",
+        "hook",
+        "info",
+        "lp",
+        "metrics",
+        "mqtt",
+        "nested",
+        "nested.paths./",
+        "publish",
+    ];
+    let expected: Vec<String> = keys.iter().map(|k| p(k)).collect();
+    let refs: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let stderr = check_gaps("web.json", &[("BRIDGE_SECRET", "x")], &refs);
+    assert!(
+        stderr.contains("warning: workers[0].transports[0].options.hsts: ignored"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_lists_the_gaps_of_the_mqtt_sample() {
+    check_gaps(
+        "mqtt.json",
+        &[("SENSOR_PASSWORD", "pw")],
+        &[
+            "workers[0].transports[0].type",
+            "workers[0].transports[1].endpoint.tls",
+            "workers[0].transports[1].type",
+            "workers[0].transports[1].options.auth.ticket",
+            "workers[0].transports[2].type",
+            "workers[0].transports[2].web.paths./.type",
+        ],
+    );
+}
+
+#[test]
+fn check_lists_the_gaps_of_the_components_sample() {
+    let stderr = check_gaps(
+        "components.json",
+        &[],
+        &[
+            "workers[0].components[0].classname",
+            "workers[0].components[1].classname",
+            "workers[1].type",
+            "workers[2].type",
+            "workers[3].type",
+            "workers[4].type",
+        ],
+    );
+    assert!(
+        stderr.contains(
+            "warning: workers[0].components[2]: skipped: backend.MySession is Python code"
+        ),
+        "{stderr}"
+    );
+    // BACKUP_DISABLED set: the last guest is skipped (Crossbar's switch).
+    check_gaps(
+        "components.json",
+        &[("BACKUP_DISABLED", "1")],
+        &[
+            "workers[0].components[0].classname",
+            "workers[0].components[1].classname",
+            "workers[1].type",
+            "workers[2].type",
+            "workers[3].type",
+        ],
+    );
+}
+
+#[test]
+fn check_lists_the_gaps_of_the_full_sample() {
+    let t0 = "workers[0].transports[0]";
+    check_gaps(
+        "crossbar_full.yaml",
+        &[("ALICE_SECRET", "a"), ("PUSH_SECRET", "p")],
+        &[
+            "workers[0].realms[0].roles[3].authorizer",
+            &format!("{t0}.endpoint.tls"),
+            &format!("{t0}.paths./.type"),
+            &format!("{t0}.paths.metrics.type"),
+            &format!("{t0}.paths.mqtt.type"),
+            &format!("{t0}.paths.push.type"),
+            &format!("{t0}.paths.ws.auth.wampcra"),
+            &format!("{t0}.paths.ws.auth.tls"),
+            &format!("{t0}.paths.ws.auth.cookie"),
+            "workers[0].transports[1].endpoint.tls",
+            "workers[0].transports[1].type",
+            "workers[0].transports[1].options.auth.ticket",
+            "workers[0].components[0].classname",
+            "workers[1].type",
+        ],
+    );
+}
+
+#[test]
+fn check_accepts_the_embedded_default() {
+    let out = junction(&["check", "--config", &sample("embedded_default.json")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "config OK: 1 realm(s), 2 transport(s)"
+    );
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn start_refuses_features_not_supported_yet() {
+    let out = junction_env(&["start", "--config", &sample("components.json")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: workers[1].type: worker type \"guest\" is not supported yet"),
         "{stderr}"
     );
 }

@@ -284,7 +284,7 @@ fn session_ids_are_unique_and_congruent_to_their_shard() {
 
 #[test]
 fn unix_socket_transports_route_to_tcp_sessions() {
-    use junction::config::{RawSocketOptions, TransportAuth, TransportConfig, TransportKind};
+    use junction::config::{RawSocketService, TransportAuth, TransportConfig, TransportKind};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("junction.sock");
     let mut config = Config::embedded_default();
@@ -295,7 +295,7 @@ fn unix_socket_transports_route_to_tcp_sessions() {
     }
     config.transports.push(TransportConfig {
         id: "unix-rs".into(),
-        kind: TransportKind::RawSocket(RawSocketOptions::default()),
+        kind: TransportKind::RawSocket(RawSocketService::default()),
         endpoint: Endpoint::Unix { path: path.clone() },
         serializers: Serializer::ALL.to_vec(),
         auth: TransportAuth::default(),

@@ -23,7 +23,7 @@ use super::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef, Outp
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
 use super::session::{Features, IdMap, Session};
-use crate::config::{Endpoint, RawSocketOptions, TransportAuth, TransportConfig, TransportKind};
+use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
 use crate::proto::{Dict, Message, Payload, RequestId, Serializer};
 
 /// The role of router sessions.
@@ -72,7 +72,7 @@ fn router_transport() -> Rc<TransportConfig> {
     static CONFIG: OnceLock<TransportConfig> = OnceLock::new();
     let c = CONFIG.get_or_init(|| TransportConfig {
         id: "router".into(),
-        kind: TransportKind::RawSocket(RawSocketOptions::default()),
+        kind: TransportKind::RawSocket(RawSocketService::default()),
         endpoint: Endpoint::Unix {
             path: "internal".into(),
         },

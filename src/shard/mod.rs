@@ -85,6 +85,10 @@ pub enum RunError {
         /// The allowed CPUs, as a list (`0-3,6`).
         cpus: String,
     },
+    /// The config uses features the runtime does not have yet
+    /// ([`Config::unsupported`]); one per line.
+    #[error("the config uses features that are not supported yet:\n{0}")]
+    Unsupported(String),
 }
 
 /// A listening address, as clients would dial it.
@@ -240,8 +244,13 @@ fn cpu_list(cpus: &[usize]) -> String {
 /// Starts the router in the background and returns once every shard listens.
 ///
 /// # Errors
-/// [`RunError`] when a listener cannot be bound or an executor cannot start.
+/// [`RunError`] when a listener cannot be bound or an executor cannot
+/// start, or [`RunError::Unsupported`] when the config uses a feature the
+/// runtime does not have yet (never, say, a TLS listener served as plaintext).
 pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunError> {
+    if let Err(e) = config.ensure_supported() {
+        return Err(RunError::Unsupported(e.to_string()));
+    }
     let n = shard_count(shards, &config)?;
     let peers = Arc::new(PeerSet::new(n));
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
@@ -332,7 +341,9 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
 
 fn endpoint_text(e: &Endpoint) -> String {
     match e {
-        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+        Endpoint::Tcp { host, port } | Endpoint::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
         Endpoint::Unix { path } => path.display().to_string(),
     }
 }
@@ -340,14 +351,13 @@ fn endpoint_text(e: &Endpoint) -> String {
 /// Resolves a bound transport: its config with the real port, and its dialable URL.
 fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String) {
     let mut t = t.clone();
-    let (scheme, path) = match &t.kind {
-        crate::config::TransportKind::WebSocket(o) => {
-            ("ws", o.path.clone().unwrap_or_else(|| "/".into()))
-        }
-        crate::config::TransportKind::RawSocket(_) => ("rs", String::new()),
+    let (scheme, path) = match (&t.kind, t.kind.served_websocket()) {
+        (crate::config::TransportKind::RawSocket(_), _) => ("rs", String::new()),
+        (_, Some(ws)) => ("ws", ws.options.path.clone().unwrap_or_else(|| "/".into())),
+        (kind, None) => (kind.name(), String::new()),
     };
     let url = match &mut t.endpoint {
-        Endpoint::Tcp { port, .. } => {
+        Endpoint::Tcp { port, .. } | Endpoint::TcpTls { port, .. } => {
             if let Some(p) = local.rsplit(':').next().and_then(|p| p.parse().ok()) {
                 *port = p;
             }

@@ -66,6 +66,11 @@ pub fn bind(endpoint: &Endpoint) -> io::Result<Listener> {
             remove_stale_socket(path)?;
             Ok(Listener::Unix(glommio::net::UnixListener::bind(path)?))
         }
+        // Never bound as plaintext; `shard::start` refuses such configs first.
+        Endpoint::TcpTls { .. } => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TLS listeners are not supported yet",
+        )),
     }
 }
 

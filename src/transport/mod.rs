@@ -115,13 +115,6 @@ pub fn serve<H: ConnectionHooks + 'static>(
     // A boxed future of the protocol in use: the connection's task then holds a
     // pointer, not room for the largest protocol's state.
     match &transport.kind {
-        TransportKind::WebSocket(_) => Box::pin(websocket::serve_websocket(
-            stream,
-            peer,
-            transport,
-            max_message_size,
-            hooks,
-        )),
         TransportKind::RawSocket(_) => Box::pin(rawsocket::serve_rawsocket(
             stream,
             peer,
@@ -129,5 +122,21 @@ pub fn serve<H: ConnectionHooks + 'static>(
             max_message_size,
             hooks,
         )),
+        kind if kind.served_websocket().is_some() => Box::pin(websocket::serve_websocket(
+            stream,
+            peer,
+            transport,
+            max_message_size,
+            hooks,
+        )),
+        // Listeners of other kinds are not started (`shard::start` refuses
+        // such configs); should one get here, the connection is dropped.
+        kind => {
+            tracing::debug!(%peer, kind = kind.name(), "transport kind not served; connection dropped");
+            let closed = ClosedOnDrop(hooks);
+            Box::pin(async move {
+                drop((stream, closed));
+            })
+        }
     }
 }

@@ -170,9 +170,10 @@ async fn run<H: ConnectionHooks>(
     max_message_size: usize,
 ) {
     let config = Rc::clone(&transport);
-    let TransportKind::RawSocket(opts) = &config.kind else {
+    let TransportKind::RawSocket(service) = &config.kind else {
         return; // not a RawSocket transport
     };
+    let opts = &service.options;
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
     let request = match with_timeout(timeout, Box::pin(read_request(&mut conn.sock))).await {
         Some(Ok(request)) => request,

@@ -12,7 +12,8 @@ use glommio::LocalExecutorBuilder;
 
 use super::{ConnectionHooks, Refused, bind, serve};
 use crate::config::{
-    Endpoint, RawSocketOptions, TransportAuth, TransportConfig, TransportKind, WebSocketOptions,
+    Endpoint, RawSocketOptions, RawSocketService, TransportConfig, TransportKind, WampService,
+    WebSocketOptions, WebSocketService,
 };
 use crate::core::api::LinkInfo;
 use crate::core::outbox::{CloseReason, Outbox, OutboxRef};
@@ -107,31 +108,44 @@ impl ConnectionHooks for TestHooks {
 }
 
 /// A transport on 127.0.0.1, port 0.
-pub fn transport(kind: TransportKind, serializers: &[Serializer]) -> TransportConfig {
-    TransportConfig {
-        id: "test".to_owned(),
+pub fn transport(kind: TransportKind) -> TransportConfig {
+    TransportConfig::new(
+        "test".to_owned(),
         kind,
-        endpoint: Endpoint::Tcp {
+        Endpoint::Tcp {
             host: "127.0.0.1".to_owned(),
             port: 0,
         },
+    )
+}
+
+/// A WAMP service offering `serializers`, anonymous authentication.
+fn wamp(serializers: &[Serializer]) -> WampService {
+    WampService {
         serializers: serializers.to_vec(),
-        auth: TransportAuth::default(),
+        ..WampService::default()
     }
 }
 
 /// A WebSocket transport on 127.0.0.1:0 with path `/ws`.
 pub fn ws_transport(opts: WebSocketOptions, serializers: &[Serializer]) -> TransportConfig {
-    let opts = WebSocketOptions {
+    let options = WebSocketOptions {
         path: Some("/ws".to_owned()),
         ..opts
     };
-    transport(TransportKind::WebSocket(opts), serializers)
+    transport(TransportKind::WebSocket(WebSocketService {
+        options,
+        wamp: wamp(serializers),
+        cookie: None,
+    }))
 }
 
 /// A RawSocket transport on 127.0.0.1:0.
-pub fn raw_transport(opts: RawSocketOptions, serializers: &[Serializer]) -> TransportConfig {
-    transport(TransportKind::RawSocket(opts), serializers)
+pub fn raw_transport(options: RawSocketOptions, serializers: &[Serializer]) -> TransportConfig {
+    transport(TransportKind::RawSocket(RawSocketService {
+        options,
+        wamp: wamp(serializers),
+    }))
 }
 
 /// Serves one connection on `transport` while `client` (given the listener's

@@ -43,7 +43,7 @@ use std::time::Duration;
 use super::conn::{self, AutoPing, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
 use super::socket::Socket;
 use super::{ConnectionHooks, Stream, with_timeout};
-use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
+use crate::config::{TransportConfig, WebSocketOptions};
 use crate::core::api::{FrontEnd, LinkInfo};
 use crate::proto::Serializer;
 use crate::proto::websocket::{self as wire, Decoder, Event, MessageKind, Opcode, Payload};
@@ -160,9 +160,9 @@ pub fn serve_websocket<H: ConnectionHooks>(
     max_message_size: usize,
     hooks: H,
 ) -> impl Future<Output = ()> {
-    let (max_message, max_frame) = match &transport.kind {
-        TransportKind::WebSocket(opts) => (opts.max_message_size, opts.max_frame_size),
-        TransportKind::RawSocket(_) => (0, 0), // not ours: `run` ends at once
+    let (max_message, max_frame) = match transport.kind.served_websocket() {
+        Some(ws) => (ws.options.max_message_size, ws.options.max_frame_size),
+        None => (0, 0), // not ours: `run` ends at once
     };
     let max_message = max_message.min(max_message_size);
     let framing = WsFraming {
@@ -179,9 +179,10 @@ async fn run<H: ConnectionHooks>(
     transport: Rc<TransportConfig>,
 ) {
     let config = Rc::clone(&transport);
-    let TransportKind::WebSocket(opts) = &config.kind else {
+    let Some(ws) = config.kind.served_websocket() else {
         return;
     };
+    let opts = &ws.options;
     // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
     let handshake = Box::pin(handshake(&mut conn.sock, opts, &transport.serializers));

@@ -3,22 +3,38 @@
 //!
 //! Every object is checked against a key table ([`Key`]): keys Junction reads,
 //! keys it ignores silently, keys it ignores with a warning, and keys that
-//! name a feature it does not have yet (errors). Unknown keys are errors, as
-//! in Crossbar's own checker. The walk collects every problem instead of
-//! stopping at the first, each with its JSON path; the cross-item checks in
-//! `check.rs` run only when the walk found nothing wrong.
+//! name a feature Junction has no model for (errors). Unknown keys are
+//! errors, as in Crossbar's own checker. The walk collects every problem
+//! instead of stopping at the first, each with its JSON path; the cross-item
+//! checks in `check.rs` run only when the walk found nothing wrong. When
+//! something is wrong, the features not supported yet (`support.rs`) of what
+//! did load are reported with it, so one run shows every problem.
 //!
-//! This file holds the walker's helpers, the document, workers and the
-//! `junction` block; `realm.rs` and `transport.rs` the rest.
+//! This file holds the document, the workers and the `junction` block;
+//! `read.rs` the typed readers, `realm.rs` realms and roles, `transport.rs`
+//! listeners, `web.rs` web paths, `auth.rs` authentication, `mqtt.rs` MQTT
+//! and universal transports, `worker.rs` components and other workers.
 
+mod auth;
+mod mqtt;
+mod read;
 mod realm;
 mod transport;
+mod web;
+mod worker;
+
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use self::read::{Key, kind_of};
 use super::check::{self, Located};
-use super::error::{ConfigError, ConfigIssue, IssueKind};
-use super::{Config, Limits, RealmConfig, TransportConfig};
+use super::error::{ConfigError, ConfigIssue};
+use super::support;
+use super::worker::{ComponentConfig, WorkerConfig};
+use super::{
+    Config, Limits, LoadContext, PythonOptions, RealmConfig, RoleAuthorizer, TransportConfig,
+};
 
 type Obj = Map<String, Value>;
 
@@ -31,24 +47,14 @@ const MAX_SHARDS: u64 = 1024;
 /// Warning text for worker options that only Crossbar's Python processes use.
 const PYTHON_ONLY: &str = "ignored: only meaningful to Crossbar's Python worker processes";
 
-/// What the loader does with a key of an object.
-#[derive(Debug, Clone, Copy)]
-enum Key {
-    /// Read (and checked) by the handler of the object.
-    Read,
-    /// Accepted and ignored without a word.
-    Ignore,
-    /// Accepted and ignored; the warning says why.
-    Warn(&'static str),
-    /// A feature Junction does not have yet: an error "`<what>` is not supported yet".
-    Unsupported(&'static str),
-}
-
 /// Where the walk keeps what it found.
-#[derive(Debug, Default)]
-struct Loader {
+struct Loader<'a> {
     issues: Vec<ConfigIssue>,
     warnings: Vec<String>,
+    /// Relative paths are resolved against this.
+    node_dir: PathBuf,
+    /// `${VAR}` lookups.
+    env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// The `junction` extension block: Junction-only limits.
@@ -57,46 +63,77 @@ struct JunctionExt {
     max_message_size: Option<usize>,
     outbound_queue_bytes: Option<usize>,
     max_sessions_per_shard: Option<usize>,
+    mqtt_offline_store_bytes: Option<u64>,
     shards: Option<usize>,
 }
 
-/// What one router worker produced.
+/// What one router worker produced (also when parts of it were wrong).
 #[derive(Debug, Default)]
 struct Router {
+    index: usize,
     realms: Vec<Located<RealmConfig>>,
+    role_authorizers: Vec<RoleAuthorizer>,
     transports: Vec<Located<TransportConfig>>,
+    components: Vec<Located<ComponentConfig>>,
     limits: Limits,
     shards: Option<usize>,
+    python: PythonOptions,
 }
 
 /// Builds the config from a parsed document.
-pub(super) fn load(root: &Value) -> Result<Config, ConfigError> {
-    let mut l = Loader::default();
-    let router = l.root(root);
+pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, ConfigError> {
+    let mut l = Loader {
+        issues: Vec::new(),
+        warnings: Vec::new(),
+        node_dir: ctx.node_dir.to_owned(),
+        env: ctx.env,
+    };
+    let (router, workers) = l.root(root);
     if l.issues.is_empty()
         && let Some(router) = &router
     {
         check::check(
             &router.realms,
             &router.transports,
+            &router.components,
+            &workers,
             &mut l.issues,
             &mut l.warnings,
         );
     }
-    match router {
-        Some(router) if l.issues.is_empty() => Ok(Config {
-            realms: router.realms.into_iter().map(|r| r.item).collect(),
-            transports: router.transports.into_iter().map(|t| t.item).collect(),
-            limits: router.limits,
-            shards: router.shards,
-            warnings: l.warnings,
-        }),
-        _ => {
-            if l.issues.is_empty() {
-                l.error("", "the document describes no router");
-            }
-            Err(ConfigError::Invalid(l.issues))
+    let Some(router) = router else {
+        if l.issues.is_empty() {
+            l.error("", "the document describes no router");
         }
+        return Err(ConfigError::Invalid(l.issues));
+    };
+    let at = support::Paths {
+        router: index("workers", router.index),
+        realms: router.realms.iter().map(|r| r.path.clone()).collect(),
+        transports: router.transports.iter().map(|t| t.path.clone()).collect(),
+        components: router.components.iter().map(|c| c.path.clone()).collect(),
+    };
+    let mut config = Config {
+        realms: router.realms.into_iter().map(|r| r.item).collect(),
+        transports: router.transports.into_iter().map(|t| t.item).collect(),
+        limits: router.limits,
+        shards: router.shards,
+        warnings: Vec::new(),
+        role_authorizers: router.role_authorizers,
+        components: router.components.into_iter().map(|c| c.item).collect(),
+        workers,
+        python: router.python,
+        node_dir: ctx.node_dir.to_owned(),
+        router_index: router.index,
+    };
+    let gaps = support::gaps(&config, &at);
+    if l.issues.is_empty() {
+        l.warnings.extend(gaps.warnings);
+        config.warnings = l.warnings;
+        Ok(config)
+    } else {
+        l.issues.extend(gaps.errors);
+        Err(ConfigError::Invalid(l.issues))
     }
 }
 
@@ -114,177 +151,14 @@ pub(super) fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-/// "a string", "a number", ... for type errors.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-impl Loader {
-    fn error(&mut self, path: &str, message: impl Into<String>) {
-        self.issues.push(ConfigIssue {
-            path: path.to_owned(),
-            kind: IssueKind::Invalid,
-            message: message.into(),
-        });
-    }
-
-    fn unsupported(&mut self, path: &str, what: &str) {
-        self.issues.push(ConfigIssue {
-            path: path.to_owned(),
-            kind: IssueKind::Unsupported,
-            message: format!("{what} is not supported yet"),
-        });
-    }
-
-    fn warn(&mut self, path: &str, message: &str) {
-        self.warnings.push(format!("{path}: {message}"));
-    }
-
-    /// Checks the keys of `obj` against `table`: warns, rejects unsupported
-    /// and unknown keys. The handler reads the [`Key::Read`] ones itself.
-    fn keys(&mut self, path: &str, obj: &Obj, table: &[(&str, Key)]) {
-        for k in obj.keys() {
-            let p = child(path, k);
-            match table.iter().find(|(name, _)| name == k) {
-                Some((_, Key::Read | Key::Ignore)) => {}
-                Some((_, Key::Warn(why))) => self.warn(&p, why),
-                Some((_, Key::Unsupported(what))) => self.unsupported(&p, what),
-                None => {
-                    let known: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
-                    self.error(
-                        &p,
-                        format!("unknown key (known here: {})", known.join(", ")),
-                    );
-                }
-            }
-        }
-    }
-
-    fn object<'v>(&mut self, path: &str, v: &'v Value) -> Option<&'v Obj> {
-        match v {
-            Value::Object(o) => Some(o),
-            other => {
-                self.error(
-                    path,
-                    format!("expected an object, found {}", kind_of(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn array<'v>(&mut self, path: &str, v: &'v Value) -> Option<&'v [Value]> {
-        match v {
-            Value::Array(a) => Some(a),
-            other => {
-                self.error(path, format!("expected a list, found {}", kind_of(other)));
-                None
-            }
-        }
-    }
-
-    fn string<'v>(&mut self, path: &str, v: &'v Value) -> Option<&'v str> {
-        match v {
-            Value::String(s) => Some(s),
-            other => {
-                self.error(path, format!("expected a string, found {}", kind_of(other)));
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, path: &str, v: &Value) -> Option<bool> {
-        match v {
-            Value::Bool(b) => Some(*b),
-            other => {
-                self.error(
-                    path,
-                    format!("expected true or false, found {}", kind_of(other)),
-                );
-                None
-            }
-        }
-    }
-
-    /// An integer in `min..=max`.
-    fn uint(&mut self, path: &str, v: &Value, min: u64, max: u64) -> Option<u64> {
-        let n = match v {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) if s.starts_with('$') => {
-                self.unsupported(path, "reading values from environment variables");
-                return None;
-            }
-            _ => None,
-        };
-        match n {
-            Some(n) if (min..=max).contains(&n) => Some(n),
-            Some(n) => {
-                self.error(
-                    path,
-                    format!("{n} is out of range (must be {min} to {max})"),
-                );
-                None
-            }
-            None => {
-                self.error(
-                    path,
-                    format!("expected a whole number, found {}", describe(v)),
-                );
-                None
-            }
-        }
-    }
-
-    /// A size in bytes (`usize`) in `min..=max`.
-    fn size(&mut self, path: &str, v: &Value, min: u64, max: u64) -> Option<usize> {
-        self.uint(path, v, min, max)
-            .and_then(|n| usize::try_from(n).ok())
-    }
-
-    /// A duration in milliseconds following Crossbar's rule: 0 (off) or at least 1000.
-    fn millis(&mut self, path: &str, v: &Value) -> Option<u64> {
-        let n = self.uint(path, v, 0, u64::from(u32::MAX))?;
-        if n != 0 && n < 1000 {
-            self.error(
-                path,
-                format!(
-                    "is in milliseconds; {n} is too small (0 turns it off, else at least 1000)"
-                ),
-            );
-            return None;
-        }
-        Some(n)
-    }
-
-    /// A required string field.
-    fn required_str<'v>(&mut self, path: &str, obj: &'v Obj, key: &str) -> Option<&'v str> {
-        let p = child(path, key);
-        match obj.get(key) {
-            Some(v) => self.string(&p, v),
-            None => {
-                self.error(&p, "missing (required)");
-                None
-            }
-        }
-    }
-
-    /// An optional boolean field.
-    fn opt_bool(&mut self, path: &str, obj: &Obj, key: &str) -> Option<bool> {
-        let v = obj.get(key)?;
-        self.boolean(&child(path, key), v)
-    }
-
+impl Loader<'_> {
     // ---- document and workers ----
 
-    fn root(&mut self, root: &Value) -> Option<Router> {
-        let obj = self.object("", root)?;
+    fn root(&mut self, root: &Value) -> (Option<Router>, Vec<WorkerConfig>) {
+        let mut workers = Vec::new();
+        let Some(obj) = self.object("", root) else {
+            return (None, workers);
+        };
         self.keys(
             "",
             obj,
@@ -310,7 +184,7 @@ impl Loader {
                 format!(
                     "unsupported config version {}; only version 2 is supported \
                      (older files can be converted with `crossbar upgrade`)",
-                    describe(other)
+                    read::describe(other)
                 ),
             ),
         }
@@ -320,11 +194,13 @@ impl Loader {
                 "workers",
                 "missing; a worker with \"type\": \"router\" is required",
             );
-            return None;
+            return (None, workers);
         };
-        let workers = self.array("workers", workers_v)?;
+        let Some(items) = self.array("workers", workers_v) else {
+            return (None, workers);
+        };
         let mut router: Option<Router> = None;
-        for (i, w) in workers.iter().enumerate() {
+        for (i, w) in items.iter().enumerate() {
             let path = index("workers", i);
             let Some(wobj) = self.object(&path, w) else {
                 continue;
@@ -337,20 +213,28 @@ impl Loader {
                 continue;
             };
             let type_path = child(&path, "type");
-            match wtype {
+            match &*wtype {
                 "router" if router.is_some() => {
                     self.unsupported(&type_path, "more than one router worker");
                 }
                 "router" => {
-                    router = self.router(&path, wobj, top_junction.as_ref());
+                    let mut r = self.router(&path, wobj, top_junction.as_ref());
+                    r.index = i;
+                    router = Some(r);
                 }
-                "container" | "guest" | "proxy" | "websocket-testee" | "hostmonitor" | "xbrmm"
-                | "marketmaker" => {
+                "guest" | "container" | "websocket-testee" => {
+                    if let Some(w) = self.worker(&path, i, &wtype, wobj) {
+                        workers.push(w);
+                    }
+                }
+                "proxy" | "hostmonitor" | "xbrmm" | "marketmaker" => {
                     self.unsupported(&type_path, &format!("worker type \"{wtype}\""));
                 }
                 other => self.error(
                     &type_path,
-                    format!("unknown worker type \"{other}\" (Junction runs \"router\" workers)"),
+                    format!(
+                        "unknown worker type \"{other}\" (router, guest, container, websocket-testee)"
+                    ),
                 ),
             }
         }
@@ -360,27 +244,39 @@ impl Loader {
                 "no router worker; Junction needs one worker with \"type\": \"router\"",
             );
         }
-        router
+        (router, workers)
     }
 
-    /// Whether `options.disabled` is `true` (checked before anything else so a
-    /// disabled worker of any type is skipped, as in Crossbar).
+    /// Whether `options.disabled` is true (checked before anything else so a
+    /// disabled worker of any type is skipped, as in Crossbar). A string is
+    /// Crossbar's environment switch: `"${VAR}"` disables the worker when
+    /// `VAR` is set and not empty (whatever its value, as in Crossbar), and
+    /// any other non-empty string disables it too.
     fn worker_disabled(&mut self, path: &str, worker: &Obj) -> bool {
         let Some(Value::Object(options)) = worker.get("options") else {
             return false;
         };
+        let p = child(&child(path, "options"), "disabled");
         match options.get("disabled") {
             Some(Value::Bool(b)) => *b,
-            Some(Value::String(_)) => {
-                let p = child(&child(path, "options"), "disabled");
-                self.unsupported(&p, "reading `disabled` from an environment variable");
-                false
+            Some(Value::String(s)) => {
+                let value = match s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                    Some(name) if read::is_env_name(name) => (self.env)(name).unwrap_or_default(),
+                    Some(_) => {
+                        self.error(
+                            &p,
+                            format!("\"{s}\" is not a valid environment variable reference"),
+                        );
+                        return false;
+                    }
+                    None => s.clone(),
+                };
+                !value.is_empty()
             }
             Some(other) => {
-                let p = child(&child(path, "options"), "disabled");
                 self.error(
                     &p,
-                    format!("expected true or false, found {}", kind_of(other)),
+                    format!("expected true, false or a string, found {}", kind_of(other)),
                 );
                 false
             }
@@ -388,12 +284,7 @@ impl Loader {
         }
     }
 
-    fn router(
-        &mut self,
-        path: &str,
-        obj: &Obj,
-        top_junction: Option<&JunctionExt>,
-    ) -> Option<Router> {
+    fn router(&mut self, path: &str, obj: &Obj, top_junction: Option<&JunctionExt>) -> Router {
         self.keys(
             path,
             obj,
@@ -415,29 +306,19 @@ impl Loader {
         if let Some(v) = obj.get("id") {
             let p = child(path, "id");
             if let Some(id) = self.string(&p, v) {
-                self.check_id(&p, id);
+                self.check_id(&p, &id);
             }
         }
-        if let Some(v) = obj.get("options") {
-            self.worker_options(&child(path, "options"), v);
-        }
-        for (key, what) in [
-            (
-                "components",
-                "router components (application code run inside the router)",
-            ),
-            (
-                "connections",
-                "router connections (outgoing links from the router)",
-            ),
-        ] {
-            if let Some(v) = obj.get(key) {
-                let p = child(path, key);
-                if let Some(items) = self.array(&p, v)
-                    && !items.is_empty()
-                {
-                    self.unsupported(&p, what);
-                }
+        let python = match obj.get("options") {
+            Some(v) => self.worker_options(&child(path, "options"), v, &[], true),
+            None => PythonOptions::default(),
+        };
+        if let Some(v) = obj.get("connections") {
+            let p = child(path, "connections");
+            if let Some(items) = self.array(&p, v)
+                && !items.is_empty()
+            {
+                self.unsupported(&p, "router connections (outgoing links from the router)");
             }
         }
         let ext = match (top_junction, obj.get("junction")) {
@@ -452,20 +333,23 @@ impl Loader {
             (None, Some(v)) => self.junction(&child(path, "junction"), v),
             (None, None) => JunctionExt::default(),
         };
+        let defaults = Limits::default();
         let limits = Limits {
-            max_message_size: ext
-                .max_message_size
-                .unwrap_or(Limits::default().max_message_size),
+            max_message_size: ext.max_message_size.unwrap_or(defaults.max_message_size),
             outbound_queue_bytes: ext
                 .outbound_queue_bytes
-                .unwrap_or(Limits::default().outbound_queue_bytes),
+                .unwrap_or(defaults.outbound_queue_bytes),
             max_sessions_per_shard: ext
                 .max_sessions_per_shard
-                .unwrap_or(Limits::default().max_sessions_per_shard),
+                .unwrap_or(defaults.max_sessions_per_shard),
+            mqtt_offline_store_bytes: ext
+                .mqtt_offline_store_bytes
+                .unwrap_or(defaults.mqtt_offline_store_bytes),
         };
         let mut router = Router {
             limits,
             shards: ext.shards,
+            python,
             ..Router::default()
         };
         let realms_path = child(path, "realms");
@@ -478,7 +362,8 @@ impl Loader {
         }
         for (i, r) in realms.unwrap_or_default().iter().enumerate() {
             let rp = index(&realms_path, i);
-            if let Some(realm) = self.realm(&rp, r) {
+            if let Some((realm, authorizers)) = self.realm(&rp, r) {
+                router.role_authorizers.extend(authorizers);
                 router.realms.push(Located {
                     path: rp,
                     item: realm,
@@ -505,48 +390,87 @@ impl Loader {
                 });
             }
         }
-        Some(router)
-    }
-
-    fn worker_options(&mut self, path: &str, v: &Value) {
-        let Some(obj) = self.object(path, v) else {
-            return;
-        };
-        self.keys(
-            path,
-            obj,
-            &[
-                ("extra", Key::Warn(PYTHON_ONLY)),
-                ("title", Key::Warn(PYTHON_ONLY)),
-                ("python", Key::Warn(PYTHON_ONLY)),
-                ("pythonpath", Key::Warn(PYTHON_ONLY)),
-                (
-                    "cpu_affinity",
-                    Key::Warn("ignored: Junction pins one shard per core itself (see --shards)"),
-                ),
-                ("env", Key::Warn(PYTHON_ONLY)),
-                ("reactor", Key::Warn(PYTHON_ONLY)),
-                ("expose_controller", Key::Warn(PYTHON_ONLY)),
-                ("expose_shared", Key::Warn(PYTHON_ONLY)),
-                // Handled by `worker_disabled` before the worker is read.
-                ("disabled", Key::Read),
-            ],
-        );
-    }
-
-    /// Checks an item ID (`id` of workers and transports).
-    fn check_id(&mut self, path: &str, id: &str) {
-        let ok = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !ok {
-            self.error(
-                path,
-                format!("invalid ID \"{id}\" (1 to 64 characters from a-z, A-Z, 0-9, _ and -)"),
-            );
+        if let Some(v) = obj.get("components") {
+            let p = child(path, "components");
+            for (i, c) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
+                let cp = index(&p, i);
+                if let Some(component) = self.router_component(&cp, i, c) {
+                    router.components.push(Located {
+                        path: cp,
+                        item: component,
+                    });
+                }
+            }
         }
+        router
+    }
+
+    /// Native worker `options` (router, container, testee); `extra` adds
+    /// keys the worker type reads itself. Returns the Python settings
+    /// (`python`, `pythonpath`), which only the router's `wsgi` services use:
+    /// elsewhere (`python: false`) they are warned and ignored.
+    fn worker_options(
+        &mut self,
+        path: &str,
+        v: &Value,
+        extra: &[(&str, Key)],
+        python_used: bool,
+    ) -> PythonOptions {
+        let mut python = PythonOptions::default();
+        let Some(obj) = self.object(path, v) else {
+            return python;
+        };
+        let mut table = vec![
+            ("extra", Key::Warn(PYTHON_ONLY)),
+            ("title", Key::Warn(PYTHON_ONLY)),
+            (
+                "python",
+                if python_used {
+                    Key::Read
+                } else {
+                    Key::Warn(PYTHON_ONLY)
+                },
+            ),
+            (
+                "pythonpath",
+                if python_used {
+                    Key::Read
+                } else {
+                    Key::Warn(PYTHON_ONLY)
+                },
+            ),
+            (
+                "cpu_affinity",
+                Key::Warn("ignored: Junction pins one shard per core itself (see --shards)"),
+            ),
+            ("env", Key::Warn(PYTHON_ONLY)),
+            ("reactor", Key::Warn(PYTHON_ONLY)),
+            ("expose_controller", Key::Warn(PYTHON_ONLY)),
+            ("expose_shared", Key::Warn(PYTHON_ONLY)),
+            // Handled by `worker_disabled` before the worker is read.
+            ("disabled", Key::Read),
+        ];
+        table.extend_from_slice(extra);
+        self.keys(path, obj, &table);
+        if !python_used {
+            return python;
+        }
+        if let Some(v) = obj.get("python") {
+            let p = child(path, "python");
+            if let Some(exe) = self.nonempty(&p, v) {
+                if !Path::new(&*exe).is_absolute() {
+                    self.error(&p, "must be an absolute path (as in Crossbar)");
+                } else {
+                    python.executable = Some(PathBuf::from(&*exe));
+                }
+            }
+        }
+        if let Some(v) = obj.get("pythonpath") {
+            python.path = self
+                .node_paths(&child(path, "pythonpath"), v)
+                .unwrap_or_default();
+        }
+        python
     }
 
     fn junction(&mut self, path: &str, v: &Value) -> JunctionExt {
@@ -561,6 +485,7 @@ impl Loader {
                 ("max_message_size", Key::Read),
                 ("outbound_queue_bytes", Key::Read),
                 ("max_sessions_per_shard", Key::Read),
+                ("mqtt_offline_store_bytes", Key::Read),
                 ("shards", Key::Read),
             ],
         );
@@ -580,18 +505,19 @@ impl Loader {
                 u64::from(u32::MAX),
             );
         }
+        if let Some(v) = obj.get("mqtt_offline_store_bytes") {
+            // 1 MiB to 1 TiB.
+            ext.mqtt_offline_store_bytes = self.uint(
+                &child(path, "mqtt_offline_store_bytes"),
+                v,
+                1 << 20,
+                1 << 40,
+            );
+        }
         if let Some(v) = obj.get("shards") {
             ext.shards = self.size(&child(path, "shards"), v, 1, MAX_SHARDS);
         }
         ext
-    }
-}
-
-/// A value for messages: the JSON text of scalars, the kind of containers.
-fn describe(v: &Value) -> String {
-    match v {
-        Value::Array(_) | Value::Object(_) => kind_of(v).to_owned(),
-        other => other.to_string(),
     }
 }
 

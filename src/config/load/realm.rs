@@ -1,16 +1,22 @@
-//! Realms, roles and permission rules of a router worker.
+//! Realms, roles (static permissions or a dynamic authorizer) and
+//! permission rules of a router worker.
 
 use serde_json::Value;
 
 use super::{Key, Loader, child, index};
 use crate::config::{
     Allow, DEFAULT_HISTORY_LIMIT, DEFAULT_STORE_MAX_SIZE, Disclose, HistoryConfig, Permission,
-    RealmConfig, RoleConfig, StoreConfig,
+    RealmConfig, RoleAuthorizer, RoleConfig, StoreConfig,
 };
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
-impl Loader {
-    pub(super) fn realm(&mut self, path: &str, v: &Value) -> Option<RealmConfig> {
+impl Loader<'_> {
+    /// A realm, and the dynamic authorizers of its roles.
+    pub(super) fn realm(
+        &mut self,
+        path: &str,
+        v: &Value,
+    ) -> Option<(RealmConfig, Vec<RoleAuthorizer>)> {
         let obj = self.object(path, v)?;
         self.keys(
             path,
@@ -28,7 +34,7 @@ impl Loader {
             ],
         );
         let name = self.required_str(path, obj, "name");
-        if let Some(name) = name
+        if let Some(name) = &name
             && !is_realm_name(name)
         {
             self.error(
@@ -44,11 +50,19 @@ impl Loader {
             uri_check = self.realm_options(&child(path, "options"), v);
         }
         let mut roles = Vec::new();
+        let mut authorizers = Vec::new();
         match obj.get("roles") {
             Some(v) => {
                 let p = child(path, "roles");
                 for (i, r) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
-                    if let Some(role) = self.role(&index(&p, i), r) {
+                    if let Some((role, authorizer)) = self.role(&index(&p, i), r) {
+                        if let (Some(authorizer), Some(realm)) = (authorizer, &name) {
+                            authorizers.push(RoleAuthorizer {
+                                realm: realm.to_string(),
+                                role: role.name.clone(),
+                                authorizer,
+                            });
+                        }
                         roles.push(role);
                     }
                 }
@@ -62,12 +76,13 @@ impl Loader {
             Some(v) => self.store(&child(path, "store"), v),
             None => StoreConfig::default(),
         };
-        Some(RealmConfig {
-            name: name?.to_owned(),
+        let realm = RealmConfig {
+            name: name?.into_owned(),
             uri_check,
             roles,
             store,
-        })
+        };
+        Some((realm, authorizers))
     }
 
     /// Realm `store`: Crossbar's `memory` type, or Junction's `file` type
@@ -112,7 +127,7 @@ impl Loader {
             ],
         );
         let type_path = child(path, "type");
-        match self.required_str(path, obj, "type") {
+        match self.required_str(path, obj, "type").as_deref() {
             Some("memory") if obj.contains_key("path") => {
                 self.error(
                     &child(path, "path"),
@@ -122,12 +137,11 @@ impl Loader {
             Some("memory") => {}
             Some("file") => match obj.get("path") {
                 Some(v) => {
-                    if let Some(p) = self.string(&child(path, "path"), v) {
-                        if p.is_empty() {
-                            self.error(&child(path, "path"), "must not be empty");
-                        } else {
-                            store.path = Some(p.into());
-                        }
+                    // Relative to the working directory (unlike the paths
+                    // added later, which follow Crossbar's node directory):
+                    // kept as it was when this store was introduced.
+                    if let Some(p) = self.nonempty(&child(path, "path"), v) {
+                        store.path = Some(p.into_owned().into());
                     }
                 }
                 None => self.error(
@@ -185,7 +199,7 @@ impl Loader {
             Some(v) => {
                 let p = child(path, "match");
                 let s = self.string(&p, v)?;
-                let Some(m) = MatchPolicy::parse(s) else {
+                let Some(m) = MatchPolicy::parse(&s) else {
                     self.error(
                         &p,
                         format!("\"{s}\" is not \"exact\", \"prefix\" or \"wildcard\""),
@@ -195,7 +209,7 @@ impl Loader {
                 m
             }
         };
-        if !crate::proto::uri::is_valid(uri, UriCheck::Loose, match_policy) {
+        if !crate::proto::uri::is_valid(&uri, UriCheck::Loose, match_policy) {
             self.error(
                 &child(path, "uri"),
                 format!(
@@ -210,7 +224,7 @@ impl Loader {
             None => default_limit,
         };
         Some(HistoryConfig {
-            uri: uri.to_owned(),
+            uri: uri.into_owned(),
             match_policy,
             limit,
         })
@@ -246,7 +260,7 @@ impl Loader {
         let mut check = UriCheck::Loose;
         if let Some(v) = obj.get("uri_check") {
             let p = child(path, "uri_check");
-            match self.string(&p, v) {
+            match self.string(&p, v).as_deref() {
                 Some("loose") => {}
                 Some("strict") => check = UriCheck::Strict,
                 Some(other) => {
@@ -258,7 +272,8 @@ impl Loader {
         check
     }
 
-    fn role(&mut self, path: &str, v: &Value) -> Option<RoleConfig> {
+    /// A role, and its dynamic authorizer when it has one.
+    fn role(&mut self, path: &str, v: &Value) -> Option<(RoleConfig, Option<String>)> {
         let obj = self.object(path, v)?;
         self.keys(
             path,
@@ -266,17 +281,25 @@ impl Loader {
             &[
                 ("name", Key::Read),
                 ("permissions", Key::Read),
+                ("authorizer", Key::Read),
                 ("junction", Key::Read),
-                (
-                    "authorizer",
-                    Key::Unsupported("dynamic authorization (role `authorizer`)"),
-                ),
             ],
         );
         let name = self.required_str(path, obj, "name");
-        if name == Some("") {
+        if name.as_deref() == Some("") {
             self.error(&child(path, "name"), "must not be empty");
         }
+        let authorizer = match obj.get("authorizer") {
+            Some(_) if obj.contains_key("permissions") => {
+                self.error(
+                    &child(path, "authorizer"),
+                    "give either `authorizer` (dynamic) or `permissions` (static), not both",
+                );
+                return None;
+            }
+            Some(v) => Some(self.uri(&child(path, "authorizer"), v)?),
+            None => None,
+        };
         let mut permissions: Vec<Permission> = Vec::new();
         if let Some(v) = obj.get("permissions") {
             let p = child(path, "permissions");
@@ -305,11 +328,12 @@ impl Loader {
         let trustlevel = obj
             .get("junction")
             .and_then(|v| self.role_junction(&child(path, "junction"), v));
-        Some(RoleConfig {
-            name: name?.to_owned(),
+        let role = RoleConfig {
+            name: name?.into_owned(),
             permissions,
             trustlevel,
-        })
+        };
+        Some((role, authorizer))
     }
 
     /// A role's `junction` block (Junction extension): `trustlevel`, the
@@ -341,6 +365,7 @@ impl Loader {
         );
         let uri_path = child(path, "uri");
         let raw = self.required_str(path, obj, "uri")?;
+        let raw = &*raw;
         if raw.chars().any(|c| c.is_whitespace() || c == '#') {
             self.error(
                 &uri_path,
@@ -352,7 +377,7 @@ impl Loader {
             Some(v) => {
                 let p = child(path, "match");
                 let s = self.string(&p, v)?;
-                let Some(policy) = MatchPolicy::parse(s) else {
+                let Some(policy) = MatchPolicy::parse(&s) else {
                     self.error(
                         &p,
                         format!("\"{s}\" is not \"exact\", \"prefix\" or \"wildcard\""),
@@ -442,7 +467,7 @@ fn convert_starred(uri: &str) -> (String, MatchPolicy) {
 }
 
 /// Autobahn's realm name rule: a letter, then 2 to 254 of `[A-Za-z0-9_-@.]`.
-fn is_realm_name(name: &str) -> bool {
+pub(super) fn is_realm_name(name: &str) -> bool {
     let b = name.as_bytes();
     (3..=255).contains(&b.len())
         && b[0].is_ascii_alphabetic()

@@ -1,5 +1,7 @@
-//! Transports of a router worker: WebSocket, RawSocket and web transports,
-//! their endpoints, serializers, WebSocket options and authentication.
+//! Transports of a router worker: the dispatch by `type`, WebSocket and
+//! RawSocket transports and services, endpoints with TLS, serializers,
+//! WebSocket options and the services' `junction` block. Web transports are
+//! in `web.rs`, MQTT and universal transports in `mqtt.rs`, `auth` in `auth.rs`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -8,18 +10,31 @@ use serde_json::Value;
 
 use super::{Key, Loader, Obj, child, index};
 use crate::config::{
-    Endpoint, Limits, RawSocketOptions, TransportAuth, TransportConfig, TransportKind,
-    WebSocketOptions,
+    ClientCertificates, Endpoint, Limits, RawSocketOptions, RawSocketService, TlsConfig,
+    TlsVersion, TransportConfig, TransportKind, WampService, WebSocketOptions, WebSocketService,
 };
 use crate::proto::Serializer;
 
 /// Crossbar's limit for `max_message_size` on transports: 64 MiB.
-const CROSSBAR_MAX_MESSAGE_SIZE: u64 = 64 * 1024 * 1024;
+pub(super) const CROSSBAR_MAX_MESSAGE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Warning text for WebSocket tuning options Junction does not offer.
 const WS_TUNING: &str = "ignored: WebSocket tuning option Junction does not offer";
 
-impl Loader {
+/// Warning for `debug` flags.
+pub(super) const DEBUG: Key = Key::Warn("ignored: use --log-level or RUST_LOG");
+
+/// Where a WebSocket or RawSocket service sits: its own transport (with an
+/// endpoint), or inside a web or universal transport (without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Within {
+    /// A `websocket` / `rawsocket` transport.
+    Transport,
+    /// A web transport's path or a universal transport's entry.
+    Listener,
+}
+
+impl Loader<'_> {
     pub(super) fn transport(
         &mut self,
         path: &str,
@@ -30,42 +45,43 @@ impl Loader {
         let obj = self.object(path, v)?;
         let ttype = self.required_str(path, obj, "type")?;
         let type_path = child(path, "type");
-        let default_id = format!("transport{}", i + 1);
-        match ttype {
-            "websocket" => self.websocket_transport(path, obj, default_id, limits),
-            "rawsocket" => self.rawsocket_transport(path, obj, default_id, limits),
-            "web" => self.web_transport(path, obj, default_id, limits),
-            "universal" | "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
+        let id = self.item_id(path, obj, format!("transport{}", i + 1));
+        let kind = match &*ttype {
+            "websocket" => self
+                .websocket_service(path, obj, limits, None, Within::Transport)
+                .map(TransportKind::WebSocket),
+            "rawsocket" => self
+                .rawsocket_service(path, obj, limits, Within::Transport)
+                .map(TransportKind::RawSocket),
+            "web" => self
+                .web_transport(path, obj, limits, Within::Transport)
+                .map(TransportKind::Web),
+            "mqtt" => self
+                .mqtt_service(path, obj, limits, Within::Transport)
+                .map(TransportKind::Mqtt),
+            "universal" => self
+                .universal_transport(path, obj, limits)
+                .map(TransportKind::Universal),
+            "flashpolicy" | "websocket.testee" | "stream.testee" => {
                 self.unsupported(&type_path, &format!("transport type \"{ttype}\""));
-                None
+                return None;
             }
             other => {
                 self.error(
                     &type_path,
-                    format!("unknown transport type \"{other}\" (websocket, rawsocket or web)"),
+                    format!(
+                        "unknown transport type \"{other}\" (websocket, rawsocket, web, mqtt or universal)"
+                    ),
                 );
-                None
+                return None;
             }
-        }
-    }
-
-    /// The transport's `id`, or the Crossbar default `transportN`.
-    fn transport_id(&mut self, path: &str, obj: &Obj, default_id: String) -> String {
-        let Some(v) = obj.get("id") else {
-            return default_id;
         };
-        let p = child(path, "id");
-        match self.string(&p, v) {
-            Some(id) => {
-                self.check_id(&p, id);
-                id.to_owned()
-            }
-            None => default_id,
-        }
+        let endpoint = self.required_endpoint(path, obj);
+        Some(TransportConfig::new(id, kind?, endpoint?))
     }
 
     /// The mandatory listening endpoint.
-    fn required_endpoint(&mut self, path: &str, obj: &Obj) -> Option<Endpoint> {
+    pub(super) fn required_endpoint(&mut self, path: &str, obj: &Obj) -> Option<Endpoint> {
         match obj.get("endpoint") {
             Some(v) => self.endpoint(&child(path, "endpoint"), v),
             None => {
@@ -75,62 +91,44 @@ impl Loader {
         }
     }
 
-    fn websocket_transport(
+    /// A WebSocket service: a `websocket` transport, a web transport's
+    /// `websocket` path or a universal transport's `websocket` entry.
+    /// `http_path` is the HTTP path it is served on (`None`: any).
+    pub(super) fn websocket_service(
         &mut self,
         path: &str,
         obj: &Obj,
-        default_id: String,
         limits: &Limits,
-    ) -> Option<TransportConfig> {
-        self.keys(
-            path,
-            obj,
-            &[
+        http_path: Option<String>,
+        within: Within,
+    ) -> Option<WebSocketService> {
+        let mut table = vec![
+            ("type", Key::Read),
+            ("serializers", Key::Read),
+            ("debug", DEBUG),
+            ("options", Key::Read),
+            ("auth", Key::Read),
+            ("junction", Key::Read),
+            ("cookie", Key::Read),
+        ];
+        match within {
+            Within::Transport => table.extend([
                 ("id", Key::Read),
-                ("type", Key::Read),
                 ("endpoint", Key::Read),
                 (
                     "url",
                     Key::Warn("ignored: Junction accepts WebSocket upgrades on any path and host"),
                 ),
-                ("serializers", Key::Read),
-                ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
-                ("options", Key::Read),
-                ("auth", Key::Read),
-                ("junction", Key::Read),
+            ]),
+            Within::Listener => table.extend([
+                ("id", Key::Ignore),
                 (
-                    "cookie",
-                    Key::Warn(
-                        "ignored: cookie tracking is not implemented; sessions get random authids",
-                    ),
+                    "url",
+                    Key::Warn("ignored: Junction accepts WebSocket upgrades on any host"),
                 ),
-            ],
-        );
-        let id = self.transport_id(path, obj, default_id);
-        let endpoint = self.required_endpoint(path, obj);
-        let (options, serializers, auth) = self.websocket_service(path, obj, limits, None);
-        Some(TransportConfig {
-            id,
-            kind: TransportKind::WebSocket(options?),
-            endpoint: endpoint?,
-            serializers: serializers?,
-            auth: auth?,
-        })
-    }
-
-    /// The WAMP parts of a WebSocket transport or a web transport's websocket
-    /// path: options (with `ws_path`), serializers and auth.
-    fn websocket_service(
-        &mut self,
-        path: &str,
-        obj: &Obj,
-        limits: &Limits,
-        ws_path: Option<String>,
-    ) -> (
-        Option<WebSocketOptions>,
-        Option<Vec<Serializer>>,
-        Option<TransportAuth>,
-    ) {
+            ]),
+        }
+        self.keys(path, obj, &table);
         let options = match obj.get("options") {
             Some(v) => self.websocket_options(&child(path, "options"), v, limits),
             None => Some(WebSocketOptions {
@@ -139,10 +137,54 @@ impl Loader {
                 ..WebSocketOptions::default()
             }),
         }
-        .map(|o| WebSocketOptions { path: ws_path, ..o });
+        .map(|o| WebSocketOptions {
+            path: http_path,
+            ..o
+        });
+        let cookie = match obj.get("cookie") {
+            Some(v) => self.cookie(&child(path, "cookie"), v).map(Some),
+            None => Some(None),
+        };
+        let wamp = self.wamp_service(path, obj);
+        Some(WebSocketService {
+            options: options?,
+            wamp: wamp?,
+            cookie: cookie?,
+        })
+    }
+
+    /// Serializers, `auth` and the `junction` block of a WAMP service.
+    fn wamp_service(&mut self, path: &str, obj: &Obj) -> Option<WampService> {
         let serializers = self.serializers(path, obj);
-        let auth = self.auth(path, obj);
-        (options, serializers, auth)
+        let trustlevel = self.service_junction(path, obj);
+        let auth = match obj.get("auth") {
+            Some(v) => self.auth(&child(path, "auth"), v),
+            None => Some(Default::default()),
+        };
+        Some(WampService {
+            serializers: serializers?,
+            auth: auth?,
+            trustlevel: trustlevel?,
+        })
+    }
+
+    /// A service's `junction` block: `{"trustlevel": N}`.
+    fn service_junction(&mut self, path: &str, obj: &Obj) -> Option<Option<u64>> {
+        let Some(v) = obj.get("junction") else {
+            return Some(None);
+        };
+        let jp = child(path, "junction");
+        let j = self.object(&jp, v)?;
+        self.keys(&jp, j, &[("trustlevel", Key::Read)]);
+        match j.get("trustlevel") {
+            Some(t) => Some(Some(self.uint(
+                &child(&jp, "trustlevel"),
+                t,
+                0,
+                u64::from(u32::MAX),
+            )?)),
+            None => Some(None),
+        }
     }
 
     fn websocket_options(
@@ -300,7 +342,7 @@ impl Loader {
     }
 
     /// A transport's `max_message_size` above the router-wide limit is lowered to it.
-    fn clamp_to_limit(&mut self, path: &str, n: usize, limits: &Limits) -> usize {
+    pub(super) fn clamp_to_limit(&mut self, path: &str, n: usize, limits: &Limits) -> usize {
         if n > limits.max_message_size {
             self.warn(
                 path,
@@ -315,31 +357,42 @@ impl Loader {
         }
     }
 
-    fn rawsocket_transport(
+    /// A RawSocket service: a `rawsocket` transport or a universal transport's `rawsocket`.
+    pub(super) fn rawsocket_service(
         &mut self,
         path: &str,
         obj: &Obj,
-        default_id: String,
         limits: &Limits,
-    ) -> Option<TransportConfig> {
-        self.keys(
-            path,
-            obj,
-            &[
+        within: Within,
+    ) -> Option<RawSocketService> {
+        let mut table = vec![
+            ("serializers", Key::Read),
+            ("debug", DEBUG),
+            ("options", Key::Read),
+            ("auth", Key::Read),
+            ("junction", Key::Read),
+            // Crossbar's RawSocket docs put it here; its checker wants `options`.
+            ("max_message_size", Key::Read),
+        ];
+        match within {
+            Within::Transport => table.extend([
                 ("id", Key::Read),
                 ("type", Key::Read),
                 ("endpoint", Key::Read),
-                ("serializers", Key::Read),
-                ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
-                ("options", Key::Read),
-                ("auth", Key::Read),
-                ("junction", Key::Read),
-                // Crossbar's RawSocket docs put it here; its checker wants `options`.
-                ("max_message_size", Key::Read),
-            ],
-        );
-        let id = self.transport_id(path, obj, default_id);
-        let endpoint = self.required_endpoint(path, obj);
+            ]),
+            Within::Listener => table.extend([("id", Key::Ignore), ("type", Key::Read)]),
+        }
+        self.keys(path, obj, &table);
+        if within == Within::Listener
+            && let Some(v) = obj.get("type")
+            && let Some(t) = self.string(&child(path, "type"), v)
+            && t != "rawsocket"
+        {
+            self.error(
+                &child(path, "type"),
+                format!("\"{t}\" is not \"rawsocket\""),
+            );
+        }
         let mut size_at: Option<(String, &Value)> = obj
             .get("max_message_size")
             .map(|v| (child(path, "max_message_size"), v));
@@ -368,143 +421,14 @@ impl Loader {
         {
             options.max_message_size = self.clamp_to_limit(&p, n, limits);
         }
-        let serializers = self.serializers(path, obj);
-        let auth = self.auth(path, obj);
-        Some(TransportConfig {
-            id,
-            kind: TransportKind::RawSocket(options),
-            endpoint: endpoint?,
-            serializers: serializers?,
-            auth: auth?,
-        })
-    }
-
-    fn web_transport(
-        &mut self,
-        path: &str,
-        obj: &Obj,
-        default_id: String,
-        limits: &Limits,
-    ) -> Option<TransportConfig> {
-        self.keys(
-            path,
-            obj,
-            &[
-                ("id", Key::Read),
-                ("type", Key::Read),
-                ("endpoint", Key::Read),
-                ("paths", Key::Read),
-                ("options", Key::Read),
-            ],
-        );
-        let id = self.transport_id(path, obj, default_id);
-        let endpoint = self.required_endpoint(path, obj);
-        if let Some(v) = obj.get("options") {
-            let p = child(path, "options");
-            if let Some(o) = self.object(&p, v) {
-                const NO_HTTP: &str =
-                    "ignored: Junction serves nothing over HTTP but the WebSocket upgrade";
-                self.keys(
-                    &p,
-                    o,
-                    &[
-                        ("access_log", Key::Warn(NO_HTTP)),
-                        ("display_tracebacks", Key::Warn(NO_HTTP)),
-                        ("hsts", Key::Warn(NO_HTTP)),
-                        ("hsts_max_age", Key::Warn(NO_HTTP)),
-                        ("client_timeout", Key::Warn(NO_HTTP)),
-                    ],
-                );
-            }
-        }
-        let paths_path = child(path, "paths");
-        let Some(paths_v) = obj.get("paths") else {
-            self.error(&paths_path, "missing (required)");
-            return None;
-        };
-        let paths = self.object(&paths_path, paths_v)?;
-        let mut service = None;
-        let mut ws_at: Option<String> = None;
-        for (name, svc) in paths {
-            let sp = child(&paths_path, name);
-            if !is_web_path(name) {
-                self.error(
-                    &sp,
-                    format!("invalid path \"{name}\" (\"/\" or letters, digits, _ and -)"),
-                );
-                continue;
-            }
-            let Some(sobj) = self.object(&sp, svc) else {
-                continue;
-            };
-            let Some(stype) = self.required_str(&sp, sobj, "type") else {
-                continue;
-            };
-            if stype != "websocket" {
-                self.unsupported(
-                    &child(&sp, "type"),
-                    &format!("web service type \"{stype}\""),
-                );
-                continue;
-            }
-            if let Some(first) = &ws_at {
-                self.unsupported(
-                    &sp,
-                    &format!("a second websocket path on one web transport (first: {first})"),
-                );
-                continue;
-            }
-            ws_at = Some(sp.clone());
-            self.keys(
-                &sp,
-                sobj,
-                &[
-                    ("id", Key::Ignore),
-                    ("type", Key::Read),
-                    ("url", Key::Warn("ignored: Junction accepts WebSocket upgrades on any host")),
-                    ("serializers", Key::Read),
-                    (
-                        "cookie",
-                        Key::Warn(
-                            "ignored: cookie tracking is not implemented; sessions get random authids",
-                        ),
-                    ),
-                    ("auth", Key::Read),
-                    ("junction", Key::Read),
-                    ("options", Key::Read),
-                    ("debug", Key::Warn("ignored: use --log-level or RUST_LOG")),
-                ],
-            );
-            let http_path = if name == "/" {
-                "/".to_owned()
-            } else {
-                format!("/{name}")
-            };
-            service = Some(self.websocket_service(&sp, sobj, limits, Some(http_path)));
-        }
-        let any_ws = paths
-            .values()
-            .any(|s| s.get("type").and_then(Value::as_str) == Some("websocket"));
-        if !any_ws {
-            self.error(
-                &paths_path,
-                "no path of type \"websocket\"; Junction serves only WAMP over WebSocket on web transports",
-            );
-        }
-        let (options, serializers, auth) = service?;
-        Some(TransportConfig {
-            id,
-            kind: TransportKind::WebSocket(options?),
-            endpoint: endpoint?,
-            serializers: serializers?,
-            auth: auth?,
-        })
+        let wamp = self.wamp_service(path, obj)?;
+        Some(RawSocketService { options, wamp })
     }
 
     fn endpoint(&mut self, path: &str, v: &Value) -> Option<Endpoint> {
         let obj = self.object(path, v)?;
         let etype = self.required_str(path, obj, "type")?;
-        match etype {
+        match &*etype {
             "tcp" => self.tcp_endpoint(path, obj),
             "unix" => {
                 self.keys(
@@ -519,13 +443,11 @@ impl Loader {
                 if let Some(v) = obj.get("backlog") {
                     self.uint(&child(path, "backlog"), v, 1, 65535);
                 }
-                let p = self.required_str(path, obj, "path")?;
-                if p.is_empty() {
-                    self.error(&child(path, "path"), "must not be empty");
-                    return None;
-                }
+                // Relative to the working directory (Crossbar: the node
+                // directory), as it was before node-directory paths.
+                let p = self.required(path, obj, "path", Self::nonempty)?;
                 Some(Endpoint::Unix {
-                    path: PathBuf::from(p),
+                    path: PathBuf::from(&*p),
                 })
             }
             "twisted" | "onion" => {
@@ -554,7 +476,7 @@ impl Loader {
                 ("version", Key::Read),
                 ("backlog", Key::Read),
                 ("shared", Key::Read),
-                ("tls", Key::Unsupported("TLS")),
+                ("tls", Key::Read),
                 (
                     "portrange",
                     Key::Unsupported("listening on a port range (`portrange`)"),
@@ -566,7 +488,7 @@ impl Loader {
             ],
         );
         let port = match obj.get("port") {
-            Some(v) => self.uint(&child(path, "port"), v, 0, 65535),
+            Some(v) => self.port(&child(path, "port"), v),
             None => {
                 self.error(&child(path, "port"), "missing (required)");
                 None
@@ -591,6 +513,7 @@ impl Loader {
         }
         // Junction always shares the port between its shards (SO_REUSEPORT).
         self.opt_bool(path, obj, "shared");
+        let tls = obj.get("tls").map(|v| self.tls(&child(path, "tls"), v));
         let host = match (obj.get("interface"), obj.get("host")) {
             (Some(_), Some(_)) => {
                 self.error(
@@ -622,20 +545,156 @@ impl Loader {
                     );
                     return None;
                 }
-                h.to_owned()
+                h.into_owned()
             }
             // Crossbar (Twisted) listens on all interfaces by default.
             None if version == 6 => "::".to_owned(),
             None => "0.0.0.0".to_owned(),
         };
-        Some(Endpoint::Tcp {
-            host,
-            port: u16::try_from(port?).ok()?,
+        let port = port?;
+        match tls {
+            None => Some(Endpoint::Tcp { host, port }),
+            Some(tls) => Some(Endpoint::TcpTls {
+                host,
+                port,
+                tls: Box::new(tls?),
+            }),
+        }
+    }
+
+    /// A listening port: 0–65535, or Crossbar's `"$VAR"` (and `"${VAR}"`)
+    /// environment reference.
+    fn port(&mut self, path: &str, v: &Value) -> Option<u16> {
+        if let Value::String(s) = v
+            && let Some(name) = s.strip_prefix('$')
+            && super::read::is_env_name(name)
+        {
+            let Some(value) = (self.env)(name) else {
+                self.error(path, format!("environment variable {name} is not set"));
+                return None;
+            };
+            return match value.trim().parse::<u16>() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.error(
+                        path,
+                        format!("expected a port (0 to 65535), the environment gives \"{value}\""),
+                    );
+                    None
+                }
+            };
+        }
+        self.uint(path, v, 0, 65535)
+            .and_then(|p| u16::try_from(p).ok())
+    }
+
+    /// `endpoint.tls` of a listening TCP endpoint.
+    fn tls(&mut self, path: &str, v: &Value) -> Option<TlsConfig> {
+        let obj = self.object(path, v)?;
+        self.keys(
+            path,
+            obj,
+            &[
+                ("key", Key::Read),
+                ("certificate", Key::Read),
+                ("chain_certificates", Key::Read),
+                ("ca_certificates", Key::Read),
+                ("dhparam", Key::Read),
+                ("ciphers", Key::Read),
+                ("junction", Key::Read),
+            ],
+        );
+        let key = self.required(path, obj, "key", Self::node_path);
+        let certificate = self.required(path, obj, "certificate", Self::node_path);
+        let chain = self.optional(path, obj, "chain_certificates", Self::node_paths);
+        let ca = self.optional(path, obj, "ca_certificates", Self::node_paths);
+        let dhparam = self.optional(path, obj, "dhparam", Self::node_path);
+        let ciphers = self.optional(path, obj, "ciphers", |l, p, v| {
+            let s = l.string(p, v)?;
+            let list: Vec<String> = s
+                .split(':')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if list.is_empty() {
+                l.error(p, "names no cipher");
+                return None;
+            }
+            Some(list)
+        });
+        let ca_certificates = ca.ok()?.unwrap_or_default();
+        let mut client_certificates = if ca_certificates.is_empty() {
+            ClientCertificates::None
+        } else {
+            ClientCertificates::Required
+        };
+        let mut min_version = TlsVersion::Tls12;
+        if let Some(v) = obj.get("junction") {
+            let jp = child(path, "junction");
+            let j = self.object(&jp, v)?;
+            self.keys(
+                &jp,
+                j,
+                &[
+                    ("client_certificates", Key::Read),
+                    ("min_version", Key::Read),
+                ],
+            );
+            if let Some(v) = j.get("client_certificates") {
+                let p = child(&jp, "client_certificates");
+                client_certificates = match self.string(&p, v)?.as_ref() {
+                    "none" => ClientCertificates::None,
+                    "optional" => ClientCertificates::Optional,
+                    "required" => ClientCertificates::Required,
+                    other => {
+                        self.error(
+                            &p,
+                            format!("\"{other}\" is not \"none\", \"optional\" or \"required\""),
+                        );
+                        return None;
+                    }
+                };
+                if client_certificates != ClientCertificates::None && ca_certificates.is_empty() {
+                    self.error(
+                        &p,
+                        "client certificates need `ca_certificates` to be verified against",
+                    );
+                    return None;
+                }
+                if client_certificates == ClientCertificates::None && !ca_certificates.is_empty() {
+                    self.warn(
+                        &child(path, "ca_certificates"),
+                        "unused: client certificates are not asked for (junction.client_certificates is \"none\")",
+                    );
+                }
+            }
+            if let Some(v) = j.get("min_version") {
+                let p = child(&jp, "min_version");
+                min_version = match self.string(&p, v)?.as_ref() {
+                    "1.2" => TlsVersion::Tls12,
+                    "1.3" => TlsVersion::Tls13,
+                    other => {
+                        self.error(&p, format!("\"{other}\" is not \"1.2\" or \"1.3\""));
+                        return None;
+                    }
+                };
+            }
+        }
+        Some(TlsConfig {
+            key: key?,
+            certificate: certificate?,
+            chain_certificates: chain.ok()?.unwrap_or_default(),
+            ca_certificates,
+            dhparam: dhparam.ok()?,
+            ciphers: ciphers.ok()?,
+            client_certificates,
+            min_version,
         })
     }
 
-    /// `serializers` of a transport: the given order, or all when absent.
-    fn serializers(&mut self, path: &str, obj: &Obj) -> Option<Vec<Serializer>> {
+    /// `serializers` of a WAMP service: the given order, or all when absent.
+    pub(super) fn serializers(&mut self, path: &str, obj: &Obj) -> Option<Vec<Serializer>> {
         let Some(v) = obj.get("serializers") else {
             return Some(Serializer::ALL.to_vec());
         };
@@ -649,160 +708,31 @@ impl Loader {
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
             let ip = index(&p, i);
-            let Some(name) = self.string(&ip, item) else {
-                ok = false;
-                continue;
-            };
-            match Serializer::from_name(name) {
+            match self.serializer(&ip, item) {
                 Some(s) if !out.contains(&s) => out.push(s),
                 Some(_) => {}
-                None if matches!(name, "ubjson" | "flatbuffers") => {
-                    self.unsupported(&ip, &format!("serializer \"{name}\""));
-                    ok = false;
-                }
-                None => {
-                    self.error(
-                        &ip,
-                        format!("unknown serializer \"{name}\" (json, msgpack or cbor)"),
-                    );
-                    ok = false;
-                }
+                None => ok = false,
             }
         }
         ok.then_some(out)
     }
 
-    /// `auth` of a transport. Absent or empty: anonymous with role
-    /// `anonymous`, as Crossbar does when no authentication is configured.
-    fn auth(&mut self, path: &str, obj: &Obj) -> Option<TransportAuth> {
-        let trustlevel = match obj.get("junction") {
-            Some(v) => {
-                let jp = child(path, "junction");
-                let j = self.object(&jp, v)?;
-                self.keys(&jp, j, &[("trustlevel", Key::Read)]);
-                match j.get("trustlevel") {
-                    Some(t) => {
-                        Some(self.uint(&child(&jp, "trustlevel"), t, 0, u64::from(u32::MAX))?)
-                    }
-                    None => None,
-                }
+    /// One serializer name.
+    pub(super) fn serializer(&mut self, path: &str, v: &Value) -> Option<Serializer> {
+        let name = self.string(path, v)?;
+        match Serializer::from_name(&name) {
+            Some(s) => Some(s),
+            None if matches!(&*name, "ubjson" | "flatbuffers") => {
+                self.unsupported(path, &format!("serializer \"{name}\""));
+                None
             }
-            None => None,
-        };
-        let mut auth = self.auth_methods(path, obj)?;
-        auth.trustlevel = trustlevel;
-        Some(auth)
-    }
-
-    fn auth_methods(&mut self, path: &str, obj: &Obj) -> Option<TransportAuth> {
-        let Some(v) = obj.get("auth") else {
-            return Some(TransportAuth::default());
-        };
-        let p = child(path, "auth");
-        let methods = self.object(&p, v)?;
-        if methods.is_empty() {
-            return Some(TransportAuth::default());
-        }
-        let mut auth = TransportAuth {
-            anonymous_role: None,
-            trustlevel: None,
-        };
-        let mut ok = true;
-        for (method, cfg) in methods {
-            let mp = child(&p, method);
-            match method.as_str() {
-                "anonymous" => match self.anonymous(&mp, cfg) {
-                    Some(role) => auth.anonymous_role = Some(role),
-                    None => ok = false,
-                },
-                "ticket" | "wampcra" | "scram" | "cryptosign" | "cookie" | "tls"
-                | "cryptosign-proxy" | "anonymous-proxy" => {
-                    self.unsupported(&mp, &format!("\"{method}\" authentication"));
-                    ok = false;
-                }
-                other => {
-                    self.error(&mp, format!("unknown authentication method \"{other}\""));
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(auth)
-    }
-
-    /// `auth.anonymous`: the role it assigns.
-    fn anonymous(&mut self, path: &str, v: &Value) -> Option<String> {
-        let obj = self.object(path, v)?;
-        let atype = self.required_str(path, obj, "type")?;
-        match atype {
-            "static" => {}
-            "dynamic" | "function" => {
-                self.unsupported(
-                    &child(path, "type"),
-                    &format!("{atype} anonymous authentication"),
-                );
-                return None;
-            }
-            other => {
+            None => {
                 self.error(
-                    &child(path, "type"),
-                    format!("unknown type \"{other}\" (Junction supports \"static\")"),
+                    path,
+                    format!("unknown serializer \"{name}\" (json, msgpack or cbor)"),
                 );
-                return None;
+                None
             }
         }
-        self.keys(
-            path,
-            obj,
-            &[
-                ("type", Key::Read),
-                ("role", Key::Read),
-                (
-                    "realm",
-                    Key::Warn(
-                        "ignored: the client's requested realm is used (Crossbar ignores it too)",
-                    ),
-                ),
-                (
-                    "authid",
-                    Key::Warn("ignored: anonymous sessions get a random authid"),
-                ),
-            ],
-        );
-        match obj.get("role") {
-            None => Some("anonymous".to_owned()),
-            Some(v) => {
-                let p = child(path, "role");
-                let role = self.string(&p, v)?;
-                if role.is_empty() {
-                    self.error(&p, "must not be empty");
-                    return None;
-                }
-                Some(role.to_owned())
-            }
-        }
-    }
-}
-
-/// Crossbar's rule for web transport path keys: `/` or `[A-Za-z0-9_-]+`.
-fn is_web_path(name: &str) -> bool {
-    name == "/"
-        || (!name.is_empty()
-            && name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn web_paths_follow_crossbar() {
-        assert!(is_web_path("/"));
-        assert!(is_web_path("ws"));
-        assert!(is_web_path("my-ws_2"));
-        assert!(!is_web_path(""));
-        assert!(!is_web_path("/ws"));
-        assert!(!is_web_path("a/b"));
     }
 }

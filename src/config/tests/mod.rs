@@ -1,5 +1,17 @@
 //! Loader tests: the sample files in `tests/config_files/`, every error path,
-//! every warning, and the cross-item checks.
+//! every warning, and the cross-item checks. This file holds the helpers and
+//! the core (realms, WebSocket and RawSocket transports, limits); the other
+//! files one area each.
+
+mod auth;
+mod env;
+mod mqtt;
+mod samples;
+mod web;
+mod workers;
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -8,12 +20,13 @@ use super::*;
 use crate::proto::Serializer;
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
-const CROSSBAR_JSON: &str = include_str!("../../tests/config_files/crossbar.json");
-const CROSSBAR_YAML: &str = include_str!("../../tests/config_files/crossbar.yaml");
-const CROSSBAR_STATIC_JSON: &str = include_str!("../../tests/config_files/crossbar_static.json");
-const TLS_JSON: &str = include_str!("../../tests/config_files/tls.json");
-const EMBEDDED_DEFAULT_JSON: &str = include_str!("../../tests/config_files/embedded_default.json");
-const LIMITS_YAML: &str = include_str!("../../tests/config_files/junction_limits.yaml");
+const CROSSBAR_JSON: &str = include_str!("../../../tests/config_files/crossbar.json");
+const CROSSBAR_YAML: &str = include_str!("../../../tests/config_files/crossbar.yaml");
+const CROSSBAR_STATIC_JSON: &str = include_str!("../../../tests/config_files/crossbar_static.json");
+const TLS_JSON: &str = include_str!("../../../tests/config_files/tls.json");
+const EMBEDDED_DEFAULT_JSON: &str =
+    include_str!("../../../tests/config_files/embedded_default.json");
+const LIMITS_YAML: &str = include_str!("../../../tests/config_files/junction_limits.yaml");
 
 use IssueKind::{Invalid, Unsupported};
 
@@ -64,19 +77,52 @@ fn with(pointer: &str, new: Value) -> Value {
     v
 }
 
+/// Loads `v` with node directory `/node` and the environment `env`.
+fn load_in(v: &Value, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let lookup = move |name: &str| vars.get(name).cloned();
+    Config::from_value_in(
+        v,
+        &LoadContext {
+            node_dir: Path::new("/node"),
+            env: &lookup,
+        },
+    )
+}
+
+/// Every problem of `v` (an empty environment): the loader's issues, or the
+/// features not supported yet of a config that loads.
 fn issues(v: &Value) -> Vec<ConfigIssue> {
-    match Config::from_value(v) {
+    match load_in(v, &[]) {
         Err(ConfigError::Invalid(issues)) => issues,
-        other => panic!("expected ConfigError::Invalid, got {other:?}"),
+        Ok(c) => {
+            let unsupported = c.unsupported();
+            assert!(
+                !unsupported.is_empty(),
+                "expected issues, the config is fine"
+            );
+            unsupported
+        }
+        Err(other) => panic!("expected ConfigError::Invalid, got {other:?}"),
     }
 }
 
-/// Exactly one issue, at `path`, of `kind`, with `needle` in its message.
+/// Exactly one issue of `kind`, at `path`, with `needle` in its message.
+/// A wrong key may come with the features not supported yet of what did
+/// load (they are reported together), so for an [`Invalid`] issue other
+/// [`Unsupported`] ones are allowed.
 fn assert_one_issue(v: &Value, path: &str, kind: IssueKind, needle: &str) {
-    let found = issues(v);
-    assert_eq!(found.len(), 1, "expected one issue, got {found:#?}");
-    assert_eq!(found[0].path, path, "{found:#?}");
-    assert_eq!(found[0].kind, kind, "{found:#?}");
+    let all = issues(v);
+    let found: Vec<&ConfigIssue> = all
+        .iter()
+        .filter(|i| kind == Unsupported || i.kind == Invalid)
+        .collect();
+    assert_eq!(found.len(), 1, "expected one issue, got {all:#?}");
+    assert_eq!(found[0].path, path, "{all:#?}");
+    assert_eq!(found[0].kind, kind, "{all:#?}");
     assert!(
         found[0].message.contains(needle),
         "message {:?} lacks {needle:?}",
@@ -84,11 +130,38 @@ fn assert_one_issue(v: &Value, path: &str, kind: IssueKind, needle: &str) {
     );
 }
 
+/// `v` loads (empty environment) and the runtime supports all of it.
 fn load_ok(v: &Value) -> Config {
-    match Config::from_value(v) {
+    let c = model(v);
+    if let Err(e) = c.ensure_supported() {
+        panic!("expected a runnable config, got:\n{e}");
+    }
+    c
+}
+
+/// `v` loads (empty environment); it may use features not supported yet.
+fn model(v: &Value) -> Config {
+    match load_in(v, &[]) {
         Ok(c) => c,
         Err(e) => panic!("expected a valid config, got:\n{e}"),
     }
+}
+
+/// The WebSocket service today's runtime serves on transport `i`.
+fn served_ws(c: &Config, i: usize) -> &WebSocketService {
+    c.transports[i]
+        .kind
+        .served_websocket()
+        .expect("a served WebSocket service")
+}
+
+/// The warnings of `c` whose path starts with `prefix`.
+fn warnings_at<'c>(c: &'c Config, prefix: &str) -> Vec<&'c str> {
+    c.warnings
+        .iter()
+        .filter(|w| w.starts_with(prefix))
+        .map(String::as_str)
+        .collect()
 }
 
 fn warning_paths(c: &Config) -> Vec<&str> {
@@ -96,203 +169,6 @@ fn warning_paths(c: &Config) -> Vec<&str> {
         .iter()
         .map(|w| w.split_once(": ").expect("warning has a path").0)
         .collect()
-}
-
-// ---- sample files ----
-
-#[test]
-fn crossbar_template_without_static_path_loads() {
-    let c = Config::from_json_str(CROSSBAR_JSON).expect("loads");
-    assert_eq!(c.realms.len(), 1);
-    let realm = &c.realms[0];
-    assert_eq!(realm.name, "realm1");
-    assert_eq!(realm.uri_check, UriCheck::Loose);
-    assert_eq!(realm.roles.len(), 2);
-    assert_eq!(realm.roles[0].name, "anonymous");
-    assert_eq!(
-        realm.roles[0].permissions,
-        vec![Permission {
-            uri: String::new(),
-            match_policy: MatchPolicy::Prefix,
-            allow: Allow {
-                call: true,
-                register: true,
-                publish: true,
-                subscribe: true
-            },
-            disclose: Disclose::default(),
-        }]
-    );
-    // Starred URI without `match`: a prefix rule.
-    let backend = &realm.roles[1].permissions[0];
-    assert_eq!(backend.uri, "com.example.");
-    assert_eq!(backend.match_policy, MatchPolicy::Prefix);
-    assert_eq!(
-        backend.disclose,
-        Disclose {
-            caller: true,
-            publisher: true
-        }
-    );
-
-    assert_eq!(c.transports.len(), 2);
-    let ws = &c.transports[0];
-    assert_eq!(ws.id, "transport1");
-    assert_eq!(
-        ws.endpoint,
-        Endpoint::Tcp {
-            host: "0.0.0.0".to_owned(),
-            port: 8080
-        }
-    );
-    assert_eq!(
-        ws.serializers,
-        vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json]
-    );
-    assert_eq!(ws.auth, TransportAuth::default());
-    assert_eq!(
-        ws.kind,
-        TransportKind::WebSocket(WebSocketOptions {
-            path: Some("/ws".to_owned()),
-            max_message_size: 1_048_576,
-            max_frame_size: 1_048_576,
-            auto_ping_interval_ms: 10_000,
-            auto_ping_timeout_ms: 5_000,
-            open_handshake_timeout_ms: 2_500,
-        })
-    );
-    let rs = &c.transports[1];
-    assert_eq!(rs.id, "transport2");
-    assert_eq!(
-        rs.kind,
-        TransportKind::RawSocket(RawSocketOptions {
-            max_message_size: 1_048_576,
-            open_handshake_timeout_ms: 10_000,
-        })
-    );
-    assert_eq!(c.limits, Limits::default());
-    assert_eq!(c.shards, None);
-
-    let opts = "workers[0].transports[0].paths.ws.options";
-    let expected = [
-        "controller".to_owned(),
-        "workers[0].options.pythonpath".to_owned(),
-        format!("{opts}.auto_fragment_size"),
-        format!("{opts}.auto_ping_size"),
-        format!("{opts}.close_handshake_timeout"),
-        format!("{opts}.enable_webstatus"),
-        format!("{opts}.fail_by_drop"),
-    ];
-    let mut got = warning_paths(&c);
-    got.sort_unstable();
-    assert_eq!(got, expected, "{:#?}", c.warnings);
-}
-
-#[test]
-fn crossbar_template_with_static_path_names_the_path_type() {
-    let err = Config::from_json_str(CROSSBAR_STATIC_JSON).expect_err("static path is rejected");
-    let issues = err.issues();
-    assert_eq!(issues.len(), 1, "{issues:#?}");
-    assert_eq!(issues[0].path, "workers[0].transports[0].paths./.type");
-    assert_eq!(issues[0].kind, Unsupported);
-    assert_eq!(
-        err.to_string(),
-        "workers[0].transports[0].paths./.type: web service type \"static\" is not supported yet"
-    );
-}
-
-#[test]
-fn tls_endpoint_is_rejected_with_its_path() {
-    let err = Config::from_json_str(TLS_JSON).expect_err("TLS is rejected");
-    assert_eq!(
-        err.to_string(),
-        "workers[0].transports[1].endpoint.tls: TLS is not supported yet"
-    );
-}
-
-#[test]
-fn yaml_equals_json() {
-    let from_yaml = Config::from_yaml_str(CROSSBAR_YAML).expect("YAML loads");
-    let from_json = Config::from_json_str(CROSSBAR_JSON).expect("JSON loads");
-    assert_eq!(from_yaml, from_json);
-}
-
-#[test]
-fn embedded_default_json_equals_embedded_default() {
-    let c = Config::from_json_str(EMBEDDED_DEFAULT_JSON).expect("loads");
-    assert_eq!(c, Config::embedded_default());
-}
-
-#[test]
-fn junction_block_and_unix_endpoint() {
-    let c = Config::from_yaml_str(LIMITS_YAML).expect("loads");
-    assert_eq!(
-        c.limits,
-        Limits {
-            max_message_size: 1_048_576,
-            outbound_queue_bytes: 8_388_608,
-            max_sessions_per_shard: 10_000,
-        }
-    );
-    assert_eq!(c.shards, Some(4));
-    assert_eq!(c.realms[0].uri_check, UriCheck::Strict);
-    let ws = &c.transports[0];
-    assert_eq!(ws.id, "public_ws");
-    assert_eq!(
-        ws.endpoint,
-        Endpoint::Tcp {
-            host: "::1".to_owned(),
-            port: 9000
-        }
-    );
-    // Transport sizes default to the router-wide limit.
-    let TransportKind::WebSocket(o) = &ws.kind else {
-        panic!("websocket expected");
-    };
-    assert_eq!(o.path, None);
-    assert_eq!(o.max_message_size, 1_048_576);
-    assert_eq!(o.max_frame_size, 1_048_576);
-    assert_eq!(o.open_handshake_timeout_ms, 10_000);
-    assert_eq!(ws.auth.anonymous_role.as_deref(), Some("anonymous"));
-    let rs = &c.transports[1];
-    assert_eq!(
-        rs.endpoint,
-        Endpoint::Unix {
-            path: "/tmp/junction.sock".into()
-        }
-    );
-    assert_eq!(rs.serializers, vec![Serializer::MsgPack]);
-    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
-}
-
-#[test]
-fn from_file_picks_the_format_by_extension_or_guesses() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let files = [
-        ("c.json", CROSSBAR_JSON),
-        ("c.yaml", CROSSBAR_YAML),
-        ("c.YML", CROSSBAR_YAML),
-        ("c.conf", CROSSBAR_JSON),
-        ("c", CROSSBAR_YAML),
-    ];
-    let expected = Config::from_json_str(CROSSBAR_JSON).expect("loads");
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("write");
-        assert_eq!(Config::from_file(&path).expect(name), expected, "{name}");
-    }
-    // A .json file holding YAML is a JSON syntax error.
-    let path = dir.path().join("yaml.json");
-    std::fs::write(&path, CROSSBAR_YAML).expect("write");
-    assert!(matches!(
-        Config::from_file(&path),
-        Err(ConfigError::Syntax { format: "JSON", .. })
-    ));
-    let missing = dir.path().join("missing.json");
-    assert!(matches!(
-        Config::from_file(&missing),
-        Err(ConfigError::Read { .. })
-    ));
 }
 
 #[test]
@@ -319,11 +195,17 @@ fn base_config_defaults() {
     assert_eq!(t.auth.anonymous_role.as_deref(), Some("anonymous"));
     assert_eq!(
         t.kind,
-        TransportKind::WebSocket(WebSocketOptions {
-            path: None,
-            ..WebSocketOptions::default()
+        TransportKind::WebSocket(WebSocketService {
+            options: WebSocketOptions {
+                path: None,
+                ..WebSocketOptions::default()
+            },
+            wamp: WampService::default(),
+            cookie: None,
         })
     );
+    assert_eq!(c.node_dir, Path::new("/node"));
+    assert!(c.components.is_empty() && c.workers.is_empty() && c.role_authorizers.is_empty());
 }
 
 #[rstest]
@@ -371,9 +253,7 @@ fn websocket_sizes_and_limits() {
         "/workers/0/transports/0/options",
         json!({"max_message_size": 4096, "max_frame_size": 0}),
     ));
-    let TransportKind::WebSocket(o) = &c.transports[0].kind else {
-        panic!("websocket expected");
-    };
+    let o = &served_ws(&c, 0).options;
     assert_eq!((o.max_message_size, o.max_frame_size), (4096, 4096));
     // Above the router-wide limit: lowered, with a warning.
     let mut v = with("/junction", json!({"max_message_size": 2048}));
@@ -383,9 +263,7 @@ fn websocket_sizes_and_limits() {
         json!({"max_message_size": 4096}),
     );
     let c = load_ok(&v);
-    let TransportKind::WebSocket(o) = &c.transports[0].kind else {
-        panic!("websocket expected");
-    };
+    let o = &served_ws(&c, 0).options;
     assert_eq!((o.max_message_size, o.max_frame_size), (2048, 2048));
     assert_eq!(
         warning_paths(&c),
@@ -401,9 +279,12 @@ fn rawsocket_max_message_size_at_the_transport_level() {
     ));
     assert_eq!(
         c.transports[1].kind,
-        TransportKind::RawSocket(RawSocketOptions {
-            max_message_size: 65536,
-            ..RawSocketOptions::default()
+        TransportKind::RawSocket(RawSocketService {
+            options: RawSocketOptions {
+                max_message_size: 65536,
+                ..RawSocketOptions::default()
+            },
+            wamp: WampService::default(),
         })
     );
 }
@@ -439,16 +320,21 @@ fn disabled_worker_is_skipped() {
 #[case("/workers", json!({}), "workers", Invalid, "expected a list")]
 #[case("/workers", json!([]), "workers", Invalid, "no router worker")]
 #[case("/workers/1", json!({"type": "container"}), "workers[1].type", Unsupported, "worker type \"container\" is not supported yet")]
-#[case("/workers/1", json!({"type": "guest"}), "workers[1].type", Unsupported, "not supported yet")]
+#[case("/workers/1", json!({"type": "guest", "executable": "node"}), "workers[1].type", Unsupported, "worker type \"guest\" is not supported yet")]
+#[case("/workers/1", json!({"type": "guest"}), "workers[1].executable", Invalid, "missing")]
 #[case("/workers/1", json!({"type": "proxy"}), "workers[1].type", Unsupported, "not supported yet")]
-#[case("/workers/1", json!({"type": "websocket-testee"}), "workers[1].type", Unsupported, "not supported yet")]
+#[case("/workers/1", json!({"type": "websocket-testee"}), "workers[1].transport", Invalid, "missing")]
 #[case("/workers/1", json!({"type": "router"}), "workers[1].type", Unsupported, "more than one router worker")]
 #[case("/workers/1", json!({"type": "brain"}), "workers[1].type", Invalid, "unknown worker type")]
 #[case("/workers/1", json!({}), "workers[1].type", Invalid, "missing")]
-#[case("/workers/0/components", json!([{"type": "class"}]), "workers[0].components", Unsupported, "router components")]
+#[case("/workers/0/components", json!([{"type": "class", "realm": "realm1", "classname": "crossbar.bridge.rest.RESTCallee", "extra": {"procedure": "com.x", "baseurl": "http://x/"}}]), "workers[0].components[0].classname", Unsupported, "HTTP bridge component crossbar.bridge.rest.RESTCallee is not supported yet")]
+#[case("/workers/0/components", json!([{"type": "class", "realm": "realm1"}]), "workers[0].components[0].classname", Invalid, "missing")]
+#[case("/workers/0/components", json!([{"type": "class", "realm": "nowhere", "classname": "a.B"}]), "workers[0].components[0].realm", Invalid, "not defined")]
 #[case("/workers/0/connections", json!([{}]), "workers[0].connections", Unsupported, "router connections")]
 #[case("/workers/0/options", json!({"frobnicate": true}), "workers[0].options.frobnicate", Invalid, "unknown key")]
-#[case("/workers/0/options", json!({"disabled": "$DISABLED"}), "workers[0].options.disabled", Unsupported, "environment variable")]
+#[case("/workers/0/options", json!({"disabled": "yes"}), "workers", Invalid, "no router worker")]
+#[case("/workers/0/options", json!({"disabled": 1}), "workers[0].options.disabled", Invalid, "expected true, false or a string")]
+#[case("/workers/0/options", json!({"python": "python3"}), "workers[0].options.python", Invalid, "absolute path")]
 #[case("/workers/0/id", json!("bad id"), "workers[0].id", Invalid, "invalid ID")]
 #[case("/workers/0/junction", json!({"shards": 0}), "workers[0].junction.shards", Invalid, "out of range")]
 #[case("/workers/0/junction", json!({"threads": 4}), "workers[0].junction.threads", Invalid, "unknown key")]
@@ -467,7 +353,9 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/name", json!(7), "workers[0].realms[0].name", Invalid, "expected a string")]
 #[case("/workers/0/realms/0/options", json!({"uri_check": "medium"}), "workers[0].realms[0].options.uri_check", Invalid, "\"strict\" or \"loose\"")]
 #[case("/workers/0/realms/0/options", json!({"mood": 1}), "workers[0].realms[0].options.mood", Invalid, "unknown key")]
-#[case("/workers/0/realms/0/roles/0/authorizer", json!("com.example.authorize"), "workers[0].realms[0].roles[0].authorizer", Unsupported, "dynamic authorization")]
+#[case("/workers/0/realms/0/roles/0", json!({"name": "anonymous", "authorizer": "com.example.authorize"}), "workers[0].realms[0].roles[0].authorizer", Unsupported, "dynamic authorization")]
+#[case("/workers/0/realms/0/roles/0/authorizer", json!("com.example.authorize"), "workers[0].realms[0].roles[0].authorizer", Invalid, "not both")]
+#[case("/workers/0/realms/0/roles/0", json!({"name": "anonymous", "authorizer": "com..x"}), "workers[0].realms[0].roles[0].authorizer", Invalid, "invalid URI")]
 #[case("/workers/0/realms/0/roles/0/name", json!(""), "workers[0].realms[0].roles[0].name", Invalid, "empty")]
 #[case("/workers/0/realms/0/roles/0/permissions/0/validate", json!({"call": "x"}), "workers[0].realms[0].roles[0].permissions[0].validate", Unsupported, "payload validation")]
 #[case("/workers/0/realms/0/roles/0/permissions/0/match", json!("regex"), "workers[0].realms[0].roles[0].permissions[0].match", Invalid, "not \"exact\"")]
@@ -478,13 +366,15 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com.a b"}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "invalid URI")]
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"allow": {}}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "missing")]
 #[case("/workers/0/transports", json!([]), "workers[0].transports", Invalid, "no transport")]
-#[case("/workers/0/transports/0/type", json!("mqtt"), "workers[0].transports[0].type", Unsupported, "transport type \"mqtt\"")]
-#[case("/workers/0/transports/0/type", json!("universal"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0", json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}, "options": {"realm": "realm1"}}), "workers[0].transports[0].type", Unsupported, "transport type \"mqtt\"")]
+#[case("/workers/0/transports/0", json!({"type": "universal", "endpoint": {"type": "tcp", "port": 1883}, "rawsocket": {}}), "workers[0].transports[0].type", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0/type", json!("websocket.testee"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/type", json!("carrier-pigeon"), "workers[0].transports[0].type", Invalid, "unknown transport type")]
 #[case("/workers/0/transports/0/endpoint/tls", json!({"key": "k", "certificate": "c"}), "workers[0].transports[0].endpoint.tls", Unsupported, "TLS is not supported yet")]
 #[case("/workers/0/transports/0/endpoint/portrange", json!([8000, 8010]), "workers[0].transports[0].endpoint.portrange", Unsupported, "port range")]
 #[case("/workers/0/transports/0/endpoint/port", json!(70000), "workers[0].transports[0].endpoint.port", Invalid, "out of range")]
-#[case("/workers/0/transports/0/endpoint/port", json!("$PORT"), "workers[0].transports[0].endpoint.port", Unsupported, "environment variables")]
+#[case("/workers/0/transports/0/endpoint/port", json!("$PORT"), "workers[0].transports[0].endpoint.port", Invalid, "environment variable PORT is not set")]
+#[case("/workers/0/transports/0/endpoint/tls", json!({"key": "k"}), "workers[0].transports[0].endpoint.tls.certificate", Invalid, "missing")]
 #[case("/workers/0/transports/0/endpoint/port", json!(80.5), "workers[0].transports[0].endpoint.port", Invalid, "expected a whole number, found 80.5")]
 #[case("/workers/0/transports/0/endpoint/version", json!(5), "workers[0].transports[0].endpoint.version", Invalid, "not 4 or 6")]
 #[case("/workers/0/transports/0/endpoint/interface", json!("::1"), "workers[0].transports[0].endpoint.interface", Invalid, "not an IPv4 address")]
@@ -508,13 +398,8 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/transports/0/options", json!({"max_message_size": 100_000_000}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
 #[case("/workers/0/transports/0/options", json!({"turbo": true}), "workers[0].transports[0].options.turbo", Invalid, "unknown key")]
 #[case("/workers/0/transports/0/auth", json!({"ticket": {"type": "static", "principals": {}}}), "workers[0].transports[0].auth.ticket", Unsupported, "\"ticket\" authentication is not supported yet")]
-#[case("/workers/0/transports/0/auth", json!({"wampcra": {}}), "workers[0].transports[0].auth.wampcra", Unsupported, "not supported yet")]
-#[case("/workers/0/transports/0/auth", json!({"scram": {}}), "workers[0].transports[0].auth.scram", Unsupported, "not supported yet")]
-#[case("/workers/0/transports/0/auth", json!({"cryptosign": {}}), "workers[0].transports[0].auth.cryptosign", Unsupported, "not supported yet")]
-#[case("/workers/0/transports/0/auth", json!({"cookie": {}}), "workers[0].transports[0].auth.cookie", Unsupported, "not supported yet")]
-#[case("/workers/0/transports/0/auth", json!({"tls": {}}), "workers[0].transports[0].auth.tls", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/auth", json!({"password": {}}), "workers[0].transports[0].auth.password", Invalid, "unknown authentication method")]
-#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "dynamic", "authenticator": "com.x.auth"}}), "workers[0].transports[0].auth.anonymous.type", Unsupported, "dynamic anonymous authentication")]
+#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "dynamic", "authenticator": "com.x.auth"}}), "workers[0].transports[0].auth.anonymous", Unsupported, "dynamic \"anonymous\" authentication")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"role": "x"}}), "workers[0].transports[0].auth.anonymous.type", Invalid, "missing")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "role": ""}}), "workers[0].transports[0].auth.anonymous.role", Invalid, "empty")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "secret": 1}}), "workers[0].transports[0].auth.anonymous.secret", Invalid, "unknown key")]
@@ -567,60 +452,6 @@ fn junction_block_in_both_places() {
     );
 }
 
-fn web(paths: Value) -> Value {
-    with(
-        "/workers/0/transports/0",
-        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8080}, "paths": paths}),
-    )
-}
-
-#[rstest]
-#[case(json!({"ws": {"type": "websocket"}, "info": {"type": "nodeinfo"}}), "workers[0].transports[0].paths.info.type", Unsupported, "web service type \"nodeinfo\"")]
-#[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1"}}), "workers[0].transports[0].paths.call.type", Unsupported, "not supported yet")]
-#[case(json!({"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}), "workers[0].transports[0].paths.lp.type", Unsupported, "not supported yet")]
-#[case(json!({"a": {"type": "websocket"}, "b": {"type": "websocket"}}), "workers[0].transports[0].paths.b", Unsupported, "second websocket path")]
-#[case(json!({"a/b": {"type": "websocket"}}), "workers[0].transports[0].paths.a/b", Invalid, "invalid path")]
-#[case(json!({}), "workers[0].transports[0].paths", Invalid, "no path of type \"websocket\"")]
-#[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
-#[case(json!({"ws": {"type": "websocket", "auth": {"wampcra": {}}}}), "workers[0].transports[0].paths.ws.auth.wampcra", Unsupported, "not supported yet")]
-#[case(json!({"ws": {"type": "websocket", "endpoint": {}}}), "workers[0].transports[0].paths.ws.endpoint", Invalid, "unknown key")]
-fn bad_web_paths(
-    #[case] paths: Value,
-    #[case] path: &str,
-    #[case] kind: IssueKind,
-    #[case] needle: &str,
-) {
-    assert_one_issue(&web(paths), path, kind, needle);
-}
-
-#[test]
-fn web_transport_root_websocket_path() {
-    let c = load_ok(&web(json!({"/": {"type": "websocket"}})));
-    let TransportKind::WebSocket(o) = &c.transports[0].kind else {
-        panic!("websocket expected");
-    };
-    assert_eq!(o.path.as_deref(), Some("/"));
-}
-
-#[test]
-fn web_transport_options_and_paths_missing() {
-    let mut v = web(json!({"ws": {"type": "websocket"}}));
-    set(
-        &mut v,
-        "/workers/0/transports/0/options",
-        json!({"hsts": true}),
-    );
-    assert_eq!(
-        warning_paths(&load_ok(&v)),
-        vec!["workers[0].transports[0].options.hsts"]
-    );
-    let v = with(
-        "/workers/0/transports/0",
-        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8080}}),
-    );
-    assert_one_issue(&v, "workers[0].transports[0].paths", Invalid, "missing");
-}
-
 #[test]
 fn rawsocket_errors() {
     let rs = |extra: Value| {
@@ -658,7 +489,10 @@ fn rawsocket_errors() {
 
 #[test]
 fn several_errors_are_all_reported() {
-    let mut v = with("/workers/0/transports/0/endpoint/tls", json!({}));
+    let mut v = with(
+        "/workers/0/transports/0/endpoint/tls",
+        json!({"key": "k.pem", "certificate": "c.pem"}),
+    );
     set(&mut v, "/workers/0/realms/0/store", json!({"type": "tape"}));
     set(&mut v, "/workers/1", json!({"type": "container"}));
     let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();

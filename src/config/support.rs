@@ -1,0 +1,376 @@
+//! THE gap list: what the config model holds but the runtime does not do
+//! yet. [`gap`] has one arm per feature; when a feature lands, its arm is
+//! deleted and configs using it start. Everything else here finds where a
+//! loaded [`Config`] uses each feature, with the JSON path to report.
+//!
+//! A gap is either an error (`junction start` refuses the config, `junction
+//! check` reports it as "... is not supported yet") or a warning (the
+//! setting is accepted and ignored, as Junction did before the model had
+//! it, so configs that ran before still run).
+
+use super::auth::{AnonymousAuth, AuthConfig};
+use super::error::{ConfigIssue, IssueKind};
+use super::load::{child, index};
+use super::web::{WebOptions, WebService};
+use super::worker::ComponentKind;
+use super::{Config, ServiceKind, TransportKind};
+
+/// A feature a config can use that the runtime may lack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Feature {
+    /// `endpoint.tls`.
+    Tls,
+    /// `endpoint.tls.dhparam`.
+    TlsDhparam,
+    /// `endpoint.tls.ciphers`.
+    TlsCiphers,
+    /// A static authentication method other than anonymous (by name).
+    Auth(&'static str),
+    /// A method with `"type": "dynamic"` (by name).
+    DynamicAuth(&'static str),
+    /// `auth.anonymous.authid`.
+    AnonymousAuthid,
+    /// A role's `authorizer`.
+    RoleAuthorizer,
+    /// A WebSocket service's `cookie` (cookie tracking).
+    CookieTracking,
+    /// A transport type (`mqtt`, `universal`).
+    Transport(&'static str),
+    /// A web path service type other than `websocket`.
+    WebService(&'static str),
+    /// A websocket path beyond the first of a web transport.
+    ExtraWebSocketPath {
+        /// Path of the first one.
+        first: String,
+    },
+    /// A web transport HTTP option (by key).
+    WebOption,
+    /// The router worker's `python` / `pythonpath`.
+    PythonOptions,
+    /// An HTTP bridge component (class name).
+    BridgeComponent(String),
+    /// A Python component (class name or description).
+    PythonComponent(String),
+    /// A worker type other than the router.
+    Worker(&'static str),
+}
+
+/// What the runtime does about a feature in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Gap {
+    /// Refused: "`what` is not supported yet".
+    Error(String),
+    /// Accepted and ignored, with this warning.
+    Warn(String),
+}
+
+fn error(what: impl Into<String>) -> Option<Gap> {
+    Some(Gap::Error(what.into()))
+}
+
+fn warn(why: impl Into<String>) -> Option<Gap> {
+    Some(Gap::Warn(why.into()))
+}
+
+/// The gap list: one arm per feature the runtime lacks. Delete the arm
+/// when the feature lands.
+fn gap(f: &Feature) -> Option<Gap> {
+    use Feature as F;
+    match f {
+        // #10: authentication, authorization and TLS.
+        F::Tls => error("TLS"),
+        F::TlsDhparam => warn("not used yet (TLS is not supported yet)"),
+        F::TlsCiphers => warn("not used yet (TLS is not supported yet)"),
+        F::Auth("ticket") => error("\"ticket\" authentication"),
+        F::Auth("wampcra") => error("\"wampcra\" authentication"),
+        F::Auth("scram") => error("\"scram\" authentication"),
+        F::Auth("cryptosign") => error("\"cryptosign\" authentication"),
+        F::Auth("tls") => error("\"tls\" authentication"),
+        F::Auth("cookie") => error("\"cookie\" authentication"),
+        F::DynamicAuth(m) => error(format!(
+            "dynamic \"{m}\" authentication (\"type\": \"dynamic\")"
+        )),
+        F::AnonymousAuthid => warn("ignored: anonymous sessions get a random authid"),
+        F::RoleAuthorizer => error("dynamic authorization (role `authorizer`)"),
+        F::CookieTracking => {
+            warn("ignored: cookie tracking is not implemented yet; sessions get random authids")
+        }
+        // #11: MQTT.
+        F::Transport("mqtt") => error("transport type \"mqtt\""),
+        F::Transport("universal") => error("transport type \"universal\""),
+        F::WebService("mqtt") => error("web service type \"mqtt\""),
+        // #12: the web transport.
+        F::WebService("static") => error("web service type \"static\""),
+        F::WebService("redirect") => error("web service type \"redirect\""),
+        F::WebService("json") => error("web service type \"json\""),
+        F::WebService("path") => error("web service type \"path\""),
+        F::WebService("nodeinfo") => error("web service type \"nodeinfo\""),
+        F::WebService("cgi") => error("web service type \"cgi\""),
+        F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
+        F::WebService("wsgi") => error("web service type \"wsgi\""),
+        F::WebService("longpoll") => error("web service type \"longpoll\""),
+        F::WebService("publisher") => error("web service type \"publisher\""),
+        F::WebService("caller") => error("web service type \"caller\""),
+        F::WebService("webhook") => error("web service type \"webhook\""),
+        F::WebService("none") => error("web service type \"none\""),
+        F::ExtraWebSocketPath { first } => error(format!(
+            "a second websocket path on one web transport (first: {first})"
+        )),
+        F::WebOption => {
+            warn("ignored: Junction serves nothing over HTTP but the WebSocket upgrade")
+        }
+        F::PythonOptions => {
+            warn("ignored: only used by `wsgi` web services, which are not supported yet")
+        }
+        F::BridgeComponent(class) => error(format!("the HTTP bridge component {class}")),
+        F::Worker("websocket-testee") => error("worker type \"websocket-testee\""),
+        // #13: operations.
+        F::WebService("metrics") => error("web service type \"metrics\""),
+        // Node layer: workers.
+        F::Worker("guest") => error("worker type \"guest\""),
+        F::Worker("container") => error("worker type \"container\""),
+        // Never: Junction does not run Python code, nor serve Crossbar's
+        // upload service (Crossbar 26 checks its config but does not serve it).
+        F::WebService("resource") => error(
+            "web service type \"resource\" (a Python Twisted resource; Junction cannot host Python code)",
+        ),
+        F::WebService("upload") => {
+            error("web service type \"upload\" (Crossbar does not serve it either)")
+        }
+        F::PythonComponent(what) => warn(format!(
+            "skipped: {what} is Python code, which needs Crossbar's component host"
+        )),
+        _ => None,
+    }
+}
+
+/// JSON paths of a config's items (those of the document it was read from).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Paths {
+    /// The router worker, `workers[i]`.
+    pub router: String,
+    /// Each realm, in order.
+    pub realms: Vec<String>,
+    /// Each transport, in order.
+    pub transports: Vec<String>,
+    /// Each router component, in order.
+    pub components: Vec<String>,
+}
+
+impl Paths {
+    /// The paths of a complete config: items in document order.
+    fn of(c: &Config) -> Paths {
+        let router = index("workers", c.router_index);
+        let list = |key: &str, n: usize| -> Vec<String> {
+            (0..n).map(|i| index(&child(&router, key), i)).collect()
+        };
+        Paths {
+            realms: list("realms", c.realms.len()),
+            transports: list("transports", c.transports.len()),
+            components: list("components", c.components.len()),
+            router,
+        }
+    }
+}
+
+/// The gaps of a config: errors and warnings.
+#[derive(Debug, Default)]
+pub(super) struct Gaps {
+    /// Features the runtime refuses, as issues.
+    pub errors: Vec<ConfigIssue>,
+    /// Settings it ignores, as warning lines.
+    pub warnings: Vec<String>,
+}
+
+/// Every gap of `c`, with paths from `at`.
+pub(super) fn gaps(c: &Config, at: &Paths) -> Gaps {
+    let mut out = Gaps::default();
+    for (feature, path) in features(c, at) {
+        match gap(&feature) {
+            Some(Gap::Error(what)) => out.errors.push(ConfigIssue {
+                path,
+                kind: IssueKind::Unsupported,
+                message: format!("{what} is not supported yet"),
+            }),
+            Some(Gap::Warn(why)) => out.warnings.push(format!("{path}: {why}")),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The errors of [`gaps`] for a complete config.
+pub(super) fn unsupported(c: &Config) -> Vec<ConfigIssue> {
+    gaps(c, &Paths::of(c)).errors
+}
+
+/// Where `c` uses each feature.
+fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
+    let mut out = Vec::new();
+    let options = child(&at.router, "options");
+    if c.python.executable.is_some() {
+        out.push((Feature::PythonOptions, child(&options, "python")));
+    }
+    if !c.python.path.is_empty() {
+        out.push((Feature::PythonOptions, child(&options, "pythonpath")));
+    }
+    for (realm, rp) in c.realms.iter().zip(&at.realms) {
+        for (k, role) in realm.roles.iter().enumerate() {
+            if c.role_authorizer(&realm.name, &role.name).is_some() {
+                let p = index(&child(rp, "roles"), k);
+                out.push((Feature::RoleAuthorizer, child(&p, "authorizer")));
+            }
+        }
+    }
+    for (t, tp) in c.transports.iter().zip(&at.transports) {
+        if let Some(tls) = t.endpoint.tls() {
+            let p = child(&child(tp, "endpoint"), "tls");
+            if tls.dhparam.is_some() {
+                out.push((Feature::TlsDhparam, child(&p, "dhparam")));
+            }
+            if tls.ciphers.is_some() {
+                out.push((Feature::TlsCiphers, child(&p, "ciphers")));
+            }
+            out.push((Feature::Tls, p));
+        }
+        match &t.kind {
+            TransportKind::Mqtt(_) | TransportKind::Universal(_) => {
+                out.push((Feature::Transport(t.kind.name()), child(tp, "type")));
+            }
+            TransportKind::Web(w) => {
+                web_options(&w.options, &child(tp, "options"), &mut out);
+                let mut first: Option<String> = None;
+                for (name, s) in &w.paths {
+                    if let WebService::WebSocket(_) = s {
+                        let p = child(&child(tp, "paths"), name);
+                        match &first {
+                            Some(f) => {
+                                out.push((Feature::ExtraWebSocketPath { first: f.clone() }, p))
+                            }
+                            None => first = Some(p),
+                        }
+                    }
+                }
+            }
+            TransportKind::WebSocket(_) | TransportKind::RawSocket(_) => {}
+        }
+        for (rel, service) in t.kind.services() {
+            let sp = if rel.is_empty() {
+                tp.clone()
+            } else {
+                child(tp, &rel)
+            };
+            match service {
+                ServiceKind::WebSocket(s) => {
+                    auth(&s.wamp.auth, &sp, &mut out);
+                    if s.cookie.is_some() {
+                        out.push((Feature::CookieTracking, child(&sp, "cookie")));
+                    }
+                }
+                ServiceKind::RawSocket(s) => auth(&s.wamp.auth, &sp, &mut out),
+                ServiceKind::Mqtt(m) => {
+                    // On a web path; an `mqtt` or `universal` transport is reported whole.
+                    if rel.contains("paths.") {
+                        out.push((Feature::WebService("mqtt"), child(&sp, "type")));
+                    }
+                    auth(&m.auth, &child(&sp, "options"), &mut out);
+                }
+                ServiceKind::Http(s) => {
+                    out.push((Feature::WebService(s.type_name()), child(&sp, "type")));
+                }
+            }
+        }
+    }
+    for (component, cp) in c.components.iter().zip(&at.components) {
+        match &component.kind {
+            ComponentKind::MessageForwarder(_) | ComponentKind::RestCallee(_) => out.push((
+                Feature::BridgeComponent(component.kind.describe()),
+                child(cp, "classname"),
+            )),
+            ComponentKind::Python(_) => {
+                out.push((
+                    Feature::PythonComponent(component.kind.describe()),
+                    cp.clone(),
+                ));
+            }
+        }
+    }
+    for w in &c.workers {
+        out.push((
+            Feature::Worker(w.kind.type_name()),
+            child(&index("workers", w.index), "type"),
+        ));
+    }
+    out
+}
+
+/// The features an `auth` object uses; `sp` is the service's path.
+fn auth(auth: &AuthConfig, sp: &str, out: &mut Vec<(Feature, String)>) {
+    let ap = child(sp, "auth");
+    if let Some(AnonymousAuth::Static {
+        authid: Some(_), ..
+    }) = &auth.anonymous
+    {
+        out.push((
+            Feature::AnonymousAuthid,
+            child(&child(&ap, "anonymous"), "authid"),
+        ));
+    }
+    for (method, dynamic) in auth.methods() {
+        let mp = child(&ap, method);
+        if dynamic.is_some() {
+            out.push((Feature::DynamicAuth(method), mp));
+        } else if method != "anonymous" {
+            out.push((Feature::Auth(method), mp));
+        }
+    }
+}
+
+/// Web transport options set away from their defaults.
+fn web_options(o: &WebOptions, op: &str, out: &mut Vec<(Feature, String)>) {
+    let d = WebOptions::default();
+    for (set, key) in [
+        (o.access_log != d.access_log, "access_log"),
+        (o.hsts != d.hsts, "hsts"),
+        (o.hsts_max_age_s != d.hsts_max_age_s, "hsts_max_age"),
+        (o.client_timeout_s != d.client_timeout_s, "client_timeout"),
+    ] {
+        if set {
+            out.push((Feature::WebOption, child(op, key)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_has_no_gap() {
+        let c = Config::embedded_default();
+        let g = gaps(&c, &Paths::of(&c));
+        assert!(g.errors.is_empty(), "{:#?}", g.errors);
+        assert!(g.warnings.is_empty(), "{:#?}", g.warnings);
+    }
+
+    #[test]
+    fn every_feature_with_an_arm_is_named_in_its_message() {
+        for (f, needle) in [
+            (Feature::Tls, "TLS"),
+            (Feature::Auth("ticket"), "ticket"),
+            (Feature::DynamicAuth("wampcra"), "wampcra"),
+            (Feature::Transport("mqtt"), "mqtt"),
+            (Feature::WebService("static"), "static"),
+            (Feature::Worker("guest"), "guest"),
+            (Feature::BridgeComponent("x.Y".into()), "x.Y"),
+        ] {
+            match gap(&f) {
+                Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),
+                other => panic!("{f:?}: {other:?}"),
+            }
+        }
+        // Supported features have no arm.
+        assert_eq!(gap(&Feature::Auth("anonymous")), None);
+        assert_eq!(gap(&Feature::WebService("websocket")), None);
+    }
+}

@@ -1,0 +1,401 @@
+//! Authentication methods (static and dynamic), cookie tracking, roles with
+//! dynamic authorizers, TLS endpoints, and secret redaction.
+
+use super::*;
+use crate::config::auth::{
+    AnonymousAuth, AuthConfig, CertificateAuthid, CertificateLogin, CookieConfig, CookieStore,
+    CryptosignAuth, DEFAULT_COOKIE_MAX_AGE_S, DynamicAuth, ScramAuth, ScramKdf, TicketAuth,
+    TlsAuth, WampCraAuth,
+};
+
+const AUTH: &str = "/workers/0/transports/0/auth";
+const AT: &str = "workers[0].transports[0].auth";
+
+/// The first transport's (WebSocket) auth config.
+fn auth_of(c: &Config) -> AuthConfig {
+    served_ws(c, 0).wamp.auth.clone()
+}
+
+const KEY: &str = "545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122";
+const HEX32: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[rstest]
+#[case(json!({}), Some("anonymous"))]
+#[case(json!({"anonymous": {"type": "static"}}), Some("anonymous"))]
+#[case(json!({"anonymous": {"type": "static", "role": "public"}}), Some("public"))]
+#[case(json!({"ticket": {"type": "static", "principals": {}}}), None)]
+#[case(json!({"anonymous": {"type": "dynamic", "authenticator": "com.auth"}}), None)]
+fn anonymous_role_seen_by_the_runtime(#[case] auth: Value, #[case] role: Option<&str>) {
+    let c = model(&with(AUTH, auth));
+    assert_eq!(c.transports[0].auth.anonymous_role.as_deref(), role);
+}
+
+#[test]
+fn static_methods_load_with_their_defaults() {
+    let c = model(&with(
+        AUTH,
+        json!({
+            "ticket": {"type": "static", "principals": {"joe": {"ticket": "t1", "role": "anonymous"}}},
+            "wampcra": {"type": "static", "users": {"ann": {"secret": "s", "role": "anonymous"}}},
+            "scram": {"type": "static", "principals": {"sam": {
+                "kdf": "pbkdf2", "iterations": 4096, "salt": "00ff", "stored-key": HEX32,
+                "server-key": HEX32, "role": "anonymous"}}},
+            "cryptosign": {"type": "static", "principals": {"dev": {"authorized_keys": [KEY, KEY.to_uppercase()]}}},
+            "tls": {"type": "static", "principals": {"srv": {"certificate-sha1": "b6e5e6f22a86db3cdc9f514258399b14925da1eb", "role": "anonymous"}}},
+            "cookie": {}
+        }),
+    ));
+    let a = auth_of(&c);
+    assert_eq!(
+        a.anonymous, None,
+        "an auth object without anonymous allows no anonymous login"
+    );
+    let Some(TicketAuth::Static { principals }) = &a.ticket else {
+        panic!("ticket");
+    };
+    assert_eq!(principals["joe"].ticket.expose(), b"t1");
+    let Some(WampCraAuth::Static { users }) = &a.wampcra else {
+        panic!("wampcra");
+    };
+    assert_eq!(users["ann"].salt, None);
+    let Some(ScramAuth::Static { principals }) = &a.scram else {
+        panic!("scram");
+    };
+    let sam = &principals["sam"];
+    assert_eq!(
+        (sam.kdf, sam.memory, sam.salt.clone()),
+        (ScramKdf::Pbkdf2, 0, vec![0, 255])
+    );
+    let Some(CryptosignAuth::Static { principals }) = &a.cryptosign else {
+        panic!("cryptosign");
+    };
+    let keys = &principals["dev"].authorized_keys;
+    assert_eq!(keys[0], keys[1], "hex is case-insensitive");
+    assert_eq!(principals["dev"].role, None);
+    let Some(TlsAuth::Static {
+        principals,
+        from_certificate,
+    }) = &a.tls
+    else {
+        panic!("tls");
+    };
+    assert_eq!(principals["srv"].certificate_sha1[19], 0xeb);
+    assert_eq!(from_certificate, &None::<CertificateLogin>);
+    assert!(a.cookie);
+    // A principal without a role cannot log in: warned.
+    assert_eq!(
+        warnings_at(&c, &format!("{AT}.cryptosign")),
+        vec![format!(
+            "{AT}.cryptosign.principals.dev: no `role`: this principal cannot log in (Crossbar refuses it too: no authrole assigned)"
+        )]
+    );
+    // Cookie authentication without cookie tracking, TLS authentication without TLS: warned.
+    assert!(warning_paths(&c).contains(&"workers[0].transports[0].auth.cookie"));
+    assert!(warning_paths(&c).contains(&"workers[0].transports[0].auth.tls"));
+    let unsupported: Vec<String> = c.unsupported().into_iter().map(|i| i.path).collect();
+    let methods = ["ticket", "wampcra", "scram", "cryptosign", "tls", "cookie"];
+    assert_eq!(
+        unsupported,
+        methods
+            .iter()
+            .map(|m| format!("{AT}.{m}"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn dynamic_methods_load_every_authenticator_key() {
+    let c = model(&with(
+        AUTH,
+        json!({
+            "ticket": {"type": "dynamic", "authenticator": "com.example.authenticate",
+                       "authenticator-realm": "realm1", "authenticator-role": "auth", "default-role": "anonymous"},
+            "wampcra": {"type": "dynamic", "authenticator": "com.example.cra"},
+            "anonymous": {"type": "dynamic", "authenticator": "com.example.anon"}
+        }),
+    ));
+    let a = auth_of(&c);
+    assert_eq!(
+        a.ticket,
+        Some(TicketAuth::Dynamic(DynamicAuth {
+            authenticator: "com.example.authenticate".into(),
+            realm: Some("realm1".into()),
+            role: Some("auth".into()),
+            default_role: Some("anonymous".into()),
+        }))
+    );
+    assert!(matches!(a.anonymous, Some(AnonymousAuth::Dynamic(_))));
+    let errors: Vec<String> = c.unsupported().into_iter().map(|i| i.to_string()).collect();
+    assert_eq!(
+        errors,
+        vec![
+            format!(
+                "{AT}.anonymous: dynamic \"anonymous\" authentication (\"type\": \"dynamic\") is not supported yet"
+            ),
+            format!(
+                "{AT}.ticket: dynamic \"ticket\" authentication (\"type\": \"dynamic\") is not supported yet"
+            ),
+            format!(
+                "{AT}.wampcra: dynamic \"wampcra\" authentication (\"type\": \"dynamic\") is not supported yet"
+            ),
+        ]
+    );
+}
+
+#[rstest]
+#[case(json!({"ticket": {"type": "static"}}), "ticket.principals", Invalid, "missing")]
+#[case(json!({"ticket": {"type": "static", "principals": {"joe": {"role": "x"}}}}), "ticket.principals.joe.ticket", Invalid, "missing")]
+#[case(json!({"ticket": {"type": "static", "principals": {"joe": {"ticket": 5}}}}), "ticket.principals.joe.ticket", Invalid, "expected a string")]
+#[case(json!({"ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "realm": "r"}}}}), "ticket.principals.joe.realm", Invalid, "unknown key")]
+#[case(json!({"ticket": {"type": "static", "principals": {"": {"ticket": "t"}}}}), "ticket.principals.", Invalid, "authid must not be empty")]
+#[case(json!({"ticket": {"type": "dynamic"}}), "ticket.authenticator", Invalid, "missing")]
+#[case(json!({"ticket": {"type": "dynamic", "authenticator": "com. bad"}}), "ticket.authenticator", Invalid, "invalid URI")]
+#[case(json!({"ticket": {"type": "dynamic", "authenticator": "a.b", "authenticator-realm": "x"}}), "ticket.authenticator-realm", Invalid, "invalid realm name")]
+#[case(json!({"ticket": {"type": "dynamic", "authenticator": "a.b", "principals": {}}}), "ticket.principals", Invalid, "unknown key")]
+#[case(json!({"ticket": {"type": "function", "create": "my.create"}}), "ticket.type", Unsupported, "Python functions")]
+#[case(json!({"ticket": {"type": "magic"}}), "ticket.type", Invalid, "\"static\" or \"dynamic\"")]
+#[case(json!({"wampcra": {"type": "static", "users": {"a": {"secret": "s", "salt": "x", "iterations": 10}}}}), "wampcra.users.a", Invalid, "together")]
+#[case(json!({"wampcra": {"type": "static", "users": {"a": {"secret": "s", "salt": "x", "iterations": 0, "keylen": 32}}}}), "wampcra.users.a.iterations", Invalid, "out of range")]
+#[case(json!({"scram": {"type": "static", "principals": {"a": {"kdf": "md5", "iterations": 1, "memory": 8, "salt": "00", "stored-key": HEX32, "server-key": HEX32}}}}), "scram.principals.a.kdf", Invalid, "\"argon2id-13\" or \"pbkdf2\"")]
+#[case(json!({"scram": {"type": "static", "principals": {"a": {"kdf": "argon2id-13", "iterations": 1, "salt": "00", "stored-key": HEX32, "server-key": HEX32}}}}), "scram.principals.a.memory", Invalid, "required for argon2id-13")]
+#[case(json!({"scram": {"type": "static", "principals": {"a": {"kdf": "pbkdf2", "iterations": 1, "salt": "xyz", "stored-key": HEX32, "server-key": HEX32}}}}), "scram.principals.a.salt", Invalid, "hex digits")]
+#[case(json!({"scram": {"type": "static", "principals": {"a": {"kdf": "pbkdf2", "iterations": 1, "salt": "00", "stored-key": "abcd", "server-key": HEX32}}}}), "scram.principals.a.stored-key", Invalid, "64 hex digits")]
+#[case(json!({"cryptosign": {"type": "static"}}), "cryptosign.principals", Invalid, "missing")]
+#[case(json!({"cryptosign": {"type": "static", "trustroots": {}}}), "cryptosign.trustroots", Unsupported, "trust roots")]
+#[case(json!({"cryptosign": {"type": "static", "principals": {"a": {"authorized_keys": ["abc"]}}}}), "cryptosign.principals.a.authorized_keys[0]", Invalid, "Ed25519 public key")]
+#[case(json!({"tls": {"type": "static", "principals": {"a": {"certificate-sha1": "B6:E5"}}}}), "tls.principals.a.certificate-sha1", Invalid, "SHA-1 fingerprint")]
+#[case(json!({"tls": {"type": "static"}}), "tls.principals", Invalid, "missing")]
+#[case(json!({"tls": {"type": "static", "junction": {"authid": "email", "role": "r"}}}), "tls.junction.authid", Invalid, "\"cn\", \"sha1\" or \"sha256\"")]
+#[case(json!({"cookie": {"max_age": 5}}), "cookie.max_age", Invalid, "unknown key")]
+#[case(json!({"anonymous-proxy": {"type": "static"}}), "anonymous-proxy", Unsupported, "proxy workers")]
+fn bad_auth(#[case] auth: Value, #[case] at: &str, #[case] kind: IssueKind, #[case] needle: &str) {
+    assert_one_issue(&with(AUTH, auth), &format!("{AT}.{at}"), kind, needle);
+}
+
+#[test]
+fn tls_auth_from_the_certificate_needs_no_principals() {
+    let c = model(&with(
+        AUTH,
+        json!({"tls": {"type": "static", "junction": {"authid": "cn", "role": "anonymous"}}}),
+    ));
+    assert_eq!(
+        auth_of(&c).tls,
+        Some(TlsAuth::Static {
+            principals: Default::default(),
+            from_certificate: Some(CertificateLogin {
+                authid: CertificateAuthid::CommonName,
+                role: "anonymous".into()
+            }),
+        })
+    );
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let mut v = with(
+        AUTH,
+        json!({
+            "ticket": {"type": "static", "principals": {"joe": {"ticket": "T1CK3T", "role": "anonymous"}}},
+            "wampcra": {"type": "static", "users": {"ann": {"secret": "${CRA}", "role": "anonymous"}}}
+        }),
+    );
+    set(
+        &mut v,
+        "/workers/0/transports/1",
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8081}, "paths": {
+            "p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"key": "k", "secret": "BR1DG3"}},
+            "h": {"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {"topic": "t.x", "github_secret": "G1THUB"}}
+        }}),
+    );
+    let c = load_in(&v, &[("CRA", "CR4S3CR3T")]).expect("loads");
+    let text = format!("{c:?}\n{c:#?}\n{}", c.warnings.join("\n"));
+    for secret in ["T1CK3T", "CR4S3CR3T", "BR1DG3", "G1THUB"] {
+        assert!(!text.contains(secret), "{secret} leaked");
+    }
+    assert!(text.contains("Secret(<redacted>)"));
+}
+
+#[test]
+fn cookie_tracking_defaults_and_errors() {
+    let c = model(&with("/workers/0/transports/0/cookie", json!({})));
+    assert_eq!(served_ws(&c, 0).cookie, Some(CookieConfig::default()));
+    assert_eq!(CookieConfig::default().max_age_s, DEFAULT_COOKIE_MAX_AGE_S);
+    assert_eq!(CookieConfig::default().store, CookieStore::Memory);
+    assert_eq!(
+        warning_paths(&c),
+        vec!["workers[0].transports[0].cookie"],
+        "tracking is accepted and ignored, as before the model had it"
+    );
+    let c = model(&with(
+        "/workers/0/transports/0/cookie",
+        json!({"store": {"type": "file", "filename": "/var/lib/j/cookies", "purge_on_startup": true}, "length": 6}),
+    ));
+    let cookie = served_ws(&c, 0).cookie.clone().expect("cookie");
+    assert_eq!(cookie.length, 6);
+    assert_eq!(
+        cookie.store,
+        CookieStore::File {
+            path: "/var/lib/j/cookies".into(),
+            purge_on_startup: true
+        }
+    );
+    let p = "workers[0].transports[0].cookie";
+    for (cookie, at, needle) in [
+        (json!({"name": "Cbtid"}), "name", "invalid cookie name"),
+        (json!({"length": 5}), "length", "out of range"),
+        (json!({"max_age": 0}), "max_age", "out of range"),
+        (
+            json!({"same_site": "strict"}),
+            "same_site",
+            "\"Strict\", \"Lax\" or \"None\"",
+        ),
+        (
+            json!({"store": {"type": "database", "path": "db"}}),
+            "store.type",
+            "LMDB",
+        ),
+        (
+            json!({"store": {"type": "file"}}),
+            "store.filename",
+            "missing",
+        ),
+        (json!({"domain": "x"}), "domain", "unknown key"),
+    ] {
+        let found = issues(&with("/workers/0/transports/0/cookie", cookie));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].path, format!("{p}.{at}"));
+        assert!(found[0].message.contains(needle), "{:?}", found[0].message);
+    }
+}
+
+#[test]
+fn tls_endpoints_resolve_paths_and_read_the_extensions() {
+    let ep = "/workers/0/transports/0/endpoint";
+    let c = model(&with(
+        ep,
+        json!({"type": "tcp", "port": 443, "tls": {
+            "key": "server.key", "certificate": "/etc/ssl/server.crt",
+            "ca_certificates": ["ca.crt"], "dhparam": "dh.pem", "ciphers": "A:B::C"
+        }}),
+    ));
+    let Endpoint::TcpTls { host, port, tls } = &c.transports[0].endpoint else {
+        panic!("TLS endpoint");
+    };
+    assert_eq!((host.as_str(), *port), ("0.0.0.0", 443));
+    assert_eq!(tls.key, Path::new("/node/server.key"));
+    assert_eq!(tls.certificate, Path::new("/etc/ssl/server.crt"));
+    assert_eq!(
+        tls.ca_certificates,
+        vec![Path::new("/node/ca.crt").to_owned()]
+    );
+    assert_eq!(tls.dhparam.as_deref(), Some(Path::new("/node/dh.pem")));
+    assert_eq!(tls.ciphers, Some(vec!["A".into(), "B".into(), "C".into()]));
+    assert_eq!(
+        tls.client_certificates,
+        ClientCertificates::Required,
+        "Crossbar: CA given = verify"
+    );
+    assert_eq!(
+        c.unsupported()
+            .into_iter()
+            .map(|i| i.path)
+            .collect::<Vec<_>>(),
+        vec!["workers[0].transports[0].endpoint.tls"]
+    );
+    assert!(warning_paths(&c).contains(&"workers[0].transports[0].endpoint.tls.dhparam"));
+    let tp = "workers[0].transports[0].endpoint.tls";
+    for (tls, at, needle) in [
+        (json!({"key": "k"}), "certificate", "missing"),
+        (
+            json!({"key": "k", "certificate": "c", "ciphers": ":"}),
+            "ciphers",
+            "names no cipher",
+        ),
+        (
+            json!({"key": "k", "certificate": "c", "junction": {"client_certificates": "required"}}),
+            "junction.client_certificates",
+            "need `ca_certificates`",
+        ),
+        (
+            json!({"key": "k", "certificate": "c", "junction": {"min_version": "1.1"}}),
+            "junction.min_version",
+            "\"1.2\" or \"1.3\"",
+        ),
+        (
+            json!({"key": "k", "certificate": "c", "verify": true}),
+            "verify",
+            "unknown key",
+        ),
+        (
+            json!({"key": "", "certificate": "c"}),
+            "key",
+            "must not be empty",
+        ),
+    ] {
+        let found = issues(&with(ep, json!({"type": "tcp", "port": 443, "tls": tls})));
+        assert_eq!(found[0].path, format!("{tp}.{at}"), "{found:#?}");
+        assert!(found[0].message.contains(needle), "{:?}", found[0].message);
+    }
+    // A TLS port clashes with a plain one on the same port.
+    let mut v = with(
+        ep,
+        json!({"type": "tcp", "port": 8080, "tls": {"key": "k", "certificate": "c"}}),
+    );
+    set(
+        &mut v,
+        "/workers/0/transports/1",
+        json!({"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8080}}),
+    );
+    assert_eq!(issues(&v)[0].path, "workers[0].transports[1].endpoint.port");
+}
+
+#[test]
+fn roles_with_authorizers() {
+    let v = with(
+        "/workers/0/realms/0/roles/1",
+        json!({"name": "dyn", "authorizer": "com.example.authorize"}),
+    );
+    let c = model(&v);
+    assert_eq!(
+        c.role_authorizer("realm1", "dyn"),
+        Some("com.example.authorize")
+    );
+    assert_eq!(c.role_authorizer("realm1", "anonymous"), None);
+    assert_eq!(
+        c.role_authorizers,
+        vec![RoleAuthorizer {
+            realm: "realm1".into(),
+            role: "dyn".into(),
+            authorizer: "com.example.authorize".into()
+        }]
+    );
+    assert!(c.realms[0].roles[1].permissions.is_empty());
+    assert_one_issue(
+        &v,
+        "workers[0].realms[0].roles[1].authorizer",
+        Unsupported,
+        "dynamic authorization",
+    );
+}
+
+#[test]
+fn undefined_roles_and_realms_are_warned() {
+    let c = model(&with(
+        AUTH,
+        json!({
+            "ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "ghost"}}},
+            "wampcra": {"type": "dynamic", "authenticator": "a.b", "authenticator-realm": "nowhere"}
+        }),
+    ));
+    assert_eq!(
+        c.warnings,
+        vec![
+            format!(
+                "{AT}.ticket.principals.joe: this principal gets role \"ghost\", which no realm defines; every action they try will be denied"
+            ),
+            format!(
+                "{AT}.wampcra.authenticator-realm: realm \"nowhere\" is not defined; every login through this authenticator will fail"
+            ),
+        ]
+    );
+}

@@ -1,0 +1,285 @@
+//! Web transports: every path type's keys, defaults and errors, nested
+//! paths, HTTP options, and which of them the runtime serves.
+
+use super::*;
+use crate::config::web::{
+    DEFAULT_HSTS_MAX_AGE_S, DEFAULT_STATIC_CACHE_TIMEOUT_S, DEFAULT_TIMESTAMP_DELTA_LIMIT_S,
+    ForwardedProto, StaticSource, WebService,
+};
+
+fn web(paths: Value) -> Value {
+    with(
+        "/workers/0/transports/0",
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8080}, "paths": paths}),
+    )
+}
+
+/// The service at `key` of the first transport's paths.
+fn path_service(c: &Config, key: &str) -> WebService {
+    match &c.transports[0].kind {
+        TransportKind::Web(w) => w.paths[key].clone(),
+        other => panic!("web expected, got {other:?}"),
+    }
+}
+
+#[rstest]
+#[case(json!({"ws": {"type": "websocket"}, "info": {"type": "nodeinfo"}}), "workers[0].transports[0].paths.info.type", Unsupported, "web service type \"nodeinfo\"")]
+#[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1", "role": "anonymous"}}), "workers[0].transports[0].paths.call.type", Unsupported, "web service type \"caller\" is not supported yet")]
+#[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1"}}), "workers[0].transports[0].paths.call.role", Invalid, "missing")]
+#[case(json!({"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}), "workers[0].transports[0].paths.lp.type", Unsupported, "not supported yet")]
+#[case(json!({"a": {"type": "websocket"}, "b": {"type": "websocket"}}), "workers[0].transports[0].paths.b", Unsupported, "second websocket path on one web transport (first: workers[0].transports[0].paths.a)")]
+#[case(json!({"a/b": {"type": "websocket"}}), "workers[0].transports[0].paths.a/b", Invalid, "invalid path")]
+#[case(json!({}), "workers[0].transports[0].paths", Invalid, "no path")]
+#[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
+#[case(json!({"ws": {"type": "websocket", "auth": {"wampcra": {"type": "static", "users": {}}}}}), "workers[0].transports[0].paths.ws.auth.wampcra", Unsupported, "\"wampcra\" authentication is not supported yet")]
+#[case(json!({"ws": {"type": "websocket", "endpoint": {}}}), "workers[0].transports[0].paths.ws.endpoint", Invalid, "unknown key")]
+#[case(json!({"ws": {"type": "websocket", "id": "bad id"}}), "workers[0].transports[0].paths.ws.id", Invalid, "invalid ID")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [], "wamp": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "web service type \"wap\" is not supported yet")]
+#[case(json!({"x": {"type": "archive", "archive": "a.zip"}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"archive\"")]
+#[case(json!({"x": {"type": "websocket-reverseproxy", "backend": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"websocket-reverseproxy\"")]
+#[case(json!({"x": {"type": "ftp"}}), "workers[0].transports[0].paths.x.type", Invalid, "unknown web service type")]
+#[case(json!({"x": {"directory": ".."}}), "workers[0].transports[0].paths.x.type", Invalid, "missing")]
+#[case(json!({"/": {"type": "static"}}), "workers[0].transports[0].paths./", Invalid, "either `directory`")]
+#[case(json!({"/": {"type": "static", "directory": "..", "package": "p", "resource": "r"}}), "workers[0].transports[0].paths./", Invalid, "either `directory`")]
+#[case(json!({"/": {"type": "static", "directory": "..", "options": {"mime_types": {"svg": "image/svg+xml"}}}}), "workers[0].transports[0].paths./.options.mime_types.svg", Invalid, "not a file extension")]
+#[case(json!({"/": {"type": "static", "directory": "..", "options": {"allow_cross_origin": false}}}), "workers[0].transports[0].paths./.options.allow_cross_origin", Invalid, "unknown key")]
+#[case(json!({"r": {"type": "redirect"}}), "workers[0].transports[0].paths.r.url", Invalid, "missing")]
+#[case(json!({"j": {"type": "json"}}), "workers[0].transports[0].paths.j.value", Invalid, "missing")]
+#[case(json!({"j": {"type": "json", "value": 1, "options": {"sort_keys": true}}}), "workers[0].transports[0].paths.j.options.sort_keys", Invalid, "unknown key")]
+#[case(json!({"c": {"type": "cgi", "directory": "cgi"}}), "workers[0].transports[0].paths.c.processor", Invalid, "missing")]
+#[case(json!({"p": {"type": "reverseproxy", "host": "h", "port": 0}}), "workers[0].transports[0].paths.p.port", Invalid, "out of range")]
+#[case(json!({"p": {"type": "reverseproxy", "host": "h", "forwarded_proto": "ftp"}}), "workers[0].transports[0].paths.p.forwarded_proto", Invalid, "\"http\" or \"https\"")]
+#[case(json!({"w": {"type": "wsgi", "module": "m"}}), "workers[0].transports[0].paths.w.object", Invalid, "missing")]
+#[case(json!({"l": {"type": "longpoll", "options": {"session_timeout": 0}}}), "workers[0].transports[0].paths.l.options.session_timeout", Invalid, "out of range")]
+#[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"key": "k"}}}), "workers[0].transports[0].paths.p.options", Invalid, "`key` and `secret` together")]
+#[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"require_ip": ["10.0.0.1/8"]}}}), "workers[0].transports[0].paths.p.options.require_ip[0]", Invalid, "host bits set")]
+#[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"post_body_limit": 2_000_000}}}), "workers[0].transports[0].paths.p.options.post_body_limit", Invalid, "out of range")]
+#[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"timestamp_delta_limit": 100_000}}}), "workers[0].transports[0].paths.p.options.timestamp_delta_limit", Invalid, "out of range")]
+#[case(json!({"h": {"type": "webhook", "realm": "realm1", "role": "anonymous"}}), "workers[0].transports[0].paths.h.options", Invalid, "missing")]
+#[case(json!({"h": {"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {}}}), "workers[0].transports[0].paths.h.options.topic", Invalid, "missing")]
+#[case(json!({"u": {"type": "upload", "realm": "realm1", "role": "anonymous", "directory": "up", "form_fields": {"file_name": "f", "total_size": "t", "chunk_number": "n", "chunk_size": "s", "total_chunks": "k", "content": "c"}}}), "workers[0].transports[0].paths.u.form_fields.mime_type", Invalid, "missing")]
+#[case(json!({"x": {"type": "resource", "classname": "my.Resource"}}), "workers[0].transports[0].paths.x.type", Unsupported, "Python Twisted resource")]
+#[case(json!({"n": {"type": "path", "paths": {"ws": {"type": "websocket"}}}}), "workers[0].transports[0].paths.n.type", Unsupported, "web service type \"path\"")]
+#[case(json!({"n": {"type": "path"}}), "workers[0].transports[0].paths.n.paths", Invalid, "missing")]
+#[case(json!({"m": {"type": "metrics"}}), "workers[0].transports[0].paths.m.type", Unsupported, "web service type \"metrics\"")]
+#[case(json!({"m": {"type": "metrics", "port": 9100}}), "workers[0].transports[0].paths.m.port", Invalid, "unknown key")]
+#[case(json!({"q": {"type": "mqtt", "options": {"realm": "realm1"}}}), "workers[0].transports[0].paths.q.type", Unsupported, "web service type \"mqtt\"")]
+#[case(json!({"z": {"type": "none"}}), "workers[0].transports[0].paths.z.type", Unsupported, "web service type \"none\"")]
+fn bad_web_paths(
+    #[case] paths: Value,
+    #[case] path: &str,
+    #[case] kind: IssueKind,
+    #[case] needle: &str,
+) {
+    assert_one_issue(&web(paths), path, kind, needle);
+}
+
+#[test]
+fn one_websocket_path_is_served_on_its_http_path() {
+    let c = load_ok(&web(json!({"/": {"type": "websocket"}})));
+    assert_eq!(served_ws(&c, 0).options.path.as_deref(), Some("/"));
+    let c = load_ok(&web(json!({"ws": {"type": "websocket", "id": "main"}})));
+    assert_eq!(served_ws(&c, 0).options.path.as_deref(), Some("/ws"));
+}
+
+#[test]
+fn web_transport_options_and_paths_missing() {
+    let mut v = web(json!({"ws": {"type": "websocket"}}));
+    set(
+        &mut v,
+        "/workers/0/transports/0/options",
+        json!({"hsts": true, "display_tracebacks": true}),
+    );
+    let c = load_ok(&v);
+    let mut got = warning_paths(&c);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec![
+            "workers[0].transports[0].options.display_tracebacks",
+            "workers[0].transports[0].options.hsts",
+        ]
+    );
+    let TransportKind::Web(w) = &c.transports[0].kind else {
+        panic!("web expected");
+    };
+    assert!(w.options.hsts);
+    assert_eq!(w.options.hsts_max_age_s, DEFAULT_HSTS_MAX_AGE_S);
+    // A value equal to the default is silent; `null` client_timeout is Crossbar's "none".
+    set(
+        &mut v,
+        "/workers/0/transports/0/options",
+        json!({"hsts": false, "client_timeout": null}),
+    );
+    assert!(load_ok(&v).warnings.is_empty());
+    let v = with(
+        "/workers/0/transports/0",
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 8080}}),
+    );
+    assert_one_issue(&v, "workers[0].transports[0].paths", Invalid, "missing");
+}
+
+#[test]
+fn path_type_defaults() {
+    let c = model(&web(json!({
+        "/": {"type": "static", "package": "myapp", "resource": "web"},
+        "s": {"type": "static", "directory": "/srv/www", "options": {"cache_timeout": null, "default_file": "index.html"}},
+        "j": {"type": "json", "value": [1, "two", {"three": null}]},
+        "p": {"type": "reverseproxy", "host": "backend"},
+        "l": {"type": "longpoll"},
+        "c": {"type": "caller", "realm": "realm1", "role": "anonymous"},
+        "h": {"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {"topic": "com.hook", "post_body_limit": 0}},
+        "u": {"type": "upload", "realm": "realm1", "role": "anonymous", "directory": "up", "form_fields": {
+            "file_name": "f", "mime_type": "m", "total_size": "t", "chunk_number": "n",
+            "chunk_size": "s", "total_chunks": "k", "content": "c", "on_progress": "com.progress"}}
+    })));
+    let WebService::Static(root) = path_service(&c, "/") else {
+        panic!("static");
+    };
+    assert_eq!(
+        root.source,
+        StaticSource::Package {
+            package: "myapp".into(),
+            resource: "web".into()
+        }
+    );
+    assert_eq!(root.cache_timeout_s, Some(DEFAULT_STATIC_CACHE_TIMEOUT_S));
+    assert!(!root.enable_directory_listing);
+    let WebService::Static(s) = path_service(&c, "s") else {
+        panic!("static");
+    };
+    assert_eq!(
+        s.source,
+        StaticSource::Directory("/srv/www".into()),
+        "absolute paths stay"
+    );
+    assert_eq!(
+        (s.cache_timeout_s, s.default_file.as_deref()),
+        (None, Some("index.html"))
+    );
+    let WebService::Json(j) = path_service(&c, "j") else {
+        panic!("json");
+    };
+    assert_eq!(j.value, json!([1, "two", {"three": null}]));
+    assert!(!j.prettify && j.allow_cross_origin && !j.discourage_caching);
+    let WebService::ReverseProxy(p) = path_service(&c, "p") else {
+        panic!("proxy");
+    };
+    assert_eq!((p.port, p.path.as_str(), p.forwarded_port), (80, "", 80));
+    assert_eq!(p.forwarded_proto, ForwardedProto::Http);
+    let WebService::LongPoll(l) = path_service(&c, "l") else {
+        panic!("longpoll");
+    };
+    assert_eq!(l, crate::config::web::LongPollService::default());
+    assert_eq!(
+        (
+            l.request_timeout_s,
+            l.session_timeout_s,
+            l.queue_limit_bytes
+        ),
+        (10, 30, 131_072)
+    );
+    let WebService::Caller(b) = path_service(&c, "c") else {
+        panic!("caller");
+    };
+    assert_eq!(b.timestamp_delta_limit_s, DEFAULT_TIMESTAMP_DELTA_LIMIT_S);
+    assert!(!b.require_tls && b.require_ip.is_empty() && b.signing.is_none());
+    let WebService::Webhook(h) = path_service(&c, "h") else {
+        panic!("webhook");
+    };
+    assert_eq!(
+        h.post_body_limit, DEFAULT_MAX_MESSAGE_SIZE,
+        "0 is Crossbar's no limit"
+    );
+    assert_eq!(
+        (h.success_response.as_str(), h.error_response.as_str()),
+        ("OK", "NOT OK")
+    );
+    let WebService::Upload(u) = path_service(&c, "u") else {
+        panic!("upload");
+    };
+    assert_eq!(u.directory, Path::new("/node/up"));
+    assert_eq!(u.form_fields.len(), 8);
+    assert_eq!(u.form_fields["on_progress"], "com.progress");
+}
+
+#[test]
+fn nested_paths_compose_http_paths() {
+    let c = model(&web(json!({
+        "/": {"type": "path", "paths": {
+            "/": {"type": "static", "directory": "."},
+            "a": {"type": "path", "paths": {"/": {"type": "websocket"}, "b": {"type": "websocket"}}}
+        }}
+    })));
+    let WebService::Path(root) = path_service(&c, "/") else {
+        panic!("path");
+    };
+    let WebService::Path(a) = &root["a"] else {
+        panic!("nested path");
+    };
+    let http = |s: &WebService| match s {
+        WebService::WebSocket(ws) => ws.options.path.clone(),
+        other => panic!("websocket expected, got {other:?}"),
+    };
+    assert_eq!(http(&a["/"]).as_deref(), Some("/a"));
+    assert_eq!(http(&a["b"]).as_deref(), Some("/a/b"));
+    let paths: Vec<String> = c.unsupported().into_iter().map(|i| i.path).collect();
+    let p = "workers[0].transports[0].paths./";
+    assert_eq!(
+        paths,
+        vec![
+            format!("{p}.type"),
+            format!("{p}.paths./.type"),
+            format!("{p}.paths.a.type"),
+        ]
+    );
+}
+
+#[test]
+fn services_list_every_path() {
+    let c = model(&web(json!({
+        "ws": {"type": "websocket"},
+        "n": {"type": "path", "paths": {"q": {"type": "mqtt", "options": {"realm": "realm1"}}}}
+    })));
+    let at: Vec<(String, &str)> = c.transports[0]
+        .kind
+        .services()
+        .into_iter()
+        .map(|(at, s)| {
+            let kind = match s {
+                ServiceKind::WebSocket(_) => "websocket",
+                ServiceKind::RawSocket(_) => "rawsocket",
+                ServiceKind::Mqtt(_) => "mqtt",
+                ServiceKind::Http(h) => h.type_name(),
+            };
+            (at, kind)
+        })
+        .collect();
+    assert_eq!(
+        at,
+        vec![
+            ("paths.n".to_owned(), "path"),
+            ("paths.n.paths.q".to_owned(), "mqtt"),
+            ("paths.ws".to_owned(), "websocket"),
+        ]
+    );
+}
+
+#[test]
+fn bridge_realms_must_exist_and_gaps_come_with_errors() {
+    let v = web(json!({"p": {"type": "publisher", "realm": "nowhere", "role": "anonymous"}}));
+    let found = issues(&v);
+    let got: Vec<(&str, IssueKind)> = found.iter().map(|i| (i.path.as_str(), i.kind)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("workers[0].transports[0].paths.p.realm", Invalid),
+            ("workers[0].transports[0].paths.p.type", Unsupported),
+        ]
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("realm \"nowhere\", which is not defined")
+    );
+}

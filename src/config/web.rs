@@ -1,0 +1,399 @@
+//! The `web` transport: HTTP services by path (Crossbar's `paths`), and the
+//! transport's HTTP `options`. Every Crossbar path type is here, plus two
+//! Junction extensions: `mqtt` (MQTT over WebSocket) and `metrics`
+//! (Prometheus). Paths (`directory`, ...) are resolved against the node
+//! directory, as Crossbar does.
+//!
+//! Only types live here; `load/web.rs` reads them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::auth::Secret;
+use super::mqtt::MqttService;
+use super::transport::WebSocketService;
+
+/// Services by path key: `/` is the root of the level, any other key
+/// (`[A-Za-z0-9_-]+`) one path component below it.
+pub type WebPaths = BTreeMap<String, WebService>;
+
+/// A `web` transport (or the `web` part of a `universal` transport).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebTransport {
+    /// `paths`.
+    pub paths: WebPaths,
+    /// `options`.
+    pub options: WebOptions,
+}
+
+/// Default for [`WebOptions::hsts_max_age_s`]: one year (Crossbar's).
+pub const DEFAULT_HSTS_MAX_AGE_S: u64 = 31_536_000;
+
+/// HTTP options of a web transport (Crossbar's web transport `options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebOptions {
+    /// `access_log`: log one line per HTTP request (default false).
+    pub access_log: bool,
+    /// `hsts`: send `Strict-Transport-Security` on TLS (default false).
+    pub hsts: bool,
+    /// `hsts_max_age`: its `max-age` in seconds (default one year).
+    pub hsts_max_age_s: u64,
+    /// `client_timeout`: close an idle HTTP connection after this many
+    /// seconds (1 – 86 400); `None`: no idle timeout (Crossbar's default).
+    pub client_timeout_s: Option<u64>,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            access_log: false,
+            hsts: false,
+            hsts_max_age_s: DEFAULT_HSTS_MAX_AGE_S,
+            client_timeout_s: None,
+        }
+    }
+}
+
+/// One path's service (the `type` of a path).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebService {
+    /// `static`: files from a directory.
+    Static(StaticService),
+    /// `websocket`: WAMP over WebSocket.
+    WebSocket(WebSocketService),
+    /// `redirect`: an HTTP redirect.
+    Redirect(RedirectService),
+    /// `json`: a fixed JSON document.
+    Json(JsonService),
+    /// `path`: nested services (`paths`).
+    Path(WebPaths),
+    /// `nodeinfo`: a page about the node.
+    NodeInfo,
+    /// `cgi`: CGI scripts.
+    Cgi(CgiService),
+    /// `reverseproxy`: forward requests to another HTTP server.
+    ReverseProxy(ReverseProxyService),
+    /// `wsgi`: a Python WSGI application.
+    Wsgi(WsgiService),
+    /// `longpoll`: WAMP over HTTP long-poll.
+    LongPoll(LongPollService),
+    /// `publisher`: HTTP bridge, POST → WAMP publish.
+    Publisher(BridgeService),
+    /// `caller`: HTTP bridge, POST → WAMP call.
+    Caller(BridgeService),
+    /// `webhook`: HTTP bridge, any POST → a WAMP event with its headers and body.
+    Webhook(WebhookService),
+    /// `upload`: Crossbar's file upload service (checked by Crossbar's
+    /// checker but not served by Crossbar 26 either).
+    Upload(UploadService),
+    /// `resource`: a Python Twisted resource class.
+    Resource(ResourceService),
+    /// `none`: answers 404.
+    NotFound,
+    /// `mqtt` (Junction extension): MQTT over WebSocket (subprotocol `mqtt`).
+    Mqtt(MqttService),
+    /// `metrics` (Junction extension): Prometheus metrics.
+    Metrics,
+}
+
+impl WebService {
+    /// The path type as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            WebService::Static(_) => "static",
+            WebService::WebSocket(_) => "websocket",
+            WebService::Redirect(_) => "redirect",
+            WebService::Json(_) => "json",
+            WebService::Path(_) => "path",
+            WebService::NodeInfo => "nodeinfo",
+            WebService::Cgi(_) => "cgi",
+            WebService::ReverseProxy(_) => "reverseproxy",
+            WebService::Wsgi(_) => "wsgi",
+            WebService::LongPoll(_) => "longpoll",
+            WebService::Publisher(_) => "publisher",
+            WebService::Caller(_) => "caller",
+            WebService::Webhook(_) => "webhook",
+            WebService::Upload(_) => "upload",
+            WebService::Resource(_) => "resource",
+            WebService::NotFound => "none",
+            WebService::Mqtt(_) => "mqtt",
+            WebService::Metrics => "metrics",
+        }
+    }
+}
+
+/// Default [`StaticService::cache_timeout_s`]: 12 hours (Crossbar's).
+pub const DEFAULT_STATIC_CACHE_TIMEOUT_S: u64 = 12 * 3600;
+
+/// A `static` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticService {
+    /// Where the files are.
+    pub source: StaticSource,
+    /// `options.enable_directory_listing` (default false).
+    pub enable_directory_listing: bool,
+    /// `options.mime_types`: extension (with its dot, `.svg`) → MIME type,
+    /// on top of the built-in table.
+    pub mime_types: BTreeMap<String, String>,
+    /// `options.cache_timeout` in seconds (default 12 h); `None` (`null`): no caching headers.
+    pub cache_timeout_s: Option<u64>,
+    /// `options.default_file`: served for paths that do not exist (single-page apps).
+    pub default_file: Option<String>,
+}
+
+/// The files of a `static` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticSource {
+    /// `directory`, resolved against the node directory.
+    Directory(PathBuf),
+    /// `package` + `resource`: a directory inside an installed Python package.
+    Package {
+        /// `package`: the Python package.
+        package: String,
+        /// `resource`: the directory in it.
+        resource: String,
+    },
+}
+
+/// A `redirect` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectService {
+    /// `url`: where to.
+    pub url: String,
+}
+
+/// A `json` service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonService {
+    /// `value`: the document.
+    pub value: serde_json::Value,
+    /// `options.prettify`: indented output (default false).
+    pub prettify: bool,
+    /// `options.allow_cross_origin`: CORS headers (default true).
+    pub allow_cross_origin: bool,
+    /// `options.discourage_caching`: `Cache-Control: no-store, ...` (default false).
+    pub discourage_caching: bool,
+}
+
+/// A `cgi` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgiService {
+    /// `directory`: where scripts are, resolved against the node directory.
+    pub directory: PathBuf,
+    /// `processor`: the interpreter scripts run with (as given: a path, or a
+    /// name looked up in `PATH`).
+    pub processor: String,
+}
+
+/// Protocol of the public side of a reverse proxy (`forwarded_proto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedProto {
+    /// `http`.
+    Http,
+    /// `https`.
+    Https,
+}
+
+/// A `reverseproxy` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseProxyService {
+    /// `host`: the backend.
+    pub host: String,
+    /// `port` (default 80).
+    pub port: u16,
+    /// `path`: prefix added to the forwarded path (default empty).
+    pub path: String,
+    /// `forwarded_port`: public port announced to the backend (default 80).
+    pub forwarded_port: u16,
+    /// `forwarded_proto`: public protocol announced to the backend (default http).
+    pub forwarded_proto: ForwardedProto,
+}
+
+/// A `wsgi` service: a Python WSGI application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsgiService {
+    /// `module`: the Python module.
+    pub module: String,
+    /// `object`: the application object in it.
+    pub object: String,
+}
+
+/// A `longpoll` service (defaults are Crossbar's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongPollService {
+    /// `options.request_timeout`: seconds a poll is held open (default 10).
+    pub request_timeout_s: u64,
+    /// `options.session_timeout`: seconds without a poll before the session
+    /// is closed (default 30).
+    pub session_timeout_s: u64,
+    /// `options.queue_limit_bytes`: bytes queued for a session between polls (default 128 KiB).
+    pub queue_limit_bytes: usize,
+    /// `options.queue_limit_messages`: messages queued between polls (default 100).
+    pub queue_limit_messages: usize,
+}
+
+impl Default for LongPollService {
+    fn default() -> Self {
+        LongPollService {
+            request_timeout_s: 10,
+            session_timeout_s: 30,
+            queue_limit_bytes: 128 * 1024,
+            queue_limit_messages: 100,
+        }
+    }
+}
+
+/// Default [`BridgeService::timestamp_delta_limit_s`]: 300 s (Crossbar's).
+pub const DEFAULT_TIMESTAMP_DELTA_LIMIT_S: u64 = 300;
+
+/// A `publisher` or `caller` HTTP bridge service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeService {
+    /// `realm`: where publishes/calls go.
+    pub realm: String,
+    /// `role`: the role they are made with.
+    pub role: String,
+    /// `options.key` and `options.secret`: requests must be signed
+    /// (HMAC-SHA256 over key, timestamp, seq, nonce and body); `None`: unsigned.
+    pub signing: Option<BridgeSigning>,
+    /// `options.require_tls`: refuse requests over plain HTTP (default false).
+    pub require_tls: bool,
+    /// `options.require_ip`: only these networks may post; empty: anyone.
+    pub require_ip: Vec<IpNetwork>,
+    /// `options.post_body_limit`: largest request body in bytes
+    /// (Crossbar: 0 or absent = no limit; Junction: `junction.max_message_size`).
+    pub post_body_limit: usize,
+    /// `options.timestamp_delta_limit`: seconds a signed request's timestamp
+    /// may differ from the router's clock (default 300).
+    pub timestamp_delta_limit_s: u64,
+}
+
+/// The signing key pair of an HTTP bridge service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeSigning {
+    /// `key`: sent by the client to name the secret.
+    pub key: String,
+    /// `secret`.
+    pub secret: Secret,
+}
+
+/// A `webhook` HTTP bridge service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookService {
+    /// `realm`.
+    pub realm: String,
+    /// `role`.
+    pub role: String,
+    /// `options.topic`: the topic events are published to.
+    pub topic: String,
+    /// `options.success_response`: body of the 202 answer (default `OK`).
+    pub success_response: String,
+    /// `options.error_response`: body of the 500 answer (default `NOT OK`).
+    pub error_response: String,
+    /// `options.github_secret`: requests must carry GitHub's `X-Hub-Signature` for it.
+    pub github_secret: Option<Secret>,
+    /// `options.post_body_limit`, as for [`BridgeService`].
+    pub post_body_limit: usize,
+}
+
+/// An IP network (`require_ip` entry): address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    /// The network address (host bits zero).
+    pub addr: IpAddr,
+    /// Prefix length in bits.
+    pub prefix: u8,
+}
+
+impl IpNetwork {
+    /// Whether `ip` is in this network (an IPv4 address never matches an IPv6 network).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = mask32(self.prefix);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = mask128(self.prefix);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A 32-bit mask of `prefix` leading ones.
+pub(super) fn mask32(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
+}
+
+/// A 128-bit mask of `prefix` leading ones.
+pub(super) fn mask128(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(prefix.min(128)))
+        .unwrap_or(0)
+}
+
+/// An `upload` service (accepted so Crossbar configs with it load; Crossbar
+/// itself checks it but registers no factory for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadService {
+    /// `realm`.
+    pub realm: String,
+    /// `role`.
+    pub role: String,
+    /// `directory`, resolved against the node directory.
+    pub directory: PathBuf,
+    /// `temp_directory`, resolved against the node directory.
+    pub temp_directory: Option<PathBuf>,
+    /// `form_fields`: form field names by meaning (`file_name`, `content`, ...).
+    pub form_fields: BTreeMap<String, String>,
+    /// `options.max_file_size` in bytes.
+    pub max_file_size: Option<u64>,
+    /// `options.file_types`: accepted extensions.
+    pub file_types: Vec<String>,
+    /// `options.file_permissions`: octal mode of stored files, as given.
+    pub file_permissions: Option<String>,
+}
+
+/// A `resource` service: a Python Twisted resource class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceService {
+    /// `classname`.
+    pub classname: String,
+    /// `extra`: given to the class.
+    pub extra: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let net = IpNetwork {
+            addr: "192.168.1.0".parse().expect("ip"),
+            prefix: 24,
+        };
+        assert!(net.contains("192.168.1.77".parse().expect("ip")));
+        assert!(!net.contains("192.168.2.1".parse().expect("ip")));
+        assert!(!net.contains("::1".parse().expect("ip")));
+        let any = IpNetwork {
+            addr: "0.0.0.0".parse().expect("ip"),
+            prefix: 0,
+        };
+        assert!(any.contains("8.8.8.8".parse().expect("ip")));
+        let v6 = IpNetwork {
+            addr: "fd00::".parse().expect("ip"),
+            prefix: 8,
+        };
+        assert!(v6.contains("fdff::1".parse().expect("ip")));
+        assert!(!v6.contains("fe80::1".parse().expect("ip")));
+        assert_eq!(mask32(0), 0);
+        assert_eq!(mask32(32), u32::MAX);
+        assert_eq!(mask128(128), u128::MAX);
+    }
+}

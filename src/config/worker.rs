@@ -1,0 +1,371 @@
+//! Workers other than the router, and components: the router's `components`
+//! (HTTP bridge classes Junction runs natively, and Python components it
+//! cannot host), `guest` workers (processes Junction supervises),
+//! `container` workers (components that connect to the router over a
+//! transport) and `websocket-testee` workers (a WebSocket echo endpoint for
+//! Autobahn|Testsuite).
+//!
+//! Only types live here; `load/worker.rs` reads them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::transport::{Endpoint, WebSocketOptions};
+use crate::proto::Serializer;
+use crate::proto::uri::MatchPolicy;
+
+/// A component attached to a realm of the router (`components` of the
+/// router worker, `"type": "class"` or `"function"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentConfig {
+    /// `id`, default `componentN` (N counting from 1), as in Crossbar.
+    pub id: String,
+    /// `realm` the component joins.
+    pub realm: String,
+    /// `role` it joins with (default `anonymous`).
+    pub role: String,
+    /// What it is.
+    pub kind: ComponentKind,
+}
+
+/// The kind of a component.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComponentKind {
+    /// `crossbar.bridge.rest.MessageForwarder` (or the older
+    /// `crossbar.adapter.rest.MessageForwarder`): events → HTTP requests.
+    MessageForwarder(MessageForwarder),
+    /// `crossbar.bridge.rest.RESTCallee` (or `crossbar.adapter.rest.RESTCallee`):
+    /// a procedure that makes an HTTP request.
+    RestCallee(RestCallee),
+    /// Any other class, or a `function` component: Python code Junction
+    /// cannot run.
+    Python(PythonComponent),
+}
+
+/// The class names of the HTTP bridge subscriber.
+pub const MESSAGE_FORWARDER_CLASSES: [&str; 2] = [
+    "crossbar.bridge.rest.MessageForwarder",
+    "crossbar.adapter.rest.MessageForwarder",
+];
+/// The class names of the HTTP bridge callee.
+pub const REST_CALLEE_CLASSES: [&str; 2] = [
+    "crossbar.bridge.rest.RESTCallee",
+    "crossbar.adapter.rest.RESTCallee",
+];
+
+/// The HTTP bridge subscriber (`extra` of a MessageForwarder component).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageForwarder {
+    /// `subscriptions`: which events go where.
+    pub subscriptions: Vec<ForwardedTopic>,
+    /// `method`: HTTP method of the requests (default `POST`).
+    pub method: String,
+    /// `expectedcode`: the status a request must answer, else an error is
+    /// logged; `None`: not checked.
+    pub expected_code: Option<u16>,
+    /// `debug`: log response bodies (default false).
+    pub debug: bool,
+}
+
+/// One subscription of a MessageForwarder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedTopic {
+    /// `topic`.
+    pub topic: String,
+    /// `match` (default `exact`).
+    pub match_policy: MatchPolicy,
+    /// `url`: where each event is sent, as JSON `{"args": [...], "kwargs": {...}}`.
+    pub url: String,
+}
+
+/// The HTTP bridge callee (`extra` of a RESTCallee component).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestCallee {
+    /// `procedure`: the URI registered.
+    pub procedure: String,
+    /// `baseurl`: the call's `url` argument is resolved against it.
+    pub base_url: String,
+}
+
+/// A Python component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PythonComponent {
+    /// `classname` (`type: class`) or `callbacks` (`type: function`).
+    pub entry: PythonEntry,
+    /// `extra`, given to the component.
+    pub extra: Option<serde_json::Value>,
+}
+
+/// How a Python component is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonEntry {
+    /// `type: class`: the fully qualified class name.
+    Class(String),
+    /// `type: function`: callback name (`join`, `leave`, `connect`,
+    /// `disconnect`) → fully qualified function name.
+    Function(BTreeMap<String, String>),
+}
+
+impl ComponentKind {
+    /// A short description for messages: the class name or `function`.
+    pub fn describe(&self) -> String {
+        match self {
+            ComponentKind::MessageForwarder(_) => MESSAGE_FORWARDER_CLASSES[0].to_owned(),
+            ComponentKind::RestCallee(_) => REST_CALLEE_CLASSES[0].to_owned(),
+            ComponentKind::Python(PythonComponent {
+                entry: PythonEntry::Class(c),
+                ..
+            }) => c.clone(),
+            ComponentKind::Python(PythonComponent {
+                entry: PythonEntry::Function(_),
+                ..
+            }) => "a function component".to_owned(),
+        }
+    }
+}
+
+/// A worker other than the router.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerConfig {
+    /// `id`, if given.
+    pub id: Option<String>,
+    /// Position in the config's `workers` list (for messages).
+    pub index: usize,
+    /// What it is.
+    pub kind: WorkerKind,
+}
+
+/// The kind of a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerKind {
+    /// `guest`: a process Junction starts and supervises.
+    Guest(GuestWorker),
+    /// `container`: components that connect to the router over a transport.
+    Container(ContainerWorker),
+    /// `websocket-testee`: a WebSocket echo server.
+    WebSocketTestee(TesteeWorker),
+}
+
+impl WorkerKind {
+    /// The worker `type` as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            WorkerKind::Guest(_) => "guest",
+            WorkerKind::Container(_) => "container",
+            WorkerKind::WebSocketTestee(_) => "websocket-testee",
+        }
+    }
+}
+
+/// A `guest` worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestWorker {
+    /// `executable`, as given. Crossbar runs `workdir/executable` when that
+    /// is an executable file, else looks the name up in `PATH`.
+    pub executable: String,
+    /// `arguments`.
+    pub arguments: Vec<String>,
+    /// `options.workdir`, resolved against the node directory (default: the
+    /// node directory).
+    pub workdir: PathBuf,
+    /// `options.env`.
+    pub env: ProcessEnv,
+    /// `options.stdin`.
+    pub stdin: GuestStdin,
+    /// `options.stdout` (default `log`).
+    pub stdout: GuestOutput,
+    /// `options.stderr` (default `log`).
+    pub stderr: GuestOutput,
+    /// `options.watch`: restart the guest when files change.
+    pub watch: Option<GuestWatch>,
+}
+
+/// A worker process's environment (`options.env`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessEnv {
+    /// `inherit`: which variables of Junction's own environment the process gets.
+    pub inherit: EnvInherit,
+    /// `vars`: variables set on top.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Default for ProcessEnv {
+    fn default() -> Self {
+        ProcessEnv {
+            inherit: EnvInherit::All,
+            vars: BTreeMap::new(),
+        }
+    }
+}
+
+/// `options.env.inherit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvInherit {
+    /// `true` (the default): everything.
+    All,
+    /// `false`: nothing.
+    Nothing,
+    /// A list: only these variables.
+    Only(Vec<String>),
+}
+
+/// A guest's standard input (`options.stdin`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuestStdin {
+    /// Not given: left open, nothing written.
+    Open,
+    /// `"close"`: closed at start.
+    Close,
+    /// `{"type": "json", "value": ..., "close": ...}`: the value as JSON is
+    /// written, then stdin is closed unless `close` is false.
+    Json {
+        /// `value`.
+        value: serde_json::Value,
+        /// `close` (default true).
+        close: bool,
+    },
+}
+
+/// What happens to a guest's standard output or error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestOutput {
+    /// `log` (the default): each line goes to Junction's log.
+    Log,
+    /// `drop`: read and discarded.
+    Drop,
+    /// `close`: the pipe is closed.
+    Close,
+}
+
+/// `options.watch` of a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestWatch {
+    /// `directories`, resolved against the node directory.
+    pub directories: Vec<PathBuf>,
+    /// `action: "restart"`: restart the guest on a change; `false` when no
+    /// action is given (Crossbar then only watches).
+    pub restart: bool,
+    /// `timeout`: seconds the guest gets to stop before it is killed (default 1).
+    pub timeout_s: u64,
+}
+
+/// A `container` worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerWorker {
+    /// `components`.
+    pub components: Vec<ContainerComponent>,
+    /// `options.shutdown`.
+    pub shutdown: ContainerShutdown,
+    /// `options.restart`; `None`: not given.
+    pub restart: Option<ContainerRestart>,
+}
+
+/// `options.shutdown` of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerShutdown {
+    /// `shutdown-manual` (the default).
+    Manual,
+    /// `shutdown-on-last-component-stopped`.
+    OnLastComponentStopped,
+    /// `shutdown-on-any-component-failed`.
+    OnAnyComponentFailed,
+    /// `shutdown-on-any-component-stopped`.
+    OnAnyComponentStopped,
+}
+
+/// `options.restart` of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerRestart {
+    /// `restart-always`.
+    Always,
+    /// `restart-on-failed`.
+    OnFailed,
+    /// `restart-never`.
+    Never,
+}
+
+/// A component of a container worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerComponent {
+    /// `id`, default `componentN`.
+    pub id: String,
+    /// `realm`.
+    pub realm: String,
+    /// `transport`: how it reaches the router.
+    pub transport: ConnectingTransport,
+    /// What it is (HTTP bridge classes are recognised as for router components).
+    pub kind: ComponentKind,
+}
+
+/// A connecting transport (a container component's `transport`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectingTransport {
+    /// WebSocket or RawSocket.
+    pub kind: ConnectingKind,
+    /// Where to connect.
+    pub endpoint: ConnectingEndpoint,
+}
+
+/// The protocol of a connecting transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectingKind {
+    /// `websocket`.
+    WebSocket {
+        /// `url` (required).
+        url: String,
+        /// `serializers` (default all).
+        serializers: Vec<Serializer>,
+    },
+    /// `rawsocket`.
+    RawSocket {
+        /// `serializer` (required).
+        serializer: Serializer,
+    },
+}
+
+/// A connecting endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectingEndpoint {
+    /// `tcp`.
+    Tcp {
+        /// `host`.
+        host: String,
+        /// `port`.
+        port: u16,
+        /// `tls`: connect with TLS.
+        tls: Option<ClientTls>,
+        /// `timeout` in seconds (0 – 600; default 10).
+        timeout_s: u64,
+    },
+    /// `unix`.
+    Unix {
+        /// `path`, resolved against the node directory (as Crossbar does).
+        path: PathBuf,
+        /// `timeout` in seconds.
+        timeout_s: u64,
+    },
+}
+
+/// TLS of a connecting endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `hostname` the server certificate must name (required).
+    pub hostname: String,
+    /// `ca_certificates`, resolved against the node directory.
+    pub ca_certificates: Vec<PathBuf>,
+    /// `certificate`: client certificate, resolved against the node directory.
+    pub certificate: Option<PathBuf>,
+    /// `key`: client key, resolved against the node directory.
+    pub key: Option<PathBuf>,
+}
+
+/// A `websocket-testee` worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TesteeWorker {
+    /// `transport.id`, default `transport1`.
+    pub transport_id: String,
+    /// `transport.endpoint`.
+    pub endpoint: Endpoint,
+    /// `transport.options`.
+    pub options: WebSocketOptions,
+}
