@@ -1,5 +1,6 @@
 //! Node configuration: the typed model the router and runtime are built from,
-//! and the loader for Crossbar.io's node config format.
+//! and the loader for Crossbar.io's node config format. It imports only
+//! `proto` (serializers, URI rules); every layer above reads it.
 //!
 //! The loader turns a `.crossbar/config.json` / YAML file (or the embedded
 //! default) into [`Config`]; nothing outside this module reads config files.

@@ -1,6 +1,9 @@
-//! The sans-IO WAMP protocol core: messages, IDs, values, codecs, URI rules and
-//! RawSocket and WebSocket framing. Nothing here touches sockets, executors or clocks, so
+//! The sans-IO protocol layer: WAMP messages, IDs, values, codecs, URI rules,
+//! RawSocket and WebSocket framing, and the authentication methods' protocol
+//! and cryptography. Nothing here touches sockets, executors or clocks, so
 //! everything here can be unit-tested, fuzzed and used by `loadgen` as is.
+//!
+//! It imports no other part of the crate: every other layer builds on it.
 
 pub mod auth;
 pub mod codec;

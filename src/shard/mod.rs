@@ -19,6 +19,9 @@
 //! - Shutdown: every shard stops accepting, sends GOODBYE
 //!   `wamp.close.system_shutdown` to its sessions, lets writers flush for up to
 //!   [`SHUTDOWN_GRACE`], and exits; [`RouterHandle::join`] waits for all.
+//!
+//! It ties the core (one `ShardRouter` per shard), the transports and the
+//! store together; it never imports the node (the process layer above it).
 
 /// The channel mesh between shards. Public so that `benches/mesh.rs` can
 /// measure the real hand-off ([`mesh::ChannelMesh`], [`mesh::drain_inbox`]);

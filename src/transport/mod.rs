@@ -18,6 +18,9 @@
 //! Each connection runs as one task on its shard's executor: one boxed
 //! connection state polled as a single future (reads, the auto-ping timer and
 //! writes in one poll function). Nothing here is `Send`.
+//!
+//! It imports `proto`, `config` and the core's front-end API
+//! ([`crate::core::api`], the outbox); never the shard runtime or the node.
 
 mod conn;
 pub mod listener;
