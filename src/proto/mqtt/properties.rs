@@ -12,7 +12,7 @@
 use bytes::Bytes;
 
 use super::decode::Reader;
-use super::encode::{Counter, Sink, put_varint, varint_len};
+use super::encode::{Counter, Sink, put_varint};
 use super::error::{EncodeError, MqttError};
 use super::packet::{MqttString, PacketType, QoS};
 
