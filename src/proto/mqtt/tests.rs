@@ -942,10 +942,4 @@ fn types_stay_small() {
         "{}",
         std::mem::size_of::<MqttError>()
     );
-    eprintln!(
-        "Packet {} B, Publish {} B, MqttError {} B",
-        std::mem::size_of::<Packet>(),
-        std::mem::size_of::<Publish>(),
-        std::mem::size_of::<MqttError>()
-    );
 }
