@@ -277,6 +277,9 @@ fn publish<S: Sink>(p: &Publish, v: Version, s: &mut S) -> Result<(), EncodeErro
     if p.dup && p.qos as u8 == 0 {
         return Err(EncodeError::DupOnQoS0);
     }
+    if p.topic.is_empty() && (v == Version::V311 || p.properties.topic_alias.is_none()) {
+        return Err(EncodeError::NoTopic);
+    }
     s.wstr(&p.topic);
     if let Some(id) = p.packet_id {
         s.w16(id.get());

@@ -7,9 +7,9 @@
 //! the shared properties, encoded once. The payload follows the head as the
 //! template's shared [`Bytes`], never copied.
 //!
-//! A head is at most [`HEAD_OVERHEAD`] + topic length + shared properties length
-//! + 5 per Subscription Identifier bytes; [`PublishTemplate::head_len`] gives the
-//! exact figure. With topic and shared properties of at most 220 bytes together
+//! A head is at most [`HEAD_OVERHEAD`] bytes, plus the topic, plus the shared
+//! properties, plus 5 bytes per Subscription Identifier;
+//! [`PublishTemplate::head_len`] gives the exact figure. With topic and shared properties of at most 220 bytes together
 //! and at most four subscription identifiers, a 256-byte stack buffer fits.
 
 use bytes::{Bytes, BytesMut};

@@ -770,6 +770,12 @@ fn encode_refusals_leave_output_alone() {
         Err(EncodeError::NotInV311 { .. })
     ));
     p.properties = PublishProperties::default();
+    p.topic = MqttString::default();
+    assert_eq!(
+        encode(&Packet::Publish(p.clone()), Version::V5, &mut out),
+        Err(EncodeError::NoTopic)
+    );
+    p.topic = s("t");
     p.qos = QoS::AtMostOnce;
     p.packet_id = None;
     p.dup = true;
