@@ -211,12 +211,12 @@ fn connect<S: Sink>(c: &Connect, s: &mut S) -> Result<(), EncodeError> {
         what,
     };
     if !v5 {
-        if c.properties != Default::default() {
+        if !properties::is_empty(&c.properties) {
             return Err(refuse("properties"));
         }
         if c.will
             .as_ref()
-            .is_some_and(|w| w.properties != Default::default())
+            .is_some_and(|w| !properties::is_empty(&w.properties))
         {
             return Err(refuse("will properties"));
         }
@@ -259,7 +259,7 @@ fn connack<S: Sink>(c: &ConnAck, v: Version, s: &mut S) -> Result<(), EncodeErro
     if v == Version::V5 {
         s.w8(c.code as u8);
         properties::put_block(s, &c.properties)
-    } else if c.properties != Default::default() {
+    } else if !properties::is_empty(&c.properties) {
         Err(EncodeError::NotInV311 {
             packet: super::packet::PacketType::ConnAck,
             what: "properties",
@@ -286,7 +286,7 @@ fn publish<S: Sink>(p: &Publish, v: Version, s: &mut S) -> Result<(), EncodeErro
     }
     if v == Version::V5 {
         properties::put_block(s, &p.properties)?;
-    } else if p.properties != Default::default() {
+    } else if !properties::is_empty(&p.properties) {
         return Err(EncodeError::NotInV311 {
             packet: super::packet::PacketType::Publish,
             what: "properties",
@@ -339,7 +339,7 @@ fn subscribe<S: Sink>(p: &Subscribe, v: Version, s: &mut S) -> Result<(), Encode
     s.w16(p.packet_id.get());
     if v == Version::V5 {
         properties::put_block(s, &p.properties)?;
-    } else if p.properties != Default::default() {
+    } else if !properties::is_empty(&p.properties) {
         return Err(refuse("properties"));
     }
     for sub in &p.subscriptions {

@@ -395,6 +395,13 @@ pub(crate) trait Props {
     fn emit<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError>;
 }
 
+/// Whether a property set has nothing to write (what 3.1.1 requires). Cheaper
+/// than comparing with a default value, which compares every field.
+pub(crate) fn is_empty<P: Props>(p: &P) -> bool {
+    let mut c = Counter::default();
+    p.emit(&mut c).is_ok() && c.len() == 0
+}
+
 /// Writes a property block: its length, then the properties.
 pub(crate) fn put_block<S: Sink, P: Props>(s: &mut S, p: &P) -> Result<(), EncodeError> {
     let mut c = Counter::default();
