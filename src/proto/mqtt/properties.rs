@@ -717,7 +717,7 @@ impl Props for ConnAckProperties {
 ///
 /// Written in two parts, so that a fan-out can share the second: first the
 /// per-delivery ones (Topic Alias, Subscription Identifiers), then the rest in
-/// identifier order ([`PublishProperties::emit_shared`]).
+/// identifier order (what a fan-out template shares).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PublishProperties {
     /// Payload Format Indicator (true: UTF-8).
