@@ -23,6 +23,7 @@ mod encode;
 pub mod error;
 pub mod packet;
 pub mod properties;
+mod property_id;
 pub mod reason;
 mod template;
 pub mod topic;
