@@ -12,3 +12,25 @@ mkdir -p "$here/corpus/rawsocket_frames"
 printf '\177\361\000\000\021\000\000\000\003abc\001\000\000\001x\002\000\000\000' > "$here/corpus/rawsocket_frames/seed1"
 printf '\177\362\000\000\001\000\000\000\000' > "$here/corpus/rawsocket_frames/seed2"
 echo "seeded rawsocket_frames"
+# MQTT: each golden vector (annotated hex, comments stripped) after a 4-octet
+# header: mode (version 3.1.1 = 1 or 5.0 = 2, plus 3 x peer 2 = any), chunk
+# size 0 (whole) or 3, maximum packet size 2 << 20, topic limits 255; and one
+# session per version (awaiting CONNECT, client peer) of all its vectors.
+mkdir -p "$here/corpus/mqtt_decode"
+hex() { sed 's/#.*//' "$1" | xxd -r -p; }
+for v in v311 v5; do
+    if [ $v = v311 ]; then mode='\007'; session='\000'; else mode='\010'; session='\000'; fi
+    for f in "$here/../tests/vectors/mqtt/$v/"*.hex; do
+        n=$(basename "$f" .hex)
+        { printf "$mode"'\000\024\377'; hex "$f"; } > "$here/corpus/mqtt_decode/${v}_$n"
+        { printf "$mode"'\003\024\377'; hex "$f"; } > "$here/corpus/mqtt_decode/${v}_${n}_chunked"
+    done
+    {
+        printf "$session"'\007\024\377'
+        hex "$here/../tests/vectors/mqtt/$v/connect_minimal.hex"
+        for f in "$here/../tests/vectors/mqtt/$v/"*.hex; do
+            case $(basename "$f") in connect_*|connack_*|suback*|unsuback*|pingresp*) ;; *) hex "$f";; esac
+        done
+    } > "$here/corpus/mqtt_decode/${v}_session"
+done
+echo "seeded mqtt_decode ($(ls "$here/corpus/mqtt_decode" | wc -l) files)"

@@ -10,6 +10,7 @@ pub mod codec;
 pub mod error;
 pub mod ids;
 pub mod message;
+pub mod mqtt;
 pub mod rawsocket;
 pub mod uri;
 pub mod value;
