@@ -454,6 +454,7 @@ mod tests {
                 match_policy: MatchPolicy::Prefix,
                 limit,
             }],
+            ..StoreConfig::default()
         }
     }
 
