@@ -14,6 +14,7 @@ pub mod broker;
 pub mod cluster;
 pub mod dealer;
 pub mod index;
+pub mod journal;
 mod meta;
 pub mod outbox;
 pub mod realm;
@@ -192,11 +193,26 @@ pub struct ShardRouter {
     rpc: dealer::RpcState,
     /// Sharded subscriptions: node keys waiting and owned (see `sharded_sub.rs`).
     sharded: broker::sharded::ShardedState,
+    /// Durable storage of retained events and event history (see `journal.rs`).
+    journal: Box<dyn journal::EventJournal>,
 }
 
 impl ShardRouter {
-    /// A router for shard `shard` of `shards`, serving `config`'s realms.
+    /// A router for shard `shard` of `shards`, serving `config`'s realms,
+    /// whose retained events and history live in memory only.
     pub fn new(shard: ShardId, shards: u16, config: &Config, mesh: Box<dyn Mesh>) -> Self {
+        Self::with_journal(shard, shards, config, mesh, Box::new(journal::NoJournal))
+    }
+
+    /// A router that keeps retained events and event history in `journal`
+    /// and starts with what it kept before.
+    pub fn with_journal(
+        shard: ShardId,
+        shards: u16,
+        config: &Config,
+        mesh: Box<dyn Mesh>,
+        journal: Box<dyn journal::EventJournal>,
+    ) -> Self {
         let realms: Vec<Realm> = config.realms.iter().map(Realm::new).collect();
         let realm_names = realms
             .iter()
@@ -221,6 +237,7 @@ impl ShardRouter {
             adv: broker::options::AdvState::default(),
             rpc: dealer::RpcState::new(),
             sharded: broker::sharded::ShardedState::default(),
+            journal,
         };
         router.init_advanced(config);
         router

@@ -40,6 +40,7 @@ use crate::core::cluster::ShardSet;
 use crate::core::outbox::{Outbox, OutboxRef};
 use crate::core::realm::ConnId;
 use crate::proto::ShardId;
+use crate::store::evlog::{EventStore, FileJournal};
 use crate::transport::{self, ConnectionHooks};
 
 /// How long shutdown waits for connections to flush their last frames.
@@ -84,6 +85,8 @@ pub struct RouterHandle {
     peers: Arc<PeerSet>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
     shards: usize,
+    /// The realms' event logs: closed (queued records written and synced) once the shards stopped.
+    store: EventStore,
 }
 
 impl RouterHandle {
@@ -120,6 +123,7 @@ impl RouterHandle {
                 first = r;
             }
         }
+        self.store.close();
         first
     }
 }
@@ -152,6 +156,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     let n = shard_count(shards, &config)?;
     let peers = Arc::new(PeerSet::new(n));
     let cpus = online_cpus();
+    // Loads the persistent stores before any shard serves (blocking is fine here).
+    let store = EventStore::open(&config);
     let config = Arc::new(config);
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
     let mut addrs = Vec::new();
@@ -170,6 +176,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             Placement::Unbound
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
+        let journal = store.journal();
         let join = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
             .io_memory(1 << 20)
@@ -180,6 +187,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     shard_config,
                     transports,
                     shard_peers,
+                    journal,
                     ready_tx,
                 )
             })
@@ -211,6 +219,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     let _ = j.join();
                 }
                 let _ = join.join();
+                store.close();
                 return Err(e);
             }
         };
@@ -234,6 +243,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         peers,
         joins,
         shards: n,
+        store,
     })
 }
 
@@ -273,14 +283,16 @@ async fn shard_main(
     config: Arc<Config>,
     transports: Arc<Vec<TransportConfig>>,
     peers: Arc<PeerSet>,
+    journal: FileJournal,
     ready: Ready,
 ) -> Result<(), RunError> {
     let mesh = ChannelMesh::new(shard, Arc::clone(&peers));
-    let router = Rc::new(RefCell::new(ShardRouter::new(
+    let router = Rc::new(RefCell::new(ShardRouter::with_journal(
         shard,
         shards as u16,
         &config,
         Box::new(mesh),
+        Box::new(journal),
     )));
     let mut listeners = Vec::new();
     let mut bound = Vec::new();

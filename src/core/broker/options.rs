@@ -22,7 +22,6 @@
 //! (see `history.rs`); publishers' shards send matching publications there.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 
 use ahash::{AHashMap, AHashSet};
 
@@ -31,11 +30,11 @@ use crate::core::ShardRouter;
 use crate::core::broker::history::RealmHistory;
 use crate::core::broker::testament::Testaments;
 use crate::core::cluster::{self, PublishFilter, RealmIdx, RoutedPublish, ShardSet};
+use crate::core::journal::StoredEvent;
 use crate::core::meta::query::Pending;
 use crate::core::realm::{ConnId, OwnedSub};
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Dict, Event, Message, RequestId, SessionId, SubscriptionId, Value};
-use crate::store::evlog::RealmLog;
 
 /// Whether `topic` is reserved for the router's own events (`wamp.*`):
 /// clients may subscribe to it, not publish to it (as in Crossbar).
@@ -197,8 +196,6 @@ pub(in crate::core) struct RealmAdv {
     pub retained: AHashMap<String, Arc<RoutedPublish>>,
     /// Configured histories (every shard knows them all) and the buffers of those this shard owns.
     pub history: RealmHistory,
-    /// The persistent log, when the realm's store has a path.
-    pub log: Option<Arc<Mutex<RealmLog>>>,
 }
 
 /// The advanced features' state on one shard.
@@ -255,7 +252,7 @@ impl AdvState {
 impl ShardRouter {
     /// Sets up the advanced state from the config: trust levels, history
     /// subscriptions this shard owns (created and pinned now, so their IDs
-    /// are stable), and the persistent store's content.
+    /// are stable), and what the journal kept before this start.
     pub(in crate::core) fn init_advanced(&mut self, config: &Config) {
         let (shard, shards) = (self.shard, self.shards);
         for (idx, rc) in config.realms.iter().enumerate() {
@@ -296,32 +293,16 @@ impl ShardRouter {
                 shards,
                 &owned_ids,
             );
-            if let Some(dir) = &rc.store.path {
-                match crate::store::evlog::open(dir, &rc.name, &rc.store) {
-                    Ok(log) => {
-                        {
-                            let guard = log.lock().unwrap_or_else(|e| e.into_inner());
-                            for rec in guard.records() {
-                                adv.load_record(realm_idx, rec);
-                            }
-                        }
-                        adv.log = Some(log);
-                    }
-                    Err(e) => tracing::error!(
-                        realm = %rc.name,
-                        path = %dir.display(),
-                        error = %e,
-                        "cannot open the event store; history and retained events stay in memory"
-                    ),
-                }
+            for rec in self.journal.stored(realm_idx) {
+                adv.load_record(rec);
             }
             self.adv.realms.push(adv);
         }
     }
 
     /// Keeps `p` on this shard: as its topic's retained event, and in every
-    /// history this shard owns that it matches. Persists what this shard is
-    /// the writer of.
+    /// history this shard owns that it matches. Hands what this shard is the
+    /// writer of to the journal (which only enqueues it).
     pub(in crate::core) fn keep_publication(&mut self, p: &Arc<RoutedPublish>) {
         let (shard, shards) = (self.shard, self.shards);
         let Some(r) = self.adv.realms.get_mut(p.realm as usize) else {
@@ -330,24 +311,13 @@ impl ShardRouter {
         let now = now_ns();
         if p.retain {
             r.retained.insert(p.topic.clone(), Arc::clone(p));
-            if let Some(log) = &r.log
-                && cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard
-            {
-                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = log.append_retained(p, now) {
-                    tracing::warn!(error = %e, "event store: cannot persist a retained event");
-                }
+            if cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard {
+                self.journal.keep_retained(p.realm, p, now);
             }
         }
         if !r.history.is_empty() && r.history.records(p) {
-            let appended = r.history.record(p, now);
-            if let Some(log) = &r.log {
-                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                for (uri, policy) in appended {
-                    if let Err(e) = log.append_history(&uri, policy, p, now) {
-                        tracing::warn!(error = %e, "event store: cannot persist a history event");
-                    }
-                }
+            for (uri, policy) in r.history.record(p, now) {
+                self.journal.keep_history(p.realm, &uri, policy, p, now);
             }
         }
     }
@@ -423,23 +393,20 @@ impl ShardRouter {
 }
 
 impl RealmAdv {
-    /// Takes one stored record at startup: every shard takes the retained
+    /// Takes one stored event at startup: every shard takes the retained
     /// events, the owner of a history its events.
-    fn load_record(&mut self, realm: RealmIdx, rec: crate::store::evlog::Loaded) {
+    fn load_record(&mut self, rec: StoredEvent) {
         match rec {
-            crate::store::evlog::Loaded::Retained { mut publish, .. } => {
-                publish.realm = realm;
-                self.retained
-                    .insert(publish.topic.clone(), Arc::new(publish));
+            StoredEvent::Retained { publish, .. } => {
+                self.retained.insert(publish.topic.clone(), publish);
             }
-            crate::store::evlog::Loaded::History {
+            StoredEvent::History {
                 uri,
                 policy,
                 time_ns,
-                mut publish,
+                publish,
             } => {
-                publish.realm = realm;
-                self.history.load(&uri, policy, time_ns, Arc::new(publish));
+                self.history.load(&uri, policy, time_ns, publish);
             }
         }
     }
