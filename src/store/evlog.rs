@@ -323,14 +323,20 @@ fn open_realm(
         .collect();
     let opts = wal::Options {
         queue: rc.store.queue,
-        ..wal::Options::new(&format!("events-{}", rc.name), rc.store.fsync, rc.store.max_size)
+        ..wal::Options::new(
+            &format!("events-{}", rc.name),
+            rc.store.fsync,
+            rc.store.max_size,
+        )
     };
     let mut stored = Vec::new();
     let mut gone = Vec::new();
     let mut unreadable = 0usize;
     let started = Instant::now();
-    let (wal, recovery) = Wal::open(&log_dir(dir, &rc.name), opts, |key, value| {
-        match stored_event(realm, &limits, key, value) {
+    let (wal, recovery) = Wal::open(
+        &log_dir(dir, &rc.name),
+        opts,
+        |key, value| match stored_event(realm, &limits, key, value) {
             Ok(ev) => stored.push(ev),
             Err(true) => {
                 if gone.last().is_none_or(|k: &Vec<u8>| k != key) {
@@ -338,8 +344,8 @@ fn open_realm(
                 }
             }
             Err(false) => unreadable += 1,
-        }
-    })?;
+        },
+    )?;
     if unreadable > 0 {
         tracing::warn!(realm = %rc.name, records = unreadable, "event store: records that do not read back were skipped");
     }

@@ -214,9 +214,7 @@ impl Loader {
                 }
             }
         };
-        if obj.contains_key("fsync-interval")
-            && !matches!(store.fsync, FsyncPolicy::Interval(_))
-        {
+        if obj.contains_key("fsync-interval") && !matches!(store.fsync, FsyncPolicy::Interval(_)) {
             self.warn(
                 &child(path, "fsync-interval"),
                 "ignored: only used with \"fsync\": \"interval\"",

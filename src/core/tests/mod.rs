@@ -96,12 +96,17 @@ impl journal::EventJournal for MemJournal {
         history.cloned().chain(retained).collect()
     }
 
-    fn keep_retained(&mut self, realm: u32, p: &std::sync::Arc<cluster::RoutedPublish>, time_ns: u64) {
+    fn keep_retained(
+        &mut self,
+        realm: u32,
+        p: &std::sync::Arc<cluster::RoutedPublish>,
+        time_ns: u64,
+    ) {
         self.count(1, 0);
-        self.kept
-            .borrow_mut()
-            .retained
-            .insert((realm, p.topic.clone()), (time_ns, std::sync::Arc::clone(p)));
+        self.kept.borrow_mut().retained.insert(
+            (realm, p.topic.clone()),
+            (time_ns, std::sync::Arc::clone(p)),
+        );
     }
 
     fn keep_history(
@@ -113,12 +118,15 @@ impl journal::EventJournal for MemJournal {
         time_ns: u64,
     ) {
         self.count(0, 1);
-        self.kept.borrow_mut().history.push(journal::StoredEvent::History {
-            uri: uri.to_owned(),
-            policy,
-            time_ns,
-            publish: std::sync::Arc::clone(p),
-        });
+        self.kept
+            .borrow_mut()
+            .history
+            .push(journal::StoredEvent::History {
+                uri: uri.to_owned(),
+                policy,
+                time_ns,
+                publish: std::sync::Arc::clone(p),
+            });
     }
 }
 

@@ -773,15 +773,17 @@ fn history_and_retained_survive_a_restart() {
             .values()
             .fold((0, 0), |(r, h), (a, b)| (r + a, h + b));
         assert_eq!((retained, history), (1, 4));
-        let owner = |uri, policy| {
-            cluster::owner_of(0, uri, policy, 3).0
-        };
+        let owner = |uri, policy| cluster::owner_of(0, uri, policy, 3).0;
         assert_eq!(
-            kept.by_shard.get(&owner("keep.me", MatchPolicy::Exact)).map(|c| c.0),
+            kept.by_shard
+                .get(&owner("keep.me", MatchPolicy::Exact))
+                .map(|c| c.0),
             Some(1)
         );
         assert_eq!(
-            kept.by_shard.get(&owner("com.exact.h", MatchPolicy::Exact)).map(|c| c.1),
+            kept.by_shard
+                .get(&owner("com.exact.h", MatchPolicy::Exact))
+                .map(|c| c.1),
             Some(4)
         );
     }

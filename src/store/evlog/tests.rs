@@ -5,7 +5,11 @@ use super::*;
 use crate::config::{HistoryConfig, RealmConfig, StoreConfig};
 use crate::proto::{Dict, Payload, Value};
 
-fn config(dir: &std::path::Path, histories: &[(&str, MatchPolicy, usize)], max_size: u64) -> Config {
+fn config(
+    dir: &std::path::Path,
+    histories: &[(&str, MatchPolicy, usize)],
+    max_size: u64,
+) -> Config {
     let mut c = Config::embedded_default();
     c.realms = vec![
         RealmConfig {
@@ -46,7 +50,9 @@ fn publ(topic: &str, id: u64, retain: bool) -> Arc<RoutedPublish> {
         details: Dict::new().with("trustlevel", 2u64),
         payload: Payload {
             args: Some(vec![Value::from(id), Value::Float(1.5)]),
-            kwargs: Some(Dict::new().with("b", Value::Bytes(bytes::Bytes::from_static(b"\x00\xff")))),
+            kwargs: Some(
+                Dict::new().with("b", Value::Bytes(bytes::Bytes::from_static(b"\x00\xff"))),
+            ),
         },
         filter: Some(Box::new(PublishFilter {
             eligible_authrole: Some(vec!["admin".into()]),
@@ -88,10 +94,22 @@ fn what_a_journal_keeps_comes_back_after_a_restart() {
         let mut j = store.journal();
         assert!(j.stored(1).is_empty());
         for i in 1..=5 {
-            j.keep_history(1, H, MatchPolicy::Prefix, &publ("com.h.x", i, false), 100 + i);
+            j.keep_history(
+                1,
+                H,
+                MatchPolicy::Prefix,
+                &publ("com.h.x", i, false),
+                100 + i,
+            );
         }
         // Not a configured history: ignored.
-        j.keep_history(1, "com.other", MatchPolicy::Exact, &publ("com.other", 9, false), 1);
+        j.keep_history(
+            1,
+            "com.other",
+            MatchPolicy::Exact,
+            &publ("com.other", 9, false),
+            1,
+        );
         j.keep_retained(1, &publ("com.r", 10, true), 10);
         j.keep_retained(1, &publ("com.r", 11, true), 11);
         // A realm without a file store: ignored.
@@ -105,11 +123,20 @@ fn what_a_journal_keeps_comes_back_after_a_restart() {
     let mut j = store.journal();
     assert!(j.stored(0).is_empty());
     let stored = j.stored(1);
-    assert_eq!(history_ids(&stored), vec![3, 4, 5], "the last `limit`, oldest first");
+    assert_eq!(
+        history_ids(&stored),
+        vec![3, 4, 5],
+        "the last `limit`, oldest first"
+    );
     let times: Vec<u64> = stored
         .iter()
         .filter_map(|r| match r {
-            StoredEvent::History { time_ns, uri, policy, .. } => {
+            StoredEvent::History {
+                time_ns,
+                uri,
+                policy,
+                ..
+            } => {
                 assert_eq!((uri.as_str(), *policy), (H, MatchPolicy::Prefix));
                 Some(*time_ns)
             }
@@ -120,11 +147,18 @@ fn what_a_journal_keeps_comes_back_after_a_restart() {
     let r = retained(&stored);
     assert_eq!(r.len(), 1);
     let want = publ("com.r", 11, true);
-    assert_eq!(r[0].publication, PublicationId(11), "the latest retained event wins");
+    assert_eq!(
+        r[0].publication,
+        PublicationId(11),
+        "the latest retained event wins"
+    );
     assert_eq!(r[0].payload, want.payload, "payload survives byte for byte");
     assert_eq!(r[0].details, want.details);
     assert_eq!(r[0].filter, want.filter);
-    assert_eq!((r[0].realm, r[0].retain, r[0].publisher), (1, true, SessionId(77)));
+    assert_eq!(
+        (r[0].realm, r[0].retain, r[0].publisher),
+        (1, true, SessionId(77))
+    );
     store.close();
 }
 
@@ -175,7 +209,9 @@ fn shards_hand_over_concurrently_without_a_lock() {
         .map(|p| p.publication.0)
         .collect();
     ids.sort_unstable();
-    let mut want: Vec<u64> = (0..4).flat_map(|s| (0..200).map(move |i| s * 1000 + i + 1)).collect();
+    let mut want: Vec<u64> = (0..4)
+        .flat_map(|s| (0..200).map(move |i| s * 1000 + i + 1))
+        .collect();
     want.sort_unstable();
     assert_eq!(ids, want);
     store.close();
@@ -201,7 +237,10 @@ fn the_log_stays_bounded() {
     assert!(store.stats(1).expect("log").compactions > 0);
     store.close();
     let store = EventStore::open(&c);
-    assert_eq!(history_ids(&store.journal().stored(1)), vec![2996, 2997, 2998, 2999, 3000]);
+    assert_eq!(
+        history_ids(&store.journal().stored(1)),
+        vec![2996, 2997, 2998, 2999, 3000]
+    );
     store.close();
 }
 

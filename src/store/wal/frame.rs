@@ -341,10 +341,7 @@ mod tests {
         let bytes = h.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
         assert!(h.is_snapshot());
-        assert_eq!(
-            SegmentHeader::decode(&bytes[..31]),
-            Err(HeaderError::Short)
-        );
+        assert_eq!(SegmentHeader::decode(&bytes[..31]), Err(HeaderError::Short));
         assert_eq!(SegmentHeader::decode(&[]), Err(HeaderError::Short));
         let mut bad = bytes;
         bad[0] = b'X';
@@ -379,7 +376,11 @@ mod tests {
                 value: b"value"
             }
         );
-        assert_eq!(decode_payload(&[9, 0, 0, 0, 0, 0, 0, 0, 0]), None, "unknown op");
+        assert_eq!(
+            decode_payload(&[9, 0, 0, 0, 0, 0, 0, 0, 0]),
+            None,
+            "unknown op"
+        );
         assert_eq!(
             decode_payload(&[1, 0, 0, 0, 0, 5, 0, 0, 0, b'a']),
             None,

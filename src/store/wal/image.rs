@@ -186,7 +186,7 @@ mod tests {
             pairs(&[("a", "2"), ("h", "y"), ("h", "z"), ("s/2/a", "r")])
         );
         assert_eq!(i.values(), 4);
-        let sum: u64 = i.payloads().map(|p| cost(p)).sum();
+        let sum: u64 = i.payloads().map(cost).sum();
         assert_eq!(i.live_bytes(), sum, "live bytes follow every change");
         // A snapshot of the payloads replays to the same image.
         let mut again = Image::default();
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(contents(&i), pairs(&[("k", "p")]));
         i.apply(&payload(OpCode::Append, 3, "k", "3"));
         assert_eq!(contents(&i), pairs(&[("k", "3")]));
-        let sum: u64 = i.payloads().map(|p| cost(p)).sum();
+        let sum: u64 = i.payloads().map(cost).sum();
         assert_eq!(i.live_bytes(), sum);
         i.apply(&payload(OpCode::Delete, 0, "k", ""));
         assert_eq!((i.values(), i.live_bytes()), (0, 0));

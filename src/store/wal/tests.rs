@@ -69,7 +69,8 @@ fn write_puts(dir: &Path, n: usize) -> (Vec<u8>, Vec<usize>) {
     let (w, _, _) = open(dir, opts(FsyncPolicy::Never));
     let s = w.sender();
     for i in 0..n {
-        s.append(put(&format!("k{i}"), &format!("v{i}"))).expect("queued");
+        s.append(put(&format!("k{i}"), &format!("v{i}")))
+            .expect("queued");
     }
     w.close();
     let seg = segments(dir);
@@ -143,11 +144,7 @@ fn operations_survive_a_reopen() {
     assert!(r.damage.is_empty());
     assert_eq!(
         c,
-        contents(&[
-            ("a", &["2"]),
-            ("h", &["y", "z"]),
-            ("s/2/a", &["q"])
-        ])
+        contents(&[("a", &["2"]), ("h", &["y", "z"]), ("s/2/a", &["q"])])
     );
 }
 
@@ -234,7 +231,10 @@ fn empty_and_header_only_segments() {
             DamageKind::Header(HeaderError::Short)
         ]
     );
-    assert!(!empty.exists() && !half.exists(), "removed: they held nothing");
+    assert!(
+        !empty.exists() && !half.exists(),
+        "removed: they held nothing"
+    );
     w.sender().append(put("a", "1")).expect("queued");
     w.close();
     // A segment that is only a header holds nothing and is fine.
@@ -346,7 +346,10 @@ fn compaction_keeps_the_log_bounded_and_the_image_intact() {
         .map(|v| u32::from_le_bytes(v[..4].try_into().expect("4 bytes")))
         .collect();
     assert_eq!(hist, vec![4995, 4996, 4997, 4998, 4999]);
-    assert_eq!(c[&b"retained".to_vec()], vec![4999u32.to_le_bytes().to_vec()]);
+    assert_eq!(
+        c[&b"retained".to_vec()],
+        vec![4999u32.to_le_bytes().to_vec()]
+    );
 }
 
 #[test]
