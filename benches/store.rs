@@ -161,8 +161,8 @@ fn event_store(c: &mut Criterion) {
         .collect();
     for (name, policy) in policies() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EventStore::open(&store_config(dir.path(), policy));
-        let mut j = store.journal();
+        let mut store = EventStore::open(&store_config(dir.path(), policy));
+        let mut j = store.journals(1).pop().expect("one");
         g.throughput(Throughput::Elements(N as u64));
         g.bench_function(BenchmarkId::new("keep_retained", name), |b| {
             b.iter(|| {
@@ -177,8 +177,8 @@ fn event_store(c: &mut Criterion) {
         store.close();
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = EventStore::open(&store_config(dir.path(), FsyncPolicy::Never));
-    let mut j = store.journal();
+    let mut store = EventStore::open(&store_config(dir.path(), FsyncPolicy::Never));
+    let mut j = store.journals(1).pop().expect("one");
     let p = publish("com.example.sensor.1", 1);
     g.throughput(Throughput::Elements(1));
     let mut n = 0u32;

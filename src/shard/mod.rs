@@ -157,7 +157,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     let peers = Arc::new(PeerSet::new(n));
     let cpus = online_cpus();
     // Loads the persistent stores before any shard serves (blocking is fine here).
-    let store = EventStore::open(&config);
+    let mut store = EventStore::open(&config);
+    let mut journals = store.journals(n).into_iter();
     let config = Arc::new(config);
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
     let mut addrs = Vec::new();
@@ -176,7 +177,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             Placement::Unbound
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
-        let journal = store.journal();
+        let journal = journals.next().expect("one journal per shard");
         let join = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
             .io_memory(1 << 20)

@@ -255,22 +255,30 @@ impl EventStore {
         EventStore { realms }
     }
 
-    /// A journal for one shard.
-    pub fn journal(&self) -> FileJournal {
-        FileJournal {
-            realms: self
-                .realms
-                .iter()
-                .map(|r| {
-                    r.as_ref().map(|r| RealmJournal {
-                        tx: r.wal.sender(),
-                        stored: Arc::clone(&r.stored),
-                        limits: Arc::clone(&r.limits),
+    /// One journal per shard, each handing back what was loaded once.
+    /// After this the store holds none of the loaded events (so superseded
+    /// ones are freed once the shards have taken them).
+    pub fn journals(&mut self, shards: usize) -> Vec<FileJournal> {
+        let journals = (0..shards)
+            .map(|_| FileJournal {
+                realms: self
+                    .realms
+                    .iter()
+                    .map(|r| {
+                        r.as_ref().map(|r| RealmJournal {
+                            tx: r.wal.sender(),
+                            stored: Arc::clone(&r.stored),
+                            limits: Arc::clone(&r.limits),
+                        })
                     })
-                })
-                .collect(),
-            last_warn: None,
+                    .collect(),
+                last_warn: None,
+            })
+            .collect();
+        for r in self.realms.iter_mut().flatten() {
+            r.stored = Arc::default();
         }
+        journals
     }
 
     /// The counters of realm `realm`'s log, if it has one.
@@ -403,8 +411,9 @@ impl FileJournal {
 
 impl EventJournal for FileJournal {
     fn stored(&mut self, realm: RealmIdx) -> Vec<StoredEvent> {
-        match self.realms.get(realm as usize) {
-            Some(Some(r)) => r.stored.as_ref().clone(),
+        match self.realms.get_mut(realm as usize) {
+            // Taken once: the router keeps what it needs.
+            Some(Some(r)) => std::mem::take(&mut r.stored).as_ref().clone(),
             _ => Vec::new(),
         }
     }

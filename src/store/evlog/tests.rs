@@ -85,13 +85,17 @@ fn retained(stored: &[StoredEvent]) -> Vec<&Arc<RoutedPublish>> {
 
 const H: &str = "com.h.";
 
+fn journal(store: &mut EventStore) -> FileJournal {
+    store.journals(1).pop().expect("one")
+}
+
 #[test]
 fn what_a_journal_keeps_comes_back_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = config(dir.path(), &[(H, MatchPolicy::Prefix, 3)], 1 << 30);
     {
-        let store = EventStore::open(&c);
-        let mut j = store.journal();
+        let mut store = EventStore::open(&c);
+        let mut j = journal(&mut store);
         assert!(j.stored(1).is_empty());
         for i in 1..=5 {
             j.keep_history(
@@ -119,10 +123,11 @@ fn what_a_journal_keeps_comes_back_after_a_restart() {
         assert!(store.stats(0).is_none());
         store.close();
     }
-    let store = EventStore::open(&c);
-    let mut j = store.journal();
+    let mut store = EventStore::open(&c);
+    let mut j = journal(&mut store);
     assert!(j.stored(0).is_empty());
     let stored = j.stored(1);
+    assert!(j.stored(1).is_empty(), "handed back once");
     assert_eq!(
         history_ids(&stored),
         vec![3, 4, 5],
@@ -166,20 +171,23 @@ fn what_a_journal_keeps_comes_back_after_a_restart() {
 fn a_history_no_longer_configured_is_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let with = config(dir.path(), &[(H, MatchPolicy::Prefix, 5)], 1 << 30);
-    let store = EventStore::open(&with);
-    let mut j = store.journal();
+    let mut store = EventStore::open(&with);
+    let mut j = journal(&mut store);
     j.keep_history(1, H, MatchPolicy::Prefix, &publ("com.h.x", 1, false), 1);
     j.keep_retained(1, &publ("com.r", 2, true), 2);
     store.close();
     let without = config(dir.path(), &[], 1 << 30);
-    let store = EventStore::open(&without);
-    let stored = store.journal().stored(1);
+    let mut store = EventStore::open(&without);
+    let stored = journal(&mut store).stored(1);
     assert_eq!(history_ids(&stored), Vec::<u64>::new());
     assert_eq!(retained(&stored).len(), 1);
     store.close();
     // Its events were deleted, not just skipped.
-    let store = EventStore::open(&with);
-    assert_eq!(history_ids(&store.journal().stored(1)), Vec::<u64>::new());
+    let mut store = EventStore::open(&with);
+    assert_eq!(
+        history_ids(&journal(&mut store).stored(1)),
+        Vec::<u64>::new()
+    );
     store.close();
 }
 
@@ -187,10 +195,11 @@ fn a_history_no_longer_configured_is_dropped() {
 fn shards_hand_over_concurrently_without_a_lock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = config(dir.path(), &[], 1 << 30);
-    let store = EventStore::open(&c);
+    let mut store = EventStore::open(&c);
+    let mut js = store.journals(4).into_iter();
     let threads: Vec<_> = (0..4)
         .map(|s| {
-            let mut j = store.journal();
+            let mut j = js.next().expect("a journal");
             std::thread::spawn(move || {
                 for i in 0..200u64 {
                     let id = s * 1000 + i + 1; // publication IDs start at 1
@@ -203,8 +212,8 @@ fn shards_hand_over_concurrently_without_a_lock() {
         t.join().expect("thread");
     }
     store.close();
-    let store = EventStore::open(&c);
-    let mut ids: Vec<u64> = retained(&store.journal().stored(1))
+    let mut store = EventStore::open(&c);
+    let mut ids: Vec<u64> = retained(&journal(&mut store).stored(1))
         .iter()
         .map(|p| p.publication.0)
         .collect();
@@ -222,8 +231,8 @@ fn the_log_stays_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let max = 128 << 10;
     let c = config(dir.path(), &[(H, MatchPolicy::Prefix, 5)], max);
-    let store = EventStore::open(&c);
-    let mut j = store.journal();
+    let mut store = EventStore::open(&c);
+    let mut j = journal(&mut store);
     for i in 1..=3000 {
         j.keep_history(1, H, MatchPolicy::Prefix, &publ("com.h.x", i, false), i);
         j.keep_retained(1, &publ("com.r", i, true), i);
@@ -236,9 +245,9 @@ fn the_log_stays_bounded() {
     assert!(on_disk <= max + max / 4, "log grew to {on_disk}");
     assert!(store.stats(1).expect("log").compactions > 0);
     store.close();
-    let store = EventStore::open(&c);
+    let mut store = EventStore::open(&c);
     assert_eq!(
-        history_ids(&store.journal().stored(1)),
+        history_ids(&journal(&mut store).stored(1)),
         vec![2996, 2997, 2998, 2999, 3000]
     );
     store.close();
@@ -250,9 +259,9 @@ fn a_log_that_cannot_open_leaves_the_realm_in_memory() {
     let c = config(dir.path(), &[], 1 << 30);
     let first = EventStore::open(&c);
     // The same log open twice (another process would be refused the same way).
-    let second = EventStore::open(&c);
+    let mut second = EventStore::open(&c);
     assert!(second.stats(1).is_none());
-    let mut j = second.journal();
+    let mut j = journal(&mut second);
     j.keep_retained(1, &publ("x", 1, true), 1);
     assert!(j.stored(1).is_empty());
     second.close();
@@ -269,7 +278,7 @@ fn a_log_that_cannot_open_leaves_the_realm_in_memory() {
 fn a_journal_can_move_to_its_shard() {
     fn send<T: Send>(_: &T) {}
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = EventStore::open(&config(dir.path(), &[], 1 << 30));
-    send(&store.journal());
+    let mut store = EventStore::open(&config(dir.path(), &[], 1 << 30));
+    send(&journal(&mut store));
     store.close();
 }
