@@ -5,8 +5,8 @@
 //! - `wal_append/<policy>/<size>B`: 10 000 puts of `size`-byte values queued
 //!   as fast as the queue takes them (a full queue is retried), then
 //!   `Wal::flush` (one sync whatever the policy). Time = first append until
-//!   the flush returns: records/s as `elem/s`; MB/s = records/s × (size + 17
-//!   bytes of frame, op, keep, key length and a 4-byte key). The writer
+//!   the flush returns: records/s as `elem/s`; MB/s = records/s × (size + 21
+//!   bytes: 8 of frame, 9 of op, keep and key length, a 4-byte key). The writer
 //!   batches whatever is queued (up to 1 MiB) into one write, so `always`
 //!   costs one `fdatasync` per batch, not per record.
 //! - `wal_append/always_one_by_one/100B`: 200 records, each appended with an
