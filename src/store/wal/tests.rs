@@ -393,9 +393,9 @@ fn wait_written(w: &Wal<Vec<u8>>, n: u64) {
     panic!("the writer did not write {n} records");
 }
 
+/// `interval`: written at once, acknowledged only by the sync.
 #[test]
-fn acks_come_after_the_sync_the_policy_asks_for() {
-    // interval: written at once, acknowledged only by the sync.
+fn interval_acks_wait_for_the_sync() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (w, _, _) = open(
         dir.path(),
@@ -409,21 +409,19 @@ fn acks_come_after_the_sync_the_policy_asks_for() {
     w.flush().expect("flush");
     assert_eq!(rx.try_recv(), Ok(Ok(())));
     w.close();
-    // always: acknowledged after its own sync.
+}
+
+/// `always`: acknowledged after its own sync; `never`: once written, with no sync.
+#[rstest::rstest]
+#[case::always(FsyncPolicy::Always, 1)]
+#[case::never(FsyncPolicy::Never, 0)]
+fn acks_come_after_the_write_or_its_sync(#[case] policy: FsyncPolicy, #[case] syncs: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (w, _, _) = open(dir.path(), opts(FsyncPolicy::Always));
+    let (w, _, _) = open(dir.path(), opts(policy));
     let (ack, rx) = ack_channel();
     w.sender().append_acked(put("a", "1"), ack).expect("queued");
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
-    assert_eq!(w.stats().syncs, 1);
-    w.close();
-    // never: acknowledged once written, with no sync.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (w, _, _) = open(dir.path(), opts(FsyncPolicy::Never));
-    let (ack, rx) = ack_channel();
-    w.sender().append_acked(put("a", "1"), ack).expect("queued");
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
-    assert_eq!(w.stats().syncs, 0);
+    assert_eq!(w.stats().syncs, syncs);
     w.close();
 }
 
