@@ -19,6 +19,8 @@
 //!   (MessagePack EVENT inside an rkyv record) and writes it.
 //! - `event_store/handoff`: the shard's side alone: one `keep_retained`
 //!   call, with the writer draining in the background (ns per call).
+//! - `event_store/open/10000`: startup: opening a store that holds 10 000
+//!   retained events (10 000 topics) and decoding them for the shards.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -192,8 +194,25 @@ fn event_store(c: &mut Criterion) {
             }
         });
     });
-    g.finish();
     store.close();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = store_config(dir.path(), FsyncPolicy::Never);
+    let mut store = EventStore::open(&config);
+    let mut j = store.journals(1).pop().expect("one");
+    for (i, p) in (0..N).map(|i| (i, publish(&format!("com.example.t{i}"), i as u64 + 1))) {
+        j.keep_retained(0, &p, i as u64);
+    }
+    store.close();
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function(BenchmarkId::new("open", N), |b| {
+        b.iter(|| {
+            let mut store = EventStore::open(&config);
+            let n = store.journals(1).pop().expect("one").stored(0).len();
+            assert_eq!(n, N);
+            store.close();
+        });
+    });
+    g.finish();
 }
 
 criterion_group!(benches, wal_append, event_store);

@@ -67,12 +67,12 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, WalError> {
     let max_seq = found.last().map_or(0, |(s, _)| *s);
     let mut report = Recovery::default();
     let mut changed = false;
-    // Read every header; keep the readable segments' bytes.
-    let mut readable: Vec<(u64, PathBuf, SegmentHeader, Vec<u8>)> = Vec::new();
+    // Read every header first (one segment's bytes are held at a time below).
+    let mut readable: Vec<(u64, PathBuf, SegmentHeader)> = Vec::new();
     for (seq, path) in found {
-        let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
-        match SegmentHeader::decode(&bytes) {
-            Ok(h) if h.seq == seq => readable.push((seq, path, h, bytes)),
+        let head = read_head(&path)?;
+        match SegmentHeader::decode(&head) {
+            Ok(h) if h.seq == seq => readable.push((seq, path, h)),
             Ok(_) => {
                 tracing::error!(file = %path.display(), "store: segment header names another segment; set aside as .bad");
                 report.damage.push(Damage {
@@ -85,7 +85,7 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, WalError> {
             }
             Err(HeaderError::Short) => {
                 // Created but cut short before its header was complete: it holds no record.
-                tracing::warn!(file = %path.display(), bytes = bytes.len(), "store: removing a segment cut short at creation");
+                tracing::warn!(file = %path.display(), bytes = head.len(), "store: removing a segment cut short at creation");
                 report.damage.push(Damage {
                     file: path.clone(),
                     offset: 0,
@@ -108,8 +108,8 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, WalError> {
     }
     // Everything before the last snapshot is obsolete (a compaction that
     // stopped before removing it).
-    if let Some(last_snap) = readable.iter().rposition(|(_, _, h, _)| h.is_snapshot()) {
-        for (_, path, _, _) in readable.drain(..last_snap) {
+    if let Some(last_snap) = readable.iter().rposition(|(_, _, h)| h.is_snapshot()) {
+        for (_, path, _) in readable.drain(..last_snap) {
             fs::remove_file(&path).map_err(|e| io_err("remove", &path, e))?;
             changed = true;
         }
@@ -117,7 +117,8 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, WalError> {
     let mut image = Image::default();
     let mut segments = Vec::with_capacity(readable.len());
     let n = readable.len();
-    for (i, (seq, path, _, bytes)) in readable.into_iter().enumerate() {
+    for (i, (seq, path, _)) in readable.into_iter().enumerate() {
+        let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
         let mut scan = Scan::new(&bytes[HEADER_LEN..]);
         for (_, payload) in scan.by_ref() {
             if image.apply(payload) {
@@ -166,6 +167,16 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, WalError> {
         max_seq,
         report,
     })
+}
+
+/// The first [`HEADER_LEN`] bytes of a file (fewer if it is shorter).
+fn read_head(path: &Path) -> Result<Vec<u8>, WalError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    File::open(path)
+        .and_then(|f| f.take(HEADER_LEN as u64).read_to_end(&mut head))
+        .map_err(|e| io_err("read", path, e))?;
+    Ok(head)
 }
 
 /// Makes the directory's entries (created, renamed, removed files) durable.
