@@ -40,6 +40,7 @@ pub mod web;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
@@ -133,16 +134,59 @@ pub struct RealmConfig {
 
 /// A realm's event store (Crossbar's realm `store`): which topics keep an
 /// event history, and whether history and retained events survive a restart.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     /// `None`: in memory only (`"type": "memory"`, the default); `Some(dir)`:
-    /// an append-only log per realm in this directory (`"type": "file"`).
+    /// a write-ahead log per realm in this directory (`"type": "file"`).
     pub path: Option<PathBuf>,
     /// Log size in bytes past which the log is compacted (`maxsize`).
     pub max_size: u64,
     /// Subscriptions (topic patterns) whose events are kept (`event-history`).
     pub event_history: Vec<HistoryConfig>,
+    /// When the log's writer syncs (`junction.fsync`, `junction.fsync-interval`).
+    pub fsync: FsyncPolicy,
+    /// Records that may wait for the log's writer (`junction.queue`); past
+    /// that, records are not persisted (counted and logged).
+    pub queue: usize,
 }
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: None,
+            max_size: DEFAULT_STORE_MAX_SIZE,
+            event_history: Vec::new(),
+            fsync: FsyncPolicy::default(),
+            queue: DEFAULT_STORE_QUEUE,
+        }
+    }
+}
+
+/// When a store's writer makes what it wrote durable (realm
+/// `store.junction.fsync`). Every batch is written (handed to the kernel) as
+/// soon as it is taken, so a process crash (`kill -9`) loses only what was
+/// still queued; the policy decides what a power cut or kernel crash loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// `"always"`: every batch is synced (`fdatasync`) before it is acknowledged.
+    Always,
+    /// `"interval"`: synced at most once per this interval while something is unsynced.
+    Interval(Duration),
+    /// `"never"`: the OS writes dirty pages back when it chooses.
+    Never,
+}
+
+impl Default for FsyncPolicy {
+    fn default() -> Self {
+        FsyncPolicy::Interval(Duration::from_millis(DEFAULT_FSYNC_INTERVAL_MS))
+    }
+}
+
+/// Default `store.junction.fsync-interval`, in milliseconds.
+pub const DEFAULT_FSYNC_INTERVAL_MS: u64 = 1000;
+
+/// Default `store.junction.queue`: records waiting for the store's writer.
+pub const DEFAULT_STORE_QUEUE: usize = 65_536;
 
 /// Default for [`StoreConfig::max_size`]: 128 MiB (Crossbar's default `maxsize`).
 pub const DEFAULT_STORE_MAX_SIZE: u64 = 128 * 1024 * 1024;

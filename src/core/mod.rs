@@ -34,6 +34,7 @@ pub mod dealer;
 mod dispatch;
 pub mod index;
 pub mod internal;
+pub mod journal;
 mod meta;
 pub mod outbox;
 mod peers;
@@ -133,10 +134,23 @@ pub struct ShardRouter {
 }
 
 impl ShardRouter {
-    /// A router for shard `shard` of `shards`, serving `config`'s realms.
+    /// A router for shard `shard` of `shards`, serving `config`'s realms,
+    /// whose retained events and history live in memory only.
     pub fn new(shard: ShardId, shards: u16, config: &Config, mesh: Box<dyn Mesh>) -> Self {
+        Self::with_journal(shard, shards, config, mesh, Box::new(journal::NoJournal))
+    }
+
+    /// A router that keeps retained events and event history in `journal`
+    /// and starts with what it kept before.
+    pub fn with_journal(
+        shard: ShardId,
+        shards: u16,
+        config: &Config,
+        mesh: Box<dyn Mesh>,
+        journal: Box<dyn journal::EventJournal>,
+    ) -> Self {
         let cx = Ctx::new(shard, shards, config, mesh);
-        let broker = Broker::new(&cx, config);
+        let broker = Broker::new(&cx, config, journal);
         let dealer = Dealer::new(config.realms.len());
         ShardRouter {
             cx,

@@ -45,6 +45,7 @@ use crate::core::cluster::ShardSet;
 use crate::core::outbox::{Outbox, OutboxRef};
 use crate::proto::Serializer;
 use crate::proto::ShardId;
+use crate::store::evlog::{EventStore, FileJournal};
 use crate::transport::{self, ConnectionHooks};
 
 /// How long shutdown waits for connections to flush their last frames.
@@ -109,6 +110,8 @@ pub struct RouterHandle {
     peers: Arc<PeerSet>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
     shards: usize,
+    /// The realms' event logs: closed (queued records written and synced) once the shards stopped.
+    store: EventStore,
 }
 
 impl RouterHandle {
@@ -145,6 +148,7 @@ impl RouterHandle {
                 first = r;
             }
         }
+        self.store.close();
         first
     }
 }
@@ -258,6 +262,9 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     let peers = Arc::new(PeerSet::new(n));
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
+    // Loads the persistent stores before any shard serves (blocking is fine here).
+    let mut store = EventStore::open(&config);
+    let mut journals = store.journals(n).into_iter();
     let config = Arc::new(config);
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
     let mut addrs = Vec::new();
@@ -275,6 +282,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             None => Placement::Unbound,
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
+        let journal = journals.next().expect("one journal per shard");
         let join = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
             .io_memory(1 << 20)
@@ -285,6 +293,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     shard_config,
                     transports,
                     shard_peers,
+                    journal,
                     ready_tx,
                 )
             })
@@ -316,6 +325,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     let _ = j.join();
                 }
                 let _ = join.join();
+                store.close();
                 return Err(e);
             }
         };
@@ -339,6 +349,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         peers,
         joins,
         shards: n,
+        store,
     })
 }
 
@@ -379,14 +390,16 @@ async fn shard_main(
     config: Arc<Config>,
     transports: Arc<Vec<TransportConfig>>,
     peers: Arc<PeerSet>,
+    journal: FileJournal,
     ready: Ready,
 ) -> Result<(), RunError> {
     let mesh = ChannelMesh::new(shard, Arc::clone(&peers));
-    let router = Rc::new(RefCell::new(ShardRouter::new(
+    let router = Rc::new(RefCell::new(ShardRouter::with_journal(
         shard,
         shards as u16,
         &config,
         Box::new(mesh),
+        Box::new(journal),
     )));
     let mut listeners = Vec::new();
     let mut bound = Vec::new();

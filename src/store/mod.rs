@@ -1,6 +1,12 @@
-//! Durable state kept off the reactors: today the event log of a realm
-//! (retained events and event history, `evlog`). It knows nothing of sockets
-//! or shards: it may import `proto`, `config` and the core's data types, and
-//! never the transports, the shard runtime or the node.
+//! Durable state kept off the reactors: a generic write-ahead log ([`wal`])
+//! with its own writer thread, and on it the event store of a realm
+//! (retained events and event history, [`evlog`]). Next: MQTT sessions and
+//! bridge queues on the same log.
+//!
+//! May import `config`, `proto` and the routing core's types (`core`), which
+//! it implements [`crate::core::journal::EventJournal`] for; the core never
+//! imports it. Knows nothing of sockets, executors or shards: nothing here
+//! runs on a reactor except the non-blocking hand-off to a writer thread.
 
 pub mod evlog;
+pub mod wal;

@@ -1,12 +1,14 @@
 //! Realms, roles (static permissions or a dynamic authorizer) and
 //! permission rules of a router worker.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::{Key, Loader, child, index};
 use crate::config::{
-    Allow, DEFAULT_HISTORY_LIMIT, DEFAULT_STORE_MAX_SIZE, Disclose, HistoryConfig, Permission,
-    RealmConfig, RoleAuthorizer, RoleConfig, StoreConfig,
+    Allow, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_HISTORY_LIMIT, DEFAULT_STORE_MAX_SIZE, Disclose,
+    FsyncPolicy, HistoryConfig, Permission, RealmConfig, RoleAuthorizer, RoleConfig, StoreConfig,
 };
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
@@ -114,18 +116,22 @@ impl Loader<'_> {
                 ),
                 (
                     "sync",
-                    Key::Warn("ignored: Junction writes each record as it comes"),
+                    Key::Warn("ignored (LMDB tuning): Junction's sync policy is `junction.fsync`"),
                 ),
                 (
                     "max-buffer",
-                    Key::Warn("ignored: Junction does not buffer store writes"),
+                    Key::Warn("ignored (LMDB tuning): Junction's write queue is `junction.queue`"),
                 ),
                 (
                     "buffer-flush",
-                    Key::Warn("ignored: Junction does not buffer store writes"),
+                    Key::Warn("ignored (LMDB tuning): Junction's sync policy is `junction.fsync`"),
                 ),
+                ("junction", Key::Read),
             ],
         );
+        if let Some(v) = obj.get("junction") {
+            self.store_junction(&child(path, "junction"), v, &mut store);
+        }
         let type_path = child(path, "type");
         match self.required_str(path, obj, "type").as_deref() {
             Some("memory") if obj.contains_key("path") => {
@@ -180,6 +186,59 @@ impl Loader<'_> {
             }
         }
         store
+    }
+
+    /// A store's `junction` block (Junction extension): the write-ahead
+    /// log's sync policy and queue.
+    fn store_junction(&mut self, path: &str, v: &Value, store: &mut StoreConfig) {
+        let Some(obj) = self.object(path, v) else {
+            return;
+        };
+        self.keys(
+            path,
+            obj,
+            &[
+                ("fsync", Key::Read),
+                ("fsync-interval", Key::Read),
+                ("queue", Key::Read),
+            ],
+        );
+        let mut interval = DEFAULT_FSYNC_INTERVAL_MS;
+        if let Some(v) = obj.get("fsync-interval")
+            && let Some(n) = self.uint(&child(path, "fsync-interval"), v, 1, 3_600_000)
+        {
+            interval = n;
+        }
+        store.fsync = match obj.get("fsync") {
+            None => FsyncPolicy::Interval(Duration::from_millis(interval)),
+            Some(v) => {
+                let p = child(path, "fsync");
+                match self.string(&p, v).as_deref() {
+                    Some("always") => FsyncPolicy::Always,
+                    Some("interval") => FsyncPolicy::Interval(Duration::from_millis(interval)),
+                    Some("never") => FsyncPolicy::Never,
+                    Some(other) => {
+                        self.error(
+                            &p,
+                            format!("\"{other}\" is not \"always\", \"interval\" or \"never\""),
+                        );
+                        store.fsync
+                    }
+                    None => store.fsync,
+                }
+            }
+        };
+        if obj.contains_key("fsync-interval") && !matches!(store.fsync, FsyncPolicy::Interval(_)) {
+            self.warn(
+                &child(path, "fsync-interval"),
+                "ignored: only used with \"fsync\": \"interval\"",
+            );
+        }
+        if let Some(v) = obj.get("queue")
+            && let Some(n) = self.size(&child(path, "queue"), v, 1, 16 << 20)
+        {
+            store.queue = n;
+        }
     }
 
     fn history(&mut self, path: &str, v: &Value, default_limit: usize) -> Option<HistoryConfig> {

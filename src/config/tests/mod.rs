@@ -346,6 +346,10 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.event-history[0].limit", Invalid, "out of range")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"fsync": "sometimes"}}), "workers[0].realms[0].store.junction.fsync", Invalid, "\"always\", \"interval\" or \"never\"")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"fsync-interval": 0}}), "workers[0].realms[0].store.junction.fsync-interval", Invalid, "out of range")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"queue": 0}}), "workers[0].realms[0].store.junction.queue", Invalid, "out of range")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"batch": 10}}), "workers[0].realms[0].store.junction.batch", Invalid, "unknown key")]
 #[case("/workers/0/realms/0/roles/0/junction", json!({"trustlevel": -1}), "workers[0].realms[0].roles[0].junction.trustlevel", Invalid, "whole number")]
 #[case("/workers/0/realms/0/rlinks", json!([]), "workers[0].realms[0].rlinks", Unsupported, "not supported yet")]
 #[case("/workers/0/realms/0/color", json!("red"), "workers[0].realms[0].color", Invalid, "unknown key")]
@@ -742,6 +746,51 @@ fn crossbar_memory_store_and_junction_file_store_load() {
     let c = Config::from_value(&base()).expect("valid");
     assert_eq!(c.realms[0].store, crate::config::StoreConfig::default());
     assert_eq!(c.realms[0].roles[0].trustlevel, None);
+}
+
+#[test]
+fn store_junction_sync_policy_and_queue() {
+    use crate::config::FsyncPolicy;
+    use std::time::Duration;
+    let mut v = base();
+    let store = |v: &mut serde_json::Value, junction: serde_json::Value| {
+        set(
+            v,
+            "/workers/0/realms/0/store",
+            json!({"type": "file", "path": "db", "junction": junction}),
+        );
+        Config::from_value(v).expect("valid")
+    };
+    let c = store(&mut v, json!({}));
+    assert_eq!(
+        (c.realms[0].store.fsync, c.realms[0].store.queue),
+        (
+            FsyncPolicy::Interval(Duration::from_millis(1000)),
+            crate::config::DEFAULT_STORE_QUEUE
+        )
+    );
+    let c = store(&mut v, json!({"fsync": "always", "queue": 100}));
+    assert_eq!(
+        (c.realms[0].store.fsync, c.realms[0].store.queue),
+        (FsyncPolicy::Always, 100)
+    );
+    let c = store(&mut v, json!({"fsync": "interval", "fsync-interval": 250}));
+    assert_eq!(
+        c.realms[0].store.fsync,
+        FsyncPolicy::Interval(Duration::from_millis(250))
+    );
+    let c = store(&mut v, json!({"fsync-interval": 40}));
+    assert_eq!(
+        c.realms[0].store.fsync,
+        FsyncPolicy::Interval(Duration::from_millis(40)),
+        "the interval alone implies the interval policy"
+    );
+    let c = store(&mut v, json!({"fsync": "never", "fsync-interval": 40}));
+    assert_eq!(c.realms[0].store.fsync, FsyncPolicy::Never);
+    assert_eq!(
+        warning_paths(&c),
+        vec!["workers[0].realms[0].store.junction.fsync-interval"]
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ mod retained;
 pub mod sharded;
 pub(crate) mod testament;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ahash::{AHashMap, AHashSet};
 
@@ -40,6 +40,7 @@ use super::api::LinkId;
 use super::cluster::{self, RealmIdx, RoutedPublish, ShardMsg, ShardSet, spread_id};
 use super::ctx::Ctx;
 use super::index::UriIndex;
+use super::journal::EventJournal;
 use super::uris;
 use crate::config::Config;
 use crate::proto::message::code;
@@ -48,7 +49,6 @@ use crate::proto::{
     Message, RequestId, SessionId, ShardId, Subscribe, Subscribed, SubscriptionId, Unsubscribe,
     Unsubscribed,
 };
-use crate::store::evlog::RealmLog;
 
 pub use self::meta::is_meta_quiet;
 
@@ -115,8 +115,6 @@ pub(crate) struct BrokerRealm {
     pub retained: AHashMap<String, Arc<RoutedPublish>>,
     /// Configured histories (every shard knows them all) and the buffers of those this shard owns.
     pub history: RealmHistory,
-    /// The persistent log, when the realm's store has a path.
-    pub log: Option<Arc<Mutex<RealmLog>>>,
 }
 
 impl BrokerRealm {
@@ -139,19 +137,22 @@ pub(crate) struct Broker {
     quiet: AHashSet<SessionId>,
     /// Sharded subscriptions: node keys waiting and owned.
     sharded: ShardedState,
+    /// Durable storage of retained events and event history (`core/journal.rs`).
+    journal: Box<dyn EventJournal>,
 }
 
 impl Broker {
     /// The broker of shard `cx.shard` for `config`'s realms: history
-    /// subscriptions this shard owns are created (pinned) now, and the event
-    /// store's content is loaded.
-    pub fn new(cx: &Ctx, config: &Config) -> Broker {
+    /// subscriptions this shard owns are created (pinned) now, and what
+    /// `journal` kept before this start is loaded.
+    pub fn new(cx: &Ctx, config: &Config, journal: Box<dyn EventJournal>) -> Broker {
         let mut b = Broker {
             realms: Vec::with_capacity(config.realms.len()),
             want_retained: AHashSet::new(),
             testaments: AHashMap::new(),
             quiet: AHashSet::new(),
             sharded: ShardedState::default(),
+            journal,
         };
         b.init(cx, config);
         b

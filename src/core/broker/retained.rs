@@ -22,12 +22,14 @@ use crate::config::Config;
 use crate::core::api::LinkId;
 use crate::core::cluster::{self, RealmIdx, RoutedPublish, ShardSet};
 use crate::core::ctx::Ctx;
+use crate::core::journal::StoredEvent;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Event, Message, RequestId, SessionId, ShardId, SubscriptionId};
 
 impl Broker {
     /// Sets up each realm: history subscriptions this shard owns (created and
-    /// pinned now, so their IDs are stable), and the persistent store's content.
+    /// pinned now, so their IDs are stable), and what the journal kept before
+    /// this start.
     pub(super) fn init(&mut self, cx: &Ctx, config: &Config) {
         let (shard, shards) = (cx.shard, cx.shards);
         for (idx, rc) in config.realms.iter().enumerate() {
@@ -67,24 +69,8 @@ impl Broker {
                 shards,
                 &owned_ids,
             );
-            if let Some(dir) = &rc.store.path {
-                match crate::store::evlog::open(dir, &rc.name, &rc.store) {
-                    Ok(log) => {
-                        {
-                            let guard = log.lock().unwrap_or_else(|e| e.into_inner());
-                            for rec in guard.records() {
-                                realm.load_record(realm_idx, rec);
-                            }
-                        }
-                        realm.log = Some(log);
-                    }
-                    Err(e) => tracing::error!(
-                        realm = %rc.name,
-                        path = %dir.display(),
-                        error = %e,
-                        "cannot open the event store; history and retained events stay in memory"
-                    ),
-                }
+            for rec in self.journal.stored(realm_idx) {
+                realm.load_record(rec);
             }
             self.realms.push(realm);
         }
@@ -123,8 +109,8 @@ impl Broker {
     }
 
     /// Keeps `p` on this shard: as its topic's retained event, and in every
-    /// history this shard owns that it matches. Persists what this shard is
-    /// the writer of.
+    /// history this shard owns that it matches. Hands what this shard is the
+    /// writer of to the journal (which only enqueues it).
     pub(super) fn keep_publication(&mut self, cx: &Ctx, p: &Arc<RoutedPublish>) {
         let (shard, shards) = (cx.shard, cx.shards);
         let Some(r) = self.realms.get_mut(p.realm as usize) else {
@@ -133,24 +119,13 @@ impl Broker {
         let now = now_ns();
         if p.retain {
             r.retained.insert(p.topic.clone(), Arc::clone(p));
-            if let Some(log) = &r.log
-                && cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard
-            {
-                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = log.append_retained(p, now) {
-                    tracing::warn!(error = %e, "event store: cannot persist a retained event");
-                }
+            if cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard {
+                self.journal.keep_retained(p.realm, p, now);
             }
         }
         if !r.history.is_empty() && r.history.records(p) {
-            let appended = r.history.record(p, now);
-            if let Some(log) = &r.log {
-                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                for (uri, policy) in appended {
-                    if let Err(e) = log.append_history(&uri, policy, p, now) {
-                        tracing::warn!(error = %e, "event store: cannot persist a history event");
-                    }
-                }
+            for (uri, policy) in r.history.record(p, now) {
+                self.journal.keep_history(p.realm, &uri, policy, p, now);
             }
         }
     }
@@ -230,23 +205,20 @@ impl Broker {
 }
 
 impl BrokerRealm {
-    /// Takes one stored record at startup: every shard takes the retained
+    /// Takes one stored event at startup: every shard takes the retained
     /// events, the owner of a history its events.
-    fn load_record(&mut self, realm: RealmIdx, rec: crate::store::evlog::Loaded) {
+    fn load_record(&mut self, rec: StoredEvent) {
         match rec {
-            crate::store::evlog::Loaded::Retained { mut publish, .. } => {
-                publish.realm = realm;
-                self.retained
-                    .insert(publish.topic.clone(), Arc::new(publish));
+            StoredEvent::Retained { publish, .. } => {
+                self.retained.insert(publish.topic.clone(), publish);
             }
-            crate::store::evlog::Loaded::History {
+            StoredEvent::History {
                 uri,
                 policy,
                 time_ns,
-                mut publish,
+                publish,
             } => {
-                publish.realm = realm;
-                self.history.load(&uri, policy, time_ns, Arc::new(publish));
+                self.history.load(&uri, policy, time_ns, publish);
             }
         }
     }

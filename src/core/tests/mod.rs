@@ -37,6 +37,100 @@ impl Mesh for TestMesh {
     }
 }
 
+/// The core's in-memory journal: what shards hand over, kept like the file
+/// store's image (the last retained event per topic, every history event in
+/// order), shared by the shards of a cluster and by a cluster built after a
+/// "restart". It also counts hand-overs per shard, to check that each event
+/// is handed over once, by its writer.
+#[derive(Clone, Default)]
+pub(crate) struct MemJournal {
+    shard: Option<ShardId>,
+    kept: Rc<RefCell<MemKept>>,
+}
+
+#[derive(Default)]
+pub(crate) struct MemKept {
+    /// (realm, topic) → retained event.
+    pub retained: BTreeMap<(u32, String), (u64, std::sync::Arc<cluster::RoutedPublish>)>,
+    /// History events in the order handed over.
+    pub history: Vec<journal::StoredEvent>,
+    /// Hand-overs (retained, history) per shard.
+    pub by_shard: BTreeMap<u16, (usize, usize)>,
+}
+
+impl MemJournal {
+    fn for_shard(&self, shard: ShardId) -> MemJournal {
+        MemJournal {
+            shard: Some(shard),
+            kept: Rc::clone(&self.kept),
+        }
+    }
+
+    pub(crate) fn kept(&self) -> std::cell::Ref<'_, MemKept> {
+        self.kept.borrow()
+    }
+
+    fn count(&self, retained: usize, history: usize) {
+        let s = self.shard.map_or(u16::MAX, |s| s.0);
+        let mut k = self.kept.borrow_mut();
+        let e = k.by_shard.entry(s).or_default();
+        e.0 += retained;
+        e.1 += history;
+    }
+}
+
+impl journal::EventJournal for MemJournal {
+    fn stored(&mut self, realm: u32) -> Vec<journal::StoredEvent> {
+        let k = self.kept.borrow();
+        let history = k.history.iter().filter(|e| match e {
+            journal::StoredEvent::History { publish, .. } => publish.realm == realm,
+            journal::StoredEvent::Retained { .. } => false,
+        });
+        let retained = k
+            .retained
+            .iter()
+            .filter(|((r, _), _)| *r == realm)
+            .map(|(_, (t, p))| journal::StoredEvent::Retained {
+                time_ns: *t,
+                publish: std::sync::Arc::clone(p),
+            });
+        history.cloned().chain(retained).collect()
+    }
+
+    fn keep_retained(
+        &mut self,
+        realm: u32,
+        p: &std::sync::Arc<cluster::RoutedPublish>,
+        time_ns: u64,
+    ) {
+        self.count(1, 0);
+        self.kept.borrow_mut().retained.insert(
+            (realm, p.topic.clone()),
+            (time_ns, std::sync::Arc::clone(p)),
+        );
+    }
+
+    fn keep_history(
+        &mut self,
+        _realm: u32,
+        uri: &str,
+        policy: MatchPolicy,
+        p: &std::sync::Arc<cluster::RoutedPublish>,
+        time_ns: u64,
+    ) {
+        self.count(0, 1);
+        self.kept
+            .borrow_mut()
+            .history
+            .push(journal::StoredEvent::History {
+                uri: uri.to_owned(),
+                policy,
+                time_ns,
+                publish: std::sync::Arc::clone(p),
+            });
+    }
+}
+
 pub(crate) struct Cluster {
     pub(crate) routers: Vec<ShardRouter>,
     queues: Queues,
@@ -89,6 +183,16 @@ impl Cluster {
     }
 
     pub(crate) fn with_config(shards: u16, config: Config) -> Cluster {
+        Cluster::build(shards, config, None)
+    }
+
+    /// A cluster whose shards keep retained events and history in `journal`
+    /// (and start with what it holds).
+    pub(crate) fn with_journal(shards: u16, config: Config, journal: &MemJournal) -> Cluster {
+        Cluster::build(shards, config, Some(journal))
+    }
+
+    fn build(shards: u16, config: Config, journal: Option<&MemJournal>) -> Cluster {
         let queues: Queues = Rc::default();
         let routers = (0..shards)
             .map(|s| {
@@ -96,7 +200,16 @@ impl Cluster {
                     me: ShardId(s),
                     queues: Rc::clone(&queues),
                 };
-                ShardRouter::new(ShardId(s), shards, &config, Box::new(mesh))
+                match journal {
+                    Some(j) => ShardRouter::with_journal(
+                        ShardId(s),
+                        shards,
+                        &config,
+                        Box::new(mesh),
+                        Box::new(j.for_shard(ShardId(s))),
+                    ),
+                    None => ShardRouter::new(ShardId(s), shards, &config, Box::new(mesh)),
+                }
             })
             .collect();
         let transport = Rc::new(TransportConfig {

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::*;
-use super::{Cluster, Peer, args, error_uri, events, test_config};
+use super::{Cluster, MemJournal, Peer, args, error_uri, events, test_config};
 use crate::config::{HistoryConfig, Permission, RoleConfig, TransportAuth, TransportConfig};
 use crate::core::*;
 use crate::proto::uri::MatchPolicy;
@@ -742,12 +742,10 @@ fn event_history_lives_on_the_owner_and_answers_every_shard() {
 
 #[test]
 fn history_and_retained_survive_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = adv_config();
-    config.realms[0].store.path = Some(dir.path().to_owned());
-    config.realms[0].store.max_size = crate::config::DEFAULT_STORE_MAX_SIZE;
+    let journal = MemJournal::default();
+    let config = adv_config();
     {
-        let mut c = Cluster::with_config(3, config.clone());
+        let mut c = Cluster::with_journal(3, config.clone(), &journal);
         let (p, _, _) = join(&mut c, 1);
         for i in 0..4 {
             c.publish(
@@ -767,7 +765,30 @@ fn history_and_retained_survive_a_restart() {
         );
         c.pump();
     }
-    let mut c = Cluster::with_config(3, config);
+    {
+        // Each event was handed over once, by its writer: the history's owner,
+        // the retained topic's owner (not every shard that keeps it).
+        let kept = journal.kept();
+        let (retained, history): (usize, usize) = kept
+            .by_shard
+            .values()
+            .fold((0, 0), |(r, h), (a, b)| (r + a, h + b));
+        assert_eq!((retained, history), (1, 4));
+        let owner = |uri, policy| cluster::owner_of(0, uri, policy, 3).0;
+        assert_eq!(
+            kept.by_shard
+                .get(&owner("keep.me", MatchPolicy::Exact))
+                .map(|c| c.0),
+            Some(1)
+        );
+        assert_eq!(
+            kept.by_shard
+                .get(&owner("com.exact.h", MatchPolicy::Exact))
+                .map(|c| c.1),
+            Some(4)
+        );
+    }
+    let mut c = Cluster::with_journal(3, config, &journal);
     let (asker, _, _) = join(&mut c, 2);
     let look = call(
         &mut c,
