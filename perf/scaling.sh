@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# perf/scaling.sh — the many-core scaling run (issue #9), one command.
+#
+# Router shards pinned to ROUTER_CPUS, loadgen on LOAD_CPUS (taskset), one
+# fresh router per run, on the release binaries (built beforehand; this script
+# never builds: the many-core machine is for measuring only). For each shard
+# count it runs:
+#   pubsub  32 publishers x 1,600 subscribers x 32 topics, as fast as loadgen sends
+#   rpc     128 callers -> 16 callees (shared, round robin), 8 calls in flight each
+# and, at fixed offered loads (router CPU at the same work, the efficiency figure):
+#   pubsub-fixed  each publisher paced so that deliveries total 2M/s
+#   rpc-fixed     each caller paced so that calls total 51.2k/s
+# It writes every loadgen JSON under OUT, and OUT/summary.md: medians of RUNS
+# runs, throughput ratio to 1 shard, router CPU seconds per second at the
+# fixed loads and their ratio to 1 shard.
+#
+# Usage: perf/scaling.sh [--out DIR] [--runs N] [--duration SECS]
+#                        [--shards "1 2 4 8"] [--router-cpus 0-7] [--load-cpus 8-15]
+#                        [--only pubsub,rpc,pubsub-fixed,rpc-fixed]
+# Binaries: JUNCTION_BIN (default target/release/junction), LOADGEN_BIN
+# (default target/release/loadgen).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JUNCTION=${JUNCTION_BIN:-$ROOT/target/release/junction}
+LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
+OUT="$ROOT/perf/out/scaling-$(date +%Y%m%d-%H%M%S)"
+RUNS=2 DURATION=5 SHARDS="1 2 4 8" ROUTER_CPUS=0-7 LOAD_CPUS=8-15
+ONLY="pubsub,rpc,pubsub-fixed,rpc-fixed"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --out) OUT=$2; shift ;;
+        --runs) RUNS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --shards) SHARDS=$2; shift ;;
+        --router-cpus) ROUTER_CPUS=$2; shift ;;
+        --load-cpus) LOAD_CPUS=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        -h|--help) sed -n 2,22p "$0"; exit 0 ;;
+        *) echo "scaling.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+mkdir -p "$OUT"
+for b in "$JUNCTION" "$LOADGEN"; do
+    [[ -x $b ]] || { echo "scaling.sh: $b is missing (build with cargo build --release)" >&2; exit 1; }
+done
+command -v taskset >/dev/null || { echo "scaling.sh: taskset (util-linux) is needed" >&2; exit 1; }
+ncpu() { python3 -c 'import sys; n=0
+for part in sys.argv[1].split(","):
+    a, _, b = part.partition("-"); n += int(b or a) - int(a) + 1
+print(n)' "$1"; }
+LOAD_THREADS=$(ncpu "$LOAD_CPUS")
+
+{
+    echo "# machine"
+    uname -a
+    nproc
+    grep -m1 'model name' /proc/cpuinfo || true
+    echo "router cpus $ROUTER_CPUS, load cpus $LOAD_CPUS ($LOAD_THREADS loadgen threads)"
+    echo "ulimit -n $(ulimit -n) (hard $(ulimit -Hn))"
+} | tee "$OUT/machine.txt"
+ulimit -n "$(ulimit -Hn)" || true
+
+URL=ws://127.0.0.1:8080/ws
+# One loadgen scenario against a fresh router with $1 shards; JSON to $2.
+run_one() {
+    local shards=$1 json=$2; shift 2
+    taskset -c "$ROUTER_CPUS" "$JUNCTION" start --shards "$shards" --log-level warn \
+        >"$json.router.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 100); do
+        (echo >/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
+        sleep 0.1
+    done
+    local rc=0
+    timeout $((DURATION * 6 + 120)) taskset -c "$LOAD_CPUS" "$LOADGEN" "$@" --url "$URL" \
+        --threads "$LOAD_THREADS" --router-pid "$pid" --json "$json" >"$json.log" 2>&1 || rc=$?
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    if [[ $rc -ne 0 ]]; then
+        echo "  loadgen failed ($rc):"; tail -3 "$json.log" | sed 's/^/    /'
+    fi
+}
+
+scenario_args() {
+    case "$1" in
+        pubsub) echo "pubsub --publishers 32 --subscribers 1600 --topics 32 --payload 100 --duration $DURATION" ;;
+        rpc) echo "rpc --callers 128 --callees 16 --concurrency 8 --payload 100 --duration $DURATION" ;;
+        # 32 publishers x 1,250 msg/s x 50 subscribers per topic = 2M deliveries/s.
+        pubsub-fixed) echo "pubsub --publishers 32 --subscribers 1600 --topics 32 --payload 100 --duration $DURATION --rate 1250" ;;
+        # 128 callers x 400 calls/s = 51.2k calls/s.
+        rpc-fixed) echo "rpc --callers 128 --callees 16 --concurrency 1 --payload 100 --duration $DURATION --rate 400" ;;
+    esac
+}
+
+IFS=, read -ra SCENARIOS <<<"$ONLY"
+for scen in "${SCENARIOS[@]}"; do
+    for s in $SHARDS; do
+        for r in $(seq 1 "$RUNS"); do
+            f="$OUT/$scen-s$s-r$r.json"
+            echo "[$(date +%H:%M:%S)] $scen shards=$s run $r"
+            # shellcheck disable=SC2046
+            run_one "$s" "$f" $(scenario_args "$scen")
+        done
+    done
+done
+
+python3 - "$OUT" "$RUNS" "$SHARDS" "${SCENARIOS[@]}" <<'PY' | tee "$OUT/summary.md"
+import json, os, statistics, sys
+out, runs, shards, scens = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
+def load(scen, s):
+    rows = []
+    for r in range(1, runs + 1):
+        p = os.path.join(out, f"{scen}-s{s}-r{r}.json")
+        try:
+            j = json.load(open(p))
+        except Exception:
+            continue
+        cpu = (j.get("cpu") or {}).get("router_cpu_s")
+        dur = j.get("duration_s") or j.get("elapsed_s") or 0
+        rows.append((j.get("throughput_per_s", 0), cpu, dur, j.get("lost", 0)))
+    return rows
+print("# Scaling run\n")
+for scen in scens:
+    print(f"## {scen}\n")
+    print("| shards | throughput/s (median) | x 1 shard | router CPU s/s | x 1 shard | lost |")
+    print("|---|---|---|---|---|---|")
+    base_t = base_c = None
+    for s in shards:
+        rows = load(scen, s)
+        if not rows:
+            print(f"| {s} | (no result) | | | | |")
+            continue
+        t = statistics.median(r[0] for r in rows)
+        cps = [r[1] / r[2] for r in rows if r[1] and r[2]]
+        c = statistics.median(cps) if cps else None
+        base_t = base_t or t
+        base_c = base_c or c
+        cs = f"{c:.2f}" if c else "?"
+        cr = f"{c / base_c:.2f}" if c and base_c else "?"
+        print(f"| {s} | {t:,.0f} | {t / base_t:.2f} | {cs} | {cr} | {sum(r[3] for r in rows)} |")
+    print()
+PY
+echo "results in $OUT"
