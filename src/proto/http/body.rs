@@ -445,13 +445,16 @@ pub fn encode_last_chunk(
 mod tests {
     use super::*;
 
+    /// The data, the trailers (when the body ended) and what is left in the buffer.
+    type Decoded = (Vec<u8>, Option<Trailers>, Vec<u8>);
+
     /// Decodes `input` fed in pieces of `step` octets: the data and the
     /// trailers, or the first error.
     fn decode_in_steps(
         input: &[u8],
         step: usize,
         limits: &Limits,
-    ) -> Result<(Vec<u8>, Option<Trailers>, Vec<u8>), HttpError> {
+    ) -> Result<Decoded, HttpError> {
         let mut dec = ChunkedDecoder::new(limits);
         let mut buf = BytesMut::new();
         let mut data = Vec::new();
@@ -470,7 +473,7 @@ mod tests {
         Ok((data, None, buf.to_vec()))
     }
 
-    fn decode_all(input: &[u8]) -> Result<(Vec<u8>, Option<Trailers>, Vec<u8>), HttpError> {
+    fn decode_all(input: &[u8]) -> Result<Decoded, HttpError> {
         decode_in_steps(input, input.len(), &Limits::default())
     }
 

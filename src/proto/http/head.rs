@@ -126,12 +126,10 @@ impl<'a> Headers<'a> {
     pub fn get_all(&self, name: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let raw = self.raw;
         let name = name.as_bytes().to_ascii_lowercase();
-        self.fields.iter().filter_map(move |f| {
-            f.name
-                .of(raw)
-                .eq_ignore_ascii_case(&name)
-                .then(|| f.value.of(raw))
-        })
+        self.fields
+            .iter()
+            .filter(move |f| f.name.of(raw).eq_ignore_ascii_case(&name))
+            .map(move |f| f.value.of(raw))
     }
 
     /// The value of the first line named `name`.

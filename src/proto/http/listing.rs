@@ -57,7 +57,7 @@ pub fn directory_listing(url_path: &str, entries: &[ListingEntry]) -> String {
          <title>Index of {title}</title>\n</head>\n<body>\n<h1>Index of {title}</h1>\n\
          <table>\n<tr><th>Name</th><th>Size</th><th>Last modified</th></tr>\n"
     );
-    if url_path.trim_end_matches('/') != "" {
+    if !url_path.trim_end_matches('/').is_empty() {
         out.push_str("<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
     }
     for e in sorted {

@@ -99,7 +99,7 @@ pub fn percent_decode(input: &[u8]) -> Result<Cow<'_, [u8]>, PathError> {
 /// Percent-decodes `input` leniently (a malformed escape stays as it is),
 /// with `+` as a space when `plus_is_space`; invalid UTF-8 becomes U+FFFD.
 pub fn percent_decode_lossy(input: &str, plus_is_space: bool) -> Cow<'_, str> {
-    if !input.contains('%') && !(plus_is_space && input.contains('+')) {
+    if !(input.contains('%') || plus_is_space && input.contains('+')) {
         return Cow::Borrowed(input);
     }
     let bytes = input.as_bytes();
