@@ -450,11 +450,7 @@ mod tests {
 
     /// Decodes `input` fed in pieces of `step` octets: the data and the
     /// trailers, or the first error.
-    fn decode_in_steps(
-        input: &[u8],
-        step: usize,
-        limits: &Limits,
-    ) -> Result<Decoded, HttpError> {
+    fn decode_in_steps(input: &[u8], step: usize, limits: &Limits) -> Result<Decoded, HttpError> {
         let mut dec = ChunkedDecoder::new(limits);
         let mut buf = BytesMut::new();
         let mut data = Vec::new();

@@ -12,6 +12,7 @@
 //!   with the request-smuggling rules (RFC 9112 section 6).
 //! - [`body`]: body framing both ways: Content-Length and chunked decoding
 //!   (chunk extensions, trailers, size limit) and chunked encoding.
+//! - [`request`]: the request head writer (for requests the router sends).
 //! - [`response`]: the response head writer (status line, reason phrase,
 //!   `Date`, `Content-Length` or chunked, `Connection`) and error responses.
 //! - [`conn`]: the connection state machine: fed bytes, it yields request
@@ -43,6 +44,7 @@ pub mod listing;
 pub mod mime;
 pub mod path;
 pub mod range;
+pub mod request;
 pub mod response;
 
 pub use body::{BodyDecoder, Chunk, ChunkedDecoder, Trailers};
