@@ -12,3 +12,11 @@ mkdir -p "$here/corpus/rawsocket_frames"
 printf '\177\361\000\000\021\000\000\000\003abc\001\000\000\001x\002\000\000\000' > "$here/corpus/rawsocket_frames/seed1"
 printf '\177\362\000\000\001\000\000\000\000' > "$here/corpus/rawsocket_frames/seed2"
 echo "seeded rawsocket_frames"
+# HTTP: the golden request vectors, after a chunk-size octet and a limits octet.
+mkdir -p "$here/corpus/http_decode"
+for f in "$here/../tests/vectors/http/requests/"*.in; do
+    name=$(basename "$f" .in)
+    { printf '\377\000'; cat "$f"; } > "$here/corpus/http_decode/$name"
+    { printf '\003\000'; cat "$f"; } > "$here/corpus/http_decode/$name-3"
+done
+echo "seeded http_decode"
