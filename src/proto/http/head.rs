@@ -123,12 +123,11 @@ impl<'a> Headers<'a> {
     }
 
     /// The values of every line named `name` (ASCII case-insensitive), in order.
-    pub fn get_all(&self, name: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub fn get_all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         let raw = self.raw;
-        let name = name.as_bytes().to_ascii_lowercase();
         self.fields
             .iter()
-            .filter(move |f| f.name.of(raw).eq_ignore_ascii_case(&name))
+            .filter(move |f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes()))
             .map(move |f| f.value.of(raw))
     }
 
