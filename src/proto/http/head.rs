@@ -77,15 +77,16 @@ pub(crate) fn fields_of(
     headers: &[httparse::Header<'_>],
 ) -> Result<Vec<Field>, HttpError> {
     const LOST: HttpError = HttpError::bad_request("malformed header field");
-    headers
-        .iter()
-        .map(|h| {
-            Ok(Field {
-                name: Span::locate(raw, h.name.as_bytes()).ok_or(LOST)?,
-                value: Span::locate(raw, h.value).ok_or(LOST)?,
-            })
-        })
-        .collect()
+    // One allocation of the right size (collecting into a `Result` would
+    // lose the size hint and grow the vector step by step).
+    let mut fields = Vec::with_capacity(headers.len());
+    for h in headers {
+        fields.push(Field {
+            name: Span::locate(raw, h.name.as_bytes()).ok_or(LOST)?,
+            value: Span::locate(raw, h.value).ok_or(LOST)?,
+        });
+    }
+    Ok(fields)
 }
 
 /// A view of header fields (a request head's or a trailer section's): case
