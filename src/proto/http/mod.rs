@@ -126,8 +126,9 @@ impl Method {
 }
 
 /// The limits on what a client may send. Every one is enforced; each says
-/// which status a request over it gets. The web transport's configuration
-/// sets them (see docs/config.md); [`Limits::default`] holds the defaults.
+/// which status a request over it gets. [`Limits::default`] holds the
+/// defaults; the web transport's configuration is to set them (the driver
+/// and its config keys are not built yet, see docs/architecture.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest request head (request line and header fields, with their line
