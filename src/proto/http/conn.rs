@@ -36,7 +36,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::body::{BodyDecoder, Chunk, Trailers};
 use super::date::{DATE_LEN, HttpDate};
-use super::framing::{Framing, request_framing};
+use super::framing::{BodyLength, Framing, request_framing};
 use super::head::{RequestHead, parse_request_head};
 use super::response::{RequestContext, ResponseHead, ResponsePlan};
 use super::{HttpError, Limits, Method, is_tchar};
@@ -108,7 +108,16 @@ enum Read {
     /// Waiting for a request head.
     Head,
     /// Reading the body of the newest request.
-    Body(BodyDecoder),
+    Body {
+        /// The body's decoder.
+        body: BodyDecoder,
+        /// The request's sequence number.
+        seq: u64,
+        /// Whether the connection persists after the request.
+        keep_alive: bool,
+        /// Whether the request offers an upgrade.
+        upgrade: bool,
+    },
     /// Not reading until the upgrade offer (the newest request) is answered.
     Paused,
     /// Not reading any more.
@@ -118,6 +127,8 @@ enum Read {
 /// A request read whose answer is not finished.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
+    /// The request's sequence number on this connection.
+    seq: u64,
     /// What the response writer needs.
     ctx: RequestContext,
     /// The client waits for `100 Continue`.
@@ -126,6 +137,9 @@ struct Pending {
     continue_sent: bool,
     /// The request's body was read to its end.
     body_done: bool,
+    /// The request has no body (so an answer before its end event still
+    /// leaves the connection reusable).
+    body_empty: bool,
     /// The request offers an upgrade.
     upgrade: bool,
     /// The answer's head was written.
@@ -141,6 +155,8 @@ pub struct Connection {
     read: Read,
     /// Requests read and not yet answered in full, oldest first.
     pending: VecDeque<Pending>,
+    /// The next request's sequence number.
+    next_seq: u64,
     /// Octets of the buffer already searched for the end of a head.
     scanned: usize,
     /// The request line of the head being read was checked.
@@ -165,6 +181,7 @@ impl Connection {
             limits,
             read: Read::Head,
             pending: VecDeque::new(),
+            next_seq: 0,
             scanned: 0,
             line_checked: false,
             blank: 0,
@@ -195,15 +212,23 @@ impl Connection {
         }
         let result = match &mut self.read {
             Read::Head => self.decode_head(buf),
-            Read::Body(body) => match body.decode(buf) {
-                Ok(Some(Chunk::Data(data))) => Ok(Some(Event::Data(data))),
-                Ok(Some(Chunk::End(trailers))) => {
-                    self.end_of_body();
-                    Ok(Some(Event::End(trailers)))
+            Read::Body {
+                body,
+                seq,
+                keep_alive,
+                upgrade,
+            } => {
+                let (seq, keep_alive, upgrade) = (*seq, *keep_alive, *upgrade);
+                match body.decode(buf) {
+                    Ok(Some(Chunk::Data(data))) => Ok(Some(Event::Data(data))),
+                    Ok(Some(Chunk::End(trailers))) => {
+                        self.end_of_body(seq, keep_alive, upgrade);
+                        Ok(Some(Event::End(trailers)))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
                 }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
-            },
+            }
             Read::Paused | Read::Stopped => Ok(None),
         };
         result.map_err(|e| self.fail(e))
@@ -215,19 +240,20 @@ impl Connection {
         e
     }
 
-    /// The newest request's body ended: read the next head, or wait, or stop.
-    fn end_of_body(&mut self) {
-        let newest = self.pending.back_mut();
-        let (keep_alive, upgrade) = match newest {
+    /// The body of request `seq` ended: read the next head, or wait (an
+    /// upgrade offer not answered yet), or stop.
+    fn end_of_body(&mut self, seq: u64, keep_alive: bool, upgrade: bool) {
+        // Its answer may be written (and even finished) already.
+        let answered = match self.pending.iter_mut().find(|p| p.seq == seq) {
             Some(p) => {
                 p.body_done = true;
-                (p.ctx.keep_alive, p.upgrade)
+                p.head_written
             }
-            None => (false, false),
+            None => true,
         };
         self.read = if self.closing || !keep_alive {
             Read::Stopped
-        } else if upgrade && !self.pending.back().is_some_and(|p| p.head_written) {
+        } else if upgrade && !answered {
             Read::Paused
         } else {
             Read::Head
@@ -279,7 +305,10 @@ impl Connection {
         self.scanned = 0;
         self.line_checked = false;
         self.blank = 0;
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.pending.push_back(Pending {
+            seq,
             ctx: RequestContext {
                 head: head.method() == Method::Head,
                 version: head.version(),
@@ -288,10 +317,16 @@ impl Connection {
             expect_continue: framing.expect_continue,
             continue_sent: false,
             body_done: false,
+            body_empty: framing.body == BodyLength::Empty,
             upgrade: framing.upgrade,
             head_written: false,
         });
-        self.read = Read::Body(BodyDecoder::new(framing.body, &self.limits));
+        self.read = Read::Body {
+            body: BodyDecoder::new(framing.body, &self.limits),
+            seq,
+            keep_alive: framing.keep_alive,
+            upgrade: framing.upgrade,
+        };
         Ok(Some(Event::Request(Request { head, framing })))
     }
 
@@ -302,7 +337,7 @@ impl Connection {
     /// 413 when the body is known to be larger already; the connection is
     /// failed then.
     pub fn set_body_limit(&mut self, max_body: u64) -> Result<(), HttpError> {
-        if let Read::Body(body) = &mut self.read {
+        if let Read::Body { body, .. } = &mut self.read {
             body.set_limit(max_body).map_err(|e| self.fail(e))?;
         }
         Ok(())
@@ -312,14 +347,15 @@ impl Connection {
     /// expects it, its body has not arrived, it is the oldest request not
     /// answered and its answer has not started.
     pub fn take_continue(&mut self) -> Option<&'static [u8]> {
-        let Read::Body(body) = &self.read else {
+        let Read::Body { body, seq, .. } = &self.read else {
             return None;
         };
-        if body.is_done() || self.pending.len() != 1 {
+        if body.is_done() {
             return None;
         }
+        let seq = *seq;
         let p = self.pending.front_mut()?;
-        if !p.expect_continue || p.continue_sent || p.head_written {
+        if p.seq != seq || !p.expect_continue || p.continue_sent || p.head_written {
             return None;
         }
         p.continue_sent = true;
@@ -354,7 +390,7 @@ impl Connection {
             return Err(WriteError::NotUpgrade);
         }
         let mut ctx = p.ctx;
-        if !p.body_done || closing {
+        if !(p.body_done || p.body_empty) || closing {
             ctx.keep_alive = false;
         }
         let plan = response.write_with_date(ctx, &self.date.1, out);
@@ -369,12 +405,13 @@ impl Connection {
             return Ok(plan);
         }
         p.head_written = true;
+        let (front_seq, front_done) = (p.seq, p.body_done);
         if plan.close {
             self.closing = true;
             self.pending.truncate(1);
-            if !matches!(self.read, Read::Body(_))
-                || self.pending.front().is_some_and(|p| p.body_done)
-            {
+            let reading_this =
+                matches!(self.read, Read::Body { seq, .. } if seq == front_seq && !front_done);
+            if !reading_this {
                 self.read = Read::Stopped;
             }
         } else if matches!(self.read, Read::Paused) {
@@ -406,7 +443,7 @@ impl Connection {
     pub fn eof(&mut self, buf: &[u8]) -> Result<(), HttpError> {
         let cut = match &self.read {
             Read::Head if !buf.is_empty() => Some("request head cut short"),
-            Read::Body(body) if !body.is_done() => Some("request body cut short"),
+            Read::Body { body, .. } if !body.is_done() => Some("request body cut short"),
             _ => None,
         };
         self.closing = true;
@@ -434,7 +471,7 @@ impl Connection {
         }
         match &self.read {
             Read::Stopped => Phase::Closing,
-            Read::Body(body) if !body.is_done() => Phase::ReadingBody,
+            Read::Body { body, .. } if !body.is_done() => Phase::ReadingBody,
             Read::Head if !buf.is_empty() || self.scanned > 0 => Phase::ReadingHead,
             _ if !self.pending.is_empty() => Phase::Responding,
             _ => Phase::Idle,

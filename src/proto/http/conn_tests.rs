@@ -506,3 +506,44 @@ fn head_end_search() {
     assert_eq!(find_head_end(b"a\r\n\r", 0), None);
     assert_eq!(find_head_end(b"a\r\n\r\n", 2), Some(5));
 }
+
+#[test]
+fn answering_a_bodiless_request_before_its_end_keeps_the_connection() {
+    let mut conn = Connection::new(Limits::default());
+    let mut buf = BytesMut::from(
+        &b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+    );
+    assert!(matches!(conn.decode(&mut buf), Ok(Some(Event::Request(_)))));
+    let (_, plan) = answer(&mut conn, 200, ResponseBody::Length(3));
+    assert!(!plan.close);
+    conn.finish_response().expect("started");
+    assert_eq!(
+        conn.decode(&mut buf).map(|e| e.map(own)),
+        Ok(Some(Ev::End(vec![])))
+    );
+    assert_eq!(
+        conn.decode(&mut buf).map(|e| e.map(own)),
+        Ok(Some(req("GET", "/b", BodyLength::Empty)))
+    );
+    // The same while closing: the end still comes, then nothing more.
+    let mut conn = Connection::new(Limits::default());
+    let mut buf = BytesMut::from(
+        &b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+    );
+    assert!(matches!(conn.decode(&mut buf), Ok(Some(Event::Request(_)))));
+    let mut head = ResponseHead::new(200);
+    head.close();
+    let mut out = Vec::new();
+    assert!(
+        conn.write_head(&head, NOW, &mut out)
+            .expect("a request")
+            .close
+    );
+    assert_eq!(
+        conn.decode(&mut buf).map(|e| e.map(own)),
+        Ok(Some(Ev::End(vec![])))
+    );
+    assert_eq!(conn.decode(&mut buf), Ok(None));
+    conn.finish_response().expect("started");
+    assert!(conn.must_close());
+}
