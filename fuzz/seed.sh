@@ -34,3 +34,16 @@ for v in v311 v5; do
     } > "$here/corpus/mqtt_decode/${v}_session"
 done
 echo "seeded mqtt_decode ($(ls "$here/corpus/mqtt_decode" | wc -l) files)"
+# HTTP: the golden request vectors, after a chunk-size octet and a limits octet.
+mkdir -p "$here/corpus/http_decode"
+for f in "$here/../tests/vectors/http/requests/"*.in; do
+    name=$(basename "$f" .in)
+    { printf '\377\000'; cat "$f"; } > "$here/corpus/http_decode/$name"
+    { printf '\003\000'; cat "$f"; } > "$here/corpus/http_decode/$name-3"
+done
+echo "seeded http_decode"
+# WebSocket: an upgrade request with a first frame, and one without.
+mkdir -p "$here/corpus/ws_decode"
+printf 'GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json, wamp.2.cbor\r\nSec-WebSocket-Version: 13\r\n\r\n\201\2057\372!=\177\237MQX' > "$here/corpus/ws_decode/seed-upgrade"
+printf 'GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' > "$here/corpus/ws_decode/seed-upgrade2"
+echo "seeded ws_decode"

@@ -1,24 +1,44 @@
 //! Fuzzes the WebSocket upgrade parser and frame decoder. The whole input goes
-//! to `parse_upgrade`; then, after two octets choosing the limits and the chunk
+//! to `parse_upgrade` and, separately, to the HTTP layer's
+//! `parse_request_head` then `check_upgrade` (the two must agree); then, after two octets choosing the limits and the chunk
 //! size, the rest is fed to a `Decoder` in chunks (as a socket would): no
 //! panics, `consumed` and `needed` stay consistent with the buffer, payloads
 //! respect the limits, and no bytes are lost or invented.
 #![no_main]
 
+use junction::proto::http::{Limits, parse_request_head};
 use junction::proto::websocket::{
-    self, Decoded, Decoder, Event, MAX_REQUEST_HEAD, MessageKind, Payload,
+    self, Decoded, Decoder, Event, HttpRefusal, MAX_REQUEST_HEAD, MessageKind, Payload,
 };
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match websocket::parse_upgrade(data) {
-        Ok(Some((_, consumed))) => assert!(consumed <= data.len().min(MAX_REQUEST_HEAD)),
+    let whole = websocket::parse_upgrade(data);
+    match &whole {
+        Ok(Some((req, consumed))) => {
+            assert!(*consumed <= data.len().min(MAX_REQUEST_HEAD));
+            assert_eq!(websocket::accept_key(&req.key).len(), 28);
+        }
         Ok(None) => assert!(data.len() < MAX_REQUEST_HEAD),
         Err(refusal) => {
-            assert!((400..500).contains(&refusal.status));
+            assert!((400..=505).contains(&refusal.status));
             let _ = refusal.to_response();
         }
     }
+    // The same answer from the HTTP layer's head parser and the upgrade check
+    // over the parsed head (how the web server will use them: route by path
+    // first, then upgrade). 64 fields is the upgrade parser's limit.
+    let limits = Limits {
+        max_head: MAX_REQUEST_HEAD,
+        max_headers: 64,
+        ..Limits::default()
+    };
+    let split = match parse_request_head(data, &limits) {
+        Ok(None) => Ok(None),
+        Err(e) => Err(HttpRefusal::from(e)),
+        Ok(Some(head)) => websocket::check_upgrade(&head).map(|r| Some((r, head.len()))),
+    };
+    assert_eq!(whole, split);
     if data.len() < 2 {
         return;
     }

@@ -1,6 +1,7 @@
 //! The sans-IO protocol layer: WAMP messages, IDs, values, codecs, URI rules,
-//! RawSocket and WebSocket framing, and the authentication methods' protocol
-//! and cryptography. Nothing here touches sockets, executors or clocks, so
+//! RawSocket and WebSocket framing, HTTP/1.1 for the web transport, MQTT
+//! 3.1.1/5.0, and the authentication methods' protocol and cryptography.
+//! Nothing here touches sockets, executors or clocks, so
 //! everything here can be unit-tested, fuzzed and used by `loadgen` as is.
 //!
 //! It imports no other part of the crate: every other layer builds on it.
@@ -8,6 +9,7 @@
 pub mod auth;
 pub mod codec;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod message;
 pub mod mqtt;

@@ -1,0 +1,407 @@
+//! WebSocket frames (RFC 6455 section 5): the decoder for the frames a peer
+//! sends (server side: masked client frames; client side: unmasked server
+//! frames) and the writers of frame headers and close frames.
+//!
+//! The decoder fails the connection (close 1002) on a length not written in
+//! its minimal form (a 16-bit length under 126, a 64-bit length under
+//! 65,536), as RFC 6455 section 5.2 requires ("the minimal number of bytes
+//! MUST be used"); our own writers only produce minimal forms.
+
+use super::{MAX_CLIENT_HEADER, MAX_CLOSE_REASON, MAX_HEADER, MessageKind, Opcode};
+
+/// The header of an unmasked server frame with FIN set, carrying
+/// `payload_len` octets: the buffer and how many of its octets are used.
+pub fn frame_header(opcode: Opcode, payload_len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut h = [0u8; MAX_HEADER];
+    h[0] = 0x80 | opcode as u8;
+    if payload_len <= 125 {
+        h[1] = payload_len as u8;
+        (h, 2)
+    } else if let Ok(len) = u16::try_from(payload_len) {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        (h, 4)
+    } else {
+        h[1] = 127;
+        let len = u64::try_from(payload_len).expect("usize fits in 64 bits");
+        h[2..10].copy_from_slice(&len.to_be_bytes());
+        (h, 10)
+    }
+}
+
+/// A whole close frame with `code` and `reason` (cut to [`MAX_CLOSE_REASON`]
+/// octets at a char boundary).
+pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut cut = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let reason = &reason.as_bytes()[..cut];
+    let (header, n) = frame_header(Opcode::Close, 2 + reason.len());
+    let mut out = Vec::with_capacity(n + 2 + reason.len());
+    out.extend_from_slice(&header[..n]);
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(reason);
+    out
+}
+
+/// The header of a masked client frame with FIN set, carrying `payload_len`
+/// octets masked with `mask`: the buffer and how many of its octets are used
+/// (6, 8 or 14). The payload that follows must be masked with the same `mask`
+/// ([`mask_in_place`]).
+pub fn client_frame_header(
+    opcode: Opcode,
+    payload_len: usize,
+    mask: [u8; 4],
+) -> ([u8; MAX_CLIENT_HEADER], usize) {
+    let (server, n) = frame_header(opcode, payload_len);
+    let mut h = [0u8; MAX_CLIENT_HEADER];
+    h[..n].copy_from_slice(&server[..n]);
+    h[1] |= 0x80;
+    h[n..n + 4].copy_from_slice(&mask);
+    (h, n + 4)
+}
+
+/// XORs `buf` with the 4-octet `mask` starting at mask offset 0: masks a
+/// client frame's payload (and unmasks it again, the operation being its own
+/// inverse).
+pub fn mask_in_place(buf: &mut [u8], mask: [u8; 4]) {
+    unmask(buf, mask);
+}
+
+/// Whether a peer may send `code` in a close frame (RFC 6455 section 7.4 and
+/// the IANA registry: 1012-1014 were registered later).
+fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// XORs `data` with the 4-octet `mask`, starting at mask offset 0, eight octets
+/// at a time.
+pub(super) fn unmask(data: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("chunks of 8")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    // The remainder starts at a multiple of 8, so at mask offset 0.
+    for (b, m) in chunks.into_remainder().iter_mut().zip(mask.iter().cycle()) {
+        *b ^= m;
+    }
+}
+
+/// A frame the peer sent breaks the protocol or a limit; the connection must be
+/// failed with [`WsError::close_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WsError {
+    /// A protocol violation (close 1002), with what was wrong.
+    #[error("websocket protocol error: {0}")]
+    Protocol(&'static str),
+    /// A frame or message over the configured limit (close 1009).
+    #[error("message too big")]
+    TooBig,
+    /// A text message or close reason that is not UTF-8 (close 1007).
+    #[error("invalid UTF-8 in a text message")]
+    InvalidUtf8,
+}
+
+impl WsError {
+    /// The close code to fail the connection with.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            WsError::Protocol(_) => 1002,
+            WsError::TooBig => 1009,
+            WsError::InvalidUtf8 => 1007,
+        }
+    }
+}
+
+/// A data message's payload: a slice of the caller's buffer (one unfragmented
+/// frame, unmasked in place) or the reassembled fragments.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// Borrowed from the buffer given to [`Decoder::decode`].
+    Borrowed(&'a [u8]),
+    /// Reassembled from fragments.
+    Owned(Vec<u8>),
+}
+
+/// What a decoded frame means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete data message.
+    Message(MessageKind, Payload<'a>),
+    /// A ping with its payload (at most 125 octets).
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// A close frame: its code and reason, `None` when it had no body.
+    Close(Option<(u16, &'a str)>),
+}
+
+/// The result of one [`Decoder::decode`] step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// One whole frame was used: `consumed` octets from the start of the buffer;
+    /// `event` is `None` for a fragment that did not finish its message.
+    Frame {
+        /// What the frame means.
+        event: Option<Event<'a>>,
+        /// Octets of the buffer the frame took.
+        consumed: usize,
+    },
+    /// The buffer does not hold a whole frame: at least `needed` octets (from
+    /// the start of the buffer) are required to go on. Nothing was consumed.
+    Incomplete {
+        /// Total octets required before the next call can make progress.
+        needed: usize,
+    },
+}
+
+/// Decodes the frames of one client connection.
+#[derive(Debug)]
+pub struct Decoder {
+    /// Largest message (the sum of its fragments' payloads).
+    max_message: usize,
+    /// Largest frame payload.
+    max_frame: usize,
+    /// A fragmented data message in progress.
+    fragments: Option<(MessageKind, Vec<u8>)>,
+    /// Octets of a fragmented text message in progress already known to be
+    /// valid UTF-8 (the rest may end in a sequence cut between fragments).
+    utf8_checked: usize,
+    /// Client side: frames come from a server, so must be unmasked.
+    client: bool,
+}
+
+impl Decoder {
+    /// A decoder accepting messages up to `max_message` octets, in frames with
+    /// payloads up to `max_frame` octets.
+    pub fn new(max_message: usize, max_frame: usize) -> Self {
+        Decoder {
+            max_message,
+            max_frame,
+            fragments: None,
+            utf8_checked: 0,
+            client: false,
+        }
+    }
+
+    /// A client-side decoder, for the frames a server sends: they must be
+    /// unmasked (RFC 6455 section 5.1: a client fails the connection on a
+    /// masked frame), so payloads are used where they lie, without a change to
+    /// the buffer. Everything else is as in [`Decoder::new`]: the same limits,
+    /// fragmentation and control-frame rules, and UTF-8 checks of text
+    /// messages and close reasons.
+    ///
+    /// An unfragmented data message's [`Payload::Borrowed`] slice ends at the
+    /// frame's end: it is `buf[consumed - len..consumed]`.
+    pub fn client(max_message: usize, max_frame: usize) -> Self {
+        Decoder {
+            client: true,
+            ..Decoder::new(max_message, max_frame)
+        }
+    }
+
+    /// Decodes the first frame in `buf`, unmasking its payload in place (a
+    /// [`Decoder::client`] leaves the buffer as it is: server frames are not
+    /// masked).
+    ///
+    /// # Errors
+    /// [`WsError`] when the frame breaks the protocol or a limit; the
+    /// connection must then be failed. A frame header announcing a payload over
+    /// the limit fails at once, before the payload arrives.
+    pub fn decode<'a>(&mut self, buf: &'a mut [u8]) -> Result<Decoded<'a>, WsError> {
+        let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
+            return Ok(Decoded::Incomplete { needed: 2 });
+        };
+        if b0 & 0x70 != 0 {
+            return Err(WsError::Protocol("reserved bits set"));
+        }
+        let fin = b0 & 0x80 != 0;
+        let opcode = match b0 & 0x0F {
+            0 => Opcode::Continuation,
+            1 => Opcode::Text,
+            2 => Opcode::Binary,
+            8 => Opcode::Close,
+            9 => Opcode::Ping,
+            10 => Opcode::Pong,
+            _ => return Err(WsError::Protocol("unknown opcode")),
+        };
+        let masked = b1 & 0x80 != 0;
+        if self.client && masked {
+            return Err(WsError::Protocol("server frames must not be masked"));
+        }
+        if !self.client && !masked {
+            return Err(WsError::Protocol("client frames must be masked"));
+        }
+        let len7 = b1 & 0x7F;
+        let control = (opcode as u8) & 0x08 != 0;
+        if control {
+            if !fin {
+                return Err(WsError::Protocol("fragmented control frame"));
+            }
+            if len7 > 125 {
+                return Err(WsError::Protocol("control frame payload over 125 octets"));
+            }
+        }
+        let ext_len = match len7 {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let mask_len = if masked { 4 } else { 0 };
+        let header_len = 2 + ext_len + mask_len;
+        if buf.len() < header_len {
+            return Ok(Decoded::Incomplete { needed: header_len });
+        }
+        let payload_len: u64 = match len7 {
+            126 => {
+                let len = u64::from(u16::from_be_bytes([buf[2], buf[3]]));
+                if len < 126 {
+                    return Err(WsError::Protocol("payload length not in its minimal form"));
+                }
+                len
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[2..10]);
+                let len = u64::from_be_bytes(b);
+                if len >> 63 != 0 {
+                    return Err(WsError::Protocol("payload length with its high bit set"));
+                }
+                if len <= 0xFFFF {
+                    return Err(WsError::Protocol("payload length not in its minimal form"));
+                }
+                len
+            }
+            n => u64::from(n),
+        };
+        let payload_len = usize::try_from(payload_len).map_err(|_| WsError::TooBig)?;
+        if payload_len > self.max_frame {
+            return Err(WsError::TooBig);
+        }
+        // Message-level rules, decided from the header alone.
+        match opcode {
+            Opcode::Continuation => {
+                let Some((_, so_far)) = &self.fragments else {
+                    return Err(WsError::Protocol("continuation frame without a message"));
+                };
+                if payload_len > self.max_message.saturating_sub(so_far.len()) {
+                    return Err(WsError::TooBig);
+                }
+            }
+            Opcode::Text | Opcode::Binary => {
+                if self.fragments.is_some() {
+                    return Err(WsError::Protocol(
+                        "new data message before the fragmented one ended",
+                    ));
+                }
+                if payload_len > self.max_message {
+                    return Err(WsError::TooBig);
+                }
+            }
+            Opcode::Close | Opcode::Ping | Opcode::Pong => {}
+        }
+        let total = header_len.checked_add(payload_len).ok_or(WsError::TooBig)?;
+        if buf.len() < total {
+            return Ok(Decoded::Incomplete { needed: total });
+        }
+
+        if masked {
+            let mask = [
+                buf[header_len - 4],
+                buf[header_len - 3],
+                buf[header_len - 2],
+                buf[header_len - 1],
+            ];
+            unmask(&mut buf[header_len..total], mask);
+        }
+        let payload: &'a [u8] = &buf[header_len..total];
+        let event = match opcode {
+            Opcode::Text | Opcode::Binary => {
+                let kind = if opcode == Opcode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                if fin {
+                    if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
+                        return Err(WsError::InvalidUtf8);
+                    }
+                    Some(Event::Message(kind, Payload::Borrowed(payload)))
+                } else {
+                    self.utf8_checked = 0;
+                    self.fragments = Some((kind, payload.to_vec()));
+                    self.check_fragment_utf8(false)?;
+                    None
+                }
+            }
+            Opcode::Continuation => {
+                let (_, so_far) = self
+                    .fragments
+                    .as_mut()
+                    .expect("checked above: a message is in progress");
+                so_far.extend_from_slice(payload);
+                self.check_fragment_utf8(fin)?;
+                if fin {
+                    let (kind, message) = self
+                        .fragments
+                        .take()
+                        .expect("checked above: a message is in progress");
+                    self.utf8_checked = 0;
+                    Some(Event::Message(kind, Payload::Owned(message)))
+                } else {
+                    None
+                }
+            }
+            Opcode::Ping => Some(Event::Ping(payload)),
+            Opcode::Pong => Some(Event::Pong(payload)),
+            Opcode::Close => Some(Event::Close(parse_close(payload)?)),
+        };
+        Ok(Decoded::Frame {
+            event,
+            consumed: total,
+        })
+    }
+
+    /// Validates the UTF-8 of a fragmented text message as its fragments
+    /// arrive, so a bad sequence fails at once; `done` when the message ended
+    /// and no sequence may stay cut.
+    fn check_fragment_utf8(&mut self, done: bool) -> Result<(), WsError> {
+        let Some((MessageKind::Text, so_far)) = &self.fragments else {
+            return Ok(());
+        };
+        let rest = so_far.get(self.utf8_checked..).unwrap_or_default();
+        match std::str::from_utf8(rest) {
+            Ok(_) => self.utf8_checked = so_far.len(),
+            // An invalid sequence, or one cut at the end of a whole message.
+            Err(e) if e.error_len().is_some() || done => return Err(WsError::InvalidUtf8),
+            Err(e) => self.utf8_checked += e.valid_up_to(),
+        }
+        Ok(())
+    }
+
+    /// Whether a fragmented message is being reassembled (its bytes are held here).
+    pub fn in_message(&self) -> bool {
+        self.fragments.is_some()
+    }
+}
+
+/// The body of a close frame: nothing, or a valid code and a UTF-8 reason.
+fn parse_close(body: &[u8]) -> Result<Option<(u16, &str)>, WsError> {
+    match body {
+        [] => Ok(None),
+        [_] => Err(WsError::Protocol("close frame body of one octet")),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !is_valid_close_code(code) {
+                return Err(WsError::Protocol("invalid close code"));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| WsError::InvalidUtf8)?;
+            Ok(Some((code, reason)))
+        }
+    }
+}
