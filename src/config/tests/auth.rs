@@ -27,7 +27,7 @@ const HEX32: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccd
 #[case(json!({"anonymous": {"type": "dynamic", "authenticator": "com.auth"}}), None)]
 fn anonymous_role_seen_by_the_runtime(#[case] auth: Value, #[case] role: Option<&str>) {
     let c = model(&with(AUTH, auth));
-    assert_eq!(c.transports[0].auth.anonymous_role.as_deref(), role);
+    assert_eq!(c.transports[0].auth.anonymous_role(), role);
 }
 
 #[test]

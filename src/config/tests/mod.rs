@@ -192,7 +192,7 @@ fn base_config_defaults() {
     let t = &c.transports[0];
     assert_eq!(t.id, "transport1");
     assert_eq!(t.serializers, Serializer::ALL.to_vec());
-    assert_eq!(t.auth.anonymous_role.as_deref(), Some("anonymous"));
+    assert_eq!(t.auth.anonymous_role(), Some("anonymous"));
     assert_eq!(
         t.kind,
         TransportKind::WebSocket(WebSocketService {
@@ -214,7 +214,7 @@ fn base_config_defaults() {
 #[case(json!({"anonymous": {"type": "static", "role": "public"}}), Some("public"))]
 fn anonymous_auth(#[case] auth: Value, #[case] role: Option<&str>) {
     let c = load_ok(&with("/workers/0/transports/0/auth", auth));
-    assert_eq!(c.transports[0].auth.anonymous_role.as_deref(), role);
+    assert_eq!(c.transports[0].auth.anonymous_role(), role);
 }
 
 #[test]
@@ -771,7 +771,7 @@ fn transport_junction_trustlevel() {
     let c = load_ok(&with(p, json!({"trustlevel": 4})));
     assert_eq!(c.transports[0].auth.trustlevel, Some(4));
     assert_eq!(
-        c.transports[0].auth.anonymous_role.as_deref(),
+        c.transports[0].auth.anonymous_role(),
         Some("anonymous"),
         "a trust level leaves the transport's authentication as it was"
     );

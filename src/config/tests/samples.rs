@@ -209,7 +209,7 @@ fn junction_block_and_unix_endpoint() {
     assert_eq!(o.max_message_size, 1_048_576);
     assert_eq!(o.max_frame_size, 1_048_576);
     assert_eq!(o.open_handshake_timeout_ms, 10_000);
-    assert_eq!(ws.auth.anonymous_role.as_deref(), Some("anonymous"));
+    assert_eq!(ws.auth.anonymous_role(), Some("anonymous"));
     let rs = &c.transports[1];
     assert_eq!(
         rs.endpoint,
@@ -320,7 +320,7 @@ fn auth_sample_loads_every_method() {
     assert_eq!(auth.anonymous_role(), Some("frontend"));
     // The runtime's view of the transport: anonymous as "frontend".
     assert_eq!(
-        c.transports[0].auth.anonymous_role.as_deref(),
+        c.transports[0].auth.anonymous_role(),
         Some("frontend")
     );
 
@@ -338,7 +338,7 @@ fn auth_sample_loads_every_method() {
     );
     assert_eq!(rs.wamp.auth.anonymous, None);
     assert_eq!(
-        c.transports[1].auth.anonymous_role, None,
+        c.transports[1].auth.anonymous_role(), None,
         "no anonymous login"
     );
 
