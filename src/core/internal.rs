@@ -202,9 +202,7 @@ impl Internal {
                 let outcome = |a: RouterAnswer| -> CallOutcome {
                     match a {
                         RouterAnswer::Result { payload, .. } => Ok(payload),
-                        RouterAnswer::Error { error, payload } => {
-                            Err(CallError { error, payload })
-                        }
+                        RouterAnswer::Error { error, payload } => Err(CallError { error, payload }),
                     }
                 };
                 match self.waiting.remove(&request) {

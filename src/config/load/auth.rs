@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::realm::is_realm_name;
 use super::{Key, Loader, Obj, child};
 use crate::config::auth::{
-    AnonymousAuth, AuthConfig, AuthSettings, CertificateAuthid, CertificateLogin, CookieConfig, CookieStore,
-    CryptosignAuth, CryptosignPrincipal, DynamicAuth, SameSite, ScramAuth, ScramKdf,
+    AnonymousAuth, AuthConfig, AuthSettings, CertificateAuthid, CertificateLogin, CookieConfig,
+    CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, SameSite, ScramAuth, ScramKdf,
     ScramPrincipal, Secret, TicketAuth, TicketPrincipal, TlsAuth, TlsPrincipal, WampCraAuth,
     WampCraSalt, WampCraUser,
 };
@@ -84,7 +84,13 @@ impl Loader<'_> {
             }
         };
         let day_ms = 86_400_000;
-        num(self, "authenticator_timeout", 1, day_ms, &mut s.authenticator_timeout_ms);
+        num(
+            self,
+            "authenticator_timeout",
+            1,
+            day_ms,
+            &mut s.authenticator_timeout_ms,
+        );
         let mut burst = u64::from(s.failed_login_burst);
         num(self, "failed_login_burst", 0, 1_000_000, &mut burst);
         let mut rate = u64::from(s.failed_logins_per_minute);

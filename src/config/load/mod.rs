@@ -28,11 +28,11 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use self::read::{Key, kind_of};
+use super::auth::AuthSettings;
 use super::check::{self, Located};
 use super::error::{ConfigError, ConfigIssue};
 use super::support;
 use super::worker::{ComponentConfig, WorkerConfig};
-use super::auth::AuthSettings;
 use super::{
     Config, Limits, LoadContext, PythonOptions, RealmConfig, RoleAuthorizer, TransportConfig,
 };

@@ -23,9 +23,9 @@ use ahash::AHashMap;
 
 pub use self::dynamic::DynamicAuthorizer;
 pub use self::rules::{RealmAuthorizer, RoleAuthorizer};
-use super::session::authn::CallOutcome;
 use super::api::LinkId;
 use super::cluster::RealmIdx;
+use super::session::authn::CallOutcome;
 use crate::config::Disclose;
 use crate::proto::{Dict, SessionId};
 

@@ -190,7 +190,8 @@ impl Sessions {
                 continue;
             };
             let waiting = host.links().get(link).is_some_and(|l| {
-                !l.closing && matches!(&l.phase, Phase::Authenticating(j) if j.ticket == Some(ticket))
+                !l.closing
+                    && matches!(&l.phase, Phase::Authenticating(j) if j.ticket == Some(ticket))
             });
             if waiting {
                 if let Some(l) = host.links().get_mut(link) {
@@ -280,10 +281,7 @@ impl Sessions {
         counted: bool,
     ) {
         let now = self.clock.now();
-        let throttled = counted
-            && joining
-                .source
-                .is_some_and(|s| self.throttle.failed(s, now));
+        let throttled = counted && joining.source.is_some_and(|s| self.throttle.failed(s, now));
         if let Some(l) = host.links().get(link) {
             tracing::info!(
                 peer = %l.info.peer,

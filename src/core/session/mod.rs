@@ -34,10 +34,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ahash::AHashMap;
 
 use self::authn::{AuthCall, AuthJob, Challenged, Methods, Ticket};
+pub(crate) use self::links::{EventOut, Links, Sent};
 use self::throttle::{Source, Throttle};
 use crate::config::TransportConfig;
 use crate::config::auth::AuthSettings;
-pub(crate) use self::links::{EventOut, Links, Sent};
 use crate::core::api::{LinkId, LinkInfo, Output};
 use crate::core::cluster::RealmIdx;
 use crate::proto::uri::MatchPolicy;

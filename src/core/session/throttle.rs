@@ -232,7 +232,10 @@ mod tests {
     fn links_give_their_source_from_the_peer_address_or_text() {
         let t = Rc::new(crate::config::Config::embedded_default().transports[0].clone());
         let link = |peer: &str| LinkInfo::new(Rc::clone(&t), FrontEnd::WebSocket, peer);
-        assert_eq!(Source::of_link(&link("tcp4:127.0.0.1:5000")), Some(ip("127.0.0.1")));
+        assert_eq!(
+            Source::of_link(&link("tcp4:127.0.0.1:5000")),
+            Some(ip("127.0.0.1"))
+        );
         assert_eq!(Source::of_link(&link("tcp6:::1:5000")), Some(ip("::1")));
         assert_eq!(Source::of_link(&link("unix")), None);
         assert_eq!(Source::of_link(&link("internal")), None);

@@ -166,7 +166,14 @@ impl Authenticator for Cryptosign {
                     authextra: None,
                     realm: p.realm.clone(),
                 };
-                challenge(&hello, &p.keys, cid.as_ref(), p.role.is_some(), identity, &self.limits)
+                challenge(
+                    &hello,
+                    &p.keys,
+                    cid.as_ref(),
+                    p.role.is_some(),
+                    identity,
+                    &self.limits,
+                )
             }
             Kind::Dynamic(d) => {
                 if hello.channel_binding.is_some() && cid.is_none() {
@@ -205,9 +212,8 @@ fn keys_of(p: &dynamic::Principal) -> Result<Vec<PublicKey>, String> {
     hexes
         .into_iter()
         .map(|h| {
-            PublicKey::from_hex("pubkey", h).map_err(|e| {
-                format!("the dynamic authenticator's cryptosign key is unusable: {e}")
-            })
+            PublicKey::from_hex("pubkey", h)
+                .map_err(|e| format!("the dynamic authenticator's cryptosign key is unusable: {e}"))
         })
         .collect()
 }
@@ -223,7 +229,11 @@ fn challenge(
 ) -> Step {
     match PendingCryptosign::new(keys, hello, cid, None, &mut rand::rng()) {
         Ok(pending) => {
-            let tried = if hello.pubkey.is_some() { 1 } else { keys.len() };
+            let tried = if hello.pubkey.is_some() {
+                1
+            } else {
+                keys.len()
+            };
             Step::Challenge {
                 method: METHOD.to_owned(),
                 extra: pending.challenge_extra(),
@@ -316,7 +326,8 @@ impl Challenged for State {
                     identity.authid.unwrap_or_default()
                 ),
             ),
-            (Ok(_), None) | (Err(AuthError::BadSignature { .. } | AuthError::Mismatch { .. }), _) => {
+            (Ok(_), None)
+            | (Err(AuthError::BadSignature { .. } | AuthError::Mismatch { .. }), _) => {
                 Step::failed(BAD_SIGNATURE)
             }
             (Err(e), _) => Step::failed(format!("cryptosign authentication failed: {e}")),

@@ -170,7 +170,9 @@ impl Dynamic {
             match answer.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::Str(s)) if !s.is_empty() => Ok(Some(s.clone())),
-                Some(_) => Err(nonsense(&format!("a '{key}' that is not a non-empty string"))),
+                Some(_) => Err(nonsense(&format!(
+                    "a '{key}' that is not a non-empty string"
+                ))),
             }
         };
         let role = text("role")?.or_else(|| self.default_role.clone());
@@ -264,7 +266,10 @@ mod tests {
         let p = d
             .principal(ok("user".into()), Some("joe".into()))
             .expect("a role");
-        assert_eq!((p.role.as_str(), p.authid.as_deref()), ("user", Some("joe")));
+        assert_eq!(
+            (p.role.as_str(), p.authid.as_deref()),
+            ("user", Some("joe"))
+        );
         let answer = Dict::new()
             .with("authid", "joe2")
             .with("realm", "realm2")
@@ -274,15 +279,16 @@ mod tests {
             .principal(ok(Value::Dict(answer)), Some("joe".into()))
             .expect("a dict");
         assert_eq!(p.role, "guest", "default-role fills in");
-        assert_eq!(p.authid.as_deref(), Some("joe2"), "the answer's authid wins");
+        assert_eq!(
+            p.authid.as_deref(),
+            Some("joe2"),
+            "the answer's authid wins"
+        );
         assert_eq!(p.realm.as_deref(), Some("realm2"));
         assert_eq!(p.extra, Some(Dict::new().with("k", 1u64)));
         assert_eq!(p.str("secret"), Some("s3"));
         let no_role = dynamic(None).principal(ok(Value::Dict(Dict::new())), None);
-        assert_eq!(
-            message(no_role.expect_err("no role")).0,
-            uris::NO_SUCH_ROLE
-        );
+        assert_eq!(message(no_role.expect_err("no role")).0, uris::NO_SUCH_ROLE);
     }
 
     #[test]
@@ -293,10 +299,19 @@ mod tests {
                 .expect_err("missing"),
         );
         assert_eq!(r, "unavailable");
-        assert!(m.contains("no dynamic authenticator is registered at 'com.auth'"), "{m}");
-        let (_, m) = message(d.principal(err(uris::TIMEOUT, None), None).expect_err("slow"));
+        assert!(
+            m.contains("no dynamic authenticator is registered at 'com.auth'"),
+            "{m}"
+        );
+        let (_, m) = message(
+            d.principal(err(uris::TIMEOUT, None), None)
+                .expect_err("slow"),
+        );
         assert!(m.contains("did not answer within 250 ms"), "{m}");
-        let (_, m) = message(d.principal(err(uris::CANCELED, None), None).expect_err("gone"));
+        let (_, m) = message(
+            d.principal(err(uris::CANCELED, None), None)
+                .expect_err("gone"),
+        );
         assert!(m.contains("went away"), "{m}");
         // The authenticator's own error denies with its URI and message.
         let (r, m) = message(

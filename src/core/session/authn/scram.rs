@@ -59,7 +59,11 @@ enum Kind {
 impl Scram {
     /// The spec's (`wamp-scram`) and Autobahn's (`scram`) method from a
     /// transport's `auth.scram`; `mock_key` makes unknown authids' salts.
-    pub fn from_config(a: &ScramAuth, settings: &AuthSettings, mock_key: &[u8; 32]) -> (Scram, Scram) {
+    pub fn from_config(
+        a: &ScramAuth,
+        settings: &AuthSettings,
+        mock_key: &[u8; 32],
+    ) -> (Scram, Scram) {
         let limits = settings.limits.clone();
         let kind = match a {
             ScramAuth::Dynamic(d) => Kind::Dynamic(Dynamic::from_config(d, settings)),
@@ -99,15 +103,16 @@ impl Scram {
                 }
                 // Mock credentials look like the real ones: the first principal's
                 // parameters, else Autobahn's credential tool's.
-                let mock_params = table
-                    .values()
-                    .next()
-                    .map(|(c, _)| *c.params())
-                    .unwrap_or(KdfParams {
-                        kdf: Kdf::Argon2id13Autobahn,
-                        iterations: 4096,
-                        memory: Some(512),
-                    });
+                let mock_params =
+                    table
+                        .values()
+                        .next()
+                        .map(|(c, _)| *c.params())
+                        .unwrap_or(KdfParams {
+                            kdf: Kdf::Argon2id13Autobahn,
+                            iterations: 4096,
+                            memory: Some(512),
+                        });
                 Kind::Static {
                     principals: Rc::new(table),
                     mock_key: *mock_key,
@@ -217,7 +222,8 @@ fn credential(p: &dynamic::Principal, limits: &AuthLimits) -> Result<ScramCreden
     let need = |what: &'static str| p.str(what).ok_or(AuthError::Missing { what });
     ScramCredential::from_crossbar(
         need("kdf")?,
-        p.uint("iterations").ok_or(AuthError::Missing { what: "iterations" })?,
+        p.uint("iterations")
+            .ok_or(AuthError::Missing { what: "iterations" })?,
         p.uint("memory"),
         need("salt")?,
         need("stored-key")?,

@@ -117,12 +117,9 @@ impl Challenged for StaticState {
         };
         match verify_ticket(&auth.signature, secret, &self.limits) {
             Ok(()) if self.expected.is_some() => match role {
-                Some(role) => Step::Welcome(Identity::new(
-                    Some(self.authid),
-                    role,
-                    METHOD,
-                    "static",
-                )),
+                Some(role) => {
+                    Step::Welcome(Identity::new(Some(self.authid), role, METHOD, "static"))
+                }
                 None => Step::deny(
                     uris::NO_SUCH_ROLE,
                     format!("principal '{}' has no role configured", self.authid),
@@ -150,12 +147,14 @@ impl Challenged for DynamicState {
             Err(e) => return Step::failed(format!("ticket authentication failed: {e}")),
         };
         let details = self.details.with("ticket", ticket);
-        self.dynamic
-            .ask(&self.realm, self.authid.as_deref(), details, |p| {
-                match dynamic::identity(p, METHOD) {
-                    Ok(id) => Step::Welcome(id),
-                    Err(step) => step,
-                }
-            })
+        self.dynamic.ask(
+            &self.realm,
+            self.authid.as_deref(),
+            details,
+            |p| match dynamic::identity(p, METHOD) {
+                Ok(id) => Step::Welcome(id),
+                Err(step) => step,
+            },
+        )
     }
 }

@@ -422,7 +422,9 @@ impl Challenged for State {
             Keys::Ready(cred) => decide(Some(&cred)),
             Keys::None => decide(None),
             Keys::Cached(user) => Step::Offload(Box::new(move || {
-                let cred = user.cred.get_or_init(|| derive(&user.secret, user.salt.as_ref()));
+                let cred = user
+                    .cred
+                    .get_or_init(|| derive(&user.secret, user.salt.as_ref()));
                 decide(Some(cred))
             })),
             Keys::Derive(secret, salt) => Step::Offload(Box::new(move || {
