@@ -394,7 +394,8 @@ pub enum TlsVersion {
 /// Today's runtime's view of a transport's authentication (see
 /// [`TransportConfig::auth`]): a copy of the served WAMP service's `auth`
 /// and trust level, which the routing core builds its authenticators from.
-#[derive(Debug, Clone, PartialEq)]
+/// The default: anonymous with role `anonymous`, no trust level.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransportAuth {
     /// The service's authentication methods (its `auth` object).
     pub methods: AuthConfig,
@@ -407,15 +408,6 @@ impl TransportAuth {
     /// The role of static anonymous authentication, if it is allowed.
     pub fn anonymous_role(&self) -> Option<&str> {
         self.methods.anonymous_role()
-    }
-}
-
-impl Default for TransportAuth {
-    fn default() -> Self {
-        TransportAuth {
-            methods: AuthConfig::default(),
-            trustlevel: None,
-        }
     }
 }
 

@@ -1111,6 +1111,8 @@ fn anonymous_authentication_is_per_transport() {
     }
 }
 mod api;
+mod auth;
+mod auth_dynamic;
 mod oversize;
 mod pubsub;
 mod registration;

@@ -191,7 +191,7 @@ impl Authenticator for Cryptosign {
                     };
                     let identity = match dynamic::identity(p, METHOD) {
                         Ok(id) => id,
-                        Err(step) => return step,
+                        Err(step) => return *step,
                     };
                     challenge(&hello, &keys, cid.as_ref(), true, identity, &limits)
                 })

@@ -118,7 +118,7 @@ impl Dynamic {
             timeout_ms: self.timeout_ms,
             then: Box::new(move |outcome| match me.principal(outcome, hello_authid) {
                 Ok(p) => then(p),
-                Err(step) => step,
+                Err(step) => *step,
             }),
         })
     }
@@ -128,13 +128,13 @@ impl Dynamic {
         &self,
         outcome: CallOutcome,
         hello_authid: Option<String>,
-    ) -> Result<Principal, Step> {
+    ) -> Result<Principal, Box<Step>> {
         let procedure = &self.procedure;
         let payload = match outcome {
             Ok(p) => p,
             Err(e) => {
                 let unavailable = |message: String| Step::Unavailable { message };
-                return Err(match e.error.as_str() {
+                return Err(Box::new(match e.error.as_str() {
                     uris::NO_SUCH_PROCEDURE => unavailable(format!(
                         "no dynamic authenticator is registered at '{procedure}'"
                     )),
@@ -155,18 +155,20 @@ impl Dynamic {
                             message,
                         }
                     }
-                });
+                }));
             }
         };
-        let nonsense = |what: &str| Step::Unavailable {
-            message: format!("the dynamic authenticator '{procedure}' answered {what}"),
+        let nonsense = |what: &str| {
+            Box::new(Step::Unavailable {
+                message: format!("the dynamic authenticator '{procedure}' answered {what}"),
+            })
         };
         let answer = match payload.args.as_ref().and_then(|a| a.first()) {
             Some(Value::Str(role)) => Dict::new().with("role", role.as_str()),
             Some(Value::Dict(d)) => d.clone(),
             _ => return Err(nonsense("neither a role nor a dict")),
         };
-        let text = |key: &str| -> Result<Option<String>, Step> {
+        let text = |key: &str| -> Result<Option<String>, Box<Step>> {
             match answer.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::Str(s)) if !s.is_empty() => Ok(Some(s.clone())),
@@ -184,10 +186,10 @@ impl Dynamic {
             Some(_) => return Err(nonsense("an 'extra' that is not a dict")),
         };
         let Some(role) = role else {
-            return Err(Step::deny(
+            return Err(Box::new(Step::deny(
                 uris::NO_SUCH_ROLE,
                 format!("the dynamic authenticator '{procedure}' assigned no role"),
-            ));
+            )));
         };
         Ok(Principal {
             role,
@@ -201,12 +203,12 @@ impl Dynamic {
 
 /// The identity a dynamic principal logs in as: its authid (required) and
 /// role, `method`, provider `dynamic`, its `extra` and `realm`.
-pub(super) fn identity(p: Principal, method: &str) -> Result<super::Identity, Step> {
+pub(super) fn identity(p: Principal, method: &str) -> Result<super::Identity, Box<Step>> {
     let Some(authid) = p.authid else {
-        return Err(Step::deny(
+        return Err(Box::new(Step::deny(
             super::NO_SUCH_PRINCIPAL,
             "the dynamic authenticator assigned no authid",
-        ));
+        )));
     };
     Ok(super::Identity {
         authid: Some(authid),
@@ -252,8 +254,8 @@ mod tests {
         })
     }
 
-    fn message(step: Step) -> (String, String) {
-        match step {
+    fn message(step: impl Into<Box<Step>>) -> (String, String) {
+        match *step.into() {
             Step::Deny { reason, message } => (reason, message),
             Step::Unavailable { message } => ("unavailable".into(), message),
             other => panic!("expected a refusal, got {other:?}"),

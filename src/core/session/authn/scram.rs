@@ -200,7 +200,7 @@ impl Authenticator for Scram {
                     };
                     let identity = match dynamic::identity(p, hello.dialect.authmethod()) {
                         Ok(id) => id,
-                        Err(step) => return step,
+                        Err(step) => return *step,
                     };
                     // The proof covers the authid the client sent in HELLO.
                     challenge(

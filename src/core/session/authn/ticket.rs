@@ -153,7 +153,7 @@ impl Challenged for DynamicState {
             details,
             |p| match dynamic::identity(p, METHOD) {
                 Ok(id) => Step::Welcome(id),
-                Err(step) => step,
+                Err(step) => *step,
             },
         )
     }

@@ -353,7 +353,7 @@ fn dynamic_challenge(
     };
     let identity = match dynamic::identity(p, METHOD) {
         Ok(id) => id,
-        Err(step) => return step,
+        Err(step) => return *step,
     };
     let authid = identity.authid.clone().unwrap_or_default();
     let mut challenge = Challenge::new(&authid, &identity.authrole, "dynamic", session, unix_ms);
