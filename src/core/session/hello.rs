@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
-use super::throttle::Source;
+use super::throttle::{Failure, Source};
 use super::{Features, Host, IdMap, Joining, Phase, Session, Sessions};
 use crate::core::api::LinkId;
 use crate::core::uris;
@@ -281,17 +281,31 @@ impl Sessions {
         counted: bool,
     ) {
         let now = self.clock.now();
-        let throttled = counted && joining.source.is_some_and(|s| self.throttle.failed(s, now));
+        let failure = match joining.source {
+            Some(s) if counted => self.throttle.failed(s, now),
+            _ => Failure::Counted,
+        };
+        let throttled = matches!(failure, Failure::Throttled { .. });
         if let Some(l) = host.links().get(link) {
-            tracing::info!(
-                peer = %l.info.peer,
-                authid = joining.authid.as_deref().unwrap_or(""),
-                authmethod = %joining.method,
-                %reason,
-                %message,
-                throttled,
-                "authentication failed"
-            );
+            let peer = &l.info.peer;
+            let authid = joining.authid.as_deref().unwrap_or("");
+            let method = &joining.method;
+            match failure {
+                Failure::Counted => tracing::info!(
+                    %peer, %authid, authmethod = %method, %reason, %message,
+                    "authentication failed"
+                ),
+                // Throttled: one line per episode, not one per attempt.
+                Failure::Throttled { first: true } => tracing::warn!(
+                    %peer, %authid, authmethod = %method, %reason, %message,
+                    "authentication failed; too many failed logins from this address: \
+                     its logins are refused and their ABORTs held back"
+                ),
+                Failure::Throttled { first: false } => tracing::debug!(
+                    %peer, %authid, authmethod = %method, %reason, %message,
+                    "authentication failed (address throttled)"
+                ),
+            }
         }
         let delay = self.throttle.delay();
         if throttled && !delay.is_zero() {

@@ -82,6 +82,21 @@ impl From<SocketAddr> for Source {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// Whether its throttling was reported (once per episode, so that a
+    /// storm of failures does not become a storm of log lines).
+    reported: bool,
+}
+
+/// What a failed login did to its address's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Counted; the address may go on.
+    Counted,
+    /// The address is throttled; `first`: the first failure of this episode.
+    Throttled {
+        /// The first throttled failure since the bucket last had a token.
+        first: bool,
+    },
 }
 
 /// Failed-login buckets of one shard.
@@ -130,11 +145,11 @@ impl Throttle {
         self.refilled(src, now).is_some_and(|b| b.tokens < 1.0)
     }
 
-    /// Records a failed login from `src`. Returns whether `src` is
-    /// throttled: it had no token left for it.
-    pub fn failed(&mut self, src: Source, now: Instant) -> bool {
+    /// Records a failed login from `src`: [`Failure::Throttled`] when it had
+    /// no token left for it.
+    pub fn failed(&mut self, src: Source, now: Instant) -> Failure {
         if self.burst == 0.0 {
-            return false;
+            return Failure::Counted;
         }
         if !self.buckets.contains_key(&src) {
             if self.buckets.len() >= MAX_TRACKED_SOURCES {
@@ -144,7 +159,7 @@ impl Throttle {
                     b.tokens + elapsed * per_sec < burst
                 });
                 if self.buckets.len() >= MAX_TRACKED_SOURCES {
-                    return false;
+                    return Failure::Counted;
                 }
             }
             self.buckets.insert(
@@ -152,15 +167,19 @@ impl Throttle {
                 Bucket {
                     tokens: self.burst,
                     at: now,
+                    reported: false,
                 },
             );
         }
         let b = self.refilled(src, now).expect("inserted above");
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            false
+            b.reported = false;
+            Failure::Counted
         } else {
-            true
+            let first = !b.reported;
+            b.reported = true;
+            Failure::Throttled { first }
         }
     }
 
@@ -196,18 +215,31 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(!t.is_throttled(a, t0));
-            assert!(!t.failed(a, t0), "within the burst");
+            assert_eq!(t.failed(a, t0), Failure::Counted, "within the burst");
         }
         assert!(t.is_throttled(a, t0));
-        assert!(t.failed(a, t0), "the fourth is throttled");
+        assert_eq!(
+            t.failed(a, t0),
+            Failure::Throttled { first: true },
+            "the fourth"
+        );
+        assert_eq!(
+            t.failed(a, t0),
+            Failure::Throttled { first: false },
+            "reported once"
+        );
         assert!(!t.is_throttled(b, t0), "another address is not");
         // One token a second comes back.
         let t1 = t0 + Duration::from_millis(999);
         assert!(t.is_throttled(a, t1));
         let t2 = t0 + Duration::from_millis(1_000);
         assert!(!t.is_throttled(a, t2));
-        assert!(!t.failed(a, t2));
-        assert!(t.failed(a, t2));
+        assert_eq!(t.failed(a, t2), Failure::Counted);
+        assert_eq!(
+            t.failed(a, t2),
+            Failure::Throttled { first: true },
+            "a new episode"
+        );
         // Failures while throttled take no token: as the bucket refills,
         // one real attempt per token gets through, whatever the offender sends.
         let t3 = t2 + Duration::from_secs(3);
@@ -215,7 +247,7 @@ mod tests {
         // No limit at all with a burst of 0.
         let mut off = throttle(0, 60);
         for _ in 0..100 {
-            assert!(!off.failed(a, t0));
+            assert_eq!(off.failed(a, t0), Failure::Counted);
         }
         assert!(!off.is_throttled(a, t0));
         assert_eq!(off.tracked(), 0);
