@@ -13,6 +13,9 @@ use crate::core::api::LinkId;
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
 
+/// The refusal of a login from a throttled address (its credentials are not looked at).
+const THROTTLED: &str = "too many failed logins from this address; try again later";
+
 /// Most entries of `HELLO.Details.authmethods` looked at.
 pub const MAX_AUTHMETHODS: usize = 16;
 
@@ -104,7 +107,7 @@ impl Sessions {
         let throttled = source.is_some_and(|s| self.throttle.is_throttled(s, now));
         let step = if throttled {
             // The credentials are not even looked at.
-            Step::failed("too many failed logins from this address; try again later")
+            Step::failed(THROTTLED)
         } else {
             let l = host.links().get(link).expect("checked above");
             let req = HelloRequest {
@@ -145,7 +148,12 @@ impl Sessions {
                 }
                 self.last_ticket += 1;
                 let ticket = Ticket(self.last_ticket);
-                let step = next.authenticate(&auth, ticket);
+                // An address throttled since its CHALLENGE gets no guess either.
+                let now = self.clock.now();
+                let step = match joining.source {
+                    Some(s) if self.throttle.is_throttled(s, now) => Step::failed(THROTTLED),
+                    _ => next.authenticate(&auth, ticket),
+                };
                 self.apply(host, link, joining, ticket, step)
             }
             other => {

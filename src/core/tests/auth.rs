@@ -729,6 +729,9 @@ fn failed_logins_are_limited_per_address_and_slow_only_the_offender() {
     let mut c = cluster_with(1, cfg, ticket_config());
     let clock = manual_clock(&mut c);
     let bad = "tcp4:10.0.0.66:4000";
+    // A login challenged before the address runs out of failures...
+    let (early, got) = hello_from(&mut c, bad);
+    assert_eq!(challenge(&got).auth_method, "ticket");
     for _ in 0..3 {
         let (_, got) = ticket_login(&mut c, bad, "guess");
         assert_eq!(abort(&got).0, uris::AUTHENTICATION_FAILED, "at once");
@@ -736,6 +739,9 @@ fn failed_logins_are_limited_per_address_and_slow_only_the_offender() {
     // The fourth failure: its ABORT is held back.
     let (p4, got) = ticket_login(&mut c, bad, "guess");
     assert!(got.is_empty(), "held back: {got:?}");
+    // ... gets no guess after it, even with the right ticket.
+    let got = authenticate(&mut c, &early, "secret-1", Dict::new());
+    assert!(got.is_empty(), "refused, held back: {got:?}");
     let at = c.routers[0].next_deadline().expect("a deadline");
     // While throttled even the right ticket is not looked at.
     let (p5, got) = hello_from(&mut c, bad);
@@ -745,11 +751,10 @@ fn failed_logins_are_limited_per_address_and_slow_only_the_offender() {
     assert_eq!(s(welcome(&got), "authid"), "joe");
     clock.0.set(at);
     c.routers[0].poll_timers(at);
-    for p in [&p4, &p5] {
-        let (reason, message) = abort(&c.recv(p));
+    for p in [&p4, &p5, &early] {
+        let (reason, _) = abort(&c.recv(p));
         assert_eq!(reason, uris::AUTHENTICATION_FAILED);
         assert!(p.outbox.borrow().is_closed());
-        let _ = message;
     }
     // A token per second comes back: one real attempt gets through.
     clock.advance(Duration::from_millis(1_000));
