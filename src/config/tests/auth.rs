@@ -397,3 +397,71 @@ fn undefined_roles_and_realms_are_warned() {
         ]
     );
 }
+
+#[test]
+fn junction_auth_settings() {
+    use crate::config::auth::{AuthLimits, AuthSettings};
+    let c = load_ok(&with(
+        "/junction",
+        json!({"auth": {
+            "authenticator_timeout": 2500,
+            "failed_login_burst": 0,
+            "failed_logins_per_minute": 5,
+            "throttle_delay": 0,
+            "max_authid_len": 64,
+            "max_ticket_len": 100,
+            "max_pbkdf2_iterations": 50000
+        }}),
+    ));
+    assert_eq!(
+        c.limits.auth,
+        AuthSettings {
+            authenticator_timeout_ms: 2500,
+            failed_login_burst: 0,
+            failed_logins_per_minute: 5,
+            throttle_delay_ms: 0,
+            limits: AuthLimits {
+                max_authid_len: 64,
+                max_ticket_len: 100,
+                max_pbkdf2_iterations: 50_000,
+                ..AuthLimits::default()
+            },
+        }
+    );
+    assert_eq!(load_ok(&base()).limits.auth, AuthSettings::default());
+    for (auth, at, needle) in [
+        (
+            json!({"authenticator_timeout": 0}),
+            "authenticator_timeout",
+            "out of range",
+        ),
+        (
+            json!({"throttle_delay": 60001}),
+            "throttle_delay",
+            "out of range",
+        ),
+        (
+            json!({"max_signature_len": 10}),
+            "max_signature_len",
+            "out of range",
+        ),
+        (
+            json!({"failed_logins_per_minute": "many"}),
+            "failed_logins_per_minute",
+            "whole number",
+        ),
+        (
+            json!({"min_nonce_len": 300, "max_nonce_len": 200}),
+            "min_nonce_len",
+            "max_nonce_len",
+        ),
+        (json!({"retries": 3}), "retries", "unknown key"),
+    ] {
+        assert_one_issue(
+            &with("/junction", json!({ "auth": auth })),
+            &format!("junction.auth.{at}"),
+            Invalid,
+            needle,
+        );
+    }
+}
