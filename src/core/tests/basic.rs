@@ -728,9 +728,12 @@ fn strict_uri_check_rejects_loose_uris() {
 fn anonymous_authentication_is_per_transport() {
     let mut c = Cluster::new(1);
     let mut no_anon = (*c.transport).clone();
-    no_anon.auth.anonymous_role = None;
+    no_anon.auth.methods.anonymous = None;
     let mut guest = (*c.transport).clone();
-    guest.auth.anonymous_role = Some("guest".into());
+    guest.auth.methods.anonymous = Some(crate::config::auth::AnonymousAuth::Static {
+        role: "guest".into(),
+        authid: None,
+    });
     for (transport, reason) in [(no_anon, uris::NO_AUTH_METHOD), (guest, uris::NO_SUCH_ROLE)] {
         c.transport = Rc::new(transport);
         let p = c.connect_raw(0, Serializer::Json, 1 << 20);

@@ -447,6 +447,8 @@ pub(crate) fn join_limited(c: &mut Cluster, shard: usize, max: usize) -> Peer {
 }
 
 mod api;
+mod auth;
+mod auth_dynamic;
 mod basic;
 mod limits;
 mod oversize;

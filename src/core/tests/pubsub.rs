@@ -49,7 +49,13 @@ pub(super) fn join_as(
     let saved = Rc::clone(&c.transport);
     let mut t: TransportConfig = (*saved).clone();
     t.auth = TransportAuth {
-        anonymous_role: Some(role.into()),
+        methods: crate::config::auth::AuthConfig {
+            anonymous: Some(crate::config::auth::AnonymousAuth::Static {
+                role: role.into(),
+                authid: None,
+            }),
+            ..crate::config::auth::AuthConfig::none()
+        },
         trustlevel: None,
     };
     c.transport = Rc::new(t);
