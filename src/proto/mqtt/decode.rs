@@ -10,9 +10,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::MqttError;
 use super::packet::{
-    Auth, ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, PacketType, PubResponse,
-    Publish, QoS, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Version, Will, check_text,
+    Auth, ConnAck, Connect, Disconnect, Packet, PubResponse, Publish, RetainHandling, SubAck,
+    Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, Will,
 };
 use super::properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
@@ -20,6 +19,7 @@ use super::properties::{
 };
 use super::reason::ReasonCode;
 use super::topic;
+use super::types::{MqttString, PacketId, PacketType, QoS, Version, check_text};
 use super::{Limits, Peer};
 
 /// A fixed header: the first byte and the remaining length.

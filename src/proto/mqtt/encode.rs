@@ -9,11 +9,11 @@ use bytes::BytesMut;
 
 use super::error::EncodeError;
 use super::packet::{
-    Auth, ConnAck, Connect, Disconnect, MqttString, Packet, PubResponse, Publish, SubAck,
-    Subscribe, UnsubAck, Version,
+    Auth, ConnAck, Connect, Disconnect, Packet, PubResponse, Publish, SubAck, Subscribe, UnsubAck,
 };
 use super::properties::{self, AckProperties, MAX_VARINT};
 use super::reason::ReasonCode;
+use super::types::{MqttString, PacketType, Version};
 
 /// Where encoded bytes go: a buffer, a fixed slice, or a counter.
 pub(crate) trait Sink {
@@ -207,7 +207,7 @@ fn body<S: Sink>(packet: &Packet, v: Version, s: &mut S) -> Result<(), EncodeErr
 fn connect<S: Sink>(c: &Connect, s: &mut S) -> Result<(), EncodeError> {
     let v5 = c.version == Version::V5;
     let refuse = |what| EncodeError::NotInV311 {
-        packet: super::packet::PacketType::Connect,
+        packet: PacketType::Connect,
         what,
     };
     if !v5 {
@@ -261,7 +261,7 @@ fn connack<S: Sink>(c: &ConnAck, v: Version, s: &mut S) -> Result<(), EncodeErro
         properties::put_block(s, &c.properties)
     } else if !properties::is_empty(&c.properties) {
         Err(EncodeError::NotInV311 {
-            packet: super::packet::PacketType::ConnAck,
+            packet: PacketType::ConnAck,
             what: "properties",
         })
     } else {
@@ -288,7 +288,7 @@ fn publish<S: Sink>(p: &Publish, v: Version, s: &mut S) -> Result<(), EncodeErro
         properties::put_block(s, &p.properties)?;
     } else if !properties::is_empty(&p.properties) {
         return Err(EncodeError::NotInV311 {
-            packet: super::packet::PacketType::Publish,
+            packet: PacketType::Publish,
             what: "properties",
         });
     }
@@ -333,7 +333,7 @@ fn reason_and_props<S: Sink>(
 
 fn subscribe<S: Sink>(p: &Subscribe, v: Version, s: &mut S) -> Result<(), EncodeError> {
     let refuse = |what| EncodeError::NotInV311 {
-        packet: super::packet::PacketType::Subscribe,
+        packet: PacketType::Subscribe,
         what,
     };
     s.w16(p.packet_id.get());
@@ -358,7 +358,7 @@ fn subscribe<S: Sink>(p: &Subscribe, v: Version, s: &mut S) -> Result<(), Encode
 
 fn suback<S: Sink>(p: &SubAck, v: Version, s: &mut S) -> Result<(), EncodeError> {
     let refuse = |what| EncodeError::NotInV311 {
-        packet: super::packet::PacketType::SubAck,
+        packet: PacketType::SubAck,
         what,
     };
     s.w16(p.packet_id.get());
@@ -381,7 +381,7 @@ fn unsuback<S: Sink>(p: &UnsubAck, v: Version, s: &mut S) -> Result<(), EncodeEr
     if v == Version::V311 {
         if !p.properties.is_empty() || !p.codes.is_empty() {
             return Err(EncodeError::NotInV311 {
-                packet: super::packet::PacketType::UnsubAck,
+                packet: PacketType::UnsubAck,
                 what: "reason codes or properties",
             });
         }
@@ -399,7 +399,7 @@ fn disconnect<S: Sink>(d: &Disconnect, v: Version, s: &mut S) -> Result<(), Enco
     if v == Version::V311 {
         if d.reason != ReasonCode::Success || !empty {
             return Err(EncodeError::NotInV311 {
-                packet: super::packet::PacketType::Disconnect,
+                packet: PacketType::Disconnect,
                 what: "a reason code or properties",
             });
         }
@@ -417,7 +417,7 @@ fn disconnect<S: Sink>(d: &Disconnect, v: Version, s: &mut S) -> Result<(), Enco
 
 fn auth<S: Sink>(a: &Auth, v: Version, s: &mut S) -> Result<(), EncodeError> {
     if v == Version::V311 {
-        return Err(EncodeError::NotInVersion(super::packet::PacketType::Auth));
+        return Err(EncodeError::NotInVersion(PacketType::Auth));
     }
     if a.reason == ReasonCode::Success && a.properties.is_empty() {
         return Ok(());

@@ -27,6 +27,7 @@ mod property_id;
 pub mod reason;
 mod template;
 pub mod topic;
+mod types;
 
 pub use decode::{FixedHeader, decode, peek_connect_version, peek_header};
 pub use encode::{encode, encoded_len};

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use super::decode::Reader;
 use super::encode::{Counter, Sink, put_varint};
 use super::error::{EncodeError, MqttError};
-use super::packet::{MqttString, PacketType, QoS};
 pub use super::property_id::{ALL_PROPERTIES, PropertyContext, PropertyId, PropertyType};
+use super::types::{MqttString, PacketType, QoS};
 
 /// User Properties: name/value pairs, in the order received (they may repeat).
 pub type UserProperties = Vec<(MqttString, MqttString)>;

@@ -16,8 +16,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::encode::{Counter, Sink, SliceSink, publish_flags, put_varint, varint_len};
 use super::error::EncodeError;
-use super::packet::{MqttString, PacketId, PacketType, Publish, QoS, Version};
+use super::packet::Publish;
 use super::properties::{MAX_VARINT, emit_per_delivery};
+use super::types::{MqttString, PacketId, PacketType, QoS, Version};
 
 /// The bytes of a head beyond the topic, the shared properties and the
 /// subscription identifiers: fixed header 5, topic length 2, packet identifier
