@@ -28,6 +28,7 @@ pub mod reason;
 mod template;
 pub mod topic;
 mod types;
+mod wire;
 
 pub use decode::{FixedHeader, decode, peek_connect_version, peek_header};
 pub use encode::{encode, encoded_len};
