@@ -9,6 +9,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::MqttError;
+use super::limits::{Limits, Peer};
 use super::packet::{
     Auth, ConnAck, Connect, Disconnect, Packet, PubResponse, Publish, RetainHandling, SubAck,
     Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, Will,
@@ -21,7 +22,6 @@ use super::reason::ReasonCode;
 use super::topic;
 use super::types::{PacketType, QoS, Version, check_text};
 use super::wire::{Reader, VarInt, parse_varint};
-use super::{Limits, Peer};
 
 /// A fixed header: the first byte and the remaining length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
