@@ -22,6 +22,8 @@
 //!   [`auth`] (authentication methods, cookies, [`Secret`](auth::Secret)),
 //!   [`web`] (web transport paths), [`mqtt`], [`worker`] (components, guest,
 //!   container and testee workers);
+//! - `path.rs`: JSON paths (`workers[0].realms[1]`) and items located by them,
+//!   shared by the walk, the checks and the gap list;
 //! - `load/`: the walk over the parsed JSON value, building the model;
 //! - `check.rs`: cross-item checks (duplicates, port clashes, references) after the walk;
 //! - `support.rs`: the gap list;
@@ -32,6 +34,7 @@ mod check;
 mod error;
 mod load;
 pub mod mqtt;
+mod path;
 mod support;
 #[cfg(test)]
 mod tests;
