@@ -18,7 +18,8 @@
 //!
 //! - `error.rs`: [`ConfigError`] and [`ConfigIssue`];
 //! - the model: this file (the node, realms, roles, limits), `transport.rs`
-//!   (listeners, endpoints, TLS, WebSocket and RawSocket services),
+//!   (listeners, endpoints, TLS), `wamp.rs` (WebSocket and RawSocket
+//!   services),
 //!   [`auth`] (authentication methods, cookies, [`Secret`](auth::Secret)),
 //!   [`web`] (web transport paths), [`mqtt`], [`worker`] (components, guest,
 //!   container and testee workers);
@@ -39,6 +40,7 @@ mod support;
 #[cfg(test)]
 mod tests;
 mod transport;
+mod wamp;
 pub mod web;
 pub mod worker;
 
@@ -47,9 +49,11 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, Endpoint, RawSocketOptions, RawSocketService, ServiceKind, TlsConfig,
-    TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport, WampService,
-    WebSocketOptions, WebSocketService,
+    ClientCertificates, Endpoint, ServiceKind, TlsConfig, TlsVersion, TransportAuth,
+    TransportConfig, TransportKind, UniversalTransport,
+};
+pub use wamp::{
+    RawSocketOptions, RawSocketService, WampService, WebSocketOptions, WebSocketService,
 };
 pub use web::WebPaths;
 
