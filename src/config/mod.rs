@@ -18,10 +18,13 @@
 //!
 //! - `error.rs`: [`ConfigError`] and [`ConfigIssue`];
 //! - the model: this file (the node, realms, roles, limits), `transport.rs`
-//!   (listeners, endpoints, TLS, WebSocket and RawSocket services),
+//!   (listeners, endpoints, TLS), `wamp.rs` (WebSocket and RawSocket
+//!   services),
 //!   [`auth`] (authentication methods, cookies, [`Secret`](auth::Secret)),
 //!   [`web`] (web transport paths), [`mqtt`], [`worker`] (components, guest,
 //!   container and testee workers);
+//! - `path.rs`: JSON paths (`workers[0].realms[1]`) and items located by them,
+//!   shared by the walk, the checks and the gap list;
 //! - `load/`: the walk over the parsed JSON value, building the model;
 //! - `check.rs`: cross-item checks (duplicates, port clashes, references) after the walk;
 //! - `support.rs`: the gap list;
@@ -32,10 +35,12 @@ mod check;
 mod error;
 mod load;
 pub mod mqtt;
+mod path;
 mod support;
 #[cfg(test)]
 mod tests;
 mod transport;
+mod wamp;
 pub mod web;
 pub mod worker;
 
@@ -44,9 +49,11 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, Endpoint, RawSocketOptions, RawSocketService, ServiceKind, TlsConfig,
-    TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport, WampService,
-    WebSocketOptions, WebSocketService,
+    ClientCertificates, Endpoint, ServiceKind, TlsConfig, TlsVersion, TransportAuth,
+    TransportConfig, TransportKind, UniversalTransport,
+};
+pub use wamp::{
+    RawSocketOptions, RawSocketService, WampService, WebSocketOptions, WebSocketService,
 };
 pub use web::WebPaths;
 

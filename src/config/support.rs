@@ -10,7 +10,7 @@
 
 use super::auth::{AnonymousAuth, AuthConfig};
 use super::error::{ConfigIssue, IssueKind};
-use super::load::{child, index};
+use super::path::{child, index};
 use super::web::{WebOptions, WebService};
 use super::worker::ComponentKind;
 use super::{Config, ServiceKind, TransportKind};

@@ -1,7 +1,8 @@
 //! Listening transports: what each listener speaks ([`TransportKind`]),
-//! where it listens ([`Endpoint`], with TLS), and the WAMP services on it
-//! ([`WebSocketService`], [`RawSocketService`]: serializers, options,
-//! authentication). Web paths are in `web.rs`, MQTT in `mqtt.rs`.
+//! where it listens ([`Endpoint`], with TLS), and the services it carries
+//! ([`ServiceKind`]). The WAMP services themselves ([`WebSocketService`],
+//! [`RawSocketService`]: serializers, options, authentication) are in
+//! `wamp.rs`, web paths in `web.rs`, MQTT in `mqtt.rs`.
 //!
 //! [`TransportConfig::serializers`] and [`TransportConfig::auth`] are a copy,
 //! for today's runtime, of the one WAMP service a listener serves (see
@@ -10,9 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::DEFAULT_MAX_MESSAGE_SIZE;
-use super::auth::{AuthConfig, CookieConfig};
+use super::auth::AuthConfig;
 use super::mqtt::MqttService;
+use super::wamp::{RawSocketService, WampService, WebSocketService};
 use super::web::{WebPaths, WebService, WebTransport};
 use crate::proto::Serializer;
 
@@ -194,98 +195,6 @@ fn first_websocket(paths: &WebPaths) -> Option<&WebSocketService> {
     })
 }
 
-/// What a WAMP client connecting to a service may speak and how it logs in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WampService {
-    /// `serializers`, in preference order (default: all).
-    pub serializers: Vec<Serializer>,
-    /// `auth`.
-    pub auth: AuthConfig,
-    /// Trust level of sessions joined here whose role sets none (Junction
-    /// extension `"junction": {"trustlevel": N}`).
-    pub trustlevel: Option<u64>,
-}
-
-impl Default for WampService {
-    fn default() -> Self {
-        WampService {
-            serializers: Serializer::ALL.to_vec(),
-            auth: AuthConfig::default(),
-            trustlevel: None,
-        }
-    }
-}
-
-/// WAMP over WebSocket: a `websocket` transport, a web transport's
-/// `websocket` path, or a universal transport's `websocket` entry.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct WebSocketService {
-    /// WebSocket options (and the HTTP path).
-    pub options: WebSocketOptions,
-    /// Serializers, authentication, trust level.
-    pub wamp: WampService,
-    /// `cookie`: cookie tracking; `None`: off.
-    pub cookie: Option<CookieConfig>,
-}
-
-/// WAMP over RawSocket: a `rawsocket` transport or a universal transport's `rawsocket`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RawSocketService {
-    /// RawSocket options.
-    pub options: RawSocketOptions,
-    /// Serializers, authentication, trust level.
-    pub wamp: WampService,
-}
-
-/// WebSocket options (Crossbar's `options` on a websocket transport).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebSocketOptions {
-    /// The HTTP path the WebSocket is served on (`/ws`); `None` accepts any path.
-    pub path: Option<String>,
-    /// Largest message accepted; larger ones close with 1009.
-    pub max_message_size: usize,
-    /// Largest single frame accepted.
-    pub max_frame_size: usize,
-    /// Send a WebSocket ping after this many ms without traffic (0 = off).
-    pub auto_ping_interval_ms: u64,
-    /// Close when a ping is not answered within this many ms (0 = off).
-    pub auto_ping_timeout_ms: u64,
-    /// Close when the opening handshake takes longer than this many ms (0 = off).
-    pub open_handshake_timeout_ms: u64,
-}
-
-impl Default for WebSocketOptions {
-    fn default() -> Self {
-        WebSocketOptions {
-            path: None,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_frame_size: DEFAULT_MAX_MESSAGE_SIZE,
-            auto_ping_interval_ms: 0,
-            auto_ping_timeout_ms: 0,
-            open_handshake_timeout_ms: 10_000,
-        }
-    }
-}
-
-/// RawSocket options.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawSocketOptions {
-    /// Largest message the router accepts (announced in the handshake, rounded
-    /// down to a power of two between 512 B and 16 MiB).
-    pub max_message_size: usize,
-    /// Close when the 4-byte handshake takes longer than this many ms (0 = off).
-    pub open_handshake_timeout_ms: u64,
-}
-
-impl Default for RawSocketOptions {
-    fn default() -> Self {
-        RawSocketOptions {
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            open_handshake_timeout_ms: 10_000,
-        }
-    }
-}
-
 /// A `universal` transport: one port where the first bytes choose the
 /// protocol (RawSocket magic `0x7F`, MQTT CONNECT `0x10`, else HTTP).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -414,7 +323,7 @@ impl TransportAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::web::WebTransport;
+    use crate::config::wamp::WebSocketOptions;
 
     fn ws(path: &str, serializers: &[Serializer]) -> WebSocketService {
         WebSocketService {

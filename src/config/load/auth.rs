@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::realm::is_realm_name;
-use super::{Key, Loader, Obj, child};
+use super::{Key, Loader, Obj};
 use crate::config::auth::{
     AnonymousAuth, AuthConfig, AuthSettings, CertificateAuthid, CertificateLogin, CookieConfig,
     CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, SameSite, ScramAuth, ScramKdf,
     ScramPrincipal, Secret, TicketAuth, TicketPrincipal, TlsAuth, TlsPrincipal, WampCraAuth,
     WampCraSalt, WampCraUser,
 };
+use crate::config::path::child;
 
 /// Crossbar's upper bound for a cookie's `max_age`: about ten years.
 const MAX_COOKIE_AGE_S: u64 = 86_400 * 360 * 10;

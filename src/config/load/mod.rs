@@ -29,8 +29,9 @@ use serde_json::{Map, Value};
 
 use self::read::{Key, kind_of};
 use super::auth::AuthSettings;
-use super::check::{self, Located};
+use super::check;
 use super::error::{ConfigError, ConfigIssue};
+use super::path::{Located, child, index};
 use super::support;
 use super::worker::{ComponentConfig, WorkerConfig};
 use super::{
@@ -137,20 +138,6 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         l.issues.extend(gaps.errors);
         Err(ConfigError::Invalid(l.issues))
     }
-}
-
-/// `path.key`, or `key` at the top.
-pub(super) fn child(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// `path[i]`.
-pub(super) fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
 }
 
 impl Loader<'_> {
@@ -525,17 +512,5 @@ impl Loader<'_> {
             ext.shards = self.size(&child(path, "shards"), v, 1, MAX_SHARDS);
         }
         ext
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_join() {
-        assert_eq!(child("", "version"), "version");
-        assert_eq!(child("workers[0]", "type"), "workers[0].type");
-        assert_eq!(index("workers", 2), "workers[2]");
     }
 }
