@@ -208,6 +208,7 @@ impl Ctx {
             filter: None,
             retain: false,
             rkey: None,
+            native: None,
         }
     }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use self::call::{
     CallChunk, CallReturn, CalleeRef, CancelMode, InvokePolicy, RegChange, RoutedCall,
 };
-pub use self::publish::{PublishFilter, RoutedPublish};
+pub use self::publish::{Native, PublishFilter, RoutedPublish};
 pub use self::query::{EventsQuery, KillTarget, MetaPart, MetaQuery};
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{RegistrationId, RequestId, SessionId, ShardId, SubscriptionId};

@@ -29,7 +29,8 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use self::authn::{AuthJob, Challenged, Methods, Ticket};
-pub(crate) use self::links::{EventOut, Links, Sent};
+pub(crate) use self::links::{Links, Sent};
+pub use self::links::{EventOut, FrontCache};
 use crate::core::api::{LinkId, LinkInfo, Output};
 use crate::core::cluster::RealmIdx;
 use crate::proto::uri::MatchPolicy;
