@@ -222,7 +222,10 @@ impl ShardRouter {
         let decoded = match &l.out {
             Output::Wire { serializer, .. } => serializer.decode(data),
             Output::Typed(_) | Output::Sink(_) => {
-                return self.fail(link, Cow::Borrowed("a frame on a link without a serializer"));
+                return self.fail(
+                    link,
+                    Cow::Borrowed("a frame on a link without a serializer"),
+                );
             }
         };
         match decoded {

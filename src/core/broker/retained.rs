@@ -23,8 +23,8 @@ use crate::core::api::LinkId;
 use crate::core::cluster::{self, RealmIdx, RoutedPublish, ShardSet};
 use crate::core::ctx::Ctx;
 use crate::core::journal::StoredEvent;
-use crate::proto::uri::MatchPolicy;
 use crate::core::session::EventOut;
+use crate::proto::uri::MatchPolicy;
 use crate::proto::{RequestId, SessionId, ShardId, SubscriptionId};
 
 impl Broker {

@@ -29,8 +29,8 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use self::authn::{AuthJob, Challenged, Methods, Ticket};
-pub(crate) use self::links::{Links, Sent};
 pub use self::links::{EventOut, FrontCache};
+pub(crate) use self::links::{Links, Sent};
 use crate::core::api::{LinkId, LinkInfo, Output};
 use crate::core::cluster::RealmIdx;
 use crate::proto::uri::MatchPolicy;
