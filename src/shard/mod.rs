@@ -539,6 +539,15 @@ impl transport::mqtt::RouterPort for MqttRouter {
     fn close(&self, link: LinkId) {
         self.0.borrow_mut().close(link);
     }
+
+    fn shard(&self) -> (ShardId, u16) {
+        let r = self.0.borrow();
+        (r.shard(), r.shard_count())
+    }
+
+    fn send_front(&self, to: ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
+    }
 }
 
 /// The router side of one connection: a WAMP front end over the core's

@@ -25,7 +25,7 @@ use glommio::timer::Timer;
 use super::inbound::{self, Violation};
 use super::out::Item;
 use super::state::{Phase, Sink, State, StateRef};
-use super::{CLIENTS, RouterPort, Service};
+use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::{FrontEnd, LinkInfo, Output};
 use crate::proto::mqtt::{
     self, ConnAck, ConnAckProperties, Connect, MqttError, MqttString, Packet, ReasonCode, Version,
@@ -142,7 +142,12 @@ fn read_into(
 
 /// The CONNACK answering a CONNECT that did not decode.
 fn connack_for_error(buf: &[u8], e: &MqttError) -> Refusal {
-    let version = mqtt::peek_connect_version(buf)?;
+    // An unknown protocol level gets the 3.1.1 answer (MQTT-3.1.2-2).
+    let version = match mqtt::peek_connect_version(buf) {
+        Some(v) => v,
+        None if e.v311_connack_code().is_some() => Version::V311,
+        None => return None,
+    };
     let code = match version {
         Version::V5 => e.reason_code(),
         Version::V311 => ReasonCode::from_v311_connack(e.v311_connack_code()?)?,
@@ -287,23 +292,18 @@ impl Session {
             .as_ref()
             .map(|p| String::from_utf8_lossy(p).into_owned());
         st.will = c.will.clone();
+        let token = takeover::new_token(router.shard().0);
+        st.token = token;
         let state = Rc::new(RefCell::new(st));
-        // Takeover: an earlier connection of this client on this shard ends.
-        let old = CLIENTS.with(|m| m.borrow_mut().insert(client_id.clone(), Rc::clone(&state)));
-        if let Some(old) = old {
-            tracing::debug!(client = %client_id, "session taken over by a new connection");
-            old.borrow_mut().disconnect(
-                ReasonCode::SessionTakenOver,
-                "another connection took the session over",
-            );
-        }
+        // Takeover: an earlier connection of this client, on any shard, ends.
+        takeover::claim(&PortMesh(&*router), &client_id, token, &state);
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
         info.max_outbound = None;
         let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,
             Err(_) => {
-                forget(&client_id, &state);
+                takeover::release(&PortMesh(&*router), &client_id, token, &state);
                 return Err((sock, refusal(version, ReasonCode::ServerBusy)));
             }
         };
@@ -332,7 +332,7 @@ impl Session {
     /// the link closed, the socket shut.
     async fn run(mut self) {
         let end = poll_fn(|cx| self.poll_main(cx)).await;
-        let (link, will, client_id) = {
+        let (link, will, client_id, token) = {
             let mut s = self.state.borrow_mut();
             s.phase = Phase::Closing;
             let abnormal = end != End::Closed || !s.disconnected;
@@ -342,7 +342,7 @@ impl Session {
             } else {
                 None
             };
-            (s.link, will, s.client_id.clone())
+            (s.link, will, s.client_id.clone(), s.token)
         };
         if let Some(link) = link {
             if let Some(w) = will {
@@ -350,7 +350,7 @@ impl Session {
             }
             self.router.close(link);
         }
-        forget(&client_id, &self.state);
+        takeover::release(&PortMesh(&*self.router), &client_id, token, &self.state);
         if end == End::Closed {
             // Let the peer read what we sent before it sees the end.
             let _ = self.sock.shutdown_write();
@@ -684,16 +684,6 @@ impl Session {
         self.account(&[total], written);
         Poll::Ready(Ok(()))
     }
-}
-
-/// Removes `state` from the shard's client table (if it is still the one there).
-fn forget(client_id: &str, state: &StateRef) {
-    CLIENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.get(client_id).is_some_and(|s| Rc::ptr_eq(s, state)) {
-            m.remove(client_id);
-        }
-    });
 }
 
 /// The HELLO a CONNECT stands for: user name and password offer `ticket`

@@ -95,9 +95,10 @@ pub fn filter_to_wamp(filter: &str) -> FilterMap {
 
 /// Whether `topic` (an MQTT name) is delivered to a subscription of `filter`
 /// mapped with `map`: names starting with `$` never match a filter that
-/// starts with a wildcard (MQTT-4.7.2-1), and an inexact map is checked.
+/// starts with a wildcard (MQTT-4.7.2-1), nor do the router's meta events
+/// (`wamp/...`, WAMP's `wamp.*`); an inexact map is checked.
 pub fn delivers(filter: &str, exact: bool, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+    if (topic.starts_with('$') || topic.starts_with("wamp/")) && filter.starts_with(['+', '#']) {
         return false;
     }
     exact || topic::matches(filter, topic)

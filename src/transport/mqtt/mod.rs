@@ -25,6 +25,7 @@ pub mod inbound;
 pub mod mapping;
 pub mod out;
 pub mod state;
+pub mod takeover;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -54,6 +55,25 @@ pub trait RouterPort {
     fn feed(&self, link: LinkId, msg: Message);
     /// The link is gone ([`crate::core::ShardRouter::close`]).
     fn close(&self, link: LinkId);
+    /// This shard and the shard count.
+    fn shard(&self) -> (crate::proto::ShardId, u16);
+    /// Sends a front-end message to another shard
+    /// ([`crate::core::ShardRouter::send_front`]).
+    fn send_front(&self, to: crate::proto::ShardId, msg: crate::core::cluster::FrontMsg);
+}
+
+/// [`takeover::Mesh`] over a [`RouterPort`].
+struct PortMesh<'a>(&'a dyn RouterPort);
+
+impl takeover::Mesh for PortMesh<'_> {
+    fn shard(&self) -> (crate::proto::ShardId, u16) {
+        self.0.shard()
+    }
+
+    fn send(&self, to: crate::proto::ShardId, msg: takeover::Takeover) {
+        self.0
+            .send_front(to, crate::core::cluster::FrontMsg(Box::new(msg)));
+    }
 }
 
 /// One MQTT service (an `mqtt` transport, or a universal transport's
@@ -131,8 +151,8 @@ fn listener_counter(id: &str) -> Arc<AtomicUsize> {
 }
 
 thread_local! {
-    /// The sessions of this shard by client identifier: a second CONNECT
-    /// with the same identifier on this shard takes the session over.
+    /// The connections of this shard by client identifier (see
+    /// [`takeover`] for identifiers connected on several shards).
     static CLIENTS: std::cell::RefCell<AHashMap<String, state::StateRef>> =
         std::cell::RefCell::new(AHashMap::new());
 }

@@ -117,6 +117,8 @@ pub struct State {
     pub version: Version,
     /// Client identifier.
     pub client_id: String,
+    /// This connection, among the client identifier's connections (takeover).
+    pub token: u64,
     /// The router link, once opened.
     pub link: Option<LinkId>,
     /// The WAMP session, once welcomed.
@@ -194,6 +196,7 @@ impl State {
             svc,
             version,
             client_id,
+            token: 0,
             link: None,
             session: None,
             phase: Phase::Joining,
