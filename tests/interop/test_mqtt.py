@@ -411,3 +411,26 @@ def test_qos2_message_is_delivered_once_when_the_publisher_resends_pubrel(router
     (m,) = sub.expect(1)
     assert m.payload == b"once"
     sub.nothing()
+
+
+def test_mqtt_js_and_autobahn_js(router):
+    """MQTT.js 3.1.1/5.0 and Autobahn|JS on one broker (``js/mqtt_wamp.js``)."""
+    import subprocess
+    from pathlib import Path
+
+    from test_js_pubsub import node_command
+
+    js_dir = Path(__file__).resolve().parent / "js"
+    if not (js_dir / "node_modules" / "mqtt").is_dir():
+        pytest.fail("MQTT.js is not installed: npm ci in tests/interop/js (tests/run.sh does)")
+    r = subprocess.run(
+        [*node_command(), str(js_dir / "mqtt_wamp.js"), str(router.mqtt_port), router.ws_url],
+        cwd=js_dir,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    last = [line for line in r.stdout.splitlines() if line.startswith("JS-OK")]
+    assert last and int(last[-1].split()[1]) == 6, out

@@ -193,7 +193,7 @@ fn native_to_wamp(serializer: Serializer, payload: &[u8]) -> Result<(Payload, Di
 pub fn wamp_to_mqtt(format: &PayloadFormat, payload: &Payload) -> Result<Bytes, MapError> {
     match format {
         PayloadFormat::Passthrough => {
-            if payload.kwargs.is_none() {
+            if payload.kwargs.as_ref().is_none_or(|k| k.is_empty()) {
                 match payload.args.as_deref() {
                     None | Some([]) => return Ok(Bytes::new()),
                     Some([Value::Bytes(b)]) => return Ok(b.clone()),
