@@ -264,6 +264,9 @@ pub struct Limits {
     /// Bytes all offline MQTT sessions together may queue (node-wide bound
     /// of the MQTT offline store).
     pub mqtt_offline_store_bytes: u64,
+    /// Authentication: dynamic authenticator timeout, failed-login rate
+    /// limit, sizes of what clients send (`junction.auth`).
+    pub auth: auth::AuthSettings,
 }
 
 impl Default for Limits {
@@ -273,6 +276,7 @@ impl Default for Limits {
             outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
             max_sessions_per_shard: DEFAULT_MAX_SESSIONS_PER_SHARD,
             mqtt_offline_store_bytes: mqtt::DEFAULT_MQTT_OFFLINE_STORE_BYTES,
+            auth: auth::AuthSettings::default(),
         }
     }
 }

@@ -29,8 +29,8 @@ pub struct TransportConfig {
     /// listener, in preference order: a copy of the kind's (see
     /// [`TransportKind::runtime_service`]); empty when there is none.
     pub serializers: Vec<Serializer>,
-    /// Today's runtime's view of the service's authentication (anonymous
-    /// role, trust level), derived from the kind's [`AuthConfig`].
+    /// The service's authentication methods and trust level: a copy of the
+    /// kind's (see [`TransportKind::runtime_service`]).
     pub auth: TransportAuth,
 }
 
@@ -40,7 +40,7 @@ impl TransportConfig {
     pub fn new(id: String, kind: TransportKind, endpoint: Endpoint) -> TransportConfig {
         if let TransportKind::Mqtt(m) = &kind {
             let auth = TransportAuth {
-                anonymous_role: m.auth.anonymous_role().map(str::to_owned),
+                methods: m.auth.clone(),
                 trustlevel: m.trustlevel,
             };
             return TransportConfig {
@@ -55,14 +55,14 @@ impl TransportConfig {
             Some(s) => (
                 s.serializers.clone(),
                 TransportAuth {
-                    anonymous_role: s.auth.anonymous_role().map(str::to_owned),
+                    methods: s.auth.clone(),
                     trustlevel: s.trustlevel,
                 },
             ),
             None => (
                 Vec::new(),
                 TransportAuth {
-                    anonymous_role: None,
+                    methods: AuthConfig::none(),
                     trustlevel: None,
                 },
             ),
@@ -405,22 +405,22 @@ pub enum TlsVersion {
 }
 
 /// Today's runtime's view of a transport's authentication (see
-/// [`TransportConfig::auth`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`TransportConfig::auth`]): a copy of the served WAMP service's `auth`
+/// and trust level, which the routing core builds its authenticators from.
+/// The default: anonymous with role `anonymous`, no trust level.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransportAuth {
-    /// Anonymous authentication: the role given, or `None` when not allowed.
-    pub anonymous_role: Option<String>,
+    /// The service's authentication methods (its `auth` object).
+    pub methods: AuthConfig,
     /// Trust level of sessions joined over this transport (transport
     /// `"junction": {"trustlevel": N}`), used when their role sets none.
     pub trustlevel: Option<u64>,
 }
 
-impl Default for TransportAuth {
-    fn default() -> Self {
-        TransportAuth {
-            anonymous_role: Some("anonymous".to_owned()),
-            trustlevel: None,
-        }
+impl TransportAuth {
+    /// The role of static anonymous authentication, if it is allowed.
+    pub fn anonymous_role(&self) -> Option<&str> {
+        self.methods.anonymous_role()
     }
 }
 
@@ -498,7 +498,7 @@ mod tests {
             },
         );
         assert!(mqtt.serializers.is_empty());
-        assert_eq!(mqtt.auth.anonymous_role, None);
+        assert_eq!(mqtt.auth.anonymous_role(), None);
     }
 
     #[test]

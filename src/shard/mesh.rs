@@ -129,7 +129,11 @@ pub fn drain_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRou
 pub async fn run_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRouter>>) {
     let p = &peers.peers[shard.index()];
     loop {
-        drain_inbox(shard, peers, router);
+        if drain_inbox(shard, peers, router) > 0 {
+            // A message from another shard can complete a login (a dynamic
+            // authenticator's answer) that then hands out crypto work.
+            super::spawn_auth_jobs(router);
+        }
         if p.shutdown.load(Ordering::Acquire) {
             return;
         }

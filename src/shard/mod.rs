@@ -503,13 +503,14 @@ async fn run_timers(router: Rc<RefCell<ShardRouter>>) {
         })
         .await;
         router.borrow_mut().poll_timers(Instant::now());
+        spawn_auth_jobs(&router);
     }
 }
 
 /// Runs the authentication work the router handed out (key derivations,
 /// signature checks) on the executor's blocking pool, off the reactor, and
 /// hands each result back. Costs one empty-vector check when there is none.
-fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
+pub(crate) fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
     let jobs = router.borrow_mut().take_auth_jobs();
     for job in jobs {
         let router = Rc::clone(router);

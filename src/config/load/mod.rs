@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use self::read::{Key, kind_of};
+use super::auth::AuthSettings;
 use super::check::{self, Located};
 use super::error::{ConfigError, ConfigIssue};
 use super::support;
@@ -65,6 +66,7 @@ struct JunctionExt {
     max_sessions_per_shard: Option<usize>,
     mqtt_offline_store_bytes: Option<u64>,
     shards: Option<usize>,
+    auth: Option<AuthSettings>,
 }
 
 /// What one router worker produced (also when parts of it were wrong).
@@ -345,6 +347,7 @@ impl Loader<'_> {
             mqtt_offline_store_bytes: ext
                 .mqtt_offline_store_bytes
                 .unwrap_or(defaults.mqtt_offline_store_bytes),
+            auth: ext.auth.clone().unwrap_or(defaults.auth),
         };
         let mut router = Router {
             limits,
@@ -487,8 +490,12 @@ impl Loader<'_> {
                 ("max_sessions_per_shard", Key::Read),
                 ("mqtt_offline_store_bytes", Key::Read),
                 ("shards", Key::Read),
+                ("auth", Key::Read),
             ],
         );
+        if let Some(v) = obj.get("auth") {
+            ext.auth = self.auth_settings(&child(path, "auth"), v);
+        }
         if let Some(v) = obj.get("max_message_size") {
             ext.max_message_size =
                 self.size(&child(path, "max_message_size"), v, 1, MAX_LIMIT_BYTES);
