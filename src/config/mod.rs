@@ -291,7 +291,8 @@ impl Default for Limits {
 impl Config {
     /// The embedded default: realm `realm1` where role `anonymous` may do
     /// everything, WebSocket on `ws://127.0.0.1:8080/ws`, RawSocket on
-    /// `127.0.0.1:8081`, all serializers, anonymous authentication.
+    /// `127.0.0.1:8081`, MQTT on `127.0.0.1:1883` (passthrough payloads),
+    /// all serializers, anonymous authentication.
     pub fn embedded_default() -> Config {
         let all = Allow {
             call: true,
@@ -360,6 +361,21 @@ impl Config {
                     Endpoint::Tcp {
                         host: "127.0.0.1".to_owned(),
                         port: 8081,
+                    },
+                ),
+                TransportConfig::new(
+                    "mqtt".to_owned(),
+                    TransportKind::Mqtt(mqtt::MqttService {
+                        realm: "realm1".to_owned(),
+                        role: "anonymous".to_owned(),
+                        payload_mapping: [(String::new(), mqtt::PayloadFormat::Passthrough)].into(),
+                        auth: auth::AuthConfig::default(),
+                        limits: mqtt::MqttLimits::default(),
+                        trustlevel: None,
+                    }),
+                    Endpoint::Tcp {
+                        host: "127.0.0.1".to_owned(),
+                        port: 1883,
                     },
                 ),
             ],

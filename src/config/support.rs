@@ -34,8 +34,8 @@ enum Feature {
     RoleAuthorizer,
     /// A WebSocket service's `cookie` (cookie tracking).
     CookieTracking,
-    /// A transport type (`mqtt`, `universal`).
-    Transport(&'static str),
+    /// A universal transport on a Unix socket (its first octet cannot be peeked).
+    UniversalOnUnix,
     /// A web path service type other than `websocket`.
     WebService(&'static str),
     /// A websocket path beyond the first of a web transport.
@@ -89,10 +89,9 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::CookieTracking => {
             warn("ignored: cookie tracking is not implemented yet; sessions get random authids")
         }
-        // #11: MQTT.
-        F::Transport("mqtt") => error("transport type \"mqtt\""),
-        F::Transport("universal") => error("transport type \"universal\""),
-        F::WebService("mqtt") => error("web service type \"mqtt\""),
+        // #11: MQTT over WebSocket comes with the web server (#12).
+        F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
+        F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
         F::WebService("static") => error("web service type \"static\""),
         F::WebService("redirect") => error("web service type \"redirect\""),
@@ -228,9 +227,12 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             out.push((Feature::Tls, p));
         }
         match &t.kind {
-            TransportKind::Mqtt(_) | TransportKind::Universal(_) => {
-                out.push((Feature::Transport(t.kind.name()), child(tp, "type")));
+            TransportKind::Universal(_) => {
+                if matches!(t.endpoint, super::Endpoint::Unix { .. }) {
+                    out.push((Feature::UniversalOnUnix, child(tp, "endpoint")));
+                }
             }
+            TransportKind::Mqtt(_) => {}
             TransportKind::Web(w) => {
                 web_options(&w.options, &child(tp, "options"), &mut out);
                 let mut first: Option<String> = None;
@@ -354,7 +356,7 @@ mod tests {
             (Feature::Auth("tls"), "tls"),
             (Feature::Auth("cookie"), "cookie"),
             (Feature::DynamicAuth("tls"), "tls"),
-            (Feature::Transport("mqtt"), "mqtt"),
+            (Feature::WebService("mqtt"), "mqtt"),
             (Feature::WebService("static"), "static"),
             (Feature::Worker("guest"), "guest"),
             (Feature::BridgeComponent("x.Y".into()), "x.Y"),

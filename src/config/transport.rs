@@ -39,6 +39,19 @@ impl TransportConfig {
     /// A transport whose [`serializers`](Self::serializers) and
     /// [`auth`](Self::auth) are derived from `kind`.
     pub fn new(id: String, kind: TransportKind, endpoint: Endpoint) -> TransportConfig {
+        if let TransportKind::Mqtt(m) = &kind {
+            let auth = TransportAuth {
+                methods: m.auth.clone(),
+                trustlevel: m.trustlevel,
+            };
+            return TransportConfig {
+                id,
+                kind,
+                endpoint,
+                serializers: Vec::new(),
+                auth,
+            };
+        }
         let (serializers, auth) = match kind.runtime_service() {
             Some(s) => (
                 s.serializers.clone(),

@@ -183,6 +183,24 @@ impl ShardRouter {
         self.cx.shard
     }
 
+    /// How many shards the router runs.
+    pub fn shard_count(&self) -> u16 {
+        self.cx.shards
+    }
+
+    /// Sends a front end's message to its peer on shard `to` (not this one).
+    pub fn send_front(&mut self, to: ShardId, msg: cluster::FrontMsg) {
+        if to != self.cx.shard {
+            self.cx.send_remote(to, ShardMsg::Front(msg));
+            self.cx.flush_mesh();
+        }
+    }
+
+    /// Front-end messages that arrived from other shards.
+    pub fn take_front_msgs(&mut self) -> Vec<cluster::FrontMsg> {
+        std::mem::take(&mut self.cx.front_inbox)
+    }
+
     /// Open links on this shard.
     pub fn connection_count(&self) -> usize {
         self.cx.links.len()
@@ -235,8 +253,11 @@ impl ShardRouter {
         }
         let decoded = match &l.out {
             Output::Wire { serializer, .. } => serializer.decode(data),
-            Output::Typed(_) => {
-                return self.fail(link, Cow::Borrowed("a frame on a typed link"));
+            Output::Typed(_) | Output::Sink(_) => {
+                return self.fail(
+                    link,
+                    Cow::Borrowed("a frame on a link without a serializer"),
+                );
             }
         };
         match decoded {

@@ -113,7 +113,14 @@ pub fn drain_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRou
                 r.shard_msg(from, msg);
                 n += 1;
             }
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return n,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                // Front ends' own messages (MQTT session takeover).
+                let front = r.take_front_msgs();
+                if !front.is_empty() {
+                    crate::transport::mqtt::takeover::on_front_msgs(&mut r, front);
+                }
+                return n;
+            }
         }
     }
 }

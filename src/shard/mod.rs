@@ -425,9 +425,16 @@ async fn shard_main(
     let timers = glommio::spawn_local(run_timers(Rc::clone(&router)));
     let limits = config.limits.clone();
     let mut accept_tasks = Vec::new();
+    let port: Rc<dyn transport::mqtt::RouterPort> = Rc::new(MqttRouter(Rc::clone(&router)));
     for (l, t) in listeners {
         let router = Rc::clone(&router);
         let limits = limits.clone();
+        let mqtt = transport::mqtt::Service::of(&t, limits.outbound_queue_bytes).map(|s| {
+            transport::MqttPort {
+                service: Rc::new(s),
+                router: Rc::clone(&port),
+            }
+        });
         accept_tasks.push(glommio::spawn_local(async move {
             loop {
                 match l.accept().await {
@@ -443,6 +450,7 @@ async fn shard_main(
                             Rc::clone(&t),
                             limits.max_message_size,
                             hooks,
+                            mqtt.clone(),
                         ))
                         .detach();
                     }
@@ -513,6 +521,33 @@ pub(crate) fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
             spawn_auth_jobs(&router);
         })
         .detach();
+    }
+}
+
+/// The shard's router as the MQTT front end reaches it.
+struct MqttRouter(Rc<RefCell<ShardRouter>>);
+
+impl transport::mqtt::RouterPort for MqttRouter {
+    fn open(&self, info: LinkInfo, out: Output) -> Result<LinkId, Refused> {
+        self.0.borrow_mut().open(info, out)
+    }
+
+    fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+        self.0.borrow_mut().feed(link, msg);
+        spawn_auth_jobs(&self.0);
+    }
+
+    fn close(&self, link: LinkId) {
+        self.0.borrow_mut().close(link);
+    }
+
+    fn shard(&self) -> (ShardId, u16) {
+        let r = self.0.borrow();
+        (r.shard(), r.shard_count())
+    }
+
+    fn send_front(&self, to: ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
     }
 }
 

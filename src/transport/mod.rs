@@ -10,6 +10,8 @@
 //! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
 //! - [`websocket`]: WAMP-over-WebSocket (subprotocols `wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`);
 //! - [`rawsocket`]: WAMP-over-RawSocket (framing in [`crate::proto::rawsocket`]);
+//! - [`mqtt`]: MQTT 3.1.1 and 5.0 clients as sessions (its own driver);
+//! - [`universal`]: one port, the protocol chosen by the first octet;
 //! - `conn`: the connection driver both protocols run on once their handshake
 //!   is done (reads, writes, control frames, closing), generic over a framing;
 //! - [`socket`]: readiness-based reads and vectored writes;
@@ -24,10 +26,12 @@
 
 mod conn;
 pub mod listener;
+pub mod mqtt;
 pub mod rawsocket;
 pub mod socket;
 #[cfg(test)]
 mod testutil;
+pub mod universal;
 pub mod websocket;
 
 use std::future::Future;
@@ -114,6 +118,7 @@ pub fn serve<H: ConnectionHooks + 'static>(
     transport: Rc<TransportConfig>,
     max_message_size: usize,
     hooks: H,
+    mqtt: Option<MqttPort>,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
     // A boxed future of the protocol in use: the connection's task then holds a
     // pointer, not room for the largest protocol's state.
@@ -125,6 +130,32 @@ pub fn serve<H: ConnectionHooks + 'static>(
             max_message_size,
             hooks,
         )),
+        TransportKind::Mqtt(_) if mqtt.is_some() => {
+            let closed = ClosedOnDrop(hooks);
+            let m = mqtt.expect("checked");
+            Box::pin(async move {
+                mqtt::serve_mqtt(stream, peer, m.service, m.router, Vec::new()).await;
+                drop(closed);
+            })
+        }
+        TransportKind::Universal(u) => {
+            let u = u.clone();
+            Box::pin(async move {
+                let timeout = mqtt.as_ref().map_or(Duration::from_secs(10), |m| {
+                    Duration::from_millis(m.service.limits.connect_timeout_ms)
+                });
+                let Some(sniffed) = universal::sniff(&stream, timeout).await else {
+                    drop(ClosedOnDrop(hooks));
+                    return;
+                };
+                let Some(t) = universal::service_transport(&transport, &u, sniffed) else {
+                    tracing::debug!(%peer, ?sniffed, "universal transport does not serve this protocol");
+                    drop(ClosedOnDrop(hooks));
+                    return;
+                };
+                serve(stream, peer, t, max_message_size, hooks, mqtt).await;
+            })
+        }
         kind if kind.served_websocket().is_some() => Box::pin(websocket::serve_websocket(
             stream,
             peer,
@@ -142,4 +173,13 @@ pub fn serve<H: ConnectionHooks + 'static>(
             })
         }
     }
+}
+
+/// What an MQTT service's connections need: the service and the router.
+#[derive(Clone)]
+pub struct MqttPort {
+    /// The listener's MQTT service.
+    pub service: Rc<mqtt::Service>,
+    /// The shard's router.
+    pub router: Rc<dyn mqtt::RouterPort>,
 }

@@ -177,7 +177,15 @@ where
                 outbox: None,
             };
             let started = Instant::now();
-            serve(stream, peer, Rc::new(transport), max_message_size, hooks).await;
+            serve(
+                stream,
+                peer,
+                Rc::new(transport),
+                max_message_size,
+                hooks,
+                None,
+            )
+            .await;
             let elapsed = started.elapsed();
             let log = std::mem::take(&mut *log.borrow_mut());
             Outcome {

@@ -615,10 +615,7 @@ fn mqtt_sample_loads_transports_and_universal() {
     assert_eq!(
         unsupported_paths(&c),
         vec![
-            "workers[0].transports[0].type",
             "workers[0].transports[1].endpoint.tls",
-            "workers[0].transports[1].type",
-            "workers[0].transports[2].type",
             "workers[0].transports[2].web.paths./.type",
         ]
     );
@@ -774,7 +771,6 @@ fn full_sample_combines_every_area() {
             format!("{t0}.paths.ws.auth.tls"),
             format!("{t0}.paths.ws.auth.cookie"),
             "workers[0].transports[1].endpoint.tls".to_owned(),
-            "workers[0].transports[1].type".to_owned(),
             "workers[0].components[0].classname".to_owned(),
             "workers[1].type".to_owned(),
         ]

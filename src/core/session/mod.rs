@@ -34,7 +34,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ahash::AHashMap;
 
 use self::authn::{AuthCall, AuthJob, Challenged, Methods, Ticket};
-pub(crate) use self::links::{EventOut, Links, Sent};
+pub use self::links::{EventOut, FrontCache};
+pub(crate) use self::links::{Links, Sent};
 use self::throttle::{Source, Throttle};
 use crate::config::TransportConfig;
 use crate::config::auth::AuthSettings;

@@ -100,7 +100,12 @@ impl PublishTemplate {
         self.version
     }
 
-    /// The shared payload, to be sent after each head.
+    /// The topic name.
+    pub fn topic(&self) -> &MqttString {
+        &self.topic
+    }
+
+    /// The shared payload (written after each head, never copied).
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
