@@ -121,7 +121,7 @@ impl Broker {
         if p.retain {
             let owner = cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard;
             if clears_retained(p) {
-                // MQTT's rule, on both sides: an empty retained payload clears.
+                // MQTT's rule: an empty retained MQTT payload clears the topic.
                 if r.retained.remove(&p.topic).is_some() && owner {
                     self.journal.clear_retained(p.realm, &p.topic);
                 }
@@ -213,13 +213,12 @@ impl Broker {
 }
 
 /// Whether a retained publication clears its topic's retained event rather
-/// than replacing it: an empty payload (MQTT: a zero-length payload; WAMP:
-/// neither args nor kwargs), as MQTT defines it.
+/// than replacing it: an MQTT publication with a zero-length payload, as MQTT
+/// defines it.
 pub(super) fn clears_retained(p: &RoutedPublish) -> bool {
-    match &p.native {
-        Some(n) => n.body.is_empty(),
-        None => p.payload.is_empty(),
-    }
+    // Only MQTT's rule: a WAMP retained event with no arguments is kept like
+    // any other (WAMP has no "clear"; Crossbar keeps it too).
+    p.native.as_ref().is_some_and(|n| n.body.is_empty())
 }
 
 impl BrokerRealm {
