@@ -25,6 +25,7 @@ pub mod rawsocket;
 pub mod socket;
 #[cfg(test)]
 mod testutil;
+pub mod uring;
 pub mod websocket;
 
 use std::future::Future;

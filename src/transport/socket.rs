@@ -45,6 +45,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Uring(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -54,6 +55,9 @@ impl Socket for Stream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let bufs = &bufs[..bufs.len().min(MAX_IOVECS)];
+        if let Stream::Uring(s) = self {
+            return s.poll_write_vectored(cx, bufs);
+        }
         if let Stream::Tcp(s) = self
             && let Some(result) = sendmsg_now(s.as_raw_fd(), bufs)
         {
@@ -68,6 +72,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, first),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, first),
+            Stream::Uring(_) => unreachable!("handled above"),
         }
     }
 
@@ -77,6 +82,7 @@ impl Socket for Stream {
         let done = match self {
             Stream::Tcp(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Unix(s) => Pin::new(s).poll_close(&mut cx),
+            Stream::Uring(s) => return s.shutdown_write(),
         };
         match done {
             Poll::Ready(result) => result,
@@ -86,7 +92,7 @@ impl Socket for Stream {
 }
 
 /// One non-blocking `sendmsg` of `bufs`; `None` when the socket would block.
-fn sendmsg_now(fd: RawFd, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
+pub(super) fn sendmsg_now(fd: RawFd, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
     // SAFETY: an all-zero msghdr is valid (no name, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // IoSlice is guaranteed ABI-compatible with iovec on Unix.
