@@ -395,7 +395,9 @@ async fn shard_main(
 fn start_uring(shard: ShardId) -> Option<transport::uring::Driver> {
     if std::env::var_os("JUNCTION_IO").is_some_and(|v| v == "readiness") {
         if shard.0 == 0 {
-            tracing::info!("JUNCTION_IO=readiness: connections use glommio's readiness-based sockets");
+            tracing::info!(
+                "JUNCTION_IO=readiness: connections use glommio's readiness-based sockets"
+            );
         }
         return None;
     }

@@ -265,7 +265,7 @@ mod tests {
 
     use crate::config::{Endpoint, RawSocketOptions};
     use crate::proto::Serializer;
-    use crate::transport::testutil::{Behaviour, Outcome, raw_transport, run_one};
+    use crate::transport::testutil::{Behaviour, Io, Outcome, raw_transport, run_one_on};
 
     const ALL: &[Serializer] = &Serializer::ALL;
     const MIB: usize = 1 << 20;
@@ -307,7 +307,20 @@ mod tests {
         behaviour: Behaviour,
         client: impl FnOnce(TcpStream) -> R + Send + 'static,
     ) -> (Outcome, R) {
-        run_one(
+        run_on(Io::Uring, opts, serializers, limit, behaviour, client)
+    }
+
+    /// [`run`] with the server's socket I/O chosen.
+    fn run_on<R: Send + 'static>(
+        io: Io,
+        opts: RawSocketOptions,
+        serializers: &[Serializer],
+        limit: usize,
+        behaviour: Behaviour,
+        client: impl FnOnce(TcpStream) -> R + Send + 'static,
+    ) -> (Outcome, R) {
+        run_one_on(
+            io,
             raw_transport(opts, serializers),
             limit,
             behaviour,
@@ -340,9 +353,12 @@ mod tests {
         assert!(peer.starts_with("tcp4:127.0.0.1:"), "peer {peer}");
     }
 
-    #[test]
-    fn echoes_messages_and_answers_ping_with_same_payload() {
-        let (out, ()) = run(
+    #[rstest]
+    fn echoes_messages_and_answers_ping_with_same_payload(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -375,9 +391,10 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn burst_is_written_in_order() {
-        let (out, ()) = run(
+    #[rstest]
+    fn burst_is_written_in_order(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -395,9 +412,10 @@ mod tests {
         assert_eq!(out.closed, 1);
     }
 
-    #[test]
-    fn large_message_round_trips() {
-        let (_, ()) = run(
+    #[rstest]
+    fn large_message_round_trips(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (_, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             4 * MIB,
@@ -415,11 +433,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn pipelined_frames_and_large_messages_round_trip() {
+    #[rstest]
+    fn pipelined_frames_and_large_messages_round_trip(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
-        let (out, ()) = run(
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -447,9 +466,10 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn peer_pinging_faster_than_it_reads_is_dropped() {
-        let (out, (ended_it, sent)) = run(
+    #[rstest]
+    fn peer_pinging_faster_than_it_reads_is_dropped(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, (ended_it, sent)) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -573,9 +593,12 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn messages_longer_than_the_client_accepts_are_not_sent() {
-        let (out, ()) = run(
+    #[rstest]
+    fn messages_longer_than_the_client_accepts_are_not_sent(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -593,9 +616,10 @@ mod tests {
         assert_eq!(out.closed, 1);
     }
 
-    #[test]
-    fn outbox_close_flushes_then_ends_the_connection() {
-        let (out, ()) = run(
+    #[rstest]
+    fn outbox_close_flushes_then_ends_the_connection(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -616,9 +640,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads() {
-        let (out, ()) = run(
+    #[rstest]
+    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -653,8 +680,8 @@ mod tests {
         assert_eq!((out.opened, out.closed), (0, 1));
     }
 
-    #[test]
-    fn works_over_a_unix_socket_replacing_a_stale_file() {
+    #[rstest]
+    fn works_over_a_unix_socket_replacing_a_stale_file(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("raw.sock");
         // A socket file left behind by a listener that is gone.
@@ -662,7 +689,7 @@ mod tests {
         assert!(path.exists());
         let mut t = raw_transport(RawSocketOptions::default(), ALL);
         t.endpoint = Endpoint::Unix { path: path.clone() };
-        let (out, ()) = run_one(t, MIB, Behaviour::Echo, move |addr| {
+        let (out, ()) = run_one_on(io, t, MIB, Behaviour::Echo, move |addr| {
             assert_eq!(addr, path.display().to_string());
             let mut s = std::os::unix::net::UnixStream::connect(&addr).expect("connect");
             s.set_read_timeout(Some(Duration::from_secs(5)))

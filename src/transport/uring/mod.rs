@@ -273,7 +273,25 @@ async fn flush_task(ring: Rc<Ring>) {
         })
         .await;
         ring.flush();
+        if ring.pending.get() {
+            // Queued while flushing: go again after the tasks that are runnable.
+            yield_now().await;
+        }
     }
+}
+
+/// Lets every other runnable task run once.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Reaps completions that arrive while the shard would otherwise sleep: one
@@ -382,7 +400,8 @@ impl Ring {
         let queued = {
             let mut inner = self.inner.borrow_mut();
             inner.reap(&mut wakers);
-            !inner.uring.submission().is_empty() || !inner.starved.is_empty()
+            !inner.uring.submission().is_empty()
+                || (!inner.starved.is_empty() && inner.bufs.lent() > 0)
         };
         if queued {
             self.schedule_flush();
@@ -633,7 +652,9 @@ impl Drop for Inner {
                 break;
             }
             if Instant::now() > deadline {
-                tracing::warn!("io_uring operations still in flight at shutdown; leaking their buffers");
+                tracing::warn!(
+                    "io_uring operations still in flight at shutdown; leaking their buffers"
+                );
                 std::mem::forget(std::mem::take(&mut self.slots));
                 let bufs = std::mem::replace(&mut self.bufs, BufRing::new(1, 1));
                 std::mem::forget(bufs);

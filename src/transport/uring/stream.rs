@@ -28,7 +28,7 @@ use crate::transport::socket::{Socket, sendmsg_now};
 /// An accepted connection on the shard's ring.
 pub struct UringStream {
     ring: Rc<Ring>,
-    slot: u32,
+    pub(super) slot: u32,
     fd: OwnedFd,
 }
 
@@ -262,7 +262,10 @@ impl UringStream {
     /// The outcome of the send in flight: `Ready(None)` when there is none,
     /// `Pending` (task registered) while the kernel has it, else the octets
     /// sent (or the error) and the op.
-    pub fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Option<(io::Result<usize>, Box<SendOp>)>> {
+    pub fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(io::Result<usize>, Box<SendOp>)>> {
         let mut inner = self.ring.inner.borrow_mut();
         let s = &mut inner.slots[self.slot as usize];
         match std::mem::replace(&mut s.send, SendState::Idle) {
