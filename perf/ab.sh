@@ -31,7 +31,8 @@ for k in ("router_rss_kib_per_session", "throughput_per_s"):
             # Deliveries per second of router CPU: the router's own efficiency,
             # which matters when loadgen, not the router, limits throughput.
             extra = f"  router_cpu_s {cpu:.2f}  per_router_cpu_s {r['delivered'] / cpu:.0f}"
-        print(f"{k} {flat[k]:.0f}{extra}")
+        digits = 3 if k == "router_rss_kib_per_session" else 0
+        print(f"{k} {flat[k]:.{digits}f}{extra}")
         break
 PY
 }
@@ -55,7 +56,7 @@ for i in $(seq 1 "$RUNS"); do
     done
 done
 for label in A B; do
-    med=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))' ${results[$label]})
+    med=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:])), 3))' ${results[$label]})
     eff=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))' ${effs[$label]})
     echo "median $label: $med  (per router CPU second: $eff)"
 done

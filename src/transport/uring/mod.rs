@@ -74,6 +74,9 @@ const RECV_BUFFER_SIZE: usize = 4096;
 /// The buffer group of the shard's ring.
 const BUFFER_GROUP: u16 = 0;
 
+/// `Slot::rx_end` while the stream goes on (results are never positive there).
+const NOT_ENDED: i32 = 1;
+
 /// What a completion belongs to: the low 8 bits of its `user_data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -92,15 +95,6 @@ fn user_data(slot: u32, op: Op) -> u64 {
     (u64::from(slot) << 8) | op as u64
 }
 
-/// Where a slot's send stands.
-enum SendState {
-    Idle,
-    /// Submitted; the kernel reads the op's buffers.
-    InFlight(Box<SendOp>),
-    /// Completed with this result (octets or `-errno`), not yet collected.
-    Done(i32, Box<SendOp>),
-}
-
 /// One socket's state in the ring: what its completions need and nothing
 /// else. An idle connection's whole footprint in this module.
 struct Slot {
@@ -112,15 +106,18 @@ struct Slot {
     rx_tail: u16,
     /// Octets of the head buffer already consumed (copying reads only).
     rx_off: u32,
-    /// After the queued buffers: end of stream (0) or an error (`-errno`).
-    rx_end: Option<i32>,
+    /// After the queued buffers: end of stream (0) or an error (`-errno`);
+    /// [`NOT_ENDED`] while the stream goes on.
+    rx_end: i32,
     recv_armed: bool,
     /// The receive stopped for want of buffers; rearm when some are back.
     recv_starved: bool,
     poll_armed: bool,
     /// The poll completed since it was last looked at.
     polled: bool,
-    send: SendState,
+    /// The send in flight (or completed, its result in the op, not yet
+    /// collected by the connection).
+    send: Option<Box<SendOp>>,
     /// Operations the kernel still holds (the slot is reused only at zero).
     inflight: u8,
     /// Whether a stream or listener still owns the slot.
@@ -135,12 +132,12 @@ impl Slot {
             rx_head: NO_BUF,
             rx_tail: NO_BUF,
             rx_off: 0,
-            rx_end: None,
+            rx_end: NOT_ENDED,
             recv_armed: false,
             recv_starved: false,
             poll_armed: false,
             polled: false,
-            send: SendState::Idle,
+            send: None,
             inflight: 0,
             owned: true,
         }
@@ -451,19 +448,20 @@ impl Ring {
         if s.poll_armed {
             cancel[1] = Some(user_data(slot, Op::Poll));
         }
-        match std::mem::replace(&mut s.send, SendState::Idle) {
-            SendState::Done(_, mut op) => {
-                op.clear();
-                inner.pool.push(op);
-            }
-            SendState::InFlight(op) => {
-                s.send = SendState::InFlight(op);
+        let done = match s.send.take() {
+            Some(op) if op.done.is_some() => Some(op),
+            Some(op) => {
+                s.send = Some(op);
                 cancel[2] = Some(user_data(slot, Op::Send));
+                None
             }
-            SendState::Idle => {}
-        }
+            None => None,
+        };
         if s.inflight == 0 {
             inner.free.push(slot);
+        }
+        if let Some(op) = done {
+            inner.recycle(op);
         }
         for target in cancel.into_iter().flatten() {
             let sqe = opcode::AsyncCancel::new(target)
@@ -476,6 +474,14 @@ impl Ring {
 }
 
 impl Inner {
+    /// Keeps a finished send op for reuse (up to `POOL_MAX`).
+    fn recycle(&mut self, mut op: Box<SendOp>) {
+        if self.pool.len() < stream::POOL_MAX {
+            op.clear();
+            self.pool.push(op);
+        }
+    }
+
     /// Queues one submission, submitting first when the queue is full.
     fn push(&mut self, sqe: &squeue::Entry) {
         loop {
@@ -517,7 +523,7 @@ impl Inner {
     /// Arms `slot`'s multishot receive.
     fn arm_recv(&mut self, slot: u32) {
         let s = &mut self.slots[slot as usize];
-        if s.recv_armed || s.rx_end.is_some() {
+        if s.recv_armed || s.rx_end != NOT_ENDED {
             return;
         }
         s.recv_armed = true;
@@ -594,7 +600,7 @@ impl Inner {
                                 s.recv_starved = true;
                             }
                             r if r == -libc::ECANCELED => {}
-                            r => s.rx_end = Some(r.min(0)),
+                            r => s.rx_end = r.min(0),
                         }
                     }
                 }
@@ -602,9 +608,8 @@ impl Inner {
                 !more
             }
             x if x == Op::Send as u8 => {
-                match std::mem::replace(&mut s.send, SendState::Idle) {
-                    SendState::InFlight(op) => s.send = SendState::Done(res, op),
-                    other => s.send = other,
+                if let Some(op) = &mut s.send {
+                    op.done = Some(res);
                 }
                 s.wake(wakers);
                 true
@@ -620,11 +625,8 @@ impl Inner {
         if finished {
             s.inflight -= 1;
             if !s.owned && s.inflight == 0 {
-                if let SendState::Done(_, mut op) | SendState::InFlight(mut op) =
-                    std::mem::replace(&mut s.send, SendState::Idle)
-                {
-                    op.clear();
-                    self.pool.push(op);
+                if let Some(op) = s.send.take() {
+                    self.recycle(op);
                 }
                 self.free.push(slot);
             }

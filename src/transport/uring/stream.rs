@@ -20,7 +20,7 @@ use io_uring::{opcode, types};
 use socket2::{Domain, Protocol, SockAddr, Socket as RawSocket, Type};
 
 use super::bufring::NO_BUF;
-use super::{Op, Ring, SendState, user_data};
+use super::{NOT_ENDED, Op, Ring, user_data};
 use crate::router::outbox::Frame;
 use crate::transport::conn::{FRAMES_PER_WRITE, MAX_HEADER};
 use crate::transport::socket::{Socket, sendmsg_now};
@@ -97,22 +97,26 @@ pub struct SendOp {
     pub head_lens: [u8; FRAMES_PER_WRITE],
     /// Octets of the first frame (header included) sent before this op.
     pub skip: usize,
-    iov: [libc::iovec; 2 * FRAMES_PER_WRITE + 1],
+    /// The message's buffers (grown to what the op needs).
+    iov: Vec<libc::iovec>,
+    /// The completion's result (octets or `-errno`), once it came.
+    pub(super) done: Option<i32>,
     msg: libc::msghdr,
 }
+
+/// Send ops a shard keeps for reuse; more in flight at once are freed after.
+pub(super) const POOL_MAX: usize = 64;
 
 impl SendOp {
     fn new() -> Box<SendOp> {
         Box::new(SendOp {
             ctrl: Vec::new(),
-            frames: Vec::with_capacity(FRAMES_PER_WRITE),
+            frames: Vec::new(),
             headers: [[0; MAX_HEADER]; FRAMES_PER_WRITE],
             head_lens: [0; FRAMES_PER_WRITE],
             skip: 0,
-            iov: [libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            }; 2 * FRAMES_PER_WRITE + 1],
+            iov: Vec::new(),
+            done: None,
             // SAFETY: an all-zero msghdr is valid (no name, no control data).
             msg: unsafe { std::mem::zeroed() },
         })
@@ -123,6 +127,7 @@ impl SendOp {
         self.ctrl.clear();
         self.frames.clear();
         self.skip = 0;
+        self.done = None;
     }
 
     /// Octets the op sends.
@@ -143,14 +148,13 @@ impl SendOp {
 
     /// Points the message header at the op's own buffers.
     fn prepare(&mut self) {
-        let mut k = 0;
-        let mut push = |iov: &mut [libc::iovec], s: &[u8]| {
+        self.iov.clear();
+        let push = |iov: &mut Vec<libc::iovec>, s: &[u8]| {
             if !s.is_empty() {
-                iov[k] = libc::iovec {
+                iov.push(libc::iovec {
                     iov_base: s.as_ptr() as *mut libc::c_void,
                     iov_len: s.len(),
-                };
-                k += 1;
+                });
             }
         };
         push(&mut self.iov, &self.ctrl);
@@ -169,7 +173,7 @@ impl SendOp {
             push(&mut self.iov, body);
         }
         self.msg.msg_iov = self.iov.as_mut_ptr();
-        self.msg.msg_iovlen = k as _;
+        self.msg.msg_iovlen = self.iov.len() as _;
     }
 }
 
@@ -206,8 +210,8 @@ impl UringStream {
                 len: data.len(),
             })));
         }
-        if let Some(end) = s.rx_end {
-            return Poll::Ready(end_result(end).map(|()| None));
+        if s.rx_end != NOT_ENDED {
+            return Poll::Ready(end_result(s.rx_end).map(|()| None));
         }
         register(&mut s.waker, cx);
         let arm = !s.recv_armed && !s.recv_starved;
@@ -230,9 +234,8 @@ impl UringStream {
     }
 
     /// Returns a finished op to the pool.
-    pub fn recycle(&self, mut op: Box<SendOp>) {
-        op.clear();
-        self.ring.inner.borrow_mut().pool.push(op);
+    pub fn recycle(&self, op: Box<SendOp>) {
+        self.ring.inner.borrow_mut().recycle(op);
     }
 
     /// Submits `op` (at the end of this turn). Only one send is in flight.
@@ -243,15 +246,12 @@ impl UringStream {
         op.prepare();
         let mut inner = self.ring.inner.borrow_mut();
         let s = &mut inner.slots[self.slot as usize];
-        assert!(
-            matches!(s.send, SendState::Idle),
-            "one send at a time per connection"
-        );
+        assert!(s.send.is_none(), "one send at a time per connection");
         let sqe = opcode::SendMsg::new(types::Fd(s.fd), &op.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
             .user_data(user_data(self.slot, Op::Send));
-        s.send = SendState::InFlight(op);
+        s.send = Some(op);
         s.inflight += 1;
         inner.stats.sends += 1;
         inner.push(&sqe);
@@ -268,30 +268,31 @@ impl UringStream {
     ) -> Poll<Option<(io::Result<usize>, Box<SendOp>)>> {
         let mut inner = self.ring.inner.borrow_mut();
         let s = &mut inner.slots[self.slot as usize];
-        match std::mem::replace(&mut s.send, SendState::Idle) {
-            SendState::Idle => Poll::Ready(None),
-            SendState::Done(res, op) => {
-                let res = if res < 0 {
-                    Err(io::Error::from_raw_os_error(-res))
-                } else {
-                    Ok(res as usize)
-                };
-                Poll::Ready(Some((res, op)))
-            }
-            SendState::InFlight(op) => {
-                s.send = SendState::InFlight(op);
-                register(&mut s.waker, cx);
-                Poll::Pending
-            }
+        match s.send.take() {
+            None => Poll::Ready(None),
+            Some(op) => match op.done {
+                Some(res) => {
+                    let res = if res < 0 {
+                        Err(io::Error::from_raw_os_error(-res))
+                    } else {
+                        Ok(res as usize)
+                    };
+                    Poll::Ready(Some((res, op)))
+                }
+                None => {
+                    s.send = Some(op);
+                    register(&mut s.waker, cx);
+                    Poll::Pending
+                }
+            },
         }
     }
 
     /// Whether a send is in flight or not collected.
     pub fn sending(&self) -> bool {
-        !matches!(
-            self.ring.inner.borrow().slots[self.slot as usize].send,
-            SendState::Idle
-        )
+        self.ring.inner.borrow().slots[self.slot as usize]
+            .send
+            .is_some()
     }
 }
 
