@@ -248,13 +248,18 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     }
 
     /// The opened connection's life: `leftover` (what arrived with the
-    /// handshake), frames both ways, then the closing phase.
-    pub(super) async fn serve(mut self: Box<Self>, leftover: Vec<u8>) {
-        let end = match self.absorb(leftover) {
-            Err(end) => end,
-            Ok(()) => poll_fn(|cx| self.poll_main(cx)).await,
-        };
-        Box::pin(self.finish(end)).await;
+    /// handshake), frames both ways, then the closing phase. `leftover` is
+    /// taken before the future is built, so that the future (kept for the
+    /// connection's whole life) holds only the connection's box.
+    pub(super) fn serve(mut self: Box<Self>, leftover: Vec<u8>) -> impl Future<Output = ()> {
+        let ended = self.absorb(leftover).err();
+        async move {
+            let end = match ended {
+                Some(end) => end,
+                None => poll_fn(|cx| self.poll_main(cx)).await,
+            };
+            Box::pin(self.finish(end)).await;
+        }
     }
 
     fn outbox(&self) -> &OutboxRef {

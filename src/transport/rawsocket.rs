@@ -149,36 +149,39 @@ pub fn serve_rawsocket<H: ConnectionHooks>(
         max_len: 0,
         send_max: 0,
     };
-    run(
-        Conn::new(stream, hooks, framing),
-        peer,
-        transport,
-        max_message_size,
-    )
+    // The opening phase runs in a boxed future of its own; the future a held
+    // connection's task keeps holds only that box's place and the main phase.
+    let conn = Conn::new(stream, hooks, framing);
+    let opening = Box::pin(opening(conn, peer, transport, max_message_size));
+    async move {
+        if let Some(conn) = opening.await {
+            conn.serve(Vec::new()).await;
+        }
+    }
 }
 
-/// The whole life of the connection: handshake, `open`, the success reply,
-/// frames, closing.
-async fn run<H: ConnectionHooks>(
+/// The opening phase: handshake, `open` and the success reply. Returns the
+/// opened connection; `None` when it ended there.
+async fn opening<H: ConnectionHooks>(
     mut conn: Box<Conn<H, RawFraming>>,
     peer: String,
     transport: Rc<TransportConfig>,
     max_message_size: usize,
-) {
+) -> Option<Box<Conn<H, RawFraming>>> {
     let config = Rc::clone(&transport);
     let TransportKind::RawSocket(opts) = &config.kind else {
-        return; // not a RawSocket transport
+        return None; // not a RawSocket transport
     };
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
     let request = match with_timeout(timeout, Box::pin(read_request(&mut conn.sock))).await {
         Some(Ok(request)) => request,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "rawsocket handshake read failed");
-            return;
+            return None;
         }
         None => {
             tracing::debug!(%peer, "rawsocket opening handshake timed out");
-            return;
+            return None;
         }
     };
     let client = match wire::parse_client_handshake(request) {
@@ -188,7 +191,7 @@ async fn run<H: ConnectionHooks>(
             if let Some(code) = e.reply_code() {
                 Box::pin(reply_and_close(&mut conn.sock, wire::error_reply(code))).await;
             }
-            return;
+            return None;
         }
     };
     let Some(serializer) = Serializer::from_rawsocket_id(client.serializer_id)
@@ -197,7 +200,7 @@ async fn run<H: ConnectionHooks>(
         tracing::debug!(%peer, id = client.serializer_id, "rawsocket serializer not enabled");
         let reply = wire::error_reply(ERR_SERIALIZER_UNSUPPORTED);
         Box::pin(reply_and_close(&mut conn.sock, reply)).await;
-        return;
+        return None;
     };
 
     let announced = wire::announced_max_len(opts.max_message_size.min(max_message_size));
@@ -218,7 +221,7 @@ async fn run<H: ConnectionHooks>(
         tracing::debug!(reason = refused.0, "rawsocket connection refused");
         let reply = wire::error_reply(ERR_MAX_CONNECTIONS);
         Box::pin(reply_and_close(&mut conn.sock, reply)).await;
-        return;
+        return None;
     }
     let reply = wire::server_handshake_reply(client.serializer_id, announced);
     let sent = with_timeout(
@@ -227,9 +230,9 @@ async fn run<H: ConnectionHooks>(
     )
     .await;
     if sent.is_none_or(|r| r.is_err()) {
-        return;
+        return None;
     }
-    conn.serve(Vec::new()).await;
+    Some(conn)
 }
 
 /// Reads the client's 4 handshake octets (and nothing more: frames that came

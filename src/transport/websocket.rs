@@ -168,18 +168,26 @@ pub fn serve_websocket<H: ConnectionHooks>(
         decoder: Decoder::new(max_message, max_frame.min(max_message)),
         text: true,
     };
-    run(Conn::new(stream, hooks, framing), peer, transport)
+    // The opening phase runs in a boxed future of its own; the future a held
+    // connection's task keeps holds only that box's place and the main phase.
+    let opening = Box::pin(opening(Conn::new(stream, hooks, framing), peer, transport));
+    async move {
+        if let Some((conn, leftover)) = opening.await {
+            conn.serve(leftover).await;
+        }
+    }
 }
 
-/// The whole life of the connection: handshake, `open`, frames, closing.
-async fn run<H: ConnectionHooks>(
+/// The opening phase: handshake and `open`. Returns the opened connection and
+/// what arrived after the upgrade request; `None` when it ended there.
+async fn opening<H: ConnectionHooks>(
     mut conn: Box<Conn<H, WsFraming>>,
     peer: String,
     transport: Rc<TransportConfig>,
-) {
+) -> Option<(Box<Conn<H, WsFraming>>, Vec<u8>)> {
     let config = Rc::clone(&transport);
     let TransportKind::WebSocket(opts) = &config.kind else {
-        return;
+        return None;
     };
     // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
@@ -188,11 +196,11 @@ async fn run<H: ConnectionHooks>(
         Some(Ok(done)) => done,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
-            return;
+            return None;
         }
         None => {
             tracing::debug!(%peer, "websocket opening handshake timed out");
-            return;
+            return None;
         }
     };
     conn.framing.text = serializer.is_text();
@@ -209,9 +217,9 @@ async fn run<H: ConnectionHooks>(
     };
     if let Err(refused) = conn.open(info) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
-        return;
+        return None;
     }
-    conn.serve(leftover).await;
+    Some((conn, leftover))
 }
 
 /// Reads the upgrade request and answers it: 101 with the negotiated
