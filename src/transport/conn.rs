@@ -40,8 +40,10 @@ use crate::router::outbox::OutboxRef;
 
 /// Size of the shard's read buffer.
 const SCRATCH_SIZE: usize = 64 * 1024;
-/// Reads a connection makes per wake before it yields to the others.
-const READS_PER_WAKE: usize = 16;
+/// Octets a connection reads per wake before it yields to the others (16
+/// reads into the scratch buffer; on the ring, where each received segment
+/// fills a buffer of its own, as many buffers as add up to it).
+const READ_BUDGET: usize = 16 * SCRATCH_SIZE;
 /// Vectored writes a connection makes per wake before it yields.
 const WRITES_PER_WAKE: usize = 16;
 /// Frames per vectored write (two buffers each: header and payload).
@@ -285,11 +287,12 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Reads until the socket has nothing more (the task is then registered
     /// for readability) or the per-wake budget is spent (the task wakes itself).
     fn poll_read_side(&mut self, cx: &mut Context<'_>) -> Step {
-        for _ in 0..READS_PER_WAKE {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
             match self.read_once(cx) {
                 Poll::Pending => return None,
-                Poll::Ready(Some(end)) => return Some(end),
-                Poll::Ready(None) => {}
+                Poll::Ready(Err(end)) => return Some(end),
+                Poll::Ready(Ok(n)) => budget = budget.saturating_sub(n.max(1)),
             }
         }
         cx.waker().wake_by_ref();
@@ -299,28 +302,29 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// One read and the frames it completes: on the shard's ring, the next
     /// filled receive buffer, decoded where the kernel put it; otherwise a
     /// read into the shard's scratch buffer.
-    fn read_once(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+    /// Returns the octets read.
+    fn read_once(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, End>> {
         let Stream::Uring(sock) = &mut self.sock else {
             return with_scratch(|buf| self.read_into(cx, buf));
         };
         match sock.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(None)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
+            Poll::Ready(Ok(None)) | Poll::Ready(Err(_)) => Poll::Ready(Err(End::Gone)),
             Poll::Ready(Ok(Some(mut buf))) => {
                 self.received();
-                Poll::Ready(self.absorb_slice(&mut buf).err())
+                Poll::Ready(self.absorb_slice(&mut buf).map(|()| buf.len()))
             }
         }
     }
 
-    /// One read into `buf` and the frames it completes.
-    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Step> {
+    /// One read into `buf` and the frames it completes; the octets read.
+    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, End>> {
         match self.sock.poll_read(cx, buf) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Err(End::Gone)),
             Poll::Ready(Ok(n)) => {
                 self.received();
-                Poll::Ready(self.absorb_slice(&mut buf[..n]).err())
+                Poll::Ready(self.absorb_slice(&mut buf[..n]).map(|()| n))
             }
         }
     }

@@ -221,6 +221,14 @@ impl Driver {
     pub async fn stop(self) {
         if let Some(ring) = current() {
             ring.flush();
+            let s = ring.stats();
+            tracing::debug!(
+                submits = s.submits,
+                sends = s.sends,
+                receives = s.recvs,
+                starved = s.starved,
+                "io_uring data path"
+            );
         }
         for t in self.tasks {
             t.cancel().await;
@@ -322,6 +330,10 @@ impl Ring {
         {
             return Err(Unsupported::Kernel(release));
         }
+        // Completions run as task work at the thread's next system call (or
+        // wake it when it sleeps) instead of interrupting it: glommio enters
+        // the kernel every turn anyway. Measured against the default
+        // (interrupting) mode: the same fan-out throughput.
         let uring = IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
             .setup_single_issuer()
