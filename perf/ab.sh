@@ -9,11 +9,16 @@
 # --json (e.g. `fanout --subscribers 1000 --payload 100 --duration 10`);
 # the router listens on ws://127.0.0.1:8080/ws (its embedded default config)
 # with one shard unless SHARDS is set. URL overrides the URL (rs://127.0.0.1:8081).
+# CONFIG=FILE starts the routers with that config instead, listening on PORT
+# (e.g. perf/bench-config.json, ports 18480/18481: on a machine shared with
+# other benchmarks the default port may be someone else's router).
 set -euo pipefail
 A=$1; B=$2; RUNS=${3:-3}; shift 3; [[ ${1:-} == -- ]] && shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
-URL=${URL:-ws://127.0.0.1:8080/ws}
+PORT=${PORT:-8080}
+URL=${URL:-ws://127.0.0.1:$PORT/ws}
+CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 SHARDS=${SHARDS:-1}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -40,10 +45,13 @@ declare -A results effs
 for i in $(seq 1 "$RUNS"); do
     for label in A B; do
         bin=$A; [[ $label == B ]] && bin=$B
-        "$bin" start --shards "$SHARDS" --log-level warn >"$WORK/router.log" 2>&1 &
+        if (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; then
+            echo "port $PORT is already taken: another router would be measured" >&2; exit 1
+        fi
+        "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
         pid=$!
         for _ in $(seq 1 50); do
-            (echo >/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
+            (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
             sleep 0.1
         done
         "$LOADGEN" "$@" --url "$URL" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {

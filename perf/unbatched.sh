@@ -11,7 +11,8 @@
 # publisher paced at RATE msg/s (default 1000: 100k deliveries/s), 100-byte
 # payloads, JSON over WebSocket for Junction (one shard unless SHARDS is set),
 # MQTT QoS 0 for mosquitto (started by hand on 127.0.0.1:18830 with its own
-# config, stopped by PID). ARGS overrides the loadgen arguments.
+# config, stopped by PID). ARGS overrides the loadgen arguments. CONFIG=FILE
+# and PORT as in perf/ab.sh (e.g. CONFIG=perf/bench-config.json PORT=18480).
 #
 # The figure: the router's CPU time (utime + stime from /proc, loadgen's
 # --router-pid) divided by the deliveries, in microseconds.
@@ -23,10 +24,14 @@ SHARDS=${SHARDS:-1}
 RATE=${RATE:-1000}
 DURATION=${DURATION:-10}
 ARGS=${ARGS:-"pubsub --publishers 10 --subscribers 100 --topics 10 --payload 100 --rate $RATE --duration $DURATION"}
+PORT=${PORT:-8080}
+CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS LABEL=BIN... [mosquitto]" >&2; exit 2; }
+
+taken() { (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
 wait_port() {
     for _ in $(seq 1 100); do
@@ -55,16 +60,18 @@ for i in $(seq 1 "$RUNS"); do
         if [[ $t == mosquitto ]]; then
             label=mosquitto
             printf 'listener 18830 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' >"$WORK/mq.conf"
+            if taken 18830; then echo "port 18830 is already taken" >&2; exit 1; fi
             mosquitto -c "$WORK/mq.conf" >"$WORK/router.log" 2>&1 &
             pid=$!
             wait_port 18830
             url=mqtt://127.0.0.1:18830
         else
             label=${t%%=*}; bin=${t#*=}
-            "$bin" start --shards "$SHARDS" --log-level warn >"$WORK/router.log" 2>&1 &
+            if taken "$PORT"; then echo "port $PORT is already taken" >&2; exit 1; fi
+            "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
             pid=$!
-            wait_port 8080
-            url=${URL:-ws://127.0.0.1:8080/ws}
+            wait_port "$PORT"
+            url=${URL:-ws://127.0.0.1:$PORT/ws}
         fi
         # shellcheck disable=SC2086
         "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {

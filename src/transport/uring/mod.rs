@@ -71,6 +71,10 @@ const CQ_ENTRIES: u32 = 8192;
 const RECV_BUFFERS: u16 = 256;
 /// Octets per receive buffer.
 const RECV_BUFFER_SIZE: usize = 4096;
+/// Submissions queued before they go to the kernel without waiting for the
+/// end of the turn: a fan-out to thousands of connections then overlaps the
+/// kernel's sends (and the peers' reads) with the rest of the turn's work.
+const SUBMIT_BATCH: usize = 32;
 /// The buffer group of the shard's ring.
 const BUFFER_GROUP: u16 = 0;
 
@@ -499,9 +503,16 @@ impl Inner {
         loop {
             // SAFETY: every entry pushed points at memory that stays valid
             // until its completion (slots and send ops are kept until then).
-            if unsafe { self.uring.submission().push(sqe) }.is_ok() {
+            let mut sq = self.uring.submission();
+            if unsafe { sq.push(sqe) }.is_ok() {
+                let full = sq.len() >= SUBMIT_BATCH;
+                drop(sq);
+                if full {
+                    self.submit();
+                }
                 return;
             }
+            drop(sq);
             self.submit();
         }
     }
