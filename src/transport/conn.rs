@@ -1,18 +1,21 @@
 //! The connection driver both protocols share: one boxed [`Conn`] per held
-//! connection, readiness-based reads into the shard's scratch buffer, vectored
-//! writes straight from the outbox, control frames at message boundaries, and
-//! the closing phase. What differs between WebSocket and RawSocket (frame
+//! connection, reads decoded in place (on the shard's ring: in the provided
+//! buffer the kernel filled; otherwise in the shard's scratch buffer),
+//! vectored writes straight from the outbox (on the ring: a send op submitted
+//! with the turn's others), control frames at message boundaries, and the
+//! closing phase. What differs between WebSocket and RawSocket (frame
 //! decoding, headers, control and close frames, how a broken frame ends the
 //! connection, the largest frame the peer takes) is a [`Framing`]; each
 //! protocol's handshake stays in its own module, which then builds the `Conn`
 //! and hands it to [`Conn::serve`].
 //!
-//! Memory: a held connection is one [`Conn`] (a few hundred octets) in its
-//! task. Reads go into the shard's scratch buffer; only the tail of a frame
-//! that has not fully arrived is kept per connection, and only until it has.
-//! Writes go from the outbox's frames straight to the socket: one `sendmsg`
-//! carries many frames, each a header built on the stack followed by the
-//! frame's own bytes (for an event, the same buffer for every subscriber).
+//! Memory: a held connection is one [`Conn`] (about 220 octets) in its task.
+//! Only the tail of a frame that has not fully arrived is kept per connection,
+//! and only until it has. Writes go from the outbox's frames straight to the
+//! socket: one send carries many frames, each a header built for it followed
+//! by the frame's own bytes (for an event, the same buffer for every
+//! subscriber). On the ring the send op owns references to those frames, and
+//! the frames leave the outbox when the completion says the socket took them.
 //!
 //! Closing: a close requested through the outbox is carried out after
 //! everything queued before it. A framing with a close frame (WebSocket) sends

@@ -1,6 +1,8 @@
-//! Readiness-based socket I/O for the connection drivers: reads into a buffer
-//! the caller lends for the duration of one call (the shard's scratch buffer),
-//! and vectored writes straight from the frames' own bytes.
+//! The [`Socket`] trait (reads into a buffer the caller lends for one call,
+//! vectored writes) and its readiness-based implementation on glommio's
+//! streams, the fallback when the shard runs no ring of its own
+//! (`super::uring` implements it for sockets on the ring, and gives the
+//! connection driver its batched hot paths).
 //!
 //! An idle connection pins no buffer: glommio's non-buffered streams try a
 //! non-blocking `recv` into the buffer given and, when nothing is there,
@@ -8,7 +10,7 @@
 //! with one `sendmsg` over many frames; only when the socket is full does the
 //! write fall back to glommio's `poll_write`, which registers for writability.
 //!
-//! TLS will be another [`Socket`] (it needs buffers of its own by nature).
+//! TLS will sit on top of either (see docs/architecture.md, "Socket I/O").
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};

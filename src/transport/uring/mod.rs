@@ -95,8 +95,11 @@ enum Op {
     Cancel = 4,
 }
 
-fn user_data(slot: u32, op: Op) -> u64 {
-    (u64::from(slot) << 8) | op as u64
+/// A completion's `user_data`: the slot, the slot's generation (so that an
+/// operation of a connection that is gone, or a cancellation aimed at one,
+/// never matches the slot's next connection), and the operation.
+fn user_data(slot: u32, generation: u16, op: Op) -> u64 {
+    (u64::from(slot) << 24) | (u64::from(generation) << 8) | op as u64
 }
 
 /// One socket's state in the ring: what its completions need and nothing
@@ -126,11 +129,14 @@ struct Slot {
     inflight: u8,
     /// Whether a stream or listener still owns the slot.
     owned: bool,
+    /// Incremented each time the slot is reused.
+    generation: u16,
 }
 
 impl Slot {
-    fn new(fd: RawFd) -> Slot {
+    fn new(fd: RawFd, generation: u16) -> Slot {
         Slot {
+            generation,
             fd,
             waker: None,
             rx_head: NO_BUF,
@@ -429,11 +435,12 @@ impl Ring {
         let mut inner = self.inner.borrow_mut();
         match inner.free.pop() {
             Some(i) => {
-                inner.slots[i as usize] = Slot::new(fd);
+                let generation = inner.slots[i as usize].generation.wrapping_add(1);
+                inner.slots[i as usize] = Slot::new(fd, generation);
                 i
             }
             None => {
-                inner.slots.push(Slot::new(fd));
+                inner.slots.push(Slot::new(fd, 0));
                 u32::try_from(inner.slots.len() - 1).expect("fewer than 2^32 sockets")
             }
         }
@@ -447,6 +454,7 @@ impl Ring {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
         let s = &mut inner.slots[slot as usize];
+        let generation = s.generation;
         s.owned = false;
         s.waker = None;
         let mut bid = s.rx_head;
@@ -459,16 +467,16 @@ impl Ring {
         s.rx_tail = NO_BUF;
         let mut cancel = [None; 3];
         if s.recv_armed {
-            cancel[0] = Some(user_data(slot, Op::Recv));
+            cancel[0] = Some(user_data(slot, generation, Op::Recv));
         }
         if s.poll_armed {
-            cancel[1] = Some(user_data(slot, Op::Poll));
+            cancel[1] = Some(user_data(slot, generation, Op::Poll));
         }
         let done = match s.send.take() {
             Some(op) if op.done.is_some() => Some(op),
             Some(op) => {
                 s.send = Some(op);
-                cancel[2] = Some(user_data(slot, Op::Send));
+                cancel[2] = Some(user_data(slot, generation, Op::Send));
                 None
             }
             None => None,
@@ -482,7 +490,7 @@ impl Ring {
         for target in cancel.into_iter().flatten() {
             let sqe = opcode::AsyncCancel::new(target)
                 .build()
-                .user_data(user_data(slot, Op::Cancel));
+                .user_data(user_data(slot, generation, Op::Cancel));
             inner.push(&sqe);
         }
         self.schedule_flush();
@@ -553,7 +561,7 @@ impl Inner {
         s.inflight += 1;
         let sqe = opcode::RecvMulti::new(types::Fd(s.fd), BUFFER_GROUP)
             .build()
-            .user_data(user_data(slot, Op::Recv));
+            .user_data(user_data(slot, s.generation, Op::Recv));
         self.push(&sqe);
     }
 
@@ -585,11 +593,22 @@ impl Inner {
 
     /// One completion.
     fn complete(&mut self, data: u64, res: i32, flags: u32, wakers: &mut Vec<Waker>) {
-        let slot = (data >> 8) as u32;
+        let slot = (data >> 24) as u32;
+        let generation = (data >> 8) as u16;
         let op = (data & 0xff) as u8;
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
+        if s.generation != generation || op == Op::Cancel as u8 {
+            // A cancellation's own completion. (A completion of a slot's
+            // earlier connection cannot come: the slot is reused only once
+            // they all have; a buffer is given back all the same.)
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                self.bufs.taken(bid, 0);
+                self.bufs.give_back(bid);
+            }
+            return;
+        }
         let finished = match op {
             x if x == Op::Recv as u8 => {
                 let more = cqueue::more(flags);
@@ -622,7 +641,12 @@ impl Inner {
                                 self.starved.push(slot);
                                 s.recv_starved = true;
                             }
-                            r if r == -libc::ECANCELED => {}
+                            r if r == -libc::ECANCELED => {
+                                // Not ours to cancel while the slot is owned;
+                                // receive again rather than go deaf.
+                                self.starved.push(slot);
+                                s.recv_starved = true;
+                            }
                             r => s.rx_end = r.min(0),
                         }
                     }
@@ -665,7 +689,7 @@ impl Drop for Inner {
         let builder = types::CancelBuilder::any();
         let sqe = opcode::AsyncCancel2::new(builder)
             .build()
-            .user_data(user_data(u32::MAX >> 8, Op::Cancel));
+            .user_data(user_data(u32::MAX >> 8, 0, Op::Cancel));
         self.push(&sqe);
         let deadline = Instant::now() + Duration::from_millis(200);
         let mut wakers = Vec::new();

@@ -250,7 +250,7 @@ impl UringStream {
         let sqe = opcode::SendMsg::new(types::Fd(s.fd), &op.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
-            .user_data(user_data(self.slot, Op::Send));
+            .user_data(user_data(self.slot, s.generation, Op::Send));
         s.send = Some(op);
         s.inflight += 1;
         inner.stats.sends += 1;
@@ -368,7 +368,7 @@ impl Socket for UringStream {
             s.inflight += 1;
             let sqe = opcode::PollAdd::new(types::Fd(s.fd), libc::POLLOUT as u32)
                 .build()
-                .user_data(user_data(self.slot, Op::Poll));
+                .user_data(user_data(self.slot, s.generation, Op::Poll));
             inner.push(&sqe);
             drop(inner);
             self.ring.schedule_flush();
@@ -496,7 +496,7 @@ impl UringListener {
             s.inflight += 1;
             let sqe = opcode::PollAdd::new(types::Fd(s.fd), libc::POLLIN as u32)
                 .build()
-                .user_data(user_data(self.slot, Op::Poll));
+                .user_data(user_data(self.slot, s.generation, Op::Poll));
             inner.push(&sqe);
             drop(inner);
             self.ring.schedule_flush();
