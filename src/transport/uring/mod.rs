@@ -167,7 +167,9 @@ struct Inner {
     slots: Vec<Slot>,
     /// Free slot indices.
     free: Vec<u32>,
-    /// Send ops not in use.
+    /// Send ops not in use. Boxed: an op in flight is referred to by the
+    /// kernel (its message header points into it), so it must not move.
+    #[allow(clippy::vec_box)]
     pool: Vec<Box<SendOp>>,
     /// Slots whose receive waits for buffers.
     starved: Vec<u32>,
