@@ -393,6 +393,7 @@ async fn shard_main(
     journal: FileJournal,
     ready: Ready,
 ) -> Result<(), RunError> {
+    let uring = start_uring(shard);
     let mesh = ChannelMesh::new(shard, Arc::clone(&peers));
     let router = Rc::new(RefCell::new(ShardRouter::with_journal(
         shard,
@@ -475,7 +476,34 @@ async fn shard_main(
         // Keep serving cross-shard traffic (e.g. leaves) while draining.
         mesh::drain_inbox(shard, &peers, &router);
     }
+    if let Some(uring) = uring {
+        uring.stop().await;
+    }
     Ok(())
+}
+
+/// Starts the shard's own io_uring for connection I/O (see
+/// `transport::uring`), unless `JUNCTION_IO=readiness` asks for glommio's
+/// readiness-based sockets. Where the kernel lacks what it needs, the shard
+/// uses readiness I/O and the first shard says why in one log line.
+fn start_uring(shard: ShardId) -> Option<transport::uring::Driver> {
+    if std::env::var_os("JUNCTION_IO").is_some_and(|v| v == "readiness") {
+        if shard.0 == 0 {
+            tracing::info!(
+                "JUNCTION_IO=readiness: connections use glommio's readiness-based sockets"
+            );
+        }
+        return None;
+    }
+    match transport::uring::start() {
+        Ok(driver) => Some(driver),
+        Err(e) => {
+            if shard.0 == 0 {
+                tracing::warn!(reason = %e, "io_uring data path unavailable; connections use readiness-based sockets");
+            }
+            None
+        }
+    }
 }
 
 /// Fires the router's call deadlines: sleeps until the next one, or until an

@@ -1,5 +1,6 @@
 //! Transports: bytes in, WAMP message frames out. WebSocket and RawSocket,
-//! over TCP or Unix domain sockets, on glommio streams.
+//! over TCP or Unix domain sockets, on the shard's own io_uring or glommio's
+//! streams.
 //!
 //! A transport knows nothing of WAMP semantics. It performs the opening
 //! handshake (serializer negotiation, size limits), hands each complete
@@ -14,7 +15,11 @@
 //! - [`universal`]: one port, the protocol chosen by the first octet;
 //! - `conn`: the connection driver both protocols run on once their handshake
 //!   is done (reads, writes, control frames, closing), generic over a framing;
-//! - [`socket`]: readiness-based reads and vectored writes;
+//! - [`socket`]: the `Socket` trait the handshakes and closing phases use
+//!   (reads, vectored writes), readiness-based on glommio's streams;
+//! - [`uring`]: the shard's own io_uring (multishot receives into shared
+//!   buffers, sends submitted once per turn), the data path when the kernel
+//!   has it;
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
@@ -32,6 +37,7 @@ pub mod socket;
 #[cfg(test)]
 mod testutil;
 pub mod universal;
+pub mod uring;
 pub mod websocket;
 
 use std::future::Future;

@@ -41,6 +41,9 @@ pub fn classify(first: u8) -> Sniffed {
 pub async fn sniff(stream: &Stream, timeout: Duration) -> Option<Sniffed> {
     let fd = match stream {
         Stream::Tcp(s) => s.as_raw_fd(),
+        // Before the first read nothing has armed the ring's receive, so the
+        // octet is still in the socket.
+        Stream::Uring(s) => s.raw_fd(),
         Stream::Unix(_) => return None,
     };
     let deadline = Instant::now() + timeout;
