@@ -187,9 +187,7 @@ async fn opening<H: ConnectionHooks>(
     transport: Rc<TransportConfig>,
 ) -> Option<(Box<Conn<H, WsFraming>>, Vec<u8>)> {
     let config = Rc::clone(&transport);
-    let Some(ws) = config.kind.served_websocket() else {
-        return None;
-    };
+    let ws = config.kind.served_websocket()?;
     let opts = &ws.options;
     // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
