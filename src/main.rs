@@ -15,6 +15,16 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields`
+    /// (with `message`), and the span, if any.
+    Json,
+}
+
 /// Exit status for a config that does not load.
 const EXIT_BAD_CONFIG: u8 = 2;
 
@@ -37,9 +47,15 @@ enum Command {
         /// Number of shards (one thread per core); overrides the config's `junction.shards`.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
         shards: Option<u16>,
-        /// Log filter (`info`, `debug`, `junction=trace`, ...); overrides RUST_LOG.
-        #[arg(long, value_name = "LEVEL")]
+        /// Log filter, RUST_LOG syntax: a level (`info`, `debug`) and/or
+        /// per-module levels (`info,junction::core=debug,junction::transport=trace`);
+        /// overrides RUST_LOG.
+        #[arg(long, value_name = "FILTER")]
         log_level: Option<String>,
+        /// Log line format on stderr: `text` (the default) or `json` (one
+        /// JSON object per line, for log shippers).
+        #[arg(long, value_name = "FORMAT", default_value = "text")]
+        log_format: LogFormat,
     },
     /// Load and validate a config file, print its warnings, and exit
     /// (0: valid, 2: invalid).
@@ -64,7 +80,12 @@ fn main() -> ExitCode {
             config,
             shards,
             log_level,
+            log_format,
         } => {
+            if let Err(e) = init_logging(log_level.as_deref(), log_format) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
             let config = match config {
                 Some(path) => match load(&path) {
                     Some(config) => config,
@@ -72,7 +93,7 @@ fn main() -> ExitCode {
                 },
                 None => Config::embedded_default(),
             };
-            match start(config, shards.map(usize::from), log_level.as_deref()) {
+            match start(config, shards.map(usize::from)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -138,19 +159,27 @@ fn report(path: &Path, issues: &[ConfigIssue]) {
     );
 }
 
-/// `junction start` after the config loaded.
-fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyhow::Result<()> {
-    let filter = match log_level {
-        Some(level) => {
-            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
-        }
+/// Installs the log subscriber: `filter` (else RUST_LOG, else `info`) in
+/// `format`, on stderr.
+fn init_logging(filter: Option<&str>, format: LogFormat) -> anyhow::Result<()> {
+    let filter = match filter {
+        Some(f) => EnvFilter::try_new(f).with_context(|| format!("invalid --log-level {f:?}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+    Ok(())
+}
+
+/// `junction start` after the config loaded.
+fn start(config: Config, shards: Option<usize>) -> anyhow::Result<()> {
     raise_open_files_limit();
     let shards = junction::shard::shard_count(shards, &config).context("invalid shard count")?;
     tracing::info!(

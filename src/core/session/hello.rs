@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use super::authn::{AuthJob, HelloRequest, Identity, Step, Ticket};
 use super::{Features, Host, IdMap, Joining, Phase, Session, Sessions};
 use crate::core::api::LinkId;
+use crate::core::metrics::Metrics;
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
 
@@ -63,6 +64,7 @@ impl Sessions {
         let transport = std::rc::Rc::clone(&l.info.transport);
         let methods = self.methods_of(&transport);
         if methods.is_empty() {
+            host.links().metrics.auth_failed("none");
             host.links().abort(
                 link,
                 uris::NO_AUTH_METHOD,
@@ -77,10 +79,12 @@ impl Sessions {
                 offered.unwrap_or_default().join(", "),
                 methods.names().join(", ")
             );
+            host.links().metrics.auth_failed("none");
             host.links()
                 .abort(link, uris::NO_AUTH_METHOD, Cow::Owned(msg));
             return false;
         };
+        let method_label = Metrics::auth_method_label(method.method());
         let id = host.new_session_id();
         self.last_ticket += 1;
         let ticket = Ticket(self.last_ticket);
@@ -99,6 +103,7 @@ impl Sessions {
             id,
             features: Features::from_hello(&hello.details),
             ticket: None,
+            method: method_label,
         };
         self.apply(host, link, joining, ticket, step)
     }
@@ -178,6 +183,7 @@ impl Sessions {
                 false
             }
             Step::Deny { reason, message } => {
+                host.links().metrics.auth_failed(joining.method);
                 if let Some(l) = host.links().get(link) {
                     tracing::info!(
                         peer = %l.info.peer,
@@ -224,6 +230,7 @@ impl Sessions {
                 identity.authrole,
                 host.realm_name(realm)
             );
+            host.links().metrics.auth_failed(joining.method);
             host.links()
                 .abort(link, uris::NO_SUCH_ROLE, Cow::Owned(msg));
             return false;

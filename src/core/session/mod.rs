@@ -77,6 +77,8 @@ pub(crate) struct Joining {
     pub features: Features,
     /// The decision being waited for, when one is.
     pub ticket: Option<Ticket>,
+    /// The method deciding (its metrics label), counted if it refuses.
+    pub method: &'static str,
 }
 
 /// A joined session.

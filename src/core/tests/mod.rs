@@ -1108,6 +1108,7 @@ fn anonymous_authentication_is_per_transport() {
     }
 }
 mod api;
+mod ops;
 mod oversize;
 mod pubsub;
 mod registration;
