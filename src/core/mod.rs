@@ -212,6 +212,11 @@ impl ShardRouter {
         m
     }
 
+    /// The limits in force (a reload may change them for new links).
+    pub fn limits(&self) -> &crate::config::Limits {
+        &self.cx.limits
+    }
+
     /// Turns the routing latency measurement on or off (config `junction.metrics`).
     pub fn set_timing(&mut self, on: bool) {
         self.cx.links.metrics.timing = on;
