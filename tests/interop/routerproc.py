@@ -122,6 +122,8 @@ class RouterProcess:
         while self.rs_port == self.ws_port:
             self.rs_port = free_port()
         self.config = make_config(self.ws_port, self.rs_port, junction)
+        #: Extra environment variables for the router process.
+        self.extra_env: dict[str, str] = {}
         self.stdout_path = self.workdir / "router.stdout.log"
         self.stderr_path = self.workdir / "router.stderr.log"
         self.proc: subprocess.Popen | None = None
@@ -158,6 +160,7 @@ class RouterProcess:
         self.command = cmd
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.extra_env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             # Own process group, so that everything the router spawns (Crossbar's
             # worker processes) can be cleaned up with it.
