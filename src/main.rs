@@ -100,7 +100,7 @@ enum Command {
 struct Target {
     /// The node's control socket (default: `junction.control_socket` of
     /// --config, else junction.sock in $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/junction
-    /// or /tmp/junction-<uid>).
+    /// or /tmp/junction-<uid>, else /run/junction/junction.sock).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// The node's config file, to find its control socket.
@@ -123,7 +123,14 @@ impl Target {
             }
             None => None,
         };
-        Ok(control::socket_path(configured.as_deref()))
+        let path = control::socket_path(configured.as_deref());
+        // The unit file's socket, for an administrator whose own runtime
+        // directory has none.
+        let system = std::path::Path::new(control::SYSTEM_SOCKET);
+        if configured.is_none() && !path.exists() && system.exists() {
+            return Ok(system.to_owned());
+        }
+        Ok(path)
     }
 }
 

@@ -29,6 +29,10 @@ use super::status::Status;
 /// The socket's file name in the runtime directory.
 pub const SOCKET_NAME: &str = "junction.sock";
 
+/// Where the unit file's node listens (`RuntimeDirectory=junction`); the
+/// CLI tries it when the usual place has no socket.
+pub const SYSTEM_SOCKET: &str = "/run/junction/junction.sock";
+
 /// How long the server waits for a client's request line.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -413,6 +413,55 @@ mod tests {
         }
     }
 
+    /// The metric names `text` declares (`# TYPE` lines).
+    fn declared(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every `junction_...` name in `text`.
+    fn names_in(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("junction_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.push(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    #[test]
+    fn docs_and_dashboard_name_only_metrics_that_exist_and_docs_name_them_all() {
+        let text = render_metrics(&[report(0)], &ProcessStats::default());
+        let declared = declared(&text);
+        let base = |n: &str| {
+            n.trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count")
+                .to_owned()
+        };
+        let docs = include_str!("../../docs/metrics.md");
+        for name in &declared {
+            assert!(docs.contains(&format!("`{name}`")), "docs/metrics.md lacks {name}");
+        }
+        let dashboard = include_str!("../../dist/grafana-dashboard.json");
+        let used = names_in(dashboard);
+        assert!(used.len() > 10, "{used:?}");
+        for name in used.iter().chain(names_in(docs).iter()) {
+            assert!(
+                declared.contains(name) || declared.contains(&base(name)),
+                "{name} is not a metric Junction renders"
+            );
+        }
+    }
+
     #[test]
     fn renders_labels_escaped_and_histograms_cumulative() {
         let text = render_metrics(&[report(0), report(1)], &ProcessStats::default());
