@@ -18,7 +18,9 @@
 //! - `meta`: the meta API's procedures (a registry keyed by URI) and its
 //!   cross-shard questions;
 //! - [`cluster`]: the cross-shard protocol's messages (depends on nothing
-//!   else here) and [`index`]: the URI index both broker and dealer use.
+//!   else here) and [`index`]: the URI index both broker and dealer use;
+//! - `ops`: a graceful drain and applying a reloaded config; [`metrics`]:
+//!   the shard's counters.
 //!
 //! The parts never call each other; they share [`ctx`]'s queues, and this
 //! module (`dispatch.rs`: client messages and the guard; `peers.rs`:
