@@ -9,11 +9,18 @@
 # --json (e.g. `fanout --subscribers 1000 --payload 100 --duration 10`);
 # the router listens on ws://127.0.0.1:8080/ws (its embedded default config)
 # with one shard unless SHARDS is set. URL overrides the URL (rs://127.0.0.1:8081).
+#
+# A_ARGS / B_ARGS: more `junction start` arguments for that side (e.g.
+# `--config perf/metrics-off.json`; the router must listen where URL says). B_SCRAPE=SECS: while loadgen runs, read B's metrics over its control
+# socket every SECS seconds (`junction status --metrics`), as a Prometheus
+# server would; the scrape count is printed per run.
 set -euo pipefail
 A=$1; B=$2; RUNS=${3:-3}; shift 3; [[ ${1:-} == -- ]] && shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
 URL=${URL:-ws://127.0.0.1:8080/ws}
+# The port to wait for before loadgen starts (the router's, from URL).
+PORT=${URL##*:}; PORT=${PORT%%/*}
 SHARDS=${SHARDS:-1}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -38,18 +45,33 @@ PY
 declare -A results effs
 for i in $(seq 1 "$RUNS"); do
     for label in A B; do
-        bin=$A; [[ $label == B ]] && bin=$B
-        "$bin" start --shards "$SHARDS" --log-level warn >"$WORK/router.log" 2>&1 &
+        bin=$A extra=${A_ARGS:-} scrape=""
+        [[ $label == B ]] && bin=$B extra=${B_ARGS:-} scrape=${B_SCRAPE:-}
+        run_dir="$WORK/run-$label"
+        # shellcheck disable=SC2086 # extra arguments are split on purpose
+        RUNTIME_DIRECTORY=$run_dir "$bin" start --shards "$SHARDS" --log-level warn $extra >"$WORK/router.log" 2>&1 &
         pid=$!
         for _ in $(seq 1 50); do
-            (echo >/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
+            (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
             sleep 0.1
         done
+        scraper="" scrapes="$WORK/scrapes"
+        : >"$scrapes"
+        if [[ -n $scrape ]]; then
+            (while sleep "$scrape"; do
+                "$bin" status --metrics --socket "$run_dir/junction.sock" >"$WORK/metrics.txt" 2>/dev/null &&
+                    echo >>"$scrapes"
+            done) &
+            scraper=$!
+        fi
         "$LOADGEN" "$@" --url "$URL" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
             echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+        [[ -n $scraper ]] && { kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true; }
         kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-        f=$(figure "$WORK/r.json"); echo "run $i $label: $f"
-        read -r _ v _ _ _ eff <<<"$f"
+        f=$(figure "$WORK/r.json")
+        [[ -n $scrape ]] && f="$f  scrapes $(wc -l <"$scrapes")"
+        echo "run $i $label: $f"
+        read -r _ v _ _ _ eff _ <<<"$f"
         results[$label]+="$v "
         effs[$label]+="${eff:-0} "
     done
