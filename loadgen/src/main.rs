@@ -61,6 +61,12 @@ enum Command {
     BaselineServer(BaselineArgs),
     /// Draw a chart described in JSON (bars or lines, see src/plot.rs) as SVG.
     Plot(PlotArgs),
+    /// Redraw the plots of a saved `--json` report (NAME.latency.svg,
+    /// NAME.throughput.svg next to it).
+    Replot {
+        /// The report.
+        report: PathBuf,
+    },
 }
 
 /// `loadgen plot`.
@@ -285,6 +291,15 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     net::raise_nofile();
     let (report, json) = match cli.command {
+        Command::Replot { report } => {
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("reading {}", report.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)?;
+            for svg in stats::write_svgs(&value, &report)? {
+                eprintln!("loadgen: wrote {}", svg.display());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Plot(a) => {
             let text = std::fs::read_to_string(&a.spec)
                 .with_context(|| format!("reading {}", a.spec.display()))?;

@@ -19,7 +19,7 @@ const W: f64 = 720.0;
 const H: f64 = 400.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 24.0;
-const TOP: f64 = 44.0;
+const TOP: f64 = 60.0;
 const BOTTOM: f64 = 64.0;
 const COLORS: [&str; 8] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -209,19 +209,21 @@ fn y_axis_log(out: &mut String, lo: f64, hi: f64) -> impl Fn(f64) -> f64 + use<>
     y
 }
 
-/// The legend, top right.
+/// The legend: one row under the title, above the plot (never over the data).
 fn legend(out: &mut String, names: &[&str]) {
+    let y = 34.0;
+    let mut x = LEFT;
     for (i, n) in names.iter().enumerate() {
-        let y = TOP + 4.0 + i as f64 * 16.0;
-        let x = W - RIGHT - 170.0;
         let _ = writeln!(
             out,
-            r#"<rect x="{x}" y="{y}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            r#"<rect x="{x:.1}" y="{y}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{}">{}</text>"#,
             COLORS[i % COLORS.len()],
             x + 14.0,
             y + 9.0,
             esc(n)
         );
+        // About 7 px per character at this size.
+        x += 30.0 + 7.0 * n.chars().count() as f64;
     }
 }
 

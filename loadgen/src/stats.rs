@@ -60,6 +60,63 @@ impl Latency {
     }
 }
 
+/// Writes the plots of a report (`--json` document `report`, as a value)
+/// next to `json`: `NAME.latency.svg` and, when the report has a timeline,
+/// `NAME.throughput.svg`. `loadgen replot` redraws them from a saved report.
+///
+/// # Errors
+/// The report lacks its figures, or a file cannot be written.
+pub fn write_svgs(report: &serde_json::Value, json: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    #[derive(serde::Deserialize)]
+    struct Figures {
+        scenario: String,
+        #[serde(default)]
+        params: serde_json::Value,
+        throughput_per_s: f64,
+        latency_us: LatencyIn,
+        #[serde(default)]
+        latency_buckets_us: Vec<(f64, f64, u64)>,
+        #[serde(default)]
+        timeline: Vec<(f64, f64)>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LatencyIn {
+        count: u64,
+        p50: f64,
+        p99: f64,
+    }
+    let r: Figures = serde_json::from_value(report.clone())?;
+    let stem = json.with_extension("");
+    let mut written = Vec::new();
+    let url = r.params.get("url").and_then(|u| u.as_str()).unwrap_or("");
+    let l = &r.latency_us;
+    let title = format!(
+        "{} latency: p50 {:.0} µs, p99 {:.0} µs (n={})",
+        r.scenario, l.p50, l.p99, l.count
+    );
+    let path = stem.with_extension("latency.svg");
+    std::fs::write(&path, crate::plot::histogram(&title, &r.latency_buckets_us))?;
+    written.push(path);
+    if !r.timeline.is_empty() {
+        let path = stem.with_extension("throughput.svg");
+        let title = format!(
+            "{} throughput (mean {}/s), {url}",
+            r.scenario,
+            crate::plot::short(r.throughput_per_s),
+        );
+        let series = [crate::plot::Series {
+            name: "deliveries/s".into(),
+            points: r.timeline,
+        }];
+        std::fs::write(
+            &path,
+            crate::plot::lines(&title, "seconds", "deliveries per second", &series),
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// The histogram `h` (ns) as (lower µs, upper µs, count) buckets growing by
 /// a quarter from 1 µs; empty buckets are left out.
 pub fn buckets_us(h: &Histogram<u64>) -> Vec<(f64, f64, u64)> {
@@ -266,35 +323,8 @@ impl Report {
     /// # Errors
     /// A file cannot be written.
     pub fn write_svgs(&self, json: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
-        let stem = json.with_extension("");
-        let mut written = Vec::new();
-        let what = self.params.get("url").and_then(|u| u.as_str()).unwrap_or("");
-        let l = &self.latency_us;
-        let title = format!(
-            "{} latency: p50 {:.0} µs, p99 {:.0} µs (n={})",
-            self.scenario, l.p50, l.p99, l.count
-        );
-        let path = stem.with_extension("latency.svg");
-        std::fs::write(&path, crate::plot::histogram(&title, &self.latency_buckets_us))?;
-        written.push(path);
-        if !self.timeline.is_empty() {
-            let path = stem.with_extension("throughput.svg");
-            let title = format!(
-                "{} throughput (mean {}/s), {what}",
-                self.scenario,
-                crate::plot::short(self.throughput_per_s),
-            );
-            let series = [crate::plot::Series {
-                name: "deliveries/s".into(),
-                points: self.timeline.clone(),
-            }];
-            std::fs::write(
-                &path,
-                crate::plot::lines(&title, "seconds", "deliveries per second", &series),
-            )?;
-            written.push(path);
-        }
-        Ok(written)
+        let v = serde_json::to_value(self)?;
+        write_svgs(&v, json)
     }
 
     /// Prints the human table to stdout and a warning to stderr when unclean.
