@@ -189,7 +189,10 @@ fn y_axis(out: &mut String, max: f64) -> impl Fn(f64) -> f64 + use<> {
 
 /// Logarithmic grid lines (powers of ten) for `[lo, hi]` and the y coordinate function.
 fn y_axis_log(out: &mut String, lo: f64, hi: f64) -> impl Fn(f64) -> f64 + use<> {
-    let (a, b) = (lo.max(1e-12).log10().floor(), hi.max(lo * 10.0).log10().ceil());
+    let (a, b) = (
+        lo.max(1e-12).log10().floor(),
+        hi.max(lo * 10.0).log10().ceil(),
+    );
     let plot_h = H - TOP - BOTTOM;
     let y = move |v: f64| TOP + plot_h - (v.max(1e-12).log10() - a) / (b - a) * plot_h;
     let mut e = a;
@@ -247,7 +250,10 @@ pub fn histogram(title: &str, buckets: &[(f64, f64, u64)]) -> String {
     let max = buckets.iter().map(|b| b.2).max().unwrap_or(0) as f64;
     let y = y_axis(&mut out, max.max(1.0));
     if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
-        let (a, b) = (first.0.max(0.01).log10(), last.1.log10().max(first.0.max(0.01).log10() + 1.0));
+        let (a, b) = (
+            first.0.max(0.01).log10(),
+            last.1.log10().max(first.0.max(0.01).log10() + 1.0),
+        );
         let plot_w = W - LEFT - RIGHT;
         let x = |v: f64| LEFT + (v.max(0.01).log10() - a) / (b - a) * plot_w;
         for (lo, hi, n) in &buckets {
@@ -296,7 +302,11 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> St
     let y_max = all().map(|p| p.1).fold(0.0, f64::max);
     let x_max = all().map(|p| p.0).fold(0.0, f64::max);
     let x_min = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x_min = if x_min.is_finite() { x_min.min(0.0) } else { 0.0 };
+    let x_min = if x_min.is_finite() {
+        x_min.min(0.0)
+    } else {
+        0.0
+    };
     let y = y_axis(&mut out, y_max.max(1e-9));
     let xt = ticks(x_max.max(1e-9));
     let x_top = *xt.last().unwrap_or(&1.0);
@@ -356,7 +366,11 @@ pub fn bars(
 ) -> String {
     let mut out = String::new();
     open(&mut out, title, "", y_label);
-    let values = || series.iter().flat_map(|s| s.values.iter().flatten().copied());
+    let values = || {
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+    };
     let max = values().fold(0.0, f64::max);
     let min = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
     let y: Box<dyn Fn(f64) -> f64> = if log_y {

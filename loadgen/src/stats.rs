@@ -66,7 +66,10 @@ impl Latency {
 ///
 /// # Errors
 /// The report lacks its figures, or a file cannot be written.
-pub fn write_svgs(report: &serde_json::Value, json: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+pub fn write_svgs(
+    report: &serde_json::Value,
+    json: &Path,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     #[derive(serde::Deserialize)]
     struct Figures {
         scenario: String,
@@ -439,7 +442,10 @@ mod tests {
         }
         let b = buckets_us(&h);
         assert_eq!(b.iter().map(|x| x.2).sum::<u64>(), 1000);
-        assert!(b.windows(2).all(|w| w[0].1 <= w[1].0 + 1e-9 && w[0].0 < w[1].0));
+        assert!(
+            b.windows(2)
+                .all(|w| w[0].1 <= w[1].0 + 1e-9 && w[0].0 < w[1].0)
+        );
         assert!(b.last().expect("buckets").1 >= 1000.0);
         assert!(buckets_us(&new_histogram()).is_empty());
         let r = rates(&[(0, 0), (100_000_000, 500), (200_000_000, 1500)]);

@@ -449,7 +449,10 @@ mod tests {
         };
         let docs = include_str!("../../docs/metrics.md");
         for name in &declared {
-            assert!(docs.contains(&format!("`{name}`")), "docs/metrics.md lacks {name}");
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "docs/metrics.md lacks {name}"
+            );
         }
         let dashboard = include_str!("../../dist/grafana-dashboard.json");
         let used = names_in(dashboard);
