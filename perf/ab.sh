@@ -12,12 +12,19 @@
 # CONFIG=FILE starts the routers with that config instead, listening on PORT
 # (e.g. perf/bench-config.json, ports 18480/18481: on a machine shared with
 # other benchmarks the default port may be someone else's router).
+#
+# A_ARGS / B_ARGS: more `junction start` arguments for that side (e.g.
+# `--config perf/metrics-off.json`; the router must listen where URL says). B_SCRAPE=SECS: while loadgen runs, read B's metrics over its control
+# socket every SECS seconds (`junction status --metrics`), as a Prometheus
+# server would; the scrape count is printed per run.
 set -euo pipefail
 A=$1; B=$2; RUNS=${3:-3}; shift 3; [[ ${1:-} == -- ]] && shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
 PORT=${PORT:-8080}
 URL=${URL:-ws://127.0.0.1:$PORT/ws}
+# The port to wait for before loadgen starts (the router's, from URL).
+PORT=${URL##*:}; PORT=${PORT%%/*}
 CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 SHARDS=${SHARDS:-1}
 WORK=$(mktemp -d)
@@ -44,21 +51,36 @@ PY
 declare -A results effs
 for i in $(seq 1 "$RUNS"); do
     for label in A B; do
-        bin=$A; [[ $label == B ]] && bin=$B
+        bin=$A extra=${A_ARGS:-} scrape=""
+        [[ $label == B ]] && bin=$B extra=${B_ARGS:-} scrape=${B_SCRAPE:-}
+        run_dir="$WORK/run-$label"
         if (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; then
             echo "port $PORT is already taken: another router would be measured" >&2; exit 1
         fi
-        "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
+        # shellcheck disable=SC2086 # extra arguments are split on purpose
+        RUNTIME_DIRECTORY=$run_dir "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" $extra >"$WORK/router.log" 2>&1 &
         pid=$!
         for _ in $(seq 1 50); do
             (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
             sleep 0.1
         done
+        scraper="" scrapes="$WORK/scrapes"
+        : >"$scrapes"
+        if [[ -n $scrape ]]; then
+            (while sleep "$scrape"; do
+                "$bin" status --metrics --socket "$run_dir/junction.sock" >"$WORK/metrics.txt" 2>/dev/null &&
+                    echo >>"$scrapes"
+            done) &
+            scraper=$!
+        fi
         "$LOADGEN" "$@" --url "$URL" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
             echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+        [[ -n $scraper ]] && { kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true; }
         kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-        f=$(figure "$WORK/r.json"); echo "run $i $label: $f"
-        read -r _ v _ _ _ eff <<<"$f"
+        f=$(figure "$WORK/r.json")
+        [[ -n $scrape ]] && f="$f  scrapes $(wc -l <"$scrapes")"
+        echo "run $i $label: $f"
+        read -r _ v _ _ _ eff _ <<<"$f"
         results[$label]+="$v "
         effs[$label]+="${eff:-0} "
     done

@@ -7,7 +7,8 @@
 # ports, RawSocket where supported), runs the loadgen scenarios of
 # BENCHMARKS.md against each router THREE times (a fresh router process per
 # run), and prints/writes a table of medians and ratios:
-#   perf/out/results-<date>.json, perf/out/results-<date>.md,
+#   perf/out/results-<date>.json, perf/out/results-<date>.md, and the charts
+#   perf/out/results-<date>.{throughput,latency,memory,scaling}.svg,
 #   raw per-run files under perf/out/raw-<date>/<scenario>/<target>/.
 #
 # Every process this script starts runs in its own process group and is
@@ -22,6 +23,8 @@
 #   --runs N            runs per (scenario, target) (default 3; --quick: 1)
 #   --duration SECS     per throughput run (default 10; --quick: 2)
 #   --sessions N        held sessions in the `sessions` scenario (default 100000)
+#   --shard-counts LIST shard counts of the `shards` scenarios (default 1,2;
+#                       e.g. 1,2,4,8 on a bigger machine): the scaling curve
 #   --rate R            pass --rate R to the fanout/pubsub/rpc throughput runs
 #                       (default: none, as fast as loadgen can send)
 #   --no-build          use existing binaries (JUNCTION_BIN, LOADGEN_BIN or target/release)
@@ -44,7 +47,7 @@ B_WS=18100            # loadgen baseline-server
 ALL_SCENARIOS=(fanout pubsub rpc rpc4 rpc-latency sessions shards-fanout shards-pubsub)
 ALL_TARGETS=(junction crossbar mosquitto baseline)
 
-QUICK=0 RUNS="" DURATION="" SESSIONS="" RATE="" BUILD=1 KEEP=0
+QUICK=0 RUNS="" DURATION="" SESSIONS="" RATE="" BUILD=1 KEEP=0 SHARD_COUNTS=1,2
 ONLY=() SCEN=()
 
 die() { echo "compare.sh: error: $*" >&2; exit 1; }
@@ -59,6 +62,7 @@ while [[ $# -gt 0 ]]; do
         --duration) DURATION=${2:?}; shift ;;
         --sessions) SESSIONS=${2:?}; shift ;;
         --rate) RATE=${2:?}; shift ;;
+        --shard-counts) SHARD_COUNTS=${2:?}; shift ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -76,6 +80,7 @@ fi
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 [[ $SESSIONS =~ ^[1-9][0-9]*$ ]] || die "--sessions must be a positive integer"
 [[ -z $RATE || $RATE =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--rate must be a positive number"
+[[ $SHARD_COUNTS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--shard-counts must be a list like 1,2,4"
 RAMP=2000 # sessions opened per second, the same for every router
 HOLD=$([[ $QUICK == 1 ]] && echo 3 || echo 10)
 
@@ -84,7 +89,9 @@ HOLD=$([[ $QUICK == 1 ]] && echo 3 || echo 10)
 for t in "${ONLY[@]}"; do
     [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "--only: unknown target '$t' (junction|crossbar|mosquitto|baseline)"
 done
-wanted_target() { [[ " ${ONLY[*]} " == *" ${1%-s2} "* ]]; }
+# A target's router: junction-s4 (Junction with 4 shards) is junction.
+base_target() { echo "${1%-s[0-9]*}"; }
+wanted_target() { [[ " ${ONLY[*]} " == *" $(base_target "$1") "* ]]; }
 if [[ ${#SCEN[@]} -eq 0 ]]; then
     SCEN=("${ALL_SCENARIOS[@]}")
 else
@@ -105,13 +112,17 @@ targets_of() {
         fanout|pubsub) echo junction crossbar mosquitto baseline ;;
         rpc|rpc4|rpc-latency) echo junction crossbar baseline ;;
         sessions) echo junction crossbar mosquitto ;;
-        shards-fanout|shards-pubsub) echo junction junction-s2 ;;
+        shards-fanout|shards-pubsub)
+            local k
+            for k in ${SHARD_COUNTS//,/ }; do
+                if [[ $k == 1 ]]; then echo junction; else echo "junction-s$k"; fi
+            done ;;
     esac
 }
 needs() { # needs TARGET: true when some selected scenario runs against TARGET
     local s t
     wanted_target "$1" || return 1
-    for s in "${SCEN[@]}"; do for t in $(targets_of "$s"); do [[ ${t%-s2} == "$1" ]] && return 0; done; done
+    for s in "${SCEN[@]}"; do for t in $(targets_of "$s"); do [[ $(base_target "$t") == "$1" ]] && return 0; done; done
     return 1
 }
 
@@ -297,9 +308,9 @@ EOF
 start_router() {
     local target=$1 logf=$2
     case "$target" in
-        junction|junction-s2)
+        junction|junction-s[0-9]*)
             local shards=1
-            [[ $target == junction-s2 ]] && shards=2
+            [[ $target == junction-s* ]] && shards=${target#junction-s}
             check_ports_free "$J_WS" "$J_RS"
             spawn "$logf" "$JUNCTION_BIN" start --config "$WORK/junction/config.json" --shards "$shards" --log-level warn
             ROUTER_GROUP=$STARTED_PID MEASURE_PID=$STARTED_PID
@@ -394,7 +405,7 @@ run_one() {
     [[ -n $err ]] && { log "  FAILED: $err"; rm -f "$json"; }
     local sessions=null shards=1
     [[ $s == sessions ]] && sessions=$SESSIONS
-    [[ $t == junction-s2 ]] && shards=2
+    [[ $t == junction-s* ]] && shards=${t#junction-s}
     jq -n --arg scenario "$s" --arg target "$t" --argjson run "$n" --arg url "$URL" \
         --arg cmd "loadgen ${args[*]}" --argjson shards "$shards" --argjson sessions "$sessions" \
         --argjson idle "${idle:-null}" --argjson hwm "${hwm:-null}" \
@@ -427,4 +438,4 @@ for s in "${SCEN[@]}"; do
     done
 done
 
-python3 "$PERF/report.py" "$RAW" "$OUT/results-$STAMP" --machine "$MACHINE"
+python3 "$PERF/report.py" "$RAW" "$OUT/results-$STAMP" --machine "$MACHINE" --loadgen "$LOADGEN_BIN"

@@ -7,16 +7,23 @@ run<N>.meta.json (written by compare.sh: router idle RSS, peak RSS, sessions,
 shards, exit status). A run whose loadgen failed has only the meta file, with
 "error" set; it is listed, not counted.
 
-Output: a table on stdout, OUT.json and OUT.md.
+Output: a table on stdout, OUT.json and OUT.md; with --loadgen, the charts
+OUT.throughput.svg (bars per scenario and router, log scale), OUT.latency.svg
+(RPC at concurrency 1: p50 and p99 per router), OUT.memory.svg (router memory
+per held session) and OUT.scaling.svg (the shards scenarios' throughput per
+shard count, with the ideal linear line), drawn by `loadgen plot`.
 
-Usage: report.py RAW_DIR OUT_BASENAME [--machine TEXT]
+Usage: report.py RAW_DIR OUT_BASENAME [--machine TEXT] [--loadgen BIN]
 Standard library only.
 """
 
 import argparse
 import json
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 # Scenario order and labels: the sections of BENCHMARKS.md.
@@ -31,6 +38,21 @@ SCENARIOS = [
     ("shards-pubsub", "Shards 1 vs 2: pub/sub 10 × 100 × 10"),
 ]
 TARGETS = ["junction", "junction-s2", "crossbar", "mosquitto", "baseline"]
+
+
+def shards_of(target):
+    """The shard count of a Junction target (junction: 1, junction-sK: K); None otherwise."""
+    if target == "junction":
+        return 1
+    m = re.fullmatch(r"junction-s(\d+)", target)
+    return int(m.group(1)) if m else None
+
+
+def targets_in(med):
+    """The targets present, in TARGETS order, then other junction-sK by K."""
+    present = {t for (_, t) in med}
+    extra = sorted((t for t in present if t not in TARGETS and shards_of(t)), key=shards_of)
+    return [t for t in TARGETS if t in present] + extra
 
 # The figure each scenario is judged on: (key, unit, higher_is_better).
 PRIMARY = {
@@ -167,6 +189,7 @@ def main():
     ap.add_argument("raw")
     ap.add_argument("out")
     ap.add_argument("--machine", default="")
+    ap.add_argument("--loadgen", default="", help="loadgen binary: draw the SVG charts with `loadgen plot`")
     args = ap.parse_args()
 
     data = load(args.raw)
@@ -187,14 +210,14 @@ def main():
     for scenario, label in SCENARIOS:
         key, unit, higher = PRIMARY[scenario]
         base = med.get((scenario, "junction"), {}).get(key)
-        for target in TARGETS:
+        for target in targets_in(med):
             m = med.get((scenario, target))
             if m is None:
                 continue
             v = m.get(key)
             ratio = None
-            if target == "junction-s2" and base and v:
-                # 2 shards against 1 shard: > 1 means 2 shards are better.
+            if shards_of(target) not in (None, 1) and base and v:
+                # K shards against 1 shard: > 1 means K shards are better.
                 ratio = v / base if higher else base / v
             elif target != "junction" and base is not None and v:
                 # "× Junction": > 1 means Junction is better on this figure.
@@ -255,7 +278,77 @@ def main():
         md += ["", "Failed runs:", ""] + [f"- {s} / {t}: {e}" for s, t, e in errors]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    if args.loadgen:
+        for path in charts(med, out, args.loadgen):
+            print(f"wrote {path}")
     return 0
+
+
+def chart_specs(med):
+    """{suffix: loadgen plot spec} for the charts the medians allow."""
+    specs = {}
+    targets = [t for t in targets_in(med) if shards_of(t) in (None, 1)]
+    labels = dict(SCENARIOS)
+    thr = [s for s in ("fanout", "pubsub", "rpc", "rpc4") if any((s, t) in med for t in targets)]
+    if thr:
+        specs["throughput"] = {
+            "kind": "bars", "log_y": True,
+            "title": "Throughput (median), messages or calls per second",
+            "y_label": "per second (log scale)",
+            "categories": thr,
+            "series": [{"name": t, "values": [med.get((s, t), {}).get("throughput") for s in thr]}
+                       for t in targets if any((s, t) in med for s in thr)],
+        }
+    lat = [t for t in targets if ("rpc-latency", t) in med]
+    if lat:
+        specs["latency"] = {
+            "kind": "bars", "log_y": True,
+            "title": labels["rpc-latency"],
+            "y_label": "µs (log scale)",
+            "categories": ["p50", "p99"],
+            "series": [{"name": t, "values": [med[("rpc-latency", t)].get("p50_us"),
+                                              med[("rpc-latency", t)].get("p99_us")]} for t in lat],
+        }
+    mem = [t for t in targets if ("sessions", t) in med]
+    if mem:
+        specs["memory"] = {
+            "kind": "bars", "log_y": False,
+            "title": "Router memory per held session",
+            "y_label": "bytes per session",
+            "categories": ["sessions"],
+            "series": [{"name": t, "values": [med[("sessions", t)].get("bytes_per_session")]} for t in mem],
+        }
+    series = []
+    for s in ("shards-fanout", "shards-pubsub"):
+        pts = sorted((shards_of(t), m.get("throughput")) for (sc, t), m in med.items()
+                     if sc == s and shards_of(t) and m.get("throughput"))
+        if len(pts) >= 2:
+            series.append({"name": s.removeprefix("shards-"), "points": pts})
+            one = dict(pts).get(1)
+            if one:
+                series.append({"name": f"{s.removeprefix('shards-')}, ideal", "points": [(k, one * k) for k, _ in pts]})
+    if series:
+        specs["scaling"] = {
+            "kind": "lines", "title": "Throughput by shard count (median)",
+            "x_label": "shards", "y_label": "messages per second", "series": series,
+        }
+    return specs
+
+
+def charts(med, out, loadgen):
+    """Draws the charts with `loadgen plot`; returns the files written."""
+    written = []
+    for suffix, spec in chart_specs(med).items():
+        path = out.with_suffix(f".{suffix}.svg")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(spec, f)
+        r = subprocess.run([loadgen, "plot", f.name, str(path)], capture_output=True, text=True)
+        Path(f.name).unlink(missing_ok=True)
+        if r.returncode != 0:
+            print(f"report: {suffix} chart failed: {r.stderr.strip()}", file=sys.stderr)
+            continue
+        written.append(path)
+    return written
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! The `junction` binary: `start` runs the router, `check` validates a config
-//! file, `version` prints the version. Everything else lives in the library.
+//! file, `status` and `reload` talk to a running node over its control
+//! socket, `version` prints the version. Everything else lives in the library.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use junction::config::{Config, ConfigError, ConfigIssue};
+use junction::node::control::{self, Request, Response};
+use junction::node::{Exit, NodeSpec};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc, unless built with `--no-default-features` (the system allocator,
@@ -14,6 +17,22 @@ use tracing_subscriber::EnvFilter;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields`
+    /// (with `message`), and the span, if any.
+    Json,
+}
+
+/// Exit status when a second SIGTERM/SIGINT cut a graceful shutdown short.
+const EXIT_FORCED: u8 = 1;
+
+/// How long `junction status` and `junction reload` wait for the node.
+const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(70);
 
 /// Exit status for a config that does not load.
 const EXIT_BAD_CONFIG: u8 = 2;
@@ -37,9 +56,15 @@ enum Command {
         /// Number of shards (one thread per core); overrides the config's `junction.shards`.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
         shards: Option<u16>,
-        /// Log filter (`info`, `debug`, `junction=trace`, ...); overrides RUST_LOG.
-        #[arg(long, value_name = "LEVEL")]
+        /// Log filter, RUST_LOG syntax: a level (`info`, `debug`) and/or
+        /// per-module levels (`info,junction::core=debug,junction::transport=trace`);
+        /// overrides RUST_LOG.
+        #[arg(long, value_name = "FILTER")]
         log_level: Option<String>,
+        /// Log line format on stderr: `text` (the default) or `json` (one
+        /// JSON object per line, for log shippers).
+        #[arg(long, value_name = "FORMAT", default_value = "text")]
+        log_format: LogFormat,
     },
     /// Load and validate a config file, print its warnings, and exit
     /// (0: valid, 2: invalid).
@@ -48,8 +73,65 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Ask a running node for its status: version, uptime, config, shards,
+    /// listeners, sessions per realm and transport (exit 1: no node answers).
+    Status {
+        /// Print JSON instead of tables.
+        #[arg(long, conflicts_with = "metrics")]
+        json: bool,
+        /// Print the metrics in the Prometheus text format instead.
+        #[arg(long)]
+        metrics: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Have a running node re-read its config file and apply it; a config
+    /// that fails `check` is refused and the running one stays (exit 1).
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print the version.
     Version,
+}
+
+/// Which running node to talk to.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The node's control socket (default: `junction.control_socket` of
+    /// --config, else junction.sock in $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/junction
+    /// or /tmp/junction-<uid>, else /run/junction/junction.sock).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The node's config file, to find its control socket.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl Target {
+    /// The socket path, or why it cannot be known.
+    fn socket(&self) -> Result<PathBuf, String> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        let configured = match &self.config {
+            Some(path) => {
+                Config::from_file(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .node
+                    .control_socket
+            }
+            None => None,
+        };
+        let path = control::socket_path(configured.as_deref());
+        // The unit file's socket, for an administrator whose own runtime
+        // directory has none.
+        let system = std::path::Path::new(control::SYSTEM_SOCKET);
+        if configured.is_none() && !path.exists() && system.exists() {
+            return Ok(system.to_owned());
+        }
+        Ok(path)
+    }
 }
 
 fn main() -> ExitCode {
@@ -60,20 +142,33 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config } => check(&config),
+        Command::Status {
+            json,
+            metrics,
+            target,
+        } => status(&target, json, metrics),
+        Command::Reload { target } => reload(&target),
         Command::Start {
             config,
             shards,
             log_level,
+            log_format,
         } => {
-            let config = match config {
-                Some(path) => match load(&path) {
+            if let Err(e) = init_logging(log_level.as_deref(), log_format) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+            let loaded = match &config {
+                Some(path) => match load(path) {
                     Some(config) => config,
                     None => return ExitCode::from(EXIT_BAD_CONFIG),
                 },
                 None => Config::embedded_default(),
             };
-            match start(config, shards.map(usize::from), log_level.as_deref()) {
-                Ok(()) => ExitCode::SUCCESS,
+            let path = config.map(|p| std::path::absolute(&p).unwrap_or(p));
+            match start(loaded, path, shards.map(usize::from)) {
+                Ok(Exit::Clean) => ExitCode::SUCCESS,
+                Ok(Exit::Forced) => ExitCode::from(EXIT_FORCED),
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
@@ -138,19 +233,106 @@ fn report(path: &Path, issues: &[ConfigIssue]) {
     );
 }
 
-/// `junction start` after the config loaded.
-fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyhow::Result<()> {
-    let filter = match log_level {
-        Some(level) => {
-            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
-        }
+/// Installs the log subscriber: `filter` (else RUST_LOG, else `info`) in
+/// `format`, on stderr.
+fn init_logging(filter: Option<&str>, format: LogFormat) -> anyhow::Result<()> {
+    let filter = match filter {
+        Some(f) => EnvFilter::try_new(f).with_context(|| format!("invalid --log-level {f:?}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+    Ok(())
+}
+
+/// `junction status`: prints the node's status (tables, JSON) or metrics.
+fn status(target: &Target, json: bool, metrics: bool) -> ExitCode {
+    let request = if metrics {
+        Request::Metrics
+    } else {
+        Request::Status
+    };
+    let Some(r) = ask(target, request) else {
+        return ExitCode::FAILURE;
+    };
+    if !r.ok {
+        for e in &r.errors {
+            eprintln!("error: {e}");
+        }
+        return ExitCode::FAILURE;
+    }
+    if metrics {
+        print!("{}", r.text.unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let Some(s) = r.status else {
+        eprintln!("error: the node sent no status");
+        return ExitCode::FAILURE;
+    };
+    if json {
+        match serde_json::to_string_pretty(&s) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", s.to_table());
+    }
+    ExitCode::SUCCESS
+}
+
+/// `junction reload`: prints what changed, or why the config was refused.
+fn reload(target: &Target) -> ExitCode {
+    let Some(r) = ask(target, Request::Reload) else {
+        return ExitCode::FAILURE;
+    };
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &r.errors {
+        eprintln!("error: {e}");
+    }
+    if r.ok {
+        println!(
+            "reloaded: {}",
+            r.text.as_deref().unwrap_or("no change reported")
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("the configuration was not reloaded; the running one stays");
+        ExitCode::FAILURE
+    }
+}
+
+/// Sends `request` to the node `target` names; prints why not on failure.
+fn ask(target: &Target, request: Request) -> Option<Response> {
+    let socket = match target.socket() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    match control::request(&socket, request, CONTROL_TIMEOUT) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+/// `junction start` after the config loaded.
+fn start(config: Config, path: Option<PathBuf>, shards: Option<usize>) -> anyhow::Result<Exit> {
     raise_open_files_limit();
     let shards = junction::shard::shard_count(shards, &config).context("invalid shard count")?;
     tracing::info!(
@@ -160,8 +342,13 @@ fn start(config: Config, shards: Option<usize>, log_level: Option<&str>) -> anyh
         "starting junction {}",
         env!("CARGO_PKG_VERSION")
     );
-    junction::node::run(config, Some(shards)).context("router runtime failed")?;
-    Ok(())
+    let exit = junction::node::run(NodeSpec {
+        config,
+        config_path: path,
+        shards: Some(shards),
+    })
+    .context("router runtime failed")?;
+    Ok(exit)
 }
 
 /// Raises the soft limit on open files to the hard limit: every session holds a

@@ -16,6 +16,7 @@ mod fastpath;
 mod mqtt;
 mod net;
 mod payload;
+mod plot;
 mod runner;
 mod scenario;
 mod stats;
@@ -58,6 +59,25 @@ enum Command {
     Connections(ConnectionsArgs),
     /// The do-nothing reference server (minimal WAMP, no routing work).
     BaselineServer(BaselineArgs),
+    /// Draw a chart described in JSON (bars or lines, see src/plot.rs) as SVG.
+    Plot(PlotArgs),
+    /// Redraw the plots of a saved `--json` report (NAME.latency.svg,
+    /// NAME.throughput.svg next to it).
+    Replot {
+        /// The report.
+        report: PathBuf,
+    },
+}
+
+/// `loadgen plot`.
+#[derive(Debug, Args)]
+struct PlotArgs {
+    /// The chart: {"kind": "bars", "title", "y_label", "categories", "series":
+    /// [{"name", "values"}], "log_y"} or {"kind": "lines", "title", "x_label",
+    /// "y_label", "series": [{"name", "points": [[x, y], ...]}]}.
+    spec: PathBuf,
+    /// Where to write the SVG.
+    out: PathBuf,
 }
 
 /// Options every scenario takes.
@@ -271,6 +291,24 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     net::raise_nofile();
     let (report, json) = match cli.command {
+        Command::Replot { report } => {
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("reading {}", report.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)?;
+            for svg in stats::write_svgs(&value, &report)? {
+                eprintln!("loadgen: wrote {}", svg.display());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Plot(a) => {
+            let text = std::fs::read_to_string(&a.spec)
+                .with_context(|| format!("reading {}", a.spec.display()))?;
+            let spec: plot::Spec = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a chart spec", a.spec.display()))?;
+            std::fs::write(&a.out, spec.render())
+                .with_context(|| format!("writing {}", a.out.display()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::BaselineServer(a) => {
             baseline::run(baseline::BaselineOpts {
                 listen: a.listen,
@@ -384,6 +422,12 @@ fn finish(report: &Report, json: Option<&std::path::Path>) -> anyhow::Result<Exi
         report
             .write_json(path)
             .with_context(|| format!("writing {}", path.display()))?;
+        for svg in report
+            .write_svgs(path)
+            .with_context(|| format!("writing the plots next to {}", path.display()))?
+        {
+            eprintln!("loadgen: wrote {}", svg.display());
+        }
     }
     Ok(if report.clean {
         ExitCode::SUCCESS

@@ -56,6 +56,9 @@ pub struct Control {
     pub last_send_ns: AtomicU64,
     /// What each finished sender sent: (sender index, count per stream).
     pub sender_counts: Mutex<Vec<(usize, Vec<u64>)>>,
+    /// Deliveries so far, sampled every 100 ms of the measured phase:
+    /// (ns since it started, deliveries).
+    pub samples: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Control {
@@ -74,6 +77,7 @@ impl Control {
             measure_start_ns: AtomicU64::new(0),
             last_send_ns: AtomicU64::new(0),
             sender_counts: Mutex::new(Vec::new()),
+            samples: Mutex::new(Vec::new()),
         }
     }
 
@@ -121,6 +125,13 @@ impl Control {
     }
 
     /// Everything the finished senders reported sending.
+    /// The deliveries sampled during the measured phase, starting at (0, 0).
+    pub fn timeline(&self) -> Vec<(u64, u64)> {
+        let mut t = vec![(0, 0)];
+        t.extend(self.samples.lock().expect("samples lock").iter().copied());
+        t
+    }
+
     pub fn reported_sent(&self) -> u64 {
         self.sender_counts
             .lock()
@@ -235,6 +246,9 @@ pub fn wait_count(
     }
 }
 
+/// How often the measured phase's deliveries are sampled (the throughput plot).
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
 /// Waits on the main thread for the measured phase to end: all `senders`
 /// done and either every expected delivery made or no delivery for `drain`.
 /// Returns the expected delivery count (`expected` is asked once, when all
@@ -250,10 +264,17 @@ pub fn wait_drain(
     let (mut last_d, mut last_s) = (0, 0);
     let mut last_change = Instant::now();
     let mut want = None;
+    let start = Instant::now();
+    let mut next_sample = SAMPLE_EVERY;
     loop {
         std::thread::sleep(Duration::from_millis(10));
         let d = ctl.total_delivered();
         let s = ctl.total_sent();
+        if start.elapsed() >= next_sample {
+            let at = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            ctl.samples.lock().expect("samples lock").push((at, d));
+            next_sample += SAMPLE_EVERY;
+        }
         pb.set_position(d);
         if want.is_none() && ctl.senders_done.load(Ordering::Acquire) >= senders {
             let e = expected(ctl);

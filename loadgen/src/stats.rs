@@ -60,6 +60,97 @@ impl Latency {
     }
 }
 
+/// Writes the plots of a report (`--json` document `report`, as a value)
+/// next to `json`: `NAME.latency.svg` and, when the report has a timeline,
+/// `NAME.throughput.svg`. `loadgen replot` redraws them from a saved report.
+///
+/// # Errors
+/// The report lacks its figures, or a file cannot be written.
+pub fn write_svgs(
+    report: &serde_json::Value,
+    json: &Path,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    #[derive(serde::Deserialize)]
+    struct Figures {
+        scenario: String,
+        #[serde(default)]
+        params: serde_json::Value,
+        throughput_per_s: f64,
+        latency_us: LatencyIn,
+        #[serde(default)]
+        latency_buckets_us: Vec<(f64, f64, u64)>,
+        #[serde(default)]
+        timeline: Vec<(f64, f64)>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LatencyIn {
+        count: u64,
+        p50: f64,
+        p99: f64,
+    }
+    let r: Figures = serde_json::from_value(report.clone())?;
+    let stem = json.with_extension("");
+    let mut written = Vec::new();
+    let url = r.params.get("url").and_then(|u| u.as_str()).unwrap_or("");
+    let l = &r.latency_us;
+    let title = format!(
+        "{} latency: p50 {:.0} µs, p99 {:.0} µs (n={})",
+        r.scenario, l.p50, l.p99, l.count
+    );
+    let path = stem.with_extension("latency.svg");
+    std::fs::write(&path, crate::plot::histogram(&title, &r.latency_buckets_us))?;
+    written.push(path);
+    if !r.timeline.is_empty() {
+        let path = stem.with_extension("throughput.svg");
+        let title = format!(
+            "{} throughput (mean {}/s), {url}",
+            r.scenario,
+            crate::plot::short(r.throughput_per_s),
+        );
+        let series = [crate::plot::Series {
+            name: "deliveries/s".into(),
+            points: r.timeline,
+        }];
+        std::fs::write(
+            &path,
+            crate::plot::lines(&title, "seconds", "deliveries per second", &series),
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The histogram `h` (ns) as (lower µs, upper µs, count) buckets growing by
+/// a quarter from 1 µs; empty buckets are left out.
+pub fn buckets_us(h: &Histogram<u64>) -> Vec<(f64, f64, u64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut lo = 0u64;
+    for v in h.iter_log(1000, 1.25) {
+        let hi = v.value_iterated_to();
+        let n = v.count_since_last_iteration();
+        if n > 0 {
+            out.push((lo as f64 / 1000.0, hi as f64 / 1000.0, n));
+        }
+        lo = hi;
+    }
+    out
+}
+
+/// Deliveries per second between samples of (ns since the start, deliveries so far).
+pub fn rates(samples: &[(u64, u64)]) -> Vec<(f64, f64)> {
+    samples
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].0)
+        .map(|w| {
+            let dt = (w[1].0 - w[0].0) as f64 / 1e9;
+            (w[1].0 as f64 / 1e9, (w[1].1 - w[0].1) as f64 / dt)
+        })
+        .collect()
+}
+
 /// This process's CPU time so far (getrusage), in seconds: (user, system).
 pub fn self_cpu() -> (f64, f64) {
     // SAFETY: getrusage fills a zeroed struct we own.
@@ -170,6 +261,12 @@ pub struct Report {
     pub throughput_per_s: f64,
     /// Latency percentiles, µs.
     pub latency_us: Latency,
+    /// The latency histogram: (lower µs, upper µs, count), buckets growing
+    /// by a quarter each, empty buckets left out.
+    pub latency_buckets_us: Vec<(f64, f64, u64)>,
+    /// Deliveries per second over the measured phase: (seconds since its
+    /// start, rate over the preceding interval), one point per 100 ms.
+    pub timeline: Vec<(f64, f64)>,
     /// Expected messages never received.
     pub lost: u64,
     /// Messages received after a higher sequence number from the same sender.
@@ -202,6 +299,8 @@ impl Report {
             expected: 0,
             throughput_per_s: 0.0,
             latency_us: Latency::default(),
+            latency_buckets_us: Vec::new(),
+            timeline: Vec::new(),
             lost: seq.lost,
             reordered: seq.reordered,
             duplicates: seq.duplicates,
@@ -212,6 +311,23 @@ impl Report {
             problems: Vec::new(),
             clean: seq.is_clean(),
         }
+    }
+
+    /// Sets the latency figures from `h` (ns): percentiles and histogram.
+    pub fn set_latency(&mut self, h: &Histogram<u64>) {
+        self.latency_us = Latency::of(h);
+        self.latency_buckets_us = buckets_us(h);
+    }
+
+    /// Writes the plots next to the JSON document `json`: `NAME.latency.svg`
+    /// (the histogram) and, when there is a timeline, `NAME.throughput.svg`.
+    /// Returns the files written.
+    ///
+    /// # Errors
+    /// A file cannot be written.
+    pub fn write_svgs(&self, json: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+        let v = serde_json::to_value(self)?;
+        write_svgs(&v, json)
     }
 
     /// Prints the human table to stdout and a warning to stderr when unclean.
@@ -316,6 +432,24 @@ mod tests {
         assert!((l.p50 - 500.0).abs() < 1.0, "{}", l.p50);
         assert!((l.p99 - 990.0).abs() < 1.0, "{}", l.p99);
         assert!((l.max - 1000.0).abs() < 1.0, "{}", l.max);
+    }
+
+    #[test]
+    fn buckets_cover_every_sample_and_rates_are_per_second() {
+        let mut h = new_histogram();
+        for i in 1..=1000u64 {
+            record(&mut h, i * 1000);
+        }
+        let b = buckets_us(&h);
+        assert_eq!(b.iter().map(|x| x.2).sum::<u64>(), 1000);
+        assert!(
+            b.windows(2)
+                .all(|w| w[0].1 <= w[1].0 + 1e-9 && w[0].0 < w[1].0)
+        );
+        assert!(b.last().expect("buckets").1 >= 1000.0);
+        assert!(buckets_us(&new_histogram()).is_empty());
+        let r = rates(&[(0, 0), (100_000_000, 500), (200_000_000, 1500)]);
+        assert_eq!(r, vec![(0.1, 5000.0), (0.2, 10000.0)]);
     }
 
     #[test]

@@ -101,6 +101,38 @@ pub struct Config {
     pub node_dir: PathBuf,
     /// Position of the router in the config's `workers` list (for messages).
     pub router_index: usize,
+    /// Process-level settings: graceful shutdown, control socket, metrics.
+    pub node: NodeOptions,
+}
+
+/// Default for [`NodeOptions::shutdown_timeout`]: 10 s.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The process's own settings (`junction` block): how it drains, where its
+/// control socket lives, whether it measures routing latency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeOptions {
+    /// How long a graceful shutdown (SIGTERM) waits, after every session got
+    /// GOODBYE, for the clients to answer and leave; the rest are then cut
+    /// (`shutdown_timeout`, seconds).
+    pub shutdown_timeout: Duration,
+    /// The control socket (`junction status`, `junction reload`); `None`:
+    /// `junction.sock` in the runtime directory (`$RUNTIME_DIRECTORY`, else
+    /// `$XDG_RUNTIME_DIR/junction`, else `/tmp/junction-<uid>`).
+    pub control_socket: Option<PathBuf>,
+    /// Whether the routing latency histogram is measured (`metrics`; one
+    /// clock read per routed PUBLISH and CALL). Counters are always kept.
+    pub metrics: bool,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            control_socket: None,
+            metrics: true,
+        }
+    }
 }
 
 /// A role whose permissions come from a dynamic authorizer.
@@ -388,6 +420,7 @@ impl Config {
             python: PythonOptions::default(),
             node_dir: PathBuf::from("."),
             router_index: 0,
+            node: NodeOptions::default(),
         }
     }
 }

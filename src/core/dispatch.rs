@@ -46,6 +46,9 @@ impl ShardRouter {
                 }
             }
             Phase::Connected => {
+                if self.ops.awaiting_goodbye.contains(&link) {
+                    return self.after_goodbye(link, &msg);
+                }
                 return match msg {
                     Message::Hello(h) => {
                         if self.sessions.hello(&mut self.cx, link, h) {
@@ -341,11 +344,30 @@ impl ShardRouter {
     /// fails every invocation it owed and every call it made, publishes its
     /// testaments and `on_leave`. `lost` tells whether the transport is gone.
     pub(super) fn end_session(&mut self, link: LinkId, lost: bool) {
-        let _ = lost;
         let Some(session) = self.cx.links.take_session(link) else {
             return;
         };
         let (id, realm) = (session.id, session.realm);
+        if let Some(l) = self.cx.links.get(link) {
+            tracing::debug!(
+                session = id.0,
+                realm = %self.cx.realms[realm as usize].name,
+                authid = %session.authid,
+                authrole = %session.authrole,
+                authmethod = %session.authmethod,
+                peer = %l.info.peer,
+                transport = %l.info.transport.id,
+                lost,
+                "session closed"
+            );
+            if !session.trusted {
+                let transport = l.info.transport.id.clone();
+                self.cx
+                    .links
+                    .metrics
+                    .session_closed(realm, &transport, &session.authmethod);
+            }
+        }
         self.authz.session_ended(id);
         self.dealer.caller_left(&mut self.cx, id);
         for (_, (uri, policy)) in session.subscriptions {

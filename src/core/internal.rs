@@ -117,6 +117,11 @@ fn router_transport() -> Rc<TransportConfig> {
 }
 
 impl Internal {
+    /// Router sessions open on this shard (one per realm used).
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
     /// The router session of `realm` on this shard, opened if needed.
     pub fn link(&mut self, cx: &mut Ctx, realm: RealmIdx) -> Option<LinkId> {
         if let Some((l, _)) = self.links.get(&realm) {

@@ -1,41 +1,250 @@
-//! The process around the shards: start them, wait for a signal, shut down.
-//! Hot reload, guest workers, the control socket and the cluster link will
-//! live here too. It may use every layer below it (`shard`, `config`); no
-//! layer below imports it.
+//! The process around the shards: start them, then run the node's loop
+//! until they have stopped. The loop takes, one at a time:
+//!
+//! - signals (`signals.rs`): SIGTERM or SIGINT starts a graceful drain
+//!   (stop accepting, GOODBYE to every session, up to
+//!   `junction.shutdown_timeout` for the clients to leave, then exit 0); a
+//!   second one exits at once ([`Exit::Forced`]). SIGHUP reloads;
+//! - requests from the control socket (`control.rs`): `status`
+//!   (`status.rs`), `metrics` (the Prometheus text), `reload` (`reload.rs`);
+//! - the watchdog's ticks (`notify.rs`): systemd's `WATCHDOG=1`, sent only
+//!   while every shard answers its liveness check;
+//! - the shards' end.
+//!
+//! systemd is told `READY=1` once every listener of every shard is up,
+//! `RELOADING=1`/`READY=1` around a reload and `STOPPING=1` at a drain.
+//! Guest workers and the cluster link will live here too. It may use every
+//! layer below it (`shard`, `config`); no layer below imports it.
 
+pub mod control;
+pub mod notify;
+mod reload;
+mod signals;
+pub mod status;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use self::control::{Request, Response};
+use self::notify::{Notifier, Watchdog};
+use self::status::{NodeFacts, Reloads, Status};
 use crate::config::Config;
-use crate::shard::{RunError, start};
+use crate::shard::{RouterControl, RunError, metrics::render_metrics, start};
 
-/// Runs the router until SIGINT or SIGTERM, then shuts down gracefully.
+/// How long the node waits for the shards' reports.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the node was started with.
+pub struct NodeSpec {
+    /// The config.
+    pub config: Config,
+    /// The file it was read from (`None`: the embedded default, which
+    /// cannot be reloaded).
+    pub config_path: Option<PathBuf>,
+    /// `--shards`, when given (wins over the config's).
+    pub shards: Option<usize>,
+}
+
+/// How the node ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every shard stopped (after a drain, or the clients' sessions timed out).
+    Clean,
+    /// A second SIGTERM/SIGINT during the drain: the process should exit now.
+    Forced,
+}
+
+/// What the node's loop takes.
+pub(crate) enum Event {
+    /// A signal arrived.
+    Signal(libc::c_int),
+    /// A control-socket request and where to answer.
+    Control(Request, Sender<Response>),
+    /// Every shard has stopped.
+    Stopped(Result<(), RunError>),
+}
+
+/// The node's state.
+struct Node {
+    config: Config,
+    config_path: Option<PathBuf>,
+    /// Whether `--shards` was given.
+    cli_shards: bool,
+    control: RouterControl,
+    notify: Notifier,
+    started: Instant,
+    draining: bool,
+    shutdown_timeout: Duration,
+}
+
+/// Runs the router until its shards stop: see the module header.
 ///
 /// # Errors
 /// [`RunError`] from [`start`] or from a shard.
-pub fn run(config: Config, shards: Option<usize>) -> Result<(), RunError> {
-    let signals = block_shutdown_signals();
-    let handle = start(config, shards)?;
-    let sig = wait_for_signal(&signals);
-    tracing::info!(signal = sig, "shutting down");
-    handle.shutdown();
-    handle.join()
-}
-
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it spawns
-/// afterwards) so that [`wait_for_signal`] can take them synchronously.
-fn block_shutdown_signals() -> libc::sigset_t {
-    // SAFETY: plain libc signal-set manipulation on a local, zero-initialised set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
+pub fn run(spec: NodeSpec) -> Result<Exit, RunError> {
+    let blocked = signals::block();
+    let handle = start(spec.config.clone(), spec.shards)?;
+    let (tx, rx) = mpsc::channel();
+    if let Err(e) = signals::spawn_waiter(blocked, tx.clone()) {
+        tracing::error!(error = %e, "cannot wait for signals");
     }
+    let socket = control::socket_path(spec.config.node.control_socket.as_deref());
+    let serving = match control::serve(&socket, tx.clone()) {
+        Ok(()) => {
+            tracing::info!(path = %socket.display(), "control socket (junction status, junction reload)");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                path = %socket.display(),
+                error = %e,
+                "no control socket: junction status and junction reload will not reach this node"
+            );
+            false
+        }
+    };
+    let mut node = Node {
+        control: handle.control(),
+        shutdown_timeout: spec.config.node.shutdown_timeout,
+        config: spec.config,
+        config_path: spec.config_path,
+        cli_shards: spec.shards.is_some(),
+        notify: Notifier::from_env(),
+        started: Instant::now(),
+        draining: false,
+    };
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("junction-join".into())
+            .spawn(move || {
+                let _ = tx.send(Event::Stopped(handle.join()));
+            })
+            .map_err(|e| RunError::Executor {
+                shard: 0,
+                detail: format!("cannot start the join thread: {e}"),
+            })?;
+    }
+    drop(tx);
+    node.notify.ready(&node.status_line());
+    let exit = node.run_loop(&rx);
+    if serving {
+        let _ = std::fs::remove_file(&socket);
+    }
+    exit
 }
 
-fn wait_for_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig: libc::c_int = 0;
-    // SAFETY: `set` was initialised by `block_shutdown_signals`; `sig` is a valid out-pointer.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
+impl Node {
+    fn run_loop(&mut self, rx: &mpsc::Receiver<Event>) -> Result<Exit, RunError> {
+        let interval = notify::watchdog_interval().filter(|_| self.notify.is_active());
+        let mut watchdog = Watchdog::default();
+        let mut next_tick = Instant::now();
+        loop {
+            let event = match interval {
+                Some(every) => {
+                    let now = Instant::now();
+                    if now >= next_tick {
+                        let (ping, seq) = watchdog.tick(|s| self.control.all_answered(s));
+                        if ping {
+                            self.notify.watchdog();
+                        } else {
+                            tracing::warn!(
+                                "a shard did not answer its liveness check: no watchdog ping"
+                            );
+                        }
+                        self.control.ping(seq);
+                        next_tick = now + every;
+                    }
+                    match rx.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
+                        Ok(e) => e,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Clean),
+                    }
+                }
+                None => match rx.recv() {
+                    Ok(e) => e,
+                    Err(_) => return Ok(Exit::Clean),
+                },
+            };
+            match event {
+                Event::Signal(libc::SIGHUP) => {
+                    let _ = self.reload();
+                }
+                Event::Signal(sig) => {
+                    if self.draining {
+                        tracing::warn!(
+                            signal = signals::name(sig),
+                            "second signal: exiting without waiting for the sessions"
+                        );
+                        return Ok(Exit::Forced);
+                    }
+                    self.draining = true;
+                    tracing::info!(
+                        signal = signals::name(sig),
+                        timeout_s = self.shutdown_timeout.as_secs_f64(),
+                        "shutting down: GOODBYE to every session, waiting for them to leave"
+                    );
+                    self.notify.stopping("draining sessions");
+                    self.control.drain(self.shutdown_timeout);
+                }
+                Event::Control(req, reply) => {
+                    let _ = reply.send(self.answer(req));
+                }
+                Event::Stopped(r) => {
+                    tracing::info!("every shard stopped");
+                    return r.map(|()| Exit::Clean);
+                }
+            }
+        }
+    }
+
+    /// Answers a control-socket request.
+    fn answer(&mut self, req: Request) -> Response {
+        match req {
+            Request::Status => Response {
+                ok: true,
+                status: Some(self.status()),
+                ..Response::default()
+            },
+            Request::Metrics => {
+                let reports = self.control.reports(REPORT_TIMEOUT);
+                Response {
+                    ok: true,
+                    text: Some(render_metrics(&reports, self.control.process())),
+                    ..Response::default()
+                }
+            }
+            Request::Reload if self.draining => Response::error("the node is shutting down"),
+            Request::Reload => self.reload(),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let reports = self.control.reports(REPORT_TIMEOUT);
+        let p = self.control.process();
+        Status::build(
+            &NodeFacts {
+                uptime: self.started.elapsed(),
+                config: self.config_path.as_deref(),
+                shards: self.control.shards(),
+                draining: self.draining,
+                reloads: Reloads {
+                    ok: p.reloads.load(std::sync::atomic::Ordering::Relaxed),
+                    failed: p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+                },
+            },
+            &reports,
+        )
+    }
+
+    /// The one-line status systemd shows.
+    fn status_line(&self) -> String {
+        format!(
+            "serving {} realm(s) on {} transport(s), {} shard(s)",
+            self.config.realms.len(),
+            self.config.transports.len(),
+            self.control.shards()
+        )
+    }
 }

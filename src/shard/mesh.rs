@@ -1,22 +1,37 @@
 //! The runtime's cross-shard mesh: one unbounded crossbeam channel per shard
-//! (its inbox) and an `AtomicWaker` to wake that shard's executor.
+//! (its inbox) and an `AtomicWaker` to wake that shard's executor, plus a
+//! second channel per shard for the node's requests ([`Control`]: drain,
+//! reports, reload, liveness pings), woken through the same waker.
 //!
 //! FIFO per sender/receiver pair holds because a crossbeam channel is a
 //! linearizable queue and each shard sends from one thread. Wake-ups are
 //! batched: [`ChannelMesh`] only marks peers dirty on `send` and wakes each
-//! dirty peer once in `flush` (end of a router step).
+//! dirty peer once in `flush` (end of a router step). Each shard counts what
+//! it sent, received and woke in its own [`MeshStats`] (plain cells).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use futures::task::AtomicWaker;
 
+use super::control::Control;
 use crate::core::ShardRouter;
 use crate::core::cluster::{Mesh, ShardMsg};
 use crate::proto::ShardId;
+
+/// One shard's cross-shard traffic counters, owned by the shard's thread.
+#[derive(Debug, Default)]
+pub struct MeshStats {
+    /// Messages sent to other shards.
+    pub sent: Cell<u64>,
+    /// Messages received from other shards.
+    pub received: Cell<u64>,
+    /// Wake-ups of other shards (at most one per peer per router step).
+    pub wakes: Cell<u64>,
+}
 
 /// One shard's inbox item.
 pub enum Inbox {
@@ -28,8 +43,12 @@ pub enum Inbox {
 struct Peer {
     tx: Sender<Inbox>,
     rx: Receiver<Inbox>,
+    /// The node's requests to this shard.
+    control_tx: Sender<Control>,
+    control_rx: Receiver<Control>,
     waker: AtomicWaker,
-    shutdown: AtomicBool,
+    /// The last liveness ping this shard answered.
+    alive: AtomicU64,
 }
 
 /// Every shard's inbox, shared by all shards.
@@ -43,22 +62,60 @@ impl PeerSet {
         let peers = (0..n)
             .map(|_| {
                 let (tx, rx) = crossbeam_channel::unbounded();
+                let (control_tx, control_rx) = crossbeam_channel::unbounded();
                 Peer {
                     tx,
                     rx,
+                    control_tx,
+                    control_rx,
                     waker: AtomicWaker::new(),
-                    shutdown: AtomicBool::new(false),
+                    alive: AtomicU64::new(0),
                 }
             })
             .collect();
         PeerSet { peers }
     }
 
-    /// Flags every shard for shutdown and wakes it.
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are no shards.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// Sends the node's request `c` to `shard` and wakes it; `false` when
+    /// there is no such shard.
+    pub fn control(&self, shard: usize, c: Control) -> bool {
+        let Some(p) = self.peers.get(shard) else {
+            return false;
+        };
+        // The receiver lives as long as `PeerSet`: send cannot fail.
+        let _ = p.control_tx.send(c);
+        p.waker.wake();
+        true
+    }
+
+    /// Asks every shard to stop now (see [`Control::Stop`]).
     pub fn shutdown_all(&self) {
-        for p in &self.peers {
-            p.shutdown.store(true, Ordering::Release);
-            p.waker.wake();
+        for i in 0..self.peers.len() {
+            self.control(i, Control::Stop);
+        }
+    }
+
+    /// The last liveness ping `shard` answered (0: none yet).
+    pub fn answered(&self, shard: usize) -> u64 {
+        self.peers
+            .get(shard)
+            .map_or(0, |p| p.alive.load(Ordering::Acquire))
+    }
+
+    /// `shard` answers liveness ping `seq`.
+    pub(super) fn answer_ping(&self, shard: ShardId, seq: u64) {
+        if let Some(p) = self.peers.get(shard.index()) {
+            p.alive.store(seq, Ordering::Release);
         }
     }
 }
@@ -69,16 +126,24 @@ pub struct ChannelMesh {
     peers: Arc<PeerSet>,
     /// Peers sent to since the last flush.
     dirty: Vec<bool>,
+    /// This shard's counters.
+    stats: Rc<MeshStats>,
 }
 
 impl ChannelMesh {
     /// The mesh as seen from shard `me`.
     pub fn new(me: ShardId, peers: Arc<PeerSet>) -> Self {
+        ChannelMesh::with_stats(me, peers, Rc::default())
+    }
+
+    /// The mesh as seen from shard `me`, counting into `stats`.
+    pub fn with_stats(me: ShardId, peers: Arc<PeerSet>, stats: Rc<MeshStats>) -> Self {
         let n = peers.peers.len();
         ChannelMesh {
             me,
             peers,
             dirty: vec![false; n],
+            stats,
         }
     }
 }
@@ -91,12 +156,14 @@ impl Mesh for ChannelMesh {
         // The receiver lives as long as `PeerSet`, which we hold: send cannot fail.
         let _ = p.tx.send(Inbox::Msg(self.me, msg));
         self.dirty[to.index()] = true;
+        self.stats.sent.set(self.stats.sent.get() + 1);
     }
 
     fn flush(&mut self) {
         for (i, d) in self.dirty.iter_mut().enumerate() {
             if std::mem::take(d) {
                 self.peers.peers[i].waker.wake();
+                self.stats.wakes.set(self.stats.wakes.get() + 1);
             }
         }
     }
@@ -125,21 +192,34 @@ pub fn drain_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRou
     }
 }
 
-/// Serves `shard`'s inbox until shutdown is requested.
-pub async fn run_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRouter>>) {
+/// The node's next request to `shard`, if one is waiting.
+pub fn try_control(shard: ShardId, peers: &PeerSet) -> Option<Control> {
+    peers.peers[shard.index()].control_rx.try_recv().ok()
+}
+
+/// Serves `shard`'s inbox until the node sends the shard a request, and
+/// returns that request; counts what it received into `stats`.
+pub async fn next_control(
+    shard: ShardId,
+    peers: &PeerSet,
+    router: &Rc<RefCell<ShardRouter>>,
+    stats: &MeshStats,
+) -> Control {
     let p = &peers.peers[shard.index()];
     loop {
-        if drain_inbox(shard, peers, router) > 0 {
+        let n = drain_inbox(shard, peers, router);
+        stats.received.set(stats.received.get() + n as u64);
+        if n > 0 {
             // A message from another shard can complete a login (a dynamic
             // authenticator's answer) that then hands out crypto work.
             super::spawn_auth_jobs(router);
         }
-        if p.shutdown.load(Ordering::Acquire) {
-            return;
+        if let Ok(c) = p.control_rx.try_recv() {
+            return c;
         }
         std::future::poll_fn(|cx| {
             p.waker.register(cx.waker());
-            if !p.rx.is_empty() || p.shutdown.load(Ordering::Acquire) {
+            if !p.rx.is_empty() || !p.control_rx.is_empty() {
                 std::task::Poll::Ready(())
             } else {
                 std::task::Poll::Pending

@@ -16,17 +16,31 @@
 //! - Call timeouts: a timer task per shard sleeps until the router's next
 //!   call deadline ([`ShardRouter::next_deadline`]) and fires it
 //!   ([`ShardRouter::poll_timers`]); a new, earlier deadline wakes it to re-arm.
-//! - Shutdown: every shard stops accepting, sends GOODBYE
+//! - The node talks to each shard through a control channel next to its
+//!   inbox ([`control`]): stop, drain, reports (status and counters),
+//!   reload, liveness pings. Each shard answers from its own thread between
+//!   router steps; nothing is shared or locked.
+//! - Shutdown ([`Control::Stop`]): every shard stops accepting, sends GOODBYE
 //!   `wamp.close.system_shutdown` to its sessions, lets writers flush for up to
 //!   [`SHUTDOWN_GRACE`], and exits; [`RouterHandle::join`] waits for all.
+//!   Drain ([`Control::Drain`]): the same, but the sessions get time to answer
+//!   the GOODBYE and leave (up to the node's `shutdown_timeout`).
+//! - Reload ([`Control::Reload`]): listeners bound and closed
+//!   (`listeners.rs`), the router's realms and permissions updated
+//!   ([`ShardRouter::apply`]).
+//! - Metrics: [`metrics::render_metrics`] turns the shards' reports into the
+//!   Prometheus text format.
 //!
 //! It ties the core (one `ShardRouter` per shard), the transports and the
 //! store together; it never imports the node (the process layer above it).
 
+pub mod control;
+mod listeners;
 /// The channel mesh between shards. Public so that `benches/mesh.rs` can
 /// measure the real hand-off ([`mesh::ChannelMesh`], [`mesh::drain_inbox`]);
 /// the runtime is its only other user.
 pub mod mesh;
+pub mod metrics;
 
 use std::cell::RefCell;
 use std::pin::Pin;
@@ -37,7 +51,10 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-use self::mesh::{ChannelMesh, PeerSet};
+pub use self::control::{Control, RouterControl, ShardReport};
+use self::control::{MeshCounters, ShardReloaded};
+use self::listeners::Listeners;
+use self::mesh::{ChannelMesh, MeshStats, PeerSet};
 use crate::config::{Config, Endpoint, TransportConfig};
 use crate::core::ShardRouter;
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
@@ -48,8 +65,12 @@ use crate::proto::ShardId;
 use crate::store::evlog::{EventStore, FileJournal};
 use crate::transport::{self, ConnectionHooks};
 
-/// How long shutdown waits for connections to flush their last frames.
+/// How long shutdown waits for connections to flush their last frames
+/// (after a drain: for those that did not leave in time).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How often a draining shard looks whether its clients have left.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
 
 /// Why the router could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +129,7 @@ pub struct ListenAddr {
 pub struct RouterHandle {
     addrs: Vec<ListenAddr>,
     peers: Arc<PeerSet>,
+    process: Arc<metrics::ProcessStats>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
     shards: usize,
     /// The realms' event logs: closed (queued records written and synced) once the shards stopped.
@@ -115,7 +137,8 @@ pub struct RouterHandle {
 }
 
 impl RouterHandle {
-    /// The addresses the router listens on (real ports when the config said 0).
+    /// The addresses the router listened on at start (real ports when the
+    /// config said 0); after a reload, ask the shards ([`RouterControl::reports`]).
     pub fn addrs(&self) -> &[ListenAddr] {
         &self.addrs
     }
@@ -125,9 +148,20 @@ impl RouterHandle {
         self.shards
     }
 
-    /// Asks every shard to shut down (non-blocking); follow with [`RouterHandle::join`].
+    /// The node's handle on the shards' control channels.
+    pub fn control(&self) -> RouterControl {
+        RouterControl::new(Arc::clone(&self.peers), Arc::clone(&self.process))
+    }
+
+    /// Asks every shard to shut down now (non-blocking); follow with [`RouterHandle::join`].
     pub fn shutdown(&self) {
         self.peers.shutdown_all();
+    }
+
+    /// Asks every shard to drain: GOODBYE to every session, up to `timeout`
+    /// for the clients to leave (non-blocking); follow with [`RouterHandle::join`].
+    pub fn drain(&self, timeout: Duration) {
+        self.control().drain(timeout);
     }
 
     /// Waits for every shard to finish.
@@ -344,9 +378,11 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     for a in &addrs {
         tracing::info!(transport = %a.transport, url = %a.url, shards = n, "listening");
     }
+    // Every listener of every shard is up: from here on the node may say READY.
     Ok(RouterHandle {
         addrs,
         peers,
+        process: Arc::default(),
         joins,
         shards: n,
         store,
@@ -384,6 +420,15 @@ fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String
 
 type Ready = std::sync::mpsc::Sender<Result<Vec<(TransportConfig, String)>, RunError>>;
 
+/// One shard's runtime state besides its router.
+struct Shard {
+    id: ShardId,
+    peers: Arc<PeerSet>,
+    router: Rc<RefCell<ShardRouter>>,
+    listeners: Listeners,
+    stats: Rc<MeshStats>,
+}
+
 async fn shard_main(
     shard: ShardId,
     shards: usize,
@@ -394,7 +439,8 @@ async fn shard_main(
     ready: Ready,
 ) -> Result<(), RunError> {
     let uring = start_uring(shard);
-    let mesh = ChannelMesh::new(shard, Arc::clone(&peers));
+    let stats = Rc::new(MeshStats::default());
+    let mesh = ChannelMesh::with_stats(shard, Arc::clone(&peers), Rc::clone(&stats));
     let router = Rc::new(RefCell::new(ShardRouter::with_journal(
         shard,
         shards as u16,
@@ -402,79 +448,43 @@ async fn shard_main(
         Box::new(mesh),
         Box::new(journal),
     )));
-    let mut listeners = Vec::new();
-    let mut bound = Vec::new();
-    for t in transports.iter() {
-        if shard.0 != 0 && matches!(t.endpoint, Endpoint::Unix { .. }) {
-            continue;
+    let bound = match Listeners::bind_all(shard, &transports) {
+        Ok(b) => b,
+        Err(e) => {
+            // Reported through `ready`; `start` returns it.
+            let _ = ready.send(Err(e));
+            return Ok(());
         }
-        let l = match transport::listener::bind(&t.endpoint) {
-            Ok(l) => l,
-            Err(source) => {
-                // Reported through `ready`; `start` returns it.
-                let _ = ready.send(Err(RunError::Bind {
-                    endpoint: endpoint_text(&t.endpoint),
-                    source,
-                }));
-                return Ok(());
-            }
-        };
-        bound.push(bound_transport(t, &l.local_addr_string()));
-        listeners.push((l, Rc::new(t.clone())));
-    }
-    let _ = ready.send(Ok(bound));
-    let timers = glommio::spawn_local(run_timers(Rc::clone(&router)));
-    let limits = config.limits.clone();
-    let mut accept_tasks = Vec::new();
-    let port: Rc<dyn transport::mqtt::RouterPort> = Rc::new(MqttRouter(Rc::clone(&router)));
-    for (l, t) in listeners {
-        let router = Rc::clone(&router);
-        let limits = limits.clone();
-        let mqtt = transport::mqtt::Service::of(&t, limits.outbound_queue_bytes).map(|s| {
-            transport::MqttPort {
-                service: Rc::new(s),
-                router: Rc::clone(&port),
-            }
-        });
-        accept_tasks.push(glommio::spawn_local(async move {
-            loop {
-                match l.accept().await {
-                    Ok((stream, peer)) => {
-                        let hooks = Hooks {
-                            router: Rc::clone(&router),
-                            conn: None,
-                            queue_limit: limits.outbound_queue_bytes,
-                        };
-                        glommio::spawn_local(transport::serve(
-                            stream,
-                            peer,
-                            Rc::clone(&t),
-                            limits.max_message_size,
-                            hooks,
-                            mqtt.clone(),
-                        ))
-                        .detach();
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        glommio::timer::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        }));
-    }
-    // The inbox loop runs until shutdown is requested.
-    mesh::run_inbox(shard, &peers, &router).await;
-    for t in accept_tasks {
-        t.cancel().await;
+    };
+    let _ = ready.send(Ok(bound.iter().map(listeners::Bound::resolved).collect()));
+    let mut me = Shard {
+        id: shard,
+        peers,
+        router,
+        listeners: Listeners::default(),
+        stats,
+    };
+    me.listeners.start(bound, &me.router);
+    let timers = glommio::spawn_local(run_timers(Rc::clone(&me.router)));
+    // The inbox loop runs until the node asks the shard to stop or drain.
+    let drain = loop {
+        match mesh::next_control(me.id, &me.peers, &me.router, &me.stats).await {
+            Control::Stop => break None,
+            Control::Drain { timeout } => break Some(timeout),
+            other => me.handle(other).await,
+        }
+    };
+    me.listeners.close_all().await;
+    if let Some(timeout) = drain {
+        me.drain(timeout).await;
     }
     timers.cancel().await;
-    router.borrow_mut().shutdown();
-    let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
-    while router.borrow().connection_count() > 0 && std::time::Instant::now() < deadline {
-        glommio::timer::sleep(Duration::from_millis(10)).await;
-        // Keep serving cross-shard traffic (e.g. leaves) while draining.
-        mesh::drain_inbox(shard, &peers, &router);
+    me.router.borrow_mut().shutdown();
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while me.router.borrow().client_link_count() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(DRAIN_POLL).await;
+        // Keep serving cross-shard traffic (e.g. leaves) while closing.
+        mesh::drain_inbox(me.id, &me.peers, &me.router);
     }
     if let Some(uring) = uring {
         uring.stop().await;
@@ -502,6 +512,99 @@ fn start_uring(shard: ShardId) -> Option<transport::uring::Driver> {
                 tracing::warn!(reason = %e, "io_uring data path unavailable; connections use readiness-based sockets");
             }
             None
+        }
+    }
+}
+
+impl Shard {
+    /// A request from the node while the shard runs.
+    async fn handle(&mut self, c: Control) {
+        match c {
+            Control::Ping { seq } => self.peers.answer_ping(self.id, seq),
+            Control::Report(reply) => reply(self.report()),
+            Control::Reload {
+                config,
+                resolved,
+                reply,
+            } => {
+                let r = self.reload(&config, resolved.as_deref()).await;
+                reply(r);
+            }
+            // Handled by the caller.
+            Control::Stop | Control::Drain { .. } => {}
+        }
+    }
+
+    fn report(&self) -> ShardReport {
+        let r = self.router.borrow();
+        ShardReport {
+            shard: self.id.0,
+            connections: r.client_link_count(),
+            listeners: self.listeners.addrs(),
+            metrics: r.metrics(),
+            mesh: MeshCounters {
+                sent: self.stats.sent.get(),
+                received: self.stats.received.get(),
+                wakes: self.stats.wakes.get(),
+            },
+        }
+    }
+
+    /// Applies a reloaded config: binds first (and refuses the reload if a
+    /// listener cannot be bound), then the router, then the accept tasks.
+    async fn reload(
+        &mut self,
+        config: &Config,
+        resolved: Option<&Vec<TransportConfig>>,
+    ) -> Result<ShardReloaded, RunError> {
+        let transports = resolved.map_or(&config.transports[..], |r| &r[..]);
+        let plan = self.listeners.prepare(self.id, transports)?;
+        let bound = plan.resolved(transports, &self.listeners);
+        let applied = self.router.borrow_mut().apply(config);
+        let listeners = self.listeners.commit(plan, transports, &self.router).await;
+        Ok(ShardReloaded {
+            bound,
+            applied,
+            listeners,
+        })
+    }
+
+    /// Graceful drain: GOODBYE to every session, then wait until every
+    /// client left or `timeout` passed, answering the node meanwhile.
+    async fn drain(&mut self, timeout: Duration) {
+        self.router.borrow_mut().drain();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.router.borrow().client_link_count();
+            if left == 0 {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::info!(
+                    shard = self.id.0,
+                    connections = left,
+                    "shutdown timeout: closing the connections that are left"
+                );
+                break;
+            }
+            glommio::timer::sleep(DRAIN_POLL.min(deadline - now)).await;
+            let n = mesh::drain_inbox(self.id, &self.peers, &self.router);
+            self.stats
+                .received
+                .set(self.stats.received.get() + n as u64);
+            while let Some(c) = mesh::try_control(self.id, &self.peers) {
+                match c {
+                    Control::Stop => return,
+                    Control::Ping { seq } => self.peers.answer_ping(self.id, seq),
+                    Control::Report(reply) => reply(self.report()),
+                    Control::Reload { reply, .. } => reply(Err(RunError::Executor {
+                        shard: self.id.index(),
+                        detail: "shutting down".into(),
+                    })),
+                    Control::Drain { .. } => {}
+                }
+            }
         }
     }
 }

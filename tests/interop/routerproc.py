@@ -158,6 +158,8 @@ class RouterProcess:
         self.config = make_config(
             self.ws_port, self.rs_port, junction, (self.mqtt_port, self.mqtt_restricted_port)
         )
+        #: Extra environment variables for the router process.
+        self.extra_env: dict[str, str] = {}
         self.stdout_path = self.workdir / "router.stdout.log"
         self.stderr_path = self.workdir / "router.stderr.log"
         self.proc: subprocess.Popen | None = None
@@ -194,6 +196,7 @@ class RouterProcess:
         self.command = cmd
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.extra_env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             # Own process group, so that everything the router spawns (Crossbar's
             # worker processes) can be cleaned up with it.

@@ -20,7 +20,7 @@ use super::sleep_until;
 use crate::clock::now_ns;
 use crate::mqtt::MqttConn;
 use crate::runner::{self, Control, MEASURE, STOP};
-use crate::stats::{self, CpuMeter, Latency, Report, proc_sample};
+use crate::stats::{self, CpuMeter, Report, proc_sample};
 use crate::tracker::SeqCounts;
 use crate::url::{Endpoint, Target};
 use crate::wamp::WampConn;
@@ -169,7 +169,7 @@ pub fn run(p: ConnParams, url: &str) -> anyhow::Result<Report> {
     r.delivered = ok_open;
     r.duration_s = open_s;
     r.throughput_per_s = ok_open as f64 / open_s.max(1e-9);
-    r.latency_us = Latency::of(&hist);
+    r.set_latency(&hist);
     r.errors = failed + dropped;
     r.cpu = cpu;
     r.problems = ctl.problems();

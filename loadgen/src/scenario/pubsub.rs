@@ -27,7 +27,7 @@ use crate::fastpath;
 use crate::mqtt::{self, MqttConn, MqttWriter, Packet};
 use crate::payload::{self, Stamp, WARMUP_SENDER, stream_id};
 use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
-use crate::stats::{self, CpuMeter, Latency, Report};
+use crate::stats::{self, CpuMeter, Report};
 use crate::tracker::{SeqCounts, SeqTracker};
 use crate::url::Target;
 use crate::wamp::{self, WampConn, WampWriter};
@@ -266,7 +266,8 @@ fn finish(
     report.duplicates = counts.duplicates;
     report.unexpected = counts.unexpected;
     report.throughput_per_s = counts.received as f64 / report.duration_s.max(1e-9);
-    report.latency_us = Latency::of(&hist);
+    report.set_latency(&hist);
+    report.timeline = stats::rates(&ctl.timeline());
     report.errors = ctl.failures.load(Ordering::Relaxed);
     report.problems = ctl.problems();
     let send_end = ctl.last_send_ns.load(Ordering::Relaxed);

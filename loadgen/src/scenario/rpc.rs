@@ -19,7 +19,7 @@ use crate::clock::now_ns;
 use crate::fastpath;
 use crate::payload::{self, Stamp, WARMUP_SENDER};
 use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
-use crate::stats::{self, CpuMeter, Latency, Report};
+use crate::stats::{self, CpuMeter, Report};
 use crate::tracker::{SeqCounts, SeqTracker};
 use crate::url::Target;
 use crate::wamp::{self, WampConn};
@@ -107,7 +107,8 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
     report.duplicates = counts.duplicates;
     report.unexpected = counts.unexpected;
     report.throughput_per_s = counts.received as f64 / report.duration_s.max(1e-9);
-    report.latency_us = Latency::of(&hist);
+    report.set_latency(&hist);
+    report.timeline = stats::rates(&ctl.timeline());
     report.errors = ctl.failures.load(Ordering::Relaxed);
     report.problems = ctl.problems();
     // With several calls in flight, results may legitimately overtake each other.

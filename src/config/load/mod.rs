@@ -24,6 +24,7 @@ mod web;
 mod worker;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -35,13 +36,17 @@ use super::path::{Located, child, index};
 use super::support;
 use super::worker::{ComponentConfig, WorkerConfig};
 use super::{
-    Config, Limits, LoadContext, PythonOptions, RealmConfig, RoleAuthorizer, TransportConfig,
+    Config, Limits, LoadContext, NodeOptions, PythonOptions, RealmConfig, RoleAuthorizer,
+    TransportConfig,
 };
 
 type Obj = Map<String, Value>;
 
 /// Upper bound for the `junction` byte limits: 1 GiB.
 const MAX_LIMIT_BYTES: u64 = 1 << 30;
+
+/// Upper bound for `junction.shutdown_timeout`: one hour.
+const MAX_SHUTDOWN_TIMEOUT_S: u64 = 3600;
 
 /// Upper bound for `junction.shards`.
 const MAX_SHARDS: u64 = 1024;
@@ -68,6 +73,7 @@ struct JunctionExt {
     mqtt_offline_store_bytes: Option<u64>,
     shards: Option<usize>,
     auth: Option<AuthSettings>,
+    node: NodeOptions,
 }
 
 /// What one router worker produced (also when parts of it were wrong).
@@ -81,6 +87,7 @@ struct Router {
     limits: Limits,
     shards: Option<usize>,
     python: PythonOptions,
+    node: NodeOptions,
 }
 
 /// Builds the config from a parsed document.
@@ -128,6 +135,7 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         python: router.python,
         node_dir: ctx.node_dir.to_owned(),
         router_index: router.index,
+        node: router.node,
     };
     let gaps = support::gaps(&config, &at);
     if l.issues.is_empty() {
@@ -339,6 +347,7 @@ impl Loader<'_> {
         let mut router = Router {
             limits,
             shards: ext.shards,
+            node: ext.node.clone(),
             python,
             ..Router::default()
         };
@@ -478,6 +487,9 @@ impl Loader<'_> {
                 ("mqtt_offline_store_bytes", Key::Read),
                 ("shards", Key::Read),
                 ("auth", Key::Read),
+                ("shutdown_timeout", Key::Read),
+                ("control_socket", Key::Read),
+                ("metrics", Key::Read),
             ],
         );
         if let Some(v) = obj.get("auth") {
@@ -510,6 +522,20 @@ impl Loader<'_> {
         }
         if let Some(v) = obj.get("shards") {
             ext.shards = self.size(&child(path, "shards"), v, 1, MAX_SHARDS);
+        }
+        if let Some(v) = obj.get("shutdown_timeout") {
+            let p = child(path, "shutdown_timeout");
+            if let Some(s) = self.uint(&p, v, 0, MAX_SHUTDOWN_TIMEOUT_S) {
+                ext.node.shutdown_timeout = Duration::from_secs(s);
+            }
+        }
+        if let Some(v) = obj.get("control_socket") {
+            ext.node.control_socket = self.node_path(&child(path, "control_socket"), v);
+        }
+        if let Some(v) = obj.get("metrics")
+            && let Some(b) = self.boolean(&child(path, "metrics"), v)
+        {
+            ext.node.metrics = b;
         }
         ext
     }

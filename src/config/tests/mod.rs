@@ -340,6 +340,10 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/junction", json!({"threads": 4}), "workers[0].junction.threads", Invalid, "unknown key")]
 #[case("/junction", json!({"max_message_size": "big"}), "junction.max_message_size", Invalid, "expected a whole number")]
 #[case("/junction", json!({"outbound_queue_bytes": 0}), "junction.outbound_queue_bytes", Invalid, "out of range")]
+#[case("/junction", json!({"shutdown_timeout": 3601}), "junction.shutdown_timeout", Invalid, "out of range")]
+#[case("/junction", json!({"shutdown_timeout": 1.5}), "junction.shutdown_timeout", Invalid, "expected a whole number")]
+#[case("/junction", json!({"control_socket": ""}), "junction.control_socket", Invalid, "empty")]
+#[case("/junction", json!({"metrics": "on"}), "junction.metrics", Invalid, "expected true or false")]
 #[case("/workers/0/realms", json!([]), "workers[0].realms", Invalid, "no realm")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
 #[case("/workers/0/realms/0/store", json!({"type": "cfxdb", "path": "db"}), "workers[0].realms[0].store.type", Unsupported, "\"cfxdb\"")]
@@ -453,6 +457,25 @@ fn junction_block_in_both_places() {
         load_ok(&with("/workers/0/junction", json!({"shards": 3}))).shards,
         Some(3)
     );
+}
+
+#[test]
+fn node_options_default_and_set() {
+    let d = load_ok(&base()).node;
+    assert_eq!(d, crate::config::NodeOptions::default());
+    assert_eq!(d.shutdown_timeout, std::time::Duration::from_secs(10));
+    let n = load_ok(&with(
+        "/junction",
+        json!({"shutdown_timeout": 3, "control_socket": "run/ctl.sock", "metrics": false}),
+    ))
+    .node;
+    assert_eq!(n.shutdown_timeout, std::time::Duration::from_secs(3));
+    // Relative to the node directory, like every path in the config.
+    assert_eq!(
+        n.control_socket,
+        Some(std::path::PathBuf::from("/node/run/ctl.sock"))
+    );
+    assert!(!n.metrics);
 }
 
 #[test]

@@ -262,6 +262,11 @@ impl Authorization {
         self.pending.retain(|_, (_, s)| *s != session);
     }
 
+    /// Forgets every cached answer (a reload changed the permissions).
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
     /// Questions waiting (tests: zero once settled).
     pub fn pending_count(&self) -> usize {
         self.pending.len()

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::history::RealmHistory;
 use super::options::{now_ns, pattern_matches};
 use super::{Broker, BrokerRealm, OwnedSub};
-use crate::config::Config;
+use crate::config::{Config, RealmConfig};
 use crate::core::api::LinkId;
 use crate::core::cluster::{self, RealmIdx, RoutedPublish, ShardSet};
 use crate::core::ctx::Ctx;
@@ -32,9 +32,17 @@ impl Broker {
     /// pinned now, so their IDs are stable), and what the journal kept before
     /// this start.
     pub(super) fn init(&mut self, cx: &Ctx, config: &Config) {
+        for rc in &config.realms {
+            self.add_realm(cx, rc);
+        }
+    }
+
+    /// Sets up the next realm (index: the number of realms so far), at
+    /// startup or when a reload adds a realm: as [`Broker::init`] for one.
+    pub(crate) fn add_realm(&mut self, cx: &Ctx, rc: &RealmConfig) {
         let (shard, shards) = (cx.shard, cx.shards);
-        for (idx, rc) in config.realms.iter().enumerate() {
-            let realm_idx = idx as RealmIdx;
+        {
+            let realm_idx = self.realms.len() as RealmIdx;
             let mut realm = BrokerRealm::default();
             let mut owned_ids = Vec::new();
             for h in &rc.store.event_history {

@@ -163,6 +163,11 @@ impl Dealer {
         }
     }
 
+    /// Adds the state of one more realm (a reload added it).
+    pub fn add_realm(&mut self) {
+        self.realms.push(DealerRealm::default());
+    }
+
     /// Calls in flight with this shard as the caller's shard, invocations
     /// indexed here as the callee's shard, and queued deadlines: zero once idle.
     pub fn pending_count(&self) -> usize {

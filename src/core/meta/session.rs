@@ -232,6 +232,25 @@ impl ShardRouter {
             return;
         };
         let (realm, id) = (s.realm, s.id);
+        if let Some(l) = self.cx.links.get(conn) {
+            tracing::debug!(
+                session = id.0,
+                realm = %self.cx.realms[realm as usize].name,
+                authid = %s.authid,
+                authrole = %s.authrole,
+                authmethod = %s.authmethod,
+                peer = %l.info.peer,
+                transport = %l.info.transport.id,
+                "session opened"
+            );
+            if !s.trusted {
+                let (transport, method) = (l.info.transport.id.clone(), s.authmethod.clone());
+                self.cx
+                    .links
+                    .metrics
+                    .session_opened(realm, &transport, &method);
+            }
+        }
         if !self.broker.has_listeners(realm, ON_JOIN) {
             return;
         }

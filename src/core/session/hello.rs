@@ -82,6 +82,7 @@ impl Sessions {
         let source = Source::of_link(&l.info);
         let methods = self.methods_of(&transport);
         if methods.is_empty() {
+            host.links().metrics.auth_failed("none");
             host.links().abort(
                 link,
                 uris::NO_AUTH_METHOD,
@@ -96,6 +97,7 @@ impl Sessions {
                 offered.unwrap_or_default().join(", "),
                 methods.names().join(", ")
             );
+            host.links().metrics.auth_failed("none");
             host.links()
                 .abort(link, uris::NO_AUTH_METHOD, Cow::Owned(msg));
             return false;
@@ -288,6 +290,7 @@ impl Sessions {
         message: String,
         counted: bool,
     ) {
+        host.links().metrics.auth_failed(&joining.method);
         let now = self.clock.now();
         let failure = match joining.source {
             Some(s) if counted => self.throttle.failed(s, now),
@@ -350,6 +353,7 @@ impl Sessions {
                 identity.authrole,
                 host.realm_name(realm)
             );
+            host.links().metrics.auth_failed(&joining.method);
             host.links()
                 .abort(link, uris::NO_SUCH_ROLE, Cow::Owned(msg));
             return false;

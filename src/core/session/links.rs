@@ -12,8 +12,10 @@ use super::oversize::{Oversize, oversize};
 use super::{Link, Phase, Session};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::cluster::{Native, RoutedPublish};
+use crate::core::metrics::Metrics;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::core::uris;
+use crate::proto::message::code;
 use crate::proto::{
     Abort, Dict, Error, Event, Message, Payload, PublicationId, RequestId, SessionId,
     SubscriptionId, Value,
@@ -108,6 +110,9 @@ pub(crate) struct Links {
     unsendable: Vec<LinkId>,
     /// Last link ID handed out.
     last_link: u64,
+    /// This shard's counters (`core/metrics.rs`): they live here because
+    /// this is where everything sent is queued, and every part reaches it.
+    pub metrics: Metrics,
 }
 
 impl Links {
@@ -120,6 +125,7 @@ impl Links {
             overflowed: Vec::new(),
             unsendable: Vec::new(),
             last_link: 0,
+            metrics: Metrics::default(),
         }
     }
 
@@ -160,6 +166,11 @@ impl Links {
     /// Established sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Every link and its state.
+    pub fn iter(&self) -> impl Iterator<Item = (LinkId, &Link)> {
+        self.links.iter().map(|(id, l)| (*id, &**l))
     }
 
     /// Every link, for shutdown.
@@ -270,8 +281,12 @@ impl Links {
         let Some(l) = self.links.get(&link) else {
             return Sent::Queued;
         };
+        if let Message::Error(e) = msg {
+            self.metrics.error_sent(&e.error);
+        }
         let (outbox, serializer) = match &l.out {
             Output::Typed(q) => {
+                self.metrics.sent(msg.code(), 0);
                 if q.borrow_mut().push(msg.clone()) == Err(Overflow) {
                     self.overflowed.push(link);
                 }
@@ -319,6 +334,7 @@ impl Links {
                 }
             }
         }
+        self.metrics.sent(msg.code(), frame.len());
         if outbox.borrow_mut().push(frame) == Err(Overflow) {
             self.overflowed.push(link);
         }
@@ -357,6 +373,7 @@ impl Links {
             serializer.encode_into(&abort, &mut self.scratch);
             let frame = self.scratch.split().freeze();
             if frame.len() <= max {
+                self.metrics.sent(code::ABORT, frame.len());
                 // An outbox over its byte limit still closes below.
                 let _ = outbox.borrow_mut().push(frame);
                 sent_abort = true;
@@ -392,6 +409,7 @@ impl Links {
         };
         let (outbox, serializer) = match &l.out {
             Output::Typed(q) => {
+                self.metrics.sent(code::EVENT, 0);
                 let m = Message::Event(Event {
                     subscription: ev.subscription,
                     publication: ev.publication,
@@ -434,6 +452,7 @@ impl Links {
             );
             return false;
         }
+        self.metrics.sent(code::EVENT, frame.len());
         if outbox.borrow_mut().push(Rc::clone(frame)) == Err(Overflow) {
             self.overflowed.push(link);
         }

@@ -451,6 +451,7 @@ mod auth;
 mod auth_dynamic;
 mod basic;
 mod limits;
+mod ops;
 mod oversize;
 mod pubsub;
 mod pubsub_meta;

@@ -1,0 +1,199 @@
+//! Hot reload (SIGHUP, `junction reload`): re-read the config file, refuse
+//! it if it does not pass `junction check` (the gap list included) — the
+//! running config stays and the errors go to the log and to the asker —
+//! and otherwise apply it on every shard (see `RouterControl::reload`):
+//! realms, roles and permissions, transports and limits for new
+//! connections. What a running node cannot change (the shard count, the
+//! control socket, a realm's event store) is reported as a warning and
+//! takes effect at the next start.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::Node;
+use super::control::Response;
+use crate::config::{Config, ConfigError};
+
+/// How long each shard may take to apply a reload.
+const SHARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Node {
+    /// Reloads the config file and answers with what happened.
+    pub(super) fn reload(&mut self) -> Response {
+        let Some(path) = self.config_path.clone() else {
+            self.control.count_failed_reload();
+            let r = Response::error(
+                "the node runs the embedded default config; start it with --config FILE to reload",
+            );
+            tracing::error!("reload refused: {}", r.errors[0]);
+            return r;
+        };
+        tracing::info!(config = %path.display(), "reloading the configuration");
+        self.notify.reloading();
+        let r = self.reload_from(&path);
+        self.notify.ready(&self.status_line());
+        if r.ok {
+            for w in &r.warnings {
+                tracing::warn!("reload: {w}");
+            }
+            tracing::info!(
+                changes = r.text.as_deref().unwrap_or(""),
+                "configuration reloaded"
+            );
+        } else {
+            for e in &r.errors {
+                tracing::error!("reload refused: {e}");
+            }
+            tracing::error!(
+                errors = r.errors.len(),
+                "the configuration was not reloaded; the running one stays"
+            );
+        }
+        r
+    }
+
+    fn reload_from(&mut self, path: &Path) -> Response {
+        let config = match load(path) {
+            Ok(c) => c,
+            Err(errors) => {
+                self.control.count_failed_reload();
+                return Response {
+                    ok: false,
+                    errors,
+                    ..Response::default()
+                };
+            }
+        };
+        let mut warnings: Vec<String> = config.warnings.clone();
+        warnings.extend(restart_only(&self.config, &config, self.cli_shards));
+        match self.control.reload(config.clone(), SHARD_TIMEOUT) {
+            Ok(done) => {
+                let mut changes = Vec::new();
+                let mut list = |what: &str, items: &[String]| {
+                    if !items.is_empty() {
+                        changes.push(format!("{what}: {}", items.join(", ")));
+                    }
+                };
+                list("realms added", &done.applied.realms_added);
+                list("realms removed", &done.applied.realms_removed);
+                list("listeners opened", &done.listeners.opened);
+                list("listeners closed", &done.listeners.closed);
+                list("listeners rebound", &done.listeners.rebound);
+                list("transports updated", &done.listeners.updated);
+                if done.sessions_closed > 0 {
+                    changes.push(format!("sessions closed: {}", done.sessions_closed));
+                }
+                if changes.is_empty() {
+                    changes.push("no realm or listener changed".into());
+                }
+                self.shutdown_timeout = config.node.shutdown_timeout;
+                self.config = config;
+                Response {
+                    ok: done.errors.is_empty(),
+                    errors: done.errors,
+                    warnings,
+                    text: Some(changes.join("; ")),
+                    ..Response::default()
+                }
+            }
+            Err(e) => Response {
+                ok: false,
+                errors: vec![e.to_string()],
+                warnings,
+                ..Response::default()
+            },
+        }
+    }
+}
+
+/// Loads `path` as `junction check` does: every problem, the gap list included.
+fn load(path: &Path) -> Result<Config, Vec<String>> {
+    match Config::from_file(path) {
+        Ok(c) => {
+            let unsupported = c.unsupported();
+            if unsupported.is_empty() {
+                Ok(c)
+            } else {
+                Err(unsupported.iter().map(ToString::to_string).collect())
+            }
+        }
+        Err(ConfigError::Invalid(issues)) => Err(issues.iter().map(ToString::to_string).collect()),
+        Err(e) => Err(vec![e.to_string()]),
+    }
+}
+
+/// Changes a running node cannot apply, as warnings.
+fn restart_only(old: &Config, new: &Config, cli_shards: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !cli_shards && old.shards != new.shards {
+        out.push("junction.shards changed: the shard count changes at the next start".into());
+    }
+    if old.node.control_socket != new.node.control_socket {
+        out.push(
+            "junction.control_socket changed: the node keeps its socket until the next start"
+                .into(),
+        );
+    }
+    for r in &new.realms {
+        if let Some(o) = old.realms.iter().find(|o| o.name == r.name)
+            && o.store != r.store
+        {
+            out.push(format!(
+                "realm \"{}\": its store (event history, persistence) changes at the next start",
+                r.name
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_only_changes_are_named() {
+        let old = Config::embedded_default();
+        let mut new = old.clone();
+        assert!(restart_only(&old, &new, false).is_empty());
+        new.shards = Some(2);
+        new.node.control_socket = Some("/run/x.sock".into());
+        new.realms[0].store.max_size = 1;
+        let w = restart_only(&old, &new, false);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("shards"));
+        assert!(w[1].contains("control_socket"));
+        assert!(w[2].contains("realm1"));
+        // --shards on the command line wins anyway.
+        assert_eq!(restart_only(&old, &new, true).len(), 2);
+    }
+
+    #[test]
+    fn a_config_with_gaps_is_refused_with_every_problem() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.json");
+        std::fs::write(
+            &path,
+            r#"{"version": 2, "workers": [{"type": "router",
+                "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
+                "transports": [{"type": "rawsocket", "endpoint": {"type": "tcp", "port": 0, "tls": {"key": "k", "certificate": "c"}},
+                                "auth": {"tls": {"type": "static", "principals": {}}}}]}]}"#,
+        )
+        .expect("write");
+        let errors = load(&path).expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("TLS is not supported yet")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("\"tls\" authentication")),
+            "{errors:?}"
+        );
+        let errors = load(&dir.path().join("missing.json")).expect_err("refused");
+        assert_eq!(errors.len(), 1);
+    }
+}

@@ -1,0 +1,373 @@
+//! What `junction status` shows: the node's facts (version, PID, uptime,
+//! config file) and the shards' (listeners, connections, sessions per realm
+//! and transport), built from the shards' reports, as JSON and as a table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::shard::ShardReport;
+
+/// A running node's status (`junction status --json` prints this).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Junction's version.
+    pub version: String,
+    /// The process ID.
+    pub pid: u32,
+    /// Seconds since the node started.
+    pub uptime_seconds: f64,
+    /// The config file (`None`: the embedded default).
+    pub config: Option<String>,
+    /// Shards running.
+    pub shards: usize,
+    /// Shards that answered this request (fewer: a shard is stuck).
+    pub shards_answered: usize,
+    /// Whether a graceful shutdown is under way.
+    pub draining: bool,
+    /// Reloads applied and refused since the start.
+    pub reloads: Reloads,
+    /// Listeners, one per transport.
+    pub listeners: Vec<Listener>,
+    /// Joined sessions per realm and transport, all shards.
+    pub sessions: Vec<Sessions>,
+    /// Per shard.
+    pub per_shard: Vec<ShardStatus>,
+}
+
+/// Reload counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reloads {
+    /// Applied.
+    pub ok: u64,
+    /// Refused (the running config stayed).
+    pub failed: u64,
+}
+
+/// One transport's listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    /// The transport ID.
+    pub transport: String,
+    /// Where clients connect.
+    pub url: String,
+    /// The shards accepting on it.
+    pub shards: Vec<u16>,
+}
+
+/// Sessions of one realm over one transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// The realm.
+    pub realm: String,
+    /// The transport ID.
+    pub transport: String,
+    /// Joined sessions.
+    pub count: u64,
+}
+
+/// One shard's numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStatus {
+    /// The shard.
+    pub shard: u16,
+    /// Open client connections.
+    pub connections: usize,
+    /// Joined sessions.
+    pub sessions: u64,
+    /// Subscriptions its sessions hold.
+    pub subscriptions: u64,
+    /// Registrations its sessions hold.
+    pub registrations: u64,
+}
+
+/// What the node knows about itself, for [`Status::build`].
+pub struct NodeFacts<'a> {
+    /// Time since the start.
+    pub uptime: Duration,
+    /// The config file.
+    pub config: Option<&'a Path>,
+    /// Shards running.
+    pub shards: usize,
+    /// Draining.
+    pub draining: bool,
+    /// Reload counts.
+    pub reloads: Reloads,
+}
+
+impl Status {
+    /// The status from the node's facts and the shards' reports.
+    pub fn build(node: &NodeFacts<'_>, reports: &[ShardReport]) -> Status {
+        let mut listeners: Vec<Listener> = Vec::new();
+        let mut sessions: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut per_shard = Vec::with_capacity(reports.len());
+        for r in reports {
+            for a in &r.listeners {
+                match listeners
+                    .iter_mut()
+                    .find(|l| l.transport == a.transport && l.url == a.url)
+                {
+                    Some(l) => l.shards.push(r.shard),
+                    None => listeners.push(Listener {
+                        transport: a.transport.clone(),
+                        url: a.url.clone(),
+                        shards: vec![r.shard],
+                    }),
+                }
+            }
+            let mut joined = 0;
+            for (realm, transport, _, n) in &r.metrics.sessions {
+                *sessions
+                    .entry((realm.clone(), transport.clone()))
+                    .or_insert(0) += n;
+                joined += n;
+            }
+            per_shard.push(ShardStatus {
+                shard: r.shard,
+                connections: r.connections,
+                sessions: joined,
+                subscriptions: r.metrics.subscriptions,
+                registrations: r.metrics.registrations,
+            });
+        }
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            uptime_seconds: node.uptime.as_secs_f64(),
+            config: node.config.map(|p| p.display().to_string()),
+            shards: node.shards,
+            shards_answered: reports.len(),
+            draining: node.draining,
+            reloads: node.reloads,
+            listeners,
+            sessions: sessions
+                .into_iter()
+                .map(|((realm, transport), count)| Sessions {
+                    realm,
+                    transport,
+                    count,
+                })
+                .collect(),
+            per_shard,
+        }
+    }
+
+    /// The status as a human-readable report with tables.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "junction {} (pid {}), up {}{}",
+            self.version,
+            self.pid,
+            uptime(self.uptime_seconds),
+            if self.draining { ", shutting down" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "config:  {}",
+            self.config.as_deref().unwrap_or("(embedded default)")
+        );
+        let answered = if self.shards_answered == self.shards {
+            String::new()
+        } else {
+            format!(" ({} answered)", self.shards_answered)
+        };
+        let _ = writeln!(out, "shards:  {}{answered}", self.shards);
+        let _ = writeln!(
+            out,
+            "reloads: {} applied, {} refused",
+            self.reloads.ok, self.reloads.failed
+        );
+        out.push('\n');
+        table(
+            &mut out,
+            &["TRANSPORT", "URL", "SHARDS"],
+            self.listeners
+                .iter()
+                .map(|l| vec![l.transport.clone(), l.url.clone(), shard_list(&l.shards)])
+                .collect(),
+        );
+        out.push('\n');
+        if self.sessions.is_empty() {
+            out.push_str("no sessions\n");
+        } else {
+            table(
+                &mut out,
+                &["REALM", "TRANSPORT", "SESSIONS"],
+                self.sessions
+                    .iter()
+                    .map(|s| vec![s.realm.clone(), s.transport.clone(), s.count.to_string()])
+                    .collect(),
+            );
+        }
+        out.push('\n');
+        table(
+            &mut out,
+            &[
+                "SHARD",
+                "CONNECTIONS",
+                "SESSIONS",
+                "SUBSCRIPTIONS",
+                "REGISTRATIONS",
+            ],
+            self.per_shard
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.shard.to_string(),
+                        s.connections.to_string(),
+                        s.sessions.to_string(),
+                        s.subscriptions.to_string(),
+                        s.registrations.to_string(),
+                    ]
+                })
+                .collect(),
+        );
+        out
+    }
+}
+
+/// `3725.2` → `1h 2m 5s`.
+fn uptime(secs: f64) -> String {
+    let s = secs as u64;
+    let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m {s}s"),
+        _ => format!("{d}d {h}h {m}m"),
+    }
+}
+
+/// `[0, 1, 2, 5]` → `0-2,5`.
+fn shard_list(shards: &[u16]) -> String {
+    let mut s: Vec<u16> = shards.to_vec();
+    s.sort_unstable();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let start = s[i];
+        while i + 1 < s.len() && s[i + 1] == s[i] + 1 {
+            i += 1;
+        }
+        out.push(if s[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", s[i])
+        });
+        i += 1;
+    }
+    out.join(",")
+}
+
+/// Writes `rows` under `header`, columns padded to their widest cell.
+fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(c);
+            } else {
+                let _ = write!(out, "{c:<w$}  ");
+            }
+        }
+        out.push('\n');
+    };
+    line(out, header.to_vec());
+    for r in &rows {
+        line(out, r.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::metrics::MetricsSnapshot;
+    use crate::shard::ListenAddr;
+
+    fn report(shard: u16, sessions: Vec<(&str, &str, u64)>) -> ShardReport {
+        ShardReport {
+            shard,
+            connections: sessions.iter().map(|s| s.2 as usize).sum(),
+            listeners: vec![ListenAddr {
+                transport: "ws".into(),
+                url: "ws://127.0.0.1:8080/ws".into(),
+            }],
+            metrics: MetricsSnapshot {
+                sessions: sessions
+                    .into_iter()
+                    .map(|(r, t, n)| (r.into(), t.into(), "anonymous".into(), n))
+                    .collect(),
+                subscriptions: 3,
+                ..MetricsSnapshot::default()
+            },
+            mesh: Default::default(),
+        }
+    }
+
+    #[test]
+    fn sessions_add_up_over_shards_and_the_table_lines_up() {
+        let facts = NodeFacts {
+            uptime: Duration::from_secs(3725),
+            config: Some(Path::new("/etc/junction/config.json")),
+            shards: 3,
+            draining: false,
+            reloads: Reloads { ok: 1, failed: 2 },
+        };
+        let s = Status::build(
+            &facts,
+            &[
+                report(0, vec![("realm1", "ws", 2), ("realm2", "ws", 1)]),
+                report(1, vec![("realm1", "ws", 3)]),
+            ],
+        );
+        assert_eq!(
+            s.sessions,
+            vec![
+                Sessions {
+                    realm: "realm1".into(),
+                    transport: "ws".into(),
+                    count: 5
+                },
+                Sessions {
+                    realm: "realm2".into(),
+                    transport: "ws".into(),
+                    count: 1
+                },
+            ]
+        );
+        assert_eq!(s.listeners[0].shards, vec![0, 1]);
+        assert_eq!(s.shards_answered, 2);
+        let text = s.to_table();
+        assert!(text.contains("up 1h 2m 5s"), "{text}");
+        assert!(text.contains("shards:  3 (2 answered)"), "{text}");
+        assert!(
+            text.contains("ws         ws://127.0.0.1:8080/ws  0-1"),
+            "{text}"
+        );
+        assert!(text.contains("realm1  ws         5"), "{text}");
+        assert!(text.contains("1      3            3         3"), "{text}");
+        // JSON round trip.
+        let json = serde_json::to_string(&s).expect("serialize");
+        let back: Status = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn shard_lists_and_uptimes_are_compact() {
+        assert_eq!(shard_list(&[2, 0, 1, 5]), "0-2,5");
+        assert_eq!(uptime(59.9), "59s");
+        assert_eq!(uptime(61.0), "1m 1s");
+        assert_eq!(uptime(90_061.0), "1d 1h 1m");
+    }
+}

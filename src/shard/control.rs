@@ -1,0 +1,295 @@
+//! The node's requests to the shards, outside the routing protocol: stop,
+//! drain, report (status and counters), reload, and liveness pings.
+//!
+//! Each request travels on the shard's control channel (see `mesh.rs`) and
+//! is handled by the shard's main loop between router steps, so a report is
+//! a consistent copy of that shard's state taken on its own thread: nothing
+//! is shared, nothing is locked. Answers come back through a callback the
+//! asker supplies ([`Reply`]), so a thread can wait on a std channel
+//! ([`RouterControl::reports`]) and a task on a shard can await a oneshot
+//! ([`RouterControl::gather`], for the web server's metrics path).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::mesh::PeerSet;
+use super::metrics::ProcessStats;
+use super::{ListenAddr, RunError};
+use crate::config::{Config, TransportConfig};
+use crate::core::Applied;
+use crate::core::metrics::MetricsSnapshot;
+
+/// Where a shard sends its answer.
+pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
+
+/// A request from the node to one shard.
+pub enum Control {
+    /// Stop now: GOODBYE to every session, close every connection, let
+    /// writers flush for up to [`SHUTDOWN_GRACE`](super::SHUTDOWN_GRACE), exit.
+    Stop,
+    /// Graceful shutdown: stop accepting, GOODBYE to every session, wait up
+    /// to `timeout` for the clients to answer and leave, then as [`Control::Stop`].
+    Drain {
+        /// How long to wait for the clients.
+        timeout: Duration,
+    },
+    /// Liveness check: the shard records `seq` as answered ([`PeerSet::answered`]).
+    Ping {
+        /// The ping's number.
+        seq: u64,
+    },
+    /// A copy of the shard's state and counters.
+    Report(Reply<ShardReport>),
+    /// Apply a reloaded config (listeners and the router).
+    Reload {
+        /// The new config.
+        config: Arc<Config>,
+        /// Transports as shard 0 bound them (real ports for port 0);
+        /// `None` for shard 0 itself.
+        resolved: Option<Arc<Vec<TransportConfig>>>,
+        /// The answer.
+        reply: Reply<Result<ShardReloaded, RunError>>,
+    },
+}
+
+/// Cross-shard traffic of one shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeshCounters {
+    /// Messages sent to other shards.
+    pub sent: u64,
+    /// Messages received from other shards.
+    pub received: u64,
+    /// Wake-ups of other shards.
+    pub wakes: u64,
+}
+
+/// One shard's state, as it answers [`Control::Report`].
+#[derive(Debug, Clone, Default)]
+pub struct ShardReport {
+    /// The shard.
+    pub shard: u16,
+    /// Open client connections.
+    pub connections: usize,
+    /// What the shard listens on.
+    pub listeners: Vec<ListenAddr>,
+    /// The router's counters.
+    pub metrics: MetricsSnapshot,
+    /// Cross-shard traffic.
+    pub mesh: MeshCounters,
+}
+
+/// What one shard did with a [`Control::Reload`].
+#[derive(Debug, Clone, Default)]
+pub struct ShardReloaded {
+    /// The transports it serves now, with real ports, and their URLs.
+    pub bound: Vec<(TransportConfig, String)>,
+    /// What the router changed.
+    pub applied: Applied,
+    /// Listeners opened, closed and rebound, by transport ID.
+    pub listeners: ListenerChanges,
+}
+
+/// Listener changes of a reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerChanges {
+    /// Transports newly listened on.
+    pub opened: Vec<String>,
+    /// Transports no longer listened on.
+    pub closed: Vec<String>,
+    /// Transports whose endpoint changed (bound anew, the old socket closed).
+    pub rebound: Vec<String>,
+    /// Transports whose other settings changed (new connections get them).
+    pub updated: Vec<String>,
+}
+
+/// What a reload did on every shard.
+#[derive(Debug, Clone, Default)]
+pub struct Reloaded {
+    /// Shard 0's changes (every shard makes the same).
+    pub applied: Applied,
+    /// Shard 0's listener changes.
+    pub listeners: ListenerChanges,
+    /// Sessions closed, all shards.
+    pub sessions_closed: usize,
+    /// Problems on shards other than 0 (which had already applied it).
+    pub errors: Vec<String>,
+    /// What the router listens on now.
+    pub addrs: Vec<ListenAddr>,
+}
+
+/// The node's side of the control channels: cheap to clone, `Send`.
+#[derive(Clone)]
+pub struct RouterControl {
+    peers: Arc<PeerSet>,
+    process: Arc<ProcessStats>,
+}
+
+impl RouterControl {
+    pub(super) fn new(peers: Arc<PeerSet>, process: Arc<ProcessStats>) -> RouterControl {
+        RouterControl { peers, process }
+    }
+
+    /// The process's own counters (start time, reloads), for
+    /// [`render_metrics`](super::metrics::render_metrics).
+    pub fn process(&self) -> &ProcessStats {
+        &self.process
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Asks every shard to stop now.
+    pub fn stop(&self) {
+        self.peers.shutdown_all();
+    }
+
+    /// Asks every shard to drain, waiting up to `timeout` for its clients.
+    pub fn drain(&self, timeout: Duration) {
+        for i in 0..self.peers.len() {
+            self.peers.control(i, Control::Drain { timeout });
+        }
+    }
+
+    /// Sends liveness ping `seq` to every shard.
+    pub fn ping(&self, seq: u64) {
+        for i in 0..self.peers.len() {
+            self.peers.control(i, Control::Ping { seq });
+        }
+    }
+
+    /// Whether every shard answered ping `seq` (or a later one).
+    pub fn all_answered(&self, seq: u64) -> bool {
+        (0..self.peers.len()).all(|i| self.peers.answered(i) >= seq)
+    }
+
+    /// Every shard's report, waiting up to `timeout` in all; a shard that
+    /// does not answer in time is missing from the list (blocking: for
+    /// threads, not for tasks on a shard).
+    pub fn reports(&self, timeout: Duration) -> Vec<ShardReport> {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..self.peers.len() {
+            let tx = tx.clone();
+            self.peers.control(
+                i,
+                Control::Report(Box::new(move |r| {
+                    let _ = tx.send(r);
+                })),
+            );
+        }
+        drop(tx);
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(self.peers.len());
+        while out.len() < self.peers.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(r) => out.push(r),
+                Err(_) => break,
+            }
+        }
+        out.sort_by_key(|r| r.shard);
+        out
+    }
+
+    /// Every shard's report, for a task running on a shard (the metrics
+    /// path of the web server): awaits each shard's answer, its own
+    /// included (answered by its main loop once the task yields).
+    pub async fn gather(&self) -> Vec<ShardReport> {
+        let mut waiting = Vec::with_capacity(self.peers.len());
+        for i in 0..self.peers.len() {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            self.peers.control(
+                i,
+                Control::Report(Box::new(move |r| {
+                    let _ = tx.send(r);
+                })),
+            );
+            waiting.push(rx);
+        }
+        let mut out = Vec::with_capacity(waiting.len());
+        for rx in waiting {
+            if let Ok(r) = rx.await {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Applies `config` on every shard: shard 0 first (binding new
+    /// listeners; if one cannot be bound, nothing changes anywhere), then
+    /// the others with shard 0's resolved ports. Waits up to `timeout` per
+    /// shard (blocking).
+    ///
+    /// # Errors
+    /// [`RunError`] from shard 0 (nothing was changed), or
+    /// [`RunError::Executor`] when shard 0 did not answer.
+    pub fn reload(&self, config: Config, timeout: Duration) -> Result<Reloaded, RunError> {
+        let config = Arc::new(config);
+        let first = match self.reload_one(0, &config, None, timeout) {
+            Ok(f) => f,
+            Err(e) => {
+                self.count_failed_reload();
+                return Err(e);
+            }
+        };
+        self.process.reloads.fetch_add(1, Ordering::Relaxed);
+        let resolved: Arc<Vec<TransportConfig>> =
+            Arc::new(first.bound.iter().map(|(t, _)| t.clone()).collect());
+        let mut done = Reloaded {
+            sessions_closed: first.applied.sessions_closed,
+            addrs: first
+                .bound
+                .iter()
+                .map(|(t, url)| ListenAddr {
+                    transport: t.id.clone(),
+                    url: url.clone(),
+                })
+                .collect(),
+            applied: first.applied,
+            listeners: first.listeners,
+            errors: Vec::new(),
+        };
+        for i in 1..self.peers.len() {
+            match self.reload_one(i, &config, Some(Arc::clone(&resolved)), timeout) {
+                Ok(r) => done.sessions_closed += r.applied.sessions_closed,
+                Err(e) => done.errors.push(e.to_string()),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Counts a reload that was refused before it reached the shards (the
+    /// config did not load) or by shard 0.
+    pub fn count_failed_reload(&self) {
+        self.process.reload_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn reload_one(
+        &self,
+        shard: usize,
+        config: &Arc<Config>,
+        resolved: Option<Arc<Vec<TransportConfig>>>,
+        timeout: Duration,
+    ) -> Result<ShardReloaded, RunError> {
+        let (tx, rx) = mpsc::channel();
+        self.peers.control(
+            shard,
+            Control::Reload {
+                config: Arc::clone(config),
+                resolved,
+                reply: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            },
+        );
+        rx.recv_timeout(timeout).unwrap_or_else(|_| {
+            Err(RunError::Executor {
+                shard,
+                detail: format!("did not apply the reload within {timeout:?}"),
+            })
+        })
+    }
+}
