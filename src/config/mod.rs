@@ -327,6 +327,7 @@ impl Config {
                             }),
                         )]),
                         options: web::WebOptions::default(),
+                        http: web::HttpLimits::default(),
                     }),
                     Endpoint::Tcp {
                         host: "127.0.0.1".to_owned(),

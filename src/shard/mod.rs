@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use self::mesh::{ChannelMesh, PeerSet};
-use crate::config::{Config, Endpoint, TransportConfig};
+use crate::config::{Config, Endpoint, ServiceKind, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::cluster::ShardSet;
@@ -89,6 +89,10 @@ pub enum RunError {
         /// The allowed CPUs, as a list (`0-3,6`).
         cpus: String,
     },
+    /// A web transport cannot be served (a static `package` not found, an
+    /// invalid MIME override).
+    #[error("web transport: {0}")]
+    Web(#[from] transport::SiteError),
     /// The config uses features the runtime does not have yet
     /// ([`Config::unsupported`]); one per line.
     #[error("the config uses features that are not supported yet:\n{0}")]
@@ -259,6 +263,10 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         return Err(RunError::Unsupported(e.to_string()));
     }
     let n = shard_count(shards, &config)?;
+    // Static `package` sources become directories (asks Python: blocking,
+    // so before any shard runs).
+    let mut config = config;
+    transport::http::resolve_packages(&mut config)?;
     let peers = Arc::new(PeerSet::new(n));
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
@@ -366,8 +374,13 @@ fn endpoint_text(e: &Endpoint) -> String {
 fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String) {
     let mut t = t.clone();
     let (scheme, path) = match (&t.kind, t.kind.served_websocket()) {
-        (crate::config::TransportKind::RawSocket(_), _) => ("rs", String::new()),
+        (TransportKind::RawSocket(_), _) => ("rs", String::new()),
         (_, Some(ws)) => ("ws", ws.options.path.clone().unwrap_or_else(|| "/".into())),
+        // A web transport: its first WebSocket path, else its root.
+        (TransportKind::Web(_), None) => match first_websocket_path(&t.kind) {
+            Some(p) => ("ws", p),
+            None => ("http", "/".to_owned()),
+        },
         (kind, None) => (kind.name(), String::new()),
     };
     let url = match &mut t.endpoint {
@@ -380,6 +393,14 @@ fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String
         Endpoint::Unix { path: p } => format!("{scheme}+unix://{}", p.display()),
     };
     (t, url)
+}
+
+/// The HTTP path of a transport's first WebSocket service, in key order.
+fn first_websocket_path(kind: &TransportKind) -> Option<String> {
+    kind.services().into_iter().find_map(|(_, s)| match s {
+        ServiceKind::WebSocket(ws) => ws.options.path.clone(),
+        _ => None,
+    })
 }
 
 type Ready = std::sync::mpsc::Sender<Result<Vec<(TransportConfig, String)>, RunError>>;
@@ -418,8 +439,16 @@ async fn shard_main(
                 return Ok(());
             }
         };
+        let listening =
+            match transport::Listening::new(Rc::new(t.clone()), config.limits.max_message_size) {
+                Ok(listening) => listening,
+                Err(e) => {
+                    let _ = ready.send(Err(RunError::Web(e)));
+                    return Ok(());
+                }
+            };
         bound.push(bound_transport(t, &l.local_addr_string()));
-        listeners.push((l, Rc::new(t.clone())));
+        listeners.push((l, listening));
     }
     let _ = ready.send(Ok(bound));
     let timers = glommio::spawn_local(run_timers(Rc::clone(&router)));
@@ -437,14 +466,7 @@ async fn shard_main(
                             conn: None,
                             queue_limit: limits.outbound_queue_bytes,
                         };
-                        glommio::spawn_local(transport::serve(
-                            stream,
-                            peer,
-                            Rc::clone(&t),
-                            limits.max_message_size,
-                            hooks,
-                        ))
-                        .detach();
+                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks)).detach();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");

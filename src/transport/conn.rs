@@ -60,7 +60,7 @@ thread_local! {
 
 /// Runs `f` with the shard's scratch buffer (a buffer of its own in the never
 /// expected case that the scratch buffer is already in use: reads do not nest).
-fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => f(&mut buf),
         Err(_) => f(&mut vec![0u8; 4096]),

@@ -23,6 +23,7 @@
 //! ([`crate::core::api`], the outbox); never the shard runtime or the node.
 
 mod conn;
+pub mod http;
 pub mod listener;
 pub mod rawsocket;
 pub mod socket;
@@ -42,6 +43,7 @@ use crate::core::api::{LinkInfo, Refused};
 use crate::core::outbox::OutboxRef;
 use crate::proto::Serializer;
 
+pub use http::{Site, SiteError};
 pub use listener::{Listener, Stream, bind, is_transient_accept_error};
 pub use rawsocket::serve_rawsocket;
 pub use websocket::serve_websocket;
@@ -96,45 +98,88 @@ async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
     }
 }
 
+/// What one listener serves, prepared once per listener on each shard (a
+/// web transport's path tree and services are built here, not per
+/// connection).
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// The transport.
+    transport: Rc<TransportConfig>,
+    /// The router-wide message limit (`limits.max_message_size`).
+    max_message_size: usize,
+    /// A web transport's site.
+    site: Option<Rc<Site>>,
+}
+
+impl Listening {
+    /// Prepares `transport`; `max_message_size` is the router-wide limit
+    /// (the smaller of it and a service's own option applies).
+    ///
+    /// # Errors
+    /// [`SiteError`] when a web transport's site cannot be built.
+    pub fn new(transport: Rc<TransportConfig>, max_message_size: usize) -> Result<Self, SiteError> {
+        let site = match &transport.kind {
+            TransportKind::Web(_) => {
+                Some(Rc::new(Site::new(Rc::clone(&transport), max_message_size)?))
+            }
+            _ => None,
+        };
+        Ok(Listening {
+            transport,
+            max_message_size,
+            site,
+        })
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Rc<TransportConfig> {
+        &self.transport
+    }
+}
+
 /// Serves one accepted connection until it ends: the opening handshake of the
 /// transport's protocol, [`ConnectionHooks::open`], then frames in both
-/// directions until the peer goes away or the outbox asks for a close.
-///
-/// `max_message_size` is the router-wide limit (`limits.max_message_size`);
-/// the smaller of it and the transport's own option applies.
+/// directions until the peer goes away or the outbox asks for a close. A web
+/// transport's connection first serves HTTP requests by path; a WebSocket
+/// upgrade on a `websocket` path then opens the link.
 ///
 /// [`ConnectionHooks::closed`] is called exactly once when this returns (or the
-/// future is dropped), also when the handshake failed or `open` refused the
-/// connection; `open` is called at most once, before any `frame`. Hooks that
-/// track a session must therefore accept `closed` without a prior `open`.
-/// Never fails: every error ends this one connection and is logged at debug level.
+/// future is dropped), also when the handshake failed, `open` refused the
+/// connection, or (web) no link was ever opened; `open` is called at most
+/// once, before any `frame`. Hooks that track a session must therefore
+/// accept `closed` without a prior `open`. Never fails: every error ends this
+/// one connection and is logged at debug level.
 pub fn serve<H: ConnectionHooks + 'static>(
     stream: Stream,
     peer: String,
-    transport: Rc<TransportConfig>,
-    max_message_size: usize,
+    listening: &Listening,
     hooks: H,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
+    let transport = Rc::clone(&listening.transport);
+    let max_message_size = listening.max_message_size;
     // A boxed future of the protocol in use: the connection's task then holds a
     // pointer, not room for the largest protocol's state.
-    match &transport.kind {
-        TransportKind::RawSocket(_) => Box::pin(rawsocket::serve_rawsocket(
+    match (&transport.kind, &listening.site) {
+        (TransportKind::RawSocket(_), _) => Box::pin(rawsocket::serve_rawsocket(
             stream,
             peer,
             transport,
             max_message_size,
             hooks,
         )),
-        kind if kind.served_websocket().is_some() => Box::pin(websocket::serve_websocket(
+        (TransportKind::WebSocket(_), _) => Box::pin(websocket::serve_websocket(
             stream,
             peer,
             transport,
             max_message_size,
             hooks,
         )),
+        (TransportKind::Web(_), Some(site)) => {
+            Box::pin(http::serve_web(stream, peer, Rc::clone(site), hooks))
+        }
         // Listeners of other kinds are not started (`shard::start` refuses
         // such configs); should one get here, the connection is dropped.
-        kind => {
+        (kind, _) => {
             tracing::debug!(%peer, kind = kind.name(), "transport kind not served; connection dropped");
             let closed = ClosedOnDrop(hooks);
             Box::pin(async move {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use glommio::LocalExecutorBuilder;
 
-use super::{ConnectionHooks, Refused, bind, serve};
+use super::{ConnectionHooks, Listening, Refused, bind, serve};
 use crate::config::{
     Endpoint, RawSocketOptions, RawSocketService, TransportConfig, TransportKind, WampService,
     WebSocketOptions, WebSocketService,
@@ -177,7 +177,9 @@ where
                 outbox: None,
             };
             let started = Instant::now();
-            serve(stream, peer, Rc::new(transport), max_message_size, hooks).await;
+            let listening =
+                Listening::new(Rc::new(transport), max_message_size).expect("a servable transport");
+            serve(stream, peer, &listening, hooks).await;
             let elapsed = started.elapsed();
             let log = std::mem::take(&mut *log.borrow_mut());
             Outcome {

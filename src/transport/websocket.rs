@@ -43,7 +43,7 @@ use std::time::Duration;
 use super::conn::{self, AutoPing, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
 use super::socket::Socket;
 use super::{ConnectionHooks, Stream, with_timeout};
-use crate::config::{TransportConfig, WebSocketOptions};
+use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
 use crate::core::api::{FrontEnd, LinkInfo};
 use crate::proto::Serializer;
 use crate::proto::websocket::{self as wire, Decoder, Event, MessageKind, Opcode, Payload};
@@ -71,7 +71,7 @@ fn path_matches(request: &str, configured: &str) -> bool {
 }
 
 /// The WebSocket framing of one connection.
-struct WsFraming {
+pub(super) struct WsFraming {
     /// The frame decoder (it holds a fragmented message while it arrives).
     decoder: Decoder,
     /// Whether data messages are text (`wamp.2.json`) rather than binary.
@@ -147,8 +147,9 @@ impl Framing for WsFraming {
     }
 }
 
-/// Serves one WebSocket connection on `stream`. See [`super::serve`] for the
-/// contract with `hooks`.
+/// Serves one WebSocket connection on `stream` (a `websocket` transport: the
+/// whole connection is the upgrade request and then the WebSocket). See
+/// [`super::serve`] for the contract with `hooks`.
 ///
 /// Everything a held connection keeps is in one boxed [`Conn`]; the returned
 /// future holds little more than that box, and the handshake's and closing
@@ -160,16 +161,22 @@ pub fn serve_websocket<H: ConnectionHooks>(
     max_message_size: usize,
     hooks: H,
 ) -> impl Future<Output = ()> {
-    let (max_message, max_frame) = match transport.kind.served_websocket() {
-        Some(ws) => (ws.options.max_message_size, ws.options.max_frame_size),
-        None => (0, 0), // not ours: `run` ends at once
-    };
-    let max_message = max_message.min(max_message_size);
-    let framing = WsFraming {
-        decoder: Decoder::new(max_message, max_frame.min(max_message)),
-        text: true,
+    let framing = match &transport.kind {
+        TransportKind::WebSocket(ws) => ws_framing(&ws.options, max_message_size),
+        _ => ws_framing(&WebSocketOptions::default(), 0), // not ours: `run` ends at once
     };
     run(Conn::new(stream, hooks, framing), peer, transport)
+}
+
+/// The framing of a connection on a service with `opts`, under the router's
+/// `max_message_size` (the smaller limit applies). Text or binary is set
+/// once the subprotocol is known.
+pub(super) fn ws_framing(opts: &WebSocketOptions, max_message_size: usize) -> WsFraming {
+    let max_message = opts.max_message_size.min(max_message_size);
+    WsFraming {
+        decoder: Decoder::new(max_message, opts.max_frame_size.min(max_message)),
+        text: true,
+    }
 }
 
 /// The whole life of the connection: handshake, `open`, frames, closing.
@@ -179,7 +186,7 @@ async fn run<H: ConnectionHooks>(
     transport: Rc<TransportConfig>,
 ) {
     let config = Rc::clone(&transport);
-    let Some(ws) = config.kind.served_websocket() else {
+    let TransportKind::WebSocket(ws) = &config.kind else {
         return;
     };
     let opts = &ws.options;
@@ -197,17 +204,55 @@ async fn run<H: ConnectionHooks>(
             return;
         }
     };
+    let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+    run_session(conn, info, opts, serializer, leftover).await;
+}
+
+/// The WebSocket session after the 101 answer: `open` with `info`, then
+/// frames both ways (`leftover`: what the client sent after its upgrade
+/// request), then the closing phase. Shared by the `websocket` transport and
+/// the web server's WebSocket paths.
+pub(super) async fn run_session<H: ConnectionHooks>(
+    mut conn: Box<Conn<H, WsFraming>>,
+    info: LinkInfo,
+    opts: &WebSocketOptions,
+    serializer: Serializer,
+    leftover: Vec<u8>,
+) {
     conn.framing.text = serializer.is_text();
     conn.ping = AutoPing::new(
         Duration::from_millis(opts.auto_ping_interval_ms),
         Duration::from_millis(opts.auto_ping_timeout_ms),
     );
-    let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
     if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
         return;
     }
     conn.serve(leftover).await;
+}
+
+/// Accepts a checked upgrade request on a service offering `enabled`
+/// serializers: the negotiated serializer and the whole 101 answer.
+///
+/// # Errors
+/// 400 when the client offers no subprotocol naming an enabled serializer
+/// (the body lists the ones spoken here).
+pub(super) fn accept(
+    request: &wire::UpgradeRequest,
+    enabled: &[Serializer],
+) -> Result<(Serializer, Vec<u8>), wire::HttpRefusal> {
+    let Some(serializer) = negotiate_subprotocol(&request.protocols, enabled) else {
+        let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();
+        return Err(wire::HttpRefusal {
+            status: 400,
+            body: format!(
+                "This server only speaks the WebSocket subprotocols {}\n",
+                offered.join(", ")
+            ),
+        });
+    };
+    let answer = wire::switching_protocols(&request.key, serializer.ws_subprotocol());
+    Ok((serializer, answer))
 }
 
 /// Reads the upgrade request and answers it: 101 with the negotiated
@@ -246,16 +291,13 @@ async fn handshake(
         let _ = conn::write_all(sock, &wire::http_error(404, &body)).await;
         return Err(io::Error::other("refused with HTTP 404"));
     }
-    let Some(serializer) = negotiate_subprotocol(&request.protocols, enabled) else {
-        let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();
-        let body = format!(
-            "This server only speaks the WebSocket subprotocols {}\n",
-            offered.join(", ")
-        );
-        let _ = conn::write_all(sock, &wire::http_error(400, &body)).await;
-        return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
+    let (serializer, answer) = match accept(&request, enabled) {
+        Ok(done) => done,
+        Err(refusal) => {
+            let _ = conn::write_all(sock, &refusal.to_response()).await;
+            return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
+        }
     };
-    let answer = wire::switching_protocols(&request.key, serializer.ws_subprotocol());
     conn::write_all(sock, &answer).await?;
     buf.drain(..head_len);
     Ok((serializer, buf))
