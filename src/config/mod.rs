@@ -44,9 +44,9 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, Endpoint, RawSocketOptions, RawSocketService, ServiceKind, TlsConfig,
-    TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport, WampService,
-    WebSocketOptions, WebSocketService,
+    ClientCertificates, DeflateParams, Endpoint, RawSocketOptions, RawSocketService, ServiceKind,
+    TlsConfig, TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport,
+    WampService, WebSocketOptions, WebSocketService,
 };
 pub use web::WebPaths;
 

@@ -15,6 +15,7 @@ use super::auth::{AuthConfig, CookieConfig};
 use super::mqtt::MqttService;
 use super::web::{WebPaths, WebService, WebTransport};
 use crate::proto::Serializer;
+pub use crate::proto::websocket::deflate::DeflateParams;
 
 /// A listening transport.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +253,8 @@ pub struct WebSocketOptions {
     pub auto_ping_timeout_ms: u64,
     /// Close when the opening handshake takes longer than this many ms (0 = off).
     pub open_handshake_timeout_ms: u64,
+    /// `compression.deflate`: permessage-deflate offered to clients; `None`: off.
+    pub compression: Option<DeflateParams>,
 }
 
 impl Default for WebSocketOptions {
@@ -263,6 +266,7 @@ impl Default for WebSocketOptions {
             auto_ping_interval_ms: 0,
             auto_ping_timeout_ms: 0,
             open_handshake_timeout_ms: 10_000,
+            compression: None,
         }
     }
 }

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use self::mesh::{ChannelMesh, PeerSet};
+use crate::config::worker::WorkerKind;
 use crate::config::{Config, Endpoint, ServiceKind, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
@@ -277,6 +278,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
     let mut addrs = Vec::new();
     let mut resolved: Option<Arc<Vec<TransportConfig>>> = None;
+    // Transports at this index and after are websocket-testee workers'.
+    let testee_from = config.transports.len();
     for i in 0..n {
         // Shard 0 binds first and resolves port 0 to a real port; the others
         // then bind exactly those ports (SO_REUSEPORT shares them).
@@ -284,7 +287,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             std::sync::mpsc::channel::<Result<Vec<(TransportConfig, String)>, RunError>>();
         let transports = resolved
             .clone()
-            .unwrap_or_else(|| Arc::new(config.transports.clone()));
+            .unwrap_or_else(|| Arc::new(listened_transports(&config)));
         let placement = match cpus.get(i) {
             Some(&cpu) => Placement::Fixed(cpu),
             None => Placement::Unbound,
@@ -298,6 +301,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                 shard_main(
                     ShardId(i as u16),
                     n,
+                    testee_from,
                     shard_config,
                     transports,
                     shard_peers,
@@ -403,11 +407,26 @@ fn first_websocket_path(kind: &TransportKind) -> Option<String> {
     })
 }
 
+/// Every listener the shards run: the router's transports, then each
+/// `websocket-testee` worker's transport (served in-process on the shards,
+/// where Crossbar runs a worker process).
+fn listened_transports(config: &Config) -> Vec<TransportConfig> {
+    let mut all = config.transports.clone();
+    for w in &config.workers {
+        if let WorkerKind::WebSocketTestee(t) = &w.kind {
+            all.push(transport::testee::testee_transport(t));
+        }
+    }
+    all
+}
+
 type Ready = std::sync::mpsc::Sender<Result<Vec<(TransportConfig, String)>, RunError>>;
 
+#[allow(clippy::too_many_arguments)]
 async fn shard_main(
     shard: ShardId,
     shards: usize,
+    testee_from: usize,
     config: Arc<Config>,
     transports: Arc<Vec<TransportConfig>>,
     peers: Arc<PeerSet>,
@@ -424,7 +443,7 @@ async fn shard_main(
     )));
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
-    for t in transports.iter() {
+    for (i, t) in transports.iter().enumerate() {
         if shard.0 != 0 && matches!(t.endpoint, Endpoint::Unix { .. }) {
             continue;
         }
@@ -439,14 +458,17 @@ async fn shard_main(
                 return Ok(());
             }
         };
-        let listening =
+        let listening = if i >= testee_from {
+            transport::Listening::testee(Rc::new(t.clone()))
+        } else {
             match transport::Listening::new(Rc::new(t.clone()), config.limits.max_message_size) {
                 Ok(listening) => listening,
                 Err(e) => {
                     let _ = ready.send(Err(RunError::Web(e)));
                     return Ok(());
                 }
-            };
+            }
+        };
         bound.push(bound_transport(t, &l.local_addr_string()));
         listeners.push((l, listening));
     }
@@ -460,6 +482,18 @@ async fn shard_main(
         accept_tasks.push(glommio::spawn_local(async move {
             loop {
                 match l.accept().await {
+                    Ok((stream, peer)) if t.is_testee() => {
+                        // An echo: room for a whole message of the largest
+                        // size the testee takes, twice, or the queue limit.
+                        let max = match &t.transport().kind {
+                            TransportKind::WebSocket(ws) => ws.options.max_message_size,
+                            _ => 0,
+                        };
+                        let hooks = transport::testee::EchoHooks::new(
+                            limits.outbound_queue_bytes.max(max.saturating_mul(2)),
+                        );
+                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks)).detach();
+                    }
                     Ok((stream, peer)) => {
                         let hooks = Hooks {
                             router: Rc::clone(&router),

@@ -23,19 +23,22 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use glommio::timer::Timer;
 
 use super::socket::Socket;
 use super::with_timeout;
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnectionHooks, Refused, STALL_TICK, Stream};
 use crate::core::api::LinkInfo;
-use crate::core::outbox::OutboxRef;
+use crate::core::outbox::{Frame as OutFrame, OutboxRef};
 use crate::proto::Serializer;
 
 /// Size of the shard's read buffer.
@@ -128,6 +131,25 @@ pub(super) trait Framing {
         usize::MAX
     }
 
+    /// Whether each outgoing message goes through [`Framing::encode`]
+    /// (compression, a header that depends on the message); otherwise
+    /// [`Framing::data_header`] alone frames it.
+    fn encodes(&self) -> bool {
+        false
+    }
+
+    /// Encodes one outgoing message, once, before its first octet is
+    /// written: its header and, when the payload is not the outbox frame's
+    /// own octets (compressed), the payload to send.
+    fn encode(&mut self, frame: &OutFrame) -> Encoded {
+        let (header, n) = self.data_header(frame.len());
+        Encoded {
+            header,
+            header_len: n as u8,
+            payload: None,
+        }
+    }
+
     /// Appends a pong answering a ping with `payload` to `out`.
     fn pong(&self, payload: &[u8], out: &mut Vec<u8>);
 
@@ -137,6 +159,17 @@ pub(super) trait Framing {
     /// A whole close frame with `code` and `reason`; `None` for a protocol
     /// that has none (the connection is then shut down, or dropped on failure).
     fn close_frame(&self, code: u16, reason: &str) -> Option<Vec<u8>>;
+}
+
+/// An outgoing message as a framing that encodes encoded it.
+#[derive(Debug)]
+pub(super) struct Encoded {
+    /// The frame header.
+    pub header: [u8; MAX_HEADER],
+    /// Octets of `header` used.
+    pub header_len: u8,
+    /// The payload, when it is not the outbox frame's own octets.
+    pub payload: Option<Bytes>,
 }
 
 /// Why the connection's main phase ended.
@@ -211,6 +244,9 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     ctrl_sent: usize,
     /// Octets of the outbox's front frame (header and payload) already written.
     front_sent: usize,
+    /// The first outbox frames as the framing encoded them, in order (only
+    /// for a framing that [encodes](Framing::encodes); empty otherwise).
+    encoded: VecDeque<Encoded>,
     /// Our close frame is in `ctrl`.
     close_queued: bool,
     /// Auto-ping, when configured.
@@ -232,6 +268,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             ctrl: Vec::new(),
             ctrl_sent: 0,
             front_sent: 0,
+            encoded: VecDeque::new(),
             close_queued: false,
             ping: None,
             stall: None,
@@ -466,7 +503,8 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if self.front_sent > 0 {
             return;
         }
-        let mut ob = self.outbox().borrow_mut();
+        let outbox = Rc::clone(self.outbox());
+        let mut ob = outbox.borrow_mut();
         while let Some(front) = ob.frames().front()
             && front.len() > max
         {
@@ -476,6 +514,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 "dropping a message longer than the peer accepts"
             );
             ob.pop_written();
+            self.encoded.pop_front();
         }
     }
 
@@ -485,12 +524,25 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.skip_oversize();
         let max = self.framing.max_send();
-        let outbox = self
-            .outbox
-            .as_ref()
-            .expect("the outbox is set when the connection opens");
+        let outbox = Rc::clone(
+            self.outbox
+                .as_ref()
+                .expect("the outbox is set when the connection opens"),
+        );
         let ob = outbox.borrow();
         let frames = ob.frames();
+        let encodes = self.framing.encodes();
+        if encodes {
+            // Each message is encoded once, before its first octet goes out.
+            for frame in frames
+                .iter()
+                .take(FRAMES_PER_WRITE)
+                .skip(self.encoded.len())
+            {
+                let e = self.framing.encode(frame);
+                self.encoded.push_back(e);
+            }
+        }
         let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
         let mut lens = [0usize; FRAMES_PER_WRITE];
         // Frames up to the next one the peer would not accept (dropped once at the front).
@@ -499,7 +551,10 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             if frame.len() > max {
                 break;
             }
-            let (h, n) = self.framing.data_header(frame.len());
+            let (h, n) = match self.encoded.get(i) {
+                Some(e) if encodes => (e.header, usize::from(e.header_len)),
+                _ => self.framing.data_header(frame.len()),
+            };
             headers[i] = h;
             lens[i] = n;
             sendable += 1;
@@ -521,7 +576,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             sendable
         };
         for (i, frame) in frames.iter().take(n_frames).enumerate() {
-            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i]], frame);
+            let payload: &[u8] = match self.encoded.get(i).and_then(|e| e.payload.as_deref()) {
+                Some(p) if encodes => p,
+                _ => frame,
+            };
+            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i]], payload);
             if i == 0 && self.front_sent > 0 {
                 let skip = self.front_sent;
                 if skip < head.len() {
@@ -564,7 +623,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let Some(front) = ob.frames().front() else {
                 break;
             };
-            let rest = len + front.len() - self.front_sent;
+            let payload_len = match self.encoded.front().and_then(|e| e.payload.as_ref()) {
+                Some(p) if encodes => p.len(),
+                _ => front.len(),
+            };
+            let rest = len + payload_len - self.front_sent;
             if written < rest {
                 self.front_sent += written;
                 break;
@@ -572,6 +635,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             written -= rest;
             self.front_sent = 0;
             ob.pop_written();
+            self.encoded.pop_front();
         }
         Poll::Ready(Ok(()))
     }
@@ -607,6 +671,15 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 let Some(frame) = self.framing.close_frame(code, reason) else {
                     return; // no close frame: drop the connection
                 };
+                // What was queued before the broken frame (answers to the
+                // messages before it) goes out first, within the close timeout.
+                let flush = poll_fn(|cx| self.poll_flush(cx));
+                if with_timeout(CLOSE_TIMEOUT, flush)
+                    .await
+                    .is_none_or(|r| r.is_err())
+                {
+                    return;
+                }
                 if with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(frame))
                     .await
                     .is_some_and(|r| r.is_ok())
@@ -622,6 +695,23 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         }
     }
 
+    /// Writes everything queued (control frames and the outbox's frames).
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let empty = self.outbox.as_ref().is_none_or(|o| o.borrow().is_empty());
+            if self.ctrl.is_empty() && empty {
+                return Poll::Ready(Ok(()));
+            }
+            if self.outbox.is_none() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.write_once(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+        }
+    }
+
     /// Finishes a half-written frame or control batch, then writes `frame`.
     async fn send_at_boundary(&mut self, frame: Vec<u8>) -> io::Result<()> {
         let mut out = Vec::new();
@@ -631,9 +721,19 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             && let Some(outbox) = &self.outbox
             && let Some(front) = outbox.borrow().frames().front()
         {
-            let (h, n) = self.framing.data_header(front.len());
-            let mut whole = h[..n].to_vec();
-            whole.extend_from_slice(front);
+            let whole = match self.encoded.front() {
+                Some(e) => {
+                    let mut w = e.header[..usize::from(e.header_len)].to_vec();
+                    w.extend_from_slice(e.payload.as_deref().unwrap_or(front));
+                    w
+                }
+                None => {
+                    let (h, n) = self.framing.data_header(front.len());
+                    let mut w = h[..n].to_vec();
+                    w.extend_from_slice(front);
+                    w
+                }
+            };
             out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
         }
         out.extend_from_slice(&frame);

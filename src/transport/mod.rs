@@ -22,13 +22,16 @@
 //! It imports `proto`, `config` and the core's front-end API
 //! ([`crate::core::api`], the outbox); never the shard runtime or the node.
 
+mod compress;
 mod conn;
 pub mod http;
 pub mod listener;
 pub mod rawsocket;
 pub mod socket;
+pub mod testee;
 #[cfg(test)]
 mod testutil;
+mod upgrade;
 pub mod websocket;
 
 use std::future::Future;
@@ -109,6 +112,8 @@ pub struct Listening {
     max_message_size: usize,
     /// A web transport's site.
     site: Option<Rc<Site>>,
+    /// A `websocket-testee` worker's endpoint (an echo, no WAMP).
+    testee: bool,
 }
 
 impl Listening {
@@ -128,7 +133,25 @@ impl Listening {
             transport,
             max_message_size,
             site,
+            testee: false,
         })
+    }
+
+    /// A `websocket-testee` worker's listener (`transport`: see
+    /// [`testee::testee_transport`]); its connections take
+    /// [`testee::EchoHooks`].
+    pub fn testee(transport: Rc<TransportConfig>) -> Self {
+        Listening {
+            transport,
+            max_message_size: usize::MAX,
+            site: None,
+            testee: true,
+        }
+    }
+
+    /// Whether this is a testee's listener.
+    pub fn is_testee(&self) -> bool {
+        self.testee
     }
 
     /// The transport.
@@ -159,6 +182,9 @@ pub fn serve<H: ConnectionHooks + 'static>(
     let max_message_size = listening.max_message_size;
     // A boxed future of the protocol in use: the connection's task then holds a
     // pointer, not room for the largest protocol's state.
+    if listening.testee {
+        return Box::pin(upgrade::serve_testee(stream, peer, transport, hooks));
+    }
     match (&transport.kind, &listening.site) {
         (TransportKind::RawSocket(_), _) => Box::pin(rawsocket::serve_rawsocket(
             stream,

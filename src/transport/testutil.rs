@@ -160,6 +160,27 @@ where
     C: FnOnce(String) -> R + Send + 'static,
     R: Send + 'static,
 {
+    run_one_with(
+        transport,
+        move |t| Listening::new(t, max_message_size).expect("a servable transport"),
+        behaviour,
+        client,
+    )
+}
+
+/// [`run_one`] on the listener `listening` makes of the transport (a
+/// testee's, say).
+pub fn run_one_with<C, R, L>(
+    transport: TransportConfig,
+    listening: L,
+    behaviour: Behaviour,
+    client: C,
+) -> (Outcome, R)
+where
+    C: FnOnce(String) -> R + Send + 'static,
+    R: Send + 'static,
+    L: FnOnce(Rc<TransportConfig>) -> Listening + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<String>();
     let server = LocalExecutorBuilder::default()
         .io_memory(1 << 20)
@@ -177,8 +198,7 @@ where
                 outbox: None,
             };
             let started = Instant::now();
-            let listening =
-                Listening::new(Rc::new(transport), max_message_size).expect("a servable transport");
+            let listening = listening(Rc::new(transport));
             serve(stream, peer, &listening, hooks).await;
             let elapsed = started.elapsed();
             let log = std::mem::take(&mut *log.borrow_mut());

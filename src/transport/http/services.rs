@@ -20,14 +20,14 @@ use crate::config::auth::AuthConfig;
 use crate::config::web::JsonService;
 use crate::config::{TransportConfig, TransportKind, WebSocketOptions, WebSocketService};
 use crate::core::api::{FrontEnd, HttpInfo, LinkInfo};
-use crate::proto::Serializer;
 use crate::proto::http::listing::escape_html;
 use crate::proto::http::{
     BodyLength, HttpDate, Method, Request, RequestHead, ResponseBody, ResponseHead,
 };
 use crate::proto::websocket::check_upgrade;
 use crate::transport::conn::Conn;
-use crate::transport::websocket::{self, run_session, ws_framing};
+use crate::transport::upgrade;
+use crate::transport::websocket::{run_session, ws_framing};
 use crate::transport::{ConnectionHooks, Stream};
 
 /// The methods every service here answers.
@@ -143,8 +143,8 @@ fn has_cookie_auth(auth: &AuthConfig) -> bool {
 pub(super) struct Accepted {
     /// The path.
     path: Rc<WsPath>,
-    /// The negotiated serializer.
-    serializer: Serializer,
+    /// What was negotiated (serializer, compression).
+    negotiated: upgrade::Accepted,
     /// What the link keeps of the request.
     http: Option<Box<HttpInfo>>,
 }
@@ -187,7 +187,7 @@ pub(super) async fn run_websocket<H: ConnectionHooks>(
     let conn = Conn::new(sock, hooks, ws_framing(opts, site.max_message_size));
     let mut info = LinkInfo::new(Rc::clone(&path.transport), FrontEnd::WebSocket, peer);
     info.http = accepted.http;
-    run_session(conn, info, opts, accepted.serializer, leftover).await;
+    run_session(conn, info, opts, &accepted.negotiated, leftover).await;
 }
 
 /// Answers one request; `Some` when it was a WebSocket upgrade (accepted:
@@ -323,8 +323,8 @@ async fn upgrade(
             return Ok((status, sent, None));
         }
     };
-    let serializers = ws.transport.serializers.clone();
-    let (serializer, answer) = match websocket::accept(&request, &serializers) {
+    let negotiated = match upgrade::accept(&request, &ws.transport.serializers, ws.options(), false)
+    {
         Ok(done) => done,
         Err(r) => {
             let (head, body) = refuse(r.status, r.body);
@@ -334,14 +334,14 @@ async fn upgrade(
     };
     // The empty body's end, so that nothing of the request is left.
     c.body_piece().await?;
-    c.write_parts(&[&answer]).await?;
+    c.write_parts(&[&negotiated.answer]).await?;
     Ok((
         101,
         0,
         Some(Accepted {
             path: Rc::clone(ws),
-            serializer,
             http: ws.http_info(&req.head),
+            negotiated,
         }),
     ))
 }
