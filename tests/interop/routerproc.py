@@ -114,14 +114,24 @@ def _port_open(port: int) -> bool:
 class RouterProcess:
     """One running router: its process, ports and log files."""
 
-    def __init__(self, workdir: Path, junction: dict | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        junction: dict | None = None,
+        config: dict | None = None,
+        wait_ports: list[int] | None = None,
+    ):
+        """``config`` replaces the standard config (then ``wait_ports`` are
+        the ports that must accept connections before the router counts as
+        started)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ws_port = free_port()
         self.rs_port = free_port()
         while self.rs_port == self.ws_port:
             self.rs_port = free_port()
-        self.config = make_config(self.ws_port, self.rs_port, junction)
+        self.config = config if config is not None else make_config(self.ws_port, self.rs_port, junction)
+        self.wait_ports = wait_ports if config is not None else [self.ws_port, self.rs_port]
         self.stdout_path = self.workdir / "router.stdout.log"
         self.stderr_path = self.workdir / "router.stderr.log"
         self.proc: subprocess.Popen | None = None
@@ -177,12 +187,12 @@ class RouterProcess:
                     f"router exited with code {self.proc.returncode} during startup "
                     f"({' '.join(cmd)}):\n{self.logs()}"
                 )
-            if _port_open(self.ws_port) and _port_open(self.rs_port):
+            if all(_port_open(p) for p in self.wait_ports or []):
                 return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(
-            f"router did not accept connections on ports {self.ws_port}/{self.rs_port} "
+            f"router did not accept connections on ports {self.wait_ports} "
             f"within {START_TIMEOUT_S:.0f} s ({' '.join(cmd)}):\n{self.logs()}"
         )
 
