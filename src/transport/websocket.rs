@@ -85,7 +85,9 @@ pub(super) struct WsFraming {
     deflate: Option<Box<DeflateOut>>,
     /// The testee's echo: the kinds of the messages received and not yet
     /// echoed, oldest first (each goes back with the kind it came with);
-    /// `None` on WAMP connections, whose messages have one kind.
+    /// `None` on WAMP connections, whose messages have one kind (boxed:
+    /// WAMP connections, the many, pay one pointer for it).
+    #[allow(clippy::box_collection)]
     echo: Option<Box<VecDeque<MessageKind>>>,
 }
 

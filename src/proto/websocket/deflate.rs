@@ -382,7 +382,7 @@ impl Inflater {
                 input = &input[used..];
                 continue;
             }
-            let room = (max - out.len()).min(64 * 1024).max(1);
+            let room = (max - out.len()).clamp(1, 64 * 1024);
             out.reserve(room);
             let before = self.d.total_in();
             let before_out = out.len();

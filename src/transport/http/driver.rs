@@ -76,21 +76,14 @@ impl<H: ConnectionHooks> Drop for HooksGuard<H> {
 /// the connection closes or upgrades to a WebSocket, whose session then
 /// runs on the shared connection driver. See [`crate::transport::serve`]
 /// for the contract with `hooks`.
-pub fn serve_web<H: ConnectionHooks>(
-    stream: Stream,
-    peer: String,
-    site: Rc<Site>,
-    hooks: H,
-) -> impl Future<Output = ()> {
-    async move {
-        let mut hooks = HooksGuard(Some(hooks));
-        // The HTTP phase's buffers live in a boxed future of their own, gone
-        // before a WebSocket session starts.
-        let upgraded = Box::pin(http_phase(stream, &peer, &site)).await;
-        if let Some(up) = upgraded {
-            let hooks = hooks.0.take().expect("the hooks are taken once");
-            services::run_websocket(up, hooks, peer, &site).await;
-        }
+pub async fn serve_web<H: ConnectionHooks>(stream: Stream, peer: String, site: Rc<Site>, hooks: H) {
+    let mut hooks = HooksGuard(Some(hooks));
+    // The HTTP phase's buffers live in a boxed future of their own, gone
+    // before a WebSocket session starts.
+    let upgraded = Box::pin(http_phase(stream, &peer, &site)).await;
+    if let Some(up) = upgraded {
+        let hooks = hooks.0.take().expect("the hooks are taken once");
+        services::run_websocket(up, hooks, peer, &site).await;
     }
 }
 
