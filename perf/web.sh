@@ -105,6 +105,7 @@ fi
 
 # --- the served directory and the configs ----------------------------------------
 WORK=$(mktemp -d)
+chmod 755 "$WORK" # nginx's workers (nobody) read the files
 mkdir -p "$RAW" "$WORK/www" "$WORK/crossbar/.crossbar" "$WORK/nginx"
 python3 - "$WORK/www" <<'EOF'
 import sys, os
@@ -170,6 +171,8 @@ for file in small.html big.bin; do
             rps=$(awk '/^Requests\/sec:/ {print $2}' "$RAW/$tag.wrk.txt")
             p99=$(awk '$1 == "99%" {print $2}' "$RAW/$tag.wrk.txt")
             errs=$(awk '/Non-2xx|Socket errors/ {print}' "$RAW/$tag.wrk.txt" | tr '\n' ' ')
+            # A run with error answers does not count.
+            [[ -z $errs ]] || die "$tag: $errs (see $RAW/$tag.*)"
             log "$tag: ${rps:-?} req/s, p99 ${p99:-?} ${errs}"
             printf '%s\t%s\t%s\t%s\t%s\n' "$file" "$target" "$run" "${rps:-0}" "${p99:-?}" >>"$RESULTS"
         done
