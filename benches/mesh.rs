@@ -73,6 +73,7 @@ fn routed() -> Arc<RoutedPublish> {
         filter: None,
         retain: false,
         rkey: None,
+        native: None,
     })
 }
 

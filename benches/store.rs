@@ -138,6 +138,7 @@ fn publish(topic: &str, id: u64) -> Arc<RoutedPublish> {
         filter: None,
         retain: true,
         rkey: None,
+        native: None,
     })
 }
 

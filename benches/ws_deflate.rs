@@ -69,12 +69,10 @@ impl Client {
     fn join(addr: &str) -> Client {
         let mut sock = TcpStream::connect(addr).expect("connect");
         sock.set_nodelay(true).expect("nodelay");
-        let req = format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        let req = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Protocol: wamp.2.json\r\n\
-             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-        );
+             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
         sock.write_all(req.as_bytes()).expect("upgrade");
         let mut head = Vec::new();
         let mut b = [0u8; 1];
@@ -85,10 +83,10 @@ impl Client {
         let head = String::from_utf8(head).expect("ascii");
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         let mut dec = Decoder::client(1 << 24, 1 << 24);
-        if let Some(line) = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("sec-websocket-extensions:"))
-        {
+        if let Some(line) = head.lines().find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("sec-websocket-extensions:")
+        }) {
             dec.set_deflate(line.contains("server_no_context_takeover"));
         }
         let mut c = Client {
@@ -137,7 +135,10 @@ impl Client {
 fn bench(c: &mut Criterion) {
     let payload = format!(
         "[16,{{id}},{{}},\"com.bench.fanout\",[{{\"sensor\":\"temperature\",\"unit\":\"celsius\",\"values\":[{}]}}]]",
-        (0..40).map(|i| format!("{}.{}", 20 + i % 7, i % 10)).collect::<Vec<_>>().join(",")
+        (0..40)
+            .map(|i| format!("{}.{}", 20 + i % 7, i % 10))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let mut g = c.benchmark_group("fanout_deflate");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
@@ -145,11 +146,17 @@ fn bench(c: &mut Criterion) {
     for (name, compression) in [
         ("off", ""),
         ("shared", r#""compression": {"deflate": {}}"#),
-        ("takeover", r#""compression": {"deflate": {"no_context_takeover": false}}"#),
+        (
+            "takeover",
+            r#""compression": {"deflate": {"no_context_takeover": false}}"#,
+        ),
     ] {
         let router = junction::shard::start(config(compression), Some(1)).expect("router");
         let url = &router.addrs()[0].url;
-        let addr = url.trim_start_matches("ws://").trim_end_matches('/').to_owned();
+        let addr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .to_owned();
         let received = Arc::new(AtomicU64::new(0));
         let wire = Arc::new(AtomicU64::new(0));
         let mut readers = Vec::new();

@@ -9,11 +9,16 @@
 # --json (e.g. `fanout --subscribers 1000 --payload 100 --duration 10`);
 # the router listens on ws://127.0.0.1:8080/ws (its embedded default config)
 # with one shard unless SHARDS is set. URL overrides the URL (rs://127.0.0.1:8081).
+# CONFIG=FILE starts the routers with that config instead, listening on PORT
+# (e.g. perf/bench-config.json, ports 18480/18481: on a machine shared with
+# other benchmarks the default port may be someone else's router).
 set -euo pipefail
 A=$1; B=$2; RUNS=${3:-3}; shift 3; [[ ${1:-} == -- ]] && shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
-URL=${URL:-ws://127.0.0.1:8080/ws}
+PORT=${PORT:-8080}
+URL=${URL:-ws://127.0.0.1:$PORT/ws}
+CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 SHARDS=${SHARDS:-1}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -31,7 +36,8 @@ for k in ("router_rss_kib_per_session", "throughput_per_s"):
             # Deliveries per second of router CPU: the router's own efficiency,
             # which matters when loadgen, not the router, limits throughput.
             extra = f"  router_cpu_s {cpu:.2f}  per_router_cpu_s {r['delivered'] / cpu:.0f}"
-        print(f"{k} {flat[k]:.0f}{extra}")
+        digits = 3 if k == "router_rss_kib_per_session" else 0
+        print(f"{k} {flat[k]:.{digits}f}{extra}")
         break
 PY
 }
@@ -39,10 +45,13 @@ declare -A results effs
 for i in $(seq 1 "$RUNS"); do
     for label in A B; do
         bin=$A; [[ $label == B ]] && bin=$B
-        "$bin" start --shards "$SHARDS" --log-level warn >"$WORK/router.log" 2>&1 &
+        if (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; then
+            echo "port $PORT is already taken: another router would be measured" >&2; exit 1
+        fi
+        "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
         pid=$!
         for _ in $(seq 1 50); do
-            (echo >/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
+            (echo >/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
             sleep 0.1
         done
         "$LOADGEN" "$@" --url "$URL" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
@@ -55,7 +64,7 @@ for i in $(seq 1 "$RUNS"); do
     done
 done
 for label in A B; do
-    med=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))' ${results[$label]})
+    med=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:])), 3))' ${results[$label]})
     eff=$(python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:]))))' ${effs[$label]})
     echo "median $label: $med  (per router CPU second: $eff)"
 done

@@ -74,6 +74,14 @@ fn oracle_can_read(v: Version, p: &Packet, bytes: &[u8]) -> bool {
         // 5.0: remaining length 0 is refused for all but PINGREQ/PINGRESP, and
         // a reason code alone (no property length) too.
         Packet::Disconnect(_) if v == Version::V5 && bytes.len() <= 3 => false,
+        // mqttbytes 0.6 counts the property ID byte twice for each
+        // Subscription Identifier (v5/publish.rs), so with two or more it
+        // misreads the properties that follow: not a reference there.
+        Packet::Publish(p)
+            if v == Version::V5 && p.properties.subscription_identifiers.len() > 1 =>
+        {
+            false
+        }
         _ => true,
     }
 }

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::proto::auth::AuthLimits;
+
 /// A secret from the config: a ticket, a WAMP-CRA secret, an HTTP bridge
 /// signing secret, a SCRAM key. Its `Debug` never shows the value, so a
 /// logged or printed config does not leak it; [`Secret::expose`] gives it to
@@ -363,6 +365,50 @@ pub enum CertificateAuthid {
     Sha1,
     /// `"sha256"`: the SHA-256 fingerprint, as colon-separated upper-case hex.
     Sha256,
+}
+
+/// Default for [`AuthSettings::authenticator_timeout_ms`]: 10 s.
+pub const DEFAULT_AUTHENTICATOR_TIMEOUT_MS: u64 = 10_000;
+/// Default for [`AuthSettings::failed_login_burst`].
+pub const DEFAULT_FAILED_LOGIN_BURST: u32 = 10;
+/// Default for [`AuthSettings::failed_logins_per_minute`].
+pub const DEFAULT_FAILED_LOGINS_PER_MINUTE: u32 = 30;
+/// Default for [`AuthSettings::throttle_delay_ms`].
+pub const DEFAULT_THROTTLE_DELAY_MS: u64 = 1_000;
+
+/// Router-wide authentication settings (Junction extension `junction.auth`):
+/// how long the router waits for dynamic authenticators and authorizers, the
+/// per-address limit on failed logins, and the size limits of what clients
+/// send while they authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// `authenticator_timeout`: milliseconds the router waits for a dynamic
+    /// authenticator's or authorizer's answer (the CALL timeout the dealer
+    /// enforces); a login then fails, an action is denied.
+    pub authenticator_timeout_ms: u64,
+    /// `failed_login_burst`: failed logins one source address may have
+    /// before it is throttled (0: no limit). The bucket refills at
+    /// [`failed_logins_per_minute`](Self::failed_logins_per_minute).
+    pub failed_login_burst: u32,
+    /// `failed_logins_per_minute`: refill rate of the failed-login bucket.
+    pub failed_logins_per_minute: u32,
+    /// `throttle_delay`: milliseconds a throttled address waits for its
+    /// ABORT (0: refused at once).
+    pub throttle_delay_ms: u64,
+    /// Size limits (`max_authid_len`, `max_ticket_len`, ...).
+    pub limits: AuthLimits,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            authenticator_timeout_ms: DEFAULT_AUTHENTICATOR_TIMEOUT_MS,
+            failed_login_burst: DEFAULT_FAILED_LOGIN_BURST,
+            failed_logins_per_minute: DEFAULT_FAILED_LOGINS_PER_MINUTE,
+            throttle_delay_ms: DEFAULT_THROTTLE_DELAY_MS,
+            limits: AuthLimits::default(),
+        }
+    }
 }
 
 /// Default cookie name (Crossbar's).

@@ -14,20 +14,11 @@ use super::auth::{
     AnonymousAuth, AuthConfig, CryptosignAuth, ScramAuth, TicketAuth, TlsAuth, WampCraAuth,
 };
 use super::error::{ConfigIssue, IssueKind};
-use super::load::{child, index};
 use super::mqtt::PayloadFormat;
+use super::path::{Located, child, index};
 use super::web::WebService;
 use super::worker::{ComponentConfig, WorkerConfig};
 use super::{ClientCertificates, Endpoint, RealmConfig, ServiceKind, TransportConfig};
-
-/// An item with the JSON path it was read from.
-#[derive(Debug, Clone)]
-pub(super) struct Located<T> {
-    /// JSON path of the item, e.g. `workers[0].realms[1]`.
-    pub path: String,
-    /// The item.
-    pub item: T,
-}
 
 /// Collects issues and warnings.
 struct Checker<'a> {

@@ -18,10 +18,13 @@
 //!
 //! - `error.rs`: [`ConfigError`] and [`ConfigIssue`];
 //! - the model: this file (the node, realms, roles, limits), `transport.rs`
-//!   (listeners, endpoints, TLS, WebSocket and RawSocket services),
+//!   (listeners, endpoints, TLS), `wamp.rs` (WebSocket and RawSocket
+//!   services),
 //!   [`auth`] (authentication methods, cookies, [`Secret`](auth::Secret)),
 //!   [`web`] (web transport paths), [`mqtt`], [`worker`] (components, guest,
 //!   container and testee workers);
+//! - `path.rs`: JSON paths (`workers[0].realms[1]`) and items located by them,
+//!   shared by the walk, the checks and the gap list;
 //! - `load/`: the walk over the parsed JSON value, building the model;
 //! - `check.rs`: cross-item checks (duplicates, port clashes, references) after the walk;
 //! - `support.rs`: the gap list;
@@ -32,10 +35,12 @@ mod check;
 mod error;
 mod load;
 pub mod mqtt;
+mod path;
 mod support;
 #[cfg(test)]
 mod tests;
 mod transport;
+mod wamp;
 pub mod web;
 pub mod worker;
 
@@ -44,9 +49,11 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, DeflateParams, Endpoint, RawSocketOptions, RawSocketService, ServiceKind,
-    TlsConfig, TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport,
-    WampService, WebSocketOptions, WebSocketService,
+    ClientCertificates, DeflateParams, Endpoint, ServiceKind, TlsConfig, TlsVersion, TransportAuth,
+    TransportConfig, TransportKind, UniversalTransport,
+};
+pub use wamp::{
+    RawSocketOptions, RawSocketService, WampService, WebSocketOptions, WebSocketService,
 };
 pub use web::WebPaths;
 
@@ -264,6 +271,9 @@ pub struct Limits {
     /// Bytes all offline MQTT sessions together may queue (node-wide bound
     /// of the MQTT offline store).
     pub mqtt_offline_store_bytes: u64,
+    /// Authentication: dynamic authenticator timeout, failed-login rate
+    /// limit, sizes of what clients send (`junction.auth`).
+    pub auth: auth::AuthSettings,
 }
 
 impl Default for Limits {
@@ -273,6 +283,7 @@ impl Default for Limits {
             outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
             max_sessions_per_shard: DEFAULT_MAX_SESSIONS_PER_SHARD,
             mqtt_offline_store_bytes: mqtt::DEFAULT_MQTT_OFFLINE_STORE_BYTES,
+            auth: auth::AuthSettings::default(),
         }
     }
 }
@@ -280,7 +291,8 @@ impl Default for Limits {
 impl Config {
     /// The embedded default: realm `realm1` where role `anonymous` may do
     /// everything, WebSocket on `ws://127.0.0.1:8080/ws`, RawSocket on
-    /// `127.0.0.1:8081`, all serializers, anonymous authentication.
+    /// `127.0.0.1:8081`, MQTT on `127.0.0.1:1883` (passthrough payloads),
+    /// all serializers, anonymous authentication.
     pub fn embedded_default() -> Config {
         let all = Allow {
             call: true,
@@ -350,6 +362,21 @@ impl Config {
                     Endpoint::Tcp {
                         host: "127.0.0.1".to_owned(),
                         port: 8081,
+                    },
+                ),
+                TransportConfig::new(
+                    "mqtt".to_owned(),
+                    TransportKind::Mqtt(mqtt::MqttService {
+                        realm: "realm1".to_owned(),
+                        role: "anonymous".to_owned(),
+                        payload_mapping: [(String::new(), mqtt::PayloadFormat::Passthrough)].into(),
+                        auth: auth::AuthConfig::default(),
+                        limits: mqtt::MqttLimits::default(),
+                        trustlevel: None,
+                    }),
+                    Endpoint::Tcp {
+                        host: "127.0.0.1".to_owned(),
+                        port: 1883,
                     },
                 ),
             ],

@@ -10,7 +10,7 @@
 
 use super::auth::{AnonymousAuth, AuthConfig};
 use super::error::{ConfigIssue, IssueKind};
-use super::load::{child, index};
+use super::path::{child, index};
 use super::worker::ComponentKind;
 use super::{Config, ServiceKind, TransportKind};
 
@@ -33,8 +33,8 @@ enum Feature {
     RoleAuthorizer,
     /// A WebSocket service's `cookie` (cookie tracking).
     CookieTracking,
-    /// A transport type (`mqtt`, `universal`).
-    Transport(&'static str),
+    /// A universal transport on a Unix socket (its first octet cannot be peeked).
+    UniversalOnUnix,
     /// A web path service type other than `websocket`.
     WebService(&'static str),
     /// The router worker's `python` / `pythonpath`.
@@ -73,24 +73,17 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::Tls => error("TLS"),
         F::TlsDhparam => warn("not used yet (TLS is not supported yet)"),
         F::TlsCiphers => warn("not used yet (TLS is not supported yet)"),
-        F::Auth("ticket") => error("\"ticket\" authentication"),
-        F::Auth("wampcra") => error("\"wampcra\" authentication"),
-        F::Auth("scram") => error("\"scram\" authentication"),
-        F::Auth("cryptosign") => error("\"cryptosign\" authentication"),
         F::Auth("tls") => error("\"tls\" authentication"),
         F::Auth("cookie") => error("\"cookie\" authentication"),
-        F::DynamicAuth(m) => error(format!(
+        F::DynamicAuth(m @ "tls") => error(format!(
             "dynamic \"{m}\" authentication (\"type\": \"dynamic\")"
         )),
-        F::AnonymousAuthid => warn("ignored: anonymous sessions get a random authid"),
-        F::RoleAuthorizer => error("dynamic authorization (role `authorizer`)"),
         F::CookieTracking => {
             warn("ignored: cookie tracking is not implemented yet; sessions get random authids")
         }
-        // #11: MQTT.
-        F::Transport("mqtt") => error("transport type \"mqtt\""),
-        F::Transport("universal") => error("transport type \"universal\""),
-        F::WebService("mqtt") => error("web service type \"mqtt\""),
+        // #11: MQTT over WebSocket comes with the web server (#12).
+        F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
+        F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
         F::WebService("cgi") => error("web service type \"cgi\""),
         F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
@@ -213,9 +206,12 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             out.push((Feature::Tls, p));
         }
         match &t.kind {
-            TransportKind::Mqtt(_) | TransportKind::Universal(_) => {
-                out.push((Feature::Transport(t.kind.name()), child(tp, "type")));
+            TransportKind::Universal(_) => {
+                if matches!(t.endpoint, super::Endpoint::Unix { .. }) {
+                    out.push((Feature::UniversalOnUnix, child(tp, "endpoint")));
+                }
             }
+            TransportKind::Mqtt(_) => {}
             TransportKind::Web(_) | TransportKind::WebSocket(_) | TransportKind::RawSocket(_) => {}
         }
         for (rel, service) in t.kind.services() {
@@ -306,9 +302,10 @@ mod tests {
     fn every_feature_with_an_arm_is_named_in_its_message() {
         for (f, needle) in [
             (Feature::Tls, "TLS"),
-            (Feature::Auth("ticket"), "ticket"),
-            (Feature::DynamicAuth("wampcra"), "wampcra"),
-            (Feature::Transport("mqtt"), "mqtt"),
+            (Feature::Auth("tls"), "tls"),
+            (Feature::Auth("cookie"), "cookie"),
+            (Feature::DynamicAuth("tls"), "tls"),
+            (Feature::WebService("mqtt"), "mqtt"),
             (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
             (Feature::BridgeComponent("x.Y".into()), "x.Y"),
@@ -320,6 +317,13 @@ mod tests {
         }
         // Supported features have no arm.
         assert_eq!(gap(&Feature::Auth("anonymous")), None);
+        for m in ["ticket", "wampcra", "scram", "cryptosign"] {
+            assert_eq!(gap(&Feature::Auth(m)), None, "{m}");
+            assert_eq!(gap(&Feature::DynamicAuth(m)), None, "dynamic {m}");
+        }
+        assert_eq!(gap(&Feature::DynamicAuth("anonymous")), None);
+        assert_eq!(gap(&Feature::AnonymousAuthid), None);
+        assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);
         for served in ["static", "redirect", "json", "path", "nodeinfo", "none"] {
             assert_eq!(gap(&Feature::WebService(served)), None, "{served}");

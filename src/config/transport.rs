@@ -1,7 +1,8 @@
 //! Listening transports: what each listener speaks ([`TransportKind`]),
-//! where it listens ([`Endpoint`], with TLS), and the WAMP services on it
-//! ([`WebSocketService`], [`RawSocketService`]: serializers, options,
-//! authentication). Web paths are in `web.rs`, MQTT in `mqtt.rs`.
+//! where it listens ([`Endpoint`], with TLS), and the services it carries
+//! ([`ServiceKind`]). The WAMP services themselves ([`WebSocketService`],
+//! [`RawSocketService`]: serializers, options, authentication) are in
+//! `wamp.rs`, web paths in `web.rs`, MQTT in `mqtt.rs`.
 //!
 //! [`TransportConfig::serializers`] and [`TransportConfig::auth`] are a copy,
 //! for today's runtime, of the one WAMP service a listener serves (see
@@ -10,9 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::DEFAULT_MAX_MESSAGE_SIZE;
-use super::auth::{AuthConfig, CookieConfig};
+use super::auth::AuthConfig;
 use super::mqtt::MqttService;
+use super::wamp::{RawSocketService, WampService, WebSocketService};
 use super::web::{WebPaths, WebService, WebTransport};
 use crate::proto::Serializer;
 pub use crate::proto::websocket::deflate::DeflateParams;
@@ -30,8 +31,8 @@ pub struct TransportConfig {
     /// listener, in preference order: a copy of the kind's (see
     /// [`TransportKind::runtime_service`]); empty when there is none.
     pub serializers: Vec<Serializer>,
-    /// Today's runtime's view of the service's authentication (anonymous
-    /// role, trust level), derived from the kind's [`AuthConfig`].
+    /// The service's authentication methods and trust level: a copy of the
+    /// kind's (see [`TransportKind::runtime_service`]).
     pub auth: TransportAuth,
 }
 
@@ -39,18 +40,31 @@ impl TransportConfig {
     /// A transport whose [`serializers`](Self::serializers) and
     /// [`auth`](Self::auth) are derived from `kind`.
     pub fn new(id: String, kind: TransportKind, endpoint: Endpoint) -> TransportConfig {
+        if let TransportKind::Mqtt(m) = &kind {
+            let auth = TransportAuth {
+                methods: m.auth.clone(),
+                trustlevel: m.trustlevel,
+            };
+            return TransportConfig {
+                id,
+                kind,
+                endpoint,
+                serializers: Vec::new(),
+                auth,
+            };
+        }
         let (serializers, auth) = match kind.runtime_service() {
             Some(s) => (
                 s.serializers.clone(),
                 TransportAuth {
-                    anonymous_role: s.auth.anonymous_role().map(str::to_owned),
+                    methods: s.auth.clone(),
                     trustlevel: s.trustlevel,
                 },
             ),
             None => (
                 Vec::new(),
                 TransportAuth {
-                    anonymous_role: None,
+                    methods: AuthConfig::none(),
                     trustlevel: None,
                 },
             ),
@@ -195,101 +209,6 @@ fn first_websocket(paths: &WebPaths) -> Option<&WebSocketService> {
     })
 }
 
-/// What a WAMP client connecting to a service may speak and how it logs in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WampService {
-    /// `serializers`, in preference order (default: all).
-    pub serializers: Vec<Serializer>,
-    /// `auth`.
-    pub auth: AuthConfig,
-    /// Trust level of sessions joined here whose role sets none (Junction
-    /// extension `"junction": {"trustlevel": N}`).
-    pub trustlevel: Option<u64>,
-}
-
-impl Default for WampService {
-    fn default() -> Self {
-        WampService {
-            serializers: Serializer::ALL.to_vec(),
-            auth: AuthConfig::default(),
-            trustlevel: None,
-        }
-    }
-}
-
-/// WAMP over WebSocket: a `websocket` transport, a web transport's
-/// `websocket` path, or a universal transport's `websocket` entry.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct WebSocketService {
-    /// WebSocket options (and the HTTP path).
-    pub options: WebSocketOptions,
-    /// Serializers, authentication, trust level.
-    pub wamp: WampService,
-    /// `cookie`: cookie tracking; `None`: off.
-    pub cookie: Option<CookieConfig>,
-}
-
-/// WAMP over RawSocket: a `rawsocket` transport or a universal transport's `rawsocket`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RawSocketService {
-    /// RawSocket options.
-    pub options: RawSocketOptions,
-    /// Serializers, authentication, trust level.
-    pub wamp: WampService,
-}
-
-/// WebSocket options (Crossbar's `options` on a websocket transport).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebSocketOptions {
-    /// The HTTP path the WebSocket is served on (`/ws`); `None` accepts any path.
-    pub path: Option<String>,
-    /// Largest message accepted; larger ones close with 1009.
-    pub max_message_size: usize,
-    /// Largest single frame accepted.
-    pub max_frame_size: usize,
-    /// Send a WebSocket ping after this many ms without traffic (0 = off).
-    pub auto_ping_interval_ms: u64,
-    /// Close when a ping is not answered within this many ms (0 = off).
-    pub auto_ping_timeout_ms: u64,
-    /// Close when the opening handshake takes longer than this many ms (0 = off).
-    pub open_handshake_timeout_ms: u64,
-    /// `compression.deflate`: permessage-deflate offered to clients; `None`: off.
-    pub compression: Option<DeflateParams>,
-}
-
-impl Default for WebSocketOptions {
-    fn default() -> Self {
-        WebSocketOptions {
-            path: None,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_frame_size: DEFAULT_MAX_MESSAGE_SIZE,
-            auto_ping_interval_ms: 0,
-            auto_ping_timeout_ms: 0,
-            open_handshake_timeout_ms: 10_000,
-            compression: None,
-        }
-    }
-}
-
-/// RawSocket options.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawSocketOptions {
-    /// Largest message the router accepts (announced in the handshake, rounded
-    /// down to a power of two between 512 B and 16 MiB).
-    pub max_message_size: usize,
-    /// Close when the 4-byte handshake takes longer than this many ms (0 = off).
-    pub open_handshake_timeout_ms: u64,
-}
-
-impl Default for RawSocketOptions {
-    fn default() -> Self {
-        RawSocketOptions {
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            open_handshake_timeout_ms: 10_000,
-        }
-    }
-}
-
 /// A `universal` transport: one port where the first bytes choose the
 /// protocol (RawSocket magic `0x7F`, MQTT CONNECT `0x10`, else HTTP).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -396,29 +315,29 @@ pub enum TlsVersion {
 }
 
 /// Today's runtime's view of a transport's authentication (see
-/// [`TransportConfig::auth`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`TransportConfig::auth`]): a copy of the served WAMP service's `auth`
+/// and trust level, which the routing core builds its authenticators from.
+/// The default: anonymous with role `anonymous`, no trust level.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransportAuth {
-    /// Anonymous authentication: the role given, or `None` when not allowed.
-    pub anonymous_role: Option<String>,
+    /// The service's authentication methods (its `auth` object).
+    pub methods: AuthConfig,
     /// Trust level of sessions joined over this transport (transport
     /// `"junction": {"trustlevel": N}`), used when their role sets none.
     pub trustlevel: Option<u64>,
 }
 
-impl Default for TransportAuth {
-    fn default() -> Self {
-        TransportAuth {
-            anonymous_role: Some("anonymous".to_owned()),
-            trustlevel: None,
-        }
+impl TransportAuth {
+    /// The role of static anonymous authentication, if it is allowed.
+    pub fn anonymous_role(&self) -> Option<&str> {
+        self.methods.anonymous_role()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::web::WebTransport;
+    use crate::config::wamp::WebSocketOptions;
 
     fn ws(path: &str, serializers: &[Serializer]) -> WebSocketService {
         WebSocketService {
@@ -489,7 +408,7 @@ mod tests {
             },
         );
         assert!(mqtt.serializers.is_empty());
-        assert_eq!(mqtt.auth.anonymous_role, None);
+        assert_eq!(mqtt.auth.anonymous_role(), None);
     }
 
     #[test]

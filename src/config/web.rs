@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use super::auth::Secret;
 use super::mqtt::MqttService;
-use super::transport::WebSocketService;
+use super::wamp::WebSocketService;
 
 /// Services by path key: `/` is the root of the level, any other key
 /// (`[A-Za-z0-9_-]+`) one path component below it.

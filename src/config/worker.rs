@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::transport::{Endpoint, WebSocketOptions};
+use super::transport::Endpoint;
+use super::wamp::WebSocketOptions;
 use crate::proto::Serializer;
 use crate::proto::uri::MatchPolicy;
 

@@ -36,8 +36,15 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::outbox::{CloseReason, OutboxRef, Overflow};
+pub use super::session::EventOut;
 use crate::config::TransportConfig;
 use crate::proto::{Message, Serializer};
+
+/// The `PUBLISH.Options` key under which a front end whose output is a
+/// [`FrontSink`] hands the broker its own form of a publication
+/// (`[meta|bytes, body|bytes]`, see [`crate::core::cluster::Native`]). The
+/// broker takes it out of the options; from other links it is ignored.
+pub const NATIVE_OPTION: &str = "x_junction_native";
 
 /// One front end's link to its shard's router (a connection, a long-poll
 /// session, an in-process client). Unique on its shard for the shard's life.
@@ -174,7 +181,41 @@ pub enum Output {
     },
     /// Typed messages, for in-process front ends.
     Typed(MessageQueueRef),
+    /// A front end that translates what the router sends into its own
+    /// protocol (MQTT), with a per-publication cache so that a publication
+    /// is encoded once per form the front end needs (see [`FrontSink`]).
+    Sink(FrontSinkRef),
 }
+
+/// The receiving side of a front end that speaks another protocol. The
+/// router calls it synchronously while it routes; an implementation
+/// translates and queues, never blocks, and never calls back into the router.
+pub trait FrontSink: std::fmt::Debug {
+    /// A message for the peer other than an EVENT (WELCOME, ABORT,
+    /// CHALLENGE, SUBSCRIBED, ERROR, PUBLISHED, GOODBYE, ...).
+    ///
+    /// # Errors
+    /// [`Overflow`] when the front end's queue is full: the router then
+    /// closes the link as a slow consumer.
+    fn message(&mut self, msg: &Message) -> Result<(), Overflow>;
+
+    /// An EVENT. [`EventOut::front_cache`] is shared by every link a
+    /// publication reaches on this shard: what the first sink prepares there
+    /// (an encoded packet) the others reuse. Returns whether it was queued.
+    ///
+    /// # Errors
+    /// [`Overflow`] as for [`FrontSink::message`].
+    fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow>;
+
+    /// The router wants the link closed (after what is queued).
+    fn close(&mut self, reason: CloseReason);
+
+    /// Whether [`FrontSink::close`] was called.
+    fn is_closed(&self) -> bool;
+}
+
+/// The shared handle of a [`FrontSink`] (single-threaded, like the outbox).
+pub type FrontSinkRef = Rc<RefCell<dyn FrontSink>>;
 
 impl Output {
     /// Wire output in `serializer` into a new outbox bounded at `limit` bytes.
@@ -192,6 +233,7 @@ impl Output {
         match self {
             Output::Wire { outbox, .. } => outbox.borrow_mut().close(reason),
             Output::Typed(q) => q.borrow_mut().close(reason),
+            Output::Sink(s) => s.borrow_mut().close(reason),
         }
     }
 
@@ -200,6 +242,7 @@ impl Output {
         match self {
             Output::Wire { outbox, .. } => outbox.borrow().is_closed(),
             Output::Typed(q) => q.borrow().close_reason().is_some(),
+            Output::Sink(s) => s.borrow().is_closed(),
         }
     }
 }

@@ -62,6 +62,8 @@ pub(crate) struct Ctx {
     /// Publications made by the router outside the broker (meta events),
     /// routed after the current input.
     later: VecDeque<RoutedPublish>,
+    /// Front-end messages from other shards, for the runtime to take.
+    pub front_inbox: Vec<super::cluster::FrontMsg>,
     /// Links whose session ends after the current input (`lost`: the
     /// transport is gone or being closed).
     ending: Vec<(LinkId, bool)>,
@@ -91,6 +93,7 @@ impl Ctx {
             mesh,
             local: VecDeque::new(),
             later: VecDeque::new(),
+            front_inbox: Vec::new(),
             ending: Vec::new(),
             barriers: AHashMap::new(),
             last_barrier: 0,
@@ -208,6 +211,7 @@ impl Ctx {
             filter: None,
             retain: false,
             rkey: None,
+            native: None,
         }
     }
 

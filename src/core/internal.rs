@@ -9,7 +9,14 @@
 //! URIs are still checked). Its CALLs go through the dealer like anyone's,
 //! so they reach callees on any shard, time out when asked
 //! (`CALL.Options.timeout`), and fail when the callee leaves; the answers
-//! arrive on its typed queue and are handed to the requester.
+//! arrive on its typed queue and are handed to the requester: a caller of
+//! [`ShardRouter::call_as_router`] (through
+//! [`ShardRouter::take_router_answers`]), or a part of the core itself — an
+//! authentication waiting for a dynamic authenticator ([`Step::Call`]) or an
+//! authorization waiting for a dynamic authorizer
+//! ([`Answer::Call`](super::authz::Answer::Call)). At
+//! the end of every router step, `settle` makes the calls those parts asked
+//! for and delivers the answers that came back ([`ShardRouter::run_core_calls`]).
 //!
 //! Router sessions are invisible to the session meta API (no `on_join`, not
 //! counted, listed or killable) and to `wamp.session.get`.
@@ -19,12 +26,16 @@ use std::sync::OnceLock;
 
 use ahash::AHashMap;
 
+use super::ShardRouter;
 use super::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef, Output};
+use super::authz::{AuthzTicket, Grant};
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
+use super::session::authn::{CallError, CallOutcome, Step, Ticket};
 use super::session::{Features, IdMap, Session};
+use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
-use crate::proto::{Dict, Message, Payload, RequestId, Serializer};
+use crate::proto::{Call, Dict, Message, Payload, RequestId, Serializer, Value};
 
 /// The role of router sessions.
 pub const ROUTER_ROLE: &str = "trusted";
@@ -54,6 +65,24 @@ pub enum RouterAnswer {
     },
 }
 
+/// Who waits for the answer of a call the router made.
+pub(crate) enum Requester {
+    /// A caller of [`ShardRouter::call_as_router`].
+    Api(RouterCall),
+    /// An authentication waiting for a dynamic authenticator.
+    Authn(Ticket, Box<dyn FnOnce(CallOutcome) -> Step + Send>),
+    /// An authorization waiting for a dynamic authorizer.
+    Authz(AuthzTicket, Box<dyn FnOnce(CallOutcome) -> (Grant, bool)>),
+}
+
+/// A decision for a part of the core, made from an answer.
+pub(crate) enum CoreAnswer {
+    /// Resolves an authentication.
+    Authn(Ticket, Step),
+    /// Resolves an authorization: the grant and whether to cache it.
+    Authz(AuthzTicket, Grant, bool),
+}
+
 /// The router-session part of one shard's core.
 #[derive(Default)]
 pub(crate) struct Internal {
@@ -62,9 +91,11 @@ pub(crate) struct Internal {
     /// Last CALL request ID (shared by all realms: unique per shard).
     last_request: u64,
     /// Calls waiting for their answer.
-    waiting: AHashMap<RequestId, RouterCall>,
-    /// Answers not yet taken.
+    waiting: AHashMap<RequestId, Requester>,
+    /// Answers for [`ShardRouter::take_router_answers`], not yet taken.
     answers: Vec<(RouterCall, RouterAnswer)>,
+    /// Decisions for the core's own parts, not yet delivered.
+    core: Vec<CoreAnswer>,
 }
 
 /// The transport config of router sessions (they come over none).
@@ -78,7 +109,7 @@ fn router_transport() -> Rc<TransportConfig> {
         },
         serializers: vec![Serializer::Json],
         auth: TransportAuth {
-            anonymous_role: None,
+            methods: AuthConfig::none(),
             trustlevel: None,
         },
     });
@@ -120,11 +151,11 @@ impl Internal {
         Some(link)
     }
 
-    /// A CALL request ID for `call` (remembered until its answer).
-    pub fn next_request(&mut self, call: RouterCall) -> RequestId {
+    /// A CALL request ID for `requester` (remembered until its answer).
+    pub fn next_request(&mut self, requester: Requester) -> RequestId {
         self.last_request += 1;
         let r = RequestId(self.last_request);
-        self.waiting.insert(r, call);
+        self.waiting.insert(r, requester);
         r
     }
 
@@ -161,13 +192,30 @@ impl Internal {
                     }
                     _ => continue,
                 };
-                let call = if last {
-                    self.waiting.remove(&request)
-                } else {
-                    self.waiting.get(&request).copied()
+                if !last {
+                    // A progressive result: only API callers see those.
+                    if let Some(Requester::Api(call)) = self.waiting.get(&request) {
+                        self.answers.push((*call, answer));
+                    }
+                    continue;
+                }
+                let outcome = |a: RouterAnswer| -> CallOutcome {
+                    match a {
+                        RouterAnswer::Result { payload, .. } => Ok(payload),
+                        RouterAnswer::Error { error, payload } => Err(CallError { error, payload }),
+                    }
                 };
-                if let Some(call) = call {
-                    self.answers.push((call, answer));
+                match self.waiting.remove(&request) {
+                    Some(Requester::Api(call)) => self.answers.push((call, answer)),
+                    Some(Requester::Authn(ticket, then)) => {
+                        let step = then(outcome(answer));
+                        self.core.push(CoreAnswer::Authn(ticket, step));
+                    }
+                    Some(Requester::Authz(ticket, then)) => {
+                        let (grant, cache) = then(outcome(answer));
+                        self.core.push(CoreAnswer::Authz(ticket, grant, cache));
+                    }
+                    None => {}
                 }
             }
         }
@@ -178,8 +226,115 @@ impl Internal {
         std::mem::take(&mut self.answers)
     }
 
+    /// Decisions for the core's parts that arrived.
+    pub fn take_core_answers(&mut self) -> Vec<CoreAnswer> {
+        std::mem::take(&mut self.core)
+    }
+
     /// Calls still waiting for an answer.
     pub fn waiting_count(&self) -> usize {
         self.waiting.len()
+    }
+}
+
+impl ShardRouter {
+    /// CALLs `procedure` from this shard's router session on `realm` for
+    /// `requester`. `false` when the session could not be opened.
+    pub(super) fn router_call(
+        &mut self,
+        realm: RealmIdx,
+        procedure: String,
+        payload: Payload,
+        timeout_ms: u64,
+        requester: Requester,
+    ) -> Option<RequestId> {
+        let link = self.internal.link(&mut self.cx, realm)?;
+        let request = self.internal.next_request(requester);
+        let mut options = Dict::new();
+        if timeout_ms > 0 {
+            options.insert("timeout", timeout_ms);
+        }
+        self.message(
+            link,
+            Message::Call(Call {
+                request,
+                options,
+                procedure,
+                payload,
+            }),
+            None,
+        );
+        Some(request)
+    }
+
+    /// Makes the calls authentication and authorization asked for, and
+    /// delivers the decisions made from the answers that came back (see the
+    /// module header). Returns whether it did anything: `settle` then runs
+    /// again for what that queued.
+    pub(super) fn run_core_calls(&mut self) -> bool {
+        let mut did = false;
+        for (ticket, call) in self.sessions.take_calls() {
+            did = true;
+            let realm = self.cx.realm_names.get(&call.realm).copied();
+            let issued = realm.and_then(|idx| {
+                self.router_call(
+                    idx,
+                    call.procedure.clone(),
+                    call.payload,
+                    call.timeout_ms,
+                    Requester::Authn(ticket, call.then),
+                )
+            });
+            if issued.is_none() {
+                let step = Step::Unavailable {
+                    message: format!(
+                        "the dynamic authenticator's realm '{}' does not exist on this router",
+                        call.realm
+                    ),
+                };
+                self.internal.core.push(CoreAnswer::Authn(ticket, step));
+            }
+        }
+        for (ticket, realm, session, call) in self.authz.take_calls() {
+            did = true;
+            let details = self
+                .session_details(realm, session)
+                .unwrap_or_else(|| Dict::new().with("session", session.0));
+            let payload = Payload::args(vec![
+                Value::Dict(details),
+                Value::from(call.uri),
+                Value::from(call.action.as_str()),
+                Value::Dict(call.options),
+            ]);
+            let then = call.then;
+            if self
+                .router_call(
+                    realm,
+                    call.procedure,
+                    payload,
+                    call.timeout_ms,
+                    Requester::Authz(ticket, then),
+                )
+                .is_none()
+            {
+                self.internal
+                    .core
+                    .push(CoreAnswer::Authz(ticket, Grant::DENY, false));
+            }
+        }
+        for answer in self.internal.take_core_answers() {
+            did = true;
+            match answer {
+                CoreAnswer::Authn(ticket, step) => {
+                    if let Some(link) = self.sessions.resolve(&mut self.cx, ticket, step) {
+                        self.session_joined(link);
+                    }
+                }
+                CoreAnswer::Authz(ticket, grant, cache) => {
+                    self.authorization_resolved(ticket, grant, cache);
+                }
+            }
+        }
+        did
     }
 }

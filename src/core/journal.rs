@@ -48,6 +48,12 @@ pub trait EventJournal {
     /// Keeps `p` as the retained event of its topic (replacing the one before).
     fn keep_retained(&mut self, realm: RealmIdx, p: &Arc<RoutedPublish>, time_ns: u64);
 
+    /// Forgets the retained event of `topic` (a retained publication with
+    /// an empty payload cleared it).
+    fn clear_retained(&mut self, realm: RealmIdx, topic: &str) {
+        let _ = (realm, topic);
+    }
+
     /// Keeps `p` as the latest event of history (`uri`, `policy`).
     fn keep_history(
         &mut self,

@@ -58,7 +58,7 @@ use self::outbox::CloseReason;
 use self::session::Sessions;
 use self::session::authn::{AuthJob, Authenticator, Step, Ticket};
 use crate::config::Config;
-use crate::proto::{Call, Dict, Goodbye, Message, Payload, Publish, ShardId};
+use crate::proto::{Dict, Goodbye, Message, Payload, Publish, ShardId};
 
 /// WAMP error and close URIs the router sends.
 pub mod uris {
@@ -107,6 +107,11 @@ pub mod uris {
     pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
     /// Default GOODBYE reason of the kill procedures.
     pub const CLOSE_KILLED: &str = "wamp.close.killed";
+    /// A login failed (wrong credentials, unknown principal, an authenticator
+    /// that could not decide).
+    pub const AUTHENTICATION_FAILED: &str = "wamp.error.authentication_failed";
+    /// No principal (authid) could be assigned to a login.
+    pub const NO_SUCH_PRINCIPAL: &str = "wamp.error.no_such_principal";
 }
 
 /// The router's agent string in WELCOME.
@@ -136,6 +141,9 @@ pub struct ShardRouter {
 impl ShardRouter {
     /// A router for shard `shard` of `shards`, serving `config`'s realms,
     /// whose retained events and history live in memory only.
+    ///
+    /// Every role with a dynamic `authorizer` in the config gets a
+    /// [`DynamicAuthorizer`](authz::DynamicAuthorizer) calling it.
     pub fn new(shard: ShardId, shards: u16, config: &Config, mesh: Box<dyn Mesh>) -> Self {
         Self::with_journal(shard, shards, config, mesh, Box::new(journal::NoJournal))
     }
@@ -152,21 +160,45 @@ impl ShardRouter {
         let cx = Ctx::new(shard, shards, config, mesh);
         let broker = Broker::new(&cx, config, journal);
         let dealer = Dealer::new(config.realms.len());
-        ShardRouter {
+        let mut router = ShardRouter {
             cx,
-            sessions: Sessions::new(),
+            sessions: Sessions::new(&config.limits.auth),
             authz: Authorization::default(),
             broker,
             dealer,
             meta: Meta::new(),
             internal: Internal::default(),
             last_router_call: 0,
+        };
+        let timeout = config.limits.auth.authenticator_timeout_ms;
+        for a in &config.role_authorizers {
+            let authorizer = authz::DynamicAuthorizer::new(a.authorizer.as_str(), timeout);
+            router.install_authorizer(&a.realm, &a.role, Box::new(authorizer));
         }
+        router
     }
 
     /// This router's shard.
     pub fn shard(&self) -> ShardId {
         self.cx.shard
+    }
+
+    /// How many shards the router runs.
+    pub fn shard_count(&self) -> u16 {
+        self.cx.shards
+    }
+
+    /// Sends a front end's message to its peer on shard `to` (not this one).
+    pub fn send_front(&mut self, to: ShardId, msg: cluster::FrontMsg) {
+        if to != self.cx.shard {
+            self.cx.send_remote(to, ShardMsg::Front(msg));
+            self.cx.flush_mesh();
+        }
+    }
+
+    /// Front-end messages that arrived from other shards.
+    pub fn take_front_msgs(&mut self) -> Vec<cluster::FrontMsg> {
+        std::mem::take(&mut self.cx.front_inbox)
     }
 
     /// Open links on this shard.
@@ -221,8 +253,11 @@ impl ShardRouter {
         }
         let decoded = match &l.out {
             Output::Wire { serializer, .. } => serializer.decode(data),
-            Output::Typed(_) => {
-                return self.fail(link, Cow::Borrowed("a frame on a typed link"));
+            Output::Typed(_) | Output::Sink(_) => {
+                return self.fail(
+                    link,
+                    Cow::Borrowed("a frame on a link without a serializer"),
+                );
             }
         };
         match decoded {
@@ -325,26 +360,12 @@ impl ShardRouter {
         timeout_ms: u64,
     ) -> Option<RouterCall> {
         let &idx = self.cx.realm_names.get(realm)?;
-        let link = self.internal.link(&mut self.cx, idx)?;
         self.last_router_call += 1;
         let call = RouterCall(self.last_router_call);
-        let request = self.internal.next_request(call);
-        let mut options = Dict::new();
-        if timeout_ms > 0 {
-            options.insert("timeout", timeout_ms);
-        }
-        self.message(
-            link,
-            Message::Call(Call {
-                request,
-                options,
-                procedure: procedure.to_owned(),
-                payload,
-            }),
-            None,
-        );
+        let requester = internal::Requester::Api(call);
+        let issued = self.router_call(idx, procedure.to_owned(), payload, timeout_ms, requester);
         self.settle();
-        Some(call)
+        issued.map(|_| call)
     }
 
     /// Publishes to `topic` in `realm` on the router's own behalf. Returns
@@ -380,27 +401,36 @@ impl ShardRouter {
         self.internal.waiting_count()
     }
 
-    /// Fires every call deadline due at `now` (see [`ShardRouter::next_deadline`]).
+    /// Fires every deadline due at `now` (see [`ShardRouter::next_deadline`]):
+    /// call timeouts, and the denials held back for throttled addresses.
     pub fn poll_timers(&mut self, now: Instant) {
         self.dealer.poll_timers(&mut self.cx, now);
+        self.sessions.poll_timers(&mut self.cx, now);
         self.settle();
     }
 
-    /// The earliest call deadline on this shard, if any: when the runtime
-    /// should call [`ShardRouter::poll_timers`] next.
+    /// The earliest deadline on this shard (a call timeout, a held-back
+    /// denial), if any: when the runtime should call
+    /// [`ShardRouter::poll_timers`] next.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.dealer.next_deadline()
+        match (self.dealer.next_deadline(), self.sessions.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Changes whenever a deadline earlier than all others was added: the
     /// runtime's timer task re-reads [`ShardRouter::next_deadline`] then.
     pub fn timer_epoch(&self) -> u64 {
-        self.dealer.timer_epoch()
+        self.dealer
+            .timer_epoch()
+            .wrapping_add(self.sessions.timer_epoch())
     }
 
     /// The waker of the runtime's timer task, woken when the epoch changes.
     pub fn set_timer_waker(&mut self, waker: &Waker) {
         self.dealer.set_timer_waker(waker);
+        self.sessions.set_timer_waker(waker);
     }
 
     /// Calls in flight with this shard as the caller's shard, invocations
@@ -409,15 +439,33 @@ impl ShardRouter {
         self.dealer.pending_count()
     }
 
-    /// Replaces the clock (tests inject a manual one).
+    /// Replaces the clock (tests inject a manual one): call deadlines,
+    /// failed-login buckets and challenge timestamps all read it.
     pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
-        self.dealer.set_clock(clock);
+        let shared: std::rc::Rc<dyn Clock> = std::rc::Rc::from(clock);
+        self.dealer
+            .set_clock(Box::new(SharedClock(std::rc::Rc::clone(&shared))));
+        self.sessions.set_clock(Box::new(SharedClock(shared)));
     }
 
     /// Runs what the current input queued, until nothing is left: messages
     /// to this shard, the router's own publications, ending sessions, slow
     /// consumers. Then wakes the peers sent to.
     fn settle(&mut self) {
+        loop {
+            self.settle_queues();
+            self.internal.collect();
+            // Calls authentication and authorization asked for, and the
+            // decisions that came back, queue more work.
+            if !self.run_core_calls() {
+                break;
+            }
+        }
+        self.cx.flush_mesh();
+    }
+
+    /// Runs the queues of [`ShardRouter::settle`] until they are empty.
+    fn settle_queues(&mut self) {
         loop {
             while let Some(msg) = self.cx.next_local() {
                 let me = self.cx.shard;
@@ -450,8 +498,29 @@ impl ShardRouter {
                 break;
             }
         }
-        self.internal.collect();
-        self.cx.flush_mesh();
+    }
+}
+
+/// One clock shared by the dealer and the session layer.
+struct SharedClock(std::rc::Rc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn unix_ms(&self) -> u64 {
+        self.0.unix_ms()
+    }
+}
+
+impl session::AuthClock for SharedClock {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn unix_ms(&self) -> u64 {
+        self.0.unix_ms()
     }
 }
 

@@ -152,6 +152,7 @@ impl ShardRouter {
                 cx.ack(from, barrier);
             }
             ShardMsg::Publish(p) => self.broker.deliver_routed(cx, &p),
+            ShardMsg::Front(m) => cx.front_inbox.push(m),
             ShardMsg::Call(c) => self.dealer.invoke(cx, *c),
             ShardMsg::Return(r) => self.dealer.call_return(cx, *r),
             ShardMsg::SubMeta {

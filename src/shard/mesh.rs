@@ -113,7 +113,14 @@ pub fn drain_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRou
                 r.shard_msg(from, msg);
                 n += 1;
             }
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return n,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                // Front ends' own messages (MQTT session takeover).
+                let front = r.take_front_msgs();
+                if !front.is_empty() {
+                    crate::transport::mqtt::takeover::on_front_msgs(&mut r, front);
+                }
+                return n;
+            }
         }
     }
 }
@@ -122,7 +129,11 @@ pub fn drain_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRou
 pub async fn run_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRouter>>) {
     let p = &peers.peers[shard.index()];
     loop {
-        drain_inbox(shard, peers, router);
+        if drain_inbox(shard, peers, router) > 0 {
+            // A message from another shard can complete a login (a dynamic
+            // authenticator's answer) that then hands out crypto work.
+            super::spawn_auth_jobs(router);
+        }
         if p.shutdown.load(Ordering::Acquire) {
             return;
         }

@@ -433,6 +433,7 @@ async fn shard_main(
     journal: FileJournal,
     ready: Ready,
 ) -> Result<(), RunError> {
+    let uring = start_uring(shard);
     let mesh = ChannelMesh::new(shard, Arc::clone(&peers));
     let router = Rc::new(RefCell::new(ShardRouter::with_journal(
         shard,
@@ -476,9 +477,17 @@ async fn shard_main(
     let timers = glommio::spawn_local(run_timers(Rc::clone(&router)));
     let limits = config.limits.clone();
     let mut accept_tasks = Vec::new();
+    let port: Rc<dyn transport::mqtt::RouterPort> = Rc::new(MqttRouter(Rc::clone(&router)));
     for (l, t) in listeners {
         let router = Rc::clone(&router);
         let limits = limits.clone();
+        let mqtt =
+            transport::mqtt::Service::of(t.transport(), limits.outbound_queue_bytes).map(|s| {
+                transport::MqttPort {
+                    service: Rc::new(s),
+                    router: Rc::clone(&port),
+                }
+            });
         accept_tasks.push(glommio::spawn_local(async move {
             loop {
                 match l.accept().await {
@@ -492,7 +501,8 @@ async fn shard_main(
                         let hooks = transport::testee::EchoHooks::new(
                             limits.outbound_queue_bytes.max(max.saturating_mul(2)),
                         );
-                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks)).detach();
+                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks, None))
+                            .detach();
                     }
                     Ok((stream, peer)) => {
                         let hooks = Hooks {
@@ -500,7 +510,14 @@ async fn shard_main(
                             conn: None,
                             queue_limit: limits.outbound_queue_bytes,
                         };
-                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks)).detach();
+                        glommio::spawn_local(transport::serve(
+                            stream,
+                            peer,
+                            &t,
+                            hooks,
+                            mqtt.clone(),
+                        ))
+                        .detach();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -523,7 +540,34 @@ async fn shard_main(
         // Keep serving cross-shard traffic (e.g. leaves) while draining.
         mesh::drain_inbox(shard, &peers, &router);
     }
+    if let Some(uring) = uring {
+        uring.stop().await;
+    }
     Ok(())
+}
+
+/// Starts the shard's own io_uring for connection I/O (see
+/// `transport::uring`), unless `JUNCTION_IO=readiness` asks for glommio's
+/// readiness-based sockets. Where the kernel lacks what it needs, the shard
+/// uses readiness I/O and the first shard says why in one log line.
+fn start_uring(shard: ShardId) -> Option<transport::uring::Driver> {
+    if std::env::var_os("JUNCTION_IO").is_some_and(|v| v == "readiness") {
+        if shard.0 == 0 {
+            tracing::info!(
+                "JUNCTION_IO=readiness: connections use glommio's readiness-based sockets"
+            );
+        }
+        return None;
+    }
+    match transport::uring::start() {
+        Ok(driver) => Some(driver),
+        Err(e) => {
+            if shard.0 == 0 {
+                tracing::warn!(reason = %e, "io_uring data path unavailable; connections use readiness-based sockets");
+            }
+            None
+        }
+    }
 }
 
 /// Fires the router's call deadlines: sleeps until the next one, or until an
@@ -551,13 +595,14 @@ async fn run_timers(router: Rc<RefCell<ShardRouter>>) {
         })
         .await;
         router.borrow_mut().poll_timers(Instant::now());
+        spawn_auth_jobs(&router);
     }
 }
 
 /// Runs the authentication work the router handed out (key derivations,
 /// signature checks) on the executor's blocking pool, off the reactor, and
 /// hands each result back. Costs one empty-vector check when there is none.
-fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
+pub(crate) fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
     let jobs = router.borrow_mut().take_auth_jobs();
     for job in jobs {
         let router = Rc::clone(router);
@@ -568,6 +613,33 @@ fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
             spawn_auth_jobs(&router);
         })
         .detach();
+    }
+}
+
+/// The shard's router as the MQTT front end reaches it.
+struct MqttRouter(Rc<RefCell<ShardRouter>>);
+
+impl transport::mqtt::RouterPort for MqttRouter {
+    fn open(&self, info: LinkInfo, out: Output) -> Result<LinkId, Refused> {
+        self.0.borrow_mut().open(info, out)
+    }
+
+    fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+        self.0.borrow_mut().feed(link, msg);
+        spawn_auth_jobs(&self.0);
+    }
+
+    fn close(&self, link: LinkId) {
+        self.0.borrow_mut().close(link);
+    }
+
+    fn shard(&self) -> (ShardId, u16) {
+        let r = self.0.borrow();
+        (r.shard(), r.shard_count())
+    }
+
+    fn send_front(&self, to: ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
     }
 }
 

@@ -166,6 +166,7 @@ fn publication(realm: RealmIdx, value: &[u8], retain: bool) -> Option<(u64, Rout
         filter: (filter != PublishFilter::default()).then(|| Box::new(filter)),
         retain,
         rkey: None,
+        native: None,
     };
     Some((rec.time_ns.to_native(), publish))
 }

@@ -1,18 +1,21 @@
 //! The connection driver both protocols share: one boxed [`Conn`] per held
-//! connection, readiness-based reads into the shard's scratch buffer, vectored
-//! writes straight from the outbox, control frames at message boundaries, and
-//! the closing phase. What differs between WebSocket and RawSocket (frame
+//! connection, reads decoded in place (on the shard's ring: in the provided
+//! buffer the kernel filled; otherwise in the shard's scratch buffer),
+//! vectored writes straight from the outbox (on the ring: a send op submitted
+//! with the turn's others), control frames at message boundaries, and the
+//! closing phase. What differs between WebSocket and RawSocket (frame
 //! decoding, headers, control and close frames, how a broken frame ends the
 //! connection, the largest frame the peer takes) is a [`Framing`]; each
 //! protocol's handshake stays in its own module, which then builds the `Conn`
 //! and hands it to [`Conn::serve`].
 //!
-//! Memory: a held connection is one [`Conn`] (a few hundred octets) in its
-//! task. Reads go into the shard's scratch buffer; only the tail of a frame
-//! that has not fully arrived is kept per connection, and only until it has.
-//! Writes go from the outbox's frames straight to the socket: one `sendmsg`
-//! carries many frames, each a header built on the stack followed by the
-//! frame's own bytes (for an event, the same buffer for every subscriber).
+//! Memory: a held connection is one [`Conn`] (about 220 octets) in its task.
+//! Only the tail of a frame that has not fully arrived is kept per connection,
+//! and only until it has. Writes go from the outbox's frames straight to the
+//! socket: one send carries many frames, each a header built for it followed
+//! by the frame's own bytes (for an event, the same buffer for every
+//! subscriber). On the ring the send op owns references to those frames, and
+//! the frames leave the outbox when the completion says the socket took them.
 //!
 //! Closing: a close requested through the outbox is carried out after
 //! everything queued before it. A framing with a close frame (WebSocket) sends
@@ -43,12 +46,14 @@ use crate::proto::Serializer;
 
 /// Size of the shard's read buffer.
 const SCRATCH_SIZE: usize = 64 * 1024;
-/// Reads a connection makes per wake before it yields to the others.
-const READS_PER_WAKE: usize = 16;
+/// Octets a connection reads per wake before it yields to the others (16
+/// reads into the scratch buffer; on the ring, where each received segment
+/// fills a buffer of its own, as many buffers as add up to it).
+const READ_BUDGET: usize = 16 * SCRATCH_SIZE;
 /// Vectored writes a connection makes per wake before it yields.
 const WRITES_PER_WAKE: usize = 16;
 /// Frames per vectored write (two buffers each: header and payload).
-const FRAMES_PER_WRITE: usize = 60;
+pub(super) const FRAMES_PER_WRITE: usize = 60;
 /// Payload of our auto-pings.
 const PING_PAYLOAD: &[u8] = b"junction";
 /// Room for the longest data frame header of any framing (WebSocket: 10 octets).
@@ -285,13 +290,18 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     }
 
     /// The opened connection's life: `leftover` (what arrived with the
-    /// handshake), frames both ways, then the closing phase.
-    pub(super) async fn serve(mut self: Box<Self>, leftover: Vec<u8>) {
-        let end = match self.absorb(leftover) {
-            Err(end) => end,
-            Ok(()) => poll_fn(|cx| self.poll_main(cx)).await,
-        };
-        Box::pin(self.finish(end)).await;
+    /// handshake), frames both ways, then the closing phase. `leftover` is
+    /// taken before the future is built, so that the future (kept for the
+    /// connection's whole life) holds only the connection's box.
+    pub(super) fn serve(mut self: Box<Self>, leftover: Vec<u8>) -> impl Future<Output = ()> {
+        let ended = self.absorb(leftover).err();
+        async move {
+            let end = match ended {
+                Some(end) => end,
+                None => poll_fn(|cx| self.poll_main(cx)).await,
+            };
+            Box::pin(self.finish(end)).await;
+        }
     }
 
     fn outbox(&self) -> &OutboxRef {
@@ -317,29 +327,52 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Reads until the socket has nothing more (the task is then registered
     /// for readability) or the per-wake budget is spent (the task wakes itself).
     fn poll_read_side(&mut self, cx: &mut Context<'_>) -> Step {
-        for _ in 0..READS_PER_WAKE {
-            let step = with_scratch(|buf| self.read_once(cx, buf));
-            match step {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
+            match self.read_once(cx) {
                 Poll::Pending => return None,
-                Poll::Ready(Some(end)) => return Some(end),
-                Poll::Ready(None) => {}
+                Poll::Ready(Err(end)) => return Some(end),
+                Poll::Ready(Ok(n)) => budget = budget.saturating_sub(n.max(1)),
             }
         }
         cx.waker().wake_by_ref();
         None
     }
 
-    /// One read into `buf` and the frames it completes.
-    fn read_once(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Step> {
+    /// One read and the frames it completes: on the shard's ring, the next
+    /// filled receive buffer, decoded where the kernel put it; otherwise a
+    /// read into the shard's scratch buffer.
+    /// Returns the octets read.
+    fn read_once(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, End>> {
+        let Stream::Uring(sock) = &mut self.sock else {
+            return with_scratch(|buf| self.read_into(cx, buf));
+        };
+        match sock.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(None)) | Poll::Ready(Err(_)) => Poll::Ready(Err(End::Gone)),
+            Poll::Ready(Ok(Some(mut buf))) => {
+                self.received();
+                Poll::Ready(self.absorb_slice(&mut buf).map(|()| buf.len()))
+            }
+        }
+    }
+
+    /// One read into `buf` and the frames it completes; the octets read.
+    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, End>> {
         match self.sock.poll_read(cx, buf) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Some(End::Gone)),
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Err(End::Gone)),
             Poll::Ready(Ok(n)) => {
-                if let Some(ping) = &mut self.ping {
-                    ping.last_rx = Instant::now();
-                }
-                Poll::Ready(self.absorb_slice(&mut buf[..n]).err())
+                self.received();
+                Poll::Ready(self.absorb_slice(&mut buf[..n]).map(|()| n))
             }
+        }
+    }
+
+    /// The peer sent something (for the auto-ping).
+    fn received(&mut self) {
+        if let Some(ping) = &mut self.ping {
+            ping.last_rx = Instant::now();
         }
     }
 
@@ -518,55 +551,12 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         }
     }
 
-    /// One vectored write: the rest of a started control batch, or else the
-    /// rest of a started frame; then (at a message boundary) pending control
-    /// frames, then as many queued frames as fit in one call.
-    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.skip_oversize();
-        let max = self.framing.max_send();
-        let outbox = Rc::clone(
-            self.outbox
-                .as_ref()
-                .expect("the outbox is set when the connection opens"),
-        );
-        let ob = outbox.borrow();
-        let frames = ob.frames();
-        let encodes = self.framing.encodes();
-        if encodes {
-            // Each message is encoded once, before its first octet goes out.
-            for frame in frames
-                .iter()
-                .take(FRAMES_PER_WRITE)
-                .skip(self.encoded.len())
-            {
-                let e = self.framing.encode(frame);
-                self.encoded.push_back(e);
-            }
-        }
-        let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
-        let mut lens = [0usize; FRAMES_PER_WRITE];
-        // Frames up to the next one the peer would not accept (dropped once at the front).
-        let mut sendable = 0;
-        for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
-            if frame.len() > max {
-                break;
-            }
-            let (h, n) = match self.encoded.get(i) {
-                Some(e) if encodes => (e.header, usize::from(e.header_len)),
-                _ => self.framing.data_header(frame.len()),
-            };
-            headers[i] = h;
-            lens[i] = n;
-            sendable += 1;
-        }
-        let mut iov = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE + 1];
-        let mut k = 0;
+    /// What the next write carries: whether the pending control frames go
+    /// first, and how many queued frames follow (of `sendable`, those up to the
+    /// first one the peer would not take).
+    fn plan(&self, sendable: usize) -> (bool, usize) {
         // Control frames go only between messages: not while a frame is half written.
         let with_ctrl = !self.ctrl.is_empty() && self.front_sent == 0;
-        if with_ctrl {
-            iov[k] = IoSlice::new(&self.ctrl[self.ctrl_sent..]);
-            k += 1;
-        }
         // A control batch that started must finish before any data frame.
         let n_frames = if with_ctrl && self.ctrl_sent > 0 {
             0
@@ -575,12 +565,131 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         } else {
             sendable
         };
+        (with_ctrl, n_frames)
+    }
+
+    /// The headers of the queued frames that may go in one write (up to the
+    /// first frame longer than the peer takes): fills `headers`/`lens` and
+    /// returns how many.
+    fn headers(
+        &self,
+        frames: &std::collections::VecDeque<crate::core::outbox::Frame>,
+        headers: &mut [[u8; MAX_HEADER]; FRAMES_PER_WRITE],
+        lens: &mut [u8; FRAMES_PER_WRITE],
+    ) -> usize {
+        let max = self.framing.max_send();
+        let mut sendable = 0;
+        for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
+            if frame.len() > max {
+                break;
+            }
+            let (h, n) = match self.encoded.get(i) {
+                Some(e) if self.framing.encodes() => (e.header, usize::from(e.header_len)),
+                _ => self.framing.data_header(frame.len()),
+            };
+            headers[i] = h;
+            lens[i] = n as u8;
+            sendable += 1;
+        }
+        sendable
+    }
+
+    /// Encodes the queued frames not encoded yet (up to one write's worth),
+    /// for a framing that [encodes](Framing::encodes): each message once,
+    /// before its first octet goes out.
+    fn encode_front(&mut self) {
+        if !self.framing.encodes() {
+            return;
+        }
+        let outbox = Rc::clone(self.outbox());
+        let ob = outbox.borrow();
+        for frame in ob
+            .frames()
+            .iter()
+            .take(FRAMES_PER_WRITE)
+            .skip(self.encoded.len())
+        {
+            let e = self.framing.encode(frame);
+            self.encoded.push_back(e);
+        }
+    }
+
+    /// The octets sent for the `i`-th queued frame: its encoded payload, or
+    /// its own.
+    fn payload_len(&self, i: usize, frame: &OutFrame) -> usize {
+        match self.encoded.get(i).and_then(|e| e.payload.as_ref()) {
+            Some(p) if self.framing.encodes() => p.len(),
+            _ => frame.len(),
+        }
+    }
+
+    /// Accounts for `written` octets of a write that carried `ctrl_len`
+    /// control octets (0: none) and then frames with headers of `head_lens`:
+    /// control bytes and frames the socket took are dropped, a partly written
+    /// one is remembered.
+    fn account(&mut self, ctrl_len: usize, head_lens: &[u8], mut written: usize) {
+        if ctrl_len > 0 {
+            if written < ctrl_len {
+                self.ctrl_sent += written;
+                return;
+            }
+            written -= ctrl_len;
+            self.ctrl.drain(..self.ctrl_sent + ctrl_len);
+            self.ctrl_sent = 0;
+            if self.ctrl.is_empty() {
+                self.ctrl = Vec::new(); // an idle connection keeps no buffer
+            }
+        }
+        let outbox = Rc::clone(self.outbox());
+        let mut ob = outbox.borrow_mut();
+        for &h in head_lens {
+            let Some(front) = ob.frames().front() else {
+                break;
+            };
+            let rest = h as usize + self.payload_len(0, front) - self.front_sent;
+            if written < rest {
+                self.front_sent += written;
+                break;
+            }
+            written -= rest;
+            self.front_sent = 0;
+            ob.pop_written();
+            self.encoded.pop_front();
+        }
+    }
+
+    /// One vectored write: the rest of a started control batch, or else the
+    /// rest of a started frame; then (at a message boundary) pending control
+    /// frames, then as many queued frames as fit in one call.
+    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if matches!(self.sock, Stream::Uring(_)) {
+            return self.write_once_uring(cx);
+        }
+        self.skip_oversize();
+        self.encode_front();
+        let encodes = self.framing.encodes();
+        let outbox = Rc::clone(self.outbox());
+        let ob = outbox.borrow();
+        let frames = ob.frames();
+        let mut headers = [[0u8; MAX_HEADER]; FRAMES_PER_WRITE];
+        let mut lens = [0u8; FRAMES_PER_WRITE];
+        let sendable = self.headers(frames, &mut headers, &mut lens);
+        let (with_ctrl, n_frames) = self.plan(sendable);
+        let mut iov = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE + 1];
+        let mut k = 0;
+        let ctrl_len = if with_ctrl {
+            iov[k] = IoSlice::new(&self.ctrl[self.ctrl_sent..]);
+            k += 1;
+            self.ctrl.len() - self.ctrl_sent
+        } else {
+            0
+        };
         for (i, frame) in frames.iter().take(n_frames).enumerate() {
             let payload: &[u8] = match self.encoded.get(i).and_then(|e| e.payload.as_deref()) {
                 Some(p) if encodes => p,
                 _ => frame,
             };
-            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i]], payload);
+            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i] as usize], payload);
             if i == 0 && self.front_sent > 0 {
                 let skip = self.front_sent;
                 if skip < head.len() {
@@ -600,44 +709,89 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if k == 0 {
             return Poll::Ready(Ok(()));
         }
-        let mut written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
+        let written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => n,
         };
         drop(ob);
-        // Account for what the socket took.
-        if with_ctrl {
-            let rest = self.ctrl.len() - self.ctrl_sent;
-            if written < rest {
-                self.ctrl_sent += written;
-                return Poll::Ready(Ok(()));
-            }
-            written -= rest;
-            self.ctrl = Vec::new();
-            self.ctrl_sent = 0;
-        }
-        let mut ob = outbox.borrow_mut();
-        for len in lens.iter().take(n_frames) {
-            let Some(front) = ob.frames().front() else {
-                break;
-            };
-            let payload_len = match self.encoded.front().and_then(|e| e.payload.as_ref()) {
-                Some(p) if encodes => p.len(),
-                _ => front.len(),
-            };
-            let rest = len + payload_len - self.front_sent;
-            if written < rest {
-                self.front_sent += written;
-                break;
-            }
-            written -= rest;
-            self.front_sent = 0;
-            ob.pop_written();
-            self.encoded.pop_front();
-        }
+        self.account(ctrl_len, &lens[..n_frames], written);
         Poll::Ready(Ok(()))
+    }
+
+    /// [`Conn::write_once`] on the shard's ring: collects the send in flight
+    /// when it completed (and accounts for it), otherwise builds the next
+    /// send, which the ring submits with the others at the end of the turn.
+    /// `Pending` while a send is in flight.
+    fn write_once_uring(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.poll_settle(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(result)) => return Poll::Ready(result),
+            Poll::Ready(None) => {}
+        }
+        self.skip_oversize();
+        self.encode_front();
+        let Stream::Uring(sock) = &self.sock else {
+            unreachable!("checked by the caller")
+        };
+        let mut op = sock.send_op();
+        let outbox = Rc::clone(self.outbox());
+        let ob = outbox.borrow();
+        let frames = ob.frames();
+        let sendable = self.headers(frames, &mut op.headers, &mut op.head_lens);
+        let (with_ctrl, n_frames) = self.plan(sendable);
+        if with_ctrl {
+            op.ctrl.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
+        }
+        if self.framing.encodes() {
+            // Encoded (compressed) payloads go out in place of the frames.
+            op.frames
+                .extend(frames.iter().take(n_frames).enumerate().map(|(i, f)| {
+                    match self.encoded.get(i).and_then(|e| e.payload.clone()) {
+                        Some(p) => OutFrame::Own(p),
+                        None => f.clone(),
+                    }
+                }));
+        } else {
+            op.frames.extend(frames.iter().take(n_frames).cloned());
+        }
+        if n_frames > 0 {
+            op.skip = self.front_sent;
+        }
+        drop(ob);
+        let Stream::Uring(sock) = &mut self.sock else {
+            unreachable!("checked by the caller")
+        };
+        if op.is_empty() {
+            sock.recycle(op);
+            return Poll::Ready(Ok(()));
+        }
+        sock.submit_send(op);
+        Poll::Pending
+    }
+
+    /// Collects a completed send on the ring and accounts for it:
+    /// `Ready(None)` when none is in flight, `Pending` while one is.
+    fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<()>>> {
+        let Stream::Uring(sock) = &mut self.sock else {
+            return Poll::Ready(None);
+        };
+        let (result, op) = match sock.poll_send(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(done)) => done,
+        };
+        let (ctrl_len, n_frames, head_lens) = (op.ctrl.len(), op.frames.len(), op.head_lens);
+        sock.recycle(op);
+        Poll::Ready(Some(match result {
+            Err(e) => Err(e),
+            Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                self.account(ctrl_len, &head_lens[..n_frames], n);
+                Ok(())
+            }
+        }))
     }
 
     /// Answers a refused connection with `frame` (a close frame) and awaits
@@ -650,6 +804,16 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
 
     /// The closing phase after the main one ended with `end`.
     async fn finish(mut self: Box<Self>, end: End) {
+        if matches!(end, End::Gone | End::Drop) {
+            return;
+        }
+        // A send still in flight on the ring completes first, so that what
+        // follows goes out after it (a peer that does not read within the
+        // close timeout is dropped).
+        let settled = with_timeout(CLOSE_TIMEOUT, poll_fn(|cx| self.poll_settle(cx))).await;
+        if settled.is_none() {
+            return;
+        }
         match end {
             End::PeerClosed(code) => {
                 // Answer with the peer's code (RFC 6455 section 5.5.1); a close

@@ -1,5 +1,6 @@
 //! Transports: bytes in, WAMP message frames out. WebSocket and RawSocket,
-//! over TCP or Unix domain sockets, on glommio streams.
+//! over TCP or Unix domain sockets, on the shard's own io_uring or glommio's
+//! streams.
 //!
 //! A transport knows nothing of WAMP semantics. It performs the opening
 //! handshake (serializer negotiation, size limits), hands each complete
@@ -10,9 +11,15 @@
 //! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
 //! - [`websocket`]: WAMP-over-WebSocket (subprotocols `wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`);
 //! - [`rawsocket`]: WAMP-over-RawSocket (framing in [`crate::proto::rawsocket`]);
+//! - [`mqtt`]: MQTT 3.1.1 and 5.0 clients as sessions (its own driver);
+//! - [`universal`]: one port, the protocol chosen by the first octet;
 //! - `conn`: the connection driver both protocols run on once their handshake
 //!   is done (reads, writes, control frames, closing), generic over a framing;
-//! - [`socket`]: readiness-based reads and vectored writes;
+//! - [`socket`]: the `Socket` trait the handshakes and closing phases use
+//!   (reads, vectored writes), readiness-based on glommio's streams;
+//! - [`uring`]: the shard's own io_uring (multishot receives into shared
+//!   buffers, sends submitted once per turn), the data path when the kernel
+//!   has it;
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
@@ -26,12 +33,15 @@ mod compress;
 mod conn;
 pub mod http;
 pub mod listener;
+pub mod mqtt;
 pub mod rawsocket;
 pub mod socket;
 pub mod testee;
 #[cfg(test)]
 mod testutil;
+pub mod universal;
 mod upgrade;
+pub mod uring;
 pub mod websocket;
 
 use std::future::Future;
@@ -127,6 +137,16 @@ impl Listening {
             TransportKind::Web(_) => {
                 Some(Rc::new(Site::new(Rc::clone(&transport), max_message_size)?))
             }
+            // The HTTP side of a universal transport: its web paths and its
+            // websocket entries, served by the web server.
+            TransportKind::Universal(u) => match http::universal_web(u) {
+                Some(web) => Some(Rc::new(Site::with_paths(
+                    Rc::clone(&transport),
+                    &web,
+                    max_message_size,
+                )?)),
+                None => None,
+            },
             _ => None,
         };
         Ok(Listening {
@@ -177,6 +197,7 @@ pub fn serve<H: ConnectionHooks + 'static>(
     peer: String,
     listening: &Listening,
     hooks: H,
+    mqtt: Option<MqttPort>,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
     let transport = Rc::clone(&listening.transport);
     let max_message_size = listening.max_message_size;
@@ -193,6 +214,46 @@ pub fn serve<H: ConnectionHooks + 'static>(
             max_message_size,
             hooks,
         )),
+        (TransportKind::Mqtt(_), _) if mqtt.is_some() => {
+            let closed = ClosedOnDrop(hooks);
+            let m = mqtt.expect("checked");
+            Box::pin(async move {
+                mqtt::serve_mqtt(stream, peer, m.service, m.router, Vec::new()).await;
+                drop(closed);
+            })
+        }
+        (TransportKind::Universal(u), site) => {
+            let u = u.clone();
+            let site = site.clone();
+            Box::pin(async move {
+                let timeout = mqtt.as_ref().map_or(Duration::from_secs(10), |m| {
+                    Duration::from_millis(m.service.limits.connect_timeout_ms)
+                });
+                let Some(sniffed) = universal::sniff(&stream, timeout).await else {
+                    drop(ClosedOnDrop(hooks));
+                    return;
+                };
+                // HTTP: the web server, with the websocket entries as paths.
+                if sniffed == universal::Sniffed::Http
+                    && let Some(site) = site
+                {
+                    http::serve_web(stream, peer, site, hooks).await;
+                    return;
+                }
+                let Some(t) = universal::service_transport(&transport, &u, sniffed) else {
+                    tracing::debug!(%peer, ?sniffed, "universal transport does not serve this protocol");
+                    drop(ClosedOnDrop(hooks));
+                    return;
+                };
+                let inner = Listening {
+                    transport: t,
+                    max_message_size,
+                    site: None,
+                    testee: false,
+                };
+                serve(stream, peer, &inner, hooks, mqtt).await;
+            })
+        }
         (TransportKind::WebSocket(_), _) => Box::pin(websocket::serve_websocket(
             stream,
             peer,
@@ -213,4 +274,13 @@ pub fn serve<H: ConnectionHooks + 'static>(
             })
         }
     }
+}
+
+/// What an MQTT service's connections need: the service and the router.
+#[derive(Clone)]
+pub struct MqttPort {
+    /// The listener's MQTT service.
+    pub service: Rc<mqtt::Service>,
+    /// The shard's router.
+    pub router: Rc<dyn mqtt::RouterPort>,
 }

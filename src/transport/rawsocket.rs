@@ -153,25 +153,28 @@ pub fn serve_rawsocket<H: ConnectionHooks>(
         max_len: 0,
         send_max: 0,
     };
-    run(
-        Conn::new(stream, hooks, framing),
-        peer,
-        transport,
-        max_message_size,
-    )
+    // The opening phase runs in a boxed future of its own; the future a held
+    // connection's task keeps holds only that box's place and the main phase.
+    let conn = Conn::new(stream, hooks, framing);
+    let opening = Box::pin(opening(conn, peer, transport, max_message_size));
+    async move {
+        if let Some(conn) = opening.await {
+            conn.serve(Vec::new()).await;
+        }
+    }
 }
 
-/// The whole life of the connection: handshake, `open`, the success reply,
-/// frames, closing.
-async fn run<H: ConnectionHooks>(
+/// The opening phase: handshake, `open` and the success reply. Returns the
+/// opened connection; `None` when it ended there.
+async fn opening<H: ConnectionHooks>(
     mut conn: Box<Conn<H, RawFraming>>,
     peer: String,
     transport: Rc<TransportConfig>,
     max_message_size: usize,
-) {
+) -> Option<Box<Conn<H, RawFraming>>> {
     let config = Rc::clone(&transport);
     let TransportKind::RawSocket(service) = &config.kind else {
-        return; // not a RawSocket transport
+        return None; // not a RawSocket transport
     };
     let opts = &service.options;
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
@@ -179,11 +182,11 @@ async fn run<H: ConnectionHooks>(
         Some(Ok(request)) => request,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "rawsocket handshake read failed");
-            return;
+            return None;
         }
         None => {
             tracing::debug!(%peer, "rawsocket opening handshake timed out");
-            return;
+            return None;
         }
     };
     let client = match wire::parse_client_handshake(request) {
@@ -193,7 +196,7 @@ async fn run<H: ConnectionHooks>(
             if let Some(code) = e.reply_code() {
                 Box::pin(reply_and_close(&mut conn.sock, wire::error_reply(code))).await;
             }
-            return;
+            return None;
         }
     };
     let Some(serializer) = Serializer::from_rawsocket_id(client.serializer_id)
@@ -202,7 +205,7 @@ async fn run<H: ConnectionHooks>(
         tracing::debug!(%peer, id = client.serializer_id, "rawsocket serializer not enabled");
         let reply = wire::error_reply(ERR_SERIALIZER_UNSUPPORTED);
         Box::pin(reply_and_close(&mut conn.sock, reply)).await;
-        return;
+        return None;
     };
 
     let announced = wire::announced_max_len(opts.max_message_size.min(max_message_size));
@@ -218,7 +221,7 @@ async fn run<H: ConnectionHooks>(
         tracing::debug!(reason = refused.0, "rawsocket connection refused");
         let reply = wire::error_reply(ERR_MAX_CONNECTIONS);
         Box::pin(reply_and_close(&mut conn.sock, reply)).await;
-        return;
+        return None;
     }
     let reply = wire::server_handshake_reply(client.serializer_id, announced);
     let sent = with_timeout(
@@ -227,9 +230,9 @@ async fn run<H: ConnectionHooks>(
     )
     .await;
     if sent.is_none_or(|r| r.is_err()) {
-        return;
+        return None;
     }
-    conn.serve(Vec::new()).await;
+    Some(conn)
 }
 
 /// Reads the client's 4 handshake octets (and nothing more: frames that came
@@ -265,7 +268,7 @@ mod tests {
 
     use crate::config::{Endpoint, RawSocketOptions};
     use crate::proto::Serializer;
-    use crate::transport::testutil::{Behaviour, Outcome, raw_transport, run_one};
+    use crate::transport::testutil::{Behaviour, Io, Outcome, raw_transport, run_one_on};
 
     const ALL: &[Serializer] = &Serializer::ALL;
     const MIB: usize = 1 << 20;
@@ -307,7 +310,20 @@ mod tests {
         behaviour: Behaviour,
         client: impl FnOnce(TcpStream) -> R + Send + 'static,
     ) -> (Outcome, R) {
-        run_one(
+        run_on(Io::Uring, opts, serializers, limit, behaviour, client)
+    }
+
+    /// [`run`] with the server's socket I/O chosen.
+    fn run_on<R: Send + 'static>(
+        io: Io,
+        opts: RawSocketOptions,
+        serializers: &[Serializer],
+        limit: usize,
+        behaviour: Behaviour,
+        client: impl FnOnce(TcpStream) -> R + Send + 'static,
+    ) -> (Outcome, R) {
+        run_one_on(
+            io,
             raw_transport(opts, serializers),
             limit,
             behaviour,
@@ -340,9 +356,12 @@ mod tests {
         assert!(peer.starts_with("tcp4:127.0.0.1:"), "peer {peer}");
     }
 
-    #[test]
-    fn echoes_messages_and_answers_ping_with_same_payload() {
-        let (out, ()) = run(
+    #[rstest]
+    fn echoes_messages_and_answers_ping_with_same_payload(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -375,9 +394,10 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn burst_is_written_in_order() {
-        let (out, ()) = run(
+    #[rstest]
+    fn burst_is_written_in_order(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -395,9 +415,10 @@ mod tests {
         assert_eq!(out.closed, 1);
     }
 
-    #[test]
-    fn large_message_round_trips() {
-        let (_, ()) = run(
+    #[rstest]
+    fn large_message_round_trips(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (_, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             4 * MIB,
@@ -415,11 +436,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn pipelined_frames_and_large_messages_round_trip() {
+    #[rstest]
+    fn pipelined_frames_and_large_messages_round_trip(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
-        let (out, ()) = run(
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -447,9 +469,10 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn peer_pinging_faster_than_it_reads_is_dropped() {
-        let (out, (ended_it, sent)) = run(
+    #[rstest]
+    fn peer_pinging_faster_than_it_reads_is_dropped(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, (ended_it, sent)) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -573,9 +596,12 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn messages_longer_than_the_client_accepts_are_not_sent() {
-        let (out, ()) = run(
+    #[rstest]
+    fn messages_longer_than_the_client_accepts_are_not_sent(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -593,9 +619,10 @@ mod tests {
         assert_eq!(out.closed, 1);
     }
 
-    #[test]
-    fn outbox_close_flushes_then_ends_the_connection() {
-        let (out, ()) = run(
+    #[rstest]
+    fn outbox_close_flushes_then_ends_the_connection(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -616,9 +643,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads() {
-        let (out, ()) = run(
+    #[rstest]
+    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
+        let (out, ()) = run_on(
+            io,
             RawSocketOptions::default(),
             ALL,
             MIB,
@@ -653,8 +683,8 @@ mod tests {
         assert_eq!((out.opened, out.closed), (0, 1));
     }
 
-    #[test]
-    fn works_over_a_unix_socket_replacing_a_stale_file() {
+    #[rstest]
+    fn works_over_a_unix_socket_replacing_a_stale_file(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("raw.sock");
         // A socket file left behind by a listener that is gone.
@@ -662,7 +692,7 @@ mod tests {
         assert!(path.exists());
         let mut t = raw_transport(RawSocketOptions::default(), ALL);
         t.endpoint = Endpoint::Unix { path: path.clone() };
-        let (out, ()) = run_one(t, MIB, Behaviour::Echo, move |addr| {
+        let (out, ()) = run_one_on(io, t, MIB, Behaviour::Echo, move |addr| {
             assert_eq!(addr, path.display().to_string());
             let mut s = std::os::unix::net::UnixStream::connect(&addr).expect("connect");
             s.set_read_timeout(Some(Duration::from_secs(5)))

@@ -1,6 +1,8 @@
-//! Readiness-based socket I/O for the connection drivers: reads into a buffer
-//! the caller lends for the duration of one call (the shard's scratch buffer),
-//! and vectored writes straight from the frames' own bytes.
+//! The [`Socket`] trait (reads into a buffer the caller lends for one call,
+//! vectored writes) and its readiness-based implementation on glommio's
+//! streams, the fallback when the shard runs no ring of its own
+//! (`super::uring` implements it for sockets on the ring, and gives the
+//! connection driver its batched hot paths).
 //!
 //! An idle connection pins no buffer: glommio's non-buffered streams try a
 //! non-blocking `recv` into the buffer given and, when nothing is there,
@@ -8,7 +10,7 @@
 //! with one `sendmsg` over many frames; only when the socket is full does the
 //! write fall back to glommio's `poll_write`, which registers for writability.
 //!
-//! TLS will be another [`Socket`] (it needs buffers of its own by nature).
+//! TLS will sit on top of either (see docs/architecture.md, "Socket I/O").
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
@@ -45,6 +47,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Uring(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -54,6 +57,9 @@ impl Socket for Stream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let bufs = &bufs[..bufs.len().min(MAX_IOVECS)];
+        if let Stream::Uring(s) = self {
+            return s.poll_write_vectored(cx, bufs);
+        }
         if let Stream::Tcp(s) = self
             && let Some(result) = sendmsg_now(s.as_raw_fd(), bufs)
         {
@@ -68,6 +74,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, first),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, first),
+            Stream::Uring(_) => unreachable!("handled above"),
         }
     }
 
@@ -77,6 +84,7 @@ impl Socket for Stream {
         let done = match self {
             Stream::Tcp(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Unix(s) => Pin::new(s).poll_close(&mut cx),
+            Stream::Uring(s) => return s.shutdown_write(),
         };
         match done {
             Poll::Ready(result) => result,
@@ -86,7 +94,7 @@ impl Socket for Stream {
 }
 
 /// One non-blocking `sendmsg` of `bufs`; `None` when the socket would block.
-fn sendmsg_now(fd: RawFd, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
+pub(super) fn sendmsg_now(fd: RawFd, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
     // SAFETY: an all-zero msghdr is valid (no name, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // IoSlice is guaranteed ABI-compatible with iovec on Unix.

@@ -148,8 +148,19 @@ pub fn raw_transport(options: RawSocketOptions, serializers: &[Serializer]) -> T
     }))
 }
 
+/// Which socket I/O the server side uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// The shard's own io_uring ([`crate::transport::uring`]), as a shard runs
+    /// where the kernel has it (the test fails where it does not).
+    Uring,
+    /// glommio's readiness-based sockets (the fallback).
+    Readiness,
+}
+
 /// Serves one connection on `transport` while `client` (given the listener's
-/// address) runs in a thread; returns what the server saw and the client's result.
+/// address) runs in a thread; returns what the server saw and the client's
+/// result. The server runs on the shard's ring ([`Io::Uring`]).
 pub fn run_one<C, R>(
     transport: TransportConfig,
     max_message_size: usize,
@@ -160,7 +171,23 @@ where
     C: FnOnce(String) -> R + Send + 'static,
     R: Send + 'static,
 {
+    run_one_on(Io::Uring, transport, max_message_size, behaviour, client)
+}
+
+/// [`run_one`] with the server's socket I/O chosen.
+pub fn run_one_on<C, R>(
+    io: Io,
+    transport: TransportConfig,
+    max_message_size: usize,
+    behaviour: Behaviour,
+    client: C,
+) -> (Outcome, R)
+where
+    C: FnOnce(String) -> R + Send + 'static,
+    R: Send + 'static,
+{
     run_one_with(
+        io,
         transport,
         move |t| Listening::new(t, max_message_size).expect("a servable transport"),
         behaviour,
@@ -168,9 +195,10 @@ where
     )
 }
 
-/// [`run_one`] on the listener `listening` makes of the transport (a
+/// [`run_one_on`] on the listener `listening` makes of the transport (a
 /// testee's, say).
 pub fn run_one_with<C, R, L>(
+    io: Io,
     transport: TransportConfig,
     listening: L,
     behaviour: Behaviour,
@@ -185,7 +213,15 @@ where
     let server = LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
+            let ring = match io {
+                Io::Uring => Some(crate::transport::uring::start().expect("io_uring")),
+                Io::Readiness => None,
+            };
             let listener = bind(&transport.endpoint).expect("bind");
+            assert_eq!(
+                matches!(listener, crate::transport::Listener::Uring(_)),
+                io == Io::Uring
+            );
             tx.send(listener.local_addr_string()).expect("send address");
             let accept = glommio::timer::timeout(Duration::from_secs(10), async {
                 Ok(listener.accept().await)
@@ -199,8 +235,12 @@ where
             };
             let started = Instant::now();
             let listening = listening(Rc::new(transport));
-            serve(stream, peer, &listening, hooks).await;
+            serve(stream, peer, &listening, hooks, None).await;
             let elapsed = started.elapsed();
+            drop(listener);
+            if let Some(ring) = ring {
+                ring.stop().await;
+            }
             let log = std::mem::take(&mut *log.borrow_mut());
             Outcome {
                 opened: log.opened,

@@ -10,7 +10,7 @@ use crate::config::{DeflateParams, WebSocketOptions};
 use crate::proto::Serializer;
 use crate::proto::websocket::deflate::{Deflater, Inflater};
 use crate::transport::Listening;
-use crate::transport::testutil::{Behaviour, run_one, run_one_with, ws_transport};
+use crate::transport::testutil::{Behaviour, Io, run_one, run_one_with, ws_transport};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -184,7 +184,7 @@ fn a_compressed_bomb_closes_with_1009() {
 fn testee_echoes_each_kind_without_a_subprotocol() {
     let options = compressed_options();
     let t = ws_transport(options, &[Serializer::Json]);
-    let (out, ()) = run_one_with(t, Listening::testee, Behaviour::Echo, |addr| {
+    let (out, ()) = run_one_with(Io::Uring, t, Listening::testee, Behaviour::Echo, |addr| {
         let (mut s, head) = upgrade(&addr, "", "permessage-deflate");
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         assert!(!head.contains("Sec-WebSocket-Protocol"), "{head}");

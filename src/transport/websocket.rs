@@ -47,7 +47,7 @@ use super::compress::DeflateOut;
 use super::conn::{AutoPing, Conn, Decoded, Encoded, Fail, Frame, Framing, MAX_HEADER};
 use super::upgrade::{self, Accepted};
 use super::{ConnectionHooks, Stream, with_timeout};
-use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
+use crate::config::{TransportConfig, WebSocketOptions};
 use crate::core::api::{FrontEnd, LinkInfo};
 use crate::core::outbox::Frame as OutFrame;
 use crate::proto::Serializer;
@@ -214,11 +214,18 @@ pub fn serve_websocket<H: ConnectionHooks>(
     max_message_size: usize,
     hooks: H,
 ) -> impl Future<Output = ()> {
-    let framing = match &transport.kind {
-        TransportKind::WebSocket(ws) => ws_framing(&ws.options, max_message_size),
-        _ => ws_framing(&WebSocketOptions::default(), 0), // not ours: `run` ends at once
+    let framing = match transport.kind.served_websocket() {
+        Some(ws) => ws_framing(&ws.options, max_message_size),
+        None => ws_framing(&WebSocketOptions::default(), 0), // not ours: `opening` ends at once
     };
-    run(Conn::new(stream, hooks, framing), peer, transport)
+    // The opening phase runs in a boxed future of its own; the future a held
+    // connection's task keeps holds only that box's place and the main phase.
+    let opening = Box::pin(opening(Conn::new(stream, hooks, framing), peer, transport));
+    async move {
+        if let Some((conn, leftover)) = opening.await {
+            conn.serve(leftover).await;
+        }
+    }
 }
 
 /// The framing of a connection on a service with `opts`, under the router's
@@ -234,16 +241,15 @@ pub(super) fn ws_framing(opts: &WebSocketOptions, max_message_size: usize) -> Ws
     }
 }
 
-/// The whole life of the connection: handshake, `open`, frames, closing.
-async fn run<H: ConnectionHooks>(
+/// The opening phase: handshake and `open`. Returns the opened connection and
+/// what arrived after the upgrade request; `None` when it ended there.
+async fn opening<H: ConnectionHooks>(
     mut conn: Box<Conn<H, WsFraming>>,
     peer: String,
     transport: Rc<TransportConfig>,
-) {
+) -> Option<(Box<Conn<H, WsFraming>>, Vec<u8>)> {
     let config = Rc::clone(&transport);
-    let TransportKind::WebSocket(ws) = &config.kind else {
-        return;
-    };
+    let ws = config.kind.served_websocket()?;
     let opts = &ws.options;
     // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
@@ -257,28 +263,43 @@ async fn run<H: ConnectionHooks>(
         Some(Ok(done)) => done,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
-            return;
+            return None;
         }
         None => {
             tracing::debug!(%peer, "websocket opening handshake timed out");
-            return;
+            return None;
         }
     };
     let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
-    run_session(conn, info, opts, &accepted, leftover).await;
+    let conn = open_session(conn, info, opts, &accepted).await?;
+    Some((conn, leftover))
 }
 
 /// The WebSocket session after the 101 answer: `open` with `info`, then
 /// frames both ways (`leftover`: what the client sent after its upgrade
-/// request), then the closing phase. Shared by the `websocket` transport and
-/// the web server's WebSocket paths.
+/// request), then the closing phase. The web server's WebSocket paths and
+/// the testee run their sessions with it.
 pub(super) async fn run_session<H: ConnectionHooks>(
-    mut conn: Box<Conn<H, WsFraming>>,
+    conn: Box<Conn<H, WsFraming>>,
     info: LinkInfo,
     opts: &WebSocketOptions,
     accepted: &Accepted,
     leftover: Vec<u8>,
 ) {
+    if let Some(conn) = Box::pin(open_session(conn, info, opts, accepted)).await {
+        conn.serve(leftover).await;
+    }
+}
+
+/// Sets the connection up for what was negotiated (text or binary,
+/// permessage-deflate, auto-ping) and opens its link; `None` when the router
+/// refused it (answered with close 1013).
+async fn open_session<H: ConnectionHooks>(
+    mut conn: Box<Conn<H, WsFraming>>,
+    info: LinkInfo,
+    opts: &WebSocketOptions,
+    accepted: &Accepted,
+) -> Option<Box<Conn<H, WsFraming>>> {
     let serializer = accepted.serializer;
     conn.framing.text = serializer.is_text();
     if let Some(agreed) = accepted.deflate {
@@ -293,9 +314,9 @@ pub(super) async fn run_session<H: ConnectionHooks>(
     );
     if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
-        return;
+        return None;
     }
-    conn.serve(leftover).await;
+    Some(conn)
 }
 
 /// The close reason sent for a decoding error.
@@ -321,7 +342,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::transport::testutil::{Behaviour, run_one, ws_transport};
+    use crate::transport::testutil::{Behaviour, Io, run_one, run_one_on, ws_transport};
 
     const ALL: &[Serializer] = &Serializer::ALL;
 
@@ -478,10 +499,10 @@ mod tests {
         assert_eq!((out.opened, out.closed), (0, 1));
     }
 
-    #[test]
-    fn burst_of_frames_arrives_in_order() {
+    #[rstest]
+    fn burst_of_frames_arrives_in_order(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, |addr| {
             let mut ws = ws(&addr, "wamp.2.json");
             ws.send(Message::text("burst")).expect("send");
             for i in 0..1000 {
@@ -496,10 +517,10 @@ mod tests {
         assert_eq!(out.closed, 1);
     }
 
-    #[test]
-    fn answers_pings_with_pongs() {
+    #[rstest]
+    fn answers_pings_with_pongs(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, |addr| {
             let mut ws = ws(&addr, "wamp.2.json");
             ws.send(Message::Ping(Bytes::from_static(b"abc")))
                 .expect("ping");
@@ -519,9 +540,13 @@ mod tests {
     #[rstest]
     #[case::router_limit(1024, WebSocketOptions::default())]
     #[case::transport_limit(1 << 20, WebSocketOptions { max_message_size: 1024, ..WebSocketOptions::default() })]
-    fn oversize_message_closes_with_1009(#[case] limit: usize, #[case] opts: WebSocketOptions) {
+    fn oversize_message_closes_with_1009(
+        #[case] limit: usize,
+        #[case] opts: WebSocketOptions,
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
         let t = ws_transport(opts, ALL);
-        let (out, (code, reason)) = run_one(t, limit, Behaviour::Echo, |addr| {
+        let (out, (code, reason)) = run_one_on(io, t, limit, Behaviour::Echo, |addr| {
             let mut ws = ws(&addr, "wamp.2.msgpack");
             ws.send(Message::binary(vec![0x90u8; 1024]))
                 .expect("send at the limit");
@@ -567,15 +592,17 @@ mod tests {
         #[case] want_code: u16,
         #[case] want_reason: &'static str,
         #[case] frames_before: usize,
+        #[values(Io::Uring, Io::Readiness)] io: Io,
     ) {
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, (code, reason, before)) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
-            let mut ws = ws(&addr, "wamp.2.json");
-            ws.send(Message::text(command)).expect("send");
-            let result = expect_close(&mut ws);
-            finish(ws);
-            result
-        });
+        let (out, (code, reason, before)) =
+            run_one_on(io, t, 1 << 20, Behaviour::Echo, move |addr| {
+                let mut ws = ws(&addr, "wamp.2.json");
+                ws.send(Message::text(command)).expect("send");
+                let result = expect_close(&mut ws);
+                finish(ws);
+                result
+            });
         assert_eq!(code, want_code);
         assert_eq!(reason, want_reason);
         assert_eq!(before.len(), frames_before);
@@ -590,10 +617,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads() {
+    #[rstest]
+    fn slow_consumer_is_dropped_after_close_even_if_it_never_reads(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, |addr| {
             let mut ws = ws(&addr, "wamp.2.msgpack");
             ws.send(Message::binary(Bytes::from_static(b"flood")))
                 .expect("send");
@@ -620,15 +649,15 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn auto_ping_is_sent_when_idle() {
+    #[rstest]
+    fn auto_ping_is_sent_when_idle(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let opts = WebSocketOptions {
             auto_ping_interval_ms: 50,
             auto_ping_timeout_ms: 500,
             ..WebSocketOptions::default()
         };
         let t = ws_transport(opts, ALL);
-        let (out, pings) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+        let (out, pings) = run_one_on(io, t, 1 << 20, Behaviour::Echo, |addr| {
             let mut ws = ws(&addr, "wamp.2.json");
             let mut pings = 0;
             // tungstenite answers each ping as it reads, so the server keeps the connection.
@@ -695,13 +724,13 @@ mod tests {
         assert_eq!((out.opened, out.closed), (0, 1));
     }
 
-    #[test]
-    fn works_over_a_unix_socket() {
+    #[rstest]
+    fn works_over_a_unix_socket(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ws.sock");
         let mut t = ws_transport(WebSocketOptions::default(), ALL);
         t.endpoint = crate::config::Endpoint::Unix { path: path.clone() };
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, move |addr| {
             assert_eq!(addr, path.display().to_string());
             let sock = std::os::unix::net::UnixStream::connect(&addr).expect("connect");
             let (mut ws, _) = connect(sock, "ws://localhost/ws", "wamp.2.json").expect("handshake");
@@ -786,11 +815,13 @@ mod tests {
         (h[0] & 0x0F, payload)
     }
 
-    #[test]
-    fn fragments_with_a_ping_between_them_make_one_message() {
+    #[rstest]
+    fn fragments_with_a_ping_between_them_make_one_message(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
         use std::io::Write;
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, |addr| {
             let mut s = raw_ws(&addr, "wamp.2.json");
             let mut bytes = client_frame(false, 1, b"[1,\"re");
             bytes.extend(client_frame(true, 9, b"p"));
@@ -810,10 +841,12 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn frames_sent_with_the_upgrade_request_are_not_lost() {
+    #[rstest]
+    fn frames_sent_with_the_upgrade_request_are_not_lost(
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, |addr| {
             use std::io::Write;
             let mut first = client_frame(true, 1, b"[1,\"realm1\",{}]");
             first.extend(client_frame(false, 1, b"[2,"));
@@ -836,13 +869,13 @@ mod tests {
         assert_eq!((out.opened, out.closed), (1, 1));
     }
 
-    #[test]
-    fn pipelined_frames_and_large_messages_round_trip() {
+    #[rstest]
+    fn pipelined_frames_and_large_messages_round_trip(#[values(Io::Uring, Io::Readiness)] io: Io) {
         use std::io::Write;
         let t = ws_transport(WebSocketOptions::default(), ALL);
         let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
-        let (out, ()) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+        let (out, ()) = run_one_on(io, t, 1 << 20, Behaviour::Echo, move |addr| {
             let mut s = raw_ws(&addr, "wamp.2.msgpack");
             // 300 small frames and one 700 kB frame in one write, after the handshake.
             let mut bytes = Vec::new();
@@ -868,10 +901,14 @@ mod tests {
     #[case::unmasked(vec![0x81, 0x02, b'[', b']'], 1002)]
     #[case::reserved_bits(vec![0xC1, 0x80, 0, 0, 0, 0], 1002)]
     #[case::continuation_first(client_frame(true, 0, b"[]"), 1002)]
-    fn broken_frames_fail_the_connection(#[case] frame: Vec<u8>, #[case] code: u16) {
+    fn broken_frames_fail_the_connection(
+        #[case] frame: Vec<u8>,
+        #[case] code: u16,
+        #[values(Io::Uring, Io::Readiness)] io: Io,
+    ) {
         use std::io::Write;
         let t = ws_transport(WebSocketOptions::default(), ALL);
-        let (out, got) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+        let (out, got) = run_one_on(io, t, 1 << 20, Behaviour::Echo, move |addr| {
             let mut s = raw_ws(&addr, "wamp.2.json");
             s.write_all(&frame).expect("write");
             let (op, payload) = read_frame(&mut s);

@@ -49,7 +49,29 @@ def _permission(uri: str, match: str = "prefix", allow: dict | None = None) -> d
     }
 
 
-def make_config(ws_port: int, rs_port: int, junction: dict | None = None) -> dict:
+def mqtt_transport(tid: str, port: int, realm: str) -> dict:
+    """An MQTT transport: passthrough payloads, JSON ``native`` under ``com.native.``."""
+    return {
+        "type": "mqtt",
+        "id": tid,
+        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+        "options": {
+            "realm": realm,
+            "role": "anonymous",
+            "payload_mapping": {
+                "": {"type": "passthrough"},
+                "com.native.": {"type": "native", "serializer": "json"},
+            },
+        },
+    }
+
+
+def make_config(
+    ws_port: int,
+    rs_port: int,
+    junction: dict | None = None,
+    mqtt_ports: tuple[int, int] | None = None,
+) -> dict:
     """The node config used by every test.
 
     Realms:
@@ -98,6 +120,10 @@ def make_config(ws_port: int, rs_port: int, junction: dict | None = None) -> dic
             }
         ],
     }
+    if mqtt_ports:
+        transports = config["workers"][0]["transports"]
+        transports.append(mqtt_transport("mqtt_main", mqtt_ports[0], "realm1"))
+        transports.append(mqtt_transport("mqtt_restricted", mqtt_ports[1], "restricted"))
     if junction and not IS_CROSSBAR:
         config["junction"] = dict(junction)
     return config
@@ -130,8 +156,22 @@ class RouterProcess:
         self.rs_port = free_port()
         while self.rs_port == self.ws_port:
             self.rs_port = free_port()
-        self.config = config if config is not None else make_config(self.ws_port, self.rs_port, junction)
-        self.wait_ports = wait_ports if config is not None else [self.ws_port, self.rs_port]
+        taken = {self.ws_port, self.rs_port}
+        self.mqtt_port = free_port()
+        while self.mqtt_port in taken:
+            self.mqtt_port = free_port()
+        taken.add(self.mqtt_port)
+        self.mqtt_restricted_port = free_port()
+        while self.mqtt_restricted_port in taken:
+            self.mqtt_restricted_port = free_port()
+        if config is not None:
+            self.config = config
+            self.wait_ports = wait_ports or []
+        else:
+            self.config = make_config(
+                self.ws_port, self.rs_port, junction, (self.mqtt_port, self.mqtt_restricted_port)
+            )
+            self.wait_ports = [self.ws_port, self.rs_port]
         self.stdout_path = self.workdir / "router.stdout.log"
         self.stderr_path = self.workdir / "router.stderr.log"
         self.proc: subprocess.Popen | None = None

@@ -58,3 +58,58 @@ def test_readme_walkthrough_caller_and_callee_on_different_serializers(router):
             out, _ = callee.communicate()
     assert "add2(2, 3) called" in out, "the callee saw the invocation"
     assert router.alive()
+
+
+def test_readme_mqtt_walkthrough_device_and_application(router):
+    """The README's MQTT walkthrough: ``mosquitto_pub`` (a device) publishes a
+    reading, ``examples/python/sensors.py`` (WAMP) receives it and commands
+    the lamp, which ``mosquitto_sub`` (another device) receives."""
+    env = dict(os.environ, JUNCTION_WS_URL=router.ws_url, PYTHONUNBUFFERED="1")
+    app = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "sensors.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    port = str(router.mqtt_port)
+    lamp = None
+    try:
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = app.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "subscribed" in line:
+                break
+        assert any("subscribed" in line for line in seen), "".join(seen)
+        lamp = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t", "devices/lamp/set", "-C", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        time.sleep(0.5)  # mosquitto_sub has no "subscribed" output to wait for
+        pub = subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", "sensors/kitchen/temp",
+             "-m", "21.5", "-q", "1"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert pub.returncode == 0, pub.stdout + pub.stderr
+        out, _ = lamp.communicate(timeout=20)
+        assert out.strip() == "on", out
+    finally:
+        if lamp and lamp.poll() is None:
+            lamp.kill()
+        app.terminate()
+        try:
+            out, _ = app.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            out, _ = app.communicate()
+    assert "sensors: sensors.kitchen.temp = 21.5" in out, out
+    assert "too warm, lamp on" in out, out

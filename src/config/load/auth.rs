@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::realm::is_realm_name;
-use super::{Key, Loader, Obj, child};
+use super::{Key, Loader, Obj};
 use crate::config::auth::{
-    AnonymousAuth, AuthConfig, CertificateAuthid, CertificateLogin, CookieConfig, CookieStore,
-    CryptosignAuth, CryptosignPrincipal, DynamicAuth, SameSite, ScramAuth, ScramKdf,
+    AnonymousAuth, AuthConfig, AuthSettings, CertificateAuthid, CertificateLogin, CookieConfig,
+    CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, SameSite, ScramAuth, ScramKdf,
     ScramPrincipal, Secret, TicketAuth, TicketPrincipal, TlsAuth, TlsPrincipal, WampCraAuth,
     WampCraSalt, WampCraUser,
 };
+use crate::config::path::child;
 
 /// Crossbar's upper bound for a cookie's `max_age`: about ten years.
 const MAX_COOKIE_AGE_S: u64 = 86_400 * 360 * 10;
@@ -49,6 +50,95 @@ fn is_cookie_name(name: &str) -> bool {
 }
 
 impl Loader<'_> {
+    /// `junction.auth`: router-wide authentication settings (every key
+    /// optional; defaults in [`AuthSettings::default`]).
+    pub(super) fn auth_settings(&mut self, path: &str, v: &Value) -> Option<AuthSettings> {
+        let obj = self.object(path, v)?;
+        const LIMITS: [&str; 10] = [
+            "max_authid_len",
+            "max_ticket_len",
+            "max_signature_len",
+            "max_nonce_len",
+            "min_nonce_len",
+            "max_cbind_data_len",
+            "max_pbkdf2_iterations",
+            "max_argon2_iterations",
+            "max_argon2_memory_kib",
+            "max_wampcra_keylen",
+        ];
+        let mut table = vec![
+            ("authenticator_timeout", Key::Read),
+            ("failed_login_burst", Key::Read),
+            ("failed_logins_per_minute", Key::Read),
+            ("throttle_delay", Key::Read),
+        ];
+        table.extend(LIMITS.iter().map(|k| (*k, Key::Read)));
+        self.keys(path, obj, &table);
+        let mut s = AuthSettings::default();
+        let mut ok = true;
+        let mut num = |l: &mut Self, key: &str, min: u64, max: u64, out: &mut u64| {
+            if let Some(v) = obj.get(key) {
+                match l.uint(&child(path, key), v, min, max) {
+                    Some(n) => *out = n,
+                    None => ok = false,
+                }
+            }
+        };
+        let day_ms = 86_400_000;
+        num(
+            self,
+            "authenticator_timeout",
+            1,
+            day_ms,
+            &mut s.authenticator_timeout_ms,
+        );
+        let mut burst = u64::from(s.failed_login_burst);
+        num(self, "failed_login_burst", 0, 1_000_000, &mut burst);
+        let mut rate = u64::from(s.failed_logins_per_minute);
+        num(self, "failed_logins_per_minute", 1, 1_000_000, &mut rate);
+        num(self, "throttle_delay", 0, 60_000, &mut s.throttle_delay_ms);
+        let l = &mut s.limits;
+        let mut sizes = [
+            (l.max_authid_len as u64, 1, 1 << 20),
+            (l.max_ticket_len as u64, 1, 1 << 20),
+            (l.max_signature_len as u64, 64, 1 << 20),
+            (l.max_nonce_len as u64, 8, 4096),
+            (l.min_nonce_len as u64, 1, 4096),
+            (l.max_cbind_data_len as u64, 32, 4096),
+            (u64::from(l.max_pbkdf2_iterations), 1, u64::from(u32::MAX)),
+            (u64::from(l.max_argon2_iterations), 1, u64::from(u32::MAX)),
+            (u64::from(l.max_argon2_memory_kib), 8, u64::from(u32::MAX)),
+            (u64::from(l.max_wampcra_keylen), 1, 1024),
+        ];
+        for (key, (value, min, max)) in LIMITS.iter().zip(sizes.iter_mut()) {
+            num(self, key, *min, *max, value);
+        }
+        let [a, t, sig, nmax, nmin, cb, pb, ai, am, kl] = sizes.map(|(v, _, _)| v);
+        // Every value is within the bounds just checked, which fit the types.
+        *l = crate::config::auth::AuthLimits {
+            max_authid_len: a as usize,
+            max_ticket_len: t as usize,
+            max_signature_len: sig as usize,
+            max_nonce_len: nmax as usize,
+            min_nonce_len: nmin as usize,
+            max_cbind_data_len: cb as usize,
+            max_pbkdf2_iterations: pb as u32,
+            max_argon2_iterations: ai as u32,
+            max_argon2_memory_kib: am as u32,
+            max_wampcra_keylen: kl as u32,
+        };
+        s.failed_login_burst = burst as u32;
+        s.failed_logins_per_minute = rate as u32;
+        if s.limits.min_nonce_len > s.limits.max_nonce_len {
+            self.error(
+                &child(path, "min_nonce_len"),
+                "must not be above max_nonce_len",
+            );
+            ok = false;
+        }
+        ok.then_some(s)
+    }
+
     /// `auth`. Empty: anonymous with role `anonymous`, as Crossbar does when
     /// no authentication is configured.
     pub(super) fn auth(&mut self, path: &str, v: &Value) -> Option<AuthConfig> {

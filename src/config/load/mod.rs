@@ -28,8 +28,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use self::read::{Key, kind_of};
-use super::check::{self, Located};
+use super::auth::AuthSettings;
+use super::check;
 use super::error::{ConfigError, ConfigIssue};
+use super::path::{Located, child, index};
 use super::support;
 use super::worker::{ComponentConfig, WorkerConfig};
 use super::{
@@ -65,6 +67,7 @@ struct JunctionExt {
     max_sessions_per_shard: Option<usize>,
     mqtt_offline_store_bytes: Option<u64>,
     shards: Option<usize>,
+    auth: Option<AuthSettings>,
 }
 
 /// What one router worker produced (also when parts of it were wrong).
@@ -135,20 +138,6 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         l.issues.extend(gaps.errors);
         Err(ConfigError::Invalid(l.issues))
     }
-}
-
-/// `path.key`, or `key` at the top.
-pub(super) fn child(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// `path[i]`.
-pub(super) fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
 }
 
 impl Loader<'_> {
@@ -345,6 +334,7 @@ impl Loader<'_> {
             mqtt_offline_store_bytes: ext
                 .mqtt_offline_store_bytes
                 .unwrap_or(defaults.mqtt_offline_store_bytes),
+            auth: ext.auth.clone().unwrap_or(defaults.auth),
         };
         let mut router = Router {
             limits,
@@ -487,8 +477,12 @@ impl Loader<'_> {
                 ("max_sessions_per_shard", Key::Read),
                 ("mqtt_offline_store_bytes", Key::Read),
                 ("shards", Key::Read),
+                ("auth", Key::Read),
             ],
         );
+        if let Some(v) = obj.get("auth") {
+            ext.auth = self.auth_settings(&child(path, "auth"), v);
+        }
         if let Some(v) = obj.get("max_message_size") {
             ext.max_message_size =
                 self.size(&child(path, "max_message_size"), v, 1, MAX_LIMIT_BYTES);
@@ -518,17 +512,5 @@ impl Loader<'_> {
             ext.shards = self.size(&child(path, "shards"), v, 1, MAX_SHARDS);
         }
         ext
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_join() {
-        assert_eq!(child("", "version"), "version");
-        assert_eq!(child("workers[0]", "type"), "workers[0].type");
-        assert_eq!(index("workers", 2), "workers[2]");
     }
 }

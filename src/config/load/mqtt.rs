@@ -8,9 +8,10 @@ use serde_json::Value;
 use super::realm::is_realm_name;
 use super::transport::Within;
 use super::web::is_web_path;
-use super::{Key, Loader, Obj, child};
+use super::{Key, Loader, Obj};
 use crate::config::auth::{AnonymousAuth, AuthConfig};
 use crate::config::mqtt::{MQTT_PROTOCOL_MAX_PACKET_SIZE, MqttLimits, MqttService, PayloadFormat};
+use crate::config::path::child;
 use crate::config::{Limits, UniversalTransport};
 
 impl Loader<'_> {

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Loader, Obj, child};
+use super::{Loader, Obj};
 use crate::config::auth::Secret;
 use crate::config::error::{ConfigIssue, IssueKind};
+use crate::config::path::child;
 
 /// What the loader does with a key of an object.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Key, Loader, child, index};
+use super::{Key, Loader};
+use crate::config::path::{child, index};
 use crate::config::{
     Allow, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_HISTORY_LIMIT, DEFAULT_STORE_MAX_SIZE, Disclose,
     FsyncPolicy, HistoryConfig, Permission, RealmConfig, RoleAuthorizer, RoleConfig, StoreConfig,

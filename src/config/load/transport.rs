@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Key, Loader, Obj, child, index};
+use super::{Key, Loader, Obj};
+use crate::config::path::{child, index};
 use crate::config::{
     ClientCertificates, DeflateParams, Endpoint, Limits, RawSocketOptions, RawSocketService,
     TlsConfig, TlsVersion, TransportConfig, TransportKind, WampService, WebSocketOptions,

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::realm::is_realm_name;
 use super::transport::{DEBUG, Within};
-use super::{Key, Loader, Obj, child, index};
+use super::{Key, Loader, Obj};
 use crate::config::Limits;
+use crate::config::path::{child, index};
 use crate::config::web::{
     BridgeService, BridgeSigning, CgiService, DEFAULT_STATIC_CACHE_TIMEOUT_S,
     DEFAULT_TIMESTAMP_DELTA_LIMIT_S, ForwardedProto, HttpLimits, IpNetwork, JsonService,

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::realm::is_realm_name;
 use super::transport::{CROSSBAR_MAX_MESSAGE_SIZE, Within};
-use super::{Key, Loader, Obj, child, index};
+use super::{Key, Loader, Obj};
 use crate::config::Limits;
+use crate::config::path::{child, index};
 use crate::config::worker::{
     ClientTls, ComponentConfig, ComponentKind, ConnectingEndpoint, ConnectingKind,
     ConnectingTransport, ContainerComponent, ContainerRestart, ContainerShutdown, ContainerWorker,

@@ -27,7 +27,7 @@ const HEX32: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccd
 #[case(json!({"anonymous": {"type": "dynamic", "authenticator": "com.auth"}}), None)]
 fn anonymous_role_seen_by_the_runtime(#[case] auth: Value, #[case] role: Option<&str>) {
     let c = model(&with(AUTH, auth));
-    assert_eq!(c.transports[0].auth.anonymous_role.as_deref(), role);
+    assert_eq!(c.transports[0].auth.anonymous_role(), role);
 }
 
 #[test]
@@ -93,7 +93,8 @@ fn static_methods_load_with_their_defaults() {
     assert!(warning_paths(&c).contains(&"workers[0].transports[0].auth.cookie"));
     assert!(warning_paths(&c).contains(&"workers[0].transports[0].auth.tls"));
     let unsupported: Vec<String> = c.unsupported().into_iter().map(|i| i.path).collect();
-    let methods = ["ticket", "wampcra", "scram", "cryptosign", "tls", "cookie"];
+    // Every method runs but tls and cookie (they come with TLS and the HTTP layer).
+    let methods = ["tls", "cookie"];
     assert_eq!(
         unsupported,
         methods
@@ -125,20 +126,22 @@ fn dynamic_methods_load_every_authenticator_key() {
         }))
     );
     assert!(matches!(a.anonymous, Some(AnonymousAuth::Dynamic(_))));
-    let errors: Vec<String> = c.unsupported().into_iter().map(|i| i.to_string()).collect();
+    // Dynamic authenticators run; dynamic tls waits for TLS.
+    assert!(c.unsupported().is_empty(), "{:#?}", c.unsupported());
+    let tls = model(&with(
+        AUTH,
+        json!({"tls": {"type": "dynamic", "authenticator": "com.example.tls"}}),
+    ));
+    let errors: Vec<String> = tls
+        .unsupported()
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect();
     assert_eq!(
         errors,
-        vec![
-            format!(
-                "{AT}.anonymous: dynamic \"anonymous\" authentication (\"type\": \"dynamic\") is not supported yet"
-            ),
-            format!(
-                "{AT}.ticket: dynamic \"ticket\" authentication (\"type\": \"dynamic\") is not supported yet"
-            ),
-            format!(
-                "{AT}.wampcra: dynamic \"wampcra\" authentication (\"type\": \"dynamic\") is not supported yet"
-            ),
-        ]
+        vec![format!(
+            "{AT}.tls: dynamic \"tls\" authentication (\"type\": \"dynamic\") is not supported yet"
+        )]
     );
 }
 
@@ -370,12 +373,7 @@ fn roles_with_authorizers() {
         }]
     );
     assert!(c.realms[0].roles[1].permissions.is_empty());
-    assert_one_issue(
-        &v,
-        "workers[0].realms[0].roles[1].authorizer",
-        Unsupported,
-        "dynamic authorization",
-    );
+    assert!(c.unsupported().is_empty(), "dynamic authorization runs");
 }
 
 #[test]
@@ -398,4 +396,72 @@ fn undefined_roles_and_realms_are_warned() {
             ),
         ]
     );
+}
+
+#[test]
+fn junction_auth_settings() {
+    use crate::config::auth::{AuthLimits, AuthSettings};
+    let c = load_ok(&with(
+        "/junction",
+        json!({"auth": {
+            "authenticator_timeout": 2500,
+            "failed_login_burst": 0,
+            "failed_logins_per_minute": 5,
+            "throttle_delay": 0,
+            "max_authid_len": 64,
+            "max_ticket_len": 100,
+            "max_pbkdf2_iterations": 50000
+        }}),
+    ));
+    assert_eq!(
+        c.limits.auth,
+        AuthSettings {
+            authenticator_timeout_ms: 2500,
+            failed_login_burst: 0,
+            failed_logins_per_minute: 5,
+            throttle_delay_ms: 0,
+            limits: AuthLimits {
+                max_authid_len: 64,
+                max_ticket_len: 100,
+                max_pbkdf2_iterations: 50_000,
+                ..AuthLimits::default()
+            },
+        }
+    );
+    assert_eq!(load_ok(&base()).limits.auth, AuthSettings::default());
+    for (auth, at, needle) in [
+        (
+            json!({"authenticator_timeout": 0}),
+            "authenticator_timeout",
+            "out of range",
+        ),
+        (
+            json!({"throttle_delay": 60001}),
+            "throttle_delay",
+            "out of range",
+        ),
+        (
+            json!({"max_signature_len": 10}),
+            "max_signature_len",
+            "out of range",
+        ),
+        (
+            json!({"failed_logins_per_minute": "many"}),
+            "failed_logins_per_minute",
+            "whole number",
+        ),
+        (
+            json!({"min_nonce_len": 300, "max_nonce_len": 200}),
+            "min_nonce_len",
+            "max_nonce_len",
+        ),
+        (json!({"retries": 3}), "retries", "unknown key"),
+    ] {
+        assert_one_issue(
+            &with("/junction", json!({ "auth": auth })),
+            &format!("junction.auth.{at}"),
+            Invalid,
+            needle,
+        );
+    }
 }

@@ -192,7 +192,7 @@ fn base_config_defaults() {
     let t = &c.transports[0];
     assert_eq!(t.id, "transport1");
     assert_eq!(t.serializers, Serializer::ALL.to_vec());
-    assert_eq!(t.auth.anonymous_role.as_deref(), Some("anonymous"));
+    assert_eq!(t.auth.anonymous_role(), Some("anonymous"));
     assert_eq!(
         t.kind,
         TransportKind::WebSocket(WebSocketService {
@@ -214,7 +214,7 @@ fn base_config_defaults() {
 #[case(json!({"anonymous": {"type": "static", "role": "public"}}), Some("public"))]
 fn anonymous_auth(#[case] auth: Value, #[case] role: Option<&str>) {
     let c = load_ok(&with("/workers/0/transports/0/auth", auth));
-    assert_eq!(c.transports[0].auth.anonymous_role.as_deref(), role);
+    assert_eq!(c.transports[0].auth.anonymous_role(), role);
 }
 
 #[test]
@@ -357,7 +357,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/name", json!(7), "workers[0].realms[0].name", Invalid, "expected a string")]
 #[case("/workers/0/realms/0/options", json!({"uri_check": "medium"}), "workers[0].realms[0].options.uri_check", Invalid, "\"strict\" or \"loose\"")]
 #[case("/workers/0/realms/0/options", json!({"mood": 1}), "workers[0].realms[0].options.mood", Invalid, "unknown key")]
-#[case("/workers/0/realms/0/roles/0", json!({"name": "anonymous", "authorizer": "com.example.authorize"}), "workers[0].realms[0].roles[0].authorizer", Unsupported, "dynamic authorization")]
 #[case("/workers/0/realms/0/roles/0/authorizer", json!("com.example.authorize"), "workers[0].realms[0].roles[0].authorizer", Invalid, "not both")]
 #[case("/workers/0/realms/0/roles/0", json!({"name": "anonymous", "authorizer": "com..x"}), "workers[0].realms[0].roles[0].authorizer", Invalid, "invalid URI")]
 #[case("/workers/0/realms/0/roles/0/name", json!(""), "workers[0].realms[0].roles[0].name", Invalid, "empty")]
@@ -370,8 +369,8 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com.a b"}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "invalid URI")]
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"allow": {}}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "missing")]
 #[case("/workers/0/transports", json!([]), "workers[0].transports", Invalid, "no transport")]
-#[case("/workers/0/transports/0", json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}, "options": {"realm": "realm1"}}), "workers[0].transports[0].type", Unsupported, "transport type \"mqtt\"")]
-#[case("/workers/0/transports/0", json!({"type": "universal", "endpoint": {"type": "tcp", "port": 1883}, "rawsocket": {}}), "workers[0].transports[0].type", Unsupported, "not supported yet")]
+#[case("/workers/0/transports/0", json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}, "options": {"realm": "nowhere"}}), "workers[0].transports[0].options.realm", Invalid, "nowhere")]
+#[case("/workers/0/transports/0", json!({"type": "universal", "endpoint": {"type": "unix", "path": "/tmp/u.sock"}, "rawsocket": {}}), "workers[0].transports[0].endpoint", Unsupported, "a universal transport on a Unix socket is not supported yet")]
 #[case("/workers/0/transports/0/type", json!("websocket.testee"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/type", json!("carrier-pigeon"), "workers[0].transports[0].type", Invalid, "unknown transport type")]
 #[case("/workers/0/transports/0/endpoint/tls", json!({"key": "k", "certificate": "c"}), "workers[0].transports[0].endpoint.tls", Unsupported, "TLS is not supported yet")]
@@ -401,9 +400,9 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/transports/0/options", json!({"max_message_size": 0}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
 #[case("/workers/0/transports/0/options", json!({"max_message_size": 100_000_000}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
 #[case("/workers/0/transports/0/options", json!({"turbo": true}), "workers[0].transports[0].options.turbo", Invalid, "unknown key")]
-#[case("/workers/0/transports/0/auth", json!({"ticket": {"type": "static", "principals": {}}}), "workers[0].transports[0].auth.ticket", Unsupported, "\"ticket\" authentication is not supported yet")]
+#[case("/workers/0/transports/0/auth", json!({"tls": {"type": "static", "principals": {}}}), "workers[0].transports[0].auth.tls", Unsupported, "\"tls\" authentication is not supported yet")]
 #[case("/workers/0/transports/0/auth", json!({"password": {}}), "workers[0].transports[0].auth.password", Invalid, "unknown authentication method")]
-#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "dynamic", "authenticator": "com.x.auth"}}), "workers[0].transports[0].auth.anonymous", Unsupported, "dynamic \"anonymous\" authentication")]
+#[case("/workers/0/transports/0/auth", json!({"tls": {"type": "dynamic", "authenticator": "com.x.auth"}}), "workers[0].transports[0].auth.tls", Unsupported, "dynamic \"tls\" authentication")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"role": "x"}}), "workers[0].transports[0].auth.anonymous.type", Invalid, "missing")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "role": ""}}), "workers[0].transports[0].auth.anonymous.role", Invalid, "empty")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "secret": 1}}), "workers[0].transports[0].auth.anonymous.secret", Invalid, "unknown key")]
@@ -638,7 +637,6 @@ fn duplicate_unix_paths_and_transport_ids() {
 #[case("/workers/0/transports/0/options", json!({"require_masked_client_frames": false}), "workers[0].transports[0].options.require_masked_client_frames")]
 #[case("/workers/0/transports/0/endpoint/user_timeout", json!(1000), "workers[0].transports[0].endpoint.user_timeout")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "realm": "realm1"}}), "workers[0].transports[0].auth.anonymous.realm")]
-#[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "authid": "guest"}}), "workers[0].transports[0].auth.anonymous.authid")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "role": "visitor"}}), "workers[0].transports[0]")]
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com.*", "match": "prefix"}), "workers[0].realms[0].roles[0].permissions[0].uri")]
 #[case("/workers/0/realms/0/roles/0/permissions/1", json!({"uri": "", "match": "prefix"}), "workers[0].realms[0].roles[0].permissions[1]")]
@@ -820,7 +818,7 @@ fn transport_junction_trustlevel() {
     let c = load_ok(&with(p, json!({"trustlevel": 4})));
     assert_eq!(c.transports[0].auth.trustlevel, Some(4));
     assert_eq!(
-        c.transports[0].auth.anonymous_role.as_deref(),
+        c.transports[0].auth.anonymous_role(),
         Some("anonymous"),
         "a trust level leaves the transport's authentication as it was"
     );

@@ -10,17 +10,22 @@
 //! ([`Answer::Later`]); the session's requests then wait, in order, until
 //! [`ShardRouter::resolve_authorization`](crate::core::ShardRouter::resolve_authorization)
 //! delivers the decision. Answers marked `cache` are kept for the session's
-//! life.
+//! life. A dynamic authorizer (`dynamic.rs`, a role's `authorizer` in the
+//! config) answers [`Answer::Call`]: the router calls the procedure from its
+//! own session and the answer decides.
 //!
 //! This module imports nothing of the broker, the dealer or the meta API.
 
+mod dynamic;
 mod rules;
 
 use ahash::AHashMap;
 
+pub use self::dynamic::DynamicAuthorizer;
 pub use self::rules::{RealmAuthorizer, RoleAuthorizer};
 use super::api::LinkId;
 use super::cluster::RealmIdx;
+use super::session::authn::CallOutcome;
 use crate::config::Disclose;
 use crate::proto::{Dict, SessionId};
 
@@ -102,8 +107,38 @@ pub struct Request<'a> {
     pub options: &'a Dict,
 }
 
+/// A procedure call an authorizer asks the router to make for it: the
+/// router calls `procedure` in the session's realm from its own session with
+/// `(details, uri, action, options)` — `details` the asking session's, as
+/// the session meta API gives them — and `then` turns the answer into a
+/// grant and whether to cache it.
+pub struct AuthzCall {
+    /// The procedure.
+    pub procedure: String,
+    /// The URI asked about.
+    pub uri: String,
+    /// The action asked about.
+    pub action: Action,
+    /// The request's options.
+    pub options: Dict,
+    /// Milliseconds the dealer waits for the answer (0: no limit).
+    pub timeout_ms: u64,
+    /// Decides, given the answer: (grant, cache).
+    pub then: Box<dyn FnOnce(CallOutcome) -> (Grant, bool)>,
+}
+
+impl std::fmt::Debug for AuthzCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthzCall")
+            .field("procedure", &self.procedure)
+            .field("uri", &self.uri)
+            .field("action", &self.action)
+            .finish()
+    }
+}
+
 /// An authorizer's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Answer {
     /// Decided now; `cache`: keep the answer for the session's life.
     Now {
@@ -116,6 +151,8 @@ pub enum Answer {
     /// [`ShardRouter::resolve_authorization`](crate::core::ShardRouter::resolve_authorization)
     /// with the ticket given.
     Later,
+    /// Decided by a procedure the router calls (a dynamic authorizer).
+    Call(AuthzCall),
 }
 
 /// Decides for the sessions of one (realm, role) instead of its static permissions.
@@ -143,6 +180,8 @@ pub struct Authorization {
     cache: AHashMap<SessionId, AHashMap<(Action, String), Grant>>,
     /// Questions waiting: ticket → the link and session that asked.
     pending: AHashMap<AuthzTicket, (LinkId, SessionId)>,
+    /// Calls authorizers asked for: (ticket, realm, asking session, call).
+    calls: Vec<(AuthzTicket, RealmIdx, SessionId, AuthzCall)>,
     /// Last ticket handed out.
     last_ticket: u64,
 }
@@ -190,7 +229,17 @@ impl Authorization {
                 self.pending.insert(ticket, (link, req.session));
                 Decision::Later(ticket)
             }
+            Answer::Call(call) => {
+                self.pending.insert(ticket, (link, req.session));
+                self.calls.push((ticket, realm, req.session, call));
+                Decision::Later(ticket)
+            }
         }
+    }
+
+    /// Calls to make from the router's own session.
+    pub fn take_calls(&mut self) -> Vec<(AuthzTicket, RealmIdx, SessionId, AuthzCall)> {
+        std::mem::take(&mut self.calls)
     }
 
     /// Takes a waiting question's link and session.

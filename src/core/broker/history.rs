@@ -433,6 +433,7 @@ mod tests {
             filter: None,
             retain: false,
             rkey: None,
+            native: None,
         })
     }
 

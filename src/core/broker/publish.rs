@@ -11,10 +11,12 @@ use std::sync::Arc;
 use super::Broker;
 use super::options::{PubOptions, is_reserved_topic};
 use crate::core::api::LinkId;
+use crate::core::api::{NATIVE_OPTION, Output};
 use crate::core::authz::Grant;
+use crate::core::cluster::Native;
 use crate::core::cluster::{RealmIdx, RoutedPublish, ShardMsg, ShardSet};
 use crate::core::ctx::Ctx;
-use crate::core::session::EventOut;
+use crate::core::session::{EventOut, FrontCache};
 use crate::core::uris;
 use crate::proto::message::code;
 use crate::proto::uri::MatchPolicy;
@@ -22,7 +24,7 @@ use crate::proto::{Dict, Message, Payload, PublicationId, Publish, Published, Va
 
 impl Broker {
     /// A PUBLISH the guard let through (`grant`: its disclosure flags).
-    pub fn publish(&mut self, cx: &mut Ctx, link: LinkId, m: Publish, grant: Grant) {
+    pub fn publish(&mut self, cx: &mut Ctx, link: LinkId, mut m: Publish, grant: Grant) {
         let publication = PublicationId(cx.rng_id());
         let Some(s) = cx.links.session(link) else {
             return;
@@ -50,6 +52,7 @@ impl Broker {
             );
             return publish_error(cx, link, &m, acknowledge, uris::INVALID_URI, msg);
         }
+        let native = take_native(cx, link, &mut m.options);
         let s = cx.links.session(link).expect("checked above");
         let mut details = Dict::new();
         if disclose_me || grant.disclose.publisher {
@@ -71,6 +74,7 @@ impl Broker {
             filter: opts.filter,
             retain: opts.retain,
             rkey: opts.rkey,
+            native,
         };
         self.route_publish(cx, routed, if exclude_me { Some(link) } else { None });
         if acknowledge {
@@ -135,6 +139,7 @@ impl Broker {
         let realm = &self.realms[p.realm as usize];
         let links = &mut cx.links;
         let mut topic_details: Option<Dict> = None;
+        let mut front: FrontCache = None;
         realm.subs.for_each_match(&p.topic, |_, policy, entry| {
             let Some(id) = entry.id else { return };
             if entry.local.is_empty() {
@@ -154,7 +159,7 @@ impl Broker {
                 (Some(rkey), Some(nodes)) => Some((&**nodes, nodes.choose(rkey))),
                 _ => None,
             };
-            let mut ev = EventOut::new(id, p.publication, details, &p.payload);
+            let mut ev = EventOut::new(id, p, details, &mut front);
             for c in &entry.local {
                 if Some(*c) == exclude {
                     continue;
@@ -174,6 +179,24 @@ impl Broker {
                 links.push_event(*c, &mut ev);
             }
         });
+    }
+}
+
+/// Takes a front end's native form of the publication out of `options`
+/// ([`NATIVE_OPTION`]); only links with a sink output may hand one over
+/// (from any other link the key is dropped and ignored).
+fn take_native(cx: &Ctx, link: LinkId, options: &mut Dict) -> Option<Box<Native>> {
+    let at = options.0.iter().position(|(k, _)| k == NATIVE_OPTION)?;
+    let (_, v) = options.0.remove(at);
+    if !matches!(cx.links.get(link).map(|l| &l.out), Some(Output::Sink(_))) {
+        return None;
+    }
+    match v {
+        Value::List(l) => match <[Value; 2]>::try_from(l) {
+            Ok([Value::Bytes(meta), Value::Bytes(body)]) => Some(Box::new(Native { meta, body })),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -23,8 +23,9 @@ use crate::core::api::LinkId;
 use crate::core::cluster::{self, RealmIdx, RoutedPublish, ShardSet};
 use crate::core::ctx::Ctx;
 use crate::core::journal::StoredEvent;
+use crate::core::session::EventOut;
 use crate::proto::uri::MatchPolicy;
-use crate::proto::{Event, Message, RequestId, SessionId, ShardId, SubscriptionId};
+use crate::proto::{RequestId, SessionId, ShardId, SubscriptionId};
 
 impl Broker {
     /// Sets up each realm: history subscriptions this shard owns (created and
@@ -118,9 +119,17 @@ impl Broker {
         };
         let now = now_ns();
         if p.retain {
-            r.retained.insert(p.topic.clone(), Arc::clone(p));
-            if cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard {
-                self.journal.keep_retained(p.realm, p, now);
+            let owner = cluster::owner_of(p.realm, &p.topic, MatchPolicy::Exact, shards) == shard;
+            if clears_retained(p) {
+                // MQTT's rule: an empty retained MQTT payload clears the topic.
+                if r.retained.remove(&p.topic).is_some() && owner {
+                    self.journal.clear_retained(p.realm, &p.topic);
+                }
+            } else {
+                r.retained.insert(p.topic.clone(), Arc::clone(p));
+                if owner {
+                    self.journal.keep_retained(p.realm, p, now);
+                }
             }
         }
         if !r.history.is_empty() && r.history.records(p) {
@@ -187,21 +196,29 @@ impl Broker {
         });
         // Oldest publication first would need timestamps; topic order is stable.
         out.sort_by(|a, b| a.topic.cmp(&b.topic));
+        let mut front = None;
         for p in out {
             let mut details = p.details.clone();
             if policy != MatchPolicy::Exact {
                 details.insert("topic", p.topic.as_str());
             }
             details.insert("retained", true);
-            let ev = Message::Event(Event {
-                subscription: id,
-                publication: p.publication,
-                details,
-                payload: p.payload.clone(),
-            });
-            cx.links.send(link, &ev);
+            let mut ev = EventOut::new(id, &p, &details, &mut front);
+            ev.retained = true;
+            cx.links.push_event(link, &mut ev);
+            // Each retained publication is a publication of its own.
+            front = None;
         }
     }
+}
+
+/// Whether a retained publication clears its topic's retained event rather
+/// than replacing it: an MQTT publication with a zero-length payload, as MQTT
+/// defines it.
+pub(super) fn clears_retained(p: &RoutedPublish) -> bool {
+    // Only MQTT's rule: a WAMP retained event with no arguments is kept like
+    // any other (WAMP has no "clear"; Crossbar keeps it too).
+    p.native.as_ref().is_some_and(|n| n.body.is_empty())
 }
 
 impl BrokerRealm {

@@ -218,6 +218,7 @@ impl Broker {
                 filter: t.filter,
                 retain: t.retain,
                 rkey: None,
+                native: None,
             };
             self.route_publish(cx, routed, None);
         }

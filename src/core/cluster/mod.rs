@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use self::call::{
     CallChunk, CallReturn, CalleeRef, CancelMode, InvokePolicy, RegChange, RoutedCall,
 };
-pub use self::publish::{PublishFilter, RoutedPublish};
+pub use self::publish::{Native, PublishFilter, RoutedPublish};
 pub use self::query::{EventsQuery, KillTarget, MetaPart, MetaQuery};
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{RegistrationId, RequestId, SessionId, ShardId, SubscriptionId};
@@ -125,6 +125,17 @@ pub fn owner_of(realm: RealmIdx, uri: &str, policy: MatchPolicy, shards: u16) ->
 /// different owners never collide and `(id - 1) % shards` names the owner.
 pub fn spread_id(n: u64, shard: ShardId, shards: u16) -> u64 {
     (n - 1) * u64::from(shards) + u64::from(shard.0) + 1
+}
+
+/// A front end's message between shards, opaque to the core: the runtime
+/// takes it out with [`crate::core::ShardRouter::take_front_msgs`] and hands
+/// it to the front end that sent it.
+pub struct FrontMsg(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for FrontMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrontMsg")
+    }
 }
 
 /// Every message between shards.
@@ -329,6 +340,9 @@ pub enum ShardMsg {
     },
     /// A publication for the destination shard's local subscribers.
     Publish(Arc<RoutedPublish>),
+    /// A front end's own message to its peer on another shard (MQTT:
+    /// session takeover); the core hands it to the runtime untouched.
+    Front(FrontMsg),
     /// A call for a callee on the destination shard.
     Call(Box<RoutedCall>),
     /// A call given back to the caller's shard because its callee had left the

@@ -29,6 +29,23 @@ pub struct RoutedPublish {
     /// `PUBLISH.Options.rkey`: for sharded subscriptions, only the node key
     /// chosen for it gets the event (see `sharded_sub.rs`); `None` (the common case) for everyone.
     pub rkey: Option<String>,
+    /// The publication as the front end that made it received it (an MQTT
+    /// PUBLISH's properties and payload), opaque to the core; sinks of the
+    /// same kind read it ([`crate::core::api::FrontSink`]). `None` for WAMP
+    /// publications.
+    pub native: Option<Box<Native>>,
+}
+
+/// A publication in its front end's own form, carried next to the WAMP
+/// payload so that a front end of the same kind gets it back untouched
+/// (MQTT to MQTT: the payload bytes and properties as published). The core
+/// never looks inside; the front end defines both parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Native {
+    /// The front end's metadata (MQTT: QoS, properties).
+    pub meta: bytes::Bytes,
+    /// The body (MQTT: the payload).
+    pub body: bytes::Bytes,
 }
 
 /// Subscriber black- and whitelists of one publication (advanced profile,

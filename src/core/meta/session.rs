@@ -205,6 +205,7 @@ impl ShardRouter {
         let serializer = match &l.out {
             Output::Wire { serializer, .. } => serializer.name(),
             Output::Typed(_) => "typed",
+            Output::Sink(_) => l.info.kind.as_str(),
         };
         let transport = Dict::new()
             .with("type", l.info.kind.as_str())

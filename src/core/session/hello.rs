@@ -4,17 +4,34 @@
 //! end with it), so the router handles them and calls back here.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
-use super::authn::{AuthJob, HelloRequest, Identity, Step, Ticket};
+use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
+use super::throttle::{Failure, Source};
 use super::{Features, Host, IdMap, Joining, Phase, Session, Sessions};
 use crate::core::api::LinkId;
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
 
-/// Longest `HELLO.Details.authid` accepted.
-pub const MAX_AUTHID_LEN: usize = 1024;
+/// The refusal of a login from a throttled address (its credentials are not looked at).
+const THROTTLED: &str = "too many failed logins from this address; try again later";
+
 /// Most entries of `HELLO.Details.authmethods` looked at.
 pub const MAX_AUTHMETHODS: usize = 16;
+
+/// Whether a denial with `reason` counts as a failed login for the
+/// per-address limit: not when the request itself was unusable (an unknown
+/// realm or role, no method, a malformed HELLO).
+fn counts_as_failure(reason: &str) -> bool {
+    !matches!(
+        reason,
+        uris::NO_SUCH_REALM
+            | uris::NO_AUTH_METHOD
+            | uris::NO_SUCH_ROLE
+            | uris::INVALID_ARGUMENT
+            | uris::PROTOCOL_VIOLATION
+    )
+}
 
 impl Sessions {
     /// HELLO on a link waiting for one. Returns whether the session was
@@ -28,14 +45,15 @@ impl Sessions {
             );
             return false;
         };
+        let max_authid = self.settings.limits.max_authid_len;
         if let Some(id) = hello.details.get("authid")
-            && id.as_str().is_none_or(|s| s.len() > MAX_AUTHID_LEN)
+            && id.as_str().is_none_or(|s| s.len() > max_authid)
         {
             host.links().abort(
                 link,
                 uris::INVALID_ARGUMENT,
                 Cow::Owned(format!(
-                    "HELLO.Details.authid must be a string of at most {MAX_AUTHID_LEN} bytes"
+                    "HELLO.Details.authid must be a string of at most {max_authid} bytes"
                 )),
             );
             return false;
@@ -61,6 +79,7 @@ impl Sessions {
             return false;
         };
         let transport = std::rc::Rc::clone(&l.info.transport);
+        let source = Source::of_link(&l.info);
         let methods = self.methods_of(&transport);
         if methods.is_empty() {
             host.links().abort(
@@ -84,13 +103,19 @@ impl Sessions {
         let id = host.new_session_id();
         self.last_ticket += 1;
         let ticket = Ticket(self.last_ticket);
-        let step = {
+        let now = self.clock.now();
+        let throttled = source.is_some_and(|s| self.throttle.is_throttled(s, now));
+        let step = if throttled {
+            // The credentials are not even looked at.
+            Step::failed(THROTTLED)
+        } else {
             let l = host.links().get(link).expect("checked above");
             let req = HelloRequest {
                 realm: &hello.realm,
                 details: &hello.details,
                 link: &l.info,
                 session: id,
+                unix_ms: self.clock.unix_ms(),
             };
             method.hello(&req, ticket)
         };
@@ -99,6 +124,13 @@ impl Sessions {
             id,
             features: Features::from_hello(&hello.details),
             ticket: None,
+            authid: hello
+                .details
+                .get("authid")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            method: method.method().to_owned(),
+            source,
         };
         self.apply(host, link, joining, ticket, step)
     }
@@ -116,7 +148,12 @@ impl Sessions {
                 }
                 self.last_ticket += 1;
                 let ticket = Ticket(self.last_ticket);
-                let step = next.authenticate(&auth, ticket);
+                // An address throttled since its CHALLENGE gets no guess either.
+                let now = self.clock.now();
+                let step = match joining.source {
+                    Some(s) if self.throttle.is_throttled(s, now) => Step::failed(THROTTLED),
+                    _ => next.authenticate(&auth, ticket),
+                };
                 self.apply(host, link, joining, ticket, step)
             }
             other => {
@@ -150,6 +187,29 @@ impl Sessions {
             .then_some(link)
     }
 
+    /// Sends the denials held back for throttled addresses that are due at `now`.
+    pub fn poll_timers(&mut self, host: &mut dyn Host, now: Instant) {
+        while let Some(entry) = self.delayed.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((_, ticket), (reason, message)) = entry.remove_entry();
+            let Some(link) = self.pending.remove(&ticket) else {
+                continue;
+            };
+            let waiting = host.links().get(link).is_some_and(|l| {
+                !l.closing
+                    && matches!(&l.phase, Phase::Authenticating(j) if j.ticket == Some(ticket))
+            });
+            if waiting {
+                if let Some(l) = host.links().get_mut(link) {
+                    l.phase = Phase::Connected;
+                }
+                host.links().abort(link, &reason, Cow::Owned(message));
+            }
+        }
+    }
+
     /// Carries out an authenticator's answer.
     fn apply(
         &mut self,
@@ -178,34 +238,89 @@ impl Sessions {
                 false
             }
             Step::Deny { reason, message } => {
-                if let Some(l) = host.links().get(link) {
-                    tracing::info!(
-                        peer = %l.info.peer,
-                        %reason,
-                        %message,
-                        "authentication failed"
-                    );
-                }
-                host.links().abort(link, &reason, Cow::Owned(message));
+                let counted = counts_as_failure(&reason);
+                self.refuse(host, link, joining, ticket, reason, message, counted);
+                false
+            }
+            Step::Unavailable { message } => {
+                let reason = AUTHENTICATION_FAILED.to_owned();
+                self.refuse(host, link, joining, ticket, reason, message, false);
                 false
             }
             Step::Pending => {
-                joining.ticket = Some(ticket);
-                self.pending.insert(ticket, link);
-                if let Some(l) = host.links().get_mut(link) {
-                    l.phase = Phase::Authenticating(Box::new(joining));
-                }
+                self.wait(host, link, joining, ticket);
                 false
             }
             Step::Offload(run) => {
-                joining.ticket = Some(ticket);
-                self.pending.insert(ticket, link);
                 self.jobs.push(AuthJob { ticket, run });
-                if let Some(l) = host.links().get_mut(link) {
-                    l.phase = Phase::Authenticating(Box::new(joining));
-                }
+                self.wait(host, link, joining, ticket);
                 false
             }
+            Step::Call(call) => {
+                self.calls.push((ticket, call));
+                self.wait(host, link, joining, ticket);
+                false
+            }
+        }
+    }
+
+    /// The link waits for the decision of `ticket`.
+    fn wait(&mut self, host: &mut dyn Host, link: LinkId, mut joining: Joining, ticket: Ticket) {
+        joining.ticket = Some(ticket);
+        self.pending.insert(ticket, link);
+        if let Some(l) = host.links().get_mut(link) {
+            l.phase = Phase::Authenticating(Box::new(joining));
+        }
+    }
+
+    /// A login is refused: logged (peer, authid, method, reason; never a
+    /// credential), counted against its address when `counted`, and ABORTed
+    /// — at once, or after the throttle delay when the address has used up
+    /// its failed logins.
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &mut self,
+        host: &mut dyn Host,
+        link: LinkId,
+        joining: Joining,
+        ticket: Ticket,
+        reason: String,
+        message: String,
+        counted: bool,
+    ) {
+        let now = self.clock.now();
+        let failure = match joining.source {
+            Some(s) if counted => self.throttle.failed(s, now),
+            _ => Failure::Counted,
+        };
+        let throttled = matches!(failure, Failure::Throttled { .. });
+        if let Some(l) = host.links().get(link) {
+            let peer = &l.info.peer;
+            let authid = joining.authid.as_deref().unwrap_or("");
+            let method = &joining.method;
+            match failure {
+                Failure::Counted => tracing::info!(
+                    %peer, %authid, authmethod = %method, %reason, %message,
+                    "authentication failed"
+                ),
+                // Throttled: one line per episode, not one per attempt.
+                Failure::Throttled { first: true } => tracing::warn!(
+                    %peer, %authid, authmethod = %method, %reason, %message,
+                    "authentication failed; too many failed logins from this address: \
+                     its logins are refused and their ABORTs held back"
+                ),
+                Failure::Throttled { first: false } => tracing::debug!(
+                    %peer, %authid, authmethod = %method, %reason, %message,
+                    "authentication failed (address throttled)"
+                ),
+            }
+        }
+        let delay = self.throttle.delay();
+        if throttled && !delay.is_zero() {
+            self.wait(host, link, joining, ticket);
+            self.delay(now + delay, ticket, reason, message);
+        } else {
+            host.links().abort(link, &reason, Cow::Owned(message));
         }
     }
 
@@ -217,7 +332,18 @@ impl Sessions {
         joining: Joining,
         identity: Identity,
     ) -> bool {
-        let realm = joining.realm;
+        let realm = match &identity.realm {
+            None => joining.realm,
+            Some(name) => match host.realm_index(name) {
+                Some(r) => r,
+                None => {
+                    let msg = format!("the realm '{name}' assigned to this login does not exist");
+                    host.links()
+                        .abort(link, uris::NO_SUCH_REALM, Cow::Owned(msg));
+                    return false;
+                }
+            },
+        };
         if !host.has_role(realm, &identity.authrole) {
             let msg = format!(
                 "role '{}' does not exist on realm '{}'",
@@ -231,6 +357,13 @@ impl Sessions {
         let Some(l) = host.links().get(link) else {
             return false;
         };
+        tracing::debug!(
+            peer = %l.info.peer,
+            authid = identity.authid.as_deref().unwrap_or(""),
+            authrole = %identity.authrole,
+            authmethod = %identity.authmethod,
+            "authenticated"
+        );
         let transport_level = l.info.transport.auth.trustlevel;
         let trustlevel = host
             .role_trustlevel(realm, &identity.authrole)

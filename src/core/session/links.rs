@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use super::oversize::{Oversize, oversize};
 use super::{Link, Phase, Session};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
+use crate::core::cluster::{Native, RoutedPublish};
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::core::uris;
 use crate::proto::{
@@ -27,36 +28,68 @@ pub(crate) enum Sent {
     TooBig,
 }
 
+/// What a front end's sink keeps per publication on this shard (e.g. an
+/// MQTT PUBLISH encoded once per QoS and protocol version); the sink
+/// defines the type behind it.
+pub type FrontCache = Option<Box<dyn std::any::Any>>;
+
 /// One EVENT on its way to many links: encoded at most once per serializer,
 /// the same bytes queued for every subscriber that uses that serializer.
-pub(crate) struct EventOut<'a> {
+/// Sinks ([`crate::core::api::FrontSink`]) see the publication's topic,
+/// publisher, retain flags and native form, and share one
+/// [`FrontCache`] per publication.
+pub struct EventOut<'a, 'c> {
     /// The subscription the subscribers share.
     pub subscription: SubscriptionId,
     /// The publication.
     pub publication: PublicationId,
+    /// The topic it was published to.
+    pub topic: &'a str,
+    /// The publishing session.
+    pub publisher: SessionId,
+    /// Whether it was published with `retain`.
+    pub retain: bool,
+    /// Whether this delivery is a retained event sent after SUBSCRIBE (not
+    /// a live publication).
+    pub retained: bool,
     /// EVENT details.
     pub details: &'a Dict,
     /// Args and kwargs.
     pub payload: &'a Payload,
+    /// The publication in its front end's form, if a front end made it.
+    pub native: Option<&'a Native>,
     /// The encodings made so far, by serializer.
     frames: [Option<Rc<Bytes>>; 3],
+    /// What sinks prepared for this publication.
+    front: &'c mut FrontCache,
 }
 
-impl<'a> EventOut<'a> {
-    /// An EVENT not encoded yet.
+impl<'a, 'c> EventOut<'a, 'c> {
+    /// An EVENT of `p` for `subscription`, not encoded yet.
     pub fn new(
         subscription: SubscriptionId,
-        publication: PublicationId,
+        p: &'a RoutedPublish,
         details: &'a Dict,
-        payload: &'a Payload,
+        front: &'c mut FrontCache,
     ) -> Self {
         EventOut {
             subscription,
-            publication,
+            publication: p.publication,
+            topic: &p.topic,
+            publisher: p.publisher,
+            retain: p.retain,
+            retained: false,
             details,
-            payload,
+            payload: &p.payload,
+            native: p.native.as_deref(),
             frames: [None, None, None],
+            front,
         }
+    }
+
+    /// The cache sinks share for this publication.
+    pub fn front_cache(&mut self) -> &mut FrontCache {
+        self.front
     }
 }
 
@@ -244,6 +277,12 @@ impl Links {
                 }
                 return Sent::Queued;
             }
+            Output::Sink(sink) => {
+                if sink.borrow_mut().message(msg) == Err(Overflow) {
+                    self.overflowed.push(link);
+                }
+                return Sent::Queued;
+            }
             Output::Wire { outbox, serializer } => (outbox, *serializer),
         };
         serializer.encode_into(msg, &mut self.scratch);
@@ -347,7 +386,7 @@ impl Links {
 
     /// Queues one EVENT for `link` (encoded on first use per serializer);
     /// returns whether it was queued.
-    pub fn push_event(&mut self, link: LinkId, ev: &mut EventOut<'_>) -> bool {
+    pub fn push_event(&mut self, link: LinkId, ev: &mut EventOut<'_, '_>) -> bool {
         let Some(l) = self.links.get(&link) else {
             return false;
         };
@@ -363,6 +402,15 @@ impl Links {
                     self.overflowed.push(link);
                 }
                 return true;
+            }
+            Output::Sink(sink) => {
+                return match sink.borrow_mut().event(ev) {
+                    Ok(queued) => queued,
+                    Err(Overflow) => {
+                        self.overflowed.push(link);
+                        true
+                    }
+                };
             }
             Output::Wire { outbox, serializer } => (outbox, *serializer),
         };

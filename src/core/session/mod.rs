@@ -14,7 +14,8 @@
 //!   place that encodes and queues what is sent to them;
 //! - `authn/`: the [`Authenticator`](authn::Authenticator) seam and its methods;
 //! - `hello.rs`: HELLO, CHALLENGE/AUTHENTICATE, WELCOME, GOODBYE, ABORT:
-//!   the transitions above, driven by [`Sessions`].
+//!   the transitions above, driven by [`Sessions`];
+//! - `throttle.rs`: the per-address limit on failed logins.
 //!
 //! This folder imports the core's `api`, `outbox`, `cluster` and `realm`
 //! parts; nothing of the broker, the dealer or the meta API (they build on it).
@@ -23,13 +24,21 @@ pub mod authn;
 mod hello;
 mod links;
 mod oversize;
+mod throttle;
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::task::Waker;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ahash::AHashMap;
 
-use self::authn::{AuthJob, Challenged, Methods, Ticket};
-pub(crate) use self::links::{EventOut, Links, Sent};
+use self::authn::{AuthCall, AuthJob, Challenged, Methods, Ticket};
+pub use self::links::{EventOut, FrontCache};
+pub(crate) use self::links::{Links, Sent};
+use self::throttle::{Source, Throttle};
+use crate::config::TransportConfig;
+use crate::config::auth::AuthSettings;
 use crate::core::api::{LinkId, LinkInfo, Output};
 use crate::core::cluster::RealmIdx;
 use crate::proto::uri::MatchPolicy;
@@ -77,6 +86,12 @@ pub(crate) struct Joining {
     pub features: Features,
     /// The decision being waited for, when one is.
     pub ticket: Option<Ticket>,
+    /// `HELLO.Details.authid`, for the log of a failed login.
+    pub authid: Option<String>,
+    /// The method chosen, for the log.
+    pub method: String,
+    /// Where the login comes from, for the failed-login limit.
+    pub source: Option<Source>,
 }
 
 /// A joined session.
@@ -195,29 +210,88 @@ pub(crate) trait Host {
     fn violation(&mut self, link: LinkId, reason: std::borrow::Cow<'static, str>);
 }
 
+/// Where the session layer reads the time (the router injects the same
+/// clock as the dealer's; tests control it).
+pub trait AuthClock {
+    /// Monotonic time (failed-login buckets, held-back denials).
+    fn now(&self) -> Instant;
+    /// Wall-clock milliseconds since the Unix epoch (challenge timestamps).
+    fn unix_ms(&self) -> u64;
+}
+
+/// The operating system's clocks.
+struct SystemAuthClock;
+
+impl AuthClock for SystemAuthClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn unix_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// Transports whose methods are kept built (a real router has a handful;
+/// tests make one per case).
+const MAX_CACHED_TRANSPORTS: usize = 64;
+
 /// The session part of a shard's core: authentication state. (The links
 /// themselves live in [`Links`], which every part uses to send.)
 pub(crate) struct Sessions {
     /// Methods added by the program (beyond the transports' configs), by transport ID.
     added: AHashMap<String, Vec<Rc<dyn authn::Authenticator>>>,
+    /// Each transport's methods, built on its first HELLO (keyed by the
+    /// config's allocation, which the entry keeps alive).
+    built: Vec<(Rc<TransportConfig>, Methods)>,
+    /// Router-wide authentication settings.
+    settings: AuthSettings,
     /// Authentications waiting for a decision → their link.
     pending: AHashMap<Ticket, LinkId>,
     /// Last ticket handed out.
     last_ticket: u64,
     /// Work to run off the reactor (see [`AuthJob`]).
     jobs: Vec<AuthJob>,
+    /// Procedure calls authenticators asked for, to make from the router's session.
+    calls: Vec<(Ticket, AuthCall)>,
+    /// Failed logins per source address.
+    throttle: Throttle,
+    /// Denials held back for throttled addresses: (due, ticket) → (reason, message).
+    delayed: BTreeMap<(Instant, Ticket), (String, String)>,
+    /// Bumped when a held-back denial became the earliest deadline.
+    timer_epoch: u64,
+    /// The runtime's timer task, woken when `timer_epoch` changes.
+    timer_waker: Option<Waker>,
+    /// Time.
+    clock: Box<dyn AuthClock>,
 }
 
 impl Sessions {
     /// Authentication state; each link's methods come from its own
     /// transport config (plus any added with [`Sessions::add_authenticator`]).
-    pub fn new() -> Sessions {
+    pub fn new(settings: &AuthSettings) -> Sessions {
         Sessions {
             added: AHashMap::new(),
+            built: Vec::new(),
+            settings: settings.clone(),
             pending: AHashMap::new(),
             last_ticket: 0,
             jobs: Vec::new(),
+            calls: Vec::new(),
+            throttle: Throttle::new(settings),
+            delayed: BTreeMap::new(),
+            timer_epoch: 0,
+            timer_waker: None,
+            clock: Box::new(SystemAuthClock),
         }
+    }
+
+    /// Replaces the clock.
+    pub fn set_clock(&mut self, clock: Box<dyn AuthClock>) {
+        self.clock = clock;
     }
 
     /// Adds an authentication method to transport `transport` (one of the
@@ -227,20 +301,33 @@ impl Sessions {
         let a: Rc<dyn authn::Authenticator> = Rc::from(a);
         list.retain(|m| m.method() != a.method());
         list.push(a);
+        self.built.retain(|(t, _)| t.id != transport);
     }
 
     /// The methods of `transport`: its config's, then those added for its ID.
-    fn methods_of(&self, transport: &crate::config::TransportConfig) -> Methods {
-        let mut m = Methods::from_config(transport);
+    fn methods_of(&mut self, transport: &Rc<TransportConfig>) -> Methods {
+        if let Some((_, m)) = self.built.iter().find(|(t, _)| Rc::ptr_eq(t, transport)) {
+            return m.clone();
+        }
+        let mut m = Methods::from_config(transport, &self.settings);
         for a in self.added.get(&transport.id).into_iter().flatten() {
             m.add(Rc::clone(a));
         }
+        if self.built.len() >= MAX_CACHED_TRANSPORTS {
+            self.built.clear();
+        }
+        self.built.push((Rc::clone(transport), m.clone()));
         m
     }
 
     /// Jobs to run off the reactor, handed to the runtime.
     pub fn take_jobs(&mut self) -> Vec<AuthJob> {
         std::mem::take(&mut self.jobs)
+    }
+
+    /// Calls to make from the router's own session, each for a ticket.
+    pub fn take_calls(&mut self) -> Vec<(Ticket, AuthCall)> {
+        std::mem::take(&mut self.calls)
     }
 
     /// Authentications in progress (tests: zero once everything settled).
@@ -259,5 +346,35 @@ impl Sessions {
             self.pending.remove(&t);
         }
         let _ = link;
+    }
+
+    /// The earliest held-back denial.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.delayed.keys().next().map(|(at, _)| *at)
+    }
+
+    /// Changes whenever a held-back denial became the earliest deadline.
+    pub fn timer_epoch(&self) -> u64 {
+        self.timer_epoch
+    }
+
+    /// The waker of the runtime's timer task.
+    pub fn set_timer_waker(&mut self, waker: &Waker) {
+        match &self.timer_waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.timer_waker = Some(waker.clone()),
+        }
+    }
+
+    /// Holds back the denial of `ticket` until `at`.
+    fn delay(&mut self, at: Instant, ticket: Ticket, reason: String, message: String) {
+        let earliest = self.next_deadline().is_none_or(|first| at < first);
+        self.delayed.insert((at, ticket), (reason, message));
+        if earliest {
+            self.timer_epoch += 1;
+            if let Some(w) = &self.timer_waker {
+                w.wake_by_ref();
+            }
+        }
     }
 }

@@ -215,6 +215,7 @@ impl Challenged for EchoState {
             authmethod: "echo".into(),
             authprovider: "test".into(),
             authextra: Some(Dict::new().with("greeting", "hi")),
+            realm: None,
         })
     }
 }
@@ -415,6 +416,7 @@ impl Authenticator for Later {
                     authmethod: "later".into(),
                     authprovider: "offloaded".into(),
                     authextra: None,
+                    realm: None,
                 })
             }));
         }
@@ -458,6 +460,7 @@ fn a_pending_authentication_is_resolved_later_and_others_are_not_held_up() {
             authmethod: "later".into(),
             authprovider: "dynamic".into(),
             authextra: None,
+            realm: None,
         }),
     );
     match waiting.take().as_slice() {

@@ -1,6 +1,6 @@
 //! Decoding of every packet, both versions: the fixed header (checked, size
-//! limit included, before the rest is buffered), a bounds-checked [`Reader`] over
-//! the packet's bytes, and one body parser per packet type.
+//! limit included, before the rest is buffered) and one body parser per packet
+//! type, each over a bounds-checked [`Reader`] (in `wire.rs`).
 //!
 //! Check, then parse: nothing is consumed from the caller's buffer until a whole
 //! packet is there. Fields that carry data (topics, strings, payloads, binary
@@ -9,10 +9,10 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::MqttError;
+use super::limits::{Limits, Peer};
 use super::packet::{
-    Auth, ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, PacketType, PubResponse,
-    Publish, QoS, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Version, Will, check_text,
+    Auth, ConnAck, Connect, Disconnect, Packet, PubResponse, Publish, RetainHandling, SubAck,
+    Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, Will,
 };
 use super::properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
@@ -20,7 +20,8 @@ use super::properties::{
 };
 use super::reason::ReasonCode;
 use super::topic;
-use super::{Limits, Peer};
+use super::types::{PacketType, QoS, Version, check_text};
+use super::wire::{Reader, VarInt, parse_varint};
 
 /// A fixed header: the first byte and the remaining length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,31 +43,6 @@ impl FixedHeader {
     pub fn total_len(&self) -> usize {
         self.header_len + self.remaining_len
     }
-}
-
-/// Result of parsing a Variable Byte Integer from a slice.
-enum VarInt {
-    /// Value, bytes used, shortest form.
-    Value(u32, usize, bool),
-    /// More bytes needed.
-    Short,
-    /// A fifth byte would be needed.
-    TooLong,
-}
-
-fn parse_varint(b: &[u8]) -> VarInt {
-    let mut value = 0u32;
-    for i in 0..4 {
-        let Some(&byte) = b.get(i) else {
-            return VarInt::Short;
-        };
-        value |= u32::from(byte & 0x7F) << (7 * i);
-        if byte & 0x80 == 0 {
-            // Non-minimal exactly when a continued encoding ends in a zero byte.
-            return VarInt::Value(value, i + 1, i == 0 || byte != 0);
-        }
-    }
-    VarInt::TooLong
 }
 
 /// Reads the fixed header at the start of `buf`, if it is all there, and checks
@@ -247,133 +223,6 @@ fn unreachable_connect() -> Result<Packet, MqttError> {
         packet: PacketType::Connect,
         what: "unexpected CONNECT",
     })
-}
-
-/// A bounds-checked cursor over one packet's bytes (after the fixed header).
-pub(crate) struct Reader {
-    buf: Bytes,
-    packet: PacketType,
-}
-
-impl Reader {
-    pub(crate) fn new(buf: Bytes, packet: PacketType) -> Reader {
-        Reader { buf, packet }
-    }
-
-    pub(crate) fn remaining(&self) -> usize {
-        self.buf.len()
-    }
-
-    fn need(&self, n: usize, field: &'static str) -> Result<(), MqttError> {
-        if self.buf.len() < n {
-            return Err(MqttError::Truncated {
-                packet: self.packet,
-                field,
-            });
-        }
-        Ok(())
-    }
-
-    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, MqttError> {
-        self.need(1, field)?;
-        Ok(self.buf.get_u8())
-    }
-
-    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, MqttError> {
-        self.need(2, field)?;
-        Ok(self.buf.get_u16())
-    }
-
-    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, MqttError> {
-        self.need(4, field)?;
-        Ok(self.buf.get_u32())
-    }
-
-    /// A Variable Byte Integer, which must be in its shortest form (only 5.0
-    /// packets have them after the fixed header, and 5.0 requires it).
-    pub(crate) fn varint(&mut self, field: &'static str) -> Result<u32, MqttError> {
-        match parse_varint(&self.buf) {
-            VarInt::Value(v, n, true) => {
-                self.buf.advance(n);
-                Ok(v)
-            }
-            VarInt::Value(..) | VarInt::TooLong => Err(MqttError::MalformedVarInt { field }),
-            VarInt::Short => Err(MqttError::Truncated {
-                packet: self.packet,
-                field,
-            }),
-        }
-    }
-
-    /// The next `n` bytes, as a slice of the packet.
-    fn take(&mut self, n: usize, field: &'static str) -> Result<Bytes, MqttError> {
-        self.need(n, field)?;
-        Ok(self.buf.split_to(n))
-    }
-
-    /// A reader over the next `n` bytes (a property block).
-    pub(crate) fn sub(&mut self, n: usize, field: &'static str) -> Result<Reader, MqttError> {
-        Ok(Reader::new(self.take(n, field)?, self.packet))
-    }
-
-    /// Binary Data: a two-byte length, then the bytes.
-    pub(crate) fn binary(&mut self, field: &'static str) -> Result<Bytes, MqttError> {
-        let n = self.u16(field)?;
-        self.take(usize::from(n), field)
-    }
-
-    /// A UTF-8 Encoded String, checked (MQTT-1.5.4).
-    pub(crate) fn string(&mut self, field: &'static str) -> Result<MqttString, MqttError> {
-        let b = self.binary(field)?;
-        MqttString::from_bytes(b).map_err(|e| MqttError::bad_string(self.packet, field, e))
-    }
-
-    fn packet_id(&mut self) -> Result<PacketId, MqttError> {
-        PacketId::new(self.u16("packet identifier")?).ok_or(MqttError::PacketIdZero {
-            packet: self.packet,
-        })
-    }
-
-    /// Everything left.
-    fn rest(&mut self) -> Bytes {
-        std::mem::take(&mut self.buf)
-    }
-
-    /// Checks that nothing is left.
-    fn finish(self) -> Result<(), MqttError> {
-        if !self.buf.is_empty() {
-            return Err(MqttError::TrailingBytes {
-                packet: self.packet,
-                extra: self.buf.len(),
-            });
-        }
-        Ok(())
-    }
-
-    fn malformed(&self, what: &'static str) -> MqttError {
-        MqttError::Malformed {
-            packet: self.packet,
-            what,
-        }
-    }
-
-    fn protocol(&self, what: &'static str) -> MqttError {
-        MqttError::Protocol {
-            packet: self.packet,
-            what,
-        }
-    }
-
-    /// A reason code that `self.packet` may carry.
-    fn reason(&mut self, from_client: Option<bool>) -> Result<ReasonCode, MqttError> {
-        let v = self.u8("reason code")?;
-        ReasonCode::from_u8(v)
-            .filter(|c| c.allowed_in(self.packet, from_client))
-            .ok_or(MqttError::BadReasonCode {
-                packet: self.packet,
-                code: v,
-            })
-    }
 }
 
 fn check_name(packet: PacketType, name: &str, limits: &Limits) -> Result<(), MqttError> {

@@ -1,5 +1,6 @@
-//! Encoding of every packet, both versions, into a [`BytesMut`]: the write
-//! primitives ([`Sink`], Variable Byte Integers) and one body writer per packet.
+//! Encoding of every packet, both versions, into a [`BytesMut`]: one body writer
+//! per packet, over the write primitives of `wire.rs` ([`Sink`], Variable Byte
+//! Integers).
 //!
 //! Each packet body is written by one function that is run twice: once into a
 //! [`Counter`] (which also runs every check, so a refused packet leaves the output
@@ -9,121 +10,12 @@ use bytes::BytesMut;
 
 use super::error::EncodeError;
 use super::packet::{
-    Auth, ConnAck, Connect, Disconnect, MqttString, Packet, PubResponse, Publish, SubAck,
-    Subscribe, UnsubAck, Version,
+    Auth, ConnAck, Connect, Disconnect, Packet, PubResponse, Publish, SubAck, Subscribe, UnsubAck,
 };
-use super::properties::{self, AckProperties, MAX_VARINT};
+use super::properties::{self, AckProperties};
 use super::reason::ReasonCode;
-
-/// Where encoded bytes go: a buffer, a fixed slice, or a counter.
-pub(crate) trait Sink {
-    /// Appends bytes.
-    fn wslice(&mut self, b: &[u8]);
-    /// Appends one byte.
-    fn w8(&mut self, v: u8) {
-        self.wslice(&[v]);
-    }
-    /// Appends a big-endian u16.
-    fn w16(&mut self, v: u16) {
-        self.wslice(&v.to_be_bytes());
-    }
-    /// Appends a big-endian u32.
-    fn w32(&mut self, v: u32) {
-        self.wslice(&v.to_be_bytes());
-    }
-    /// Appends a length-prefixed UTF-8 string (its length is at most 65,535 by
-    /// construction of [`MqttString`]).
-    fn wstr(&mut self, s: &MqttString) {
-        self.w16(s.len() as u16);
-        self.wslice(s.as_bytes());
-    }
-    /// Appends length-prefixed binary data.
-    ///
-    /// # Errors
-    /// [`EncodeError::FieldTooLong`] over 65,535 bytes.
-    fn wbin(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let len = u16::try_from(b.len()).map_err(|_| EncodeError::FieldTooLong)?;
-        self.w16(len);
-        self.wslice(b);
-        Ok(())
-    }
-}
-
-/// Counts bytes instead of writing them.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(usize);
-
-impl Counter {
-    /// Bytes counted.
-    pub(crate) fn len(&self) -> usize {
-        self.0
-    }
-}
-
-impl Sink for Counter {
-    fn wslice(&mut self, b: &[u8]) {
-        self.0 += b.len();
-    }
-}
-
-impl Sink for BytesMut {
-    fn wslice(&mut self, b: &[u8]) {
-        self.extend_from_slice(b);
-    }
-}
-
-/// Writes into a caller's slice; the caller sized it (bytes past its end are
-/// dropped and flagged, never a panic).
-pub(crate) struct SliceSink<'a> {
-    pub(crate) buf: &'a mut [u8],
-    pub(crate) pos: usize,
-    pub(crate) overflow: bool,
-}
-
-impl Sink for SliceSink<'_> {
-    fn wslice(&mut self, b: &[u8]) {
-        match self.buf.get_mut(self.pos..self.pos + b.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(b);
-                self.pos += b.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-}
-
-/// Bytes a Variable Byte Integer of value `v` takes (1..=4; values are checked
-/// where they are written).
-pub(crate) fn varint_len(v: usize) -> usize {
-    match v {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
-}
-
-/// Writes a Variable Byte Integer in its shortest form.
-///
-/// # Errors
-/// [`EncodeError::IntegerTooLarge`] above 268,435,455.
-pub(crate) fn put_varint<S: Sink>(s: &mut S, v: usize) -> Result<(), EncodeError> {
-    if v > MAX_VARINT as usize {
-        return Err(EncodeError::IntegerTooLarge);
-    }
-    let mut v = v;
-    loop {
-        let mut b = (v % 128) as u8;
-        v /= 128;
-        if v > 0 {
-            b |= 0x80;
-        }
-        s.w8(b);
-        if v == 0 {
-            return Ok(());
-        }
-    }
-}
+use super::types::{PacketType, Version};
+use super::wire::{Counter, MAX_VARINT, Sink, put_varint, varint_len};
 
 /// Encodes `packet` for a connection of `version`, appending it to `out`.
 /// CONNECT is always encoded in its own [`Connect::version`]. On 3.1.1 a CONNACK
@@ -207,7 +99,7 @@ fn body<S: Sink>(packet: &Packet, v: Version, s: &mut S) -> Result<(), EncodeErr
 fn connect<S: Sink>(c: &Connect, s: &mut S) -> Result<(), EncodeError> {
     let v5 = c.version == Version::V5;
     let refuse = |what| EncodeError::NotInV311 {
-        packet: super::packet::PacketType::Connect,
+        packet: PacketType::Connect,
         what,
     };
     if !v5 {
@@ -261,7 +153,7 @@ fn connack<S: Sink>(c: &ConnAck, v: Version, s: &mut S) -> Result<(), EncodeErro
         properties::put_block(s, &c.properties)
     } else if !properties::is_empty(&c.properties) {
         Err(EncodeError::NotInV311 {
-            packet: super::packet::PacketType::ConnAck,
+            packet: PacketType::ConnAck,
             what: "properties",
         })
     } else {
@@ -288,7 +180,7 @@ fn publish<S: Sink>(p: &Publish, v: Version, s: &mut S) -> Result<(), EncodeErro
         properties::put_block(s, &p.properties)?;
     } else if !properties::is_empty(&p.properties) {
         return Err(EncodeError::NotInV311 {
-            packet: super::packet::PacketType::Publish,
+            packet: PacketType::Publish,
             what: "properties",
         });
     }
@@ -333,7 +225,7 @@ fn reason_and_props<S: Sink>(
 
 fn subscribe<S: Sink>(p: &Subscribe, v: Version, s: &mut S) -> Result<(), EncodeError> {
     let refuse = |what| EncodeError::NotInV311 {
-        packet: super::packet::PacketType::Subscribe,
+        packet: PacketType::Subscribe,
         what,
     };
     s.w16(p.packet_id.get());
@@ -358,7 +250,7 @@ fn subscribe<S: Sink>(p: &Subscribe, v: Version, s: &mut S) -> Result<(), Encode
 
 fn suback<S: Sink>(p: &SubAck, v: Version, s: &mut S) -> Result<(), EncodeError> {
     let refuse = |what| EncodeError::NotInV311 {
-        packet: super::packet::PacketType::SubAck,
+        packet: PacketType::SubAck,
         what,
     };
     s.w16(p.packet_id.get());
@@ -381,7 +273,7 @@ fn unsuback<S: Sink>(p: &UnsubAck, v: Version, s: &mut S) -> Result<(), EncodeEr
     if v == Version::V311 {
         if !p.properties.is_empty() || !p.codes.is_empty() {
             return Err(EncodeError::NotInV311 {
-                packet: super::packet::PacketType::UnsubAck,
+                packet: PacketType::UnsubAck,
                 what: "reason codes or properties",
             });
         }
@@ -399,7 +291,7 @@ fn disconnect<S: Sink>(d: &Disconnect, v: Version, s: &mut S) -> Result<(), Enco
     if v == Version::V311 {
         if d.reason != ReasonCode::Success || !empty {
             return Err(EncodeError::NotInV311 {
-                packet: super::packet::PacketType::Disconnect,
+                packet: PacketType::Disconnect,
                 what: "a reason code or properties",
             });
         }
@@ -417,55 +309,11 @@ fn disconnect<S: Sink>(d: &Disconnect, v: Version, s: &mut S) -> Result<(), Enco
 
 fn auth<S: Sink>(a: &Auth, v: Version, s: &mut S) -> Result<(), EncodeError> {
     if v == Version::V311 {
-        return Err(EncodeError::NotInVersion(super::packet::PacketType::Auth));
+        return Err(EncodeError::NotInVersion(PacketType::Auth));
     }
     if a.reason == ReasonCode::Success && a.properties.is_empty() {
         return Ok(());
     }
     s.w8(a.reason as u8);
     properties::put_block(s, &a.properties)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn varints() {
-        for (v, bytes) in [
-            (0usize, &[0x00][..]),
-            (127, &[0x7F]),
-            (128, &[0x80, 0x01]),
-            (16_383, &[0xFF, 0x7F]),
-            (16_384, &[0x80, 0x80, 0x01]),
-            (2_097_151, &[0xFF, 0xFF, 0x7F]),
-            (2_097_152, &[0x80, 0x80, 0x80, 0x01]),
-            (268_435_455, &[0xFF, 0xFF, 0xFF, 0x7F]),
-        ] {
-            let mut out = BytesMut::new();
-            put_varint(&mut out, v).unwrap();
-            assert_eq!(&out[..], bytes, "{v}");
-            assert_eq!(varint_len(v), bytes.len());
-        }
-        assert_eq!(
-            put_varint(&mut BytesMut::new(), 268_435_456),
-            Err(EncodeError::IntegerTooLarge)
-        );
-    }
-
-    #[test]
-    fn slice_sink_never_overruns() {
-        let mut buf = [0u8; 3];
-        let mut s = SliceSink {
-            buf: &mut buf,
-            pos: 0,
-            overflow: false,
-        };
-        s.w16(0x0102);
-        assert!(!s.overflow);
-        s.w16(0x0304);
-        assert!(s.overflow);
-        assert_eq!(s.pos, 2);
-        assert_eq!(buf, [1, 2, 0]);
-    }
 }

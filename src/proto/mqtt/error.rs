@@ -4,10 +4,10 @@
 //!
 //! Both are small `Copy` enums without heap data (no `format!` on the hot path).
 
-use super::packet::{PacketType, StringError};
-use super::properties::PropertyId;
+use super::property_id::PropertyId;
 use super::reason::ReasonCode;
 use super::topic::TopicError;
+use super::types::{PacketType, StringError};
 
 /// Received bytes that are not a valid MQTT packet. The connection that sent them
 /// is closed: on 5.0 after a DISCONNECT (or, for a bad CONNECT, a CONNACK) with

@@ -11,17 +11,14 @@
 
 use bytes::Bytes;
 
-use super::decode::Reader;
-use super::encode::{Counter, Sink, put_varint};
 use super::error::{EncodeError, MqttError};
-use super::packet::{MqttString, PacketType, QoS};
 pub use super::property_id::{ALL_PROPERTIES, PropertyContext, PropertyId, PropertyType};
+use super::types::{MqttString, PacketType, QoS};
+pub use super::wire::MAX_VARINT;
+use super::wire::{Counter, Reader, Sink, put_varint};
 
 /// User Properties: name/value pairs, in the order received (they may repeat).
 pub type UserProperties = Vec<(MqttString, MqttString)>;
-
-/// The largest value of a Variable Byte Integer.
-pub const MAX_VARINT: u32 = 268_435_455;
 
 /// A property value as read, by data type.
 #[derive(Debug, Clone, PartialEq, Eq)]

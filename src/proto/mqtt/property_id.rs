@@ -3,7 +3,7 @@
 //! and which may repeat. Reading and writing property sets is in
 //! `properties.rs`.
 
-use super::packet::PacketType;
+use super::types::PacketType;
 
 /// A property identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::packet::PacketType;
+use super::types::PacketType;
 
 /// A reason code. One value can have several names in the spec (0x00 is Success,
 /// Normal disconnection and Granted QoS 0); the variant carries the first and the

@@ -14,10 +14,12 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::encode::{Counter, Sink, SliceSink, publish_flags, put_varint, varint_len};
+use super::encode::publish_flags;
 use super::error::EncodeError;
-use super::packet::{MqttString, PacketId, PacketType, Publish, QoS, Version};
-use super::properties::{MAX_VARINT, emit_per_delivery};
+use super::packet::Publish;
+use super::properties::emit_per_delivery;
+use super::types::{MqttString, PacketId, PacketType, QoS, Version};
+use super::wire::{Counter, MAX_VARINT, Sink, SliceSink, put_varint, varint_len};
 
 /// The bytes of a head beyond the topic, the shared properties and the
 /// subscription identifiers: fixed header 5, topic length 2, packet identifier
@@ -98,7 +100,12 @@ impl PublishTemplate {
         self.version
     }
 
-    /// The shared payload, to be sent after each head.
+    /// The topic name.
+    pub fn topic(&self) -> &MqttString {
+        &self.topic
+    }
+
+    /// The shared payload (written after each head, never copied).
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }

@@ -60,6 +60,7 @@ fn publ(topic: &str, id: u64, retain: bool) -> Arc<RoutedPublish> {
         })),
         retain,
         rkey: None,
+        native: None,
     })
 }
 

@@ -40,8 +40,8 @@ pub use driver::serve_web;
 use self::router::{Level, Node};
 use self::services::{JsonDoc, NodeInfo, Redirect, Service, WsPath};
 use self::static_files::StaticFiles;
-use crate::config::web::{HttpLimits, StaticSource, WebPaths, WebService};
-use crate::config::{Config, TransportConfig, TransportKind};
+use crate::config::web::{HttpLimits, StaticSource, WebPaths, WebService, WebTransport};
+use crate::config::{Config, TransportConfig, TransportKind, UniversalTransport};
 use crate::proto::http::Limits;
 
 /// Why a web transport cannot be served.
@@ -125,6 +125,20 @@ impl Site {
         let TransportKind::Web(web) = &transport.kind else {
             return Err(SiteError::NotWeb(transport.id.clone()));
         };
+        let web = web.clone();
+        Site::with_paths(transport, &web, max_message_size)
+    }
+
+    /// The site of `web` (paths, options, limits) on `transport` (a `web`
+    /// transport, or the universal transport whose HTTP side it is).
+    ///
+    /// # Errors
+    /// As [`Site::new`].
+    pub fn with_paths(
+        transport: Rc<TransportConfig>,
+        web: &WebTransport,
+        max_message_size: usize,
+    ) -> Result<Site, SiteError> {
         let routes = build_level(&transport, &web.paths, "")?;
         let http = &web.http;
         Ok(Site {
@@ -142,6 +156,21 @@ impl Site {
     pub fn transport(&self) -> &Rc<TransportConfig> {
         &self.transport
     }
+}
+
+/// The HTTP side of a universal transport as a web transport: its `web`
+/// paths (and options and limits), with each `websocket` entry added as a
+/// websocket path at its key; `None` when it has neither.
+pub fn universal_web(u: &UniversalTransport) -> Option<WebTransport> {
+    if u.web.is_none() && u.websocket.is_empty() {
+        return None;
+    }
+    let mut web = u.web.clone().unwrap_or_default();
+    for (key, ws) in &u.websocket {
+        web.paths
+            .insert(key.clone(), WebService::WebSocket(ws.clone()));
+    }
+    Some(web)
 }
 
 /// The sans-IO connection's limits for a transport's `junction` limits.

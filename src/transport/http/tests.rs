@@ -28,6 +28,7 @@ use crate::config::{
 use crate::core::api::{HttpInfo, LinkInfo, Refused};
 use crate::core::outbox::{Outbox, OutboxRef};
 use crate::proto::Serializer;
+use crate::transport::testutil::Io;
 use crate::transport::{ConnectionHooks, Listening, bind, serve};
 
 /// What the WebSocket links opened: their transport's serializers and HTTP info.
@@ -82,8 +83,18 @@ fn web(paths: WebPaths, http: HttpLimits) -> TransportConfig {
 }
 
 /// Serves `transport` (every connection) while `client` runs; returns what
-/// the WebSocket hooks saw and the client's result.
+/// the WebSocket hooks saw and the client's result. The server runs on the
+/// shard's ring, as a shard does.
 fn with_server<R: Send + 'static>(
+    transport: TransportConfig,
+    client: impl FnOnce(String) -> R + Send + 'static,
+) -> (Seen, R) {
+    with_server_on(Io::Uring, transport, client)
+}
+
+/// [`with_server`] with the server's socket I/O chosen.
+fn with_server_on<R: Send + 'static>(
+    io: Io,
     transport: TransportConfig,
     client: impl FnOnce(String) -> R + Send + 'static,
 ) -> (Seen, R) {
@@ -93,6 +104,10 @@ fn with_server<R: Send + 'static>(
     let server = LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
+            let ring = match io {
+                Io::Uring => Some(crate::transport::uring::start().expect("io_uring")),
+                Io::Readiness => None,
+            };
             let listener = bind(&transport.endpoint).expect("bind");
             tx.send(listener.local_addr_string()).expect("address");
             let listening = Listening::new(Rc::new(transport), 1 << 20).expect("site");
@@ -107,7 +122,7 @@ fn with_server<R: Send + 'static>(
                         seen: Rc::clone(&seen2),
                         outbox: None,
                     };
-                    glommio::spawn_local(serve(stream, peer, &listening, hooks)).detach();
+                    glommio::spawn_local(serve(stream, peer, &listening, hooks, None)).detach();
                 }
             });
             while !done2.load(Ordering::Acquire) {
@@ -116,6 +131,9 @@ fn with_server<R: Send + 'static>(
             // Let connections the client closed finish.
             glommio::timer::sleep(Duration::from_millis(50)).await;
             accept.cancel().await;
+            if let Some(ring) = ring {
+                ring.stop().await;
+            }
             std::mem::take(&mut *seen.borrow_mut())
         })
         .expect("executor");
@@ -306,11 +324,13 @@ fn site(t: &Tree, f: impl FnOnce(&mut StaticService)) -> WebPaths {
     paths
 }
 
-#[test]
-fn static_files_with_types_validators_and_caching_fields() {
+#[rstest]
+fn static_files_with_types_validators_and_caching_fields(
+    #[values(Io::Uring, Io::Readiness)] io: Io,
+) {
     let t = tree();
     let transport = web(site(&t, |_| {}), HttpLimits::default());
-    let (_, ()) = with_server(transport, |addr| {
+    let (_, ()) = with_server_on(io, transport, |addr| {
         let r = get(&addr, &req("/hello.txt"));
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), "hello, world\n");
@@ -444,31 +464,35 @@ fn directories_redirect_to_their_slash_and_serve_their_index() {
     });
 }
 
-#[test]
-fn large_files_stream_whole_and_in_ranges() {
+#[rstest]
+fn large_files_stream_whole_and_in_ranges(#[values(Io::Uring, Io::Readiness)] io: Io) {
     let t = tree();
     let big = t.big.clone();
-    with_server(web(site(&t, |_| {}), HttpLimits::default()), move |addr| {
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(req("/data.bin").as_bytes())
-            .expect("write");
-        let r = read_resp(&mut c, false);
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body.len(), big.len());
-        assert!(r.body == big, "the bytes of the file");
-        // Same connection: a range in the middle, across a piece boundary.
-        let range = "GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=262000-262200\r\n\r\n";
-        c.get_mut().write_all(range.as_bytes()).expect("write");
-        let r = read_resp(&mut c, false);
-        assert_eq!(r.status, 206);
-        assert_eq!(r.body, big[262_000..=262_200]);
-        assert_eq!(
-            r.header("content-range"),
-            Some("bytes 262000-262200/1500000")
-        );
-        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
-    });
+    with_server_on(
+        io,
+        web(site(&t, |_| {}), HttpLimits::default()),
+        move |addr| {
+            let mut c = connect(&addr);
+            c.get_mut()
+                .write_all(req("/data.bin").as_bytes())
+                .expect("write");
+            let r = read_resp(&mut c, false);
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body.len(), big.len());
+            assert!(r.body == big, "the bytes of the file");
+            // Same connection: a range in the middle, across a piece boundary.
+            let range = "GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=262000-262200\r\n\r\n";
+            c.get_mut().write_all(range.as_bytes()).expect("write");
+            let r = read_resp(&mut c, false);
+            assert_eq!(r.status, 206);
+            assert_eq!(r.body, big[262_000..=262_200]);
+            assert_eq!(
+                r.header("content-range"),
+                Some("bytes 262000-262200/1500000")
+            );
+            assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        },
+    );
 }
 
 #[rstest]
@@ -586,10 +610,10 @@ fn no_root_service_is_404_and_none_is_404() {
     });
 }
 
-#[test]
-fn keep_alive_pipelining_and_http10() {
+#[rstest]
+fn keep_alive_pipelining_and_http10(#[values(Io::Uring, Io::Readiness)] io: Io) {
     let t = tree();
-    with_server(web(site(&t, |_| {}), HttpLimits::default()), |addr| {
+    with_server_on(io, web(site(&t, |_| {}), HttpLimits::default()), |addr| {
         let mut c = connect(&addr);
         // Three requests in one write: three answers, in order.
         let three = format!("{}{}{}", req("/hello.txt"), req("/api"), req("/app.js"));
@@ -822,10 +846,12 @@ fn upgrade(path: &str, protocol: &str, extra: &str) -> String {
     )
 }
 
-#[test]
-fn websocket_on_several_paths_each_with_its_serializers() {
+#[rstest]
+fn websocket_on_several_paths_each_with_its_serializers(
+    #[values(Io::Uring, Io::Readiness)] io: Io,
+) {
     let t = tree();
-    let (seen, ()) = with_server(web(site(&t, |_| {}), HttpLimits::default()), |addr| {
+    let (seen, ()) = with_server_on(io, web(site(&t, |_| {}), HttpLimits::default()), |addr| {
         // Static requests first on the same connection, then the upgrade,
         // with a first frame in the same write.
         let mut c = connect(&addr);

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Router CPU per delivery for unbatched traffic, Junction builds and mosquitto
+# in the same run, interleaved (A, B, ..., mosquitto, A, B, ...) so that all
+# see the same machine noise. Prints each run and the medians.
+#
+#   perf/unbatched.sh [RUNS] [LABEL=JUNCTION_BIN ...] [mosquitto]
+#
+#   perf/unbatched.sh 3 old=/tmp/junction-old new=target/release/junction mosquitto
+#
+# The scenario (issue #9): 10 publishers x 100 subscribers over 10 topics, each
+# publisher paced at RATE msg/s (default 1000: 100k deliveries/s), 100-byte
+# payloads, JSON over WebSocket for Junction (one shard unless SHARDS is set),
+# MQTT QoS 0 for mosquitto (started by hand on 127.0.0.1:18830 with its own
+# config, stopped by PID). ARGS overrides the loadgen arguments. CONFIG=FILE
+# and PORT as in perf/ab.sh (e.g. CONFIG=perf/bench-config.json PORT=18480).
+#
+# The figure: the router's CPU time (utime + stime from /proc, loadgen's
+# --router-pid) divided by the deliveries, in microseconds.
+set -euo pipefail
+RUNS=${1:-3}; shift || true
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
+SHARDS=${SHARDS:-1}
+RATE=${RATE:-1000}
+DURATION=${DURATION:-10}
+ARGS=${ARGS:-"pubsub --publishers 10 --subscribers 100 --topics 10 --payload 100 --rate $RATE --duration $DURATION"}
+PORT=${PORT:-8080}
+CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS LABEL=BIN... [mosquitto]" >&2; exit 2; }
+
+taken() { (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "port $1 never opened" >&2; return 1
+}
+
+figure() {
+    python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu = (r.get("cpu") or {}).get("router_cpu_s") or 0.0
+d = r["delivered"]
+lcpu = (r["cpu"]["loadgen_user_s"] + r["cpu"]["loadgen_sys_s"])
+lat = r.get("latency_us", {})
+print(f"{cpu / d * 1e6:.3f} {r['throughput_per_s']:.0f} {cpu:.2f} {lcpu / d * 1e6:.3f} "
+      f"{lat.get('p50', 0):.0f} {lat.get('p99', 0):.0f} {r['lost']} {int(r['clean'])}")
+PY
+}
+
+declare -A per_delivery
+for i in $(seq 1 "$RUNS"); do
+    for t in "${targets[@]}"; do
+        if [[ $t == mosquitto ]]; then
+            label=mosquitto
+            printf 'listener 18830 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' >"$WORK/mq.conf"
+            if taken 18830; then echo "port 18830 is already taken" >&2; exit 1; fi
+            mosquitto -c "$WORK/mq.conf" >"$WORK/router.log" 2>&1 &
+            pid=$!
+            wait_port 18830
+            url=mqtt://127.0.0.1:18830
+        else
+            label=${t%%=*}; bin=${t#*=}
+            if taken "$PORT"; then echo "port $PORT is already taken" >&2; exit 1; fi
+            "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
+            pid=$!
+            wait_port "$PORT"
+            url=${URL:-ws://127.0.0.1:$PORT/ws}
+        fi
+        # shellcheck disable=SC2086
+        "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
+            echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+        kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+        read -r us thr cpu lus p50 p99 lost clean <<<"$(figure "$WORK/r.json")"
+        echo "run $i $label: router ${us} us/delivery (cpu ${cpu} s)  throughput ${thr}/s  loadgen ${lus} us/delivery  p50 ${p50} us  p99 ${p99} us  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
+        per_delivery[$label]+="$us "
+    done
+done
+for t in "${targets[@]}"; do
+    label=${t%%=*}
+    python3 -c 'import statistics,sys; v=list(map(float, sys.argv[2:])); runs=" ".join(sys.argv[2:]); print(f"median {sys.argv[1]}: {statistics.median(v):.3f} us/delivery  (runs: {runs})")' "$label" ${per_delivery[$label]}
+done

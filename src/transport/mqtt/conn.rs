@@ -1,0 +1,727 @@
+//! The MQTT connection driver: CONNECT (within `connect_timeout`), the
+//! router link and its authentication, then packets both ways until one
+//! side ends, then the will and the link's end.
+//!
+//! Reads go into the shard's scratch buffer; the bytes of whole packets are
+//! copied once into a buffer the decoded packets slice (payloads stay
+//! zero-copy from there on), and only an incomplete packet's tail is kept
+//! per connection. Writes are vectored: per queued PUBLISH a head written on
+//! the stack for this client, then the shared payload; control packets
+//! inline. Keep-alive: no packet for 1.5 × the keep-alive ends the
+//! connection (MQTT-3.1.2-22), with the will.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::Future;
+use glommio::timer::Timer;
+
+use super::inbound::{self, Violation};
+use super::out::Item;
+use super::state::{Phase, Sink, State, StateRef};
+use super::{PortMesh, RouterPort, Service, takeover};
+use crate::core::api::{FrontEnd, LinkInfo, Output};
+use crate::proto::mqtt::{
+    self, ConnAck, ConnAckProperties, Connect, MqttError, MqttString, Packet, ReasonCode, Version,
+};
+use crate::proto::{Dict, Hello, Message, Value};
+use crate::transport::conn::{with_scratch, write_all};
+use crate::transport::socket::Socket;
+use crate::transport::{CLOSE_TIMEOUT, STALL_TICK, Stream, with_timeout};
+
+/// Reads per wake before yielding.
+const READS_PER_WAKE: usize = 16;
+/// Writes per wake before yielding.
+const WRITES_PER_WAKE: usize = 16;
+/// Items per vectored write.
+const ITEMS_PER_WRITE: usize = 64;
+/// Room for the heads of one write.
+const HEADS: usize = 8192;
+
+/// Serves one MQTT connection whose first bytes (`first`, possibly empty)
+/// were already read (a universal listener sniffed them).
+pub async fn serve_mqtt(
+    mut sock: Stream,
+    peer: String,
+    svc: Rc<Service>,
+    router: Rc<dyn RouterPort>,
+    first: Vec<u8>,
+) {
+    if !svc.admit() {
+        tracing::debug!(%peer, "MQTT listener at max_connections: connection refused");
+        return;
+    }
+    let limits = decode_limits(&svc);
+    let mut buf = BytesMut::from(&first[..]);
+    let timeout = Duration::from_millis(svc.limits.connect_timeout_ms);
+    let connect = with_timeout(timeout, read_connect(&mut sock, &mut buf, &limits)).await;
+    let connect = match connect {
+        None => {
+            tracing::debug!(%peer, "no CONNECT within connect_timeout");
+            svc.release();
+            return;
+        }
+        Some(Err(refusal)) => {
+            if let Some((bytes, _)) = refusal {
+                let _ = write_all(&mut sock, &bytes).await;
+            }
+            let _ = sock.shutdown_write();
+            svc.release();
+            return;
+        }
+        Some(Ok(c)) => c,
+    };
+    let version = connect.version;
+    match Session::start(sock, peer, &svc, router, *connect, buf) {
+        Ok(session) => session.run().await,
+        Err((mut sock, bytes)) => {
+            let _ = write_all(&mut sock, &bytes).await;
+            let _ = sock.shutdown_write();
+            let _ = version;
+        }
+    }
+    svc.release();
+}
+
+/// The decoder limits of `svc`'s clients.
+fn decode_limits(svc: &Service) -> mqtt::Limits {
+    mqtt::Limits {
+        max_packet_size: svc.limits.max_packet_size as u32,
+        max_topic_len: svc.limits.max_topic_length.min(u16::MAX as usize) as u16,
+        max_topic_levels: svc.limits.max_topic_levels.min(u16::MAX as usize) as u16,
+        peer: mqtt::Peer::Client,
+        validate_payload_format: false,
+    }
+}
+
+/// A refused CONNECT: the CONNACK to send (if any).
+type Refusal = Option<(Vec<u8>, ReasonCode)>;
+
+/// Reads until a whole first packet is in `buf` and decodes it: a CONNECT,
+/// or a refusal (CONNACK with the code the error names, when the version is known).
+async fn read_connect(
+    sock: &mut Stream,
+    buf: &mut BytesMut,
+    limits: &mqtt::Limits,
+) -> Result<Box<Connect>, Refusal> {
+    loop {
+        match mqtt::decode(buf, None, limits) {
+            Ok(Some(Packet::Connect(c))) => return Ok(c),
+            Ok(Some(_)) => return Err(None),
+            Ok(None) => {}
+            Err(e) => return Err(connack_for_error(buf, &e)),
+        }
+        let n = poll_fn(|cx| with_scratch(|s| read_into(sock, cx, s, buf))).await;
+        if n == 0 {
+            return Err(None);
+        }
+    }
+}
+
+fn read_into(
+    sock: &mut Stream,
+    cx: &mut Context<'_>,
+    scratch: &mut [u8],
+    buf: &mut BytesMut,
+) -> Poll<usize> {
+    match sock.poll_read(cx, scratch) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(n)) => {
+            buf.extend_from_slice(&scratch[..n]);
+            Poll::Ready(n)
+        }
+        Poll::Ready(Err(_)) => Poll::Ready(0),
+    }
+}
+
+/// The CONNACK answering a CONNECT that did not decode.
+fn connack_for_error(buf: &[u8], e: &MqttError) -> Refusal {
+    // An unknown protocol level gets the 3.1.1 answer (MQTT-3.1.2-2).
+    let version = match mqtt::peek_connect_version(buf) {
+        Some(v) => v,
+        None if e.v311_connack_code().is_some() => Version::V311,
+        None => return None,
+    };
+    let code = match version {
+        Version::V5 => e.reason_code(),
+        Version::V311 => ReasonCode::from_v311_connack(e.v311_connack_code()?)?,
+    };
+    let c = ConnAck {
+        session_present: false,
+        code,
+        properties: ConnAckProperties::default(),
+    };
+    let mut out = BytesMut::new();
+    mqtt::encode(&Packet::ConnAck(Box::new(c)), version, &mut out).ok()?;
+    Some((out.to_vec(), code))
+}
+
+/// A random client identifier for a client that gave none.
+fn assigned_client_id() -> String {
+    format!("junction-{:016x}", rand::random::<u64>())
+}
+
+/// An encoded CONNACK refusal.
+fn refusal(version: Version, code: ReasonCode) -> Vec<u8> {
+    let c = ConnAck {
+        session_present: false,
+        code,
+        properties: ConnAckProperties::default(),
+    };
+    let mut out = BytesMut::new();
+    let _ = mqtt::encode(&Packet::ConnAck(Box::new(c)), version, &mut out);
+    out.to_vec()
+}
+
+/// How the main phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The peer went away (EOF, error): abnormal, the will fires.
+    Gone,
+    /// We end it after writing what is queued (DISCONNECT either way, a refusal).
+    Closed,
+    /// A rule was broken or time ran out: abnormal.
+    Failed,
+}
+
+/// A connected client.
+struct Session {
+    sock: Stream,
+    state: StateRef,
+    router: Rc<dyn RouterPort>,
+    /// Incomplete packet tail; empty (no allocation) otherwise.
+    inbuf: BytesMut,
+    limits: mqtt::Limits,
+    /// Octets of the front item already written.
+    front_sent: usize,
+    /// Keep-alive: the limit (1.5 × keep-alive), the last packet's arrival, the timer.
+    keep_alive: Option<(Duration, Instant, Timer)>,
+    /// Since when writes have been stuck after the close was decided.
+    stall: Option<(Instant, Timer)>,
+    /// Messages to feed (reused).
+    feed: Vec<Message>,
+}
+
+impl Session {
+    /// Checks the CONNECT, takes over an existing session of the client
+    /// identifier, opens the link and sends HELLO.
+    #[allow(clippy::result_large_err)]
+    fn start(
+        sock: Stream,
+        peer: String,
+        svc: &Rc<Service>,
+        router: Rc<dyn RouterPort>,
+        c: Connect,
+        leftover: BytesMut,
+    ) -> Result<Session, (Stream, Vec<u8>)> {
+        let version = c.version;
+        let mut assigned = None;
+        let client_id = if c.client_id.is_empty() {
+            if version == Version::V311 && !c.clean_start {
+                // MQTT-3.1.3-8.
+                return Err((sock, refusal(version, ReasonCode::ClientIdentifierNotValid)));
+            }
+            let id = assigned_client_id();
+            assigned = Some(id.clone());
+            id
+        } else {
+            c.client_id.as_str().to_owned()
+        };
+        if let Some(w) = &c.will
+            && !inbound::will_topic_allowed(&w.topic)
+        {
+            return Err((sock, refusal(version, ReasonCode::NotAuthorized)));
+        }
+        let mut st = State::new(Rc::clone(svc), version, client_id.clone(), svc.queue_limit);
+        // What the client announced (5.0).
+        if version == Version::V5 {
+            let p = &c.properties;
+            if let Some(rm) = p.receive_maximum {
+                st.send_max = rm;
+            }
+            if let Some(mps) = p.maximum_packet_size {
+                st.max_packet_out = mps;
+            }
+            st.alias_out_max = p.topic_alias_maximum.unwrap_or(0);
+        }
+        // Keep-alive: capped by max_keep_alive; 0 (none) gets the cap in 5.0.
+        let max_ka = svc.limits.max_keep_alive_s;
+        let mut server_keep_alive = None;
+        let ka = if version == Version::V5 && (c.keep_alive == 0 || c.keep_alive > max_ka) {
+            if max_ka != u16::MAX || c.keep_alive > max_ka {
+                server_keep_alive = Some(max_ka);
+                max_ka
+            } else {
+                0
+            }
+        } else {
+            c.keep_alive
+        };
+        let mut props = ConnAckProperties::default();
+        if version == Version::V5 {
+            props.receive_maximum = Some(svc.limits.max_inflight);
+            props.maximum_packet_size = Some(svc.limits.max_packet_size as u32);
+            props.topic_alias_maximum = Some(svc.topic_alias_max);
+            props.retain_available = Some(true);
+            props.wildcard_subscription_available = Some(true);
+            props.subscription_identifiers_available = Some(true);
+            props.shared_subscription_available = Some(false);
+            props.server_keep_alive = server_keep_alive;
+            if c.properties.session_expiry_interval.is_some_and(|e| e > 0) {
+                // Sessions end with their connection (persistence is not there yet).
+                props.session_expiry_interval = Some(0);
+            }
+            if let Some(id) = &assigned {
+                props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
+            }
+        }
+        st.connack = Some(ConnAck {
+            session_present: false,
+            code: ReasonCode::Success,
+            properties: props,
+        });
+        st.credentials = c.username.is_some() && c.password.is_some();
+        st.password = c
+            .password
+            .as_ref()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        st.will = c.will.clone();
+        let token = takeover::new_token(router.shard().0);
+        st.token = token;
+        let state = Rc::new(RefCell::new(st));
+        // Takeover: an earlier connection of this client, on any shard, ends.
+        takeover::claim(&PortMesh(&*router), &client_id, token, &state);
+        let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
+        info.max_outbound = None;
+        let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
+        let link = match router.open(info, Output::Sink(sink)) {
+            Ok(l) => l,
+            Err(_) => {
+                takeover::release(&PortMesh(&*router), &client_id, token, &state);
+                return Err((sock, refusal(version, ReasonCode::ServerBusy)));
+            }
+        };
+        state.borrow_mut().link = Some(link);
+        let hello = hello(svc, &c, &client_id);
+        let keep_alive = (ka > 0).then(|| {
+            let limit = Duration::from_millis(u64::from(ka) * 1500);
+            (limit, Instant::now(), Timer::new(limit))
+        });
+        let session = Session {
+            sock,
+            state,
+            router,
+            inbuf: leftover,
+            limits: decode_limits(svc),
+            front_sent: 0,
+            keep_alive,
+            stall: None,
+            feed: Vec::new(),
+        };
+        session.router.feed(link, hello);
+        Ok(session)
+    }
+
+    /// The main phase, then the end: the will when the end was abnormal,
+    /// the link closed, the socket shut.
+    async fn run(mut self) {
+        let end = poll_fn(|cx| self.poll_main(cx)).await;
+        let (link, will, client_id, token) = {
+            let mut s = self.state.borrow_mut();
+            s.phase = Phase::Closing;
+            let abnormal = end != End::Closed || !s.disconnected;
+            let will = if abnormal || s.will.is_some() {
+                // A DISCONNECT cleared the will unless it asked for it (0x04).
+                inbound::will_publish(&mut s)
+            } else {
+                None
+            };
+            (s.link, will, s.client_id.clone(), s.token)
+        };
+        if let Some(link) = link {
+            if let Some(w) = will {
+                self.router.feed(link, w);
+            }
+            self.router.close(link);
+        }
+        takeover::release(&PortMesh(&*self.router), &client_id, token, &self.state);
+        if end == End::Closed {
+            // Let the peer read what we sent before it sees the end.
+            let _ = self.sock.shutdown_write();
+            let _ = with_timeout(
+                CLOSE_TIMEOUT,
+                poll_fn(|cx| {
+                    with_scratch(|b| match self.sock.poll_read(cx, b) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(()),
+                        Poll::Ready(Ok(_)) => {
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                    })
+                }),
+            )
+            .await;
+        }
+    }
+
+    fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        self.state.borrow_mut().waker = Some(cx.waker().clone());
+        self.run_todo();
+        if let Some(end) = self.poll_read(cx) {
+            return Poll::Ready(end);
+        }
+        if let Some(end) = self.poll_keep_alive(cx) {
+            return Poll::Ready(end);
+        }
+        match self.poll_write(cx) {
+            Some(end) => Poll::Ready(end),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Feeds what the sink asked for (AUTHENTICATE after CHALLENGE).
+    fn run_todo(&mut self) {
+        let (todo, link) = {
+            let mut s = self.state.borrow_mut();
+            if s.todo.is_empty() {
+                return;
+            }
+            (std::mem::take(&mut s.todo), s.link)
+        };
+        if let Some(link) = link {
+            for m in todo {
+                self.router.feed(link, m);
+            }
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        {
+            let s = self.state.borrow();
+            // Packets wait in the socket until CONNACK; nothing is read once closing.
+            if s.phase != Phase::Up {
+                return None;
+            }
+        }
+        // Whole packets left over from CONNECT's read.
+        if !self.inbuf.is_empty()
+            && let Err(end) = self.decode_all()
+        {
+            return Some(end);
+        }
+        for _ in 0..READS_PER_WAKE {
+            let step = with_scratch(|buf| match self.sock.poll_read(cx, buf) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Err(End::Gone)),
+                Poll::Ready(Ok(n)) => {
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    Poll::Ready(Ok(()))
+                }
+            });
+            match step {
+                Poll::Pending => return None,
+                Poll::Ready(Err(end)) => return Some(end),
+                Poll::Ready(Ok(())) => {
+                    if let Some((_, last, _)) = &mut self.keep_alive {
+                        *last = Instant::now();
+                    }
+                    if let Err(end) = self.decode_all() {
+                        return Some(end);
+                    }
+                    if self.state.borrow().phase != Phase::Up {
+                        return None;
+                    }
+                }
+            }
+        }
+        cx.waker().wake_by_ref();
+        None
+    }
+
+    /// Decodes and handles every whole packet in `inbuf`.
+    fn decode_all(&mut self) -> Result<(), End> {
+        loop {
+            let version = self.state.borrow().version;
+            let packet = match mqtt::decode(&mut self.inbuf, Some(version), &self.limits) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "malformed MQTT packet");
+                    self.violation(Violation(e.reason_code(), "malformed packet"));
+                    return Err(End::Failed);
+                }
+            };
+            let result = {
+                let mut s = self.state.borrow_mut();
+                inbound::on_packet(&mut s, packet, &mut self.feed)
+            };
+            let link = self.state.borrow().link;
+            if let Some(link) = link {
+                for m in self.feed.drain(..) {
+                    self.router.feed(link, m);
+                }
+            }
+            if let Err(v) = result {
+                self.violation(v);
+                return Err(End::Failed);
+            }
+            if self.state.borrow().phase != Phase::Up {
+                break;
+            }
+        }
+        if self.inbuf.is_empty() {
+            self.inbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// A rule broken: 5.0 gets DISCONNECT with the code (best effort, now).
+    fn violation(&mut self, v: Violation) {
+        let mut s = self.state.borrow_mut();
+        tracing::debug!(client = %s.client_id, code = ?v.0, reason = v.1, "MQTT protocol violation");
+        s.disconnect(v.0, v.1);
+        if s.version == Version::V5 {
+            // Written now, ahead of the close (the connection ends abnormally).
+            let mut out = BytesMut::new();
+            let mut d = mqtt::Disconnect {
+                reason: v.0,
+                properties: Default::default(),
+            };
+            d.properties.reason_string = MqttString::try_from(v.1).ok();
+            if mqtt::encode(&Packet::Disconnect(d), Version::V5, &mut out).is_ok() {
+                let _ = Socket::poll_write_vectored(
+                    &mut self.sock,
+                    &mut Context::from_waker(std::task::Waker::noop()),
+                    &[IoSlice::new(&out)],
+                );
+            }
+        }
+    }
+
+    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        let (limit, last, timer) = self.keep_alive.as_mut()?;
+        while Pin::new(&mut *timer).poll(cx).is_ready() {
+            let idle = last.elapsed();
+            if idle >= *limit {
+                let mut s = self.state.borrow_mut();
+                tracing::debug!(client = %s.client_id, "keep-alive expired");
+                s.disconnect(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
+                return Some(End::Failed);
+            }
+            *timer = Timer::new(*limit - idle);
+        }
+        None
+    }
+
+    /// Writes the queue until the socket is full or it is empty; ends the
+    /// connection once it is empty and a close was decided.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        for _ in 0..WRITES_PER_WAKE {
+            let (empty, closing) = {
+                let s = self.state.borrow();
+                (s.out.items.is_empty(), s.close.is_some())
+            };
+            if empty {
+                return closing.then_some(End::Closed);
+            }
+            match self.write_once(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Some(End::Gone),
+                Poll::Pending => return self.stalled(cx, closing),
+            }
+        }
+        cx.waker().wake_by_ref();
+        None
+    }
+
+    /// The socket is full: wait, but once the connection is closing a peer
+    /// that does not read gets [`STALL_TICK`].
+    fn stalled(&mut self, cx: &mut Context<'_>, closing: bool) -> Option<End> {
+        if !closing {
+            return None;
+        }
+        let (since, timer) = self
+            .stall
+            .get_or_insert_with(|| (Instant::now(), Timer::new(STALL_TICK)));
+        if Pin::new(timer).poll(cx).is_ready() || since.elapsed() >= STALL_TICK {
+            return Some(End::Failed);
+        }
+        None
+    }
+
+    /// One vectored write of queued items.
+    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let state = Rc::clone(&self.state);
+        let s = state.borrow();
+        let mut heads = [0u8; HEADS];
+        let mut used = 0;
+        let mut spans: [(usize, usize); ITEMS_PER_WRITE] = [(0, 0); ITEMS_PER_WRITE];
+        let mut n_items = 0;
+        for item in s.out.items.iter().take(ITEMS_PER_WRITE) {
+            if let Item::Publish(p) = item {
+                let d = p.delivery();
+                match p.tmpl.write_head(&d, &mut heads[used..]) {
+                    Ok(n) => {
+                        spans[n_items] = (used, n);
+                        used += n;
+                    }
+                    Err(_) if n_items > 0 => break,
+                    Err(_) => {
+                        // A head longer than the whole area: its own buffer.
+                        drop(s);
+                        return self.write_big_front(cx);
+                    }
+                }
+            }
+            n_items += 1;
+        }
+        let mut iov = [IoSlice::new(&[]); 2 * ITEMS_PER_WRITE];
+        let mut k = 0;
+        let mut skip = self.front_sent;
+        for (i, item) in s.out.items.iter().take(n_items).enumerate() {
+            let parts: [&[u8]; 2] = match item {
+                Item::Small { len, buf } => [&buf[..*len as usize], &[]],
+                Item::Encoded(b) => [b, &[]],
+                Item::Publish(p) => {
+                    let (at, n) = spans[i];
+                    [&heads[at..at + n], p.tmpl.payload()]
+                }
+            };
+            for part in parts {
+                if part.is_empty() {
+                    continue;
+                }
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                iov[k] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                k += 1;
+            }
+        }
+        if k == 0 {
+            drop(s);
+            let mut s = state.borrow_mut();
+            // Only empty parts (cannot happen for MQTT packets): drop them.
+            for _ in 0..n_items {
+                s.out.pop();
+            }
+            self.front_sent = 0;
+            return Poll::Ready(Ok(()));
+        }
+        let written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => n,
+        };
+        let lens: Vec<usize> = s
+            .out
+            .items
+            .iter()
+            .take(n_items)
+            .enumerate()
+            .map(|(i, item)| match item {
+                Item::Publish(p) => spans[i].1 + p.tmpl.payload().len(),
+                other => other.wire_len(),
+            })
+            .collect();
+        drop(s);
+        self.account(&lens, written);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Drops written items and remembers how much of a partly written one went.
+    fn account(&mut self, lens: &[usize], mut written: usize) {
+        let mut s = self.state.borrow_mut();
+        for len in lens {
+            let rest = len - self.front_sent;
+            if written < rest {
+                self.front_sent += written;
+                return;
+            }
+            written -= rest;
+            self.front_sent = 0;
+            s.out.pop();
+            s.last_delivery = None;
+        }
+    }
+
+    /// The front item's head does not fit the stack area (a huge topic or
+    /// property block): written from a buffer of its own.
+    fn write_big_front(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let state = Rc::clone(&self.state);
+        let s = state.borrow();
+        let Some(Item::Publish(p)) = s.out.items.front() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut head = BytesMut::new();
+        if p.tmpl.put_head(&p.delivery(), &mut head).is_err() {
+            drop(s);
+            state.borrow_mut().out.pop();
+            return Poll::Ready(Ok(()));
+        }
+        let total = head.len() + p.tmpl.payload().len();
+        let mut whole = head.to_vec();
+        whole.extend_from_slice(p.tmpl.payload());
+        let written = match self
+            .sock
+            .poll_write_vectored(cx, &[IoSlice::new(&whole[self.front_sent..])])
+        {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(n)) => n,
+        };
+        drop(s);
+        self.account(&[total], written);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The HELLO a CONNECT stands for: user name and password offer `ticket`
+/// (then `anonymous`, for services that take anyone), no credentials offer
+/// `anonymous`; the authid asked for is the user name, else the client
+/// identifier; `authextra.mqtt` carries the client's details.
+fn hello(svc: &Service, c: &Connect, client_id: &str) -> Message {
+    let mut methods = Vec::new();
+    if c.username.is_some() && c.password.is_some() {
+        methods.push(Value::Str("ticket".into()));
+    }
+    methods.push(Value::Str("anonymous".into()));
+    let authid = c
+        .username
+        .as_ref()
+        .map_or(client_id, |u| u.as_str())
+        .to_owned();
+    let mqtt = Dict::new()
+        .with("client_id", client_id)
+        .with("protocol_level", u64::from(c.version.level()))
+        .with("will", c.will.is_some());
+    let roles = Dict::new()
+        .with(
+            "subscriber",
+            Dict::new().with(
+                "features",
+                Dict::new().with("pattern_based_subscription", true),
+            ),
+        )
+        .with("publisher", Dict::new().with("features", Dict::new()));
+    let details = Dict::new()
+        .with("authmethods", Value::List(methods))
+        .with("authid", authid)
+        .with("authextra", Dict::new().with("mqtt", mqtt))
+        .with("roles", roles)
+        .with("agent", "mqtt");
+    Message::Hello(Hello {
+        realm: svc.realm.clone(),
+        details,
+    })
+}

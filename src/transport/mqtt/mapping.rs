@@ -1,0 +1,351 @@
+//! MQTT ↔ WAMP: topic names to URIs, topic filters to WAMP subscriptions,
+//! and payloads per the service's `payload_mapping`. Pure functions, no
+//! state.
+//!
+//! Topics map as Crossbar.io maps them: `/` ↔ `.`. A filter becomes one or
+//! two WAMP subscriptions that together cover at least what it matches:
+//!
+//! | MQTT filter | WAMP subscription(s) | exact cover |
+//! |---|---|---|
+//! | `a/b` | `a.b` exact | yes |
+//! | `a/+/c` | `a..c` wildcard | yes |
+//! | `a/#` | `a.` prefix and `a` exact (`a/#` also matches `a`) | yes |
+//! | `#` | `` prefix | yes |
+//! | `a/+/b/#`, `+/#` (both wildcards) | prefix of the levels before the first wildcard | no: the sink checks each topic with `topic::matches` |
+//!
+//! Topic names whose mapped URI is not a valid WAMP URI (empty levels such as
+//! `/a` or `a//b`, whitespace) are refused by the router's URI check, as in
+//! Crossbar; a `.` inside an MQTT level is ambiguous (it reads back as `/`).
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::mqtt::PayloadFormat;
+use crate::proto::mqtt::topic;
+use crate::proto::uri::MatchPolicy;
+use crate::proto::{Dict, Payload, Serializer, Value};
+
+/// The WAMP URI of an MQTT topic name.
+pub fn topic_to_uri(topic: &str) -> String {
+    topic.replace('/', ".")
+}
+
+/// The MQTT topic name of a WAMP URI.
+pub fn uri_to_topic(uri: &str) -> String {
+    uri.replace('.', "/")
+}
+
+/// The WAMP subscriptions an MQTT filter maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterMap {
+    /// (URI, policy) pairs, one or two.
+    pub wamp: Vec<(String, MatchPolicy)>,
+    /// Whether they match exactly what the filter matches (else every
+    /// topic is checked against the filter).
+    pub exact: bool,
+}
+
+/// Maps a valid MQTT topic filter (not a `$share/` one) to WAMP subscriptions.
+pub fn filter_to_wamp(filter: &str) -> FilterMap {
+    let has_plus = filter.split('/').any(|l| l == "+");
+    let has_hash = filter.ends_with('#');
+    if !has_plus && !has_hash {
+        return FilterMap {
+            wamp: vec![(topic_to_uri(filter), MatchPolicy::Exact)],
+            exact: true,
+        };
+    }
+    if has_plus && !has_hash {
+        // `+` levels become empty components: `a/+/c` → `a..c`.
+        let uri: Vec<&str> = filter
+            .split('/')
+            .map(|l| if l == "+" { "" } else { l })
+            .collect();
+        return FilterMap {
+            wamp: vec![(uri.join("."), MatchPolicy::Wildcard)],
+            exact: true,
+        };
+    }
+    if !has_plus {
+        // `a/b/#` → prefix `a.b.` and exact `a.b`; `#` → prefix ``.
+        let parent = filter.strip_suffix('#').unwrap_or(filter);
+        let prefix = topic_to_uri(parent);
+        let mut wamp = vec![(prefix.clone(), MatchPolicy::Prefix)];
+        if let Some(p) = prefix.strip_suffix('.')
+            && !p.is_empty()
+        {
+            wamp.push((p.to_owned(), MatchPolicy::Exact));
+        }
+        return FilterMap { wamp, exact: true };
+    }
+    // Both wildcards: the literal levels before the first wildcard, as a prefix.
+    let literal: Vec<&str> = filter
+        .split('/')
+        .take_while(|l| *l != "+" && *l != "#")
+        .collect();
+    let prefix = if literal.is_empty() {
+        String::new()
+    } else {
+        format!("{}.", literal.join("."))
+    };
+    FilterMap {
+        wamp: vec![(prefix, MatchPolicy::Prefix)],
+        exact: false,
+    }
+}
+
+/// Whether `topic` (an MQTT name) is delivered to a subscription of `filter`
+/// mapped with `map`: names starting with `$` never match a filter that
+/// starts with a wildcard (MQTT-4.7.2-1), nor do the router's meta events
+/// (`wamp/...`, WAMP's `wamp.*`); an inexact map is checked.
+pub fn delivers(filter: &str, exact: bool, topic: &str) -> bool {
+    if (topic.starts_with('$') || topic.starts_with("wamp/")) && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    exact || topic::matches(filter, topic)
+}
+
+/// The payload format of `uri`: the longest prefix in `mapping` (the
+/// default when none matches is passthrough).
+pub fn format_of<'a>(
+    mapping: &'a std::collections::BTreeMap<String, PayloadFormat>,
+    uri: &str,
+) -> &'a PayloadFormat {
+    const PASSTHROUGH: &PayloadFormat = &PayloadFormat::Passthrough;
+    mapping
+        .iter()
+        .filter(|(prefix, _)| uri.starts_with(prefix.as_str()))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map_or(PASSTHROUGH, |(_, f)| f)
+}
+
+/// Why an MQTT payload could not become a WAMP payload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// `native`: the payload is not a serialized dictionary.
+    #[error("the payload is not a {0} dictionary with args/kwargs")]
+    NotADict(&'static str),
+    /// `dynamic` needs a call: handled by the front end, not here.
+    #[error("dynamic payload mapping is not supported yet")]
+    Dynamic,
+}
+
+/// A WAMP publish's payload and extra options from an MQTT payload.
+pub fn mqtt_to_wamp(format: &PayloadFormat, payload: &Bytes) -> Result<(Payload, Dict), MapError> {
+    match format {
+        PayloadFormat::Passthrough => Ok((
+            if payload.is_empty() {
+                Payload::empty()
+            } else {
+                Payload::args(vec![Value::Bytes(payload.clone())])
+            },
+            Dict::new(),
+        )),
+        PayloadFormat::Native { serializer } => native_to_wamp(*serializer, payload),
+        PayloadFormat::Dynamic { .. } => Err(MapError::Dynamic),
+    }
+}
+
+/// Crossbar's `native` form: a serialized dictionary whose `args` and
+/// `kwargs` are the payload and whose `exclude`, `eligible`, ... are
+/// publish options.
+fn native_to_wamp(serializer: Serializer, payload: &[u8]) -> Result<(Payload, Dict), MapError> {
+    if payload.is_empty() {
+        return Ok((Payload::empty(), Dict::new()));
+    }
+    let value = match serializer {
+        Serializer::Json => crate::proto::codec::json::decode_value(payload),
+        Serializer::MsgPack => crate::proto::codec::msgpack::decode_value(payload),
+        Serializer::Cbor => crate::proto::codec::cbor::decode_value(payload),
+    };
+    let Ok(Value::Dict(d)) = value else {
+        return Err(MapError::NotADict(serializer.name()));
+    };
+    let mut out = Payload::empty();
+    let mut options = Dict::new();
+    for (k, v) in d.0 {
+        match (k.as_str(), v) {
+            ("args", Value::List(l)) => out.args = Some(l),
+            ("kwargs", Value::Dict(kw)) => out.kwargs = Some(kw),
+            ("args" | "kwargs", Value::Null) => {}
+            ("args" | "kwargs", _) => return Err(MapError::NotADict(serializer.name())),
+            (
+                "exclude" | "exclude_authid" | "exclude_authrole" | "eligible" | "eligible_authid"
+                | "eligible_authrole",
+                v,
+            ) => options.insert(k, v),
+            _ => {}
+        }
+    }
+    Ok((out, options))
+}
+
+/// The MQTT payload of a WAMP publication (one that did not come from MQTT).
+///
+/// - `passthrough`: a single binary (or string) argument is the payload
+///   itself; no payload is an empty payload; anything else is sent as the
+///   JSON dictionary `{"args": [...], "kwargs": {...}}` (WAMP publishers have
+///   no payload transparency in Junction).
+/// - `native`: the dictionary `{"args": [...], "kwargs": {...}}` in the
+///   serializer (Crossbar's form).
+///
+/// # Errors
+/// [`MapError::Dynamic`] for `dynamic`.
+pub fn wamp_to_mqtt(format: &PayloadFormat, payload: &Payload) -> Result<Bytes, MapError> {
+    match format {
+        PayloadFormat::Passthrough => {
+            if payload.kwargs.as_ref().is_none_or(|k| k.is_empty()) {
+                match payload.args.as_deref() {
+                    None | Some([]) => return Ok(Bytes::new()),
+                    Some([Value::Bytes(b)]) => return Ok(b.clone()),
+                    Some([Value::Str(s)]) => return Ok(Bytes::copy_from_slice(s.as_bytes())),
+                    _ => {}
+                }
+            }
+            Ok(serialize_dict(Serializer::Json, payload))
+        }
+        PayloadFormat::Native { serializer } => Ok(serialize_dict(*serializer, payload)),
+        PayloadFormat::Dynamic { .. } => Err(MapError::Dynamic),
+    }
+}
+
+fn serialize_dict(serializer: Serializer, payload: &Payload) -> Bytes {
+    let mut d = Dict::new();
+    if let Some(a) = &payload.args {
+        d.insert("args", Value::List(a.clone()));
+    }
+    if let Some(kw) = &payload.kwargs {
+        d.insert("kwargs", Value::Dict(kw.clone()));
+    }
+    let v = Value::Dict(d);
+    let mut out = BytesMut::new();
+    match serializer {
+        Serializer::Json => crate::proto::codec::json::encode_value(&v, &mut out),
+        Serializer::MsgPack => crate::proto::codec::msgpack::encode_value(&v, &mut out),
+        Serializer::Cbor => crate::proto::codec::cbor::encode_value(&v, &mut out),
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use MatchPolicy::{Exact, Prefix, Wildcard};
+
+    fn wamp(filter: &str) -> (Vec<(String, MatchPolicy)>, bool) {
+        let m = filter_to_wamp(filter);
+        (m.wamp, m.exact)
+    }
+
+    #[test]
+    fn topics_and_filters_map_as_crossbar_maps_them() {
+        assert_eq!(topic_to_uri("sensors/room1/temp"), "sensors.room1.temp");
+        assert_eq!(uri_to_topic("com.example.x"), "com/example/x");
+        assert_eq!(wamp("a/b"), (vec![("a.b".into(), Exact)], true));
+        assert_eq!(wamp("a/+/c"), (vec![("a..c".into(), Wildcard)], true));
+        assert_eq!(wamp("+"), (vec![("".into(), Wildcard)], true));
+        assert_eq!(
+            wamp("a/b/#"),
+            (vec![("a.b.".into(), Prefix), ("a.b".into(), Exact)], true)
+        );
+        assert_eq!(wamp("#"), (vec![("".into(), Prefix)], true));
+        assert_eq!(wamp("a/+/b/#"), (vec![("a.".into(), Prefix)], false));
+        assert_eq!(wamp("+/#"), (vec![("".into(), Prefix)], false));
+    }
+
+    /// Every (filter, topic) pair: the WAMP subscriptions plus the sink's
+    /// check deliver exactly what MQTT's own matching delivers.
+    #[test]
+    fn the_wamp_cover_plus_the_check_is_mqtt_matching() {
+        let filters = [
+            "a/b", "a/+", "a/#", "#", "+/b", "+/+", "a/+/c/#", "+/#", "$SYS/#", "+",
+        ];
+        let topics = ["a", "a/b", "a/c", "a/b/c", "b/b", "a/x/c/d", "$SYS/x", "x"];
+        for f in filters {
+            let m = filter_to_wamp(f);
+            for t in topics {
+                let uri = topic_to_uri(t);
+                let covered = m
+                    .wamp
+                    .iter()
+                    .any(|(u, p)| crate::core::broker::options::pattern_matches(u, *p, &uri));
+                let got = covered && delivers(f, m.exact, t);
+                assert_eq!(got, topic::matches(f, t), "filter {f} topic {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn payload_mapping_picks_the_longest_prefix() {
+        let mut m = BTreeMap::new();
+        m.insert("".to_owned(), PayloadFormat::Passthrough);
+        m.insert(
+            "com.json".to_owned(),
+            PayloadFormat::Native {
+                serializer: Serializer::Json,
+            },
+        );
+        assert_eq!(format_of(&m, "com.json.x"), &m["com.json"]);
+        assert_eq!(format_of(&m, "com.other"), &PayloadFormat::Passthrough);
+        assert_eq!(
+            format_of(&BTreeMap::new(), "x"),
+            &PayloadFormat::Passthrough
+        );
+    }
+
+    #[test]
+    fn passthrough_both_ways() {
+        let (p, o) =
+            mqtt_to_wamp(&PayloadFormat::Passthrough, &Bytes::from_static(b"21.5")).expect("maps");
+        assert_eq!(
+            p.args,
+            Some(vec![Value::Bytes(Bytes::from_static(b"21.5"))])
+        );
+        assert!(o.is_empty());
+        assert_eq!(
+            wamp_to_mqtt(&PayloadFormat::Passthrough, &p).expect("maps"),
+            Bytes::from_static(b"21.5")
+        );
+        let text = Payload::args(vec![Value::Str("on".into())]);
+        assert_eq!(
+            wamp_to_mqtt(&PayloadFormat::Passthrough, &text).expect("maps"),
+            Bytes::from_static(b"on")
+        );
+        let structured = Payload::args(vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(
+            wamp_to_mqtt(&PayloadFormat::Passthrough, &structured).expect("maps"),
+            Bytes::from_static(br#"{"args":[1,2]}"#)
+        );
+        assert!(
+            wamp_to_mqtt(&PayloadFormat::Passthrough, &Payload::empty())
+                .expect("maps")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn native_json_both_ways() {
+        let f = PayloadFormat::Native {
+            serializer: Serializer::Json,
+        };
+        let (p, o) = mqtt_to_wamp(
+            &f,
+            &Bytes::from_static(br#"{"args":[1,"x"],"kwargs":{"k":true},"exclude":[5]}"#),
+        )
+        .expect("maps");
+        assert_eq!(p.args, Some(vec![Value::Int(1), Value::Str("x".into())]));
+        assert_eq!(p.kwargs, Some(Dict::new().with("k", true)));
+        assert_eq!(o.get("exclude"), Some(&Value::List(vec![Value::Int(5)])));
+        let back = wamp_to_mqtt(&f, &p).expect("maps");
+        assert_eq!(&back[..], br#"{"args":[1,"x"],"kwargs":{"k":true}}"#);
+        assert_eq!(
+            mqtt_to_wamp(&f, &Bytes::from_static(b"[1]")),
+            Err(MapError::NotADict("json"))
+        );
+        assert_eq!(
+            mqtt_to_wamp(&f, &Bytes::from_static(b"not json")),
+            Err(MapError::NotADict("json"))
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! What an MQTT connection has to send: small control packets held inline,
+//! encoded packets, and PUBLISH deliveries that share one
+//! [`PublishTemplate`] (the topic, shared properties and payload encoded
+//! once per publication, QoS and version) and differ only in a head written
+//! per delivery at write time (packet identifier, flags, topic alias,
+//! subscription identifiers). Bounded in bytes like the WAMP outbox: a push
+//! past the bound is an [`Overflow`] and the router closes the link as a
+//! slow consumer.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::core::outbox::Overflow;
+use crate::proto::mqtt::{self, Delivery, Packet, PacketId, PublishTemplate, Version};
+
+/// Longest control packet kept inline (PUBACK with reason code and no
+/// properties is 4–5 bytes; SUBACK of a few filters fits too).
+const INLINE: usize = 22;
+
+/// Subscription identifiers of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SubIds {
+    /// None (3.1.1, or no subscription gave one).
+    #[default]
+    None,
+    /// One: the common case, no allocation.
+    One(u32),
+    /// Several overlapping subscriptions had one.
+    Many(Box<[u32]>),
+}
+
+impl SubIds {
+    /// As a slice.
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            SubIds::None => &[],
+            SubIds::One(id) => std::slice::from_ref(id),
+            SubIds::Many(ids) => ids,
+        }
+    }
+
+    /// Adds an identifier (kept unique).
+    pub fn push(&mut self, id: u32) {
+        if self.as_slice().contains(&id) {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            SubIds::None => SubIds::One(id),
+            SubIds::One(a) => SubIds::Many(Box::new([a, id])),
+            SubIds::Many(ids) => {
+                let mut v = ids.into_vec();
+                v.push(id);
+                SubIds::Many(v.into_boxed_slice())
+            }
+        };
+    }
+}
+
+/// One PUBLISH to one client.
+#[derive(Debug, Clone)]
+pub struct PubOut {
+    /// The shared encoding.
+    pub tmpl: Rc<PublishTemplate>,
+    /// Packet identifier (QoS 1 and 2).
+    pub packet_id: Option<PacketId>,
+    /// DUP flag (a re-delivery).
+    pub dup: bool,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic alias, and whether the topic is sent with it (first use).
+    pub alias: Option<u16>,
+    /// Whether the topic name is in the packet.
+    pub send_topic: bool,
+    /// Subscription identifiers.
+    pub sub_ids: SubIds,
+}
+
+impl PubOut {
+    /// The per-delivery part of the head.
+    pub fn delivery(&self) -> Delivery<'_> {
+        Delivery {
+            packet_id: self.packet_id,
+            topic_alias: self.alias,
+            send_topic: self.send_topic,
+            dup: self.dup,
+            retain: self.retain,
+            subscription_ids: self.sub_ids.as_slice(),
+        }
+    }
+
+    /// Bytes on the wire.
+    pub fn wire_len(&self) -> usize {
+        self.tmpl.head_len(&self.delivery()).unwrap_or(0) + self.tmpl.payload().len()
+    }
+}
+
+/// One queued packet.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A short control packet, inline.
+    Small {
+        /// Its length.
+        len: u8,
+        /// Its bytes.
+        buf: [u8; INLINE],
+    },
+    /// An encoded packet.
+    Encoded(Bytes),
+    /// A PUBLISH delivery.
+    Publish(PubOut),
+}
+
+impl Item {
+    /// An encoded packet, inline when short.
+    pub fn packet(p: &Packet, version: Version) -> Option<Item> {
+        let mut b = BytesMut::new();
+        if let Err(e) = mqtt::encode(p, version, &mut b) {
+            tracing::warn!(error = %e, packet = p.packet_type().name(), "cannot encode");
+            return None;
+        }
+        Some(if b.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..b.len()].copy_from_slice(&b);
+            Item::Small {
+                len: b.len() as u8,
+                buf,
+            }
+        } else {
+            Item::Encoded(b.freeze())
+        })
+    }
+
+    /// Bytes on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Item::Small { len, .. } => *len as usize,
+            Item::Encoded(b) => b.len(),
+            Item::Publish(p) => p.wire_len(),
+        }
+    }
+}
+
+/// The queue.
+#[derive(Debug)]
+pub struct OutQueue {
+    /// Packets not yet fully written, oldest first.
+    pub items: VecDeque<Item>,
+    /// Sum of their wire lengths.
+    pub bytes: usize,
+    /// Bound on `bytes`.
+    pub limit: usize,
+}
+
+impl OutQueue {
+    /// An empty queue bounded at `limit` bytes.
+    pub fn new(limit: usize) -> OutQueue {
+        OutQueue {
+            items: VecDeque::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// Queues `item`.
+    ///
+    /// # Errors
+    /// [`Overflow`] past the bound (one item always fits an empty queue).
+    pub fn push(&mut self, item: Item) -> Result<(), Overflow> {
+        let len = item.wire_len();
+        if !self.items.is_empty() && self.bytes + len > self.limit {
+            return Err(Overflow);
+        }
+        self.bytes += len;
+        self.items.push_back(item);
+        Ok(())
+    }
+
+    /// Drops the front item (written).
+    pub fn pop(&mut self) {
+        if let Some(i) = self.items.pop_front() {
+            self.bytes -= i.wire_len();
+        }
+        if self.items.is_empty() && self.items.capacity() > 16 {
+            self.items = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_ids_stay_unique_and_grow() {
+        let mut s = SubIds::None;
+        s.push(3);
+        s.push(3);
+        assert_eq!(s, SubIds::One(3));
+        s.push(7);
+        s.push(9);
+        assert_eq!(s.as_slice(), &[3, 7, 9]);
+    }
+
+    #[test]
+    fn the_queue_counts_bytes_and_refuses_past_its_bound() {
+        let mut q = OutQueue::new(10);
+        let ping = Item::packet(&Packet::PingResp, Version::V311).expect("encodes");
+        assert!(matches!(ping, Item::Small { len: 2, .. }));
+        for _ in 0..5 {
+            q.push(ping.clone()).expect("fits");
+        }
+        assert_eq!(q.bytes, 10);
+        assert_eq!(q.push(ping.clone()), Err(Overflow));
+        q.pop();
+        assert_eq!(q.bytes, 8);
+        let big = Item::Encoded(Bytes::from(vec![0u8; 100]));
+        let mut empty = OutQueue::new(10);
+        empty.push(big).expect("one item always fits");
+    }
+}

@@ -1,0 +1,240 @@
+//! The ring against real sockets: a client in a std thread, the ring on a
+//! glommio executor.
+
+use std::future::{Future, poll_fn};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::Bytes;
+use glommio::LocalExecutorBuilder;
+
+use super::*;
+use crate::core::outbox::Frame;
+
+/// Runs `f` on a fresh executor with the ring started, then stops the ring.
+fn on_ring<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    LocalExecutorBuilder::default()
+        .io_memory(1 << 20)
+        .spawn(move || async move {
+            let driver = start().expect("io_uring available");
+            let out = f(current().expect("started")).await;
+            driver.stop().await;
+            out
+        })
+        .expect("start executor")
+        .join()
+        .expect("join executor")
+}
+
+/// A listener on 127.0.0.1:0 and its address.
+fn listen(ring: &Rc<Ring>) -> (UringListener, SocketAddr) {
+    let l = UringListener::bind_tcp(Rc::clone(ring), "127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = l.local_addr().expect("addr").as_socket().expect("inet");
+    (l, addr)
+}
+
+/// Everything the stream receives until the end of the stream.
+async fn recv_all(s: &mut UringStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    while let Some(buf) = poll_fn(|cx| s.poll_recv(cx)).await.expect("recv") {
+        got.extend_from_slice(&buf);
+    }
+    got
+}
+
+#[test]
+fn receives_in_order_until_end_of_stream() {
+    let (got, stats) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            for i in 0..50 {
+                c.write_all(format!("chunk {i};").as_bytes())
+                    .expect("write");
+                if i % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        let (mut s, peer) = l.accept().await.expect("accept");
+        assert!(peer.as_socket().is_some_and(|p| p.ip().is_loopback()));
+        let got = recv_all(&mut s).await;
+        client.join().expect("client");
+        (got, ring.stats())
+    });
+    let want: String = (0..50).map(|i| format!("chunk {i};")).collect();
+    assert_eq!(String::from_utf8(got).expect("utf-8"), want);
+    assert!(stats.recvs >= 1);
+    assert!(stats.submits >= 1);
+}
+
+#[test]
+fn more_data_than_buffers_starves_the_receive_and_it_resumes() {
+    // 4 MiB through 256 buffers of 4 KiB (1 MiB) while the server does not
+    // read: the multishot receive stops for want of buffers and is rearmed.
+    const LEN: usize = 4 << 20;
+    let (got, stats) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            c.write_all(&data).expect("write");
+        });
+        let (mut s, _) = l.accept().await.expect("accept");
+        // Arm the receive, then let the kernel fill every buffer.
+        let first = poll_fn(|cx| s.poll_recv(cx))
+            .await
+            .expect("recv")
+            .expect("data");
+        let mut got = first.to_vec();
+        drop(first);
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+        got.extend(recv_all(&mut s).await);
+        client.join().expect("client");
+        (got, ring.stats())
+    });
+    assert_eq!(got.len(), LEN);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    assert!(stats.starved >= 1, "{stats:?}");
+}
+
+#[test]
+fn a_send_op_writes_control_bytes_then_headed_frames_and_skips_what_was_sent() {
+    let (n1, n2, got) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).expect("read");
+            got
+        });
+        let (mut s, _) = l.accept().await.expect("accept");
+        let shared = Rc::new(Bytes::from_static(b"shared"));
+        let mut op = s.send_op();
+        op.ctrl.extend_from_slice(b"<ctrl>");
+        op.frames.push(Frame::Own(Bytes::from_static(b"abc")));
+        op.frames.push(Frame::Shared(Rc::clone(&shared)));
+        op.headers[0][..2].copy_from_slice(b"H1");
+        op.head_lens[0] = 2;
+        op.headers[1][..3].copy_from_slice(b"H22");
+        op.head_lens[1] = 3;
+        assert_eq!(op.len(), 6 + 5 + 9);
+        s.submit_send(op);
+        assert!(s.sending());
+        let (n1, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
+        // The op's frame references are still held until it is recycled.
+        assert_eq!(Rc::strong_count(&shared), 2);
+        s.recycle(op);
+        assert_eq!(Rc::strong_count(&shared), 1);
+        assert!(!s.sending());
+        // A frame of which 3 octets (the header and one payload octet) went out before.
+        let mut op = s.send_op();
+        op.frames.push(Frame::Own(Bytes::from_static(b"xyz")));
+        op.headers[0][..2].copy_from_slice(b"H1");
+        op.head_lens[0] = 2;
+        op.skip = 3;
+        s.submit_send(op);
+        let (n2, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
+        s.recycle(op);
+        assert!(poll_fn(|cx| s.poll_send(cx)).await.is_none());
+        drop(s);
+        ring.flush();
+        (
+            n1.expect("sent"),
+            n2.expect("sent"),
+            client.join().expect("client"),
+        )
+    });
+    assert_eq!((n1, n2), (20, 2));
+    assert_eq!(got, b"<ctrl>H1abcH22sharedyz");
+}
+
+#[test]
+fn a_dropped_stream_cancels_its_receive_and_its_slot_is_reused() {
+    let reused = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let a = TcpStream::connect(addr).expect("connect");
+            let mut b = TcpStream::connect(addr).expect("connect");
+            // The first connection sees its end of stream once the server dropped it.
+            let mut a = a;
+            let mut buf = [0u8; 1];
+            let n = a.read(&mut buf).expect("read");
+            b.write_all(b"x").expect("write");
+            n
+        });
+        let (mut a, _) = l.accept().await.expect("accept");
+        let slot_a = a.slot;
+        // Arms the multishot receive.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(a.poll_recv(&mut cx).is_pending());
+        ring.flush();
+        drop(a);
+        ring.flush();
+        // The cancellation completes within a turn or two.
+        for _ in 0..100 {
+            if ring.inner.borrow().free.contains(&slot_a) {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+            ring.flush();
+        }
+        let (mut b, _) = l.accept().await.expect("accept");
+        let got = poll_fn(|cx| b.poll_recv(cx))
+            .await
+            .expect("recv")
+            .expect("data")
+            .to_vec();
+        assert_eq!(got, b"x");
+        assert_eq!(client.join().expect("client"), 0, "end of stream");
+        b.slot == slot_a
+    });
+    assert!(reused, "the freed slot is the next one handed out");
+}
+
+#[test]
+fn direct_writes_wait_for_room_on_the_ring() {
+    // Cold-path writes (handshakes, close frames) fill the socket, wait for
+    // writability through a poll on the ring, and finish.
+    const LEN: usize = 8 << 20;
+    let got = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            std::thread::sleep(Duration::from_millis(100));
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).expect("read");
+            got.len()
+        });
+        let (s, _) = l.accept().await.expect("accept");
+        let mut stream = crate::transport::Stream::Uring(s);
+        let data = vec![7u8; LEN];
+        crate::transport::conn::write_all(&mut stream, &data)
+            .await
+            .expect("write");
+        drop(stream);
+        ring.flush();
+        client.join().expect("client")
+    });
+    assert_eq!(got, LEN);
+}
+
+#[test]
+fn an_idle_connection_costs_a_small_slot_and_a_small_stream() {
+    // What a held connection keeps in this module and in the driver's socket.
+    assert!(
+        std::mem::size_of::<Slot>() <= 48,
+        "{}",
+        std::mem::size_of::<Slot>()
+    );
+    assert!(std::mem::size_of::<UringStream>() <= 16);
+    assert!(std::mem::size_of::<crate::transport::Stream>() <= 24);
+}
