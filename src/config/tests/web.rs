@@ -325,3 +325,47 @@ fn bad_web_junction_limits(#[case] junction: Value, #[case] path: &str, #[case] 
     set(&mut v, "/workers/0/transports/0/junction", junction);
     assert_one_issue(&v, path, Invalid, needle);
 }
+
+#[test]
+fn websocket_compression_options() {
+    use crate::config::DeflateParams;
+    let ws = |options: Value| {
+        let c = model(&web(
+            json!({"ws": {"type": "websocket", "options": options}}),
+        ));
+        match path_service(&c, "ws") {
+            WebService::WebSocket(s) => s.options.compression,
+            other => panic!("websocket expected, got {other:?}"),
+        }
+    };
+    assert_eq!(ws(json!({})), None);
+    assert_eq!(ws(json!({"compression": {}})), None, "no deflate: off");
+    assert_eq!(
+        ws(json!({"compression": {"deflate": {}}})),
+        Some(DeflateParams::default())
+    );
+    assert_eq!(
+        ws(json!({"compression": {"deflate": {
+            "request_no_context_takeover": true, "request_max_window_bits": 10,
+            "no_context_takeover": false, "max_window_bits": 12, "level": 1, "threshold": 0}}})),
+        Some(DeflateParams {
+            no_context_takeover: false,
+            request_no_context_takeover: true,
+            max_window_bits: 12,
+            request_max_window_bits: 10,
+            level: 1,
+            threshold: 0,
+        })
+    );
+}
+
+#[rstest]
+#[case(json!({"deflate": {"max_window_bits": 16}}), "workers[0].transports[0].paths.ws.options.compression.deflate.max_window_bits", "out of range")]
+#[case(json!({"deflate": {"request_max_window_bits": 5}}), "workers[0].transports[0].paths.ws.options.compression.deflate.request_max_window_bits", "not a window size")]
+#[case(json!({"deflate": {"level": 0}}), "workers[0].transports[0].paths.ws.options.compression.deflate.level", "out of range")]
+#[case(json!({"deflate": {"x": 1}}), "workers[0].transports[0].paths.ws.options.compression.deflate.x", "unknown key")]
+#[case(json!({"gzip": {}}), "workers[0].transports[0].paths.ws.options.compression.gzip", "unknown key")]
+fn bad_compression_options(#[case] compression: Value, #[case] path: &str, #[case] needle: &str) {
+    let v = web(json!({"ws": {"type": "websocket", "options": {"compression": compression}}}));
+    assert_one_issue(&v, path, Invalid, needle);
+}

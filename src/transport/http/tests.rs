@@ -969,3 +969,44 @@ fn links_keep_the_tracking_cookie_only_when_configured() {
         "no dynamic authenticator: no headers"
     );
 }
+
+#[test]
+fn a_universal_transport_serves_http_through_the_web_server() {
+    use crate::config::UniversalTransport;
+    let t = tree();
+    let mut paths = WebPaths::new();
+    paths.insert("/".into(), static_service(&t.www, |_| {}));
+    let WebService::WebSocket(ws) = ws_service("/ws", &[Serializer::Json]) else {
+        unreachable!("a websocket service")
+    };
+    let universal = TransportConfig::new(
+        "u".to_owned(),
+        TransportKind::Universal(UniversalTransport {
+            websocket: BTreeMap::from([("ws".to_owned(), ws)]),
+            web: Some(WebTransport {
+                paths,
+                ..WebTransport::default()
+            }),
+            ..UniversalTransport::default()
+        }),
+        Endpoint::Tcp {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+        },
+    );
+    let (seen, ()) = with_server(universal, |addr| {
+        assert_eq!(get(&addr, &req("/hello.txt")).text(), "hello, world\n");
+        let mut c = connect(&addr);
+        c.get_mut()
+            .write_all(upgrade("/ws", "wamp.2.json", "").as_bytes())
+            .expect("write");
+        assert_eq!(read_resp(&mut c, true).status, 101);
+        c.get_mut()
+            .write_all(&client_frame(1, b"[7]"))
+            .expect("frame");
+        assert_eq!(read_frame(&mut c), (1, b"[7]".to_vec()));
+        c.get_mut().write_all(&client_frame(8, &[])).expect("close");
+        assert_eq!(read_frame(&mut c).0, 8);
+    });
+    assert_eq!(seen.links.len(), 1);
+}
