@@ -177,6 +177,35 @@ pub(super) struct Encoded {
     pub payload: Option<Bytes>,
 }
 
+/// The encoded front frames of a connection whose framing encodes; one
+/// pointer (no queue at all) on the connections that do not, the many.
+#[derive(Debug, Default)]
+struct EncodedQueue(Option<Box<VecDeque<Encoded>>>);
+
+impl EncodedQueue {
+    fn get(&self, i: usize) -> Option<&Encoded> {
+        self.0.as_ref()?.get(i)
+    }
+
+    fn front(&self) -> Option<&Encoded> {
+        self.get(0)
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    fn push_back(&mut self, e: Encoded) {
+        self.0.get_or_insert_with(Box::default).push_back(e);
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(q) = &mut self.0 {
+            q.pop_front();
+        }
+    }
+}
+
 /// Why the connection's main phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -251,7 +280,7 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     front_sent: usize,
     /// The first outbox frames as the framing encoded them, in order (only
     /// for a framing that [encodes](Framing::encodes); empty otherwise).
-    encoded: VecDeque<Encoded>,
+    encoded: EncodedQueue,
     /// Our close frame is in `ctrl`.
     close_queued: bool,
     /// Auto-ping, when configured.
@@ -273,7 +302,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             ctrl: Vec::new(),
             ctrl_sent: 0,
             front_sent: 0,
-            encoded: VecDeque::new(),
+            encoded: EncodedQueue::default(),
             close_queued: false,
             ping: None,
             stall: None,
