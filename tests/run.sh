@@ -3,8 +3,10 @@
 #
 #   bash tests/run.sh [extra pytest arguments]
 #
-# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv, and
-#    installs Autobahn|JS in tests/interop/js when node and npm exist
+# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv,
+#    installs Autobahn|JS in tests/interop/js when node and npm exist, and
+#    the Python 2.7 virtualenv of Autobahn|Testsuite (wstest) at
+#    tests/autobahn/.venv
 # 2. builds the router: cargo build --release --bin junction
 # 3. runs the Rust tests: cargo test --workspace --all-targets
 # 4. runs the interop suite (Autobahn|Python clients against the release binary)
