@@ -52,7 +52,7 @@ fn check_accepts_the_crossbar_template_and_prints_warnings() {
         assert_eq!(out.status.code(), Some(0), "{file}: {stdout}{stderr}");
         assert_eq!(stdout.trim(), "config OK: 1 realm(s), 2 transport(s)");
         assert!(
-            stderr.contains("warning: workers[0].options.pythonpath: ignored"),
+            stderr.contains("warning: workers[0].options.pythonpath: used only to locate"),
             "{stderr}"
         );
         assert!(stderr.contains("warning: controller: ignored"), "{stderr}");

@@ -93,7 +93,7 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("caller") => error("web service type \"caller\""),
         F::WebService("webhook") => error("web service type \"webhook\""),
         F::PythonOptions => {
-            warn("ignored: only used by `wsgi` web services, which are not supported yet")
+            warn("used only to locate `static` package sources (wsgi web services are not supported yet)")
         }
         F::BridgeComponent(class) => error(format!("the HTTP bridge component {class}")),
         // #13: operations.

@@ -26,7 +26,6 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -34,9 +33,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use glommio::timer::Timer;
 
+pub(super) use super::encoded::Encoded;
+use super::encoded::EncodedQueue;
 use super::socket::Socket;
 use super::with_timeout;
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnectionHooks, Refused, STALL_TICK, Stream};
@@ -164,46 +164,6 @@ pub(super) trait Framing {
     /// A whole close frame with `code` and `reason`; `None` for a protocol
     /// that has none (the connection is then shut down, or dropped on failure).
     fn close_frame(&self, code: u16, reason: &str) -> Option<Vec<u8>>;
-}
-
-/// An outgoing message as a framing that encodes encoded it.
-#[derive(Debug)]
-pub(super) struct Encoded {
-    /// The frame header.
-    pub header: [u8; MAX_HEADER],
-    /// Octets of `header` used.
-    pub header_len: u8,
-    /// The payload, when it is not the outbox frame's own octets.
-    pub payload: Option<Bytes>,
-}
-
-/// The encoded front frames of a connection whose framing encodes; one
-/// pointer (no queue at all) on the connections that do not, the many.
-#[derive(Debug, Default)]
-struct EncodedQueue(Option<Box<VecDeque<Encoded>>>);
-
-impl EncodedQueue {
-    fn get(&self, i: usize) -> Option<&Encoded> {
-        self.0.as_ref()?.get(i)
-    }
-
-    fn front(&self) -> Option<&Encoded> {
-        self.get(0)
-    }
-
-    fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |q| q.len())
-    }
-
-    fn push_back(&mut self, e: Encoded) {
-        self.0.get_or_insert_with(Box::default).push_back(e);
-    }
-
-    fn pop_front(&mut self) {
-        if let Some(q) = &mut self.0 {
-            q.pop_front();
-        }
-    }
 }
 
 /// Why the connection's main phase ended.

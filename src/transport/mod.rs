@@ -31,6 +31,7 @@
 
 mod compress;
 mod conn;
+mod encoded;
 pub mod http;
 pub mod listener;
 pub mod mqtt;

@@ -366,3 +366,5 @@ fn package_dir(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ws;

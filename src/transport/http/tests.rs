@@ -17,7 +17,6 @@ use bytes::Bytes;
 use glommio::LocalExecutorBuilder;
 use rstest::rstest;
 
-use crate::config::auth::CookieConfig;
 use crate::config::web::{
     HttpLimits, JsonService, RedirectService, StaticFileOptions, StaticService, StaticSource,
     WebOptions, WebPaths, WebService, WebTransport,
@@ -33,9 +32,9 @@ use crate::transport::{ConnectionHooks, Listening, bind, serve};
 
 /// What the WebSocket links opened: their transport's serializers and HTTP info.
 #[derive(Debug, Default)]
-struct Seen {
-    links: Vec<(Vec<Serializer>, Option<Box<HttpInfo>>)>,
-    closed: usize,
+pub(super) struct Seen {
+    pub links: Vec<(Vec<Serializer>, Option<Box<HttpInfo>>)>,
+    pub closed: usize,
 }
 
 /// Echoes every frame.
@@ -67,7 +66,7 @@ impl ConnectionHooks for Echo {
 }
 
 /// A web transport on 127.0.0.1:0 with `paths` and `http` limits.
-fn web(paths: WebPaths, http: HttpLimits) -> TransportConfig {
+pub(super) fn web(paths: WebPaths, http: HttpLimits) -> TransportConfig {
     TransportConfig::new(
         "web".to_owned(),
         TransportKind::Web(WebTransport {
@@ -85,7 +84,7 @@ fn web(paths: WebPaths, http: HttpLimits) -> TransportConfig {
 /// Serves `transport` (every connection) while `client` runs; returns what
 /// the WebSocket hooks saw and the client's result. The server runs on the
 /// shard's ring, as a shard does.
-fn with_server<R: Send + 'static>(
+pub(super) fn with_server<R: Send + 'static>(
     transport: TransportConfig,
     client: impl FnOnce(String) -> R + Send + 'static,
 ) -> (Seen, R) {
@@ -93,7 +92,7 @@ fn with_server<R: Send + 'static>(
 }
 
 /// [`with_server`] with the server's socket I/O chosen.
-fn with_server_on<R: Send + 'static>(
+pub(super) fn with_server_on<R: Send + 'static>(
     io: Io,
     transport: TransportConfig,
     client: impl FnOnce(String) -> R + Send + 'static,
@@ -146,26 +145,26 @@ fn with_server_on<R: Send + 'static>(
 
 /// An HTTP answer as a client reads it.
 #[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-fn connect(addr: &str) -> BufReader<TcpStream> {
+pub(super) fn connect(addr: &str) -> BufReader<TcpStream> {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -173,7 +172,7 @@ fn connect(addr: &str) -> BufReader<TcpStream> {
 }
 
 /// Reads one answer (`head`: to a HEAD request, so no body).
-fn read_resp(r: &mut BufReader<TcpStream>, head: bool) -> Resp {
+pub(super) fn read_resp(r: &mut BufReader<TcpStream>, head: bool) -> Resp {
     let mut line = String::new();
     r.read_line(&mut line).expect("status line");
     assert!(line.starts_with("HTTP/1.1 "), "status line {line:?}");
@@ -207,24 +206,24 @@ fn read_resp(r: &mut BufReader<TcpStream>, head: bool) -> Resp {
 }
 
 /// One request on a new connection.
-fn get(addr: &str, request: &str) -> Resp {
+pub(super) fn get(addr: &str, request: &str) -> Resp {
     let mut c = connect(addr);
     c.get_mut().write_all(request.as_bytes()).expect("write");
     read_resp(&mut c, request.starts_with("HEAD"))
 }
 
-fn req(path: &str) -> String {
+pub(super) fn req(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
 }
 
 /// Whether the server closed the connection (EOF, or a reset).
-fn closed(c: &mut BufReader<TcpStream>) -> bool {
+pub(super) fn closed(c: &mut BufReader<TcpStream>) -> bool {
     let mut b = [0u8; 1];
     matches!(c.read(&mut b), Ok(0) | Err(_))
 }
 
 /// A static service on `dir` with `f` applied.
-fn static_service(dir: &Path, f: impl FnOnce(&mut StaticService)) -> WebService {
+pub(super) fn static_service(dir: &Path, f: impl FnOnce(&mut StaticService)) -> WebService {
     let mut s = StaticService {
         source: StaticSource::Directory(dir.to_path_buf()),
         enable_directory_listing: false,
@@ -238,7 +237,7 @@ fn static_service(dir: &Path, f: impl FnOnce(&mut StaticService)) -> WebService 
     WebService::Static(s)
 }
 
-fn ws_service(path: &str, serializers: &[Serializer]) -> WebService {
+pub(super) fn ws_service(path: &str, serializers: &[Serializer]) -> WebService {
     WebService::WebSocket(WebSocketService {
         options: WebSocketOptions {
             path: Some(path.to_owned()),
@@ -255,13 +254,13 @@ fn ws_service(path: &str, serializers: &[Serializer]) -> WebService {
 /// The served tree: `www/` with `index.html`, `hello.txt`, `app.js`, `data.bin`
 /// (1.5 MiB), `sub/page.html`, `empty/`, a link inside and one outside; and
 /// `secret.txt` next to `www/` (never to be served).
-struct Tree {
+pub(super) struct Tree {
     _tmp: tempfile::TempDir,
-    www: PathBuf,
-    big: Vec<u8>,
+    pub www: PathBuf,
+    pub big: Vec<u8>,
 }
 
-fn tree() -> Tree {
+pub(super) fn tree() -> Tree {
     let tmp = tempfile::tempdir().expect("tempdir");
     let www = tmp.path().join("www");
     std::fs::create_dir_all(www.join("sub")).expect("mkdir");
@@ -288,7 +287,7 @@ fn tree() -> Tree {
 
 /// `/` static (with `f`), `ws1` (JSON), `ws2` (MessagePack), `info`
 /// nodeinfo, `api` JSON, `go` redirect, `app` → {`/` JSON, `deep` static}.
-fn site(t: &Tree, f: impl FnOnce(&mut StaticService)) -> WebPaths {
+pub(super) fn site(t: &Tree, f: impl FnOnce(&mut StaticService)) -> WebPaths {
     let mut app = WebPaths::new();
     app.insert(
         "/".into(),
@@ -817,196 +816,4 @@ fn timeouts_by_phase() {
         std::thread::sleep(Duration::from_millis(600));
         assert!(closed(&mut c));
     });
-}
-
-/// A client frame (masked).
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    assert!(payload.len() < 126);
-    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
-/// Reads one (short, unmasked) server frame.
-fn read_frame(c: &mut BufReader<TcpStream>) -> (u8, Vec<u8>) {
-    let mut h = [0u8; 2];
-    c.read_exact(&mut h).expect("frame header");
-    let mut p = vec![0u8; usize::from(h[1] & 0x7F)];
-    c.read_exact(&mut p).expect("payload");
-    (h[0] & 0x0F, p)
-}
-
-fn upgrade(path: &str, protocol: &str, extra: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: {protocol}\r\n{extra}\r\n"
-    )
-}
-
-#[rstest]
-fn websocket_on_several_paths_each_with_its_serializers(
-    #[values(Io::Uring, Io::Readiness)] io: Io,
-) {
-    let t = tree();
-    let (seen, ()) = with_server_on(io, web(site(&t, |_| {}), HttpLimits::default()), |addr| {
-        // Static requests first on the same connection, then the upgrade,
-        // with a first frame in the same write.
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(req("/hello.txt").as_bytes())
-            .expect("write");
-        assert_eq!(read_resp(&mut c, false).status, 200);
-        let mut bytes = upgrade("/ws1", "wamp.2.json", "").into_bytes();
-        bytes.extend(client_frame(1, b"[1]"));
-        c.get_mut().write_all(&bytes).expect("write");
-        let r = read_resp(&mut c, true);
-        assert_eq!(r.status, 101);
-        assert_eq!(r.header("sec-websocket-protocol"), Some("wamp.2.json"));
-        assert_eq!(
-            r.header("sec-websocket-accept"),
-            Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-        );
-        assert_eq!(read_frame(&mut c), (1, b"[1]".to_vec()));
-        c.get_mut()
-            .write_all(&client_frame(8, &[0x03, 0xE8]))
-            .expect("close");
-        assert_eq!(read_frame(&mut c).0, 8);
-        // ws2 speaks MessagePack only.
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(upgrade("/ws2", "wamp.2.json", "").as_bytes())
-            .expect("write");
-        let r = read_resp(&mut c, false);
-        assert_eq!(r.status, 400);
-        assert!(r.text().contains("wamp.2.msgpack"), "{}", r.text());
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(upgrade("/ws2/", "wamp.2.json, wamp.2.msgpack", "").as_bytes())
-            .expect("write");
-        let r = read_resp(&mut c, true);
-        assert_eq!(r.header("sec-websocket-protocol"), Some("wamp.2.msgpack"));
-        c.get_mut()
-            .write_all(&client_frame(2, b"\x91\x01"))
-            .expect("frame");
-        assert_eq!(read_frame(&mut c), (2, b"\x91\x01".to_vec()));
-        c.get_mut().write_all(&client_frame(8, &[])).expect("close");
-        assert_eq!(read_frame(&mut c).0, 8);
-        // A plain GET of a WebSocket path: 426, and the connection goes on.
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(req("/ws1").as_bytes())
-            .expect("write");
-        let r = read_resp(&mut c, false);
-        assert_eq!(r.status, 426);
-        assert_eq!(r.header("upgrade"), Some("websocket"));
-        c.get_mut()
-            .write_all(req("/hello.txt").as_bytes())
-            .expect("write");
-        assert_eq!(read_resp(&mut c, false).status, 200);
-        // An upgrade offer on a static path is answered as a plain request.
-        c.get_mut()
-            .write_all(upgrade("/hello.txt", "wamp.2.json", "").as_bytes())
-            .expect("write");
-        assert_eq!(read_resp(&mut c, false).text(), "hello, world\n");
-        // A broken upgrade: 400 and close.
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(b"GET /ws1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
-            .expect("write");
-        let r = read_resp(&mut c, false);
-        assert_eq!(r.status, 400);
-        assert!(r.text().contains("Sec-WebSocket-Key"), "{}", r.text());
-        assert!(closed(&mut c));
-    });
-    assert_eq!(seen.links.len(), 2);
-    assert_eq!(seen.links[0].0, vec![Serializer::Json]);
-    assert_eq!(seen.links[1].0, vec![Serializer::MsgPack]);
-    assert!(
-        seen.links.iter().all(|(_, http)| http.is_none()),
-        "nothing kept"
-    );
-    // Every connection's hooks were closed once: 2 sessions + 3 plain ones.
-    assert_eq!(seen.closed, 2 + 3);
-}
-
-#[test]
-fn links_keep_the_tracking_cookie_only_when_configured() {
-    let mut service = WebSocketService {
-        options: WebSocketOptions {
-            path: Some("/ws".into()),
-            ..WebSocketOptions::default()
-        },
-        cookie: Some(CookieConfig {
-            name: "cbtid".into(),
-            ..CookieConfig::default()
-        }),
-        ..WebSocketService::default()
-    };
-    service.wamp.serializers = vec![Serializer::Json];
-    let mut paths = WebPaths::new();
-    paths.insert("ws".into(), WebService::WebSocket(service));
-    let (seen, ()) = with_server(web(paths, HttpLimits::default()), |addr| {
-        let mut c = connect(&addr);
-        let cookie = "Cookie: theme=dark; cbtid=abc123\r\nUser-Agent: t\r\n";
-        c.get_mut()
-            .write_all(upgrade("/ws?x=1", "wamp.2.json", cookie).as_bytes())
-            .expect("write");
-        assert_eq!(read_resp(&mut c, true).status, 101);
-        c.get_mut().write_all(&client_frame(8, &[])).expect("close");
-        assert_eq!(read_frame(&mut c).0, 8);
-    });
-    let http = seen.links[0].1.as_ref().expect("http info kept");
-    assert_eq!(http.path, "/ws");
-    assert_eq!(
-        http.cookies,
-        vec![("cbtid".to_owned(), "abc123".to_owned())]
-    );
-    assert!(
-        http.headers.is_empty(),
-        "no dynamic authenticator: no headers"
-    );
-}
-
-#[test]
-fn a_universal_transport_serves_http_through_the_web_server() {
-    use crate::config::UniversalTransport;
-    let t = tree();
-    let mut paths = WebPaths::new();
-    paths.insert("/".into(), static_service(&t.www, |_| {}));
-    let WebService::WebSocket(ws) = ws_service("/ws", &[Serializer::Json]) else {
-        unreachable!("a websocket service")
-    };
-    let universal = TransportConfig::new(
-        "u".to_owned(),
-        TransportKind::Universal(UniversalTransport {
-            websocket: BTreeMap::from([("ws".to_owned(), ws)]),
-            web: Some(WebTransport {
-                paths,
-                ..WebTransport::default()
-            }),
-            ..UniversalTransport::default()
-        }),
-        Endpoint::Tcp {
-            host: "127.0.0.1".to_owned(),
-            port: 0,
-        },
-    );
-    let (seen, ()) = with_server(universal, |addr| {
-        assert_eq!(get(&addr, &req("/hello.txt")).text(), "hello, world\n");
-        let mut c = connect(&addr);
-        c.get_mut()
-            .write_all(upgrade("/ws", "wamp.2.json", "").as_bytes())
-            .expect("write");
-        assert_eq!(read_resp(&mut c, true).status, 101);
-        c.get_mut()
-            .write_all(&client_frame(1, b"[7]"))
-            .expect("frame");
-        assert_eq!(read_frame(&mut c), (1, b"[7]".to_vec()));
-        c.get_mut().write_all(&client_frame(8, &[])).expect("close");
-        assert_eq!(read_frame(&mut c).0, 8);
-    });
-    assert_eq!(seen.links.len(), 1);
 }
