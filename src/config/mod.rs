@@ -49,7 +49,7 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, Endpoint, ServiceKind, TlsConfig, TlsVersion, TransportAuth,
+    ClientCertificates, DeflateParams, Endpoint, ServiceKind, TlsConfig, TlsVersion, TransportAuth,
     TransportConfig, TransportKind, UniversalTransport,
 };
 pub use wamp::{
@@ -371,6 +371,7 @@ impl Config {
                             }),
                         )]),
                         options: web::WebOptions::default(),
+                        http: web::HttpLimits::default(),
                     }),
                     Endpoint::Tcp {
                         host: "127.0.0.1".to_owned(),

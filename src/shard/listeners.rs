@@ -19,14 +19,37 @@ use std::time::Duration;
 
 use super::control::ListenerChanges;
 use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
-use crate::config::{Endpoint, TransportConfig};
+use crate::config::{Endpoint, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::proto::ShardId;
-use crate::transport::{self, Listener};
+use crate::transport::{self, Listener, Listening};
 
-/// The transport config an accept task hands to new connections; replaced
-/// in place when a reload changes settings other than the endpoint.
-type ConfigCell = Rc<RefCell<Rc<TransportConfig>>>;
+/// What an accept task hands to new connections (the transport, prepared);
+/// replaced in place when a reload changes settings other than the endpoint.
+type ConfigCell = Rc<RefCell<Rc<Listening>>>;
+
+/// What a shard is asked to serve.
+#[derive(Clone, Copy)]
+pub(super) struct Wanted<'a> {
+    /// Every transport to listen on, in the config's order (the router's
+    /// transports, then the `websocket-testee` workers').
+    pub transports: &'a [TransportConfig],
+    /// The IDs of the transports that are `websocket-testee` workers'.
+    pub testees: &'a [String],
+    /// The router-wide message limit (`limits.max_message_size`).
+    pub max_message_size: usize,
+}
+
+impl Wanted<'_> {
+    /// Prepares `t` (real port) for serving: a web transport's site is built
+    /// here, once per listener.
+    fn listening(&self, t: TransportConfig) -> Result<Listening, RunError> {
+        if self.testees.contains(&t.id) {
+            return Ok(Listening::testee(Rc::new(t)));
+        }
+        Ok(Listening::new(Rc::new(t), self.max_message_size)?)
+    }
+}
 
 /// One transport this shard listens on.
 struct Served {
@@ -43,15 +66,15 @@ struct Served {
 /// A listener bound for a transport, not accepting yet.
 pub(super) struct Bound {
     listener: Listener,
-    /// The transport with its real port.
-    config: TransportConfig,
+    /// The transport with its real port, prepared.
+    config: Listening,
     url: String,
 }
 
 impl Bound {
     /// The transport with its real port, and its URL.
     pub fn resolved(&self) -> (TransportConfig, String) {
-        (self.config.clone(), self.url.clone())
+        (self.config.transport().as_ref().clone(), self.url.clone())
     }
 }
 
@@ -60,7 +83,7 @@ pub(super) struct Plan {
     /// New listeners, by transport ID (new transports and changed endpoints).
     bound: Vec<Bound>,
     /// Transports whose endpoint stayed, with their new config (real port kept).
-    kept: Vec<TransportConfig>,
+    kept: Vec<Listening>,
     /// Transports served now and not in the new config.
     closed: Vec<String>,
 }
@@ -76,12 +99,12 @@ impl Plan {
         order
             .iter()
             .filter_map(|t| {
-                if let Some(b) = self.bound.iter().find(|b| b.config.id == t.id) {
+                if let Some(b) = self.bound.iter().find(|b| b.config.transport().id == t.id) {
                     return Some(b.resolved());
                 }
-                let k = self.kept.iter().find(|k| k.id == t.id)?;
+                let k = self.kept.iter().find(|k| k.transport().id == t.id)?;
                 let url = current.served.iter().find(|s| s.id == t.id)?.url.clone();
-                Some((k.clone(), url))
+                Some((k.transport().as_ref().clone(), url))
             })
             .collect()
     }
@@ -99,12 +122,13 @@ fn serves(shard: ShardId, t: &TransportConfig) -> bool {
 }
 
 /// Binds `t` on this executor.
-pub(super) fn bind(t: &TransportConfig) -> Result<Bound, RunError> {
+fn bind(t: &TransportConfig, wanted: Wanted<'_>) -> Result<Bound, RunError> {
     let listener = transport::listener::bind(&t.endpoint).map_err(|source| RunError::Bind {
         endpoint: endpoint_text(&t.endpoint),
         source,
     })?;
     let (config, url) = bound_transport(t, &listener.local_addr_string());
+    let config = wanted.listening(config)?;
     Ok(Bound {
         listener,
         config,
@@ -122,27 +146,26 @@ fn same_endpoint(old: &Endpoint, new: &Endpoint) -> bool {
 }
 
 impl Listeners {
-    /// Binds every transport of `transports` this shard serves.
+    /// Binds every transport of `wanted` this shard serves.
     ///
     /// # Errors
-    /// [`RunError::Bind`] for the first that cannot be bound.
-    pub fn bind_all(
-        shard: ShardId,
-        transports: &[TransportConfig],
-    ) -> Result<Vec<Bound>, RunError> {
-        transports
+    /// [`RunError::Bind`] for the first that cannot be bound,
+    /// [`RunError::Web`] for a web transport that cannot be served.
+    pub fn bind_all(shard: ShardId, wanted: Wanted<'_>) -> Result<Vec<Bound>, RunError> {
+        wanted
+            .transports
             .iter()
             .filter(|t| serves(shard, t))
-            .map(bind)
+            .map(|t| bind(t, wanted))
             .collect()
     }
 
     /// Starts accepting on `bound`.
     pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>) {
         for b in bound {
+            let id = b.config.transport().id.clone();
             let config: ConfigCell = Rc::new(RefCell::new(Rc::new(b.config)));
             let task = accept_loop(b.listener, Rc::clone(&config), Rc::clone(router));
-            let id = config.borrow().id.clone();
             self.served.push(Served {
                 id,
                 config,
@@ -175,32 +198,31 @@ impl Listeners {
     ///
     /// # Errors
     /// [`RunError::Bind`] for the first listener that cannot be bound.
-    pub fn prepare(
-        &self,
-        shard: ShardId,
-        transports: &[TransportConfig],
-    ) -> Result<Plan, RunError> {
+    pub fn prepare(&self, shard: ShardId, wanted: Wanted<'_>) -> Result<Plan, RunError> {
         let mut plan = Plan {
             bound: Vec::new(),
             kept: Vec::new(),
             closed: Vec::new(),
         };
-        let wanted: Vec<&TransportConfig> =
-            transports.iter().filter(|t| serves(shard, t)).collect();
-        for t in &wanted {
+        let served: Vec<&TransportConfig> = wanted
+            .transports
+            .iter()
+            .filter(|t| serves(shard, t))
+            .collect();
+        for t in &served {
             match self.served.iter().find(|s| s.id == t.id) {
-                Some(s) if same_endpoint(&s.config.borrow().endpoint, &t.endpoint) => {
+                Some(s) if same_endpoint(&s.config.borrow().transport().endpoint, &t.endpoint) => {
                     let mut kept = (*t).clone();
-                    kept.endpoint = s.config.borrow().endpoint.clone();
-                    plan.kept.push(kept);
+                    kept.endpoint = s.config.borrow().transport().endpoint.clone();
+                    plan.kept.push(wanted.listening(kept)?);
                 }
-                _ => plan.bound.push(bind(t)?),
+                _ => plan.bound.push(bind(t, wanted)?),
             }
         }
         plan.closed = self
             .served
             .iter()
-            .filter(|s| !wanted.iter().any(|t| t.id == s.id))
+            .filter(|s| !served.iter().any(|t| t.id == s.id))
             .map(|s| s.id.clone())
             .collect();
         Ok(plan)
@@ -216,16 +238,18 @@ impl Listeners {
     ) -> ListenerChanges {
         let mut changes = ListenerChanges::default();
         for k in plan.kept {
-            if let Some(s) = self.served.iter().find(|s| s.id == k.id)
-                && **s.config.borrow() != k
-            {
-                changes.updated.push(k.id.clone());
+            if let Some(s) = self.served.iter().find(|s| s.id == k.transport().id) {
+                // Always the new one (the router-wide limits may have
+                // changed); reported only where the transport did.
+                if **s.config.borrow().transport() != **k.transport() {
+                    changes.updated.push(k.transport().id.clone());
+                }
                 *s.config.borrow_mut() = Rc::new(k);
             }
         }
         let mut stopped = Vec::new();
         for b in plan.bound {
-            let id = b.config.id.clone();
+            let id = b.config.transport().id.clone();
             match self.served.iter().position(|s| s.id == id) {
                 Some(i) => {
                     stopped.push(self.served.remove(i));
@@ -266,22 +290,33 @@ fn accept_loop(
             Rc::new(super::MqttRouter(Rc::clone(&router)));
         // The MQTT service of the transport's current config (rebuilt when a
         // reload changes the config).
-        let mut mqtt: Option<(Rc<TransportConfig>, Option<transport::MqttPort>)> = None;
+        let mut mqtt: Option<(Rc<Listening>, Option<transport::MqttPort>)> = None;
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let (queue_limit, max_message_size) = {
-                        let r = router.borrow();
-                        (r.limits().outbound_queue_bytes, r.limits().max_message_size)
-                    };
+                    let queue_limit = router.borrow().limits().outbound_queue_bytes;
+                    let t = Rc::clone(&config.borrow());
+                    if t.is_testee() {
+                        // An echo: room for a whole message of the largest
+                        // size the testee takes, twice, or the queue limit.
+                        let max = match &t.transport().kind {
+                            TransportKind::WebSocket(ws) => ws.options.max_message_size,
+                            _ => 0,
+                        };
+                        let hooks = transport::testee::EchoHooks::new(
+                            queue_limit.max(max.saturating_mul(2)),
+                        );
+                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks, None))
+                            .detach();
+                        continue;
+                    }
                     let hooks = Hooks {
                         router: Rc::clone(&router),
                         conn: None,
                         queue_limit,
                     };
-                    let t = Rc::clone(&config.borrow());
                     if !mqtt.as_ref().is_some_and(|(c, _)| Rc::ptr_eq(c, &t)) {
-                        let m = transport::mqtt::Service::of(&t, queue_limit).map(|s| {
+                        let m = transport::mqtt::Service::of(t.transport(), queue_limit).map(|s| {
                             transport::MqttPort {
                                 service: Rc::new(s),
                                 router: Rc::clone(&port),
@@ -290,15 +325,7 @@ fn accept_loop(
                         mqtt = Some((Rc::clone(&t), m));
                     }
                     let port = mqtt.as_ref().and_then(|(_, m)| m.clone());
-                    glommio::spawn_local(transport::serve(
-                        stream,
-                        peer,
-                        t,
-                        max_message_size,
-                        hooks,
-                        port,
-                    ))
-                    .detach();
+                    glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

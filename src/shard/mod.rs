@@ -53,9 +53,10 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 pub use self::control::{Control, RouterControl, ShardReport};
 use self::control::{MeshCounters, ShardReloaded};
-use self::listeners::Listeners;
+use self::listeners::{Listeners, Wanted};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
-use crate::config::{Config, Endpoint, TransportConfig};
+use crate::config::worker::WorkerKind;
+use crate::config::{Config, Endpoint, ServiceKind, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::cluster::ShardSet;
@@ -110,6 +111,10 @@ pub enum RunError {
         /// The allowed CPUs, as a list (`0-3,6`).
         cpus: String,
     },
+    /// A web transport cannot be served (a static `package` not found, an
+    /// invalid MIME override).
+    #[error("web transport: {0}")]
+    Web(#[from] transport::SiteError),
     /// The config uses features the runtime does not have yet
     /// ([`Config::unsupported`]); one per line.
     #[error("the config uses features that are not supported yet:\n{0}")]
@@ -293,6 +298,10 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         return Err(RunError::Unsupported(e.to_string()));
     }
     let n = shard_count(shards, &config)?;
+    // Static `package` sources become directories (asks Python: blocking,
+    // so before any shard runs).
+    let mut config = config;
+    transport::http::resolve_packages(&mut config)?;
     let peers = Arc::new(PeerSet::new(n));
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
@@ -310,7 +319,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             std::sync::mpsc::channel::<Result<Vec<(TransportConfig, String)>, RunError>>();
         let transports = resolved
             .clone()
-            .unwrap_or_else(|| Arc::new(config.transports.clone()));
+            .unwrap_or_else(|| Arc::new(listened_transports(&config)));
         let placement = match cpus.get(i) {
             Some(&cpu) => Placement::Fixed(cpu),
             None => Placement::Unbound,
@@ -402,8 +411,13 @@ fn endpoint_text(e: &Endpoint) -> String {
 fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String) {
     let mut t = t.clone();
     let (scheme, path) = match (&t.kind, t.kind.served_websocket()) {
-        (crate::config::TransportKind::RawSocket(_), _) => ("rs", String::new()),
+        (TransportKind::RawSocket(_), _) => ("rs", String::new()),
         (_, Some(ws)) => ("ws", ws.options.path.clone().unwrap_or_else(|| "/".into())),
+        // A web transport: its first WebSocket path, else its root.
+        (TransportKind::Web(_), None) => match first_websocket_path(&t.kind) {
+            Some(p) => ("ws", p),
+            None => ("http", "/".to_owned()),
+        },
         (kind, None) => (kind.name(), String::new()),
     };
     let url = match &mut t.endpoint {
@@ -416,6 +430,39 @@ fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String
         Endpoint::Unix { path: p } => format!("{scheme}+unix://{}", p.display()),
     };
     (t, url)
+}
+
+/// The HTTP path of a transport's first WebSocket service, in key order.
+fn first_websocket_path(kind: &TransportKind) -> Option<String> {
+    kind.services().into_iter().find_map(|(_, s)| match s {
+        ServiceKind::WebSocket(ws) => ws.options.path.clone(),
+        _ => None,
+    })
+}
+
+/// Every listener the shards run: the router's transports, then each
+/// `websocket-testee` worker's transport (served in-process on the shards,
+/// where Crossbar runs a worker process).
+fn listened_transports(config: &Config) -> Vec<TransportConfig> {
+    let mut all = config.transports.clone();
+    for w in &config.workers {
+        if let WorkerKind::WebSocketTestee(t) = &w.kind {
+            all.push(transport::testee::testee_transport(t));
+        }
+    }
+    all
+}
+
+/// The transport IDs of the `websocket-testee` workers.
+fn testee_ids(config: &Config) -> Vec<String> {
+    config
+        .workers
+        .iter()
+        .filter_map(|w| match &w.kind {
+            WorkerKind::WebSocketTestee(t) => Some(t.transport_id.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 type Ready = std::sync::mpsc::Sender<Result<Vec<(TransportConfig, String)>, RunError>>;
@@ -448,7 +495,13 @@ async fn shard_main(
         Box::new(mesh),
         Box::new(journal),
     )));
-    let bound = match Listeners::bind_all(shard, &transports) {
+    let testees = testee_ids(&config);
+    let wanted = Wanted {
+        transports: &transports,
+        testees: &testees,
+        max_message_size: config.limits.max_message_size,
+    };
+    let bound = match Listeners::bind_all(shard, wanted) {
         Ok(b) => b,
         Err(e) => {
             // Reported through `ready`; `start` returns it.
@@ -557,8 +610,21 @@ impl Shard {
         config: &Config,
         resolved: Option<&Vec<TransportConfig>>,
     ) -> Result<ShardReloaded, RunError> {
-        let transports = resolved.map_or(&config.transports[..], |r| &r[..]);
-        let plan = self.listeners.prepare(self.id, transports)?;
+        let all;
+        let transports = match resolved {
+            Some(r) => &r[..],
+            None => {
+                all = listened_transports(config);
+                &all[..]
+            }
+        };
+        let testees = testee_ids(config);
+        let wanted = Wanted {
+            transports,
+            testees: &testees,
+            max_message_size: config.limits.max_message_size,
+        };
+        let plan = self.listeners.prepare(self.id, wanted)?;
         let bound = plan.resolved(transports, &self.listeners);
         let applied = self.router.borrow_mut().apply(config);
         let listeners = self.listeners.commit(plan, transports, &self.router).await;
