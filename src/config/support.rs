@@ -81,8 +81,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::CookieTracking => {
             warn("ignored: cookie tracking is not implemented yet; sessions get random authids")
         }
-        // #11: MQTT over WebSocket comes with the web server (#12).
-        F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
         F::WebService("cgi") => error("web service type \"cgi\""),
@@ -305,7 +303,6 @@ mod tests {
             (Feature::Auth("tls"), "tls"),
             (Feature::Auth("cookie"), "cookie"),
             (Feature::DynamicAuth("tls"), "tls"),
-            (Feature::WebService("mqtt"), "mqtt"),
             (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
             (Feature::BridgeComponent("x.Y".into()), "x.Y"),

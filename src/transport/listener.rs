@@ -52,6 +52,9 @@ pub enum Stream {
     Unix(Box<glommio::net::UnixStream>),
     /// TCP (with `TCP_NODELAY`) or Unix, on the shard's own ring ([`uring`]).
     Uring(uring::UringStream),
+    /// An upgraded WebSocket connection read and written as bytes (MQTT
+    /// over WebSocket, [`super::wsbytes`]).
+    Ws(Box<super::wsbytes::WsBytes<Stream>>),
 }
 
 /// Binds `endpoint` on the current glommio executor: on the shard's own ring
@@ -261,6 +264,7 @@ impl AsyncRead for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => Socket::poll_read(s, cx, buf),
+            Stream::Ws(s) => Socket::poll_read(&mut **s, cx, buf),
         }
     }
 }
@@ -275,6 +279,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Uring(s) => s.poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
+            Stream::Ws(s) => Socket::poll_write_vectored(&mut **s, cx, &[io::IoSlice::new(buf)]),
         }
     }
 
@@ -282,7 +287,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Uring(_) => Poll::Ready(Ok(())),
+            Stream::Uring(_) | Stream::Ws(_) => Poll::Ready(Ok(())),
         }
     }
 
@@ -291,6 +296,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
             Stream::Uring(s) => Poll::Ready(s.shutdown_write()),
+            Stream::Ws(s) => Poll::Ready(Socket::shutdown_write(&mut **s)),
         }
     }
 }

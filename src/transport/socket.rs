@@ -48,6 +48,7 @@ impl Socket for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => s.poll_read(cx, buf),
+            Stream::Ws(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -57,8 +58,10 @@ impl Socket for Stream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let bufs = &bufs[..bufs.len().min(MAX_IOVECS)];
-        if let Stream::Uring(s) = self {
-            return s.poll_write_vectored(cx, bufs);
+        match self {
+            Stream::Uring(s) => return s.poll_write_vectored(cx, bufs),
+            Stream::Ws(s) => return s.poll_write_vectored(cx, bufs),
+            Stream::Tcp(_) | Stream::Unix(_) => {}
         }
         if let Stream::Tcp(s) = self
             && let Some(result) = sendmsg_now(s.as_raw_fd(), bufs)
@@ -74,7 +77,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, first),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, first),
-            Stream::Uring(_) => unreachable!("handled above"),
+            Stream::Uring(_) | Stream::Ws(_) => unreachable!("handled above"),
         }
     }
 
@@ -85,6 +88,7 @@ impl Socket for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Unix(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Uring(s) => return s.shutdown_write(),
+            Stream::Ws(s) => return s.shutdown_write(),
         };
         match done {
             Poll::Ready(result) => result,

@@ -46,7 +46,7 @@ pub async fn sniff(stream: &Stream, timeout: Duration) -> Option<Sniffed> {
         // Before the first read nothing has armed the ring's receive, so the
         // octet is still in the socket.
         Stream::Uring(s) => s.raw_fd(),
-        Stream::Unix(_) => return None,
+        Stream::Unix(_) | Stream::Ws(_) => return None,
     };
     let deadline = Instant::now() + timeout;
     let mut wait = Duration::from_millis(1);
