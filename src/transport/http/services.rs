@@ -8,6 +8,8 @@
 //! does not take is read and dropped first (within `max_body_size`, else
 //! 413), so that the connection stays usable.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -28,7 +30,7 @@ use crate::proto::http::{
 use crate::proto::websocket::check_upgrade;
 use crate::transport::conn::Conn;
 use crate::transport::upgrade;
-use crate::transport::websocket::{run_session, ws_framing};
+use crate::transport::websocket::{WsFraming, open_session, ws_framing};
 use crate::transport::{ConnectionHooks, Stream};
 
 /// The methods every service here answers.
@@ -181,13 +183,24 @@ pub(super) struct Upgraded {
     leftover: Vec<u8>,
 }
 
-/// Runs the session of an upgraded connection.
-pub(super) async fn run_websocket<H: ConnectionHooks>(
+/// What an opened upgrade runs for the rest of the connection.
+pub(super) enum MainPhase<H: ConnectionHooks> {
+    /// A WAMP session on the shared connection driver, with the client's
+    /// first frames.
+    Wamp(Box<Conn<H, WsFraming>>, Vec<u8>),
+    /// Another protocol's driver (MQTT over WebSocket), boxed: a WAMP
+    /// session's future must not carry room for it.
+    Other(Pin<Box<dyn Future<Output = ()>>>),
+}
+
+/// Opens the session of an upgraded connection (the WAMP link); `None`
+/// when the router refused it (the client got close 1013).
+pub(super) async fn open_upgraded<H: ConnectionHooks + 'static>(
     up: Upgraded,
     hooks: H,
     peer: String,
     site: &Site,
-) {
+) -> Option<MainPhase<H>> {
     let Upgraded {
         accepted,
         sock,
@@ -196,8 +209,10 @@ pub(super) async fn run_websocket<H: ConnectionHooks>(
     let accepted = match accepted {
         Accepted::Wamp(a) => a,
         Accepted::Mqtt(path) => {
-            mqtt_ws::run(&path, sock, leftover, hooks, peer, site.max_message_size).await;
-            return;
+            let max = site.max_message_size;
+            return Some(MainPhase::Other(Box::pin(async move {
+                mqtt_ws::run(&path, sock, leftover, hooks, peer, max).await;
+            })));
         }
     };
     let path = accepted.path;
@@ -205,7 +220,8 @@ pub(super) async fn run_websocket<H: ConnectionHooks>(
     let conn = Conn::new(sock, hooks, ws_framing(opts, site.max_message_size));
     let mut info = LinkInfo::new(Rc::clone(&path.transport), FrontEnd::WebSocket, peer);
     info.http = accepted.http;
-    run_session(conn, info, opts, &accepted.negotiated, leftover).await;
+    let conn = open_session(conn, info, opts, &accepted.negotiated).await?;
+    Some(MainPhase::Wamp(conn, leftover))
 }
 
 /// Answers one request; `Some` when it was a WebSocket upgrade (accepted:
@@ -304,18 +320,20 @@ async fn upgrade(
         Ok(r) => r,
         Err((status, sent)) => return Ok((status, sent, None)),
     };
-    let negotiated = match upgrade::accept(&request, &ws.transport.serializers, ws.options(), false)
-    {
-        Ok(done) => done,
-        Err(r) => {
-            let (head, body) = refusal(r.status, r.body);
-            let sent = c.respond(&head, body).await?;
-            return Ok((r.status, sent, None));
-        }
-    };
+    let mut negotiated =
+        match upgrade::accept(&request, &ws.transport.serializers, ws.options(), false) {
+            Ok(done) => done,
+            Err(r) => {
+                let (head, body) = refusal(r.status, r.body);
+                let sent = c.respond(&head, body).await?;
+                return Ok((r.status, sent, None));
+            }
+        };
     // The empty body's end, so that nothing of the request is left.
     c.body_piece().await?;
     c.write_parts(&[&negotiated.answer]).await?;
+    // Written: a held session does not keep the 101's text.
+    negotiated.answer = Vec::new();
     Ok((
         101,
         0,
