@@ -89,9 +89,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
         F::WebService("wsgi") => error("web service type \"wsgi\""),
         F::WebService("longpoll") => error("web service type \"longpoll\""),
-        F::WebService("publisher") => error("web service type \"publisher\""),
-        F::WebService("caller") => error("web service type \"caller\""),
-        F::WebService("webhook") => error("web service type \"webhook\""),
         F::PythonOptions => warn(
             "used only to locate `static` package sources (wsgi web services are not supported yet)",
         ),

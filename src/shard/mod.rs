@@ -748,6 +748,48 @@ impl transport::mqtt::RouterPort for MqttRouter {
     }
 }
 
+impl transport::http::WebRouter for MqttRouter {
+    fn open(&self, info: LinkInfo, out: Output) -> Result<LinkId, Refused> {
+        self.0.borrow_mut().open(info, out)
+    }
+
+    fn open_service(
+        &self,
+        info: LinkInfo,
+        out: Output,
+        realm: &str,
+        authid: &str,
+        authrole: &str,
+    ) -> Result<LinkId, Refused> {
+        self.0
+            .borrow_mut()
+            .open_service(info, out, realm, authid, authrole)
+    }
+
+    fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+        self.0.borrow_mut().feed(link, msg);
+        spawn_auth_jobs(&self.0);
+    }
+
+    fn feed_frame(&self, link: LinkId, data: &[u8]) {
+        self.0.borrow_mut().feed_frame(link, data);
+        spawn_auth_jobs(&self.0);
+    }
+
+    fn close(&self, link: LinkId) {
+        self.0.borrow_mut().close(link);
+    }
+
+    fn shard(&self) -> (ShardId, u16) {
+        let r = self.0.borrow();
+        (r.shard(), r.shard_count())
+    }
+
+    fn send_front(&self, to: ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
+    }
+}
+
 /// The router side of one connection: a WAMP front end over the core's
 /// session API.
 struct Hooks {
@@ -779,6 +821,10 @@ impl ConnectionHooks for Hooks {
         if let Some(c) = self.conn.take() {
             self.router.borrow_mut().close(c);
         }
+    }
+
+    fn web_router(&self) -> Option<Rc<dyn transport::http::WebRouter>> {
+        Some(Rc::new(MqttRouter(Rc::clone(&self.router))))
     }
 }
 

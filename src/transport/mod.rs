@@ -77,6 +77,11 @@ pub trait ConnectionHooks {
     fn frame(&mut self, data: &[u8]);
     /// The connection is gone (EOF, error, or after the outbox's close was carried out).
     fn closed(&mut self);
+    /// The shard's router for the web server's own front ends (HTTP bridge,
+    /// long-poll); `None` where there is none (tests, the testee).
+    fn web_router(&self) -> Option<std::rc::Rc<dyn http::WebRouter>> {
+        None
+    }
 }
 
 /// Calls [`ConnectionHooks::closed`] exactly once, when dropped: at the end of

@@ -501,12 +501,10 @@ fn web_sample_loads_every_path_type() {
     assert!(c.transports[0].kind.served_websocket().is_none());
 
     let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
-    let mut expected: Vec<String> = [
-        "api", "app", "call", "cgi", "hook", "lp", "metrics", "mqtt", "publish",
-    ]
-    .iter()
-    .map(|k| p(k))
-    .collect();
+    let mut expected: Vec<String> = ["api", "app", "cgi", "lp", "metrics", "mqtt"]
+        .iter()
+        .map(|k| p(k))
+        .collect();
     expected.sort();
     let mut got = unsupported_paths(&c);
     got.sort();
@@ -736,7 +734,6 @@ fn full_sample_combines_every_area() {
             format!("{t0}.endpoint.tls"),
             format!("{t0}.paths.metrics.type"),
             format!("{t0}.paths.mqtt.type"),
-            format!("{t0}.paths.push.type"),
             format!("{t0}.paths.ws.auth.tls"),
             format!("{t0}.paths.ws.auth.cookie"),
             "workers[0].transports[1].endpoint.tls".to_owned(),

@@ -77,10 +77,11 @@ impl<H: ConnectionHooks> Drop for HooksGuard<H> {
 /// runs on the shared connection driver. See [`crate::transport::serve`]
 /// for the contract with `hooks`.
 pub async fn serve_web<H: ConnectionHooks>(stream: Stream, peer: String, site: Rc<Site>, hooks: H) {
+    let router = hooks.web_router();
     let mut hooks = HooksGuard(Some(hooks));
     // The HTTP phase's buffers live in a boxed future of their own, gone
     // before a WebSocket session starts.
-    let upgraded = Box::pin(http_phase(stream, &peer, &site)).await;
+    let upgraded = Box::pin(http_phase(stream, &peer, &site, router.as_ref())).await;
     if let Some(up) = upgraded {
         let hooks = hooks.0.take().expect("the hooks are taken once");
         services::run_websocket(up, hooks, peer, &site).await;
@@ -88,14 +89,19 @@ pub async fn serve_web<H: ConnectionHooks>(stream: Stream, peer: String, site: R
 }
 
 /// Requests until the connection closes (`None`) or upgrades.
-async fn http_phase(stream: Stream, peer: &str, site: &Site) -> Option<Upgraded> {
+async fn http_phase(
+    stream: Stream,
+    peer: &str,
+    site: &Site,
+    router: Option<&Rc<dyn super::WebRouter>>,
+) -> Option<Upgraded> {
     let mut c = HttpConn::new(stream, site);
     loop {
         let Ok(request) = c.next_request().await else {
             c.linger().await;
             return None;
         };
-        match services::dispatch(&mut c, site, peer, request).await {
+        match services::dispatch(&mut c, site, peer, request, router).await {
             Ok(None) => {}
             Ok(Some(up)) => {
                 let (sock, leftover) = c.into_parts();

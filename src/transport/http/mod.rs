@@ -26,7 +26,9 @@
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
 
+mod bridge;
 mod driver;
+mod port;
 mod router;
 mod services;
 mod static_files;
@@ -35,8 +37,11 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+pub use bridge::sign;
 pub use driver::serve_web;
+pub use port::WebRouter;
 
+use self::bridge::Bridge;
 use self::router::{Level, Node};
 use self::services::{JsonDoc, NodeInfo, Redirect, Service, WsPath};
 use self::static_files::StaticFiles;
@@ -198,7 +203,7 @@ fn timeouts(http: &HttpLimits) -> Timeouts {
 
 /// Builds one level of the path tree; `prefix` is its HTTP path (`""` at the top).
 fn build_level(
-    transport: &TransportConfig,
+    transport: &Rc<TransportConfig>,
     paths: &WebPaths,
     prefix: &str,
 ) -> Result<Level<Service>, SiteError> {
@@ -242,7 +247,7 @@ fn merge(into: &mut Level<Service>, from: Level<Service>) {
 
 /// The prepared service of one path.
 fn build_service(
-    transport: &TransportConfig,
+    transport: &Rc<TransportConfig>,
     config: &WebService,
     http_path: &str,
 ) -> Result<Service, SiteError> {
@@ -260,6 +265,9 @@ fn build_service(
         WebService::Json(j) => Service::Json(JsonDoc::new(j)),
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
+        WebService::Publisher(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, false))),
+        WebService::Caller(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, true))),
+        WebService::Webhook(w) => Service::Bridge(Rc::new(Bridge::webhook(transport, w))),
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),

@@ -48,6 +48,8 @@ pub(super) enum Service {
     NodeInfo(NodeInfo),
     /// `none`: 404 for everything.
     NotFound,
+    /// `publisher`, `caller`, `webhook`: the HTTP bridge.
+    Bridge(Rc<super::bridge::Bridge>),
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -197,6 +199,7 @@ pub(super) async fn dispatch(
     site: &Site,
     peer: &str,
     req: Request,
+    router: Option<&Rc<dyn super::WebRouter>>,
 ) -> Result<Option<Accepted>, Stop> {
     let started = Instant::now();
     let path = req.head.path();
@@ -219,6 +222,10 @@ pub(super) async fn dispatch(
             let mount = &path[..route.mount];
             match route.service {
                 Service::WebSocket(ws) => upgrade(c, ws, &req).await?,
+                Service::Bridge(b) => {
+                    let (status, sent) = super::bridge::answer(c, b, router, peer, &req).await?;
+                    (status, sent, None)
+                }
                 service => {
                     let (status, sent) = answer(c, site, peer, service, &req, mount, rest).await?;
                     (status, sent, None)
@@ -270,6 +277,7 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) => unreachable!("dispatched as an upgrade"),
+        Service::Bridge(_) => unreachable!("dispatched to the bridge"),
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))
