@@ -88,7 +88,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("cgi") => error("web service type \"cgi\""),
         F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
         F::WebService("wsgi") => error("web service type \"wsgi\""),
-        F::WebService("longpoll") => error("web service type \"longpoll\""),
         F::PythonOptions => warn(
             "used only to locate `static` package sources (wsgi web services are not supported yet)",
         ),

@@ -501,7 +501,7 @@ fn web_sample_loads_every_path_type() {
     assert!(c.transports[0].kind.served_websocket().is_none());
 
     let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
-    let mut expected: Vec<String> = ["api", "app", "cgi", "lp", "metrics", "mqtt"]
+    let mut expected: Vec<String> = ["api", "app", "cgi", "metrics", "mqtt"]
         .iter()
         .map(|k| p(k))
         .collect();

@@ -28,6 +28,7 @@
 
 mod bridge;
 mod driver;
+pub mod longpoll;
 mod port;
 mod router;
 mod services;
@@ -268,6 +269,9 @@ fn build_service(
         WebService::Publisher(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, false))),
         WebService::Caller(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, true))),
         WebService::Webhook(w) => Service::Bridge(Rc::new(Bridge::webhook(transport, w))),
+        WebService::LongPoll(l) => {
+            Service::LongPoll(Rc::new(longpoll::LongPoll::new(transport, l, http_path)))
+        }
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),

@@ -50,6 +50,8 @@ pub(super) enum Service {
     NotFound,
     /// `publisher`, `caller`, `webhook`: the HTTP bridge.
     Bridge(Rc<super::bridge::Bridge>),
+    /// `longpoll`: WAMP over HTTP long-poll.
+    LongPoll(Rc<super::longpoll::LongPoll>),
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -226,6 +228,11 @@ pub(super) async fn dispatch(
                     let (status, sent) = super::bridge::answer(c, b, router, peer, &req).await?;
                     (status, sent, None)
                 }
+                Service::LongPoll(lp) => {
+                    let (status, sent) =
+                        super::longpoll::answer(c, lp, router, peer, &req, rest).await?;
+                    (status, sent, None)
+                }
                 service => {
                     let (status, sent) = answer(c, site, peer, service, &req, mount, rest).await?;
                     (status, sent, None)
@@ -277,7 +284,9 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) => unreachable!("dispatched as an upgrade"),
-        Service::Bridge(_) => unreachable!("dispatched to the bridge"),
+        Service::Bridge(_) | Service::LongPoll(_) => {
+            unreachable!("dispatched to the bridge or long-poll")
+        }
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))
