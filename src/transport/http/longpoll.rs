@@ -184,6 +184,8 @@ pub fn take_front_msgs(msgs: Vec<FrontMsg>) -> Vec<FrontMsg> {
         match m.0.downcast::<Forward>() {
             Ok(f) => {
                 glommio::spawn_local(async move {
+                    // The caller holds the router: go on once it let go.
+                    futures_lite::future::yield_now().await;
                     let Forward { id, key, op, reply } = *f;
                     let r = match lookup(&id, &key) {
                         Some(s) => run_op(s, &id, op).await,
