@@ -113,9 +113,17 @@ struct LpSession {
     gone: Cell<bool>,
     request_timeout: Duration,
     session_timeout: Duration,
+    /// `queue_limit_messages`: undelivered messages beyond it close the session.
+    max_queued: usize,
 }
 
 impl LpSession {
+    /// Whether more messages wait than `queue_limit_messages` allows (the
+    /// byte limit is the outbox's own, enforced by the router).
+    fn over_limit(&self) -> bool {
+        self.outbox.borrow().len() > self.max_queued
+    }
+
     fn touch(&self) {
         self.last_seen.set(Instant::now());
     }
@@ -220,6 +228,11 @@ fn owner_of(id: &str) -> Option<ShardId> {
 /// Runs `op` on a transport of this shard.
 async fn run_op(s: Rc<LpSession>, id: &str, op: Op) -> Reply {
     s.touch();
+    if s.over_limit() {
+        tracing::info!(transport = %id, "long-poll session closed: queue_limit_messages reached");
+        s.kill(id);
+        return unknown(id);
+    }
     match op {
         Op::Send(body) => {
             let frames = match s.protocol.split(&body) {
@@ -325,6 +338,11 @@ async fn watchdog(s: std::rc::Weak<LpSession>, id: String, timeout: Duration) {
         if s.gone.get() {
             return;
         }
+        if s.over_limit() {
+            tracing::info!(transport = %id, "long-poll session closed: queue_limit_messages reached");
+            s.kill(&id);
+            return;
+        }
         if s.receiving.get() {
             s.touch();
             continue;
@@ -381,6 +399,7 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
         gone: Cell::new(false),
         request_timeout: Duration::from_secs(lp.options.request_timeout_s),
         session_timeout: Duration::from_secs(lp.options.session_timeout_s),
+        max_queued: lp.options.queue_limit_messages.max(1),
     });
     if !s.session_timeout.is_zero() {
         glommio::spawn_local(watchdog(Rc::downgrade(&s), id.clone(), s.session_timeout)).detach();
