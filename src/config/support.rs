@@ -91,7 +91,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::PythonOptions => warn(
             "used only to locate `static` package sources (wsgi web services are not supported yet)",
         ),
-        F::BridgeComponent(class) => error(format!("the HTTP bridge component {class}")),
         // #13: operations.
         F::WebService("metrics") => error("web service type \"metrics\""),
         // Node layer: workers.
@@ -304,7 +303,6 @@ mod tests {
             (Feature::WebService("mqtt"), "mqtt"),
             (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
-            (Feature::BridgeComponent("x.Y".into()), "x.Y"),
         ] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),

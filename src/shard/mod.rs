@@ -519,6 +519,13 @@ async fn shard_main(
     };
     me.listeners.start(bound, &me.router);
     let timers = glommio::spawn_local(run_timers(Rc::clone(&me.router)));
+    // The HTTP bridge's router components run once, on the first shard.
+    let components = if shard.0 == 0 {
+        let port: Rc<dyn transport::http::WebRouter> = Rc::new(MqttRouter(Rc::clone(&me.router)));
+        transport::http::components::start(&config, &port)
+    } else {
+        Vec::new()
+    };
     // The inbox loop runs until the node asks the shard to stop or drain.
     let drain = loop {
         match mesh::next_control(me.id, &me.peers, &me.router, &me.stats).await {
@@ -528,6 +535,7 @@ async fn shard_main(
         }
     };
     me.listeners.close_all().await;
+    drop(components);
     if let Some(timeout) = drain {
         me.drain(timeout).await;
     }

@@ -667,13 +667,7 @@ fn components_sample_loads_components_and_workers() {
 
     assert_eq!(
         unsupported_paths(&c),
-        vec![
-            "workers[0].components[0].classname",
-            "workers[0].components[1].classname",
-            "workers[1].type",
-            "workers[2].type",
-            "workers[4].type",
-        ]
+        vec!["workers[1].type", "workers[2].type", "workers[4].type",]
     );
     assert_eq!(
         warnings_at(&c, "workers[0].components"),
@@ -737,7 +731,6 @@ fn full_sample_combines_every_area() {
             format!("{t0}.paths.ws.auth.tls"),
             format!("{t0}.paths.ws.auth.cookie"),
             "workers[0].transports[1].endpoint.tls".to_owned(),
-            "workers[0].components[0].classname".to_owned(),
             "workers[1].type".to_owned(),
         ]
     );

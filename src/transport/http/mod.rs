@@ -27,6 +27,8 @@
 //! own connection driver; never the shard runtime.
 
 mod bridge;
+pub mod client;
+pub mod components;
 mod driver;
 pub mod longpoll;
 mod port;
