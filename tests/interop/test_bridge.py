@@ -16,8 +16,10 @@ import base64
 import datetime
 import hashlib
 import hmac
+import http.server
 import json
 import subprocess
+import threading
 import time
 import types
 
@@ -511,3 +513,131 @@ def test_longpoll_errors_and_session_timeout(router):
     # No request for session_timeout (2 s): the transport is gone.
     time.sleep(3.5)
     assert c.send([1, "realm1", {}]).status_code == 404
+
+
+# ---------------------------------------------------------------------------
+# router components: MessageForwarder and RESTCallee against a real HTTP server
+# ---------------------------------------------------------------------------
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Records every request; answers /ok with 200 text, /created with 201 JSON."""
+
+    seen: list = []
+
+    def _answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        Recorder.seen.append((self.command, self.path, dict(self.headers), body))
+        if self.path.startswith("/created"):
+            out, code, ctype = json.dumps({"made": True}).encode(), 201, "application/json"
+        else:
+            out, code, ctype = b"fine", 200, "text/plain"
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("X-Echo-Method", self.command)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = _answer
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture(scope="module")
+def components(tmp_path_factory):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    web = f"http://127.0.0.1:{server.server_address[1]}"
+    port = free_port()
+    config = bridge_config(port)
+    config["workers"][0]["components"] = [
+        {
+            "type": "class",
+            "classname": "crossbar.bridge.rest.MessageForwarder",
+            "realm": "realm1",
+            "role": "anonymous",
+            "extra": {
+                "subscriptions": [
+                    {"topic": "com.fwd.one", "url": f"{web}/ok/one"},
+                    {"topic": "com.fwd.", "match": "prefix", "url": f"{web}/ok/prefix"},
+                ],
+                "method": "PUT",
+                "expectedcode": 200,
+            },
+        },
+        {
+            "type": "class",
+            "classname": "crossbar.bridge.rest.RESTCallee",
+            "realm": "realm1",
+            "role": "anonymous",
+            "extra": {"procedure": "com.rest.call", "baseurl": f"{web}/api/"},
+        },
+        {"type": "class", "classname": "myapp.Backend", "realm": "realm1", "role": "anonymous"},
+    ]
+    workdir = tmp_path_factory.mktemp("components")
+    proc = RouterProcess(workdir, config=config, wait_ports=[port]).start()
+    yield types.SimpleNamespace(
+        base=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/ws", ws_port=port, proc=proc, web=web
+    )
+    alive = proc.alive()
+    logs = proc.logs()
+    proc.kill()
+    server.shutdown()
+    assert alive, f"router died during the component tests:\n{logs}"
+    assert "myapp.Backend" in logs, "the skipped Python component is named in a warning"
+
+
+async def wait_for(pred, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_message_forwarder_posts_events(components):
+    Recorder.seen.clear()
+    pub = await connect(components, "ws", "msgpack")
+    try:
+        # Give the component's subscriptions a moment after start.
+        await asyncio.sleep(0.3)
+        await pub.publish("com.fwd.one", 1, "x", k=[True], options=PublishOptions(acknowledge=True))
+        await wait_for(lambda: len(Recorder.seen) >= 2)
+        by_path = {p: (m, h, b) for m, p, h, b in Recorder.seen}
+        assert set(by_path) == {"/ok/one", "/ok/prefix"}, "an exact and a prefix subscription"
+        method, headers, body = by_path["/ok/one"]
+        assert method == "PUT"
+        assert headers["Content-Type"] == "application/json"
+        assert json.loads(body) == {"args": [1, "x"], "kwargs": {"k": [True]}}
+        # Published through the bridge on either shard, forwarded too.
+        r = await post(f"{components.base}/pub", json={"topic": "com.fwd.other", "args": ["via bridge"]})
+        assert r.status_code == 200
+        await wait_for(lambda: len(Recorder.seen) >= 3)
+        assert json.loads(Recorder.seen[2][3]) == {"args": ["via bridge"], "kwargs": {}}
+    finally:
+        await pub.close()
+
+
+async def test_rest_callee_makes_http_requests(components):
+    Recorder.seen.clear()
+    caller = await connect(components, "ws", "json")
+    try:
+        await asyncio.sleep(0.3)
+        res = await caller.call("com.rest.call", method="GET", url="items", params={"q": "a b"}, headers={"X-Who": "test"})
+        assert res["code"] == 200 and res["content"] == "fine"
+        assert res["headers"]["X-Echo-Method"] == ["GET"]
+        method, path, headers, body = Recorder.seen[-1]
+        assert (method, path, headers["X-Who"]) == ("GET", "/api/items?q=a+b", "test")
+        res = await caller.call("com.rest.call", method="POST", url="/created", body='{"n": 1}')
+        assert res["code"] == 201 and json.loads(res["content"]) == {"made": True}
+        assert Recorder.seen[-1][3] == b'{"n": 1}'
+        # Through the HTTP caller bridge as well.
+        r = await post(f"{components.base}/call", json={"procedure": "com.rest.call", "kwargs": {"method": "GET", "url": "x"}})
+        assert r.status_code == 200 and r.json()["args"][0]["code"] == 200
+        with pytest.raises(ApplicationError) as e:
+            await caller.call("com.rest.call", method="GET", url="http://127.0.0.1:1/nothing")
+        assert e.value.error == "wamp.error.runtime_error"
+    finally:
+        await caller.close()

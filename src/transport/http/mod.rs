@@ -14,14 +14,18 @@
 //! - `services`: the path services and the dispatch of a routed request;
 //!   `static_files`: the `static` service (files read off the reactor,
 //!   cached per shard, streamed when large).
+//! - `bridge`: the HTTP bridge (`publisher`, `caller`, `webhook`);
+//!   [`longpoll`]: WAMP over HTTP long-poll; both reach the router through
+//!   [`WebRouter`]. [`components`]: the bridge's router components
+//!   (MessageForwarder, RESTCallee) with the HTTP [`client`].
 //!
 //! How a path service plugs in: a variant of `services::Service` built from
 //! its config in [`Site::new`], and an arm in `services::dispatch` that
 //! answers a routed request (the request head, the path below its mount
 //! point, and the connection to read a body from or stream an answer to).
-//! Path types not served yet (CGI, reverse proxy, WSGI, long-poll, the HTTP
-//! bridge, MQTT over WebSocket, metrics) are refused by the config's gap
-//! list before a site is built.
+//! Path types not served yet (CGI, reverse proxy, WSGI, MQTT over
+//! WebSocket, metrics) are refused by the config's gap list before a site
+//! is built.
 //!
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
