@@ -86,14 +86,9 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("cgi") => error("web service type \"cgi\""),
         F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
         F::WebService("wsgi") => error("web service type \"wsgi\""),
-        F::WebService("longpoll") => error("web service type \"longpoll\""),
-        F::WebService("publisher") => error("web service type \"publisher\""),
-        F::WebService("caller") => error("web service type \"caller\""),
-        F::WebService("webhook") => error("web service type \"webhook\""),
         F::PythonOptions => warn(
             "used only to locate `static` package sources (wsgi web services are not supported yet)",
         ),
-        F::BridgeComponent(class) => error(format!("the HTTP bridge component {class}")),
         // #13: operations.
         F::WebService("metrics") => error("web service type \"metrics\""),
         // Node layer: workers.
@@ -305,7 +300,6 @@ mod tests {
             (Feature::DynamicAuth("tls"), "tls"),
             (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
-            (Feature::BridgeComponent("x.Y".into()), "x.Y"),
         ] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),

@@ -243,6 +243,52 @@ impl Internal {
 }
 
 impl ShardRouter {
+    /// Opens a **service session**: a link whose session is established at
+    /// once on realm `realm` with `authid` and `authrole`, without HELLO
+    /// (Crossbar's service sessions: the HTTP bridge publishes and calls as
+    /// one per path, with the path's role). Unlike the router session it is
+    /// not trusted: the authorization guard checks its role's permissions,
+    /// and the session meta API shows it like any other. It ends with
+    /// [`ShardRouter::close`].
+    ///
+    /// # Errors
+    /// [`Refused`] for an unknown realm, or as [`ShardRouter::open`].
+    pub fn open_service(
+        &mut self,
+        info: LinkInfo,
+        out: Output,
+        realm: &str,
+        authid: &str,
+        authrole: &str,
+    ) -> Result<LinkId, super::api::Refused> {
+        let Some(&idx) = self.cx.realm_names.get(realm) else {
+            return Err(super::api::Refused("no such realm"));
+        };
+        let link = self.open(info, out)?;
+        let id = self.cx.new_session_id();
+        self.cx.links.establish(
+            link,
+            Session {
+                id,
+                realm: idx,
+                authid: authid.to_owned(),
+                authrole: authrole.to_owned(),
+                authmethod: "anonymous".into(),
+                authprovider: "static".into(),
+                authextra: None,
+                subscriptions: IdMap::default(),
+                registrations: IdMap::default(),
+                features: Features::default(),
+                trustlevel: None,
+                parked: None,
+                trusted: false,
+            },
+        );
+        self.session_joined(link);
+        self.settle();
+        Ok(link)
+    }
+
     /// CALLs `procedure` from this shard's router session on `realm` for
     /// `requester`. `false` when the session could not be opened.
     pub(super) fn router_call(

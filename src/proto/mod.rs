@@ -11,6 +11,7 @@ pub mod codec;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod longpoll;
 pub mod message;
 pub mod mqtt;
 pub mod rawsocket;

@@ -183,6 +183,12 @@ pub fn drain_inbox(shard: ShardId, peers: &PeerSet, router: &Rc<RefCell<ShardRou
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
                 // Front ends' own messages (MQTT session takeover).
                 let front = r.take_front_msgs();
+                // Long-poll requests forwarded to this shard run as tasks.
+                let front = if front.is_empty() {
+                    front
+                } else {
+                    crate::transport::http::longpoll::take_front_msgs(front)
+                };
                 if !front.is_empty() {
                     crate::transport::mqtt::takeover::on_front_msgs(&mut r, front);
                 }

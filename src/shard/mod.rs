@@ -519,6 +519,13 @@ async fn shard_main(
     };
     me.listeners.start(bound, &me.router);
     let timers = glommio::spawn_local(run_timers(Rc::clone(&me.router)));
+    // The HTTP bridge's router components run once, on the first shard.
+    let components = if shard.0 == 0 {
+        let port: Rc<dyn transport::http::WebRouter> = Rc::new(MqttRouter(Rc::clone(&me.router)));
+        transport::http::components::start(&config, &port)
+    } else {
+        Vec::new()
+    };
     // The inbox loop runs until the node asks the shard to stop or drain.
     let drain = loop {
         match mesh::next_control(me.id, &me.peers, &me.router, &me.stats).await {
@@ -528,6 +535,7 @@ async fn shard_main(
         }
     };
     me.listeners.close_all().await;
+    drop(components);
     if let Some(timeout) = drain {
         me.drain(timeout).await;
     }
@@ -748,6 +756,48 @@ impl transport::mqtt::RouterPort for MqttRouter {
     }
 }
 
+impl transport::http::WebRouter for MqttRouter {
+    fn open(&self, info: LinkInfo, out: Output) -> Result<LinkId, Refused> {
+        self.0.borrow_mut().open(info, out)
+    }
+
+    fn open_service(
+        &self,
+        info: LinkInfo,
+        out: Output,
+        realm: &str,
+        authid: &str,
+        authrole: &str,
+    ) -> Result<LinkId, Refused> {
+        self.0
+            .borrow_mut()
+            .open_service(info, out, realm, authid, authrole)
+    }
+
+    fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+        self.0.borrow_mut().feed(link, msg);
+        spawn_auth_jobs(&self.0);
+    }
+
+    fn feed_frame(&self, link: LinkId, data: &[u8]) {
+        self.0.borrow_mut().feed_frame(link, data);
+        spawn_auth_jobs(&self.0);
+    }
+
+    fn close(&self, link: LinkId) {
+        self.0.borrow_mut().close(link);
+    }
+
+    fn shard(&self) -> (ShardId, u16) {
+        let r = self.0.borrow();
+        (r.shard(), r.shard_count())
+    }
+
+    fn send_front(&self, to: ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
+    }
+}
+
 /// The router side of one connection: a WAMP front end over the core's
 /// session API.
 struct Hooks {
@@ -786,6 +836,10 @@ impl ConnectionHooks for Hooks {
             Rc::new(MqttRouter(Rc::clone(&self.router))),
             self.queue_limit,
         ))
+    }
+
+    fn web_router(&self) -> Option<Rc<dyn transport::http::WebRouter>> {
+        Some(Rc::new(MqttRouter(Rc::clone(&self.router))))
     }
 }
 

@@ -84,6 +84,11 @@ pub trait ConnectionHooks {
     fn mqtt_router(&self) -> Option<(Rc<dyn mqtt::RouterPort>, usize)> {
         None
     }
+    /// The shard's router for the web server's own front ends (HTTP bridge,
+    /// long-poll); `None` where there is none (tests, the testee).
+    fn web_router(&self) -> Option<Rc<dyn http::WebRouter>> {
+        None
+    }
 }
 
 /// Calls [`ConnectionHooks::closed`] exactly once, when dropped: at the end of

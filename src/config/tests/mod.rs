@@ -327,7 +327,7 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/1", json!({"type": "router"}), "workers[1].type", Unsupported, "more than one router worker")]
 #[case("/workers/1", json!({"type": "brain"}), "workers[1].type", Invalid, "unknown worker type")]
 #[case("/workers/1", json!({}), "workers[1].type", Invalid, "missing")]
-#[case("/workers/0/components", json!([{"type": "class", "realm": "realm1", "classname": "crossbar.bridge.rest.RESTCallee", "extra": {"procedure": "com.x", "baseurl": "http://x/"}}]), "workers[0].components[0].classname", Unsupported, "HTTP bridge component crossbar.bridge.rest.RESTCallee is not supported yet")]
+#[case("/workers/0/components", json!([{"type": "class", "realm": "realm1", "classname": "crossbar.bridge.rest.RESTCallee", "extra": {"procedure": "com.x"}}]), "workers[0].components[0].extra.baseurl", Invalid, "missing")]
 #[case("/workers/0/components", json!([{"type": "class", "realm": "realm1"}]), "workers[0].components[0].classname", Invalid, "missing")]
 #[case("/workers/0/components", json!([{"type": "class", "realm": "nowhere", "classname": "a.B"}]), "workers[0].components[0].realm", Invalid, "not defined")]
 #[case("/workers/0/connections", json!([{}]), "workers[0].connections", Unsupported, "router connections")]

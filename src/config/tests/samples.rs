@@ -501,12 +501,10 @@ fn web_sample_loads_every_path_type() {
     assert!(c.transports[0].kind.served_websocket().is_none());
 
     let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
-    let mut expected: Vec<String> = [
-        "api", "app", "call", "cgi", "hook", "lp", "metrics", "publish",
-    ]
-    .iter()
-    .map(|k| p(k))
-    .collect();
+    let mut expected: Vec<String> = ["api", "app", "cgi", "metrics"]
+        .iter()
+        .map(|k| p(k))
+        .collect();
     expected.sort();
     let mut got = unsupported_paths(&c);
     got.sort();
@@ -669,13 +667,7 @@ fn components_sample_loads_components_and_workers() {
 
     assert_eq!(
         unsupported_paths(&c),
-        vec![
-            "workers[0].components[0].classname",
-            "workers[0].components[1].classname",
-            "workers[1].type",
-            "workers[2].type",
-            "workers[4].type",
-        ]
+        vec!["workers[1].type", "workers[2].type", "workers[4].type",]
     );
     assert_eq!(
         warnings_at(&c, "workers[0].components"),
@@ -735,11 +727,9 @@ fn full_sample_combines_every_area() {
         vec![
             format!("{t0}.endpoint.tls"),
             format!("{t0}.paths.metrics.type"),
-            format!("{t0}.paths.push.type"),
             format!("{t0}.paths.ws.auth.tls"),
             format!("{t0}.paths.ws.auth.cookie"),
             "workers[0].transports[1].endpoint.tls".to_owned(),
-            "workers[0].components[0].classname".to_owned(),
             "workers[1].type".to_owned(),
         ]
     );

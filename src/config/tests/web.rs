@@ -23,9 +23,9 @@ fn path_service(c: &Config, key: &str) -> WebService {
 }
 
 #[rstest]
-#[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1", "role": "anonymous"}}), "workers[0].transports[0].paths.call.type", Unsupported, "web service type \"caller\" is not supported yet")]
+#[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1", "role": "anonymous", "options": {"bogus": 1}}}), "workers[0].transports[0].paths.call.options.bogus", Invalid, "unknown key")]
 #[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1"}}), "workers[0].transports[0].paths.call.role", Invalid, "missing")]
-#[case(json!({"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}), "workers[0].transports[0].paths.lp.type", Unsupported, "not supported yet")]
+#[case(json!({"ws": {"type": "websocket"}, "lp": {"type": "longpoll", "options": {"session_timeout": "x"}}}), "workers[0].transports[0].paths.lp.options.session_timeout", Invalid, "")]
 #[case(json!({"a/b": {"type": "websocket"}}), "workers[0].transports[0].paths.a/b", Invalid, "invalid path")]
 #[case(json!({}), "workers[0].transports[0].paths", Invalid, "no path")]
 #[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
@@ -262,10 +262,7 @@ fn bridge_realms_must_exist_and_gaps_come_with_errors() {
     let got: Vec<(&str, IssueKind)> = found.iter().map(|i| (i.path.as_str(), i.kind)).collect();
     assert_eq!(
         got,
-        vec![
-            ("workers[0].transports[0].paths.p.realm", Invalid),
-            ("workers[0].transports[0].paths.p.type", Unsupported),
-        ]
+        vec![("workers[0].transports[0].paths.p.realm", Invalid)]
     );
     assert!(
         found[0]

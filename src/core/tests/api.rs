@@ -701,3 +701,83 @@ fn the_router_calls_and_publishes_on_its_own_behalf_and_stays_out_of_the_meta_ap
     }
     assert_eq!(c.routers[0].router_calls_waiting(), 0);
 }
+
+/// A service session (the HTTP bridge's) on `shard`: joined at once with
+/// `role` on `realm`, no HELLO.
+fn open_service(c: &mut Cluster, shard: usize, realm: &str, role: &str) -> LocalLink {
+    let queue = crate::core::api::MessageQueue::new_ref(1 << 20);
+    let info = crate::core::api::LinkInfo::new(
+        std::rc::Rc::clone(&c.transport),
+        crate::core::api::FrontEnd::HttpBridge,
+        "http-bridge",
+    );
+    let id = c.routers[shard]
+        .open_service(
+            info,
+            crate::core::api::Output::Typed(std::rc::Rc::clone(&queue)),
+            realm,
+            "http-bridge",
+            role,
+        )
+        .expect("service session");
+    LocalLink { id, queue }
+}
+
+#[test]
+fn a_service_session_publishes_across_shards_with_its_roles_permissions() {
+    let mut c = Cluster::new(2);
+    let (sub, _) = c.join(1, Serializer::Json, "restricted");
+    let sid = c.subscribe(&sub, 1, "com.allowed.news", Dict::new());
+    let svc = open_service(&mut c, 0, "restricted", "anonymous");
+    assert!(
+        svc.take().is_empty(),
+        "no WELCOME: the session is established at once"
+    );
+    let publish = |topic: &str, request: u64| {
+        Message::Publish(Publish {
+            request: RequestId(request),
+            options: Dict::new().with("acknowledge", true),
+            topic: topic.into(),
+            payload: args(vec![Value::from(7i64)]),
+        })
+    };
+    c.routers[0].feed(svc.id, publish("com.allowed.news", 1));
+    c.pump();
+    match svc.take().as_slice() {
+        [Message::Published(p)] => assert_eq!(p.request, RequestId(1)),
+        other => panic!("expected PUBLISHED, got {other:?}"),
+    }
+    let got = c.recv(&sub);
+    let evs = events(&got);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].subscription, sid);
+    assert_eq!(evs[0].payload, args(vec![Value::from(7i64)]));
+    // Its role's permissions apply: not a trusted router session.
+    c.routers[0].feed(svc.id, publish("com.other.news", 2));
+    c.pump();
+    match svc.take().as_slice() {
+        [m @ Message::Error(_)] => assert_eq!(error_uri(m), uris::NOT_AUTHORIZED),
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    // It counts as a session until closed; an unknown realm is refused.
+    let before = c.routers[0].session_count();
+    c.routers[0].close(svc.id);
+    assert_eq!(c.routers[0].session_count(), before - 1);
+    let queue = crate::core::api::MessageQueue::new_ref(1 << 20);
+    let info = crate::core::api::LinkInfo::new(
+        std::rc::Rc::clone(&c.transport),
+        crate::core::api::FrontEnd::HttpBridge,
+        "x",
+    );
+    assert!(
+        c.routers[0]
+            .open_service(
+                info,
+                crate::core::api::Output::Typed(queue),
+                "nowhere",
+                "a",
+                "b"
+            )
+            .is_err()
+    );
+}

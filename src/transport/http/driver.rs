@@ -103,23 +103,29 @@ async fn open_web<H: ConnectionHooks + 'static>(
     site: Rc<Site>,
     hooks: H,
 ) -> Option<MainPhase<H>> {
+    let router = hooks.web_router();
     let mut hooks = HooksGuard(Some(hooks));
     // The HTTP phase's buffers live in a boxed future of their own, gone
     // before a WebSocket session starts.
-    let up = Box::pin(http_phase(stream, &peer, &site)).await?;
+    let up = Box::pin(http_phase(stream, &peer, &site, router.as_ref())).await?;
     let hooks = hooks.0.take().expect("the hooks are taken once");
     services::open_upgraded(up, hooks, peer, &site).await
 }
 
 /// Requests until the connection closes (`None`) or upgrades.
-async fn http_phase(stream: Stream, peer: &str, site: &Site) -> Option<Upgraded> {
+async fn http_phase(
+    stream: Stream,
+    peer: &str,
+    site: &Site,
+    router: Option<&Rc<dyn super::WebRouter>>,
+) -> Option<Upgraded> {
     let mut c = HttpConn::new(stream, site);
     loop {
         let Ok(request) = c.next_request().await else {
             c.linger().await;
             return None;
         };
-        match services::dispatch(&mut c, site, peer, request).await {
+        match services::dispatch(&mut c, site, peer, request, router).await {
             Ok(None) => {}
             Ok(Some(up)) => {
                 let (sock, leftover) = c.into_parts();

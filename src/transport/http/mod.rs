@@ -14,20 +14,29 @@
 //! - `services`: the path services and the dispatch of a routed request;
 //!   `static_files`: the `static` service (files read off the reactor,
 //!   cached per shard, streamed when large).
+//! - `bridge`: the HTTP bridge (`publisher`, `caller`, `webhook`);
+//!   [`longpoll`]: WAMP over HTTP long-poll; both reach the router through
+//!   [`WebRouter`]. [`components`]: the bridge's router components
+//!   (MessageForwarder, RESTCallee) with the HTTP [`client`].
 //!
 //! How a path service plugs in: a variant of `services::Service` built from
 //! its config in [`Site::new`], and an arm in `services::dispatch` that
 //! answers a routed request (the request head, the path below its mount
 //! point, and the connection to read a body from or stream an answer to).
-//! Path types not served yet (CGI, reverse proxy, WSGI, long-poll, the HTTP
-//! bridge, MQTT over WebSocket, metrics) are refused by the config's gap
-//! list before a site is built.
+//! Path types not served yet (CGI, reverse proxy, WSGI, MQTT over
+//! WebSocket, metrics) are refused by the config's gap list before a site
+//! is built.
 //!
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
 
+mod bridge;
+pub mod client;
+pub mod components;
 mod driver;
+pub mod longpoll;
 mod mqtt_ws;
+mod port;
 mod router;
 mod services;
 mod static_files;
@@ -36,8 +45,11 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+pub use bridge::sign;
 pub use driver::serve_web;
+pub use port::WebRouter;
 
+use self::bridge::Bridge;
 use self::router::{Level, Node};
 use self::services::{JsonDoc, NodeInfo, Redirect, Service, WsPath};
 use self::static_files::StaticFiles;
@@ -199,7 +211,7 @@ fn timeouts(http: &HttpLimits) -> Timeouts {
 
 /// Builds one level of the path tree; `prefix` is its HTTP path (`""` at the top).
 fn build_level(
-    transport: &TransportConfig,
+    transport: &Rc<TransportConfig>,
     paths: &WebPaths,
     prefix: &str,
 ) -> Result<Level<Service>, SiteError> {
@@ -243,7 +255,7 @@ fn merge(into: &mut Level<Service>, from: Level<Service>) {
 
 /// The prepared service of one path.
 fn build_service(
-    transport: &TransportConfig,
+    transport: &Rc<TransportConfig>,
     config: &WebService,
     http_path: &str,
 ) -> Result<Service, SiteError> {
@@ -262,6 +274,12 @@ fn build_service(
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
         WebService::Mqtt(m) => Service::Mqtt(Rc::new(mqtt_ws::MqttPath::new(transport, m))),
+        WebService::Publisher(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, false))),
+        WebService::Caller(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, true))),
+        WebService::Webhook(w) => Service::Bridge(Rc::new(Bridge::webhook(transport, w))),
+        WebService::LongPoll(l) => {
+            Service::LongPoll(Rc::new(longpoll::LongPoll::new(transport, l, http_path)))
+        }
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),

@@ -53,6 +53,10 @@ pub(super) enum Service {
     NotFound,
     /// `mqtt` (Junction extension): MQTT over WebSocket.
     Mqtt(Rc<MqttPath>),
+    /// `publisher`, `caller`, `webhook`: the HTTP bridge.
+    Bridge(Rc<super::bridge::Bridge>),
+    /// `longpoll`: WAMP over HTTP long-poll.
+    LongPoll(Rc<super::longpoll::LongPoll>),
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -231,6 +235,7 @@ pub(super) async fn dispatch(
     site: &Site,
     peer: &str,
     req: Request,
+    router: Option<&Rc<dyn super::WebRouter>>,
 ) -> Result<Option<Accepted>, Stop> {
     let started = Instant::now();
     let path = req.head.path();
@@ -254,6 +259,15 @@ pub(super) async fn dispatch(
             match route.service {
                 Service::WebSocket(ws) => upgrade(c, ws, &req).await?,
                 Service::Mqtt(m) => mqtt_ws::upgrade(c, m, &req).await?,
+                Service::Bridge(b) => {
+                    let (status, sent) = super::bridge::answer(c, b, router, peer, &req).await?;
+                    (status, sent, None)
+                }
+                Service::LongPoll(lp) => {
+                    let (status, sent) =
+                        super::longpoll::answer(c, lp, router, peer, &req, rest).await?;
+                    (status, sent, None)
+                }
                 service => {
                     let (status, sent) = answer(c, site, peer, service, &req, mount, rest).await?;
                     (status, sent, None)
@@ -305,6 +319,9 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) | Service::Mqtt(_) => unreachable!("dispatched as an upgrade"),
+        Service::Bridge(_) | Service::LongPoll(_) => {
+            unreachable!("dispatched to the bridge or long-poll")
+        }
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))

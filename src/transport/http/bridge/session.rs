@@ -1,0 +1,149 @@
+//! The service session of one bridge path on one shard: opened on the first
+//! request with the path's realm and role
+//! ([`WebRouter::open_service`]), kept for the site's life, reopened when
+//! the router ended it (killed, realm removed). Its output is a typed queue;
+//! a pump task hands each answer (PUBLISHED, RESULT, ERROR) to the request
+//! waiting for it, by request ID.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+
+use ahash::AHashMap;
+use futures::channel::oneshot;
+
+use crate::config::TransportConfig;
+use crate::core::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef, Output};
+use crate::core::outbox::CloseReason;
+use crate::proto::{Message, RequestId};
+use crate::transport::http::WebRouter;
+
+/// Bound on the answers queued for the pump (it drains at once).
+const QUEUE_LIMIT: usize = 64 << 20;
+
+/// What the session and its pump share.
+struct Shared {
+    /// Requests waiting for their answer.
+    waiting: RefCell<AHashMap<RequestId, oneshot::Sender<Message>>>,
+    /// Set once the router ended the session (or the site dropped it).
+    dead: Cell<bool>,
+}
+
+/// One path's service session on this shard.
+pub(super) struct ServiceSession {
+    router: Rc<dyn WebRouter>,
+    link: LinkId,
+    queue: MessageQueueRef,
+    shared: Rc<Shared>,
+    last_request: Cell<u64>,
+}
+
+impl ServiceSession {
+    /// Opens the session; `None` when the router refused (unknown realm,
+    /// session limit, draining).
+    pub fn open(
+        router: &Rc<dyn WebRouter>,
+        transport: &Rc<TransportConfig>,
+        realm: &str,
+        role: &str,
+    ) -> Option<Rc<ServiceSession>> {
+        let queue = MessageQueue::new_ref(QUEUE_LIMIT);
+        let info = LinkInfo::new(Rc::clone(transport), FrontEnd::HttpBridge, "http-bridge");
+        let link = match router.open_service(
+            info,
+            Output::Typed(Rc::clone(&queue)),
+            realm,
+            "http-bridge",
+            role,
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(realm, role, why = e.0, "HTTP bridge session refused");
+                return None;
+            }
+        };
+        let shared = Rc::new(Shared {
+            waiting: RefCell::new(AHashMap::new()),
+            dead: Cell::new(false),
+        });
+        glommio::spawn_local(pump(
+            Rc::clone(router),
+            link,
+            Rc::clone(&queue),
+            Rc::clone(&shared),
+        ))
+        .detach();
+        Some(Rc::new(ServiceSession {
+            router: Rc::clone(router),
+            link,
+            queue,
+            shared,
+            last_request: Cell::new(0),
+        }))
+    }
+
+    /// Whether the router ended it.
+    pub fn is_dead(&self) -> bool {
+        self.shared.dead.get()
+    }
+
+    /// A fresh request ID.
+    pub fn next_request(&self) -> RequestId {
+        let r = self.last_request.get() + 1;
+        self.last_request.set(r);
+        RequestId(r)
+    }
+
+    /// Sends `msg` (a PUBLISH or CALL with request ID `request`) and waits
+    /// for its answer; `None` when the session ended first.
+    pub async fn request(&self, request: RequestId, msg: Message) -> Option<Message> {
+        if self.is_dead() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.shared.waiting.borrow_mut().insert(request, tx);
+        self.router.feed(self.link, msg);
+        rx.await.ok()
+    }
+}
+
+impl Drop for ServiceSession {
+    fn drop(&mut self) {
+        // The pump sees the close, and closes the link from its own task
+        // (the router may be borrowed where a site is dropped).
+        self.queue.borrow_mut().close(CloseReason::Normal);
+    }
+}
+
+/// The request ID an answer is for.
+fn answer_to(m: &Message) -> Option<RequestId> {
+    match m {
+        Message::Published(p) => Some(p.request),
+        Message::Result(r) => Some(r.request),
+        Message::Error(e) => Some(e.request),
+        _ => None,
+    }
+}
+
+/// Hands the answers on `queue` to their requests until the queue closes,
+/// then ends the link.
+async fn pump(router: Rc<dyn WebRouter>, link: LinkId, queue: MessageQueueRef, shared: Rc<Shared>) {
+    loop {
+        poll_fn(|cx| queue.borrow_mut().poll_ready(cx)).await;
+        let msgs = queue.borrow_mut().take();
+        for m in msgs {
+            if let Some(r) = answer_to(&m)
+                && let Some(tx) = shared.waiting.borrow_mut().remove(&r)
+            {
+                let _ = tx.send(m);
+            }
+        }
+        if queue.borrow().close_reason().is_some() {
+            break;
+        }
+    }
+    shared.dead.set(true);
+    // Waiting requests get no answer (their senders drop).
+    shared.waiting.borrow_mut().clear();
+    router.close(link);
+}
