@@ -85,19 +85,14 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
-        F::WebService("cgi") => error("web service type \"cgi\""),
-        F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
-        F::WebService("wsgi") => error("web service type \"wsgi\""),
         F::WebService("longpoll") => error("web service type \"longpoll\""),
         F::WebService("publisher") => error("web service type \"publisher\""),
         F::WebService("caller") => error("web service type \"caller\""),
         F::WebService("webhook") => error("web service type \"webhook\""),
-        F::PythonOptions => warn(
-            "used only to locate `static` package sources (wsgi web services are not supported yet)",
-        ),
+        F::PythonOptions => {
+            warn("used only to locate `static` package sources and to run `wsgi` applications")
+        }
         F::BridgeComponent(class) => error(format!("the HTTP bridge component {class}")),
-        // #13: operations.
-        F::WebService("metrics") => error("web service type \"metrics\""),
         // Node layer: workers.
         F::Worker("guest") => error("worker type \"guest\""),
         F::Worker("container") => error("worker type \"container\""),
@@ -306,7 +301,7 @@ mod tests {
             (Feature::Auth("cookie"), "cookie"),
             (Feature::DynamicAuth("tls"), "tls"),
             (Feature::WebService("mqtt"), "mqtt"),
-            (Feature::WebService("cgi"), "cgi"),
+            (Feature::WebService("longpoll"), "longpoll"),
             (Feature::Worker("guest"), "guest"),
             (Feature::BridgeComponent("x.Y".into()), "x.Y"),
         ] {
@@ -325,7 +320,18 @@ mod tests {
         assert_eq!(gap(&Feature::AnonymousAuthid), None);
         assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);
-        for served in ["static", "redirect", "json", "path", "nodeinfo", "none"] {
+        for served in [
+            "static",
+            "redirect",
+            "json",
+            "path",
+            "nodeinfo",
+            "none",
+            "cgi",
+            "reverseproxy",
+            "wsgi",
+            "metrics",
+        ] {
             assert_eq!(gap(&Feature::WebService(served)), None, "{served}");
         }
         assert_eq!(gap(&Feature::Worker("websocket-testee")), None);

@@ -12,11 +12,12 @@ use super::{Key, Loader, Obj};
 use crate::config::Limits;
 use crate::config::path::{child, index};
 use crate::config::web::{
-    BridgeService, BridgeSigning, CgiService, DEFAULT_STATIC_CACHE_TIMEOUT_S,
-    DEFAULT_TIMESTAMP_DELTA_LIMIT_S, ForwardedProto, HttpLimits, IpNetwork, JsonService,
-    LongPollService, RedirectService, ResourceService, ReverseProxyService, StaticFileOptions,
-    StaticService, StaticSource, UploadService, WebOptions, WebPaths, WebService, WebTransport,
-    WsgiService, mask32, mask128,
+    BridgeService, BridgeSigning, CgiService, DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS,
+    DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_TIMEOUT_MS, DEFAULT_STATIC_CACHE_TIMEOUT_S,
+    DEFAULT_TIMESTAMP_DELTA_LIMIT_S, DEFAULT_WSGI_START_TIMEOUT_MS, ForwardedProto, HttpLimits,
+    IpNetwork, JsonService, LongPollService, RedirectService, ResourceService, ReverseProxyService,
+    StaticFileOptions, StaticService, StaticSource, UploadService, WebOptions, WebPaths,
+    WebService, WebTransport, WsgiService, mask32, mask128,
 };
 use crate::proto::http::MAX_HEADERS_CAP;
 
@@ -342,12 +343,22 @@ impl Loader<'_> {
                 Some(WebService::Metrics)
             }
             "cgi" => {
-                keys(self, &[("directory", Key::Read), ("processor", Key::Read)]);
+                keys(
+                    self,
+                    &[
+                        ("directory", Key::Read),
+                        ("processor", Key::Read),
+                        ("junction", Key::Read),
+                    ],
+                );
                 let directory = self.required(path, obj, "directory", Self::node_path);
                 let processor = self.required(path, obj, "processor", Self::nonempty);
+                let (timeout_ms, max_head_bytes) = self.cgi_junction(path, obj)?;
                 Some(WebService::Cgi(CgiService {
                     directory: directory?,
                     processor: processor?.into_owned(),
+                    timeout_ms,
+                    max_head_bytes,
                 }))
             }
             "reverseproxy" => {
@@ -359,6 +370,7 @@ impl Loader<'_> {
                         ("path", Key::Read),
                         ("forwarded_port", Key::Read),
                         ("forwarded_proto", Key::Read),
+                        ("junction", Key::Read),
                     ],
                 );
                 self.reverse_proxy(path, obj).map(WebService::ReverseProxy)
@@ -373,13 +385,19 @@ impl Loader<'_> {
                         ("object", Key::Read),
                         ("minthreads", THREADS),
                         ("maxthreads", THREADS),
+                        ("junction", Key::Read),
                     ],
                 );
                 let module = self.required(path, obj, "module", Self::nonempty);
                 let object = self.required(path, obj, "object", Self::nonempty);
+                let (python, start_timeout_ms, timeout_ms) = self.wsgi_junction(path, obj)?;
                 Some(WebService::Wsgi(WsgiService {
                     module: module?.into_owned(),
                     object: object?.into_owned(),
+                    python,
+                    pythonpath: Vec::new(),
+                    start_timeout_ms,
+                    timeout_ms,
                 }))
             }
             "longpoll" => {
@@ -641,13 +659,97 @@ impl Loader<'_> {
                 }
             }
         };
+        let (connect_timeout_ms, timeout_ms) = self.proxy_junction(path, obj)?;
         Some(ReverseProxyService {
             host: host?.into_owned(),
             port: backend_port?,
             path: prefix,
             forwarded_port: forwarded_port?,
             forwarded_proto: proto?,
+            connect_timeout_ms,
+            timeout_ms,
         })
+    }
+
+    /// A timeout in milliseconds under `junction` (1 ms to 24 h), or `default`.
+    fn junction_ms(&mut self, path: &str, o: &Obj, key: &str, default: u64) -> Option<u64> {
+        match o.get(key) {
+            None => Some(default),
+            Some(v) => self.uint(&child(path, key), v, 1, 86_400_000),
+        }
+    }
+
+    /// A `cgi` service's `junction` object: `timeout`, `max_head_size`.
+    fn cgi_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, usize)> {
+        let Some(v) = obj.get("junction") else {
+            return Some((DEFAULT_CGI_TIMEOUT_MS, DEFAULT_CGI_MAX_HEAD));
+        };
+        let jp = child(path, "junction");
+        let o = self.object(&jp, v)?;
+        self.keys(
+            &jp,
+            o,
+            &[("timeout", Key::Read), ("max_head_size", Key::Read)],
+        );
+        let timeout = self.junction_ms(&jp, o, "timeout", DEFAULT_CGI_TIMEOUT_MS);
+        let head = match o.get("max_head_size") {
+            None => Some(DEFAULT_CGI_MAX_HEAD),
+            Some(v) => self.size(&child(&jp, "max_head_size"), v, 256, 1 << 20),
+        };
+        Some((timeout?, head?))
+    }
+
+    /// A `reverseproxy` service's `junction` object: `connect_timeout`, `timeout`.
+    fn proxy_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, u64)> {
+        let Some(v) = obj.get("junction") else {
+            return Some((DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_TIMEOUT_MS));
+        };
+        let jp = child(path, "junction");
+        let o = self.object(&jp, v)?;
+        self.keys(
+            &jp,
+            o,
+            &[("connect_timeout", Key::Read), ("timeout", Key::Read)],
+        );
+        let connect = self.junction_ms(&jp, o, "connect_timeout", DEFAULT_PROXY_CONNECT_TIMEOUT_MS);
+        let timeout = self.junction_ms(&jp, o, "timeout", DEFAULT_PROXY_TIMEOUT_MS);
+        Some((connect?, timeout?))
+    }
+
+    /// A `wsgi` service's `junction` object: `python`, `start_timeout`, `timeout`.
+    fn wsgi_junction(
+        &mut self,
+        path: &str,
+        obj: &Obj,
+    ) -> Option<(Option<std::path::PathBuf>, u64, u64)> {
+        let Some(v) = obj.get("junction") else {
+            return Some((
+                None,
+                DEFAULT_WSGI_START_TIMEOUT_MS,
+                DEFAULT_PROXY_TIMEOUT_MS,
+            ));
+        };
+        let jp = child(path, "junction");
+        let o = self.object(&jp, v)?;
+        self.keys(
+            &jp,
+            o,
+            &[
+                ("python", Key::Read),
+                ("start_timeout", Key::Read),
+                ("timeout", Key::Read),
+            ],
+        );
+        let python = match o.get("python") {
+            None => Ok(None),
+            Some(v) => self
+                .nonempty(&child(&jp, "python"), v)
+                .map(|s| Some(std::path::PathBuf::from(s.as_ref())))
+                .ok_or(()),
+        };
+        let start = self.junction_ms(&jp, o, "start_timeout", DEFAULT_WSGI_START_TIMEOUT_MS);
+        let timeout = self.junction_ms(&jp, o, "timeout", DEFAULT_PROXY_TIMEOUT_MS);
+        Some((python.ok()?, start?, timeout?))
     }
 
     fn long_poll(&mut self, path: &str, obj: &Obj, limits: &Limits) -> Option<LongPollService> {

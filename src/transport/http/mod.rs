@@ -26,10 +26,12 @@
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
 
+mod cgi;
 mod driver;
 mod router;
 mod services;
 mod static_files;
+mod stream;
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -260,6 +262,7 @@ fn build_service(
         WebService::Json(j) => Service::Json(JsonDoc::new(j)),
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
+        WebService::Cgi(cgi) => Service::Cgi(Rc::new(cgi::Cgi::new(transport, cgi))),
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),

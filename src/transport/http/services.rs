@@ -48,6 +48,8 @@ pub(super) enum Service {
     NodeInfo(NodeInfo),
     /// `none`: 404 for everything.
     NotFound,
+    /// `cgi`: scripts.
+    Cgi(Rc<super::cgi::Cgi>),
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -253,6 +255,10 @@ async fn answer(
     mount: &str,
     rest: &str,
 ) -> Result<(u16, u64), Stop> {
+    // Services that take any method and read the body themselves.
+    if let Service::Cgi(cgi) = service {
+        return cgi.serve(c, req, mount, rest, peer).await;
+    }
     let method = req.head.method();
     if !GET_HEAD.contains(&method) {
         let mut head = ResponseHead::method_not_allowed(GET_HEAD);
@@ -270,6 +276,7 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) => unreachable!("dispatched as an upgrade"),
+        Service::Cgi(_) => unreachable!("answered above"),
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))
