@@ -40,13 +40,13 @@ use futures::future::{Either, join, select};
 
 use super::driver::{HttpConn, Stop};
 use super::services::text;
+use super::stream::{read_some, write_all};
 use crate::config::TransportConfig;
 use crate::config::web::CgiService;
 use crate::proto::http::gateway::{CgiOutputError, CgiRequest, cgi_env, parse_cgi_head};
 use crate::proto::http::path::{StaticPath, percent_decode_lossy};
 use crate::proto::http::{BodyLength, Request, ResponseBody, ResponseHead};
 use crate::transport::Stream;
-use crate::transport::conn::with_scratch;
 use crate::transport::socket::Socket;
 
 /// Octets of a script's output read ahead while its request body is still
@@ -417,33 +417,6 @@ async fn feed_body(
         }
     }
     Ok(())
-}
-
-/// Writes all of `data`; false when the reader is gone.
-async fn write_all(sock: &mut Stream, mut data: &[u8]) -> bool {
-    while !data.is_empty() {
-        let iov = [std::io::IoSlice::new(data)];
-        match std::future::poll_fn(|cx| sock.poll_write_vectored(cx, &iov)).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => data = &data[n..],
-        }
-    }
-    true
-}
-
-/// Reads what `sock` has into `out`: the count (0 at the end), `None` on an error.
-async fn read_some(sock: &mut Stream, out: &mut BytesMut) -> Option<usize> {
-    std::future::poll_fn(|cx| {
-        with_scratch(|scratch| match sock.poll_read(cx, scratch) {
-            std::task::Poll::Ready(Ok(n)) => {
-                out.extend_from_slice(&scratch[..n]);
-                std::task::Poll::Ready(Some(n))
-            }
-            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(None),
-            std::task::Poll::Pending => std::task::Poll::Pending,
-        })
-    })
-    .await
 }
 
 /// A plain answer (also when the request's body was not read: the

@@ -28,6 +28,7 @@
 
 mod cgi;
 mod driver;
+mod proxy;
 mod router;
 mod services;
 mod static_files;
@@ -263,6 +264,7 @@ fn build_service(
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
         WebService::Cgi(cgi) => Service::Cgi(Rc::new(cgi::Cgi::new(transport, cgi))),
+        WebService::ReverseProxy(p) => Service::Proxy(Rc::new(proxy::Proxy::new(p))),
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),

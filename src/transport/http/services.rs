@@ -50,6 +50,8 @@ pub(super) enum Service {
     NotFound,
     /// `cgi`: scripts.
     Cgi(Rc<super::cgi::Cgi>),
+    /// `reverseproxy` (and `wsgi`, a proxy to its Python host).
+    Proxy(Rc<super::proxy::Proxy>),
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -256,8 +258,10 @@ async fn answer(
     rest: &str,
 ) -> Result<(u16, u64), Stop> {
     // Services that take any method and read the body themselves.
-    if let Service::Cgi(cgi) = service {
-        return cgi.serve(c, req, mount, rest, peer).await;
+    match service {
+        Service::Cgi(cgi) => return cgi.serve(c, req, mount, rest, peer).await,
+        Service::Proxy(p) => return p.serve(c, req, mount, rest, peer).await,
+        _ => {}
     }
     let method = req.head.method();
     if !GET_HEAD.contains(&method) {
@@ -276,7 +280,7 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) => unreachable!("dispatched as an upgrade"),
-        Service::Cgi(_) => unreachable!("answered above"),
+        Service::Cgi(_) | Service::Proxy(_) => unreachable!("answered above"),
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))

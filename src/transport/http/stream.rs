@@ -3,14 +3,22 @@
 //! (chunked for HTTP/1.1 clients, until the close for HTTP/1.0 ones, or a
 //! `Content-Length` given in advance), then the end.
 //!
+//! Also the two socket helpers the gateways share ([`write_all`],
+//! [`read_some`]).
+//!
 //! An `impl` block on the driver's [`HttpConn`], kept apart from the driver
 //! so that services which stream stay out of its file.
 
 use std::time::SystemTime;
 
+use bytes::BytesMut;
+
 use super::driver::{HttpConn, Stop};
 use crate::proto::http::body::{CHUNK_END, LAST_CHUNK, chunk_header};
 use crate::proto::http::{BodyWrite, HttpDate, ResponseHead};
+use crate::transport::Stream;
+use crate::transport::conn::with_scratch;
+use crate::transport::socket::Socket;
 
 /// An answer being streamed.
 #[derive(Debug)]
@@ -94,4 +102,31 @@ impl HttpConn {
         self.conn.finish_response().map_err(|_| Stop)?;
         Ok(s.sent)
     }
+}
+
+/// Writes all of `data`; false when the reader is gone.
+pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        let iov = [std::io::IoSlice::new(data)];
+        match std::future::poll_fn(|cx| sock.poll_write_vectored(cx, &iov)).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => data = &data[n..],
+        }
+    }
+    true
+}
+
+/// Reads what `sock` has into `out`: the count (0 at the end), `None` on an error.
+pub(super) async fn read_some(sock: &mut Stream, out: &mut BytesMut) -> Option<usize> {
+    std::future::poll_fn(|cx| {
+        with_scratch(|scratch| match sock.poll_read(cx, scratch) {
+            std::task::Poll::Ready(Ok(n)) => {
+                out.extend_from_slice(&scratch[..n]);
+                std::task::Poll::Ready(Some(n))
+            }
+            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        })
+    })
+    .await
 }
