@@ -80,7 +80,12 @@ echo "this is not a header"
 """
 
 WSGI_APP = """
+import os
+
+
 def application(environ, start_response):
+    if environ["PATH_INFO"] == "/crash":
+        os._exit(1)
     body = (
         "method=%s\\nscript=%s\\npath=%s\\nquery=%s\\nremote=%s\\nlength=%s\\nbody=%s\\n" % (
             environ["REQUEST_METHOD"],
@@ -92,6 +97,7 @@ def application(environ, start_response):
             environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode(),
         )
     ).encode()
+    body = ("pid=%d\\n" % os.getpid()).encode() + body
     status = "404 Not Found" if environ["PATH_INFO"] == "/missing" else "200 OK"
     start_response(status, [("Content-Type", "text/plain"), ("X-App", "wsgi")])
     return [body]
@@ -412,6 +418,21 @@ def test_wsgi_application_in_a_python_child(gw):
     assert requests.get(f"{gw.base}/app/missing").status_code == 404
 
 
+def test_wsgi_application_restarted_after_a_crash(gw):
+    pid = env_lines(requests.get(f"{gw.base}/app/x").text)["pid"]
+    r = requests.get(f"{gw.base}/app/crash")
+    assert r.status_code == 502, "the process died without answering"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = requests.get(f"{gw.base}/app/x")
+        if r.status_code == 200:
+            break
+        assert r.status_code == 502
+        time.sleep(0.1)
+    assert r.status_code == 200, "restarted within the first backoff"
+    assert env_lines(r.text)["pid"] != pid
+
+
 def test_wsgi_import_error_names_path_and_module(tmp_path):
     port = free_port()
     config = gateways_config(port, free_port(), free_port())
@@ -425,7 +446,8 @@ def test_wsgi_import_error_names_path_and_module(tmp_path):
         proc.start()
     logs = proc.logs()
     proc.kill()
-    assert "/app" in logs and "no_such_module_xyz" in logs, logs
+    assert "/app: WSGI application: cannot load no_such_module_xyz:application" in logs, logs
+    assert "ModuleNotFoundError: No module named 'no_such_module_xyz'" in logs, logs
 
 
 # -- metrics -----------------------------------------------------------------

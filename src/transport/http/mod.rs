@@ -33,6 +33,7 @@ mod router;
 mod services;
 mod static_files;
 mod stream;
+mod wsgi;
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -80,6 +81,14 @@ pub enum SiteError {
         /// `resource`.
         resource: String,
         /// What went wrong.
+        why: String,
+    },
+    /// A `wsgi` service's application cannot run.
+    #[error("{path}: WSGI application: {why}")]
+    Wsgi {
+        /// The HTTP path.
+        path: String,
+        /// What went wrong (Python's message when the import failed).
         why: String,
     },
 }
@@ -265,6 +274,11 @@ fn build_service(
         WebService::NotFound => Service::NotFound,
         WebService::Cgi(cgi) => Service::Cgi(Rc::new(cgi::Cgi::new(transport, cgi))),
         WebService::ReverseProxy(p) => Service::Proxy(Rc::new(proxy::Proxy::new(p))),
+        WebService::Wsgi(w) => Service::Proxy(Rc::new(proxy::Proxy::to_wsgi(
+            wsgi::app_socket(w),
+            Duration::from_millis(crate::config::web::DEFAULT_PROXY_CONNECT_TIMEOUT_MS),
+            Duration::from_millis(w.timeout_ms),
+        ))),
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),
@@ -277,12 +291,15 @@ fn build_service(
 /// Replaces every static service's `package` + `resource` source by the
 /// directory it names, asking the router's Python (`options.python`, else
 /// `python3`, with `options.pythonpath`) where the package is, as Crossbar
-/// does with `importlib.resources`. Blocking: call it before the shards
-/// start.
+/// does with `importlib.resources`; and starts every `wsgi` service's
+/// application process (with `junction.python`, else that Python, and
+/// `options.pythonpath`), waiting until each listens. Blocking: call it
+/// before the shards start.
 ///
 /// # Errors
 /// [`SiteError::Package`] when Python cannot be run or cannot import the
-/// package, or the resource is not a directory in it.
+/// package, or the resource is not a directory in it;
+/// [`SiteError::Wsgi`] when a WSGI application cannot be loaded.
 pub fn resolve_packages(config: &mut Config) -> Result<(), SiteError> {
     let python = config
         .python
@@ -314,6 +331,16 @@ fn resolve_in(
         let here = format!("{prefix}/{}", if name == "/" { "" } else { name });
         match service {
             WebService::Path(nested) => resolve_in(nested, &here, python, pythonpath)?,
+            WebService::Wsgi(w) => {
+                if w.python.is_none() {
+                    w.python = Some(python.to_owned());
+                }
+                w.pythonpath = pythonpath.to_vec();
+                wsgi::start_app(w).map_err(|why| SiteError::Wsgi {
+                    path: here.clone(),
+                    why,
+                })?;
+            }
             WebService::Static(s) => {
                 if let StaticSource::Package { package, resource } = &s.source {
                     let dir =
