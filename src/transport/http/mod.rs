@@ -28,6 +28,7 @@
 
 mod cgi;
 mod driver;
+mod metrics;
 mod proxy;
 mod router;
 mod services;
@@ -40,6 +41,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 pub use driver::serve_web;
+pub use metrics::{METRICS_CONTENT_TYPE, MetricsSource, SCRAPE_TIMEOUT, set_metrics_source};
 
 use self::router::{Level, Node};
 use self::services::{JsonDoc, NodeInfo, Redirect, Service, WsPath};
@@ -272,6 +274,7 @@ fn build_service(
         WebService::Json(j) => Service::Json(JsonDoc::new(j)),
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
+        WebService::Metrics => Service::Metrics,
         WebService::Cgi(cgi) => Service::Cgi(Rc::new(cgi::Cgi::new(transport, cgi))),
         WebService::ReverseProxy(p) => Service::Proxy(Rc::new(proxy::Proxy::new(p))),
         WebService::Wsgi(w) => Service::Proxy(Rc::new(proxy::Proxy::to_wsgi(

@@ -52,6 +52,8 @@ pub(super) enum Service {
     Cgi(Rc<super::cgi::Cgi>),
     /// `reverseproxy` (and `wsgi`, a proxy to its Python host).
     Proxy(Rc<super::proxy::Proxy>),
+    /// `metrics`: the Prometheus text of every shard.
+    Metrics,
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -261,6 +263,7 @@ async fn answer(
     match service {
         Service::Cgi(cgi) => return cgi.serve(c, req, mount, rest, peer).await,
         Service::Proxy(p) => return p.serve(c, req, mount, rest, peer).await,
+        Service::Metrics => return super::metrics::serve(c, req, rest).await,
         _ => {}
     }
     let method = req.head.method();
@@ -280,7 +283,9 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) => unreachable!("dispatched as an upgrade"),
-        Service::Cgi(_) | Service::Proxy(_) => unreachable!("answered above"),
+        Service::Cgi(_) | Service::Proxy(_) | Service::Metrics => {
+            unreachable!("answered above")
+        }
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))
