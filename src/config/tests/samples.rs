@@ -502,7 +502,7 @@ fn web_sample_loads_every_path_type() {
 
     let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
     let mut expected: Vec<String> = [
-        "api", "app", "call", "cgi", "hook", "lp", "metrics", "mqtt", "publish",
+        "call", "hook", "lp", "mqtt", "publish",
     ]
     .iter()
     .map(|k| p(k))
@@ -734,7 +734,6 @@ fn full_sample_combines_every_area() {
         unsupported_paths(&c),
         vec![
             format!("{t0}.endpoint.tls"),
-            format!("{t0}.paths.metrics.type"),
             format!("{t0}.paths.mqtt.type"),
             format!("{t0}.paths.push.type"),
             format!("{t0}.paths.ws.auth.tls"),
