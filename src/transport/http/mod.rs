@@ -19,9 +19,13 @@
 //! its config in [`Site::new`], and an arm in `services::dispatch` that
 //! answers a routed request (the request head, the path below its mount
 //! point, and the connection to read a body from or stream an answer to).
-//! Path types not served yet (CGI, reverse proxy, WSGI, long-poll, the HTTP
-//! bridge, MQTT over WebSocket, metrics) are refused by the config's gap
-//! list before a site is built.
+//! The gateways: `cgi` (scripts in processes of their own), `proxy`
+//! (`reverseproxy`, and the HTTP side of `wsgi`), `wsgi` (the supervised
+//! Python host), `metrics` (every shard's counters), with `stream` for
+//! answers streamed as they are produced.
+//!
+//! Path types not served yet (long-poll, the HTTP bridge, MQTT over
+//! WebSocket) are refused by the config's gap list before a site is built.
 //!
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
