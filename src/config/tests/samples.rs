@@ -501,12 +501,10 @@ fn web_sample_loads_every_path_type() {
     assert!(c.transports[0].kind.served_websocket().is_none());
 
     let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
-    let mut expected: Vec<String> = [
-        "call", "hook", "lp", "mqtt", "publish",
-    ]
-    .iter()
-    .map(|k| p(k))
-    .collect();
+    let mut expected: Vec<String> = ["call", "hook", "lp", "mqtt", "publish"]
+        .iter()
+        .map(|k| p(k))
+        .collect();
     expected.sort();
     let mut got = unsupported_paths(&c);
     got.sort();

@@ -417,14 +417,22 @@ fn gateway_junction_options_and_defaults() {
     };
     assert_eq!(
         (w.python.as_ref(), w.start_timeout_ms, w.timeout_ms),
-        (None, DEFAULT_WSGI_START_TIMEOUT_MS, DEFAULT_PROXY_TIMEOUT_MS)
+        (
+            None,
+            DEFAULT_WSGI_START_TIMEOUT_MS,
+            DEFAULT_PROXY_TIMEOUT_MS
+        )
     );
     let WebService::Wsgi(w2) = path_service(&c, "w2") else {
         panic!("wsgi");
     };
     assert_eq!(
         (w2.python.as_deref(), w2.start_timeout_ms, w2.timeout_ms),
-        (Some(std::path::Path::new("/opt/py/bin/python3")), 1000, 2000)
+        (
+            Some(std::path::Path::new("/opt/py/bin/python3")),
+            1000,
+            2000
+        )
     );
     assert!(matches!(path_service(&c, "m"), WebService::Metrics));
     // Served now: none of these is in the gap list.

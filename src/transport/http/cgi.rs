@@ -26,13 +26,14 @@
 //!   (chunked for HTTP/1.1). Malformed output: 502.
 //! - `junction.timeout`: from the spawn to the end of the output; past it
 //!   the process group is killed and the client gets 504 (or, mid-body, the
-//!   connection is closed).
+//!   connection is closed). A script whose output ended gets up to two
+//!   seconds (within the timeout) to exit before its group is killed; one
+//!   whose client went away is killed at once.
 
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -53,6 +54,9 @@ use crate::transport::socket::Socket;
 /// being fed to it (so that a script writing before it has read all of its
 /// input does not stall).
 const READ_AHEAD: usize = 1 << 20;
+
+/// How long a script may take to exit once its output ended.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// A `cgi` service, prepared.
 #[derive(Debug)]
@@ -171,7 +175,7 @@ impl Cgi {
 
     /// Answers one request: status and body octets sent.
     pub async fn serve(
-        self: &Rc<Self>,
+        &self,
         c: &mut HttpConn,
         req: &Request,
         mount: &str,
@@ -230,12 +234,11 @@ impl Cgi {
             },
         );
         let deadline = Instant::now() + self.timeout;
-        let me = Rc::clone(self);
         let file = found.file.clone();
         let spawned = glommio::executor()
             .spawn_blocking({
-                let processor = me.processor.clone();
-                let path_env = me.path_env.clone();
+                let processor = self.processor.clone();
+                let path_env = self.path_env.clone();
                 move || spawn(&processor, &file, path_env, env)
             })
             .await;
@@ -262,16 +265,17 @@ impl Cgi {
         let result = self
             .run(c, req, buffered, stdin, stdout, deadline, &mut running)
             .await;
-        if running.child.is_some() {
-            // The output ended: the script is exiting; give it until the
-            // deadline, then the guard kills it.
-            if let Some(status) = running.reap(deadline).await
-                && !status.success()
-            {
-                tracing::debug!(script = %found.file.display(), %status, "CGI script failed");
-            }
+        // The client is gone or the answer was cut: the guard kills it.
+        let answered = result?;
+        // The output ended: the script is exiting. It gets a moment (within
+        // the deadline) to do so; then the guard kills its process group.
+        let grace = deadline.min(Instant::now() + EXIT_GRACE);
+        if let Some(status) = running.reap(grace).await
+            && !status.success()
+        {
+            tracing::debug!(script = %found.file.display(), %status, "CGI script failed");
         }
-        result
+        Ok(answered)
     }
 
     /// Feeds the body, reads the head, streams the output.

@@ -10,7 +10,8 @@
 //! - The request: the method, `path` + the path below the mount point +
 //!   the query; every field but the hop-by-hop ones (RFC 9110 section
 //!   7.6.1: `Connection`, `Keep-Alive`, `TE`, `Transfer-Encoding`,
-//!   `Upgrade`, `Proxy-*`, and any the `Connection` field names); the
+//!   `Upgrade`, `Proxy-*`, and any the `Connection` field names; `Expect`,
+//!   which the server answers itself); the
 //!   client's `Host` (the backend's address when it sent none);
 //!   `X-Forwarded-For` extended with the client's address,
 //!   `X-Forwarded-Proto`/`-Port` from `forwarded_proto`/`forwarded_port`,
@@ -313,6 +314,7 @@ impl Proxy {
                 || matches!(
                     lower.as_str(),
                     "content-length"
+                        | "expect"
                         | "x-forwarded-for"
                         | "x-forwarded-proto"
                         | "x-forwarded-port"
@@ -475,8 +477,8 @@ impl Proxy {
         if let Some(u) = uh.get("upgrade") {
             let _ = rh.header("Upgrade", u);
         }
-        let s = c.start_streaming(&rh).await?;
-        drop(s);
+        // A 101 has no body: nothing to stream after the head.
+        let _ = c.start_streaming(&rh).await?;
         let from_client = std::mem::take(&mut c.buf);
         if !from_up.is_empty() && !write_all(&mut c.sock, &from_up).await {
             return Err(Stop);
