@@ -75,6 +75,13 @@ echo ""
 echo late
 """
 
+NAP_SH = """#!/bin/sh
+sleep 1
+echo "Content-Type: text/plain"
+echo ""
+echo rested
+"""
+
 BROKEN_SH = """#!/bin/sh
 echo "this is not a header"
 """
@@ -218,6 +225,7 @@ def gw(tmp_path_factory):
     (sh / "sub" / "nested.sh").write_text(ENV_SH)
     (sh / "slow.sh").write_text(SLOW_SH)
     (sh / "broken.sh").write_text(BROKEN_SH)
+    (sh / "nap.sh").write_text(NAP_SH)
     (workdir / "outside.sh").write_text("#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho PWNED\n")
     (sh / "escape.sh").symlink_to(workdir / "outside.sh")
     apps = workdir / "apps"
@@ -312,6 +320,30 @@ def test_cgi_timeout_broken_output_and_missing(gw):
     assert "sleep 30" not in ps
 
 
+def test_cgi_scripts_do_not_block_the_shards(gw):
+    """Four scripts sleeping a second each (so on every shard) while quick
+    requests keep being answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        t0 = time.monotonic()
+        naps = [pool.submit(requests.get, f"{gw.base}/sh/nap.sh", timeout=20) for _ in range(4)]
+        time.sleep(0.2)
+        quick = []
+        s = requests.Session()
+        for _ in range(10):
+            q0 = time.monotonic()
+            r = s.get(f"{gw.base}/cgi/status.py/q")
+            quick.append(time.monotonic() - q0)
+            assert r.status_code == 418
+            r = requests.get(f"{gw.base}/")
+            assert r.json() == {"root": True}
+        quick_done = time.monotonic() - t0
+        assert [n.result().text for n in naps] == ["rested\n"] * 4
+    assert quick_done < 1.0, f"quick requests waited for the sleeping scripts ({quick_done:.2f} s)"
+    assert max(quick) < 0.5, quick
+
+
 def raw_get(port: int, target: str) -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -368,6 +400,10 @@ def test_reverse_proxy_forwards_path_query_headers_and_bodies(gw):
     assert r.status_code == 200
     assert r.text == "".join(f"piece {i}\n" * 100 for i in range(50))
     assert "X-Hop" not in r.headers
+    # Keep-alive on the client's side survives proxied answers.
+    s = requests.Session()
+    for i in range(5):
+        assert s.get(f"{gw.base}/proxy/k{i}").json()["path"] == f"/api/v1/k{i}"
     # The client's own X-Forwarded-For is extended.
     r = requests.get(f"{gw.base}/proxy/x", headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.json()["headers"]["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
