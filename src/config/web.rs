@@ -332,10 +332,11 @@ pub struct WsgiService {
     pub module: String,
     /// `object`: the application object in it.
     pub object: String,
-    /// `junction.python`: the interpreter; `None`: the router's
-    /// `options.python`, else `python3` (filled in at start).
+    /// `junction.python`: the interpreter; else the router's
+    /// `options.python`, else `python3` (the loader fills it in; `None`
+    /// only in a config built by hand: `python3`).
     pub python: Option<PathBuf>,
-    /// The router's `options.pythonpath` (filled in at start).
+    /// The router's `options.pythonpath` (filled in by the loader).
     pub pythonpath: Vec<PathBuf>,
     /// `junction.start_timeout` (ms): how long the application may take to
     /// import and listen.

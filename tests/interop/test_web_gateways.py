@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -240,7 +241,10 @@ def gw(tmp_path_factory):
         workdir,
         config=gateways_config(port, upstream.server_address[1], dead_port),
         wait_ports=[port],
-    ).start()
+    )
+    # A control socket of its own (for `junction reload`).
+    proc.extra_env["RUNTIME_DIRECTORY"] = str(workdir / "run")
+    proc.start()
     yield types.SimpleNamespace(base=f"http://127.0.0.1:{port}", port=port, proc=proc, workdir=workdir)
     alive = proc.alive()
     proc.kill()
@@ -452,6 +456,23 @@ def test_wsgi_application_in_a_python_child(gw):
     env = env_lines(r.text)
     assert (env["method"], env["length"], env["body"]) == ("POST", "7", "a=1&b=2")
     assert requests.get(f"{gw.base}/app/missing").status_code == 404
+    # A reload rebuilds every site: the path keeps the same process.
+    pid = env_lines(requests.get(f"{gw.base}/app/x").text)["pid"]
+    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+    sock = gw.workdir / "run" / "junction.sock"
+    deadline = time.monotonic() + 10
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the control socket opens after the listeners
+    out = subprocess.run(
+        [binary, "reload", "--socket", str(sock)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    r = requests.get(f"{gw.base}/app/x")
+    assert r.status_code == 200
+    assert env_lines(r.text)["pid"] == pid
 
 
 def test_wsgi_application_restarted_after_a_crash(gw):

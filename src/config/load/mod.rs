@@ -137,6 +137,7 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         router_index: router.index,
         node: router.node,
     };
+    web::fill_wsgi_python(&mut config);
     let gaps = support::gaps(&config, &at);
     if l.issues.is_empty() {
         l.warnings.extend(gaps.warnings);

@@ -1021,3 +1021,40 @@ mod tests {
         assert!(parse_network("example.com").is_err());
     }
 }
+
+/// Gives every `wsgi` service the router's Python: its `junction.python`,
+/// else `options.python`, else `python3`, and `options.pythonpath` (so that
+/// a reloaded config names the same application as the running one).
+pub(super) fn fill_wsgi_python(config: &mut crate::config::Config) {
+    fn fill(paths: &mut WebPaths, python: &std::path::Path, pythonpath: &[std::path::PathBuf]) {
+        for service in paths.values_mut() {
+            match service {
+                WebService::Path(nested) => fill(nested, python, pythonpath),
+                WebService::Wsgi(w) => {
+                    if w.python.is_none() {
+                        w.python = Some(python.to_owned());
+                    }
+                    w.pythonpath = pythonpath.to_vec();
+                }
+                _ => {}
+            }
+        }
+    }
+    let python = config
+        .python
+        .executable
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("python3"));
+    let pythonpath = config.python.path.clone();
+    for t in &mut config.transports {
+        match &mut t.kind {
+            crate::config::TransportKind::Web(w) => fill(&mut w.paths, &python, &pythonpath),
+            crate::config::TransportKind::Universal(u) => {
+                if let Some(w) = &mut u.web {
+                    fill(&mut w.paths, &python, &pythonpath);
+                }
+            }
+            _ => {}
+        }
+    }
+}

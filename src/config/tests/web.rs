@@ -416,9 +416,9 @@ fn gateway_junction_options_and_defaults() {
         panic!("wsgi");
     };
     assert_eq!(
-        (w.python.as_ref(), w.start_timeout_ms, w.timeout_ms),
+        (w.python.as_deref(), w.start_timeout_ms, w.timeout_ms),
         (
-            None,
+            Some(std::path::Path::new("python3")),
             DEFAULT_WSGI_START_TIMEOUT_MS,
             DEFAULT_PROXY_TIMEOUT_MS
         )
@@ -437,4 +437,39 @@ fn gateway_junction_options_and_defaults() {
     assert!(matches!(path_service(&c, "m"), WebService::Metrics));
     // Served now: none of these is in the gap list.
     assert!(c.unsupported().is_empty(), "{:#?}", c.unsupported());
+}
+
+#[test]
+fn wsgi_services_get_the_routers_python_and_pythonpath() {
+    let mut v = web(json!({
+        "w": {"type": "wsgi", "module": "m", "object": "app"},
+        "n": {"type": "path", "paths": {
+            "w2": {"type": "wsgi", "module": "m", "object": "app", "junction": {"python": "/opt/py"}}
+        }}
+    }));
+    v["workers"][0]["options"] =
+        json!({"python": "/usr/bin/python3.11", "pythonpath": ["apps", "/abs"]});
+    let c = model(&v);
+    let WebService::Wsgi(w) = path_service(&c, "w") else {
+        panic!("wsgi");
+    };
+    assert_eq!(
+        w.python.as_deref(),
+        Some(std::path::Path::new("/usr/bin/python3.11"))
+    );
+    assert_eq!(w.pythonpath.len(), 2);
+    assert!(w.pythonpath[0].ends_with("apps") && w.pythonpath[0].is_absolute());
+    assert_eq!(w.pythonpath[1], std::path::PathBuf::from("/abs"));
+    let WebService::Path(n) = path_service(&c, "n") else {
+        panic!("path");
+    };
+    let WebService::Wsgi(w2) = &n["w2"] else {
+        panic!("nested wsgi");
+    };
+    assert_eq!(
+        w2.python.as_deref(),
+        Some(std::path::Path::new("/opt/py")),
+        "its own wins"
+    );
+    assert_eq!(w2.pythonpath, w.pythonpath);
 }

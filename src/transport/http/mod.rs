@@ -299,7 +299,8 @@ fn build_service(
 /// directory it names, asking the router's Python (`options.python`, else
 /// `python3`, with `options.pythonpath`) where the package is, as Crossbar
 /// does with `importlib.resources`; and starts every `wsgi` service's
-/// application process (with `junction.python`, else that Python, and
+/// application process (its interpreter and module path as the loader
+/// filled them in: `junction.python`, else that Python, and
 /// `options.pythonpath`), waiting until each listens. Blocking: call it
 /// before the shards start.
 ///
@@ -339,10 +340,7 @@ fn resolve_in(
         match service {
             WebService::Path(nested) => resolve_in(nested, &here, python, pythonpath)?,
             WebService::Wsgi(w) => {
-                if w.python.is_none() {
-                    w.python = Some(python.to_owned());
-                }
-                w.pythonpath = pythonpath.to_vec();
+                // The loader gave it its interpreter and module path.
                 wsgi::start_app(w).map_err(|why| SiteError::Wsgi {
                     path: here.clone(),
                     why,
