@@ -644,4 +644,56 @@ mod tests {
             vec!["close".to_owned(), "x-private".to_owned()]
         );
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn field() -> impl Strategy<Value = (String, String)> {
+            ("X-[A-Za-z0-9]{1,12}", "[ -~]{0,40}")
+                .prop_map(|(n, v)| (n, v.trim_matches([' ', '\t']).to_owned()))
+        }
+
+        proptest! {
+            #[test]
+            fn cgi_heads_parse_whole_and_never_early(
+                fields in prop::collection::vec(field(), 0..12),
+                status in 100u16..1000,
+                body in prop::collection::vec(any::<u8>(), 0..64),
+                crlf in any::<bool>(),
+            ) {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let mut head = format!("Status: {status} Whatever{eol}");
+                for (n, v) in &fields {
+                    head.push_str(&format!("{n}: {v}{eol}"));
+                }
+                head.push_str(eol);
+                let mut all = head.clone().into_bytes();
+                all.extend_from_slice(&body);
+                let (h, used) = parse_cgi_head(&all, 1 << 16).expect("valid").expect("complete");
+                prop_assert_eq!(used, head.len());
+                prop_assert_eq!(h.status, status);
+                let want: Vec<(String, Vec<u8>)> = fields
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+                    .collect();
+                prop_assert_eq!(h.fields, want);
+                // Every proper prefix of the head is "not yet".
+                for cut in 0..head.len() {
+                    prop_assert_eq!(parse_cgi_head(&all[..cut], 1 << 16), Ok(None));
+                }
+            }
+
+            #[test]
+            fn arbitrary_output_never_panics(data in prop::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(Some((_, used))) = parse_cgi_head(&data, 256) {
+                    prop_assert!(used <= data.len());
+                }
+                if let Ok(Some((_, used))) = parse_response_head(&data, 256, false) {
+                    prop_assert!(used <= data.len());
+                }
+            }
+        }
+    }
 }
