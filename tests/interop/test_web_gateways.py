@@ -245,7 +245,13 @@ def gw(tmp_path_factory):
     # A control socket of its own (for `junction reload`).
     proc.extra_env["RUNTIME_DIRECTORY"] = str(workdir / "run")
     proc.start()
-    yield types.SimpleNamespace(base=f"http://127.0.0.1:{port}", port=port, proc=proc, workdir=workdir)
+    yield types.SimpleNamespace(
+        base=f"http://127.0.0.1:{port}",
+        port=port,
+        proc=proc,
+        workdir=workdir,
+        upstream_port=upstream.server_address[1],
+    )
     alive = proc.alive()
     proc.kill()
     upstream.shutdown()
@@ -391,7 +397,9 @@ def test_reverse_proxy_forwards_path_query_headers_and_bodies(gw):
     assert "x-custom2" not in h, "fields named by Connection are hop-by-hop"
     assert h["x-forwarded-for"] == "127.0.0.1"
     assert h["x-forwarded-proto"] == "http"
-    assert h["host"] == f"127.0.0.1:{gw.port}"
+    assert h["host"] == f"127.0.0.1:{gw.upstream_port}", "the backend's name, as Crossbar sends it"
+    assert h["x-forwarded-host"] == f"127.0.0.1:{gw.port}"
+    assert h["x-forwarded-port"] == "80"
     body = bytes(range(256)) * 4096  # 1 MiB
     r = requests.post(f"{gw.base}/proxy/upload", data=body)
     assert r.status_code == 201

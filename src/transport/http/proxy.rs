@@ -11,8 +11,9 @@
 //!   the query; every field but the hop-by-hop ones (RFC 9110 section
 //!   7.6.1: `Connection`, `Keep-Alive`, `TE`, `Transfer-Encoding`,
 //!   `Upgrade`, `Proxy-*`, and any the `Connection` field names; `Expect`,
-//!   which the server answers itself); the
-//!   client's `Host` (the backend's address when it sent none);
+//!   which the server answers itself); `Host` naming the backend (`host`,
+//!   with `:port` unless 80, as Crossbar sends it; the WSGI host gets the
+//!   client's);
 //!   `X-Forwarded-For` extended with the client's address,
 //!   `X-Forwarded-Proto`/`-Port` from `forwarded_proto`/`forwarded_port`,
 //!   `X-Forwarded-Host`; `Connection: close` (one backend connection per
@@ -314,6 +315,7 @@ impl Proxy {
                 || matches!(
                     lower.as_str(),
                     "content-length"
+                        | "host"
                         | "expect"
                         | "x-forwarded-for"
                         | "x-forwarded-proto"
@@ -326,14 +328,23 @@ impl Proxy {
             }
             fields.push((n, v));
         }
-        let fallback_host = match &self.backend {
+        // `Host`: the backend's own name (as Crossbar sends it: `host`, with
+        // `:port` unless 80), so that name-based virtual hosts work; the
+        // client's goes in `X-Forwarded-Host`. The WSGI host gets the
+        // client's (its SERVER_NAME).
+        let backend_host = match &self.backend {
+            Backend::Tcp { host, port: 80 } => host.clone(),
+            Backend::Tcp { host, port } if host.contains(':') && !host.starts_with('[') => {
+                format!("[{host}]:{port}")
+            }
             Backend::Tcp { host, port } => format!("{host}:{port}"),
             Backend::Unix(_) => "localhost".to_owned(),
         };
-        if !headers.contains("host") {
-            fields.push(("Host", fallback_host.as_bytes()));
+        let client_host = headers.get("host").unwrap_or(backend_host.as_bytes());
+        match &self.backend {
+            Backend::Tcp { .. } => fields.push(("Host", backend_host.as_bytes())),
+            Backend::Unix(_) => fields.push(("Host", client_host)),
         }
-        let client_host = headers.get("host").unwrap_or(fallback_host.as_bytes());
         fields.push(("X-Forwarded-For", &forwarded_for));
         fields.push(("X-Forwarded-Proto", self.proto.as_bytes()));
         let port = self.port.to_string();
