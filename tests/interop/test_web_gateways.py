@@ -354,6 +354,20 @@ def test_cgi_scripts_do_not_block_the_shards(gw):
     assert max(quick) < 0.5, quick
 
 
+def test_cgi_head_and_http10(gw):
+    r = requests.head(f"{gw.base}/cgi/big.py")
+    assert (r.status_code, r.content) == (200, b"")
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"GET /cgi/status.py/old HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 418 ")
+    assert b"chunked" not in head.lower(), "HTTP/1.0 gets the body until the close"
+    assert body == b"teapot at /old\n"
+
+
 def raw_get(port: int, target: str) -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
