@@ -341,7 +341,7 @@ def test_cgi_scripts_do_not_block_the_shards(gw):
         time.sleep(0.2)
         quick = []
         s = requests.Session()
-        for _ in range(10):
+        for _ in range(5):
             q0 = time.monotonic()
             r = s.get(f"{gw.base}/cgi/status.py/q")
             quick.append(time.monotonic() - q0)
