@@ -83,14 +83,9 @@ fn gap(f: &Feature) -> Option<Gap> {
         }
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
-        F::WebService("cgi") => error("web service type \"cgi\""),
-        F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
-        F::WebService("wsgi") => error("web service type \"wsgi\""),
-        F::PythonOptions => warn(
-            "used only to locate `static` package sources (wsgi web services are not supported yet)",
-        ),
-        // #13: operations.
-        F::WebService("metrics") => error("web service type \"metrics\""),
+        F::PythonOptions => {
+            warn("used only to locate `static` package sources and to run `wsgi` applications")
+        }
         // Node layer: workers.
         F::Worker("guest") => error("worker type \"guest\""),
         F::Worker("container") => error("worker type \"container\""),
@@ -298,7 +293,6 @@ mod tests {
             (Feature::Auth("tls"), "tls"),
             (Feature::Auth("cookie"), "cookie"),
             (Feature::DynamicAuth("tls"), "tls"),
-            (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
         ] {
             match gap(&f) {
@@ -316,7 +310,18 @@ mod tests {
         assert_eq!(gap(&Feature::AnonymousAuthid), None);
         assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);
-        for served in ["static", "redirect", "json", "path", "nodeinfo", "none"] {
+        for served in [
+            "static",
+            "redirect",
+            "json",
+            "path",
+            "nodeinfo",
+            "none",
+            "cgi",
+            "reverseproxy",
+            "wsgi",
+            "metrics",
+        ] {
             assert_eq!(gap(&Feature::WebService(served)), None, "{served}");
         }
         assert_eq!(gap(&Feature::Worker("websocket-testee")), None);

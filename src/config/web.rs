@@ -275,7 +275,25 @@ pub struct CgiService {
     /// `processor`: the interpreter scripts run with (as given: a path, or a
     /// name looked up in `PATH`).
     pub processor: String,
+    /// `junction.timeout` (ms): how long one request's script may run, from
+    /// its start to the end of its output; past it the script is killed
+    /// (504 when nothing was answered yet).
+    pub timeout_ms: u64,
+    /// `junction.max_head_size`: the largest header block a script may
+    /// print before its body (past it: 502).
+    pub max_head_bytes: usize,
 }
+
+/// Default [`CgiService::timeout_ms`]: 60 s.
+pub const DEFAULT_CGI_TIMEOUT_MS: u64 = 60_000;
+/// Default [`CgiService::max_head_bytes`]: 64 KiB.
+pub const DEFAULT_CGI_MAX_HEAD: usize = 64 << 10;
+/// Default [`ReverseProxyService::connect_timeout_ms`]: 10 s.
+pub const DEFAULT_PROXY_CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Default [`ReverseProxyService::timeout_ms`]: 60 s.
+pub const DEFAULT_PROXY_TIMEOUT_MS: u64 = 60_000;
+/// Default [`WsgiService::start_timeout_ms`]: 30 s.
+pub const DEFAULT_WSGI_START_TIMEOUT_MS: u64 = 30_000;
 
 /// Protocol of the public side of a reverse proxy (`forwarded_proto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +317,12 @@ pub struct ReverseProxyService {
     pub forwarded_port: u16,
     /// `forwarded_proto`: public protocol announced to the backend (default http).
     pub forwarded_proto: ForwardedProto,
+    /// `junction.connect_timeout` (ms): connecting to the backend (past it: 504).
+    pub connect_timeout_ms: u64,
+    /// `junction.timeout` (ms): the backend's response head, and then each
+    /// read of its body, must come within this (past it: 504, or the
+    /// connection is closed mid-body).
+    pub timeout_ms: u64,
 }
 
 /// A `wsgi` service: a Python WSGI application.
@@ -308,6 +332,18 @@ pub struct WsgiService {
     pub module: String,
     /// `object`: the application object in it.
     pub object: String,
+    /// `junction.python`: the interpreter; else the router's
+    /// `options.python`, else `python3` (the loader fills it in; `None`
+    /// only in a config built by hand: `python3`).
+    pub python: Option<PathBuf>,
+    /// The router's `options.pythonpath` (filled in by the loader).
+    pub pythonpath: Vec<PathBuf>,
+    /// `junction.start_timeout` (ms): how long the application may take to
+    /// import and listen.
+    pub start_timeout_ms: u64,
+    /// `junction.timeout` (ms): a request's response head, and each read of
+    /// its body, as for a reverse proxy.
+    pub timeout_ms: u64,
 }
 
 /// A `longpoll` service (defaults are Crossbar's).

@@ -19,7 +19,22 @@ use crate::proto::code_name;
 use crate::proto::message::code;
 
 /// The content type of [`render_metrics`]'s output.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = crate::transport::http::METRICS_CONTENT_TYPE;
+
+/// The web server's `metrics` paths' source on one shard: every shard's
+/// report, gathered through the control channels without blocking the
+/// reactor ([`RouterControl::gather`](super::RouterControl::gather)), rendered.
+pub(super) struct WebMetrics(pub super::RouterControl);
+
+impl crate::transport::http::MetricsSource for WebMetrics {
+    fn scrape(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = String>>> {
+        let control = self.0.clone();
+        Box::pin(async move {
+            let reports = control.gather().await;
+            render_metrics(&reports, control.process())
+        })
+    }
+}
 
 /// Process-wide facts and counters the node keeps (set rarely, read at scrape).
 #[derive(Debug)]

@@ -303,6 +303,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     let mut config = config;
     transport::http::resolve_packages(&mut config)?;
     let peers = Arc::new(PeerSet::new(n));
+    let process: Arc<metrics::ProcessStats> = Arc::default();
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
     // Loads the persistent stores before any shard serves (blocking is fine here).
@@ -325,11 +326,15 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             None => Placement::Unbound,
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
+        let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
         let journal = journals.next().expect("one journal per shard");
         let join = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
             .io_memory(1 << 20)
             .spawn(move || {
+                // The web server's `metrics` paths on this shard ask every
+                // shard through the control channels.
+                transport::http::set_metrics_source(Rc::new(metrics::WebMetrics(scrape)));
                 shard_main(
                     ShardId(i as u16),
                     n,
@@ -391,7 +396,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     Ok(RouterHandle {
         addrs,
         peers,
-        process: Arc::default(),
+        process,
         joins,
         shards: n,
         store,

@@ -21,6 +21,7 @@ mod read;
 mod realm;
 mod transport;
 mod web;
+mod web_gateways;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -137,6 +138,7 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         router_index: router.index,
         node: router.node,
     };
+    web_gateways::fill_wsgi_python(&mut config);
     let gaps = support::gaps(&config, &at);
     if l.issues.is_empty() {
         l.warnings.extend(gaps.warnings);

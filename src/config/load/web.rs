@@ -342,12 +342,22 @@ impl Loader<'_> {
                 Some(WebService::Metrics)
             }
             "cgi" => {
-                keys(self, &[("directory", Key::Read), ("processor", Key::Read)]);
+                keys(
+                    self,
+                    &[
+                        ("directory", Key::Read),
+                        ("processor", Key::Read),
+                        ("junction", Key::Read),
+                    ],
+                );
                 let directory = self.required(path, obj, "directory", Self::node_path);
                 let processor = self.required(path, obj, "processor", Self::nonempty);
+                let (timeout_ms, max_head_bytes) = self.cgi_junction(path, obj)?;
                 Some(WebService::Cgi(CgiService {
                     directory: directory?,
                     processor: processor?.into_owned(),
+                    timeout_ms,
+                    max_head_bytes,
                 }))
             }
             "reverseproxy" => {
@@ -359,6 +369,7 @@ impl Loader<'_> {
                         ("path", Key::Read),
                         ("forwarded_port", Key::Read),
                         ("forwarded_proto", Key::Read),
+                        ("junction", Key::Read),
                     ],
                 );
                 self.reverse_proxy(path, obj).map(WebService::ReverseProxy)
@@ -373,13 +384,19 @@ impl Loader<'_> {
                         ("object", Key::Read),
                         ("minthreads", THREADS),
                         ("maxthreads", THREADS),
+                        ("junction", Key::Read),
                     ],
                 );
                 let module = self.required(path, obj, "module", Self::nonempty);
                 let object = self.required(path, obj, "object", Self::nonempty);
+                let (python, start_timeout_ms, timeout_ms) = self.wsgi_junction(path, obj)?;
                 Some(WebService::Wsgi(WsgiService {
                     module: module?.into_owned(),
                     object: object?.into_owned(),
+                    python,
+                    pythonpath: Vec::new(),
+                    start_timeout_ms,
+                    timeout_ms,
                 }))
             }
             "longpoll" => {
@@ -641,12 +658,15 @@ impl Loader<'_> {
                 }
             }
         };
+        let (connect_timeout_ms, timeout_ms) = self.proxy_junction(path, obj)?;
         Some(ReverseProxyService {
             host: host?.into_owned(),
             port: backend_port?,
             path: prefix,
             forwarded_port: forwarded_port?,
             forwarded_proto: proto?,
+            connect_timeout_ms,
+            timeout_ms,
         })
     }
 

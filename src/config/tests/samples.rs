@@ -500,15 +500,8 @@ fn web_sample_loads_every_path_type() {
     );
     assert!(c.transports[0].kind.served_websocket().is_none());
 
-    let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
-    let mut expected: Vec<String> = ["api", "app", "cgi", "metrics"]
-        .iter()
-        .map(|k| p(k))
-        .collect();
-    expected.sort();
-    let mut got = unsupported_paths(&c);
-    got.sort();
-    assert_eq!(got, expected);
+    // Every path type is served now: nothing is refused.
+    assert_eq!(unsupported_paths(&c), Vec::<String>::new());
     // The HTTP options are served now: no warning.
     let opts = "workers[0].transports[0].options";
     assert!(
@@ -726,7 +719,6 @@ fn full_sample_combines_every_area() {
         unsupported_paths(&c),
         vec![
             format!("{t0}.endpoint.tls"),
-            format!("{t0}.paths.metrics.type"),
             format!("{t0}.paths.ws.auth.tls"),
             format!("{t0}.paths.ws.auth.cookie"),
             "workers[0].transports[1].endpoint.tls".to_owned(),

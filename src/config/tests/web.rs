@@ -61,7 +61,10 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"u": {"type": "upload", "realm": "realm1", "role": "anonymous", "directory": "up", "form_fields": {"file_name": "f", "total_size": "t", "chunk_number": "n", "chunk_size": "s", "total_chunks": "k", "content": "c"}}}), "workers[0].transports[0].paths.u.form_fields.mime_type", Invalid, "missing")]
 #[case(json!({"x": {"type": "resource", "classname": "my.Resource"}}), "workers[0].transports[0].paths.x.type", Unsupported, "Python Twisted resource")]
 #[case(json!({"n": {"type": "path"}}), "workers[0].transports[0].paths.n.paths", Invalid, "missing")]
-#[case(json!({"m": {"type": "metrics"}}), "workers[0].transports[0].paths.m.type", Unsupported, "web service type \"metrics\"")]
+#[case(json!({"c": {"type": "cgi", "directory": "cgi", "processor": "sh", "junction": {"timeout": 0}}}), "workers[0].transports[0].paths.c.junction.timeout", Invalid, "out of range")]
+#[case(json!({"c": {"type": "cgi", "directory": "cgi", "processor": "sh", "junction": {"max_head_size": 10}}}), "workers[0].transports[0].paths.c.junction.max_head_size", Invalid, "out of range")]
+#[case(json!({"p": {"type": "reverseproxy", "host": "h", "junction": {"retries": 1}}}), "workers[0].transports[0].paths.p.junction.retries", Invalid, "unknown key")]
+#[case(json!({"w": {"type": "wsgi", "module": "m", "object": "o", "junction": {"python": ""}}}), "workers[0].transports[0].paths.w.junction.python", Invalid, "must not be empty")]
 #[case(json!({"m": {"type": "metrics", "port": 9100}}), "workers[0].transports[0].paths.m.port", Invalid, "unknown key")]
 fn bad_web_paths(
     #[case] paths: Value,
@@ -364,4 +367,105 @@ fn websocket_compression_options() {
 fn bad_compression_options(#[case] compression: Value, #[case] path: &str, #[case] needle: &str) {
     let v = web(json!({"ws": {"type": "websocket", "options": {"compression": compression}}}));
     assert_one_issue(&v, path, Invalid, needle);
+}
+
+#[test]
+fn gateway_junction_options_and_defaults() {
+    use crate::config::web::{
+        DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS, DEFAULT_PROXY_CONNECT_TIMEOUT_MS,
+        DEFAULT_PROXY_TIMEOUT_MS, DEFAULT_WSGI_START_TIMEOUT_MS,
+    };
+    let c = model(&web(json!({
+        "c": {"type": "cgi", "directory": "cgi", "processor": "/bin/sh"},
+        "c2": {"type": "cgi", "directory": "cgi", "processor": "python3",
+               "junction": {"timeout": 2500, "max_head_size": 4096}},
+        "p": {"type": "reverseproxy", "host": "b", "junction": {"connect_timeout": 700, "timeout": 900}},
+        "p2": {"type": "reverseproxy", "host": "b"},
+        "w": {"type": "wsgi", "module": "m", "object": "app"},
+        "w2": {"type": "wsgi", "module": "m", "object": "app",
+               "junction": {"python": "/opt/py/bin/python3", "start_timeout": 1000, "timeout": 2000}},
+        "m": {"type": "metrics"}
+    })));
+    let WebService::Cgi(c1) = path_service(&c, "c") else {
+        panic!("cgi");
+    };
+    assert_eq!(
+        (c1.processor.as_str(), c1.timeout_ms, c1.max_head_bytes),
+        ("/bin/sh", DEFAULT_CGI_TIMEOUT_MS, DEFAULT_CGI_MAX_HEAD)
+    );
+    let WebService::Cgi(c2) = path_service(&c, "c2") else {
+        panic!("cgi");
+    };
+    assert_eq!((c2.timeout_ms, c2.max_head_bytes), (2500, 4096));
+    let WebService::ReverseProxy(p) = path_service(&c, "p") else {
+        panic!("proxy");
+    };
+    assert_eq!((p.connect_timeout_ms, p.timeout_ms), (700, 900));
+    let WebService::ReverseProxy(p2) = path_service(&c, "p2") else {
+        panic!("proxy");
+    };
+    assert_eq!(
+        (p2.connect_timeout_ms, p2.timeout_ms),
+        (DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_TIMEOUT_MS)
+    );
+    let WebService::Wsgi(w) = path_service(&c, "w") else {
+        panic!("wsgi");
+    };
+    assert_eq!(
+        (w.python.as_deref(), w.start_timeout_ms, w.timeout_ms),
+        (
+            Some(std::path::Path::new("python3")),
+            DEFAULT_WSGI_START_TIMEOUT_MS,
+            DEFAULT_PROXY_TIMEOUT_MS
+        )
+    );
+    let WebService::Wsgi(w2) = path_service(&c, "w2") else {
+        panic!("wsgi");
+    };
+    assert_eq!(
+        (w2.python.as_deref(), w2.start_timeout_ms, w2.timeout_ms),
+        (
+            Some(std::path::Path::new("/opt/py/bin/python3")),
+            1000,
+            2000
+        )
+    );
+    assert!(matches!(path_service(&c, "m"), WebService::Metrics));
+    // Served now: none of these is in the gap list.
+    assert!(c.unsupported().is_empty(), "{:#?}", c.unsupported());
+}
+
+#[test]
+fn wsgi_services_get_the_routers_python_and_pythonpath() {
+    let mut v = web(json!({
+        "w": {"type": "wsgi", "module": "m", "object": "app"},
+        "n": {"type": "path", "paths": {
+            "w2": {"type": "wsgi", "module": "m", "object": "app", "junction": {"python": "/opt/py"}}
+        }}
+    }));
+    v["workers"][0]["options"] =
+        json!({"python": "/usr/bin/python3.11", "pythonpath": ["apps", "/abs"]});
+    let c = model(&v);
+    let WebService::Wsgi(w) = path_service(&c, "w") else {
+        panic!("wsgi");
+    };
+    assert_eq!(
+        w.python.as_deref(),
+        Some(std::path::Path::new("/usr/bin/python3.11"))
+    );
+    assert_eq!(w.pythonpath.len(), 2);
+    assert!(w.pythonpath[0].ends_with("apps") && w.pythonpath[0].is_absolute());
+    assert_eq!(w.pythonpath[1], std::path::PathBuf::from("/abs"));
+    let WebService::Path(n) = path_service(&c, "n") else {
+        panic!("path");
+    };
+    let WebService::Wsgi(w2) = &n["w2"] else {
+        panic!("nested wsgi");
+    };
+    assert_eq!(
+        w2.python.as_deref(),
+        Some(std::path::Path::new("/opt/py")),
+        "its own wins"
+    );
+    assert_eq!(w2.pythonpath, w.pythonpath);
 }

@@ -23,7 +23,8 @@
 //!   normalisation that can never leave the root, query strings), [`mime`],
 //!   [`conditional`] (ETag, Last-Modified: 304 and 412), [`range`] (206, 416),
 //!   [`listing`] (directory listing HTML), [`cookie`] (`Cookie`,
-//!   `Set-Cookie`), [`date`] (HTTP-date).
+//!   `Set-Cookie`), [`date`] (HTTP-date), [`gateway`] (CGI environment and
+//!   script output, upstream response heads, hop-by-hop fields).
 //!
 //! This module imports nothing outside `crate::proto` (and no runtime, socket
 //! or clock: the current time is always a parameter). The WebSocket upgrade
@@ -39,6 +40,7 @@ pub mod conn;
 pub mod cookie;
 pub mod date;
 pub mod framing;
+pub mod gateway;
 pub mod head;
 pub mod listing;
 pub mod mime;

@@ -158,8 +158,9 @@ enum ReadEnd {
 pub(super) struct HttpConn {
     /// The socket.
     pub(super) sock: Stream,
-    /// Octets read and not decoded yet.
-    buf: BytesMut,
+    /// Octets read and not decoded yet (a proxied WebSocket's first
+    /// frames, after a 101).
+    pub(super) buf: BytesMut,
     /// The protocol state.
     pub(super) conn: Connection,
     /// The head of the answer being written (reused).

@@ -23,23 +23,29 @@
 //! its config in [`Site::new`], and an arm in `services::dispatch` that
 //! answers a routed request (the request head, the path below its mount
 //! point, and the connection to read a body from or stream an answer to).
-//! Path types not served yet (CGI, reverse proxy, WSGI, MQTT over
-//! WebSocket, metrics) are refused by the config's gap list before a site
-//! is built.
+//! The gateways: `cgi` (scripts in processes of their own), `proxy`
+//! (`reverseproxy`, and the HTTP side of `wsgi`), `wsgi` (the supervised
+//! Python host), `metrics` (every shard's counters), with `stream` for
+//! answers streamed as they are produced.
 //!
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
 
 mod bridge;
+mod cgi;
 pub mod client;
 pub mod components;
 mod driver;
 pub mod longpoll;
+mod metrics;
 mod mqtt_ws;
 mod port;
+mod proxy;
 mod router;
 mod services;
 mod static_files;
+mod stream;
+mod wsgi;
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -47,6 +53,7 @@ use std::time::{Duration, SystemTime};
 
 pub use bridge::sign;
 pub use driver::serve_web;
+pub use metrics::{METRICS_CONTENT_TYPE, MetricsSource, SCRAPE_TIMEOUT, set_metrics_source};
 pub use port::WebRouter;
 
 use self::bridge::Bridge;
@@ -90,6 +97,14 @@ pub enum SiteError {
         /// `resource`.
         resource: String,
         /// What went wrong.
+        why: String,
+    },
+    /// A `wsgi` service's application cannot run.
+    #[error("{path}: WSGI application: {why}")]
+    Wsgi {
+        /// The HTTP path.
+        path: String,
+        /// What went wrong (Python's message when the import failed).
         why: String,
     },
 }
@@ -280,6 +295,14 @@ fn build_service(
         WebService::LongPoll(l) => {
             Service::LongPoll(Rc::new(longpoll::LongPoll::new(transport, l, http_path)))
         }
+        WebService::Metrics => Service::Metrics,
+        WebService::Cgi(cgi) => Service::Cgi(Rc::new(cgi::Cgi::new(transport, cgi))),
+        WebService::ReverseProxy(p) => Service::Proxy(Rc::new(proxy::Proxy::new(p))),
+        WebService::Wsgi(w) => Service::Proxy(Rc::new(proxy::Proxy::to_wsgi(
+            wsgi::app_socket(w),
+            Duration::from_millis(crate::config::web::DEFAULT_PROXY_CONNECT_TIMEOUT_MS),
+            Duration::from_millis(w.timeout_ms),
+        ))),
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),
@@ -292,12 +315,16 @@ fn build_service(
 /// Replaces every static service's `package` + `resource` source by the
 /// directory it names, asking the router's Python (`options.python`, else
 /// `python3`, with `options.pythonpath`) where the package is, as Crossbar
-/// does with `importlib.resources`. Blocking: call it before the shards
-/// start.
+/// does with `importlib.resources`; and starts every `wsgi` service's
+/// application process (its interpreter and module path as the loader
+/// filled them in: `junction.python`, else that Python, and
+/// `options.pythonpath`), waiting until each listens. Blocking: call it
+/// before the shards start.
 ///
 /// # Errors
 /// [`SiteError::Package`] when Python cannot be run or cannot import the
-/// package, or the resource is not a directory in it.
+/// package, or the resource is not a directory in it;
+/// [`SiteError::Wsgi`] when a WSGI application cannot be loaded.
 pub fn resolve_packages(config: &mut Config) -> Result<(), SiteError> {
     let python = config
         .python
@@ -329,6 +356,13 @@ fn resolve_in(
         let here = format!("{prefix}/{}", if name == "/" { "" } else { name });
         match service {
             WebService::Path(nested) => resolve_in(nested, &here, python, pythonpath)?,
+            WebService::Wsgi(w) => {
+                // The loader gave it its interpreter and module path.
+                wsgi::start_app(w).map_err(|why| SiteError::Wsgi {
+                    path: here.clone(),
+                    why,
+                })?;
+            }
             WebService::Static(s) => {
                 if let StaticSource::Package { package, resource } = &s.source {
                     let dir =

@@ -57,6 +57,12 @@ pub(super) enum Service {
     Bridge(Rc<super::bridge::Bridge>),
     /// `longpoll`: WAMP over HTTP long-poll.
     LongPoll(Rc<super::longpoll::LongPoll>),
+    /// `cgi`: scripts.
+    Cgi(Rc<super::cgi::Cgi>),
+    /// `reverseproxy` (and `wsgi`, a proxy to its Python host).
+    Proxy(Rc<super::proxy::Proxy>),
+    /// `metrics`: the Prometheus text of every shard.
+    Metrics,
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -302,6 +308,13 @@ async fn answer(
     mount: &str,
     rest: &str,
 ) -> Result<(u16, u64), Stop> {
+    // Services that take any method and read the body themselves.
+    match service {
+        Service::Cgi(cgi) => return cgi.serve(c, req, mount, rest, peer).await,
+        Service::Proxy(p) => return p.serve(c, req, mount, rest, peer).await,
+        Service::Metrics => return super::metrics::serve(c, req, rest).await,
+        _ => {}
+    }
     let method = req.head.method();
     if !GET_HEAD.contains(&method) {
         let mut head = ResponseHead::method_not_allowed(GET_HEAD);
@@ -321,6 +334,9 @@ async fn answer(
         Service::WebSocket(_) | Service::Mqtt(_) => unreachable!("dispatched as an upgrade"),
         Service::Bridge(_) | Service::LongPoll(_) => {
             unreachable!("dispatched to the bridge or long-poll")
+        }
+        Service::Cgi(_) | Service::Proxy(_) | Service::Metrics => {
+            unreachable!("answered above")
         }
     };
     let sent = c.respond(&head, body).await?;

@@ -1,0 +1,637 @@
+//! The `reverseproxy` path service (and the HTTP side of `wsgi`): each
+//! request forwarded to a backend over a connection of its own, the answer
+//! streamed back.
+//!
+//! - The backend: `host:port` over TCP (a name is resolved on the shard's
+//!   blocking thread pool; an IP literal is not looked up), or a Unix
+//!   socket (the WSGI host). Connecting takes at most
+//!   `junction.connect_timeout`; a refused or failed connection is 502, a
+//!   timeout 504.
+//! - The request: the method, `path` + the path below the mount point +
+//!   the query; every field but the hop-by-hop ones (RFC 9110 section
+//!   7.6.1: `Connection`, `Keep-Alive`, `TE`, `Transfer-Encoding`,
+//!   `Upgrade`, `Proxy-*`, and any the `Connection` field names; `Expect`,
+//!   which the server answers itself); `Host` naming the backend (`host`,
+//!   with `:port` unless 80, as Crossbar sends it; the WSGI host gets the
+//!   client's);
+//!   `X-Forwarded-For` extended with the client's address,
+//!   `X-Forwarded-Proto`/`-Port` from `forwarded_proto`/`forwarded_port`,
+//!   `X-Forwarded-Host`; `Connection: close` (one backend connection per
+//!   request, no pool). The body is streamed as it arrives (its length, or
+//!   chunked as it came).
+//! - The answer: the backend's status and fields (hop-by-hop ones dropped),
+//!   its body streamed as it comes: a `Content-Length` is kept, a chunked
+//!   or close-delimited body goes out chunked (HTTP/1.1 clients). The head
+//!   must come within `junction.timeout` (else 504), and then each read of
+//!   the body (else the client's connection is closed: the answer is cut).
+//! - WebSocket (any `Upgrade`): the offer is forwarded with `Connection:
+//!   Upgrade`; when the backend answers 101, the 101 is passed on and the
+//!   two connections become a byte pipe both ways (octets already read on
+//!   either side first) until both sides closed; otherwise its answer is
+//!   passed on as any other.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::future::{Either, select};
+
+use super::driver::{HttpConn, Stop};
+use super::services::text;
+use super::stream::{read_some, write_all};
+use crate::config::web::{ForwardedProto, ReverseProxyService};
+use crate::proto::http::body::{CHUNK_END, Chunk, LAST_CHUNK, chunk_header};
+use crate::proto::http::gateway::{
+    UpstreamBody, UpstreamHead, connection_options, is_hop_by_hop, parse_response_head, split_peer,
+};
+use crate::proto::http::request::write_request_head;
+use crate::proto::http::{
+    BodyDecoder, BodyLength, Limits, Method, Request, ResponseBody, ResponseHead, Version,
+};
+use crate::transport::Stream;
+use crate::transport::conn::with_scratch;
+use crate::transport::socket::Socket;
+
+/// The longest backend response head taken.
+const MAX_UPSTREAM_HEAD: usize = 64 << 10;
+
+/// Where a proxy forwards to.
+#[derive(Debug, Clone)]
+pub(super) enum Backend {
+    /// TCP.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A Unix socket (the WSGI host).
+    Unix(PathBuf),
+}
+
+/// A reverse proxy, prepared.
+#[derive(Debug)]
+pub(super) struct Proxy {
+    /// The backend.
+    backend: Backend,
+    /// `path`: prefix of the forwarded path.
+    prefix: String,
+    /// `forwarded_proto`.
+    proto: &'static str,
+    /// `forwarded_port`.
+    port: u16,
+    /// `junction.connect_timeout`.
+    connect_timeout: Duration,
+    /// `junction.timeout`.
+    timeout: Duration,
+    /// Send the mount point as `X-Junction-Script-Name` (the WSGI host sets
+    /// `SCRIPT_NAME` from it) and forward the whole request path.
+    script_name: bool,
+}
+
+/// Why no answer came from the backend.
+enum Failed {
+    /// It could not be reached or answered badly: 502.
+    Bad(&'static str),
+    /// It took too long: 504.
+    Timeout,
+}
+
+impl Proxy {
+    /// The `reverseproxy` service of `config`.
+    pub fn new(config: &ReverseProxyService) -> Self {
+        Proxy {
+            backend: Backend::Tcp {
+                host: config.host.clone(),
+                port: config.port,
+            },
+            prefix: config.path.trim_end_matches('/').to_owned(),
+            proto: match config.forwarded_proto {
+                ForwardedProto::Http => "http",
+                ForwardedProto::Https => "https",
+            },
+            port: config.forwarded_port,
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            timeout: Duration::from_millis(config.timeout_ms),
+            script_name: false,
+        }
+    }
+
+    /// A proxy to a WSGI host's Unix socket.
+    pub fn to_wsgi(socket: PathBuf, connect_timeout: Duration, timeout: Duration) -> Self {
+        Proxy {
+            backend: Backend::Unix(socket),
+            prefix: String::new(),
+            proto: "http",
+            port: 80,
+            connect_timeout,
+            timeout,
+            script_name: true,
+        }
+    }
+
+    /// Answers one request: status and body octets sent. A WebSocket
+    /// tunnel ends the connection when it closes (`Err(Stop)`).
+    pub async fn serve(
+        &self,
+        c: &mut HttpConn,
+        req: &Request,
+        mount: &str,
+        rest: &str,
+        peer: &str,
+    ) -> Result<(u16, u64), Stop> {
+        let mut up = match with_deadline(self.connect_timeout, self.connect()).await {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::info!(backend = ?self.backend, error = %e, "reverse proxy: backend unreachable");
+                return answer(c, 502, "bad gateway: the backend cannot be reached\n").await;
+            }
+            None => return answer(c, 504, "gateway timeout: connecting to the backend\n").await,
+        };
+        let head = match self.request_head(req, mount, rest, peer) {
+            Ok(h) => h,
+            Err(why) => return answer(c, 400, format!("{why}\n")).await,
+        };
+        let upgrade = req.framing.upgrade;
+        let sent = self.send_request(c, req, &mut up, &head).await?;
+        let is_head = req.head.method() == Method::Head;
+        let got = match sent {
+            Ok(()) => self.read_head(&mut up, is_head, upgrade).await,
+            Err(f) => Err(f),
+        };
+        let (uh, mut rest_buf) = match got {
+            Ok(x) => x,
+            Err(Failed::Bad(why)) => {
+                tracing::info!(backend = ?self.backend, reason = why, "reverse proxy: bad answer");
+                return answer(c, 502, format!("bad gateway: {why}\n")).await;
+            }
+            Err(Failed::Timeout) => {
+                return answer(
+                    c,
+                    504,
+                    "gateway timeout: the backend did not answer in time\n",
+                )
+                .await;
+            }
+        };
+        if uh.status == 101 {
+            return self.tunnel(c, &uh, up, rest_buf).await;
+        }
+        let mut rh = ResponseHead::new(uh.status);
+        copy_fields(&uh.fields, |n, v| {
+            let _ = rh.header(n, v);
+        });
+        rh.body(match uh.body {
+            UpstreamBody::Empty => match uh.get("content-length").map(parse_len) {
+                // The answer to HEAD says how long GET's would be.
+                Some(Some(n)) if is_head => ResponseBody::Length(n),
+                _ => ResponseBody::Empty,
+            },
+            UpstreamBody::Length(n) => ResponseBody::Length(n),
+            UpstreamBody::Chunked | UpstreamBody::UntilClose => ResponseBody::Streamed,
+        });
+        if matches!(uh.body, UpstreamBody::Empty) && uh.status >= 200 {
+            let sent = c.start_streaming(&rh).await?;
+            let n = c.end_streaming(sent).await?;
+            return Ok((uh.status, n));
+        }
+        let mut s = c.start_streaming(&rh).await?;
+        let mut decoder = match uh.body {
+            UpstreamBody::Length(n) => Some(BodyDecoder::new(BodyLength::Length(n), &unlimited())),
+            UpstreamBody::Chunked => Some(BodyDecoder::new(BodyLength::Chunked, &unlimited())),
+            _ => None,
+        };
+        loop {
+            let piece = match &mut decoder {
+                Some(d) => match d.decode(&mut rest_buf) {
+                    Ok(Some(Chunk::Data(d))) => Some(d),
+                    Ok(Some(Chunk::End(_))) => break,
+                    Ok(None) => None,
+                    Err(_) => {
+                        tracing::info!("reverse proxy: malformed body from the backend");
+                        return Err(Stop);
+                    }
+                },
+                None if !rest_buf.is_empty() => Some(rest_buf.split().freeze()),
+                None => None,
+            };
+            if let Some(p) = piece {
+                c.stream_piece(&mut s, &p).await?;
+                continue;
+            }
+            match with_deadline(self.timeout, read_some(&mut up, &mut rest_buf)).await {
+                Some(Some(0)) if decoder.is_none() => break,
+                Some(Some(0)) | Some(None) => {
+                    tracing::info!("reverse proxy: the backend closed mid-body");
+                    return Err(Stop);
+                }
+                Some(Some(_)) => {}
+                None => {
+                    tracing::info!("reverse proxy: the backend's body stalled");
+                    return Err(Stop);
+                }
+            }
+        }
+        let n = c.end_streaming(s).await?;
+        Ok((uh.status, n))
+    }
+
+    /// A connection to the backend.
+    async fn connect(&self) -> std::io::Result<Stream> {
+        match &self.backend {
+            Backend::Unix(path) => Ok(Stream::Unix(Box::new(
+                glommio::net::UnixStream::connect(path).await?,
+            ))),
+            Backend::Tcp { host, port } => {
+                let port = *port;
+                let addrs: Vec<SocketAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+                    Ok(ip) => vec![SocketAddr::new(ip, port)],
+                    Err(_) => {
+                        let h = host.clone();
+                        glommio::executor()
+                            .spawn_blocking(move || {
+                                std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), port))
+                                    .map(Iterator::collect)
+                            })
+                            .await?
+                    }
+                };
+                let mut last = std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the backend's name resolves to nothing",
+                );
+                for a in addrs {
+                    match glommio::net::TcpStream::connect(a).await {
+                        Ok(s) => {
+                            let _ = s.set_nodelay(true);
+                            return Ok(Stream::Tcp(Box::new(s)));
+                        }
+                        Err(e) => last = e.into(),
+                    }
+                }
+                Err(last)
+            }
+        }
+    }
+
+    /// The request head to the backend.
+    fn request_head(
+        &self,
+        req: &Request,
+        mount: &str,
+        rest: &str,
+        peer: &str,
+    ) -> Result<Vec<u8>, &'static str> {
+        let h = &req.head;
+        let headers = h.headers();
+        let mut target = if self.script_name {
+            h.path().to_owned()
+        } else {
+            format!("{}{}", self.prefix, rest)
+        };
+        if !target.starts_with('/') {
+            target.insert(0, '/');
+        }
+        if let Some(q) = h.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let named = connection_options(headers.get_all("connection"));
+        let (client, _) = split_peer(peer);
+        let mut forwarded_for = Vec::new();
+        for v in headers.get_all("x-forwarded-for") {
+            forwarded_for.extend_from_slice(v);
+            forwarded_for.extend_from_slice(b", ");
+        }
+        forwarded_for.extend_from_slice(client.as_bytes());
+        let mut fields: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 8);
+        for (n, v) in headers.iter() {
+            let lower = n.to_ascii_lowercase();
+            if is_hop_by_hop(n)
+                || named.contains(&lower)
+                || matches!(
+                    lower.as_str(),
+                    "content-length"
+                        | "host"
+                        | "expect"
+                        | "x-forwarded-for"
+                        | "x-forwarded-proto"
+                        | "x-forwarded-port"
+                        | "x-forwarded-host"
+                        | "x-junction-script-name"
+                )
+            {
+                continue;
+            }
+            fields.push((n, v));
+        }
+        // `Host`: the backend's own name (as Crossbar sends it: `host`, with
+        // `:port` unless 80), so that name-based virtual hosts work; the
+        // client's goes in `X-Forwarded-Host`. The WSGI host gets the
+        // client's (its SERVER_NAME).
+        let backend_host = match &self.backend {
+            Backend::Tcp { host, port: 80 } => host.clone(),
+            Backend::Tcp { host, port } if host.contains(':') && !host.starts_with('[') => {
+                format!("[{host}]:{port}")
+            }
+            Backend::Tcp { host, port } => format!("{host}:{port}"),
+            Backend::Unix(_) => "localhost".to_owned(),
+        };
+        let client_host = headers.get("host").unwrap_or(backend_host.as_bytes());
+        match &self.backend {
+            Backend::Tcp { .. } => fields.push(("Host", backend_host.as_bytes())),
+            Backend::Unix(_) => fields.push(("Host", client_host)),
+        }
+        fields.push(("X-Forwarded-For", &forwarded_for));
+        fields.push(("X-Forwarded-Proto", self.proto.as_bytes()));
+        let port = self.port.to_string();
+        fields.push(("X-Forwarded-Port", port.as_bytes()));
+        fields.push(("X-Forwarded-Host", client_host));
+        let mount_field = mount.as_bytes();
+        if self.script_name {
+            fields.push(("X-Junction-Script-Name", mount_field));
+        }
+        let length;
+        match req.framing.body {
+            BodyLength::Length(n) => {
+                length = n.to_string();
+                fields.push(("Content-Length", length.as_bytes()));
+            }
+            BodyLength::Chunked => fields.push(("Transfer-Encoding", b"chunked")),
+            BodyLength::Empty if headers.contains("content-length") => {
+                fields.push(("Content-Length", b"0"));
+            }
+            BodyLength::Empty => {}
+        }
+        let upgrade_value;
+        if req.framing.upgrade {
+            upgrade_value = headers.get("upgrade").unwrap_or_default().to_vec();
+            fields.push(("Connection", b"Upgrade"));
+            fields.push(("Upgrade", &upgrade_value));
+        } else {
+            fields.push(("Connection", b"close"));
+        }
+        let mut out = Vec::with_capacity(h.len() + 256);
+        write_request_head(h.method_str(), &target, Version::Http11, &fields, &mut out)
+            .map_err(|_| "the request cannot be forwarded")?;
+        Ok(out)
+    }
+
+    /// Sends the head and streams the body. `Ok(Err(_))`: the backend
+    /// failed (the client's body was still read to its end).
+    async fn send_request(
+        &self,
+        c: &mut HttpConn,
+        req: &Request,
+        up: &mut Stream,
+        head: &[u8],
+    ) -> Result<Result<(), Failed>, Stop> {
+        let mut open = match with_deadline(self.timeout, write_all(up, head)).await {
+            Some(true) => true,
+            Some(false) => return Ok(Err(Failed::Bad("the backend closed the connection"))),
+            None => return Ok(Err(Failed::Timeout)),
+        };
+        let chunked = req.framing.body == BodyLength::Chunked;
+        if req.framing.body == BodyLength::Empty {
+            // The empty body's end, so that nothing of the request is left
+            // (after a 101 the buffer holds only the client's first frames).
+            c.body_piece().await?;
+            return Ok(Ok(()));
+        }
+        let mut failed = None;
+        while let Some(piece) = c.body_piece().await? {
+            if !open || piece.is_empty() {
+                continue;
+            }
+            let write = async {
+                if chunked {
+                    let (size, n) = chunk_header(piece.len());
+                    write_all(up, &size[..n]).await
+                        && write_all(up, &piece).await
+                        && write_all(up, CHUNK_END).await
+                } else {
+                    write_all(up, &piece).await
+                }
+            };
+            match with_deadline(self.timeout, write).await {
+                Some(true) => {}
+                Some(false) => {
+                    open = false;
+                    failed = Some(Failed::Bad("the backend closed the connection"));
+                }
+                None => {
+                    open = false;
+                    failed = Some(Failed::Timeout);
+                }
+            }
+        }
+        if open && chunked && !write_all(up, LAST_CHUNK).await {
+            failed = Some(Failed::Bad("the backend closed the connection"));
+        }
+        // A backend that answered early and closed may still have answered:
+        // read its answer anyway when it only stopped reading.
+        Ok(match failed {
+            Some(Failed::Timeout) => Err(Failed::Timeout),
+            _ => Ok(()),
+        })
+    }
+
+    /// Reads the backend's final answer head (interim 1xx answers but 101
+    /// are skipped); returns it and the octets after it.
+    async fn read_head(
+        &self,
+        up: &mut Stream,
+        is_head: bool,
+        upgrade: bool,
+    ) -> Result<(UpstreamHead, BytesMut), Failed> {
+        let mut buf = BytesMut::new();
+        loop {
+            match parse_response_head(&buf, MAX_UPSTREAM_HEAD, is_head) {
+                Ok(Some((h, used))) => {
+                    let _ = buf.split_to(used);
+                    if h.status == 101 && !upgrade {
+                        return Err(Failed::Bad("101 to a request that offered no upgrade"));
+                    }
+                    if h.status < 200 && h.status != 101 {
+                        continue;
+                    }
+                    return Ok((h, buf));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Failed::Bad(e.reason)),
+            }
+            match with_deadline(self.timeout, read_some(up, &mut buf)).await {
+                Some(Some(0)) | Some(None) => {
+                    return Err(Failed::Bad("the backend closed without an answer"));
+                }
+                Some(Some(_)) => {}
+                None => return Err(Failed::Timeout),
+            }
+        }
+    }
+
+    /// After the backend's 101: passes it on, then pipes octets both ways.
+    async fn tunnel(
+        &self,
+        c: &mut HttpConn,
+        uh: &UpstreamHead,
+        mut up: Stream,
+        from_up: BytesMut,
+    ) -> Result<(u16, u64), Stop> {
+        let mut rh = ResponseHead::new(101);
+        copy_fields(&uh.fields, |n, v| {
+            let _ = rh.header(n, v);
+        });
+        if let Some(u) = uh.get("upgrade") {
+            let _ = rh.header("Upgrade", u);
+        }
+        // A 101 has no body: nothing to stream after the head.
+        let _ = c.start_streaming(&rh).await?;
+        let from_client = std::mem::take(&mut c.buf);
+        if !from_up.is_empty() && !write_all(&mut c.sock, &from_up).await {
+            return Err(Stop);
+        }
+        if !from_client.is_empty() && !write_all(&mut up, &from_client).await {
+            return Err(Stop);
+        }
+        pipe(&mut c.sock, &mut up).await;
+        Err(Stop)
+    }
+}
+
+/// Copies the octets each side sends to the other until both have closed
+/// (a side's end is passed on as a shutdown of our sending side).
+async fn pipe(a: &mut Stream, b: &mut Stream) {
+    let mut ab = Half::default();
+    let mut ba = Half::default();
+    std::future::poll_fn(|cx| {
+        let p1 = ab.poll(cx, a, b);
+        let p2 = ba.poll(cx, b, a);
+        if (p1.is_ready() && p2.is_ready()) || ab.failed || ba.failed {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// One direction of a pipe.
+#[derive(Default)]
+struct Half {
+    /// Read and not written yet.
+    buf: Vec<u8>,
+    /// Written of `buf`.
+    done: usize,
+    /// The reading side ended.
+    eof: bool,
+    /// A socket failed: the pipe ends.
+    failed: bool,
+}
+
+impl Half {
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        from: &mut Stream,
+        to: &mut Stream,
+    ) -> Poll<()> {
+        loop {
+            if self.done < self.buf.len() {
+                let iov = [std::io::IoSlice::new(&self.buf[self.done..])];
+                match to.poll_write_vectored(cx, &iov) {
+                    Poll::Ready(Ok(n)) if n > 0 => self.done += n,
+                    Poll::Ready(_) => {
+                        self.failed = true;
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+                continue;
+            }
+            if self.eof {
+                return Poll::Ready(());
+            }
+            self.buf.clear();
+            self.done = 0;
+            let read = with_scratch(|scratch| match from.poll_read(cx, scratch) {
+                Poll::Ready(Ok(n)) => {
+                    self.buf.extend_from_slice(&scratch[..n]);
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            });
+            match read {
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    let _ = to.shutdown_write();
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(_)) => {
+                    self.failed = true;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// The backend's fields a client gets: all but hop-by-hop ones, those its
+/// `Connection` names, and those the writer sets itself.
+fn copy_fields(fields: &[(String, Vec<u8>)], mut add: impl FnMut(&str, &[u8])) {
+    let named = connection_options(
+        fields
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .map(|(_, v)| v.as_slice()),
+    );
+    for (n, v) in fields {
+        let lower = n.to_ascii_lowercase();
+        if is_hop_by_hop(n)
+            || named.contains(&lower)
+            || matches!(lower.as_str(), "content-length" | "date")
+        {
+            continue;
+        }
+        add(n, v);
+    }
+}
+
+fn parse_len(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
+/// Limits for decoding a backend's body: none on its size (the client
+/// gets it as it comes).
+fn unlimited() -> Limits {
+    Limits {
+        max_body: u64::MAX,
+        ..Limits::default()
+    }
+}
+
+/// `f`, for at most `limit`; `None` when time ran out.
+async fn with_deadline<F: std::future::Future>(limit: Duration, f: F) -> Option<F::Output> {
+    let timer = glommio::timer::Timer::new(limit);
+    match select(pin!(f), pin!(timer)).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+/// A plain answer.
+async fn answer(
+    c: &mut HttpConn,
+    status: u16,
+    why: impl Into<bytes::Bytes>,
+) -> Result<(u16, u64), Stop> {
+    let (head, body) = text(status, why);
+    let sent = c.respond(&head, body).await?;
+    Ok((status, sent))
+}

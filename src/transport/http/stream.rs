@@ -1,0 +1,132 @@
+//! Answers streamed as they are produced (a CGI script's output, a proxied
+//! body): the head first, then pieces framed as the connection's plan says
+//! (chunked for HTTP/1.1 clients, until the close for HTTP/1.0 ones, or a
+//! `Content-Length` given in advance), then the end.
+//!
+//! Also the two socket helpers the gateways share ([`write_all`],
+//! [`read_some`]).
+//!
+//! An `impl` block on the driver's [`HttpConn`], kept apart from the driver
+//! so that services which stream stay out of its file.
+
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+
+use super::driver::{HttpConn, Stop};
+use crate::proto::http::body::{CHUNK_END, LAST_CHUNK, chunk_header};
+use crate::proto::http::{BodyWrite, HttpDate, ResponseHead};
+use crate::transport::Stream;
+use crate::transport::conn::with_scratch;
+use crate::transport::socket::Socket;
+
+/// An answer being streamed.
+#[derive(Debug)]
+pub(super) struct Streaming {
+    /// How the body goes out.
+    plan: BodyWrite,
+    /// Octets still owed under a `Content-Length`.
+    left: u64,
+    /// Body octets sent (for the access log).
+    sent: u64,
+}
+
+impl Streaming {
+    /// Whether the body is written at all (not for HEAD, 204, 304).
+    pub fn wants_body(&self) -> bool {
+        self.plan != BodyWrite::None
+    }
+}
+
+impl HttpConn {
+    /// Writes `head` (its body `Streamed`, or `Length` when known) as the
+    /// answer to the current request.
+    pub(super) async fn start_streaming(&mut self, head: &ResponseHead) -> Result<Streaming, Stop> {
+        let mut out = Vec::with_capacity(256);
+        let now = HttpDate::from_system_time(SystemTime::now());
+        let plan = self.conn.write_head(head, now, &mut out).map_err(|e| {
+            tracing::error!(error = %e, "web server answered out of turn; closing");
+            Stop
+        })?;
+        self.write_parts(&[&out]).await?;
+        let left = match plan.body {
+            BodyWrite::Length(n) => n,
+            _ => 0,
+        };
+        Ok(Streaming {
+            plan: plan.body,
+            left,
+            sent: 0,
+        })
+    }
+
+    /// Sends one piece of the body (nothing for an empty piece; octets past
+    /// a `Content-Length` are dropped).
+    pub(super) async fn stream_piece(
+        &mut self,
+        s: &mut Streaming,
+        piece: &[u8],
+    ) -> Result<(), Stop> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        match s.plan {
+            BodyWrite::None => return Ok(()),
+            BodyWrite::Length(_) => {
+                let n = usize::try_from(s.left)
+                    .unwrap_or(usize::MAX)
+                    .min(piece.len());
+                self.write_parts(&[&piece[..n]]).await?;
+                s.left -= n as u64;
+                s.sent += n as u64;
+                return Ok(());
+            }
+            BodyWrite::Chunked => {
+                let (size, n) = chunk_header(piece.len());
+                self.write_parts(&[&size[..n], piece, CHUNK_END]).await?;
+            }
+            BodyWrite::UntilClose => self.write_parts(&[piece]).await?,
+        }
+        s.sent += piece.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the body; returns the body octets sent. `Err(Stop)` when a
+    /// `Content-Length` was not met (the client sees the connection close).
+    pub(super) async fn end_streaming(&mut self, s: Streaming) -> Result<u64, Stop> {
+        match s.plan {
+            BodyWrite::Chunked => self.write_parts(&[LAST_CHUNK]).await?,
+            BodyWrite::Length(_) if s.left > 0 => return Err(Stop),
+            _ => {}
+        }
+        self.conn.finish_response().map_err(|_| Stop)?;
+        Ok(s.sent)
+    }
+}
+
+/// Writes all of `data`; false when the reader is gone.
+pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        let iov = [std::io::IoSlice::new(data)];
+        match std::future::poll_fn(|cx| sock.poll_write_vectored(cx, &iov)).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => data = &data[n..],
+        }
+    }
+    true
+}
+
+/// Reads what `sock` has into `out`: the count (0 at the end), `None` on an error.
+pub(super) async fn read_some(sock: &mut Stream, out: &mut BytesMut) -> Option<usize> {
+    std::future::poll_fn(|cx| {
+        with_scratch(|scratch| match sock.poll_read(cx, scratch) {
+            std::task::Poll::Ready(Ok(n)) => {
+                out.extend_from_slice(&scratch[..n]);
+                std::task::Poll::Ready(Some(n))
+            }
+            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        })
+    })
+    .await
+}

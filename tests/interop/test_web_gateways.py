@@ -1,0 +1,567 @@
+"""The web transport's gateways to other programs, with real clients and
+real programs: CGI scripts (shell and Python), the reverse proxy (to a
+Python ``http.server`` upstream, and WebSocket through it to Junction's own
+WebSocket path with Autobahn|Python), a WSGI application (a plain function,
+hosted by Junction's Python shim) and the Prometheus ``metrics`` path read
+with ``prometheus_client``'s parser.
+
+One router serves a Crossbar-format config whose directories are relative
+to the node directory, as Crossbar reads them.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+
+import pytest
+import requests
+
+from routerproc import SHARDS, RouterProcess, free_port
+from wampclient import connect
+
+pytestmark = pytest.mark.junction_only
+
+ENV_SH = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo "X-Script: shell"
+echo ""
+for v in GATEWAY_INTERFACE REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING \\
+         SERVER_PROTOCOL CONTENT_LENGTH CONTENT_TYPE HTTP_X_CUSTOM HTTP_PROXY REMOTE_ADDR; do
+  eval "echo $v=\\${$v-UNSET}"
+done
+pwd
+"""
+
+ECHO_PY = """import os, sys, hashlib
+n = int(os.environ.get("CONTENT_LENGTH") or 0)
+data = sys.stdin.buffer.read(n)
+out = sys.stdout.buffer
+out.write(b"Status: 201 Created\\r\\n")
+out.write(b"Content-Type: application/octet-stream\\r\\n")
+out.write(b"X-Sha256: " + hashlib.sha256(data).hexdigest().encode() + b"\\r\\n")
+out.write(b"X-Length: " + str(len(data)).encode() + b"\\r\\n\\r\\n")
+out.write(data[::-1])
+"""
+
+STATUS_PY = """import os
+print("Status: 418 I'm a teapot")
+print("Content-Type: text/plain")
+print()
+print("teapot at " + os.environ["PATH_INFO"])
+"""
+
+REDIRECT_PY = """print("Location: http://example.org/elsewhere")
+print()
+"""
+
+BIG_PY = """import sys
+sys.stdout.write("Content-Type: text/plain\\n\\n")
+sys.stdout.flush()
+for i in range(20000):
+    sys.stdout.write("line %05d\\n" % i)
+"""
+
+SLOW_SH = """#!/bin/sh
+sleep 30
+echo "Content-Type: text/plain"
+echo ""
+echo late
+"""
+
+NAP_SH = """#!/bin/sh
+sleep 1
+echo "Content-Type: text/plain"
+echo ""
+echo rested
+"""
+
+BROKEN_SH = """#!/bin/sh
+echo "this is not a header"
+"""
+
+WSGI_APP = """
+import os
+
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/crash":
+        os._exit(1)
+    body = (
+        "method=%s\\nscript=%s\\npath=%s\\nquery=%s\\nremote=%s\\nlength=%s\\nbody=%s\\n" % (
+            environ["REQUEST_METHOD"],
+            environ["SCRIPT_NAME"],
+            environ["PATH_INFO"],
+            environ.get("QUERY_STRING", ""),
+            environ.get("REMOTE_ADDR", ""),
+            environ.get("CONTENT_LENGTH", ""),
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode(),
+        )
+    ).encode()
+    body = ("pid=%d\\n" % os.getpid()).encode() + body
+    status = "404 Not Found" if environ["PATH_INFO"] == "/missing" else "200 OK"
+    start_response(status, [("Content-Type", "text/plain"), ("X-App", "wsgi")])
+    return [body]
+"""
+
+
+class Upstream(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class UpstreamHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _answer(self, body: bytes, status: int = 200, extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _info(self, body: bytes = b"") -> bytes:
+        return json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body_len": len(body),
+                "body_sha": __import__("hashlib").sha256(body).hexdigest(),
+            }
+        ).encode()
+
+    def do_GET(self):
+        if self.path.startswith("/api/v1/slow"):
+            time.sleep(5)
+        if self.path.startswith("/api/v1/stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close, X-Hop")
+            self.send_header("X-Hop", "must not pass")
+            self.end_headers()
+            for i in range(50):
+                chunk = (f"piece {i}\n" * 100).encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self._answer(self._info())
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n)
+        self._answer(self._info(body), status=201, extra=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+
+
+def gateways_config(port: int, upstream_port: int, dead_port: int) -> dict:
+    anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
+    return {
+        "version": 2,
+        "workers": [
+            {
+                "type": "router",
+                "options": {"pythonpath": ["apps"]},
+                "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [anyone]}]}],
+                "transports": [
+                    {
+                        "type": "web",
+                        "id": "web1",
+                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+                        "paths": {
+                            "/": {"type": "json", "value": {"root": True}},
+                            "ws": {"type": "websocket", "serializers": ["json"]},
+                            "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
+                            "sh": {
+                                "type": "cgi",
+                                "directory": "sh",
+                                "processor": "/bin/sh",
+                                "junction": {"timeout": 1500},
+                            },
+                            "proxy": {
+                                "type": "reverseproxy",
+                                "host": "127.0.0.1",
+                                "port": upstream_port,
+                                "path": "/api/v1",
+                                "junction": {"timeout": 1500},
+                            },
+                            "self": {"type": "reverseproxy", "host": "127.0.0.1", "port": port},
+                            "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
+                            "app": {"type": "wsgi", "module": "hello_app", "object": "application"},
+                            "metrics": {"type": "metrics"},
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("gateways")
+    cgi = workdir / "cgi"
+    cgi.mkdir()
+    (cgi / "echo.py").write_text(ECHO_PY)
+    (cgi / "status.py").write_text(STATUS_PY)
+    (cgi / "redirect.py").write_text(REDIRECT_PY)
+    (cgi / "big.py").write_text(BIG_PY)
+    sh = workdir / "sh"
+    (sh / "sub").mkdir(parents=True)
+    (sh / "env.sh").write_text(ENV_SH)
+    (sh / "sub" / "nested.sh").write_text(ENV_SH)
+    (sh / "slow.sh").write_text(SLOW_SH)
+    (sh / "broken.sh").write_text(BROKEN_SH)
+    (sh / "nap.sh").write_text(NAP_SH)
+    (workdir / "outside.sh").write_text("#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho PWNED\n")
+    (sh / "escape.sh").symlink_to(workdir / "outside.sh")
+    apps = workdir / "apps"
+    apps.mkdir()
+    (apps / "hello_app.py").write_text(WSGI_APP)
+
+    upstream = Upstream(("127.0.0.1", 0), UpstreamHandler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    dead_port = free_port()
+    proc = RouterProcess(
+        workdir,
+        config=gateways_config(port, upstream.server_address[1], dead_port),
+        wait_ports=[port],
+    )
+    # A control socket of its own (for `junction reload`).
+    proc.extra_env["RUNTIME_DIRECTORY"] = str(workdir / "run")
+    proc.start()
+    yield types.SimpleNamespace(
+        base=f"http://127.0.0.1:{port}",
+        port=port,
+        proc=proc,
+        workdir=workdir,
+        upstream_port=upstream.server_address[1],
+    )
+    alive = proc.alive()
+    proc.kill()
+    upstream.shutdown()
+    assert alive, f"router died during the gateway tests:\n{proc.logs()}"
+
+
+def env_lines(text: str) -> dict:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+# -- CGI ---------------------------------------------------------------------
+
+
+def test_cgi_shell_script_environment_with_path_info(gw):
+    r = requests.get(
+        f"{gw.base}/sh/env.sh/extra/path%20info/?a=1&b=two",
+        headers={"X-Custom": "hello", "Proxy": "http://evil.example:1"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "text/plain"
+    assert r.headers["X-Script"] == "shell"
+    env = env_lines(r.text)
+    assert env["GATEWAY_INTERFACE"] == "CGI/1.1"
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == "/sh/env.sh"
+    assert env["PATH_INFO"] == "/extra/path info/"
+    assert env["QUERY_STRING"] == "a=1&b=two"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["HTTP_X_CUSTOM"] == "hello"
+    assert env["HTTP_PROXY"] == "UNSET", "httpoxy: the Proxy header never becomes HTTP_PROXY"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["CONTENT_LENGTH"] == "UNSET"
+    assert r.text.splitlines()[-1] == str(gw.workdir / "sh"), "runs in the script's directory"
+    # A script in a subdirectory; no path info.
+    env = env_lines(requests.get(f"{gw.base}/sh/sub/nested.sh").text)
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/sh/sub/nested.sh", "")
+
+
+def test_cgi_python_request_body_streamed_and_status(gw):
+    body = bytes(range(256)) * 2048  # 512 KiB
+    r = requests.post(f"{gw.base}/cgi/echo.py", data=body, headers={"Content-Type": "application/x-test"})
+    assert r.status_code == 201
+    assert r.headers["X-Length"] == str(len(body))
+    assert r.headers["X-Sha256"] == __import__("hashlib").sha256(body).hexdigest()
+    assert r.content == body[::-1]
+    # A chunked request body (a generator): read whole, CONTENT_LENGTH given.
+    r = requests.post(f"{gw.base}/cgi/echo.py", data=(bytes([i]) * 1000 for i in range(10)))
+    assert (r.status_code, r.headers["X-Length"]) == (201, "10000")
+    # Status and Location from the script.
+    r = requests.get(f"{gw.base}/cgi/status.py/a/b")
+    assert (r.status_code, r.text) == (418, "teapot at /a/b\n")
+    r = requests.get(f"{gw.base}/cgi/redirect.py", allow_redirects=False)
+    assert (r.status_code, r.headers["Location"]) == (302, "http://example.org/elsewhere")
+    # Large output, streamed (chunked).
+    r = requests.get(f"{gw.base}/cgi/big.py")
+    assert r.status_code == 200 and r.headers.get("Transfer-Encoding") == "chunked"
+    lines = r.text.splitlines()
+    assert (len(lines), lines[0], lines[-1]) == (20000, "line 00000", "line 19999")
+    # Keep-alive survives CGI answers.
+    s = requests.Session()
+    for _ in range(3):
+        assert s.get(f"{gw.base}/cgi/status.py/x").status_code == 418
+
+
+def test_cgi_timeout_broken_output_and_missing(gw):
+    t0 = time.monotonic()
+    r = requests.get(f"{gw.base}/sh/slow.sh", timeout=20)
+    assert r.status_code == 504
+    assert time.monotonic() - t0 < 10, "the timeout is 1.5 s"
+    assert requests.get(f"{gw.base}/sh/broken.sh").status_code == 502
+    assert requests.get(f"{gw.base}/sh/missing.sh").status_code == 404
+    assert requests.get(f"{gw.base}/sh/sub").status_code == 404, "a directory is no script"
+    # The slow script's process group was killed: no `sleep 30` is left.
+    time.sleep(0.3)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 30" not in ps
+
+
+def test_cgi_scripts_do_not_block_the_shards(gw):
+    """Four scripts sleeping a second each (so on every shard) while quick
+    requests keep being answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        t0 = time.monotonic()
+        naps = [pool.submit(requests.get, f"{gw.base}/sh/nap.sh", timeout=20) for _ in range(4)]
+        time.sleep(0.2)
+        quick = []
+        s = requests.Session()
+        for _ in range(5):
+            q0 = time.monotonic()
+            r = s.get(f"{gw.base}/cgi/status.py/q")
+            quick.append(time.monotonic() - q0)
+            assert r.status_code == 418
+            r = requests.get(f"{gw.base}/")
+            assert r.json() == {"root": True}
+        quick_done = time.monotonic() - t0
+        assert [n.result().text for n in naps] == ["rested\n"] * 4
+    assert quick_done < 1.0, f"quick requests waited for the sleeping scripts ({quick_done:.2f} s)"
+    assert max(quick) < 0.5, quick
+
+
+def test_cgi_head_and_http10(gw):
+    r = requests.head(f"{gw.base}/cgi/big.py")
+    assert (r.status_code, r.content) == (200, b"")
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"GET /cgi/status.py/old HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 418 ")
+    assert b"chunked" not in head.lower(), "HTTP/1.0 gets the body until the close"
+    assert body == b"teapot at /old\n"
+
+
+def raw_get(port: int, target: str) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/sh/../outside.sh",
+        "/sh/%2e%2e/outside.sh",
+        "/sh/.%2E/outside.sh",
+        "/sh/%2E%2e/outside.sh",
+        "/sh/sub/../../outside.sh",
+        "/sh/%252e%252e/outside.sh",
+        "/sh/..%2foutside.sh",
+        "/sh/..%5coutside.sh",
+        "/sh/..\\outside.sh",
+        "/sh/escape.sh",
+    ],
+)
+def test_cgi_scripts_outside_the_directory_never_run(gw, target):
+    status, data = raw_get(gw.port, target)
+    assert status in (400, 404), data
+    assert b"PWNED" not in data
+
+
+# -- reverse proxy -----------------------------------------------------------
+
+
+def test_reverse_proxy_forwards_path_query_headers_and_bodies(gw):
+    r = requests.get(f"{gw.base}/proxy/items/7?x=1", headers={"X-Custom": "v", "Connection": "keep-alive, X-Custom2", "X-Custom2": "hop"})
+    assert r.status_code == 200
+    info = r.json()
+    assert info["path"] == "/api/v1/items/7?x=1"
+    h = info["headers"]
+    assert h["x-custom"] == "v"
+    assert "x-custom2" not in h, "fields named by Connection are hop-by-hop"
+    assert h["x-forwarded-for"] == "127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["host"] == f"127.0.0.1:{gw.upstream_port}", "the backend's name, as Crossbar sends it"
+    assert h["x-forwarded-host"] == f"127.0.0.1:{gw.port}"
+    assert h["x-forwarded-port"] == "80"
+    body = bytes(range(256)) * 4096  # 1 MiB
+    r = requests.post(f"{gw.base}/proxy/upload", data=body)
+    assert r.status_code == 201
+    assert (r.json()["body_len"], r.json()["body_sha"]) == (len(body), __import__("hashlib").sha256(body).hexdigest())
+    assert r.raw.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    r = requests.head(f"{gw.base}/proxy/items")
+    assert r.status_code == 200 and r.content == b""
+    # A chunked upstream body streams through; its hop-by-hop fields stay behind.
+    r = requests.get(f"{gw.base}/proxy/stream")
+    assert r.status_code == 200
+    assert r.text == "".join(f"piece {i}\n" * 100 for i in range(50))
+    assert "X-Hop" not in r.headers
+    # Keep-alive on the client's side survives proxied answers.
+    s = requests.Session()
+    for i in range(5):
+        assert s.get(f"{gw.base}/proxy/k{i}").json()["path"] == f"/api/v1/k{i}"
+    # The client's own X-Forwarded-For is extended.
+    r = requests.get(f"{gw.base}/proxy/x", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.json()["headers"]["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+
+
+def test_reverse_proxy_upstream_down_and_timeout(gw):
+    assert requests.get(f"{gw.base}/dead/x").status_code == 502
+    t0 = time.monotonic()
+    assert requests.get(f"{gw.base}/proxy/slow", timeout=20).status_code == 504
+    assert time.monotonic() - t0 < 4.5
+
+
+def ws_at(gw, path: str):
+    return types.SimpleNamespace(ws_url=f"ws://127.0.0.1:{gw.port}{path}", ws_port=gw.port)
+
+
+async def test_reverse_proxy_websocket_upgrade_to_junction_itself(gw):
+    """An Autobahn|Python session through the proxy path to Junction's own
+    WebSocket path: after the 101 the proxy is a byte pipe."""
+    callee = await connect(ws_at(gw, "/ws"), "ws", "json")
+    # `self` proxies to this port with no prefix: /self/ws → /ws.
+    caller = await connect(ws_at(gw, "/self/ws"), "ws", "json")
+    try:
+        await callee.register(lambda a, b: a + b, "com.gw.add")
+        results = [await caller.call("com.gw.add", i, 1) for i in range(20)]
+        big = "x" * 300_000
+        assert await caller.call("com.gw.add", big, "y") == big + "y"
+    finally:
+        await caller.close()
+        await callee.close()
+    assert results == [i + 1 for i in range(20)]
+
+
+# -- WSGI --------------------------------------------------------------------
+
+
+def test_wsgi_application_in_a_python_child(gw):
+    r = requests.get(f"{gw.base}/app/hello/world?q=1")
+    assert r.status_code == 200, r.text
+    assert r.headers["X-App"] == "wsgi"
+    env = env_lines(r.text)
+    assert env["method"] == "GET"
+    assert (env["script"], env["path"], env["query"]) == ("/app", "/hello/world", "q=1")
+    assert env["remote"] == "127.0.0.1"
+    r = requests.post(f"{gw.base}/app/form", data=b"a=1&b=2")
+    env = env_lines(r.text)
+    assert (env["method"], env["length"], env["body"]) == ("POST", "7", "a=1&b=2")
+    assert requests.get(f"{gw.base}/app/missing").status_code == 404
+    # A reload rebuilds every site: the path keeps the same process.
+    pid = env_lines(requests.get(f"{gw.base}/app/x").text)["pid"]
+    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+    sock = gw.workdir / "run" / "junction.sock"
+    deadline = time.monotonic() + 10
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the control socket opens after the listeners
+    out = subprocess.run(
+        [binary, "reload", "--socket", str(sock)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    r = requests.get(f"{gw.base}/app/x")
+    assert r.status_code == 200
+    assert env_lines(r.text)["pid"] == pid
+
+
+def test_wsgi_application_restarted_after_a_crash(gw):
+    pid = env_lines(requests.get(f"{gw.base}/app/x").text)["pid"]
+    r = requests.get(f"{gw.base}/app/crash")
+    assert r.status_code == 502, "the process died without answering"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = requests.get(f"{gw.base}/app/x")
+        if r.status_code == 200:
+            break
+        assert r.status_code == 502
+        time.sleep(0.1)
+    assert r.status_code == 200, "restarted within the first backoff"
+    assert env_lines(r.text)["pid"] != pid
+
+
+def test_wsgi_import_error_names_path_and_module(tmp_path):
+    port = free_port()
+    config = gateways_config(port, free_port(), free_port())
+    paths = config["workers"][0]["transports"][0]["paths"]
+    config["workers"][0]["transports"][0]["paths"] = {
+        "/": paths["/"],
+        "app": {"type": "wsgi", "module": "no_such_module_xyz", "object": "application"},
+    }
+    proc = RouterProcess(tmp_path, config=config, wait_ports=[port])
+    with pytest.raises(Exception):
+        proc.start()
+    logs = proc.logs()
+    proc.kill()
+    assert "/app: WSGI application: cannot load no_such_module_xyz:application" in logs, logs
+    assert "ModuleNotFoundError: No module named 'no_such_module_xyz'" in logs, logs
+
+
+# -- metrics -----------------------------------------------------------------
+
+
+async def test_metrics_path_parsed_by_prometheus_client(gw):
+    from autobahn.wamp.types import PublishOptions
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape() -> dict:
+        r = requests.get(f"{gw.base}/metrics")
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return {f.name: f for f in text_string_to_metric_families(r.text)}
+
+    before = scrape()
+    c = await connect(ws_at(gw, "/ws"), "ws", "json")
+    try:
+        for _ in range(3):
+            await c.publish("com.gw.topic", 1, options=PublishOptions(acknowledge=True))
+        after = scrape()
+    finally:
+        await c.close()
+    # Every shard reported (the router runs with JUNCTION_SHARDS shards).
+    shards = {s.labels["shard"] for s in after["junction_subscriptions"].samples}
+    assert shards == {str(i) for i in range(SHARDS)}
+
+    def published(fams):
+        return sum(
+            s.value
+            for s in fams["junction_wamp_messages_received"].samples
+            if s.labels.get("type") == "PUBLISH" and s.name.endswith("_total")
+        )
+
+    assert published(after) >= published(before) + 3
+    sessions = sum(s.value for s in after["junction_sessions"].samples if s.labels.get("realm") == "realm1")
+    assert sessions >= 1
+    assert requests.post(f"{gw.base}/metrics").status_code == 405
