@@ -75,13 +75,13 @@ stop() {
 }
 wait_post() { # PORT: until the publisher path answers 200
     local port=$1 i
-    for ((i = 0; i < 300; i++)); do
+    for ((i = 0; i < 900; i++)); do
         code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
             -d '{"topic": "com.bench.ready"}' "http://127.0.0.1:$port/pub" || true)
         [[ $code == 200 ]] && return 0
         sleep 0.1
     done
-    die "no 200 from the publisher on port $port after 30 s"
+    die "no 200 from the publisher on port $port after 90 s"
 }
 
 command -v wrk >/dev/null || {
@@ -100,6 +100,7 @@ if wants crossbar && [[ ! -x $CROSSBAR ]]; then
     py=$(command -v python3.11 || command -v python3)
     "$py" -m venv "$CB_VENV"
     "$CB_VENV/bin/pip" install -q 'crossbar==26.10.1' 'numpy<2' || die "pip install crossbar failed"
+    CROSSBAR="$CB_VENV/bin/crossbar"
 fi
 
 WORK=$(mktemp -d)

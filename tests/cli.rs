@@ -414,6 +414,7 @@ fn check_lists_the_gaps_of_the_components_sample() {
     let stderr = check_gaps(
         "components.json",
         &[],
+        // The HTTP bridge components run natively.
         &["workers[1].type", "workers[2].type", "workers[4].type"],
     );
     assert!(

@@ -252,7 +252,7 @@ impl ShardRouter {
     /// [`ShardRouter::close`].
     ///
     /// # Errors
-    /// [`Refused`] for an unknown realm, or as [`ShardRouter::open`].
+    /// [`Refused`](super::api::Refused) for an unknown realm, or as [`ShardRouter::open`].
     pub fn open_service(
         &mut self,
         info: LinkInfo,

@@ -18,10 +18,12 @@ import hashlib
 import hmac
 import http.server
 import json
+import shutil
 import subprocess
 import threading
 import time
 import types
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -641,3 +643,36 @@ async def test_rest_callee_makes_http_requests(components):
         assert e.value.error == "wamp.error.runtime_error"
     finally:
         await caller.close()
+
+
+# ---------------------------------------------------------------------------
+# Autobahn|JS's own long-poll transport
+# ---------------------------------------------------------------------------
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+async def test_autobahn_js_longpoll_client(router):
+    node = shutil.which("node")
+    if node is None or not (JS_DIR / "node_modules" / "autobahn").is_dir():
+        pytest.fail("needs node and `npm ci` in tests/interop/js (tests/run.sh does it)")
+    ws = await connect(router, "ws", "json")
+    try:
+        await ws.register(lambda a, b: a + b, "com.lpjs.add")
+
+        def back(what):
+            ws.publish("com.lpjs.out", f"{what}, seen by python")
+
+        await ws.subscribe(back, "com.lpjs.back")
+        spec = {"url": f"{router.base}/lp", "realm": "realm1", "procedure": "com.lpjs.add", "topic": "com.lpjs.out", "back_topic": "com.lpjs.back"}
+        proc = await asyncio.create_subprocess_exec(
+            node, str(JS_DIR / "longpoll.js"), json.dumps(spec), cwd=JS_DIR,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        lines = out.decode().strip().splitlines()
+        assert lines, err.decode()
+        result = json.loads(lines[-1])
+        assert result == {"sum": 42, "event": "from js, seen by python", "transport": "longpoll"}, (result, err.decode())
+    finally:
+        await ws.close()

@@ -381,7 +381,8 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
         .collect();
     let id = format!("{:04x}{suffix}", shard.0);
     let (out, outbox) = Output::wire(protocol.serializer, lp.options.queue_limit_bytes.max(1));
-    let info = LinkInfo::new(Rc::clone(&lp.transport), FrontEnd::LongPoll, peer);
+    let mut info = LinkInfo::new(Rc::clone(&lp.transport), FrontEnd::LongPoll, peer);
+    info.peer_addr = super::bridge::peer_socket_addr(peer);
     let link = match router.open(info, out) {
         Ok(l) => l,
         Err(e) => return Reply::text(503, e.0),

@@ -268,6 +268,13 @@ fn peer_ip(peer: &str) -> Option<IpAddr> {
         .ok()
 }
 
+/// The socket address in a peer description (`tcp4:1.2.3.4:5`, `tcp6:::1:5`).
+pub(super) fn peer_socket_addr(peer: &str) -> Option<std::net::SocketAddr> {
+    let ip = peer_ip(peer)?;
+    let port = peer.rsplit_once(':')?.1.parse().ok()?;
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
 /// Answers a request on a bridge path: status and body octets sent.
 pub(super) async fn answer(
     c: &mut HttpConn,
@@ -614,6 +621,10 @@ mod tests {
         );
         assert_eq!(peer_ip("tcp6:::1:5000"), Some("::1".parse().expect("ip")));
         assert_eq!(peer_ip("unix"), None);
+        assert_eq!(
+            peer_socket_addr("tcp6:::1:5000"),
+            Some("[::1]:5000".parse().expect("addr"))
+        );
         assert_eq!(canonical_name("content-type"), "Content-Type");
         assert_eq!(canonical_name("x-hub-SIGNATURE"), "X-Hub-Signature");
     }

@@ -103,6 +103,9 @@ impl ServiceSession {
         let (tx, rx) = oneshot::channel();
         self.shared.waiting.borrow_mut().insert(request, tx);
         self.router.feed(self.link, msg);
+        // A local publication is acknowledged while it is fed: hand it over
+        // now rather than through the pump task.
+        deliver(&self.queue, &self.shared);
         rx.await.ok()
     }
 }
@@ -125,19 +128,24 @@ fn answer_to(m: &Message) -> Option<RequestId> {
     }
 }
 
+/// Hands what is on `queue` to the requests waiting for it.
+fn deliver(queue: &MessageQueueRef, shared: &Shared) {
+    let msgs = queue.borrow_mut().take();
+    for m in msgs {
+        if let Some(r) = answer_to(&m)
+            && let Some(tx) = shared.waiting.borrow_mut().remove(&r)
+        {
+            let _ = tx.send(m);
+        }
+    }
+}
+
 /// Hands the answers on `queue` to their requests until the queue closes,
 /// then ends the link.
 async fn pump(router: Rc<dyn WebRouter>, link: LinkId, queue: MessageQueueRef, shared: Rc<Shared>) {
     loop {
         poll_fn(|cx| queue.borrow_mut().poll_ready(cx)).await;
-        let msgs = queue.borrow_mut().take();
-        for m in msgs {
-            if let Some(r) = answer_to(&m)
-                && let Some(tx) = shared.waiting.borrow_mut().remove(&r)
-            {
-                let _ = tx.send(m);
-            }
-        }
+        deliver(&queue, &shared);
         if queue.borrow().close_reason().is_some() {
             break;
         }
