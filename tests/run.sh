@@ -55,7 +55,7 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     JS_STAMP=$JS_DIR/node_modules/.junction-lock.sha256
     js_want=$(cat "$JS_DIR/package.json" "$JS_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)
     if [[ ! -f "$JS_STAMP" || "$(cat "$JS_STAMP")" != "$js_want" ]]; then
-        (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) && echo "$js_want" > "$JS_STAMP"
+        (cd "$JS_DIR" && npm install --no-audit --no-fund --loglevel=error) && echo "$js_want" > "$JS_STAMP"
     else
         echo "up to date"
     fi
