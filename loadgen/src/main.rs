@@ -17,6 +17,7 @@ mod mqtt;
 mod net;
 mod payload;
 mod plot;
+mod routerctl;
 mod runner;
 mod scenario;
 mod stats;
@@ -101,6 +102,10 @@ struct Common {
     /// Router process to measure (CPU time from /proc/PID/stat, RSS).
     #[arg(long, value_name = "PID")]
     router_pid: Option<u32>,
+    /// Junction's control socket: report the router's cross-shard messages
+    /// (by kind) and wake-ups per delivery.
+    #[arg(long, value_name = "PATH")]
+    router_control: Option<PathBuf>,
     /// Seconds to wait for outstanding deliveries with no progress after the last send.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     drain: f64,
@@ -288,9 +293,25 @@ fn main() -> ExitCode {
     }
 }
 
+impl Command {
+    /// The options every scenario takes, for scenarios.
+    fn common(&self) -> Option<&Common> {
+        match self {
+            Command::Fanout(a) => Some(&a.common),
+            Command::Pubsub(a) => Some(&a.common),
+            Command::Rpc(a) => Some(&a.common),
+            Command::Connections(a) => Some(&a.common),
+            Command::BaselineServer(_) | Command::Plot(_) | Command::Replot { .. } => None,
+        }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     net::raise_nofile();
-    let (report, json) = match cli.command {
+    if let Some(path) = cli.command.common().and_then(|c| c.router_control.clone()) {
+        routerctl::set_control(path);
+    }
+    let (mut report, json) = match cli.command {
         Command::Replot { report } => {
             let text = std::fs::read_to_string(&report)
                 .with_context(|| format!("reading {}", report.display()))?;
@@ -413,10 +434,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (scenario::connections::run(p, &c.url)?, c.json.clone())
         }
     };
-    finish(&report, json.as_deref())
+    finish(&mut report, json.as_deref())
 }
 
-fn finish(report: &Report, json: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+fn finish(report: &mut Report, json: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    if let Some(mesh) = &report.cpu.router_mesh {
+        let figures = mesh.per_delivery(report.delivered);
+        report.extra.extend(figures);
+    }
     report.print();
     if let Some(path) = json {
         report

@@ -194,7 +194,7 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
 }
 
 /// CPU and memory figures of a run.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CpuReport {
     /// loadgen's user CPU time during the measured phase, seconds.
     pub loadgen_user_s: f64,
@@ -206,6 +206,10 @@ pub struct CpuReport {
     pub router_rss_kib_before: Option<u64>,
     /// Router RSS at the end, KiB.
     pub router_rss_kib_after: Option<u64>,
+    /// The router's cross-shard traffic during the measured phase (with
+    /// `--router-control`); reported per delivery in `extra`.
+    #[serde(skip)]
+    pub router_mesh: Option<crate::routerctl::MeshSnapshot>,
 }
 
 /// Starts measuring CPU: call [`CpuMeter::finish`] at the end.
@@ -213,6 +217,7 @@ pub struct CpuMeter {
     start: (f64, f64),
     router_pid: Option<u32>,
     router: Option<ProcSample>,
+    mesh: Option<crate::routerctl::MeshSnapshot>,
 }
 
 impl CpuMeter {
@@ -222,6 +227,7 @@ impl CpuMeter {
             start: self_cpu(),
             router_pid,
             router: router_pid.and_then(proc_sample),
+            mesh: mesh_now(),
         }
     }
 
@@ -238,6 +244,23 @@ impl CpuMeter {
             },
             router_rss_kib_before: self.router.map(|r| r.rss_kib),
             router_rss_kib_after: after.map(|r| r.rss_kib),
+            router_mesh: match (&self.mesh, mesh_now()) {
+                (Some(a), Some(b)) => Some(a.delta(&b)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The router's mesh counters now, when `--router-control` names its
+/// control socket (a failure is reported once and leaves the figures out).
+fn mesh_now() -> Option<crate::routerctl::MeshSnapshot> {
+    let path = crate::routerctl::control()?;
+    match crate::routerctl::read_mesh(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("loadgen: --router-control: {e:#}");
+            None
         }
     }
 }

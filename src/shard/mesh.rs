@@ -19,7 +19,7 @@ use futures::task::AtomicWaker;
 
 use super::control::Control;
 use crate::core::ShardRouter;
-use crate::core::cluster::{Mesh, ShardMsg};
+use crate::core::cluster::{Mesh, MsgKind, ShardMsg};
 use crate::proto::ShardId;
 
 /// One shard's cross-shard traffic counters, owned by the shard's thread.
@@ -31,6 +31,18 @@ pub struct MeshStats {
     pub received: Cell<u64>,
     /// Wake-ups of other shards (at most one per peer per router step).
     pub wakes: Cell<u64>,
+    /// Messages sent to other shards, by [`MsgKind`] (its index).
+    pub sent_by_kind: [Cell<u64>; MsgKind::ALL.len()],
+}
+
+impl MeshStats {
+    /// Sent messages by kind: (kind's name, count), every kind.
+    pub fn by_kind(&self) -> Vec<(&'static str, u64)> {
+        MsgKind::ALL
+            .iter()
+            .map(|k| (k.name(), self.sent_by_kind[*k as usize].get()))
+            .collect()
+    }
 }
 
 /// One shard's inbox item.
@@ -153,6 +165,8 @@ impl Mesh for ChannelMesh {
         let Some(p) = self.peers.peers.get(to.index()) else {
             return;
         };
+        let kind = &self.stats.sent_by_kind[msg.kind() as usize];
+        kind.set(kind.get() + 1);
         // The receiver lives as long as `PeerSet`, which we hold: send cannot fail.
         let _ = p.tx.send(Inbox::Msg(self.me, msg));
         self.dirty[to.index()] = true;

@@ -546,6 +546,7 @@ impl Shard {
                 sent: self.stats.sent.get(),
                 received: self.stats.received.get(),
                 wakes: self.stats.wakes.get(),
+                sent_by_kind: self.stats.by_kind(),
             },
         }
     }
