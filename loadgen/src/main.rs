@@ -56,6 +56,8 @@ enum Command {
     Pubsub(PubsubArgs),
     /// C callers, K callees of `loadgen.echo`.
     Rpc(RpcArgs),
+    /// N devices publishing telemetry, M dashboards, commands from a controller.
+    Iot(IotArgs),
     /// Open many sessions and hold them.
     Connections(ConnectionsArgs),
     /// The do-nothing reference server (minimal WAMP, no routing work).
@@ -213,6 +215,52 @@ struct RpcArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("amount").required(true).args(["messages", "duration"])))]
+struct IotArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Devices: each a session publishing to `devices.<n>.telemetry`.
+    #[arg(long)]
+    devices: usize,
+    /// Messages per second per device.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Dashboards: sessions subscribed to every device's telemetry.
+    #[arg(long, default_value_t = 1)]
+    dashboards: usize,
+    /// How dashboards subscribe: `prefix` (`devices.`, MQTT `devices/#`) or
+    /// `wildcard` (`devices..telemetry`, MQTT `devices/+/telemetry`).
+    #[arg(long, value_enum, default_value = "prefix")]
+    subscribe: SubscribeBy,
+    /// Commands per second from the controller to the devices in turn
+    /// (WAMP: calls of `devices.<n>.command`; MQTT: `devices/<n>/command`
+    /// answered on `devices/<n>/reply`); 0: no controller.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 10.0)]
+    commands: f64,
+    /// Application payload bytes per message.
+    #[arg(long, default_value_t = 100)]
+    payload: usize,
+    /// Messages per device.
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Seconds to publish for.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// MQTT QoS of the telemetry (0 or 1).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    qos: u8,
+}
+
+/// How `iot` dashboards subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SubscribeBy {
+    /// By prefix.
+    Prefix,
+    /// By wildcard.
+    Wildcard,
+}
+
+#[derive(Debug, Args)]
 struct ConnectionsArgs {
     #[command(flatten)]
     common: Common,
@@ -279,6 +327,11 @@ impl Common {
     fn drain(&self) -> Duration {
         Duration::from_secs_f64(self.drain.max(0.0))
     }
+    /// The prefix of this process's topics and procedures (a worker of
+    /// `--procs`: `w<i>.`).
+    fn namespace(&self) -> String {
+        String::new()
+    }
 }
 
 fn main() -> ExitCode {
@@ -300,6 +353,7 @@ impl Command {
             Command::Fanout(a) => Some(&a.common),
             Command::Pubsub(a) => Some(&a.common),
             Command::Rpc(a) => Some(&a.common),
+            Command::Iot(a) => Some(&a.common),
             Command::Connections(a) => Some(&a.common),
             Command::BaselineServer(_) | Command::Plot(_) | Command::Replot { .. } => None,
         }
@@ -361,6 +415,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: c.threads(),
                 drain: c.drain(),
                 router_pid: c.router_pid,
+                iot: None,
+                namespace: c.namespace(),
             };
             (scenario::pubsub::run(p, &c.url)?, c.json.clone())
         }
@@ -388,6 +444,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: c.threads(),
                 drain: c.drain(),
                 router_pid: c.router_pid,
+                iot: None,
+                namespace: c.namespace(),
+            };
+            (scenario::pubsub::run(p, &c.url)?, c.json.clone())
+        }
+        Command::Iot(a) => {
+            check_rate(Some(a.rate))?;
+            if a.commands < 0.0 || !a.commands.is_finite() {
+                bail!("--commands must be 0 or more");
+            }
+            let c = &a.common;
+            if a.devices == 0 || a.dashboards == 0 {
+                bail!("--devices and --dashboards must be at least 1");
+            }
+            let p = scenario::pubsub::PubSubParams {
+                target: c.target()?,
+                ser: c.serializer,
+                realm: c.realm.clone(),
+                payload: a.payload,
+                amount: amount(a.messages, a.duration)?,
+                rate: Some(a.rate),
+                // Paced devices: no flow-control window.
+                window: 0,
+                qos: a.qos,
+                publishers: a.devices,
+                subscribers: a.dashboards,
+                topics: a.devices,
+                wildcard: false,
+                groups: 1,
+                fanout_topic: None,
+                threads: c.threads(),
+                drain: c.drain(),
+                router_pid: c.router_pid,
+                iot: Some(scenario::iot::Iot {
+                    prefix: a.subscribe == SubscribeBy::Prefix,
+                    commands: (a.commands > 0.0).then_some(a.commands),
+                }),
+                namespace: c.namespace(),
             };
             (scenario::pubsub::run(p, &c.url)?, c.json.clone())
         }
