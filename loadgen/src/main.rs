@@ -14,6 +14,7 @@ mod baseline;
 mod clock;
 mod fastpath;
 mod mqtt;
+mod multiproc;
 mod net;
 mod payload;
 mod plot;
@@ -108,6 +109,18 @@ struct Common {
     /// (by kind) and wake-ups per delivery.
     #[arg(long, value_name = "PATH")]
     router_control: Option<PathBuf>,
+    /// Run as this many worker processes, each an independent slice of the
+    /// scenario (its share of every population, its own topic and procedure
+    /// names), measured together and merged (not for `connections`).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    procs: usize,
+    /// CPUs for loadgen, e.g. 8-15 or 0,2,4-6: with --procs split into
+    /// contiguous chunks, one per worker; else this process's.
+    #[arg(long, value_name = "LIST", value_parser = multiproc::parse_cpu_list)]
+    cpus: Option<multiproc::CpuList>,
+    /// Internal: this process is worker I of K of a --procs run.
+    #[arg(long, value_name = "I/K", hide = true, value_parser = multiproc::parse_worker)]
+    worker: Option<multiproc::WorkerOf>,
     /// Seconds to wait for outstanding deliveries with no progress after the last send.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     drain: f64,
@@ -330,7 +343,7 @@ impl Common {
     /// The prefix of this process's topics and procedures (a worker of
     /// `--procs`: `w<i>.`).
     fn namespace(&self) -> String {
-        String::new()
+        self.worker.map(multiproc::WorkerOf::namespace).unwrap_or_default()
     }
 }
 
@@ -347,6 +360,56 @@ fn main() -> ExitCode {
 }
 
 impl Command {
+    /// A `--procs` worker's slice: its share of every population.
+    ///
+    /// # Errors
+    /// A population too small to give this worker one of each.
+    fn slice(&mut self, w: multiproc::WorkerOf) -> anyhow::Result<()> {
+        let least = |what: &str, n: usize| {
+            if n == 0 {
+                bail!("--procs {}: worker {} gets no {what} (give at least one per worker)", w.of, w.index);
+            }
+            Ok(())
+        };
+        match self {
+            Command::Fanout(a) => a.subscribers = w.share(a.subscribers),
+            Command::Pubsub(a) => {
+                a.publishers = w.share(a.publishers);
+                a.subscribers = w.share(a.subscribers);
+                a.topics = w.share(a.topics);
+                a.groups = a.groups.min(a.topics).max(1);
+            }
+            Command::Rpc(a) => {
+                a.callers = w.share(a.callers);
+                a.callees = w.share(a.callees);
+            }
+            Command::Iot(a) => {
+                a.devices = w.share(a.devices);
+                a.dashboards = w.share(a.dashboards);
+                a.commands /= w.of as f64;
+            }
+            Command::Connections(a) => a.sessions = w.share(a.sessions),
+            Command::BaselineServer(_) | Command::Plot(_) | Command::Replot { .. } => {}
+        }
+        match self {
+            Command::Fanout(a) => least("subscribers", a.subscribers),
+            Command::Pubsub(a) => {
+                least("publishers", a.publishers)?;
+                least("subscribers", a.subscribers)?;
+                least("topics", a.topics)
+            }
+            Command::Rpc(a) => {
+                least("callers", a.callers)?;
+                least("callees", a.callees)
+            }
+            Command::Iot(a) => {
+                least("devices", a.devices)?;
+                least("dashboards", a.dashboards)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The options every scenario takes, for scenarios.
     fn common(&self) -> Option<&Common> {
         match self {
@@ -362,8 +425,32 @@ impl Command {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     net::raise_nofile();
-    if let Some(path) = cli.command.common().and_then(|c| c.router_control.clone()) {
-        routerctl::set_control(path);
+    let mut cli = cli;
+    if let Some(c) = cli.command.common() {
+        if let Some(path) = c.router_control.clone() {
+            routerctl::set_control(path);
+        }
+        if c.procs > 1 {
+            if matches!(cli.command, Command::Connections(_)) {
+                bail!("--procs is not supported for connections");
+            }
+            if c.worker.is_some() {
+                bail!("a worker cannot have workers");
+            }
+            let json = c.json.clone();
+            let mut report = multiproc::run_parent(c.procs, c.cpus.as_ref().map(|l| &l.0[..]), c.router_pid)?;
+            return finish(&mut report, json.as_deref());
+        }
+        if c.procs == 0 {
+            bail!("--procs must be at least 1");
+        }
+        if let Some(cpus) = &c.cpus {
+            multiproc::pin(&cpus.0)?;
+        }
+        if let Some(w) = c.worker {
+            multiproc::set_worker();
+            cli.command.slice(w)?;
+        }
     }
     let (mut report, json) = match cli.command {
         Command::Replot { report } => {
@@ -505,6 +592,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: c.threads(),
                 drain: c.drain(),
                 router_pid: c.router_pid,
+                procedure: format!("{}{}", c.namespace(), scenario::rpc::PROCEDURE),
             };
             (scenario::rpc::run(p, &c.url)?, c.json.clone())
         }
@@ -532,6 +620,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn finish(report: &mut Report, json: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    if let (Some(cpu), true) = (report.cpu.router_cpu_s, report.delivered > 0) {
+        let us = (cpu * 1e6 / report.delivered as f64 * 1000.0).round() / 1000.0;
+        report
+            .extra
+            .insert("router_us_per_delivery".into(), us.into());
+    }
     if let Some(mesh) = &report.cpu.router_mesh {
         let figures = mesh.per_delivery(report.delivered);
         report.extra.extend(figures);
@@ -553,4 +647,74 @@ fn finish(report: &mut Report, json: Option<&std::path::Path>) -> anyhow::Result
     } else {
         ExitCode::from(3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn iot_and_worker_options_parse() {
+        let cli = parse(&[
+            "iot", "--url", "mqtt://127.0.0.1:1883", "--devices", "10000", "--dashboards", "3",
+            "--subscribe", "wildcard", "--commands", "50", "--duration", "10", "--procs", "4",
+            "--cpus", "8-15",
+        ])
+        .expect("parses");
+        let Command::Iot(a) = &cli.command else {
+            panic!("not iot: {cli:?}");
+        };
+        assert_eq!((a.devices, a.dashboards, a.rate), (10_000, 3, 1.0));
+        assert_eq!(a.subscribe, SubscribeBy::Wildcard);
+        assert_eq!(a.common.procs, 4);
+        assert_eq!(a.common.cpus, Some(multiproc::CpuList((8..=15).collect())));
+        assert!(a.common.worker.is_none());
+        // Defaults: prefix subscriptions, 10 commands/s, one process.
+        let cli = parse(&["iot", "--url", "ws://h/ws", "--devices", "5", "--messages", "3"])
+            .expect("parses");
+        let Command::Iot(a) = &cli.command else {
+            panic!("not iot");
+        };
+        assert_eq!((a.subscribe, a.commands, a.common.procs), (SubscribeBy::Prefix, 10.0, 1));
+        // Refused: no amount, a bad CPU list, a bad worker.
+        assert!(parse(&["iot", "--url", "ws://h/ws", "--devices", "5"]).is_err());
+        assert!(parse(&["rpc", "--url", "u", "--callers", "1", "--callees", "1", "--calls", "1", "--cpus", "3-1"]).is_err());
+        assert!(parse(&["rpc", "--url", "u", "--callers", "1", "--callees", "1", "--calls", "1", "--worker", "2/2"]).is_err());
+    }
+
+    #[test]
+    fn workers_take_their_share_and_refuse_an_empty_one() {
+        let mut cli = parse(&[
+            "pubsub", "--url", "u", "--publishers", "5", "--subscribers", "10", "--topics", "3",
+            "--wildcard", "--groups", "3", "--messages", "1",
+        ])
+        .expect("parses");
+        cli.command
+            .slice(multiproc::WorkerOf { index: 2, of: 3 })
+            .expect("slice");
+        let Command::Pubsub(a) = &cli.command else {
+            panic!("not pubsub");
+        };
+        assert_eq!((a.publishers, a.subscribers, a.topics, a.groups), (1, 3, 1, 1));
+        let mut cli = parse(&["rpc", "--url", "u", "--callers", "8", "--callees", "1", "--calls", "1"])
+            .expect("parses");
+        let e = cli
+            .command
+            .slice(multiproc::WorkerOf { index: 1, of: 2 })
+            .expect_err("no callee for worker 1");
+        assert!(e.to_string().contains("no callees"), "{e}");
+        let mut cli = parse(&["iot", "--url", "u", "--devices", "10", "--dashboards", "2", "--commands", "20", "--messages", "1"])
+            .expect("parses");
+        cli.command
+            .slice(multiproc::WorkerOf { index: 0, of: 2 })
+            .expect("slice");
+        let Command::Iot(a) = &cli.command else {
+            panic!("not iot");
+        };
+        assert_eq!((a.devices, a.dashboards, a.commands), (5, 1, 10.0));
+    }
 }

@@ -308,6 +308,10 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Whether the run was clean (no loss, reorder, duplicates, errors).
     pub clean: bool,
+    /// A `--procs` worker's latency histogram for the parent's merge
+    /// (hdrhistogram V2, deflated, base64); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 impl Report {
@@ -333,6 +337,7 @@ impl Report {
             extra: serde_json::Map::new(),
             problems: Vec::new(),
             clean: seq.is_clean(),
+            histogram: None,
         }
     }
 
@@ -340,6 +345,9 @@ impl Report {
     pub fn set_latency(&mut self, h: &Histogram<u64>) {
         self.latency_us = Latency::of(h);
         self.latency_buckets_us = buckets_us(h);
+        if crate::multiproc::is_worker() {
+            self.histogram = Some(crate::multiproc::encode_histogram(h));
+        }
     }
 
     /// Writes the plots next to the JSON document `json`: `NAME.latency.svg`

@@ -5,8 +5,10 @@
 //! `devices/+/telemetry`), and commands from one controller to each device
 //! in turn at `--commands` per second: a WAMP call of
 //! `devices.<n>.command`, which the device's own session registered and
-//! answers; over MQTT a publish to `devices/<n>/command` that the device
-//! answers on `devices/<n>/reply`, to which the controller subscribes.
+//! answers; over MQTT a publish to `commands/<n>` that the device answers
+//! on `replies/<n>`, to which the controller subscribes (`replies/+`;
+//! outside `devices/` so that dashboards subscribed by prefix hear only
+//! telemetry).
 //!
 //! The telemetry part is the `pubsub` machinery (loss, order and latency
 //! per device stream, flow control, the router's CPU); this module adds the
@@ -47,14 +49,20 @@ pub fn topic(ns: &str, k: usize) -> String {
     format!("{ns}devices.{k}.telemetry")
 }
 
-/// Device `k`'s command procedure (WAMP) or topic (MQTT, as a WAMP URI).
+/// Device `k`'s command procedure (WAMP).
 pub fn command(ns: &str, k: usize) -> String {
     format!("{ns}devices.{k}.command")
 }
 
+/// Device `k`'s command topic (MQTT, as a WAMP URI): outside `devices.`,
+/// so that dashboards subscribed by prefix do not hear commands.
+pub fn command_topic(ns: &str, k: usize) -> String {
+    format!("{ns}commands.{k}")
+}
+
 /// Device `k`'s reply topic (MQTT, as a WAMP URI).
 pub fn reply(ns: &str, k: usize) -> String {
-    format!("{ns}devices.{k}.reply")
+    format!("{ns}replies.{k}")
 }
 
 impl Iot {
@@ -149,7 +157,7 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
     let result = if p.target.is_mqtt() {
         let id = format!("loadgen-{}-ctl{}", std::process::id(), ns);
         let mut c = MqttConn::connect(&p.target, &id, None).await?;
-        let filter = mqtt::topic_from_wamp(&format!("{ns}devices..reply"));
+        let filter = mqtt::topic_from_wamp(&format!("{ns}replies."));
         c.subscribe(&filter, 0).await?;
         ctl.ready.fetch_add(1, Ordering::Relaxed);
         let mut reader = c.reader;
@@ -168,7 +176,7 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
         })
         .detach();
         let topics: Vec<String> = (0..devices)
-            .map(|k| mqtt::topic_from_wamp(&command(&ns, k)))
+            .map(|k| mqtt::topic_from_wamp(&command_topic(&ns, k)))
             .collect();
         let mut sched = Schedule::start(p, ctl, interval).await;
         let r: anyhow::Result<()> = async {
@@ -364,8 +372,13 @@ mod tests {
         assert_eq!(command("w1.", 7), "w1.devices.7.command");
         assert_eq!(
             mqtt::topic_from_wamp(&reply("", 3)),
-            "devices/3/reply"
+            "replies/3"
         );
+        assert_eq!(
+            mqtt::topic_from_wamp(&format!("{}.", reply("w2.", 3).trim_end_matches(".3"))),
+            "w2/replies/+"
+        );
+        assert_eq!(command_topic("", 4), "commands.4");
         let prefix = Iot {
             prefix: true,
             commands: None,

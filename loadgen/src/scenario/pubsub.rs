@@ -111,7 +111,10 @@ impl PubSubParams {
     pub fn mqtt_filter(&self, i: usize) -> String {
         let (topic, policy) = self.subscription(i);
         match policy {
-            Some("prefix") => format!("{}#", mqtt::topic_from_wamp(&topic)),
+            Some("prefix") => format!(
+                "{}/#",
+                mqtt::topic_from_wamp(topic.strip_suffix('.').unwrap_or(&topic))
+            ),
             _ => mqtt::topic_from_wamp(&topic),
         }
     }
@@ -620,7 +623,7 @@ async fn publisher(
             let id = format!("loadgen-{}-p{j}{}", std::process::id(), p.namespace);
             let mut c = MqttConn::connect(&p.target, &id, None).await?;
             if commands {
-                let topic = mqtt::topic_from_wamp(&super::iot::command(&p.namespace, j));
+                let topic = mqtt::topic_from_wamp(&super::iot::command_topic(&p.namespace, j));
                 c.subscribe(&topic, 0).await?;
             }
             let mut reader = c.reader;
@@ -868,6 +871,33 @@ mod tests {
         );
         assert_eq!(p.topics_of(3), vec![1, 3, 5]);
         assert_eq!(p.topic(4), "loadgen.pubsub.g0.t4");
+    }
+
+    #[test]
+    fn iot_devices_publish_to_their_own_topic_and_dashboards_hear_all() {
+        let mut p = params(4, false, 1);
+        p.publishers = 4;
+        p.iot = Some(crate::scenario::iot::Iot {
+            prefix: true,
+            commands: None,
+        });
+        assert_eq!(p.topic_for(3, 0), 3);
+        assert_eq!(p.topic_for(3, 17), 3);
+        assert_eq!(p.topic(2), "devices.2.telemetry");
+        assert_eq!(p.topics_of(5), vec![0, 1, 2, 3]);
+        assert_eq!(p.mqtt_filter(0), "devices/#");
+        assert!(hearers(&p).is_empty());
+        p.iot = Some(crate::scenario::iot::Iot {
+            prefix: false,
+            commands: None,
+        });
+        p.namespace = "w1.".into();
+        assert_eq!(p.mqtt_filter(0), "w1/devices/+/telemetry");
+        let ctl = Control::new(1);
+        ctl.sender_done(0, vec![5]);
+        ctl.sender_done(2, vec![7]);
+        // Six dashboards, each hears every device.
+        assert_eq!(expected_total(&p, &ctl), 6 * 12);
     }
 
     #[test]
