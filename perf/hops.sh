@@ -70,7 +70,10 @@ for i in $(seq 1 "$RUNS"); do
             pid=$!
             wait_port "$PORT"
             ctl_args=()
-            [[ -S $WORK/run/junction.sock ]] && ctl_args=(--router-control "$WORK/run/junction.sock")
+            for _ in $(seq 1 20); do
+                [[ -S $WORK/run/junction.sock ]] && { ctl_args=(--router-control "$WORK/run/junction.sock"); break; }
+                sleep 0.1
+            done
             # shellcheck disable=SC2086
             timeout $((DURATION * 3 + 60)) "$LOADGEN" $ARGS --url "$URL" --router-pid "$pid" "${ctl_args[@]}" \
                 --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {

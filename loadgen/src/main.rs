@@ -635,6 +635,9 @@ fn finish(report: &mut Report, json: Option<&std::path::Path>) -> anyhow::Result
         report
             .write_json(path)
             .with_context(|| format!("writing {}", path.display()))?;
+        if multiproc::is_worker() {
+            return Ok(ExitCode::SUCCESS);
+        }
         for svg in report
             .write_svgs(path)
             .with_context(|| format!("writing the plots next to {}", path.display()))?

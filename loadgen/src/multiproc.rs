@@ -30,6 +30,10 @@ use crate::stats::{self, CpuMeter, Report};
 /// What a worker says once it is ready to measure.
 const READY: &str = "loadgen-worker: ready";
 
+/// What a worker says when its measured phase is over (before it closes
+/// its sessions, which the router's figures must not include).
+const MEASURED: &str = "loadgen-worker: measured";
+
 /// Whether this process is a worker of `--procs`.
 static WORKER: AtomicBool = AtomicBool::new(false);
 
@@ -170,6 +174,29 @@ pub fn barrier() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// In a worker: tells the parent the measured phase is over.
+pub fn measured() {
+    if is_worker() {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{MEASURED}");
+        let _ = out.flush();
+    }
+}
+
+/// Reads `out` until `line` (true) or its end (false).
+fn wait_line(out: &mut impl BufRead, want: &str) -> std::io::Result<bool> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line)? == 0 {
+            return Ok(false);
+        }
+        if line.trim() == want {
+            return Ok(true);
+        }
+    }
+}
+
 /// `h` as base64 of its deflated V2 serialization.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
@@ -247,18 +274,11 @@ pub fn run_parent(
     let mut outs = Vec::with_capacity(k);
     for (i, (child, _)) in children.iter_mut().enumerate() {
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if out.read_line(&mut line)? == 0 {
-                for (c, _) in &mut children {
-                    let _ = c.kill();
-                }
-                bail!("worker {i} ended before it was ready (see its errors above)");
+        if !wait_line(&mut out, READY)? {
+            for (c, _) in &mut children {
+                let _ = c.kill();
             }
-            if line.trim() == READY {
-                break;
-            }
+            bail!("worker {i} ended before it was ready (see its errors above)");
         }
         outs.push(out);
     }
@@ -268,6 +288,12 @@ pub fn run_parent(
         stdin.write_all(b"go\n")?;
         stdin.flush()?;
     }
+    // The router's figures cover the measured phases (a worker that fails
+    // ends its output: the figures then include its end).
+    for o in &mut outs {
+        wait_line(o, MEASURED)?;
+    }
+    let cpu = meter.finish();
     // The workers' own tables are not shown: their output is drained so
     // that they never block on a full pipe.
     let drains: Vec<_> = outs
@@ -289,7 +315,6 @@ pub fn run_parent(
     for d in drains {
         let _ = d.join();
     }
-    let cpu = meter.finish();
     let _ = std::fs::remove_dir_all(&dir);
     let mut report = merge(&reports)?;
     report.cpu.router_cpu_s = cpu.router_cpu_s;

@@ -233,6 +233,7 @@ impl CpuMeter {
 
     /// Takes the "after" snapshots.
     pub fn finish(&self) -> CpuReport {
+        crate::multiproc::measured();
         let (u, s) = self_cpu();
         let after = self.router_pid.and_then(proc_sample);
         CpuReport {

@@ -734,8 +734,18 @@ async fn publisher(
         }
     }
     ctl.wait_phase(MEASURE).await;
-    let start = now_ns();
     let interval = p.rate.map(|r| 1e9 / r);
+    // iot devices are spread over the interval (device j starts j/N of it
+    // late), as independent devices would be, instead of all publishing at
+    // the same instants.
+    let start = match (&p.iot, interval) {
+        (Some(_), Some(iv)) => {
+            let start = now_ns() + (iv * j as f64 / p.publishers as f64) as u64;
+            sink.sleep_until(start).await?;
+            start
+        }
+        _ => now_ns(),
+    };
     let deadline = p.amount.deadline(start);
     let limit = p.amount.count().unwrap_or(u64::MAX);
     let mut seqs = vec![0u64; sink.topics.len()];
