@@ -343,7 +343,9 @@ impl Common {
     /// The prefix of this process's topics and procedures (a worker of
     /// `--procs`: `w<i>.`).
     fn namespace(&self) -> String {
-        self.worker.map(multiproc::WorkerOf::namespace).unwrap_or_default()
+        self.worker
+            .map(multiproc::WorkerOf::namespace)
+            .unwrap_or_default()
     }
 }
 
@@ -367,7 +369,11 @@ impl Command {
     fn slice(&mut self, w: multiproc::WorkerOf) -> anyhow::Result<()> {
         let least = |what: &str, n: usize| {
             if n == 0 {
-                bail!("--procs {}: worker {} gets no {what} (give at least one per worker)", w.of, w.index);
+                bail!(
+                    "--procs {}: worker {} gets no {what} (give at least one per worker)",
+                    w.of,
+                    w.index
+                );
             }
             Ok(())
         };
@@ -438,7 +444,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("a worker cannot have workers");
             }
             let json = c.json.clone();
-            let mut report = multiproc::run_parent(c.procs, c.cpus.as_ref().map(|l| &l.0[..]), c.router_pid)?;
+            let mut report =
+                multiproc::run_parent(c.procs, c.cpus.as_ref().map(|l| &l.0[..]), c.router_pid)?;
             return finish(&mut report, json.as_deref());
         }
         if c.procs == 0 {
@@ -663,9 +670,23 @@ mod tests {
     #[test]
     fn iot_and_worker_options_parse() {
         let cli = parse(&[
-            "iot", "--url", "mqtt://127.0.0.1:1883", "--devices", "10000", "--dashboards", "3",
-            "--subscribe", "wildcard", "--commands", "50", "--duration", "10", "--procs", "4",
-            "--cpus", "8-15",
+            "iot",
+            "--url",
+            "mqtt://127.0.0.1:1883",
+            "--devices",
+            "10000",
+            "--dashboards",
+            "3",
+            "--subscribe",
+            "wildcard",
+            "--commands",
+            "50",
+            "--duration",
+            "10",
+            "--procs",
+            "4",
+            "--cpus",
+            "8-15",
         ])
         .expect("parses");
         let Command::Iot(a) = &cli.command else {
@@ -677,23 +698,76 @@ mod tests {
         assert_eq!(a.common.cpus, Some(multiproc::CpuList((8..=15).collect())));
         assert!(a.common.worker.is_none());
         // Defaults: prefix subscriptions, 10 commands/s, one process.
-        let cli = parse(&["iot", "--url", "ws://h/ws", "--devices", "5", "--messages", "3"])
-            .expect("parses");
+        let cli = parse(&[
+            "iot",
+            "--url",
+            "ws://h/ws",
+            "--devices",
+            "5",
+            "--messages",
+            "3",
+        ])
+        .expect("parses");
         let Command::Iot(a) = &cli.command else {
             panic!("not iot");
         };
-        assert_eq!((a.subscribe, a.commands, a.common.procs), (SubscribeBy::Prefix, 10.0, 1));
+        assert_eq!(
+            (a.subscribe, a.commands, a.common.procs),
+            (SubscribeBy::Prefix, 10.0, 1)
+        );
         // Refused: no amount, a bad CPU list, a bad worker.
         assert!(parse(&["iot", "--url", "ws://h/ws", "--devices", "5"]).is_err());
-        assert!(parse(&["rpc", "--url", "u", "--callers", "1", "--callees", "1", "--calls", "1", "--cpus", "3-1"]).is_err());
-        assert!(parse(&["rpc", "--url", "u", "--callers", "1", "--callees", "1", "--calls", "1", "--worker", "2/2"]).is_err());
+        assert!(
+            parse(&[
+                "rpc",
+                "--url",
+                "u",
+                "--callers",
+                "1",
+                "--callees",
+                "1",
+                "--calls",
+                "1",
+                "--cpus",
+                "3-1"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "rpc",
+                "--url",
+                "u",
+                "--callers",
+                "1",
+                "--callees",
+                "1",
+                "--calls",
+                "1",
+                "--worker",
+                "2/2"
+            ])
+            .is_err()
+        );
     }
 
     #[test]
     fn workers_take_their_share_and_refuse_an_empty_one() {
         let mut cli = parse(&[
-            "pubsub", "--url", "u", "--publishers", "5", "--subscribers", "10", "--topics", "3",
-            "--wildcard", "--groups", "3", "--messages", "1",
+            "pubsub",
+            "--url",
+            "u",
+            "--publishers",
+            "5",
+            "--subscribers",
+            "10",
+            "--topics",
+            "3",
+            "--wildcard",
+            "--groups",
+            "3",
+            "--messages",
+            "1",
         ])
         .expect("parses");
         cli.command
@@ -702,16 +776,41 @@ mod tests {
         let Command::Pubsub(a) = &cli.command else {
             panic!("not pubsub");
         };
-        assert_eq!((a.publishers, a.subscribers, a.topics, a.groups), (1, 3, 1, 1));
-        let mut cli = parse(&["rpc", "--url", "u", "--callers", "8", "--callees", "1", "--calls", "1"])
-            .expect("parses");
+        assert_eq!(
+            (a.publishers, a.subscribers, a.topics, a.groups),
+            (1, 3, 1, 1)
+        );
+        let mut cli = parse(&[
+            "rpc",
+            "--url",
+            "u",
+            "--callers",
+            "8",
+            "--callees",
+            "1",
+            "--calls",
+            "1",
+        ])
+        .expect("parses");
         let e = cli
             .command
             .slice(multiproc::WorkerOf { index: 1, of: 2 })
             .expect_err("no callee for worker 1");
         assert!(e.to_string().contains("no callees"), "{e}");
-        let mut cli = parse(&["iot", "--url", "u", "--devices", "10", "--dashboards", "2", "--commands", "20", "--messages", "1"])
-            .expect("parses");
+        let mut cli = parse(&[
+            "iot",
+            "--url",
+            "u",
+            "--devices",
+            "10",
+            "--dashboards",
+            "2",
+            "--commands",
+            "20",
+            "--messages",
+            "1",
+        ])
+        .expect("parses");
         cli.command
             .slice(multiproc::WorkerOf { index: 0, of: 2 })
             .expect("slice");

@@ -128,7 +128,9 @@ pub fn chunk(cpus: &[usize], i: usize, k: usize) -> Vec<usize> {
         return vec![cpus[i % cpus.len()]];
     }
     let w = WorkerOf { index: i, of: k };
-    let start: usize = (0..i).map(|j| WorkerOf { index: j, of: k }.share(cpus.len())).sum();
+    let start: usize = (0..i)
+        .map(|j| WorkerOf { index: j, of: k }.share(cpus.len()))
+        .sum();
     cpus[start..start + w.share(cpus.len())].to_vec()
 }
 
@@ -221,8 +223,20 @@ pub fn decode_histogram(s: &str) -> anyhow::Result<Histogram<u64>> {
 /// The arguments of worker `i` of `k`: ours without `--procs`, `--cpus`,
 /// `--json`, `--router-pid`, `--router-control` (the parent measures the
 /// router), plus `--worker i/k`, its CPUs and its report file.
-pub fn worker_args(args: &[String], i: usize, k: usize, cpus: Option<&[usize]>, json: &Path) -> Vec<String> {
-    const DROP: [&str; 5] = ["--procs", "--cpus", "--json", "--router-pid", "--router-control"];
+pub fn worker_args(
+    args: &[String],
+    i: usize,
+    k: usize,
+    cpus: Option<&[usize]>,
+    json: &Path,
+) -> Vec<String> {
+    const DROP: [&str; 5] = [
+        "--procs",
+        "--cpus",
+        "--json",
+        "--router-pid",
+        "--router-control",
+    ];
     let mut out = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -454,8 +468,18 @@ mod tests {
     #[test]
     fn workers_get_our_arguments_without_the_parents_own() {
         let args: Vec<String> = [
-            "pubsub", "--url", "ws://h/ws", "--procs", "2", "--cpus=8-11", "--json", "out.json",
-            "--router-pid", "42", "--publishers", "4",
+            "pubsub",
+            "--url",
+            "ws://h/ws",
+            "--procs",
+            "2",
+            "--cpus=8-11",
+            "--json",
+            "out.json",
+            "--router-pid",
+            "42",
+            "--publishers",
+            "4",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -465,8 +489,17 @@ mod tests {
         assert_eq!(
             w,
             [
-                "pubsub", "--url", "ws://h/ws", "--publishers", "4", "--worker", "1/2", "--cpus",
-                "10,11", "--json", "/t/w1.json"
+                "pubsub",
+                "--url",
+                "ws://h/ws",
+                "--publishers",
+                "4",
+                "--worker",
+                "1/2",
+                "--cpus",
+                "10,11",
+                "--json",
+                "/t/w1.json"
             ]
         );
     }
@@ -495,16 +528,24 @@ mod tests {
     fn merging_adds_counts_and_histograms() {
         let a: Vec<u64> = (1..=100).collect();
         let b: Vec<u64> = (101..=300).collect();
-        let r = merge(&[worker_report(&a, 2.0, true), worker_report(&b, 4.0, false)])
-            .expect("merge");
+        let r =
+            merge(&[worker_report(&a, 2.0, true), worker_report(&b, 4.0, false)]).expect("merge");
         assert_eq!(r.delivered, 300);
         assert_eq!(r.expected, 302);
         assert_eq!(r.lost, 2);
         assert_eq!(r.duration_s, 4.0);
         assert_eq!(r.throughput_per_s, 75.0);
         assert_eq!(r.latency_us.count, 300);
-        assert!((r.latency_us.p50 - 150.0).abs() < 1.0, "{}", r.latency_us.p50);
-        assert!((r.latency_us.max - 300.0).abs() < 1.0, "{}", r.latency_us.max);
+        assert!(
+            (r.latency_us.p50 - 150.0).abs() < 1.0,
+            "{}",
+            r.latency_us.p50
+        );
+        assert!(
+            (r.latency_us.max - 300.0).abs() < 1.0,
+            "{}",
+            r.latency_us.max
+        );
         assert!(!r.clean);
         assert_eq!(r.cpu.loadgen_user_s, 1.0);
         assert_eq!(r.timeline, vec![(0.1, 20.0), (0.2, 40.0)]);

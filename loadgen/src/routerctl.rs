@@ -93,7 +93,10 @@ impl MeshSnapshot {
             "cross_shard_per_delivery".into(),
             round(self.sent as f64 / d).into(),
         );
-        m.insert("wakes_per_delivery".into(), round(self.wakes as f64 / d).into());
+        m.insert(
+            "wakes_per_delivery".into(),
+            round(self.wakes as f64 / d).into(),
+        );
         let kinds: serde_json::Map<String, serde_json::Value> = self
             .by_kind
             .iter()
@@ -119,8 +122,12 @@ fn label<'a>(series: &'a str, key: &str) -> Option<&'a str> {
 /// # Errors
 /// Nothing listens there, or the answer is not a metrics answer.
 pub fn read_mesh(path: &Path) -> anyhow::Result<MeshSnapshot> {
-    let conn = UnixStream::connect(path)
-        .with_context(|| format!("connecting to the router's control socket {}", path.display()))?;
+    let conn = UnixStream::connect(path).with_context(|| {
+        format!(
+            "connecting to the router's control socket {}",
+            path.display()
+        )
+    })?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     (&conn).write_all(b"{\"command\": \"metrics\"}\n")?;
     let mut line = String::new();

@@ -501,7 +501,11 @@ async fn shard_main(
 /// knob for measurements (perf/hops.sh): on the 2-core machine here no
 /// spin paid (BENCHMARKS.md, "Cross-shard hops"), so the default is none.
 fn spin_before_park() -> Option<Duration> {
-    let us: u64 = std::env::var("JUNCTION_SPIN_US").ok()?.trim().parse().ok()?;
+    let us: u64 = std::env::var("JUNCTION_SPIN_US")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (us > 0).then(|| Duration::from_micros(us))
 }
 

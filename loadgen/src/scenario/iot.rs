@@ -370,10 +370,7 @@ mod tests {
     fn names_follow_the_device_index_and_namespace() {
         assert_eq!(topic("", 7), "devices.7.telemetry");
         assert_eq!(command("w1.", 7), "w1.devices.7.command");
-        assert_eq!(
-            mqtt::topic_from_wamp(&reply("", 3)),
-            "replies/3"
-        );
+        assert_eq!(mqtt::topic_from_wamp(&reply("", 3)), "replies/3");
         assert_eq!(
             mqtt::topic_from_wamp(&format!("{}.", reply("w2.", 3).trim_end_matches(".3"))),
             "w2/replies/+"

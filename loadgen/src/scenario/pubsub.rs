@@ -790,7 +790,8 @@ async fn publisher(
         let until = match pace(m, start, now, interval) {
             Pace::SleepUntil(t) => {
                 sink.flush().await?;
-                sink.sleep_until(t.min(deadline.unwrap_or(u64::MAX))).await?;
+                sink.sleep_until(t.min(deadline.unwrap_or(u64::MAX)))
+                    .await?;
                 continue;
             }
             Pace::SendUntil(u) => u.min(limit),
