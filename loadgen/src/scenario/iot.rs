@@ -15,8 +15,6 @@
 //! names, the devices' command handling and the controller, whose round
 //! trips are reported separately (`extra.commands`).
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -147,10 +145,10 @@ static COMMANDS: Mutex<Option<Commands>> = Mutex::new(None);
 /// # Errors
 /// The connection failed or the router refused a command.
 pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::Result<()> {
-    let stats = Rc::new(RefCell::new(Commands {
+    *COMMANDS.lock().expect("commands lock") = Some(Commands {
         hist: Some(stats::new_histogram()),
         ..Commands::default()
-    }));
+    });
     let devices = p.publishers;
     let ns = p.namespace.clone();
     let interval = Some(1e9 / rate);
@@ -162,12 +160,11 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
         ctl.ready.fetch_add(1, Ordering::Relaxed);
         let mut reader = c.reader;
         let mut w = c.writer;
-        let st2 = stats.clone();
         let reading = glommio::spawn_local(async move {
             loop {
                 match reader.recv().await {
                     Ok(Some(Packet::Publish { payload: body, .. })) => {
-                        record(&st2, payload::from_mqtt(&body));
+                        record(payload::from_mqtt(&body));
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break,
@@ -195,7 +192,7 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
                             p.payload,
                             w.buf(),
                         );
-                        stats.borrow_mut().sent += 1;
+                        with(|c| c.sent += 1);
                         w.maybe_flush().await?;
                     }
                 }
@@ -210,14 +207,13 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
         ctl.ready.fetch_add(1, Ordering::Relaxed);
         let mut reader = c.reader;
         let mut w = c.writer;
-        let st2 = stats.clone();
         glommio::spawn_local(async move {
             loop {
                 match reader.recv().await {
                     Ok(Some(Message::Result(r))) => {
-                        record(&st2, payload::from_wamp_args(r.payload.args.as_ref()));
+                        record(payload::from_wamp_args(r.payload.args.as_ref()));
                     }
-                    Ok(Some(Message::Error(_))) => st2.borrow_mut().errors += 1,
+                    Ok(Some(Message::Error(_))) => with(|c| c.errors += 1),
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break,
                 }
@@ -242,7 +238,7 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
                             payload: Payload::args(payload::wamp_args(st, &pad)),
                         }))
                         .await?;
-                        stats.borrow_mut().sent += 1;
+                        with(|c| c.sent += 1);
                     }
                 }
             }
@@ -252,27 +248,32 @@ pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::R
     };
     // Answers still on their way: wait until every command is answered or
     // the run stops.
-    while ctl.phase() < STOP {
-        let s = stats.borrow();
-        if s.answered + s.errors >= s.sent {
-            break;
-        }
-        drop(s);
+    while ctl.phase() < STOP && !with(|c| c.answered + c.errors >= c.sent) {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
-    let mut s = stats.borrow_mut();
-    let mut all = COMMANDS.lock().expect("commands lock");
-    *all = Some(std::mem::take(&mut *s));
     result
 }
 
+/// Runs `f` on the controller's figures (kept process-wide, so that the
+/// report has them whenever the executors stop).
+fn with<T: Default>(f: impl FnOnce(&mut Commands) -> T) -> T {
+    COMMANDS
+        .lock()
+        .expect("commands lock")
+        .as_mut()
+        .map(f)
+        .unwrap_or_default()
+}
+
 /// Records a command's answer.
-fn record(stats: &RefCell<Commands>, st: Option<Stamp>) {
-    let mut s = stats.borrow_mut();
-    s.answered += 1;
-    if let (Some(st), Some(h)) = (st, s.hist.as_mut()) {
-        stats::record(h, now_ns().saturating_sub(st.t_ns));
-    }
+fn record(st: Option<Stamp>) {
+    let now = now_ns();
+    with(|c| {
+        c.answered += 1;
+        if let (Some(st), Some(h)) = (st, c.hist.as_mut()) {
+            stats::record(h, now.saturating_sub(st.t_ns));
+        }
+    });
 }
 
 /// What the controller does next.
