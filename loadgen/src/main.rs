@@ -111,7 +111,8 @@ struct Common {
     router_control: Option<PathBuf>,
     /// Run as this many worker processes, each an independent slice of the
     /// scenario (its share of every population, its own topic and procedure
-    /// names), measured together and merged (not for `connections`).
+    /// names; `iot`: its share of the devices and commands, all dashboards),
+    /// measured together and merged (not for `connections`).
     #[arg(long, value_name = "K", default_value_t = 1)]
     procs: usize,
     /// CPUs for loadgen, e.g. 8-15 or 0,2,4-6: with --procs split into
@@ -390,8 +391,10 @@ impl Command {
                 a.callees = w.share(a.callees);
             }
             Command::Iot(a) => {
+                // Every worker keeps all dashboards (each hears its own
+                // devices): deliveries per message and in all stay those
+                // of one process.
                 a.devices = w.share(a.devices);
-                a.dashboards = w.share(a.dashboards);
                 a.commands /= w.of as f64;
             }
             Command::Connections(a) => a.sessions = w.share(a.sessions),
@@ -817,6 +820,6 @@ mod tests {
         let Command::Iot(a) = &cli.command else {
             panic!("not iot");
         };
-        assert_eq!((a.devices, a.dashboards, a.commands), (5, 1, 10.0));
+        assert_eq!((a.devices, a.dashboards, a.commands), (5, 2, 10.0));
     }
 }

@@ -4,9 +4,12 @@
 //!
 //! Each worker runs an independent slice of the scenario (its share of
 //! every population: publishers, subscribers, topics, callers, callees,
-//! devices, dashboards, sessions) under its own namespace (`w<i>.` before
-//! every topic and procedure), so no message crosses processes and each
-//! worker checks loss and order for its own streams as usual. The workers
+//! devices; `iot` keeps all dashboards in every worker, so that a message
+//! still reaches `--dashboards` of them and the deliveries add up to those
+//! of one process, with K times the dashboard sessions) under its own
+//! namespace (`w<i>.` before every topic and procedure), so no message
+//! crosses processes and each worker checks loss and order for its own
+//! streams as usual. The workers
 //! connect and warm up, say `loadgen-worker: ready` on stdout, and wait for
 //! a line on stdin: the parent starts every measured phase at once, and
 //! measures the router (`--router-pid`, `--router-control`) itself from
