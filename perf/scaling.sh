@@ -10,13 +10,20 @@
 # and, at fixed offered loads (router CPU at the same work, the efficiency figure):
 #   pubsub-fixed  each publisher paced so that deliveries total 2M/s
 #   rpc-fixed     each caller paced so that calls total 51.2k/s
+#   iot           10,000 devices x 1 msg/s, 10 dashboards by prefix, 100
+#                 commands/s (not in the default list: --only ...,iot)
 # It writes every loadgen JSON under OUT, and OUT/summary.md: medians of RUNS
 # runs, throughput ratio to 1 shard, router CPU seconds per second at the
-# fixed loads and their ratio to 1 shard.
+# fixed loads and their ratio to 1 shard, router CPU per delivery, and the
+# routed messages that crossed shards per delivery (the router's control
+# socket, loadgen --router-control).
 #
 # Usage: perf/scaling.sh [--out DIR] [--runs N] [--duration SECS]
 #                        [--shards "1 2 4 8"] [--router-cpus 0-7] [--load-cpus 8-15]
-#                        [--only pubsub,rpc,pubsub-fixed,rpc-fixed]
+#                        [--procs K] [--only pubsub,rpc,pubsub-fixed,rpc-fixed,iot]
+# --procs K runs loadgen as K processes (loadgen --procs K --cpus LOAD_CPUS,
+# each pinned to its chunk of LOAD_CPUS) instead of one process of
+# LOAD_CPUS threads; use it when one loadgen process is the limit.
 # Binaries: JUNCTION_BIN (default target/release/junction), LOADGEN_BIN
 # (default target/release/loadgen).
 set -euo pipefail
@@ -25,7 +32,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JUNCTION=${JUNCTION_BIN:-$ROOT/target/release/junction}
 LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
 OUT="$ROOT/perf/out/scaling-$(date +%Y%m%d-%H%M%S)"
-RUNS=2 DURATION=5 SHARDS="1 2 4 8" ROUTER_CPUS=0-7 LOAD_CPUS=8-15
+RUNS=2 DURATION=5 SHARDS="1 2 4 8" ROUTER_CPUS=0-7 LOAD_CPUS=8-15 PROCS=1
 ONLY="pubsub,rpc,pubsub-fixed,rpc-fixed"
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -36,7 +43,8 @@ while [[ $# -gt 0 ]]; do
         --router-cpus) ROUTER_CPUS=$2; shift ;;
         --load-cpus) LOAD_CPUS=$2; shift ;;
         --only) ONLY=$2; shift ;;
-        -h|--help) sed -n 2,22p "$0"; exit 0 ;;
+        --procs) PROCS=$2; shift ;;
+        -h|--help) sed -n 2,30p "$0"; exit 0 ;;
         *) echo "scaling.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -57,7 +65,7 @@ LOAD_THREADS=$(ncpu "$LOAD_CPUS")
     uname -a
     nproc
     grep -m1 'model name' /proc/cpuinfo || true
-    echo "router cpus $ROUTER_CPUS, load cpus $LOAD_CPUS ($LOAD_THREADS loadgen threads)"
+    echo "router cpus $ROUTER_CPUS, load cpus $LOAD_CPUS ($LOAD_THREADS loadgen threads, $PROCS process(es))"
     echo "ulimit -n $(ulimit -n) (hard $(ulimit -Hn))"
 } | tee "$OUT/machine.txt"
 ulimit -n "$(ulimit -Hn)" || true
@@ -66,16 +74,29 @@ URL=ws://127.0.0.1:8080/ws
 # One loadgen scenario against a fresh router with $1 shards; JSON to $2.
 run_one() {
     local shards=$1 json=$2; shift 2
-    taskset -c "$ROUTER_CPUS" "$JUNCTION" start --shards "$shards" --log-level warn \
+    local run="$OUT/run"
+    mkdir -p "$run"
+    RUNTIME_DIRECTORY=$run taskset -c "$ROUTER_CPUS" "$JUNCTION" start --shards "$shards" --log-level warn \
         >"$json.router.log" 2>&1 &
     local pid=$!
     for _ in $(seq 1 100); do
         (echo >/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
         sleep 0.1
     done
+    local ctl=()
+    for _ in $(seq 1 20); do
+        [[ -S $run/junction.sock ]] && { ctl=(--router-control "$run/junction.sock"); break; }
+        sleep 0.1
+    done
+    local load=(taskset -c "$LOAD_CPUS" "$LOADGEN")
+    local spread=(--threads "$LOAD_THREADS")
+    if [[ $PROCS -gt 1 ]]; then
+        load=("$LOADGEN")
+        spread=(--procs "$PROCS" --cpus "$LOAD_CPUS")
+    fi
     local rc=0
-    timeout $((DURATION * 6 + 120)) taskset -c "$LOAD_CPUS" "$LOADGEN" "$@" --url "$URL" \
-        --threads "$LOAD_THREADS" --router-pid "$pid" --json "$json" >"$json.log" 2>&1 || rc=$?
+    timeout $((DURATION * 6 + 120)) "${load[@]}" "$@" --url "$URL" \
+        "${spread[@]}" --router-pid "$pid" "${ctl[@]}" --json "$json" >"$json.log" 2>&1 || rc=$?
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     if [[ $rc -ne 0 ]]; then
@@ -91,6 +112,8 @@ scenario_args() {
         pubsub-fixed) echo "pubsub --publishers 32 --subscribers 1600 --topics 32 --payload 100 --duration $DURATION --rate 1250" ;;
         # 128 callers x 400 calls/s = 51.2k calls/s.
         rpc-fixed) echo "rpc --callers 128 --callees 16 --concurrency 1 --payload 100 --duration $DURATION --rate 400" ;;
+        # 10,000 devices x 1 msg/s x 10 dashboards = 100k deliveries/s, and 100 commands/s.
+        iot) echo "iot --devices 10000 --rate 1 --dashboards 10 --subscribe prefix --commands 100 --payload 100 --duration $DURATION" ;;
     esac
 }
 
@@ -119,18 +142,20 @@ def load(scen, s):
             continue
         cpu = (j.get("cpu") or {}).get("router_cpu_s")
         dur = j.get("duration_s") or j.get("elapsed_s") or 0
-        rows.append((j.get("throughput_per_s", 0), cpu, dur, j.get("lost", 0)))
+        x = j.get("extra") or {}
+        rows.append((j.get("throughput_per_s", 0), cpu, dur, j.get("lost", 0),
+                     x.get("router_us_per_delivery"), x.get("cross_shard_per_delivery")))
     return rows
 print("# Scaling run\n")
 for scen in scens:
     print(f"## {scen}\n")
-    print("| shards | throughput/s (median) | x 1 shard | router CPU s/s | x 1 shard | lost |")
-    print("|---|---|---|---|---|---|")
+    print("| shards | throughput/s (median) | x 1 shard | router CPU s/s | x 1 shard | router µs/delivery | crossings/delivery | lost |")
+    print("|---|---|---|---|---|---|---|---|")
     base_t = base_c = None
     for s in shards:
         rows = load(scen, s)
         if not rows:
-            print(f"| {s} | (no result) | | | | |")
+            print(f"| {s} | (no result) | | | | | | |")
             continue
         t = statistics.median(r[0] for r in rows)
         cps = [r[1] / r[2] for r in rows if r[1] and r[2]]
@@ -139,7 +164,8 @@ for scen in scens:
         base_c = base_c or c
         cs = f"{c:.2f}" if c else "?"
         cr = f"{c / base_c:.2f}" if c and base_c else "?"
-        print(f"| {s} | {t:,.0f} | {t / base_t:.2f} | {cs} | {cr} | {sum(r[3] for r in rows)} |")
+        med = lambda i: (f"{statistics.median(v):.3f}" if (v := [r[i] for r in rows if r[i] is not None]) else "?")
+        print(f"| {s} | {t:,.0f} | {t / base_t:.2f} | {cs} | {cr} | {med(4)} | {med(5)} | {sum(r[3] for r in rows)} |")
     print()
 PY
 echo "results in $OUT"

@@ -14,9 +14,11 @@ mod baseline;
 mod clock;
 mod fastpath;
 mod mqtt;
+mod multiproc;
 mod net;
 mod payload;
 mod plot;
+mod routerctl;
 mod runner;
 mod scenario;
 mod stats;
@@ -55,6 +57,8 @@ enum Command {
     Pubsub(PubsubArgs),
     /// C callers, K callees of `loadgen.echo`.
     Rpc(RpcArgs),
+    /// N devices publishing telemetry, M dashboards, commands from a controller.
+    Iot(IotArgs),
     /// Open many sessions and hold them.
     Connections(ConnectionsArgs),
     /// The do-nothing reference server (minimal WAMP, no routing work).
@@ -101,6 +105,23 @@ struct Common {
     /// Router process to measure (CPU time from /proc/PID/stat, RSS).
     #[arg(long, value_name = "PID")]
     router_pid: Option<u32>,
+    /// Junction's control socket: report the router's cross-shard messages
+    /// (by kind) and wake-ups per delivery.
+    #[arg(long, value_name = "PATH")]
+    router_control: Option<PathBuf>,
+    /// Run as this many worker processes, each an independent slice of the
+    /// scenario (its share of every population, its own topic and procedure
+    /// names; `iot`: its share of the devices and commands, all dashboards),
+    /// measured together and merged (not for `connections`).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    procs: usize,
+    /// CPUs for loadgen, e.g. 8-15 or 0,2,4-6: with --procs split into
+    /// contiguous chunks, one per worker; else this process's.
+    #[arg(long, value_name = "LIST", value_parser = multiproc::parse_cpu_list)]
+    cpus: Option<multiproc::CpuList>,
+    /// Internal: this process is worker I of K of a --procs run.
+    #[arg(long, value_name = "I/K", hide = true, value_parser = multiproc::parse_worker)]
+    worker: Option<multiproc::WorkerOf>,
     /// Seconds to wait for outstanding deliveries with no progress after the last send.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     drain: f64,
@@ -208,6 +229,52 @@ struct RpcArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("amount").required(true).args(["messages", "duration"])))]
+struct IotArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Devices: each a session publishing to `devices.<n>.telemetry`.
+    #[arg(long)]
+    devices: usize,
+    /// Messages per second per device.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Dashboards: sessions subscribed to every device's telemetry.
+    #[arg(long, default_value_t = 1)]
+    dashboards: usize,
+    /// How dashboards subscribe: `prefix` (`devices.`, MQTT `devices/#`) or
+    /// `wildcard` (`devices..telemetry`, MQTT `devices/+/telemetry`).
+    #[arg(long, value_enum, default_value = "prefix")]
+    subscribe: SubscribeBy,
+    /// Commands per second from the controller to the devices in turn
+    /// (WAMP: calls of `devices.<n>.command`; MQTT: `devices/<n>/command`
+    /// answered on `devices/<n>/reply`); 0: no controller.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 10.0)]
+    commands: f64,
+    /// Application payload bytes per message.
+    #[arg(long, default_value_t = 100)]
+    payload: usize,
+    /// Messages per device.
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Seconds to publish for.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// MQTT QoS of the telemetry (0 or 1).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    qos: u8,
+}
+
+/// How `iot` dashboards subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SubscribeBy {
+    /// By prefix.
+    Prefix,
+    /// By wildcard.
+    Wildcard,
+}
+
+#[derive(Debug, Args)]
 struct ConnectionsArgs {
     #[command(flatten)]
     common: Common,
@@ -274,6 +341,13 @@ impl Common {
     fn drain(&self) -> Duration {
         Duration::from_secs_f64(self.drain.max(0.0))
     }
+    /// The prefix of this process's topics and procedures (a worker of
+    /// `--procs`: `w<i>.`).
+    fn namespace(&self) -> String {
+        self.worker
+            .map(multiproc::WorkerOf::namespace)
+            .unwrap_or_default()
+    }
 }
 
 fn main() -> ExitCode {
@@ -288,9 +362,107 @@ fn main() -> ExitCode {
     }
 }
 
+impl Command {
+    /// A `--procs` worker's slice: its share of every population.
+    ///
+    /// # Errors
+    /// A population too small to give this worker one of each.
+    fn slice(&mut self, w: multiproc::WorkerOf) -> anyhow::Result<()> {
+        let least = |what: &str, n: usize| {
+            if n == 0 {
+                bail!(
+                    "--procs {}: worker {} gets no {what} (give at least one per worker)",
+                    w.of,
+                    w.index
+                );
+            }
+            Ok(())
+        };
+        match self {
+            Command::Fanout(a) => a.subscribers = w.share(a.subscribers),
+            Command::Pubsub(a) => {
+                a.publishers = w.share(a.publishers);
+                a.subscribers = w.share(a.subscribers);
+                a.topics = w.share(a.topics);
+                a.groups = a.groups.min(a.topics).max(1);
+            }
+            Command::Rpc(a) => {
+                a.callers = w.share(a.callers);
+                a.callees = w.share(a.callees);
+            }
+            Command::Iot(a) => {
+                // Every worker keeps all dashboards (each hears its own
+                // devices): deliveries per message and in all stay those
+                // of one process.
+                a.devices = w.share(a.devices);
+                a.commands /= w.of as f64;
+            }
+            Command::Connections(a) => a.sessions = w.share(a.sessions),
+            Command::BaselineServer(_) | Command::Plot(_) | Command::Replot { .. } => {}
+        }
+        match self {
+            Command::Fanout(a) => least("subscribers", a.subscribers),
+            Command::Pubsub(a) => {
+                least("publishers", a.publishers)?;
+                least("subscribers", a.subscribers)?;
+                least("topics", a.topics)
+            }
+            Command::Rpc(a) => {
+                least("callers", a.callers)?;
+                least("callees", a.callees)
+            }
+            Command::Iot(a) => {
+                least("devices", a.devices)?;
+                least("dashboards", a.dashboards)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The options every scenario takes, for scenarios.
+    fn common(&self) -> Option<&Common> {
+        match self {
+            Command::Fanout(a) => Some(&a.common),
+            Command::Pubsub(a) => Some(&a.common),
+            Command::Rpc(a) => Some(&a.common),
+            Command::Iot(a) => Some(&a.common),
+            Command::Connections(a) => Some(&a.common),
+            Command::BaselineServer(_) | Command::Plot(_) | Command::Replot { .. } => None,
+        }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     net::raise_nofile();
-    let (report, json) = match cli.command {
+    let mut cli = cli;
+    if let Some(c) = cli.command.common() {
+        if let Some(path) = c.router_control.clone() {
+            routerctl::set_control(path);
+        }
+        if c.procs > 1 {
+            if matches!(cli.command, Command::Connections(_)) {
+                bail!("--procs is not supported for connections");
+            }
+            if c.worker.is_some() {
+                bail!("a worker cannot have workers");
+            }
+            let json = c.json.clone();
+            let mut report =
+                multiproc::run_parent(c.procs, c.cpus.as_ref().map(|l| &l.0[..]), c.router_pid)?;
+            return finish(&mut report, json.as_deref());
+        }
+        if c.procs == 0 {
+            bail!("--procs must be at least 1");
+        }
+        if let Some(cpus) = &c.cpus {
+            multiproc::pin(&cpus.0)?;
+        }
+        if let Some(w) = c.worker {
+            multiproc::set_worker();
+            cli.command.slice(w)?;
+        }
+    }
+    let (mut report, json) = match cli.command {
         Command::Replot { report } => {
             let text = std::fs::read_to_string(&report)
                 .with_context(|| format!("reading {}", report.display()))?;
@@ -340,6 +512,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: c.threads(),
                 drain: c.drain(),
                 router_pid: c.router_pid,
+                iot: None,
+                namespace: c.namespace(),
             };
             (scenario::pubsub::run(p, &c.url)?, c.json.clone())
         }
@@ -367,6 +541,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: c.threads(),
                 drain: c.drain(),
                 router_pid: c.router_pid,
+                iot: None,
+                namespace: c.namespace(),
+            };
+            (scenario::pubsub::run(p, &c.url)?, c.json.clone())
+        }
+        Command::Iot(a) => {
+            check_rate(Some(a.rate))?;
+            if a.commands < 0.0 || !a.commands.is_finite() {
+                bail!("--commands must be 0 or more");
+            }
+            let c = &a.common;
+            if a.devices == 0 || a.dashboards == 0 {
+                bail!("--devices and --dashboards must be at least 1");
+            }
+            let p = scenario::pubsub::PubSubParams {
+                target: c.target()?,
+                ser: c.serializer,
+                realm: c.realm.clone(),
+                payload: a.payload,
+                amount: amount(a.messages, a.duration)?,
+                rate: Some(a.rate),
+                // Paced devices: no flow-control window.
+                window: 0,
+                qos: a.qos,
+                publishers: a.devices,
+                subscribers: a.dashboards,
+                topics: a.devices,
+                wildcard: false,
+                groups: 1,
+                fanout_topic: None,
+                threads: c.threads(),
+                drain: c.drain(),
+                router_pid: c.router_pid,
+                iot: Some(scenario::iot::Iot {
+                    prefix: a.subscribe == SubscribeBy::Prefix,
+                    commands: (a.commands > 0.0).then_some(a.commands),
+                }),
+                namespace: c.namespace(),
             };
             (scenario::pubsub::run(p, &c.url)?, c.json.clone())
         }
@@ -390,6 +602,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 threads: c.threads(),
                 drain: c.drain(),
                 router_pid: c.router_pid,
+                procedure: format!("{}{}", c.namespace(), scenario::rpc::PROCEDURE),
             };
             (scenario::rpc::run(p, &c.url)?, c.json.clone())
         }
@@ -413,15 +626,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (scenario::connections::run(p, &c.url)?, c.json.clone())
         }
     };
-    finish(&report, json.as_deref())
+    finish(&mut report, json.as_deref())
 }
 
-fn finish(report: &Report, json: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+fn finish(report: &mut Report, json: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    if let (Some(cpu), true) = (report.cpu.router_cpu_s, report.delivered > 0) {
+        let us = (cpu * 1e6 / report.delivered as f64 * 1000.0).round() / 1000.0;
+        report
+            .extra
+            .insert("router_us_per_delivery".into(), us.into());
+    }
+    if let Some(mesh) = &report.cpu.router_mesh {
+        let figures = mesh.per_delivery(report.delivered);
+        report.extra.extend(figures);
+    }
     report.print();
     if let Some(path) = json {
         report
             .write_json(path)
             .with_context(|| format!("writing {}", path.display()))?;
+        if multiproc::is_worker() {
+            return Ok(ExitCode::SUCCESS);
+        }
         for svg in report
             .write_svgs(path)
             .with_context(|| format!("writing the plots next to {}", path.display()))?
@@ -434,4 +660,166 @@ fn finish(report: &Report, json: Option<&std::path::Path>) -> anyhow::Result<Exi
     } else {
         ExitCode::from(3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn iot_and_worker_options_parse() {
+        let cli = parse(&[
+            "iot",
+            "--url",
+            "mqtt://127.0.0.1:1883",
+            "--devices",
+            "10000",
+            "--dashboards",
+            "3",
+            "--subscribe",
+            "wildcard",
+            "--commands",
+            "50",
+            "--duration",
+            "10",
+            "--procs",
+            "4",
+            "--cpus",
+            "8-15",
+        ])
+        .expect("parses");
+        let Command::Iot(a) = &cli.command else {
+            panic!("not iot: {cli:?}");
+        };
+        assert_eq!((a.devices, a.dashboards, a.rate), (10_000, 3, 1.0));
+        assert_eq!(a.subscribe, SubscribeBy::Wildcard);
+        assert_eq!(a.common.procs, 4);
+        assert_eq!(a.common.cpus, Some(multiproc::CpuList((8..=15).collect())));
+        assert!(a.common.worker.is_none());
+        // Defaults: prefix subscriptions, 10 commands/s, one process.
+        let cli = parse(&[
+            "iot",
+            "--url",
+            "ws://h/ws",
+            "--devices",
+            "5",
+            "--messages",
+            "3",
+        ])
+        .expect("parses");
+        let Command::Iot(a) = &cli.command else {
+            panic!("not iot");
+        };
+        assert_eq!(
+            (a.subscribe, a.commands, a.common.procs),
+            (SubscribeBy::Prefix, 10.0, 1)
+        );
+        // Refused: no amount, a bad CPU list, a bad worker.
+        assert!(parse(&["iot", "--url", "ws://h/ws", "--devices", "5"]).is_err());
+        assert!(
+            parse(&[
+                "rpc",
+                "--url",
+                "u",
+                "--callers",
+                "1",
+                "--callees",
+                "1",
+                "--calls",
+                "1",
+                "--cpus",
+                "3-1"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "rpc",
+                "--url",
+                "u",
+                "--callers",
+                "1",
+                "--callees",
+                "1",
+                "--calls",
+                "1",
+                "--worker",
+                "2/2"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn workers_take_their_share_and_refuse_an_empty_one() {
+        let mut cli = parse(&[
+            "pubsub",
+            "--url",
+            "u",
+            "--publishers",
+            "5",
+            "--subscribers",
+            "10",
+            "--topics",
+            "3",
+            "--wildcard",
+            "--groups",
+            "3",
+            "--messages",
+            "1",
+        ])
+        .expect("parses");
+        cli.command
+            .slice(multiproc::WorkerOf { index: 2, of: 3 })
+            .expect("slice");
+        let Command::Pubsub(a) = &cli.command else {
+            panic!("not pubsub");
+        };
+        assert_eq!(
+            (a.publishers, a.subscribers, a.topics, a.groups),
+            (1, 3, 1, 1)
+        );
+        let mut cli = parse(&[
+            "rpc",
+            "--url",
+            "u",
+            "--callers",
+            "8",
+            "--callees",
+            "1",
+            "--calls",
+            "1",
+        ])
+        .expect("parses");
+        let e = cli
+            .command
+            .slice(multiproc::WorkerOf { index: 1, of: 2 })
+            .expect_err("no callee for worker 1");
+        assert!(e.to_string().contains("no callees"), "{e}");
+        let mut cli = parse(&[
+            "iot",
+            "--url",
+            "u",
+            "--devices",
+            "10",
+            "--dashboards",
+            "2",
+            "--commands",
+            "20",
+            "--messages",
+            "1",
+        ])
+        .expect("parses");
+        cli.command
+            .slice(multiproc::WorkerOf { index: 0, of: 2 })
+            .expect("slice");
+        let Command::Iot(a) = &cli.command else {
+            panic!("not iot");
+        };
+        assert_eq!((a.devices, a.dashboards, a.commands), (5, 2, 10.0));
+    }
 }

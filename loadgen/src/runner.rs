@@ -328,5 +328,7 @@ pub fn connect_and_warm_up(
     wait_count(ctl, &pb, warm, warm_timeout, warm_what, || {
         ctl.warm.load(Ordering::Relaxed)
     })?;
+    // A `--procs` worker starts measuring when every worker is ready.
+    crate::multiproc::barrier()?;
     Ok(pb)
 }

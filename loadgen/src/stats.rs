@@ -194,7 +194,7 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
 }
 
 /// CPU and memory figures of a run.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CpuReport {
     /// loadgen's user CPU time during the measured phase, seconds.
     pub loadgen_user_s: f64,
@@ -206,6 +206,10 @@ pub struct CpuReport {
     pub router_rss_kib_before: Option<u64>,
     /// Router RSS at the end, KiB.
     pub router_rss_kib_after: Option<u64>,
+    /// The router's cross-shard traffic during the measured phase (with
+    /// `--router-control`); reported per delivery in `extra`.
+    #[serde(skip)]
+    pub router_mesh: Option<crate::routerctl::MeshSnapshot>,
 }
 
 /// Starts measuring CPU: call [`CpuMeter::finish`] at the end.
@@ -213,6 +217,7 @@ pub struct CpuMeter {
     start: (f64, f64),
     router_pid: Option<u32>,
     router: Option<ProcSample>,
+    mesh: Option<crate::routerctl::MeshSnapshot>,
 }
 
 impl CpuMeter {
@@ -222,11 +227,13 @@ impl CpuMeter {
             start: self_cpu(),
             router_pid,
             router: router_pid.and_then(proc_sample),
+            mesh: mesh_now(),
         }
     }
 
     /// Takes the "after" snapshots.
     pub fn finish(&self) -> CpuReport {
+        crate::multiproc::measured();
         let (u, s) = self_cpu();
         let after = self.router_pid.and_then(proc_sample);
         CpuReport {
@@ -238,6 +245,23 @@ impl CpuMeter {
             },
             router_rss_kib_before: self.router.map(|r| r.rss_kib),
             router_rss_kib_after: after.map(|r| r.rss_kib),
+            router_mesh: match (&self.mesh, mesh_now()) {
+                (Some(a), Some(b)) => Some(a.delta(&b)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The router's mesh counters now, when `--router-control` names its
+/// control socket (a failure is reported once and leaves the figures out).
+fn mesh_now() -> Option<crate::routerctl::MeshSnapshot> {
+    let path = crate::routerctl::control()?;
+    match crate::routerctl::read_mesh(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("loadgen: --router-control: {e:#}");
+            None
         }
     }
 }
@@ -285,6 +309,10 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Whether the run was clean (no loss, reorder, duplicates, errors).
     pub clean: bool,
+    /// A `--procs` worker's latency histogram for the parent's merge
+    /// (hdrhistogram V2, deflated, base64); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 impl Report {
@@ -310,6 +338,7 @@ impl Report {
             extra: serde_json::Map::new(),
             problems: Vec::new(),
             clean: seq.is_clean(),
+            histogram: None,
         }
     }
 
@@ -317,6 +346,9 @@ impl Report {
     pub fn set_latency(&mut self, h: &Histogram<u64>) {
         self.latency_us = Latency::of(h);
         self.latency_buckets_us = buckets_us(h);
+        if crate::multiproc::is_worker() {
+            self.histogram = Some(crate::multiproc::encode_histogram(h));
+        }
     }
 
     /// Writes the plots next to the JSON document `json`: `NAME.latency.svg`

@@ -55,7 +55,7 @@ pub enum Control {
 }
 
 /// Cross-shard traffic of one shard.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MeshCounters {
     /// Messages sent to other shards.
     pub sent: u64,
@@ -63,6 +63,8 @@ pub struct MeshCounters {
     pub received: u64,
     /// Wake-ups of other shards.
     pub wakes: u64,
+    /// Messages sent to other shards by kind (`MsgKind::name`), every kind.
+    pub sent_by_kind: Vec<(&'static str, u64)>,
 }
 
 /// One shard's state, as it answers [`Control::Report`].

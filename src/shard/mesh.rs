@@ -5,21 +5,23 @@
 //!
 //! FIFO per sender/receiver pair holds because a crossbeam channel is a
 //! linearizable queue and each shard sends from one thread. Wake-ups are
-//! batched: [`ChannelMesh`] only marks peers dirty on `send` and wakes each
-//! dirty peer once in `flush` (end of a router step). Each shard counts what
-//! it sent, received and woke in its own [`MeshStats`] (plain cells).
+//! batched: [`ChannelMesh`] only marks peers dirty on `send` and, in `flush`
+//! (end of a router step), wakes each dirty peer whose inbox task waits
+//! (its `armed` flag, taken by one sender): a busy peer, or one another
+//! shard already woke, costs no wake-up at all. Each shard counts what it
+//! sent (by kind), received and woke in its own [`MeshStats`] (plain cells).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use futures::task::AtomicWaker;
 
 use super::control::Control;
 use crate::core::ShardRouter;
-use crate::core::cluster::{Mesh, ShardMsg};
+use crate::core::cluster::{Mesh, MsgKind, ShardMsg};
 use crate::proto::ShardId;
 
 /// One shard's cross-shard traffic counters, owned by the shard's thread.
@@ -29,8 +31,21 @@ pub struct MeshStats {
     pub sent: Cell<u64>,
     /// Messages received from other shards.
     pub received: Cell<u64>,
-    /// Wake-ups of other shards (at most one per peer per router step).
+    /// Wake-ups of other shards (at most one per peer per router step, and
+    /// only of a peer whose inbox task waits).
     pub wakes: Cell<u64>,
+    /// Messages sent to other shards, by [`MsgKind`] (its index).
+    pub sent_by_kind: [Cell<u64>; MsgKind::ALL.len()],
+}
+
+impl MeshStats {
+    /// Sent messages by kind: (kind's name, count), every kind.
+    pub fn by_kind(&self) -> Vec<(&'static str, u64)> {
+        MsgKind::ALL
+            .iter()
+            .map(|k| (k.name(), self.sent_by_kind[*k as usize].get()))
+            .collect()
+    }
 }
 
 /// One shard's inbox item.
@@ -47,6 +62,11 @@ struct Peer {
     control_tx: Sender<Control>,
     control_rx: Receiver<Control>,
     waker: AtomicWaker,
+    /// Set by the shard when its inbox task is about to wait (see
+    /// [`next_control`]), taken by the first sender after that: only that
+    /// sender wakes the shard; later ones find it taken and know the shard
+    /// will look at its inbox before it waits again.
+    armed: AtomicBool,
     /// The last liveness ping this shard answered.
     alive: AtomicU64,
 }
@@ -69,6 +89,7 @@ impl PeerSet {
                     control_tx,
                     control_rx,
                     waker: AtomicWaker::new(),
+                    armed: AtomicBool::new(false),
                     alive: AtomicU64::new(0),
                 }
             })
@@ -153,6 +174,8 @@ impl Mesh for ChannelMesh {
         let Some(p) = self.peers.peers.get(to.index()) else {
             return;
         };
+        let kind = &self.stats.sent_by_kind[msg.kind() as usize];
+        kind.set(kind.get() + 1);
         // The receiver lives as long as `PeerSet`, which we hold: send cannot fail.
         let _ = p.tx.send(Inbox::Msg(self.me, msg));
         self.dirty[to.index()] = true;
@@ -160,10 +183,19 @@ impl Mesh for ChannelMesh {
     }
 
     fn flush(&mut self) {
+        if !self.dirty.contains(&true) {
+            return;
+        }
+        // Pairs with the fence in `next_control`: either the peer sees our
+        // messages before it waits, or we see it armed and wake it.
+        fence(Ordering::SeqCst);
         for (i, d) in self.dirty.iter_mut().enumerate() {
             if std::mem::take(d) {
-                self.peers.peers[i].waker.wake();
-                self.stats.wakes.set(self.stats.wakes.get() + 1);
+                let p = &self.peers.peers[i];
+                if p.armed.swap(false, Ordering::AcqRel) {
+                    p.waker.wake();
+                    self.stats.wakes.set(self.stats.wakes.get() + 1);
+                }
             }
         }
     }
@@ -225,13 +257,19 @@ pub async fn next_control(
         }
         std::future::poll_fn(|cx| {
             p.waker.register(cx.waker());
+            p.armed.store(true, Ordering::Release);
+            // Pairs with the fence in `ChannelMesh::flush` (see `armed`).
+            fence(Ordering::SeqCst);
             if !p.rx.is_empty() || !p.control_rx.is_empty() {
+                p.armed.store(false, Ordering::Relaxed);
                 std::task::Poll::Ready(())
             } else {
                 std::task::Poll::Pending
             }
         })
         .await;
+        // Woken (or found work): senders need not wake us until we wait again.
+        p.armed.store(false, Ordering::Relaxed);
         glommio::yield_if_needed().await;
     }
 }

@@ -304,6 +304,21 @@ pub fn render_metrics(reports: &[ShardReport], process: &ProcessStats) -> String
         "Messages sent to other shards.",
         |r| r.mesh.sent,
     );
+    head(
+        &mut out,
+        "junction_cross_shard_messages_by_kind_total",
+        "counter",
+        "Messages sent to other shards, by what they are for: publish, call (calls, chunks, cancels), return (results and errors), index (subscription and registration upkeep), meta, front.",
+    );
+    for r in reports {
+        for (kind, n) in &r.mesh.sent_by_kind {
+            let _ = writeln!(
+                out,
+                "junction_cross_shard_messages_by_kind_total{{kind=\"{kind}\",shard=\"{}\"}} {n}",
+                r.shard
+            );
+        }
+    }
     per_shard(
         &mut out,
         reports,
@@ -424,7 +439,11 @@ mod tests {
                 latency,
                 ..MetricsSnapshot::default()
             },
-            mesh: Default::default(),
+            mesh: crate::shard::control::MeshCounters {
+                sent: 5,
+                sent_by_kind: vec![("call", 3), ("return", 2)],
+                ..Default::default()
+            },
         }
     }
 
@@ -498,6 +517,9 @@ mod tests {
             "junction_routing_latency_seconds_sum{shard=\"1\"} 0.003003",
             "junction_shards 2",
             "junction_connections{shard=\"1\"} 2",
+            "junction_cross_shard_messages_sent_total{shard=\"0\"} 5",
+            "junction_cross_shard_messages_by_kind_total{kind=\"call\",shard=\"1\"} 3",
+            "junction_cross_shard_messages_by_kind_total{kind=\"return\",shard=\"0\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }

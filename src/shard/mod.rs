@@ -328,9 +328,13 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
         let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
         let journal = journals.next().expect("one journal per shard");
-        let join = LocalExecutorBuilder::new(placement)
+        let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
-            .io_memory(1 << 20)
+            .io_memory(1 << 20);
+        if let Some(spin) = spin_before_park() {
+            builder = builder.spin_before_park(spin);
+        }
+        let join = builder
             .spawn(move || {
                 // The web server's `metrics` paths on this shard ask every
                 // shard through the control channels.
@@ -558,6 +562,19 @@ async fn shard_main(
     Ok(())
 }
 
+/// How long an idle shard polls its rings and inbox before it parks:
+/// `JUNCTION_SPIN_US` (microseconds; unset or 0: park at once). A tuning
+/// knob for measurements (perf/hops.sh): on the 2-core machine here no
+/// spin paid (BENCHMARKS.md, "Cross-shard hops"), so the default is none.
+fn spin_before_park() -> Option<Duration> {
+    let us: u64 = std::env::var("JUNCTION_SPIN_US")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (us > 0).then(|| Duration::from_micros(us))
+}
+
 /// Starts the shard's own io_uring for connection I/O (see
 /// `transport::uring`), unless `JUNCTION_IO=readiness` asks for glommio's
 /// readiness-based sockets. Where the kernel lacks what it needs, the shard
@@ -612,6 +629,7 @@ impl Shard {
                 sent: self.stats.sent.get(),
                 received: self.stats.received.get(),
                 wakes: self.stats.wakes.get(),
+                sent_by_kind: self.stats.by_kind(),
             },
         }
     }

@@ -1,6 +1,7 @@
 //! The scenarios: `fanout` and `pubsub` (one module), `rpc`, `connections`.
 
 pub mod connections;
+pub mod iot;
 pub mod pubsub;
 pub mod rpc;
 

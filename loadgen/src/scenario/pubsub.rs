@@ -16,11 +16,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::bail;
+use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::sync::Semaphore;
 use junction::proto::{
     Dict, Message, Payload, Publish, RequestId, Serializer, Subscribe, Value, code,
 };
 
+use super::iot::Answer;
 use super::{Amount, Local, Pace, ThreadOut, intended_ns, pace, report_until_stop, sleep_until};
 use crate::clock::now_ns;
 use crate::fastpath;
@@ -73,29 +75,64 @@ pub struct PubSubParams {
     pub drain: Duration,
     /// Router process to measure.
     pub router_pid: Option<u32>,
+    /// `iot`: devices (publishers) each on its own topic, dashboards
+    /// (subscribers) on all of them, commands (see [`super::iot`]).
+    pub iot: Option<super::iot::Iot>,
+    /// Prefix of every topic (a worker of `--procs`: `w<i>.`; else empty).
+    pub namespace: String,
 }
 
 impl PubSubParams {
     /// Name of topic `k`.
     pub fn topic(&self, k: usize) -> String {
-        match &self.fanout_topic {
-            Some(t) => t.clone(),
-            None => format!("loadgen.pubsub.g{}.t{k}", k % self.groups),
+        let ns = &self.namespace;
+        match (&self.fanout_topic, &self.iot) {
+            (Some(t), _) => format!("{ns}{t}"),
+            (None, Some(_)) => super::iot::topic(ns, k),
+            (None, None) => format!("{ns}loadgen.pubsub.g{}.t{k}", k % self.groups),
         }
     }
 
-    /// Subscriber `i`'s topic or pattern, and whether it is a wildcard.
-    pub fn subscription(&self, i: usize) -> (String, bool) {
-        match &self.fanout_topic {
-            Some(t) => (t.clone(), false),
-            None if self.wildcard => (format!("loadgen.pubsub.g{}.", i % self.groups), true),
-            None => (self.topic(i % self.topics), false),
+    /// Subscriber `i`'s topic or pattern and its match policy (`None`: exact).
+    pub fn subscription(&self, i: usize) -> (String, Option<&'static str>) {
+        let ns = &self.namespace;
+        match (&self.fanout_topic, &self.iot) {
+            (Some(_), _) => (self.topic(0), None),
+            (None, Some(iot)) => iot.subscription(ns),
+            (None, None) if self.wildcard => (
+                format!("{ns}loadgen.pubsub.g{}.", i % self.groups),
+                Some("wildcard"),
+            ),
+            (None, None) => (self.topic(i % self.topics), None),
+        }
+    }
+
+    /// The MQTT filter of subscriber `i`.
+    pub fn mqtt_filter(&self, i: usize) -> String {
+        let (topic, policy) = self.subscription(i);
+        match policy {
+            Some("prefix") => format!(
+                "{}/#",
+                mqtt::topic_from_wamp(topic.strip_suffix('.').unwrap_or(&topic))
+            ),
+            _ => mqtt::topic_from_wamp(&topic),
+        }
+    }
+
+    /// The topic of publisher `j`'s `m`-th message.
+    pub fn topic_for(&self, j: usize, m: u64) -> usize {
+        if self.iot.is_some() {
+            j
+        } else {
+            (j + m as usize) % self.topics
         }
     }
 
     /// The topics subscriber `i` receives.
     pub fn topics_of(&self, i: usize) -> Vec<usize> {
-        if self.fanout_topic.is_some() {
+        if self.iot.is_some() {
+            (0..self.topics).collect()
+        } else if self.fanout_topic.is_some() {
             vec![0]
         } else if self.wildcard {
             (0..self.topics)
@@ -123,6 +160,8 @@ impl PubSubParams {
             "groups": self.groups,
             "topic": self.fanout_topic,
             "threads": self.threads,
+            "iot": self.iot,
+            "namespace": self.namespace,
         })
     }
 }
@@ -134,6 +173,9 @@ impl PubSubParams {
 pub fn run(p: PubSubParams, url: &str) -> anyhow::Result<Report> {
     if p.topics == 0 || p.groups == 0 || p.groups > p.topics {
         bail!("need 1 <= --groups <= --topics");
+    }
+    if p.iot.is_some() && p.topics != p.publishers {
+        bail!("iot: one topic per device");
     }
     if p.topics >= 1 << payload::TOPIC_BITS {
         bail!("at most {} topics", (1 << payload::TOPIC_BITS) - 1);
@@ -158,9 +200,10 @@ pub fn run(p: PubSubParams, url: &str) -> anyhow::Result<Report> {
 
 /// The main thread's part: phases, progress, drain.
 fn drive(p: &PubSubParams, ctl: &Control, url: &str) -> anyhow::Result<(Report, CpuMeter)> {
+    let controller = usize::from(p.iot.as_ref().is_some_and(|i| i.commands.is_some()));
     let pb = runner::connect_and_warm_up(
         ctl,
-        (p.publishers + p.subscribers) as u64,
+        (p.publishers + p.subscribers + controller) as u64,
         p.subscribers as u64,
         Duration::from_secs(10),
         "warm-up (events not reaching every subscriber)",
@@ -185,7 +228,9 @@ fn drive(p: &PubSubParams, ctl: &Control, url: &str) -> anyhow::Result<(Report, 
     });
     pb.finish_and_clear();
     let mut report = Report::new(
-        if p.fanout_topic.is_some() {
+        if p.iot.is_some() {
+            "iot"
+        } else if p.fanout_topic.is_some() {
             "fanout"
         } else {
             "pubsub"
@@ -208,14 +253,26 @@ fn topic_totals(p: &PubSubParams, ctl: &Control) -> Vec<Vec<u64>> {
     per_pub
 }
 
+/// `iot`: what each device sent on its own topic, by device.
+fn device_totals(p: &PubSubParams, ctl: &Control) -> Vec<u64> {
+    let mut sent = vec![0u64; p.publishers];
+    for (j, counts) in ctl.sender_counts.lock().expect("lock").iter() {
+        sent[*j] = counts.iter().sum();
+    }
+    sent
+}
+
 fn expected_total(p: &PubSubParams, ctl: &Control) -> u64 {
+    if p.iot.is_some() {
+        return device_totals(p, ctl).iter().sum::<u64>() * p.subscribers as u64;
+    }
     let per_pub = topic_totals(p, ctl);
     let tot: Vec<u64> = (0..p.topics)
         .map(|k| per_pub.iter().map(|c| c[k]).sum())
         .collect();
     // Subscribers with the same subscription expect the same; count each kind once.
     let key = |i: usize| {
-        if p.fanout_topic.is_some() {
+        if p.fanout_topic.is_some() || p.iot.is_some() {
             0
         } else if p.wildcard {
             i % p.groups
@@ -241,7 +298,20 @@ fn finish(
     _meter: &CpuMeter,
 ) {
     let t0 = ctl.measure_start_ns.load(Ordering::Acquire);
-    let per_pub = topic_totals(p, ctl);
+    let per_pub = if p.iot.is_some() {
+        Vec::new()
+    } else {
+        topic_totals(p, ctl)
+    };
+    let devices: Vec<(u64, u64)> = if p.iot.is_some() {
+        device_totals(p, ctl)
+            .into_iter()
+            .enumerate()
+            .map(|(j, c)| (stream_id(j as u64 + 1, j as u64), c))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut hist = stats::new_histogram();
     let mut counts = SeqCounts::default();
     let mut last_rx = 0;
@@ -249,6 +319,10 @@ fn finish(
         let _ = hist.add(&o.hist);
         last_rx = last_rx.max(o.last_rx_ns);
         for (i, tr) in o.trackers {
+            if p.iot.is_some() {
+                counts.add(&tr.finish(devices.iter().copied()));
+                continue;
+            }
             let expected = p.topics_of(i).into_iter().flat_map(|k| {
                 per_pub
                     .iter()
@@ -279,6 +353,9 @@ fn finish(
         );
     }
     report.clean = counts.is_clean() && report.errors == 0 && report.delivered == report.expected;
+    if p.iot.is_some() {
+        super::iot::finish(report);
+    }
 }
 
 async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> ThreadOut {
@@ -308,6 +385,19 @@ async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> Threa
             }
         })
         .detach();
+    }
+    if t == 0 {
+        if let Some(rate) = p.iot.as_ref().and_then(|i| i.commands) {
+            let (p, ctl) = (p.clone(), ctl.clone());
+            glommio::spawn_local(async move {
+                if let Err(e) = super::iot::controller(&p, &ctl, rate).await {
+                    if ctl.phase() < STOP {
+                        ctl.fail(format!("controller: {e:#}"));
+                    }
+                }
+            })
+            .detach();
+        }
     }
     report_until_stop(t, &ctl, &local).await;
     local.take_thread_out()
@@ -352,7 +442,7 @@ async fn subscriber(
     tracker: Rc<RefCell<SeqTracker>>,
     gate: &Semaphore,
 ) -> anyhow::Result<()> {
-    let (topic, wildcard) = p.subscription(i);
+    let (topic, policy) = p.subscription(i);
     let mut rx = Receiver {
         ctl,
         local,
@@ -364,7 +454,7 @@ async fn subscriber(
             let _permit = gate.acquire_permit(1).await.map_err(std::io::Error::from)?;
             let id = format!("loadgen-{}-s{i}", std::process::id());
             let mut c = MqttConn::connect(&p.target, &id, None).await?;
-            c.subscribe(&mqtt::topic_from_wamp(&topic), p.qos).await?;
+            c.subscribe(&p.mqtt_filter(i), p.qos).await?;
             c
         };
         ctl.ready.fetch_add(1, Ordering::Relaxed);
@@ -387,10 +477,9 @@ async fn subscriber(
         let _permit = gate.acquire_permit(1).await.map_err(std::io::Error::from)?;
         let mut c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
         let req = c.writer.request_id();
-        let options = if wildcard {
-            Dict::new().with("match", "wildcard")
-        } else {
-            Dict::new()
+        let options = match policy {
+            Some(m) => Dict::new().with("match", m),
+            None => Dict::new(),
         };
         c.writer
             .send(&Message::Subscribe(Subscribe {
@@ -428,51 +517,86 @@ async fn subscriber(
     }
 }
 
-/// A publisher's sending side.
-enum PubSink {
-    Wamp {
-        w: WampWriter,
-        topics: Vec<String>,
-        pad: Value,
-    },
-    Mqtt {
-        w: MqttWriter,
-        topics: Vec<String>,
-        qos: u8,
-        payload: usize,
-    },
+/// A publisher's connection.
+enum PubWriter {
+    Wamp { w: WampWriter, pad: Value },
+    Mqtt { w: MqttWriter, qos: u8 },
+}
+
+/// A publisher's sending side: its topics (from index `base`) and, for an
+/// `iot` device, the answers to commands its reader queued.
+struct PubSink {
+    w: PubWriter,
+    topics: Vec<String>,
+    base: usize,
+    payload: usize,
+    answers: Option<LocalReceiver<Answer>>,
+    /// MQTT replies: the namespace and the device.
+    ns: String,
+    j: usize,
 }
 
 impl PubSink {
     async fn publish(&mut self, k: usize, stamp: Stamp) -> anyhow::Result<()> {
-        match self {
-            PubSink::Wamp { w, topics, pad } => {
+        let topic = &self.topics[k - self.base];
+        match &mut self.w {
+            PubWriter::Wamp { w, pad } => {
                 let request = RequestId(w.request_id());
                 w.feed(&Message::Publish(Publish {
                     request,
                     options: Dict::new(),
-                    topic: topics[k].clone(),
+                    topic: topic.clone(),
                     payload: Payload::args(payload::wamp_args(stamp, pad)),
                 }))
                 .await
             }
-            PubSink::Mqtt {
-                w,
-                topics,
-                qos,
-                payload,
-            } => {
+            PubWriter::Mqtt { w, qos } => {
                 let pid = if *qos > 0 { w.pid() } else { 0 };
-                mqtt::encode_publish(&topics[k], *qos, pid, stamp, *payload, w.buf());
+                mqtt::encode_publish(topic, *qos, pid, stamp, self.payload, w.buf());
                 w.maybe_flush().await
             }
         }
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        match self {
-            PubSink::Wamp { w, .. } => w.flush().await,
-            PubSink::Mqtt { w, .. } => w.flush().await,
+        match &mut self.w {
+            PubWriter::Wamp { w, .. } => w.flush().await,
+            PubWriter::Mqtt { w, .. } => w.flush().await,
+        }
+    }
+
+    /// Queues one answer to a command.
+    async fn answer(&mut self, a: Answer) -> anyhow::Result<()> {
+        match (&mut self.w, a) {
+            (PubWriter::Wamp { w, .. }, Answer::Wamp(msg)) => w.feed(&msg).await,
+            (PubWriter::Mqtt { w, .. }, Answer::Mqtt(st)) => {
+                super::iot::encode_mqtt_reply(&self.ns, self.j, st, self.payload, w.buf());
+                w.maybe_flush().await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sleeps until `t_ns`, answering the commands that arrive meanwhile.
+    async fn sleep_until(&mut self, t_ns: u64) -> anyhow::Result<()> {
+        loop {
+            let Some(rx) = &self.answers else {
+                sleep_until(t_ns).await;
+                return Ok(());
+            };
+            let got = futures_lite::future::or(
+                async {
+                    sleep_until(t_ns).await;
+                    None
+                },
+                rx.recv(),
+            )
+            .await;
+            let Some(a) = got else {
+                return Ok(());
+            };
+            self.answer(a).await?;
+            self.flush().await?;
         }
     }
 }
@@ -484,18 +608,36 @@ async fn publisher(
     local: &Local,
     gate: &Semaphore,
 ) -> anyhow::Result<()> {
-    let names: Vec<String> = (0..p.topics).map(|k| p.topic(k)).collect();
+    // An iot device publishes to its own topic only.
+    let (base, names): (usize, Vec<String>) = if p.iot.is_some() {
+        (j, vec![p.topic(j)])
+    } else {
+        (0, (0..p.topics).map(|k| p.topic(k)).collect())
+    };
+    let commands = p.iot.as_ref().is_some_and(|i| i.commands.is_some());
+    let (answer_tx, answer_rx) = local_channel::new_unbounded::<Answer>();
+    let answers = commands.then_some(answer_rx);
     let mut sink = {
         let _permit = gate.acquire_permit(1).await.map_err(std::io::Error::from)?;
         if p.target.is_mqtt() {
-            let id = format!("loadgen-{}-p{j}", std::process::id());
-            let c = MqttConn::connect(&p.target, &id, None).await?;
+            let id = format!("loadgen-{}-p{j}{}", std::process::id(), p.namespace);
+            let mut c = MqttConn::connect(&p.target, &id, None).await?;
+            if commands {
+                let topic = mqtt::topic_from_wamp(&super::iot::command_topic(&p.namespace, j));
+                c.subscribe(&topic, 0).await?;
+            }
             let mut reader = c.reader;
             let ctl = ctl.clone();
             glommio::spawn_local(async move {
-                // PUBACKs (QoS 1) need no action; anything else ends the connection.
+                // PUBACKs (QoS 1) need no action; a command is answered; the
+                // end of the connection ends the publisher.
                 loop {
                     match reader.recv().await {
+                        Ok(Some(Packet::Publish { payload: body, .. })) => {
+                            if let Some(st) = payload::from_mqtt(&body) {
+                                let _ = answer_tx.try_send(Answer::Mqtt(st));
+                            }
+                        }
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => {
                             if ctl.phase() < STOP {
@@ -507,19 +649,31 @@ async fn publisher(
                 }
             })
             .detach();
-            PubSink::Mqtt {
-                w: c.writer,
+            PubSink {
+                w: PubWriter::Mqtt {
+                    w: c.writer,
+                    qos: p.qos,
+                },
                 topics: names.iter().map(|t| mqtt::topic_from_wamp(t)).collect(),
-                qos: p.qos,
+                base,
                 payload: p.payload,
+                answers,
+                ns: p.namespace.clone(),
+                j,
             }
         } else {
-            let c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
+            let mut c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
+            if commands {
+                super::iot::register_command(&mut c, &p.namespace, j).await?;
+            }
             let mut reader = c.reader;
             let ctl = ctl.clone();
             glommio::spawn_local(async move {
                 loop {
                     match reader.recv().await {
+                        Ok(Some(Message::Invocation(inv))) => {
+                            let _ = answer_tx.try_send(super::iot::answer_invocation(inv));
+                        }
                         Ok(Some(Message::Error(e))) => {
                             ctl.fail(format!(
                                 "publisher {j}: PUBLISH error {}",
@@ -537,10 +691,17 @@ async fn publisher(
                 }
             })
             .detach();
-            PubSink::Wamp {
-                w: c.writer,
+            PubSink {
+                w: PubWriter::Wamp {
+                    w: c.writer,
+                    pad: payload::wamp_padding(p.ser, p.payload),
+                },
                 topics: names,
-                pad: payload::wamp_padding(p.ser, p.payload),
+                base,
+                payload: p.payload,
+                answers,
+                ns: p.namespace.clone(),
+                j,
             }
         }
     };
@@ -554,6 +715,13 @@ async fn publisher(
                     sender: WARMUP_SENDER,
                     t_ns: now_ns(),
                 };
+                if p.iot.is_some() {
+                    // A device has only its own topic; one per device is
+                    // enough to reach every dashboard.
+                    if k != j {
+                        continue;
+                    }
+                }
                 sink.publish(k, st).await?;
             }
             sink.flush().await?;
@@ -566,23 +734,34 @@ async fn publisher(
         }
     }
     ctl.wait_phase(MEASURE).await;
-    let start = now_ns();
     let interval = p.rate.map(|r| 1e9 / r);
+    // iot devices are spread over the interval (device j starts j/N of it
+    // late), as independent devices would be, instead of all publishing at
+    // the same instants.
+    let start = match (&p.iot, interval) {
+        (Some(_), Some(iv)) => {
+            let start = now_ns() + (iv * j as f64 / p.publishers as f64) as u64;
+            sink.sleep_until(start).await?;
+            start
+        }
+        _ => now_ns(),
+    };
     let deadline = p.amount.deadline(start);
     let limit = p.amount.count().unwrap_or(u64::MAX);
-    let mut seqs = vec![0u64; p.topics];
+    let mut seqs = vec![0u64; sink.topics.len()];
     let mut m = 0u64;
     // Flow control: how many subscribers hear each topic, and how many
     // deliveries may be outstanding (all publishers together) before this
     // publisher waits. Without it, a publisher outruns any router and the run
     // measures queueing (and the router's memory), not throughput.
-    let mut hearers = vec![0u64; p.topics];
-    for i in 0..p.subscribers {
-        for k in p.topics_of(i) {
-            hearers[k] += 1;
-        }
+    let hearers = hearers(p);
+    let hears = |k: usize| hearers.get(k).copied().unwrap_or(p.subscribers as u64);
+    let fanout = if hearers.is_empty() {
+        p.subscribers as u64
+    } else {
+        hearers.iter().sum::<u64>() / p.topics.max(1) as u64
     }
-    let fanout = (hearers.iter().sum::<u64>() / p.topics.max(1) as u64).max(1);
+    .max(1);
     let max_in_flight = p
         .window
         .saturating_mul(p.publishers as u64)
@@ -604,42 +783,59 @@ async fn publisher(
                 .saturating_sub(delivered);
             if in_flight > max_in_flight {
                 sink.flush().await?;
-                glommio::timer::sleep(Duration::from_micros(200)).await;
+                sink.sleep_until(now_ns() + 200_000).await?;
                 continue;
             }
         }
         let until = match pace(m, start, now, interval) {
             Pace::SleepUntil(t) => {
                 sink.flush().await?;
-                sleep_until(t.min(deadline.unwrap_or(u64::MAX))).await;
+                sink.sleep_until(t.min(deadline.unwrap_or(u64::MAX)))
+                    .await?;
                 continue;
             }
             Pace::SendUntil(u) => u.min(limit),
         };
         let batch_start = m;
         while m < until {
-            let k = (j + m as usize) % p.topics;
+            let k = p.topic_for(j, m);
             let st = Stamp {
-                seq: seqs[k],
+                seq: seqs[k - base],
                 sender: stream_id(j as u64 + 1, k as u64),
                 t_ns: intended_ns(m, start, interval),
             };
             sink.publish(k, st).await?;
-            seqs[k] += 1;
+            seqs[k - base] += 1;
             m += 1;
         }
         sink.flush().await?;
-        let batch_deliveries: u64 = (batch_start..m)
-            .map(|x| hearers[(j + x as usize) % p.topics])
-            .sum();
+        let batch_deliveries: u64 = (batch_start..m).map(|x| hears(p.topic_for(j, x))).sum();
         ctl.expected.fetch_add(batch_deliveries, Ordering::Relaxed);
         local.sent.set(local.sent.get() + (m - batch_start));
         glommio::yield_if_needed().await;
     }
     sink.flush().await?;
     ctl.sender_done(j, seqs);
-    ctl.wait_phase(STOP).await;
+    // Devices answer commands until the run stops.
+    while ctl.phase() < STOP {
+        sink.sleep_until(now_ns() + 1_000_000).await?;
+    }
     Ok(())
+}
+
+/// How many subscribers hear each topic (empty for `iot`: every dashboard
+/// hears every device).
+fn hearers(p: &PubSubParams) -> Vec<u64> {
+    if p.iot.is_some() {
+        return Vec::new();
+    }
+    let mut hearers = vec![0u64; p.topics];
+    for i in 0..p.subscribers {
+        for k in p.topics_of(i) {
+            hearers[k] += 1;
+        }
+    }
+    hearers
 }
 
 #[cfg(test)]
@@ -665,22 +861,54 @@ mod tests {
             threads: 1,
             drain: Duration::from_secs(1),
             router_pid: None,
+            iot: None,
+            namespace: String::new(),
         }
     }
 
     #[test]
     fn exact_subscriptions_cycle_over_topics() {
         let p = params(3, false, 1);
-        assert_eq!(p.subscription(4), ("loadgen.pubsub.g0.t1".into(), false));
+        assert_eq!(p.subscription(4), ("loadgen.pubsub.g0.t1".into(), None));
         assert_eq!(p.topics_of(5), vec![2]);
     }
 
     #[test]
     fn wildcard_groups_partition_topics() {
         let p = params(6, true, 2);
-        assert_eq!(p.subscription(3), ("loadgen.pubsub.g1.".into(), true));
+        assert_eq!(
+            p.subscription(3),
+            ("loadgen.pubsub.g1.".into(), Some("wildcard"))
+        );
         assert_eq!(p.topics_of(3), vec![1, 3, 5]);
         assert_eq!(p.topic(4), "loadgen.pubsub.g0.t4");
+    }
+
+    #[test]
+    fn iot_devices_publish_to_their_own_topic_and_dashboards_hear_all() {
+        let mut p = params(4, false, 1);
+        p.publishers = 4;
+        p.iot = Some(crate::scenario::iot::Iot {
+            prefix: true,
+            commands: None,
+        });
+        assert_eq!(p.topic_for(3, 0), 3);
+        assert_eq!(p.topic_for(3, 17), 3);
+        assert_eq!(p.topic(2), "devices.2.telemetry");
+        assert_eq!(p.topics_of(5), vec![0, 1, 2, 3]);
+        assert_eq!(p.mqtt_filter(0), "devices/#");
+        assert!(hearers(&p).is_empty());
+        p.iot = Some(crate::scenario::iot::Iot {
+            prefix: false,
+            commands: None,
+        });
+        p.namespace = "w1.".into();
+        assert_eq!(p.mqtt_filter(0), "w1/devices/+/telemetry");
+        let ctl = Control::new(1);
+        ctl.sender_done(0, vec![5]);
+        ctl.sender_done(2, vec![7]);
+        // Six dashboards, each hears every device.
+        assert_eq!(expected_total(&p, &ctl), 6 * 12);
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct RpcParams {
     pub drain: Duration,
     /// Router process to measure.
     pub router_pid: Option<u32>,
+    /// The procedure (`loadgen.echo`, after a `--procs` worker's namespace).
+    pub procedure: String,
 }
 
 /// Runs the `rpc` scenario.
@@ -227,7 +229,7 @@ async fn callee(p: &RpcParams, ctl: &Control) -> anyhow::Result<()> {
         .send(&Message::Register(Register {
             request: RequestId(req),
             options,
-            procedure: PROCEDURE.into(),
+            procedure: p.procedure.clone(),
         }))
         .await?;
     loop {
@@ -281,7 +283,7 @@ async fn caller(
             .send(&Message::Call(Call {
                 request: RequestId(req),
                 options: Dict::new(),
-                procedure: PROCEDURE.into(),
+                procedure: p.procedure.clone(),
                 payload: Payload::args(payload::wamp_args(st, &pad)),
             }))
             .await?;
@@ -411,7 +413,7 @@ async fn caller(
                 .feed(&Message::Call(Call {
                     request,
                     options: Dict::new(),
-                    procedure: PROCEDURE.into(),
+                    procedure: p.procedure.clone(),
                     payload: Payload::args(payload::wamp_args(st, &pad)),
                 }))
                 .await?;

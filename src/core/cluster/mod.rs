@@ -406,6 +406,81 @@ pub enum ShardMsg {
     },
 }
 
+/// What a cross-shard message is for, as the runtime counts crossings
+/// (`junction_cross_shard_messages_by_kind_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgKind {
+    /// A publication for the shard's subscribers ([`ShardMsg::Publish`]).
+    Publish = 0,
+    /// A call, a chunk, a cancel or a bounced call for a callee's shard.
+    Call = 1,
+    /// A call's result or error for the caller's shard.
+    Return = 2,
+    /// Index upkeep: subscription and registration joins, leaves,
+    /// replicas, barrier acks, node keys, revocations, subscription meta events.
+    Index = 3,
+    /// Meta-procedure scatter/gather.
+    Meta = 4,
+    /// A front end's own message (MQTT session takeover).
+    Front = 5,
+}
+
+impl MsgKind {
+    /// Every kind, in index order.
+    pub const ALL: [MsgKind; 6] = [
+        MsgKind::Publish,
+        MsgKind::Call,
+        MsgKind::Return,
+        MsgKind::Index,
+        MsgKind::Meta,
+        MsgKind::Front,
+    ];
+
+    /// The kind's label in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgKind::Publish => "publish",
+            MsgKind::Call => "call",
+            MsgKind::Return => "return",
+            MsgKind::Index => "index",
+            MsgKind::Meta => "meta",
+            MsgKind::Front => "front",
+        }
+    }
+}
+
+impl ShardMsg {
+    /// What the message is for.
+    pub fn kind(&self) -> MsgKind {
+        match self {
+            ShardMsg::Publish(_) => MsgKind::Publish,
+            ShardMsg::Call(_)
+            | ShardMsg::Bounce(_)
+            | ShardMsg::CallChunk(_)
+            | ShardMsg::CancelInvocation { .. } => MsgKind::Call,
+            ShardMsg::Return(_) => MsgKind::Return,
+            ShardMsg::SubJoin { .. }
+            | ShardMsg::SubJoined { .. }
+            | ShardMsg::SubLeave { .. }
+            | ShardMsg::SubReplica { .. }
+            | ShardMsg::BarrierAck { .. }
+            | ShardMsg::SubNode { .. }
+            | ShardMsg::SubNodeReplica { .. }
+            | ShardMsg::SubNodeJoined { .. }
+            | ShardMsg::SubMeta { .. }
+            | ShardMsg::RegJoin { .. }
+            | ShardMsg::RegDone { .. }
+            | ShardMsg::RegLeave { .. }
+            | ShardMsg::RegUnregister { .. }
+            | ShardMsg::RegUnregistered { .. }
+            | ShardMsg::RegReplica { .. }
+            | ShardMsg::Revoke { .. } => MsgKind::Index,
+            ShardMsg::MetaQuery { .. } | ShardMsg::MetaPart { .. } => MsgKind::Meta,
+            ShardMsg::Front(_) => MsgKind::Front,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `loadgen iot` against Junction over WAMP and over MQTT and against
+# mosquitto, interleaved (A, B, ..., A, B, ...) so that all see the same
+# machine noise. Prints each run and the medians of the router's CPU per
+# delivery.
+#
+#   perf/iot.sh [RUNS] [wamp=JUNCTION_BIN] [mqtt=JUNCTION_BIN] [mosquitto]
+#
+#   perf/iot.sh 3 wamp=target/release/junction mqtt=target/release/junction mosquitto
+#
+# A target named wamp* drives Junction's WebSocket transport (JSON), mqtt*
+# Junction's MQTT transport (QoS 0), both from perf/iot-config.json (ports
+# 18480 and 18483; SHARDS shards, default 1); mosquitto is started with its
+# own config on 127.0.0.1:18830 and stopped by PID. The scenario (issue #9):
+# DEVICES devices (default 10,000) each publishing RATE msg/s (default 1) to
+# its own topic, DASHBOARDS dashboards (default 10) subscribed by prefix
+# (SUBSCRIBE=wildcard for the other form), COMMANDS commands/s from the
+# controller (default 100), 100-byte payloads, DURATION seconds (default 10).
+# ARGS overrides the loadgen arguments after `iot`.
+#
+# The figures: router CPU (utime + stime from /proc, --router-pid) per
+# delivery, throughput, telemetry p50/p99, command round trip p50, for
+# Junction the routed messages that crossed shards per delivery (control
+# socket), loss and cleanliness.
+set -euo pipefail
+RUNS=${1:-3}; shift || true
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
+CONFIG=${CONFIG:-$ROOT/perf/iot-config.json}
+SHARDS=${SHARDS:-1}
+DURATION=${DURATION:-10}
+ARGS=${ARGS:-"--devices ${DEVICES:-10000} --rate ${RATE:-1} --dashboards ${DASHBOARDS:-10} --subscribe ${SUBSCRIBE:-prefix} --commands ${COMMANDS:-100} --payload 100 --duration $DURATION"}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS [wamp=BIN] [mqtt=BIN] [mosquitto]" >&2; exit 2; }
+ulimit -n "$(ulimit -Hn)" || true
+
+taken() { (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        taken "$1" && return 0
+        sleep 0.1
+    done
+    echo "port $1 never opened" >&2; return 1
+}
+
+figure() {
+    python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu = (r.get("cpu") or {}).get("router_cpu_s") or 0.0
+d = max(r["delivered"], 1)
+lat = r.get("latency_us", {})
+x = r.get("extra", {})
+cmd = (x.get("commands") or {}).get("latency_us", {}).get("p50", -1)
+print(f"{cpu / d * 1e6:.3f} {r['throughput_per_s']:.0f} {lat.get('p50', 0):.0f} {lat.get('p99', 0):.0f} "
+      f"{cmd:.0f} {x.get('cross_shard_per_delivery', '-')} {r['lost']} {int(r['clean'])}")
+PY
+}
+
+declare -A per_delivery
+for i in $(seq 1 "$RUNS"); do
+    for t in "${targets[@]}"; do
+        ctl=()
+        if [[ $t == mosquitto ]]; then
+            label=mosquitto
+            printf 'listener 18830 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' >"$WORK/mq.conf"
+            if taken 18830; then echo "port 18830 is already taken" >&2; exit 1; fi
+            mosquitto -c "$WORK/mq.conf" >"$WORK/router.log" 2>&1 &
+            pid=$!
+            wait_port 18830
+            url=mqtt://127.0.0.1:18830
+        else
+            label=${t%%=*}; bin=${t#*=}
+            for p in 18480 18483; do
+                if taken $p; then echo "port $p is already taken" >&2; exit 1; fi
+            done
+            RUNTIME_DIRECTORY="$WORK/run" "$bin" start --shards "$SHARDS" --log-level warn --config "$CONFIG" >"$WORK/router.log" 2>&1 &
+            pid=$!
+            wait_port 18480
+            for _ in $(seq 1 20); do
+                [[ -S $WORK/run/junction.sock ]] && { ctl=(--router-control "$WORK/run/junction.sock"); break; }
+                sleep 0.1
+            done
+            case $label in
+                mqtt*) url=mqtt://127.0.0.1:18483 ;;
+                *) url=ws://127.0.0.1:18480/ws ;;
+            esac
+        fi
+        # shellcheck disable=SC2086
+        timeout $((DURATION * 4 + 120)) "$LOADGEN" iot $ARGS --url "$url" --router-pid "$pid" "${ctl[@]}" \
+            --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
+            echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+        kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+        [[ -s $WORK/r.json ]] || continue
+        read -r us thr p50 p99 cmd cross lost clean <<<"$(figure "$WORK/r.json")"
+        rm -f "$WORK/r.json"
+        echo "run $i $label: router ${us} us/delivery  throughput ${thr}/s  p50 ${p50} us  p99 ${p99} us  command p50 ${cmd} us  cross-shard ${cross}/delivery  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
+        per_delivery[$label]+="$us "
+    done
+done
+for t in "${targets[@]}"; do
+    label=${t%%=*}
+    [[ -n ${per_delivery[$label]:-} ]] || continue
+    # shellcheck disable=SC2086
+    python3 -c 'import statistics,sys; v=list(map(float, sys.argv[2:])); runs=" ".join(sys.argv[2:]); print(f"median {sys.argv[1]}: {statistics.median(v):.3f} us/delivery  (runs: {runs})")' "$label" ${per_delivery[$label]}
+done
