@@ -189,6 +189,9 @@ impl<V: Encode> Writer<V> {
                 }
             }
             Cmd::Flush(ack) => force_sync.push(ack),
+            // Answered with the records of this batch (or at once when
+            // everything before it is already durable).
+            Cmd::Mark(ack) => self.batch_acks.push(ack),
             Cmd::Close => *closing = true,
         }
     }
@@ -224,6 +227,8 @@ impl<V: Encode> Writer<V> {
     /// Writes the batch to the segment in one call.
     fn write_batch(&mut self) {
         if self.buf.is_empty() {
+            // Markers alone: they wait for what was written before them.
+            self.waiting.append(&mut self.batch_acks);
             return;
         }
         match self.seg.write_all(&self.buf) {
@@ -283,8 +288,9 @@ impl<V: Encode> Writer<V> {
                     return false;
                 }
             }
-        } else if self.opts.fsync == FsyncPolicy::Never {
-            // `never`: written is as durable as this policy promises.
+        } else if self.opts.fsync == FsyncPolicy::Never || !self.unsynced {
+            // `never`: written is as durable as this policy promises; and
+            // with nothing unsynced, markers have nothing to wait for.
             for ack in self.waiting.drain(..) {
                 ack(Ok(()));
             }
