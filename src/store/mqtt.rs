@@ -70,6 +70,8 @@ pub struct SessionMeta {
     pub offline_since_ms: u64,
     /// Subscriptions.
     pub filters: Vec<StoredFilter>,
+    /// The listener (transport ID) of its last connection.
+    pub listener: String,
 }
 
 /// One message kept for a session: queued behind the in-flight window or
@@ -205,6 +207,7 @@ fn encode_meta(m: &SessionMeta, out: &mut Vec<u8>) {
     out.put_u32(m.expiry_s);
     out.put_u16(m.last_pid);
     out.put_u64(m.offline_since_ms);
+    put_str(out, &m.listener);
     out.put_u32(m.filters.len() as u32);
     for f in &m.filters {
         put_str(out, &f.filter);
@@ -239,6 +242,10 @@ pub fn decode_meta(mut b: &[u8]) -> Option<SessionMeta> {
     let expiry_s = b.get_u32();
     let last_pid = b.get_u16();
     let offline_since_ms = b.get_u64();
+    let listener = get_str(&mut b)?;
+    if b.remaining() < 4 {
+        return None;
+    }
     let n = b.get_u32() as usize;
     let mut filters = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
@@ -262,6 +269,7 @@ pub fn decode_meta(mut b: &[u8]) -> Option<SessionMeta> {
         last_pid,
         offline_since_ms,
         filters,
+        listener,
     })
 }
 
@@ -538,6 +546,7 @@ mod tests {
             expiry_s: u32::MAX,
             last_pid: 65535,
             offline_since_ms: 99,
+            listener: "mqtt-1".into(),
             filters: vec![
                 StoredFilter {
                     filter: "a/+/c".into(),
@@ -578,6 +587,7 @@ mod tests {
             last_pid: 3,
             offline_since_ms: 0,
             filters: Vec::new(),
+            listener: String::new(),
         };
         let ops = vec![
             op_of("dev", 5, Record::Meta(meta(10))),

@@ -207,6 +207,7 @@ fn mqtt_sessions_share_the_realms_log() {
         expiry_s: 300,
         last_pid: 4,
         offline_since_ms: 0,
+        listener: "mqtt".into(),
         filters: vec![StoredFilter {
             filter: "a/#".into(),
             qos: QoS::AtLeastOnce,
