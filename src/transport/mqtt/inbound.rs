@@ -6,7 +6,7 @@
 //! closes (3.1.1).
 
 use super::mapping::{self, MapError};
-use super::session::{Filter, FilterKind};
+use super::session::Filter;
 use super::sink::native_meta;
 use super::state::{PendingSub, PendingSuback, Phase, State};
 use crate::core::api::NATIVE_OPTION;
@@ -245,33 +245,23 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
     let mut changed = false;
     for (index, sub) in m.subscriptions.into_iter().enumerate() {
         let filter = sub.filter.as_str();
+        if s.version == Version::V5 && topic::parse_shared(filter).ok().flatten().is_some() {
+            pending.codes[index] = Some(ReasonCode::SharedSubscriptionsNotSupported);
+            continue;
+        }
         if !s.p.filters.contains_key(filter) && s.p.filters.len() >= s.svc.limits.max_subscriptions
         {
             pending.codes[index] = Some(ReasonCode::QuotaExceeded);
             continue;
         }
         let o = sub.options;
-        let shared = topic::parse_shared(filter).ok().flatten();
-        let kind = match &shared {
-            Some(sh) => FilterKind::Shared {
-                group: sh.share_name.to_owned(),
-                filter: sh.filter.to_owned(),
-            },
-            None if filter == "$SYS" || filter.starts_with("$SYS/") => FilterKind::Sys,
-            None => FilterKind::Wamp,
-        };
-        let inner = match &kind {
-            FilterKind::Shared { filter, .. } => filter.as_str(),
-            _ => filter,
-        };
-        let map = mapping::filter_to_wamp(inner);
+        let map = mapping::filter_to_wamp(filter);
         let is_new = !s.p.filters.contains_key(filter);
-        let wamp = s
-            .p
-            .filters
-            .get(filter)
-            .map(|f| f.wamp.clone())
-            .unwrap_or_default();
+        let wamp =
+            s.p.filters
+                .get(filter)
+                .map(|f| f.wamp.clone())
+                .unwrap_or_default();
         s.p.filters.insert(
             filter.to_owned(),
             Filter {
@@ -280,37 +270,10 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
                 retain_as_published: o.retain_as_published,
                 sub_id,
                 exact: map.exact,
-                kind: kind.clone(),
                 wamp,
             },
         );
         changed = true;
-        match kind {
-            FilterKind::Shared { group, filter: f } => {
-                // Retained messages are not sent for shared subscriptions
-                // (MQTT-4.8.2); the group's owner shard picks a member per message.
-                if is_new {
-                    super::share::join(s, &group, &f, o.qos);
-                } else {
-                    super::share::update(s, &group, &f, o.qos);
-                }
-                pending.codes[index] = Some(super::state::granted_code(o.qos));
-                continue;
-            }
-            FilterKind::Sys => {
-                pending.codes[index] = Some(super::state::granted_code(o.qos));
-                let send = match o.retain_handling {
-                    RetainHandling::SendAtSubscribe => true,
-                    RetainHandling::SendIfNew => is_new,
-                    RetainHandling::DoNotSend => false,
-                };
-                if send {
-                    super::sys::after_suback(s, filter);
-                }
-                continue;
-            }
-            FilterKind::Wamp => {}
-        }
         let get_retained = match o.retain_handling {
             RetainHandling::SendAtSubscribe => true,
             RetainHandling::SendIfNew => is_new,
@@ -338,7 +301,6 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
     if s.subacks.back().is_some_and(|p| p.waiting == 0) {
         s.flush_subacks()?;
     }
-    super::sys::flush_pending(s);
     Ok(())
 }
 
@@ -350,14 +312,6 @@ fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result
             continue;
         };
         codes.push(ReasonCode::Success);
-        match &filter.kind {
-            FilterKind::Shared { group, filter: inner } => {
-                super::share::leave(s, group, inner);
-                continue;
-            }
-            FilterKind::Sys => continue,
-            FilterKind::Wamp => {}
-        }
         for id in filter.wamp {
             let Some(list) = s.wamp_subs.get_mut(&id) else {
                 continue;

@@ -6,8 +6,16 @@
 //!   shard's scratch buffer, vectored writes of shared PUBLISH encodings,
 //!   keep-alive at 1.5 × the keep-alive, the will, takeover, closing);
 //! - `inbound.rs`: the client's packets after CONNECT, as WAMP messages;
-//! - `state.rs`: the session state and the sink the router delivers to
-//!   (EVENT → PUBLISH, one template per publication, QoS and version);
+//! - `state.rs`: the connection's state (CONNACK, SUBACK, acknowledgements,
+//!   the in-flight window, resumption);
+//! - `session.rs`: the part of a session that outlives its connection, and
+//!   its stored and moved forms;
+//! - `sink.rs`: what the router delivers (EVENT → PUBLISH, one template per
+//!   publication, QoS and version);
+//! - `offline.rs`: persistent sessions while their client is away (their
+//!   link kept, messages queued, expiry) and sessions read back at start;
+//! - `ctx.rs`: the shard's handle on the session logs;
+//! - `takeover.rs`: client identifiers across shards, session hand-over;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
@@ -21,12 +29,17 @@
 //! runtime (the router is reached through [`RouterPort`]).
 
 mod conn;
+pub mod ctx;
 pub mod inbound;
 pub mod mapping;
+pub mod offline;
 pub mod out;
+pub mod session;
+pub mod sink;
 pub mod state;
 pub mod takeover;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +68,10 @@ pub trait RouterPort {
     fn feed(&self, link: LinkId, msg: Message);
     /// The link is gone ([`crate::core::ShardRouter::close`]).
     fn close(&self, link: LinkId);
+    /// Opens a trusted in-process session in `realm`
+    /// ([`crate::core::ShardRouter::open_service`]): the link of a
+    /// persistent session read back at start, until its client returns.
+    fn open_service(&self, realm: &str, out: Output) -> Option<LinkId>;
     /// This shard and the shard count.
     fn shard(&self) -> (crate::proto::ShardId, u16);
     /// Sends a front-end message to another shard
@@ -73,6 +90,44 @@ impl takeover::Mesh for PortMesh<'_> {
     fn send(&self, to: crate::proto::ShardId, msg: takeover::Takeover) {
         self.0
             .send_front(to, crate::core::cluster::FrontMsg(Box::new(msg)));
+    }
+
+    fn close_link(&self, link: LinkId) {
+        self.0.close(link);
+    }
+}
+
+/// Counters of one listener on this shard (logs, `$SYS`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// PUBLISH packets received.
+    pub msgs_in: Cell<u64>,
+    /// Topic and payload bytes of those.
+    pub bytes_in: Cell<u64>,
+    /// PUBLISH packets queued for clients.
+    pub msgs_out: Cell<u64>,
+    /// Their bytes on the wire.
+    pub bytes_out: Cell<u64>,
+    /// QoS 1/2 messages a full session queue dropped (`queue_overflow`).
+    pub dropped: Cell<u64>,
+}
+
+impl Stats {
+    /// `n` PUBLISH packets of `bytes` received.
+    pub fn received(&self, n: u64, bytes: usize) {
+        self.msgs_in.set(self.msgs_in.get() + n);
+        self.bytes_in.set(self.bytes_in.get() + bytes as u64);
+    }
+
+    /// `n` PUBLISH packets of `bytes` queued for a client.
+    pub fn sent(&self, n: u64, bytes: usize) {
+        self.msgs_out.set(self.msgs_out.get() + n);
+        self.bytes_out.set(self.bytes_out.get() + bytes as u64);
+    }
+
+    /// `n` messages dropped by a full queue.
+    pub fn dropped(&self, n: u64) {
+        self.dropped.set(self.dropped.get() + n);
     }
 }
 
@@ -94,6 +149,8 @@ pub struct Service {
     pub connections: Arc<AtomicUsize>,
     /// The router's outgoing queue bound per connection (bytes).
     pub queue_limit: usize,
+    /// Counters.
+    pub stats: Stats,
 }
 
 impl Service {
@@ -112,6 +169,7 @@ impl Service {
             topic_alias_max: TOPIC_ALIAS_MAX,
             connections: listener_counter(&t.id),
             queue_limit,
+            stats: Stats::default(),
         }
     }
 

@@ -2,8 +2,8 @@
 //! subscriptions, QoS 1/2 messages in flight to the client and queued behind
 //! its window (or while it is away), incoming QoS 2 identifiers waiting for
 //! PUBREL, the Session Expiry Interval. It moves whole between a connection
-//! ([`super::state::State`]), the shard's host of offline sessions
-//! ([`super::host`]), another shard ([`SessionData`], on a takeover) and the
+//! ([`super::state::State`]), the session while it is offline (the same
+//! state, its link kept, see [`super::offline`]), another shard ([`SessionData`], on a takeover) and the
 //! realm's log ([`crate::store::mqtt`], when the realm has a file store).
 //!
 //! Messages are kept as [`PubOut`]s holding an `Rc` of the publication's
@@ -101,23 +101,6 @@ impl Msg {
     }
 }
 
-/// What a subscription filter is served by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FilterKind {
-    /// WAMP subscriptions of the session's link (or of the host while it is away).
-    Wamp,
-    /// A `$share/{group}/{filter}` membership: the group's owner shard
-    /// picks a member per message (see [`super::share`]).
-    Shared {
-        /// The share name.
-        group: String,
-        /// The filter after it.
-        filter: String,
-    },
-    /// A `$SYS/` filter: the shard's own statistics (see [`super::sys`]).
-    Sys,
-}
-
 /// One MQTT subscription of a session.
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -131,11 +114,7 @@ pub struct Filter {
     pub sub_id: Option<u32>,
     /// Whether the WAMP subscriptions cover it exactly (else each topic is checked).
     pub exact: bool,
-    /// What serves it.
-    pub kind: FilterKind,
-    /// The WAMP subscriptions it maps to, once the router answered (the
-    /// same IDs for the session's link and the host: WAMP shares a
-    /// subscription between all subscribers of a URI and policy).
+    /// The WAMP subscriptions it maps to, once the router answered.
     pub wamp: Vec<SubscriptionId>,
 }
 
@@ -153,25 +132,12 @@ impl Filter {
 
     /// A filter from the log (or another shard), not subscribed yet.
     pub fn of_stored(f: &StoredFilter) -> Filter {
-        let kind = match crate::proto::mqtt::topic::parse_shared(&f.filter) {
-            Ok(Some(s)) => FilterKind::Shared {
-                group: s.share_name.to_owned(),
-                filter: s.filter.to_owned(),
-            },
-            _ if f.filter.starts_with("$SYS/") || f.filter == "$SYS" => FilterKind::Sys,
-            _ => FilterKind::Wamp,
-        };
-        let inner = match &kind {
-            FilterKind::Shared { filter, .. } => filter.as_str(),
-            _ => f.filter.as_str(),
-        };
         Filter {
             qos: f.qos,
             no_local: f.no_local,
             retain_as_published: f.retain_as_published,
             sub_id: f.sub_id,
-            exact: super::mapping::filter_to_wamp(inner).exact,
-            kind,
+            exact: super::mapping::filter_to_wamp(&f.filter).exact,
             wamp: Vec::new(),
         }
     }
@@ -190,7 +156,8 @@ pub struct Inflight {
 /// offline), against `mqtt_offline_store_bytes`.
 static QUEUED_BYTES: AtomicU64 = AtomicU64::new(0);
 /// The process-wide bound on [`QUEUED_BYTES`].
-static QUEUED_LIMIT: AtomicU64 = AtomicU64::new(crate::config::mqtt::DEFAULT_MQTT_OFFLINE_STORE_BYTES);
+static QUEUED_LIMIT: AtomicU64 =
+    AtomicU64::new(crate::config::mqtt::DEFAULT_MQTT_OFFLINE_STORE_BYTES);
 
 /// Sets the process-wide bound on queued bytes (`mqtt_offline_store_bytes`).
 pub fn set_offline_limit(bytes: u64) {
@@ -209,7 +176,7 @@ pub struct Persist {
     pub inc: u64,
     /// Session Expiry Interval granted, seconds (0: ends with the connection).
     pub expiry_s: u32,
-    /// Subscriptions by filter (a shared one by its whole `$share/...` filter).
+    /// Subscriptions by filter.
     pub filters: AHashMap<String, Filter>,
     /// Outgoing QoS 1/2 messages in flight, by packet identifier.
     pub inflight: AHashMap<u16, Inflight>,
@@ -263,11 +230,10 @@ impl Owner<'_> {
         if !self.durable(p) {
             return;
         }
-        super::ctx::with_log(|log| {
-            if let Err(e) = log.write(&self.svc.realm, self.client, p.inc, rec) {
-                super::ctx::log_write_error(&e);
-            }
-        });
+        let r = super::ctx::with_log(|log| log.write(&self.svc.realm, self.client, p.inc, rec));
+        if let Err(e) = r {
+            super::ctx::log_write_error(&e);
+        }
     }
 }
 
@@ -304,11 +270,7 @@ impl Persist {
             expiry_s: self.expiry_s,
             last_pid: self.last_pid,
             offline_since_ms: if online { 0 } else { super::state::now_ms() },
-            filters: self
-                .filters
-                .iter()
-                .map(|(f, x)| x.stored(f))
-                .collect(),
+            filters: self.filters.iter().map(|(f, x)| x.stored(f)).collect(),
         }
     }
 
@@ -326,9 +288,8 @@ impl Persist {
                     > QUEUED_LIMIT.load(Ordering::Relaxed)
         };
         if full(self) {
-            let dropped_old = limits.queue_overflow == QueueOverflow::DropOldest
-                && !self.waiting.is_empty()
-                && {
+            let dropped_old =
+                limits.queue_overflow == QueueOverflow::DropOldest && !self.waiting.is_empty() && {
                     // Make room from the front, as far as this queue can.
                     while full(self) && !self.waiting.is_empty() {
                         if let Some(old) = self.pop_waiting() {
@@ -564,7 +525,11 @@ mod tests {
     fn expiry_counts_down_and_ends() {
         let now = 1_000_000;
         assert_eq!(msg(now, None).expiry_left(now + 99_000), Ok(None));
-        assert_eq!(msg(0, Some(5)).expiry_left(now), Ok(None), "unknown arrival");
+        assert_eq!(
+            msg(0, Some(5)).expiry_left(now),
+            Ok(None),
+            "unknown arrival"
+        );
         assert_eq!(msg(now, Some(5)).expiry_left(now + 500), Ok(None));
         assert_eq!(msg(now, Some(5)).expiry_left(now + 2_100), Ok(Some(3)));
         assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(()));

@@ -2,8 +2,8 @@
 //! [`FrontSink`] ([`Sink`]), the per-publication cache every sink of a shard
 //! shares ([`PubCache`]: one [`Msg`] and one [`PublishTemplate`] per
 //! publication, payload format, QoS and version), and which of a session's
-//! filters take a publication ([`matching`]), which the host of offline
-//! sessions uses too.
+//! filters take a publication ([`matching`]); offline sessions queue what
+//! they get.
 
 use std::rc::Rc;
 
@@ -11,16 +11,15 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::mapping::{self, MapError};
 use super::out::{Item, PubOut, SubIds};
-use super::session::{Filter, Msg};
-use super::state::{Phase, StateRef, now_ms, reason_of};
+use super::session::{Filter, Msg, Owner};
+use super::state::{Phase, State, StateRef, now_ms, reason_of};
 use crate::config::mqtt::PayloadFormat;
 use crate::core::api::{EventOut, FrontSink};
 use crate::core::cluster::Native;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::message::code;
 use crate::proto::mqtt::{
-    self, MqttString, Packet, Publish, PublishProperties, PublishTemplate, QoS, ReasonCode,
-    Version,
+    self, MqttString, Packet, Publish, PublishProperties, PublishTemplate, QoS, ReasonCode, Version,
 };
 use crate::proto::{Message, PublicationId, SessionId, SubscriptionId};
 
@@ -312,6 +311,12 @@ impl FrontSink for Sink {
                 s.publish_answer(e.request, reason_of(&e.error))
             }
             Message::Goodbye(g) => {
+                s.router_ended = true;
+                if s.phase == Phase::Offline || s.forward.is_some() {
+                    s.close = Some(CloseReason::Normal);
+                    s.wake();
+                    return Ok(());
+                }
                 let reason = if g.reason == crate::core::uris::SYSTEM_SHUTDOWN {
                     ReasonCode::ServerShuttingDown
                 } else {
@@ -326,62 +331,48 @@ impl FrontSink for Sink {
 
     fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
         let mut guard = self.0.borrow_mut();
-        let s = &mut *guard;
-        if s.phase == Phase::Parked {
-            // The connection ended: its session is the host's now.
-            let client = s.client_id.clone();
+        if let Some(fwd) = guard.forward.clone() {
+            // The old link of a session resumed on this shard: what it still
+            // gets goes to the new connection (once).
+            let names = guard.wamp_subs.get(&ev.subscription).cloned();
             drop(guard);
-            return Ok(super::host::deliver_parked(&client, ev));
+            let (Some(new), Some(names)) = (fwd.upgrade(), names) else {
+                return Ok(false);
+            };
+            let mut n = new.borrow_mut();
+            if n.duplicate(ev.publication, ev.retained) {
+                return Ok(false);
+            }
+            return offer(&mut n, &names, ev);
         }
-        if s.phase != Phase::Up {
-            return Ok(false);
-        }
+        let s = &mut *guard;
         let Some(names) = s.wamp_subs.get(&ev.subscription) else {
             return Ok(false);
         };
-        let Some(cache) = PubCache::of(ev) else {
-            return Ok(false);
-        };
-        let Some(topic) = cache.topic() else {
-            return Ok(false);
-        };
-        let filters = names
-            .iter()
-            .filter_map(|n| s.p.filters.get_key_value(n))
-            .map(|(k, f)| (k.as_str(), f));
-        let Some(m) = matching(
-            filters,
-            ev.subscription,
-            topic.as_str(),
-            ev.publisher,
-            s.session,
-            cache.qos,
-        ) else {
-            return Ok(false);
-        };
-        let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
-        let (src, uri) = (Source::of(ev), ev.topic);
-        if s.resume.from.is_some() && !retained {
-            // A session that moved here: the tail from its old shard may
-            // hold this one too.
-            s.resume.seen.insert(publication);
+        if s.resume.old_link.is_some() || s.resume.from.is_some() {
+            let names = names.clone();
+            if s.duplicate(ev.publication, ev.retained) {
+                return Ok(false);
+            }
+            return offer(s, &names, ev);
         }
-        let format = mapping::format_of(&s.svc.payload_mapping, uri);
-        let Some(cache) = PubCache::of(ev) else {
-            return Ok(false);
-        };
-        let Some((msg, tmpl)) = cache.delivery(&src, format, s.version, m.qos) else {
-            tracing::debug!(client = %s.client_id, topic = %uri, "publication has no MQTT form for this client: skipped");
-            return Ok(false);
-        };
-        deliver_matched(s, msg, tmpl, m, publication, retained, retain)
+        // The hot path: no clone of the filter names.
+        let names = std::mem::take(s.wamp_subs.get_mut(&ev.subscription).expect("found above"));
+        let r = offer(s, &names, ev);
+        if let Some(slot) = s.wamp_subs.get_mut(&ev.subscription) {
+            *slot = names;
+        }
+        r
     }
 
     fn close(&mut self, reason: CloseReason) {
         let mut s = self.0.borrow_mut();
-        if s.phase == Phase::Parked {
-            // The router closed the parked link (shutdown): nothing to say.
+        s.router_ended = true;
+        if s.phase == Phase::Offline || s.forward.is_some() {
+            // The router closed an offline session's link (shutdown): its
+            // task closes it; the stored session stays.
             s.close = Some(reason);
+            s.wake();
             return;
         }
         let code = match reason {
@@ -405,10 +396,74 @@ impl FrontSink for Sink {
     }
 }
 
+/// Offers a publication to session `s` through its filters `names` (those
+/// behind the event's WAMP subscription): delivered when the client is
+/// connected, queued (QoS 1/2) while the session persists without it.
+fn offer(s: &mut State, names: &[String], ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
+    let queue_only = match s.phase {
+        Phase::Up if s.handed.is_none() => false,
+        _ if s.p.persistent() || s.handed.is_some() => true,
+        _ => return Ok(false),
+    };
+    let (sub, publisher) = (ev.subscription, ev.publisher);
+    let Some(cache) = PubCache::of(ev) else {
+        return Ok(false);
+    };
+    let Some(topic) = cache.topic() else {
+        return Ok(false);
+    };
+    let filters = names
+        .iter()
+        .filter_map(|n| s.p.filters.get_key_value(n))
+        .map(|(k, f)| (k.as_str(), f));
+    let Some(m) = matching(
+        filters,
+        sub,
+        topic.as_str(),
+        publisher,
+        s.session,
+        cache.qos,
+    ) else {
+        return Ok(false);
+    };
+    if queue_only && m.qos == QoS::AtMostOnce {
+        return Ok(false);
+    }
+    let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
+    let (src, uri) = (Source::of(ev), ev.topic);
+    let format = mapping::format_of(&s.svc.payload_mapping, uri);
+    let Some(cache) = PubCache::of(ev) else {
+        return Ok(false);
+    };
+    let Some((msg, tmpl)) = cache.delivery(&src, format, s.version, m.qos) else {
+        tracing::debug!(client = %s.client_id, topic = %uri, "publication has no MQTT form for this client: skipped");
+        return Ok(false);
+    };
+    if queue_only {
+        let out = PubOut {
+            tmpl,
+            msg,
+            key: 0,
+            packet_id: None,
+            dup: false,
+            retain: retain && m.retain_as_published,
+            alias: None,
+            send_topic: true,
+            sub_ids: m.sub_ids,
+        };
+        let owner = Owner {
+            svc: &s.svc,
+            client: &s.client_id,
+        };
+        return Ok(s.p.enqueue(owner, out));
+    }
+    deliver_matched(s, msg, tmpl, m, publication, retained, retain)
+}
+
 /// Queues a matched publication for a connected session: merged into the
 /// delivery just queued when overlapping subscriptions match it again.
 pub fn deliver_matched(
-    s: &mut super::state::State,
+    s: &mut State,
     msg: Rc<Msg>,
     tmpl: Rc<PublishTemplate>,
     m: Matched,

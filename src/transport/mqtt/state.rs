@@ -11,20 +11,22 @@
 //! the connection is [`Persist`]; a resumed session's messages in flight go
 //! out again with DUP once CONNACK has gone.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use ahash::{AHashMap, AHashSet};
 
 use super::Service;
 use super::out::{Item, OutQueue, PubOut};
-use super::session::{FilterKind, Inflight, Owner, Persist, SessionData, next_key, stored};
+use super::session::{Inflight, Owner, Persist, SessionData, next_key, stored};
+use super::takeover::Takeover;
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{
-    AckProperties, ConnAck, Disconnect, MqttString, Packet, PacketId, PubResponse, QoS,
-    ReasonCode, SubAck, Version, Will,
+    AckProperties, ConnAck, Disconnect, MqttString, Packet, PacketId, PubResponse, QoS, ReasonCode,
+    SubAck, Version, Will,
 };
 use crate::proto::{Message, PublicationId, RequestId, SessionId, ShardId, SubscriptionId};
 use crate::store::mqtt::Record;
@@ -39,10 +41,9 @@ pub enum Phase {
     Up,
     /// The connection is ending (CONNACK refusal, DISCONNECT, router close).
     Closing,
-    /// The connection ended and its session went to the shard's host (or
-    /// on to another shard); the link stays open until the host (or the new
-    /// connection) has subscribed, and what it still delivers goes there.
-    Parked,
+    /// The connection ended and its session persists: the link stays open
+    /// and queues QoS 1/2 messages for the client (see [`super::offline`]).
+    Offline,
 }
 
 /// A SUBSCRIBE waiting for the router's answers.
@@ -79,25 +80,43 @@ pub struct Counters {
     pub msgs_out: u64,
 }
 
-/// Where a session's state is coming from or going to (takeover, resumption).
+/// Where a session's state is coming from (resumption, takeover).
 #[derive(Debug, Default)]
 pub struct Resume {
     /// The CONNECT asked for its session (clean start 0) and the owner's
     /// answer has not come: no CONNACK yet.
     pub awaiting: bool,
-    /// The session's owner must hear when it has settled here.
-    pub settle: bool,
-    /// The session came from this shard, which still delivers what arrives
-    /// for it until told that this connection has subscribed.
-    pub from: Option<ShardId>,
+    /// A session was found: CONNACK says session present.
+    pub present: bool,
+    /// The session came from another shard (shard, token there), which
+    /// still queues what arrives for it until told that this connection
+    /// has subscribed.
+    pub from: Option<(ShardId, u64)>,
+    /// The link of the connection this one took the session from (this
+    /// shard): closed once this connection has subscribed again.
+    pub old_link: Option<LinkId>,
+    /// The will of that connection, published through its link.
+    pub old_will: Option<Message>,
     /// WAMP subscriptions of the resumed session not confirmed yet.
     pub restoring: usize,
-    /// Publications delivered here since the session arrived, until the
-    /// tail from `from` came (duplicates of the tail are dropped).
+    /// Publications delivered while an old link or a tail may deliver them
+    /// too (duplicates are dropped).
     pub seen: AHashSet<PublicationId>,
-    /// When this connection ends, its session goes to this connection
-    /// (shard, token), or ends (`resume` false): a takeover asked for it.
-    pub handover: Option<(ShardId, u64, bool)>,
+    /// (Old side) the new connection has subscribed while this
+    /// connection's task was still ending: the tail goes once it is offline.
+    pub tail_due: bool,
+}
+
+/// Work for the connection's task (the sink runs inside the router and
+/// cannot call it).
+#[derive(Debug, Default)]
+pub struct Chores {
+    /// Takeover messages to send.
+    pub front: Vec<(ShardId, Takeover)>,
+    /// Links to close (an old connection's, once this one has subscribed).
+    pub close: Vec<LinkId>,
+    /// PUBACK/PUBREC waiting for a WAL marker (durable sessions).
+    pub marks: Vec<(PacketId, QoS, ReasonCode)>,
 }
 
 /// One client's connection.
@@ -170,12 +189,23 @@ pub struct State {
     pub requested_expiry: u32,
     /// Takeover and resumption.
     pub resume: Resume,
+    /// Work for the task.
+    pub chores: Chores,
+    /// The session was resumed by a connection on this shard: what this
+    /// (old) link still delivers goes there.
+    pub forward: Option<Weak<RefCell<State>>>,
+    /// The session was handed to a connection on another shard (shard,
+    /// token): this link queues the tail until that connection has subscribed.
+    pub handed: Option<(ShardId, u64)>,
+    /// The router ended the session (GOODBYE, shutdown): a persistent
+    /// session is not kept offline (it stays in the store).
+    pub router_ended: bool,
     /// Counters.
     pub counters: Counters,
 }
 
 /// The shared handle.
-pub type StateRef = Rc<std::cell::RefCell<State>>;
+pub type StateRef = Rc<RefCell<State>>;
 
 impl State {
     /// A connection of `version` on `svc`.
@@ -214,6 +244,10 @@ impl State {
             disconnected: false,
             requested_expiry: 0,
             resume: Resume::default(),
+            chores: Chores::default(),
+            forward: None,
+            handed: None,
+            router_ended: false,
             counters: Counters::default(),
         }
     }
@@ -260,7 +294,7 @@ impl State {
     /// Ends the connection after what is queued: 5.0 gets DISCONNECT with
     /// `reason` first.
     pub fn disconnect(&mut self, reason: ReasonCode, why: &str) {
-        if matches!(self.phase, Phase::Closing | Phase::Parked) {
+        if matches!(self.phase, Phase::Closing | Phase::Offline) {
             return;
         }
         if self.version == Version::V5 && self.phase == Phase::Up {
@@ -525,14 +559,21 @@ impl State {
     }
 
     /// The router answered a WAMP PUBLISH of a QoS 1/2 message: PUBACK or
-    /// PUBREC, once the message is durable when it must be (see
-    /// [`super::durable`]).
-    pub fn publish_answer(&mut self, request: RequestId, reason: ReasonCode) -> Result<(), Overflow> {
+    /// PUBREC, after a WAL marker when the realm keeps sessions durably and
+    /// there are some (the copies queued for sessions on this shard, its
+    /// retained event and this session's QoS 2 identifier are durable first).
+    pub fn publish_answer(
+        &mut self,
+        request: RequestId,
+        reason: ReasonCode,
+    ) -> Result<(), Overflow> {
         let Some((pid, qos, retain)) = self.pending_pubs.remove(&request) else {
             return Ok(());
         };
-        if !reason.is_error() && super::durable::must_wait(&self.svc.realm, retain) {
-            super::durable::wait(&self.svc.realm, self.token, &self.client_id, pid, qos);
+        let _ = retain;
+        if super::ctx::durable_sessions() > 0 && super::ctx::durable(&self.svc.realm) {
+            self.chores.marks.push((pid, qos, reason));
+            self.wake();
             return Ok(());
         }
         self.answer_publish(pid, qos, reason)
@@ -584,12 +625,15 @@ impl State {
             return Ok(());
         }
         self.phase = Phase::Up;
-        if let Some(c) = self.connack.take() {
+        super::ctx::start_incarnation(self);
+        if let Some(mut c) = self.connack.take() {
+            c.session_present = self.resume.present;
+            if self.version == Version::V5 && self.requested_expiry > 0 {
+                c.properties.session_expiry_interval = Some(self.p.expiry_s);
+            }
             self.send(&Packet::ConnAck(Box::new(c)))?;
         }
-        if self.p.inc != 0 || !self.p.filters.is_empty() {
-            self.write_meta();
-        }
+        self.write_meta();
         self.resubscribe();
         self.redeliver()?;
         self.refill()
@@ -597,37 +641,25 @@ impl State {
 
     /// Subscribes the resumed session's filters again through this link
     /// (no retained messages: those come with a SUBSCRIBE only).
-    fn resubscribe(&mut self) {
-        let filters: Vec<(String, FilterKind)> = self
-            .p
-            .filters
-            .iter()
-            .map(|(f, x)| (f.clone(), x.kind.clone()))
-            .collect();
-        for (filter, kind) in filters {
-            match kind {
-                FilterKind::Wamp => {
-                    for (uri, policy) in super::mapping::filter_to_wamp(&filter).wamp {
-                        let request = self.request();
-                        self.pending_subs.insert(
-                            request,
-                            PendingSub {
-                                packet_id: None,
-                                index: 0,
-                                filter: filter.clone(),
-                            },
-                        );
-                        self.resume.restoring += 1;
-                        self.todo.push(super::inbound::wamp_subscribe(
-                            request, uri, policy, false,
-                        ));
-                    }
-                }
-                FilterKind::Shared { group, filter: f } => {
-                    let qos = self.p.filters.get(&filter).map_or(QoS::AtMostOnce, |x| x.qos);
-                    super::share::join(self, &group, &f, qos);
-                }
-                FilterKind::Sys => {}
+    pub fn resubscribe(&mut self) {
+        let filters: Vec<String> = self.p.filters.keys().cloned().collect();
+        for filter in filters {
+            if let Some(f) = self.p.filters.get_mut(&filter) {
+                f.wamp.clear();
+            }
+            for (uri, policy) in super::mapping::filter_to_wamp(&filter).wamp {
+                let request = self.request();
+                self.pending_subs.insert(
+                    request,
+                    PendingSub {
+                        packet_id: None,
+                        index: 0,
+                        filter: filter.clone(),
+                    },
+                );
+                self.resume.restoring += 1;
+                self.todo
+                    .push(super::inbound::wamp_subscribe(request, uri, policy, false));
             }
         }
         if self.resume.restoring == 0 {
@@ -636,32 +668,47 @@ impl State {
         self.wake();
     }
 
-    /// Every subscription of the resumed session is in place: the shard it
-    /// came from may stop delivering and send what it still got.
+    /// Every subscription of the resumed session is in place: the old link
+    /// of this shard closes, or the shard the session came from sends the tail.
     fn restored(&mut self) {
-        if let Some(from) = self.resume.from {
-            super::takeover::subscribed_later(from, &self.client_id, self.token);
-        } else if std::mem::take(&mut self.resume.settle) {
-            super::takeover::settled_later(&self.client_id);
+        if let Some(link) = self.resume.old_link.take() {
+            self.chores.close.push(link);
         }
+        if let Some((shard, token)) = self.resume.from {
+            let msg = Takeover::Subscribed {
+                client: self.client_id.clone(),
+                token,
+            };
+            self.chores.front.push((shard, msg));
+        }
+        self.wake();
     }
 
-    /// The tail of a session that moved here: what its old shard delivered
+    /// Whether a publication was already delivered (through the old link or
+    /// the tail); records it while either may still deliver.
+    pub fn duplicate(&mut self, publication: PublicationId, retained: bool) -> bool {
+        if retained || (self.resume.old_link.is_none() && self.resume.from.is_none()) {
+            if !self.resume.seen.is_empty() {
+                self.resume.seen = AHashSet::new();
+            }
+            return false;
+        }
+        !self.resume.seen.insert(publication)
+    }
+
+    /// The tail of a session that moved here: what its old shard queued
     /// after the move, less what this connection got itself.
     pub fn take_tail(&mut self, msgs: Vec<crate::store::mqtt::StoredMsg>) -> Result<(), Overflow> {
         let seen = std::mem::take(&mut self.resume.seen);
         self.resume.from = None;
         for m in msgs {
             if seen.contains(&PublicationId(m.publication)) {
-                self.write(Record::DelMsg(m.key));
                 continue;
             }
             if let Some(p) = super::session::delivery(&m, self.version) {
+                let p = super::out::PubOut { key: 0, ..p };
                 self.deliver(p)?;
             }
-        }
-        if std::mem::take(&mut self.resume.settle) {
-            super::takeover::settled_later(&self.client_id);
         }
         Ok(())
     }
@@ -678,9 +725,17 @@ impl State {
         flights.sort_by_key(|(_, p, _)| p.key);
         for (pid, mut p, released) in flights {
             if released {
-                let Some(id) = PacketId::new(pid) else { continue };
+                let Some(id) = PacketId::new(pid) else {
+                    continue;
+                };
                 self.send(&Packet::PubRel(PubResponse::new(id)))?;
                 continue;
+            }
+            // A message stored for another version gets this one's template.
+            if let Some(t) = p.msg.template(p.tmpl.qos(), self.version)
+                && self.version != p.tmpl.version()
+            {
+                p.tmpl = t;
             }
             p.dup = true;
             p.packet_id = PacketId::new(pid);
@@ -691,23 +746,26 @@ impl State {
         Ok(())
     }
 
-    /// The resumed session arrived (or none was found): the queue and the
-    /// in-flight messages for this connection's version.
-    pub fn install(&mut self, data: Option<SessionData>, from: Option<ShardId>) {
+    /// The resumed session arrived from another shard (or none was found).
+    pub fn install(&mut self, data: Option<SessionData>, from: Option<(ShardId, u64)>) {
         self.resume.awaiting = false;
-        let expiry_s = self.p.expiry_s;
         if let Some(d) = data {
+            let expiry_s = self.p.expiry_s;
             let version = self.version;
-            let owner = self.owner();
-            let mut p = Persist::unpack(d, owner, version);
+            // The incarnation moves with it (counted once in the process).
+            let mut p = Persist::unpack(d, self.owner(), version);
             p.expiry_s = expiry_s;
-            if let Some(c) = &mut self.connack {
-                c.session_present = true;
-            }
+            self.resume.present = true;
             self.resume.from = from;
             self.p = p;
+        } else if let Some((shard, token)) = from {
+            // Nothing came but the old shard waits: tell it.
+            let msg = Takeover::Subscribed {
+                client: self.client_id.clone(),
+                token,
+            };
+            self.chores.front.push((shard, msg));
         }
-        super::ctx::start_incarnation(self);
         let _ = self.maybe_up();
         self.wake();
     }
