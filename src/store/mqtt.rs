@@ -485,13 +485,14 @@ impl MqttLog {
         }
     }
 
-    /// Queues a marker in `realm`'s log ([`WalSender::mark_acked`]).
+    /// Queues a marker in `realm`'s log ([`WalSender::mark_written`]: written
+    /// for `interval` and `never`, synced for `always`).
     ///
     /// # Errors
     /// As [`MqttLog::write`]; [`WalError::Closed`] for a realm without a log.
     pub fn mark(&self, realm: &str, ack: Ack) -> Result<(), WalError> {
         match self.log(realm) {
-            Some(tx) => tx.mark_acked(ack),
+            Some(tx) => tx.mark_written(ack),
             None => Err(WalError::Closed),
         }
     }

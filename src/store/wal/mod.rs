@@ -271,6 +271,7 @@ enum Cmd<V> {
     Op(Op<V>, Option<Ack>),
     Flush(Ack),
     Mark(Ack),
+    Written(Ack),
     Close,
 }
 
@@ -331,6 +332,19 @@ impl<V: Encode> WalSender<V> {
     /// As [`WalSender::append_acked`].
     pub fn mark_acked(&self, ack: Ack) -> Result<(), WalError> {
         self.push(Cmd::Mark(ack))
+    }
+
+    /// Queues a marker acknowledged once everything queued before it is
+    /// written to the segment (handed to the kernel: safe from a crash of
+    /// the process, not from a power cut) — or, under the `always` policy,
+    /// synced, like [`WalSender::mark_acked`]. What a front end waits for
+    /// before acknowledging a client when waiting for the policy's sync
+    /// (up to `fsync-interval`) would stall it.
+    ///
+    /// # Errors
+    /// As [`WalSender::append_acked`].
+    pub fn mark_written(&self, ack: Ack) -> Result<(), WalError> {
+        self.push(Cmd::Written(ack))
     }
 
     /// Asks for a sync of everything queued so far, whatever the policy;

@@ -16,7 +16,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use super::sink::Sink;
 use super::state::{Phase, State, StateRef};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::{FrontEnd, LinkInfo, Output};
+use crate::core::cluster::FrontMsg;
 use crate::proto::mqtt::{
     self, ConnAck, ConnAckProperties, Connect, MqttError, MqttString, Packet, ReasonCode, Version,
 };
@@ -212,7 +213,7 @@ struct Session {
     /// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer
     /// that looks again.
     durable: std::collections::VecDeque<(
-        Arc<AtomicBool>,
+        Arc<AtomicUsize>,
         Vec<(mqtt::PacketId, mqtt::QoS, ReasonCode)>,
     )>,
     durable_timer: Option<Timer>,
@@ -368,6 +369,15 @@ impl Session {
             };
             // Acknowledgements not sent: the client sends again.
             s.pending_pubs.clear();
+            if let Some((shard, token)) = s.resume.from.take() {
+                // The session's old shard waits for this connection's
+                // subscriptions: it may send the tail now.
+                let msg = takeover::Takeover::Subscribed {
+                    client: s.client_id.clone(),
+                    token,
+                };
+                s.chores.front.push((shard, msg));
+            }
             let keep =
                 s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
             let offline = keep || (s.handed.is_some() && s.link.is_some());
@@ -378,6 +388,7 @@ impl Session {
             let link = if offline { s.link } else { s.link.take() };
             (link, will, s.client_id.clone(), s.token, offline)
         };
+        self.run_todo();
         if let Some(link) = link {
             if let Some(w) = will {
                 self.router.feed(link, w);
@@ -468,30 +479,33 @@ impl Session {
     }
 
     /// Queues a WAL marker behind what the router wrote for these
-    /// publications; their PUBACK/PUBREC go once it is acknowledged (at
-    /// once when the marker cannot be queued).
+    /// publications, here and (through the mesh, FIFO behind the
+    /// publications) on every other shard; their PUBACK/PUBREC go once all
+    /// are acknowledged (at once when the marker cannot be queued).
     fn mark(&mut self, acks: Vec<(mqtt::PacketId, mqtt::QoS, ReasonCode)>) {
-        let flag = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&flag);
+        let (me, shards) = self.router.shard();
+        let left = Arc::new(AtomicUsize::new(usize::from(shards.max(1))));
         let realm = self.state.borrow().svc.realm.clone();
-        let queued = super::ctx::with_log(|l| {
-            l.mark(
-                &realm,
-                Box::new(move |_| done.store(true, Ordering::Release)),
-            )
-        });
-        if let Err(e) = queued {
-            super::ctx::log_write_error(&e);
-            flag.store(true, Ordering::Release);
+        for s in 0..shards {
+            let mark = takeover::DurableMark {
+                realm: realm.clone(),
+                left: Arc::clone(&left),
+            };
+            if s == me.0 {
+                mark.queue();
+            } else {
+                self.router
+                    .send_front(crate::proto::ShardId(s), FrontMsg(Box::new(mark)));
+            }
         }
-        self.durable.push_back((flag, acks));
+        self.durable.push_back((left, acks));
     }
 
     /// Sends the acknowledgements whose marker came back; looks again in a
     /// millisecond while some wait.
     fn poll_durable(&mut self, cx: &mut Context<'_>) {
         while let Some((flag, _)) = self.durable.front() {
-            if !flag.load(Ordering::Acquire) {
+            if flag.load(Ordering::Acquire) > 0 {
                 break;
             }
             let (_, acks) = self.durable.pop_front().expect("front exists");

@@ -707,7 +707,15 @@ impl State {
             }
             if let Some(p) = super::session::delivery(&m, self.version) {
                 let p = super::out::PubOut { key: 0, ..p };
-                self.deliver(p)?;
+                if self.phase == Phase::Up {
+                    self.deliver(p)?;
+                } else {
+                    let owner = Owner {
+                        svc: &self.svc,
+                        client: &self.client_id,
+                    };
+                    self.p.enqueue(owner, p);
+                }
             }
         }
         Ok(())

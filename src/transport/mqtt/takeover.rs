@@ -337,7 +337,10 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             msgs,
         } => {
             if let Some(s) = holder(&client, token) {
-                let _ = s.borrow_mut().take_tail(msgs);
+                let mut s = s.borrow_mut();
+                if s.take_tail(msgs).is_err() {
+                    s.disconnect(ReasonCode::QuotaExceeded, "outgoing queue full");
+                }
             }
         }
         Takeover::Release { client, token } => OWNED.with(|o| {
@@ -442,13 +445,53 @@ impl Mesh for RouterMesh<'_> {
     }
 }
 
+/// A request for a WAL marker in `realm`'s log behind what this shard
+/// wrote for the publications before it (the mesh is FIFO per pair of
+/// shards): `left` is decremented when it is durable. The publisher's
+/// shard sends one to every other shard before it acknowledges QoS 1/2
+/// publications while durable sessions exist, so copies queued for
+/// sessions on any shard are durable before PUBACK/PUBREC.
+#[derive(Debug)]
+pub struct DurableMark {
+    /// The realm.
+    pub realm: String,
+    /// Markers not acknowledged yet, all shards together.
+    pub left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DurableMark {
+    /// Queues the marker on this shard (counts it down at once when it
+    /// cannot be queued).
+    pub fn queue(self) {
+        use std::sync::atomic::Ordering;
+        let left = std::sync::Arc::clone(&self.left);
+        let r = super::ctx::with_log(|l| {
+            l.mark(
+                &self.realm,
+                Box::new(move |_| {
+                    left.fetch_sub(1, Ordering::AcqRel);
+                }),
+            )
+        });
+        if let Err(e) = r {
+            super::ctx::log_write_error(&e);
+            self.left.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// Front-end messages the runtime took from the router after draining its
 /// inbox: the MQTT ones are handled here.
 pub fn on_front_msgs(router: &mut ShardRouter, msgs: Vec<FrontMsg>) {
     let mesh = RouterMesh(RefCell::new(router));
     for m in msgs {
-        if let Ok(t) = m.0.downcast::<Takeover>() {
-            handle(&mesh, *t);
+        match m.0.downcast::<Takeover>() {
+            Ok(t) => handle(&mesh, *t),
+            Err(other) => {
+                if let Ok(mark) = other.downcast::<DurableMark>() {
+                    mark.queue();
+                }
+            }
         }
     }
 }
