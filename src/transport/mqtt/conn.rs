@@ -445,19 +445,19 @@ impl Session {
         loop {
             let (todo, link, old_will, chores) = {
                 let mut s = self.state.borrow_mut();
-                let will = s.resume.old_will.take().zip(s.resume.old_link);
+                let will = std::mem::take(&mut s.resume.old_wills);
                 let chores = std::mem::take(&mut s.chores);
                 (std::mem::take(&mut s.todo), s.link, will, chores)
             };
             let idle = todo.is_empty()
-                && old_will.is_none()
+                && old_will.is_empty()
                 && chores.front.is_empty()
                 && chores.close.is_empty()
                 && chores.marks.is_empty();
             if idle {
                 return;
             }
-            if let Some((will, old)) = old_will {
+            for (old, will) in old_will {
                 self.router.feed(old, will);
             }
             if let Some(link) = link {

@@ -126,10 +126,10 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             if s.phase != Phase::Offline || s.close.is_some() || s.forward.is_some() {
                 return Poll::Ready(false);
             }
-            if s.handed.is_some() && s.resume.tail_due {
+            if s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none() {
                 return Poll::Ready(false);
             }
-            if !s.todo.is_empty() {
+            if !s.todo.is_empty() || !s.chores.front.is_empty() || !s.chores.close.is_empty() {
                 return Poll::Ready(false);
             }
             if let Some(t) = &mut timer
@@ -147,13 +147,20 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
                 port.feed(link, m);
             }
         }
+        let chores = std::mem::take(&mut state.borrow_mut().chores);
+        for (to, msg) in chores.front {
+            takeover::send_or_handle(&PortMesh(&*port), to, msg);
+        }
+        for link in chores.close {
+            port.close(link);
+        }
         let (phase, closing, forwarded, tail) = {
             let s = state.borrow();
             (
                 s.phase,
                 s.close.is_some(),
                 s.forward.is_some(),
-                s.handed.is_some() && s.resume.tail_due,
+                s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none(),
             )
         };
         if tail {

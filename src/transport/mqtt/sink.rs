@@ -336,9 +336,17 @@ impl FrontSink for Sink {
             // gets goes to the new connection (once).
             let names = guard.wamp_subs.get(&ev.subscription).cloned();
             drop(guard);
-            let (Some(new), Some(names)) = (fwd.upgrade(), names) else {
+            let (Some(mut new), Some(names)) = (fwd.upgrade(), names) else {
                 return Ok(false);
             };
+            // Along a chain of takeovers on this shard, to the newest.
+            loop {
+                let next = new.borrow().forward.as_ref().and_then(|w| w.upgrade());
+                match next {
+                    Some(n) => new = n,
+                    None => break,
+                }
+            }
             let mut n = new.borrow_mut();
             if n.duplicate(ev.publication, ev.retained) {
                 return Ok(false);
@@ -349,7 +357,7 @@ impl FrontSink for Sink {
         let Some(names) = s.wamp_subs.get(&ev.subscription) else {
             return Ok(false);
         };
-        if s.resume.old_link.is_some() || s.resume.from.is_some() {
+        if s.settling() {
             let names = names.clone();
             if s.duplicate(ev.publication, ev.retained) {
                 return Ok(false);

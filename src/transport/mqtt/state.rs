@@ -92,16 +92,22 @@ pub struct Resume {
     /// still queues what arrives for it until told that this connection
     /// has subscribed.
     pub from: Option<(ShardId, u64)>,
-    /// The link of the connection this one took the session from (this
+    /// The links of the connections this one took the session from (this
     /// shard): closed once this connection has subscribed again.
-    pub old_link: Option<LinkId>,
-    /// The will of that connection, published through its link.
-    pub old_will: Option<Message>,
+    pub old_links: Vec<LinkId>,
+    /// The wills of those connections, published through their links.
+    pub old_wills: Vec<(LinkId, Message)>,
+    /// Tokens of those connections: a `Handover` or `Tail` addressed to
+    /// one of them (it was still settling) is this connection's.
+    pub aliases: Vec<u64>,
     /// WAMP subscriptions of the resumed session not confirmed yet.
     pub restoring: usize,
     /// Publications delivered while an old link or a tail may deliver them
     /// too (duplicates are dropped).
     pub seen: AHashSet<PublicationId>,
+    /// A kick that came while this connection waited for its session: it
+    /// is handled once the session is here (the new connection, resume).
+    pub kick: Option<((ShardId, u64), bool)>,
     /// (Old side) the new connection has subscribed while this
     /// connection's task was still ending: the tail goes once it is offline.
     pub tail_due: bool,
@@ -671,9 +677,8 @@ impl State {
     /// Every subscription of the resumed session is in place: the old link
     /// of this shard closes, or the shard the session came from sends the tail.
     fn restored(&mut self) {
-        if let Some(link) = self.resume.old_link.take() {
-            self.chores.close.push(link);
-        }
+        let links = std::mem::take(&mut self.resume.old_links);
+        self.chores.close.extend(links);
         if let Some((shard, token)) = self.resume.from {
             let msg = Takeover::Subscribed {
                 client: self.client_id.clone(),
@@ -684,10 +689,15 @@ impl State {
         self.wake();
     }
 
+    /// Whether an old link or a tail may still deliver what this link delivers.
+    pub fn settling(&self) -> bool {
+        !self.resume.old_links.is_empty() || self.resume.from.is_some()
+    }
+
     /// Whether a publication was already delivered (through the old link or
     /// the tail); records it while either may still deliver.
     pub fn duplicate(&mut self, publication: PublicationId, retained: bool) -> bool {
-        if retained || (self.resume.old_link.is_none() && self.resume.from.is_none()) {
+        if retained || !self.settling() {
             if !self.resume.seen.is_empty() {
                 self.resume.seen = AHashSet::new();
             }

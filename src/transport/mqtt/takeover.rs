@@ -157,15 +157,18 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
     let old = CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
     // Waits for the owner's answer unless the session is found here.
-    let awaiting = resume && old.is_none();
+    state.borrow_mut().resume.awaiting = resume && old.is_none();
     if let Some(old) = old {
-        if resume && old.borrow().p.persistent() && old.borrow().handed.is_none() {
+        let adoptable = {
+            let o = old.borrow();
+            (o.p.persistent() || o.resume.awaiting) && o.handed.is_none()
+        };
+        if resume && adoptable {
             adopt_local(&old, state);
         } else {
             end_session_of(mesh, &old);
         }
     }
-    state.borrow_mut().resume.awaiting = awaiting;
     let (me, shards) = mesh.shard();
     let msg = Takeover::Claim {
         client: client.to_owned(),
@@ -201,18 +204,35 @@ fn adopt_local(old: &StateRef, new: &StateRef) {
     let mut n = new.borrow_mut();
     tracing::debug!(client = %o.client_id, "persistent session resumed by a new connection");
     let online = matches!(o.phase, Phase::Up | Phase::Joining);
-    if online {
-        n.resume.old_will = super::inbound::will_publish(&mut o);
+    let will = if online {
+        let w = super::inbound::will_publish(&mut o);
         o.disconnect(
             ReasonCode::SessionTakenOver,
             "another connection took the session over",
         );
-    }
+        w
+    } else {
+        o.phase = Phase::Closing;
+        None
+    };
     let expiry_s = n.p.expiry_s;
     n.p = std::mem::take(&mut o.p);
     n.p.expiry_s = expiry_s;
     n.resume.present = true;
-    n.resume.old_link = o.link.take();
+    // What the old connection was still settling is this one's now.
+    n.resume.awaiting = o.resume.awaiting;
+    n.resume.from = o.resume.from.take();
+    n.resume.seen = std::mem::take(&mut o.resume.seen);
+    n.resume.aliases = std::mem::take(&mut o.resume.aliases);
+    n.resume.aliases.push(o.token);
+    n.resume.old_links = std::mem::take(&mut o.resume.old_links);
+    n.resume.old_wills = std::mem::take(&mut o.resume.old_wills);
+    if let Some(link) = o.link.take() {
+        n.resume.old_links.push(link);
+        if let Some(w) = will {
+            n.resume.old_wills.push((link, w));
+        }
+    }
     o.forward = Some(Rc::downgrade(new));
     o.wake();
 }
@@ -251,6 +271,17 @@ fn holder(client: &str, token: u64) -> Option<StateRef> {
     CLIENTS
         .with(|m| m.borrow().get(client).cloned())
         .filter(|s| s.borrow().token == token)
+}
+
+/// The session of `client` on this shard with `token`, or that took the
+/// session over from the connection with `token` on this shard.
+fn heir(client: &str, token: u64) -> Option<StateRef> {
+    CLIENTS
+        .with(|m| m.borrow().get(client).cloned())
+        .filter(|s| {
+            let s = s.borrow();
+            s.token == token || s.resume.aliases.contains(&token)
+        })
 }
 
 /// One takeover message, on this shard.
@@ -293,6 +324,12 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             resume,
         } => {
             let data = match holder(&client, token) {
+                Some(s) if s.borrow().resume.awaiting => {
+                    // Its own session is still on its way here: the kick
+                    // waits for it (see `Handover`).
+                    s.borrow_mut().resume.kick = Some((next, resume));
+                    return;
+                }
                 Some(s) if resume && s.borrow().p.persistent() && s.borrow().handed.is_none() => {
                     hand_over(mesh, &s, next)
                 }
@@ -300,6 +337,9 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
                     end_session_of(mesh, &s);
                     None
                 }
+                // Taken over on this shard already: the new connection has
+                // it (and this kick is that connection's own claim).
+                None if heir(&client, token).is_some() => return,
                 None => None,
             };
             if resume {
@@ -318,11 +358,23 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             from,
             data,
         } => {
-            if let Some(s) = holder(&client, token) {
-                let mut s = s.borrow_mut();
-                if s.resume.awaiting {
-                    let from = data.as_ref().map(|_| from);
-                    s.install(data.map(|d| *d), from);
+            if let Some(s) = heir(&client, token) {
+                let kick = {
+                    let mut st = s.borrow_mut();
+                    if st.resume.awaiting {
+                        let from = data.as_ref().map(|_| from);
+                        st.install(data.map(|d| *d), from);
+                    }
+                    st.resume.kick.take().map(|k| (k, st.token))
+                };
+                if let Some(((next, resume), token)) = kick {
+                    let kick = Takeover::Kick {
+                        client,
+                        token,
+                        next,
+                        resume,
+                    };
+                    handle(mesh, kick);
                 }
             }
         }
@@ -336,10 +388,16 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             token,
             msgs,
         } => {
-            if let Some(s) = holder(&client, token) {
-                let mut s = s.borrow_mut();
-                if s.take_tail(msgs).is_err() {
-                    s.disconnect(ReasonCode::QuotaExceeded, "outgoing queue full");
+            if let Some(s) = heir(&client, token) {
+                let due = {
+                    let mut st = s.borrow_mut();
+                    if st.take_tail(msgs).is_err() {
+                        st.disconnect(ReasonCode::QuotaExceeded, "outgoing queue full");
+                    }
+                    st.handed.is_some() && st.resume.tail_due
+                };
+                if due {
+                    send_tail(mesh, &s);
                 }
             }
         }
@@ -382,12 +440,17 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
     let Some((shard, token)) = st.handed else {
         return;
     };
-    if st.phase != Phase::Offline {
-        // The connection's task is still ending: the session's offline
-        // task sends the tail.
+    if st.phase != Phase::Offline || st.resume.from.is_some() {
+        // The connection's task is still ending (the session's offline
+        // task sends the tail), or this session's own tail from an earlier
+        // shard has not come (it is passed on with it).
         st.resume.tail_due = true;
         st.wake();
         return;
+    }
+    let old = std::mem::take(&mut st.resume.old_links);
+    for link in old {
+        mesh.close_link(link);
     }
     let mut msgs = Vec::with_capacity(st.p.waiting.len());
     while let Some(p) = st.p.pop_waiting() {
