@@ -334,8 +334,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     shard_config,
                     transports,
                     shard_peers,
-                    journal,
-                    mqtt,
+                    (journal, mqtt),
                     ready_tx,
                 )
             })
@@ -443,8 +442,7 @@ async fn shard_main(
     config: Arc<Config>,
     transports: Arc<Vec<TransportConfig>>,
     peers: Arc<PeerSet>,
-    journal: FileJournal,
-    mqtt: (MqttLog, Arc<Vec<RestoredSession>>),
+    (journal, mqtt): (FileJournal, (MqttLog, Arc<Vec<RestoredSession>>)),
     ready: Ready,
 ) -> Result<(), RunError> {
     let uring = start_uring(shard);

@@ -104,6 +104,9 @@ fn decode_limits(svc: &Service) -> mqtt::Limits {
     }
 }
 
+/// An acknowledgement waiting for a WAL marker: PUBACK/PUBREC of a packet.
+type Ack = (mqtt::PacketId, mqtt::QoS, ReasonCode);
+
 /// A refused CONNECT: the CONNACK to send (if any).
 type Refusal = Option<(Vec<u8>, ReasonCode)>;
 
@@ -212,10 +215,7 @@ struct Session {
     feed: Vec<Message>,
     /// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer
     /// that looks again.
-    durable: std::collections::VecDeque<(
-        Arc<AtomicUsize>,
-        Vec<(mqtt::PacketId, mqtt::QoS, ReasonCode)>,
-    )>,
+    durable: std::collections::VecDeque<(Arc<AtomicUsize>, Vec<Ack>)>,
     durable_timer: Option<Timer>,
 }
 
@@ -482,7 +482,7 @@ impl Session {
     /// publications, here and (through the mesh, FIFO behind the
     /// publications) on every other shard; their PUBACK/PUBREC go once all
     /// are acknowledged (at once when the marker cannot be queued).
-    fn mark(&mut self, acks: Vec<(mqtt::PacketId, mqtt::QoS, ReasonCode)>) {
+    fn mark(&mut self, acks: Vec<Ack>) {
         let (me, shards) = self.router.shard();
         let left = Arc::new(AtomicUsize::new(usize::from(shards.max(1))));
         let realm = self.state.borrow().svc.realm.clone();
@@ -520,16 +520,12 @@ impl Session {
             self.durable_timer = None;
             return;
         }
-        loop {
-            let t = self
-                .durable_timer
-                .get_or_insert_with(|| Timer::new(Duration::from_millis(1)));
-            if Pin::new(t).poll(cx).is_pending() {
-                break;
-            }
+        let t = self
+            .durable_timer
+            .get_or_insert_with(|| Timer::new(Duration::from_millis(1)));
+        if Pin::new(t).poll(cx).is_ready() {
             self.durable_timer = None;
             cx.waker().wake_by_ref();
-            break;
         }
     }
 

@@ -327,7 +327,7 @@ fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result
             }
         }
     }
-    if codes.iter().any(|c| *c == ReasonCode::Success) {
+    if codes.contains(&ReasonCode::Success) {
         s.write_meta();
     }
     if s.version == Version::V311 {

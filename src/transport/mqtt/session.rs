@@ -60,9 +60,12 @@ impl Msg {
         }
     }
 
-    /// Seconds of Message Expiry left now: `Err` when it expired, `Ok(None)`
-    /// when it never expires or has not waited a whole second.
-    pub fn expiry_left(&self, now_ms: u64) -> Result<Option<u32>, ()> {
+    /// Seconds of Message Expiry left now: `Ok(None)` when it never
+    /// expires or has not waited a whole second.
+    ///
+    /// # Errors
+    /// [`Expired`]: the message must not be delivered any more.
+    pub fn expiry_left(&self, now_ms: u64) -> Result<Option<u32>, Expired> {
         let Some(exp) = self.props.message_expiry_interval else {
             return Ok(None);
         };
@@ -71,7 +74,7 @@ impl Msg {
         }
         let waited = (now_ms.saturating_sub(self.at_ms) / 1000) as u32;
         if waited >= exp {
-            Err(())
+            Err(Expired)
         } else if waited == 0 {
             Ok(None)
         } else {
@@ -100,6 +103,10 @@ impl Msg {
         PublishTemplate::new(&p, qos, version).ok().map(Rc::new)
     }
 }
+
+/// A message whose Message Expiry Interval passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired;
 
 /// One MQTT subscription of a session.
 #[derive(Debug, Clone)]
@@ -282,10 +289,11 @@ impl Persist {
         let limits = &owner.svc.limits;
         let len = p.tmpl.payload().len();
         let full = |s: &Persist| {
-            s.waiting.len() >= limits.max_queued_messages
-                || s.waiting_bytes + len > limits.max_queued_bytes
-                || QUEUED_BYTES.load(Ordering::Relaxed) + len as u64
-                    > QUEUED_LIMIT.load(Ordering::Relaxed)
+            let global = (
+                QUEUED_BYTES.load(Ordering::Relaxed),
+                QUEUED_LIMIT.load(Ordering::Relaxed),
+            );
+            queue_full(limits, (s.waiting.len(), s.waiting_bytes), global, len)
         };
         if full(self) {
             let dropped_old =
@@ -410,6 +418,19 @@ impl Persist {
     }
 }
 
+/// Whether a queue of (messages, bytes), in a process whose sessions queue
+/// (used, limit) bytes, has no room for a message of `len` payload bytes.
+pub fn queue_full(
+    limits: &crate::config::mqtt::MqttLimits,
+    (msgs, bytes): (usize, usize),
+    (used, limit): (u64, u64),
+    len: usize,
+) -> bool {
+    msgs >= limits.max_queued_messages
+        || bytes + len > limits.max_queued_bytes
+        || used + len as u64 > limit
+}
+
 /// The stored form of a delivery.
 pub fn stored(p: &PubOut, packet_id: Option<u16>, released: bool) -> StoredMsg {
     StoredMsg {
@@ -532,7 +553,174 @@ mod tests {
         );
         assert_eq!(msg(now, Some(5)).expiry_left(now + 500), Ok(None));
         assert_eq!(msg(now, Some(5)).expiry_left(now + 2_100), Ok(Some(3)));
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(()));
+        assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(Expired));
+    }
+
+    fn service(overflow: QueueOverflow, max_msgs: usize, max_bytes: usize) -> Service {
+        let config = crate::config::Config::embedded_default();
+        let t = config
+            .transports
+            .iter()
+            .find(|t| t.id == "mqtt")
+            .expect("the default config has an MQTT listener");
+        let mut svc = Service::of(t, 1 << 20).expect("an MQTT service");
+        svc.limits.queue_overflow = overflow;
+        svc.limits.max_queued_messages = max_msgs;
+        svc.limits.max_queued_bytes = max_bytes;
+        svc
+    }
+
+    fn out(payload: &'static [u8], qos: QoS) -> PubOut {
+        let m = Rc::new(Msg {
+            publication: PublicationId(payload.len() as u64),
+            topic: MqttString::try_from("a/b").expect("topic"),
+            payload: Bytes::from_static(payload),
+            props: PublishProperties::default(),
+            at_ms: super::super::state::now_ms(),
+        });
+        let tmpl = m.template(qos, Version::V5).expect("template");
+        PubOut {
+            tmpl,
+            msg: m,
+            key: 0,
+            packet_id: None,
+            dup: false,
+            retain: false,
+            alias: None,
+            send_topic: true,
+            sub_ids: SubIds::None,
+        }
+    }
+
+    fn payloads(p: &Persist) -> Vec<Vec<u8>> {
+        p.waiting
+            .iter()
+            .map(|o| o.tmpl.payload().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_new_message_or_the_oldest() {
+        for (policy, kept) in [
+            (QueueOverflow::DropNew, [b"m1", b"m2", b"m3"]),
+            (QueueOverflow::DropOldest, [b"m3", b"m4", b"m5"]),
+        ] {
+            let svc = service(policy, 3, 1 << 20);
+            let owner = Owner {
+                svc: &svc,
+                client: "c",
+            };
+            let mut p = Persist::new();
+            let msgs: [&'static [u8]; 5] = [b"m1", b"m2", b"m3", b"m4", b"m5"];
+            let queued: Vec<bool> = msgs
+                .iter()
+                .map(|m| p.enqueue(owner, out(m, QoS::AtLeastOnce)))
+                .collect();
+            let expect_queued = match policy {
+                QueueOverflow::DropNew => vec![true, true, true, false, false],
+                QueueOverflow::DropOldest => vec![true; 5],
+            };
+            assert_eq!(queued, expect_queued, "{policy:?}");
+            assert_eq!(payloads(&p), kept.map(|k| k.to_vec()), "{policy:?}");
+            assert_eq!(p.dropped, 2, "{policy:?}");
+            assert_eq!(svc.stats.dropped.get(), 2, "{policy:?}");
+            assert_eq!(p.waiting_bytes, 6);
+            p.clear();
+            assert_eq!(p.waiting_bytes, 0);
+        }
+    }
+
+    #[test]
+    fn queues_are_bounded_in_bytes_per_session_and_in_the_process() {
+        let limits = crate::config::mqtt::MqttLimits {
+            max_queued_messages: 100,
+            max_queued_bytes: 10,
+            ..Default::default()
+        };
+        assert!(
+            !queue_full(&limits, (2, 6), (0, 1000), 4),
+            "exactly the bound"
+        );
+        assert!(queue_full(&limits, (2, 6), (0, 1000), 5), "one byte over");
+        assert!(queue_full(&limits, (100, 0), (0, 1000), 1), "message bound");
+        assert!(!queue_full(&limits, (0, 0), (996, 1000), 4));
+        assert!(queue_full(&limits, (0, 0), (997, 1000), 4), "process bound");
+        // A bytes bound below one message: drop_oldest empties the queue and still drops it.
+        let svc = service(QueueOverflow::DropOldest, 100, 3);
+        let owner = Owner {
+            svc: &svc,
+            client: "c",
+        };
+        let mut p = Persist::new();
+        assert!(p.enqueue(owner, out(b"abc", QoS::AtLeastOnce)));
+        assert!(!p.enqueue(owner, out(b"abcd", QoS::AtLeastOnce)));
+        assert!(p.waiting.is_empty(), "the old one made way, in vain");
+        assert_eq!(p.dropped, 2);
+    }
+
+    #[test]
+    fn a_packed_session_unpacks_with_its_messages_in_order() {
+        let svc = service(QueueOverflow::DropNew, 100, 1 << 20);
+        let owner = Owner {
+            svc: &svc,
+            client: "c",
+        };
+        let mut p = Persist::new();
+        p.expiry_s = 60;
+        p.last_pid = 7;
+        p.qos2_in.insert(9);
+        p.filters.insert(
+            "a/+".into(),
+            Filter::of_stored(&StoredFilter {
+                filter: "a/+".into(),
+                qos: QoS::ExactlyOnce,
+                no_local: true,
+                retain_as_published: false,
+                sub_id: Some(4),
+            }),
+        );
+        for (i, (payload, released)) in [(b"f1" as &'static [u8], false), (b"f2", true)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut o = out(payload, QoS::ExactlyOnce);
+            o.key = 10 + i as u64;
+            o.packet_id = PacketId::new(5 + i as u16);
+            p.inflight
+                .insert(5 + i as u16, Inflight { out: o, released });
+        }
+        p.enqueue(owner, out(b"q1", QoS::AtLeastOnce));
+        p.enqueue(owner, out(b"q2", QoS::AtLeastOnce));
+        let data = p.pack(Version::V5, "mqtt");
+        assert_eq!(data.inflight.len(), 2);
+        assert_eq!(data.inflight[0].payload, Bytes::from_static(b"f1"));
+        assert_eq!(data.inflight[1].packet_id, Some(6));
+        assert!(data.inflight[1].released);
+        assert_eq!(data.queue.len(), 2);
+        assert_eq!(data.qos2_in, vec![9]);
+        let back = Persist::unpack(data.clone(), owner, Version::V311);
+        assert_eq!(back.expiry_s, 60);
+        assert_eq!(back.last_pid, 7);
+        assert!(back.qos2_in.contains(&9));
+        let f = back.filters.get("a/+").expect("filter kept");
+        assert_eq!(
+            (f.qos, f.no_local, f.sub_id),
+            (QoS::ExactlyOnce, true, Some(4))
+        );
+        assert_eq!(payloads(&back), vec![b"q1".to_vec(), b"q2".to_vec()]);
+        let f6 = back.inflight.get(&6).expect("in flight kept");
+        assert!(f6.released);
+        assert_eq!(
+            f6.out.tmpl.version(),
+            Version::V311,
+            "templates for the new version"
+        );
+        // A message that expired on the way is dropped.
+        let mut data = data;
+        data.queue[0].props.message_expiry_interval = Some(1);
+        data.queue[0].at_ms = 1;
+        let back = Persist::unpack(data, owner, Version::V5);
+        assert_eq!(payloads(&back), vec![b"q2".to_vec()]);
     }
 
     #[test]

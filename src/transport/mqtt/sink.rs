@@ -179,7 +179,7 @@ impl PubCache {
     ) -> Option<(Rc<Msg>, Rc<PublishTemplate>)> {
         let (slot, msg) = self.body(src, format)?;
         match msg.expiry_left(now_ms()) {
-            Err(()) => None,
+            Err(_) => None,
             Ok(Some(_)) => {
                 let t = msg.template(qos, version)?;
                 Some((msg, t))

@@ -577,6 +577,141 @@ mod tests {
         );
     }
 
+    /// A mesh of `shards` shards seen from `me`: records what is sent.
+    struct FakeMesh {
+        me: u16,
+        shards: u16,
+        sent: RefCell<Vec<(ShardId, Takeover)>>,
+        closed: RefCell<Vec<LinkId>>,
+    }
+
+    impl Mesh for FakeMesh {
+        fn shard(&self) -> (ShardId, u16) {
+            (ShardId(self.me), self.shards)
+        }
+        fn send(&self, to: ShardId, msg: Takeover) {
+            self.sent.borrow_mut().push((to, msg));
+        }
+        fn close_link(&self, link: LinkId) {
+            self.closed.borrow_mut().push(link);
+        }
+    }
+
+    fn mesh(me: u16) -> FakeMesh {
+        FakeMesh {
+            me,
+            shards: 4,
+            sent: RefCell::default(),
+            closed: RefCell::default(),
+        }
+    }
+
+    #[test]
+    fn the_owner_answers_a_resume_without_holder_and_kicks_a_holder() {
+        let m = mesh(0);
+        let claim = |token, shard, resume| Takeover::Claim {
+            client: "dev-owned".into(),
+            shard: ShardId(shard),
+            token,
+            resume,
+        };
+        // No holder: a resume gets "no session" at once.
+        handle(&m, claim(11, 2, true));
+        assert_eq!(
+            m.sent.take(),
+            vec![(
+                ShardId(2),
+                Takeover::Handover {
+                    client: "dev-owned".into(),
+                    token: 11,
+                    from: (ShardId(0), 0),
+                    data: None,
+                }
+            )]
+        );
+        // A second connection: the holder's shard is asked to hand over.
+        handle(&m, claim(21, 3, true));
+        assert_eq!(
+            m.sent.take(),
+            vec![(
+                ShardId(2),
+                Takeover::Kick {
+                    client: "dev-owned".into(),
+                    token: 11,
+                    next: (ShardId(3), 21),
+                    resume: true,
+                }
+            )]
+        );
+        // A stale release changes nothing; the holder's own release frees it.
+        handle(
+            &m,
+            Takeover::Release {
+                client: "dev-owned".into(),
+                token: 11,
+            },
+        );
+        handle(&m, claim(31, 1, false));
+        assert_eq!(
+            m.sent.take()[0].1,
+            Takeover::Kick {
+                client: "dev-owned".into(),
+                token: 21,
+                next: (ShardId(1), 31),
+                resume: false,
+            }
+        );
+        handle(
+            &m,
+            Takeover::Release {
+                client: "dev-owned".into(),
+                token: 31,
+            },
+        );
+        handle(&m, claim(41, 1, false));
+        assert!(
+            m.sent.take().is_empty(),
+            "nobody to kick, nothing to answer"
+        );
+    }
+
+    #[test]
+    fn a_kick_for_a_session_not_here_answers_no_session() {
+        let m = mesh(2);
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-gone".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: true,
+            },
+        );
+        assert_eq!(
+            m.sent.take(),
+            vec![(
+                ShardId(1),
+                Takeover::Handover {
+                    client: "dev-gone".into(),
+                    token: 9,
+                    from: (ShardId(2), 5),
+                    data: None,
+                }
+            )]
+        );
+        // Without resume nothing is owed.
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-gone".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: false,
+            },
+        );
+        assert!(m.sent.take().is_empty());
+    }
+
     #[test]
     fn tokens_carry_their_shard() {
         let a = new_token(ShardId(3));
