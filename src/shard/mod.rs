@@ -708,6 +708,10 @@ impl transport::mqtt::RouterPort for MqttRouter {
         self.0.borrow_mut().open_service(realm, out)
     }
 
+    fn publish_as_router(&self, realm: &str, topic: &str, payload: crate::proto::Payload) {
+        self.0.borrow_mut().publish_as_router(realm, topic, payload);
+    }
+
     fn shard(&self) -> (ShardId, u16) {
         let r = self.0.borrow();
         (r.shard(), r.shard_count())

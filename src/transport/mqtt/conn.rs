@@ -282,7 +282,7 @@ impl Session {
             props.retain_available = Some(true);
             props.wildcard_subscription_available = Some(true);
             props.subscription_identifiers_available = Some(true);
-            props.shared_subscription_available = Some(false);
+            props.shared_subscription_available = Some(true);
             props.server_keep_alive = server_keep_alive;
             if let Some(id) = &assigned {
                 props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
@@ -382,6 +382,7 @@ impl Session {
                 s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
             let offline = keep || (s.handed.is_some() && s.link.is_some());
             if !offline && s.forward.is_none() && s.handed.is_none() {
+                s.leave_shares();
                 super::ctx::end_incarnation(&mut s);
                 s.p.clear();
             }
@@ -453,7 +454,8 @@ impl Session {
                 && old_will.is_empty()
                 && chores.front.is_empty()
                 && chores.close.is_empty()
-                && chores.marks.is_empty();
+                && chores.marks.is_empty()
+                && chores.share.is_empty();
             if idle {
                 return;
             }
@@ -471,6 +473,9 @@ impl Session {
             }
             for link in chores.close {
                 self.router.close(link);
+            }
+            for msg in chores.share {
+                super::share::send(&mesh, None, msg);
             }
             if !chores.marks.is_empty() {
                 self.mark(chores.marks);

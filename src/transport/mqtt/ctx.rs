@@ -21,7 +21,64 @@ thread_local! {
     static INDEX: Cell<u16> = const { Cell::new(0) };
     /// At most one log line per interval for records not written.
     static LAST_WARN: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Work deferred out of a router call ([`later`]).
+    static LATER: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
+    /// The shard's MQTT task, parked.
+    static WAKER: RefCell<Option<std::task::Waker>> = const { RefCell::new(None) };
 }
+
+/// Deferred work: runs on the shard's MQTT task with the router port.
+pub type Work = Box<dyn FnOnce(&dyn RouterPort)>;
+
+/// Queues `work` for the shard's MQTT task: what a sink (called inside the
+/// router) must not do itself, such as sending to another shard.
+pub fn later(work: impl FnOnce(&dyn RouterPort) + 'static) {
+    LATER.with(|l| l.borrow_mut().push(Box::new(work)));
+    WAKER.with(|w| {
+        if let Some(w) = w.borrow_mut().take() {
+            w.wake();
+        }
+    });
+}
+
+/// The shard's MQTT task: runs deferred work, and publishes the `$SYS/`
+/// statistics every `sys_interval` (shard 0).
+async fn run(port: Rc<dyn RouterPort>, sys: Option<(Duration, Vec<Rc<Service>>)>) {
+    let mut next_sys = sys.as_ref().map(|(every, _)| Instant::now() + *every);
+    let mut timer = next_sys.map(|at| glommio::timer::Timer::new(at - Instant::now()));
+    loop {
+        let due = std::future::poll_fn(|cx| {
+            WAKER.with(|w| *w.borrow_mut() = Some(cx.waker().clone()));
+            if LATER.with(|l| !l.borrow().is_empty()) {
+                return std::task::Poll::Ready(false);
+            }
+            if let Some(t) = &mut timer
+                && std::pin::Pin::new(t).poll(cx).is_ready()
+            {
+                return std::task::Poll::Ready(true);
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        for _ in 0..64 {
+            let work = LATER.with(|l| std::mem::take(&mut *l.borrow_mut()));
+            if work.is_empty() {
+                break;
+            }
+            for w in work {
+                w(&*port);
+            }
+        }
+        if due && let Some((every, services)) = &sys {
+            super::sys::publish(&*port, services);
+            let at = next_sys.map_or(Instant::now(), |n| n.max(Instant::now())) + *every;
+            next_sys = Some(at);
+            timer = Some(glommio::timer::Timer::new(at - Instant::now()));
+        }
+    }
+}
+
+use std::future::Future as _;
 
 /// Persistent sessions written to a log, in the process (the durable
 /// acknowledgement of publications is skipped while there are none).
@@ -104,6 +161,19 @@ pub fn start_shard(
     INDEX.with(|i| i.set(me.0));
     super::session::set_offline_limit(offline_store_bytes);
     LOG.with(|l| *l.borrow_mut() = log);
+    super::sys::start_clock();
+    // `$SYS/`: shard 0 publishes for the whole process, at the shortest
+    // interval of the listeners that want it.
+    let every = services
+        .iter()
+        .map(|s| s.limits.sys_interval_s)
+        .filter(|&s| s > 0)
+        .min();
+    let sys = match every {
+        Some(s) if me.0 == 0 => Some((Duration::from_secs(u64::from(s)), services.to_vec())),
+        _ => None,
+    };
+    glommio::spawn_local(run(Rc::clone(&port), sys)).detach();
     for r in restored {
         if super::takeover::owner_of(&r.client, shards) != me {
             continue;

@@ -245,10 +245,6 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
     let mut changed = false;
     for (index, sub) in m.subscriptions.into_iter().enumerate() {
         let filter = sub.filter.as_str();
-        if s.version == Version::V5 && topic::parse_shared(filter).ok().flatten().is_some() {
-            pending.codes[index] = Some(ReasonCode::SharedSubscriptionsNotSupported);
-            continue;
-        }
         if !s.p.filters.contains_key(filter) && s.p.filters.len() >= s.svc.limits.max_subscriptions
         {
             pending.codes[index] = Some(ReasonCode::QuotaExceeded);
@@ -274,6 +270,16 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
             },
         );
         changed = true;
+        if topic::parse_shared(filter).ok().flatten().is_some() {
+            // The group's owner shard picks a member per message; no
+            // retained messages on a shared subscription (MQTT-4.8.2).
+            let me = crate::proto::ShardId(super::ctx::shard_index());
+            if let Some(join) = super::share::join_of(s, filter, me) {
+                s.chores.share.push(join);
+            }
+            pending.codes[index] = Some(super::state::granted_code(o.qos));
+            continue;
+        }
         let get_retained = match o.retain_handling {
             RetainHandling::SendAtSubscribe => true,
             RetainHandling::SendIfNew => is_new,
@@ -312,6 +318,9 @@ fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result
             continue;
         };
         codes.push(ReasonCode::Success);
+        if let Some(leave) = super::share::leave_of(&s.svc, &s.client_id, s.token, f.as_str()) {
+            s.chores.share.push(leave);
+        }
         for id in filter.wamp {
             let Some(list) = s.wamp_subs.get_mut(&id) else {
                 continue;

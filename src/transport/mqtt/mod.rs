@@ -14,7 +14,10 @@
 //!   publication, QoS and version);
 //! - `offline.rs`: persistent sessions while their client is away (their
 //!   link kept, messages queued, expiry) and sessions read back at start;
-//! - `ctx.rs`: the shard's handle on the session logs;
+//! - `ctx.rs`: the shard's handle on the session logs, work deferred out
+//!   of router calls, the shard's MQTT task;
+//! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
+//! - `sys.rs`: the `$SYS/` statistics topics;
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
@@ -35,14 +38,15 @@ pub mod mapping;
 pub mod offline;
 pub mod out;
 pub mod session;
+pub mod share;
 pub mod sink;
 pub mod state;
+pub mod sys;
 pub mod takeover;
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ahash::AHashMap;
@@ -72,6 +76,9 @@ pub trait RouterPort {
     /// ([`crate::core::ShardRouter::open_service`]): the link of a
     /// persistent session read back at start, until its client returns.
     fn open_service(&self, realm: &str, out: Output) -> Option<LinkId>;
+    /// Publishes on the router's own behalf
+    /// ([`crate::core::ShardRouter::publish_as_router`]): the `$SYS/` topics.
+    fn publish_as_router(&self, realm: &str, topic: &str, payload: crate::proto::Payload);
     /// This shard and the shard count.
     fn shard(&self) -> (crate::proto::ShardId, u16);
     /// Sends a front-end message to another shard
@@ -95,39 +102,99 @@ impl takeover::Mesh for PortMesh<'_> {
     fn close_link(&self, link: LinkId) {
         self.0.close(link);
     }
+
+    fn send_front(&self, to: crate::proto::ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.send_front(to, msg);
+    }
+
+    fn open_service(&self, realm: &str, out: Output) -> Option<LinkId> {
+        self.0.open_service(realm, out)
+    }
+
+    fn feed(&self, link: LinkId, msg: Message) {
+        self.0.feed(link, msg);
+    }
 }
 
-/// Counters of one listener on this shard (logs, `$SYS`).
+/// Shards with a slot of their own in [`Stats`] (more share slots).
+const STAT_SLOTS: usize = 64;
+
+/// One shard's counters of a listener, on a cache line of its own (each
+/// shard adds to its slot only: no contention on the hot path).
 #[derive(Debug, Default)]
+#[repr(align(128))]
+struct StatSlot {
+    msgs_in: AtomicU64,
+    bytes_in: AtomicU64,
+    msgs_out: AtomicU64,
+    bytes_out: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Counters of one listener, all shards together (`$SYS/`, logs).
+#[derive(Debug)]
 pub struct Stats {
+    slots: Vec<StatSlot>,
+}
+
+/// The sums of a listener's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatTotals {
     /// PUBLISH packets received.
-    pub msgs_in: Cell<u64>,
+    pub msgs_in: u64,
     /// Topic and payload bytes of those.
-    pub bytes_in: Cell<u64>,
+    pub bytes_in: u64,
     /// PUBLISH packets queued for clients.
-    pub msgs_out: Cell<u64>,
+    pub msgs_out: u64,
     /// Their bytes on the wire.
-    pub bytes_out: Cell<u64>,
+    pub bytes_out: u64,
     /// QoS 1/2 messages a full session queue dropped (`queue_overflow`).
-    pub dropped: Cell<u64>,
+    pub dropped: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            slots: (0..STAT_SLOTS).map(|_| StatSlot::default()).collect(),
+        }
+    }
 }
 
 impl Stats {
+    fn slot(&self) -> &StatSlot {
+        &self.slots[usize::from(ctx::shard_index()) % STAT_SLOTS]
+    }
+
     /// `n` PUBLISH packets of `bytes` received.
     pub fn received(&self, n: u64, bytes: usize) {
-        self.msgs_in.set(self.msgs_in.get() + n);
-        self.bytes_in.set(self.bytes_in.get() + bytes as u64);
+        let s = self.slot();
+        s.msgs_in.fetch_add(n, Ordering::Relaxed);
+        s.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// `n` PUBLISH packets of `bytes` queued for a client.
     pub fn sent(&self, n: u64, bytes: usize) {
-        self.msgs_out.set(self.msgs_out.get() + n);
-        self.bytes_out.set(self.bytes_out.get() + bytes as u64);
+        let s = self.slot();
+        s.msgs_out.fetch_add(n, Ordering::Relaxed);
+        s.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// `n` messages dropped by a full queue.
     pub fn dropped(&self, n: u64) {
-        self.dropped.set(self.dropped.get() + n);
+        self.slot().dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The sums over every shard.
+    pub fn totals(&self) -> StatTotals {
+        let mut t = StatTotals::default();
+        for s in &self.slots {
+            t.msgs_in += s.msgs_in.load(Ordering::Relaxed);
+            t.bytes_in += s.bytes_in.load(Ordering::Relaxed);
+            t.msgs_out += s.msgs_out.load(Ordering::Relaxed);
+            t.bytes_out += s.bytes_out.load(Ordering::Relaxed);
+            t.dropped += s.dropped.load(Ordering::Relaxed);
+        }
+        t
     }
 }
 
@@ -149,8 +216,8 @@ pub struct Service {
     pub connections: Arc<AtomicUsize>,
     /// The router's outgoing queue bound per connection (bytes).
     pub queue_limit: usize,
-    /// Counters.
-    pub stats: Stats,
+    /// Counters of the listener (all shards and reloads together).
+    pub stats: Arc<Stats>,
 }
 
 impl Service {
@@ -169,7 +236,7 @@ impl Service {
             topic_alias_max: TOPIC_ALIAS_MAX,
             connections: listener_counter(&t.id),
             queue_limit,
-            stats: Stats::default(),
+            stats: listener_stats(&t.id),
         }
     }
 
@@ -205,6 +272,14 @@ fn listener_counter(id: &str) -> Arc<AtomicUsize> {
     static COUNTERS: OnceLock<Mutex<AHashMap<String, Arc<AtomicUsize>>>> = OnceLock::new();
     let map = COUNTERS.get_or_init(Default::default);
     let mut map = map.lock().expect("listener counters are never poisoned");
+    Arc::clone(map.entry(id.to_owned()).or_default())
+}
+
+/// The process-wide counters of listener `id`.
+fn listener_stats(id: &str) -> Arc<Stats> {
+    static STATS: OnceLock<Mutex<AHashMap<String, Arc<Stats>>>> = OnceLock::new();
+    let map = STATS.get_or_init(Default::default);
+    let mut map = map.lock().expect("listener stats are never poisoned");
     Arc::clone(map.entry(id.to_owned()).or_default())
 }
 

@@ -129,7 +129,12 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             if s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none() {
                 return Poll::Ready(false);
             }
-            if !s.todo.is_empty() || !s.chores.front.is_empty() || !s.chores.close.is_empty() {
+            let chores = &s.chores;
+            if !s.todo.is_empty()
+                || !chores.front.is_empty()
+                || !chores.close.is_empty()
+                || !chores.share.is_empty()
+            {
                 return Poll::Ready(false);
             }
             if let Some(t) = &mut timer
@@ -153,6 +158,9 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
         }
         for link in chores.close {
             port.close(link);
+        }
+        for msg in chores.share {
+            super::share::send(&PortMesh(&*port), None, msg);
         }
         let (phase, closing, forwarded, tail) = {
             let s = state.borrow();
@@ -191,6 +199,11 @@ fn expire(state: &StateRef, port: &Rc<dyn RouterPort>) {
     let (link, client, token) = {
         let mut s = state.borrow_mut();
         tracing::debug!(client = %s.client_id, "MQTT session expired");
+        s.leave_shares();
+        let leaves = std::mem::take(&mut s.chores.share);
+        for msg in leaves {
+            super::ctx::later(move |port| super::share::send(&PortMesh(port), None, msg));
+        }
         super::ctx::end_incarnation(&mut s);
         s.p.clear();
         s.p.expiry_s = 0;

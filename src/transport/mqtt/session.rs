@@ -623,7 +623,7 @@ mod tests {
             assert_eq!(queued, expect_queued, "{policy:?}");
             assert_eq!(payloads(&p), kept.map(|k| k.to_vec()), "{policy:?}");
             assert_eq!(p.dropped, 2, "{policy:?}");
-            assert_eq!(svc.stats.dropped.get(), 2, "{policy:?}");
+            assert_eq!(svc.stats.totals().dropped, 2, "{policy:?}");
             assert_eq!(p.waiting_bytes, 6);
             p.clear();
             assert_eq!(p.waiting_bytes, 0);

@@ -123,6 +123,8 @@ pub struct Chores {
     pub close: Vec<LinkId>,
     /// PUBACK/PUBREC waiting for a WAL marker (durable sessions).
     pub marks: Vec<(PacketId, QoS, ReasonCode)>,
+    /// Shared-subscription memberships to join or leave.
+    pub share: Vec<super::share::ShareMsg>,
 }
 
 /// One client's connection.
@@ -645,11 +647,28 @@ impl State {
         self.refill()
     }
 
+    /// The session ends: its shared-subscription memberships end too.
+    pub fn leave_shares(&mut self) {
+        let leaves: Vec<super::share::ShareMsg> = self
+            .p
+            .filters
+            .keys()
+            .filter_map(|f| super::share::leave_of(&self.svc, &self.client_id, self.token, f))
+            .collect();
+        self.chores.share.extend(leaves);
+    }
+
     /// Subscribes the resumed session's filters again through this link
-    /// (no retained messages: those come with a SUBSCRIBE only).
+    /// (no retained messages: those come with a SUBSCRIBE only); its shared
+    /// subscriptions join their groups from this shard.
     pub fn resubscribe(&mut self) {
         let filters: Vec<String> = self.p.filters.keys().cloned().collect();
+        let me = ShardId(super::ctx::shard_index());
         for filter in filters {
+            if let Some(join) = super::share::join_of(self, &filter, me) {
+                self.chores.share.push(join);
+                continue;
+            }
             if let Some(f) = self.p.filters.get_mut(&filter) {
                 f.wamp.clear();
             }

@@ -114,6 +114,12 @@ pub trait Mesh {
     fn send(&self, to: ShardId, msg: Takeover);
     /// Closes a link of this shard (a session handed over or ended).
     fn close_link(&self, link: LinkId);
+    /// Sends any front-end message to another shard.
+    fn send_front(&self, to: ShardId, msg: FrontMsg);
+    /// Opens a trusted in-process session (a shared-subscription group).
+    fn open_service(&self, realm: &str, out: crate::core::api::Output) -> Option<LinkId>;
+    /// Feeds a message to a link of this shard.
+    fn feed(&self, link: LinkId, msg: crate::proto::Message);
 }
 
 thread_local! {
@@ -242,6 +248,10 @@ fn adopt_local(old: &StateRef, new: &StateRef) {
 fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
     let mut o = old.borrow_mut();
     tracing::debug!(client = %o.client_id, "session taken over by a new connection");
+    o.leave_shares();
+    for msg in std::mem::take(&mut o.chores.share) {
+        super::share::send(mesh, None, msg);
+    }
     o.p.expiry_s = 0;
     super::ctx::end_incarnation(&mut o);
     o.p.clear();
@@ -506,6 +516,18 @@ impl Mesh for RouterMesh<'_> {
     fn close_link(&self, link: LinkId) {
         self.0.borrow_mut().close(link);
     }
+
+    fn send_front(&self, to: ShardId, msg: FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
+    }
+
+    fn open_service(&self, realm: &str, out: crate::core::api::Output) -> Option<LinkId> {
+        self.0.borrow_mut().open_service(realm, out)
+    }
+
+    fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+        self.0.borrow_mut().feed(link, msg);
+    }
 }
 
 /// A request for a WAL marker in `realm`'s log behind what this shard
@@ -550,11 +572,14 @@ pub fn on_front_msgs(router: &mut ShardRouter, msgs: Vec<FrontMsg>) {
     for m in msgs {
         match m.0.downcast::<Takeover>() {
             Ok(t) => handle(&mesh, *t),
-            Err(other) => {
-                if let Ok(mark) = other.downcast::<DurableMark>() {
-                    mark.queue();
+            Err(other) => match other.downcast::<DurableMark>() {
+                Ok(mark) => mark.queue(),
+                Err(other) => {
+                    if let Ok(s) = other.downcast::<super::share::ShareMsg>() {
+                        super::share::handle(&mesh, *s);
+                    }
                 }
-            }
+            },
         }
     }
 }
@@ -595,6 +620,11 @@ mod tests {
         fn close_link(&self, link: LinkId) {
             self.closed.borrow_mut().push(link);
         }
+        fn send_front(&self, _to: ShardId, _msg: FrontMsg) {}
+        fn open_service(&self, _: &str, _: crate::core::api::Output) -> Option<LinkId> {
+            None
+        }
+        fn feed(&self, _link: LinkId, _msg: crate::proto::Message) {}
     }
 
     fn mesh(me: u16) -> FakeMesh {
