@@ -191,6 +191,8 @@ def test_queue_bound_drops_new_messages(tmp_path_factory, made):
         made.append(sub)
         sub.subscribe(t, 1)
         sub.close()
+        sub.disconnected.wait(TIMEOUT)
+        time.sleep(0.3)  # the session is offline (not in flight to a closing connection)
         pub = Mqtt(proc.mqtt_port, V311).connect()
         made.append(pub)
         for i in range(6):
@@ -466,3 +468,137 @@ def test_no_qos1_message_lost_while_the_session_moves(router, made, takeover):
                 got.add(int(p[1:]))
     missing = sorted(set(range(total)) - got)
     assert not missing, f"{len(missing)} lost, e.g. {missing[:10]}"
+
+
+# --- shared subscriptions and $SYS -------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=VIDS)
+def test_shared_subscription_round_robin_delivers_each_message_once(router, made, version):
+    """Three members of one group, on whichever shards they land: every
+    message goes to exactly one of them, in turn (round_robin, the default)."""
+    group = "g" + secrets.token_hex(3)
+    t = topic_of("shared")
+    members = []
+    for _ in range(3):
+        m = Mqtt(router.mqtt_port, version).connect()
+        made.append(m)
+        codes = m.subscribe(f"$share/{group}/{t}", 1)
+        assert codes[0] in (1,) or getattr(codes[0], "value", None) == 1
+        members.append(m)
+    time.sleep(0.3)  # the joins travel to the group's shard
+    pub = Mqtt(router.mqtt_port, version).connect()
+    made.append(pub)
+    n = 30
+    for i in range(n):
+        pub.publish(t, f"s{i}".encode(), qos=1)
+    counts = []
+    seen = []
+    for m in members:
+        got = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                got.append(m.messages.get(timeout=0.3).payload)
+            except Exception:
+                if sum(counts) + len(got) >= n:
+                    break
+        counts.append(len(got))
+        seen.extend(got)
+    assert sorted(seen) == sorted(f"s{i}".encode() for i in range(n)), "each exactly once"
+    assert counts == [10, 10, 10], counts
+
+
+def test_shared_and_plain_subscriptions_side_by_side(router, made):
+    """A plain subscriber gets every message; the group shares them."""
+    group = "g" + secrets.token_hex(3)
+    t = topic_of("mixed")
+    plain = Mqtt(router.mqtt_port, V5).connect()
+    made.append(plain)
+    plain.subscribe(t, 1)
+    a = Mqtt(router.mqtt_port, V5).connect()
+    b = Mqtt(router.mqtt_port, V5).connect()
+    made += [a, b]
+    a.subscribe(f"$share/{group}/{t.split('/')[0]}/#", 1)
+    b.subscribe(f"$share/{group}/{t.split('/')[0]}/#", 1)
+    time.sleep(0.3)
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    for i in range(4):
+        pub.publish(t, f"x{i}".encode(), qos=1)
+    assert len(plain.expect(4)) == 4
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 4 and time.monotonic() < deadline:
+        for m in (a, b):
+            try:
+                got.append(m.messages.get(timeout=0.2).payload)
+            except Exception:
+                pass
+    assert sorted(got) == [b"x0", b"x1", b"x2", b"x3"]
+    a.nothing(0.3)
+    b.nothing(0.3)
+
+
+def test_shared_member_that_unsubscribes_gets_nothing_more(router, made):
+    group = "g" + secrets.token_hex(3)
+    t = topic_of("leave")
+    a = Mqtt(router.mqtt_port, V5).connect()
+    b = Mqtt(router.mqtt_port, V5).connect()
+    made += [a, b]
+    a.subscribe(f"$share/{group}/{t}", 0)
+    b.subscribe(f"$share/{group}/{t}", 0)
+    time.sleep(0.2)
+    a.c.unsubscribe(f"$share/{group}/{t}")
+    time.sleep(0.3)
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    for i in range(4):
+        pub.publish(t, f"l{i}".encode(), qos=1)
+    assert [m.payload for m in b.expect(4)] == [b"l0", b"l1", b"l2", b"l3"]
+    a.nothing(0.3)
+
+
+def test_sys_topics_report_clients_and_messages(tmp_path_factory, made):
+    proc = RouterProcess(tmp_path_factory.mktemp("sys"))
+    for tr in proc.config["workers"][0]["transports"]:
+        if tr["type"] == "mqtt":
+            tr["junction"] = {"sys_interval": 1}
+    proc.start()
+    try:
+        wait_mqtt(proc)
+        watcher = Mqtt(proc.mqtt_port, V311).connect()
+        made.append(watcher)
+        watcher.subscribe("$SYS/broker/#", 0)
+        everything = Mqtt(proc.mqtt_port, V311).connect()
+        made.append(everything)
+        everything.subscribe("#", 0)
+        plus = Mqtt(proc.mqtt_port, V311).connect()
+        made.append(plus)
+        plus.subscribe("+/broker/#", 0)
+        pub = Mqtt(proc.mqtt_port, V311).connect()
+        made.append(pub)
+        for i in range(3):
+            pub.publish("sys/test", b"x", qos=1)
+        values: dict[str, int] = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                m = watcher.messages.get(timeout=0.5)
+            except Exception:
+                continue
+            values[m.topic] = int(m.payload)
+            if values.get("$SYS/broker/messages/received", 0) >= 3 and values.get(
+                "$SYS/broker/clients/connected", 0
+            ) >= 4:
+                break
+        assert values.get("$SYS/broker/clients/connected", 0) >= 4, values
+        assert values.get("$SYS/broker/messages/received", 0) >= 3, values
+        assert values.get("$SYS/broker/listeners/mqtt_main/messages/received", 0) >= 3, values
+        assert "$SYS/broker/uptime" in values
+        # `#` and `+` at the first level never match $SYS topics.
+        while not everything.messages.empty():
+            assert not everything.messages.get().topic.startswith("$SYS"), "# matched $SYS"
+        plus.nothing(0.2)
+    finally:
+        proc.kill()
