@@ -217,10 +217,17 @@ def test_persistent_session_survives_a_router_restart(tmp_path_factory, made):
         sub = connect(persistent(proc.mqtt_port, V5, cid))
         sub.subscribe(t, 2)
         sub.close()
+        # A second one stays connected through the shutdown.
+        online_cid = cid + "-online"
+        online = connect(persistent(proc.mqtt_port, V311, online_cid))
+        made.append(online)
+        online.subscribe(t, 1)
         pub = Mqtt(proc.mqtt_port, V311).connect()
         for i in range(3):
             pub.publish(t, f"r{i}".encode(), qos=1)
+        assert [m.payload for m in online.expect(3)] == [b"r0", b"r1", b"r2"]
         pub.close()
+        time.sleep(0.3)  # the online subscriber's PUBACKs are in
         proc.terminate()
         assert proc.wait(15) == 0
         proc.start()
@@ -231,11 +238,16 @@ def test_persistent_session_survives_a_router_restart(tmp_path_factory, made):
         got = again.expect(3)
         assert [m.payload for m in got] == [b"r0", b"r1", b"r2"]
         again.nothing()
+        back = connect(persistent(proc.mqtt_port, V311, online_cid))
+        made.append(back)
+        assert session_present(back), "a session online at shutdown came back too"
+        back.nothing(0.3)
         # Its subscription is back too.
         pub = Mqtt(proc.mqtt_port, V311).connect()
         made.append(pub)
         pub.publish(t, b"after-restart", qos=1)
         assert again.expect(1)[0].payload == b"after-restart"
+        assert back.expect(1)[0].payload == b"after-restart"
     finally:
         proc.kill()
 

@@ -382,8 +382,15 @@ impl Session {
                 s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
             let offline = keep || (s.handed.is_some() && s.link.is_some());
             if !offline && s.forward.is_none() && s.handed.is_none() {
-                s.leave_shares();
-                super::ctx::end_incarnation(&mut s);
+                if s.router_ended && s.p.persistent() {
+                    // The router shuts down: the stored session stays for
+                    // the next start.
+                    let meta = s.p.meta(s.version, &s.svc.transport.id, false);
+                    s.write(crate::store::mqtt::Record::Meta(meta));
+                } else {
+                    s.leave_shares();
+                    super::ctx::end_incarnation(&mut s);
+                }
                 s.p.clear();
             }
             let link = if offline { s.link } else { s.link.take() };

@@ -290,7 +290,7 @@ thread_local! {
         std::cell::RefCell::new(AHashMap::new());
 }
 
-/// MQTT sessions connected on this shard (tests, `$SYS`).
+/// MQTT sessions on this shard, connected or offline (tests, logs).
 pub fn clients_on_shard() -> usize {
     CLIENTS.with(|c| c.borrow().len())
 }

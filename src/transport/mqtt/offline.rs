@@ -38,7 +38,7 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         let mut s = state.borrow_mut();
         s.phase = Phase::Offline;
         s.close = None;
-        s.out.items.clear();
+        s.out = super::out::OutQueue::new(s.out.limit);
         s.aliases_out.clear();
         s.last_delivery = None;
         if s.p.inc != 0 && s.handed.is_none() {
