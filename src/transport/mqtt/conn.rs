@@ -369,9 +369,10 @@ impl Session {
             };
             // Acknowledgements not sent: the client sends again.
             s.pending_pubs.clear();
-            if let Some((shard, token)) = s.resume.from.take() {
+            if let Some((shard, token)) = s.resume.from {
                 // The session's old shard waits for this connection's
-                // subscriptions: it may send the tail now.
+                // subscriptions: it may send the tail now (it is queued
+                // here, or passed on when this session was handed on).
                 let msg = takeover::Takeover::Subscribed {
                     client: s.client_id.clone(),
                     token,

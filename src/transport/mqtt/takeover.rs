@@ -125,6 +125,11 @@ pub trait Mesh {
 thread_local! {
     /// Client identifiers this shard owns → the session holding each.
     static OWNED: RefCell<AHashMap<String, (ShardId, u64)>> = RefCell::new(AHashMap::new());
+    /// Sessions handed over to another shard, still collecting their tail,
+    /// by (client, token) and the tokens they took over here: out of
+    /// [`CLIENTS`], so a new connection of the client on this shard does
+    /// not take them for its own.
+    static TAILS: RefCell<AHashMap<(String, u64), StateRef>> = RefCell::new(AHashMap::new());
     /// Tokens of this shard's connections.
     static NEXT_TOKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
@@ -284,7 +289,8 @@ fn holder(client: &str, token: u64) -> Option<StateRef> {
 }
 
 /// The session of `client` on this shard with `token`, or that took the
-/// session over from the connection with `token` on this shard.
+/// session over from the connection with `token` on this shard (a session
+/// collecting its tail included).
 fn heir(client: &str, token: u64) -> Option<StateRef> {
     CLIENTS
         .with(|m| m.borrow().get(client).cloned())
@@ -292,6 +298,17 @@ fn heir(client: &str, token: u64) -> Option<StateRef> {
             let s = s.borrow();
             s.token == token || s.resume.aliases.contains(&token)
         })
+        .or_else(|| tail_of(client, token))
+}
+
+/// The handed-over session of `client` known here by `token`.
+fn tail_of(client: &str, token: u64) -> Option<StateRef> {
+    TAILS.with(|t| t.borrow().get(&(client.to_owned(), token)).cloned())
+}
+
+/// Handed-over sessions collecting their tail on this shard (tests, logs).
+pub fn tails_on_shard() -> usize {
+    TAILS.with(|t| t.borrow().len())
 }
 
 /// One takeover message, on this shard.
@@ -389,7 +406,7 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             }
         }
         Takeover::Subscribed { client, token } => {
-            if let Some(s) = holder(&client, token) {
+            if let Some(s) = tail_of(&client, token) {
                 send_tail(mesh, &s);
             }
         }
@@ -440,6 +457,23 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
         );
     }
     st.wake();
+    // Out of the client table: it only collects the tail now.
+    let client = st.client_id.clone();
+    let mut keys = vec![st.token];
+    keys.extend(st.resume.aliases.iter().copied());
+    drop(st);
+    CLIENTS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.get(&client).is_some_and(|x| Rc::ptr_eq(x, s)) {
+            m.remove(&client);
+        }
+    });
+    TAILS.with(|t| {
+        let mut t = t.borrow_mut();
+        for k in keys {
+            t.insert((client.clone(), k), Rc::clone(s));
+        }
+    });
     Some(Box::new(data))
 }
 
@@ -477,12 +511,7 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
     st.wake();
     let client = st.client_id.clone();
     drop(st);
-    CLIENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.get(&client).is_some_and(|x| Rc::ptr_eq(x, s)) {
-            m.remove(&client);
-        }
-    });
+    TAILS.with(|t| t.borrow_mut().retain(|_, x| !Rc::ptr_eq(x, s)));
     send_or_handle(
         mesh,
         shard,
