@@ -60,6 +60,12 @@ impl Msg {
         }
     }
 
+    /// Whether it carries a Message Expiry Interval (else
+    /// [`Msg::expiry_left`] is always `Ok(None)`, without reading the clock).
+    pub fn expires(&self) -> bool {
+        self.props.message_expiry_interval.is_some() && self.at_ms != 0
+    }
+
     /// Seconds of Message Expiry left now: `Ok(None)` when it never
     /// expires or has not waited a whole second.
     ///

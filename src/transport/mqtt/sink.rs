@@ -178,7 +178,12 @@ impl PubCache {
         qos: QoS,
     ) -> Option<(Rc<Msg>, Rc<PublishTemplate>)> {
         let (slot, msg) = self.body(src, format)?;
-        match msg.expiry_left(now_ms()) {
+        let left = if msg.expires() {
+            msg.expiry_left(now_ms())
+        } else {
+            Ok(None)
+        };
+        match left {
             Err(_) => None,
             Ok(Some(_)) => {
                 let t = msg.template(qos, version)?;
@@ -351,26 +356,13 @@ impl FrontSink for Sink {
             if n.duplicate(ev.publication, ev.retained) {
                 return Ok(false);
             }
-            return offer(&mut n, &names, ev);
+            return offer(&mut n, Some(&names), ev);
         }
         let s = &mut *guard;
-        let Some(names) = s.wamp_subs.get(&ev.subscription) else {
+        if s.settling() && s.duplicate(ev.publication, ev.retained) {
             return Ok(false);
-        };
-        if s.settling() {
-            let names = names.clone();
-            if s.duplicate(ev.publication, ev.retained) {
-                return Ok(false);
-            }
-            return offer(s, &names, ev);
         }
-        // The hot path: no clone of the filter names.
-        let names = std::mem::take(s.wamp_subs.get_mut(&ev.subscription).expect("found above"));
-        let r = offer(s, &names, ev);
-        if let Some(slot) = s.wamp_subs.get_mut(&ev.subscription) {
-            *slot = names;
-        }
-        r
+        offer(s, None, ev)
     }
 
     fn close(&mut self, reason: CloseReason) {
@@ -405,9 +397,14 @@ impl FrontSink for Sink {
 }
 
 /// Offers a publication to session `s` through its filters `names` (those
-/// behind the event's WAMP subscription): delivered when the client is
-/// connected, queued (QoS 1/2) while the session persists without it.
-fn offer(s: &mut State, names: &[String], ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
+/// behind the event's WAMP subscription; `None`: the session's own for it):
+/// delivered when the client is connected, queued (QoS 1/2) while the
+/// session persists without it.
+fn offer(
+    s: &mut State,
+    names: Option<&[String]>,
+    ev: &mut EventOut<'_, '_>,
+) -> Result<bool, Overflow> {
     let queue_only = match s.phase {
         Phase::Up if s.handed.is_none() => false,
         _ if s.p.persistent() || s.handed.is_some() => true,
@@ -419,6 +416,13 @@ fn offer(s: &mut State, names: &[String], ev: &mut EventOut<'_, '_>) -> Result<b
     };
     let Some(topic) = cache.topic() else {
         return Ok(false);
+    };
+    let names: &[String] = match names {
+        Some(n) => n,
+        None => match s.wamp_subs.get(&sub) {
+            Some(n) => n,
+            None => return Ok(false),
+        },
     };
     let filters = names
         .iter()

@@ -400,17 +400,23 @@ impl State {
             let Some(p) = self.p.pop_waiting() else {
                 break;
             };
-            if p.msg.expiry_left(now_ms()).is_err() {
-                self.write(Record::DelMsg(p.key));
-                continue;
-            }
-            // A message that waited gets its remaining expiry.
-            let p = match p.msg.expiry_left(now_ms()) {
+            // A message that waited gets its remaining expiry; an expired
+            // one goes.
+            let left = if p.msg.expires() {
+                p.msg.expiry_left(now_ms())
+            } else {
+                Ok(None)
+            };
+            let p = match left {
+                Err(_) => {
+                    self.write(Record::DelMsg(p.key));
+                    continue;
+                }
                 Ok(Some(_)) => match p.msg.template(p.tmpl.qos(), self.version) {
                     Some(tmpl) => PubOut { tmpl, ..p },
                     None => continue,
                 },
-                _ => p,
+                Ok(None) => p,
             };
             self.send_inflight(p)?;
         }
