@@ -96,6 +96,39 @@ pub struct MqttLimits {
     /// `connect_timeout`: ms from TCP accept to CONNECT before the
     /// connection is dropped (default 10 000).
     pub connect_timeout_ms: u64,
+    /// `queue_overflow`: what a full session queue does with one more
+    /// QoS 1/2 message (default `drop_new`, mosquitto's).
+    pub queue_overflow: QueueOverflow,
+    /// `shared_subscriptions`: how a `$share/{group}/{filter}` group picks the
+    /// member that gets a message (default `round_robin`).
+    pub shared_strategy: SharedStrategy,
+    /// `sys_interval`: seconds between two `$SYS/` updates (0: no `$SYS/`
+    /// topics; default 10, mosquitto's).
+    pub sys_interval_s: u32,
+}
+
+/// What a full session queue (`max_queued_messages`, `max_queued_bytes`,
+/// or the process-wide `mqtt_offline_store_bytes`) does with one more message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueOverflow {
+    /// `drop_new`: the new message is dropped (counted).
+    #[default]
+    DropNew,
+    /// `drop_oldest`: the oldest queued message is dropped to make room (counted).
+    DropOldest,
+}
+
+/// How a shared-subscription group picks the member a message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SharedStrategy {
+    /// `round_robin`: each member in turn.
+    #[default]
+    RoundRobin,
+    /// `random`: a member at random.
+    Random,
+    /// `sticky`: every message of one publisher goes to the same member
+    /// while that member stays in the group (sticky by client).
+    Sticky,
 }
 
 impl Default for MqttLimits {
@@ -112,6 +145,9 @@ impl Default for MqttLimits {
             max_session_expiry_s: 7200,
             max_keep_alive_s: u16::MAX,
             connect_timeout_ms: 10_000,
+            queue_overflow: QueueOverflow::DropNew,
+            shared_strategy: SharedStrategy::RoundRobin,
+            sys_interval_s: 10,
         }
     }
 }

@@ -88,6 +88,8 @@ pub(crate) enum CoreAnswer {
 pub(crate) struct Internal {
     /// Per realm, this shard's router session, once opened.
     links: AHashMap<RealmIdx, (LinkId, MessageQueueRef)>,
+    /// Front ends' own trusted sessions ([`ShardRouter::open_service`]).
+    services: ahash::AHashSet<LinkId>,
     /// Last CALL request ID (shared by all realms: unique per shard).
     last_request: u64,
     /// Calls waiting for their answer.
@@ -116,10 +118,47 @@ fn router_transport() -> Rc<TransportConfig> {
     Rc::new(c.clone())
 }
 
+/// A router session: trusted, `junction` in role `trusted`.
+fn router_session(id: crate::proto::SessionId, realm: RealmIdx) -> Session {
+    Session {
+        id,
+        realm,
+        authid: ROUTER_AUTHID.into(),
+        authrole: ROUTER_ROLE.into(),
+        authmethod: "internal".into(),
+        authprovider: "router".into(),
+        authextra: None,
+        subscriptions: IdMap::default(),
+        registrations: IdMap::default(),
+        features: Features::default(),
+        trustlevel: None,
+        parked: None,
+        trusted: true,
+    }
+}
+
 impl Internal {
     /// Router sessions open on this shard (one per realm used).
     pub fn link_count(&self) -> usize {
-        self.links.len()
+        self.links.len() + self.services.len()
+    }
+
+    /// A trusted session in `realm` on a new in-process link whose output
+    /// is `out` (see [`ShardRouter::open_service`]).
+    pub fn open_service(&mut self, cx: &mut Ctx, realm: RealmIdx, out: Output) -> Option<LinkId> {
+        let info = LinkInfo::new(router_transport(), FrontEnd::Internal, "internal");
+        let link = cx.links.open(info, out, usize::MAX).ok()?;
+        let id = cx.new_session_id();
+        cx.links.establish(link, router_session(id, realm));
+        self.services.insert(link);
+        Some(link)
+    }
+
+    /// A link is gone: forgets it if it was a front end's session.
+    pub fn forget(&mut self, link: LinkId) {
+        if !self.services.is_empty() {
+            self.services.remove(&link);
+        }
     }
 
     /// The router session of `realm` on this shard, opened if needed.
@@ -134,24 +173,7 @@ impl Internal {
             .open(info, Output::Typed(Rc::clone(&queue)), usize::MAX)
             .ok()?;
         let id = cx.new_session_id();
-        cx.links.establish(
-            link,
-            Session {
-                id,
-                realm,
-                authid: ROUTER_AUTHID.into(),
-                authrole: ROUTER_ROLE.into(),
-                authmethod: "internal".into(),
-                authprovider: "router".into(),
-                authextra: None,
-                subscriptions: IdMap::default(),
-                registrations: IdMap::default(),
-                features: Features::default(),
-                trustlevel: None,
-                parked: None,
-                trusted: true,
-            },
-        );
+        cx.links.establish(link, router_session(id, realm));
         self.links.insert(realm, (link, queue));
         Some(link)
     }

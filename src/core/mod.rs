@@ -357,6 +357,7 @@ impl ShardRouter {
             self.sessions.forget(link, &l.phase);
         }
         self.cx.links.remove(link);
+        self.internal.forget(link);
         self.settle();
     }
 
@@ -442,6 +443,18 @@ impl ShardRouter {
         let issued = self.router_call(idx, procedure.to_owned(), payload, timeout_ms, requester);
         self.settle();
         issued.map(|_| call)
+    }
+
+    /// Opens a trusted session in `realm` for a front end's own use, on an
+    /// in-process link whose output is `out` (the MQTT front end keeps the
+    /// subscriptions of offline sessions and of shared-subscription groups
+    /// on one per shard and realm). Like the router sessions of
+    /// [`internal`], it passes the authorization guard, is invisible to the
+    /// session meta API, is not a client link (a drain does not wait for
+    /// it), and ends with [`ShardRouter::close`]. `None` for an unknown realm.
+    pub fn open_trusted_service(&mut self, realm: &str, out: Output) -> Option<LinkId> {
+        let &idx = self.cx.realm_names.get(realm)?;
+        self.internal.open_service(&mut self.cx, idx, out)
     }
 
     /// Publishes to `topic` in `realm` on the router's own behalf. Returns

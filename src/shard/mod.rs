@@ -64,6 +64,7 @@ use crate::core::outbox::{Outbox, OutboxRef};
 use crate::proto::Serializer;
 use crate::proto::ShardId;
 use crate::store::evlog::{EventStore, FileJournal};
+use crate::store::mqtt::{MqttLog, RestoredSession};
 use crate::transport::{self, ConnectionHooks};
 
 /// How long shutdown waits for connections to flush their last frames
@@ -309,6 +310,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     // Loads the persistent stores before any shard serves (blocking is fine here).
     let mut store = EventStore::open(&config);
     let mut journals = store.journals(n).into_iter();
+    let mut mqtt_logs = store.mqtt_logs(n).into_iter();
+    let mqtt_sessions = Arc::new(store.mqtt_sessions());
     let config = Arc::new(config);
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
     let mut addrs = Vec::new();
@@ -328,6 +331,10 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
         let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
         let journal = journals.next().expect("one journal per shard");
+        let mqtt = (
+            mqtt_logs.next().expect("one MQTT log handle per shard"),
+            Arc::clone(&mqtt_sessions),
+        );
         let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
             .io_memory(1 << 20);
@@ -345,7 +352,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     shard_config,
                     transports,
                     shard_peers,
-                    journal,
+                    (journal, mqtt),
                     ready_tx,
                 )
             })
@@ -491,7 +498,7 @@ async fn shard_main(
     config: Arc<Config>,
     transports: Arc<Vec<TransportConfig>>,
     peers: Arc<PeerSet>,
-    journal: FileJournal,
+    (journal, mqtt): (FileJournal, (MqttLog, Arc<Vec<RestoredSession>>)),
     ready: Ready,
 ) -> Result<(), RunError> {
     let uring = start_uring(shard);
@@ -518,6 +525,7 @@ async fn shard_main(
             return Ok(());
         }
     };
+    start_mqtt(&router, &config, &transports, mqtt);
     let _ = ready.send(Ok(bound.iter().map(listeners::Bound::resolved).collect()));
     let mut me = Shard {
         id: shard,
@@ -752,6 +760,30 @@ pub(crate) fn spawn_auth_jobs(router: &Rc<RefCell<ShardRouter>>) {
     }
 }
 
+/// Starts the shard's MQTT front end: its handle on the session logs and
+/// the persistent sessions it owns, read back from them.
+fn start_mqtt(
+    router: &Rc<RefCell<ShardRouter>>,
+    config: &Config,
+    transports: &[TransportConfig],
+    (log, restored): (MqttLog, Arc<Vec<RestoredSession>>),
+) {
+    let port: Rc<dyn transport::mqtt::RouterPort> = Rc::new(MqttRouter(Rc::clone(router)));
+    let queue_limit = router.borrow().limits().outbound_queue_bytes;
+    let services: Vec<Rc<transport::mqtt::Service>> = transports
+        .iter()
+        .filter_map(|t| transport::mqtt::Service::of(t, queue_limit))
+        .map(Rc::new)
+        .collect();
+    transport::mqtt::ctx::start_shard(
+        port,
+        log,
+        &services,
+        &restored,
+        config.limits.mqtt_offline_store_bytes,
+    );
+}
+
 /// The shard's router as the MQTT front end reaches it.
 struct MqttRouter(Rc<RefCell<ShardRouter>>);
 
@@ -767,6 +799,14 @@ impl transport::mqtt::RouterPort for MqttRouter {
 
     fn close(&self, link: LinkId) {
         self.0.borrow_mut().close(link);
+    }
+
+    fn open_service(&self, realm: &str, out: Output) -> Option<LinkId> {
+        self.0.borrow_mut().open_trusted_service(realm, out)
+    }
+
+    fn publish_as_router(&self, realm: &str, topic: &str, payload: crate::proto::Payload) {
+        self.0.borrow_mut().publish_as_router(realm, topic, payload);
     }
 
     fn shard(&self) -> (ShardId, u16) {

@@ -15,6 +15,11 @@
 //! MessagePack-encoded EVENT (the router's own codec), so every value type
 //! survives unchanged.
 //!
+//! **MQTT sessions** of the realm's MQTT clients live in the same log under
+//! `m` keys ([`crate::store::mqtt`]): one writer orders a publication's
+//! retained event and the session records it produced, so a marker after
+//! them covers both.
+//!
 //! **Lifetime.** [`EventStore::open`] runs once per process before the
 //! shards start: it opens every log, loads what it holds (blocking is fine
 //! there) and starts one writer thread per realm log; each shard gets a
@@ -34,6 +39,7 @@ use crate::core::cluster::{PublishFilter, RealmIdx, RoutedPublish};
 use crate::core::journal::{EventJournal, StoredEvent};
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Event, Message, PublicationId, Serializer, SessionId, SubscriptionId};
+use crate::store::mqtt::{self, MqttLog, RestoredSession};
 use crate::store::wal::{self, Encode, Op, Wal, WalError, WalSender};
 
 /// At most one warning per this interval per shard when records are not persisted.
@@ -95,6 +101,24 @@ fn history_key(uri: &str, policy: MatchPolicy) -> Vec<u8> {
     k.push(policy_code(policy));
     k.extend_from_slice(uri.as_bytes());
     k
+}
+
+/// What a realm's log holds: events, and the sessions of its MQTT clients
+/// ([`crate::store::mqtt`]).
+pub enum StoreValue {
+    /// A retained or history event.
+    Event(EventValue),
+    /// An MQTT session record.
+    Mqtt(mqtt::MqttValue),
+}
+
+impl Encode for StoreValue {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            StoreValue::Event(e) => e.encode(out),
+            StoreValue::Mqtt(m) => m.encode(out),
+        }
+    }
 }
 
 /// A publication handed to the writer thread, encoded there.
@@ -208,9 +232,12 @@ fn stored_event(
 
 /// One realm's open log and what it held at open.
 struct RealmLog {
-    wal: Wal<EventValue>,
+    name: String,
+    wal: Wal<StoreValue>,
     stored: Arc<Vec<StoredEvent>>,
     limits: Arc<Limits>,
+    /// The MQTT sessions it held (taken once by [`EventStore::mqtt_sessions`]).
+    mqtt: Vec<RestoredSession>,
 }
 
 /// History limits by history key.
@@ -282,6 +309,27 @@ impl EventStore {
         journals
     }
 
+    /// One handle per shard on the MQTT session records of every realm with
+    /// a log (see [`crate::store::mqtt`]).
+    pub fn mqtt_logs(&self, shards: usize) -> Vec<MqttLog> {
+        let realms: Vec<(String, WalSender<StoreValue>)> = self
+            .realms
+            .iter()
+            .flatten()
+            .map(|r| (r.name.clone(), r.wal.sender()))
+            .collect();
+        (0..shards).map(|_| MqttLog::new(realms.clone())).collect()
+    }
+
+    /// The MQTT sessions the logs held at open (handed out once).
+    pub fn mqtt_sessions(&mut self) -> Vec<RestoredSession> {
+        self.realms
+            .iter_mut()
+            .flatten()
+            .flat_map(|r| std::mem::take(&mut r.mqtt))
+            .collect()
+    }
+
     /// The counters of realm `realm`'s log, if it has one.
     pub fn stats(&self, realm: RealmIdx) -> Option<wal::Stats> {
         self.realms
@@ -341,11 +389,13 @@ fn open_realm(
     let mut stored = Vec::new();
     let mut gone = Vec::new();
     let mut unreadable = 0usize;
+    let mut sessions = mqtt::Loader::default();
     let started = Instant::now();
-    let (wal, recovery) = Wal::open(
-        &log_dir(dir, &rc.name),
-        opts,
-        |key, value| match stored_event(realm, &limits, key, value) {
+    let (wal, recovery) = Wal::open(&log_dir(dir, &rc.name), opts, |key, value| {
+        if key.first() == Some(&mqtt::KEY_MQTT) {
+            return sessions.add(key, value);
+        }
+        match stored_event(realm, &limits, key, value) {
             Ok(ev) => stored.push(ev),
             Err(true) => {
                 if gone.last().is_none_or(|k: &Vec<u8>| k != key) {
@@ -353,19 +403,26 @@ fn open_realm(
                 }
             }
             Err(false) => unreadable += 1,
-        },
-    )?;
+        }
+    })?;
+    unreadable += sessions.unreadable;
     if unreadable > 0 {
         tracing::warn!(realm = %rc.name, records = unreadable, "event store: records that do not read back were skipped");
     }
+    let (mqtt, stale) = sessions.finish(&rc.name);
     let tx = wal.sender();
     for key in gone {
         // A history no longer configured: its events go at the next compaction.
         let _ = tx.append(Op::Delete { key });
     }
+    for prefix in stale {
+        // An older incarnation of an MQTT session (its end was not written).
+        let _ = tx.append(Op::DeletePrefix { prefix });
+    }
     tracing::info!(
         realm = %rc.name,
         events = stored.len(),
+        mqtt_sessions = mqtt.len(),
         segments = recovery.segments,
         records = recovery.records,
         damaged = recovery.damage.len(),
@@ -373,9 +430,11 @@ fn open_realm(
         "event store loaded"
     );
     Ok(RealmLog {
+        name: rc.name.clone(),
         wal,
         stored: Arc::new(stored),
         limits: Arc::new(limits),
+        mqtt,
     })
 }
 
@@ -386,13 +445,13 @@ pub struct FileJournal {
 }
 
 struct RealmJournal {
-    tx: WalSender<EventValue>,
+    tx: WalSender<StoreValue>,
     stored: Arc<Vec<StoredEvent>>,
     limits: Arc<Limits>,
 }
 
 impl FileJournal {
-    fn send(&mut self, realm: RealmIdx, op: Op<EventValue>) {
+    fn send(&mut self, realm: RealmIdx, op: Op<StoreValue>) {
         let Some(Some(r)) = self.realms.get(realm as usize) else {
             return;
         };
@@ -424,10 +483,19 @@ impl EventJournal for FileJournal {
             realm,
             Op::Put {
                 key: retained_key(&p.topic),
-                value: EventValue {
+                value: StoreValue::Event(EventValue {
                     time_ns,
                     publish: Arc::clone(p),
-                },
+                }),
+            },
+        );
+    }
+
+    fn clear_retained(&mut self, realm: RealmIdx, topic: &str) {
+        self.send(
+            realm,
+            Op::Delete {
+                key: retained_key(topic),
             },
         );
     }
@@ -453,10 +521,10 @@ impl EventJournal for FileJournal {
             Op::Append {
                 key,
                 keep,
-                value: EventValue {
+                value: StoreValue::Event(EventValue {
                     time_ns,
                     publish: Arc::clone(p),
-                },
+                }),
             },
         );
     }

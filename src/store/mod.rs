@@ -1,7 +1,7 @@
 //! Durable state kept off the reactors: a generic write-ahead log ([`wal`])
 //! with its own writer thread, and on it the event store of a realm
-//! (retained events and event history, [`evlog`]). Next: MQTT sessions and
-//! bridge queues on the same log.
+//! (retained events and event history, [`evlog`]) and the sessions of its
+//! MQTT clients ([`mqtt`]). Next: bridge queues on the same log.
 //!
 //! May import `config`, `proto` and the routing core's types (`core`), which
 //! it implements [`crate::core::journal::EventJournal`] for; the core never
@@ -9,4 +9,5 @@
 //! runs on a reactor except the non-blocking hand-off to a writer thread.
 
 pub mod evlog;
+pub mod mqtt;
 pub mod wal;

@@ -36,6 +36,7 @@ class Mqtt:
         self.connack = threading.Event()
         self.connack_code = None
         self.connack_props = None
+        self.session_present = None
         self.disconnected = threading.Event()
         self.disconnect_reason = None
         self.subacks: queue.Queue = queue.Queue()
@@ -58,6 +59,7 @@ class Mqtt:
         self.kw = kw
 
     def _on_connect(self, c, u, flags, rc, props):
+        self.session_present = getattr(flags, "session_present", None)
         self.connack_code = rc
         self.connack_props = props
         self.connack.set()

@@ -181,7 +181,7 @@ def test_v5_assigned_client_identifier_and_announced_limits(mqtt):
     assert p.ReceiveMaximum == 32
     assert p.MaximumPacketSize == 1024 * 1024
     assert p.TopicAliasMaximum == 64
-    assert p.SharedSubscriptionAvailable == 0
+    assert p.SharedSubscriptionAvailable == 1
 
 
 def test_v311_empty_client_id_without_clean_session_is_refused(router):

@@ -10,7 +10,10 @@ use super::transport::Within;
 use super::web::is_web_path;
 use super::{Key, Loader, Obj};
 use crate::config::auth::{AnonymousAuth, AuthConfig};
-use crate::config::mqtt::{MQTT_PROTOCOL_MAX_PACKET_SIZE, MqttLimits, MqttService, PayloadFormat};
+use crate::config::mqtt::{
+    MQTT_PROTOCOL_MAX_PACKET_SIZE, MqttLimits, MqttService, PayloadFormat, QueueOverflow,
+    SharedStrategy,
+};
 use crate::config::path::child;
 use crate::config::{Limits, UniversalTransport};
 
@@ -190,6 +193,9 @@ impl Loader<'_> {
                 ("max_session_expiry", Key::Read),
                 ("max_keep_alive", Key::Read),
                 ("connect_timeout", Key::Read),
+                ("queue_overflow", Key::Read),
+                ("shared_subscriptions", Key::Read),
+                ("sys_interval", Key::Read),
                 ("trustlevel", Key::Read),
             ],
         );
@@ -237,9 +243,43 @@ impl Loader<'_> {
         if let Some(n) = read(self, "max_keep_alive", 1, 65_535) {
             m.max_keep_alive_s = n as u16;
         }
+        if let Some(n) = read(self, "sys_interval", 0, 86_400) {
+            m.sys_interval_s = n as u32;
+        }
         if let Some(v) = obj.get("connect_timeout") {
             match self.millis(&child(path, "connect_timeout"), v) {
                 Some(ms) => m.connect_timeout_ms = ms,
+                None => ok = false,
+            }
+        }
+        if let Some(v) = obj.get("queue_overflow") {
+            let p = child(path, "queue_overflow");
+            match self.string(&p, v).as_deref() {
+                Some("drop_new") => m.queue_overflow = QueueOverflow::DropNew,
+                Some("drop_oldest") => m.queue_overflow = QueueOverflow::DropOldest,
+                Some(other) => {
+                    self.error(
+                        &p,
+                        format!("\"{other}\" is not \"drop_new\" or \"drop_oldest\""),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        if let Some(v) = obj.get("shared_subscriptions") {
+            let p = child(path, "shared_subscriptions");
+            match self.string(&p, v).as_deref() {
+                Some("round_robin") => m.shared_strategy = SharedStrategy::RoundRobin,
+                Some("random") => m.shared_strategy = SharedStrategy::Random,
+                Some("sticky") => m.shared_strategy = SharedStrategy::Sticky,
+                Some(other) => {
+                    self.error(
+                        &p,
+                        format!("\"{other}\" is not \"round_robin\", \"random\" or \"sticky\""),
+                    );
+                    ok = false;
+                }
                 None => ok = false,
             }
         }

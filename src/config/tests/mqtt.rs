@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::auth::AnonymousAuth;
-use crate::config::mqtt::{MqttLimits, PayloadFormat};
+use crate::config::mqtt::{MqttLimits, PayloadFormat, QueueOverflow, SharedStrategy};
 use crate::config::web::WebService;
 
 const T: &str = "/workers/0/transports/0";
@@ -65,7 +65,8 @@ fn limits_and_trust_level() {
             "max_connections": 10, "max_packet_size": 1024, "max_topic_length": 256,
             "max_topic_levels": 8, "max_subscriptions": 50, "max_inflight": 10,
             "max_queued_messages": 0, "max_queued_bytes": 65536, "max_session_expiry": 0,
-            "max_keep_alive": 60, "connect_timeout": 0, "trustlevel": 2
+            "max_keep_alive": 60, "connect_timeout": 0, "trustlevel": 2,
+            "queue_overflow": "drop_oldest", "shared_subscriptions": "sticky", "sys_interval": 0
         })),
     ));
     let m = service(&c);
@@ -83,6 +84,9 @@ fn limits_and_trust_level() {
             max_session_expiry_s: 0,
             max_keep_alive_s: 60,
             connect_timeout_ms: 0,
+            queue_overflow: QueueOverflow::DropOldest,
+            shared_strategy: SharedStrategy::Sticky,
+            sys_interval_s: 0,
         }
     );
     assert_eq!(m.trustlevel, Some(2));
@@ -114,6 +118,9 @@ fn limits_and_trust_level() {
 #[case(json!({"realm": "realm1"}), Some(json!({"max_packet_size": 300_000_000})), "junction.max_packet_size", Invalid, "out of range")]
 #[case(json!({"realm": "realm1"}), Some(json!({"connect_timeout": 10})), "junction.connect_timeout", Invalid, "too small")]
 #[case(json!({"realm": "realm1"}), Some(json!({"qos2": false})), "junction.qos2", Invalid, "unknown key")]
+#[case(json!({"realm": "realm1"}), Some(json!({"queue_overflow": "drop_all"})), "junction.queue_overflow", Invalid, "\"drop_new\" or \"drop_oldest\"")]
+#[case(json!({"realm": "realm1"}), Some(json!({"shared_subscriptions": "hash"})), "junction.shared_subscriptions", Invalid, "\"round_robin\", \"random\" or \"sticky\"")]
+#[case(json!({"realm": "realm1"}), Some(json!({"sys_interval": 100_000})), "junction.sys_interval", Invalid, "out of range")]
 fn bad_mqtt(
     #[case] options: Value,
     #[case] junction: Option<Value>,

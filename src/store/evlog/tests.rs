@@ -168,6 +168,88 @@ fn what_a_journal_keeps_comes_back_after_a_restart() {
     store.close();
 }
 
+/// A cleared retained event stays cleared after a restart; other topics
+/// keep theirs.
+#[test]
+fn a_cleared_retained_event_is_gone_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = config(dir.path(), &[], 1 << 30);
+    let mut store = EventStore::open(&c);
+    let mut j = journal(&mut store);
+    j.keep_retained(1, &publ("com.a", 1, true), 1);
+    j.keep_retained(1, &publ("com.b", 2, true), 2);
+    j.clear_retained(1, "com.a");
+    // Clearing a topic without a retained event, or in a memory realm: harmless.
+    j.clear_retained(1, "com.none");
+    j.clear_retained(0, "com.b");
+    store.close();
+    let mut store = EventStore::open(&c);
+    let stored = journal(&mut store).stored(1);
+    let topics: Vec<&str> = retained(&stored).iter().map(|p| p.topic.as_str()).collect();
+    assert_eq!(topics, vec!["com.b"]);
+    store.close();
+}
+
+/// MQTT session records share the realm's log: they come back through
+/// `mqtt_sessions`, never as events, and each shard gets a handle.
+#[test]
+fn mqtt_sessions_share_the_realms_log() {
+    use crate::proto::mqtt::{QoS, Version};
+    use crate::store::mqtt::{Record, SessionMeta, StoredFilter};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = config(dir.path(), &[], 1 << 30);
+    let mut store = EventStore::open(&c);
+    let logs = store.mqtt_logs(2);
+    assert_eq!(logs.len(), 2);
+    assert!(logs[0].durable("realm1") && !logs[0].durable("mem"));
+    let meta = SessionMeta {
+        version: Version::V5,
+        expiry_s: 300,
+        last_pid: 4,
+        offline_since_ms: 0,
+        listener: "mqtt".into(),
+        filters: vec![StoredFilter {
+            filter: "a/#".into(),
+            qos: QoS::AtLeastOnce,
+            no_local: false,
+            retain_as_published: false,
+            sub_id: None,
+        }],
+    };
+    logs[1]
+        .write("realm1", "dev-1", 7, Record::Meta(meta.clone()))
+        .expect("queued");
+    logs[0]
+        .write("mem", "dev-1", 7, Record::Meta(meta.clone()))
+        .expect("a memory realm ignores it");
+    journal(&mut store).keep_retained(1, &publ("com.r", 2, true), 2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    logs[0]
+        .mark(
+            "realm1",
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )
+        .expect("queued");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
+    store.close();
+    let mut store = EventStore::open(&c);
+    let sessions = store.mqtt_sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (
+            sessions[0].client.as_str(),
+            sessions[0].inc,
+            &sessions[0].meta
+        ),
+        ("dev-1", 7, &meta)
+    );
+    assert!(store.mqtt_sessions().is_empty(), "handed out once");
+    assert_eq!(retained(&journal(&mut store).stored(1)).len(), 1);
+    store.close();
+}
+
 #[test]
 fn a_history_no_longer_configured_is_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");

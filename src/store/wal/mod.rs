@@ -21,7 +21,10 @@
 //! the OS. An append may carry an [`Ack`], called on the writer thread once
 //! the record is as durable as the policy promises (after its sync for
 //! `always` and `interval`, after its write for `never`), or with an error.
-//! [`Wal::flush`] and closing always sync.
+//! [`WalSender::mark_acked`] asks for the same acknowledgement of
+//! everything queued before it without writing a record (the MQTT front end
+//! acknowledges a batch of publications with one). [`Wal::flush`] and
+//! closing always sync.
 //!
 //! **Recovery** ([`Wal::open`]) reads the segments, sets aside (renames to
 //! `.bad`) a segment whose header it cannot read, replays from the last
@@ -267,6 +270,8 @@ struct Shared {
 enum Cmd<V> {
     Op(Op<V>, Option<Ack>),
     Flush(Ack),
+    Mark(Ack),
+    Written(Ack),
     Close,
 }
 
@@ -317,6 +322,29 @@ impl<V: Encode> WalSender<V> {
     /// logged and `ack` is dropped without being called.
     pub fn append_acked(&self, op: Op<V>, ack: Ack) -> Result<(), WalError> {
         self.push(Cmd::Op(op, Some(ack)))
+    }
+
+    /// Queues a marker without a record: `ack` is called once everything
+    /// queued before it is as durable as the policy promises (as an append's
+    /// acknowledgement would be). Costs no record and no extra sync.
+    ///
+    /// # Errors
+    /// As [`WalSender::append_acked`].
+    pub fn mark_acked(&self, ack: Ack) -> Result<(), WalError> {
+        self.push(Cmd::Mark(ack))
+    }
+
+    /// Queues a marker acknowledged once everything queued before it is
+    /// written to the segment (handed to the kernel: safe from a crash of
+    /// the process, not from a power cut) — or, under the `always` policy,
+    /// synced, like [`WalSender::mark_acked`]. What a front end waits for
+    /// before acknowledging a client when waiting for the policy's sync
+    /// (up to `fsync-interval`) would stall it.
+    ///
+    /// # Errors
+    /// As [`WalSender::append_acked`].
+    pub fn mark_written(&self, ack: Ack) -> Result<(), WalError> {
+        self.push(Cmd::Written(ack))
     }
 
     /// Asks for a sync of everything queued so far, whatever the policy;

@@ -425,6 +425,57 @@ fn acks_come_after_the_write_or_its_sync(#[case] policy: FsyncPolicy, #[case] sy
     w.close();
 }
 
+/// A marker is acknowledged with the records queued before it: after their
+/// sync (`interval`, `always`), and at once when nothing is unsynced; it
+/// writes no record.
+#[test]
+fn markers_wait_for_what_was_queued_before_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (w, _, _) = open(
+        dir.path(),
+        opts(FsyncPolicy::Interval(Duration::from_secs(3600))),
+    );
+    let (ack, rx) = ack_channel();
+    w.sender().append(put("a", "1")).expect("queued");
+    w.sender().mark_acked(ack).expect("queued");
+    wait_written(&w, 1);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(rx.try_recv().is_err(), "not before the record's sync");
+    w.flush().expect("flush");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
+    // Nothing unsynced: a marker is answered at once, and costs no record.
+    let (ack, rx) = ack_channel();
+    w.sender().mark_acked(ack).expect("queued");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
+    assert_eq!(w.stats().records_written, 1);
+    w.close();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (w, _, _) = open(dir.path(), opts(FsyncPolicy::Always));
+    let (ack, rx) = ack_channel();
+    w.sender().append(put("a", "1")).expect("queued");
+    w.sender().mark_acked(ack).expect("queued");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
+    assert_eq!(w.stats().syncs, 1);
+    w.close();
+}
+
+/// A written-marker is acknowledged once the records before it are written
+/// (no sync under `interval`), after their sync under `always`.
+#[rstest::rstest]
+#[case::interval(FsyncPolicy::Interval(Duration::from_secs(3600)), 0)]
+#[case::always(FsyncPolicy::Always, 1)]
+fn written_markers_wait_for_the_write(#[case] policy: FsyncPolicy, #[case] syncs: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (w, _, _) = open(dir.path(), opts(policy));
+    let (ack, rx) = ack_channel();
+    w.sender().append(put("a", "1")).expect("queued");
+    w.sender().mark_written(ack).expect("queued");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(Ok(())));
+    assert_eq!(w.stats().records_written, 1, "acknowledged after the write");
+    assert_eq!(w.stats().syncs, syncs);
+    w.close();
+}
+
 /// A value whose encoding waits for a signal: holds the writer still.
 struct Gate {
     entered: mpsc::SyncSender<()>,

@@ -46,6 +46,9 @@ pub(super) struct Writer<V> {
     batch_acks: Vec<Ack>,
     /// Acknowledgements of records written but not yet synced.
     waiting: Vec<Ack>,
+    /// Markers answered once the batch before them is written
+    /// ([`super::WalSender::mark_written`]).
+    written_acks: Vec<Ack>,
     /// Bytes were written since the last sync.
     unsynced: bool,
     last_sync: Instant,
@@ -119,6 +122,7 @@ impl<V: Encode> Writer<V> {
             batch_records: 0,
             batch_acks: Vec::new(),
             waiting: Vec::new(),
+            written_acks: Vec::new(),
             unsynced: false,
             last_sync: Instant::now(),
             retry_compact_at: 0,
@@ -189,6 +193,13 @@ impl<V: Encode> Writer<V> {
                 }
             }
             Cmd::Flush(ack) => force_sync.push(ack),
+            // Answered with the records of this batch (or at once when
+            // everything before it is already durable).
+            Cmd::Mark(ack) => self.batch_acks.push(ack),
+            Cmd::Written(ack) if self.opts.fsync == FsyncPolicy::Always => {
+                self.batch_acks.push(ack)
+            }
+            Cmd::Written(ack) => self.written_acks.push(ack),
             Cmd::Close => *closing = true,
         }
     }
@@ -224,6 +235,11 @@ impl<V: Encode> Writer<V> {
     /// Writes the batch to the segment in one call.
     fn write_batch(&mut self) {
         if self.buf.is_empty() {
+            // Markers alone: they wait for what was written before them.
+            self.waiting.append(&mut self.batch_acks);
+            for ack in self.written_acks.drain(..) {
+                ack(Ok(()));
+            }
             return;
         }
         match self.seg.write_all(&self.buf) {
@@ -237,6 +253,9 @@ impl<V: Encode> Writer<V> {
                     .records_written
                     .fetch_add(self.batch_records, Ordering::Relaxed);
                 self.waiting.append(&mut self.batch_acks);
+                for ack in self.written_acks.drain(..) {
+                    ack(Ok(()));
+                }
             }
             Err(e) => {
                 // Cut back a partial write so that later records stay readable;
@@ -245,7 +264,7 @@ impl<V: Encode> Writer<V> {
                 let _ = self.seg.set_len(self.seg_len);
                 self.shared.errors.fetch_add(1, Ordering::Relaxed);
                 self.error_log(format_args!("write failed: {e}"));
-                for ack in self.batch_acks.drain(..) {
+                for ack in self.batch_acks.drain(..).chain(self.written_acks.drain(..)) {
                     ack(Err(AckError::Write));
                 }
             }
@@ -283,8 +302,9 @@ impl<V: Encode> Writer<V> {
                     return false;
                 }
             }
-        } else if self.opts.fsync == FsyncPolicy::Never {
-            // `never`: written is as durable as this policy promises.
+        } else if self.opts.fsync == FsyncPolicy::Never || !self.unsynced {
+            // `never`: written is as durable as this policy promises; and
+            // with nothing unsynced, markers have nothing to wait for.
             for ack in self.waiting.drain(..) {
                 ack(Ok(()));
             }

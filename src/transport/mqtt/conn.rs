@@ -15,6 +15,8 @@ use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -24,9 +26,11 @@ use glommio::timer::Timer;
 
 use super::inbound::{self, Violation};
 use super::out::Item;
-use super::state::{Phase, Sink, State, StateRef};
+use super::sink::Sink;
+use super::state::{Phase, State, StateRef};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::{FrontEnd, LinkInfo, Output};
+use crate::core::cluster::FrontMsg;
 use crate::proto::mqtt::{
     self, ConnAck, ConnAckProperties, Connect, MqttError, MqttString, Packet, ReasonCode, Version,
 };
@@ -99,6 +103,9 @@ fn decode_limits(svc: &Service) -> mqtt::Limits {
         validate_payload_format: false,
     }
 }
+
+/// An acknowledgement waiting for a WAL marker: PUBACK/PUBREC of a packet.
+type Ack = (mqtt::PacketId, mqtt::QoS, ReasonCode);
 
 /// A refused CONNECT: the CONNACK to send (if any).
 type Refusal = Option<(Vec<u8>, ReasonCode)>;
@@ -206,6 +213,10 @@ struct Session {
     stall: Option<(Instant, Timer)>,
     /// Messages to feed (reused).
     feed: Vec<Message>,
+    /// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer
+    /// that looks again.
+    durable: std::collections::VecDeque<(Arc<AtomicUsize>, Vec<Ack>)>,
+    durable_timer: Option<Timer>,
 }
 
 impl Session {
@@ -271,12 +282,8 @@ impl Session {
             props.retain_available = Some(true);
             props.wildcard_subscription_available = Some(true);
             props.subscription_identifiers_available = Some(true);
-            props.shared_subscription_available = Some(false);
+            props.shared_subscription_available = Some(true);
             props.server_keep_alive = server_keep_alive;
-            if c.properties.session_expiry_interval.is_some_and(|e| e > 0) {
-                // Sessions end with their connection (persistence is not there yet).
-                props.session_expiry_interval = Some(0);
-            }
             if let Some(id) = &assigned {
                 props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
             }
@@ -292,11 +299,25 @@ impl Session {
             .as_ref()
             .map(|p| String::from_utf8_lossy(p).into_owned());
         st.will = c.will.clone();
+        // Session Expiry (5.0) or clean session 0 (3.1.1: kept up to the cap).
+        st.requested_expiry = match version {
+            Version::V5 => c.properties.session_expiry_interval.unwrap_or(0),
+            Version::V311 if !c.clean_start => u32::MAX,
+            Version::V311 => 0,
+        };
+        st.p.expiry_s = st.requested_expiry.min(svc.limits.max_session_expiry_s);
         let token = takeover::new_token(router.shard().0);
         st.token = token;
         let state = Rc::new(RefCell::new(st));
-        // Takeover: an earlier connection of this client, on any shard, ends.
-        takeover::claim(&PortMesh(&*router), &client_id, token, &state);
+        // Takeover: an earlier connection of this client, on any shard,
+        // ends; its session is resumed unless this is a clean start.
+        takeover::claim(
+            &PortMesh(&*router),
+            &client_id,
+            token,
+            &state,
+            !c.clean_start,
+        );
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
         info.max_outbound = None;
         let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
@@ -323,16 +344,20 @@ impl Session {
             keep_alive,
             stall: None,
             feed: Vec::new(),
+            durable: Default::default(),
+            durable_timer: None,
         };
         session.router.feed(link, hello);
         Ok(session)
     }
 
     /// The main phase, then the end: the will when the end was abnormal,
-    /// the link closed, the socket shut.
+    /// the link closed (or kept for a persistent session, now offline),
+    /// the socket shut.
     async fn run(mut self) {
         let end = poll_fn(|cx| self.poll_main(cx)).await;
-        let (link, will, client_id, token) = {
+        self.run_todo();
+        let (link, will, client_id, token, offline) = {
             let mut s = self.state.borrow_mut();
             s.phase = Phase::Closing;
             let abnormal = end != End::Closed || !s.disconnected;
@@ -342,15 +367,50 @@ impl Session {
             } else {
                 None
             };
-            (s.link, will, s.client_id.clone(), s.token)
+            // Acknowledgements not sent: the client sends again.
+            s.pending_pubs.clear();
+            if let Some((shard, token)) = s.resume.from {
+                // The session's old shard waits for this connection's
+                // subscriptions: it may send the tail now (it is queued
+                // here, or passed on when this session was handed on).
+                let msg = takeover::Takeover::Subscribed {
+                    client: s.client_id.clone(),
+                    token,
+                };
+                s.chores.front.push((shard, msg));
+            }
+            let keep =
+                s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
+            let offline = keep || (s.handed.is_some() && s.link.is_some());
+            if !offline && s.forward.is_none() && s.handed.is_none() {
+                if s.router_ended && s.p.persistent() {
+                    // The router shuts down: the stored session stays for
+                    // the next start.
+                    let meta = s.p.meta(s.version, &s.svc.transport.id, false);
+                    s.write(crate::store::mqtt::Record::Meta(meta));
+                } else {
+                    s.leave_shares();
+                    super::ctx::end_incarnation(&mut s);
+                }
+                s.p.clear();
+            }
+            let link = if offline { s.link } else { s.link.take() };
+            (link, will, s.client_id.clone(), s.token, offline)
         };
+        self.run_todo();
         if let Some(link) = link {
             if let Some(w) = will {
                 self.router.feed(link, w);
             }
-            self.router.close(link);
+            if !offline {
+                self.router.close(link);
+            }
         }
-        takeover::release(&PortMesh(&*self.router), &client_id, token, &self.state);
+        if offline {
+            super::offline::park(Rc::clone(&self.state), Rc::clone(&self.router));
+        } else {
+            takeover::release(&PortMesh(&*self.router), &client_id, token, &self.state);
+        }
         if end != End::Gone {
             // Let the peer read what we sent (a DISCONNECT with its reason
             // code) before it sees the end: closing with its data unread
@@ -376,6 +436,7 @@ impl Session {
     fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         self.state.borrow_mut().waker = Some(cx.waker().clone());
         self.run_todo();
+        self.poll_durable(cx);
         if let Some(end) = self.poll_read(cx) {
             return Poll::Ready(end);
         }
@@ -388,19 +449,98 @@ impl Session {
         }
     }
 
-    /// Feeds what the sink asked for (AUTHENTICATE after CHALLENGE).
+    /// Feeds what the sink asked for (AUTHENTICATE after CHALLENGE, the
+    /// subscriptions of a resumed session) and does its chores (takeover
+    /// messages, an old link to close, WAL markers before acknowledgements).
     fn run_todo(&mut self) {
-        let (todo, link) = {
-            let mut s = self.state.borrow_mut();
-            if s.todo.is_empty() {
+        loop {
+            let (todo, link, old_will, chores) = {
+                let mut s = self.state.borrow_mut();
+                let will = std::mem::take(&mut s.resume.old_wills);
+                let chores = std::mem::take(&mut s.chores);
+                (std::mem::take(&mut s.todo), s.link, will, chores)
+            };
+            let idle = todo.is_empty()
+                && old_will.is_empty()
+                && chores.front.is_empty()
+                && chores.close.is_empty()
+                && chores.marks.is_empty()
+                && chores.share.is_empty();
+            if idle {
                 return;
             }
-            (std::mem::take(&mut s.todo), s.link)
-        };
-        if let Some(link) = link {
-            for m in todo {
-                self.router.feed(link, m);
+            for (old, will) in old_will {
+                self.router.feed(old, will);
             }
+            if let Some(link) = link {
+                for m in todo {
+                    self.router.feed(link, m);
+                }
+            }
+            let mesh = PortMesh(&*self.router);
+            for (to, msg) in chores.front {
+                takeover::send_or_handle(&mesh, to, msg);
+            }
+            for link in chores.close {
+                self.router.close(link);
+            }
+            for msg in chores.share {
+                super::share::send(&mesh, None, msg);
+            }
+            if !chores.marks.is_empty() {
+                self.mark(chores.marks);
+            }
+        }
+    }
+
+    /// Queues a WAL marker behind what the router wrote for these
+    /// publications, here and (through the mesh, FIFO behind the
+    /// publications) on every other shard; their PUBACK/PUBREC go once all
+    /// are acknowledged (at once when the marker cannot be queued).
+    fn mark(&mut self, acks: Vec<Ack>) {
+        let (me, shards) = self.router.shard();
+        let left = Arc::new(AtomicUsize::new(usize::from(shards.max(1))));
+        let realm = self.state.borrow().svc.realm.clone();
+        for s in 0..shards {
+            let mark = takeover::DurableMark {
+                realm: realm.clone(),
+                left: Arc::clone(&left),
+            };
+            if s == me.0 {
+                mark.queue();
+            } else {
+                self.router
+                    .send_front(crate::proto::ShardId(s), FrontMsg(Box::new(mark)));
+            }
+        }
+        self.durable.push_back((left, acks));
+    }
+
+    /// Sends the acknowledgements whose marker came back; looks again in a
+    /// millisecond while some wait.
+    fn poll_durable(&mut self, cx: &mut Context<'_>) {
+        while let Some((flag, _)) = self.durable.front() {
+            if flag.load(Ordering::Acquire) > 0 {
+                break;
+            }
+            let (_, acks) = self.durable.pop_front().expect("front exists");
+            let mut s = self.state.borrow_mut();
+            for (pid, qos, reason) in acks {
+                if s.answer_publish(pid, qos, reason).is_err() {
+                    s.disconnect(ReasonCode::QuotaExceeded, "outgoing queue full");
+                }
+            }
+        }
+        if self.durable.is_empty() {
+            self.durable_timer = None;
+            return;
+        }
+        let t = self
+            .durable_timer
+            .get_or_insert_with(|| Timer::new(Duration::from_millis(1)));
+        if Pin::new(t).poll(cx).is_ready() {
+            self.durable_timer = None;
+            cx.waker().wake_by_ref();
         }
     }
 

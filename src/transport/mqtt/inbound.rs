@@ -6,7 +6,9 @@
 //! closes (3.1.1).
 
 use super::mapping::{self, MapError};
-use super::state::{Filter, PendingSub, PendingSuback, Phase, State, native_meta};
+use super::session::Filter;
+use super::sink::native_meta;
+use super::state::{PendingSub, PendingSuback, Phase, State};
 use crate::core::api::NATIVE_OPTION;
 use crate::core::outbox::Overflow;
 use crate::proto::mqtt::{
@@ -38,7 +40,8 @@ pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<()
         Packet::PubComp(r) => Ok(s.acked(r.packet_id, QoS::ExactlyOnce)?),
         Packet::PubRel(r) => {
             let mut comp = PubResponse::new(r.packet_id);
-            if s.qos2_in.remove(&r.packet_id.get()) {
+            if s.p.qos2_in.contains(&r.packet_id.get()) {
+                s.qos2_in(r.packet_id.get(), false);
                 s.inflight_in = s.inflight_in.saturating_sub(1);
             } else if s.version == Version::V5 {
                 comp.reason = ReasonCode::PacketIdentifierNotFound;
@@ -53,13 +56,16 @@ pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<()
             if d.reason != ReasonCode::DisconnectWithWill {
                 s.will = None;
             }
-            if d.properties.session_expiry_interval.is_some_and(|e| e > 0) {
-                // MQTT-3.14.2-2: not allowed when CONNECT set 0 (we grant 0).
-                s.disconnected = false;
-                return Err(Violation(
-                    ReasonCode::ProtocolError,
-                    "Session Expiry Interval set in DISCONNECT but not in CONNECT",
-                ));
+            if let Some(e) = d.properties.session_expiry_interval {
+                if e > 0 && s.requested_expiry == 0 {
+                    // MQTT-3.14.2-2.
+                    s.disconnected = false;
+                    return Err(Violation(
+                        ReasonCode::ProtocolError,
+                        "Session Expiry Interval set in DISCONNECT but not in CONNECT",
+                    ));
+                }
+                s.p.expiry_s = e.min(s.svc.limits.max_session_expiry_s);
             }
             s.phase = Phase::Closing;
             s.close = Some(crate::core::outbox::CloseReason::Normal);
@@ -114,7 +120,7 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
     let qos = p.qos;
     if qos != QoS::AtMostOnce {
         let pid = p.packet_id.expect("the codec requires one at QoS 1 and 2");
-        if qos == QoS::ExactlyOnce && s.qos2_in.contains(&pid.get()) {
+        if qos == QoS::ExactlyOnce && s.p.qos2_in.contains(&pid.get()) {
             // A re-sent QoS 2 message already accepted: PUBREC again, never twice to subscribers.
             return Ok(answer(s, qos, &p, ReasonCode::Success)?);
         }
@@ -154,12 +160,15 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
     let request = s.request();
     if let Some(pid) = p.packet_id {
         options.insert("acknowledge", true);
-        s.pending_pubs.insert(request, (pid, qos));
+        s.pending_pubs.insert(request, (pid, qos, p.retain));
         s.inflight_in += 1;
         if qos == QoS::ExactlyOnce {
-            s.qos2_in.insert(pid.get());
+            // Kept (and logged) before the message is routed: a re-sent
+            // PUBLISH after a crash is then recognised.
+            s.qos2_in(pid.get(), true);
         }
     }
+    s.svc.stats.received(1, p.payload.len() + p.topic.len());
     feed.push(Message::Publish(crate::proto::Publish {
         request,
         options,
@@ -204,6 +213,27 @@ pub fn will_publish(s: &mut State) -> Option<Message> {
     }))
 }
 
+/// A WAMP SUBSCRIBE for one of a filter's (URI, policy) pairs.
+pub fn wamp_subscribe(
+    request: crate::proto::RequestId,
+    uri: String,
+    policy: MatchPolicy,
+    get_retained: bool,
+) -> Message {
+    let mut options = Dict::new();
+    if policy != MatchPolicy::Exact {
+        options.insert("match", policy.as_str());
+    }
+    if get_retained {
+        options.insert("get_retained", true);
+    }
+    Message::Subscribe(crate::proto::Subscribe {
+        request,
+        options,
+        topic: uri,
+    })
+}
+
 fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(), Violation> {
     let mut pending = PendingSuback {
         packet_id: m.packet_id,
@@ -212,32 +242,23 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
         held: Vec::new(),
     };
     let sub_id = m.properties.subscription_identifier;
+    let mut changed = false;
     for (index, sub) in m.subscriptions.into_iter().enumerate() {
         let filter = sub.filter.as_str();
-        let refuse = |code: ReasonCode| Some(code);
-        let code =
-            if s.version == Version::V5 && topic::parse_shared(filter).ok().flatten().is_some() {
-                refuse(ReasonCode::SharedSubscriptionsNotSupported)
-            } else if !s.filters.contains_key(filter)
-                && s.filters.len() >= s.svc.limits.max_subscriptions
-            {
-                refuse(ReasonCode::QuotaExceeded)
-            } else {
-                None
-            };
-        if let Some(c) = code {
-            pending.codes[index] = Some(c);
+        if !s.p.filters.contains_key(filter) && s.p.filters.len() >= s.svc.limits.max_subscriptions
+        {
+            pending.codes[index] = Some(ReasonCode::QuotaExceeded);
             continue;
         }
-        let map = mapping::filter_to_wamp(filter);
-        let is_new = !s.filters.contains_key(filter);
         let o = sub.options;
-        let wamp = s
-            .filters
-            .get(filter)
-            .map(|f| f.wamp.clone())
-            .unwrap_or_default();
-        s.filters.insert(
+        let map = mapping::filter_to_wamp(filter);
+        let is_new = !s.p.filters.contains_key(filter);
+        let wamp =
+            s.p.filters
+                .get(filter)
+                .map(|f| f.wamp.clone())
+                .unwrap_or_default();
+        s.p.filters.insert(
             filter.to_owned(),
             Filter {
                 qos: o.qos,
@@ -248,6 +269,17 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
                 wamp,
             },
         );
+        changed = true;
+        if topic::parse_shared(filter).ok().flatten().is_some() {
+            // The group's owner shard picks a member per message; no
+            // retained messages on a shared subscription (MQTT-4.8.2).
+            let me = crate::proto::ShardId(super::ctx::shard_index());
+            if let Some(join) = super::share::join_of(s, filter, me) {
+                s.chores.share.push(join);
+            }
+            pending.codes[index] = Some(super::state::granted_code(o.qos));
+            continue;
+        }
         let get_retained = match o.retain_handling {
             RetainHandling::SendAtSubscribe => true,
             RetainHandling::SendIfNew => is_new,
@@ -255,31 +287,23 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
         };
         for (uri, policy) in map.wamp {
             let request = s.request();
-            let mut options = Dict::new();
-            if policy != MatchPolicy::Exact {
-                options.insert("match", policy.as_str());
-            }
-            if get_retained {
-                options.insert("get_retained", true);
-            }
             s.pending_subs.insert(
                 request,
                 PendingSub {
-                    packet_id: m.packet_id,
+                    packet_id: Some(m.packet_id),
                     index,
                     filter: filter.to_owned(),
                 },
             );
             pending.waiting += 1;
-            feed.push(Message::Subscribe(crate::proto::Subscribe {
-                request,
-                options,
-                topic: uri,
-            }));
+            feed.push(wamp_subscribe(request, uri, policy, get_retained));
         }
     }
+    if changed {
+        s.write_meta();
+    }
     s.subacks.push_back(pending);
-    // A packet all of whose filters were refused answers at once.
+    // A packet all of whose filters were answered here goes at once.
     if s.subacks.back().is_some_and(|p| p.waiting == 0) {
         s.flush_subacks()?;
     }
@@ -289,11 +313,14 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
 fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result<(), Violation> {
     let mut codes = Vec::with_capacity(m.filters.len());
     for f in &m.filters {
-        let Some(filter) = s.filters.remove(f.as_str()) else {
+        let Some(filter) = s.p.filters.remove(f.as_str()) else {
             codes.push(ReasonCode::NoSubscriptionExisted);
             continue;
         };
         codes.push(ReasonCode::Success);
+        if let Some(leave) = super::share::leave_of(&s.svc, &s.client_id, s.token, f.as_str()) {
+            s.chores.share.push(leave);
+        }
         for id in filter.wamp {
             let Some(list) = s.wamp_subs.get_mut(&id) else {
                 continue;
@@ -308,6 +335,9 @@ fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result
                 }));
             }
         }
+    }
+    if codes.contains(&ReasonCode::Success) {
+        s.write_meta();
     }
     if s.version == Version::V311 {
         codes.clear();

@@ -6,8 +6,19 @@
 //!   shard's scratch buffer, vectored writes of shared PUBLISH encodings,
 //!   keep-alive at 1.5 × the keep-alive, the will, takeover, closing);
 //! - `inbound.rs`: the client's packets after CONNECT, as WAMP messages;
-//! - `state.rs`: the session state and the sink the router delivers to
-//!   (EVENT → PUBLISH, one template per publication, QoS and version);
+//! - `state.rs`: the connection's state (CONNACK, SUBACK, acknowledgements,
+//!   the in-flight window, resumption);
+//! - `session.rs`: the part of a session that outlives its connection, and
+//!   its stored and moved forms;
+//! - `sink.rs`: what the router delivers (EVENT → PUBLISH, one template per
+//!   publication, QoS and version);
+//! - `offline.rs`: persistent sessions while their client is away (their
+//!   link kept, messages queued, expiry) and sessions read back at start;
+//! - `ctx.rs`: the shard's handle on the session logs, work deferred out
+//!   of router calls, the shard's MQTT task;
+//! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
+//! - `sys.rs`: the `$SYS/` statistics topics;
+//! - `takeover.rs`: client identifiers across shards, session hand-over;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
@@ -21,15 +32,21 @@
 //! runtime (the router is reached through [`RouterPort`]).
 
 mod conn;
+pub mod ctx;
 pub mod inbound;
 pub mod mapping;
+pub mod offline;
 pub mod out;
+pub mod session;
+pub mod share;
+pub mod sink;
 pub mod state;
+pub mod sys;
 pub mod takeover;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ahash::AHashMap;
@@ -55,6 +72,13 @@ pub trait RouterPort {
     fn feed(&self, link: LinkId, msg: Message);
     /// The link is gone ([`crate::core::ShardRouter::close`]).
     fn close(&self, link: LinkId);
+    /// Opens a trusted in-process session in `realm`
+    /// ([`crate::core::ShardRouter::open_trusted_service`]): the link of a
+    /// persistent session read back at start, until its client returns.
+    fn open_service(&self, realm: &str, out: Output) -> Option<LinkId>;
+    /// Publishes on the router's own behalf
+    /// ([`crate::core::ShardRouter::publish_as_router`]): the `$SYS/` topics.
+    fn publish_as_router(&self, realm: &str, topic: &str, payload: crate::proto::Payload);
     /// This shard and the shard count.
     fn shard(&self) -> (crate::proto::ShardId, u16);
     /// Sends a front-end message to another shard
@@ -73,6 +97,104 @@ impl takeover::Mesh for PortMesh<'_> {
     fn send(&self, to: crate::proto::ShardId, msg: takeover::Takeover) {
         self.0
             .send_front(to, crate::core::cluster::FrontMsg(Box::new(msg)));
+    }
+
+    fn close_link(&self, link: LinkId) {
+        self.0.close(link);
+    }
+
+    fn send_front(&self, to: crate::proto::ShardId, msg: crate::core::cluster::FrontMsg) {
+        self.0.send_front(to, msg);
+    }
+
+    fn open_service(&self, realm: &str, out: Output) -> Option<LinkId> {
+        self.0.open_service(realm, out)
+    }
+
+    fn feed(&self, link: LinkId, msg: Message) {
+        self.0.feed(link, msg);
+    }
+}
+
+/// Shards with a slot of their own in [`Stats`] (more share slots).
+const STAT_SLOTS: usize = 64;
+
+/// One shard's counters of a listener, on a cache line of its own (each
+/// shard adds to its slot only: no contention on the hot path).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct StatSlot {
+    msgs_in: AtomicU64,
+    bytes_in: AtomicU64,
+    msgs_out: AtomicU64,
+    bytes_out: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Counters of one listener, all shards together (`$SYS/`, logs).
+#[derive(Debug)]
+pub struct Stats {
+    slots: Vec<StatSlot>,
+}
+
+/// The sums of a listener's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatTotals {
+    /// PUBLISH packets received.
+    pub msgs_in: u64,
+    /// Topic and payload bytes of those.
+    pub bytes_in: u64,
+    /// PUBLISH packets queued for clients.
+    pub msgs_out: u64,
+    /// Their bytes on the wire.
+    pub bytes_out: u64,
+    /// QoS 1/2 messages a full session queue dropped (`queue_overflow`).
+    pub dropped: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            slots: (0..STAT_SLOTS).map(|_| StatSlot::default()).collect(),
+        }
+    }
+}
+
+impl Stats {
+    fn slot(&self) -> &StatSlot {
+        &self.slots[usize::from(ctx::shard_index()) % STAT_SLOTS]
+    }
+
+    /// `n` PUBLISH packets of `bytes` received.
+    pub fn received(&self, n: u64, bytes: usize) {
+        let s = self.slot();
+        s.msgs_in.fetch_add(n, Ordering::Relaxed);
+        s.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// `n` PUBLISH packets of `bytes` queued for a client.
+    pub fn sent(&self, n: u64, bytes: usize) {
+        let s = self.slot();
+        s.msgs_out.fetch_add(n, Ordering::Relaxed);
+        s.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// `n` messages dropped by a full queue.
+    pub fn dropped(&self, n: u64) {
+        self.slot().dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The sums over every shard.
+    pub fn totals(&self) -> StatTotals {
+        let mut t = StatTotals::default();
+        for s in &self.slots {
+            t.msgs_in += s.msgs_in.load(Ordering::Relaxed);
+            t.bytes_in += s.bytes_in.load(Ordering::Relaxed);
+            t.msgs_out += s.msgs_out.load(Ordering::Relaxed);
+            t.bytes_out += s.bytes_out.load(Ordering::Relaxed);
+            t.dropped += s.dropped.load(Ordering::Relaxed);
+        }
+        t
     }
 }
 
@@ -94,6 +216,8 @@ pub struct Service {
     pub connections: Arc<AtomicUsize>,
     /// The router's outgoing queue bound per connection (bytes).
     pub queue_limit: usize,
+    /// Counters of the listener (all shards and reloads together).
+    pub stats: Arc<Stats>,
 }
 
 impl Service {
@@ -112,6 +236,7 @@ impl Service {
             topic_alias_max: TOPIC_ALIAS_MAX,
             connections: listener_counter(&t.id),
             queue_limit,
+            stats: listener_stats(&t.id),
         }
     }
 
@@ -150,6 +275,14 @@ fn listener_counter(id: &str) -> Arc<AtomicUsize> {
     Arc::clone(map.entry(id.to_owned()).or_default())
 }
 
+/// The process-wide counters of listener `id`.
+fn listener_stats(id: &str) -> Arc<Stats> {
+    static STATS: OnceLock<Mutex<AHashMap<String, Arc<Stats>>>> = OnceLock::new();
+    let map = STATS.get_or_init(Default::default);
+    let mut map = map.lock().expect("listener stats are never poisoned");
+    Arc::clone(map.entry(id.to_owned()).or_default())
+}
+
 thread_local! {
     /// The connections of this shard by client identifier (see
     /// [`takeover`] for identifiers connected on several shards).
@@ -157,7 +290,7 @@ thread_local! {
         std::cell::RefCell::new(AHashMap::new());
 }
 
-/// MQTT sessions connected on this shard (tests, `$SYS`).
+/// MQTT sessions on this shard, connected or offline (tests, logs).
 pub fn clients_on_shard() -> usize {
     CLIENTS.with(|c| c.borrow().len())
 }

@@ -63,6 +63,11 @@ impl SubIds {
 pub struct PubOut {
     /// The shared encoding.
     pub tmpl: Rc<PublishTemplate>,
+    /// The message (shared): what a template for another version, a
+    /// stored copy or a copy for another shard is made from.
+    pub msg: Rc<super::session::Msg>,
+    /// Its key in a persistent session (order; 0: none).
+    pub key: u64,
     /// Packet identifier (QoS 1 and 2).
     pub packet_id: Option<PacketId>,
     /// DUP flag (a re-delivery).

@@ -1,67 +1,49 @@
-//! One MQTT client's session state, shared (`Rc<RefCell<_>>`) by the
+//! One MQTT connection's state, shared (`Rc<RefCell<_>>`) by the
 //! connection task (which reads packets and writes the queue) and the sink
-//! the router delivers to ([`Sink`], a [`FrontSink`]). The router calls the
+//! the router delivers to ([`super::sink::Sink`]). The router calls the
 //! sink while it routes; the connection never holds a borrow across a call
 //! into the router.
 //!
 //! What the router sends becomes MQTT here: WELCOME/ABORT → CONNACK,
-//! SUBSCRIBED/ERROR → SUBACK codes, PUBLISHED/ERROR → PUBACK/PUBREC,
-//! EVENT → PUBLISH (QoS per subscription, packet identifiers, the in-flight
-//! window, subscription identifiers, No Local, Retain As Published; one
-//! [`PublishTemplate`] per publication, QoS and version shared by every
-//! client on the shard through the event's front cache).
+//! SUBSCRIBED/ERROR → SUBACK codes, PUBLISHED/ERROR → PUBACK/PUBREC;
+//! deliveries go into the in-flight window (packet identifiers, the
+//! client's Receive Maximum) or behind it. The session part that outlives
+//! the connection is [`Persist`]; a resumed session's messages in flight go
+//! out again with DUP once CONNACK has gone.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use ahash::{AHashMap, AHashSet};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::Service;
-use super::mapping::{self, MapError};
-use super::out::{Item, OutQueue, PubOut, SubIds};
-use crate::config::mqtt::PayloadFormat;
-use crate::core::api::{EventOut, FrontSink, LinkId};
-use crate::core::cluster::Native;
+use super::out::{Item, OutQueue, PubOut};
+use super::session::{Inflight, Owner, Persist, SessionData, next_key, stored};
+use super::takeover::Takeover;
+use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
-use crate::proto::message::code;
 use crate::proto::mqtt::{
-    self, AckProperties, ConnAck, Disconnect, MqttString, Packet, PacketId, PubResponse, Publish,
-    PublishProperties, PublishTemplate, QoS, ReasonCode, SubAck, Version, Will,
+    AckProperties, ConnAck, Disconnect, MqttString, Packet, PacketId, PubResponse, QoS, ReasonCode,
+    SubAck, Version, Will,
 };
-use crate::proto::{Message, PublicationId, RequestId, SessionId, SubscriptionId};
+use crate::proto::{Message, PublicationId, RequestId, SessionId, ShardId, SubscriptionId};
+use crate::store::mqtt::Record;
 
-/// QoS a WAMP publication (no MQTT QoS of its own) is delivered with, at most.
-pub const WAMP_PUBLICATION_QOS: QoS = QoS::AtLeastOnce;
-
-/// Where the session stands with the router.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// HELLO sent, waiting for WELCOME (or CHALLENGE, or ABORT).
+    /// HELLO sent, waiting for WELCOME (or CHALLENGE, or ABORT), and for the
+    /// session when it is resumed.
     Joining,
     /// CONNACK (success) queued: packets flow.
     Up,
     /// The connection is ending (CONNACK refusal, DISCONNECT, router close).
     Closing,
-}
-
-/// One MQTT subscription of this client.
-#[derive(Debug, Clone)]
-pub struct Filter {
-    /// Maximum QoS.
-    pub qos: QoS,
-    /// No Local (5.0).
-    pub no_local: bool,
-    /// Retain As Published (5.0).
-    pub retain_as_published: bool,
-    /// Subscription Identifier (5.0).
-    pub sub_id: Option<u32>,
-    /// Whether the WAMP subscriptions cover it exactly (else each topic is checked).
-    pub exact: bool,
-    /// The WAMP subscriptions it maps to, once the router answered.
-    pub wamp: Vec<SubscriptionId>,
+    /// The connection ended and its session persists: the link stays open
+    /// and queues QoS 1/2 messages for the client (see [`super::offline`]).
+    Offline,
 }
 
 /// A SUBSCRIBE waiting for the router's answers.
@@ -80,21 +62,13 @@ pub struct PendingSuback {
 /// A WAMP SUBSCRIBE sent for a filter.
 #[derive(Debug, Clone)]
 pub struct PendingSub {
-    /// The SUBSCRIBE packet it belongs to.
-    pub packet_id: PacketId,
+    /// The SUBSCRIBE packet it belongs to (`None`: a resumed session's
+    /// subscription, subscribed again without a SUBACK).
+    pub packet_id: Option<PacketId>,
     /// Index of the filter in that packet.
     pub index: usize,
     /// The filter.
     pub filter: String,
-}
-
-/// A QoS 1/2 message sent and not yet acknowledged.
-#[derive(Debug, Clone)]
-pub struct Inflight {
-    /// The delivery (re-sent with DUP on resumption).
-    pub out: PubOut,
-    /// QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP.
-    pub released: bool,
 }
 
 /// Counters for `$SYS` and logs.
@@ -104,11 +78,56 @@ pub struct Counters {
     pub msgs_in: u64,
     /// PUBLISH packets queued for the client.
     pub msgs_out: u64,
-    /// QoS 1/2 messages dropped because the queue behind the in-flight window was full.
-    pub dropped: u64,
 }
 
-/// One client's session.
+/// Where a session's state is coming from (resumption, takeover).
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// The CONNECT asked for its session (clean start 0) and the owner's
+    /// answer has not come: no CONNACK yet.
+    pub awaiting: bool,
+    /// A session was found: CONNACK says session present.
+    pub present: bool,
+    /// The session came from another shard (shard, token there), which
+    /// still queues what arrives for it until told that this connection
+    /// has subscribed.
+    pub from: Option<(ShardId, u64)>,
+    /// The links of the connections this one took the session from (this
+    /// shard): closed once this connection has subscribed again.
+    pub old_links: Vec<LinkId>,
+    /// The wills of those connections, published through their links.
+    pub old_wills: Vec<(LinkId, Message)>,
+    /// Tokens of those connections: a `Handover` or `Tail` addressed to
+    /// one of them (it was still settling) is this connection's.
+    pub aliases: Vec<u64>,
+    /// WAMP subscriptions of the resumed session not confirmed yet.
+    pub restoring: usize,
+    /// Publications delivered while an old link or a tail may deliver them
+    /// too (duplicates are dropped).
+    pub seen: AHashSet<PublicationId>,
+    /// A kick that came while this connection waited for its session: it
+    /// is handled once the session is here (the new connection, resume).
+    pub kick: Option<((ShardId, u64), bool)>,
+    /// (Old side) the new connection has subscribed while this
+    /// connection's task was still ending: the tail goes once it is offline.
+    pub tail_due: bool,
+}
+
+/// Work for the connection's task (the sink runs inside the router and
+/// cannot call it).
+#[derive(Debug, Default)]
+pub struct Chores {
+    /// Takeover messages to send.
+    pub front: Vec<(ShardId, Takeover)>,
+    /// Links to close (an old connection's, once this one has subscribed).
+    pub close: Vec<LinkId>,
+    /// PUBACK/PUBREC waiting for a WAL marker (durable sessions).
+    pub marks: Vec<(PacketId, QoS, ReasonCode)>,
+    /// Shared-subscription memberships to join or leave.
+    pub share: Vec<super::share::ShareMsg>,
+}
+
+/// One client's connection.
 #[derive(Debug)]
 pub struct State {
     /// The service (listener) it connected to.
@@ -123,9 +142,11 @@ pub struct State {
     pub link: Option<LinkId>,
     /// The WAMP session, once welcomed.
     pub session: Option<SessionId>,
-    /// Where the session stands.
+    /// Where the connection stands.
     pub phase: Phase,
-    /// The CONNACK to send on WELCOME.
+    /// WELCOME came.
+    pub welcomed: bool,
+    /// The CONNACK to send once welcomed (and the session is here).
     pub connack: Option<ConnAck>,
     /// The password to answer a ticket CHALLENGE with.
     pub password: Option<String>,
@@ -139,8 +160,8 @@ pub struct State {
     pub waker: Option<Waker>,
     /// Set when the connection must end after what is queued.
     pub close: Option<CloseReason>,
-    /// Subscriptions by filter.
-    pub filters: AHashMap<String, Filter>,
+    /// The session part that outlives the connection.
+    pub p: Persist,
     /// WAMP subscription → the filters it carries.
     pub wamp_subs: AHashMap<SubscriptionId, Vec<String>>,
     /// WAMP SUBSCRIBE requests waiting for an answer.
@@ -148,22 +169,12 @@ pub struct State {
     /// SUBSCRIBE packets waiting for answers, in arrival order.
     pub subacks: VecDeque<PendingSuback>,
     /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
-    pub pending_pubs: AHashMap<RequestId, (PacketId, QoS)>,
+    pub pending_pubs: AHashMap<RequestId, (PacketId, QoS, bool)>,
     /// Last WAMP request ID used.
     pub last_request: u64,
-    /// Outgoing QoS 1/2 messages in flight, by packet identifier.
-    pub inflight: AHashMap<u16, Inflight>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,
-    /// Last packet identifier used.
-    pub last_pid: u16,
-    /// QoS 1/2 messages waiting for room in the in-flight window.
-    pub waiting: VecDeque<PubOut>,
-    /// Payload bytes in `waiting`.
-    pub waiting_bytes: usize,
-    /// QoS 2 packet identifiers received, waiting for PUBREL.
-    pub qos2_in: AHashSet<u16>,
     /// QoS 1/2 messages from the client not yet acknowledged (5.0 Receive Maximum).
     pub inflight_in: u16,
     /// Topic aliases the client set (5.0).
@@ -181,6 +192,22 @@ pub struct State {
     pub will: Option<Will>,
     /// The client sent DISCONNECT (normal end: no will, unless 0x04).
     pub disconnected: bool,
+    /// Session Expiry Interval the CONNECT asked for (3.1.1: `u32::MAX`
+    /// for clean session 0).
+    pub requested_expiry: u32,
+    /// Takeover and resumption.
+    pub resume: Resume,
+    /// Work for the task.
+    pub chores: Chores,
+    /// The session was resumed by a connection on this shard: what this
+    /// (old) link still delivers goes there.
+    pub forward: Option<Weak<RefCell<State>>>,
+    /// The session was handed to a connection on another shard (shard,
+    /// token): this link queues the tail until that connection has subscribed.
+    pub handed: Option<(ShardId, u64)>,
+    /// The router ended the session (GOODBYE, shutdown): a persistent
+    /// session is not kept offline (it stays in the store).
+    pub router_ended: bool,
     /// Counters.
     pub counters: Counters,
 }
@@ -189,7 +216,7 @@ pub struct State {
 pub type StateRef = Rc<RefCell<State>>;
 
 impl State {
-    /// A session for a CONNECT of `version` on `svc`.
+    /// A connection of `version` on `svc`.
     pub fn new(svc: Rc<Service>, version: Version, client_id: String, queue_limit: usize) -> State {
         let send_max = svc.limits.max_inflight.max(1);
         State {
@@ -200,6 +227,7 @@ impl State {
             link: None,
             session: None,
             phase: Phase::Joining,
+            welcomed: false,
             connack: None,
             password: None,
             credentials: false,
@@ -207,18 +235,13 @@ impl State {
             out: OutQueue::new(queue_limit),
             waker: None,
             close: None,
-            filters: AHashMap::new(),
+            p: Persist::new(),
             wamp_subs: AHashMap::new(),
             pending_subs: AHashMap::new(),
             subacks: VecDeque::new(),
             pending_pubs: AHashMap::new(),
             last_request: 0,
-            inflight: AHashMap::new(),
             send_max,
-            last_pid: 0,
-            waiting: VecDeque::new(),
-            waiting_bytes: 0,
-            qos2_in: AHashSet::new(),
             inflight_in: 0,
             aliases_in: AHashMap::new(),
             aliases_out: AHashMap::new(),
@@ -227,8 +250,27 @@ impl State {
             last_delivery: None,
             will: None,
             disconnected: false,
+            requested_expiry: 0,
+            resume: Resume::default(),
+            chores: Chores::default(),
+            forward: None,
+            handed: None,
+            router_ended: false,
             counters: Counters::default(),
         }
+    }
+
+    /// Who the session is, for its log records.
+    pub fn owner(&self) -> Owner<'_> {
+        Owner {
+            svc: &self.svc,
+            client: &self.client_id,
+        }
+    }
+
+    /// Writes a record of the session (when it is kept durably).
+    pub fn write(&self, rec: Record) {
+        self.owner().write(&self.p, rec);
     }
 
     /// A fresh WAMP request ID.
@@ -260,7 +302,7 @@ impl State {
     /// Ends the connection after what is queued: 5.0 gets DISCONNECT with
     /// `reason` first.
     pub fn disconnect(&mut self, reason: ReasonCode, why: &str) {
-        if self.phase == Phase::Closing {
+        if matches!(self.phase, Phase::Closing | Phase::Offline) {
             return;
         }
         if self.version == Version::V5 && self.phase == Phase::Up {
@@ -281,22 +323,9 @@ impl State {
         self.wake();
     }
 
-    /// A packet identifier not in flight, or `None` when all 65,535 are.
-    fn next_pid(&mut self) -> Option<PacketId> {
-        for _ in 0..u16::MAX {
-            self.last_pid = self.last_pid.wrapping_add(1);
-            if self.last_pid == 0 {
-                self.last_pid = 1;
-            }
-            if !self.inflight.contains_key(&self.last_pid) {
-                return PacketId::new(self.last_pid);
-            }
-        }
-        None
-    }
-
     /// Queues a delivery: QoS 0 at once; QoS 1/2 into the in-flight window
-    /// with a fresh packet identifier, or behind it when it is full.
+    /// with a fresh packet identifier, or behind it (bounded, see
+    /// [`Persist::enqueue`]) when it is full.
     pub fn deliver(&mut self, mut p: PubOut) -> Result<bool, Overflow> {
         if p.wire_len() > self.max_packet_out as usize {
             // MQTT-3.1.2-24: never above the client's Maximum Packet Size.
@@ -306,23 +335,27 @@ impl State {
             self.push_publish(p)?;
             return Ok(true);
         }
-        if self.inflight.len() >= self.send_max as usize {
-            if self.waiting.len() >= self.svc.limits.max_queued_messages
-                || self.waiting_bytes + p.tmpl.payload().len() > self.svc.limits.max_queued_bytes
-            {
-                self.counters.dropped += 1;
-                tracing::debug!(client = %self.client_id, "queue behind the in-flight window full: message dropped");
-                return Ok(false);
-            }
-            self.waiting_bytes += p.tmpl.payload().len();
-            self.waiting.push_back(p);
-            return Ok(true);
+        if p.key == 0 && self.p.persistent() {
+            p.key = next_key(super::ctx::shard_index());
         }
-        let Some(pid) = self.next_pid() else {
+        if self.p.inflight.len() >= self.send_max as usize || !self.p.waiting.is_empty() {
+            let owner = Owner {
+                svc: &self.svc,
+                client: &self.client_id,
+            };
+            return Ok(self.p.enqueue(owner, p));
+        }
+        self.send_inflight(p)
+    }
+
+    /// Sends a QoS 1/2 delivery with a fresh packet identifier.
+    fn send_inflight(&mut self, mut p: PubOut) -> Result<bool, Overflow> {
+        let Some(pid) = self.p.next_pid() else {
             return Ok(false);
         };
         p.packet_id = Some(pid);
-        self.inflight.insert(
+        self.write(Record::Msg(Box::new(stored(&p, Some(pid.get()), false))));
+        self.p.inflight.insert(
             pid.get(),
             Inflight {
                 out: p.clone(),
@@ -337,8 +370,10 @@ impl State {
         if self.alias_out_max > 0 && self.version == Version::V5 {
             self.assign_alias(&mut p);
         }
+        let len = p.wire_len();
         self.out.push(Item::Publish(p))?;
         self.counters.msgs_out += 1;
+        self.svc.stats.sent(1, len);
         self.wake();
         Ok(())
     }
@@ -358,23 +393,43 @@ impl State {
         }
     }
 
-    /// A PUBACK / PUBCOMP freed a slot: messages waiting behind the window go.
-    fn refill(&mut self) -> Result<(), Overflow> {
-        while self.inflight.len() < self.send_max as usize {
-            let Some(p) = self.waiting.pop_front() else {
+    /// A slot in the in-flight window is free: messages waiting behind it go
+    /// (expired ones are dropped).
+    pub fn refill(&mut self) -> Result<(), Overflow> {
+        while self.p.inflight.len() < self.send_max as usize {
+            let Some(p) = self.p.pop_waiting() else {
                 break;
             };
-            self.waiting_bytes -= p.tmpl.payload().len();
-            self.deliver(p)?;
+            // A message that waited gets its remaining expiry; an expired
+            // one goes.
+            let left = if p.msg.expires() {
+                p.msg.expiry_left(now_ms())
+            } else {
+                Ok(None)
+            };
+            let p = match left {
+                Err(_) => {
+                    self.write(Record::DelMsg(p.key));
+                    continue;
+                }
+                Ok(Some(_)) => match p.msg.template(p.tmpl.qos(), self.version) {
+                    Some(tmpl) => PubOut { tmpl, ..p },
+                    None => continue,
+                },
+                Ok(None) => p,
+            };
+            self.send_inflight(p)?;
         }
         Ok(())
     }
 
     /// PUBACK (QoS 1) or PUBCOMP (QoS 2) from the client.
     pub fn acked(&mut self, pid: PacketId, qos: QoS) -> Result<(), Overflow> {
-        match self.inflight.get(&pid.get()) {
+        match self.p.inflight.get(&pid.get()) {
             Some(f) if f.out.tmpl.qos() == qos && (qos == QoS::AtLeastOnce || f.released) => {
-                self.inflight.remove(&pid.get());
+                if let Some(f) = self.p.inflight.remove(&pid.get()) {
+                    self.write(Record::DelMsg(f.out.key));
+                }
                 self.refill()
             }
             _ => {
@@ -387,14 +442,21 @@ impl State {
     /// PUBREC from the client: answer PUBREL (5.0: 0x92 for an unknown identifier).
     pub fn received(&mut self, r: &PubResponse) -> Result<(), Overflow> {
         let mut rel = PubResponse::new(r.packet_id);
-        match self.inflight.get_mut(&r.packet_id.get()) {
+        let pid = r.packet_id.get();
+        match self.p.inflight.get_mut(&pid) {
             Some(f) if f.out.tmpl.qos() == QoS::ExactlyOnce => {
                 if r.reason.is_error() {
                     // The receiver refused it: the flow ends here (MQTT-4.3.3).
-                    self.inflight.remove(&r.packet_id.get());
+                    if let Some(f) = self.p.inflight.remove(&pid) {
+                        self.write(Record::DelMsg(f.out.key));
+                    }
                     return self.refill();
                 }
-                f.released = true;
+                if !f.released {
+                    f.released = true;
+                    let rec = stored(&f.out, Some(pid), true);
+                    self.write(Record::Msg(Box::new(rec)));
+                }
             }
             _ => rel.reason = ReasonCode::PacketIdentifierNotFound,
         }
@@ -402,6 +464,18 @@ impl State {
             rel.reason = ReasonCode::Success;
         }
         self.send(&Packet::PubRel(rel))
+    }
+
+    /// An incoming QoS 2 identifier was accepted (`true`) or released.
+    pub fn qos2_in(&mut self, pid: u16, on: bool) {
+        let changed = if on {
+            self.p.qos2_in.insert(pid)
+        } else {
+            self.p.qos2_in.remove(&pid)
+        };
+        if changed {
+            self.write(Record::Qos2(pid, on));
+        }
     }
 
     /// The SUBACK at the front is complete: send it, then what it held back.
@@ -437,8 +511,16 @@ impl State {
         Ok(())
     }
 
+    /// The subscriptions changed: the session's meta record again.
+    pub fn write_meta(&self) {
+        if self.p.inc != 0 {
+            let meta = self.p.meta(self.version, &self.svc.transport.id, true);
+            self.write(Record::Meta(meta));
+        }
+    }
+
     /// The router answered a WAMP SUBSCRIBE.
-    fn subscribe_answer(
+    pub fn subscribe_answer(
         &mut self,
         request: RequestId,
         result: Result<SubscriptionId, ReasonCode>,
@@ -452,8 +534,7 @@ impl State {
                 if !filters.contains(&p.filter) {
                     filters.push(p.filter.clone());
                 }
-                let f = self.filters.get_mut(&p.filter);
-                match f {
+                match self.p.filters.get_mut(&p.filter) {
                     Some(f) => {
                         if !f.wamp.contains(&id) {
                             f.wamp.push(id);
@@ -465,11 +546,22 @@ impl State {
             }
             Err(code) => {
                 // One failed WAMP subscription fails the filter.
-                self.filters.remove(&p.filter);
+                if self.p.filters.remove(&p.filter).is_some() {
+                    tracing::debug!(client = %self.client_id, filter = %p.filter, "subscription refused");
+                    self.write_meta();
+                }
                 code
             }
         };
-        if let Some(s) = self.subacks.iter_mut().find(|s| s.packet_id == p.packet_id) {
+        let Some(packet_id) = p.packet_id else {
+            // A resumed session's subscription.
+            self.resume.restoring = self.resume.restoring.saturating_sub(1);
+            if self.resume.restoring == 0 {
+                self.restored();
+            }
+            return Ok(());
+        };
+        if let Some(s) = self.subacks.iter_mut().find(|s| s.packet_id == packet_id) {
             let slot = &mut s.codes[p.index];
             *slot = Some(match *slot {
                 Some(c) if c.is_error() => c,
@@ -480,11 +572,34 @@ impl State {
         self.flush_subacks()
     }
 
-    /// The router answered a WAMP PUBLISH of a QoS 1/2 message.
-    fn publish_answer(&mut self, request: RequestId, reason: ReasonCode) -> Result<(), Overflow> {
-        let Some((pid, qos)) = self.pending_pubs.remove(&request) else {
+    /// The router answered a WAMP PUBLISH of a QoS 1/2 message: PUBACK or
+    /// PUBREC, after a WAL marker when the realm keeps sessions durably and
+    /// there are some (the copies queued for sessions on this shard, its
+    /// retained event and this session's QoS 2 identifier are durable first).
+    pub fn publish_answer(
+        &mut self,
+        request: RequestId,
+        reason: ReasonCode,
+    ) -> Result<(), Overflow> {
+        let Some((pid, qos, retain)) = self.pending_pubs.remove(&request) else {
             return Ok(());
         };
+        let _ = retain;
+        if super::ctx::durable_sessions() > 0 && super::ctx::durable(&self.svc.realm) {
+            self.chores.marks.push((pid, qos, reason));
+            self.wake();
+            return Ok(());
+        }
+        self.answer_publish(pid, qos, reason)
+    }
+
+    /// PUBACK or PUBREC for an incoming message.
+    pub fn answer_publish(
+        &mut self,
+        pid: PacketId,
+        qos: QoS,
+        reason: ReasonCode,
+    ) -> Result<(), Overflow> {
         let mut r = PubResponse::new(pid);
         if self.version == Version::V5 {
             r.reason = reason;
@@ -497,7 +612,7 @@ impl State {
             _ => {
                 if reason.is_error() {
                     // A refused QoS 2 message ends its flow at PUBREC (5.0).
-                    self.qos2_in.remove(&pid.get());
+                    self.qos2_in(pid.get(), false);
                     self.inflight_in = self.inflight_in.saturating_sub(1);
                 }
                 self.send(&Packet::PubRec(r))
@@ -505,22 +620,201 @@ impl State {
         }
     }
 
-    /// WELCOME: the CONNACK goes out.
-    fn welcomed(&mut self, session: SessionId) -> Result<(), Overflow> {
+    /// WELCOME: CONNACK goes out unless the session is still on its way.
+    pub fn welcomed(&mut self, session: SessionId) -> Result<(), Overflow> {
         self.session = Some(session);
         self.password = None;
         if self.phase != Phase::Joining {
             return Ok(());
         }
+        self.welcomed = true;
+        self.maybe_up()
+    }
+
+    /// CONNACK once WELCOME came and the session is here; then the resumed
+    /// session's subscriptions, its messages in flight again (DUP), and
+    /// what waited.
+    pub fn maybe_up(&mut self) -> Result<(), Overflow> {
+        if self.phase != Phase::Joining || !self.welcomed || self.resume.awaiting {
+            return Ok(());
+        }
         self.phase = Phase::Up;
-        if let Some(c) = self.connack.take() {
+        super::ctx::start_incarnation(self);
+        if let Some(mut c) = self.connack.take() {
+            c.session_present = self.resume.present;
+            if self.version == Version::V5 && self.requested_expiry > 0 {
+                c.properties.session_expiry_interval = Some(self.p.expiry_s);
+            }
             self.send(&Packet::ConnAck(Box::new(c)))?;
+        }
+        self.write_meta();
+        self.resubscribe();
+        self.redeliver()?;
+        self.refill()
+    }
+
+    /// The session ends: its shared-subscription memberships end too.
+    pub fn leave_shares(&mut self) {
+        let leaves: Vec<super::share::ShareMsg> = self
+            .p
+            .filters
+            .keys()
+            .filter_map(|f| super::share::leave_of(&self.svc, &self.client_id, self.token, f))
+            .collect();
+        self.chores.share.extend(leaves);
+    }
+
+    /// Subscribes the resumed session's filters again through this link
+    /// (no retained messages: those come with a SUBSCRIBE only); its shared
+    /// subscriptions join their groups from this shard.
+    pub fn resubscribe(&mut self) {
+        let filters: Vec<String> = self.p.filters.keys().cloned().collect();
+        let me = ShardId(super::ctx::shard_index());
+        for filter in filters {
+            if let Some(join) = super::share::join_of(self, &filter, me) {
+                self.chores.share.push(join);
+                continue;
+            }
+            if let Some(f) = self.p.filters.get_mut(&filter) {
+                f.wamp.clear();
+            }
+            for (uri, policy) in super::mapping::filter_to_wamp(&filter).wamp {
+                let request = self.request();
+                self.pending_subs.insert(
+                    request,
+                    PendingSub {
+                        packet_id: None,
+                        index: 0,
+                        filter: filter.clone(),
+                    },
+                );
+                self.resume.restoring += 1;
+                self.todo
+                    .push(super::inbound::wamp_subscribe(request, uri, policy, false));
+            }
+        }
+        if self.resume.restoring == 0 {
+            self.restored();
+        }
+        self.wake();
+    }
+
+    /// Every subscription of the resumed session is in place: the old link
+    /// of this shard closes, or the shard the session came from sends the tail.
+    fn restored(&mut self) {
+        let links = std::mem::take(&mut self.resume.old_links);
+        self.chores.close.extend(links);
+        if let Some((shard, token)) = self.resume.from {
+            let msg = Takeover::Subscribed {
+                client: self.client_id.clone(),
+                token,
+            };
+            self.chores.front.push((shard, msg));
+        }
+        self.wake();
+    }
+
+    /// Whether an old link or a tail may still deliver what this link delivers.
+    pub fn settling(&self) -> bool {
+        !self.resume.old_links.is_empty() || self.resume.from.is_some()
+    }
+
+    /// Whether a publication was already delivered (through the old link or
+    /// the tail); records it while either may still deliver.
+    pub fn duplicate(&mut self, publication: PublicationId, retained: bool) -> bool {
+        if retained || !self.settling() {
+            if !self.resume.seen.is_empty() {
+                self.resume.seen = AHashSet::new();
+            }
+            return false;
+        }
+        !self.resume.seen.insert(publication)
+    }
+
+    /// The tail of a session that moved here: what its old shard queued
+    /// after the move, less what this connection got itself.
+    pub fn take_tail(&mut self, msgs: Vec<crate::store::mqtt::StoredMsg>) -> Result<(), Overflow> {
+        let seen = std::mem::take(&mut self.resume.seen);
+        self.resume.from = None;
+        for m in msgs {
+            if seen.contains(&PublicationId(m.publication)) {
+                continue;
+            }
+            if let Some(p) = super::session::delivery(&m, self.version) {
+                let p = super::out::PubOut { key: 0, ..p };
+                if self.phase == Phase::Up {
+                    self.deliver(p)?;
+                } else {
+                    let owner = Owner {
+                        svc: &self.svc,
+                        client: &self.client_id,
+                    };
+                    self.p.enqueue(owner, p);
+                }
+            }
         }
         Ok(())
     }
 
+    /// Messages in flight when the session was resumed go out again: DUP
+    /// PUBLISH, or PUBREL for a QoS 2 message whose PUBREC came.
+    fn redeliver(&mut self) -> Result<(), Overflow> {
+        let mut flights: Vec<(u16, PubOut, bool)> = self
+            .p
+            .inflight
+            .iter()
+            .map(|(pid, f)| (*pid, f.out.clone(), f.released))
+            .collect();
+        flights.sort_by_key(|(_, p, _)| p.key);
+        for (pid, mut p, released) in flights {
+            if released {
+                let Some(id) = PacketId::new(pid) else {
+                    continue;
+                };
+                self.send(&Packet::PubRel(PubResponse::new(id)))?;
+                continue;
+            }
+            // A message stored for another version gets this one's template.
+            if let Some(t) = p.msg.template(p.tmpl.qos(), self.version)
+                && self.version != p.tmpl.version()
+            {
+                p.tmpl = t;
+            }
+            p.dup = true;
+            p.packet_id = PacketId::new(pid);
+            if p.wire_len() <= self.max_packet_out as usize {
+                self.push_publish(p)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The resumed session arrived from another shard (or none was found).
+    pub fn install(&mut self, data: Option<SessionData>, from: Option<(ShardId, u64)>) {
+        self.resume.awaiting = false;
+        if let Some(d) = data {
+            let expiry_s = self.p.expiry_s;
+            let version = self.version;
+            // The incarnation moves with it (counted once in the process).
+            let mut p = Persist::unpack(d, self.owner(), version);
+            p.expiry_s = expiry_s;
+            self.resume.present = true;
+            self.resume.from = from;
+            self.p = p;
+        } else if let Some((shard, token)) = from {
+            // Nothing came but the old shard waits: tell it.
+            let msg = Takeover::Subscribed {
+                client: self.client_id.clone(),
+                token,
+            };
+            self.chores.front.push((shard, msg));
+        }
+        let _ = self.maybe_up();
+        self.wake();
+    }
+
     /// ABORT while joining: CONNACK with the refusal, then close.
-    fn refused(&mut self, reason: &str) {
+    pub fn refused(&mut self, reason: &str) {
         let code = match reason {
             "wamp.error.no_such_realm" | "wamp.error.no_such_role" => ReasonCode::ServerUnavailable,
             "wamp.error.not_authorized"
@@ -566,358 +860,10 @@ pub fn reason_of(error: &str) -> ReasonCode {
     }
 }
 
-// --- native form of MQTT publications --------------------------------------
-
-/// Builds the native meta of an MQTT publication: QoS, arrival time (Unix
-/// ms, for Message Expiry), and (5.0 with properties) the properties as an
-/// encoded bodiless PUBLISH.
-pub fn native_meta(qos: QoS, props: &PublishProperties) -> Bytes {
-    let mut b = BytesMut::with_capacity(16);
-    b.put_u8(qos as u8);
-    b.put_u64(now_ms());
-    let mut props = props.clone();
-    props.topic_alias = None;
-    props.subscription_identifiers.clear();
-    if props != PublishProperties::default() {
-        let p = Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: MqttString::from_static("p"),
-            packet_id: None,
-            properties: props,
-            payload: Bytes::new(),
-        };
-        let _ = mqtt::encode(&Packet::Publish(p), Version::V5, &mut b);
-    }
-    b.freeze()
-}
-
-/// The parts of a native meta.
-struct Meta {
-    qos: QoS,
-    at_ms: u64,
-    props: PublishProperties,
-}
-
-fn read_meta(meta: &Bytes) -> Option<Meta> {
-    let mut m = meta.clone();
-    if m.len() < 9 {
-        return None;
-    }
-    let qos = QoS::from_u8(m.get_u8())?;
-    let at_ms = m.get_u64();
-    let props = if m.is_empty() {
-        PublishProperties::default()
-    } else {
-        let mut buf = BytesMut::from(&m[..]);
-        let limits = mqtt::Limits {
-            peer: mqtt::Peer::Any,
-            max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
-            ..mqtt::Limits::server()
-        };
-        match mqtt::decode(&mut buf, Some(Version::V5), &limits) {
-            Ok(Some(Packet::Publish(p))) => p.properties,
-            _ => return None,
-        }
-    };
-    Some(Meta { qos, at_ms, props })
-}
-
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-// --- the per-publication cache ----------------------------------------------
-
-/// What the MQTT sinks of a shard prepare once per publication.
-struct PubCache {
-    /// The MQTT topic.
-    topic: Option<MqttString>,
-    /// The publication's QoS.
-    qos: QoS,
-    /// Arrival time (Unix ms) of an MQTT publication.
-    at_ms: u64,
-    /// Properties of an MQTT 5 publication.
-    props: PublishProperties,
-    /// Payload per payload format (one entry when the publication came from
-    /// MQTT: the payload itself, whatever the format).
-    bodies: Vec<(Option<PayloadFormat>, Option<Bytes>, Templates)>,
-}
-
-/// Templates per (version, QoS).
-type Templates = [[Option<Rc<PublishTemplate>>; 3]; 2];
-
-impl PubCache {
-    fn new(uri: &str, native: Option<&Native>) -> PubCache {
-        let topic = MqttString::try_from(mapping::uri_to_topic(uri)).ok();
-        let (qos, at_ms, props) = match native.and_then(|n| read_meta(&n.meta)) {
-            Some(m) => (m.qos, m.at_ms, m.props),
-            None => (WAMP_PUBLICATION_QOS, 0, PublishProperties::default()),
-        };
-        PubCache {
-            topic,
-            qos,
-            at_ms,
-            props,
-            bodies: Vec::new(),
-        }
-    }
-
-    /// The payload for `format` and the slot of its templates.
-    fn body(
-        &mut self,
-        native: Option<&Native>,
-        payload: &crate::proto::Payload,
-        format: &PayloadFormat,
-    ) -> usize {
-        let native = native.map(|n| n.body.clone());
-        let key = if native.is_some() {
-            None
-        } else {
-            Some(format.clone())
-        };
-        if let Some(i) = self.bodies.iter().position(|(k, _, _)| *k == key) {
-            return i;
-        }
-        let body = match native {
-            Some(b) => Some(b),
-            None => match mapping::wamp_to_mqtt(format, payload) {
-                Ok(b) => Some(b),
-                Err(MapError::Dynamic) | Err(MapError::NotADict(_)) => None,
-            },
-        };
-        self.bodies.push((key, body, Default::default()));
-        self.bodies.len() - 1
-    }
-
-    /// The template for (body slot, version, QoS), made on first use.
-    fn template(&mut self, slot: usize, version: Version, qos: QoS) -> Option<Rc<PublishTemplate>> {
-        let topic = self.topic.clone()?;
-        let (_, body, tmpls) = &mut self.bodies[slot];
-        let body = body.clone()?;
-        let v = usize::from(version == Version::V5);
-        if let Some(t) = &tmpls[v][qos as usize] {
-            return Some(Rc::clone(t));
-        }
-        let p = Publish {
-            dup: false,
-            qos,
-            retain: false,
-            topic,
-            packet_id: None,
-            properties: self.props.clone(),
-            payload: body,
-        };
-        let t = Rc::new(PublishTemplate::new(&p, qos, version).ok()?);
-        tmpls[v][qos as usize] = Some(Rc::clone(&t));
-        Some(t)
-    }
-}
-
-// --- the sink -----------------------------------------------------------------
-
-/// The router's side of an MQTT session.
-#[derive(Debug)]
-pub struct Sink(pub StateRef);
-
-impl FrontSink for Sink {
-    fn message(&mut self, msg: &Message) -> Result<(), Overflow> {
-        let mut s = self.0.borrow_mut();
-        match msg {
-            Message::Welcome(w) => s.welcomed(w.session),
-            Message::Abort(a) => {
-                if s.phase == Phase::Joining {
-                    s.refused(&a.reason);
-                }
-                Ok(())
-            }
-            Message::Challenge(c) => {
-                match (c.auth_method.as_str(), s.password.take()) {
-                    ("ticket", Some(pw)) => {
-                        s.todo
-                            .push(Message::Authenticate(crate::proto::Authenticate {
-                                signature: pw,
-                                extra: Default::default(),
-                            }));
-                        s.wake();
-                    }
-                    _ => s.refused("wamp.error.not_authorized"),
-                }
-                Ok(())
-            }
-            Message::Subscribed(m) => s.subscribe_answer(m.request, Ok(m.subscription)),
-            Message::Published(m) => s.publish_answer(m.request, ReasonCode::Success),
-            Message::Error(e) if e.request_type == code::SUBSCRIBE => {
-                let code = match e.error.as_str() {
-                    "wamp.error.not_authorized" => ReasonCode::NotAuthorized,
-                    "wamp.error.invalid_uri" => ReasonCode::TopicFilterInvalid,
-                    _ => ReasonCode::UnspecifiedError,
-                };
-                s.subscribe_answer(e.request, Err(code))
-            }
-            Message::Error(e) if e.request_type == code::PUBLISH => {
-                tracing::debug!(client = %s.client_id, error = %e.error, "MQTT publish refused");
-                s.publish_answer(e.request, reason_of(&e.error))
-            }
-            Message::Goodbye(g) => {
-                let reason = if g.reason == crate::core::uris::SYSTEM_SHUTDOWN {
-                    ReasonCode::ServerShuttingDown
-                } else {
-                    ReasonCode::AdministrativeAction
-                };
-                s.disconnect(reason, "the router ended the session");
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
-        let mut guard = self.0.borrow_mut();
-        let s = &mut *guard;
-        if s.phase != Phase::Up {
-            return Ok(false);
-        }
-        let Some(filters) = s.wamp_subs.get(&ev.subscription) else {
-            return Ok(false);
-        };
-        let (uri, native, payload) = (ev.topic, ev.native, ev.payload);
-        let (publisher, publication) = (ev.publisher, ev.publication);
-        let (retained, retain) = (ev.retained, ev.retain);
-        // The MQTT view of the publication, made once per shard.
-        let cache = ev
-            .front_cache()
-            .get_or_insert_with(|| Box::new(PubCache::new(uri, native)) as Box<dyn std::any::Any>);
-        let Some(cache) = cache.downcast_mut::<PubCache>() else {
-            return Ok(false);
-        };
-        let Some(topic) = cache.topic.clone() else {
-            return Ok(false);
-        };
-        // Which of this client's filters take it, at which QoS.
-        let mut qos: Option<QoS> = None;
-        let mut sub_ids = SubIds::None;
-        let mut retain_as_published = false;
-        for f in filters {
-            let Some(filter) = s.filters.get(f) else {
-                continue;
-            };
-            if !mapping::delivers(f, filter.exact, topic.as_str()) {
-                continue;
-            }
-            if filter.no_local && Some(publisher) == s.session {
-                continue;
-            }
-            let q = filter.qos.min(cache.qos);
-            qos = Some(qos.map_or(q, |old| old.max(q)));
-            if let Some(id) = filter.sub_id {
-                sub_ids.push(id);
-            }
-            retain_as_published |= filter.retain_as_published;
-        }
-        let Some(qos) = qos else {
-            return Ok(false);
-        };
-        // Message Expiry: a retained message may have waited.
-        let mut props_changed = None;
-        if let Some(exp) = cache.props.message_expiry_interval
-            && cache.at_ms > 0
-        {
-            let waited = (now_ms().saturating_sub(cache.at_ms) / 1000) as u32;
-            if waited >= exp {
-                return Ok(false);
-            }
-            if waited > 0 {
-                props_changed = Some(exp - waited);
-            }
-        }
-        let format = mapping::format_of(&s.svc.payload_mapping, uri);
-        let slot = cache.body(native, payload, format);
-        let version = s.version;
-        let tmpl = match props_changed {
-            None => cache.template(slot, version, qos),
-            Some(left) => {
-                let body = cache.bodies[slot].1.clone();
-                body.and_then(|payload| {
-                    let mut props = cache.props.clone();
-                    props.message_expiry_interval = Some(left);
-                    let p = Publish {
-                        dup: false,
-                        qos,
-                        retain: false,
-                        topic: topic.clone(),
-                        packet_id: None,
-                        properties: props,
-                        payload,
-                    };
-                    PublishTemplate::new(&p, qos, version).ok().map(Rc::new)
-                })
-            }
-        };
-        let Some(tmpl) = tmpl else {
-            tracing::debug!(client = %s.client_id, topic = %uri, "publication has no MQTT form for this client: skipped");
-            return Ok(false);
-        };
-        // Overlapping subscriptions: one delivery carries every identifier
-        // unless the later match asks for a higher QoS (then a second copy).
-        if !retained
-            && let Some((pubid, at)) = s.last_delivery
-            && pubid == publication
-            && let Some(Item::Publish(p)) = s.out.items.get_mut(at)
-            && p.tmpl.qos() >= qos
-        {
-            for id in sub_ids.as_slice() {
-                p.sub_ids.push(*id);
-            }
-            return Ok(true);
-        }
-        let out = PubOut {
-            tmpl,
-            packet_id: None,
-            dup: false,
-            retain: retained || (retain && retain_as_published),
-            alias: None,
-            send_topic: true,
-            sub_ids,
-        };
-        // Retained messages for a SUBSCRIBE whose SUBACK has not gone yet wait for it.
-        if retained && let Some(held) = s.subacks.iter_mut().find(|a| a.waiting > 0) {
-            held.held.push(Item::Publish(out));
-            return Ok(true);
-        }
-        let queued = s.deliver(out)?;
-        if queued && qos == QoS::AtMostOnce {
-            s.last_delivery = Some((publication, s.out.items.len() - 1));
-        } else {
-            s.last_delivery = None;
-        }
-        Ok(queued)
-    }
-
-    fn close(&mut self, reason: CloseReason) {
-        let mut s = self.0.borrow_mut();
-        let code = match reason {
-            CloseReason::SlowConsumer => ReasonCode::QuotaExceeded,
-            CloseReason::GoingAway => ReasonCode::ServerShuttingDown,
-            CloseReason::ProtocolViolation(_) => ReasonCode::ProtocolError,
-            CloseReason::MessageTooBig => ReasonCode::PacketTooLarge,
-            CloseReason::Normal => ReasonCode::Success,
-        };
-        if s.phase == Phase::Joining {
-            // An ABORT came first (CONNACK queued); nothing more to say.
-            s.phase = Phase::Closing;
-        }
-        s.disconnect(code, reason.text());
-        s.close = Some(reason);
-        s.wake();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.borrow().close.is_some()
-    }
 }

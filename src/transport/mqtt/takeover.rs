@@ -1,22 +1,32 @@
-//! Session takeover across shards. Every client identifier has an **owner
-//! shard** (a hash of the identifier, modulo the shard count) that knows
-//! which connection holds the identifier now, wherever it was accepted:
+//! Session takeover and hand-over across shards. Every client identifier
+//! has an **owner shard** (a hash of the identifier, modulo the shard count)
+//! that knows which session holds the identifier now, wherever it lives:
 //!
 //! 1. A CONNECT accepted on shard B registers the connection in B's table
-//!    (a connection of the same identifier already on B is taken over at
-//!    once) and sends `Claim{client, B, token}` to the owner O (handled in
-//!    place when O = B).
-//! 2. O records B's connection as the holder; if another connection held
-//!    the identifier, O sends `Kick{client, token}` to its shard A.
-//! 3. A ends that connection if it is still the one with that token:
-//!    DISCONNECT 0x8E "Session taken over" (5.0), the connection closed, its
-//!    will published (the end is not the client's DISCONNECT).
-//! 4. A connection that ends sends `Release{client, token}` to O, which
-//!    forgets it if it is still the holder.
+//!    (a session of the same identifier already on B is taken over at
+//!    once, in place) and sends `Claim{client, B, token, resume}` to the
+//!    owner O (handled in place when O = B).
+//! 2. O records B's connection as the holder. If another session held the
+//!    identifier, O sends `Kick{client, token, next, resume}` to its shard
+//!    A; if none did and B asked for its session (clean start 0), O answers
+//!    B `Handover{data: None}` itself.
+//! 3. A ends that session's connection, if it still has that token
+//!    (DISCONNECT 0x8E "Session taken over" in 5.0; its will published).
+//!    When B asked for the session and it is persistent, A packs it
+//!    (subscriptions, messages in flight and queued, QoS 2 identifiers) and
+//!    sends `Handover{data}` to B, keeping its link subscribed: what arrives
+//!    for the session meanwhile is queued there (the **tail**). Otherwise
+//!    the session ends (its records deleted) and B gets `Handover{None}`.
+//! 4. B installs the session, sends CONNACK (session present), subscribes
+//!    the session's filters through its own link, and once the router has
+//!    confirmed them all sends `Subscribed` to A. A sends the tail
+//!    (`Tail`) and closes its link. B drops from the tail what it already
+//!    delivered itself (by publication ID).
+//! 5. A session that ends sends `Release{client, token}` to O, which
+//!    forgets it if it is still the holder. A persistent session whose
+//!    client went away still holds its identifier (it is offline, not gone).
 //!
-//! The new connection does not wait for the old one to end (sessions end
-//! with their connection today, so there is nothing to hand over); the
-//! messages travel on the shard mesh as [`FrontMsg`]s, FIFO per pair of
+//! The messages travel on the shard mesh as [`FrontMsg`]s, FIFO per pair of
 //! shards, so a `Release` of an old connection never overtakes its `Claim`.
 
 use std::cell::RefCell;
@@ -25,14 +35,17 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use super::CLIENTS;
-use super::state::StateRef;
+use super::session::SessionData;
+use super::state::{Phase, StateRef};
 use crate::core::ShardRouter;
+use crate::core::api::LinkId;
 use crate::core::cluster::FrontMsg;
 use crate::proto::ShardId;
 use crate::proto::mqtt::ReasonCode;
+use crate::store::mqtt::StoredMsg;
 
-/// What shards tell each other about client identifiers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What shards tell each other about client identifiers and sessions.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Takeover {
     /// To the owner: this connection holds `client` now.
     Claim {
@@ -42,15 +55,49 @@ pub enum Takeover {
         shard: ShardId,
         /// The connection.
         token: u64,
+        /// It asked for its session (clean start 0).
+        resume: bool,
     },
-    /// To a holder's shard: end this connection.
+    /// To a holder's shard: end this session's connection; hand the session
+    /// to `next` when `resume`, else end it.
     Kick {
         /// The client identifier.
         client: String,
-        /// The connection.
+        /// The session's connection.
+        token: u64,
+        /// The new connection (shard, token).
+        next: (ShardId, u64),
+        /// The new connection asked for the session.
+        resume: bool,
+    },
+    /// To the new connection: its session (`None`: there was none to resume).
+    Handover {
+        /// The client identifier.
+        client: String,
+        /// The new connection.
+        token: u64,
+        /// Where the session was (shard, token): it sends the tail.
+        from: (ShardId, u64),
+        /// The session.
+        data: Option<Box<SessionData>>,
+    },
+    /// To the old shard: the new connection's subscriptions are in place.
+    Subscribed {
+        /// The client identifier.
+        client: String,
+        /// The old session's token.
         token: u64,
     },
-    /// To the owner: this connection ended.
+    /// To the new connection: what the old shard queued after the hand-over.
+    Tail {
+        /// The client identifier.
+        client: String,
+        /// The new connection.
+        token: u64,
+        /// The messages, oldest first.
+        msgs: Vec<StoredMsg>,
+    },
+    /// To the owner: this session ended.
     Release {
         /// The client identifier.
         client: String,
@@ -65,11 +112,24 @@ pub trait Mesh {
     fn shard(&self) -> (ShardId, u16);
     /// Sends to another shard.
     fn send(&self, to: ShardId, msg: Takeover);
+    /// Closes a link of this shard (a session handed over or ended).
+    fn close_link(&self, link: LinkId);
+    /// Sends any front-end message to another shard.
+    fn send_front(&self, to: ShardId, msg: FrontMsg);
+    /// Opens a trusted in-process session (a shared-subscription group).
+    fn open_service(&self, realm: &str, out: crate::core::api::Output) -> Option<LinkId>;
+    /// Feeds a message to a link of this shard.
+    fn feed(&self, link: LinkId, msg: crate::proto::Message);
 }
 
 thread_local! {
-    /// Client identifiers this shard owns → the connection holding each.
+    /// Client identifiers this shard owns → the session holding each.
     static OWNED: RefCell<AHashMap<String, (ShardId, u64)>> = RefCell::new(AHashMap::new());
+    /// Sessions handed over to another shard, still collecting their tail,
+    /// by (client, token) and the tokens they took over here: out of
+    /// [`CLIENTS`], so a new connection of the client on this shard does
+    /// not take them for its own.
+    static TAILS: RefCell<AHashMap<(String, u64), StateRef>> = RefCell::new(AHashMap::new());
     /// Tokens of this shard's connections.
     static NEXT_TOKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
@@ -93,27 +153,44 @@ pub fn new_token(shard: ShardId) -> u64 {
     })
 }
 
-/// A connection of `client` (token `token`, state `state`) starts on this shard.
-pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef) {
+/// Sends `msg` to `to`, or handles it in place when `to` is this shard.
+pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
+    if to == mesh.shard().0 {
+        handle(mesh, msg);
+    } else {
+        mesh.send(to, msg);
+    }
+}
+
+/// A connection of `client` (token `token`, state `state`) starts on this
+/// shard; `resume`: it asked for its session. A session of the client on
+/// this shard is taken over in place (adopted when `resume`).
+pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
     let old = CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
+    // Waits for the owner's answer unless the session is found here.
+    state.borrow_mut().resume.awaiting = resume && old.is_none();
     if let Some(old) = old {
-        kick_state(&old);
+        let adoptable = {
+            let o = old.borrow();
+            (o.p.persistent() || o.resume.awaiting) && o.handed.is_none()
+        };
+        if resume && adoptable {
+            adopt_local(&old, state);
+        } else {
+            end_session_of(mesh, &old);
+        }
     }
     let (me, shards) = mesh.shard();
-    let owner = owner_of(client, shards);
     let msg = Takeover::Claim {
         client: client.to_owned(),
         shard: me,
         token,
+        resume,
     };
-    if owner == me {
-        handle(mesh, msg);
-    } else {
-        mesh.send(owner, msg);
-    }
+    send_or_handle(mesh, owner_of(client, shards), msg);
 }
 
-/// The connection `token` of `client` on this shard ended.
+/// The session `token` of `client` on this shard ended.
 pub fn release(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef) {
     CLIENTS.with(|m| {
         let mut m = m.borrow_mut();
@@ -121,30 +198,117 @@ pub fn release(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef) {
             m.remove(client);
         }
     });
-    let (me, shards) = mesh.shard();
-    let owner = owner_of(client, shards);
+    let (_, shards) = mesh.shard();
     let msg = Takeover::Release {
         client: client.to_owned(),
         token,
     };
-    if owner == me {
-        handle(mesh, msg);
+    send_or_handle(mesh, owner_of(client, shards), msg);
+}
+
+/// A new connection on this shard takes `old`'s persistent session: its
+/// subscriptions, messages and identifiers move to `new` at once; `old`'s
+/// link stays subscribed (what it gets is forwarded) until `new` has
+/// subscribed again, then `new`'s task closes it.
+fn adopt_local(old: &StateRef, new: &StateRef) {
+    let mut o = old.borrow_mut();
+    let mut n = new.borrow_mut();
+    tracing::debug!(client = %o.client_id, "persistent session resumed by a new connection");
+    let online = matches!(o.phase, Phase::Up | Phase::Joining);
+    let will = if online {
+        let w = super::inbound::will_publish(&mut o);
+        o.disconnect(
+            ReasonCode::SessionTakenOver,
+            "another connection took the session over",
+        );
+        w
     } else {
-        mesh.send(owner, msg);
+        o.phase = Phase::Closing;
+        None
+    };
+    let expiry_s = n.p.expiry_s;
+    n.p = std::mem::take(&mut o.p);
+    n.p.expiry_s = expiry_s;
+    n.resume.present = true;
+    // What the old connection was still settling is this one's now.
+    n.resume.awaiting = o.resume.awaiting;
+    n.resume.from = o.resume.from.take();
+    n.resume.seen = std::mem::take(&mut o.resume.seen);
+    n.resume.aliases = std::mem::take(&mut o.resume.aliases);
+    n.resume.aliases.push(o.token);
+    n.resume.old_links = std::mem::take(&mut o.resume.old_links);
+    n.resume.old_wills = std::mem::take(&mut o.resume.old_wills);
+    if let Some(link) = o.link.take() {
+        n.resume.old_links.push(link);
+        if let Some(w) = will {
+            n.resume.old_wills.push((link, w));
+        }
+    }
+    o.forward = Some(Rc::downgrade(new));
+    o.wake();
+}
+
+/// Ends `old`'s session (a new connection with a clean start, or one that
+/// cannot resume it): its records go, its connection ends.
+fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
+    let mut o = old.borrow_mut();
+    tracing::debug!(client = %o.client_id, "session taken over by a new connection");
+    o.leave_shares();
+    for msg in std::mem::take(&mut o.chores.share) {
+        super::share::send(mesh, None, msg);
+    }
+    o.p.expiry_s = 0;
+    super::ctx::end_incarnation(&mut o);
+    o.p.clear();
+    match o.phase {
+        Phase::Offline => {
+            o.phase = Phase::Closing;
+            if let Some(link) = o.link.take() {
+                mesh.close_link(link);
+            }
+            o.wake();
+        }
+        _ => {
+            o.disconnect(
+                ReasonCode::SessionTakenOver,
+                "another connection took the session over",
+            );
+            if o.close.is_none() {
+                o.close = Some(crate::core::outbox::CloseReason::Normal);
+            }
+            o.wake();
+        }
     }
 }
 
-fn kick_state(s: &StateRef) {
-    tracing::debug!(client = %s.borrow().client_id, "session taken over by a new connection");
-    s.borrow_mut().disconnect(
-        ReasonCode::SessionTakenOver,
-        "another connection took the session over",
-    );
-    let mut s = s.borrow_mut();
-    if s.close.is_none() {
-        s.close = Some(crate::core::outbox::CloseReason::Normal);
-    }
-    s.wake();
+/// The session of `client` on this shard with `token`, if there is one.
+fn holder(client: &str, token: u64) -> Option<StateRef> {
+    CLIENTS
+        .with(|m| m.borrow().get(client).cloned())
+        .filter(|s| s.borrow().token == token)
+}
+
+/// The session of `client` on this shard with `token`, or that took the
+/// session over from the connection with `token` on this shard (a session
+/// collecting its tail included).
+fn heir(client: &str, token: u64) -> Option<StateRef> {
+    CLIENTS
+        .with(|m| m.borrow().get(client).cloned())
+        .filter(|s| {
+            let s = s.borrow();
+            s.token == token || s.resume.aliases.contains(&token)
+        })
+        .or_else(|| tail_of(client, token))
+}
+
+/// The handed-over session of `client` known here by `token`.
+fn tail_of(client: &str, token: u64) -> Option<StateRef> {
+    TAILS.with(|t| t.borrow().get(&(client.to_owned(), token)).cloned())
+}
+
+/// Handed-over sessions collecting their tail on this shard (tests, logs).
+pub fn tails_on_shard() -> usize {
+    TAILS.with(|t| t.borrow().len())
 }
 
 /// One takeover message, on this shard.
@@ -155,25 +319,113 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             client,
             shard,
             token,
+            resume,
         } => {
             let prev = OWNED.with(|o| o.borrow_mut().insert(client.clone(), (shard, token)));
-            if let Some((at, old)) = prev
-                && old != token
-            {
-                let kick = Takeover::Kick { client, token: old };
-                if at == me {
+            match prev {
+                Some((at, old)) if old != token => {
+                    let kick = Takeover::Kick {
+                        client,
+                        token: old,
+                        next: (shard, token),
+                        resume,
+                    };
+                    send_or_handle(mesh, at, kick);
+                }
+                _ if resume => {
+                    let none = Takeover::Handover {
+                        client,
+                        token,
+                        from: (me, 0),
+                        data: None,
+                    };
+                    send_or_handle(mesh, shard, none);
+                }
+                _ => {}
+            }
+        }
+        Takeover::Kick {
+            client,
+            token,
+            next,
+            resume,
+        } => {
+            let data = match holder(&client, token) {
+                Some(s) if s.borrow().resume.awaiting => {
+                    // Its own session is still on its way here: the kick
+                    // waits for it (see `Handover`).
+                    s.borrow_mut().resume.kick = Some((next, resume));
+                    return;
+                }
+                Some(s) if resume && s.borrow().p.persistent() && s.borrow().handed.is_none() => {
+                    hand_over(mesh, &s, next)
+                }
+                Some(s) => {
+                    end_session_of(mesh, &s);
+                    None
+                }
+                // Taken over on this shard already: the new connection has
+                // it (and this kick is that connection's own claim).
+                None if heir(&client, token).is_some() => return,
+                None => None,
+            };
+            if resume {
+                let h = Takeover::Handover {
+                    client,
+                    token: next.1,
+                    from: (me, token),
+                    data,
+                };
+                send_or_handle(mesh, next.0, h);
+            }
+        }
+        Takeover::Handover {
+            client,
+            token,
+            from,
+            data,
+        } => {
+            if let Some(s) = heir(&client, token) {
+                let kick = {
+                    let mut st = s.borrow_mut();
+                    if st.resume.awaiting {
+                        let from = data.as_ref().map(|_| from);
+                        st.install(data.map(|d| *d), from);
+                    }
+                    st.resume.kick.take().map(|k| (k, st.token))
+                };
+                if let Some(((next, resume), token)) = kick {
+                    let kick = Takeover::Kick {
+                        client,
+                        token,
+                        next,
+                        resume,
+                    };
                     handle(mesh, kick);
-                } else {
-                    mesh.send(at, kick);
                 }
             }
         }
-        Takeover::Kick { client, token } => {
-            let holder = CLIENTS.with(|m| m.borrow().get(&client).cloned());
-            if let Some(s) = holder
-                && s.borrow().token == token
-            {
-                kick_state(&s);
+        Takeover::Subscribed { client, token } => {
+            if let Some(s) = tail_of(&client, token) {
+                send_tail(mesh, &s);
+            }
+        }
+        Takeover::Tail {
+            client,
+            token,
+            msgs,
+        } => {
+            if let Some(s) = heir(&client, token) {
+                let due = {
+                    let mut st = s.borrow_mut();
+                    if st.take_tail(msgs).is_err() {
+                        st.disconnect(ReasonCode::QuotaExceeded, "outgoing queue full");
+                    }
+                    st.handed.is_some() && st.resume.tail_due
+                };
+                if due {
+                    send_tail(mesh, &s);
+                }
             }
         }
         Takeover::Release { client, token } => OWNED.with(|o| {
@@ -183,6 +435,98 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             }
         }),
     }
+}
+
+/// Packs `s`'s session for the connection `next` on another shard: the
+/// session's connection ends; its link stays subscribed for the tail.
+fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<SessionData>> {
+    let _ = mesh;
+    let mut st = s.borrow_mut();
+    tracing::debug!(client = %st.client_id, to = next.0.0, "persistent session handed over to another shard");
+    let filters = st.p.filters.clone();
+    let p = std::mem::take(&mut st.p);
+    let data = p.pack(st.version, &st.svc.transport.id);
+    // The tail is kept in memory only: the new shard writes what it keeps.
+    st.p.filters = filters;
+    st.p.expiry_s = data.expiry_s;
+    st.handed = Some(next);
+    if st.phase != Phase::Offline {
+        st.disconnect(
+            ReasonCode::SessionTakenOver,
+            "another connection took the session over",
+        );
+    }
+    st.wake();
+    // Out of the client table: it only collects the tail now.
+    let client = st.client_id.clone();
+    let mut keys = vec![st.token];
+    keys.extend(st.resume.aliases.iter().copied());
+    drop(st);
+    CLIENTS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.get(&client).is_some_and(|x| Rc::ptr_eq(x, s)) {
+            m.remove(&client);
+        }
+    });
+    TAILS.with(|t| {
+        let mut t = t.borrow_mut();
+        for k in keys {
+            t.insert((client.clone(), k), Rc::clone(s));
+        }
+    });
+    Some(Box::new(data))
+}
+
+/// The new connection of a handed-over session has subscribed: the tail
+/// goes to it and this shard's link closes.
+pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
+    let mut st = s.borrow_mut();
+    let Some((shard, token)) = st.handed else {
+        return;
+    };
+    if st.phase != Phase::Offline || st.resume.from.is_some() {
+        // The connection's task is still ending (the session's offline
+        // task sends the tail), or this session's own tail from an earlier
+        // shard has not come (it is passed on with it).
+        st.resume.tail_due = true;
+        st.wake();
+        return;
+    }
+    let old = std::mem::take(&mut st.resume.old_links);
+    for link in old {
+        mesh.close_link(link);
+    }
+    let mut msgs = Vec::with_capacity(st.p.waiting.len());
+    while let Some(p) = st.p.pop_waiting() {
+        msgs.push(super::session::stored(&p, None, false));
+    }
+    st.p.clear();
+    st.p.expiry_s = 0;
+    if let Some(link) = st.link.take() {
+        mesh.close_link(link);
+    }
+    if st.phase == Phase::Offline {
+        st.phase = Phase::Closing;
+    }
+    st.wake();
+    let client = st.client_id.clone();
+    drop(st);
+    TAILS.with(|t| t.borrow_mut().retain(|_, x| !Rc::ptr_eq(x, s)));
+    send_or_handle(
+        mesh,
+        shard,
+        Takeover::Tail {
+            client,
+            token,
+            msgs,
+        },
+    );
+}
+
+/// A session read back at start holds its identifier (on its owner shard).
+pub fn hold(client: &str, token: u64, state: &StateRef, me: ShardId) {
+    CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
+    OWNED.with(|o| o.borrow_mut().insert(client.to_owned(), (me, token)));
 }
 
 /// The mesh through a router borrowed mutably (the runtime's inbox drain).
@@ -197,6 +541,57 @@ impl Mesh for RouterMesh<'_> {
     fn send(&self, to: ShardId, msg: Takeover) {
         self.0.borrow_mut().send_front(to, FrontMsg(Box::new(msg)));
     }
+
+    fn close_link(&self, link: LinkId) {
+        self.0.borrow_mut().close(link);
+    }
+
+    fn send_front(&self, to: ShardId, msg: FrontMsg) {
+        self.0.borrow_mut().send_front(to, msg);
+    }
+
+    fn open_service(&self, realm: &str, out: crate::core::api::Output) -> Option<LinkId> {
+        self.0.borrow_mut().open_trusted_service(realm, out)
+    }
+
+    fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+        self.0.borrow_mut().feed(link, msg);
+    }
+}
+
+/// A request for a WAL marker in `realm`'s log behind what this shard
+/// wrote for the publications before it (the mesh is FIFO per pair of
+/// shards): `left` is decremented when it is durable. The publisher's
+/// shard sends one to every other shard before it acknowledges QoS 1/2
+/// publications while durable sessions exist, so copies queued for
+/// sessions on any shard are durable before PUBACK/PUBREC.
+#[derive(Debug)]
+pub struct DurableMark {
+    /// The realm.
+    pub realm: String,
+    /// Markers not acknowledged yet, all shards together.
+    pub left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DurableMark {
+    /// Queues the marker on this shard (counts it down at once when it
+    /// cannot be queued).
+    pub fn queue(self) {
+        use std::sync::atomic::Ordering;
+        let left = std::sync::Arc::clone(&self.left);
+        let r = super::ctx::with_log(|l| {
+            l.mark(
+                &self.realm,
+                Box::new(move |_| {
+                    left.fetch_sub(1, Ordering::AcqRel);
+                }),
+            )
+        });
+        if let Err(e) = r {
+            super::ctx::log_write_error(&e);
+            self.left.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Front-end messages the runtime took from the router after draining its
@@ -204,8 +599,16 @@ impl Mesh for RouterMesh<'_> {
 pub fn on_front_msgs(router: &mut ShardRouter, msgs: Vec<FrontMsg>) {
     let mesh = RouterMesh(RefCell::new(router));
     for m in msgs {
-        if let Ok(t) = m.0.downcast::<Takeover>() {
-            handle(&mesh, *t);
+        match m.0.downcast::<Takeover>() {
+            Ok(t) => handle(&mesh, *t),
+            Err(other) => match other.downcast::<DurableMark>() {
+                Ok(mark) => mark.queue(),
+                Err(other) => {
+                    if let Ok(s) = other.downcast::<super::share::ShareMsg>() {
+                        super::share::handle(&mesh, *s);
+                    }
+                }
+            },
         }
     }
 }
@@ -226,6 +629,146 @@ mod tests {
             8,
             "200 identifiers reach every one of 8 shards"
         );
+    }
+
+    /// A mesh of `shards` shards seen from `me`: records what is sent.
+    struct FakeMesh {
+        me: u16,
+        shards: u16,
+        sent: RefCell<Vec<(ShardId, Takeover)>>,
+        closed: RefCell<Vec<LinkId>>,
+    }
+
+    impl Mesh for FakeMesh {
+        fn shard(&self) -> (ShardId, u16) {
+            (ShardId(self.me), self.shards)
+        }
+        fn send(&self, to: ShardId, msg: Takeover) {
+            self.sent.borrow_mut().push((to, msg));
+        }
+        fn close_link(&self, link: LinkId) {
+            self.closed.borrow_mut().push(link);
+        }
+        fn send_front(&self, _to: ShardId, _msg: FrontMsg) {}
+        fn open_service(&self, _: &str, _: crate::core::api::Output) -> Option<LinkId> {
+            None
+        }
+        fn feed(&self, _link: LinkId, _msg: crate::proto::Message) {}
+    }
+
+    fn mesh(me: u16) -> FakeMesh {
+        FakeMesh {
+            me,
+            shards: 4,
+            sent: RefCell::default(),
+            closed: RefCell::default(),
+        }
+    }
+
+    #[test]
+    fn the_owner_answers_a_resume_without_holder_and_kicks_a_holder() {
+        let m = mesh(0);
+        let claim = |token, shard, resume| Takeover::Claim {
+            client: "dev-owned".into(),
+            shard: ShardId(shard),
+            token,
+            resume,
+        };
+        // No holder: a resume gets "no session" at once.
+        handle(&m, claim(11, 2, true));
+        assert_eq!(
+            m.sent.take(),
+            vec![(
+                ShardId(2),
+                Takeover::Handover {
+                    client: "dev-owned".into(),
+                    token: 11,
+                    from: (ShardId(0), 0),
+                    data: None,
+                }
+            )]
+        );
+        // A second connection: the holder's shard is asked to hand over.
+        handle(&m, claim(21, 3, true));
+        assert_eq!(
+            m.sent.take(),
+            vec![(
+                ShardId(2),
+                Takeover::Kick {
+                    client: "dev-owned".into(),
+                    token: 11,
+                    next: (ShardId(3), 21),
+                    resume: true,
+                }
+            )]
+        );
+        // A stale release changes nothing; the holder's own release frees it.
+        handle(
+            &m,
+            Takeover::Release {
+                client: "dev-owned".into(),
+                token: 11,
+            },
+        );
+        handle(&m, claim(31, 1, false));
+        assert_eq!(
+            m.sent.take()[0].1,
+            Takeover::Kick {
+                client: "dev-owned".into(),
+                token: 21,
+                next: (ShardId(1), 31),
+                resume: false,
+            }
+        );
+        handle(
+            &m,
+            Takeover::Release {
+                client: "dev-owned".into(),
+                token: 31,
+            },
+        );
+        handle(&m, claim(41, 1, false));
+        assert!(
+            m.sent.take().is_empty(),
+            "nobody to kick, nothing to answer"
+        );
+    }
+
+    #[test]
+    fn a_kick_for_a_session_not_here_answers_no_session() {
+        let m = mesh(2);
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-gone".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: true,
+            },
+        );
+        assert_eq!(
+            m.sent.take(),
+            vec![(
+                ShardId(1),
+                Takeover::Handover {
+                    client: "dev-gone".into(),
+                    token: 9,
+                    from: (ShardId(2), 5),
+                    data: None,
+                }
+            )]
+        );
+        // Without resume nothing is owed.
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-gone".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: false,
+            },
+        );
+        assert!(m.sent.take().is_empty());
     }
 
     #[test]

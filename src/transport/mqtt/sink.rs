@@ -1,0 +1,523 @@
+//! What the router delivers to MQTT sessions: the connection's
+//! [`FrontSink`] ([`Sink`]), the per-publication cache every sink of a shard
+//! shares ([`PubCache`]: one [`Msg`] and one [`PublishTemplate`] per
+//! publication, payload format, QoS and version), and which of a session's
+//! filters take a publication ([`matching`]); offline sessions queue what
+//! they get.
+
+use std::rc::Rc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::mapping::{self, MapError};
+use super::out::{Item, PubOut, SubIds};
+use super::session::{Filter, Msg, Owner};
+use super::state::{Phase, State, StateRef, now_ms, reason_of};
+use crate::config::mqtt::PayloadFormat;
+use crate::core::api::{EventOut, FrontSink};
+use crate::core::cluster::Native;
+use crate::core::outbox::{CloseReason, Overflow};
+use crate::proto::message::code;
+use crate::proto::mqtt::{
+    self, MqttString, Packet, Publish, PublishProperties, PublishTemplate, QoS, ReasonCode, Version,
+};
+use crate::proto::{Message, PublicationId, SessionId, SubscriptionId};
+
+/// QoS a WAMP publication (no MQTT QoS of its own) is delivered with, at most.
+pub const WAMP_PUBLICATION_QOS: QoS = QoS::AtLeastOnce;
+
+// --- native form of MQTT publications --------------------------------------
+
+/// Builds the native meta of an MQTT publication: QoS, arrival time (Unix
+/// ms, for Message Expiry), and (5.0 with properties) the properties as an
+/// encoded bodiless PUBLISH.
+pub fn native_meta(qos: QoS, props: &PublishProperties) -> Bytes {
+    let mut b = BytesMut::with_capacity(16);
+    b.put_u8(qos as u8);
+    b.put_u64(now_ms());
+    let mut props = props.clone();
+    props.topic_alias = None;
+    props.subscription_identifiers.clear();
+    if props != PublishProperties::default() {
+        let p = Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: MqttString::from_static("p"),
+            packet_id: None,
+            properties: props,
+            payload: Bytes::new(),
+        };
+        let _ = mqtt::encode(&Packet::Publish(p), Version::V5, &mut b);
+    }
+    b.freeze()
+}
+
+/// The parts of a native meta.
+struct Meta {
+    qos: QoS,
+    at_ms: u64,
+    props: PublishProperties,
+}
+
+fn read_meta(meta: &Bytes) -> Option<Meta> {
+    let mut m = meta.clone();
+    if m.len() < 9 {
+        return None;
+    }
+    let qos = QoS::from_u8(m.get_u8())?;
+    let at_ms = m.get_u64();
+    let props = if m.is_empty() {
+        PublishProperties::default()
+    } else {
+        let mut buf = BytesMut::from(&m[..]);
+        let limits = mqtt::Limits {
+            peer: mqtt::Peer::Any,
+            max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
+            ..mqtt::Limits::server()
+        };
+        match mqtt::decode(&mut buf, Some(Version::V5), &limits) {
+            Ok(Some(Packet::Publish(p))) => p.properties,
+            _ => return None,
+        }
+    };
+    Some(Meta { qos, at_ms, props })
+}
+
+// --- the per-publication cache ----------------------------------------------
+
+/// What the MQTT sinks of a shard prepare once per publication.
+pub struct PubCache {
+    /// The MQTT topic.
+    topic: Option<MqttString>,
+    /// The publication's QoS.
+    pub qos: QoS,
+    /// Arrival time (Unix ms) of an MQTT publication.
+    at_ms: u64,
+    /// Properties of an MQTT 5 publication.
+    props: PublishProperties,
+    /// Per payload format (one entry when the publication came from MQTT:
+    /// the payload itself, whatever the format): the message and its templates.
+    bodies: Vec<(Option<PayloadFormat>, Option<Rc<Msg>>, Templates)>,
+}
+
+/// Templates per (version, QoS).
+type Templates = [[Option<Rc<PublishTemplate>>; 3]; 2];
+
+impl PubCache {
+    fn new(uri: &str, native: Option<&Native>) -> PubCache {
+        let topic = MqttString::try_from(mapping::uri_to_topic(uri)).ok();
+        let (qos, at_ms, props) = match native.and_then(|n| read_meta(&n.meta)) {
+            Some(m) => (m.qos, m.at_ms, m.props),
+            None => (WAMP_PUBLICATION_QOS, 0, PublishProperties::default()),
+        };
+        PubCache {
+            topic,
+            qos,
+            at_ms,
+            props,
+            bodies: Vec::new(),
+        }
+    }
+
+    /// The cache of `ev`, made by the first MQTT sink the publication reaches.
+    pub fn of<'e>(ev: &'e mut EventOut<'_, '_>) -> Option<&'e mut PubCache> {
+        let (uri, native) = (ev.topic, ev.native);
+        let cache = ev
+            .front_cache()
+            .get_or_insert_with(|| Box::new(PubCache::new(uri, native)) as Box<dyn std::any::Any>);
+        cache.downcast_mut::<PubCache>()
+    }
+
+    /// The MQTT topic of the publication (`None`: its URI has no MQTT form).
+    pub fn topic(&self) -> Option<&MqttString> {
+        self.topic.as_ref()
+    }
+
+    /// The message for `format` and the slot of its templates.
+    fn body(&mut self, src: &Source<'_>, format: &PayloadFormat) -> Option<(usize, Rc<Msg>)> {
+        let native = src.native.map(|n| n.body.clone());
+        let key = if native.is_some() {
+            None
+        } else {
+            Some(format.clone())
+        };
+        if let Some(i) = self.bodies.iter().position(|(k, _, _)| *k == key) {
+            return self.bodies[i].1.clone().map(|m| (i, m));
+        }
+        let body = match native {
+            Some(b) => Some(b),
+            None => match mapping::wamp_to_mqtt(format, src.payload) {
+                Ok(b) => Some(b),
+                Err(MapError::Dynamic) | Err(MapError::NotADict(_)) => None,
+            },
+        };
+        let msg = match (body, &self.topic) {
+            (Some(payload), Some(topic)) => Some(Rc::new(Msg {
+                publication: src.publication,
+                topic: topic.clone(),
+                payload,
+                props: self.props.clone(),
+                at_ms: self.at_ms,
+            })),
+            _ => None,
+        };
+        self.bodies.push((key, msg.clone(), Default::default()));
+        msg.map(|m| (self.bodies.len() - 1, m))
+    }
+
+    /// The delivery form of the publication for a session: its message and
+    /// the template for (`format`, `version`, `qos`) (a new one when the
+    /// message waited and its expiry counts down). `None` when it has no
+    /// MQTT form (no topic, a `dynamic` format) or expired.
+    pub fn delivery(
+        &mut self,
+        src: &Source<'_>,
+        format: &PayloadFormat,
+        version: Version,
+        qos: QoS,
+    ) -> Option<(Rc<Msg>, Rc<PublishTemplate>)> {
+        let (slot, msg) = self.body(src, format)?;
+        let left = if msg.expires() {
+            msg.expiry_left(now_ms())
+        } else {
+            Ok(None)
+        };
+        match left {
+            Err(_) => None,
+            Ok(Some(_)) => {
+                let t = msg.template(qos, version)?;
+                Some((msg, t))
+            }
+            Ok(None) => {
+                let v = usize::from(version == Version::V5);
+                let tmpls = &mut self.bodies[slot].2;
+                if let Some(t) = &tmpls[v][qos as usize] {
+                    return Some((msg, Rc::clone(t)));
+                }
+                let t = msg.template(qos, version)?;
+                tmpls[v][qos as usize] = Some(Rc::clone(&t));
+                Some((msg, t))
+            }
+        }
+    }
+}
+
+/// What the cache needs of an event besides itself.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// The publication's MQTT form, if it came from MQTT.
+    pub native: Option<&'a Native>,
+    /// Its WAMP payload.
+    pub payload: &'a crate::proto::Payload,
+    /// The publication.
+    pub publication: PublicationId,
+}
+
+impl<'a> Source<'a> {
+    /// The source of `ev`.
+    pub fn of(ev: &EventOut<'a, '_>) -> Source<'a> {
+        Source {
+            native: ev.native,
+            payload: ev.payload,
+            publication: ev.publication,
+        }
+    }
+}
+
+/// How a publication reaches a session through its filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    /// The highest QoS of the matching filters (at most the publication's).
+    pub qos: QoS,
+    /// Their subscription identifiers.
+    pub sub_ids: SubIds,
+    /// Whether one of them keeps the RETAIN flag as published.
+    pub retain_as_published: bool,
+}
+
+/// Which of `filters` (those behind WAMP subscription `sub`) take a
+/// publication to `topic` by `publisher` at `pub_qos`: MQTT's matching, No
+/// Local against `own` session.
+pub fn matching<'f>(
+    filters: impl Iterator<Item = (&'f str, &'f Filter)>,
+    sub: SubscriptionId,
+    topic: &str,
+    publisher: SessionId,
+    own: Option<SessionId>,
+    pub_qos: QoS,
+) -> Option<Matched> {
+    let mut m: Option<Matched> = None;
+    for (name, f) in filters {
+        if !f.wamp.contains(&sub) || !mapping::delivers(name, f.exact, topic) {
+            continue;
+        }
+        if f.no_local && Some(publisher) == own {
+            continue;
+        }
+        let q = f.qos.min(pub_qos);
+        let e = m.get_or_insert(Matched {
+            qos: q,
+            sub_ids: SubIds::None,
+            retain_as_published: false,
+        });
+        e.qos = e.qos.max(q);
+        if let Some(id) = f.sub_id {
+            e.sub_ids.push(id);
+        }
+        e.retain_as_published |= f.retain_as_published;
+    }
+    m
+}
+
+// --- the sink -----------------------------------------------------------------
+
+/// The router's side of an MQTT connection.
+#[derive(Debug)]
+pub struct Sink(pub StateRef);
+
+impl FrontSink for Sink {
+    fn message(&mut self, msg: &Message) -> Result<(), Overflow> {
+        let mut s = self.0.borrow_mut();
+        match msg {
+            Message::Welcome(w) => s.welcomed(w.session),
+            Message::Abort(a) => {
+                if s.phase == Phase::Joining {
+                    s.refused(&a.reason);
+                }
+                Ok(())
+            }
+            Message::Challenge(c) => {
+                match (c.auth_method.as_str(), s.password.take()) {
+                    ("ticket", Some(pw)) => {
+                        s.todo
+                            .push(Message::Authenticate(crate::proto::Authenticate {
+                                signature: pw,
+                                extra: Default::default(),
+                            }));
+                        s.wake();
+                    }
+                    _ => s.refused("wamp.error.not_authorized"),
+                }
+                Ok(())
+            }
+            Message::Subscribed(m) => s.subscribe_answer(m.request, Ok(m.subscription)),
+            Message::Published(m) => s.publish_answer(m.request, ReasonCode::Success),
+            Message::Error(e) if e.request_type == code::SUBSCRIBE => {
+                let code = match e.error.as_str() {
+                    "wamp.error.not_authorized" => ReasonCode::NotAuthorized,
+                    "wamp.error.invalid_uri" => ReasonCode::TopicFilterInvalid,
+                    _ => ReasonCode::UnspecifiedError,
+                };
+                s.subscribe_answer(e.request, Err(code))
+            }
+            Message::Error(e) if e.request_type == code::PUBLISH => {
+                tracing::debug!(client = %s.client_id, error = %e.error, "MQTT publish refused");
+                s.publish_answer(e.request, reason_of(&e.error))
+            }
+            Message::Goodbye(g) => {
+                s.router_ended = true;
+                if s.phase == Phase::Offline || s.forward.is_some() {
+                    s.close = Some(CloseReason::Normal);
+                    s.wake();
+                    return Ok(());
+                }
+                let reason = if g.reason == crate::core::uris::SYSTEM_SHUTDOWN {
+                    ReasonCode::ServerShuttingDown
+                } else {
+                    ReasonCode::AdministrativeAction
+                };
+                s.disconnect(reason, "the router ended the session");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
+        let mut guard = self.0.borrow_mut();
+        if let Some(fwd) = guard.forward.clone() {
+            // The old link of a session resumed on this shard: what it still
+            // gets goes to the new connection (once).
+            let names = guard.wamp_subs.get(&ev.subscription).cloned();
+            drop(guard);
+            let (Some(mut new), Some(names)) = (fwd.upgrade(), names) else {
+                return Ok(false);
+            };
+            // Along a chain of takeovers on this shard, to the newest.
+            loop {
+                let next = new.borrow().forward.as_ref().and_then(|w| w.upgrade());
+                match next {
+                    Some(n) => new = n,
+                    None => break,
+                }
+            }
+            let mut n = new.borrow_mut();
+            if n.duplicate(ev.publication, ev.retained) {
+                return Ok(false);
+            }
+            return offer(&mut n, Some(&names), ev);
+        }
+        let s = &mut *guard;
+        if s.settling() && s.duplicate(ev.publication, ev.retained) {
+            return Ok(false);
+        }
+        offer(s, None, ev)
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        let mut s = self.0.borrow_mut();
+        s.router_ended = true;
+        if s.phase == Phase::Offline || s.forward.is_some() {
+            // The router closed an offline session's link (shutdown): its
+            // task closes it; the stored session stays.
+            s.close = Some(reason);
+            s.wake();
+            return;
+        }
+        let code = match reason {
+            CloseReason::SlowConsumer => ReasonCode::QuotaExceeded,
+            CloseReason::GoingAway => ReasonCode::ServerShuttingDown,
+            CloseReason::ProtocolViolation(_) => ReasonCode::ProtocolError,
+            CloseReason::MessageTooBig => ReasonCode::PacketTooLarge,
+            CloseReason::Normal => ReasonCode::Success,
+        };
+        if s.phase == Phase::Joining {
+            // An ABORT came first (CONNACK queued); nothing more to say.
+            s.phase = Phase::Closing;
+        }
+        s.disconnect(code, reason.text());
+        s.close = Some(reason);
+        s.wake();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.borrow().close.is_some()
+    }
+}
+
+/// Offers a publication to session `s` through its filters `names` (those
+/// behind the event's WAMP subscription; `None`: the session's own for it):
+/// delivered when the client is connected, queued (QoS 1/2) while the
+/// session persists without it.
+fn offer(
+    s: &mut State,
+    names: Option<&[String]>,
+    ev: &mut EventOut<'_, '_>,
+) -> Result<bool, Overflow> {
+    let queue_only = match s.phase {
+        Phase::Up if s.handed.is_none() => false,
+        _ if s.p.persistent() || s.handed.is_some() => true,
+        _ => return Ok(false),
+    };
+    let (sub, publisher) = (ev.subscription, ev.publisher);
+    let Some(cache) = PubCache::of(ev) else {
+        return Ok(false);
+    };
+    let Some(topic) = cache.topic() else {
+        return Ok(false);
+    };
+    let names: &[String] = match names {
+        Some(n) => n,
+        None => match s.wamp_subs.get(&sub) {
+            Some(n) => n,
+            None => return Ok(false),
+        },
+    };
+    let filters = names
+        .iter()
+        .filter_map(|n| s.p.filters.get_key_value(n))
+        .map(|(k, f)| (k.as_str(), f));
+    let Some(m) = matching(
+        filters,
+        sub,
+        topic.as_str(),
+        publisher,
+        s.session,
+        cache.qos,
+    ) else {
+        return Ok(false);
+    };
+    if queue_only && m.qos == QoS::AtMostOnce {
+        return Ok(false);
+    }
+    let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
+    let (src, uri) = (Source::of(ev), ev.topic);
+    let format = mapping::format_of(&s.svc.payload_mapping, uri);
+    let Some(cache) = PubCache::of(ev) else {
+        return Ok(false);
+    };
+    let Some((msg, tmpl)) = cache.delivery(&src, format, s.version, m.qos) else {
+        tracing::debug!(client = %s.client_id, topic = %uri, "publication has no MQTT form for this client: skipped");
+        return Ok(false);
+    };
+    if queue_only {
+        let out = PubOut {
+            tmpl,
+            msg,
+            key: 0,
+            packet_id: None,
+            dup: false,
+            retain: retain && m.retain_as_published,
+            alias: None,
+            send_topic: true,
+            sub_ids: m.sub_ids,
+        };
+        let owner = Owner {
+            svc: &s.svc,
+            client: &s.client_id,
+        };
+        return Ok(s.p.enqueue(owner, out));
+    }
+    deliver_matched(s, msg, tmpl, m, publication, retained, retain)
+}
+
+/// Queues a matched publication for a connected session: merged into the
+/// delivery just queued when overlapping subscriptions match it again.
+pub fn deliver_matched(
+    s: &mut State,
+    msg: Rc<Msg>,
+    tmpl: Rc<PublishTemplate>,
+    m: Matched,
+    publication: PublicationId,
+    retained: bool,
+    retain: bool,
+) -> Result<bool, Overflow> {
+    // Overlapping subscriptions: one delivery carries every identifier
+    // unless the later match asks for a higher QoS (then a second copy).
+    if !retained
+        && let Some((pubid, at)) = s.last_delivery
+        && pubid == publication
+        && let Some(Item::Publish(p)) = s.out.items.get_mut(at)
+        && p.tmpl.qos() >= m.qos
+    {
+        for id in m.sub_ids.as_slice() {
+            p.sub_ids.push(*id);
+        }
+        return Ok(true);
+    }
+    let out = PubOut {
+        tmpl,
+        msg,
+        key: 0,
+        packet_id: None,
+        dup: false,
+        retain: retained || (retain && m.retain_as_published),
+        alias: None,
+        send_topic: true,
+        sub_ids: m.sub_ids,
+    };
+    // Retained messages for a SUBSCRIBE whose SUBACK has not gone yet wait for it.
+    if retained && let Some(held) = s.subacks.iter_mut().find(|a| a.waiting > 0) {
+        held.held.push(Item::Publish(out));
+        return Ok(true);
+    }
+    let qos = out.tmpl.qos();
+    let queued = s.deliver(out)?;
+    if queued && qos == QoS::AtMostOnce {
+        s.last_delivery = Some((publication, s.out.items.len() - 1));
+    } else {
+        s.last_delivery = None;
+    }
+    Ok(queued)
+}
