@@ -299,12 +299,24 @@ impl Deflater {
             let used = (self.c.total_in() - before) as usize;
             input = &input[used..];
             // Done when all input is taken and the flush fit (room was left).
-            if input.is_empty() && out.len() < out.capacity() && status != Status::BufError {
+            // With room left, BufError means there was nothing to do: zlib
+            // answers a flush with no new input since the last flush so
+            // (an empty message with context takeover), and would forever.
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+            if input.is_empty() && status == Status::BufError {
                 break;
             }
         }
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        }
+        if out.is_empty() {
+            // Nothing to flush (an empty message right after another): one
+            // empty stored block's first octet, as RFC 7692 section 7.2.3.6
+            // describes; the receiver's tail completes the block.
+            out.push(0x00);
         }
         if self.no_context_takeover {
             self.c.reset();
@@ -417,6 +429,22 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+
+    #[test]
+    fn an_empty_message_after_another_with_context_takeover_compresses() {
+        // zlib answers a second sync flush without new input with
+        // Z_BUF_ERROR; compress looped on it forever.
+        for takeover in [true, false] {
+            let mut d = Deflater::new(15, 6, !takeover);
+            let mut i = Inflater::new(!takeover);
+            for msg in [&b"hello"[..], b"", b"", b"world"] {
+                let z = d.compress(msg);
+                let mut out = Vec::new();
+                i.inflate(&z, true, &mut out, 1 << 20).expect("inflates");
+                assert_eq!(out, msg, "takeover {takeover}");
+            }
+        }
+    }
 
     fn offer(v: &str) -> Option<(Agreed, String)> {
         negotiate([v.as_bytes()], &DeflateParams::default())
