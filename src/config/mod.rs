@@ -49,7 +49,8 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, Endpoint, ServiceKind, TlsConfig, TlsVersion, TransportAuth,
+    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, Endpoint, ServiceKind, TlsConfig,
+    TlsVersion, TransportAuth,
     TransportConfig, TransportKind, UniversalTransport,
 };
 pub use wamp::{

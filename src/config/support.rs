@@ -18,12 +18,8 @@ use super::{Config, ServiceKind, TransportKind};
 /// A feature a config can use that the runtime may lack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Feature {
-    /// `endpoint.tls`.
-    Tls,
     /// `endpoint.tls.dhparam`.
     TlsDhparam,
-    /// `endpoint.tls.ciphers`.
-    TlsCiphers,
     /// A static authentication method other than anonymous (by name).
     Auth(&'static str),
     /// A method with `"type": "dynamic"` (by name).
@@ -78,9 +74,9 @@ fn gap(f: &Feature) -> Option<Gap> {
     use Feature as F;
     match f {
         // #10: authentication, authorization and TLS.
-        F::Tls => error("TLS"),
-        F::TlsDhparam => warn("not used yet (TLS is not supported yet)"),
-        F::TlsCiphers => warn("not used yet (TLS is not supported yet)"),
+        F::TlsDhparam => warn(
+            "ignored: rustls has no finite-field DHE cipher suites (key exchange is ECDHE only)",
+        ),
         F::Auth("tls") => error("\"tls\" authentication"),
         F::Auth("cookie") => error("\"cookie\" authentication"),
         F::DynamicAuth(m @ "tls") => error(format!(
@@ -221,10 +217,6 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             if tls.dhparam.is_some() {
                 out.push((Feature::TlsDhparam, child(&p, "dhparam")));
             }
-            if tls.ciphers.is_some() {
-                out.push((Feature::TlsCiphers, child(&p, "ciphers")));
-            }
-            out.push((Feature::Tls, p));
         }
         match &t.kind {
             TransportKind::Universal(_) => {
@@ -352,7 +344,6 @@ mod tests {
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
         for (f, needle) in [
-            (Feature::Tls, "TLS"),
             (Feature::Auth("tls"), "tls"),
             (Feature::Auth("cookie"), "cookie"),
             (Feature::DynamicAuth("tls"), "tls"),
@@ -376,5 +367,6 @@ mod tests {
         assert_eq!(gap(&Feature::AnonymousAuthid), None);
         assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);
+        assert!(matches!(gap(&Feature::TlsDhparam), Some(Gap::Warn(w)) if w.contains("DHE")));
     }
 }

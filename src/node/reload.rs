@@ -80,6 +80,7 @@ impl Node {
                 list("listeners closed", &done.listeners.closed);
                 list("listeners rebound", &done.listeners.rebound);
                 list("transports updated", &done.listeners.updated);
+                list("TLS certificates reloaded", &done.listeners.tls_reloaded);
                 if done.sessions_closed > 0 {
                     changes.push(format!("sessions closed: {}", done.sessions_closed));
                 }

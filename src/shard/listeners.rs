@@ -9,9 +9,14 @@
 //! (dropping a task closes its socket). A transport whose endpoint stayed
 //! keeps its socket; if its other settings changed (serializers, auth,
 //! WebSocket options) new connections get them and existing ones keep what
-//! they were accepted with. A changed `endpoint.tls` counts as a changed
-//! endpoint, so a reload with new certificates rebinds with them (TLS is
-//! being built; its engineer may swap the acceptor in place here instead).
+//! they were accepted with.
+//!
+//! TLS: an endpoint is the same when its host and port are, whatever its
+//! `tls`. Every reload reads every TLS listener's key and certificates
+//! again ([`TlsSet::load`], on the node's thread, before any shard
+//! changes) and swaps the listener's acceptor in place: the socket stays,
+//! new handshakes use the new certificates, established connections keep
+//! their sessions. (Turning TLS on or off on a port is the same swap.)
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,14 +24,53 @@ use std::time::Duration;
 
 use super::control::ListenerChanges;
 use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::config::{Endpoint, TransportConfig};
 use crate::core::ShardRouter;
 use crate::proto::ShardId;
+use crate::transport::tls::TlsAcceptor;
 use crate::transport::{self, Listener};
 
 /// The transport config an accept task hands to new connections; replaced
 /// in place when a reload changes settings other than the endpoint.
 type ConfigCell = Rc<RefCell<Rc<TransportConfig>>>;
+
+/// The TLS acceptor an accept task hands new connections to (`None`:
+/// plaintext); replaced in place by every reload.
+type TlsCell = Rc<RefCell<Option<Arc<TlsAcceptor>>>>;
+
+/// The acceptors of a config's TLS listeners, by transport ID: built once
+/// (reading the files) on the node's thread and shared by every shard, so
+/// that they share one session-ticket key (a client resumes on any shard).
+#[derive(Debug, Default)]
+pub struct TlsSet(HashMap<String, Arc<TlsAcceptor>>);
+
+impl TlsSet {
+    /// Builds the acceptor of every TLS transport of `transports`.
+    ///
+    /// # Errors
+    /// [`RunError::Tls`] for the first whose files do not load.
+    pub fn load(transports: &[TransportConfig]) -> Result<TlsSet, RunError> {
+        let mut set = HashMap::new();
+        for t in transports {
+            if let Some(built) = transport::tls::for_transport(t) {
+                let acceptor = built.map_err(|source| RunError::Tls {
+                    transport: t.id.clone(),
+                    source,
+                })?;
+                set.insert(t.id.clone(), Arc::new(acceptor));
+            }
+        }
+        Ok(TlsSet(set))
+    }
+
+    /// The acceptor of transport `id`, if it has TLS.
+    pub fn get(&self, id: &str) -> Option<Arc<TlsAcceptor>> {
+        self.0.get(id).cloned()
+    }
+}
 
 /// One transport this shard listens on.
 struct Served {
@@ -34,6 +78,8 @@ struct Served {
     id: String,
     /// Its config as bound (real port), shared with the accept task.
     config: ConfigCell,
+    /// Its TLS acceptor, shared with the accept task.
+    tls: TlsCell,
     /// The dialable URL.
     url: String,
     /// The accept task; dropping or cancelling it closes the socket.
@@ -113,10 +159,11 @@ pub(super) fn bind(t: &TransportConfig) -> Result<Bound, RunError> {
 }
 
 /// Whether a transport bound at `old` (real port) still listens where `new` says:
-/// the same endpoint, or the same host with port 0 (any port: keep the one it has).
+/// the same endpoint, or the same host with port 0 (any port: keep the one
+/// it has). TLS settings do not count (the acceptor is swapped in place).
 fn same_endpoint(old: &Endpoint, new: &Endpoint) -> bool {
-    match (old, new) {
-        (Endpoint::Tcp { host: h1, .. }, Endpoint::Tcp { host: h2, port: 0 }) => h1 == h2,
+    match (old.tcp(), new.tcp()) {
+        (Some((h1, p1)), Some((h2, p2))) => h1 == h2 && (p2 == 0 || p1 == p2),
         _ => old == new,
     }
 }
@@ -137,15 +184,22 @@ impl Listeners {
             .collect()
     }
 
-    /// Starts accepting on `bound`.
-    pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>) {
+    /// Starts accepting on `bound`, TLS listeners with their acceptor of `tls`.
+    pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>, tls: &TlsSet) {
         for b in bound {
+            let id = b.config.id.clone();
+            let acceptor: TlsCell = Rc::new(RefCell::new(tls.get(&id)));
             let config: ConfigCell = Rc::new(RefCell::new(Rc::new(b.config)));
-            let task = accept_loop(b.listener, Rc::clone(&config), Rc::clone(router));
-            let id = config.borrow().id.clone();
+            let task = accept_loop(
+                b.listener,
+                Rc::clone(&config),
+                Rc::clone(&acceptor),
+                Rc::clone(router),
+            );
             self.served.push(Served {
                 id,
                 config,
+                tls: acceptor,
                 url: b.url,
                 task,
             });
@@ -213,14 +267,20 @@ impl Listeners {
         plan: Plan,
         order: &[TransportConfig],
         router: &Rc<RefCell<ShardRouter>>,
+        tls: &TlsSet,
     ) -> ListenerChanges {
         let mut changes = ListenerChanges::default();
         for k in plan.kept {
-            if let Some(s) = self.served.iter().find(|s| s.id == k.id)
-                && **s.config.borrow() != k
-            {
-                changes.updated.push(k.id.clone());
-                *s.config.borrow_mut() = Rc::new(k);
+            if let Some(s) = self.served.iter().find(|s| s.id == k.id) {
+                let acceptor = tls.get(&k.id);
+                if acceptor.is_some() {
+                    changes.tls_reloaded.push(k.id.clone());
+                }
+                *s.tls.borrow_mut() = acceptor;
+                if **s.config.borrow() != k {
+                    changes.updated.push(k.id.clone());
+                    *s.config.borrow_mut() = Rc::new(k);
+                }
             }
         }
         let mut stopped = Vec::new();
@@ -233,7 +293,7 @@ impl Listeners {
                 }
                 None => changes.opened.push(id),
             }
-            self.start(vec![b], router);
+            self.start(vec![b], router, tls);
         }
         for id in plan.closed {
             if let Some(i) = self.served.iter().position(|s| s.id == id) {
@@ -259,6 +319,7 @@ impl Listeners {
 fn accept_loop(
     listener: Listener,
     config: ConfigCell,
+    tls: TlsCell,
     router: Rc<RefCell<ShardRouter>>,
 ) -> glommio::Task<()> {
     glommio::spawn_local(async move {
@@ -290,14 +351,27 @@ fn accept_loop(
                         mqtt = Some((Rc::clone(&t), m));
                     }
                     let port = mqtt.as_ref().and_then(|(_, m)| m.clone());
-                    glommio::spawn_local(transport::serve(
-                        stream,
-                        peer,
-                        t,
-                        max_message_size,
-                        hooks,
-                        port,
-                    ))
+                    let Some(acceptor) = tls.borrow().clone() else {
+                        glommio::spawn_local(transport::serve(
+                            stream,
+                            peer,
+                            t,
+                            max_message_size,
+                            hooks,
+                            port,
+                        ))
+                        .detach();
+                        continue;
+                    };
+                    // TLS: the handshake first (its state boxed and gone
+                    // once done), then the front end on the decrypted stream.
+                    glommio::spawn_local(async move {
+                        let handshake =
+                            Box::pin(transport::tls::accept(acceptor, stream, &peer, &t.id));
+                        if let Some(stream) = handshake.await {
+                            transport::serve(stream, peer, t, max_message_size, hooks, port).await;
+                        }
+                    })
                     .detach();
                 }
                 Err(e) => {

@@ -54,6 +54,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 pub use self::control::{Control, RouterControl, ShardReport};
 use self::control::{MeshCounters, ShardReloaded};
 use self::listeners::Listeners;
+pub use self::listeners::TlsSet;
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
 use crate::config::{Config, Endpoint, TransportConfig};
 use crate::core::ShardRouter;
@@ -109,6 +110,14 @@ pub enum RunError {
         count: usize,
         /// The allowed CPUs, as a list (`0-3,6`).
         cpus: String,
+    },
+    /// A TLS listener's key, certificates or settings cannot be used.
+    #[error("transport {transport}: TLS: {source}")]
+    Tls {
+        /// The transport.
+        transport: String,
+        /// What failed.
+        source: crate::transport::tls::TlsError,
     },
     /// The config uses features the runtime does not have yet
     /// ([`Config::unsupported`]); one per line.
@@ -293,6 +302,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         return Err(RunError::Unsupported(e.to_string()));
     }
     let n = shard_count(shards, &config)?;
+    // Keys and certificates, read once here for every shard.
+    let tls = Arc::new(TlsSet::load(&config.transports)?);
     let peers = Arc::new(PeerSet::new(n));
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
@@ -316,6 +327,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             None => Placement::Unbound,
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
+        let shard_tls = Arc::clone(&tls);
         let journal = journals.next().expect("one journal per shard");
         let join = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
@@ -327,6 +339,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     shard_config,
                     transports,
                     shard_peers,
+                    shard_tls,
                     journal,
                     ready_tx,
                 )
@@ -406,6 +419,13 @@ fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String
         (_, Some(ws)) => ("ws", ws.options.path.clone().unwrap_or_else(|| "/".into())),
         (kind, None) => (kind.name(), String::new()),
     };
+    let scheme = match (&t.endpoint, scheme) {
+        (Endpoint::TcpTls { .. }, "ws") => "wss".to_owned(),
+        (Endpoint::TcpTls { .. }, "rs") => "rss".to_owned(),
+        (Endpoint::TcpTls { .. }, "mqtt") => "mqtts".to_owned(),
+        (Endpoint::TcpTls { .. }, other) => format!("{other}+tls"),
+        (_, other) => other.to_owned(),
+    };
     let url = match &mut t.endpoint {
         Endpoint::Tcp { port, .. } | Endpoint::TcpTls { port, .. } => {
             if let Some(p) = local.rsplit(':').next().and_then(|p| p.parse().ok()) {
@@ -435,6 +455,7 @@ async fn shard_main(
     config: Arc<Config>,
     transports: Arc<Vec<TransportConfig>>,
     peers: Arc<PeerSet>,
+    tls: Arc<TlsSet>,
     journal: FileJournal,
     ready: Ready,
 ) -> Result<(), RunError> {
@@ -464,7 +485,7 @@ async fn shard_main(
         listeners: Listeners::default(),
         stats,
     };
-    me.listeners.start(bound, &me.router);
+    me.listeners.start(bound, &me.router, &tls);
     let timers = glommio::spawn_local(run_timers(Rc::clone(&me.router)));
     // The inbox loop runs until the node asks the shard to stop or drain.
     let drain = loop {
@@ -525,9 +546,10 @@ impl Shard {
             Control::Reload {
                 config,
                 resolved,
+                tls,
                 reply,
             } => {
-                let r = self.reload(&config, resolved.as_deref()).await;
+                let r = self.reload(&config, resolved.as_deref(), &tls).await;
                 reply(r);
             }
             // Handled by the caller.
@@ -556,12 +578,16 @@ impl Shard {
         &mut self,
         config: &Config,
         resolved: Option<&Vec<TransportConfig>>,
+        tls: &TlsSet,
     ) -> Result<ShardReloaded, RunError> {
         let transports = resolved.map_or(&config.transports[..], |r| &r[..]);
         let plan = self.listeners.prepare(self.id, transports)?;
         let bound = plan.resolved(transports, &self.listeners);
         let applied = self.router.borrow_mut().apply(config);
-        let listeners = self.listeners.commit(plan, transports, &self.router).await;
+        let listeners = self
+            .listeners
+            .commit(plan, transports, &self.router, tls)
+            .await;
         Ok(ShardReloaded {
             bound,
             applied,

@@ -20,6 +20,9 @@
 //! - [`uring`]: the shard's own io_uring (multishot receives into shared
 //!   buffers, sends submitted once per turn), the data path when the kernel
 //!   has it;
+//! - [`tls`]: TLS on TCP listeners, a property of the accepted stream
+//!   ([`Stream::Tls`]): the accept loop runs the handshake, then any front
+//!   end reads and writes plaintext through the same [`socket::Socket`];
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
@@ -36,6 +39,7 @@ pub mod rawsocket;
 pub mod socket;
 #[cfg(test)]
 mod testutil;
+pub mod tls;
 pub mod universal;
 pub mod uring;
 pub mod websocket;
@@ -150,10 +154,16 @@ pub fn serve<H: ConnectionHooks + 'static>(
                 let timeout = mqtt.as_ref().map_or(Duration::from_secs(10), |m| {
                     Duration::from_millis(m.service.limits.connect_timeout_ms)
                 });
-                let Some(sniffed) = universal::sniff(&stream, timeout).await else {
+                let mut stream = stream;
+                let Some(sniffed) = universal::sniff(&mut stream, timeout).await else {
                     drop(ClosedOnDrop(hooks));
                     return;
                 };
+                if sniffed == universal::Sniffed::Tls {
+                    tls::refuse_tls_client(&mut stream, &peer, &transport.id).await;
+                    drop(ClosedOnDrop(hooks));
+                    return;
+                }
                 let Some(t) = universal::service_transport(&transport, &u, sniffed) else {
                     tracing::debug!(%peer, ?sniffed, "universal transport does not serve this protocol");
                     drop(ClosedOnDrop(hooks));

@@ -10,7 +10,7 @@
 //! with one `sendmsg` over many frames; only when the socket is full does the
 //! write fall back to glommio's `poll_write`, which registers for writability.
 //!
-//! TLS will sit on top of either (see docs/architecture.md, "Socket I/O").
+//! TLS sits on top of either (`super::tls`: a `Stream::Tls` implements this trait too).
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
@@ -48,6 +48,7 @@ impl Socket for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => s.poll_read(cx, buf),
+            Stream::Tls(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -57,8 +58,10 @@ impl Socket for Stream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let bufs = &bufs[..bufs.len().min(MAX_IOVECS)];
-        if let Stream::Uring(s) = self {
-            return s.poll_write_vectored(cx, bufs);
+        match self {
+            Stream::Uring(s) => return s.poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => return s.poll_write_vectored(cx, bufs),
+            _ => {}
         }
         if let Stream::Tcp(s) = self
             && let Some(result) = sendmsg_now(s.as_raw_fd(), bufs)
@@ -74,7 +77,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, first),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, first),
-            Stream::Uring(_) => unreachable!("handled above"),
+            Stream::Uring(_) | Stream::Tls(_) => unreachable!("handled above"),
         }
     }
 
@@ -85,6 +88,7 @@ impl Socket for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Unix(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Uring(s) => return s.shutdown_write(),
+            Stream::Tls(s) => return s.shutdown_write(),
         };
         match done {
             Poll::Ready(result) => result,

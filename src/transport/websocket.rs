@@ -191,7 +191,7 @@ async fn opening<H: ConnectionHooks>(
     let opts = &ws.options;
     // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
-    let handshake = Box::pin(handshake(&mut conn.sock, opts, &transport.serializers));
+    let handshake = Box::pin(handshake(&mut conn.sock, opts, &transport.serializers, &peer, &transport.id));
     let (serializer, leftover) = match with_timeout(timeout, handshake).await {
         Some(Ok(done)) => done,
         Some(Err(e)) => {
@@ -208,7 +208,8 @@ async fn opening<H: ConnectionHooks>(
         Duration::from_millis(opts.auto_ping_interval_ms),
         Duration::from_millis(opts.auto_ping_timeout_ms),
     );
-    let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+    let mut info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+    info.tls = conn.sock.take_tls_info();
     if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
         return None;
@@ -223,9 +224,15 @@ async fn handshake(
     sock: &mut Stream,
     opts: &WebSocketOptions,
     enabled: &[Serializer],
+    peer: &str,
+    transport: &str,
 ) -> io::Result<(Serializer, Vec<u8>)> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let (request, head_len) = loop {
+        if super::tls::looks_like_tls(&buf) {
+            super::tls::refuse_tls_client(sock, peer, transport).await;
+            return Err(io::Error::other("a TLS client on a plaintext port"));
+        }
         match wire::parse_upgrade(&buf) {
             Ok(Some(done)) => break done,
             Ok(None) => {}
