@@ -3,8 +3,10 @@
 #
 #   bash tests/run.sh [extra pytest arguments]
 #
-# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv, and
-#    installs Autobahn|JS in tests/interop/js when node and npm exist
+# 1. creates (or reuses) the interop virtualenv at tests/interop/.venv,
+#    installs Autobahn|JS in tests/interop/js when node and npm exist, and
+#    the Python 2.7 virtualenv of Autobahn|Testsuite (wstest) at
+#    tests/autobahn/.venv
 # 2. builds the router: cargo build --release --bin junction
 # 3. runs the Rust tests: cargo test --workspace --all-targets
 # 4. runs the interop suite (Autobahn|Python clients against the release binary)
@@ -55,12 +57,39 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     JS_STAMP=$JS_DIR/node_modules/.junction-lock.sha256
     js_want=$(cat "$JS_DIR/package.json" "$JS_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)
     if [[ ! -f "$JS_STAMP" || "$(cat "$JS_STAMP")" != "$js_want" ]]; then
-        (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) && echo "$js_want" > "$JS_STAMP"
+        (cd "$JS_DIR" && npm install --no-audit --no-fund --loglevel=error) && echo "$js_want" > "$JS_STAMP"
     else
         echo "up to date"
     fi
 else
     step "node/npm not found: the Autobahn|JS interop tests will fail (install Node.js and npm; .ci/run does)"
+fi
+
+# Autobahn|Testsuite (wstest, Python 2.7 code) for the WebSocket conformance
+# test (test_autobahn.py): pyenv's Python 2.7.18, virtualenv<20.22,
+# autobahntestsuite==25.10.1. Without a Python 2.7 the test fails in CI.
+AB_VENV=$ROOT/tests/autobahn/.venv
+step "Autobahn|Testsuite virtualenv ($AB_VENV)"
+if [[ ! -x "$AB_VENV/bin/wstest" ]]; then
+    PY27=${PY27:-}
+    for candidate in python2.7 "$HOME/.pyenv/versions/2.7.18/bin/python2.7"; do
+        if [[ -z "$PY27" ]] && command -v "$candidate" >/dev/null 2>&1; then PY27=$(command -v "$candidate"); fi
+    done
+    if [[ -n "$PY27" ]]; then
+        rm -rf "$AB_VENV"
+        # Not fatal here: without wstest, test_autobahn.py reports the failure.
+        if "$PY27" -m pip install --quiet --disable-pip-version-check 'virtualenv<20.22' >/dev/null 2>&1 \
+            && "$PY27" -m virtualenv --quiet "$AB_VENV" >/dev/null 2>&1 \
+            && "$AB_VENV/bin/pip" install --quiet --disable-pip-version-check autobahntestsuite==25.10.1 >/dev/null 2>&1; then
+            echo "installed autobahntestsuite 25.10.1 with $PY27"
+        else
+            echo "could not install autobahntestsuite with $PY27: test_autobahn.py will fail in CI"
+        fi
+    else
+        echo "no Python 2.7 found (pyenv's 2.7.18 or PY27=...): test_autobahn.py will fail in CI"
+    fi
+else
+    echo "up to date"
 fi
 
 ROUTER=${ROUTER:-junction}

@@ -49,9 +49,8 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, Endpoint, ServiceKind, TlsConfig,
-    TlsVersion, TransportAuth,
-    TransportConfig, TransportKind, UniversalTransport,
+    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, DeflateParams, Endpoint, ServiceKind,
+    TlsConfig, TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport,
 };
 pub use wamp::{
     RawSocketOptions, RawSocketService, WampService, WebSocketOptions, WebSocketService,
@@ -372,6 +371,7 @@ impl Config {
                             }),
                         )]),
                         options: web::WebOptions::default(),
+                        http: web::HttpLimits::default(),
                     }),
                     Endpoint::Tcp {
                         host: "127.0.0.1".to_owned(),

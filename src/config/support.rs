@@ -11,7 +11,6 @@
 use super::auth::{AnonymousAuth, AuthConfig};
 use super::error::{ConfigIssue, IssueKind};
 use super::path::{child, index};
-use super::web::{WebOptions, WebService};
 use super::worker::ComponentKind;
 use super::{Config, ServiceKind, TransportKind};
 
@@ -34,13 +33,6 @@ enum Feature {
     UniversalOnUnix,
     /// A web path service type other than `websocket`.
     WebService(&'static str),
-    /// A websocket path beyond the first of a web transport.
-    ExtraWebSocketPath {
-        /// Path of the first one.
-        first: String,
-    },
-    /// A web transport HTTP option (by key).
-    WebOption,
     /// The router worker's `python` / `pythonpath`.
     PythonOptions,
     /// An HTTP bridge component (class name).
@@ -89,11 +81,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
-        F::WebService("static") => error("web service type \"static\""),
-        F::WebService("redirect") => error("web service type \"redirect\""),
-        F::WebService("json") => error("web service type \"json\""),
-        F::WebService("path") => error("web service type \"path\""),
-        F::WebService("nodeinfo") => error("web service type \"nodeinfo\""),
         F::WebService("cgi") => error("web service type \"cgi\""),
         F::WebService("reverseproxy") => error("web service type \"reverseproxy\""),
         F::WebService("wsgi") => error("web service type \"wsgi\""),
@@ -101,18 +88,10 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("publisher") => error("web service type \"publisher\""),
         F::WebService("caller") => error("web service type \"caller\""),
         F::WebService("webhook") => error("web service type \"webhook\""),
-        F::WebService("none") => error("web service type \"none\""),
-        F::ExtraWebSocketPath { first } => error(format!(
-            "a second websocket path on one web transport (first: {first})"
-        )),
-        F::WebOption => {
-            warn("ignored: Junction serves nothing over HTTP but the WebSocket upgrade")
-        }
-        F::PythonOptions => {
-            warn("ignored: only used by `wsgi` web services, which are not supported yet")
-        }
+        F::PythonOptions => warn(
+            "used only to locate `static` package sources (wsgi web services are not supported yet)",
+        ),
         F::BridgeComponent(class) => error(format!("the HTTP bridge component {class}")),
-        F::Worker("websocket-testee") => error("worker type \"websocket-testee\""),
         // #13: operations.
         F::WebService("metrics") => error("web service type \"metrics\""),
         // Node layer: workers.
@@ -225,22 +204,7 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 }
             }
             TransportKind::Mqtt(_) => {}
-            TransportKind::Web(w) => {
-                web_options(&w.options, &child(tp, "options"), &mut out);
-                let mut first: Option<String> = None;
-                for (name, s) in &w.paths {
-                    if let WebService::WebSocket(_) = s {
-                        let p = child(&child(tp, "paths"), name);
-                        match &first {
-                            Some(f) => {
-                                out.push((Feature::ExtraWebSocketPath { first: f.clone() }, p))
-                            }
-                            None => first = Some(p),
-                        }
-                    }
-                }
-            }
-            TransportKind::WebSocket(_) | TransportKind::RawSocket(_) => {}
+            TransportKind::Web(_) | TransportKind::WebSocket(_) | TransportKind::RawSocket(_) => {}
         }
         for (rel, service) in t.kind.services() {
             let sp = if rel.is_empty() {
@@ -314,21 +278,6 @@ fn auth(auth: &AuthConfig, sp: &str, out: &mut Vec<(Feature, String)>) {
     }
 }
 
-/// Web transport options set away from their defaults.
-fn web_options(o: &WebOptions, op: &str, out: &mut Vec<(Feature, String)>) {
-    let d = WebOptions::default();
-    for (set, key) in [
-        (o.access_log != d.access_log, "access_log"),
-        (o.hsts != d.hsts, "hsts"),
-        (o.hsts_max_age_s != d.hsts_max_age_s, "hsts_max_age"),
-        (o.client_timeout_s != d.client_timeout_s, "client_timeout"),
-    ] {
-        if set {
-            out.push((Feature::WebOption, child(op, key)));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +297,7 @@ mod tests {
             (Feature::Auth("cookie"), "cookie"),
             (Feature::DynamicAuth("tls"), "tls"),
             (Feature::WebService("mqtt"), "mqtt"),
-            (Feature::WebService("static"), "static"),
+            (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
             (Feature::BridgeComponent("x.Y".into()), "x.Y"),
         ] {
@@ -368,5 +317,9 @@ mod tests {
         assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);
         assert!(matches!(gap(&Feature::TlsDhparam), Some(Gap::Warn(w)) if w.contains("DHE")));
+        for served in ["static", "redirect", "json", "path", "nodeinfo", "none"] {
+            assert_eq!(gap(&Feature::WebService(served)), None, "{served}");
+        }
+        assert_eq!(gap(&Feature::Worker("websocket-testee")), None);
     }
 }

@@ -16,6 +16,7 @@ use super::mqtt::MqttService;
 use super::wamp::{RawSocketService, WampService, WebSocketService};
 use super::web::{WebPaths, WebService, WebTransport};
 use crate::proto::Serializer;
+pub use crate::proto::websocket::deflate::DeflateParams;
 
 /// A listening transport.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,7 @@
 
 use super::DEFAULT_MAX_MESSAGE_SIZE;
 use super::auth::{AuthConfig, CookieConfig};
+use super::transport::DeflateParams;
 use crate::proto::Serializer;
 
 /// What a WAMP client connecting to a service may speak and how it logs in.
@@ -69,6 +70,8 @@ pub struct WebSocketOptions {
     pub auto_ping_timeout_ms: u64,
     /// Close when the opening handshake takes longer than this many ms (0 = off).
     pub open_handshake_timeout_ms: u64,
+    /// `compression.deflate`: permessage-deflate offered to clients; `None`: off.
+    pub compression: Option<DeflateParams>,
 }
 
 impl Default for WebSocketOptions {
@@ -80,6 +83,7 @@ impl Default for WebSocketOptions {
             auto_ping_interval_ms: 0,
             auto_ping_timeout_ms: 0,
             open_handshake_timeout_ms: 10_000,
+            compression: None,
         }
     }
 }

@@ -25,6 +25,57 @@ pub struct WebTransport {
     pub paths: WebPaths,
     /// `options`.
     pub options: WebOptions,
+    /// The HTTP server's limits (Junction extension `"junction": {...}` on
+    /// the transport).
+    pub http: HttpLimits,
+}
+
+/// The HTTP server's limits on one web transport (Junction extension: the
+/// transport's `junction` object). Every one is enforced; each says what a
+/// client gets past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `max_head_size`: longest request head (request line and header
+    /// fields); longer is 431. Default 16 KiB.
+    pub max_head_bytes: usize,
+    /// `max_target_size`: longest request target; longer is 414. Default 8 KiB.
+    pub max_target_bytes: usize,
+    /// `max_header_fields`: most header fields in a request head; more is
+    /// 431. Default 100.
+    pub max_headers: usize,
+    /// `max_body_size`: largest request body read (and discarded) by a
+    /// service that takes none; larger is 413. Default 1 MiB.
+    pub max_body_bytes: u64,
+    /// `head_timeout` (ms): time from the first octet of a request head to
+    /// its end; past it the client gets 408 and the connection closes.
+    /// Default 10 000.
+    pub head_timeout_ms: u64,
+    /// `body_timeout` (ms): time a request body may go without an octet
+    /// arriving; past it 408 and close. Default 30 000.
+    pub body_timeout_ms: u64,
+    /// `idle_timeout` (ms): a keep-alive connection with no request for this
+    /// long is closed (0: never). Default 60 000; Crossbar's
+    /// `options.client_timeout` (seconds), when given, sets it instead.
+    pub idle_timeout_ms: u64,
+    /// `send_timeout` (ms): a response that makes no progress for this long
+    /// (the client does not read) is abandoned and the connection closed.
+    /// Default 30 000.
+    pub send_timeout_ms: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_head_bytes: 16 * 1024,
+            max_target_bytes: 8 * 1024,
+            max_headers: 100,
+            max_body_bytes: 1024 * 1024,
+            head_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            send_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Default for [`WebOptions::hsts_max_age_s`]: one year (Crossbar's).
@@ -140,6 +191,46 @@ pub struct StaticService {
     pub cache_timeout_s: Option<u64>,
     /// `options.default_file`: served for paths that do not exist (single-page apps).
     pub default_file: Option<String>,
+    /// `options.allow_cross_origin`: CORS header fields (default true, Crossbar's).
+    pub allow_cross_origin: bool,
+    /// How files are opened and cached (Junction extension `junction`).
+    pub files: StaticFileOptions,
+}
+
+/// Default [`StaticFileOptions::cache_bytes`]: 16 MiB per shard and service.
+pub const DEFAULT_STATIC_CACHE_BYTES: usize = 16 << 20;
+/// Default [`StaticFileOptions::cache_max_file`]: 64 KiB.
+pub const DEFAULT_STATIC_CACHE_MAX_FILE: usize = 64 << 10;
+/// Default [`StaticFileOptions::cache_valid_ms`]: one second.
+pub const DEFAULT_STATIC_CACHE_VALID_MS: u64 = 1000;
+
+/// How a `static` service opens and caches files (Junction extension: the
+/// service's `junction` object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticFileOptions {
+    /// `follow_symlinks_outside`: serve a symbolic link whose target lies
+    /// outside the directory (default false: such a link is answered 404;
+    /// links that stay inside are always followed).
+    pub follow_symlinks_outside: bool,
+    /// `cache_bytes`: file contents kept in memory, per shard (0: no cache).
+    pub cache_bytes: usize,
+    /// `cache_max_file`: largest file whose content is cached; larger files
+    /// are read from disk for each request, in pieces.
+    pub cache_max_file: usize,
+    /// `cache_valid` (ms): how long a cached file is served before it is
+    /// looked at again on disk (a changed file shows after at most this).
+    pub cache_valid_ms: u64,
+}
+
+impl Default for StaticFileOptions {
+    fn default() -> Self {
+        StaticFileOptions {
+            follow_symlinks_outside: false,
+            cache_bytes: DEFAULT_STATIC_CACHE_BYTES,
+            cache_max_file: DEFAULT_STATIC_CACHE_MAX_FILE,
+            cache_valid_ms: DEFAULT_STATIC_CACHE_VALID_MS,
+        }
+    }
 }
 
 /// The files of a `static` service.

@@ -606,7 +606,7 @@ fn match_policy(options: &Dict) -> Result<crate::proto::uri::MatchPolicy, String
     use crate::proto::Value;
     use crate::proto::uri::MatchPolicy;
     match options.get("match") {
-        None => Ok(MatchPolicy::Exact),
+        None | Some(Value::Null) => Ok(MatchPolicy::Exact),
         Some(Value::Str(s)) => {
             MatchPolicy::parse(s).ok_or_else(|| format!("unknown match policy '{s}'"))
         }

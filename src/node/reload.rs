@@ -189,9 +189,7 @@ mod tests {
             "{errors:?}"
         );
         assert!(
-            errors
-                .iter()
-                .any(|e| e.contains("\"tls\" authentication")),
+            errors.iter().any(|e| e.contains("\"tls\" authentication")),
             "{errors:?}"
         );
         let errors = load(&dir.path().join("missing.json")).expect_err("refused");

@@ -176,10 +176,11 @@ impl Dict {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// A boolean option: `Ok(default)` when absent, `Err` when present with another type.
+    /// A boolean option: `Ok(default)` when absent or null (JavaScript clients send
+    /// `undefined` options, which the codecs read as null), `Err` for another type.
     pub fn bool_or(&self, key: &'static str, default: bool) -> Result<bool, OptionError> {
         match self.get(key) {
-            None => Ok(default),
+            None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
             Some(_) => Err(OptionError {
                 key,
@@ -188,10 +189,10 @@ impl Dict {
         }
     }
 
-    /// A string option: `Ok(None)` when absent, `Err` when present with another type.
+    /// A string option: `Ok(None)` when absent or null, `Err` for another type.
     pub fn str_opt(&self, key: &'static str) -> Result<Option<&str>, OptionError> {
         match self.get(key) {
-            None => Ok(None),
+            None | Some(Value::Null) => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s)),
             Some(_) => Err(OptionError {
                 key,

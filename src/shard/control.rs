@@ -234,7 +234,7 @@ impl RouterControl {
     pub fn reload(&self, config: Config, timeout: Duration) -> Result<Reloaded, RunError> {
         // Keys and certificates are read here, on the node's thread, once
         // for every shard; a file that does not load refuses the reload.
-        let tls = match TlsSet::load(&config.transports) {
+        let tls = match TlsSet::load(&super::listened_transports(&config)) {
             Ok(t) => Arc::new(t),
             Err(e) => {
                 self.count_failed_reload();

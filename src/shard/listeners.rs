@@ -9,33 +9,51 @@
 //! (dropping a task closes its socket). A transport whose endpoint stayed
 //! keeps its socket; if its other settings changed (serializers, auth,
 //! WebSocket options) new connections get them and existing ones keep what
-//! they were accepted with.
-//!
-//! TLS: an endpoint is the same when its host and port are, whatever its
-//! `tls`. Every reload reads every TLS listener's key and certificates
-//! again ([`TlsSet::load`], on the node's thread, before any shard
-//! changes) and swaps the listener's acceptor in place: the socket stays,
-//! new handshakes use the new certificates, established connections keep
-//! their sessions. (Turning TLS on or off on a port is the same swap.)
+//! they were accepted with. `endpoint.tls` does not count as the endpoint:
+//! every reload reads the keys and certificates again ([`TlsSet::load`], on
+//! the node's thread) and swaps each TLS listener's acceptor in place, so new
+//! handshakes use the new certificate and no session is dropped.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::control::ListenerChanges;
 use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use crate::config::{Endpoint, TransportConfig};
+use crate::config::{Endpoint, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::proto::ShardId;
 use crate::transport::tls::TlsAcceptor;
-use crate::transport::{self, Listener};
+use crate::transport::{self, Listener, Listening};
 
-/// The transport config an accept task hands to new connections; replaced
-/// in place when a reload changes settings other than the endpoint.
-type ConfigCell = Rc<RefCell<Rc<TransportConfig>>>;
+/// What an accept task hands to new connections (the transport, prepared);
+/// replaced in place when a reload changes settings other than the endpoint.
+type ConfigCell = Rc<RefCell<Rc<Listening>>>;
+
+/// What a shard is asked to serve.
+#[derive(Clone, Copy)]
+pub(super) struct Wanted<'a> {
+    /// Every transport to listen on, in the config's order (the router's
+    /// transports, then the `websocket-testee` workers').
+    pub transports: &'a [TransportConfig],
+    /// The IDs of the transports that are `websocket-testee` workers'.
+    pub testees: &'a [String],
+    /// The router-wide message limit (`limits.max_message_size`).
+    pub max_message_size: usize,
+}
+
+impl Wanted<'_> {
+    /// Prepares `t` (real port) for serving: a web transport's site is built
+    /// here, once per listener.
+    fn listening(&self, t: TransportConfig) -> Result<Listening, RunError> {
+        if self.testees.contains(&t.id) {
+            return Ok(Listening::testee(Rc::new(t)));
+        }
+        Ok(Listening::new(Rc::new(t), self.max_message_size)?)
+    }
+}
 
 /// The TLS acceptor an accept task hands new connections to (`None`:
 /// plaintext); replaced in place by every reload.
@@ -89,15 +107,15 @@ struct Served {
 /// A listener bound for a transport, not accepting yet.
 pub(super) struct Bound {
     listener: Listener,
-    /// The transport with its real port.
-    config: TransportConfig,
+    /// The transport with its real port, prepared.
+    config: Listening,
     url: String,
 }
 
 impl Bound {
     /// The transport with its real port, and its URL.
     pub fn resolved(&self) -> (TransportConfig, String) {
-        (self.config.clone(), self.url.clone())
+        (self.config.transport().as_ref().clone(), self.url.clone())
     }
 }
 
@@ -106,7 +124,7 @@ pub(super) struct Plan {
     /// New listeners, by transport ID (new transports and changed endpoints).
     bound: Vec<Bound>,
     /// Transports whose endpoint stayed, with their new config (real port kept).
-    kept: Vec<TransportConfig>,
+    kept: Vec<Listening>,
     /// Transports served now and not in the new config.
     closed: Vec<String>,
 }
@@ -122,12 +140,12 @@ impl Plan {
         order
             .iter()
             .filter_map(|t| {
-                if let Some(b) = self.bound.iter().find(|b| b.config.id == t.id) {
+                if let Some(b) = self.bound.iter().find(|b| b.config.transport().id == t.id) {
                     return Some(b.resolved());
                 }
-                let k = self.kept.iter().find(|k| k.id == t.id)?;
+                let k = self.kept.iter().find(|k| k.transport().id == t.id)?;
                 let url = current.served.iter().find(|s| s.id == t.id)?.url.clone();
-                Some((k.clone(), url))
+                Some((k.transport().as_ref().clone(), url))
             })
             .collect()
     }
@@ -145,12 +163,13 @@ fn serves(shard: ShardId, t: &TransportConfig) -> bool {
 }
 
 /// Binds `t` on this executor.
-pub(super) fn bind(t: &TransportConfig) -> Result<Bound, RunError> {
+fn bind(t: &TransportConfig, wanted: Wanted<'_>) -> Result<Bound, RunError> {
     let listener = transport::listener::bind(&t.endpoint).map_err(|source| RunError::Bind {
         endpoint: endpoint_text(&t.endpoint),
         source,
     })?;
     let (config, url) = bound_transport(t, &listener.local_addr_string());
+    let config = wanted.listening(config)?;
     Ok(Bound {
         listener,
         config,
@@ -159,35 +178,38 @@ pub(super) fn bind(t: &TransportConfig) -> Result<Bound, RunError> {
 }
 
 /// Whether a transport bound at `old` (real port) still listens where `new` says:
-/// the same endpoint, or the same host with port 0 (any port: keep the one
-/// it has). TLS settings do not count (the acceptor is swapped in place).
+/// the same endpoint, or the same host with port 0 (any port: keep the one it
+/// has). TLS settings do not count (the acceptor is swapped in place), but
+/// turning TLS on or off does.
 fn same_endpoint(old: &Endpoint, new: &Endpoint) -> bool {
+    let tls = |e: &Endpoint| matches!(e, Endpoint::TcpTls { .. });
     match (old.tcp(), new.tcp()) {
-        (Some((h1, p1)), Some((h2, p2))) => h1 == h2 && (p2 == 0 || p1 == p2),
+        (Some((h1, p1)), Some((h2, p2))) => {
+            tls(old) == tls(new) && h1 == h2 && (p2 == 0 || p1 == p2)
+        }
         _ => old == new,
     }
 }
 
 impl Listeners {
-    /// Binds every transport of `transports` this shard serves.
+    /// Binds every transport of `wanted` this shard serves.
     ///
     /// # Errors
-    /// [`RunError::Bind`] for the first that cannot be bound.
-    pub fn bind_all(
-        shard: ShardId,
-        transports: &[TransportConfig],
-    ) -> Result<Vec<Bound>, RunError> {
-        transports
+    /// [`RunError::Bind`] for the first that cannot be bound,
+    /// [`RunError::Web`] for a web transport that cannot be served.
+    pub fn bind_all(shard: ShardId, wanted: Wanted<'_>) -> Result<Vec<Bound>, RunError> {
+        wanted
+            .transports
             .iter()
             .filter(|t| serves(shard, t))
-            .map(bind)
+            .map(|t| bind(t, wanted))
             .collect()
     }
 
     /// Starts accepting on `bound`, TLS listeners with their acceptor of `tls`.
     pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>, tls: &TlsSet) {
         for b in bound {
-            let id = b.config.id.clone();
+            let id = b.config.transport().id.clone();
             let acceptor: TlsCell = Rc::new(RefCell::new(tls.get(&id)));
             let config: ConfigCell = Rc::new(RefCell::new(Rc::new(b.config)));
             let task = accept_loop(
@@ -229,32 +251,31 @@ impl Listeners {
     ///
     /// # Errors
     /// [`RunError::Bind`] for the first listener that cannot be bound.
-    pub fn prepare(
-        &self,
-        shard: ShardId,
-        transports: &[TransportConfig],
-    ) -> Result<Plan, RunError> {
+    pub fn prepare(&self, shard: ShardId, wanted: Wanted<'_>) -> Result<Plan, RunError> {
         let mut plan = Plan {
             bound: Vec::new(),
             kept: Vec::new(),
             closed: Vec::new(),
         };
-        let wanted: Vec<&TransportConfig> =
-            transports.iter().filter(|t| serves(shard, t)).collect();
-        for t in &wanted {
+        let served: Vec<&TransportConfig> = wanted
+            .transports
+            .iter()
+            .filter(|t| serves(shard, t))
+            .collect();
+        for t in &served {
             match self.served.iter().find(|s| s.id == t.id) {
-                Some(s) if same_endpoint(&s.config.borrow().endpoint, &t.endpoint) => {
+                Some(s) if same_endpoint(&s.config.borrow().transport().endpoint, &t.endpoint) => {
                     let mut kept = (*t).clone();
-                    kept.endpoint = s.config.borrow().endpoint.clone();
-                    plan.kept.push(kept);
+                    kept.endpoint = s.config.borrow().transport().endpoint.clone();
+                    plan.kept.push(wanted.listening(kept)?);
                 }
-                _ => plan.bound.push(bind(t)?),
+                _ => plan.bound.push(bind(t, wanted)?),
             }
         }
         plan.closed = self
             .served
             .iter()
-            .filter(|s| !wanted.iter().any(|t| t.id == s.id))
+            .filter(|s| !served.iter().any(|t| t.id == s.id))
             .map(|s| s.id.clone())
             .collect();
         Ok(plan)
@@ -271,21 +292,23 @@ impl Listeners {
     ) -> ListenerChanges {
         let mut changes = ListenerChanges::default();
         for k in plan.kept {
-            if let Some(s) = self.served.iter().find(|s| s.id == k.id) {
-                let acceptor = tls.get(&k.id);
+            if let Some(s) = self.served.iter().find(|s| s.id == k.transport().id) {
+                let acceptor = tls.get(&k.transport().id);
                 if acceptor.is_some() {
-                    changes.tls_reloaded.push(k.id.clone());
+                    changes.tls_reloaded.push(k.transport().id.clone());
                 }
                 *s.tls.borrow_mut() = acceptor;
-                if **s.config.borrow() != k {
-                    changes.updated.push(k.id.clone());
-                    *s.config.borrow_mut() = Rc::new(k);
+                // Always the new one (the router-wide limits may have
+                // changed); reported only where the transport did.
+                if **s.config.borrow().transport() != **k.transport() {
+                    changes.updated.push(k.transport().id.clone());
                 }
+                *s.config.borrow_mut() = Rc::new(k);
             }
         }
         let mut stopped = Vec::new();
         for b in plan.bound {
-            let id = b.config.id.clone();
+            let id = b.config.transport().id.clone();
             match self.served.iter().position(|s| s.id == id) {
                 Some(i) => {
                     stopped.push(self.served.remove(i));
@@ -327,22 +350,33 @@ fn accept_loop(
             Rc::new(super::MqttRouter(Rc::clone(&router)));
         // The MQTT service of the transport's current config (rebuilt when a
         // reload changes the config).
-        let mut mqtt: Option<(Rc<TransportConfig>, Option<transport::MqttPort>)> = None;
+        let mut mqtt: Option<(Rc<Listening>, Option<transport::MqttPort>)> = None;
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let (queue_limit, max_message_size) = {
-                        let r = router.borrow();
-                        (r.limits().outbound_queue_bytes, r.limits().max_message_size)
-                    };
+                    let queue_limit = router.borrow().limits().outbound_queue_bytes;
+                    let t = Rc::clone(&config.borrow());
+                    let acceptor = tls.borrow().clone();
+                    if t.is_testee() {
+                        // An echo: room for a whole message of the largest
+                        // size the testee takes, twice, or the queue limit.
+                        let max = match &t.transport().kind {
+                            TransportKind::WebSocket(ws) => ws.options.max_message_size,
+                            _ => 0,
+                        };
+                        let hooks = transport::testee::EchoHooks::new(
+                            queue_limit.max(max.saturating_mul(2)),
+                        );
+                        spawn_served(acceptor, stream, peer, t, hooks, None);
+                        continue;
+                    }
                     let hooks = Hooks {
                         router: Rc::clone(&router),
                         conn: None,
                         queue_limit,
                     };
-                    let t = Rc::clone(&config.borrow());
                     if !mqtt.as_ref().is_some_and(|(c, _)| Rc::ptr_eq(c, &t)) {
-                        let m = transport::mqtt::Service::of(&t, queue_limit).map(|s| {
+                        let m = transport::mqtt::Service::of(t.transport(), queue_limit).map(|s| {
                             transport::MqttPort {
                                 service: Rc::new(s),
                                 router: Rc::clone(&port),
@@ -351,28 +385,7 @@ fn accept_loop(
                         mqtt = Some((Rc::clone(&t), m));
                     }
                     let port = mqtt.as_ref().and_then(|(_, m)| m.clone());
-                    let Some(acceptor) = tls.borrow().clone() else {
-                        glommio::spawn_local(transport::serve(
-                            stream,
-                            peer,
-                            t,
-                            max_message_size,
-                            hooks,
-                            port,
-                        ))
-                        .detach();
-                        continue;
-                    };
-                    // TLS: the handshake first (its state boxed and gone
-                    // once done), then the front end on the decrypted stream.
-                    glommio::spawn_local(async move {
-                        let handshake =
-                            Box::pin(transport::tls::accept(acceptor, stream, &peer, &t.id));
-                        if let Some(stream) = handshake.await {
-                            transport::serve(stream, peer, t, max_message_size, hooks, port).await;
-                        }
-                    })
-                    .detach();
+                    spawn_served(acceptor, stream, peer, t, hooks, port);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -381,4 +394,29 @@ fn accept_loop(
             }
         }
     })
+}
+
+/// Serves an accepted connection on its own task: on a TLS listener the
+/// handshake first (its state boxed and gone once done), then the front end
+/// on the decrypted stream.
+fn spawn_served<H: transport::ConnectionHooks + 'static>(
+    acceptor: Option<Arc<TlsAcceptor>>,
+    stream: transport::Stream,
+    peer: String,
+    t: Rc<Listening>,
+    hooks: H,
+    port: Option<transport::MqttPort>,
+) {
+    let Some(acceptor) = acceptor else {
+        glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
+        return;
+    };
+    glommio::spawn_local(async move {
+        let id = &t.transport().id;
+        let handshake = Box::pin(transport::tls::accept(acceptor, stream, &peer, id));
+        if let Some(stream) = handshake.await {
+            transport::serve(stream, peer, &t, hooks, port).await;
+        }
+    })
+    .detach();
 }

@@ -53,10 +53,11 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 pub use self::control::{Control, RouterControl, ShardReport};
 use self::control::{MeshCounters, ShardReloaded};
-use self::listeners::Listeners;
 pub use self::listeners::TlsSet;
+use self::listeners::{Listeners, Wanted};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
-use crate::config::{Config, Endpoint, TransportConfig};
+use crate::config::worker::WorkerKind;
+use crate::config::{Config, Endpoint, ServiceKind, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::cluster::ShardSet;
@@ -119,6 +120,10 @@ pub enum RunError {
         /// What failed.
         source: crate::transport::tls::TlsError,
     },
+    /// A web transport cannot be served (a static `package` not found, an
+    /// invalid MIME override).
+    #[error("web transport: {0}")]
+    Web(#[from] transport::SiteError),
     /// The config uses features the runtime does not have yet
     /// ([`Config::unsupported`]); one per line.
     #[error("the config uses features that are not supported yet:\n{0}")]
@@ -302,8 +307,12 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         return Err(RunError::Unsupported(e.to_string()));
     }
     let n = shard_count(shards, &config)?;
+    // Static `package` sources become directories (asks Python: blocking,
+    // so before any shard runs).
+    let mut config = config;
+    transport::http::resolve_packages(&mut config)?;
     // Keys and certificates, read once here for every shard.
-    let tls = Arc::new(TlsSet::load(&config.transports)?);
+    let tls = Arc::new(TlsSet::load(&listened_transports(&config))?);
     let peers = Arc::new(PeerSet::new(n));
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
@@ -321,7 +330,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             std::sync::mpsc::channel::<Result<Vec<(TransportConfig, String)>, RunError>>();
         let transports = resolved
             .clone()
-            .unwrap_or_else(|| Arc::new(config.transports.clone()));
+            .unwrap_or_else(|| Arc::new(listened_transports(&config)));
         let placement = match cpus.get(i) {
             Some(&cpu) => Placement::Fixed(cpu),
             None => Placement::Unbound,
@@ -337,9 +346,11 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     ShardId(i as u16),
                     n,
                     shard_config,
-                    transports,
+                    Listened {
+                        transports,
+                        tls: shard_tls,
+                    },
                     shard_peers,
-                    shard_tls,
                     journal,
                     ready_tx,
                 )
@@ -415,8 +426,13 @@ fn endpoint_text(e: &Endpoint) -> String {
 fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String) {
     let mut t = t.clone();
     let (scheme, path) = match (&t.kind, t.kind.served_websocket()) {
-        (crate::config::TransportKind::RawSocket(_), _) => ("rs", String::new()),
+        (TransportKind::RawSocket(_), _) => ("rs", String::new()),
         (_, Some(ws)) => ("ws", ws.options.path.clone().unwrap_or_else(|| "/".into())),
+        // A web transport: its first WebSocket path, else its root.
+        (TransportKind::Web(_), None) => match first_websocket_path(&t.kind) {
+            Some(p) => ("ws", p),
+            None => ("http", "/".to_owned()),
+        },
         (kind, None) => (kind.name(), String::new()),
     };
     let scheme = match (&t.endpoint, scheme) {
@@ -438,6 +454,39 @@ fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String
     (t, url)
 }
 
+/// The HTTP path of a transport's first WebSocket service, in key order.
+fn first_websocket_path(kind: &TransportKind) -> Option<String> {
+    kind.services().into_iter().find_map(|(_, s)| match s {
+        ServiceKind::WebSocket(ws) => ws.options.path.clone(),
+        _ => None,
+    })
+}
+
+/// Every listener the shards run: the router's transports, then each
+/// `websocket-testee` worker's transport (served in-process on the shards,
+/// where Crossbar runs a worker process).
+pub(super) fn listened_transports(config: &Config) -> Vec<TransportConfig> {
+    let mut all = config.transports.clone();
+    for w in &config.workers {
+        if let WorkerKind::WebSocketTestee(t) = &w.kind {
+            all.push(transport::testee::testee_transport(t));
+        }
+    }
+    all
+}
+
+/// The transport IDs of the `websocket-testee` workers.
+fn testee_ids(config: &Config) -> Vec<String> {
+    config
+        .workers
+        .iter()
+        .filter_map(|w| match &w.kind {
+            WorkerKind::WebSocketTestee(t) => Some(t.transport_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 type Ready = std::sync::mpsc::Sender<Result<Vec<(TransportConfig, String)>, RunError>>;
 
 /// One shard's runtime state besides its router.
@@ -449,16 +498,23 @@ struct Shard {
     stats: Rc<MeshStats>,
 }
 
+/// What a shard starts listening on: the transports (real ports) and the
+/// TLS listeners' acceptors.
+struct Listened {
+    transports: Arc<Vec<TransportConfig>>,
+    tls: Arc<TlsSet>,
+}
+
 async fn shard_main(
     shard: ShardId,
     shards: usize,
     config: Arc<Config>,
-    transports: Arc<Vec<TransportConfig>>,
+    listened: Listened,
     peers: Arc<PeerSet>,
-    tls: Arc<TlsSet>,
     journal: FileJournal,
     ready: Ready,
 ) -> Result<(), RunError> {
+    let Listened { transports, tls } = listened;
     let uring = start_uring(shard);
     let stats = Rc::new(MeshStats::default());
     let mesh = ChannelMesh::with_stats(shard, Arc::clone(&peers), Rc::clone(&stats));
@@ -469,7 +525,13 @@ async fn shard_main(
         Box::new(mesh),
         Box::new(journal),
     )));
-    let bound = match Listeners::bind_all(shard, &transports) {
+    let testees = testee_ids(&config);
+    let wanted = Wanted {
+        transports: &transports,
+        testees: &testees,
+        max_message_size: config.limits.max_message_size,
+    };
+    let bound = match Listeners::bind_all(shard, wanted) {
         Ok(b) => b,
         Err(e) => {
             // Reported through `ready`; `start` returns it.
@@ -580,8 +642,21 @@ impl Shard {
         resolved: Option<&Vec<TransportConfig>>,
         tls: &TlsSet,
     ) -> Result<ShardReloaded, RunError> {
-        let transports = resolved.map_or(&config.transports[..], |r| &r[..]);
-        let plan = self.listeners.prepare(self.id, transports)?;
+        let all;
+        let transports = match resolved {
+            Some(r) => &r[..],
+            None => {
+                all = listened_transports(config);
+                &all[..]
+            }
+        };
+        let testees = testee_ids(config);
+        let wanted = Wanted {
+            transports,
+            testees: &testees,
+            max_message_size: config.limits.max_message_size,
+        };
+        let plan = self.listeners.prepare(self.id, wanted)?;
         let bound = plan.resolved(transports, &self.listeners);
         let applied = self.router.borrow_mut().apply(config);
         let listeners = self

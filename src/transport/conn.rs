@@ -35,11 +35,13 @@ use std::time::{Duration, Instant};
 
 use glommio::timer::Timer;
 
+pub(super) use super::encoded::Encoded;
+use super::encoded::EncodedQueue;
 use super::socket::Socket;
 use super::with_timeout;
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnectionHooks, Refused, STALL_TICK, Stream};
 use crate::core::api::LinkInfo;
-use crate::core::outbox::OutboxRef;
+use crate::core::outbox::{Frame as OutFrame, OutboxRef};
 use crate::proto::Serializer;
 
 /// Size of the shard's read buffer.
@@ -134,6 +136,25 @@ pub(super) trait Framing {
         usize::MAX
     }
 
+    /// Whether each outgoing message goes through [`Framing::encode`]
+    /// (compression, a header that depends on the message); otherwise
+    /// [`Framing::data_header`] alone frames it.
+    fn encodes(&self) -> bool {
+        false
+    }
+
+    /// Encodes one outgoing message, once, before its first octet is
+    /// written: its header and, when the payload is not the outbox frame's
+    /// own octets (compressed), the payload to send.
+    fn encode(&mut self, frame: &OutFrame) -> Encoded {
+        let (header, n) = self.data_header(frame.len());
+        Encoded {
+            header,
+            header_len: n as u8,
+            payload: None,
+        }
+    }
+
     /// Appends a pong answering a ping with `payload` to `out`.
     fn pong(&self, payload: &[u8], out: &mut Vec<u8>);
 
@@ -217,6 +238,9 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     ctrl_sent: usize,
     /// Octets of the outbox's front frame (header and payload) already written.
     front_sent: usize,
+    /// The first outbox frames as the framing encoded them, in order (only
+    /// for a framing that [encodes](Framing::encodes); empty otherwise).
+    encoded: EncodedQueue,
     /// Our close frame is in `ctrl`.
     close_queued: bool,
     /// Auto-ping, when configured.
@@ -238,6 +262,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             ctrl: Vec::new(),
             ctrl_sent: 0,
             front_sent: 0,
+            encoded: EncodedQueue::default(),
             close_queued: false,
             ping: None,
             stall: None,
@@ -500,7 +525,8 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if self.front_sent > 0 {
             return;
         }
-        let mut ob = self.outbox().borrow_mut();
+        let outbox = Rc::clone(self.outbox());
+        let mut ob = outbox.borrow_mut();
         while let Some(front) = ob.frames().front()
             && front.len() > max
         {
@@ -510,6 +536,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 "dropping a message longer than the peer accepts"
             );
             ob.pop_written();
+            self.encoded.pop_front();
         }
     }
 
@@ -545,12 +572,44 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             if frame.len() > max {
                 break;
             }
-            let (h, n) = self.framing.data_header(frame.len());
+            let (h, n) = match self.encoded.get(i) {
+                Some(e) if self.framing.encodes() => (e.header, usize::from(e.header_len)),
+                _ => self.framing.data_header(frame.len()),
+            };
             headers[i] = h;
             lens[i] = n as u8;
             sendable += 1;
         }
         sendable
+    }
+
+    /// Encodes the queued frames not encoded yet (up to one write's worth),
+    /// for a framing that [encodes](Framing::encodes): each message once,
+    /// before its first octet goes out.
+    fn encode_front(&mut self) {
+        if !self.framing.encodes() {
+            return;
+        }
+        let outbox = Rc::clone(self.outbox());
+        let ob = outbox.borrow();
+        for frame in ob
+            .frames()
+            .iter()
+            .take(FRAMES_PER_WRITE)
+            .skip(self.encoded.len())
+        {
+            let e = self.framing.encode(frame);
+            self.encoded.push_back(e);
+        }
+    }
+
+    /// The octets sent for the `i`-th queued frame: its encoded payload, or
+    /// its own.
+    fn payload_len(&self, i: usize, frame: &OutFrame) -> usize {
+        match self.encoded.get(i).and_then(|e| e.payload.as_ref()) {
+            Some(p) if self.framing.encodes() => p.len(),
+            _ => frame.len(),
+        }
     }
 
     /// Accounts for `written` octets of a write that carried `ctrl_len`
@@ -576,7 +635,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let Some(front) = ob.frames().front() else {
                 break;
             };
-            let rest = h as usize + front.len() - self.front_sent;
+            let rest = h as usize + self.payload_len(0, front) - self.front_sent;
             if written < rest {
                 self.front_sent += written;
                 break;
@@ -584,6 +643,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             written -= rest;
             self.front_sent = 0;
             ob.pop_written();
+            self.encoded.pop_front();
         }
     }
 
@@ -595,6 +655,8 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             return self.write_once_uring(cx);
         }
         self.skip_oversize();
+        self.encode_front();
+        let encodes = self.framing.encodes();
         let outbox = Rc::clone(self.outbox());
         let ob = outbox.borrow();
         let frames = ob.frames();
@@ -612,7 +674,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             0
         };
         for (i, frame) in frames.iter().take(n_frames).enumerate() {
-            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i] as usize], frame);
+            let payload: &[u8] = match self.encoded.get(i).and_then(|e| e.payload.as_deref()) {
+                Some(p) if encodes => p,
+                _ => frame,
+            };
+            let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i] as usize], payload);
             if i == 0 && self.front_sent > 0 {
                 let skip = self.front_sent;
                 if skip < head.len() {
@@ -658,6 +724,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             Poll::Ready(None) => {}
         }
         self.skip_oversize();
+        self.encode_front();
         let Stream::Uring(sock) = &self.sock else {
             unreachable!("checked by the caller")
         };
@@ -670,7 +737,18 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if with_ctrl {
             op.ctrl.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
         }
-        op.frames.extend(frames.iter().take(n_frames).cloned());
+        if self.framing.encodes() {
+            // Encoded (compressed) payloads go out in place of the frames.
+            op.frames
+                .extend(frames.iter().take(n_frames).enumerate().map(|(i, f)| {
+                    match self.encoded.get(i).and_then(|e| e.payload.clone()) {
+                        Some(p) => OutFrame::Own(p),
+                        None => f.clone(),
+                    }
+                }));
+        } else {
+            op.frames.extend(frames.iter().take(n_frames).cloned());
+        }
         if n_frames > 0 {
             op.skip = self.front_sent;
         }
@@ -754,6 +832,15 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 let Some(frame) = self.framing.close_frame(code, reason) else {
                     return; // no close frame: drop the connection
                 };
+                // What was queued before the broken frame (answers to the
+                // messages before it) goes out first, within the close timeout.
+                let flush = poll_fn(|cx| self.poll_flush(cx));
+                if with_timeout(CLOSE_TIMEOUT, flush)
+                    .await
+                    .is_none_or(|r| r.is_err())
+                {
+                    return;
+                }
                 if with_timeout(CLOSE_TIMEOUT, self.send_at_boundary(frame))
                     .await
                     .is_some_and(|r| r.is_ok())
@@ -769,6 +856,23 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         }
     }
 
+    /// Writes everything queued (control frames and the outbox's frames).
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let empty = self.outbox.as_ref().is_none_or(|o| o.borrow().is_empty());
+            if self.ctrl.is_empty() && empty {
+                return Poll::Ready(Ok(()));
+            }
+            if self.outbox.is_none() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.write_once(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+        }
+    }
+
     /// Finishes a half-written frame or control batch, then writes `frame`.
     async fn send_at_boundary(&mut self, frame: Vec<u8>) -> io::Result<()> {
         let mut out = Vec::new();
@@ -778,9 +882,19 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             && let Some(outbox) = &self.outbox
             && let Some(front) = outbox.borrow().frames().front()
         {
-            let (h, n) = self.framing.data_header(front.len());
-            let mut whole = h[..n].to_vec();
-            whole.extend_from_slice(front);
+            let whole = match self.encoded.front() {
+                Some(e) => {
+                    let mut w = e.header[..usize::from(e.header_len)].to_vec();
+                    w.extend_from_slice(e.payload.as_deref().unwrap_or(front));
+                    w
+                }
+                None => {
+                    let (h, n) = self.framing.data_header(front.len());
+                    let mut w = h[..n].to_vec();
+                    w.extend_from_slice(front);
+                    w
+                }
+            };
             out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
         }
         out.extend_from_slice(&frame);

@@ -32,15 +32,20 @@
 //! It imports `proto`, `config` and the core's front-end API
 //! ([`crate::core::api`], the outbox); never the shard runtime or the node.
 
+mod compress;
 mod conn;
+mod encoded;
+pub mod http;
 pub mod listener;
 pub mod mqtt;
 pub mod rawsocket;
 pub mod socket;
+pub mod testee;
 #[cfg(test)]
 mod testutil;
 pub mod tls;
 pub mod universal;
+mod upgrade;
 pub mod uring;
 pub mod websocket;
 
@@ -56,6 +61,7 @@ use crate::core::api::{LinkInfo, Refused};
 use crate::core::outbox::OutboxRef;
 use crate::proto::Serializer;
 
+pub use http::{Site, SiteError};
 pub use listener::{Listener, Stream, bind, is_transient_accept_error};
 pub use rawsocket::serve_rawsocket;
 pub use websocket::serve_websocket;
@@ -110,37 +116,110 @@ async fn with_timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
     }
 }
 
+/// What one listener serves, prepared once per listener on each shard (a
+/// web transport's path tree and services are built here, not per
+/// connection).
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// The transport.
+    transport: Rc<TransportConfig>,
+    /// The router-wide message limit (`limits.max_message_size`).
+    max_message_size: usize,
+    /// A web transport's site.
+    site: Option<Rc<Site>>,
+    /// A `websocket-testee` worker's endpoint (an echo, no WAMP).
+    testee: bool,
+}
+
+impl Listening {
+    /// Prepares `transport`; `max_message_size` is the router-wide limit
+    /// (the smaller of it and a service's own option applies).
+    ///
+    /// # Errors
+    /// [`SiteError`] when a web transport's site cannot be built.
+    pub fn new(transport: Rc<TransportConfig>, max_message_size: usize) -> Result<Self, SiteError> {
+        let site = match &transport.kind {
+            TransportKind::Web(_) => {
+                Some(Rc::new(Site::new(Rc::clone(&transport), max_message_size)?))
+            }
+            // The HTTP side of a universal transport: its web paths and its
+            // websocket entries, served by the web server.
+            TransportKind::Universal(u) => match http::universal_web(u) {
+                Some(web) => Some(Rc::new(Site::with_paths(
+                    Rc::clone(&transport),
+                    &web,
+                    max_message_size,
+                )?)),
+                None => None,
+            },
+            _ => None,
+        };
+        Ok(Listening {
+            transport,
+            max_message_size,
+            site,
+            testee: false,
+        })
+    }
+
+    /// A `websocket-testee` worker's listener (`transport`: see
+    /// [`testee::testee_transport`]); its connections take
+    /// [`testee::EchoHooks`].
+    pub fn testee(transport: Rc<TransportConfig>) -> Self {
+        Listening {
+            transport,
+            max_message_size: usize::MAX,
+            site: None,
+            testee: true,
+        }
+    }
+
+    /// Whether this is a testee's listener.
+    pub fn is_testee(&self) -> bool {
+        self.testee
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Rc<TransportConfig> {
+        &self.transport
+    }
+}
+
 /// Serves one accepted connection until it ends: the opening handshake of the
 /// transport's protocol, [`ConnectionHooks::open`], then frames in both
-/// directions until the peer goes away or the outbox asks for a close.
-///
-/// `max_message_size` is the router-wide limit (`limits.max_message_size`);
-/// the smaller of it and the transport's own option applies.
+/// directions until the peer goes away or the outbox asks for a close. A web
+/// transport's connection first serves HTTP requests by path; a WebSocket
+/// upgrade on a `websocket` path then opens the link.
 ///
 /// [`ConnectionHooks::closed`] is called exactly once when this returns (or the
-/// future is dropped), also when the handshake failed or `open` refused the
-/// connection; `open` is called at most once, before any `frame`. Hooks that
-/// track a session must therefore accept `closed` without a prior `open`.
-/// Never fails: every error ends this one connection and is logged at debug level.
+/// future is dropped), also when the handshake failed, `open` refused the
+/// connection, or (web) no link was ever opened; `open` is called at most
+/// once, before any `frame`. Hooks that track a session must therefore
+/// accept `closed` without a prior `open`. Never fails: every error ends this
+/// one connection and is logged at debug level.
 pub fn serve<H: ConnectionHooks + 'static>(
     stream: Stream,
     peer: String,
-    transport: Rc<TransportConfig>,
-    max_message_size: usize,
+    listening: &Listening,
     hooks: H,
     mqtt: Option<MqttPort>,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
+    let transport = Rc::clone(&listening.transport);
+    let max_message_size = listening.max_message_size;
     // A boxed future of the protocol in use: the connection's task then holds a
     // pointer, not room for the largest protocol's state.
-    match &transport.kind {
-        TransportKind::RawSocket(_) => Box::pin(rawsocket::serve_rawsocket(
+    if listening.testee {
+        return Box::pin(upgrade::serve_testee(stream, peer, transport, hooks));
+    }
+    match (&transport.kind, &listening.site) {
+        (TransportKind::RawSocket(_), _) => Box::pin(rawsocket::serve_rawsocket(
             stream,
             peer,
             transport,
             max_message_size,
             hooks,
         )),
-        TransportKind::Mqtt(_) if mqtt.is_some() => {
+        (TransportKind::Mqtt(_), _) if mqtt.is_some() => {
             let closed = ClosedOnDrop(hooks);
             let m = mqtt.expect("checked");
             Box::pin(async move {
@@ -148,8 +227,9 @@ pub fn serve<H: ConnectionHooks + 'static>(
                 drop(closed);
             })
         }
-        TransportKind::Universal(u) => {
+        (TransportKind::Universal(u), site) => {
             let u = u.clone();
+            let site = site.clone();
             Box::pin(async move {
                 let timeout = mqtt.as_ref().map_or(Duration::from_secs(10), |m| {
                     Duration::from_millis(m.service.limits.connect_timeout_ms)
@@ -164,24 +244,40 @@ pub fn serve<H: ConnectionHooks + 'static>(
                     drop(ClosedOnDrop(hooks));
                     return;
                 }
+                // HTTP: the web server, with the websocket entries as paths.
+                if sniffed == universal::Sniffed::Http
+                    && let Some(site) = site
+                {
+                    http::serve_web(stream, peer, site, hooks).await;
+                    return;
+                }
                 let Some(t) = universal::service_transport(&transport, &u, sniffed) else {
                     tracing::debug!(%peer, ?sniffed, "universal transport does not serve this protocol");
                     drop(ClosedOnDrop(hooks));
                     return;
                 };
-                serve(stream, peer, t, max_message_size, hooks, mqtt).await;
+                let inner = Listening {
+                    transport: t,
+                    max_message_size,
+                    site: None,
+                    testee: false,
+                };
+                serve(stream, peer, &inner, hooks, mqtt).await;
             })
         }
-        kind if kind.served_websocket().is_some() => Box::pin(websocket::serve_websocket(
+        (TransportKind::WebSocket(_), _) => Box::pin(websocket::serve_websocket(
             stream,
             peer,
             transport,
             max_message_size,
             hooks,
         )),
+        (TransportKind::Web(_), Some(site)) => {
+            Box::pin(http::serve_web(stream, peer, Rc::clone(site), hooks))
+        }
         // Listeners of other kinds are not started (`shard::start` refuses
         // such configs); should one get here, the connection is dropped.
-        kind => {
+        (kind, _) => {
             tracing::debug!(%peer, kind = kind.name(), "transport kind not served; connection dropped");
             let closed = ClosedOnDrop(hooks);
             Box::pin(async move {

@@ -190,7 +190,12 @@ async fn opening<H: ConnectionHooks>(
         }
     };
     if super::tls::looks_like_tls(&request) {
-        Box::pin(super::tls::refuse_tls_client(&mut conn.sock, &peer, &transport.id)).await;
+        Box::pin(super::tls::refuse_tls_client(
+            &mut conn.sock,
+            &peer,
+            &transport.id,
+        ))
+        .await;
         return None;
     }
     let client = match wire::parse_client_handshake(request) {

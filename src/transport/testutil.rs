@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use glommio::LocalExecutorBuilder;
 
-use super::{ConnectionHooks, Refused, bind, serve};
+use super::{ConnectionHooks, Listening, Refused, bind, serve};
 use crate::config::{
     Endpoint, RawSocketOptions, RawSocketService, TransportConfig, TransportKind, WampService,
     WebSocketOptions, WebSocketService,
@@ -186,6 +186,29 @@ where
     C: FnOnce(String) -> R + Send + 'static,
     R: Send + 'static,
 {
+    run_one_with(
+        io,
+        transport,
+        move |t| Listening::new(t, max_message_size).expect("a servable transport"),
+        behaviour,
+        client,
+    )
+}
+
+/// [`run_one_on`] on the listener `listening` makes of the transport (a
+/// testee's, say).
+pub fn run_one_with<C, R, L>(
+    io: Io,
+    transport: TransportConfig,
+    listening: L,
+    behaviour: Behaviour,
+    client: C,
+) -> (Outcome, R)
+where
+    C: FnOnce(String) -> R + Send + 'static,
+    R: Send + 'static,
+    L: FnOnce(Rc<TransportConfig>) -> Listening + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<String>();
     let server = LocalExecutorBuilder::default()
         .io_memory(1 << 20)
@@ -211,15 +234,8 @@ where
                 outbox: None,
             };
             let started = Instant::now();
-            serve(
-                stream,
-                peer,
-                Rc::new(transport),
-                max_message_size,
-                hooks,
-                None,
-            )
-            .await;
+            let listening = listening(Rc::new(transport));
+            serve(stream, peer, &listening, hooks, None).await;
             let elapsed = started.elapsed();
             drop(listener);
             if let Some(ring) = ring {

@@ -2,10 +2,11 @@
 //! connection's first octet, looked at without consuming it (`MSG_PEEK`):
 //! `0x10` (an MQTT CONNECT) → MQTT, `0x7F` (the RawSocket magic) →
 //! RawSocket, `0x16` (a TLS handshake record, on a plaintext port) → a TLS
-//! alert and a log line, anything else → HTTP, i.e. WebSocket (the first
-//! websocket service; other web paths come with the web server). A
-//! protocol the transport does not configure drops the connection. On a
-//! TLS port the octet looked at is the first decrypted one.
+//! alert and a log line, anything else → HTTP, served by the web server
+//! ([`super::http`]: the `web` paths and the `websocket` entries as paths;
+//! [`service_transport`]'s first-websocket fallback only when the transport
+//! has no site). A protocol the transport does not configure drops the
+//! connection.
 //!
 //! Waiting for the first octet: the socket is checked with a non-blocking
 //! `recv(MSG_PEEK)`, backing off from 1 to 64 ms, for at most the MQTT

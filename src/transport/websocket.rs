@@ -35,16 +35,21 @@
 //! of their own, gone once it is done.
 
 use std::borrow::Cow;
-use std::future::{Future, poll_fn};
-use std::io;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::conn::{self, AutoPing, Conn, Decoded, Fail, Frame, Framing, MAX_HEADER};
-use super::socket::Socket;
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::compress::DeflateOut;
+use super::conn::{AutoPing, Conn, Decoded, Encoded, Fail, Frame, Framing, MAX_HEADER};
+use super::upgrade::{self, Accepted};
 use super::{ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, WebSocketOptions};
 use crate::core::api::{FrontEnd, LinkInfo};
+use crate::core::outbox::Frame as OutFrame;
 use crate::proto::Serializer;
 use crate::proto::websocket::{self as wire, Decoder, Event, MessageKind, Opcode, Payload};
 
@@ -62,7 +67,7 @@ pub fn negotiate_subprotocol(offered: &[String], enabled: &[Serializer]) -> Opti
 }
 
 /// Whether a request path matches the configured one (a trailing `/` is ignored).
-fn path_matches(request: &str, configured: &str) -> bool {
+pub(super) fn path_matches(request: &str, configured: &str) -> bool {
     fn norm(p: &str) -> &str {
         let t = p.trim_end_matches('/');
         if t.is_empty() { "/" } else { t }
@@ -71,14 +76,28 @@ fn path_matches(request: &str, configured: &str) -> bool {
 }
 
 /// The WebSocket framing of one connection.
-struct WsFraming {
+pub(super) struct WsFraming {
     /// The frame decoder (it holds a fragmented message while it arrives).
     decoder: Decoder,
     /// Whether data messages are text (`wamp.2.json`) rather than binary.
     text: bool,
+    /// permessage-deflate on what we send, when agreed.
+    deflate: Option<Box<DeflateOut>>,
+    /// The testee's echo: the kinds of the messages received and not yet
+    /// echoed, oldest first (each goes back with the kind it came with);
+    /// `None` on WAMP connections, whose messages have one kind (boxed:
+    /// WAMP connections, the many, pay one pointer for it).
+    #[allow(clippy::box_collection)]
+    echo: Option<Box<VecDeque<MessageKind>>>,
 }
 
 impl WsFraming {
+    /// Makes this the testee's framing: messages of either kind are taken
+    /// and each is echoed with its own kind.
+    pub(super) fn set_echo(&mut self) {
+        self.echo = Some(Box::default());
+    }
+
     fn opcode(&self) -> Opcode {
         if self.text {
             Opcode::Text
@@ -109,6 +128,15 @@ impl Framing for WsFraming {
         };
         let frame = match event {
             None => None,
+            Some(Event::Message(kind, payload)) if self.echo.is_some() => {
+                if let Some(kinds) = &mut self.echo {
+                    kinds.push_back(kind);
+                }
+                Some(Frame::Message(match payload {
+                    Payload::Borrowed(b) => Cow::Borrowed(b),
+                    Payload::Owned(v) => Cow::Owned(v),
+                }))
+            }
             Some(Event::Message(kind, payload)) => {
                 if (kind == MessageKind::Text) != self.text {
                     let why = if self.text {
@@ -134,6 +162,31 @@ impl Framing for WsFraming {
         wire::frame_header(self.opcode(), len)
     }
 
+    fn encodes(&self) -> bool {
+        self.deflate.is_some() || self.echo.is_some()
+    }
+
+    fn encode(&mut self, frame: &OutFrame) -> Encoded {
+        let opcode = match &mut self.echo {
+            Some(kinds) => match kinds.pop_front() {
+                Some(MessageKind::Text) => Opcode::Text,
+                _ => Opcode::Binary,
+            },
+            None => self.opcode(),
+        };
+        let payload = self.deflate.as_mut().and_then(|d| d.compress(frame));
+        let (mut header, n) =
+            wire::frame_header(opcode, payload.as_ref().map_or(frame.len(), Bytes::len));
+        if payload.is_some() {
+            header[0] |= 0x40; // RSV1: a compressed message
+        }
+        Encoded {
+            header,
+            header_len: n as u8,
+            payload,
+        }
+    }
+
     fn pong(&self, payload: &[u8], out: &mut Vec<u8>) {
         Self::control(Opcode::Pong, payload, out);
     }
@@ -147,8 +200,9 @@ impl Framing for WsFraming {
     }
 }
 
-/// Serves one WebSocket connection on `stream`. See [`super::serve`] for the
-/// contract with `hooks`.
+/// Serves one WebSocket connection on `stream` (a `websocket` transport: the
+/// whole connection is the upgrade request and then the WebSocket). See
+/// [`super::serve`] for the contract with `hooks`.
 ///
 /// Everything a held connection keeps is in one boxed [`Conn`]; the returned
 /// future holds little more than that box, and the handshake's and closing
@@ -160,14 +214,9 @@ pub fn serve_websocket<H: ConnectionHooks>(
     max_message_size: usize,
     hooks: H,
 ) -> impl Future<Output = ()> {
-    let (max_message, max_frame) = match transport.kind.served_websocket() {
-        Some(ws) => (ws.options.max_message_size, ws.options.max_frame_size),
-        None => (0, 0), // not ours: `run` ends at once
-    };
-    let max_message = max_message.min(max_message_size);
-    let framing = WsFraming {
-        decoder: Decoder::new(max_message, max_frame.min(max_message)),
-        text: true,
+    let framing = match transport.kind.served_websocket() {
+        Some(ws) => ws_framing(&ws.options, max_message_size),
+        None => ws_framing(&WebSocketOptions::default(), 0), // not ours: `opening` ends at once
     };
     // The opening phase runs in a boxed future of its own; the future a held
     // connection's task keeps holds only that box's place and the main phase.
@@ -176,6 +225,19 @@ pub fn serve_websocket<H: ConnectionHooks>(
         if let Some((conn, leftover)) = opening.await {
             conn.serve(leftover).await;
         }
+    }
+}
+
+/// The framing of a connection on a service with `opts`, under the router's
+/// `max_message_size` (the smaller limit applies). Text or binary is set
+/// once the subprotocol is known.
+pub(super) fn ws_framing(opts: &WebSocketOptions, max_message_size: usize) -> WsFraming {
+    let max_message = opts.max_message_size.min(max_message_size);
+    WsFraming {
+        decoder: Decoder::new(max_message, opts.max_frame_size.min(max_message)),
+        text: true,
+        deflate: None,
+        echo: None,
     }
 }
 
@@ -191,8 +253,15 @@ async fn opening<H: ConnectionHooks>(
     let opts = &ws.options;
     // The handshake's buffers live in their own (boxed) future, gone once it is done.
     let timeout = Duration::from_millis(opts.open_handshake_timeout_ms);
-    let handshake = Box::pin(handshake(&mut conn.sock, opts, &transport.serializers, &peer, &transport.id));
-    let (serializer, leftover) = match with_timeout(timeout, handshake).await {
+    let handshake = Box::pin(upgrade::handshake(
+        &mut conn.sock,
+        ws,
+        &transport.serializers,
+        false,
+        &peer,
+        &transport.id,
+    ));
+    let (accepted, leftover) = match with_timeout(timeout, handshake).await {
         Some(Ok(done)) => done,
         Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "websocket handshake failed");
@@ -203,75 +272,56 @@ async fn opening<H: ConnectionHooks>(
             return None;
         }
     };
+    let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+    let conn = open_session(conn, info, opts, &accepted).await?;
+    Some((conn, leftover))
+}
+
+/// The WebSocket session after the 101 answer: `open` with `info`, then
+/// frames both ways (`leftover`: what the client sent after its upgrade
+/// request), then the closing phase. The web server's WebSocket paths and
+/// the testee run their sessions with it.
+pub(super) async fn run_session<H: ConnectionHooks>(
+    conn: Box<Conn<H, WsFraming>>,
+    info: LinkInfo,
+    opts: &WebSocketOptions,
+    accepted: &Accepted,
+    leftover: Vec<u8>,
+) {
+    if let Some(conn) = Box::pin(open_session(conn, info, opts, accepted)).await {
+        conn.serve(leftover).await;
+    }
+}
+
+/// Sets the connection up for what was negotiated (text or binary,
+/// permessage-deflate, auto-ping) and opens its link; `None` when the router
+/// refused it (answered with close 1013).
+async fn open_session<H: ConnectionHooks>(
+    mut conn: Box<Conn<H, WsFraming>>,
+    info: LinkInfo,
+    opts: &WebSocketOptions,
+    accepted: &Accepted,
+) -> Option<Box<Conn<H, WsFraming>>> {
+    let serializer = accepted.serializer;
     conn.framing.text = serializer.is_text();
+    if let Some(agreed) = accepted.deflate {
+        conn.framing
+            .decoder
+            .set_deflate(agreed.client_no_context_takeover);
+        conn.framing.deflate = Some(Box::new(DeflateOut::new(agreed)));
+    }
     conn.ping = AutoPing::new(
         Duration::from_millis(opts.auto_ping_interval_ms),
         Duration::from_millis(opts.auto_ping_timeout_ms),
     );
-    let mut info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+    // The TLS handshake's results (client certificate, channel bindings).
+    let mut info = info;
     info.tls = conn.sock.take_tls_info();
     if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
         return None;
     }
-    Some((conn, leftover))
-}
-
-/// Reads the upgrade request and answers it: 101 with the negotiated
-/// subprotocol, or an HTTP error. Returns the serializer and whatever the
-/// client sent after the request head (its first frames).
-async fn handshake(
-    sock: &mut Stream,
-    opts: &WebSocketOptions,
-    enabled: &[Serializer],
-    peer: &str,
-    transport: &str,
-) -> io::Result<(Serializer, Vec<u8>)> {
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let (request, head_len) = loop {
-        if super::tls::looks_like_tls(&buf) {
-            super::tls::refuse_tls_client(sock, peer, transport).await;
-            return Err(io::Error::other("a TLS client on a plaintext port"));
-        }
-        match wire::parse_upgrade(&buf) {
-            Ok(Some(done)) => break done,
-            Ok(None) => {}
-            Err(refusal) => {
-                let _ = conn::write_all(sock, &refusal.to_response()).await;
-                return Err(io::Error::other(format!(
-                    "refused with HTTP {}",
-                    refusal.status
-                )));
-            }
-        }
-        let len = buf.len();
-        buf.resize(len + 1024, 0);
-        let n = poll_fn(|cx| sock.poll_read(cx, &mut buf[len..])).await?;
-        buf.truncate(len + n);
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-    };
-    if let Some(path) = &opts.path
-        && !path_matches(&request.path, path)
-    {
-        let body = format!("no WebSocket endpoint at {}\n", request.path);
-        let _ = conn::write_all(sock, &wire::http_error(404, &body)).await;
-        return Err(io::Error::other("refused with HTTP 404"));
-    }
-    let Some(serializer) = negotiate_subprotocol(&request.protocols, enabled) else {
-        let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();
-        let body = format!(
-            "This server only speaks the WebSocket subprotocols {}\n",
-            offered.join(", ")
-        );
-        let _ = conn::write_all(sock, &wire::http_error(400, &body)).await;
-        return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
-    };
-    let answer = wire::switching_protocols(&request.key, serializer.ws_subprotocol());
-    conn::write_all(sock, &answer).await?;
-    buf.drain(..head_len);
-    Ok((serializer, buf))
+    Some(conn)
 }
 
 /// The close reason sent for a decoding error.

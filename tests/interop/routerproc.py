@@ -140,7 +140,16 @@ def _port_open(port: int) -> bool:
 class RouterProcess:
     """One running router: its process, ports and log files."""
 
-    def __init__(self, workdir: Path, junction: dict | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        junction: dict | None = None,
+        config: dict | None = None,
+        wait_ports: list[int] | None = None,
+    ):
+        """``config`` replaces the standard config (then ``wait_ports`` are
+        the ports that must accept connections before the router counts as
+        started)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ws_port = free_port()
@@ -155,9 +164,14 @@ class RouterProcess:
         self.mqtt_restricted_port = free_port()
         while self.mqtt_restricted_port in taken:
             self.mqtt_restricted_port = free_port()
-        self.config = make_config(
-            self.ws_port, self.rs_port, junction, (self.mqtt_port, self.mqtt_restricted_port)
-        )
+        if config is not None:
+            self.config = config
+            self.wait_ports = wait_ports or []
+        else:
+            self.config = make_config(
+                self.ws_port, self.rs_port, junction, (self.mqtt_port, self.mqtt_restricted_port)
+            )
+            self.wait_ports = [self.ws_port, self.rs_port]
         #: Extra environment variables for the router process.
         self.extra_env: dict[str, str] = {}
         self.stdout_path = self.workdir / "router.stdout.log"
@@ -216,12 +230,12 @@ class RouterProcess:
                     f"router exited with code {self.proc.returncode} during startup "
                     f"({' '.join(cmd)}):\n{self.logs()}"
                 )
-            if _port_open(self.ws_port) and _port_open(self.rs_port):
+            if all(_port_open(p) for p in self.wait_ports or []):
                 return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(
-            f"router did not accept connections on ports {self.ws_port}/{self.rs_port} "
+            f"router did not accept connections on ports {self.wait_ports} "
             f"within {START_TIMEOUT_S:.0f} s ({' '.join(cmd)}):\n{self.logs()}"
         )
 

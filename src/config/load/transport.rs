@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::{Key, Loader, Obj};
 use crate::config::path::{child, index};
 use crate::config::{
-    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, Endpoint, Limits, RawSocketOptions, RawSocketService, TlsConfig,
-    TlsVersion, TransportConfig, TransportKind, WampService, WebSocketOptions, WebSocketService,
+    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, DeflateParams, Endpoint, Limits,
+    RawSocketOptions, RawSocketService, TlsConfig, TlsVersion, TransportConfig, TransportKind,
+    WampService, WebSocketOptions, WebSocketService,
 };
 use crate::proto::Serializer;
 
@@ -217,12 +218,7 @@ impl Loader<'_> {
                 ("fail_by_drop", Key::Warn(WS_TUNING)),
                 ("echo_close_codereason", Key::Warn(WS_TUNING)),
                 ("tcp_nodelay", Key::Warn(WS_TUNING)),
-                (
-                    "compression",
-                    Key::Warn(
-                        "ignored: permessage-deflate is not offered; messages go uncompressed",
-                    ),
-                ),
+                ("compression", Key::Read),
                 (
                     "external_port",
                     Key::Warn("ignored: only used by Crossbar's status page"),
@@ -286,6 +282,9 @@ impl Loader<'_> {
                 *slot = ms;
             }
         }
+        if let Some(v) = obj.get("compression") {
+            o.compression = self.compression(&child(path, "compression"), v)?;
+        }
         if let Some(v) = obj.get("allowed_origins") {
             let p = child(path, "allowed_origins");
             if let Some(items) = self.array(&p, v) {
@@ -343,6 +342,69 @@ impl Loader<'_> {
     }
 
     /// A transport's `max_message_size` above the router-wide limit is lowered to it.
+    /// A WebSocket service's `compression` object: `{"deflate": {...}}`.
+    fn compression(&mut self, path: &str, v: &Value) -> Option<Option<DeflateParams>> {
+        let obj = self.object(path, v)?;
+        self.keys(path, obj, &[("deflate", Key::Read)]);
+        let Some(v) = obj.get("deflate") else {
+            return Some(None);
+        };
+        let dp = child(path, "deflate");
+        let d = self.object(&dp, v)?;
+        self.keys(
+            &dp,
+            d,
+            &[
+                ("request_no_context_takeover", Key::Read),
+                ("request_max_window_bits", Key::Read),
+                ("no_context_takeover", Key::Read),
+                ("max_window_bits", Key::Read),
+                (
+                    "memory_level",
+                    Key::Warn("ignored: zlib's default memory level (8) is used"),
+                ),
+                ("level", Key::Read),
+                ("threshold", Key::Read),
+            ],
+        );
+        let mut p = DeflateParams::default();
+        if let Some(b) = self.opt_bool(&dp, d, "request_no_context_takeover") {
+            p.request_no_context_takeover = b;
+        }
+        if let Some(b) = self.opt_bool(&dp, d, "no_context_takeover") {
+            p.no_context_takeover = b;
+        }
+        // Window sizes: Crossbar allows 8, which zlib's raw deflate cannot
+        // make; 8 is read as 9 (the smallest window zlib makes).
+        for (key, slot, min) in [
+            ("max_window_bits", &mut p.max_window_bits, 8),
+            ("request_max_window_bits", &mut p.request_max_window_bits, 0),
+        ] {
+            if let Some(v) = d.get(key) {
+                let kp = child(&dp, key);
+                let n = self.uint(&kp, v, min, 15)?;
+                if n != 0 && n < 8 {
+                    self.error(
+                        &kp,
+                        format!("{n} is not a window size (8 to 15, or 0: none)"),
+                    );
+                    return None;
+                }
+                if n == 8 {
+                    self.warn(&kp, "8 is used as 9: zlib makes no smaller window");
+                }
+                *slot = if n == 8 { 9 } else { n as u8 };
+            }
+        }
+        if let Some(v) = d.get("level") {
+            p.level = self.uint(&child(&dp, "level"), v, 1, 9)? as u8;
+        }
+        if let Some(v) = d.get("threshold") {
+            p.threshold = self.size(&child(&dp, "threshold"), v, 0, u64::from(u32::MAX))?;
+        }
+        Some(Some(p))
+    }
+
     pub(super) fn clamp_to_limit(&mut self, path: &str, n: usize, limits: &Limits) -> usize {
         if n > limits.max_message_size {
             self.warn(

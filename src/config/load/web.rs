@@ -13,10 +13,12 @@ use crate::config::Limits;
 use crate::config::path::{child, index};
 use crate::config::web::{
     BridgeService, BridgeSigning, CgiService, DEFAULT_STATIC_CACHE_TIMEOUT_S,
-    DEFAULT_TIMESTAMP_DELTA_LIMIT_S, ForwardedProto, IpNetwork, JsonService, LongPollService,
-    RedirectService, ResourceService, ReverseProxyService, StaticService, StaticSource,
-    UploadService, WebOptions, WebPaths, WebService, WebTransport, WsgiService, mask32, mask128,
+    DEFAULT_TIMESTAMP_DELTA_LIMIT_S, ForwardedProto, HttpLimits, IpNetwork, JsonService,
+    LongPollService, RedirectService, ResourceService, ReverseProxyService, StaticFileOptions,
+    StaticService, StaticSource, UploadService, WebOptions, WebPaths, WebService, WebTransport,
+    WsgiService, mask32, mask128,
 };
+use crate::proto::http::MAX_HEADERS_CAP;
 
 /// Crossbar's upper bound for `post_body_limit`: 1 MiB.
 const MAX_POST_BODY_LIMIT: u64 = 1 << 20;
@@ -101,7 +103,11 @@ impl Loader<'_> {
         limits: &Limits,
         within: Within,
     ) -> Option<WebTransport> {
-        let mut table = vec![("paths", Key::Read), ("options", Key::Read)];
+        let mut table = vec![
+            ("paths", Key::Read),
+            ("options", Key::Read),
+            ("junction", Key::Read),
+        ];
         if within == Within::Transport {
             table.extend([
                 ("id", Key::Read),
@@ -122,10 +128,81 @@ impl Loader<'_> {
             }
             l.web_paths(p, map, "", limits)
         });
+        let mut http = match obj.get("junction") {
+            Some(v) => self.http_limits(&child(path, "junction"), v)?,
+            None => HttpLimits::default(),
+        };
+        let options = options?;
+        if let Some(s) = options.client_timeout_s {
+            http.idle_timeout_ms = s * 1000;
+        }
         Some(WebTransport {
             paths: paths?,
-            options: options?,
+            options,
+            http,
         })
+    }
+
+    /// A web transport's `junction` object: the HTTP server's limits.
+    fn http_limits(&mut self, path: &str, v: &Value) -> Option<HttpLimits> {
+        let obj = self.object(path, v)?;
+        let sizes: [(&str, u64, u64); 4] = [
+            ("max_head_size", 1024, 1 << 20),
+            ("max_target_size", 256, 1 << 20),
+            ("max_header_fields", 1, MAX_HEADERS_CAP as u64),
+            ("max_body_size", 0, 1 << 30),
+        ];
+        let times = [
+            "head_timeout",
+            "body_timeout",
+            "idle_timeout",
+            "send_timeout",
+        ];
+        let mut table: Vec<(&str, Key)> = sizes.iter().map(|(k, ..)| (*k, Key::Read)).collect();
+        table.extend(times.iter().map(|k| (*k, Key::Read)));
+        self.keys(path, obj, &table);
+        let mut l = HttpLimits::default();
+        let mut ok = true;
+        for (key, min, max) in sizes {
+            let Some(v) = obj.get(key) else { continue };
+            let Some(n) = self.uint(&child(path, key), v, min, max) else {
+                ok = false;
+                continue;
+            };
+            let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+            match key {
+                "max_head_size" => l.max_head_bytes = n_usize,
+                "max_target_size" => l.max_target_bytes = n_usize,
+                "max_header_fields" => l.max_headers = n_usize,
+                _ => l.max_body_bytes = n,
+            }
+        }
+        for key in times {
+            let Some(v) = obj.get(key) else { continue };
+            // 0 turns a timeout off, as elsewhere; the head timeout may not be off.
+            let min = u64::from(key == "head_timeout");
+            let Some(ms) = self.uint(&child(path, key), v, min, 86_400_000) else {
+                ok = false;
+                continue;
+            };
+            match key {
+                "head_timeout" => l.head_timeout_ms = ms,
+                "body_timeout" => l.body_timeout_ms = ms,
+                "idle_timeout" => l.idle_timeout_ms = ms,
+                _ => l.send_timeout_ms = ms,
+            }
+        }
+        if l.max_target_bytes > l.max_head_bytes {
+            self.error(
+                &child(path, "max_target_size"),
+                format!(
+                    "{} is above max_head_size ({})",
+                    l.max_target_bytes, l.max_head_bytes
+                ),
+            );
+            ok = false;
+        }
+        ok.then_some(l)
     }
 
     fn web_options(&mut self, path: &str, v: &Value) -> Option<WebOptions> {
@@ -228,6 +305,7 @@ impl Loader<'_> {
                         ("package", Key::Read),
                         ("resource", Key::Read),
                         ("options", Key::Read),
+                        ("junction", Key::Read),
                     ],
                 );
                 self.static_service(path, obj).map(WebService::Static)
@@ -419,7 +497,12 @@ impl Loader<'_> {
             mime_types: BTreeMap::new(),
             cache_timeout_s: Some(DEFAULT_STATIC_CACHE_TIMEOUT_S),
             default_file: None,
+            allow_cross_origin: true,
+            files: StaticFileOptions::default(),
         };
+        if let Some(v) = obj.get("junction") {
+            s.files = self.static_files(&child(path, "junction"), v)?;
+        }
         let Some(v) = obj.get("options") else {
             return Some(s);
         };
@@ -433,10 +516,14 @@ impl Loader<'_> {
                 ("mime_types", Key::Read),
                 ("cache_timeout", Key::Read),
                 ("default_file", Key::Read),
+                ("allow_cross_origin", Key::Read),
             ],
         );
         if let Some(b) = self.opt_bool(&op, o, "enable_directory_listing") {
             s.enable_directory_listing = b;
+        }
+        if let Some(b) = self.opt_bool(&op, o, "allow_cross_origin") {
+            s.allow_cross_origin = b;
         }
         match o.get("cache_timeout") {
             None => {}
@@ -466,6 +553,35 @@ impl Loader<'_> {
             }
         }
         Some(s)
+    }
+
+    /// A static service's `junction` object: symlinks and the file cache.
+    fn static_files(&mut self, path: &str, v: &Value) -> Option<StaticFileOptions> {
+        let obj = self.object(path, v)?;
+        self.keys(
+            path,
+            obj,
+            &[
+                ("follow_symlinks_outside", Key::Read),
+                ("cache_bytes", Key::Read),
+                ("cache_max_file", Key::Read),
+                ("cache_valid", Key::Read),
+            ],
+        );
+        let mut f = StaticFileOptions::default();
+        if let Some(b) = self.opt_bool(path, obj, "follow_symlinks_outside") {
+            f.follow_symlinks_outside = b;
+        }
+        if let Some(v) = obj.get("cache_bytes") {
+            f.cache_bytes = self.size(&child(path, "cache_bytes"), v, 0, 1 << 40)?;
+        }
+        if let Some(v) = obj.get("cache_max_file") {
+            f.cache_max_file = self.size(&child(path, "cache_max_file"), v, 0, 1 << 30)?;
+        }
+        if let Some(v) = obj.get("cache_valid") {
+            f.cache_valid_ms = self.uint(&child(path, "cache_valid"), v, 0, 86_400_000)?;
+        }
+        Some(f)
     }
 
     fn json_service(&mut self, path: &str, obj: &Obj) -> Option<JsonService> {

@@ -23,11 +23,9 @@ fn path_service(c: &Config, key: &str) -> WebService {
 }
 
 #[rstest]
-#[case(json!({"ws": {"type": "websocket"}, "info": {"type": "nodeinfo"}}), "workers[0].transports[0].paths.info.type", Unsupported, "web service type \"nodeinfo\"")]
 #[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1", "role": "anonymous"}}), "workers[0].transports[0].paths.call.type", Unsupported, "web service type \"caller\" is not supported yet")]
 #[case(json!({"ws": {"type": "websocket"}, "call": {"type": "caller", "realm": "realm1"}}), "workers[0].transports[0].paths.call.role", Invalid, "missing")]
 #[case(json!({"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}), "workers[0].transports[0].paths.lp.type", Unsupported, "not supported yet")]
-#[case(json!({"a": {"type": "websocket"}, "b": {"type": "websocket"}}), "workers[0].transports[0].paths.b", Unsupported, "second websocket path on one web transport (first: workers[0].transports[0].paths.a)")]
 #[case(json!({"a/b": {"type": "websocket"}}), "workers[0].transports[0].paths.a/b", Invalid, "invalid path")]
 #[case(json!({}), "workers[0].transports[0].paths", Invalid, "no path")]
 #[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
@@ -42,7 +40,10 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"/": {"type": "static"}}), "workers[0].transports[0].paths./", Invalid, "either `directory`")]
 #[case(json!({"/": {"type": "static", "directory": "..", "package": "p", "resource": "r"}}), "workers[0].transports[0].paths./", Invalid, "either `directory`")]
 #[case(json!({"/": {"type": "static", "directory": "..", "options": {"mime_types": {"svg": "image/svg+xml"}}}}), "workers[0].transports[0].paths./.options.mime_types.svg", Invalid, "not a file extension")]
-#[case(json!({"/": {"type": "static", "directory": "..", "options": {"allow_cross_origin": false}}}), "workers[0].transports[0].paths./.options.allow_cross_origin", Invalid, "unknown key")]
+#[case(json!({"/": {"type": "static", "directory": "..", "options": {"allow_cross_origin": 1}}}), "workers[0].transports[0].paths./.options.allow_cross_origin", Invalid, "expected true or false")]
+#[case(json!({"/": {"type": "static", "directory": "..", "junction": {"cache": 1}}}), "workers[0].transports[0].paths./.junction.cache", Invalid, "unknown key")]
+#[case(json!({"/": {"type": "static", "directory": "..", "junction": {"cache_bytes": -1}}}), "workers[0].transports[0].paths./.junction.cache_bytes", Invalid, "")]
+#[case(json!({"/": {"type": "static", "directory": "..", "junction": {"follow_symlinks_outside": "yes"}}}), "workers[0].transports[0].paths./.junction.follow_symlinks_outside", Invalid, "expected true or false")]
 #[case(json!({"r": {"type": "redirect"}}), "workers[0].transports[0].paths.r.url", Invalid, "missing")]
 #[case(json!({"j": {"type": "json"}}), "workers[0].transports[0].paths.j.value", Invalid, "missing")]
 #[case(json!({"j": {"type": "json", "value": 1, "options": {"sort_keys": true}}}), "workers[0].transports[0].paths.j.options.sort_keys", Invalid, "unknown key")]
@@ -59,12 +60,10 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"h": {"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {}}}), "workers[0].transports[0].paths.h.options.topic", Invalid, "missing")]
 #[case(json!({"u": {"type": "upload", "realm": "realm1", "role": "anonymous", "directory": "up", "form_fields": {"file_name": "f", "total_size": "t", "chunk_number": "n", "chunk_size": "s", "total_chunks": "k", "content": "c"}}}), "workers[0].transports[0].paths.u.form_fields.mime_type", Invalid, "missing")]
 #[case(json!({"x": {"type": "resource", "classname": "my.Resource"}}), "workers[0].transports[0].paths.x.type", Unsupported, "Python Twisted resource")]
-#[case(json!({"n": {"type": "path", "paths": {"ws": {"type": "websocket"}}}}), "workers[0].transports[0].paths.n.type", Unsupported, "web service type \"path\"")]
 #[case(json!({"n": {"type": "path"}}), "workers[0].transports[0].paths.n.paths", Invalid, "missing")]
 #[case(json!({"m": {"type": "metrics"}}), "workers[0].transports[0].paths.m.type", Unsupported, "web service type \"metrics\"")]
 #[case(json!({"m": {"type": "metrics", "port": 9100}}), "workers[0].transports[0].paths.m.port", Invalid, "unknown key")]
 #[case(json!({"q": {"type": "mqtt", "options": {"realm": "realm1"}}}), "workers[0].transports[0].paths.q.type", Unsupported, "web service type \"mqtt\"")]
-#[case(json!({"z": {"type": "none"}}), "workers[0].transports[0].paths.z.type", Unsupported, "web service type \"none\"")]
 fn bad_web_paths(
     #[case] paths: Value,
     #[case] path: &str,
@@ -95,10 +94,7 @@ fn web_transport_options_and_paths_missing() {
     got.sort_unstable();
     assert_eq!(
         got,
-        vec![
-            "workers[0].transports[0].options.display_tracebacks",
-            "workers[0].transports[0].options.hsts",
-        ]
+        vec!["workers[0].transports[0].options.display_tracebacks",]
     );
     let TransportKind::Web(w) = &c.transports[0].kind else {
         panic!("web expected");
@@ -224,14 +220,9 @@ fn nested_paths_compose_http_paths() {
     assert_eq!(http(&a["/"]).as_deref(), Some("/a"));
     assert_eq!(http(&a["b"]).as_deref(), Some("/a/b"));
     let paths: Vec<String> = c.unsupported().into_iter().map(|i| i.path).collect();
-    let p = "workers[0].transports[0].paths./";
-    assert_eq!(
-        paths,
-        vec![
-            format!("{p}.type"),
-            format!("{p}.paths./.type"),
-            format!("{p}.paths.a.type"),
-        ]
+    assert!(
+        paths.is_empty(),
+        "static, path and websocket paths are served: {paths:?}"
     );
 }
 
@@ -282,4 +273,99 @@ fn bridge_realms_must_exist_and_gaps_come_with_errors() {
             .message
             .contains("realm \"nowhere\", which is not defined")
     );
+}
+
+#[test]
+fn web_transport_junction_limits_and_client_timeout() {
+    use crate::config::web::HttpLimits;
+    let http = |v: &Value| match &model(v).transports[0].kind {
+        TransportKind::Web(w) => w.http.clone(),
+        other => panic!("web expected, got {other:?}"),
+    };
+    let mut v = web(json!({"ws": {"type": "websocket"}}));
+    assert_eq!(http(&v), HttpLimits::default());
+    set(
+        &mut v,
+        "/workers/0/transports/0/junction",
+        json!({"max_head_size": 4096, "max_target_size": 1024, "max_header_fields": 20,
+               "max_body_size": 0, "head_timeout": 2000, "body_timeout": 0,
+               "idle_timeout": 5000, "send_timeout": 1000}),
+    );
+    let got = http(&v);
+    assert_eq!(
+        got,
+        HttpLimits {
+            max_head_bytes: 4096,
+            max_target_bytes: 1024,
+            max_headers: 20,
+            max_body_bytes: 0,
+            head_timeout_ms: 2000,
+            body_timeout_ms: 0,
+            idle_timeout_ms: 5000,
+            send_timeout_ms: 1000,
+        }
+    );
+    // Crossbar's client_timeout (seconds) sets the idle timeout.
+    set(
+        &mut v,
+        "/workers/0/transports/0/options",
+        json!({"client_timeout": 7}),
+    );
+    assert_eq!(http(&v).idle_timeout_ms, 7000);
+}
+
+#[rstest]
+#[case(json!({"max_head_size": 100}), "workers[0].transports[0].junction.max_head_size", "out of range")]
+#[case(json!({"max_header_fields": 1000}), "workers[0].transports[0].junction.max_header_fields", "out of range")]
+#[case(json!({"max_head_size": 2048, "max_target_size": 4096}), "workers[0].transports[0].junction.max_target_size", "above max_head_size")]
+#[case(json!({"head_timeout": 0}), "workers[0].transports[0].junction.head_timeout", "out of range")]
+#[case(json!({"keepalive": 1}), "workers[0].transports[0].junction.keepalive", "unknown key")]
+fn bad_web_junction_limits(#[case] junction: Value, #[case] path: &str, #[case] needle: &str) {
+    let mut v = web(json!({"ws": {"type": "websocket"}}));
+    set(&mut v, "/workers/0/transports/0/junction", junction);
+    assert_one_issue(&v, path, Invalid, needle);
+}
+
+#[test]
+fn websocket_compression_options() {
+    use crate::config::DeflateParams;
+    let ws = |options: Value| {
+        let c = model(&web(
+            json!({"ws": {"type": "websocket", "options": options}}),
+        ));
+        match path_service(&c, "ws") {
+            WebService::WebSocket(s) => s.options.compression,
+            other => panic!("websocket expected, got {other:?}"),
+        }
+    };
+    assert_eq!(ws(json!({})), None);
+    assert_eq!(ws(json!({"compression": {}})), None, "no deflate: off");
+    assert_eq!(
+        ws(json!({"compression": {"deflate": {}}})),
+        Some(DeflateParams::default())
+    );
+    assert_eq!(
+        ws(json!({"compression": {"deflate": {
+            "request_no_context_takeover": true, "request_max_window_bits": 10,
+            "no_context_takeover": false, "max_window_bits": 12, "level": 1, "threshold": 0}}})),
+        Some(DeflateParams {
+            no_context_takeover: false,
+            request_no_context_takeover: true,
+            max_window_bits: 12,
+            request_max_window_bits: 10,
+            level: 1,
+            threshold: 0,
+        })
+    );
+}
+
+#[rstest]
+#[case(json!({"deflate": {"max_window_bits": 16}}), "workers[0].transports[0].paths.ws.options.compression.deflate.max_window_bits", "out of range")]
+#[case(json!({"deflate": {"request_max_window_bits": 5}}), "workers[0].transports[0].paths.ws.options.compression.deflate.request_max_window_bits", "not a window size")]
+#[case(json!({"deflate": {"level": 0}}), "workers[0].transports[0].paths.ws.options.compression.deflate.level", "out of range")]
+#[case(json!({"deflate": {"x": 1}}), "workers[0].transports[0].paths.ws.options.compression.deflate.x", "unknown key")]
+#[case(json!({"gzip": {}}), "workers[0].transports[0].paths.ws.options.compression.gzip", "unknown key")]
+fn bad_compression_options(#[case] compression: Value, #[case] path: &str, #[case] needle: &str) {
+    let v = web(json!({"ws": {"type": "websocket", "options": {"compression": compression}}}));
+    assert_one_issue(&v, path, Invalid, needle);
 }

@@ -276,7 +276,7 @@ fn testee_worker() {
             "workers[1].transport.serializers"
         ]
     );
-    assert_eq!(c.unsupported()[0].path, "workers[1].type");
+    assert!(c.unsupported().is_empty(), "the testee runs");
 }
 
 #[test]

@@ -306,7 +306,6 @@ mod tests {
                 "receive_progress",
             ),
             (Dict::new().with("progress", "yes"), "progress"),
-            (Dict::new().with("disclose_me", Value::Null), "disclose_me"),
             (Dict::new().with("runmode", "all"), "runmode"),
             (Dict::new().with("runmode", "partition"), "rkey"),
             (Dict::new().with("rkey", Value::Float(1.5)), "rkey"),

@@ -4,7 +4,9 @@
 //! `rmp::Marker` and copying strings and binaries out once. Length prefixes are
 //! only trusted as far as the remaining input could hold, so a forged header
 //! cannot trigger a huge allocation. Extension types have no WAMP meaning and
-//! are rejected.
+//! are rejected, but for one: msgpackr (wampy.js, and other JavaScript
+//! clients) writes JavaScript's `undefined` as fixext 1 of type 0 with the
+//! octet 0 (`d4 00 00`); it is read as nil, as CBOR's `undefined` is.
 //!
 //! Encoding uses `rmp`'s writers, which pick the smallest representation for
 //! integers and lengths. Floats are always written as float 64 (lossless and
@@ -189,6 +191,8 @@ impl<'a> Reader<'a> {
                 let n = self.len32()?;
                 self.dict(n, depth)?
             }
+            // msgpackr's `undefined`: fixext 1, type 0, data 0.
+            Marker::FixExt1 if self.take(2)? == [0, 0] => Value::Null,
             Marker::FixExt1
             | Marker::FixExt2
             | Marker::FixExt4
@@ -464,6 +468,15 @@ mod tests {
             syntax_err(decode_value(b"\xa2\xc3\x28")),
             "invalid UTF-8 in a string"
         );
+    }
+
+    #[test]
+    fn javascript_undefined_from_msgpackr_reads_as_nil() {
+        assert_eq!(decode_value(b"\xd4\x00\x00"), Ok(Value::Null));
+        // The same length with another type or datum is still refused.
+        for data in [&b"\xd4\x00\x01"[..], b"\xd4\x05\x00"] {
+            assert_eq!(syntax_err(decode_value(data)), "unsupported extension type");
+        }
     }
 
     #[test]

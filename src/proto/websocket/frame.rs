@@ -7,6 +7,7 @@
 //! 65,536), as RFC 6455 section 5.2 requires ("the minimal number of bytes
 //! MUST be used"); our own writers only produce minimal forms.
 
+use super::deflate::Inflater;
 use super::{MAX_CLIENT_HEADER, MAX_CLOSE_REASON, MAX_HEADER, MessageKind, Opcode};
 
 /// The header of an unmasked server frame with FIN set, carrying
@@ -174,6 +175,23 @@ pub struct Decoder {
     utf8_checked: usize,
     /// Client side: frames come from a server, so must be unmasked.
     client: bool,
+    /// permessage-deflate, when negotiated: how the peer's messages inflate.
+    deflate: Option<Box<InflateState>>,
+    /// The fragmented data message in progress is compressed.
+    compressed: bool,
+    /// Octets of the payload of a text frame that has not fully arrived
+    /// whose UTF-8 was checked (fail fast); 0 when no frame is pending.
+    partial_checked: usize,
+}
+
+/// The inflating side of permessage-deflate.
+#[derive(Debug)]
+struct InflateState {
+    /// The peer resets its compressor after each message: the inflater is
+    /// dropped after each message too (an idle connection keeps none).
+    no_context_takeover: bool,
+    /// The inflater, made when a compressed message arrives.
+    inflater: Option<Inflater>,
 }
 
 impl Decoder {
@@ -186,7 +204,36 @@ impl Decoder {
             fragments: None,
             utf8_checked: 0,
             client: false,
+            deflate: None,
+            compressed: false,
+            partial_checked: 0,
         }
+    }
+
+    /// Accepts compressed messages (permessage-deflate negotiated: RSV1 on
+    /// a data message's first frame); `no_context_takeover`: the peer
+    /// compresses each message on its own.
+    pub fn set_deflate(&mut self, no_context_takeover: bool) {
+        self.deflate = Some(Box::new(InflateState {
+            no_context_takeover,
+            inflater: None,
+        }));
+    }
+
+    /// Inflates `piece` of the compressed message in progress into `out`.
+    fn inflate(&mut self, piece: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), WsError> {
+        let state = self
+            .deflate
+            .as_mut()
+            .expect("compressed messages only with deflate");
+        let inflater = state
+            .inflater
+            .get_or_insert_with(|| Inflater::new(state.no_context_takeover));
+        let result = inflater.inflate(piece, last, out, self.max_message);
+        if last && state.no_context_takeover {
+            state.inflater = None;
+        }
+        result
     }
 
     /// A client-side decoder, for the frames a server sends: they must be
@@ -217,7 +264,8 @@ impl Decoder {
         let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
             return Ok(Decoded::Incomplete { needed: 2 });
         };
-        if b0 & 0x70 != 0 {
+        let rsv1 = b0 & 0x40 != 0;
+        if b0 & 0x30 != 0 || (rsv1 && self.deflate.is_none()) {
             return Err(WsError::Protocol("reserved bits set"));
         }
         let fin = b0 & 0x80 != 0;
@@ -230,6 +278,11 @@ impl Decoder {
             10 => Opcode::Pong,
             _ => return Err(WsError::Protocol("unknown opcode")),
         };
+        if rsv1 && !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(WsError::Protocol(
+                "RSV1 set on a control or continuation frame",
+            ));
+        }
         let masked = b1 & 0x80 != 0;
         if self.client && masked {
             return Err(WsError::Protocol("server frames must not be masked"));
@@ -307,8 +360,24 @@ impl Decoder {
         }
         let total = header_len.checked_add(payload_len).ok_or(WsError::TooBig)?;
         if buf.len() < total {
+            // A text frame still arriving: its UTF-8 is checked as far as it
+            // came, so that a bad sequence fails at once, not at the frame's end.
+            if !rsv1 && self.is_text(opcode) {
+                self.check_partial_utf8(
+                    &buf[header_len..],
+                    masked.then(|| {
+                        [
+                            buf[header_len - 4],
+                            buf[header_len - 3],
+                            buf[header_len - 2],
+                            buf[header_len - 1],
+                        ]
+                    }),
+                )?;
+            }
             return Ok(Decoded::Incomplete { needed: total });
         }
+        self.partial_checked = 0;
 
         if masked {
             let mask = [
@@ -327,7 +396,22 @@ impl Decoder {
                 } else {
                     MessageKind::Binary
                 };
-                if fin {
+                if rsv1 {
+                    let mut message = Vec::new();
+                    self.inflate(payload, fin, &mut message)?;
+                    if fin {
+                        if kind == MessageKind::Text && std::str::from_utf8(&message).is_err() {
+                            return Err(WsError::InvalidUtf8);
+                        }
+                        Some(Event::Message(kind, Payload::Owned(message)))
+                    } else {
+                        self.compressed = true;
+                        self.utf8_checked = 0;
+                        self.fragments = Some((kind, message));
+                        self.check_fragment_utf8(false)?;
+                        None
+                    }
+                } else if fin {
                     if kind == MessageKind::Text && std::str::from_utf8(payload).is_err() {
                         return Err(WsError::InvalidUtf8);
                     }
@@ -340,13 +424,24 @@ impl Decoder {
                 }
             }
             Opcode::Continuation => {
-                let (_, so_far) = self
-                    .fragments
-                    .as_mut()
-                    .expect("checked above: a message is in progress");
-                so_far.extend_from_slice(payload);
+                if self.compressed {
+                    let (kind, mut so_far) = self
+                        .fragments
+                        .take()
+                        .expect("checked above: a message is in progress");
+                    let result = self.inflate(payload, fin, &mut so_far);
+                    self.fragments = Some((kind, so_far));
+                    result?;
+                } else {
+                    let (_, so_far) = self
+                        .fragments
+                        .as_mut()
+                        .expect("checked above: a message is in progress");
+                    so_far.extend_from_slice(payload);
+                }
                 self.check_fragment_utf8(fin)?;
                 if fin {
+                    self.compressed = false;
                     let (kind, message) = self
                         .fragments
                         .take()
@@ -381,6 +476,72 @@ impl Decoder {
             Err(e) if e.error_len().is_some() || done => return Err(WsError::InvalidUtf8),
             Err(e) => self.utf8_checked += e.valid_up_to(),
         }
+        Ok(())
+    }
+
+    /// Whether a frame with `opcode` carries text: a text frame, or a
+    /// continuation of an uncompressed text message.
+    fn is_text(&self, opcode: Opcode) -> bool {
+        match opcode {
+            Opcode::Text => true,
+            Opcode::Continuation => {
+                !self.compressed && matches!(self.fragments, Some((MessageKind::Text, _)))
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks the UTF-8 of the part of a text frame's payload that arrived
+    /// (`part`, still masked with `mask`), from where the last call stopped.
+    /// A sequence cut at the end of `part` (or at the end of the fragments
+    /// before this frame) waits for the rest.
+    fn check_partial_utf8(&mut self, part: &[u8], mask: Option<[u8; 4]>) -> Result<(), WsError> {
+        // Up to 3 octets of a sequence cut at the end of the earlier fragments.
+        let mut carry = [0u8; 4];
+        let mut carry_len = 0;
+        if let Some((_, so_far)) = &self.fragments {
+            let tail = so_far.get(self.utf8_checked..).unwrap_or_default();
+            carry_len = tail.len().min(3);
+            carry[..carry_len].copy_from_slice(&tail[..carry_len]);
+        }
+        // Start a few octets back so that a sequence cut by the last call is whole again.
+        let from = self.partial_checked.saturating_sub(3).min(part.len());
+        let unmasked = |i: usize| match mask {
+            Some(m) => part[i] ^ m[i % 4],
+            None => part[i],
+        };
+        let mut chunk = [0u8; 256];
+        let mut i = if self.partial_checked == 0 { 0 } else { from };
+        let mut n = 0;
+        if i == 0 {
+            chunk[..carry_len].copy_from_slice(&carry[..carry_len]);
+            n = carry_len;
+        }
+        // Skip continuation octets at the restart point: the sequence they
+        // belong to started before it and was checked.
+        if i > 0 {
+            while i < part.len() && unmasked(i) & 0xC0 == 0x80 {
+                i += 1;
+            }
+        }
+        while i < part.len() {
+            while n < chunk.len() && i < part.len() {
+                chunk[n] = unmasked(i);
+                n += 1;
+                i += 1;
+            }
+            match std::str::from_utf8(&chunk[..n]) {
+                Ok(_) => n = 0,
+                Err(e) if e.error_len().is_some() => return Err(WsError::InvalidUtf8),
+                Err(e) => {
+                    // A sequence cut at the chunk's end: keep it for the next round.
+                    let valid = e.valid_up_to();
+                    chunk.copy_within(valid..n, 0);
+                    n -= valid;
+                }
+            }
+        }
+        self.partial_checked = part.len();
         Ok(())
     }
 

@@ -21,6 +21,9 @@ pub struct UpgradeRequest {
     /// Every `Sec-WebSocket-Protocol` value, over all such headers, comma-split
     /// and trimmed, in the client's order.
     pub protocols: Vec<String>,
+    /// The `Sec-WebSocket-Extensions` field values, in order, as sent (see
+    /// [`super::deflate::negotiate`]); values that are not text are left out.
+    pub extensions: Vec<String>,
 }
 
 /// Why an upgrade request is refused: the HTTP answer to send before closing.
@@ -171,10 +174,16 @@ pub fn check_upgrade<B: AsRef<[u8]>>(head: &RequestHead<B>) -> Result<UpgradeReq
                 .map(str::to_owned),
         );
     }
+    let extensions = headers
+        .get_all("sec-websocket-extensions")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
+        .collect();
     Ok(UpgradeRequest {
         path: head.path().to_owned(),
         key,
         protocols,
+        extensions,
     })
 }
 
@@ -212,6 +221,12 @@ pub fn accept_key(key: &str) -> String {
 ///
 /// An empty `subprotocol` leaves out the `Sec-WebSocket-Protocol` header.
 pub fn switching_protocols(key: &str, subprotocol: &str) -> Vec<u8> {
+    switching_protocols_with(key, subprotocol, "")
+}
+
+/// [`switching_protocols`] with a `Sec-WebSocket-Extensions` value (left
+/// out when empty), for an agreed extension such as permessage-deflate.
+pub fn switching_protocols_with(key: &str, subprotocol: &str, extensions: &str) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
         accept_key(key)
@@ -219,6 +234,11 @@ pub fn switching_protocols(key: &str, subprotocol: &str) -> Vec<u8> {
     if !subprotocol.is_empty() {
         out.push_str("Sec-WebSocket-Protocol: ");
         out.push_str(subprotocol);
+        out.push_str("\r\n");
+    }
+    if !extensions.is_empty() {
+        out.push_str("Sec-WebSocket-Extensions: ");
+        out.push_str(extensions);
         out.push_str("\r\n");
     }
     out.push_str("\r\n");

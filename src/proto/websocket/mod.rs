@@ -14,6 +14,10 @@
 //!   length encoding, control frames short and unfragmented, continuation
 //!   order, close codes, UTF-8 in text and close reasons) and the configured
 //!   size limits.
+//! - Compression ([`deflate`]): permessage-deflate (RFC 7692), its
+//!   negotiation and whole-message deflate/inflate; the decoder inflates
+//!   compressed messages itself once [`Decoder::set_deflate`] says the
+//!   extension was agreed.
 //! - Frames out: [`frame_header`] writes the 2 to 10 header octets of an
 //!   unmasked server frame, so a shared payload can be written after it without
 //!   a copy; [`close_frame`] builds a whole close frame.
@@ -24,8 +28,10 @@
 //! (unmasked) frames a server sends, and [`client_frame_header`] with
 //! [`mask_in_place`] for the masked frames a client must send.
 //!
-//! Imports only `crate::proto::http` (for request heads); nothing above `proto`.
+//! Imports only `crate::proto::http` (for request heads) and `flate2`;
+//! nothing above `proto`.
 
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 

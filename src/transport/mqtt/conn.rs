@@ -357,8 +357,10 @@ impl Session {
             self.router.close(link);
         }
         takeover::release(&PortMesh(&*self.router), &client_id, token, &self.state);
-        if end == End::Closed {
-            // Let the peer read what we sent before it sees the end.
+        if end != End::Gone {
+            // Let the peer read what we sent (a DISCONNECT with its reason
+            // code) before it sees the end: closing with its data unread
+            // would reset the connection and lose the DISCONNECT.
             let _ = self.sock.shutdown_write();
             let _ = with_timeout(
                 CLOSE_TIMEOUT,

@@ -24,7 +24,9 @@
 
 use std::cell::RefCell;
 
-use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::aead::{
+    AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
+};
 use aws_lc_rs::{digest, hkdf, hmac};
 use rustls::CipherSuite;
 use rustls::KeyLog;
@@ -191,8 +193,16 @@ pub(super) fn compute(
         return Bindings::default();
     };
     if tls13 {
-        let hkdf_alg = if sha384 { hkdf::HKDF_SHA384 } else { hkdf::HKDF_SHA256 };
-        let hash = if sha384 { &digest::SHA384 } else { &digest::SHA256 };
+        let hkdf_alg = if sha384 {
+            hkdf::HKDF_SHA384
+        } else {
+            hkdf::HKDF_SHA256
+        };
+        let hash = if sha384 {
+            &digest::SHA384
+        } else {
+            &digest::SHA256
+        };
         // Full handshake: the client's Finished comes first; resumed: the server's.
         let (secret, records) = if resumed {
             (&secrets.server_hs, &t.outgoing)
@@ -280,7 +290,12 @@ fn expand_label(alg: hkdf::Algorithm, secret: &[u8], label: &[u8], context: &[u8
 
 /// The verify_data of the first Finished message in `records` (TLS 1.3,
 /// protected with the handshake traffic key derived from `secret`).
-fn tls13_finished(records_in: &[u8], secret: &[u8], aead: Aead, alg: hkdf::Algorithm) -> Option<Vec<u8>> {
+fn tls13_finished(
+    records_in: &[u8],
+    secret: &[u8],
+    aead: Aead,
+    alg: hkdf::Algorithm,
+) -> Option<Vec<u8>> {
     let mut key = Zeroizing::new([0u8; 32]);
     let key = &mut key[..aead.key_len()];
     expand_label(alg, secret, b"key", b"", key);
@@ -301,7 +316,11 @@ fn tls13_finished(records_in: &[u8], secret: &[u8], aead: Aead, alg: hkdf::Algor
         seq += 1;
         let mut buf = body.to_vec();
         let plain = key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(header), &mut buf)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(header),
+                &mut buf,
+            )
             .ok()?;
         let end = plain.iter().rposition(|&b| b != 0)?;
         if plain[end] != 22 {
@@ -419,7 +438,11 @@ fn tls12_finished(
         aad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
         let mut buf = ct.to_vec();
         let plain = key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
             .ok()?;
         return finished_in(plain);
     }
@@ -434,8 +457,9 @@ mod tests {
     fn expand_label_matches_rfc8448() {
         // RFC 8448 (simple 1-RTT handshake): the server handshake traffic
         // secret and the key and iv derived from it.
-        let secret = hex::decode("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38")
-            .expect("hex");
+        let secret =
+            hex::decode("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38")
+                .expect("hex");
         let mut key = [0u8; 16];
         expand_label(hkdf::HKDF_SHA256, &secret, b"key", b"", &mut key);
         assert_eq!(hex::encode(key), "3fce516009c21727d0f2e4e86ee403bc");

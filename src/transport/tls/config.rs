@@ -26,8 +26,14 @@ use crate::config::{ClientCertificates, TlsConfig, TlsVersion, TransportConfig, 
 
 /// The OpenSSL names of the suites rustls offers, and which they are.
 const SUITES: &[(&str, CipherSuite)] = &[
-    ("TLS_AES_256_GCM_SHA384", CipherSuite::TLS13_AES_256_GCM_SHA384),
-    ("TLS_AES_128_GCM_SHA256", CipherSuite::TLS13_AES_128_GCM_SHA256),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_AES_256_GCM_SHA384,
+    ),
+    (
+        "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+    ),
     (
         "TLS_CHACHA20_POLY1305_SHA256",
         CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
@@ -68,10 +74,9 @@ pub fn alpn_for(kind: &TransportKind) -> Vec<Vec<u8>> {
         TransportKind::WebSocket(_) | TransportKind::Web(_) => (true, false),
         TransportKind::Mqtt(_) => (false, true),
         TransportKind::RawSocket(_) => (false, false),
-        TransportKind::Universal(u) => (
-            !u.websocket.is_empty() || u.web.is_some(),
-            u.mqtt.is_some(),
-        ),
+        TransportKind::Universal(u) => {
+            (!u.websocket.is_empty() || u.web.is_some(), u.mqtt.is_some())
+        }
     };
     let mut out = Vec::new();
     if http {
@@ -168,7 +173,8 @@ pub fn build(tls: &TlsConfig, alpn: Vec<Vec<u8>>) -> Result<TlsAcceptor, TlsErro
     for extra in &tls.chain_certificates {
         chain.extend(certs("chain certificate", extra)?);
     }
-    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::pem("key", &tls.key, e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::pem("key", &tls.key, e))?;
     let offload = provider
         .key_provider
         .load_private_key(key.clone_key())
@@ -196,19 +202,24 @@ pub fn build(tls: &TlsConfig, alpn: Vec<Vec<u8>>) -> Result<TlsAcceptor, TlsErro
                     })?;
                 }
             }
-            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            let b =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
             let b = if mode == ClientCertificates::Optional {
                 b.allow_unauthenticated()
             } else {
                 b
             };
-            builder.with_client_cert_verifier(b.build().map_err(|e| TlsError::Verifier(e.to_string()))?)
+            builder.with_client_cert_verifier(
+                b.build().map_err(|e| TlsError::Verifier(e.to_string()))?,
+            )
         }
     };
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| TlsError::Key {
-        path: tls.key.clone(),
-        source: e,
-    })?;
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Key {
+            path: tls.key.clone(),
+            source: e,
+        })?;
     config.alpn_protocols = alpn;
     // Stateless session tickets (one key set per acceptor, which every
     // shard shares): a client resumes on whichever shard it lands.
@@ -261,7 +272,11 @@ mod tests {
                 CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
             ]
         );
-        assert!(got[..3].iter().all(|s| format!("{s:?}").starts_with("TLS13_")));
+        assert!(
+            got[..3]
+                .iter()
+                .all(|s| format!("{s:?}").starts_with("TLS13_"))
+        );
         assert_eq!(
             skipped,
             [
@@ -307,14 +322,23 @@ mod tests {
 
     #[test]
     fn alpn_follows_the_services() {
-        use crate::config::{MqttService, UniversalTransport};
+        use crate::config::UniversalTransport;
+        use crate::config::auth::AuthConfig;
+        use crate::config::mqtt::{MqttLimits, MqttService};
         assert_eq!(
             alpn_for(&TransportKind::WebSocket(Default::default())),
             [b"http/1.1".to_vec()]
         );
         assert!(alpn_for(&TransportKind::RawSocket(Default::default())).is_empty());
         let u = UniversalTransport {
-            mqtt: Some(MqttService::default()),
+            mqtt: Some(MqttService {
+                realm: "r".into(),
+                role: "anonymous".into(),
+                payload_mapping: Default::default(),
+                auth: AuthConfig::default(),
+                limits: MqttLimits::default(),
+                trustlevel: None,
+            }),
             ..Default::default()
         };
         assert_eq!(alpn_for(&TransportKind::Universal(u)), [b"mqtt".to_vec()]);

@@ -178,8 +178,8 @@ async fn handshake(
     acceptor: &Arc<TlsAcceptor>,
     inner: &mut Stream,
 ) -> Result<(UnbufferedServerConnection, Vec<u8>, TlsInfo), Failed> {
-    let mut conn = UnbufferedServerConnection::new(Arc::clone(&acceptor.config))
-        .map_err(Failed::Tls)?;
+    let mut conn =
+        UnbufferedServerConnection::new(Arc::clone(&acceptor.config)).map_err(Failed::Tls)?;
     let mut input: Vec<u8> = Vec::new();
     let mut transcript = Transcript::default();
     let mut secrets = Secrets::default();

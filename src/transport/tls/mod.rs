@@ -84,7 +84,9 @@ pub enum TlsError {
     #[error("client certificate verification: {0}")]
     Verifier(String),
     /// `ciphers` and `min_version` leave no cipher suite.
-    #[error("no cipher suite left: `ciphers` names none that rustls offers for the TLS versions allowed")]
+    #[error(
+        "no cipher suite left: `ciphers` names none that rustls offers for the TLS versions allowed"
+    )]
     NoCipherSuite,
     /// Another rustls error.
     #[error("{0}")]

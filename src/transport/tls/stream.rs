@@ -424,8 +424,7 @@ impl TlsStream {
                 if self.tx.is_empty() {
                     true
                 } else {
-                    if !batched
-                        && let Some(r) = sendmsg_now(s.raw_fd(), &[IoSlice::new(&self.tx)])
+                    if !batched && let Some(r) = sendmsg_now(s.raw_fd(), &[IoSlice::new(&self.tx)])
                     {
                         let k = r?;
                         self.tx.drain(..k);
@@ -542,7 +541,13 @@ impl TlsStream {
 }
 
 /// Copies `payload` into `out` from `*n` on; what does not fit goes to `plain`.
-fn deliver(payload: &[u8], out: &mut [u8], n: &mut usize, plain: &mut Vec<u8>, plain_off: &mut usize) {
+fn deliver(
+    payload: &[u8],
+    out: &mut [u8],
+    n: &mut usize,
+    plain: &mut Vec<u8>,
+    plain_off: &mut usize,
+) {
     let k = payload.len().min(out.len() - *n);
     out[*n..*n + k].copy_from_slice(&payload[..k]);
     *n += k;
@@ -556,7 +561,10 @@ fn deliver(payload: &[u8], out: &mut [u8], n: &mut usize, plain: &mut Vec<u8>, p
 }
 
 /// Appends a handshake record rustls has ready to `tx`.
-pub(super) fn encode_into<D>(e: &mut rustls::unbuffered::EncodeTlsData<'_, D>, tx: &mut Vec<u8>) -> io::Result<()> {
+pub(super) fn encode_into<D>(
+    e: &mut rustls::unbuffered::EncodeTlsData<'_, D>,
+    tx: &mut Vec<u8>,
+) -> io::Result<()> {
     let start = tx.len();
     let mut need = 2048;
     loop {
@@ -566,7 +574,9 @@ pub(super) fn encode_into<D>(e: &mut rustls::unbuffered::EncodeTlsData<'_, D>, t
                 tx.truncate(start + k);
                 return Ok(());
             }
-            Err(EncodeError::InsufficientSize(s)) if s.required_size > need => need = s.required_size,
+            Err(EncodeError::InsufficientSize(s)) if s.required_size > need => {
+                need = s.required_size
+            }
             Err(err) => {
                 tx.truncate(start);
                 return Err(io::Error::other(err.to_string()));

@@ -57,7 +57,11 @@ fn dotted(oid: &[u8]) -> String {
         v = (v << 7) | u64::from(b & 0x7F);
         if b & 0x80 == 0 {
             if parts.is_empty() {
-                let (a, b) = if v < 80 { (v / 40, v % 40) } else { (2, v - 80) };
+                let (a, b) = if v < 80 {
+                    (v / 40, v % 40)
+                } else {
+                    (2, v - 80)
+                };
                 parts.push(a.to_string());
                 parts.push(b.to_string());
             } else {
@@ -104,8 +108,11 @@ fn name(mut d: &[u8]) -> Vec<(String, String)> {
     out
 }
 
+/// A distinguished name's attributes in order (`CN`, `O`, ... or dotted OIDs).
+type Name = Vec<(String, String)>;
+
 /// Serial, issuer and subject of a DER certificate.
-fn fields(der: &[u8]) -> Option<(Vec<u8>, Vec<(String, String)>, Vec<(String, String)>)> {
+fn fields(der: &[u8]) -> Option<(Vec<u8>, Name, Name)> {
     let (0x30, cert, _) = tlv(der)? else {
         return None;
     };
@@ -171,8 +178,7 @@ mod tests {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name
-            .push(rcgen::DnType::CountryName, "DE");
+        p.distinguished_name.push(rcgen::DnType::CountryName, "DE");
         p.distinguished_name
             .push(rcgen::DnType::OrganizationName, "Ünïcode GmbH");
         p.distinguished_name
@@ -207,7 +213,10 @@ mod tests {
 
     #[test]
     fn dotted_oids() {
-        assert_eq!(dotted(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D]), "1.2.840.113549");
+        assert_eq!(
+            dotted(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D]),
+            "1.2.840.113549"
+        );
         assert_eq!(attribute_name(&[0x55, 0x04, 0x2A]), "2.5.4.42");
     }
 }

@@ -22,6 +22,7 @@ fn upgrade_request_is_accepted_by_parse_upgrade() {
             path: "/ws".to_owned(),
             key: KEY.to_owned(),
             protocols: vec!["wamp.2.json".to_owned()],
+            extensions: vec![],
         }
     );
     let plain = upgrade_request("h", "/", KEY, "");
@@ -153,6 +154,7 @@ fn parses_rfc_request() {
             path: "/chat".to_owned(),
             key: KEY.to_owned(),
             protocols: vec!["chat".to_owned(), "superchat".to_owned()],
+            extensions: vec![],
         }
     );
 }

@@ -153,3 +153,111 @@ proptest! {
         let _ = parse_upgrade(&buf);
     }
 }
+
+/// `data` as a text message in `pieces` fragments (cut at arbitrary
+/// octets), each masked with `mask`.
+fn fragmented(kind_opcode: u8, data: &[u8], pieces: usize, rsv1: bool, mask: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let n = pieces.max(1);
+    let step = data.len().div_ceil(n).max(1);
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[][..]]
+    } else {
+        data.chunks(step).collect()
+    };
+    for (i, c) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        let opcode = if i == 0 { kind_opcode } else { 0 };
+        let mut f = client_frame(last, opcode, c, mask);
+        if i == 0 && rsv1 {
+            f[0] |= 0x40;
+        }
+        out.extend(f);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A text message with an octet that can start no UTF-8 sequence fails
+    /// as soon as that octet arrives, however the message is fragmented and
+    /// however its frames arrive (fail fast: RFC 6455 section 8.1).
+    #[test]
+    fn bad_utf8_fails_when_it_arrives(
+        text in ".{1,80}",
+        at in any::<prop::sample::Index>(),
+        pieces in 1usize..5,
+        mask in any::<[u8; 4]>(),
+    ) {
+        let mut data = text.into_bytes();
+        let bad = at.index(data.len() + 1);
+        data.insert(bad, 0xFF);
+        let stream = fragmented(1, &data, pieces, false, mask);
+        // The stream offset of the bad octet: count payload octets frame by frame.
+        let mut dec = Decoder::new(1 << 20, 1 << 20);
+        let mut buf = Vec::new();
+        let mut failed_at = None;
+        for (i, b) in stream.iter().enumerate() {
+            buf.push(*b);
+            loop {
+                match dec.decode(&mut buf) {
+                    Ok(Decoded::Frame { consumed, .. }) => { buf.drain(..consumed); }
+                    Ok(Decoded::Incomplete { .. }) => break,
+                    Err(e) => {
+                        prop_assert_eq!(e, WsError::InvalidUtf8);
+                        failed_at = Some(i);
+                        break;
+                    }
+                }
+            }
+            if failed_at.is_some() {
+                break;
+            }
+        }
+        let failed_at = failed_at.expect("the message fails");
+        // Where the bad octet lies in the stream: walk the frames' payloads.
+        let mut payload_seen = 0;
+        let mut pos = 0;
+        let mut bad_pos = None;
+        while pos < stream.len() && bad_pos.is_none() {
+            let len7 = usize::from(stream[pos + 1] & 0x7F);
+            let (len, hdr) = match len7 {
+                126 => (usize::from(u16::from_be_bytes([stream[pos + 2], stream[pos + 3]])), 8),
+                n => (n, 6),
+            };
+            if bad < payload_seen + len {
+                bad_pos = Some(pos + hdr + (bad - payload_seen));
+            }
+            payload_seen += len;
+            pos += hdr + len;
+        }
+        prop_assert_eq!(Some(failed_at), bad_pos);
+    }
+
+    /// Compressed messages (permessage-deflate), fragmented and chopped,
+    /// come out as they went in, with and without context takeover.
+    #[test]
+    fn compressed_messages_round_trip(
+        texts in proptest::collection::vec(".{0,300}", 1..5),
+        pieces in 1usize..4,
+        takeover in any::<bool>(),
+        mask in any::<[u8; 4]>(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let mut deflater = super::deflate::Deflater::new(15, 6, !takeover);
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for t in &texts {
+            let z = deflater.compress(t.as_bytes());
+            stream.extend(fragmented(1, &z, pieces, true, mask));
+            expected.push(Ev::Message(MessageKind::Text, t.clone().into_bytes()));
+        }
+        let mut offsets: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+        offsets.sort_unstable();
+        let mut dec = Decoder::new(1 << 20, 1 << 20);
+        dec.set_deflate(!takeover);
+        let got = decode_stream(&mut dec, &stream, &offsets);
+        prop_assert_eq!(got, Ok(expected));
+    }
+}

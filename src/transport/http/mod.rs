@@ -1,0 +1,370 @@
+//! The web server: HTTP/1.1 on the shard reactors for `web` transports, with
+//! Crossbar's path services.
+//!
+//! - [`Site`]: what one web transport serves, built once per listener on each
+//!   shard from its config: the path tree ([`router`]), one prepared service
+//!   per path (static files, redirects, JSON documents, the node info page,
+//!   WebSocket endpoints), and the limits and timeouts.
+//! - `driver`: one connection's HTTP life on the sans-IO state machine
+//!   ([`crate::proto::http::Connection`]): reads into the shard's scratch
+//!   buffer, requests answered one at a time in order (keep-alive,
+//!   pipelining, `Expect: 100-continue`, HEAD), the timeouts by phase, error
+//!   answers; a WebSocket upgrade ends it and hands the socket (and the
+//!   octets after the request head) to the WebSocket session.
+//! - `services`: the path services and the dispatch of a routed request;
+//!   `static_files`: the `static` service (files read off the reactor,
+//!   cached per shard, streamed when large).
+//!
+//! How a path service plugs in: a variant of `services::Service` built from
+//! its config in [`Site::new`], and an arm in `services::dispatch` that
+//! answers a routed request (the request head, the path below its mount
+//! point, and the connection to read a body from or stream an answer to).
+//! Path types not served yet (CGI, reverse proxy, WSGI, long-poll, the HTTP
+//! bridge, MQTT over WebSocket, metrics) are refused by the config's gap
+//! list before a site is built.
+//!
+//! Imports `proto`, `config`, the core's front-end API and the transport's
+//! own connection driver; never the shard runtime.
+
+mod driver;
+mod router;
+mod services;
+mod static_files;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+pub use driver::serve_web;
+
+use self::router::{Level, Node};
+use self::services::{JsonDoc, NodeInfo, Redirect, Service, WsPath};
+use self::static_files::StaticFiles;
+use crate::config::web::{HttpLimits, StaticSource, WebPaths, WebService, WebTransport};
+use crate::config::{Config, TransportConfig, TransportKind, UniversalTransport};
+use crate::proto::http::Limits;
+
+/// Why a web transport cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    /// The transport is not a web transport.
+    #[error("transport {0} is not a web transport")]
+    NotWeb(String),
+    /// A path type the runtime does not serve (the gap list refuses these
+    /// configs first).
+    #[error("{path}: web service type \"{kind}\" is not supported yet")]
+    Unsupported {
+        /// The HTTP path.
+        path: String,
+        /// The path type.
+        kind: &'static str,
+    },
+    /// A static service's `mime_types` entry is not valid.
+    #[error("{path}: {source}")]
+    Mime {
+        /// The HTTP path.
+        path: String,
+        /// What is wrong.
+        source: crate::proto::http::mime::MimeError,
+    },
+    /// A static service's `package` could not be located.
+    #[error("{path}: cannot locate resource {resource:?} of Python package {package:?}: {why}")]
+    Package {
+        /// The HTTP path.
+        path: String,
+        /// `package`.
+        package: String,
+        /// `resource`.
+        resource: String,
+        /// What went wrong.
+        why: String,
+    },
+}
+
+/// The timeouts of a web transport's connections.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timeouts {
+    /// From the first octet of a request head to its end.
+    pub head: Duration,
+    /// Between two reads of a request body (zero: none).
+    pub body: Duration,
+    /// Keep-alive wait for the next request (zero: none).
+    pub idle: Duration,
+    /// A response making no progress (zero: none).
+    pub send: Duration,
+}
+
+/// What one web transport serves, built once per listener on each shard.
+#[derive(Debug)]
+pub struct Site {
+    /// The transport (for logs and the WebSocket paths' links).
+    transport: Rc<TransportConfig>,
+    /// The path tree.
+    routes: Level<Service>,
+    /// The request limits the sans-IO connection enforces.
+    limits: Limits,
+    /// The connection timeouts.
+    timeouts: Timeouts,
+    /// `options.access_log`: one log line per request.
+    access_log: bool,
+    /// The router-wide message limit (WebSocket paths).
+    max_message_size: usize,
+    /// When the site was built (the node info page's "started").
+    started: SystemTime,
+}
+
+impl Site {
+    /// Builds the site of a `web` transport; `max_message_size` is the
+    /// router-wide limit (`junction.max_message_size`).
+    ///
+    /// # Errors
+    /// [`SiteError`]: not a web transport, a path type not served, an
+    /// invalid MIME override, or a static `package` source not resolved
+    /// (see [`resolve_packages`]).
+    pub fn new(transport: Rc<TransportConfig>, max_message_size: usize) -> Result<Site, SiteError> {
+        let TransportKind::Web(web) = &transport.kind else {
+            return Err(SiteError::NotWeb(transport.id.clone()));
+        };
+        let web = web.clone();
+        Site::with_paths(transport, &web, max_message_size)
+    }
+
+    /// The site of `web` (paths, options, limits) on `transport` (a `web`
+    /// transport, or the universal transport whose HTTP side it is).
+    ///
+    /// # Errors
+    /// As [`Site::new`].
+    pub fn with_paths(
+        transport: Rc<TransportConfig>,
+        web: &WebTransport,
+        max_message_size: usize,
+    ) -> Result<Site, SiteError> {
+        let routes = build_level(&transport, &web.paths, "")?;
+        let http = &web.http;
+        Ok(Site {
+            limits: sans_io_limits(http),
+            timeouts: timeouts(http),
+            access_log: web.options.access_log,
+            routes,
+            max_message_size,
+            started: SystemTime::now(),
+            transport,
+        })
+    }
+
+    /// The transport this site serves.
+    pub fn transport(&self) -> &Rc<TransportConfig> {
+        &self.transport
+    }
+}
+
+/// The HTTP side of a universal transport as a web transport: its `web`
+/// paths (and options and limits), with each `websocket` entry added as a
+/// websocket path at its key; `None` when it has neither.
+pub fn universal_web(u: &UniversalTransport) -> Option<WebTransport> {
+    if u.web.is_none() && u.websocket.is_empty() {
+        return None;
+    }
+    let mut web = u.web.clone().unwrap_or_default();
+    for (key, ws) in &u.websocket {
+        web.paths
+            .insert(key.clone(), WebService::WebSocket(ws.clone()));
+    }
+    Some(web)
+}
+
+/// The sans-IO connection's limits for a transport's `junction` limits.
+fn sans_io_limits(http: &HttpLimits) -> Limits {
+    Limits {
+        max_head: http.max_head_bytes,
+        max_target: http.max_target_bytes,
+        max_headers: http.max_headers,
+        max_body: http.max_body_bytes,
+        // The driver answers requests one at a time, in order: it reads a
+        // pipelined request once the one before it is answered.
+        max_pipelined: 1,
+        ..Limits::default()
+    }
+}
+
+fn timeouts(http: &HttpLimits) -> Timeouts {
+    Timeouts {
+        head: Duration::from_millis(http.head_timeout_ms),
+        body: Duration::from_millis(http.body_timeout_ms),
+        idle: Duration::from_millis(http.idle_timeout_ms),
+        send: Duration::from_millis(http.send_timeout_ms),
+    }
+}
+
+/// Builds one level of the path tree; `prefix` is its HTTP path (`""` at the top).
+fn build_level(
+    transport: &TransportConfig,
+    paths: &WebPaths,
+    prefix: &str,
+) -> Result<Level<Service>, SiteError> {
+    let mut level = Level::default();
+    for (name, config) in paths {
+        let http_path = if name == "/" {
+            format!("{prefix}/")
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let node = match config {
+            WebService::Path(nested) => {
+                let nested = build_level(transport, nested, &format!("{prefix}/{name}"))?;
+                if name == "/" {
+                    // A `path` service at `/`: its paths are this level's.
+                    merge(&mut level, nested);
+                    continue;
+                }
+                Node::Level(nested)
+            }
+            other => Node::Service(build_service(transport, other, &http_path)?),
+        };
+        match (name.as_str(), node) {
+            ("/", Node::Service(s)) => level.set_root(s),
+            (_, node) => level.add(name.clone(), node),
+        }
+    }
+    Ok(level)
+}
+
+/// Moves `from`'s services into `into` (a `path` service mounted at `/`).
+fn merge(into: &mut Level<Service>, from: Level<Service>) {
+    let (root, children) = from.into_parts();
+    if let Some(r) = root {
+        into.set_root(r);
+    }
+    for (name, node) in children {
+        into.add(name, node);
+    }
+}
+
+/// The prepared service of one path.
+fn build_service(
+    transport: &TransportConfig,
+    config: &WebService,
+    http_path: &str,
+) -> Result<Service, SiteError> {
+    Ok(match config {
+        WebService::Static(s) => {
+            Service::Static(Rc::new(StaticFiles::new(s).map_err(|source| {
+                SiteError::Mime {
+                    path: http_path.to_owned(),
+                    source,
+                }
+            })?))
+        }
+        WebService::WebSocket(ws) => Service::WebSocket(Rc::new(WsPath::new(transport, ws))),
+        WebService::Redirect(r) => Service::Redirect(Redirect::new(&r.url)),
+        WebService::Json(j) => Service::Json(JsonDoc::new(j)),
+        WebService::NodeInfo => Service::NodeInfo(NodeInfo),
+        WebService::NotFound => Service::NotFound,
+        other => {
+            return Err(SiteError::Unsupported {
+                path: http_path.to_owned(),
+                kind: other.type_name(),
+            });
+        }
+    })
+}
+
+/// Replaces every static service's `package` + `resource` source by the
+/// directory it names, asking the router's Python (`options.python`, else
+/// `python3`, with `options.pythonpath`) where the package is, as Crossbar
+/// does with `importlib.resources`. Blocking: call it before the shards
+/// start.
+///
+/// # Errors
+/// [`SiteError::Package`] when Python cannot be run or cannot import the
+/// package, or the resource is not a directory in it.
+pub fn resolve_packages(config: &mut Config) -> Result<(), SiteError> {
+    let python = config
+        .python
+        .executable
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let pythonpath = config.python.path.clone();
+    for t in &mut config.transports {
+        let paths = match &mut t.kind {
+            TransportKind::Web(w) => &mut w.paths,
+            TransportKind::Universal(u) => match &mut u.web {
+                Some(w) => &mut w.paths,
+                None => continue,
+            },
+            _ => continue,
+        };
+        resolve_in(paths, "", &python, &pythonpath)?;
+    }
+    Ok(())
+}
+
+fn resolve_in(
+    paths: &mut WebPaths,
+    prefix: &str,
+    python: &std::path::Path,
+    pythonpath: &[PathBuf],
+) -> Result<(), SiteError> {
+    for (name, service) in paths.iter_mut() {
+        let here = format!("{prefix}/{}", if name == "/" { "" } else { name });
+        match service {
+            WebService::Path(nested) => resolve_in(nested, &here, python, pythonpath)?,
+            WebService::Static(s) => {
+                if let StaticSource::Package { package, resource } = &s.source {
+                    let dir =
+                        package_dir(python, pythonpath, package, resource).map_err(|why| {
+                            SiteError::Package {
+                                path: here.clone(),
+                                package: package.clone(),
+                                resource: resource.clone(),
+                                why,
+                            }
+                        })?;
+                    s.source = StaticSource::Directory(dir);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The directory `resource` inside Python package `package`.
+fn package_dir(
+    python: &std::path::Path,
+    pythonpath: &[PathBuf],
+    package: &str,
+    resource: &str,
+) -> Result<PathBuf, String> {
+    const SCRIPT: &str = "import sys, importlib.resources as r\n\
+                          print(r.files(sys.argv[1]).joinpath(sys.argv[2]))";
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg("-c").arg(SCRIPT).arg(package).arg(resource);
+    if !pythonpath.is_empty() {
+        let mut all: Vec<PathBuf> = pythonpath.to_vec();
+        if let Some(existing) = std::env::var_os("PYTHONPATH") {
+            all.extend(std::env::split_paths(&existing));
+        }
+        let joined = std::env::join_paths(all).map_err(|e| e.to_string())?;
+        cmd.env("PYTHONPATH", joined);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("failed").trim();
+        return Err(last.to_owned());
+    }
+    let text = String::from_utf8(out.stdout).map_err(|_| "path is not UTF-8".to_owned())?;
+    let dir = PathBuf::from(text.trim_end_matches(['\n', '\r']));
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_ws;
