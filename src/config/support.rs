@@ -27,8 +27,6 @@ enum Feature {
     AnonymousAuthid,
     /// A role's `authorizer`.
     RoleAuthorizer,
-    /// A WebSocket service's `cookie` (cookie tracking).
-    CookieTracking,
     /// A universal transport on a Unix socket (its first octet cannot be peeked).
     UniversalOnUnix,
     /// A web path service type other than `websocket`.
@@ -69,14 +67,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::TlsDhparam => warn(
             "ignored: rustls has no finite-field DHE cipher suites (key exchange is ECDHE only)",
         ),
-        F::Auth("tls") => error("\"tls\" authentication"),
-        F::Auth("cookie") => error("\"cookie\" authentication"),
-        F::DynamicAuth(m @ "tls") => error(format!(
-            "dynamic \"{m}\" authentication (\"type\": \"dynamic\")"
-        )),
-        F::CookieTracking => {
-            warn("ignored: cookie tracking is not implemented yet; sessions get random authids")
-        }
         // #11: MQTT over WebSocket comes with the web server (#12).
         F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
@@ -213,12 +203,7 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 child(tp, &rel)
             };
             match service {
-                ServiceKind::WebSocket(s) => {
-                    auth(&s.wamp.auth, &sp, &mut out);
-                    if s.cookie.is_some() {
-                        out.push((Feature::CookieTracking, child(&sp, "cookie")));
-                    }
-                }
+                ServiceKind::WebSocket(s) => auth(&s.wamp.auth, &sp, &mut out),
                 ServiceKind::RawSocket(s) => auth(&s.wamp.auth, &sp, &mut out),
                 ServiceKind::Mqtt(m) => {
                     // On a web path; an `mqtt` or `universal` transport is reported whole.
@@ -293,9 +278,6 @@ mod tests {
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
         for (f, needle) in [
-            (Feature::Auth("tls"), "tls"),
-            (Feature::Auth("cookie"), "cookie"),
-            (Feature::DynamicAuth("tls"), "tls"),
             (Feature::WebService("mqtt"), "mqtt"),
             (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
@@ -308,11 +290,12 @@ mod tests {
         }
         // Supported features have no arm.
         assert_eq!(gap(&Feature::Auth("anonymous")), None);
-        for m in ["ticket", "wampcra", "scram", "cryptosign"] {
+        for m in ["ticket", "wampcra", "scram", "cryptosign", "tls"] {
             assert_eq!(gap(&Feature::Auth(m)), None, "{m}");
             assert_eq!(gap(&Feature::DynamicAuth(m)), None, "dynamic {m}");
         }
         assert_eq!(gap(&Feature::DynamicAuth("anonymous")), None);
+        assert_eq!(gap(&Feature::Auth("cookie")), None);
         assert_eq!(gap(&Feature::AnonymousAuthid), None);
         assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);

@@ -195,6 +195,10 @@ pub struct LinkInfo {
     pub tls: Option<Box<TlsInfo>>,
     /// The HTTP request that opened the link, when there was one.
     pub http: Option<Box<HttpInfo>>,
+    /// The WebSocket service's tracking cookie, when it has cookie tracking
+    /// (cookie authentication looks it up; a successful login is remembered
+    /// under it).
+    pub cookie: Option<Box<LinkCookie>>,
     /// The largest message the peer accepts (RawSocket: what its handshake
     /// announced); `None` when the transport has no such limit. The router
     /// answers rather than send a message past it.
@@ -212,9 +216,42 @@ impl LinkInfo {
             peer_addr: None,
             tls: None,
             http: None,
+            cookie: None,
             max_outbound: None,
         }
     }
+}
+
+/// A login remembered under a tracking cookie (cookie authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieLogin {
+    /// The realm it joined.
+    pub realm: String,
+    /// Its authid.
+    pub authid: String,
+    /// Its role.
+    pub authrole: String,
+    /// The method it logged in with (`ticket`, `wampcra`, ...).
+    pub authmethod: String,
+}
+
+/// Where a WebSocket service keeps its tracking cookies: shared by every
+/// shard (a cookie set on one is presented on another), looked at only when
+/// a connection opens and when it logs in, never on the routing path.
+pub trait CookieJar: std::fmt::Debug + Send + Sync {
+    /// The login remembered under cookie `id`, if it has one and has not expired.
+    fn login(&self, id: &str) -> Option<CookieLogin>;
+    /// Remembers `login` under cookie `id` (until the cookie expires).
+    fn remember(&self, id: &str, login: CookieLogin);
+}
+
+/// A link's tracking cookie.
+#[derive(Debug, Clone)]
+pub struct LinkCookie {
+    /// The cookie's value (its ID).
+    pub id: String,
+    /// The service's store.
+    pub jar: std::sync::Arc<dyn CookieJar>,
 }
 
 /// How a link receives what the router sends it.

@@ -34,6 +34,7 @@
 
 mod compress;
 mod conn;
+pub mod cookie;
 mod encoded;
 pub mod http;
 pub mod listener;

@@ -14,8 +14,9 @@ use super::conn::{self, Conn};
 use super::socket::Socket;
 use super::websocket::{negotiate_subprotocol, path_matches, run_session, ws_framing};
 use super::{ConnectionHooks, Stream, with_timeout};
+use crate::config::auth::CookieConfig;
 use crate::config::{TransportConfig, TransportKind, WebSocketOptions, WebSocketService};
-use crate::core::api::{FrontEnd, LinkInfo};
+use crate::core::api::{FrontEnd, LinkCookie, LinkInfo};
 use crate::proto::Serializer;
 use crate::proto::websocket::deflate::{Agreed, negotiate as negotiate_deflate};
 use crate::proto::websocket::{self as wire};
@@ -29,6 +30,8 @@ pub(super) struct Accepted {
     pub deflate: Option<Agreed>,
     /// The 101 answer.
     pub answer: Vec<u8>,
+    /// The tracking cookie, when the service tracks cookies ([`track_cookie`]).
+    pub cookie: Option<LinkCookie>,
 }
 
 /// Accepts a checked upgrade request on a service offering `enabled`
@@ -71,7 +74,44 @@ pub(super) fn accept(
         serializer: serializer.unwrap_or(Serializer::Json),
         deflate: deflate.map(|(agreed, _)| agreed),
         answer,
+        cookie: None,
     })
+}
+
+/// Cookie tracking of an accepted upgrade on `service` (transport
+/// `transport`), when the service has it (its `cookie` object, or `cookie`
+/// among its authentication methods: then with Crossbar's defaults): the
+/// link's cookie, and a `Set-Cookie` field in the 101 answer when a new one
+/// is issued ([`super::cookie::track`]).
+pub(super) fn track_cookie(
+    accepted: &mut Accepted,
+    service: &WebSocketService,
+    transport: &str,
+    request: &wire::UpgradeRequest,
+    tls: bool,
+) {
+    let default;
+    let config = match &service.cookie {
+        Some(c) => c,
+        None if service.wamp.auth.cookie => {
+            default = CookieConfig::default();
+            &default
+        }
+        None => return,
+    };
+    let presented = request
+        .cookies
+        .iter()
+        .filter(|(n, _)| *n == config.name)
+        .map(|(_, v)| v.as_str());
+    let (cookie, set) = super::cookie::track(transport, config, presented, tls);
+    if let Some(set) = set {
+        // Before the blank line that ends the head.
+        let at = accepted.answer.len() - 2;
+        let field = format!("Set-Cookie: {set}\r\n");
+        accepted.answer.splice(at..at, field.into_bytes());
+    }
+    accepted.cookie = Some(cookie);
 }
 
 /// Reads the upgrade request and answers it: 101 with the negotiated
@@ -117,13 +157,16 @@ pub(super) async fn handshake(
         let _ = conn::write_all(sock, &wire::http_error(404, &body)).await;
         return Err(io::Error::other("refused with HTTP 404"));
     }
-    let accepted = match accept(&request, enabled, &service.options, testee) {
+    let mut accepted = match accept(&request, enabled, &service.options, testee) {
         Ok(done) => done,
         Err(refusal) => {
             let _ = conn::write_all(sock, &refusal.to_response()).await;
             return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
         }
     };
+    if !testee {
+        track_cookie(&mut accepted, service, transport, &request, sock.is_tls());
+    }
     conn::write_all(sock, &accepted.answer).await?;
     buf.drain(..head_len);
     Ok((accepted, buf))

@@ -323,15 +323,19 @@ async fn upgrade(
             return Ok((status, sent, None));
         }
     };
-    let negotiated = match upgrade::accept(&request, &ws.transport.serializers, ws.options(), false)
-    {
-        Ok(done) => done,
-        Err(r) => {
-            let (head, body) = refuse(r.status, r.body);
-            let sent = c.respond(&head, body).await?;
-            return Ok((r.status, sent, None));
-        }
-    };
+    let mut negotiated =
+        match upgrade::accept(&request, &ws.transport.serializers, ws.options(), false) {
+            Ok(done) => done,
+            Err(r) => {
+                let (head, body) = refuse(r.status, r.body);
+                let sent = c.respond(&head, body).await?;
+                return Ok((r.status, sent, None));
+            }
+        };
+    if let TransportKind::WebSocket(service) = &ws.transport.kind {
+        let tls = c.sock.is_tls();
+        upgrade::track_cookie(&mut negotiated, service, &ws.transport.id, &request, tls);
+    }
     // The empty body's end, so that nothing of the request is left.
     c.body_piece().await?;
     c.write_parts(&[&negotiated.answer]).await?;
