@@ -14,7 +14,6 @@ use super::conn::{self, Conn};
 use super::socket::Socket;
 use super::websocket::{negotiate_subprotocol, path_matches, run_session, ws_framing};
 use super::{ConnectionHooks, Stream, with_timeout};
-use crate::config::auth::CookieConfig;
 use crate::config::{TransportConfig, TransportKind, WebSocketOptions, WebSocketService};
 use crate::core::api::{FrontEnd, LinkCookie, LinkInfo};
 use crate::proto::Serializer;
@@ -79,8 +78,7 @@ pub(super) fn accept(
 }
 
 /// Cookie tracking of an accepted upgrade on `service` (transport
-/// `transport`), when the service has it (its `cookie` object, or `cookie`
-/// among its authentication methods: then with Crossbar's defaults): the
+/// `transport`), when the service has it (its `cookie` object): the
 /// link's cookie, and a `Set-Cookie` field in the 101 answer when a new one
 /// is issued ([`super::cookie::track`]).
 pub(super) fn track_cookie(
@@ -90,14 +88,8 @@ pub(super) fn track_cookie(
     request: &wire::UpgradeRequest,
     tls: bool,
 ) {
-    let default;
-    let config = match &service.cookie {
-        Some(c) => c,
-        None if service.wamp.auth.cookie => {
-            default = CookieConfig::default();
-            &default
-        }
-        None => return,
+    let Some(config) = &service.cookie else {
+        return;
     };
     let presented = request
         .cookies
