@@ -39,11 +39,14 @@ pub struct TlsMethod {
     kind: Kind,
 }
 
+/// SHA-1 fingerprint → (authid, role) of the static principals.
+type BySha1 = BTreeMap<[u8; 20], (String, Option<String>)>;
+
 #[derive(Debug, Clone)]
 enum Kind {
     Static {
         /// SHA-1 fingerprint → (authid, role).
-        by_sha1: Rc<BTreeMap<[u8; 20], (String, Option<String>)>>,
+        by_sha1: Rc<BySha1>,
         /// Any CA-verified certificate, when configured.
         from_certificate: Option<CertificateLogin>,
     },
