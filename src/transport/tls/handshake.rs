@@ -44,6 +44,9 @@ struct StepOut {
     error: Option<rustls::Error>,
     /// Secrets the step logged (for the channel binding).
     secrets: Secrets,
+    /// Application data that came right after the client's Finished (in
+    /// the same read), already decrypted by rustls.
+    plain: Vec<u8>,
 }
 
 /// One step: rustls over `input`.
@@ -51,10 +54,11 @@ fn step(conn: &mut UnbufferedServerConnection, input: &mut [u8]) -> StepOut {
     let _ = binding::take();
     let mut off = 0;
     let mut out = Vec::new();
+    let mut plain = Vec::new();
     let mut error = None;
     loop {
         let status = conn.process_tls_records(&mut input[off..]);
-        let discard = status.discard;
+        let mut discard = status.discard;
         match status.state {
             Ok(ConnectionState::EncodeTlsData(mut e)) => {
                 if let Err(e) = super::stream::encode_into(&mut e, &mut out) {
@@ -68,8 +72,26 @@ fn step(conn: &mut UnbufferedServerConnection, input: &mut [u8]) -> StepOut {
                 break;
             }
             // Application data after the client's Finished, in the same
-            // segment: left for the stream (`TlsStream::new` decrypts it).
-            Ok(ConnectionState::ReadTraffic(_)) => break,
+            // read (asyncio's clients send both at once): rustls has
+            // consumed and decrypted it; the stream hands it out first.
+            Ok(ConnectionState::ReadTraffic(mut r)) => {
+                while let Some(record) = r.next_record() {
+                    match record {
+                        Ok(record) => {
+                            discard += record.discard;
+                            plain.extend_from_slice(record.payload);
+                        }
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if error.is_some() {
+                    off += discard;
+                    break;
+                }
+            }
             Ok(ConnectionState::PeerClosed) | Ok(ConnectionState::Closed) => {
                 error = Some(rustls::Error::General(
                     "the client closed during the handshake".into(),
@@ -101,6 +123,7 @@ fn step(conn: &mut UnbufferedServerConnection, input: &mut [u8]) -> StepOut {
         established: error.is_none() && !conn.is_handshaking(),
         error,
         secrets: binding::take(),
+        plain,
     }
 }
 
@@ -133,7 +156,12 @@ pub async fn accept(
             return None;
         }
     };
-    let (conn, leftover, info) = match result {
+    let Established {
+        conn,
+        leftover,
+        info,
+        plain,
+    } = match result {
         Ok(done) => done,
         Err(Failed::NotTls(first)) => {
             let shown = String::from_utf8_lossy(&first[..first.len().min(16)]).into_owned();
@@ -159,7 +187,7 @@ pub async fn accept(
             return None;
         }
     };
-    match TlsStream::new(inner, conn, leftover, info) {
+    match TlsStream::new(inner, conn, plain, leftover, info) {
         Ok(s) => Some(Stream::Tls(Box::new(s))),
         Err(e) => {
             tracing::info!(%peer, %transport, error = %e, "TLS: bad record right after the handshake");
@@ -172,18 +200,27 @@ pub async fn accept(
 const HTTP_ON_TLS_PORT: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
 Content-Length: 59\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// or wss:// to connect.\r\n\n";
 
-/// The handshake proper; returns rustls's connection, the input left after
-/// it, and what the front end learns of it.
-async fn handshake(
-    acceptor: &Arc<TlsAcceptor>,
-    inner: &mut Stream,
-) -> Result<(UnbufferedServerConnection, Vec<u8>, TlsInfo), Failed> {
+/// A completed handshake.
+struct Established {
+    /// rustls's connection.
+    conn: UnbufferedServerConnection,
+    /// Input after the last record rustls took (part of a record).
+    leftover: Vec<u8>,
+    /// What the front end learns of it.
+    info: TlsInfo,
+    /// Application data that arrived with the handshake's last flight.
+    plain: Vec<u8>,
+}
+
+/// The handshake proper.
+async fn handshake(acceptor: &Arc<TlsAcceptor>, inner: &mut Stream) -> Result<Established, Failed> {
     let mut conn =
         UnbufferedServerConnection::new(Arc::clone(&acceptor.config)).map_err(Failed::Tls)?;
     let mut input: Vec<u8> = Vec::new();
     let mut transcript = Transcript::default();
     let mut secrets = Secrets::default();
     let mut answered_hello = false;
+    let mut plain = Vec::new();
     loop {
         let start = input.len();
         input.resize(start + 4096, 0);
@@ -221,6 +258,7 @@ async fn handshake(
         answered_hello |= !out.out.is_empty();
         transcript.sent(&out.out);
         secrets.merge(out.secrets);
+        plain.extend_from_slice(&out.plain);
         if !out.out.is_empty() {
             write_all(inner, &out.out).await.map_err(Failed::Io)?;
         }
@@ -229,7 +267,12 @@ async fn handshake(
         }
         if out.established {
             let info = info(&conn, acceptor.verifies_clients, &secrets, &transcript);
-            return Ok((conn, input, info));
+            return Ok(Established {
+                conn,
+                leftover: input,
+                info,
+                plain,
+            });
         }
     }
 }

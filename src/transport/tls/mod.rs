@@ -17,7 +17,8 @@
 //! - [`TlsStream`] (`stream.rs`): the established connection, a
 //!   [`Stream::Tls`](super::Stream::Tls) variant. It uses rustls's
 //!   *unbuffered* API on our own buffers: a record the ring's multishot
-//!   receive put in a provided buffer is decrypted where it lies, only the
+//!   receive put in a provided buffer is decrypted where it lies (rustls
+//!   0.23 then still copies its plaintext into a queue of its own), only the
 //!   tail of a record that has not fully arrived is copied into the
 //!   connection; what the driver writes is gathered into records of up to
 //!   16 KiB, encrypted into one buffer that the ring's send op then owns

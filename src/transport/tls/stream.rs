@@ -2,9 +2,10 @@
 //! glommio's readiness streams), on rustls's unbuffered API.
 //!
 //! Reads: on the ring, each filled receive buffer is handed to rustls where
-//! it lies (records are decrypted in place); rustls hands each record's
-//! plaintext out, which is copied into the reader's buffer (the driver's
-//! scratch buffer). Only the tail of a record that has not fully arrived is
+//! it lies (records are decrypted in place; rustls 0.23 then queues each
+//! record's plaintext as its own `Vec`, a copy its unbuffered API still
+//! makes), and the plaintext is copied into the reader's buffer (the
+//! driver's scratch buffer). Only the tail of a record that has not fully arrived is
 //! copied into the connection (`rx`, at most one record: ~16.7 KB), and
 //! plaintext the reader had no room for waits in `plain`; both are freed
 //! once empty. On readiness sockets ciphertext is read into a per-thread
@@ -94,11 +95,13 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl TlsStream {
-    /// An established connection: what is left of the handshake's input
+    /// An established connection: application data that came with the
+    /// handshake (`plain`, decrypted), what is left of the handshake's input
     /// (`leftover`: later records, decrypted now into `plain`) and its results.
     pub(super) fn new(
         inner: Stream,
         conn: UnbufferedServerConnection,
+        plain: Vec<u8>,
         mut leftover: Vec<u8>,
         info: TlsInfo,
     ) -> io::Result<TlsStream> {
@@ -106,7 +109,7 @@ impl TlsStream {
             inner,
             conn,
             rx: Vec::new(),
-            plain: Vec::new(),
+            plain,
             plain_off: 0,
             tx: Vec::new(),
             info: Some(Box::new(info)),

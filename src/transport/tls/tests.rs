@@ -234,6 +234,31 @@ fn rawsocket_messages_round_trip_over_tls(
     assert_eq!(tls.tls_exporter.is_some(), version == TlsVersion::Tls13);
 }
 
+/// A client that sends its first data with its Finished, in one write
+/// (what asyncio's TLS clients do): the data is not lost.
+#[rstest]
+fn data_sent_with_the_clients_finished_is_read(
+    #[values(Io::Uring, Io::Readiness)] io: Io,
+    #[values(TlsVersion::Tls12, TlsVersion::Tls13)] version: TlsVersion,
+) {
+    let pki = Pki::new();
+    let config = pki.client_config(false, version);
+    let (outcome, echoed) = serve_tls(io, pki.acceptor(ClientCertificates::None), move |addr| {
+        let mut s = tls_client(&addr, config);
+        // Queued before the handshake: rustls sends it right after its Finished.
+        s.conn
+            .writer()
+            .write_all(&[0x7F, 0xF1, 0, 0])
+            .expect("queue");
+        s.conn.writer().write_all(&frame(b"early")).expect("queue");
+        assert_eq!(read_n(&mut s, 4), [0x7F, 0xF1, 0, 0]);
+        let head = read_n(&mut s, 4);
+        read_n(&mut s, usize::from(head[3]))
+    });
+    assert_eq!(echoed, b"early");
+    assert_eq!(outcome.frames.len(), 1);
+}
+
 #[rstest]
 fn a_client_certificate_reaches_the_link(#[values(Io::Uring, Io::Readiness)] io: Io) {
     let pki = Pki::new();
