@@ -20,6 +20,7 @@ mod plot;
 mod runner;
 mod scenario;
 mod stats;
+mod tls;
 mod tracker;
 mod url;
 mod wamp;

@@ -141,11 +141,12 @@ async def test_publish_from_wss_reaches_rawsocket_tls_subscriber(tls_router, pki
     assert await asyncio.wait_for(got, TIMEOUT) == payload
 
 
+@pytest.mark.parametrize("tls13", [True, False], ids=["tls1.3", "tls1.2"])
 @pytest.mark.parametrize("listener,transport", [("wss", "ws"), ("rss", "rs")])
-async def test_cryptosign_bound_to_the_tls_channel(tls_router, pki, sessions, listener, transport):
+async def test_cryptosign_bound_to_the_tls_channel(tls_router, pki, sessions, listener, transport, tls13):
     seed = (bytes([1]) * 32).hex()
     auth = ab_auth.AuthCryptoSign(privkey=seed, authid="dev", authextra={"channel_binding": "tls-unique"})
-    s = await tls_login(tls_router, listener, transport, auth, pki.context())
+    s = await tls_login(tls_router, listener, transport, auth, pki.context(tls13=tls13))
     sessions.append(s)
     assert details_of(s) == ("dev", "user", "cryptosign", "static")
     # The router put the binding in the challenge, and Autobahn signed over the
