@@ -80,7 +80,9 @@ fn setup() -> Setup {
         )
         .expect("server config");
     let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from(cert.der().to_vec())).expect("root");
+    roots
+        .add(CertificateDer::from(cert.der().to_vec()))
+        .expect("root");
     let mut client = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
@@ -94,8 +96,11 @@ fn setup() -> Setup {
 }
 
 fn client(s: &Setup) -> ClientConnection {
-    ClientConnection::new(Arc::clone(&s.client), ServerName::try_from("localhost").expect("name"))
-        .expect("client")
+    ClientConnection::new(
+        Arc::clone(&s.client),
+        ServerName::try_from("localhost").expect("name"),
+    )
+    .expect("client")
 }
 
 /// Moves what the client has to send into `wire`.
@@ -294,8 +299,12 @@ fn bench(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("tls_handshake");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("unbuffered", |bch| bch.iter(|| black_box(handshake_unbuffered(&s))));
-    g.bench_function("buffered", |bch| bch.iter(|| black_box(handshake_buffered(&s))));
+    g.bench_function("unbuffered", |bch| {
+        bch.iter(|| black_box(handshake_unbuffered(&s)))
+    });
+    g.bench_function("buffered", |bch| {
+        bch.iter(|| black_box(handshake_buffered(&s)))
+    });
     g.finish();
     let mut g = c.benchmark_group("tls_records");
     g.throughput(Throughput::Bytes((2 * MSG * MSGS) as u64));
