@@ -171,7 +171,8 @@ class RouterProcess:
             self.config = make_config(
                 self.ws_port, self.rs_port, junction, (self.mqtt_port, self.mqtt_restricted_port)
             )
-            self.wait_ports = [self.ws_port, self.rs_port]
+            # The standard ports, read at start (subclasses may change them).
+            self.wait_ports = None
         #: Extra environment variables for the router process.
         self.extra_env: dict[str, str] = {}
         self.stdout_path = self.workdir / "router.stdout.log"
@@ -205,6 +206,11 @@ class RouterProcess:
         path.write_text(json.dumps(self.config, indent=2))
         return [binary, "start", "--config", str(path), "--shards", str(SHARDS)]
 
+    def _ports_to_wait(self) -> list[int]:
+        if self.wait_ports is None:
+            return [self.ws_port, self.rs_port]
+        return self.wait_ports
+
     def start(self) -> "RouterProcess":
         cmd = self._command()
         self.command = cmd
@@ -230,12 +236,12 @@ class RouterProcess:
                     f"router exited with code {self.proc.returncode} during startup "
                     f"({' '.join(cmd)}):\n{self.logs()}"
                 )
-            if all(_port_open(p) for p in self.wait_ports or []):
+            if all(_port_open(p) for p in self._ports_to_wait()):
                 return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(
-            f"router did not accept connections on ports {self.wait_ports} "
+            f"router did not accept connections on ports {self._ports_to_wait()} "
             f"within {START_TIMEOUT_S:.0f} s ({' '.join(cmd)}):\n{self.logs()}"
         )
 
