@@ -114,4 +114,4 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export ROUTER
 export JUNCTION_BIN=${JUNCTION_BIN:-$TARGET_DIR/release/junction}
 step "interop suite: ROUTER=$ROUTER (pytest tests/interop)"
-"$VENV/bin/python" -m pytest "$ROOT/tests/interop" -p no:cacheprovider "$@"
+INTEROP_NO_SKIP=${INTEROP_NO_SKIP:-1} "$VENV/bin/python" -m pytest "$ROOT/tests/interop" -p no:cacheprovider "$@"

@@ -323,9 +323,18 @@ impl Default for Limits {
 impl Config {
     /// The embedded default: realm `realm1` where role `anonymous` may do
     /// everything, WebSocket on `ws://127.0.0.1:8080/ws`, RawSocket on
-    /// `127.0.0.1:8081`, MQTT on `127.0.0.1:1883` (passthrough payloads),
+    /// `127.0.0.1:8081`, MQTT on `127.0.0.1:1883` and over WebSocket on
+    /// `ws://127.0.0.1:8080/mqtt` (passthrough payloads, realm `realm1`),
     /// all serializers, anonymous authentication.
     pub fn embedded_default() -> Config {
+        let mqtt = mqtt::MqttService {
+            realm: "realm1".to_owned(),
+            role: "anonymous".to_owned(),
+            payload_mapping: [(String::new(), mqtt::PayloadFormat::Passthrough)].into(),
+            auth: auth::AuthConfig::default(),
+            limits: mqtt::MqttLimits::default(),
+            trustlevel: None,
+        };
         let all = Allow {
             call: true,
             register: true,
@@ -352,24 +361,27 @@ impl Config {
                 TransportConfig::new(
                     "ws".to_owned(),
                     TransportKind::Web(web::WebTransport {
-                        paths: WebPaths::from([(
-                            "ws".to_owned(),
-                            web::WebService::WebSocket(WebSocketService {
-                                options: WebSocketOptions {
-                                    path: Some("/ws".to_owned()),
-                                    ..WebSocketOptions::default()
-                                },
-                                wamp: WampService {
-                                    serializers: vec![
-                                        Serializer::Json,
-                                        Serializer::MsgPack,
-                                        Serializer::Cbor,
-                                    ],
-                                    ..WampService::default()
-                                },
-                                cookie: None,
-                            }),
-                        )]),
+                        paths: WebPaths::from([
+                            (
+                                "ws".to_owned(),
+                                web::WebService::WebSocket(WebSocketService {
+                                    options: WebSocketOptions {
+                                        path: Some("/ws".to_owned()),
+                                        ..WebSocketOptions::default()
+                                    },
+                                    wamp: WampService {
+                                        serializers: vec![
+                                            Serializer::Json,
+                                            Serializer::MsgPack,
+                                            Serializer::Cbor,
+                                        ],
+                                        ..WampService::default()
+                                    },
+                                    cookie: None,
+                                }),
+                            ),
+                            ("mqtt".to_owned(), web::WebService::Mqtt(mqtt.clone())),
+                        ]),
                         options: web::WebOptions::default(),
                         http: web::HttpLimits::default(),
                     }),
@@ -398,14 +410,7 @@ impl Config {
                 ),
                 TransportConfig::new(
                     "mqtt".to_owned(),
-                    TransportKind::Mqtt(mqtt::MqttService {
-                        realm: "realm1".to_owned(),
-                        role: "anonymous".to_owned(),
-                        payload_mapping: [(String::new(), mqtt::PayloadFormat::Passthrough)].into(),
-                        auth: auth::AuthConfig::default(),
-                        limits: mqtt::MqttLimits::default(),
-                        trustlevel: None,
-                    }),
+                    TransportKind::Mqtt(mqtt),
                     Endpoint::Tcp {
                         host: "127.0.0.1".to_owned(),
                         port: 1883,

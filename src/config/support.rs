@@ -67,8 +67,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::TlsDhparam => warn(
             "ignored: rustls has no finite-field DHE cipher suites (key exchange is ECDHE only)",
         ),
-        // #11: MQTT over WebSocket comes with the web server (#12).
-        F::WebService("mqtt") => error("web service type \"mqtt\" (MQTT over WebSocket)"),
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
         F::WebService("cgi") => error("web service type \"cgi\""),
@@ -278,7 +276,6 @@ mod tests {
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
         for (f, needle) in [
-            (Feature::WebService("mqtt"), "mqtt"),
             (Feature::WebService("cgi"), "cgi"),
             (Feature::Worker("guest"), "guest"),
             (Feature::BridgeComponent("x.Y".into()), "x.Y"),

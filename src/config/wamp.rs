@@ -9,8 +9,8 @@
 
 use super::DEFAULT_MAX_MESSAGE_SIZE;
 use super::auth::{AuthConfig, CookieConfig};
-use super::transport::DeflateParams;
 use crate::proto::Serializer;
+use crate::proto::websocket::deflate::DeflateParams;
 
 /// What a WAMP client connecting to a service may speak and how it logs in.
 #[derive(Debug, Clone, PartialEq)]

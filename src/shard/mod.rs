@@ -815,6 +815,13 @@ impl ConnectionHooks for Hooks {
             self.router.borrow_mut().close(c);
         }
     }
+
+    fn mqtt_router(&self) -> Option<(Rc<dyn transport::mqtt::RouterPort>, usize)> {
+        Some((
+            Rc::new(MqttRouter(Rc::clone(&self.router))),
+            self.queue_limit,
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -56,8 +56,9 @@ const WRITES_PER_WAKE: usize = 16;
 pub(super) const FRAMES_PER_WRITE: usize = 60;
 /// Payload of our auto-pings.
 const PING_PAYLOAD: &[u8] = b"junction";
-/// Room for the longest data frame header of any framing (WebSocket: 10 octets).
-pub(super) const MAX_HEADER: usize = 10;
+/// Room for the longest data frame header of any framing (WebSocket's, 10
+/// octets; RawSocket's are 4).
+pub(super) const MAX_HEADER: usize = crate::proto::websocket::MAX_HEADER;
 
 thread_local! {
     /// The shard's read buffer. Each connection reads into it, hands whole

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::conn::MAX_HEADER;
+use crate::proto::websocket::MAX_HEADER;
 
 /// An outgoing message as a framing that encodes encoded it.
 #[derive(Debug)]

@@ -56,6 +56,9 @@ pub enum Stream {
     /// TLS over TCP (either of the above), once the handshake is done
     /// ([`super::tls`]).
     Tls(Box<super::tls::TlsStream>),
+    /// An upgraded WebSocket connection read and written as bytes (MQTT
+    /// over WebSocket, [`super::wsbytes`]).
+    Ws(Box<super::wsbytes::WsBytes<Stream>>),
 }
 
 impl Stream {
@@ -64,13 +67,18 @@ impl Stream {
     pub fn take_tls_info(&mut self) -> Option<Box<crate::core::api::TlsInfo>> {
         match self {
             Stream::Tls(s) => s.take_info(),
+            Stream::Ws(s) => s.inner_mut().take_tls_info(),
             _ => None,
         }
     }
 
     /// Whether the stream is TLS.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        match self {
+            Stream::Tls(_) => true,
+            Stream::Ws(s) => s.inner().is_tls(),
+            _ => false,
+        }
     }
 }
 
@@ -272,6 +280,7 @@ impl AsyncRead for Stream {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => Socket::poll_read(s, cx, buf),
             Stream::Tls(s) => Socket::poll_read(&mut **s, cx, buf),
+            Stream::Ws(s) => Socket::poll_read(&mut **s, cx, buf),
         }
     }
 }
@@ -287,6 +296,7 @@ impl AsyncWrite for Stream {
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Uring(s) => s.poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
             Stream::Tls(s) => Socket::poll_write_vectored(&mut **s, cx, &[io::IoSlice::new(buf)]),
+            Stream::Ws(s) => Socket::poll_write_vectored(&mut **s, cx, &[io::IoSlice::new(buf)]),
         }
     }
 
@@ -294,7 +304,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Uring(_) => Poll::Ready(Ok(())),
+            Stream::Uring(_) | Stream::Ws(_) => Poll::Ready(Ok(())),
             Stream::Tls(s) => s.poll_flush(cx),
         }
     }
@@ -305,6 +315,7 @@ impl AsyncWrite for Stream {
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
             Stream::Uring(s) => Poll::Ready(s.shutdown_write()),
             Stream::Tls(s) => Poll::Ready(Socket::shutdown_write(&mut **s)),
+            Stream::Ws(s) => Poll::Ready(Socket::shutdown_write(&mut **s)),
         }
     }
 }

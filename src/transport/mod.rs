@@ -49,6 +49,7 @@ pub mod universal;
 mod upgrade;
 pub mod uring;
 pub mod websocket;
+pub mod wsbytes;
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -82,6 +83,12 @@ pub trait ConnectionHooks {
     fn frame(&mut self, data: &[u8]);
     /// The connection is gone (EOF, error, or after the outbox's close was carried out).
     fn closed(&mut self);
+    /// The router as the MQTT front end sees it, and the outgoing queue
+    /// bound, for a connection that turns out to be MQTT (a web
+    /// transport's `mqtt` path); `None` where MQTT is not served.
+    fn mqtt_router(&self) -> Option<(Rc<dyn mqtt::RouterPort>, usize)> {
+        None
+    }
 }
 
 /// Calls [`ConnectionHooks::closed`] exactly once, when dropped: at the end of

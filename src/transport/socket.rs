@@ -49,6 +49,7 @@ impl Socket for Stream {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => s.poll_read(cx, buf),
             Stream::Tls(s) => s.poll_read(cx, buf),
+            Stream::Ws(s) => s.poll_read(cx, buf),
         }
     }
 
@@ -61,7 +62,8 @@ impl Socket for Stream {
         match self {
             Stream::Uring(s) => return s.poll_write_vectored(cx, bufs),
             Stream::Tls(s) => return s.poll_write_vectored(cx, bufs),
-            _ => {}
+            Stream::Ws(s) => return s.poll_write_vectored(cx, bufs),
+            Stream::Tcp(_) | Stream::Unix(_) => {}
         }
         if let Stream::Tcp(s) = self
             && let Some(result) = sendmsg_now(s.as_raw_fd(), bufs)
@@ -77,7 +79,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, first),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, first),
-            Stream::Uring(_) | Stream::Tls(_) => unreachable!("handled above"),
+            Stream::Uring(_) | Stream::Tls(_) | Stream::Ws(_) => unreachable!("handled above"),
         }
     }
 
@@ -89,6 +91,7 @@ impl Socket for Stream {
             Stream::Unix(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Uring(s) => return s.shutdown_write(),
             Stream::Tls(s) => return s.shutdown_write(),
+            Stream::Ws(s) => return s.shutdown_write(),
         };
         match done {
             Poll::Ready(result) => result,

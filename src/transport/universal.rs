@@ -50,7 +50,7 @@ pub async fn sniff(stream: &mut Stream, timeout: Duration) -> Option<Sniffed> {
         // Before the first read nothing has armed the ring's receive, so the
         // octet is still in the socket.
         Stream::Uring(s) => s.raw_fd(),
-        Stream::Unix(_) => return None,
+        Stream::Unix(_) | Stream::Ws(_) => return None,
         Stream::Tls(s) => {
             // A TLS "ClientHello" inside TLS is just HTTP's first octet.
             return match super::with_timeout(timeout, s.peek()).await {

@@ -296,7 +296,7 @@ pub(super) async fn run_session<H: ConnectionHooks>(
 /// Sets the connection up for what was negotiated (text or binary,
 /// permessage-deflate, auto-ping) and opens its link; `None` when the router
 /// refused it (answered with close 1013).
-async fn open_session<H: ConnectionHooks>(
+pub(super) async fn open_session<H: ConnectionHooks>(
     mut conn: Box<Conn<H, WsFraming>>,
     info: LinkInfo,
     opts: &WebSocketOptions,

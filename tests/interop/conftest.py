@@ -4,6 +4,9 @@ Environment:
   ROUTER        junction (default) or crossbar
   JUNCTION_BIN  path of the junction binary (default target/release/junction)
   CROSSBAR_BIN  path of the crossbar executable (ROUTER=crossbar)
+  INTEROP_NO_SKIP=1  a test skipped because a peer is missing fails instead
+                (tests/run.sh sets it: CI installs every peer, so a skip
+                there means a test that did not run)
 """
 
 from __future__ import annotations
@@ -44,6 +47,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "junction_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        os.environ.get("INTEROP_NO_SKIP") == "1"
+        and not IS_CROSSBAR
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but INTEROP_NO_SKIP=1: {report.longrepr}"
 
 
 def start_router(tmp_path_factory, name: str, junction: dict | None = None) -> RouterProcess:

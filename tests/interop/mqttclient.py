@@ -21,7 +21,16 @@ V5 = paho.MQTTv5
 class Mqtt:
     """One paho client on its own network thread."""
 
-    def __init__(self, port: int, version=V311, client_id: str = "", clean: bool = True, **kw):
+    def __init__(
+        self,
+        port: int,
+        version=V311,
+        client_id: str = "",
+        clean: bool = True,
+        ws_path: str | None = None,
+        **kw,
+    ):
+        """``ws_path``: MQTT over WebSocket at that HTTP path (subprotocol ``mqtt``)."""
         self.version = version
         self.messages: queue.Queue = queue.Queue()
         self.connack = threading.Event()
@@ -36,7 +45,10 @@ class Mqtt:
             client_id=client_id,
             protocol=version,
             **({"clean_session": clean} if version != V5 else {}),
+            **({"transport": "websockets"} if ws_path else {}),
         )
+        if ws_path:
+            self.c.ws_set_options(path=ws_path)
         self.c.on_connect = self._on_connect
         self.c.on_message = lambda c, u, m: self.messages.put(m)
         self.c.on_subscribe = lambda c, u, mid, codes, props: self.subacks.put((mid, codes))

@@ -500,7 +500,7 @@ fn web_sample_loads_every_path_type() {
 
     let p = |k: &str| format!("workers[0].transports[0].paths.{k}.type");
     let mut expected: Vec<String> = [
-        "api", "app", "call", "cgi", "hook", "lp", "metrics", "mqtt", "publish",
+        "api", "app", "call", "cgi", "hook", "lp", "metrics", "publish",
     ]
     .iter()
     .map(|k| p(k))
@@ -733,7 +733,6 @@ fn full_sample_combines_every_area() {
         unsupported_paths(&c),
         vec![
             format!("{t0}.paths.metrics.type"),
-            format!("{t0}.paths.mqtt.type"),
             format!("{t0}.paths.push.type"),
             "workers[0].components[0].classname".to_owned(),
             "workers[1].type".to_owned(),

@@ -62,7 +62,6 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"n": {"type": "path"}}), "workers[0].transports[0].paths.n.paths", Invalid, "missing")]
 #[case(json!({"m": {"type": "metrics"}}), "workers[0].transports[0].paths.m.type", Unsupported, "web service type \"metrics\"")]
 #[case(json!({"m": {"type": "metrics", "port": 9100}}), "workers[0].transports[0].paths.m.port", Invalid, "unknown key")]
-#[case(json!({"q": {"type": "mqtt", "options": {"realm": "realm1"}}}), "workers[0].transports[0].paths.q.type", Unsupported, "web service type \"mqtt\"")]
 fn bad_web_paths(
     #[case] paths: Value,
     #[case] path: &str,

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use glommio::timer::Timer;
 
-use super::services::{self, Upgraded};
+use super::services::{self, MainPhase, Upgraded};
 use super::static_files::FileBody;
 use super::{Site, Timeouts};
 use crate::proto::http::conn::Phase;
@@ -76,15 +76,39 @@ impl<H: ConnectionHooks> Drop for HooksGuard<H> {
 /// the connection closes or upgrades to a WebSocket, whose session then
 /// runs on the shared connection driver. See [`crate::transport::serve`]
 /// for the contract with `hooks`.
-pub async fn serve_web<H: ConnectionHooks>(stream: Stream, peer: String, site: Rc<Site>, hooks: H) {
+///
+/// The HTTP phase and the session's opening run in a boxed future of their
+/// own, gone once the session is open: a held session's future keeps only
+/// that box's place and its main phase.
+pub fn serve_web<H: ConnectionHooks + 'static>(
+    stream: Stream,
+    peer: String,
+    site: Rc<Site>,
+    hooks: H,
+) -> impl Future<Output = ()> {
+    let opening = Box::pin(open_web(stream, peer, site, hooks));
+    async move {
+        match opening.await {
+            Some(MainPhase::Wamp(conn, leftover)) => conn.serve(leftover).await,
+            Some(MainPhase::Other(main)) => main.await,
+            None => {}
+        }
+    }
+}
+
+/// The HTTP phase, then the opening of the upgraded connection's session.
+async fn open_web<H: ConnectionHooks + 'static>(
+    stream: Stream,
+    peer: String,
+    site: Rc<Site>,
+    hooks: H,
+) -> Option<MainPhase<H>> {
     let mut hooks = HooksGuard(Some(hooks));
     // The HTTP phase's buffers live in a boxed future of their own, gone
     // before a WebSocket session starts.
-    let upgraded = Box::pin(http_phase(stream, &peer, &site)).await;
-    if let Some(up) = upgraded {
-        let hooks = hooks.0.take().expect("the hooks are taken once");
-        services::run_websocket(up, hooks, peer, &site).await;
-    }
+    let up = Box::pin(http_phase(stream, &peer, &site)).await?;
+    let hooks = hooks.0.take().expect("the hooks are taken once");
+    services::open_upgraded(up, hooks, peer, &site).await
 }
 
 /// Requests until the connection closes (`None`) or upgrades.

@@ -27,6 +27,7 @@
 //! own connection driver; never the shard runtime.
 
 mod driver;
+mod mqtt_ws;
 mod router;
 mod services;
 mod static_files;
@@ -260,6 +261,7 @@ fn build_service(
         WebService::Json(j) => Service::Json(JsonDoc::new(j)),
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
+        WebService::Mqtt(m) => Service::Mqtt(Rc::new(mqtt_ws::MqttPath::new(transport, m))),
         other => {
             return Err(SiteError::Unsupported {
                 path: http_path.to_owned(),

@@ -8,6 +8,8 @@
 //! does not take is read and dropped first (within `max_body_size`, else
 //! 413), so that the connection stays usable.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -15,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::Site;
 use super::driver::{Body, HttpConn, Stop};
+use super::mqtt_ws::{self, MqttPath};
 use super::static_files::StaticFiles;
 use crate::config::auth::AuthConfig;
 use crate::config::web::JsonService;
@@ -27,7 +30,7 @@ use crate::proto::http::{
 use crate::proto::websocket::check_upgrade;
 use crate::transport::conn::Conn;
 use crate::transport::upgrade;
-use crate::transport::websocket::{run_session, ws_framing};
+use crate::transport::websocket::{WsFraming, open_session, ws_framing};
 use crate::transport::{ConnectionHooks, Stream};
 
 /// The methods every service here answers.
@@ -48,6 +51,8 @@ pub(super) enum Service {
     NodeInfo(NodeInfo),
     /// `none`: 404 for everything.
     NotFound,
+    /// `mqtt` (Junction extension): MQTT over WebSocket.
+    Mqtt(Rc<MqttPath>),
 }
 
 /// A `websocket` path: its own view of the transport (serializers,
@@ -139,8 +144,16 @@ fn has_cookie_auth(auth: &AuthConfig) -> bool {
     auth.methods().iter().any(|(m, _)| *m == "cookie")
 }
 
-/// A WebSocket upgrade accepted (its 101 written).
-pub(super) struct Accepted {
+/// An upgrade accepted (its 101 written).
+pub(super) enum Accepted {
+    /// WAMP over WebSocket.
+    Wamp(WampAccepted),
+    /// MQTT over WebSocket.
+    Mqtt(Rc<MqttPath>),
+}
+
+/// A WAMP WebSocket upgrade accepted.
+pub(super) struct WampAccepted {
     /// The path.
     path: Rc<WsPath>,
     /// What was negotiated (serializer, compression).
@@ -170,24 +183,45 @@ pub(super) struct Upgraded {
     leftover: Vec<u8>,
 }
 
-/// Runs the WebSocket session of an upgraded connection.
-pub(super) async fn run_websocket<H: ConnectionHooks>(
+/// What an opened upgrade runs for the rest of the connection.
+pub(super) enum MainPhase<H: ConnectionHooks> {
+    /// A WAMP session on the shared connection driver, with the client's
+    /// first frames.
+    Wamp(Box<Conn<H, WsFraming>>, Vec<u8>),
+    /// Another protocol's driver (MQTT over WebSocket), boxed: a WAMP
+    /// session's future must not carry room for it.
+    Other(Pin<Box<dyn Future<Output = ()>>>),
+}
+
+/// Opens the session of an upgraded connection (the WAMP link); `None`
+/// when the router refused it (the client got close 1013).
+pub(super) async fn open_upgraded<H: ConnectionHooks + 'static>(
     up: Upgraded,
     hooks: H,
     peer: String,
     site: &Site,
-) {
+) -> Option<MainPhase<H>> {
     let Upgraded {
         accepted,
         sock,
         leftover,
     } = up;
+    let accepted = match accepted {
+        Accepted::Wamp(a) => a,
+        Accepted::Mqtt(path) => {
+            let max = site.max_message_size;
+            return Some(MainPhase::Other(Box::pin(async move {
+                mqtt_ws::run(&path, sock, leftover, hooks, peer, max).await;
+            })));
+        }
+    };
     let path = accepted.path;
     let opts = path.options();
     let conn = Conn::new(sock, hooks, ws_framing(opts, site.max_message_size));
     let mut info = LinkInfo::new(Rc::clone(&path.transport), FrontEnd::WebSocket, peer);
     info.http = accepted.http;
-    run_session(conn, info, opts, &accepted.negotiated, leftover).await;
+    let conn = open_session(conn, info, opts, &accepted.negotiated).await?;
+    Some(MainPhase::Wamp(conn, leftover))
 }
 
 /// Answers one request; `Some` when it was a WebSocket upgrade (accepted:
@@ -219,6 +253,7 @@ pub(super) async fn dispatch(
             let mount = &path[..route.mount];
             match route.service {
                 Service::WebSocket(ws) => upgrade(c, ws, &req).await?,
+                Service::Mqtt(m) => mqtt_ws::upgrade(c, m, &req).await?,
                 service => {
                     let (status, sent) = answer(c, site, peer, service, &req, mount, rest).await?;
                     (status, sent, None)
@@ -269,7 +304,7 @@ async fn answer(
         Service::Json(j) => j.answer(&req.head, rest),
         Service::NodeInfo(_) => NodeInfo::answer(site, peer, rest),
         Service::NotFound => text(404, "not found\n"),
-        Service::WebSocket(_) => unreachable!("dispatched as an upgrade"),
+        Service::WebSocket(_) | Service::Mqtt(_) => unreachable!("dispatched as an upgrade"),
     };
     let sent = c.respond(&head, body).await?;
     Ok((head.status(), sent))
@@ -281,53 +316,15 @@ async fn upgrade(
     ws: &Rc<WsPath>,
     req: &Request,
 ) -> Result<(u16, u64, Option<Accepted>), Stop> {
-    if !req.framing.upgrade {
-        // A plain request (a browser opening the URL): say what this is.
-        let (mut head, body) = text(426, "This is a WebSocket endpoint.\n");
-        let _ = head.header("Upgrade", "websocket");
-        let _ = head.header("Sec-WebSocket-Version", "13");
-        if req.framing.body != BodyLength::Empty {
-            c.discard_body().await?;
-        }
-        let sent = c.respond(&head, body).await?;
-        return Ok((426, sent, None));
-    }
-    let refuse = |status: u16, why: String| {
-        let (mut head, body) = text(status, why);
-        match status {
-            405 => {
-                let _ = head.header("Allow", "GET");
-            }
-            426 => {
-                let _ = head.header("Sec-WebSocket-Version", "13");
-            }
-            _ => {}
-        }
-        head.close();
-        (head, body)
-    };
-    let checked = check_upgrade(&req.head)
-        .map_err(|r| (r.status, r.body))
-        .and_then(|u| {
-            if req.framing.body == BodyLength::Empty {
-                Ok(u)
-            } else {
-                Err((400, "a WebSocket upgrade request has no body\n".to_owned()))
-            }
-        });
-    let request = match checked {
+    let request = match check_ws_request(c, req).await? {
         Ok(r) => r,
-        Err((status, why)) => {
-            let (head, body) = refuse(status, why);
-            let sent = c.respond(&head, body).await?;
-            return Ok((status, sent, None));
-        }
+        Err((status, sent)) => return Ok((status, sent, None)),
     };
     let mut negotiated =
         match upgrade::accept(&request, &ws.transport.serializers, ws.options(), false) {
             Ok(done) => done,
             Err(r) => {
-                let (head, body) = refuse(r.status, r.body);
+                let (head, body) = refusal(r.status, r.body);
                 let sent = c.respond(&head, body).await?;
                 return Ok((r.status, sent, None));
             }
@@ -339,15 +336,70 @@ async fn upgrade(
     // The empty body's end, so that nothing of the request is left.
     c.body_piece().await?;
     c.write_parts(&[&negotiated.answer]).await?;
+    // Written: a held session does not keep the 101's text.
+    negotiated.answer = Vec::new();
     Ok((
         101,
         0,
-        Some(Accepted {
+        Some(Accepted::Wamp(WampAccepted {
             path: Rc::clone(ws),
             http: ws.http_info(&req.head),
             negotiated,
-        }),
+        })),
     ))
+}
+
+/// An HTTP answer refusing an upgrade with `status` and why.
+pub(super) fn refusal(status: u16, why: String) -> (ResponseHead, Body) {
+    let (mut head, body) = text(status, why);
+    match status {
+        405 => {
+            let _ = head.header("Allow", "GET");
+        }
+        426 => {
+            let _ = head.header("Sec-WebSocket-Version", "13");
+        }
+        _ => {}
+    }
+    head.close();
+    (head, body)
+}
+
+/// The checks every WebSocket path makes of a request: `Ok(Ok(request))`
+/// for a valid upgrade request, `Ok(Err((status, octets sent)))` when it was
+/// answered with a refusal (426 for a plain request).
+pub(super) async fn check_ws_request(
+    c: &mut HttpConn,
+    req: &Request,
+) -> Result<Result<crate::proto::websocket::UpgradeRequest, (u16, u64)>, Stop> {
+    if !req.framing.upgrade {
+        // A plain request (a browser opening the URL): say what this is.
+        let (mut head, body) = text(426, "This is a WebSocket endpoint.\n");
+        let _ = head.header("Upgrade", "websocket");
+        let _ = head.header("Sec-WebSocket-Version", "13");
+        if req.framing.body != BodyLength::Empty {
+            c.discard_body().await?;
+        }
+        let sent = c.respond(&head, body).await?;
+        return Ok(Err((426, sent)));
+    }
+    let checked = check_upgrade(&req.head)
+        .map_err(|r| (r.status, r.body))
+        .and_then(|u| {
+            if req.framing.body == BodyLength::Empty {
+                Ok(u)
+            } else {
+                Err((400, "a WebSocket upgrade request has no body\n".to_owned()))
+            }
+        });
+    match checked {
+        Ok(r) => Ok(Ok(r)),
+        Err((status, why)) => {
+            let (head, body) = refusal(status, why);
+            let sent = c.respond(&head, body).await?;
+            Ok(Err((status, sent)))
+        }
+    }
 }
 
 /// A plain-text answer.

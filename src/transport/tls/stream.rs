@@ -611,7 +611,7 @@ impl AsRawFd for TlsStream {
         match &self.inner {
             Stream::Uring(s) => s.raw_fd(),
             Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(_) | Stream::Tls(_) => -1,
+            Stream::Unix(_) | Stream::Tls(_) | Stream::Ws(_) => -1,
         }
     }
 }

@@ -2,7 +2,8 @@
 // QoS 1 and 2 between MQTT.js clients of both versions, an MQTT publish to a
 // WAMP subscriber, a WAMP publish to an MQTT subscriber, a retained message.
 //
-// usage: node mqtt_wamp.js MQTT_PORT WS_URL
+// usage: node mqtt_wamp.js MQTT_PORT|MQTT_URL WS_URL
+// (MQTT_URL: e.g. ws://127.0.0.1:8080/mqtt for MQTT over WebSocket)
 // Prints one line per passed check and "JS-OK <n>"; exits 1 on the first failure.
 'use strict';
 
@@ -10,6 +11,7 @@ const mqtt = require('mqtt');
 const autobahn = require('autobahn');
 
 const [port, wsUrl] = process.argv.slice(2);
+const mqttUrl = port.includes('://') ? port : `mqtt://127.0.0.1:${port}`;
 const TIMEOUT_MS = 10000;
 const tag = Math.random().toString(16).slice(2, 10);
 let checks = 0;
@@ -35,7 +37,7 @@ function withTimeout(p, what) {
 function client(version) {
   return withTimeout(
     new Promise((resolve, reject) => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+      const c = mqtt.connect(mqttUrl, {
         protocolVersion: version,
         reconnectPeriod: 0,
       });
