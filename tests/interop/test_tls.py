@@ -273,12 +273,22 @@ async def test_autobahn_js_over_wss(tls_router, pki):
 # -- MQTT over TLS ------------------------------------------------------------------------
 
 
-def test_paho_mqtt_over_tls(tls_router, pki):
+@pytest.mark.parametrize("over", ["mqtts", "wss"])
+def test_paho_mqtt_over_tls(tls_router, pki, over):
     import paho.mqtt.client as mqtt
 
     got = threading.Event()
     received = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tls-paho", protocol=mqtt.MQTTv311)
+    if over == "wss":
+        # MQTT over WebSocket on the web transport's `mqtt` path, over TLS.
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="tls-paho-ws", protocol=mqtt.MQTTv311, transport="websockets"
+        )
+        c.ws_set_options(path="/mqtt")
+        port = tls_router.ports["web"]
+    else:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tls-paho", protocol=mqtt.MQTTv311)
+        port = tls_router.ports["mqtts"]
     c.tls_set(ca_certs=str(pki.ca_path))
     connected = threading.Event()
     c.on_connect = lambda cl, u, f, rc, p=None: connected.set()
@@ -288,15 +298,16 @@ def test_paho_mqtt_over_tls(tls_router, pki):
         got.set()
 
     c.on_message = on_message
-    c.connect("localhost", tls_router.ports["mqtts"])
+    c.connect("localhost", port)
     c.loop_start()
     try:
         assert connected.wait(10), "CONNACK over TLS"
-        c.subscribe("tls/t", qos=1)
+        topic = f"tls/{over}"
+        c.subscribe(topic, qos=1)
         time.sleep(0.3)
-        c.publish("tls/t", b"over-tls" * 3000, qos=1)
+        c.publish(topic, b"over-tls" * 3000, qos=1)
         assert got.wait(10), "the message came back"
-        assert received[0] == ("tls/t", b"over-tls" * 3000)
+        assert received[0] == (topic, b"over-tls" * 3000)
     finally:
         c.loop_stop()
         c.disconnect()

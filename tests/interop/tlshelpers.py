@@ -195,6 +195,10 @@ class TlsRouter(RouterProcess):
                 "paths": {
                     "/": {"type": "json", "value": {"hello": "tls"}},
                     "ws": {"type": "websocket", "serializers": ["json"], "auth": auth},
+                    "mqtt": {
+                        "type": "mqtt",
+                        "options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}},
+                    },
                 },
             },
             {
