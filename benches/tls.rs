@@ -96,11 +96,14 @@ fn setup() -> Setup {
 }
 
 fn client(s: &Setup) -> ClientConnection {
-    ClientConnection::new(
+    let mut c = ClientConnection::new(
         Arc::clone(&s.client),
         ServerName::try_from("localhost").expect("name"),
     )
-    .expect("client")
+    .expect("client");
+    // 64 KiB of records at once (the default limit is exactly that).
+    c.set_buffer_limit(None);
+    c
 }
 
 /// Moves what the client has to send into `wire`.
@@ -230,21 +233,21 @@ fn exchange_unbuffered(srv: &mut UnbufferedServerConnection, mut wire: Vec<u8>) 
 }
 
 fn exchange_buffered(srv: &mut ServerConnection, wire: &[u8]) -> usize {
+    // As futures-rustls does: read some ciphertext, take the plaintext
+    // out (rustls holds at most 16 KiB of it), write the answers.
     let mut rd = wire;
+    let mut buf = [0u8; MSG];
+    let mut out = Vec::new();
     while !rd.is_empty() {
         srv.read_tls(&mut rd).expect("server read");
         srv.process_new_packets().expect("server process");
-    }
-    let mut buf = [0u8; MSG];
-    let mut out = Vec::new();
-    loop {
-        match srv.reader().read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                srv.writer().write_all(&buf[..n]).expect("server data");
+        loop {
+            match srv.reader().read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => srv.writer().write_all(&buf[..n]).expect("server data"),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("{e}"),
         }
         while srv.wants_write() {
             srv.write_tls(&mut out).expect("server write");
