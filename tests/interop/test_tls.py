@@ -115,7 +115,14 @@ async def roundtrip(s, uri: str) -> None:
 @pytest.mark.parametrize("tls13", [True, False], ids=["tls1.3", "tls1.2"])
 @pytest.mark.parametrize(
     "listener,transport,serializer,path",
-    [("wss", "ws", "json", "/"), ("wss", "ws", "cbor", "/"), ("rss", "rs", "msgpack", "/"), ("web", "ws", "json", "/ws")],
+    [
+        ("wss", "ws", "json", "/"),
+        ("wss", "ws", "cbor", "/"),
+        ("rss", "rs", "msgpack", "/"),
+        ("web", "ws", "json", "/ws"),
+        ("uni", "rs", "msgpack", "/"),
+        ("uni", "ws", "json", "/ws"),
+    ],
 )
 async def test_autobahn_python_over_tls(tls_router, pki, sessions, listener, transport, serializer, path, tls13):
     s = await tls_login(
@@ -273,7 +280,7 @@ async def test_autobahn_js_over_wss(tls_router, pki):
 # -- MQTT over TLS ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("over", ["mqtts", "wss"])
+@pytest.mark.parametrize("over", ["mqtts", "wss", "uni"])
 def test_paho_mqtt_over_tls(tls_router, pki, over):
     import paho.mqtt.client as mqtt
 
@@ -287,8 +294,8 @@ def test_paho_mqtt_over_tls(tls_router, pki, over):
         c.ws_set_options(path="/mqtt")
         port = tls_router.ports["web"]
     else:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tls-paho", protocol=mqtt.MQTTv311)
-        port = tls_router.ports["mqtts"]
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tls-paho-{over}", protocol=mqtt.MQTTv311)
+        port = tls_router.ports["mqtts" if over == "mqtts" else "uni"]
     c.tls_set(ca_certs=str(pki.ca_path))
     connected = threading.Event()
     c.on_connect = lambda cl, u, f, rc, p=None: connected.set()

@@ -141,7 +141,7 @@ def _perm() -> dict:
 
 
 #: Listener name → what it is.
-TLS_LISTENERS = ["wss", "rss", "web", "mqtts", "ws_plain", "rs_plain"]
+TLS_LISTENERS = ["wss", "rss", "web", "mqtts", "uni", "ws_plain", "rs_plain"]
 
 
 class TlsRouter(RouterProcess):
@@ -206,6 +206,15 @@ class TlsRouter(RouterProcess):
                 "id": "mqtts",
                 "endpoint": ep("mqtts", tls),
                 "options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}},
+            },
+            {
+                # One port, the protocol chosen by the first decrypted octet.
+                "type": "universal",
+                "id": "uni",
+                "endpoint": ep("uni", tls),
+                "rawsocket": {"serializers": ["json", "msgpack"]},
+                "websocket": {"ws": {"type": "websocket", "serializers": ["json"]}},
+                "mqtt": {"options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}}},
             },
             {"type": "websocket", "id": "ws_plain", "endpoint": ep("ws_plain"), "serializers": ["json"]},
             {"type": "rawsocket", "id": "rs_plain", "endpoint": ep("rs_plain"), "serializers": ["json"]},
