@@ -74,9 +74,9 @@ impl TlsSet {
         let mut set = HashMap::new();
         for t in transports {
             if let Some(built) = transport::tls::for_transport(t) {
-                let acceptor = built.map_err(|source| RunError::Tls {
+                let acceptor = built.map_err(|error| RunError::Tls {
                     transport: t.id.clone(),
-                    source,
+                    error,
                 })?;
                 set.insert(t.id.clone(), Arc::new(acceptor));
             }

@@ -113,12 +113,12 @@ pub enum RunError {
         cpus: String,
     },
     /// A TLS listener's key, certificates or settings cannot be used.
-    #[error("transport {transport}: TLS: {source}")]
+    #[error("transport {transport}: TLS: {error}")]
     Tls {
         /// The transport.
         transport: String,
-        /// What failed.
-        source: crate::transport::tls::TlsError,
+        /// What failed (in the message, not a source: printed once).
+        error: crate::transport::tls::TlsError,
     },
     /// A web transport cannot be served (a static `package` not found, an
     /// invalid MIME override).
