@@ -10,8 +10,8 @@
 //! - [`accept`] (`handshake.rs`): the handshake, on the accepted stream,
 //!   before the front end sees it; bounded by `handshake_timeout`. The
 //!   step that answers the ClientHello (the server's signature) runs off
-//!   the reactor when the key is RSA (measured: ~0.4 ms of CPU per
-//!   handshake, against ~0.15 ms with ECDSA; benches/tls.rs). A plaintext
+//!   the reactor when the key is RSA (an RSA signature is the costly
+//!   part of its handshake; ECDSA keys sign inline). A plaintext
 //!   client is refused with a line in the log (an HTTP client gets a
 //!   `400` saying the port speaks TLS).
 //! - [`TlsStream`] (`stream.rs`): the established connection, a
@@ -23,8 +23,8 @@
 //!   connection; what the driver writes is gathered into records of up to
 //!   16 KiB, encrypted into one buffer that the ring's send op then owns
 //!   (submitted with the turn's other sends). An idle connection holds no
-//!   buffer; its TLS state is rustls's connection (~2.4 KB with the
-//!   aws-lc-rs provider, measured).
+//!   buffer; its TLS state is rustls's connection (2,249 B of heap with
+//!   the aws-lc-rs provider: benches/tls.rs).
 //! - `binding.rs`: the channel bindings (`tls-unique`, `tls-exporter`)
 //!   that cryptosign and SCRAM use; `x509.rs`: what authentication reads
 //!   of a client certificate (fingerprints, subject, issuer).
