@@ -22,6 +22,7 @@ mod routerctl;
 mod runner;
 mod scenario;
 mod stats;
+mod tls;
 mod tracker;
 mod url;
 mod wamp;

@@ -23,6 +23,8 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain socket.
     Unix(UnixStream),
+    /// TLS over TCP.
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 impl AsyncRead for Stream {
@@ -34,6 +36,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -47,6 +50,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -54,6 +58,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -61,6 +66,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
         }
     }
 }
@@ -74,6 +80,14 @@ pub async fn connect(ep: &Endpoint, source: Option<IpAddr>) -> io::Result<Stream
         Endpoint::Unix(p) => Ok(Stream::Unix(
             UnixStream::connect(p).await.map_err(io::Error::from)?,
         )),
+        Endpoint::TcpTls(addr, name) => {
+            let Stream::Tcp(tcp) = Box::pin(connect(&Endpoint::Tcp(*addr), source)).await? else {
+                unreachable!("a TCP endpoint gives a TCP stream");
+            };
+            Ok(Stream::Tls(Box::new(crate::tls::TlsStream::new(
+                tcp, name,
+            )?)))
+        }
         Endpoint::Tcp(addr) => {
             let s = match source {
                 None => TcpStream::connect_timeout(*addr, CONNECT_TIMEOUT)

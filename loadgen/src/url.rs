@@ -7,6 +7,7 @@
 //! | `unix:///path/to.sock` (or `rs+unix://`, as Junction logs it) | WAMP over RawSocket | Unix |
 //! | `ws+unix:///path/to.sock` | WAMP over WebSocket (request path `/`, or `?path=/ws`) | Unix |
 //! | `mqtt://host:port` | MQTT 3.1.1 | TCP |
+//! | `wss://`, `rss://`, `mqtts://` | the same over TLS (the server's certificate is not checked) | TCP |
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub enum Endpoint {
     Tcp(SocketAddr),
     /// A Unix socket path.
     Unix(PathBuf),
+    /// A TCP address, with TLS to the server name given.
+    TcpTls(SocketAddr, String),
 }
 
 /// The protocol spoken on the connection.
@@ -54,6 +57,18 @@ impl Target {
         let (scheme, rest) = url
             .split_once("://")
             .with_context(|| format!("URL without scheme: {url}"))?;
+        if let Some(plain) = scheme.strip_suffix('s')
+            && matches!(plain, "ws" | "rs" | "mqtt")
+        {
+            let mut t = Target::parse(&format!("{plain}://{rest}"))?;
+            let Endpoint::Tcp(addr) = t.endpoint else {
+                bail!("TLS is for TCP targets");
+            };
+            let hostport = rest.split('/').next().unwrap_or(rest);
+            let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
+            t.endpoint = Endpoint::TcpTls(addr, host.trim_matches(['[', ']']).to_owned());
+            return Ok(t);
+        }
         match scheme {
             "ws" => {
                 let (hostport, path) = match rest.find('/') {
@@ -91,7 +106,9 @@ impl Target {
                     endpoint: Endpoint::Unix(unix_path(path)?),
                 })
             }
-            other => bail!("unsupported URL scheme {other:?} (ws, rs, unix, ws+unix, mqtt)"),
+            other => bail!(
+                "unsupported URL scheme {other:?} (ws, rs, unix, ws+unix, mqtt, wss, rss, mqtts)"
+            ),
         }
     }
 
@@ -135,6 +152,19 @@ mod tests {
         );
         let t = Target::parse("rs://127.0.0.1:8081").expect("rs");
         assert_eq!(t.proto, Proto::RawSocket);
+        let t = Target::parse("wss://localhost:8443/ws").expect("wss");
+        assert_eq!(
+            t.proto,
+            Proto::Ws {
+                request_url: "ws://localhost:8443/ws".into()
+            }
+        );
+        assert!(
+            matches!(&t.endpoint, Endpoint::TcpTls(a, name) if a.port() == 8443 && name == "localhost")
+        );
+        let t = Target::parse("mqtts://127.0.0.1:8883").expect("mqtts");
+        assert_eq!(t.proto, Proto::Mqtt);
+        assert!(matches!(&t.endpoint, Endpoint::TcpTls(_, name) if name == "127.0.0.1"));
         assert_eq!(
             Target::parse("rs+unix:///tmp/j.sock").expect("rs+unix"),
             Target::parse("unix:///tmp/j.sock").expect("unix")

@@ -17,12 +17,8 @@ use super::{Config, ServiceKind, TransportKind};
 /// A feature a config can use that the runtime may lack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Feature {
-    /// `endpoint.tls`.
-    Tls,
     /// `endpoint.tls.dhparam`.
     TlsDhparam,
-    /// `endpoint.tls.ciphers`.
-    TlsCiphers,
     /// A static authentication method other than anonymous (by name).
     Auth(&'static str),
     /// A method with `"type": "dynamic"` (by name).
@@ -31,8 +27,6 @@ enum Feature {
     AnonymousAuthid,
     /// A role's `authorizer`.
     RoleAuthorizer,
-    /// A WebSocket service's `cookie` (cookie tracking).
-    CookieTracking,
     /// A universal transport on a Unix socket (its first octet cannot be peeked).
     UniversalOnUnix,
     /// A web path service type other than `websocket`.
@@ -70,17 +64,9 @@ fn gap(f: &Feature) -> Option<Gap> {
     use Feature as F;
     match f {
         // #10: authentication, authorization and TLS.
-        F::Tls => error("TLS"),
-        F::TlsDhparam => warn("not used yet (TLS is not supported yet)"),
-        F::TlsCiphers => warn("not used yet (TLS is not supported yet)"),
-        F::Auth("tls") => error("\"tls\" authentication"),
-        F::Auth("cookie") => error("\"cookie\" authentication"),
-        F::DynamicAuth(m @ "tls") => error(format!(
-            "dynamic \"{m}\" authentication (\"type\": \"dynamic\")"
-        )),
-        F::CookieTracking => {
-            warn("ignored: cookie tracking is not implemented yet; sessions get random authids")
-        }
+        F::TlsDhparam => warn(
+            "ignored: rustls has no finite-field DHE cipher suites (key exchange is ECDHE only)",
+        ),
         F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
         F::PythonOptions => {
@@ -188,10 +174,6 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             if tls.dhparam.is_some() {
                 out.push((Feature::TlsDhparam, child(&p, "dhparam")));
             }
-            if tls.ciphers.is_some() {
-                out.push((Feature::TlsCiphers, child(&p, "ciphers")));
-            }
-            out.push((Feature::Tls, p));
         }
         match &t.kind {
             TransportKind::Universal(_) => {
@@ -209,12 +191,7 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 child(tp, &rel)
             };
             match service {
-                ServiceKind::WebSocket(s) => {
-                    auth(&s.wamp.auth, &sp, &mut out);
-                    if s.cookie.is_some() {
-                        out.push((Feature::CookieTracking, child(&sp, "cookie")));
-                    }
-                }
+                ServiceKind::WebSocket(s) => auth(&s.wamp.auth, &sp, &mut out),
                 ServiceKind::RawSocket(s) => auth(&s.wamp.auth, &sp, &mut out),
                 ServiceKind::Mqtt(m) => {
                     // On a web path; an `mqtt` or `universal` transport is reported whole.
@@ -288,13 +265,7 @@ mod tests {
 
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
-        for (f, needle) in [
-            (Feature::Tls, "TLS"),
-            (Feature::Auth("tls"), "tls"),
-            (Feature::Auth("cookie"), "cookie"),
-            (Feature::DynamicAuth("tls"), "tls"),
-            (Feature::Worker("guest"), "guest"),
-        ] {
+        for (f, needle) in [(Feature::Worker("guest"), "guest")] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),
                 other => panic!("{f:?}: {other:?}"),
@@ -302,14 +273,16 @@ mod tests {
         }
         // Supported features have no arm.
         assert_eq!(gap(&Feature::Auth("anonymous")), None);
-        for m in ["ticket", "wampcra", "scram", "cryptosign"] {
+        for m in ["ticket", "wampcra", "scram", "cryptosign", "tls"] {
             assert_eq!(gap(&Feature::Auth(m)), None, "{m}");
             assert_eq!(gap(&Feature::DynamicAuth(m)), None, "dynamic {m}");
         }
         assert_eq!(gap(&Feature::DynamicAuth("anonymous")), None);
+        assert_eq!(gap(&Feature::Auth("cookie")), None);
         assert_eq!(gap(&Feature::AnonymousAuthid), None);
         assert_eq!(gap(&Feature::RoleAuthorizer), None);
         assert_eq!(gap(&Feature::WebService("websocket")), None);
+        assert!(matches!(gap(&Feature::TlsDhparam), Some(Gap::Warn(w)) if w.contains("DHE")));
         for served in [
             "static",
             "redirect",

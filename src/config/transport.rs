@@ -292,7 +292,13 @@ pub struct TlsConfig {
     /// Junction extension `junction.min_version`: the oldest TLS version
     /// accepted (default 1.2; Crossbar allows 1.1).
     pub min_version: TlsVersion,
+    /// Junction extension `junction.handshake_timeout`: milliseconds a
+    /// client has to complete its TLS handshake (default 10 s).
+    pub handshake_timeout_ms: u64,
 }
+
+/// Default for [`TlsConfig::handshake_timeout_ms`]: 10 s.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// Whether a TLS listener asks for client certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -431,6 +437,7 @@ mod tests {
                 ciphers: None,
                 client_certificates: ClientCertificates::None,
                 min_version: TlsVersion::Tls12,
+                handshake_timeout_ms: DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
             }),
         };
         assert_eq!(tls.tcp(), Some(("h", 2)));

@@ -86,8 +86,21 @@ impl FrontEnd {
 /// The TLS state of a link, when it came over TLS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsInfo {
-    /// The `tls-unique` channel binding value (cryptosign channel binding).
+    /// The channel id cryptosign binds to with `tls-unique`: SHA-256 of the
+    /// `tls-unique` value (32 octets), as Autobahn and Crossbar compute it.
     pub channel_id: Option<Vec<u8>>,
+    /// `tls-unique` (RFC 5929): the first Finished message's verify_data
+    /// (the client's in a full handshake, the server's in a resumed one).
+    pub tls_unique: Option<Vec<u8>>,
+    /// `tls-exporter` (RFC 9266, TLS 1.3): 32 octets exported with label
+    /// `EXPORTER-Channel-Binding` and an empty context.
+    pub tls_exporter: Option<[u8; 32]>,
+    /// The protocol version (`TLSv1.3`, `TLSv1.2`).
+    pub version: &'static str,
+    /// The cipher suite (IANA name).
+    pub cipher: String,
+    /// The ALPN protocol agreed on, if any.
+    pub alpn: Option<String>,
     /// The client certificate, when the client presented one.
     pub peer_certificate: Option<PeerCertificate>,
 }
@@ -95,10 +108,46 @@ pub struct TlsInfo {
 /// What authentication needs of a client certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerCertificate {
-    /// SHA-256 fingerprint of the DER certificate, lowercase hex with colons.
-    pub sha256_fingerprint: String,
+    /// SHA-1 of the DER certificate (what Crossbar's `certificate-sha1` names).
+    pub sha1: [u8; 20],
+    /// SHA-256 of the DER certificate.
+    pub sha256: [u8; 32],
+    /// The serial number, lowercase hex.
+    pub serial: String,
     /// The subject's common name, if any.
     pub subject_cn: Option<String>,
+    /// The subject's attributes in order (`CN`, `O`, `OU`, `C`, ... or dotted OIDs).
+    pub subject: Vec<(String, String)>,
+    /// The issuer's attributes in order.
+    pub issuer: Vec<(String, String)>,
+    /// Whether the certificate was verified against the listener's
+    /// `ca_certificates` (a certificate that was not is only a public key
+    /// with a fingerprint).
+    pub ca_verified: bool,
+}
+
+impl PeerCertificate {
+    /// The SHA-1 fingerprint as Crossbar writes it: upper-case hex pairs joined by colons.
+    pub fn sha1_hex(&self) -> String {
+        colon_hex(&self.sha1)
+    }
+
+    /// The SHA-256 fingerprint, upper-case hex pairs joined by colons.
+    pub fn sha256_hex(&self) -> String {
+        colon_hex(&self.sha256)
+    }
+}
+
+/// `AB:CD:...`.
+fn colon_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
 }
 
 /// The HTTP request that opened a link (WebSocket upgrade, long-poll, bridge).
@@ -146,6 +195,10 @@ pub struct LinkInfo {
     pub tls: Option<Box<TlsInfo>>,
     /// The HTTP request that opened the link, when there was one.
     pub http: Option<Box<HttpInfo>>,
+    /// The WebSocket service's tracking cookie, when it has cookie tracking
+    /// (cookie authentication looks it up; a successful login is remembered
+    /// under it).
+    pub cookie: Option<Box<LinkCookie>>,
     /// The largest message the peer accepts (RawSocket: what its handshake
     /// announced); `None` when the transport has no such limit. The router
     /// answers rather than send a message past it.
@@ -163,9 +216,42 @@ impl LinkInfo {
             peer_addr: None,
             tls: None,
             http: None,
+            cookie: None,
             max_outbound: None,
         }
     }
+}
+
+/// A login remembered under a tracking cookie (cookie authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieLogin {
+    /// The realm it joined.
+    pub realm: String,
+    /// Its authid.
+    pub authid: String,
+    /// Its role.
+    pub authrole: String,
+    /// The method it logged in with (`ticket`, `wampcra`, ...).
+    pub authmethod: String,
+}
+
+/// Where a WebSocket service keeps its tracking cookies: shared by every
+/// shard (a cookie set on one is presented on another), looked at only when
+/// a connection opens and when it logs in, never on the routing path.
+pub trait CookieJar: std::fmt::Debug + Send + Sync {
+    /// The login remembered under cookie `id`, if it has one and has not expired.
+    fn login(&self, id: &str) -> Option<CookieLogin>;
+    /// Remembers `login` under cookie `id` (until the cookie expires).
+    fn remember(&self, id: &str, login: CookieLogin);
+}
+
+/// A link's tracking cookie.
+#[derive(Debug, Clone)]
+pub struct LinkCookie {
+    /// The cookie's value (its ID).
+    pub id: String,
+    /// The service's store.
+    pub jar: std::sync::Arc<dyn CookieJar>,
 }
 
 /// How a link receives what the router sends it.

@@ -80,6 +80,7 @@ impl Node {
                 list("listeners closed", &done.listeners.closed);
                 list("listeners rebound", &done.listeners.rebound);
                 list("transports updated", &done.listeners.updated);
+                list("TLS certificates reloaded", &done.listeners.tls_reloaded);
                 if done.sessions_closed > 0 {
                     changes.push(format!("sessions closed: {}", done.sessions_closed));
                 }
@@ -176,19 +177,19 @@ mod tests {
             &path,
             r#"{"version": 2, "workers": [{"type": "router",
                 "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
-                "transports": [{"type": "rawsocket", "endpoint": {"type": "tcp", "port": 0, "tls": {"key": "k", "certificate": "c"}},
-                                "auth": {"tls": {"type": "static", "principals": {}}}}]}]}"#,
+                "transports": [{"type": "rawsocket", "serializers": ["ubjson"], "endpoint": {"type": "tcp", "port": 0}}]},
+                {"type": "container"}]}"#,
         )
         .expect("write");
         let errors = load(&path).expect_err("refused");
         assert!(
-            errors
-                .iter()
-                .any(|e| e.contains("TLS is not supported yet")),
+            errors.iter().any(|e| e.contains("serializers[0]")),
             "{errors:?}"
         );
         assert!(
-            errors.iter().any(|e| e.contains("\"tls\" authentication")),
+            errors
+                .iter()
+                .any(|e| e.contains("worker type \"container\"")),
             "{errors:?}"
         );
         let errors = load(&dir.path().join("missing.json")).expect_err("refused");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::mesh::PeerSet;
 use super::metrics::ProcessStats;
-use super::{ListenAddr, RunError};
+use super::{ListenAddr, RunError, TlsSet};
 use crate::config::{Config, TransportConfig};
 use crate::core::Applied;
 use crate::core::metrics::MetricsSnapshot;
@@ -49,6 +49,8 @@ pub enum Control {
         /// Transports as shard 0 bound them (real ports for port 0);
         /// `None` for shard 0 itself.
         resolved: Option<Arc<Vec<TransportConfig>>>,
+        /// The TLS listeners' acceptors, built from the files as they are now.
+        tls: Arc<TlsSet>,
         /// The answer.
         reply: Reply<Result<ShardReloaded, RunError>>,
     },
@@ -104,6 +106,9 @@ pub struct ListenerChanges {
     pub rebound: Vec<String>,
     /// Transports whose other settings changed (new connections get them).
     pub updated: Vec<String>,
+    /// TLS transports whose key and certificates were read again (new
+    /// handshakes use them; established connections keep theirs).
+    pub tls_reloaded: Vec<String>,
 }
 
 /// What a reload did on every shard.
@@ -229,8 +234,17 @@ impl RouterControl {
     /// [`RunError`] from shard 0 (nothing was changed), or
     /// [`RunError::Executor`] when shard 0 did not answer.
     pub fn reload(&self, config: Config, timeout: Duration) -> Result<Reloaded, RunError> {
+        // Keys and certificates are read here, on the node's thread, once
+        // for every shard; a file that does not load refuses the reload.
+        let tls = match TlsSet::load(&super::listened_transports(&config)) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                self.count_failed_reload();
+                return Err(e);
+            }
+        };
         let config = Arc::new(config);
-        let first = match self.reload_one(0, &config, None, timeout) {
+        let first = match self.reload_one(0, &config, None, &tls, timeout) {
             Ok(f) => f,
             Err(e) => {
                 self.count_failed_reload();
@@ -255,7 +269,7 @@ impl RouterControl {
             errors: Vec::new(),
         };
         for i in 1..self.peers.len() {
-            match self.reload_one(i, &config, Some(Arc::clone(&resolved)), timeout) {
+            match self.reload_one(i, &config, Some(Arc::clone(&resolved)), &tls, timeout) {
                 Ok(r) => done.sessions_closed += r.applied.sessions_closed,
                 Err(e) => done.errors.push(e.to_string()),
             }
@@ -274,6 +288,7 @@ impl RouterControl {
         shard: usize,
         config: &Arc<Config>,
         resolved: Option<Arc<Vec<TransportConfig>>>,
+        tls: &Arc<TlsSet>,
         timeout: Duration,
     ) -> Result<ShardReloaded, RunError> {
         let (tx, rx) = mpsc::channel();
@@ -282,6 +297,7 @@ impl RouterControl {
             Control::Reload {
                 config: Arc::clone(config),
                 resolved,
+                tls: Arc::clone(tls),
                 reply: Box::new(move |r| {
                     let _ = tx.send(r);
                 }),

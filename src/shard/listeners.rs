@@ -9,12 +9,15 @@
 //! (dropping a task closes its socket). A transport whose endpoint stayed
 //! keeps its socket; if its other settings changed (serializers, auth,
 //! WebSocket options) new connections get them and existing ones keep what
-//! they were accepted with. A changed `endpoint.tls` counts as a changed
-//! endpoint, so a reload with new certificates rebinds with them (TLS is
-//! being built; its engineer may swap the acceptor in place here instead).
+//! they were accepted with. `endpoint.tls` does not count as the endpoint:
+//! every reload reads the keys and certificates again ([`TlsSet::load`], on
+//! the node's thread) and swaps each TLS listener's acceptor in place, so new
+//! handshakes use the new certificate and no session is dropped.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::control::ListenerChanges;
@@ -22,6 +25,7 @@ use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
 use crate::config::{Endpoint, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::proto::ShardId;
+use crate::transport::tls::TlsAcceptor;
 use crate::transport::{self, Listener, Listening};
 
 /// What an accept task hands to new connections (the transport, prepared);
@@ -51,12 +55,49 @@ impl Wanted<'_> {
     }
 }
 
+/// The TLS acceptor an accept task hands new connections to (`None`:
+/// plaintext); replaced in place by every reload.
+type TlsCell = Rc<RefCell<Option<Arc<TlsAcceptor>>>>;
+
+/// The acceptors of a config's TLS listeners, by transport ID: built once
+/// (reading the files) on the node's thread and shared by every shard, so
+/// that they share one session-ticket key (a client resumes on any shard).
+#[derive(Debug, Default)]
+pub struct TlsSet(HashMap<String, Arc<TlsAcceptor>>);
+
+impl TlsSet {
+    /// Builds the acceptor of every TLS transport of `transports`.
+    ///
+    /// # Errors
+    /// [`RunError::Tls`] for the first whose files do not load.
+    pub fn load(transports: &[TransportConfig]) -> Result<TlsSet, RunError> {
+        let mut set = HashMap::new();
+        for t in transports {
+            if let Some(built) = transport::tls::for_transport(t) {
+                let acceptor = built.map_err(|error| RunError::Tls {
+                    transport: t.id.clone(),
+                    error,
+                })?;
+                set.insert(t.id.clone(), Arc::new(acceptor));
+            }
+        }
+        Ok(TlsSet(set))
+    }
+
+    /// The acceptor of transport `id`, if it has TLS.
+    pub fn get(&self, id: &str) -> Option<Arc<TlsAcceptor>> {
+        self.0.get(id).cloned()
+    }
+}
+
 /// One transport this shard listens on.
 struct Served {
     /// The transport ID.
     id: String,
     /// Its config as bound (real port), shared with the accept task.
     config: ConfigCell,
+    /// Its TLS acceptor, shared with the accept task.
+    tls: TlsCell,
     /// The dialable URL.
     url: String,
     /// The accept task; dropping or cancelling it closes the socket.
@@ -137,10 +178,15 @@ fn bind(t: &TransportConfig, wanted: Wanted<'_>) -> Result<Bound, RunError> {
 }
 
 /// Whether a transport bound at `old` (real port) still listens where `new` says:
-/// the same endpoint, or the same host with port 0 (any port: keep the one it has).
+/// the same endpoint, or the same host with port 0 (any port: keep the one it
+/// has). TLS settings do not count (the acceptor is swapped in place), but
+/// turning TLS on or off does.
 fn same_endpoint(old: &Endpoint, new: &Endpoint) -> bool {
-    match (old, new) {
-        (Endpoint::Tcp { host: h1, .. }, Endpoint::Tcp { host: h2, port: 0 }) => h1 == h2,
+    let tls = |e: &Endpoint| matches!(e, Endpoint::TcpTls { .. });
+    match (old.tcp(), new.tcp()) {
+        (Some((h1, p1)), Some((h2, p2))) => {
+            tls(old) == tls(new) && h1 == h2 && (p2 == 0 || p1 == p2)
+        }
         _ => old == new,
     }
 }
@@ -160,15 +206,22 @@ impl Listeners {
             .collect()
     }
 
-    /// Starts accepting on `bound`.
-    pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>) {
+    /// Starts accepting on `bound`, TLS listeners with their acceptor of `tls`.
+    pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>, tls: &TlsSet) {
         for b in bound {
             let id = b.config.transport().id.clone();
+            let acceptor: TlsCell = Rc::new(RefCell::new(tls.get(&id)));
             let config: ConfigCell = Rc::new(RefCell::new(Rc::new(b.config)));
-            let task = accept_loop(b.listener, Rc::clone(&config), Rc::clone(router));
+            let task = accept_loop(
+                b.listener,
+                Rc::clone(&config),
+                Rc::clone(&acceptor),
+                Rc::clone(router),
+            );
             self.served.push(Served {
                 id,
                 config,
+                tls: acceptor,
                 url: b.url,
                 task,
             });
@@ -235,10 +288,16 @@ impl Listeners {
         plan: Plan,
         order: &[TransportConfig],
         router: &Rc<RefCell<ShardRouter>>,
+        tls: &TlsSet,
     ) -> ListenerChanges {
         let mut changes = ListenerChanges::default();
         for k in plan.kept {
             if let Some(s) = self.served.iter().find(|s| s.id == k.transport().id) {
+                let acceptor = tls.get(&k.transport().id);
+                if acceptor.is_some() {
+                    changes.tls_reloaded.push(k.transport().id.clone());
+                }
+                *s.tls.borrow_mut() = acceptor;
                 // Always the new one (the router-wide limits may have
                 // changed); reported only where the transport did.
                 if **s.config.borrow().transport() != **k.transport() {
@@ -257,7 +316,7 @@ impl Listeners {
                 }
                 None => changes.opened.push(id),
             }
-            self.start(vec![b], router);
+            self.start(vec![b], router, tls);
         }
         for id in plan.closed {
             if let Some(i) = self.served.iter().position(|s| s.id == id) {
@@ -283,6 +342,7 @@ impl Listeners {
 fn accept_loop(
     listener: Listener,
     config: ConfigCell,
+    tls: TlsCell,
     router: Rc<RefCell<ShardRouter>>,
 ) -> glommio::Task<()> {
     glommio::spawn_local(async move {
@@ -296,6 +356,7 @@ fn accept_loop(
                 Ok((stream, peer)) => {
                     let queue_limit = router.borrow().limits().outbound_queue_bytes;
                     let t = Rc::clone(&config.borrow());
+                    let acceptor = tls.borrow().clone();
                     if t.is_testee() {
                         // An echo: room for a whole message of the largest
                         // size the testee takes, twice, or the queue limit.
@@ -306,8 +367,7 @@ fn accept_loop(
                         let hooks = transport::testee::EchoHooks::new(
                             queue_limit.max(max.saturating_mul(2)),
                         );
-                        glommio::spawn_local(transport::serve(stream, peer, &t, hooks, None))
-                            .detach();
+                        spawn_served(acceptor, stream, peer, t, hooks, None);
                         continue;
                     }
                     let hooks = Hooks {
@@ -325,7 +385,7 @@ fn accept_loop(
                         mqtt = Some((Rc::clone(&t), m));
                     }
                     let port = mqtt.as_ref().and_then(|(_, m)| m.clone());
-                    glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
+                    spawn_served(acceptor, stream, peer, t, hooks, port);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -334,4 +394,29 @@ fn accept_loop(
             }
         }
     })
+}
+
+/// Serves an accepted connection on its own task: on a TLS listener the
+/// handshake first (its state boxed and gone once done), then the front end
+/// on the decrypted stream.
+fn spawn_served<H: transport::ConnectionHooks + 'static>(
+    acceptor: Option<Arc<TlsAcceptor>>,
+    stream: transport::Stream,
+    peer: String,
+    t: Rc<Listening>,
+    hooks: H,
+    port: Option<transport::MqttPort>,
+) {
+    let Some(acceptor) = acceptor else {
+        glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
+        return;
+    };
+    glommio::spawn_local(async move {
+        let id = &t.transport().id;
+        let handshake = Box::pin(transport::tls::accept(acceptor, stream, &peer, id));
+        if let Some(stream) = handshake.await {
+            transport::serve(stream, peer, &t, hooks, port).await;
+        }
+    })
+    .detach();
 }

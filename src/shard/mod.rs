@@ -53,6 +53,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 pub use self::control::{Control, RouterControl, ShardReport};
 use self::control::{MeshCounters, ShardReloaded};
+pub use self::listeners::TlsSet;
 use self::listeners::{Listeners, Wanted};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
 use crate::config::worker::WorkerKind;
@@ -111,6 +112,14 @@ pub enum RunError {
         count: usize,
         /// The allowed CPUs, as a list (`0-3,6`).
         cpus: String,
+    },
+    /// A TLS listener's key, certificates or settings cannot be used.
+    #[error("transport {transport}: TLS: {error}")]
+    Tls {
+        /// The transport.
+        transport: String,
+        /// What failed (in the message, not a source: printed once).
+        error: crate::transport::tls::TlsError,
     },
     /// A web transport cannot be served (a static `package` not found, an
     /// invalid MIME override).
@@ -303,6 +312,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     // so before any shard runs).
     let mut config = config;
     transport::http::resolve_packages(&mut config)?;
+    // Keys and certificates, read once here for every shard.
+    let tls = Arc::new(TlsSet::load(&listened_transports(&config))?);
     let peers = Arc::new(PeerSet::new(n));
     let process: Arc<metrics::ProcessStats> = Arc::default();
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
@@ -330,6 +341,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
         let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
+        let shard_tls = Arc::clone(&tls);
         let journal = journals.next().expect("one journal per shard");
         let mqtt = (
             mqtt_logs.next().expect("one MQTT log handle per shard"),
@@ -350,7 +362,10 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     ShardId(i as u16),
                     n,
                     shard_config,
-                    transports,
+                    Listened {
+                        transports,
+                        tls: shard_tls,
+                    },
                     shard_peers,
                     (journal, mqtt),
                     ready_tx,
@@ -436,6 +451,13 @@ fn bound_transport(t: &TransportConfig, local: &str) -> (TransportConfig, String
         },
         (kind, None) => (kind.name(), String::new()),
     };
+    let scheme = match (&t.endpoint, scheme) {
+        (Endpoint::TcpTls { .. }, "ws") => "wss".to_owned(),
+        (Endpoint::TcpTls { .. }, "rs") => "rss".to_owned(),
+        (Endpoint::TcpTls { .. }, "mqtt") => "mqtts".to_owned(),
+        (Endpoint::TcpTls { .. }, other) => format!("{other}+tls"),
+        (_, other) => other.to_owned(),
+    };
     let url = match &mut t.endpoint {
         Endpoint::Tcp { port, .. } | Endpoint::TcpTls { port, .. } => {
             if let Some(p) = local.rsplit(':').next().and_then(|p| p.parse().ok()) {
@@ -459,7 +481,7 @@ fn first_websocket_path(kind: &TransportKind) -> Option<String> {
 /// Every listener the shards run: the router's transports, then each
 /// `websocket-testee` worker's transport (served in-process on the shards,
 /// where Crossbar runs a worker process).
-fn listened_transports(config: &Config) -> Vec<TransportConfig> {
+pub(super) fn listened_transports(config: &Config) -> Vec<TransportConfig> {
     let mut all = config.transports.clone();
     for w in &config.workers {
         if let WorkerKind::WebSocketTestee(t) = &w.kind {
@@ -492,15 +514,23 @@ struct Shard {
     stats: Rc<MeshStats>,
 }
 
+/// What a shard starts listening on: the transports (real ports) and the
+/// TLS listeners' acceptors.
+struct Listened {
+    transports: Arc<Vec<TransportConfig>>,
+    tls: Arc<TlsSet>,
+}
+
 async fn shard_main(
     shard: ShardId,
     shards: usize,
     config: Arc<Config>,
-    transports: Arc<Vec<TransportConfig>>,
+    listened: Listened,
     peers: Arc<PeerSet>,
     (journal, mqtt): (FileJournal, (MqttLog, Arc<Vec<RestoredSession>>)),
     ready: Ready,
 ) -> Result<(), RunError> {
+    let Listened { transports, tls } = listened;
     let uring = start_uring(shard);
     let stats = Rc::new(MeshStats::default());
     let mesh = ChannelMesh::with_stats(shard, Arc::clone(&peers), Rc::clone(&stats));
@@ -534,7 +564,7 @@ async fn shard_main(
         listeners: Listeners::default(),
         stats,
     };
-    me.listeners.start(bound, &me.router);
+    me.listeners.start(bound, &me.router, &tls);
     let timers = glommio::spawn_local(run_timers(Rc::clone(&me.router)));
     // The HTTP bridge's router components run once, on the first shard.
     let components = if shard.0 == 0 {
@@ -616,9 +646,10 @@ impl Shard {
             Control::Reload {
                 config,
                 resolved,
+                tls,
                 reply,
             } => {
-                let r = self.reload(&config, resolved.as_deref()).await;
+                let r = self.reload(&config, resolved.as_deref(), &tls).await;
                 reply(r);
             }
             // Handled by the caller.
@@ -648,6 +679,7 @@ impl Shard {
         &mut self,
         config: &Config,
         resolved: Option<&Vec<TransportConfig>>,
+        tls: &TlsSet,
     ) -> Result<ShardReloaded, RunError> {
         let all;
         let transports = match resolved {
@@ -666,7 +698,10 @@ impl Shard {
         let plan = self.listeners.prepare(self.id, wanted)?;
         let bound = plan.resolved(transports, &self.listeners);
         let applied = self.router.borrow_mut().apply(config);
-        let listeners = self.listeners.commit(plan, transports, &self.router).await;
+        let listeners = self
+            .listeners
+            .commit(plan, transports, &self.router, tls)
+            .await;
         Ok(ShardReloaded {
             bound,
             applied,

@@ -699,7 +699,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if k == 0 {
             return Poll::Ready(Ok(()));
         }
-        let written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
+        let sent = match &mut self.sock {
+            Stream::Tls(s) => s.poll_write_batched(cx, &iov[..k]),
+            sock => sock.poll_write_vectored(cx, &iov[..k]),
+        };
+        let written = match sent {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -764,6 +768,10 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Collects a completed send on the ring and accounts for it:
     /// `Ready(None)` when none is in flight, `Pending` while one is.
     fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<()>>> {
+        if let Stream::Tls(s) = &mut self.sock {
+            // Its records were accounted for when they were encrypted.
+            return s.poll_flush(cx).map(|r| r.err().map(Err));
+        }
         let Stream::Uring(sock) = &mut self.sock else {
             return Poll::Ready(None);
         };

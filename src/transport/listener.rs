@@ -15,7 +15,8 @@
 //! any other existing file is left alone and the bind fails.
 //!
 //! What is not here: the protocols spoken on the streams (see `websocket` and
-//! `rawsocket`), and TLS.
+//! `rawsocket`), and the TLS handshake (`tls`: the accept loop runs it on
+//! an accepted stream of a TLS listener, which then becomes [`Stream::Tls`]).
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -52,13 +53,39 @@ pub enum Stream {
     Unix(Box<glommio::net::UnixStream>),
     /// TCP (with `TCP_NODELAY`) or Unix, on the shard's own ring ([`uring`]).
     Uring(uring::UringStream),
+    /// TLS over TCP (either of the above), once the handshake is done
+    /// ([`super::tls`]).
+    Tls(Box<super::tls::TlsStream>),
     /// An upgraded WebSocket connection read and written as bytes (MQTT
     /// over WebSocket, [`super::wsbytes`]).
     Ws(Box<super::wsbytes::WsBytes<Stream>>),
 }
 
+impl Stream {
+    /// The TLS handshake's results, taken once by the front end that opens
+    /// the link; `None` for a plaintext stream.
+    pub fn take_tls_info(&mut self) -> Option<Box<crate::core::api::TlsInfo>> {
+        match self {
+            Stream::Tls(s) => s.take_info(),
+            Stream::Ws(s) => s.inner_mut().take_tls_info(),
+            _ => None,
+        }
+    }
+
+    /// Whether the stream is TLS.
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Stream::Tls(_) => true,
+            Stream::Ws(s) => s.inner().is_tls(),
+            _ => false,
+        }
+    }
+}
+
 /// Binds `endpoint` on the current glommio executor: on the shard's own ring
 /// when the thread runs one ([`uring::current`]), else on glommio's sockets.
+/// A TLS endpoint binds its TCP socket; the handshake is run on each
+/// accepted stream by the caller (`tls::accept`).
 ///
 /// # Errors
 /// Resolution failures (`host` resolves to nothing), `AddrInUse`, permission
@@ -69,24 +96,17 @@ pub enum Stream {
 pub fn bind(endpoint: &Endpoint) -> io::Result<Listener> {
     if let Some(ring) = uring::current() {
         return Ok(Listener::Uring(match endpoint {
-            Endpoint::Tcp { host, port } => {
+            Endpoint::Tcp { host, port } | Endpoint::TcpTls { host, port, .. } => {
                 uring::UringListener::bind_tcp(ring, resolve(host, *port)?)?
             }
             Endpoint::Unix { path } => {
                 remove_stale_socket(path)?;
                 uring::UringListener::bind_unix(ring, path)?
             }
-            // Never bound as plaintext; `shard::start` refuses such configs first.
-            Endpoint::TcpTls { .. } => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "TLS listeners are not supported yet",
-                ));
-            }
         }));
     }
     match endpoint {
-        Endpoint::Tcp { host, port } => {
+        Endpoint::Tcp { host, port } | Endpoint::TcpTls { host, port, .. } => {
             // Resolve here: glommio's `bind` panics on resolution failures.
             let addr = resolve(host, *port)?;
             Ok(Listener::Tcp(bind_tcp(addr)?))
@@ -95,11 +115,6 @@ pub fn bind(endpoint: &Endpoint) -> io::Result<Listener> {
             remove_stale_socket(path)?;
             Ok(Listener::Unix(glommio::net::UnixListener::bind(path)?))
         }
-        // Never bound as plaintext; `shard::start` refuses such configs first.
-        Endpoint::TcpTls { .. } => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "TLS listeners are not supported yet",
-        )),
     }
 }
 
@@ -264,6 +279,7 @@ impl AsyncRead for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => Socket::poll_read(s, cx, buf),
+            Stream::Tls(s) => Socket::poll_read(&mut **s, cx, buf),
             Stream::Ws(s) => Socket::poll_read(&mut **s, cx, buf),
         }
     }
@@ -279,6 +295,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Uring(s) => s.poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
+            Stream::Tls(s) => Socket::poll_write_vectored(&mut **s, cx, &[io::IoSlice::new(buf)]),
             Stream::Ws(s) => Socket::poll_write_vectored(&mut **s, cx, &[io::IoSlice::new(buf)]),
         }
     }
@@ -288,6 +305,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Uring(_) | Stream::Ws(_) => Poll::Ready(Ok(())),
+            Stream::Tls(s) => s.poll_flush(cx),
         }
     }
 
@@ -296,6 +314,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
             Stream::Uring(s) => Poll::Ready(s.shutdown_write()),
+            Stream::Tls(s) => Poll::Ready(Socket::shutdown_write(&mut **s)),
             Stream::Ws(s) => Poll::Ready(Socket::shutdown_write(&mut **s)),
         }
     }

@@ -20,6 +20,9 @@
 //! - [`uring`]: the shard's own io_uring (multishot receives into shared
 //!   buffers, sends submitted once per turn), the data path when the kernel
 //!   has it;
+//! - [`tls`]: TLS on TCP listeners, a property of the accepted stream
+//!   ([`Stream::Tls`]): the accept loop runs the handshake, then any front
+//!   end reads and writes plaintext through the same [`socket::Socket`];
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
@@ -31,6 +34,7 @@
 
 mod compress;
 mod conn;
+pub mod cookie;
 mod encoded;
 pub mod http;
 pub mod listener;
@@ -40,6 +44,7 @@ pub mod socket;
 pub mod testee;
 #[cfg(test)]
 mod testutil;
+pub mod tls;
 pub mod universal;
 mod upgrade;
 pub mod uring;
@@ -242,10 +247,16 @@ pub fn serve<H: ConnectionHooks + 'static>(
                 let timeout = mqtt.as_ref().map_or(Duration::from_secs(10), |m| {
                     Duration::from_millis(m.service.limits.connect_timeout_ms)
                 });
-                let Some(sniffed) = universal::sniff(&stream, timeout).await else {
+                let mut stream = stream;
+                let Some(sniffed) = universal::sniff(&mut stream, timeout).await else {
                     drop(ClosedOnDrop(hooks));
                     return;
                 };
+                if sniffed == universal::Sniffed::Tls {
+                    tls::refuse_tls_client(&mut stream, &peer, &transport.id).await;
+                    drop(ClosedOnDrop(hooks));
+                    return;
+                }
                 // HTTP: the web server, with the websocket entries as paths.
                 if sniffed == universal::Sniffed::Http
                     && let Some(site) = site

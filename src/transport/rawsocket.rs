@@ -189,6 +189,15 @@ async fn opening<H: ConnectionHooks>(
             return None;
         }
     };
+    if super::tls::looks_like_tls(&request) {
+        Box::pin(super::tls::refuse_tls_client(
+            &mut conn.sock,
+            &peer,
+            &transport.id,
+        ))
+        .await;
+        return None;
+    }
     let client = match wire::parse_client_handshake(request) {
         Ok(c) => c,
         Err(e) => {
@@ -217,6 +226,7 @@ async fn opening<H: ConnectionHooks>(
     };
     let mut info = LinkInfo::new(transport, FrontEnd::RawSocket, peer);
     info.max_outbound = Some(send_max);
+    info.tls = conn.sock.take_tls_info();
     if let Err(refused) = conn.open(info, serializer) {
         tracing::debug!(reason = refused.0, "rawsocket connection refused");
         let reply = wire::error_reply(ERR_MAX_CONNECTIONS);

@@ -10,7 +10,7 @@
 //! with one `sendmsg` over many frames; only when the socket is full does the
 //! write fall back to glommio's `poll_write`, which registers for writability.
 //!
-//! TLS will sit on top of either (see docs/architecture.md, "Socket I/O").
+//! TLS sits on top of either (`super::tls`: a `Stream::Tls` implements this trait too).
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
@@ -48,6 +48,7 @@ impl Socket for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Uring(s) => s.poll_read(cx, buf),
+            Stream::Tls(s) => s.poll_read(cx, buf),
             Stream::Ws(s) => s.poll_read(cx, buf),
         }
     }
@@ -60,6 +61,7 @@ impl Socket for Stream {
         let bufs = &bufs[..bufs.len().min(MAX_IOVECS)];
         match self {
             Stream::Uring(s) => return s.poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => return s.poll_write_vectored(cx, bufs),
             Stream::Ws(s) => return s.poll_write_vectored(cx, bufs),
             Stream::Tcp(_) | Stream::Unix(_) => {}
         }
@@ -77,7 +79,7 @@ impl Socket for Stream {
         match self {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, first),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, first),
-            Stream::Uring(_) | Stream::Ws(_) => unreachable!("handled above"),
+            Stream::Uring(_) | Stream::Tls(_) | Stream::Ws(_) => unreachable!("handled above"),
         }
     }
 
@@ -88,6 +90,7 @@ impl Socket for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Unix(s) => Pin::new(s).poll_close(&mut cx),
             Stream::Uring(s) => return s.shutdown_write(),
+            Stream::Tls(s) => return s.shutdown_write(),
             Stream::Ws(s) => return s.shutdown_write(),
         };
         match done {

@@ -43,6 +43,8 @@ pub struct Outcome {
     pub info: Option<(Serializer, &'static str, String)>,
     /// How long `serve` ran.
     pub elapsed: Duration,
+    /// The link's TLS state, as `open` got it.
+    pub tls: Option<Box<crate::core::api::TlsInfo>>,
 }
 
 #[derive(Default)]
@@ -51,6 +53,7 @@ struct Log {
     closed: usize,
     frames: Vec<Bytes>,
     info: Option<(Serializer, &'static str, String)>,
+    tls: Option<Box<crate::core::api::TlsInfo>>,
 }
 
 struct TestHooks {
@@ -63,6 +66,7 @@ impl ConnectionHooks for TestHooks {
     fn open(&mut self, info: LinkInfo, serializer: Serializer) -> Result<OutboxRef, Refused> {
         let mut log = self.log.borrow_mut();
         log.opened += 1;
+        log.tls = info.tls.clone();
         log.info = Some((serializer, info.kind.as_str(), info.peer));
         match self.behaviour {
             Behaviour::Refuse => Err(Refused("server full")),
@@ -209,6 +213,25 @@ where
     R: Send + 'static,
     L: FnOnce(Rc<TransportConfig>) -> Listening + Send + 'static,
 {
+    run_one_tls(io, transport, listening, None, behaviour, client)
+}
+
+/// [`run_one_with`] on a TLS listener when `tls` is given: the accepted
+/// stream goes through [`super::tls::accept`] first (a failed handshake
+/// ends the server side with nothing opened).
+pub fn run_one_tls<C, R, L>(
+    io: Io,
+    transport: TransportConfig,
+    listening: L,
+    tls: Option<std::sync::Arc<super::tls::TlsAcceptor>>,
+    behaviour: Behaviour,
+    client: C,
+) -> (Outcome, R)
+where
+    C: FnOnce(String) -> R + Send + 'static,
+    R: Send + 'static,
+    L: FnOnce(Rc<TransportConfig>) -> Listening + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<String>();
     let server = LocalExecutorBuilder::default()
         .io_memory(1 << 20)
@@ -227,13 +250,31 @@ where
                 Ok(listener.accept().await)
             });
             let (stream, peer) = accept.await.expect("a client within 10 s").expect("accept");
+            let started = Instant::now();
+            let stream = match tls {
+                None => Some(stream),
+                Some(acceptor) => super::tls::accept(acceptor, stream, &peer, "test").await,
+            };
+            let Some(stream) = stream else {
+                drop(listener);
+                if let Some(ring) = ring {
+                    ring.stop().await;
+                }
+                return Outcome {
+                    opened: 0,
+                    closed: 0,
+                    frames: Vec::new(),
+                    info: None,
+                    elapsed: started.elapsed(),
+                    tls: None,
+                };
+            };
             let log = Rc::new(RefCell::new(Log::default()));
             let hooks = TestHooks {
                 log: log.clone(),
                 behaviour,
                 outbox: None,
             };
-            let started = Instant::now();
             let listening = listening(Rc::new(transport));
             serve(stream, peer, &listening, hooks, None).await;
             let elapsed = started.elapsed();
@@ -248,6 +289,7 @@ where
                 frames: log.frames,
                 info: log.info,
                 elapsed,
+                tls: log.tls,
             }
         })
         .expect("start executor");

@@ -1,7 +1,8 @@
 //! Crossbar's `universal` transport: one port, the protocol chosen by the
 //! connection's first octet, looked at without consuming it (`MSG_PEEK`):
 //! `0x10` (an MQTT CONNECT) → MQTT, `0x7F` (the RawSocket magic) →
-//! RawSocket, anything else → HTTP, served by the web server
+//! RawSocket, `0x16` (a TLS handshake record, on a plaintext port) → a TLS
+//! alert and a log line, anything else → HTTP, served by the web server
 //! ([`super::http`]: the `web` paths and the `websocket` entries as paths;
 //! [`service_transport`]'s first-websocket fallback only when the transport
 //! has no site). A protocol the transport does not configure drops the
@@ -27,6 +28,8 @@ pub enum Sniffed {
     RawSocket,
     /// An HTTP request (WebSocket upgrade).
     Http,
+    /// A TLS ClientHello (on a plaintext port).
+    Tls,
 }
 
 /// The protocol of a first octet.
@@ -34,19 +37,28 @@ pub fn classify(first: u8) -> Sniffed {
     match first {
         0x10 => Sniffed::Mqtt,
         0x7F => Sniffed::RawSocket,
+        0x16 => Sniffed::Tls,
         _ => Sniffed::Http,
     }
 }
 
 /// Waits for the first octet of `stream` without consuming it; `None` when
 /// the peer closed, timed out, or the stream cannot be peeked (Unix sockets).
-pub async fn sniff(stream: &Stream, timeout: Duration) -> Option<Sniffed> {
+pub async fn sniff(stream: &mut Stream, timeout: Duration) -> Option<Sniffed> {
     let fd = match stream {
         Stream::Tcp(s) => s.as_raw_fd(),
         // Before the first read nothing has armed the ring's receive, so the
         // octet is still in the socket.
         Stream::Uring(s) => s.raw_fd(),
         Stream::Unix(_) | Stream::Ws(_) => return None,
+        Stream::Tls(s) => {
+            // A TLS "ClientHello" inside TLS is just HTTP's first octet.
+            return match super::with_timeout(timeout, s.peek()).await {
+                Some(Ok(Some(0x16))) => Some(Sniffed::Http),
+                Some(Ok(Some(b))) => Some(classify(b)),
+                _ => None,
+            };
+        }
     };
     let deadline = Instant::now() + timeout;
     let mut wait = Duration::from_millis(1);
@@ -92,6 +104,7 @@ pub fn service_transport(
         Sniffed::RawSocket => TransportKind::RawSocket(u.rawsocket.clone()?),
         Sniffed::Http => TransportKind::WebSocket(u.websocket.values().next()?.clone()),
         Sniffed::Mqtt => TransportKind::Mqtt(u.mqtt.clone()?),
+        Sniffed::Tls => return None,
     };
     Some(Rc::new(TransportConfig::new(
         t.id.clone(),
@@ -109,5 +122,6 @@ mod tests {
         assert_eq!(classify(0x10), Sniffed::Mqtt);
         assert_eq!(classify(0x7F), Sniffed::RawSocket);
         assert_eq!(classify(b'G'), Sniffed::Http);
+        assert_eq!(classify(0x16), Sniffed::Tls);
     }
 }

@@ -15,7 +15,7 @@ use super::socket::Socket;
 use super::websocket::{negotiate_subprotocol, path_matches, run_session, ws_framing};
 use super::{ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, TransportKind, WebSocketOptions, WebSocketService};
-use crate::core::api::{FrontEnd, LinkInfo};
+use crate::core::api::{FrontEnd, LinkCookie, LinkInfo};
 use crate::proto::Serializer;
 use crate::proto::websocket::deflate::{Agreed, negotiate as negotiate_deflate};
 use crate::proto::websocket::{self as wire};
@@ -29,6 +29,8 @@ pub(super) struct Accepted {
     pub deflate: Option<Agreed>,
     /// The 101 answer.
     pub answer: Vec<u8>,
+    /// The tracking cookie, when the service tracks cookies ([`track_cookie`]).
+    pub cookie: Option<LinkCookie>,
 }
 
 /// Accepts a checked upgrade request on a service offering `enabled`
@@ -71,7 +73,37 @@ pub(super) fn accept(
         serializer: serializer.unwrap_or(Serializer::Json),
         deflate: deflate.map(|(agreed, _)| agreed),
         answer,
+        cookie: None,
     })
+}
+
+/// Cookie tracking of an accepted upgrade on `service` (transport
+/// `transport`), when the service has it (its `cookie` object): the
+/// link's cookie, and a `Set-Cookie` field in the 101 answer when a new one
+/// is issued ([`super::cookie::track`]).
+pub(super) fn track_cookie(
+    accepted: &mut Accepted,
+    service: &WebSocketService,
+    transport: &str,
+    request: &wire::UpgradeRequest,
+    tls: bool,
+) {
+    let Some(config) = &service.cookie else {
+        return;
+    };
+    let presented = request
+        .cookies
+        .iter()
+        .filter(|(n, _)| *n == config.name)
+        .map(|(_, v)| v.as_str());
+    let (cookie, set) = super::cookie::track(transport, config, presented, tls);
+    if let Some(set) = set {
+        // Before the blank line that ends the head.
+        let at = accepted.answer.len() - 2;
+        let field = format!("Set-Cookie: {set}\r\n");
+        accepted.answer.splice(at..at, field.into_bytes());
+    }
+    accepted.cookie = Some(cookie);
 }
 
 /// Reads the upgrade request and answers it: 101 with the negotiated
@@ -82,9 +114,15 @@ pub(super) async fn handshake(
     service: &WebSocketService,
     enabled: &[Serializer],
     testee: bool,
+    peer: &str,
+    transport: &str,
 ) -> io::Result<(Accepted, Vec<u8>)> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let (request, head_len) = loop {
+        if super::tls::looks_like_tls(&buf) {
+            super::tls::refuse_tls_client(sock, peer, transport).await;
+            return Err(io::Error::other("a TLS client on a plaintext port"));
+        }
         match wire::parse_upgrade(&buf) {
             Ok(Some(done)) => break done,
             Ok(None) => {}
@@ -111,13 +149,16 @@ pub(super) async fn handshake(
         let _ = conn::write_all(sock, &wire::http_error(404, &body)).await;
         return Err(io::Error::other("refused with HTTP 404"));
     }
-    let accepted = match accept(&request, enabled, &service.options, testee) {
+    let mut accepted = match accept(&request, enabled, &service.options, testee) {
         Ok(done) => done,
         Err(refusal) => {
             let _ = conn::write_all(sock, &refusal.to_response()).await;
             return Err(io::Error::other("refused with HTTP 400 (no subprotocol)"));
         }
     };
+    if !testee {
+        track_cookie(&mut accepted, service, transport, &request, sock.is_tls());
+    }
     conn::write_all(sock, &accepted.answer).await?;
     buf.drain(..head_len);
     Ok((accepted, buf))
@@ -145,7 +186,14 @@ pub fn serve_testee<H: ConnectionHooks>(
             return;
         };
         let timeout = Duration::from_millis(ws.options.open_handshake_timeout_ms);
-        let handshake = Box::pin(handshake(&mut conn.sock, ws, &[], true));
+        let handshake = Box::pin(handshake(
+            &mut conn.sock,
+            ws,
+            &[],
+            true,
+            &peer,
+            &transport.id,
+        ));
         let (accepted, leftover) = match with_timeout(timeout, handshake).await {
             Some(Ok(done)) => done,
             _ => return,

@@ -258,6 +258,8 @@ async fn opening<H: ConnectionHooks>(
         ws,
         &transport.serializers,
         false,
+        &peer,
+        &transport.id,
     ));
     let (accepted, leftover) = match with_timeout(timeout, handshake).await {
         Some(Ok(done)) => done,
@@ -312,6 +314,10 @@ pub(super) async fn open_session<H: ConnectionHooks>(
         Duration::from_millis(opts.auto_ping_interval_ms),
         Duration::from_millis(opts.auto_ping_timeout_ms),
     );
+    // The TLS handshake's results (client certificate, channel bindings).
+    let mut info = info;
+    info.tls = conn.sock.take_tls_info();
+    info.cookie = accepted.cookie.clone().map(Box::new);
     if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
         return None;

@@ -75,6 +75,11 @@ impl<S: Socket> WsBytes<S> {
         &self.inner
     }
 
+    /// The stream underneath, to change (the TLS state is taken from it).
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Whether no data frame is partly written.
     fn between_frames(&self) -> bool {
         self.frame_left == 0 && self.hpos == self.hlen

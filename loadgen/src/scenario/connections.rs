@@ -204,7 +204,7 @@ async fn thread_main(
     let ok = Rc::new(Cell::new(0u64));
     let attempted = Rc::new(Cell::new(0u64));
     let start = ctl.measure_start_ns.load(Ordering::Acquire);
-    let tcp = matches!(p.target.endpoint, Endpoint::Tcp(_));
+    let tcp = matches!(p.target.endpoint, Endpoint::Tcp(_) | Endpoint::TcpTls(..));
     {
         let (p, ctl, hist, ok, attempted) = (
             p.clone(),

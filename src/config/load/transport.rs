@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::{Key, Loader, Obj};
 use crate::config::path::{child, index};
 use crate::config::{
-    ClientCertificates, DeflateParams, Endpoint, Limits, RawSocketOptions, RawSocketService,
-    TlsConfig, TlsVersion, TransportConfig, TransportKind, WampService, WebSocketOptions,
-    WebSocketService,
+    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, DeflateParams, Endpoint, Limits,
+    RawSocketOptions, RawSocketService, TlsConfig, TlsVersion, TransportConfig, TransportKind,
+    WampService, WebSocketOptions, WebSocketService,
 };
 use crate::proto::Serializer;
 
@@ -693,6 +693,7 @@ impl Loader<'_> {
             ClientCertificates::Required
         };
         let mut min_version = TlsVersion::Tls12;
+        let mut handshake_timeout_ms = DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS;
         if let Some(v) = obj.get("junction") {
             let jp = child(path, "junction");
             let j = self.object(&jp, v)?;
@@ -702,6 +703,7 @@ impl Loader<'_> {
                 &[
                     ("client_certificates", Key::Read),
                     ("min_version", Key::Read),
+                    ("handshake_timeout", Key::Read),
                 ],
             );
             if let Some(v) = j.get("client_certificates") {
@@ -732,6 +734,11 @@ impl Loader<'_> {
                     );
                 }
             }
+            if let Some(v) = j.get("handshake_timeout")
+                && let Some(ms) = self.millis(&child(&jp, "handshake_timeout"), v)
+            {
+                handshake_timeout_ms = ms;
+            }
             if let Some(v) = j.get("min_version") {
                 let p = child(&jp, "min_version");
                 min_version = match self.string(&p, v)?.as_ref() {
@@ -753,6 +760,7 @@ impl Loader<'_> {
             ciphers: ciphers.ok()?,
             client_certificates,
             min_version,
+            handshake_timeout_ms,
         })
     }
 

@@ -377,7 +377,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/transports/0", json!({"type": "universal", "endpoint": {"type": "unix", "path": "/tmp/u.sock"}, "rawsocket": {}}), "workers[0].transports[0].endpoint", Unsupported, "a universal transport on a Unix socket is not supported yet")]
 #[case("/workers/0/transports/0/type", json!("websocket.testee"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/type", json!("carrier-pigeon"), "workers[0].transports[0].type", Invalid, "unknown transport type")]
-#[case("/workers/0/transports/0/endpoint/tls", json!({"key": "k", "certificate": "c"}), "workers[0].transports[0].endpoint.tls", Unsupported, "TLS is not supported yet")]
 #[case("/workers/0/transports/0/endpoint/portrange", json!([8000, 8010]), "workers[0].transports[0].endpoint.portrange", Unsupported, "port range")]
 #[case("/workers/0/transports/0/endpoint/port", json!(70000), "workers[0].transports[0].endpoint.port", Invalid, "out of range")]
 #[case("/workers/0/transports/0/endpoint/port", json!("$PORT"), "workers[0].transports[0].endpoint.port", Invalid, "environment variable PORT is not set")]
@@ -404,9 +403,7 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/transports/0/options", json!({"max_message_size": 0}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
 #[case("/workers/0/transports/0/options", json!({"max_message_size": 100_000_000}), "workers[0].transports[0].options.max_message_size", Invalid, "out of range")]
 #[case("/workers/0/transports/0/options", json!({"turbo": true}), "workers[0].transports[0].options.turbo", Invalid, "unknown key")]
-#[case("/workers/0/transports/0/auth", json!({"tls": {"type": "static", "principals": {}}}), "workers[0].transports[0].auth.tls", Unsupported, "\"tls\" authentication is not supported yet")]
 #[case("/workers/0/transports/0/auth", json!({"password": {}}), "workers[0].transports[0].auth.password", Invalid, "unknown authentication method")]
-#[case("/workers/0/transports/0/auth", json!({"tls": {"type": "dynamic", "authenticator": "com.x.auth"}}), "workers[0].transports[0].auth.tls", Unsupported, "dynamic \"tls\" authentication")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"role": "x"}}), "workers[0].transports[0].auth.anonymous.type", Invalid, "missing")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "role": ""}}), "workers[0].transports[0].auth.anonymous.role", Invalid, "empty")]
 #[case("/workers/0/transports/0/auth", json!({"anonymous": {"type": "static", "secret": 1}}), "workers[0].transports[0].auth.anonymous.secret", Invalid, "unknown key")]
@@ -515,10 +512,7 @@ fn rawsocket_errors() {
 
 #[test]
 fn several_errors_are_all_reported() {
-    let mut v = with(
-        "/workers/0/transports/0/endpoint/tls",
-        json!({"key": "k.pem", "certificate": "c.pem"}),
-    );
+    let mut v = with("/workers/0/transports/0/serializers", json!(["ubjson"]));
     set(&mut v, "/workers/0/realms/0/store", json!({"type": "tape"}));
     set(&mut v, "/workers/1", json!({"type": "container"}));
     let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();
@@ -526,7 +520,7 @@ fn several_errors_are_all_reported() {
         paths,
         vec![
             "workers[0].realms[0].store.type",
-            "workers[0].transports[0].endpoint.tls",
+            "workers[0].transports[0].serializers[0]",
             "workers[1].type",
         ]
     );
@@ -645,7 +639,6 @@ fn duplicate_unix_paths_and_transport_ids() {
 #[case("/workers/0/realms/0/options", json!({"enable_meta_api": false}), "workers[0].realms[0].options.enable_meta_api")]
 #[case("/workers/0/transports/0/url", json!("ws://localhost:8080"), "workers[0].transports[0].url")]
 #[case("/workers/0/transports/0/debug", json!(true), "workers[0].transports[0].debug")]
-#[case("/workers/0/transports/0/cookie", json!({}), "workers[0].transports[0].cookie")]
 #[case("/workers/0/transports/0/options", json!({"compression": {"deflate": {"memory_level": 5}}}), "workers[0].transports[0].options.compression.deflate.memory_level")]
 #[case("/workers/0/transports/0/options", json!({"compression": {"deflate": {"max_window_bits": 8}}}), "workers[0].transports[0].options.compression.deflate.max_window_bits")]
 #[case("/workers/0/transports/0/options", json!({"tcp_nodelay": true}), "workers[0].transports[0].options.tcp_nodelay")]

@@ -29,7 +29,6 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"a/b": {"type": "websocket"}}), "workers[0].transports[0].paths.a/b", Invalid, "invalid path")]
 #[case(json!({}), "workers[0].transports[0].paths", Invalid, "no path")]
 #[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
-#[case(json!({"ws": {"type": "websocket", "auth": {"cookie": {}}}}), "workers[0].transports[0].paths.ws.auth.cookie", Unsupported, "\"cookie\" authentication is not supported yet")]
 #[case(json!({"ws": {"type": "websocket", "endpoint": {}}}), "workers[0].transports[0].paths.ws.endpoint", Invalid, "unknown key")]
 #[case(json!({"ws": {"type": "websocket", "id": "bad id"}}), "workers[0].transports[0].paths.ws.id", Invalid, "invalid ID")]
 #[case(json!({"x": {"type": "wap", "templates": "t", "routes": [], "wamp": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "web service type \"wap\" is not supported yet")]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
 use super::throttle::{Failure, Source};
 use super::{Features, Host, IdMap, Joining, Phase, Session, Sessions};
-use crate::core::api::LinkId;
+use crate::core::api::{CookieLogin, LinkId};
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
 
@@ -90,7 +90,7 @@ impl Sessions {
             );
             return false;
         }
-        let Some(method) = methods.select(offered.as_deref()) else {
+        let Some(method) = methods.select(offered.as_deref(), &l.info, &hello.realm) else {
             let msg = format!(
                 "none of the authentication methods offered ({}) is accepted here; this \
                  transport accepts: {}",
@@ -369,6 +369,7 @@ impl Sessions {
             "authenticated"
         );
         let transport_level = l.info.transport.auth.trustlevel;
+        let cookie = l.info.cookie.clone();
         let trustlevel = host
             .role_trustlevel(realm, &identity.authrole)
             .or(transport_level);
@@ -376,6 +377,18 @@ impl Sessions {
             Some(a) => a,
             None => host.random_authid(),
         };
+        // A tracking cookie remembers this login (cookie authentication).
+        if let Some(c) = &cookie {
+            c.jar.remember(
+                &c.id,
+                CookieLogin {
+                    realm: host.realm_name(realm).to_owned(),
+                    authid: authid.clone(),
+                    authrole: identity.authrole.clone(),
+                    authmethod: identity.authmethod.clone(),
+                },
+            );
+        }
         let mut details = Dict::new()
             .with("realm", host.realm_name(realm))
             .with("authid", authid.as_str())

@@ -449,6 +449,7 @@ pub(crate) fn join_limited(c: &mut Cluster, shard: usize, max: usize) -> Peer {
 mod api;
 mod auth;
 mod auth_dynamic;
+mod auth_tls;
 mod basic;
 mod limits;
 mod ops;

@@ -24,6 +24,9 @@ pub struct UpgradeRequest {
     /// The `Sec-WebSocket-Extensions` field values, in order, as sent (see
     /// [`super::deflate::negotiate`]); values that are not text are left out.
     pub extensions: Vec<String>,
+    /// The cookies of the `Cookie` header(s), `(name, value)` in order
+    /// (cookie tracking reads its own).
+    pub cookies: Vec<(String, String)>,
 }
 
 /// Why an upgrade request is refused: the HTTP answer to send before closing.
@@ -179,11 +182,15 @@ pub fn check_upgrade<B: AsRef<[u8]>>(head: &RequestHead<B>) -> Result<UpgradeReq
         .filter_map(|v| std::str::from_utf8(v).ok())
         .map(str::to_owned)
         .collect();
+    let cookies = crate::proto::http::cookie::cookies(&headers)
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
     Ok(UpgradeRequest {
         path: head.path().to_owned(),
         key,
         protocols,
         extensions,
+        cookies,
     })
 }
 

@@ -362,6 +362,10 @@ async fn upgrade(
                 return Ok((r.status, sent, None));
             }
         };
+    if let TransportKind::WebSocket(service) = &ws.transport.kind {
+        let tls = c.sock.is_tls();
+        upgrade::track_cookie(&mut negotiated, service, &ws.transport.id, &request, tls);
+    }
     // The empty body's end, so that nothing of the request is left.
     c.body_piece().await?;
     c.write_parts(&[&negotiated.answer]).await?;

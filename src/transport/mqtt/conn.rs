@@ -71,6 +71,11 @@ pub async fn serve_mqtt(
             svc.release();
             return;
         }
+        Some(Err(_)) if crate::transport::tls::looks_like_tls(&buf) => {
+            crate::transport::tls::refuse_tls_client(&mut sock, &peer, &svc.transport.id).await;
+            svc.release();
+            return;
+        }
         Some(Err(refusal)) => {
             if let Some((bytes, _)) = refusal {
                 let _ = write_all(&mut sock, &bytes).await;
@@ -224,7 +229,7 @@ impl Session {
     /// identifier, opens the link and sends HELLO.
     #[allow(clippy::result_large_err)]
     fn start(
-        sock: Stream,
+        mut sock: Stream,
         peer: String,
         svc: &Rc<Service>,
         router: Rc<dyn RouterPort>,
@@ -320,6 +325,7 @@ impl Session {
         );
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
         info.max_outbound = None;
+        info.tls = sock.take_tls_info();
         let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,

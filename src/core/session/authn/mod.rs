@@ -19,18 +19,21 @@
 //! (`dynamic.rs`: the authenticator procedure and its answer). The protocol
 //! and cryptography of each method live in [`crate::proto::auth`]; this
 //! folder looks principals up, builds identities and chooses where work runs.
-//! (`tls` and `cookie` need the TLS state and the HTTP upgrade's headers in
-//! `LinkInfo`; they come with the TLS and HTTP work.)
+//! `tls.rs` reads the client certificate the TLS layer left in the link's
+//! `TlsInfo`; `cookie.rs` the WebSocket service's tracking cookie
+//! (`LinkInfo::cookie`), and is skipped when the cookie remembers no login.
 //!
 //! This module imports nothing of the transports or the runtime.
 //!
 //! [`ShardRouter::resolve_authentication`]: crate::core::ShardRouter::resolve_authentication
 
 mod anonymous;
+mod cookie;
 mod cryptosign;
 pub mod dynamic;
 mod scram;
 mod ticket;
+mod tls;
 mod wampcra;
 
 use std::rc::Rc;
@@ -43,9 +46,11 @@ use crate::core::api::LinkInfo;
 use crate::proto::{Authenticate, Dict, Payload, SessionId, Value};
 
 pub use self::anonymous::Anonymous;
+pub use self::cookie::CookieMethod;
 pub use self::cryptosign::Cryptosign;
 pub use self::scram::Scram;
 pub use self::ticket::TicketMethod;
+pub use self::tls::{TlsMethod, certificate_authid};
 pub use self::wampcra::WampCra;
 
 /// Identifies one authentication waiting for a decision on its shard.
@@ -250,6 +255,13 @@ pub trait Authenticator {
     /// The method's name in `HELLO.Details.authmethods` (`anonymous`, `ticket`, ...).
     fn method(&self) -> &str;
 
+    /// Whether the method can be chosen for a client on `link` asking for
+    /// `realm` (cookie authentication: only when the cookie remembers a
+    /// login); a method that does not apply is skipped as if not offered.
+    fn applies(&self, _link: &LinkInfo, _realm: &str) -> bool {
+        true
+    }
+
     /// Decides on HELLO. `ticket` names this authentication if the answer is
     /// [`Step::Pending`].
     fn hello(&self, req: &HelloRequest<'_>, ticket: Ticket) -> Step;
@@ -287,8 +299,7 @@ pub struct Methods {
 impl Methods {
     /// The methods a transport's `auth` config allows, each static or
     /// dynamic, with the router-wide `settings` (limits, the dynamic
-    /// authenticator timeout). `tls` and `cookie` are not built yet (the
-    /// config's gap list refuses them). SCRAM answers to both its
+    /// authenticator timeout). SCRAM answers to both its
     /// authmethods, `wamp-scram` (the spec) and `scram` (Autobahn, Crossbar).
     pub fn from_config(t: &TransportConfig, settings: &AuthSettings) -> Methods {
         let auth = &t.auth.methods;
@@ -311,6 +322,12 @@ impl Methods {
         if let Some(a) = &auth.cryptosign {
             methods.push(Rc::new(Cryptosign::from_config(a, settings)));
         }
+        if let Some(a) = &auth.tls {
+            methods.push(Rc::new(TlsMethod::from_config(a, settings)));
+        }
+        if auth.cookie {
+            methods.push(Rc::new(CookieMethod));
+        }
         Methods { methods }
     }
 
@@ -330,15 +347,21 @@ impl Methods {
         self.methods.iter().map(|m| m.method()).collect()
     }
 
-    /// The method for a client offering `offered` (in its order of
-    /// preference); a client that offers nothing is treated as offering
-    /// `anonymous` (the spec's default).
-    pub fn select(&self, offered: Option<&[&str]>) -> Option<&dyn Authenticator> {
+    /// The method for a client on `link` asking for `realm` and offering
+    /// `offered` (in its order of preference), skipping methods that do not
+    /// apply ([`Authenticator::applies`]); a client that offers nothing is
+    /// treated as offering `anonymous` (the spec's default).
+    pub fn select(
+        &self,
+        offered: Option<&[&str]>,
+        link: &LinkInfo,
+        realm: &str,
+    ) -> Option<&dyn Authenticator> {
         let offered = offered.unwrap_or(&["anonymous"]);
         offered.iter().find_map(|name| {
             self.methods
                 .iter()
-                .find(|m| m.method() == *name)
+                .find(|m| m.method() == *name && m.applies(link, realm))
                 .map(|m| &**m)
         })
     }
@@ -429,7 +452,19 @@ mod tests {
         m.add(Rc::new(Named("ticket")));
         m.add(Rc::new(Named("anonymous")));
         m.add(Rc::new(Named("wampcra")));
-        let pick = |o: Option<&[&str]>| m.select(o).map(|a| a.method().to_owned());
+        let link = LinkInfo::new(
+            Rc::new(TransportConfig::new(
+                "t".into(),
+                crate::config::TransportKind::RawSocket(Default::default()),
+                crate::config::Endpoint::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 0,
+                },
+            )),
+            crate::core::api::FrontEnd::RawSocket,
+            "tcp4:127.0.0.1:1",
+        );
+        let pick = |o: Option<&[&str]>| m.select(o, &link, "r").map(|a| a.method().to_owned());
         assert_eq!(
             pick(Some(&["wampcra", "ticket"])).as_deref(),
             Some("wampcra")

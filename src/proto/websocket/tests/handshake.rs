@@ -23,6 +23,7 @@ fn upgrade_request_is_accepted_by_parse_upgrade() {
             key: KEY.to_owned(),
             protocols: vec!["wamp.2.json".to_owned()],
             extensions: vec![],
+            cookies: vec![],
         }
     );
     let plain = upgrade_request("h", "/", KEY, "");
@@ -155,6 +156,7 @@ fn parses_rfc_request() {
             key: KEY.to_owned(),
             protocols: vec!["chat".to_owned(), "superchat".to_owned()],
             extensions: vec![],
+            cookies: vec![],
         }
     );
 }
