@@ -72,8 +72,12 @@ AB_VENV=$ROOT/tests/autobahn/.venv
 step "Autobahn|Testsuite virtualenv ($AB_VENV)"
 if [[ ! -x "$AB_VENV/bin/wstest" ]]; then
     PY27=${PY27:-}
-    for candidate in python2.7 "$HOME/.pyenv/versions/2.7.18/bin/python2.7"; do
-        if [[ -z "$PY27" ]] && command -v "$candidate" >/dev/null 2>&1; then PY27=$(command -v "$candidate"); fi
+    # A candidate must run: pyenv's `python2.7` shim exists even where
+    # pyenv's global version is not 2.7 (it then fails).
+    for candidate in "$HOME/.pyenv/versions/2.7.18/bin/python2.7" python2.7; do
+        if [[ -z "$PY27" ]] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+            PY27=$(command -v "$candidate")
+        fi
     done
     if [[ -n "$PY27" ]]; then
         rm -rf "$AB_VENV"
