@@ -51,7 +51,7 @@ const HEADS: usize = 8192;
 /// Serves one MQTT connection whose first bytes (`first`, possibly empty)
 /// were already read (a universal listener sniffed them).
 pub async fn serve_mqtt(
-    mut sock: Stream,
+    sock: Stream,
     peer: String,
     svc: Rc<Service>,
     router: Rc<dyn RouterPort>,
@@ -61,41 +61,55 @@ pub async fn serve_mqtt(
         tracing::debug!(%peer, "MQTT listener at max_connections: connection refused");
         return;
     }
-    let limits = decode_limits(&svc);
+    // The CONNECT phase runs in a boxed future of its own: its buffers,
+    // timer and decoded packet are gone once the session runs, and a held
+    // connection's future keeps only the session's main phase.
+    let opened = Box::pin(open(sock, peer, &svc, router, first)).await;
+    if let Some(session) = opened {
+        session.run().await;
+    }
+    svc.release();
+}
+
+/// The CONNECT phase: the first packet within `connect_timeout`, then the
+/// session (or the refusal, answered here).
+async fn open(
+    mut sock: Stream,
+    peer: String,
+    svc: &Rc<Service>,
+    router: Rc<dyn RouterPort>,
+    first: Vec<u8>,
+) -> Option<Session> {
+    let limits = decode_limits(svc);
     let mut buf = BytesMut::from(&first[..]);
     let timeout = Duration::from_millis(svc.limits.connect_timeout_ms);
     let connect = with_timeout(timeout, read_connect(&mut sock, &mut buf, &limits)).await;
     let connect = match connect {
         None => {
             tracing::debug!(%peer, "no CONNECT within connect_timeout");
-            svc.release();
-            return;
+            return None;
         }
         Some(Err(_)) if crate::transport::tls::looks_like_tls(&buf) => {
             crate::transport::tls::refuse_tls_client(&mut sock, &peer, &svc.transport.id).await;
-            svc.release();
-            return;
+            return None;
         }
         Some(Err(refusal)) => {
             if let Some((bytes, _)) = refusal {
                 let _ = write_all(&mut sock, &bytes).await;
             }
             let _ = sock.shutdown_write();
-            svc.release();
-            return;
+            return None;
         }
         Some(Ok(c)) => c,
     };
-    let version = connect.version;
-    match Session::start(sock, peer, &svc, router, *connect, buf) {
-        Ok(session) => session.run().await,
+    match Session::start(sock, peer, svc, router, *connect, buf) {
+        Ok(session) => Some(session),
         Err((mut sock, bytes)) => {
             let _ = write_all(&mut sock, &bytes).await;
             let _ = sock.shutdown_write();
-            let _ = version;
+            None
         }
     }
-    svc.release();
 }
 
 /// The decoder limits of `svc`'s clients.
