@@ -48,31 +48,11 @@ TARGETS=(junction junction-get crossbar)
 [[ ${#ONLY[@]} -gt 0 ]] && TARGETS=("${ONLY[@]}")
 wants() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
-mapfile -t CPUS < <(python3 -c 'import os; print("\n".join(map(str, sorted(os.sched_getaffinity(0)))))')
-[[ ${#CPUS[@]} -ge 2 ]] || die "needs two CPUs (server and load generator)"
-SRV_CPU=${CPUS[0]} GEN_CPU=${CPUS[1]}
+# The server on the first allowed CPU, the load generator on the second.
+source "$(dirname "$0")/lib.sh"
+pin_cpus
 
-PGIDS=()
-cleanup() {
-    local pg
-    for pg in "${PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
-    sleep 0.3
-    for pg in "${PGIDS[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
-}
 trap cleanup EXIT INT TERM
-spawn() {
-    local logf=$1; shift
-    setsid taskset -c "$SRV_CPU" "$@" >"$logf" 2>&1 &
-    STARTED_PID=$!
-    PGIDS+=("$STARTED_PID")
-}
-stop() {
-    local pg=$1
-    kill -TERM -- "-$pg" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pg" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
-}
 wait_post() { # PORT: until the publisher path answers 200
     local port=$1 i
     for ((i = 0; i < 900; i++)); do

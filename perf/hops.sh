@@ -36,15 +36,7 @@ trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("junction=$ROOT/target/release/junction")
 
-taken() { (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
-
-wait_port() {
-    for _ in $(seq 1 100); do
-        taken "$1" && return 0
-        sleep 0.1
-    done
-    echo "port $1 never opened" >&2; return 1
-}
+source "$ROOT/perf/lib.sh"
 
 figure() {
     python3 - "$1" <<'PY'
