@@ -26,6 +26,7 @@ mod tls;
 mod tracker;
 mod url;
 mod wamp;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -459,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             multiproc::pin(&cpus.0)?;
         }
         if let Some(w) = c.worker {
-            multiproc::set_worker();
+            worker::set_worker();
             cli.command.slice(w)?;
         }
     }
@@ -646,7 +647,7 @@ fn finish(report: &mut Report, json: Option<&std::path::Path>) -> anyhow::Result
         report
             .write_json(path)
             .with_context(|| format!("writing {}", path.display()))?;
-        if multiproc::is_worker() {
+        if worker::is_worker() {
             return Ok(ExitCode::SUCCESS);
         }
         for svg in report

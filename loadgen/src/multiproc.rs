@@ -17,38 +17,18 @@
 //! latency histogram (hdrhistogram V2, deflated, base64) to a file; the
 //! parent adds up the counts, merges the histograms and takes the longest
 //! measured phase as the run's duration.
+//!
+//! This is the parent's side and the split of the work; what a worker says
+//! and hands over is in [`crate::worker`].
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 
 use crate::stats::{self, CpuMeter, Report};
-
-/// What a worker says once it is ready to measure.
-const READY: &str = "loadgen-worker: ready";
-
-/// What a worker says when its measured phase is over (before it closes
-/// its sessions, which the router's figures must not include).
-const MEASURED: &str = "loadgen-worker: measured";
-
-/// Whether this process is a worker of `--procs`.
-static WORKER: AtomicBool = AtomicBool::new(false);
-
-/// Marks this process as a worker.
-pub fn set_worker() {
-    WORKER.store(true, Ordering::Relaxed);
-}
-
-/// Whether this process is a worker.
-pub fn is_worker() -> bool {
-    WORKER.load(Ordering::Relaxed)
-}
+use crate::worker::{MEASURED, READY, decode_histogram};
 
 /// `I/K`: worker `I` (from 0) of `K`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,35 +139,6 @@ pub fn pin(cpus: &[usize]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// In a worker: says it is ready and waits for the parent's go. Elsewhere
-/// nothing.
-///
-/// # Errors
-/// The parent went away.
-pub fn barrier() -> anyhow::Result<()> {
-    if !is_worker() {
-        return Ok(());
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{READY}")?;
-    out.flush()?;
-    drop(out);
-    let mut line = String::new();
-    if std::io::stdin().read_line(&mut line)? == 0 {
-        bail!("the parent loadgen went away before the start");
-    }
-    Ok(())
-}
-
-/// In a worker: tells the parent the measured phase is over.
-pub fn measured() {
-    if is_worker() {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{MEASURED}");
-        let _ = out.flush();
-    }
-}
-
 /// Reads `out` until `line` (true) or its end (false).
 fn wait_line(out: &mut impl BufRead, want: &str) -> std::io::Result<bool> {
     let mut line = String::new();
@@ -200,27 +151,6 @@ fn wait_line(out: &mut impl BufRead, want: &str) -> std::io::Result<bool> {
             return Ok(true);
         }
     }
-}
-
-/// `h` as base64 of its deflated V2 serialization.
-pub fn encode_histogram(h: &Histogram<u64>) -> String {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut bytes)
-        .expect("serializing into memory");
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// The histogram [`encode_histogram`] wrote.
-///
-/// # Errors
-/// Not base64 of a serialized histogram.
-pub fn decode_histogram(s: &str) -> anyhow::Result<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s)?;
-    let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
-    Ok(h)
 }
 
 /// The arguments of worker `i` of `k`: ours without `--procs`, `--cpus`,
@@ -436,6 +366,7 @@ pub fn merge(reports: &[serde_json::Value]) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker::encode_histogram;
 
     #[test]
     fn worker_shares_add_up_and_cpus_split_in_chunks() {
@@ -559,18 +490,5 @@ mod tests {
         let mut no_hist = worker_report(&a, 1.0, true);
         no_hist["histogram"] = serde_json::Value::Null;
         assert!(merge(&[no_hist]).is_err());
-    }
-
-    #[test]
-    fn histograms_survive_the_round_trip() {
-        let mut h = stats::new_histogram();
-        for v in [1_000u64, 5_000, 5_000, 1_000_000] {
-            stats::record(&mut h, v);
-        }
-        let back = decode_histogram(&encode_histogram(&h)).expect("decode");
-        assert_eq!(back.len(), 4);
-        assert_eq!(back.max(), h.max());
-        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
-        assert!(decode_histogram("not base64!").is_err());
     }
 }

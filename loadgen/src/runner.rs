@@ -329,6 +329,6 @@ pub fn connect_and_warm_up(
         ctl.warm.load(Ordering::Relaxed)
     })?;
     // A `--procs` worker starts measuring when every worker is ready.
-    crate::multiproc::barrier()?;
+    crate::worker::barrier()?;
     Ok(pb)
 }

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::tracker::SeqCounts;
+use crate::worker;
 
 /// Highest latency a histogram tracks: one hour, in nanoseconds.
 const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
@@ -233,7 +234,7 @@ impl CpuMeter {
 
     /// Takes the "after" snapshots.
     pub fn finish(&self) -> CpuReport {
-        crate::multiproc::measured();
+        worker::measured();
         let (u, s) = self_cpu();
         let after = self.router_pid.and_then(proc_sample);
         CpuReport {
@@ -346,8 +347,8 @@ impl Report {
     pub fn set_latency(&mut self, h: &Histogram<u64>) {
         self.latency_us = Latency::of(h);
         self.latency_buckets_us = buckets_us(h);
-        if crate::multiproc::is_worker() {
-            self.histogram = Some(crate::multiproc::encode_histogram(h));
+        if worker::is_worker() {
+            self.histogram = Some(worker::encode_histogram(h));
         }
     }
 

@@ -10,10 +10,9 @@
 //! the history's `limit` (so the log's image is exactly the live history).
 //! Histories no longer configured are deleted (a tombstone) at open.
 //!
-//! **Values** are [rkyv] archives of [`Record`], read in place at startup
-//! from a 16-aligned copy. The WAMP details and payload are kept as one
-//! MessagePack-encoded EVENT (the router's own codec), so every value type
-//! survives unchanged.
+//! **Values** are [rkyv] archives of an event's
+//! [`Record`](crate::store::records::event::Record), read in place at
+//! startup; the realm's log holds them as [`StoreValue::Event`].
 //!
 //! **MQTT sessions** of the realm's MQTT clients live in the same log under
 //! `m` keys ([`crate::store::mqtt`]): one writer orders a publication's
@@ -32,41 +31,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
-use rkyv::util::AlignedVec;
 
 use crate::config::{Config, RealmConfig};
-use crate::core::cluster::{PublishFilter, RealmIdx, RoutedPublish};
+use crate::core::cluster::{RealmIdx, RoutedPublish};
 use crate::core::journal::{EventJournal, StoredEvent};
 use crate::proto::uri::MatchPolicy;
-use crate::proto::{Event, Message, PublicationId, Serializer, SessionId, SubscriptionId};
-use crate::store::mqtt::{self, MqttLog, RestoredSession};
-use crate::store::wal::{self, Encode, Op, Wal, WalError, WalSender};
+use crate::store::mqtt::MqttLog;
+use crate::store::records::StoreValue;
+use crate::store::records::event::{EventValue, publication};
+use crate::store::records::mqtt::{KEY_MQTT, Loader, RestoredSession};
+use crate::store::wal::{self, Op, Wal, WalError, WalSender};
 
 /// At most one warning per this interval per shard when records are not persisted.
 const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// What a stored event's value holds.
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
-pub struct Record {
-    /// When the event was kept (Unix nanoseconds).
-    pub time_ns: u64,
-    /// The topic published to.
-    pub topic: String,
-    /// The publication ID.
-    pub publication: u64,
-    /// The publisher's session ID.
-    pub publisher: u64,
-    /// `exclude_authid`.
-    pub exclude_authid: Vec<String>,
-    /// `eligible_authid`.
-    pub eligible_authid: Option<Vec<String>>,
-    /// `exclude_authrole`.
-    pub exclude_authrole: Vec<String>,
-    /// `eligible_authrole`.
-    pub eligible_authrole: Option<Vec<String>>,
-    /// Details and payload, as a MessagePack EVENT.
-    pub event: Vec<u8>,
-}
 
 const KEY_RETAINED: u8 = b'r';
 const KEY_HISTORY: u8 = b'h';
@@ -101,98 +78,6 @@ fn history_key(uri: &str, policy: MatchPolicy) -> Vec<u8> {
     k.push(policy_code(policy));
     k.extend_from_slice(uri.as_bytes());
     k
-}
-
-/// What a realm's log holds: events, and the sessions of its MQTT clients
-/// ([`crate::store::mqtt`]).
-pub enum StoreValue {
-    /// A retained or history event.
-    Event(EventValue),
-    /// An MQTT session record.
-    Mqtt(mqtt::MqttValue),
-}
-
-impl Encode for StoreValue {
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            StoreValue::Event(e) => e.encode(out),
-            StoreValue::Mqtt(m) => m.encode(out),
-        }
-    }
-}
-
-/// A publication handed to the writer thread, encoded there.
-pub struct EventValue {
-    time_ns: u64,
-    publish: Arc<RoutedPublish>,
-}
-
-impl Encode for EventValue {
-    fn encode(&self, out: &mut Vec<u8>) {
-        let rec = record(&self.publish, self.time_ns);
-        match rkyv::to_bytes::<rkyv::rancor::Error>(&rec) {
-            Ok(bytes) => out.extend_from_slice(&bytes),
-            // Not reachable for these plain types; an empty value is skipped at load.
-            Err(e) => tracing::error!(error = %e, "event store: cannot encode a record"),
-        }
-    }
-}
-
-/// The record of `p`.
-pub fn record(p: &RoutedPublish, time_ns: u64) -> Record {
-    let f = p.filter.as_deref();
-    let event = Serializer::MsgPack.encode(&Message::Event(Event {
-        subscription: SubscriptionId(1),
-        publication: p.publication,
-        details: p.details.clone(),
-        payload: p.payload.clone(),
-    }));
-    Record {
-        time_ns,
-        topic: p.topic.clone(),
-        publication: p.publication.0,
-        publisher: p.publisher.0,
-        exclude_authid: f.map(|f| f.exclude_authid.clone()).unwrap_or_default(),
-        eligible_authid: f.and_then(|f| f.eligible_authid.clone()),
-        exclude_authrole: f.map(|f| f.exclude_authrole.clone()).unwrap_or_default(),
-        eligible_authrole: f.and_then(|f| f.eligible_authrole.clone()),
-        event: event.to_vec(),
-    }
-}
-
-/// Rebuilds a publication of realm `realm` from a stored value; `None`
-/// when it does not read back (logged by the caller).
-fn publication(realm: RealmIdx, value: &[u8], retain: bool) -> Option<(u64, RoutedPublish)> {
-    let mut buf = AlignedVec::<16>::with_capacity(value.len());
-    buf.extend_from_slice(value);
-    let rec = rkyv::access::<ArchivedRecord, rkyv::rancor::Error>(&buf).ok()?;
-    let Ok(Message::Event(ev)) = Serializer::MsgPack.decode(rec.event.as_slice()) else {
-        return None;
-    };
-    let strings = |v: &rkyv::vec::ArchivedVec<rkyv::string::ArchivedString>| -> Vec<String> {
-        v.iter().map(|s| s.as_str().to_owned()).collect()
-    };
-    let filter = PublishFilter {
-        exclude_authid: strings(&rec.exclude_authid),
-        eligible_authid: rec.eligible_authid.as_ref().map(strings),
-        exclude_authrole: strings(&rec.exclude_authrole),
-        eligible_authrole: rec.eligible_authrole.as_ref().map(strings),
-        ..PublishFilter::default()
-    };
-    let publish = RoutedPublish {
-        realm,
-        topic: rec.topic.as_str().to_owned(),
-        publication: PublicationId(rec.publication.to_native()),
-        publisher: SessionId(rec.publisher.to_native()),
-        exclude_me: false,
-        details: ev.details,
-        payload: ev.payload,
-        filter: (filter != PublishFilter::default()).then(|| Box::new(filter)),
-        retain,
-        rkey: None,
-        native: None,
-    };
-    Some((rec.time_ns.to_native(), publish))
 }
 
 /// The stored event of (`key`, `value`); `Err(true)` for a history no
@@ -389,10 +274,10 @@ fn open_realm(
     let mut stored = Vec::new();
     let mut gone = Vec::new();
     let mut unreadable = 0usize;
-    let mut sessions = mqtt::Loader::default();
+    let mut sessions = Loader::default();
     let started = Instant::now();
     let (wal, recovery) = Wal::open(&log_dir(dir, &rc.name), opts, |key, value| {
-        if key.first() == Some(&mqtt::KEY_MQTT) {
+        if key.first() == Some(&KEY_MQTT) {
             return sessions.add(key, value);
         }
         match stored_event(realm, &limits, key, value) {
@@ -483,10 +368,7 @@ impl EventJournal for FileJournal {
             realm,
             Op::Put {
                 key: retained_key(&p.topic),
-                value: StoreValue::Event(EventValue {
-                    time_ns,
-                    publish: Arc::clone(p),
-                }),
+                value: StoreValue::Event(EventValue::new(Arc::clone(p), time_ns)),
             },
         );
     }
@@ -521,10 +403,7 @@ impl EventJournal for FileJournal {
             Op::Append {
                 key,
                 keep,
-                value: StoreValue::Event(EventValue {
-                    time_ns,
-                    publish: Arc::clone(p),
-                }),
+                value: StoreValue::Event(EventValue::new(Arc::clone(p), time_ns)),
             },
         );
     }

@@ -222,7 +222,7 @@ pub fn serve<H: ConnectionHooks + 'static>(
     // A boxed future of the protocol in use: the connection's task then holds a
     // pointer, not room for the largest protocol's state.
     if listening.testee {
-        return Box::pin(upgrade::serve_testee(stream, peer, transport, hooks));
+        return Box::pin(testee::serve_testee(stream, peer, transport, hooks));
     }
     match (&transport.kind, &listening.site) {
         (TransportKind::RawSocket(_), _) => Box::pin(rawsocket::serve_rawsocket(

@@ -9,11 +9,18 @@
 //! The testee speaks no WAMP and never reaches the router: its connections
 //! use [`EchoHooks`] instead of the router's.
 
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
 use bytes::Bytes;
 
-use super::ConnectionHooks;
+use super::conn::Conn;
+use super::websocket::{run_session, ws_framing};
+use super::{ConnectionHooks, Stream, upgrade, with_timeout};
 use crate::config::worker::TesteeWorker;
-use crate::core::api::{LinkInfo, Refused};
+use crate::config::{TransportConfig, TransportKind, WebSocketOptions};
+use crate::core::api::{FrontEnd, LinkInfo, Refused};
 use crate::core::outbox::{CloseReason, Outbox, OutboxRef};
 use crate::proto::Serializer;
 
@@ -55,6 +62,45 @@ impl ConnectionHooks for EchoHooks {
     }
 
     fn closed(&mut self) {}
+}
+
+/// Serves one connection of a `websocket-testee` worker: any client (no
+/// subprotocol needed, permessage-deflate as configured), and every message
+/// echoed back with the kind it came with, through `hooks` (an echo).
+pub(super) fn serve_testee<H: ConnectionHooks>(
+    stream: Stream,
+    peer: String,
+    transport: Rc<TransportConfig>,
+    hooks: H,
+) -> impl Future<Output = ()> {
+    let mut framing = match &transport.kind {
+        TransportKind::WebSocket(ws) => ws_framing(&ws.options, usize::MAX),
+        _ => ws_framing(&WebSocketOptions::default(), 0),
+    };
+    framing.set_echo();
+    let conn = Conn::new(stream, hooks, framing);
+    async move {
+        let mut conn = conn;
+        let config = Rc::clone(&transport);
+        let TransportKind::WebSocket(ws) = &config.kind else {
+            return;
+        };
+        let timeout = Duration::from_millis(ws.options.open_handshake_timeout_ms);
+        let handshake = Box::pin(upgrade::handshake(
+            &mut conn.sock,
+            ws,
+            &[],
+            true,
+            &peer,
+            &transport.id,
+        ));
+        let (accepted, leftover) = match with_timeout(timeout, handshake).await {
+            Some(Ok(done)) => done,
+            _ => return,
+        };
+        let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
+        run_session(conn, info, &ws.options, &accepted, leftover).await;
+    }
 }
 
 /// A testee worker's transport as a listener's config: a `websocket`

@@ -5,20 +5,38 @@
 //! service, in the client's order of preference), permessage-deflate as the
 //! service's `options.compression` allows, and the 101 answer.
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io;
-use std::rc::Rc;
-use std::time::Duration;
 
-use super::conn::{self, Conn};
+use super::Stream;
+use super::conn;
 use super::socket::Socket;
-use super::websocket::{negotiate_subprotocol, path_matches, run_session, ws_framing};
-use super::{ConnectionHooks, Stream, with_timeout};
-use crate::config::{TransportConfig, TransportKind, WebSocketOptions, WebSocketService};
-use crate::core::api::{FrontEnd, LinkCookie, LinkInfo};
+use crate::config::{WebSocketOptions, WebSocketService};
+use crate::core::api::LinkCookie;
 use crate::proto::Serializer;
 use crate::proto::websocket::deflate::{Agreed, negotiate as negotiate_deflate};
 use crate::proto::websocket::{self as wire};
+
+/// Picks the subprotocol: the first value the client offers (in its order)
+/// that names an enabled serializer.
+pub(super) fn negotiate_subprotocol(
+    offered: &[String],
+    enabled: &[Serializer],
+) -> Option<Serializer> {
+    offered
+        .iter()
+        .filter_map(|p| Serializer::from_ws_subprotocol(p))
+        .find(|s| enabled.contains(s))
+}
+
+/// Whether a request path matches the configured one (a trailing `/` is ignored).
+pub(super) fn path_matches(request: &str, configured: &str) -> bool {
+    fn norm(p: &str) -> &str {
+        let t = p.trim_end_matches('/');
+        if t.is_empty() { "/" } else { t }
+    }
+    norm(request) == norm(configured)
+}
 
 /// An accepted upgrade: what was negotiated and the whole 101 answer.
 #[derive(Debug)]
@@ -162,45 +180,6 @@ pub(super) async fn handshake(
     conn::write_all(sock, &accepted.answer).await?;
     buf.drain(..head_len);
     Ok((accepted, buf))
-}
-
-/// Serves one connection of a `websocket-testee` worker: any client (no
-/// subprotocol needed, permessage-deflate as configured), and every message
-/// echoed back with the kind it came with, through `hooks` (an echo).
-pub fn serve_testee<H: ConnectionHooks>(
-    stream: Stream,
-    peer: String,
-    transport: Rc<TransportConfig>,
-    hooks: H,
-) -> impl Future<Output = ()> {
-    let mut framing = match &transport.kind {
-        TransportKind::WebSocket(ws) => ws_framing(&ws.options, usize::MAX),
-        _ => ws_framing(&WebSocketOptions::default(), 0),
-    };
-    framing.set_echo();
-    let conn = Conn::new(stream, hooks, framing);
-    async move {
-        let mut conn = conn;
-        let config = Rc::clone(&transport);
-        let TransportKind::WebSocket(ws) = &config.kind else {
-            return;
-        };
-        let timeout = Duration::from_millis(ws.options.open_handshake_timeout_ms);
-        let handshake = Box::pin(handshake(
-            &mut conn.sock,
-            ws,
-            &[],
-            true,
-            &peer,
-            &transport.id,
-        ));
-        let (accepted, leftover) = match with_timeout(timeout, handshake).await {
-            Some(Ok(done)) => done,
-            _ => return,
-        };
-        let info = LinkInfo::new(transport, FrontEnd::WebSocket, peer);
-        run_session(conn, info, &ws.options, &accepted, leftover).await;
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! permessage-deflate over real sockets, and the testee's echo.
+//! Subprotocol and path matching; permessage-deflate over real sockets, and
+//! the testee's echo.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::{negotiate_subprotocol, path_matches};
 use crate::config::{DeflateParams, WebSocketOptions};
 use crate::proto::Serializer;
 use crate::proto::websocket::deflate::{Deflater, Inflater};
@@ -223,4 +225,34 @@ fn text_fails_fast_on_bad_utf8_before_the_frame_ends() {
         assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1007);
     });
     assert!(out.frames.is_empty());
+}
+
+#[test]
+fn negotiate_walks_offers_in_client_order() {
+    let offered: Vec<String> = ["mqtt", "wamp.2.cbor", "wamp.2.json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        negotiate_subprotocol(&offered, &Serializer::ALL),
+        Some(Serializer::Cbor)
+    );
+    assert_eq!(
+        negotiate_subprotocol(&offered, &[Serializer::Json, Serializer::MsgPack]),
+        Some(Serializer::Json)
+    );
+    assert_eq!(
+        negotiate_subprotocol(&offered, &[Serializer::MsgPack]),
+        None
+    );
+    assert_eq!(negotiate_subprotocol(&[], &Serializer::ALL), None);
+}
+
+#[test]
+fn path_matching_ignores_trailing_slash_only() {
+    assert!(path_matches("/ws", "/ws"));
+    assert!(path_matches("/ws/", "/ws"));
+    assert!(path_matches("/", "/"));
+    assert!(!path_matches("/wss", "/ws"));
+    assert!(!path_matches("/", "/ws"));
 }

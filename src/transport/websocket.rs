@@ -50,30 +50,11 @@ use super::{ConnectionHooks, Stream, with_timeout};
 use crate::config::{TransportConfig, WebSocketOptions};
 use crate::core::api::{FrontEnd, LinkInfo};
 use crate::core::outbox::Frame as OutFrame;
-use crate::proto::Serializer;
 use crate::proto::websocket::{self as wire, Decoder, Event, MessageKind, Opcode, Payload};
 
 /// Control frames (pongs) waiting to be written; a peer that pings faster than
 /// it reads is closed (1008).
 const MAX_PENDING_CONTROL: usize = 16 * 1024;
-
-/// Picks the subprotocol: the first value the client offers (in its order)
-/// that names an enabled serializer.
-pub fn negotiate_subprotocol(offered: &[String], enabled: &[Serializer]) -> Option<Serializer> {
-    offered
-        .iter()
-        .filter_map(|p| Serializer::from_ws_subprotocol(p))
-        .find(|s| enabled.contains(s))
-}
-
-/// Whether a request path matches the configured one (a trailing `/` is ignored).
-pub(super) fn path_matches(request: &str, configured: &str) -> bool {
-    fn norm(p: &str) -> &str {
-        let t = p.trim_end_matches('/');
-        if t.is_empty() { "/" } else { t }
-    }
-    norm(request) == norm(configured)
-}
 
 /// The WebSocket framing of one connection.
 pub(super) struct WsFraming {
@@ -348,6 +329,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+    use crate::proto::Serializer;
     use crate::transport::testutil::{Behaviour, Io, run_one, run_one_on, ws_transport};
 
     const ALL: &[Serializer] = &Serializer::ALL;
@@ -401,33 +383,6 @@ mod tests {
     fn finish<Sock: std::io::Read + std::io::Write>(mut ws: WebSocket<Sock>) {
         let _ = ws.close(None);
         while ws.read().is_ok() {}
-    }
-
-    #[test]
-    fn negotiate_walks_offers_in_client_order() {
-        let offered: Vec<String> = ["mqtt", "wamp.2.cbor", "wamp.2.json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(negotiate_subprotocol(&offered, ALL), Some(Serializer::Cbor));
-        assert_eq!(
-            negotiate_subprotocol(&offered, &[Serializer::Json, Serializer::MsgPack]),
-            Some(Serializer::Json)
-        );
-        assert_eq!(
-            negotiate_subprotocol(&offered, &[Serializer::MsgPack]),
-            None
-        );
-        assert_eq!(negotiate_subprotocol(&[], ALL), None);
-    }
-
-    #[test]
-    fn path_matching_ignores_trailing_slash_only() {
-        assert!(path_matches("/ws", "/ws"));
-        assert!(path_matches("/ws/", "/ws"));
-        assert!(path_matches("/", "/"));
-        assert!(!path_matches("/wss", "/ws"));
-        assert!(!path_matches("/", "/ws"));
     }
 
     #[rstest]

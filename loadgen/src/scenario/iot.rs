@@ -22,15 +22,15 @@ use std::time::Duration;
 use anyhow::bail;
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
-use junction::proto::{Call, Dict, Message, Payload, Register, RequestId, Yield};
+use junction::proto::{Call, Dict, Message, Payload, Register, RequestId, Serializer, Yield};
 
-use super::pubsub::PubSubParams;
-use super::{Pace, pace, sleep_until};
+use super::{Amount, Pace, pace, sleep_until};
 use crate::clock::now_ns;
 use crate::mqtt::{self, MqttConn, Packet};
 use crate::payload::{self, Stamp};
 use crate::runner::{Control, MEASURE, STOP};
 use crate::stats::{self, Latency, Report};
+use crate::url::Target;
 use crate::wamp::{self, WampConn};
 
 /// What `iot` adds to a pubsub run.
@@ -126,6 +126,28 @@ pub fn encode_mqtt_reply(ns: &str, j: usize, st: Stamp, payload: usize, out: &mu
     );
 }
 
+/// The run as the controller sees it (the pubsub run's parameters give
+/// it): where it connects, how long it sends, to how many devices.
+#[derive(Debug, Clone)]
+pub struct ControllerParams {
+    /// Router or broker.
+    pub target: Target,
+    /// WAMP serializer.
+    pub ser: Serializer,
+    /// WAMP realm.
+    pub realm: String,
+    /// Application payload bytes per command.
+    pub payload: usize,
+    /// The measured phase's length: messages per device, or seconds.
+    pub amount: Amount,
+    /// Devices (the run's publishers).
+    pub devices: usize,
+    /// Prefix of every topic and procedure (see [`topic`]).
+    pub namespace: String,
+    /// Commands per second.
+    pub rate: f64,
+}
+
 /// The controller's figures.
 #[derive(Debug, Default)]
 struct Commands {
@@ -139,19 +161,19 @@ struct Commands {
 static COMMANDS: Mutex<Option<Commands>> = Mutex::new(None);
 
 /// The controller: connects (counted as ready), then in the measured phase
-/// sends `rate` commands per second, device 0, 1, ... in turn, and records
-/// each round trip.
+/// sends `p.rate` commands per second, device 0, 1, ... in turn, and
+/// records each round trip.
 ///
 /// # Errors
 /// The connection failed or the router refused a command.
-pub async fn controller(p: &PubSubParams, ctl: &Control, rate: f64) -> anyhow::Result<()> {
+pub async fn controller(p: &ControllerParams, ctl: &Control) -> anyhow::Result<()> {
     *COMMANDS.lock().expect("commands lock") = Some(Commands {
         hist: Some(stats::new_histogram()),
         ..Commands::default()
     });
-    let devices = p.publishers;
+    let devices = p.devices;
     let ns = p.namespace.clone();
-    let interval = Some(1e9 / rate);
+    let interval = Some(1e9 / p.rate);
     let result = if p.target.is_mqtt() {
         let id = format!("loadgen-{}-ctl{}", std::process::id(), ns);
         let mut c = MqttConn::connect(&p.target, &id, None).await?;
@@ -295,7 +317,7 @@ struct Schedule {
 }
 
 impl Schedule {
-    async fn start(p: &PubSubParams, ctl: &Control, interval: Option<f64>) -> Schedule {
+    async fn start(p: &ControllerParams, ctl: &Control, interval: Option<f64>) -> Schedule {
         ctl.wait_phase(MEASURE).await;
         let start = now_ns();
         Schedule {
@@ -307,7 +329,7 @@ impl Schedule {
         }
     }
 
-    fn next(&mut self, p: &PubSubParams, ctl: &Control) -> Option<Step> {
+    fn next(&mut self, p: &ControllerParams, ctl: &Control) -> Option<Step> {
         if self.m < self.until {
             let m = self.m;
             self.m += 1;
@@ -321,7 +343,7 @@ impl Schedule {
             ));
         }
         let now = now_ns();
-        let devices_done = ctl.senders_done.load(Ordering::Acquire) >= p.publishers as u64;
+        let devices_done = ctl.senders_done.load(Ordering::Acquire) >= p.devices as u64;
         if self.deadline.is_some_and(|d| now >= d)
             || ctl.phase() >= STOP
             || (self.deadline.is_none() && devices_done)

@@ -22,7 +22,7 @@ use junction::proto::{
     Dict, Message, Payload, Publish, RequestId, Serializer, Subscribe, Value, code,
 };
 
-use super::iot::Answer;
+use super::iot::{self, Answer};
 use super::{Amount, Local, Pace, ThreadOut, intended_ns, pace, report_until_stop, sleep_until};
 use crate::clock::now_ns;
 use crate::fastpath;
@@ -77,7 +77,7 @@ pub struct PubSubParams {
     pub router_pid: Option<u32>,
     /// `iot`: devices (publishers) each on its own topic, dashboards
     /// (subscribers) on all of them, commands (see [`super::iot`]).
-    pub iot: Option<super::iot::Iot>,
+    pub iot: Option<iot::Iot>,
     /// Prefix of every topic (a worker of `--procs`: `w<i>.`; else empty).
     pub namespace: String,
 }
@@ -88,7 +88,7 @@ impl PubSubParams {
         let ns = &self.namespace;
         match (&self.fanout_topic, &self.iot) {
             (Some(t), _) => format!("{ns}{t}"),
-            (None, Some(_)) => super::iot::topic(ns, k),
+            (None, Some(_)) => iot::topic(ns, k),
             (None, None) => format!("{ns}loadgen.pubsub.g{}.t{k}", k % self.groups),
         }
     }
@@ -141,6 +141,21 @@ impl PubSubParams {
         } else {
             vec![i % self.topics]
         }
+    }
+
+    /// The `iot` controller's view of this run, when it sends commands.
+    fn controller(&self) -> Option<iot::ControllerParams> {
+        let rate = self.iot.as_ref()?.commands?;
+        Some(iot::ControllerParams {
+            target: self.target.clone(),
+            ser: self.ser,
+            realm: self.realm.clone(),
+            payload: self.payload,
+            amount: self.amount,
+            devices: self.publishers,
+            namespace: self.namespace.clone(),
+            rate,
+        })
     }
 
     fn params_json(&self, url: &str) -> serde_json::Value {
@@ -354,7 +369,7 @@ fn finish(
     }
     report.clean = counts.is_clean() && report.errors == 0 && report.delivered == report.expected;
     if p.iot.is_some() {
-        super::iot::finish(report);
+        iot::finish(report);
     }
 }
 
@@ -387,10 +402,10 @@ async fn thread_main(t: usize, p: Arc<PubSubParams>, ctl: Arc<Control>) -> Threa
         .detach();
     }
     if t == 0 {
-        if let Some(rate) = p.iot.as_ref().and_then(|i| i.commands) {
-            let (p, ctl) = (p.clone(), ctl.clone());
+        if let Some(c) = p.controller() {
+            let ctl = ctl.clone();
             glommio::spawn_local(async move {
-                if let Err(e) = super::iot::controller(&p, &ctl, rate).await {
+                if let Err(e) = iot::controller(&c, &ctl).await {
                     if ctl.phase() < STOP {
                         ctl.fail(format!("controller: {e:#}"));
                     }
@@ -570,7 +585,7 @@ impl PubSink {
         match (&mut self.w, a) {
             (PubWriter::Wamp { w, .. }, Answer::Wamp(msg)) => w.feed(&msg).await,
             (PubWriter::Mqtt { w, .. }, Answer::Mqtt(st)) => {
-                super::iot::encode_mqtt_reply(&self.ns, self.j, st, self.payload, w.buf());
+                iot::encode_mqtt_reply(&self.ns, self.j, st, self.payload, w.buf());
                 w.maybe_flush().await
             }
             _ => Ok(()),
@@ -623,7 +638,7 @@ async fn publisher(
             let id = format!("loadgen-{}-p{j}{}", std::process::id(), p.namespace);
             let mut c = MqttConn::connect(&p.target, &id, None).await?;
             if commands {
-                let topic = mqtt::topic_from_wamp(&super::iot::command_topic(&p.namespace, j));
+                let topic = mqtt::topic_from_wamp(&iot::command_topic(&p.namespace, j));
                 c.subscribe(&topic, 0).await?;
             }
             let mut reader = c.reader;
@@ -664,7 +679,7 @@ async fn publisher(
         } else {
             let mut c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
             if commands {
-                super::iot::register_command(&mut c, &p.namespace, j).await?;
+                iot::register_command(&mut c, &p.namespace, j).await?;
             }
             let mut reader = c.reader;
             let ctl = ctl.clone();
@@ -672,7 +687,7 @@ async fn publisher(
                 loop {
                     match reader.recv().await {
                         Ok(Some(Message::Invocation(inv))) => {
-                            let _ = answer_tx.try_send(super::iot::answer_invocation(inv));
+                            let _ = answer_tx.try_send(iot::answer_invocation(inv));
                         }
                         Ok(Some(Message::Error(e))) => {
                             ctl.fail(format!(

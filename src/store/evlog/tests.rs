@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::config::{HistoryConfig, RealmConfig, StoreConfig};
-use crate::proto::{Dict, Payload, Value};
+use crate::core::cluster::PublishFilter;
+use crate::proto::{Dict, Payload, PublicationId, SessionId, Value};
 
 fn config(
     dir: &std::path::Path,

@@ -144,6 +144,26 @@ pub enum Op<V> {
     },
 }
 
+impl<V> Op<V> {
+    /// The same operation with its value turned into `f(value)`: how a log
+    /// that holds values of several kinds takes the operations of one kind.
+    pub fn map<W>(self, f: impl FnOnce(V) -> W) -> Op<W> {
+        match self {
+            Op::Put { key, value } => Op::Put {
+                key,
+                value: f(value),
+            },
+            Op::Append { key, keep, value } => Op::Append {
+                key,
+                keep,
+                value: f(value),
+            },
+            Op::Delete { key } => Op::Delete { key },
+            Op::DeletePrefix { prefix } => Op::DeletePrefix { prefix },
+        }
+    }
+}
+
 /// Called on the writer thread once an acknowledged append is durable (per
 /// the policy), or with why it is not.
 pub type Ack = Box<dyn FnOnce(Result<(), AckError>) + Send>;

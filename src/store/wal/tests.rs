@@ -586,3 +586,39 @@ proptest! {
         prop_assert_eq!(c, want);
     }
 }
+
+#[test]
+fn map_turns_values_and_keeps_keys_and_tombstones() {
+    let len = |v: Vec<u8>| v.len();
+    assert_eq!(
+        put("k", "abc").map(len),
+        Op::Put {
+            key: b"k".to_vec(),
+            value: 3
+        }
+    );
+    let append = Op::Append {
+        key: b"h".to_vec(),
+        keep: 7,
+        value: b"xy".to_vec(),
+    };
+    assert_eq!(
+        append.map(len),
+        Op::Append {
+            key: b"h".to_vec(),
+            keep: 7,
+            value: 2
+        }
+    );
+    let delete: Op<Vec<u8>> = Op::Delete { key: b"d".to_vec() };
+    assert_eq!(delete.map(len), Op::Delete { key: b"d".to_vec() });
+    let prefix: Op<Vec<u8>> = Op::DeletePrefix {
+        prefix: b"m".to_vec(),
+    };
+    assert_eq!(
+        prefix.map(len),
+        Op::DeletePrefix {
+            prefix: b"m".to_vec()
+        }
+    );
+}
