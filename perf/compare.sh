@@ -127,66 +127,26 @@ needs() { # needs TARGET: true when some selected scenario runs against TARGET
 }
 
 # ---------------------------------------------------------------- cleanup --
+# taken, wait_port, spawn, stop and cleanup (of the process groups started).
+source "$PERF/lib.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/junction-compare.XXXXXX")
-PGIDS=() # process groups we started (each router runs under setsid)
-cleanup() {
-    local rc=$? pg
+finish() {
+    local rc=$?
     trap - EXIT INT TERM
-    for pg in "${PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
-    sleep 0.5
-    for pg in "${PGIDS[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+    cleanup
     if [[ $KEEP == 1 || $rc != 0 ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
     exit "$rc"
 }
-trap cleanup EXIT
+trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Starts "$@" in a new session (own process group); sets STARTED_PID.
-spawn() {
-    local logf=$1; shift
-    setsid "$@" >"$logf" 2>&1 </dev/null &
-    STARTED_PID=$!
-    PGIDS+=("$STARTED_PID")
-}
-
-# Stops the process group led by $1 (TERM, then KILL after 10 s).
-stop_group() {
-    local pg=$1 i
-    kill -TERM -- "-$pg" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 -- "-$pg" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
-    local kept=()
-    for p in "${PGIDS[@]}"; do [[ $p == "$pg" ]] || kept+=("$p"); done
-    PGIDS=("${kept[@]}")
-}
-
-port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 check_ports_free() {
     local p
     for p in "$@"; do
-        port_busy "$p" && die "port $p is in use (by: $(ss -Hltnp "sport = :$p" | sed 's/.*users://' | head -1)); stop it or edit the ports at the top of $0"
+        taken "$p" && die "port $p is in use (by: $(ss -Hltnp "sport = :$p" | sed 's/.*users://' | head -1)); stop it or edit the ports at the top of $0"
     done
     return 0
-}
-
-# wait_port PORT PID LOGFILE TIMEOUT_S: until PORT accepts a TCP connection.
-wait_port() {
-    local port=$1 pid=$2 logf=$3 timeout=$4 i
-    for ((i = 0; i < timeout * 10; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "--- $logf (last 30 lines) ---" >&2; tail -n 30 "$logf" >&2
-            die "process $pid exited before listening on port $port"
-        fi
-        sleep 0.1
-    done
-    echo "--- $logf (last 30 lines) ---" >&2; tail -n 30 "$logf" >&2
-    die "nothing listening on port $port after ${timeout}s"
 }
 
 # /proc readings for the measured process.
@@ -314,14 +274,14 @@ start_router() {
             check_ports_free "$J_WS" "$J_RS"
             spawn "$logf" "$JUNCTION_BIN" start --config "$WORK/junction/config.json" --shards "$shards" --log-level warn
             ROUTER_GROUP=$STARTED_PID MEASURE_PID=$STARTED_PID
-            wait_port "$J_WS" "$STARTED_PID" "$logf" 30
+            wait_port "$J_WS" 30 "$STARTED_PID" "$logf"
             URL="ws://127.0.0.1:$J_WS/ws" ;;
         crossbar)
             check_ports_free "$C_WS" "$C_RS"
             rm -f "$WORK/crossbar/.crossbar/node.pid" "$WORK/crossbar/.crossbar/node.key" "$WORK/crossbar/.crossbar/key.priv" "$WORK/crossbar/.crossbar/key.pub"
             spawn "$logf" "$CROSSBAR" start --cbdir "$WORK/crossbar/.crossbar" --loglevel warn
             ROUTER_GROUP=$STARTED_PID
-            wait_port "$C_WS" "$STARTED_PID" "$logf" 120
+            wait_port "$C_WS" 120 "$STARTED_PID" "$logf"
             MEASURE_PID=$(crossbar_worker_pid "$STARTED_PID") ||
                 die "could not find Crossbar's router worker process under node $STARTED_PID"
             URL="ws://127.0.0.1:$C_WS/ws" ;;
@@ -329,13 +289,13 @@ start_router() {
             check_ports_free "$M_PORT"
             spawn "$logf" "$MOSQUITTO" -c "$WORK/mosquitto/mosquitto.conf"
             ROUTER_GROUP=$STARTED_PID MEASURE_PID=$STARTED_PID
-            wait_port "$M_PORT" "$STARTED_PID" "$logf" 30
+            wait_port "$M_PORT" 30 "$STARTED_PID" "$logf"
             URL="mqtt://127.0.0.1:$M_PORT" ;;
         baseline)
             check_ports_free "$B_WS"
             spawn "$logf" "$LOADGEN_BIN" baseline-server --listen "127.0.0.1:$B_WS" --transport ws --serializer json
             ROUTER_GROUP=$STARTED_PID MEASURE_PID=$STARTED_PID
-            wait_port "$B_WS" "$STARTED_PID" "$logf" 30
+            wait_port "$B_WS" 30 "$STARTED_PID" "$logf"
             URL="ws://127.0.0.1:$B_WS/ws" ;;
         *) die "internal: unknown target $target" ;;
     esac
@@ -401,7 +361,7 @@ run_one() {
         err="${err:+$err; }loadgen exit status $rc: $(tail -n 3 "$llog" | tr '\n' ' ')"
     fi
     if [[ -z $err && ! -s $json ]]; then err="loadgen wrote no $json"; fi
-    stop_group "$ROUTER_GROUP"
+    stop "$ROUTER_GROUP" 10
     [[ -n $err ]] && { log "  FAILED: $err"; rm -f "$json"; }
     local sessions=null shards=1
     [[ $s == sessions ]] && sessions=$SESSIONS

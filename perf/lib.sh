@@ -1,21 +1,34 @@
 # Shared helpers of the perf/ scripts (sourced, not run):
 #   taken PORT          a server accepts on 127.0.0.1:PORT
-#   wait_port PORT [S]  until one does, at most S seconds (default 30)
+#   wait_port PORT [S [PID [LOG]]]
+#                       until one does, at most S seconds (default 30); with
+#                       PID, fails as soon as that process is gone; with LOG,
+#                       a failure shows its last lines
 #   pin_cpus            SRV_CPU and GEN_CPU: the first two allowed CPUs
-#   spawn LOG CMD...    CMD pinned to SRV_CPU in a process group of its own
-#                       (its pid in STARTED_PID; killed by cleanup at exit)
-#   stop PGID           TERM, up to 5 s, then KILL the group
-# A script that uses spawn installs the cleanup: `trap cleanup EXIT INT TERM`.
+#   spawn LOG CMD...    CMD in a process group of its own, stdin closed,
+#                       pinned to SRV_CPU once pin_cpus has set it (its pid in
+#                       STARTED_PID; killed by cleanup at exit)
+#   stop PGID [S]       TERM, up to S seconds (default 5), then KILL the group
+# A script that uses spawn installs the cleanup: `trap cleanup EXIT INT TERM`,
+# or calls it from its own exit handler.
 
 taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {
-    local port=$1 secs=${2:-30} i
+    local port=$1 secs=${2:-30} pid=${3:-} logf=${4:-} i why
     for ((i = 0; i < secs * 10; i++)); do
         taken "$port" && return 0
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            why="process $pid exited before listening on port $port"
+            break
+        fi
         sleep 0.1
     done
-    echo "nothing listening on port $port after $secs s" >&2
+    echo "${why:-nothing listening on port $port after $secs s}" >&2
+    if [[ -n $logf ]]; then
+        echo "--- $logf (last 30 lines) ---" >&2
+        tail -n 30 "$logf" >&2
+    fi
     exit 1
 }
 
@@ -39,15 +52,22 @@ cleanup() {
 
 spawn() {
     local logf=$1; shift
-    setsid taskset -c "$SRV_CPU" "$@" >"$logf" 2>&1 &
+    local pin=()
+    [[ -n ${SRV_CPU:-} ]] && pin=(taskset -c "$SRV_CPU")
+    setsid "${pin[@]}" "$@" >"$logf" 2>&1 </dev/null &
     STARTED_PID=$!
     PGIDS+=("$STARTED_PID")
 }
 
 stop() {
-    local pg=$1
+    local pg=$1 secs=${2:-5} i p kept=()
     kill -TERM -- "-$pg" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pg" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 -- "-$pg" 2>/dev/null || break
+        sleep 0.1
+    done
     kill -KILL -- "-$pg" 2>/dev/null || true
     wait "$pg" 2>/dev/null || true
+    for p in "${PGIDS[@]}"; do [[ $p == "$pg" ]] || kept+=("$p"); done
+    PGIDS=("${kept[@]}")
 }

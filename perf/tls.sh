@@ -40,12 +40,13 @@ if [[ $CB == 1 && ! -x $CROSSBAR ]]; then
     exit 1
 fi
 
+# taken, wait_port, spawn, stop and cleanup (of the process groups started).
+source "$ROOT/perf/lib.sh"
 WORK=$(mktemp -d /tmp/junction-tls-perf.XXXXXX)
 OUT=$ROOT/perf/out/tls-$(date +%Y-%m-%d-%H%M%S)
 mkdir -p "$OUT"
 GROUP=""
-cleanup() { [[ -n $GROUP ]] && kill -TERM -- "-$GROUP" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$WORK"' EXIT
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # Ports: Junction ws / wss, Crossbar wss.
@@ -71,27 +72,25 @@ mkdir -p "$WORK/junction" "$WORK/crossbar/.crossbar"
 config "$J_WS" "$J_WSS" >"$WORK/junction/config.json"
 config 0 "$C_WSS" >"$WORK/crossbar/.crossbar/config.json"
 
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-
 # start TARGET SHARDS: sets PID (the process to measure) and GROUP.
 start() {
     case $1 in
         junction)
-            setsid "$JUNCTION" start --config "$WORK/junction/config.json" --shards "$2" >"$WORK/router.log" 2>&1 &
-            GROUP=$! PID=$!
-            wait_port "$J_WSS"
+            spawn "$WORK/router.log" "$JUNCTION" start --config "$WORK/junction/config.json" --shards "$2"
+            GROUP=$STARTED_PID PID=$STARTED_PID
+            wait_port "$J_WSS" 20 "$PID" "$WORK/router.log"
             ;;
         crossbar)
-            setsid "$CROSSBAR" start --cbdir "$WORK/crossbar/.crossbar" --loglevel warn >"$WORK/router.log" 2>&1 &
-            GROUP=$!
-            wait_port "$C_WSS"
+            spawn "$WORK/router.log" "$CROSSBAR" start --cbdir "$WORK/crossbar/.crossbar" --loglevel warn
+            GROUP=$STARTED_PID
+            wait_port "$C_WSS" 20 "$GROUP" "$WORK/router.log"
             # The router worker: the process that serves the port.
             PID=$(ss -Htlnp "sport = :$C_WSS" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
             ;;
     esac
     sleep 1
 }
-stop() { kill -TERM -- "-$GROUP" 2>/dev/null || true; sleep 1; kill -KILL -- "-$GROUP" 2>/dev/null || true; GROUP=""; sleep 0.5; }
+stop_router() { stop "$GROUP"; GROUP=""; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
@@ -104,7 +103,7 @@ fanout() {
             --duration "$DURATION" --router-pid "$PID" --json "$OUT/fanout-$name-$n.json" \
             >"$OUT/fanout-$name-$n.log" 2>&1 || log "  $name run $n: loadgen exit $?"
         cp "$WORK/router.log" "$OUT/fanout-$name-$n.router.log"
-        stop
+        stop_router
         log "fanout $name run $n: $(jq -r '.throughput_per_s | floor' "$OUT/fanout-$name-$n.json" 2>/dev/null) events/s"
     done
     for ((n = 1; n <= RUNS; n++)); do jq -r '.throughput_per_s' "$OUT/fanout-$name-$n.json" 2>/dev/null; done | median
@@ -117,7 +116,7 @@ sessions() {
     "$LOADGEN" connections --url "$url" --sessions "$SESSIONS" --ramp 1000000 --hold 2 \
         --router-pid "$PID" --json "$OUT/sessions-$name.json" >"$OUT/sessions-$name.log" 2>&1 ||
         log "  sessions $name: loadgen exit $?"
-    stop
+    stop_router
     jq -r '[.throughput_per_s, .cpu.router_cpu_s, .extra.router_rss_kib_per_session, .extra.sessions_ok] | @tsv' \
         "$OUT/sessions-$name.json" 2>/dev/null || echo "- - - -"
 }

@@ -31,15 +31,7 @@ trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS LABEL=BIN... [mosquitto]" >&2; exit 2; }
 
-taken() { (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
-
-wait_port() {
-    for _ in $(seq 1 100); do
-        (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "port $1 never opened" >&2; return 1
-}
+source "$ROOT/perf/lib.sh"
 
 figure() {
     python3 - "$1" <<'PY'
@@ -76,13 +68,17 @@ for i in $(seq 1 "$RUNS"); do
         # shellcheck disable=SC2086
         "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
             echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
-        kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+        kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+        [[ -s $WORK/r.json ]] || continue
         read -r us thr cpu lus p50 p99 lost clean <<<"$(figure "$WORK/r.json")"
         echo "run $i $label: router ${us} us/delivery (cpu ${cpu} s)  throughput ${thr}/s  loadgen ${lus} us/delivery  p50 ${p50} us  p99 ${p99} us  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
+        rm -f "$WORK/r.json"
         per_delivery[$label]+="$us "
     done
 done
 for t in "${targets[@]}"; do
     label=${t%%=*}
+    [[ -n ${per_delivery[$label]:-} ]] || continue
+    # shellcheck disable=SC2086
     python3 -c 'import statistics,sys; v=list(map(float, sys.argv[2:])); runs=" ".join(sys.argv[2:]); print(f"median {sys.argv[1]}: {statistics.median(v):.3f} us/delivery  (runs: {runs})")' "$label" ${per_delivery[$label]}
 done
