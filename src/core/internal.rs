@@ -16,7 +16,7 @@
 //! authorization waiting for a dynamic authorizer
 //! ([`Answer::Call`](super::authz::Answer::Call)). At
 //! the end of every router step, `settle` makes the calls those parts asked
-//! for and delivers the answers that came back ([`ShardRouter::run_core_calls`]).
+//! for and delivers the answers that came back (`ShardRouter::run_core_calls`).
 //!
 //! Router sessions are invisible to the session meta API (no `on_join`, not
 //! counted, listed or killable) and to `wamp.session.get`.

@@ -22,7 +22,7 @@
 //! - `ops`: a graceful drain and applying a reloaded config; [`metrics`]:
 //!   the shard's counters.
 //!
-//! The parts never call each other; they share [`ctx`]'s queues, and this
+//! The parts never call each other; they share `ctx`'s queues, and this
 //! module (`dispatch.rs`: client messages and the guard; `peers.rs`:
 //! messages from other shards) routes between them. See
 //! docs/architecture.md for the flows.

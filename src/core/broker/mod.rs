@@ -18,7 +18,7 @@
 //! - `meta.rs`: the subscription meta events and the answers the meta API
 //!   asks this shard for.
 //!
-//! The broker gets the shard's shared context ([`Ctx`]) with every input; it
+//! The broker gets the shard's shared context (`Ctx`) with every input; it
 //! never calls the dealer or the meta API.
 
 pub mod history;

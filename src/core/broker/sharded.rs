@@ -35,7 +35,7 @@
 //! the topic's state and goes to every new subscriber asking for it);
 //! testaments carry no `rkey`.
 //!
-//! [`SubEntry::nodes`]: crate::core::realm::SubEntry::nodes
+//! [`SubEntry::nodes`]: super::SubEntry::nodes
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};

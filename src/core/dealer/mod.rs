@@ -3,18 +3,18 @@
 //! identification and trust levels, shared and sharded registrations,
 //! registration revocation, and the registration meta API's dealer side.
 //!
-//! - [`register`]: REGISTER and UNREGISTER, and their outcome on the
+//! - `register.rs`: REGISTER and UNREGISTER, and their outcome on the
 //!   callee's shard.
-//! - [`caller`]: the caller's shard. It owns every in-flight call of its
-//!   sessions ([`CallRecord`]: where the call went, progress flags, deadline),
+//! - `caller.rs`: the caller's shard. It owns every in-flight call of its
+//!   sessions (`CallRecord`: where the call went, progress flags, deadline),
 //!   picks the callee from its replica, and turns CANCEL, timeouts and the
 //!   caller leaving into [`ShardMsg::CancelInvocation`] for the callee's shard.
-//! - [`callee`]: the callee's shard. It turns routed calls into INVOCATIONs,
+//! - `callee.rs`: the callee's shard. It turns routed calls into INVOCATIONs,
 //!   maps (caller, CALL request) → invocation for chunks and cancels, and
 //!   handles YIELD/ERROR.
-//! - [`registry`]: the owner's registration entries (callee lists, invocation
+//! - `registry.rs`: the owner's registration entries (callee lists, invocation
 //!   policies) and the replicas; callee selection (shared and sharded).
-//! - [`meta`]: the `wamp.registration.on_*` meta events (published by the
+//! - `meta.rs`: the `wamp.registration.on_*` meta events (published by the
 //!   owner) and the replica reads the meta procedures need.
 //! - [`timers`]: the injected clock and the deadline queue.
 //!

@@ -10,11 +10,11 @@
 //! close the link from any state (`Link::closing`).
 //! ```
 //!
-//! - `links.rs`: [`Links`], the table of links and sessions, and the one
+//! - `links.rs`: `Links`, the table of links and sessions, and the one
 //!   place that encodes and queues what is sent to them;
 //! - `authn/`: the [`Authenticator`](authn::Authenticator) seam and its methods;
 //! - `hello.rs`: HELLO, CHALLENGE/AUTHENTICATE, WELCOME, GOODBYE, ABORT:
-//!   the transitions above, driven by [`Sessions`];
+//!   the transitions above, driven by `Sessions`;
 //! - `throttle.rs`: the per-address limit on failed logins.
 //!
 //! This folder imports the core's `api`, `outbox`, `cluster` and `realm`

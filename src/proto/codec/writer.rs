@@ -4,7 +4,8 @@
 
 use crate::proto::{Dict, Value};
 
-/// A codec's output side. [`Message::write_to`] calls it element by element.
+/// A codec's output side. [`Message::write_to`](crate::proto::Message::write_to)
+/// calls it element by element.
 pub trait Writer {
     /// Starts a list of `len` elements.
     fn begin_list(&mut self, len: usize);

@@ -178,8 +178,8 @@ impl PropertyContext {
         }
     }
 
-    /// The context of an acknowledgement packet's [`AckProperties`]; `None` for
-    /// the other packets.
+    /// The context of an acknowledgement packet's properties
+    /// (`AckProperties`); `None` for the other packets.
     pub fn of_ack(packet: PacketType) -> Option<PropertyContext> {
         Some(match packet {
             PacketType::PubAck => PropertyContext::PubAck,
