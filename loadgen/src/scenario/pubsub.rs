@@ -927,6 +927,28 @@ mod tests {
     }
 
     #[test]
+    fn the_controller_sees_the_run_only_when_it_sends_commands() {
+        let mut p = params(4, false, 1);
+        p.publishers = 4;
+        p.namespace = "w2.".into();
+        p.iot = Some(iot::Iot {
+            prefix: true,
+            commands: None,
+        });
+        assert!(p.controller().is_none());
+        p.iot = Some(iot::Iot {
+            prefix: true,
+            commands: Some(25.0),
+        });
+        let c = p.controller().expect("commands asked for");
+        assert_eq!((c.devices, c.rate, c.payload), (4, 25.0, 100));
+        assert_eq!((c.namespace.as_str(), c.realm.as_str()), ("w2.", "realm1"));
+        assert_eq!((c.ser, c.amount), (Serializer::Json, Amount::Count(10)));
+        p.iot = None;
+        assert!(p.controller().is_none());
+    }
+
+    #[test]
     fn expected_counts_follow_what_was_sent() {
         let p = params(3, false, 1);
         let ctl = Control::new(1);
