@@ -28,6 +28,7 @@ use super::inbound::{self, Violation};
 use super::out::Item;
 use super::sink::Sink;
 use super::state::{Phase, State, StateRef};
+use super::will::{self, WillAt};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::{FrontEnd, LinkInfo, Output};
 use crate::core::cluster::FrontMsg;
@@ -205,6 +206,36 @@ fn refusal(version: Version, code: ReasonCode) -> Vec<u8> {
     out.to_vec()
 }
 
+/// The will when a connection ends (`keep`: its session stays offline
+/// here): published now (returned), kept waiting with the offline session
+/// (MQTT 5 Will Delay Interval), or dropped; see [`will::plan`].
+fn end_will(s: &mut State, keep: bool) -> Option<Message> {
+    // Every end but a DISCONNECT is abnormal, and a DISCONNECT cleared the
+    // will unless it asked for it (0x04): a will still here fires.
+    let fires = s.will.is_some();
+    let moved = s.forward.is_some() || s.handed.is_some();
+    // The router stops: a durable session stays in the store, its will too.
+    let stored_at_stop = s.router_ended && s.p.persistent() && s.p.inc != 0;
+    let kept = (keep && s.handed.is_none()) || stored_at_stop;
+    let delay = s.will.as_ref().map_or(0, |w| will::delay_of(w, s.version));
+    let at = will::plan(fires, delay, kept, moved);
+    let out = match at {
+        WillAt::Now => inbound::will_publish(s),
+        WillAt::Later(d) => {
+            will::defer(s, d);
+            None
+        }
+        WillAt::Never => None,
+    };
+    if kept && at != WillAt::Later(delay) {
+        will::forget(s);
+    }
+    if at == WillAt::Never {
+        s.will = None;
+    }
+    out
+}
+
 /// How the main phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -380,13 +411,6 @@ impl Session {
         let (link, will, client_id, token, offline) = {
             let mut s = self.state.borrow_mut();
             s.phase = Phase::Closing;
-            let abnormal = end != End::Closed || !s.disconnected;
-            let will = if abnormal || s.will.is_some() {
-                // A DISCONNECT cleared the will unless it asked for it (0x04).
-                inbound::will_publish(&mut s)
-            } else {
-                None
-            };
             // Acknowledgements not sent: the client sends again.
             s.pending_pubs.clear();
             if let Some((shard, token)) = s.resume.from {
@@ -402,6 +426,7 @@ impl Session {
             let keep =
                 s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
             let offline = keep || (s.handed.is_some() && s.link.is_some());
+            let will = end_will(&mut s, keep);
             if !offline && s.forward.is_none() && s.handed.is_none() {
                 if s.router_ended && s.p.persistent() {
                     // The router shuts down: the stored session stays for

@@ -19,6 +19,8 @@
 //! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
 //! - `sys.rs`: the `$SYS/` statistics topics;
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
+//! - `will.rs`: when a will is published (MQTT 5 Will Delay Interval), the
+//!   stored will of a durable session;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
@@ -43,6 +45,7 @@ pub mod sink;
 pub mod state;
 pub mod sys;
 pub mod takeover;
+pub mod will;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;

@@ -188,8 +188,12 @@ pub struct State {
     /// The last publication queued and its position in `out`, to merge
     /// overlapping subscriptions into one delivery.
     pub last_delivery: Option<(PublicationId, usize)>,
-    /// The will, until the connection ends.
+    /// The will, until the connection ends (or, with a Will Delay
+    /// Interval, until it is published or cancelled, see [`super::will`]).
     pub will: Option<Will>,
+    /// When the waiting will of an offline session is due (Unix ms); 0:
+    /// none waits.
+    pub will_due_ms: u64,
     /// The client sent DISCONNECT (normal end: no will, unless 0x04).
     pub disconnected: bool,
     /// Session Expiry Interval the CONNECT asked for (3.1.1: `u32::MAX`
@@ -249,6 +253,7 @@ impl State {
             max_packet_out: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
             last_delivery: None,
             will: None,
+            will_due_ms: 0,
             disconnected: false,
             requested_expiry: 0,
             resume: Resume::default(),
@@ -648,6 +653,7 @@ impl State {
             self.send(&Packet::ConnAck(Box::new(c)))?;
         }
         self.write_meta();
+        super::will::on_up(self);
         self.resubscribe();
         self.redeliver()?;
         self.refill()
