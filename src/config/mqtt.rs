@@ -154,3 +154,5 @@ impl Default for MqttLimits {
 
 /// Default for [`crate::config::Limits::mqtt_offline_store_bytes`]: 1 GiB.
 pub const DEFAULT_MQTT_OFFLINE_STORE_BYTES: u64 = 1 << 30;
+/// Default for [`crate::config::Limits::mqtt_offline_store_sessions`]: 100 000.
+pub const DEFAULT_MQTT_OFFLINE_STORE_SESSIONS: usize = 100_000;

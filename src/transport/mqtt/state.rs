@@ -643,6 +643,18 @@ impl State {
         if self.phase != Phase::Joining || !self.welcomed || self.resume.awaiting {
             return Ok(());
         }
+        if !self.p.persistent() {
+            self.p.slot = None;
+        } else if self.p.slot.is_none() {
+            // A new persistent session: within `mqtt_offline_store_sessions`.
+            match super::session::SessionSlot::take() {
+                Some(slot) => self.p.slot = Some(slot),
+                None => {
+                    self.over_quota();
+                    return Ok(());
+                }
+            }
+        }
         self.phase = Phase::Up;
         super::ctx::start_incarnation(self);
         if let Some(mut c) = self.connack.take() {
@@ -817,6 +829,28 @@ impl State {
         }
         let _ = self.maybe_up();
         self.wake();
+    }
+
+    /// The node holds `mqtt_offline_store_sessions` persistent sessions: a
+    /// CONNECT asking for a new one gets CONNACK 0x97 Quota exceeded (3.1.1:
+    /// 3, server unavailable) and nothing of it is kept (no will either).
+    fn over_quota(&mut self) {
+        tracing::info!(client = %self.client_id,
+            "MQTT CONNECT refused: the node keeps mqtt_offline_store_sessions persistent sessions");
+        let mut c = ConnAck {
+            session_present: false,
+            code: ReasonCode::QuotaExceeded,
+            properties: Default::default(),
+        };
+        if self.version == Version::V5 {
+            c.properties.reason_string = MqttString::try_from("too many persistent sessions").ok();
+        }
+        self.connack = None;
+        self.will = None;
+        self.p.expiry_s = 0;
+        let _ = self.send(&Packet::ConnAck(Box::new(c)));
+        self.phase = Phase::Closing;
+        self.close = Some(CloseReason::Normal);
     }
 
     /// ABORT while joining: CONNACK with the refusal, then close.
