@@ -1,23 +1,34 @@
-"""MQTT 5 Will Delay Interval and the node's bound on persistent sessions
-(paho-mqtt): a delayed will is cancelled by a reconnect to the session within
+"""MQTT 5 Will Delay Interval, the node's bound on persistent sessions, and
+the 5.0 limits both ways (paho-mqtt and raw packets): a delayed will is cancelled by a reconnect to the session within
 the delay, published after the delay otherwise (not before), published when
 the session ends first (expiry, clean start), kept across a router restart
 and a ``kill -9`` for sessions in a file store; ``mqtt_offline_store_sessions``
 refuses a new persistent session with CONNACK 0x97 (3.1.1: 3) and never a
-resumption."""
+resumption; Topic Alias Maximum, the client's Maximum Packet Size and Receive
+Maximum, Message Expiry of queued messages, Server Keep Alive and the
+listener limits."""
 
 from __future__ import annotations
 
 import secrets
+import socket
+import struct
 import time
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from mqttclient import TIMEOUT, V5, V311, Mqtt
+from mqttclient import TIMEOUT, V5, V311, Mqtt, props
 from routerproc import RouterProcess
-from test_mqtt_sessions import file_store_router, wait_mqtt
+from test_mqtt_sessions import (
+    file_store_router,
+    packet_id_of,
+    raw_connect_packet,
+    raw_subscribe,
+    read_packet,
+    wait_mqtt,
+)
 
 pytestmark = pytest.mark.junction_only
 
@@ -242,3 +253,140 @@ def test_persistent_sessions_are_bounded_node_wide(bounded, made):
     time.sleep(0.3)
     m = connect_v5(made, port, "bound-e-" + secrets.token_hex(3), 300)
     assert m.connack_code.value == 0
+
+
+# --- MQTT 5 limits both ways, with real clients -----------------------------------
+
+
+def test_v5_topic_alias_above_the_maximum_is_0x94(router, made):
+    c = Mqtt(router.mqtt_port, V5).connect()
+    made.append(c)
+    assert c.connack_props.TopicAliasMaximum == 64
+    c.c.publish(topic_of("alias"), b"x", qos=0, properties=props(TopicAlias=65))
+    assert c.disconnected.wait(TIMEOUT)
+    assert c.disconnect_reason == 0x94
+
+
+def test_v5_the_clients_maximum_packet_size_is_respected(router, made):
+    t = topic_of("mps")
+    cp = Properties(PacketTypes.CONNECT)
+    cp.MaximumPacketSize = 200
+    sub = Mqtt(router.mqtt_port, V5)
+    made.append(sub)
+    sub.connect(properties=cp)
+    sub.subscribe(t, 1)
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    pub.publish(t, b"s" * 50, qos=1)
+    pub.publish(t, b"L" * 500, qos=1)
+    pub.publish(t, b"t" * 60, qos=1)
+    got = sub.expect(2)
+    assert [m.payload for m in got] == [b"s" * 50, b"t" * 60], "the large one is not sent"
+    sub.nothing(0.3)
+    assert not sub.disconnected.is_set()
+
+
+def test_v5_message_expiry_of_queued_messages(router, made):
+    t = topic_of("expiry")
+    cid = "exp-" + secrets.token_hex(4)
+    sub = connect_v5(made, router.mqtt_port, cid, 300)
+    sub.subscribe(t, 1)
+    sub.close()
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    pub.publish(t, b"short", qos=1, properties=props(MessageExpiryInterval=1))
+    pub.publish(t, b"long", qos=1, properties=props(MessageExpiryInterval=60))
+    time.sleep(2.2)
+    back = connect_v5(made, router.mqtt_port, cid, 300)
+    assert back.session_present
+    (m,) = back.expect(1)
+    assert m.payload == b"long", "the expired one is not sent"
+    assert 55 <= m.properties.MessageExpiryInterval <= 58, "sent with the time it has left"
+    back.nothing(0.3)
+
+
+@pytest.fixture
+def limited(tmp_path_factory):
+    proc = RouterProcess(tmp_path_factory.mktemp("mqttlimits"))
+    for t in proc.config["workers"][0]["transports"]:
+        if t["type"] == "mqtt":
+            t["junction"] = {
+                "max_keep_alive": 5,
+                "max_subscriptions": 2,
+                "max_inflight": 2,
+                "max_topic_levels": 3,
+            }
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+def test_listener_limits_with_real_clients(limited, made):
+    port = limited.mqtt_port
+    # Server Keep Alive: a longer (or no) keep-alive gets the cap.
+    c = Mqtt(port, V5)
+    made.append(c)
+    c.connect(keepalive=60)
+    assert c.connack_props.ServerKeepAlive == 5
+    assert c.connack_props.ReceiveMaximum == 2
+    # max_subscriptions: the third filter is refused, both versions.
+    for version, refused in ((V5, 0x97), (V311, 0x80)):
+        m = Mqtt(port, version).connect()
+        made.append(m)
+        m.subscribe(topic_of("lim"), 0)
+        m.subscribe(topic_of("lim"), 0)
+        (code,) = m.subscribe(topic_of("lim"), 0)
+        assert (code if isinstance(code, int) else code.value) == refused
+    # max_topic_levels: a topic with 4 levels ends the connection (5.0: 0x90).
+    c.c.publish("a/b/c/d", b"x", qos=0)
+    assert c.disconnected.wait(TIMEOUT)
+    assert c.disconnect_reason == 0x90
+
+
+def test_inbound_receive_maximum_is_enforced(limited):
+    # Raw 5.0 client: QoS 2 PUBLISHes stay in flight until PUBREL; a third
+    # over Receive Maximum 2 gets DISCONNECT 0x93.
+    with socket.create_connection(("127.0.0.1", limited.mqtt_port), timeout=TIMEOUT) as s:
+        s.sendall(raw_connect_packet("rm-" + secrets.token_hex(3), 5, True))
+        assert read_packet(s)[0] == 0x20
+        def publish(pid: int) -> None:
+            body = struct.pack(">H", 3) + b"a/b" + struct.pack(">H", pid) + b"\x00" + b"x"
+            s.sendall(b"\x34" + bytes([len(body)]) + body)
+
+        for pid in (1, 2):
+            publish(pid)
+            assert read_packet(s)[:4] == b"\x50\x02" + struct.pack(">H", pid), "PUBREC"
+        publish(3)
+        got = read_packet(s)
+        assert got[0] == 0xE0 and got[2] == 0x93, got
+
+
+def test_the_clients_receive_maximum_bounds_what_is_in_flight(router, made):
+    t = topic_of("rmout")
+    with socket.create_connection(("127.0.0.1", router.mqtt_port), timeout=TIMEOUT) as s:
+        # CONNECT 5.0 with Receive Maximum 2.
+        cid = ("rmo-" + secrets.token_hex(3)).encode()
+        props_ = b"\x21\x00\x02"
+        body = b"\x00\x04MQTT\x05\x02\x00\x3c" + bytes([len(props_)]) + props_
+        body += struct.pack(">H", len(cid)) + cid
+        s.sendall(b"\x10" + bytes([len(body)]) + body)
+        assert read_packet(s)[0] == 0x20
+        s.sendall(raw_subscribe(t, 1, 5))
+        assert read_packet(s)[0] == 0x90
+        pub = Mqtt(router.mqtt_port, V5).connect()
+        made.append(pub)
+        for i in range(4):
+            pub.publish(t, f"m{i}".encode(), qos=1)
+        first = [read_packet(s) for _ in range(2)]
+        s.settimeout(0.7)
+        with pytest.raises(TimeoutError):
+            s.recv(1)
+        s.settimeout(TIMEOUT)
+        # PUBACK one: one more comes.
+        pid = packet_id_of(first[0], V5)
+        s.sendall(b"\x40\x02" + struct.pack(">H", pid))
+        third = read_packet(s)
+        assert third[-2:] == b"m2"
+        s.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            s.recv(1)
