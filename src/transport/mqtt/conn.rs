@@ -371,6 +371,10 @@ impl Session {
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
         info.max_outbound = None;
         info.tls = sock.take_tls_info();
+        let certificate = info
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.peer_certificate.is_some());
         let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,
@@ -380,7 +384,7 @@ impl Session {
             }
         };
         state.borrow_mut().link = Some(link);
-        let hello = hello(svc, &c, &client_id);
+        let hello = hello(svc, &c, &client_id, certificate);
         let keep_alive = (ka > 0).then(|| {
             let limit = Duration::from_millis(u64::from(ka) * 1500);
             (limit, Instant::now(), Timer::new(limit))
@@ -877,8 +881,13 @@ impl Session {
 /// (then `anonymous`, for services that take anyone), no credentials offer
 /// `anonymous`; the authid asked for is the user name, else the client
 /// identifier; `authextra.mqtt` carries the client's details.
-fn hello(svc: &Service, c: &Connect, client_id: &str) -> Message {
+fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bool) -> Message {
     let mut methods = Vec::new();
+    if certificate {
+        // A TLS client certificate comes first (the transport's `auth.tls`;
+        // skipped by the router when the transport has no such method).
+        methods.push(Value::Str("tls".into()));
+    }
     if c.username.is_some() && c.password.is_some() {
         methods.push(Value::Str("ticket".into()));
     }

@@ -390,3 +390,99 @@ def test_the_clients_receive_maximum_bounds_what_is_in_flight(router, made):
         s.settimeout(0.5)
         with pytest.raises(TimeoutError):
             s.recv(1)
+
+
+# --- TLS client certificates: the transport's `tls` authentication ----------------
+
+
+@pytest.fixture(scope="module")
+def cert_router(tmp_path_factory):
+    from routerproc import ALLOW_ALL, free_port
+    from tlshelpers import Pki
+
+    pki = Pki(tmp_path_factory.mktemp("mqtt-pki"))
+    alice = pki.client("alice")
+    port = free_port()
+
+    def perm(prefix: str) -> dict:
+        return {"uri": prefix, "match": "prefix", "allow": dict(ALLOW_ALL), "disclose": {}, "cache": True}
+
+    roles = [
+        {"name": "user", "permissions": [perm("")]},
+        {"name": "device", "permissions": [perm("dev.")]},
+        {"name": "anonymous", "permissions": [perm("pub.")]},
+    ]
+    auth = {
+        "tls": {
+            "type": "static",
+            "principals": {"alice": {"certificate-sha1": alice[2], "role": "user"}},
+            "junction": {"authid": "cn", "role": "device"},
+        },
+        "ticket": {"type": "static", "principals": {"joe": {"ticket": "joe-secret", "role": "user"}}},
+        "anonymous": {"type": "static", "role": "anonymous"},
+    }
+    mqtts = {
+        "type": "mqtt",
+        "id": "mqtts_auth",
+        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port, "tls": pki.endpoint_tls("optional")},
+        "options": {"realm": "realm1", "payload_mapping": {"": {"type": "passthrough"}}, "auth": auth},
+    }
+    config = {
+        "version": 2,
+        "controller": {},
+        "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": roles}], "transports": [mqtts]}],
+    }
+    proc = RouterProcess(tmp_path_factory.mktemp("mqtt-certs"), config=config, wait_ports=[port]).start()
+    proc.tls_port = port
+    proc.pki = pki
+    proc.alice = alice
+    yield proc
+    proc.kill()
+
+
+def tls_client(router, version, cert=None, user=None) -> Mqtt:
+    m = Mqtt(router.tls_port, version)
+    m.c.tls_set(
+        ca_certs=str(router.pki.ca_path),
+        certfile=str(cert[0]) if cert else None,
+        keyfile=str(cert[1]) if cert else None,
+    )
+    if user:
+        m.c.username_pw_set(*user)
+    m.c.connect("localhost", router.tls_port)
+    m.c.loop_start()
+    assert m.connack.wait(TIMEOUT), "no CONNACK"
+    return m
+
+
+def granted(m: Mqtt, topic: str) -> bool:
+    (code,) = m.subscribe(topic, 1)
+    value = code if isinstance(code, int) else code.value
+    return value < 0x80
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_tls_client_certificates_log_in_with_the_tls_method(cert_router, made, version):
+    # A listed certificate: its principal's role (everything).
+    m = tls_client(cert_router, version, cert=cert_router.alice)
+    made.append(m)
+    assert m.connack_code.value == 0
+    assert granted(m, "any/topic")
+    # Another certificate of the CA: authid from its CN, role `device`.
+    device = cert_router.pki.client("device-9")
+    m = tls_client(cert_router, version, cert=device)
+    made.append(m)
+    assert granted(m, "dev/9/status")
+    assert not granted(m, "any/topic")
+    # It wins over a user name and password in the same CONNECT.
+    m = tls_client(cert_router, version, cert=device, user=("joe", "joe-secret"))
+    made.append(m)
+    assert not granted(m, "any/topic")
+    # Without a certificate: ticket, else anonymous, as before.
+    m = tls_client(cert_router, version, user=("joe", "joe-secret"))
+    made.append(m)
+    assert granted(m, "any/topic")
+    m = tls_client(cert_router, version)
+    made.append(m)
+    assert granted(m, "pub/x")
+    assert not granted(m, "dev/9/status")
