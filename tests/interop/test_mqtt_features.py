@@ -215,7 +215,11 @@ def test_a_resume_after_a_restart_cancels_the_stored_will(tmp_path_factory, made
 @pytest.fixture
 def bounded(tmp_path_factory):
     proc = RouterProcess(tmp_path_factory.mktemp("sessbound"),
-                         junction={"mqtt_offline_store_sessions": 2}).start()
+                         junction={"mqtt_offline_store_sessions": 2})
+    for t in proc.config["workers"][0]["transports"]:
+        if t["type"] == "mqtt":
+            t["junction"] = {"sys_interval": 1}
+    proc.start()
     yield proc
     proc.kill()
 
@@ -233,17 +237,22 @@ def test_persistent_sessions_are_bounded_node_wide(bounded, made):
     m.connect(properties=p)
     assert m.connack_code.value == 0x97, m.connack_code
     assert m.disconnected.wait(TIMEOUT), "the refused connection is closed"
+    m.c.loop_stop()  # paho would try again (and get in once there is room)
     m = Mqtt(port, V311, client_id="bound-d-" + secrets.token_hex(3), clean=False)
     made.append(m)
     m.connect()
     # Return code 3, server unavailable (paho reports it as 0x88).
     assert m.connack_code.value == 0x88, m.connack_code
+    m.c.loop_stop()
     # Connections without a session are not counted.
     for v in (V5, V311):
         m = Mqtt(port, v)
         made.append(m)
         m.connect()
         assert m.connack_code.value == 0
+    # $SYS reports the count.
+    m.subscribe("$SYS/broker/sessions/persistent", 0)
+    assert m.expect(1, timeout=3)[0].payload == b"2"
     # Resuming a kept session is never refused.
     again = connect_v5(made, port, a, 300)
     assert again.connack_code.value == 0 and again.session_present
