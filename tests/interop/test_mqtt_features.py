@@ -495,3 +495,62 @@ def test_tls_client_certificates_log_in_with_the_tls_method(cert_router, made, v
     made.append(m)
     assert granted(m, "pub/x")
     assert not granted(m, "dev/9/status")
+
+
+# --- shared subscription strategies ------------------------------------------------
+
+
+@pytest.fixture(params=["sticky", "random"])
+def shared_router(request, tmp_path_factory):
+    proc = RouterProcess(tmp_path_factory.mktemp(f"share-{request.param}"))
+    for t in proc.config["workers"][0]["transports"]:
+        if t["type"] == "mqtt":
+            t["junction"] = {"shared_subscriptions": request.param}
+    proc.start()
+    proc.strategy = request.param
+    yield proc
+    proc.kill()
+
+
+def drain(m: Mqtt, quiet: float = 0.5) -> list:
+    got = []
+    while True:
+        try:
+            got.append(m.messages.get(timeout=quiet))
+        except Exception:
+            return got
+
+
+def test_shared_subscription_strategies(shared_router, made):
+    """Every message goes to exactly one member; `sticky` sends all messages
+    of one publisher to the same member."""
+    port = shared_router.mqtt_port
+    group = "g" + secrets.token_hex(3)
+    t = topic_of("strategy")
+    members = []
+    for _ in range(3):
+        m = Mqtt(port, V5).connect()
+        made.append(m)
+        m.subscribe(f"$share/{group}/{t}", 1)
+        members.append(m)
+    time.sleep(0.3)  # the joins travel to the group's shard
+    pubs = []
+    for p in range(4):
+        pub = Mqtt(port, V5).connect()
+        made.append(pub)
+        pubs.append(pub)
+    n = 10
+    for i in range(n):
+        for p, pub in enumerate(pubs):
+            pub.publish(t, f"p{p}-{i}".encode(), qos=1)
+    got = [[m.payload.decode() for m in drain(member)] for member in members]
+    every = sorted(x for g in got for x in g)
+    assert every == sorted(f"p{p}-{i}" for p in range(4) for i in range(n)), "each exactly once"
+    if shared_router.strategy == "sticky":
+        for p in range(4):
+            holders = [k for k, g in enumerate(got) if any(x.startswith(f"p{p}-") for x in g)]
+            assert len(holders) == 1, f"publisher {p} spread over members {holders}"
+    else:
+        # 40 messages over 3 members at random: all three get some (p of a
+        # member getting none: 3 * (2/3)^40, about 3e-7).
+        assert all(len(g) > 0 for g in got), [len(g) for g in got]
