@@ -10,6 +10,7 @@ listener limits."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import struct
@@ -554,3 +555,96 @@ def test_shared_subscription_strategies(shared_router, made):
         # 40 messages over 3 members at random: all three get some (p of a
         # member getting none: 3 * (2/3)^40, about 3e-7).
         assert all(len(g) > 0 for g in got), [len(g) for g in got]
+
+
+# --- MQTT 5 request/response answered by WAMP procedures ---------------------------
+
+
+@pytest.fixture
+def rr_router(tmp_path_factory):
+    proc = RouterProcess(tmp_path_factory.mktemp("reqresp"))
+    for t in proc.config["workers"][0]["transports"]:
+        if t["type"] == "mqtt":
+            t["junction"] = {"request_response": True}
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+async def test_v5_request_answered_by_a_wamp_procedure(rr_router, made):
+    import asyncio
+
+    from autobahn.wamp.exception import ApplicationError
+
+    from conftest import Clients
+
+    pool = Clients(rr_router)
+    try:
+        wamp = await pool("ws", "json")
+        base = "rr" + secrets.token_hex(3)
+
+        def echo(data):
+            return "pong:" + data.decode()
+
+        def fail(data):
+            raise ApplicationError("com.example.too_hot", "it is", 42)
+
+        await wamp.register(echo, f"{base}.echo")
+        await wamp.register(fail, f"{base}.fail")
+
+        def scenario():
+            req = Mqtt(rr_router.mqtt_port, V5).connect()
+            made.append(req)
+            reply = f"{base}/reply/{secrets.token_hex(2)}"
+            req.subscribe(reply, 1)
+            # An MQTT subscriber of the request topic still gets the request.
+            watcher = Mqtt(rr_router.mqtt_port, V5).connect()
+            made.append(watcher)
+            watcher.subscribe(f"{base}/echo", 1)
+            req.publish(f"{base}/echo", b"hi", qos=1,
+                        properties=props(ResponseTopic=reply, CorrelationData=b"c-1"))
+            (m,) = req.expect(1)
+            assert m.payload == b"pong:hi"
+            assert m.properties.CorrelationData == b"c-1"
+            assert m.qos == 1
+            assert watcher.expect(1)[0].payload == b"hi"
+            # A call error: the error URI as a User Property, its payload.
+            req.publish(f"{base}/fail", b"x", qos=0,
+                        properties=props(ResponseTopic=reply, CorrelationData=b"c-2"))
+            (m,) = req.expect(1)
+            assert m.properties.CorrelationData == b"c-2"
+            assert ("wamp_error", "com.example.too_hot") in m.properties.UserProperty
+            assert json.loads(m.payload) == {"args": ["it is", 42]}
+            # No procedure: nothing comes back (an MQTT responder may answer).
+            req.publish(f"{base}/nobody", b"x", qos=1,
+                        properties=props(ResponseTopic=reply, CorrelationData=b"c-3"))
+            req.nothing(0.7)
+            # Without a Response Topic nothing is called.
+            req.publish(f"{base}/echo", b"plain", qos=1)
+            req.nothing(0.5)
+
+        await asyncio.to_thread(scenario)
+    finally:
+        await pool.close_all()
+
+
+async def test_requests_are_not_calls_unless_the_listener_says_so(router, clients, made):
+    """The shared router has no `request_response`: a request to a topic
+    with a registered procedure is only published, the procedure not called."""
+    import asyncio
+
+    base = "rrno" + secrets.token_hex(3)
+    called = []
+    wamp = await clients("ws", "json")
+    await wamp.register(lambda data: called.append(data) or "pong", f"{base}.echo")
+
+    def scenario():
+        req = Mqtt(router.mqtt_port, V5).connect()
+        made.append(req)
+        reply = f"{base}/reply"
+        req.subscribe(reply, 1)
+        req.publish(f"{base}/echo", b"hi", qos=1, properties=props(ResponseTopic=reply))
+        req.nothing(0.5)
+
+    await asyncio.to_thread(scenario)
+    assert called == []

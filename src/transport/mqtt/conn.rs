@@ -505,6 +505,9 @@ impl Session {
         loop {
             let (todo, link, old_will, chores) = {
                 let mut s = self.state.borrow_mut();
+                if !s.call_answers.is_empty() {
+                    super::request::answer(&mut s);
+                }
                 let will = std::mem::take(&mut s.resume.old_wills);
                 let chores = std::mem::take(&mut s.chores);
                 (std::mem::take(&mut s.todo), s.link, will, chores)
@@ -910,6 +913,12 @@ fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bool) -> Mess
             ),
         )
         .with("publisher", Dict::new().with("features", Dict::new()));
+    let roles = if svc.limits.request_response {
+        // MQTT 5 requests become CALLs (see `request.rs`).
+        roles.with("caller", Dict::new().with("features", Dict::new()))
+    } else {
+        roles
+    };
     let details = Dict::new()
         .with("authmethods", Value::List(methods))
         .with("authid", authid)

@@ -18,6 +18,8 @@
 //!   of router calls, the shard's MQTT task;
 //! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
 //! - `sys.rs`: the `$SYS/` statistics topics;
+//! - `request.rs`: MQTT 5 requests answered by WAMP procedures
+//!   (`request_response`);
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
 //! - `will.rs`: when a will is published (MQTT 5 Will Delay Interval), the
 //!   stored will of a durable session;
@@ -39,6 +41,7 @@ pub mod inbound;
 pub mod mapping;
 pub mod offline;
 pub mod out;
+pub mod request;
 pub mod session;
 pub mod share;
 pub mod sink;

@@ -41,6 +41,9 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         s.out = super::out::OutQueue::new(s.out.limit);
         s.aliases_out.clear();
         s.last_delivery = None;
+        // Answers to its requests are not published once it is gone.
+        s.calls.clear();
+        s.call_answers.clear();
         if s.p.inc != 0 && s.handed.is_none() {
             let meta = s.p.meta(s.version, &s.svc.transport.id, false);
             s.write(Record::Meta(meta));

@@ -172,6 +172,11 @@ pub struct State {
     pub pending_pubs: AHashMap<RequestId, (PacketId, QoS, bool)>,
     /// Last WAMP request ID used.
     pub last_request: u64,
+    /// CALLs made for MQTT 5 requests, waiting for an answer (see
+    /// [`super::request`]).
+    pub calls: AHashMap<RequestId, super::request::PendingCall>,
+    /// Answers to those, for the task to publish.
+    pub call_answers: Vec<super::request::CallAnswer>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,
@@ -245,6 +250,8 @@ impl State {
             subacks: VecDeque::new(),
             pending_pubs: AHashMap::new(),
             last_request: 0,
+            calls: AHashMap::new(),
+            call_answers: Vec::new(),
             send_max,
             inflight_in: 0,
             aliases_in: AHashMap::new(),
