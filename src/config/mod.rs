@@ -303,6 +303,9 @@ pub struct Limits {
     /// Bytes all offline MQTT sessions together may queue (node-wide bound
     /// of the MQTT offline store).
     pub mqtt_offline_store_bytes: u64,
+    /// Persistent MQTT sessions the node keeps, their clients connected or
+    /// away (node-wide); a CONNECT that would start one more is refused.
+    pub mqtt_offline_store_sessions: usize,
     /// Authentication: dynamic authenticator timeout, failed-login rate
     /// limit, sizes of what clients send (`junction.auth`).
     pub auth: auth::AuthSettings,
@@ -315,6 +318,7 @@ impl Default for Limits {
             outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
             max_sessions_per_shard: DEFAULT_MAX_SESSIONS_PER_SHARD,
             mqtt_offline_store_bytes: mqtt::DEFAULT_MQTT_OFFLINE_STORE_BYTES,
+            mqtt_offline_store_sessions: mqtt::DEFAULT_MQTT_OFFLINE_STORE_SESSIONS,
             auth: auth::AuthSettings::default(),
         }
     }

@@ -105,6 +105,11 @@ pub struct MqttLimits {
     /// `sys_interval`: seconds between two `$SYS/` updates (0: no `$SYS/`
     /// topics; default 10, mosquitto's).
     pub sys_interval_s: u32,
+    /// `request_response`: an MQTT 5 PUBLISH with a Response Topic is also
+    /// a WAMP CALL of the procedure at the topic's URI, whose result is
+    /// published to the Response Topic with the Correlation Data (default
+    /// off).
+    pub request_response: bool,
 }
 
 /// What a full session queue (`max_queued_messages`, `max_queued_bytes`,
@@ -148,9 +153,12 @@ impl Default for MqttLimits {
             queue_overflow: QueueOverflow::DropNew,
             shared_strategy: SharedStrategy::RoundRobin,
             sys_interval_s: 10,
+            request_response: false,
         }
     }
 }
 
 /// Default for [`crate::config::Limits::mqtt_offline_store_bytes`]: 1 GiB.
 pub const DEFAULT_MQTT_OFFLINE_STORE_BYTES: u64 = 1 << 30;
+/// Default for [`crate::config::Limits::mqtt_offline_store_sessions`]: 100 000.
+pub const DEFAULT_MQTT_OFFLINE_STORE_SESSIONS: usize = 100_000;

@@ -810,13 +810,7 @@ fn start_mqtt(
         .filter_map(|t| transport::mqtt::Service::of(t, queue_limit))
         .map(Rc::new)
         .collect();
-    transport::mqtt::ctx::start_shard(
-        port,
-        log,
-        &services,
-        &restored,
-        config.limits.mqtt_offline_store_bytes,
-    );
+    transport::mqtt::ctx::start_shard(port, log, &services, &restored, &config.limits);
 }
 
 /// The shard's router as the MQTT front end reaches it.

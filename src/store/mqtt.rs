@@ -13,7 +13,7 @@
 //! Imports the WAL and the log's records; never the front end.
 
 pub use crate::store::records::mqtt::{
-    Record, RestoredSession, SessionMeta, StoredFilter, StoredMsg,
+    Record, RestoredSession, SessionMeta, StoredFilter, StoredMsg, StoredWill,
 };
 
 use crate::store::records::StoreValue;

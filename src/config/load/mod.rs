@@ -72,6 +72,7 @@ struct JunctionExt {
     outbound_queue_bytes: Option<usize>,
     max_sessions_per_shard: Option<usize>,
     mqtt_offline_store_bytes: Option<u64>,
+    mqtt_offline_store_sessions: Option<usize>,
     shards: Option<usize>,
     auth: Option<AuthSettings>,
     node: NodeOptions,
@@ -344,6 +345,9 @@ impl Loader<'_> {
             mqtt_offline_store_bytes: ext
                 .mqtt_offline_store_bytes
                 .unwrap_or(defaults.mqtt_offline_store_bytes),
+            mqtt_offline_store_sessions: ext
+                .mqtt_offline_store_sessions
+                .unwrap_or(defaults.mqtt_offline_store_sessions),
             auth: ext.auth.clone().unwrap_or(defaults.auth),
         };
         let mut router = Router {
@@ -487,6 +491,7 @@ impl Loader<'_> {
                 ("outbound_queue_bytes", Key::Read),
                 ("max_sessions_per_shard", Key::Read),
                 ("mqtt_offline_store_bytes", Key::Read),
+                ("mqtt_offline_store_sessions", Key::Read),
                 ("shards", Key::Read),
                 ("auth", Key::Read),
                 ("shutdown_timeout", Key::Read),
@@ -520,6 +525,14 @@ impl Loader<'_> {
                 v,
                 1 << 20,
                 1 << 40,
+            );
+        }
+        if let Some(v) = obj.get("mqtt_offline_store_sessions") {
+            ext.mqtt_offline_store_sessions = self.size(
+                &child(path, "mqtt_offline_store_sessions"),
+                v,
+                1,
+                u64::from(u32::MAX),
             );
         }
         if let Some(v) = obj.get("shards") {

@@ -196,6 +196,7 @@ impl Loader<'_> {
                 ("queue_overflow", Key::Read),
                 ("shared_subscriptions", Key::Read),
                 ("sys_interval", Key::Read),
+                ("request_response", Key::Read),
                 ("trustlevel", Key::Read),
             ],
         );
@@ -249,6 +250,12 @@ impl Loader<'_> {
         if let Some(v) = obj.get("connect_timeout") {
             match self.millis(&child(path, "connect_timeout"), v) {
                 Some(ms) => m.connect_timeout_ms = ms,
+                None => ok = false,
+            }
+        }
+        if let Some(v) = obj.get("request_response") {
+            match self.boolean(&child(path, "request_response"), v) {
+                Some(b) => m.request_response = b,
                 None => ok = false,
             }
         }

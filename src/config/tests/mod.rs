@@ -340,6 +340,7 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/junction", json!({"threads": 4}), "workers[0].junction.threads", Invalid, "unknown key")]
 #[case("/junction", json!({"max_message_size": "big"}), "junction.max_message_size", Invalid, "expected a whole number")]
 #[case("/junction", json!({"outbound_queue_bytes": 0}), "junction.outbound_queue_bytes", Invalid, "out of range")]
+#[case("/junction", json!({"mqtt_offline_store_sessions": 0}), "junction.mqtt_offline_store_sessions", Invalid, "out of range")]
 #[case("/junction", json!({"shutdown_timeout": 3601}), "junction.shutdown_timeout", Invalid, "out of range")]
 #[case("/junction", json!({"shutdown_timeout": 1.5}), "junction.shutdown_timeout", Invalid, "expected a whole number")]
 #[case("/junction", json!({"control_socket": ""}), "junction.control_socket", Invalid, "empty")]

@@ -66,7 +66,8 @@ fn limits_and_trust_level() {
             "max_topic_levels": 8, "max_subscriptions": 50, "max_inflight": 10,
             "max_queued_messages": 0, "max_queued_bytes": 65536, "max_session_expiry": 0,
             "max_keep_alive": 60, "connect_timeout": 0, "trustlevel": 2,
-            "queue_overflow": "drop_oldest", "shared_subscriptions": "sticky", "sys_interval": 0
+            "queue_overflow": "drop_oldest", "shared_subscriptions": "sticky", "sys_interval": 0,
+            "request_response": true
         })),
     ));
     let m = service(&c);
@@ -87,6 +88,7 @@ fn limits_and_trust_level() {
             queue_overflow: QueueOverflow::DropOldest,
             shared_strategy: SharedStrategy::Sticky,
             sys_interval_s: 0,
+            request_response: true,
         }
     );
     assert_eq!(m.trustlevel, Some(2));
@@ -121,6 +123,7 @@ fn limits_and_trust_level() {
 #[case(json!({"realm": "realm1"}), Some(json!({"queue_overflow": "drop_all"})), "junction.queue_overflow", Invalid, "\"drop_new\" or \"drop_oldest\"")]
 #[case(json!({"realm": "realm1"}), Some(json!({"shared_subscriptions": "hash"})), "junction.shared_subscriptions", Invalid, "\"round_robin\", \"random\" or \"sticky\"")]
 #[case(json!({"realm": "realm1"}), Some(json!({"sys_interval": 100_000})), "junction.sys_interval", Invalid, "out of range")]
+#[case(json!({"realm": "realm1"}), Some(json!({"request_response": "yes"})), "junction.request_response", Invalid, "expected true or false")]
 fn bad_mqtt(
     #[case] options: Value,
     #[case] junction: Option<Value>,

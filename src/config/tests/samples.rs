@@ -518,6 +518,7 @@ fn web_sample_loads_every_path_type() {
 fn mqtt_sample_loads_transports_and_universal() {
     let c = load_in(&json_value(MQTT_JSON), &[("SENSOR_PASSWORD", "pw")]).expect("loads");
     assert_eq!(c.limits.mqtt_offline_store_bytes, 268_435_456);
+    assert_eq!(c.limits.mqtt_offline_store_sessions, 5000);
     let TransportKind::Mqtt(m) = &c.transports[0].kind else {
         panic!("mqtt expected");
     };

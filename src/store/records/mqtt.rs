@@ -10,6 +10,7 @@
 //! | `m<client>\0<inc>M` | [`SessionMeta`] | the session: version, expiry, subscriptions |
 //! | `m<client>\0<inc>Q<key>` | [`StoredMsg`] | one message queued for, or in flight to, the client |
 //! | `m<client>\0<inc>I<pid>` | empty | an incoming QoS 2 packet identifier waiting for PUBREL |
+//! | `m<client>\0<inc>W` | [`StoredWill`] | the will of the session's connection, or a delayed will waiting (MQTT 5 Will Delay Interval) |
 //!
 //! `<inc>` (8 bytes, big-endian) names one incarnation of the session: a new
 //! session of the same client identifier gets a new one, so ending the old
@@ -27,7 +28,9 @@ use std::collections::BTreeMap;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::proto::mqtt::{self, MqttString, Packet, Publish, PublishProperties, QoS, Version};
+use crate::proto::mqtt::{
+    self, MqttString, Packet, Publish, PublishProperties, QoS, Version, Will, WillProperties,
+};
 use crate::store::wal::{Encode, Op};
 
 /// First byte of every MQTT session key in a realm's log.
@@ -35,6 +38,7 @@ pub const KEY_MQTT: u8 = b'm';
 const KIND_META: u8 = b'M';
 const KIND_MSG: u8 = b'Q';
 const KIND_QOS2: u8 = b'I';
+const KIND_WILL: u8 = b'W';
 /// Format of the encoded values.
 const FORMAT: u8 = 1;
 
@@ -105,6 +109,34 @@ impl StoredMsg {
     }
 }
 
+/// The will of a durable session: written when its connection comes up (a
+/// `kill -9` then still publishes it after the restart) and when its
+/// connection ends with a Will Delay Interval (the will waits, offline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWill {
+    /// When it is due (Unix ms); 0 while its connection is open: it is due
+    /// `delay_s` after the connection is found gone (a restart).
+    pub due_ms: u64,
+    /// The Will Delay Interval (seconds; 0 for 3.1.1).
+    pub delay_s: u32,
+    /// The will (its properties without the Will Delay Interval, which is
+    /// `delay_s`).
+    pub will: Will,
+}
+
+impl StoredWill {
+    /// When the will is due, for a router that starts at `now_ms`: the
+    /// stored time, or (its connection was open when the router stopped)
+    /// `delay_s` from now.
+    pub fn due_at(&self, now_ms: u64) -> u64 {
+        if self.due_ms == 0 {
+            now_ms + u64::from(self.delay_s) * 1000
+        } else {
+            self.due_ms
+        }
+    }
+}
+
 /// A value of the log under an `m` key, encoded on the writer thread.
 #[derive(Debug)]
 pub enum MqttValue {
@@ -112,6 +144,8 @@ pub enum MqttValue {
     Meta(SessionMeta),
     /// A message.
     Msg(Box<StoredMsg>),
+    /// A will.
+    Will(Box<StoredWill>),
     /// An incoming QoS 2 identifier (no value).
     Empty,
 }
@@ -121,6 +155,7 @@ impl Encode for MqttValue {
         match self {
             MqttValue::Meta(m) => encode_meta(m, out),
             MqttValue::Msg(m) => encode_msg(m, out),
+            MqttValue::Will(w) => encode_will(w, out),
             MqttValue::Empty => {}
         }
     }
@@ -137,6 +172,10 @@ pub enum Record {
     DelMsg(u64),
     /// An incoming QoS 2 identifier received (`true`) or released (`false`).
     Qos2(u16, bool),
+    /// The will (see [`StoredWill`]).
+    Will(Box<StoredWill>),
+    /// The will is gone (published, cancelled, or the connection has none).
+    DelWill,
     /// The session ended: everything of this incarnation goes.
     End,
 }
@@ -186,6 +225,17 @@ pub fn op_of(client: &str, inc: u64, rec: Record) -> Op<MqttValue> {
         Record::Qos2(pid, false) => {
             key.push(KIND_QOS2);
             key.extend_from_slice(&pid.to_be_bytes());
+            Op::Delete { key }
+        }
+        Record::Will(w) => {
+            key.push(KIND_WILL);
+            Op::Put {
+                key,
+                value: MqttValue::Will(w),
+            }
+        }
+        Record::DelWill => {
+            key.push(KIND_WILL);
             Op::Delete { key }
         }
         Record::End => Op::DeletePrefix { prefix: key },
@@ -336,6 +386,80 @@ pub fn decode_msg(b: &[u8]) -> Option<StoredMsg> {
     })
 }
 
+fn encode_will(w: &StoredWill, out: &mut Vec<u8>) {
+    out.put_u8(FORMAT);
+    out.put_u64(w.due_ms);
+    out.put_u32(w.delay_s);
+    out.put_u8((w.will.qos as u8) | (u8::from(w.will.retain) << 2));
+    // The rest is a 5.0 PUBLISH at QoS 0 with the will's properties.
+    let wp = &w.will.properties;
+    let props = PublishProperties {
+        payload_format_indicator: wp.payload_format_indicator,
+        message_expiry_interval: wp.message_expiry_interval,
+        content_type: wp.content_type.clone(),
+        response_topic: wp.response_topic.clone(),
+        correlation_data: wp.correlation_data.clone(),
+        user_properties: wp.user_properties.clone(),
+        ..Default::default()
+    };
+    let p = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: w.will.topic.clone(),
+        packet_id: None,
+        properties: props,
+        payload: w.will.payload.clone(),
+    };
+    let mut b = BytesMut::new();
+    if mqtt::encode(&Packet::Publish(p), Version::V5, &mut b).is_ok() {
+        out.extend_from_slice(&b);
+    }
+}
+
+/// Reads a [`StoredWill`]; `None` when it does not read back.
+pub fn decode_will(b: &[u8]) -> Option<StoredWill> {
+    let mut h = b;
+    if h.remaining() < 1 + 8 + 4 + 1 || h.get_u8() != FORMAT {
+        return None;
+    }
+    let due_ms = h.get_u64();
+    let delay_s = h.get_u32();
+    let flags = h.get_u8();
+    let mut buf = BytesMut::from(h);
+    let limits = mqtt::Limits {
+        peer: mqtt::Peer::Any,
+        max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
+        ..mqtt::Limits::server()
+    };
+    let Ok(Some(Packet::Publish(p))) = mqtt::decode(&mut buf, Some(Version::V5), &limits) else {
+        return None;
+    };
+    if !buf.is_empty() {
+        return None;
+    }
+    let pp = p.properties;
+    Some(StoredWill {
+        due_ms,
+        delay_s,
+        will: Will {
+            topic: p.topic,
+            payload: p.payload,
+            qos: QoS::from_u8(flags & 3)?,
+            retain: flags & 4 != 0,
+            properties: WillProperties {
+                will_delay_interval: None,
+                payload_format_indicator: pp.payload_format_indicator,
+                message_expiry_interval: pp.message_expiry_interval,
+                content_type: pp.content_type,
+                response_topic: pp.response_topic,
+                correlation_data: pp.correlation_data,
+                user_properties: pp.user_properties,
+            },
+        },
+    })
+}
+
 /// A session read back at start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestoredSession {
@@ -351,6 +475,8 @@ pub struct RestoredSession {
     pub msgs: Vec<StoredMsg>,
     /// Incoming QoS 2 identifiers waiting for PUBREL.
     pub qos2_in: Vec<u16>,
+    /// Its will, when one was kept (see [`StoredWill`]).
+    pub will: Option<StoredWill>,
 }
 
 /// Collects the MQTT records of one realm's log while it is loaded.
@@ -366,6 +492,7 @@ struct Partial {
     meta: Option<SessionMeta>,
     msgs: Vec<StoredMsg>,
     qos2: Vec<u16>,
+    will: Option<StoredWill>,
 }
 
 impl Loader {
@@ -386,6 +513,10 @@ impl Loader {
                 None => self.unreadable += 1,
             },
             (KIND_QOS2, 2) => part.qos2.push(u16::from_be_bytes([rest[0], rest[1]])),
+            (KIND_WILL, 0) => match decode_will(value) {
+                Some(w) => part.will = Some(w),
+                None => self.unreadable += 1,
+            },
             _ => self.unreadable += 1,
         }
     }
@@ -416,6 +547,7 @@ impl Loader {
                         meta,
                         msgs,
                         qos2_in: p.qos2,
+                        will: p.will,
                     });
                 }
                 _ => stale.push(session_prefix(&client, inc)),
@@ -511,6 +643,64 @@ mod tests {
         assert_eq!(decode_meta(&b[..b.len() - 2]), None);
     }
 
+    fn will(due_ms: u64, delay_s: u32) -> StoredWill {
+        StoredWill {
+            due_ms,
+            delay_s,
+            will: Will {
+                topic: MqttString::try_from("dev/7/status").expect("topic"),
+                payload: Bytes::from_static(b"\x00gone\xff"),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: WillProperties {
+                    will_delay_interval: None,
+                    payload_format_indicator: Some(false),
+                    message_expiry_interval: Some(30),
+                    content_type: MqttString::try_from("text/plain").ok(),
+                    response_topic: MqttString::try_from("dev/7/reply").ok(),
+                    correlation_data: Some(Bytes::from_static(b"\x01\x02")),
+                    user_properties: UserProperties::default(),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn wills_read_back_unchanged() {
+        for w in [will(1_700_000_123_456, 5), will(0, 0), will(0, u32::MAX)] {
+            let mut b = Vec::new();
+            encode_will(&w, &mut b);
+            assert_eq!(decode_will(&b), Some(w.clone()));
+            assert_eq!(decode_will(&b[..b.len() - 1]), None, "cut short");
+            let mut longer = b.clone();
+            longer.push(0);
+            assert_eq!(decode_will(&longer), None, "trailing bytes");
+        }
+        let mut plain = will(9, 1);
+        plain.will.retain = false;
+        plain.will.qos = QoS::AtMostOnce;
+        plain.will.properties = WillProperties::default();
+        plain.will.payload = Bytes::new();
+        let mut b = Vec::new();
+        encode_will(&plain, &mut b);
+        assert_eq!(decode_will(&b), Some(plain));
+    }
+
+    #[test]
+    fn a_will_is_due_when_stored_or_its_delay_after_the_start() {
+        assert_eq!(
+            will(5_000, 60).due_at(1_000_000),
+            5_000,
+            "offline: as stored"
+        );
+        assert_eq!(
+            will(0, 60).due_at(1_000_000),
+            1_060_000,
+            "connection open at the stop: the delay counts from the start"
+        );
+        assert_eq!(will(0, 0).due_at(1_000_000), 1_000_000, "no delay: at once");
+    }
+
     fn value(v: &MqttValue) -> Vec<u8> {
         let mut out = Vec::new();
         v.encode(&mut out);
@@ -541,6 +731,11 @@ mod tests {
             op_of("dev", 9, Record::Qos2(17, true)),
             op_of("dev", 9, Record::Qos2(18, true)),
             op_of("dev", 9, Record::Qos2(17, false)),
+            op_of("dev", 5, Record::Will(Box::new(will(1, 1)))),
+            op_of("dev", 9, Record::Will(Box::new(will(0, 3)))),
+            op_of("dev", 9, Record::DelWill),
+            op_of("dev", 9, Record::Will(Box::new(will(77, 3)))),
+            op_of("gone", 1, Record::Will(Box::new(will(2, 2)))),
             op_of("gone", 1, Record::Meta(meta(1))),
             op_of("gone", 1, Record::End),
             op_of("orphan", 2, Record::Msg(Box::new(msg(1)))),
@@ -568,6 +763,7 @@ mod tests {
         assert_eq!((s.client.as_str(), s.inc, s.meta.expiry_s), ("dev", 9, 20));
         assert_eq!(s.msgs.iter().map(|m| m.key).collect::<Vec<_>>(), vec![4, 8]);
         assert_eq!(s.qos2_in, vec![18]);
+        assert_eq!(s.will, Some(will(77, 3)), "the last will written");
         assert_eq!(
             stale,
             vec![session_prefix("dev", 5), session_prefix("orphan", 2)]

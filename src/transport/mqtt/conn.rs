@@ -28,6 +28,7 @@ use super::inbound::{self, Violation};
 use super::out::Item;
 use super::sink::Sink;
 use super::state::{Phase, State, StateRef};
+use super::will::{self, WillAt};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::{FrontEnd, LinkInfo, Output};
 use crate::core::cluster::FrontMsg;
@@ -205,6 +206,36 @@ fn refusal(version: Version, code: ReasonCode) -> Vec<u8> {
     out.to_vec()
 }
 
+/// The will when a connection ends (`keep`: its session stays offline
+/// here): published now (returned), kept waiting with the offline session
+/// (MQTT 5 Will Delay Interval), or dropped; see [`will::plan`].
+fn end_will(s: &mut State, keep: bool) -> Option<Message> {
+    // Every end but a DISCONNECT is abnormal, and a DISCONNECT cleared the
+    // will unless it asked for it (0x04): a will still here fires.
+    let fires = s.will.is_some();
+    let moved = s.forward.is_some() || s.handed.is_some();
+    // The router stops: a durable session stays in the store, its will too.
+    let stored_at_stop = s.router_ended && s.p.persistent() && s.p.inc != 0;
+    let kept = (keep && s.handed.is_none()) || stored_at_stop;
+    let delay = s.will.as_ref().map_or(0, |w| will::delay_of(w, s.version));
+    let at = will::plan(fires, delay, kept, moved);
+    let out = match at {
+        WillAt::Now => inbound::will_publish(s),
+        WillAt::Later(d) => {
+            will::defer(s, d);
+            None
+        }
+        WillAt::Never => None,
+    };
+    if kept && at != WillAt::Later(delay) {
+        will::forget(s);
+    }
+    if at == WillAt::Never {
+        s.will = None;
+    }
+    out
+}
+
 /// How the main phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -340,6 +371,10 @@ impl Session {
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
         info.max_outbound = None;
         info.tls = sock.take_tls_info();
+        let certificate = info
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.peer_certificate.is_some());
         let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,
@@ -349,7 +384,7 @@ impl Session {
             }
         };
         state.borrow_mut().link = Some(link);
-        let hello = hello(svc, &c, &client_id);
+        let hello = hello(svc, &c, &client_id, certificate);
         let keep_alive = (ka > 0).then(|| {
             let limit = Duration::from_millis(u64::from(ka) * 1500);
             (limit, Instant::now(), Timer::new(limit))
@@ -380,13 +415,6 @@ impl Session {
         let (link, will, client_id, token, offline) = {
             let mut s = self.state.borrow_mut();
             s.phase = Phase::Closing;
-            let abnormal = end != End::Closed || !s.disconnected;
-            let will = if abnormal || s.will.is_some() {
-                // A DISCONNECT cleared the will unless it asked for it (0x04).
-                inbound::will_publish(&mut s)
-            } else {
-                None
-            };
             // Acknowledgements not sent: the client sends again.
             s.pending_pubs.clear();
             if let Some((shard, token)) = s.resume.from {
@@ -402,6 +430,7 @@ impl Session {
             let keep =
                 s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
             let offline = keep || (s.handed.is_some() && s.link.is_some());
+            let will = end_will(&mut s, keep);
             if !offline && s.forward.is_none() && s.handed.is_none() {
                 if s.router_ended && s.p.persistent() {
                     // The router shuts down: the stored session stays for
@@ -476,6 +505,9 @@ impl Session {
         loop {
             let (todo, link, old_will, chores) = {
                 let mut s = self.state.borrow_mut();
+                if !s.call_answers.is_empty() {
+                    super::request::answer(&mut s);
+                }
                 let will = std::mem::take(&mut s.resume.old_wills);
                 let chores = std::mem::take(&mut s.chores);
                 (std::mem::take(&mut s.todo), s.link, will, chores)
@@ -852,8 +884,13 @@ impl Session {
 /// (then `anonymous`, for services that take anyone), no credentials offer
 /// `anonymous`; the authid asked for is the user name, else the client
 /// identifier; `authextra.mqtt` carries the client's details.
-fn hello(svc: &Service, c: &Connect, client_id: &str) -> Message {
+fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bool) -> Message {
     let mut methods = Vec::new();
+    if certificate {
+        // A TLS client certificate comes first (the transport's `auth.tls`;
+        // skipped by the router when the transport has no such method).
+        methods.push(Value::Str("tls".into()));
+    }
     if c.username.is_some() && c.password.is_some() {
         methods.push(Value::Str("ticket".into()));
     }
@@ -876,6 +913,12 @@ fn hello(svc: &Service, c: &Connect, client_id: &str) -> Message {
             ),
         )
         .with("publisher", Dict::new().with("features", Dict::new()));
+    let roles = if svc.limits.request_response {
+        // MQTT 5 requests become CALLs (see `request.rs`).
+        roles.with("caller", Dict::new().with("features", Dict::new()))
+    } else {
+        roles
+    };
     let details = Dict::new()
         .with("authmethods", Value::List(methods))
         .with("authid", authid)

@@ -155,11 +155,12 @@ pub fn start_shard(
     log: MqttLog,
     services: &[Rc<Service>],
     restored: &[RestoredSession],
-    offline_store_bytes: u64,
+    limits: &crate::config::Limits,
 ) {
     let (me, shards) = port.shard();
     INDEX.with(|i| i.set(me.0));
-    super::session::set_offline_limit(offline_store_bytes);
+    super::session::set_offline_limit(limits.mqtt_offline_store_bytes);
+    super::session::set_session_limit(limits.mqtt_offline_store_sessions);
     LOG.with(|l| *l.borrow_mut() = log);
     super::sys::start_clock();
     // `$SYS/`: shard 0 publishes for the whole process, at the shortest

@@ -169,12 +169,14 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
         }
     }
     s.svc.stats.received(1, p.payload.len() + p.topic.len());
+    let call = super::request::call_of(s, &p, &uri, &payload);
     feed.push(Message::Publish(crate::proto::Publish {
         request,
         options,
         topic: uri,
         payload,
     }));
+    feed.extend(call);
     Ok(())
 }
 

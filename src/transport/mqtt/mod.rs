@@ -18,7 +18,11 @@
 //!   of router calls, the shard's MQTT task;
 //! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
 //! - `sys.rs`: the `$SYS/` statistics topics;
+//! - `request.rs`: MQTT 5 requests answered by WAMP procedures
+//!   (`request_response`);
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
+//! - `will.rs`: when a will is published (MQTT 5 Will Delay Interval), the
+//!   stored will of a durable session;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
@@ -37,12 +41,14 @@ pub mod inbound;
 pub mod mapping;
 pub mod offline;
 pub mod out;
+pub mod request;
 pub mod session;
 pub mod share;
 pub mod sink;
 pub mod state;
 pub mod sys;
 pub mod takeover;
+pub mod will;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;

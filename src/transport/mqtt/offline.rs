@@ -41,6 +41,9 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         s.out = super::out::OutQueue::new(s.out.limit);
         s.aliases_out.clear();
         s.last_delivery = None;
+        // Answers to its requests are not published once it is gone.
+        s.calls.clear();
+        s.call_answers.clear();
         if s.p.inc != 0 && s.handed.is_none() {
             let meta = s.p.meta(s.version, &s.svc.transport.id, false);
             s.write(Record::Meta(meta));
@@ -59,7 +62,9 @@ pub fn restore(port: &Rc<dyn RouterPort>, svc: Rc<Service>, r: RestoredSession) 
     let queue_limit = svc.queue_limit;
     let mut st = State::new(Rc::clone(&svc), version, client.clone(), queue_limit);
     let left = left_s(r.meta.expiry_s, r.meta.offline_since_ms);
-    if left == Some(0) {
+    let mut r = r;
+    let will = r.will.take();
+    if left == Some(0) && will.is_none() {
         tracing::debug!(client = %client, "stored MQTT session expired while the router was down");
         let (inc, realm) = (r.inc, r.realm.clone());
         let res = super::ctx::with_log(|l| l.write(&realm, &client, inc, Record::End));
@@ -74,6 +79,11 @@ pub fn restore(port: &Rc<dyn RouterPort>, svc: Rc<Service>, r: RestoredSession) 
     st.p.expiry_s = expiry_s;
     st.token = takeover::new_token(me);
     st.phase = Phase::Offline;
+    if let Some(w) = will {
+        // Published when due, or when the session ends first (at once
+        // when it expired while the router was down).
+        super::will::restore(&mut st, w);
+    }
     super::ctx::adopt_incarnation();
     let state = Rc::new(RefCell::new(st));
     let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
@@ -119,7 +129,12 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
     let deadline = (expiry_s != NEVER_EXPIRES)
         .then(|| Instant::now() + Duration::from_secs(u64::from(expiry_s)));
     let mut timer = deadline.map(|d| Timer::new(d.saturating_duration_since(Instant::now())));
+    // A will waiting for its delay (MQTT 5 Will Delay Interval).
+    let due = state.borrow().will_due_ms;
+    let mut will_timer =
+        (due != 0).then(|| Timer::new(Duration::from_millis(super::will::left_ms(due, now_ms()))));
     loop {
+        let mut will_due = false;
         let expired = poll_fn(|cx| {
             let mut s = state.borrow_mut();
             s.waker = Some(cx.waker().clone());
@@ -137,6 +152,13 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             {
                 return Poll::Ready(false);
             }
+            if let Some(t) = &mut will_timer
+                && Pin::new(t).poll(cx).is_ready()
+            {
+                will_timer = None;
+                will_due = true;
+                return Poll::Ready(false);
+            }
             if let Some(t) = &mut timer
                 && Pin::new(t).poll(cx).is_ready()
             {
@@ -145,6 +167,16 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             Poll::Pending
         })
         .await;
+        if will_due && state.borrow().handed.is_none() {
+            // The delay passed before the client came back.
+            let (w, link) = {
+                let mut s = state.borrow_mut();
+                (super::will::take_due(&mut s), s.link)
+            };
+            if let (Some(w), Some(link)) = (w, link) {
+                port.feed(link, w);
+            }
+        }
         let todo = std::mem::take(&mut state.borrow_mut().todo);
         let link = state.borrow().link;
         if let Some(link) = link {
@@ -179,9 +211,22 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             return;
         }
         if closing {
-            // The router ends the session (shutdown): the stored one stays.
-            let link = state.borrow_mut().link.take();
+            // The router ends the session (shutdown): the stored one stays,
+            // with its waiting will; a session kept in memory only ends, and
+            // its will goes now.
+            let (link, will) = {
+                let mut s = state.borrow_mut();
+                let will = if s.p.inc == 0 {
+                    super::will::take_due(&mut s)
+                } else {
+                    None
+                };
+                (s.link.take(), will)
+            };
             if let Some(link) = link {
+                if let Some(w) = will {
+                    port.feed(link, w);
+                }
                 port.close(link);
             }
             state.borrow_mut().phase = Phase::Closing;
@@ -196,9 +241,11 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
 
 /// The session's expiry passed: it ends, its records go.
 fn expire(state: &StateRef, port: &Rc<dyn RouterPort>) {
-    let (link, client, token) = {
+    let (link, client, token, will) = {
         let mut s = state.borrow_mut();
         tracing::debug!(client = %s.client_id, "MQTT session expired");
+        // The session ends before its will's delay passed: the will goes now.
+        let will = super::will::take_due(&mut s);
         s.leave_shares();
         let leaves = std::mem::take(&mut s.chores.share);
         for msg in leaves {
@@ -208,9 +255,12 @@ fn expire(state: &StateRef, port: &Rc<dyn RouterPort>) {
         s.p.clear();
         s.p.expiry_s = 0;
         s.phase = Phase::Closing;
-        (s.link.take(), s.client_id.clone(), s.token)
+        (s.link.take(), s.client_id.clone(), s.token, will)
     };
     if let Some(link) = link {
+        if let Some(w) = will {
+            port.feed(link, w);
+        }
         port.close(link);
     }
     takeover::release(&PortMesh(&**port), &client, token, state);

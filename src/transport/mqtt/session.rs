@@ -14,7 +14,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use ahash::{AHashMap, AHashSet};
 use bytes::Bytes;
@@ -182,9 +182,66 @@ pub fn queued_bytes() -> u64 {
     QUEUED_BYTES.load(Ordering::Relaxed)
 }
 
+/// Persistent sessions in the process (connected or offline), against
+/// `mqtt_offline_store_sessions`.
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+/// The process-wide bound on [`SESSIONS`].
+static SESSIONS_LIMIT: AtomicUsize =
+    AtomicUsize::new(crate::config::mqtt::DEFAULT_MQTT_OFFLINE_STORE_SESSIONS);
+
+/// Sets the process-wide bound on persistent sessions
+/// (`mqtt_offline_store_sessions`).
+pub fn set_session_limit(n: usize) {
+    SESSIONS_LIMIT.store(n, Ordering::Relaxed);
+}
+
+/// Persistent sessions in the process now.
+pub fn persistent_sessions() -> usize {
+    SESSIONS.load(Ordering::Relaxed)
+}
+
+/// A persistent session's place in the process-wide count: taken when a
+/// new session is granted, given back when it is dropped (the session
+/// ended, or moved to another shard, which takes its own).
+#[derive(Debug)]
+pub struct SessionSlot(&'static AtomicUsize);
+
+impl SessionSlot {
+    /// A place for a new session; `None` at `mqtt_offline_store_sessions`.
+    pub fn take() -> Option<SessionSlot> {
+        SessionSlot::take_in(&SESSIONS, SESSIONS_LIMIT.load(Ordering::Relaxed))
+    }
+
+    /// A place in `count` for a new session; `None` when `count` is at `limit`.
+    fn take_in(count: &'static AtomicUsize, limit: usize) -> Option<SessionSlot> {
+        count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SessionSlot(count))
+    }
+
+    /// A place for a session that was admitted before (resumed on another
+    /// shard, read back from the store): counted even above the bound.
+    pub fn force() -> SessionSlot {
+        SESSIONS.fetch_add(1, Ordering::Relaxed);
+        SessionSlot(&SESSIONS)
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The session state that outlives a connection.
 #[derive(Debug, Default)]
 pub struct Persist {
+    /// Its place among the process's persistent sessions (`None` while it
+    /// is not one).
+    pub slot: Option<SessionSlot>,
     /// Its incarnation in the log (0: not written).
     pub inc: u64,
     /// Session Expiry Interval granted, seconds (0: ends with the connection).
@@ -343,6 +400,7 @@ impl Persist {
     /// Forgets every queued message (the session ends), keeping the
     /// process-wide count right.
     pub fn clear(&mut self) {
+        self.slot = None;
         QUEUED_BYTES.fetch_sub(self.waiting_bytes as u64, Ordering::Relaxed);
         self.waiting.clear();
         self.waiting_bytes = 0;
@@ -380,6 +438,7 @@ impl Persist {
     /// for `version`; expired ones are dropped (and deleted from the log).
     pub fn unpack(d: SessionData, owner: Owner<'_>, version: Version) -> Persist {
         let mut p = Persist {
+            slot: Some(SessionSlot::force()),
             inc: d.inc,
             expiry_s: d.expiry_s,
             filters: d
@@ -560,6 +619,41 @@ mod tests {
         assert_eq!(msg(now, Some(5)).expiry_left(now + 500), Ok(None));
         assert_eq!(msg(now, Some(5)).expiry_left(now + 2_100), Ok(Some(3)));
         assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(Expired));
+    }
+
+    #[test]
+    fn persistent_sessions_are_counted_up_to_the_bound() {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let a = SessionSlot::take_in(&COUNT, 2).expect("room for one");
+        let b = SessionSlot::take_in(&COUNT, 2).expect("room for two");
+        assert!(SessionSlot::take_in(&COUNT, 2).is_none(), "at the bound");
+        assert_eq!(COUNT.load(Ordering::Relaxed), 2);
+        drop(a);
+        assert_eq!(
+            COUNT.load(Ordering::Relaxed),
+            1,
+            "an ended session gives its place back"
+        );
+        let mut p = Persist {
+            slot: SessionSlot::take_in(&COUNT, 2),
+            expiry_s: 60,
+            ..Persist::default()
+        };
+        assert!(p.slot.is_some());
+        assert!(SessionSlot::take_in(&COUNT, 2).is_none());
+        // A session moves whole (takeover on the shard): its place with it.
+        let moved = std::mem::take(&mut p);
+        assert!(moved.slot.is_some() && p.slot.is_none());
+        assert_eq!(COUNT.load(Ordering::Relaxed), 2);
+        let mut moved = moved;
+        moved.clear();
+        assert_eq!(
+            COUNT.load(Ordering::Relaxed),
+            1,
+            "a cleared session gives it back"
+        );
+        drop(b);
+        assert_eq!(COUNT.load(Ordering::Relaxed), 0);
     }
 
     fn service(overflow: QueueOverflow, max_msgs: usize, max_bytes: usize) -> Service {

@@ -172,6 +172,11 @@ pub struct State {
     pub pending_pubs: AHashMap<RequestId, (PacketId, QoS, bool)>,
     /// Last WAMP request ID used.
     pub last_request: u64,
+    /// CALLs made for MQTT 5 requests, waiting for an answer (see
+    /// [`super::request`]).
+    pub calls: AHashMap<RequestId, super::request::PendingCall>,
+    /// Answers to those, for the task to publish.
+    pub call_answers: Vec<super::request::CallAnswer>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,
@@ -188,8 +193,12 @@ pub struct State {
     /// The last publication queued and its position in `out`, to merge
     /// overlapping subscriptions into one delivery.
     pub last_delivery: Option<(PublicationId, usize)>,
-    /// The will, until the connection ends.
+    /// The will, until the connection ends (or, with a Will Delay
+    /// Interval, until it is published or cancelled, see [`super::will`]).
     pub will: Option<Will>,
+    /// When the waiting will of an offline session is due (Unix ms); 0:
+    /// none waits.
+    pub will_due_ms: u64,
     /// The client sent DISCONNECT (normal end: no will, unless 0x04).
     pub disconnected: bool,
     /// Session Expiry Interval the CONNECT asked for (3.1.1: `u32::MAX`
@@ -241,6 +250,8 @@ impl State {
             subacks: VecDeque::new(),
             pending_pubs: AHashMap::new(),
             last_request: 0,
+            calls: AHashMap::new(),
+            call_answers: Vec::new(),
             send_max,
             inflight_in: 0,
             aliases_in: AHashMap::new(),
@@ -249,6 +260,7 @@ impl State {
             max_packet_out: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
             last_delivery: None,
             will: None,
+            will_due_ms: 0,
             disconnected: false,
             requested_expiry: 0,
             resume: Resume::default(),
@@ -638,6 +650,18 @@ impl State {
         if self.phase != Phase::Joining || !self.welcomed || self.resume.awaiting {
             return Ok(());
         }
+        if !self.p.persistent() {
+            self.p.slot = None;
+        } else if self.p.slot.is_none() {
+            // A new persistent session: within `mqtt_offline_store_sessions`.
+            match super::session::SessionSlot::take() {
+                Some(slot) => self.p.slot = Some(slot),
+                None => {
+                    self.over_quota();
+                    return Ok(());
+                }
+            }
+        }
         self.phase = Phase::Up;
         super::ctx::start_incarnation(self);
         if let Some(mut c) = self.connack.take() {
@@ -648,6 +672,7 @@ impl State {
             self.send(&Packet::ConnAck(Box::new(c)))?;
         }
         self.write_meta();
+        super::will::on_up(self);
         self.resubscribe();
         self.redeliver()?;
         self.refill()
@@ -811,6 +836,28 @@ impl State {
         }
         let _ = self.maybe_up();
         self.wake();
+    }
+
+    /// The node holds `mqtt_offline_store_sessions` persistent sessions: a
+    /// CONNECT asking for a new one gets CONNACK 0x97 Quota exceeded (3.1.1:
+    /// 3, server unavailable) and nothing of it is kept (no will either).
+    fn over_quota(&mut self) {
+        tracing::info!(client = %self.client_id,
+            "MQTT CONNECT refused: the node keeps mqtt_offline_store_sessions persistent sessions");
+        let mut c = ConnAck {
+            session_present: false,
+            code: ReasonCode::QuotaExceeded,
+            properties: Default::default(),
+        };
+        if self.version == Version::V5 {
+            c.properties.reason_string = MqttString::try_from("too many persistent sessions").ok();
+        }
+        self.connack = None;
+        self.will = None;
+        self.p.expiry_s = 0;
+        let _ = self.send(&Packet::ConnAck(Box::new(c)));
+        self.phase = Phase::Closing;
+        self.close = Some(CloseReason::Normal);
     }
 
     /// ABORT while joining: CONNACK with the refusal, then close.

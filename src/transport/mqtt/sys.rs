@@ -11,6 +11,7 @@
 //! | `$SYS/broker/uptime` | seconds since the front end started |
 //! | `$SYS/broker/clients/connected` | MQTT connections, every listener |
 //! | `$SYS/broker/sessions/durable` | persistent sessions kept in a file store |
+//! | `$SYS/broker/sessions/persistent` | persistent sessions, connected or away (against `mqtt_offline_store_sessions`) |
 //! | `$SYS/broker/messages/received`, `…/sent` | PUBLISH packets from and to clients |
 //! | `$SYS/broker/messages/dropped` | QoS 1/2 messages dropped by full session queues (`queue_overflow`) |
 //! | `$SYS/broker/bytes/received`, `…/sent` | their bytes (received: topic and payload; sent: on the wire) |
@@ -87,6 +88,10 @@ pub fn topics(services: &[Rc<Service>]) -> Vec<(String, u64)> {
             format!("{b}/sessions/durable"),
             super::ctx::durable_sessions() as u64,
         ),
+        (
+            format!("{b}/sessions/persistent"),
+            super::session::persistent_sessions() as u64,
+        ),
         (format!("{b}/messages/received"), total.msgs_in),
         (format!("{b}/messages/sent"), total.msgs_out),
         (format!("{b}/messages/dropped"), total.dropped),
@@ -156,6 +161,7 @@ mod tests {
         );
         assert_eq!(d("$SYS/broker/listeners/sys-test-other/bytes/sent"), 50);
         assert!(d("$SYS/broker/messages/received") >= 3, "the broker's sum");
+        let _ = get(&after, "$SYS/broker/sessions/persistent");
         let other: Vec<_> = after
             .iter()
             .filter(|(t, _)| t.starts_with("$SYS/broker/listeners/sys-test-other/"))

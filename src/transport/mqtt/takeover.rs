@@ -215,6 +215,16 @@ fn adopt_local(old: &StateRef, new: &StateRef) {
     let mut n = new.borrow_mut();
     tracing::debug!(client = %o.client_id, "persistent session resumed by a new connection");
     let online = matches!(o.phase, Phase::Up | Phase::Joining);
+    // The session is resumed: a will with a Will Delay Interval is not
+    // published (nor one waiting offline); one without goes now.
+    let delay = o
+        .will
+        .as_ref()
+        .map_or(0, |w| super::will::delay_of(w, o.version));
+    if !online || delay > 0 {
+        o.will = None;
+        o.will_due_ms = 0;
+    }
     let will = if online {
         let w = super::inbound::will_publish(&mut o);
         o.disconnect(
@@ -263,7 +273,12 @@ fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
     match o.phase {
         Phase::Offline => {
             o.phase = Phase::Closing;
+            // The session ends before its will's delay passed: the will goes now.
+            let will = super::will::take_due(&mut o);
             if let Some(link) = o.link.take() {
+                if let Some(w) = will {
+                    mesh.feed(link, w);
+                }
                 mesh.close_link(link);
             }
             o.wake();
@@ -443,6 +458,11 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     let _ = mesh;
     let mut st = s.borrow_mut();
     tracing::debug!(client = %st.client_id, to = next.0.0, "persistent session handed over to another shard");
+    // The session is resumed: a will waiting offline is not published.
+    if st.phase == Phase::Offline {
+        st.will = None;
+        st.will_due_ms = 0;
+    }
     let filters = st.p.filters.clone();
     let p = std::mem::take(&mut st.p);
     let data = p.pack(st.version, &st.svc.transport.id);
@@ -637,6 +657,7 @@ mod tests {
         shards: u16,
         sent: RefCell<Vec<(ShardId, Takeover)>>,
         closed: RefCell<Vec<LinkId>>,
+        fed: RefCell<Vec<(LinkId, crate::proto::Message)>>,
     }
 
     impl Mesh for FakeMesh {
@@ -653,7 +674,9 @@ mod tests {
         fn open_service(&self, _: &str, _: crate::core::api::Output) -> Option<LinkId> {
             None
         }
-        fn feed(&self, _link: LinkId, _msg: crate::proto::Message) {}
+        fn feed(&self, link: LinkId, msg: crate::proto::Message) {
+            self.fed.borrow_mut().push((link, msg));
+        }
     }
 
     fn mesh(me: u16) -> FakeMesh {
@@ -662,6 +685,7 @@ mod tests {
             shards: 4,
             sent: RefCell::default(),
             closed: RefCell::default(),
+            fed: RefCell::default(),
         }
     }
 
@@ -777,5 +801,112 @@ mod tests {
         let b = new_token(ShardId(3));
         assert_ne!(a, b);
         assert_eq!(a & 0xFFFF, 3);
+    }
+
+    /// An offline persistent 5.0 session of `client` on this shard (link 7,
+    /// token 5) whose will waits out a delay of 60 s.
+    fn offline_with_delayed_will(client: &str) -> StateRef {
+        use crate::proto::mqtt::{MqttString, QoS, Version, Will, WillProperties};
+        let config = crate::config::Config::embedded_default();
+        let t = config
+            .transports
+            .iter()
+            .find(|t| t.id == "mqtt")
+            .expect("the default config has an MQTT listener");
+        let svc = Rc::new(super::super::Service::of(t, 1 << 20).expect("an MQTT service"));
+        let mut st = super::super::state::State::new(svc, Version::V5, client.into(), 1 << 20);
+        st.token = 5;
+        st.p.expiry_s = 300;
+        st.phase = Phase::Offline;
+        st.link = Some(LinkId(7));
+        st.will = Some(Will {
+            topic: MqttString::try_from("dev/status").expect("topic"),
+            payload: bytes::Bytes::from_static(b"gone"),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            properties: WillProperties {
+                will_delay_interval: Some(60),
+                ..Default::default()
+            },
+        });
+        super::super::will::defer(&mut st, 60);
+        let st = Rc::new(RefCell::new(st));
+        CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(&st)));
+        st
+    }
+
+    fn will_topic(m: &crate::proto::Message) -> Option<&str> {
+        match m {
+            crate::proto::Message::Publish(p) => Some(p.topic.as_str()),
+            _ => None,
+        }
+    }
+
+    /// MQTT-3.1.3.2.2: a new connection that resumes the session before the
+    /// delay passed cancels the will; one that starts a new session ends
+    /// the old one, whose will then goes at once (the session ended first).
+    #[test]
+    fn a_waiting_will_is_cancelled_by_a_resume_and_sent_when_the_session_ends() {
+        // Resumed on another shard: handed over, no will.
+        let m = mesh(2);
+        let old = offline_with_delayed_will("dev-will-resume");
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-will-resume".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: true,
+            },
+        );
+        assert!(m.fed.take().is_empty(), "no will published");
+        assert!(old.borrow().will.is_none());
+        assert_eq!(old.borrow().will_due_ms, 0);
+        assert!(matches!(
+            &m.sent.take()[..],
+            [(ShardId(1), Takeover::Handover { data: Some(_), .. })]
+        ));
+        TAILS.with(|t| t.borrow_mut().clear());
+
+        // Clean start on another shard: the session ends, the will goes now.
+        let m = mesh(2);
+        let old = offline_with_delayed_will("dev-will-clean");
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-will-clean".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: false,
+            },
+        );
+        let fed = m.fed.take();
+        assert_eq!(fed.len(), 1, "the will, once");
+        assert_eq!(fed[0].0, LinkId(7), "through the session's link");
+        assert_eq!(will_topic(&fed[0].1), Some("dev.status"));
+        assert_eq!(m.closed.take(), vec![LinkId(7)], "then the link closes");
+        assert_eq!(old.borrow().phase, Phase::Closing);
+        assert_eq!(old.borrow().will_due_ms, 0);
+
+        // On this shard: a resume adopts the session without its will.
+        let m = mesh(0);
+        let old = offline_with_delayed_will("dev-will-here");
+        let new = offline_with_delayed_will("dev-will-other");
+        new.borrow_mut().phase = Phase::Joining;
+        new.borrow_mut().will = None;
+        new.borrow_mut().token = 6;
+        claim(&m, "dev-will-here", 6, &new, true);
+        assert!(m.fed.take().is_empty(), "no will published");
+        assert!(old.borrow().will.is_none());
+        assert!(new.borrow().resume.old_wills.is_empty());
+        assert!(new.borrow().resume.present, "the session was adopted");
+        // A clean start on this shard ends it: the will goes now.
+        let old = offline_with_delayed_will("dev-will-here2");
+        claim(&m, "dev-will-here2", 8, &new, false);
+        let fed = m.fed.take();
+        assert_eq!(fed.len(), 1);
+        assert_eq!(will_topic(&fed[0].1), Some("dev.status"));
+        assert_eq!(old.borrow().phase, Phase::Closing);
+        CLIENTS.with(|c| c.borrow_mut().clear());
     }
 }
