@@ -159,3 +159,5 @@ pub async fn refuse_tls_client(sock: &mut Stream, peer: &str, transport: &str) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_offload;
