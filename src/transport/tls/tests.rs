@@ -230,7 +230,15 @@ fn rawsocket_messages_round_trip_over_tls(
         TlsVersion::Tls13 => 32,
     };
     assert_eq!(tls.tls_unique.as_ref().map(Vec::len), Some(unique));
-    assert_eq!(tls.channel_id.as_ref().map(Vec::len), Some(32));
+    // The channel id cryptosign binds to: SHA-256 of `tls-unique`.
+    let unique_hash = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        tls.tls_unique.as_deref().expect("tls-unique"),
+    );
+    assert_eq!(
+        tls.channel_id.as_ref().map(|c| &c[..]),
+        Some(unique_hash.as_ref())
+    );
     assert_eq!(tls.tls_exporter.is_some(), version == TlsVersion::Tls13);
 }
 
