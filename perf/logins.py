@@ -120,7 +120,7 @@ def config(port: int) -> dict:
     }
     transport = {
         "type": "websocket",
-        "id": "ws",
+        "id": "ws_logins",
         "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port, "backlog": 1024},
         "serializers": ["json"],
         "auth": auth,
