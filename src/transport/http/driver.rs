@@ -172,7 +172,7 @@ pub(super) struct HttpConn {
     head_started: Option<Instant>,
     /// The site's `Strict-Transport-Security` value, on a TLS connection
     /// only (RFC 6797 7.2: never over plaintext).
-    hsts: Option<Box<str>>,
+    hsts: Option<Rc<str>>,
 }
 
 impl HttpConn {

@@ -137,7 +137,7 @@ pub struct Site {
     access_log: bool,
     /// `options.hsts`: the `Strict-Transport-Security` value sent on every
     /// answer over TLS (`max-age=...`); `None` when off.
-    hsts: Option<Box<str>>,
+    hsts: Option<Rc<str>>,
     /// The router-wide message limit (WebSocket paths).
     max_message_size: usize,
     /// When the site was built (the node info page's "started").
