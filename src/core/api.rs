@@ -83,12 +83,14 @@ impl FrontEnd {
     }
 }
 
-/// The TLS state of a link, when it came over TLS.
+/// The TLS state of a link, when it came over TLS. Kept with the link for
+/// its lifetime (authentication, the session meta API), so kept small: no
+/// heap but `tls_unique` and `alpn` when there is no client certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsInfo {
     /// The channel id cryptosign binds to with `tls-unique`: SHA-256 of the
     /// `tls-unique` value (32 octets), as Autobahn and Crossbar compute it.
-    pub channel_id: Option<Vec<u8>>,
+    pub channel_id: Option<[u8; 32]>,
     /// `tls-unique` (RFC 5929): the first Finished message's verify_data
     /// (the client's in a full handshake, the server's in a resumed one).
     pub tls_unique: Option<Vec<u8>>,
@@ -98,11 +100,12 @@ pub struct TlsInfo {
     /// The protocol version (`TLSv1.3`, `TLSv1.2`).
     pub version: &'static str,
     /// The cipher suite (IANA name).
-    pub cipher: String,
+    pub cipher: &'static str,
     /// The ALPN protocol agreed on, if any.
     pub alpn: Option<String>,
-    /// The client certificate, when the client presented one.
-    pub peer_certificate: Option<PeerCertificate>,
+    /// The client certificate, when the client presented one (boxed: most
+    /// links have none).
+    pub peer_certificate: Option<Box<PeerCertificate>>,
 }
 
 /// What authentication needs of a client certificate.

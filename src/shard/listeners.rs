@@ -397,8 +397,9 @@ fn accept_loop(
 }
 
 /// Serves an accepted connection on its own task: on a TLS listener the
-/// handshake first (its state boxed and gone once done), then the front end
-/// on the decrypted stream.
+/// handshake first, on a task of its own that ends with it, then the front
+/// end on the decrypted stream in a task of the same shape as a plaintext
+/// connection's (a held TLS session keeps nothing of its handshake's task).
 fn spawn_served<H: transport::ConnectionHooks + 'static>(
     acceptor: Option<Arc<TlsAcceptor>>,
     stream: transport::Stream,
@@ -415,7 +416,7 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
         let id = &t.transport().id;
         let handshake = Box::pin(transport::tls::accept(acceptor, stream, &peer, id));
         if let Some(stream) = handshake.await {
-            transport::serve(stream, peer, &t, hooks, port).await;
+            glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
         }
     })
     .detach();

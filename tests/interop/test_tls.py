@@ -330,6 +330,24 @@ def test_https_on_a_web_transport(tls_router, pki):
     assert r.status == 200
     assert json.loads(r.read()) == {"hello": "tls"}
     assert conn.sock.selected_alpn_protocol() in (None, "http/1.1")
+    # `options.hsts` with `hsts_max_age: 600`: on every answer over TLS,
+    # a 404 too, on the same keep-alive connection.
+    assert r.getheader("Strict-Transport-Security") == "max-age=600"
+    conn.request("GET", "/nothing-here")
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 404
+    assert r.getheader("Strict-Transport-Security") == "max-age=600"
+    conn.close()
+
+
+def test_hsts_is_never_sent_over_plaintext(tls_router):
+    conn = http.client.HTTPConnection("127.0.0.1", tls_router.ports["web_plain"], timeout=10)
+    conn.request("GET", "/")
+    r = conn.getresponse()
+    assert r.status == 200
+    assert json.loads(r.read()) == {"hello": "plain"}
+    assert r.getheader("Strict-Transport-Security") is None
     conn.close()
 
 

@@ -141,7 +141,7 @@ def _perm() -> dict:
 
 
 #: Listener name → what it is.
-TLS_LISTENERS = ["wss", "rss", "web", "mqtts", "uni", "ws_plain", "rs_plain"]
+TLS_LISTENERS = ["wss", "rss", "web", "mqtts", "uni", "ws_plain", "rs_plain", "web_plain"]
 
 
 class TlsRouter(RouterProcess):
@@ -192,6 +192,7 @@ class TlsRouter(RouterProcess):
                 "type": "web",
                 "id": "web",
                 "endpoint": ep("web", tls),
+                "options": {"hsts": True, "hsts_max_age": 600},
                 "paths": {
                     "/": {"type": "json", "value": {"hello": "tls"}},
                     "ws": {"type": "websocket", "serializers": ["json"], "auth": auth},
@@ -218,6 +219,14 @@ class TlsRouter(RouterProcess):
             },
             {"type": "websocket", "id": "ws_plain", "endpoint": ep("ws_plain"), "serializers": ["json"]},
             {"type": "rawsocket", "id": "rs_plain", "endpoint": ep("rs_plain"), "serializers": ["json"]},
+            {
+                # HSTS configured on a plaintext listener: never sent there.
+                "type": "web",
+                "id": "web_plain",
+                "endpoint": ep("web_plain"),
+                "options": {"hsts": True},
+                "paths": {"/": {"type": "json", "value": {"hello": "plain"}}},
+            },
         ]
         roles = [{"name": n, "permissions": [_perm()]} for n in ("anonymous", "user", "device")]
         config = {

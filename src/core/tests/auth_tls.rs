@@ -69,14 +69,14 @@ fn hello_with(
 fn certificate(cn: &str, sha1: u8, verified: bool) -> TlsInfo {
     TlsInfo {
         version: "TLSv1.3",
-        peer_certificate: Some(PeerCertificate {
+        peer_certificate: Some(Box::new(PeerCertificate {
             sha1: [sha1; 20],
             sha256: [sha1; 32],
             subject_cn: Some(cn.to_owned()),
             subject: vec![("CN".into(), cn.into())],
             ca_verified: verified,
             ..PeerCertificate::default()
-        }),
+        })),
         ..TlsInfo::default()
     }
 }

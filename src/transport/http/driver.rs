@@ -22,6 +22,7 @@
 //!   [`CLOSE_TIMEOUT`](super::super::CLOSE_TIMEOUT), so that the answer is not
 //!   lost to a TCP reset.
 
+use std::borrow::Cow;
 use std::future::{Future, poll_fn};
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -169,17 +170,35 @@ pub(super) struct HttpConn {
     timeouts: Timeouts,
     /// When the request head being read started arriving.
     head_started: Option<Instant>,
+    /// The site's `Strict-Transport-Security` value, on a TLS connection
+    /// only (RFC 6797 7.2: never over plaintext).
+    hsts: Option<Rc<str>>,
 }
 
 impl HttpConn {
     fn new(sock: Stream, site: &Site) -> Self {
         HttpConn {
-            sock,
             buf: BytesMut::new(),
             conn: Connection::new(site.limits.clone()),
             out: Vec::new(),
             timeouts: site.timeouts,
             head_started: None,
+            hsts: site.hsts.clone().filter(|_| sock.is_tls()),
+            sock,
+        }
+    }
+
+    /// `head` as it goes on the wire: with `Strict-Transport-Security`
+    /// added where the site sends it on this connection.
+    pub(super) fn wire_head<'a>(&self, head: &'a ResponseHead) -> Cow<'a, ResponseHead> {
+        match &self.hsts {
+            None => Cow::Borrowed(head),
+            Some(value) => {
+                let mut with = head.clone();
+                // A value of digits and text: always a valid field.
+                let _ = with.header("Strict-Transport-Security", value.as_bytes());
+                Cow::Owned(with)
+            }
         }
     }
 
@@ -317,7 +336,8 @@ impl HttpConn {
     pub(super) async fn respond(&mut self, head: &ResponseHead, body: Body) -> Result<u64, Stop> {
         self.out.clear();
         let now = HttpDate::from_system_time(SystemTime::now());
-        let plan = match self.conn.write_head(head, now, &mut self.out) {
+        let head = self.wire_head(head);
+        let plan = match self.conn.write_head(&head, now, &mut self.out) {
             Ok(plan) => plan,
             Err(e) => {
                 tracing::error!(error = %e, "web server answered out of turn; closing");

@@ -135,6 +135,9 @@ pub struct Site {
     timeouts: Timeouts,
     /// `options.access_log`: one log line per request.
     access_log: bool,
+    /// `options.hsts`: the `Strict-Transport-Security` value sent on every
+    /// answer over TLS (`max-age=...`); `None` when off.
+    hsts: Option<Rc<str>>,
     /// The router-wide message limit (WebSocket paths).
     max_message_size: usize,
     /// When the site was built (the node info page's "started").
@@ -173,6 +176,10 @@ impl Site {
             limits: sans_io_limits(http),
             timeouts: timeouts(http),
             access_log: web.options.access_log,
+            hsts: web
+                .options
+                .hsts
+                .then(|| format!("max-age={}", web.options.hsts_max_age_s).into()),
             routes,
             max_message_size,
             started: SystemTime::now(),

@@ -44,7 +44,8 @@ impl HttpConn {
     pub(super) async fn start_streaming(&mut self, head: &ResponseHead) -> Result<Streaming, Stop> {
         let mut out = Vec::with_capacity(256);
         let now = HttpDate::from_system_time(SystemTime::now());
-        let plan = self.conn.write_head(head, now, &mut out).map_err(|e| {
+        let head = self.wire_head(head);
+        let plan = self.conn.write_head(&head, now, &mut out).map_err(|e| {
             tracing::error!(error = %e, "web server answered out of turn; closing");
             Stop
         })?;

@@ -99,24 +99,75 @@ impl KeyLog for Capture {
     }
 }
 
-/// The raw records of a handshake, both ways (each bounded by [`MAX_TRANSCRIPT`]).
+/// The raw records of a handshake, both ways (each bounded by
+/// [`MAX_TRANSCRIPT`]), as far as the binding needs them.
 #[derive(Default)]
 pub(super) struct Transcript {
     /// What the client sent.
     pub incoming: Vec<u8>,
     /// What we sent.
     pub outgoing: Vec<u8>,
+    /// Whether what we send is no longer needed (TLS 1.3, full handshake).
+    skip_outgoing: bool,
+    /// Whether what the client sends is no longer needed (TLS 1.3, resumed).
+    skip_incoming: bool,
 }
 
 impl Transcript {
     /// Keeps `data` (received) as far as the bound allows.
     pub(super) fn received(&mut self, data: &[u8]) {
-        keep(&mut self.incoming, data);
+        if !self.skip_incoming {
+            keep(&mut self.incoming, data);
+        }
     }
 
     /// Keeps `data` (sent) as far as the bound allows.
     pub(super) fn sent(&mut self, data: &[u8]) {
-        keep(&mut self.outgoing, data);
+        if !self.skip_outgoing {
+            keep(&mut self.outgoing, data);
+        }
+    }
+
+    /// Drops what the binding will not read, once the handshake's kind is
+    /// known. TLS 1.2 needs both Hellos' randoms and a Finished: all is kept.
+    /// TLS 1.3 reads only the encrypted records of one side: the client's
+    /// in a full handshake (its Finished), ours in a resumed one; the other
+    /// side's records and the plaintext ones before them (Hellos, the
+    /// compatibility ChangeCipherSpec) are dropped, which spares a waiting
+    /// handshake a copy of the certificate chain.
+    pub(super) fn trim(&mut self, tls13: bool, kind: Option<rustls::HandshakeKind>) {
+        if !tls13 {
+            return;
+        }
+        match kind {
+            None => {}
+            Some(rustls::HandshakeKind::Resumed) => {
+                self.skip_incoming = true;
+                self.incoming = Vec::new();
+            }
+            Some(_) => {
+                self.skip_outgoing = true;
+                self.outgoing = Vec::new();
+                drop_plaintext_prefix(&mut self.incoming);
+            }
+        }
+    }
+}
+
+/// Removes the whole records before the first encrypted one (content type
+/// 23) from the front of `data`.
+fn drop_plaintext_prefix(data: &mut Vec<u8>) {
+    let mut skip = 0;
+    for (typ, _, body) in records(&data[..]) {
+        if typ == 23 {
+            break;
+        }
+        skip += 5 + body.len();
+    }
+    if skip == data.len() {
+        *data = Vec::new();
+    } else if skip > 0 {
+        data.drain(..skip);
     }
 }
 
@@ -493,5 +544,44 @@ mod tests {
         let hs = [8, 0, 0, 1, 0, 20, 0, 0, 2, 7, 9];
         assert_eq!(finished_in(&hs), Some(vec![7, 9]));
         assert_eq!(finished_in(&hs[..10]), None);
+    }
+
+    #[test]
+    fn the_transcript_keeps_only_what_the_binding_reads() {
+        use rustls::HandshakeKind::{Full, Resumed};
+        let hello = [22, 3, 1, 0, 2, 1, 2];
+        let ccs = [20, 3, 3, 0, 1, 1];
+        let finished = [23, 3, 3, 0, 3, 9, 9, 9];
+        let partial = [23, 3, 3, 0, 9, 5];
+        // TLS 1.2: everything, both ways, whatever the kind.
+        let mut t = Transcript::default();
+        t.received(&hello);
+        t.trim(false, Some(Full));
+        t.sent(&hello);
+        t.received(&ccs);
+        assert_eq!(t.incoming, [&hello[..], &ccs].concat());
+        assert_eq!(t.outgoing, hello);
+        // TLS 1.3, full: the client's records from its first encrypted one.
+        let mut t = Transcript::default();
+        t.received(&hello);
+        t.trim(true, None);
+        assert_eq!(t.incoming, hello, "kind not known yet: kept");
+        t.sent(&hello);
+        t.trim(true, Some(Full));
+        assert!(t.incoming.is_empty() && t.incoming.capacity() == 0);
+        assert!(t.outgoing.is_empty() && t.outgoing.capacity() == 0);
+        t.sent(&finished);
+        t.received(&[&ccs[..], &finished, &partial].concat());
+        t.trim(true, Some(Full));
+        assert!(t.outgoing.is_empty());
+        assert_eq!(t.incoming, [&finished[..], &partial].concat());
+        // TLS 1.3, resumed: ours only.
+        let mut t = Transcript::default();
+        t.received(&hello);
+        t.sent(&[&hello[..], &finished].concat());
+        t.trim(true, Some(Resumed));
+        t.received(&finished);
+        assert!(t.incoming.is_empty());
+        assert_eq!(t.outgoing, [&hello[..], &finished].concat());
     }
 }

@@ -17,6 +17,7 @@
 
 use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 
 use rustls::HandshakeKind;
 use rustls::server::UnbufferedServerConnection;
@@ -26,13 +27,15 @@ use sha2::Digest as _;
 use super::binding::{self, Secrets, Transcript};
 use super::{TlsAcceptor, TlsStream, looks_like_tls};
 use crate::core::api::TlsInfo;
-use crate::transport::conn::write_all;
+use crate::transport::conn::{with_scratch, write_all};
 use crate::transport::socket::Socket;
 use crate::transport::{Stream, with_timeout};
 
 /// Most octets a client may send before its handshake is done (rustls
 /// itself allows handshake messages up to 64 KiB).
 const MAX_HANDSHAKE_INPUT: usize = 96 * 1024;
+/// Most octets one read of the handshake takes (a whole record and more).
+const READ_CHUNK: usize = 32 * 1024;
 
 /// What one handshake step produced.
 struct StepOut {
@@ -225,11 +228,22 @@ async fn handshake(acceptor: &Arc<TlsAcceptor>, inner: &mut Stream) -> Result<Es
     let mut plain = Vec::new();
     loop {
         let start = input.len();
-        input.resize(start + 4096, 0);
-        let n = poll_fn(|cx| inner.poll_read(cx, &mut input[start..]))
-            .await
-            .map_err(Failed::Io)?;
-        input.truncate(start + n);
+        // Read into the shard's scratch buffer; only what arrived is kept
+        // (a ClientHello is a few hundred octets: a waiting handshake holds
+        // no read buffer of its own).
+        let n = poll_fn(|cx| {
+            with_scratch(|buf| {
+                let len = buf.len().min(READ_CHUNK);
+                let buf = &mut buf[..len];
+                let r = inner.poll_read(cx, buf);
+                if let Poll::Ready(Ok(n)) = r {
+                    input.extend_from_slice(&buf[..n]);
+                }
+                r
+            })
+        })
+        .await
+        .map_err(Failed::Io)?;
         if n == 0 {
             return Err(Failed::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
@@ -257,8 +271,15 @@ async fn handshake(acceptor: &Arc<TlsAcceptor>, inner: &mut Stream) -> Result<Es
             step(&mut conn, &mut input)
         };
         input.drain(..out.consumed);
+        if input.is_empty() {
+            input = Vec::new();
+        }
         answered_hello |= !out.out.is_empty();
         transcript.sent(&out.out);
+        transcript.trim(
+            conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3),
+            conn.handshake_kind(),
+        );
         secrets.merge(out.secrets);
         plain.extend_from_slice(&out.plain);
         if !out.out.is_empty() {
@@ -300,20 +321,17 @@ fn info(
         channel_id: b
             .tls_unique
             .as_ref()
-            .map(|u| sha2::Sha256::digest(u).to_vec()),
+            .map(|u| sha2::Sha256::digest(u).into()),
         tls_unique: b.tls_unique,
         tls_exporter: b.tls_exporter,
         version,
-        cipher: suite
-            .and_then(|s| s.suite().as_str())
-            .unwrap_or("unknown")
-            .to_owned(),
+        cipher: suite.and_then(|s| s.suite().as_str()).unwrap_or("unknown"),
         alpn: conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         peer_certificate: conn
             .peer_certificates()
             .and_then(|c| c.first())
-            .map(|der| super::peer_certificate(der, verified)),
+            .map(|der| Box::new(super::peer_certificate(der, verified))),
     }
 }

@@ -23,8 +23,10 @@
 //!   connection; what the driver writes is gathered into records of up to
 //!   16 KiB, encrypted into one buffer that the ring's send op then owns
 //!   (submitted with the turn's other sends). An idle connection holds no
-//!   buffer; its TLS state is rustls's connection (2,249 B of heap with
-//!   the aws-lc-rs provider: benches/tls.rs).
+//!   buffer; its TLS state is rustls's connection: 1,088 B inline in the
+//!   boxed stream and 2,336 B of heap with the aws-lc-rs provider (the two
+//!   AEAD contexts, 640 B each, most of it; BENCHMARKS.md, "Memory per held
+//!   TLS session").
 //! - `binding.rs`: the channel bindings (`tls-unique`, `tls-exporter`)
 //!   that cryptosign and SCRAM use; `x509.rs`: what authentication reads
 //!   of a client certificate (fingerprints, subject, issuer).
@@ -159,3 +161,5 @@ pub async fn refuse_tls_client(sock: &mut Stream, peer: &str, transport: &str) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_offload;

@@ -230,8 +230,54 @@ fn rawsocket_messages_round_trip_over_tls(
         TlsVersion::Tls13 => 32,
     };
     assert_eq!(tls.tls_unique.as_ref().map(Vec::len), Some(unique));
-    assert_eq!(tls.channel_id.as_ref().map(Vec::len), Some(32));
+    // The channel id cryptosign binds to: SHA-256 of `tls-unique`.
+    let unique_hash = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        tls.tls_unique.as_deref().expect("tls-unique"),
+    );
+    assert_eq!(
+        tls.channel_id.as_ref().map(|c| &c[..]),
+        Some(unique_hash.as_ref())
+    );
     assert_eq!(tls.tls_exporter.is_some(), version == TlsVersion::Tls13);
+}
+
+/// A resumed handshake (the client's ticket from a first connection) has its
+/// channel binding too: the binding then reads the server's Finished, the
+/// only record the transcript keeps of a resumed TLS 1.3 handshake. A
+/// binding is only produced when that record decrypts and authenticates.
+#[rstest]
+fn a_resumed_handshake_has_its_channel_binding(
+    #[values(TlsVersion::Tls12, TlsVersion::Tls13)] version: TlsVersion,
+) {
+    let pki = Pki::new();
+    let config = pki.client_config(false, version);
+    let acceptor = pki.acceptor(ClientCertificates::None);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let config = Arc::clone(&config);
+        let (outcome, kind) = serve_tls(Io::Uring, Arc::clone(&acceptor), move |addr| {
+            let mut s = tls_client(&addr, config);
+            assert_eq!(rawsocket_echo(&mut s, &[b"hi".to_vec()]), [b"hi".to_vec()]);
+            s.conn.handshake_kind()
+        });
+        seen.push((kind, outcome.tls.expect("the link has its TLS state")));
+    }
+    assert_eq!(seen[0].0, Some(rustls::HandshakeKind::Full));
+    assert_eq!(seen[1].0, Some(rustls::HandshakeKind::Resumed));
+    for (_, tls) in &seen {
+        let unique = tls.tls_unique.as_deref().expect("tls-unique");
+        let want = match version {
+            TlsVersion::Tls12 => 12,
+            TlsVersion::Tls13 if tls.cipher.contains("SHA384") => 48,
+            TlsVersion::Tls13 => 32,
+        };
+        assert_eq!(unique.len(), want);
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, unique);
+        assert_eq!(tls.channel_id.as_ref().map(|c| &c[..]), Some(hash.as_ref()));
+        assert_eq!(tls.tls_exporter.is_some(), version == TlsVersion::Tls13);
+    }
+    assert_ne!(seen[0].1.tls_unique, seen[1].1.tls_unique);
 }
 
 /// A client that sends its first data with its Finished, in one write

@@ -120,8 +120,7 @@ impl Cryptosign {
 
 /// The link's 32-byte channel id, if it has one.
 fn channel_id(link: &LinkInfo) -> Option<[u8; 32]> {
-    let id = link.tls.as_ref()?.channel_id.as_deref()?;
-    id.try_into().ok()
+    link.tls.as_ref()?.channel_id
 }
 
 impl Authenticator for Cryptosign {

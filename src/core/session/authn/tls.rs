@@ -214,7 +214,7 @@ mod tests {
         let mut l = LinkInfo::new(Rc::new(t), FrontEnd::RawSocket, "tcp4:127.0.0.1:1");
         if tls {
             l.tls = Some(Box::new(TlsInfo {
-                peer_certificate: cert,
+                peer_certificate: cert.map(Box::new),
                 ..TlsInfo::default()
             }));
         }
