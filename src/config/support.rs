@@ -73,7 +73,6 @@ fn gap(f: &Feature) -> Option<Gap> {
             warn("used only to locate `static` package sources and to run `wsgi` applications")
         }
         // Node layer: workers.
-        F::Worker("guest") => error("worker type \"guest\""),
         F::Worker("container") => error("worker type \"container\""),
         // Never: Junction does not run Python code, nor serve Crossbar's
         // upload service (Crossbar 26 checks its config but does not serve it).
@@ -265,7 +264,7 @@ mod tests {
 
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
-        for (f, needle) in [(Feature::Worker("guest"), "guest")] {
+        for (f, needle) in [(Feature::Worker("container"), "container")] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),
                 other => panic!("{f:?}: {other:?}"),
@@ -298,5 +297,6 @@ mod tests {
             assert_eq!(gap(&Feature::WebService(served)), None, "{served}");
         }
         assert_eq!(gap(&Feature::Worker("websocket-testee")), None);
+        assert_eq!(gap(&Feature::Worker("guest")), None);
     }
 }

@@ -45,6 +45,10 @@ pub struct ProcessStats {
     pub reloads: AtomicU64,
     /// Reloads refused (the config did not load, or a listener could not be bound).
     pub reload_failures: AtomicU64,
+    /// Series the node layer renders itself (its guest workers), appended
+    /// to every scrape as they are. Locked only by a scrape and by the
+    /// node's worker supervisor, never on a shard's hot path.
+    pub node_text: std::sync::Mutex<String>,
 }
 
 impl Default for ProcessStats {
@@ -55,6 +59,7 @@ impl Default for ProcessStats {
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            node_text: std::sync::Mutex::default(),
         }
     }
 }
@@ -369,6 +374,9 @@ pub fn render_metrics(reports: &[ShardReport], process: &ProcessStats) -> String
             "junction_routing_latency_seconds_count{{shard=\"{}\"}} {}",
             r.shard, h.count
         );
+    }
+    if let Ok(node) = process.node_text.lock() {
+        out.push_str(&node);
     }
     out
 }

@@ -14,9 +14,10 @@ use crate::config::path::{child, index};
 use crate::config::worker::{
     ClientTls, ComponentConfig, ComponentKind, ConnectingEndpoint, ConnectingKind,
     ConnectingTransport, ContainerComponent, ContainerRestart, ContainerShutdown, ContainerWorker,
-    EnvInherit, ForwardedTopic, GuestOutput, GuestStdin, GuestWatch, GuestWorker,
-    MESSAGE_FORWARDER_CLASSES, MessageForwarder, ProcessEnv, PythonComponent, PythonEntry,
-    REST_CALLEE_CLASSES, RestCallee, TesteeWorker, WorkerConfig, WorkerKind,
+    DEFAULT_GUEST_STOP_TIMEOUT_S, EnvInherit, ForwardedTopic, GuestOutput, GuestRestart,
+    GuestStdin, GuestWatch, GuestWorker, MESSAGE_FORWARDER_CLASSES, MessageForwarder, ProcessEnv,
+    PythonComponent, PythonEntry, REST_CALLEE_CLASSES, RestCallee, TesteeWorker, WorkerConfig,
+    WorkerKind,
 };
 use crate::proto::Serializer;
 use crate::proto::uri::MatchPolicy;
@@ -269,6 +270,8 @@ impl Loader<'_> {
             stdout: GuestOutput::Log,
             stderr: GuestOutput::Log,
             watch: None,
+            restart: GuestRestart::Never,
+            stop_timeout_s: DEFAULT_GUEST_STOP_TIMEOUT_S,
         };
         if let Some(v) = obj.get("options") {
             let op = child(path, "options");
@@ -283,6 +286,9 @@ impl Loader<'_> {
                     ("stdout", Key::Read),
                     ("stderr", Key::Read),
                     ("watch", Key::Read),
+                    // Junction extensions.
+                    ("restart", Key::Read),
+                    ("stop_timeout", Key::Read),
                     // Read by `worker_disabled` before the worker is.
                     ("disabled", Key::Read),
                 ],
@@ -315,6 +321,26 @@ impl Loader<'_> {
             }
             if let Some(v) = o.get("watch") {
                 g.watch = Some(self.guest_watch(&child(&op, "watch"), v)?);
+            }
+            if let Some(v) = o.get("restart") {
+                let p = child(&op, "restart");
+                g.restart = match self.string(&p, v)?.as_ref() {
+                    "restart-never" => GuestRestart::Never,
+                    "restart-on-failed" => GuestRestart::OnFailed,
+                    "restart-always" => GuestRestart::Always,
+                    other => {
+                        self.error(
+                            &p,
+                            format!(
+                                "\"{other}\" is not \"restart-never\", \"restart-on-failed\" or \"restart-always\""
+                            ),
+                        );
+                        return None;
+                    }
+                };
+            }
+            if let Some(v) = o.get("stop_timeout") {
+                g.stop_timeout_s = self.uint(&child(&op, "stop_timeout"), v, 0, 3600)?;
             }
         }
         g.executable = executable?.into_owned();
@@ -371,19 +397,24 @@ impl Loader<'_> {
                 ("close", Key::Read),
             ],
         );
-        match self.required_str(path, obj, "type")?.as_ref() {
-            "json" => {}
+        let msgpack = match self.required_str(path, obj, "type")?.as_ref() {
+            "json" => false,
+            "msgpack" => true,
             other => {
-                self.error(&child(path, "type"), format!("\"{other}\" is not \"json\""));
+                self.error(
+                    &child(path, "type"),
+                    format!("\"{other}\" is not \"json\" or \"msgpack\""),
+                );
                 return None;
             }
-        }
+        };
         let Some(value) = obj.get("value") else {
             self.error(&child(path, "value"), "missing (required)");
             return None;
         };
         Some(GuestStdin::Json {
             value: value.clone(),
+            msgpack,
             close: self.opt_bool(path, obj, "close").unwrap_or(true),
         })
     }

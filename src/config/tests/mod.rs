@@ -320,7 +320,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers", json!({}), "workers", Invalid, "expected a list")]
 #[case("/workers", json!([]), "workers", Invalid, "no router worker")]
 #[case("/workers/1", json!({"type": "container"}), "workers[1].type", Unsupported, "worker type \"container\" is not supported yet")]
-#[case("/workers/1", json!({"type": "guest", "executable": "node"}), "workers[1].type", Unsupported, "worker type \"guest\" is not supported yet")]
 #[case("/workers/1", json!({"type": "guest"}), "workers[1].executable", Invalid, "missing")]
 #[case("/workers/1", json!({"type": "proxy"}), "workers[1].type", Unsupported, "not supported yet")]
 #[case("/workers/1", json!({"type": "websocket-testee"}), "workers[1].transport", Invalid, "missing")]
