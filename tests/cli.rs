@@ -456,7 +456,11 @@ fn check_accepts_the_full_sample() {
         &[("ALICE_SECRET", "a"), ("PUSH_SECRET", "p")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("config OK"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("config OK"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

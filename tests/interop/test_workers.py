@@ -63,6 +63,12 @@ class WorkersRouter(RouterProcess):
     def socket(self) -> Path:
         return self.workdir / "run" / "junction.sock"
 
+    def start(self) -> "WorkersRouter":
+        super().start()
+        # The ports open a moment before the control socket does.
+        wait_for("the control socket", self.socket.exists)
+        return self
+
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
         return subprocess.run(
@@ -327,7 +333,6 @@ def test_a_static_package_path_is_served_after_a_reload(tmp_path):
     r.start()
     try:
         url = f"http://127.0.0.1:{port}/index.html"
-        wait_for("the web port", lambda: r.cli("status").returncode == 0)
         assert urllib.request.urlopen(url, timeout=10).read() == b"<p>from a package</p>"
         out = r.reload()
         assert out.returncode == 0, out.stderr
