@@ -130,6 +130,10 @@ impl ComponentKind {
 pub struct WorkerConfig {
     /// `id`, if given.
     pub id: Option<String>,
+    /// Its ID when `id` is not given, as Crossbar names it: `workerNNN`
+    /// (`worker001`, ...), counting the workers without an `id` (the router
+    /// and disabled ones included) in list order.
+    pub default_id: String,
     /// Position in the config's `workers` list (for messages).
     pub index: usize,
     /// What it is.
@@ -145,6 +149,13 @@ pub enum WorkerKind {
     Container(ContainerWorker),
     /// `websocket-testee`: a WebSocket echo server.
     WebSocketTestee(TesteeWorker),
+}
+
+impl WorkerConfig {
+    /// Its ID: `id`, else [`WorkerConfig::default_id`].
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.default_id)
+    }
 }
 
 impl WorkerKind {

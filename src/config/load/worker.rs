@@ -229,6 +229,7 @@ impl Loader<'_> {
         i: usize,
         wtype: &str,
         obj: &Obj,
+        default_id: String,
     ) -> Option<WorkerConfig> {
         let id = match obj.get("id") {
             Some(v) => {
@@ -244,7 +245,12 @@ impl Loader<'_> {
             "container" => WorkerKind::Container(self.container(path, obj)?),
             _ => WorkerKind::WebSocketTestee(self.testee(path, obj)?),
         };
-        Some(WorkerConfig { id, index: i, kind })
+        Some(WorkerConfig {
+            id,
+            default_id,
+            index: i,
+            kind,
+        })
     }
 
     fn guest(&mut self, path: &str, obj: &Obj) -> Option<GuestWorker> {

@@ -22,8 +22,8 @@
 //!   `watch.timeout` seconds have passed since the change.
 //! - Reload ([`Supervisor::apply`] with the new config): guests added
 //!   start, removed stop, changed (any setting) restart, the others keep
-//!   running untouched. A guest is known by its `id` (default `worker-N`,
-//!   N its position in `workers` from 1).
+//!   running untouched. A guest is known by its `id` (default as Crossbar:
+//!   `workerNNN`, counting the workers without an `id` from 1).
 //!
 //! The thread wakes every [`TICK`] to reap exits (`waitpid` without
 //! blocking), so an exit is seen within that time.
@@ -57,7 +57,7 @@ pub const STABLE_RUN: Duration = Duration::from_secs(60);
 /// One guest of a config: its ID and settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuestSpec {
-    /// `id`, or `worker-N`.
+    /// `id`, or Crossbar's `workerNNN`.
     pub id: String,
     /// The settings.
     pub config: GuestWorker,
@@ -70,10 +70,7 @@ pub fn guests(config: &Config) -> Vec<GuestSpec> {
         .iter()
         .filter_map(|w| match &w.kind {
             WorkerKind::Guest(g) => Some(GuestSpec {
-                id: w
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("worker-{}", w.index + 1)),
+                id: w.id().to_owned(),
                 config: g.clone(),
             }),
             _ => None,

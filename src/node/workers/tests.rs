@@ -50,19 +50,22 @@ fn alive(pid: u32) -> bool {
 }
 
 #[test]
-fn ids_default_to_the_position_in_workers() {
+fn ids_default_to_crossbars_worker_numbers() {
     let c = Config::from_json_str(
         r#"{"version": 2, "workers": [
             {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
              "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 0}}]},
             {"type": "guest", "executable": "a"},
-            {"type": "guest", "id": "named", "executable": "b"}]}"#,
+            {"type": "guest", "id": "named", "executable": "b"},
+            {"type": "guest", "executable": "c", "options": {"disabled": true}},
+            {"type": "guest", "executable": "d"}]}"#,
     )
     .expect("loads");
     let g = guests(&c);
     assert_eq!(
         g.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-        ["worker-2", "named"]
+        ["worker002", "named", "worker004"],
+        "the router is worker001; a disabled worker takes its number too"
     );
     assert_eq!(g[1].config.executable, "b");
 }
