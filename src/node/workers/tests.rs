@@ -274,3 +274,46 @@ fn metrics_name_every_worker() {
     assert!(text.contains("junction_guest_running{worker=\"a\"} 1\n"));
     assert!(text.contains("junction_guest_running{worker=\"b\\\"\"} 0\n"));
 }
+
+#[test]
+fn docs_name_every_guest_metric_and_only_those() {
+    let text = render_metrics(&[WorkerStatus {
+        id: "a".into(),
+        kind: "guest".into(),
+        pid: None,
+        state: WorkerState::Exited,
+        starts: 0,
+        exits: 0,
+        restarts: 0,
+        last_exit: None,
+    }]);
+    let rendered: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(rendered.len(), 4);
+    let docs = include_str!("../../../docs/metrics.md");
+    for name in &rendered {
+        assert!(
+            docs.contains(&format!("`{name}`")),
+            "docs/metrics.md lacks {name}"
+        );
+    }
+    let mut rest = docs;
+    while let Some(i) = rest.find("junction_guest_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        // `_exits_total` and the like: a suffix of a full name in a list.
+        assert!(
+            rendered
+                .iter()
+                .any(|r| r.ends_with(name.trim_start_matches("junction_guest"))),
+            "docs/metrics.md names {name}, which is not rendered"
+        );
+        rest = &tail[end..];
+    }
+}
