@@ -345,3 +345,49 @@ def test_a_static_package_path_is_served_after_a_reload(tmp_path):
         assert urllib.request.urlopen(url, timeout=10).read() == b"<p>from a package</p>"
     finally:
         r.kill()
+
+
+def test_stdin_msgpack_close_false_and_a_watched_change(workers_router, tmp_path):
+    r = workers_router
+    src = r.workdir / "src"
+    src.mkdir()
+    r.config["workers"] += [
+        {
+            # Copies its stdin to a file: with close false it only gets the
+            # value (no end of file) and stays; the file has the bytes.
+            "type": "guest",
+            "id": "reader",
+            "executable": "sh",
+            "arguments": ["-c", "head -c 4 > got.bin; echo $$ > reader.pid; exec sleep 60"],
+            "options": {
+                "stdin": {"type": "msgpack", "value": [1, "x"], "close": False},
+                "stdout": "drop",
+                "stderr": "close",
+            },
+        },
+        {
+            "type": "guest",
+            "id": "watched",
+            "executable": "sh",
+            "arguments": ["-c", "echo $$ >> watched.pids; exec sleep 60"],
+            "options": {"watch": {"directories": ["src"], "action": "restart", "timeout": 0}},
+        },
+    ]
+    r.start()
+    got = r.workdir / "got.bin"
+    wait_for("the stdin copy", lambda: (r.workdir / "reader.pid").exists())
+    assert got.read_bytes() == b"\x92\x01\xa1x"  # fixarray(2) 1 "x"
+    pids = r.workdir / "watched.pids"
+    wait_for("the watched guest", pids.exists)
+    first = pids.read_text().split()
+    assert len(first) == 1
+    time.sleep(1.2)  # one scan without a change
+    assert pids.read_text().split() == first
+    (src / "app.py").write_text("print('changed')")
+    wait_for("a restart on the change", lambda: len(pids.read_text().split()) == 2)
+    ws = r.workers()
+    assert ws["watched"]["restarts"] == 1
+    assert ws["watched"]["last_exit"] == "killed by SIGTERM"
+    assert str(ws["watched"]["pid"]) == pids.read_text().split()[1]
+    assert ws["reader"]["state"] == "running"
+    assert not alive(int(first[0]))
