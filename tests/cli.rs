@@ -431,8 +431,9 @@ fn check_lists_the_gaps_of_the_components_sample() {
     let stderr = check_gaps(
         "components.json",
         &[],
-        // The HTTP bridge components run natively, and so do guests.
-        &["workers[2].type"],
+        // The HTTP bridge components run natively, and so do guests; the
+        // container's RESTCallee does not run in a container.
+        &["workers[2].components[0]"],
     );
     assert!(
         stderr.contains(
@@ -444,7 +445,7 @@ fn check_lists_the_gaps_of_the_components_sample() {
     check_gaps(
         "components.json",
         &[("BACKUP_DISABLED", "1")],
-        &["workers[2].type"],
+        &["workers[2].components[0]"],
     );
 }
 
@@ -480,7 +481,9 @@ fn start_refuses_features_not_supported_yet() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("error: workers[2].type: worker type \"container\" is not supported yet"),
+        stderr.contains(
+            "error: workers[2].components[0]: crossbar.bridge.rest.RESTCallee in a container"
+        ),
         "{stderr}"
     );
 }

@@ -297,6 +297,9 @@ pub struct ContainerWorker {
     pub shutdown: ContainerShutdown,
     /// `options.restart`; `None`: not given.
     pub restart: Option<ContainerRestart>,
+    /// `options.python` (the host's interpreter) and `options.pythonpath`
+    /// (where the component classes are imported from).
+    pub python: crate::config::PythonOptions,
 }
 
 /// `options.shutdown` of a container.

@@ -191,7 +191,7 @@ mod tests {
             r#"{"version": 2, "workers": [{"type": "router",
                 "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
                 "transports": [{"type": "rawsocket", "serializers": ["ubjson"], "endpoint": {"type": "tcp", "port": 0}}]},
-                {"type": "container"}]}"#,
+                {"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}]}"#,
         )
         .expect("write");
         let errors = load(&path).expect_err("refused");
@@ -202,7 +202,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("worker type \"container\"")),
+                .any(|e| e.contains("a function component in a container")),
             "{errors:?}"
         );
         let errors = load(&dir.path().join("missing.json")).expect_err("refused");

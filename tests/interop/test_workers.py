@@ -391,3 +391,61 @@ def test_stdin_msgpack_close_false_and_a_watched_change(workers_router, tmp_path
     assert str(ws["watched"]["pid"]) == pids.read_text().split()[1]
     assert ws["reader"]["state"] == "running"
     assert not alive(int(first[0]))
+
+
+async def test_a_container_runs_its_python_components(workers_router):
+    r = workers_router
+    component = lambda procedure, transport: {  # noqa: E731
+        "type": "class",
+        "classname": "container_app.EchoSession",
+        "realm": "realm1",
+        "extra": {"procedure": procedure},
+        "transport": transport,
+    }
+    r.config["workers"].append(
+        {
+            "type": "container",
+            "id": "box",
+            "options": {"pythonpath": [str(GUEST.parent)], "python": sys.executable},
+            "components": [
+                component(
+                    "com.container.ws",
+                    {
+                        "type": "websocket",
+                        "url": r.ws_url,
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.ws_port},
+                    },
+                ),
+                component(
+                    "com.container.rs",
+                    {
+                        "type": "rawsocket",
+                        "serializer": "cbor",
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.rs_port},
+                    },
+                ),
+            ],
+        }
+    )
+    r.start()
+    ws = await call_when_registered(r, "com.container.ws", 1)
+    rs = await call_when_registered(r, "com.container.rs", 2)
+    assert ws["extra"] == {"procedure": "com.container.ws"} and ws["args"] == [1]
+    assert rs["extra"] == {"procedure": "com.container.rs"} and rs["args"] == [2]
+    assert ws["pid"] == rs["pid"], "one host process"
+    loop = asyncio.get_running_loop()
+    w = (await loop.run_in_executor(None, r.workers))["box"]
+    assert (w["type"], w["state"], w["pid"]) == ("container", "running", ws["pid"])
+    assert "container component registered com.container.rs" in r.log_text()
+    # A class that does not import: the host exits 2 with Python's message.
+    r.config["workers"][-1]["components"][0]["classname"] = "container_app.Missing"
+    out = await loop.run_in_executor(None, r.reload)
+    assert "workers restarted: box" in out.stdout, out.stdout
+    w = await loop.run_in_executor(
+        None,
+        wait_for,
+        "the host's exit",
+        lambda: (lambda w: w if w["state"] == "exited" and w["restarts"] == 1 else None)(r.workers()["box"]),
+    )
+    assert w["last_exit"] == "exit status 2"
+    assert "AttributeError" in r.log_text() and "Missing" in r.log_text()

@@ -481,6 +481,7 @@ impl Loader<'_> {
             components: Vec::new(),
             shutdown: ContainerShutdown::Manual,
             restart: None,
+            python: crate::config::PythonOptions::default(),
         };
         if let Some(v) = obj.get("connections") {
             let p = child(path, "connections");
@@ -492,11 +493,13 @@ impl Loader<'_> {
         }
         if let Some(v) = obj.get("options") {
             let op = child(path, "options");
-            self.worker_options(
+            // `python` and `pythonpath`: the host process's interpreter and
+            // where the component classes are imported from.
+            c.python = self.worker_options(
                 &op,
                 v,
                 &[("shutdown", Key::Read), ("restart", Key::Read)],
-                false,
+                true,
             );
             let o = v.as_object()?;
             if let Some(v) = o.get("shutdown") {

@@ -660,8 +660,8 @@ fn components_sample_loads_components_and_workers() {
 
     assert_eq!(
         unsupported_paths(&c),
-        vec!["workers[2].type"],
-        "the container; guests run"
+        vec!["workers[2].components[0]"],
+        "the container's RESTCallee; guests and containers run"
     );
     assert_eq!(
         warnings_at(&c, "workers[0].components"),

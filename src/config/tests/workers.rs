@@ -227,18 +227,21 @@ fn containers_and_their_transports() {
         vec![Path::new("/node/ca.pem").to_owned()]
     );
     assert!(warning_paths(&c).contains(&"workers[1].components[1].auth"));
-    // Python settings of a container are Python-only: warned, not read.
+    // A container's Python settings are its host process's.
     let c = model(&with(
         "/workers/1",
-        json!({"type": "container", "options": {"pythonpath": [".."], "python": "python3"}}),
+        json!({"type": "container", "options": {"pythonpath": [".."], "python": "/usr/bin/python3"}}),
     ));
-    let mut got = warning_paths(&c);
-    got.sort_unstable();
+    assert!(warning_paths(&c).is_empty(), "{:?}", warning_paths(&c));
+    assert_eq!(c.python, PythonOptions::default(), "not the router's");
+    let WorkerKind::Container(ct) = &c.workers[0].kind else {
+        panic!("container");
+    };
     assert_eq!(
-        got,
-        vec!["workers[1].options.python", "workers[1].options.pythonpath"]
+        ct.python.executable.as_deref(),
+        Some(Path::new("/usr/bin/python3"))
     );
-    assert_eq!(c.python, PythonOptions::default());
+    assert_eq!(ct.python.path, vec![Path::new("/node/..").to_owned()]);
     for (options, needle) in [
         (
             json!({"restart": "restart-always", "shutdown": "shutdown-on-any-component-failed"}),

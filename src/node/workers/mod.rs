@@ -28,6 +28,7 @@
 //! The thread wakes every [`TICK`] to reap exits (`waitpid` without
 //! blocking), so an exit is seen within that time.
 
+mod container;
 mod spawn;
 mod watch;
 
@@ -54,16 +55,19 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A run this long resets the pause to [`BACKOFF_MIN`].
 pub const STABLE_RUN: Duration = Duration::from_secs(60);
 
-/// One guest of a config: its ID and settings.
+/// One supervised worker of a config: its ID and process settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuestSpec {
     /// `id`, or Crossbar's `workerNNN`.
     pub id: String,
-    /// The settings.
+    /// The worker type: `guest`, or `container` (a Python host process,
+    /// `container.rs`).
+    pub kind: &'static str,
+    /// The process's settings.
     pub config: GuestWorker,
 }
 
-/// The guests of `config`, in config order.
+/// The supervised workers of `config` (guests and containers), in config order.
 pub fn guests(config: &Config) -> Vec<GuestSpec> {
     config
         .workers
@@ -71,9 +75,11 @@ pub fn guests(config: &Config) -> Vec<GuestSpec> {
         .filter_map(|w| match &w.kind {
             WorkerKind::Guest(g) => Some(GuestSpec {
                 id: w.id().to_owned(),
+                kind: "guest",
                 config: g.clone(),
             }),
-            _ => None,
+            WorkerKind::Container(c) => Some(container::host(w.id(), c, config)),
+            WorkerKind::WebSocketTestee(_) => None,
         })
         .collect()
 }
@@ -278,6 +284,8 @@ struct Running {
 /// One guest.
 struct Guest {
     id: String,
+    /// `guest` or `container`.
+    kind: &'static str,
     config: GuestWorker,
     running: Option<Running>,
     state: WorkerState,
@@ -334,7 +342,7 @@ impl Guests {
             .collect();
         for s in specs {
             if let Some(config) = wanted.remove(&s.id) {
-                let mut g = Guest::new(s.id, config);
+                let mut g = Guest::new(s.id, s.kind, config);
                 if !self.draining {
                     g.start(now);
                 }
@@ -377,7 +385,7 @@ impl Guests {
             .iter()
             .map(|g| WorkerStatus {
                 id: g.id.clone(),
-                kind: "guest".into(),
+                kind: g.kind.into(),
                 pid: g.running.as_ref().map(|r| r.pid),
                 state: g.state,
                 starts: g.starts,
@@ -390,9 +398,10 @@ impl Guests {
 }
 
 impl Guest {
-    fn new(id: String, config: GuestWorker) -> Guest {
+    fn new(id: String, kind: &'static str, config: GuestWorker) -> Guest {
         Guest {
             id,
+            kind,
             config,
             running: None,
             state: WorkerState::Exited,

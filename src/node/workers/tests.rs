@@ -22,6 +22,7 @@ fn sh(script: &str) -> GuestWorker {
 fn spec(id: &str, config: GuestWorker) -> GuestSpec {
     GuestSpec {
         id: id.into(),
+        kind: "guest",
         config,
     }
 }
