@@ -449,3 +449,48 @@ async def test_a_container_runs_its_python_components(workers_router):
     )
     assert w["last_exit"] == "exit status 2"
     assert "AttributeError" in r.log_text() and "Missing" in r.log_text()
+
+
+def twisted_python() -> str:
+    """A Python with Twisted and Autobahn: ``JUNCTION_TWISTED_PYTHON``, else this one."""
+    return os.environ.get("JUNCTION_TWISTED_PYTHON") or sys.executable
+
+
+async def test_a_container_runs_crossbar_style_twisted_components(workers_router):
+    python = twisted_python()
+    probe = subprocess.run([python, "-c", "import twisted.internet, autobahn.twisted"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} has no Twisted (requirements.txt installs it; or set JUNCTION_TWISTED_PYTHON)")
+    r = workers_router
+    r.config["workers"].append(
+        {
+            "type": "container",
+            "options": {"pythonpath": [str(GUEST.parent)], "python": python},
+            "components": [
+                {
+                    "type": "class",
+                    "classname": "container_twisted.TwistedEcho",
+                    "realm": "realm1",
+                    "extra": {"procedure": "com.container.twisted"},
+                    "transport": {
+                        "type": "websocket",
+                        "url": r.ws_url,
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.ws_port},
+                        "serializers": ["msgpack"],
+                    },
+                }
+            ],
+        }
+    )
+    r.start()
+    got = await call_when_registered(r, "com.container.twisted", "x")
+    assert got["extra"] == {"procedure": "com.container.twisted"} and got["args"] == ["x"]
+    assert "Reactor" in got["reactor"], got
+    loop = asyncio.get_running_loop()
+    ws = await loop.run_in_executor(None, r.workers)
+    # Crossbar's default name: the router is worker001.
+    assert ws["worker002"]["type"] == "container"
+    assert ws["worker002"]["pid"] == got["pid"]
+    r.terminate()
+    assert await loop.run_in_executor(None, r.wait, 30) == 0, r.logs()
+    assert not alive(got["pid"])
