@@ -54,6 +54,9 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A run this long resets the pause to [`BACKOFF_MIN`].
 pub const STABLE_RUN: Duration = Duration::from_secs(60);
+/// How long the node waits, after the stop timeouts, for guests it sent
+/// SIGKILL before it exits without them (a process stuck in the kernel).
+pub const GIVE_UP_AFTER_KILL: Duration = Duration::from_secs(5);
 
 /// One supervised worker of a config: its ID and process settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,7 +222,9 @@ impl Drop for Supervisor {
 /// The supervisor's loop.
 fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
     let mut guests = Guests::default();
-    let mut closing = false;
+    // Set when the handle is dropped: the instant the node stops waiting
+    // (a process stuck in the kernel cannot hold the node forever).
+    let mut closing: Option<Instant> = None;
     let mut last_metrics = String::new();
     loop {
         match rx.recv_timeout(TICK) {
@@ -233,9 +238,10 @@ fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
             Ok(Command::StopAll { kill }) => guests.stop_all(kill, Instant::now()),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                if !closing {
-                    closing = true;
-                    guests.stop_all(false, Instant::now());
+                if closing.is_none() {
+                    let now = Instant::now();
+                    guests.stop_all(false, now);
+                    closing = Some(now + guests.longest_stop() + GIVE_UP_AFTER_KILL);
                 }
                 std::thread::sleep(TICK);
             }
@@ -248,8 +254,16 @@ fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
             }
             last_metrics = text;
         }
-        if closing && guests.all_gone() {
-            return;
+        if let Some(give_up) = closing {
+            if guests.all_gone() {
+                return;
+            }
+            if Instant::now() >= give_up {
+                for w in guests.status().iter().filter(|w| w.pid.is_some()) {
+                    tracing::error!(target: "junction::guest", worker = %w.id, pid = w.pid, "did not end even after SIGKILL; not waiting for it");
+                }
+                return;
+            }
         }
     }
 }
@@ -374,6 +388,15 @@ impl Guests {
             }
             g.stop(After::Rest, kill, now);
         }
+    }
+
+    /// The longest stop timeout of the guests.
+    fn longest_stop(&self) -> Duration {
+        self.list
+            .iter()
+            .map(|g| Duration::from_secs(g.config.stop_timeout_s))
+            .max()
+            .unwrap_or_default()
     }
 
     fn all_gone(&self) -> bool {

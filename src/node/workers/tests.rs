@@ -318,3 +318,31 @@ fn docs_name_every_guest_metric_and_only_those() {
         rest = &tail[end..];
     }
 }
+
+#[test]
+fn the_supervisor_thread_serves_status_and_metrics_and_stops_guests_when_dropped() {
+    let stats: Arc<crate::shard::metrics::ProcessStats> = Arc::default();
+    let sup = Supervisor::start(Arc::clone(&stats)).expect("thread");
+    let mut quick = sh("trap 'exit 0' TERM; while :; do sleep 1; done");
+    quick.stop_timeout_s = 5;
+    let done = sup.apply(vec![spec("a", quick)]);
+    assert_eq!(done.started, ["a"]);
+    let s = sup.status();
+    let pid = s[0].pid.expect("running");
+    assert_eq!(s[0].state, WorkerState::Running);
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !stats
+        .node_text
+        .lock()
+        .expect("lock")
+        .contains("junction_guest_running{worker=\"a\"} 1")
+    {
+        assert!(Instant::now() < give_up, "no metrics");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(sup);
+    assert!(
+        !alive(pid),
+        "stopped and reaped before the handle's drop returned"
+    );
+}
