@@ -25,8 +25,9 @@
 //!   running untouched. A guest is known by its `id` (default as Crossbar:
 //!   `workerNNN`, counting the workers without an `id` from 1).
 //!
-//! The thread wakes every [`TICK`] to reap exits (`waitpid` without
-//! blocking), so an exit is seen within that time.
+//! While there are guests the thread wakes every [`TICK`] to reap exits
+//! (`waitpid` without blocking), so an exit is seen within that time;
+//! without any it sleeps until asked.
 
 mod container;
 mod spawn;
@@ -227,7 +228,13 @@ fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
     let mut closing: Option<Instant> = None;
     let mut last_metrics = String::new();
     loop {
-        match rx.recv_timeout(TICK) {
+        // Without guests the thread sleeps until asked (no idle wake-ups).
+        let next = if guests.list.is_empty() && closing.is_none() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(TICK)
+        };
+        match next {
             Ok(Command::Apply(specs, reply)) => {
                 let _ = reply.send(guests.apply(specs, Instant::now()));
             }
