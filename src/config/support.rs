@@ -39,6 +39,10 @@ enum Feature {
     PythonComponent(String),
     /// A worker type other than the router.
     Worker(&'static str),
+    /// A container component that is not a Python class (description).
+    ContainerComponent(String),
+    /// A container component's transport with TLS.
+    ContainerTls,
 }
 
 /// What the runtime does about a feature in use.
@@ -73,8 +77,10 @@ fn gap(f: &Feature) -> Option<Gap> {
             warn("used only to locate `static` package sources and to run `wsgi` applications")
         }
         // Node layer: workers.
-        F::Worker("guest") => error("worker type \"guest\""),
-        F::Worker("container") => error("worker type \"container\""),
+        F::ContainerComponent(what) => error(format!(
+            "{what} in a container (only Python classes run in Junction's container host)"
+        )),
+        F::ContainerTls => error("TLS on a container component's transport"),
         // Never: Junction does not run Python code, nor serve Crossbar's
         // upload service (Crossbar 26 checks its config but does not serve it).
         F::WebService("resource") => error(
@@ -221,10 +227,31 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
         }
     }
     for w in &c.workers {
-        out.push((
-            Feature::Worker(w.kind.type_name()),
-            child(&index("workers", w.index), "type"),
-        ));
+        let wp = index("workers", w.index);
+        out.push((Feature::Worker(w.kind.type_name()), child(&wp, "type")));
+        if let super::worker::WorkerKind::Container(ct) = &w.kind {
+            for (k, comp) in ct.components.iter().enumerate() {
+                let cp = index(&child(&wp, "components"), k);
+                if !matches!(
+                    &comp.kind,
+                    ComponentKind::Python(super::worker::PythonComponent {
+                        entry: super::worker::PythonEntry::Class(_),
+                        ..
+                    })
+                ) {
+                    out.push((
+                        Feature::ContainerComponent(comp.kind.describe()),
+                        cp.clone(),
+                    ));
+                }
+                if let super::worker::ConnectingEndpoint::Tcp { tls: Some(_), .. } =
+                    &comp.transport.endpoint
+                {
+                    let tp = child(&child(&cp, "transport"), "endpoint");
+                    out.push((Feature::ContainerTls, child(&tp, "tls")));
+                }
+            }
+        }
     }
     out
 }
@@ -265,7 +292,13 @@ mod tests {
 
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
-        for (f, needle) in [(Feature::Worker("guest"), "guest")] {
+        for (f, needle) in [
+            (
+                Feature::ContainerComponent("a function component".into()),
+                "function",
+            ),
+            (Feature::ContainerTls, "TLS"),
+        ] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),
                 other => panic!("{f:?}: {other:?}"),
@@ -298,5 +331,7 @@ mod tests {
             assert_eq!(gap(&Feature::WebService(served)), None, "{served}");
         }
         assert_eq!(gap(&Feature::Worker("websocket-testee")), None);
+        assert_eq!(gap(&Feature::Worker("guest")), None);
+        assert_eq!(gap(&Feature::Worker("container")), None);
     }
 }

@@ -130,6 +130,10 @@ impl ComponentKind {
 pub struct WorkerConfig {
     /// `id`, if given.
     pub id: Option<String>,
+    /// Its ID when `id` is not given, as Crossbar names it: `workerNNN`
+    /// (`worker001`, ...), counting the workers without an `id` (the router
+    /// and disabled ones included) in list order.
+    pub default_id: String,
     /// Position in the config's `workers` list (for messages).
     pub index: usize,
     /// What it is.
@@ -145,6 +149,13 @@ pub enum WorkerKind {
     Container(ContainerWorker),
     /// `websocket-testee`: a WebSocket echo server.
     WebSocketTestee(TesteeWorker),
+}
+
+impl WorkerConfig {
+    /// Its ID: `id`, else [`WorkerConfig::default_id`].
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.default_id)
+    }
 }
 
 impl WorkerKind {
@@ -179,6 +190,30 @@ pub struct GuestWorker {
     pub stderr: GuestOutput,
     /// `options.watch`: restart the guest when files change.
     pub watch: Option<GuestWatch>,
+    /// `options.restart` (a Junction extension; Crossbar restarts no guest):
+    /// what happens when the guest exits. Default [`GuestRestart::Never`].
+    pub restart: GuestRestart,
+    /// `options.stop_timeout` (a Junction extension): seconds a guest gets
+    /// after SIGTERM (at shutdown, on a reload that removes or changes it)
+    /// before it is killed. Default [`DEFAULT_GUEST_STOP_TIMEOUT_S`].
+    pub stop_timeout_s: u64,
+}
+
+/// The default of a guest's `options.stop_timeout`, in seconds.
+pub const DEFAULT_GUEST_STOP_TIMEOUT_S: u64 = 10;
+
+/// `options.restart` of a guest (a Junction extension, with the values of
+/// a container's `options.restart`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GuestRestart {
+    /// `restart-never` (the default, as Crossbar): an exit is logged.
+    #[default]
+    Never,
+    /// `restart-on-failed`: started again after an exit with a non-zero
+    /// status or by a signal.
+    OnFailed,
+    /// `restart-always`: started again after any exit.
+    Always,
 }
 
 /// A worker process's environment (`options.env`).
@@ -217,11 +252,14 @@ pub enum GuestStdin {
     Open,
     /// `"close"`: closed at start.
     Close,
-    /// `{"type": "json", "value": ..., "close": ...}`: the value as JSON is
-    /// written, then stdin is closed unless `close` is false.
+    /// `{"type": "json" | "msgpack", "value": ..., "close": ...}`: the value
+    /// is written (as JSON or MessagePack), then stdin is closed unless
+    /// `close` is false.
     Json {
         /// `value`.
         value: serde_json::Value,
+        /// `type` is `msgpack` (else `json`).
+        msgpack: bool,
         /// `close` (default true).
         close: bool,
     },
@@ -259,6 +297,9 @@ pub struct ContainerWorker {
     pub shutdown: ContainerShutdown,
     /// `options.restart`; `None`: not given.
     pub restart: Option<ContainerRestart>,
+    /// `options.python` (the host's interpreter) and `options.pythonpath`
+    /// (where the component classes are imported from).
+    pub python: crate::config::PythonOptions,
 }
 
 /// `options.shutdown` of a container.

@@ -13,14 +13,19 @@
 //!
 //! systemd is told `READY=1` once every listener of every shard is up,
 //! `RELOADING=1`/`READY=1` around a reload and `STOPPING=1` at a drain.
-//! Guest workers and the cluster link will live here too. It may use every
-//! layer below it (`shard`, `config`); no layer below imports it.
+//!
+//! Guest workers (`workers/`) start once every listener is up, on the
+//! supervisor's own thread; a drain stops them (SIGTERM, then SIGKILL after
+//! their stop timeout) while the sessions leave, and the node waits for
+//! them before it returns. The cluster link will live here too. It may use
+//! every layer below it (`shard`, `config`); no layer below imports it.
 
 pub mod control;
 pub mod notify;
 mod reload;
 mod signals;
 pub mod status;
+pub mod workers;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 use self::control::{Request, Response};
 use self::notify::{Notifier, Watchdog};
 use self::status::{NodeFacts, Reloads, Status};
+use self::workers::Supervisor;
 use crate::config::Config;
 use crate::shard::{RouterControl, RunError, metrics::render_metrics, start};
 
@@ -76,6 +82,8 @@ struct Node {
     started: Instant,
     draining: bool,
     shutdown_timeout: Duration,
+    /// The guest workers' supervisor.
+    workers: Supervisor,
 }
 
 /// Runs the router until its shards stop: see the module header.
@@ -104,8 +112,22 @@ pub fn run(spec: NodeSpec) -> Result<Exit, RunError> {
             false
         }
     };
+    let control = handle.control();
+    let workers = Supervisor::start(control.process_shared()).map_err(|e| RunError::Executor {
+        shard: 0,
+        detail: format!("cannot start the worker supervisor's thread: {e}"),
+    })?;
+    // Every listener is up: the guests start, in config order.
+    let started = workers.apply(workers::guests(&spec.config));
+    if !started.started.is_empty() {
+        tracing::info!(
+            workers = started.started.join(", "),
+            "guest workers started"
+        );
+    }
     let mut node = Node {
-        control: handle.control(),
+        workers,
+        control,
         shutdown_timeout: spec.config.node.shutdown_timeout,
         config: spec.config,
         config_path: spec.config_path,
@@ -129,6 +151,11 @@ pub fn run(spec: NodeSpec) -> Result<Exit, RunError> {
     drop(tx);
     node.notify.ready(&node.status_line());
     let exit = node.run_loop(&rx);
+    // Guests still running (the shards stopped first, or a second signal
+    // forced the exit) are stopped; dropping the supervisor waits for them.
+    node.workers
+        .stop_all(matches!(exit, Ok(Exit::Forced)) || exit.is_err());
+    drop(node);
     if serving {
         let _ = std::fs::remove_file(&socket);
     }
@@ -187,6 +214,7 @@ impl Node {
                     );
                     self.notify.stopping("draining sessions");
                     self.control.drain(self.shutdown_timeout);
+                    self.workers.stop_all(false);
                 }
                 Event::Control(req, reply) => {
                     let _ = reply.send(self.answer(req));
@@ -235,6 +263,7 @@ impl Node {
                 },
             },
             &reports,
+            self.workers.status(),
         )
     }
 

@@ -3,15 +3,19 @@
 //! running config stays and the errors go to the log and to the asker —
 //! and otherwise apply it on every shard (see `RouterControl::reload`):
 //! realms, roles and permissions, transports and limits for new
-//! connections. What a running node cannot change (the shard count, the
-//! control socket, a realm's event store) is reported as a warning and
-//! takes effect at the next start.
+//! connections; then the guest workers (`workers/`): added ones start,
+//! removed ones stop, changed ones restart, the others keep running. Static
+//! `package` sources are resolved (and new `wsgi` applications started) as
+//! at the start, before any shard sees the config. What a running node
+//! cannot change (the shard count, the control socket, a realm's event
+//! store) is reported as a warning and takes effect at the next start.
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::Node;
 use super::control::Response;
+use super::workers;
 use crate::config::{Config, ConfigError};
 
 /// How long each shard may take to apply a reload.
@@ -53,7 +57,12 @@ impl Node {
     }
 
     fn reload_from(&mut self, path: &Path) -> Response {
-        let config = match load(path) {
+        let config = match load(path).and_then(|mut c| {
+            // As at the start: `package` sources become directories, so that
+            // the shards serve them (not a 404).
+            crate::transport::http::resolve_packages(&mut c).map_err(|e| vec![e.to_string()])?;
+            Ok(c)
+        }) {
             Ok(c) => c,
             Err(errors) => {
                 self.control.count_failed_reload();
@@ -81,11 +90,15 @@ impl Node {
                 list("listeners rebound", &done.listeners.rebound);
                 list("transports updated", &done.listeners.updated);
                 list("TLS certificates reloaded", &done.listeners.tls_reloaded);
+                let guests = self.workers.apply(workers::guests(&config));
+                list("workers started", &guests.started);
+                list("workers stopped", &guests.stopped);
+                list("workers restarted", &guests.restarted);
                 if done.sessions_closed > 0 {
                     changes.push(format!("sessions closed: {}", done.sessions_closed));
                 }
                 if changes.is_empty() {
-                    changes.push("no realm or listener changed".into());
+                    changes.push("no realm, listener or worker changed".into());
                 }
                 self.shutdown_timeout = config.node.shutdown_timeout;
                 self.config = config;
@@ -178,7 +191,7 @@ mod tests {
             r#"{"version": 2, "workers": [{"type": "router",
                 "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
                 "transports": [{"type": "rawsocket", "serializers": ["ubjson"], "endpoint": {"type": "tcp", "port": 0}}]},
-                {"type": "container"}]}"#,
+                {"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}]}"#,
         )
         .expect("write");
         let errors = load(&path).expect_err("refused");
@@ -189,7 +202,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("worker type \"container\"")),
+                .any(|e| e.contains("a function component in a container")),
             "{errors:?}"
         );
         let errors = load(&dir.path().join("missing.json")).expect_err("refused");

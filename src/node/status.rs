@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::workers::WorkerStatus;
 use crate::shard::ShardReport;
 
 /// A running node's status (`junction status --json` prints this).
@@ -36,6 +37,9 @@ pub struct Status {
     pub sessions: Vec<Sessions>,
     /// Per shard.
     pub per_shard: Vec<ShardStatus>,
+    /// Guest workers, in config order.
+    #[serde(default)]
+    pub workers: Vec<WorkerStatus>,
 }
 
 /// Reload counts.
@@ -100,7 +104,11 @@ pub struct NodeFacts<'a> {
 
 impl Status {
     /// The status from the node's facts and the shards' reports.
-    pub fn build(node: &NodeFacts<'_>, reports: &[ShardReport]) -> Status {
+    pub fn build(
+        node: &NodeFacts<'_>,
+        reports: &[ShardReport],
+        workers: Vec<WorkerStatus>,
+    ) -> Status {
         let mut listeners: Vec<Listener> = Vec::new();
         let mut sessions: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut per_shard = Vec::with_capacity(reports.len());
@@ -152,6 +160,7 @@ impl Status {
                 })
                 .collect(),
             per_shard,
+            workers,
         }
     }
 
@@ -227,6 +236,26 @@ impl Status {
                 })
                 .collect(),
         );
+        if !self.workers.is_empty() {
+            out.push('\n');
+            table(
+                &mut out,
+                &["WORKER", "TYPE", "PID", "STATE", "RESTARTS", "LAST EXIT"],
+                self.workers
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            w.id.clone(),
+                            w.kind.clone(),
+                            w.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                            w.state.as_str().to_owned(),
+                            w.restarts.to_string(),
+                            w.last_exit.clone().unwrap_or_else(|| "-".to_owned()),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
         out
     }
 }
@@ -293,6 +322,7 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>) {
 mod tests {
     use super::*;
     use crate::core::metrics::MetricsSnapshot;
+    use crate::node::workers::WorkerState;
     use crate::shard::ListenAddr;
 
     fn report(shard: u16, sessions: Vec<(&str, &str, u64)>) -> ShardReport {
@@ -330,6 +360,28 @@ mod tests {
                 report(0, vec![("realm1", "ws", 2), ("realm2", "ws", 1)]),
                 report(1, vec![("realm1", "ws", 3)]),
             ],
+            vec![
+                WorkerStatus {
+                    id: "backend".into(),
+                    kind: "guest".into(),
+                    pid: Some(4242),
+                    state: WorkerState::Running,
+                    starts: 3,
+                    exits: 2,
+                    restarts: 2,
+                    last_exit: Some("exit status 1".into()),
+                },
+                WorkerStatus {
+                    id: "gone".into(),
+                    kind: "guest".into(),
+                    pid: None,
+                    state: WorkerState::Exited,
+                    starts: 1,
+                    exits: 1,
+                    restarts: 0,
+                    last_exit: None,
+                },
+            ],
         );
         assert_eq!(
             s.sessions,
@@ -357,6 +409,18 @@ mod tests {
         );
         assert!(text.contains("realm1  ws         5"), "{text}");
         assert!(text.contains("1      3            3         3"), "{text}");
+        assert!(
+            text.contains("WORKER   TYPE   PID   STATE    RESTARTS  LAST EXIT\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("backend  guest  4242  running  2         exit status 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gone     guest  -     exited   0         -\n"),
+            "{text}"
+        );
         // JSON round trip.
         let json = serde_json::to_string(&s).expect("serialize");
         let back: Status = serde_json::from_str(&json).expect("parse");

@@ -144,6 +144,12 @@ impl RouterControl {
         &self.process
     }
 
+    /// The same counters, shared (the node's guest supervisor writes its
+    /// series into [`ProcessStats::node_text`] from its own thread).
+    pub fn process_shared(&self) -> Arc<ProcessStats> {
+        Arc::clone(&self.process)
+    }
+
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.peers.len()

@@ -200,11 +200,17 @@ impl Loader<'_> {
             return (None, workers);
         };
         let mut router: Option<Router> = None;
+        // Crossbar names a worker without an `id` `workerNNN`, counting
+        // such workers (disabled ones too) in list order from 1.
+        let mut unnamed = 0;
         for (i, w) in items.iter().enumerate() {
             let path = index("workers", i);
             let Some(wobj) = self.object(&path, w) else {
                 continue;
             };
+            if !wobj.contains_key("id") {
+                unnamed += 1;
+            }
             if self.worker_disabled(&path, wobj) {
                 self.warn(&path, "worker is disabled (options.disabled); skipped");
                 continue;
@@ -223,7 +229,8 @@ impl Loader<'_> {
                     router = Some(r);
                 }
                 "guest" | "container" | "websocket-testee" => {
-                    if let Some(w) = self.worker(&path, i, &wtype, wobj) {
+                    let default_id = format!("worker{unnamed:03}");
+                    if let Some(w) = self.worker(&path, i, &wtype, wobj, default_id) {
                         workers.push(w);
                     }
                 }

@@ -14,9 +14,10 @@ use crate::config::path::{child, index};
 use crate::config::worker::{
     ClientTls, ComponentConfig, ComponentKind, ConnectingEndpoint, ConnectingKind,
     ConnectingTransport, ContainerComponent, ContainerRestart, ContainerShutdown, ContainerWorker,
-    EnvInherit, ForwardedTopic, GuestOutput, GuestStdin, GuestWatch, GuestWorker,
-    MESSAGE_FORWARDER_CLASSES, MessageForwarder, ProcessEnv, PythonComponent, PythonEntry,
-    REST_CALLEE_CLASSES, RestCallee, TesteeWorker, WorkerConfig, WorkerKind,
+    DEFAULT_GUEST_STOP_TIMEOUT_S, EnvInherit, ForwardedTopic, GuestOutput, GuestRestart,
+    GuestStdin, GuestWatch, GuestWorker, MESSAGE_FORWARDER_CLASSES, MessageForwarder, ProcessEnv,
+    PythonComponent, PythonEntry, REST_CALLEE_CLASSES, RestCallee, TesteeWorker, WorkerConfig,
+    WorkerKind,
 };
 use crate::proto::Serializer;
 use crate::proto::uri::MatchPolicy;
@@ -228,6 +229,7 @@ impl Loader<'_> {
         i: usize,
         wtype: &str,
         obj: &Obj,
+        default_id: String,
     ) -> Option<WorkerConfig> {
         let id = match obj.get("id") {
             Some(v) => {
@@ -243,7 +245,12 @@ impl Loader<'_> {
             "container" => WorkerKind::Container(self.container(path, obj)?),
             _ => WorkerKind::WebSocketTestee(self.testee(path, obj)?),
         };
-        Some(WorkerConfig { id, index: i, kind })
+        Some(WorkerConfig {
+            id,
+            default_id,
+            index: i,
+            kind,
+        })
     }
 
     fn guest(&mut self, path: &str, obj: &Obj) -> Option<GuestWorker> {
@@ -269,6 +276,8 @@ impl Loader<'_> {
             stdout: GuestOutput::Log,
             stderr: GuestOutput::Log,
             watch: None,
+            restart: GuestRestart::Never,
+            stop_timeout_s: DEFAULT_GUEST_STOP_TIMEOUT_S,
         };
         if let Some(v) = obj.get("options") {
             let op = child(path, "options");
@@ -283,6 +292,9 @@ impl Loader<'_> {
                     ("stdout", Key::Read),
                     ("stderr", Key::Read),
                     ("watch", Key::Read),
+                    // Junction extensions.
+                    ("restart", Key::Read),
+                    ("stop_timeout", Key::Read),
                     // Read by `worker_disabled` before the worker is.
                     ("disabled", Key::Read),
                 ],
@@ -315,6 +327,26 @@ impl Loader<'_> {
             }
             if let Some(v) = o.get("watch") {
                 g.watch = Some(self.guest_watch(&child(&op, "watch"), v)?);
+            }
+            if let Some(v) = o.get("restart") {
+                let p = child(&op, "restart");
+                g.restart = match self.string(&p, v)?.as_ref() {
+                    "restart-never" => GuestRestart::Never,
+                    "restart-on-failed" => GuestRestart::OnFailed,
+                    "restart-always" => GuestRestart::Always,
+                    other => {
+                        self.error(
+                            &p,
+                            format!(
+                                "\"{other}\" is not \"restart-never\", \"restart-on-failed\" or \"restart-always\""
+                            ),
+                        );
+                        return None;
+                    }
+                };
+            }
+            if let Some(v) = o.get("stop_timeout") {
+                g.stop_timeout_s = self.uint(&child(&op, "stop_timeout"), v, 0, 3600)?;
             }
         }
         g.executable = executable?.into_owned();
@@ -371,19 +403,24 @@ impl Loader<'_> {
                 ("close", Key::Read),
             ],
         );
-        match self.required_str(path, obj, "type")?.as_ref() {
-            "json" => {}
+        let msgpack = match self.required_str(path, obj, "type")?.as_ref() {
+            "json" => false,
+            "msgpack" => true,
             other => {
-                self.error(&child(path, "type"), format!("\"{other}\" is not \"json\""));
+                self.error(
+                    &child(path, "type"),
+                    format!("\"{other}\" is not \"json\" or \"msgpack\""),
+                );
                 return None;
             }
-        }
+        };
         let Some(value) = obj.get("value") else {
             self.error(&child(path, "value"), "missing (required)");
             return None;
         };
         Some(GuestStdin::Json {
             value: value.clone(),
+            msgpack,
             close: self.opt_bool(path, obj, "close").unwrap_or(true),
         })
     }
@@ -444,6 +481,7 @@ impl Loader<'_> {
             components: Vec::new(),
             shutdown: ContainerShutdown::Manual,
             restart: None,
+            python: crate::config::PythonOptions::default(),
         };
         if let Some(v) = obj.get("connections") {
             let p = child(path, "connections");
@@ -455,11 +493,13 @@ impl Loader<'_> {
         }
         if let Some(v) = obj.get("options") {
             let op = child(path, "options");
-            self.worker_options(
+            // `python` and `pythonpath`: the host process's interpreter and
+            // where the component classes are imported from.
+            c.python = self.worker_options(
                 &op,
                 v,
                 &[("shutdown", Key::Read), ("restart", Key::Read)],
-                false,
+                true,
             );
             let o = v.as_object()?;
             if let Some(v) = o.get("shutdown") {

@@ -319,8 +319,7 @@ fn disabled_worker_is_skipped() {
 #[case("/bogus", json!(1), "bogus", Invalid, "unknown key")]
 #[case("/workers", json!({}), "workers", Invalid, "expected a list")]
 #[case("/workers", json!([]), "workers", Invalid, "no router worker")]
-#[case("/workers/1", json!({"type": "container"}), "workers[1].type", Unsupported, "worker type \"container\" is not supported yet")]
-#[case("/workers/1", json!({"type": "guest", "executable": "node"}), "workers[1].type", Unsupported, "worker type \"guest\" is not supported yet")]
+#[case("/workers/1", json!({"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}), "workers[1].components[0]", Unsupported, "a function component in a container (only Python classes run in Junction's container host) is not supported yet")]
 #[case("/workers/1", json!({"type": "guest"}), "workers[1].executable", Invalid, "missing")]
 #[case("/workers/1", json!({"type": "proxy"}), "workers[1].type", Unsupported, "not supported yet")]
 #[case("/workers/1", json!({"type": "websocket-testee"}), "workers[1].transport", Invalid, "missing")]
@@ -515,14 +514,18 @@ fn rawsocket_errors() {
 fn several_errors_are_all_reported() {
     let mut v = with("/workers/0/transports/0/serializers", json!(["ubjson"]));
     set(&mut v, "/workers/0/realms/0/store", json!({"type": "tape"}));
-    set(&mut v, "/workers/1", json!({"type": "container"}));
+    set(
+        &mut v,
+        "/workers/1",
+        json!({"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}),
+    );
     let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();
     assert_eq!(
         paths,
         vec![
             "workers[0].realms[0].store.type",
             "workers[0].transports[0].serializers[0]",
-            "workers[1].type",
+            "workers[1].components[0]",
         ]
     );
 }

@@ -3,7 +3,8 @@
 use super::*;
 use crate::config::worker::{
     ComponentKind, ConnectingEndpoint, ConnectingKind, ContainerRestart, ContainerShutdown,
-    EnvInherit, GuestOutput, GuestStdin, PythonEntry, WorkerKind,
+    DEFAULT_GUEST_STOP_TIMEOUT_S, EnvInherit, GuestOutput, GuestRestart, GuestStdin, PythonEntry,
+    WorkerKind,
 };
 
 fn component(c: Value) -> Value {
@@ -84,6 +85,27 @@ fn guest_defaults_and_errors() {
         (&GuestStdin::Open, GuestOutput::Log, GuestOutput::Log)
     );
     assert_eq!(g.watch, None);
+    assert_eq!(
+        (g.restart, g.stop_timeout_s),
+        (GuestRestart::Never, DEFAULT_GUEST_STOP_TIMEOUT_S)
+    );
+    let c = model(&with(
+        "/workers/1",
+        json!({"type": "guest", "executable": "x", "options": {"restart": "restart-on-failed", "stop_timeout": 3,
+            "stdin": {"type": "msgpack", "value": [1], "close": false}}}),
+    ));
+    let WorkerKind::Guest(g) = &c.workers[0].kind else {
+        panic!("guest");
+    };
+    assert_eq!((g.restart, g.stop_timeout_s), (GuestRestart::OnFailed, 3));
+    assert_eq!(
+        g.stdin,
+        GuestStdin::Json {
+            value: json!([1]),
+            msgpack: true,
+            close: false
+        }
+    );
     let c = model(&with(
         "/workers/1",
         json!({"type": "guest", "executable": "x", "options": {"env": {"inherit": false}, "stdin": "close", "stdout": "close"}}),
@@ -103,9 +125,9 @@ fn guest_defaults_and_errors() {
         ),
         (json!({"stdin": "open"}), "options.stdin", "not \"close\""),
         (
-            json!({"stdin": {"type": "msgpack", "value": 1}}),
+            json!({"stdin": {"type": "cbor", "value": 1}}),
             "options.stdin.type",
-            "not \"json\"",
+            "not \"json\" or \"msgpack\"",
         ),
         (
             json!({"stdin": {"type": "json"}}),
@@ -127,7 +149,18 @@ fn guest_defaults_and_errors() {
             "options.watch.action",
             "not \"restart\"",
         ),
-        (json!({"restart": true}), "options.restart", "unknown key"),
+        (
+            json!({"restart": true}),
+            "options.restart",
+            "expected a string",
+        ),
+        (
+            json!({"restart": "restart-sometimes"}),
+            "options.restart",
+            "\"restart-on-failed\"",
+        ),
+        (json!({"stop_timeout": -1}), "options.stop_timeout", ""),
+        (json!({"bogus": 1}), "options.bogus", "unknown key"),
     ] {
         let v = with(
             "/workers/1",
@@ -194,18 +227,21 @@ fn containers_and_their_transports() {
         vec![Path::new("/node/ca.pem").to_owned()]
     );
     assert!(warning_paths(&c).contains(&"workers[1].components[1].auth"));
-    // Python settings of a container are Python-only: warned, not read.
+    // A container's Python settings are its host process's.
     let c = model(&with(
         "/workers/1",
-        json!({"type": "container", "options": {"pythonpath": [".."], "python": "python3"}}),
+        json!({"type": "container", "options": {"pythonpath": [".."], "python": "/usr/bin/python3"}}),
     ));
-    let mut got = warning_paths(&c);
-    got.sort_unstable();
+    assert!(warning_paths(&c).is_empty(), "{:?}", warning_paths(&c));
+    assert_eq!(c.python, PythonOptions::default(), "not the router's");
+    let WorkerKind::Container(ct) = &c.workers[0].kind else {
+        panic!("container");
+    };
     assert_eq!(
-        got,
-        vec!["workers[1].options.python", "workers[1].options.pythonpath"]
+        ct.python.executable.as_deref(),
+        Some(Path::new("/usr/bin/python3"))
     );
-    assert_eq!(c.python, PythonOptions::default());
+    assert_eq!(ct.python.path, vec![Path::new("/node/..").to_owned()]);
     for (options, needle) in [
         (
             json!({"restart": "restart-always", "shutdown": "shutdown-on-any-component-failed"}),

@@ -1,0 +1,496 @@
+"""Guest workers (Crossbar's ``"type": "guest"``) run by Junction: a real
+Autobahn|Python guest that reads its stdin value, connects back and
+registers a procedure the test calls; its output in the router's log;
+exits and ``options.restart``; a reload that adds, removes and changes
+guests; ``junction status`` and the metrics; no guest left behind when the
+node stops, is forced to stop, or is killed with SIGKILL. Also the reload of
+a ``static`` path served from a Python package (it answered 404 after a
+reload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from routerproc import IS_CROSSBAR, RouterProcess, free_port
+from wampclient import TIMEOUT, connect
+
+pytestmark = pytest.mark.junction_only
+
+GUEST = Path(__file__).parent / "guests" / "echo_guest.py"
+
+
+def guest(router: RouterProcess, name: str, **options) -> dict:
+    """A guest worker running ``echo_guest.py`` as ``name``."""
+    opts = {
+        "stdin": {
+            "type": "json",
+            "value": {"url": router.ws_url, "realm": "realm1", "name": name},
+            "close": True,
+        },
+        "env": {"vars": {"GUEST_COLOR": "blue"}},
+    }
+    opts.update(options)
+    return {
+        "type": "guest",
+        "id": name,
+        "executable": sys.executable,
+        "arguments": [str(GUEST), "--flag", name],
+        "options": opts,
+    }
+
+
+class WorkersRouter(RouterProcess):
+    """A router with its own control socket and guest workers."""
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir, junction={"shutdown_timeout": 5})
+        self.extra_env["RUNTIME_DIRECTORY"] = str(self.workdir / "run")
+
+    @property
+    def socket(self) -> Path:
+        return self.workdir / "run" / "junction.sock"
+
+    def start(self) -> "WorkersRouter":
+        super().start()
+        # The ports open a moment before the control socket does.
+        wait_for("the control socket", self.socket.exists)
+        return self
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+        return subprocess.run(
+            [binary, *args, "--socket", str(self.socket)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def reload(self) -> subprocess.CompletedProcess:
+        path = self.workdir / "config.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.config, indent=2))
+        os.replace(tmp, path)
+        return self.cli("reload")
+
+    def workers(self) -> dict[str, dict]:
+        out = self.cli("status", "--json")
+        assert out.returncode == 0, out.stderr
+        return {w["id"]: w for w in json.loads(out.stdout)["workers"]}
+
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        out = self.cli("status", "--metrics")
+        assert out.returncode == 0, out.stderr
+        samples = {}
+        for family in text_string_to_metric_families(out.stdout):
+            for s in family.samples:
+                samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return samples
+
+    def log_text(self) -> str:
+        return "".join(
+            p.read_text(errors="replace") for p in (self.stderr_path, self.stdout_path) if p.exists()
+        )
+
+
+def wait_for(what, check, timeout: float = 20.0):
+    """Polls ``check`` until it returns something true; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (not reaped by a dead parent yet) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def workers_router(tmp_path):
+    if IS_CROSSBAR:
+        pytest.skip("Junction only")
+    proc = WorkersRouter(tmp_path)
+    yield proc
+    proc.kill()
+
+
+async def call_when_registered(router, procedure: str, *args, timeout: float = 20.0):
+    """Calls ``procedure`` once a guest has registered it."""
+    client = await connect(router, "ws", "json")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            try:
+                return await client.call(procedure, *args)
+            except Exception as e:  # noqa: BLE001 - no_such_procedure until registered
+                if "no_such_procedure" not in str(e) or loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+    finally:
+        client.leave()
+
+
+async def test_a_guest_connects_back_and_its_output_is_logged(workers_router):
+    r = workers_router
+    (r.workdir / "app").mkdir()
+    r.config["workers"].append(
+        guest(
+            r,
+            "alpha",
+            workdir="app",
+            env={"inherit": ["PATH"], "vars": {"GUEST_COLOR": "blue"}},
+        )
+    )
+    os.environ["GUEST_SECRET"] = "not inherited"
+    try:
+        r.start()
+    finally:
+        del os.environ["GUEST_SECRET"]
+    got = await call_when_registered(r, "com.guest.alpha.echo", 7)
+    assert got["args"] == [7]
+    assert got["argv"] == ["--flag", "alpha"]
+    assert got["color"] == "blue"
+    assert got["secret"] is None, "env.inherit is a list without it"
+    assert got["unbuffered"] == "1"
+    assert got["cwd"] == str(r.workdir / "app")
+    assert got["stdin"] == {"url": r.ws_url, "realm": "realm1", "name": "alpha"}
+    # Its stdout and stderr lines are in the router's log, with the worker's ID.
+    lines = wait_for(
+        "the guest's lines in the log",
+        lambda: [
+            l
+            for l in r.log_text().splitlines()
+            if "guest alpha ready" in l or "guest alpha says hello on stderr" in l
+        ]
+        if "says hello" in r.log_text()
+        else None,
+    )
+    assert len(lines) == 2, lines
+    assert all(re.search(r"worker=alpha\b", l) for l in lines), lines
+    assert any('stream="stderr"' in l for l in lines), lines
+    # Status and metrics.
+    w = r.workers()["alpha"]
+    assert (w["type"], w["state"], w["pid"], w["restarts"]) == ("guest", "running", got["pid"], 0)
+    table = r.cli("status").stdout
+    assert re.search(rf"alpha\s+guest\s+{got['pid']}\s+running\s+0\s+-", table), table
+    m = r.metrics()
+    assert m[("junction_guest_starts_total", (("worker", "alpha"),))] == 1
+    assert m[("junction_guest_running", (("worker", "alpha"),))] == 1
+    assert m[("junction_guest_exits_total", (("worker", "alpha"),))] == 0
+    # A graceful stop takes the guest with it.
+    r.terminate()
+    assert r.wait(30) == 0, r.logs()
+    assert not alive(got["pid"])
+
+
+def test_exits_are_logged_and_restart_policies_apply(workers_router):
+    r = workers_router
+    r.config["workers"] += [
+        {"type": "guest", "id": "once", "executable": "sh", "arguments": ["-c", "exit 3"]},
+        {
+            "type": "guest",
+            "id": "again",
+            "executable": "sh",
+            "arguments": ["-c", "echo run; exit 4"],
+            "options": {"restart": "restart-on-failed"},
+        },
+        {
+            "type": "guest",
+            "id": "missing",
+            "executable": "junction-test-no-such-program",
+        },
+    ]
+    r.start()
+    ws = wait_for(
+        "a restart",
+        lambda: (lambda w: w if w["again"]["restarts"] >= 1 and w["once"]["state"] == "exited" else None)(
+            r.workers()
+        ),
+    )
+    assert ws["once"]["last_exit"] == "exit status 3"
+    assert ws["once"]["restarts"] == 0
+    assert ws["again"]["last_exit"] == "exit status 4"
+    assert ws["missing"]["state"] == "failed"
+    assert "no executable" in ws["missing"]["last_exit"]
+    assert "guest exited: exit status 3" in r.log_text()
+    assert r.alive(), "a guest's exit does not stop the node"
+    m = r.metrics()
+    assert m[("junction_guest_exits_total", (("worker", "once"),))] == 1
+    assert m[("junction_guest_restarts_total", (("worker", "again"),))] >= 1
+
+
+async def test_a_reload_adds_removes_and_restarts_guests(workers_router):
+    r = workers_router
+    r.config["workers"] += [guest(r, "keep"), guest(r, "gone"), guest(r, "changed")]
+    r.start()
+    before = {
+        n: (await call_when_registered(r, f"com.guest.{n}.echo"))["pid"]
+        for n in ("keep", "gone", "changed")
+    }
+    r.config["workers"] = [r.config["workers"][0], guest(r, "keep"), guest(r, "new")]
+    changed = guest(r, "changed")
+    changed["options"]["env"]["vars"]["GUEST_COLOR"] = "green"
+    r.config["workers"].append(changed)
+    loop = asyncio.get_running_loop()
+    out = await loop.run_in_executor(None, r.reload)
+    assert out.returncode == 0, out.stderr
+    assert "workers started: new" in out.stdout, out.stdout
+    assert "workers stopped: gone" in out.stdout, out.stdout
+    assert "workers restarted: changed" in out.stdout, out.stdout
+    new = await call_when_registered(r, "com.guest.new.echo")
+    assert new["name"] == "new"
+    got = await call_when_registered(r, "com.guest.changed.echo")
+    assert got["color"] == "green"
+    assert got["pid"] != before["changed"]
+    assert (await call_when_registered(r, "com.guest.keep.echo"))["pid"] == before["keep"]
+    await loop.run_in_executor(None, wait_for, "the removed guest's exit", lambda: not alive(before["gone"]))
+    ws = await loop.run_in_executor(None, r.workers)
+    assert list(ws) == ["keep", "new", "changed"], ws
+    assert ws["changed"]["restarts"] == 1
+    # The same config again changes nothing.
+    out = await loop.run_in_executor(None, r.reload)
+    assert "workers" not in out.stdout, out.stdout
+    assert (await loop.run_in_executor(None, r.workers))["keep"]["pid"] == before["keep"]
+
+
+@pytest.mark.parametrize("how", ["sigterm", "forced", "sigkill"])
+async def test_no_guest_outlives_the_node(workers_router, how):
+    r = workers_router
+    # A guest that ignores SIGTERM needs its SIGKILL after stop_timeout.
+    stubborn = {
+        "type": "guest",
+        "id": "stubborn",
+        "executable": "sh",
+        "arguments": ["-c", "trap '' TERM; echo up; while :; do sleep 1; done"],
+        "options": {"stop_timeout": 1},
+    }
+    r.config["workers"] += [guest(r, "polite"), stubborn]
+    r.start()
+    polite = (await call_when_registered(r, "com.guest.polite.echo"))["pid"]
+    loop = asyncio.get_running_loop()
+    ws = await loop.run_in_executor(None, r.workers)
+    pids = [polite, ws["stubborn"]["pid"]]
+    await asyncio.sleep(0.3)  # the shell's trap is set
+    if how == "sigkill":
+        os.kill(r.proc.pid, signal.SIGKILL)
+        r.wait(10)
+    else:
+        r.terminate()
+        if how == "forced":
+            await asyncio.sleep(0.2)
+            r.terminate()
+        rc = await loop.run_in_executor(None, r.wait, 30)
+        if how == "sigterm":
+            assert rc == 0, r.logs()
+    for pid in pids:
+        await loop.run_in_executor(None, wait_for, f"guest {pid} to end", lambda p=pid: not alive(p), 10.0)
+
+
+def test_a_static_package_path_is_served_after_a_reload(tmp_path):
+    if IS_CROSSBAR:
+        pytest.skip("Junction only")
+    pkg = tmp_path / "pylib" / "junction_test_site"
+    (pkg / "www").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "www" / "index.html").write_text("<p>from a package</p>")
+    port = free_port()
+    r = WorkersRouter(tmp_path / "node")
+    router = r.config["workers"][0]
+    router["options"] = {"pythonpath": [str(tmp_path / "pylib")], "python": sys.executable}
+    router["transports"].append(
+        {
+            "type": "web",
+            "id": "web",
+            "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+            "paths": {"/": {"type": "static", "package": "junction_test_site", "resource": "www"}},
+        }
+    )
+    r.start()
+    try:
+        url = f"http://127.0.0.1:{port}/index.html"
+        assert urllib.request.urlopen(url, timeout=10).read() == b"<p>from a package</p>"
+        out = r.reload()
+        assert out.returncode == 0, out.stderr
+        assert urllib.request.urlopen(url, timeout=10).read() == b"<p>from a package</p>"
+        # A package that does not import refuses the reload; the running config stays.
+        router["transports"][-1]["paths"]["/"]["package"] = "junction_test_no_such_package"
+        out = r.reload()
+        assert out.returncode == 1
+        assert "junction_test_no_such_package" in out.stderr, out.stderr
+        assert urllib.request.urlopen(url, timeout=10).read() == b"<p>from a package</p>"
+    finally:
+        r.kill()
+
+
+def test_stdin_msgpack_close_false_and_a_watched_change(workers_router, tmp_path):
+    r = workers_router
+    src = r.workdir / "src"
+    src.mkdir()
+    r.config["workers"] += [
+        {
+            # Copies its stdin to a file: with close false it only gets the
+            # value (no end of file) and stays; the file has the bytes.
+            "type": "guest",
+            "id": "reader",
+            "executable": "sh",
+            "arguments": ["-c", "head -c 4 > got.bin; echo $$ > reader.pid; exec sleep 60"],
+            "options": {
+                "stdin": {"type": "msgpack", "value": [1, "x"], "close": False},
+                "stdout": "drop",
+                "stderr": "close",
+            },
+        },
+        {
+            "type": "guest",
+            "id": "watched",
+            "executable": "sh",
+            "arguments": ["-c", "echo $$ >> watched.pids; exec sleep 60"],
+            "options": {"watch": {"directories": ["src"], "action": "restart", "timeout": 0}},
+        },
+    ]
+    r.start()
+    got = r.workdir / "got.bin"
+    wait_for("the stdin copy", lambda: (r.workdir / "reader.pid").exists())
+    assert got.read_bytes() == b"\x92\x01\xa1x"  # fixarray(2) 1 "x"
+    pids = r.workdir / "watched.pids"
+    wait_for("the watched guest", pids.exists)
+    first = pids.read_text().split()
+    assert len(first) == 1
+    time.sleep(1.2)  # one scan without a change
+    assert pids.read_text().split() == first
+    (src / "app.py").write_text("print('changed')")
+    wait_for("a restart on the change", lambda: len(pids.read_text().split()) == 2)
+    ws = r.workers()
+    assert ws["watched"]["restarts"] == 1
+    assert ws["watched"]["last_exit"] == "killed by SIGTERM"
+    assert str(ws["watched"]["pid"]) == pids.read_text().split()[1]
+    assert ws["reader"]["state"] == "running"
+    assert not alive(int(first[0]))
+
+
+async def test_a_container_runs_its_python_components(workers_router):
+    r = workers_router
+    component = lambda procedure, transport: {  # noqa: E731
+        "type": "class",
+        "classname": "container_app.EchoSession",
+        "realm": "realm1",
+        "extra": {"procedure": procedure},
+        "transport": transport,
+    }
+    r.config["workers"].append(
+        {
+            "type": "container",
+            "id": "box",
+            "options": {"pythonpath": [str(GUEST.parent)], "python": sys.executable},
+            "components": [
+                component(
+                    "com.container.ws",
+                    {
+                        "type": "websocket",
+                        "url": r.ws_url,
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.ws_port},
+                    },
+                ),
+                component(
+                    "com.container.rs",
+                    {
+                        "type": "rawsocket",
+                        "serializer": "cbor",
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.rs_port},
+                    },
+                ),
+            ],
+        }
+    )
+    r.start()
+    ws = await call_when_registered(r, "com.container.ws", 1)
+    rs = await call_when_registered(r, "com.container.rs", 2)
+    assert ws["extra"] == {"procedure": "com.container.ws"} and ws["args"] == [1]
+    assert rs["extra"] == {"procedure": "com.container.rs"} and rs["args"] == [2]
+    assert ws["pid"] == rs["pid"], "one host process"
+    loop = asyncio.get_running_loop()
+    w = (await loop.run_in_executor(None, r.workers))["box"]
+    assert (w["type"], w["state"], w["pid"]) == ("container", "running", ws["pid"])
+    assert "container component registered com.container.rs" in r.log_text()
+    # A class that does not import: the host exits 2 with Python's message.
+    r.config["workers"][-1]["components"][0]["classname"] = "container_app.Missing"
+    out = await loop.run_in_executor(None, r.reload)
+    assert "workers restarted: box" in out.stdout, out.stdout
+    w = await loop.run_in_executor(
+        None,
+        wait_for,
+        "the host's exit",
+        lambda: (lambda w: w if w["state"] == "exited" and w["restarts"] == 1 else None)(r.workers()["box"]),
+    )
+    assert w["last_exit"] == "exit status 2"
+    assert "AttributeError" in r.log_text() and "Missing" in r.log_text()
+
+
+def twisted_python() -> str:
+    """A Python with Twisted and Autobahn: ``JUNCTION_TWISTED_PYTHON``, else this one."""
+    return os.environ.get("JUNCTION_TWISTED_PYTHON") or sys.executable
+
+
+async def test_a_container_runs_crossbar_style_twisted_components(workers_router):
+    python = twisted_python()
+    probe = subprocess.run([python, "-c", "import twisted.internet, autobahn.twisted"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} has no Twisted (requirements.txt installs it; or set JUNCTION_TWISTED_PYTHON)")
+    r = workers_router
+    r.config["workers"].append(
+        {
+            "type": "container",
+            "options": {"pythonpath": [str(GUEST.parent)], "python": python},
+            "components": [
+                {
+                    "type": "class",
+                    "classname": "container_twisted.TwistedEcho",
+                    "realm": "realm1",
+                    "extra": {"procedure": "com.container.twisted"},
+                    "transport": {
+                        "type": "websocket",
+                        "url": r.ws_url,
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.ws_port},
+                        "serializers": ["msgpack"],
+                    },
+                }
+            ],
+        }
+    )
+    r.start()
+    got = await call_when_registered(r, "com.container.twisted", "x")
+    assert got["extra"] == {"procedure": "com.container.twisted"} and got["args"] == ["x"]
+    assert "Reactor" in got["reactor"], got
+    loop = asyncio.get_running_loop()
+    ws = await loop.run_in_executor(None, r.workers)
+    # Crossbar's default name: the router is worker001.
+    assert ws["worker002"]["type"] == "container"
+    assert ws["worker002"]["pid"] == got["pid"]
+    r.terminate()
+    assert await loop.run_in_executor(None, r.wait, 30) == 0, r.logs()
+    assert not alive(got["pid"])
