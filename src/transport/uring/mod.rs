@@ -188,6 +188,9 @@ pub struct Stats {
     pub recvs: u64,
     /// Multishot receives re-armed after running out of buffers.
     pub starved: u64,
+    /// Reaps run because the ring's eventfd fired (completions that came
+    /// while the shard was not flushing).
+    pub signalled: u64,
 }
 
 /// One shard's ring. Lives in a thread-local while the shard runs.
@@ -321,6 +324,7 @@ async fn event_task(ring: Rc<Ring>, efd: OwnedFd) {
             tracing::warn!(error = %e, "io_uring eventfd read failed; completions are reaped per flush only");
             return;
         }
+        ring.inner.borrow_mut().stats.signalled += 1;
         ring.reap();
     }
 }
