@@ -82,7 +82,8 @@ for i in $(seq 1 "$RUNS"); do
                 echo "run $i $key: loadgen failed:"; tail -5 "$WORK/loadgen.log"
                 # What the router saw: did it answer every call it was given?
                 [[ -S $WORK/run/junction.sock ]] && "$bin" status --metrics --socket "$WORK/run/junction.sock" 2>/dev/null |
-                    grep -E 'messages_(received|sent)_total\{type="(CALL|INVOCATION|YIELD|RESULT|ERROR)"' || true; }
+                    grep -E 'messages_(received|sent)_total\{type="(CALL|INVOCATION|YIELD|RESULT|ERROR)"' || true
+                [[ -s $WORK/r.json ]] && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("loadgen: sent", r.get("sent"), "delivered", r.get("delivered"))' "$WORK/r.json" || true; }
             if [[ -n $stat_pid ]]; then kill -INT "$stat_pid" 2>/dev/null || true; wait "$stat_pid" 2>/dev/null || true; fi
             kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
             [[ -s $WORK/r.json ]] || continue
