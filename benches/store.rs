@@ -153,6 +153,7 @@ fn store_config(dir: &std::path::Path, fsync: FsyncPolicy) -> Config {
             fsync,
             ..StoreConfig::default()
         },
+        prefer_local_callee: false,
     }];
     c
 }

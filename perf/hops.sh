@@ -21,6 +21,11 @@
 # loadgen's --router-pid) per delivery in microseconds, loadgen's p50, and
 # with a control socket the router's cross-shard messages and wake-ups per
 # delivery (loadgen --router-control).
+#
+# PERF_STAT=1 also counts, with `perf stat` on the router for the whole run
+# (sessions' setup included), per delivery: context switches, `membarrier`
+# calls (glommio, once per park), `io_uring_enter` calls and eventfd-sized
+# `write`s (cross-thread wake-ups).
 set -euo pipefail
 RUNS=${1:-3}; shift || true
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,15 +71,42 @@ for i in $(seq 1 "$RUNS"); do
                 [[ -S $WORK/run/junction.sock ]] && { ctl_args=(--router-control "$WORK/run/junction.sock"); break; }
                 sleep 0.1
             done
+            stat_pid=""
+            if [[ ${PERF_STAT:-0} == 1 ]]; then
+                perf stat -x, -o "$WORK/stat" -p "$pid" -e context-switches,syscalls:sys_enter_membarrier,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_write >/dev/null 2>&1 &
+                stat_pid=$!
+            fi
             # shellcheck disable=SC2086
             timeout $((DURATION * 3 + 60)) "$LOADGEN" $ARGS --url "$URL" --router-pid "$pid" "${ctl_args[@]}" \
                 --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
-                echo "run $i $key: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+                echo "run $i $key: loadgen failed:"; grep "did not finish" "$WORK/loadgen.log"; tail -5 "$WORK/loadgen.log"
+                # What the router saw: did it answer every call it was given?
+                [[ -S $WORK/run/junction.sock ]] && "$bin" status --metrics --socket "$WORK/run/junction.sock" 2>/dev/null |
+                    grep -E 'messages_(received|sent)_total\{type="(CALL|INVOCATION|YIELD|RESULT|ERROR)"' || true
+                [[ -s $WORK/r.json ]] && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("loadgen: sent", r.get("sent"), "delivered", r.get("delivered"))' "$WORK/r.json" || true; }
+            if [[ -n $stat_pid ]]; then kill -INT "$stat_pid" 2>/dev/null || true; wait "$stat_pid" 2>/dev/null || true; fi
             kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
             [[ -s $WORK/r.json ]] || continue
             read -r us thr p50 p99 cross wakes lost clean <<<"$(figure "$WORK/r.json")"
+            counts=""
+            if [[ -n $stat_pid && -s $WORK/stat ]]; then
+                counts=$(python3 - "$WORK/stat" "$WORK/r.json" <<'PY'
+import json, sys
+d = max(json.load(open(sys.argv[2]))["delivered"], 1)
+names = {"context-switches": "switches", "syscalls:sys_enter_membarrier": "membarrier",
+         "syscalls:sys_enter_io_uring_enter": "uring_enter", "syscalls:sys_enter_write": "write"}
+out = []
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[2] in names and f[0].replace(".", "").isdigit():
+        out.append(f"{names[f[2]]} {float(f[0]) / d:.2f}")
+print("  per delivery: " + ", ".join(out))
+PY
+)
+                rm -f "$WORK/stat"
+            fi
             rm -f "$WORK/r.json"
-            echo "run $i $key: router ${us} us/delivery  throughput ${thr}/s  p50 ${p50} us  p99 ${p99} us  cross-shard ${cross}/delivery  wakes ${wakes}/delivery  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
+            echo "run $i $key: router ${us} us/delivery  throughput ${thr}/s  p50 ${p50} us  p99 ${p99} us  cross-shard ${cross}/delivery  wakes ${wakes}/delivery  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)${counts}"
             cpu_of[$key]+="$us "
             p50_of[$key]+="$p50 "
         done

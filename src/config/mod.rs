@@ -169,6 +169,11 @@ pub struct RealmConfig {
     pub roles: Vec<RoleConfig>,
     /// Event history and persistence of history and retained events (realm `store`).
     pub store: StoreConfig,
+    /// `junction.prefer_local_callee` (Junction extension): a `roundrobin`
+    /// or `random` call goes to a callee on the caller's shard when there is
+    /// one, so that it never crosses shards; the policy then rotates or
+    /// draws among those callees only.
+    pub prefer_local_callee: bool,
 }
 
 /// A realm's event store (Crossbar's realm `store`): which topics keep an
@@ -360,6 +365,7 @@ impl Config {
                     trustlevel: None,
                 }],
                 store: StoreConfig::default(),
+                prefer_local_callee: false,
             }],
             transports: vec![
                 TransportConfig::new(

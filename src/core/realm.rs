@@ -18,6 +18,9 @@ pub struct Realm {
     pub authz: RealmAuthorizer,
     /// Trust levels configured per role (`junction.trustlevel`).
     pub trustlevels: AHashMap<String, u64>,
+    /// `junction.prefer_local_callee`: shared registrations pick a callee on
+    /// the caller's shard first.
+    pub prefer_local_callee: bool,
 }
 
 impl Realm {
@@ -32,6 +35,7 @@ impl Realm {
                 .iter()
                 .filter_map(|r| r.trustlevel.map(|t| (r.name.clone(), t)))
                 .collect(),
+            prefer_local_callee: cfg.prefer_local_callee,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! is handled by the shard's main loop between router steps, so a report is
 //! a consistent copy of that shard's state taken on its own thread: nothing
 //! is shared, nothing is locked. Answers come back through a callback the
-//! asker supplies ([`Reply`]), so a thread can wait on a std channel
+//! asker supplies ([`Reply`](super::request::Reply)), so a thread can wait on a std channel
 //! ([`RouterControl::reports`]) and a task on a shard can await a oneshot
 //! ([`RouterControl::gather`], for the web server's metrics path).
 
@@ -15,116 +15,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::mesh::PeerSet;
-use super::metrics::ProcessStats;
+use super::request::{Control, ProcessStats, Reloaded, ShardReloaded, ShardReport};
 use super::{ListenAddr, RunError, TlsSet};
 use crate::config::{Config, TransportConfig};
-use crate::core::Applied;
-use crate::core::metrics::MetricsSnapshot;
-
-/// Where a shard sends its answer.
-pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
-
-/// A request from the node to one shard.
-pub enum Control {
-    /// Stop now: GOODBYE to every session, close every connection, let
-    /// writers flush for up to [`SHUTDOWN_GRACE`](super::SHUTDOWN_GRACE), exit.
-    Stop,
-    /// Graceful shutdown: stop accepting, GOODBYE to every session, wait up
-    /// to `timeout` for the clients to answer and leave, then as [`Control::Stop`].
-    Drain {
-        /// How long to wait for the clients.
-        timeout: Duration,
-    },
-    /// Liveness check: the shard records `seq` as answered ([`PeerSet::answered`]).
-    Ping {
-        /// The ping's number.
-        seq: u64,
-    },
-    /// A copy of the shard's state and counters.
-    Report(Reply<ShardReport>),
-    /// Apply a reloaded config (listeners and the router).
-    Reload {
-        /// The new config.
-        config: Arc<Config>,
-        /// Transports as shard 0 bound them (real ports for port 0);
-        /// `None` for shard 0 itself.
-        resolved: Option<Arc<Vec<TransportConfig>>>,
-        /// The TLS listeners' acceptors, built from the files as they are now.
-        tls: Arc<TlsSet>,
-        /// The answer.
-        reply: Reply<Result<ShardReloaded, RunError>>,
-    },
-}
-
-/// Cross-shard traffic of one shard.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MeshCounters {
-    /// Messages sent to other shards.
-    pub sent: u64,
-    /// Messages received from other shards.
-    pub received: u64,
-    /// Wake-ups of other shards.
-    pub wakes: u64,
-    /// Messages sent to other shards by kind (`MsgKind::name`), every kind.
-    pub sent_by_kind: Vec<(&'static str, u64)>,
-}
-
-/// One shard's state, as it answers [`Control::Report`].
-#[derive(Debug, Clone, Default)]
-pub struct ShardReport {
-    /// The shard.
-    pub shard: u16,
-    /// Open client connections.
-    pub connections: usize,
-    /// What the shard listens on.
-    pub listeners: Vec<ListenAddr>,
-    /// The router's counters.
-    pub metrics: MetricsSnapshot,
-    /// Cross-shard traffic.
-    pub mesh: MeshCounters,
-}
-
-/// What one shard did with a [`Control::Reload`].
-#[derive(Debug, Clone, Default)]
-pub struct ShardReloaded {
-    /// The transports it serves now, with real ports, and their URLs.
-    pub bound: Vec<(TransportConfig, String)>,
-    /// What the router changed.
-    pub applied: Applied,
-    /// Listeners opened, closed and rebound, by transport ID.
-    pub listeners: ListenerChanges,
-}
-
-/// Listener changes of a reload.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListenerChanges {
-    /// Transports newly listened on.
-    pub opened: Vec<String>,
-    /// Transports no longer listened on.
-    pub closed: Vec<String>,
-    /// Transports whose endpoint changed (bound anew, the old socket closed).
-    pub rebound: Vec<String>,
-    /// Transports whose other settings changed (new connections get them).
-    pub updated: Vec<String>,
-    /// TLS transports whose key and certificates were read again (new
-    /// handshakes use them; established connections keep theirs).
-    pub tls_reloaded: Vec<String>,
-}
-
-/// What a reload did on every shard.
-#[derive(Debug, Clone, Default)]
-pub struct Reloaded {
-    /// Shard 0's changes (every shard makes the same).
-    pub applied: Applied,
-    /// Shard 0's listener changes.
-    pub listeners: ListenerChanges,
-    /// Sessions closed, all shards.
-    pub sessions_closed: usize,
-    /// Problems on shards other than 0 (which had already applied it).
-    pub errors: Vec<String>,
-    /// What the router listens on now.
-    pub addrs: Vec<ListenAddr>,
-}
 
 /// The node's side of the control channels: cheap to clone, `Send`.
 #[derive(Clone)]

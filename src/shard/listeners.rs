@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::control::ListenerChanges;
+use super::request::ListenerChanges;
 use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
 use crate::config::{Endpoint, TransportConfig, TransportKind};
 use crate::core::ShardRouter;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use futures::task::AtomicWaker;
 
-use super::control::Control;
+use super::request::Control;
 use crate::core::ShardRouter;
 use crate::core::cluster::{Mesh, MsgKind, ShardMsg};
 use crate::proto::ShardId;

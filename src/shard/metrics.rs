@@ -10,10 +10,9 @@
 //! [`RouterControl::reports`](super::RouterControl::reports).
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
 
-use super::control::ShardReport;
+use super::request::{ProcessStats, ShardReport};
 use crate::core::metrics::LATENCY_BUCKETS;
 use crate::proto::code_name;
 use crate::proto::message::code;
@@ -33,34 +32,6 @@ impl crate::transport::http::MetricsSource for WebMetrics {
             let reports = control.gather().await;
             render_metrics(&reports, control.process())
         })
-    }
-}
-
-/// Process-wide facts and counters the node keeps (set rarely, read at scrape).
-#[derive(Debug)]
-pub struct ProcessStats {
-    /// When the router started, in milliseconds since the Unix epoch.
-    pub start_unix_ms: u64,
-    /// Reloads applied.
-    pub reloads: AtomicU64,
-    /// Reloads refused (the config did not load, or a listener could not be bound).
-    pub reload_failures: AtomicU64,
-    /// Series the node layer renders itself (its guest workers), appended
-    /// to every scrape as they are. Locked only by a scrape and by the
-    /// node's worker supervisor, never on a shard's hot path.
-    pub node_text: std::sync::Mutex<String>,
-}
-
-impl Default for ProcessStats {
-    fn default() -> Self {
-        ProcessStats {
-            start_unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            reloads: AtomicU64::new(0),
-            reload_failures: AtomicU64::new(0),
-            node_text: std::sync::Mutex::default(),
-        }
     }
 }
 
@@ -447,7 +418,7 @@ mod tests {
                 latency,
                 ..MetricsSnapshot::default()
             },
-            mesh: crate::shard::control::MeshCounters {
+            mesh: crate::shard::request::MeshCounters {
                 sent: 5,
                 sent_by_kind: vec![("call", 3), ("return", 2)],
                 ..Default::default()

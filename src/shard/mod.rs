@@ -41,6 +41,7 @@ mod listeners;
 /// the runtime is its only other user.
 pub mod mesh;
 pub mod metrics;
+pub mod request;
 
 use std::cell::RefCell;
 use std::pin::Pin;
@@ -51,11 +52,12 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-pub use self::control::{Control, RouterControl, ShardReport};
-use self::control::{MeshCounters, ShardReloaded};
+pub use self::control::RouterControl;
 pub use self::listeners::TlsSet;
 use self::listeners::{Listeners, Wanted};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
+pub use self::request::{Control, ShardReport};
+use self::request::{MeshCounters, ShardReloaded};
 use crate::config::worker::WorkerKind;
 use crate::config::{Config, Endpoint, ServiceKind, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
@@ -144,7 +146,7 @@ pub struct ListenAddr {
 pub struct RouterHandle {
     addrs: Vec<ListenAddr>,
     peers: Arc<PeerSet>,
-    process: Arc<metrics::ProcessStats>,
+    process: Arc<request::ProcessStats>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
     shards: usize,
     /// The realms' event logs: closed (queued records written and synced) once the shards stopped.
@@ -315,7 +317,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     // Keys and certificates, read once here for every shard.
     let tls = Arc::new(TlsSet::load(&listened_transports(&config))?);
     let peers = Arc::new(PeerSet::new(n));
-    let process: Arc<metrics::ProcessStats> = Arc::default();
+    let process: Arc<request::ProcessStats> = Arc::default();
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
     // Loads the persistent stores before any shard serves (blocking is fine here).

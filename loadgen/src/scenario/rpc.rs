@@ -61,6 +61,12 @@ pub struct RpcParams {
     pub procedure: String,
 }
 
+/// Each caller's measured calls sent so far, for the report of a run that
+/// gives up before every caller finished (their final counts come only
+/// with `sender_done`).
+static PROGRESS: std::sync::OnceLock<Vec<std::sync::atomic::AtomicU64>> =
+    std::sync::OnceLock::new();
+
 /// Runs the `rpc` scenario.
 ///
 /// # Errors
@@ -69,6 +75,11 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
     if p.callers == 0 || p.callees == 0 || p.concurrency == 0 {
         bail!("--callers, --callees and --concurrency must be at least 1");
     }
+    let progress = PROGRESS.get_or_init(|| {
+        (0..p.callers)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect()
+    });
     let p = Arc::new(p);
     let ctl = Arc::new(Control::new(p.threads));
     let join = {
@@ -98,7 +109,17 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
         let _ = hist.add(&o.hist);
         last_rx = last_rx.max(o.last_rx_ns);
         for (c, tr) in o.trackers {
-            counts.add(&tr.finish([(c as u64 + 1, sent[c])]));
+            let got = tr.finish([(c as u64 + 1, sent[c])]);
+            if sent[c] == 0
+                && let Some(n) = progress.get(c)
+            {
+                eprintln!(
+                    "caller {c} did not finish: {} calls sent, {} results received",
+                    n.load(Ordering::Relaxed),
+                    got.received
+                );
+            }
+            counts.add(&got);
         }
     }
     let end = if last_rx > t0 { last_rx } else { now_ns() };
@@ -418,6 +439,9 @@ async fn caller(
                 }))
                 .await?;
             m += 1;
+            if let Some(n) = PROGRESS.get().and_then(|v| v.get(c)) {
+                n.store(m, Ordering::Relaxed);
+            }
         }
         writer.flush().await?;
         local.sent.set(local.sent.get() + (m - batch_start));

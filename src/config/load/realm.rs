@@ -30,6 +30,7 @@ impl Loader<'_> {
                 ("roles", Key::Read),
                 ("options", Key::Read),
                 ("store", Key::Read),
+                ("junction", Key::Read),
                 (
                     "rlinks",
                     Key::Unsupported("router-to-router links (`rlinks`)"),
@@ -79,11 +80,16 @@ impl Loader<'_> {
             Some(v) => self.store(&child(path, "store"), v),
             None => StoreConfig::default(),
         };
+        let prefer_local_callee = match obj.get("junction") {
+            Some(v) => self.realm_junction(&child(path, "junction"), v),
+            None => false,
+        };
         let realm = RealmConfig {
             name: name?.into_owned(),
             uri_check,
             roles,
             store,
+            prefer_local_callee,
         };
         Some((realm, authorizers))
     }
@@ -394,6 +400,16 @@ impl Loader<'_> {
             trustlevel,
         };
         Some((role, authorizer))
+    }
+
+    /// A realm's `junction` block (Junction extension): `prefer_local_callee`.
+    fn realm_junction(&mut self, path: &str, v: &Value) -> bool {
+        let Some(obj) = self.object(path, v) else {
+            return false;
+        };
+        self.keys(path, obj, &[("prefer_local_callee", Key::Read)]);
+        self.opt_bool(path, obj, "prefer_local_callee")
+            .unwrap_or(false)
     }
 
     /// A role's `junction` block (Junction extension): `trustlevel`, the

@@ -354,6 +354,8 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"fsync-interval": 0}}), "workers[0].realms[0].store.junction.fsync-interval", Invalid, "out of range")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"queue": 0}}), "workers[0].realms[0].store.junction.queue", Invalid, "out of range")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "junction": {"batch": 10}}), "workers[0].realms[0].store.junction.batch", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/junction", json!({"prefer_local_callee": "yes"}), "workers[0].realms[0].junction.prefer_local_callee", Invalid, "expected true or false")]
+#[case("/workers/0/realms/0/junction", json!({"prefer_local": true}), "workers[0].realms[0].junction.prefer_local", Invalid, "unknown key")]
 #[case("/workers/0/realms/0/roles/0/junction", json!({"trustlevel": -1}), "workers[0].realms[0].roles[0].junction.trustlevel", Invalid, "whole number")]
 #[case("/workers/0/realms/0/rlinks", json!([]), "workers[0].realms[0].rlinks", Unsupported, "not supported yet")]
 #[case("/workers/0/realms/0/color", json!("red"), "workers[0].realms[0].color", Invalid, "unknown key")]
@@ -747,6 +749,13 @@ fn crossbar_memory_store_and_junction_file_store_load() {
         ]
     );
     assert_eq!(c.realms[0].roles[0].trustlevel, Some(3));
+    assert!(!c.realms[0].prefer_local_callee, "off unless asked");
+    set(
+        &mut v,
+        "/workers/0/realms/0/junction",
+        json!({"prefer_local_callee": true}),
+    );
+    assert!(Config::from_value(&v).expect("valid").realms[0].prefer_local_callee);
 
     set(
         &mut v,

@@ -274,6 +274,7 @@ mod tests {
                 trustlevel: None,
             }],
             store: Default::default(),
+            prefer_local_callee: false,
         })
     }
 

@@ -75,6 +75,9 @@ impl Dealer {
             );
         }
         let realm_idx = s.realm;
+        let local = cx.realms[realm_idx as usize]
+            .prefer_local_callee
+            .then_some(cx.shard);
         let realm = &self.realms[realm_idx as usize];
         let Some((_, policy, entry)) = realm.regs.best_match(&m.procedure) else {
             let msg = format!("no callee registered for procedure '{}'", m.procedure);
@@ -86,7 +89,7 @@ impl Dealer {
                 Some(msg),
             );
         };
-        let Some(callee) = registry::pick(entry, opts.rkey.as_deref(), &mut cx.rng) else {
+        let Some(callee) = registry::pick(entry, opts.rkey.as_deref(), &mut cx.rng, local) else {
             let msg = format!("no callee registered for procedure '{}'", m.procedure);
             return cx.links.error(
                 conn,
@@ -197,12 +200,15 @@ impl Dealer {
             return; // canceled meanwhile
         };
         rec.excluded.push(c.callee);
+        let local = cx.realms[c.realm as usize]
+            .prefer_local_callee
+            .then_some(cx.shard);
         let next = self.realms[c.realm as usize]
             .regs
             .iter()
             .find(|(_, _, e)| e.id == c.registration)
             .and_then(|(_, _, e)| {
-                registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &rec.excluded)
+                registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &rec.excluded, local)
             });
         let Some(callee) = next else {
             let ret = CallReturn {

@@ -6,7 +6,9 @@
 //! list in every replica, so the caller's shard picks the callee from its own
 //! replica, like any call: no extra hop through the owner. The price is that
 //! `roundrobin` rotates per caller shard (each shard keeps its own cursor);
-//! see docs/architecture.md.
+//! see docs/architecture.md. A realm with `junction.prefer_local_callee`
+//! narrows `roundrobin` and `random` to the callees on the caller's shard
+//! when there are any: such a call never crosses shards.
 //!
 //! Sharded registrations: a CALL with `rkey` (optionally `runmode:
 //! "partition"`) goes to the callee chosen by rendezvous hashing of the key
@@ -26,9 +28,17 @@ use crate::core::uris;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{RegistrationId, RequestId, SessionId, ShardId};
 
-/// The callee a call goes to, per the registration's policy or the call's `rkey`.
-pub(crate) fn pick(entry: &RegEntry, rkey: Option<&str>, rng: &mut SmallRng) -> Option<CalleeRef> {
-    pick_excluding(entry, rkey, rng, &[])
+/// The callee a call goes to, per the registration's policy or the call's
+/// `rkey`; with `local` (the caller's shard, where the realm prefers local
+/// callees), a `roundrobin` or `random` call picks among the callees on that
+/// shard when there are any.
+pub(crate) fn pick(
+    entry: &RegEntry,
+    rkey: Option<&str>,
+    rng: &mut SmallRng,
+    local: Option<ShardId>,
+) -> Option<CalleeRef> {
+    pick_excluding(entry, rkey, rng, &[], local)
 }
 
 /// [`pick`] among the callees not in `excluded` (callees a bounced call
@@ -38,8 +48,30 @@ pub(crate) fn pick_excluding(
     rkey: Option<&str>,
     rng: &mut SmallRng,
     excluded: &[SessionId],
+    local: Option<ShardId>,
 ) -> Option<CalleeRef> {
-    let ok = |c: &&CalleeRef| !excluded.contains(&c.session);
+    let ok = |c: &CalleeRef| !excluded.contains(&c.session);
+    if let Some(here) = local
+        && rkey.is_none()
+        && matches!(
+            entry.invoke,
+            InvokePolicy::RoundRobin | InvokePolicy::Random
+        )
+        && entry.callees.iter().any(|c| c.shard == here && ok(c))
+    {
+        return choose(entry, None, rng, |c| c.shard == here && ok(c));
+    }
+    choose(entry, rkey, rng, ok)
+}
+
+/// The callee among those `ok` accepts.
+fn choose(
+    entry: &RegEntry,
+    rkey: Option<&str>,
+    rng: &mut SmallRng,
+    ok: impl Fn(&CalleeRef) -> bool,
+) -> Option<CalleeRef> {
+    let ok = |c: &&CalleeRef| ok(c);
     if let Some(key) = rkey {
         return entry
             .callees
@@ -352,10 +384,60 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_local_callee_is_preferred_only_for_free_policies() {
+        // Callees 5 and 7 on shard 1, 9 on shard 0.
+        let on = |invoke| {
+            let mut e = entry(invoke, &[5, 9, 7]);
+            for c in &mut e.callees {
+                c.shard = ShardId(if c.session.0 == 9 { 0 } else { 1 });
+            }
+            e
+        };
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut got = |e: &RegEntry, rkey, local, excluded: &[SessionId]| {
+            (0..6)
+                .map(|_| {
+                    pick_excluding(e, rkey, &mut rng, excluded, local)
+                        .expect("callee")
+                        .session
+                        .0
+                })
+                .collect::<Vec<u64>>()
+        };
+        let rr = on(InvokePolicy::RoundRobin);
+        assert_eq!(got(&rr, None, Some(ShardId(1)), &[]), [5, 7, 5, 7, 5, 7]);
+        assert_eq!(got(&rr, None, Some(ShardId(0)), &[]), [9; 6]);
+        // No callee on the caller's shard: every callee, as without the option.
+        assert_eq!(got(&rr, None, Some(ShardId(2)), &[]).len(), 6);
+        // The local callee left: the others.
+        assert_eq!(
+            got(&rr, None, Some(ShardId(0)), &[SessionId(9)]),
+            [7, 5, 7, 5, 7, 5]
+        );
+        let random = on(InvokePolicy::Random);
+        assert!(
+            got(&random, None, Some(ShardId(1)), &[])
+                .iter()
+                .all(|s| *s == 5 || *s == 7)
+        );
+        // Policies that name their callee, and `rkey`, keep their choice.
+        assert_eq!(
+            got(&on(InvokePolicy::First), None, Some(ShardId(0)), &[]),
+            [5; 6]
+        );
+        assert_eq!(
+            got(&on(InvokePolicy::Last), None, Some(ShardId(0)), &[]),
+            [7; 6]
+        );
+        let keyed = got(&rr, Some("k"), None, &[]);
+        assert_eq!(got(&rr, Some("k"), Some(ShardId(0)), &[]), keyed);
+    }
+
     fn picks(e: &RegEntry, n: usize, rkey: Option<&str>) -> Vec<u64> {
         let mut rng = SmallRng::seed_from_u64(1);
         (0..n)
-            .map(|_| pick(e, rkey, &mut rng).expect("callee").session.0)
+            .map(|_| pick(e, rkey, &mut rng, None).expect("callee").session.0)
             .collect()
     }
 
@@ -383,7 +465,8 @@ mod tests {
             pick(
                 &entry(InvokePolicy::RoundRobin, &[]),
                 None,
-                &mut SmallRng::seed_from_u64(1)
+                &mut SmallRng::seed_from_u64(1),
+                None
             )
             .is_none()
         );

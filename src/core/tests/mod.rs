@@ -153,6 +153,7 @@ pub(crate) fn test_config() -> Config {
         uri_check: Default::default(),
         roles: c.realms[0].roles.clone(),
         store: Default::default(),
+        prefer_local_callee: false,
     });
     c.realms.push(crate::config::RealmConfig {
         name: "restricted".into(),
@@ -173,6 +174,7 @@ pub(crate) fn test_config() -> Config {
             trustlevel: None,
         }],
         store: Default::default(),
+        prefer_local_callee: false,
     });
     c
 }

@@ -335,6 +335,7 @@ fn counters_move_with_traffic() {
             trustlevel: None,
         }],
         store: Default::default(),
+        prefer_local_callee: false,
     });
     let mut c = Cluster::with_config(2, cfg);
     let (sub, _) = c.join(1, Serializer::Json, "realm1");

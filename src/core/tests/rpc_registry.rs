@@ -493,3 +493,37 @@ fn call_racing_a_callee_leaving_bounces_to_another_callee() {
     assert_eq!(c.pending_calls(), 0);
     assert_eq!(c.index_entries(), 0);
 }
+
+#[test]
+fn prefer_local_callee_keeps_shared_calls_on_the_callers_shard() {
+    let mut config = test_config();
+    config.realms[0].prefer_local_callee = true;
+    let mut c = Cluster::with_config(2, config);
+    let callees: Vec<Peer> = (0..2).map(|s| c.join_with(s, &[]).0).collect();
+    let opts = Dict::new().with("invoke", "roundrobin");
+    for p in &callees {
+        c.reg_ok(p, 1, "com.local", opts.clone());
+    }
+    for shard in 0..2 {
+        let (caller, _) = c.join_with(shard, &[]);
+        let got: Vec<usize> = (1..=4)
+            .map(|r| {
+                c.call(&caller, r, "com.local", Dict::new(), Payload::empty());
+                invoked(&mut c, &callees)
+            })
+            .collect();
+        assert_eq!(got, [shard; 4], "caller on shard {shard}");
+    }
+    // Without a callee on the caller's shard, calls go to the others.
+    c.send(
+        &callees[1],
+        Message::Goodbye(Goodbye {
+            details: Dict::new(),
+            reason: "wamp.close.normal".into(),
+        }),
+    );
+    c.pump();
+    let (caller, _) = c.join_with(1, &[]);
+    c.call(&caller, 9, "com.local", Dict::new(), Payload::empty());
+    assert_eq!(invoked(&mut c, &callees[..1]), 0);
+}

@@ -174,7 +174,7 @@ impl Supervisor {
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn start(metrics: Arc<crate::shard::metrics::ProcessStats>) -> std::io::Result<Supervisor> {
+    pub fn start(metrics: Arc<crate::shard::request::ProcessStats>) -> std::io::Result<Supervisor> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("junction-workers".into())

@@ -321,7 +321,7 @@ fn docs_name_every_guest_metric_and_only_those() {
 
 #[test]
 fn the_supervisor_thread_serves_status_and_metrics_and_stops_guests_when_dropped() {
-    let stats: Arc<crate::shard::metrics::ProcessStats> = Arc::default();
+    let stats: Arc<crate::shard::request::ProcessStats> = Arc::default();
     let sup = Supervisor::start(Arc::clone(&stats)).expect("thread");
     let mut quick = sh("trap 'exit 0' TERM; while :; do sleep 1; done");
     quick.stop_timeout_s = 5;

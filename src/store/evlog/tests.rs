@@ -18,6 +18,7 @@ fn config(
             uri_check: Default::default(),
             roles: Vec::new(),
             store: StoreConfig::default(),
+            prefer_local_callee: false,
         },
         RealmConfig {
             name: "realm1".into(),
@@ -36,6 +37,7 @@ fn config(
                     .collect(),
                 ..StoreConfig::default()
             },
+            prefer_local_callee: false,
         },
     ];
     c

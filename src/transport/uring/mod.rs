@@ -188,6 +188,9 @@ pub struct Stats {
     pub recvs: u64,
     /// Multishot receives re-armed after running out of buffers.
     pub starved: u64,
+    /// Reaps run because the ring's eventfd fired (completions that came
+    /// while the shard was not flushing).
+    pub signalled: u64,
 }
 
 /// One shard's ring. Lives in a thread-local while the shard runs.
@@ -321,8 +324,18 @@ async fn event_task(ring: Rc<Ring>, efd: OwnedFd) {
             tracing::warn!(error = %e, "io_uring eventfd read failed; completions are reaped per flush only");
             return;
         }
+        ring.inner.borrow_mut().stats.signalled += 1;
         ring.reap();
     }
+}
+
+/// Experiment switch: `JUNCTION_URING_EVFD=always` keeps the eventfd
+/// signalled during flushes (the behaviour before).
+fn quiet_flush() -> bool {
+    thread_local! {
+        static QUIET: bool = std::env::var_os("JUNCTION_URING_EVFD").is_none_or(|v| v != "always");
+    }
+    QUIET.with(|q| *q)
 }
 
 /// The running kernel's (major, minor) version.
@@ -404,15 +417,41 @@ impl Ring {
     }
 
     /// Submits everything queued (one `io_uring_enter`) and reaps what completed.
+    ///
+    /// The ring's eventfd is silenced meanwhile: what completes during the
+    /// submission (sends to a socket with room complete inline; receives'
+    /// task work runs at this system call) is reaped right here, and a
+    /// signal for it would only make glommio complete its eventfd read and
+    /// run the event task for nothing, one more reactor pass per flush.
     pub fn flush(&self) {
         self.pending.set(false);
+        let quiet = quiet_flush();
         {
             let mut inner = self.inner.borrow_mut();
+            if quiet {
+                inner.uring.completion().disable_eventfd();
+            }
             inner.rearm_starved();
             inner.bufs.publish();
             inner.submit();
         }
         self.reap();
+        if quiet {
+            let more = {
+                let mut inner = self.inner.borrow_mut();
+                inner.uring.completion().enable_eventfd();
+                // Completions are posted by this thread's own task work
+                // (`COOP_TASKRUN`, single issuer); the fence orders the flag
+                // before the look at the queue for any posted elsewhere.
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                let mut cq = inner.uring.completion();
+                cq.sync();
+                !cq.is_empty()
+            };
+            if more {
+                self.reap();
+            }
+        }
     }
 
     /// Processes the completion queue and wakes the connections concerned.

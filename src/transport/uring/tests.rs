@@ -157,6 +157,40 @@ fn a_send_op_writes_control_bytes_then_headed_frames_and_skips_what_was_sent() {
 }
 
 #[test]
+fn a_send_completed_within_its_flush_does_not_signal_the_eventfd() {
+    let (before, after, got) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            let mut got = [0u8; 5];
+            c.read_exact(&mut got).expect("read");
+            got
+        });
+        let (mut s, _) = l.accept().await.expect("accept");
+        // Let whatever the accept left behind settle.
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        let before = ring.stats().signalled;
+        let mut op = s.send_op();
+        op.ctrl.extend_from_slice(b"hello");
+        s.submit_send(op);
+        // The socket has room: the send completes inside the flush's
+        // io_uring_enter, and the flush reaps it.
+        ring.flush();
+        let (n, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
+        assert_eq!(n.expect("sent"), 5);
+        s.recycle(op);
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        let after = ring.stats().signalled;
+        (before, after, client.join().expect("client"))
+    });
+    assert_eq!(&got, b"hello");
+    assert_eq!(
+        after, before,
+        "no eventfd wake-up for what the flush reaped"
+    );
+}
+
+#[test]
 fn a_dropped_stream_cancels_its_receive_and_its_slot_is_reused() {
     let reused = on_ring(|ring| async move {
         let (l, addr) = listen(&ring);
