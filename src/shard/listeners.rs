@@ -421,3 +421,79 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
     })
     .detach();
 }
+
+/// Refuses a TCP address another process already listens on, before any
+/// shard binds it. Every shard binds with `SO_REUSEPORT`, and the kernel
+/// lets such a socket join a listener of *another* process of the same
+/// user: a router left running would then silently take part of the
+/// connections. A probe bound without `SO_REUSEPORT` (still with
+/// `SO_REUSEADDR`, so connections in TIME_WAIT do not count) fails instead.
+/// Only at start: a reload binds beside the router's own listeners.
+///
+/// # Errors
+/// [`RunError::Bind`] with `AddrInUse` naming the address.
+pub(super) fn refuse_taken_ports(transports: &[TransportConfig]) -> Result<(), RunError> {
+    for t in transports {
+        let Some((host, port)) = t.endpoint.tcp() else {
+            continue;
+        };
+        if port == 0 {
+            continue;
+        }
+        match std::net::TcpListener::bind((host, port)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(RunError::Bind {
+                    endpoint: endpoint_text(&t.endpoint),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        "address already in use by another process \
+                         (is another router or Junction still running?)",
+                    ),
+                });
+            }
+            // Other failures (no such address, permission): the shards'
+            // own bind reports them with its error.
+            Ok(_) | Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(port: u16) -> TransportConfig {
+        let mut config = crate::config::Config::embedded_default();
+        let mut t = config.transports.remove(0);
+        t.endpoint = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        t
+    }
+
+    #[test]
+    fn a_port_another_process_shares_by_reuseport_is_refused() {
+        // What a second router would find: a listener with SO_REUSEPORT.
+        let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        other.set_reuse_port(true).expect("reuseport");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        other.bind(&any.into()).expect("bind");
+        other.listen(8).expect("listen");
+        let port = other
+            .local_addr()
+            .expect("addr")
+            .as_socket()
+            .expect("inet")
+            .port();
+        let err = refuse_taken_ports(&[tcp(port)]).expect_err("taken");
+        let text = err.to_string();
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(text.contains("already in use by another process"), "{text}");
+        drop(other);
+        refuse_taken_ports(&[tcp(port)]).expect("free again");
+        refuse_taken_ports(&[tcp(0)]).expect("any port");
+    }
+}

@@ -314,6 +314,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     // so before any shard runs).
     let mut config = config;
     transport::http::resolve_packages(&mut config)?;
+    listeners::refuse_taken_ports(&listened_transports(&config))?;
     // Keys and certificates, read once here for every shard.
     let tls = Arc::new(TlsSet::load(&listened_transports(&config))?);
     let peers = Arc::new(PeerSet::new(n));
