@@ -19,15 +19,13 @@
 //!
 //! Imports the connection state, the mapping and the native form (`sink`).
 
-use bytes::Bytes;
-
 use super::mapping;
 use super::sink::native_meta;
 use super::state::{PendingCall, State};
 use crate::core::api::NATIVE_OPTION;
 use crate::core::uris;
-use crate::proto::mqtt::{MqttString, Publish, PublishProperties, QoS, UserProperties, Version};
-use crate::proto::{Call, Dict, Message, Payload, RequestId, Value};
+use crate::proto::mqtt::{MqttString, Publish, PublishProperties, UserProperties, Version};
+use crate::proto::{Call, Dict, Message, Payload, Value};
 
 /// The CALL for request `p` (published at `uri` with `payload`), when the
 /// listener answers requests with procedures and `p` is an MQTT 5 request.
@@ -129,7 +127,11 @@ fn response(
 mod tests {
     use std::rc::Rc;
 
+    use bytes::Bytes;
+
     use super::*;
+    use crate::proto::RequestId;
+    use crate::proto::mqtt::QoS;
     use crate::transport::mqtt::Service;
     use crate::transport::mqtt::state::CallAnswer;
 
