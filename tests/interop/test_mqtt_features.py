@@ -17,6 +17,7 @@ import struct
 import time
 
 import pytest
+from paho.mqtt.client import SubscribeOptions
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -648,3 +649,118 @@ async def test_requests_are_not_calls_unless_the_listener_says_so(router, client
 
     await asyncio.to_thread(scenario)
     assert called == []
+
+
+# --- more of the issue's points with real clients ----------------------------------
+
+
+def test_v5_disconnect_carries_a_reason_string(router, made):
+    c = Mqtt(router.mqtt_port, V5).connect()
+    made.append(c)
+    got = {}
+
+    def on_disconnect(cl, u, flags, rc, p):
+        got["reason"] = rc.value
+        got["string"] = getattr(p, "ReasonString", None)
+        c.disconnected.set()
+
+    c.c.on_disconnect = on_disconnect
+    c.c.publish(topic_of("alias"), b"x", qos=0, properties=props(TopicAlias=65))
+    assert c.disconnected.wait(TIMEOUT)
+    assert got == {"reason": 0x94, "string": "topic alias above the maximum"}
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_a_wrong_password_is_refused(cert_router, made, version):
+    m = tls_client(cert_router, version, user=("joe", "wrong"))
+    made.append(m)
+    # 5.0: 0x86; 3.1.1: return code 4 (paho reports it as 0x86 too).
+    assert m.connack_code.value == 0x86
+
+
+def test_overlapping_subscriptions_follow_the_spec(router, made):
+    """MQTT-3.3.4-2: the message reaches the client at the highest QoS of
+    its matching subscriptions; further copies are allowed, each with the
+    identifiers of the subscriptions it stands for (MQTT-3.3.4-4/-5)."""
+    base = topic_of("overlap")
+    sub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(sub)
+    granted = {}
+    for i, (f, qos) in enumerate(((f"{base}/+", 0), (f"{base}/#", 1), (f"{base}/x", 2)), 1):
+        p = Properties(PacketTypes.SUBSCRIBE)
+        p.SubscriptionIdentifier = i
+        sub.subscribe(f, options=SubscribeOptions(qos=qos), properties=p)
+        granted[i] = qos
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    pub.publish(f"{base}/x", b"one", qos=2)
+    copies = drain(sub, 0.7)
+    assert copies and all(m.payload == b"one" for m in copies)
+    assert max(m.qos for m in copies) == 2, "at the highest QoS of the matches"
+    ids = [i for m in copies for i in m.properties.SubscriptionIdentifier]
+    assert sorted(ids) == [1, 2, 3], "every identifier, each once"
+    for m in copies:
+        assert m.qos <= max(granted[i] for i in m.properties.SubscriptionIdentifier)
+    # 3.1.1: the highest QoS too.
+    sub3 = Mqtt(router.mqtt_port, V311).connect()
+    made.append(sub3)
+    sub3.subscribe(f"{base}/+", 0)
+    sub3.subscribe(f"{base}/#", 1)
+    pub.publish(f"{base}/y", b"two", qos=1)
+    copies = drain(sub3, 0.7)
+    assert 1 <= len(copies) <= 2 and max(m.qos for m in copies) == 1
+
+
+def test_v5_retain_handling_1_sends_retained_only_to_a_new_subscription(router, made):
+    t = topic_of("rh1")
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    pub.publish(t, b"kept", qos=1, retain=True)
+    sub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(sub)
+    sub.subscribe(t, options=SubscribeOptions(qos=1, retainHandling=1))
+    assert sub.expect(1)[0].payload == b"kept"
+    sub.subscribe(t, options=SubscribeOptions(qos=1, retainHandling=1))
+    sub.nothing(0.5)
+    sub.subscribe(t, options=SubscribeOptions(qos=1, retainHandling=0))
+    assert sub.expect(1)[0].payload == b"kept", "Retain Handling 0: at every subscribe"
+
+
+def test_queue_overflow_drop_oldest_and_max_connections(tmp_path_factory, made):
+    proc = RouterProcess(tmp_path_factory.mktemp("qoldest"))
+    for tr in proc.config["workers"][0]["transports"]:
+        if tr["type"] == "mqtt":
+            tr["junction"] = {"max_queued_messages": 3, "queue_overflow": "drop_oldest", "max_connections": 3}
+    proc.start()
+    try:
+        wait_mqtt(proc)
+        cid = "oldest-" + secrets.token_hex(4)
+        t = topic_of("oldest")
+        sub = Mqtt(proc.mqtt_port, V311, client_id=cid, clean=False)
+        made.append(sub)
+        sub.connect()
+        sub.subscribe(t, 1)
+        sub.close()
+        assert sub.disconnected.wait(TIMEOUT)
+        time.sleep(0.3)
+        pub = Mqtt(proc.mqtt_port, V311).connect()
+        made.append(pub)
+        for i in range(6):
+            pub.publish(t, f"o{i}".encode(), qos=1)
+        again = Mqtt(proc.mqtt_port, V311, client_id=cid, clean=False)
+        made.append(again)
+        again.connect()
+        got = again.expect(3)
+        assert [m.payload for m in got] == [b"o3", b"o4", b"o5"], "drop_oldest keeps the newest"
+        # Two connections held (pub, again): one more fits, the fourth is closed.
+        third = Mqtt(proc.mqtt_port, V311).connect()
+        made.append(third)
+        with socket.create_connection(("127.0.0.1", proc.mqtt_port), timeout=TIMEOUT) as s:
+            s.sendall(raw_connect_packet("fourth", 4, True))
+            try:
+                answer = s.recv(4)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b"", "closed at max_connections, no CONNACK"
+    finally:
+        proc.kill()

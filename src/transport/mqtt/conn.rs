@@ -505,7 +505,7 @@ impl Session {
         loop {
             let (todo, link, old_will, chores) = {
                 let mut s = self.state.borrow_mut();
-                if !s.call_answers.is_empty() {
+                if s.requests.as_ref().is_some_and(|r| !r.answers.is_empty()) {
                     super::request::answer(&mut s);
                 }
                 let will = std::mem::take(&mut s.resume.old_wills);

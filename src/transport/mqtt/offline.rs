@@ -42,8 +42,7 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         s.aliases_out.clear();
         s.last_delivery = None;
         // Answers to its requests are not published once it is gone.
-        s.calls.clear();
-        s.call_answers.clear();
+        s.requests = None;
         if s.p.inc != 0 && s.handed.is_none() {
             let meta = s.p.meta(s.version, &s.svc.transport.id, false);
             s.write(Record::Meta(meta));

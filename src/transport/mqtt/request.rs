@@ -12,40 +12,20 @@
 //! (more requests are only published); a connection that ends drops the
 //! answers of its calls.
 //!
-//! The sink records answers in the state ([`State::call_answers`]); the
-//! connection's task turns them into PUBLISHes ([`answer`]).
+//! The sink records answers in the state ([`State::call_answered`]); the
+//! connection's task turns them into PUBLISHes ([`answer`]). The state keeps
+//! them boxed ([`super::state::Requests`]): nothing for connections that
+//! make no request.
 //!
 //! Imports the connection state, the mapping and the native form (`sink`).
 
-use bytes::Bytes;
-
 use super::mapping;
 use super::sink::native_meta;
-use super::state::State;
+use super::state::{PendingCall, State};
 use crate::core::api::NATIVE_OPTION;
 use crate::core::uris;
-use crate::proto::mqtt::{MqttString, Publish, PublishProperties, QoS, UserProperties, Version};
-use crate::proto::{Call, Dict, Message, Payload, RequestId, Value};
-
-/// A CALL made for a request, waiting for its answer.
-#[derive(Debug, Clone)]
-pub struct PendingCall {
-    /// Where the answer goes.
-    pub response_topic: MqttString,
-    /// The request's Correlation Data.
-    pub correlation: Option<Bytes>,
-    /// The request's QoS (the answer's).
-    pub qos: QoS,
-}
-
-/// An answer the router gave to one of those calls.
-#[derive(Debug, Clone)]
-pub struct CallAnswer {
-    /// The CALL.
-    pub request: RequestId,
-    /// The RESULT's payload, or the ERROR's URI and payload.
-    pub outcome: Result<Payload, (String, Payload)>,
-}
+use crate::proto::mqtt::{MqttString, Publish, PublishProperties, UserProperties, Version};
+use crate::proto::{Call, Dict, Message, Payload, Value};
 
 /// The CALL for request `p` (published at `uri` with `payload`), when the
 /// listener answers requests with procedures and `p` is an MQTT 5 request.
@@ -54,12 +34,13 @@ pub fn call_of(s: &mut State, p: &Publish, uri: &str, payload: &Payload) -> Opti
         return None;
     }
     let response_topic = p.properties.response_topic.clone()?;
-    if s.calls.len() >= usize::from(s.svc.limits.max_inflight) {
+    let max = usize::from(s.svc.limits.max_inflight);
+    if s.requests.as_ref().is_some_and(|r| r.calls.len() >= max) {
         tracing::debug!(client = %s.client_id, "MQTT request: max_inflight calls in flight, not called");
         return None;
     }
     let request = s.request();
-    s.calls.insert(
+    s.requests.get_or_insert_default().calls.insert(
         request,
         PendingCall {
             response_topic,
@@ -78,9 +59,12 @@ pub fn call_of(s: &mut State, p: &Publish, uri: &str, payload: &Payload) -> Opti
 /// The answers that came, as PUBLISHes to their response topics (queued
 /// for the router in the state's `todo`).
 pub fn answer(s: &mut State) {
-    let answers = std::mem::take(&mut s.call_answers);
+    let Some(r) = &mut s.requests else {
+        return;
+    };
+    let answers = std::mem::take(&mut r.answers);
     for a in answers {
-        let Some(call) = s.calls.remove(&a.request) else {
+        let Some(call) = s.requests.as_mut().and_then(|r| r.calls.remove(&a.request)) else {
             continue;
         };
         let (payload, error) = match a.outcome {
@@ -143,8 +127,13 @@ fn response(
 mod tests {
     use std::rc::Rc;
 
+    use bytes::Bytes;
+
     use super::*;
+    use crate::proto::RequestId;
+    use crate::proto::mqtt::QoS;
     use crate::transport::mqtt::Service;
+    use crate::transport::mqtt::state::CallAnswer;
 
     fn state(enabled: bool, version: Version, max_inflight: u16) -> State {
         let config = crate::config::Config::embedded_default();
@@ -204,7 +193,7 @@ mod tests {
             call_of(&mut s, &request(Some("r")), "dev.get", &p).is_none(),
             "max_inflight calls in flight"
         );
-        assert_eq!(s.calls.len(), 2);
+        assert_eq!(s.requests.as_ref().map(|r| r.calls.len()), Some(2));
     }
 
     #[test]
@@ -219,7 +208,7 @@ mod tests {
             };
             ids.push(c.request);
         }
-        s.call_answers = vec![
+        s.requests.as_mut().expect("calls made").answers = vec![
             CallAnswer {
                 request: ids[0],
                 outcome: Ok(args("pong")),
@@ -238,7 +227,8 @@ mod tests {
             },
         ];
         answer(&mut s);
-        assert!(s.calls.is_empty() && s.call_answers.is_empty());
+        let r = s.requests.as_ref().expect("calls made");
+        assert!(r.calls.is_empty() && r.answers.is_empty());
         let topics: Vec<(&str, &Payload)> = s
             .todo
             .iter()

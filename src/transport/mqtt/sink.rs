@@ -303,22 +303,12 @@ impl FrontSink for Sink {
             }
             Message::Subscribed(m) => s.subscribe_answer(m.request, Ok(m.subscription)),
             Message::Published(m) => s.publish_answer(m.request, ReasonCode::Success),
-            Message::Result(r) if s.calls.contains_key(&r.request) => {
-                s.call_answers.push(super::request::CallAnswer {
-                    request: r.request,
-                    outcome: Ok(r.payload.clone()),
-                });
-                s.wake();
+            Message::Result(r) => {
+                s.call_answered(r.request, Ok(r.payload.clone()));
                 Ok(())
             }
-            Message::Error(e)
-                if e.request_type == code::CALL && s.calls.contains_key(&e.request) =>
-            {
-                s.call_answers.push(super::request::CallAnswer {
-                    request: e.request,
-                    outcome: Err((e.error.clone(), e.payload.clone())),
-                });
-                s.wake();
+            Message::Error(e) if e.request_type == code::CALL => {
+                s.call_answered(e.request, Err((e.error.clone(), e.payload.clone())));
                 Ok(())
             }
             Message::Error(e) if e.request_type == code::SUBSCRIBE => {

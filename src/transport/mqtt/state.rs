@@ -113,6 +113,52 @@ pub struct Resume {
     pub tail_due: bool,
 }
 
+/// A CALL made for an MQTT 5 request, waiting for its answer.
+#[derive(Debug, Clone)]
+pub struct PendingCall {
+    /// Where the answer goes.
+    pub response_topic: MqttString,
+    /// The request's Correlation Data.
+    pub correlation: Option<bytes::Bytes>,
+    /// The request's QoS (the answer's).
+    pub qos: QoS,
+}
+
+/// An answer the router gave to one of those calls.
+#[derive(Debug, Clone)]
+pub struct CallAnswer {
+    /// The CALL.
+    pub request: RequestId,
+    /// The RESULT's payload, or the ERROR's URI and payload.
+    pub outcome: Result<crate::proto::Payload, (String, crate::proto::Payload)>,
+}
+
+/// A connection's MQTT 5 requests answered by WAMP procedures.
+#[derive(Debug, Default)]
+pub struct Requests {
+    /// CALLs waiting for an answer.
+    pub calls: AHashMap<RequestId, PendingCall>,
+    /// Answers for the task to publish.
+    pub answers: Vec<CallAnswer>,
+}
+
+impl State {
+    /// The router answered CALL `request` (the sink): kept for the task
+    /// when the call is one of this connection's requests.
+    pub fn call_answered(
+        &mut self,
+        request: RequestId,
+        outcome: Result<crate::proto::Payload, (String, crate::proto::Payload)>,
+    ) {
+        if let Some(r) = &mut self.requests
+            && r.calls.contains_key(&request)
+        {
+            r.answers.push(CallAnswer { request, outcome });
+            self.wake();
+        }
+    }
+}
+
 /// Work for the connection's task (the sink runs inside the router and
 /// cannot call it).
 #[derive(Debug, Default)]
@@ -172,11 +218,9 @@ pub struct State {
     pub pending_pubs: AHashMap<RequestId, (PacketId, QoS, bool)>,
     /// Last WAMP request ID used.
     pub last_request: u64,
-    /// CALLs made for MQTT 5 requests, waiting for an answer (see
-    /// [`super::request`]).
-    pub calls: AHashMap<RequestId, super::request::PendingCall>,
-    /// Answers to those, for the task to publish.
-    pub call_answers: Vec<super::request::CallAnswer>,
+    /// CALLs made for MQTT 5 requests and their answers (see
+    /// [`super::request`]); boxed, `None` until the first.
+    pub requests: Option<Box<Requests>>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,
@@ -250,8 +294,7 @@ impl State {
             subacks: VecDeque::new(),
             pending_pubs: AHashMap::new(),
             last_request: 0,
-            calls: AHashMap::new(),
-            call_answers: Vec::new(),
+            requests: None,
             send_max,
             inflight_in: 0,
             aliases_in: AHashMap::new(),
