@@ -810,7 +810,7 @@ fn start_mqtt(
         .filter_map(|t| transport::mqtt::Service::of(t, queue_limit))
         .map(Rc::new)
         .collect();
-    transport::mqtt::ctx::start_shard(
+    transport::mqtt::task::start_shard(
         port,
         log,
         &services,

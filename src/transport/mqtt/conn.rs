@@ -393,7 +393,7 @@ impl Session {
                 // The session's old shard waits for this connection's
                 // subscriptions: it may send the tail now (it is queued
                 // here, or passed on when this session was handed on).
-                let msg = takeover::Takeover::Subscribed {
+                let msg = super::mesh::Takeover::Subscribed {
                     client: s.client_id.clone(),
                     token,
                 };
@@ -410,7 +410,7 @@ impl Session {
                     s.write(crate::store::mqtt::Record::Meta(meta));
                 } else {
                     s.leave_shares();
-                    super::ctx::end_incarnation(&mut s);
+                    s.end_incarnation();
                 }
                 s.p.clear();
             }

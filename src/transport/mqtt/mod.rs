@@ -14,11 +14,15 @@
 //!   publication, QoS and version);
 //! - `offline.rs`: persistent sessions while their client is away (their
 //!   link kept, messages queued, expiry) and sessions read back at start;
-//! - `ctx.rs`: the shard's handle on the session logs, work deferred out
-//!   of router calls, the shard's MQTT task;
+//! - `task.rs`: the shard's MQTT front end started (sessions read back
+//!   from the logs) and its task (deferred work, `$SYS/`);
+//! - `ctx.rs`: the shard-wide context (session logs, shard index, work
+//!   deferred out of router calls, the count of durable sessions, clock);
 //! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
 //! - `sys.rs`: the `$SYS/` statistics topics;
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
+//! - `mesh.rs`: what the front ends of different shards send each other
+//!   (takeover and shared-subscription messages) and the owner shards;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
@@ -35,6 +39,7 @@ mod conn;
 pub mod ctx;
 pub mod inbound;
 pub mod mapping;
+pub mod mesh;
 pub mod offline;
 pub mod out;
 pub mod session;
@@ -43,6 +48,7 @@ pub mod sink;
 pub mod state;
 pub mod sys;
 pub mod takeover;
+pub mod task;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -89,12 +95,12 @@ pub trait RouterPort {
 /// [`takeover::Mesh`] over a [`RouterPort`].
 struct PortMesh<'a>(&'a dyn RouterPort);
 
-impl takeover::Mesh for PortMesh<'_> {
+impl mesh::Mesh for PortMesh<'_> {
     fn shard(&self) -> (crate::proto::ShardId, u16) {
         self.0.shard()
     }
 
-    fn send(&self, to: crate::proto::ShardId, msg: takeover::Takeover) {
+    fn send(&self, to: crate::proto::ShardId, msg: mesh::Takeover) {
         self.0
             .send_front(to, crate::core::cluster::FrontMsg(Box::new(msg)));
     }

@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 use futures::Future;
 use glommio::timer::Timer;
 
+use super::ctx::now_ms;
 use super::session::{NEVER_EXPIRES, Persist, SessionData};
 use super::sink::Sink;
-use super::state::{Phase, State, StateRef, now_ms};
+use super::state::{Phase, State, StateRef};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::Output;
 use crate::store::mqtt::{Record, RestoredSession};
@@ -204,7 +205,7 @@ fn expire(state: &StateRef, port: &Rc<dyn RouterPort>) {
         for msg in leaves {
             super::ctx::later(move |port| super::share::send(&PortMesh(port), None, msg));
         }
-        super::ctx::end_incarnation(&mut s);
+        s.end_incarnation();
         s.p.clear();
         s.p.expiry_s = 0;
         s.phase = Phase::Closing;

@@ -2,8 +2,8 @@
 //! subscriptions, QoS 1/2 messages in flight to the client and queued behind
 //! its window (or while it is away), incoming QoS 2 identifiers waiting for
 //! PUBREL, the Session Expiry Interval. It moves whole between a connection
-//! ([`super::state::State`]), the session while it is offline (the same
-//! state, its link kept, see [`super::offline`]), another shard ([`SessionData`], on a takeover) and the
+//! (`State`), the session while it is offline (the same
+//! state, its link kept, see `offline.rs`), another shard ([`SessionData`], on a takeover) and the
 //! realm's log ([`crate::store::mqtt`], when the realm has a file store).
 //!
 //! Messages are kept as [`PubOut`]s holding an `Rc` of the publication's
@@ -17,102 +17,16 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ahash::{AHashMap, AHashSet};
-use bytes::Bytes;
 
 use super::Service;
-use super::out::{PubOut, SubIds};
+use super::out::{Msg, PubOut, SubIds};
 use crate::config::mqtt::QueueOverflow;
-use crate::proto::mqtt::{
-    MqttString, PacketId, Publish, PublishProperties, PublishTemplate, QoS, Version,
-};
-use crate::proto::{PublicationId, SubscriptionId};
+use crate::proto::SubscriptionId;
+use crate::proto::mqtt::{PacketId, PublishTemplate, QoS, Version};
 use crate::store::mqtt::{Record, SessionMeta, StoredFilter, StoredMsg};
 
 /// Session Expiry Interval meaning "never" (MQTT 5: 0xFFFFFFFF).
 pub const NEVER_EXPIRES: u32 = u32::MAX;
-
-/// An application message as the front end delivers it: what its
-/// templates are made from, and what is stored or moved. One per
-/// publication (and payload format) on a shard, shared by every session.
-#[derive(Debug, PartialEq)]
-pub struct Msg {
-    /// The WAMP publication it is.
-    pub publication: PublicationId,
-    /// Topic name.
-    pub topic: MqttString,
-    /// Payload (in the subscribers' payload format).
-    pub payload: Bytes,
-    /// PUBLISH properties (5.0; none from WAMP publishers).
-    pub props: PublishProperties,
-    /// Arrival at the broker (Unix ms; 0: unknown, never expires).
-    pub at_ms: u64,
-}
-
-impl Msg {
-    /// The message of a stored one.
-    pub fn of_stored(m: &StoredMsg) -> Msg {
-        Msg {
-            publication: PublicationId(m.publication),
-            topic: m.topic.clone(),
-            payload: m.payload.clone(),
-            props: m.props.clone(),
-            at_ms: m.at_ms,
-        }
-    }
-
-    /// Whether it carries a Message Expiry Interval (else
-    /// [`Msg::expiry_left`] is always `Ok(None)`, without reading the clock).
-    pub fn expires(&self) -> bool {
-        self.props.message_expiry_interval.is_some() && self.at_ms != 0
-    }
-
-    /// Seconds of Message Expiry left now: `Ok(None)` when it never
-    /// expires or has not waited a whole second.
-    ///
-    /// # Errors
-    /// [`Expired`]: the message must not be delivered any more.
-    pub fn expiry_left(&self, now_ms: u64) -> Result<Option<u32>, Expired> {
-        let Some(exp) = self.props.message_expiry_interval else {
-            return Ok(None);
-        };
-        if self.at_ms == 0 {
-            return Ok(None);
-        }
-        let waited = (now_ms.saturating_sub(self.at_ms) / 1000) as u32;
-        if waited >= exp {
-            Err(Expired)
-        } else if waited == 0 {
-            Ok(None)
-        } else {
-            Ok(Some(exp - waited))
-        }
-    }
-
-    /// A template of this message for (`qos`, `version`), its Message
-    /// Expiry Interval counted down; `None` when it expired (or cannot be
-    /// encoded).
-    pub fn template(&self, qos: QoS, version: Version) -> Option<Rc<PublishTemplate>> {
-        let left = self.expiry_left(super::state::now_ms()).ok()?;
-        let mut props = self.props.clone();
-        if left.is_some() {
-            props.message_expiry_interval = left;
-        }
-        let p = Publish {
-            dup: false,
-            qos,
-            retain: false,
-            topic: self.topic.clone(),
-            packet_id: None,
-            properties: props,
-            payload: self.payload.clone(),
-        };
-        PublishTemplate::new(&p, qos, version).ok().map(Rc::new)
-    }
-}
-
-/// A message whose Message Expiry Interval passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expired;
 
 /// One MQTT subscription of a session.
 #[derive(Debug, Clone)]
@@ -214,7 +128,7 @@ thread_local! {
 /// Unix ms in the high bits, a counter, the shard in the low 8 bits. Names
 /// session incarnations and the messages of a session (their order).
 pub fn next_key(shard: u16) -> u64 {
-    let base = (super::state::now_ms() << 22) | u64::from(shard & 0xFF);
+    let base = (super::ctx::now_ms() << 22) | u64::from(shard & 0xFF);
     LAST_KEY.with(|l| {
         let next = base.max(l.get() + 256);
         l.set(next);
@@ -282,7 +196,7 @@ impl Persist {
             listener: listener.to_owned(),
             expiry_s: self.expiry_s,
             last_pid: self.last_pid,
-            offline_since_ms: if online { 0 } else { super::state::now_ms() },
+            offline_since_ms: if online { 0 } else { super::ctx::now_ms() },
             filters: self.filters.iter().map(|(f, x)| x.stored(f)).collect(),
         }
     }
@@ -534,33 +448,9 @@ impl SessionData {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(at_ms: u64, expiry: Option<u32>) -> Msg {
-        Msg {
-            publication: PublicationId(1),
-            topic: MqttString::try_from("a/b").expect("topic"),
-            payload: Bytes::from_static(b"x"),
-            props: PublishProperties {
-                message_expiry_interval: expiry,
-                ..Default::default()
-            },
-            at_ms,
-        }
-    }
-
-    #[test]
-    fn expiry_counts_down_and_ends() {
-        let now = 1_000_000;
-        assert_eq!(msg(now, None).expiry_left(now + 99_000), Ok(None));
-        assert_eq!(
-            msg(0, Some(5)).expiry_left(now),
-            Ok(None),
-            "unknown arrival"
-        );
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 500), Ok(None));
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 2_100), Ok(Some(3)));
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(Expired));
-    }
+    use crate::proto::PublicationId;
+    use crate::proto::mqtt::{MqttString, PublishProperties};
+    use bytes::Bytes;
 
     fn service(overflow: QueueOverflow, max_msgs: usize, max_bytes: usize) -> Service {
         let config = crate::config::Config::embedded_default();
@@ -582,7 +472,7 @@ mod tests {
             topic: MqttString::try_from("a/b").expect("topic"),
             payload: Bytes::from_static(payload),
             props: PublishProperties::default(),
-            at_ms: super::super::state::now_ms(),
+            at_ms: super::super::ctx::now_ms(),
         });
         let tmpl = m.template(qos, Version::V5).expect("template");
         PubOut {

@@ -9,10 +9,11 @@ use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::ctx::now_ms;
 use super::mapping::{self, MapError};
-use super::out::{Item, PubOut, SubIds};
-use super::session::{Filter, Msg, Owner};
-use super::state::{Phase, State, StateRef, now_ms, reason_of};
+use super::out::{Item, Msg, PubOut, SubIds};
+use super::session::{Filter, Owner};
+use super::state::{Phase, State, StateRef, reason_of};
 use crate::config::mqtt::PayloadFormat;
 use crate::core::api::{EventOut, FrontSink};
 use crate::core::cluster::Native;

@@ -19,9 +19,10 @@ use std::task::Waker;
 use ahash::{AHashMap, AHashSet};
 
 use super::Service;
+use super::ctx::now_ms;
+use super::mesh::{ShareMsg, Takeover};
 use super::out::{Item, OutQueue, PubOut};
 use super::session::{Inflight, Owner, Persist, SessionData, next_key, stored};
-use super::takeover::Takeover;
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{
@@ -124,7 +125,7 @@ pub struct Chores {
     /// PUBACK/PUBREC waiting for a WAL marker (durable sessions).
     pub marks: Vec<(PacketId, QoS, ReasonCode)>,
     /// Shared-subscription memberships to join or leave.
-    pub share: Vec<super::share::ShareMsg>,
+    pub share: Vec<ShareMsg>,
 }
 
 /// One client's connection.
@@ -639,7 +640,7 @@ impl State {
             return Ok(());
         }
         self.phase = Phase::Up;
-        super::ctx::start_incarnation(self);
+        self.start_incarnation();
         if let Some(mut c) = self.connack.take() {
             c.session_present = self.resume.present;
             if self.version == Version::V5 && self.requested_expiry > 0 {
@@ -653,13 +654,49 @@ impl State {
         self.refill()
     }
 
+    /// The Join of a member's shared filter (subscribe, resumption).
+    pub fn share_join(&self, share: &str, shard: ShardId) -> Option<ShareMsg> {
+        let (group, filter) = super::mesh::split(share)?;
+        let f = self.p.filters.get(share)?;
+        Some(ShareMsg::Join {
+            key: (self.svc.realm.clone(), group, filter),
+            client: self.client_id.clone(),
+            shard,
+            token: self.token,
+            qos: f.qos,
+            sub_id: f.sub_id,
+            mapping: self.svc.payload_mapping.clone(),
+            strategy: self.svc.limits.shared_strategy,
+        })
+    }
+
+    /// A persistent session gets an incarnation in the log (a realm with a
+    /// file store), or loses it when it is no longer persistent.
+    pub fn start_incarnation(&mut self) {
+        if self.p.persistent() && self.p.inc == 0 && super::ctx::durable(&self.svc.realm) {
+            self.p.inc = next_key(super::ctx::shard_index());
+            super::ctx::adopt_incarnation();
+        } else if !self.p.persistent() && self.p.inc != 0 {
+            self.end_incarnation();
+        }
+    }
+
+    /// The session's incarnation ends: its records go (`End`).
+    pub fn end_incarnation(&mut self) {
+        if self.p.inc != 0 {
+            self.write(Record::End);
+            self.p.inc = 0;
+            super::ctx::drop_incarnation();
+        }
+    }
+
     /// The session ends: its shared-subscription memberships end too.
     pub fn leave_shares(&mut self) {
-        let leaves: Vec<super::share::ShareMsg> = self
+        let leaves: Vec<ShareMsg> = self
             .p
             .filters
             .keys()
-            .filter_map(|f| super::share::leave_of(&self.svc, &self.client_id, self.token, f))
+            .filter_map(|f| super::mesh::leave_of(&self.svc, &self.client_id, self.token, f))
             .collect();
         self.chores.share.extend(leaves);
     }
@@ -671,7 +708,7 @@ impl State {
         let filters: Vec<String> = self.p.filters.keys().cloned().collect();
         let me = ShardId(super::ctx::shard_index());
         for filter in filters {
-            if let Some(join) = super::share::join_of(self, &filter, me) {
+            if let Some(join) = self.share_join(&filter, me) {
                 self.chores.share.push(join);
                 continue;
             }
@@ -690,7 +727,7 @@ impl State {
                 );
                 self.resume.restoring += 1;
                 self.todo
-                    .push(super::inbound::wamp_subscribe(request, uri, policy, false));
+                    .push(super::mapping::wamp_subscribe(request, uri, policy, false));
             }
         }
         if self.resume.restoring == 0 {
@@ -858,12 +895,4 @@ pub fn reason_of(error: &str) -> ReasonCode {
         "wamp.error.invalid_uri" => ReasonCode::TopicNameInvalid,
         _ => ReasonCode::UnspecifiedError,
     }
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
