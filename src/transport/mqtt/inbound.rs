@@ -106,14 +106,16 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
             ));
         }
         if p.topic.is_empty() {
-            match s.aliases_in.get(&alias) {
+            match s.aliases_in.as_ref().and_then(|m| m.get(&alias)) {
                 Some(t) => p.topic = t.clone(),
                 None => {
                     return Err(Violation(ReasonCode::ProtocolError, "unknown topic alias"));
                 }
             }
         } else {
-            s.aliases_in.insert(alias, p.topic.clone());
+            s.aliases_in
+                .get_or_insert_with(Box::default)
+                .insert(alias, p.topic.clone());
         }
     }
     let qos = p.qos;
@@ -253,7 +255,7 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
             // retained messages on a shared subscription (MQTT-4.8.2).
             let me = crate::proto::ShardId(super::ctx::shard_index());
             if let Some(join) = s.share_join(filter, me) {
-                s.chores.share.push(join);
+                s.chores().share.push(join);
             }
             pending.codes[index] = Some(super::state::granted_code(o.qos));
             continue;
@@ -297,7 +299,7 @@ fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result
         };
         codes.push(ReasonCode::Success);
         if let Some(leave) = super::mesh::leave_of(&s.svc, &s.client_id, s.token, f.as_str()) {
-            s.chores.share.push(leave);
+            s.chores().share.push(leave);
         }
         for id in filter.wamp {
             let Some(list) = s.wamp_subs.get_mut(&id) else {

@@ -40,7 +40,7 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         s.phase = Phase::Offline;
         s.close = None;
         s.out = super::out::OutQueue::new(s.out.limit);
-        s.aliases_out.clear();
+        s.aliases_out = None;
         s.last_delivery = None;
         if s.p.inc != 0 && s.handed.is_none() {
             let meta = s.p.meta(s.version, &s.svc.transport.id, false);
@@ -130,12 +130,11 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             if s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none() {
                 return Poll::Ready(false);
             }
-            let chores = &s.chores;
-            if !s.todo.is_empty()
-                || !chores.front.is_empty()
-                || !chores.close.is_empty()
-                || !chores.share.is_empty()
-            {
+            let chores = s
+                .chores
+                .as_ref()
+                .is_some_and(|c| !c.front.is_empty() || !c.close.is_empty() || !c.share.is_empty());
+            if !s.todo.is_empty() || chores {
                 return Poll::Ready(false);
             }
             if let Some(t) = &mut timer
@@ -153,7 +152,7 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
                 port.feed(link, m);
             }
         }
-        let chores = std::mem::take(&mut state.borrow_mut().chores);
+        let chores = state.borrow_mut().take_chores();
         for (to, msg) in chores.front {
             takeover::send_or_handle(&PortMesh(&*port), to, msg);
         }
@@ -201,7 +200,7 @@ fn expire(state: &StateRef, port: &Rc<dyn RouterPort>) {
         let mut s = state.borrow_mut();
         tracing::debug!(client = %s.client_id, "MQTT session expired");
         s.leave_shares();
-        let leaves = std::mem::take(&mut s.chores.share);
+        let leaves = s.take_share_chores();
         for msg in leaves {
             super::ctx::later(move |port| super::share::send(&PortMesh(port), None, msg));
         }

@@ -275,7 +275,9 @@ impl OutQueue {
         if let Some(i) = self.items.pop_front() {
             self.bytes -= i.wire_len();
         }
-        if self.items.is_empty() && self.items.capacity() > 16 {
+        if self.items.is_empty() && self.items.capacity() > 0 {
+            // Nothing kept while idle: most connections are idle most of
+            // the time, and a burst's first push allocates again.
             self.items = VecDeque::new();
         }
     }
@@ -338,5 +340,12 @@ mod tests {
         let big = Item::Encoded(Bytes::from(vec![0u8; 100]));
         let mut empty = OutQueue::new(10);
         empty.push(big).expect("one item always fits");
+        assert!(empty.items.capacity() > 0);
+        empty.pop();
+        assert_eq!(
+            (empty.bytes, empty.items.capacity()),
+            (0, 0),
+            "an emptied queue keeps no capacity (idle connections)"
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 
 use super::Service;
 use super::out::{Msg, PubOut, SubIds};
@@ -24,6 +24,19 @@ use crate::config::mqtt::QueueOverflow;
 use crate::proto::SubscriptionId;
 use crate::proto::mqtt::{PacketId, PublishTemplate, QoS, Version};
 use crate::store::mqtt::{Record, SessionMeta, StoredFilter, StoredMsg};
+
+/// A map keyed by identifiers the broker assigns or the protocol bounds
+/// (packet and request identifiers, topic aliases): a hasher without
+/// state (fixed keys), so the empty map of every idle connection is 32
+/// bytes, not 64. Keys a client chooses freely (topics, filters) stay in
+/// [`AHashMap`]s with per-map random keys.
+pub type IdMap<K, V> = std::collections::HashMap<K, V, IdHasher>;
+
+/// A set of such identifiers (see [`IdMap`]).
+pub type IdSet<K> = std::collections::HashSet<K, IdHasher>;
+
+/// The hasher of [`IdMap`] and [`IdSet`].
+pub type IdHasher = std::hash::BuildHasherDefault<ahash::AHasher>;
 
 /// Session Expiry Interval meaning "never" (MQTT 5: 0xFFFFFFFF).
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -106,7 +119,7 @@ pub struct Persist {
     /// Subscriptions by filter.
     pub filters: AHashMap<String, Filter>,
     /// Outgoing QoS 1/2 messages in flight, by packet identifier.
-    pub inflight: AHashMap<u16, Inflight>,
+    pub inflight: IdMap<u16, Inflight>,
     /// QoS 1/2 messages waiting for room in the in-flight window, or for the client.
     pub waiting: VecDeque<PubOut>,
     /// Payload bytes in `waiting`.
@@ -114,7 +127,7 @@ pub struct Persist {
     /// Last packet identifier used.
     pub last_pid: u16,
     /// QoS 2 packet identifiers received, waiting for PUBREL.
-    pub qos2_in: AHashSet<u16>,
+    pub qos2_in: IdSet<u16>,
     /// Messages dropped because the queue was full.
     pub dropped: u64,
 }

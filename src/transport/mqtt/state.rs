@@ -16,13 +16,13 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use std::task::Waker;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 
 use super::Service;
 use super::ctx::now_ms;
 use super::mesh::{ShareMsg, Takeover};
 use super::out::{Item, OutQueue, PubOut};
-use super::session::{Inflight, Owner, Persist, SessionData, next_key, stored};
+use super::session::{IdMap, IdSet, Inflight, Owner, Persist, SessionData, next_key, stored};
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{
@@ -105,7 +105,7 @@ pub struct Resume {
     pub restoring: usize,
     /// Publications delivered while an old link or a tail may deliver them
     /// too (duplicates are dropped).
-    pub seen: AHashSet<PublicationId>,
+    pub seen: IdSet<PublicationId>,
     /// A kick that came while this connection waited for its session: it
     /// is handled once the session is here (the new connection, resume).
     pub kick: Option<((ShardId, u64), bool)>,
@@ -148,7 +148,7 @@ pub struct State {
     /// WELCOME came.
     pub welcomed: bool,
     /// The CONNACK to send once welcomed (and the session is here).
-    pub connack: Option<ConnAck>,
+    pub connack: Option<Box<ConnAck>>,
     /// The password to answer a ticket CHALLENGE with.
     pub password: Option<String>,
     /// Whether the client gave a user name and password.
@@ -164,13 +164,13 @@ pub struct State {
     /// The session part that outlives the connection.
     pub p: Persist,
     /// WAMP subscription → the filters it carries.
-    pub wamp_subs: AHashMap<SubscriptionId, Vec<String>>,
+    pub wamp_subs: IdMap<SubscriptionId, Vec<String>>,
     /// WAMP SUBSCRIBE requests waiting for an answer.
-    pub pending_subs: AHashMap<RequestId, PendingSub>,
+    pub pending_subs: IdMap<RequestId, PendingSub>,
     /// SUBSCRIBE packets waiting for answers, in arrival order.
     pub subacks: VecDeque<PendingSuback>,
     /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
-    pub pending_pubs: AHashMap<RequestId, (PacketId, QoS, bool)>,
+    pub pending_pubs: IdMap<RequestId, (PacketId, QoS, bool)>,
     /// Last WAMP request ID used.
     pub last_request: u64,
     /// Most messages in flight to the client (its Receive Maximum, or the
@@ -178,10 +178,10 @@ pub struct State {
     pub send_max: u16,
     /// QoS 1/2 messages from the client not yet acknowledged (5.0 Receive Maximum).
     pub inflight_in: u16,
-    /// Topic aliases the client set (5.0).
-    pub aliases_in: AHashMap<u16, MqttString>,
-    /// Topic aliases we set, by topic (5.0).
-    pub aliases_out: AHashMap<MqttString, u16>,
+    /// Topic aliases the client set (5.0; allocated at the first).
+    pub aliases_in: Option<Box<IdMap<u16, MqttString>>>,
+    /// Topic aliases we set, by topic (5.0; allocated at the first).
+    pub aliases_out: Option<Box<AHashMap<MqttString, u16>>>,
     /// The client's Topic Alias Maximum.
     pub alias_out_max: u16,
     /// The client's Maximum Packet Size.
@@ -190,7 +190,7 @@ pub struct State {
     /// overlapping subscriptions into one delivery.
     pub last_delivery: Option<(PublicationId, usize)>,
     /// The will, until the connection ends.
-    pub will: Option<Will>,
+    pub will: Option<Box<Will>>,
     /// The client sent DISCONNECT (normal end: no will, unless 0x04).
     pub disconnected: bool,
     /// Session Expiry Interval the CONNECT asked for (3.1.1: `u32::MAX`
@@ -199,7 +199,7 @@ pub struct State {
     /// Takeover and resumption.
     pub resume: Resume,
     /// Work for the task.
-    pub chores: Chores,
+    pub chores: Option<Box<Chores>>,
     /// The session was resumed by a connection on this shard: what this
     /// (old) link still delivers goes there.
     pub forward: Option<Weak<RefCell<State>>>,
@@ -237,15 +237,15 @@ impl State {
             waker: None,
             close: None,
             p: Persist::new(),
-            wamp_subs: AHashMap::new(),
-            pending_subs: AHashMap::new(),
+            wamp_subs: IdMap::default(),
+            pending_subs: IdMap::default(),
             subacks: VecDeque::new(),
-            pending_pubs: AHashMap::new(),
+            pending_pubs: IdMap::default(),
             last_request: 0,
             send_max,
             inflight_in: 0,
-            aliases_in: AHashMap::new(),
-            aliases_out: AHashMap::new(),
+            aliases_in: None,
+            aliases_out: None,
             alias_out_max: 0,
             max_packet_out: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
             last_delivery: None,
@@ -253,12 +253,30 @@ impl State {
             disconnected: false,
             requested_expiry: 0,
             resume: Resume::default(),
-            chores: Chores::default(),
+            chores: None,
             forward: None,
             handed: None,
             router_ended: false,
             counters: Counters::default(),
         }
+    }
+
+    /// The chores, allocated at the first.
+    pub fn chores(&mut self) -> &mut Chores {
+        self.chores.get_or_insert_with(Box::default)
+    }
+
+    /// The chores, taken (none kept: their room goes too).
+    pub fn take_chores(&mut self) -> Chores {
+        self.chores.take().map(|c| *c).unwrap_or_default()
+    }
+
+    /// The shared-subscription messages among the chores, taken.
+    pub fn take_share_chores(&mut self) -> Vec<ShareMsg> {
+        self.chores
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.share))
+            .unwrap_or_default()
     }
 
     /// Who the session is, for its log records.
@@ -383,12 +401,13 @@ impl State {
     /// client's maximum; later deliveries of it send the alias alone.
     fn assign_alias(&mut self, p: &mut PubOut) {
         let topic = p.tmpl.topic().clone();
-        if let Some(&a) = self.aliases_out.get(&topic) {
+        let aliases = self.aliases_out.get_or_insert_with(Box::default);
+        if let Some(&a) = aliases.get(&topic) {
             p.alias = Some(a);
             p.send_topic = false;
-        } else if self.aliases_out.len() < self.alias_out_max as usize {
-            let a = self.aliases_out.len() as u16 + 1;
-            self.aliases_out.insert(topic, a);
+        } else if aliases.len() < self.alias_out_max as usize {
+            let a = aliases.len() as u16 + 1;
+            aliases.insert(topic, a);
             p.alias = Some(a);
             p.send_topic = true;
         }
@@ -587,7 +606,7 @@ impl State {
         };
         let _ = retain;
         if super::ctx::durable_sessions() > 0 && super::ctx::durable(&self.svc.realm) {
-            self.chores.marks.push((pid, qos, reason));
+            self.chores().marks.push((pid, qos, reason));
             self.wake();
             return Ok(());
         }
@@ -646,7 +665,7 @@ impl State {
             if self.version == Version::V5 && self.requested_expiry > 0 {
                 c.properties.session_expiry_interval = Some(self.p.expiry_s);
             }
-            self.send(&Packet::ConnAck(Box::new(c)))?;
+            self.send(&Packet::ConnAck(c))?;
         }
         self.write_meta();
         self.resubscribe();
@@ -698,7 +717,7 @@ impl State {
             .keys()
             .filter_map(|f| super::mesh::leave_of(&self.svc, &self.client_id, self.token, f))
             .collect();
-        self.chores.share.extend(leaves);
+        self.chores().share.extend(leaves);
     }
 
     /// Subscribes the resumed session's filters again through this link
@@ -709,7 +728,7 @@ impl State {
         let me = ShardId(super::ctx::shard_index());
         for filter in filters {
             if let Some(join) = self.share_join(&filter, me) {
-                self.chores.share.push(join);
+                self.chores().share.push(join);
                 continue;
             }
             if let Some(f) = self.p.filters.get_mut(&filter) {
@@ -740,13 +759,13 @@ impl State {
     /// of this shard closes, or the shard the session came from sends the tail.
     fn restored(&mut self) {
         let links = std::mem::take(&mut self.resume.old_links);
-        self.chores.close.extend(links);
+        self.chores().close.extend(links);
         if let Some((shard, token)) = self.resume.from {
             let msg = Takeover::Subscribed {
                 client: self.client_id.clone(),
                 token,
             };
-            self.chores.front.push((shard, msg));
+            self.chores().front.push((shard, msg));
         }
         self.wake();
     }
@@ -761,7 +780,7 @@ impl State {
     pub fn duplicate(&mut self, publication: PublicationId, retained: bool) -> bool {
         if retained || !self.settling() {
             if !self.resume.seen.is_empty() {
-                self.resume.seen = AHashSet::new();
+                self.resume.seen = IdSet::default();
             }
             return false;
         }
@@ -844,7 +863,7 @@ impl State {
                 client: self.client_id.clone(),
                 token,
             };
-            self.chores.front.push((shard, msg));
+            self.chores().front.push((shard, msg));
         }
         let _ = self.maybe_up();
         self.wake();

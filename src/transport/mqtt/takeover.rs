@@ -166,7 +166,7 @@ fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
     let mut o = old.borrow_mut();
     tracing::debug!(client = %o.client_id, "session taken over by a new connection");
     o.leave_shares();
-    for msg in std::mem::take(&mut o.chores.share) {
+    for msg in o.take_share_chores() {
         super::share::send(mesh, None, msg);
     }
     o.p.expiry_s = 0;
