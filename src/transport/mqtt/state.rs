@@ -114,6 +114,74 @@ pub struct Resume {
     pub tail_due: bool,
 }
 
+impl Resume {
+    /// Nothing under way: no session awaited, no old link or tail to
+    /// wait for, no old connection's token to answer for.
+    fn is_idle(&self) -> bool {
+        !self.awaiting
+            && self.from.is_none()
+            && self.old_links.is_empty()
+            && self.old_wills.is_empty()
+            && self.aliases.is_empty()
+            && self.restoring == 0
+            && self.seen.is_empty()
+            && self.kick.is_none()
+            && !self.tail_due
+    }
+}
+
+/// A [`Resume`] that exists only while a takeover or resumption is under
+/// way: an idle connection keeps a pointer, not the 170 bytes of its
+/// fields. Reading an absent one reads the defaults; changing it
+/// allocates it; [`ResumeSlot::release_if_idle`] frees it once settled.
+#[derive(Debug, Default)]
+pub struct ResumeSlot(Option<Box<Resume>>);
+
+thread_local! {
+    /// What an absent [`ResumeSlot`] reads as (one per thread, never freed).
+    static NO_RESUME: &'static Resume = Box::leak(Box::default());
+}
+
+impl std::ops::Deref for ResumeSlot {
+    type Target = Resume;
+
+    fn deref(&self) -> &Resume {
+        match &self.0 {
+            Some(r) => r,
+            None => NO_RESUME.with(|r| *r),
+        }
+    }
+}
+
+impl std::ops::DerefMut for ResumeSlot {
+    fn deref_mut(&mut self) -> &mut Resume {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl ResumeSlot {
+    /// The wills of the connections taken over, taken (without allocating).
+    pub fn take_old_wills(&mut self) -> Vec<(LinkId, Message)> {
+        self.0
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.old_wills))
+            .unwrap_or_default()
+    }
+
+    /// Frees the fields once nothing is under way (CONNACK has gone: the
+    /// session-present flag was read).
+    pub fn release_if_idle(&mut self) {
+        if self.0.as_ref().is_some_and(|r| r.is_idle()) {
+            self.0 = None;
+        }
+    }
+
+    /// Whether the fields are allocated (tests).
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// Work for the connection's task (the sink runs inside the router and
 /// cannot call it).
 #[derive(Debug, Default)]
@@ -197,7 +265,7 @@ pub struct State {
     /// for clean session 0).
     pub requested_expiry: u32,
     /// Takeover and resumption.
-    pub resume: Resume,
+    pub resume: ResumeSlot,
     /// Work for the task.
     pub chores: Option<Box<Chores>>,
     /// The session was resumed by a connection on this shard: what this
@@ -252,7 +320,7 @@ impl State {
             will: None,
             disconnected: false,
             requested_expiry: 0,
-            resume: Resume::default(),
+            resume: ResumeSlot::default(),
             chores: None,
             forward: None,
             handed: None,
@@ -913,5 +981,30 @@ pub fn reason_of(error: &str) -> ReasonCode {
         "wamp.error.not_authorized" => ReasonCode::NotAuthorized,
         "wamp.error.invalid_uri" => ReasonCode::TopicNameInvalid,
         _ => ReasonCode::UnspecifiedError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_slot_exists_only_while_something_is_under_way() {
+        let mut r = ResumeSlot::default();
+        assert!(!r.awaiting && r.from.is_none() && r.old_links.is_empty());
+        assert!(r.take_old_wills().is_empty());
+        assert!(!r.is_allocated(), "reading allocates nothing");
+        r.from = Some((ShardId(1), 7));
+        assert!(r.is_allocated());
+        r.release_if_idle();
+        assert_eq!(r.from, Some((ShardId(1), 7)), "kept while a tail may come");
+        r.from = None;
+        r.seen.insert(PublicationId(3));
+        r.release_if_idle();
+        assert!(r.is_allocated(), "kept while duplicates may come");
+        r.seen.clear();
+        r.release_if_idle();
+        assert!(!r.is_allocated());
+        assert!(r.seen.is_empty() && r.from.is_none());
     }
 }
