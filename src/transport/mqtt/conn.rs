@@ -26,7 +26,6 @@ use glommio::timer::Timer;
 
 use super::inbound::{self, Violation};
 use super::out::Item;
-use super::sink::Sink;
 use super::state::{Phase, State, StateRef};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::{FrontEnd, LinkInfo, Output};
@@ -403,7 +402,7 @@ impl Session {
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
         info.max_outbound = None;
         info.tls = sock.take_tls_info();
-        let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
+        let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,
             Err(_) => {

@@ -26,7 +26,6 @@ use glommio::timer::Timer;
 
 use super::ctx::now_ms;
 use super::session::{NEVER_EXPIRES, Persist, SessionData};
-use super::sink::Sink;
 use super::state::{Phase, State, StateRef};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::Output;
@@ -77,7 +76,7 @@ pub fn restore(port: &Rc<dyn RouterPort>, svc: Rc<Service>, r: RestoredSession) 
     st.phase = Phase::Offline;
     super::ctx::adopt_incarnation();
     let state = Rc::new(RefCell::new(st));
-    let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
+    let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
     let Some(link) = port.open_service(&svc.realm, Output::Sink(sink)) else {
         tracing::warn!(client = %client, realm = %svc.realm, "stored MQTT session: realm unknown, not restored");
         return;

@@ -1,6 +1,6 @@
 //! One MQTT connection's state, shared (`Rc<RefCell<_>>`) by the
 //! connection task (which reads packets and writes the queue) and the sink
-//! the router delivers to ([`super::sink::Sink`]). The router calls the
+//! the router delivers to (the state itself, see `sink.rs`). The router calls the
 //! sink while it routes; the connection never holds a borrow across a call
 //! into the router.
 //!
