@@ -986,6 +986,6 @@ mod tests {
         );
         assert!(session <= 208, "Session is {session} bytes");
         let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
-        assert!(state <= 768, "the state's Rc allocation is {state} bytes");
+        assert!(state <= 640, "the state's Rc allocation is {state} bytes");
     }
 }

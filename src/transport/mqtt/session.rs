@@ -11,12 +11,12 @@
 //! template of the session's protocol version; only a move to another shard
 //! or to the log copies them ([`StoredMsg`]).
 
+use std::borrow::Borrow;
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use ahash::AHashMap;
 
 use super::Service;
 use super::out::{Msg, PubOut, SubIds};
@@ -29,7 +29,7 @@ use crate::store::mqtt::{Record, SessionMeta, StoredFilter, StoredMsg};
 /// (packet and request identifiers, topic aliases): a hasher without
 /// state (fixed keys), so the empty map of every idle connection is 32
 /// bytes, not 64. Keys a client chooses freely (topics, filters) stay in
-/// [`AHashMap`]s with per-map random keys.
+/// maps with per-map random keys ([`Filters`]).
 pub type IdMap<K, V> = std::collections::HashMap<K, V, IdHasher>;
 
 /// A set of such identifiers (see [`IdMap`]).
@@ -37,6 +37,111 @@ pub type IdSet<K> = std::collections::HashSet<K, IdHasher>;
 
 /// The hasher of [`IdMap`] and [`IdSet`].
 pub type IdHasher = std::hash::BuildHasherDefault<ahash::AHasher>;
+
+/// A session's subscriptions by filter (client-chosen keys: random hash keys).
+pub type FilterMap = HashMap<String, Filter, ahash::RandomState>;
+
+/// The subscriptions of a session, allocated at the first.
+pub type Filters = Lazy<FilterMap>;
+
+/// A map allocated at its first entry and freed when it empties again:
+/// most connections are idle with few of their maps in use, and an absent
+/// map costs a pointer. Reads go through `Deref` (an absent map reads as
+/// empty); `DerefMut` allocates (inserting); [`Lazy::remove`],
+/// [`Lazy::get_mut`] and [`Lazy::clear`] never allocate, and `remove`
+/// frees the map with its last entry.
+#[derive(Debug, Clone, Default)]
+pub struct Lazy<T>(Option<Box<T>>);
+
+/// What an absent [`Lazy`] reads as.
+pub trait Empty: Default + 'static {
+    /// The empty value (one per type and thread, never freed).
+    fn empty() -> &'static Self;
+}
+
+impl<K: 'static, V: 'static> Empty for IdMap<K, V> {
+    fn empty() -> &'static Self {
+        const { &HashMap::with_hasher(IdHasher::new()) }
+    }
+}
+
+impl Empty for FilterMap {
+    fn empty() -> &'static Self {
+        thread_local! {
+            static EMPTY: &'static FilterMap = Box::leak(Box::default());
+        }
+        EMPTY.with(|e| *e)
+    }
+}
+
+impl<T: Empty> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(m) => m,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: Empty> std::ops::DerefMut for Lazy<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<A, T: FromIterator<A> + Empty + IsEmpty> FromIterator<A> for Lazy<T> {
+    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
+        let m: T = iter.into_iter().collect();
+        Lazy((!m.is_empty_()).then(|| Box::new(m)))
+    }
+}
+
+/// Whether a collection is empty (for [`Lazy`]).
+pub trait IsEmpty {
+    /// Whether it is empty.
+    fn is_empty_(&self) -> bool;
+}
+
+impl<K, V, S> IsEmpty for HashMap<K, V, S> {
+    fn is_empty_(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher> Lazy<HashMap<K, V, S>> {
+    /// The entry of `k`, to change (never allocates).
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.as_mut()?.get_mut(k)
+    }
+
+    /// Removes `k`; the map goes with its last entry.
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        let m = self.0.as_mut()?;
+        let v = m.remove(k);
+        if m.is_empty() {
+            self.0 = None;
+        }
+        v
+    }
+
+    /// Empties the map (and frees it).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether the map is allocated (tests).
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
 
 /// Session Expiry Interval meaning "never" (MQTT 5: 0xFFFFFFFF).
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -117,7 +222,7 @@ pub struct Persist {
     /// Session Expiry Interval granted, seconds (0: ends with the connection).
     pub expiry_s: u32,
     /// Subscriptions by filter.
-    pub filters: AHashMap<String, Filter>,
+    pub filters: Filters,
     /// Outgoing QoS 1/2 messages in flight, by packet identifier.
     pub inflight: IdMap<u16, Inflight>,
     /// QoS 1/2 messages waiting for room in the in-flight window, or for the client.
@@ -634,6 +739,34 @@ mod tests {
         data.queue[0].at_ms = 1;
         let back = Persist::unpack(data, owner, Version::V5);
         assert_eq!(payloads(&back), vec![b"q2".to_vec()]);
+    }
+
+    #[test]
+    fn lazy_maps_exist_only_while_they_have_entries() {
+        let mut m: Lazy<IdMap<u16, &str>> = Lazy::default();
+        assert!(m.is_empty() && m.get(&1).is_none());
+        assert!(m.get_mut(&1).is_none() && m.remove(&1).is_none());
+        assert!(!m.is_allocated(), "reads and misses allocate nothing");
+        m.insert(1, "a");
+        m.insert(2, "b");
+        assert!(m.is_allocated());
+        assert_eq!(m.remove(&1), Some("a"));
+        assert!(m.is_allocated(), "kept while an entry is left");
+        assert_eq!(m.get(&2), Some(&"b"));
+        assert_eq!(m.remove(&2), Some("b"));
+        assert!(!m.is_allocated(), "freed with the last entry");
+        let f: Filters = std::iter::empty().collect();
+        assert!(!f.is_allocated() && f.is_empty());
+        let one = Filter::of_stored(&StoredFilter {
+            filter: "a/b".into(),
+            qos: QoS::AtMostOnce,
+            no_local: false,
+            retain_as_published: false,
+            sub_id: None,
+        });
+        let f: Filters = [("a/b".to_owned(), one)].into_iter().collect();
+        assert!(f.is_allocated() && f.contains_key("a/b"));
+        assert!(std::mem::size_of::<Filters>() == std::mem::size_of::<usize>());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::Service;
 use super::ctx::now_ms;
 use super::mesh::{ShareMsg, Takeover};
 use super::out::{Item, OutQueue, PubOut};
-use super::session::{IdMap, IdSet, Inflight, Owner, Persist, SessionData, next_key, stored};
+use super::session::{IdMap, IdSet, Inflight, Lazy, Owner, Persist, SessionData, next_key, stored};
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{
@@ -232,13 +232,13 @@ pub struct State {
     /// The session part that outlives the connection.
     pub p: Persist,
     /// WAMP subscription → the filters it carries.
-    pub wamp_subs: IdMap<SubscriptionId, Vec<String>>,
+    pub wamp_subs: Lazy<IdMap<SubscriptionId, Vec<String>>>,
     /// WAMP SUBSCRIBE requests waiting for an answer.
-    pub pending_subs: IdMap<RequestId, PendingSub>,
+    pub pending_subs: Lazy<IdMap<RequestId, PendingSub>>,
     /// SUBSCRIBE packets waiting for answers, in arrival order.
     pub subacks: VecDeque<PendingSuback>,
     /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
-    pub pending_pubs: IdMap<RequestId, (PacketId, QoS, bool)>,
+    pub pending_pubs: Lazy<IdMap<RequestId, (PacketId, QoS, bool)>>,
     /// Last WAMP request ID used.
     pub last_request: u64,
     /// Most messages in flight to the client (its Receive Maximum, or the
@@ -305,10 +305,10 @@ impl State {
             waker: None,
             close: None,
             p: Persist::new(),
-            wamp_subs: IdMap::default(),
-            pending_subs: IdMap::default(),
+            wamp_subs: Lazy::default(),
+            pending_subs: Lazy::default(),
             subacks: VecDeque::new(),
-            pending_pubs: IdMap::default(),
+            pending_pubs: Lazy::default(),
             last_request: 0,
             send_max,
             inflight_in: 0,
