@@ -79,8 +79,11 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 /// this shard is taken over in place (adopted when `resume`).
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
     let old = CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
-    // Waits for the owner's answer unless the session is found here.
-    state.borrow_mut().resume.awaiting = resume && old.is_none();
+    // Waits for the owner's answer unless the session is found here (a
+    // new state awaits nothing: its resume slot stays unallocated).
+    if resume && old.is_none() {
+        state.borrow_mut().resume.awaiting = true;
+    }
     if let Some(old) = old {
         let adoptable = {
             let o = old.borrow();
