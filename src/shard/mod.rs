@@ -813,7 +813,7 @@ fn start_mqtt(
         .filter_map(|t| transport::mqtt::Service::of(t, queue_limit))
         .map(Rc::new)
         .collect();
-    transport::mqtt::ctx::start_shard(port, log, &services, &restored, &config.limits);
+    transport::mqtt::task::start_shard(port, log, &services, &restored, &config.limits);
 }
 
 /// The shard's router as the MQTT front end reaches it.

@@ -235,10 +235,10 @@ pub fn serve<H: ConnectionHooks + 'static>(
         (TransportKind::Mqtt(_), _) if mqtt.is_some() => {
             let closed = ClosedOnDrop(hooks);
             let m = mqtt.expect("checked");
-            Box::pin(async move {
-                mqtt::serve_mqtt(stream, peer, m.service, m.router, Vec::new()).await;
-                drop(closed);
-            })
+            // `map`, not an async block: a block would keep the MQTT
+            // future twice (captured, then awaited).
+            let fut = mqtt::serve_mqtt(stream, peer, m.service, m.router, Vec::new());
+            Box::pin(futures::FutureExt::map(fut, move |()| drop(closed)))
         }
         (TransportKind::Universal(u), site) => {
             let u = u.clone();

@@ -26,7 +26,6 @@ use glommio::timer::Timer;
 
 use super::inbound::{self, Violation};
 use super::out::Item;
-use super::sink::Sink;
 use super::state::{Phase, State, StateRef};
 use super::will::{self, WillAt};
 use super::{PortMesh, RouterPort, Service, takeover};
@@ -51,25 +50,81 @@ const HEADS: usize = 8192;
 
 /// Serves one MQTT connection whose first bytes (`first`, possibly empty)
 /// were already read (a universal listener sniffed them).
-pub async fn serve_mqtt(
+///
+/// The future is small (see the test bounding it): while the session runs
+/// it is the [`Session`] and the service. The CONNECT phase and the end
+/// run in boxed futures of their own, so their buffers, timers and decoded
+/// packets are gone while the session runs; the arguments go into the
+/// boxed CONNECT phase at once.
+pub fn serve_mqtt(
     sock: Stream,
     peer: String,
     svc: Rc<Service>,
     router: Rc<dyn RouterPort>,
     first: Vec<u8>,
-) {
+) -> impl Future<Output = ()> {
     if !svc.admit() {
         tracing::debug!(%peer, "MQTT listener at max_connections: connection refused");
-        return;
+        return Serve::Done;
     }
-    // The CONNECT phase runs in a boxed future of its own: its buffers,
-    // timer and decoded packet are gone once the session runs, and a held
-    // connection's future keeps only the session's main phase.
-    let opened = Box::pin(open(sock, peer, &svc, router, first)).await;
-    if let Some(session) = opened {
-        session.run().await;
+    let opening = Box::pin(open(sock, peer, Rc::clone(&svc), router, first));
+    Serve::Opening(opening, svc)
+}
+
+/// A boxed phase of a connection.
+type Phased<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// The phases of [`serve_mqtt`], by hand: a compiler-made future would
+/// keep room for every phase's locals at once.
+enum Serve {
+    /// CONNECT, up to the session's start.
+    Opening(Phased<Option<Session>>, Rc<Service>),
+    /// The session's main phase.
+    Main(Session, Rc<Service>),
+    /// The end (will, link, socket).
+    Finishing(Phased<()>, Rc<Service>),
+    /// Over (or refused at `max_connections`).
+    Done,
+}
+
+impl Future for Serve {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            let next = match this {
+                Serve::Opening(f, svc) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(session)) => Serve::Main(session, Rc::clone(svc)),
+                    Poll::Ready(None) => {
+                        svc.release();
+                        Serve::Done
+                    }
+                },
+                Serve::Main(session, _) => {
+                    let Poll::Ready(end) = session.poll_main(cx) else {
+                        return Poll::Pending;
+                    };
+                    match std::mem::replace(this, Serve::Done) {
+                        Serve::Main(session, svc) => {
+                            Serve::Finishing(Box::pin(session.finish(end)), svc)
+                        }
+                        other => other,
+                    }
+                }
+                Serve::Finishing(f, svc) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        svc.release();
+                        Serve::Done
+                    }
+                },
+                Serve::Done => return Poll::Ready(()),
+            };
+            *this = next;
+        }
     }
-    svc.release();
 }
 
 /// The CONNECT phase: the first packet within `connect_timeout`, then the
@@ -77,10 +132,11 @@ pub async fn serve_mqtt(
 async fn open(
     mut sock: Stream,
     peer: String,
-    svc: &Rc<Service>,
+    svc: Rc<Service>,
     router: Rc<dyn RouterPort>,
     first: Vec<u8>,
 ) -> Option<Session> {
+    let svc = &svc;
     let limits = decode_limits(svc);
     let mut buf = BytesMut::from(&first[..]);
     let timeout = Duration::from_millis(svc.limits.connect_timeout_ms);
@@ -263,10 +319,16 @@ struct Session {
     stall: Option<(Instant, Timer)>,
     /// Messages to feed (reused).
     feed: Vec<Message>,
-    /// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer
-    /// that looks again.
-    durable: std::collections::VecDeque<(Arc<AtomicUsize>, Vec<Ack>)>,
-    durable_timer: Option<Timer>,
+    /// Acknowledgements waiting for WAL markers (allocated while some wait).
+    durable: Option<Box<Durable>>,
+}
+
+/// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer that
+/// looks again.
+#[derive(Default)]
+struct Durable {
+    acks: std::collections::VecDeque<(Arc<AtomicUsize>, Vec<Ack>)>,
+    timer: Option<Timer>,
 }
 
 impl Session {
@@ -338,17 +400,17 @@ impl Session {
                 props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
             }
         }
-        st.connack = Some(ConnAck {
+        st.connack = Some(Box::new(ConnAck {
             session_present: false,
             code: ReasonCode::Success,
             properties: props,
-        });
+        }));
         st.credentials = c.username.is_some() && c.password.is_some();
         st.password = c
             .password
             .as_ref()
             .map(|p| String::from_utf8_lossy(p).into_owned());
-        st.will = c.will.clone();
+        st.will = c.will.clone().map(Box::new);
         // Session Expiry (5.0) or clean session 0 (3.1.1: kept up to the cap).
         st.requested_expiry = match version {
             Version::V5 => c.properties.session_expiry_interval.unwrap_or(0),
@@ -375,7 +437,7 @@ impl Session {
             .tls
             .as_ref()
             .is_some_and(|t| t.peer_certificate.is_some());
-        let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
+        let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,
             Err(_) => {
@@ -393,24 +455,27 @@ impl Session {
             sock,
             state,
             router,
-            inbuf: leftover,
+            // The CONNECT's read buffer goes unless whole packets wait in it.
+            inbuf: if leftover.is_empty() {
+                BytesMut::new()
+            } else {
+                leftover
+            },
             limits: decode_limits(svc),
             front_sent: 0,
             keep_alive,
             stall: None,
             feed: Vec::new(),
-            durable: Default::default(),
-            durable_timer: None,
+            durable: None,
         };
         session.router.feed(link, hello);
         Ok(session)
     }
 
-    /// The main phase, then the end: the will when the end was abnormal,
-    /// the link closed (or kept for a persistent session, now offline),
-    /// the socket shut.
-    async fn run(mut self) {
-        let end = poll_fn(|cx| self.poll_main(cx)).await;
+    /// The end, after the main phase ([`Session::poll_main`]): the will
+    /// when the end was abnormal, the link closed (or kept for a persistent
+    /// session, now offline), the socket shut.
+    async fn finish(mut self, end: End) {
         self.run_todo();
         let (link, will, client_id, token, offline) = {
             let mut s = self.state.borrow_mut();
@@ -421,11 +486,11 @@ impl Session {
                 // The session's old shard waits for this connection's
                 // subscriptions: it may send the tail now (it is queued
                 // here, or passed on when this session was handed on).
-                let msg = takeover::Takeover::Subscribed {
+                let msg = super::mesh::Takeover::Subscribed {
                     client: s.client_id.clone(),
                     token,
                 };
-                s.chores.front.push((shard, msg));
+                s.chores().front.push((shard, msg));
             }
             let keep =
                 s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
@@ -439,7 +504,7 @@ impl Session {
                     s.write(crate::store::mqtt::Record::Meta(meta));
                 } else {
                     s.leave_shares();
-                    super::ctx::end_incarnation(&mut s);
+                    s.end_incarnation();
                 }
                 s.p.clear();
             }
@@ -508,8 +573,8 @@ impl Session {
                 if s.requests.as_ref().is_some_and(|r| !r.answers.is_empty()) {
                     super::request::answer(&mut s);
                 }
-                let will = std::mem::take(&mut s.resume.old_wills);
-                let chores = std::mem::take(&mut s.chores);
+                let will = s.resume.take_old_wills();
+                let chores = s.take_chores();
                 (std::mem::take(&mut s.todo), s.link, will, chores)
             };
             let idle = todo.is_empty()
@@ -519,6 +584,10 @@ impl Session {
                 && chores.marks.is_empty()
                 && chores.share.is_empty();
             if idle {
+                let mut s = self.state.borrow_mut();
+                if s.phase == Phase::Up {
+                    s.resume.release_if_idle();
+                }
                 return;
             }
             for (old, will) in old_will {
@@ -565,17 +634,23 @@ impl Session {
                     .send_front(crate::proto::ShardId(s), FrontMsg(Box::new(mark)));
             }
         }
-        self.durable.push_back((left, acks));
+        self.durable
+            .get_or_insert_with(Box::default)
+            .acks
+            .push_back((left, acks));
     }
 
     /// Sends the acknowledgements whose marker came back; looks again in a
     /// millisecond while some wait.
     fn poll_durable(&mut self, cx: &mut Context<'_>) {
-        while let Some((flag, _)) = self.durable.front() {
+        let Some(d) = self.durable.as_mut() else {
+            return;
+        };
+        while let Some((flag, _)) = d.acks.front() {
             if flag.load(Ordering::Acquire) > 0 {
                 break;
             }
-            let (_, acks) = self.durable.pop_front().expect("front exists");
+            let (_, acks) = d.acks.pop_front().expect("front exists");
             let mut s = self.state.borrow_mut();
             for (pid, qos, reason) in acks {
                 if s.answer_publish(pid, qos, reason).is_err() {
@@ -583,15 +658,15 @@ impl Session {
                 }
             }
         }
-        if self.durable.is_empty() {
-            self.durable_timer = None;
+        if d.acks.is_empty() {
+            self.durable = None;
             return;
         }
-        let t = self
-            .durable_timer
+        let t = d
+            .timer
             .get_or_insert_with(|| Timer::new(Duration::from_millis(1)));
         if Pin::new(t).poll(cx).is_ready() {
-            self.durable_timer = None;
+            d.timer = None;
             cx.waker().wake_by_ref();
         }
     }
@@ -929,4 +1004,31 @@ fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bool) -> Mess
         realm: svc.realm.clone(),
         details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, C, D, E, F: Future>(_: fn(A, B, C, D, E) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// What every held connection keeps (issue #11: no more memory per
+    /// idle connection than mosquitto): the task's future is the session
+    /// and the service, not room for the CONNECT phase or the end; the
+    /// state's allocation stays in the 896-byte size class (the `Rc` and
+    /// `RefCell` counters included), its rarely used parts boxed apart.
+    #[test]
+    fn a_held_connection_stays_small() {
+        let fut = future_size(serve_mqtt);
+        let session = std::mem::size_of::<Session>();
+        assert!(
+            fut <= session + 16,
+            "serve_mqtt's future is {fut} bytes, the session {session}"
+        );
+        assert!(session <= 208, "Session is {session} bytes");
+        let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
+        assert!(state <= 640, "the state's Rc allocation is {state} bytes");
+    }
 }

@@ -1,17 +1,20 @@
-//! This shard's MQTT front end as a whole: the handle on the realms' session
-//! logs it was started with ([`start_shard`]), the shard index (keys of
-//! stored messages carry it), and the count of durable sessions in the
-//! process (publications are acknowledged after a WAL marker only while
-//! there are some).
+//! The shard-wide context every part of the MQTT front end reads: the
+//! handle on the realms' session logs (set at start, see
+//! [`super::task::start_shard`]), the shard index (keys of stored messages
+//! carry it), work deferred out of router calls ([`later`], run by the
+//! shard's MQTT task), the count of durable sessions in the process
+//! (publications are acknowledged after a WAL marker only while there are
+//! some), and the clock.
+//!
+//! The ground floor of the front end: imports nothing of it but the
+//! [`RouterPort`] deferred work runs with.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::state::State;
-use super::{RouterPort, Service};
-use crate::store::mqtt::{MqttLog, Record, RestoredSession};
+use super::RouterPort;
+use crate::store::mqtt::MqttLog;
 use crate::store::wal::WalError;
 
 thread_local! {
@@ -41,44 +44,24 @@ pub fn later(work: impl FnOnce(&dyn RouterPort) + 'static) {
     });
 }
 
-/// The shard's MQTT task: runs deferred work, and publishes the `$SYS/`
-/// statistics every `sys_interval` (shard 0).
-async fn run(port: Rc<dyn RouterPort>, sys: Option<(Duration, Vec<Rc<Service>>)>) {
-    let mut next_sys = sys.as_ref().map(|(every, _)| Instant::now() + *every);
-    let mut timer = next_sys.map(|at| glommio::timer::Timer::new(at - Instant::now()));
-    loop {
-        let due = std::future::poll_fn(|cx| {
-            WAKER.with(|w| *w.borrow_mut() = Some(cx.waker().clone()));
-            if LATER.with(|l| !l.borrow().is_empty()) {
-                return std::task::Poll::Ready(false);
-            }
-            if let Some(t) = &mut timer
-                && std::pin::Pin::new(t).poll(cx).is_ready()
-            {
-                return std::task::Poll::Ready(true);
-            }
-            std::task::Poll::Pending
-        })
-        .await;
-        for _ in 0..64 {
-            let work = LATER.with(|l| std::mem::take(&mut *l.borrow_mut()));
-            if work.is_empty() {
-                break;
-            }
-            for w in work {
-                w(&*port);
-            }
-        }
-        if due && let Some((every, services)) = &sys {
-            super::sys::publish(&*port, services);
-            let at = next_sys.map_or(Instant::now(), |n| n.max(Instant::now())) + *every;
-            next_sys = Some(at);
-            timer = Some(glommio::timer::Timer::new(at - Instant::now()));
-        }
-    }
+/// Starts the context of this shard (its index, its session logs). Call
+/// once per shard, on the shard, before it serves.
+pub fn init(index: u16, log: MqttLog) {
+    INDEX.with(|i| i.set(index));
+    LOG.with(|l| *l.borrow_mut() = log);
 }
 
-use std::future::Future as _;
+/// Registers the shard's MQTT task to be woken by [`later`]; whether work
+/// is waiting.
+pub fn park_task(cx: &std::task::Context<'_>) -> bool {
+    WAKER.with(|w| *w.borrow_mut() = Some(cx.waker().clone()));
+    LATER.with(|l| !l.borrow().is_empty())
+}
+
+/// The deferred work waiting (taken).
+pub fn take_later() -> Vec<Work> {
+    LATER.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
 
 /// Persistent sessions written to a log, in the process (the durable
 /// acknowledgement of publications is skipped while there are none).
@@ -121,72 +104,20 @@ pub fn log_write_error(e: &WalError) {
     }
 }
 
-/// A persistent session gets an incarnation in the log (a realm with a
-/// file store), or loses it when it is no longer persistent.
-pub fn start_incarnation(s: &mut State) {
-    if s.p.persistent() && s.p.inc == 0 && durable(&s.svc.realm) {
-        s.p.inc = super::session::next_key(shard_index());
-        DURABLE_SESSIONS.fetch_add(1, Ordering::Relaxed);
-    } else if !s.p.persistent() && s.p.inc != 0 {
-        end_incarnation(s);
-    }
-}
-
-/// A durable incarnation came in from the log.
+/// A durable incarnation starts, or came in from the log.
 pub fn adopt_incarnation() {
     DURABLE_SESSIONS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The session's incarnation ends: its records go (`End`).
-pub fn end_incarnation(s: &mut State) {
-    if s.p.inc != 0 {
-        s.write(Record::End);
-        s.p.inc = 0;
-        DURABLE_SESSIONS.fetch_sub(1, Ordering::Relaxed);
-    }
+/// A durable incarnation ended.
+pub fn drop_incarnation() {
+    DURABLE_SESSIONS.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Starts this shard's MQTT front end: its handle on the session logs, and
-/// the sessions read back from the logs (this shard keeps those whose
-/// client identifier it owns, each with the service of its listener, or the
-/// first of its realm). Call once per shard, on the shard, before it serves.
-pub fn start_shard(
-    port: Rc<dyn RouterPort>,
-    log: MqttLog,
-    services: &[Rc<Service>],
-    restored: &[RestoredSession],
-    limits: &crate::config::Limits,
-) {
-    let (me, shards) = port.shard();
-    INDEX.with(|i| i.set(me.0));
-    super::session::set_offline_limit(limits.mqtt_offline_store_bytes);
-    super::session::set_session_limit(limits.mqtt_offline_store_sessions);
-    LOG.with(|l| *l.borrow_mut() = log);
-    super::sys::start_clock();
-    // `$SYS/`: shard 0 publishes for the whole process, at the shortest
-    // interval of the listeners that want it.
-    let every = services
-        .iter()
-        .map(|s| s.limits.sys_interval_s)
-        .filter(|&s| s > 0)
-        .min();
-    let sys = match every {
-        Some(s) if me.0 == 0 => Some((Duration::from_secs(u64::from(s)), services.to_vec())),
-        _ => None,
-    };
-    glommio::spawn_local(run(Rc::clone(&port), sys)).detach();
-    for r in restored {
-        if super::takeover::owner_of(&r.client, shards) != me {
-            continue;
-        }
-        let svc = services
-            .iter()
-            .find(|s| s.transport.id == r.meta.listener)
-            .or_else(|| services.iter().find(|s| s.realm == r.realm));
-        match svc {
-            Some(svc) => super::offline::restore(&port, Rc::clone(svc), r.clone()),
-            None => tracing::warn!(client = %r.client, realm = %r.realm,
-                "stored MQTT session has no MQTT listener of its realm: not restored"),
-        }
-    }
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

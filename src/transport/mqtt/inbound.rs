@@ -15,8 +15,7 @@ use crate::proto::mqtt::{
     AckProperties, MqttString, Packet, PubResponse, Publish, QoS, ReasonCode, RetainHandling,
     Subscribe, UnsubAck, Unsubscribe, Version, topic,
 };
-use crate::proto::uri::MatchPolicy;
-use crate::proto::{Dict, Message, Value};
+use crate::proto::{Message, Value};
 
 /// The client broke a rule: DISCONNECT with this code and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,14 +106,16 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
             ));
         }
         if p.topic.is_empty() {
-            match s.aliases_in.get(&alias) {
+            match s.aliases_in.as_ref().and_then(|m| m.get(&alias)) {
                 Some(t) => p.topic = t.clone(),
                 None => {
                     return Err(Violation(ReasonCode::ProtocolError, "unknown topic alias"));
                 }
             }
         } else {
-            s.aliases_in.insert(alias, p.topic.clone());
+            s.aliases_in
+                .get_or_insert_with(Box::default)
+                .insert(alias, p.topic.clone());
         }
     }
     let qos = p.qos;
@@ -215,27 +216,6 @@ pub fn will_publish(s: &mut State) -> Option<Message> {
     }))
 }
 
-/// A WAMP SUBSCRIBE for one of a filter's (URI, policy) pairs.
-pub fn wamp_subscribe(
-    request: crate::proto::RequestId,
-    uri: String,
-    policy: MatchPolicy,
-    get_retained: bool,
-) -> Message {
-    let mut options = Dict::new();
-    if policy != MatchPolicy::Exact {
-        options.insert("match", policy.as_str());
-    }
-    if get_retained {
-        options.insert("get_retained", true);
-    }
-    Message::Subscribe(crate::proto::Subscribe {
-        request,
-        options,
-        topic: uri,
-    })
-}
-
 fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(), Violation> {
     let mut pending = PendingSuback {
         packet_id: m.packet_id,
@@ -276,8 +256,8 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
             // The group's owner shard picks a member per message; no
             // retained messages on a shared subscription (MQTT-4.8.2).
             let me = crate::proto::ShardId(super::ctx::shard_index());
-            if let Some(join) = super::share::join_of(s, filter, me) {
-                s.chores.share.push(join);
+            if let Some(join) = s.share_join(filter, me) {
+                s.chores().share.push(join);
             }
             pending.codes[index] = Some(super::state::granted_code(o.qos));
             continue;
@@ -298,7 +278,7 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
                 },
             );
             pending.waiting += 1;
-            feed.push(wamp_subscribe(request, uri, policy, get_retained));
+            feed.push(mapping::wamp_subscribe(request, uri, policy, get_retained));
         }
     }
     if changed {
@@ -320,8 +300,8 @@ fn unsubscribe(s: &mut State, m: Unsubscribe, feed: &mut Vec<Message>) -> Result
             continue;
         };
         codes.push(ReasonCode::Success);
-        if let Some(leave) = super::share::leave_of(&s.svc, &s.client_id, s.token, f.as_str()) {
-            s.chores.share.push(leave);
+        if let Some(leave) = super::mesh::leave_of(&s.svc, &s.client_id, s.token, f.as_str()) {
+            s.chores().share.push(leave);
         }
         for id in filter.wamp {
             let Some(list) = s.wamp_subs.get_mut(&id) else {

@@ -22,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 use crate::config::mqtt::PayloadFormat;
 use crate::proto::mqtt::topic;
 use crate::proto::uri::MatchPolicy;
-use crate::proto::{Dict, Payload, Serializer, Value};
+use crate::proto::{Dict, Message, Payload, Serializer, Value};
 
 /// The WAMP URI of an MQTT topic name.
 pub fn topic_to_uri(topic: &str) -> String {
@@ -224,6 +224,27 @@ fn serialize_dict(serializer: Serializer, payload: &Payload) -> Bytes {
         Serializer::Cbor => crate::proto::codec::cbor::encode_value(&v, &mut out),
     }
     out.freeze()
+}
+
+/// A WAMP SUBSCRIBE for one of a filter's (URI, policy) pairs.
+pub fn wamp_subscribe(
+    request: crate::proto::RequestId,
+    uri: String,
+    policy: MatchPolicy,
+    get_retained: bool,
+) -> Message {
+    let mut options = Dict::new();
+    if policy != MatchPolicy::Exact {
+        options.insert("match", policy.as_str());
+    }
+    if get_retained {
+        options.insert("get_retained", true);
+    }
+    Message::Subscribe(crate::proto::Subscribe {
+        request,
+        options,
+        topic: uri,
+    })
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@
 //!   publication, QoS and version);
 //! - `offline.rs`: persistent sessions while their client is away (their
 //!   link kept, messages queued, expiry) and sessions read back at start;
-//! - `ctx.rs`: the shard's handle on the session logs, work deferred out
-//!   of router calls, the shard's MQTT task;
+//! - `task.rs`: the shard's MQTT front end started (sessions read back
+//!   from the logs) and its task (deferred work, `$SYS/`);
+//! - `ctx.rs`: the shard-wide context (session logs, shard index, work
+//!   deferred out of router calls, the count of durable sessions, clock);
 //! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
 //! - `sys.rs`: the `$SYS/` statistics topics;
 //! - `request.rs`: MQTT 5 requests answered by WAMP procedures
@@ -23,6 +25,8 @@
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
 //! - `will.rs`: when a will is published (MQTT 5 Will Delay Interval), the
 //!   stored will of a durable session;
+//! - `mesh.rs`: what the front ends of different shards send each other
+//!   (takeover and shared-subscription messages) and the owner shards;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
@@ -39,6 +43,7 @@ mod conn;
 pub mod ctx;
 pub mod inbound;
 pub mod mapping;
+pub mod mesh;
 pub mod offline;
 pub mod out;
 pub mod request;
@@ -48,6 +53,7 @@ pub mod sink;
 pub mod state;
 pub mod sys;
 pub mod takeover;
+pub mod task;
 pub mod will;
 
 use std::collections::BTreeMap;
@@ -95,12 +101,12 @@ pub trait RouterPort {
 /// [`takeover::Mesh`] over a [`RouterPort`].
 struct PortMesh<'a>(&'a dyn RouterPort);
 
-impl takeover::Mesh for PortMesh<'_> {
+impl mesh::Mesh for PortMesh<'_> {
     fn shard(&self) -> (crate::proto::ShardId, u16) {
         self.0.shard()
     }
 
-    fn send(&self, to: crate::proto::ShardId, msg: takeover::Takeover) {
+    fn send(&self, to: crate::proto::ShardId, msg: mesh::Takeover) {
         self.0
             .send_front(to, crate::core::cluster::FrontMsg(Box::new(msg)));
     }

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use futures::Future;
 use glommio::timer::Timer;
 
+use super::ctx::now_ms;
 use super::session::{NEVER_EXPIRES, Persist, SessionData};
-use super::sink::Sink;
-use super::state::{Phase, State, StateRef, now_ms};
+use super::state::{Phase, State, StateRef};
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::api::Output;
 use crate::store::mqtt::{Record, RestoredSession};
@@ -39,7 +39,7 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         s.phase = Phase::Offline;
         s.close = None;
         s.out = super::out::OutQueue::new(s.out.limit);
-        s.aliases_out.clear();
+        s.aliases_out = None;
         s.last_delivery = None;
         // Answers to its requests are not published once it is gone.
         s.requests = None;
@@ -85,7 +85,7 @@ pub fn restore(port: &Rc<dyn RouterPort>, svc: Rc<Service>, r: RestoredSession) 
     }
     super::ctx::adopt_incarnation();
     let state = Rc::new(RefCell::new(st));
-    let sink = Rc::new(RefCell::new(Sink(Rc::clone(&state))));
+    let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
     let Some(link) = port.open_service(&svc.realm, Output::Sink(sink)) else {
         tracing::warn!(client = %client, realm = %svc.realm, "stored MQTT session: realm unknown, not restored");
         return;
@@ -143,12 +143,11 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             if s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none() {
                 return Poll::Ready(false);
             }
-            let chores = &s.chores;
-            if !s.todo.is_empty()
-                || !chores.front.is_empty()
-                || !chores.close.is_empty()
-                || !chores.share.is_empty()
-            {
+            let chores = s
+                .chores
+                .as_ref()
+                .is_some_and(|c| !c.front.is_empty() || !c.close.is_empty() || !c.share.is_empty());
+            if !s.todo.is_empty() || chores {
                 return Poll::Ready(false);
             }
             if let Some(t) = &mut will_timer
@@ -183,7 +182,7 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
                 port.feed(link, m);
             }
         }
-        let chores = std::mem::take(&mut state.borrow_mut().chores);
+        let chores = state.borrow_mut().take_chores();
         for (to, msg) in chores.front {
             takeover::send_or_handle(&PortMesh(&*port), to, msg);
         }
@@ -246,11 +245,11 @@ fn expire(state: &StateRef, port: &Rc<dyn RouterPort>) {
         // The session ends before its will's delay passed: the will goes now.
         let will = super::will::take_due(&mut s);
         s.leave_shares();
-        let leaves = std::mem::take(&mut s.chores.share);
+        let leaves = s.take_share_chores();
         for msg in leaves {
             super::ctx::later(move |port| super::share::send(&PortMesh(port), None, msg));
         }
-        super::ctx::end_incarnation(&mut s);
+        s.end_incarnation();
         s.p.clear();
         s.p.expiry_s = 0;
         s.phase = Phase::Closing;

@@ -13,11 +13,99 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 
 use crate::core::outbox::Overflow;
-use crate::proto::mqtt::{self, Delivery, Packet, PacketId, PublishTemplate, Version};
+use crate::proto::PublicationId;
+use crate::proto::mqtt::{
+    self, Delivery, MqttString, Packet, PacketId, Publish, PublishProperties, PublishTemplate, QoS,
+    Version,
+};
+use crate::store::mqtt::StoredMsg;
 
 /// Longest control packet kept inline (PUBACK with reason code and no
 /// properties is 4–5 bytes; SUBACK of a few filters fits too).
 const INLINE: usize = 22;
+
+/// An application message as the front end delivers it: what its
+/// templates are made from, and what is stored or moved. One per
+/// publication (and payload format) on a shard, shared by every session.
+#[derive(Debug, PartialEq)]
+pub struct Msg {
+    /// The WAMP publication it is.
+    pub publication: PublicationId,
+    /// Topic name.
+    pub topic: MqttString,
+    /// Payload (in the subscribers' payload format).
+    pub payload: Bytes,
+    /// PUBLISH properties (5.0; none from WAMP publishers).
+    pub props: PublishProperties,
+    /// Arrival at the broker (Unix ms; 0: unknown, never expires).
+    pub at_ms: u64,
+}
+
+impl Msg {
+    /// The message of a stored one.
+    pub fn of_stored(m: &StoredMsg) -> Msg {
+        Msg {
+            publication: PublicationId(m.publication),
+            topic: m.topic.clone(),
+            payload: m.payload.clone(),
+            props: m.props.clone(),
+            at_ms: m.at_ms,
+        }
+    }
+
+    /// Whether it carries a Message Expiry Interval (else
+    /// [`Msg::expiry_left`] is always `Ok(None)`, without reading the clock).
+    pub fn expires(&self) -> bool {
+        self.props.message_expiry_interval.is_some() && self.at_ms != 0
+    }
+
+    /// Seconds of Message Expiry left now: `Ok(None)` when it never
+    /// expires or has not waited a whole second.
+    ///
+    /// # Errors
+    /// [`Expired`]: the message must not be delivered any more.
+    pub fn expiry_left(&self, now_ms: u64) -> Result<Option<u32>, Expired> {
+        let Some(exp) = self.props.message_expiry_interval else {
+            return Ok(None);
+        };
+        if self.at_ms == 0 {
+            return Ok(None);
+        }
+        let waited = (now_ms.saturating_sub(self.at_ms) / 1000) as u32;
+        if waited >= exp {
+            Err(Expired)
+        } else if waited == 0 {
+            Ok(None)
+        } else {
+            Ok(Some(exp - waited))
+        }
+    }
+
+    /// A template of this message for (`qos`, `version`), its Message
+    /// Expiry Interval counted down; `None` when it expired (or cannot be
+    /// encoded).
+    pub fn template(&self, qos: QoS, version: Version) -> Option<Rc<PublishTemplate>> {
+        let left = self.expiry_left(super::ctx::now_ms()).ok()?;
+        let mut props = self.props.clone();
+        if left.is_some() {
+            props.message_expiry_interval = left;
+        }
+        let p = Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: self.topic.clone(),
+            packet_id: None,
+            properties: props,
+            payload: self.payload.clone(),
+        };
+        PublishTemplate::new(&p, qos, version).ok().map(Rc::new)
+    }
+}
+
+/// A message whose Message Expiry Interval passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired;
 
 /// Subscription identifiers of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,7 +153,7 @@ pub struct PubOut {
     pub tmpl: Rc<PublishTemplate>,
     /// The message (shared): what a template for another version, a
     /// stored copy or a copy for another shard is made from.
-    pub msg: Rc<super::session::Msg>,
+    pub msg: Rc<Msg>,
     /// Its key in a persistent session (order; 0: none).
     pub key: u64,
     /// Packet identifier (QoS 1 and 2).
@@ -187,7 +275,9 @@ impl OutQueue {
         if let Some(i) = self.items.pop_front() {
             self.bytes -= i.wire_len();
         }
-        if self.items.is_empty() && self.items.capacity() > 16 {
+        if self.items.is_empty() && self.items.capacity() > 0 {
+            // Nothing kept while idle: most connections are idle most of
+            // the time, and a burst's first push allocates again.
             self.items = VecDeque::new();
         }
     }
@@ -196,6 +286,33 @@ impl OutQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn msg(at_ms: u64, expiry: Option<u32>) -> Msg {
+        Msg {
+            publication: PublicationId(1),
+            topic: MqttString::try_from("a/b").expect("topic"),
+            payload: Bytes::from_static(b"x"),
+            props: PublishProperties {
+                message_expiry_interval: expiry,
+                ..Default::default()
+            },
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn expiry_counts_down_and_ends() {
+        let now = 1_000_000;
+        assert_eq!(msg(now, None).expiry_left(now + 99_000), Ok(None));
+        assert_eq!(
+            msg(0, Some(5)).expiry_left(now),
+            Ok(None),
+            "unknown arrival"
+        );
+        assert_eq!(msg(now, Some(5)).expiry_left(now + 500), Ok(None));
+        assert_eq!(msg(now, Some(5)).expiry_left(now + 2_100), Ok(Some(3)));
+        assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(Expired));
+    }
 
     #[test]
     fn sub_ids_stay_unique_and_grow() {
@@ -223,5 +340,12 @@ mod tests {
         let big = Item::Encoded(Bytes::from(vec![0u8; 100]));
         let mut empty = OutQueue::new(10);
         empty.push(big).expect("one item always fits");
+        assert!(empty.items.capacity() > 0);
+        empty.pop();
+        assert_eq!(
+            (empty.bytes, empty.items.capacity()),
+            (0, 0),
+            "an emptied queue keeps no capacity (idle connections)"
+        );
     }
 }

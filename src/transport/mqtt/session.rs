@@ -2,8 +2,8 @@
 //! subscriptions, QoS 1/2 messages in flight to the client and queued behind
 //! its window (or while it is away), incoming QoS 2 identifiers waiting for
 //! PUBREL, the Session Expiry Interval. It moves whole between a connection
-//! ([`super::state::State`]), the session while it is offline (the same
-//! state, its link kept, see [`super::offline`]), another shard ([`SessionData`], on a takeover) and the
+//! (`State`), the session while it is offline (the same
+//! state, its link kept, see `offline.rs`), another shard ([`SessionData`], on a takeover) and the
 //! realm's log ([`crate::store::mqtt`], when the realm has a file store).
 //!
 //! Messages are kept as [`PubOut`]s holding an `Rc` of the publication's
@@ -11,108 +11,140 @@
 //! template of the session's protocol version; only a move to another shard
 //! or to the log copies them ([`StoredMsg`]).
 
+use std::borrow::Borrow;
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use ahash::{AHashMap, AHashSet};
-use bytes::Bytes;
-
 use super::Service;
-use super::out::{PubOut, SubIds};
+use super::out::{Msg, PubOut, SubIds};
 use crate::config::mqtt::QueueOverflow;
-use crate::proto::mqtt::{
-    MqttString, PacketId, Publish, PublishProperties, PublishTemplate, QoS, Version,
-};
-use crate::proto::{PublicationId, SubscriptionId};
+use crate::proto::SubscriptionId;
+use crate::proto::mqtt::{PacketId, PublishTemplate, QoS, Version};
 use crate::store::mqtt::{Record, SessionMeta, StoredFilter, StoredMsg};
+
+/// A map keyed by identifiers the broker assigns or the protocol bounds
+/// (packet and request identifiers, topic aliases): a hasher without
+/// state (fixed keys), so the empty map of every idle connection is 32
+/// bytes, not 64. Keys a client chooses freely (topics, filters) stay in
+/// maps with per-map random keys ([`Filters`]).
+pub type IdMap<K, V> = std::collections::HashMap<K, V, IdHasher>;
+
+/// A set of such identifiers (see [`IdMap`]).
+pub type IdSet<K> = std::collections::HashSet<K, IdHasher>;
+
+/// The hasher of [`IdMap`] and [`IdSet`].
+pub type IdHasher = std::hash::BuildHasherDefault<ahash::AHasher>;
+
+/// A session's subscriptions by filter (client-chosen keys: random hash keys).
+pub type FilterMap = HashMap<String, Filter, ahash::RandomState>;
+
+/// The subscriptions of a session, allocated at the first.
+pub type Filters = Lazy<FilterMap>;
+
+/// A map allocated at its first entry and freed when it empties again:
+/// most connections are idle with few of their maps in use, and an absent
+/// map costs a pointer. Reads go through `Deref` (an absent map reads as
+/// empty); `DerefMut` allocates (inserting); [`Lazy::remove`],
+/// [`Lazy::get_mut`] and [`Lazy::clear`] never allocate, and `remove`
+/// frees the map with its last entry.
+#[derive(Debug, Clone, Default)]
+pub struct Lazy<T>(Option<Box<T>>);
+
+/// What an absent [`Lazy`] reads as.
+pub trait Empty: Default + 'static {
+    /// The empty value (one per type and thread, never freed).
+    fn empty() -> &'static Self;
+}
+
+impl<K: 'static, V: 'static> Empty for IdMap<K, V> {
+    fn empty() -> &'static Self {
+        const { &HashMap::with_hasher(IdHasher::new()) }
+    }
+}
+
+impl Empty for FilterMap {
+    fn empty() -> &'static Self {
+        thread_local! {
+            static EMPTY: &'static FilterMap = Box::leak(Box::default());
+        }
+        EMPTY.with(|e| *e)
+    }
+}
+
+impl<T: Empty> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(m) => m,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: Empty> std::ops::DerefMut for Lazy<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<A, T: FromIterator<A> + Empty + IsEmpty> FromIterator<A> for Lazy<T> {
+    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
+        let m: T = iter.into_iter().collect();
+        Lazy((!m.is_empty_()).then(|| Box::new(m)))
+    }
+}
+
+/// Whether a collection is empty (for [`Lazy`]).
+pub trait IsEmpty {
+    /// Whether it is empty.
+    fn is_empty_(&self) -> bool;
+}
+
+impl<K, V, S> IsEmpty for HashMap<K, V, S> {
+    fn is_empty_(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher> Lazy<HashMap<K, V, S>> {
+    /// The entry of `k`, to change (never allocates).
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.as_mut()?.get_mut(k)
+    }
+
+    /// Removes `k`; the map goes with its last entry.
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        let m = self.0.as_mut()?;
+        let v = m.remove(k);
+        if m.is_empty() {
+            self.0 = None;
+        }
+        v
+    }
+
+    /// Empties the map (and frees it).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether the map is allocated (tests).
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
 
 /// Session Expiry Interval meaning "never" (MQTT 5: 0xFFFFFFFF).
 pub const NEVER_EXPIRES: u32 = u32::MAX;
-
-/// An application message as the front end delivers it: what its
-/// templates are made from, and what is stored or moved. One per
-/// publication (and payload format) on a shard, shared by every session.
-#[derive(Debug, PartialEq)]
-pub struct Msg {
-    /// The WAMP publication it is.
-    pub publication: PublicationId,
-    /// Topic name.
-    pub topic: MqttString,
-    /// Payload (in the subscribers' payload format).
-    pub payload: Bytes,
-    /// PUBLISH properties (5.0; none from WAMP publishers).
-    pub props: PublishProperties,
-    /// Arrival at the broker (Unix ms; 0: unknown, never expires).
-    pub at_ms: u64,
-}
-
-impl Msg {
-    /// The message of a stored one.
-    pub fn of_stored(m: &StoredMsg) -> Msg {
-        Msg {
-            publication: PublicationId(m.publication),
-            topic: m.topic.clone(),
-            payload: m.payload.clone(),
-            props: m.props.clone(),
-            at_ms: m.at_ms,
-        }
-    }
-
-    /// Whether it carries a Message Expiry Interval (else
-    /// [`Msg::expiry_left`] is always `Ok(None)`, without reading the clock).
-    pub fn expires(&self) -> bool {
-        self.props.message_expiry_interval.is_some() && self.at_ms != 0
-    }
-
-    /// Seconds of Message Expiry left now: `Ok(None)` when it never
-    /// expires or has not waited a whole second.
-    ///
-    /// # Errors
-    /// [`Expired`]: the message must not be delivered any more.
-    pub fn expiry_left(&self, now_ms: u64) -> Result<Option<u32>, Expired> {
-        let Some(exp) = self.props.message_expiry_interval else {
-            return Ok(None);
-        };
-        if self.at_ms == 0 {
-            return Ok(None);
-        }
-        let waited = (now_ms.saturating_sub(self.at_ms) / 1000) as u32;
-        if waited >= exp {
-            Err(Expired)
-        } else if waited == 0 {
-            Ok(None)
-        } else {
-            Ok(Some(exp - waited))
-        }
-    }
-
-    /// A template of this message for (`qos`, `version`), its Message
-    /// Expiry Interval counted down; `None` when it expired (or cannot be
-    /// encoded).
-    pub fn template(&self, qos: QoS, version: Version) -> Option<Rc<PublishTemplate>> {
-        let left = self.expiry_left(super::state::now_ms()).ok()?;
-        let mut props = self.props.clone();
-        if left.is_some() {
-            props.message_expiry_interval = left;
-        }
-        let p = Publish {
-            dup: false,
-            qos,
-            retain: false,
-            topic: self.topic.clone(),
-            packet_id: None,
-            properties: props,
-            payload: self.payload.clone(),
-        };
-        PublishTemplate::new(&p, qos, version).ok().map(Rc::new)
-    }
-}
-
-/// A message whose Message Expiry Interval passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expired;
 
 /// One MQTT subscription of a session.
 #[derive(Debug, Clone)]
@@ -247,9 +279,9 @@ pub struct Persist {
     /// Session Expiry Interval granted, seconds (0: ends with the connection).
     pub expiry_s: u32,
     /// Subscriptions by filter.
-    pub filters: AHashMap<String, Filter>,
+    pub filters: Filters,
     /// Outgoing QoS 1/2 messages in flight, by packet identifier.
-    pub inflight: AHashMap<u16, Inflight>,
+    pub inflight: IdMap<u16, Inflight>,
     /// QoS 1/2 messages waiting for room in the in-flight window, or for the client.
     pub waiting: VecDeque<PubOut>,
     /// Payload bytes in `waiting`.
@@ -257,7 +289,7 @@ pub struct Persist {
     /// Last packet identifier used.
     pub last_pid: u16,
     /// QoS 2 packet identifiers received, waiting for PUBREL.
-    pub qos2_in: AHashSet<u16>,
+    pub qos2_in: IdSet<u16>,
     /// Messages dropped because the queue was full.
     pub dropped: u64,
 }
@@ -271,7 +303,7 @@ thread_local! {
 /// Unix ms in the high bits, a counter, the shard in the low 8 bits. Names
 /// session incarnations and the messages of a session (their order).
 pub fn next_key(shard: u16) -> u64 {
-    let base = (super::state::now_ms() << 22) | u64::from(shard & 0xFF);
+    let base = (super::ctx::now_ms() << 22) | u64::from(shard & 0xFF);
     LAST_KEY.with(|l| {
         let next = base.max(l.get() + 256);
         l.set(next);
@@ -339,7 +371,7 @@ impl Persist {
             listener: listener.to_owned(),
             expiry_s: self.expiry_s,
             last_pid: self.last_pid,
-            offline_since_ms: if online { 0 } else { super::state::now_ms() },
+            offline_since_ms: if online { 0 } else { super::ctx::now_ms() },
             filters: self.filters.iter().map(|(f, x)| x.stored(f)).collect(),
         }
     }
@@ -593,33 +625,9 @@ impl SessionData {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(at_ms: u64, expiry: Option<u32>) -> Msg {
-        Msg {
-            publication: PublicationId(1),
-            topic: MqttString::try_from("a/b").expect("topic"),
-            payload: Bytes::from_static(b"x"),
-            props: PublishProperties {
-                message_expiry_interval: expiry,
-                ..Default::default()
-            },
-            at_ms,
-        }
-    }
-
-    #[test]
-    fn expiry_counts_down_and_ends() {
-        let now = 1_000_000;
-        assert_eq!(msg(now, None).expiry_left(now + 99_000), Ok(None));
-        assert_eq!(
-            msg(0, Some(5)).expiry_left(now),
-            Ok(None),
-            "unknown arrival"
-        );
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 500), Ok(None));
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 2_100), Ok(Some(3)));
-        assert_eq!(msg(now, Some(5)).expiry_left(now + 5_000), Err(Expired));
-    }
+    use crate::proto::PublicationId;
+    use crate::proto::mqtt::{MqttString, PublishProperties};
+    use bytes::Bytes;
 
     #[test]
     fn persistent_sessions_are_counted_up_to_the_bound() {
@@ -676,7 +684,7 @@ mod tests {
             topic: MqttString::try_from("a/b").expect("topic"),
             payload: Bytes::from_static(payload),
             props: PublishProperties::default(),
-            at_ms: super::super::state::now_ms(),
+            at_ms: super::super::ctx::now_ms(),
         });
         let tmpl = m.template(qos, Version::V5).expect("template");
         PubOut {
@@ -825,6 +833,34 @@ mod tests {
         data.queue[0].at_ms = 1;
         let back = Persist::unpack(data, owner, Version::V5);
         assert_eq!(payloads(&back), vec![b"q2".to_vec()]);
+    }
+
+    #[test]
+    fn lazy_maps_exist_only_while_they_have_entries() {
+        let mut m: Lazy<IdMap<u16, &str>> = Lazy::default();
+        assert!(m.is_empty() && m.get(&1).is_none());
+        assert!(m.get_mut(&1).is_none() && m.remove(&1).is_none());
+        assert!(!m.is_allocated(), "reads and misses allocate nothing");
+        m.insert(1, "a");
+        m.insert(2, "b");
+        assert!(m.is_allocated());
+        assert_eq!(m.remove(&1), Some("a"));
+        assert!(m.is_allocated(), "kept while an entry is left");
+        assert_eq!(m.get(&2), Some(&"b"));
+        assert_eq!(m.remove(&2), Some("b"));
+        assert!(!m.is_allocated(), "freed with the last entry");
+        let f: Filters = std::iter::empty().collect();
+        assert!(!f.is_allocated() && f.is_empty());
+        let one = Filter::of_stored(&StoredFilter {
+            filter: "a/b".into(),
+            qos: QoS::AtMostOnce,
+            no_local: false,
+            retain_as_published: false,
+            sub_id: None,
+        });
+        let f: Filters = [("a/b".to_owned(), one)].into_iter().collect();
+        assert!(f.is_allocated() && f.contains_key("a/b"));
+        assert!(std::mem::size_of::<Filters>() == std::mem::size_of::<usize>());
     }
 
     #[test]

@@ -24,12 +24,12 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
+use super::CLIENTS;
 use super::mapping;
+use super::mesh::{GroupKey, Mesh, ShareMsg, owner};
 use super::out::PubOut;
 use super::sink::{PubCache, Source};
 use super::state::Phase;
-use super::takeover::{Mesh, owner_of};
-use super::{CLIENTS, Service};
 use crate::config::mqtt::{PayloadFormat, SharedStrategy};
 use crate::core::api::{EventOut, FrontSink, LinkId, Output};
 use crate::core::cluster::FrontMsg;
@@ -38,58 +38,6 @@ use crate::proto::message::code;
 use crate::proto::mqtt::{QoS, Version};
 use crate::proto::{Message, RequestId, SessionId, ShardId, SubscriptionId};
 use crate::store::mqtt::StoredMsg;
-
-/// A group: (realm, ShareName, filter).
-pub type GroupKey = (String, String, String);
-
-/// What shards tell each other about shared subscriptions.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ShareMsg {
-    /// To the group's owner: `client` (connection `token` on `shard`) is a
-    /// member, or its options changed.
-    Join {
-        /// The group.
-        key: GroupKey,
-        /// The member's client identifier.
-        client: String,
-        /// Its shard.
-        shard: ShardId,
-        /// Its connection.
-        token: u64,
-        /// Maximum QoS.
-        qos: QoS,
-        /// Subscription Identifier (5.0).
-        sub_id: Option<u32>,
-        /// The member's payload mapping (WAMP publications become MQTT
-        /// payloads in its format).
-        mapping: BTreeMap<String, PayloadFormat>,
-        /// The member's listener's strategy (the first member's applies).
-        strategy: SharedStrategy,
-    },
-    /// To the group's owner: the membership of connection `token` ends.
-    Leave {
-        /// The group.
-        key: GroupKey,
-        /// The member's client identifier.
-        client: String,
-        /// Its connection.
-        token: u64,
-    },
-    /// To a member's shard: a message for it.
-    Deliver {
-        /// The member's client identifier.
-        client: String,
-        /// Its shared filter (`$share/{group}/{filter}`).
-        share: String,
-        /// The message (its QoS already the lower of publication and member).
-        msg: Box<StoredMsg>,
-    },
-}
-
-/// The owner shard of a group.
-pub fn owner(key: &GroupKey, shards: u16) -> ShardId {
-    owner_of(&format!("{}\0{}\0{}", key.0, key.1, key.2), shards)
-}
 
 /// Sends `msg` where it belongs: a `Join`/`Leave` to the group's owner, a
 /// `Deliver` to `to`; handled in place on this shard.
@@ -256,7 +204,7 @@ fn open(mesh: &dyn Mesh, key: GroupKey, strategy: SharedStrategy) -> GroupRef {
     };
     group.borrow_mut().link = Some(link);
     for (i, (uri, policy)) in map.wamp.into_iter().enumerate() {
-        let sub = super::inbound::wamp_subscribe(RequestId(i as u64 + 1), uri, policy, false);
+        let sub = mapping::wamp_subscribe(RequestId(i as u64 + 1), uri, policy, false);
         mesh.feed(link, sub);
     }
     tracing::debug!(realm = %key.0, group = %key.1, filter = %key.2, "shared subscription group opened");
@@ -379,40 +327,6 @@ impl FrontSink for GroupSink {
     }
 }
 
-/// The Join of a member's shared filter (subscribe, resumption).
-pub fn join_of(s: &super::state::State, share: &str, shard: ShardId) -> Option<ShareMsg> {
-    let (group, filter) = split(share)?;
-    let f = s.p.filters.get(share)?;
-    Some(ShareMsg::Join {
-        key: (s.svc.realm.clone(), group, filter),
-        client: s.client_id.clone(),
-        shard,
-        token: s.token,
-        qos: f.qos,
-        sub_id: f.sub_id,
-        mapping: s.svc.payload_mapping.clone(),
-        strategy: s.svc.limits.shared_strategy,
-    })
-}
-
-/// The Leave of a member's shared filter.
-pub fn leave_of(svc: &Service, client: &str, token: u64, share: &str) -> Option<ShareMsg> {
-    let (group, filter) = split(share)?;
-    Some(ShareMsg::Leave {
-        key: (svc.realm.clone(), group, filter),
-        client: client.to_owned(),
-        token,
-    })
-}
-
-/// (ShareName, filter) of a `$share/...` filter.
-pub fn split(share: &str) -> Option<(String, String)> {
-    match crate::proto::mqtt::topic::parse_shared(share) {
-        Ok(Some(s)) => Some((s.group.to_owned(), s.filter.to_owned())),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,17 +392,5 @@ mod tests {
                 .pick(SessionId(1))
                 .is_none()
         );
-    }
-
-    #[test]
-    fn groups_split_and_have_stable_owners() {
-        assert_eq!(
-            split("$share/g1/a/+/c"),
-            Some(("g1".into(), "a/+/c".into()))
-        );
-        assert_eq!(split("a/b"), None);
-        let k: GroupKey = ("realm1".into(), "g".into(), "a/#".into());
-        assert_eq!(owner(&k, 4), owner(&k, 4));
-        assert_eq!(owner(&k, 1), ShardId(0));
     }
 }

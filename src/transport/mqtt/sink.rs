@@ -1,5 +1,5 @@
 //! What the router delivers to MQTT sessions: the connection's
-//! [`FrontSink`] ([`Sink`]), the per-publication cache every sink of a shard
+//! [`FrontSink`] (implemented by its [`State`]), the per-publication cache every sink of a shard
 //! shares ([`PubCache`]: one [`Msg`] and one [`PublishTemplate`] per
 //! publication, payload format, QoS and version), and which of a session's
 //! filters take a publication ([`matching`]); offline sessions queue what
@@ -9,10 +9,11 @@ use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::ctx::now_ms;
 use super::mapping::{self, MapError};
-use super::out::{Item, PubOut, SubIds};
-use super::session::{Filter, Msg, Owner};
-use super::state::{Phase, State, StateRef, now_ms, reason_of};
+use super::out::{Item, Msg, PubOut, SubIds};
+use super::session::{Filter, Owner};
+use super::state::{Phase, State, reason_of};
 use crate::config::mqtt::PayloadFormat;
 use crate::core::api::{EventOut, FrontSink};
 use crate::core::cluster::Native;
@@ -272,13 +273,11 @@ pub fn matching<'f>(
 
 // --- the sink -----------------------------------------------------------------
 
-/// The router's side of an MQTT connection.
-#[derive(Debug)]
-pub struct Sink(pub StateRef);
-
-impl FrontSink for Sink {
+/// The router's side of an MQTT connection: its state itself (the link's
+/// output is the connection's `Rc<RefCell<State>>`, no wrapper of its own).
+impl FrontSink for State {
     fn message(&mut self, msg: &Message) -> Result<(), Overflow> {
-        let mut s = self.0.borrow_mut();
+        let s = self;
         match msg {
             Message::Welcome(w) => s.welcomed(w.session),
             Message::Abort(a) => {
@@ -343,12 +342,10 @@ impl FrontSink for Sink {
     }
 
     fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
-        let mut guard = self.0.borrow_mut();
-        if let Some(fwd) = guard.forward.clone() {
+        if let Some(fwd) = self.forward.clone() {
             // The old link of a session resumed on this shard: what it still
             // gets goes to the new connection (once).
-            let names = guard.wamp_subs.get(&ev.subscription).cloned();
-            drop(guard);
+            let names = self.wamp_subs.get(&ev.subscription).cloned();
             let (Some(mut new), Some(names)) = (fwd.upgrade(), names) else {
                 return Ok(false);
             };
@@ -366,7 +363,7 @@ impl FrontSink for Sink {
             }
             return offer(&mut n, Some(&names), ev);
         }
-        let s = &mut *guard;
+        let s = self;
         if s.settling() && s.duplicate(ev.publication, ev.retained) {
             return Ok(false);
         }
@@ -374,7 +371,7 @@ impl FrontSink for Sink {
     }
 
     fn close(&mut self, reason: CloseReason) {
-        let mut s = self.0.borrow_mut();
+        let s = self;
         s.router_ended = true;
         if s.phase == Phase::Offline || s.forward.is_some() {
             // The router closed an offline session's link (shutdown): its
@@ -400,7 +397,7 @@ impl FrontSink for Sink {
     }
 
     fn is_closed(&self) -> bool {
-        self.0.borrow().close.is_some()
+        self.close.is_some()
     }
 }
 

@@ -1,6 +1,6 @@
 //! One MQTT connection's state, shared (`Rc<RefCell<_>>`) by the
 //! connection task (which reads packets and writes the queue) and the sink
-//! the router delivers to ([`super::sink::Sink`]). The router calls the
+//! the router delivers to (the state itself, see `sink.rs`). The router calls the
 //! sink while it routes; the connection never holds a borrow across a call
 //! into the router.
 //!
@@ -16,12 +16,13 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use std::task::Waker;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 
 use super::Service;
+use super::ctx::now_ms;
+use super::mesh::{ShareMsg, Takeover};
 use super::out::{Item, OutQueue, PubOut};
-use super::session::{Inflight, Owner, Persist, SessionData, next_key, stored};
-use super::takeover::Takeover;
+use super::session::{IdMap, IdSet, Inflight, Lazy, Owner, Persist, SessionData, next_key, stored};
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{
@@ -104,7 +105,7 @@ pub struct Resume {
     pub restoring: usize,
     /// Publications delivered while an old link or a tail may deliver them
     /// too (duplicates are dropped).
-    pub seen: AHashSet<PublicationId>,
+    pub seen: IdSet<PublicationId>,
     /// A kick that came while this connection waited for its session: it
     /// is handled once the session is here (the new connection, resume).
     pub kick: Option<((ShardId, u64), bool)>,
@@ -159,6 +160,74 @@ impl State {
     }
 }
 
+impl Resume {
+    /// Nothing under way: no session awaited, no old link or tail to
+    /// wait for, no old connection's token to answer for.
+    fn is_idle(&self) -> bool {
+        !self.awaiting
+            && self.from.is_none()
+            && self.old_links.is_empty()
+            && self.old_wills.is_empty()
+            && self.aliases.is_empty()
+            && self.restoring == 0
+            && self.seen.is_empty()
+            && self.kick.is_none()
+            && !self.tail_due
+    }
+}
+
+/// A [`Resume`] that exists only while a takeover or resumption is under
+/// way: an idle connection keeps a pointer, not the 170 bytes of its
+/// fields. Reading an absent one reads the defaults; changing it
+/// allocates it; [`ResumeSlot::release_if_idle`] frees it once settled.
+#[derive(Debug, Default)]
+pub struct ResumeSlot(Option<Box<Resume>>);
+
+thread_local! {
+    /// What an absent [`ResumeSlot`] reads as (one per thread, never freed).
+    static NO_RESUME: &'static Resume = Box::leak(Box::default());
+}
+
+impl std::ops::Deref for ResumeSlot {
+    type Target = Resume;
+
+    fn deref(&self) -> &Resume {
+        match &self.0 {
+            Some(r) => r,
+            None => NO_RESUME.with(|r| *r),
+        }
+    }
+}
+
+impl std::ops::DerefMut for ResumeSlot {
+    fn deref_mut(&mut self) -> &mut Resume {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl ResumeSlot {
+    /// The wills of the connections taken over, taken (without allocating).
+    pub fn take_old_wills(&mut self) -> Vec<(LinkId, Message)> {
+        self.0
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.old_wills))
+            .unwrap_or_default()
+    }
+
+    /// Frees the fields once nothing is under way (CONNACK has gone: the
+    /// session-present flag was read).
+    pub fn release_if_idle(&mut self) {
+        if self.0.as_ref().is_some_and(|r| r.is_idle()) {
+            self.0 = None;
+        }
+    }
+
+    /// Whether the fields are allocated (tests).
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// Work for the connection's task (the sink runs inside the router and
 /// cannot call it).
 #[derive(Debug, Default)]
@@ -170,7 +239,7 @@ pub struct Chores {
     /// PUBACK/PUBREC waiting for a WAL marker (durable sessions).
     pub marks: Vec<(PacketId, QoS, ReasonCode)>,
     /// Shared-subscription memberships to join or leave.
-    pub share: Vec<super::share::ShareMsg>,
+    pub share: Vec<ShareMsg>,
 }
 
 /// One client's connection.
@@ -193,7 +262,7 @@ pub struct State {
     /// WELCOME came.
     pub welcomed: bool,
     /// The CONNACK to send once welcomed (and the session is here).
-    pub connack: Option<ConnAck>,
+    pub connack: Option<Box<ConnAck>>,
     /// The password to answer a ticket CHALLENGE with.
     pub password: Option<String>,
     /// Whether the client gave a user name and password.
@@ -209,13 +278,13 @@ pub struct State {
     /// The session part that outlives the connection.
     pub p: Persist,
     /// WAMP subscription → the filters it carries.
-    pub wamp_subs: AHashMap<SubscriptionId, Vec<String>>,
+    pub wamp_subs: Lazy<IdMap<SubscriptionId, Vec<String>>>,
     /// WAMP SUBSCRIBE requests waiting for an answer.
-    pub pending_subs: AHashMap<RequestId, PendingSub>,
+    pub pending_subs: Lazy<IdMap<RequestId, PendingSub>>,
     /// SUBSCRIBE packets waiting for answers, in arrival order.
     pub subacks: VecDeque<PendingSuback>,
     /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
-    pub pending_pubs: AHashMap<RequestId, (PacketId, QoS, bool)>,
+    pub pending_pubs: Lazy<IdMap<RequestId, (PacketId, QoS, bool)>>,
     /// Last WAMP request ID used.
     pub last_request: u64,
     /// CALLs made for MQTT 5 requests and their answers (see
@@ -226,10 +295,10 @@ pub struct State {
     pub send_max: u16,
     /// QoS 1/2 messages from the client not yet acknowledged (5.0 Receive Maximum).
     pub inflight_in: u16,
-    /// Topic aliases the client set (5.0).
-    pub aliases_in: AHashMap<u16, MqttString>,
-    /// Topic aliases we set, by topic (5.0).
-    pub aliases_out: AHashMap<MqttString, u16>,
+    /// Topic aliases the client set (5.0; allocated at the first).
+    pub aliases_in: Option<Box<IdMap<u16, MqttString>>>,
+    /// Topic aliases we set, by topic (5.0; allocated at the first).
+    pub aliases_out: Option<Box<AHashMap<MqttString, u16>>>,
     /// The client's Topic Alias Maximum.
     pub alias_out_max: u16,
     /// The client's Maximum Packet Size.
@@ -239,7 +308,7 @@ pub struct State {
     pub last_delivery: Option<(PublicationId, usize)>,
     /// The will, until the connection ends (or, with a Will Delay
     /// Interval, until it is published or cancelled, see [`super::will`]).
-    pub will: Option<Will>,
+    pub will: Option<Box<Will>>,
     /// When the waiting will of an offline session is due (Unix ms); 0:
     /// none waits.
     pub will_due_ms: u64,
@@ -249,9 +318,9 @@ pub struct State {
     /// for clean session 0).
     pub requested_expiry: u32,
     /// Takeover and resumption.
-    pub resume: Resume,
+    pub resume: ResumeSlot,
     /// Work for the task.
-    pub chores: Chores,
+    pub chores: Option<Box<Chores>>,
     /// The session was resumed by a connection on this shard: what this
     /// (old) link still delivers goes there.
     pub forward: Option<Weak<RefCell<State>>>,
@@ -289,16 +358,16 @@ impl State {
             waker: None,
             close: None,
             p: Persist::new(),
-            wamp_subs: AHashMap::new(),
-            pending_subs: AHashMap::new(),
+            wamp_subs: Lazy::default(),
+            pending_subs: Lazy::default(),
             subacks: VecDeque::new(),
-            pending_pubs: AHashMap::new(),
+            pending_pubs: Lazy::default(),
             last_request: 0,
             requests: None,
             send_max,
             inflight_in: 0,
-            aliases_in: AHashMap::new(),
-            aliases_out: AHashMap::new(),
+            aliases_in: None,
+            aliases_out: None,
             alias_out_max: 0,
             max_packet_out: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
             last_delivery: None,
@@ -306,13 +375,31 @@ impl State {
             will_due_ms: 0,
             disconnected: false,
             requested_expiry: 0,
-            resume: Resume::default(),
-            chores: Chores::default(),
+            resume: ResumeSlot::default(),
+            chores: None,
             forward: None,
             handed: None,
             router_ended: false,
             counters: Counters::default(),
         }
+    }
+
+    /// The chores, allocated at the first.
+    pub fn chores(&mut self) -> &mut Chores {
+        self.chores.get_or_insert_with(Box::default)
+    }
+
+    /// The chores, taken (none kept: their room goes too).
+    pub fn take_chores(&mut self) -> Chores {
+        self.chores.take().map(|c| *c).unwrap_or_default()
+    }
+
+    /// The shared-subscription messages among the chores, taken.
+    pub fn take_share_chores(&mut self) -> Vec<ShareMsg> {
+        self.chores
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.share))
+            .unwrap_or_default()
     }
 
     /// Who the session is, for its log records.
@@ -437,12 +524,13 @@ impl State {
     /// client's maximum; later deliveries of it send the alias alone.
     fn assign_alias(&mut self, p: &mut PubOut) {
         let topic = p.tmpl.topic().clone();
-        if let Some(&a) = self.aliases_out.get(&topic) {
+        let aliases = self.aliases_out.get_or_insert_with(Box::default);
+        if let Some(&a) = aliases.get(&topic) {
             p.alias = Some(a);
             p.send_topic = false;
-        } else if self.aliases_out.len() < self.alias_out_max as usize {
-            let a = self.aliases_out.len() as u16 + 1;
-            self.aliases_out.insert(topic, a);
+        } else if aliases.len() < self.alias_out_max as usize {
+            let a = aliases.len() as u16 + 1;
+            aliases.insert(topic, a);
             p.alias = Some(a);
             p.send_topic = true;
         }
@@ -641,7 +729,7 @@ impl State {
         };
         let _ = retain;
         if super::ctx::durable_sessions() > 0 && super::ctx::durable(&self.svc.realm) {
-            self.chores.marks.push((pid, qos, reason));
+            self.chores().marks.push((pid, qos, reason));
             self.wake();
             return Ok(());
         }
@@ -706,13 +794,13 @@ impl State {
             }
         }
         self.phase = Phase::Up;
-        super::ctx::start_incarnation(self);
+        self.start_incarnation();
         if let Some(mut c) = self.connack.take() {
             c.session_present = self.resume.present;
             if self.version == Version::V5 && self.requested_expiry > 0 {
                 c.properties.session_expiry_interval = Some(self.p.expiry_s);
             }
-            self.send(&Packet::ConnAck(Box::new(c)))?;
+            self.send(&Packet::ConnAck(c))?;
         }
         self.write_meta();
         super::will::on_up(self);
@@ -721,15 +809,51 @@ impl State {
         self.refill()
     }
 
+    /// The Join of a member's shared filter (subscribe, resumption).
+    pub fn share_join(&self, share: &str, shard: ShardId) -> Option<ShareMsg> {
+        let (group, filter) = super::mesh::split(share)?;
+        let f = self.p.filters.get(share)?;
+        Some(ShareMsg::Join {
+            key: (self.svc.realm.clone(), group, filter),
+            client: self.client_id.clone(),
+            shard,
+            token: self.token,
+            qos: f.qos,
+            sub_id: f.sub_id,
+            mapping: self.svc.payload_mapping.clone(),
+            strategy: self.svc.limits.shared_strategy,
+        })
+    }
+
+    /// A persistent session gets an incarnation in the log (a realm with a
+    /// file store), or loses it when it is no longer persistent.
+    pub fn start_incarnation(&mut self) {
+        if self.p.persistent() && self.p.inc == 0 && super::ctx::durable(&self.svc.realm) {
+            self.p.inc = next_key(super::ctx::shard_index());
+            super::ctx::adopt_incarnation();
+        } else if !self.p.persistent() && self.p.inc != 0 {
+            self.end_incarnation();
+        }
+    }
+
+    /// The session's incarnation ends: its records go (`End`).
+    pub fn end_incarnation(&mut self) {
+        if self.p.inc != 0 {
+            self.write(Record::End);
+            self.p.inc = 0;
+            super::ctx::drop_incarnation();
+        }
+    }
+
     /// The session ends: its shared-subscription memberships end too.
     pub fn leave_shares(&mut self) {
-        let leaves: Vec<super::share::ShareMsg> = self
+        let leaves: Vec<ShareMsg> = self
             .p
             .filters
             .keys()
-            .filter_map(|f| super::share::leave_of(&self.svc, &self.client_id, self.token, f))
+            .filter_map(|f| super::mesh::leave_of(&self.svc, &self.client_id, self.token, f))
             .collect();
-        self.chores.share.extend(leaves);
+        self.chores().share.extend(leaves);
     }
 
     /// Subscribes the resumed session's filters again through this link
@@ -739,8 +863,8 @@ impl State {
         let filters: Vec<String> = self.p.filters.keys().cloned().collect();
         let me = ShardId(super::ctx::shard_index());
         for filter in filters {
-            if let Some(join) = super::share::join_of(self, &filter, me) {
-                self.chores.share.push(join);
+            if let Some(join) = self.share_join(&filter, me) {
+                self.chores().share.push(join);
                 continue;
             }
             if let Some(f) = self.p.filters.get_mut(&filter) {
@@ -758,7 +882,7 @@ impl State {
                 );
                 self.resume.restoring += 1;
                 self.todo
-                    .push(super::inbound::wamp_subscribe(request, uri, policy, false));
+                    .push(super::mapping::wamp_subscribe(request, uri, policy, false));
             }
         }
         if self.resume.restoring == 0 {
@@ -771,13 +895,13 @@ impl State {
     /// of this shard closes, or the shard the session came from sends the tail.
     fn restored(&mut self) {
         let links = std::mem::take(&mut self.resume.old_links);
-        self.chores.close.extend(links);
+        self.chores().close.extend(links);
         if let Some((shard, token)) = self.resume.from {
             let msg = Takeover::Subscribed {
                 client: self.client_id.clone(),
                 token,
             };
-            self.chores.front.push((shard, msg));
+            self.chores().front.push((shard, msg));
         }
         self.wake();
     }
@@ -792,7 +916,7 @@ impl State {
     pub fn duplicate(&mut self, publication: PublicationId, retained: bool) -> bool {
         if retained || !self.settling() {
             if !self.resume.seen.is_empty() {
-                self.resume.seen = AHashSet::new();
+                self.resume.seen = IdSet::default();
             }
             return false;
         }
@@ -875,7 +999,7 @@ impl State {
                 client: self.client_id.clone(),
                 token,
             };
-            self.chores.front.push((shard, msg));
+            self.chores().front.push((shard, msg));
         }
         let _ = self.maybe_up();
         self.wake();
@@ -950,10 +1074,27 @@ pub fn reason_of(error: &str) -> ReasonCode {
     }
 }
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_slot_exists_only_while_something_is_under_way() {
+        let mut r = ResumeSlot::default();
+        assert!(!r.awaiting && r.from.is_none() && r.old_links.is_empty());
+        assert!(r.take_old_wills().is_empty());
+        assert!(!r.is_allocated(), "reading allocates nothing");
+        r.from = Some((ShardId(1), 7));
+        assert!(r.is_allocated());
+        r.release_if_idle();
+        assert_eq!(r.from, Some((ShardId(1), 7)), "kept while a tail may come");
+        r.from = None;
+        r.seen.insert(PublicationId(3));
+        r.release_if_idle();
+        assert!(r.is_allocated(), "kept while duplicates may come");
+        r.seen.clear();
+        r.release_if_idle();
+        assert!(!r.is_allocated());
+        assert!(r.seen.is_empty() && r.from.is_none());
+    }
 }

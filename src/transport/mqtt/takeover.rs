@@ -35,6 +35,7 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use super::CLIENTS;
+use super::mesh::{Mesh, Takeover, owner_of};
 use super::session::SessionData;
 use super::state::{Phase, StateRef};
 use crate::core::ShardRouter;
@@ -42,85 +43,6 @@ use crate::core::api::LinkId;
 use crate::core::cluster::FrontMsg;
 use crate::proto::ShardId;
 use crate::proto::mqtt::ReasonCode;
-use crate::store::mqtt::StoredMsg;
-
-/// What shards tell each other about client identifiers and sessions.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Takeover {
-    /// To the owner: this connection holds `client` now.
-    Claim {
-        /// The client identifier.
-        client: String,
-        /// The holder's shard.
-        shard: ShardId,
-        /// The connection.
-        token: u64,
-        /// It asked for its session (clean start 0).
-        resume: bool,
-    },
-    /// To a holder's shard: end this session's connection; hand the session
-    /// to `next` when `resume`, else end it.
-    Kick {
-        /// The client identifier.
-        client: String,
-        /// The session's connection.
-        token: u64,
-        /// The new connection (shard, token).
-        next: (ShardId, u64),
-        /// The new connection asked for the session.
-        resume: bool,
-    },
-    /// To the new connection: its session (`None`: there was none to resume).
-    Handover {
-        /// The client identifier.
-        client: String,
-        /// The new connection.
-        token: u64,
-        /// Where the session was (shard, token): it sends the tail.
-        from: (ShardId, u64),
-        /// The session.
-        data: Option<Box<SessionData>>,
-    },
-    /// To the old shard: the new connection's subscriptions are in place.
-    Subscribed {
-        /// The client identifier.
-        client: String,
-        /// The old session's token.
-        token: u64,
-    },
-    /// To the new connection: what the old shard queued after the hand-over.
-    Tail {
-        /// The client identifier.
-        client: String,
-        /// The new connection.
-        token: u64,
-        /// The messages, oldest first.
-        msgs: Vec<StoredMsg>,
-    },
-    /// To the owner: this session ended.
-    Release {
-        /// The client identifier.
-        client: String,
-        /// The connection.
-        token: u64,
-    },
-}
-
-/// How the front end reaches the mesh (the shard's router).
-pub trait Mesh {
-    /// This shard and the shard count.
-    fn shard(&self) -> (ShardId, u16);
-    /// Sends to another shard.
-    fn send(&self, to: ShardId, msg: Takeover);
-    /// Closes a link of this shard (a session handed over or ended).
-    fn close_link(&self, link: LinkId);
-    /// Sends any front-end message to another shard.
-    fn send_front(&self, to: ShardId, msg: FrontMsg);
-    /// Opens a trusted in-process session (a shared-subscription group).
-    fn open_service(&self, realm: &str, out: crate::core::api::Output) -> Option<LinkId>;
-    /// Feeds a message to a link of this shard.
-    fn feed(&self, link: LinkId, msg: crate::proto::Message);
-}
 
 thread_local! {
     /// Client identifiers this shard owns → the session holding each.
@@ -132,16 +54,6 @@ thread_local! {
     static TAILS: RefCell<AHashMap<(String, u64), StateRef>> = RefCell::new(AHashMap::new());
     /// Tokens of this shard's connections.
     static NEXT_TOKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The owner shard of a client identifier (FNV-1a: stable across runs and builds).
-pub fn owner_of(client: &str, shards: u16) -> ShardId {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in client.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    ShardId((h % u64::from(shards.max(1))) as u16)
 }
 
 /// A token for a new connection on `shard`: unique across shards.
@@ -167,8 +79,11 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 /// this shard is taken over in place (adopted when `resume`).
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
     let old = CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
-    // Waits for the owner's answer unless the session is found here.
-    state.borrow_mut().resume.awaiting = resume && old.is_none();
+    // Waits for the owner's answer unless the session is found here (a
+    // new state awaits nothing: its resume slot stays unallocated).
+    if resume && old.is_none() {
+        state.borrow_mut().resume.awaiting = true;
+    }
     if let Some(old) = old {
         let adoptable = {
             let o = old.borrow();
@@ -264,11 +179,11 @@ fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
     let mut o = old.borrow_mut();
     tracing::debug!(client = %o.client_id, "session taken over by a new connection");
     o.leave_shares();
-    for msg in std::mem::take(&mut o.chores.share) {
+    for msg in o.take_share_chores() {
         super::share::send(mesh, None, msg);
     }
     o.p.expiry_s = 0;
-    super::ctx::end_incarnation(&mut o);
+    o.end_incarnation();
     o.p.clear();
     match o.phase {
         Phase::Offline => {
@@ -624,7 +539,7 @@ pub fn on_front_msgs(router: &mut ShardRouter, msgs: Vec<FrontMsg>) {
             Err(other) => match other.downcast::<DurableMark>() {
                 Ok(mark) => mark.queue(),
                 Err(other) => {
-                    if let Ok(s) = other.downcast::<super::share::ShareMsg>() {
+                    if let Ok(s) = other.downcast::<super::mesh::ShareMsg>() {
                         super::share::handle(&mesh, *s);
                     }
                 }
@@ -636,20 +551,6 @@ pub fn on_front_msgs(router: &mut ShardRouter, msgs: Vec<FrontMsg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owners_spread_and_are_stable() {
-        assert_eq!(owner_of("device-1", 1), ShardId(0));
-        let a = owner_of("device-1", 8);
-        assert_eq!(a, owner_of("device-1", 8));
-        let spread: std::collections::BTreeSet<u16> =
-            (0..200).map(|i| owner_of(&format!("d{i}"), 8).0).collect();
-        assert_eq!(
-            spread.len(),
-            8,
-            "200 identifiers reach every one of 8 shards"
-        );
-    }
 
     /// A mesh of `shards` shards seen from `me`: records what is sent.
     struct FakeMesh {
@@ -819,7 +720,7 @@ mod tests {
         st.p.expiry_s = 300;
         st.phase = Phase::Offline;
         st.link = Some(LinkId(7));
-        st.will = Some(Will {
+        st.will = Some(Box::new(Will {
             topic: MqttString::try_from("dev/status").expect("topic"),
             payload: bytes::Bytes::from_static(b"gone"),
             qos: QoS::AtLeastOnce,
@@ -828,7 +729,7 @@ mod tests {
                 will_delay_interval: Some(60),
                 ..Default::default()
             },
-        });
+        }));
         super::super::will::defer(&mut st, 60);
         let st = Rc::new(RefCell::new(st));
         CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(&st)));

@@ -18,7 +18,8 @@
 //!
 //! Imports the connection state and `inbound` (the will's WAMP PUBLISH).
 
-use super::state::{State, now_ms};
+use super::ctx::now_ms;
+use super::state::State;
 use crate::proto::Message;
 use crate::proto::mqtt::{Version, Will};
 use crate::store::mqtt::{Record, StoredWill};
@@ -74,7 +75,7 @@ pub fn on_up(s: &State) {
         Some(w) => s.write(Record::Will(Box::new(StoredWill {
             due_ms: 0,
             delay_s: delay_of(w, s.version),
-            will: w.clone(),
+            will: (**w).clone(),
         }))),
         None => s.write(Record::DelWill),
     }
@@ -88,7 +89,7 @@ pub fn defer(s: &mut State, delay_s: u32) {
         let stored = StoredWill {
             due_ms: s.will_due_ms,
             delay_s,
-            will: w.clone(),
+            will: (**w).clone(),
         };
         s.write(Record::Will(Box::new(stored)));
     }
@@ -118,7 +119,7 @@ pub fn take_due(s: &mut State) -> Option<Message> {
 /// A restored session's will: waiting in the session until it is due.
 pub fn restore(s: &mut State, w: StoredWill) {
     s.will_due_ms = w.due_at(now_ms()).max(1);
-    s.will = Some(w.will);
+    s.will = Some(Box::new(w.will));
 }
 
 #[cfg(test)]
