@@ -441,13 +441,15 @@ pub(super) fn refuse_taken_ports(transports: &[TransportConfig]) -> Result<(), R
             continue;
         }
         match std::net::TcpListener::bind((host, port)) {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            // Connections of an earlier router still closing (FIN_WAIT,
+            // without SO_REUSEADDR) also fail the probe: only a socket
+            // listening on the port means another server.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && listening_on(port) => {
                 return Err(RunError::Bind {
                     endpoint: endpoint_text(&t.endpoint),
                     source: std::io::Error::new(
                         std::io::ErrorKind::AddrInUse,
-                        "address already in use by another process \
-                         (is another router or Junction still running?)",
+                        "another process listens there (a router still running?)",
                     ),
                 });
             }
@@ -457,6 +459,29 @@ pub(super) fn refuse_taken_ports(transports: &[TransportConfig]) -> Result<(), R
         }
     }
     Ok(())
+}
+
+/// Whether some socket of this network namespace listens on TCP port
+/// `port` (`/proc/net/tcp` and `tcp6`, state `0A`); unreadable: assumed so.
+fn listening_on(port: u16) -> bool {
+    let local = format!(":{port:04X}");
+    let mut readable = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        let listening = text.lines().skip(1).any(|l| {
+            let mut fields = l.split_whitespace();
+            let addr = fields.nth(1).unwrap_or("");
+            let state = fields.nth(1).unwrap_or("");
+            addr.ends_with(&local) && state == "0A"
+        });
+        if listening {
+            return true;
+        }
+    }
+    !readable
 }
 
 #[cfg(test)]
@@ -491,9 +516,28 @@ mod tests {
         let err = refuse_taken_ports(&[tcp(port)]).expect_err("taken");
         let text = err.to_string();
         assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-        assert!(text.contains("already in use by another process"), "{text}");
+        assert!(text.contains("another process listens there"), "{text}");
         drop(other);
         refuse_taken_ports(&[tcp(port)]).expect("free again");
         refuse_taken_ports(&[tcp(0)]).expect("any port");
+    }
+
+    #[test]
+    fn connections_of_an_earlier_router_do_not_hold_the_port() {
+        // An earlier router's listener (SO_REUSEPORT only, as the ring's)
+        // gone, one of its connections still open on the port.
+        let old = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        old.set_reuse_port(true).expect("reuseport");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        old.bind(&any.into()).expect("bind");
+        old.listen(8).expect("listen");
+        let addr = old.local_addr().expect("addr").as_socket().expect("inet");
+        let client = std::net::TcpStream::connect(addr).expect("connect");
+        let (served, _) = old.accept().expect("accept");
+        drop(old);
+        assert!(!listening_on(addr.port()), "nobody listens any more");
+        refuse_taken_ports(&[tcp(addr.port())]).expect("only a connection is left");
+        drop((client, served));
     }
 }

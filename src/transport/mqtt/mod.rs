@@ -20,8 +20,13 @@
 //!   deferred out of router calls, the count of durable sessions, clock);
 //! - `share.rs`: `$share/{group}/{filter}` shared subscriptions;
 //! - `sys.rs`: the `$SYS/` statistics topics;
+//! - `calls.rs`: the CALLs of MQTT 5 requests waiting, and their answers;
 //! - `request.rs`: MQTT 5 requests answered by WAMP procedures
 //!   (`request_response`);
+//! - `resume.rs`: a connection's takeover/resumption bookkeeping, allocated
+//!   only while one is under way;
+//! - `connect.rs`: the CONNECT phase's pieces (first packet, refusals,
+//!   the HELLO a CONNECT stands for);
 //! - `takeover.rs`: client identifiers across shards, session hand-over;
 //! - `will.rs`: when a will is published (MQTT 5 Will Delay Interval), the
 //!   stored will of a durable session;
@@ -39,7 +44,9 @@
 //! Imports `proto`, `config` and the core's front-end API; never the shard
 //! runtime (the router is reached through [`RouterPort`]).
 
+pub mod calls;
 mod conn;
+mod connect;
 pub mod ctx;
 pub mod inbound;
 pub mod mapping;
@@ -47,6 +54,7 @@ pub mod mesh;
 pub mod offline;
 pub mod out;
 pub mod request;
+pub mod resume;
 pub mod session;
 pub mod share;
 pub mod sink;

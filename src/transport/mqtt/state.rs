@@ -19,9 +19,11 @@ use std::task::Waker;
 use ahash::AHashMap;
 
 use super::Service;
+pub use super::calls::{CallAnswer, PendingCall, Requests};
 use super::ctx::now_ms;
 use super::mesh::{ShareMsg, Takeover};
 use super::out::{Item, OutQueue, PubOut};
+pub use super::resume::{Resume, ResumeSlot};
 use super::session::{IdMap, IdSet, Inflight, Lazy, Owner, Persist, SessionData, next_key, stored};
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
@@ -30,7 +32,7 @@ use crate::proto::mqtt::{
     SubAck, Version, Will,
 };
 use crate::proto::{Message, PublicationId, RequestId, SessionId, ShardId, SubscriptionId};
-use crate::store::mqtt::Record;
+use crate::store::mqtt::{Record, StoredWill};
 
 /// Where the connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,68 +83,6 @@ pub struct Counters {
     pub msgs_out: u64,
 }
 
-/// Where a session's state is coming from (resumption, takeover).
-#[derive(Debug, Default)]
-pub struct Resume {
-    /// The CONNECT asked for its session (clean start 0) and the owner's
-    /// answer has not come: no CONNACK yet.
-    pub awaiting: bool,
-    /// A session was found: CONNACK says session present.
-    pub present: bool,
-    /// The session came from another shard (shard, token there), which
-    /// still queues what arrives for it until told that this connection
-    /// has subscribed.
-    pub from: Option<(ShardId, u64)>,
-    /// The links of the connections this one took the session from (this
-    /// shard): closed once this connection has subscribed again.
-    pub old_links: Vec<LinkId>,
-    /// The wills of those connections, published through their links.
-    pub old_wills: Vec<(LinkId, Message)>,
-    /// Tokens of those connections: a `Handover` or `Tail` addressed to
-    /// one of them (it was still settling) is this connection's.
-    pub aliases: Vec<u64>,
-    /// WAMP subscriptions of the resumed session not confirmed yet.
-    pub restoring: usize,
-    /// Publications delivered while an old link or a tail may deliver them
-    /// too (duplicates are dropped).
-    pub seen: IdSet<PublicationId>,
-    /// A kick that came while this connection waited for its session: it
-    /// is handled once the session is here (the new connection, resume).
-    pub kick: Option<((ShardId, u64), bool)>,
-    /// (Old side) the new connection has subscribed while this
-    /// connection's task was still ending: the tail goes once it is offline.
-    pub tail_due: bool,
-}
-
-/// A CALL made for an MQTT 5 request, waiting for its answer.
-#[derive(Debug, Clone)]
-pub struct PendingCall {
-    /// Where the answer goes.
-    pub response_topic: MqttString,
-    /// The request's Correlation Data.
-    pub correlation: Option<bytes::Bytes>,
-    /// The request's QoS (the answer's).
-    pub qos: QoS,
-}
-
-/// An answer the router gave to one of those calls.
-#[derive(Debug, Clone)]
-pub struct CallAnswer {
-    /// The CALL.
-    pub request: RequestId,
-    /// The RESULT's payload, or the ERROR's URI and payload.
-    pub outcome: Result<crate::proto::Payload, (String, crate::proto::Payload)>,
-}
-
-/// A connection's MQTT 5 requests answered by WAMP procedures.
-#[derive(Debug, Default)]
-pub struct Requests {
-    /// CALLs waiting for an answer.
-    pub calls: AHashMap<RequestId, PendingCall>,
-    /// Answers for the task to publish.
-    pub answers: Vec<CallAnswer>,
-}
-
 impl State {
     /// The router answered CALL `request` (the sink): kept for the task
     /// when the call is one of this connection's requests.
@@ -157,74 +97,6 @@ impl State {
             r.answers.push(CallAnswer { request, outcome });
             self.wake();
         }
-    }
-}
-
-impl Resume {
-    /// Nothing under way: no session awaited, no old link or tail to
-    /// wait for, no old connection's token to answer for.
-    fn is_idle(&self) -> bool {
-        !self.awaiting
-            && self.from.is_none()
-            && self.old_links.is_empty()
-            && self.old_wills.is_empty()
-            && self.aliases.is_empty()
-            && self.restoring == 0
-            && self.seen.is_empty()
-            && self.kick.is_none()
-            && !self.tail_due
-    }
-}
-
-/// A [`Resume`] that exists only while a takeover or resumption is under
-/// way: an idle connection keeps a pointer, not the 170 bytes of its
-/// fields. Reading an absent one reads the defaults; changing it
-/// allocates it; [`ResumeSlot::release_if_idle`] frees it once settled.
-#[derive(Debug, Default)]
-pub struct ResumeSlot(Option<Box<Resume>>);
-
-thread_local! {
-    /// What an absent [`ResumeSlot`] reads as (one per thread, never freed).
-    static NO_RESUME: &'static Resume = Box::leak(Box::default());
-}
-
-impl std::ops::Deref for ResumeSlot {
-    type Target = Resume;
-
-    fn deref(&self) -> &Resume {
-        match &self.0 {
-            Some(r) => r,
-            None => NO_RESUME.with(|r| *r),
-        }
-    }
-}
-
-impl std::ops::DerefMut for ResumeSlot {
-    fn deref_mut(&mut self) -> &mut Resume {
-        self.0.get_or_insert_with(Box::default)
-    }
-}
-
-impl ResumeSlot {
-    /// The wills of the connections taken over, taken (without allocating).
-    pub fn take_old_wills(&mut self) -> Vec<(LinkId, Message)> {
-        self.0
-            .as_mut()
-            .map(|r| std::mem::take(&mut r.old_wills))
-            .unwrap_or_default()
-    }
-
-    /// Frees the fields once nothing is under way (CONNACK has gone: the
-    /// session-present flag was read).
-    pub fn release_if_idle(&mut self) {
-        if self.0.as_ref().is_some_and(|r| r.is_idle()) {
-            self.0 = None;
-        }
-    }
-
-    /// Whether the fields are allocated (tests).
-    pub fn is_allocated(&self) -> bool {
-        self.0.is_some()
     }
 }
 
@@ -803,10 +675,27 @@ impl State {
             self.send(&Packet::ConnAck(c))?;
         }
         self.write_meta();
-        super::will::on_up(self);
+        self.keep_will();
         self.resubscribe();
         self.redeliver()?;
         self.refill()
+    }
+
+    /// The connection came up: a durable session keeps its will (due 0:
+    /// the connection is open) or drops one an earlier connection left
+    /// (see `will.rs`).
+    fn keep_will(&self) {
+        if self.p.inc == 0 {
+            return;
+        }
+        match &self.will {
+            Some(w) => self.write(Record::Will(Box::new(StoredWill {
+                due_ms: 0,
+                delay_s: delay_of(w, self.version),
+                will: (**w).clone(),
+            }))),
+            None => self.write(Record::DelWill),
+        }
     }
 
     /// The Join of a member's shared filter (subscribe, resumption).
@@ -1053,6 +942,14 @@ impl State {
         let _ = self.send(&Packet::ConnAck(Box::new(c)));
         self.phase = Phase::Closing;
         self.close = Some(CloseReason::Normal);
+    }
+}
+
+/// The Will Delay Interval of `w` in seconds (3.1.1: 0).
+pub fn delay_of(w: &Will, version: Version) -> u32 {
+    match version {
+        Version::V5 => w.properties.will_delay_interval.unwrap_or(0),
+        Version::V311 => 0,
     }
 }
 

@@ -20,8 +20,8 @@
 
 use super::ctx::now_ms;
 use super::state::State;
+pub use super::state::delay_of;
 use crate::proto::Message;
-use crate::proto::mqtt::{Version, Will};
 use crate::store::mqtt::{Record, StoredWill};
 
 /// What happens to a will when its connection ends.
@@ -34,14 +34,6 @@ pub enum WillAt {
     Later(u32),
     /// Not published.
     Never,
-}
-
-/// The Will Delay Interval of `w` in seconds (3.1.1: 0).
-pub fn delay_of(w: &Will, version: Version) -> u32 {
-    match version {
-        Version::V5 => w.properties.will_delay_interval.unwrap_or(0),
-        Version::V311 => 0,
-    }
 }
 
 /// What happens to the will when a connection ends: `fires` (the end was
@@ -63,22 +55,6 @@ pub fn plan(fires: bool, delay_s: u32, kept: bool, moved: bool) -> WillAt {
 /// Milliseconds until a will due at `due_ms` (Unix ms), at `now_ms`.
 pub fn left_ms(due_ms: u64, now_ms: u64) -> u64 {
     due_ms.saturating_sub(now_ms)
-}
-
-/// The connection came up: a durable session keeps its will (due 0: the
-/// connection is open) or drops one an earlier connection left.
-pub fn on_up(s: &State) {
-    if s.p.inc == 0 {
-        return;
-    }
-    match &s.will {
-        Some(w) => s.write(Record::Will(Box::new(StoredWill {
-            due_ms: 0,
-            delay_s: delay_of(w, s.version),
-            will: (**w).clone(),
-        }))),
-        None => s.write(Record::DelWill),
-    }
 }
 
 /// The connection ended and its will waits `delay_s` seconds with the
@@ -125,7 +101,7 @@ pub fn restore(s: &mut State, w: StoredWill) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::mqtt::{MqttString, QoS, WillProperties};
+    use crate::proto::mqtt::{MqttString, QoS, Version, Will, WillProperties};
     use bytes::Bytes;
 
     fn will(delay: Option<u32>) -> Will {

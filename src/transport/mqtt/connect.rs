@@ -1,0 +1,161 @@
+//! The CONNECT phase's pieces: reading the first packet, the CONNACK of a
+//! refusal, the decoder limits of a service's clients and the HELLO a
+//! CONNECT stands for. The driver (`conn.rs`) runs them.
+//!
+//! Imports the codec, the service's settings and the transport's socket
+//! helpers; nothing else of the MQTT front end.
+
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+
+use super::Service;
+use crate::proto::mqtt::{
+    self, ConnAck, ConnAckProperties, Connect, MqttError, Packet, ReasonCode, Version,
+};
+use crate::proto::{Dict, Hello, Message, Value};
+use crate::transport::Stream;
+use crate::transport::conn::with_scratch;
+use crate::transport::socket::Socket;
+
+/// The decoder limits of `svc`'s clients.
+pub(super) fn decode_limits(svc: &Service) -> mqtt::Limits {
+    mqtt::Limits {
+        max_packet_size: svc.limits.max_packet_size as u32,
+        max_topic_len: svc.limits.max_topic_length.min(u16::MAX as usize) as u16,
+        max_topic_levels: svc.limits.max_topic_levels.min(u16::MAX as usize) as u16,
+        peer: mqtt::Peer::Client,
+        validate_payload_format: false,
+    }
+}
+
+/// A refused CONNECT: the CONNACK to send (if any).
+pub(super) type Refusal = Option<(Vec<u8>, ReasonCode)>;
+
+/// Reads until a whole first packet is in `buf` and decodes it: a CONNECT,
+/// or a refusal (CONNACK with the code the error names, when the version is known).
+pub(super) async fn read_connect(
+    sock: &mut Stream,
+    buf: &mut BytesMut,
+    limits: &mqtt::Limits,
+) -> Result<Box<Connect>, Refusal> {
+    loop {
+        match mqtt::decode(buf, None, limits) {
+            Ok(Some(Packet::Connect(c))) => return Ok(c),
+            Ok(Some(_)) => return Err(None),
+            Ok(None) => {}
+            Err(e) => return Err(connack_for_error(buf, &e)),
+        }
+        let n = poll_fn(|cx| with_scratch(|s| read_into(sock, cx, s, buf))).await;
+        if n == 0 {
+            return Err(None);
+        }
+    }
+}
+
+fn read_into(
+    sock: &mut Stream,
+    cx: &mut Context<'_>,
+    scratch: &mut [u8],
+    buf: &mut BytesMut,
+) -> Poll<usize> {
+    match sock.poll_read(cx, scratch) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(n)) => {
+            buf.extend_from_slice(&scratch[..n]);
+            Poll::Ready(n)
+        }
+        Poll::Ready(Err(_)) => Poll::Ready(0),
+    }
+}
+
+/// The CONNACK answering a CONNECT that did not decode.
+pub(super) fn connack_for_error(buf: &[u8], e: &MqttError) -> Refusal {
+    // An unknown protocol level gets the 3.1.1 answer (MQTT-3.1.2-2).
+    let version = match mqtt::peek_connect_version(buf) {
+        Some(v) => v,
+        None if e.v311_connack_code().is_some() => Version::V311,
+        None => return None,
+    };
+    let code = match version {
+        Version::V5 => e.reason_code(),
+        Version::V311 => ReasonCode::from_v311_connack(e.v311_connack_code()?)?,
+    };
+    let c = ConnAck {
+        session_present: false,
+        code,
+        properties: ConnAckProperties::default(),
+    };
+    let mut out = BytesMut::new();
+    mqtt::encode(&Packet::ConnAck(Box::new(c)), version, &mut out).ok()?;
+    Some((out.to_vec(), code))
+}
+
+/// A random client identifier for a client that gave none.
+pub(super) fn assigned_client_id() -> String {
+    format!("junction-{:016x}", rand::random::<u64>())
+}
+
+/// An encoded CONNACK refusal.
+pub(super) fn refusal(version: Version, code: ReasonCode) -> Vec<u8> {
+    let c = ConnAck {
+        session_present: false,
+        code,
+        properties: ConnAckProperties::default(),
+    };
+    let mut out = BytesMut::new();
+    let _ = mqtt::encode(&Packet::ConnAck(Box::new(c)), version, &mut out);
+    out.to_vec()
+}
+
+/// The HELLO a CONNECT stands for: user name and password offer `ticket`
+/// (then `anonymous`, for services that take anyone), no credentials offer
+/// `anonymous`; the authid asked for is the user name, else the client
+/// identifier; `authextra.mqtt` carries the client's details.
+pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bool) -> Message {
+    let mut methods = Vec::new();
+    if certificate {
+        // A TLS client certificate comes first (the transport's `auth.tls`;
+        // skipped by the router when the transport has no such method).
+        methods.push(Value::Str("tls".into()));
+    }
+    if c.username.is_some() && c.password.is_some() {
+        methods.push(Value::Str("ticket".into()));
+    }
+    methods.push(Value::Str("anonymous".into()));
+    let authid = c
+        .username
+        .as_ref()
+        .map_or(client_id, |u| u.as_str())
+        .to_owned();
+    let mqtt = Dict::new()
+        .with("client_id", client_id)
+        .with("protocol_level", u64::from(c.version.level()))
+        .with("will", c.will.is_some());
+    let roles = Dict::new()
+        .with(
+            "subscriber",
+            Dict::new().with(
+                "features",
+                Dict::new().with("pattern_based_subscription", true),
+            ),
+        )
+        .with("publisher", Dict::new().with("features", Dict::new()));
+    let roles = if svc.limits.request_response {
+        // MQTT 5 requests become CALLs (see `request.rs`).
+        roles.with("caller", Dict::new().with("features", Dict::new()))
+    } else {
+        roles
+    };
+    let details = Dict::new()
+        .with("authmethods", Value::List(methods))
+        .with("authid", authid)
+        .with("authextra", Dict::new().with("mqtt", mqtt))
+        .with("roles", roles)
+        .with("agent", "mqtt");
+    Message::Hello(Hello {
+        realm: svc.realm.clone(),
+        details,
+    })
+}
