@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures::future::{Either, join, select};
 
-use super::driver::{HttpConn, Stop};
-use super::services::text;
+use super::conn::{HttpConn, Stop};
+use super::reply::text;
 use super::stream::{read_some, write_all};
 use crate::config::TransportConfig;
 use crate::config::web::CgiService;

@@ -43,8 +43,8 @@ use futures::channel::oneshot;
 use glommio::timer::Timer;
 use rand::Rng as _;
 
-use super::WebRouter;
-use super::driver::{Body, HttpConn, Stop};
+use super::conn::{Body, HttpConn, Stop, peer_socket_addr};
+use super::port::WebRouter;
 use crate::config::web::LongPollService;
 use crate::config::{TransportConfig, TransportKind, WebSocketService};
 use crate::core::api::{FrontEnd, LinkId, LinkInfo, Output};
@@ -382,7 +382,7 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
     let id = format!("{:04x}{suffix}", shard.0);
     let (out, outbox) = Output::wire(protocol.serializer, lp.options.queue_limit_bytes.max(1));
     let mut info = LinkInfo::new(Rc::clone(&lp.transport), FrontEnd::LongPoll, peer);
-    info.peer_addr = super::bridge::peer_socket_addr(peer);
+    info.peer_addr = peer_socket_addr(peer);
     let link = match router.open(info, out) {
         Ok(l) => l,
         Err(e) => return Reply::text(503, e.0),
@@ -501,7 +501,7 @@ async fn send(
     mut head: ResponseHead,
     reply: Reply,
 ) -> Result<(u16, u64), Stop> {
-    super::services::cross_origin(req, &mut head);
+    super::reply::cross_origin(req, &mut head);
     let _ = head.header(
         "Cache-Control",
         "no-store, no-cache, must-revalidate, max-age=0",

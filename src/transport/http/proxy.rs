@@ -39,8 +39,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::future::{Either, select};
 
-use super::driver::{HttpConn, Stop};
-use super::services::text;
+use super::conn::{HttpConn, Stop};
+use super::reply::text;
 use super::stream::{read_some, write_all};
 use crate::config::web::{ForwardedProto, ReverseProxyService};
 use crate::proto::http::body::{CHUNK_END, Chunk, LAST_CHUNK, chunk_header};
