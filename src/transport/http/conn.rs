@@ -47,6 +47,9 @@ use crate::transport::{CLOSE_TIMEOUT, Stream, with_timeout};
 
 /// Octets of a large file read (and written) at a time.
 const PIECE: usize = 256 * 1024;
+/// Octets of a next request kept while [`HttpConn::peer_gone`] watches the
+/// connection; beyond them it is no longer watched.
+const WATCH_LIMIT: usize = 64 * 1024;
 
 /// A response body.
 #[derive(Debug)]
@@ -214,6 +217,19 @@ impl HttpConn {
     pub(super) async fn discard_body(&mut self) -> Result<(), Stop> {
         while self.body_piece().await?.is_some() {}
         Ok(())
+    }
+
+    /// Waits until the client closes its side or the connection fails
+    /// (while an answer is being prepared). What the client sends meanwhile
+    /// is kept for the next request; beyond [`WATCH_LIMIT`] octets the
+    /// connection is no longer watched.
+    pub(super) async fn peer_gone(&mut self) {
+        while self.buf.len() < WATCH_LIMIT {
+            if self.read_more(None).await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
     }
 
     /// Reads what the socket has into the buffer; waits until something
