@@ -292,6 +292,11 @@ pub const DEFAULT_CGI_MAX_HEAD: usize = 64 << 10;
 pub const DEFAULT_PROXY_CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Default [`ReverseProxyService::timeout_ms`]: 60 s.
 pub const DEFAULT_PROXY_TIMEOUT_MS: u64 = 60_000;
+/// `reverseproxy` `junction.pool_size`: idle backend connections kept per shard.
+pub const DEFAULT_PROXY_POOL_SIZE: usize = 16;
+/// `reverseproxy` `junction.pool_idle_timeout` (ms): how long an idle
+/// backend connection is kept.
+pub const DEFAULT_PROXY_POOL_IDLE_MS: u64 = 15_000;
 /// Default [`WsgiService::start_timeout_ms`]: 30 s.
 pub const DEFAULT_WSGI_START_TIMEOUT_MS: u64 = 30_000;
 
@@ -323,6 +328,12 @@ pub struct ReverseProxyService {
     /// read of its body, must come within this (past it: 504, or the
     /// connection is closed mid-body).
     pub timeout_ms: u64,
+    /// `junction.pool_size`: idle keep-alive connections to the backend
+    /// kept per shard for the next requests (0: a connection per request).
+    pub pool_size: usize,
+    /// `junction.pool_idle_timeout` (ms): an idle pooled connection older
+    /// than this is closed rather than reused.
+    pub pool_idle_ms: u64,
 }
 
 /// A `wsgi` service: a Python WSGI application.

@@ -168,7 +168,56 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
         self._answer(self._info(body), status=201, extra=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
 
 
-def gateways_config(port: int, upstream_port: int, dead_port: int) -> dict:
+class CountingUpstream(http.server.ThreadingHTTPServer):
+    """An HTTP/1.1 upstream that counts the connections it accepted and can
+    close a connection on the next request without answering it (as a
+    backend whose keep-alive timeout ran out just as the request came)."""
+
+    daemon_threads = True
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.accepted = 0
+        self.drop_next = False
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def get_request(self):
+        conn = super().get_request()
+        with self.lock:
+            self.accepted += 1
+        return conn
+
+
+class CountingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _serve(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        with self.server.lock:
+            drop = self.server.drop_next
+            self.server.drop_next = False
+            if drop:
+                self.server.dropped += 1
+        if drop:
+            self.close_connection = True
+            return
+        out = json.dumps({"method": self.command, "path": self.path, "len": len(body),
+                          "connection": self.headers.get("Connection")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = _serve
+
+
+def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: int = 0) -> dict:
     anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
     return {
         "version": 2,
@@ -200,6 +249,12 @@ def gateways_config(port: int, upstream_port: int, dead_port: int) -> dict:
                                 "junction": {"timeout": 1500},
                             },
                             "self": {"type": "reverseproxy", "host": "127.0.0.1", "port": port},
+                            "pool": {
+                                "type": "reverseproxy",
+                                "host": "127.0.0.1",
+                                "port": pool_port,
+                                "junction": {"pool_size": 4, "pool_idle_timeout": 30000},
+                            },
                             "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
                             "app": {"type": "wsgi", "module": "hello_app", "object": "application"},
                             "metrics": {"type": "metrics"},
@@ -235,11 +290,13 @@ def gw(tmp_path_factory):
 
     upstream = Upstream(("127.0.0.1", 0), UpstreamHandler)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    counting = CountingUpstream(("127.0.0.1", 0), CountingHandler)
+    threading.Thread(target=counting.serve_forever, daemon=True).start()
     port = free_port()
     dead_port = free_port()
     proc = RouterProcess(
         workdir,
-        config=gateways_config(port, upstream.server_address[1], dead_port),
+        config=gateways_config(port, upstream.server_address[1], dead_port, counting.server_address[1]),
         wait_ports=[port],
     )
     # A control socket of its own (for `junction reload`).
@@ -251,10 +308,12 @@ def gw(tmp_path_factory):
         proc=proc,
         workdir=workdir,
         upstream_port=upstream.server_address[1],
+        counting=counting,
     )
     alive = proc.alive()
     proc.kill()
     upstream.shutdown()
+    counting.shutdown()
     assert alive, f"router died during the gateway tests:\n{proc.logs()}"
 
 
@@ -433,6 +492,38 @@ def test_reverse_proxy_forwards_path_query_headers_and_bodies(gw):
     # The client's own X-Forwarded-For is extended.
     r = requests.get(f"{gw.base}/proxy/x", headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.json()["headers"]["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+
+
+def test_reverse_proxy_reuses_upstream_connections(gw):
+    up = gw.counting
+    s = requests.Session()
+    before = up.accepted
+    # One client connection (one shard): its requests share one upstream connection.
+    for i in range(10):
+        r = s.get(f"{gw.base}/pool/a{i}")
+        assert r.status_code == 200 and r.json()["path"] == f"/a{i}"
+        assert r.json()["connection"] is None, "no Connection: close to a pooled backend"
+    r = s.post(f"{gw.base}/pool/p", data=b"x" * 1000)
+    assert r.status_code == 200 and r.json()["len"] == 1000
+    assert up.accepted - before == 1, up.accepted - before
+    # Fresh client connections (any shard): at most one upstream connection per shard.
+    before = up.accepted
+    for i in range(10):
+        assert requests.get(f"{gw.base}/pool/f{i}").status_code == 200
+    assert up.accepted - before <= SHARDS, (up.accepted - before, SHARDS)
+    # The backend closes the pooled connection as an idempotent request
+    # arrives on it: sent once more on a new connection.
+    before = up.accepted
+    up.drop_next = True
+    r = s.get(f"{gw.base}/pool/retried")
+    assert r.status_code == 200 and r.json()["path"] == "/retried"
+    assert up.dropped >= 1 and up.accepted - before == 1
+    # ... a POST (not idempotent) is not sent again: 502.
+    up.drop_next = True
+    r = s.post(f"{gw.base}/pool/once", data=b"body")
+    assert r.status_code == 502 and "closed without an answer" in r.text
+    # The client's connection and the pool work on.
+    assert s.get(f"{gw.base}/pool/after").json()["path"] == "/after"
 
 
 def test_reverse_proxy_upstream_down_and_timeout(gw):

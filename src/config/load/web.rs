@@ -658,15 +658,17 @@ impl Loader<'_> {
                 }
             }
         };
-        let (connect_timeout_ms, timeout_ms) = self.proxy_junction(path, obj)?;
+        let j = self.proxy_junction(path, obj)?;
         Some(ReverseProxyService {
             host: host?.into_owned(),
             port: backend_port?,
             path: prefix,
             forwarded_port: forwarded_port?,
             forwarded_proto: proto?,
-            connect_timeout_ms,
-            timeout_ms,
+            connect_timeout_ms: j.connect_timeout_ms,
+            timeout_ms: j.timeout_ms,
+            pool_size: j.pool_size,
+            pool_idle_ms: j.pool_idle_ms,
         })
     }
 

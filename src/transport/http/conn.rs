@@ -336,11 +336,18 @@ impl HttpConn {
             if k == 0 {
                 break;
             }
-            let written =
-                with_timeout(limit, poll_fn(|cx| sock.poll_write_vectored(cx, &iov[..k])))
-                    .await
-                    .ok_or(Stop)
-                    .and_then(|r| r.map_err(|_| Stop))?;
+            // Most writes complete at once: the timeout (a timer registered
+            // with the reactor) only for one that has to wait.
+            let now = poll_fn(|cx| Poll::Ready(sock.poll_write_vectored(cx, &iov[..k]))).await;
+            let written = match now {
+                Poll::Ready(r) => r.map_err(|_| Stop)?,
+                Poll::Pending => {
+                    with_timeout(limit, poll_fn(|cx| sock.poll_write_vectored(cx, &iov[..k])))
+                        .await
+                        .ok_or(Stop)
+                        .and_then(|r| r.map_err(|_| Stop))?
+                }
+            };
             if written == 0 {
                 return Err(Stop);
             }

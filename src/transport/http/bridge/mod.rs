@@ -305,14 +305,33 @@ pub(super) async fn answer(
         let sent = c.respond(&head, body).await?;
         return Ok((413, sent));
     }
-    let mut body = BytesMut::new();
+    // A body that came in one piece is used as it is; more are joined.
+    let mut body = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
     while let Some(piece) = c.body_piece().await? {
-        body.extend_from_slice(&piece);
-        if limit > 0 && body.len() as u64 > limit {
-            let (head, b) = too_long(body.len() as u64);
+        let len = match &mut joined {
+            None if body.is_empty() => {
+                body = piece;
+                body.len()
+            }
+            None => {
+                let mut all = BytesMut::from(&body[..]);
+                all.extend_from_slice(&piece);
+                joined.insert(all).len()
+            }
+            Some(all) => {
+                all.extend_from_slice(&piece);
+                all.len()
+            }
+        };
+        if limit > 0 && len as u64 > limit {
+            let (head, b) = too_long(len as u64);
             let sent = c.respond(&head, b).await?;
             return Ok((413, sent));
         }
+    }
+    if let Some(all) = joined {
+        body = all.freeze();
     }
     let (mut head, out) = match bridge.check(&req.head, &body, peer_ip(peer)) {
         Err(d) => denied(d.status, &d.message),
