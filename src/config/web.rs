@@ -282,12 +282,20 @@ pub struct CgiService {
     /// `junction.max_head_size`: the largest header block a script may
     /// print before its body (past it: 502).
     pub max_head_bytes: usize,
+    /// `junction.chunked_buffer`: a chunked request body up to this many
+    /// octets is read whole before the script starts (it gets
+    /// `CONTENT_LENGTH`); a longer one is streamed to its stdin as it
+    /// arrives, without `CONTENT_LENGTH` (the script reads to the end of
+    /// its input). 0: always streamed.
+    pub chunked_buffer: usize,
 }
 
 /// Default [`CgiService::timeout_ms`]: 60 s.
 pub const DEFAULT_CGI_TIMEOUT_MS: u64 = 60_000;
 /// Default [`CgiService::max_head_bytes`]: 64 KiB.
 pub const DEFAULT_CGI_MAX_HEAD: usize = 64 << 10;
+/// Default [`CgiService::chunked_buffer`]: 64 KiB.
+pub const DEFAULT_CGI_CHUNKED_BUFFER: usize = 64 << 10;
 /// Default [`ReverseProxyService::connect_timeout_ms`]: 10 s.
 pub const DEFAULT_PROXY_CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Default [`ReverseProxyService::timeout_ms`]: 60 s.

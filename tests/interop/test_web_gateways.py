@@ -51,6 +51,26 @@ out.write(b"X-Length: " + str(len(data)).encode() + b"\\r\\n\\r\\n")
 out.write(data[::-1])
 """
 
+LINES_PY = """import hashlib, os, sys
+# Reads stdin to its end with os.read (no read-ahead), noting in started.txt
+# (in its own directory) how much it had when its first input came.
+out = sys.stdout.buffer
+total = 0
+h = hashlib.sha256()
+while True:
+    d = os.read(0, 65536)
+    if not d:
+        break
+    if total == 0:
+        with open("started.txt", "w") as f:
+            f.write(str(len(d)))
+    total += len(d)
+    h.update(d)
+out.write(b"Content-Type: text/plain\\r\\n\\r\\n")
+out.write(("CL=%s\\n" % os.environ.get("CONTENT_LENGTH", "UNSET")).encode())
+out.write(("total=%d\\nsha=%s\\n" % (total, h.hexdigest())).encode())
+"""
+
 STATUS_PY = """import os
 print("Status: 418 I'm a teapot")
 print("Content-Type: text/plain")
@@ -235,6 +255,12 @@ def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: in
                             "/": {"type": "json", "value": {"root": True}},
                             "ws": {"type": "websocket", "serializers": ["json"]},
                             "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
+                            "cgis": {
+                                "type": "cgi",
+                                "directory": "cgi",
+                                "processor": sys.executable,
+                                "junction": {"chunked_buffer": 1024},
+                            },
                             "sh": {
                                 "type": "cgi",
                                 "directory": "sh",
@@ -273,6 +299,7 @@ def gw(tmp_path_factory):
     cgi.mkdir()
     (cgi / "echo.py").write_text(ECHO_PY)
     (cgi / "status.py").write_text(STATUS_PY)
+    (cgi / "lines.py").write_text(LINES_PY)
     (cgi / "redirect.py").write_text(REDIRECT_PY)
     (cgi / "big.py").write_text(BIG_PY)
     sh = workdir / "sh"
@@ -373,6 +400,56 @@ def test_cgi_python_request_body_streamed_and_status(gw):
     s = requests.Session()
     for _ in range(3):
         assert s.get(f"{gw.base}/cgi/status.py/x").status_code == 418
+
+
+def test_cgi_long_chunked_body_streamed_to_the_running_script(gw):
+    """A chunked body longer than junction.chunked_buffer is not held: the
+    script starts once that much came (no CONTENT_LENGTH) and reads the rest
+    as it arrives. The client sends its last chunks only after the script
+    has shown that it runs."""
+    import hashlib
+
+    marker = gw.workdir / "cgi" / "started.txt"
+    marker.unlink(missing_ok=True)
+    first = b"a" * 3000
+    rest = [bytes([65 + i]) * 50_000 for i in range(10)]
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    try:
+        sock.sendall(b"POST /cgis/lines.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(b"%x\r\n%s\r\n" % (len(first), first))
+        deadline = time.monotonic() + 10
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the script did not start before the body's end"
+            time.sleep(0.05)
+        for piece in rest:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"0\r\n\r\n"):
+            d = sock.recv(65536)
+            assert d, answer
+            answer += d
+    finally:
+        sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    whole = first + b"".join(rest)
+    # The chunked answer's pieces, joined.
+    text = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        text, body = text + body[:n], body[n + 2 :]
+    assert text.decode().splitlines() == [
+        "CL=UNSET",
+        f"total={len(whole)}",
+        f"sha={hashlib.sha256(whole).hexdigest()}",
+    ]
+    # A short chunked body (within chunked_buffer) is read whole: CONTENT_LENGTH given.
+    r = requests.post(f"{gw.base}/cgis/lines.py", data=(b"x" * 100 for _ in range(5)))
+    assert r.status_code == 200 and r.text.splitlines()[:2] == ["CL=500", "total=500"], r.text
 
 
 def test_cgi_timeout_broken_output_and_missing(gw):

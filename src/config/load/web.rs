@@ -352,12 +352,13 @@ impl Loader<'_> {
                 );
                 let directory = self.required(path, obj, "directory", Self::node_path);
                 let processor = self.required(path, obj, "processor", Self::nonempty);
-                let (timeout_ms, max_head_bytes) = self.cgi_junction(path, obj)?;
+                let (timeout_ms, max_head_bytes, chunked_buffer) = self.cgi_junction(path, obj)?;
                 Some(WebService::Cgi(CgiService {
                     directory: directory?,
                     processor: processor?.into_owned(),
                     timeout_ms,
                     max_head_bytes,
+                    chunked_buffer,
                 }))
             }
             "reverseproxy" => {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use super::{Key, Loader, Obj};
 use crate::config::path::child;
 use crate::config::web::{
-    DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS, DEFAULT_PROXY_CONNECT_TIMEOUT_MS,
-    DEFAULT_PROXY_POOL_IDLE_MS, DEFAULT_PROXY_POOL_SIZE, DEFAULT_PROXY_TIMEOUT_MS,
-    DEFAULT_WSGI_START_TIMEOUT_MS, WebPaths, WebService,
+    DEFAULT_CGI_CHUNKED_BUFFER, DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS,
+    DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_POOL_IDLE_MS, DEFAULT_PROXY_POOL_SIZE,
+    DEFAULT_PROXY_TIMEOUT_MS, DEFAULT_WSGI_START_TIMEOUT_MS, WebPaths, WebService,
 };
 use crate::config::{Config, TransportKind};
 
@@ -29,24 +29,37 @@ impl Loader<'_> {
         }
     }
 
-    /// A `cgi` service's `junction` object: `timeout`, `max_head_size`.
-    pub(super) fn cgi_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, usize)> {
+    /// A `cgi` service's `junction` object: `timeout`, `max_head_size`,
+    /// `chunked_buffer`.
+    pub(super) fn cgi_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, usize, usize)> {
         let Some(v) = obj.get("junction") else {
-            return Some((DEFAULT_CGI_TIMEOUT_MS, DEFAULT_CGI_MAX_HEAD));
+            return Some((
+                DEFAULT_CGI_TIMEOUT_MS,
+                DEFAULT_CGI_MAX_HEAD,
+                DEFAULT_CGI_CHUNKED_BUFFER,
+            ));
         };
         let jp = child(path, "junction");
         let o = self.object(&jp, v)?;
         self.keys(
             &jp,
             o,
-            &[("timeout", Key::Read), ("max_head_size", Key::Read)],
+            &[
+                ("timeout", Key::Read),
+                ("max_head_size", Key::Read),
+                ("chunked_buffer", Key::Read),
+            ],
         );
         let timeout = self.junction_ms(&jp, o, "timeout", DEFAULT_CGI_TIMEOUT_MS);
         let head = match o.get("max_head_size") {
             None => Some(DEFAULT_CGI_MAX_HEAD),
             Some(v) => self.size(&child(&jp, "max_head_size"), v, 256, 1 << 20),
         };
-        Some((timeout?, head?))
+        let chunked = match o.get("chunked_buffer") {
+            None => Some(DEFAULT_CGI_CHUNKED_BUFFER),
+            Some(v) => self.size(&child(&jp, "chunked_buffer"), v, 0, 16 << 20),
+        };
+        Some((timeout?, head?, chunked?))
     }
 
     /// A `reverseproxy` service's `junction` object: `connect_timeout`,
