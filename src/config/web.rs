@@ -282,16 +282,29 @@ pub struct CgiService {
     /// `junction.max_head_size`: the largest header block a script may
     /// print before its body (past it: 502).
     pub max_head_bytes: usize,
+    /// `junction.chunked_buffer`: a chunked request body up to this many
+    /// octets is read whole before the script starts (it gets
+    /// `CONTENT_LENGTH`); a longer one is streamed to its stdin as it
+    /// arrives, without `CONTENT_LENGTH` (the script reads to the end of
+    /// its input). 0: always streamed.
+    pub chunked_buffer: usize,
 }
 
 /// Default [`CgiService::timeout_ms`]: 60 s.
 pub const DEFAULT_CGI_TIMEOUT_MS: u64 = 60_000;
 /// Default [`CgiService::max_head_bytes`]: 64 KiB.
 pub const DEFAULT_CGI_MAX_HEAD: usize = 64 << 10;
+/// Default [`CgiService::chunked_buffer`]: 64 KiB.
+pub const DEFAULT_CGI_CHUNKED_BUFFER: usize = 64 << 10;
 /// Default [`ReverseProxyService::connect_timeout_ms`]: 10 s.
 pub const DEFAULT_PROXY_CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Default [`ReverseProxyService::timeout_ms`]: 60 s.
 pub const DEFAULT_PROXY_TIMEOUT_MS: u64 = 60_000;
+/// `reverseproxy` `junction.pool_size`: idle backend connections kept per shard.
+pub const DEFAULT_PROXY_POOL_SIZE: usize = 16;
+/// `reverseproxy` `junction.pool_idle_timeout` (ms): how long an idle
+/// backend connection is kept.
+pub const DEFAULT_PROXY_POOL_IDLE_MS: u64 = 15_000;
 /// Default [`WsgiService::start_timeout_ms`]: 30 s.
 pub const DEFAULT_WSGI_START_TIMEOUT_MS: u64 = 30_000;
 
@@ -323,6 +336,12 @@ pub struct ReverseProxyService {
     /// read of its body, must come within this (past it: 504, or the
     /// connection is closed mid-body).
     pub timeout_ms: u64,
+    /// `junction.pool_size`: idle keep-alive connections to the backend
+    /// kept per shard for the next requests (0: a connection per request).
+    pub pool_size: usize,
+    /// `junction.pool_idle_timeout` (ms): an idle pooled connection older
+    /// than this is closed rather than reused.
+    pub pool_idle_ms: u64,
 }
 
 /// A `wsgi` service: a Python WSGI application.

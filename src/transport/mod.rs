@@ -261,7 +261,7 @@ pub fn serve<H: ConnectionHooks + 'static>(
                 if sniffed == universal::Sniffed::Http
                     && let Some(site) = site
                 {
-                    http::serve_web(stream, peer, site, hooks).await;
+                    http::driver::serve_web(stream, peer, site, hooks).await;
                     return;
                 }
                 let Some(t) = universal::service_transport(&transport, &u, sniffed) else {
@@ -285,9 +285,12 @@ pub fn serve<H: ConnectionHooks + 'static>(
             max_message_size,
             hooks,
         )),
-        (TransportKind::Web(_), Some(site)) => {
-            Box::pin(http::serve_web(stream, peer, Rc::clone(site), hooks))
-        }
+        (TransportKind::Web(_), Some(site)) => Box::pin(http::driver::serve_web(
+            stream,
+            peer,
+            Rc::clone(site),
+            hooks,
+        )),
         // Listeners of other kinds are not started (`shard::start` refuses
         // such configs); should one get here, the connection is dropped.
         (kind, _) => {

@@ -497,6 +497,39 @@ async def test_longpoll_session_routes_with_websocket_sessions(router, protocol)
         await ws.close()
 
 
+@pytest.mark.parametrize("protocol", ["wamp.2.json", "wamp.2.json.batched"])
+async def test_longpoll_receive_keeps_messages_when_the_client_goes_away(router, protocol):
+    """A receive whose client closes its connection while waiting takes
+    nothing off the queue: the events published after that go out with the
+    next receive (the session outlives the TCP connection)."""
+    import socket
+
+    base = f"{router.base}/lp"
+    c, _ = await asyncio.to_thread(lp_join, base, protocol)
+    ws = await connect(router, "ws", "json")
+    try:
+        await asyncio.to_thread(c.send, [32, 1, {}, "com.lp.gone"])
+        subscribed = await asyncio.to_thread(c.receive)
+        assert subscribed[:2] == [33, 1]
+        for attempt in range(3):
+            # A receive on a raw connection that the client then closes.
+            sock = socket.create_connection(("127.0.0.1", router.port), timeout=5)
+            sock.sendall(
+                f"POST /lp/{c.transport}/receive HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+            await asyncio.sleep(0.3)
+            sock.close()
+            await asyncio.sleep(0.2)
+            await ws.publish("com.lp.gone", attempt, options=PublishOptions(acknowledge=True))
+            await asyncio.sleep(0.2)
+            event = await asyncio.to_thread(c.receive)
+            assert event[0] == 36 and event[4] == [attempt], event
+        assert c.pending == []
+    finally:
+        await ws.close()
+
+
 def test_longpoll_errors_and_session_timeout(router):
     base = f"{router.base}/lp"
     r = requests.post(f"{base}/open", json={"protocols": ["wamp.2.ubjson"]}, timeout=10)

@@ -51,6 +51,26 @@ out.write(b"X-Length: " + str(len(data)).encode() + b"\\r\\n\\r\\n")
 out.write(data[::-1])
 """
 
+LINES_PY = """import hashlib, os, sys
+# Reads stdin to its end with os.read (no read-ahead), noting in started.txt
+# (in its own directory) how much it had when its first input came.
+out = sys.stdout.buffer
+total = 0
+h = hashlib.sha256()
+while True:
+    d = os.read(0, 65536)
+    if not d:
+        break
+    if total == 0:
+        with open("started.txt", "w") as f:
+            f.write(str(len(d)))
+    total += len(d)
+    h.update(d)
+out.write(b"Content-Type: text/plain\\r\\n\\r\\n")
+out.write(("CL=%s\\n" % os.environ.get("CONTENT_LENGTH", "UNSET")).encode())
+out.write(("total=%d\\nsha=%s\\n" % (total, h.hexdigest())).encode())
+"""
+
 STATUS_PY = """import os
 print("Status: 418 I'm a teapot")
 print("Content-Type: text/plain")
@@ -168,7 +188,56 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
         self._answer(self._info(body), status=201, extra=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
 
 
-def gateways_config(port: int, upstream_port: int, dead_port: int) -> dict:
+class CountingUpstream(http.server.ThreadingHTTPServer):
+    """An HTTP/1.1 upstream that counts the connections it accepted and can
+    close a connection on the next request without answering it (as a
+    backend whose keep-alive timeout ran out just as the request came)."""
+
+    daemon_threads = True
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.accepted = 0
+        self.drop_next = False
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def get_request(self):
+        conn = super().get_request()
+        with self.lock:
+            self.accepted += 1
+        return conn
+
+
+class CountingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _serve(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        with self.server.lock:
+            drop = self.server.drop_next
+            self.server.drop_next = False
+            if drop:
+                self.server.dropped += 1
+        if drop:
+            self.close_connection = True
+            return
+        out = json.dumps({"method": self.command, "path": self.path, "len": len(body),
+                          "connection": self.headers.get("Connection")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = _serve
+
+
+def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: int = 0) -> dict:
     anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
     return {
         "version": 2,
@@ -186,6 +255,12 @@ def gateways_config(port: int, upstream_port: int, dead_port: int) -> dict:
                             "/": {"type": "json", "value": {"root": True}},
                             "ws": {"type": "websocket", "serializers": ["json"]},
                             "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
+                            "cgis": {
+                                "type": "cgi",
+                                "directory": "cgi",
+                                "processor": sys.executable,
+                                "junction": {"chunked_buffer": 1024},
+                            },
                             "sh": {
                                 "type": "cgi",
                                 "directory": "sh",
@@ -200,6 +275,12 @@ def gateways_config(port: int, upstream_port: int, dead_port: int) -> dict:
                                 "junction": {"timeout": 1500},
                             },
                             "self": {"type": "reverseproxy", "host": "127.0.0.1", "port": port},
+                            "pool": {
+                                "type": "reverseproxy",
+                                "host": "127.0.0.1",
+                                "port": pool_port,
+                                "junction": {"pool_size": 4, "pool_idle_timeout": 30000},
+                            },
                             "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
                             "app": {"type": "wsgi", "module": "hello_app", "object": "application"},
                             "metrics": {"type": "metrics"},
@@ -218,6 +299,7 @@ def gw(tmp_path_factory):
     cgi.mkdir()
     (cgi / "echo.py").write_text(ECHO_PY)
     (cgi / "status.py").write_text(STATUS_PY)
+    (cgi / "lines.py").write_text(LINES_PY)
     (cgi / "redirect.py").write_text(REDIRECT_PY)
     (cgi / "big.py").write_text(BIG_PY)
     sh = workdir / "sh"
@@ -235,11 +317,13 @@ def gw(tmp_path_factory):
 
     upstream = Upstream(("127.0.0.1", 0), UpstreamHandler)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    counting = CountingUpstream(("127.0.0.1", 0), CountingHandler)
+    threading.Thread(target=counting.serve_forever, daemon=True).start()
     port = free_port()
     dead_port = free_port()
     proc = RouterProcess(
         workdir,
-        config=gateways_config(port, upstream.server_address[1], dead_port),
+        config=gateways_config(port, upstream.server_address[1], dead_port, counting.server_address[1]),
         wait_ports=[port],
     )
     # A control socket of its own (for `junction reload`).
@@ -251,10 +335,12 @@ def gw(tmp_path_factory):
         proc=proc,
         workdir=workdir,
         upstream_port=upstream.server_address[1],
+        counting=counting,
     )
     alive = proc.alive()
     proc.kill()
     upstream.shutdown()
+    counting.shutdown()
     assert alive, f"router died during the gateway tests:\n{proc.logs()}"
 
 
@@ -314,6 +400,56 @@ def test_cgi_python_request_body_streamed_and_status(gw):
     s = requests.Session()
     for _ in range(3):
         assert s.get(f"{gw.base}/cgi/status.py/x").status_code == 418
+
+
+def test_cgi_long_chunked_body_streamed_to_the_running_script(gw):
+    """A chunked body longer than junction.chunked_buffer is not held: the
+    script starts once that much came (no CONTENT_LENGTH) and reads the rest
+    as it arrives. The client sends its last chunks only after the script
+    has shown that it runs."""
+    import hashlib
+
+    marker = gw.workdir / "cgi" / "started.txt"
+    marker.unlink(missing_ok=True)
+    first = b"a" * 3000
+    rest = [bytes([65 + i]) * 50_000 for i in range(10)]
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    try:
+        sock.sendall(b"POST /cgis/lines.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(b"%x\r\n%s\r\n" % (len(first), first))
+        deadline = time.monotonic() + 10
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the script did not start before the body's end"
+            time.sleep(0.05)
+        for piece in rest:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"0\r\n\r\n"):
+            d = sock.recv(65536)
+            assert d, answer
+            answer += d
+    finally:
+        sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    whole = first + b"".join(rest)
+    # The chunked answer's pieces, joined.
+    text = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        text, body = text + body[:n], body[n + 2 :]
+    assert text.decode().splitlines() == [
+        "CL=UNSET",
+        f"total={len(whole)}",
+        f"sha={hashlib.sha256(whole).hexdigest()}",
+    ]
+    # A short chunked body (within chunked_buffer) is read whole: CONTENT_LENGTH given.
+    r = requests.post(f"{gw.base}/cgis/lines.py", data=(b"x" * 100 for _ in range(5)))
+    assert r.status_code == 200 and r.text.splitlines()[:2] == ["CL=500", "total=500"], r.text
 
 
 def test_cgi_timeout_broken_output_and_missing(gw):
@@ -433,6 +569,38 @@ def test_reverse_proxy_forwards_path_query_headers_and_bodies(gw):
     # The client's own X-Forwarded-For is extended.
     r = requests.get(f"{gw.base}/proxy/x", headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.json()["headers"]["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+
+
+def test_reverse_proxy_reuses_upstream_connections(gw):
+    up = gw.counting
+    s = requests.Session()
+    before = up.accepted
+    # One client connection (one shard): its requests share one upstream connection.
+    for i in range(10):
+        r = s.get(f"{gw.base}/pool/a{i}")
+        assert r.status_code == 200 and r.json()["path"] == f"/a{i}"
+        assert r.json()["connection"] is None, "no Connection: close to a pooled backend"
+    r = s.post(f"{gw.base}/pool/p", data=b"x" * 1000)
+    assert r.status_code == 200 and r.json()["len"] == 1000
+    assert up.accepted - before == 1, up.accepted - before
+    # Fresh client connections (any shard): at most one upstream connection per shard.
+    before = up.accepted
+    for i in range(10):
+        assert requests.get(f"{gw.base}/pool/f{i}").status_code == 200
+    assert up.accepted - before <= SHARDS, (up.accepted - before, SHARDS)
+    # The backend closes the pooled connection as an idempotent request
+    # arrives on it: sent once more on a new connection.
+    before = up.accepted
+    up.drop_next = True
+    r = s.get(f"{gw.base}/pool/retried")
+    assert r.status_code == 200 and r.json()["path"] == "/retried"
+    assert up.dropped >= 1 and up.accepted - before == 1
+    # ... a POST (not idempotent) is not sent again: 502.
+    up.drop_next = True
+    r = s.post(f"{gw.base}/pool/once", data=b"body")
+    assert r.status_code == 502 and "closed without an answer" in r.text
+    # The client's connection and the pool work on.
+    assert s.get(f"{gw.base}/pool/after").json()["path"] == "/after"
 
 
 def test_reverse_proxy_upstream_down_and_timeout(gw):

@@ -352,12 +352,13 @@ impl Loader<'_> {
                 );
                 let directory = self.required(path, obj, "directory", Self::node_path);
                 let processor = self.required(path, obj, "processor", Self::nonempty);
-                let (timeout_ms, max_head_bytes) = self.cgi_junction(path, obj)?;
+                let (timeout_ms, max_head_bytes, chunked_buffer) = self.cgi_junction(path, obj)?;
                 Some(WebService::Cgi(CgiService {
                     directory: directory?,
                     processor: processor?.into_owned(),
                     timeout_ms,
                     max_head_bytes,
+                    chunked_buffer,
                 }))
             }
             "reverseproxy" => {
@@ -658,15 +659,17 @@ impl Loader<'_> {
                 }
             }
         };
-        let (connect_timeout_ms, timeout_ms) = self.proxy_junction(path, obj)?;
+        let j = self.proxy_junction(path, obj)?;
         Some(ReverseProxyService {
             host: host?.into_owned(),
             port: backend_port?,
             path: prefix,
             forwarded_port: forwarded_port?,
             forwarded_proto: proto?,
-            connect_timeout_ms,
-            timeout_ms,
+            connect_timeout_ms: j.connect_timeout_ms,
+            timeout_ms: j.timeout_ms,
+            pool_size: j.pool_size,
+            pool_idle_ms: j.pool_idle_ms,
         })
     }
 

@@ -6,10 +6,19 @@ use std::path::{Path, PathBuf};
 use super::{Key, Loader, Obj};
 use crate::config::path::child;
 use crate::config::web::{
-    DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS, DEFAULT_PROXY_CONNECT_TIMEOUT_MS,
+    DEFAULT_CGI_CHUNKED_BUFFER, DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS,
+    DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_POOL_IDLE_MS, DEFAULT_PROXY_POOL_SIZE,
     DEFAULT_PROXY_TIMEOUT_MS, DEFAULT_WSGI_START_TIMEOUT_MS, WebPaths, WebService,
 };
 use crate::config::{Config, TransportKind};
+
+/// A `reverseproxy` service's `junction` options.
+pub(super) struct ProxyJunction {
+    pub connect_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub pool_size: usize,
+    pub pool_idle_ms: u64,
+}
 
 impl Loader<'_> {
     /// A timeout in milliseconds under `junction` (1 ms to 24 h), or `default`.
@@ -20,41 +29,77 @@ impl Loader<'_> {
         }
     }
 
-    /// A `cgi` service's `junction` object: `timeout`, `max_head_size`.
-    pub(super) fn cgi_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, usize)> {
+    /// A `cgi` service's `junction` object: `timeout`, `max_head_size`,
+    /// `chunked_buffer`.
+    pub(super) fn cgi_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, usize, usize)> {
         let Some(v) = obj.get("junction") else {
-            return Some((DEFAULT_CGI_TIMEOUT_MS, DEFAULT_CGI_MAX_HEAD));
+            return Some((
+                DEFAULT_CGI_TIMEOUT_MS,
+                DEFAULT_CGI_MAX_HEAD,
+                DEFAULT_CGI_CHUNKED_BUFFER,
+            ));
         };
         let jp = child(path, "junction");
         let o = self.object(&jp, v)?;
         self.keys(
             &jp,
             o,
-            &[("timeout", Key::Read), ("max_head_size", Key::Read)],
+            &[
+                ("timeout", Key::Read),
+                ("max_head_size", Key::Read),
+                ("chunked_buffer", Key::Read),
+            ],
         );
         let timeout = self.junction_ms(&jp, o, "timeout", DEFAULT_CGI_TIMEOUT_MS);
         let head = match o.get("max_head_size") {
             None => Some(DEFAULT_CGI_MAX_HEAD),
             Some(v) => self.size(&child(&jp, "max_head_size"), v, 256, 1 << 20),
         };
-        Some((timeout?, head?))
+        let chunked = match o.get("chunked_buffer") {
+            None => Some(DEFAULT_CGI_CHUNKED_BUFFER),
+            Some(v) => self.size(&child(&jp, "chunked_buffer"), v, 0, 16 << 20),
+        };
+        Some((timeout?, head?, chunked?))
     }
 
-    /// A `reverseproxy` service's `junction` object: `connect_timeout`, `timeout`.
-    pub(super) fn proxy_junction(&mut self, path: &str, obj: &Obj) -> Option<(u64, u64)> {
+    /// A `reverseproxy` service's `junction` object: `connect_timeout`,
+    /// `timeout`, `pool_size`, `pool_idle_timeout`.
+    pub(super) fn proxy_junction(&mut self, path: &str, obj: &Obj) -> Option<ProxyJunction> {
         let Some(v) = obj.get("junction") else {
-            return Some((DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_TIMEOUT_MS));
+            return Some(ProxyJunction {
+                connect_timeout_ms: DEFAULT_PROXY_CONNECT_TIMEOUT_MS,
+                timeout_ms: DEFAULT_PROXY_TIMEOUT_MS,
+                pool_size: DEFAULT_PROXY_POOL_SIZE,
+                pool_idle_ms: DEFAULT_PROXY_POOL_IDLE_MS,
+            });
         };
         let jp = child(path, "junction");
         let o = self.object(&jp, v)?;
         self.keys(
             &jp,
             o,
-            &[("connect_timeout", Key::Read), ("timeout", Key::Read)],
+            &[
+                ("connect_timeout", Key::Read),
+                ("timeout", Key::Read),
+                ("pool_size", Key::Read),
+                ("pool_idle_timeout", Key::Read),
+            ],
         );
         let connect = self.junction_ms(&jp, o, "connect_timeout", DEFAULT_PROXY_CONNECT_TIMEOUT_MS);
         let timeout = self.junction_ms(&jp, o, "timeout", DEFAULT_PROXY_TIMEOUT_MS);
-        Some((connect?, timeout?))
+        let pool_size = match o.get("pool_size") {
+            None => Some(DEFAULT_PROXY_POOL_SIZE),
+            Some(v) => self
+                .uint(&child(&jp, "pool_size"), v, 0, 1024)
+                .map(|n| n as usize),
+        };
+        let pool_idle = self.junction_ms(&jp, o, "pool_idle_timeout", DEFAULT_PROXY_POOL_IDLE_MS);
+        Some(ProxyJunction {
+            connect_timeout_ms: connect?,
+            timeout_ms: timeout?,
+            pool_size: pool_size?,
+            pool_idle_ms: pool_idle?,
+        })
     }
 
     /// A `wsgi` service's `junction` object: `python`, `start_timeout`, `timeout`.

@@ -371,14 +371,16 @@ fn bad_compression_options(#[case] compression: Value, #[case] path: &str, #[cas
 #[test]
 fn gateway_junction_options_and_defaults() {
     use crate::config::web::{
-        DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS, DEFAULT_PROXY_CONNECT_TIMEOUT_MS,
+        DEFAULT_CGI_CHUNKED_BUFFER, DEFAULT_CGI_MAX_HEAD, DEFAULT_CGI_TIMEOUT_MS,
+        DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_POOL_IDLE_MS, DEFAULT_PROXY_POOL_SIZE,
         DEFAULT_PROXY_TIMEOUT_MS, DEFAULT_WSGI_START_TIMEOUT_MS,
     };
     let c = model(&web(json!({
         "c": {"type": "cgi", "directory": "cgi", "processor": "/bin/sh"},
         "c2": {"type": "cgi", "directory": "cgi", "processor": "python3",
-               "junction": {"timeout": 2500, "max_head_size": 4096}},
-        "p": {"type": "reverseproxy", "host": "b", "junction": {"connect_timeout": 700, "timeout": 900}},
+               "junction": {"timeout": 2500, "max_head_size": 4096, "chunked_buffer": 0}},
+        "p": {"type": "reverseproxy", "host": "b", "junction": {"connect_timeout": 700, "timeout": 900,
+               "pool_size": 0, "pool_idle_timeout": 1200}},
         "p2": {"type": "reverseproxy", "host": "b"},
         "w": {"type": "wsgi", "module": "m", "object": "app"},
         "w2": {"type": "wsgi", "module": "m", "object": "app",
@@ -389,23 +391,54 @@ fn gateway_junction_options_and_defaults() {
         panic!("cgi");
     };
     assert_eq!(
-        (c1.processor.as_str(), c1.timeout_ms, c1.max_head_bytes),
-        ("/bin/sh", DEFAULT_CGI_TIMEOUT_MS, DEFAULT_CGI_MAX_HEAD)
+        (
+            c1.processor.as_str(),
+            c1.timeout_ms,
+            c1.max_head_bytes,
+            c1.chunked_buffer
+        ),
+        (
+            "/bin/sh",
+            DEFAULT_CGI_TIMEOUT_MS,
+            DEFAULT_CGI_MAX_HEAD,
+            DEFAULT_CGI_CHUNKED_BUFFER
+        )
     );
     let WebService::Cgi(c2) = path_service(&c, "c2") else {
         panic!("cgi");
     };
-    assert_eq!((c2.timeout_ms, c2.max_head_bytes), (2500, 4096));
+    assert_eq!(
+        (c2.timeout_ms, c2.max_head_bytes, c2.chunked_buffer),
+        (2500, 4096, 0)
+    );
     let WebService::ReverseProxy(p) = path_service(&c, "p") else {
         panic!("proxy");
     };
-    assert_eq!((p.connect_timeout_ms, p.timeout_ms), (700, 900));
+    assert_eq!(
+        (
+            p.connect_timeout_ms,
+            p.timeout_ms,
+            p.pool_size,
+            p.pool_idle_ms
+        ),
+        (700, 900, 0, 1200)
+    );
     let WebService::ReverseProxy(p2) = path_service(&c, "p2") else {
         panic!("proxy");
     };
     assert_eq!(
-        (p2.connect_timeout_ms, p2.timeout_ms),
-        (DEFAULT_PROXY_CONNECT_TIMEOUT_MS, DEFAULT_PROXY_TIMEOUT_MS)
+        (
+            p2.connect_timeout_ms,
+            p2.timeout_ms,
+            p2.pool_size,
+            p2.pool_idle_ms
+        ),
+        (
+            DEFAULT_PROXY_CONNECT_TIMEOUT_MS,
+            DEFAULT_PROXY_TIMEOUT_MS,
+            DEFAULT_PROXY_POOL_SIZE,
+            DEFAULT_PROXY_POOL_IDLE_MS
+        )
     );
     let WebService::Wsgi(w) = path_service(&c, "w") else {
         panic!("wsgi");

@@ -17,10 +17,14 @@
 //!   shard's reactor; the spawn itself (fork/exec) runs on the shard's
 //!   blocking thread pool, and the exit is reaped by polling, never waited
 //!   for on the reactor. Its stderr is Junction's.
-//! - The request body is streamed to stdin as it arrives
-//!   (`CONTENT_LENGTH` is the request's `Content-Length`; a chunked body is
-//!   read whole first, within `max_body_size`, so that `CONTENT_LENGTH` can
-//!   be given, as RFC 3875 section 4.2 asks), while stdout is read.
+//! - The request body is streamed to stdin as it arrives, while stdout is
+//!   read (`CONTENT_LENGTH` is the request's `Content-Length`). A chunked
+//!   body up to `junction.chunked_buffer` octets is read whole first, so
+//!   that `CONTENT_LENGTH` can be given, as RFC 3875 section 4.2 asks; a
+//!   longer one is not held in memory: the script starts once that much
+//!   has come, without `CONTENT_LENGTH`, and gets the body on its stdin as
+//!   it arrives, to its end (stdin then closes). The transport's
+//!   `max_body_size` applies to either (past it: 413, the script killed).
 //! - The answer: the script's header block (`Status:`, `Location:` and any
 //!   other fields; `gateway::parse_cgi_head`), then its output streamed
 //!   (chunked for HTTP/1.1). Malformed output: 502.
@@ -39,8 +43,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures::future::{Either, join, select};
 
-use super::driver::{HttpConn, Stop};
-use super::services::text;
+use super::conn::{HttpConn, Stop};
+use super::reply::text;
 use super::stream::{read_some, write_all};
 use crate::config::TransportConfig;
 use crate::config::web::CgiService;
@@ -69,6 +73,9 @@ pub(super) struct Cgi {
     timeout: Duration,
     /// `junction.max_head_size`.
     max_head: usize,
+    /// `junction.chunked_buffer`: a chunked body up to this long is read
+    /// whole first (the script gets `CONTENT_LENGTH`).
+    chunked_buffer: usize,
     /// The listener's port (`SERVER_PORT` when `Host` names none).
     server_port: u16,
     /// Whether the listener is TLS (`HTTPS=on`).
@@ -167,6 +174,7 @@ impl Cgi {
             processor: config.processor.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
             max_head: config.max_head_bytes,
+            chunked_buffer: config.chunked_buffer,
             server_port,
             https,
             path_env: std::env::var_os("PATH"),
@@ -208,16 +216,31 @@ impl Cgi {
         if path.trailing_slash() {
             path_info.push('/');
         }
-        // A chunked body is read whole first, so that its length can be given.
+        // A short chunked body is read whole first, so that its length can
+        // be given; a longer one streams on without it.
         let (content_length, buffered) = match req.framing.body {
             BodyLength::Empty => (None, None),
             BodyLength::Length(n) => (Some(n), None),
             BodyLength::Chunked => {
-                let mut all = BytesMut::new();
-                while let Some(piece) = c.body_piece().await? {
-                    all.extend_from_slice(&piece);
+                let mut first = BytesMut::new();
+                let mut ended = false;
+                while first.len() < self.chunked_buffer {
+                    match c.body_piece().await? {
+                        Some(piece) => first.extend_from_slice(&piece),
+                        None => {
+                            ended = true;
+                            break;
+                        }
+                    }
                 }
-                (Some(all.len() as u64), Some(all))
+                let length = ended.then_some(first.len() as u64);
+                (
+                    length,
+                    Some(Buffered {
+                        first,
+                        more: !ended,
+                    }),
+                )
             }
         };
         let filename = found.file.to_string_lossy().into_owned();
@@ -284,7 +307,7 @@ impl Cgi {
         &self,
         c: &mut HttpConn,
         req: &Request,
-        buffered: Option<BytesMut>,
+        buffered: Option<Buffered>,
         mut stdin: Stream,
         mut stdout: Stream,
         deadline: Instant,
@@ -402,17 +425,18 @@ impl Cgi {
 async fn feed_body(
     c: &mut HttpConn,
     stdin: &mut Stream,
-    buffered: Option<BytesMut>,
+    buffered: Option<Buffered>,
     has_body: bool,
 ) -> Result<(), Stop> {
-    if let Some(all) = buffered {
-        if !all.is_empty() {
-            write_all(stdin, &all).await;
-        }
-        return Ok(());
-    }
     let mut open = true;
-    if !has_body {
+    if let Some(b) = buffered {
+        if !b.first.is_empty() {
+            open = write_all(stdin, &b.first).await;
+        }
+        if !b.more {
+            return Ok(());
+        }
+    } else if !has_body {
         return Ok(());
     }
     while let Some(piece) = c.body_piece().await? {
@@ -421,6 +445,15 @@ async fn feed_body(
         }
     }
     Ok(())
+}
+
+/// The start of a chunked request body, read before the script starts.
+struct Buffered {
+    /// What was read.
+    first: BytesMut,
+    /// The body goes on (it was longer than `chunked_buffer`): the rest is
+    /// streamed after `first`.
+    more: bool,
 }
 
 /// A plain answer (also when the request's body was not read: the

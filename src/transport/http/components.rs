@@ -31,8 +31,8 @@ use std::time::Duration;
 use ahash::AHashMap;
 use bytes::BytesMut;
 
-use super::WebRouter;
 use super::client;
+use super::port::WebRouter;
 use crate::config::worker::{
     ComponentConfig, ComponentKind, ForwardedTopic, MessageForwarder, RestCallee,
 };

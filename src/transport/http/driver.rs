@@ -1,65 +1,24 @@
-//! One HTTP connection's life on the shard: the sans-IO connection
-//! ([`Connection`]) fed from the socket, requests answered one at a time in
-//! order, and the hand-over to the WebSocket session after a 101.
+//! One HTTP connection's life on the shard: requests answered one at a
+//! time in order by the dispatcher (`services`), and the hand-over
+//! to the WebSocket session after a 101.
 //!
-//! - Reads: readiness-based, into the shard's scratch buffer, then appended
-//!   to the connection's own buffer, which holds only what has not been
-//!   decoded yet (an idle keep-alive connection holds none).
 //! - Requests: one at a time. The next (pipelined) request is decoded once
 //!   the one before it is answered, so answers go out in order and nothing
 //!   is queued per connection.
-//! - Writes: the answer's head and body in one vectored write where they
-//!   fit; large file bodies in pieces read off the reactor.
-//! - Timeouts by phase: keep-alive wait (`idle_timeout`, closed silently),
-//!   request head (`head_timeout`, from its first octet: 408), request body
-//!   (`body_timeout` without an octet: 408), answer (`send_timeout` without
-//!   progress: dropped).
-//! - A refused request (bad syntax, a limit: 400, 413, 414, 431, 501, 505)
-//!   gets its error answer and the connection closes; other connections
-//!   are unaffected.
-//! - Closing: our side is shut down after the last answer and what the
-//!   client still sends is read and dropped for at most
-//!   [`CLOSE_TIMEOUT`](super::super::CLOSE_TIMEOUT), so that the answer is not
-//!   lost to a TCP reset.
+//! - The socket side (reads, writes, timeouts, the closing) is
+//!   `HttpConn`'s, in `conn`.
+//!
+//! The top floor of the web server: imports the dispatcher and the
+//! connection; no service imports it.
 
-use std::borrow::Cow;
-use std::future::{Future, poll_fn};
-use std::io::IoSlice;
-use std::pin::Pin;
+use std::future::Future;
 use std::rc::Rc;
-use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
-use glommio::timer::Timer;
-
+use super::Site;
+use super::conn::{HttpConn, Stop};
+use super::port::WebRouter;
 use super::services::{self, MainPhase, Upgraded};
-use super::static_files::FileBody;
-use super::{Site, Timeouts};
-use crate::proto::http::conn::Phase;
-use crate::proto::http::{
-    BodyWrite, Connection, Event, HttpDate, HttpError, Request, ResponseHead, error_response,
-};
-use crate::transport::conn::with_scratch;
-use crate::transport::socket::Socket;
-use crate::transport::{CLOSE_TIMEOUT, ConnectionHooks, Stream, with_timeout};
-
-/// A response body.
-#[derive(Debug)]
-pub(super) enum Body {
-    /// None (the head says how long: `Content-Length: 0`, or none for 204/304).
-    Empty,
-    /// These octets.
-    Bytes(Bytes),
-    /// A part of an open file, read off the reactor piece by piece.
-    File(FileBody),
-}
-
-/// Why a connection stops: the peer went away, a timeout, or an answer
-/// that closes it was written. Nothing more is done with the socket but
-/// the closing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Stop;
+use crate::transport::{ConnectionHooks, Stream};
 
 /// Calls [`ConnectionHooks::closed`] when dropped, unless the hooks were
 /// taken for a WebSocket session (whose driver then owns them).
@@ -118,9 +77,14 @@ async fn http_phase(
     stream: Stream,
     peer: &str,
     site: &Site,
-    router: Option<&Rc<dyn super::WebRouter>>,
+    router: Option<&Rc<dyn WebRouter>>,
 ) -> Option<Upgraded> {
-    let mut c = HttpConn::new(stream, site);
+    let mut c = HttpConn::new(
+        stream,
+        site.limits.clone(),
+        site.timeouts,
+        site.hsts.clone(),
+    );
     loop {
         let Ok(request) = c.next_request().await else {
             c.linger().await;
@@ -142,334 +106,4 @@ async fn http_phase(
             return None;
         }
     }
-}
-
-/// Why a read returned without data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadEnd {
-    /// The peer closed its side.
-    Eof,
-    /// The deadline passed.
-    Timeout,
-    /// The socket failed.
-    Failed,
-}
-
-/// One HTTP connection: the socket, the sans-IO state, the buffers.
-pub(super) struct HttpConn {
-    /// The socket.
-    pub(super) sock: Stream,
-    /// Octets read and not decoded yet (a proxied WebSocket's first
-    /// frames, after a 101).
-    pub(super) buf: BytesMut,
-    /// The protocol state.
-    pub(super) conn: Connection,
-    /// The head of the answer being written (reused).
-    out: Vec<u8>,
-    /// The transport's timeouts.
-    timeouts: Timeouts,
-    /// When the request head being read started arriving.
-    head_started: Option<Instant>,
-    /// The site's `Strict-Transport-Security` value, on a TLS connection
-    /// only (RFC 6797 7.2: never over plaintext).
-    hsts: Option<Rc<str>>,
-}
-
-impl HttpConn {
-    fn new(sock: Stream, site: &Site) -> Self {
-        HttpConn {
-            buf: BytesMut::new(),
-            conn: Connection::new(site.limits.clone()),
-            out: Vec::new(),
-            timeouts: site.timeouts,
-            head_started: None,
-            hsts: site.hsts.clone().filter(|_| sock.is_tls()),
-            sock,
-        }
-    }
-
-    /// `head` as it goes on the wire: with `Strict-Transport-Security`
-    /// added where the site sends it on this connection.
-    pub(super) fn wire_head<'a>(&self, head: &'a ResponseHead) -> Cow<'a, ResponseHead> {
-        match &self.hsts {
-            None => Cow::Borrowed(head),
-            Some(value) => {
-                let mut with = head.clone();
-                // A value of digits and text: always a valid field.
-                let _ = with.header("Strict-Transport-Security", value.as_bytes());
-                Cow::Owned(with)
-            }
-        }
-    }
-
-    /// The next request's head, reading as needed. `Err(Stop)`: the
-    /// connection is done (closed by the peer, idle, refused, timed out).
-    async fn next_request(&mut self) -> Result<Request, Stop> {
-        loop {
-            match self.conn.decode(&mut self.buf) {
-                Ok(Some(Event::Request(r))) => {
-                    self.head_started = None;
-                    return Ok(r);
-                }
-                // The body of a request answered without reading it: the
-                // connection closes after that answer, so this is not reached.
-                Ok(Some(Event::Data(_) | Event::End(_))) => {}
-                Ok(None) => {
-                    if self.conn.must_close() {
-                        return Err(Stop);
-                    }
-                    let phase = self.conn.phase(&self.buf);
-                    let deadline = match phase {
-                        Phase::Idle => {
-                            // An idle connection keeps no buffer.
-                            self.buf = BytesMut::new();
-                            deadline_in(self.timeouts.idle)
-                        }
-                        Phase::ReadingHead => {
-                            let started = *self.head_started.get_or_insert_with(Instant::now);
-                            Some(started + self.timeouts.head)
-                        }
-                        _ => deadline_in(self.timeouts.body),
-                    };
-                    match self.read_more(deadline).await {
-                        Ok(()) => {
-                            if self.head_started.is_none() && phase == Phase::Idle {
-                                self.head_started = Some(Instant::now());
-                            }
-                        }
-                        Err(ReadEnd::Timeout) => {
-                            if phase != Phase::Idle {
-                                let e = HttpError::new(408, "request head not received in time");
-                                self.refuse(e).await;
-                            }
-                            return Err(Stop);
-                        }
-                        Err(ReadEnd::Eof) => {
-                            if let Err(e) = self.conn.eof(&self.buf) {
-                                tracing::debug!(error = %e, "client closed mid-request");
-                            }
-                            return Err(Stop);
-                        }
-                        Err(ReadEnd::Failed) => return Err(Stop),
-                    }
-                }
-                Err(e) => {
-                    self.refuse(e).await;
-                    return Err(Stop);
-                }
-            }
-        }
-    }
-
-    /// The next piece of the current request's body; `None` at its end.
-    /// Answers `100 Continue` first when the client waits for it.
-    pub(super) async fn body_piece(&mut self) -> Result<Option<Bytes>, Stop> {
-        if let Some(interim) = self.conn.take_continue() {
-            self.write_parts(&[interim]).await?;
-        }
-        loop {
-            match self.conn.decode(&mut self.buf) {
-                Ok(Some(Event::Data(d))) => return Ok(Some(d)),
-                Ok(Some(Event::End(_))) => return Ok(None),
-                Ok(Some(Event::Request(_))) => {
-                    unreachable!("one request at a time: the next head waits for this answer")
-                }
-                Ok(None) => match self.read_more(deadline_in(self.timeouts.body)).await {
-                    Ok(()) => {}
-                    Err(ReadEnd::Timeout) => {
-                        self.refuse(HttpError::new(408, "request body not received in time"))
-                            .await;
-                        return Err(Stop);
-                    }
-                    Err(_) => return Err(Stop),
-                },
-                Err(e) => {
-                    self.refuse(e).await;
-                    return Err(Stop);
-                }
-            }
-        }
-    }
-
-    /// Reads the current request's body to its end and drops it (a service
-    /// that takes no body; the limit still applies: 413).
-    pub(super) async fn discard_body(&mut self) -> Result<(), Stop> {
-        while self.body_piece().await?.is_some() {}
-        Ok(())
-    }
-
-    /// Reads what the socket has into the buffer; waits until something
-    /// arrives or `deadline` passes.
-    async fn read_more(&mut self, deadline: Option<Instant>) -> Result<(), ReadEnd> {
-        let mut timer: Option<Timer> = None;
-        let sock = &mut self.sock;
-        let buf = &mut self.buf;
-        poll_fn(|cx| {
-            let read = with_scratch(|scratch| match sock.poll_read(cx, scratch) {
-                Poll::Ready(Ok(0)) => Poll::Ready(Err(ReadEnd::Eof)),
-                Poll::Ready(Ok(n)) => {
-                    buf.extend_from_slice(&scratch[..n]);
-                    Poll::Ready(Ok(()))
-                }
-                Poll::Ready(Err(_)) => Poll::Ready(Err(ReadEnd::Failed)),
-                Poll::Pending => Poll::Pending,
-            });
-            if read.is_ready() {
-                return read;
-            }
-            if let Some(at) = deadline {
-                let t = timer.get_or_insert_with(|| {
-                    Timer::new(at.saturating_duration_since(Instant::now()))
-                });
-                if Pin::new(t).poll(cx).is_ready() {
-                    return Poll::Ready(Err(ReadEnd::Timeout));
-                }
-            }
-            Poll::Pending
-        })
-        .await
-    }
-
-    /// Writes the answer to the oldest request: `head`, then `body` as the
-    /// connection's plan says (nothing for HEAD, 304, ...). Returns the body
-    /// octets sent.
-    pub(super) async fn respond(&mut self, head: &ResponseHead, body: Body) -> Result<u64, Stop> {
-        self.out.clear();
-        let now = HttpDate::from_system_time(SystemTime::now());
-        let head = self.wire_head(head);
-        let plan = match self.conn.write_head(&head, now, &mut self.out) {
-            Ok(plan) => plan,
-            Err(e) => {
-                tracing::error!(error = %e, "web server answered out of turn; closing");
-                return Err(Stop);
-            }
-        };
-        let out = std::mem::take(&mut self.out);
-        let sent = match (plan.body, body) {
-            (BodyWrite::None, _) => self.write_parts(&[&out]).await.map(|()| 0),
-            (BodyWrite::Length(n), Body::Bytes(b)) => {
-                let n = usize::try_from(n).unwrap_or(usize::MAX).min(b.len());
-                self.write_parts(&[&out, &b[..n]]).await.map(|()| n as u64)
-            }
-            (BodyWrite::Length(_), Body::File(mut f)) => {
-                self.write_parts(&[&out]).await?;
-                self.send_file(&mut f).await
-            }
-            (plan, body) => {
-                tracing::error!(
-                    ?plan,
-                    ?body,
-                    "web server body does not fit its head; closing"
-                );
-                Err(Stop)
-            }
-        };
-        self.out = out;
-        let sent = sent?;
-        self.conn.finish_response().map_err(|_| Stop).map(|()| sent)
-    }
-
-    /// Streams a file body.
-    async fn send_file(&mut self, f: &mut FileBody) -> Result<u64, Stop> {
-        let mut sent = 0;
-        while let Some(piece) = f.next_piece().await.map_err(|e| {
-            tracing::warn!(error = %e, "reading a static file failed");
-            Stop
-        })? {
-            self.write_parts(&[&piece]).await?;
-            sent += piece.len() as u64;
-        }
-        Ok(sent)
-    }
-
-    /// Writes all of `parts`, in order, with one vectored write where the
-    /// socket takes it all. A write that makes no progress for
-    /// `send_timeout` ends the connection.
-    pub(super) async fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), Stop> {
-        let mut part = 0;
-        let mut offset = 0;
-        let limit = self.timeouts.send;
-        let sock = &mut self.sock;
-        while part < parts.len() {
-            let mut iov: [IoSlice<'_>; 8] = [IoSlice::new(&[]); 8];
-            let mut k = 0;
-            for (i, p) in parts[part..].iter().enumerate().take(iov.len()) {
-                let p = if i == 0 { &p[offset..] } else { p };
-                if !p.is_empty() {
-                    iov[k] = IoSlice::new(p);
-                    k += 1;
-                }
-            }
-            if k == 0 {
-                break;
-            }
-            let written =
-                with_timeout(limit, poll_fn(|cx| sock.poll_write_vectored(cx, &iov[..k])))
-                    .await
-                    .ok_or(Stop)
-                    .and_then(|r| r.map_err(|_| Stop))?;
-            if written == 0 {
-                return Err(Stop);
-            }
-            // Advance over what the socket took.
-            let mut left = written;
-            while part < parts.len() && left > 0 {
-                let rest = parts[part].len() - offset;
-                if left < rest {
-                    offset += left;
-                    left = 0;
-                } else {
-                    left -= rest;
-                    part += 1;
-                    offset = 0;
-                }
-            }
-            while part < parts.len() && parts[part].len() == offset {
-                part += 1;
-                offset = 0;
-            }
-        }
-        Ok(())
-    }
-
-    /// Answers a refused request (its error, then close).
-    async fn refuse(&mut self, e: HttpError) {
-        tracing::debug!(
-            status = e.status,
-            reason = e.reason,
-            "refusing an HTTP request"
-        );
-        let answer = error_response(&e, HttpDate::from_system_time(SystemTime::now()));
-        let _ = self.write_parts(&[&answer]).await;
-    }
-
-    /// Closes gracefully: our side is shut down, and what the client still
-    /// sends is dropped until it closes (at most `CLOSE_TIMEOUT`).
-    async fn linger(&mut self) {
-        if self.sock.shutdown_write().is_err() {
-            return;
-        }
-        let sock = &mut self.sock;
-        let drain = poll_fn(|cx| {
-            loop {
-                let step = with_scratch(|buf| sock.poll_read(cx, buf));
-                match step {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Ready(Ok(_)) => {}
-                }
-            }
-        });
-        let _ = with_timeout(CLOSE_TIMEOUT, drain).await;
-    }
-
-    /// Takes the socket and the octets not decoded yet (a WebSocket's first frames).
-    pub(super) fn into_parts(self) -> (Stream, BytesMut) {
-        (self.sock, self.buf)
-    }
-}
-
-/// `now + d`, or no deadline for a zero duration.
-fn deadline_in(d: Duration) -> Option<Instant> {
-    (!d.is_zero()).then(|| Instant::now() + d)
 }

@@ -31,8 +31,9 @@
 //! messages are routed, on the shard that opened it.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -40,11 +41,12 @@ use std::time::{Duration, Instant};
 use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
+use futures::future::{Either, select};
 use glommio::timer::Timer;
 use rand::Rng as _;
 
-use super::WebRouter;
-use super::driver::{Body, HttpConn, Stop};
+use super::conn::{Body, HttpConn, Stop, peer_socket_addr};
+use super::port::WebRouter;
 use crate::config::web::LongPollService;
 use crate::config::{TransportConfig, TransportKind, WebSocketService};
 use crate::core::api::{FrontEnd, LinkId, LinkInfo, Output};
@@ -111,6 +113,11 @@ struct LpSession {
     poll_waker: RefCell<Option<Waker>>,
     /// Closed and forgotten.
     gone: Cell<bool>,
+    /// The bodies of receives' answers that did not reach their client
+    /// (the connection went away), oldest first: they go out before what
+    /// is queued, with the next receive (all of them when batched, one per
+    /// receive when not).
+    returned: RefCell<VecDeque<Bytes>>,
     request_timeout: Duration,
     session_timeout: Duration,
     /// `queue_limit_messages`: undelivered messages beyond it close the session.
@@ -126,6 +133,19 @@ impl LpSession {
 
     fn touch(&self) {
         self.last_seen.set(Instant::now());
+    }
+
+    /// Takes back the messages of a receive's answer that did not reach its
+    /// client: they go out, in front of what was queued since, with the
+    /// next receive (which a waiting one is woken to make).
+    fn give_back(&self, body: Bytes) {
+        if self.gone.get() || body.is_empty() {
+            return;
+        }
+        self.returned.borrow_mut().push_back(body);
+        if let Some(w) = self.poll_waker.borrow_mut().take() {
+            w.wake();
+        }
     }
 
     /// Ends the session: the link closes, the transport ID is forgotten.
@@ -147,6 +167,8 @@ enum Op {
     Send(Bytes),
     Receive,
     Close,
+    /// A receive's messages whose answer did not reach the client.
+    GiveBack(Bytes),
 }
 
 /// An answer, made on the transport's shard (it may travel back to another).
@@ -155,6 +177,10 @@ struct Reply {
     status: u16,
     content_type: &'static str,
     body: Bytes,
+    /// The body carries messages taken off the session's queue (a
+    /// receive's answer): should it not reach the client, they are given
+    /// back.
+    messages: bool,
 }
 
 impl Reply {
@@ -163,6 +189,7 @@ impl Reply {
             status,
             content_type: "",
             body: Bytes::new(),
+            messages: false,
         }
     }
 
@@ -171,6 +198,7 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: Bytes::from(text.into()),
+            messages: false,
         }
     }
 }
@@ -195,11 +223,18 @@ pub fn take_front_msgs(msgs: Vec<FrontMsg>) -> Vec<FrontMsg> {
                     // The caller holds the router: go on once it let go.
                     futures_lite::future::yield_now().await;
                     let Forward { id, key, op, reply } = *f;
-                    let r = match lookup(&id, &key) {
-                        Some(s) => run_op(s, &id, op).await,
-                        None => unknown(&id),
+                    let Some(s) = lookup(&id, &key) else {
+                        let _ = reply.send(unknown(&id));
+                        return;
                     };
-                    let _ = reply.send(r);
+                    let r = run_op(Rc::clone(&s), &id, op).await;
+                    // The requesting shard let go (its client went away):
+                    // a receive's messages stay queued.
+                    if let Err(r) = reply.send(r)
+                        && r.messages
+                    {
+                        s.give_back(r.body);
+                    }
                 })
                 .detach();
             }
@@ -253,6 +288,10 @@ async fn run_op(s: Rc<LpSession>, id: &str, op: Op) -> Reply {
             s.kill(id);
             Reply::empty(204)
         }
+        Op::GiveBack(body) => {
+            s.give_back(body);
+            Reply::empty(204)
+        }
         Op::Receive => receive(&s, id).await,
     }
 }
@@ -272,6 +311,9 @@ async fn receive(s: &Rc<LpSession>, id: &str) -> Reply {
         w.wake();
     }
     s.receiving.set(true);
+    // Clears the waiting state also when the receive is dropped while it
+    // waits (its client went away).
+    let _waiting = Waiting { s, epoch };
     let mut timer = (!s.request_timeout.is_zero()).then(|| Timer::new(s.request_timeout));
     let woke = poll_fn(|cx| {
         if s.gone.get() {
@@ -280,7 +322,7 @@ async fn receive(s: &Rc<LpSession>, id: &str) -> Reply {
         if s.polls.get() != epoch {
             return Poll::Ready(Woke::Superseded);
         }
-        if s.outbox.borrow_mut().poll_ready(cx).is_ready() {
+        if !s.returned.borrow().is_empty() || s.outbox.borrow_mut().poll_ready(cx).is_ready() {
             return Poll::Ready(Woke::Ready);
         }
         *s.poll_waker.borrow_mut() = Some(cx.waker().clone());
@@ -292,10 +334,6 @@ async fn receive(s: &Rc<LpSession>, id: &str) -> Reply {
         Poll::Pending
     })
     .await;
-    if s.polls.get() == epoch {
-        s.receiving.set(false);
-        s.poll_waker.borrow_mut().take();
-    }
     s.touch();
     match woke {
         Woke::Gone => unknown(id),
@@ -303,7 +341,18 @@ async fn receive(s: &Rc<LpSession>, id: &str) -> Reply {
         Woke::Ready => {
             let body = {
                 let mut ob = s.outbox.borrow_mut();
+                let mut returned = s.returned.borrow_mut();
+                if !s.protocol.batched
+                    && let Some(one) = returned.pop_front()
+                {
+                    // One message per answer when not batched: what was
+                    // given back is one.
+                    return messages(s, one);
+                }
                 let mut out = BytesMut::new();
+                for b in returned.drain(..) {
+                    out.extend_from_slice(&b);
+                }
                 while let Some(f) = ob.pop_written() {
                     s.protocol.append(&f, &mut out);
                     if !s.protocol.batched {
@@ -318,11 +367,32 @@ async fn receive(s: &Rc<LpSession>, id: &str) -> Reply {
                 s.kill(id);
                 return unknown(id);
             }
-            Reply {
-                status: 200,
-                content_type: s.protocol.mime_type(),
-                body: body.freeze(),
-            }
+            messages(s, body.freeze())
+        }
+    }
+}
+
+/// A receive's answer carrying `body`, messages taken off the queue.
+fn messages(s: &LpSession, body: Bytes) -> Reply {
+    Reply {
+        status: 200,
+        content_type: s.protocol.mime_type(),
+        body,
+        messages: true,
+    }
+}
+
+/// A receive waiting on its session; ends the wait when dropped.
+struct Waiting<'a> {
+    s: &'a LpSession,
+    epoch: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.s.polls.get() == self.epoch {
+            self.s.receiving.set(false);
+            self.s.poll_waker.borrow_mut().take();
         }
     }
 }
@@ -382,7 +452,7 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
     let id = format!("{:04x}{suffix}", shard.0);
     let (out, outbox) = Output::wire(protocol.serializer, lp.options.queue_limit_bytes.max(1));
     let mut info = LinkInfo::new(Rc::clone(&lp.transport), FrontEnd::LongPoll, peer);
-    info.peer_addr = super::bridge::peer_socket_addr(peer);
+    info.peer_addr = peer_socket_addr(peer);
     let link = match router.open(info, out) {
         Ok(l) => l,
         Err(e) => return Reply::text(503, e.0),
@@ -398,6 +468,7 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
         receiving: Cell::new(false),
         poll_waker: RefCell::new(None),
         gone: Cell::new(false),
+        returned: RefCell::new(VecDeque::new()),
         request_timeout: Duration::from_secs(lp.options.request_timeout_s),
         session_timeout: Duration::from_secs(lp.options.session_timeout_s),
         max_queued: lp.options.queue_limit_messages.max(1),
@@ -415,6 +486,7 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
         status: 200,
         content_type: "application/json; charset=utf-8",
         body: answer.freeze(),
+        messages: false,
     }
 }
 
@@ -452,7 +524,7 @@ pub(super) async fn answer(
             (Some(r), [id, op @ ("send" | "receive" | "close")]) => {
                 let op = match *op {
                     "send" => Op::Send(body.freeze()),
-                    "receive" => Op::Receive,
+                    "receive" => return receive_for(c, lp, r, &req.head, id).await,
                     _ => Op::Close,
                 };
                 on_transport(lp, r, id, op).await
@@ -468,6 +540,45 @@ pub(super) async fn answer(
     };
     let head = ResponseHead::new(reply.status);
     send(c, &req.head, head, reply).await
+}
+
+/// A receive for a client on `c`: the wait ends when the client goes away
+/// (nothing is taken off the queue then), and an answer with messages
+/// that cannot be written to it gives them back to the session, to go out
+/// with the next receive.
+async fn receive_for(
+    c: &mut HttpConn,
+    lp: &LongPoll,
+    router: &Rc<dyn WebRouter>,
+    req: &RequestHead<Bytes>,
+    id: &str,
+) -> Result<(u16, u64), Stop> {
+    let reply = {
+        let run = pin!(on_transport(lp, router, id, Op::Receive));
+        let gone = pin!(c.peer_gone());
+        match select(run, gone).await {
+            Either::Left((reply, _)) => reply,
+            Either::Right(((), _)) => {
+                tracing::debug!(transport = %id, "long-poll client went away while receiving");
+                return Err(Stop);
+            }
+        }
+    };
+    let taken = reply.messages.then(|| reply.body.clone());
+    // The client may have gone in the same turn as the messages came.
+    let gone = futures::poll!(pin!(c.peer_gone())).is_ready();
+    let sent = if gone {
+        Err(Stop)
+    } else {
+        send(c, req, ResponseHead::new(reply.status), reply).await
+    };
+    if sent.is_err()
+        && let Some(body) = taken
+    {
+        tracing::debug!(transport = %id, "long-poll answer not delivered; its messages stay queued");
+        on_transport(lp, router, id, Op::GiveBack(body)).await;
+    }
+    sent
 }
 
 /// Runs `op` on transport `id`, here or on its shard.
@@ -501,7 +612,7 @@ async fn send(
     mut head: ResponseHead,
     reply: Reply,
 ) -> Result<(u16, u64), Stop> {
-    super::services::cross_origin(req, &mut head);
+    super::reply::cross_origin(req, &mut head);
     let _ = head.header(
         "Cache-Control",
         "no-store, no-cache, must-revalidate, max-age=0",

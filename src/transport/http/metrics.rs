@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::driver::{Body, HttpConn, Stop};
-use super::services::text;
+use super::conn::{Body, HttpConn, Stop};
+use super::reply::text;
 use crate::proto::http::{BodyLength, Method, Request, ResponseBody, ResponseHead};
 
 /// The content type of the Prometheus text format, version 0.0.4.

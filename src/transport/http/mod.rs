@@ -5,28 +5,28 @@
 //!   shard from its config: the path tree ([`router`]), one prepared service
 //!   per path (static files, redirects, JSON documents, the node info page,
 //!   WebSocket endpoints), and the limits and timeouts.
-//! - `driver`: one connection's HTTP life on the sans-IO state machine
-//!   ([`crate::proto::http::Connection`]): reads into the shard's scratch
-//!   buffer, requests answered one at a time in order (keep-alive,
-//!   pipelining, `Expect: 100-continue`, HEAD), the timeouts by phase, error
-//!   answers; a WebSocket upgrade ends it and hands the socket (and the
-//!   octets after the request head) to the WebSocket session.
-//! - `services`: the path services and the dispatch of a routed request;
-//!   `static_files`: the `static` service (files read off the reactor,
-//!   cached per shard, streamed when large).
-//! - `bridge`: the HTTP bridge (`publisher`, `caller`, `webhook`);
-//!   [`longpoll`]: WAMP over HTTP long-poll; both reach the router through
-//!   [`WebRouter`]. [`components`]: the bridge's router components
-//!   (MessageForwarder, RESTCallee) with the HTTP [`client`].
+//! - The floors, from the ground up (no file imports one above it):
+//!   `conn` (one connection's socket side: `HttpConn` reads request
+//!   heads and body pieces with the timeouts by phase, writes answers,
+//!   closes; the peer's address) and `reply` (the answers and checks every
+//!   service shares); `stream` (answers streamed as they are produced);
+//!   the path services, each in a file of its own that imports no other
+//!   service: `static_files`, `pages` (`redirect`, `json`, `nodeinfo`),
+//!   `ws_path` (`websocket`), `mqtt_ws`, `bridge` (`publisher`, `caller`,
+//!   `webhook`), [`longpoll`], `cgi`, `proxy` (`reverseproxy`, and the
+//!   HTTP side of `wsgi`), `metrics`; this file ([`Site`], the prepared
+//!   services by path); `services`, the dispatcher (a routed request to
+//!   its service, the hand-over of an upgrade); [`driver`], one
+//!   connection's life (requests answered one at a time, in order, then
+//!   the WebSocket session after a 101).
+//! - The bridge and long-poll reach the router through [`WebRouter`].
+//!   [`components`]: the bridge's router components (MessageForwarder,
+//!   RESTCallee) with the HTTP [`client`].
 //!
-//! How a path service plugs in: a variant of `services::Service` built from
-//! its config in [`Site::new`], and an arm in `services::dispatch` that
-//! answers a routed request (the request head, the path below its mount
-//! point, and the connection to read a body from or stream an answer to).
-//! The gateways: `cgi` (scripts in processes of their own), `proxy`
-//! (`reverseproxy`, and the HTTP side of `wsgi`), `wsgi` (the supervised
-//! Python host), `metrics` (every shard's counters), with `stream` for
-//! answers streamed as they are produced.
+//! How a path service plugs in: a variant of `Service` built from its
+//! config in [`Site::new`], and an arm in `services::dispatch` that answers
+//! a routed request (the request head, the path below its mount point, and
+//! the connection to read a body from or stream an answer to).
 //!
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
@@ -35,16 +35,20 @@ mod bridge;
 mod cgi;
 pub mod client;
 pub mod components;
-mod driver;
+mod conn;
+pub mod driver;
 pub mod longpoll;
 mod metrics;
 mod mqtt_ws;
+mod pages;
 mod port;
 mod proxy;
+mod reply;
 mod router;
 mod services;
 mod static_files;
 mod stream;
+mod ws_path;
 mod wsgi;
 
 use std::path::PathBuf;
@@ -52,14 +56,16 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 pub use bridge::sign;
-pub use driver::serve_web;
 pub use metrics::{METRICS_CONTENT_TYPE, MetricsSource, SCRAPE_TIMEOUT, set_metrics_source};
 pub use port::WebRouter;
 
 use self::bridge::Bridge;
+use self::conn::Timeouts;
+use self::mqtt_ws::MqttPath;
+use self::pages::{JsonDoc, NodeInfo, Redirect};
 use self::router::{Level, Node};
-use self::services::{JsonDoc, NodeInfo, Redirect, Service, WsPath};
 use self::static_files::StaticFiles;
+use self::ws_path::WsPath;
 use crate::config::web::{HttpLimits, StaticSource, WebPaths, WebService, WebTransport};
 use crate::config::{Config, TransportConfig, TransportKind, UniversalTransport};
 use crate::proto::http::Limits;
@@ -109,17 +115,33 @@ pub enum SiteError {
     },
 }
 
-/// The timeouts of a web transport's connections.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Timeouts {
-    /// From the first octet of a request head to its end.
-    pub head: Duration,
-    /// Between two reads of a request body (zero: none).
-    pub body: Duration,
-    /// Keep-alive wait for the next request (zero: none).
-    pub idle: Duration,
-    /// A response making no progress (zero: none).
-    pub send: Duration,
+/// One path's prepared service.
+#[derive(Debug)]
+enum Service {
+    /// `static`: files from a directory.
+    Static(Rc<StaticFiles>),
+    /// `websocket`: WAMP over WebSocket.
+    WebSocket(Rc<WsPath>),
+    /// `redirect`.
+    Redirect(Redirect),
+    /// `json`.
+    Json(JsonDoc),
+    /// `nodeinfo`.
+    NodeInfo(NodeInfo),
+    /// `none`: 404 for everything.
+    NotFound,
+    /// `mqtt` (Junction extension): MQTT over WebSocket.
+    Mqtt(Rc<MqttPath>),
+    /// `publisher`, `caller`, `webhook`: the HTTP bridge.
+    Bridge(Rc<Bridge>),
+    /// `longpoll`: WAMP over HTTP long-poll.
+    LongPoll(Rc<longpoll::LongPoll>),
+    /// `cgi`: scripts.
+    Cgi(Rc<cgi::Cgi>),
+    /// `reverseproxy` (and `wsgi`, a proxy to its Python host).
+    Proxy(Rc<proxy::Proxy>),
+    /// `metrics`: the Prometheus text of every shard.
+    Metrics,
 }
 
 /// What one web transport serves, built once per listener on each shard.
@@ -295,7 +317,7 @@ fn build_service(
         WebService::Json(j) => Service::Json(JsonDoc::new(j)),
         WebService::NodeInfo => Service::NodeInfo(NodeInfo),
         WebService::NotFound => Service::NotFound,
-        WebService::Mqtt(m) => Service::Mqtt(Rc::new(mqtt_ws::MqttPath::new(transport, m))),
+        WebService::Mqtt(m) => Service::Mqtt(Rc::new(MqttPath::new(transport, m))),
         WebService::Publisher(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, false))),
         WebService::Caller(b) => Service::Bridge(Rc::new(Bridge::new(transport, b, true))),
         WebService::Webhook(w) => Service::Bridge(Rc::new(Bridge::webhook(transport, w))),

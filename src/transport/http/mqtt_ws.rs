@@ -4,14 +4,14 @@
 //! front end's driver unchanged over [`WsBytes`], the WebSocket connection
 //! read and written as a byte stream.
 //!
-//! Imports the web server's driver and the MQTT front end; never the shard
+//! Imports the web server's connection and shared answers, and the MQTT front end; never the shard
 //! runtime (the router comes from [`ConnectionHooks::mqtt_router`]).
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use super::driver::{HttpConn, Stop};
-use super::services::{Accepted, check_ws_request, refusal};
+use super::conn::{HttpConn, Stop};
+use super::reply::{check_ws_request, refusal};
 use crate::config::TransportConfig;
 use crate::config::mqtt::MqttService;
 use crate::proto::http::Request;
@@ -63,7 +63,7 @@ pub(super) async fn upgrade(
     c: &mut HttpConn,
     path: &Rc<MqttPath>,
     req: &Request,
-) -> Result<(u16, u64, Option<Accepted>), Stop> {
+) -> Result<(u16, u64, Option<Rc<MqttPath>>), Stop> {
     let request = match check_ws_request(c, req).await? {
         Ok(r) => r,
         Err((status, sent)) => return Ok((status, sent, None)),
@@ -88,7 +88,7 @@ pub(super) async fn upgrade(
     c.body_piece().await?;
     c.write_parts(&[&switching_protocols(&request.key, subprotocol)])
         .await?;
-    Ok((101, 0, Some(Accepted::Mqtt(Rc::clone(path)))))
+    Ok((101, 0, Some(Rc::clone(path))))
 }
 
 /// Runs the MQTT connection of an upgraded WebSocket; `leftover`: the

@@ -16,9 +16,19 @@
 //!   client's);
 //!   `X-Forwarded-For` extended with the client's address,
 //!   `X-Forwarded-Proto`/`-Port` from `forwarded_proto`/`forwarded_port`,
-//!   `X-Forwarded-Host`; `Connection: close` (one backend connection per
-//!   request, no pool). The body is streamed as it arrives (its length, or
+//!   `X-Forwarded-Host`. The body is streamed as it arrives (its length, or
 //!   chunked as it came).
+//! - Backend connections are kept alive and reused: after an answer read
+//!   to its end (its length, or its last chunk; HTTP/1.1, no `Connection:
+//!   close`) the connection goes back to this shard's pool of the path, at
+//!   most `junction.pool_size` idle ones, each for at most
+//!   `junction.pool_idle_timeout`; one the backend closed meanwhile is
+//!   dropped when taken (a peek at the socket). Should a reused
+//!   connection still turn out closed (the backend closed it as the
+//!   request went out: no octet of an answer came), an idempotent request
+//!   without a body (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) is sent once
+//!   more on a new connection; any other gets 502. `pool_size` 0 (and the
+//!   WSGI host): a connection per request, sent with `Connection: close`.
 //! - The answer: the backend's status and fields (hop-by-hop ones dropped),
 //!   its body streamed as it comes: a `Content-Length` is kept, a chunked
 //!   or close-delimited body goes out chunked (HTTP/1.1 clients). The head
@@ -30,17 +40,19 @@
 //!   either side first) until both sides closed; otherwise its answer is
 //!   passed on as any other.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures::future::{Either, select};
 
-use super::driver::{HttpConn, Stop};
-use super::services::text;
+use super::conn::{HttpConn, Stop};
+use super::reply::text;
 use super::stream::{read_some, write_all};
 use crate::config::web::{ForwardedProto, ReverseProxyService};
 use crate::proto::http::body::{CHUNK_END, Chunk, LAST_CHUNK, chunk_header};
@@ -90,6 +102,21 @@ pub(super) struct Proxy {
     /// Send the mount point as `X-Junction-Script-Name` (the WSGI host sets
     /// `SCRIPT_NAME` from it) and forward the whole request path.
     script_name: bool,
+    /// `junction.pool_size`: idle backend connections kept (0: none).
+    pool_size: usize,
+    /// `junction.pool_idle_timeout`.
+    pool_idle: Duration,
+    /// This shard's idle backend connections, the most recently used last.
+    pool: RefCell<Vec<Idle>>,
+}
+
+/// An idle keep-alive connection to the backend.
+#[derive(Debug)]
+struct Idle {
+    /// The connection.
+    sock: Stream,
+    /// When it went idle.
+    since: Instant,
 }
 
 /// Why no answer came from the backend.
@@ -98,6 +125,10 @@ enum Failed {
     Bad(&'static str),
     /// It took too long: 504.
     Timeout,
+    /// It closed the connection before an octet of an answer: 502, or, on
+    /// a reused connection, the request again on a new one (idempotent
+    /// requests without a body).
+    Closed,
 }
 
 impl Proxy {
@@ -117,6 +148,9 @@ impl Proxy {
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             timeout: Duration::from_millis(config.timeout_ms),
             script_name: false,
+            pool_size: config.pool_size,
+            pool_idle: Duration::from_millis(config.pool_idle_ms),
+            pool: RefCell::new(Vec::new()),
         }
     }
 
@@ -130,6 +164,9 @@ impl Proxy {
             connect_timeout,
             timeout,
             script_name: true,
+            pool_size: 0,
+            pool_idle: Duration::ZERO,
+            pool: RefCell::new(Vec::new()),
         }
     }
 
@@ -143,27 +180,61 @@ impl Proxy {
         rest: &str,
         peer: &str,
     ) -> Result<(u16, u64), Stop> {
-        let mut up = match with_deadline(self.connect_timeout, self.connect()).await {
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
-                tracing::info!(backend = ?self.backend, error = %e, "reverse proxy: backend unreachable");
-                return answer(c, 502, "bad gateway: the backend cannot be reached\n").await;
-            }
-            None => return answer(c, 504, "gateway timeout: connecting to the backend\n").await,
-        };
         let head = match self.request_head(req, mount, rest, peer) {
             Ok(h) => h,
             Err(why) => return answer(c, 400, format!("{why}\n")).await,
         };
         let upgrade = req.framing.upgrade;
+        let pooled = !upgrade && self.pool_size > 0;
+        let (mut up, reused) = match pooled.then(|| self.take_idle()).flatten() {
+            Some(s) => (s, true),
+            None => match self.connect_in_time(c).await? {
+                Ok(s) => (s, false),
+                Err(answered) => return Ok(answered),
+            },
+        };
         let sent = self.send_request(c, req, &mut up, &head).await?;
-        let is_head = req.head.method() == Method::Head;
-        let got = match sent {
+        let method = req.head.method();
+        let is_head = method == Method::Head;
+        let mut got = match sent {
             Ok(()) => self.read_head(&mut up, is_head, upgrade).await,
             Err(f) => Err(f),
         };
+        let idempotent = matches!(
+            method,
+            Method::Get
+                | Method::Head
+                | Method::Put
+                | Method::Delete
+                | Method::Options
+                | Method::Trace
+        ) && req.framing.body == BodyLength::Empty;
+        if reused && idempotent && matches!(got, Err(Failed::Closed)) {
+            // The backend closed the idle connection as the request went
+            // out: once more on a new one (the body was empty: nothing of
+            // the client's request is lost).
+            tracing::debug!(backend = ?self.backend, "reverse proxy: pooled connection closed; retrying");
+            up = match self.connect_in_time(c).await? {
+                Ok(s) => s,
+                Err(answered) => return Ok(answered),
+            };
+            got = match with_deadline(self.timeout, write_all(&mut up, &head)).await {
+                Some(true) => self.read_head(&mut up, is_head, upgrade).await,
+                Some(false) => Err(Failed::Closed),
+                None => Err(Failed::Timeout),
+            };
+        }
         let (uh, mut rest_buf) = match got {
             Ok(x) => x,
+            Err(Failed::Closed) => {
+                tracing::info!(backend = ?self.backend, "reverse proxy: the backend closed without an answer");
+                return answer(
+                    c,
+                    502,
+                    "bad gateway: the backend closed without an answer\n",
+                )
+                .await;
+            }
             Err(Failed::Bad(why)) => {
                 tracing::info!(backend = ?self.backend, reason = why, "reverse proxy: bad answer");
                 return answer(c, 502, format!("bad gateway: {why}\n")).await;
@@ -193,7 +264,11 @@ impl Proxy {
             UpstreamBody::Length(n) => ResponseBody::Length(n),
             UpstreamBody::Chunked | UpstreamBody::UntilClose => ResponseBody::Streamed,
         });
+        let keep = pooled && reusable(&uh);
         if matches!(uh.body, UpstreamBody::Empty) && uh.status >= 200 {
+            if keep && rest_buf.is_empty() {
+                self.put_idle(up);
+            }
             let sent = c.start_streaming(&rh).await?;
             let n = c.end_streaming(sent).await?;
             return Ok((uh.status, n));
@@ -208,7 +283,12 @@ impl Proxy {
             let piece = match &mut decoder {
                 Some(d) => match d.decode(&mut rest_buf) {
                     Ok(Some(Chunk::Data(d))) => Some(d),
-                    Ok(Some(Chunk::End(_))) => break,
+                    Ok(Some(Chunk::End(_))) => {
+                        if keep && rest_buf.is_empty() {
+                            self.put_idle(up);
+                        }
+                        break;
+                    }
                     Ok(None) => None,
                     Err(_) => {
                         tracing::info!("reverse proxy: malformed body from the backend");
@@ -237,6 +317,48 @@ impl Proxy {
         }
         let n = c.end_streaming(s).await?;
         Ok((uh.status, n))
+    }
+
+    /// A new connection to the backend within `connect_timeout`;
+    /// `Ok(Err(answered))`: it failed and the client got 502 or 504.
+    async fn connect_in_time(&self, c: &mut HttpConn) -> Result<Result<Stream, (u16, u64)>, Stop> {
+        match with_deadline(self.connect_timeout, self.connect()).await {
+            Some(Ok(s)) => Ok(Ok(s)),
+            Some(Err(e)) => {
+                tracing::info!(backend = ?self.backend, error = %e, "reverse proxy: backend unreachable");
+                answer(c, 502, "bad gateway: the backend cannot be reached\n")
+                    .await
+                    .map(Err)
+            }
+            None => answer(c, 504, "gateway timeout: connecting to the backend\n")
+                .await
+                .map(Err),
+        }
+    }
+
+    /// An idle pooled connection that still looks open; those idle too
+    /// long, closed by the backend, or with unexpected octets are dropped.
+    fn take_idle(&self) -> Option<Stream> {
+        let mut pool = self.pool.borrow_mut();
+        while let Some(idle) = pool.pop() {
+            if idle.since.elapsed() < self.pool_idle && still_open(&idle.sock) {
+                return Some(idle.sock);
+            }
+        }
+        None
+    }
+
+    /// Keeps `sock`, whose answer was read to its end, for a next request
+    /// (the oldest idle one goes when the pool is full).
+    fn put_idle(&self, sock: Stream) {
+        let mut pool = self.pool.borrow_mut();
+        if pool.len() >= self.pool_size {
+            pool.remove(0);
+        }
+        pool.push(Idle {
+            sock,
+            since: Instant::now(),
+        });
     }
 
     /// A connection to the backend.
@@ -371,7 +493,7 @@ impl Proxy {
             upgrade_value = headers.get("upgrade").unwrap_or_default().to_vec();
             fields.push(("Connection", b"Upgrade"));
             fields.push(("Upgrade", &upgrade_value));
-        } else {
+        } else if self.pool_size == 0 {
             fields.push(("Connection", b"close"));
         }
         let mut out = Vec::with_capacity(h.len() + 256);
@@ -389,18 +511,23 @@ impl Proxy {
         up: &mut Stream,
         head: &[u8],
     ) -> Result<Result<(), Failed>, Stop> {
+        let empty = req.framing.body == BodyLength::Empty;
+        if empty {
+            // The empty body's end, so that nothing of the request is left
+            // (after a 101 the buffer holds only the client's first frames;
+            // a retry on a new connection sends only the head again).
+            c.body_piece().await?;
+        }
         let mut open = match with_deadline(self.timeout, write_all(up, head)).await {
             Some(true) => true,
-            Some(false) => return Ok(Err(Failed::Bad("the backend closed the connection"))),
+            // Nothing of the request went out.
+            Some(false) => return Ok(Err(Failed::Closed)),
             None => return Ok(Err(Failed::Timeout)),
         };
-        let chunked = req.framing.body == BodyLength::Chunked;
-        if req.framing.body == BodyLength::Empty {
-            // The empty body's end, so that nothing of the request is left
-            // (after a 101 the buffer holds only the client's first frames).
-            c.body_piece().await?;
+        if empty {
             return Ok(Ok(()));
         }
+        let chunked = req.framing.body == BodyLength::Chunked;
         let mut failed = None;
         while let Some(piece) = c.body_piece().await? {
             if !open || piece.is_empty() {
@@ -464,8 +591,9 @@ impl Proxy {
                 Err(e) => return Err(Failed::Bad(e.reason)),
             }
             match with_deadline(self.timeout, read_some(up, &mut buf)).await {
+                Some(Some(0)) | Some(None) if buf.is_empty() => return Err(Failed::Closed),
                 Some(Some(0)) | Some(None) => {
-                    return Err(Failed::Bad("the backend closed without an answer"));
+                    return Err(Failed::Bad("the backend closed mid-answer"));
                 }
                 Some(Some(_)) => {}
                 None => return Err(Failed::Timeout),
@@ -500,6 +628,41 @@ impl Proxy {
         pipe(&mut c.sock, &mut up).await;
         Err(Stop)
     }
+}
+
+/// Whether the connection an answer came on may carry another request:
+/// HTTP/1.1, no `Connection: close`, a body delimited by its length or
+/// chunks (not by the close).
+fn reusable(uh: &UpstreamHead) -> bool {
+    let closes = uh
+        .fields
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .any(|(_, v)| {
+            v.split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        });
+    uh.version == Version::Http11 && !closes && !matches!(uh.body, UpstreamBody::UntilClose)
+}
+
+/// Whether an idle backend connection still looks open: a peek finds
+/// neither its end nor octets nobody asked for (only TCP is pooled).
+fn still_open(sock: &Stream) -> bool {
+    let Stream::Tcp(s) = sock else {
+        return false;
+    };
+    let mut probe = [0u8; 1];
+    // SAFETY: a non-blocking peek of one octet into a buffer we own, on a
+    // descriptor the stream keeps open for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            s.as_raw_fd(),
+            probe.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }
 
 /// Copies the octets each side sends to the other until both have closed
@@ -634,4 +797,41 @@ async fn answer(
     let (head, body) = text(status, why);
     let sent = c.respond(&head, body).await?;
     Ok((status, sent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> UpstreamHead {
+        parse_response_head(raw.as_bytes(), MAX_UPSTREAM_HEAD, false)
+            .expect("valid head")
+            .expect("complete head")
+            .0
+    }
+
+    #[test]
+    fn only_delimited_http11_answers_without_close_keep_their_connection() {
+        let cases = [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                true,
+            ),
+            ("HTTP/1.1 204 No Content\r\n\r\n", true),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+                false,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: X-Hop, Close\r\n\r\n",
+                false,
+            ),
+            ("HTTP/1.1 200 OK\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n", false),
+        ];
+        for (raw, keep) in cases {
+            assert_eq!(reusable(&head(raw)), keep, "{raw:?}");
+        }
+    }
 }

@@ -12,7 +12,7 @@
 //! - Nothing here blocks the reactor: resolving, opening, reading a small
 //!   file and listing a directory run on the shard's blocking thread pool;
 //!   a large file is then read with glommio's io_uring file API, in pieces
-//!   of [`PIECE`] octets, each written before the next is read.
+//!   of 256 KiB ([`FileBody`]), each written before the next is read.
 //! - Files up to `cache_max_file` octets are kept in memory per shard (at
 //!   most `cache_bytes` in all) and served from there for `cache_valid`
 //!   milliseconds before they are looked at again: repeated requests for a
@@ -31,16 +31,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use glommio::io::{BufferedFile, ReadResult};
 
-use super::driver::Body;
-use super::services::{cross_origin, text};
+use super::conn::{Body, FileBody};
+use super::reply::{cross_origin, text};
 use crate::config::web::{StaticService, StaticSource};
 use crate::proto::http::conditional::{EntityTag, Precondition, Validators, evaluate};
 use crate::proto::http::listing::{ListingEntry, directory_listing};
@@ -49,8 +47,6 @@ use crate::proto::http::path::StaticPath;
 use crate::proto::http::range::{RangeDecision, evaluate_range};
 use crate::proto::http::{HttpDate, RequestHead, ResponseBody, ResponseHead};
 
-/// Octets of a large file read (and written) at a time.
-const PIECE: usize = 256 * 1024;
 /// Index files tried for a directory, in order (Twisted's, without scripts).
 const INDEX_FILES: [&str; 2] = ["index.html", "index.htm"];
 /// Most entries a directory listing shows.
@@ -188,59 +184,9 @@ impl FileCache {
     }
 }
 
-/// A part of an open file, read piece by piece with glommio's file API.
-#[derive(Debug)]
-pub(super) struct FileBody {
-    /// The file.
-    file: BufferedFile,
-    /// The next octet to send.
-    pos: u64,
-    /// One past the last octet to send.
-    end: u64,
-}
-
-impl FileBody {
-    fn new(file: fs::File, first: u64, end: u64) -> Self {
-        // SAFETY: the descriptor comes from a `File` we own and give up
-        // here; the BufferedFile owns it from now on and closes it.
-        let file = unsafe { BufferedFile::from_raw_fd(file.into_raw_fd()) };
-        FileBody {
-            file,
-            pos: first,
-            end,
-        }
-    }
-
-    /// The next piece, `None` when all was read.
-    ///
-    /// # Errors
-    /// A read error, or the file ending early (it shrank while being sent).
-    pub(super) async fn next_piece(&mut self) -> io::Result<Option<ReadResult>> {
-        if self.pos >= self.end {
-            return Ok(None);
-        }
-        let want = usize::try_from(self.end - self.pos)
-            .unwrap_or(PIECE)
-            .min(PIECE);
-        let piece = self
-            .file
-            .read_at(self.pos, want)
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        if piece.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shorter than announced",
-            ));
-        }
-        self.pos += piece.len() as u64;
-        Ok(Some(piece))
-    }
-}
-
 impl StaticFiles {
     /// The service `s` (its source resolved to a directory, see
-    /// [`super::resolve_packages`]).
+    /// `resolve_packages` in the module above).
     ///
     /// # Errors
     /// An invalid `mime_types` entry.

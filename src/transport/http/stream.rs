@@ -6,14 +6,14 @@
 //! Also the two socket helpers the gateways share ([`write_all`],
 //! [`read_some`]).
 //!
-//! An `impl` block on the driver's [`HttpConn`], kept apart from the driver
+//! An `impl` block on [`HttpConn`], kept apart from its file
 //! so that services which stream stay out of its file.
 
 use std::time::SystemTime;
 
 use bytes::BytesMut;
 
-use super::driver::{HttpConn, Stop};
+use super::conn::{HttpConn, Stop};
 use crate::proto::http::body::{CHUNK_END, LAST_CHUNK, chunk_header};
 use crate::proto::http::{BodyWrite, HttpDate, ResponseHead};
 use crate::transport::Stream;

@@ -42,8 +42,8 @@ use bytes::{Bytes, BytesMut};
 
 use self::session::ServiceSession;
 use self::sign::{Denied, SignedFields, Signing};
-use super::WebRouter;
-use super::driver::{Body, HttpConn, Stop};
+use super::conn::{Body, HttpConn, Stop, peer_ip};
+use super::port::WebRouter;
 use crate::config::web::{BridgeService, IpNetwork, WebhookService};
 use crate::config::{Endpoint, TransportConfig};
 use crate::proto::codec::json::{decode_value, encode_value};
@@ -256,25 +256,6 @@ fn now_unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The IP address in a peer description (`tcp4:1.2.3.4:5`, `tcp6:::1:5`).
-fn peer_ip(peer: &str) -> Option<IpAddr> {
-    let rest = peer
-        .strip_prefix("tcp4:")
-        .or_else(|| peer.strip_prefix("tcp6:"))?;
-    let (ip, _port) = rest.rsplit_once(':')?;
-    ip.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
-}
-
-/// The socket address in a peer description (`tcp4:1.2.3.4:5`, `tcp6:::1:5`).
-pub(super) fn peer_socket_addr(peer: &str) -> Option<std::net::SocketAddr> {
-    let ip = peer_ip(peer)?;
-    let port = peer.rsplit_once(':')?.1.parse().ok()?;
-    Some(std::net::SocketAddr::new(ip, port))
-}
-
 /// Answers a request on a bridge path: status and body octets sent.
 pub(super) async fn answer(
     c: &mut HttpConn,
@@ -324,14 +305,33 @@ pub(super) async fn answer(
         let sent = c.respond(&head, body).await?;
         return Ok((413, sent));
     }
-    let mut body = BytesMut::new();
+    // A body that came in one piece is used as it is; more are joined.
+    let mut body = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
     while let Some(piece) = c.body_piece().await? {
-        body.extend_from_slice(&piece);
-        if limit > 0 && body.len() as u64 > limit {
-            let (head, b) = too_long(body.len() as u64);
+        let len = match &mut joined {
+            None if body.is_empty() => {
+                body = piece;
+                body.len()
+            }
+            None => {
+                let mut all = BytesMut::from(&body[..]);
+                all.extend_from_slice(&piece);
+                joined.insert(all).len()
+            }
+            Some(all) => {
+                all.extend_from_slice(&piece);
+                all.len()
+            }
+        };
+        if limit > 0 && len as u64 > limit {
+            let (head, b) = too_long(len as u64);
             let sent = c.respond(&head, b).await?;
             return Ok((413, sent));
         }
+    }
+    if let Some(all) = joined {
+        body = all.freeze();
     }
     let (mut head, out) = match bridge.check(&req.head, &body, peer_ip(peer)) {
         Err(d) => denied(d.status, &d.message),
@@ -549,7 +549,7 @@ fn raw(status: u16, body: Bytes) -> (ResponseHead, Body) {
 
 /// Crossbar's header fields on every bridge answer.
 fn common_headers(req: &RequestHead<Bytes>, head: &mut ResponseHead) {
-    super::services::cross_origin(req, head);
+    super::reply::cross_origin(req, head);
     let _ = head.header(
         "Cache-Control",
         "no-store,no-cache,must-revalidate,max-age=0",
@@ -614,17 +614,7 @@ mod tests {
     }
 
     #[test]
-    fn peer_addresses_and_header_names() {
-        assert_eq!(
-            peer_ip("tcp4:127.0.0.1:5000"),
-            Some("127.0.0.1".parse().expect("ip"))
-        );
-        assert_eq!(peer_ip("tcp6:::1:5000"), Some("::1".parse().expect("ip")));
-        assert_eq!(peer_ip("unix"), None);
-        assert_eq!(
-            peer_socket_addr("tcp6:::1:5000"),
-            Some("[::1]:5000".parse().expect("addr"))
-        );
+    fn header_names() {
         assert_eq!(canonical_name("content-type"), "Content-Type");
         assert_eq!(canonical_name("x-hub-SIGNATURE"), "X-Hub-Signature");
     }

@@ -16,7 +16,7 @@ use crate::config::TransportConfig;
 use crate::core::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef, Output};
 use crate::core::outbox::CloseReason;
 use crate::proto::{Message, RequestId};
-use crate::transport::http::WebRouter;
+use crate::transport::http::port::WebRouter;
 
 /// Bound on the answers queued for the pump (it drains at once).
 const QUEUE_LIMIT: usize = 64 << 20;
