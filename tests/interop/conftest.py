@@ -132,3 +132,15 @@ def uniq():
         return f"{prefix}.r{_run}_{next(_counter)}"
 
     return make
+
+
+@pytest.fixture
+def made():
+    """MQTT clients a test opens (append them); closed at the end."""
+    clients: list = []
+    yield clients
+    for c in clients:
+        try:
+            c.close()
+        except Exception:
+            pass

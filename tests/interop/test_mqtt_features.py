@@ -39,17 +39,6 @@ def topic_of(prefix: str) -> str:
     return f"{prefix}/{secrets.token_hex(4)}"
 
 
-@pytest.fixture
-def made():
-    clients: list[Mqtt] = []
-    yield clients
-    for c in clients:
-        try:
-            c.close()
-        except Exception:
-            pass
-
-
 def v5_session(port: int, cid: str, expiry: int, clean: bool = False) -> tuple[Mqtt, Properties]:
     m = Mqtt(port, V5, client_id=cid, clean_start=clean)
     p = Properties(PacketTypes.CONNECT)

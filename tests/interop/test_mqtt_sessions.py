@@ -52,17 +52,6 @@ def session_present(m: Mqtt) -> bool:
     return bool(m.session_present)
 
 
-@pytest.fixture
-def made():
-    clients: list[Mqtt] = []
-    yield clients
-    for c in clients:
-        try:
-            c.close()
-        except Exception:
-            pass
-
-
 def file_store_router(tmp_path_factory, name: str, store_dir, queue: dict | None = None) -> RouterProcess:
     proc = RouterProcess(tmp_path_factory.mktemp(name))
     realm_config(proc.config, "realm1")["store"] = {"type": "file", "path": str(store_dir)}

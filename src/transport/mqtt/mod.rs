@@ -260,6 +260,18 @@ impl Service {
         }
     }
 
+    /// The service of the embedded default config's MQTT listener (tests).
+    #[cfg(test)]
+    pub(crate) fn default_for_tests() -> Service {
+        let config = crate::config::Config::embedded_default();
+        let t = config
+            .transports
+            .iter()
+            .find(|t| t.id == "mqtt")
+            .expect("the default config has an MQTT listener");
+        Service::of(t, 1 << 20).expect("an MQTT service")
+    }
+
     /// The MQTT service of a transport, if it has one.
     pub fn of(t: &TransportConfig, queue_limit: usize) -> Option<Service> {
         let svc = match &t.kind {

@@ -136,13 +136,7 @@ mod tests {
     use crate::transport::mqtt::state::CallAnswer;
 
     fn state(enabled: bool, version: Version, max_inflight: u16) -> State {
-        let config = crate::config::Config::embedded_default();
-        let t = config
-            .transports
-            .iter()
-            .find(|t| t.id == "mqtt")
-            .expect("the default config has an MQTT listener");
-        let mut svc = Service::of(t, 1 << 20).expect("an MQTT service");
+        let mut svc = Service::default_for_tests();
         svc.limits.request_response = enabled;
         svc.limits.max_inflight = max_inflight;
         State::new(Rc::new(svc), version, "req".into(), 1 << 20)

@@ -665,13 +665,7 @@ mod tests {
     }
 
     fn service(overflow: QueueOverflow, max_msgs: usize, max_bytes: usize) -> Service {
-        let config = crate::config::Config::embedded_default();
-        let t = config
-            .transports
-            .iter()
-            .find(|t| t.id == "mqtt")
-            .expect("the default config has an MQTT listener");
-        let mut svc = Service::of(t, 1 << 20).expect("an MQTT service");
+        let mut svc = Service::default_for_tests();
         svc.limits.queue_overflow = overflow;
         svc.limits.max_queued_messages = max_msgs;
         svc.limits.max_queued_bytes = max_bytes;

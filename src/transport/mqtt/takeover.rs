@@ -708,13 +708,7 @@ mod tests {
     /// token 5) whose will waits out a delay of 60 s.
     fn offline_with_delayed_will(client: &str) -> StateRef {
         use crate::proto::mqtt::{MqttString, QoS, Version, Will, WillProperties};
-        let config = crate::config::Config::embedded_default();
-        let t = config
-            .transports
-            .iter()
-            .find(|t| t.id == "mqtt")
-            .expect("the default config has an MQTT listener");
-        let svc = Rc::new(super::super::Service::of(t, 1 << 20).expect("an MQTT service"));
+        let svc = Rc::new(super::super::Service::default_for_tests());
         let mut st = super::super::state::State::new(svc, Version::V5, client.into(), 1 << 20);
         st.token = 5;
         st.p.expiry_s = 300;
