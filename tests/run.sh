@@ -8,7 +8,8 @@
 #    the Python 2.7 virtualenv of Autobahn|Testsuite (wstest) at
 #    tests/autobahn/.venv
 # 2. builds the router: cargo build --release --bin junction
-# 3. runs the Rust tests: cargo test --workspace --all-targets
+# 3. runs the Rust tests: cargo test --workspace --all-targets, and checks the
+#    API docs build without a broken link (cargo doc, warnings are errors)
 # 4. runs the interop suite (Autobahn|Python clients against the release binary)
 #
 # Environment:
@@ -107,6 +108,8 @@ fi
 # --- 3. Rust tests ------------------------------------------------------------
 step "cargo test --workspace --all-targets"
 cargo test --workspace --all-targets
+step "cargo doc --no-deps --workspace (warnings are errors: broken intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 
 if [[ "${SKIP_INTEROP:-0}" == 1 ]]; then
     step "interop suite skipped (SKIP_INTEROP=1)"

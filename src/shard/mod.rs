@@ -1,6 +1,6 @@
 //! The thread-per-core runtime: one glommio executor per core ("shard"), each
 //! owning the connections it accepted and a [`ShardRouter`] for them, joined
-//! by a channel mesh that carries [`ShardMsg`]s.
+//! by a channel mesh that carries [`ShardMsg`](crate::core::cluster::ShardMsg)s.
 //!
 //! - Shards run only on the CPUs the process may run on ([`allowed_cpus`]:
 //!   its affinity mask), one pinned per CPU; by default there is one shard per

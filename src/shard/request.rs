@@ -30,7 +30,7 @@ pub enum Control {
         /// How long to wait for the clients.
         timeout: Duration,
     },
-    /// Liveness check: the shard records `seq` as answered ([`PeerSet::answered`]).
+    /// Liveness check: the shard records `seq` as answered ([`PeerSet::answered`](super::mesh::PeerSet::answered)).
     Ping {
         /// The ping's number.
         seq: u64,

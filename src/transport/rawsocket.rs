@@ -1,6 +1,6 @@
 //! WAMP-over-RawSocket: the opening handshake and the framing
 //! ([`crate::proto::rawsocket`]) of one server-side connection; the connection
-//! itself runs on the shared driver ([`super::conn`]).
+//! itself runs on the shared driver (`transport/conn.rs`).
 //!
 //! Handshake: read the client's 4 octets (within `open_handshake_timeout_ms`);
 //! a wrong magic octet fails the connection without a reply; non-zero reserved
@@ -139,7 +139,7 @@ impl Framing for RawFraming {
 /// Serves one RawSocket connection on `stream`. See [`super::serve`] for the
 /// contract with `hooks`.
 ///
-/// Everything a held connection keeps is in one boxed [`Conn`]; the returned
+/// Everything a held connection keeps is in one boxed `Conn`; the returned
 /// future holds little more than that box, and the handshake's and closing
 /// phase's futures are boxed only while they run.
 pub fn serve_rawsocket<H: ConnectionHooks>(

@@ -1,6 +1,6 @@
 //! WAMP-over-WebSocket: the opening handshake and the framing
 //! ([`crate::proto::websocket`]) of one server-side connection; the connection
-//! itself runs on the shared driver ([`super::conn`]).
+//! itself runs on the shared driver (`transport/conn.rs`).
 //!
 //! Opening handshake: the request path must match `WebSocketOptions::path`
 //! (when set; otherwise HTTP 404). The subprotocol is the first of the
@@ -31,7 +31,7 @@
 //! as Autobahn's `onAutoPingTimeout` does (a peer that does not answer pings
 //! will not answer a close frame either).
 //!
-//! Memory: see [`super::conn`]; the handshake's buffers live in a boxed future
+//! Memory: see `transport/conn.rs`; the handshake's buffers live in a boxed future
 //! of their own, gone once it is done.
 
 use std::borrow::Cow;
@@ -185,7 +185,7 @@ impl Framing for WsFraming {
 /// whole connection is the upgrade request and then the WebSocket). See
 /// [`super::serve`] for the contract with `hooks`.
 ///
-/// Everything a held connection keeps is in one boxed [`Conn`]; the returned
+/// Everything a held connection keeps is in one boxed `Conn`; the returned
 /// future holds little more than that box, and the handshake's and closing
 /// phase's futures are boxed only while they run.
 pub fn serve_websocket<H: ConnectionHooks>(

@@ -2,7 +2,7 @@
 //! Crossbar's path services.
 //!
 //! - [`Site`]: what one web transport serves, built once per listener on each
-//!   shard from its config: the path tree ([`router`]), one prepared service
+//!   shard from its config: the path tree (`router.rs`), one prepared service
 //!   per path (static files, redirects, JSON documents, the node info page,
 //!   WebSocket endpoints), and the limits and timeouts.
 //! - The floors, from the ground up (no file imports one above it):

@@ -53,7 +53,7 @@ const HEADS: usize = 8192;
 /// were already read (a universal listener sniffed them).
 ///
 /// The future is small (see the test bounding it): while the session runs
-/// it is the [`Session`] and the service. The CONNECT phase and the end
+/// it is the `Session` and the service. The CONNECT phase and the end
 /// run in boxed futures of their own, so their buffers, timers and decoded
 /// packets are gone while the session runs; the arguments go into the
 /// boxed CONNECT phase at once.

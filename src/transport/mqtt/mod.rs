@@ -36,7 +36,7 @@
 //! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
 //!
 //! Every MQTT connection is one link of the core with an
-//! [`Output::Sink`](crate::core::api::Output::Sink) output: the core
+//! [`Output::Sink`] output: the core
 //! authenticates it (HELLO built from CONNECT: user name and password are
 //! the `ticket` method), authorizes each topic as a WAMP URI, routes across
 //! shards and keeps retained events; see docs/mqtt.md for the mapping.

@@ -2,7 +2,7 @@
 //! (realm, ShareName, filter) has an **owner shard** (a hash of the three,
 //! like client identifiers) that holds the group: its members (client
 //! identifier, shard, QoS, Subscription Identifier, payload mapping), and
-//! one trusted in-process session ([`RouterPort::open_service`]) subscribed
+//! one trusted in-process session ([`RouterPort::open_service`](super::RouterPort::open_service)) subscribed
 //! to the filter's WAMP URIs. Every publication that reaches that session
 //! goes to exactly one member, picked by the listener's
 //! `shared_subscriptions` strategy (`round_robin`, `random`, or `sticky`:

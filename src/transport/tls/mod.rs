@@ -15,7 +15,7 @@
 //!   client is refused with a line in the log (an HTTP client gets a
 //!   `400` saying the port speaks TLS).
 //! - [`TlsStream`] (`stream.rs`): the established connection, a
-//!   [`Stream::Tls`](super::Stream::Tls) variant. It uses rustls's
+//!   [`Stream::Tls`] variant. It uses rustls's
 //!   *unbuffered* API on our own buffers: a record the ring's multishot
 //!   receive put in a provided buffer is decrypted where it lies (rustls
 //!   0.23 then still copies its plaintext into a queue of its own), only the

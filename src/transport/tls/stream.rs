@@ -473,7 +473,7 @@ impl TlsStream {
 
     /// Writes `bufs` on the driver's hot path: encrypted into records whose
     /// send, on the ring, is submitted with the turn's others. Returns the
-    /// plaintext octets taken; `Pending` only while [`TX_LIMIT`] octets
+    /// plaintext octets taken; `Pending` only while `TX_LIMIT` octets
     /// wait for the kernel.
     pub fn poll_write_batched(
         &mut self,

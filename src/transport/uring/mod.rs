@@ -20,8 +20,8 @@
 //!   completes, the shard's event task reaps our completion queue.
 //! - **Receives** are multishot (`IORING_OP_RECV` + `IORING_RECV_MULTISHOT`,
 //!   kernel 6.0) with buffer selection from the shard's provided-buffer ring
-//!   ([`bufring`]): an idle connection holds no buffer and no registration of
-//!   its own in user space, only a [`Slot`] of a few dozen octets. A buffer
+//!   (`bufring.rs`): an idle connection holds no buffer and no registration of
+//!   its own in user space, only a `Slot` of a few dozen octets. A buffer
 //!   the kernel filled waits in the connection's queue until the connection
 //!   task decodes it in place ([`RecvBuf`]) and gives it back.
 //! - **Sends** are `IORING_OP_SENDMSG` from a pooled [`SendOp`] that owns
@@ -31,7 +31,7 @@
 //!   socket took them, exactly as with the synchronous `sendmsg` before.
 //!
 //! Which connection a completion belongs to: `user_data` is the slot index
-//! shifted left 8 bits plus the [`Op`]. A slot is reused only after every
+//! shifted left 8 bits plus the `Op`. A slot is reused only after every
 //! operation on it has completed, so a late completion never reaches a new
 //! connection.
 //!
