@@ -91,6 +91,10 @@ struct Node {
 /// # Errors
 /// [`RunError`] from [`start`] or from a shard.
 pub fn run(spec: NodeSpec) -> Result<Exit, RunError> {
+    let missing = workers::missing_executables(&spec.config);
+    if !missing.is_empty() {
+        return Err(RunError::Workers(missing.join("\n")));
+    }
     let blocked = signals::block();
     let handle = start(spec.config.clone(), spec.shards)?;
     let (tx, rx) = mpsc::channel();

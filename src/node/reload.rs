@@ -61,6 +61,11 @@ impl Node {
             // As at the start: `package` sources become directories, so that
             // the shards serve them (not a 404).
             crate::transport::http::resolve_packages(&mut c).map_err(|e| vec![e.to_string()])?;
+            // As at the start: a worker whose executable is not found refuses it.
+            let missing = super::workers::missing_executables(&c);
+            if !missing.is_empty() {
+                return Err(missing);
+            }
             Ok(c)
         }) {
             Ok(c) => c,

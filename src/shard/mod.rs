@@ -131,6 +131,10 @@ pub enum RunError {
     /// ([`Config::unsupported`]); one per line.
     #[error("the config uses features that are not supported yet:\n{0}")]
     Unsupported(String),
+    /// A worker the node supervises cannot start (its executable is not
+    /// found); one per line.
+    #[error("workers cannot start:\n{0}")]
+    Workers(String),
 }
 
 /// A listening address, as clients would dial it.

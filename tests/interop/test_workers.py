@@ -219,11 +219,6 @@ def test_exits_are_logged_and_restart_policies_apply(workers_router):
             "arguments": ["-c", "echo run; exit 4"],
             "options": {"restart": "restart-on-failed"},
         },
-        {
-            "type": "guest",
-            "id": "missing",
-            "executable": "junction-test-no-such-program",
-        },
     ]
     r.start()
     ws = wait_for(
@@ -235,13 +230,32 @@ def test_exits_are_logged_and_restart_policies_apply(workers_router):
     assert ws["once"]["last_exit"] == "exit status 3"
     assert ws["once"]["restarts"] == 0
     assert ws["again"]["last_exit"] == "exit status 4"
-    assert ws["missing"]["state"] == "failed"
-    assert "no executable" in ws["missing"]["last_exit"]
     assert "guest exited: exit status 3" in r.log_text()
     assert r.alive(), "a guest's exit does not stop the node"
     m = r.metrics()
     assert m[("junction_guest_exits_total", (("worker", "once"),))] == 1
     assert m[("junction_guest_restarts_total", (("worker", "again"),))] >= 1
+
+
+def test_a_missing_executable_refuses_the_start_and_a_reload(workers_router):
+    r = workers_router
+    missing = {"type": "guest", "id": "missing", "executable": "junction-test-no-such-program"}
+    r.config["workers"].append(missing)
+    with pytest.raises(RuntimeError) as refused:
+        r.start()
+    text = str(refused.value)
+    assert "router exited with code 1 during startup" in text, text
+    assert 'worker missing (guest): no executable "junction-test-no-such-program"' in text, text
+    # Without it the node starts; a reload that adds it is refused and the
+    # running config (and its workers) stay.
+    r.config["workers"].remove(missing)
+    r.start()
+    r.config["workers"].append(missing)
+    out = r.reload()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "junction-test-no-such-program" in out.stdout + out.stderr
+    assert "missing" not in r.workers()
+    assert r.alive()
 
 
 async def test_a_reload_adds_removes_and_restarts_guests(workers_router):

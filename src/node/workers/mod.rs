@@ -88,6 +88,30 @@ pub fn guests(config: &Config) -> Vec<GuestSpec> {
         .collect()
 }
 
+/// The supervised workers of `config` whose executable is not found (in
+/// their `workdir`, then on the node's `PATH`), one line each. Checked
+/// before the router starts and before a reload, so that a typo refuses
+/// the start (as Crossbar.io does) instead of leaving a guest `failed`.
+pub fn missing_executables(config: &Config) -> Vec<String> {
+    let path = std::env::var_os("PATH");
+    guests(config)
+        .iter()
+        .filter(|g| {
+            spawn::resolve_executable(&g.config.executable, &g.config.workdir, path.as_deref())
+                .is_none()
+        })
+        .map(|g| {
+            format!(
+                "worker {} ({}): no executable \"{}\" (neither in {} nor on PATH)",
+                g.id,
+                g.kind,
+                g.config.executable,
+                g.config.workdir.display()
+            )
+        })
+        .collect()
+}
+
 /// What a worker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
