@@ -51,11 +51,8 @@ for i in $(seq 1 "$RUNS"); do
     for t in "${targets[@]}"; do
         if [[ $t == mosquitto ]]; then
             label=mosquitto
-            printf 'listener 18830 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' >"$WORK/mq.conf"
-            if taken 18830; then echo "port 18830 is already taken" >&2; exit 1; fi
-            mosquitto -c "$WORK/mq.conf" >"$WORK/router.log" 2>&1 &
-            pid=$!
-            wait_port 18830
+            start_mosquitto 18830 "$WORK" || exit 1
+            pid=$MOSQUITTO_PID
             url=mqtt://127.0.0.1:18830
         else
             label=${t%%=*}; bin=${t#*=}
