@@ -1,12 +1,14 @@
 //! The `junction` binary: `start` runs the router, `check` validates a config
-//! file, `status` and `reload` talk to a running node over its control
-//! socket, `version` prints the version. Everything else lives in the library.
+//! file, `init` creates a node directory, `status` and `reload` talk to a
+//! running node over its control socket, `version` prints the version.
+//! Everything else lives in the library.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use junction::config::node_dir::{self, ConfigSource};
 use junction::config::{Config, ConfigError, ConfigIssue};
 use junction::node::control::{self, Request, Response};
 use junction::node::{Exit, NodeSpec};
@@ -49,10 +51,8 @@ struct Cli {
 enum Command {
     /// Start the router.
     Start {
-        /// Crossbar-format node config (.json, .yaml, .yml); the embedded
-        /// default (realm1, ws://127.0.0.1:8080/ws, rawsocket 127.0.0.1:8081) when absent.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Number of shards (one thread per core); overrides the config's `junction.shards`.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
         shards: Option<u16>,
@@ -69,9 +69,16 @@ enum Command {
     /// Load and validate a config file, print its warnings, and exit
     /// (0: valid, 2: invalid).
     Check {
-        /// Crossbar-format node config (.json, .yaml, .yml).
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Create a node in a directory, as `crossbar init` does:
+    /// `.crossbar/config.json` (the embedded default plus a static web root)
+    /// and `web/index.html`. Refuses to overwrite an existing config.
+    Init {
+        /// The application directory (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        appdir: PathBuf,
     },
     /// Ask a running node for its status: version, uptime, config, shards,
     /// listeners, sessions per realm and transport (exit 1: no node answers).
@@ -95,17 +102,48 @@ enum Command {
     Version,
 }
 
+/// Which config file a command reads.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// Crossbar-format node config (.json, .yaml, .yml); relative to --cbdir
+    /// when both are given. Without --config and --cbdir: .crossbar/config.json
+    /// (or .yaml, .yml) in the working directory if present, else the embedded
+    /// default (realm1, ws://127.0.0.1:8080/ws, rawsocket 127.0.0.1:8081,
+    /// MQTT 127.0.0.1:1883).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The node directory (Crossbar's --cbdir; default $CROSSBAR_DIR): its
+    /// config.json, config.yaml or config.yml is read.
+    #[arg(long, value_name = "DIR")]
+    cbdir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The config this command reads, or why none can be chosen.
+    fn source(&self) -> Result<ConfigSource, String> {
+        let env = std::env::var_os(node_dir::CBDIR_ENV).map(PathBuf::from);
+        let cwd = std::env::current_dir().map_err(|e| format!("working directory: {e}"))?;
+        node_dir::locate(
+            self.config.as_deref(),
+            self.cbdir.as_deref(),
+            env.as_deref(),
+            &cwd,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// Which running node to talk to.
 #[derive(Debug, clap::Args)]
 struct Target {
     /// The node's control socket (default: `junction.control_socket` of
-    /// --config, else junction.sock in $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/junction
+    /// the node's config, else junction.sock in $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR/junction
     /// or /tmp/junction-<uid>, else /run/junction/junction.sock).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// The node's config file, to find its control socket.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    /// The node's config, to find its control socket (as for `start`).
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 impl Target {
@@ -114,14 +152,14 @@ impl Target {
         if let Some(s) = &self.socket {
             return Ok(s.clone());
         }
-        let configured = match &self.config {
-            Some(path) => {
-                Config::from_file(path)
+        let configured = match self.config.source()? {
+            ConfigSource::File(path) => {
+                Config::from_file(&path)
                     .map_err(|e| format!("{}: {e}", path.display()))?
                     .node
                     .control_socket
             }
-            None => None,
+            ConfigSource::EmbeddedDefault => None,
         };
         let path = control::socket_path(configured.as_deref());
         // The unit file's socket, for an administrator whose own runtime
@@ -141,7 +179,21 @@ fn main() -> ExitCode {
             println!("junction {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Check { config } => check(&config),
+        Command::Check { config } => match config.source() {
+            Ok(ConfigSource::File(path)) => check(&path),
+            Ok(ConfigSource::EmbeddedDefault) => {
+                eprintln!(
+                    "error: no config to check: pass --config FILE or --cbdir DIR \
+                     (no .crossbar/config.json, .yaml or .yml here)"
+                );
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+        },
+        Command::Init { appdir } => init(&appdir),
         Command::Status {
             json,
             metrics,
@@ -158,14 +210,23 @@ fn main() -> ExitCode {
                 eprintln!("error: {e:#}");
                 return ExitCode::from(EXIT_BAD_CONFIG);
             }
-            let loaded = match &config {
-                Some(path) => match load(path) {
-                    Some(config) => config,
-                    None => return ExitCode::from(EXIT_BAD_CONFIG),
-                },
-                None => Config::embedded_default(),
+            let (loaded, path) = match config.source() {
+                Ok(ConfigSource::File(path)) => {
+                    let Some(loaded) = load(&path) else {
+                        return ExitCode::from(EXIT_BAD_CONFIG);
+                    };
+                    tracing::info!(path = %path.display(), "config file");
+                    (loaded, Some(std::path::absolute(&path).unwrap_or(path)))
+                }
+                Ok(ConfigSource::EmbeddedDefault) => {
+                    tracing::info!("no config file: the embedded default");
+                    (Config::embedded_default(), None)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
             };
-            let path = config.map(|p| std::path::absolute(&p).unwrap_or(p));
             match start(loaded, path, shards.map(usize::from)) {
                 Ok(Exit::Clean) => ExitCode::SUCCESS,
                 Ok(Exit::Forced) => ExitCode::from(EXIT_FORCED),
@@ -190,6 +251,26 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => ExitCode::from(EXIT_BAD_CONFIG),
+    }
+}
+
+/// `junction init`: creates the node directory and says how to start it.
+fn init(appdir: &Path) -> ExitCode {
+    match node_dir::init(appdir) {
+        Ok(report) => {
+            for path in &report.created {
+                println!("created {}", path.display());
+            }
+            println!(
+                "start the node with: junction start --cbdir {}",
+                report.cbdir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -128,11 +128,83 @@ fn check_fails_on_missing_file_and_syntax_errors() {
     assert!(text(&out.stderr).contains("JSON syntax error"));
 }
 
+/// Runs the binary in `dir` without `$CROSSBAR_DIR`.
+fn junction_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_junction"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CROSSBAR_DIR")
+        .output()
+        .expect("the junction binary runs")
+}
+
 #[test]
 fn check_requires_config() {
-    let out = junction(&["check"]);
-    assert_eq!(out.status.code(), Some(2), "clap usage errors exit with 2");
-    assert!(text(&out.stderr).contains("--config"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = junction_in(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--config"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = junction_in(dir.path(), &["check", "--cbdir", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no config.json, config.yaml or config.yml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn init_creates_a_node_that_check_finds_as_crossbar_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = junction_in(dir.path(), &["init", "--appdir", "app"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("created app/.crossbar/config.json"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("created app/web/index.html"), "{stdout}");
+    assert!(
+        stdout.contains("junction start --cbdir app/.crossbar"),
+        "{stdout}"
+    );
+
+    // In the application directory, `check` finds .crossbar/config.json by itself.
+    let app = dir.path().join("app");
+    let out = junction_in(&app, &["check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "config OK: 1 realm(s), 3 transport(s)"
+    );
+    // Elsewhere through --cbdir or $CROSSBAR_DIR.
+    let out = junction_in(dir.path(), &["check", "--cbdir", "app/.crossbar"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_junction"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env("CROSSBAR_DIR", app.join(".crossbar"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A second init refuses and leaves the config as it was.
+    let before = std::fs::read(app.join(".crossbar/config.json")).expect("read");
+    let out = junction_in(dir.path(), &["init", "--appdir", "app"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(app.join(".crossbar/config.json")).expect("read"),
+        before
+    );
 }
 
 #[test]

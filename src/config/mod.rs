@@ -26,6 +26,8 @@
 //! - `path.rs`: JSON paths (`workers[0].realms[1]`) and items located by them,
 //!   shared by the walk, the checks and the gap list;
 //! - `load/`: the walk over the parsed JSON value, building the model;
+//! - [`node_dir`]: which config file a command reads (`--config`, `--cbdir`,
+//!   `./.crossbar`) and `junction init`'s template;
 //! - `check.rs`: cross-item checks (duplicates, port clashes, references) after the walk;
 //! - `support.rs`: the gap list;
 //! - `tests/`: loader tests over the sample files in `tests/config_files/`.
@@ -35,6 +37,7 @@ mod check;
 mod error;
 mod load;
 pub mod mqtt;
+pub mod node_dir;
 mod path;
 mod support;
 #[cfg(test)]
