@@ -519,6 +519,18 @@ def test_cgi_answer_streams_while_the_body_is_sent(gw, framing):
     assert text == b"echo: alpha\necho: beta\necho: gamma\ndone\n"
 
 
+def test_cgi_echoing_script_and_a_client_that_reads_only_after_sending(gw):
+    """requests sends its whole body before it reads; the script answers
+    each line as it reads it. The script's output is read ahead (up to
+    1 MiB) while the client does not read, so neither waits on the other."""
+    lines = [b"line %06d" % i for i in range(40000)]  # 440 KiB in, 560 KiB out
+    r = requests.post(f"{gw.base}/cgi/echolines.py", data=b"\n".join(lines) + b"\n", timeout=60)
+    assert r.status_code == 200
+    out = r.content.split(b"\n")
+    assert out[:-2] == [b"echo: " + line for line in lines]
+    assert out[-2:] == [b"done", b""]
+
+
 def test_cgi_timeout_broken_output_and_missing(gw):
     t0 = time.monotonic()
     r = requests.get(f"{gw.base}/sh/slow.sh", timeout=20)
