@@ -19,6 +19,17 @@
 #
 # Usage: perf/bridge.sh [--runs N] [--duration SECS] [--connections N]
 #                       [--only junction,crossbar,junction-get] [--no-build] [--quick]
+#                       [--close]
+# --close: every request on a new connection (wrk sends `Connection: close`
+# and reconnects), as a client without keep-alive (`curl`, `requests.post`
+# without a session) does.
+# Ports: J_PORT (default 18280) and C_PORT (18290) in the environment.
+#
+# The table's last columns: the busy share of one core during the measured
+# run (server / wrk; the server's counts all its processes: Crossbar's
+# controller and router worker) and the server's CPU time per request
+# (busy share / rate): on a shared machine, where either side may get less
+# than its core, the CPU per request is the steadier comparison.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,9 +37,9 @@ PERF="$ROOT/perf"
 OUT="$PERF/out"
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 RAW="$OUT/raw-bridge-$STAMP"
-J_PORT=18280 C_PORT=18290
+J_PORT=${J_PORT:-18280} C_PORT=${C_PORT:-18290}
 
-RUNS=3 DURATION=10 CONNS=32 BUILD=1 ONLY=()
+RUNS=3 DURATION=10 CONNS=32 BUILD=1 ONLY=() CLOSE=()
 die() { echo "bridge.sh: error: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 while [[ $# -gt 0 ]]; do
@@ -38,6 +49,7 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNS=${2:?}; shift ;;
         --only) IFS=, read -ra v <<<"${2:?}"; ONLY+=("${v[@]}"); shift ;;
         --no-build) BUILD=0 ;;
+        --close) CLOSE=(-H "Connection: close") ;;
         --quick) RUNS=1 DURATION=3 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option '$1'" ;;
@@ -112,44 +124,78 @@ start_server() { # TARGET LOG -> STARTED_PID, PORT
     wait_post "$PORT"
 }
 
+# CPU seconds (user + system) used so far by every process of group PGID
+# (Crossbar's node is a controller and a router worker).
+TICK=$(getconf CLK_TCK)
+group_cpu() {
+    local p total=0 t
+    for p in $(pgrep -g "$1"); do
+        t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 for target in "${TARGETS[@]}"; do
     for run in $(seq "$RUNS"); do
         tag="$target-$run"
         start_server "$target" "$RAW/$tag.server.log"
-        load=(-s "$WORK/post.lua" "http://127.0.0.1:$PORT/pub")
-        [[ $target == junction-get ]] && load=("http://127.0.0.1:$PORT/doc")
+        load=("${CLOSE[@]}" -s "$WORK/post.lua" "http://127.0.0.1:$PORT/pub")
+        [[ $target == junction-get ]] && load=("${CLOSE[@]}" "http://127.0.0.1:$PORT/doc")
         taskset -c "$GEN_CPU" wrk -t1 -c"$CONNS" -d1s "${load[@]}" >/dev/null 2>&1 || true
-        taskset -c "$GEN_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${load[@]}" >"$RAW/$tag.wrk.txt" 2>&1 || true
+        # The sockets' queues a second before the run ends (raw dir): if a
+        # run stalls, they show which side holds what (Recv-Q at the server's
+        # end: it does not read; at wrk's: wrk does not; none: closed). wrk
+        # 4.1 reports no timeout for a request that never gets an answer (it
+        # counts timeouts only among answered requests) and reconnects
+        # silently when the server closes, so its summary cannot tell.
+        (sleep $((DURATION > 1 ? DURATION - 1 : 0)); ss -tni "( sport = :$PORT or dport = :$PORT )" >"$RAW/$tag.ss.txt" 2>&1) &
+        cpu0=$(group_cpu "$STARTED_PID")
+        /usr/bin/time -o "$RAW/$tag.wrk-time" -f '%U %S' \
+            taskset -c "$GEN_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${load[@]}" >"$RAW/$tag.wrk.txt" 2>&1 || true
+        cpu1=$(group_cpu "$STARTED_PID")
         stop "$STARTED_PID"
+        # Busy share of one core during the measured run: the server's, wrk's.
+        srv_cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TICK" -v d="$DURATION" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
+        gen_cpu=$(awk -v d="$DURATION" '{printf "%.0f", ($1 + $2) / d * 100}' "$RAW/$tag.wrk-time" 2>/dev/null || echo "?")
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$RAW/$tag.wrk.txt")
         p99=$(awk '$1 == "99%" {print $2}' "$RAW/$tag.wrk.txt")
         errs=$(awk '/Non-2xx|Socket errors/ {print}' "$RAW/$tag.wrk.txt" | tr '\n' ' ')
         [[ -z $errs ]] || die "$tag: $errs (see $RAW/$tag.*)"
-        log "$tag: ${rps:-?} publishes/s, p99 ${p99:-?}"
-        printf '%s\t%s\t%s\t%s\n' "$target" "$run" "${rps:-0}" "${p99:-?}" >>"$RESULTS"
+        log "$tag: ${rps:-?} publishes/s, p99 ${p99:-?}, server CPU ${srv_cpu}%, wrk CPU ${gen_cpu}%"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$run" "${rps:-0}" "${p99:-?}" "$srv_cpu" "$gen_cpu" >>"$RESULTS"
     done
 done
 
-python3 - "$RESULTS" "$OUT/bridge-$STAMP" "$DURATION" "$CONNS" "$RUNS" <<'EOF'
+python3 - "$RESULTS" "$OUT/bridge-$STAMP" "$DURATION" "$CONNS" "$RUNS" "${#CLOSE[@]}" <<'EOF'
 import json, statistics, sys, collections
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines() if l]
 out, duration, conns, runs = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+alive = "a new connection per request" if sys.argv[6] != "0" else "keep-alive"
 by, p99 = collections.defaultdict(list), collections.defaultdict(list)
-for t, r, rps, lat in rows:
+cpu, per = collections.defaultdict(list), collections.defaultdict(list)
+for t, r, rps, lat, srv, gen in rows:
     by[t].append(float(rps))
     p99[t].append(lat.strip())
+    cpu[t].append(f"{srv}/{gen}")
+    if float(rps) > 0 and srv.isdigit():
+        per[t].append(float(srv) / 100 / float(rps) * 1e6)
 med = {t: statistics.median(v) for t, v in by.items()}
-lines = [f"HTTP bridge publishes, {duration} s per run, wrk -t1 -c{conns} (keep-alive, POST), server and wrk on one core each, median of {runs} runs", "",
-         "| target | publishes/s (median) | runs | p99 |", "|---|---|---|---|"]
+lines = [f"HTTP bridge publishes, {duration} s per run, wrk -t1 -c{conns} ({alive}, POST), server and wrk on one core each, median of {runs} runs", "",
+         "| target | publishes/s (median) | runs | p99 | CPU % server/wrk | server CPU µs per request (median; runs) |", "|---|---|---|---|---|---|"]
+pmed = {t: statistics.median(v) for t, v in per.items() if v}
 for t in med:
-    lines.append(f"| {t} | {med[t]:.0f} | {', '.join(f'{x:.0f}' for x in by[t])} | {', '.join(p99[t])} |")
+    pr = f"{pmed[t]:.1f}; " + ", ".join(f"{x:.1f}" for x in per[t]) if t in pmed else "?"
+    lines.append(f"| {t} | {med[t]:.0f} | {', '.join(f'{x:.0f}' for x in by[t])} | {', '.join(p99[t])} | {', '.join(cpu[t])} | {pr} |")
 if "junction" in med and "crossbar" in med and med["crossbar"]:
     lines += ["", f"junction / crossbar: {med['junction'] / med['crossbar']:.1f}x"]
+if "junction" in pmed and "crossbar" in pmed:
+    lines += [f"junction / crossbar by server CPU per request: {pmed['crossbar'] / pmed['junction']:.1f}x"]
 if "junction" in med and med.get("junction-get"):
     lines += [f"junction bridge / junction GET of a json path: {med['junction'] / med['junction-get']:.2f}"]
 open(out + ".md", "w").write("\n".join(lines) + "\n")
-json.dump({"median_rps": med, "runs": by, "p99": p99}, open(out + ".json", "w"), indent=1)
+json.dump({"median_rps": med, "runs": by, "p99": p99, "cpu_server_wrk": cpu, "server_cpu_us_per_request": per}, open(out + ".json", "w"), indent=1)
 print("\n".join(lines))
 EOF

@@ -71,6 +71,24 @@ out.write(("CL=%s\\n" % os.environ.get("CONTENT_LENGTH", "UNSET")).encode())
 out.write(("total=%d\\nsha=%s\\n" % (total, h.hexdigest())).encode())
 """
 
+ECHO_LINES_PY = """import os, sys
+# Answers each input line as it reads it (os.read: no read-ahead).
+out = sys.stdout.buffer
+out.write(b"Content-Type: text/plain\\r\\n\\r\\n")
+out.flush()
+pending = b""
+while True:
+    d = os.read(0, 65536)
+    if not d:
+        break
+    pending += d
+    while b"\\n" in pending:
+        line, _, pending = pending.partition(b"\\n")
+        out.write(b"echo: " + line + b"\\n")
+        out.flush()
+out.write(b"done\\n")
+"""
+
 STATUS_PY = """import os
 print("Status: 418 I'm a teapot")
 print("Content-Type: text/plain")
@@ -261,6 +279,12 @@ def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: in
                                 "processor": sys.executable,
                                 "junction": {"chunked_buffer": 1024},
                             },
+                            "cgiz": {
+                                "type": "cgi",
+                                "directory": "cgi",
+                                "processor": sys.executable,
+                                "junction": {"chunked_buffer": 0},
+                            },
                             "sh": {
                                 "type": "cgi",
                                 "directory": "sh",
@@ -300,6 +324,7 @@ def gw(tmp_path_factory):
     (cgi / "echo.py").write_text(ECHO_PY)
     (cgi / "status.py").write_text(STATUS_PY)
     (cgi / "lines.py").write_text(LINES_PY)
+    (cgi / "echolines.py").write_text(ECHO_LINES_PY)
     (cgi / "redirect.py").write_text(REDIRECT_PY)
     (cgi / "big.py").write_text(BIG_PY)
     sh = workdir / "sh"
@@ -450,6 +475,60 @@ def test_cgi_long_chunked_body_streamed_to_the_running_script(gw):
     # A short chunked body (within chunked_buffer) is read whole: CONTENT_LENGTH given.
     r = requests.post(f"{gw.base}/cgis/lines.py", data=(b"x" * 100 for _ in range(5)))
     assert r.status_code == 200 and r.text.splitlines()[:2] == ["CL=500", "total=500"], r.text
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_cgi_answer_streams_while_the_body_is_sent(gw, framing):
+    """The script's answer to each line reaches the client before it sends
+    the next line: the answer streams while the request body still streams
+    in (a chunked body on a path with chunked_buffer 0, so the script starts
+    at once). The answer began before the body's end, so the connection
+    closes after it."""
+    lines = [b"alpha\n", b"beta\n", b"gamma\n"]
+    if framing == "chunked":
+        head = b"POST /cgiz/echolines.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        frame = lambda line: b"%x\r\n%s\r\n" % (len(line), line)  # noqa: E731
+        end = b"0\r\n\r\n"
+    else:
+        head = b"POST /cgi/echolines.py HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(b"".join(lines))
+        frame = lambda line: line  # noqa: E731
+        end = b""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(head)
+        got = b""
+        for line in lines:
+            sock.sendall(frame(line))
+            want = b"echo: " + line
+            while want not in got:
+                d = sock.recv(65536)
+                assert d, got
+                got += d
+        sock.sendall(end)
+        while d := sock.recv(65536):
+            got += d
+    answer_head, _, body = got.partition(b"\r\n\r\n")
+    assert answer_head.startswith(b"HTTP/1.1 200"), answer_head
+    assert b"connection: close" in answer_head.lower()
+    text = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        text, body = text + body[:n], body[n + 2 :]
+    assert text == b"echo: alpha\necho: beta\necho: gamma\ndone\n"
+
+
+def test_cgi_echoing_script_and_a_client_that_reads_only_after_sending(gw):
+    """requests sends its whole body before it reads; the script answers
+    each line as it reads it. The script's output is read ahead (up to
+    1 MiB) while the client does not read, so neither waits on the other."""
+    lines = [b"line %06d" % i for i in range(40000)]  # 440 KiB in, 560 KiB out
+    r = requests.post(f"{gw.base}/cgi/echolines.py", data=b"\n".join(lines) + b"\n", timeout=60)
+    assert r.status_code == 200
+    out = r.content.split(b"\n")
+    assert out[:-2] == [b"echo: " + line for line in lines]
+    assert out[-2:] == [b"done", b""]
 
 
 def test_cgi_timeout_broken_output_and_missing(gw):

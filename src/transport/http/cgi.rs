@@ -18,13 +18,17 @@
 //!   blocking thread pool, and the exit is reaped by polling, never waited
 //!   for on the reactor. Its stderr is Junction's.
 //! - The request body is streamed to stdin as it arrives, while stdout is
-//!   read (`CONTENT_LENGTH` is the request's `Content-Length`). A chunked
-//!   body up to `junction.chunked_buffer` octets is read whole first, so
-//!   that `CONTENT_LENGTH` can be given, as RFC 3875 section 4.2 asks; a
-//!   longer one is not held in memory: the script starts once that much
-//!   has come, without `CONTENT_LENGTH`, and gets the body on its stdin as
-//!   it arrives, to its end (stdin then closes). The transport's
-//!   `max_body_size` applies to either (past it: 413, the script killed).
+//!   read and streamed to the client, both at once (`duplex`: the answer's
+//!   head goes out as soon as the script's header block is complete, before
+//!   the body's end if the script writes it so). `CONTENT_LENGTH` is the
+//!   request's `Content-Length`. A chunked body up to
+//!   `junction.chunked_buffer` octets is read whole first, so that
+//!   `CONTENT_LENGTH` can be given, as RFC 3875 section 4.2 asks; a longer
+//!   one is not held in memory: the script starts once that much has come,
+//!   without `CONTENT_LENGTH`, and gets the body on its stdin as it
+//!   arrives, to its end (stdin then closes). The transport's
+//!   `max_body_size` applies to either (past it: 413 before the answer
+//!   began, else the connection closes; the script is killed).
 //! - The answer: the script's header block (`Status:`, `Location:` and any
 //!   other fields; `gateway::parse_cgi_head`), then its output streamed
 //!   (chunked for HTTP/1.1). Malformed output: 502.
@@ -36,28 +40,20 @@
 
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use futures::future::{Either, join, select};
+use bytes::{Bytes, BytesMut};
 
 use super::conn::{HttpConn, Stop};
+use super::duplex::{BodyIn, Outcome, Program, pump};
 use super::reply::text;
-use super::stream::{read_some, write_all};
 use crate::config::TransportConfig;
 use crate::config::web::CgiService;
-use crate::proto::http::gateway::{CgiOutputError, CgiRequest, cgi_env, parse_cgi_head};
+use crate::proto::http::gateway::{CgiRequest, cgi_env, parse_cgi_head};
 use crate::proto::http::path::{StaticPath, percent_decode_lossy};
 use crate::proto::http::{BodyLength, Request, ResponseBody, ResponseHead};
 use crate::transport::Stream;
-use crate::transport::socket::Socket;
-
-/// Octets of a script's output read ahead while its request body is still
-/// being fed to it (so that a script writing before it has read all of its
-/// input does not stall).
-const READ_AHEAD: usize = 1 << 20;
 
 /// How long a script may take to exit once its output ended.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -301,150 +297,79 @@ impl Cgi {
         Ok(answered)
     }
 
-    /// Feeds the body, reads the head, streams the output.
+    /// Streams the body in and the output out, concurrently (`duplex`),
+    /// and answers what went wrong before the answer began.
     #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         c: &mut HttpConn,
         req: &Request,
         buffered: Option<Buffered>,
-        mut stdin: Stream,
-        mut stdout: Stream,
+        stdin: Stream,
+        stdout: Stream,
         deadline: Instant,
         running: &mut Running,
     ) -> Result<(u16, u64), Stop> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let has_body = req.framing.body != BodyLength::Empty;
+        let body = match buffered {
+            Some(b) => BodyIn {
+                first: b.first.freeze(),
+                more: b.more,
+            },
+            None => BodyIn {
+                first: Bytes::new(),
+                more: req.framing.body != BodyLength::Empty,
+            },
+        };
+        if body.more {
+            c.send_continue().await?;
+        }
         let max_head = self.max_head;
-        // Phase 1: the body in, the head (and some body) out, concurrently.
-        let phase1 = {
-            let fed = std::cell::Cell::new(false);
-            let feed = async {
-                let r = feed_body(c, &mut stdin, buffered, has_body).await;
-                let _ = stdin.shutdown_write();
-                fed.set(true);
-                r
-            };
-            let read_head = async {
-                let mut out = BytesMut::new();
-                let mut head = None;
-                loop {
-                    if head.is_none() {
-                        match parse_cgi_head(&out, max_head) {
-                            Ok(Some(h)) => head = Some(h),
-                            Ok(None) => {}
-                            Err(e) => return (Err(e.to_string()), out),
+        let program = Program {
+            input: Some(stdin),
+            output: stdout,
+            parse_head: |out: &[u8]| match parse_cgi_head(out, max_head) {
+                Ok(Some((head, used))) => {
+                    let mut rh = ResponseHead::new(head.status);
+                    for (name, value) in &head.fields {
+                        if rh.header(name, value).is_err() {
+                            tracing::debug!(field = %name, "CGI field dropped");
                         }
                     }
-                    if head.is_some() && (fed.get() || out.len() >= READ_AHEAD) {
-                        break;
-                    }
-                    match read_some(&mut stdout, &mut out).await {
-                        Some(0) | None => break,
-                        Some(_) => {}
-                    }
+                    rh.body(ResponseBody::Streamed);
+                    Ok(Some((rh, used)))
                 }
-                let head = head.ok_or_else(|| CgiOutputError::Truncated.to_string());
-                (head, out)
-            };
-            let timer = glommio::timer::Timer::new(left);
-            match select(pin!(join(feed, read_head)), pin!(timer)).await {
-                Either::Left((done, _)) => Some(done),
-                Either::Right(_) => None,
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        match pump(c, program, body, deadline).await {
+            Outcome::Answered(status, sent) => Ok((status, sent)),
+            Outcome::Refuse(e) => {
+                running.kill();
+                c.refuse(e).await;
+                Err(Stop)
             }
-        };
-        drop(stdin);
-        let Some((fed_ok, (head, mut out))) = phase1 else {
-            running.kill();
-            tracing::info!(
-                timeout_ms = self.timeout.as_millis() as u64,
-                "CGI script timed out"
-            );
-            return answer(c, 504, "the script did not answer in time\n").await;
-        };
-        fed_ok?;
-        let (head, used) = match head {
-            Ok(h) => h,
-            Err(why) => {
+            Outcome::BadOutput(why) => {
                 tracing::info!(reason = %why, "CGI script answered badly");
                 running.kill();
-                return answer(c, 502, format!("bad gateway: {why}\n")).await;
+                answer(c, 502, format!("bad gateway: {why}\n")).await
             }
-        };
-        let _ = out.split_to(used);
-        let mut rh = ResponseHead::new(head.status);
-        for (name, value) in &head.fields {
-            if rh.header(name, value).is_err() {
-                tracing::debug!(field = %name, "CGI field dropped");
-            }
-        }
-        rh.body(ResponseBody::Streamed);
-        let status = head.status;
-        // Phase 2: the rest of the output, as it comes.
-        let mut s = c.start_streaming(&rh).await?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let phase2 = {
-            let stream_out = async {
-                if s.wants_body() {
-                    c.stream_piece(&mut s, &out).await?;
-                }
-                out.clear();
-                while let Some(n) = read_some(&mut stdout, &mut out).await {
-                    if n == 0 {
-                        break;
-                    }
-                    if s.wants_body() {
-                        c.stream_piece(&mut s, &out).await?;
-                    }
-                    out.clear();
-                }
-                Ok::<_, Stop>(())
-            };
-            let timer = glommio::timer::Timer::new(left);
-            match select(pin!(stream_out), pin!(timer)).await {
-                Either::Left((r, _)) => Some(r),
-                Either::Right(_) => None,
-            }
-        };
-        match phase2 {
-            Some(r) => r?,
-            None => {
+            Outcome::TimedOut => {
                 running.kill();
-                tracing::info!("CGI script timed out while sending its output");
-                return Err(Stop);
+                tracing::info!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "CGI script timed out"
+                );
+                answer(c, 504, "the script did not answer in time\n").await
+            }
+            Outcome::Stop => {
+                if Instant::now() >= deadline {
+                    tracing::info!("CGI script timed out while sending its output");
+                }
+                Err(Stop)
             }
         }
-        let sent = c.end_streaming(s).await?;
-        Ok((status, sent))
     }
-}
-
-/// Streams the request body to the script's stdin. A script that stops
-/// reading (closes its stdin) gets no more; the rest of the body is still
-/// read, so that the connection stays in step.
-async fn feed_body(
-    c: &mut HttpConn,
-    stdin: &mut Stream,
-    buffered: Option<Buffered>,
-    has_body: bool,
-) -> Result<(), Stop> {
-    let mut open = true;
-    if let Some(b) = buffered {
-        if !b.first.is_empty() {
-            open = write_all(stdin, &b.first).await;
-        }
-        if !b.more {
-            return Ok(());
-        }
-    } else if !has_body {
-        return Ok(());
-    }
-    while let Some(piece) = c.body_piece().await? {
-        if open {
-            open = write_all(stdin, &piece).await;
-        }
-    }
-    Ok(())
 }
 
 /// The start of a chunked request body, read before the script starts.

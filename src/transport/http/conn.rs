@@ -30,7 +30,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -68,6 +68,18 @@ pub(super) enum Body {
 /// the closing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stop;
+
+/// Why a request body piece polled with [`HttpConn::poll_body_piece`]
+/// did not come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyEnd {
+    /// The body breaks a rule or a limit (413, a malformed chunk): the
+    /// request is refused with this error, or, once its answer began, the
+    /// connection closes.
+    Refused(HttpError),
+    /// The client went away or the socket failed.
+    Gone,
+}
 
 /// Why a read returned without data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,18 +276,8 @@ impl HttpConn {
     /// arrives or `deadline` passes.
     async fn read_more(&mut self, deadline: Option<Instant>) -> Result<(), ReadEnd> {
         let mut timer: Option<Timer> = None;
-        let sock = &mut self.sock;
-        let buf = &mut self.buf;
         poll_fn(|cx| {
-            let read = with_scratch(|scratch| match sock.poll_read(cx, scratch) {
-                Poll::Ready(Ok(0)) => Poll::Ready(Err(ReadEnd::Eof)),
-                Poll::Ready(Ok(n)) => {
-                    buf.extend_from_slice(&scratch[..n]);
-                    Poll::Ready(Ok(()))
-                }
-                Poll::Ready(Err(_)) => Poll::Ready(Err(ReadEnd::Failed)),
-                Poll::Pending => Poll::Pending,
-            });
+            let read = self.poll_fill(cx);
             if read.is_ready() {
                 return read;
             }
@@ -290,6 +292,77 @@ impl HttpConn {
             Poll::Pending
         })
         .await
+    }
+
+    /// One read of what the socket has into the buffer (`Pending`: nothing
+    /// yet, the task is woken when something comes).
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ReadEnd>> {
+        let sock = &mut self.sock;
+        let buf = &mut self.buf;
+        with_scratch(|scratch| match sock.poll_read(cx, scratch) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(ReadEnd::Eof)),
+            Poll::Ready(Ok(n)) => {
+                buf.extend_from_slice(&scratch[..n]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Err(ReadEnd::Failed)),
+            Poll::Pending => Poll::Pending,
+        })
+    }
+
+    /// The next piece of the current request's body, polled, for a service
+    /// that reads the body while it writes its answer (`duplex`): no
+    /// timeout (the caller keeps it) and nothing written (no `100
+    /// Continue`: see [`HttpConn::send_continue`]; no refusal: the caller
+    /// answers or closes, depending on whether its answer began).
+    pub(super) fn poll_body_piece(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, BodyEnd>> {
+        loop {
+            match self.conn.decode(&mut self.buf) {
+                Ok(Some(Event::Data(d))) => return Poll::Ready(Ok(Some(d))),
+                Ok(Some(Event::End(_))) => return Poll::Ready(Ok(None)),
+                // Not while a body is read; the caller stops at its end.
+                Ok(Some(Event::Request(_))) => return Poll::Ready(Err(BodyEnd::Gone)),
+                Ok(None) => match self.poll_fill(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(Err(BodyEnd::Gone)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Err(e) => return Poll::Ready(Err(BodyEnd::Refused(e))),
+            }
+        }
+    }
+
+    /// Writes `100 Continue` when the client waits for it before sending
+    /// the body (a service that then reads the body with
+    /// [`HttpConn::poll_body_piece`]).
+    pub(super) async fn send_continue(&mut self) -> Result<(), Stop> {
+        match self.conn.take_continue() {
+            Some(interim) => self.write_parts(&[interim]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what the socket takes of `data` now, polled: the count
+    /// (never 0), `Pending` when it takes nothing yet, `Err(Stop)` when the
+    /// connection failed. No timeout: the caller keeps `send_timeout`.
+    pub(super) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<Result<usize, Stop>> {
+        match self.sock.poll_write_vectored(cx, &[IoSlice::new(data)]) {
+            Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(Err(Stop)),
+            Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The transport's timeouts.
+    pub(super) fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// Writes the answer to the oldest request: `head`, then `body` as the

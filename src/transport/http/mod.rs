@@ -10,6 +10,8 @@
 //!   heads and body pieces with the timeouts by phase, writes answers,
 //!   closes; the peer's address) and `reply` (the answers and checks every
 //!   service shares); `stream` (answers streamed as they are produced);
+//!   `duplex` (a program's answer streamed out while the request body
+//!   streams in, both at once: CGI);
 //!   the path services, each in a file of its own that imports no other
 //!   service: `static_files`, `pages` (`redirect`, `json`, `nodeinfo`),
 //!   `ws_path` (`websocket`), `mqtt_ws`, `bridge` (`publisher`, `caller`,
@@ -37,6 +39,7 @@ pub mod client;
 pub mod components;
 mod conn;
 pub mod driver;
+mod duplex;
 pub mod longpoll;
 mod metrics;
 mod mqtt_ws;
@@ -449,5 +452,7 @@ fn package_dir(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cgi;
 #[cfg(test)]
 mod tests_ws;

@@ -32,9 +32,52 @@ pub(super) struct Streaming {
 }
 
 impl Streaming {
-    /// Whether the body is written at all (not for HEAD, 204, 304).
-    pub fn wants_body(&self) -> bool {
-        self.plan != BodyWrite::None
+    /// Body octets framed so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Appends `piece` to `out` as the body's next piece goes on the wire
+    /// (a chunk, the octets as they are, nothing for a body not sent;
+    /// octets past a `Content-Length` are dropped).
+    pub fn frame(&mut self, piece: &[u8], out: &mut BytesMut) {
+        if piece.is_empty() {
+            return;
+        }
+        let n = match self.plan {
+            BodyWrite::None => return,
+            BodyWrite::Length(_) => {
+                let n = usize::try_from(self.left)
+                    .unwrap_or(usize::MAX)
+                    .min(piece.len());
+                out.extend_from_slice(&piece[..n]);
+                self.left -= n as u64;
+                n
+            }
+            BodyWrite::Chunked => {
+                let (size, n) = chunk_header(piece.len());
+                out.extend_from_slice(&size[..n]);
+                out.extend_from_slice(piece);
+                out.extend_from_slice(CHUNK_END);
+                piece.len()
+            }
+            BodyWrite::UntilClose => {
+                out.extend_from_slice(piece);
+                piece.len()
+            }
+        };
+        self.sent += n as u64;
+    }
+
+    /// Appends the body's end to `out` (the last chunk); the body octets
+    /// sent. `Err(Stop)` when a `Content-Length` was not met.
+    pub fn finish(&self, out: &mut BytesMut) -> Result<u64, Stop> {
+        match self.plan {
+            BodyWrite::Chunked => out.extend_from_slice(LAST_CHUNK),
+            BodyWrite::Length(_) if self.left > 0 => return Err(Stop),
+            _ => {}
+        }
+        Ok(self.sent)
     }
 }
 
@@ -43,13 +86,25 @@ impl HttpConn {
     /// answer to the current request.
     pub(super) async fn start_streaming(&mut self, head: &ResponseHead) -> Result<Streaming, Stop> {
         let mut out = Vec::with_capacity(256);
+        let s = self.begin_answer(head, &mut out)?;
+        self.write_parts(&[&out]).await?;
+        Ok(s)
+    }
+
+    /// Starts the answer to the current request: `head`'s octets (its body
+    /// `Streamed`, or `Length` when known) are appended to `out` for the
+    /// caller to write, then the body pieces [`Streaming::frame`] makes.
+    pub(super) fn begin_answer(
+        &mut self,
+        head: &ResponseHead,
+        out: &mut Vec<u8>,
+    ) -> Result<Streaming, Stop> {
         let now = HttpDate::from_system_time(SystemTime::now());
         let head = self.wire_head(head);
-        let plan = self.conn.write_head(&head, now, &mut out).map_err(|e| {
+        let plan = self.conn.write_head(&head, now, out).map_err(|e| {
             tracing::error!(error = %e, "web server answered out of turn; closing");
             Stop
         })?;
-        self.write_parts(&[&out]).await?;
         let left = match plan.body {
             BodyWrite::Length(n) => n,
             _ => 0,
@@ -59,6 +114,12 @@ impl HttpConn {
             left,
             sent: 0,
         })
+    }
+
+    /// The answer begun with [`HttpConn::begin_answer`] was written to its
+    /// end ([`Streaming::finish`]).
+    pub(super) fn answer_done(&mut self) -> Result<(), Stop> {
+        self.conn.finish_response().map_err(|_| Stop)
     }
 
     /// Sends one piece of the body (nothing for an empty piece; octets past
