@@ -142,8 +142,13 @@ pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bo
             ),
         )
         .with("publisher", Dict::new().with("features", Dict::new()));
-    let roles = if svc.limits.request_response {
-        // MQTT 5 requests become CALLs (see `request.rs`).
+    let dynamic = svc
+        .payload_mapping
+        .values()
+        .any(|f| matches!(f, crate::config::mqtt::PayloadFormat::Dynamic { .. }));
+    let roles = if svc.limits.request_response || dynamic {
+        // MQTT 5 requests become CALLs (see `request.rs`), and so do
+        // conversions of `dynamic` payloads (`dynamic.rs`).
         roles.with("caller", Dict::new().with("features", Dict::new()))
     } else {
         roles

@@ -9,6 +9,7 @@ use super::mapping::{self, MapError};
 use super::session::Filter;
 use super::sink::native_meta;
 use super::state::{PendingSub, PendingSuback, Phase, State};
+use crate::config::mqtt::PayloadFormat;
 use crate::core::api::NATIVE_OPTION;
 use crate::core::outbox::Overflow;
 use crate::proto::mqtt::{
@@ -137,8 +138,28 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
         return Ok(answer(s, qos, &p, ReasonCode::NotAuthorized)?);
     }
     let uri = mapping::topic_to_uri(p.topic.as_str());
-    let format = mapping::format_of(&s.svc.payload_mapping, &uri);
-    let (payload, mut options) = match mapping::mqtt_to_wamp(format, &p.payload) {
+    let svc = std::rc::Rc::clone(&s.svc);
+    let format = mapping::format_of(&svc.payload_mapping, &uri);
+    let decoder = match format {
+        PayloadFormat::Dynamic { decoder, realm, .. } => {
+            if realm.as_ref().is_some_and(|r| *r != svc.realm) {
+                tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic mapping on another realm: dropped");
+                return Ok(answer(s, qos, &p, ReasonCode::ImplementationSpecificError)?);
+            }
+            if !super::dynamic::may_decode(s) {
+                tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic decoder: max_inflight decodes wait, dropped");
+                return Ok(answer(s, qos, &p, ReasonCode::QuotaExceeded)?);
+            }
+            Some(decoder.as_str())
+        }
+        _ => None,
+    };
+    let mapped = match decoder {
+        // Converted when the decoder answers.
+        Some(_) => Ok((crate::proto::Payload::empty(), crate::proto::Dict::new())),
+        None => mapping::mqtt_to_wamp(format, &p.payload),
+    };
+    let (payload, mut options) = match mapped {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(client = %s.client_id, topic = %p.topic, error = %e, "MQTT payload not mapped: dropped");
@@ -170,14 +191,29 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
         }
     }
     s.svc.stats.received(1, p.payload.len() + p.topic.len());
-    let call = super::request::call_of(s, &p, &uri, &payload);
-    feed.push(Message::Publish(crate::proto::Publish {
+    let call = match decoder {
+        Some(_) => None,
+        None => super::request::call_of(s, &p, &uri, &payload),
+    };
+    let publish = Message::Publish(crate::proto::Publish {
         request,
         options,
         topic: uri,
         payload,
-    }));
-    feed.extend(call);
+    });
+    match decoder {
+        Some(d) => {
+            super::dynamic::decode(s, d, p.topic.as_str(), &p.payload, publish, request, feed)
+        }
+        // Behind a publication being decoded: in order.
+        None if super::dynamic::holding(s) => {
+            super::dynamic::hold(s, std::iter::once(publish).chain(call).collect());
+        }
+        None => {
+            feed.push(publish);
+            feed.extend(call);
+        }
+    }
     Ok(())
 }
 
