@@ -331,7 +331,9 @@ impl State {
             if let Ok(s) = MqttString::try_from(why) {
                 d.properties.reason_string = Some(s);
             }
-            let _ = self.send(&Packet::Disconnect(d));
+            if let Some(item) = Item::packet(&Packet::Disconnect(d), self.version) {
+                self.out.push_last(item);
+            }
         }
         tracing::debug!(client = %self.client_id, reason = ?reason, why, "closing MQTT connection");
         self.phase = Phase::Closing;
