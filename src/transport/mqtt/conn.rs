@@ -272,6 +272,9 @@ impl Session {
         {
             return Err((sock, refusal(version, ReasonCode::NotAuthorized)));
         }
+        if let Some(code) = super::connect::auth_refusal(&c, &peer) {
+            return Err((sock, refusal(version, code)));
+        }
         let mut st = State::new(Rc::clone(svc), version, client_id.clone(), svc.queue_limit);
         // What the client announced (5.0).
         if version == Version::V5 {

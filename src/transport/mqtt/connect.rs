@@ -97,6 +97,17 @@ pub(super) fn assigned_client_id() -> String {
     format!("junction-{:016x}", rand::random::<u64>())
 }
 
+/// The refusal of a CONNECT asking for MQTT 5 enhanced authentication
+/// (an Authentication Method): no method is supported, so CONNACK 0x8C Bad
+/// authentication method (section 4.12: the server may refuse a method it
+/// does not support). Logins go through user name and password (WAMP
+/// `ticket`) or a TLS client certificate (`tls`).
+pub(super) fn auth_refusal(c: &Connect, peer: &str) -> Option<ReasonCode> {
+    let method = c.properties.authentication_method.as_ref()?;
+    tracing::debug!(%peer, method = %method, "MQTT CONNECT with an unsupported authentication method: refused");
+    Some(ReasonCode::BadAuthenticationMethod)
+}
+
 /// An encoded CONNACK refusal.
 pub(super) fn refusal(version: Version, code: ReasonCode) -> Vec<u8> {
     let c = ConnAck {
@@ -163,4 +174,47 @@ pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bo
         realm: svc.realm.clone(),
         details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 5.0 CONNECT with these properties (client identifier `c`).
+    fn connect(props: &[u8]) -> Connect {
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60];
+        body.push(u8::try_from(props.len()).expect("short"));
+        body.extend_from_slice(props);
+        body.extend_from_slice(&[0, 1, b'c']);
+        let mut buf = BytesMut::from(&[0x10, u8::try_from(body.len()).expect("short")][..]);
+        buf.extend_from_slice(&body);
+        match mqtt::decode(&mut buf, None, &mqtt::Limits::server()) {
+            Ok(Some(Packet::Connect(c))) => *c,
+            other => panic!("a CONNECT, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_authentication_method_is_refused_with_0x8c() {
+        assert_eq!(auth_refusal(&connect(&[]), "p"), None);
+        // Authentication Method "SCRAM-SHA-1", with and without data.
+        let mut method = vec![0x15, 0, 11];
+        method.extend_from_slice(b"SCRAM-SHA-1");
+        let c = connect(&method);
+        assert_eq!(
+            auth_refusal(&c, "p"),
+            Some(ReasonCode::BadAuthenticationMethod)
+        );
+        method.extend_from_slice(&[0x16, 0, 2, b'n', b',']);
+        let c = connect(&method);
+        assert_eq!(
+            auth_refusal(&c, "p"),
+            Some(ReasonCode::BadAuthenticationMethod)
+        );
+        assert_eq!(
+            refusal(Version::V5, ReasonCode::BadAuthenticationMethod),
+            vec![0x20, 3, 0, 0x8C, 0],
+            "CONNACK, session present 0, 0x8C, no properties"
+        );
+    }
 }
