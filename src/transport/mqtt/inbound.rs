@@ -33,6 +33,14 @@ impl From<Overflow> for Violation {
 /// # Errors
 /// [`Violation`] ends the connection.
 pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<(), Violation> {
+    if s.phase == Phase::Joining && !matches!(p, Packet::Auth(_) | Packet::Disconnect(_)) {
+        // Read before CONNACK only during enhanced authentication, where
+        // nothing but AUTH (or DISCONNECT) may come (MQTT-4.12.0-4).
+        return Err(Violation(
+            ReasonCode::ProtocolError,
+            "a packet other than AUTH during enhanced authentication",
+        ));
+    }
     match p {
         Packet::Publish(p) => publish(s, p, feed),
         Packet::PubAck(r) => Ok(s.acked(r.packet_id, QoS::AtLeastOnce)?),
@@ -71,10 +79,13 @@ pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<()
             s.close = Some(crate::core::outbox::CloseReason::Normal);
             Ok(())
         }
-        Packet::Auth(_) => Err(Violation(
-            ReasonCode::ProtocolError,
-            "AUTH without an enhanced authentication method",
-        )),
+        Packet::Auth(a) => match super::connect::client_auth(s, &a) {
+            Ok(m) => {
+                feed.push(m);
+                Ok(())
+            }
+            Err(why) => Err(Violation(ReasonCode::ProtocolError, why)),
+        },
         // The codec refuses what a client may not send.
         _ => Err(Violation(ReasonCode::ProtocolError, "unexpected packet")),
     }

@@ -287,6 +287,9 @@ impl FrontSink for State {
                 Ok(())
             }
             Message::Challenge(c) => {
+                if let Some(auth) = super::connect::challenge_auth(s, &c.auth_method, &c.extra) {
+                    return s.send(&auth);
+                }
                 match (c.auth_method.as_str(), s.password.take()) {
                     ("ticket", Some(pw)) => {
                         s.todo
