@@ -123,3 +123,37 @@ async def test_rawsocket_and_websocket_over_the_unix_universal_transport(unix_ro
         )
         head = s.recv(4096)
         assert head.startswith(b"HTTP/1.1 101"), head
+
+
+def test_under_readiness_io_the_unix_universal_transport_drops_with_a_warning(tmp_path_factory, monkeypatch):
+    """glommio's readiness-based Unix streams cannot be peeked: each
+    connection is dropped, the router says why once, and nothing crashes."""
+    monkeypatch.setenv("JUNCTION_IO", "readiness")
+    work = tmp_path_factory.mktemp("unix-readiness")
+    proc = RouterProcess(work)
+    path = str(work / "uni.sock")
+    proc.config["workers"][0]["transports"].append(
+        {
+            "type": "universal",
+            "id": "uni_unix",
+            "endpoint": {"type": "unix", "path": path},
+            "mqtt": {"options": {"realm": "realm1", "role": "anonymous", "payload_mapping": PASSTHROUGH}},
+        }
+    )
+    proc.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(2):
+            with unix(path) as s:
+                s.sendall(b"\x10")
+                try:
+                    assert s.recv(16) == b"", "dropped"
+                except ConnectionResetError:
+                    pass
+        log = proc.stderr_path.read_text(errors="replace")
+        assert log.count("needs the io_uring data path") == 1, proc.logs()
+        assert proc.alive()
+    finally:
+        proc.kill()

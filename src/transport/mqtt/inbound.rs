@@ -234,7 +234,14 @@ pub fn will_publish(s: &mut State) -> Option<Message> {
     let w = s.will.take()?;
     let uri = mapping::topic_to_uri(w.topic.as_str());
     let format = mapping::format_of(&s.svc.payload_mapping, &uri);
-    let (payload, mut options) = mapping::mqtt_to_wamp(format, &w.payload).ok()?;
+    let (payload, mut options) = match mapping::mqtt_to_wamp(format, &w.payload) {
+        Ok(v) => v,
+        Err(e) => {
+            // `dynamic`: no decoder answer can come once the connection is gone.
+            tracing::info!(client = %s.client_id, topic = %w.topic, error = %e, "MQTT will not mapped: dropped");
+            return None;
+        }
+    };
     let props = crate::proto::mqtt::PublishProperties {
         payload_format_indicator: w.properties.payload_format_indicator,
         message_expiry_interval: w.properties.message_expiry_interval,
