@@ -35,7 +35,7 @@ impl From<Overflow> for Violation {
 pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<(), Violation> {
     if s.phase == Phase::Joining && !matches!(p, Packet::Auth(_) | Packet::Disconnect(_)) {
         // Read before CONNACK only during enhanced authentication, where
-        // nothing but AUTH (or DISCONNECT) may come (MQTT-4.12.0-4).
+        // nothing but AUTH (or DISCONNECT) may come (section 4.12).
         return Err(Violation(
             ReasonCode::ProtocolError,
             "a packet other than AUTH during enhanced authentication",
