@@ -149,11 +149,10 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
         return Ok(answer(s, qos, &p, ReasonCode::NotAuthorized)?);
     }
     let uri = mapping::topic_to_uri(p.topic.as_str());
-    let svc = std::rc::Rc::clone(&s.svc);
-    let format = mapping::format_of(&svc.payload_mapping, &uri);
+    let format = mapping::format_of(&s.svc.payload_mapping, &uri);
     let decoder = match format {
         PayloadFormat::Dynamic { decoder, realm, .. } => {
-            if realm.as_ref().is_some_and(|r| *r != svc.realm) {
+            if realm.as_ref().is_some_and(|r| *r != s.svc.realm) {
                 tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic mapping on another realm: dropped");
                 return Ok(answer(s, qos, &p, ReasonCode::ImplementationSpecificError)?);
             }
@@ -161,7 +160,7 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
                 tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic decoder: max_inflight decodes wait, dropped");
                 return Ok(answer(s, qos, &p, ReasonCode::QuotaExceeded)?);
             }
-            Some(decoder.as_str())
+            Some(decoder.clone())
         }
         _ => None,
     };
@@ -214,7 +213,7 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
     });
     match decoder {
         Some(d) => {
-            super::dynamic::decode(s, d, p.topic.as_str(), &p.payload, publish, request, feed)
+            super::dynamic::decode(s, &d, p.topic.as_str(), &p.payload, publish, request, feed)
         }
         // Behind a publication being decoded: in order.
         None if super::dynamic::holding(s) => {

@@ -427,8 +427,7 @@ fn offer(
         _ => return Ok(false),
     };
     let (sub, publisher, uri) = (ev.subscription, ev.publisher, ev.topic);
-    let svc = Rc::clone(&s.svc);
-    let format = mapping::format_of(&svc.payload_mapping, uri);
+    let format = mapping::format_of(&s.svc.payload_mapping, uri);
     let dynamic = matches!(format, PayloadFormat::Dynamic { .. }) && ev.native.is_none();
     let Some(cache) = PubCache::of(ev) else {
         return Ok(false);
@@ -466,12 +465,13 @@ fn offer(
     if let PayloadFormat::Dynamic { encoder, realm, .. } = format
         && let Some(topic) = dyn_topic
     {
-        if realm.as_ref().is_some_and(|r| *r != svc.realm) {
+        if realm.as_ref().is_some_and(|r| *r != s.svc.realm) {
             return Ok(false);
         }
+        let encoder = encoder.clone();
         let e = super::dynamic::encode(
             s,
-            encoder,
+            &encoder,
             topic,
             uri,
             src.payload,
