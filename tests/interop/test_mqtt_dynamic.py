@@ -192,3 +192,46 @@ def _ack():
     from autobahn.wamp.types import PublishOptions
 
     return PublishOptions(acknowledge=True)
+
+
+async def test_mosquitto_clients_through_the_codec(dyn_router):
+    """mosquitto_pub's payload is decoded for WAMP; mosquitto_sub gets the
+    encoder's bytes for a WAMP publication."""
+    import subprocess
+
+    pool = Clients(dyn_router)
+    try:
+        calls: list = []
+        await codec(await pool("ws", "json"), calls)
+        base = "m" + secrets.token_hex(3)
+        watcher = await pool("rs", "msgpack")
+        got = EventSink()
+        await watcher.subscribe(lambda *a, **kw: got(*a, **kw), f"dyn.{base}.in")
+        port = str(dyn_router.mqtt_port)
+        await asyncio.to_thread(
+            subprocess.run,
+            ["mosquitto_pub", "-V", "mqttv5", "-p", port, "-t", f"dyn/{base}/in", "-q", "1", "-m", "mosq"],
+            timeout=20,
+            check=True,
+        )
+        events = await got.wait_count(1)
+        assert events[0] == ((f"dyn/{base}/in", "MOSQ"), {"n": 4})
+        sub = await asyncio.create_subprocess_exec(
+            "mosquitto_sub", "-V", "mqttv311", "-p", port, "-t", f"dyn/{base}/out",
+            "-C", "1", "-W", "10", stdout=asyncio.subprocess.PIPE,
+        )
+        pub = await pool("ws", "cbor")
+        deadline = time.monotonic() + 10
+        out = b""
+        while time.monotonic() < deadline:
+            # Until mosquitto_sub has subscribed, publications reach no one.
+            await pub.publish(f"dyn.{base}.out", "x", options=_ack())
+            try:
+                out = await asyncio.wait_for(sub.stdout.readline(), 0.3)
+                break
+            except asyncio.TimeoutError:
+                continue
+        await sub.wait()
+        assert out.strip() == f"dyn/{base}/out|dyn.{base}.out|['x']|[]".encode(), out
+    finally:
+        await pool.close_all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import time
 
 import pytest
@@ -93,6 +94,18 @@ def test_retained_properties_survive(tmp_path_factory, made, how):
         made.append(sub)
         sub.subscribe(f"{base}/short", 1)
         sub.nothing(0.7)
+
+        # mosquitto_sub (5.0) reads the same properties.
+        out = subprocess.run(
+            ["mosquitto_sub", "-V", "mqttv5", "-p", str(proc.mqtt_port), "-t", f"{base}/long",
+             "-q", "1", "-C", "1", "-W", "10", "-F", "%t|%p|%q|%r|%C|%E|%P|%R"],
+            capture_output=True, timeout=20, check=True, text=True,
+        ).stdout.strip()
+        fields = out.split("|")
+        assert fields[:5] == [f"{base}/long", "21.5", "1", "1", "text/plain"], out
+        assert 0 < int(fields[5]) <= 120, out
+        assert "site:lab" in fields[6] and "site:roof" in fields[6], out
+        assert fields[7] == "replies/here", out
 
         # 3.1.1 subscribers get the payload and QoS (no properties in 3.1.1).
         m = retained_of(proc.mqtt_port, made, f"{base}/forever", V311)
