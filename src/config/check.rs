@@ -318,12 +318,15 @@ fn services(c: &mut Checker<'_>, t: &Located<TransportConfig>) {
                 let options = child(&path, "options");
                 c.realm_exists(child(&options, "realm"), &m.realm, "MQTT clients join");
                 for (prefix, fmt) in &m.payload_mapping {
+                    // The codec procedures are called by the client's own
+                    // session (see docs/mqtt.md), which lives in the service's realm.
                     if let PayloadFormat::Dynamic { realm: Some(r), .. } = fmt
-                        && c.realm(r).is_none()
+                        && *r != m.realm
                     {
                         c.warnings.push(format!(
-                            "{}: realm \"{r}\" is not defined; payloads under this prefix cannot be converted",
-                            child(&child(&child(&options, "payload_mapping"), prefix), "realm")
+                            "{}: the encoder and decoder are called on the realm MQTT clients join (\"{}\"), from the client's session; realm \"{r}\" is not supported, and payloads under this prefix are dropped",
+                            child(&child(&child(&options, "payload_mapping"), prefix), "realm"),
+                            m.realm
                         ));
                     }
                 }

@@ -110,6 +110,10 @@ pub struct MqttLimits {
     /// published to the Response Topic with the Correlation Data (default
     /// off).
     pub request_response: bool,
+    /// `dynamic_timeout`: ms a `dynamic` payload mapping's encoder or
+    /// decoder may take; a call that takes longer fails and its message is
+    /// dropped (default 5000).
+    pub dynamic_timeout_ms: u64,
 }
 
 /// What a full session queue (`max_queued_messages`, `max_queued_bytes`,
@@ -154,6 +158,7 @@ impl Default for MqttLimits {
             shared_strategy: SharedStrategy::RoundRobin,
             sys_interval_s: 10,
             request_response: false,
+            dynamic_timeout_ms: 5000,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::auth::{AnonymousAuth, AuthConfig};
 use super::error::{ConfigIssue, IssueKind};
 use super::path::{child, index};
 use super::worker::ComponentKind;
-use super::{Config, ServiceKind, TransportKind};
+use super::{Config, ServiceKind};
 
 /// A feature a config can use that the runtime may lack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,6 @@ enum Feature {
     AnonymousAuthid,
     /// A role's `authorizer`.
     RoleAuthorizer,
-    /// A universal transport on a Unix socket (its first octet cannot be peeked).
-    UniversalOnUnix,
     /// A web path service type other than `websocket`.
     WebService(&'static str),
     /// The router worker's `python` / `pythonpath`.
@@ -71,7 +69,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::TlsDhparam => warn(
             "ignored: rustls has no finite-field DHE cipher suites (key exchange is ECDHE only)",
         ),
-        F::UniversalOnUnix => error("a universal transport on a Unix socket"),
         // #12: the web transport.
         F::PythonOptions => {
             warn("used only to locate `static` package sources and to run `wsgi` applications")
@@ -180,15 +177,6 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             if tls.dhparam.is_some() {
                 out.push((Feature::TlsDhparam, child(&p, "dhparam")));
             }
-        }
-        match &t.kind {
-            TransportKind::Universal(_) => {
-                if matches!(t.endpoint, super::Endpoint::Unix { .. }) {
-                    out.push((Feature::UniversalOnUnix, child(tp, "endpoint")));
-                }
-            }
-            TransportKind::Mqtt(_) => {}
-            TransportKind::Web(_) | TransportKind::WebSocket(_) | TransportKind::RawSocket(_) => {}
         }
         for (rel, service) in t.kind.services() {
             let sp = if rel.is_empty() {

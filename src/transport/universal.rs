@@ -10,7 +10,11 @@
 //!
 //! Waiting for the first octet: the socket is checked with a non-blocking
 //! `recv(MSG_PEEK)`, backing off from 1 to 64 ms, for at most the MQTT
-//! connect timeout (10 s when the transport has no MQTT service).
+//! connect timeout (10 s when the transport has no MQTT service). TCP and
+//! Unix sockets alike, on the shard's io_uring ring (the default on Linux
+//! 6.0 and later); on glommio's readiness-based Unix streams (an older
+//! kernel, or `JUNCTION_IO=readiness`) the descriptor is not reachable, so
+//! such connections are dropped with a warning.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -50,7 +54,17 @@ pub async fn sniff(stream: &mut Stream, timeout: Duration) -> Option<Sniffed> {
         // Before the first read nothing has armed the ring's receive, so the
         // octet is still in the socket.
         Stream::Uring(s) => s.raw_fd(),
-        Stream::Unix(_) | Stream::Ws(_) => return None,
+        Stream::Unix(_) => {
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    "a universal transport on a Unix socket needs the io_uring data path (Linux 6.0+, not JUNCTION_IO=readiness): its connections are dropped"
+                );
+            }
+            return None;
+        }
+        Stream::Ws(_) => return None,
         Stream::Tls(s) => {
             // A TLS "ClientHello" inside TLS is just HTTP's first octet.
             return match super::with_timeout(timeout, s.peek()).await {

@@ -197,6 +197,7 @@ impl Loader<'_> {
                 ("shared_subscriptions", Key::Read),
                 ("sys_interval", Key::Read),
                 ("request_response", Key::Read),
+                ("dynamic_timeout", Key::Read),
                 ("trustlevel", Key::Read),
             ],
         );
@@ -246,6 +247,9 @@ impl Loader<'_> {
         }
         if let Some(n) = read(self, "sys_interval", 0, 86_400) {
             m.sys_interval_s = n as u32;
+        }
+        if let Some(n) = read(self, "dynamic_timeout", 1, 3_600_000) {
+            m.dynamic_timeout_ms = n;
         }
         if let Some(v) = obj.get("connect_timeout") {
             match self.millis(&child(path, "connect_timeout"), v) {

@@ -376,7 +376,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"allow": {}}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "missing")]
 #[case("/workers/0/transports", json!([]), "workers[0].transports", Invalid, "no transport")]
 #[case("/workers/0/transports/0", json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}, "options": {"realm": "nowhere"}}), "workers[0].transports[0].options.realm", Invalid, "nowhere")]
-#[case("/workers/0/transports/0", json!({"type": "universal", "endpoint": {"type": "unix", "path": "/tmp/u.sock"}, "rawsocket": {}}), "workers[0].transports[0].endpoint", Unsupported, "a universal transport on a Unix socket is not supported yet")]
 #[case("/workers/0/transports/0/type", json!("websocket.testee"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/type", json!("carrier-pigeon"), "workers[0].transports[0].type", Invalid, "unknown transport type")]
 #[case("/workers/0/transports/0/endpoint/portrange", json!([8000, 8010]), "workers[0].transports[0].endpoint.portrange", Unsupported, "port range")]
@@ -866,4 +865,17 @@ fn transport_junction_trustlevel() {
         Invalid,
         "",
     );
+}
+
+#[test]
+fn a_universal_transport_on_a_unix_socket_loads() {
+    let v = with(
+        "/workers/0/transports/0",
+        json!({"type": "universal", "endpoint": {"type": "unix", "path": "/tmp/u.sock"}, "rawsocket": {}}),
+    );
+    let c = load_ok(&v);
+    assert!(matches!(
+        c.transports[0].endpoint,
+        crate::config::Endpoint::Unix { .. }
+    ));
 }

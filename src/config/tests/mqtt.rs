@@ -67,7 +67,7 @@ fn limits_and_trust_level() {
             "max_queued_messages": 0, "max_queued_bytes": 65536, "max_session_expiry": 0,
             "max_keep_alive": 60, "connect_timeout": 0, "trustlevel": 2,
             "queue_overflow": "drop_oldest", "shared_subscriptions": "sticky", "sys_interval": 0,
-            "request_response": true
+            "request_response": true, "dynamic_timeout": 250
         })),
     ));
     let m = service(&c);
@@ -89,6 +89,7 @@ fn limits_and_trust_level() {
             shared_strategy: SharedStrategy::Sticky,
             sys_interval_s: 0,
             request_response: true,
+            dynamic_timeout_ms: 250,
         }
     );
     assert_eq!(m.trustlevel, Some(2));
@@ -124,6 +125,7 @@ fn limits_and_trust_level() {
 #[case(json!({"realm": "realm1"}), Some(json!({"shared_subscriptions": "hash"})), "junction.shared_subscriptions", Invalid, "\"round_robin\", \"random\" or \"sticky\"")]
 #[case(json!({"realm": "realm1"}), Some(json!({"sys_interval": 100_000})), "junction.sys_interval", Invalid, "out of range")]
 #[case(json!({"realm": "realm1"}), Some(json!({"request_response": "yes"})), "junction.request_response", Invalid, "expected true or false")]
+#[case(json!({"realm": "realm1"}), Some(json!({"dynamic_timeout": 0})), "junction.dynamic_timeout", Invalid, "out of range")]
 fn bad_mqtt(
     #[case] options: Value,
     #[case] junction: Option<Value>,

@@ -543,6 +543,13 @@ fn mqtt_sample_loads_transports_and_universal() {
             realm: Some("codec".into()),
         }
     );
+    // The codec is called from the client's session: another realm is warned.
+    assert!(
+        warning_paths(&c)
+            .contains(&"workers[0].transports[0].options.payload_mapping.devices.custom..realm"),
+        "{:#?}",
+        c.warnings
+    );
     let l = &m.limits;
     assert_eq!(
         (l.max_connections, l.max_packet_size, l.max_inflight),

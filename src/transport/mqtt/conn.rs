@@ -272,6 +272,9 @@ impl Session {
         {
             return Err((sock, refusal(version, ReasonCode::NotAuthorized)));
         }
+        if let Some(code) = super::connect::auth_refusal(svc, &c, &peer) {
+            return Err((sock, refusal(version, code)));
+        }
         let mut st = State::new(Rc::clone(svc), version, client_id.clone(), svc.queue_limit);
         // What the client announced (5.0).
         if version == Version::V5 {
@@ -307,6 +310,8 @@ impl Session {
             props.subscription_identifiers_available = Some(true);
             props.shared_subscription_available = Some(true);
             props.server_keep_alive = server_keep_alive;
+            // Enhanced authentication (`WAMP-CRA`, see `connect.rs`).
+            props.authentication_method = c.properties.authentication_method.clone();
             if let Some(id) = &assigned {
                 props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
             }
@@ -585,8 +590,9 @@ impl Session {
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<End> {
         {
             let s = self.state.borrow();
-            // Packets wait in the socket until CONNACK; nothing is read once closing.
-            if s.phase != Phase::Up {
+            // Packets wait in the socket until CONNACK (but AUTH during
+            // enhanced authentication); nothing is read once closing.
+            if !super::connect::reading(&s) {
                 return None;
             }
         }
@@ -615,7 +621,7 @@ impl Session {
                     if let Err(end) = self.decode_all() {
                         return Some(end);
                     }
-                    if self.state.borrow().phase != Phase::Up {
+                    if !super::connect::reading(&self.state.borrow()) {
                         return None;
                     }
                 }
@@ -652,7 +658,7 @@ impl Session {
                 self.violation(v);
                 return Err(End::Failed);
             }
-            if self.state.borrow().phase != Phase::Up {
+            if !super::connect::reading(&self.state.borrow()) {
                 break;
             }
         }

@@ -11,8 +11,10 @@ use std::task::{Context, Poll};
 use bytes::BytesMut;
 
 use super::Service;
+use super::state::{Phase, State};
 use crate::proto::mqtt::{
-    self, ConnAck, ConnAckProperties, Connect, MqttError, Packet, ReasonCode, Version,
+    self, Auth, AuthProperties, ConnAck, ConnAckProperties, Connect, MqttError, MqttString, Packet,
+    ReasonCode, Version,
 };
 use crate::proto::{Dict, Hello, Message, Value};
 use crate::transport::Stream;
@@ -97,6 +99,98 @@ pub(super) fn assigned_client_id() -> String {
     format!("junction-{:016x}", rand::random::<u64>())
 }
 
+/// The MQTT 5 Authentication Method of WAMP-CRA through AUTH packets: the
+/// CONNECT names it with a User Name (the authid), the server's AUTH
+/// (0x18 Continue authentication) carries the router's CHALLENGE extra as
+/// JSON Authentication Data (`challenge`, and `salt`, `iterations`,
+/// `keylen` for salted secrets), the client's AUTH (0x18) carries the
+/// signature (base64 HMAC-SHA256 of `challenge`), and CONNACK names the
+/// method again. The transport's `auth.wampcra` checks it, as for WAMP.
+pub const WAMP_CRA: &str = "WAMP-CRA";
+
+/// The refusal of a CONNECT asking for MQTT 5 enhanced authentication
+/// that the service does not offer: CONNACK 0x8C Bad authentication method
+/// (section 4.12: the server may refuse a method it does not support).
+/// Offered: [`WAMP_CRA`] with a User Name, when the transport's `auth` has
+/// `wampcra`.
+pub(super) fn auth_refusal(svc: &Service, c: &Connect, peer: &str) -> Option<ReasonCode> {
+    let method = c.properties.authentication_method.as_ref()?;
+    if method.as_str() == WAMP_CRA && c.username.is_some() && offers_wampcra(svc) {
+        return None;
+    }
+    tracing::debug!(%peer, method = %method, "MQTT CONNECT with an unsupported authentication method: refused");
+    Some(ReasonCode::BadAuthenticationMethod)
+}
+
+fn offers_wampcra(svc: &Service) -> bool {
+    matches!(&svc.transport.kind, crate::config::TransportKind::Mqtt(m) if m.auth.wampcra.is_some())
+}
+
+/// The Authentication Method of an enhanced authentication in progress
+/// (the CONNECT named one; no CONNACK yet).
+pub(super) fn enhanced_auth(s: &State) -> Option<&MqttString> {
+    if s.phase != Phase::Joining {
+        return None;
+    }
+    s.connack
+        .as_ref()?
+        .properties
+        .authentication_method
+        .as_ref()
+}
+
+/// Whether the connection reads packets: once up, and before CONNACK
+/// while an enhanced authentication waits for the client's AUTH.
+pub(super) fn reading(s: &State) -> bool {
+    s.phase == Phase::Up || enhanced_auth(s).is_some()
+}
+
+/// The router's CHALLENGE as an AUTH packet (enhanced authentication), or
+/// `None` when the connection is in none.
+pub(super) fn challenge_auth(s: &State, method: &str, extra: &Dict) -> Option<Packet> {
+    let m = enhanced_auth(s)?;
+    if method != "wampcra" || m.as_str() != WAMP_CRA {
+        return None;
+    }
+    let mut data = BytesMut::new();
+    crate::proto::codec::json::encode_value(&Value::Dict(extra.clone()), &mut data);
+    Some(Packet::Auth(Auth {
+        reason: ReasonCode::ContinueAuthentication,
+        properties: AuthProperties {
+            authentication_method: Some(m.clone()),
+            authentication_data: Some(data.freeze()),
+            ..Default::default()
+        },
+    }))
+}
+
+/// The client's AUTH during an enhanced authentication: the AUTHENTICATE
+/// it stands for.
+///
+/// # Errors
+/// The Protocol Error when no authentication is in progress, or the AUTH
+/// names another method or reason.
+pub(super) fn client_auth(s: &State, a: &Auth) -> Result<Message, &'static str> {
+    let Some(m) = enhanced_auth(s) else {
+        return Err("AUTH without an enhanced authentication method");
+    };
+    if a.reason != ReasonCode::ContinueAuthentication
+        || a.properties.authentication_method.as_ref() != Some(m)
+    {
+        return Err("AUTH with another method or reason");
+    }
+    let signature = a
+        .properties
+        .authentication_data
+        .as_ref()
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .unwrap_or_default();
+    Ok(Message::Authenticate(crate::proto::Authenticate {
+        signature,
+        extra: Dict::new(),
+    }))
+}
+
 /// An encoded CONNACK refusal.
 pub(super) fn refusal(version: Version, code: ReasonCode) -> Vec<u8> {
     let c = ConnAck {
@@ -120,10 +214,21 @@ pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bo
         // skipped by the router when the transport has no such method).
         methods.push(Value::Str("tls".into()));
     }
-    if c.username.is_some() && c.password.is_some() {
-        methods.push(Value::Str("ticket".into()));
+    let cra = c
+        .properties
+        .authentication_method
+        .as_ref()
+        .is_some_and(|m| m.as_str() == WAMP_CRA);
+    if cra {
+        // Enhanced authentication asked for: that method only.
+        methods.clear();
+        methods.push(Value::Str("wampcra".into()));
+    } else {
+        if c.username.is_some() && c.password.is_some() {
+            methods.push(Value::Str("ticket".into()));
+        }
+        methods.push(Value::Str("anonymous".into()));
     }
-    methods.push(Value::Str("anonymous".into()));
     let authid = c
         .username
         .as_ref()
@@ -142,8 +247,13 @@ pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bo
             ),
         )
         .with("publisher", Dict::new().with("features", Dict::new()));
-    let roles = if svc.limits.request_response {
-        // MQTT 5 requests become CALLs (see `request.rs`).
+    let dynamic = svc
+        .payload_mapping
+        .values()
+        .any(|f| matches!(f, crate::config::mqtt::PayloadFormat::Dynamic { .. }));
+    let roles = if svc.limits.request_response || dynamic {
+        // MQTT 5 requests become CALLs (see `request.rs`), and so do
+        // conversions of `dynamic` payloads (`dynamic.rs`).
         roles.with("caller", Dict::new().with("features", Dict::new()))
     } else {
         roles
@@ -158,4 +268,128 @@ pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bo
         realm: svc.realm.clone(),
         details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 5.0 CONNECT with these properties (client identifier `c`).
+    fn connect(props: &[u8]) -> Connect {
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60];
+        body.push(u8::try_from(props.len()).expect("short"));
+        body.extend_from_slice(props);
+        body.extend_from_slice(&[0, 1, b'c']);
+        let mut buf = BytesMut::from(&[0x10, u8::try_from(body.len()).expect("short")][..]);
+        buf.extend_from_slice(&body);
+        match mqtt::decode(&mut buf, None, &mqtt::Limits::server()) {
+            Ok(Some(Packet::Connect(c))) => *c,
+            other => panic!("a CONNECT, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_authentication_method_is_refused_with_0x8c() {
+        let svc = Service::default_for_tests();
+        assert_eq!(auth_refusal(&svc, &connect(&[]), "p"), None);
+        // Authentication Method "SCRAM-SHA-1", with and without data.
+        let mut method = vec![0x15, 0, 11];
+        method.extend_from_slice(b"SCRAM-SHA-1");
+        let c = connect(&method);
+        assert_eq!(
+            auth_refusal(&svc, &c, "p"),
+            Some(ReasonCode::BadAuthenticationMethod)
+        );
+        method.extend_from_slice(&[0x16, 0, 2, b'n', b',']);
+        let c = connect(&method);
+        assert_eq!(
+            auth_refusal(&svc, &c, "p"),
+            Some(ReasonCode::BadAuthenticationMethod)
+        );
+        // WAMP-CRA on a service without `wampcra`: refused too.
+        let mut cra = vec![0x15, 0, 8];
+        cra.extend_from_slice(WAMP_CRA.as_bytes());
+        assert_eq!(
+            auth_refusal(&svc, &connect(&cra), "p"),
+            Some(ReasonCode::BadAuthenticationMethod)
+        );
+        assert_eq!(
+            refusal(Version::V5, ReasonCode::BadAuthenticationMethod),
+            vec![0x20, 3, 0, 0x8C, 0],
+            "CONNACK, session present 0, 0x8C, no properties"
+        );
+    }
+
+    fn joining(method: Option<&'static str>) -> State {
+        let mut s = State::new(
+            std::rc::Rc::new(Service::default_for_tests()),
+            Version::V5,
+            "c".into(),
+            1 << 20,
+        );
+        s.connack = Some(Box::new(ConnAck {
+            session_present: false,
+            code: ReasonCode::Success,
+            properties: ConnAckProperties {
+                authentication_method: method.map(MqttString::from_static),
+                ..Default::default()
+            },
+        }));
+        s
+    }
+
+    fn auth(reason: ReasonCode, method: &'static str, data: &'static [u8]) -> Auth {
+        Auth {
+            reason,
+            properties: AuthProperties {
+                authentication_method: Some(MqttString::from_static(method)),
+                authentication_data: Some(bytes::Bytes::from_static(data)),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn wamp_cra_goes_through_auth_packets() {
+        let mut s = joining(Some(WAMP_CRA));
+        assert!(reading(&s), "AUTH is read before CONNACK");
+        let extra = Dict::new().with("challenge", "{\"nonce\":\"n\"}");
+        let Some(Packet::Auth(a)) = challenge_auth(&s, "wampcra", &extra) else {
+            panic!("an AUTH");
+        };
+        assert_eq!(a.reason, ReasonCode::ContinueAuthentication);
+        assert_eq!(
+            a.properties.authentication_data.as_deref(),
+            Some(&br#"{"challenge":"{\"nonce\":\"n\"}"}"#[..])
+        );
+        assert!(challenge_auth(&s, "ticket", &extra).is_none());
+        let m = client_auth(
+            &s,
+            &auth(ReasonCode::ContinueAuthentication, WAMP_CRA, b"sig=="),
+        )
+        .expect("an AUTHENTICATE");
+        assert!(matches!(m, Message::Authenticate(a) if a.signature == "sig=="));
+        assert!(
+            client_auth(&s, &auth(ReasonCode::ReAuthenticate, WAMP_CRA, b"x")).is_err(),
+            "another reason"
+        );
+        assert!(
+            client_auth(
+                &s,
+                &auth(ReasonCode::ContinueAuthentication, "SCRAM-SHA-1", b"x")
+            )
+            .is_err(),
+            "another method"
+        );
+        s.phase = Phase::Up;
+        assert!(
+            client_auth(
+                &s,
+                &auth(ReasonCode::ContinueAuthentication, WAMP_CRA, b"x")
+            )
+            .is_err()
+        );
+        // Without enhanced authentication nothing is read before CONNACK.
+        assert!(!reading(&joining(None)));
+    }
 }

@@ -9,6 +9,7 @@ use super::mapping::{self, MapError};
 use super::session::Filter;
 use super::sink::native_meta;
 use super::state::{PendingSub, PendingSuback, Phase, State};
+use crate::config::mqtt::PayloadFormat;
 use crate::core::api::NATIVE_OPTION;
 use crate::core::outbox::Overflow;
 use crate::proto::mqtt::{
@@ -32,6 +33,14 @@ impl From<Overflow> for Violation {
 /// # Errors
 /// [`Violation`] ends the connection.
 pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<(), Violation> {
+    if s.phase == Phase::Joining && !matches!(p, Packet::Auth(_) | Packet::Disconnect(_)) {
+        // Read before CONNACK only during enhanced authentication, where
+        // nothing but AUTH (or DISCONNECT) may come (section 4.12).
+        return Err(Violation(
+            ReasonCode::ProtocolError,
+            "a packet other than AUTH during enhanced authentication",
+        ));
+    }
     match p {
         Packet::Publish(p) => publish(s, p, feed),
         Packet::PubAck(r) => Ok(s.acked(r.packet_id, QoS::AtLeastOnce)?),
@@ -70,10 +79,13 @@ pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<()
             s.close = Some(crate::core::outbox::CloseReason::Normal);
             Ok(())
         }
-        Packet::Auth(_) => Err(Violation(
-            ReasonCode::ProtocolError,
-            "AUTH without an enhanced authentication method",
-        )),
+        Packet::Auth(a) => match super::connect::client_auth(s, &a) {
+            Ok(m) => {
+                feed.push(m);
+                Ok(())
+            }
+            Err(why) => Err(Violation(ReasonCode::ProtocolError, why)),
+        },
         // The codec refuses what a client may not send.
         _ => Err(Violation(ReasonCode::ProtocolError, "unexpected packet")),
     }
@@ -138,7 +150,26 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
     }
     let uri = mapping::topic_to_uri(p.topic.as_str());
     let format = mapping::format_of(&s.svc.payload_mapping, &uri);
-    let (payload, mut options) = match mapping::mqtt_to_wamp(format, &p.payload) {
+    let decoder = match format {
+        PayloadFormat::Dynamic { decoder, realm, .. } => {
+            if realm.as_ref().is_some_and(|r| *r != s.svc.realm) {
+                tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic mapping on another realm: dropped");
+                return Ok(answer(s, qos, &p, ReasonCode::ImplementationSpecificError)?);
+            }
+            if !super::dynamic::may_decode(s) {
+                tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic decoder: max_inflight decodes wait, dropped");
+                return Ok(answer(s, qos, &p, ReasonCode::QuotaExceeded)?);
+            }
+            Some(decoder.clone())
+        }
+        _ => None,
+    };
+    let mapped = match decoder {
+        // Converted when the decoder answers.
+        Some(_) => Ok((crate::proto::Payload::empty(), crate::proto::Dict::new())),
+        None => mapping::mqtt_to_wamp(format, &p.payload),
+    };
+    let (payload, mut options) = match mapped {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(client = %s.client_id, topic = %p.topic, error = %e, "MQTT payload not mapped: dropped");
@@ -170,14 +201,29 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
         }
     }
     s.svc.stats.received(1, p.payload.len() + p.topic.len());
-    let call = super::request::call_of(s, &p, &uri, &payload);
-    feed.push(Message::Publish(crate::proto::Publish {
+    let call = match decoder {
+        Some(_) => None,
+        None => super::request::call_of(s, &p, &uri, &payload),
+    };
+    let publish = Message::Publish(crate::proto::Publish {
         request,
         options,
         topic: uri,
         payload,
-    }));
-    feed.extend(call);
+    });
+    match decoder {
+        Some(d) => {
+            super::dynamic::decode(s, &d, p.topic.as_str(), &p.payload, publish, request, feed)
+        }
+        // Behind a publication being decoded: in order.
+        None if super::dynamic::holding(s) => {
+            super::dynamic::hold(s, std::iter::once(publish).chain(call).collect());
+        }
+        None => {
+            feed.push(publish);
+            feed.extend(call);
+        }
+    }
     Ok(())
 }
 
@@ -187,7 +233,14 @@ pub fn will_publish(s: &mut State) -> Option<Message> {
     let w = s.will.take()?;
     let uri = mapping::topic_to_uri(w.topic.as_str());
     let format = mapping::format_of(&s.svc.payload_mapping, &uri);
-    let (payload, mut options) = mapping::mqtt_to_wamp(format, &w.payload).ok()?;
+    let (payload, mut options) = match mapping::mqtt_to_wamp(format, &w.payload) {
+        Ok(v) => v,
+        Err(e) => {
+            // `dynamic`: no decoder answer can come once the connection is gone.
+            tracing::info!(client = %s.client_id, topic = %w.topic, error = %e, "MQTT will not mapped: dropped");
+            return None;
+        }
+    };
     let props = crate::proto::mqtt::PublishProperties {
         payload_format_indicator: w.properties.payload_format_indicator,
         message_expiry_interval: w.properties.message_expiry_interval,

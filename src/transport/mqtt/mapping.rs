@@ -160,6 +160,15 @@ fn native_to_wamp(serializer: Serializer, payload: &[u8]) -> Result<(Payload, Di
     let Ok(Value::Dict(d)) = value else {
         return Err(MapError::NotADict(serializer.name()));
     };
+    dict_to_wamp(d).ok_or(MapError::NotADict(serializer.name()))
+}
+
+/// A WAMP payload and publish options from Crossbar's dictionary form
+/// (`native` payloads, the answer of a `dynamic` decoder): `args` (a list
+/// or null), `kwargs` (a dictionary or null) and the publish options
+/// `exclude*`/`eligible*`; other keys are ignored. `None` when `args` or
+/// `kwargs` has another type.
+pub fn dict_to_wamp(d: Dict) -> Option<(Payload, Dict)> {
     let mut out = Payload::empty();
     let mut options = Dict::new();
     for (k, v) in d.0 {
@@ -167,7 +176,7 @@ fn native_to_wamp(serializer: Serializer, payload: &[u8]) -> Result<(Payload, Di
             ("args", Value::List(l)) => out.args = Some(l),
             ("kwargs", Value::Dict(kw)) => out.kwargs = Some(kw),
             ("args" | "kwargs", Value::Null) => {}
-            ("args" | "kwargs", _) => return Err(MapError::NotADict(serializer.name())),
+            ("args" | "kwargs", _) => return None,
             (
                 "exclude" | "exclude_authid" | "exclude_authrole" | "eligible" | "eligible_authid"
                 | "eligible_authrole",
@@ -176,7 +185,7 @@ fn native_to_wamp(serializer: Serializer, payload: &[u8]) -> Result<(Payload, Di
             _ => {}
         }
     }
-    Ok((out, options))
+    Some((out, options))
 }
 
 /// The MQTT payload of a WAMP publication (one that did not come from MQTT).

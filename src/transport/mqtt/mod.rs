@@ -33,7 +33,9 @@
 //! - `mesh.rs`: what the front ends of different shards send each other
 //!   (takeover and shared-subscription messages) and the owner shards;
 //! - `out.rs`: the outgoing queue (bounded in bytes, like the outbox);
-//! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads.
+//! - `mapping.rs`: topics ↔ URIs, filters → WAMP subscriptions, payloads;
+//! - `dynamic.rs`: the `dynamic` payload mapping (encoder and decoder
+//!   procedures called by the client's session).
 //!
 //! Every MQTT connection is one link of the core with an
 //! [`Output::Sink`] output: the core
@@ -48,6 +50,7 @@ pub mod calls;
 mod conn;
 mod connect;
 pub mod ctx;
+pub mod dynamic;
 pub mod inbound;
 pub mod mapping;
 pub mod mesh;

@@ -256,6 +256,14 @@ impl OutQueue {
         }
     }
 
+    /// Queues the connection's last packet (a DISCONNECT) even past the
+    /// bound: a slow consumer closed because its queue is full still gets
+    /// the reason, if it reads on.
+    pub fn push_last(&mut self, item: Item) {
+        self.bytes += item.wire_len();
+        self.items.push_back(item);
+    }
+
     /// Queues `item`.
     ///
     /// # Errors
@@ -298,6 +306,18 @@ mod tests {
             },
             at_ms,
         }
+    }
+
+    #[test]
+    fn the_last_packet_goes_past_the_bound() {
+        let mut q = OutQueue::new(8);
+        let ping = || Item::packet(&Packet::PingResp, Version::V5).expect("small");
+        for _ in 0..4 {
+            q.push(ping()).expect("fits");
+        }
+        assert_eq!(q.push(ping()), Err(Overflow), "8 bytes queued");
+        q.push_last(ping());
+        assert_eq!((q.items.len(), q.bytes), (5, 10));
     }
 
     #[test]

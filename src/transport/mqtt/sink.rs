@@ -287,6 +287,9 @@ impl FrontSink for State {
                 Ok(())
             }
             Message::Challenge(c) => {
+                if let Some(auth) = super::connect::challenge_auth(s, &c.auth_method, &c.extra) {
+                    return s.send(&auth);
+                }
                 match (c.auth_method.as_str(), s.password.take()) {
                     ("ticket", Some(pw)) => {
                         s.todo
@@ -302,6 +305,14 @@ impl FrontSink for State {
             }
             Message::Subscribed(m) => s.subscribe_answer(m.request, Ok(m.subscription)),
             Message::Published(m) => s.publish_answer(m.request, ReasonCode::Success),
+            Message::Result(r) if super::dynamic::waits(s, r.request) => {
+                super::dynamic::answered(s, r.request, Ok(r.payload.clone()))
+            }
+            Message::Error(e)
+                if e.request_type == code::CALL && super::dynamic::waits(s, e.request) =>
+            {
+                super::dynamic::answered(s, e.request, Err((e.error.clone(), e.payload.clone())))
+            }
             Message::Result(r) => {
                 s.call_answered(r.request, Ok(r.payload.clone()));
                 Ok(())
@@ -415,7 +426,9 @@ fn offer(
         _ if s.p.persistent() || s.handed.is_some() => true,
         _ => return Ok(false),
     };
-    let (sub, publisher) = (ev.subscription, ev.publisher);
+    let (sub, publisher, uri) = (ev.subscription, ev.publisher, ev.topic);
+    let format = mapping::format_of(&s.svc.payload_mapping, uri);
+    let dynamic = matches!(format, PayloadFormat::Dynamic { .. }) && ev.native.is_none();
     let Some(cache) = PubCache::of(ev) else {
         return Ok(false);
     };
@@ -446,9 +459,29 @@ fn offer(
     if queue_only && m.qos == QoS::AtMostOnce {
         return Ok(false);
     }
+    let dyn_topic = dynamic.then(|| topic.clone());
     let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
-    let (src, uri) = (Source::of(ev), ev.topic);
-    let format = mapping::format_of(&s.svc.payload_mapping, uri);
+    let src = Source::of(ev);
+    if let PayloadFormat::Dynamic { encoder, realm, .. } = format
+        && let Some(topic) = dyn_topic
+    {
+        if realm.as_ref().is_some_and(|r| *r != s.svc.realm) {
+            return Ok(false);
+        }
+        let encoder = encoder.clone();
+        let e = super::dynamic::encode(
+            s,
+            &encoder,
+            topic,
+            uri,
+            src.payload,
+            m,
+            publication,
+            retained,
+            retain,
+        );
+        return Ok(e);
+    }
     let Some(cache) = PubCache::of(ev) else {
         return Ok(false);
     };
@@ -456,7 +489,29 @@ fn offer(
         tracing::debug!(client = %s.client_id, topic = %uri, "publication has no MQTT form for this client: skipped");
         return Ok(false);
     };
+    place(s, msg, tmpl, m, publication, retained, retain)
+}
+
+/// Delivers a matched publication to a connected session, queues it
+/// (QoS 1/2) for one whose client is away, or drops it.
+pub fn place(
+    s: &mut State,
+    msg: Rc<Msg>,
+    tmpl: Rc<PublishTemplate>,
+    m: Matched,
+    publication: PublicationId,
+    retained: bool,
+    retain: bool,
+) -> Result<bool, Overflow> {
+    let queue_only = match s.phase {
+        Phase::Up if s.handed.is_none() => false,
+        _ if s.p.persistent() || s.handed.is_some() => true,
+        _ => return Ok(false),
+    };
     if queue_only {
+        if m.qos == QoS::AtMostOnce {
+            return Ok(false);
+        }
         let out = PubOut {
             tmpl,
             msg,

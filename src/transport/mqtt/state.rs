@@ -162,6 +162,9 @@ pub struct State {
     /// CALLs made for MQTT 5 requests and their answers (see
     /// [`super::request`]); boxed, `None` until the first.
     pub requests: Option<Box<Requests>>,
+    /// Payloads waiting for a `dynamic` mapping's encoder or decoder (see
+    /// [`super::dynamic`]); boxed, `None` while none waits.
+    pub codec: Option<Box<super::dynamic::Codec>>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,
@@ -236,6 +239,7 @@ impl State {
             pending_pubs: Lazy::default(),
             last_request: 0,
             requests: None,
+            codec: None,
             send_max,
             inflight_in: 0,
             aliases_in: None,
@@ -327,7 +331,9 @@ impl State {
             if let Ok(s) = MqttString::try_from(why) {
                 d.properties.reason_string = Some(s);
             }
-            let _ = self.send(&Packet::Disconnect(d));
+            if let Some(item) = Item::packet(&Packet::Disconnect(d), self.version) {
+                self.out.push_last(item);
+            }
         }
         tracing::debug!(client = %self.client_id, reason = ?reason, why, "closing MQTT connection");
         self.phase = Phase::Closing;
