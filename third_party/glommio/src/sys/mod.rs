@@ -20,6 +20,7 @@ use std::{
 };
 
 pub(super) mod blocking;
+pub(crate) mod park_patch;
 pub(crate) mod hardware_topology;
 
 macro_rules! syscall {
@@ -306,6 +307,13 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // Junction patch: pairs with the full fence the sleeper issues after
+        // `prepare_to_sleep` (in place of `membarrier`): either this side
+        // sees `should_notify` set, or the sleeper sees what was queued
+        // before this call.
+        if !park_patch::upstream_barrier() {
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

@@ -1072,34 +1072,60 @@ impl SleepableRing {
             // We have now prepared the SQE that links the two rings. We now need to submit
             // it successfully to be able to safely sleep.
 
-            if self
-                .submit_sqes()
+            // Junction patch: submit the poll and wait in one `io_uring_enter`
+            // (the kernel returns the number submitted even when the wait is
+            // interrupted).
+            if sys::park_patch::upstream_sleep() {
+                return self.sleep_in_two_calls(sqe_ptr);
+            }
+            let submitted = self
+                .ring
+                .submit_sqes_and_wait(1)
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?
-                != 1
-            {
-                // We failed to submit the `SQE` that links the rings. Just can't sleep.
-                // Waiting here is unsafe because we could end up waiting much longer than
-                // needed.
-                // We make the SQE a no-op and return
+                .or_else(Reactor::intr_ok)? as usize;
+            self.in_kernel += submitted;
+            if submitted != 1 {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
+                Ok(1)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
             // Submit what we have, once we're out of here we'll consume them
             // and at some point will be able to sleep again.
             self.submit_sqes()
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)
+        }
+    }
+
+    /// glommio 0.9.0's own sleep (Junction patch: kept for A/B runs).
+    fn sleep_in_two_calls(
+        &mut self,
+        sqe_ptr: *mut crate::uring_sys::io_uring_sqe,
+    ) -> io::Result<usize> {
+        if self
+            .submit_sqes()
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)?
+            != 1
+        {
+            // We failed to submit the `SQE` that links the rings. Just can't sleep.
+            // Waiting here is unsafe because we could end up waiting much longer than
+            // needed.
+            // We make the SQE a no-op and return
+            unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
+            Err(io::Error::from_raw_os_error(libc::EBUSY))
+        } else {
+            // The rings are linked. Goodnight!
+            self.ring
+                .cq()
+                .wait(1)
+                .map(|_| 1)
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)
@@ -1222,6 +1248,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    // Junction patch: the latency slot holds the preemption timer (not a
+    // user timer armed for a sleep).
+    latency_slot_is_preempt: Cell<bool>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1382,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_slot_is_preempt: Cell::new(false),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1820,16 +1850,44 @@ impl Reactor {
         //
         // But if we will sleep, there might be a timer registered that needs
         // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        //
+        // Junction patch: a preemption timer that has not fired yet stays
+        // armed while we do not sleep (`preempt_timer()` is `Some`): cancelling
+        // and arming it again costs two `io_uring_enter` per turn. Its slice
+        // then counts from when it was armed, not from this turn.
+        let lat = self.latency_preemption_timeout_src.take();
+        let keep_lat = !sys::park_patch::upstream_lat()
+            && preempt_timer().is_some()
+            && self.latency_slot_is_preempt.get()
+            && lat.as_ref().is_some_and(|src| src.result().is_none());
+        if keep_lat {
+            self.latency_preemption_timeout_src.set(lat);
+        } else {
+            drop(lat);
+            self.latency_slot_is_preempt.set(false);
+        }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        //
+        // Junction patch: only if the one armed before has fired. It counts
+        // the main ring's completions since it was armed rather than since
+        // this turn began, and arming it on every turn costs a cancellation
+        // and two submissions.
+        let tput = self.throughput_preemption_timeout_src.take();
+        let keep_tput = !sys::park_patch::upstream_tput()
+            && tput.as_ref().is_some_and(|src| src.result().is_none());
+        if keep_tput {
+            self.throughput_preemption_timeout_src.set(tput);
+        } else {
+            drop(tput);
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1853,6 +1911,7 @@ impl Reactor {
             if let Some(dur) = user_timer {
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                self.latency_slot_is_preempt.set(false);
                 assert!(flush_rings!(lat_ring)? > 0);
             }
             // From this moment on the remote executors are aware that we are sleeping
@@ -1863,7 +1922,18 @@ impl Reactor {
             // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
             // details. This translates to `sys_membarrier()` /
             // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            //
+            // Junction patch: a full fence, paired with the one in
+            // `SleepNotifier::notify`, replaces the process-wide barrier
+            // (a system call that interrupts every CPU running one of this
+            // process's threads, on every sleep). Every remote producer that
+            // this sleep must not miss (shared channels, foreign wakers)
+            // calls `notify` after queuing.
+            if sys::park_patch::upstream_barrier() {
+                membarrier::heavy();
+            } else {
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            }
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
@@ -1880,8 +1950,18 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            // Junction patch: unless the one armed before is still pending.
+            let armed = self.latency_slot_is_preempt.get()
+                && self
+                    .latency_preemption_timeout_src
+                    .take()
+                    .map(|src| self.latency_preemption_timeout_src.set(Some(src)))
+                    .is_some();
+            if !armed {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_slot_is_preempt.set(true);
+            }
             flush_rings!(lat_ring, main_ring)?;
         }
 
