@@ -20,8 +20,8 @@ use std::{
 };
 
 pub(super) mod blocking;
-pub(crate) mod park_patch;
 pub(crate) mod hardware_topology;
+pub(crate) mod park_patch;
 
 macro_rules! syscall {
     ($fn:ident $args:tt) => {{

@@ -5,7 +5,7 @@
 // - `barrier`: `membarrier(PRIVATE_EXPEDITED)` before every sleep (patched:
 //   a full fence on each side of the sleep/notify handshake instead);
 // - `tput`: the throughput preemption timer cancelled and armed again on
-//   every reactor turn (patched: armed again only after it fired);
+//   every reactor turn (patched: once half of its count has passed);
 // - `lat`: the latency preemption timer cancelled and armed again on every
 //   reactor turn (patched: kept while it has not fired, cancelled before a
 //   sleep as upstream);

@@ -920,6 +920,16 @@ impl SleepableRing {
         self.ring.raw().ring_fd
     }
 
+    /// Junction patch: the completion queue's tail, as the kernel last wrote it.
+    fn cq_tail(&self) -> u32 {
+        // SAFETY: `ktail` points into the ring's mapped completion queue,
+        // which lives as long as the ring; the kernel updates it atomically.
+        unsafe {
+            (*(self.ring.raw().cq.ktail as *const std::sync::atomic::AtomicU32))
+                .load(std::sync::atomic::Ordering::Acquire)
+        }
+    }
+
     /// This function prepares a timer that fires unconditionally after a
     /// certain duration. The timer is added at the front of the queue such
     /// that it will be the first SQE submitted the next time we enter the
@@ -1252,6 +1262,9 @@ pub(crate) struct Reactor {
     // user timer armed for a sleep).
     latency_slot_is_preempt: Cell<bool>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    // Junction patch: the main ring's completion-queue tail when the
+    // throughput preemption timer was last armed.
+    throughput_armed_at: Cell<u32>,
 
     link_fd: RawFd,
 
@@ -1384,6 +1397,7 @@ impl Reactor {
             latency_preemption_timeout_src: Cell::new(None),
             latency_slot_is_preempt: Cell::new(false),
             throughput_preemption_timeout_src: Cell::new(None),
+            throughput_armed_at: Cell::new(0),
             blocking_thread,
             link_fd,
             notifier,
@@ -1870,17 +1884,24 @@ impl Reactor {
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
         //
-        // Junction patch: only if the one armed before has fired. It counts
-        // the main ring's completions since it was armed rather than since
-        // this turn began, and arming it on every turn costs a cancellation
-        // and two submissions.
+        // Junction patch: only once fewer than half of its count remains
+        // (or it fired). It counts the main ring's completions since it was
+        // armed, so it may now preempt a turn that saw between half of
+        // `ring_depth` and `ring_depth` completions; arming it on every turn
+        // cost a cancellation and two submissions. It is not left to fire by
+        // itself: its linked eventfd write (a blocking file) would run on an
+        // io-wq worker thread.
         let tput = self.throughput_preemption_timeout_src.take();
+        let cq_tail = main_ring.cq_tail();
         let keep_tput = !sys::park_patch::upstream_tput()
-            && tput.as_ref().is_some_and(|src| src.result().is_none());
+            && tput.as_ref().is_some_and(|src| src.result().is_none())
+            && cq_tail.wrapping_sub(self.throughput_armed_at.get())
+                < (self.ring_depth() as u32 / 2).max(1);
         if keep_tput {
             self.throughput_preemption_timeout_src.set(tput);
         } else {
             drop(tput);
+            self.throughput_armed_at.set(cq_tail);
             self.throughput_preemption_timeout_src.replace(Some(
                 main_ring.prepare_throughput_preemption_timer(
                     self.ring_depth() as u32,
