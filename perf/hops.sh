@@ -79,7 +79,7 @@ for i in $(seq 1 "$RUNS"); do
             # shellcheck disable=SC2086
             timeout $((DURATION * 3 + 60)) "$LOADGEN" $ARGS --url "$URL" --router-pid "$pid" "${ctl_args[@]}" \
                 --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
-                echo "run $i $key: loadgen failed:"; grep "did not finish" "$WORK/loadgen.log"; tail -5 "$WORK/loadgen.log"
+                echo "run $i $key: loadgen failed:"; grep "did not finish" "$WORK/loadgen.log" || true; tail -5 "$WORK/loadgen.log"
                 # What the router saw: did it answer every call it was given?
                 [[ -S $WORK/run/junction.sock ]] && "$bin" status --metrics --socket "$WORK/run/junction.sock" 2>/dev/null |
                     grep -E 'messages_(received|sent)_total\{type="(CALL|INVOCATION|YIELD|RESULT|ERROR)"' || true

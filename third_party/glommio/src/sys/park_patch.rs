@@ -1,0 +1,53 @@
+// Junction patch (not upstream): switches that restore glommio 0.9.0's own
+// park behaviour, one item at a time, for A/B measurements. Read once from
+// the environment variable `GLOMMIO_UPSTREAM_PARK`, a comma-separated list:
+//
+// - `barrier`: `membarrier(PRIVATE_EXPEDITED)` before every sleep (patched:
+//   a full fence on each side of the sleep/notify handshake instead);
+// - `tput`: the throughput preemption timer cancelled and armed again on
+//   every reactor turn (patched: once half of its count has passed);
+// - `lat`: the latency preemption timer cancelled and armed again on every
+//   reactor turn (patched: kept while it has not fired, cancelled before a
+//   sleep as upstream);
+// - `sleep`: the ring-linking poll submitted, then waited for, in two
+//   `io_uring_enter` calls (patched: one call submits and waits);
+// - `all`: every item above.
+use std::sync::OnceLock;
+
+const BARRIER: u32 = 1;
+const TPUT: u32 = 2;
+const LAT: u32 = 4;
+const SLEEP: u32 = 8;
+
+fn flags() -> u32 {
+    static FLAGS: OnceLock<u32> = OnceLock::new();
+    *FLAGS.get_or_init(|| {
+        let v = std::env::var("GLOMMIO_UPSTREAM_PARK").unwrap_or_default();
+        v.split(',').fold(0, |f, item| {
+            f | match item.trim() {
+                "barrier" => BARRIER,
+                "tput" => TPUT,
+                "lat" => LAT,
+                "sleep" => SLEEP,
+                "all" => BARRIER | TPUT | LAT | SLEEP,
+                _ => 0,
+            }
+        })
+    })
+}
+
+pub(crate) fn upstream_barrier() -> bool {
+    flags() & BARRIER != 0
+}
+
+pub(crate) fn upstream_tput() -> bool {
+    flags() & TPUT != 0
+}
+
+pub(crate) fn upstream_lat() -> bool {
+    flags() & LAT != 0
+}
+
+pub(crate) fn upstream_sleep() -> bool {
+    flags() & SLEEP != 0
+}
