@@ -58,7 +58,7 @@ fn cgi_paths(dir: &std::path::Path) -> WebPaths {
 }
 
 /// Reads the answer's head: the status and the fields (names lowercased).
-fn read_head(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
+pub(super) fn read_head(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     c.read_line(&mut line).expect("status line");
     let status = line
@@ -79,7 +79,7 @@ fn read_head(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
 }
 
 /// Reads one chunk of a chunked answer (empty: the last).
-fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
+pub(super) fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
     let mut size = String::new();
     c.read_line(&mut size)
         .expect("chunk size (the answer did not come in time?)");
@@ -92,7 +92,7 @@ fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
 }
 
 /// Whether the server closed the connection (nothing more comes).
-fn closed(c: &mut BufReader<TcpStream>) -> bool {
+pub(super) fn closed(c: &mut BufReader<TcpStream>) -> bool {
     let mut rest = Vec::new();
     matches!(c.read_to_end(&mut rest), Ok(0))
 }

@@ -1,0 +1,333 @@
+//! The reverse proxy over real sockets: a raw-socket backend in std
+//! threads behind a web transport. The backend answers each body line as
+//! it reads it; the client sends its next line only once it has the answer
+//! to the one before, so a proxy that sent the whole body before reading
+//! the answer fails (the client's read times out). Also the pool: which
+//! backend connections are reused, and the one retry.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rstest::rstest;
+
+use super::tests::{connect, web, with_server_on};
+use super::tests_cgi::{closed, read_chunk, read_head};
+use crate::config::web::{ForwardedProto, HttpLimits, ReverseProxyService, WebPaths, WebService};
+use crate::transport::testutil::Io;
+
+/// A backend on 127.0.0.1, each connection served in a thread of its own
+/// (the threads end with the test process); counts its connections.
+struct Backend {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Backend {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(s) = s else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || serve_backend(BufReader::new(s)));
+            }
+        });
+        Backend { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// The request body's framing, as its head says.
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// Reads a request head: its target and body framing; `None` at the end.
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, Framing)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let target = line.split(' ').nth(1)?.to_owned();
+    let mut framing = Framing::Length(0);
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).ok()?;
+        let l = l.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            return Some((target, framing));
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            framing = Framing::Length(v.trim().parse().ok()?);
+        }
+        if l == "transfer-encoding: chunked" {
+            framing = Framing::Chunked;
+        }
+    }
+}
+
+/// Reads a request body, calling `line` with each line as it completes.
+fn read_body(r: &mut BufReader<TcpStream>, framing: Framing, mut line: impl FnMut(&str)) {
+    let mut pending = Vec::new();
+    let mut take = |data: &[u8], pending: &mut Vec<u8>| {
+        for b in data {
+            pending.push(*b);
+            if *b == b'\n' {
+                line(&String::from_utf8_lossy(pending));
+                pending.clear();
+            }
+        }
+    };
+    match framing {
+        Framing::Length(mut left) => {
+            while left > 0 {
+                let mut buf = vec![0; left];
+                let n = r.read(&mut buf).expect("body");
+                assert!(n > 0, "the body ended early");
+                take(&buf[..n], &mut pending);
+                left -= n;
+            }
+        }
+        Framing::Chunked => loop {
+            let mut size = String::new();
+            r.read_line(&mut size).expect("chunk size");
+            let n = usize::from_str_radix(size.trim_end(), 16).expect("hex size");
+            let mut data = vec![0; n + 2];
+            r.read_exact(&mut data).expect("chunk");
+            if n == 0 {
+                break;
+            }
+            take(&data[..n], &mut pending);
+        },
+    }
+}
+
+/// Serves one backend connection; the target says how:
+/// - `/lines`: the head at once, then `echo: LINE` for each body line as it
+///   is read (chunked), the last chunk after the body;
+/// - `/count`: the body's length once it was all read;
+/// - `/once`: answers the first request, closes at the next one unanswered;
+/// - `/silent`: reads the request, answers nothing.
+fn serve_backend(mut r: BufReader<TcpStream>) {
+    let mut served = 0;
+    while let Some((target, framing)) = read_request(&mut r) {
+        let mut w = r.get_ref().try_clone().expect("clone");
+        match target.as_str() {
+            "/lines" => {
+                w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .expect("head");
+                read_body(&mut r, framing, |line| {
+                    let echo = format!("echo: {line}");
+                    let _ = write!(w, "{:x}\r\n{echo}\r\n", echo.len());
+                });
+                let _ = w.write_all(b"0\r\n\r\n");
+            }
+            "/count" => {
+                let mut n = 0;
+                read_body(&mut r, framing, |line| n += line.len());
+                let body = format!("{n}\n");
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            "/once" if served == 0 => {
+                read_body(&mut r, framing, |_| {});
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+            }
+            "/silent" => {
+                read_body(&mut r, framing, |_| {});
+                std::thread::sleep(Duration::from_secs(3));
+                return;
+            }
+            _ => return,
+        }
+        served += 1;
+    }
+}
+
+/// A web transport whose `/p` proxies to the backend on `port`.
+fn proxy_paths(port: u16, timeout_ms: u64) -> WebPaths {
+    let mut paths = WebPaths::new();
+    paths.insert(
+        "p".to_owned(),
+        WebService::ReverseProxy(ReverseProxyService {
+            host: "127.0.0.1".to_owned(),
+            port,
+            path: String::new(),
+            forwarded_port: 80,
+            forwarded_proto: ForwardedProto::Http,
+            connect_timeout_ms: 5_000,
+            timeout_ms,
+            pool_size: 4,
+            pool_idle_ms: 60_000,
+        }),
+    );
+    paths
+}
+
+#[rstest]
+fn answer_streams_while_the_body_streams_in(
+    #[values(Io::Uring, Io::Readiness)] io: Io,
+    #[values(false, true)] chunked: bool,
+) {
+    let backend = Backend::start();
+    let t = web(proxy_paths(backend.port, 5_000), HttpLimits::default());
+    let lines = ["one\n", "two\n", "three\n"];
+    with_server_on(io, t, move |addr| {
+        let mut c = connect(&addr);
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_owned()
+        } else {
+            format!("Content-Length: {}", lines.concat().len())
+        };
+        let send = |c: &mut BufReader<TcpStream>, line: &str| {
+            let data = if chunked {
+                format!("{:x}\r\n{line}\r\n", line.len())
+            } else {
+                line.to_owned()
+            };
+            c.get_mut().write_all(data.as_bytes()).expect("send");
+        };
+        c.get_mut()
+            .write_all(format!("POST /p/lines HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n").as_bytes())
+            .expect("head");
+        send(&mut c, lines[0]);
+        // The head and the first line's answer come before the rest is sent.
+        let (status, fields) = read_head(&mut c);
+        assert_eq!(status, 200);
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(field("transfer-encoding"), Some("chunked"));
+        assert_eq!(
+            field("connection"),
+            Some("close"),
+            "answered before the body's end: the connection closes after it"
+        );
+        assert_eq!(read_chunk(&mut c), "echo: one\n");
+        send(&mut c, lines[1]);
+        assert_eq!(read_chunk(&mut c), "echo: two\n");
+        send(&mut c, lines[2]);
+        assert_eq!(read_chunk(&mut c), "echo: three\n");
+        if chunked {
+            c.get_mut().write_all(b"0\r\n\r\n").expect("last chunk");
+        }
+        assert_eq!(read_chunk(&mut c), "", "the last chunk once the body ended");
+        assert!(closed(&mut c));
+    });
+}
+
+/// Sends `POST /p/count` with `body` and reads its answer (the length).
+fn count(c: &mut BufReader<TcpStream>, body: &str) -> (u16, String) {
+    write!(
+        c.get_mut(),
+        "POST /p/count HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let (status, fields) = read_head(c);
+    assert!(
+        !fields
+            .iter()
+            .any(|(n, v)| n == "connection" && v == "close")
+    );
+    let len: usize = fields
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("content-length");
+    let mut data = vec![0; len];
+    c.read_exact(&mut data).expect("body");
+    (status, String::from_utf8(data).expect("text"))
+}
+
+#[test]
+fn only_complete_exchanges_return_their_connection_to_the_pool() {
+    let backend = Backend::start();
+    let t = web(proxy_paths(backend.port, 5_000), HttpLimits::default());
+    with_server_on(Io::Uring, t, move |addr| {
+        let mut c = connect(&addr);
+        assert_eq!(count(&mut c, "hello\n"), (200, "6\n".to_owned()));
+        assert_eq!(count(&mut c, "hi\n"), (200, "3\n".to_owned()));
+        assert_eq!(
+            backend.accepted(),
+            1,
+            "the second request reused the first connection"
+        );
+        // An exchange that does not complete: its answer began, then the
+        // client went away before its body ended.
+        let mut cut = connect(&addr);
+        cut.get_mut()
+            .write_all(b"POST /p/lines HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc\n")
+            .expect("send");
+        assert_eq!(read_head(&mut cut).0, 200);
+        assert_eq!(read_chunk(&mut cut), "echo: abc\n");
+        drop(cut);
+        assert_eq!(count(&mut c, "again\n"), (200, "6\n".to_owned()));
+        assert_eq!(
+            backend.accepted(),
+            2,
+            "the connection of the cut exchange was not reused"
+        );
+        // That one completed: it is reused.
+        assert_eq!(count(&mut c, "more\n"), (200, "5\n".to_owned()));
+        assert_eq!(backend.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_closed_pooled_connection_is_retried_for_idempotent_requests_only() {
+    let backend = Backend::start();
+    let t = web(proxy_paths(backend.port, 5_000), HttpLimits::default());
+    with_server_on(Io::Uring, t, move |addr| {
+        let mut c = connect(&addr);
+        let once = |c: &mut BufReader<TcpStream>, req: &str| {
+            c.get_mut().write_all(req.as_bytes()).expect("send");
+            let (status, fields) = read_head(c);
+            let len: usize = fields
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .expect("content-length");
+            let mut data = vec![0; len];
+            c.read_exact(&mut data).expect("body");
+            (status, String::from_utf8(data).expect("text"))
+        };
+        let get = "GET /p/once HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(once(&mut c, get), (200, "ok\n".to_owned()));
+        assert_eq!(backend.accepted(), 1);
+        // The pooled connection closes at the next request: sent again on a
+        // new one.
+        assert_eq!(once(&mut c, get), (200, "ok\n".to_owned()));
+        assert_eq!(backend.accepted(), 2);
+        // Not a POST with a body: 502.
+        let post = "POST /p/once HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nx\n";
+        let (status, body) = once(&mut c, post);
+        assert_eq!(status, 502);
+        assert!(body.contains("closed without an answer"), "{body:?}");
+        assert_eq!(backend.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_backend_that_does_not_answer_gets_504() {
+    let backend = Backend::start();
+    let t = web(proxy_paths(backend.port, 300), HttpLimits::default());
+    with_server_on(Io::Uring, t, move |addr| {
+        let mut c = connect(&addr);
+        c.get_mut()
+            .write_all(b"POST /p/silent HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab\n")
+            .expect("send");
+        assert_eq!(read_head(&mut c).0, 504);
+    });
+}
