@@ -17,10 +17,14 @@
 //!   `X-Forwarded-For` extended with the client's address,
 //!   `X-Forwarded-Proto`/`-Port` from `forwarded_proto`/`forwarded_port`,
 //!   `X-Forwarded-Host`. The body is streamed as it arrives (its length, or
-//!   chunked as it came).
+//!   chunked as it came), on the `duplex` pump: the answer streams back at
+//!   the same time, its head and body reaching the client as the backend
+//!   sends them, even before the request body's end (the client's
+//!   connection then closes after the answer).
 //! - Backend connections are kept alive and reused: after an answer read
 //!   to its end (its length, or its last chunk; HTTP/1.1, no `Connection:
-//!   close`) the connection goes back to this shard's pool of the path, at
+//!   close`), once the whole request went in, the connection goes back to
+//!   this shard's pool of the path, at
 //!   most `junction.pool_size` idle ones, each for at most
 //!   `junction.pool_idle_timeout`; one the backend closed meanwhile is
 //!   dropped when taken (a peek at the socket). Should a reused
@@ -31,9 +35,10 @@
 //!   WSGI host): a connection per request, sent with `Connection: close`.
 //! - The answer: the backend's status and fields (hop-by-hop ones dropped),
 //!   its body streamed as it comes: a `Content-Length` is kept, a chunked
-//!   or close-delimited body goes out chunked (HTTP/1.1 clients). The head
-//!   must come within `junction.timeout` (else 504), and then each read of
-//!   the body (else the client's connection is closed: the answer is cut).
+//!   or close-delimited body goes out chunked (HTTP/1.1 clients). The
+//!   backend may hold things up (take none of the body, or send nothing
+//!   once it has all) for at most `junction.timeout`: 504 before the answer
+//!   began, else the client's connection is closed (the answer is cut).
 //! - WebSocket (any `Upgrade`): the offer is forwarded with `Connection:
 //!   Upgrade`; when the backend answers 101, the 101 is passed on and the
 //!   two connections become a byte pipe both ways (octets already read on

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rstest::rstest;
 
 use super::tests::{connect, web, with_server_on};
-use super::tests_cgi::{closed, read_chunk, read_head};
+use super::tests_cgi::{echo_while_sending, read_chunk, read_head};
 use crate::config::web::{ForwardedProto, HttpLimits, ReverseProxyService, WebPaths, WebService};
 use crate::transport::testutil::Io;
 
@@ -184,47 +184,23 @@ fn answer_streams_while_the_body_streams_in(
 ) {
     let backend = Backend::start();
     let t = web(proxy_paths(backend.port, 5_000), HttpLimits::default());
-    let lines = ["one\n", "two\n", "three\n"];
     with_server_on(io, t, move |addr| {
-        let mut c = connect(&addr);
-        let framing = if chunked {
-            "Transfer-Encoding: chunked".to_owned()
-        } else {
-            format!("Content-Length: {}", lines.concat().len())
-        };
-        let send = |c: &mut BufReader<TcpStream>, line: &str| {
-            let data = if chunked {
-                format!("{:x}\r\n{line}\r\n", line.len())
-            } else {
-                line.to_owned()
-            };
-            c.get_mut().write_all(data.as_bytes()).expect("send");
-        };
-        c.get_mut()
-            .write_all(format!("POST /p/lines HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n").as_bytes())
-            .expect("head");
-        send(&mut c, lines[0]);
-        // The head and the first line's answer come before the rest is sent.
-        let (status, fields) = read_head(&mut c);
-        assert_eq!(status, 200);
-        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-        assert_eq!(field("transfer-encoding"), Some("chunked"));
-        assert_eq!(
-            field("connection"),
-            Some("close"),
-            "answered before the body's end: the connection closes after it"
-        );
-        assert_eq!(read_chunk(&mut c), "echo: one\n");
-        send(&mut c, lines[1]);
-        assert_eq!(read_chunk(&mut c), "echo: two\n");
-        send(&mut c, lines[2]);
-        assert_eq!(read_chunk(&mut c), "echo: three\n");
-        if chunked {
-            c.get_mut().write_all(b"0\r\n\r\n").expect("last chunk");
-        }
-        assert_eq!(read_chunk(&mut c), "", "the last chunk once the body ended");
-        assert!(closed(&mut c));
+        echo_while_sending(&addr, "/p/lines", chunked);
     });
+}
+
+/// Reads an answer with a `Content-Length`: its status, its fields and
+/// its body.
+fn read_answer(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>, String) {
+    let (status, fields) = read_head(c);
+    let len: usize = fields
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("content-length");
+    let mut data = vec![0; len];
+    c.read_exact(&mut data).expect("body");
+    (status, fields, String::from_utf8(data).expect("text"))
 }
 
 /// Sends `POST /p/count` with `body` and reads its answer (the length).
@@ -235,20 +211,13 @@ fn count(c: &mut BufReader<TcpStream>, body: &str) -> (u16, String) {
         body.len()
     )
     .expect("send");
-    let (status, fields) = read_head(c);
+    let (status, fields, body) = read_answer(c);
     assert!(
         !fields
             .iter()
             .any(|(n, v)| n == "connection" && v == "close")
     );
-    let len: usize = fields
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .expect("content-length");
-    let mut data = vec![0; len];
-    c.read_exact(&mut data).expect("body");
-    (status, String::from_utf8(data).expect("text"))
+    (status, body)
 }
 
 #[test]
@@ -293,15 +262,8 @@ fn a_closed_pooled_connection_is_retried_for_idempotent_requests_only() {
         let mut c = connect(&addr);
         let once = |c: &mut BufReader<TcpStream>, req: &str| {
             c.get_mut().write_all(req.as_bytes()).expect("send");
-            let (status, fields) = read_head(c);
-            let len: usize = fields
-                .iter()
-                .find(|(n, _)| n == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .expect("content-length");
-            let mut data = vec![0; len];
-            c.read_exact(&mut data).expect("body");
-            (status, String::from_utf8(data).expect("text"))
+            let (status, _, body) = read_answer(c);
+            (status, body)
         };
         let get = "GET /p/once HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(once(&mut c, get), (200, "ok\n".to_owned()));
