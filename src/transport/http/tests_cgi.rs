@@ -92,7 +92,7 @@ pub(super) fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
 }
 
 /// Whether the server closed the connection (nothing more comes).
-fn closed(c: &mut BufReader<TcpStream>) -> bool {
+pub(super) fn closed(c: &mut BufReader<TcpStream>) -> bool {
     let mut rest = Vec::new();
     matches!(c.read_to_end(&mut rest), Ok(0))
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rstest::rstest;
 
 use super::tests::{connect, web, with_server_on};
-use super::tests_cgi::{echo_while_sending, read_chunk, read_head};
+use super::tests_cgi::{closed, echo_while_sending, read_chunk, read_head};
 use crate::config::web::{ForwardedProto, HttpLimits, ReverseProxyService, WebPaths, WebService};
 use crate::transport::testutil::Io;
 
@@ -117,6 +117,8 @@ fn read_body(r: &mut BufReader<TcpStream>, framing: Framing, mut line: impl FnMu
 ///   is read (chunked), the last chunk after the body;
 /// - `/count`: the body's length once it was all read;
 /// - `/once`: answers the first request, closes at the next one unanswered;
+/// - `/early`: answers at once, then reads the body;
+/// - `/stall`: the head and a first chunk at once, then nothing;
 /// - `/silent`: reads the request, answers nothing.
 fn serve_backend(mut r: BufReader<TcpStream>) {
     let mut served = 0;
@@ -145,6 +147,17 @@ fn serve_backend(mut r: BufReader<TcpStream>) {
             "/once" if served == 0 => {
                 read_body(&mut r, framing, |_| {});
                 let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+            }
+            "/early" => {
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nearly\n");
+                read_body(&mut r, framing, |_| {});
+            }
+            "/stall" => {
+                let _ = w.write_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\npart\n\r\n",
+                );
+                std::thread::sleep(Duration::from_secs(3));
+                return;
             }
             "/silent" => {
                 read_body(&mut r, framing, |_| {});
@@ -282,10 +295,66 @@ fn a_closed_pooled_connection_is_retried_for_idempotent_requests_only() {
 }
 
 #[test]
-fn a_backend_that_does_not_answer_gets_504() {
+fn an_answer_that_ends_before_the_body_closes_both_connections() {
+    let backend = Backend::start();
+    let t = web(proxy_paths(backend.port, 5_000), HttpLimits::default());
+    with_server_on(Io::Uring, t, move |addr| {
+        let mut c = connect(&addr);
+        c.get_mut()
+            .write_all(b"POST /p/early HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            .expect("send");
+        let (status, fields, body) = read_answer(&mut c);
+        assert_eq!((status, body.as_str()), (200, "early\n"));
+        assert!(
+            fields
+                .iter()
+                .any(|(n, v)| n == "connection" && v == "close"),
+            "{fields:?}"
+        );
+        assert!(closed(&mut c));
+        assert_eq!(backend.accepted(), 1);
+        // Its backend connection carried half a request: not reused.
+        let mut c = connect(&addr);
+        assert_eq!(count(&mut c, "x\n"), (200, "2\n".to_owned()));
+        assert_eq!(backend.accepted(), 2);
+    });
+}
+
+#[test]
+fn a_body_over_the_limit_before_the_answer_gets_413() {
+    let backend = Backend::start();
+    let limits = HttpLimits {
+        max_body_bytes: 64,
+        ..HttpLimits::default()
+    };
+    let t = web(proxy_paths(backend.port, 5_000), limits);
+    with_server_on(Io::Uring, t, move |addr| {
+        let mut c = connect(&addr);
+        c.get_mut()
+            .write_all(b"POST /p/count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .expect("send");
+        c.get_mut()
+            .write_all(format!("50\r\n{}\r\n", "x".repeat(80)).as_bytes())
+            .expect("send");
+        assert_eq!(read_head(&mut c).0, 413);
+    });
+}
+
+#[test]
+fn a_backend_that_stalls_gets_504_before_its_answer_and_a_cut_after() {
     let backend = Backend::start();
     let t = web(proxy_paths(backend.port, 300), HttpLimits::default());
     with_server_on(Io::Uring, t, move |addr| {
+        let mut c = connect(&addr);
+        c.get_mut()
+            .write_all(b"GET /p/stall HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("send");
+        assert_eq!(read_head(&mut c).0, 200);
+        assert_eq!(read_chunk(&mut c), "part\n");
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "cut, no last chunk: {rest:?}");
+        // It takes the body and answers nothing: 504.
         let mut c = connect(&addr);
         c.get_mut()
             .write_all(b"POST /p/silent HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab\n")
