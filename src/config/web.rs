@@ -332,9 +332,9 @@ pub struct ReverseProxyService {
     pub forwarded_proto: ForwardedProto,
     /// `junction.connect_timeout` (ms): connecting to the backend (past it: 504).
     pub connect_timeout_ms: u64,
-    /// `junction.timeout` (ms): the backend's response head, and then each
-    /// read of its body, must come within this (past it: 504, or the
-    /// connection is closed mid-body).
+    /// `junction.timeout` (ms): the longest the backend may hold things up
+    /// (take none of the request body, or send nothing once it has all of
+    /// it); past it: 504, or the connection is closed mid-answer.
     pub timeout_ms: u64,
     /// `junction.pool_size`: idle keep-alive connections to the backend
     /// kept per shard for the next requests (0: a connection per request).

@@ -47,7 +47,7 @@ pub enum Listener {
 /// on the shard's ring then keeps 16 octets here, not glommio's ~110.
 #[derive(Debug)]
 pub enum Stream {
-    /// TCP, with `TCP_NODELAY` set.
+    /// TCP, with `TCP_NODELAY` set (accepted: inherited from the listener).
     Tcp(Box<glommio::net::TcpStream>),
     /// Unix domain socket.
     Unix(Box<glommio::net::UnixStream>),
@@ -130,11 +130,21 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<glommio::net::TcpListener> {
     )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
+    set_listener_nodelay(&socket);
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     // SAFETY: the descriptor is a bound, listening TCP socket that we own and
     // give up here; glommio takes ownership (and closes it on drop).
     Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
+/// Sets `TCP_NODELAY` on a listening socket: Linux copies it to every
+/// socket accepted from it, which saves a system call per connection. A
+/// failure only costs latency: logged, the listener is kept.
+pub(super) fn set_listener_nodelay(socket: &socket2::Socket) {
+    if let Err(e) = socket.set_tcp_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY on the listener failed");
+    }
 }
 
 /// The first address `host:port` resolves to.
@@ -217,11 +227,8 @@ impl Listener {
     pub async fn accept(&self) -> io::Result<(Stream, String)> {
         match self {
             Listener::Tcp(l) => {
+                // TCP_NODELAY: inherited from the listener.
                 let s = l.accept().await?;
-                // A failure here only costs latency; keep the connection.
-                if let Err(e) = s.set_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY failed");
-                }
                 let peer = peer_text(s.peer_addr().ok());
                 Ok((Stream::Tcp(Box::new(s)), peer))
             }
@@ -234,9 +241,7 @@ impl Listener {
                 if l.is_unix() {
                     return Ok((Stream::Uring(s), "unix".to_owned()));
                 }
-                if let Err(e) = socket2::SockRef::from(&s).set_tcp_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY failed");
-                }
+                // TCP_NODELAY: inherited from the listener.
                 Ok((Stream::Uring(s), peer_text(peer.as_socket())))
             }
         }
@@ -435,6 +440,7 @@ mod tests {
 
     #[test]
     fn accepts_tcp_with_nodelay_and_tcp4_peer() {
+        // (TCP_NODELAY is set once, on the listener, and inherited.)
         let (peer, nodelay, client_port) = on_executor(|| async {
             let l = bind(&tcp(0)).expect("bind");
             let addr = l.local_addr_string();
@@ -453,6 +459,35 @@ mod tests {
         });
         assert_eq!(peer, format!("tcp4:127.0.0.1:{client_port}"));
         assert!(nodelay);
+    }
+
+    #[test]
+    fn accepts_tcp_with_nodelay_on_the_shards_ring() {
+        let nodelay = on_executor(|| async {
+            let _ring = uring::start().expect("io_uring");
+            let l = bind(&tcp(0)).expect("bind");
+            assert!(
+                matches!(l, Listener::Uring(_)),
+                "a shard with a ring binds on it"
+            );
+            let addr = l.local_addr_string();
+            let client = std::thread::spawn(move || {
+                let s = std::net::TcpStream::connect(addr).expect("connect");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                drop(s);
+            });
+            let (stream, _) = l.accept().await.expect("accept");
+            let Stream::Uring(s) = &stream else {
+                panic!("the ring's listener gave another stream")
+            };
+            let nodelay = socket2::SockRef::from(s).tcp_nodelay().expect("nodelay");
+            client.join().expect("client");
+            nodelay
+        });
+        assert!(
+            nodelay,
+            "the accepted socket inherited it from the listener"
+        );
     }
 
     #[test]

@@ -255,7 +255,68 @@ class CountingHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = _serve
 
 
-def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: int = 0) -> dict:
+class LinesBackend:
+    """A raw-socket HTTP/1.1 backend, a thread per connection, kept alive:
+    to each request it sends its answer's head at once (chunked), then
+    `echo: LINE` for each body line as it reads it, and `done` after the
+    body's end. Counts its connections."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn, conn.makefile("rb") as r:
+            while r.readline():
+                length, chunked = 0, False
+                while (field := r.readline()) not in (b"\r\n", b""):
+                    name, _, value = field.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"transfer-encoding":
+                        chunked = b"chunked" in value.lower()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+                def send(data: bytes) -> None:
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+                if chunked:
+                    pending = b""
+                    while n := int(r.readline().split(b";")[0], 16):
+                        pending += r.read(n)
+                        r.read(2)
+                        *whole, pending = pending.split(b"\n")
+                        for line in whole:
+                            send(b"echo: " + line + b"\n")
+                    while r.readline() not in (b"\r\n", b""):
+                        pass
+                else:
+                    while length > 0:
+                        line = r.readline(length)
+                        if not line:
+                            return
+                        length -= len(line)
+                        send(b"echo: " + line)
+                send(b"done\n")
+                conn.sendall(b"0\r\n\r\n")
+
+
+def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: int = 0, lines_port: int = 0) -> dict:
     anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
     return {
         "version": 2,
@@ -306,6 +367,12 @@ def gateways_config(port: int, upstream_port: int, dead_port: int, pool_port: in
                                 "junction": {"pool_size": 4, "pool_idle_timeout": 30000},
                             },
                             "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
+                            "lines": {
+                                "type": "reverseproxy",
+                                "host": "127.0.0.1",
+                                "port": lines_port,
+                                "junction": {"pool_size": 4},
+                            },
                             "app": {"type": "wsgi", "module": "hello_app", "object": "application"},
                             "metrics": {"type": "metrics"},
                         },
@@ -344,11 +411,12 @@ def gw(tmp_path_factory):
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     counting = CountingUpstream(("127.0.0.1", 0), CountingHandler)
     threading.Thread(target=counting.serve_forever, daemon=True).start()
+    lines = LinesBackend()
     port = free_port()
     dead_port = free_port()
     proc = RouterProcess(
         workdir,
-        config=gateways_config(port, upstream.server_address[1], dead_port, counting.server_address[1]),
+        config=gateways_config(port, upstream.server_address[1], dead_port, counting.server_address[1], lines.port),
         wait_ports=[port],
     )
     # A control socket of its own (for `junction reload`).
@@ -361,11 +429,13 @@ def gw(tmp_path_factory):
         workdir=workdir,
         upstream_port=upstream.server_address[1],
         counting=counting,
+        lines=lines,
     )
     alive = proc.alive()
     proc.kill()
     upstream.shutdown()
     counting.shutdown()
+    lines.close()
     assert alive, f"router died during the gateway tests:\n{proc.logs()}"
 
 
@@ -477,20 +547,18 @@ def test_cgi_long_chunked_body_streamed_to_the_running_script(gw):
     assert r.status_code == 200 and r.text.splitlines()[:2] == ["CL=500", "total=500"], r.text
 
 
-@pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_cgi_answer_streams_while_the_body_is_sent(gw, framing):
-    """The script's answer to each line reaches the client before it sends
-    the next line: the answer streams while the request body still streams
-    in (a chunked body on a path with chunked_buffer 0, so the script starts
-    at once). The answer began before the body's end, so the connection
-    closes after it."""
+def echo_while_sending(gw, path: str, framing: str) -> None:
+    """Sends three lines to `path` (an echoing program) one at a time, each
+    only once the answer to the one before came: the answer streams while
+    the request body still streams in. The answer began before the body's
+    end, so the connection closes after it."""
     lines = [b"alpha\n", b"beta\n", b"gamma\n"]
     if framing == "chunked":
-        head = b"POST /cgiz/echolines.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        head = b"POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" % path.encode()
         frame = lambda line: b"%x\r\n%s\r\n" % (len(line), line)  # noqa: E731
         end = b"0\r\n\r\n"
     else:
-        head = b"POST /cgi/echolines.py HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(b"".join(lines))
+        head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), len(b"".join(lines)))
         frame = lambda line: line  # noqa: E731
         end = b""
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
@@ -519,16 +587,28 @@ def test_cgi_answer_streams_while_the_body_is_sent(gw, framing):
     assert text == b"echo: alpha\necho: beta\necho: gamma\ndone\n"
 
 
-def test_cgi_echoing_script_and_a_client_that_reads_only_after_sending(gw):
-    """requests sends its whole body before it reads; the script answers
-    each line as it reads it. The script's output is read ahead (up to
-    1 MiB) while the client does not read, so neither waits on the other."""
+def echo_after_sending(url: str) -> None:
+    """requests sends its whole body before it reads; the program answers
+    each line as it reads it. Its answer is read ahead (up to 1 MiB) while
+    the client does not read, so neither waits on the other."""
     lines = [b"line %06d" % i for i in range(40000)]  # 440 KiB in, 560 KiB out
-    r = requests.post(f"{gw.base}/cgi/echolines.py", data=b"\n".join(lines) + b"\n", timeout=60)
+    r = requests.post(url, data=b"\n".join(lines) + b"\n", timeout=60)
     assert r.status_code == 200
     out = r.content.split(b"\n")
     assert out[:-2] == [b"echo: " + line for line in lines]
     assert out[-2:] == [b"done", b""]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_cgi_answer_streams_while_the_body_is_sent(gw, framing):
+    """A chunked body goes to a path with chunked_buffer 0, so that the
+    script starts at once."""
+    path = "/cgiz/echolines.py" if framing == "chunked" else "/cgi/echolines.py"
+    echo_while_sending(gw, path, framing)
+
+
+def test_cgi_echoing_script_and_a_client_that_reads_only_after_sending(gw):
+    echo_after_sending(f"{gw.base}/cgi/echolines.py")
 
 
 def test_cgi_timeout_broken_output_and_missing(gw):
@@ -687,6 +767,31 @@ def test_reverse_proxy_upstream_down_and_timeout(gw):
     t0 = time.monotonic()
     assert requests.get(f"{gw.base}/proxy/slow", timeout=20).status_code == 504
     assert time.monotonic() - t0 < 4.5
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_reverse_proxy_answer_streams_while_the_body_is_sent(gw, framing):
+    """Through the proxy to a raw-socket backend that echoes each line as
+    it reads it: its answer reaches the client before the client sends the
+    next line."""
+    echo_while_sending(gw, "/lines/echo", framing)
+
+
+def test_reverse_proxy_echoing_backend_and_a_client_that_reads_only_after_sending(gw):
+    echo_after_sending(f"{gw.base}/lines/echo")
+
+
+def test_reverse_proxy_streaming_backend_keeps_its_connection_when_complete(gw):
+    """Exchanges that completed (the whole body went in, the answer ended by
+    its chunks) leave the backend's connection in the pool: one client
+    connection (one shard) needs at most one new backend connection (none
+    when an earlier test left one in this shard's pool)."""
+    before = gw.lines.accepted
+    s = requests.Session()
+    for i in range(5):
+        r = s.post(f"{gw.base}/lines/k", data=b"k%d\n" % i)
+        assert r.status_code == 200 and r.content == b"echo: k%d\ndone\n" % i
+    assert gw.lines.accepted - before <= 1, gw.lines.accepted - before
 
 
 def ws_at(gw, path: str):

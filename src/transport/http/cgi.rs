@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::conn::{HttpConn, Stop};
-use super::duplex::{BodyIn, Outcome, Program, pump};
+use super::duplex::{AnswerBody, BodyIn, Head, Input, Outcome, Program, Timing, pump};
 use super::reply::text;
 use crate::config::TransportConfig;
 use crate::config::web::CgiService;
@@ -314,18 +314,20 @@ impl Cgi {
             Some(b) => BodyIn {
                 first: b.first.freeze(),
                 more: b.more,
+                chunked: false,
             },
             None => BodyIn {
                 first: Bytes::new(),
                 more: req.framing.body != BodyLength::Empty,
+                chunked: false,
             },
         };
         if body.more {
             c.send_continue().await?;
         }
         let max_head = self.max_head;
-        let program = Program {
-            input: Some(stdin),
+        let mut program = Program {
+            input: Input::Own(stdin),
             output: stdout,
             parse_head: |out: &[u8]| match parse_cgi_head(out, max_head) {
                 Ok(Some((head, used))) => {
@@ -336,14 +338,25 @@ impl Cgi {
                         }
                     }
                     rh.body(ResponseBody::Streamed);
-                    Ok(Some((rh, used)))
+                    Ok(Some(Head::Answer(rh, used, AnswerBody::UntilEnd)))
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.to_string()),
             },
         };
-        match pump(c, program, body, deadline).await {
-            Outcome::Answered(status, sent) => Ok((status, sent)),
+        let timing = Timing {
+            deadline: Some(deadline),
+            stall: None,
+        };
+        let outcome = match pump(c, &mut program, body, timing).await {
+            Outcome::Ended { .. } => {
+                let why = crate::proto::http::gateway::CgiOutputError::Truncated;
+                Outcome::BadOutput(why.to_string())
+            }
+            o => o,
+        };
+        match outcome {
+            Outcome::Answered(status, sent, _) => Ok((status, sent)),
             Outcome::Refuse(e) => {
                 running.kill();
                 c.refuse(e).await;
@@ -362,7 +375,8 @@ impl Cgi {
                 );
                 answer(c, 504, "the script did not answer in time\n").await
             }
-            Outcome::Stop => {
+            // (A script's head never switches protocols.)
+            Outcome::Stop | Outcome::Ended { .. } | Outcome::Switched(..) => {
                 if Instant::now() >= deadline {
                     tracing::info!("CGI script timed out while sending its output");
                 }

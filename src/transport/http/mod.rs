@@ -455,4 +455,6 @@ mod tests;
 #[cfg(test)]
 mod tests_cgi;
 #[cfg(test)]
+mod tests_proxy;
+#[cfg(test)]
 mod tests_ws;

@@ -17,10 +17,14 @@
 //!   `X-Forwarded-For` extended with the client's address,
 //!   `X-Forwarded-Proto`/`-Port` from `forwarded_proto`/`forwarded_port`,
 //!   `X-Forwarded-Host`. The body is streamed as it arrives (its length, or
-//!   chunked as it came).
+//!   chunked as it came), on the `duplex` pump: the answer streams back at
+//!   the same time, its head and body reaching the client as the backend
+//!   sends them, even before the request body's end (the client's
+//!   connection then closes after the answer).
 //! - Backend connections are kept alive and reused: after an answer read
 //!   to its end (its length, or its last chunk; HTTP/1.1, no `Connection:
-//!   close`) the connection goes back to this shard's pool of the path, at
+//!   close`), once the whole request went in, the connection goes back to
+//!   this shard's pool of the path, at
 //!   most `junction.pool_size` idle ones, each for at most
 //!   `junction.pool_idle_timeout`; one the backend closed meanwhile is
 //!   dropped when taken (a peek at the socket). Should a reused
@@ -31,16 +35,17 @@
 //!   WSGI host): a connection per request, sent with `Connection: close`.
 //! - The answer: the backend's status and fields (hop-by-hop ones dropped),
 //!   its body streamed as it comes: a `Content-Length` is kept, a chunked
-//!   or close-delimited body goes out chunked (HTTP/1.1 clients). The head
-//!   must come within `junction.timeout` (else 504), and then each read of
-//!   the body (else the client's connection is closed: the answer is cut).
+//!   or close-delimited body goes out chunked (HTTP/1.1 clients). The
+//!   backend may hold things up (take none of the body, or send nothing
+//!   once it has all) for at most `junction.timeout`: 504 before the answer
+//!   began, else the client's connection is closed (the answer is cut).
 //! - WebSocket (any `Upgrade`): the offer is forwarded with `Connection:
 //!   Upgrade`; when the backend answers 101, the 101 is passed on and the
 //!   two connections become a byte pipe both ways (octets already read on
 //!   either side first) until both sides closed; otherwise its answer is
 //!   passed on as any other.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -48,14 +53,14 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::future::{Either, select};
 
 use super::conn::{HttpConn, Stop};
+use super::duplex::{AnswerBody, BodyIn, Head, Input, Outcome, Program, Timing, pump};
 use super::reply::text;
-use super::stream::{read_some, write_all};
+use super::stream::write_all;
 use crate::config::web::{ForwardedProto, ReverseProxyService};
-use crate::proto::http::body::{CHUNK_END, Chunk, LAST_CHUNK, chunk_header};
 use crate::proto::http::gateway::{
     UpstreamBody, UpstreamHead, connection_options, is_hop_by_hop, parse_response_head, split_peer,
 };
@@ -119,18 +124,6 @@ struct Idle {
     since: Instant,
 }
 
-/// Why no answer came from the backend.
-enum Failed {
-    /// It could not be reached or answered badly: 502.
-    Bad(&'static str),
-    /// It took too long: 504.
-    Timeout,
-    /// It closed the connection before an octet of an answer: 502, or, on
-    /// a reused connection, the request again on a new one (idempotent
-    /// requests without a body).
-    Closed,
-}
-
 impl Proxy {
     /// The `reverseproxy` service of `config`.
     pub fn new(config: &ReverseProxyService) -> Self {
@@ -181,25 +174,46 @@ impl Proxy {
         peer: &str,
     ) -> Result<(u16, u64), Stop> {
         let head = match self.request_head(req, mount, rest, peer) {
-            Ok(h) => h,
+            Ok(h) => Bytes::from(h),
             Err(why) => return answer(c, 400, format!("{why}\n")).await,
         };
         let upgrade = req.framing.upgrade;
         let pooled = !upgrade && self.pool_size > 0;
-        let (mut up, reused) = match pooled.then(|| self.take_idle()).flatten() {
+        let (up, reused) = match pooled.then(|| self.take_idle()).flatten() {
             Some(s) => (s, true),
             None => match self.connect_in_time(c).await? {
                 Ok(s) => (s, false),
                 Err(answered) => return Ok(answered),
             },
         };
-        let sent = self.send_request(c, req, &mut up, &head).await?;
+        let empty = req.framing.body == BodyLength::Empty;
+        if empty {
+            // The empty body's end, so that nothing of the request is left
+            // (after a 101 the buffer holds only the client's first frames).
+            c.body_piece().await?;
+        } else {
+            c.send_continue().await?;
+        }
         let method = req.head.method();
         let is_head = method == Method::Head;
-        let mut got = match sent {
-            Ok(()) => self.read_head(&mut up, is_head, upgrade).await,
-            Err(f) => Err(f),
+        // Whether the answer's head lets its connection carry another
+        // exchange (set as it is parsed).
+        let keep = Cell::new(false);
+        let mut program = Program {
+            input: Input::Output,
+            output: up,
+            parse_head: |out: &[u8]| parse_answer(out, is_head, upgrade, &keep),
         };
+        let body = BodyIn {
+            first: head.clone(),
+            more: !empty,
+            chunked: req.framing.body == BodyLength::Chunked,
+        };
+        let timing = Timing {
+            deadline: None,
+            stall: Some(self.timeout),
+        };
+        let mut outcome = pump(c, &mut program, body, timing).await;
         let idempotent = matches!(
             method,
             Method::Get
@@ -208,115 +222,66 @@ impl Proxy {
                 | Method::Delete
                 | Method::Options
                 | Method::Trace
-        ) && req.framing.body == BodyLength::Empty;
-        if reused && idempotent && matches!(got, Err(Failed::Closed)) {
+        );
+        if reused && idempotent && empty && matches!(outcome, Outcome::Ended { empty: true }) {
             // The backend closed the idle connection as the request went
-            // out: once more on a new one (the body was empty: nothing of
-            // the client's request is lost).
+            // out: once more on a new one (nothing was sent to the client,
+            // and the body was empty: nothing of the request is lost).
             tracing::debug!(backend = ?self.backend, "reverse proxy: pooled connection closed; retrying");
-            up = match self.connect_in_time(c).await? {
+            program.output = match self.connect_in_time(c).await? {
                 Ok(s) => s,
                 Err(answered) => return Ok(answered),
             };
-            got = match with_deadline(self.timeout, write_all(&mut up, &head)).await {
-                Some(true) => self.read_head(&mut up, is_head, upgrade).await,
-                Some(false) => Err(Failed::Closed),
-                None => Err(Failed::Timeout),
+            program.input = Input::Output;
+            let body = BodyIn {
+                first: head,
+                more: false,
+                chunked: false,
             };
+            outcome = pump(c, &mut program, body, timing).await;
         }
-        let (uh, mut rest_buf) = match got {
-            Ok(x) => x,
-            Err(Failed::Closed) => {
+        match outcome {
+            Outcome::Answered(status, sent, clean) => {
+                if pooled && clean && keep.get() {
+                    self.put_idle(program.output);
+                }
+                Ok((status, sent))
+            }
+            Outcome::Switched(rh, from_up) => self.tunnel(c, &rh, program.output, from_up).await,
+            Outcome::Refuse(e) => {
+                c.refuse(e).await;
+                Err(Stop)
+            }
+            Outcome::Ended { empty: true } => {
                 tracing::info!(backend = ?self.backend, "reverse proxy: the backend closed without an answer");
-                return answer(
+                answer(
                     c,
                     502,
                     "bad gateway: the backend closed without an answer\n",
                 )
-                .await;
+                .await
             }
-            Err(Failed::Bad(why)) => {
-                tracing::info!(backend = ?self.backend, reason = why, "reverse proxy: bad answer");
-                return answer(c, 502, format!("bad gateway: {why}\n")).await;
+            Outcome::Ended { empty: false } => {
+                let why = "the backend closed mid-answer";
+                self.bad_answer(c, why).await
             }
-            Err(Failed::Timeout) => {
-                return answer(
+            Outcome::BadOutput(why) => self.bad_answer(c, &why).await,
+            Outcome::TimedOut => {
+                answer(
                     c,
                     504,
                     "gateway timeout: the backend did not answer in time\n",
                 )
-                .await;
+                .await
             }
-        };
-        if uh.status == 101 {
-            return self.tunnel(c, &uh, up, rest_buf).await;
+            Outcome::Stop => Err(Stop),
         }
-        let mut rh = ResponseHead::new(uh.status);
-        copy_fields(&uh.fields, |n, v| {
-            let _ = rh.header(n, v);
-        });
-        rh.body(match uh.body {
-            UpstreamBody::Empty => match uh.get("content-length").map(parse_len) {
-                // The answer to HEAD says how long GET's would be.
-                Some(Some(n)) if is_head => ResponseBody::Length(n),
-                _ => ResponseBody::Empty,
-            },
-            UpstreamBody::Length(n) => ResponseBody::Length(n),
-            UpstreamBody::Chunked | UpstreamBody::UntilClose => ResponseBody::Streamed,
-        });
-        let keep = pooled && reusable(&uh);
-        if matches!(uh.body, UpstreamBody::Empty) && uh.status >= 200 {
-            if keep && rest_buf.is_empty() {
-                self.put_idle(up);
-            }
-            let sent = c.start_streaming(&rh).await?;
-            let n = c.end_streaming(sent).await?;
-            return Ok((uh.status, n));
-        }
-        let mut s = c.start_streaming(&rh).await?;
-        let mut decoder = match uh.body {
-            UpstreamBody::Length(n) => Some(BodyDecoder::new(BodyLength::Length(n), &unlimited())),
-            UpstreamBody::Chunked => Some(BodyDecoder::new(BodyLength::Chunked, &unlimited())),
-            _ => None,
-        };
-        loop {
-            let piece = match &mut decoder {
-                Some(d) => match d.decode(&mut rest_buf) {
-                    Ok(Some(Chunk::Data(d))) => Some(d),
-                    Ok(Some(Chunk::End(_))) => {
-                        if keep && rest_buf.is_empty() {
-                            self.put_idle(up);
-                        }
-                        break;
-                    }
-                    Ok(None) => None,
-                    Err(_) => {
-                        tracing::info!("reverse proxy: malformed body from the backend");
-                        return Err(Stop);
-                    }
-                },
-                None if !rest_buf.is_empty() => Some(rest_buf.split().freeze()),
-                None => None,
-            };
-            if let Some(p) = piece {
-                c.stream_piece(&mut s, &p).await?;
-                continue;
-            }
-            match with_deadline(self.timeout, read_some(&mut up, &mut rest_buf)).await {
-                Some(Some(0)) if decoder.is_none() => break,
-                Some(Some(0)) | Some(None) => {
-                    tracing::info!("reverse proxy: the backend closed mid-body");
-                    return Err(Stop);
-                }
-                Some(Some(_)) => {}
-                None => {
-                    tracing::info!("reverse proxy: the backend's body stalled");
-                    return Err(Stop);
-                }
-            }
-        }
-        let n = c.end_streaming(s).await?;
-        Ok((uh.status, n))
+    }
+
+    /// A 502 for a backend's answer that is not one.
+    async fn bad_answer(&self, c: &mut HttpConn, why: &str) -> Result<(u16, u64), Stop> {
+        tracing::info!(backend = ?self.backend, reason = why, "reverse proxy: bad answer");
+        answer(c, 502, format!("bad gateway: {why}\n")).await
     }
 
     /// A new connection to the backend within `connect_timeout`;
@@ -502,122 +467,16 @@ impl Proxy {
         Ok(out)
     }
 
-    /// Sends the head and streams the body. `Ok(Err(_))`: the backend
-    /// failed (the client's body was still read to its end).
-    async fn send_request(
-        &self,
-        c: &mut HttpConn,
-        req: &Request,
-        up: &mut Stream,
-        head: &[u8],
-    ) -> Result<Result<(), Failed>, Stop> {
-        let empty = req.framing.body == BodyLength::Empty;
-        if empty {
-            // The empty body's end, so that nothing of the request is left
-            // (after a 101 the buffer holds only the client's first frames;
-            // a retry on a new connection sends only the head again).
-            c.body_piece().await?;
-        }
-        let mut open = match with_deadline(self.timeout, write_all(up, head)).await {
-            Some(true) => true,
-            // Nothing of the request went out.
-            Some(false) => return Ok(Err(Failed::Closed)),
-            None => return Ok(Err(Failed::Timeout)),
-        };
-        if empty {
-            return Ok(Ok(()));
-        }
-        let chunked = req.framing.body == BodyLength::Chunked;
-        let mut failed = None;
-        while let Some(piece) = c.body_piece().await? {
-            if !open || piece.is_empty() {
-                continue;
-            }
-            let write = async {
-                if chunked {
-                    let (size, n) = chunk_header(piece.len());
-                    write_all(up, &size[..n]).await
-                        && write_all(up, &piece).await
-                        && write_all(up, CHUNK_END).await
-                } else {
-                    write_all(up, &piece).await
-                }
-            };
-            match with_deadline(self.timeout, write).await {
-                Some(true) => {}
-                Some(false) => {
-                    open = false;
-                    failed = Some(Failed::Bad("the backend closed the connection"));
-                }
-                None => {
-                    open = false;
-                    failed = Some(Failed::Timeout);
-                }
-            }
-        }
-        if open && chunked && !write_all(up, LAST_CHUNK).await {
-            failed = Some(Failed::Bad("the backend closed the connection"));
-        }
-        // A backend that answered early and closed may still have answered:
-        // read its answer anyway when it only stopped reading.
-        Ok(match failed {
-            Some(Failed::Timeout) => Err(Failed::Timeout),
-            _ => Ok(()),
-        })
-    }
-
-    /// Reads the backend's final answer head (interim 1xx answers but 101
-    /// are skipped); returns it and the octets after it.
-    async fn read_head(
-        &self,
-        up: &mut Stream,
-        is_head: bool,
-        upgrade: bool,
-    ) -> Result<(UpstreamHead, BytesMut), Failed> {
-        let mut buf = BytesMut::new();
-        loop {
-            match parse_response_head(&buf, MAX_UPSTREAM_HEAD, is_head) {
-                Ok(Some((h, used))) => {
-                    let _ = buf.split_to(used);
-                    if h.status == 101 && !upgrade {
-                        return Err(Failed::Bad("101 to a request that offered no upgrade"));
-                    }
-                    if h.status < 200 && h.status != 101 {
-                        continue;
-                    }
-                    return Ok((h, buf));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(Failed::Bad(e.reason)),
-            }
-            match with_deadline(self.timeout, read_some(up, &mut buf)).await {
-                Some(Some(0)) | Some(None) if buf.is_empty() => return Err(Failed::Closed),
-                Some(Some(0)) | Some(None) => {
-                    return Err(Failed::Bad("the backend closed mid-answer"));
-                }
-                Some(Some(_)) => {}
-                None => return Err(Failed::Timeout),
-            }
-        }
-    }
-
     /// After the backend's 101: passes it on, then pipes octets both ways.
     async fn tunnel(
         &self,
         c: &mut HttpConn,
-        uh: &UpstreamHead,
+        rh: &ResponseHead,
         mut up: Stream,
         from_up: BytesMut,
     ) -> Result<(u16, u64), Stop> {
-        let mut rh = ResponseHead::new(101);
-        copy_fields(&uh.fields, |n, v| {
-            let _ = rh.header(n, v);
-        });
-        if let Some(u) = uh.get("upgrade") {
-            let _ = rh.header("Upgrade", u);
-        }
         // A 101 has no body: nothing to stream after the head.
-        let _ = c.start_streaming(&rh).await?;
+        let _ = c.start_streaming(rh).await?;
         let from_client = std::mem::take(&mut c.buf);
         if !from_up.is_empty() && !write_all(&mut c.sock, &from_up).await {
             return Err(Stop);
@@ -627,6 +486,61 @@ impl Proxy {
         }
         pipe(&mut c.sock, &mut up).await;
         Err(Stop)
+    }
+}
+
+/// Parses the start of a backend's output: its final answer's head
+/// (interim 1xx answers but 101 are skipped) as the client gets it, the
+/// octets it used, and how its body ends; `keep`: whether the connection
+/// may carry another exchange after it.
+fn parse_answer(
+    out: &[u8],
+    is_head: bool,
+    upgrade: bool,
+    keep: &Cell<bool>,
+) -> Result<Option<Head>, String> {
+    let mut at = 0;
+    loop {
+        let (uh, used) = match parse_response_head(&out[at..], MAX_UPSTREAM_HEAD, is_head) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e.reason.to_owned()),
+        };
+        at += used;
+        if uh.status == 101 {
+            if !upgrade {
+                return Err("101 to a request that offered no upgrade".to_owned());
+            }
+            let mut rh = ResponseHead::new(101);
+            copy_fields(&uh.fields, |n, v| {
+                let _ = rh.header(n, v);
+            });
+            if let Some(u) = uh.get("upgrade") {
+                let _ = rh.header("Upgrade", u);
+            }
+            return Ok(Some(Head::Switch(rh, at)));
+        }
+        if uh.status < 200 {
+            continue;
+        }
+        keep.set(reusable(&uh));
+        let mut rh = ResponseHead::new(uh.status);
+        copy_fields(&uh.fields, |n, v| {
+            let _ = rh.header(n, v);
+        });
+        let framed = |length| AnswerBody::Framed(BodyDecoder::new(length, &unlimited()));
+        let (length, body) = match uh.body {
+            UpstreamBody::Empty => match uh.get("content-length").map(parse_len) {
+                // The answer to HEAD says how long GET's would be.
+                Some(Some(n)) if is_head => (ResponseBody::Length(n), AnswerBody::None),
+                _ => (ResponseBody::Empty, AnswerBody::None),
+            },
+            UpstreamBody::Length(n) => (ResponseBody::Length(n), framed(BodyLength::Length(n))),
+            UpstreamBody::Chunked => (ResponseBody::Streamed, framed(BodyLength::Chunked)),
+            UpstreamBody::UntilClose => (ResponseBody::Streamed, AnswerBody::UntilEnd),
+        };
+        rh.body(length);
+        return Ok(Some(Head::Answer(rh, at, body)));
     }
 }
 

@@ -3,8 +3,7 @@
 //! (chunked for HTTP/1.1 clients, until the close for HTTP/1.0 ones, or a
 //! `Content-Length` given in advance), then the end.
 //!
-//! Also the two socket helpers the gateways share ([`write_all`],
-//! [`read_some`]).
+//! Also the socket helper the gateways share ([`write_all`]).
 //!
 //! An `impl` block on [`HttpConn`], kept apart from its file
 //! so that services which stream stay out of its file.
@@ -17,7 +16,6 @@ use super::conn::{HttpConn, Stop};
 use crate::proto::http::body::{CHUNK_END, LAST_CHUNK, chunk_header};
 use crate::proto::http::{BodyWrite, HttpDate, ResponseHead};
 use crate::transport::Stream;
-use crate::transport::conn::with_scratch;
 use crate::transport::socket::Socket;
 
 /// An answer being streamed.
@@ -121,49 +119,6 @@ impl HttpConn {
     pub(super) fn answer_done(&mut self) -> Result<(), Stop> {
         self.conn.finish_response().map_err(|_| Stop)
     }
-
-    /// Sends one piece of the body (nothing for an empty piece; octets past
-    /// a `Content-Length` are dropped).
-    pub(super) async fn stream_piece(
-        &mut self,
-        s: &mut Streaming,
-        piece: &[u8],
-    ) -> Result<(), Stop> {
-        if piece.is_empty() {
-            return Ok(());
-        }
-        match s.plan {
-            BodyWrite::None => return Ok(()),
-            BodyWrite::Length(_) => {
-                let n = usize::try_from(s.left)
-                    .unwrap_or(usize::MAX)
-                    .min(piece.len());
-                self.write_parts(&[&piece[..n]]).await?;
-                s.left -= n as u64;
-                s.sent += n as u64;
-                return Ok(());
-            }
-            BodyWrite::Chunked => {
-                let (size, n) = chunk_header(piece.len());
-                self.write_parts(&[&size[..n], piece, CHUNK_END]).await?;
-            }
-            BodyWrite::UntilClose => self.write_parts(&[piece]).await?,
-        }
-        s.sent += piece.len() as u64;
-        Ok(())
-    }
-
-    /// Ends the body; returns the body octets sent. `Err(Stop)` when a
-    /// `Content-Length` was not met (the client sees the connection close).
-    pub(super) async fn end_streaming(&mut self, s: Streaming) -> Result<u64, Stop> {
-        match s.plan {
-            BodyWrite::Chunked => self.write_parts(&[LAST_CHUNK]).await?,
-            BodyWrite::Length(_) if s.left > 0 => return Err(Stop),
-            _ => {}
-        }
-        self.conn.finish_response().map_err(|_| Stop)?;
-        Ok(s.sent)
-    }
 }
 
 /// Writes all of `data`; false when the reader is gone.
@@ -176,19 +131,4 @@ pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> bool {
         }
     }
     true
-}
-
-/// Reads what `sock` has into `out`: the count (0 at the end), `None` on an error.
-pub(super) async fn read_some(sock: &mut Stream, out: &mut BytesMut) -> Option<usize> {
-    std::future::poll_fn(|cx| {
-        with_scratch(|scratch| match sock.poll_read(cx, scratch) {
-            std::task::Poll::Ready(Ok(n)) => {
-                out.extend_from_slice(&scratch[..n]);
-                std::task::Poll::Ready(Some(n))
-            }
-            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(None),
-            std::task::Poll::Pending => std::task::Poll::Pending,
-        })
-    })
-    .await
 }

@@ -58,7 +58,7 @@ fn cgi_paths(dir: &std::path::Path) -> WebPaths {
 }
 
 /// Reads the answer's head: the status and the fields (names lowercased).
-fn read_head(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
+pub(super) fn read_head(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     c.read_line(&mut line).expect("status line");
     let status = line
@@ -79,7 +79,7 @@ fn read_head(c: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
 }
 
 /// Reads one chunk of a chunked answer (empty: the last).
-fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
+pub(super) fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
     let mut size = String::new();
     c.read_line(&mut size)
         .expect("chunk size (the answer did not come in time?)");
@@ -92,7 +92,7 @@ fn read_chunk(c: &mut BufReader<TcpStream>) -> String {
 }
 
 /// Whether the server closed the connection (nothing more comes).
-fn closed(c: &mut BufReader<TcpStream>) -> bool {
+pub(super) fn closed(c: &mut BufReader<TcpStream>) -> bool {
     let mut rest = Vec::new();
     matches!(c.read_to_end(&mut rest), Ok(0))
 }
@@ -104,57 +104,63 @@ fn answer_streams_while_the_body_streams_in(
 ) {
     let scripts = Scripts::new(&format!("{io:?}-{chunked}"));
     let t = web(cgi_paths(&scripts.0), HttpLimits::default());
-    let lines = ["one\n", "two\n", "three\n"];
     with_server_on(io, t, move |addr| {
-        let mut c = connect(&addr);
-        let framing = if chunked {
-            "Transfer-Encoding: chunked".to_owned()
-        } else {
-            format!("Content-Length: {}", lines.concat().len())
-        };
-        let send = |c: &mut BufReader<TcpStream>, line: &str| {
-            let data = if chunked {
-                format!("{:x}\r\n{line}\r\n", line.len())
-            } else {
-                line.to_owned()
-            };
-            c.get_mut().write_all(data.as_bytes()).expect("send");
-        };
-        c.get_mut()
-            .write_all(
-                format!("POST /cgi/lines.sh HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n").as_bytes(),
-            )
-            .expect("head");
-        send(&mut c, lines[0]);
-        // The head and the first line's answer come before the rest is sent.
-        let (status, fields) = read_head(&mut c);
-        assert_eq!(status, 200);
-        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-        assert_eq!(field("transfer-encoding"), Some("chunked"));
-        assert_eq!(
-            field("connection"),
-            Some("close"),
-            "answered before the body's end: the connection closes after it"
-        );
-        let mut got = read_chunk(&mut c);
-        while got.len() < "echo: one\n".len() {
-            got += &read_chunk(&mut c);
-        }
-        assert_eq!(got, "echo: one\n");
-        send(&mut c, lines[1]);
-        assert_eq!(read_chunk(&mut c), "echo: two\n");
-        send(&mut c, lines[2]);
-        assert_eq!(read_chunk(&mut c), "echo: three\n");
-        if chunked {
-            c.get_mut().write_all(b"0\r\n\r\n").expect("last chunk");
-        }
-        assert_eq!(
-            read_chunk(&mut c),
-            "",
-            "the last chunk once the input ended"
-        );
-        assert!(closed(&mut c));
+        echo_while_sending(&addr, "/cgi/lines.sh", chunked);
     });
+}
+
+/// POSTs three lines to `path` (a program that answers `echo: LINE` to
+/// each line as it reads it), each only once the answer to the one before
+/// came, and checks the answer: chunked, its connection closed after it
+/// (it began before the body's end), the last chunk once the body ended.
+pub(super) fn echo_while_sending(addr: &str, path: &str, chunked: bool) {
+    let lines = ["one\n", "two\n", "three\n"];
+    let mut c = connect(addr);
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {}", lines.concat().len())
+    };
+    let send = |c: &mut BufReader<TcpStream>, line: &str| {
+        let data = if chunked {
+            format!("{:x}\r\n{line}\r\n", line.len())
+        } else {
+            line.to_owned()
+        };
+        c.get_mut().write_all(data.as_bytes()).expect("send");
+    };
+    c.get_mut()
+        .write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n").as_bytes())
+        .expect("head");
+    send(&mut c, lines[0]);
+    // The head and the first line's answer come before the rest is sent.
+    let (status, fields) = read_head(&mut c);
+    assert_eq!(status, 200);
+    let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    assert_eq!(field("transfer-encoding"), Some("chunked"));
+    assert_eq!(
+        field("connection"),
+        Some("close"),
+        "answered before the body's end: the connection closes after it"
+    );
+    let mut got = read_chunk(&mut c);
+    while got.len() < "echo: one\n".len() {
+        got += &read_chunk(&mut c);
+    }
+    assert_eq!(got, "echo: one\n");
+    send(&mut c, lines[1]);
+    assert_eq!(read_chunk(&mut c), "echo: two\n");
+    send(&mut c, lines[2]);
+    assert_eq!(read_chunk(&mut c), "echo: three\n");
+    if chunked {
+        c.get_mut().write_all(b"0\r\n\r\n").expect("last chunk");
+    }
+    assert_eq!(
+        read_chunk(&mut c),
+        "",
+        "the last chunk once the input ended"
+    );
+    assert!(closed(&mut c));
 }
 
 #[test]
