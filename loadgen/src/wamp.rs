@@ -15,10 +15,12 @@
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use bytes::{Buf, Bytes, BytesMut};
-use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use junction::proto::rawsocket::{self as rs, FrameKind, ServerReply};
 use junction::proto::websocket::{self as ws, Decoded, Decoder, Event, Opcode, Payload};
 use junction::proto::{Dict, Hello, Message, Serializer, Value};
@@ -77,6 +79,38 @@ enum Sink {
 pub struct WampReader {
     source: Source,
     ser: Serializer,
+    stats: Arc<ReadStats>,
+}
+
+/// A reader's counters, readable from another thread: what a run that
+/// stalls reports about each connection it waits on.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Octets read from the socket.
+    pub octets: AtomicU64,
+    /// Messages handed out.
+    pub messages: AtomicU64,
+    /// Octets read and not handed out yet (buffered, undecoded).
+    pub buffered: AtomicU64,
+    /// 1 while the reader waits for the socket, else 0.
+    pub waiting: AtomicU64,
+}
+
+impl std::fmt::Display for ReadStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} octets read, {} messages out, {} octets buffered, {}",
+            self.octets.load(Ordering::Relaxed),
+            self.messages.load(Ordering::Relaxed),
+            self.buffered.load(Ordering::Relaxed),
+            if self.waiting.load(Ordering::Relaxed) == 1 {
+                "waiting for the socket"
+            } else {
+                "not waiting for the socket"
+            }
+        )
+    }
 }
 
 enum Source {
@@ -88,9 +122,10 @@ enum Source {
     Ws(WsSource),
 }
 
-/// The reading side of a WebSocket connection.
-struct WsSource {
-    half: ReadHalf<Stream>,
+/// The reading side of a WebSocket connection (over any byte source: the
+/// tests feed it scripted reads).
+struct WsSource<R = ReadHalf<Stream>> {
+    half: R,
     /// Always initialized (zeroed) up to its length; `buf[..filled]` holds
     /// what was read and not yet decoded.
     buf: BytesMut,
@@ -113,7 +148,20 @@ enum Step {
     Owned(usize, Vec<u8>),
 }
 
-impl WsSource {
+impl<R: AsyncRead + Unpin> WsSource<R> {
+    /// A reader of the frames in `buf[..filled]` and then from `half`.
+    fn new(half: R, buf: BytesMut, filled: usize) -> Self {
+        WsSource {
+            half,
+            buf,
+            filled,
+            need: 0,
+            dec: Decoder::client(MAX_LEN, MAX_LEN),
+            controls: Controls::default(),
+            closed: false,
+        }
+    }
+
     /// The next message already buffered, answering control frames on the way.
     fn try_next(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
@@ -354,6 +402,27 @@ impl WampReader {
     /// # Errors
     /// A framing error, or the connection failed.
     pub fn try_recv_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
+        let got = self.try_decode()?;
+        if got.is_some() {
+            self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        let buffered = match &self.source {
+            Source::Raw { buf, .. } => buf.len(),
+            Source::Ws(s) => s.filled,
+        };
+        self.stats
+            .buffered
+            .store(buffered as u64, Ordering::Relaxed);
+        Ok(got)
+    }
+
+    /// This reader's counters (shared: they stay readable from any thread).
+    pub fn stats(&self) -> Arc<ReadStats> {
+        self.stats.clone()
+    }
+
+    /// The next buffered message, answering control frames on the way.
+    fn try_decode(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
             match &mut self.source {
                 Source::Raw { buf, pongs, .. } => match rs::decode_frame(buf, MAX_LEN)? {
@@ -381,9 +450,13 @@ impl WampReader {
                     glommio::yield_if_needed().await;
                     let old = buf.len();
                     buf.resize(old + READ_CHUNK, 0);
+                    self.stats.waiting.store(1, Ordering::Relaxed);
                     let n = half.read(&mut buf[old..]).await;
+                    self.stats.waiting.store(0, Ordering::Relaxed);
                     buf.truncate(old + *n.as_ref().unwrap_or(&0));
-                    if n? == 0 {
+                    let n = n?;
+                    self.stats.octets.fetch_add(n as u64, Ordering::Relaxed);
+                    if n == 0 {
                         return Ok(None);
                     }
                 }
@@ -392,7 +465,12 @@ impl WampReader {
                         return Ok(None);
                     }
                     glommio::yield_if_needed().await;
-                    if s.read_more().await? == 0 {
+                    self.stats.waiting.store(1, Ordering::Relaxed);
+                    let n = s.read_more().await;
+                    self.stats.waiting.store(0, Ordering::Relaxed);
+                    let n = n?;
+                    self.stats.octets.fetch_add(n as u64, Ordering::Relaxed);
+                    if n == 0 {
                         return Ok(None);
                     }
                 }
@@ -521,6 +599,7 @@ async fn raw_handshake(
                 pongs: pongs.clone(),
             },
             ser,
+            stats: Arc::default(),
         },
         WampWriter {
             sink: Sink::Raw(w),
@@ -580,15 +659,11 @@ async fn ws_handshake(
     Ok((
         WampReader {
             source: Source::Ws(WsSource {
-                half: r,
-                buf,
-                filled,
-                need: 0,
-                dec: Decoder::client(MAX_LEN, MAX_LEN),
                 controls: controls.clone(),
-                closed: false,
+                ..WsSource::new(r, buf, filled)
             }),
             ser,
+            stats: Arc::default(),
         },
         WampWriter {
             sink: Sink::Ws(w),
@@ -661,6 +736,154 @@ mod tests {
                     assert!(n > 0, "client closed early");
                     buf.extend_from_slice(&chunk[..n]);
                 }
+            }
+        }
+    }
+
+    /// A byte source that hands out `chunks`, one per read (cut to the
+    /// reader's room; the rest comes with the next read), and answers every
+    /// other read with `Pending` (waking its task at once), as a socket
+    /// with nothing to read yet would.
+    struct Script {
+        chunks: std::collections::VecDeque<Vec<u8>>,
+        pending_next: bool,
+    }
+
+    impl AsyncRead for Script {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            if std::mem::replace(&mut self.pending_next, false) {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            self.pending_next = true;
+            let Some(mut chunk) = self.chunks.pop_front() else {
+                return std::task::Poll::Ready(Ok(0));
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            if n < chunk.len() {
+                chunk.drain(..n);
+                self.chunks.push_front(chunk);
+            }
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    /// Every message `src` yields until its source ends; `keep`: hold on to
+    /// each message (the buffer it was split off cannot be reclaimed).
+    fn read_all(src: &mut WsSource<Script>, keep: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut alive = Vec::new();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            while let Some(m) = src.try_next().expect("valid frames") {
+                out.push(m.to_vec());
+                if keep {
+                    alive.push(m);
+                }
+            }
+            let n = loop {
+                let read = std::pin::pin!(src.read_more());
+                if let std::task::Poll::Ready(n) = read.poll(&mut cx) {
+                    break n.expect("scripted read");
+                }
+            };
+            if n == 0 {
+                assert_eq!(src.filled, 0, "octets left undecoded at the end");
+                return out;
+            }
+        }
+    }
+
+    fn script(stream: &[u8], cuts: &[usize]) -> Script {
+        let mut chunks = std::collections::VecDeque::new();
+        let mut at = 0;
+        for &c in cuts {
+            chunks.push_back(stream[at..c].to_vec());
+            at = c;
+        }
+        chunks.push_back(stream[at..].to_vec());
+        Script {
+            chunks,
+            pending_next: false,
+        }
+    }
+
+    /// A RESULT-like JSON message of `len` octets (`seq` makes each differ).
+    fn result_of(len: usize, seq: usize) -> Vec<u8> {
+        let head = format!("[50,{seq},{{}},[\"");
+        let pad = len.saturating_sub(head.len() + 3).max(1);
+        format!("{head}{}\"]]", "x".repeat(pad)).into_bytes()
+    }
+
+    #[test]
+    fn a_message_split_at_every_octet_comes_out_whole() {
+        // Payload lengths on both sides of the 7-bit and 16-bit length forms.
+        for len in [20, 125, 126, 150, 300, 65_535, 65_536] {
+            let msgs = [result_of(len, 1), result_of(40, 2)];
+            let mut stream = server_frame(true, Opcode::Ping, b"p");
+            for m in &msgs {
+                stream.extend(server_frame(true, Opcode::Text, m));
+            }
+            let step = if stream.len() > 1000 { 97 } else { 1 };
+            for cut in (1..stream.len()).step_by(step) {
+                for keep in [false, true] {
+                    let mut src = WsSource::new(script(&stream, &[cut]), BytesMut::new(), 0);
+                    assert_eq!(read_all(&mut src, keep), msgs, "len {len}, cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn messages_survive_buffer_renewals_at_any_read_size() {
+        // 400 small results with larger ones among them (over the read
+        // buffer's size, over 65,535 octets), read in chunks of varying size,
+        // so that buffers are renewed with a frame cut at every position.
+        let mut msgs = Vec::new();
+        for i in 0..400 {
+            let len = match i % 50 {
+                7 => WS_READ_BUF + 3_000,
+                31 => 70_000,
+                k => 100 + k * 7,
+            };
+            msgs.push(result_of(len, i));
+        }
+        let mut stream = Vec::new();
+        for m in &msgs {
+            stream.extend(server_frame(true, Opcode::Text, m));
+        }
+        let mut seed = 0x2545_f491_u64;
+        for chunk_max in [1, 7, 150, 1_500, 20_000] {
+            for keep in [false, true] {
+                let mut cuts = Vec::new();
+                let mut at = 0;
+                loop {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    at += 1 + (seed >> 33) as usize % chunk_max;
+                    if at >= stream.len() {
+                        break;
+                    }
+                    cuts.push(at);
+                }
+                // The handshake's leftovers: the first frame's head in the
+                // initial buffer, as `ws_handshake` hands it over.
+                let mut first = BytesMut::zeroed(WS_READ_BUF);
+                first[..3].copy_from_slice(&stream[..3]);
+                let rest = stream[3..].to_vec();
+                let cuts: Vec<usize> = cuts.iter().filter(|&&c| c > 3).map(|c| c - 3).collect();
+                let mut src = WsSource::new(script(&rest, &cuts), first, 3);
+                let got = read_all(&mut src, keep);
+                assert_eq!(
+                    got.len(),
+                    msgs.len(),
+                    "chunks up to {chunk_max}, keep {keep}"
+                );
+                assert!(got == msgs, "chunks up to {chunk_max}, keep {keep}");
             }
         }
     }
