@@ -38,7 +38,11 @@ pub const EVERY: Duration = Duration::from_millis(5);
 /// The executors' wakers and the thread that wakes them.
 pub struct Nudger {
     /// Per executor: the waker its nudge task left, until the thread takes it.
-    slots: Mutex<Vec<Option<Waker>>>,
+    /// The thread takes and wakes under the lock, so once [`Nudger::leave`]
+    /// has run it holds no waker of that executor: a foreign wake or drop of
+    /// a waker whose executor is gone must not happen (glommio would queue
+    /// it to a channel nobody reads, over and over).
+    slots: Mutex<Vec<Slot>>,
     /// Per executor: how many times its nudge task was polled (tests).
     polls: Vec<std::sync::atomic::AtomicU64>,
     stop: AtomicBool,
@@ -48,7 +52,7 @@ impl Nudger {
     /// A nudger for `executors` executors and its thread, started.
     pub fn start(executors: usize, every: Duration) -> (Arc<Nudger>, JoinHandle<()>) {
         let n = Arc::new(Nudger {
-            slots: Mutex::new(vec![None; executors]),
+            slots: Mutex::new((0..executors).map(|_| Slot::default()).collect()),
             polls: (0..executors)
                 .map(|_| std::sync::atomic::AtomicU64::new(0))
                 .collect(),
@@ -61,14 +65,8 @@ impl Nudger {
                 .spawn(move || {
                     while !n.stop.load(Ordering::Acquire) {
                         std::thread::sleep(every);
-                        let wakers: Vec<Waker> = n
-                            .slots
-                            .lock()
-                            .expect("nudge slots")
-                            .iter_mut()
-                            .filter_map(Option::take)
-                            .collect();
-                        for w in wakers {
+                        let mut slots = n.slots.lock().expect("nudge slots");
+                        for w in slots.iter_mut().filter_map(|s| s.waker.take()) {
                             w.wake();
                         }
                     }
@@ -83,19 +81,27 @@ impl Nudger {
     pub async fn serve(self: Arc<Self>, i: usize) {
         std::future::poll_fn(|cx| {
             self.polls[i].fetch_add(1, Ordering::Relaxed);
-            if let Some(slot) = self.slots.lock().expect("nudge slots").get_mut(i) {
-                *slot = Some(cx.waker().clone());
+            if let Some(slot) = self.slots.lock().expect("nudge slots").get_mut(i)
+                && !slot.left
+            {
+                slot.waker = Some(cx.waker().clone());
             }
             Poll::<()>::Pending
         })
         .await;
     }
 
-    /// Executor `i` is done: nothing of it is woken any more.
+    /// Executor `i` is done (call it on that executor): nothing of it is
+    /// woken any more, and its waker is dropped here, on its own thread.
     pub fn leave(&self, i: usize) {
-        if let Some(slot) = self.slots.lock().expect("nudge slots").get_mut(i) {
-            *slot = None;
-        }
+        let waker = {
+            let mut slots = self.slots.lock().expect("nudge slots");
+            slots.get_mut(i).and_then(|slot| {
+                slot.left = true;
+                slot.waker.take()
+            })
+        };
+        drop(waker);
     }
 
     /// How many times executor `i`'s nudge task was polled.
@@ -108,6 +114,14 @@ impl Nudger {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
+}
+
+/// One executor's place in the [`Nudger`].
+#[derive(Default)]
+struct Slot {
+    waker: Option<Waker>,
+    /// The executor is done: its nudge task leaves no waker any more.
+    left: bool,
 }
 
 #[cfg(test)]
