@@ -22,6 +22,8 @@
 # with a control socket the router's cross-shard messages and wake-ups per
 # delivery (loadgen --router-control).
 #
+# KEEP=DIR keeps the log of every loadgen run that fails there.
+#
 # PERF_STAT=1 also counts, with `perf stat` on the router for the whole run
 # (sessions' setup included), per delivery: context switches, `membarrier`
 # calls (glommio, once per park), `io_uring_enter` calls and eventfd-sized
@@ -79,7 +81,8 @@ for i in $(seq 1 "$RUNS"); do
             # shellcheck disable=SC2086
             timeout $((DURATION * 3 + 60)) "$LOADGEN" $ARGS --url "$URL" --router-pid "$pid" "${ctl_args[@]}" \
                 --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
-                echo "run $i $key: loadgen failed:"; grep "did not finish" "$WORK/loadgen.log" || true; tail -5 "$WORK/loadgen.log"
+                echo "run $i $key: loadgen failed:"; grep -A2 "did not finish" "$WORK/loadgen.log" || true; tail -8 "$WORK/loadgen.log"
+                [[ -n ${KEEP:-} ]] && cp "$WORK/loadgen.log" "$KEEP/loadgen-failed-$i-${label}-$s.log"
                 # What the router saw: did it answer every call it was given?
                 [[ -S $WORK/run/junction.sock ]] && "$bin" status --metrics --socket "$WORK/run/junction.sock" 2>/dev/null |
                     grep -E 'messages_(received|sent)_total\{type="(CALL|INVOCATION|YIELD|RESULT|ERROR)"' || true

@@ -10,8 +10,10 @@
 #
 # A target named wamp* drives Junction's WebSocket transport (JSON), mqtt*
 # Junction's MQTT transport (QoS 0), both from perf/iot-config.json (ports
-# 18480 and 18483; SHARDS shards, default 1); mosquitto is started with its
-# own config on 127.0.0.1:18830 and stopped by PID. The scenario (issue #9):
+# 18480 and 18483; SHARDS shards, default 1; with another CONFIG, WS_PORT and
+# MQTT_PORT name its ports); mosquitto is started with its own config on
+# 127.0.0.1:MQ_PORT (default 18830) and stopped by PID. PIN=1 pins the server
+# to the first allowed CPU and loadgen to the second. The scenario (issue #9):
 # DEVICES devices (default 10,000) each publishing RATE msg/s (default 1) to
 # its own topic, DASHBOARDS dashboards (default 10) subscribed by prefix
 # (SUBSCRIBE=wildcard for the other form), COMMANDS commands/s from the
@@ -30,6 +32,9 @@ CONFIG=${CONFIG:-$ROOT/perf/iot-config.json}
 SHARDS=${SHARDS:-1}
 DURATION=${DURATION:-10}
 ARGS=${ARGS:-"--devices ${DEVICES:-10000} --rate ${RATE:-1} --dashboards ${DASHBOARDS:-10} --subscribe ${SUBSCRIBE:-prefix} --commands ${COMMANDS:-100} --payload 100 --duration $DURATION"}
+WS_PORT=${WS_PORT:-18480}
+MQTT_PORT=${MQTT_PORT:-18483}
+MQ_PORT=${MQ_PORT:-18830}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
@@ -37,6 +42,12 @@ targets=("$@")
 ulimit -n "$(ulimit -Hn)" || true
 
 source "$ROOT/perf/lib.sh"
+
+SRV_PIN=() GEN_PIN=()
+if [[ ${PIN:-0} == 1 ]]; then
+    pin_cpus
+    SRV_PIN=(taskset -c "$SRV_CPU") GEN_PIN=(taskset -c "$GEN_CPU")
+fi
 
 figure() {
     python3 - "$1" <<'PY'
@@ -58,28 +69,29 @@ for i in $(seq 1 "$RUNS"); do
         ctl=()
         if [[ $t == mosquitto ]]; then
             label=mosquitto
-            start_mosquitto 18830 "$WORK" || exit 1
+            MOSQUITTO_WRAP=("${SRV_PIN[@]}")
+            start_mosquitto "$MQ_PORT" "$WORK" || exit 1
             pid=$MOSQUITTO_PID
-            url=mqtt://127.0.0.1:18830
+            url=mqtt://127.0.0.1:$MQ_PORT
         else
             label=${t%%=*}; bin=${t#*=}
-            for p in 18480 18483; do
-                if taken $p; then echo "port $p is already taken" >&2; exit 1; fi
+            for p in "$WS_PORT" "$MQTT_PORT"; do
+                if taken "$p"; then echo "port $p is already taken" >&2; exit 1; fi
             done
-            RUNTIME_DIRECTORY="$WORK/run" "$bin" start --shards "$SHARDS" --log-level warn --config "$CONFIG" >"$WORK/router.log" 2>&1 &
+            RUNTIME_DIRECTORY="$WORK/run" "${SRV_PIN[@]}" "$bin" start --shards "$SHARDS" --log-level warn --config "$CONFIG" >"$WORK/router.log" 2>&1 &
             pid=$!
-            wait_port 18480
+            wait_port "$WS_PORT"
             for _ in $(seq 1 20); do
                 [[ -S $WORK/run/junction.sock ]] && { ctl=(--router-control "$WORK/run/junction.sock"); break; }
                 sleep 0.1
             done
             case $label in
-                mqtt*) url=mqtt://127.0.0.1:18483 ;;
-                *) url=ws://127.0.0.1:18480/ws ;;
+                mqtt*) url=mqtt://127.0.0.1:$MQTT_PORT ;;
+                *) url=ws://127.0.0.1:$WS_PORT/ws ;;
             esac
         fi
         # shellcheck disable=SC2086
-        timeout $((DURATION * 4 + 120)) "$LOADGEN" iot $ARGS --url "$url" --router-pid "$pid" "${ctl[@]}" \
+        timeout $((DURATION * 4 + 120)) "${GEN_PIN[@]}" "$LOADGEN" iot $ARGS --url "$url" --router-pid "$pid" "${ctl[@]}" \
             --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
             echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
         kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true

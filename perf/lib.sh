@@ -75,12 +75,13 @@ stop() {
 # start_mosquitto PORT WORKDIR: a plain mosquitto (anonymous, no persistence, no
 # connection limit, TCP_NODELAY) on 127.0.0.1:PORT, its log in WORKDIR/router.log;
 # sets MOSQUITTO_PID once the port listens. Fails if the port is taken.
+# MOSQUITTO_WRAP (an array, e.g. (taskset -c 0)) prefixes the command.
 start_mosquitto() {
     local port=$1 work=$2
     if taken "$port"; then echo "port $port is already taken" >&2; return 1; fi
     printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' \
         "$port" >"$work/mq.conf"
-    mosquitto -c "$work/mq.conf" >"$work/router.log" 2>&1 &
+    ${MOSQUITTO_WRAP[@]+"${MOSQUITTO_WRAP[@]}"} mosquitto -c "$work/mq.conf" >"$work/router.log" 2>&1 &
     MOSQUITTO_PID=$!
     wait_port "$port"
 }

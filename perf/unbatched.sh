@@ -10,9 +10,17 @@
 # The scenario (issue #9): 10 publishers x 100 subscribers over 10 topics, each
 # publisher paced at RATE msg/s (default 1000: 100k deliveries/s), 100-byte
 # payloads, JSON over WebSocket for Junction (one shard unless SHARDS is set),
-# MQTT QoS 0 for mosquitto (started by hand on 127.0.0.1:18830 with its own
-# config, stopped by PID). ARGS overrides the loadgen arguments. CONFIG=FILE
-# and PORT as in perf/ab.sh (e.g. CONFIG=perf/bench-config.json PORT=18480).
+# MQTT QoS 0 for mosquitto (started by hand on 127.0.0.1:MQ_PORT, default
+# 18830, with its own config, stopped by PID). SUBSCRIBERS (default 100) and
+# PUBLISHERS (default 10) change the fan-out; ARGS overrides the loadgen
+# arguments. CONFIG=FILE and PORT as in perf/ab.sh (e.g.
+# CONFIG=perf/bench-config.json PORT=18480).
+#
+# PIN=1 pins the server (Junction or mosquitto) to the first allowed CPU and
+# loadgen to the second (`taskset`), so that the two do not share a core: on
+# a 2-core machine that is what lets mosquitto keep up at all. Each run line
+# says whether the server kept up: deliveries/s against the offered rate
+# (publishers x rate x subscribers per topic) and loss.
 #
 # The figure: the router's CPU time (utime + stime from /proc, loadgen's
 # --router-pid) divided by the deliveries, in microseconds.
@@ -23,8 +31,11 @@ LOADGEN=${LOADGEN_BIN:-$ROOT/target/release/loadgen}
 SHARDS=${SHARDS:-1}
 RATE=${RATE:-1000}
 DURATION=${DURATION:-10}
-ARGS=${ARGS:-"pubsub --publishers 10 --subscribers 100 --topics 10 --payload 100 --rate $RATE --duration $DURATION"}
+PUBLISHERS=${PUBLISHERS:-10}
+SUBSCRIBERS=${SUBSCRIBERS:-100}
+ARGS=${ARGS:-"pubsub --publishers $PUBLISHERS --subscribers $SUBSCRIBERS --topics 10 --payload 100 --rate $RATE --duration $DURATION"}
 PORT=${PORT:-8080}
+MQ_PORT=${MQ_PORT:-18830}
 CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -32,6 +43,26 @@ targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS LABEL=BIN... [mosquitto]" >&2; exit 2; }
 
 source "$ROOT/perf/lib.sh"
+
+SRV_PIN=() GEN_PIN=()
+if [[ ${PIN:-0} == 1 ]]; then
+    pin_cpus
+    SRV_PIN=(taskset -c "$SRV_CPU") GEN_PIN=(taskset -c "$GEN_CPU")
+fi
+# The deliveries/s offered when every subscriber gets every message of its
+# topic (the default ARGS: publishers x rate x subscribers / topics x ...).
+offered() {
+    python3 - "$ARGS" <<'PY'
+import sys
+a = sys.argv[1].split()
+def opt(name, default):
+    return float(a[a.index(name) + 1]) if name in a else default
+pubs, subs, topics, rate = opt("--publishers", 1), opt("--subscribers", 1), opt("--topics", 1), opt("--rate", 0)
+# every topic has subs/topics subscribers, every publisher publishes to one topic
+print(f"{pubs * rate * subs / topics:.0f}")
+PY
+}
+OFFERED=$(offered)
 
 figure() {
     python3 - "$1" <<'PY'
@@ -51,24 +82,26 @@ for i in $(seq 1 "$RUNS"); do
     for t in "${targets[@]}"; do
         if [[ $t == mosquitto ]]; then
             label=mosquitto
-            start_mosquitto 18830 "$WORK" || exit 1
+            MOSQUITTO_WRAP=("${SRV_PIN[@]}")
+            start_mosquitto "$MQ_PORT" "$WORK" || exit 1
             pid=$MOSQUITTO_PID
-            url=mqtt://127.0.0.1:18830
+            url=mqtt://127.0.0.1:$MQ_PORT
         else
             label=${t%%=*}; bin=${t#*=}
             if taken "$PORT"; then echo "port $PORT is already taken" >&2; exit 1; fi
-            "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
+            "${SRV_PIN[@]}" "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
             pid=$!
             wait_port "$PORT"
             url=${URL:-ws://127.0.0.1:$PORT/ws}
         fi
         # shellcheck disable=SC2086
-        "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
+        "${GEN_PIN[@]}" "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
             echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
         kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
         [[ -s $WORK/r.json ]] || continue
         read -r us thr cpu lus p50 p99 lost clean <<<"$(figure "$WORK/r.json")"
-        echo "run $i $label: router ${us} us/delivery (cpu ${cpu} s)  throughput ${thr}/s  loadgen ${lus} us/delivery  p50 ${p50} us  p99 ${p99} us  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
+        kept=$(python3 -c 'import sys; t, o, lost = map(float, sys.argv[1:]); print("kept up" if lost == 0 and t >= 0.98 * o else "DID NOT KEEP UP")' "$thr" "$OFFERED" "$lost")
+        echo "run $i $label: router ${us} us/delivery (cpu ${cpu} s)  throughput ${thr}/s of ${OFFERED}/s offered ($kept)  loadgen ${lus} us/delivery  p50 ${p50} us  p99 ${p99} us  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
         rm -f "$WORK/r.json"
         per_delivery[$label]+="$us "
     done

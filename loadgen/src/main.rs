@@ -16,6 +16,7 @@ mod fastpath;
 mod mqtt;
 mod multiproc;
 mod net;
+mod nudge;
 mod payload;
 mod plot;
 mod routerctl;

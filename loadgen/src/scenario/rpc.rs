@@ -6,8 +6,8 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::bail;
@@ -22,7 +22,7 @@ use crate::runner::{self, Control, MEASURE, STOP, WARMUP};
 use crate::stats::{self, CpuMeter, Report};
 use crate::tracker::{SeqCounts, SeqTracker};
 use crate::url::Target;
-use crate::wamp::{self, WampConn};
+use crate::wamp::{self, ReadStats, WampConn};
 
 /// The procedure the callees register.
 pub const PROCEDURE: &str = "loadgen.echo";
@@ -61,11 +61,59 @@ pub struct RpcParams {
     pub procedure: String,
 }
 
-/// Each caller's measured calls sent so far, for the report of a run that
-/// gives up before every caller finished (their final counts come only
-/// with `sender_done`).
-static PROGRESS: std::sync::OnceLock<Vec<std::sync::atomic::AtomicU64>> =
-    std::sync::OnceLock::new();
+/// Each caller's and callee's progress, for the report of a run that gives
+/// up before every caller finished (their final counts come only with
+/// `sender_done`).
+static PROGRESS: std::sync::OnceLock<Progress> = std::sync::OnceLock::new();
+
+/// What the callers and callees of a run are doing, readable from the main
+/// thread.
+struct Progress {
+    callers: Vec<CallerWatch>,
+    /// Each callee's reader.
+    callees: Vec<OnceLock<Arc<ReadStats>>>,
+}
+
+/// One caller: its measured calls sent so far, where its sending loop
+/// waits, and its reader's counters.
+#[derive(Default)]
+struct CallerWatch {
+    sent: AtomicU64,
+    state: AtomicU8,
+    reader: OnceLock<Arc<ReadStats>>,
+}
+
+/// [`CallerWatch::state`]: sending (or not started).
+const SENDING: u8 = 0;
+/// Waiting for a result (a free slot of `--concurrency`).
+const AWAITING_RESULT: u8 = 1;
+/// Ahead of the `--rate` schedule: sleeping.
+const SLEEPING: u8 = 2;
+/// Writing calls out.
+const FLUSHING: u8 = 3;
+/// Finished sending.
+const FINISHED: u8 = 4;
+
+impl CallerWatch {
+    fn set(&self, state: u8) {
+        self.state.store(state, Ordering::Relaxed);
+    }
+
+    fn describe(&self) -> &'static str {
+        match self.state.load(Ordering::Relaxed) {
+            SENDING => "sending",
+            AWAITING_RESULT => "waiting for a result",
+            SLEEPING => "sleeping (ahead of the schedule)",
+            FLUSHING => "writing calls out",
+            _ => "finished sending",
+        }
+    }
+}
+
+/// The watch of caller `c` (one for each caller from the start of a run).
+fn watch(c: usize) -> Option<&'static CallerWatch> {
+    PROGRESS.get().and_then(|p| p.callers.get(c))
+}
 
 /// Runs the `rpc` scenario.
 ///
@@ -75,10 +123,9 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
     if p.callers == 0 || p.callees == 0 || p.concurrency == 0 {
         bail!("--callers, --callees and --concurrency must be at least 1");
     }
-    let progress = PROGRESS.get_or_init(|| {
-        (0..p.callers)
-            .map(|_| std::sync::atomic::AtomicU64::new(0))
-            .collect()
+    let progress = PROGRESS.get_or_init(|| Progress {
+        callers: (0..p.callers).map(|_| CallerWatch::default()).collect(),
+        callees: (0..p.callees).map(|_| OnceLock::new()).collect(),
     });
     let p = Arc::new(p);
     let ctl = Arc::new(Control::new(p.threads));
@@ -111,13 +158,24 @@ pub fn run(p: RpcParams, url: &str) -> anyhow::Result<Report> {
         for (c, tr) in o.trackers {
             let got = tr.finish([(c as u64 + 1, sent[c])]);
             if sent[c] == 0
-                && let Some(n) = progress.get(c)
+                && let Some(w) = progress.callers.get(c)
             {
+                let reader = w
+                    .reader
+                    .get()
+                    .map_or_else(|| "not started".to_owned(), ToString::to_string);
                 eprintln!(
-                    "caller {c} did not finish: {} calls sent, {} results received",
-                    n.load(Ordering::Relaxed),
-                    got.received
+                    "caller {c} did not finish: {} calls sent, {} results received; \
+                     it was {}; its reader: {reader}",
+                    w.sent.load(Ordering::Relaxed),
+                    got.received,
+                    w.describe(),
                 );
+                for (k, r) in progress.callees.iter().enumerate() {
+                    if let Some(r) = r.get() {
+                        eprintln!("  callee {k}'s reader: {r}");
+                    }
+                }
             }
             counts.add(&got);
         }
@@ -164,7 +222,7 @@ fn drive(p: &RpcParams, ctl: &Control, url: &str) -> anyhow::Result<Report> {
     pb.set_message("results");
     pb.set_position(0);
     pb.set_length(p.amount.count().map_or(0, |n| n * p.callers as u64));
-    let (expected, _) = runner::wait_drain(ctl, &pb, p.callers as u64, p.drain, |c| {
+    let (expected, reached) = runner::wait_drain(ctl, &pb, p.callers as u64, p.drain, |c| {
         c.sender_counts
             .lock()
             .expect("lock")
@@ -191,7 +249,20 @@ fn drive(p: &RpcParams, ctl: &Control, url: &str) -> anyhow::Result<Report> {
     );
     report.expected = expected;
     report.sent = ctl.reported_sent();
+    // A run that gave up: do results still come in right after (and after
+    // `--router-control`'s look at the router's counters)? Then something
+    // held them that the end of the run set going again.
+    let before_look = ctl.total_delivered();
     report.cpu = meter.finish();
+    if !reached {
+        std::thread::sleep(Duration::from_millis(200));
+        let late = ctl.total_delivered().saturating_sub(before_look);
+        if late > 0 {
+            ctl.note(format!(
+                "{late} results arrived within 200 ms after the run gave up waiting"
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -201,7 +272,7 @@ async fn thread_main(t: usize, p: Arc<RpcParams>, ctl: Arc<Control>) -> ThreadOu
     for k in (t..p.callees).step_by(p.threads) {
         let (p, ctl) = (p.clone(), ctl.clone());
         glommio::spawn_local(async move {
-            if let Err(e) = callee(&p, &ctl).await {
+            if let Err(e) = callee(k, &p, &ctl).await {
                 if ctl.phase() < STOP {
                     ctl.fail(format!("callee {k}: {e:#}"));
                 }
@@ -238,8 +309,11 @@ enum Got {
     Closed(String),
 }
 
-async fn callee(p: &RpcParams, ctl: &Control) -> anyhow::Result<()> {
+async fn callee(k: usize, p: &RpcParams, ctl: &Control) -> anyhow::Result<()> {
     let mut c = WampConn::connect(&p.target, p.ser, &p.realm, None).await?;
+    if let Some(w) = PROGRESS.get().and_then(|p| p.callees.get(k)) {
+        let _ = w.set(c.reader.stats());
+    }
     let req = c.writer.request_id();
     let options = if p.callees > 1 {
         Dict::new().with("invoke", "roundrobin")
@@ -337,6 +411,15 @@ async fn caller(
     } = conn;
     let permits = Rc::new(Semaphore::new(p.concurrency as u64));
     let ser = reader.serializer();
+    let me = watch(c);
+    if let Some(w) = me {
+        let _ = w.reader.set(reader.stats());
+    }
+    let set = |state| {
+        if let Some(w) = me {
+            w.set(state);
+        }
+    };
     {
         let (ctl, local, permits) = (ctl.clone(), local.clone(), permits.clone());
         glommio::spawn_local(async move {
@@ -408,8 +491,11 @@ async fn caller(
         }
         let until = match pace(m, start, now, interval) {
             Pace::SleepUntil(t) => {
+                set(FLUSHING);
                 writer.flush().await?;
+                set(SLEEPING);
                 sleep_until(t.min(deadline.unwrap_or(u64::MAX))).await;
+                set(SENDING);
                 continue;
             }
             Pace::SendUntil(u) => u.min(limit),
@@ -417,8 +503,11 @@ async fn caller(
         let batch_start = m;
         while m < until {
             if !permits.try_acquire(1).map_err(std::io::Error::from)? {
+                set(FLUSHING);
                 writer.flush().await?;
+                set(AWAITING_RESULT);
                 permits.acquire(1).await.map_err(std::io::Error::from)?;
+                set(SENDING);
             }
             if ctl.phase() >= STOP || deadline.is_some_and(|d| now_ns() >= d) {
                 local.sent.set(local.sent.get() + (m - batch_start));
@@ -439,15 +528,18 @@ async fn caller(
                 }))
                 .await?;
             m += 1;
-            if let Some(n) = PROGRESS.get().and_then(|v| v.get(c)) {
-                n.store(m, Ordering::Relaxed);
+            if let Some(w) = me {
+                w.sent.store(m, Ordering::Relaxed);
             }
         }
+        set(FLUSHING);
         writer.flush().await?;
+        set(SENDING);
         local.sent.set(local.sent.get() + (m - batch_start));
         glommio::yield_if_needed().await;
     }
     writer.flush().await?;
+    set(FINISHED);
     ctl.sender_done(c, vec![m]);
     ctl.wait_phase(STOP).await;
     Ok(())

@@ -15,10 +15,12 @@
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use bytes::{Buf, Bytes, BytesMut};
-use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use junction::proto::rawsocket::{self as rs, FrameKind, ServerReply};
 use junction::proto::websocket::{self as ws, Decoded, Decoder, Event, Opcode, Payload};
 use junction::proto::{Dict, Hello, Message, Serializer, Value};
@@ -77,6 +79,38 @@ enum Sink {
 pub struct WampReader {
     source: Source,
     ser: Serializer,
+    stats: Arc<ReadStats>,
+}
+
+/// A reader's counters, readable from another thread: what a run that
+/// stalls reports about each connection it waits on.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Octets read from the socket.
+    pub octets: AtomicU64,
+    /// Messages handed out.
+    pub messages: AtomicU64,
+    /// Octets read and not handed out yet (buffered, undecoded).
+    pub buffered: AtomicU64,
+    /// 1 while the reader waits for the socket, else 0.
+    pub waiting: AtomicU64,
+}
+
+impl std::fmt::Display for ReadStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} octets read, {} messages out, {} octets buffered, {}",
+            self.octets.load(Ordering::Relaxed),
+            self.messages.load(Ordering::Relaxed),
+            self.buffered.load(Ordering::Relaxed),
+            if self.waiting.load(Ordering::Relaxed) == 1 {
+                "waiting for the socket"
+            } else {
+                "not waiting for the socket"
+            }
+        )
+    }
 }
 
 enum Source {
@@ -88,9 +122,10 @@ enum Source {
     Ws(WsSource),
 }
 
-/// The reading side of a WebSocket connection.
-struct WsSource {
-    half: ReadHalf<Stream>,
+/// The reading side of a WebSocket connection (over any byte source: the
+/// tests feed it scripted reads).
+struct WsSource<R = ReadHalf<Stream>> {
+    half: R,
     /// Always initialized (zeroed) up to its length; `buf[..filled]` holds
     /// what was read and not yet decoded.
     buf: BytesMut,
@@ -113,7 +148,20 @@ enum Step {
     Owned(usize, Vec<u8>),
 }
 
-impl WsSource {
+impl<R: AsyncRead + Unpin> WsSource<R> {
+    /// A reader of the frames in `buf[..filled]` and then from `half`.
+    fn new(half: R, buf: BytesMut, filled: usize) -> Self {
+        WsSource {
+            half,
+            buf,
+            filled,
+            need: 0,
+            dec: Decoder::client(MAX_LEN, MAX_LEN),
+            controls: Controls::default(),
+            closed: false,
+        }
+    }
+
     /// The next message already buffered, answering control frames on the way.
     fn try_next(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
@@ -354,6 +402,27 @@ impl WampReader {
     /// # Errors
     /// A framing error, or the connection failed.
     pub fn try_recv_raw(&mut self) -> anyhow::Result<Option<Bytes>> {
+        let got = self.try_decode()?;
+        if got.is_some() {
+            self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        let buffered = match &self.source {
+            Source::Raw { buf, .. } => buf.len(),
+            Source::Ws(s) => s.filled,
+        };
+        self.stats
+            .buffered
+            .store(buffered as u64, Ordering::Relaxed);
+        Ok(got)
+    }
+
+    /// This reader's counters (shared: they stay readable from any thread).
+    pub fn stats(&self) -> Arc<ReadStats> {
+        self.stats.clone()
+    }
+
+    /// The next buffered message, answering control frames on the way.
+    fn try_decode(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
             match &mut self.source {
                 Source::Raw { buf, pongs, .. } => match rs::decode_frame(buf, MAX_LEN)? {
@@ -381,9 +450,13 @@ impl WampReader {
                     glommio::yield_if_needed().await;
                     let old = buf.len();
                     buf.resize(old + READ_CHUNK, 0);
+                    self.stats.waiting.store(1, Ordering::Relaxed);
                     let n = half.read(&mut buf[old..]).await;
+                    self.stats.waiting.store(0, Ordering::Relaxed);
                     buf.truncate(old + *n.as_ref().unwrap_or(&0));
-                    if n? == 0 {
+                    let n = n?;
+                    self.stats.octets.fetch_add(n as u64, Ordering::Relaxed);
+                    if n == 0 {
                         return Ok(None);
                     }
                 }
@@ -392,7 +465,12 @@ impl WampReader {
                         return Ok(None);
                     }
                     glommio::yield_if_needed().await;
-                    if s.read_more().await? == 0 {
+                    self.stats.waiting.store(1, Ordering::Relaxed);
+                    let n = s.read_more().await;
+                    self.stats.waiting.store(0, Ordering::Relaxed);
+                    let n = n?;
+                    self.stats.octets.fetch_add(n as u64, Ordering::Relaxed);
+                    if n == 0 {
                         return Ok(None);
                     }
                 }
@@ -521,6 +599,7 @@ async fn raw_handshake(
                 pongs: pongs.clone(),
             },
             ser,
+            stats: Arc::default(),
         },
         WampWriter {
             sink: Sink::Raw(w),
@@ -580,15 +659,11 @@ async fn ws_handshake(
     Ok((
         WampReader {
             source: Source::Ws(WsSource {
-                half: r,
-                buf,
-                filled,
-                need: 0,
-                dec: Decoder::client(MAX_LEN, MAX_LEN),
                 controls: controls.clone(),
-                closed: false,
+                ..WsSource::new(r, buf, filled)
             }),
             ser,
+            stats: Arc::default(),
         },
         WampWriter {
             sink: Sink::Ws(w),
@@ -603,138 +678,4 @@ async fn ws_handshake(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use glommio::net::{UnixListener, UnixStream};
-    use glommio::{LocalExecutorBuilder, Placement};
-
-    /// A server frame (unmasked) with FIN as given.
-    fn server_frame(fin: bool, op: Opcode, payload: &[u8]) -> Vec<u8> {
-        let (h, n) = ws::frame_header(op, payload.len());
-        let mut out = h[..n].to_vec();
-        if !fin {
-            out[0] &= 0x7F;
-        }
-        out.extend_from_slice(payload);
-        out
-    }
-
-    /// Reads from `s` until `dec` yields a whole event; returns it owned as
-    /// (opcode-ish tag, payload).
-    async fn server_next(
-        s: &mut UnixStream,
-        dec: &mut Decoder,
-        buf: &mut Vec<u8>,
-    ) -> (&'static str, Vec<u8>) {
-        loop {
-            let got = match dec.decode(buf).expect("valid client frame") {
-                Decoded::Frame { event, consumed } => {
-                    let e = event.map(|e| match e {
-                        Event::Message(_, p) => (
-                            "message",
-                            match p {
-                                Payload::Borrowed(b) => b.to_vec(),
-                                Payload::Owned(v) => v,
-                            },
-                        ),
-                        Event::Ping(p) => ("ping", p.to_vec()),
-                        Event::Pong(p) => ("pong", p.to_vec()),
-                        Event::Close(c) => (
-                            "close",
-                            c.map_or(vec![], |(code, _)| code.to_be_bytes().to_vec()),
-                        ),
-                    });
-                    Some((e, consumed))
-                }
-                Decoded::Incomplete { .. } => None,
-            };
-            match got {
-                Some((e, consumed)) => {
-                    buf.drain(..consumed);
-                    if let Some(e) = e {
-                        return e;
-                    }
-                }
-                None => {
-                    let mut chunk = [0u8; 4096];
-                    let n = s.read(&mut chunk).await.expect("read");
-                    assert!(n > 0, "client closed early");
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn websocket_client_against_a_scripted_server() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("ws.sock");
-        LocalExecutorBuilder::new(Placement::Unbound)
-            .spawn(move || async move {
-                let listener = UnixListener::bind(&path).expect("bind");
-                let big = format!("[36,1,3,{{}},[\"{}\"]]", "x".repeat(100_000));
-                let big2 = big.clone();
-                let server = glommio::spawn_local(async move {
-                    let mut s = listener.accept().await.expect("accept");
-                    // The upgrade request.
-                    let mut buf = Vec::new();
-                    let (req, head) = loop {
-                        let mut chunk = [0u8; 1024];
-                        let n = s.read(&mut chunk).await.expect("read");
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(r) = ws::parse_upgrade(&buf).expect("valid upgrade") {
-                            break r;
-                        }
-                    };
-                    assert_eq!(req.path, "/ws");
-                    assert_eq!(req.protocols, vec!["wamp.2.json"]);
-                    buf.drain(..head);
-                    // 101 and WELCOME in one write: the client must keep the
-                    // frame that follows the head.
-                    let mut out = ws::switching_protocols(&req.key, "wamp.2.json");
-                    out.extend(server_frame(true, Opcode::Text, b"[2,123,{}]"));
-                    s.write_all(&out).await.expect("write");
-                    let mut dec = Decoder::new(1 << 20, 1 << 20);
-                    let (kind, hello) = server_next(&mut s, &mut dec, &mut buf).await;
-                    assert_eq!(kind, "message");
-                    let hello = Serializer::Json.decode(&hello).expect("HELLO");
-                    assert!(matches!(hello, Message::Hello(h) if h.realm == "realm1"));
-                    // A ping, a fragmented EVENT with a pong between, one over
-                    // the read buffer's size, then a close.
-                    let mut out = server_frame(true, Opcode::Ping, b"p1");
-                    out.extend(server_frame(false, Opcode::Text, b"[36,1,2,"));
-                    out.extend(server_frame(true, Opcode::Pong, b"ignored"));
-                    out.extend(server_frame(true, Opcode::Continuation, b"{},[\"a\"]]"));
-                    out.extend(server_frame(true, Opcode::Text, big2.as_bytes()));
-                    out.extend(ws::close_frame(1000, "bye"));
-                    s.write_all(&out).await.expect("write");
-                    let pong = server_next(&mut s, &mut dec, &mut buf).await;
-                    assert_eq!(pong, ("pong", b"p1".to_vec()));
-                    let close = server_next(&mut s, &mut dec, &mut buf).await;
-                    assert_eq!(close, ("close", 1000u16.to_be_bytes().to_vec()));
-                });
-                let url = format!(
-                    "ws+unix://{}?path=/ws",
-                    dir.path().join("ws.sock").display()
-                );
-                let target = Target::parse(&url).expect("url");
-                let mut conn = WampConn::connect(&target, Serializer::Json, "realm1", None)
-                    .await
-                    .expect("connect");
-                assert_eq!(conn.session, 123);
-                let first = conn.next_raw().await.expect("ok").expect("a message");
-                assert_eq!(&first[..], b"[36,1,2,{},[\"a\"]]");
-                let second = conn.next_raw().await.expect("ok").expect("a message");
-                assert_eq!(&second[..], big.as_bytes());
-                assert!(matches!(
-                    conn.reader.decode(&second).expect("EVENT"),
-                    Message::Event(_)
-                ));
-                assert_eq!(conn.next_raw().await.expect("ok"), None);
-                server.await;
-            })
-            .expect("executor")
-            .join()
-            .expect("join");
-    }
-}
+mod tests;
