@@ -16,7 +16,6 @@ mod fastpath;
 mod mqtt;
 mod multiproc;
 mod net;
-mod nudge;
 mod payload;
 mod plot;
 mod routerctl;

@@ -177,22 +177,16 @@ where
     F: Fn(usize) -> Fut + Send + Clone + 'static,
     Fut: Future<Output = T> + 'static,
 {
-    // Every executor is woken from outside now and then: glommio can leave
-    // one asleep with tasks ready to run (see `crate::nudge`).
-    let (nudger, nudge_thread) = crate::nudge::Nudger::start(threads, crate::nudge::EVERY);
+    // glommio 0.9 could park an executor with tasks ready to run (the
+    // "1-shard RPC stall"); the patched copy in third_party/glommio that
+    // this workspace builds does not (README.junction.md, item 6).
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         let f = f.clone();
-        let nudger = nudger.clone();
         let h = LocalExecutorBuilder::new(Placement::Unbound)
             .name(&format!("loadgen-{t}"))
             .io_memory(1 << 20)
-            .spawn(move || async move {
-                glommio::spawn_local(nudger.clone().serve(t)).detach();
-                let out = f(t).await;
-                nudger.leave(t);
-                out
-            })
+            .spawn(move || f(t))
             .map_err(std::io::Error::from)?;
         handles.push(h);
     }
@@ -204,8 +198,6 @@ where
             Err(e) => failed = failed.or(Some(e)),
         }
     }
-    nudger.stop();
-    let _ = nudge_thread.join();
     if let Some(e) = failed {
         bail!("executor failed: {e}");
     }

@@ -1325,6 +1325,20 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // Junction patch (never park with ready tasks): upstream
+                // returned `false` here when the preemption flag was already
+                // set on entry (a completion that reached the latency ring
+                // after the turn's `poll_io`), and the run loop then parked
+                // without looking at the ready task queues. When those tasks
+                // were the ones that would write the next message or arm the
+                // next timer, nothing woke the executor again (a stall seen
+                // in loadgen and in the router, BENCHMARKS.md "The 1-shard
+                // RPC stall"). Report the queued work as run, so that the
+                // loop polls I/O (which reaps the latency ring and clears
+                // the flag) and comes back to run it instead of sleeping.
+                if !ran && sys::park_patch::ready_park_fixed() {
+                    ran = !self.queues.borrow().active_executors.is_empty();
+                }
                 break;
             }
             if !self.run_one_task_queue() {

@@ -11,6 +11,8 @@
 //   sleep as upstream);
 // - `sleep`: the ring-linking poll submitted, then waited for, in two
 //   `io_uring_enter` calls (patched: one call submits and waits);
+// - `ready`: the run loop may park while task queues are ready, when the
+//   preemption flag was set on entry (patched: it never does);
 // - `all`: every item above.
 use std::sync::OnceLock;
 
@@ -18,6 +20,7 @@ const BARRIER: u32 = 1;
 const TPUT: u32 = 2;
 const LAT: u32 = 4;
 const SLEEP: u32 = 8;
+const READY: u32 = 16;
 
 fn flags() -> u32 {
     static FLAGS: OnceLock<u32> = OnceLock::new();
@@ -29,7 +32,8 @@ fn flags() -> u32 {
                 "tput" => TPUT,
                 "lat" => LAT,
                 "sleep" => SLEEP,
-                "all" => BARRIER | TPUT | LAT | SLEEP,
+                "ready" => READY,
+                "all" => BARRIER | TPUT | LAT | SLEEP | READY,
                 _ => 0,
             }
         })
@@ -50,4 +54,8 @@ pub(crate) fn upstream_lat() -> bool {
 
 pub(crate) fn upstream_sleep() -> bool {
     flags() & SLEEP != 0
+}
+
+pub(crate) fn ready_park_fixed() -> bool {
+    flags() & READY == 0
 }
