@@ -288,15 +288,21 @@ impl ShardRouter {
         };
         let link = self.open(info, out)?;
         let id = self.cx.new_session_id();
-        self.cx.links.establish(
+        let links = &mut self.cx.links;
+        let (authrole, authmethod, authprovider) = (
+            links.intern(authrole),
+            links.intern("anonymous"),
+            links.intern("static"),
+        );
+        links.establish(
             link,
             Session {
                 id,
                 realm: idx,
                 authid: authid.to_owned(),
-                authrole: authrole.to_owned(),
-                authmethod: "anonymous".into(),
-                authprovider: "static".into(),
+                authrole,
+                authmethod,
+                authprovider,
                 authextra: None,
                 subscriptions: IdMap::default(),
                 registrations: IdMap::default(),

@@ -403,15 +403,21 @@ impl Sessions {
             .with("roles", router_roles())
             .with("x_junction_shard", u64::from(host.shard_index()));
         let id = joining.id;
+        let links = host.links();
+        let (authrole, authmethod, authprovider) = (
+            links.intern(&identity.authrole),
+            links.intern(&identity.authmethod),
+            links.intern(&identity.authprovider),
+        );
         host.links().establish(
             link,
             Session {
                 id,
                 realm,
                 authid,
-                authrole: identity.authrole,
-                authmethod: identity.authmethod,
-                authprovider: identity.authprovider,
+                authrole,
+                authmethod,
+                authprovider,
                 authextra: identity.authextra.map(Box::new),
                 subscriptions: IdMap::default(),
                 registrations: IdMap::default(),

@@ -21,6 +21,10 @@ use crate::proto::{
     SubscriptionId, Value,
 };
 
+/// Most distinct role, method and provider names a shard shares
+/// ([`Links::intern`]); a dynamic authenticator may make up any role.
+const MAX_NAMES: usize = 1024;
+
 /// What [`Links::send`] did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sent {
@@ -110,6 +114,9 @@ pub(crate) struct Links {
     unsendable: Vec<LinkId>,
     /// Last link ID handed out.
     last_link: u64,
+    /// The sessions' roles, methods and providers, one allocation per
+    /// distinct name on this shard (see [`Links::intern`]).
+    names: ahash::AHashSet<Rc<str>>,
     /// This shard's counters (`core/metrics.rs`): they live here because
     /// this is where everything sent is queued, and every part reaches it.
     pub metrics: Metrics,
@@ -125,6 +132,7 @@ impl Links {
             overflowed: Vec::new(),
             unsendable: Vec::new(),
             last_link: 0,
+            names: ahash::AHashSet::new(),
             metrics: Metrics::default(),
         }
     }
@@ -151,6 +159,24 @@ impl Links {
             }),
         );
         Ok(id)
+    }
+
+    /// `name` shared: every session of this shard with the same role (or
+    /// method, or provider) holds the same allocation. Names no session
+    /// holds any more are dropped when the table reaches [`MAX_NAMES`];
+    /// past it a name gets an allocation of its own.
+    pub fn intern(&mut self, name: &str) -> Rc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Rc::clone(n);
+        }
+        if self.names.len() >= MAX_NAMES {
+            self.names.retain(|n| Rc::strong_count(n) > 1);
+        }
+        let n: Rc<str> = Rc::from(name);
+        if self.names.len() < MAX_NAMES {
+            self.names.insert(Rc::clone(&n));
+        }
+        n
     }
 
     /// Forgets a link (its session must have ended).

@@ -24,6 +24,7 @@ pub mod authn;
 mod hello;
 mod links;
 mod oversize;
+pub mod peer;
 mod throttle;
 
 use std::collections::BTreeMap;
@@ -103,12 +104,13 @@ pub(crate) struct Session {
     pub realm: RealmIdx,
     /// Authentication ID.
     pub authid: String,
-    /// Authentication role (permissions come from it).
-    pub authrole: String,
-    /// The method that authenticated it.
-    pub authmethod: String,
-    /// Who vouched for it.
-    pub authprovider: String,
+    /// Authentication role (permissions come from it); shared by the
+    /// shard's sessions of the same role (see [`Links::intern`]).
+    pub authrole: Rc<str>,
+    /// The method that authenticated it (shared, like `authrole`).
+    pub authmethod: Rc<str>,
+    /// Who vouched for it (shared, like `authrole`).
+    pub authprovider: Rc<str>,
     /// `WELCOME.Details.authextra`, if any.
     pub authextra: Option<Box<Dict>>,
     /// This session's subscriptions: ID → key in the realm's index.

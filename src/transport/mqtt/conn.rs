@@ -26,6 +26,7 @@ use glommio::timer::Timer;
 
 use super::connect::{assigned_client_id, decode_limits, hello, read_connect, refusal};
 use super::inbound::{self, Violation};
+use super::keepalive::KeepAlive;
 use super::out::Item;
 use super::state::{Phase, State, StateRef};
 use super::will::{self, WillAt};
@@ -224,10 +225,12 @@ struct Session {
     limits: mqtt::Limits,
     /// Octets of the front item already written.
     front_sent: usize,
-    /// Keep-alive: the limit (1.5 × keep-alive), the last packet's arrival, the timer.
-    keep_alive: Option<(Duration, Instant, Timer)>,
-    /// Since when writes have been stuck after the close was decided.
-    stall: Option<(Instant, Timer)>,
+    /// Keep-alive: the limit (1.5 × keep-alive) and the last packet's
+    /// arrival, enforced by the shard's sweep (`keepalive.rs`).
+    keep_alive: Option<KeepAlive>,
+    /// Since when writes have been stuck after the close was decided
+    /// (boxed: only a closing connection whose peer stopped reading has it).
+    stall: Option<Box<(Instant, Timer)>>,
     /// Messages to feed (reused).
     feed: Vec<Message>,
     /// Acknowledgements waiting for WAL markers (allocated while some wait).
@@ -358,10 +361,8 @@ impl Session {
         };
         state.borrow_mut().link = Some(link);
         let hello = hello(svc, &c, &client_id, certificate);
-        let keep_alive = (ka > 0).then(|| {
-            let limit = Duration::from_millis(u64::from(ka) * 1500);
-            (limit, Instant::now(), Timer::new(limit))
-        });
+        let keep_alive =
+            (ka > 0).then(|| KeepAlive::new(Duration::from_millis(u64::from(ka) * 1500)));
         let session = Session {
             sock,
             state,
@@ -609,8 +610,8 @@ impl Session {
                 Poll::Pending => return None,
                 Poll::Ready(Err(end)) => return Some(end),
                 Poll::Ready(Ok(())) => {
-                    if let Some((_, last, _)) = &mut self.keep_alive {
-                        *last = Instant::now();
+                    if let Some(ka) = &mut self.keep_alive {
+                        ka.seen(Instant::now());
                     }
                     if let Err(end) = self.decode_all() {
                         return Some(end);
@@ -686,18 +687,13 @@ impl Session {
     }
 
     fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> Option<End> {
-        let (limit, last, timer) = self.keep_alive.as_mut()?;
-        while Pin::new(&mut *timer).poll(cx).is_ready() {
-            let idle = last.elapsed();
-            if idle >= *limit {
-                let mut s = self.state.borrow_mut();
-                tracing::debug!(client = %s.client_id, "keep-alive expired");
-                s.disconnect(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
-                return Some(End::Failed);
-            }
-            *timer = Timer::new(*limit - idle);
+        if !self.keep_alive.as_mut()?.expired(cx) {
+            return None;
         }
-        None
+        let mut s = self.state.borrow_mut();
+        tracing::debug!(client = %s.client_id, "keep-alive expired");
+        s.disconnect(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
+        Some(End::Failed)
     }
 
     /// Writes the queue until the socket is full or it is empty; ends the
@@ -727,9 +723,9 @@ impl Session {
         if !closing {
             return None;
         }
-        let (since, timer) = self
+        let (since, timer) = &mut **self
             .stall
-            .get_or_insert_with(|| (Instant::now(), Timer::new(STALL_TICK)));
+            .get_or_insert_with(|| Box::new((Instant::now(), Timer::new(STALL_TICK))));
         if Pin::new(timer).poll(cx).is_ready() || since.elapsed() >= STALL_TICK {
             return Some(End::Failed);
         }

@@ -49,6 +49,7 @@ mod conn;
 mod connect;
 pub mod ctx;
 pub mod inbound;
+mod keepalive;
 pub mod mapping;
 pub mod mesh;
 pub mod offline;
