@@ -154,7 +154,7 @@ pub struct State {
     /// WAMP SUBSCRIBE requests waiting for an answer.
     pub pending_subs: Lazy<IdMap<RequestId, PendingSub>>,
     /// SUBSCRIBE packets waiting for answers, in arrival order.
-    pub subacks: VecDeque<PendingSuback>,
+    pub subacks: Lazy<VecDeque<PendingSuback>>,
     /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
     pub pending_pubs: Lazy<IdMap<RequestId, (PacketId, QoS, bool)>>,
     /// Last WAMP request ID used.
@@ -232,7 +232,7 @@ impl State {
             p: Persist::new(),
             wamp_subs: Lazy::default(),
             pending_subs: Lazy::default(),
-            subacks: VecDeque::new(),
+            subacks: Lazy::default(),
             pending_pubs: Lazy::default(),
             last_request: 0,
             requests: None,

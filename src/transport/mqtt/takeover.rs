@@ -45,8 +45,9 @@ use crate::proto::ShardId;
 use crate::proto::mqtt::ReasonCode;
 
 thread_local! {
-    /// Client identifiers this shard owns → the session holding each.
-    static OWNED: RefCell<AHashMap<String, (ShardId, u64)>> = RefCell::new(AHashMap::new());
+    /// Client identifiers this shard owns → the token of the session
+    /// holding each (its shard is in the token: [`shard_of`]).
+    static OWNED: RefCell<AHashMap<Box<str>, u64>> = RefCell::new(AHashMap::new());
     /// Sessions handed over to another shard, still collecting their tail,
     /// by (client, token) and the tokens they took over here: out of
     /// [`CLIENTS`], so a new connection of the client on this shard does
@@ -65,6 +66,11 @@ pub fn new_token(shard: ShardId) -> u64 {
     })
 }
 
+/// The shard of the connection a token was made for ([`new_token`]).
+pub fn shard_of(token: u64) -> ShardId {
+    ShardId((token & 0xFFFF) as u16)
+}
+
 /// Sends `msg` to `to`, or handles it in place when `to` is this shard.
 pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
     if to == mesh.shard().0 {
@@ -78,7 +84,7 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 /// shard; `resume`: it asked for its session. A session of the client on
 /// this shard is taken over in place (adopted when `resume`).
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
-    let old = CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
+    let old = CLIENTS.with(|m| m.borrow_mut().insert(client.into(), Rc::clone(state)));
     // Waits for the owner's answer unless the session is found here (a
     // new state awaits nothing: its resume slot stays unallocated).
     if resume && old.is_none() {
@@ -251,16 +257,17 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             token,
             resume,
         } => {
-            let prev = OWNED.with(|o| o.borrow_mut().insert(client.clone(), (shard, token)));
+            debug_assert_eq!(shard, shard_of(token));
+            let prev = OWNED.with(|o| o.borrow_mut().insert(client.as_str().into(), token));
             match prev {
-                Some((at, old)) if old != token => {
+                Some(old) if old != token => {
                     let kick = Takeover::Kick {
                         client,
                         token: old,
                         next: (shard, token),
                         resume,
                     };
-                    send_or_handle(mesh, at, kick);
+                    send_or_handle(mesh, shard_of(old), kick);
                 }
                 _ if resume => {
                     let none = Takeover::Handover {
@@ -360,8 +367,8 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
         }
         Takeover::Release { client, token } => OWNED.with(|o| {
             let mut o = o.borrow_mut();
-            if o.get(&client).is_some_and(|(_, t)| *t == token) {
-                o.remove(&client);
+            if o.get(client.as_str()) == Some(&token) {
+                o.remove(client.as_str());
             }
         }),
     }
@@ -399,8 +406,8 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     drop(st);
     CLIENTS.with(|m| {
         let mut m = m.borrow_mut();
-        if m.get(&client).is_some_and(|x| Rc::ptr_eq(x, s)) {
-            m.remove(&client);
+        if m.get(client.as_str()).is_some_and(|x| Rc::ptr_eq(x, s)) {
+            m.remove(client.as_str());
         }
     });
     TAILS.with(|t| {
@@ -460,8 +467,9 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
 
 /// A session read back at start holds its identifier (on its owner shard).
 pub fn hold(client: &str, token: u64, state: &StateRef, me: ShardId) {
-    CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
-    OWNED.with(|o| o.borrow_mut().insert(client.to_owned(), (me, token)));
+    CLIENTS.with(|m| m.borrow_mut().insert(client.into(), Rc::clone(state)));
+    debug_assert_eq!(me, shard_of(token));
+    OWNED.with(|o| o.borrow_mut().insert(client.into(), token));
 }
 
 /// The mesh through a router borrowed mutably (the runtime's inbox drain).
@@ -726,7 +734,7 @@ mod tests {
         }));
         super::super::will::defer(&mut st, 60);
         let st = Rc::new(RefCell::new(st));
-        CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(&st)));
+        CLIENTS.with(|m| m.borrow_mut().insert(client.into(), Rc::clone(&st)));
         st
     }
 
