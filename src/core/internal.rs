@@ -32,7 +32,7 @@ use super::authz::{AuthzTicket, Grant};
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
 use super::session::authn::{CallError, CallOutcome, Step, Ticket};
-use super::session::{Features, IdMap, Session};
+use super::session::{Features, IdTable, Session};
 use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
 use crate::proto::{Call, Dict, Message, Payload, RequestId, Serializer, Value};
@@ -128,8 +128,8 @@ fn router_session(id: crate::proto::SessionId, realm: RealmIdx) -> Session {
         authmethod: "internal".into(),
         authprovider: "router".into(),
         authextra: None,
-        subscriptions: IdMap::default(),
-        registrations: IdMap::default(),
+        subscriptions: IdTable::default(),
+        registrations: IdTable::default(),
         features: Features::default(),
         trustlevel: None,
         parked: None,
@@ -304,8 +304,8 @@ impl ShardRouter {
                 authmethod,
                 authprovider,
                 authextra: None,
-                subscriptions: IdMap::default(),
-                registrations: IdMap::default(),
+                subscriptions: IdTable::default(),
+                registrations: IdTable::default(),
                 features: Features::default(),
                 trustlevel: None,
                 parked: None,

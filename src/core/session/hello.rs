@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
 use super::throttle::{Failure, Source};
-use super::{Features, Host, IdMap, Joining, Phase, Session, Sessions};
+use super::{Features, Host, IdTable, Joining, Phase, Session, Sessions};
 use crate::core::api::{CookieLogin, LinkId};
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
@@ -419,8 +419,8 @@ impl Sessions {
                 authmethod,
                 authprovider,
                 authextra: identity.authextra.map(Box::new),
-                subscriptions: IdMap::default(),
-                registrations: IdMap::default(),
+                subscriptions: IdTable::default(),
+                registrations: IdTable::default(),
                 features: joining.features,
                 trustlevel,
                 parked: None,

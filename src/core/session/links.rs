@@ -147,7 +147,6 @@ impl Links {
         }
         self.last_link += 1;
         let id = LinkId(self.last_link);
-        let max_outbound = info.max_outbound.unwrap_or(usize::MAX);
         self.links.insert(
             id,
             Box::new(Link {
@@ -155,7 +154,6 @@ impl Links {
                 info,
                 phase: Phase::Connected,
                 closing: false,
-                max_outbound,
             }),
         );
         Ok(id)
@@ -329,9 +327,9 @@ impl Links {
         serializer.encode_into(msg, &mut self.scratch);
         let mut frame = self.scratch.split().freeze();
         let mut sent = Sent::Queued;
-        if frame.len() > l.max_outbound {
+        if frame.len() > l.max_outbound() {
             sent = Sent::TooBig;
-            let (len, max) = (frame.len(), l.max_outbound);
+            let (len, max) = (frame.len(), l.max_outbound());
             let replacement = match oversize(msg, len, max) {
                 Oversize::Drop => {
                     tracing::warn!(
@@ -384,7 +382,7 @@ impl Links {
         if outbox.borrow().is_closed() {
             return;
         }
-        let max = l.max_outbound;
+        let max = l.max_outbound();
         let text = format!(
             "the router's {name} is {len} bytes; this client announced a maximum message \
              length of {max} bytes, which is too small"
@@ -469,7 +467,7 @@ impl Links {
             );
             Rc::new(scratch.split().freeze())
         });
-        if frame.len() > l.max_outbound {
+        if frame.len() > l.max_outbound() {
             // Larger than this subscriber accepts: it misses this event.
             tracing::debug!(
                 link = link.0,
@@ -523,5 +521,26 @@ impl Links {
             );
         }
         self.close_link(link, CloseReason::Normal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shared_and_the_table_stays_bounded() {
+        let mut l = Links::new();
+        let a = l.intern("anonymous");
+        let b = l.intern("anonymous");
+        assert!(Rc::ptr_eq(&a, &b), "one allocation per name");
+        assert_eq!(&*a, "anonymous");
+        for i in 0..MAX_NAMES + 10 {
+            let n = l.intern(&format!("role{i}"));
+            assert_eq!(&*n, format!("role{i}"));
+        }
+        assert!(l.names.len() <= MAX_NAMES, "{}", l.names.len());
+        // A name still held survives the pruning, and is still shared.
+        assert!(Rc::ptr_eq(&a, &l.intern("anonymous")));
     }
 }

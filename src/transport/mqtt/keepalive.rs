@@ -100,27 +100,32 @@ impl KeepAlive {
         if now >= due {
             return true;
         }
-        SWEEP.with(|s| {
+        // The sweeping task is woken (or started) once the table is let go.
+        let (wake, start) = SWEEP.with(|s| {
             let mut s = s.borrow_mut();
             // Still waiting in a bucket that has not come: nothing to do
             // (a later packet only moves the end further out).
             if self.armed != 0 && time_of(s.epoch, self.armed) > now {
-                return;
+                return (None, false);
             }
             let tick = tick_of(s.epoch, due);
             s.buckets.entry(tick).or_default().push(cx.waker().clone());
             self.armed = tick;
+            let mut wake = None;
             if tick < s.sleeping_until {
                 s.sleeping_until = tick;
-                if let Some(t) = s.task.take() {
-                    t.wake();
-                }
+                wake = s.task.take();
             }
-            if !s.running {
-                s.running = true;
-                glommio::spawn_local(run()).detach();
-            }
+            let start = !s.running;
+            s.running = true;
+            (wake, start)
         });
+        if let Some(t) = wake {
+            t.wake();
+        }
+        if start {
+            glommio::spawn_local(run()).detach();
+        }
         false
     }
 }

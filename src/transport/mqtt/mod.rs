@@ -319,7 +319,7 @@ fn listener_stats(id: &str) -> Arc<Stats> {
 thread_local! {
     /// The connections of this shard by client identifier (see
     /// [`takeover`] for identifiers connected on several shards).
-    static CLIENTS: std::cell::RefCell<AHashMap<Box<str>, state::StateRef>> =
+    static CLIENTS: std::cell::RefCell<AHashMap<Rc<str>, state::StateRef>> =
         std::cell::RefCell::new(AHashMap::new());
 }
 

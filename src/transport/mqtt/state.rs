@@ -122,7 +122,7 @@ pub struct State {
     /// Protocol version.
     pub version: Version,
     /// Client identifier.
-    pub client_id: String,
+    pub client_id: Rc<str>,
     /// This connection, among the client identifier's connections (takeover).
     pub token: u64,
     /// The router link, once opened.
@@ -136,7 +136,7 @@ pub struct State {
     /// The CONNACK to send once welcomed (and the session is here).
     pub connack: Option<Box<ConnAck>>,
     /// The password to answer a ticket CHALLENGE with.
-    pub password: Option<String>,
+    pub password: Option<Box<str>>,
     /// Whether the client gave a user name and password.
     pub credentials: bool,
     /// Messages the connection must feed the router (the sink cannot).
@@ -211,12 +211,17 @@ pub type StateRef = Rc<RefCell<State>>;
 
 impl State {
     /// A connection of `version` on `svc`.
-    pub fn new(svc: Rc<Service>, version: Version, client_id: String, queue_limit: usize) -> State {
+    pub fn new(
+        svc: Rc<Service>,
+        version: Version,
+        client_id: impl Into<Rc<str>>,
+        queue_limit: usize,
+    ) -> State {
         let send_max = svc.limits.max_inflight.max(1);
         State {
             svc,
             version,
-            client_id,
+            client_id: client_id.into(),
             token: 0,
             link: None,
             session: None,
@@ -704,7 +709,7 @@ impl State {
         let f = self.p.filters.get(share)?;
         Some(ShareMsg::Join {
             key: (self.svc.realm.clone(), group, filter),
-            client: self.client_id.clone(),
+            client: self.client_id.to_string(),
             shard,
             token: self.token,
             qos: f.qos,
@@ -787,7 +792,7 @@ impl State {
         self.chores().close.extend(links);
         if let Some((shard, token)) = self.resume.from {
             let msg = Takeover::Subscribed {
-                client: self.client_id.clone(),
+                client: self.client_id.to_string(),
                 token,
             };
             self.chores().front.push((shard, msg));
@@ -885,7 +890,7 @@ impl State {
         } else if let Some((shard, token)) = from {
             // Nothing came but the old shard waits: tell it.
             let msg = Takeover::Subscribed {
-                client: self.client_id.clone(),
+                client: self.client_id.to_string(),
                 token,
             };
             self.chores().front.push((shard, msg));
