@@ -108,6 +108,9 @@ impl Future for Serve {
                     let Poll::Ready(end) = session.poll_main(cx) else {
                         return Poll::Pending;
                     };
+                    if let Some(ka) = session.keep_alive.take() {
+                        ka.release(cx.waker());
+                    }
                     match std::mem::replace(this, Serve::Done) {
                         Serve::Main(session, svc) => {
                             Serve::Finishing(Box::pin(session.finish(end)), svc)

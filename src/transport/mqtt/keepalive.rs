@@ -130,6 +130,28 @@ impl KeepAlive {
     }
 }
 
+impl KeepAlive {
+    /// The connection ends: its waker (`waker`, the one [`KeepAlive::expired`]
+    /// was last given) leaves its bucket now, so that a connection with a
+    /// long keep-alive does not keep its task alive after it ended.
+    pub fn release(self, waker: &Waker) {
+        if self.armed == 0 {
+            return;
+        }
+        SWEEP.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(b) = s.buckets.get_mut(&self.armed) {
+                if let Some(i) = b.iter().position(|w| w.will_wake(waker)) {
+                    b.swap_remove(i);
+                }
+                if b.is_empty() {
+                    s.buckets.remove(&self.armed);
+                }
+            }
+        });
+    }
+}
+
 /// Takes the buckets due at `now`; the next bucket's tick and time, if any.
 fn due(s: &mut Sweep, now: Instant, woken: &mut Vec<Waker>) -> Option<(u32, Instant)> {
     let epoch = s.epoch;
@@ -260,6 +282,29 @@ mod tests {
         // Every bucket was swept by the time the last one came due, or is
         // still waiting for the busy connection's last wakeup.
         assert!(ex.join().expect("join") <= 1);
+    }
+
+    /// A connection that ends takes its waker out of its bucket (the
+    /// sweep would otherwise keep its task until the limit).
+    #[test]
+    fn an_ended_connection_leaves_its_bucket() {
+        let ex = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let mut ka = KeepAlive::new(Duration::from_secs(90));
+                let armed = std::future::poll_fn(|cx| {
+                    assert!(!ka.expired(cx));
+                    Poll::Ready(cx.waker().clone())
+                })
+                .await;
+                let before =
+                    SWEEP.with(|s| s.borrow().buckets.values().map(Vec::len).sum::<usize>());
+                ka.release(&armed);
+                let after =
+                    SWEEP.with(|s| s.borrow().buckets.values().map(Vec::len).sum::<usize>());
+                (before, after)
+            })
+            .expect("executor");
+        assert_eq!(ex.join().expect("join"), (1, 0));
     }
 
     #[test]
