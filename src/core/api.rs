@@ -31,12 +31,12 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::outbox::{CloseReason, OutboxRef, Overflow};
 pub use super::session::EventOut;
+pub use super::session::peer::Peer;
 use crate::config::TransportConfig;
 use crate::proto::{Message, Serializer};
 
@@ -189,11 +189,10 @@ pub struct LinkInfo {
     pub transport: Rc<TransportConfig>,
     /// What kind of front end this is.
     pub kind: FrontEnd,
-    /// The peer address, for logs and session details
-    /// (`tcp4:127.0.0.1:5000`, `unix`, `internal`).
-    pub peer: String,
-    /// The peer's socket address, when it has one (rate limits, `require_ip`).
-    pub peer_addr: Option<SocketAddr>,
+    /// The peer, for logs and session details (`tcp4:127.0.0.1:5000`,
+    /// `unix`, `internal`); a TCP peer's socket address (rate limits,
+    /// `require_ip`) is [`Peer::addr`].
+    pub peer: Peer,
     /// TLS state, when the link came over TLS.
     pub tls: Option<Box<TlsInfo>>,
     /// The HTTP request that opened the link, when there was one.
@@ -211,12 +210,11 @@ pub struct LinkInfo {
 impl LinkInfo {
     /// A link of `kind` on `transport` from `peer`, with no TLS, no HTTP
     /// request and no outbound size limit.
-    pub fn new(transport: Rc<TransportConfig>, kind: FrontEnd, peer: impl Into<String>) -> Self {
+    pub fn new(transport: Rc<TransportConfig>, kind: FrontEnd, peer: impl Into<Peer>) -> Self {
         LinkInfo {
             transport,
             kind,
             peer: peer.into(),
-            peer_addr: None,
             tls: None,
             http: None,
             cookie: None,

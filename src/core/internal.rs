@@ -32,7 +32,7 @@ use super::authz::{AuthzTicket, Grant};
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
 use super::session::authn::{CallError, CallOutcome, Step, Ticket};
-use super::session::{Features, IdMap, Session};
+use super::session::{Features, IdTable, Session};
 use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
 use crate::proto::{Call, Dict, Message, Payload, RequestId, Serializer, Value};
@@ -128,8 +128,8 @@ fn router_session(id: crate::proto::SessionId, realm: RealmIdx) -> Session {
         authmethod: "internal".into(),
         authprovider: "router".into(),
         authextra: None,
-        subscriptions: IdMap::default(),
-        registrations: IdMap::default(),
+        subscriptions: IdTable::default(),
+        registrations: IdTable::default(),
         features: Features::default(),
         trustlevel: None,
         parked: None,
@@ -288,18 +288,24 @@ impl ShardRouter {
         };
         let link = self.open(info, out)?;
         let id = self.cx.new_session_id();
-        self.cx.links.establish(
+        let links = &mut self.cx.links;
+        let (authrole, authmethod, authprovider) = (
+            links.intern(authrole),
+            links.intern("anonymous"),
+            links.intern("static"),
+        );
+        links.establish(
             link,
             Session {
                 id,
                 realm: idx,
                 authid: authid.to_owned(),
-                authrole: authrole.to_owned(),
-                authmethod: "anonymous".into(),
-                authprovider: "static".into(),
+                authrole,
+                authmethod,
+                authprovider,
                 authextra: None,
-                subscriptions: IdMap::default(),
-                registrations: IdMap::default(),
+                subscriptions: IdTable::default(),
+                registrations: IdTable::default(),
                 features: Features::default(),
                 trustlevel: None,
                 parked: None,

@@ -233,10 +233,8 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     /// The start of a frame that has not fully arrived; empty (no allocation) otherwise.
     inbuf: Vec<u8>,
     /// Encoded control frames (pongs, pings, our close) waiting to be written
-    /// at the next message boundary; empty (no allocation) otherwise.
-    ctrl: Vec<u8>,
-    /// Octets of `ctrl` already written.
-    ctrl_sent: usize,
+    /// at the next message boundary; absent (no allocation) otherwise.
+    ctrl: Ctrl,
     /// Octets of the outbox's front frame (header and payload) already written.
     front_sent: usize,
     /// The first outbox frames as the framing encoded them, in order (only
@@ -251,6 +249,58 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     stall: Option<Box<(Instant, Timer)>>,
 }
 
+/// A connection's control frames waiting to be written, and how much of
+/// them went: boxed, and only while some wait (a held connection keeps a
+/// pointer, not a buffer's three words and a count).
+#[derive(Default)]
+struct Ctrl(Option<Box<(Vec<u8>, usize)>>);
+
+impl Ctrl {
+    /// Whether none wait.
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|c| c.0.is_empty())
+    }
+
+    /// Octets waiting, written or not.
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |c| c.0.len())
+    }
+
+    /// Octets already written.
+    fn sent(&self) -> usize {
+        self.0.as_ref().map_or(0, |c| c.1)
+    }
+
+    /// The octets not written yet.
+    fn unsent(&self) -> &[u8] {
+        self.0.as_ref().map_or(&[], |c| &c.0[c.1..])
+    }
+
+    /// The buffer, to add frames to (allocated now if absent).
+    fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.0.get_or_insert_default().0
+    }
+
+    /// `n` more octets were written.
+    fn wrote(&mut self, n: usize) {
+        if let Some(c) = &mut self.0 {
+            c.1 += n;
+        }
+    }
+
+    /// Drops what was written; the box goes once nothing is left.
+    fn drop_sent(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let (bytes, sent) = &mut **c;
+            bytes.drain(..*sent);
+            *sent = 0;
+            if bytes.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
 impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// A connection on `sock` before its handshake.
     pub(super) fn new(sock: Stream, hooks: H, framing: F) -> Box<Self> {
@@ -260,8 +310,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             outbox: None,
             framing,
             inbuf: Vec::new(),
-            ctrl: Vec::new(),
-            ctrl_sent: 0,
+            ctrl: Ctrl::default(),
             front_sent: 0,
             encoded: EncodedQueue::default(),
             close_queued: false,
@@ -426,7 +475,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                     if self.ctrl.len() > F::MAX_PENDING_CONTROL {
                         return Err(End::Fail(Fail(1008, "pings faster than pongs can be sent")));
                     }
-                    self.framing.pong(payload, &mut self.ctrl);
+                    self.framing.pong(payload, self.ctrl.buf());
                 }
                 Some(Frame::Close(code)) => return Err(End::PeerClosed(code)),
             }
@@ -449,7 +498,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 ping.timer = Timer::new(ping.interval - idle);
                 continue;
             }
-            self.framing.ping(PING_PAYLOAD, &mut self.ctrl);
+            self.framing.ping(PING_PAYLOAD, self.ctrl.buf());
             if ping.timeout.is_zero() {
                 ping.timer = Timer::new(ping.interval);
             } else {
@@ -481,7 +530,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 drop(outbox);
                 match self.framing.close_frame(reason.ws_code(), reason.text()) {
                     Some(frame) => {
-                        self.ctrl = frame;
+                        *self.ctrl.buf() = frame;
                         self.close_queued = true;
                     }
                     None => return Some(End::Shutdown),
@@ -548,7 +597,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         // Control frames go only between messages: not while a frame is half written.
         let with_ctrl = !self.ctrl.is_empty() && self.front_sent == 0;
         // A control batch that started must finish before any data frame.
-        let n_frames = if with_ctrl && self.ctrl_sent > 0 {
+        let n_frames = if with_ctrl && self.ctrl.sent() > 0 {
             0
         } else if !self.ctrl.is_empty() && self.front_sent > 0 {
             1 // finish this frame, then the control frames
@@ -620,15 +669,12 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     fn account(&mut self, ctrl_len: usize, head_lens: &[u8], mut written: usize) {
         if ctrl_len > 0 {
             if written < ctrl_len {
-                self.ctrl_sent += written;
+                self.ctrl.wrote(written);
                 return;
             }
             written -= ctrl_len;
-            self.ctrl.drain(..self.ctrl_sent + ctrl_len);
-            self.ctrl_sent = 0;
-            if self.ctrl.is_empty() {
-                self.ctrl = Vec::new(); // an idle connection keeps no buffer
-            }
+            self.ctrl.wrote(ctrl_len);
+            self.ctrl.drop_sent();
         }
         let outbox = Rc::clone(self.outbox());
         let mut ob = outbox.borrow_mut();
@@ -668,9 +714,9 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         let mut iov = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE + 1];
         let mut k = 0;
         let ctrl_len = if with_ctrl {
-            iov[k] = IoSlice::new(&self.ctrl[self.ctrl_sent..]);
+            iov[k] = IoSlice::new(self.ctrl.unsent());
             k += 1;
-            self.ctrl.len() - self.ctrl_sent
+            self.ctrl.unsent().len()
         } else {
             0
         };
@@ -736,7 +782,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         let sendable = self.headers(frames, &mut op.headers, &mut op.head_lens);
         let (with_ctrl, n_frames) = self.plan(sendable);
         if with_ctrl {
-            op.ctrl.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
+            op.ctrl.extend_from_slice(self.ctrl.unsent());
         }
         if self.framing.encodes() {
             // Encoded (compressed) payloads go out in place of the frames.
@@ -877,8 +923,8 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Finishes a half-written frame or control batch, then writes `frame`.
     async fn send_at_boundary(&mut self, frame: Vec<u8>) -> io::Result<()> {
         let mut out = Vec::new();
-        if self.ctrl_sent > 0 {
-            out.extend_from_slice(&self.ctrl[self.ctrl_sent..]);
+        if self.ctrl.sent() > 0 {
+            out.extend_from_slice(self.ctrl.unsent());
         } else if self.front_sent > 0
             && let Some(outbox) = &self.outbox
             && let Some(front) = outbox.borrow().frames().front()

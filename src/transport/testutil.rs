@@ -67,7 +67,7 @@ impl ConnectionHooks for TestHooks {
         let mut log = self.log.borrow_mut();
         log.opened += 1;
         log.tls = info.tls.clone();
-        log.info = Some((serializer, info.kind.as_str(), info.peer));
+        log.info = Some((serializer, info.kind.as_str(), info.peer.to_string()));
         match self.behaviour {
             Behaviour::Refuse => Err(Refused("server full")),
             Behaviour::Echo => {

@@ -58,7 +58,7 @@ impl Broker {
         if disclose_me || grant.disclose.publisher {
             details.insert("publisher", s.id.0);
             details.insert("publisher_authid", s.authid.as_str());
-            details.insert("publisher_authrole", s.authrole.as_str());
+            details.insert("publisher_authrole", &*s.authrole);
         }
         if let Some(level) = s.trustlevel {
             details.insert("trustlevel", level);

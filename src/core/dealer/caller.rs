@@ -107,7 +107,7 @@ impl Dealer {
         if opts.disclose_me || grant.disclose.caller || callee.disclose_caller {
             details.insert("caller", s.id.0);
             details.insert("caller_authid", s.authid.as_str());
-            details.insert("caller_authrole", s.authrole.as_str());
+            details.insert("caller_authrole", &*s.authrole);
         }
         if let Some(t) = s.trustlevel {
             details.insert("trustlevel", t);

@@ -188,7 +188,7 @@ impl ShardRouter {
             .sessions()
             .map(|(_, s)| s)
             .filter(|s| s.realm == realm && !s.trusted)
-            .filter(|s| roles.is_none_or(|r| r.contains(&s.authrole)))
+            .filter(|s| roles.is_none_or(|r| r.iter().any(|r| **r == *s.authrole)))
             .map(|s| s.id.0)
             .collect()
     }
@@ -209,7 +209,7 @@ impl ShardRouter {
         };
         let transport = Dict::new()
             .with("type", l.info.kind.as_str())
-            .with("peer", l.info.peer.as_str())
+            .with("peer", l.info.peer.to_string())
             .with("serializer", serializer)
             .with("transport_id", l.info.transport.id.as_str())
             .with("x_junction_shard", u64::from(self.cx.shard.0));
@@ -217,9 +217,9 @@ impl ShardRouter {
             .with("session", s.id.0)
             .with("realm", self.cx.realms[s.realm as usize].name.as_str())
             .with("authid", s.authid.as_str())
-            .with("authrole", s.authrole.as_str())
-            .with("authmethod", s.authmethod.as_str())
-            .with("authprovider", s.authprovider.as_str());
+            .with("authrole", &*s.authrole)
+            .with("authmethod", &*s.authmethod)
+            .with("authprovider", &*s.authprovider);
         if let Some(extra) = &s.authextra {
             d.insert("authextra", (**extra).clone());
         }
@@ -272,7 +272,7 @@ impl ShardRouter {
         id: SessionId,
         realm: RealmIdx,
         authid: String,
-        authrole: String,
+        authrole: std::rc::Rc<str>,
         trustlevel: Option<u64>,
     ) {
         let (testaments, announce) = self.broker.session_ended(conn, id);
@@ -301,7 +301,7 @@ impl ShardRouter {
             Payload::args(vec![
                 Value::from(id.0),
                 Value::from(authid),
-                Value::from(authrole),
+                Value::from(&*authrole),
             ]),
         );
     }
@@ -328,7 +328,7 @@ impl ShardRouter {
                     && match target {
                         KillTarget::Session(t) => *t == id,
                         KillTarget::Authid(a) => s.authid == *a,
-                        KillTarget::Authrole(r) => s.authrole == *r,
+                        KillTarget::Authrole(r) => *s.authrole == **r,
                         KillTarget::All => true,
                     };
                 hit.then_some((conn, id))

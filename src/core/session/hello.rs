@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
 use super::throttle::{Failure, Source};
-use super::{Features, Host, IdMap, Joining, Phase, Session, Sessions};
+use super::{Features, Host, IdTable, Joining, Phase, Session, Sessions};
 use crate::core::api::{CookieLogin, LinkId};
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
@@ -403,18 +403,24 @@ impl Sessions {
             .with("roles", router_roles())
             .with("x_junction_shard", u64::from(host.shard_index()));
         let id = joining.id;
+        let links = host.links();
+        let (authrole, authmethod, authprovider) = (
+            links.intern(&identity.authrole),
+            links.intern(&identity.authmethod),
+            links.intern(&identity.authprovider),
+        );
         host.links().establish(
             link,
             Session {
                 id,
                 realm,
                 authid,
-                authrole: identity.authrole,
-                authmethod: identity.authmethod,
-                authprovider: identity.authprovider,
+                authrole,
+                authmethod,
+                authprovider,
                 authextra: identity.authextra.map(Box::new),
-                subscriptions: IdMap::default(),
-                registrations: IdMap::default(),
+                subscriptions: IdTable::default(),
+                registrations: IdTable::default(),
                 features: joining.features,
                 trustlevel,
                 parked: None,

@@ -21,6 +21,10 @@ use crate::proto::{
     SubscriptionId, Value,
 };
 
+/// Most distinct role, method and provider names a shard shares
+/// ([`Links::intern`]); a dynamic authenticator may make up any role.
+const MAX_NAMES: usize = 1024;
+
 /// What [`Links::send`] did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sent {
@@ -110,6 +114,9 @@ pub(crate) struct Links {
     unsendable: Vec<LinkId>,
     /// Last link ID handed out.
     last_link: u64,
+    /// The sessions' roles, methods and providers, one allocation per
+    /// distinct name on this shard (see [`Links::intern`]).
+    names: ahash::AHashSet<Rc<str>>,
     /// This shard's counters (`core/metrics.rs`): they live here because
     /// this is where everything sent is queued, and every part reaches it.
     pub metrics: Metrics,
@@ -125,6 +132,7 @@ impl Links {
             overflowed: Vec::new(),
             unsendable: Vec::new(),
             last_link: 0,
+            names: ahash::AHashSet::new(),
             metrics: Metrics::default(),
         }
     }
@@ -139,7 +147,6 @@ impl Links {
         }
         self.last_link += 1;
         let id = LinkId(self.last_link);
-        let max_outbound = info.max_outbound.unwrap_or(usize::MAX);
         self.links.insert(
             id,
             Box::new(Link {
@@ -147,10 +154,27 @@ impl Links {
                 info,
                 phase: Phase::Connected,
                 closing: false,
-                max_outbound,
             }),
         );
         Ok(id)
+    }
+
+    /// `name` shared: every session of this shard with the same role (or
+    /// method, or provider) holds the same allocation. Names no session
+    /// holds any more are dropped when the table reaches [`MAX_NAMES`];
+    /// past it a name gets an allocation of its own.
+    pub fn intern(&mut self, name: &str) -> Rc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Rc::clone(n);
+        }
+        if self.names.len() >= MAX_NAMES {
+            self.names.retain(|n| Rc::strong_count(n) > 1);
+        }
+        let n: Rc<str> = Rc::from(name);
+        if self.names.len() < MAX_NAMES {
+            self.names.insert(Rc::clone(&n));
+        }
+        n
     }
 
     /// Forgets a link (its session must have ended).
@@ -303,9 +327,9 @@ impl Links {
         serializer.encode_into(msg, &mut self.scratch);
         let mut frame = self.scratch.split().freeze();
         let mut sent = Sent::Queued;
-        if frame.len() > l.max_outbound {
+        if frame.len() > l.max_outbound() {
             sent = Sent::TooBig;
-            let (len, max) = (frame.len(), l.max_outbound);
+            let (len, max) = (frame.len(), l.max_outbound());
             let replacement = match oversize(msg, len, max) {
                 Oversize::Drop => {
                     tracing::warn!(
@@ -358,7 +382,7 @@ impl Links {
         if outbox.borrow().is_closed() {
             return;
         }
-        let max = l.max_outbound;
+        let max = l.max_outbound();
         let text = format!(
             "the router's {name} is {len} bytes; this client announced a maximum message \
              length of {max} bytes, which is too small"
@@ -443,7 +467,7 @@ impl Links {
             );
             Rc::new(scratch.split().freeze())
         });
-        if frame.len() > l.max_outbound {
+        if frame.len() > l.max_outbound() {
             // Larger than this subscriber accepts: it misses this event.
             tracing::debug!(
                 link = link.0,
@@ -497,5 +521,26 @@ impl Links {
             );
         }
         self.close_link(link, CloseReason::Normal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shared_and_the_table_stays_bounded() {
+        let mut l = Links::new();
+        let a = l.intern("anonymous");
+        let b = l.intern("anonymous");
+        assert!(Rc::ptr_eq(&a, &b), "one allocation per name");
+        assert_eq!(&*a, "anonymous");
+        for i in 0..MAX_NAMES + 10 {
+            let n = l.intern(&format!("role{i}"));
+            assert_eq!(&*n, format!("role{i}"));
+        }
+        assert!(l.names.len() <= MAX_NAMES, "{}", l.names.len());
+        // A name still held survives the pruning, and is still shared.
+        assert!(Rc::ptr_eq(&a, &l.intern("anonymous")));
     }
 }

@@ -24,6 +24,7 @@ pub mod authn;
 mod hello;
 mod links;
 mod oversize;
+pub mod peer;
 mod throttle;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,54 @@ use crate::proto::{Dict, Message, RegistrationId, SessionId, SubscriptionId, Val
 pub(crate) type IdMap<K, V> =
     std::collections::HashMap<K, V, std::hash::BuildHasherDefault<ahash::AHasher>>;
 
+/// A session's subscriptions or registrations: allocated at the first,
+/// freed with the last (most held sessions have none: a pointer instead of
+/// a map's 32 octets).
+#[derive(Debug)]
+pub(crate) struct IdTable<K, V>(Option<Box<IdMap<K, V>>>);
+
+impl<K, V> Default for IdTable<K, V> {
+    fn default() -> Self {
+        IdTable(None)
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> IdTable<K, V> {
+    /// Adds (or replaces) `k`.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        self.0.get_or_insert_default().insert(k, v)
+    }
+
+    /// Removes `k`; the map goes with its last entry.
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        let m = self.0.as_mut()?;
+        let v = m.remove(k);
+        if m.is_empty() {
+            self.0 = None;
+        }
+        v
+    }
+
+    /// Whether `k` is in.
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(k))
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |m| m.len())
+    }
+}
+
+impl<K, V> IntoIterator for IdTable<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::iter::Flatten<std::option::IntoIter<IdMap<K, V>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.map(|m| *m).into_iter().flatten()
+    }
+}
+
 /// One link: how to reach the front end, and where its session stands.
 pub(crate) struct Link {
     /// What the router sends goes here.
@@ -60,8 +109,13 @@ pub(crate) struct Link {
     pub phase: Phase,
     /// Set once the router asked the front end to close: no more input is processed.
     pub closing: bool,
+}
+
+impl Link {
     /// Largest message the peer accepts (`usize::MAX`: no limit).
-    pub max_outbound: usize,
+    pub fn max_outbound(&self) -> usize {
+        self.info.max_outbound.unwrap_or(usize::MAX)
+    }
 }
 
 /// Where a link's session stands.
@@ -103,18 +157,19 @@ pub(crate) struct Session {
     pub realm: RealmIdx,
     /// Authentication ID.
     pub authid: String,
-    /// Authentication role (permissions come from it).
-    pub authrole: String,
-    /// The method that authenticated it.
-    pub authmethod: String,
-    /// Who vouched for it.
-    pub authprovider: String,
+    /// Authentication role (permissions come from it); shared by the
+    /// shard's sessions of the same role (see [`Links::intern`]).
+    pub authrole: Rc<str>,
+    /// The method that authenticated it (shared, like `authrole`).
+    pub authmethod: Rc<str>,
+    /// Who vouched for it (shared, like `authrole`).
+    pub authprovider: Rc<str>,
     /// `WELCOME.Details.authextra`, if any.
     pub authextra: Option<Box<Dict>>,
     /// This session's subscriptions: ID → key in the realm's index.
-    pub subscriptions: IdMap<SubscriptionId, (String, MatchPolicy)>,
+    pub subscriptions: IdTable<SubscriptionId, (String, MatchPolicy)>,
     /// This session's registrations: ID → key.
-    pub registrations: IdMap<RegistrationId, (String, MatchPolicy)>,
+    pub registrations: IdTable<RegistrationId, (String, MatchPolicy)>,
     /// What the client announced in HELLO, as far as the router acts on it.
     pub features: Features,
     /// Trust level of this session's publications and calls: its role's
@@ -376,5 +431,47 @@ impl Sessions {
                 w.wake_by_ref();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every held session keeps in the core (issues #9 and #11):
+    /// the link's box holds the session itself, so its size is what each
+    /// link costs beyond its outbox and front end.
+    #[test]
+    fn a_held_link_stays_small() {
+        let (link, session, info) = (
+            std::mem::size_of::<Link>(),
+            std::mem::size_of::<Session>(),
+            std::mem::size_of::<LinkInfo>(),
+        );
+        eprintln!("Link {link} B, Session {session} B, LinkInfo {info} B");
+        assert!(info <= 96, "LinkInfo is {info} bytes");
+        assert!(session <= 160, "Session is {session} bytes");
+        // 256: the box stays in that size class (mimalloc and glibc alike).
+        assert!(link <= 256, "Link is {link} bytes");
+    }
+
+    #[test]
+    fn id_tables_allocate_with_their_first_entry_and_free_with_their_last() {
+        let mut t: IdTable<u64, &str> = IdTable::default();
+        assert!(t.0.is_none());
+        assert_eq!(t.remove(&1), None);
+        assert!(
+            t.0.is_none(),
+            "removing from an empty table allocates nothing"
+        );
+        t.insert(1, "a");
+        t.insert(2, "b");
+        assert!(t.contains_key(&1) && t.len() == 2);
+        assert_eq!(t.remove(&1), Some("a"));
+        assert!(t.0.is_some());
+        assert_eq!(t.remove(&2), Some("b"));
+        assert!(t.0.is_none(), "freed with the last entry");
+        t.insert(3, "c");
+        assert_eq!(t.into_iter().collect::<Vec<_>>(), vec![(3, "c")]);
     }
 }

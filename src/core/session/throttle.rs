@@ -58,16 +58,7 @@ impl Source {
     /// The source of a link: its peer address, or the one in its peer text
     /// (`tcp4:1.2.3.4:5000`, `tcp6:::1:5000`); `None` for links without one.
     pub fn of_link(link: &LinkInfo) -> Option<Source> {
-        if let Some(a) = link.peer_addr {
-            return Some(Source::of_ip(a.ip()));
-        }
-        let rest = link
-            .peer
-            .strip_prefix("tcp4:")
-            .or_else(|| link.peer.strip_prefix("tcp6:"))?;
-        let (ip, _port) = rest.rsplit_once(':')?;
-        let ip: IpAddr = ip.trim_matches(|c| c == '[' || c == ']').parse().ok()?;
-        Some(Source::of_ip(ip))
+        link.peer.addr().map(|a| Source::of_ip(a.ip()))
     }
 }
 
@@ -271,9 +262,11 @@ mod tests {
         assert_eq!(Source::of_link(&link("tcp6:::1:5000")), Some(ip("::1")));
         assert_eq!(Source::of_link(&link("unix")), None);
         assert_eq!(Source::of_link(&link("internal")), None);
-        let mut l = link("whatever");
-        l.peer_addr = Some("192.0.2.7:1".parse().expect("addr"));
-        assert_eq!(Source::of_link(&l), Some(ip("192.0.2.7")));
+        assert_eq!(Source::of_link(&link("whatever")), None);
+        assert_eq!(
+            Source::of_link(&link("tcp6:[2001:db8::7]:1")),
+            Some(ip("2001:db8::7"))
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@
 use std::fs;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -578,13 +578,6 @@ pub(super) fn peer_ip(peer: &str) -> Option<IpAddr> {
         .ok()
 }
 
-/// The socket address in a peer description (`tcp4:1.2.3.4:5`, `tcp6:::1:5`).
-pub(super) fn peer_socket_addr(peer: &str) -> Option<SocketAddr> {
-    let ip = peer_ip(peer)?;
-    let port = peer.rsplit_once(':')?.1.parse().ok()?;
-    Some(SocketAddr::new(ip, port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,10 +590,5 @@ mod tests {
         );
         assert_eq!(peer_ip("tcp6:::1:5000"), Some("::1".parse().expect("ip")));
         assert_eq!(peer_ip("unix"), None);
-        assert_eq!(
-            peer_socket_addr("tcp6:::1:5000"),
-            Some("[::1]:5000".parse().expect("addr"))
-        );
-        assert_eq!(peer_socket_addr("unix"), None);
     }
 }

@@ -45,7 +45,7 @@ use futures::future::{Either, select};
 use glommio::timer::Timer;
 use rand::Rng as _;
 
-use super::conn::{Body, HttpConn, Stop, peer_socket_addr};
+use super::conn::{Body, HttpConn, Stop};
 use super::port::WebRouter;
 use crate::config::web::LongPollService;
 use crate::config::{TransportConfig, TransportKind, WebSocketService};
@@ -451,8 +451,7 @@ fn open(lp: &LongPoll, router: &Rc<dyn WebRouter>, peer: &str, body: &[u8]) -> R
         .collect();
     let id = format!("{:04x}{suffix}", shard.0);
     let (out, outbox) = Output::wire(protocol.serializer, lp.options.queue_limit_bytes.max(1));
-    let mut info = LinkInfo::new(Rc::clone(&lp.transport), FrontEnd::LongPoll, peer);
-    info.peer_addr = peer_socket_addr(peer);
+    let info = LinkInfo::new(Rc::clone(&lp.transport), FrontEnd::LongPoll, peer);
     let link = match router.open(info, out) {
         Ok(l) => l,
         Err(e) => return Reply::text(503, e.0),

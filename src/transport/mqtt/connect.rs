@@ -324,7 +324,7 @@ mod tests {
         let mut s = State::new(
             std::rc::Rc::new(Service::default_for_tests()),
             Version::V5,
-            "c".into(),
+            "c",
             1 << 20,
         );
         s.connack = Some(Box::new(ConnAck {

@@ -346,7 +346,7 @@ mod tests {
         );
         svc.limits.max_inflight = 2;
         svc.limits.dynamic_timeout_ms = 1500;
-        let mut s = State::new(Rc::new(svc), Version::V5, "c".into(), 1 << 20);
+        let mut s = State::new(Rc::new(svc), Version::V5, "c", 1 << 20);
         s.phase = Phase::Up;
         s
     }

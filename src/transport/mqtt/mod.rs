@@ -52,6 +52,7 @@ mod connect;
 pub mod ctx;
 pub mod dynamic;
 pub mod inbound;
+mod keepalive;
 pub mod mapping;
 pub mod mesh;
 pub mod offline;
@@ -321,7 +322,7 @@ fn listener_stats(id: &str) -> Arc<Stats> {
 thread_local! {
     /// The connections of this shard by client identifier (see
     /// [`takeover`] for identifiers connected on several shards).
-    static CLIENTS: std::cell::RefCell<AHashMap<String, state::StateRef>> =
+    static CLIENTS: std::cell::RefCell<AHashMap<Rc<str>, state::StateRef>> =
         std::cell::RefCell::new(AHashMap::new());
 }
 

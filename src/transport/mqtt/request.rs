@@ -139,7 +139,7 @@ mod tests {
         let mut svc = Service::default_for_tests();
         svc.limits.request_response = enabled;
         svc.limits.max_inflight = max_inflight;
-        State::new(Rc::new(svc), version, "req".into(), 1 << 20)
+        State::new(Rc::new(svc), version, "req", 1 << 20)
     }
 
     fn request(response: Option<&'static str>) -> Publish {

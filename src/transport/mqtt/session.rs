@@ -65,6 +65,18 @@ impl<K: 'static, V: 'static> Empty for IdMap<K, V> {
     }
 }
 
+impl<K: 'static> Empty for IdSet<K> {
+    fn empty() -> &'static Self {
+        const { &std::collections::HashSet::with_hasher(IdHasher::new()) }
+    }
+}
+
+impl<T: 'static> Empty for VecDeque<T> {
+    fn empty() -> &'static Self {
+        const { &VecDeque::new() }
+    }
+}
+
 impl Empty for FilterMap {
     fn empty() -> &'static Self {
         thread_local! {
@@ -107,6 +119,56 @@ pub trait IsEmpty {
 impl<K, V, S> IsEmpty for HashMap<K, V, S> {
     fn is_empty_(&self) -> bool {
         self.is_empty()
+    }
+}
+
+impl<K, S> IsEmpty for std::collections::HashSet<K, S> {
+    fn is_empty_(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<T> Lazy<T> {
+    /// The whole collection, taken out (an absent one: empty).
+    pub fn take(&mut self) -> T
+    where
+        T: Default,
+    {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl<K: Eq + Hash, S: BuildHasher> Lazy<std::collections::HashSet<K, S>> {
+    /// Removes `k`; the set goes with its last entry.
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        let Some(m) = self.0.as_mut() else {
+            return false;
+        };
+        let had = m.remove(k);
+        if m.is_empty() {
+            self.0 = None;
+        }
+        had
+    }
+}
+
+impl<T> Lazy<VecDeque<T>> {
+    /// Takes the front; the queue goes with its last entry.
+    pub fn pop_front(&mut self) -> Option<T> {
+        let q = self.0.as_mut()?;
+        let v = q.pop_front();
+        if q.is_empty() {
+            self.0 = None;
+        }
+        v
+    }
+
+    /// The entries, to change (never allocates).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.0.iter_mut().flat_map(|q| q.iter_mut())
     }
 }
 
@@ -281,7 +343,7 @@ pub struct Persist {
     /// Subscriptions by filter.
     pub filters: Filters,
     /// Outgoing QoS 1/2 messages in flight, by packet identifier.
-    pub inflight: IdMap<u16, Inflight>,
+    pub inflight: Lazy<IdMap<u16, Inflight>>,
     /// QoS 1/2 messages waiting for room in the in-flight window, or for the client.
     pub waiting: VecDeque<PubOut>,
     /// Payload bytes in `waiting`.
@@ -289,7 +351,7 @@ pub struct Persist {
     /// Last packet identifier used.
     pub last_pid: u16,
     /// QoS 2 packet identifiers received, waiting for PUBREL.
-    pub qos2_in: IdSet<u16>,
+    pub qos2_in: Lazy<IdSet<u16>>,
     /// Messages dropped because the queue was full.
     pub dropped: u64,
 }
@@ -442,7 +504,7 @@ impl Persist {
     /// Packs the session for another shard: messages copied out of their
     /// shared form (in flight in the order they were sent, then the queue).
     pub fn pack(mut self, version: Version, listener: &str) -> SessionData {
-        let mut inflight: Vec<(u16, Inflight)> = self.inflight.drain().collect();
+        let mut inflight: Vec<(u16, Inflight)> = self.inflight.take().into_iter().collect();
         inflight.sort_by_key(|(_, f)| f.out.key);
         let inflight = inflight
             .into_iter()

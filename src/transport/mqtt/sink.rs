@@ -294,7 +294,7 @@ impl FrontSink for State {
                     ("ticket", Some(pw)) => {
                         s.todo
                             .push(Message::Authenticate(crate::proto::Authenticate {
-                                signature: pw,
+                                signature: pw.into(),
                                 extra: Default::default(),
                             }));
                         s.wake();

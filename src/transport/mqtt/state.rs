@@ -122,7 +122,7 @@ pub struct State {
     /// Protocol version.
     pub version: Version,
     /// Client identifier.
-    pub client_id: String,
+    pub client_id: Rc<str>,
     /// This connection, among the client identifier's connections (takeover).
     pub token: u64,
     /// The router link, once opened.
@@ -136,7 +136,7 @@ pub struct State {
     /// The CONNACK to send once welcomed (and the session is here).
     pub connack: Option<Box<ConnAck>>,
     /// The password to answer a ticket CHALLENGE with.
-    pub password: Option<String>,
+    pub password: Option<Box<str>>,
     /// Whether the client gave a user name and password.
     pub credentials: bool,
     /// Messages the connection must feed the router (the sink cannot).
@@ -154,7 +154,7 @@ pub struct State {
     /// WAMP SUBSCRIBE requests waiting for an answer.
     pub pending_subs: Lazy<IdMap<RequestId, PendingSub>>,
     /// SUBSCRIBE packets waiting for answers, in arrival order.
-    pub subacks: VecDeque<PendingSuback>,
+    pub subacks: Lazy<VecDeque<PendingSuback>>,
     /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
     pub pending_pubs: Lazy<IdMap<RequestId, (PacketId, QoS, bool)>>,
     /// Last WAMP request ID used.
@@ -214,12 +214,17 @@ pub type StateRef = Rc<RefCell<State>>;
 
 impl State {
     /// A connection of `version` on `svc`.
-    pub fn new(svc: Rc<Service>, version: Version, client_id: String, queue_limit: usize) -> State {
+    pub fn new(
+        svc: Rc<Service>,
+        version: Version,
+        client_id: impl Into<Rc<str>>,
+        queue_limit: usize,
+    ) -> State {
         let send_max = svc.limits.max_inflight.max(1);
         State {
             svc,
             version,
-            client_id,
+            client_id: client_id.into(),
             token: 0,
             link: None,
             session: None,
@@ -235,7 +240,7 @@ impl State {
             p: Persist::new(),
             wamp_subs: Lazy::default(),
             pending_subs: Lazy::default(),
-            subacks: VecDeque::new(),
+            subacks: Lazy::default(),
             pending_pubs: Lazy::default(),
             last_request: 0,
             requests: None,
@@ -710,7 +715,7 @@ impl State {
         let f = self.p.filters.get(share)?;
         Some(ShareMsg::Join {
             key: (self.svc.realm.clone(), group, filter),
-            client: self.client_id.clone(),
+            client: self.client_id.to_string(),
             shard,
             token: self.token,
             qos: f.qos,
@@ -793,7 +798,7 @@ impl State {
         self.chores().close.extend(links);
         if let Some((shard, token)) = self.resume.from {
             let msg = Takeover::Subscribed {
-                client: self.client_id.clone(),
+                client: self.client_id.to_string(),
                 token,
             };
             self.chores().front.push((shard, msg));
@@ -891,7 +896,7 @@ impl State {
         } else if let Some((shard, token)) = from {
             // Nothing came but the old shard waits: tell it.
             let msg = Takeover::Subscribed {
-                client: self.client_id.clone(),
+                client: self.client_id.to_string(),
                 token,
             };
             self.chores().front.push((shard, msg));

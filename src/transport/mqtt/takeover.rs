@@ -45,8 +45,9 @@ use crate::proto::ShardId;
 use crate::proto::mqtt::ReasonCode;
 
 thread_local! {
-    /// Client identifiers this shard owns → the session holding each.
-    static OWNED: RefCell<AHashMap<String, (ShardId, u64)>> = RefCell::new(AHashMap::new());
+    /// Client identifiers this shard owns → the token of the session
+    /// holding each (its shard is in the token: [`shard_of`]).
+    static OWNED: RefCell<AHashMap<Box<str>, u64>> = RefCell::new(AHashMap::new());
     /// Sessions handed over to another shard, still collecting their tail,
     /// by (client, token) and the tokens they took over here: out of
     /// [`CLIENTS`], so a new connection of the client on this shard does
@@ -65,6 +66,22 @@ pub fn new_token(shard: ShardId) -> u64 {
     })
 }
 
+/// `client` as a key of [`CLIENTS`]: the state's own identifier (one
+/// allocation for both) when it is the same.
+fn key_of(client: &str, state: &StateRef) -> Rc<str> {
+    let s = state.borrow();
+    if &*s.client_id == client {
+        Rc::clone(&s.client_id)
+    } else {
+        client.into()
+    }
+}
+
+/// The shard of the connection a token was made for ([`new_token`]).
+pub fn shard_of(token: u64) -> ShardId {
+    ShardId((token & 0xFFFF) as u16)
+}
+
 /// Sends `msg` to `to`, or handles it in place when `to` is this shard.
 pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
     if to == mesh.shard().0 {
@@ -78,7 +95,10 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 /// shard; `resume`: it asked for its session. A session of the client on
 /// this shard is taken over in place (adopted when `resume`).
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
-    let old = CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
+    let old = CLIENTS.with(|m| {
+        m.borrow_mut()
+            .insert(key_of(client, state), Rc::clone(state))
+    });
     // Waits for the owner's answer unless the session is found here (a
     // new state awaits nothing: its resume slot stays unallocated).
     if resume && old.is_none() {
@@ -251,16 +271,17 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             token,
             resume,
         } => {
-            let prev = OWNED.with(|o| o.borrow_mut().insert(client.clone(), (shard, token)));
+            debug_assert_eq!(shard, shard_of(token));
+            let prev = OWNED.with(|o| o.borrow_mut().insert(client.as_str().into(), token));
             match prev {
-                Some((at, old)) if old != token => {
+                Some(old) if old != token => {
                     let kick = Takeover::Kick {
                         client,
                         token: old,
                         next: (shard, token),
                         resume,
                     };
-                    send_or_handle(mesh, at, kick);
+                    send_or_handle(mesh, shard_of(old), kick);
                 }
                 _ if resume => {
                     let none = Takeover::Handover {
@@ -360,8 +381,8 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
         }
         Takeover::Release { client, token } => OWNED.with(|o| {
             let mut o = o.borrow_mut();
-            if o.get(&client).is_some_and(|(_, t)| *t == token) {
-                o.remove(&client);
+            if o.get(client.as_str()) == Some(&token) {
+                o.remove(client.as_str());
             }
         }),
     }
@@ -399,14 +420,14 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     drop(st);
     CLIENTS.with(|m| {
         let mut m = m.borrow_mut();
-        if m.get(&client).is_some_and(|x| Rc::ptr_eq(x, s)) {
-            m.remove(&client);
+        if m.get(&*client).is_some_and(|x| Rc::ptr_eq(x, s)) {
+            m.remove(&*client);
         }
     });
     TAILS.with(|t| {
         let mut t = t.borrow_mut();
         for k in keys {
-            t.insert((client.clone(), k), Rc::clone(s));
+            t.insert((client.to_string(), k), Rc::clone(s));
         }
     });
     Some(Box::new(data))
@@ -451,7 +472,7 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
         mesh,
         shard,
         Takeover::Tail {
-            client,
+            client: client.to_string(),
             token,
             msgs,
         },
@@ -460,8 +481,12 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
 
 /// A session read back at start holds its identifier (on its owner shard).
 pub fn hold(client: &str, token: u64, state: &StateRef, me: ShardId) {
-    CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(state)));
-    OWNED.with(|o| o.borrow_mut().insert(client.to_owned(), (me, token)));
+    CLIENTS.with(|m| {
+        m.borrow_mut()
+            .insert(key_of(client, state), Rc::clone(state))
+    });
+    debug_assert_eq!(me, shard_of(token));
+    OWNED.with(|o| o.borrow_mut().insert(client.into(), token));
 }
 
 /// The mesh through a router borrowed mutably (the runtime's inbox drain).
@@ -593,6 +618,8 @@ mod tests {
     #[test]
     fn the_owner_answers_a_resume_without_holder_and_kicks_a_holder() {
         let m = mesh(0);
+        // Tokens carry their connection's shard, as `new_token` makes them.
+        let tok = |n: u64, shard: u16| (n << 16) | u64::from(shard);
         let claim = |token, shard, resume| Takeover::Claim {
             client: "dev-owned".into(),
             shard: ShardId(shard),
@@ -600,29 +627,29 @@ mod tests {
             resume,
         };
         // No holder: a resume gets "no session" at once.
-        handle(&m, claim(11, 2, true));
+        handle(&m, claim(tok(11, 2), 2, true));
         assert_eq!(
             m.sent.take(),
             vec![(
                 ShardId(2),
                 Takeover::Handover {
                     client: "dev-owned".into(),
-                    token: 11,
+                    token: tok(11, 2),
                     from: (ShardId(0), 0),
                     data: None,
                 }
             )]
         );
         // A second connection: the holder's shard is asked to hand over.
-        handle(&m, claim(21, 3, true));
+        handle(&m, claim(tok(21, 3), 3, true));
         assert_eq!(
             m.sent.take(),
             vec![(
                 ShardId(2),
                 Takeover::Kick {
                     client: "dev-owned".into(),
-                    token: 11,
-                    next: (ShardId(3), 21),
+                    token: tok(11, 2),
+                    next: (ShardId(3), tok(21, 3)),
                     resume: true,
                 }
             )]
@@ -632,16 +659,16 @@ mod tests {
             &m,
             Takeover::Release {
                 client: "dev-owned".into(),
-                token: 11,
+                token: tok(11, 2),
             },
         );
-        handle(&m, claim(31, 1, false));
+        handle(&m, claim(tok(31, 1), 1, false));
         assert_eq!(
             m.sent.take()[0].1,
             Takeover::Kick {
                 client: "dev-owned".into(),
-                token: 21,
-                next: (ShardId(1), 31),
+                token: tok(21, 3),
+                next: (ShardId(1), tok(31, 1)),
                 resume: false,
             }
         );
@@ -649,10 +676,10 @@ mod tests {
             &m,
             Takeover::Release {
                 client: "dev-owned".into(),
-                token: 31,
+                token: tok(31, 1),
             },
         );
-        handle(&m, claim(41, 1, false));
+        handle(&m, claim(tok(41, 1), 1, false));
         assert!(
             m.sent.take().is_empty(),
             "nobody to kick, nothing to answer"
@@ -709,7 +736,7 @@ mod tests {
     fn offline_with_delayed_will(client: &str) -> StateRef {
         use crate::proto::mqtt::{MqttString, QoS, Version, Will, WillProperties};
         let svc = Rc::new(super::super::Service::default_for_tests());
-        let mut st = super::super::state::State::new(svc, Version::V5, client.into(), 1 << 20);
+        let mut st = super::super::state::State::new(svc, Version::V5, client, 1 << 20);
         st.token = 5;
         st.p.expiry_s = 300;
         st.phase = Phase::Offline;
@@ -726,7 +753,7 @@ mod tests {
         }));
         super::super::will::defer(&mut st, 60);
         let st = Rc::new(RefCell::new(st));
-        CLIENTS.with(|m| m.borrow_mut().insert(client.to_owned(), Rc::clone(&st)));
+        CLIENTS.with(|m| m.borrow_mut().insert(client.into(), Rc::clone(&st)));
         st
     }
 
@@ -789,15 +816,15 @@ mod tests {
         let new = offline_with_delayed_will("dev-will-other");
         new.borrow_mut().phase = Phase::Joining;
         new.borrow_mut().will = None;
-        new.borrow_mut().token = 6;
-        claim(&m, "dev-will-here", 6, &new, true);
+        new.borrow_mut().token = 6 << 16;
+        claim(&m, "dev-will-here", 6 << 16, &new, true);
         assert!(m.fed.take().is_empty(), "no will published");
         assert!(old.borrow().will.is_none());
         assert!(new.borrow().resume.old_wills.is_empty());
         assert!(new.borrow().resume.present, "the session was adopted");
         // A clean start on this shard ends it: the will goes now.
         let old = offline_with_delayed_will("dev-will-here2");
-        claim(&m, "dev-will-here2", 8, &new, false);
+        claim(&m, "dev-will-here2", 8 << 16, &new, false);
         let fed = m.fed.take();
         assert_eq!(fed.len(), 1);
         assert_eq!(will_topic(&fed[0].1), Some("dev.status"));

@@ -416,7 +416,7 @@ fn mock_key(auth: &AuthConfig) -> [u8; 32] {
 pub(crate) fn transport_details(link: &LinkInfo) -> Dict {
     let mut d = Dict::new()
         .with("type", link.kind.as_str())
-        .with("peer", link.peer.as_str())
+        .with("peer", link.peer.to_string())
         .with("transport_id", link.transport.id.as_str())
         .with("is_secure", link.tls.is_some());
     if let Some(http) = &link.http {

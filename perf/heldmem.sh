@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Router memory per held session: idle MQTT connections and WAMP-over-WebSocket
+# sessions, Junction builds side by side with mosquitto, interleaved, in one run.
+#
+#   perf/heldmem.sh [--runs N] [--mqtt N] [--ws N] [--shards "1 2"] JUNCTION_BIN...
+#
+# Each run starts the router with perf/mqttmem-node.json (MQTT on 21883, the
+# web transport's /ws on 21080 here), holds the sessions with `loadgen
+# connections` (ramp 2,000/s, hold 10 s, 20 source addresses) and prints
+# loadgen's router_rss_kib_per_session; then the median per case. mosquitto
+# (if installed) runs on 21884 with no config file. LOADGEN: the loadgen
+# binary (default target/release/loadgen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=3 MQTT=10000 WS=15000 SHARDS="1 2"
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --mqtt) MQTT=$2; shift 2 ;;
+    --ws) WS=$2; shift 2 ;;
+    --shards) SHARDS=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+[[ $# -gt 0 ]] || { echo "usage: $0 [--runs N] [--mqtt N] [--ws N] [--shards LIST] JUNCTION_BIN..." >&2; exit 2; }
+LOADGEN=${LOADGEN:-target/release/loadgen}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+sed 's/28080/21080/' perf/mqttmem-node.json > "$TMP/node.json"
+
+# hold BIN SHARDS URL N: one run; prints KiB per session.
+hold() {
+  local bin=$1 shards=$2 url=$3 n=$4 pid
+  if [[ $bin == mosquitto ]]; then
+    mosquitto -p 21884 > "$TMP/router.log" 2>&1 &
+    pid=$!
+    url=mqtt://127.0.0.1:21884
+  else
+    "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
+    pid=$!
+  fi
+  sleep 2
+  "$LOADGEN" connections --url "$url" --sessions "$n" --ramp 2000 --hold 10 \
+    --source-ips 127.0.0.1-127.0.0.20 --router-pid "$pid" --threads 1 > "$TMP/lg.log" 2>&1 || true
+  kill -INT "$pid" 2> /dev/null || true
+  sleep 1
+  kill "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  awk '/router_rss_kib_per_session/ {print $2; exit}' "$TMP/lg.log"
+}
+
+declare -A got
+for ((r = 1; r <= RUNS; r++)); do
+  for s in $SHARDS; do
+    for b in "$@"; do
+      v=$(hold "$b" "$s" mqtt://127.0.0.1:21883 "$MQTT"); got["mqtt $s $b"]+="$v "
+      echo "run $r: MQTT $MQTT, $s shard(s), $b: $v KiB"
+      v=$(hold "$b" "$s" ws://127.0.0.1:21080/ws "$WS"); got["ws $s $b"]+="$v "
+      echo "run $r: WebSocket $WS, $s shard(s), $b: $v KiB"
+    done
+  done
+  if command -v mosquitto > /dev/null; then
+    v=$(hold mosquitto 1 - "$MQTT"); got["mqtt 1 mosquitto"]+="$v "
+    echo "run $r: MQTT $MQTT, mosquitto: $v KiB"
+  fi
+done
+echo "median KiB per held session:"
+for k in "${!got[@]}"; do
+  med=$(tr ' ' '\n' <<< "${got[$k]}" | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "  $k: $med  (runs: ${got[$k]})"
+done | sort
