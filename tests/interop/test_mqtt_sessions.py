@@ -219,7 +219,7 @@ def test_persistent_session_survives_a_router_restart(tmp_path_factory, made):
             pub.publish(t, f"r{i}".encode(), qos=1)
         assert [m.payload for m in online.expect(3)] == [b"r0", b"r1", b"r2"]
         pub.close()
-        time.sleep(0.3)  # the online subscriber's PUBACKs are in
+        online.sync()  # the online subscriber's PUBACKs are in
         proc.terminate()
         assert proc.wait(15) == 0
         proc.start()

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import types
+import zlib
 
 import pytest
 import requests
@@ -107,8 +108,10 @@ for i in range(20000):
     sys.stdout.write("line %05d\\n" % i)
 """
 
+# {mark}: a sleep time of this test run's own (GNU sleep takes fractions),
+# so that the check that it was killed cannot see another run's script.
 SLOW_SH = """#!/bin/sh
-sleep 30
+sleep {mark}
 echo "Content-Type: text/plain"
 echo ""
 echo late
@@ -399,7 +402,7 @@ def gw(tmp_path_factory):
     (sh / "sub").mkdir(parents=True)
     (sh / "env.sh").write_text(ENV_SH)
     (sh / "sub" / "nested.sh").write_text(ENV_SH)
-    (sh / "slow.sh").write_text(SLOW_SH)
+    (sh / "slow.sh").write_text(SLOW_SH.replace("{mark}", slow_mark(workdir)))
     (sh / "broken.sh").write_text(BROKEN_SH)
     (workdir / "outside.sh").write_text("#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho PWNED\n")
     (sh / "escape.sh").symlink_to(workdir / "outside.sh")
@@ -611,6 +614,11 @@ def test_cgi_echoing_script_and_a_client_that_reads_only_after_sending(gw):
     echo_after_sending(f"{gw.base}/cgi/echolines.py")
 
 
+def slow_mark(workdir) -> str:
+    """slow.sh's sleep argument: 30 s and a fraction unique to ``workdir``."""
+    return f"30.{zlib.crc32(str(workdir).encode()):010d}"
+
+
 def test_cgi_timeout_broken_output_and_missing(gw):
     t0 = time.monotonic()
     r = requests.get(f"{gw.base}/sh/slow.sh", timeout=20)
@@ -619,10 +627,15 @@ def test_cgi_timeout_broken_output_and_missing(gw):
     assert requests.get(f"{gw.base}/sh/broken.sh").status_code == 502
     assert requests.get(f"{gw.base}/sh/missing.sh").status_code == 404
     assert requests.get(f"{gw.base}/sh/sub").status_code == 404, "a directory is no script"
-    # The slow script's process group was killed: no `sleep 30` is left.
-    time.sleep(0.3)
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "sleep 30" not in ps
+    # The slow script's process group was killed: its `sleep` is gone.
+    mark = "sleep " + slow_mark(gw.workdir)
+    deadline = time.monotonic() + 10
+    while True:
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        if mark not in ps or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert mark not in ps
 
 
 def test_cgi_scripts_do_not_block_the_shards(gw):
