@@ -547,8 +547,8 @@ pub fn deliver_matched(
     // unless the later match asks for a higher QoS (then a second copy).
     if !retained
         && let Some((pubid, at)) = s.last_delivery
-        && pubid == publication
-        && let Some(Item::Publish(p)) = s.out.items.get_mut(at)
+        && pubid.get() == publication.get()
+        && let Some(Item::Publish(p)) = s.out.items.get_mut(at as usize)
         && p.tmpl.qos() >= m.qos
     {
         for id in m.sub_ids.as_slice() {
@@ -574,10 +574,12 @@ pub fn deliver_matched(
     }
     let qos = out.tmpl.qos();
     let queued = s.deliver(out)?;
-    if queued && qos == QoS::AtMostOnce {
-        s.last_delivery = Some((publication, s.out.items.len() - 1));
+    // A queue too long for a u32 position (never, under any configured
+    // bound) only forgoes the merge.
+    s.last_delivery = if queued && qos == QoS::AtMostOnce {
+        std::num::NonZeroU64::new(publication.get()).zip(u32::try_from(s.out.items.len() - 1).ok())
     } else {
-        s.last_delivery = None;
-    }
+        None
+    };
     Ok(queued)
 }

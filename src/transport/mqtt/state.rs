@@ -179,8 +179,10 @@ pub struct State {
     /// The client's Maximum Packet Size.
     pub max_packet_out: u32,
     /// The last publication queued and its position in `out`, to merge
-    /// overlapping subscriptions into one delivery.
-    pub last_delivery: Option<(PublicationId, usize)>,
+    /// overlapping subscriptions into one delivery (the publication's ID,
+    /// never 0, as `NonZeroU64` and the position as `u32`: 16 bytes, which
+    /// keeps the state in its size class).
+    pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
     /// The will, until the connection ends (or, with a Will Delay
     /// Interval, until it is published or cancelled, see [`super::will`]).
     pub will: Option<Box<Will>>,
