@@ -130,21 +130,12 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<glommio::net::TcpListener> {
     )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
-    set_listener_nodelay(&socket);
+    super::sockopt::set_listener_nodelay(&socket);
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     // SAFETY: the descriptor is a bound, listening TCP socket that we own and
     // give up here; glommio takes ownership (and closes it on drop).
     Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
-}
-
-/// Sets `TCP_NODELAY` on a listening socket: Linux copies it to every
-/// socket accepted from it, which saves a system call per connection. A
-/// failure only costs latency: logged, the listener is kept.
-pub(super) fn set_listener_nodelay(socket: &socket2::Socket) {
-    if let Err(e) = socket.set_tcp_nodelay(true) {
-        tracing::debug!(error = %e, "TCP_NODELAY on the listener failed");
-    }
 }
 
 /// The first address `host:port` resolves to.

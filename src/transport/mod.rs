@@ -9,6 +9,7 @@
 //! per write.
 //!
 //! - [`listener`]: binding TCP / Unix sockets and accepting [`Stream`]s;
+//!   `sockopt.rs`: socket options both I/O paths' listeners set;
 //! - [`websocket`]: WAMP-over-WebSocket (subprotocols `wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`);
 //! - [`rawsocket`]: WAMP-over-RawSocket (framing in [`crate::proto::rawsocket`]);
 //! - [`mqtt`]: MQTT 3.1.1 and 5.0 clients as sessions (its own driver);
@@ -41,6 +42,7 @@ pub mod listener;
 pub mod mqtt;
 pub mod rawsocket;
 pub mod socket;
+mod sockopt;
 pub mod testee;
 #[cfg(test)]
 mod testutil;

@@ -26,61 +26,21 @@
 //! `max_queued_messages`) go out in the order they came, after the ones
 //! before them on the same topic (MQTT's order is per topic).
 //!
-//! Imports the connection state, the mapping and the sink.
+//! Imports the connection state, its codec queues (`codec.rs`) and the
+//! mapping; the sink places encoded deliveries (it hands [`answered`] its
+//! placing function, so this module does not import the sink).
 
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use bytes::Bytes;
 
+use super::codec::{In, Out};
 use super::mapping;
-use super::out::Msg;
-use super::sink::{self, Matched};
+use super::out::{Matched, Msg};
 use super::state::State;
 use crate::core::outbox::Overflow;
-use crate::proto::mqtt::{MqttString, PublishProperties, ReasonCode};
+use crate::proto::mqtt::{MqttString, PublishProperties, PublishTemplate, ReasonCode};
 use crate::proto::{Call, Dict, Message, Payload, PublicationId, RequestId, Value};
-
-/// A connection's payload conversions in progress (boxed in its state,
-/// `None` until the first).
-#[derive(Debug, Default)]
-pub struct Codec {
-    /// The client's publications from the first one waiting for its
-    /// decoder on, in arrival order.
-    inbound: VecDeque<In>,
-    /// Deliveries waiting for the encoder, in arrival order.
-    outbound: VecDeque<Out>,
-}
-
-/// A client publication held for the decoder (its own, or one before it).
-#[derive(Debug)]
-struct In {
-    /// The decoder CALL it waits for (`None`: ready).
-    call: Option<RequestId>,
-    /// What to feed the router when its turn comes (the PUBLISH first).
-    msgs: Vec<Message>,
-    /// The PUBLISH's request, answered with this code when decoding failed.
-    failed: Option<(RequestId, ReasonCode)>,
-}
-
-/// A delivery waiting for the encoder.
-#[derive(Debug)]
-struct Out {
-    /// The encoder CALL.
-    call: RequestId,
-    /// `None` while waiting; then the payload, or `None` when it failed.
-    payload: Option<Option<Bytes>>,
-    /// The MQTT topic.
-    topic: MqttString,
-    /// How the publication matched the session.
-    matched: Matched,
-    /// The publication.
-    publication: PublicationId,
-    /// A retained event sent at SUBSCRIBE.
-    retained: bool,
-    /// The publication's retain flag.
-    retain: bool,
-}
 
 /// Whether the client's publications wait behind a decode.
 pub fn holding(s: &State) -> bool {
@@ -214,6 +174,7 @@ pub fn answered(
     s: &mut State,
     request: RequestId,
     outcome: Result<Payload, (String, Payload)>,
+    place: Place,
 ) -> Result<(), Overflow> {
     let Some(c) = s.codec.as_mut() else {
         return Ok(());
@@ -244,11 +205,23 @@ pub fn answered(
             }
         });
     }
-    release(s)
+    release(s, place)
 }
 
+/// How an encoded delivery is placed (`sink::place`: sent, queued for an
+/// away client, or dropped); handed in by the sink, which calls this module.
+pub type Place = fn(
+    &mut State,
+    Rc<Msg>,
+    Rc<PublishTemplate>,
+    Matched,
+    PublicationId,
+    bool,
+    bool,
+) -> Result<bool, Overflow>;
+
 /// Feeds and delivers what is ready at the front of the queues.
-fn release(s: &mut State) -> Result<(), Overflow> {
+fn release(s: &mut State, place: Place) -> Result<(), Overflow> {
     let mut fed = false;
     while let Some(i) = s
         .codec
@@ -294,7 +267,7 @@ fn release(s: &mut State) -> Result<(), Overflow> {
         let Some(tmpl) = msg.template(o.matched.qos, s.version) else {
             continue;
         };
-        sink::place(s, msg, tmpl, o.matched, o.publication, o.retained, o.retain)?;
+        place(s, msg, tmpl, o.matched, o.publication, o.retained, o.retain)?;
     }
     if s.codec
         .as_ref()
@@ -327,6 +300,8 @@ fn encoded(outcome: Result<Payload, (String, Payload)>) -> Result<Bytes, String>
 
 #[cfg(test)]
 mod tests {
+    /// Places as the sink does.
+    const PLACE: Place = crate::transport::mqtt::sink::place;
     use super::*;
     use crate::config::mqtt::PayloadFormat;
     use crate::proto::mqtt::{QoS, Version};
@@ -424,9 +399,9 @@ mod tests {
                 Dict::new().with("args", Value::List(vec![Value::Int(v)])),
             )]))
         };
-        answered(&mut s, c3, answer(3)).expect("room");
+        answered(&mut s, c3, answer(3), PLACE).expect("room");
         assert!(s.todo.is_empty());
-        answered(&mut s, c1, answer(1)).expect("room");
+        answered(&mut s, c1, answer(1), PLACE).expect("room");
         assert_eq!(
             topics(&s.todo),
             vec!["dev.a:Some([Int(1)])", "other:None", "dev.b:Some([Int(3)])"]
@@ -466,6 +441,7 @@ mod tests {
             &mut s,
             c.request,
             Err(("wamp.error.canceled".into(), Payload::empty())),
+            PLACE,
         )
         .expect("room");
         assert_eq!(topics(&s.todo), vec!["other:None"], "only the plain one");
@@ -527,6 +503,7 @@ mod tests {
             &mut s,
             calls[2],
             Ok(Payload::args(vec![Value::Str("c".into())])),
+            PLACE,
         )
         .expect("room");
         assert_eq!(s.out.items.len(), before, "waits for the first two");
@@ -534,12 +511,14 @@ mod tests {
             &mut s,
             calls[1],
             Err(("wamp.error.runtime_error".into(), Payload::empty())),
+            PLACE,
         )
         .expect("room");
         answered(
             &mut s,
             calls[0],
             Ok(Payload::args(vec![Value::Bytes(Bytes::from_static(b"a"))])),
+            PLACE,
         )
         .expect("room");
         let payloads: Vec<&[u8]> = s

@@ -47,6 +47,7 @@
 //! runtime (the router is reached through [`RouterPort`]).
 
 pub mod calls;
+pub mod codec;
 mod conn;
 mod connect;
 pub mod ctx;

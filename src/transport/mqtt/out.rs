@@ -107,6 +107,17 @@ impl Msg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expired;
 
+/// How a publication reaches a session through its filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    /// The highest QoS of the matching filters (at most the publication's).
+    pub qos: QoS,
+    /// Their subscription identifiers.
+    pub sub_ids: SubIds,
+    /// Whether one of them keeps the RETAIN flag as published.
+    pub retain_as_published: bool,
+}
+
 /// Subscription identifiers of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SubIds {

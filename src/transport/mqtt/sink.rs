@@ -11,7 +11,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::ctx::now_ms;
 use super::mapping::{self, MapError};
-use super::out::{Item, Msg, PubOut, SubIds};
+use super::out::{Item, Matched, Msg, PubOut, SubIds};
 use super::session::{Filter, Owner};
 use super::state::{Phase, State, reason_of};
 use crate::config::mqtt::PayloadFormat;
@@ -226,17 +226,6 @@ impl<'a> Source<'a> {
     }
 }
 
-/// How a publication reaches a session through its filters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Matched {
-    /// The highest QoS of the matching filters (at most the publication's).
-    pub qos: QoS,
-    /// Their subscription identifiers.
-    pub sub_ids: SubIds,
-    /// Whether one of them keeps the RETAIN flag as published.
-    pub retain_as_published: bool,
-}
-
 /// Which of `filters` (those behind WAMP subscription `sub`) take a
 /// publication to `topic` by `publisher` at `pub_qos`: MQTT's matching, No
 /// Local against `own` session.
@@ -306,12 +295,17 @@ impl FrontSink for State {
             Message::Subscribed(m) => s.subscribe_answer(m.request, Ok(m.subscription)),
             Message::Published(m) => s.publish_answer(m.request, ReasonCode::Success),
             Message::Result(r) if super::dynamic::waits(s, r.request) => {
-                super::dynamic::answered(s, r.request, Ok(r.payload.clone()))
+                super::dynamic::answered(s, r.request, Ok(r.payload.clone()), place)
             }
             Message::Error(e)
                 if e.request_type == code::CALL && super::dynamic::waits(s, e.request) =>
             {
-                super::dynamic::answered(s, e.request, Err((e.error.clone(), e.payload.clone())))
+                super::dynamic::answered(
+                    s,
+                    e.request,
+                    Err((e.error.clone(), e.payload.clone())),
+                    place,
+                )
             }
             Message::Result(r) => {
                 s.call_answered(r.request, Ok(r.payload.clone()));

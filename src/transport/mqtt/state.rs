@@ -164,7 +164,7 @@ pub struct State {
     pub requests: Option<Box<Requests>>,
     /// Payloads waiting for a `dynamic` mapping's encoder or decoder (see
     /// [`super::dynamic`]); boxed, `None` while none waits.
-    pub codec: Option<Box<super::dynamic::Codec>>,
+    pub codec: Option<Box<super::codec::Codec>>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,

@@ -426,7 +426,7 @@ impl UringListener {
     pub fn bind_tcp(ring: Rc<Ring>, addr: SocketAddr) -> io::Result<UringListener> {
         let sock = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         sock.set_reuse_port(true)?;
-        crate::transport::listener::set_listener_nodelay(&sock);
+        crate::transport::sockopt::set_listener_nodelay(&sock);
         sock.bind(&addr.into())?;
         sock.listen(1024)?;
         Self::with(ring, sock, false)
