@@ -222,6 +222,9 @@ def test_persistent_session_survives_a_router_restart(tmp_path_factory, made):
         online.sync()  # the online subscriber's PUBACKs are in
         proc.terminate()
         assert proc.wait(15) == 0
+        # paho reconnects by itself: the old client would take the session
+        # over from `back` below (and back again, every second).
+        online.c.loop_stop()
         proc.start()
         wait_mqtt(proc)
         again = connect(persistent(proc.mqtt_port, V5, cid))
