@@ -3,7 +3,7 @@
 //! `junction init`, which creates a new one from a template.
 //!
 //! Only file-system work on paths it is given; it imports nothing from the
-//! rest of the crate but this module's [`Config`] loader (for its tests).
+//! rest of the crate but the parent module's `Config` loader (in its tests).
 
 use std::io;
 use std::path::{Path, PathBuf};
