@@ -360,15 +360,7 @@ pub fn decode_msg(b: &[u8]) -> Option<StoredMsg> {
     let at_ms = h.get_u64();
     let flags = h.get_u8();
     let pid = h.get_u16();
-    let mut buf = BytesMut::from(h);
-    let limits = mqtt::Limits {
-        peer: mqtt::Peer::Any,
-        max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
-        ..mqtt::Limits::server()
-    };
-    let Ok(Some(Packet::Publish(p))) = mqtt::decode(&mut buf, Some(Version::V5), &limits) else {
-        return None;
-    };
+    let (p, _) = stored_publish(h)?;
     let mut props = p.properties;
     let sub_ids = std::mem::take(&mut props.subscription_identifiers);
     Some(StoredMsg {
@@ -417,6 +409,21 @@ fn encode_will(w: &StoredWill, out: &mut Vec<u8>) {
     }
 }
 
+/// The 5.0 PUBLISH a stored message or will ends with, and whether octets
+/// follow it; `None` when it does not decode.
+fn stored_publish(rest: &[u8]) -> Option<(mqtt::Publish, bool)> {
+    let mut buf = BytesMut::from(rest);
+    let limits = mqtt::Limits {
+        peer: mqtt::Peer::Any,
+        max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
+        ..mqtt::Limits::server()
+    };
+    let Ok(Some(Packet::Publish(p))) = mqtt::decode(&mut buf, Some(Version::V5), &limits) else {
+        return None;
+    };
+    Some((p, !buf.is_empty()))
+}
+
 /// Reads a [`StoredWill`]; `None` when it does not read back.
 pub fn decode_will(b: &[u8]) -> Option<StoredWill> {
     let mut h = b;
@@ -426,16 +433,8 @@ pub fn decode_will(b: &[u8]) -> Option<StoredWill> {
     let due_ms = h.get_u64();
     let delay_s = h.get_u32();
     let flags = h.get_u8();
-    let mut buf = BytesMut::from(h);
-    let limits = mqtt::Limits {
-        peer: mqtt::Peer::Any,
-        max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
-        ..mqtt::Limits::server()
-    };
-    let Ok(Some(Packet::Publish(p))) = mqtt::decode(&mut buf, Some(Version::V5), &limits) else {
-        return None;
-    };
-    if !buf.is_empty() {
+    let (p, trailing) = stored_publish(h)?;
+    if trailing {
         return None;
     }
     let pp = p.properties;
