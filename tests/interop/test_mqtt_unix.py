@@ -27,9 +27,9 @@ pytestmark = pytest.mark.junction_only
 PASSTHROUGH = {"": {"type": "passthrough"}}
 
 
-@pytest.fixture(scope="module")
-def unix_router(tmp_path_factory):
-    work = tmp_path_factory.mktemp("unix")
+def start_unix_universal(work, **services) -> RouterProcess:
+    """A router with a universal transport on the Unix socket ``work/uni.sock``
+    (MQTT always, plus ``services``), started; its path in ``unix_path``."""
     proc = RouterProcess(work)
     path = str(work / "uni.sock")
     proc.config["workers"][0]["transports"].append(
@@ -37,8 +37,7 @@ def unix_router(tmp_path_factory):
             "type": "universal",
             "id": "uni_unix",
             "endpoint": {"type": "unix", "path": path},
-            "rawsocket": {"serializers": ["json", "msgpack"]},
-            "websocket": {"ws": {"type": "websocket", "serializers": ["json"]}},
+            **services,
             "mqtt": {"options": {"realm": "realm1", "role": "anonymous", "payload_mapping": PASSTHROUGH}},
         }
     )
@@ -47,6 +46,16 @@ def unix_router(tmp_path_factory):
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.unix_path = path
+    return proc
+
+
+@pytest.fixture(scope="module")
+def unix_router(tmp_path_factory):
+    proc = start_unix_universal(
+        tmp_path_factory.mktemp("unix"),
+        rawsocket={"serializers": ["json", "msgpack"]},
+        websocket={"ws": {"type": "websocket", "serializers": ["json"]}},
+    )
     yield proc
     proc.kill()
 
@@ -129,24 +138,10 @@ def test_under_readiness_io_the_unix_universal_transport_drops_with_a_warning(tm
     """glommio's readiness-based Unix streams cannot be peeked: each
     connection is dropped, the router says why once, and nothing crashes."""
     monkeypatch.setenv("JUNCTION_IO", "readiness")
-    work = tmp_path_factory.mktemp("unix-readiness")
-    proc = RouterProcess(work)
-    path = str(work / "uni.sock")
-    proc.config["workers"][0]["transports"].append(
-        {
-            "type": "universal",
-            "id": "uni_unix",
-            "endpoint": {"type": "unix", "path": path},
-            "mqtt": {"options": {"realm": "realm1", "role": "anonymous", "payload_mapping": PASSTHROUGH}},
-        }
-    )
-    proc.start()
+    proc = start_unix_universal(tmp_path_factory.mktemp("unix-readiness"))
     try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.05)
         for _ in range(2):
-            with unix(path) as s:
+            with unix(proc.unix_path) as s:
                 s.sendall(b"\x10")
                 try:
                     assert s.recv(16) == b"", "dropped"

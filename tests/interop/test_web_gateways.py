@@ -532,14 +532,7 @@ def test_cgi_long_chunked_body_streamed_to_the_running_script(gw):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     whole = first + b"".join(rest)
-    # The chunked answer's pieces, joined.
-    text = b""
-    while True:
-        size, _, body = body.partition(b"\r\n")
-        n = int(size, 16)
-        if n == 0:
-            break
-        text, body = text + body[:n], body[n + 2 :]
+    text = dechunk(body)
     assert text.decode().splitlines() == [
         "CL=UNSET",
         f"total={len(whole)}",
@@ -548,6 +541,17 @@ def test_cgi_long_chunked_body_streamed_to_the_running_script(gw):
     # A short chunked body (within chunked_buffer) is read whole: CONTENT_LENGTH given.
     r = requests.post(f"{gw.base}/cgis/lines.py", data=(b"x" * 100 for _ in range(5)))
     assert r.status_code == 200 and r.text.splitlines()[:2] == ["CL=500", "total=500"], r.text
+
+
+def dechunk(body: bytes) -> bytes:
+    """A chunked HTTP body's pieces, joined (up to its last chunk)."""
+    text = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return text
+        text, body = text + body[:n], body[n + 2 :]
 
 
 def echo_while_sending(gw, path: str, framing: str) -> None:
@@ -580,13 +584,7 @@ def echo_while_sending(gw, path: str, framing: str) -> None:
     answer_head, _, body = got.partition(b"\r\n\r\n")
     assert answer_head.startswith(b"HTTP/1.1 200"), answer_head
     assert b"connection: close" in answer_head.lower()
-    text = b""
-    while True:
-        size, _, body = body.partition(b"\r\n")
-        n = int(size, 16)
-        if n == 0:
-            break
-        text, body = text + body[:n], body[n + 2 :]
+    text = dechunk(body)
     assert text == b"echo: alpha\necho: beta\necho: gamma\ndone\n"
 
 

@@ -16,6 +16,20 @@ fn server_frame(fin: bool, op: Opcode, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Reads a client's WebSocket upgrade request: the request, the length of
+/// its head, and every octet read so far (what follows the head included).
+async fn read_upgrade(s: &mut UnixStream) -> (ws::UpgradeRequest, usize, Vec<u8>) {
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 1024];
+        let n = s.read(&mut chunk).await.expect("read");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((req, head)) = ws::parse_upgrade(&buf).expect("valid upgrade") {
+            return (req, head, buf);
+        }
+    }
+}
+
 /// Reads from `s` until `dec` yields a whole event; returns it owned as
 /// (opcode-ish tag, payload).
 async fn server_next(
@@ -222,15 +236,7 @@ fn websocket_client_against_a_scripted_server() {
             let server = glommio::spawn_local(async move {
                 let mut s = listener.accept().await.expect("accept");
                 // The upgrade request.
-                let mut buf = Vec::new();
-                let (req, head) = loop {
-                    let mut chunk = [0u8; 1024];
-                    let n = s.read(&mut chunk).await.expect("read");
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(r) = ws::parse_upgrade(&buf).expect("valid upgrade") {
-                        break r;
-                    }
-                };
+                let (req, head, mut buf) = read_upgrade(&mut s).await;
                 assert_eq!(req.path, "/ws");
                 assert_eq!(req.protocols, vec!["wamp.2.json"]);
                 buf.drain(..head);
@@ -298,15 +304,7 @@ fn a_reader_task_gets_every_message_while_a_writer_task_writes() {
             let listener = UnixListener::bind(&path).expect("bind");
             let server = glommio::spawn_local(async move {
                 let mut s = listener.accept().await.expect("accept");
-                let mut buf = Vec::new();
-                let (req, head) = loop {
-                    let mut chunk = [0u8; 1024];
-                    let n = s.read(&mut chunk).await.expect("read");
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(r) = ws::parse_upgrade(&buf).expect("valid upgrade") {
-                        break r;
-                    }
-                };
+                let (req, head, mut buf) = read_upgrade(&mut s).await;
                 buf.drain(..head);
                 let mut out = ws::switching_protocols(&req.key, "wamp.2.json");
                 out.extend(server_frame(true, Opcode::Text, b"[2,7,{}]"));
