@@ -15,7 +15,7 @@
 //! hands it to the node's loop, which answers.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
@@ -152,27 +152,124 @@ fn prepare_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Why the control socket could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Another node answers on the path: starting would take its socket
+    /// over, and `junction status` would then reach the wrong node.
+    #[error(
+        "another junction node answers on the control socket {}: stop it, or give this \
+         node its own socket with `junction.control_socket` in its config (then \
+         `junction status --socket PATH` reaches it)",
+        path.display()
+    )]
+    InUse {
+        /// The socket's path.
+        path: PathBuf,
+    },
+    /// Something that is not a socket is at the path.
+    #[error(
+        "{} exists and is not a socket: remove it, or choose another path with \
+         `junction.control_socket`",
+        path.display()
+    )]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The directory is unusable, or the socket cannot be bound.
+    #[error("cannot make the control socket {}: {source}", path.display())]
+    Io {
+        /// The socket's path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// The bound control socket: removes its file when dropped (unless another
+/// socket has replaced it since).
+#[derive(Debug)]
+pub(super) struct ControlSocket {
+    path: PathBuf,
+    /// The socket file's inode, to tell it from a later one at the same path.
+    ino: u64,
+}
+
+impl ControlSocket {
+    /// Where it listens.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Clears `path` for a new socket: a live socket (another node answers)
+/// is refused, a stale one (nothing listens: its node was killed) removed.
+fn clear_stale(path: &Path) -> Result<(), ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+        Ok(m) => m,
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ControlError::NotASocket {
+            path: path.to_owned(),
+        });
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(ControlError::InUse {
+            path: path.to_owned(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            std::fs::remove_file(path).map_err(io)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Binds the control socket at `path` (0600) and serves it on a thread,
-/// handing each request to the node's loop through `to`.
+/// handing each request to the node's loop through `to` (requests that
+/// arrive before the loop runs wait for it).
 ///
 /// # Errors
-/// When the directory is unusable, another node answers on `path`, or
-/// the socket cannot be bound.
-pub(super) fn serve(path: &Path, to: Sender<Event>) -> io::Result<()> {
+/// [`ControlError::InUse`] when another node answers on `path` (a stale
+/// socket, with nothing listening, is replaced); [`ControlError::NotASocket`];
+/// [`ControlError::Io`] when the directory is unusable or the socket cannot
+/// be bound.
+pub(super) fn serve(path: &Path, to: Sender<Event>) -> Result<ControlSocket, ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        prepare_dir(dir)?;
+        prepare_dir(dir).map_err(io)?;
     }
-    if std::fs::symlink_metadata(path).is_ok() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("another process answers on {}", path.display()),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    clear_stale(path)?;
+    // Two nodes starting at once: bind fails for the second (the file exists).
+    let listener = UnixListener::bind(path).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => ControlError::InUse {
+            path: path.to_owned(),
+        },
+        _ => io(e),
+    })?;
+    let ino = std::fs::symlink_metadata(path).map_err(io)?.ino();
+    let socket = ControlSocket {
+        path: path.to_owned(),
+        ino,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     std::thread::Builder::new()
         .name("junction-control".into())
         .spawn(move || {
@@ -181,8 +278,9 @@ pub(super) fn serve(path: &Path, to: Sender<Event>) -> io::Result<()> {
                     tracing::debug!(error = %e, "control socket request failed");
                 }
             }
-        })?;
-    Ok(())
+        })
+        .map_err(io)?;
+    Ok(socket)
 }
 
 /// Reads one request from `conn`, has the node answer it, writes the answer.
@@ -289,18 +387,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("sub").join(SOCKET_NAME);
         let (tx, rx) = mpsc::channel();
-        serve(&path, tx.clone()).expect("serve");
+        let socket = serve(&path, tx.clone()).expect("serve");
+        assert_eq!(socket.path(), path);
         let mode = std::fs::metadata(&path).expect("socket").mode();
         assert_eq!(mode & 0o777, 0o600);
         let dmode = std::fs::metadata(path.parent().expect("dir"))
             .expect("dir")
             .mode();
         assert_eq!(dmode & 0o777, 0o700);
-        // A second node on the same path is refused.
-        assert_eq!(
-            serve(&path, tx).expect_err("in use").kind(),
-            io::ErrorKind::AddrInUse
+        // A second node on the same path is refused, and the message says
+        // where and how to choose another socket.
+        let e = serve(&path, tx).expect_err("in use");
+        assert!(
+            matches!(&e, ControlError::InUse { path: p } if *p == path),
+            "{e:?}"
         );
+        let text = e.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("junction.control_socket"), "{text}");
         // The node's loop, answering one request.
         let node = std::thread::spawn(move || {
             if let Ok(Event::Control(req, reply)) = rx.recv() {
@@ -324,5 +428,46 @@ mod tests {
         let r: Response = serde_json::from_str(&line).expect("json");
         assert!(!r.ok);
         assert!(r.errors[0].starts_with("bad request"), "{r:?}");
+        // The socket's file goes with it.
+        drop(socket);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(SOCKET_NAME);
+        // A node killed with SIGKILL leaves its socket file, with nothing listening.
+        drop(UnixListener::bind(&path).expect("bind"));
+        assert!(path.exists());
+        let (tx, _rx) = mpsc::channel();
+        let socket = serve(&path, tx).expect("a stale socket is replaced");
+        UnixStream::connect(&path).expect("the new socket listens");
+        drop(socket);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_socket_is_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(SOCKET_NAME);
+        std::fs::write(&path, b"keep me").expect("write");
+        let (tx, _rx) = mpsc::channel();
+        let e = serve(&path, tx).expect_err("not a socket");
+        assert!(matches!(e, ControlError::NotASocket { .. }), "{e:?}");
+        assert_eq!(std::fs::read(&path).expect("still there"), b"keep me");
+    }
+
+    #[test]
+    fn dropping_leaves_a_socket_that_replaced_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(SOCKET_NAME);
+        let (tx, _rx) = mpsc::channel();
+        let socket = serve(&path, tx).expect("serve");
+        // Someone removed the file and another node bound the path since.
+        std::fs::remove_file(&path).expect("remove");
+        let _other = UnixListener::bind(&path).expect("bind");
+        drop(socket);
+        assert!(path.exists(), "the other node's socket stays");
     }
 }

@@ -11,7 +11,10 @@
 //!   while every shard answers its liveness check;
 //! - the shards' end.
 //!
-//! systemd is told `READY=1` once every listener of every shard is up,
+//! The control socket is bound before the listeners (a script may wait for
+//! either), and a node whose socket path another node answers on stops
+//! there with [`NodeError::Control`]. systemd is told `READY=1` once the
+//! socket and every listener of every shard are up,
 //! `RELOADING=1`/`READY=1` around a reload and `STOPPING=1` at a drain.
 //!
 //! Guest workers (`workers/`) start once every listener is up, on the
@@ -31,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use self::control::{Request, Response};
+use self::control::{ControlError, Request, Response};
 use self::notify::{Notifier, Watchdog};
 use self::status::{NodeFacts, Reloads, Status};
 use self::workers::Supervisor;
@@ -86,36 +89,54 @@ struct Node {
     workers: Supervisor,
 }
 
+/// Why the node could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The shards could not start, or one failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The control socket's path is taken (another node answers there, or a
+    /// file that is not a socket).
+    #[error(transparent)]
+    Control(ControlError),
+}
+
 /// Runs the router until its shards stop: see the module header.
 ///
 /// # Errors
-/// [`RunError`] from [`start`] or from a shard.
-pub fn run(spec: NodeSpec) -> Result<Exit, RunError> {
+/// [`NodeError::Control`] when another node answers on the control socket;
+/// [`NodeError::Run`] from [`start`] or from a shard.
+pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
     let missing = workers::missing_executables(&spec.config);
     if !missing.is_empty() {
-        return Err(RunError::Workers(missing.join("\n")));
+        return Err(RunError::Workers(missing.join("\n")).into());
     }
     let blocked = signals::block();
-    let handle = start(spec.config.clone(), spec.shards)?;
     let (tx, rx) = mpsc::channel();
-    if let Err(e) = signals::spawn_waiter(blocked, tx.clone()) {
-        tracing::error!(error = %e, "cannot wait for signals");
-    }
+    // The control socket first: scripts wait for it or for the ports, and
+    // a second node configured like this one stops here, before its
+    // listeners. Requests wait in the channel until the loop runs.
     let socket = control::socket_path(spec.config.node.control_socket.as_deref());
-    let serving = match control::serve(&socket, tx.clone()) {
-        Ok(()) => {
-            tracing::info!(path = %socket.display(), "control socket (junction status, junction reload)");
-            true
+    let socket = match control::serve(&socket, tx.clone()) {
+        Ok(s) => {
+            tracing::info!(path = %s.path().display(), "control socket (junction status, junction reload)");
+            Some(s)
+        }
+        Err(e @ (ControlError::InUse { .. } | ControlError::NotASocket { .. })) => {
+            return Err(NodeError::Control(e));
         }
         Err(e) => {
             tracing::warn!(
-                path = %socket.display(),
                 error = %e,
                 "no control socket: junction status and junction reload will not reach this node"
             );
-            false
+            None
         }
     };
+    let handle = start(spec.config.clone(), spec.shards)?;
+    if let Err(e) = signals::spawn_waiter(blocked, tx.clone()) {
+        tracing::error!(error = %e, "cannot wait for signals");
+    }
     let control = handle.control();
     let workers = Supervisor::start(control.process_shared()).map_err(|e| RunError::Executor {
         shard: 0,
@@ -160,10 +181,8 @@ pub fn run(spec: NodeSpec) -> Result<Exit, RunError> {
     node.workers
         .stop_all(matches!(exit, Ok(Exit::Forced)) || exit.is_err());
     drop(node);
-    if serving {
-        let _ = std::fs::remove_file(&socket);
-    }
-    exit
+    drop(socket);
+    Ok(exit?)
 }
 
 impl Node {

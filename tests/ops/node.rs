@@ -44,6 +44,8 @@ pub struct Node {
     pub dir: tempfile::TempDir,
     pub child: Child,
     pub config_path: PathBuf,
+    /// `RUNTIME_DIRECTORY` as the test set it.
+    run_dir: Option<PathBuf>,
 }
 
 impl Node {
@@ -71,6 +73,10 @@ impl Node {
             dir,
             child,
             config_path,
+            run_dir: env
+                .iter()
+                .find(|(k, _)| *k == "RUNTIME_DIRECTORY")
+                .map(|(_, v)| PathBuf::from(v)),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ports.iter().all(|p| port_open(*p)) {
@@ -80,7 +86,9 @@ impl Node {
             assert!(Instant::now() < deadline, "no listener:\n{}", node.log());
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The control socket is made right after the listeners.
+        // The control socket is made before the listeners (the ports may
+        // answer for another test's node that got the same free port, so
+        // wait rather than assert; control.rs checks the order).
         while !node.socket().exists() {
             assert!(
                 Instant::now() < deadline,
@@ -92,9 +100,16 @@ impl Node {
         node
     }
 
+    /// The runtime directory: `RUNTIME_DIRECTORY` when the test set it, else `run` in the node's directory.
+    pub fn run_dir(&self) -> PathBuf {
+        self.run_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("run"))
+    }
+
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("run").join("junction.sock")
+        self.run_dir().join("junction.sock")
     }
 
     /// What the node logged so far.
