@@ -297,6 +297,8 @@ pub struct ContainerWorker {
     pub shutdown: ContainerShutdown,
     /// `options.restart`; `None`: not given.
     pub restart: Option<ContainerRestart>,
+    /// `options.env`: the host process's environment (as a guest's).
+    pub env: ProcessEnv,
     /// `options.python` (the host's interpreter) and `options.pythonpath`
     /// (where the component classes are imported from).
     pub python: crate::config::PythonOptions,
@@ -313,6 +315,18 @@ pub enum ContainerShutdown {
     OnAnyComponentFailed,
     /// `shutdown-on-any-component-stopped`.
     OnAnyComponentStopped,
+}
+
+impl ContainerShutdown {
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContainerShutdown::Manual => "shutdown-manual",
+            ContainerShutdown::OnLastComponentStopped => "shutdown-on-last-component-stopped",
+            ContainerShutdown::OnAnyComponentFailed => "shutdown-on-any-component-failed",
+            ContainerShutdown::OnAnyComponentStopped => "shutdown-on-any-component-stopped",
+        }
+    }
 }
 
 /// `options.restart` of a container.

@@ -462,6 +462,8 @@ impl Loader<'_> {
             // Handled by `worker_disabled` before the worker is read.
             ("disabled", Key::Read),
         ];
+        // A worker type's own reading of a key replaces the default.
+        table.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         table.extend_from_slice(extra);
         self.keys(path, obj, &table);
         if !python_used {

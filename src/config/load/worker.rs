@@ -25,6 +25,10 @@ use crate::proto::uri::MatchPolicy;
 /// Callback names of a `function` component.
 const CALLBACKS: [&str; 4] = ["join", "leave", "connect", "disconnect"];
 
+/// Why a container component transport's `options` are warned.
+const CONNECTING_OPTIONS: &str = "ignored: the container host connects with Autobahn's default \
+     transport options (the router's own limits still apply)";
+
 impl Loader<'_> {
     /// One of the router's `components`.
     pub(super) fn router_component(
@@ -481,6 +485,7 @@ impl Loader<'_> {
             components: Vec::new(),
             shutdown: ContainerShutdown::Manual,
             restart: None,
+            env: ProcessEnv::default(),
             python: crate::config::PythonOptions::default(),
         };
         if let Some(v) = obj.get("connections") {
@@ -498,10 +503,17 @@ impl Loader<'_> {
             c.python = self.worker_options(
                 &op,
                 v,
-                &[("shutdown", Key::Read), ("restart", Key::Read)],
+                &[
+                    ("shutdown", Key::Read),
+                    ("restart", Key::Read),
+                    ("env", Key::Read),
+                ],
                 true,
             );
             let o = v.as_object()?;
+            if let Some(v) = o.get("env") {
+                c.env = self.process_env(&child(&op, "env"), v)?;
+            }
             if let Some(v) = o.get("shutdown") {
                 let p = child(&op, "shutdown");
                 c.shutdown = match self.string(&p, v)?.as_ref() {
@@ -596,6 +608,7 @@ impl Loader<'_> {
         })
     }
 
+    /// A container component's transport (how it reaches the router).
     fn connecting_transport(&mut self, path: &str, v: &Value) -> Option<ConnectingTransport> {
         let obj = self.object(path, v)?;
         let t = self.required_str(path, obj, "type")?;
@@ -611,7 +624,7 @@ impl Loader<'_> {
                         ("url", Key::Read),
                         ("serializers", Key::Read),
                         // Client-side WebSocket tuning of the component's connection.
-                        ("options", Key::Ignore),
+                        ("options", Key::Warn(CONNECTING_OPTIONS)),
                     ],
                 );
                 let url = self.required(path, obj, "url", Self::nonempty);
@@ -630,7 +643,7 @@ impl Loader<'_> {
                         ("type", Key::Read),
                         ("endpoint", Key::Read),
                         ("serializer", Key::Read),
-                        ("options", Key::Ignore),
+                        ("options", Key::Warn(CONNECTING_OPTIONS)),
                         ("url", Key::Ignore),
                         ("debug", super::transport::DEBUG),
                     ],

@@ -227,6 +227,56 @@ fn containers_and_their_transports() {
         vec![Path::new("/node/ca.pem").to_owned()]
     );
     assert!(warning_paths(&c).contains(&"workers[1].components[1].auth"));
+    // Every shutdown mode is read.
+    for mode in [
+        ContainerShutdown::Manual,
+        ContainerShutdown::OnLastComponentStopped,
+        ContainerShutdown::OnAnyComponentFailed,
+        ContainerShutdown::OnAnyComponentStopped,
+    ] {
+        let c = model(&with(
+            "/workers/1",
+            json!({"type": "container", "options": {"shutdown": mode.name()}}),
+        ));
+        let WorkerKind::Container(ct) = &c.workers[0].kind else {
+            panic!("container");
+        };
+        assert_eq!(ct.shutdown, mode);
+    }
+    // A container's env is its host's (a guest's `options.env`), the router's is warned.
+    let c = model(&with(
+        "/workers/1",
+        json!({"type": "container", "options": {"env": {"inherit": false, "vars": {"A": "1"}}}}),
+    ));
+    let WorkerKind::Container(ct) = &c.workers[0].kind else {
+        panic!("container");
+    };
+    assert_eq!(ct.env.inherit, EnvInherit::Nothing);
+    assert_eq!(ct.env.vars["A"], "1");
+    assert!(warning_paths(&c).is_empty(), "{:?}", c.warnings);
+    let c = model(&with(
+        "/workers/0/options",
+        json!({"env": {"vars": {"A": "1"}}}),
+    ));
+    assert_eq!(warning_paths(&c), vec!["workers[0].options.env"]);
+    // A component transport's client options are not applied: warned, not silently dropped.
+    let c = model(&with(
+        "/workers/1",
+        json!({"type": "container", "components": [
+            {"type": "class", "classname": "a.B", "realm": "realm1", "transport": {
+                "type": "websocket", "url": "ws://h/ws", "options": {"auto_ping_interval": 1000},
+                "endpoint": {"type": "tcp", "host": "h", "port": 1}}},
+            {"type": "class", "classname": "a.B", "realm": "realm1", "transport": {
+                "type": "rawsocket", "serializer": "json", "options": {"max_message_size": 1024},
+                "endpoint": {"type": "tcp", "host": "h", "port": 1}}}]}),
+    ));
+    assert_eq!(
+        warning_paths(&c),
+        vec![
+            "workers[1].components[0].transport.options",
+            "workers[1].components[1].transport.options"
+        ]
+    );
     // A container's Python settings are its host process's.
     let c = model(&with(
         "/workers/1",

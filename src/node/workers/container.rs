@@ -3,7 +3,8 @@
 //! (`container_host.py`, Autobahn|Python's Component API), supervised
 //! exactly like a guest (process group, stop, restart, reload, status). The
 //! components, with their realms, `extra` and connecting transports, reach
-//! the host as a JSON line on its stdin.
+//! the host as a JSON line on its stdin, with the container's
+//! `options.shutdown`, which the host applies (when it exits by itself).
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::config::worker::{
     ComponentKind, ConnectingEndpoint, ConnectingKind, ContainerComponent, ContainerRestart,
     ContainerWorker, DEFAULT_GUEST_STOP_TIMEOUT_S, GuestOutput, GuestRestart, GuestStdin,
-    GuestWorker, ProcessEnv, PythonEntry,
+    GuestWorker, PythonEntry,
 };
 
 /// The host program.
@@ -22,7 +23,9 @@ const HOST: &str = include_str!("container_host.py");
 
 /// The guest that runs container `id`: the container's `options.python`
 /// (else the router's, else `python3`), with the container's
-/// `options.pythonpath` (then the router's) in front of `PYTHONPATH`.
+/// `options.pythonpath` (then the router's) in front of `PYTHONPATH` (the
+/// container's `options.env.vars`, else the node's), in the container's
+/// `options.env`.
 pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec {
     let python = c
         .python
@@ -30,10 +33,14 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
         .clone()
         .or_else(|| config.python.executable.clone())
         .unwrap_or_else(|| PathBuf::from("python3"));
-    let mut env = ProcessEnv::default();
+    let mut env = c.env.clone();
     let mut path: Vec<PathBuf> = c.python.path.clone();
     path.extend(config.python.path.iter().cloned());
-    if let Some(existing) = std::env::var_os("PYTHONPATH") {
+    let existing = match env.vars.get("PYTHONPATH") {
+        Some(v) => Some(std::ffi::OsString::from(v)),
+        None => std::env::var_os("PYTHONPATH"),
+    };
+    if let Some(existing) = existing {
         path.extend(std::env::split_paths(&existing));
     }
     if !path.is_empty()
@@ -52,7 +59,7 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
             workdir: config.node_dir.clone(),
             env,
             stdin: GuestStdin::Json {
-                value: json!({ "components": components }),
+                value: json!({ "components": components, "shutdown": c.shutdown.name() }),
                 msgpack: false,
                 close: true,
             },
@@ -115,6 +122,7 @@ fn component(c: &ContainerComponent) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::worker::EnvInherit;
 
     #[test]
     fn a_container_becomes_a_python_host_with_its_components_on_stdin() {
@@ -123,7 +131,8 @@ mod tests {
                 {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
                  "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}]},
                 {"type": "container", "id": "box",
-                 "options": {"pythonpath": ["apps"], "restart": "restart-on-failed"},
+                 "options": {"pythonpath": ["apps"], "restart": "restart-on-failed",
+                             "env": {"inherit": ["HOME"], "vars": {"APP_MODE": "test", "PYTHONPATH": "/opt/lib"}}},
                  "components": [
                     {"type": "class", "classname": "app.Session", "realm": "realm1", "extra": {"k": 1},
                      "transport": {"type": "websocket", "url": "ws://127.0.0.1:8080/ws",
@@ -141,8 +150,16 @@ mod tests {
         assert_eq!(s.config.executable, "python3");
         assert_eq!(s.config.arguments[0], "-c");
         assert!(s.config.arguments[1].contains("session_factory"));
+        // The default shutdown mode travels with the components.
+        let GuestStdin::Json { value, .. } = &s.config.stdin else {
+            panic!("stdin");
+        };
+        assert_eq!(value["shutdown"], "shutdown-manual");
         assert_eq!(s.config.restart, GuestRestart::OnFailed);
-        assert!(s.config.env.vars["PYTHONPATH"].starts_with("./apps"));
+        // The container's env is the host's; its PYTHONPATH goes after the pythonpath.
+        assert_eq!(s.config.env.vars["PYTHONPATH"], "./apps:/opt/lib");
+        assert_eq!(s.config.env.vars["APP_MODE"], "test");
+        assert_eq!(s.config.env.inherit, EnvInherit::Only(vec!["HOME".into()]));
         let GuestStdin::Json { value, .. } = &s.config.stdin else {
             panic!("stdin");
         };
@@ -176,5 +193,202 @@ mod tests {
         assert_eq!(gaps.len(), 2, "{gaps:?}");
         assert!(gaps[0].contains("workers[1].components[0]") && gaps[0].contains("function"));
         assert!(gaps[1].contains("components[0].transport.endpoint.tls"));
+    }
+
+    /// A stand-in for Autobahn|Python: each component's `extra.end` says
+    /// whether its `start()` future succeeds (`stop`), fails (`fail`) or
+    /// never completes (`hang`); `run` returns when every one is done.
+    const FAKE_AUTOBAHN: &str = r#"
+import asyncio
+
+class Component:
+    def __init__(self, transports, realm, extra, session_factory):
+        self.end = (extra or {})["end"]
+
+    def start(self, loop):
+        fut = loop.create_future()
+        if self.end == "stop":
+            loop.call_soon(fut.set_result, None)
+        elif self.end == "fail":
+            loop.call_soon(fut.set_exception, RuntimeError("boom"))
+        return fut
+
+def run(components, log_level=None):
+    loop = asyncio.new_event_loop()
+    futs = [c.start(loop) for c in components]
+    loop.run_until_complete(asyncio.gather(*futs, return_exceptions=True))
+"#;
+
+    /// How a host run went: its exit status (`None`: still running when
+    /// its last line was read, then killed) and its stdout lines.
+    struct HostRun {
+        status: Option<i32>,
+        lines: Vec<String>,
+    }
+
+    /// Runs the real host (`python3`) on the fake Autobahn with one
+    /// component per entry of `ends`, under `options.shutdown` = `mode`,
+    /// until it exits or prints `until` (then checks it still runs, and kills it).
+    /// `None` when there is no `python3`.
+    fn run_host(mode: &str, ends: &[&str], until: Option<&str>) -> Option<HostRun> {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        if Command::new("python3").arg("--version").output().is_err() {
+            eprintln!("skipped: no python3");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pkg = dir.path().join("autobahn").join("asyncio");
+        std::fs::create_dir_all(&pkg).expect("mkdir");
+        std::fs::write(dir.path().join("autobahn").join("__init__.py"), "").expect("write");
+        std::fs::write(pkg.join("__init__.py"), "").expect("write");
+        std::fs::write(pkg.join("component.py"), FAKE_AUTOBAHN).expect("write");
+        std::fs::write(dir.path().join("app.py"), "class Session:\n    pass\n").expect("write");
+        let components: Vec<Value> = ends
+            .iter()
+            .map(|e| {
+                json!({"type": "class", "classname": "app.Session", "realm": "realm1",
+                       "extra": {"end": e},
+                       "transport": {"type": "websocket", "url": "ws://127.0.0.1:1/ws",
+                                     "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": 1}}})
+            })
+            .collect();
+        let config = json!({"version": 2, "workers": [
+            {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
+             "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}]},
+            {"type": "container", "id": "box",
+             "options": {"shutdown": mode, "pythonpath": [dir.path()]},
+             "components": components}]});
+        let c = Config::from_json_str(&config.to_string()).expect("loads");
+        let spec = &super::super::guests(&c)[0];
+        let GuestStdin::Json { value, .. } = &spec.config.stdin else {
+            panic!("stdin");
+        };
+        let mut child = Command::new(&spec.config.executable)
+            .args(&spec.config.arguments)
+            .envs(&spec.config.env.vars)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{value}").expect("write the spec");
+        drop(stdin);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => {
+                    let reached = until.is_some_and(|u| line == u);
+                    lines.push(line);
+                    if reached {
+                        // The host printed `until` and then waits.
+                        let status = child
+                            .try_wait()
+                            .expect("wait")
+                            .map(|s| s.code().unwrap_or(-1));
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Some(HostRun { status, lines });
+                    }
+                }
+                Err(_) => {
+                    if let Some(s) = child.try_wait().expect("wait") {
+                        lines.extend(rx.try_iter());
+                        return Some(HostRun {
+                            status: Some(s.code().unwrap_or(-1)),
+                            lines,
+                        });
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("the host neither exited nor printed {until:?}: {lines:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shutdown_manual_keeps_the_host_when_no_component_runs() {
+        let wait = "shutdown-manual: no component runs; waiting to be stopped";
+        let Some(r) = run_host("shutdown-manual", &["stop"], Some(wait)) else {
+            return;
+        };
+        assert_eq!(r.status, None, "{:?}", r.lines);
+        assert!(
+            r.lines.contains(&"component component1 stopped".to_owned()),
+            "{:?}",
+            r.lines
+        );
+    }
+
+    #[test]
+    fn shutdown_on_last_component_stopped_exits_when_all_have() {
+        let Some(r) = run_host(
+            "shutdown-on-last-component-stopped",
+            &["stop", "stop"],
+            None,
+        ) else {
+            return;
+        };
+        assert_eq!(r.status, Some(0), "{:?}", r.lines);
+        let Some(r) = run_host(
+            "shutdown-on-last-component-stopped",
+            &["stop", "fail"],
+            None,
+        ) else {
+            return;
+        };
+        assert_eq!(r.status, Some(1), "a failed component: {:?}", r.lines);
+        assert!(
+            r.lines
+                .contains(&"component component2 failed: boom".to_owned()),
+            "{:?}",
+            r.lines
+        );
+    }
+
+    #[test]
+    fn shutdown_on_any_component_exits_while_others_run() {
+        let Some(r) = run_host("shutdown-on-any-component-stopped", &["hang", "stop"], None) else {
+            return;
+        };
+        assert_eq!(r.status, Some(0), "{:?}", r.lines);
+        assert_eq!(
+            r.lines.last().map(String::as_str),
+            Some(
+                "shutdown-on-any-component-stopped: component component2 ended: stopping the container"
+            )
+        );
+        let Some(r) = run_host("shutdown-on-any-component-failed", &["hang", "fail"], None) else {
+            return;
+        };
+        assert_eq!(r.status, Some(1), "{:?}", r.lines);
+        assert_eq!(
+            r.lines.last().map(String::as_str),
+            Some(
+                "shutdown-on-any-component-failed: component component2 failed: stopping the container"
+            )
+        );
+        // A component that stops without failing does not end the host.
+        let wait = "shutdown-on-any-component-failed: no component runs; waiting to be stopped";
+        let Some(r) = run_host("shutdown-on-any-component-failed", &["stop"], Some(wait)) else {
+            return;
+        };
+        assert_eq!(r.status, None, "{:?}", r.lines);
     }
 }

@@ -2,17 +2,37 @@
 worker with Autobahn|Python, as Crossbar's container process does.
 
 Reads one JSON line on stdin: {"components": [{"id", "classname", "realm",
-"extra", "transport"}]} (the transport as Autobahn's Component takes it).
-Imports every class (from the container's pythonpath), then runs them all
-with Autobahn's Component API: Twisted when a class derives from
-autobahn.twisted's ApplicationSession (Crossbar's own components), asyncio
-otherwise. Each component reconnects when its connection is lost. An import
-error ends the process with status 2 and the error on stderr.
+"extra", "transport"}], "shutdown": "shutdown-..."} (the transport as
+Autobahn's Component takes it). Imports every class (from the container's
+pythonpath), then runs them all with Autobahn's Component API: Twisted when
+a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
+components), asyncio otherwise. Each component reconnects when its
+connection is lost; it has stopped when its session left for good (its
+start() future is done), and failed when that future failed.
+
+When the host exits follows the container's options.shutdown:
+- shutdown-manual (the default): never by itself; once no component runs
+  it waits until the node stops it;
+- shutdown-on-last-component-stopped: when every component has stopped
+  (status 0, or 1 when one failed);
+- shutdown-on-any-component-stopped: when the first component stops
+  (status 0, or 1 when it failed);
+- shutdown-on-any-component-failed: when the first component fails
+  (status 1); when every component stopped without failing, as manual.
+
+An import error ends the process with status 2 and the error on stderr.
 """
 
 import importlib
 import json
+import os
+import signal
 import sys
+
+MANUAL = "shutdown-manual"
+ON_LAST = "shutdown-on-last-component-stopped"
+ON_ANY_STOPPED = "shutdown-on-any-component-stopped"
+ON_ANY_FAILED = "shutdown-on-any-component-failed"
 
 
 def load(classname):
@@ -22,8 +42,59 @@ def load(classname):
     return getattr(importlib.import_module(module), name)
 
 
+def leave_now(status, why):
+    """Ends the host at once (the node sees the exit status)."""
+    print(f"{why}: stopping the container", flush=True)
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def watched(base, cid, mode, failures):
+    """`base` (Autobahn's Component) with its end reported to the mode."""
+
+    class Hosted(base):
+        def start(self, *args, **kwargs):
+            done = super().start(*args, **kwargs)
+
+            def ended(failure):
+                if failure is not None:
+                    failures.append(cid)
+                    print(f"component {cid} failed: {failure}", flush=True)
+                else:
+                    print(f"component {cid} stopped", flush=True)
+                if mode == ON_ANY_STOPPED:
+                    leave_now(1 if failure is not None else 0, f"{mode}: component {cid} ended")
+                if mode == ON_ANY_FAILED and failure is not None:
+                    leave_now(1, f"{mode}: component {cid} failed")
+
+            if hasattr(done, "addCallbacks"):  # a Twisted Deferred
+
+                def ok(result):
+                    ended(None)
+                    return result
+
+                def err(failure):
+                    ended(failure.value)
+                    return failure
+
+                done.addCallbacks(ok, err)
+            else:  # an asyncio future
+
+                def finished(fut):
+                    if fut.cancelled():
+                        ended(None)
+                    else:
+                        ended(fut.exception())
+
+                done.add_done_callback(finished)
+            return done
+
+    return Hosted
+
+
 def main():
     spec = json.loads(sys.stdin.readline())
+    mode = spec.get("shutdown", MANUAL)
     try:
         classes = [load(c["classname"]) for c in spec["components"]]
     except Exception as e:  # noqa: BLE001 - any import failure is reported
@@ -37,9 +108,11 @@ def main():
     else:
         from autobahn.asyncio.component import Component, run
     components = []
+    failures = []
     for c, cls in zip(spec["components"], classes):
+        hosted = watched(Component, c["id"], mode, failures)
         components.append(
-            Component(
+            hosted(
                 transports=[c["transport"]],
                 realm=c["realm"],
                 extra=c.get("extra"),
@@ -47,7 +120,16 @@ def main():
             )
         )
         print(f"component {c['id']}: {c['classname']} on realm {c['realm']}", flush=True)
-    run(components, log_level="info")
+    try:
+        if components:
+            run(components, log_level="info")
+    except SystemExit:  # Twisted's react() exits when every component has stopped
+        pass
+    if mode in (MANUAL, ON_ANY_FAILED):
+        print(f"{mode}: no component runs; waiting to be stopped", flush=True)
+        while True:
+            signal.pause()
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
