@@ -8,14 +8,15 @@
 # --out     where the .deb goes (default: target/debian)
 # --fast    gzip -1 instead of xz (tests; the package is larger)
 #
-# The package: /usr/bin/junction (debug info stripped), the systemd unit
+# The package: /usr/bin/junction (stripped), the systemd unit
 # (enabled on install, not started: edit the config first), the config in
 # /etc/junction/config.json (a conffile: kept and asked about on upgrades),
 # a `junction` system user (created by postinst; the unit's DynamicUser=
 # then runs the service as that user, with a stable UID), the docs in
-# /usr/share/doc/junction. Prints the .deb's path.
+# /usr/share/doc/junction, a man page. Prints the .deb's path.
 #
-# Environment: DEB_MAINTAINER ("Name <email>"), DEB_REVISION (default 1).
+# Environment: DEB_MAINTAINER ("Name <email>"; default: git's user.name and
+# user.email), DEB_REVISION (default 1).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,19 @@ fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
 revision=${DEB_REVISION:-1}
 arch=$(dpkg --print-architecture)
-maintainer=${DEB_MAINTAINER:-Junction developers <junction@localhost>}
+# The maintainer: DEB_MAINTAINER, else git's user.name and user.email.
+maintainer=${DEB_MAINTAINER:-}
+if [ -z "$maintainer" ]; then
+    name=$(git -C "$root" config user.name || true)
+    email=$(git -C "$root" config user.email || true)
+    if [ -n "$name" ] && [ -n "$email" ]; then
+        maintainer="$name <$email>"
+    else
+        maintainer="Junction developers <junction@localhost>"
+    fi
+fi
+year=$(git -C "$root" log --reverse --format=%ad --date=format:%Y 2>/dev/null | head -n 1)
+year=${year:-$(date +%Y)}
 # The newest glibc symbol version the binary needs.
 glibc=$(objdump -T "$binary" | sed -n 's/.*GLIBC_\([0-9][0-9.]*\).*/\1/p' | sort -V | tail -n 1)
 
@@ -49,12 +62,27 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 pkg="$stage/junction"
 doc="$pkg/usr/share/doc/junction"
-mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" "$pkg/etc/junction" "$doc"
+man="$pkg/usr/share/man/man1"
+overrides="$pkg/usr/share/lintian/overrides"
+mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" "$pkg/etc/junction" "$doc" \
+    "$man" "$overrides"
 
 install -m 755 "$binary" "$pkg/usr/bin/junction"
-strip --strip-debug --remove-section=.comment "$pkg/usr/bin/junction"
+# Symbols too (Debian ships them in -dbgsym packages): a panic's backtrace
+# then shows addresses; keep target/release/junction to resolve them.
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$pkg/usr/bin/junction"
 install -m 644 "$root/dist/junction.service" "$pkg/usr/lib/systemd/system/junction.service"
 install -m 644 "$root/dist/config.json" "$pkg/etc/junction/config.json"
+gzip -9n < "$root/dist/junction.1" > "$man/junction.1.gz"
+chmod 644 "$man/junction.1.gz"
+cat > "$overrides/junction" <<'EOF'
+# serde_yaml_ng uses unsafe-libyaml, a Rust translation of libyaml (no C
+# library to link against instead).
+junction: embedded-library libyaml [usr/bin/junction]
+# Built locally, not uploaded to Debian: no bug to close.
+junction: initial-upload-closes-no-bugs [usr/share/doc/junction/changelog.Debian.gz:1]
+EOF
+chmod 644 "$overrides/junction"
 for f in README.md docs/operations.md docs/config.md docs/metrics.md dist/grafana-dashboard.json; do
     install -m 644 "$root/$f" "$doc/$(basename "$f")"
 done
@@ -67,7 +95,7 @@ Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: junction
 
 Files: *
-Copyright: the Junction developers
+Copyright: YEAR The Junction developers
 License: MIT or Apache-2.0
 
 License: Apache-2.0
@@ -93,6 +121,7 @@ License: MIT
  OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
  SOFTWARE.
 EOF
+sed -i "s/^Copyright: YEAR/Copyright: $year/" "$doc/copyright"
 chmod 644 "$doc/copyright"
 date=$(date -R -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}")
 printf 'junction (%s-%s) unstable; urgency=medium\n\n  * Built by dist/build-deb.sh.\n\n -- %s  %s\n' \
@@ -121,11 +150,9 @@ if [ "$1" = configure ]; then
         else
             deb-systemd-helper update-state junction.service >/dev/null || true
         fi
-    elif [ -z "$2" ]; then
-        systemctl enable junction.service >/dev/null 2>&1 || true
     fi
     if [ -n "$2" ] && [ -d /run/systemd/system ]; then
-        systemctl try-restart junction.service >/dev/null || true
+        deb-systemd-invoke try-restart junction.service >/dev/null || true
     fi
 fi
 exit 0
@@ -135,7 +162,7 @@ cat > "$pkg/DEBIAN/prerm" <<'EOF'
 #!/bin/sh
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-    systemctl stop junction.service >/dev/null || true
+    deb-systemd-invoke stop junction.service >/dev/null || true
 fi
 exit 0
 EOF

@@ -1,10 +1,15 @@
 //! `dist/build-deb.sh`: the Debian package holds the binary, the unit, the
 //! config as a conffile, the docs, and maintainer scripts that create the
-//! `junction` user. Built from the test binary (no release build) with
-//! `--fast`; skipped, with a message, where dpkg-deb is not installed.
+//! `junction` user; lintian (where installed) finds nothing. Built from the
+//! test binary (no release build) with `--fast`; skipped, with a message,
+//! where dpkg-deb is not installed.
 
 use std::path::Path;
 use std::process::Command;
+
+/// A maintainer lintian accepts (the script's default, from git or
+/// `junction@localhost`, may not be).
+const MAINTAINER: &str = "Junction developers <junction@example.org>";
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
@@ -33,7 +38,8 @@ fn the_debian_package_holds_what_an_install_needs() {
             env!("CARGO_BIN_EXE_junction"),
             "--out",
         ])
-        .arg(out.path()));
+        .arg(out.path())
+        .env("DEB_MAINTAINER", MAINTAINER));
     let deb = Path::new(deb.trim());
     let arch = run(Command::new("dpkg").arg("--print-architecture"));
     assert_eq!(
@@ -47,6 +53,22 @@ fn the_debian_package_holds_what_an_install_needs() {
             .as_str()
         )
     );
+
+    // lintian, where installed: no error or warning (info tags aside).
+    if let Ok(out) = Command::new("lintian")
+        .args(["--tag-display-limit", "0"])
+        .arg(deb)
+        .output()
+    {
+        let report = String::from_utf8_lossy(&out.stdout);
+        let tags: Vec<&str> = report
+            .lines()
+            .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+            .collect();
+        assert!(tags.is_empty(), "lintian:\n{report}");
+    } else {
+        eprintln!("lintian is not installed: not run");
+    }
 
     // The files, with owners and modes.
     let contents = run(Command::new("dpkg-deb").arg("--contents").arg(deb));
@@ -76,6 +98,8 @@ fn the_debian_package_holds_what_an_install_needs() {
             ),
             file("-rw-r--r--", "./usr/share/doc/junction/metrics.md.gz"),
             file("-rw-r--r--", "./usr/share/doc/junction/operations.md.gz"),
+            file("-rw-r--r--", "./usr/share/lintian/overrides/junction"),
+            file("-rw-r--r--", "./usr/share/man/man1/junction.1.gz"),
         ]
     );
 
@@ -89,6 +113,7 @@ fn the_debian_package_holds_what_an_install_needs() {
         .to_owned()
     };
     assert_eq!(field("Package"), "junction");
+    assert_eq!(field("Maintainer"), MAINTAINER);
     assert_eq!(field("Version"), format!("{}-1", env!("CARGO_PKG_VERSION")));
     assert_eq!(field("Architecture"), arch.trim());
     let depends = field("Depends");
