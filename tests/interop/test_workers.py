@@ -65,7 +65,7 @@ class WorkersRouter(RouterProcess):
 
     def start(self) -> "WorkersRouter":
         super().start()
-        # The ports open a moment before the control socket does.
+        # The control socket is up before the ports (a guard, not a wait).
         wait_for("the control socket", self.socket.exists)
         return self
 
@@ -463,6 +463,59 @@ async def test_a_container_runs_its_python_components(workers_router):
     )
     assert w["last_exit"] == "exit status 2"
     assert "AttributeError" in r.log_text() and "Missing" in r.log_text()
+
+
+async def test_a_containers_shutdown_mode_decides_when_its_host_exits(workers_router):
+    r = workers_router
+
+    def container(cid: str, shutdown: str) -> dict:
+        return {
+            "type": "container",
+            "id": cid,
+            "options": {
+                "pythonpath": [str(GUEST.parent)],
+                "python": sys.executable,
+                "shutdown": shutdown,
+            },
+            "components": [
+                {
+                    "type": "class",
+                    "classname": "container_app.EchoSession",
+                    "realm": "realm1",
+                    "extra": {"procedure": f"com.{cid}"},
+                    "transport": {
+                        "type": "websocket",
+                        "url": r.ws_url,
+                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.ws_port},
+                    },
+                }
+            ],
+        }
+
+    r.config["workers"] += [
+        container("last", "shutdown-on-last-component-stopped"),
+        container("manual", "shutdown-manual"),
+    ]
+    r.start()
+    loop = asyncio.get_running_loop()
+    for cid in ["last", "manual"]:
+        await call_when_registered(r, f"com.{cid}", 1)
+        assert await call_when_registered(r, f"com.{cid}.leave") == "leaving"
+    # The last (only) component left: that host exits 0, the manual one stays.
+    w = await loop.run_in_executor(
+        None,
+        wait_for,
+        "the host's exit",
+        lambda: (lambda w: w if w["state"] == "exited" else None)(r.workers()["last"]),
+    )
+    assert w["last_exit"] == "exit status 0", w
+    await loop.run_in_executor(
+        None,
+        wait_for,
+        "the manual host's wait",
+        lambda: "shutdown-manual: no component runs; waiting to be stopped" in r.log_text(),
+    )
+    assert r.workers()["manual"]["state"] == "running"
 
 
 def twisted_python() -> str:
