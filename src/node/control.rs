@@ -13,6 +13,10 @@
 //! `RuntimeDirectory=`), else `$XDG_RUNTIME_DIR/junction`, else
 //! `/tmp/junction-<uid>`. The server thread only reads the request and
 //! hands it to the node's loop, which answers.
+//!
+//! One node per path: a node holds an `flock` on `<path>.lock` while it
+//! owns the path, and also refuses a socket that answers; a socket left by
+//! a dead node (lock free, nothing listening) is replaced.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -194,6 +198,9 @@ pub(super) struct ControlSocket {
     path: PathBuf,
     /// The socket file's inode, to tell it from a later one at the same path.
     ino: u64,
+    /// `<path>.lock`, locked (`flock`) while this node owns the path; the
+    /// kernel releases it when the process dies, however it dies.
+    _lock: std::fs::File,
 }
 
 impl ControlSocket {
@@ -211,8 +218,45 @@ impl Drop for ControlSocket {
     }
 }
 
-/// Clears `path` for a new socket: a live socket (another node answers)
-/// is refused, a stale one (nothing listens: its node was killed) removed.
+/// Takes `<path>.lock` (created 0600, left in place): held, another node
+/// owns the path, whether or not its socket answers yet (two nodes
+/// starting at once; a node whose socket another one replaced).
+fn lock(path: &Path) -> Result<std::fs::File, ControlError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&name)
+        .map_err(|source| ControlError::Io {
+            path: PathBuf::from(&name),
+            source,
+        })?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(if e.kind() == io::ErrorKind::WouldBlock {
+            ControlError::InUse {
+                path: path.to_owned(),
+            }
+        } else {
+            ControlError::Io {
+                path: PathBuf::from(&name),
+                source: e,
+            }
+        });
+    }
+    Ok(file)
+}
+
+/// Clears `path` for a new socket: a live socket (another node answers:
+/// one that predates the lock file) is refused, a stale one (nothing
+/// listens: its node was killed) removed.
 fn clear_stale(path: &Path) -> Result<(), ControlError> {
     let io = |source| ControlError::Io {
         path: path.to_owned(),
@@ -256,6 +300,7 @@ pub(super) fn serve(path: &Path, to: Sender<Event>) -> Result<ControlSocket, Con
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         prepare_dir(dir).map_err(io)?;
     }
+    let lock = lock(path)?;
     clear_stale(path)?;
     // Two nodes starting at once: bind fails for the second (the file exists).
     let listener = UnixListener::bind(path).map_err(|e| match e.kind() {
@@ -268,6 +313,7 @@ pub(super) fn serve(path: &Path, to: Sender<Event>) -> Result<ControlSocket, Con
     let socket = ControlSocket {
         path: path.to_owned(),
         ino,
+        _lock: lock,
     };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     std::thread::Builder::new()
@@ -431,6 +477,23 @@ mod tests {
         // The socket's file goes with it.
         drop(socket);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_node_that_holds_the_lock_keeps_the_path_before_it_listens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(SOCKET_NAME);
+        // Another node took the lock and has not bound its socket yet (or
+        // its socket file was removed): nothing answers, but the path is taken.
+        let held = lock(&path).expect("lock");
+        let (tx, _rx) = mpsc::channel();
+        let e = serve(&path, tx.clone()).expect_err("locked");
+        assert!(matches!(e, ControlError::InUse { .. }), "{e:?}");
+        assert!(!path.exists(), "nothing bound");
+        // Once that node is gone, the path is free.
+        drop(held);
+        let _socket = serve(&path, tx).expect("free");
+        UnixStream::connect(&path).expect("listens");
     }
 
     #[test]
