@@ -159,10 +159,11 @@ fn prepare_dir(dir: &Path) -> io::Result<()> {
 /// Why the control socket could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// Another node answers on the path: starting would take its socket
-    /// over, and `junction status` would then reach the wrong node.
+    /// Another node owns the path (holds its lock, or answers on it):
+    /// starting would take its socket over, and `junction status` would
+    /// then reach the wrong node.
     #[error(
-        "another junction node answers on the control socket {}: stop it, or give this \
+        "another junction node owns the control socket {}: stop it, or give this \
          node its own socket with `junction.control_socket` in its config (then \
          `junction status --socket PATH` reaches it)",
         path.display()

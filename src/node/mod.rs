@@ -12,7 +12,7 @@
 //! - the shards' end.
 //!
 //! The control socket is bound before the listeners (a script may wait for
-//! either), and a node whose socket path another node answers on stops
+//! either), and a node whose socket path another node owns stops
 //! there with [`NodeError::Control`]. systemd is told `READY=1` once the
 //! socket and every listener of every shard are up,
 //! `RELOADING=1`/`READY=1` around a reload and `STOPPING=1` at a drain.
@@ -95,7 +95,7 @@ pub enum NodeError {
     /// The shards could not start, or one failed.
     #[error(transparent)]
     Run(#[from] RunError),
-    /// The control socket's path is taken (another node answers there, or a
+    /// The control socket's path is taken (another node owns it, or a
     /// file that is not a socket).
     #[error(transparent)]
     Control(ControlError),
@@ -104,7 +104,7 @@ pub enum NodeError {
 /// Runs the router until its shards stop: see the module header.
 ///
 /// # Errors
-/// [`NodeError::Control`] when another node answers on the control socket;
+/// [`NodeError::Control`] when another node owns the control socket's path;
 /// [`NodeError::Run`] from [`start`] or from a shard.
 pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
     let missing = workers::missing_executables(&spec.config);

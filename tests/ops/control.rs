@@ -65,7 +65,7 @@ fn a_second_node_on_the_same_socket_fails_and_names_it() {
     let socket = first.socket();
     assert!(
         stderr.contains(&format!(
-            "another junction node answers on the control socket {}",
+            "another junction node owns the control socket {}",
             socket.display()
         )),
         "{stderr}"
@@ -111,6 +111,13 @@ fn the_socket_is_up_before_the_listeners() {
         &[],
         &[],
     );
+    // The ports accept as soon as the shards listen; "listening" is
+    // logged once every shard has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.log().matches("listening").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log = node.log();
     let at = |what: &str| {
         log.find(what)

@@ -86,9 +86,13 @@ impl Node {
             assert!(Instant::now() < deadline, "no listener:\n{}", node.log());
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The control socket is made before the listeners (the ports may
-        // answer for another test's node that got the same free port, so
-        // wait rather than assert; control.rs checks the order).
+        // The control socket is made before the listeners: once a port
+        // accepts, it is there. (No port to wait for: wait for the socket.)
+        assert!(
+            ports.is_empty() || node.socket().exists(),
+            "a port accepts but there is no control socket:\n{}",
+            node.log()
+        );
         while !node.socket().exists() {
             assert!(
                 Instant::now() < deadline,
