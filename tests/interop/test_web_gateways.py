@@ -843,7 +843,7 @@ def test_wsgi_application_in_a_python_child(gw):
     sock = gw.workdir / "run" / "junction.sock"
     deadline = time.monotonic() + 10
     while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # the control socket opens after the listeners
+        time.sleep(0.05)  # the control socket opens before the listeners; kept as a guard
     out = subprocess.run(
         [binary, "reload", "--socket", str(sock)],
         capture_output=True,
