@@ -183,12 +183,16 @@ type Ack = (mqtt::PacketId, mqtt::QoS, ReasonCode);
 fn end_will(s: &mut State, keep: bool) -> Option<Message> {
     // Every end but a DISCONNECT is abnormal, and a DISCONNECT cleared the
     // will unless it asked for it (0x04): a will still here fires.
-    let fires = s.will.is_some();
-    let moved = s.forward.is_some() || s.handed.is_some();
+    let fires = s.rare.will.is_some();
+    let moved = s.rare.forward.is_some() || s.rare.handed.is_some();
     // The router stops: a durable session stays in the store, its will too.
-    let stored_at_stop = s.router_ended && s.p.persistent() && s.p.inc != 0;
-    let kept = (keep && s.handed.is_none()) || stored_at_stop;
-    let delay = s.will.as_ref().map_or(0, |w| will::delay_of(w, s.version));
+    let stored_at_stop = s.rare.router_ended && s.p.persistent() && s.p.inc != 0;
+    let kept = (keep && s.rare.handed.is_none()) || stored_at_stop;
+    let delay = s
+        .rare
+        .will
+        .as_ref()
+        .map_or(0, |w| will::delay_of(w, s.version));
     let at = will::plan(fires, delay, kept, moved);
     let out = match at {
         WillAt::Now => inbound::will_publish(s),
@@ -202,7 +206,7 @@ fn end_will(s: &mut State, keep: bool) -> Option<Message> {
         will::forget(s);
     }
     if at == WillAt::Never {
-        s.will = None;
+        s.rare.will = None;
     }
     out
 }
@@ -281,7 +285,7 @@ impl Session {
         if let Some(code) = super::connect::auth_refusal(svc, &c, &peer) {
             return Err((sock, refusal(version, code)));
         }
-        let mut st = State::new(Rc::clone(svc), version, client_id.clone(), svc.queue_limit);
+        let mut st = State::new(Rc::clone(svc), version, client_id.clone());
         // What the client announced (5.0).
         if version == Version::V5 {
             let p = &c.properties;
@@ -289,9 +293,9 @@ impl Session {
                 st.send_max = rm;
             }
             if let Some(mps) = p.maximum_packet_size {
-                st.max_packet_out = mps;
+                st.rare.max_packet_out = mps;
             }
-            st.alias_out_max = p.topic_alias_maximum.unwrap_or(0);
+            st.rare.alias_out_max = p.topic_alias_maximum.unwrap_or(0);
         }
         // Keep-alive: capped by max_keep_alive; 0 (none) gets the cap in 5.0.
         let max_ka = svc.limits.max_keep_alive_s;
@@ -322,24 +326,25 @@ impl Session {
                 props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
             }
         }
-        st.connack = Some(Box::new(ConnAck {
+        st.rare.connack = Some(Box::new(ConnAck {
             session_present: false,
             code: ReasonCode::Success,
             properties: props,
         }));
-        st.credentials = c.username.is_some() && c.password.is_some();
-        st.password = c
+        st.rare.credentials = c.username.is_some() && c.password.is_some();
+        st.rare.password = c
             .password
             .as_ref()
             .map(|p| String::from_utf8_lossy(p).into());
-        st.will = c.will.clone().map(Box::new);
+        st.rare.will = c.will.clone().map(Box::new);
         // Session Expiry (5.0) or clean session 0 (3.1.1: kept up to the cap).
-        st.requested_expiry = match version {
+        let requested_expiry = match version {
             Version::V5 => c.properties.session_expiry_interval.unwrap_or(0),
             Version::V311 if !c.clean_start => u32::MAX,
             Version::V311 => 0,
         };
-        st.p.expiry_s = st.requested_expiry.min(svc.limits.max_session_expiry_s);
+        st.expiry_asked = requested_expiry > 0;
+        st.p.expiry_s = requested_expiry.min(svc.limits.max_session_expiry_s);
         let token = takeover::new_token(router.shard().0);
         st.token = token;
         let state = Rc::new(RefCell::new(st));
@@ -401,8 +406,8 @@ impl Session {
             let mut s = self.state.borrow_mut();
             s.phase = Phase::Closing;
             // Acknowledgements not sent: the client sends again.
-            s.pending_pubs.clear();
-            if let Some((shard, token)) = s.resume.from {
+            s.rare.pending_pubs.clear();
+            if let Some((shard, token)) = s.rare.resume.from {
                 // The session's old shard waits for this connection's
                 // subscriptions: it may send the tail now (it is queued
                 // here, or passed on when this session was handed on).
@@ -412,12 +417,14 @@ impl Session {
                 };
                 s.chores().front.push((shard, msg));
             }
-            let keep =
-                s.p.persistent() && !s.router_ended && s.forward.is_none() && s.link.is_some();
-            let offline = keep || (s.handed.is_some() && s.link.is_some());
+            let keep = s.p.persistent()
+                && !s.rare.router_ended
+                && s.rare.forward.is_none()
+                && s.link.is_some();
+            let offline = keep || (s.rare.handed.is_some() && s.link.is_some());
             let will = end_will(&mut s, keep);
-            if !offline && s.forward.is_none() && s.handed.is_none() {
-                if s.router_ended && s.p.persistent() {
+            if !offline && s.rare.forward.is_none() && s.rare.handed.is_none() {
+                if s.rare.router_ended && s.p.persistent() {
                     // The router shuts down: the stored session stays for
                     // the next start.
                     let meta = s.p.meta(s.version, &s.svc.transport.id, false);
@@ -490,24 +497,21 @@ impl Session {
         loop {
             let (todo, link, old_will, chores) = {
                 let mut s = self.state.borrow_mut();
-                if s.requests.as_ref().is_some_and(|r| !r.answers.is_empty()) {
+                if s.rare
+                    .requests
+                    .as_ref()
+                    .is_some_and(|r| !r.answers.is_empty())
+                {
                     super::request::answer(&mut s);
                 }
-                let will = s.resume.take_old_wills();
-                let chores = s.take_chores();
-                (std::mem::take(&mut s.todo), s.link, will, chores)
+                let will = match s.rare.allocated_mut() {
+                    Some(r) => r.resume.take_old_wills(),
+                    None => Vec::new(),
+                };
+                (s.take_todo(), s.link, will, s.take_chores())
             };
-            let idle = todo.is_empty()
-                && old_will.is_empty()
-                && chores.front.is_empty()
-                && chores.close.is_empty()
-                && chores.marks.is_empty()
-                && chores.share.is_empty();
-            if idle {
-                let mut s = self.state.borrow_mut();
-                if s.phase == Phase::Up {
-                    s.resume.release_if_idle();
-                }
+            if todo.is_empty() && old_will.is_empty() && chores.is_empty() {
+                self.state.borrow_mut().tidy();
                 return;
             }
             for (old, will) in old_will {
@@ -711,7 +715,7 @@ impl Session {
         for _ in 0..WRITES_PER_WAKE {
             let (empty, closing) = {
                 let s = self.state.borrow();
-                (s.out.items.is_empty(), s.close.is_some())
+                (s.out.items.is_empty(), s.rare.close.is_some())
             };
             if empty {
                 return closing.then_some(End::Closed);
@@ -882,9 +886,9 @@ mod tests {
     /// What every held connection keeps (issue #11: no more memory per
     /// idle connection than mosquitto): the task's future is the session
     /// and the service, not room for the CONNECT phase or the end; the
-    /// state's allocation stays in the 512-byte size class (the `Rc` and
-    /// `RefCell` counters included), its rarely used parts boxed apart or
-    /// allocated on first use.
+    /// state's allocation stays in the 256-byte size class (the `Rc` and
+    /// `RefCell` counters included), what only some connections use in one
+    /// box apart (`rare.rs`), freed while unused.
     #[test]
     fn a_held_connection_stays_small() {
         let fut = future_size(serve_mqtt);
@@ -896,6 +900,8 @@ mod tests {
         assert!(session <= 168, "Session is {session} bytes");
         let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
         eprintln!("future {fut} B, Session {session} B, the state's Rc {state} B");
-        assert!(state <= 512, "the state's Rc allocation is {state} bytes");
+        assert!(state <= 256, "the state's Rc allocation is {state} bytes");
+        let rare = std::mem::size_of::<super::super::rare::Rare>();
+        assert!(rare <= 208, "the rarely used part is {rare} bytes");
     }
 }

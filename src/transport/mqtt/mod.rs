@@ -58,6 +58,7 @@ pub mod mapping;
 pub mod mesh;
 pub mod offline;
 pub mod out;
+pub mod rare;
 pub mod request;
 pub mod resume;
 pub mod session;

@@ -226,9 +226,9 @@ fn deliver(client: &str, share: &str, m: &StoredMsg) {
         return;
     };
     let p = PubOut { key: 0, ..p };
-    let r = if s.phase == Phase::Up && s.handed.is_none() {
+    let r = if s.phase == Phase::Up && s.rare.handed.is_none() {
         s.deliver(p).map(|_| ())
-    } else if (s.p.persistent() || s.handed.is_some()) && m.qos != QoS::AtMostOnce {
+    } else if (s.p.persistent() || s.rare.handed.is_some()) && m.qos != QoS::AtMostOnce {
         let owner = super::session::Owner {
             svc: &s.svc,
             client: &s.client_id,

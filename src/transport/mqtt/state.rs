@@ -12,17 +12,15 @@
 //! out again with DUP once CONNACK has gone.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::Waker;
-
-use ahash::AHashMap;
 
 use super::Service;
 pub use super::calls::{CallAnswer, PendingCall, Requests};
 use super::ctx::now_ms;
 use super::mesh::{ShareMsg, Takeover};
 use super::out::{Item, OutQueue, PubOut};
+pub use super::rare::{Chores, PendingSub, PendingSuback, Rare};
 pub use super::resume::{Resume, ResumeSlot};
 use super::session::{IdMap, IdSet, Inflight, Lazy, Owner, Persist, SessionData, next_key, stored};
 use crate::core::api::LinkId;
@@ -31,7 +29,7 @@ use crate::proto::mqtt::{
     AckProperties, ConnAck, Disconnect, MqttString, Packet, PacketId, PubResponse, QoS, ReasonCode,
     SubAck, Version, Will,
 };
-use crate::proto::{Message, PublicationId, RequestId, SessionId, ShardId, SubscriptionId};
+use crate::proto::{PublicationId, RequestId, SessionId, ShardId, SubscriptionId};
 use crate::store::mqtt::{Record, StoredWill};
 
 /// Where the connection stands.
@@ -49,40 +47,6 @@ pub enum Phase {
     Offline,
 }
 
-/// A SUBSCRIBE waiting for the router's answers.
-#[derive(Debug)]
-pub struct PendingSuback {
-    /// The packet.
-    pub packet_id: PacketId,
-    /// Per filter: granted code, or `None` while a WAMP answer is missing.
-    pub codes: Vec<Option<ReasonCode>>,
-    /// WAMP requests still unanswered.
-    pub waiting: usize,
-    /// Retained messages that arrived before the SUBACK could go.
-    pub held: Vec<Item>,
-}
-
-/// A WAMP SUBSCRIBE sent for a filter.
-#[derive(Debug, Clone)]
-pub struct PendingSub {
-    /// The SUBSCRIBE packet it belongs to (`None`: a resumed session's
-    /// subscription, subscribed again without a SUBACK).
-    pub packet_id: Option<PacketId>,
-    /// Index of the filter in that packet.
-    pub index: usize,
-    /// The filter.
-    pub filter: String,
-}
-
-/// Counters for `$SYS` and logs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counters {
-    /// PUBLISH packets received.
-    pub msgs_in: u64,
-    /// PUBLISH packets queued for the client.
-    pub msgs_out: u64,
-}
-
 impl State {
     /// The router answered CALL `request` (the sink): kept for the task
     /// when the call is one of this connection's requests.
@@ -91,7 +55,7 @@ impl State {
         request: RequestId,
         outcome: Result<crate::proto::Payload, (String, crate::proto::Payload)>,
     ) {
-        if let Some(r) = &mut self.requests
+        if let Some(r) = &mut self.rare.requests
             && r.calls.contains_key(&request)
         {
             r.answers.push(CallAnswer { request, outcome });
@@ -100,27 +64,12 @@ impl State {
     }
 }
 
-/// Work for the connection's task (the sink runs inside the router and
-/// cannot call it).
-#[derive(Debug, Default)]
-pub struct Chores {
-    /// Takeover messages to send.
-    pub front: Vec<(ShardId, Takeover)>,
-    /// Links to close (an old connection's, once this one has subscribed).
-    pub close: Vec<LinkId>,
-    /// PUBACK/PUBREC waiting for a WAL marker (durable sessions).
-    pub marks: Vec<(PacketId, QoS, ReasonCode)>,
-    /// Shared-subscription memberships to join or leave.
-    pub share: Vec<ShareMsg>,
-}
-
-/// One client's connection.
+/// One client's connection: what every connection uses, inline; what only
+/// some use, in [`Rare`] (one box, allocated while in use).
 #[derive(Debug)]
 pub struct State {
     /// The service (listener) it connected to.
     pub svc: Rc<Service>,
-    /// Protocol version.
-    pub version: Version,
     /// Client identifier.
     pub client_id: Rc<str>,
     /// This connection, among the client identifier's connections (takeover).
@@ -129,86 +78,36 @@ pub struct State {
     pub link: Option<LinkId>,
     /// The WAMP session, once welcomed.
     pub session: Option<SessionId>,
-    /// Where the connection stands.
-    pub phase: Phase,
-    /// WELCOME came.
-    pub welcomed: bool,
-    /// The CONNACK to send once welcomed (and the session is here).
-    pub connack: Option<Box<ConnAck>>,
-    /// The password to answer a ticket CHALLENGE with.
-    pub password: Option<Box<str>>,
-    /// Whether the client gave a user name and password.
-    pub credentials: bool,
-    /// Messages the connection must feed the router (the sink cannot).
-    pub todo: Vec<Message>,
     /// What to write.
     pub out: OutQueue,
     /// The connection task, parked until there is something to do.
     pub waker: Option<Waker>,
-    /// Set when the connection must end after what is queued.
-    pub close: Option<CloseReason>,
     /// The session part that outlives the connection.
     pub p: Persist,
     /// WAMP subscription → the filters it carries.
     pub wamp_subs: Lazy<IdMap<SubscriptionId, Vec<String>>>,
-    /// WAMP SUBSCRIBE requests waiting for an answer.
-    pub pending_subs: Lazy<IdMap<RequestId, PendingSub>>,
-    /// SUBSCRIBE packets waiting for answers, in arrival order.
-    pub subacks: Lazy<VecDeque<PendingSuback>>,
-    /// WAMP PUBLISH requests (QoS 1/2) waiting for PUBLISHED/ERROR.
-    pub pending_pubs: Lazy<IdMap<RequestId, (PacketId, QoS, bool)>>,
     /// Last WAMP request ID used.
     pub last_request: u64,
-    /// CALLs made for MQTT 5 requests and their answers (see
-    /// [`super::request`]); boxed, `None` until the first.
-    pub requests: Option<Box<Requests>>,
-    /// Payloads waiting for a `dynamic` mapping's encoder or decoder (see
-    /// [`super::dynamic`]); boxed, `None` while none waits.
-    pub codec: Option<Box<super::codec::Codec>>,
+    /// The last publication queued and its position in `out`, to merge
+    /// overlapping subscriptions into one delivery (the publication's ID,
+    /// never 0, as `NonZeroU64` and the position as `u32`: 16 bytes).
+    pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
+    /// What only some connections use.
+    pub rare: Lazy<Rare>,
     /// Most messages in flight to the client (its Receive Maximum, or the
     /// configured default for 3.1.1).
     pub send_max: u16,
     /// QoS 1/2 messages from the client not yet acknowledged (5.0 Receive Maximum).
     pub inflight_in: u16,
-    /// Topic aliases the client set (5.0; allocated at the first).
-    pub aliases_in: Option<Box<IdMap<u16, MqttString>>>,
-    /// Topic aliases we set, by topic (5.0; allocated at the first).
-    pub aliases_out: Option<Box<AHashMap<MqttString, u16>>>,
-    /// The client's Topic Alias Maximum.
-    pub alias_out_max: u16,
-    /// The client's Maximum Packet Size.
-    pub max_packet_out: u32,
-    /// The last publication queued and its position in `out`, to merge
-    /// overlapping subscriptions into one delivery (the publication's ID,
-    /// never 0, as `NonZeroU64` and the position as `u32`: 16 bytes, which
-    /// keeps the state in its size class).
-    pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
-    /// The will, until the connection ends (or, with a Will Delay
-    /// Interval, until it is published or cancelled, see [`super::will`]).
-    pub will: Option<Box<Will>>,
-    /// When the waiting will of an offline session is due (Unix ms); 0:
-    /// none waits.
-    pub will_due_ms: u64,
-    /// The client sent DISCONNECT (normal end: no will, unless 0x04).
-    pub disconnected: bool,
-    /// Session Expiry Interval the CONNECT asked for (3.1.1: `u32::MAX`
-    /// for clean session 0).
-    pub requested_expiry: u32,
-    /// Takeover and resumption.
-    pub resume: ResumeSlot,
-    /// Work for the task.
-    pub chores: Option<Box<Chores>>,
-    /// The session was resumed by a connection on this shard: what this
-    /// (old) link still delivers goes there.
-    pub forward: Option<Weak<RefCell<State>>>,
-    /// The session was handed to a connection on another shard (shard,
-    /// token): this link queues the tail until that connection has subscribed.
-    pub handed: Option<(ShardId, u64)>,
-    /// The router ended the session (GOODBYE, shutdown): a persistent
-    /// session is not kept offline (it stays in the store).
-    pub router_ended: bool,
-    /// Counters.
-    pub counters: Counters,
+    /// Protocol version.
+    pub version: Version,
+    /// Where the connection stands.
+    pub phase: Phase,
+    /// WELCOME came.
+    pub welcomed: bool,
+    /// The CONNECT asked for a session that outlives it (a Session Expiry
+    /// Interval above 0; 3.1.1: clean session 0).
+    pub expiry_asked: bool,
 }
 
 /// The shared handle.
@@ -216,71 +115,71 @@ pub type StateRef = Rc<RefCell<State>>;
 
 impl State {
     /// A connection of `version` on `svc`.
-    pub fn new(
-        svc: Rc<Service>,
-        version: Version,
-        client_id: impl Into<Rc<str>>,
-        queue_limit: usize,
-    ) -> State {
+    pub fn new(svc: Rc<Service>, version: Version, client_id: impl Into<Rc<str>>) -> State {
         let send_max = svc.limits.max_inflight.max(1);
         State {
             svc,
-            version,
             client_id: client_id.into(),
             token: 0,
             link: None,
             session: None,
-            phase: Phase::Joining,
-            welcomed: false,
-            connack: None,
-            password: None,
-            credentials: false,
-            todo: Vec::new(),
-            out: OutQueue::new(queue_limit),
+            out: OutQueue::new(),
             waker: None,
-            close: None,
             p: Persist::new(),
             wamp_subs: Lazy::default(),
-            pending_subs: Lazy::default(),
-            subacks: Lazy::default(),
-            pending_pubs: Lazy::default(),
             last_request: 0,
-            requests: None,
-            codec: None,
+            last_delivery: None,
+            rare: Lazy::default(),
             send_max,
             inflight_in: 0,
-            aliases_in: None,
-            aliases_out: None,
-            alias_out_max: 0,
-            max_packet_out: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
-            last_delivery: None,
-            will: None,
-            will_due_ms: 0,
-            disconnected: false,
-            requested_expiry: 0,
-            resume: ResumeSlot::default(),
-            chores: None,
-            forward: None,
-            handed: None,
-            router_ended: false,
-            counters: Counters::default(),
+            version,
+            phase: Phase::Joining,
+            welcomed: false,
+            expiry_asked: false,
         }
+    }
+
+    /// Frees what only some connections use once none of it is in use
+    /// (the connection task calls it when it has nothing left to do).
+    pub fn tidy(&mut self) {
+        if let Some(r) = self.rare.allocated_mut() {
+            if self.phase == Phase::Up {
+                // The CONNACK has gone: the credentials are not needed again.
+                r.password = None;
+                r.credentials = false;
+                r.resume.release_if_idle();
+            }
+        }
+        self.rare.free_if_empty();
+    }
+
+    /// The messages to feed the router, taken (without allocating).
+    pub fn take_todo(&mut self) -> Vec<crate::proto::Message> {
+        self.rare
+            .allocated_mut()
+            .map(|r| std::mem::take(&mut r.todo))
+            .unwrap_or_default()
     }
 
     /// The chores, allocated at the first.
     pub fn chores(&mut self) -> &mut Chores {
-        self.chores.get_or_insert_with(Box::default)
+        self.rare.chores.get_or_insert_with(Box::default)
     }
 
     /// The chores, taken (none kept: their room goes too).
     pub fn take_chores(&mut self) -> Chores {
-        self.chores.take().map(|c| *c).unwrap_or_default()
+        self.rare
+            .allocated_mut()
+            .and_then(|r| r.chores.take())
+            .map(|c| *c)
+            .unwrap_or_default()
     }
 
     /// The shared-subscription messages among the chores, taken.
     pub fn take_share_chores(&mut self) -> Vec<ShareMsg> {
-        self.chores
-            .as_mut()
+        self.rare
+            .allocated_mut()
+            .and_then(|r| r.chores.as_mut())
             .map(|c| std::mem::take(&mut c.share))
             .unwrap_or_default()
     }
@@ -317,7 +216,7 @@ impl State {
     /// [`Overflow`] when the queue is full.
     pub fn send(&mut self, p: &Packet) -> Result<(), Overflow> {
         if let Some(item) = Item::packet(p, self.version) {
-            self.out.push(item)?;
+            self.out.push(item, self.svc.queue_limit)?;
             self.last_delivery = None;
             self.wake();
         }
@@ -344,8 +243,8 @@ impl State {
         }
         tracing::debug!(client = %self.client_id, reason = ?reason, why, "closing MQTT connection");
         self.phase = Phase::Closing;
-        if self.close.is_none() {
-            self.close = Some(CloseReason::Normal);
+        if self.rare.close.is_none() {
+            self.rare.close = Some(CloseReason::Normal);
         }
         self.wake();
     }
@@ -354,7 +253,7 @@ impl State {
     /// with a fresh packet identifier, or behind it (bounded, see
     /// [`Persist::enqueue`]) when it is full.
     pub fn deliver(&mut self, mut p: PubOut) -> Result<bool, Overflow> {
-        if p.wire_len() > self.max_packet_out as usize {
+        if p.wire_len() > self.rare.max_packet_out as usize {
             // MQTT-3.1.2-24: never above the client's Maximum Packet Size.
             return Ok(false);
         }
@@ -394,12 +293,11 @@ impl State {
     }
 
     fn push_publish(&mut self, mut p: PubOut) -> Result<(), Overflow> {
-        if self.alias_out_max > 0 && self.version == Version::V5 {
+        if self.rare.alias_out_max > 0 && self.version == Version::V5 {
             self.assign_alias(&mut p);
         }
         let len = p.wire_len();
-        self.out.push(Item::Publish(p))?;
-        self.counters.msgs_out += 1;
+        self.out.push(Item::Publish(p), self.svc.queue_limit)?;
         self.svc.stats.sent(1, len);
         self.wake();
         Ok(())
@@ -409,11 +307,13 @@ impl State {
     /// client's maximum; later deliveries of it send the alias alone.
     fn assign_alias(&mut self, p: &mut PubOut) {
         let topic = p.tmpl.topic().clone();
-        let aliases = self.aliases_out.get_or_insert_with(Box::default);
+        let rare = &mut *self.rare;
+        let max = usize::from(rare.alias_out_max);
+        let aliases = rare.aliases_out.get_or_insert_with(Box::default);
         if let Some(&a) = aliases.get(&topic) {
             p.alias = Some(a);
             p.send_topic = false;
-        } else if aliases.len() < self.alias_out_max as usize {
+        } else if aliases.len() < max {
             let a = aliases.len() as u16 + 1;
             aliases.insert(topic, a);
             p.alias = Some(a);
@@ -508,11 +408,11 @@ impl State {
 
     /// The SUBACK at the front is complete: send it, then what it held back.
     pub fn flush_subacks(&mut self) -> Result<(), Overflow> {
-        while let Some(front) = self.subacks.front() {
+        while let Some(front) = self.rare.subacks.front() {
             if front.waiting > 0 {
                 break;
             }
-            let s = self.subacks.pop_front().expect("front exists");
+            let s = self.rare.subacks.pop_front().expect("front exists");
             let codes = s
                 .codes
                 .iter()
@@ -553,7 +453,7 @@ impl State {
         request: RequestId,
         result: Result<SubscriptionId, ReasonCode>,
     ) -> Result<(), Overflow> {
-        let Some(p) = self.pending_subs.remove(&request) else {
+        let Some(p) = self.rare.pending_subs.remove(&request) else {
             return Ok(());
         };
         let granted = match result {
@@ -583,13 +483,18 @@ impl State {
         };
         let Some(packet_id) = p.packet_id else {
             // A resumed session's subscription.
-            self.resume.restoring = self.resume.restoring.saturating_sub(1);
-            if self.resume.restoring == 0 {
+            self.rare.resume.restoring = self.rare.resume.restoring.saturating_sub(1);
+            if self.rare.resume.restoring == 0 {
                 self.restored();
             }
             return Ok(());
         };
-        if let Some(s) = self.subacks.iter_mut().find(|s| s.packet_id == packet_id) {
+        if let Some(s) = self
+            .rare
+            .subacks
+            .iter_mut()
+            .find(|s| s.packet_id == packet_id)
+        {
             let slot = &mut s.codes[p.index];
             *slot = Some(match *slot {
                 Some(c) if c.is_error() => c,
@@ -609,7 +514,7 @@ impl State {
         request: RequestId,
         reason: ReasonCode,
     ) -> Result<(), Overflow> {
-        let Some((pid, qos, retain)) = self.pending_pubs.remove(&request) else {
+        let Some((pid, qos, retain)) = self.rare.pending_pubs.remove(&request) else {
             return Ok(());
         };
         let _ = retain;
@@ -651,7 +556,7 @@ impl State {
     /// WELCOME: CONNACK goes out unless the session is still on its way.
     pub fn welcomed(&mut self, session: SessionId) -> Result<(), Overflow> {
         self.session = Some(session);
-        self.password = None;
+        self.rare.password = None;
         if self.phase != Phase::Joining {
             return Ok(());
         }
@@ -663,7 +568,7 @@ impl State {
     /// session's subscriptions, its messages in flight again (DUP), and
     /// what waited.
     pub fn maybe_up(&mut self) -> Result<(), Overflow> {
-        if self.phase != Phase::Joining || !self.welcomed || self.resume.awaiting {
+        if self.phase != Phase::Joining || !self.welcomed || self.rare.resume.awaiting {
             return Ok(());
         }
         if !self.p.persistent() {
@@ -680,9 +585,9 @@ impl State {
         }
         self.phase = Phase::Up;
         self.start_incarnation();
-        if let Some(mut c) = self.connack.take() {
-            c.session_present = self.resume.present;
-            if self.version == Version::V5 && self.requested_expiry > 0 {
+        if let Some(mut c) = self.rare.connack.take() {
+            c.session_present = self.rare.resume.present;
+            if self.version == Version::V5 && self.expiry_asked {
                 c.properties.session_expiry_interval = Some(self.p.expiry_s);
             }
             self.send(&Packet::ConnAck(c))?;
@@ -701,7 +606,7 @@ impl State {
         if self.p.inc == 0 {
             return;
         }
-        match &self.will {
+        match &self.rare.will {
             Some(w) => self.write(Record::Will(Box::new(StoredWill {
                 due_ms: 0,
                 delay_s: delay_of(w, self.version),
@@ -774,7 +679,7 @@ impl State {
             }
             for (uri, policy) in super::mapping::filter_to_wamp(&filter).wamp {
                 let request = self.request();
-                self.pending_subs.insert(
+                self.rare.pending_subs.insert(
                     request,
                     PendingSub {
                         packet_id: None,
@@ -782,12 +687,13 @@ impl State {
                         filter: filter.clone(),
                     },
                 );
-                self.resume.restoring += 1;
-                self.todo
+                self.rare.resume.restoring += 1;
+                self.rare
+                    .todo
                     .push(super::mapping::wamp_subscribe(request, uri, policy, false));
             }
         }
-        if self.resume.restoring == 0 {
+        if self.rare.resume.restoring == 0 {
             self.restored();
         }
         self.wake();
@@ -796,9 +702,9 @@ impl State {
     /// Every subscription of the resumed session is in place: the old link
     /// of this shard closes, or the shard the session came from sends the tail.
     fn restored(&mut self) {
-        let links = std::mem::take(&mut self.resume.old_links);
+        let links = std::mem::take(&mut self.rare.resume.old_links);
         self.chores().close.extend(links);
-        if let Some((shard, token)) = self.resume.from {
+        if let Some((shard, token)) = self.rare.resume.from {
             let msg = Takeover::Subscribed {
                 client: self.client_id.to_string(),
                 token,
@@ -810,26 +716,26 @@ impl State {
 
     /// Whether an old link or a tail may still deliver what this link delivers.
     pub fn settling(&self) -> bool {
-        !self.resume.old_links.is_empty() || self.resume.from.is_some()
+        !self.rare.resume.old_links.is_empty() || self.rare.resume.from.is_some()
     }
 
     /// Whether a publication was already delivered (through the old link or
     /// the tail); records it while either may still deliver.
     pub fn duplicate(&mut self, publication: PublicationId, retained: bool) -> bool {
         if retained || !self.settling() {
-            if !self.resume.seen.is_empty() {
-                self.resume.seen = IdSet::default();
+            if !self.rare.resume.seen.is_empty() {
+                self.rare.resume.seen = IdSet::default();
             }
             return false;
         }
-        !self.resume.seen.insert(publication)
+        !self.rare.resume.seen.insert(publication)
     }
 
     /// The tail of a session that moved here: what its old shard queued
     /// after the move, less what this connection got itself.
     pub fn take_tail(&mut self, msgs: Vec<crate::store::mqtt::StoredMsg>) -> Result<(), Overflow> {
-        let seen = std::mem::take(&mut self.resume.seen);
-        self.resume.from = None;
+        let seen = std::mem::take(&mut self.rare.resume.seen);
+        self.rare.resume.from = None;
         for m in msgs {
             if seen.contains(&PublicationId(m.publication)) {
                 continue;
@@ -876,7 +782,7 @@ impl State {
             }
             p.dup = true;
             p.packet_id = PacketId::new(pid);
-            if p.wire_len() <= self.max_packet_out as usize {
+            if p.wire_len() <= self.rare.max_packet_out as usize {
                 self.push_publish(p)?;
             }
         }
@@ -885,15 +791,15 @@ impl State {
 
     /// The resumed session arrived from another shard (or none was found).
     pub fn install(&mut self, data: Option<SessionData>, from: Option<(ShardId, u64)>) {
-        self.resume.awaiting = false;
+        self.rare.resume.awaiting = false;
         if let Some(d) = data {
             let expiry_s = self.p.expiry_s;
             let version = self.version;
             // The incarnation moves with it (counted once in the process).
             let mut p = Persist::unpack(d, self.owner(), version);
             p.expiry_s = expiry_s;
-            self.resume.present = true;
-            self.resume.from = from;
+            self.rare.resume.present = true;
+            self.rare.resume.from = from;
             self.p = p;
         } else if let Some((shard, token)) = from {
             // Nothing came but the old shard waits: tell it.
@@ -921,12 +827,12 @@ impl State {
         if self.version == Version::V5 {
             c.properties.reason_string = MqttString::try_from("too many persistent sessions").ok();
         }
-        self.connack = None;
-        self.will = None;
+        self.rare.connack = None;
+        self.rare.will = None;
         self.p.expiry_s = 0;
         let _ = self.send(&Packet::ConnAck(Box::new(c)));
         self.phase = Phase::Closing;
-        self.close = Some(CloseReason::Normal);
+        self.rare.close = Some(CloseReason::Normal);
     }
 
     /// ABORT while joining: CONNACK with the refusal, then close.
@@ -937,7 +843,7 @@ impl State {
             | "wamp.error.authentication_failed"
             | "wamp.error.no_auth_method"
             | "wamp.error.authorization_failed" => {
-                if self.credentials {
+                if self.rare.credentials {
                     ReasonCode::BadUserNameOrPassword
                 } else {
                     ReasonCode::NotAuthorized
@@ -951,10 +857,10 @@ impl State {
             code,
             properties: Default::default(),
         };
-        self.connack = None;
+        self.rare.connack = None;
         let _ = self.send(&Packet::ConnAck(Box::new(c)));
         self.phase = Phase::Closing;
-        self.close = Some(CloseReason::Normal);
+        self.rare.close = Some(CloseReason::Normal);
     }
 }
 
@@ -1006,5 +912,37 @@ mod tests {
         r.release_if_idle();
         assert!(!r.is_allocated());
         assert!(r.seen.is_empty() && r.from.is_none());
+    }
+
+    #[test]
+    fn a_connection_that_is_up_keeps_no_rare_box() {
+        let svc = Rc::new(Service::default_for_tests());
+        let mut s = State::new(svc, Version::V5, "c");
+        assert!(!s.rare.is_allocated(), "a new state has none");
+        s.rare.connack = Some(Box::new(ConnAck {
+            session_present: false,
+            code: ReasonCode::Success,
+            properties: Default::default(),
+        }));
+        s.rare.password = Some("pw".into());
+        s.rare.credentials = true;
+        s.tidy();
+        assert!(s.rare.is_allocated(), "joining: the credentials stay");
+        s.link = Some(LinkId(1));
+        s.welcomed(SessionId(5)).expect("CONNACK queued");
+        assert_eq!(s.phase, Phase::Up);
+        assert_eq!(s.out.items.len(), 1, "the CONNACK");
+        s.tidy();
+        assert!(!s.rare.is_allocated(), "up and idle: freed: {:?}", &*s.rare);
+        s.rare.will = Some(Box::new(Will {
+            topic: MqttString::try_from("w").expect("topic"),
+            payload: bytes::Bytes::from_static(b"gone"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Default::default(),
+        }));
+        s.tidy();
+        assert!(s.rare.is_allocated(), "a will is kept");
+        assert!(!s.rare.credentials && s.rare.password.is_none());
     }
 }
