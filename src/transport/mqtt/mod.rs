@@ -46,6 +46,7 @@
 //! Imports `proto`, `config` and the core's front-end API; never the shard
 //! runtime (the router is reached through [`RouterPort`]).
 
+pub mod answers;
 pub mod calls;
 pub mod codec;
 mod conn;
@@ -54,6 +55,7 @@ pub mod ctx;
 pub mod dynamic;
 pub mod inbound;
 mod keepalive;
+pub mod lifecycle;
 pub mod mapping;
 pub mod mesh;
 pub mod offline;
@@ -69,6 +71,7 @@ pub mod sys;
 pub mod takeover;
 pub mod task;
 pub mod will;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
