@@ -48,6 +48,7 @@
 
 pub mod answers;
 pub mod calls;
+pub mod clients;
 pub mod codec;
 mod conn;
 mod connect;
@@ -324,14 +325,7 @@ fn listener_stats(id: &str) -> Arc<Stats> {
     Arc::clone(map.entry(id.to_owned()).or_default())
 }
 
-thread_local! {
-    /// The connections of this shard by client identifier (see
-    /// [`takeover`] for identifiers connected on several shards).
-    static CLIENTS: std::cell::RefCell<AHashMap<Rc<str>, state::StateRef>> =
-        std::cell::RefCell::new(AHashMap::new());
-}
-
 /// MQTT sessions on this shard, connected or offline (tests, logs).
 pub fn clients_on_shard() -> usize {
-    CLIENTS.with(|c| c.borrow().len())
+    clients::conns()
 }

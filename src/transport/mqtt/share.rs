@@ -24,7 +24,6 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use super::CLIENTS;
 use super::mapping;
 use super::mesh::{GroupKey, Mesh, ShareMsg, owner};
 use super::out::PubOut;
@@ -213,7 +212,7 @@ fn open(mesh: &dyn Mesh, key: GroupKey, strategy: SharedStrategy) -> GroupRef {
 
 /// A message for member `client` of shared filter `share`, on its shard.
 fn deliver(client: &str, share: &str, m: &StoredMsg) {
-    let Some(state) = CLIENTS.with(|c| c.borrow().get(client).cloned()) else {
+    let Some(state) = super::clients::conn(client) else {
         tracing::debug!(%client, "shared subscription message for a session not here: dropped");
         return;
     };

@@ -34,7 +34,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use super::CLIENTS;
+use super::clients;
 use super::mesh::{Mesh, Takeover, owner_of};
 use super::session::SessionData;
 use super::state::{Phase, StateRef};
@@ -45,12 +45,9 @@ use crate::proto::ShardId;
 use crate::proto::mqtt::ReasonCode;
 
 thread_local! {
-    /// Client identifiers this shard owns → the token of the session
-    /// holding each (its shard is in the token: [`shard_of`]).
-    static OWNED: RefCell<AHashMap<Box<str>, u64>> = RefCell::new(AHashMap::new());
     /// Sessions handed over to another shard, still collecting their tail,
     /// by (client, token) and the tokens they took over here: out of
-    /// [`CLIENTS`], so a new connection of the client on this shard does
+    /// [`clients`], so a new connection of the client on this shard does
     /// not take them for its own.
     static TAILS: RefCell<AHashMap<(String, u64), StateRef>> = RefCell::new(AHashMap::new());
     /// Tokens of this shard's connections.
@@ -66,7 +63,7 @@ pub fn new_token(shard: ShardId) -> u64 {
     })
 }
 
-/// `client` as a key of [`CLIENTS`]: the state's own identifier (one
+/// `client` as a key of [`clients`]: the state's own identifier (one
 /// allocation for both) when it is the same.
 fn key_of(client: &str, state: &StateRef) -> Rc<str> {
     let s = state.borrow();
@@ -95,10 +92,7 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 /// shard; `resume`: it asked for its session. A session of the client on
 /// this shard is taken over in place (adopted when `resume`).
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
-    let old = CLIENTS.with(|m| {
-        m.borrow_mut()
-            .insert(key_of(client, state), Rc::clone(state))
-    });
+    let old = clients::set_conn(key_of(client, state), Rc::clone(state));
     // Waits for the owner's answer unless the session is found here (a
     // new state awaits nothing: its resume slot stays unallocated).
     if resume && old.is_none() {
@@ -127,12 +121,7 @@ pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume
 
 /// The session `token` of `client` on this shard ended.
 pub fn release(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef) {
-    CLIENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.get(client).is_some_and(|s| Rc::ptr_eq(s, state)) {
-            m.remove(client);
-        }
-    });
+    clients::remove_conn(client, state);
     let (_, shards) = mesh.shard();
     let msg = Takeover::Release {
         client: client.to_owned(),
@@ -234,17 +223,14 @@ fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
 
 /// The session of `client` on this shard with `token`, if there is one.
 fn holder(client: &str, token: u64) -> Option<StateRef> {
-    CLIENTS
-        .with(|m| m.borrow().get(client).cloned())
-        .filter(|s| s.borrow().token == token)
+    clients::conn(client).filter(|s| s.borrow().token == token)
 }
 
 /// The session of `client` on this shard with `token`, or that took the
 /// session over from the connection with `token` on this shard (a session
 /// collecting its tail included).
 fn heir(client: &str, token: u64) -> Option<StateRef> {
-    CLIENTS
-        .with(|m| m.borrow().get(client).cloned())
+    clients::conn(client)
         .filter(|s| {
             let s = s.borrow();
             s.token == token || s.rare.resume.aliases.contains(&token)
@@ -273,7 +259,7 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             resume,
         } => {
             debug_assert_eq!(shard, shard_of(token));
-            let prev = OWNED.with(|o| o.borrow_mut().insert(client.as_str().into(), token));
+            let prev = clients::set_holder(&client, token);
             match prev {
                 Some(old) if old != token => {
                     let kick = Takeover::Kick {
@@ -382,12 +368,7 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
                 }
             }
         }
-        Takeover::Release { client, token } => OWNED.with(|o| {
-            let mut o = o.borrow_mut();
-            if o.get(client.as_str()) == Some(&token) {
-                o.remove(client.as_str());
-            }
-        }),
+        Takeover::Release { client, token } => clients::release_holder(&client, token),
     }
 }
 
@@ -421,12 +402,7 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     let mut keys = vec![st.token];
     keys.extend(st.rare.resume.aliases.iter().copied());
     drop(st);
-    CLIENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.get(&*client).is_some_and(|x| Rc::ptr_eq(x, s)) {
-            m.remove(&*client);
-        }
-    });
+    clients::remove_conn(&client, s);
     TAILS.with(|t| {
         let mut t = t.borrow_mut();
         for k in keys {
@@ -484,12 +460,9 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
 
 /// A session read back at start holds its identifier (on its owner shard).
 pub fn hold(client: &str, token: u64, state: &StateRef, me: ShardId) {
-    CLIENTS.with(|m| {
-        m.borrow_mut()
-            .insert(key_of(client, state), Rc::clone(state))
-    });
+    clients::set_conn(key_of(client, state), Rc::clone(state));
     debug_assert_eq!(me, shard_of(token));
-    OWNED.with(|o| o.borrow_mut().insert(client.into(), token));
+    clients::set_holder(client, token);
 }
 
 /// The mesh through a router borrowed mutably (the runtime's inbox drain).
@@ -756,7 +729,7 @@ mod tests {
         }));
         super::super::will::defer(&mut st, 60);
         let st = Rc::new(RefCell::new(st));
-        CLIENTS.with(|m| m.borrow_mut().insert(client.into(), Rc::clone(&st)));
+        clients::set_conn(client.into(), Rc::clone(&st));
         st
     }
 
@@ -832,6 +805,6 @@ mod tests {
         assert_eq!(fed.len(), 1);
         assert_eq!(will_topic(&fed[0].1), Some("dev.status"));
         assert_eq!(old.borrow().phase, Phase::Closing);
-        CLIENTS.with(|c| c.borrow_mut().clear());
+        clients::clear();
     }
 }
