@@ -489,7 +489,12 @@ impl Session {
         }
         match self.poll_write(cx) {
             Some(end) => Poll::Ready(end),
-            None => Poll::Pending,
+            None => {
+                // Parked: what only some connections use goes if unused
+                // (e.g. a SUBSCRIBE's bookkeeping once its SUBACK went).
+                self.state.borrow_mut().tidy();
+                Poll::Pending
+            }
         }
     }
 
@@ -514,7 +519,6 @@ impl Session {
                 (s.take_todo(), s.link, will, s.take_chores())
             };
             if todo.is_empty() && old_will.is_empty() && chores.is_empty() {
-                self.state.borrow_mut().tidy();
                 return;
             }
             for (old, will) in old_will {
