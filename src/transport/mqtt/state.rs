@@ -126,13 +126,13 @@ impl State {
     /// Frees what only some connections use once none of it is in use
     /// (the connection task calls it when it has nothing left to do).
     pub fn tidy(&mut self) {
-        if let Some(r) = self.rare.allocated_mut() {
-            if self.phase == Phase::Up {
-                // The CONNACK has gone: the credentials are not needed again.
-                r.password = None;
-                r.credentials = false;
-                r.resume.release_if_idle();
-            }
+        if self.phase == Phase::Up
+            && let Some(r) = self.rare.allocated_mut()
+        {
+            // The CONNACK has gone: the credentials are not needed again.
+            r.password = None;
+            r.credentials = false;
+            r.resume.release_if_idle();
         }
         self.rare.free_if_empty();
     }
