@@ -235,8 +235,9 @@ struct Session {
     sock: Stream,
     state: StateRef,
     router: Rc<dyn RouterPort>,
-    /// Incomplete packet tail; empty (no allocation) otherwise.
-    inbuf: BytesMut,
+    /// An incomplete packet's tail (boxed: most connections have none
+    /// between reads).
+    inbuf: Option<Box<BytesMut>>,
     /// Octets of the front item already written.
     front_sent: usize,
     /// Keep-alive: the limit (1.5 × keep-alive) and the last packet's
@@ -386,11 +387,7 @@ impl Session {
             state,
             router,
             // The CONNECT's read buffer goes unless whole packets wait in it.
-            inbuf: if leftover.is_empty() {
-                BytesMut::new()
-            } else {
-                leftover
-            },
+            inbuf: (!leftover.is_empty()).then(|| Box::new(leftover)),
             front_sent: 0,
             keep_alive,
             stall: None,
@@ -612,8 +609,8 @@ impl Session {
             }
         }
         // Whole packets left over from CONNECT's read.
-        if !self.inbuf.is_empty()
-            && let Err(end) = self.decode_all()
+        if let Some(data) = self.inbuf.take()
+            && let Err(end) = self.decode_all(*data)
         {
             return Some(end);
         }
@@ -622,18 +619,19 @@ impl Session {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Err(End::Gone)),
                 Poll::Ready(Ok(n)) => {
-                    self.inbuf.extend_from_slice(&buf[..n]);
-                    Poll::Ready(Ok(()))
+                    let mut data = self.inbuf.take().map_or_else(BytesMut::new, |b| *b);
+                    data.extend_from_slice(&buf[..n]);
+                    Poll::Ready(Ok(data))
                 }
             });
             match step {
                 Poll::Pending => return None,
                 Poll::Ready(Err(end)) => return Some(end),
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(Ok(data)) => {
                     if let Some(ka) = &mut self.keep_alive {
                         ka.seen(Instant::now());
                     }
-                    if let Err(end) = self.decode_all() {
+                    if let Err(end) = self.decode_all(data) {
                         return Some(end);
                     }
                     if !super::connect::reading(&self.state.borrow()) {
@@ -646,22 +644,31 @@ impl Session {
         None
     }
 
-    /// Decodes and handles every whole packet in `inbuf`.
-    fn decode_all(&mut self) -> Result<(), End> {
+    /// Decodes and handles every whole packet in `data`; keeps what is
+    /// left (an incomplete packet, or packets that wait for CONNACK).
+    fn decode_all(&mut self, mut data: BytesMut) -> Result<(), End> {
         let limits = decode_limits(&self.state.borrow().svc);
         // What the packets ask the router for, in the shard's reused list
         // (taken while in use: a connection keeps no capacity of its own).
         let mut feed = FEED.take();
-        let done = self.decode_with(&limits, &mut feed);
+        let done = self.decode_with(&limits, &mut feed, &mut data);
         feed.clear();
         FEED.set(feed);
+        if done.is_ok() && !data.is_empty() {
+            self.inbuf = Some(Box::new(data));
+        }
         done
     }
 
-    fn decode_with(&mut self, limits: &mqtt::Limits, feed: &mut Vec<Message>) -> Result<(), End> {
+    fn decode_with(
+        &mut self,
+        limits: &mqtt::Limits,
+        feed: &mut Vec<Message>,
+        data: &mut BytesMut,
+    ) -> Result<(), End> {
         loop {
             let version = self.state.borrow().version;
-            let packet = match mqtt::decode(&mut self.inbuf, Some(version), limits) {
+            let packet = match mqtt::decode(data, Some(version), limits) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
@@ -687,9 +694,6 @@ impl Session {
             if !super::connect::reading(&self.state.borrow()) {
                 break;
             }
-        }
-        if self.inbuf.is_empty() {
-            self.inbuf = BytesMut::new();
         }
         Ok(())
     }
@@ -904,7 +908,8 @@ mod tests {
     /// What every held connection keeps (issue #11: no more memory per
     /// idle connection than mosquitto): the task's future is the session
     /// alone, not room for the CONNECT phase or the end (nor the decode
-    /// limits or a list of its own for what packets feed the router); the
+    /// limits, a list of its own for what packets feed the router, or an
+    /// empty read buffer); the
     /// state's allocation stays in the 256-byte size class (the `Rc` and
     /// `RefCell` counters included), what only some connections use in one
     /// box apart (`rare.rs`), freed while unused.
@@ -917,8 +922,8 @@ mod tests {
             "serve_mqtt's future is {fut} bytes, the session {session}"
         );
         // With the listener's hooks (32 bytes), `transport::serve`'s box
-        // is in the 160-byte size class.
-        assert!(session <= 128, "Session is {session} bytes");
+        // is in the 128-byte size class.
+        assert!(session <= 96, "Session is {session} bytes");
         let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
         eprintln!("future {fut} B, Session {session} B, the state's Rc {state} B");
         assert!(state <= 256, "the state's Rc allocation is {state} bytes");
