@@ -5,8 +5,8 @@
 //! the session before then. 3.1.1 wills and wills without a delay are
 //! published at once.
 //!
-//! A delayed will waits in the offline session ([`State::will`] with
-//! [`State::will_due_ms`]; the offline task publishes it, see
+//! A delayed will waits in the offline session ([`Rare::will`](super::rare::Rare::will) with
+//! [`Rare::will_due_ms`](super::rare::Rare::will_due_ms); the offline task publishes it, see
 //! [`super::offline`]). In a realm with a file store the will is kept in the
 //! session's records ([`StoredWill`]): written when the connection comes up
 //! (due 0: "its connection is open"), again with its due time when the

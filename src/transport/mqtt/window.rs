@@ -20,7 +20,7 @@ use crate::store::mqtt::Record;
 impl State {
     /// Queues a delivery: QoS 0 at once; QoS 1/2 into the in-flight window
     /// with a fresh packet identifier, or behind it (bounded, see
-    /// [`Persist::enqueue`]) when it is full.
+    /// [`Persist::enqueue`](super::session::Persist::enqueue)) when it is full.
     pub fn deliver(&mut self, mut p: PubOut) -> Result<bool, Overflow> {
         if p.wire_len() > self.rare.max_packet_out as usize {
             // MQTT-3.1.2-24: never above the client's Maximum Packet Size.
