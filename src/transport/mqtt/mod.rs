@@ -6,8 +6,14 @@
 //!   shard's scratch buffer, vectored writes of shared PUBLISH encodings,
 //!   keep-alive at 1.5 × the keep-alive, the will, takeover, closing);
 //! - `inbound.rs`: the client's packets after CONNECT, as WAMP messages;
-//! - `state.rs`: the connection's state (CONNACK, SUBACK, acknowledgements,
-//!   the in-flight window, resumption);
+//! - `state.rs`: the connection's state, what every connection keeps;
+//!   `rare.rs`: what only some use, in one box allocated while in use;
+//!   `answers.rs`: the router's answers as CONNACK, SUBACK, PUBACK/PUBREC;
+//!   `window.rs`: deliveries and the in-flight window; `lifecycle.rs`: the
+//!   session installed, resumed, logged, its shared subscriptions;
+//! - `clients.rs`: the shard's table of client identifiers (connections
+//!   here, and the holder of each identifier this shard owns);
+//! - `keepalive.rs`: keep-alive enforced by one sweep per shard;
 //! - `session.rs`: the part of a session that outlives its connection, and
 //!   its stored and moved forms;
 //! - `sink.rs`: what the router delivers (EVENT → PUBLISH, one template per
