@@ -132,7 +132,8 @@ pub(super) fn enhanced_auth(s: &State) -> Option<&MqttString> {
     if s.phase != Phase::Joining {
         return None;
     }
-    s.connack
+    s.rare
+        .connack
         .as_ref()?
         .properties
         .authentication_method
@@ -325,9 +326,8 @@ mod tests {
             std::rc::Rc::new(Service::default_for_tests()),
             Version::V5,
             "c",
-            1 << 20,
         );
-        s.connack = Some(Box::new(ConnAck {
+        s.rare.connack = Some(Box::new(ConnAck {
             session_present: false,
             code: ReasonCode::Success,
             properties: ConnAckProperties {

@@ -44,12 +44,12 @@ use crate::proto::{Call, Dict, Message, Payload, PublicationId, RequestId, Value
 
 /// Whether the client's publications wait behind a decode.
 pub fn holding(s: &State) -> bool {
-    s.codec.as_ref().is_some_and(|c| !c.inbound.is_empty())
+    s.rare.codec.as_ref().is_some_and(|c| !c.inbound.is_empty())
 }
 
 /// Whether `request` is a CALL of this module.
 pub fn waits(s: &State, request: RequestId) -> bool {
-    s.codec.as_ref().is_some_and(|c| {
+    s.rare.codec.as_ref().is_some_and(|c| {
         c.inbound.iter().any(|i| i.call == Some(request))
             || c.outbound.iter().any(|o| o.call == request)
     })
@@ -71,6 +71,7 @@ fn call(s: &mut State, procedure: &str, args: Vec<Value>) -> (RequestId, Message
 /// Whether another decode may wait (at most `max_inflight`).
 pub fn may_decode(s: &State) -> bool {
     let waiting = s
+        .rare
         .codec
         .as_ref()
         .map_or(0, |c| c.inbound.iter().filter(|i| i.call.is_some()).count());
@@ -100,7 +101,7 @@ pub fn decode(
             Value::Bytes(payload.clone()),
         ],
     );
-    s.codec.get_or_insert_default().inbound.push_back(In {
+    s.rare.codec.get_or_insert_default().inbound.push_back(In {
         call: Some(id),
         msgs: vec![publish],
         failed: Some((request, ReasonCode::ImplementationSpecificError)),
@@ -110,7 +111,7 @@ pub fn decode(
 
 /// Holds messages that need no decoding behind those that wait.
 pub fn hold(s: &mut State, msgs: Vec<Message>) {
-    s.codec.get_or_insert_default().inbound.push_back(In {
+    s.rare.codec.get_or_insert_default().inbound.push_back(In {
         call: None,
         msgs,
         failed: None,
@@ -132,7 +133,7 @@ pub fn encode(
     retained: bool,
     retain: bool,
 ) -> bool {
-    let waiting = s.codec.as_ref().map_or(0, |c| c.outbound.len());
+    let waiting = s.rare.codec.as_ref().map_or(0, |c| c.outbound.len());
     if waiting >= s.svc.limits.max_queued_messages.max(1) {
         tracing::debug!(client = %s.client_id, topic = %topic, "MQTT dynamic encoder: too many waiting, dropped");
         s.svc.stats.dropped(1);
@@ -150,16 +151,20 @@ pub fn encode(
             kwargs,
         ],
     );
-    s.codec.get_or_insert_default().outbound.push_back(Out {
-        call: id,
-        payload: None,
-        topic,
-        matched,
-        publication,
-        retained,
-        retain,
-    });
-    s.todo.push(m);
+    s.rare
+        .codec
+        .get_or_insert_default()
+        .outbound
+        .push_back(Out {
+            call: id,
+            payload: None,
+            topic,
+            matched,
+            publication,
+            retained,
+            retain,
+        });
+    s.rare.todo.push(m);
     s.wake();
     true
 }
@@ -176,7 +181,7 @@ pub fn answered(
     outcome: Result<Payload, (String, Payload)>,
     place: Place,
 ) -> Result<(), Overflow> {
-    let Some(c) = s.codec.as_mut() else {
+    let Some(c) = s.rare.codec.as_mut() else {
         return Ok(());
     };
     if let Some(i) = c.inbound.iter_mut().find(|i| i.call == Some(request)) {
@@ -224,6 +229,7 @@ pub type Place = fn(
 fn release(s: &mut State, place: Place) -> Result<(), Overflow> {
     let mut fed = false;
     while let Some(i) = s
+        .rare
         .codec
         .as_mut()
         .and_then(|c| {
@@ -235,7 +241,7 @@ fn release(s: &mut State, place: Place) -> Result<(), Overflow> {
         .flatten()
     {
         fed |= !i.msgs.is_empty();
-        s.todo.extend(i.msgs);
+        s.rare.todo.extend(i.msgs);
         if let Some((request, code)) = i.failed {
             s.publish_answer(request, code)?;
         }
@@ -244,6 +250,7 @@ fn release(s: &mut State, place: Place) -> Result<(), Overflow> {
         s.wake();
     }
     while let Some(o) = s
+        .rare
         .codec
         .as_mut()
         .and_then(|c| {
@@ -269,11 +276,12 @@ fn release(s: &mut State, place: Place) -> Result<(), Overflow> {
         };
         place(s, msg, tmpl, o.matched, o.publication, o.retained, o.retain)?;
     }
-    if s.codec
+    if s.rare
+        .codec
         .as_ref()
         .is_some_and(|c| c.inbound.is_empty() && c.outbound.is_empty())
     {
-        s.codec = None;
+        s.rare.codec = None;
     }
     Ok(())
 }
@@ -321,7 +329,7 @@ mod tests {
         );
         svc.limits.max_inflight = 2;
         svc.limits.dynamic_timeout_ms = 1500;
-        let mut s = State::new(Rc::new(svc), Version::V5, "c", 1 << 20);
+        let mut s = State::new(Rc::new(svc), Version::V5, "c");
         s.phase = Phase::Up;
         s
     }
@@ -400,13 +408,13 @@ mod tests {
             )]))
         };
         answered(&mut s, c3, answer(3), PLACE).expect("room");
-        assert!(s.todo.is_empty());
+        assert!(s.rare.todo.is_empty());
         answered(&mut s, c1, answer(1), PLACE).expect("room");
         assert_eq!(
-            topics(&s.todo),
+            topics(&s.rare.todo),
             vec!["dev.a:Some([Int(1)])", "other:None", "dev.b:Some([Int(3)])"]
         );
-        assert!(s.codec.is_none(), "nothing left");
+        assert!(s.rare.codec.is_none(), "nothing left");
     }
 
     #[test]
@@ -414,7 +422,7 @@ mod tests {
         let mut s = state();
         let mut feed = Vec::new();
         let (r1, p1) = publish(&mut s, "dev.a");
-        s.pending_pubs.insert(
+        s.rare.pending_pubs.insert(
             r1,
             (
                 crate::proto::mqtt::PacketId::new(7).expect("non-zero"),
@@ -444,9 +452,13 @@ mod tests {
             PLACE,
         )
         .expect("room");
-        assert_eq!(topics(&s.todo), vec!["other:None"], "only the plain one");
+        assert_eq!(
+            topics(&s.rare.todo),
+            vec!["other:None"],
+            "only the plain one"
+        );
         assert!(
-            s.pending_pubs.is_empty() && s.inflight_in == 0,
+            s.rare.pending_pubs.is_empty() && s.inflight_in == 0,
             "PUBACK 0x83 sent"
         );
         // An answer of the wrong shape fails too.
@@ -481,12 +493,12 @@ mod tests {
                 false,
                 false,
             ));
-            let Some(Message::Call(c)) = s.todo.last() else {
+            let Some(Message::Call(c)) = s.rare.todo.last() else {
                 panic!("a CALL");
             };
             calls.push(c.request);
         }
-        let Some(Message::Call(c)) = s.todo.first() else {
+        let Some(Message::Call(c)) = s.rare.todo.first() else {
             panic!("a CALL");
         };
         assert_eq!(
@@ -535,6 +547,6 @@ mod tests {
             vec![&b"a"[..], &b"c"[..]],
             "the failed one dropped"
         );
-        assert!(s.codec.is_none());
+        assert!(s.rare.codec.is_none());
     }
 }

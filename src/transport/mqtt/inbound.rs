@@ -60,14 +60,14 @@ pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<()
         Packet::Unsubscribe(m) => unsubscribe(s, m, feed),
         Packet::PingReq => Ok(s.send(&Packet::PingResp)?),
         Packet::Disconnect(d) => {
-            s.disconnected = true;
+            s.rare.disconnected = true;
             if d.reason != ReasonCode::DisconnectWithWill {
-                s.will = None;
+                s.rare.will = None;
             }
             if let Some(e) = d.properties.session_expiry_interval {
-                if e > 0 && s.requested_expiry == 0 {
+                if e > 0 && !s.expiry_asked {
                     // MQTT-3.14.2-2.
-                    s.disconnected = false;
+                    s.rare.disconnected = false;
                     return Err(Violation(
                         ReasonCode::ProtocolError,
                         "Session Expiry Interval set in DISCONNECT but not in CONNECT",
@@ -76,7 +76,7 @@ pub fn on_packet(s: &mut State, p: Packet, feed: &mut Vec<Message>) -> Result<()
                 s.p.expiry_s = e.min(s.svc.limits.max_session_expiry_s);
             }
             s.phase = Phase::Closing;
-            s.close = Some(crate::core::outbox::CloseReason::Normal);
+            s.rare.close = Some(crate::core::outbox::CloseReason::Normal);
             Ok(())
         }
         Packet::Auth(a) => match super::connect::client_auth(s, &a) {
@@ -108,7 +108,6 @@ fn answer(s: &mut State, qos: QoS, p: &Publish, reason: ReasonCode) -> Result<()
 }
 
 fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(), Violation> {
-    s.counters.msgs_in += 1;
     // Topic aliases (5.0).
     if let Some(alias) = p.properties.topic_alias {
         if alias > s.svc.topic_alias_max {
@@ -118,14 +117,15 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
             ));
         }
         if p.topic.is_empty() {
-            match s.aliases_in.as_ref().and_then(|m| m.get(&alias)) {
+            match s.rare.aliases_in.as_ref().and_then(|m| m.get(&alias)) {
                 Some(t) => p.topic = t.clone(),
                 None => {
                     return Err(Violation(ReasonCode::ProtocolError, "unknown topic alias"));
                 }
             }
         } else {
-            s.aliases_in
+            s.rare
+                .aliases_in
                 .get_or_insert_with(Box::default)
                 .insert(alias, p.topic.clone());
         }
@@ -192,7 +192,7 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
     let request = s.request();
     if let Some(pid) = p.packet_id {
         options.insert("acknowledge", true);
-        s.pending_pubs.insert(request, (pid, qos, p.retain));
+        s.rare.pending_pubs.insert(request, (pid, qos, p.retain));
         s.inflight_in += 1;
         if qos == QoS::ExactlyOnce {
             // Kept (and logged) before the message is routed: a re-sent
@@ -230,7 +230,7 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
 /// The WAMP PUBLISH of a will (or any message the front end publishes for
 /// the client): QoS and retain as given, no acknowledgement.
 pub fn will_publish(s: &mut State) -> Option<Message> {
-    let w = s.will.take()?;
+    let w = s.rare.will.take()?;
     let uri = mapping::topic_to_uri(w.topic.as_str());
     let format = mapping::format_of(&s.svc.payload_mapping, &uri);
     let (payload, mut options) = match mapping::mqtt_to_wamp(format, &w.payload) {
@@ -322,7 +322,7 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
         };
         for (uri, policy) in map.wamp {
             let request = s.request();
-            s.pending_subs.insert(
+            s.rare.pending_subs.insert(
                 request,
                 PendingSub {
                     packet_id: Some(m.packet_id),
@@ -337,9 +337,9 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
     if changed {
         s.write_meta();
     }
-    s.subacks.push_back(pending);
+    s.rare.subacks.push_back(pending);
     // A packet all of whose filters were answered here goes at once.
-    if s.subacks.back().is_some_and(|p| p.waiting == 0) {
+    if s.rare.subacks.back().is_some_and(|p| p.waiting == 0) {
         s.flush_subacks()?;
     }
     Ok(())

@@ -39,6 +39,15 @@ struct Sweep {
 
 thread_local! {
     static SWEEP: RefCell<Sweep> = RefCell::new(Sweep::new(Instant::now()));
+    /// What connections' arrival times count from ([`ms_of`]).
+    static EPOCH: Instant = Instant::now();
+}
+
+/// `at` in milliseconds since the shard's [`EPOCH`], rounded down and
+/// wrapping after 49 days (differences are taken wrapping; a limit is at
+/// most 1.5 × 65,535 s).
+fn ms_of(at: Instant) -> u32 {
+    EPOCH.with(|e| at.saturating_duration_since(*e).as_millis() as u32)
 }
 
 impl Sweep {
@@ -66,11 +75,12 @@ fn time_of(epoch: Instant, tick: u32) -> Instant {
     epoch + TICK * tick
 }
 
-/// One connection's keep-alive: its limit and its last packet's arrival.
+/// One connection's keep-alive: its limit and its last packet's arrival
+/// (12 bytes).
 #[derive(Debug)]
 pub struct KeepAlive {
-    /// The last packet's arrival.
-    last: Instant,
+    /// The last packet's arrival ([`ms_of`]).
+    last_ms: u32,
     /// 1.5 × the keep-alive, in milliseconds.
     limit_ms: u32,
     /// The tick of the bucket this connection's waker waits in (0: none).
@@ -81,7 +91,7 @@ impl KeepAlive {
     /// A connection whose limit (1.5 × its keep-alive) starts now.
     pub fn new(limit: Duration) -> KeepAlive {
         KeepAlive {
-            last: Instant::now(),
+            last_ms: ms_of(Instant::now()),
             limit_ms: u32::try_from(limit.as_millis()).unwrap_or(u32::MAX),
             armed: 0,
         }
@@ -89,17 +99,20 @@ impl KeepAlive {
 
     /// A packet arrived.
     pub fn seen(&mut self, now: Instant) {
-        self.last = now;
+        self.last_ms = ms_of(now);
     }
 
     /// Whether the limit ran out with no packet; if not, makes sure the
     /// connection (`cx`) is woken once it may have.
     pub fn expired(&mut self, cx: &Context<'_>) -> bool {
         let now = Instant::now();
-        let due = self.last + Duration::from_millis(u64::from(self.limit_ms));
-        if now >= due {
+        // Both times rounded down: one more millisecond than the limit, so
+        // that the end never comes before it.
+        let passed = ms_of(now).wrapping_sub(self.last_ms);
+        if passed > self.limit_ms {
             return true;
         }
+        let due = now + Duration::from_millis(u64::from(self.limit_ms - passed + 1));
         // The sweeping task is woken (or started) once the table is let go.
         let (wake, start) = SWEEP.with(|s| {
             let mut s = s.borrow_mut();
@@ -311,7 +324,7 @@ mod tests {
     fn a_keep_alive_is_smaller_than_a_timer_of_its_own() {
         let before = std::mem::size_of::<Option<(Duration, Instant, glommio::timer::Timer)>>();
         let after = std::mem::size_of::<Option<KeepAlive>>();
-        assert!(after <= 24, "{after}");
+        assert!(after <= 16, "{after}");
         assert!(after < before, "{after} >= {before}");
     }
 }

@@ -6,8 +6,14 @@
 //!   shard's scratch buffer, vectored writes of shared PUBLISH encodings,
 //!   keep-alive at 1.5 × the keep-alive, the will, takeover, closing);
 //! - `inbound.rs`: the client's packets after CONNECT, as WAMP messages;
-//! - `state.rs`: the connection's state (CONNACK, SUBACK, acknowledgements,
-//!   the in-flight window, resumption);
+//! - `state.rs`: the connection's state, what every connection keeps;
+//!   `rare.rs`: what only some use, in one box allocated while in use;
+//!   `answers.rs`: the router's answers as CONNACK, SUBACK, PUBACK/PUBREC;
+//!   `window.rs`: deliveries and the in-flight window; `lifecycle.rs`: the
+//!   session installed, resumed, logged, its shared subscriptions;
+//! - `clients.rs`: the shard's table of client identifiers (connections
+//!   here, and the holder of each identifier this shard owns);
+//! - `keepalive.rs`: keep-alive enforced by one sweep per shard;
 //! - `session.rs`: the part of a session that outlives its connection, and
 //!   its stored and moved forms;
 //! - `sink.rs`: what the router delivers (EVENT → PUBLISH, one template per
@@ -46,7 +52,9 @@
 //! Imports `proto`, `config` and the core's front-end API; never the shard
 //! runtime (the router is reached through [`RouterPort`]).
 
+pub mod answers;
 pub mod calls;
+pub mod clients;
 pub mod codec;
 mod conn;
 mod connect;
@@ -54,10 +62,12 @@ pub mod ctx;
 pub mod dynamic;
 pub mod inbound;
 mod keepalive;
+pub mod lifecycle;
 pub mod mapping;
 pub mod mesh;
 pub mod offline;
 pub mod out;
+pub mod rare;
 pub mod request;
 pub mod resume;
 pub mod session;
@@ -68,6 +78,7 @@ pub mod sys;
 pub mod takeover;
 pub mod task;
 pub mod will;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -320,14 +331,7 @@ fn listener_stats(id: &str) -> Arc<Stats> {
     Arc::clone(map.entry(id.to_owned()).or_default())
 }
 
-thread_local! {
-    /// The connections of this shard by client identifier (see
-    /// [`takeover`] for identifiers connected on several shards).
-    static CLIENTS: std::cell::RefCell<AHashMap<Rc<str>, state::StateRef>> =
-        std::cell::RefCell::new(AHashMap::new());
-}
-
 /// MQTT sessions on this shard, connected or offline (tests, logs).
 pub fn clients_on_shard() -> usize {
-    CLIENTS.with(|c| c.borrow().len())
+    clients::conns()
 }

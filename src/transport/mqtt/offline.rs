@@ -37,13 +37,13 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
     {
         let mut s = state.borrow_mut();
         s.phase = Phase::Offline;
-        s.close = None;
-        s.out = super::out::OutQueue::new(s.out.limit);
-        s.aliases_out = None;
+        s.rare.close = None;
+        s.out = super::out::OutQueue::new();
+        s.rare.aliases_out = None;
         s.last_delivery = None;
         // Answers to its requests are not published once it is gone.
-        s.requests = None;
-        if s.p.inc != 0 && s.handed.is_none() {
+        s.rare.requests = None;
+        if s.p.inc != 0 && s.rare.handed.is_none() {
             let meta = s.p.meta(s.version, &s.svc.transport.id, false);
             s.write(Record::Meta(meta));
         }
@@ -58,8 +58,7 @@ pub fn restore(port: &Rc<dyn RouterPort>, svc: Rc<Service>, r: RestoredSession) 
     let (me, _) = port.shard();
     let version = r.meta.version;
     let client = r.client.clone();
-    let queue_limit = svc.queue_limit;
-    let mut st = State::new(Rc::clone(&svc), version, client.clone(), queue_limit);
+    let mut st = State::new(Rc::clone(&svc), version, client.clone());
     let left = left_s(r.meta.expiry_s, r.meta.offline_since_ms);
     let mut r = r;
     let will = r.will.take();
@@ -94,7 +93,7 @@ pub fn restore(port: &Rc<dyn RouterPort>, svc: Rc<Service>, r: RestoredSession) 
     takeover::hold(&client, state.borrow().token, &state, me);
     // Subscribed again through the link (the answers come at once).
     state.borrow_mut().resubscribe();
-    let todo = std::mem::take(&mut state.borrow_mut().todo);
+    let todo = state.borrow_mut().take_todo();
     for m in todo {
         port.feed(link, m);
     }
@@ -129,7 +128,7 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
         .then(|| Instant::now() + Duration::from_secs(u64::from(expiry_s)));
     let mut timer = deadline.map(|d| Timer::new(d.saturating_duration_since(Instant::now())));
     // A will waiting for its delay (MQTT 5 Will Delay Interval).
-    let due = state.borrow().will_due_ms;
+    let due = state.borrow().rare.will_due_ms;
     let mut will_timer =
         (due != 0).then(|| Timer::new(Duration::from_millis(super::will::left_ms(due, now_ms()))));
     loop {
@@ -137,17 +136,17 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
         let expired = poll_fn(|cx| {
             let mut s = state.borrow_mut();
             s.waker = Some(cx.waker().clone());
-            if s.phase != Phase::Offline || s.close.is_some() || s.forward.is_some() {
+            if s.phase != Phase::Offline || s.rare.close.is_some() || s.rare.forward.is_some() {
                 return Poll::Ready(false);
             }
-            if s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none() {
+            if s.rare.handed.is_some() && s.rare.resume.tail_due && s.rare.resume.from.is_none() {
                 return Poll::Ready(false);
             }
-            let chores = s
-                .chores
-                .as_ref()
-                .is_some_and(|c| !c.front.is_empty() || !c.close.is_empty() || !c.share.is_empty());
-            if !s.todo.is_empty() || chores {
+            let chores =
+                s.rare.chores.as_ref().is_some_and(|c| {
+                    !c.front.is_empty() || !c.close.is_empty() || !c.share.is_empty()
+                });
+            if !s.rare.todo.is_empty() || chores {
                 return Poll::Ready(false);
             }
             if let Some(t) = &mut will_timer
@@ -162,10 +161,11 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             {
                 return Poll::Ready(true);
             }
+            s.tidy();
             Poll::Pending
         })
         .await;
-        if will_due && state.borrow().handed.is_none() {
+        if will_due && state.borrow().rare.handed.is_none() {
             // The delay passed before the client came back.
             let (w, link) = {
                 let mut s = state.borrow_mut();
@@ -175,7 +175,7 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
                 port.feed(link, w);
             }
         }
-        let todo = std::mem::take(&mut state.borrow_mut().todo);
+        let todo = state.borrow_mut().take_todo();
         let link = state.borrow().link;
         if let Some(link) = link {
             for m in todo {
@@ -196,9 +196,9 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             let s = state.borrow();
             (
                 s.phase,
-                s.close.is_some(),
-                s.forward.is_some(),
-                s.handed.is_some() && s.resume.tail_due && s.resume.from.is_none(),
+                s.rare.close.is_some(),
+                s.rare.forward.is_some(),
+                s.rare.handed.is_some() && s.rare.resume.tail_due && s.rare.resume.from.is_none(),
             )
         };
         if tail {
@@ -230,7 +230,7 @@ async fn run(state: StateRef, port: Rc<dyn RouterPort>, expiry_s: u32) {
             state.borrow_mut().phase = Phase::Closing;
             return;
         }
-        if expired && state.borrow().handed.is_none() {
+        if expired && state.borrow().rare.handed.is_none() {
             expire(&state, &port);
             return;
         }

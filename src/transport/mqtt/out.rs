@@ -247,23 +247,21 @@ impl Item {
 }
 
 /// The queue.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct OutQueue {
     /// Packets not yet fully written, oldest first.
     pub items: VecDeque<Item>,
     /// Sum of their wire lengths.
     pub bytes: usize,
-    /// Bound on `bytes`.
-    pub limit: usize,
 }
 
 impl OutQueue {
-    /// An empty queue bounded at `limit` bytes.
-    pub fn new(limit: usize) -> OutQueue {
+    /// An empty queue (its bound is the service's `queue_limit`, given to
+    /// [`OutQueue::push`]: kept once per listener, not per connection).
+    pub fn new() -> OutQueue {
         OutQueue {
             items: VecDeque::new(),
             bytes: 0,
-            limit,
         }
     }
 
@@ -275,13 +273,13 @@ impl OutQueue {
         self.items.push_back(item);
     }
 
-    /// Queues `item`.
+    /// Queues `item` within `limit` bytes.
     ///
     /// # Errors
     /// [`Overflow`] past the bound (one item always fits an empty queue).
-    pub fn push(&mut self, item: Item) -> Result<(), Overflow> {
+    pub fn push(&mut self, item: Item, limit: usize) -> Result<(), Overflow> {
         let len = item.wire_len();
-        if !self.items.is_empty() && self.bytes + len > self.limit {
+        if !self.items.is_empty() && self.bytes + len > limit {
             return Err(Overflow);
         }
         self.bytes += len;
@@ -321,12 +319,12 @@ mod tests {
 
     #[test]
     fn the_last_packet_goes_past_the_bound() {
-        let mut q = OutQueue::new(8);
+        let mut q = OutQueue::new();
         let ping = || Item::packet(&Packet::PingResp, Version::V5).expect("small");
         for _ in 0..4 {
-            q.push(ping()).expect("fits");
+            q.push(ping(), 8).expect("fits");
         }
-        assert_eq!(q.push(ping()), Err(Overflow), "8 bytes queued");
+        assert_eq!(q.push(ping(), 8), Err(Overflow), "8 bytes queued");
         q.push_last(ping());
         assert_eq!((q.items.len(), q.bytes), (5, 10));
     }
@@ -358,19 +356,19 @@ mod tests {
 
     #[test]
     fn the_queue_counts_bytes_and_refuses_past_its_bound() {
-        let mut q = OutQueue::new(10);
+        let mut q = OutQueue::new();
         let ping = Item::packet(&Packet::PingResp, Version::V311).expect("encodes");
         assert!(matches!(ping, Item::Small { len: 2, .. }));
         for _ in 0..5 {
-            q.push(ping.clone()).expect("fits");
+            q.push(ping.clone(), 10).expect("fits");
         }
         assert_eq!(q.bytes, 10);
-        assert_eq!(q.push(ping.clone()), Err(Overflow));
+        assert_eq!(q.push(ping.clone(), 10), Err(Overflow));
         q.pop();
         assert_eq!(q.bytes, 8);
         let big = Item::Encoded(Bytes::from(vec![0u8; 100]));
-        let mut empty = OutQueue::new(10);
-        empty.push(big).expect("one item always fits");
+        let mut empty = OutQueue::new();
+        empty.push(big, 10).expect("one item always fits");
         assert!(empty.items.capacity() > 0);
         empty.pop();
         assert_eq!(

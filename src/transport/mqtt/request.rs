@@ -35,12 +35,16 @@ pub fn call_of(s: &mut State, p: &Publish, uri: &str, payload: &Payload) -> Opti
     }
     let response_topic = p.properties.response_topic.clone()?;
     let max = usize::from(s.svc.limits.max_inflight);
-    if s.requests.as_ref().is_some_and(|r| r.calls.len() >= max) {
+    if s.rare
+        .requests
+        .as_ref()
+        .is_some_and(|r| r.calls.len() >= max)
+    {
         tracing::debug!(client = %s.client_id, "MQTT request: max_inflight calls in flight, not called");
         return None;
     }
     let request = s.request();
-    s.requests.get_or_insert_default().calls.insert(
+    s.rare.requests.get_or_insert_default().calls.insert(
         request,
         PendingCall {
             response_topic,
@@ -59,12 +63,17 @@ pub fn call_of(s: &mut State, p: &Publish, uri: &str, payload: &Payload) -> Opti
 /// The answers that came, as PUBLISHes to their response topics (queued
 /// for the router in the state's `todo`).
 pub fn answer(s: &mut State) {
-    let Some(r) = &mut s.requests else {
+    let Some(r) = &mut s.rare.requests else {
         return;
     };
     let answers = std::mem::take(&mut r.answers);
     for a in answers {
-        let Some(call) = s.requests.as_mut().and_then(|r| r.calls.remove(&a.request)) else {
+        let Some(call) = s
+            .rare
+            .requests
+            .as_mut()
+            .and_then(|r| r.calls.remove(&a.request))
+        else {
             continue;
         };
         let (payload, error) = match a.outcome {
@@ -73,7 +82,7 @@ pub fn answer(s: &mut State) {
             Err((uri, p)) => (p, Some(uri)),
         };
         if let Some(m) = response(s, call, payload, error) {
-            s.todo.push(m);
+            s.rare.todo.push(m);
         }
     }
 }
@@ -139,7 +148,7 @@ mod tests {
         let mut svc = Service::default_for_tests();
         svc.limits.request_response = enabled;
         svc.limits.max_inflight = max_inflight;
-        State::new(Rc::new(svc), version, "req", 1 << 20)
+        State::new(Rc::new(svc), version, "req")
     }
 
     fn request(response: Option<&'static str>) -> Publish {
@@ -187,7 +196,7 @@ mod tests {
             call_of(&mut s, &request(Some("r")), "dev.get", &p).is_none(),
             "max_inflight calls in flight"
         );
-        assert_eq!(s.requests.as_ref().map(|r| r.calls.len()), Some(2));
+        assert_eq!(s.rare.requests.as_ref().map(|r| r.calls.len()), Some(2));
     }
 
     #[test]
@@ -202,7 +211,7 @@ mod tests {
             };
             ids.push(c.request);
         }
-        s.requests.as_mut().expect("calls made").answers = vec![
+        s.rare.requests.as_mut().expect("calls made").answers = vec![
             CallAnswer {
                 request: ids[0],
                 outcome: Ok(args("pong")),
@@ -221,9 +230,10 @@ mod tests {
             },
         ];
         answer(&mut s);
-        let r = s.requests.as_ref().expect("calls made");
+        let r = s.rare.requests.as_ref().expect("calls made");
         assert!(r.calls.is_empty() && r.answers.is_empty());
         let topics: Vec<(&str, &Payload)> = s
+            .rare
             .todo
             .iter()
             .map(|m| match m {
@@ -236,7 +246,7 @@ mod tests {
             vec![("dev.reply", &args("pong")), ("dev.reply", &args("why"))],
             "no such procedure: nothing; an unknown request: nothing"
         );
-        let Message::Publish(p) = &s.todo[0] else {
+        let Message::Publish(p) = &s.rare.todo[0] else {
             unreachable!()
         };
         assert_eq!(p.options.get("exclude_me"), Some(&Value::Bool(false)));

@@ -24,7 +24,6 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use super::CLIENTS;
 use super::mapping;
 use super::mesh::{GroupKey, Mesh, ShareMsg, owner};
 use super::out::PubOut;
@@ -213,7 +212,7 @@ fn open(mesh: &dyn Mesh, key: GroupKey, strategy: SharedStrategy) -> GroupRef {
 
 /// A message for member `client` of shared filter `share`, on its shard.
 fn deliver(client: &str, share: &str, m: &StoredMsg) {
-    let Some(state) = CLIENTS.with(|c| c.borrow().get(client).cloned()) else {
+    let Some(state) = super::clients::conn(client) else {
         tracing::debug!(%client, "shared subscription message for a session not here: dropped");
         return;
     };
@@ -226,9 +225,9 @@ fn deliver(client: &str, share: &str, m: &StoredMsg) {
         return;
     };
     let p = PubOut { key: 0, ..p };
-    let r = if s.phase == Phase::Up && s.handed.is_none() {
+    let r = if s.phase == Phase::Up && s.rare.handed.is_none() {
         s.deliver(p).map(|_| ())
-    } else if (s.p.persistent() || s.handed.is_some()) && m.qos != QoS::AtMostOnce {
+    } else if (s.p.persistent() || s.rare.handed.is_some()) && m.qos != QoS::AtMostOnce {
         let owner = super::session::Owner {
             svc: &s.svc,
             client: &s.client_id,

@@ -279,9 +279,10 @@ impl FrontSink for State {
                 if let Some(auth) = super::connect::challenge_auth(s, &c.auth_method, &c.extra) {
                     return s.send(&auth);
                 }
-                match (c.auth_method.as_str(), s.password.take()) {
+                match (c.auth_method.as_str(), s.rare.password.take()) {
                     ("ticket", Some(pw)) => {
-                        s.todo
+                        s.rare
+                            .todo
                             .push(Message::Authenticate(crate::proto::Authenticate {
                                 signature: pw.into(),
                                 extra: Default::default(),
@@ -328,9 +329,9 @@ impl FrontSink for State {
                 s.publish_answer(e.request, reason_of(&e.error))
             }
             Message::Goodbye(g) => {
-                s.router_ended = true;
-                if s.phase == Phase::Offline || s.forward.is_some() {
-                    s.close = Some(CloseReason::Normal);
+                s.rare.router_ended = true;
+                if s.phase == Phase::Offline || s.rare.forward.is_some() {
+                    s.rare.close = Some(CloseReason::Normal);
                     s.wake();
                     return Ok(());
                 }
@@ -347,7 +348,7 @@ impl FrontSink for State {
     }
 
     fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
-        if let Some(fwd) = self.forward.clone() {
+        if let Some(fwd) = self.rare.forward.clone() {
             // The old link of a session resumed on this shard: what it still
             // gets goes to the new connection (once).
             let names = self.wamp_subs.get(&ev.subscription).cloned();
@@ -356,7 +357,7 @@ impl FrontSink for State {
             };
             // Along a chain of takeovers on this shard, to the newest.
             loop {
-                let next = new.borrow().forward.as_ref().and_then(|w| w.upgrade());
+                let next = new.borrow().rare.forward.as_ref().and_then(|w| w.upgrade());
                 match next {
                     Some(n) => new = n,
                     None => break,
@@ -377,11 +378,11 @@ impl FrontSink for State {
 
     fn close(&mut self, reason: CloseReason) {
         let s = self;
-        s.router_ended = true;
-        if s.phase == Phase::Offline || s.forward.is_some() {
+        s.rare.router_ended = true;
+        if s.phase == Phase::Offline || s.rare.forward.is_some() {
             // The router closed an offline session's link (shutdown): its
             // task closes it; the stored session stays.
-            s.close = Some(reason);
+            s.rare.close = Some(reason);
             s.wake();
             return;
         }
@@ -397,12 +398,12 @@ impl FrontSink for State {
             s.phase = Phase::Closing;
         }
         s.disconnect(code, reason.text());
-        s.close = Some(reason);
+        s.rare.close = Some(reason);
         s.wake();
     }
 
     fn is_closed(&self) -> bool {
-        self.close.is_some()
+        self.rare.close.is_some()
     }
 }
 
@@ -416,8 +417,8 @@ fn offer(
     ev: &mut EventOut<'_, '_>,
 ) -> Result<bool, Overflow> {
     let queue_only = match s.phase {
-        Phase::Up if s.handed.is_none() => false,
-        _ if s.p.persistent() || s.handed.is_some() => true,
+        Phase::Up if s.rare.handed.is_none() => false,
+        _ if s.p.persistent() || s.rare.handed.is_some() => true,
         _ => return Ok(false),
     };
     let (sub, publisher, uri) = (ev.subscription, ev.publisher, ev.topic);
@@ -498,8 +499,8 @@ pub fn place(
     retain: bool,
 ) -> Result<bool, Overflow> {
     let queue_only = match s.phase {
-        Phase::Up if s.handed.is_none() => false,
-        _ if s.p.persistent() || s.handed.is_some() => true,
+        Phase::Up if s.rare.handed.is_none() => false,
+        _ if s.p.persistent() || s.rare.handed.is_some() => true,
         _ => return Ok(false),
     };
     if queue_only {
@@ -562,7 +563,7 @@ pub fn deliver_matched(
         sub_ids: m.sub_ids,
     };
     // Retained messages for a SUBSCRIBE whose SUBACK has not gone yet wait for it.
-    if retained && let Some(held) = s.subacks.iter_mut().find(|a| a.waiting > 0) {
+    if retained && let Some(held) = s.rare.subacks.iter_mut().find(|a| a.waiting > 0) {
         held.held.push(Item::Publish(out));
         return Ok(true);
     }

@@ -34,7 +34,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use super::CLIENTS;
+use super::clients;
 use super::mesh::{Mesh, Takeover, owner_of};
 use super::session::SessionData;
 use super::state::{Phase, StateRef};
@@ -45,12 +45,9 @@ use crate::proto::ShardId;
 use crate::proto::mqtt::ReasonCode;
 
 thread_local! {
-    /// Client identifiers this shard owns → the token of the session
-    /// holding each (its shard is in the token: [`shard_of`]).
-    static OWNED: RefCell<AHashMap<Box<str>, u64>> = RefCell::new(AHashMap::new());
     /// Sessions handed over to another shard, still collecting their tail,
     /// by (client, token) and the tokens they took over here: out of
-    /// [`CLIENTS`], so a new connection of the client on this shard does
+    /// [`clients`], so a new connection of the client on this shard does
     /// not take them for its own.
     static TAILS: RefCell<AHashMap<(String, u64), StateRef>> = RefCell::new(AHashMap::new());
     /// Tokens of this shard's connections.
@@ -66,7 +63,7 @@ pub fn new_token(shard: ShardId) -> u64 {
     })
 }
 
-/// `client` as a key of [`CLIENTS`]: the state's own identifier (one
+/// `client` as a key of [`clients`]: the state's own identifier (one
 /// allocation for both) when it is the same.
 fn key_of(client: &str, state: &StateRef) -> Rc<str> {
     let s = state.borrow();
@@ -95,19 +92,16 @@ pub fn send_or_handle(mesh: &dyn Mesh, to: ShardId, msg: Takeover) {
 /// shard; `resume`: it asked for its session. A session of the client on
 /// this shard is taken over in place (adopted when `resume`).
 pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume: bool) {
-    let old = CLIENTS.with(|m| {
-        m.borrow_mut()
-            .insert(key_of(client, state), Rc::clone(state))
-    });
+    let old = clients::set_conn(key_of(client, state), Rc::clone(state));
     // Waits for the owner's answer unless the session is found here (a
     // new state awaits nothing: its resume slot stays unallocated).
     if resume && old.is_none() {
-        state.borrow_mut().resume.awaiting = true;
+        state.borrow_mut().rare.resume.awaiting = true;
     }
     if let Some(old) = old {
         let adoptable = {
             let o = old.borrow();
-            (o.p.persistent() || o.resume.awaiting) && o.handed.is_none()
+            (o.p.persistent() || o.rare.resume.awaiting) && o.rare.handed.is_none()
         };
         if resume && adoptable {
             adopt_local(&old, state);
@@ -127,12 +121,7 @@ pub fn claim(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef, resume
 
 /// The session `token` of `client` on this shard ended.
 pub fn release(mesh: &dyn Mesh, client: &str, token: u64, state: &StateRef) {
-    CLIENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.get(client).is_some_and(|s| Rc::ptr_eq(s, state)) {
-            m.remove(client);
-        }
-    });
+    clients::remove_conn(client, state);
     let (_, shards) = mesh.shard();
     let msg = Takeover::Release {
         client: client.to_owned(),
@@ -153,12 +142,13 @@ fn adopt_local(old: &StateRef, new: &StateRef) {
     // The session is resumed: a will with a Will Delay Interval is not
     // published (nor one waiting offline); one without goes now.
     let delay = o
+        .rare
         .will
         .as_ref()
         .map_or(0, |w| super::will::delay_of(w, o.version));
     if !online || delay > 0 {
-        o.will = None;
-        o.will_due_ms = 0;
+        o.rare.will = None;
+        o.rare.will_due_ms = 0;
     }
     let will = if online {
         let w = super::inbound::will_publish(&mut o);
@@ -174,22 +164,22 @@ fn adopt_local(old: &StateRef, new: &StateRef) {
     let expiry_s = n.p.expiry_s;
     n.p = std::mem::take(&mut o.p);
     n.p.expiry_s = expiry_s;
-    n.resume.present = true;
+    n.rare.resume.present = true;
     // What the old connection was still settling is this one's now.
-    n.resume.awaiting = o.resume.awaiting;
-    n.resume.from = o.resume.from.take();
-    n.resume.seen = std::mem::take(&mut o.resume.seen);
-    n.resume.aliases = std::mem::take(&mut o.resume.aliases);
-    n.resume.aliases.push(o.token);
-    n.resume.old_links = std::mem::take(&mut o.resume.old_links);
-    n.resume.old_wills = std::mem::take(&mut o.resume.old_wills);
+    n.rare.resume.awaiting = o.rare.resume.awaiting;
+    n.rare.resume.from = o.rare.resume.from.take();
+    n.rare.resume.seen = std::mem::take(&mut o.rare.resume.seen);
+    n.rare.resume.aliases = std::mem::take(&mut o.rare.resume.aliases);
+    n.rare.resume.aliases.push(o.token);
+    n.rare.resume.old_links = std::mem::take(&mut o.rare.resume.old_links);
+    n.rare.resume.old_wills = std::mem::take(&mut o.rare.resume.old_wills);
     if let Some(link) = o.link.take() {
-        n.resume.old_links.push(link);
+        n.rare.resume.old_links.push(link);
         if let Some(w) = will {
-            n.resume.old_wills.push((link, w));
+            n.rare.resume.old_wills.push((link, w));
         }
     }
-    o.forward = Some(Rc::downgrade(new));
+    o.rare.forward = Some(Rc::downgrade(new));
     o.wake();
 }
 
@@ -223,8 +213,8 @@ fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
                 ReasonCode::SessionTakenOver,
                 "another connection took the session over",
             );
-            if o.close.is_none() {
-                o.close = Some(crate::core::outbox::CloseReason::Normal);
+            if o.rare.close.is_none() {
+                o.rare.close = Some(crate::core::outbox::CloseReason::Normal);
             }
             o.wake();
         }
@@ -233,20 +223,17 @@ fn end_session_of(mesh: &dyn Mesh, old: &StateRef) {
 
 /// The session of `client` on this shard with `token`, if there is one.
 fn holder(client: &str, token: u64) -> Option<StateRef> {
-    CLIENTS
-        .with(|m| m.borrow().get(client).cloned())
-        .filter(|s| s.borrow().token == token)
+    clients::conn(client).filter(|s| s.borrow().token == token)
 }
 
 /// The session of `client` on this shard with `token`, or that took the
 /// session over from the connection with `token` on this shard (a session
 /// collecting its tail included).
 fn heir(client: &str, token: u64) -> Option<StateRef> {
-    CLIENTS
-        .with(|m| m.borrow().get(client).cloned())
+    clients::conn(client)
         .filter(|s| {
             let s = s.borrow();
-            s.token == token || s.resume.aliases.contains(&token)
+            s.token == token || s.rare.resume.aliases.contains(&token)
         })
         .or_else(|| tail_of(client, token))
 }
@@ -272,7 +259,7 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             resume,
         } => {
             debug_assert_eq!(shard, shard_of(token));
-            let prev = OWNED.with(|o| o.borrow_mut().insert(client.as_str().into(), token));
+            let prev = clients::set_holder(&client, token);
             match prev {
                 Some(old) if old != token => {
                     let kick = Takeover::Kick {
@@ -302,13 +289,15 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             resume,
         } => {
             let data = match holder(&client, token) {
-                Some(s) if s.borrow().resume.awaiting => {
+                Some(s) if s.borrow().rare.resume.awaiting => {
                     // Its own session is still on its way here: the kick
                     // waits for it (see `Handover`).
-                    s.borrow_mut().resume.kick = Some((next, resume));
+                    s.borrow_mut().rare.resume.kick = Some((next, resume));
                     return;
                 }
-                Some(s) if resume && s.borrow().p.persistent() && s.borrow().handed.is_none() => {
+                Some(s)
+                    if resume && s.borrow().p.persistent() && s.borrow().rare.handed.is_none() =>
+                {
                     hand_over(mesh, &s, next)
                 }
                 Some(s) => {
@@ -339,11 +328,11 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             if let Some(s) = heir(&client, token) {
                 let kick = {
                     let mut st = s.borrow_mut();
-                    if st.resume.awaiting {
+                    if st.rare.resume.awaiting {
                         let from = data.as_ref().map(|_| from);
                         st.install(data.map(|d| *d), from);
                     }
-                    st.resume.kick.take().map(|k| (k, st.token))
+                    st.rare.resume.kick.take().map(|k| (k, st.token))
                 };
                 if let Some(((next, resume), token)) = kick {
                     let kick = Takeover::Kick {
@@ -372,19 +361,14 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
                     if st.take_tail(msgs).is_err() {
                         st.disconnect(ReasonCode::QuotaExceeded, "outgoing queue full");
                     }
-                    st.handed.is_some() && st.resume.tail_due
+                    st.rare.handed.is_some() && st.rare.resume.tail_due
                 };
                 if due {
                     send_tail(mesh, &s);
                 }
             }
         }
-        Takeover::Release { client, token } => OWNED.with(|o| {
-            let mut o = o.borrow_mut();
-            if o.get(client.as_str()) == Some(&token) {
-                o.remove(client.as_str());
-            }
-        }),
+        Takeover::Release { client, token } => clients::release_holder(&client, token),
     }
 }
 
@@ -396,8 +380,8 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     tracing::debug!(client = %st.client_id, to = next.0.0, "persistent session handed over to another shard");
     // The session is resumed: a will waiting offline is not published.
     if st.phase == Phase::Offline {
-        st.will = None;
-        st.will_due_ms = 0;
+        st.rare.will = None;
+        st.rare.will_due_ms = 0;
     }
     let filters = st.p.filters.clone();
     let p = std::mem::take(&mut st.p);
@@ -405,7 +389,7 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     // The tail is kept in memory only: the new shard writes what it keeps.
     st.p.filters = filters;
     st.p.expiry_s = data.expiry_s;
-    st.handed = Some(next);
+    st.rare.handed = Some(next);
     if st.phase != Phase::Offline {
         st.disconnect(
             ReasonCode::SessionTakenOver,
@@ -416,14 +400,9 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
     // Out of the client table: it only collects the tail now.
     let client = st.client_id.clone();
     let mut keys = vec![st.token];
-    keys.extend(st.resume.aliases.iter().copied());
+    keys.extend(st.rare.resume.aliases.iter().copied());
     drop(st);
-    CLIENTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.get(&*client).is_some_and(|x| Rc::ptr_eq(x, s)) {
-            m.remove(&*client);
-        }
-    });
+    clients::remove_conn(&client, s);
     TAILS.with(|t| {
         let mut t = t.borrow_mut();
         for k in keys {
@@ -437,18 +416,18 @@ fn hand_over(mesh: &dyn Mesh, s: &StateRef, next: (ShardId, u64)) -> Option<Box<
 /// goes to it and this shard's link closes.
 pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
     let mut st = s.borrow_mut();
-    let Some((shard, token)) = st.handed else {
+    let Some((shard, token)) = st.rare.handed else {
         return;
     };
-    if st.phase != Phase::Offline || st.resume.from.is_some() {
+    if st.phase != Phase::Offline || st.rare.resume.from.is_some() {
         // The connection's task is still ending (the session's offline
         // task sends the tail), or this session's own tail from an earlier
         // shard has not come (it is passed on with it).
-        st.resume.tail_due = true;
+        st.rare.resume.tail_due = true;
         st.wake();
         return;
     }
-    let old = std::mem::take(&mut st.resume.old_links);
+    let old = std::mem::take(&mut st.rare.resume.old_links);
     for link in old {
         mesh.close_link(link);
     }
@@ -481,12 +460,9 @@ pub fn send_tail(mesh: &dyn Mesh, s: &StateRef) {
 
 /// A session read back at start holds its identifier (on its owner shard).
 pub fn hold(client: &str, token: u64, state: &StateRef, me: ShardId) {
-    CLIENTS.with(|m| {
-        m.borrow_mut()
-            .insert(key_of(client, state), Rc::clone(state))
-    });
+    clients::set_conn(key_of(client, state), Rc::clone(state));
     debug_assert_eq!(me, shard_of(token));
-    OWNED.with(|o| o.borrow_mut().insert(client.into(), token));
+    clients::set_holder(client, token);
 }
 
 /// The mesh through a router borrowed mutably (the runtime's inbox drain).
@@ -736,12 +712,12 @@ mod tests {
     fn offline_with_delayed_will(client: &str) -> StateRef {
         use crate::proto::mqtt::{MqttString, QoS, Version, Will, WillProperties};
         let svc = Rc::new(super::super::Service::default_for_tests());
-        let mut st = super::super::state::State::new(svc, Version::V5, client, 1 << 20);
+        let mut st = super::super::state::State::new(svc, Version::V5, client);
         st.token = 5;
         st.p.expiry_s = 300;
         st.phase = Phase::Offline;
         st.link = Some(LinkId(7));
-        st.will = Some(Box::new(Will {
+        st.rare.will = Some(Box::new(Will {
             topic: MqttString::try_from("dev/status").expect("topic"),
             payload: bytes::Bytes::from_static(b"gone"),
             qos: QoS::AtLeastOnce,
@@ -753,7 +729,7 @@ mod tests {
         }));
         super::super::will::defer(&mut st, 60);
         let st = Rc::new(RefCell::new(st));
-        CLIENTS.with(|m| m.borrow_mut().insert(client.into(), Rc::clone(&st)));
+        clients::set_conn(client.into(), Rc::clone(&st));
         st
     }
 
@@ -782,8 +758,8 @@ mod tests {
             },
         );
         assert!(m.fed.take().is_empty(), "no will published");
-        assert!(old.borrow().will.is_none());
-        assert_eq!(old.borrow().will_due_ms, 0);
+        assert!(old.borrow().rare.will.is_none());
+        assert_eq!(old.borrow().rare.will_due_ms, 0);
         assert!(matches!(
             &m.sent.take()[..],
             [(ShardId(1), Takeover::Handover { data: Some(_), .. })]
@@ -808,20 +784,20 @@ mod tests {
         assert_eq!(will_topic(&fed[0].1), Some("dev.status"));
         assert_eq!(m.closed.take(), vec![LinkId(7)], "then the link closes");
         assert_eq!(old.borrow().phase, Phase::Closing);
-        assert_eq!(old.borrow().will_due_ms, 0);
+        assert_eq!(old.borrow().rare.will_due_ms, 0);
 
         // On this shard: a resume adopts the session without its will.
         let m = mesh(0);
         let old = offline_with_delayed_will("dev-will-here");
         let new = offline_with_delayed_will("dev-will-other");
         new.borrow_mut().phase = Phase::Joining;
-        new.borrow_mut().will = None;
+        new.borrow_mut().rare.will = None;
         new.borrow_mut().token = 6 << 16;
         claim(&m, "dev-will-here", 6 << 16, &new, true);
         assert!(m.fed.take().is_empty(), "no will published");
-        assert!(old.borrow().will.is_none());
-        assert!(new.borrow().resume.old_wills.is_empty());
-        assert!(new.borrow().resume.present, "the session was adopted");
+        assert!(old.borrow().rare.will.is_none());
+        assert!(new.borrow().rare.resume.old_wills.is_empty());
+        assert!(new.borrow().rare.resume.present, "the session was adopted");
         // A clean start on this shard ends it: the will goes now.
         let old = offline_with_delayed_will("dev-will-here2");
         claim(&m, "dev-will-here2", 8 << 16, &new, false);
@@ -829,6 +805,6 @@ mod tests {
         assert_eq!(fed.len(), 1);
         assert_eq!(will_topic(&fed[0].1), Some("dev.status"));
         assert_eq!(old.borrow().phase, Phase::Closing);
-        CLIENTS.with(|c| c.borrow_mut().clear());
+        clients::clear();
     }
 }

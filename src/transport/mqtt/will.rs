@@ -5,8 +5,8 @@
 //! the session before then. 3.1.1 wills and wills without a delay are
 //! published at once.
 //!
-//! A delayed will waits in the offline session ([`State::will`] with
-//! [`State::will_due_ms`]; the offline task publishes it, see
+//! A delayed will waits in the offline session ([`Rare::will`](super::rare::Rare::will) with
+//! [`Rare::will_due_ms`](super::rare::Rare::will_due_ms); the offline task publishes it, see
 //! [`super::offline`]). In a realm with a file store the will is kept in the
 //! session's records ([`StoredWill`]): written when the connection comes up
 //! (due 0: "its connection is open"), again with its due time when the
@@ -60,10 +60,10 @@ pub fn left_ms(due_ms: u64, now_ms: u64) -> u64 {
 /// The connection ended and its will waits `delay_s` seconds with the
 /// offline session (written with its due time when the session is durable).
 pub fn defer(s: &mut State, delay_s: u32) {
-    s.will_due_ms = now_ms() + u64::from(delay_s) * 1000;
-    if let Some(w) = &s.will {
+    s.rare.will_due_ms = now_ms() + u64::from(delay_s) * 1000;
+    if let Some(w) = &s.rare.will {
         let stored = StoredWill {
-            due_ms: s.will_due_ms,
+            due_ms: s.rare.will_due_ms,
             delay_s,
             will: (**w).clone(),
         };
@@ -74,18 +74,18 @@ pub fn defer(s: &mut State, delay_s: u32) {
 /// The connection ended without a will waiting: a durable session that
 /// stays drops its stored one.
 pub fn forget(s: &mut State) {
-    s.will = None;
-    s.will_due_ms = 0;
+    s.rare.will = None;
+    s.rare.will_due_ms = 0;
     s.write(Record::DelWill);
 }
 
 /// The waiting will, as a WAMP PUBLISH to feed through the session's link
 /// (its delay passed, or the session ends); `None` when none waits.
 pub fn take_due(s: &mut State) -> Option<Message> {
-    if s.will_due_ms == 0 {
+    if s.rare.will_due_ms == 0 {
         return None;
     }
-    s.will_due_ms = 0;
+    s.rare.will_due_ms = 0;
     tracing::debug!(client = %s.client_id, "MQTT delayed will published");
     let m = super::inbound::will_publish(s);
     s.write(Record::DelWill);
@@ -94,8 +94,8 @@ pub fn take_due(s: &mut State) -> Option<Message> {
 
 /// A restored session's will: waiting in the session until it is due.
 pub fn restore(s: &mut State, w: StoredWill) {
-    s.will_due_ms = w.due_at(now_ms()).max(1);
-    s.will = Some(Box::new(w.will));
+    s.rare.will_due_ms = w.due_at(now_ms()).max(1);
+    s.rare.will = Some(Box::new(w.will));
 }
 
 #[cfg(test)]
