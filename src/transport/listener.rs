@@ -239,6 +239,81 @@ impl Listener {
     }
 }
 
+/// A TCP connection accepted on the shard's ring listener but not put on
+/// any ring yet: it can move to another shard (a descriptor is `Send`)
+/// before its first octet is read, TLS handshake included. The router's
+/// connection placement (`shard::placement`) hands it over.
+#[derive(Debug)]
+pub struct Detached {
+    fd: std::os::fd::OwnedFd,
+    peer: String,
+}
+
+impl Detached {
+    /// The peer, as [`Listener::accept`] gives it.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Puts the connection on the current thread's shard: its ring where it
+    /// runs one, else glommio's readiness-based socket. Returns the stream
+    /// and the peer.
+    pub fn attach(self) -> (Stream, String) {
+        let stream = match uring::current() {
+            Some(ring) => Stream::Uring(uring::UringStream::new(ring, self.fd)),
+            // SAFETY: `into_raw_fd` hands over the descriptor, a connected
+            // TCP socket, which the stream then owns (and closes).
+            None => Stream::Tcp(Box::new(unsafe {
+                glommio::net::TcpStream::from_raw_fd(self.fd.into_raw_fd())
+            })),
+        };
+        (stream, self.peer)
+    }
+
+    /// A connection of a socket made by a test.
+    #[cfg(test)]
+    pub(crate) fn for_test(fd: std::os::fd::OwnedFd, peer: &str) -> Detached {
+        Detached {
+            fd,
+            peer: peer.to_owned(),
+        }
+    }
+}
+
+/// What [`Listener::accept_movable`] accepted.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A connection that stays on this shard (Unix sockets, and glommio's
+    /// readiness-based listeners, whose streams cannot give their socket up).
+    Here(Stream, String),
+    /// A TCP connection that may be served on any shard.
+    Movable(Detached),
+}
+
+impl Listener {
+    /// Waits for the next connection like [`Listener::accept`], but leaves a
+    /// TCP connection of a ring listener off the ring ([`Accepted::Movable`]),
+    /// for the caller to place it on a shard.
+    ///
+    /// # Errors
+    /// Accept errors, as [`Listener::accept`].
+    pub async fn accept_movable(&self) -> io::Result<Accepted> {
+        match self {
+            Listener::Uring(l) if !l.is_unix() => {
+                let (fd, peer) = l.accept_fd().await?;
+                Ok(Accepted::Movable(Detached {
+                    fd,
+                    peer: peer_text(peer.as_socket()),
+                }))
+            }
+            _ => {
+                let (stream, peer) = self.accept().await?;
+                Ok(Accepted::Here(stream, peer))
+            }
+        }
+    }
+}
+
 /// The peer for logs and session details, in Crossbar's format.
 fn peer_text(addr: Option<SocketAddr>) -> String {
     match addr {
