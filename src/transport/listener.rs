@@ -557,6 +557,45 @@ mod tests {
     }
 
     #[test]
+    fn a_movable_connection_is_served_on_the_executor_that_attaches_it() {
+        use futures::{AsyncReadExt, AsyncWriteExt};
+        // Accepted on one executor's ring, left off it, moved to a second
+        // executor (another thread, another ring) and echoed there.
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (conn_tx, conn_rx) = std::sync::mpsc::channel::<Detached>();
+        let acceptor = std::thread::spawn(move || {
+            on_executor(move || async move {
+                let _ring = uring::start().expect("io_uring");
+                let l = bind(&tcp(0)).expect("bind");
+                addr_tx.send(l.local_addr_string()).expect("send addr");
+                let Accepted::Movable(conn) = l.accept_movable().await.expect("accept") else {
+                    panic!("a TCP connection of a ring listener stays movable")
+                };
+                assert!(conn.peer().starts_with("tcp4:127.0.0.1:"), "{}", conn.peer());
+                conn_tx.send(conn).expect("hand over");
+            })
+        });
+        let addr = addr_rx.recv().expect("addr");
+        use std::io::{Read, Write};
+        let mut client = std::net::TcpStream::connect(addr).expect("connect");
+        client.write_all(b"hello").expect("write");
+        let served = on_executor(move || async move {
+            let _ring = uring::start().expect("io_uring");
+            let (mut stream, peer) = conn_rx.recv().expect("handed over").attach();
+            assert!(matches!(stream, Stream::Uring(_)), "on this executor's ring");
+            let mut buf = [0u8; 5];
+            stream.read_exact(&mut buf).await.expect("read");
+            stream.write_all(&buf).await.expect("echo");
+            peer
+        });
+        acceptor.join().expect("acceptor");
+        let mut back = [0u8; 5];
+        client.read_exact(&mut back).expect("echoed");
+        assert_eq!(&back, b"hello");
+        assert!(served.starts_with("tcp4:"));
+    }
+
+    #[test]
     fn unix_bind_accepts_and_protects_live_sockets_and_other_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("a.sock");
