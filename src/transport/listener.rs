@@ -571,7 +571,11 @@ mod tests {
                 let Accepted::Movable(conn) = l.accept_movable().await.expect("accept") else {
                     panic!("a TCP connection of a ring listener stays movable")
                 };
-                assert!(conn.peer().starts_with("tcp4:127.0.0.1:"), "{}", conn.peer());
+                assert!(
+                    conn.peer().starts_with("tcp4:127.0.0.1:"),
+                    "{}",
+                    conn.peer()
+                );
                 conn_tx.send(conn).expect("hand over");
             })
         });
@@ -582,7 +586,10 @@ mod tests {
         let served = on_executor(move || async move {
             let _ring = uring::start().expect("io_uring");
             let (mut stream, peer) = conn_rx.recv().expect("handed over").attach();
-            assert!(matches!(stream, Stream::Uring(_)), "on this executor's ring");
+            assert!(
+                matches!(stream, Stream::Uring(_)),
+                "on this executor's ring"
+            );
             let mut buf = [0u8; 5];
             stream.read_exact(&mut buf).await.expect("read");
             stream.write_all(&buf).await.expect("echo");
