@@ -23,14 +23,7 @@ fn start(shards: usize) -> (RouterHandle, String) {
 /// A router on `shards` shards placing connections with
 /// `pack_connections` = `pack` (0: the kernel's hash).
 fn start_packing(shards: usize, pack: usize) -> (RouterHandle, String) {
-    let mut config = Config::embedded_default();
-    config.node.pack_connections = pack;
-    for t in &mut config.transports {
-        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
-            *port = 0;
-        }
-    }
-    let handle = shard::start(config, Some(shards)).expect("router starts");
+    let handle = shard::start(config_packing(pack), Some(shards)).expect("router starts");
     let rs = handle
         .addrs()
         .iter()
@@ -39,6 +32,18 @@ fn start_packing(shards: usize, pack: usize) -> (RouterHandle, String) {
         .url
         .clone();
     (handle, rs.trim_start_matches("rs://").to_owned())
+}
+
+/// The embedded default config on ephemeral ports, `pack_connections` = `pack`.
+fn config_packing(pack: usize) -> Config {
+    let mut config = Config::embedded_default();
+    config.node.pack_connections = pack;
+    for t in &mut config.transports {
+        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
+            *port = 0;
+        }
+    }
+    config
 }
 
 /// A byte stream a client can run over (TCP or a Unix socket).
@@ -367,6 +372,32 @@ fn placement_packs_a_light_load_then_evens_out() {
         Message::Event(e) => assert_eq!(e.payload.args, Some(vec![Value::from("across")])),
         other => panic!("expected EVENT, got {other:?}"),
     }
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+#[test]
+fn a_reload_turns_placement_on() {
+    let mut config = config_packing(0);
+    let (handle, addr) = start_packing(2, 0);
+    // Off: the kernel's hash puts some of 40 connections on each shard.
+    let held: Vec<Client> = (0..40)
+        .map(|_| Client::join(&addr, Serializer::Json, "realm1"))
+        .collect();
+    assert!(held.iter().any(|c| c.shard == 1), "the hash used shard 1");
+    assert!(held.iter().any(|c| c.shard == 0), "the hash used shard 0");
+    drop(held);
+    assert_eq!(connections_per_shard(&handle, 0), vec![0, 0]);
+    config.node.pack_connections = 8;
+    handle
+        .control()
+        .reload(config, Duration::from_secs(10))
+        .expect("reload");
+    let held: Vec<Client> = (0..10)
+        .map(|_| Client::join(&addr, Serializer::Json, "realm1"))
+        .collect();
+    let shards: Vec<u64> = held.iter().map(|c| c.shard).collect();
+    assert_eq!(shards, vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
     handle.shutdown();
     handle.join().expect("clean shutdown");
 }
