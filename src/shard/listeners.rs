@@ -546,7 +546,11 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
 ) {
     let Some(acceptor) = acceptor else {
         let serve = transport::serve(stream, peer, &t, hooks, port);
-        glommio::spawn_local(Counting(serve, counted)).detach();
+        glommio::spawn_local(Counting {
+            serve,
+            _counted: counted,
+        })
+        .detach();
         return;
     };
     glommio::spawn_local(async move {
@@ -554,7 +558,11 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
         let handshake = Box::pin(transport::tls::accept(acceptor, stream, &peer, id));
         if let Some(stream) = handshake.await {
             let serve = transport::serve(stream, peer, &t, hooks, port);
-            glommio::spawn_local(Counting(serve, counted)).detach();
+            glommio::spawn_local(Counting {
+                serve,
+                _counted: counted,
+            })
+            .detach();
         }
     })
     .detach();
@@ -564,10 +572,12 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
 /// ends (or is dropped). A plain struct rather than an `async` block, which
 /// would add a state tag: a held connection's task grows by the count's
 /// pointer only.
-struct Counting(
-    std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-    Counted,
-);
+struct Counting {
+    /// The front end (`transport::serve`).
+    serve: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    /// Held, not read: its drop ends the count.
+    _counted: Counted,
+}
 
 impl std::future::Future for Counting {
     type Output = ();
@@ -576,7 +586,7 @@ impl std::future::Future for Counting {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        self.0.as_mut().poll(cx)
+        self.serve.as_mut().poll(cx)
     }
 }
 
@@ -662,7 +672,10 @@ mod tests {
         assert_eq!(std::mem::size_of::<Counting>(), 24);
         let p = Placement::new(2, 4);
         {
-            let done = std::pin::pin!(Counting(Box::pin(std::future::ready(())), p.count(1)));
+            let done = std::pin::pin!(Counting {
+                serve: Box::pin(std::future::ready(())),
+                _counted: p.count(1),
+            });
             assert_eq!(p.counts(), vec![0, 1]);
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             assert!(done.poll(&mut cx).is_ready());
