@@ -25,7 +25,7 @@
 //! Two shards accepting at the same instant may both pick the same shard;
 //! the next accepts correct it.
 //!
-//! What is not here: the accept loops and serving ([`super::listeners`]).
+//! What is not here: the accept loops and serving (`shard/listeners.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
