@@ -3,7 +3,9 @@
 //! crate's own sans-IO codecs. Sessions are placed on chosen shards
 //! deterministically: a client reconnects until WELCOME's `x_junction_shard`
 //! names the shard it wants (the kernel's SO_REUSEPORT hash picks a shard per
-//! connection). Real third-party clients are exercised in `tests/interop/`.
+//! connection: these routers run with connection placement off,
+//! `pack_connections` 0, except the placement test). Real third-party
+//! clients are exercised in `tests/interop/`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,13 +17,13 @@ use junction::proto::*;
 use junction::shard::{self, RouterHandle};
 
 fn start(shards: usize) -> (RouterHandle, String) {
-    let mut config = Config::embedded_default();
-    for t in &mut config.transports {
-        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
-            *port = 0;
-        }
-    }
-    let handle = shard::start(config, Some(shards)).expect("router starts");
+    start_packing(shards, 0)
+}
+
+/// A router on `shards` shards placing connections with
+/// `pack_connections` = `pack` (0: the kernel's hash).
+fn start_packing(shards: usize, pack: usize) -> (RouterHandle, String) {
+    let handle = shard::start(config_packing(pack), Some(shards)).expect("router starts");
     let rs = handle
         .addrs()
         .iter()
@@ -30,6 +32,18 @@ fn start(shards: usize) -> (RouterHandle, String) {
         .url
         .clone();
     (handle, rs.trim_start_matches("rs://").to_owned())
+}
+
+/// The embedded default config on ephemeral ports, `pack_connections` = `pack`.
+fn config_packing(pack: usize) -> Config {
+    let mut config = Config::embedded_default();
+    config.node.pack_connections = pack;
+    for t in &mut config.transports {
+        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
+            *port = 0;
+        }
+    }
+    config
 }
 
 /// A byte stream a client can run over (TCP or a Unix socket).
@@ -282,12 +296,119 @@ fn session_ids_are_unique_and_congruent_to_their_shard() {
     handle.join().expect("clean shutdown");
 }
 
+/// Open connections per shard, from the shards' own reports (what
+/// `junction status` and the `junction_connections` metric show), once
+/// they add up to `total`.
+fn connections_per_shard(handle: &RouterHandle, total: usize) -> Vec<usize> {
+    for _ in 0..200 {
+        let mut reports = handle.control().reports(Duration::from_secs(5));
+        reports.sort_by_key(|r| r.shard);
+        let counts: Vec<usize> = reports.iter().map(|r| r.connections).collect();
+        // The sessions, and the connections as placement counts them (a
+        // closed connection leaves its count once its task ended).
+        if counts.iter().sum::<usize>() == total && handle.placed_connections() == counts {
+            return counts;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the shards never reported {total} connections");
+}
+
+#[test]
+fn placement_packs_a_light_load_then_evens_out() {
+    let (handle, addr) = start_packing(2, 4);
+    // One after another, each joined before the next connects: the first 4
+    // fill shard 0, the next 4 shard 1, whichever shard accepted them.
+    let mut clients: Vec<Client> = (0..8)
+        .map(|_| Client::join(&addr, Serializer::Json, "realm1"))
+        .collect();
+    let shards: Vec<u64> = clients.iter().map(|c| c.shard).collect();
+    assert_eq!(shards, vec![0, 0, 0, 0, 1, 1, 1, 1]);
+    assert_eq!(connections_per_shard(&handle, 8), vec![4, 4]);
+    // Above the threshold: least connections, so pairs stay even.
+    for _ in 0..6 {
+        clients.push(Client::join(&addr, Serializer::MsgPack, "realm1"));
+    }
+    assert_eq!(connections_per_shard(&handle, 14), vec![7, 7]);
+    // Connections that end free their place: with 3 of shard 0's gone, the
+    // next 3 go there.
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for c in clients {
+        if c.shard == 0 && dropped < 3 {
+            dropped += 1;
+        } else {
+            kept.push(c);
+        }
+    }
+    assert_eq!(connections_per_shard(&handle, 11), vec![4, 7]);
+    for _ in 0..3 {
+        let c = Client::join(&addr, Serializer::Cbor, "realm1");
+        assert_eq!(c.shard, 0);
+        kept.push(c);
+    }
+    assert_eq!(connections_per_shard(&handle, 14), vec![7, 7]);
+    // A session on a placed connection routes across shards as any other.
+    let (mut sub, mut publisher) = {
+        let i = kept
+            .iter()
+            .position(|c| c.shard == 1)
+            .expect("one on shard 1");
+        let sub = kept.swap_remove(i);
+        let j = kept
+            .iter()
+            .position(|c| c.shard == 0)
+            .expect("one on shard 0");
+        (sub, kept.swap_remove(j))
+    };
+    subscribe(&mut sub, "com.e2e.placed");
+    publisher.send(&Message::Publish(Publish {
+        request: RequestId(1),
+        options: Dict::new(),
+        topic: "com.e2e.placed".into(),
+        payload: Payload::args(vec![Value::from("across")]),
+    }));
+    match sub.recv() {
+        Message::Event(e) => assert_eq!(e.payload.args, Some(vec![Value::from("across")])),
+        other => panic!("expected EVENT, got {other:?}"),
+    }
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+#[test]
+fn a_reload_turns_placement_on() {
+    let mut config = config_packing(0);
+    let (handle, addr) = start_packing(2, 0);
+    // Off: the kernel's hash puts some of 40 connections on each shard.
+    let held: Vec<Client> = (0..40)
+        .map(|_| Client::join(&addr, Serializer::Json, "realm1"))
+        .collect();
+    assert!(held.iter().any(|c| c.shard == 1), "the hash used shard 1");
+    assert!(held.iter().any(|c| c.shard == 0), "the hash used shard 0");
+    drop(held);
+    assert_eq!(connections_per_shard(&handle, 0), vec![0, 0]);
+    config.node.pack_connections = 8;
+    handle
+        .control()
+        .reload(config, Duration::from_secs(10))
+        .expect("reload");
+    let held: Vec<Client> = (0..10)
+        .map(|_| Client::join(&addr, Serializer::Json, "realm1"))
+        .collect();
+    let shards: Vec<u64> = held.iter().map(|c| c.shard).collect();
+    assert_eq!(shards, vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
 #[test]
 fn unix_socket_transports_route_to_tcp_sessions() {
     use junction::config::{RawSocketService, TransportAuth, TransportConfig, TransportKind};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("junction.sock");
     let mut config = Config::embedded_default();
+    config.node.pack_connections = 0;
     for t in &mut config.transports {
         if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
             *port = 0;

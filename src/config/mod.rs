@@ -126,7 +126,21 @@ pub struct NodeOptions {
     /// Whether the routing latency histogram is measured (`metrics`; one
     /// clock read per routed PUBLISH and CALL). Counters are always kept.
     pub metrics: bool,
+    /// Connection placement (`pack_connections`): 0 leaves each connection
+    /// on the shard whose listener the kernel's `SO_REUSEPORT` hash picked;
+    /// N ≥ 1 places each new connection on a shard chosen by the router:
+    /// the lowest shard with fewer than N connections (a light load stays
+    /// on one shard and pays no cross-CPU wake-ups), and once every shard
+    /// holds N, the shard with the fewest connections.
+    pub pack_connections: usize,
 }
+
+/// Default for [`NodeOptions::pack_connections`] (BENCHMARKS.md,
+/// "Connection placement").
+pub const DEFAULT_PACK_CONNECTIONS: usize = 32;
+
+/// Upper bound for [`NodeOptions::pack_connections`].
+pub const MAX_PACK_CONNECTIONS: usize = 1 << 20;
 
 impl Default for NodeOptions {
     fn default() -> Self {
@@ -134,6 +148,7 @@ impl Default for NodeOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             control_socket: None,
             metrics: true,
+            pack_connections: DEFAULT_PACK_CONNECTIONS,
         }
     }
 }

@@ -13,6 +13,11 @@
 //! every reload reads the keys and certificates again ([`TlsSet::load`], on
 //! the node's thread) and swaps each TLS listener's acceptor in place, so new
 //! handshakes use the new certificate and no session is dropped.
+//!
+//! Each accepted connection is placed ([`super::placement`]): served here,
+//! or handed to the shard the placement chose, whose adopting task (one per
+//! shard, [`Listeners::new`]) serves it with that shard's copy of the
+//! transport.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,13 +25,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::placement::{Counted, Handoff, Placement};
 use super::request::ListenerChanges;
 use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
 use crate::config::{Endpoint, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::proto::ShardId;
+use crate::transport::listener::Accepted;
 use crate::transport::tls::TlsAcceptor;
-use crate::transport::{self, Listener, Listening};
+use crate::transport::{self, Listener, Listening, Stream};
 
 /// What an accept task hands to new connections (the transport, prepared);
 /// replaced in place when a reload changes settings other than the endpoint.
@@ -90,18 +97,136 @@ impl TlsSet {
     }
 }
 
-/// One transport this shard listens on.
-struct Served {
+/// What serving a connection of one transport needs on this shard, shared
+/// by the transport's accept task and the shard's adopting task.
+struct Entry {
     /// The transport ID.
     id: String,
-    /// Its config as bound (real port), shared with the accept task.
+    /// Its config as bound (real port).
     config: ConfigCell,
-    /// Its TLS acceptor, shared with the accept task.
+    /// Its TLS acceptor.
     tls: TlsCell,
+    /// The MQTT service of the transport's current config (rebuilt when a
+    /// reload changes the config).
+    mqtt: RefCell<Option<(Rc<Listening>, Option<transport::MqttPort>)>>,
+}
+
+/// One transport this shard listens on.
+struct Served {
+    /// What its connections are served with.
+    entry: Rc<Entry>,
     /// The dialable URL.
     url: String,
     /// The accept task; dropping or cancelling it closes the socket.
     task: glommio::Task<()>,
+}
+
+/// This shard's side of connection placement: what its accept tasks and
+/// its adopting task share.
+struct Place {
+    /// This shard.
+    shard: usize,
+    /// Every shard's counts and inboxes.
+    shared: Arc<Placement>,
+    router: Rc<RefCell<ShardRouter>>,
+    /// The router as MQTT front ends see it.
+    port: Rc<dyn transport::mqtt::RouterPort>,
+    /// The transports served here, for connections handed over by ID.
+    entries: RefCell<Vec<Rc<Entry>>>,
+}
+
+impl Place {
+    /// Serves `stream` of transport `entry` on this shard, counted by `counted`.
+    fn serve(&self, entry: &Entry, stream: Stream, peer: String, counted: Counted) {
+        let queue_limit = self.router.borrow().limits().outbound_queue_bytes;
+        let t = Rc::clone(&entry.config.borrow());
+        let acceptor = entry.tls.borrow().clone();
+        if t.is_testee() {
+            // An echo: room for a whole message of the largest size the
+            // testee takes, twice, or the queue limit.
+            let max = match &t.transport().kind {
+                TransportKind::WebSocket(ws) => ws.options.max_message_size,
+                _ => 0,
+            };
+            let hooks = transport::testee::EchoHooks::new(queue_limit.max(max.saturating_mul(2)));
+            spawn_served(acceptor, stream, peer, t, hooks, None, counted);
+            return;
+        }
+        let hooks = Hooks {
+            router: Rc::clone(&self.router),
+            conn: None,
+            queue_limit,
+        };
+        let port = {
+            let mut mqtt = entry.mqtt.borrow_mut();
+            if !mqtt.as_ref().is_some_and(|(c, _)| Rc::ptr_eq(c, &t)) {
+                let m = transport::mqtt::Service::of(t.transport(), queue_limit).map(|s| {
+                    transport::MqttPort {
+                        service: Rc::new(s),
+                        router: Rc::clone(&self.port),
+                    }
+                });
+                *mqtt = Some((Rc::clone(&t), m));
+            }
+            mqtt.as_ref().and_then(|(_, m)| m.clone())
+        };
+        spawn_served(acceptor, stream, peer, t, hooks, port, counted);
+    }
+
+    /// Places a connection this shard accepted on `entry`'s listener: serves
+    /// it here, or hands it to the shard the placement chose.
+    fn accepted(&self, entry: &Entry, accepted: Accepted) {
+        let conn = match accepted {
+            Accepted::Here(stream, peer) => {
+                self.serve(entry, stream, peer, self.shared.count(self.shard));
+                return;
+            }
+            Accepted::Movable(conn) => conn,
+        };
+        let to = self.shared.target(self.shard);
+        let (conn, counted) = if to == self.shard {
+            (conn, self.shared.count(to))
+        } else {
+            let h = Handoff {
+                transport: entry.id.clone(),
+                conn,
+                counted: self.shared.count(to),
+            };
+            match self.shared.hand(to, h) {
+                Ok(()) => return,
+                // The target stopped meanwhile: served here.
+                Err(h) => (h.conn, self.shared.count(self.shard)),
+            }
+        };
+        let (stream, peer) = conn.attach();
+        self.serve(entry, stream, peer, counted);
+    }
+
+    /// Serves the connections other shards hand to this one, until cancelled.
+    async fn adopt(self: Rc<Place>) {
+        loop {
+            let h = self.shared.next(self.shard).await;
+            let entry = self
+                .entries
+                .borrow()
+                .iter()
+                .find(|e| e.id == h.transport)
+                .cloned();
+            match entry {
+                Some(e) => {
+                    let (stream, peer) = h.conn.attach();
+                    self.serve(&e, stream, peer, h.counted);
+                }
+                // A reload closed the transport here meanwhile: dropping
+                // the connection closes it.
+                None => tracing::debug!(
+                    transport = %h.transport,
+                    peer = h.conn.peer(),
+                    "connection handed over for a transport this shard no longer serves"
+                ),
+            }
+        }
+    }
 }
 
 /// A listener bound for a transport, not accepting yet.
@@ -144,7 +269,12 @@ impl Plan {
                     return Some(b.resolved());
                 }
                 let k = self.kept.iter().find(|k| k.transport().id == t.id)?;
-                let url = current.served.iter().find(|s| s.id == t.id)?.url.clone();
+                let url = current
+                    .served
+                    .iter()
+                    .find(|s| s.entry.id == t.id)?
+                    .url
+                    .clone();
                 Some((k.transport().as_ref().clone(), url))
             })
             .collect()
@@ -152,9 +282,12 @@ impl Plan {
 }
 
 /// This shard's listeners.
-#[derive(Default)]
 pub(super) struct Listeners {
     served: Vec<Served>,
+    /// What the accept tasks and the adopting task share.
+    place: Rc<Place>,
+    /// The adopting task: serves connections other shards place here.
+    adopt: Option<glommio::Task<()>>,
 }
 
 /// Whether shard `shard` serves `t` (Unix sockets: shard 0 only).
@@ -192,6 +325,40 @@ fn same_endpoint(old: &Endpoint, new: &Endpoint) -> bool {
 }
 
 impl Listeners {
+    /// No listeners yet, on shard `shard` of a router whose placement state
+    /// is `placement`; starts the task that serves connections other shards
+    /// hand to this one.
+    pub fn new(
+        shard: ShardId,
+        placement: Arc<Placement>,
+        router: &Rc<RefCell<ShardRouter>>,
+    ) -> Listeners {
+        let place = Rc::new(Place {
+            shard: shard.index(),
+            shared: placement,
+            router: Rc::clone(router),
+            port: Rc::new(super::MqttRouter(Rc::clone(router))),
+            entries: RefCell::default(),
+        });
+        let adopt = glommio::spawn_local(Rc::clone(&place).adopt());
+        Listeners {
+            served: Vec::new(),
+            place,
+            adopt: Some(adopt),
+        }
+    }
+
+    /// Sets the packing threshold (`junction.pack_connections`, a reload).
+    pub fn set_pack(&self, pack: usize) {
+        self.place.shared.set_pack(pack);
+    }
+
+    /// The transports served here, for the adopting task.
+    fn sync_entries(&self) {
+        *self.place.entries.borrow_mut() =
+            self.served.iter().map(|s| Rc::clone(&s.entry)).collect();
+    }
+
     /// Binds every transport of `wanted` this shard serves.
     ///
     /// # Errors
@@ -207,25 +374,23 @@ impl Listeners {
     }
 
     /// Starts accepting on `bound`, TLS listeners with their acceptor of `tls`.
-    pub fn start(&mut self, bound: Vec<Bound>, router: &Rc<RefCell<ShardRouter>>, tls: &TlsSet) {
+    pub fn start(&mut self, bound: Vec<Bound>, tls: &TlsSet) {
         for b in bound {
             let id = b.config.transport().id.clone();
-            let acceptor: TlsCell = Rc::new(RefCell::new(tls.get(&id)));
-            let config: ConfigCell = Rc::new(RefCell::new(Rc::new(b.config)));
-            let task = accept_loop(
-                b.listener,
-                Rc::clone(&config),
-                Rc::clone(&acceptor),
-                Rc::clone(router),
-            );
-            self.served.push(Served {
+            let entry = Rc::new(Entry {
+                tls: Rc::new(RefCell::new(tls.get(&id))),
+                config: Rc::new(RefCell::new(Rc::new(b.config))),
+                mqtt: RefCell::default(),
                 id,
-                config,
-                tls: acceptor,
+            });
+            let task = accept_loop(b.listener, Rc::clone(&entry), Rc::clone(&self.place));
+            self.served.push(Served {
+                entry,
                 url: b.url,
                 task,
             });
         }
+        self.sync_entries();
     }
 
     /// What this shard listens on.
@@ -233,16 +398,22 @@ impl Listeners {
         self.served
             .iter()
             .map(|s| ListenAddr {
-                transport: s.id.clone(),
+                transport: s.entry.id.clone(),
                 url: s.url.clone(),
             })
             .collect()
     }
 
-    /// Stops accepting everywhere (closes the sockets).
+    /// Stops accepting everywhere (closes the sockets) and taking
+    /// connections from other shards.
     pub async fn close_all(&mut self) {
+        self.place.shared.close(self.place.shard);
         for s in self.served.drain(..) {
             s.task.cancel().await;
+        }
+        self.sync_entries();
+        if let Some(adopt) = self.adopt.take() {
+            adopt.cancel().await;
         }
     }
 
@@ -263,10 +434,15 @@ impl Listeners {
             .filter(|t| serves(shard, t))
             .collect();
         for t in &served {
-            match self.served.iter().find(|s| s.id == t.id) {
-                Some(s) if same_endpoint(&s.config.borrow().transport().endpoint, &t.endpoint) => {
+            match self.served.iter().find(|s| s.entry.id == t.id) {
+                Some(s)
+                    if same_endpoint(
+                        &s.entry.config.borrow().transport().endpoint,
+                        &t.endpoint,
+                    ) =>
+                {
                     let mut kept = (*t).clone();
-                    kept.endpoint = s.config.borrow().transport().endpoint.clone();
+                    kept.endpoint = s.entry.config.borrow().transport().endpoint.clone();
                     plan.kept.push(wanted.listening(kept)?);
                 }
                 _ => plan.bound.push(bind(t, wanted)?),
@@ -275,8 +451,8 @@ impl Listeners {
         plan.closed = self
             .served
             .iter()
-            .filter(|s| !served.iter().any(|t| t.id == s.id))
-            .map(|s| s.id.clone())
+            .filter(|s| !served.iter().any(|t| t.id == s.entry.id))
+            .map(|s| s.entry.id.clone())
             .collect();
         Ok(plan)
     }
@@ -287,39 +463,38 @@ impl Listeners {
         &mut self,
         plan: Plan,
         order: &[TransportConfig],
-        router: &Rc<RefCell<ShardRouter>>,
         tls: &TlsSet,
     ) -> ListenerChanges {
         let mut changes = ListenerChanges::default();
         for k in plan.kept {
-            if let Some(s) = self.served.iter().find(|s| s.id == k.transport().id) {
+            if let Some(s) = self.served.iter().find(|s| s.entry.id == k.transport().id) {
                 let acceptor = tls.get(&k.transport().id);
                 if acceptor.is_some() {
                     changes.tls_reloaded.push(k.transport().id.clone());
                 }
-                *s.tls.borrow_mut() = acceptor;
+                *s.entry.tls.borrow_mut() = acceptor;
                 // Always the new one (the router-wide limits may have
                 // changed); reported only where the transport did.
-                if **s.config.borrow().transport() != **k.transport() {
+                if **s.entry.config.borrow().transport() != **k.transport() {
                     changes.updated.push(k.transport().id.clone());
                 }
-                *s.config.borrow_mut() = Rc::new(k);
+                *s.entry.config.borrow_mut() = Rc::new(k);
             }
         }
         let mut stopped = Vec::new();
         for b in plan.bound {
             let id = b.config.transport().id.clone();
-            match self.served.iter().position(|s| s.id == id) {
+            match self.served.iter().position(|s| s.entry.id == id) {
                 Some(i) => {
                     stopped.push(self.served.remove(i));
                     changes.rebound.push(id);
                 }
                 None => changes.opened.push(id),
             }
-            self.start(vec![b], router, tls);
+            self.start(vec![b], tls);
         }
         for id in plan.closed {
-            if let Some(i) = self.served.iter().position(|s| s.id == id) {
+            if let Some(i) = self.served.iter().position(|s| s.entry.id == id) {
                 stopped.push(self.served.remove(i));
                 changes.closed.push(id);
             }
@@ -330,63 +505,22 @@ impl Listeners {
         self.served.sort_by_key(|s| {
             order
                 .iter()
-                .position(|t| t.id == s.id)
+                .position(|t| t.id == s.entry.id)
                 .unwrap_or(usize::MAX)
         });
+        self.sync_entries();
         changes
     }
 }
 
-/// Accepts connections on `listener` until cancelled; each is served with
-/// the transport's current config and the router's current limits.
-fn accept_loop(
-    listener: Listener,
-    config: ConfigCell,
-    tls: TlsCell,
-    router: Rc<RefCell<ShardRouter>>,
-) -> glommio::Task<()> {
+/// Accepts connections on `listener` until cancelled and places each
+/// ([`Place::accepted`]); each is served with the transport's current
+/// config and the router's current limits.
+fn accept_loop(listener: Listener, entry: Rc<Entry>, place: Rc<Place>) -> glommio::Task<()> {
     glommio::spawn_local(async move {
-        let port: Rc<dyn transport::mqtt::RouterPort> =
-            Rc::new(super::MqttRouter(Rc::clone(&router)));
-        // The MQTT service of the transport's current config (rebuilt when a
-        // reload changes the config).
-        let mut mqtt: Option<(Rc<Listening>, Option<transport::MqttPort>)> = None;
         loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let queue_limit = router.borrow().limits().outbound_queue_bytes;
-                    let t = Rc::clone(&config.borrow());
-                    let acceptor = tls.borrow().clone();
-                    if t.is_testee() {
-                        // An echo: room for a whole message of the largest
-                        // size the testee takes, twice, or the queue limit.
-                        let max = match &t.transport().kind {
-                            TransportKind::WebSocket(ws) => ws.options.max_message_size,
-                            _ => 0,
-                        };
-                        let hooks = transport::testee::EchoHooks::new(
-                            queue_limit.max(max.saturating_mul(2)),
-                        );
-                        spawn_served(acceptor, stream, peer, t, hooks, None);
-                        continue;
-                    }
-                    let hooks = Hooks {
-                        router: Rc::clone(&router),
-                        conn: None,
-                        queue_limit,
-                    };
-                    if !mqtt.as_ref().is_some_and(|(c, _)| Rc::ptr_eq(c, &t)) {
-                        let m = transport::mqtt::Service::of(t.transport(), queue_limit).map(|s| {
-                            transport::MqttPort {
-                                service: Rc::new(s),
-                                router: Rc::clone(&port),
-                            }
-                        });
-                        mqtt = Some((Rc::clone(&t), m));
-                    }
-                    let port = mqtt.as_ref().and_then(|(_, m)| m.clone());
-                    spawn_served(acceptor, stream, peer, t, hooks, port);
-                }
+            match listener.accept_movable().await {
+                Ok(accepted) => place.accepted(&entry, accepted),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     glommio::timer::sleep(Duration::from_millis(50)).await;
@@ -400,6 +534,7 @@ fn accept_loop(
 /// handshake first, on a task of its own that ends with it, then the front
 /// end on the decrypted stream in a task of the same shape as a plaintext
 /// connection's (a held TLS session keeps nothing of its handshake's task).
+/// `counted` keeps the connection in its shard's count until it ends.
 fn spawn_served<H: transport::ConnectionHooks + 'static>(
     acceptor: Option<Arc<TlsAcceptor>>,
     stream: transport::Stream,
@@ -407,19 +542,52 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
     t: Rc<Listening>,
     hooks: H,
     port: Option<transport::MqttPort>,
+    counted: Counted,
 ) {
     let Some(acceptor) = acceptor else {
-        glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
+        let serve = transport::serve(stream, peer, &t, hooks, port);
+        glommio::spawn_local(Counting {
+            serve,
+            _counted: counted,
+        })
+        .detach();
         return;
     };
     glommio::spawn_local(async move {
         let id = &t.transport().id;
         let handshake = Box::pin(transport::tls::accept(acceptor, stream, &peer, id));
         if let Some(stream) = handshake.await {
-            glommio::spawn_local(transport::serve(stream, peer, &t, hooks, port)).detach();
+            let serve = transport::serve(stream, peer, &t, hooks, port);
+            glommio::spawn_local(Counting {
+                serve,
+                _counted: counted,
+            })
+            .detach();
         }
     })
     .detach();
+}
+
+/// A connection's task: its front end, counted on its shard until the task
+/// ends (or is dropped). A plain struct rather than an `async` block, which
+/// would add a state tag: a held connection's task grows by the count's
+/// pointer only.
+struct Counting {
+    /// The front end (`transport::serve`).
+    serve: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    /// Held, not read: its drop ends the count.
+    _counted: Counted,
+}
+
+impl std::future::Future for Counting {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.serve.as_mut().poll(cx)
+    }
 }
 
 /// Refuses a TCP address another process already listens on, before any
@@ -496,6 +664,23 @@ mod tests {
             port,
         };
         t
+    }
+
+    #[test]
+    fn a_connections_task_grows_by_its_count_only() {
+        // The front end's boxed future (16 octets) and the count's pointer.
+        assert_eq!(std::mem::size_of::<Counting>(), 24);
+        let p = Placement::new(2, 4);
+        {
+            let done = std::pin::pin!(Counting {
+                serve: Box::pin(std::future::ready(())),
+                _counted: p.count(1),
+            });
+            assert_eq!(p.counts(), vec![0, 1]);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(done.poll(&mut cx).is_ready());
+        }
+        assert_eq!(p.counts(), vec![0, 0], "the count ends with the task");
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //!   its affinity mask), one pinned per CPU; by default there is one shard per
 //!   allowed CPU, and asking for more is an error.
 //! - Every shard binds every TCP transport with SO_REUSEPORT, so the kernel
-//!   spreads connections over shards; a connection stays on its shard for life.
-//!   Unix-socket transports are accepted on shard 0 only (a Unix socket path
-//!   cannot be shared with SO_REUSEPORT).
+//!   spreads connections over shards; the accepting shard then places each
+//!   TCP connection ([`placement`]: packed onto the lowest shards at a light
+//!   load, least connections above; `junction.pack_connections`, 0: the
+//!   kernel's choice) and hands it to the chosen shard before reading it. A
+//!   connection stays on its shard for life. Unix-socket transports are
+//!   accepted and served on shard 0 only (a Unix socket path cannot be
+//!   shared with SO_REUSEPORT).
 //! - The mesh is one unbounded crossbeam channel per shard plus an
 //!   `AtomicWaker`; a shard drains its inbox completely on each wake, and
 //!   senders wake a peer at most once per router step, so a burst of
@@ -41,6 +45,7 @@ mod listeners;
 /// the runtime is its only other user.
 pub mod mesh;
 pub mod metrics;
+pub mod placement;
 pub mod request;
 
 use std::cell::RefCell;
@@ -153,6 +158,8 @@ pub struct RouterHandle {
     process: Arc<request::ProcessStats>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
     shards: usize,
+    /// Which shard serves a new connection, and every shard's count.
+    placement: Arc<placement::Placement>,
     /// The realms' event logs: closed (queued records written and synced) once the shards stopped.
     store: EventStore,
 }
@@ -167,6 +174,13 @@ impl RouterHandle {
     /// Number of shards running.
     pub fn shards(&self) -> usize {
         self.shards
+    }
+
+    /// Open connections per shard as connection placement counts them
+    /// (every accepted connection, from its placement until it ends, also
+    /// before it opens a session), in shard order.
+    pub fn placed_connections(&self) -> Vec<usize> {
+        self.placement.counts()
     }
 
     /// The node's handle on the shards' control channels.
@@ -322,6 +336,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     // Keys and certificates, read once here for every shard.
     let tls = Arc::new(TlsSet::load(&listened_transports(&config))?);
     let peers = Arc::new(PeerSet::new(n));
+    let conns = Arc::new(placement::Placement::new(n, config.node.pack_connections));
     let process: Arc<request::ProcessStats> = Arc::default();
     // Shard i runs on the i-th allowed CPU (never outside the affinity mask).
     let cpus = allowed_cpus();
@@ -349,6 +364,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
         let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
         let shard_tls = Arc::clone(&tls);
+        let shard_placement = Arc::clone(&conns);
         let journal = journals.next().expect("one journal per shard");
         let mqtt = (
             mqtt_logs.next().expect("one MQTT log handle per shard"),
@@ -372,6 +388,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                     Listened {
                         transports,
                         tls: shard_tls,
+                        placement: shard_placement,
                     },
                     shard_peers,
                     (journal, mqtt),
@@ -432,6 +449,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         process,
         joins,
         shards: n,
+        placement: conns,
         store,
     })
 }
@@ -526,6 +544,8 @@ struct Shard {
 struct Listened {
     transports: Arc<Vec<TransportConfig>>,
     tls: Arc<TlsSet>,
+    /// Which shard serves a new connection (every shard's counts).
+    placement: Arc<placement::Placement>,
 }
 
 async fn shard_main(
@@ -537,7 +557,11 @@ async fn shard_main(
     (journal, mqtt): (FileJournal, (MqttLog, Arc<Vec<RestoredSession>>)),
     ready: Ready,
 ) -> Result<(), RunError> {
-    let Listened { transports, tls } = listened;
+    let Listened {
+        transports,
+        tls,
+        placement,
+    } = listened;
     let uring = start_uring(shard);
     let stats = Rc::new(MeshStats::default());
     let mesh = ChannelMesh::with_stats(shard, Arc::clone(&peers), Rc::clone(&stats));
@@ -564,14 +588,15 @@ async fn shard_main(
     };
     start_mqtt(&router, &config, &transports, mqtt);
     let _ = ready.send(Ok(bound.iter().map(listeners::Bound::resolved).collect()));
+    let listeners = Listeners::new(shard, placement, &router);
     let mut me = Shard {
         id: shard,
         peers,
         router,
-        listeners: Listeners::default(),
+        listeners,
         stats,
     };
-    me.listeners.start(bound, &me.router, &tls);
+    me.listeners.start(bound, &tls);
     let timers = glommio::spawn_local(run_timers(Rc::clone(&me.router)));
     // The HTTP bridge's router components run once, on the first shard.
     let components = if shard.0 == 0 {
@@ -705,10 +730,8 @@ impl Shard {
         let plan = self.listeners.prepare(self.id, wanted)?;
         let bound = plan.resolved(transports, &self.listeners);
         let applied = self.router.borrow_mut().apply(config);
-        let listeners = self
-            .listeners
-            .commit(plan, transports, &self.router, tls)
-            .await;
+        self.listeners.set_pack(config.node.pack_connections);
+        let listeners = self.listeners.commit(plan, transports, tls).await;
         Ok(ShardReloaded {
             bound,
             applied,

@@ -239,6 +239,81 @@ impl Listener {
     }
 }
 
+/// A TCP connection accepted on the shard's ring listener but not put on
+/// any ring yet: it can move to another shard (a descriptor is `Send`)
+/// before its first octet is read, TLS handshake included. The router's
+/// connection placement (`shard::placement`) hands it over.
+#[derive(Debug)]
+pub struct Detached {
+    fd: std::os::fd::OwnedFd,
+    peer: String,
+}
+
+impl Detached {
+    /// The peer, as [`Listener::accept`] gives it.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Puts the connection on the current thread's shard: its ring where it
+    /// runs one, else glommio's readiness-based socket. Returns the stream
+    /// and the peer.
+    pub fn attach(self) -> (Stream, String) {
+        let stream = match uring::current() {
+            Some(ring) => Stream::Uring(uring::UringStream::new(ring, self.fd)),
+            // SAFETY: `into_raw_fd` hands over the descriptor, a connected
+            // TCP socket, which the stream then owns (and closes).
+            None => Stream::Tcp(Box::new(unsafe {
+                glommio::net::TcpStream::from_raw_fd(self.fd.into_raw_fd())
+            })),
+        };
+        (stream, self.peer)
+    }
+
+    /// A connection of a socket made by a test.
+    #[cfg(test)]
+    pub(crate) fn for_test(fd: std::os::fd::OwnedFd, peer: &str) -> Detached {
+        Detached {
+            fd,
+            peer: peer.to_owned(),
+        }
+    }
+}
+
+/// What [`Listener::accept_movable`] accepted.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A connection that stays on this shard (Unix sockets, and glommio's
+    /// readiness-based listeners, whose streams cannot give their socket up).
+    Here(Stream, String),
+    /// A TCP connection that may be served on any shard.
+    Movable(Detached),
+}
+
+impl Listener {
+    /// Waits for the next connection like [`Listener::accept`], but leaves a
+    /// TCP connection of a ring listener off the ring ([`Accepted::Movable`]),
+    /// for the caller to place it on a shard.
+    ///
+    /// # Errors
+    /// Accept errors, as [`Listener::accept`].
+    pub async fn accept_movable(&self) -> io::Result<Accepted> {
+        match self {
+            Listener::Uring(l) if !l.is_unix() => {
+                let (fd, peer) = l.accept_fd().await?;
+                Ok(Accepted::Movable(Detached {
+                    fd,
+                    peer: peer_text(peer.as_socket()),
+                }))
+            }
+            _ => {
+                let (stream, peer) = self.accept().await?;
+                Ok(Accepted::Here(stream, peer))
+            }
+        }
+    }
+}
+
 /// The peer for logs and session details, in Crossbar's format.
 fn peer_text(addr: Option<SocketAddr>) -> String {
     match addr {
@@ -479,6 +554,52 @@ mod tests {
             nodelay,
             "the accepted socket inherited it from the listener"
         );
+    }
+
+    #[test]
+    fn a_movable_connection_is_served_on_the_executor_that_attaches_it() {
+        use futures::{AsyncReadExt, AsyncWriteExt};
+        // Accepted on one executor's ring, left off it, moved to a second
+        // executor (another thread, another ring) and echoed there.
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (conn_tx, conn_rx) = std::sync::mpsc::channel::<Detached>();
+        let acceptor = std::thread::spawn(move || {
+            on_executor(move || async move {
+                let _ring = uring::start().expect("io_uring");
+                let l = bind(&tcp(0)).expect("bind");
+                addr_tx.send(l.local_addr_string()).expect("send addr");
+                let Accepted::Movable(conn) = l.accept_movable().await.expect("accept") else {
+                    panic!("a TCP connection of a ring listener stays movable")
+                };
+                assert!(
+                    conn.peer().starts_with("tcp4:127.0.0.1:"),
+                    "{}",
+                    conn.peer()
+                );
+                conn_tx.send(conn).expect("hand over");
+            })
+        });
+        let addr = addr_rx.recv().expect("addr");
+        use std::io::{Read, Write};
+        let mut client = std::net::TcpStream::connect(addr).expect("connect");
+        client.write_all(b"hello").expect("write");
+        let served = on_executor(move || async move {
+            let _ring = uring::start().expect("io_uring");
+            let (mut stream, peer) = conn_rx.recv().expect("handed over").attach();
+            assert!(
+                matches!(stream, Stream::Uring(_)),
+                "on this executor's ring"
+            );
+            let mut buf = [0u8; 5];
+            stream.read_exact(&mut buf).await.expect("read");
+            stream.write_all(&buf).await.expect("echo");
+            peer
+        });
+        acceptor.join().expect("acceptor");
+        let mut back = [0u8; 5];
+        client.read_exact(&mut back).expect("echoed");
+        assert_eq!(&back, b"hello");
+        assert!(served.starts_with("tcp4:"));
     }
 
     #[test]

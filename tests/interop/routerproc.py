@@ -81,7 +81,10 @@ def make_config(
 
     ``junction`` adds the top-level ``junction`` section (Junction-only keys);
     it is never written for Crossbar, whose config checker rejects unknown
-    top-level keys.
+    top-level keys. Junction runs with connection placement off
+    (``pack_connections`` 0: the kernel's ``SO_REUSEPORT`` hash picks the
+    shard), so that tests can reconnect until a session lands on the shard
+    they want (``advhelpers.placed``); a test's ``junction`` may set it.
     """
     everything = [_permission("")]
     config: dict = {
@@ -124,8 +127,8 @@ def make_config(
         transports = config["workers"][0]["transports"]
         transports.append(mqtt_transport("mqtt_main", mqtt_ports[0], "realm1"))
         transports.append(mqtt_transport("mqtt_restricted", mqtt_ports[1], "restricted"))
-    if junction and not IS_CROSSBAR:
-        config["junction"] = dict(junction)
+    if not IS_CROSSBAR:
+        config["junction"] = {"pack_connections": 0, **(junction or {})}
     return config
 
 

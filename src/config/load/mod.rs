@@ -506,6 +506,7 @@ impl Loader<'_> {
                 ("shutdown_timeout", Key::Read),
                 ("control_socket", Key::Read),
                 ("metrics", Key::Read),
+                ("pack_connections", Key::Read),
             ],
         );
         if let Some(v) = obj.get("auth") {
@@ -560,6 +561,16 @@ impl Loader<'_> {
             && let Some(b) = self.boolean(&child(path, "metrics"), v)
         {
             ext.node.metrics = b;
+        }
+        if let Some(v) = obj.get("pack_connections")
+            && let Some(n) = self.size(
+                &child(path, "pack_connections"),
+                v,
+                0,
+                crate::config::MAX_PACK_CONNECTIONS as u64,
+            )
+        {
+            ext.node.pack_connections = n;
         }
         ext
     }

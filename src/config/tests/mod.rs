@@ -344,6 +344,8 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"shutdown_timeout": 1.5}), "junction.shutdown_timeout", Invalid, "expected a whole number")]
 #[case("/junction", json!({"control_socket": ""}), "junction.control_socket", Invalid, "empty")]
 #[case("/junction", json!({"metrics": "on"}), "junction.metrics", Invalid, "expected true or false")]
+#[case("/junction", json!({"pack_connections": -1}), "junction.pack_connections", Invalid, "")]
+#[case("/junction", json!({"pack_connections": 2_000_000}), "junction.pack_connections", Invalid, "out of range")]
 #[case("/workers/0/realms", json!([]), "workers[0].realms", Invalid, "no realm")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
 #[case("/workers/0/realms/0/store", json!({"type": "cfxdb", "path": "db"}), "workers[0].realms[0].store.type", Unsupported, "\"cfxdb\"")]
@@ -464,9 +466,12 @@ fn node_options_default_and_set() {
     assert_eq!(d.shutdown_timeout, std::time::Duration::from_secs(10));
     let n = load_ok(&with(
         "/junction",
-        json!({"shutdown_timeout": 3, "control_socket": "run/ctl.sock", "metrics": false}),
+        json!({"shutdown_timeout": 3, "control_socket": "run/ctl.sock", "metrics": false,
+               "pack_connections": 0}),
     ))
     .node;
+    assert_eq!(d.pack_connections, crate::config::DEFAULT_PACK_CONNECTIONS);
+    assert_eq!(n.pack_connections, 0);
     assert_eq!(n.shutdown_timeout, std::time::Duration::from_secs(3));
     // Relative to the node directory, like every path in the config.
     assert_eq!(

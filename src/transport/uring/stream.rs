@@ -473,6 +473,18 @@ impl UringListener {
     /// # Errors
     /// `accept`'s (see `is_transient_accept_error`).
     pub async fn accept(&self) -> io::Result<(UringStream, SockAddr)> {
+        let (fd, peer) = self.accept_fd().await?;
+        Ok((UringStream::new(Rc::clone(&self.ring), fd), peer))
+    }
+
+    /// Waits for the next connection and returns its socket (blocking,
+    /// close-on-exec) before it is put on any ring, so that another shard
+    /// can take it ([`UringStream::new`] on that shard's ring), and the
+    /// peer's address.
+    ///
+    /// # Errors
+    /// `accept`'s (see `is_transient_accept_error`).
+    pub async fn accept_fd(&self) -> io::Result<(OwnedFd, SockAddr)> {
         loop {
             match self.sock.accept() {
                 Ok((sock, peer)) => {
@@ -480,7 +492,7 @@ impl UringListener {
                     // the ring's operations need them blocking.
                     // SAFETY: `into_raw_fd` hands over the descriptor.
                     let fd = unsafe { OwnedFd::from_raw_fd(sock.into_raw_fd()) };
-                    return Ok((UringStream::new(Rc::clone(&self.ring), fd), peer));
+                    return Ok((fd, peer));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
