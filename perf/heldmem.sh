@@ -10,6 +10,8 @@
 # addresses) and prints loadgen's router_rss_kib_per_session; then the median
 # per case. mosquitto (if installed) runs on MOSQ_PORT (default 21884) with no
 # config file. LOADGEN: the loadgen binary (default target/release/loadgen).
+# `--mqtt 0` or `--ws 0` leaves that protocol out. The router's control socket
+# is in the run's temporary directory (RUNTIME_DIRECTORY), not the shared default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=3 MQTT=10000 WS=15000 SHARDS="1 2"
@@ -37,7 +39,7 @@ hold() {
     pid=$!
     url=mqtt://127.0.0.1:$MOSQ_PORT
   else
-    "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
+    RUNTIME_DIRECTORY=$TMP "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
     pid=$!
   fi
   sleep 2
@@ -54,13 +56,17 @@ declare -A got
 for ((r = 1; r <= RUNS; r++)); do
   for s in $SHARDS; do
     for b in "$@"; do
-      v=$(hold "$b" "$s" "mqtt://127.0.0.1:$MQTT_PORT" "$MQTT"); got["mqtt $s $b"]+="$v "
-      echo "run $r: MQTT $MQTT, $s shard(s), $b: $v KiB"
-      v=$(hold "$b" "$s" "ws://127.0.0.1:$WS_PORT/ws" "$WS"); got["ws $s $b"]+="$v "
-      echo "run $r: WebSocket $WS, $s shard(s), $b: $v KiB"
+      if ((MQTT > 0)); then
+        v=$(hold "$b" "$s" "mqtt://127.0.0.1:$MQTT_PORT" "$MQTT"); got["mqtt $s $b"]+="$v "
+        echo "run $r: MQTT $MQTT, $s shard(s), $b: $v KiB"
+      fi
+      if ((WS > 0)); then
+        v=$(hold "$b" "$s" "ws://127.0.0.1:$WS_PORT/ws" "$WS"); got["ws $s $b"]+="$v "
+        echo "run $r: WebSocket $WS, $s shard(s), $b: $v KiB"
+      fi
     done
   done
-  if command -v mosquitto > /dev/null; then
+  if ((MQTT > 0)) && command -v mosquitto > /dev/null; then
     v=$(hold mosquitto 1 - "$MQTT"); got["mqtt 1 mosquitto"]+="$v "
     echo "run $r: MQTT $MQTT, mosquitto: $v KiB"
   fi
