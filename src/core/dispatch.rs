@@ -234,7 +234,7 @@ impl ShardRouter {
                     realm: &self.cx.realms[realm as usize].name,
                     session: s.id,
                     authid: &s.authid,
-                    authrole: &s.authrole,
+                    authrole: &s.auth.authrole,
                     action,
                     uri,
                     options,
@@ -353,8 +353,8 @@ impl ShardRouter {
                 session = id.0,
                 realm = %self.cx.realms[realm as usize].name,
                 authid = %session.authid,
-                authrole = %session.authrole,
-                authmethod = %session.authmethod,
+                authrole = %session.auth.authrole,
+                authmethod = %session.auth.authmethod,
                 peer = %l.info.peer,
                 transport = %l.info.transport.id,
                 lost,
@@ -365,7 +365,7 @@ impl ShardRouter {
                 self.cx
                     .links
                     .metrics
-                    .session_closed(realm, &transport, &session.authmethod);
+                    .session_closed(realm, &transport, &session.auth.authmethod);
             }
         }
         self.authz.session_ended(id);
@@ -382,9 +382,9 @@ impl ShardRouter {
             link,
             id,
             realm,
-            session.authid,
-            session.authrole,
-            session.trustlevel,
+            session.authid.into_string(),
+            std::rc::Rc::clone(&session.auth.authrole),
+            session.auth.trustlevel,
         );
     }
 }

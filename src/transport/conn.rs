@@ -230,13 +230,16 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     outbox: Option<OutboxRef>,
     /// The protocol's framing state.
     pub(super) framing: F,
-    /// The start of a frame that has not fully arrived; empty (no allocation) otherwise.
-    inbuf: Vec<u8>,
+    /// The start of a frame that has not fully arrived; absent (no
+    /// allocation) otherwise.
+    inbuf: InBuf,
     /// Encoded control frames (pongs, pings, our close) waiting to be written
     /// at the next message boundary; absent (no allocation) otherwise.
     ctrl: Ctrl,
-    /// Octets of the outbox's front frame (header and payload) already written.
-    front_sent: usize,
+    /// Octets of the outbox's front frame (header and payload) already
+    /// written (`u32`: a frame of 4 GiB or more is never sent, see
+    /// [`Conn::max_send`]; with `close_queued` in one word).
+    front_sent: u32,
     /// The first outbox frames as the framing encoded them, in order (only
     /// for a framing that [encodes](Framing::encodes); empty otherwise).
     encoded: EncodedQueue,
@@ -247,6 +250,19 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     /// Since when a write has been stuck after the router closed the
     /// connection, and the timer that gives up on it.
     stall: Option<Box<(Instant, Timer)>>,
+}
+
+/// The start of a frame that has not fully arrived: boxed, and only while
+/// one is incomplete (a held connection keeps a pointer, not a buffer's
+/// three words).
+#[derive(Default)]
+struct InBuf(Option<Box<Vec<u8>>>);
+
+impl InBuf {
+    /// The buffer, to add to (allocated now if absent).
+    fn buf(&mut self) -> &mut Vec<u8> {
+        self.0.get_or_insert_default()
+    }
 }
 
 /// A connection's control frames waiting to be written, and how much of
@@ -309,7 +325,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             hooks: ClosedOnDrop(hooks),
             outbox: None,
             framing,
-            inbuf: Vec::new(),
+            inbuf: InBuf::default(),
             ctrl: Ctrl::default(),
             front_sent: 0,
             encoded: EncodedQueue::default(),
@@ -426,26 +442,30 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Decodes the frames completed by `data` (freshly read) and keeps the
     /// tail of an incomplete one.
     fn absorb_slice(&mut self, data: &mut [u8]) -> Result<(), End> {
-        if self.inbuf.is_empty() {
-            let (used, needed) = self.decode_frames(data)?;
-            if used < data.len() {
-                let tail = &data[used..];
-                // Room for the whole frame, but at most twice what arrived: a
-                // header may announce up to the message limit and then stall,
-                // so memory follows the bytes received (doubling as they come).
-                self.inbuf.reserve(needed.min(2 * tail.len()));
-                self.inbuf.extend_from_slice(tail);
+        match self.inbuf.0.take() {
+            None => {
+                let (used, needed) = self.decode_frames(data)?;
+                if used < data.len() {
+                    let tail = &data[used..];
+                    // Room for the whole frame, but at most twice what arrived: a
+                    // header may announce up to the message limit and then stall,
+                    // so memory follows the bytes received (doubling as they come).
+                    let mut buf = Vec::with_capacity(needed.min(2 * tail.len()).max(tail.len()));
+                    buf.extend_from_slice(tail);
+                    self.inbuf.0 = Some(Box::new(buf));
+                }
             }
-        } else {
-            let mut buf = std::mem::take(&mut self.inbuf);
-            buf.extend_from_slice(data);
-            let (used, needed) = self.decode_frames(&mut buf)?;
-            if used < buf.len() {
-                buf.drain(..used);
-                buf.reserve(needed.saturating_sub(buf.len()).min(buf.len()));
-                self.inbuf = buf;
+            Some(mut buf) => {
+                buf.extend_from_slice(data);
+                let (used, needed) = self.decode_frames(&mut buf)?;
+                if used < buf.len() {
+                    buf.drain(..used);
+                    let more = needed.saturating_sub(buf.len()).min(buf.len());
+                    buf.reserve(more);
+                    self.inbuf.0 = Some(buf);
+                }
+                // Otherwise the buffer is freed: an idle connection keeps none.
             }
-            // Otherwise the buffer is freed: an idle connection keeps none.
         }
         Ok(())
     }
@@ -571,7 +591,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Drops (and logs) queued frames longer than the peer accepts, as long
     /// as they are at the front and not started.
     fn skip_oversize(&mut self) {
-        let max = self.framing.max_send();
+        let max = self.max_send();
         if self.front_sent > 0 {
             return;
         }
@@ -588,6 +608,13 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             ob.pop_written();
             self.encoded.pop_front();
         }
+    }
+
+    /// The longest frame sent: the framing's limit, and under 4 GiB with its
+    /// header (so that `front_sent` fits in 32 bits; the configuration caps
+    /// messages at 1 GiB, so only a limit-free framing meets this bound).
+    fn max_send(&self) -> usize {
+        self.framing.max_send().min(u32::MAX as usize - MAX_HEADER)
     }
 
     /// What the next write carries: whether the pending control frames go
@@ -616,7 +643,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         headers: &mut [[u8; MAX_HEADER]; FRAMES_PER_WRITE],
         lens: &mut [u8; FRAMES_PER_WRITE],
     ) -> usize {
-        let max = self.framing.max_send();
+        let max = self.max_send();
         let mut sendable = 0;
         for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
             if frame.len() > max {
@@ -682,9 +709,10 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let Some(front) = ob.frames().front() else {
                 break;
             };
-            let rest = h as usize + self.payload_len(0, front) - self.front_sent;
+            let rest = h as usize + self.payload_len(0, front) - self.front_sent as usize;
             if written < rest {
-                self.front_sent += written;
+                // Below `rest`, which is under 4 GiB (`max_send`).
+                self.front_sent += written as u32;
                 break;
             }
             written -= rest;
@@ -727,7 +755,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             };
             let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i] as usize], payload);
             if i == 0 && self.front_sent > 0 {
-                let skip = self.front_sent;
+                let skip = self.front_sent as usize;
                 if skip < head.len() {
                     head = &head[skip..];
                 } else {
@@ -797,7 +825,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             op.frames.extend(frames.iter().take(n_frames).cloned());
         }
         if n_frames > 0 {
-            op.skip = self.front_sent;
+            op.skip = self.front_sent as usize;
         }
         drop(ob);
         let Stream::Uring(sock) = &mut self.sock else {
@@ -942,7 +970,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                     w
                 }
             };
-            out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
+            out.extend_from_slice(&whole[(self.front_sent as usize).min(whole.len())..]);
         }
         out.extend_from_slice(&frame);
         write_all(&mut self.sock, &out).await
@@ -971,10 +999,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(true),
             Poll::Ready(Ok(n)) => n,
         };
-        self.inbuf.extend_from_slice(&buf[..n]);
+        let inbuf = self.inbuf.buf();
+        inbuf.extend_from_slice(&buf[..n]);
         let mut used = 0;
         loop {
-            match self.framing.decode(&mut self.inbuf[used..]) {
+            match self.framing.decode(&mut inbuf[used..]) {
                 Err(_)
                 | Ok(Decoded::Frame {
                     frame: Some(Frame::Close(_)),
@@ -984,7 +1013,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 Ok(Decoded::Incomplete { .. }) => break,
             }
         }
-        self.inbuf.drain(..used);
+        inbuf.drain(..used);
         Poll::Ready(false)
     }
 
@@ -1014,4 +1043,41 @@ pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> io::Result<
         data = &data[n..];
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::api::Refused;
+    use crate::transport::rawsocket::RawFraming;
+    use crate::transport::websocket::WsFraming;
+
+    /// Hooks of no size: what a `Conn` costs beyond the router's hooks.
+    struct NoHooks;
+
+    impl ConnectionHooks for NoHooks {
+        fn open(&mut self, _: LinkInfo, _: Serializer) -> Result<OutboxRef, Refused> {
+            Err(Refused("test"))
+        }
+        fn frame(&mut self, _: &[u8]) {}
+        fn closed(&mut self) {}
+    }
+
+    /// What a held connection's box costs (issue #9): with the shard's
+    /// hooks (32 octets: the router, the link, the queue limit) a WebSocket
+    /// `Conn` is 160 octets, in mimalloc's 160 class rather than the 256 (an
+    /// incomplete frame's tail, the inflater and deflater, control frames
+    /// and the closing phase's state are boxed while they exist).
+    #[test]
+    fn a_held_connection_stays_small() {
+        let ws = std::mem::size_of::<Conn<NoHooks, WsFraming>>();
+        let raw = std::mem::size_of::<Conn<NoHooks, RawFraming>>();
+        eprintln!("Conn without hooks: WebSocket {ws} B, RawSocket {raw} B");
+        assert!(std::mem::size_of::<WsFraming>() <= 48);
+        assert!(ws <= 128, "a WebSocket Conn is {ws} bytes beyond its hooks");
+        assert!(
+            raw <= 128,
+            "a RawSocket Conn is {raw} bytes beyond its hooks"
+        );
+    }
 }

@@ -51,7 +51,7 @@ use crate::proto::rawsocket::{
 const MAX_PENDING_CONTROL: usize = 64 * 1024;
 
 /// The RawSocket framing of one connection: the limits both handshakes announced.
-struct RawFraming {
+pub(super) struct RawFraming {
     /// Largest frame we accept (what we announced).
     max_len: usize,
     /// Largest frame we may send (what the client announced, within 24 bits).

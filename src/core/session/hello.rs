@@ -403,26 +403,23 @@ impl Sessions {
             .with("roles", router_roles())
             .with("x_junction_shard", u64::from(host.shard_index()));
         let id = joining.id;
-        let links = host.links();
-        let (authrole, authmethod, authprovider) = (
-            links.intern(&identity.authrole),
-            links.intern(&identity.authmethod),
-            links.intern(&identity.authprovider),
+        let auth = host.links().auth(
+            &identity.authrole,
+            &identity.authmethod,
+            &identity.authprovider,
+            trustlevel,
         );
         host.links().establish(
             link,
             Session {
                 id,
                 realm,
-                authid,
-                authrole,
-                authmethod,
-                authprovider,
+                authid: authid.into_boxed_str(),
+                auth,
                 authextra: identity.authextra.map(Box::new),
                 subscriptions: IdTable::default(),
                 registrations: IdTable::default(),
                 features: joining.features,
-                trustlevel,
                 parked: None,
                 trusted: false,
             },

@@ -156,14 +156,10 @@ pub(crate) struct Session {
     /// Its realm.
     pub realm: RealmIdx,
     /// Authentication ID.
-    pub authid: String,
-    /// Authentication role (permissions come from it); shared by the
-    /// shard's sessions of the same role (see [`Links::intern`]).
-    pub authrole: Rc<str>,
-    /// The method that authenticated it (shared, like `authrole`).
-    pub authmethod: Rc<str>,
-    /// Who vouched for it (shared, like `authrole`).
-    pub authprovider: Rc<str>,
+    pub authid: Box<str>,
+    /// Its role, method, provider and trust level: shared by the shard's
+    /// sessions with the same four (see [`Links::auth`]).
+    pub auth: Rc<Auth>,
     /// `WELCOME.Details.authextra`, if any.
     pub authextra: Option<Box<Dict>>,
     /// This session's subscriptions: ID → key in the realm's index.
@@ -172,9 +168,6 @@ pub(crate) struct Session {
     pub registrations: IdTable<RegistrationId, (String, MatchPolicy)>,
     /// What the client announced in HELLO, as far as the router acts on it.
     pub features: Features,
-    /// Trust level of this session's publications and calls: its role's
-    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
-    pub trustlevel: Option<u64>,
     /// Requests waiting for an authorization decision, oldest first; while
     /// any wait, later requests wait behind them (a session's requests are
     /// handled in order). Boxed: a pointer in every session instead of a
@@ -184,6 +177,34 @@ pub(crate) struct Session {
     /// The router's own session (see `core/internal.rs`): authorization
     /// lets it through, and the session meta API does not show it.
     pub trusted: bool,
+}
+
+/// How a session authenticated, as far as the router acts on it. Sessions
+/// are many and combinations few: each shard keeps one allocation per
+/// combination ([`Links::auth`]), and a session a pointer to it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Auth {
+    /// Authentication role (permissions come from it).
+    pub authrole: Rc<str>,
+    /// The method that authenticated it.
+    pub authmethod: Rc<str>,
+    /// Who vouched for it.
+    pub authprovider: Rc<str>,
+    /// Trust level of the session's publications and calls: its role's
+    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
+    pub trustlevel: Option<u64>,
+}
+
+impl Auth {
+    /// A combination of its own (not shared; the router's own sessions).
+    pub fn new(authrole: &str, authmethod: &str, authprovider: &str) -> Rc<Auth> {
+        Rc::new(Auth {
+            authrole: authrole.into(),
+            authmethod: authmethod.into(),
+            authprovider: authprovider.into(),
+            trustlevel: None,
+        })
+    }
 }
 
 /// What a client announced in `HELLO.Details.roles.<role>.features`, as far
@@ -450,9 +471,11 @@ mod tests {
         );
         eprintln!("Link {link} B, Session {session} B, LinkInfo {info} B");
         assert!(info <= 96, "LinkInfo is {info} bytes");
-        assert!(session <= 160, "Session is {session} bytes");
-        // 256: the box stays in that size class (mimalloc and glibc alike).
-        assert!(link <= 256, "Link is {link} bytes");
+        // One pointer for role, method, provider and trust level; the
+        // authid a `Box<str>`.
+        assert!(session <= 72, "Session is {session} bytes");
+        // 192: the box in that size class (mimalloc's; glibc's 208), not the 256.
+        assert!(link <= 192, "Link is {link} bytes");
     }
 
     #[test]

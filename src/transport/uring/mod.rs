@@ -46,6 +46,7 @@
 //! provided buffer into the connection's plaintext buffer).
 
 mod bufring;
+mod slab;
 mod stream;
 
 use std::cell::{Cell, RefCell};
@@ -61,13 +62,15 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
 
 use self::bufring::{BufRing, NO_BUF};
+use self::slab::Slab;
 
 /// Submission queue entries (the queue is submitted early when it fills).
 const SQ_ENTRIES: u32 = 1024;
 /// Completion queue entries; the kernel keeps overflowing completions
 /// (`IORING_FEAT_NODROP`) until there is room.
 const CQ_ENTRIES: u32 = 8192;
-/// Receive buffers in the shard's provided-buffer ring.
+/// Receive buffers in the shard's provided-buffer ring (unless
+/// `JUNCTION_URING_BUFFERS` says otherwise, see [`recv_buffers`]).
 const RECV_BUFFERS: u16 = 256;
 /// Octets per receive buffer.
 const RECV_BUFFER_SIZE: usize = 4096;
@@ -164,7 +167,8 @@ impl Slot {
 struct Inner {
     uring: IoUring,
     bufs: BufRing,
-    slots: Vec<Slot>,
+    /// Grown a chunk at a time (`slab.rs`), not doubled.
+    slots: Slab<Slot>,
     /// Free slot indices.
     free: Vec<u32>,
     /// Send ops not in use. Boxed: an op in flight is referred to by the
@@ -338,6 +342,31 @@ fn quiet_flush() -> bool {
     QUIET.with(|q| *q)
 }
 
+/// Receive buffers per shard: `JUNCTION_URING_BUFFERS` (a power of two
+/// from 16 to 4,096; a tuning and measurement switch), else [`RECV_BUFFERS`].
+/// Every buffer ends up resident (the kernel takes them in turn), so the
+/// count is the shard's fixed receive memory: 256 × 4 KiB = 1 MiB.
+fn recv_buffers() -> u16 {
+    recv_buffers_from(std::env::var("JUNCTION_URING_BUFFERS").ok().as_deref())
+}
+
+/// [`recv_buffers`] from the variable's value.
+fn recv_buffers_from(value: Option<&str>) -> u16 {
+    let Some(v) = value else {
+        return RECV_BUFFERS;
+    };
+    match v.trim().parse::<u16>() {
+        Ok(n) if n.is_power_of_two() && (16..=4096).contains(&n) => n,
+        _ => {
+            tracing::warn!(
+                value = v,
+                "JUNCTION_URING_BUFFERS must be a power of two from 16 to 4096; using {RECV_BUFFERS}"
+            );
+            RECV_BUFFERS
+        }
+    }
+}
+
 /// The running kernel's (major, minor) version.
 fn kernel_version() -> Option<(u32, u32, String)> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
@@ -376,7 +405,7 @@ impl Ring {
                 return Err(Unsupported::Opcode(name));
             }
         }
-        let bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE);
+        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE);
         // SAFETY: the ring memory lives in `bufs`, which outlives the
         // registration: `Inner::drop` cancels everything before freeing it.
         unsafe {
@@ -391,7 +420,7 @@ impl Ring {
             inner: RefCell::new(Inner {
                 uring,
                 bufs,
-                slots: Vec::new(),
+                slots: Slab::default(),
                 free: Vec::new(),
                 pool: Vec::new(),
                 starved: Vec::new(),
@@ -481,8 +510,8 @@ impl Ring {
                 i
             }
             None => {
-                inner.slots.push(Slot::new(fd, 0));
-                u32::try_from(inner.slots.len() - 1).expect("fewer than 2^32 sockets")
+                let i = inner.slots.push(Slot::new(fd, 0));
+                u32::try_from(i).expect("fewer than 2^32 sockets")
             }
         }
     }
