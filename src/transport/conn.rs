@@ -265,6 +265,49 @@ impl InBuf {
     }
 }
 
+/// The future of an opened connection ([`Conn::serve`]): the main phase
+/// polled on the connection's box, then the closing phase in a box of its
+/// own. Named rather than an `async` block so that a held connection's
+/// future is this enum (24 octets) and nothing kept from its start (an
+/// `async` block kept the box, the early end and the awaited future's
+/// state: 56 octets).
+pub(super) enum Serve<'a, H: ConnectionHooks, F: Framing> {
+    /// Frames both ways.
+    Main(Box<Conn<H, F>>),
+    /// The closing phase.
+    Closing(Pin<Box<dyn Future<Output = ()> + 'a>>),
+    /// Over.
+    Done,
+}
+
+impl<'a, H: ConnectionHooks + 'a, F: Framing + 'a> Future for Serve<'a, H, F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Serve::Main(conn) => {
+                    let Poll::Ready(end) = conn.poll_main(cx) else {
+                        return Poll::Pending;
+                    };
+                    let Serve::Main(conn) = std::mem::replace(this, Serve::Done) else {
+                        unreachable!("matched above");
+                    };
+                    *this = Serve::Closing(Box::pin(conn.finish(end)));
+                }
+                Serve::Closing(closing) => {
+                    if closing.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *this = Serve::Done;
+                }
+                Serve::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
 /// A connection's control frames waiting to be written, and how much of
 /// them went: boxed, and only while some wait (a held connection keeps a
 /// pointer, not a buffer's three words and a count).
@@ -347,15 +390,15 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// The opened connection's life: `leftover` (what arrived with the
     /// handshake), frames both ways, then the closing phase. `leftover` is
     /// taken before the future is built, so that the future (kept for the
-    /// connection's whole life) holds only the connection's box.
-    pub(super) fn serve(mut self: Box<Self>, leftover: Vec<u8>) -> impl Future<Output = ()> {
-        let ended = self.absorb(leftover).err();
-        async move {
-            let end = match ended {
-                Some(end) => end,
-                None => poll_fn(|cx| self.poll_main(cx)).await,
-            };
-            Box::pin(self.finish(end)).await;
+    /// connection's whole life) holds only the connection's box (see [`Serve`]).
+    pub(super) fn serve<'a>(mut self: Box<Self>, leftover: Vec<u8>) -> Serve<'a, H, F>
+    where
+        H: 'a,
+        F: 'a,
+    {
+        match self.absorb(leftover) {
+            Ok(()) => Serve::Main(self),
+            Err(end) => Serve::Closing(Box::pin(self.finish(end))),
         }
     }
 
@@ -1079,5 +1122,35 @@ mod tests {
             raw <= 128,
             "a RawSocket Conn is {raw} bytes beyond its hooks"
         );
+    }
+
+    fn future_size4<A, B, C, D, F: Future>(_: fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn future_size5<A, B, C, D, E, F: Future>(_: fn(A, B, C, D, E) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The future a held connection's task keeps (issue #9): the main phase
+    /// on the connection's box and nothing kept from the handshake (it was
+    /// 56 octets for `serve`, 104 for the WebSocket paths of the web server).
+    #[test]
+    fn a_held_connections_future_stays_small() {
+        let serve = std::mem::size_of::<Serve<'static, NoHooks, WsFraming>>();
+        let web = future_size4(crate::transport::http::driver::serve_web::<NoHooks>);
+        let ws = future_size5(crate::transport::websocket::serve_websocket::<NoHooks>);
+        let raw = future_size5(crate::transport::rawsocket::serve_rawsocket::<NoHooks>);
+        eprintln!(
+            "futures: serve {serve} B, serve_web {web} B, serve_websocket {ws} B, serve_rawsocket {raw} B"
+        );
+        assert!(serve <= 24, "Serve is {serve} bytes");
+        for (name, size) in [
+            ("serve_web", web),
+            ("serve_websocket", ws),
+            ("serve_rawsocket", raw),
+        ] {
+            assert!(size <= serve + 16, "{name}'s future is {size} bytes");
+        }
     }
 }

@@ -158,9 +158,10 @@ pub fn serve_rawsocket<H: ConnectionHooks>(
     let conn = Conn::new(stream, hooks, framing);
     let opening = Box::pin(opening(conn, peer, transport, max_message_size));
     async move {
-        if let Some(conn) = opening.await {
-            conn.serve(Vec::new()).await;
-        }
+        let Some(conn) = opening.await else {
+            return;
+        };
+        conn.serve(Vec::new()).await;
     }
 }
 

@@ -218,9 +218,12 @@ pub fn serve_websocket<H: ConnectionHooks>(
     // connection's task keeps holds only that box's place and the main phase.
     let opening = Box::pin(opening(Conn::new(stream, hooks, framing), peer, transport));
     async move {
-        if let Some((conn, leftover)) = opening.await {
-            conn.serve(leftover).await;
-        }
+        // `let else`, not `if let`: the opening's result is not kept while
+        // the session runs (only its parts, moved into `serve`).
+        let Some((conn, leftover)) = opening.await else {
+            return;
+        };
+        conn.serve(leftover).await;
     }
 }
 

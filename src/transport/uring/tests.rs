@@ -265,7 +265,7 @@ fn direct_writes_wait_for_room_on_the_ring() {
 fn an_idle_connection_costs_a_small_slot_and_a_small_stream() {
     // What a held connection keeps in this module and in the driver's socket.
     assert!(
-        std::mem::size_of::<Slot>() <= 48,
+        std::mem::size_of::<Slot>() <= 40,
         "{}",
         std::mem::size_of::<Slot>()
     );
