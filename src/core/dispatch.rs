@@ -233,7 +233,7 @@ impl ShardRouter {
                 let req = Request {
                     realm: &self.cx.realms[realm as usize].name,
                     session: s.id,
-                    authid: &s.authid,
+                    authid_given: s.authid_given.as_deref(),
                     authrole: &s.auth.authrole,
                     action,
                     uri,
@@ -352,7 +352,7 @@ impl ShardRouter {
             tracing::debug!(
                 session = id.0,
                 realm = %self.cx.realms[realm as usize].name,
-                authid = %session.authid,
+                authid = %session.authid(),
                 authrole = %session.auth.authrole,
                 authmethod = %session.auth.authmethod,
                 peer = %l.info.peer,
@@ -370,6 +370,7 @@ impl ShardRouter {
         }
         self.authz.session_ended(id);
         self.dealer.caller_left(&mut self.cx, id);
+        let authid = session.authid().into_owned();
         for (_, (uri, policy)) in session.subscriptions {
             self.broker
                 .local_unsubscribe(&mut self.cx, realm, &uri, policy, link, id);
@@ -382,7 +383,7 @@ impl ShardRouter {
             link,
             id,
             realm,
-            session.authid.into_string(),
+            authid,
             std::rc::Rc::clone(&session.auth.authrole),
             session.auth.trustlevel,
         );

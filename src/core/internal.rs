@@ -123,7 +123,7 @@ fn router_session(id: crate::proto::SessionId, realm: RealmIdx) -> Session {
     Session {
         id,
         realm,
-        authid: ROUTER_AUTHID.into(),
+        authid_given: Some(ROUTER_AUTHID.into()),
         auth: Auth::new(ROUTER_ROLE, "internal", "router"),
         authextra: None,
         subscriptions: IdTable::default(),
@@ -292,7 +292,7 @@ impl ShardRouter {
             Session {
                 id,
                 realm: idx,
-                authid: authid.into(),
+                authid_given: Some(authid.into()),
                 auth,
                 authextra: None,
                 subscriptions: IdTable::default(),

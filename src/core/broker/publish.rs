@@ -57,7 +57,7 @@ impl Broker {
         let mut details = Dict::new();
         if disclose_me || grant.disclose.publisher {
             details.insert("publisher", s.id.0);
-            details.insert("publisher_authid", &*s.authid);
+            details.insert("publisher_authid", &*s.authid());
             details.insert("publisher_authrole", &*s.auth.authrole);
         }
         if let Some(level) = s.auth.trustlevel {
@@ -172,7 +172,7 @@ impl Broker {
                 if let Some(f) = &p.filter
                     && !links
                         .session(*c)
-                        .is_some_and(|s| f.admits(s.id, &s.authid, &s.auth.authrole))
+                        .is_some_and(|s| f.admits(s.id, &s.authid(), &s.auth.authrole))
                 {
                     continue;
                 }

@@ -106,7 +106,7 @@ impl Dealer {
         }
         if opts.disclose_me || grant.disclose.caller || callee.disclose_caller {
             details.insert("caller", s.id.0);
-            details.insert("caller_authid", &*s.authid);
+            details.insert("caller_authid", &*s.authid());
             details.insert("caller_authrole", &*s.auth.authrole);
         }
         if let Some(t) = s.auth.trustlevel {

@@ -216,7 +216,7 @@ impl ShardRouter {
         let mut d = Dict::new()
             .with("session", s.id.0)
             .with("realm", self.cx.realms[s.realm as usize].name.as_str())
-            .with("authid", &*s.authid)
+            .with("authid", &*s.authid())
             .with("authrole", &*s.auth.authrole)
             .with("authmethod", &*s.auth.authmethod)
             .with("authprovider", &*s.auth.authprovider);
@@ -236,7 +236,7 @@ impl ShardRouter {
             tracing::debug!(
                 session = id.0,
                 realm = %self.cx.realms[realm as usize].name,
-                authid = %s.authid,
+                authid = %s.authid(),
                 authrole = %s.auth.authrole,
                 authmethod = %s.auth.authmethod,
                 peer = %l.info.peer,
@@ -327,7 +327,7 @@ impl ShardRouter {
                     && id != except
                     && match target {
                         KillTarget::Session(t) => *t == id,
-                        KillTarget::Authid(a) => *s.authid == **a,
+                        KillTarget::Authid(a) => *s.authid() == **a,
                         KillTarget::Authrole(r) => *s.auth.authrole == **r,
                         KillTarget::All => true,
                     };
