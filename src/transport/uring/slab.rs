@@ -28,7 +28,7 @@ impl<T> Default for Slab<T> {
 impl<T> Slab<T> {
     /// Adds `value` at the end; returns its index.
     pub(super) fn push(&mut self, value: T) -> usize {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         self.chunks
