@@ -9,9 +9,10 @@
 //! protocol's handshake stays in its own module, which then builds the `Conn`
 //! and hands it to [`Conn::serve`].
 //!
-//! Memory: a held connection is one [`Conn`] (about 220 octets) in its task.
-//! Only the tail of a frame that has not fully arrived is kept per connection,
-//! and only until it has. Writes go from the outbox's frames straight to the
+//! Memory: a held connection is one [`Conn`] (160 octets with the shard's
+//! hooks) and its task's [`Serve`] future (24 octets). Only the tail of a
+//! frame that has not fully arrived is kept per connection, and only until
+//! it has (`pending.rs`, with the control frames waiting to be written). Writes go from the outbox's frames straight to the
 //! socket: one send carries many frames, each a header built for it followed
 //! by the frame's own bytes (for an event, the same buffer for every
 //! subscriber). On the ring the send op owns references to those frames, and
@@ -37,6 +38,7 @@ use glommio::timer::Timer;
 
 pub(super) use super::encoded::Encoded;
 use super::encoded::EncodedQueue;
+use super::pending::{Ctrl, InBuf};
 use super::socket::Socket;
 use super::with_timeout;
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnectionHooks, Refused, STALL_TICK, Stream};
@@ -252,20 +254,6 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     stall: Option<Box<(Instant, Timer)>>,
 }
 
-/// The start of a frame that has not fully arrived: boxed, and only while
-/// one is incomplete (a held connection keeps a pointer, not a buffer's
-/// three words).
-#[derive(Default)]
-#[allow(clippy::box_collection)] // the box is the point: one word when absent
-struct InBuf(Option<Box<Vec<u8>>>);
-
-impl InBuf {
-    /// The buffer, to add to (allocated now if absent).
-    fn buf(&mut self) -> &mut Vec<u8> {
-        self.0.get_or_insert_default()
-    }
-}
-
 /// The future of an opened connection ([`Conn::serve`]): the main phase
 /// polled on the connection's box, then the closing phase in a box of its
 /// own. Named rather than an `async` block so that a held connection's
@@ -304,58 +292,6 @@ impl<'a, H: ConnectionHooks + 'a, F: Framing + 'a> Future for Serve<'a, H, F> {
                     *this = Serve::Done;
                 }
                 Serve::Done => return Poll::Ready(()),
-            }
-        }
-    }
-}
-
-/// A connection's control frames waiting to be written, and how much of
-/// them went: boxed, and only while some wait (a held connection keeps a
-/// pointer, not a buffer's three words and a count).
-#[derive(Default)]
-struct Ctrl(Option<Box<(Vec<u8>, usize)>>);
-
-impl Ctrl {
-    /// Whether none wait.
-    fn is_empty(&self) -> bool {
-        self.0.as_ref().is_none_or(|c| c.0.is_empty())
-    }
-
-    /// Octets waiting, written or not.
-    fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |c| c.0.len())
-    }
-
-    /// Octets already written.
-    fn sent(&self) -> usize {
-        self.0.as_ref().map_or(0, |c| c.1)
-    }
-
-    /// The octets not written yet.
-    fn unsent(&self) -> &[u8] {
-        self.0.as_ref().map_or(&[], |c| &c.0[c.1..])
-    }
-
-    /// The buffer, to add frames to (allocated now if absent).
-    fn buf(&mut self) -> &mut Vec<u8> {
-        &mut self.0.get_or_insert_default().0
-    }
-
-    /// `n` more octets were written.
-    fn wrote(&mut self, n: usize) {
-        if let Some(c) = &mut self.0 {
-            c.1 += n;
-        }
-    }
-
-    /// Drops what was written; the box goes once nothing is left.
-    fn drop_sent(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let (bytes, sent) = &mut **c;
-            bytes.drain(..*sent);
-            *sent = 0;
-            if bytes.is_empty() {
-                self.0 = None;
             }
         }
     }
@@ -1090,68 +1026,5 @@ pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> io::Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::api::Refused;
-    use crate::transport::rawsocket::RawFraming;
-    use crate::transport::websocket::WsFraming;
-
-    /// Hooks of no size: what a `Conn` costs beyond the router's hooks.
-    struct NoHooks;
-
-    impl ConnectionHooks for NoHooks {
-        fn open(&mut self, _: LinkInfo, _: Serializer) -> Result<OutboxRef, Refused> {
-            Err(Refused("test"))
-        }
-        fn frame(&mut self, _: &[u8]) {}
-        fn closed(&mut self) {}
-    }
-
-    /// What a held connection's box costs (issue #9): with the shard's
-    /// hooks (32 octets: the router, the link, the queue limit) a WebSocket
-    /// `Conn` is 160 octets, in mimalloc's 160 class rather than the 256 (an
-    /// incomplete frame's tail, the inflater and deflater, control frames
-    /// and the closing phase's state are boxed while they exist).
-    #[test]
-    fn a_held_connection_stays_small() {
-        let ws = std::mem::size_of::<Conn<NoHooks, WsFraming>>();
-        let raw = std::mem::size_of::<Conn<NoHooks, RawFraming>>();
-        eprintln!("Conn without hooks: WebSocket {ws} B, RawSocket {raw} B");
-        assert!(std::mem::size_of::<WsFraming>() <= 48);
-        assert!(ws <= 128, "a WebSocket Conn is {ws} bytes beyond its hooks");
-        assert!(
-            raw <= 128,
-            "a RawSocket Conn is {raw} bytes beyond its hooks"
-        );
-    }
-
-    fn future_size4<A, B, C, D, F: Future>(_: fn(A, B, C, D) -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    fn future_size5<A, B, C, D, E, F: Future>(_: fn(A, B, C, D, E) -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// The future a held connection's task keeps (issue #9): the main phase
-    /// on the connection's box and nothing kept from the handshake (it was
-    /// 56 octets for `serve`, 104 for the WebSocket paths of the web server).
-    #[test]
-    fn a_held_connections_future_stays_small() {
-        let serve = std::mem::size_of::<Serve<'static, NoHooks, WsFraming>>();
-        let web = future_size4(crate::transport::http::driver::serve_web::<NoHooks>);
-        let ws = future_size5(crate::transport::websocket::serve_websocket::<NoHooks>);
-        let raw = future_size5(crate::transport::rawsocket::serve_rawsocket::<NoHooks>);
-        eprintln!(
-            "futures: serve {serve} B, serve_web {web} B, serve_websocket {ws} B, serve_rawsocket {raw} B"
-        );
-        assert!(serve <= 24, "Serve is {serve} bytes");
-        for (name, size) in [
-            ("serve_web", web),
-            ("serve_websocket", ws),
-            ("serve_rawsocket", raw),
-        ] {
-            assert!(size <= serve + 16, "{name}'s future is {size} bytes");
-        }
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;
