@@ -4,12 +4,14 @@
 #
 #   perf/heldmem.sh [--runs N] [--mqtt N] [--ws N] [--shards "1 2"] JUNCTION_BIN...
 #
-# Each run starts the router with perf/mqttmem-node.json (MQTT on 21883, the
-# web transport's /ws on 21080 here), holds the sessions with `loadgen
-# connections` (ramp 2,000/s, hold 10 s, 20 source addresses) and prints
-# loadgen's router_rss_kib_per_session; then the median per case. mosquitto
-# (if installed) runs on 21884 with no config file. LOADGEN: the loadgen
-# binary (default target/release/loadgen).
+# Each run starts the router with perf/mqttmem-node.json (MQTT on MQTT_PORT,
+# default 21883; the web transport's /ws on WS_PORT, default 21080), holds the
+# sessions with `loadgen connections` (ramp 2,000/s, hold 10 s, 20 source
+# addresses) and prints loadgen's router_rss_kib_per_session; then the median
+# per case. mosquitto (if installed) runs on MOSQ_PORT (default 21884) with no
+# config file. LOADGEN: the loadgen binary (default target/release/loadgen).
+# `--mqtt 0` or `--ws 0` leaves that protocol out. The router's control socket
+# is in the run's temporary directory (RUNTIME_DIRECTORY), not the shared default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=3 MQTT=10000 WS=15000 SHARDS="1 2"
@@ -24,19 +26,20 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -gt 0 ]] || { echo "usage: $0 [--runs N] [--mqtt N] [--ws N] [--shards LIST] JUNCTION_BIN..." >&2; exit 2; }
 LOADGEN=${LOADGEN:-target/release/loadgen}
+MQTT_PORT=${MQTT_PORT:-21883} WS_PORT=${WS_PORT:-21080} MOSQ_PORT=${MOSQ_PORT:-21884}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-sed 's/28080/21080/' perf/mqttmem-node.json > "$TMP/node.json"
+sed -e "s/28080/$WS_PORT/" -e "s/21883/$MQTT_PORT/" perf/mqttmem-node.json > "$TMP/node.json"
 
 # hold BIN SHARDS URL N: one run; prints KiB per session.
 hold() {
   local bin=$1 shards=$2 url=$3 n=$4 pid
   if [[ $bin == mosquitto ]]; then
-    mosquitto -p 21884 > "$TMP/router.log" 2>&1 &
+    mosquitto -p "$MOSQ_PORT" > "$TMP/router.log" 2>&1 &
     pid=$!
-    url=mqtt://127.0.0.1:21884
+    url=mqtt://127.0.0.1:$MOSQ_PORT
   else
-    "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
+    RUNTIME_DIRECTORY=$TMP "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
     pid=$!
   fi
   sleep 2
@@ -53,13 +56,17 @@ declare -A got
 for ((r = 1; r <= RUNS; r++)); do
   for s in $SHARDS; do
     for b in "$@"; do
-      v=$(hold "$b" "$s" mqtt://127.0.0.1:21883 "$MQTT"); got["mqtt $s $b"]+="$v "
-      echo "run $r: MQTT $MQTT, $s shard(s), $b: $v KiB"
-      v=$(hold "$b" "$s" ws://127.0.0.1:21080/ws "$WS"); got["ws $s $b"]+="$v "
-      echo "run $r: WebSocket $WS, $s shard(s), $b: $v KiB"
+      if ((MQTT > 0)); then
+        v=$(hold "$b" "$s" "mqtt://127.0.0.1:$MQTT_PORT" "$MQTT"); got["mqtt $s $b"]+="$v "
+        echo "run $r: MQTT $MQTT, $s shard(s), $b: $v KiB"
+      fi
+      if ((WS > 0)); then
+        v=$(hold "$b" "$s" "ws://127.0.0.1:$WS_PORT/ws" "$WS"); got["ws $s $b"]+="$v "
+        echo "run $r: WebSocket $WS, $s shard(s), $b: $v KiB"
+      fi
     done
   done
-  if command -v mosquitto > /dev/null; then
+  if ((MQTT > 0)) && command -v mosquitto > /dev/null; then
     v=$(hold mosquitto 1 - "$MQTT"); got["mqtt 1 mosquitto"]+="$v "
     echo "run $r: MQTT $MQTT, mosquitto: $v KiB"
   fi

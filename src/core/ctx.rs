@@ -275,19 +275,6 @@ impl Ctx {
         }
     }
 
-    /// A random authid for an anonymous session (`XXXX-XXXX-...`).
-    pub fn random_authid(&mut self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut s = String::with_capacity(29);
-        for i in 0..24 {
-            if i > 0 && i % 4 == 0 {
-                s.push('-');
-            }
-            s.push(ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char);
-        }
-        s
-    }
-
     /// A random global-scope ID in `[1, 2^53]` (publications).
     pub fn rng_id(&mut self) -> u64 {
         self.rng.random_range(1..=MAX_ID)
@@ -322,10 +309,6 @@ impl super::session::Host for Ctx {
 
     fn new_session_id(&mut self) -> SessionId {
         Ctx::new_session_id(self)
-    }
-
-    fn random_authid(&mut self) -> String {
-        Ctx::random_authid(self)
     }
 
     fn shard_index(&self) -> u16 {

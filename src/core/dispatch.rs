@@ -233,8 +233,8 @@ impl ShardRouter {
                 let req = Request {
                     realm: &self.cx.realms[realm as usize].name,
                     session: s.id,
-                    authid: &s.authid,
-                    authrole: &s.authrole,
+                    authid_given: s.authid_given.as_deref(),
+                    authrole: &s.auth.authrole,
                     action,
                     uri,
                     options,
@@ -352,9 +352,9 @@ impl ShardRouter {
             tracing::debug!(
                 session = id.0,
                 realm = %self.cx.realms[realm as usize].name,
-                authid = %session.authid,
-                authrole = %session.authrole,
-                authmethod = %session.authmethod,
+                authid = %session.authid(),
+                authrole = %session.auth.authrole,
+                authmethod = %session.auth.authmethod,
                 peer = %l.info.peer,
                 transport = %l.info.transport.id,
                 lost,
@@ -365,11 +365,12 @@ impl ShardRouter {
                 self.cx
                     .links
                     .metrics
-                    .session_closed(realm, &transport, &session.authmethod);
+                    .session_closed(realm, &transport, &session.auth.authmethod);
             }
         }
         self.authz.session_ended(id);
         self.dealer.caller_left(&mut self.cx, id);
+        let authid = session.authid().into_owned();
         for (_, (uri, policy)) in session.subscriptions {
             self.broker
                 .local_unsubscribe(&mut self.cx, realm, &uri, policy, link, id);
@@ -382,9 +383,9 @@ impl ShardRouter {
             link,
             id,
             realm,
-            session.authid,
-            session.authrole,
-            session.trustlevel,
+            authid,
+            std::rc::Rc::clone(&session.auth.authrole),
+            session.auth.trustlevel,
         );
     }
 }

@@ -32,7 +32,7 @@ use super::authz::{AuthzTicket, Grant};
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
 use super::session::authn::{CallError, CallOutcome, Step, Ticket};
-use super::session::{Features, IdTable, Session};
+use super::session::{Auth, Features, IdTable, Session};
 use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
 use crate::proto::{Call, Dict, Message, Payload, RequestId, Serializer, Value};
@@ -123,15 +123,12 @@ fn router_session(id: crate::proto::SessionId, realm: RealmIdx) -> Session {
     Session {
         id,
         realm,
-        authid: ROUTER_AUTHID.into(),
-        authrole: ROUTER_ROLE.into(),
-        authmethod: "internal".into(),
-        authprovider: "router".into(),
+        authid_given: Some(ROUTER_AUTHID.into()),
+        auth: Auth::new(ROUTER_ROLE, "internal", "router"),
         authextra: None,
         subscriptions: IdTable::default(),
         registrations: IdTable::default(),
         features: Features::default(),
-        trustlevel: None,
         parked: None,
         trusted: true,
     }
@@ -289,25 +286,18 @@ impl ShardRouter {
         let link = self.open(info, out)?;
         let id = self.cx.new_session_id();
         let links = &mut self.cx.links;
-        let (authrole, authmethod, authprovider) = (
-            links.intern(authrole),
-            links.intern("anonymous"),
-            links.intern("static"),
-        );
+        let auth = links.auth(authrole, "anonymous", "static", None);
         links.establish(
             link,
             Session {
                 id,
                 realm: idx,
-                authid: authid.to_owned(),
-                authrole,
-                authmethod,
-                authprovider,
+                authid_given: Some(authid.into()),
+                auth,
                 authextra: None,
                 subscriptions: IdTable::default(),
                 registrations: IdTable::default(),
                 features: Features::default(),
-                trustlevel: None,
                 parked: None,
                 trusted: false,
             },

@@ -115,19 +115,32 @@ impl PartialEq for Frame {
 pub struct Overflow;
 
 /// A bounded queue of encoded frames for one connection.
+///
+/// Memory: the shared handle's allocation is 96 octets (mimalloc's class;
+/// [`OutboxRef`]), and an idle queue holds no buffer: the first push
+/// allocates room for 4 frames, and a buffer of at most [`KEPT_EMPTY`]
+/// frames is freed when the queue empties again (a held session keeps none
+/// after its WELCOME went out; a busy one whose queue grew past it keeps its
+/// buffer between bursts instead of growing it again each time).
 #[derive(Debug)]
 pub struct Outbox {
     /// Frames not yet handed to the writer, oldest first.
     frames: VecDeque<Frame>,
     /// Sum of `frames` lengths, checked against `limit` on every push.
     queued_bytes: usize,
-    /// Byte bound (`limits.outbound_queue_bytes`).
-    limit: usize,
+    /// Byte bound (`limits.outbound_queue_bytes`, at most 1 GiB by
+    /// configuration; a larger `limit` given to [`Outbox::new`] acts as 4 GiB).
+    limit: u32,
     /// The writer task, parked until there is something to write.
     waker: Option<Waker>,
-    /// Set once: the writer flushes what is queued, then closes with this.
-    close: Option<CloseReason>,
+    /// Set once: the writer flushes what is queued, then closes with this
+    /// (boxed: only a closing session has one).
+    close: Option<Box<CloseReason>>,
 }
+
+/// The largest queue buffer (in frames) freed when the queue empties: what
+/// the first push allocates.
+pub const KEPT_EMPTY: usize = 4;
 
 /// The shared handle both sides hold. Single-threaded: a shard's router and its
 /// connections run on the same executor, so `RefCell` suffices (no lock).
@@ -137,12 +150,9 @@ impl Outbox {
     /// An empty queue bounded at `limit` bytes.
     pub fn new(limit: usize) -> Self {
         Outbox {
-            // Room for one frame: an idle session holds one slot (32 octets)
-            // rather than the four a first push would allocate; the queue
-            // doubles as needed.
-            frames: VecDeque::with_capacity(1),
+            frames: VecDeque::new(),
             queued_bytes: 0,
-            limit,
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
             waker: None,
             close: None,
         }
@@ -162,7 +172,7 @@ impl Outbox {
         if self.close.is_some() {
             return Ok(());
         }
-        if self.queued_bytes + frame.len() > self.limit && !self.frames.is_empty() {
+        if self.queued_bytes + frame.len() > self.limit as usize && !self.frames.is_empty() {
             return Err(Overflow);
         }
         self.queued_bytes += frame.len();
@@ -176,7 +186,7 @@ impl Outbox {
     /// Asks the writer to close after flushing what is queued. The first reason wins.
     pub fn close(&mut self, reason: CloseReason) {
         if self.close.is_none() {
-            self.close = Some(reason);
+            self.close = Some(Box::new(reason));
             self.wake();
         }
     }
@@ -188,7 +198,7 @@ impl Outbox {
 
     /// The close reason, once set.
     pub fn close_reason(&self) -> Option<&CloseReason> {
-        self.close.as_ref()
+        self.close.as_deref()
     }
 
     /// Bytes currently queued.
@@ -217,6 +227,7 @@ impl Outbox {
     pub fn pop_written(&mut self) -> Option<Frame> {
         let frame = self.frames.pop_front()?;
         self.queued_bytes -= frame.len();
+        self.release_if_empty();
         Some(frame)
     }
 
@@ -224,6 +235,14 @@ impl Outbox {
     pub fn drain_into(&mut self, into: &mut VecDeque<Bytes>) {
         into.extend(self.frames.drain(..).map(Frame::into_bytes));
         self.queued_bytes = 0;
+        self.release_if_empty();
+    }
+
+    /// Frees a small buffer once the queue is empty (see [`KEPT_EMPTY`]).
+    fn release_if_empty(&mut self) {
+        if self.frames.is_empty() && self.frames.capacity() <= KEPT_EMPTY {
+            self.frames = VecDeque::new();
+        }
     }
 
     /// Ready when frames are queued or a close was requested; otherwise parks the writer.
@@ -303,6 +322,36 @@ mod tests {
         b.drain_into(&mut batch);
         assert_eq!(batch, [Bytes::from_static(b"[36,1,2,{}]")]);
         assert_eq!(Rc::strong_count(&event), 1);
+    }
+
+    /// What a held session's outbox costs (issue #9): the shared handle's
+    /// allocation in mimalloc's 96-octet class, and no queue buffer while
+    /// idle, also after a few frames went out.
+    #[test]
+    fn an_idle_outbox_holds_no_buffer() {
+        let rc_alloc = std::mem::size_of::<RefCell<Outbox>>() + 2 * std::mem::size_of::<usize>();
+        assert!(
+            rc_alloc <= 96,
+            "the outbox's Rc allocation is {rc_alloc} bytes"
+        );
+        let mut o = Outbox::new(100);
+        assert_eq!(o.frames.capacity(), 0, "a new outbox allocates nothing");
+        o.push(Bytes::from_static(b"welcome")).expect("fits");
+        o.push(Bytes::from_static(b"event")).expect("fits");
+        assert!(o.frames.capacity() > 0);
+        o.pop_written();
+        assert!(o.frames.capacity() > 0, "kept while frames wait");
+        o.pop_written();
+        assert_eq!(o.frames.capacity(), 0, "freed once empty");
+        o.push(Bytes::from_static(b"x")).expect("fits");
+        o.drain_into(&mut VecDeque::new());
+        assert_eq!(o.frames.capacity(), 0, "freed once drained");
+        // A queue that grew past the first allocation keeps its buffer.
+        for _ in 0..KEPT_EMPTY + 1 {
+            o.push(Bytes::from_static(b"1")).expect("fits");
+        }
+        while o.pop_written().is_some() {}
+        assert!(o.frames.capacity() > KEPT_EMPTY);
     }
 
     #[test]

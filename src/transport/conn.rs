@@ -9,9 +9,10 @@
 //! protocol's handshake stays in its own module, which then builds the `Conn`
 //! and hands it to [`Conn::serve`].
 //!
-//! Memory: a held connection is one [`Conn`] (about 220 octets) in its task.
-//! Only the tail of a frame that has not fully arrived is kept per connection,
-//! and only until it has. Writes go from the outbox's frames straight to the
+//! Memory: a held connection is one [`Conn`] (160 octets with the shard's
+//! hooks) and its task's [`Serve`] future (24 octets). Only the tail of a
+//! frame that has not fully arrived is kept per connection, and only until
+//! it has (`pending.rs`, with the control frames waiting to be written). Writes go from the outbox's frames straight to the
 //! socket: one send carries many frames, each a header built for it followed
 //! by the frame's own bytes (for an event, the same buffer for every
 //! subscriber). On the ring the send op owns references to those frames, and
@@ -37,6 +38,7 @@ use glommio::timer::Timer;
 
 pub(super) use super::encoded::Encoded;
 use super::encoded::EncodedQueue;
+use super::pending::{Ctrl, InBuf};
 use super::socket::Socket;
 use super::with_timeout;
 use super::{CLOSE_TIMEOUT, ClosedOnDrop, ConnectionHooks, Refused, STALL_TICK, Stream};
@@ -230,13 +232,16 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     outbox: Option<OutboxRef>,
     /// The protocol's framing state.
     pub(super) framing: F,
-    /// The start of a frame that has not fully arrived; empty (no allocation) otherwise.
-    inbuf: Vec<u8>,
+    /// The start of a frame that has not fully arrived; absent (no
+    /// allocation) otherwise.
+    inbuf: InBuf,
     /// Encoded control frames (pongs, pings, our close) waiting to be written
     /// at the next message boundary; absent (no allocation) otherwise.
     ctrl: Ctrl,
-    /// Octets of the outbox's front frame (header and payload) already written.
-    front_sent: usize,
+    /// Octets of the outbox's front frame (header and payload) already
+    /// written (`u32`: a frame of 4 GiB or more is never sent, see
+    /// [`Conn::max_send`]; with `close_queued` in one word).
+    front_sent: u32,
     /// The first outbox frames as the framing encoded them, in order (only
     /// for a framing that [encodes](Framing::encodes); empty otherwise).
     encoded: EncodedQueue,
@@ -249,53 +254,44 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     stall: Option<Box<(Instant, Timer)>>,
 }
 
-/// A connection's control frames waiting to be written, and how much of
-/// them went: boxed, and only while some wait (a held connection keeps a
-/// pointer, not a buffer's three words and a count).
-#[derive(Default)]
-struct Ctrl(Option<Box<(Vec<u8>, usize)>>);
+/// The future of an opened connection ([`Conn::serve`]): the main phase
+/// polled on the connection's box, then the closing phase in a box of its
+/// own. Named rather than an `async` block so that a held connection's
+/// future is this enum (24 octets) and nothing kept from its start (an
+/// `async` block kept the box, the early end and the awaited future's
+/// state: 56 octets).
+pub(super) enum Serve<'a, H: ConnectionHooks, F: Framing> {
+    /// Frames both ways.
+    Main(Box<Conn<H, F>>),
+    /// The closing phase.
+    Closing(Pin<Box<dyn Future<Output = ()> + 'a>>),
+    /// Over.
+    Done,
+}
 
-impl Ctrl {
-    /// Whether none wait.
-    fn is_empty(&self) -> bool {
-        self.0.as_ref().is_none_or(|c| c.0.is_empty())
-    }
+impl<'a, H: ConnectionHooks + 'a, F: Framing + 'a> Future for Serve<'a, H, F> {
+    type Output = ();
 
-    /// Octets waiting, written or not.
-    fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |c| c.0.len())
-    }
-
-    /// Octets already written.
-    fn sent(&self) -> usize {
-        self.0.as_ref().map_or(0, |c| c.1)
-    }
-
-    /// The octets not written yet.
-    fn unsent(&self) -> &[u8] {
-        self.0.as_ref().map_or(&[], |c| &c.0[c.1..])
-    }
-
-    /// The buffer, to add frames to (allocated now if absent).
-    fn buf(&mut self) -> &mut Vec<u8> {
-        &mut self.0.get_or_insert_default().0
-    }
-
-    /// `n` more octets were written.
-    fn wrote(&mut self, n: usize) {
-        if let Some(c) = &mut self.0 {
-            c.1 += n;
-        }
-    }
-
-    /// Drops what was written; the box goes once nothing is left.
-    fn drop_sent(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let (bytes, sent) = &mut **c;
-            bytes.drain(..*sent);
-            *sent = 0;
-            if bytes.is_empty() {
-                self.0 = None;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Serve::Main(conn) => {
+                    let Poll::Ready(end) = conn.poll_main(cx) else {
+                        return Poll::Pending;
+                    };
+                    let Serve::Main(conn) = std::mem::replace(this, Serve::Done) else {
+                        unreachable!("matched above");
+                    };
+                    *this = Serve::Closing(Box::pin(conn.finish(end)));
+                }
+                Serve::Closing(closing) => {
+                    if closing.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *this = Serve::Done;
+                }
+                Serve::Done => return Poll::Ready(()),
             }
         }
     }
@@ -309,7 +305,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             hooks: ClosedOnDrop(hooks),
             outbox: None,
             framing,
-            inbuf: Vec::new(),
+            inbuf: InBuf::default(),
             ctrl: Ctrl::default(),
             front_sent: 0,
             encoded: EncodedQueue::default(),
@@ -331,15 +327,15 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// The opened connection's life: `leftover` (what arrived with the
     /// handshake), frames both ways, then the closing phase. `leftover` is
     /// taken before the future is built, so that the future (kept for the
-    /// connection's whole life) holds only the connection's box.
-    pub(super) fn serve(mut self: Box<Self>, leftover: Vec<u8>) -> impl Future<Output = ()> {
-        let ended = self.absorb(leftover).err();
-        async move {
-            let end = match ended {
-                Some(end) => end,
-                None => poll_fn(|cx| self.poll_main(cx)).await,
-            };
-            Box::pin(self.finish(end)).await;
+    /// connection's whole life) holds only the connection's box (see [`Serve`]).
+    pub(super) fn serve<'a>(mut self: Box<Self>, leftover: Vec<u8>) -> Serve<'a, H, F>
+    where
+        H: 'a,
+        F: 'a,
+    {
+        match self.absorb(leftover) {
+            Ok(()) => Serve::Main(self),
+            Err(end) => Serve::Closing(Box::pin(self.finish(end))),
         }
     }
 
@@ -426,26 +422,30 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Decodes the frames completed by `data` (freshly read) and keeps the
     /// tail of an incomplete one.
     fn absorb_slice(&mut self, data: &mut [u8]) -> Result<(), End> {
-        if self.inbuf.is_empty() {
-            let (used, needed) = self.decode_frames(data)?;
-            if used < data.len() {
-                let tail = &data[used..];
-                // Room for the whole frame, but at most twice what arrived: a
-                // header may announce up to the message limit and then stall,
-                // so memory follows the bytes received (doubling as they come).
-                self.inbuf.reserve(needed.min(2 * tail.len()));
-                self.inbuf.extend_from_slice(tail);
+        match self.inbuf.0.take() {
+            None => {
+                let (used, needed) = self.decode_frames(data)?;
+                if used < data.len() {
+                    let tail = &data[used..];
+                    // Room for the whole frame, but at most twice what arrived: a
+                    // header may announce up to the message limit and then stall,
+                    // so memory follows the bytes received (doubling as they come).
+                    let mut buf = Vec::with_capacity(needed.min(2 * tail.len()).max(tail.len()));
+                    buf.extend_from_slice(tail);
+                    self.inbuf.0 = Some(Box::new(buf));
+                }
             }
-        } else {
-            let mut buf = std::mem::take(&mut self.inbuf);
-            buf.extend_from_slice(data);
-            let (used, needed) = self.decode_frames(&mut buf)?;
-            if used < buf.len() {
-                buf.drain(..used);
-                buf.reserve(needed.saturating_sub(buf.len()).min(buf.len()));
-                self.inbuf = buf;
+            Some(mut buf) => {
+                buf.extend_from_slice(data);
+                let (used, needed) = self.decode_frames(&mut buf)?;
+                if used < buf.len() {
+                    buf.drain(..used);
+                    let more = needed.saturating_sub(buf.len()).min(buf.len());
+                    buf.reserve(more);
+                    self.inbuf.0 = Some(buf);
+                }
+                // Otherwise the buffer is freed: an idle connection keeps none.
             }
-            // Otherwise the buffer is freed: an idle connection keeps none.
         }
         Ok(())
     }
@@ -571,7 +571,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Drops (and logs) queued frames longer than the peer accepts, as long
     /// as they are at the front and not started.
     fn skip_oversize(&mut self) {
-        let max = self.framing.max_send();
+        let max = self.max_send();
         if self.front_sent > 0 {
             return;
         }
@@ -588,6 +588,13 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             ob.pop_written();
             self.encoded.pop_front();
         }
+    }
+
+    /// The longest frame sent: the framing's limit, and under 4 GiB with its
+    /// header (so that `front_sent` fits in 32 bits; the configuration caps
+    /// messages at 1 GiB, so only a limit-free framing meets this bound).
+    fn max_send(&self) -> usize {
+        self.framing.max_send().min(u32::MAX as usize - MAX_HEADER)
     }
 
     /// What the next write carries: whether the pending control frames go
@@ -616,7 +623,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         headers: &mut [[u8; MAX_HEADER]; FRAMES_PER_WRITE],
         lens: &mut [u8; FRAMES_PER_WRITE],
     ) -> usize {
-        let max = self.framing.max_send();
+        let max = self.max_send();
         let mut sendable = 0;
         for (i, frame) in frames.iter().take(FRAMES_PER_WRITE).enumerate() {
             if frame.len() > max {
@@ -682,9 +689,10 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             let Some(front) = ob.frames().front() else {
                 break;
             };
-            let rest = h as usize + self.payload_len(0, front) - self.front_sent;
+            let rest = h as usize + self.payload_len(0, front) - self.front_sent as usize;
             if written < rest {
-                self.front_sent += written;
+                // Below `rest`, which is under 4 GiB (`max_send`).
+                self.front_sent += written as u32;
                 break;
             }
             written -= rest;
@@ -727,7 +735,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             };
             let (mut head, mut body): (&[u8], &[u8]) = (&headers[i][..lens[i] as usize], payload);
             if i == 0 && self.front_sent > 0 {
-                let skip = self.front_sent;
+                let skip = self.front_sent as usize;
                 if skip < head.len() {
                     head = &head[skip..];
                 } else {
@@ -797,7 +805,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             op.frames.extend(frames.iter().take(n_frames).cloned());
         }
         if n_frames > 0 {
-            op.skip = self.front_sent;
+            op.skip = self.front_sent as usize;
         }
         drop(ob);
         let Stream::Uring(sock) = &mut self.sock else {
@@ -942,7 +950,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                     w
                 }
             };
-            out.extend_from_slice(&whole[self.front_sent.min(whole.len())..]);
+            out.extend_from_slice(&whole[(self.front_sent as usize).min(whole.len())..]);
         }
         out.extend_from_slice(&frame);
         write_all(&mut self.sock, &out).await
@@ -971,10 +979,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(true),
             Poll::Ready(Ok(n)) => n,
         };
-        self.inbuf.extend_from_slice(&buf[..n]);
+        let inbuf = self.inbuf.buf();
+        inbuf.extend_from_slice(&buf[..n]);
         let mut used = 0;
         loop {
-            match self.framing.decode(&mut self.inbuf[used..]) {
+            match self.framing.decode(&mut inbuf[used..]) {
                 Err(_)
                 | Ok(Decoded::Frame {
                     frame: Some(Frame::Close(_)),
@@ -984,7 +993,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                 Ok(Decoded::Incomplete { .. }) => break,
             }
         }
-        self.inbuf.drain(..used);
+        inbuf.drain(..used);
         Poll::Ready(false)
     }
 
@@ -1015,3 +1024,7 @@ pub(super) async fn write_all(sock: &mut Stream, mut data: &[u8]) -> io::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

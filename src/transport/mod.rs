@@ -40,6 +40,7 @@ mod encoded;
 pub mod http;
 pub mod listener;
 pub mod mqtt;
+mod pending;
 pub mod rawsocket;
 pub mod socket;
 mod sockopt;

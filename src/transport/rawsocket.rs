@@ -51,7 +51,7 @@ use crate::proto::rawsocket::{
 const MAX_PENDING_CONTROL: usize = 64 * 1024;
 
 /// The RawSocket framing of one connection: the limits both handshakes announced.
-struct RawFraming {
+pub(super) struct RawFraming {
     /// Largest frame we accept (what we announced).
     max_len: usize,
     /// Largest frame we may send (what the client announced, within 24 bits).
@@ -158,9 +158,10 @@ pub fn serve_rawsocket<H: ConnectionHooks>(
     let conn = Conn::new(stream, hooks, framing);
     let opening = Box::pin(opening(conn, peer, transport, max_message_size));
     async move {
-        if let Some(conn) = opening.await {
-            conn.serve(Vec::new()).await;
-        }
+        let Some(conn) = opening.await else {
+            return;
+        };
+        conn.serve(Vec::new()).await;
     }
 }
 

@@ -62,21 +62,32 @@ pub(super) struct WsFraming {
     decoder: Decoder,
     /// Whether data messages are text (`wamp.2.json`) rather than binary.
     text: bool,
+    /// What only some connections encode their messages with (boxed: the
+    /// many WAMP connections without compression pay one pointer for it).
+    out: Option<Box<WsOut>>,
+}
+
+/// The per-message encoding of some connections.
+#[derive(Default)]
+struct WsOut {
     /// permessage-deflate on what we send, when agreed.
-    deflate: Option<Box<DeflateOut>>,
+    deflate: Option<DeflateOut>,
     /// The testee's echo: the kinds of the messages received and not yet
     /// echoed, oldest first (each goes back with the kind it came with);
-    /// `None` on WAMP connections, whose messages have one kind (boxed:
-    /// WAMP connections, the many, pay one pointer for it).
-    #[allow(clippy::box_collection)]
-    echo: Option<Box<VecDeque<MessageKind>>>,
+    /// `None` on WAMP connections, whose messages have one kind.
+    echo: Option<VecDeque<MessageKind>>,
 }
 
 impl WsFraming {
     /// Makes this the testee's framing: messages of either kind are taken
     /// and each is echoed with its own kind.
     pub(super) fn set_echo(&mut self) {
-        self.echo = Some(Box::default());
+        self.out.get_or_insert_default().echo = Some(VecDeque::new());
+    }
+
+    /// The testee's echo queue, when this is the testee's framing.
+    fn echo(&mut self) -> Option<&mut VecDeque<MessageKind>> {
+        self.out.as_mut()?.echo.as_mut()
     }
 
     fn opcode(&self) -> Opcode {
@@ -109,8 +120,8 @@ impl Framing for WsFraming {
         };
         let frame = match event {
             None => None,
-            Some(Event::Message(kind, payload)) if self.echo.is_some() => {
-                if let Some(kinds) = &mut self.echo {
+            Some(Event::Message(kind, payload)) if self.echo().is_some() => {
+                if let Some(kinds) = self.echo() {
                     kinds.push_back(kind);
                 }
                 Some(Frame::Message(match payload {
@@ -144,18 +155,22 @@ impl Framing for WsFraming {
     }
 
     fn encodes(&self) -> bool {
-        self.deflate.is_some() || self.echo.is_some()
+        self.out.is_some()
     }
 
     fn encode(&mut self, frame: &OutFrame) -> Encoded {
-        let opcode = match &mut self.echo {
-            Some(kinds) => match kinds.pop_front() {
-                Some(MessageKind::Text) => Opcode::Text,
-                _ => Opcode::Binary,
-            },
-            None => self.opcode(),
+        let own = self.opcode();
+        let (opcode, payload) = match self.out.as_deref_mut() {
+            None => (own, None),
+            Some(out) => {
+                let opcode = match out.echo.as_mut().map(VecDeque::pop_front) {
+                    None => own,
+                    Some(Some(MessageKind::Text)) => Opcode::Text,
+                    Some(_) => Opcode::Binary,
+                };
+                (opcode, out.deflate.as_mut().and_then(|d| d.compress(frame)))
+            }
         };
-        let payload = self.deflate.as_mut().and_then(|d| d.compress(frame));
         let (mut header, n) =
             wire::frame_header(opcode, payload.as_ref().map_or(frame.len(), Bytes::len));
         if payload.is_some() {
@@ -203,9 +218,12 @@ pub fn serve_websocket<H: ConnectionHooks>(
     // connection's task keeps holds only that box's place and the main phase.
     let opening = Box::pin(opening(Conn::new(stream, hooks, framing), peer, transport));
     async move {
-        if let Some((conn, leftover)) = opening.await {
-            conn.serve(leftover).await;
-        }
+        // `let else`, not `if let`: the opening's result is not kept while
+        // the session runs (only its parts, moved into `serve`).
+        let Some((conn, leftover)) = opening.await else {
+            return;
+        };
+        conn.serve(leftover).await;
     }
 }
 
@@ -217,8 +235,7 @@ pub(super) fn ws_framing(opts: &WebSocketOptions, max_message_size: usize) -> Ws
     WsFraming {
         decoder: Decoder::new(max_message, opts.max_frame_size.min(max_message)),
         text: true,
-        deflate: None,
-        echo: None,
+        out: None,
     }
 }
 
@@ -289,7 +306,7 @@ pub(super) async fn open_session<H: ConnectionHooks>(
         conn.framing
             .decoder
             .set_deflate(agreed.client_no_context_takeover);
-        conn.framing.deflate = Some(Box::new(DeflateOut::new(agreed)));
+        conn.framing.out.get_or_insert_default().deflate = Some(DeflateOut::new(agreed));
     }
     conn.ping = AutoPing::new(
         Duration::from_millis(opts.auto_ping_interval_ms),

@@ -42,7 +42,7 @@ impl DynamicAuthorizer {
 impl Authorizer for DynamicAuthorizer {
     fn authorize(&self, req: &Request<'_>, _ticket: AuthzTicket) -> Answer {
         let procedure = self.procedure.clone();
-        let (action, uri, authid) = (req.action, req.uri.to_owned(), req.authid.to_owned());
+        let (action, uri, authid) = (req.action, req.uri.to_owned(), req.authid().into_owned());
         Answer::Call(AuthzCall {
             procedure: self.procedure.clone(),
             uri: req.uri.to_owned(),

@@ -95,8 +95,10 @@ pub struct Request<'a> {
     pub realm: &'a str,
     /// The session asking.
     pub session: SessionId,
-    /// Its authid.
-    pub authid: &'a str,
+    /// Its authid when its authentication gave one (read it with
+    /// [`Request::authid`]: an anonymous session's is derived on demand, not
+    /// on every request).
+    pub authid_given: Option<&'a str>,
     /// Its role.
     pub authrole: &'a str,
     /// What it wants to do.
@@ -105,6 +107,16 @@ pub struct Request<'a> {
     pub uri: &'a str,
     /// The request's options.
     pub options: &'a Dict,
+}
+
+impl<'a> Request<'a> {
+    /// The session's authid.
+    pub fn authid(&self) -> std::borrow::Cow<'a, str> {
+        match self.authid_given {
+            Some(a) => std::borrow::Cow::Borrowed(a),
+            None => std::borrow::Cow::Owned(crate::core::session::anonymous_authid(self.session)),
+        }
+    }
 }
 
 /// A procedure call an authorizer asks the router to make for it: the

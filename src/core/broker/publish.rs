@@ -57,10 +57,10 @@ impl Broker {
         let mut details = Dict::new();
         if disclose_me || grant.disclose.publisher {
             details.insert("publisher", s.id.0);
-            details.insert("publisher_authid", s.authid.as_str());
-            details.insert("publisher_authrole", &*s.authrole);
+            details.insert("publisher_authid", &*s.authid());
+            details.insert("publisher_authrole", &*s.auth.authrole);
         }
-        if let Some(level) = s.trustlevel {
+        if let Some(level) = s.auth.trustlevel {
             details.insert("trustlevel", level);
         }
         let routed = RoutedPublish {
@@ -172,7 +172,7 @@ impl Broker {
                 if let Some(f) = &p.filter
                     && !links
                         .session(*c)
-                        .is_some_and(|s| f.admits(s.id, &s.authid, &s.authrole))
+                        .is_some_and(|s| f.admits(s.id, &s.authid(), &s.auth.authrole))
                 {
                     continue;
                 }

@@ -200,7 +200,7 @@ impl Broker {
         out.retain(|p| {
             p.filter
                 .as_ref()
-                .is_none_or(|f| f.admits(s.id, &s.authid, &s.authrole))
+                .is_none_or(|f| f.admits(s.id, &s.authid(), &s.auth.authrole))
         });
         // Oldest publication first would need timestamps; topic order is stable.
         out.sort_by(|a, b| a.topic.cmp(&b.topic));

@@ -100,7 +100,7 @@ impl Broker {
                     format!("invalid testament topic '{topic}'"),
                 ));
             }
-            let authrole = &s.authrole;
+            let authrole = &s.auth.authrole;
             if !realm_ref
                 .authz
                 .authorize(authrole, Action::Publish, topic)

@@ -106,10 +106,10 @@ impl Dealer {
         }
         if opts.disclose_me || grant.disclose.caller || callee.disclose_caller {
             details.insert("caller", s.id.0);
-            details.insert("caller_authid", s.authid.as_str());
-            details.insert("caller_authrole", &*s.authrole);
+            details.insert("caller_authid", &*s.authid());
+            details.insert("caller_authrole", &*s.auth.authrole);
         }
-        if let Some(t) = s.trustlevel {
+        if let Some(t) = s.auth.trustlevel {
             details.insert("trustlevel", t);
         }
         let mut timeout = None;

@@ -188,7 +188,7 @@ impl ShardRouter {
             .sessions()
             .map(|(_, s)| s)
             .filter(|s| s.realm == realm && !s.trusted)
-            .filter(|s| roles.is_none_or(|r| r.iter().any(|r| **r == *s.authrole)))
+            .filter(|s| roles.is_none_or(|r| r.iter().any(|r| **r == *s.auth.authrole)))
             .map(|s| s.id.0)
             .collect()
     }
@@ -216,10 +216,10 @@ impl ShardRouter {
         let mut d = Dict::new()
             .with("session", s.id.0)
             .with("realm", self.cx.realms[s.realm as usize].name.as_str())
-            .with("authid", s.authid.as_str())
-            .with("authrole", &*s.authrole)
-            .with("authmethod", &*s.authmethod)
-            .with("authprovider", &*s.authprovider);
+            .with("authid", &*s.authid())
+            .with("authrole", &*s.auth.authrole)
+            .with("authmethod", &*s.auth.authmethod)
+            .with("authprovider", &*s.auth.authprovider);
         if let Some(extra) = &s.authextra {
             d.insert("authextra", (**extra).clone());
         }
@@ -236,15 +236,15 @@ impl ShardRouter {
             tracing::debug!(
                 session = id.0,
                 realm = %self.cx.realms[realm as usize].name,
-                authid = %s.authid,
-                authrole = %s.authrole,
-                authmethod = %s.authmethod,
+                authid = %s.authid(),
+                authrole = %s.auth.authrole,
+                authmethod = %s.auth.authmethod,
                 peer = %l.info.peer,
                 transport = %l.info.transport.id,
                 "session opened"
             );
             if !s.trusted {
-                let (transport, method) = (l.info.transport.id.clone(), s.authmethod.clone());
+                let (transport, method) = (l.info.transport.id.clone(), s.auth.authmethod.clone());
                 self.cx
                     .links
                     .metrics
@@ -327,8 +327,8 @@ impl ShardRouter {
                     && id != except
                     && match target {
                         KillTarget::Session(t) => *t == id,
-                        KillTarget::Authid(a) => s.authid == *a,
-                        KillTarget::Authrole(r) => *s.authrole == **r,
+                        KillTarget::Authid(a) => *s.authid() == **a,
+                        KillTarget::Authrole(r) => *s.auth.authrole == **r,
                         KillTarget::All => true,
                     };
                 hit.then_some((conn, id))

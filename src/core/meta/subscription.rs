@@ -50,7 +50,11 @@ impl ShardRouter {
         let Some(s) = self.cx.links.session(conn) else {
             return;
         };
-        let (realm, authid, authrole) = (s.realm, s.authid.clone(), s.authrole.to_string());
+        let (realm, authid, authrole) = (
+            s.realm,
+            s.authid().into_owned(),
+            s.auth.authrole.to_string(),
+        );
         let args: &[Value] = call.payload.args.as_deref().unwrap_or(&[]);
         let req = call.request;
         let sub_id = || {

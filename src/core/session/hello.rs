@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
 use super::throttle::{Failure, Source};
-use super::{Features, Host, IdTable, Joining, Phase, Session, Sessions};
+use super::{Features, Host, IdTable, Joining, Phase, Session, Sessions, anonymous_authid};
 use crate::core::api::{CookieLogin, LinkId};
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
@@ -373,9 +373,12 @@ impl Sessions {
         let trustlevel = host
             .role_trustlevel(realm, &identity.authrole)
             .or(transport_level);
-        let authid = match identity.authid {
-            Some(a) => a,
-            None => host.random_authid(),
+        let id = joining.id;
+        // A session that got no authid gets one derived from its ID, not kept.
+        let given = identity.authid.map(String::into_boxed_str);
+        let authid = match &given {
+            Some(a) => std::borrow::Cow::Borrowed(&**a),
+            None => std::borrow::Cow::Owned(anonymous_authid(id)),
         };
         // A tracking cookie remembers this login (cookie authentication).
         if let Some(c) = &cookie {
@@ -383,7 +386,7 @@ impl Sessions {
                 &c.id,
                 CookieLogin {
                     realm: host.realm_name(realm).to_owned(),
-                    authid: authid.clone(),
+                    authid: authid.clone().into_owned(),
                     authrole: identity.authrole.clone(),
                     authmethod: identity.authmethod.clone(),
                 },
@@ -391,7 +394,7 @@ impl Sessions {
         }
         let mut details = Dict::new()
             .with("realm", host.realm_name(realm))
-            .with("authid", authid.as_str())
+            .with("authid", &*authid)
             .with("authrole", identity.authrole.as_str())
             .with("authmethod", identity.authmethod.as_str())
             .with("authprovider", identity.authprovider.as_str());
@@ -402,27 +405,23 @@ impl Sessions {
             .with("agent", crate::core::AGENT)
             .with("roles", router_roles())
             .with("x_junction_shard", u64::from(host.shard_index()));
-        let id = joining.id;
-        let links = host.links();
-        let (authrole, authmethod, authprovider) = (
-            links.intern(&identity.authrole),
-            links.intern(&identity.authmethod),
-            links.intern(&identity.authprovider),
+        let auth = host.links().auth(
+            &identity.authrole,
+            &identity.authmethod,
+            &identity.authprovider,
+            trustlevel,
         );
         host.links().establish(
             link,
             Session {
                 id,
                 realm,
-                authid,
-                authrole,
-                authmethod,
-                authprovider,
+                authid_given: given,
+                auth,
                 authextra: identity.authextra.map(Box::new),
                 subscriptions: IdTable::default(),
                 registrations: IdTable::default(),
                 features: joining.features,
-                trustlevel,
                 parked: None,
                 trusted: false,
             },

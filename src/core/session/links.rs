@@ -9,7 +9,7 @@ use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
 
 use super::oversize::{Oversize, oversize};
-use super::{Link, Phase, Session};
+use super::{Auth, Link, Phase, Session};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::core::cluster::{Native, RoutedPublish};
 use crate::core::metrics::Metrics;
@@ -117,6 +117,9 @@ pub(crate) struct Links {
     /// The sessions' roles, methods and providers, one allocation per
     /// distinct name on this shard (see [`Links::intern`]).
     names: ahash::AHashSet<Rc<str>>,
+    /// The sessions' combinations of those and trust level, one allocation
+    /// per distinct combination on this shard (see [`Links::auth`]).
+    auths: ahash::AHashSet<Rc<Auth>>,
     /// This shard's counters (`core/metrics.rs`): they live here because
     /// this is where everything sent is queued, and every part reaches it.
     pub metrics: Metrics,
@@ -133,6 +136,7 @@ impl Links {
             unsendable: Vec::new(),
             last_link: 0,
             names: ahash::AHashSet::new(),
+            auths: ahash::AHashSet::new(),
             metrics: Metrics::default(),
         }
     }
@@ -175,6 +179,34 @@ impl Links {
             self.names.insert(Rc::clone(&n));
         }
         n
+    }
+
+    /// The shared [`Auth`] of a session with this role, method, provider
+    /// and trust level (bounded like [`Links::intern`]).
+    pub fn auth(
+        &mut self,
+        authrole: &str,
+        authmethod: &str,
+        authprovider: &str,
+        trustlevel: Option<u64>,
+    ) -> Rc<Auth> {
+        let auth = Auth {
+            authrole: self.intern(authrole),
+            authmethod: self.intern(authmethod),
+            authprovider: self.intern(authprovider),
+            trustlevel,
+        };
+        if let Some(a) = self.auths.get(&auth) {
+            return Rc::clone(a);
+        }
+        if self.auths.len() >= MAX_NAMES {
+            self.auths.retain(|a| Rc::strong_count(a) > 1);
+        }
+        let auth = Rc::new(auth);
+        if self.auths.len() < MAX_NAMES {
+            self.auths.insert(Rc::clone(&auth));
+        }
+        auth
     }
 
     /// Forgets a link (its session must have ended).

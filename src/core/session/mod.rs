@@ -27,6 +27,7 @@ mod oversize;
 pub mod peer;
 mod throttle;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::task::Waker;
@@ -155,15 +156,13 @@ pub(crate) struct Session {
     pub id: SessionId,
     /// Its realm.
     pub realm: RealmIdx,
-    /// Authentication ID.
-    pub authid: String,
-    /// Authentication role (permissions come from it); shared by the
-    /// shard's sessions of the same role (see [`Links::intern`]).
-    pub authrole: Rc<str>,
-    /// The method that authenticated it (shared, like `authrole`).
-    pub authmethod: Rc<str>,
-    /// Who vouched for it (shared, like `authrole`).
-    pub authprovider: Rc<str>,
+    /// The authentication ID its authentication gave; `None` when it gave
+    /// none: the session's authid is then derived from its ID
+    /// ([`anonymous_authid`]). Read it with [`Session::authid`].
+    pub authid_given: Option<Box<str>>,
+    /// Its role, method, provider and trust level: shared by the shard's
+    /// sessions with the same four (see [`Links::auth`]).
+    pub auth: Rc<Auth>,
     /// `WELCOME.Details.authextra`, if any.
     pub authextra: Option<Box<Dict>>,
     /// This session's subscriptions: ID → key in the realm's index.
@@ -172,9 +171,6 @@ pub(crate) struct Session {
     pub registrations: IdTable<RegistrationId, (String, MatchPolicy)>,
     /// What the client announced in HELLO, as far as the router acts on it.
     pub features: Features,
-    /// Trust level of this session's publications and calls: its role's
-    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
-    pub trustlevel: Option<u64>,
     /// Requests waiting for an authorization decision, oldest first; while
     /// any wait, later requests wait behind them (a session's requests are
     /// handled in order). Boxed: a pointer in every session instead of a
@@ -184,6 +180,74 @@ pub(crate) struct Session {
     /// The router's own session (see `core/internal.rs`): authorization
     /// lets it through, and the session meta API does not show it.
     pub trusted: bool,
+}
+
+impl Session {
+    /// The session's authid.
+    pub fn authid(&self) -> Cow<'_, str> {
+        match &self.authid_given {
+            Some(a) => Cow::Borrowed(a),
+            None => Cow::Owned(anonymous_authid(self.id)),
+        }
+    }
+}
+
+/// The authid of a session whose authentication gave none (anonymous):
+/// 24 characters of an unambiguous alphabet in groups of four
+/// (`XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`), derived from the session ID with a
+/// key drawn at random once per thread (a shard's sessions never leave its
+/// thread). Derived, not kept: a held anonymous session saves the string's
+/// allocation. Not a secret: like any authid it is shown to other sessions
+/// (meta API, disclosure).
+pub(crate) fn anonymous_authid(id: SessionId) -> String {
+    thread_local! {
+        static KEY: ahash::RandomState = ahash::RandomState::with_seeds(
+            rand::random(),
+            rand::random(),
+            rand::random(),
+            rand::random(),
+        );
+    }
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let (hi, lo) = KEY.with(|k| (k.hash_one((id.0, 0u8)), k.hash_one((id.0, 1u8))));
+    let mut bits = (u128::from(hi) << 64) | u128::from(lo);
+    let mut s = String::with_capacity(29);
+    for i in 0..24 {
+        if i > 0 && i % 4 == 0 {
+            s.push('-');
+        }
+        s.push(char::from(ALPHABET[(bits & 31) as usize]));
+        bits >>= 5;
+    }
+    s
+}
+
+/// How a session authenticated, as far as the router acts on it. Sessions
+/// are many and combinations few: each shard keeps one allocation per
+/// combination ([`Links::auth`]), and a session a pointer to it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Auth {
+    /// Authentication role (permissions come from it).
+    pub authrole: Rc<str>,
+    /// The method that authenticated it.
+    pub authmethod: Rc<str>,
+    /// Who vouched for it.
+    pub authprovider: Rc<str>,
+    /// Trust level of the session's publications and calls: its role's
+    /// (`junction.trustlevel`), else its transport's; fixed at WELCOME.
+    pub trustlevel: Option<u64>,
+}
+
+impl Auth {
+    /// A combination of its own (not shared; the router's own sessions).
+    pub fn new(authrole: &str, authmethod: &str, authprovider: &str) -> Rc<Auth> {
+        Rc::new(Auth {
+            authrole: authrole.into(),
+            authmethod: authmethod.into(),
+            authprovider: authprovider.into(),
+            trustlevel: None,
+        })
+    }
 }
 
 /// What a client announced in `HELLO.Details.roles.<role>.features`, as far
@@ -257,8 +321,6 @@ pub(crate) trait Host {
     fn role_trustlevel(&self, realm: RealmIdx, role: &str) -> Option<u64>;
     /// A new session ID, unique across shards.
     fn new_session_id(&mut self) -> SessionId;
-    /// A random authid for a session that has none.
-    fn random_authid(&mut self) -> String;
     /// This shard's index (announced in WELCOME as `x_junction_shard`).
     fn shard_index(&self) -> u16;
     /// Ends the link for a protocol violation (ABORT, close, session ends).
@@ -450,9 +512,32 @@ mod tests {
         );
         eprintln!("Link {link} B, Session {session} B, LinkInfo {info} B");
         assert!(info <= 96, "LinkInfo is {info} bytes");
-        assert!(session <= 160, "Session is {session} bytes");
-        // 256: the box stays in that size class (mimalloc and glibc alike).
-        assert!(link <= 256, "Link is {link} bytes");
+        // One pointer for role, method, provider and trust level; the
+        // authid a `Box<str>`.
+        assert!(session <= 72, "Session is {session} bytes");
+        // 192: the box in that size class (mimalloc's; glibc's 208), not the 256.
+        assert!(link <= 192, "Link is {link} bytes");
+    }
+
+    /// An anonymous session's authid is derived, not kept: the same for the
+    /// same session every time it is read, in the usual form, and different
+    /// between sessions.
+    #[test]
+    fn anonymous_authids_are_stable_well_formed_and_distinct() {
+        let a = anonymous_authid(SessionId(42));
+        assert_eq!(a, anonymous_authid(SessionId(42)));
+        assert_eq!(a.len(), 29);
+        for (i, group) in a.split('-').enumerate() {
+            assert!(i < 6 && group.len() == 4, "{a}");
+            assert!(
+                group
+                    .bytes()
+                    .all(|b| b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789".contains(&b))
+            );
+        }
+        let many: std::collections::HashSet<String> =
+            (1..1000).map(|i| anonymous_authid(SessionId(i))).collect();
+        assert_eq!(many.len(), 999);
     }
 
     #[test]

@@ -162,26 +162,45 @@ pub enum Decoded<'a> {
 }
 
 /// Decodes the frames of one client connection.
+///
+/// Memory: 32 octets while no fragmented message is in progress (a held
+/// connection keeps one); the limits are kept as `u32` (a limit over 4 GiB
+/// acts as 4 GiB: the configuration caps them at 1 GiB), and the state of a
+/// fragmented message is boxed while one arrives.
 #[derive(Debug)]
 pub struct Decoder {
     /// Largest message (the sum of its fragments' payloads).
-    max_message: usize,
+    max_message: u32,
     /// Largest frame payload.
-    max_frame: usize,
-    /// A fragmented data message in progress.
-    fragments: Option<(MessageKind, Vec<u8>)>,
-    /// Octets of a fragmented text message in progress already known to be
-    /// valid UTF-8 (the rest may end in a sequence cut between fragments).
-    utf8_checked: usize,
-    /// Client side: frames come from a server, so must be unmasked.
-    client: bool,
-    /// permessage-deflate, when negotiated: how the peer's messages inflate.
-    deflate: Option<Box<InflateState>>,
-    /// The fragmented data message in progress is compressed.
-    compressed: bool,
+    max_frame: u32,
     /// Octets of the payload of a text frame that has not fully arrived
     /// whose UTF-8 was checked (fail fast); 0 when no frame is pending.
-    partial_checked: usize,
+    partial_checked: u32,
+    /// Client side: frames come from a server, so must be unmasked.
+    client: bool,
+    /// A fragmented data message in progress.
+    fragments: Option<Box<Fragments>>,
+    /// permessage-deflate, when negotiated: how the peer's messages inflate.
+    deflate: Option<Box<InflateState>>,
+}
+
+/// A fragmented data message in progress.
+#[derive(Debug)]
+struct Fragments {
+    /// Text or binary.
+    kind: MessageKind,
+    /// The payload so far (inflated, for a compressed message).
+    so_far: Vec<u8>,
+    /// Octets of a text message's `so_far` already known to be valid UTF-8
+    /// (the rest may end in a sequence cut between fragments).
+    utf8_checked: usize,
+    /// The message is compressed.
+    compressed: bool,
+}
+
+/// A limit as the decoder keeps it.
+fn limit32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The inflating side of permessage-deflate.
@@ -199,14 +218,12 @@ impl Decoder {
     /// payloads up to `max_frame` octets.
     pub fn new(max_message: usize, max_frame: usize) -> Self {
         Decoder {
-            max_message,
-            max_frame,
-            fragments: None,
-            utf8_checked: 0,
-            client: false,
-            deflate: None,
-            compressed: false,
+            max_message: limit32(max_message),
+            max_frame: limit32(max_frame),
             partial_checked: 0,
+            client: false,
+            fragments: None,
+            deflate: None,
         }
     }
 
@@ -229,7 +246,7 @@ impl Decoder {
         let inflater = state
             .inflater
             .get_or_insert_with(|| Inflater::new(state.no_context_takeover));
-        let result = inflater.inflate(piece, last, out, self.max_message);
+        let result = inflater.inflate(piece, last, out, self.max_message as usize);
         if last && state.no_context_takeover {
             state.inflater = None;
         }
@@ -333,16 +350,16 @@ impl Decoder {
             n => u64::from(n),
         };
         let payload_len = usize::try_from(payload_len).map_err(|_| WsError::TooBig)?;
-        if payload_len > self.max_frame {
+        if payload_len > self.max_frame as usize {
             return Err(WsError::TooBig);
         }
         // Message-level rules, decided from the header alone.
         match opcode {
             Opcode::Continuation => {
-                let Some((_, so_far)) = &self.fragments else {
+                let Some(f) = &self.fragments else {
                     return Err(WsError::Protocol("continuation frame without a message"));
                 };
-                if payload_len > self.max_message.saturating_sub(so_far.len()) {
+                if payload_len > (self.max_message as usize).saturating_sub(f.so_far.len()) {
                     return Err(WsError::TooBig);
                 }
             }
@@ -352,7 +369,7 @@ impl Decoder {
                         "new data message before the fragmented one ended",
                     ));
                 }
-                if payload_len > self.max_message {
+                if payload_len > self.max_message as usize {
                     return Err(WsError::TooBig);
                 }
             }
@@ -405,9 +422,12 @@ impl Decoder {
                         }
                         Some(Event::Message(kind, Payload::Owned(message)))
                     } else {
-                        self.compressed = true;
-                        self.utf8_checked = 0;
-                        self.fragments = Some((kind, message));
+                        self.fragments = Some(Box::new(Fragments {
+                            kind,
+                            so_far: message,
+                            utf8_checked: 0,
+                            compressed: true,
+                        }));
                         self.check_fragment_utf8(false)?;
                         None
                     }
@@ -417,37 +437,36 @@ impl Decoder {
                     }
                     Some(Event::Message(kind, Payload::Borrowed(payload)))
                 } else {
-                    self.utf8_checked = 0;
-                    self.fragments = Some((kind, payload.to_vec()));
+                    self.fragments = Some(Box::new(Fragments {
+                        kind,
+                        so_far: payload.to_vec(),
+                        utf8_checked: 0,
+                        compressed: false,
+                    }));
                     self.check_fragment_utf8(false)?;
                     None
                 }
             }
             Opcode::Continuation => {
-                if self.compressed {
-                    let (kind, mut so_far) = self
-                        .fragments
-                        .take()
-                        .expect("checked above: a message is in progress");
-                    let result = self.inflate(payload, fin, &mut so_far);
-                    self.fragments = Some((kind, so_far));
+                let mut f = self
+                    .fragments
+                    .take()
+                    .expect("checked above: a message is in progress");
+                if f.compressed {
+                    let result = self.inflate(payload, fin, &mut f.so_far);
+                    self.fragments = Some(f);
                     result?;
                 } else {
-                    let (_, so_far) = self
-                        .fragments
-                        .as_mut()
-                        .expect("checked above: a message is in progress");
-                    so_far.extend_from_slice(payload);
+                    f.so_far.extend_from_slice(payload);
+                    self.fragments = Some(f);
                 }
                 self.check_fragment_utf8(fin)?;
                 if fin {
-                    self.compressed = false;
-                    let (kind, message) = self
+                    let f = self
                         .fragments
                         .take()
                         .expect("checked above: a message is in progress");
-                    self.utf8_checked = 0;
-                    Some(Event::Message(kind, Payload::Owned(message)))
+                    Some(Event::Message(f.kind, Payload::Owned(f.so_far)))
                 } else {
                     None
                 }
@@ -466,15 +485,19 @@ impl Decoder {
     /// arrive, so a bad sequence fails at once; `done` when the message ended
     /// and no sequence may stay cut.
     fn check_fragment_utf8(&mut self, done: bool) -> Result<(), WsError> {
-        let Some((MessageKind::Text, so_far)) = &self.fragments else {
+        let Some(f) = self
+            .fragments
+            .as_mut()
+            .filter(|f| f.kind == MessageKind::Text)
+        else {
             return Ok(());
         };
-        let rest = so_far.get(self.utf8_checked..).unwrap_or_default();
+        let rest = f.so_far.get(f.utf8_checked..).unwrap_or_default();
         match std::str::from_utf8(rest) {
-            Ok(_) => self.utf8_checked = so_far.len(),
+            Ok(_) => f.utf8_checked = f.so_far.len(),
             // An invalid sequence, or one cut at the end of a whole message.
             Err(e) if e.error_len().is_some() || done => return Err(WsError::InvalidUtf8),
-            Err(e) => self.utf8_checked += e.valid_up_to(),
+            Err(e) => f.utf8_checked += e.valid_up_to(),
         }
         Ok(())
     }
@@ -484,9 +507,10 @@ impl Decoder {
     fn is_text(&self, opcode: Opcode) -> bool {
         match opcode {
             Opcode::Text => true,
-            Opcode::Continuation => {
-                !self.compressed && matches!(self.fragments, Some((MessageKind::Text, _)))
-            }
+            Opcode::Continuation => self
+                .fragments
+                .as_ref()
+                .is_some_and(|f| !f.compressed && f.kind == MessageKind::Text),
             _ => false,
         }
     }
@@ -499,19 +523,20 @@ impl Decoder {
         // Up to 3 octets of a sequence cut at the end of the earlier fragments.
         let mut carry = [0u8; 4];
         let mut carry_len = 0;
-        if let Some((_, so_far)) = &self.fragments {
-            let tail = so_far.get(self.utf8_checked..).unwrap_or_default();
+        if let Some(f) = &self.fragments {
+            let tail = f.so_far.get(f.utf8_checked..).unwrap_or_default();
             carry_len = tail.len().min(3);
             carry[..carry_len].copy_from_slice(&tail[..carry_len]);
         }
         // Start a few octets back so that a sequence cut by the last call is whole again.
-        let from = self.partial_checked.saturating_sub(3).min(part.len());
+        let partial_checked = self.partial_checked as usize;
+        let from = partial_checked.saturating_sub(3).min(part.len());
         let unmasked = |i: usize| match mask {
             Some(m) => part[i] ^ m[i % 4],
             None => part[i],
         };
         let mut chunk = [0u8; 256];
-        let mut i = if self.partial_checked == 0 { 0 } else { from };
+        let mut i = if partial_checked == 0 { 0 } else { from };
         let mut n = 0;
         if i == 0 {
             chunk[..carry_len].copy_from_slice(&carry[..carry_len]);
@@ -541,7 +566,8 @@ impl Decoder {
                 }
             }
         }
-        self.partial_checked = part.len();
+        // `part` is shorter than the frame, whose payload is within `max_frame`.
+        self.partial_checked = limit32(part.len());
         Ok(())
     }
 

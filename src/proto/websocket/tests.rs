@@ -857,5 +857,25 @@ fn client_decoder_keeps_the_server_rules() {
     );
 }
 
+/// A held connection keeps one decoder (issue #9): its limits and flags in
+/// 16 octets, a fragmented message's state and the inflater boxed.
+#[test]
+fn a_decoder_stays_small() {
+    let size = std::mem::size_of::<Decoder>();
+    assert!(size <= 32, "Decoder is {size} bytes");
+}
+
+/// Limits past `u32::MAX` act as `u32::MAX`: a frame within it still passes.
+#[test]
+fn a_limit_past_four_gib_keeps_accepting() {
+    let mut dec = Decoder::new(usize::MAX, usize::MAX);
+    let mut frame = vec![0x82, 0x80 | 126, 0x01, 0x00, 1, 2, 3, 4];
+    frame.extend(std::iter::repeat_n(0u8, 256));
+    assert!(matches!(
+        dec.decode(&mut frame),
+        Ok(Decoded::Frame { consumed: 264, .. })
+    ));
+}
+
 mod handshake;
 mod props;

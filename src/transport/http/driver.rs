@@ -14,6 +14,8 @@
 use std::future::Future;
 use std::rc::Rc;
 
+use futures::future::Either;
+
 use super::Site;
 use super::conn::{HttpConn, Stop};
 use super::port::WebRouter;
@@ -48,11 +50,14 @@ pub fn serve_web<H: ConnectionHooks + 'static>(
 ) -> impl Future<Output = ()> {
     let opening = Box::pin(open_web(stream, peer, site, hooks));
     async move {
-        match opening.await {
-            Some(MainPhase::Wamp(conn, leftover)) => conn.serve(leftover).await,
-            Some(MainPhase::Other(main)) => main.await,
-            None => {}
-        }
+        // The main phase is chosen in a statement of its own: the opening's
+        // result is not kept while the session runs.
+        let main = match opening.await {
+            Some(MainPhase::Wamp(conn, leftover)) => Either::Left(conn.serve(leftover)),
+            Some(MainPhase::Other(main)) => Either::Right(main),
+            None => return,
+        };
+        main.await;
     }
 }
 

@@ -46,6 +46,7 @@
 //! provided buffer into the connection's plaintext buffer).
 
 mod bufring;
+mod slab;
 mod stream;
 
 use std::cell::{Cell, RefCell};
@@ -61,13 +62,15 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
 
 use self::bufring::{BufRing, NO_BUF};
+use self::slab::Slab;
 
 /// Submission queue entries (the queue is submitted early when it fills).
 const SQ_ENTRIES: u32 = 1024;
 /// Completion queue entries; the kernel keeps overflowing completions
 /// (`IORING_FEAT_NODROP`) until there is room.
 const CQ_ENTRIES: u32 = 8192;
-/// Receive buffers in the shard's provided-buffer ring.
+/// Receive buffers in the shard's provided-buffer ring (unless
+/// `JUNCTION_URING_BUFFERS` says otherwise, see [`recv_buffers`]).
 const RECV_BUFFERS: u16 = 256;
 /// Octets per receive buffer.
 const RECV_BUFFER_SIZE: usize = 4096;
@@ -79,7 +82,10 @@ const SUBMIT_BATCH: usize = 32;
 const BUFFER_GROUP: u16 = 0;
 
 /// `Slot::rx_end` while the stream goes on (results are never positive there).
-const NOT_ENDED: i32 = 1;
+const NOT_ENDED: i16 = 1;
+
+// A slot keeps its offset into a receive buffer in 16 bits.
+const _: () = assert!(RECV_BUFFER_SIZE <= u16::MAX as usize);
 
 /// What a completion belongs to: the low 8 bits of its `user_data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +109,8 @@ fn user_data(slot: u32, generation: u16, op: Op) -> u64 {
 }
 
 /// One socket's state in the ring: what its completions need and nothing
-/// else. An idle connection's whole footprint in this module.
+/// else. An idle connection's whole footprint in this module: 40 octets
+/// (flags in one octet, the receive offset and end in 16 bits each).
 struct Slot {
     fd: RawFd,
     /// The connection's task.
@@ -112,28 +119,34 @@ struct Slot {
     rx_head: u16,
     rx_tail: u16,
     /// Octets of the head buffer already consumed (copying reads only).
-    rx_off: u32,
+    rx_off: u16,
     /// After the queued buffers: end of stream (0) or an error (`-errno`);
     /// [`NOT_ENDED`] while the stream goes on.
-    rx_end: i32,
-    recv_armed: bool,
-    /// The receive stopped for want of buffers; rearm when some are back.
-    recv_starved: bool,
-    poll_armed: bool,
-    /// The poll completed since it was last looked at.
-    polled: bool,
+    rx_end: i16,
+    /// [`Slot::RECV_ARMED`], [`Slot::RECV_STARVED`], [`Slot::POLL_ARMED`],
+    /// [`Slot::POLLED`], [`Slot::OWNED`].
+    flags: u8,
     /// The send in flight (or completed, its result in the op, not yet
     /// collected by the connection).
     send: Option<Box<SendOp>>,
     /// Operations the kernel still holds (the slot is reused only at zero).
     inflight: u8,
-    /// Whether a stream or listener still owns the slot.
-    owned: bool,
     /// Incremented each time the slot is reused.
     generation: u16,
 }
 
 impl Slot {
+    /// The multishot receive is armed.
+    const RECV_ARMED: u8 = 1;
+    /// The receive stopped for want of buffers; rearm when some are back.
+    const RECV_STARVED: u8 = 2;
+    /// The one-shot poll is armed.
+    const POLL_ARMED: u8 = 4;
+    /// The poll completed since it was last looked at.
+    const POLLED: u8 = 8;
+    /// A stream or listener still owns the slot.
+    const OWNED: u8 = 16;
+
     fn new(fd: RawFd, generation: u16) -> Slot {
         Slot {
             generation,
@@ -143,14 +156,36 @@ impl Slot {
             rx_tail: NO_BUF,
             rx_off: 0,
             rx_end: NOT_ENDED,
-            recv_armed: false,
-            recv_starved: false,
-            poll_armed: false,
-            polled: false,
+            flags: Slot::OWNED,
             send: None,
             inflight: 0,
-            owned: true,
         }
+    }
+
+    /// Whether `flag` is set.
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Sets or clears `flag`.
+    fn set(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
+    /// Clears `flag`; whether it was set.
+    fn take(&mut self, flag: u8) -> bool {
+        let was = self.has(flag);
+        self.set(flag, false);
+        was
+    }
+
+    /// Records the end of the receive stream (0) or its error (`-errno`).
+    fn end_rx(&mut self, res: i32) {
+        self.rx_end = i16::try_from(res.min(0)).unwrap_or(-(libc::EIO as i16));
     }
 
     fn wake(&mut self, wakers: &mut Vec<Waker>) {
@@ -164,7 +199,8 @@ impl Slot {
 struct Inner {
     uring: IoUring,
     bufs: BufRing,
-    slots: Vec<Slot>,
+    /// Grown a chunk at a time (`slab.rs`), not doubled.
+    slots: Slab<Slot>,
     /// Free slot indices.
     free: Vec<u32>,
     /// Send ops not in use. Boxed: an op in flight is referred to by the
@@ -338,6 +374,31 @@ fn quiet_flush() -> bool {
     QUIET.with(|q| *q)
 }
 
+/// Receive buffers per shard: `JUNCTION_URING_BUFFERS` (a power of two
+/// from 16 to 4,096; a tuning and measurement switch), else [`RECV_BUFFERS`].
+/// Every buffer ends up resident (the kernel takes them in turn), so the
+/// count is the shard's fixed receive memory: 256 × 4 KiB = 1 MiB.
+fn recv_buffers() -> u16 {
+    recv_buffers_from(std::env::var("JUNCTION_URING_BUFFERS").ok().as_deref())
+}
+
+/// [`recv_buffers`] from the variable's value.
+fn recv_buffers_from(value: Option<&str>) -> u16 {
+    let Some(v) = value else {
+        return RECV_BUFFERS;
+    };
+    match v.trim().parse::<u16>() {
+        Ok(n) if n.is_power_of_two() && (16..=4096).contains(&n) => n,
+        _ => {
+            tracing::warn!(
+                value = v,
+                "JUNCTION_URING_BUFFERS must be a power of two from 16 to 4096; using {RECV_BUFFERS}"
+            );
+            RECV_BUFFERS
+        }
+    }
+}
+
 /// The running kernel's (major, minor) version.
 fn kernel_version() -> Option<(u32, u32, String)> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
@@ -376,7 +437,7 @@ impl Ring {
                 return Err(Unsupported::Opcode(name));
             }
         }
-        let bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE);
+        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE);
         // SAFETY: the ring memory lives in `bufs`, which outlives the
         // registration: `Inner::drop` cancels everything before freeing it.
         unsafe {
@@ -391,7 +452,7 @@ impl Ring {
             inner: RefCell::new(Inner {
                 uring,
                 bufs,
-                slots: Vec::new(),
+                slots: Slab::default(),
                 free: Vec::new(),
                 pool: Vec::new(),
                 starved: Vec::new(),
@@ -481,8 +542,8 @@ impl Ring {
                 i
             }
             None => {
-                inner.slots.push(Slot::new(fd, 0));
-                u32::try_from(inner.slots.len() - 1).expect("fewer than 2^32 sockets")
+                let i = inner.slots.push(Slot::new(fd, 0));
+                u32::try_from(i).expect("fewer than 2^32 sockets")
             }
         }
     }
@@ -496,7 +557,7 @@ impl Ring {
         let inner = &mut *inner;
         let s = &mut inner.slots[slot as usize];
         let generation = s.generation;
-        s.owned = false;
+        s.set(Slot::OWNED, false);
         s.waker = None;
         let mut bid = s.rx_head;
         while bid != NO_BUF {
@@ -507,10 +568,10 @@ impl Ring {
         s.rx_head = NO_BUF;
         s.rx_tail = NO_BUF;
         let mut cancel = [None; 3];
-        if s.recv_armed {
+        if s.has(Slot::RECV_ARMED) {
             cancel[0] = Some(user_data(slot, generation, Op::Recv));
         }
-        if s.poll_armed {
+        if s.has(Slot::POLL_ARMED) {
             cancel[1] = Some(user_data(slot, generation, Op::Poll));
         }
         let done = match s.send.take() {
@@ -595,10 +656,10 @@ impl Inner {
     /// Arms `slot`'s multishot receive.
     fn arm_recv(&mut self, slot: u32) {
         let s = &mut self.slots[slot as usize];
-        if s.recv_armed || s.rx_end != NOT_ENDED {
+        if s.has(Slot::RECV_ARMED) || s.rx_end != NOT_ENDED {
             return;
         }
-        s.recv_armed = true;
+        s.set(Slot::RECV_ARMED, true);
         s.inflight += 1;
         let sqe = opcode::RecvMulti::new(types::Fd(s.fd), BUFFER_GROUP)
             .build()
@@ -612,8 +673,8 @@ impl Inner {
             && let Some(slot) = self.starved.pop()
         {
             let s = &mut self.slots[slot as usize];
-            if s.owned && s.recv_starved {
-                s.recv_starved = false;
+            if s.has(Slot::OWNED) && s.has(Slot::RECV_STARVED) {
+                s.set(Slot::RECV_STARVED, false);
                 self.stats.starved += 1;
                 self.arm_recv(slot);
             }
@@ -654,7 +715,7 @@ impl Inner {
             x if x == Op::Recv as u8 => {
                 let more = cqueue::more(flags);
                 if let Some(bid) = cqueue::buffer_select(flags) {
-                    if res > 0 && s.owned {
+                    if res > 0 && s.has(Slot::OWNED) {
                         self.stats.recvs += 1;
                         self.bufs.taken(bid, res as u32);
                         if s.rx_tail == NO_BUF {
@@ -669,26 +730,26 @@ impl Inner {
                     }
                 }
                 if !more {
-                    s.recv_armed = false;
-                    if s.owned {
+                    s.set(Slot::RECV_ARMED, false);
+                    if s.has(Slot::OWNED) {
                         match res {
                             r if r > 0 => {
                                 // Ended for another reason (e.g. an overflowing
                                 // completion queue): just rearm.
                                 self.starved.push(slot);
-                                s.recv_starved = true;
+                                s.set(Slot::RECV_STARVED, true);
                             }
                             r if r == -libc::ENOBUFS => {
                                 self.starved.push(slot);
-                                s.recv_starved = true;
+                                s.set(Slot::RECV_STARVED, true);
                             }
                             r if r == -libc::ECANCELED => {
                                 // Not ours to cancel while the slot is owned;
                                 // receive again rather than go deaf.
                                 self.starved.push(slot);
-                                s.recv_starved = true;
+                                s.set(Slot::RECV_STARVED, true);
                             }
-                            r => s.rx_end = r.min(0),
+                            r => s.end_rx(r),
                         }
                     }
                 }
@@ -703,8 +764,8 @@ impl Inner {
                 true
             }
             x if x == Op::Poll as u8 => {
-                s.poll_armed = false;
-                s.polled = true;
+                s.set(Slot::POLL_ARMED, false);
+                s.set(Slot::POLLED, true);
                 s.wake(wakers);
                 true
             }
@@ -712,7 +773,7 @@ impl Inner {
         };
         if finished {
             s.inflight -= 1;
-            if !s.owned && s.inflight == 0 {
+            if !s.has(Slot::OWNED) && s.inflight == 0 {
                 if let Some(op) = s.send.take() {
                     self.recycle(op);
                 }

@@ -20,7 +20,7 @@ use io_uring::{opcode, types};
 use socket2::{Domain, Protocol, SockAddr, Socket as RawSocket, Type};
 
 use super::bufring::NO_BUF;
-use super::{NOT_ENDED, Op, Ring, user_data};
+use super::{NOT_ENDED, Op, Ring, Slot, user_data};
 use crate::core::outbox::Frame;
 use crate::transport::conn::{FRAMES_PER_WRITE, MAX_HEADER};
 use crate::transport::socket::{Socket, sendmsg_now};
@@ -220,7 +220,7 @@ impl UringStream {
             return Poll::Ready(end_result(s.rx_end).map(|()| None));
         }
         register(&mut s.waker, cx);
-        let arm = !s.recv_armed && !s.recv_starved;
+        let arm = !s.has(Slot::RECV_ARMED) && !s.has(Slot::RECV_STARVED);
         if arm {
             inner.arm_recv(self.slot);
             drop(guard);
@@ -303,11 +303,11 @@ impl UringStream {
 }
 
 /// `Ok(())` for the end of stream, the error otherwise.
-fn end_result(end: i32) -> io::Result<()> {
+fn end_result(end: i16) -> io::Result<()> {
     if end == 0 {
         Ok(())
     } else {
-        Err(io::Error::from_raw_os_error(-end))
+        Err(io::Error::from_raw_os_error(-i32::from(end)))
     }
 }
 
@@ -342,7 +342,7 @@ impl Socket for UringStream {
                     self.ring.schedule_flush();
                 }
             } else {
-                s.rx_off += n as u32;
+                s.rx_off += n as u16;
             }
             return Poll::Ready(Ok(n));
         }
@@ -367,10 +367,10 @@ impl Socket for UringStream {
         }
         let mut inner = self.ring.inner.borrow_mut();
         let s = &mut inner.slots[self.slot as usize];
-        s.polled = false;
+        s.set(Slot::POLLED, false);
         register(&mut s.waker, cx);
-        if !s.poll_armed {
-            s.poll_armed = true;
+        if !s.has(Slot::POLL_ARMED) {
+            s.set(Slot::POLL_ARMED, true);
             s.inflight += 1;
             let sqe = opcode::PollAdd::new(types::Fd(s.fd), libc::POLLOUT as u32)
                 .build()
@@ -506,12 +506,12 @@ impl UringListener {
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = self.ring.inner.borrow_mut();
         let s = &mut inner.slots[self.slot as usize];
-        if std::mem::take(&mut s.polled) {
+        if s.take(Slot::POLLED) {
             return Poll::Ready(());
         }
         register(&mut s.waker, cx);
-        if !s.poll_armed {
-            s.poll_armed = true;
+        if !s.has(Slot::POLL_ARMED) {
+            s.set(Slot::POLL_ARMED, true);
             s.inflight += 1;
             let sqe = opcode::PollAdd::new(types::Fd(s.fd), libc::POLLIN as u32)
                 .build()

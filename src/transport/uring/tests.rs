@@ -265,10 +265,24 @@ fn direct_writes_wait_for_room_on_the_ring() {
 fn an_idle_connection_costs_a_small_slot_and_a_small_stream() {
     // What a held connection keeps in this module and in the driver's socket.
     assert!(
-        std::mem::size_of::<Slot>() <= 48,
+        std::mem::size_of::<Slot>() <= 40,
         "{}",
         std::mem::size_of::<Slot>()
     );
     assert!(std::mem::size_of::<UringStream>() <= 16);
     assert!(std::mem::size_of::<crate::transport::Stream>() <= 24);
+}
+
+#[test]
+fn the_buffer_count_comes_from_the_environment_within_bounds() {
+    assert_eq!(super::recv_buffers_from(None), super::RECV_BUFFERS);
+    assert_eq!(super::recv_buffers_from(Some("64")), 64);
+    assert_eq!(super::recv_buffers_from(Some(" 1024 ")), 1024);
+    for bad in ["100", "8", "8192", "", "many"] {
+        assert_eq!(
+            super::recv_buffers_from(Some(bad)),
+            super::RECV_BUFFERS,
+            "{bad}"
+        );
+    }
 }
