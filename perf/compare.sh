@@ -130,6 +130,9 @@ needs() { # needs TARGET: true when some selected scenario runs against TARGET
 # taken, wait_port, spawn, stop and cleanup (of the process groups started).
 source "$PERF/lib.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/junction-compare.XXXXXX")
+# Junction's control socket in this run's directory: a node refuses a socket
+# that another live node owns (the shared default is /tmp/junction-UID).
+export RUNTIME_DIRECTORY="$WORK/run"
 finish() {
     local rc=$?
     trap - EXIT INT TERM

@@ -43,6 +43,9 @@ fi
 # taken, wait_port, spawn, stop and cleanup (of the process groups started).
 source "$ROOT/perf/lib.sh"
 WORK=$(mktemp -d /tmp/junction-tls-perf.XXXXXX)
+# Junction's control socket in this run's directory: a node refuses a socket
+# that another live node owns (the shared default is /tmp/junction-UID).
+export RUNTIME_DIRECTORY="$WORK/run"
 OUT=$ROOT/perf/out/tls-$(date +%Y-%m-%d-%H%M%S)
 mkdir -p "$OUT"
 GROUP=""

@@ -38,6 +38,9 @@ PORT=${PORT:-8080}
 MQ_PORT=${MQ_PORT:-18830}
 CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 WORK=$(mktemp -d)
+# Junction's control socket in this run's directory: a node refuses a socket
+# that another live node owns (the shared default is /tmp/junction-UID).
+export RUNTIME_DIRECTORY="$WORK/run"
 trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS LABEL=BIN... [mosquitto]" >&2; exit 2; }

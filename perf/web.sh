@@ -74,6 +74,9 @@ fi
 
 # --- the served directory and the configs ----------------------------------------
 WORK=$(mktemp -d)
+# Junction's control socket in this run's directory: a node refuses a socket
+# that another live node owns (the shared default is /tmp/junction-UID).
+export RUNTIME_DIRECTORY="$WORK/run"
 chmod 755 "$WORK" # nginx's workers (nobody) read the files
 mkdir -p "$RAW" "$WORK/www" "$WORK/crossbar/.crossbar" "$WORK/nginx"
 python3 - "$WORK/www" <<'EOF'

@@ -5,8 +5,23 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// A runtime directory of the test's own (`RUNTIME_DIRECTORY`): a started node
+/// puts its control socket there and refuses one that another live node owns,
+/// so tests never meet a router running elsewhere on the machine.
+fn runtime_dir() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "cli-run-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("runtime dir");
+    dir.to_str().expect("UTF-8 path").to_owned()
+}
 
 fn junction(args: &[&str]) -> Output {
     junction_env(args, &[])
@@ -15,7 +30,7 @@ fn junction(args: &[&str]) -> Output {
 /// Runs the binary with `vars` set (and nothing inherited that a sample reads).
 fn junction_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_junction"));
-    cmd.args(args);
+    cmd.args(args).env("RUNTIME_DIRECTORY", runtime_dir());
     for name in SAMPLE_VARS {
         cmd.env_remove(name);
     }
@@ -133,6 +148,7 @@ fn junction_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_junction"))
         .args(args)
         .current_dir(dir)
+        .env("RUNTIME_DIRECTORY", runtime_dir())
         .env_remove("CROSSBAR_DIR")
         .output()
         .expect("the junction binary runs")
@@ -300,6 +316,7 @@ fn start_pinned(cpu: usize) -> (Vec<(String, String)>, String) {
     let mut child = Command::new("taskset")
         .args(["-c", &cpu.to_string(), env!("CARGO_BIN_EXE_junction")])
         .args(["start", "--config", &config, "--log-level", "info"])
+        .env("RUNTIME_DIRECTORY", runtime_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -381,6 +398,7 @@ fn start_refuses_more_shards_than_allowed_cpus() {
         Command::new("taskset")
             .args(["-c", "0", env!("CARGO_BIN_EXE_junction")])
             .args(args)
+            .env("RUNTIME_DIRECTORY", runtime_dir())
             .output()
             .expect("taskset runs")
     };

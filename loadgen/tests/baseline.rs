@@ -309,6 +309,9 @@ fn smoke_against_junction() {
     let child = Command::new(&bin)
         .args(["start", "--shards", "2", "--config"])
         .arg(&config)
+        // Its control socket in the test's own directory: a node refuses one
+        // that another live node owns.
+        .env("RUNTIME_DIRECTORY", dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

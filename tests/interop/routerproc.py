@@ -219,6 +219,9 @@ class RouterProcess:
         self.command = cmd
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        # The router's control socket in its own directory: a node refuses a
+        # socket another live node owns, and routers run side by side here.
+        env["RUNTIME_DIRECTORY"] = str(self.workdir / "run")
         env.update(self.extra_env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             # Own process group, so that everything the router spawns (Crossbar's
