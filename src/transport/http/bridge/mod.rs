@@ -178,16 +178,19 @@ impl Bridge {
     ) -> Result<(), Denied> {
         let headers = head.headers();
         let content_type = headers.get_str("content-type").unwrap_or("");
+        // Compared without case (no lowered copies; only a refusal's
+        // message lowers the media type).
         let mut elements = content_type
             .split(';')
-            .map(|e| e.trim().to_ascii_lowercase())
+            .map(str::trim)
             .filter(|e| !e.is_empty());
         let media = elements.next();
         let webhook = matches!(self.kind, Kind::Webhook { .. });
         if !webhook
-            && let Some(m) = &media
-            && m != "application/json"
+            && let Some(m) = media
+            && !m.eq_ignore_ascii_case("application/json")
         {
+            let m = m.to_ascii_lowercase();
             return Err(Denied::new(
                 400,
                 format!(
@@ -197,8 +200,8 @@ impl Bridge {
         }
         for param in elements {
             if let Some((k, v)) = param.split_once('=')
-                && k.trim() == "charset"
-                && !matches!(v.trim().trim_matches('"'), "utf-8" | "utf8")
+                && k.trim().eq_ignore_ascii_case("charset")
+                && !is_utf8_label(v.trim().trim_matches('"'))
             {
                 return Err(Denied::new(
                     400,
@@ -226,7 +229,13 @@ impl Bridge {
             secret,
             delta_limit_s: self.timestamp_delta_limit_s,
         });
-        sign::check(&fields, signing, body, now_unix_ms())?;
+        // The clock is read only for a timestamp to compare with it.
+        let now = if fields.timestamp.is_some() {
+            now_unix_ms()
+        } else {
+            0
+        };
+        sign::check(&fields, signing, body, now)?;
         if !self.require_ip.is_empty()
             && !peer_ip.is_some_and(|ip| self.require_ip.iter().any(|n| n.contains(ip)))
         {
@@ -243,6 +252,11 @@ impl Bridge {
         }
         Ok(())
     }
+}
+
+/// Whether a `charset` parameter names UTF-8 (any case).
+fn is_utf8_label(v: &str) -> bool {
+    v.eq_ignore_ascii_case("utf-8") || v.eq_ignore_ascii_case("utf8")
 }
 
 /// Whether `transport` listens with TLS.
@@ -380,7 +394,7 @@ async fn act(
             }
         }
         Kind::Publisher | Kind::Caller => {
-            let event = match decode_value(body) {
+            let mut event = match decode_value(body) {
                 Ok(Value::Dict(d)) => d,
                 Ok(_) => {
                     return denied(
@@ -392,7 +406,7 @@ async fn act(
             };
             let caller = matches!(bridge.kind, Kind::Caller);
             let key = if caller { "procedure" } else { "topic" };
-            let Some(uri) = event.get(key).and_then(Value::as_str).map(str::to_owned) else {
+            let Some(uri) = take_str(&mut event, key) else {
                 return denied(
                     400,
                     &format!(
@@ -400,7 +414,7 @@ async fn act(
                     ),
                 );
             };
-            let payload = payload_of(&event);
+            let payload = payload_of(&mut event);
             let request = s.next_request();
             let msg = if caller {
                 Message::Call(Call {
@@ -426,9 +440,7 @@ async fn act(
                 })
             };
             match s.request(request, msg).await {
-                Some(Message::Published(p)) => {
-                    json(200, &Value::Dict(Dict::new().with("id", p.publication.0)))
-                }
+                Some(Message::Published(p)) => raw(200, published_body(p.publication.0)),
                 Some(Message::Result(r)) => json(200, &Value::Dict(call_result(r.payload))),
                 Some(Message::Error(e)) => {
                     let d = Dict::new()
@@ -443,14 +455,36 @@ async fn act(
     }
 }
 
-/// `args` and `kwargs` of a request body (absent, null or empty: none).
-fn payload_of(event: &Dict) -> Payload {
-    let args = match event.get("args") {
-        Some(Value::List(l)) if !l.is_empty() => Some(l.clone()),
+/// The string under `key` (the first entry of a key sent twice), taken
+/// out of `event` (`null` left in its place); `None` when absent or not a
+/// string.
+fn take_str(event: &mut Dict, key: &str) -> Option<String> {
+    let slot = event.0.iter_mut().find(|(k, _)| k == key)?;
+    match std::mem::replace(&mut slot.1, Value::Null) {
+        Value::Str(s) => Some(s),
+        other => {
+            slot.1 = other;
+            None
+        }
+    }
+}
+
+/// The value under `key` (the first entry of a key sent twice), taken out
+/// of `event` (`null` left in its place).
+fn take(event: &mut Dict, key: &str) -> Option<Value> {
+    let slot = event.0.iter_mut().find(|(k, _)| k == key)?;
+    Some(std::mem::replace(&mut slot.1, Value::Null))
+}
+
+/// `args` and `kwargs` of a request body (absent, null or empty: none),
+/// taken out of it rather than copied.
+fn payload_of(event: &mut Dict) -> Payload {
+    let args = match take(event, "args") {
+        Some(Value::List(l)) if !l.is_empty() => Some(l),
         _ => None,
     };
-    let kwargs = match event.get("kwargs") {
-        Some(Value::Dict(d)) if !d.is_empty() => Some(d.clone()),
+    let kwargs = match take(event, "kwargs") {
+        Some(Value::Dict(d)) if !d.is_empty() => Some(d),
         _ => None,
     };
     match (args, kwargs) {
@@ -535,6 +569,16 @@ fn runtime_error() -> (ResponseHead, Body) {
     json(500, &Value::Dict(d))
 }
 
+/// `{"id":N}`, the answer to a publication, as [`encode_value`] writes
+/// it, without building the dictionary.
+fn published_body(id: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(32);
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    out.extend_from_slice(b"}");
+    out.freeze()
+}
+
 fn json(status: u16, v: &Value) -> (ResponseHead, Body) {
     let mut out = BytesMut::new();
     encode_value(v, &mut out);
@@ -599,18 +643,47 @@ mod tests {
             Value::Dict(d) => d,
             _ => panic!("dict"),
         };
-        assert_eq!(payload_of(&body(r#"{"topic":"t"}"#)), Payload::empty());
+        assert_eq!(payload_of(&mut body(r#"{"topic":"t"}"#)), Payload::empty());
         assert_eq!(
-            payload_of(&body(r#"{"args":[],"kwargs":{}}"#)),
+            payload_of(&mut body(r#"{"args":[],"kwargs":{}}"#)),
             Payload::empty()
         );
         assert_eq!(
-            payload_of(&body(r#"{"args":[1,"a"]}"#)),
+            payload_of(&mut body(r#"{"args":[1,"a"]}"#)),
             Payload::args(vec![Value::from(1i64), Value::from("a")])
         );
-        let p = payload_of(&body(r#"{"kwargs":{"x":true}}"#));
+        let p = payload_of(&mut body(r#"{"kwargs":{"x":true}}"#));
         assert_eq!(p.args, Some(vec![]));
         assert_eq!(p.kwargs, Some(Dict::new().with("x", true)));
+    }
+
+    #[test]
+    fn the_uri_is_taken_from_the_first_entry_only_when_a_string() {
+        let mut d = match decode_value(br#"{"topic":"a","topic":"b","n":1}"#).expect("json") {
+            Value::Dict(d) => d,
+            _ => panic!("dict"),
+        };
+        assert_eq!(take_str(&mut d, "topic").as_deref(), Some("a"));
+        // Not a string: left where it was.
+        assert_eq!(take_str(&mut d, "n"), None);
+        assert_eq!(d.get("n"), Some(&Value::from(1i64)));
+        assert_eq!(take_str(&mut d, "procedure"), None);
+    }
+
+    #[test]
+    fn publication_answers_match_the_json_encoder() {
+        for id in [0u64, 7, 4_503_599_627_370_496, 9_007_199_254_740_992] {
+            let mut want = BytesMut::new();
+            encode_value(&Value::Dict(Dict::new().with("id", id)), &mut want);
+            assert_eq!(published_body(id), want.freeze(), "id {id}");
+        }
+    }
+
+    #[test]
+    fn content_types_compare_without_case() {
+        assert!(is_utf8_label("UTF-8"));
+        assert!(is_utf8_label("utf8"));
+        assert!(!is_utf8_label("latin-1"));
     }
 
     #[test]
