@@ -226,7 +226,8 @@ impl ResponseHead {
     pub fn new(status: u16) -> Self {
         ResponseHead {
             status,
-            fields: Vec::with_capacity(128),
+            // Room for a bridge or WebSocket answer's fields without growing.
+            fields: Vec::with_capacity(256),
             body: ResponseBody::Empty,
             close: false,
         }
@@ -269,6 +270,17 @@ impl ResponseHead {
         }
         self.push_field(name, value);
         Ok(self)
+    }
+
+    /// Adds a header field given in the code (not from a request): checked
+    /// in debug builds only, as [`ResponseHead::header`] checks.
+    pub fn header_static(&mut self, name: &'static str, value: &'static str) -> &mut Self {
+        debug_assert!(
+            check_field(name, value.as_bytes()).is_ok() && !is_managed(name),
+            "invalid static field {name}"
+        );
+        self.push_field(name, value.as_bytes());
+        self
     }
 
     fn push_field(&mut self, name: &str, value: &[u8]) {
@@ -399,6 +411,22 @@ mod tests {
             version,
             keep_alive,
         }
+    }
+
+    #[test]
+    fn static_fields_are_written_as_checked_ones() {
+        let mut a = ResponseHead::new(200);
+        a.header_static("Cache-Control", "no-store");
+        let mut b = ResponseHead::new(200);
+        b.header("Cache-Control", "no-store").expect("valid");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "invalid static field")]
+    fn an_invalid_static_field_is_caught_in_debug_builds() {
+        ResponseHead::new(200).header_static("Content-Length", "1");
     }
 
     fn write(h: &ResponseHead, c: RequestContext) -> (String, ResponsePlan) {

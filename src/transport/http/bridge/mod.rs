@@ -594,11 +594,11 @@ fn raw(status: u16, body: Bytes) -> (ResponseHead, Body) {
 /// Crossbar's header fields on every bridge answer.
 fn common_headers(req: &RequestHead<Bytes>, head: &mut ResponseHead) {
     super::reply::cross_origin(req, head);
-    let _ = head.header(
+    head.header_static(
         "Cache-Control",
         "no-store,no-cache,must-revalidate,max-age=0",
     );
-    let _ = head.header("Content-Type", "application/json; charset=UTF-8");
+    head.header_static("Content-Type", "application/json; charset=UTF-8");
 }
 
 #[cfg(test)]
