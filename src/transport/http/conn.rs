@@ -328,8 +328,20 @@ impl HttpConn {
     /// One read of what the socket has into the buffer (`Pending`: nothing
     /// yet, the task is woken when something comes).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ReadEnd>> {
-        let sock = &mut self.sock;
         let buf = &mut self.buf;
+        if let Stream::Uring(u) = &mut self.sock {
+            // Straight from the ring's receive buffer (no scratch copy).
+            return match u.poll_recv(cx) {
+                Poll::Ready(Ok(Some(received))) => {
+                    buf.extend_from_slice(&received);
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Ok(None)) => Poll::Ready(Err(ReadEnd::Eof)),
+                Poll::Ready(Err(_)) => Poll::Ready(Err(ReadEnd::Failed)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let sock = &mut self.sock;
         with_scratch(|scratch| match sock.poll_read(cx, scratch) {
             Poll::Ready(Ok(0)) => Poll::Ready(Err(ReadEnd::Eof)),
             Poll::Ready(Ok(n)) => {

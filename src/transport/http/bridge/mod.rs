@@ -46,7 +46,7 @@ use super::conn::{Body, HttpConn, Stop, peer_ip};
 use super::port::WebRouter;
 use crate::config::web::{BridgeService, IpNetwork, WebhookService};
 use crate::config::{Endpoint, TransportConfig};
-use crate::proto::codec::json::{decode_value, encode_value};
+use crate::proto::codec::json::{decode_object_fields, encode_value};
 use crate::proto::http::{BodyLength, Method, Request, RequestHead, ResponseBody, ResponseHead};
 use crate::proto::{Call, Dict, Message, Payload, Publish, Value};
 
@@ -394,27 +394,11 @@ async fn act(
             }
         }
         Kind::Publisher | Kind::Caller => {
-            let mut event = match decode_value(body) {
-                Ok(Value::Dict(d)) => d,
-                Ok(_) => {
-                    return denied(
-                        400,
-                        "Request body was valid JSON, but not well formed (must be a dict).",
-                    );
-                }
-                Err(_) => return denied(400, "Request body was invalid JSON."),
-            };
             let caller = matches!(bridge.kind, Kind::Caller);
-            let key = if caller { "procedure" } else { "topic" };
-            let Some(uri) = take_str(&mut event, key) else {
-                return denied(
-                    400,
-                    &format!(
-                        "Request body was valid JSON, but not well formed (missing key '{key}')."
-                    ),
-                );
+            let (uri, payload, given) = match read_body(body, caller) {
+                Ok(read) => read,
+                Err(why) => return denied(400, &why),
             };
-            let payload = payload_of(&mut event);
             let request = s.next_request();
             let msg = if caller {
                 Message::Call(Call {
@@ -425,10 +409,10 @@ async fn act(
                 })
             } else {
                 let mut options = Dict::new().with("acknowledge", true);
-                if let Some(Value::Dict(given)) = event.get("options") {
-                    for (k, v) in given.iter() {
-                        if PUBLISH_OPTIONS.contains(&k) && *v != Value::Null {
-                            options.insert(k, v.clone());
+                if let Some(Value::Dict(given)) = given {
+                    for (k, v) in given.0 {
+                        if PUBLISH_OPTIONS.contains(&k.as_str()) && v != Value::Null {
+                            options.insert(k, v);
                         }
                     }
                 }
@@ -455,35 +439,38 @@ async fn act(
     }
 }
 
-/// The string under `key` (the first entry of a key sent twice), taken
-/// out of `event` (`null` left in its place); `None` when absent or not a
-/// string.
-fn take_str(event: &mut Dict, key: &str) -> Option<String> {
-    let slot = event.0.iter_mut().find(|(k, _)| k == key)?;
-    match std::mem::replace(&mut slot.1, Value::Null) {
-        Value::Str(s) => Some(s),
-        other => {
-            slot.1 = other;
-            None
-        }
-    }
+/// A `publisher` (`caller` when `caller`) request body, an object read for
+/// its URI (`topic` or `procedure`), `args`, `kwargs` and `options` (the
+/// first entry of a key sent twice) and nothing else kept: the URI, the
+/// payload and the options as given. `Err`: the refusal's message.
+fn read_body(body: &[u8], caller: bool) -> Result<(String, Payload, Option<Value>), String> {
+    let key = if caller { "procedure" } else { "topic" };
+    let [uri, args, kwargs, options] =
+        match decode_object_fields(body, [key, "args", "kwargs", "options"]) {
+            Ok(Some(fields)) => fields,
+            Ok(None) => {
+                return Err(
+                    "Request body was valid JSON, but not well formed (must be a dict).".into(),
+                );
+            }
+            Err(_) => return Err("Request body was invalid JSON.".into()),
+        };
+    let Some(Value::Str(uri)) = uri else {
+        return Err(format!(
+            "Request body was valid JSON, but not well formed (missing key '{key}')."
+        ));
+    };
+    Ok((uri, payload_of(args, kwargs), options))
 }
 
-/// The value under `key` (the first entry of a key sent twice), taken out
-/// of `event` (`null` left in its place).
-fn take(event: &mut Dict, key: &str) -> Option<Value> {
-    let slot = event.0.iter_mut().find(|(k, _)| k == key)?;
-    Some(std::mem::replace(&mut slot.1, Value::Null))
-}
-
-/// `args` and `kwargs` of a request body (absent, null or empty: none),
-/// taken out of it rather than copied.
-fn payload_of(event: &mut Dict) -> Payload {
-    let args = match take(event, "args") {
+/// A payload from a request body's `args` and `kwargs` (absent, null or
+/// empty: none).
+fn payload_of(args: Option<Value>, kwargs: Option<Value>) -> Payload {
+    let args = match args {
         Some(Value::List(l)) if !l.is_empty() => Some(l),
         _ => None,
     };
-    let kwargs = match take(event, "kwargs") {
+    let kwargs = match kwargs {
         Some(Value::Dict(d)) if !d.is_empty() => Some(d),
         _ => None,
     };
@@ -639,35 +626,52 @@ mod tests {
 
     #[test]
     fn request_payloads_drop_empty_parts() {
-        let body = |s: &str| match decode_value(s.as_bytes()).expect("json") {
-            Value::Dict(d) => d,
-            _ => panic!("dict"),
-        };
-        assert_eq!(payload_of(&mut body(r#"{"topic":"t"}"#)), Payload::empty());
+        let payload = |s: &str| read_body(s.as_bytes(), false).expect("valid").1;
+        assert_eq!(payload(r#"{"topic":"t"}"#), Payload::empty());
         assert_eq!(
-            payload_of(&mut body(r#"{"args":[],"kwargs":{}}"#)),
+            payload(r#"{"topic":"t","args":[],"kwargs":{}}"#),
             Payload::empty()
         );
         assert_eq!(
-            payload_of(&mut body(r#"{"args":[1,"a"]}"#)),
+            payload(r#"{"topic":"t","args":[1,"a"]}"#),
             Payload::args(vec![Value::from(1i64), Value::from("a")])
         );
-        let p = payload_of(&mut body(r#"{"kwargs":{"x":true}}"#));
+        let p = payload(r#"{"topic":"t","kwargs":{"x":true}}"#);
         assert_eq!(p.args, Some(vec![]));
         assert_eq!(p.kwargs, Some(Dict::new().with("x", true)));
     }
 
     #[test]
-    fn the_uri_is_taken_from_the_first_entry_only_when_a_string() {
-        let mut d = match decode_value(br#"{"topic":"a","topic":"b","n":1}"#).expect("json") {
-            Value::Dict(d) => d,
-            _ => panic!("dict"),
-        };
-        assert_eq!(take_str(&mut d, "topic").as_deref(), Some("a"));
-        // Not a string: left where it was.
-        assert_eq!(take_str(&mut d, "n"), None);
-        assert_eq!(d.get("n"), Some(&Value::from(1i64)));
-        assert_eq!(take_str(&mut d, "procedure"), None);
+    fn request_bodies_are_read_for_their_uri_payload_and_options() {
+        let (uri, payload, options) = read_body(
+            br#"{"topic":"a","topic":"b","extra":[1],"options":{"retain":true},"args":[2]}"#,
+            false,
+        )
+        .expect("valid");
+        assert_eq!(uri, "a", "the first entry of a key sent twice");
+        assert_eq!(payload, Payload::args(vec![Value::from(2i64)]));
+        assert_eq!(options, Some(Value::Dict(Dict::new().with("retain", true))));
+        let (uri, ..) = read_body(br#"{"procedure":"p"}"#, true).expect("valid");
+        assert_eq!(uri, "p");
+        let refused = |body: &str, caller| read_body(body.as_bytes(), caller).expect_err("refused");
+        assert_eq!(
+            refused(r#"{"topic":1}"#, false),
+            "Request body was valid JSON, but not well formed (missing key 'topic')."
+        );
+        assert_eq!(
+            refused(r#"{"topic":"t"}"#, true),
+            "Request body was valid JSON, but not well formed (missing key 'procedure')."
+        );
+        assert_eq!(
+            refused("[1]", false),
+            "Request body was valid JSON, but not well formed (must be a dict)."
+        );
+        assert_eq!(refused("{", false), "Request body was invalid JSON.");
+        assert_eq!(
+            refused(r#"{"topic":"t","x":"\u0000!!"}"#, false),
+            "Request body was invalid JSON.",
+            "a bad binary string anywhere, as the whole body decoded"
+        );
     }
 
     #[test]
