@@ -145,16 +145,17 @@ struct Watch {
 }
 
 impl Watch {
-    /// Whether `deadline` has passed; if not, a timer wakes the task no
-    /// later than `deadline`.
-    fn expired(&mut self, deadline: Instant, cx: &mut Context<'_>) -> bool {
-        let now = Instant::now();
+    /// Whether `deadline` has passed at `now` (read during this poll); if
+    /// not, a timer wakes the task no later than `deadline`.
+    fn expired(&mut self, deadline: Instant, now: Instant, cx: &mut Context<'_>) -> bool {
         if now >= deadline {
             return true;
         }
         // A timer that has not fired yet is still registered with this
         // connection's task (the only one polling the connection) and
-        // wakes it by `at <= deadline`.
+        // wakes it by `at <= deadline`. (One whose time came after `now`
+        // was read has not been taken off the reactor yet: it will wake
+        // the task all the same.)
         if let Some((_, at)) = &self.timer
             && *at <= deadline
             && now < *at
@@ -217,21 +218,21 @@ impl HttpConn {
                         return Err(Stop);
                     }
                     let phase = self.conn.phase(&self.buf);
-                    let deadline = match phase {
+                    let wait = match phase {
                         Phase::Idle => {
                             // An idle connection keeps no buffer.
                             self.buf = BytesMut::new();
-                            deadline_in(self.timeouts.idle)
+                            Wait::For(self.timeouts.idle)
                         }
                         Phase::ReadingHead => {
                             let started = *self.head_started.get_or_insert_with(Instant::now);
-                            Some(started + self.timeouts.head)
+                            Wait::Until(started + self.timeouts.head)
                         }
-                        _ => deadline_in(self.timeouts.body),
+                        _ => Wait::For(self.timeouts.body),
                     };
                     // A head that arrives in pieces is timed from when its
                     // first piece was found short (`ReadingHead` above).
-                    match self.read_more(deadline).await {
+                    match self.read_more(wait).await {
                         Ok(()) => {}
                         Err(ReadEnd::Timeout) => {
                             if phase != Phase::Idle {
@@ -270,7 +271,7 @@ impl HttpConn {
                 Ok(Some(Event::Request(_))) => {
                     unreachable!("one request at a time: the next head waits for this answer")
                 }
-                Ok(None) => match self.read_more(deadline_in(self.timeouts.body)).await {
+                Ok(None) => match self.read_more(Wait::For(self.timeouts.body)).await {
                     Ok(()) => {}
                     Err(ReadEnd::Timeout) => {
                         self.refuse(HttpError::new(408, "request body not received in time"))
@@ -300,7 +301,7 @@ impl HttpConn {
     /// connection is no longer watched.
     pub(super) async fn peer_gone(&mut self) {
         while self.buf.len() < WATCH_LIMIT {
-            if self.read_more(None).await.is_err() {
+            if self.read_more(Wait::Forever).await.is_err() {
                 return;
             }
         }
@@ -308,19 +309,28 @@ impl HttpConn {
     }
 
     /// Reads what the socket has into the buffer; waits until something
-    /// arrives or `deadline` passes.
-    async fn read_more(&mut self, deadline: Option<Instant>) -> Result<(), ReadEnd> {
+    /// arrives or the deadline `wait` sets passes (a duration counts from
+    /// when the socket first has nothing: no clock is read for a read that
+    /// finds data).
+    async fn read_more(&mut self, wait: Wait) -> Result<(), ReadEnd> {
+        let mut deadline: Option<Instant> = None;
         poll_fn(|cx| {
             let read = self.poll_fill(cx);
             if read.is_ready() {
                 return read;
             }
-            if let Some(at) = deadline
-                && self.watch.expired(at, cx)
-            {
-                return Poll::Ready(Err(ReadEnd::Timeout));
+            let now = Instant::now();
+            let at = match (wait, deadline) {
+                (_, Some(at)) => at,
+                (Wait::For(d), None) if !d.is_zero() => *deadline.insert(now + d),
+                (Wait::Until(at), None) => *deadline.insert(at),
+                _ => return Poll::Pending,
+            };
+            if self.watch.expired(at, now, cx) {
+                Poll::Ready(Err(ReadEnd::Timeout))
+            } else {
+                Poll::Pending
             }
-            Poll::Pending
         })
         .await
     }
@@ -627,9 +637,15 @@ pub(super) fn coarse_date() -> HttpDate {
     }
 }
 
-/// `now + d`, or no deadline for a zero duration.
-fn deadline_in(d: Duration) -> Option<Instant> {
-    (!d.is_zero()).then(|| Instant::now() + d)
+/// How long a read may wait.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// No deadline.
+    Forever,
+    /// This long from when the socket first has nothing (zero: forever).
+    For(Duration),
+    /// Until then.
+    Until(Instant),
 }
 
 /// A part of an open file, read piece by piece with glommio's file API.
@@ -708,11 +724,11 @@ mod tests {
 
     /// Answers `n` requests of one keep-alive connection on the shard's
     /// ring; the ring's sends before and after, and the read timer's
-    /// deadline after each idle wait.
+    /// deadline after each request was read (none while no read waited).
     fn serve_on_ring(
         n: usize,
         client: impl FnOnce(String) + Send + 'static,
-    ) -> (u64, u64, Vec<Instant>) {
+    ) -> (u64, u64, Vec<Option<Instant>>) {
         let (tx, rx) = mpsc::channel::<String>();
         let server = LocalExecutorBuilder::default()
             .io_memory(1 << 20)
@@ -739,7 +755,7 @@ mod tests {
                 let mut armed = Vec::new();
                 for _ in 0..n {
                     let _request = c.next_request().await.expect("a request");
-                    armed.push(c.watch.armed_at().expect("the idle wait armed the timer"));
+                    armed.push(c.watch.armed_at());
                     let mut head = ResponseHead::new(200);
                     head.body(ResponseBody::Length(2));
                     c.respond(&head, Body::Bytes(Bytes::from_static(b"ok")))
@@ -784,7 +800,11 @@ mod tests {
         // The first wait armed the timer; the later ones (deadlines no
         // sooner) kept it.
         assert_eq!(armed.len(), 3);
-        assert!(armed.iter().all(|&at| at == armed[0]), "{armed:?}");
+        let first = armed.iter().flatten().next();
+        assert!(
+            armed.iter().flatten().all(|at| Some(at) == first),
+            "{armed:?}"
+        );
     }
 
     #[test]
@@ -796,20 +816,20 @@ mod tests {
                 let far = now + Duration::from_secs(60);
                 let waker = futures::task::noop_waker();
                 let mut cx = Context::from_waker(&waker);
-                assert!(!w.expired(far, &mut cx));
+                assert!(!w.expired(far, Instant::now(), &mut cx));
                 assert_eq!(w.armed_at(), Some(far));
                 // Later: kept.
-                assert!(!w.expired(far + Duration::from_secs(5), &mut cx));
+                assert!(!w.expired(far + Duration::from_secs(5), Instant::now(), &mut cx));
                 assert_eq!(w.armed_at(), Some(far));
                 // Sooner: re-armed.
                 let near = now + Duration::from_millis(20);
-                assert!(!w.expired(near, &mut cx));
+                assert!(!w.expired(near, Instant::now(), &mut cx));
                 assert_eq!(w.armed_at(), Some(near));
                 // Passed.
-                assert!(w.expired(now, &mut cx));
+                assert!(w.expired(now, Instant::now(), &mut cx));
                 // Once the timer's time has passed, a later deadline re-arms it.
                 glommio::timer::sleep(Duration::from_millis(30)).await;
-                assert!(!w.expired(far, &mut cx));
+                assert!(!w.expired(far, Instant::now(), &mut cx));
                 assert_eq!(w.armed_at(), Some(far));
             })
             .expect("executor")

@@ -34,7 +34,6 @@ mod session;
 pub mod sign;
 
 use std::cell::RefCell;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -170,12 +169,7 @@ impl Bridge {
 
     /// Checks a request whose body is `body` (everything before the WAMP
     /// action), in Crossbar's order.
-    fn check(
-        &self,
-        head: &RequestHead<Bytes>,
-        body: &[u8],
-        peer_ip: Option<IpAddr>,
-    ) -> Result<(), Denied> {
+    fn check(&self, head: &RequestHead<Bytes>, body: &[u8], peer: &str) -> Result<(), Denied> {
         let headers = head.headers();
         let content_type = headers.get_str("content-type").unwrap_or("");
         // Compared without case (no lowered copies; only a refusal's
@@ -237,7 +231,7 @@ impl Bridge {
         };
         sign::check(&fields, signing, body, now)?;
         if !self.require_ip.is_empty()
-            && !peer_ip.is_some_and(|ip| self.require_ip.iter().any(|n| n.contains(ip)))
+            && !peer_ip(peer).is_some_and(|ip| self.require_ip.iter().any(|n| n.contains(ip)))
         {
             return Err(Denied::new(400, "Request denied based on IP address."));
         }
@@ -347,7 +341,7 @@ pub(super) async fn answer(
     if let Some(all) = joined {
         body = all.freeze();
     }
-    let (mut head, out) = match bridge.check(&req.head, &body, peer_ip(peer)) {
+    let (mut head, out) = match bridge.check(&req.head, &body, peer) {
         Err(d) => denied(d.status, &d.message),
         Ok(()) => match router.and_then(|r| bridge.session(r)) {
             None => runtime_error(),
