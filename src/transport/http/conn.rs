@@ -49,7 +49,7 @@ use crate::proto::http::{
 };
 use crate::transport::conn::with_scratch;
 use crate::transport::socket::Socket;
-use crate::transport::uring::UringStream;
+use crate::transport::uring::{SendOp, UringStream};
 use crate::transport::{CLOSE_TIMEOUT, Stream, with_timeout};
 
 /// Octets of a large file read (and written) at a time.
@@ -58,8 +58,12 @@ const PIECE: usize = 256 * 1024;
 /// connection; beyond them it is no longer watched.
 const WATCH_LIMIT: usize = 64 * 1024;
 /// Octets at most that an answer sends through the shard's ring (copied into
-/// the send op); more (a file's pieces) are written from their own buffers.
-const RING_SEND_MAX: usize = 64 * 1024;
+/// the send op); more (a large body, a file's pieces) are written from their
+/// own buffers, where the copy would cost more than the system call.
+const RING_SEND_MAX: usize = 16 * 1024;
+/// A send op's buffer capacity kept when it goes back to the shard's pool
+/// (a larger one is freed: the pool holds up to 64 ops).
+const RING_SEND_KEEP: usize = 4 * 1024;
 
 /// A response body.
 #[derive(Debug)]
@@ -608,16 +612,25 @@ async fn ring_send(u: &mut UringStream, parts: &[&[u8]], limit: Duration) -> Res
                 let rest = &sent.ctrl[n.min(sent.ctrl.len())..];
                 op = u.send_op();
                 op.ctrl.extend_from_slice(rest);
-                u.recycle(sent);
+                recycle(u, sent);
             }
             _ => {
-                u.recycle(sent);
+                recycle(u, sent);
                 return Err(Stop);
             }
         }
     }
-    u.recycle(op);
+    recycle(u, op);
     Ok(())
+}
+
+/// Gives a send op back to the shard's pool, its buffer freed when larger
+/// than [`RING_SEND_KEEP`].
+fn recycle(u: &UringStream, mut op: Box<SendOp>) {
+    if op.ctrl.capacity() > RING_SEND_KEEP {
+        op.ctrl = Vec::new();
+    }
+    u.recycle(op);
 }
 
 /// The `Date` of an answer: the coarse real-time clock (a few milliseconds
@@ -805,6 +818,52 @@ mod tests {
             armed.iter().flatten().all(|at| Some(at) == first),
             "{armed:?}"
         );
+    }
+
+    #[test]
+    fn pooled_send_ops_keep_no_large_buffer() {
+        LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .spawn(|| async {
+                let driver = crate::transport::uring::start().expect("io_uring");
+                let endpoint = Endpoint::Tcp {
+                    host: "127.0.0.1".to_owned(),
+                    port: 0,
+                };
+                let listener = bind(&endpoint).expect("bind");
+                let addr = listener.local_addr_string();
+                let client = std::thread::spawn(move || {
+                    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+                    let mut all = Vec::new();
+                    s.read_to_end(&mut all).expect("read");
+                    all.len()
+                });
+                let (stream, _) = listener.accept().await.expect("accept");
+                let Stream::Uring(mut u) = stream else {
+                    panic!("on the ring")
+                };
+                let big = vec![7u8; RING_SEND_MAX];
+                ring_send(&mut u, &[&big], Duration::from_secs(30))
+                    .await
+                    .expect("sent");
+                let op = u.send_op();
+                assert!(
+                    op.ctrl.capacity() <= RING_SEND_KEEP,
+                    "{}",
+                    op.ctrl.capacity()
+                );
+                u.recycle(op);
+                drop(u);
+                drop(listener);
+                driver.stop().await;
+                client
+            })
+            .expect("executor")
+            .join()
+            .expect("join")
+            .join()
+            .map(|n| assert_eq!(n, RING_SEND_MAX))
+            .expect("client");
     }
 
     #[test]
