@@ -10,15 +10,21 @@
 # `json` path on the same Junction config (the cheapest answer its web server
 # gives), so the table shows what the bridge costs on top of HTTP.
 #
-# Each server runs RUNS times with a fresh process; the table has the medians
-# of requests per second. Output: perf/out/bridge-<date>.md and .json, wrk's
+# A fourth, `junction-base`, is a second Junction binary ($JUNCTION_BASE_BIN,
+# e.g. one built from main) under the same load, for before/after runs.
+#
+# Each server runs RUNS times with a fresh process, the targets taking turns
+# (run 1 of every target, then run 2, ...), so that a change in the
+# machine's load hits them alike; the table has the medians of requests per
+# second. Output: perf/out/bridge-<date>.md and .json, wrk's
 # raw output under perf/out/raw-bridge-<date>/.
 #
 # Crossbar: $CROSSBAR (default perf/.venv-crossbar/bin/crossbar, installed
 # there as Crossbar.io 26.10.1 when missing).
 #
 # Usage: perf/bridge.sh [--runs N] [--duration SECS] [--connections N]
-#                       [--only junction,crossbar,junction-get] [--no-build] [--quick]
+#                       [--only junction,crossbar,junction-get,junction-base]
+#                       [--no-build] [--quick]
 #                       [--close]
 # --close: every request on a new connection (wrk sends `Connection: close`
 # and reconnects), as a client without keep-alive (`curl`, `requests.post`
@@ -57,6 +63,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 TARGETS=(junction junction-get crossbar)
+[[ -n ${JUNCTION_BASE_BIN:-} ]] && TARGETS+=(junction-base)
 [[ ${#ONLY[@]} -gt 0 ]] && TARGETS=("${ONLY[@]}")
 wants() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
@@ -81,6 +88,9 @@ command -v wrk >/dev/null || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || die "apt-get install wrk failed"
 }
 JUNCTION=${JUNCTION_BIN:-$ROOT/target/release/junction}
+if wants junction-base; then
+    [[ -x ${JUNCTION_BASE_BIN:-} ]] || die "junction-base needs JUNCTION_BASE_BIN (an executable)"
+fi
 if { wants junction || wants junction-get; } && [[ $BUILD == 1 ]]; then
     log "cargo build --release --bin junction"
     (cd "$ROOT" && cargo build --release --bin junction >/dev/null)
@@ -116,6 +126,7 @@ EOF
 
 start_server() { # TARGET LOG -> STARTED_PID, PORT
     case "$1" in
+        junction-base) spawn "$2" "$JUNCTION_BASE_BIN" start --config "$WORK/junction.json" --shards 1; PORT=$J_PORT ;;
         junction*) spawn "$2" "$JUNCTION" start --config "$WORK/junction.json" --shards 1; PORT=$J_PORT ;;
         crossbar)
             rm -f "$WORK/crossbar/.crossbar/node.pid"
@@ -138,8 +149,8 @@ group_cpu() {
 
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
-for target in "${TARGETS[@]}"; do
-    for run in $(seq "$RUNS"); do
+for run in $(seq "$RUNS"); do
+    for target in "${TARGETS[@]}"; do
         tag="$target-$run"
         start_server "$target" "$RAW/$tag.server.log"
         load=("${CLOSE[@]}" -s "$WORK/post.lua" "http://127.0.0.1:$PORT/pub")
@@ -193,6 +204,12 @@ if "junction" in med and "crossbar" in med and med["crossbar"]:
     lines += ["", f"junction / crossbar: {med['junction'] / med['crossbar']:.1f}x"]
 if "junction" in pmed and "crossbar" in pmed:
     lines += [f"junction / crossbar by server CPU per request: {pmed['crossbar'] / pmed['junction']:.1f}x"]
+if "junction-base" in med and "crossbar" in med and med["crossbar"]:
+    lines += [f"junction-base / crossbar: {med['junction-base'] / med['crossbar']:.1f}x"]
+if "junction-base" in pmed and "crossbar" in pmed:
+    lines += [f"junction-base / crossbar by server CPU per request: {pmed['crossbar'] / pmed['junction-base']:.1f}x"]
+if "junction" in pmed and "junction-base" in pmed:
+    lines += [f"junction / junction-base: {med['junction'] / med['junction-base']:.2f} by rate, {pmed['junction-base'] / pmed['junction']:.2f} by CPU per request"]
 if "junction" in med and med.get("junction-get"):
     lines += [f"junction bridge / junction GET of a json path: {med['junction'] / med['junction-get']:.2f}"]
 open(out + ".md", "w").write("\n".join(lines) + "\n")

@@ -396,6 +396,31 @@ impl MessageQueue {
         self.messages.drain(..).collect()
     }
 
+    /// Takes the oldest queued message.
+    pub fn pop(&mut self) -> Option<Message> {
+        self.messages.pop_front()
+    }
+
+    /// Takes the parked consumer's waker, so that messages queued before
+    /// [`MessageQueue::unpark`] do not wake it: for a front end that feeds
+    /// the router and takes what it answered at once (an HTTP bridge
+    /// request), sparing its consumer task a pass for nothing.
+    pub fn park_consumer(&mut self) -> Option<Waker> {
+        self.waker.take()
+    }
+
+    /// Gives back a waker taken by [`MessageQueue::park_consumer`]: woken
+    /// now when messages are queued or a close was requested, parked again
+    /// otherwise.
+    pub fn unpark(&mut self, waker: Option<Waker>) {
+        let Some(w) = waker else { return };
+        if !self.messages.is_empty() || self.close.is_some() {
+            w.wake();
+        } else if self.waker.is_none() {
+            self.waker = Some(w);
+        }
+    }
+
     /// Asks the consumer to close; the first reason wins.
     pub fn close(&mut self, reason: CloseReason) {
         if self.close.is_none() {

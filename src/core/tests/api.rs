@@ -781,3 +781,55 @@ fn a_service_session_publishes_across_shards_with_its_roles_permissions() {
             .is_err()
     );
 }
+
+/// Counts its wakes.
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl futures::task::ArcWake for Wakes {
+    fn wake_by_ref(this: &std::sync::Arc<Self>) {
+        this.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_parked_consumer_is_not_woken_for_what_its_front_end_takes_itself() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::task::{Context, Poll};
+
+    let q = crate::core::api::MessageQueue::new_ref(1 << 20);
+    let wakes = Arc::new(Wakes(Default::default()));
+    let waker = futures::task::waker(Arc::clone(&wakes));
+    let mut cx = Context::from_waker(&waker);
+    let msg = |r: u64| {
+        Message::Published(Published {
+            request: RequestId(r),
+            publication: PublicationId(r),
+        })
+    };
+    assert_eq!(q.borrow_mut().poll_ready(&mut cx), Poll::Pending);
+    // Queued and taken while parked: no wake, and parked again.
+    let parked = q.borrow_mut().park_consumer();
+    q.borrow_mut().push(msg(1)).expect("room");
+    assert_eq!(q.borrow_mut().pop(), Some(msg(1)));
+    q.borrow_mut().unpark(parked);
+    assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+    // Parked again: a later message wakes it as usual.
+    q.borrow_mut().push(msg(2)).expect("room");
+    assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+    assert_eq!(q.borrow_mut().pop(), Some(msg(2)));
+    // A message left queued (another request's answer) wakes it at unpark.
+    assert_eq!(q.borrow_mut().poll_ready(&mut cx), Poll::Pending);
+    let parked = q.borrow_mut().park_consumer();
+    q.borrow_mut().push(msg(3)).expect("room");
+    assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+    q.borrow_mut().unpark(parked);
+    assert_eq!(wakes.0.load(Ordering::Relaxed), 2);
+    // So does a close requested meanwhile.
+    assert_eq!(q.borrow_mut().pop(), Some(msg(3)));
+    assert_eq!(q.borrow_mut().poll_ready(&mut cx), Poll::Pending);
+    let parked = q.borrow_mut().park_consumer();
+    q.borrow_mut().close(CloseReason::Normal);
+    q.borrow_mut().unpark(parked);
+    assert_eq!(wakes.0.load(Ordering::Relaxed), 3);
+}

@@ -70,6 +70,124 @@ pub fn decode_value(data: &[u8]) -> Result<Value, DecodeError> {
     })
 }
 
+/// Decodes a JSON object keeping only the values under `keys` (the first
+/// entry of a key sent twice), as [`decode_value`] would decode them,
+/// without building the object: no dictionary and no key is allocated.
+/// Other entries are decoded all the same (their errors are the object's)
+/// and dropped. `Ok(None)`: valid JSON whose top level is not an object.
+///
+/// # Errors
+/// As [`decode_value`].
+pub fn decode_object_fields<const N: usize>(
+    data: &[u8],
+    keys: [&str; N],
+) -> Result<Option<[Option<Value>; N]>, DecodeError> {
+    let failure = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let seed = FieldsSeed {
+        keys,
+        value: ValueSeed {
+            depth: 0,
+            failure: &failure,
+        },
+    };
+    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    result.map_err(|e| {
+        failure.take().unwrap_or_else(|| DecodeError::Syntax {
+            serializer: "json",
+            detail: e.to_string(),
+        })
+    })
+}
+
+/// The top level of [`decode_object_fields`]: an object's wanted entries,
+/// anything else checked as [`ValueSeed`] checks it.
+struct FieldsSeed<'k, 'a, const N: usize> {
+    keys: [&'k str; N],
+    value: ValueSeed<'a>,
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for FieldsSeed<'_, '_, N> {
+    type Value = Option<[Option<Value>; N]>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for FieldsSeed<'_, '_, N> {
+    type Value = Option<[Option<Value>; N]>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        self.value.visit_str(s).map(|_| None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.value.visit_seq(seq).map(|_| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let inner = self.value.enter()?;
+        let mut found: [Option<Value>; N] = std::array::from_fn(|_| None);
+        while let Some(key) = map.next_key_seed(KeySeed(&self.keys))? {
+            let v = map.next_value_seed(inner)?;
+            if let Some(i) = key
+                && found[i].is_none()
+            {
+                found[i] = Some(v);
+            }
+        }
+        Ok(Some(found))
+    }
+}
+
+/// An object key: the index of the wanted key it is, compared in place.
+struct KeySeed<'s, 'k, const N: usize>(&'s [&'k str; N]);
+
+impl<'de, const N: usize> DeserializeSeed<'de> for KeySeed<'_, '_, N> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for KeySeed<'_, '_, N> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|k| *k == s))
+    }
+}
+
 /// Appends the JSON encoding of `v` to `out`.
 pub fn encode_value(v: &Value, out: &mut BytesMut) {
     write_value(out, v);
@@ -356,6 +474,71 @@ mod tests {
 
     fn nested(depth: usize) -> String {
         format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    /// What [`decode_object_fields`] must give: [`decode_value`]'s object,
+    /// looked up.
+    fn fields_oracle<const N: usize>(
+        data: &[u8],
+        keys: [&str; N],
+    ) -> Result<Option<[Option<Value>; N]>, DecodeError> {
+        Ok(match decode_value(data)? {
+            Value::Dict(d) => Some(keys.map(|k| d.get(k).cloned())),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn object_fields_are_decoded_as_the_object_would_be() {
+        let keys = ["topic", "args", "kwargs"];
+        for input in [
+            r#"{"topic": "com.t", "args": [1, "two"], "kwargs": {"k": true}}"#,
+            r#"{"topic": "a", "topic": "b", "other": {"x": [null]}}"#,
+            r#"{"to\u0070ic": "escaped key", "args": "\u0000AAE="}"#,
+            r#"{"other": "\u0000!!", "topic": "t"}"#,
+            r#"{"topic": 1} x"#,
+            r#"[1, {"topic": "t"}]"#,
+            r#"["\u0000!!"]"#,
+            r#""text""#,
+            "3",
+            "null",
+            "{}",
+            "{",
+        ] {
+            let got = decode_object_fields(input.as_bytes(), keys);
+            let want = fields_oracle(input.as_bytes(), keys);
+            assert_eq!(got.is_ok(), want.is_ok(), "{input}");
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{input}"),
+                (Err(DecodeError::Syntax { .. }), Err(DecodeError::Syntax { .. })) => {}
+                (Err(g), Err(w)) => assert_eq!(g, w, "{input}"),
+                _ => unreachable!(),
+            }
+        }
+        let deep = format!(r#"{{"other": {}, "topic": "t"}}"#, nested(MAX_DEPTH + 1));
+        assert_eq!(
+            decode_object_fields(deep.as_bytes(), keys),
+            Err(DecodeError::TooDeep(MAX_DEPTH))
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn object_fields_agree_with_the_decoded_object(
+            tokens in proptest::collection::vec(proptest::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", "\"topic\"", "\"args\"", "\"x\"", "1",
+                "null", "\"\\u0000AA==\"", "\"\\u0000!!\"", " ",
+            ]), 0..24)
+        ) {
+            let input = tokens.concat();
+            let keys = ["topic", "args"];
+            let got = decode_object_fields(input.as_bytes(), keys);
+            let want = fields_oracle(input.as_bytes(), keys);
+            proptest::prop_assert_eq!(got.is_ok(), want.is_ok(), "{}", input);
+            if let (Ok(g), Ok(w)) = (got, want) {
+                proptest::prop_assert_eq!(g, w, "{}", input);
+            }
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ use super::body::{BodyDecoder, Chunk, Trailers};
 use super::date::{DATE_LEN, HttpDate};
 use super::framing::{BodyLength, Framing, request_framing};
 use super::head::{RequestHead, parse_request_head};
-use super::response::{RequestContext, ResponseHead, ResponsePlan};
+use super::response::{FixedFields, RequestContext, ResponseHead, ResponsePlan};
 use super::{HttpError, Limits, Method, is_tchar};
 
 /// The interim answer to `Expect: 100-continue`.
@@ -171,6 +171,8 @@ pub struct Connection {
     failed: Option<HttpError>,
     /// The formatted `Date` and the second it is for.
     date: (u64, [u8; DATE_LEN]),
+    /// Field lines added to every answer ([`Connection::set_fixed_fields`]).
+    fixed: Option<FixedFields>,
 }
 
 impl Connection {
@@ -189,7 +191,14 @@ impl Connection {
             upgraded: false,
             failed: None,
             date: (0, epoch.to_bytes()),
+            fixed: None,
         }
+    }
+
+    /// Adds `fields` to every answer written from now on (after the
+    /// answer's own fields).
+    pub fn set_fixed_fields(&mut self, fields: FixedFields) {
+        self.fixed = Some(fields);
     }
 
     /// The limits in force.
@@ -393,7 +402,8 @@ impl Connection {
         if !(p.body_done || p.body_empty) || closing {
             ctx.keep_alive = false;
         }
-        let plan = response.write_with_date(ctx, &self.date.1, out);
+        let fixed = self.fixed.as_ref().map_or(&[][..], FixedFields::as_bytes);
+        let plan = response.write_with_date(ctx, &self.date.1, fixed, out);
         if status == 101 {
             self.upgraded = true;
             self.read = Read::Stopped;

@@ -547,3 +547,51 @@ fn answering_a_bodiless_request_before_its_end_keeps_the_connection() {
     conn.finish_response().expect("started");
     assert!(conn.must_close());
 }
+
+#[test]
+fn fixed_fields_follow_each_answers_own_fields() {
+    let fixed =
+        FixedFields::new(&[("Strict-Transport-Security", b"max-age=600")]).expect("valid fields");
+    assert_eq!(
+        fixed.as_bytes(),
+        b"Strict-Transport-Security: max-age=600\r\n"
+    );
+    let mut conn = Connection::new(Limits::default());
+    conn.set_fixed_fields(fixed);
+    let input = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    let evs = events(&mut conn, input.as_bytes(), 7).expect("valid requests");
+    let requests = evs.iter().filter(|e| matches!(e, Ev::Req(..))).count();
+    assert_eq!(requests, 2);
+    for _ in 0..2 {
+        let mut head = ResponseHead::new(200);
+        let _ = head.header("X-A", "1");
+        let mut out = Vec::new();
+        conn.write_head(&head, NOW, &mut out).expect("a request");
+        conn.finish_response().expect("answered");
+        assert_eq!(
+            String::from_utf8(out).expect("ascii"),
+            format!(
+                "HTTP/1.1 200 OK\r\nDate: {}\r\nX-A: 1\r\n\
+                 Strict-Transport-Security: max-age=600\r\nContent-Length: 0\r\n\r\n",
+                std::str::from_utf8(&NOW.to_bytes()).expect("ascii")
+            )
+        );
+    }
+}
+
+#[test]
+fn fixed_fields_are_checked_once() {
+    use crate::proto::http::response::InvalidHeader;
+    assert_eq!(
+        FixedFields::new(&[("Bad Name", b"x")]),
+        Err(InvalidHeader::Name)
+    );
+    assert_eq!(
+        FixedFields::new(&[("X-Split", b"a\r\nX-Evil: 1")]),
+        Err(InvalidHeader::Value)
+    );
+    assert_eq!(
+        FixedFields::new(&[("Content-Length", b"1")]),
+        Err(InvalidHeader::Managed)
+    );
+}

@@ -54,7 +54,9 @@ pub use conn::{Connection, Event, Phase, Request};
 pub use date::HttpDate;
 pub use framing::{BodyLength, Framing};
 pub use head::{Headers, RequestHead, parse_request_head};
-pub use response::{BodyWrite, ResponseBody, ResponseHead, ResponsePlan, error_response};
+pub use response::{
+    BodyWrite, FixedFields, ResponseBody, ResponseHead, ResponsePlan, error_response,
+};
 
 /// The HTTP version of a request. Only HTTP/1.0 and HTTP/1.1 are spoken;
 /// any other version is answered with 505.

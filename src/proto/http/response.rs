@@ -101,6 +101,52 @@ pub(crate) fn check_field(name: &str, value: &[u8]) -> Result<(), InvalidHeader>
     Ok(())
 }
 
+/// Header field lines added to every answer of a connection (e.g. a site's
+/// `Strict-Transport-Security` on TLS connections), checked and written out
+/// once ([`Connection::set_fixed_fields`](super::Connection::set_fixed_fields)),
+/// shared by every connection of the site: no answer clones its head to add
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedFields(std::rc::Rc<[u8]>);
+
+impl FixedFields {
+    /// The fields `name: value`, in order.
+    ///
+    /// # Errors
+    /// [`InvalidHeader`], as [`ResponseHead::header`] checks them.
+    pub fn new(fields: &[(&str, &[u8])]) -> Result<Self, InvalidHeader> {
+        let mut out = Vec::new();
+        for &(name, value) in fields {
+            check_field(name, value)?;
+            if is_managed(name) {
+                return Err(InvalidHeader::Managed);
+            }
+            push_line(&mut out, name, value);
+        }
+        Ok(FixedFields(out.into()))
+    }
+
+    /// The field lines, each `name: value\r\n`.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Whether the writer writes field `name` itself.
+fn is_managed(name: &str) -> bool {
+    ["content-length", "transfer-encoding", "connection", "date"]
+        .iter()
+        .any(|m| name.eq_ignore_ascii_case(m))
+}
+
+/// Appends `name: value\r\n`.
+fn push_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// A response body's length, as the application knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseBody {
@@ -180,7 +226,8 @@ impl ResponseHead {
     pub fn new(status: u16) -> Self {
         ResponseHead {
             status,
-            fields: Vec::with_capacity(128),
+            // Room for a bridge or WebSocket answer's fields without growing.
+            fields: Vec::with_capacity(256),
             body: ResponseBody::Empty,
             close: false,
         }
@@ -218,21 +265,26 @@ impl ResponseHead {
     ) -> Result<&mut Self, InvalidHeader> {
         let value = value.as_ref();
         check_field(name, value)?;
-        if ["content-length", "transfer-encoding", "connection", "date"]
-            .iter()
-            .any(|m| name.eq_ignore_ascii_case(m))
-        {
+        if is_managed(name) {
             return Err(InvalidHeader::Managed);
         }
         self.push_field(name, value);
         Ok(self)
     }
 
+    /// Adds a header field given in the code (not from a request): checked
+    /// in debug builds only, as [`ResponseHead::header`] checks.
+    pub fn header_static(&mut self, name: &'static str, value: &'static str) -> &mut Self {
+        debug_assert!(
+            check_field(name, value.as_bytes()).is_ok() && !is_managed(name),
+            "invalid static field {name}"
+        );
+        self.push_field(name, value.as_bytes());
+        self
+    }
+
     fn push_field(&mut self, name: &str, value: &[u8]) {
-        self.fields.extend_from_slice(name.as_bytes());
-        self.fields.extend_from_slice(b": ");
-        self.fields.extend_from_slice(value);
-        self.fields.extend_from_slice(b"\r\n");
+        push_line(&mut self.fields, name, value);
     }
 
     /// Sets the body's length.
@@ -255,15 +307,17 @@ impl ResponseHead {
         date: HttpDate,
         out: &mut Vec<u8>,
     ) -> ResponsePlan {
-        self.write_with_date(request, &date.to_bytes(), out)
+        self.write_with_date(request, &date.to_bytes(), &[], out)
     }
 
     /// [`ResponseHead::write`] with the date already formatted (the
-    /// connection formats it once a second).
+    /// connection formats it once a second) and `fixed` field lines
+    /// (already checked: [`FixedFields`]) after the head's own.
     pub(crate) fn write_with_date(
         &self,
         request: RequestContext,
         date: &[u8; DATE_LEN],
+        fixed: &[u8],
         out: &mut Vec<u8>,
     ) -> ResponsePlan {
         let status = if (100..=999).contains(&self.status) {
@@ -271,7 +325,7 @@ impl ResponseHead {
         } else {
             500
         };
-        out.reserve(64 + self.fields.len() + DATE_LEN);
+        out.reserve(64 + self.fields.len() + fixed.len() + DATE_LEN);
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
         out.push(b' ');
@@ -284,6 +338,7 @@ impl ResponseHead {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(&self.fields);
+        out.extend_from_slice(fixed);
 
         let mut close = self.close || !request.keep_alive;
         let mut body = BodyWrite::None;
@@ -356,6 +411,22 @@ mod tests {
             version,
             keep_alive,
         }
+    }
+
+    #[test]
+    fn static_fields_are_written_as_checked_ones() {
+        let mut a = ResponseHead::new(200);
+        a.header_static("Cache-Control", "no-store");
+        let mut b = ResponseHead::new(200);
+        b.header("Cache-Control", "no-store").expect("valid");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "invalid static field")]
+    fn an_invalid_static_field_is_caught_in_debug_builds() {
+        ResponseHead::new(200).header_static("Content-Length", "1");
     }
 
     fn write(h: &ResponseHead, c: RequestContext) -> (String, ResponsePlan) {

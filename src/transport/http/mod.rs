@@ -71,7 +71,7 @@ use self::static_files::StaticFiles;
 use self::ws_path::WsPath;
 use crate::config::web::{HttpLimits, StaticSource, WebPaths, WebService, WebTransport};
 use crate::config::{Config, TransportConfig, TransportKind, UniversalTransport};
-use crate::proto::http::Limits;
+use crate::proto::http::{FixedFields, Limits};
 
 /// Why a web transport cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -160,9 +160,9 @@ pub struct Site {
     timeouts: Timeouts,
     /// `options.access_log`: one log line per request.
     access_log: bool,
-    /// `options.hsts`: the `Strict-Transport-Security` value sent on every
-    /// answer over TLS (`max-age=...`); `None` when off.
-    hsts: Option<Rc<str>>,
+    /// `options.hsts`: the `Strict-Transport-Security` field sent on every
+    /// answer over TLS (`max-age=...`), written out once; `None` when off.
+    hsts: Option<FixedFields>,
     /// The router-wide message limit (WebSocket paths).
     max_message_size: usize,
     /// When the site was built (the node info page's "started").
@@ -204,7 +204,7 @@ impl Site {
             hsts: web
                 .options
                 .hsts
-                .then(|| format!("max-age={}", web.options.hsts_max_age_s).into()),
+                .then(|| hsts_field(web.options.hsts_max_age_s)),
             routes,
             max_message_size,
             started: SystemTime::now(),
@@ -234,6 +234,13 @@ pub fn universal_web(u: &UniversalTransport) -> Option<WebTransport> {
 }
 
 /// The sans-IO connection's limits for a transport's `junction` limits.
+/// The `Strict-Transport-Security` field of a site's TLS answers.
+fn hsts_field(max_age_s: u64) -> FixedFields {
+    let value = format!("max-age={max_age_s}");
+    FixedFields::new(&[("Strict-Transport-Security", value.as_bytes())])
+        .expect("a token name and a value of digits are a valid field")
+}
+
 fn sans_io_limits(http: &HttpLimits) -> Limits {
     Limits {
         max_head: http.max_head_bytes,

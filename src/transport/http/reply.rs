@@ -84,7 +84,7 @@ pub(super) fn cross_origin(req: &RequestHead<Bytes>, head: &mut ResponseHead) {
     if head.header("Access-Control-Allow-Origin", origin).is_err() {
         let _ = head.header("Access-Control-Allow-Origin", "*");
     }
-    let _ = head.header("Access-Control-Allow-Credentials", "true");
+    head.header_static("Access-Control-Allow-Credentials", "true");
     if let Some(h) = headers.get("access-control-request-headers") {
         let _ = head.header("Access-Control-Allow-Headers", h);
     }

@@ -8,13 +8,11 @@
 //! An `impl` block on [`HttpConn`], kept apart from its file
 //! so that services which stream stay out of its file.
 
-use std::time::SystemTime;
-
 use bytes::BytesMut;
 
-use super::conn::{HttpConn, Stop};
+use super::conn::{HttpConn, Stop, coarse_date};
 use crate::proto::http::body::{CHUNK_END, LAST_CHUNK, chunk_header};
-use crate::proto::http::{BodyWrite, HttpDate, ResponseHead};
+use crate::proto::http::{BodyWrite, ResponseHead};
 use crate::transport::Stream;
 use crate::transport::socket::Socket;
 
@@ -97,12 +95,13 @@ impl HttpConn {
         head: &ResponseHead,
         out: &mut Vec<u8>,
     ) -> Result<Streaming, Stop> {
-        let now = HttpDate::from_system_time(SystemTime::now());
-        let head = self.wire_head(head);
-        let plan = self.conn.write_head(&head, now, out).map_err(|e| {
-            tracing::error!(error = %e, "web server answered out of turn; closing");
-            Stop
-        })?;
+        let plan = self
+            .conn
+            .write_head(head, coarse_date(), out)
+            .map_err(|e| {
+                tracing::error!(error = %e, "web server answered out of turn; closing");
+                Stop
+            })?;
         let left = match plan.body {
             BodyWrite::Length(n) => n,
             _ => 0,

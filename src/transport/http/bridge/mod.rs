@@ -34,7 +34,6 @@ mod session;
 pub mod sign;
 
 use std::cell::RefCell;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,7 +45,7 @@ use super::conn::{Body, HttpConn, Stop, peer_ip};
 use super::port::WebRouter;
 use crate::config::web::{BridgeService, IpNetwork, WebhookService};
 use crate::config::{Endpoint, TransportConfig};
-use crate::proto::codec::json::{decode_value, encode_value};
+use crate::proto::codec::json::{decode_object_fields, encode_value};
 use crate::proto::http::{BodyLength, Method, Request, RequestHead, ResponseBody, ResponseHead};
 use crate::proto::{Call, Dict, Message, Payload, Publish, Value};
 
@@ -170,24 +169,22 @@ impl Bridge {
 
     /// Checks a request whose body is `body` (everything before the WAMP
     /// action), in Crossbar's order.
-    fn check(
-        &self,
-        head: &RequestHead<Bytes>,
-        body: &[u8],
-        peer_ip: Option<IpAddr>,
-    ) -> Result<(), Denied> {
+    fn check(&self, head: &RequestHead<Bytes>, body: &[u8], peer: &str) -> Result<(), Denied> {
         let headers = head.headers();
         let content_type = headers.get_str("content-type").unwrap_or("");
+        // Compared without case (no lowered copies; only a refusal's
+        // message lowers the media type).
         let mut elements = content_type
             .split(';')
-            .map(|e| e.trim().to_ascii_lowercase())
+            .map(str::trim)
             .filter(|e| !e.is_empty());
         let media = elements.next();
         let webhook = matches!(self.kind, Kind::Webhook { .. });
         if !webhook
-            && let Some(m) = &media
-            && m != "application/json"
+            && let Some(m) = media
+            && !m.eq_ignore_ascii_case("application/json")
         {
+            let m = m.to_ascii_lowercase();
             return Err(Denied::new(
                 400,
                 format!(
@@ -197,8 +194,8 @@ impl Bridge {
         }
         for param in elements {
             if let Some((k, v)) = param.split_once('=')
-                && k.trim() == "charset"
-                && !matches!(v.trim().trim_matches('"'), "utf-8" | "utf8")
+                && k.trim().eq_ignore_ascii_case("charset")
+                && !is_utf8_label(v.trim().trim_matches('"'))
             {
                 return Err(Denied::new(
                     400,
@@ -226,9 +223,15 @@ impl Bridge {
             secret,
             delta_limit_s: self.timestamp_delta_limit_s,
         });
-        sign::check(&fields, signing, body, now_unix_ms())?;
+        // The clock is read only for a timestamp to compare with it.
+        let now = if fields.timestamp.is_some() {
+            now_unix_ms()
+        } else {
+            0
+        };
+        sign::check(&fields, signing, body, now)?;
         if !self.require_ip.is_empty()
-            && !peer_ip.is_some_and(|ip| self.require_ip.iter().any(|n| n.contains(ip)))
+            && !peer_ip(peer).is_some_and(|ip| self.require_ip.iter().any(|n| n.contains(ip)))
         {
             return Err(Denied::new(400, "Request denied based on IP address."));
         }
@@ -243,6 +246,11 @@ impl Bridge {
         }
         Ok(())
     }
+}
+
+/// Whether a `charset` parameter names UTF-8 (any case).
+fn is_utf8_label(v: &str) -> bool {
+    v.eq_ignore_ascii_case("utf-8") || v.eq_ignore_ascii_case("utf8")
 }
 
 /// Whether `transport` listens with TLS.
@@ -333,7 +341,7 @@ pub(super) async fn answer(
     if let Some(all) = joined {
         body = all.freeze();
     }
-    let (mut head, out) = match bridge.check(&req.head, &body, peer_ip(peer)) {
+    let (mut head, out) = match bridge.check(&req.head, &body, peer) {
         Err(d) => denied(d.status, &d.message),
         Ok(()) => match router.and_then(|r| bridge.session(r)) {
             None => runtime_error(),
@@ -380,27 +388,11 @@ async fn act(
             }
         }
         Kind::Publisher | Kind::Caller => {
-            let event = match decode_value(body) {
-                Ok(Value::Dict(d)) => d,
-                Ok(_) => {
-                    return denied(
-                        400,
-                        "Request body was valid JSON, but not well formed (must be a dict).",
-                    );
-                }
-                Err(_) => return denied(400, "Request body was invalid JSON."),
-            };
             let caller = matches!(bridge.kind, Kind::Caller);
-            let key = if caller { "procedure" } else { "topic" };
-            let Some(uri) = event.get(key).and_then(Value::as_str).map(str::to_owned) else {
-                return denied(
-                    400,
-                    &format!(
-                        "Request body was valid JSON, but not well formed (missing key '{key}')."
-                    ),
-                );
+            let (uri, payload, given) = match read_body(body, caller) {
+                Ok(read) => read,
+                Err(why) => return denied(400, &why),
             };
-            let payload = payload_of(&event);
             let request = s.next_request();
             let msg = if caller {
                 Message::Call(Call {
@@ -411,10 +403,10 @@ async fn act(
                 })
             } else {
                 let mut options = Dict::new().with("acknowledge", true);
-                if let Some(Value::Dict(given)) = event.get("options") {
-                    for (k, v) in given.iter() {
-                        if PUBLISH_OPTIONS.contains(&k) && *v != Value::Null {
-                            options.insert(k, v.clone());
+                if let Some(Value::Dict(given)) = given {
+                    for (k, v) in given.0 {
+                        if PUBLISH_OPTIONS.contains(&k.as_str()) && v != Value::Null {
+                            options.insert(k, v);
                         }
                     }
                 }
@@ -426,9 +418,7 @@ async fn act(
                 })
             };
             match s.request(request, msg).await {
-                Some(Message::Published(p)) => {
-                    json(200, &Value::Dict(Dict::new().with("id", p.publication.0)))
-                }
+                Some(Message::Published(p)) => raw(200, published_body(p.publication.0)),
                 Some(Message::Result(r)) => json(200, &Value::Dict(call_result(r.payload))),
                 Some(Message::Error(e)) => {
                     let d = Dict::new()
@@ -443,14 +433,39 @@ async fn act(
     }
 }
 
-/// `args` and `kwargs` of a request body (absent, null or empty: none).
-fn payload_of(event: &Dict) -> Payload {
-    let args = match event.get("args") {
-        Some(Value::List(l)) if !l.is_empty() => Some(l.clone()),
+/// A `publisher` (`caller` when `caller`) request body, an object read for
+/// its URI (`topic` or `procedure`), `args`, `kwargs` and `options` (the
+/// first entry of a key sent twice) and nothing else kept: the URI, the
+/// payload and the options as given. `Err`: the refusal's message.
+fn read_body(body: &[u8], caller: bool) -> Result<(String, Payload, Option<Value>), String> {
+    let key = if caller { "procedure" } else { "topic" };
+    let [uri, args, kwargs, options] =
+        match decode_object_fields(body, [key, "args", "kwargs", "options"]) {
+            Ok(Some(fields)) => fields,
+            Ok(None) => {
+                return Err(
+                    "Request body was valid JSON, but not well formed (must be a dict).".into(),
+                );
+            }
+            Err(_) => return Err("Request body was invalid JSON.".into()),
+        };
+    let Some(Value::Str(uri)) = uri else {
+        return Err(format!(
+            "Request body was valid JSON, but not well formed (missing key '{key}')."
+        ));
+    };
+    Ok((uri, payload_of(args, kwargs), options))
+}
+
+/// A payload from a request body's `args` and `kwargs` (absent, null or
+/// empty: none).
+fn payload_of(args: Option<Value>, kwargs: Option<Value>) -> Payload {
+    let args = match args {
+        Some(Value::List(l)) if !l.is_empty() => Some(l),
         _ => None,
     };
-    let kwargs = match event.get("kwargs") {
-        Some(Value::Dict(d)) if !d.is_empty() => Some(d.clone()),
+    let kwargs = match kwargs {
+        Some(Value::Dict(d)) if !d.is_empty() => Some(d),
         _ => None,
     };
     match (args, kwargs) {
@@ -535,6 +550,16 @@ fn runtime_error() -> (ResponseHead, Body) {
     json(500, &Value::Dict(d))
 }
 
+/// `{"id":N}`, the answer to a publication, as [`encode_value`] writes
+/// it, without building the dictionary.
+fn published_body(id: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(32);
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    out.extend_from_slice(b"}");
+    out.freeze()
+}
+
 fn json(status: u16, v: &Value) -> (ResponseHead, Body) {
     let mut out = BytesMut::new();
     encode_value(v, &mut out);
@@ -550,11 +575,11 @@ fn raw(status: u16, body: Bytes) -> (ResponseHead, Body) {
 /// Crossbar's header fields on every bridge answer.
 fn common_headers(req: &RequestHead<Bytes>, head: &mut ResponseHead) {
     super::reply::cross_origin(req, head);
-    let _ = head.header(
+    head.header_static(
         "Cache-Control",
         "no-store,no-cache,must-revalidate,max-age=0",
     );
-    let _ = head.header("Content-Type", "application/json; charset=UTF-8");
+    head.header_static("Content-Type", "application/json; charset=UTF-8");
 }
 
 #[cfg(test)]
@@ -595,22 +620,68 @@ mod tests {
 
     #[test]
     fn request_payloads_drop_empty_parts() {
-        let body = |s: &str| match decode_value(s.as_bytes()).expect("json") {
-            Value::Dict(d) => d,
-            _ => panic!("dict"),
-        };
-        assert_eq!(payload_of(&body(r#"{"topic":"t"}"#)), Payload::empty());
+        let payload = |s: &str| read_body(s.as_bytes(), false).expect("valid").1;
+        assert_eq!(payload(r#"{"topic":"t"}"#), Payload::empty());
         assert_eq!(
-            payload_of(&body(r#"{"args":[],"kwargs":{}}"#)),
+            payload(r#"{"topic":"t","args":[],"kwargs":{}}"#),
             Payload::empty()
         );
         assert_eq!(
-            payload_of(&body(r#"{"args":[1,"a"]}"#)),
+            payload(r#"{"topic":"t","args":[1,"a"]}"#),
             Payload::args(vec![Value::from(1i64), Value::from("a")])
         );
-        let p = payload_of(&body(r#"{"kwargs":{"x":true}}"#));
+        let p = payload(r#"{"topic":"t","kwargs":{"x":true}}"#);
         assert_eq!(p.args, Some(vec![]));
         assert_eq!(p.kwargs, Some(Dict::new().with("x", true)));
+    }
+
+    #[test]
+    fn request_bodies_are_read_for_their_uri_payload_and_options() {
+        let (uri, payload, options) = read_body(
+            br#"{"topic":"a","topic":"b","extra":[1],"options":{"retain":true},"args":[2]}"#,
+            false,
+        )
+        .expect("valid");
+        assert_eq!(uri, "a", "the first entry of a key sent twice");
+        assert_eq!(payload, Payload::args(vec![Value::from(2i64)]));
+        assert_eq!(options, Some(Value::Dict(Dict::new().with("retain", true))));
+        let (uri, ..) = read_body(br#"{"procedure":"p"}"#, true).expect("valid");
+        assert_eq!(uri, "p");
+        let refused = |body: &str, caller| read_body(body.as_bytes(), caller).expect_err("refused");
+        assert_eq!(
+            refused(r#"{"topic":1}"#, false),
+            "Request body was valid JSON, but not well formed (missing key 'topic')."
+        );
+        assert_eq!(
+            refused(r#"{"topic":"t"}"#, true),
+            "Request body was valid JSON, but not well formed (missing key 'procedure')."
+        );
+        assert_eq!(
+            refused("[1]", false),
+            "Request body was valid JSON, but not well formed (must be a dict)."
+        );
+        assert_eq!(refused("{", false), "Request body was invalid JSON.");
+        assert_eq!(
+            refused(r#"{"topic":"t","x":"\u0000!!"}"#, false),
+            "Request body was invalid JSON.",
+            "a bad binary string anywhere, as the whole body decoded"
+        );
+    }
+
+    #[test]
+    fn publication_answers_match_the_json_encoder() {
+        for id in [0u64, 7, 4_503_599_627_370_496, 9_007_199_254_740_992] {
+            let mut want = BytesMut::new();
+            encode_value(&Value::Dict(Dict::new().with("id", id)), &mut want);
+            assert_eq!(published_body(id), want.freeze(), "id {id}");
+        }
+    }
+
+    #[test]
+    fn content_types_compare_without_case() {
+        assert!(is_utf8_label("UTF-8"));
+        assert!(is_utf8_label("utf8"));
+        assert!(!is_utf8_label("latin-1"));
     }
 
     #[test]

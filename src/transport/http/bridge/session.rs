@@ -100,12 +100,19 @@ impl ServiceSession {
         if self.is_dead() {
             return None;
         }
+        // A local publication is acknowledged while it is fed: its answer
+        // is taken here, without waking the pump (nor a channel for it).
+        // Nothing else runs between the feed and the registration below,
+        // so the pump cannot see the answer first.
+        let parked = self.queue.borrow_mut().park_consumer();
+        self.router.feed(self.link, msg);
+        let mine = deliver(&self.queue, &self.shared, Some(request));
+        self.queue.borrow_mut().unpark(parked);
+        if mine.is_some() {
+            return mine;
+        }
         let (tx, rx) = oneshot::channel();
         self.shared.waiting.borrow_mut().insert(request, tx);
-        self.router.feed(self.link, msg);
-        // A local publication is acknowledged while it is fed: hand it over
-        // now rather than through the pump task.
-        deliver(&self.queue, &self.shared);
         rx.await.ok()
     }
 }
@@ -128,13 +135,18 @@ fn answer_to(m: &Message) -> Option<RequestId> {
     }
 }
 
-/// Hands what is on `queue` to the requests waiting for it.
-fn deliver(queue: &MessageQueueRef, shared: &Shared) {
-    let msgs = queue.borrow_mut().take();
-    for m in msgs {
-        if let Some(r) = answer_to(&m)
-            && let Some(tx) = shared.waiting.borrow_mut().remove(&r)
-        {
+/// Hands what is on `queue` to the requests waiting for it; the answer to
+/// `own` (a request not registered as waiting) is returned instead.
+fn deliver(queue: &MessageQueueRef, shared: &Shared, own: Option<RequestId>) -> Option<Message> {
+    let mut mine = None;
+    loop {
+        let Some(m) = queue.borrow_mut().pop() else {
+            return mine;
+        };
+        let Some(r) = answer_to(&m) else { continue };
+        if own == Some(r) && mine.is_none() {
+            mine = Some(m);
+        } else if let Some(tx) = shared.waiting.borrow_mut().remove(&r) {
             let _ = tx.send(m);
         }
     }
@@ -145,7 +157,7 @@ fn deliver(queue: &MessageQueueRef, shared: &Shared) {
 async fn pump(router: Rc<dyn WebRouter>, link: LinkId, queue: MessageQueueRef, shared: Rc<Shared>) {
     loop {
         poll_fn(|cx| queue.borrow_mut().poll_ready(cx)).await;
-        deliver(&queue, &shared);
+        deliver(&queue, &shared, None);
         if queue.borrow().close_reason().is_some() {
             break;
         }
