@@ -106,6 +106,9 @@ if wants crossbar && [[ ! -x $CROSSBAR ]]; then
 fi
 
 WORK=$(mktemp -d)
+# Junction's control socket in this run's directory: a node refuses a socket
+# that another live node owns (the shared default is /tmp/junction-UID).
+export RUNTIME_DIRECTORY="$WORK/run"
 mkdir -p "$RAW" "$WORK/crossbar/.crossbar"
 bridge_config() { # PORT
     cat <<EOF
