@@ -39,6 +39,7 @@
 //! store together; it never imports the node (the process layer above it).
 
 pub mod control;
+mod cpus;
 mod listeners;
 /// The channel mesh between shards. Public so that `benches/mesh.rs` can
 /// measure the real hand-off ([`mesh::ChannelMesh`], [`mesh::drain_inbox`]);
@@ -58,6 +59,8 @@ use std::time::{Duration, Instant};
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use self::control::RouterControl;
+pub use self::cpus::allowed_cpus;
+use self::cpus::cpu_list;
 pub use self::listeners::TlsSet;
 use self::listeners::{Listeners, Wanted};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
@@ -255,66 +258,6 @@ fn shard_count_on(
         });
     }
     Ok(n)
-}
-
-/// The CPUs this process may run on, ascending: its affinity mask
-/// (`sched_getaffinity`, which taskset, systemd `CPUAffinity=` and container
-/// cpusets set) among the online CPUs. Every online CPU if the mask cannot be
-/// read; empty only if neither can.
-pub fn allowed_cpus() -> Vec<usize> {
-    let online = online_cpus();
-    let Some(mask) = affinity_mask() else {
-        return online;
-    };
-    let allowed: Vec<usize> = online
-        .iter()
-        .copied()
-        .filter(|&c| c < libc::CPU_SETSIZE as usize && cpu_isset(c, &mask))
-        .collect();
-    if allowed.is_empty() { online } else { allowed }
-}
-
-fn online_cpus() -> Vec<usize> {
-    glommio::CpuSet::online()
-        .map(|s| s.iter().map(|c| c.cpu).collect())
-        .unwrap_or_default()
-}
-
-/// The calling thread's CPU affinity mask (at start: the process's).
-fn affinity_mask() -> Option<libc::cpu_set_t> {
-    // SAFETY: `set` is a plain bit set, zero-initialised, and the size passed
-    // is its own; the kernel writes at most that many bytes.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
-        (rc == 0).then_some(set)
-    }
-}
-
-/// Whether `cpu` (below `CPU_SETSIZE`) is in `set`.
-fn cpu_isset(cpu: usize, set: &libc::cpu_set_t) -> bool {
-    // SAFETY: `cpu` is below CPU_SETSIZE (checked by the caller), so the
-    // bit lies inside `set`.
-    unsafe { libc::CPU_ISSET(cpu, set) }
-}
-
-/// `[0, 1, 2, 3, 6]` → `0-3,6`.
-fn cpu_list(cpus: &[usize]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < cpus.len() {
-        let start = cpus[i];
-        while i + 1 < cpus.len() && cpus[i + 1] == cpus[i] + 1 {
-            i += 1;
-        }
-        out.push(if cpus[i] == start {
-            start.to_string()
-        } else {
-            format!("{start}-{}", cpus[i])
-        });
-        i += 1;
-    }
-    out.join(",")
 }
 
 /// Starts the router in the background and returns once every shard listens.
@@ -992,28 +935,5 @@ mod tests {
             shard_count_on(Some(0), None, &[0]),
             Err(RunError::Shards(0))
         ));
-    }
-
-    #[test]
-    fn cpu_lists_are_compact() {
-        assert_eq!(cpu_list(&[0]), "0");
-        assert_eq!(cpu_list(&[0, 1, 2, 3, 6]), "0-3,6");
-        assert_eq!(cpu_list(&[1, 3, 4, 7, 8, 9]), "1,3-4,7-9");
-        assert_eq!(cpu_list(&[]), "");
-    }
-
-    #[test]
-    fn allowed_cpus_are_this_threads_mask_among_the_online_cpus() {
-        let online = online_cpus();
-        let allowed = allowed_cpus();
-        assert!(!allowed.is_empty());
-        assert!(
-            allowed.iter().all(|c| online.contains(c)),
-            "{allowed:?} ⊄ {online:?}"
-        );
-        let mask = affinity_mask().expect("readable here");
-        for c in &online {
-            assert_eq!(allowed.contains(c), cpu_isset(*c, &mask), "CPU {c}");
-        }
     }
 }

@@ -37,6 +37,7 @@ mod compress;
 mod conn;
 pub mod cookie;
 mod encoded;
+mod framing;
 pub mod http;
 pub mod listener;
 pub mod mqtt;
