@@ -364,11 +364,9 @@ impl Session {
             !c.clean_start,
         );
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
-        info.max_outbound = None;
-        info.tls = sock.take_tls_info();
+        info.set_tls(sock.take_tls_info());
         let certificate = info
-            .tls
-            .as_ref()
+            .tls()
             .is_some_and(|t| t.peer_certificate.is_some());
         let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
         let link = match router.open(info, Output::Sink(sink)) {
