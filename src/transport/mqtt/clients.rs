@@ -14,7 +14,7 @@
 //!
 //! Imports the connection state's handle; nothing above it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::num::NonZeroU64;
 use std::rc::Rc;
 

@@ -108,11 +108,7 @@ impl Authenticator for TlsMethod {
     }
 
     fn hello(&self, req: &HelloRequest<'_>, _ticket: Ticket) -> Step {
-        let Some(cert) = req
-            .link
-            .tls()
-            .and_then(|t| t.peer_certificate.as_ref())
-        else {
+        let Some(cert) = req.link.tls().and_then(|t| t.peer_certificate.as_ref()) else {
             let why = if req.link.tls().is_some() {
                 "tls authentication needs a client certificate; none was presented"
             } else {
