@@ -183,28 +183,34 @@ impl HttpInfo {
 }
 
 /// What a front end tells the router about a new link.
+///
+/// Every held link keeps one, so what only some links have (TLS state, the
+/// HTTP request that opened it, a tracking cookie) is in one box that a
+/// plain link does not allocate ([`LinkInfo::tls`], [`LinkInfo::http`],
+/// [`LinkInfo::cookie`] and their setters).
 #[derive(Debug, Clone)]
 pub struct LinkInfo {
     /// The listening transport's config (its id and `auth`).
     pub transport: Rc<TransportConfig>,
-    /// What kind of front end this is.
-    pub kind: FrontEnd,
     /// The peer, for logs and session details (`tcp4:127.0.0.1:5000`,
     /// `unix`, `internal`); a TCP peer's socket address (rate limits,
     /// `require_ip`) is [`Peer::addr`].
     pub peer: Peer,
-    /// TLS state, when the link came over TLS.
-    pub tls: Option<Box<TlsInfo>>,
-    /// The HTTP request that opened the link, when there was one.
-    pub http: Option<Box<HttpInfo>>,
-    /// The WebSocket service's tracking cookie, when it has cookie tracking
-    /// (cookie authentication looks it up; a successful login is remembered
-    /// under it).
-    pub cookie: Option<Box<LinkCookie>>,
-    /// The largest message the peer accepts (RawSocket: what its handshake
-    /// announced); `None` when the transport has no such limit. The router
-    /// answers rather than send a message past it.
-    pub max_outbound: Option<usize>,
+    /// TLS, HTTP request and cookie: `None` while all three are absent.
+    rare: Option<Box<RareInfo>>,
+    /// What kind of front end this is.
+    pub kind: FrontEnd,
+    /// The largest message the peer accepts, `u32::MAX` for none (see
+    /// [`LinkInfo::max_outbound`]).
+    max_outbound: u32,
+}
+
+/// What only some links have (see [`LinkInfo`]).
+#[derive(Debug, Clone, Default)]
+struct RareInfo {
+    tls: Option<Box<TlsInfo>>,
+    http: Option<Box<HttpInfo>>,
+    cookie: Option<Box<LinkCookie>>,
 }
 
 impl LinkInfo {
@@ -213,12 +219,75 @@ impl LinkInfo {
     pub fn new(transport: Rc<TransportConfig>, kind: FrontEnd, peer: impl Into<Peer>) -> Self {
         LinkInfo {
             transport,
-            kind,
             peer: peer.into(),
-            tls: None,
-            http: None,
-            cookie: None,
-            max_outbound: None,
+            rare: None,
+            kind,
+            max_outbound: u32::MAX,
+        }
+    }
+
+    /// TLS state, when the link came over TLS.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.rare.as_ref()?.tls.as_deref()
+    }
+
+    /// Sets (or clears) the TLS state.
+    pub fn set_tls(&mut self, tls: Option<Box<TlsInfo>>) {
+        self.rare_mut(tls.is_some(), |r| r.tls = tls);
+    }
+
+    /// The HTTP request that opened the link, when there was one.
+    pub fn http(&self) -> Option<&HttpInfo> {
+        self.rare.as_ref()?.http.as_deref()
+    }
+
+    /// Sets (or clears) the HTTP request.
+    pub fn set_http(&mut self, http: Option<Box<HttpInfo>>) {
+        self.rare_mut(http.is_some(), |r| r.http = http);
+    }
+
+    /// Takes the HTTP request out of the link.
+    pub fn take_http(&mut self) -> Option<Box<HttpInfo>> {
+        let mut http = None;
+        self.rare_mut(false, |r| http = r.http.take());
+        http
+    }
+
+    /// The WebSocket service's tracking cookie, when it has cookie tracking
+    /// (cookie authentication looks it up; a successful login is remembered
+    /// under it).
+    pub fn cookie(&self) -> Option<&LinkCookie> {
+        self.rare.as_ref()?.cookie.as_deref()
+    }
+
+    /// Sets (or clears) the tracking cookie.
+    pub fn set_cookie(&mut self, cookie: Option<Box<LinkCookie>>) {
+        self.rare_mut(cookie.is_some(), |r| r.cookie = cookie);
+    }
+
+    /// The largest message the peer accepts (RawSocket: what its handshake
+    /// announced); `None` when the transport has no such limit. The router
+    /// answers rather than send a message past it. Kept in 32 bits: a limit
+    /// of 4 GiB or more is no limit (every message limit is far below).
+    pub fn max_outbound(&self) -> Option<usize> {
+        (self.max_outbound != u32::MAX).then_some(self.max_outbound as usize)
+    }
+
+    /// Sets (or clears) the largest message the peer accepts.
+    pub fn set_max_outbound(&mut self, max: Option<usize>) {
+        self.max_outbound = max.map_or(u32::MAX, |m| u32::try_from(m).unwrap_or(u32::MAX));
+    }
+
+    /// Runs `f` on the rare box (allocated first when `alloc`), then frees
+    /// the box if nothing is left in it.
+    fn rare_mut(&mut self, alloc: bool, f: impl FnOnce(&mut RareInfo)) {
+        if self.rare.is_none() && !alloc {
+            return;
+        }
+        let rare = self.rare.get_or_insert_with(Default::default);
+        f(rare);
+        if rare.tls.is_none() && rare.http.is_none() && rare.cookie.is_none() {
+            self.rare = None;
         }
     }
 }

@@ -226,8 +226,8 @@ async fn opening<H: ConnectionHooks>(
         send_max,
     };
     let mut info = LinkInfo::new(transport, FrontEnd::RawSocket, peer);
-    info.max_outbound = Some(send_max);
-    info.tls = conn.sock.take_tls_info();
+    info.set_max_outbound(Some(send_max));
+    info.set_tls(conn.sock.take_tls_info());
     if let Err(refused) = conn.open(info, serializer) {
         tracing::debug!(reason = refused.0, "rawsocket connection refused");
         let reply = wire::error_reply(ERR_MAX_CONNECTIONS);

@@ -66,7 +66,7 @@ impl ConnectionHooks for TestHooks {
     fn open(&mut self, info: LinkInfo, serializer: Serializer) -> Result<OutboxRef, Refused> {
         let mut log = self.log.borrow_mut();
         log.opened += 1;
-        log.tls = info.tls.clone();
+        log.tls = info.tls().cloned().map(Box::new);
         log.info = Some((serializer, info.kind.as_str(), info.peer.to_string()));
         match self.behaviour {
             Behaviour::Refuse => Err(Refused("server full")),

@@ -314,8 +314,8 @@ pub(super) async fn open_session<H: ConnectionHooks>(
     );
     // The TLS handshake's results (client certificate, channel bindings).
     let mut info = info;
-    info.tls = conn.sock.take_tls_info();
-    info.cookie = accepted.cookie.clone().map(Box::new);
+    info.set_tls(conn.sock.take_tls_info());
+    info.set_cookie(accepted.cookie.clone().map(Box::new));
     if let Err(refused) = conn.open(info, serializer) {
         Box::pin(conn.refuse(wire::close_frame(1013, refused.0))).await;
         return None;

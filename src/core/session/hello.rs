@@ -369,7 +369,7 @@ impl Sessions {
             "authenticated"
         );
         let transport_level = l.info.transport.auth.trustlevel;
-        let cookie = l.info.cookie.clone();
+        let cookie = l.info.cookie().cloned();
         let trustlevel = host
             .role_trustlevel(realm, &identity.authrole)
             .or(transport_level);

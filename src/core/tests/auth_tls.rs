@@ -41,8 +41,8 @@ fn hello_with(
         FrontEnd::WebSocket,
         "tcp4:10.0.0.9:4000",
     );
-    info.tls = tls.map(Box::new);
-    info.cookie = cookie.map(Box::new);
+    info.set_tls(tls.map(Box::new));
+    info.set_cookie(cookie.map(Box::new));
     let out = Output::Wire {
         outbox: Rc::clone(&outbox),
         serializer: Serializer::Json,

@@ -279,7 +279,7 @@ impl Cluster {
     ) -> Peer {
         let outbox = Outbox::new_ref(queue_limit);
         let mut info = LinkInfo::new(Rc::clone(&self.transport), FrontEnd::RawSocket, "test");
-        info.max_outbound = max_outbound;
+        info.set_max_outbound(max_outbound);
         let out = Output::Wire {
             outbox: Rc::clone(&outbox),
             serializer,

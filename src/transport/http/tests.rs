@@ -44,11 +44,11 @@ struct Echo {
 }
 
 impl ConnectionHooks for Echo {
-    fn open(&mut self, info: LinkInfo, _: Serializer) -> Result<OutboxRef, Refused> {
+    fn open(&mut self, mut info: LinkInfo, _: Serializer) -> Result<OutboxRef, Refused> {
         self.seen
             .borrow_mut()
             .links
-            .push((info.transport.serializers.clone(), info.http));
+            .push((info.transport.serializers.clone(), info.take_http()));
         let o = Outbox::new_ref(1 << 20);
         self.outbox = Some(o.clone());
         Ok(o)

@@ -172,6 +172,6 @@ pub(super) async fn open<H: ConnectionHooks + 'static>(
     let opts = path.options();
     let conn = Conn::new(sock, hooks, ws_framing(opts, max_message));
     let mut info = LinkInfo::new(Rc::clone(&path.transport), FrontEnd::WebSocket, peer);
-    info.http = accepted.http;
+    info.set_http(accepted.http);
     open_session(conn, info, opts, &accepted.negotiated).await
 }

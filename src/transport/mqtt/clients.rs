@@ -1,18 +1,20 @@
-//! This shard's table of MQTT client identifiers. Per identifier, one
-//! entry holds both what the shard knows of it: its connection here (or
-//! its offline session), and, when this shard is the identifier's owner
-//! (see [`super::takeover`]), the token of the session holding it,
-//! wherever that is (the token carries its shard).
+//! This shard's tables of MQTT client identifiers: per identifier, what
+//! the shard knows of it: its connection here (or its offline session),
+//! and, when this shard is the identifier's owner (see
+//! [`super::takeover`]), the token of the session holding it, wherever
+//! that is (the token carries its shard).
 //!
-//! One entry, not two tables: an identifier connected on its owner shard
-//! (every identifier with one shard) costs one slot, and its key is the
+//! An identifier with a connection here has one entry in the connection
+//! table, holder included (every identifier with one shard), keyed by the
 //! connection state's own `Rc<str>` (one allocation for the state and the
-//! table). An identifier owned here but connected elsewhere keeps a key of
-//! its own.
+//! table). An identifier owned here but connected elsewhere is in the
+//! holder table instead, with a key of its own and a smaller slot (24
+//! bytes against 32): with several shards the two tables share out the
+//! entries (and each grows by doubling on its own).
 //!
 //! Imports the connection state's handle; nothing above it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::num::NonZeroU64;
 use std::rc::Rc;
 
@@ -20,43 +22,43 @@ use ahash::AHashMap;
 
 use super::state::StateRef;
 
-/// What this shard knows of one identifier (16 bytes).
-#[derive(Default)]
+/// An identifier's connection here (16 bytes).
 struct Entry {
     /// The identifier's connection or offline session on this shard.
-    conn: Option<StateRef>,
+    conn: StateRef,
     /// This shard owns the identifier: the token of the session holding it
     /// (tokens are never 0).
     holder: Option<NonZeroU64>,
 }
 
 thread_local! {
-    /// The table.
-    static TABLE: RefCell<AHashMap<Rc<str>, Entry>> = RefCell::new(AHashMap::new());
-    /// Entries with a connection.
-    static CONNS: Cell<usize> = const { Cell::new(0) };
+    /// Identifiers connected here (one entry per connection).
+    static CONNECTED: RefCell<AHashMap<Rc<str>, Entry>> = RefCell::new(AHashMap::new());
+    /// Identifiers owned here and connected elsewhere (or nowhere yet):
+    /// their holders' tokens.
+    static HELD: RefCell<AHashMap<Rc<str>, NonZeroU64>> = RefCell::new(AHashMap::new());
 }
 
 /// The connection (or offline session) of `client` on this shard.
 pub fn conn(client: &str) -> Option<StateRef> {
-    TABLE.with(|t| t.borrow().get(client).and_then(|e| e.conn.clone()))
+    CONNECTED.with(|t| t.borrow().get(client).map(|e| Rc::clone(&e.conn)))
 }
 
 /// Makes `state` the connection of `client` (keyed by `key`, the state's
 /// own identifier where it is the same); returns the one it replaces.
 pub fn set_conn(key: Rc<str>, state: StateRef) -> Option<StateRef> {
-    TABLE.with(|t| {
+    CONNECTED.with(|t| {
         let mut t = t.borrow_mut();
-        // Inserted again with the state's key (an entry owned here and
-        // connected elsewhere until now had a key of its own).
-        let (old, holder) = t.remove(&*key).map_or((None, None), |e| (e.conn, e.holder));
-        if old.is_none() {
-            CONNS.with(|c| c.set(c.get() + 1));
-        }
+        // Inserted again with the new state's key; a holder recorded while
+        // the identifier was connected elsewhere moves into the entry.
+        let (old, holder) = match t.remove(&*key) {
+            Some(e) => (Some(e.conn), e.holder),
+            None => (None, HELD.with(|h| h.borrow_mut().remove(&*key))),
+        };
         t.insert(
             key,
             Entry {
-                conn: Some(state),
+                conn: state,
                 holder,
             },
         );
@@ -66,18 +68,14 @@ pub fn set_conn(key: Rc<str>, state: StateRef) -> Option<StateRef> {
 
 /// Forgets the connection of `client` if it is `state`.
 pub fn remove_conn(client: &str, state: &StateRef) {
-    TABLE.with(|t| {
+    CONNECTED.with(|t| {
         let mut t = t.borrow_mut();
-        let Some(e) = t.get_mut(client) else {
-            return;
-        };
-        if !e.conn.as_ref().is_some_and(|c| Rc::ptr_eq(c, state)) {
+        if !t.get(client).is_some_and(|e| Rc::ptr_eq(&e.conn, state)) {
             return;
         }
-        e.conn = None;
-        CONNS.with(|c| c.set(c.get() - 1));
-        if e.holder.is_none() {
-            t.remove(client);
+        let (key, e) = t.remove_entry(client).expect("just found");
+        if let Some(holder) = e.holder {
+            HELD.with(|h| h.borrow_mut().insert(key, holder));
         }
     });
 }
@@ -86,53 +84,62 @@ pub fn remove_conn(client: &str, state: &StateRef) {
 /// holder it replaces.
 pub fn set_holder(client: &str, token: u64) -> Option<u64> {
     let token = NonZeroU64::new(token).expect("tokens are never 0");
-    TABLE.with(|t| {
+    let here = CONNECTED.with(|t| {
         let mut t = t.borrow_mut();
-        if let Some(e) = t.get_mut(client) {
-            return e.holder.replace(token).map(NonZeroU64::get);
-        }
-        let e = Entry {
-            conn: None,
-            holder: Some(token),
-        };
-        t.insert(client.into(), e);
-        None
-    })
+        let e = t.get_mut(client)?;
+        Some(e.holder.replace(token))
+    });
+    let old = match here {
+        Some(old) => old,
+        None => HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            match h.get_mut(client) {
+                Some(t) => Some(std::mem::replace(t, token)),
+                None => h.insert(client.into(), token),
+            }
+        }),
+    };
+    old.map(NonZeroU64::get)
 }
 
 /// Forgets the holder of `client` if it is `token`.
 pub fn release_holder(client: &str, token: u64) {
-    TABLE.with(|t| {
+    let connected = CONNECTED.with(|t| {
         let mut t = t.borrow_mut();
-        let Some(e) = t.get_mut(client) else {
-            return;
-        };
-        if e.holder.map(NonZeroU64::get) != Some(token) {
-            return;
+        let e = t.get_mut(client)?;
+        if e.holder.map(NonZeroU64::get) == Some(token) {
+            e.holder = None;
         }
-        e.holder = None;
-        if e.conn.is_none() {
-            t.remove(client);
-        }
+        Some(())
     });
+    if connected.is_none() {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if h.get(client).map(|t| t.get()) == Some(token) {
+                h.remove(client);
+            }
+        });
+    }
 }
 
 /// MQTT sessions on this shard, connected or offline (tests, logs).
 pub fn conns() -> usize {
-    CONNS.with(Cell::get)
+    CONNECTED.with(|t| t.borrow().len())
 }
 
 /// The holder of `client` recorded here (tests).
 #[cfg(test)]
 pub fn holder(client: &str) -> Option<u64> {
-    TABLE.with(|t| t.borrow().get(client)?.holder.map(NonZeroU64::get))
+    let here = CONNECTED.with(|t| t.borrow().get(client).map(|e| e.holder));
+    here.unwrap_or_else(|| HELD.with(|h| h.borrow().get(client).copied()))
+        .map(NonZeroU64::get)
 }
 
-/// Empties the table (tests).
+/// Empties the tables (tests).
 #[cfg(test)]
 pub fn clear() {
-    TABLE.with(|t| t.borrow_mut().clear());
-    CONNS.with(|c| c.set(0));
+    CONNECTED.with(|t| t.borrow_mut().clear());
+    HELD.with(|h| h.borrow_mut().clear());
 }
 
 #[cfg(test)]
@@ -158,7 +165,8 @@ mod tests {
         let s = state("c1");
         let key = Rc::clone(&s.borrow().client_id);
         assert!(set_conn(Rc::clone(&key), Rc::clone(&s)).is_none());
-        TABLE.with(|t| {
+        HELD.with(|h| assert!(h.borrow().is_empty(), "moved to the connection's entry"));
+        CONNECTED.with(|t| {
             let t = t.borrow();
             assert_eq!(t.len(), 1, "one entry");
             let (k, _) = t.get_key_value("c1").expect("entry");
@@ -184,11 +192,45 @@ mod tests {
         assert!(conn("c1").is_some(), "the connection stays");
         remove_conn("c1", &s2);
         assert_eq!(conns(), 0);
-        TABLE.with(|t| assert!(t.borrow().is_empty(), "both gone: the entry goes"));
+        CONNECTED.with(|t| assert!(t.borrow().is_empty(), "both gone: the entry goes"));
+        HELD.with(|h| assert!(h.borrow().is_empty()));
     }
 
+    /// An identifier owned here whose connection goes keeps its holder in
+    /// the holder table (a key of its own), and back in the connection's
+    /// entry when it connects here again.
     #[test]
-    fn an_entry_is_small() {
-        assert_eq!(std::mem::size_of::<Entry>(), 16);
+    fn a_holder_outlives_its_connection_here() {
+        clear();
+        let s = state("c2");
+        set_conn(Rc::clone(&s.borrow().client_id), Rc::clone(&s));
+        assert_eq!(set_holder("c2", 9), None);
+        HELD.with(|h| assert!(h.borrow().is_empty()));
+        remove_conn("c2", &s);
+        assert!(conn("c2").is_none());
+        assert_eq!(conns(), 0);
+        assert_eq!(holder("c2"), Some(9), "the holder stays");
+        HELD.with(|h| assert!(h.borrow().contains_key("c2"), "in the holder table"));
+        // Held elsewhere now: replaced, then released by its own token only.
+        assert_eq!(set_holder("c2", 11), Some(9));
+        release_holder("c2", 9);
+        assert_eq!(holder("c2"), Some(11));
+        let s2 = state("c2");
+        set_conn(Rc::clone(&s2.borrow().client_id), Rc::clone(&s2));
+        HELD.with(|h| assert!(h.borrow().is_empty(), "back in the entry"));
+        assert_eq!(holder("c2"), Some(11));
+        release_holder("c2", 11);
+        assert_eq!(holder("c2"), None);
+        remove_conn("c2", &s2);
+        CONNECTED.with(|t| assert!(t.borrow().is_empty()));
+        HELD.with(|h| assert!(h.borrow().is_empty()));
+    }
+
+    /// A slot of the connection table is 32 bytes (key, state, holder), of
+    /// the holder table 24 (key, token).
+    #[test]
+    fn entries_are_small() {
+        assert_eq!(std::mem::size_of::<(Rc<str>, Entry)>(), 32);
+        assert_eq!(std::mem::size_of::<(Rc<str>, NonZeroU64)>(), 24);
     }
 }

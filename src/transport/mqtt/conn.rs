@@ -364,12 +364,8 @@ impl Session {
             !c.clean_start,
         );
         let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
-        info.max_outbound = None;
-        info.tls = sock.take_tls_info();
-        let certificate = info
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.peer_certificate.is_some());
+        info.set_tls(sock.take_tls_info());
+        let certificate = info.tls().is_some_and(|t| t.peer_certificate.is_some());
         let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
         let link = match router.open(info, Output::Sink(sink)) {
             Ok(l) => l,
@@ -921,13 +917,99 @@ mod tests {
             fut <= session,
             "serve_mqtt's future is {fut} bytes, the session {session}"
         );
-        // With the listener's hooks (32 bytes), `transport::serve`'s box
-        // is in the 128-byte size class.
+        // `transport::serve`'s box is this future alone (the listener's
+        // hooks are not kept): the 96-byte size class.
         assert!(session <= 96, "Session is {session} bytes");
         let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
         eprintln!("future {fut} B, Session {session} B, the state's Rc {state} B");
         assert!(state <= 256, "the state's Rc allocation is {state} bytes");
         let rare = std::mem::size_of::<super::super::rare::Rare>();
         assert!(rare <= 208, "the rarely used part is {rare} bytes");
+    }
+
+    /// Hooks that count `closed`; nothing else is called on an MQTT listener.
+    struct CountClosed(Rc<std::cell::Cell<usize>>);
+
+    impl crate::transport::ConnectionHooks for CountClosed {
+        fn open(
+            &mut self,
+            _: LinkInfo,
+            _: crate::proto::Serializer,
+        ) -> Result<crate::core::outbox::OutboxRef, crate::core::api::Refused> {
+            unreachable!("an MQTT connection opens its links through its port")
+        }
+        fn frame(&mut self, _: &[u8]) {
+            unreachable!("no WAMP frames on an MQTT listener")
+        }
+        fn closed(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    /// A router port never reached: the connection is not polled.
+    struct NoRouter;
+
+    impl RouterPort for NoRouter {
+        fn open(
+            &self,
+            _: LinkInfo,
+            _: Output,
+        ) -> Result<crate::core::api::LinkId, crate::core::api::Refused> {
+            unreachable!()
+        }
+        fn feed(&self, _: crate::core::api::LinkId, _: Message) {
+            unreachable!()
+        }
+        fn close(&self, _: crate::core::api::LinkId) {
+            unreachable!()
+        }
+        fn open_service(&self, _: &str, _: Output) -> Option<crate::core::api::LinkId> {
+            unreachable!()
+        }
+        fn publish_as_router(&self, _: &str, _: &str, _: crate::proto::Payload) {
+            unreachable!()
+        }
+        fn shard(&self) -> (crate::proto::ShardId, u16) {
+            unreachable!()
+        }
+        fn send_front(&self, _: crate::proto::ShardId, _: FrontMsg) {
+            unreachable!()
+        }
+    }
+
+    /// On an MQTT listener `transport::serve` is done with the listener's
+    /// hooks at once (their `closed` comes before the connection is
+    /// served, exactly once), so a held connection's box is the MQTT
+    /// future alone.
+    #[test]
+    fn an_mqtt_connection_keeps_no_hooks() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let service = Rc::new(Service::default_for_tests());
+                let listening =
+                    crate::transport::Listening::new(Rc::clone(&service.transport), 1 << 20)
+                        .expect("an MQTT listener");
+                let (a, _b) = glommio::net::UnixStream::pair().expect("a socket pair");
+                let closed = Rc::new(std::cell::Cell::new(0));
+                let port = crate::transport::MqttPort {
+                    service,
+                    router: Rc::new(NoRouter),
+                };
+                let fut = crate::transport::serve(
+                    Stream::Unix(Box::new(a)),
+                    "unix".into(),
+                    &listening,
+                    CountClosed(Rc::clone(&closed)),
+                    Some(port),
+                );
+                assert_eq!(closed.get(), 1, "closed before the connection is served");
+                let boxed = std::mem::size_of_val(&*fut);
+                assert_eq!(boxed, future_size(serve_mqtt), "the MQTT future alone");
+                drop(fut);
+                assert_eq!(closed.get(), 1, "once");
+            })
+            .expect("executor")
+            .join()
+            .expect("joined");
     }
 }

@@ -26,7 +26,7 @@ pub struct CookieMethod;
 
 /// The login the link's cookie remembers for `realm`, if any.
 fn remembered(link: &LinkInfo, realm: &str) -> Option<CookieLogin> {
-    let c = link.cookie.as_ref()?;
+    let c = link.cookie()?;
     c.jar.login(&c.id).filter(|l| l.realm == realm)
 }
 
@@ -87,10 +87,10 @@ mod tests {
             },
         );
         let mut l = LinkInfo::new(Rc::new(t), FrontEnd::WebSocket, "tcp4:127.0.0.1:1");
-        l.cookie = Some(Box::new(LinkCookie {
+        l.set_cookie(Some(Box::new(LinkCookie {
             id: id.into(),
             jar: Arc::clone(jar) as Arc<dyn CookieJar>,
-        }));
+        })));
         l
     }
 

@@ -120,7 +120,7 @@ impl Cryptosign {
 
 /// The link's 32-byte channel id, if it has one.
 fn channel_id(link: &LinkInfo) -> Option<[u8; 32]> {
-    link.tls.as_ref()?.channel_id
+    link.tls()?.channel_id
 }
 
 impl Authenticator for Cryptosign {

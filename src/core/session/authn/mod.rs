@@ -418,8 +418,8 @@ pub(crate) fn transport_details(link: &LinkInfo) -> Dict {
         .with("type", link.kind.as_str())
         .with("peer", link.peer.to_string())
         .with("transport_id", link.transport.id.as_str())
-        .with("is_secure", link.tls.is_some());
-    if let Some(http) = &link.http {
+        .with("is_secure", link.tls().is_some());
+    if let Some(http) = link.http() {
         let mut headers = Dict::new();
         for (name, value) in &http.headers {
             headers.insert(name.as_str(), value.as_str());

@@ -138,7 +138,7 @@ impl Scram {
 /// the TLS channel id), if it has it.
 fn channel_data(link: &LinkInfo, hello: &ScramHello) -> Option<Vec<u8>> {
     match hello.channel_binding {
-        Some(ChannelBinding::TlsUnique) => link.tls.as_ref()?.channel_id.map(|c| c.to_vec()),
+        Some(ChannelBinding::TlsUnique) => link.tls()?.channel_id.map(|c| c.to_vec()),
         _ => None,
     }
 }

@@ -108,13 +108,8 @@ impl Authenticator for TlsMethod {
     }
 
     fn hello(&self, req: &HelloRequest<'_>, _ticket: Ticket) -> Step {
-        let Some(cert) = req
-            .link
-            .tls
-            .as_ref()
-            .and_then(|t| t.peer_certificate.as_ref())
-        else {
-            let why = if req.link.tls.is_some() {
+        let Some(cert) = req.link.tls().and_then(|t| t.peer_certificate.as_ref()) else {
+            let why = if req.link.tls().is_some() {
                 "tls authentication needs a client certificate; none was presented"
             } else {
                 "tls authentication needs a TLS connection with a client certificate"
@@ -213,10 +208,10 @@ mod tests {
         );
         let mut l = LinkInfo::new(Rc::new(t), FrontEnd::RawSocket, "tcp4:127.0.0.1:1");
         if tls {
-            l.tls = Some(Box::new(TlsInfo {
+            l.set_tls(Some(Box::new(TlsInfo {
                 peer_certificate: cert.map(Box::new),
                 ..TlsInfo::default()
-            }));
+            })));
         }
         l
     }
