@@ -272,25 +272,11 @@ fn uptime(secs: f64) -> String {
     }
 }
 
-/// `[0, 1, 2, 5]` → `0-2,5`.
+/// `[0, 1, 2, 5]` → `0-2,5`, in any order.
 fn shard_list(shards: &[u16]) -> String {
-    let mut s: Vec<u16> = shards.to_vec();
+    let mut s: Vec<usize> = shards.iter().map(|&n| usize::from(n)).collect();
     s.sort_unstable();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        let start = s[i];
-        while i + 1 < s.len() && s[i + 1] == s[i] + 1 {
-            i += 1;
-        }
-        out.push(if s[i] == start {
-            start.to_string()
-        } else {
-            format!("{start}-{}", s[i])
-        });
-        i += 1;
-    }
-    out.join(",")
+    crate::shard::compact_list(&s)
 }
 
 /// Writes `rows` under `header`, columns padded to their widest cell.

@@ -1,6 +1,6 @@
 //! The CPUs this process may run on (its affinity mask among the online
 //! CPUs), which the shard count and the executors' placement follow, and how
-//! a CPU list is written in messages. Reads the kernel's masks; imports
+//! a list of CPU or shard numbers is written. Reads the kernel's masks; imports
 //! nothing of the router.
 
 /// The CPUs this process may run on, ascending: its affinity mask
@@ -44,8 +44,9 @@ fn cpu_isset(cpu: usize, set: &libc::cpu_set_t) -> bool {
     unsafe { libc::CPU_ISSET(cpu, set) }
 }
 
-/// `[0, 1, 2, 3, 6]` → `0-3,6`.
-pub(super) fn cpu_list(cpus: &[usize]) -> String {
+/// `[0, 1, 2, 3, 6]` → `0-3,6`: CPU or shard numbers, ascending, as messages
+/// and `junction status` write them.
+pub fn compact_list(cpus: &[usize]) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < cpus.len() {
@@ -68,11 +69,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_lists_are_compact() {
-        assert_eq!(cpu_list(&[0]), "0");
-        assert_eq!(cpu_list(&[0, 1, 2, 3, 6]), "0-3,6");
-        assert_eq!(cpu_list(&[1, 3, 4, 7, 8, 9]), "1,3-4,7-9");
-        assert_eq!(cpu_list(&[]), "");
+    fn lists_are_compact() {
+        assert_eq!(compact_list(&[0]), "0");
+        assert_eq!(compact_list(&[0, 1, 2, 3, 6]), "0-3,6");
+        assert_eq!(compact_list(&[1, 3, 4, 7, 8, 9]), "1,3-4,7-9");
+        assert_eq!(compact_list(&[]), "");
     }
 
     #[test]

@@ -59,8 +59,7 @@ use std::time::{Duration, Instant};
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use self::control::RouterControl;
-pub use self::cpus::allowed_cpus;
-use self::cpus::cpu_list;
+pub use self::cpus::{allowed_cpus, compact_list};
 pub use self::listeners::TlsSet;
 use self::listeners::{Listeners, Wanted};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
@@ -254,7 +253,7 @@ fn shard_count_on(
             requested: n,
             from,
             count: allowed.len(),
-            cpus: cpu_list(allowed),
+            cpus: compact_list(allowed),
         });
     }
     Ok(n)
