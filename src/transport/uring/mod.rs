@@ -209,6 +209,9 @@ struct Inner {
     pool: Vec<Box<SendOp>>,
     /// Slots whose receive waits for buffers.
     starved: Vec<u32>,
+    /// The completions of one reap, copied out of the queue before they are
+    /// handled (kept between reaps: no allocation per flush).
+    reaped: Vec<cqueue::Entry>,
     /// Counters for the logs and tests.
     stats: Stats,
 }
@@ -236,6 +239,9 @@ pub struct Ring {
     flusher: Cell<Option<Waker>>,
     /// Submissions are queued that the flush task has not sent yet.
     pending: Cell<bool>,
+    /// The wakers one reap collects, woken after the ring is released (kept
+    /// between reaps: no allocation per flush).
+    wakers: Cell<Vec<Waker>>,
 }
 
 thread_local! {
@@ -456,10 +462,12 @@ impl Ring {
                 free: Vec::new(),
                 pool: Vec::new(),
                 starved: Vec::new(),
+                reaped: Vec::new(),
                 stats: Stats::default(),
             }),
             flusher: Cell::new(None),
             pending: Cell::new(false),
+            wakers: Cell::new(Vec::new()),
         })
     }
 
@@ -517,7 +525,7 @@ impl Ring {
 
     /// Processes the completion queue and wakes the connections concerned.
     fn reap(&self) {
-        let mut wakers = Vec::new();
+        let mut wakers = self.wakers.take();
         let queued = {
             let mut inner = self.inner.borrow_mut();
             inner.reap(&mut wakers);
@@ -527,9 +535,17 @@ impl Ring {
         if queued {
             self.schedule_flush();
         }
-        for w in wakers {
+        for w in wakers.drain(..) {
             w.wake();
         }
+        // A waker may have reaped again (and left its own vector): keep the
+        // larger capacity.
+        let other = self.wakers.take();
+        self.wakers.set(if other.capacity() > wakers.capacity() {
+            other
+        } else {
+            wakers
+        });
     }
 
     /// A slot for `fd`.
@@ -683,14 +699,15 @@ impl Inner {
 
     /// Takes every completion.
     fn reap(&mut self, wakers: &mut Vec<Waker>) {
+        let mut done = std::mem::take(&mut self.reaped);
         let mut cq = self.uring.completion();
         cq.sync();
-        let mut done = Vec::with_capacity(cq.len());
         done.extend(&mut cq);
         drop(cq);
-        for cqe in done {
+        for cqe in done.drain(..) {
             self.complete(cqe.user_data(), cqe.result(), cqe.flags(), wakers);
         }
+        self.reaped = done;
     }
 
     /// One completion.

@@ -286,3 +286,45 @@ fn the_buffer_count_comes_from_the_environment_within_bounds() {
         );
     }
 }
+
+#[test]
+fn reaps_keep_their_buffers_between_flushes() {
+    // Many receives, each reaped on its own: the completions' and the wakers'
+    // vectors are allocated once and reused, not allocated per reap.
+    let (kept, later, got) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            for i in 0..20 {
+                c.write_all(format!("{i};").as_bytes()).expect("write");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let (mut s, _) = l.accept().await.expect("accept");
+        let first = poll_fn(|cx| s.poll_recv(cx))
+            .await
+            .expect("recv")
+            .expect("data");
+        let mut got = first.to_vec();
+        drop(first);
+        let buffers = |ring: &Ring| {
+            let reaped = ring.inner.borrow().reaped.capacity();
+            let wakers = ring.wakers.take();
+            let at = (reaped, wakers.capacity());
+            ring.wakers.set(wakers);
+            at
+        };
+        let kept = buffers(&ring);
+        got.extend(recv_all(&mut s).await);
+        client.join().expect("client");
+        (kept, buffers(&ring), got)
+    });
+    let want: String = (0..20).map(|i| format!("{i};")).collect();
+    assert_eq!(String::from_utf8(got).expect("utf-8"), want);
+    assert!(kept.0 > 0, "the completions' vector is kept after a reap");
+    assert!(kept.1 > 0, "the wakers' vector is kept after a reap");
+    assert!(
+        later.0 >= kept.0 && later.1 >= kept.1,
+        "later reaps reuse the vectors ({kept:?} then {later:?})"
+    );
+}
