@@ -101,7 +101,7 @@ pub(crate) struct Internal {
 }
 
 /// The transport config of router sessions (they come over none).
-fn router_transport() -> Rc<TransportConfig> {
+pub(crate) fn router_transport() -> Rc<TransportConfig> {
     static CONFIG: OnceLock<TransportConfig> = OnceLock::new();
     let c = CONFIG.get_or_init(|| TransportConfig {
         id: "router".into(),

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
+use hashbrown::HashTable;
 
 use super::oversize::{Oversize, oversize};
 use super::{Auth, Link, Phase, Session};
@@ -100,11 +100,32 @@ impl<'a, 'c> EventOut<'a, 'c> {
 }
 
 /// This shard's links and sessions.
+///
+/// The links are in a slab: a link's ID is its slot's number (the low 32
+/// bits) and the slot's generation (the high 32, never 0), which goes up
+/// each time the slot is freed, so an ID is never handed out twice on a
+/// shard (a slot whose generation would wrap is retired) and a stale ID
+/// finds nothing. A slot is a pointer and a generation (12 bytes), filled
+/// up to the most links open at once and reused last-freed first; no hash
+/// table for the links, whose growth by doubling cost 17 bytes per bucket
+/// (about 28 per link just past a power of two).
+///
+/// The established sessions are found by ID through an index of slot
+/// numbers (4 bytes and a control byte per bucket): the session ID is read
+/// from the link's own session, not kept twice.
 pub(crate) struct Links {
-    /// Every open link.
-    links: AHashMap<LinkId, Box<Link>>,
-    /// Established sessions → their link.
-    sessions: AHashMap<SessionId, LinkId>,
+    /// Every open link, by slot (`None`: free).
+    slots: Vec<Option<Box<Link>>>,
+    /// Each slot's generation: that of its link, or of the next one.
+    gens: Vec<u32>,
+    /// Free slots, the last freed on top.
+    free: Vec<u32>,
+    /// Open links.
+    open: usize,
+    /// Established sessions: the slot of each one's link, hashed by session ID.
+    sessions: HashTable<u32>,
+    /// The hash of session IDs in [`Links::sessions`].
+    hasher: ahash::RandomState,
     /// Encode buffer: frames are split off it, so one allocation serves many frames.
     scratch: BytesMut,
     /// Links whose output overflowed during the current step; closed at its end.
@@ -112,8 +133,6 @@ pub(crate) struct Links {
     /// Links aborted during the current step because a message they must
     /// get is larger than they accept; their sessions end at its end.
     unsendable: Vec<LinkId>,
-    /// Last link ID handed out.
-    last_link: u64,
     /// The sessions' roles, methods and providers, one allocation per
     /// distinct name on this shard (see [`Links::intern`]).
     names: ahash::AHashSet<Rc<str>>,
@@ -129,12 +148,15 @@ impl Links {
     /// No links yet.
     pub fn new() -> Links {
         Links {
-            links: AHashMap::new(),
-            sessions: AHashMap::new(),
+            slots: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            sessions: HashTable::new(),
+            hasher: ahash::RandomState::new(),
             scratch: BytesMut::with_capacity(64 * 1024),
             overflowed: Vec::new(),
             unsendable: Vec::new(),
-            last_link: 0,
             names: ahash::AHashSet::new(),
             auths: ahash::AHashSet::new(),
             metrics: Metrics::default(),
@@ -146,21 +168,61 @@ impl Links {
     /// # Errors
     /// [`Refused`] at the limit.
     pub fn open(&mut self, info: LinkInfo, out: Output, max: usize) -> Result<LinkId, Refused> {
-        if self.links.len() >= max {
+        if self.open >= max {
             return Err(Refused("session limit reached"));
         }
-        self.last_link += 1;
-        let id = LinkId(self.last_link);
-        self.links.insert(
-            id,
-            Box::new(Link {
-                out,
-                info,
-                phase: Phase::Connected,
-                closing: false,
-            }),
-        );
-        Ok(id)
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let s = u32::try_from(self.slots.len()).map_err(|_| Refused("session limit reached"))?;
+                self.slots.push(None);
+                self.gens.push(1);
+                s
+            }
+        };
+        let i = slot as usize;
+        self.slots[i] = Some(Box::new(Link {
+            out,
+            info,
+            phase: Phase::Connected,
+            closing: false,
+        }));
+        self.open += 1;
+        Ok(link_id(slot, self.gens[i]))
+    }
+
+    /// The slot of `link`, if it is open.
+    fn slot(&self, link: LinkId) -> Option<usize> {
+        let (slot, generation) = split(link);
+        let i = slot as usize;
+        (self.gens.get(i) == Some(&generation) && self.slots[i].is_some()).then_some(i)
+    }
+
+    /// The link `link`, if open.
+    fn link(&self, link: LinkId) -> Option<&Link> {
+        let i = self.slot(link)?;
+        self.slots[i].as_deref()
+    }
+
+    /// The link `link`, if open, to change.
+    fn link_mut(&mut self, link: LinkId) -> Option<&mut Link> {
+        let i = self.slot(link)?;
+        self.slots[i].as_deref_mut()
+    }
+
+    /// The ID of the link in slot `i` (which must be open).
+    fn id_at(&self, i: usize) -> LinkId {
+        link_id(i as u32, self.gens[i])
+    }
+
+    /// The slot of the link of `session`, if established here.
+    fn session_slot(&self, session: SessionId) -> Option<usize> {
+        let slots = &self.slots;
+        self.sessions
+            .find(self.hasher.hash_one(session), |&s| {
+                is_session(slots, s, session)
+            })
+            .map(|&s| s as usize)
     }
 
     /// `name` shared: every session of this shard with the same role (or
@@ -211,12 +273,28 @@ impl Links {
 
     /// Forgets a link (its session must have ended).
     pub fn remove(&mut self, link: LinkId) {
-        self.links.remove(&link);
+        let Some(i) = self.slot(link) else {
+            return;
+        };
+        if let Some(Phase::Established(s)) = self.slots[i].as_ref().map(|l| &l.phase) {
+            // Not expected (the session ends first), but the index must not
+            // keep a freed slot.
+            let id = s.id;
+            self.unindex(i, id);
+        }
+        self.slots[i] = None;
+        self.open -= 1;
+        let generation = self.gens[i].wrapping_add(1);
+        self.gens[i] = generation;
+        if generation != 0 {
+            self.free.push(i as u32);
+        }
+        // else: retired, so that no ID comes back.
     }
 
     /// Open links.
     pub fn len(&self) -> usize {
-        self.links.len()
+        self.open
     }
 
     /// Established sessions.
@@ -226,27 +304,30 @@ impl Links {
 
     /// Every link and its state.
     pub fn iter(&self) -> impl Iterator<Item = (LinkId, &Link)> {
-        self.links.iter().map(|(id, l)| (*id, &**l))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some((self.id_at(i), l.as_deref()?)))
     }
 
     /// Every link, for shutdown.
     pub fn ids(&self) -> Vec<LinkId> {
-        self.links.keys().copied().collect()
+        self.iter().map(|(id, _)| id).collect()
     }
 
     /// A link.
     pub fn get(&self, link: LinkId) -> Option<&Link> {
-        self.links.get(&link).map(|l| &**l)
+        self.link(link)
     }
 
     /// A link, to change.
     pub fn get_mut(&mut self, link: LinkId) -> Option<&mut Link> {
-        self.links.get_mut(&link).map(|l| &mut **l)
+        self.link_mut(link)
     }
 
     /// The established session on `link`.
     pub fn session(&self, link: LinkId) -> Option<&Session> {
-        match &self.links.get(&link)?.phase {
+        match &self.link(link)?.phase {
             Phase::Established(s) => Some(s),
             _ => None,
         }
@@ -254,7 +335,7 @@ impl Links {
 
     /// The established session on `link`, to change.
     pub fn session_mut(&mut self, link: LinkId) -> Option<&mut Session> {
-        match &mut self.links.get_mut(&link)?.phase {
+        match &mut self.link_mut(link)?.phase {
             Phase::Established(s) => Some(s),
             _ => None,
         }
@@ -262,51 +343,80 @@ impl Links {
 
     /// The link of an established session on this shard.
     pub fn link_of(&self, session: SessionId) -> Option<LinkId> {
-        self.sessions.get(&session).copied()
+        self.session_slot(session).map(|i| self.id_at(i))
     }
 
     /// Whether a session with this ID lives here.
     pub fn has_session(&self, session: SessionId) -> bool {
-        self.sessions.contains_key(&session)
+        self.session_slot(session).is_some()
     }
 
     /// The established sessions and their links.
     pub fn sessions(&self) -> impl Iterator<Item = (LinkId, &Session)> {
-        self.sessions
-            .values()
-            .filter_map(|&l| self.session(l).map(|s| (l, s)))
+        self.sessions.iter().filter_map(|&s| {
+            let i = s as usize;
+            match &self.slots[i].as_deref()?.phase {
+                Phase::Established(session) => Some((self.id_at(i), session)),
+                _ => None,
+            }
+        })
     }
 
     /// Makes `session` the link's established session.
     pub fn establish(&mut self, link: LinkId, session: Session) {
+        let Some(i) = self.slot(link) else {
+            return;
+        };
         let id = session.id;
-        if let Some(l) = self.links.get_mut(&link) {
-            l.phase = Phase::Established(session);
-            self.sessions.insert(id, link);
+        if let Some(Phase::Established(old)) = self.slots[i].as_ref().map(|l| &l.phase) {
+            let old = old.id;
+            self.unindex(i, old);
+        }
+        // A session ID is unique, but an index entry must never be doubled.
+        if let Some(other) = self.session_slot(id) {
+            self.unindex(other, id);
+        }
+        let l = self.slots[i].as_deref_mut().expect("open");
+        l.phase = Phase::Established(session);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.sessions
+            .insert_unique(hasher.hash_one(id), i as u32, |&s| {
+                hasher.hash_one(session_id(slots, s))
+            });
+    }
+
+    /// Removes the index entry of `session`, whose link is in slot `i`.
+    fn unindex(&mut self, i: usize, session: SessionId) {
+        if let Ok(e) = self
+            .sessions
+            .find_entry(self.hasher.hash_one(session), |&s| s as usize == i)
+        {
+            e.remove();
         }
     }
 
     /// Takes the link's session out (it ends); the link waits for HELLO again.
     pub fn take_session(&mut self, link: LinkId) -> Option<Session> {
-        let l = self.links.get_mut(&link)?;
+        let i = self.slot(link)?;
+        let l = self.slots[i].as_deref_mut().expect("open");
         if !matches!(l.phase, Phase::Established(_)) {
             return None;
         }
         let Phase::Established(s) = std::mem::replace(&mut l.phase, Phase::Connected) else {
             unreachable!("checked above");
         };
-        self.sessions.remove(&s.id);
+        self.unindex(i, s.id);
         Some(s)
     }
 
     /// Whether the router asked for the link to be closed (input is then ignored).
     pub fn is_closing(&self, link: LinkId) -> bool {
-        self.links.get(&link).is_none_or(|l| l.closing)
+        self.link(link).is_none_or(|l| l.closing)
     }
 
     /// Asks the front end to close the link after what is queued.
     pub fn close_link(&mut self, link: LinkId, reason: CloseReason) {
-        if let Some(l) = self.links.get_mut(&link) {
+        if let Some(l) = self.link_mut(link) {
             l.closing = true;
             l.out.close(reason);
         }
@@ -334,7 +444,7 @@ impl Links {
     /// [`Sent::TooBig`] tells the caller, e.g. to fail an INVOCATION back to
     /// its caller.
     pub fn send(&mut self, link: LinkId, msg: &Message) -> Sent {
-        let Some(l) = self.links.get(&link) else {
+        let Some(l) = self.slot(link).and_then(|i| self.slots[i].as_deref()) else {
             return Sent::Queued;
         };
         if let Message::Error(e) = msg {
@@ -405,7 +515,7 @@ impl Links {
     /// close frame) and the session ends at the end of this step. Later
     /// messages to the link are dropped (its output is closed).
     fn abort_unsendable(&mut self, link: LinkId, name: &str, len: usize) {
-        let Some(l) = self.links.get_mut(&link) else {
+        let Some(l) = self.slot(link).and_then(|i| self.slots[i].as_deref_mut()) else {
             return;
         };
         let Output::Wire { outbox, serializer } = &l.out else {
@@ -460,7 +570,7 @@ impl Links {
     /// Queues one EVENT for `link` (encoded on first use per serializer);
     /// returns whether it was queued.
     pub fn push_event(&mut self, link: LinkId, ev: &mut EventOut<'_, '_>) -> bool {
-        let Some(l) = self.links.get(&link) else {
+        let Some(l) = self.slot(link).and_then(|i| self.slots[i].as_deref()) else {
             return false;
         };
         let (outbox, serializer) = match &l.out {
@@ -556,9 +666,155 @@ impl Links {
     }
 }
 
+/// The ID of slot `slot` at generation `generation` (never 0: generations start at 1).
+fn link_id(slot: u32, generation: u32) -> LinkId {
+    LinkId(u64::from(generation) << 32 | u64::from(slot))
+}
+
+/// A link ID's slot and generation.
+fn split(link: LinkId) -> (u32, u32) {
+    (link.0 as u32, (link.0 >> 32) as u32)
+}
+
+/// The session ID of the established link in slot `s` (index entries only
+/// point at such slots).
+fn session_id(slots: &[Option<Box<Link>>], s: u32) -> SessionId {
+    match slots[s as usize].as_deref().map(|l| &l.phase) {
+        Some(Phase::Established(session)) => session.id,
+        _ => unreachable!("the session index points at established links only"),
+    }
+}
+
+/// Whether slot `s` holds the established session `session`.
+fn is_session(slots: &[Option<Box<Link>>], s: u32, session: SessionId) -> bool {
+    matches!(
+        slots[s as usize].as_deref().map(|l| &l.phase),
+        Some(Phase::Established(x)) if x.id == session
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::api::{FrontEnd, MessageQueue};
+    use crate::core::session::{Features, IdTable};
+
+    fn open(l: &mut Links) -> LinkId {
+        let info = LinkInfo::new(
+            crate::core::internal::router_transport(),
+            FrontEnd::Internal,
+            "internal",
+        );
+        l.open(info, Output::Typed(MessageQueue::new_ref(10)), usize::MAX)
+            .expect("open")
+    }
+
+    fn session(id: u64) -> Session {
+        Session {
+            id: SessionId(id),
+            realm: 0,
+            authid_given: None,
+            auth: Auth::new("r", "anonymous", "static"),
+            authextra: None,
+            subscriptions: IdTable::default(),
+            registrations: IdTable::default(),
+            features: Features::default(),
+            parked: None,
+            trusted: false,
+        }
+    }
+
+    /// A freed slot is reused (last freed first) with a new generation: the
+    /// old ID finds nothing, IDs are never 0 and never repeat.
+    #[test]
+    fn link_ids_reuse_slots_but_never_repeat() {
+        let mut l = Links::new();
+        let a = open(&mut l);
+        let b = open(&mut l);
+        assert_ne!(a.0, 0);
+        assert_eq!(split(a), (0, 1));
+        assert_eq!(split(b), (1, 1));
+        assert_eq!(l.len(), 2);
+        l.remove(a);
+        l.remove(a);
+        assert_eq!(l.len(), 1, "a second remove of the same ID does nothing");
+        assert!(l.get(a).is_none() && l.is_closing(a));
+        let c = open(&mut l);
+        assert_eq!(split(c), (0, 2), "slot 0 again, next generation");
+        assert!(l.get(a).is_none(), "the stale ID does not reach the new link");
+        assert!(l.get(c).is_some() && l.get(b).is_some());
+        assert_eq!(l.slots.len(), 2, "no slot more than links open at once");
+        assert!(l.get(LinkId(u64::from(u32::MAX))).is_none(), "no such slot");
+        let mut ids: Vec<LinkId> = l.ids();
+        ids.sort();
+        assert_eq!(ids, vec![b, c]);
+        // A slot whose generation would wrap is retired, not reused.
+        l.gens[0] = u32::MAX;
+        let c = link_id(0, u32::MAX);
+        l.remove(c);
+        assert_eq!(l.len(), 1);
+        let d = open(&mut l);
+        assert_eq!(split(d), (2, 1), "slot 0 retired");
+    }
+
+    /// Sessions are found by ID through the index, which follows
+    /// establish / take_session / remove and survives its own growth.
+    #[test]
+    fn the_session_index_follows_the_links() {
+        let mut l = Links::new();
+        let links: Vec<LinkId> = (0..200).map(|_| open(&mut l)).collect();
+        for (n, &link) in links.iter().enumerate() {
+            l.establish(link, session(1000 + n as u64));
+        }
+        assert_eq!(l.session_count(), 200);
+        for (n, &link) in links.iter().enumerate() {
+            assert_eq!(l.link_of(SessionId(1000 + n as u64)), Some(link));
+        }
+        assert!(!l.has_session(SessionId(999)));
+        let s = l.take_session(links[3]).expect("established");
+        assert_eq!(s.id, SessionId(1003));
+        assert!(l.take_session(links[3]).is_none());
+        assert_eq!(l.link_of(SessionId(1003)), None);
+        assert!(l.get(links[3]).is_some(), "the link stays");
+        // A link removed with its session established leaves no entry.
+        l.remove(links[4]);
+        assert_eq!(l.link_of(SessionId(1004)), None);
+        assert_eq!(l.session_count(), 198);
+        // A new session on a reused slot is found under its own ID only.
+        let again = open(&mut l);
+        assert_eq!(split(again).0, split(links[4]).0);
+        l.establish(again, session(5));
+        assert_eq!(l.link_of(SessionId(5)), Some(again));
+        assert_eq!(l.link_of(SessionId(1004)), None);
+        // Established again on the same link: the old ID goes.
+        l.establish(again, session(6));
+        assert_eq!(l.link_of(SessionId(5)), None);
+        assert_eq!(l.link_of(SessionId(6)), Some(again));
+        let mut seen: Vec<u64> = l.sessions().map(|(_, s)| s.id.0).collect();
+        seen.sort_unstable();
+        assert_eq!(seen.len(), 199);
+        assert_eq!(seen[0], 6);
+    }
+
+    /// What the tables keep per link: a 12-byte slot (pointer, generation)
+    /// and, per session, a 4-byte slot number in the index; no (key,
+    /// value) hash table of 16-byte entries for either.
+    #[test]
+    fn the_tables_keep_little_per_link() {
+        assert_eq!(
+            std::mem::size_of::<Option<Box<Link>>>() + std::mem::size_of::<u32>(),
+            12
+        );
+        let mut l = Links::new();
+        let links: Vec<LinkId> = (0..10_000).map(|_| open(&mut l)).collect();
+        for (n, &link) in links.iter().enumerate() {
+            l.establish(link, session(n as u64 + 1));
+        }
+        assert_eq!(l.slots.len(), 10_000);
+        // hashbrown: 16,384 buckets of 4 bytes and a control byte each.
+        assert!(l.sessions.capacity() < 16_384, "{}", l.sessions.capacity());
+        assert_eq!(std::mem::size_of::<u32>(), 4);
+    }
 
     #[test]
     fn names_are_shared_and_the_table_stays_bounded() {
