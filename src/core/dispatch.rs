@@ -3,7 +3,6 @@
 //! decision, and the end of a session (which every part takes part in).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 
 use super::api::LinkId;
 use super::authz::{Action, AuthzTicket, Decision, Grant, Request};
@@ -36,7 +35,7 @@ impl ShardRouter {
         }
         match &mut l.phase {
             Phase::Established(s) => {
-                if let Some(parked) = &mut s.parked {
+                if let Some(parked) = s.parked_mut() {
                     // Requests are handled in order: wait behind the one parked.
                     match msg {
                         Message::Abort(_) => self.close_quietly(link),
@@ -233,7 +232,7 @@ impl ShardRouter {
                 let req = Request {
                     realm: &self.cx.realms[realm as usize].name,
                     session: s.id,
-                    authid_given: s.authid_given.as_deref(),
+                    authid_given: s.authid_given(),
                     authrole: &s.auth.authrole,
                     action,
                     uri,
@@ -288,7 +287,7 @@ impl ShardRouter {
     /// `msg` waits for authorization ticket `ticket`; later requests wait behind it.
     fn park(&mut self, link: LinkId, msg: Message, _ticket: AuthzTicket) {
         if let Some(s) = self.cx.links.session_mut(link) {
-            s.parked = Some(Box::new(VecDeque::from([msg])));
+            s.park(msg);
         }
     }
 
@@ -306,7 +305,7 @@ impl ShardRouter {
         let Some(s) = self.cx.links.session_mut(link).filter(|s| s.id == sid) else {
             return;
         };
-        let Some(mut queue) = s.parked.take() else {
+        let Some(mut queue) = s.take_parked() else {
             return;
         };
         if cache && let Some(front) = queue.front() {
@@ -327,7 +326,7 @@ impl ShardRouter {
             let Some(s) = self.cx.links.session_mut(link).filter(|s| s.id == sid) else {
                 return; // the session ended meanwhile: the rest goes with it
             };
-            if let Some(p) = &mut s.parked {
+            if let Some(p) = s.parked_mut() {
                 p.extend(queue.drain(..));
                 return;
             }

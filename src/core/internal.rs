@@ -32,7 +32,7 @@ use super::authz::{AuthzTicket, Grant};
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
 use super::session::authn::{CallError, CallOutcome, Step, Ticket};
-use super::session::{Auth, Features, IdTable, Session};
+use super::session::{Auth, Features, Session};
 use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
 use crate::proto::{Call, Dict, Message, Payload, RequestId, Serializer, Value};
@@ -120,18 +120,15 @@ pub(crate) fn router_transport() -> Rc<TransportConfig> {
 
 /// A router session: trusted, `junction` in role `trusted`.
 fn router_session(id: crate::proto::SessionId, realm: RealmIdx) -> Session {
-    Session {
+    Session::new(
         id,
         realm,
-        authid_given: Some(ROUTER_AUTHID.into()),
-        auth: Auth::new(ROUTER_ROLE, "internal", "router"),
-        authextra: None,
-        subscriptions: IdTable::default(),
-        registrations: IdTable::default(),
-        features: Features::default(),
-        parked: None,
-        trusted: true,
-    }
+        Auth::new(ROUTER_ROLE, "internal", "router"),
+        Some(ROUTER_AUTHID.into()),
+        None,
+        Features::default(),
+        true,
+    )
 }
 
 impl Internal {
@@ -289,18 +286,15 @@ impl ShardRouter {
         let auth = links.auth(authrole, "anonymous", "static", None);
         links.establish(
             link,
-            Session {
+            Session::new(
                 id,
-                realm: idx,
-                authid_given: Some(authid.into()),
+                idx,
                 auth,
-                authextra: None,
-                subscriptions: IdTable::default(),
-                registrations: IdTable::default(),
-                features: Features::default(),
-                parked: None,
-                trusted: false,
-            },
+                Some(authid.into()),
+                None,
+                Features::default(),
+                false,
+            ),
         );
         self.session_joined(link);
         self.settle();

@@ -220,8 +220,8 @@ impl ShardRouter {
             .with("authrole", &*s.auth.authrole)
             .with("authmethod", &*s.auth.authmethod)
             .with("authprovider", &*s.auth.authprovider);
-        if let Some(extra) = &s.authextra {
-            d.insert("authextra", (**extra).clone());
+        if let Some(extra) = s.authextra() {
+            d.insert("authextra", extra.clone());
         }
         Some(d.with("transport", transport))
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
 use super::throttle::{Failure, Source};
-use super::{Features, Host, IdTable, Joining, Phase, Session, Sessions, anonymous_authid};
+use super::{Features, Host, Joining, Phase, Session, Sessions, anonymous_authid};
 use crate::core::api::{CookieLogin, LinkId};
 use crate::core::uris;
 use crate::proto::{Authenticate, Challenge, Dict, Hello, Message, Value, Welcome};
@@ -413,18 +413,15 @@ impl Sessions {
         );
         host.links().establish(
             link,
-            Session {
+            Session::new(
                 id,
                 realm,
-                authid_given: given,
                 auth,
-                authextra: identity.authextra.map(Box::new),
-                subscriptions: IdTable::default(),
-                registrations: IdTable::default(),
-                features: joining.features,
-                parked: None,
-                trusted: false,
-            },
+                given,
+                identity.authextra,
+                joining.features,
+                false,
+            ),
         );
         host.links().send(
             link,

@@ -174,7 +174,8 @@ impl Links {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
-                let s = u32::try_from(self.slots.len()).map_err(|_| Refused("session limit reached"))?;
+                let s = u32::try_from(self.slots.len())
+                    .map_err(|_| Refused("session limit reached"))?;
                 self.slots.push(None);
                 self.gens.push(1);
                 s
@@ -697,7 +698,7 @@ fn is_session(slots: &[Option<Box<Link>>], s: u32, session: SessionId) -> bool {
 mod tests {
     use super::*;
     use crate::core::api::{FrontEnd, MessageQueue};
-    use crate::core::session::{Features, IdTable};
+    use crate::core::session::Features;
 
     fn open(l: &mut Links) -> LinkId {
         let info = LinkInfo::new(
@@ -710,18 +711,15 @@ mod tests {
     }
 
     fn session(id: u64) -> Session {
-        Session {
-            id: SessionId(id),
-            realm: 0,
-            authid_given: None,
-            auth: Auth::new("r", "anonymous", "static"),
-            authextra: None,
-            subscriptions: IdTable::default(),
-            registrations: IdTable::default(),
-            features: Features::default(),
-            parked: None,
-            trusted: false,
-        }
+        Session::new(
+            SessionId(id),
+            0,
+            Auth::new("r", "anonymous", "static"),
+            None,
+            None,
+            Features::default(),
+            false,
+        )
     }
 
     /// A freed slot is reused (last freed first) with a new generation: the
@@ -741,7 +739,10 @@ mod tests {
         assert!(l.get(a).is_none() && l.is_closing(a));
         let c = open(&mut l);
         assert_eq!(split(c), (0, 2), "slot 0 again, next generation");
-        assert!(l.get(a).is_none(), "the stale ID does not reach the new link");
+        assert!(
+            l.get(a).is_none(),
+            "the stale ID does not reach the new link"
+        );
         assert!(l.get(c).is_some() && l.get(b).is_some());
         assert_eq!(l.slots.len(), 2, "no slot more than links open at once");
         assert!(l.get(LinkId(u64::from(u32::MAX))).is_none(), "no such slot");

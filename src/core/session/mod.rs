@@ -149,46 +149,117 @@ pub(crate) struct Joining {
     pub source: Option<Source>,
 }
 
-/// A joined session.
+/// A joined session (48 bytes: what only some sessions have is in one
+/// box, absent while none of it is).
 #[derive(Debug)]
 pub(crate) struct Session {
     /// The session's global ID.
     pub id: SessionId,
     /// Its realm.
     pub realm: RealmIdx,
-    /// The authentication ID its authentication gave; `None` when it gave
-    /// none: the session's authid is then derived from its ID
-    /// ([`anonymous_authid`]). Read it with [`Session::authid`].
-    pub authid_given: Option<Box<str>>,
     /// Its role, method, provider and trust level: shared by the shard's
     /// sessions with the same four (see [`Links::auth`]).
     pub auth: Rc<Auth>,
-    /// `WELCOME.Details.authextra`, if any.
-    pub authextra: Option<Box<Dict>>,
     /// This session's subscriptions: ID → key in the realm's index.
     pub subscriptions: IdTable<SubscriptionId, (String, MatchPolicy)>,
     /// This session's registrations: ID → key.
     pub registrations: IdTable<RegistrationId, (String, MatchPolicy)>,
     /// What the client announced in HELLO, as far as the router acts on it.
     pub features: Features,
-    /// Requests waiting for an authorization decision, oldest first; while
-    /// any wait, later requests wait behind them (a session's requests are
-    /// handled in order). Boxed: a pointer in every session instead of a
-    /// queue's four words, for what only deferred authorizers ever use.
-    #[allow(clippy::box_collection)]
-    pub parked: Option<Box<std::collections::VecDeque<Message>>>,
     /// The router's own session (see `core/internal.rs`): authorization
     /// lets it through, and the session meta API does not show it.
     pub trusted: bool,
+    /// The authid given, the authextra and the parked requests: `None`
+    /// while all three are absent (an anonymous session's authid is
+    /// derived, see [`Session::authid`]).
+    rare: Option<Box<SessionRare>>,
+}
+
+/// What only some sessions have (see [`Session`]).
+#[derive(Debug, Default)]
+struct SessionRare {
+    /// The authentication ID its authentication gave, if it gave one.
+    authid: Option<Box<str>>,
+    /// `WELCOME.Details.authextra`, if any.
+    authextra: Option<Box<Dict>>,
+    /// Requests waiting for an authorization decision, oldest first; while
+    /// any wait, later requests wait behind them (a session's requests are
+    /// handled in order). Only deferred authorizers ever use it.
+    #[allow(clippy::box_collection)]
+    parked: Option<Box<std::collections::VecDeque<Message>>>,
 }
 
 impl Session {
+    /// A session just joined, with no subscriptions or registrations and
+    /// nothing parked; `authid_given`: the authid its authentication gave.
+    pub fn new(
+        id: SessionId,
+        realm: RealmIdx,
+        auth: Rc<Auth>,
+        authid_given: Option<Box<str>>,
+        authextra: Option<Dict>,
+        features: Features,
+        trusted: bool,
+    ) -> Session {
+        let rare = (authid_given.is_some() || authextra.is_some()).then(|| {
+            Box::new(SessionRare {
+                authid: authid_given,
+                authextra: authextra.map(Box::new),
+                parked: None,
+            })
+        });
+        Session {
+            id,
+            realm,
+            auth,
+            subscriptions: IdTable::default(),
+            registrations: IdTable::default(),
+            features,
+            trusted,
+            rare,
+        }
+    }
+
+    /// The authentication ID its authentication gave; `None` when it gave
+    /// none: the session's authid is then derived from its ID
+    /// ([`anonymous_authid`]).
+    pub fn authid_given(&self) -> Option<&str> {
+        self.rare.as_ref()?.authid.as_deref()
+    }
+
     /// The session's authid.
     pub fn authid(&self) -> Cow<'_, str> {
-        match &self.authid_given {
+        match self.authid_given() {
             Some(a) => Cow::Borrowed(a),
             None => Cow::Owned(anonymous_authid(self.id)),
         }
+    }
+
+    /// `WELCOME.Details.authextra`, if any.
+    pub fn authextra(&self) -> Option<&Dict> {
+        self.rare.as_ref()?.authextra.as_deref()
+    }
+
+    /// The requests waiting for an authorization decision, if any wait.
+    pub fn parked_mut(&mut self) -> Option<&mut std::collections::VecDeque<Message>> {
+        self.rare.as_mut()?.parked.as_deref_mut()
+    }
+
+    /// `msg` waits for an authorization decision (nothing else waits).
+    pub fn park(&mut self, msg: Message) {
+        self.rare.get_or_insert_default().parked =
+            Some(Box::new(std::collections::VecDeque::from([msg])));
+    }
+
+    /// Takes the waiting requests out (none wait then); the box goes when
+    /// nothing else is in it.
+    pub fn take_parked(&mut self) -> Option<Box<std::collections::VecDeque<Message>>> {
+        let rare = self.rare.as_mut()?;
+        let parked = rare.parked.take();
+        if rare.authid.is_none() && rare.authextra.is_none() {
+            self.rare = None;
+        }
+        parked
     }
 }
 
@@ -513,12 +584,66 @@ mod tests {
         eprintln!("Link {link} B, Session {session} B, LinkInfo {info} B");
         // TLS, HTTP request and cookie in one box, the outbound limit in
         // 32 bits next to the kind.
-        assert!(info <= 56, "LinkInfo is {info} bytes");
-        // One pointer for role, method, provider and trust level; the
-        // authid a `Box<str>`.
-        assert!(session <= 72, "Session is {session} bytes");
-        // 160: the box in that size class (mimalloc's; glibc's 176), not the 192.
-        assert!(link <= 160, "Link is {link} bytes");
+        assert!(info <= 40, "LinkInfo is {info} bytes");
+        // One pointer for role, method, provider and trust level, one for
+        // the authid given, authextra and parked requests.
+        assert!(session <= 48, "Session is {session} bytes");
+        // 128: the box in that size class (mimalloc's; glibc's 144), not
+        // the 160 (an IPv4 peer inline in 16 bytes, the session's rare
+        // parts boxed).
+        assert!(link <= 128, "Link is {link} bytes");
+    }
+
+    /// A session without an authid given, authextra or parked requests
+    /// keeps no box; parking allocates it and taking the requests frees it
+    /// unless the authid or authextra is in it.
+    #[test]
+    fn a_sessions_rare_box_exists_only_while_needed() {
+        let auth = Auth::new("r", "anonymous", "static");
+        let mut s = Session::new(
+            SessionId(1),
+            0,
+            Rc::clone(&auth),
+            None,
+            None,
+            Features::default(),
+            false,
+        );
+        assert!(s.rare.is_none());
+        assert_eq!(s.authid_given(), None);
+        assert_eq!(s.authid(), anonymous_authid(SessionId(1)));
+        assert!(s.parked_mut().is_none() && s.take_parked().is_none());
+        s.park(Message::Goodbye(crate::proto::Goodbye {
+            details: Dict::new(),
+            reason: "x".into(),
+        }));
+        assert!(s.rare.is_some());
+        assert_eq!(s.parked_mut().map(|p| p.len()), Some(1));
+        assert_eq!(s.take_parked().map(|p| p.len()), Some(1));
+        assert!(s.rare.is_none(), "freed with its last part");
+        let mut s = Session::new(
+            SessionId(2),
+            0,
+            auth,
+            Some("joe".into()),
+            Some(Dict::new().with("k", 1u64)),
+            Features::default(),
+            false,
+        );
+        assert_eq!(s.authid(), "joe");
+        assert_eq!(
+            s.authextra()
+                .and_then(|d| d.get("k"))
+                .and_then(Value::as_u64),
+            Some(1)
+        );
+        s.park(Message::Goodbye(crate::proto::Goodbye {
+            details: Dict::new(),
+            reason: "x".into(),
+        }));
+        assert!(s.take_parked().is_some());
+        assert_eq!(s.authid_given(), Some("joe"), "kept with the authid");
+        assert!(s.rare.is_some());
     }
 
     /// An anonymous session's authid is derived, not kept: the same for the

@@ -61,7 +61,9 @@ impl<V> Table<V> {
     fn find(&self, key: &str) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(self.hasher.hash_one(key), |&i| &*entries[i as usize].0 == key)
+            .find(self.hasher.hash_one(key), |&i| {
+                &*entries[i as usize].0 == key
+            })
             .map(|&i| i as usize)
     }
 
@@ -89,7 +91,9 @@ impl<V> Table<V> {
         let entries = &self.entries;
         let (i, _) = self
             .index
-            .find_entry(self.hasher.hash_one(key), |&i| &*entries[i as usize].0 == key)
+            .find_entry(self.hasher.hash_one(key), |&i| {
+                &*entries[i as usize].0 == key
+            })
             .ok()?
             .remove();
         let i = i as usize;
@@ -128,7 +132,8 @@ impl<V> Table<V> {
 
     #[cfg(test)]
     fn get_key_value(&self, key: &str) -> Option<(&Rc<str>, &V)> {
-        self.find(key).map(|i| (&self.entries[i].0, &self.entries[i].1))
+        self.find(key)
+            .map(|i| (&self.entries[i].0, &self.entries[i].1))
     }
 }
 
@@ -154,7 +159,10 @@ pub fn set_conn(key: Rc<str>, state: StateRef) -> Option<StateRef> {
         // the identifier was connected elsewhere moves into the entry.
         let (old, holder) = match t.remove(&key) {
             Some((_, e)) => (Some(e.conn), e.holder),
-            None => (None, HELD.with(|h| h.borrow_mut().remove(&key)).map(|(_, t)| t)),
+            None => (
+                None,
+                HELD.with(|h| h.borrow_mut().remove(&key)).map(|(_, t)| t),
+            ),
         };
         t.insert_new(
             key,
