@@ -203,6 +203,10 @@ pub struct LinkInfo {
     /// The largest message the peer accepts, `u32::MAX` for none (see
     /// [`LinkInfo::max_outbound`]).
     max_outbound: u32,
+    /// The core's flag: the router asked the front end to close the link
+    /// (kept here, in the padding after the limit, so that the core's
+    /// `Link` fits in 112 octets; always `false` in a new `LinkInfo`).
+    pub(crate) closing: bool,
 }
 
 /// What only some links have (see [`LinkInfo`]).
@@ -223,6 +227,7 @@ impl LinkInfo {
             rare: None,
             kind,
             max_outbound: u32::MAX,
+            closing: false,
         }
     }
 

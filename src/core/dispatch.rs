@@ -30,7 +30,7 @@ impl ShardRouter {
         let Some(l) = self.cx.links.get_mut(link) else {
             return;
         };
-        if l.closing {
+        if l.closing() {
             return;
         }
         match &mut l.phase {

@@ -303,7 +303,7 @@ impl ShardRouter {
         let Some(l) = self.cx.links.get(link) else {
             return;
         };
-        if l.closing {
+        if l.closing() {
             return;
         }
         let start = self.cx.links.metrics.timing.then(Instant::now);

@@ -64,7 +64,7 @@ impl ShardRouter {
             let Some(l) = self.cx.links.get(link) else {
                 continue;
             };
-            if l.info.kind == FrontEnd::Internal || l.closing {
+            if l.info.kind == FrontEnd::Internal || l.closing() {
                 continue;
             }
             if self.cx.links.session(link).is_some() {
@@ -186,7 +186,7 @@ impl ShardRouter {
             .cx
             .links
             .iter()
-            .filter(|(_, l)| l.info.kind != FrontEnd::Internal && !l.closing)
+            .filter(|(_, l)| l.info.kind != FrontEnd::Internal && !l.closing())
             .filter_map(|(id, l)| {
                 let realm = match &l.phase {
                     Phase::Established(s) => Some(s.realm),

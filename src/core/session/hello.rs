@@ -175,7 +175,7 @@ impl Sessions {
     pub fn resolve(&mut self, host: &mut dyn Host, ticket: Ticket, step: Step) -> Option<LinkId> {
         let link = self.pending.remove(&ticket)?;
         let l = host.links().get_mut(link)?;
-        if l.closing {
+        if l.closing() {
             return None;
         }
         let joining = match std::mem::replace(&mut l.phase, Phase::Connected) {
@@ -200,7 +200,7 @@ impl Sessions {
                 continue;
             };
             let waiting = host.links().get(link).is_some_and(|l| {
-                !l.closing
+                !l.closing()
                     && matches!(&l.phase, Phase::Authenticating(j) if j.ticket == Some(ticket))
             });
             if waiting {

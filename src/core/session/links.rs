@@ -186,7 +186,6 @@ impl Links {
             out,
             info,
             phase: Phase::Connected,
-            closing: false,
         }));
         self.open += 1;
         Ok(link_id(slot, self.gens[i]))
@@ -412,13 +411,13 @@ impl Links {
 
     /// Whether the router asked for the link to be closed (input is then ignored).
     pub fn is_closing(&self, link: LinkId) -> bool {
-        self.link(link).is_none_or(|l| l.closing)
+        self.link(link).is_none_or(|l| l.closing())
     }
 
     /// Asks the front end to close the link after what is queued.
     pub fn close_link(&mut self, link: LinkId, reason: CloseReason) {
         if let Some(l) = self.link_mut(link) {
-            l.closing = true;
+            l.set_closing();
             l.out.close(reason);
         }
     }
@@ -556,7 +555,7 @@ impl Links {
             abort = sent_abort,
             "closing: a message the peer must get is larger than it accepts"
         );
-        l.closing = true;
+        l.set_closing();
         l.out.close(CloseReason::MessageTooBig);
         self.unsendable.push(link);
     }
