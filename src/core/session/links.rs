@@ -796,6 +796,61 @@ mod tests {
         assert_eq!(seen[0], 6);
     }
 
+    proptest::proptest! {
+        /// The slab and the session index agree with a map of the links
+        /// open and their sessions through any opens, removals, sessions
+        /// established and ended; no ID is handed out twice.
+        #[test]
+        fn links_and_sessions_agree_with_a_map(ops in proptest::collection::vec((0u8..4, 0usize..16), 0..300)) {
+            let mut l = Links::new();
+            let mut open_now: Vec<(LinkId, Option<u64>)> = Vec::new();
+            let mut every_id = std::collections::HashSet::new();
+            let mut next_session = 1u64;
+            for (op, pick) in ops {
+                match op {
+                    0 => {
+                        let id = open(&mut l);
+                        proptest::prop_assert!(every_id.insert(id), "{:?} handed out twice", id);
+                        open_now.push((id, None));
+                    }
+                    1 if !open_now.is_empty() => {
+                        let (id, _) = open_now.swap_remove(pick % open_now.len());
+                        if l.session(id).is_some() {
+                            l.take_session(id);
+                        }
+                        l.remove(id);
+                    }
+                    2 if !open_now.is_empty() => {
+                        let n = pick % open_now.len();
+                        open_now[n].1 = Some(next_session);
+                        l.establish(open_now[n].0, session(next_session));
+                        next_session += 1;
+                    }
+                    3 if !open_now.is_empty() => {
+                        let n = pick % open_now.len();
+                        let taken = l.take_session(open_now[n].0).map(|s| s.id.0);
+                        proptest::prop_assert_eq!(taken, open_now[n].1.take());
+                    }
+                    _ => {}
+                }
+                proptest::prop_assert_eq!(l.len(), open_now.len());
+                let sessions = open_now.iter().filter(|(_, s)| s.is_some()).count();
+                proptest::prop_assert_eq!(l.session_count(), sessions);
+                for &(id, s) in &open_now {
+                    proptest::prop_assert!(l.get(id).is_some());
+                    if let Some(s) = s {
+                        proptest::prop_assert_eq!(l.link_of(SessionId(s)), Some(id));
+                    }
+                }
+                for &gone in every_id.iter() {
+                    if !open_now.iter().any(|(id, _)| *id == gone) {
+                        proptest::prop_assert!(l.get(gone).is_none());
+                    }
+                }
+            }
+        }
+    }
+
     /// What the tables keep per link: a 12-byte slot (pointer, generation)
     /// and, per session, a 4-byte slot number in the index; no (key,
     /// value) hash table of 16-byte entries for either.
