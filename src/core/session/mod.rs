@@ -262,9 +262,9 @@ impl Session {
 
     /// Takes the waiting requests out (none wait then); the box goes when
     /// nothing else is in it.
-    pub fn take_parked(&mut self) -> Option<Box<std::collections::VecDeque<Message>>> {
+    pub fn take_parked(&mut self) -> Option<std::collections::VecDeque<Message>> {
         let rare = self.rare.as_mut()?;
-        let parked = rare.parked.take();
+        let parked = rare.parked.take().map(|p| *p);
         if rare.authid.is_none() && rare.authextra.is_none() {
             self.rare = None;
         }
