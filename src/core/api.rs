@@ -47,7 +47,9 @@ use crate::proto::{Message, Serializer};
 pub const NATIVE_OPTION: &str = "x_junction_native";
 
 /// One front end's link to its shard's router (a connection, a long-poll
-/// session, an in-process client). Unique on its shard for the shard's life.
+/// session, an in-process client). Unique on its shard for the shard's life,
+/// never 0: the link's slot in the shard's slab (low 32 bits) and the slot's
+/// generation (high 32 bits; see `core/session/links.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkId(pub u64);
 
