@@ -167,7 +167,7 @@ impl Links {
     ///
     /// # Errors
     /// [`Refused`] at the limit.
-    pub fn open(&mut self, info: LinkInfo, out: Output, max: usize) -> Result<LinkId, Refused> {
+    pub fn open(&mut self, mut info: LinkInfo, out: Output, max: usize) -> Result<LinkId, Refused> {
         if self.open >= max {
             return Err(Refused("session limit reached"));
         }
@@ -182,6 +182,8 @@ impl Links {
             }
         };
         let i = slot as usize;
+        // A new link is not closing, whatever the info it was given says.
+        info.closing = false;
         self.slots[i] = Some(Box::new(Link {
             out,
             info,
