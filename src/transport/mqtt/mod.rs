@@ -2,9 +2,11 @@
 //! routing core. Devices publish and subscribe with MQTT, applications with
 //! WAMP, through one broker.
 //!
-//! - `conn.rs`: the connection driver (CONNECT and CONNACK, reads into the
-//!   shard's scratch buffer, vectored writes of shared PUBLISH encodings,
-//!   keep-alive at 1.5 × the keep-alive, the will, takeover, closing);
+//! - `conn.rs`: the connection driver (its phases, reads into the shard's
+//!   scratch buffer, keep-alive at 1.5 × the keep-alive); `opening.rs`: its
+//!   CONNECT phase and the session's start (takeover, the link, HELLO);
+//!   `writes.rs`: vectored writes of shared PUBLISH encodings;
+//!   `finish.rs`: the end (the will, the link kept or closed, closing);
 //! - `inbound.rs`: the client's packets after CONNECT, as WAMP messages;
 //! - `state.rs`: the connection's state, what every connection keeps;
 //!   `rare.rs`: what only some use, in one box allocated while in use;
@@ -60,12 +62,14 @@ mod conn;
 mod connect;
 pub mod ctx;
 pub mod dynamic;
+mod finish;
 pub mod inbound;
 mod keepalive;
 pub mod lifecycle;
 pub mod mapping;
 pub mod mesh;
 pub mod offline;
+mod opening;
 pub mod out;
 pub mod rare;
 pub mod request;
@@ -79,6 +83,7 @@ pub mod takeover;
 pub mod task;
 pub mod will;
 pub mod window;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
