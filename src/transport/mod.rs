@@ -58,6 +58,8 @@ pub mod wsbytes;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::{Either, select};
@@ -108,6 +110,25 @@ struct ClosedOnDrop<H: ConnectionHooks>(H);
 impl<H: ConnectionHooks> Drop for ClosedOnDrop<H> {
     fn drop(&mut self) {
         self.0.closed();
+    }
+}
+
+/// A connection counted on its shard (connection placement): the count
+/// drops with it. The shard counts; a front end that outlives its task (a
+/// parked MQTT connection) keeps it until the connection ends.
+#[derive(Debug)]
+pub struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    /// Counted in `count`, already incremented for this connection.
+    pub fn new(count: Arc<AtomicUsize>) -> Counted {
+        Counted(count)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -216,12 +237,17 @@ impl Listening {
 /// once, before any `frame`. Hooks that track a session must therefore
 /// accept `closed` without a prior `open`. Never fails: every error ends this
 /// one connection and is logged at debug level.
+///
+/// An MQTT listener's connection takes `counted` (it keeps it while it is
+/// parked without a task, see `mqtt/park.rs`); every other connection
+/// leaves it to the caller, who holds it as long as the returned future.
 pub fn serve<H: ConnectionHooks + 'static>(
     stream: Stream,
     peer: String,
     listening: &Listening,
     hooks: H,
     mqtt: Option<MqttPort>,
+    counted: &mut Option<Counted>,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
     let transport = Rc::clone(&listening.transport);
     let max_message_size = listening.max_message_size;
@@ -245,12 +271,12 @@ pub fn serve<H: ConnectionHooks + 'static>(
             // future alone (96 octets, not 128 with the shard's hooks).
             drop(ClosedOnDrop(hooks));
             let m = mqtt.expect("checked");
-            Box::pin(mqtt::serve_mqtt(
+            Box::pin(mqtt::serve_mqtt_counted(
                 stream,
                 peer,
                 m.service,
                 m.router,
-                Vec::new(),
+                counted.take(),
             ))
         }
         (TransportKind::Universal(u), site) => {
@@ -288,7 +314,9 @@ pub fn serve<H: ConnectionHooks + 'static>(
                     site: None,
                     testee: false,
                 };
-                serve(stream, peer, &inner, hooks, mqtt).await;
+                // The count stays with this task (the caller's): a
+                // connection served here never parks.
+                serve(stream, peer, &inner, hooks, mqtt, &mut None).await;
             })
         }
         (TransportKind::WebSocket(_), _) => Box::pin(websocket::serve_websocket(

@@ -30,14 +30,15 @@ use super::connect::decode_limits;
 use super::inbound::{self, Violation};
 use super::keepalive::KeepAlive;
 use super::opening::open;
+use super::park::conn_waker;
 use super::state::StateRef;
 use super::{PortMesh, RouterPort, Service, takeover};
 use crate::core::cluster::FrontMsg;
 use crate::proto::Message;
 use crate::proto::mqtt::{self, MqttString, Packet, ReasonCode, Version};
-use crate::transport::Stream;
 use crate::transport::conn::with_scratch;
 use crate::transport::socket::Socket;
+use crate::transport::{Counted, Stream};
 
 /// Reads per wake before yielding.
 const READS_PER_WAKE: usize = 16;
@@ -58,12 +59,42 @@ pub fn serve_mqtt(
     router: Rc<dyn RouterPort>,
     first: Vec<u8>,
 ) -> impl Future<Output = ()> {
+    serve(sock, peer, svc, router, first, None)
+}
+
+/// Serves one MQTT connection accepted by an MQTT listener, counted on its
+/// shard by `counted` (kept while the connection is parked without a task,
+/// see `park.rs`; without it the connection never parks).
+pub fn serve_mqtt_counted(
+    sock: Stream,
+    peer: String,
+    svc: Rc<Service>,
+    router: Rc<dyn RouterPort>,
+    counted: Option<Counted>,
+) -> impl Future<Output = ()> {
+    serve(sock, peer, svc, router, Vec::new(), counted)
+}
+
+fn serve(
+    sock: Stream,
+    peer: String,
+    svc: Rc<Service>,
+    router: Rc<dyn RouterPort>,
+    first: Vec<u8>,
+    counted: Option<Counted>,
+) -> Serve {
     if !svc.admit() {
         tracing::debug!(%peer, "MQTT listener at max_connections: connection refused");
         return Serve::Done;
     }
-    let opening = Box::pin(open(sock, peer, Rc::clone(&svc), router, first));
+    let opening = Box::pin(open(sock, peer, Rc::clone(&svc), router, first, counted));
     Serve::Opening(opening, svc)
+}
+
+/// The task of a parked connection woken (`park.rs`): its session, taken
+/// back from its state, served on.
+pub(super) fn resumed(state: StateRef) -> impl Future<Output = ()> {
+    Serve::Resume(state)
 }
 
 /// A boxed phase of a connection.
@@ -76,6 +107,8 @@ enum Serve {
     Opening(Phased<Option<Session>>, Rc<Service>),
     /// The session's main phase (the service is the state's).
     Main(Session),
+    /// A parked connection woken: its session is in its state.
+    Resume(StateRef),
     /// The end (will, link, socket).
     Finishing(Phased<()>, Rc<Service>),
     /// Over (or refused at `max_connections`).
@@ -97,12 +130,22 @@ impl Future for Serve {
                         Serve::Done
                     }
                 },
+                Serve::Resume(state) => match super::park::resume(Rc::clone(state)) {
+                    Some(session) => Serve::Main(session),
+                    None => Serve::Done,
+                },
                 Serve::Main(session) => {
                     let Poll::Ready(end) = session.poll_main(cx) else {
-                        return Poll::Pending;
+                        if !session.park_if_idle() {
+                            return Poll::Pending;
+                        }
+                        if let Serve::Main(session) = std::mem::replace(this, Serve::Done) {
+                            session.park();
+                        }
+                        return Poll::Ready(());
                     };
                     if let Some(ka) = session.keep_alive.take() {
-                        ka.release(cx.waker());
+                        ka.release(&conn_waker(&session.state));
                     }
                     match std::mem::replace(this, Serve::Done) {
                         Serve::Main(session) => {
@@ -155,7 +198,7 @@ pub(super) struct Session {
     /// between reads).
     pub(super) inbuf: Option<Box<BytesMut>>,
     /// Octets of the front item already written.
-    pub(super) front_sent: usize,
+    pub(super) front_sent: u32,
     /// Keep-alive: the limit (1.5 × keep-alive) and the last packet's
     /// arrival, enforced by the shard's sweep (`keepalive.rs`).
     pub(super) keep_alive: Option<KeepAlive>,
@@ -164,6 +207,9 @@ pub(super) struct Session {
     pub(super) stall: Option<Box<(Instant, Timer)>>,
     /// Acknowledgements waiting for WAL markers (allocated while some wait).
     pub(super) durable: Option<Box<Durable>>,
+    /// Its place in the shard's connection count, when it holds it (then
+    /// it may park without a task, `park.rs`).
+    pub(super) counted: Option<Counted>,
 }
 
 /// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer that
@@ -175,8 +221,18 @@ pub(super) struct Durable {
 }
 
 impl Session {
-    pub(super) fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
-        self.state.borrow_mut().waker = Some(cx.waker().clone());
+    /// One poll of the main phase. The task's waker goes into the state
+    /// (what wakes it there takes it); everything else registers the
+    /// connection's own waker (`park.rs`), which wakes the task through
+    /// the state, or revives the connection once it parked.
+    pub(super) fn poll_main(&mut self, task: &mut Context<'_>) -> Poll<End> {
+        {
+            let mut s = self.state.borrow_mut();
+            s.waker = Some(task.waker().clone());
+            s.park |= super::park::ACTIVE;
+        }
+        let waker = conn_waker(&self.state);
+        let cx = &mut Context::from_waker(&waker);
         self.run_todo();
         self.poll_durable(cx);
         if let Some(end) = self.poll_read(cx) {
@@ -469,6 +525,16 @@ mod tests {
         assert!(state <= 256, "the state's Rc allocation is {state} bytes");
         let rare = std::mem::size_of::<super::super::rare::Rare>();
         assert!(rare <= 208, "the rarely used part is {rare} bytes");
+        // A parked connection (no task, no future) keeps its socket, its
+        // keep-alive and its count in the state, still in the 256-byte
+        // class: the outgoing queue is a box of its own (freed when it
+        // parks), so are the last delivery's merge marks.
+        let parked = std::mem::size_of::<Option<super::super::park::Parked>>();
+        assert!(parked <= 40, "a parked connection's part is {parked} bytes");
+        let out = std::mem::size_of_val(
+            &State::new(Rc::new(Service::default_for_tests()), Version::V5, "c").out,
+        );
+        assert_eq!(out, 8, "the outgoing queue is one pointer");
     }
 
     /// Hooks that count `closed`; nothing else is called on an MQTT listener.
@@ -539,18 +605,24 @@ mod tests {
                     service,
                     router: Rc::new(NoRouter),
                 };
+                let count = Arc::new(AtomicUsize::new(1));
+                let mut counted = Some(Counted::new(Arc::clone(&count)));
                 let fut = crate::transport::serve(
                     Stream::Unix(Box::new(a)),
                     "unix".into(),
                     &listening,
                     CountClosed(Rc::clone(&closed)),
                     Some(port),
+                    &mut counted,
                 );
                 assert_eq!(closed.get(), 1, "closed before the connection is served");
+                assert!(counted.is_none(), "the connection holds its count");
+                assert_eq!(count.load(Ordering::Relaxed), 1);
                 let boxed = std::mem::size_of_val(&*fut);
                 assert_eq!(boxed, future_size(serve_mqtt), "the MQTT future alone");
                 drop(fut);
                 assert_eq!(closed.get(), 1, "once");
+                assert_eq!(count.load(Ordering::Relaxed), 0, "counted until it ends");
             })
             .expect("executor")
             .join()

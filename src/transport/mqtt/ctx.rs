@@ -10,6 +10,7 @@
 //! [`RouterPort`] deferred work runs with.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,24 @@ thread_local! {
     static LATER: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
     /// The shard's MQTT task, parked.
     static WAKER: RefCell<Option<std::task::Waker>> = const { RefCell::new(None) };
+    /// The shard's router, once started (a parked connection resumes with it).
+    static PORT: RefCell<Option<Rc<dyn RouterPort>>> = const { RefCell::new(None) };
+}
+
+/// Sets the shard's router ([`super::task::start_shard`]).
+pub fn set_port(port: Rc<dyn RouterPort>) {
+    PORT.with(|p| *p.borrow_mut() = Some(port));
+}
+
+/// The shard's router, once started (`None` in tests without a shard):
+/// connections park only when it is set, and resume with it.
+pub fn port() -> Option<Rc<dyn RouterPort>> {
+    PORT.with(|p| p.borrow().clone())
+}
+
+/// Whether the shard's router is set ([`port`]).
+pub fn has_port() -> bool {
+    PORT.with(|p| p.borrow().is_some())
 }
 
 /// Deferred work: runs on the shard's MQTT task with the router port.

@@ -13,6 +13,8 @@
 //!   `answers.rs`: the router's answers as CONNACK, SUBACK, PUBACK/PUBREC;
 //!   `window.rs`: deliveries and the in-flight window; `lifecycle.rs`: the
 //!   session installed, resumed, logged, its shared subscriptions;
+//! - `park.rs`: an idle connection without a task (its socket and
+//!   keep-alive in its state), revived by its own waker;
 //! - `clients.rs`: the shard's table of client identifiers (connections
 //!   here, and the holder of each identifier this shard owns);
 //! - `keepalive.rs`: keep-alive enforced by one sweep per shard;
@@ -71,6 +73,7 @@ pub mod mesh;
 pub mod offline;
 mod opening;
 pub mod out;
+pub mod park;
 pub mod rare;
 pub mod request;
 pub mod resume;
@@ -97,7 +100,7 @@ use crate::config::{TransportConfig, TransportKind};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::proto::Message;
 
-pub use conn::serve_mqtt;
+pub use conn::{serve_mqtt, serve_mqtt_counted};
 
 /// Topic aliases a client may set (5.0 Topic Alias Maximum announced in CONNACK).
 pub const TOPIC_ALIAS_MAX: u16 = 64;

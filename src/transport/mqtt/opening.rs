@@ -19,7 +19,7 @@ use crate::core::api::{FrontEnd, LinkInfo, Output};
 use crate::proto::mqtt::{ConnAck, ConnAckProperties, Connect, MqttString, ReasonCode, Version};
 use crate::transport::conn::write_all;
 use crate::transport::socket::Socket;
-use crate::transport::{Stream, with_timeout};
+use crate::transport::{Counted, Stream, with_timeout};
 
 /// The CONNECT phase: the first packet within `connect_timeout`, then the
 /// session (or the refusal, answered here).
@@ -29,6 +29,7 @@ pub(super) async fn open(
     svc: Rc<Service>,
     router: Rc<dyn RouterPort>,
     first: Vec<u8>,
+    counted: Option<Counted>,
 ) -> Option<Session> {
     let svc = &svc;
     let limits = decode_limits(svc);
@@ -53,7 +54,7 @@ pub(super) async fn open(
         }
         Some(Ok(c)) => c,
     };
-    match Session::start(sock, peer, svc, router, *connect, buf) {
+    match Session::start(sock, peer, svc, router, *connect, buf, counted) {
         Ok(session) => Some(session),
         Err((mut sock, bytes)) => {
             let _ = write_all(&mut sock, &bytes).await;
@@ -74,6 +75,7 @@ impl Session {
         router: Rc<dyn RouterPort>,
         c: Connect,
         leftover: BytesMut,
+        counted: Option<Counted>,
     ) -> Result<Session, (Stream, Vec<u8>)> {
         let version = c.version;
         let mut assigned = None;
@@ -193,6 +195,7 @@ impl Session {
             keep_alive,
             stall: None,
             durable: None,
+            counted,
         };
         session.router.feed(link, hello);
         Ok(session)

@@ -24,6 +24,7 @@ pub use super::answers::{granted_code, reason_of};
 pub use super::calls::{CallAnswer, PendingCall, Requests};
 use super::mesh::ShareMsg;
 use super::out::{Item, OutQueue};
+use super::park::Parked;
 pub use super::rare::{Chores, PendingSub, PendingSuback, Rare};
 pub use super::resume::{Resume, ResumeSlot};
 use super::session::{IdMap, Lazy, Owner, Persist};
@@ -62,8 +63,9 @@ pub struct State {
     pub link: Option<LinkId>,
     /// The WAMP session, once welcomed.
     pub session: Option<SessionId>,
-    /// What to write.
-    pub out: OutQueue,
+    /// What to write (allocated while something is queued or the
+    /// connection runs; freed when it parks).
+    pub out: Lazy<OutQueue>,
     /// The connection task, parked until there is something to do.
     pub waker: Option<Waker>,
     /// The session part that outlives the connection.
@@ -72,10 +74,6 @@ pub struct State {
     pub wamp_subs: Lazy<IdMap<SubscriptionId, Vec<String>>>,
     /// Last WAMP request ID used.
     pub last_request: u64,
-    /// The last publication queued and its position in `out`, to merge
-    /// overlapping subscriptions into one delivery (the publication's ID,
-    /// never 0, as `NonZeroU64` and the position as `u32`: 16 bytes).
-    pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
     /// What only some connections use.
     pub rare: Lazy<Rare>,
     /// Most messages in flight to the client (its Receive Maximum, or the
@@ -92,6 +90,12 @@ pub struct State {
     /// The CONNECT asked for a session that outlives it (a Session Expiry
     /// Interval above 0; 3.1.1: clean session 0).
     pub expiry_asked: bool,
+    /// The park sweep's marks (`park.rs`: candidate, ran since the last
+    /// look, asked to park).
+    pub park: u8,
+    /// A parked connection's socket, keep-alive and count: it has no task
+    /// (`park.rs`); `waker` is then the connection's own.
+    pub parked: Option<Parked>,
 }
 
 /// The shared handle.
@@ -107,12 +111,11 @@ impl State {
             token: 0,
             link: None,
             session: None,
-            out: OutQueue::new(),
+            out: Lazy::default(),
             waker: None,
             p: Persist::new(),
             wamp_subs: Lazy::default(),
             last_request: 0,
-            last_delivery: None,
             rare: Lazy::default(),
             send_max,
             inflight_in: 0,
@@ -120,6 +123,8 @@ impl State {
             phase: Phase::Joining,
             welcomed: false,
             expiry_asked: false,
+            park: 0,
+            parked: None,
         }
     }
 
@@ -201,7 +206,7 @@ impl State {
     pub fn send(&mut self, p: &Packet) -> Result<(), Overflow> {
         if let Some(item) = Item::packet(p, self.version) {
             self.out.push(item, self.svc.queue_limit)?;
-            self.last_delivery = None;
+            self.out.last_delivery = None;
             self.wake();
         }
         Ok(())

@@ -91,7 +91,7 @@ impl Session {
         }
         let mut iov = [IoSlice::new(&[]); 2 * ITEMS_PER_WRITE];
         let mut k = 0;
-        let mut skip = self.front_sent;
+        let mut skip = self.front_sent as usize;
         for (i, item) in s.out.items.iter().take(n_items).enumerate() {
             let parts: [&[u8]; 2] = match item {
                 Item::Small { len, buf } => [&buf[..*len as usize], &[]],
@@ -150,15 +150,16 @@ impl Session {
     pub(super) fn account(&mut self, lens: &[usize], mut written: usize) {
         let mut s = self.state.borrow_mut();
         for len in lens {
-            let rest = len - self.front_sent;
+            let rest = len - self.front_sent as usize;
             if written < rest {
-                self.front_sent += written;
+                // Less than one item: an MQTT packet is at most 256 MiB.
+                self.front_sent += written as u32;
                 return;
             }
             written -= rest;
             self.front_sent = 0;
             s.out.pop();
-            s.last_delivery = None;
+            s.out.last_delivery = None;
         }
     }
 
@@ -181,7 +182,7 @@ impl Session {
         whole.extend_from_slice(p.tmpl.payload());
         let written = match self
             .sock
-            .poll_write_vectored(cx, &[IoSlice::new(&whole[self.front_sent..])])
+            .poll_write_vectored(cx, &[IoSlice::new(&whole[self.front_sent as usize..])])
         {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
