@@ -94,7 +94,7 @@ fn serve(
 /// The task of a parked connection woken (`park.rs`): its session, taken
 /// back from its state, served on.
 pub(super) fn resumed(state: StateRef) -> impl Future<Output = ()> {
-    Serve::Resume(state)
+    Serve::Resume(state, false)
 }
 
 /// A boxed phase of a connection.
@@ -107,8 +107,11 @@ enum Serve {
     Opening(Phased<Option<Session>>, Rc<Service>),
     /// The session's main phase (the service is the state's).
     Main(Session),
-    /// A parked connection woken: its session is in its state.
-    Resume(StateRef),
+    /// A parked connection woken: its session is in its state, taken at
+    /// the second poll (`false`: not polled yet). glommio may poll a task
+    /// at once inside `spawn_local`, i.e. inside the wake (the state or
+    /// the router borrowed): the first poll only asks for another.
+    Resume(StateRef, bool),
     /// The end (will, link, socket).
     Finishing(Phased<()>, Rc<Service>),
     /// Over (or refused at `max_connections`).
@@ -130,7 +133,12 @@ impl Future for Serve {
                         Serve::Done
                     }
                 },
-                Serve::Resume(state) => match super::park::resume(Rc::clone(state)) {
+                Serve::Resume(_, polled @ false) => {
+                    *polled = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Serve::Resume(state, true) => match super::park::resume(Rc::clone(state)) {
                     Some(session) => Serve::Main(session),
                     None => Serve::Done,
                 },

@@ -132,6 +132,7 @@ pub(super) fn resume(state: StateRef) -> Option<Session> {
         match s.parked.take() {
             Some(p) => {
                 s.park = 0;
+                tracing::trace!(client = %s.client_id, "MQTT connection resumed");
                 p
             }
             None => {
@@ -212,6 +213,7 @@ impl Session {
         s.out.free_if_empty();
         s.tidy();
         s.waker = Some(conn_waker(&state));
+        tracing::trace!(client = %s.client_id, "MQTT connection parked");
         s.parked = Some(Parked {
             sock,
             keep_alive,
