@@ -124,6 +124,18 @@ impl Counted {
     pub fn new(count: Arc<AtomicUsize>) -> Counted {
         Counted(count)
     }
+
+    /// The count this connection is in.
+    pub fn count(&self) -> &Arc<AtomicUsize> {
+        &self.0
+    }
+
+    /// The count, with this connection still in it (kept elsewhere: a
+    /// [`Counted::new`] of it ends the connection's place later).
+    pub fn into_count(self) -> Arc<AtomicUsize> {
+        let me = std::mem::ManuallyDrop::new(self);
+        Arc::clone(&me.0)
+    }
 }
 
 impl Drop for Counted {

@@ -514,9 +514,10 @@ mod tests {
     /// alone, not room for the CONNECT phase or the end (nor the decode
     /// limits, a list of its own for what packets feed the router, or an
     /// empty read buffer); the
-    /// state's allocation stays in the 256-byte size class (the `Rc` and
-    /// `RefCell` counters included), what only some connections use in one
-    /// box apart (`rare.rs`), freed while unused.
+    /// state's allocation stays in the 224-byte size class (the `Rc` and
+    /// `RefCell` counters included) with what a parked connection keeps
+    /// (`park.rs`), what only some connections use in one box apart
+    /// (`rare.rs`), freed while unused.
     #[test]
     fn a_held_connection_stays_small() {
         let fut = future_size(serve_mqtt);
@@ -530,15 +531,19 @@ mod tests {
         assert!(session <= 96, "Session is {session} bytes");
         let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
         eprintln!("future {fut} B, Session {session} B, the state's Rc {state} B");
-        assert!(state <= 256, "the state's Rc allocation is {state} bytes");
+        assert!(state <= 224, "the state's Rc allocation is {state} bytes");
         let rare = std::mem::size_of::<super::super::rare::Rare>();
         assert!(rare <= 208, "the rarely used part is {rare} bytes");
-        // A parked connection (no task, no future) keeps its socket, its
-        // keep-alive and its count in the state, still in the 256-byte
-        // class: the outgoing queue is a box of its own (freed when it
-        // parks), so are the last delivery's merge marks.
+        // A parked connection (no task, no future) keeps its socket and its
+        // keep-alive in the state (its count is the shard's): the outgoing
+        // queue is a box of its own (freed when it parks), so are the last
+        // delivery's merge marks; the WAMP session's ID is a `NonZeroU64`,
+        // "welcomed" is that ID's presence, a persistent session's slot one
+        // octet.
         let parked = std::mem::size_of::<Option<super::super::park::Parked>>();
-        assert!(parked <= 40, "a parked connection's part is {parked} bytes");
+        assert!(parked <= 32, "a parked connection's part is {parked} bytes");
+        let persist = std::mem::size_of::<super::super::session::Persist>();
+        assert!(persist <= 56, "the persistent part is {persist} bytes");
         let out = std::mem::size_of_val(
             &State::new(Rc::new(Service::default_for_tests()), Version::V5, "c").out,
         );

@@ -11,12 +11,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::RouterPort;
 use crate::store::mqtt::MqttLog;
 use crate::store::wal::WalError;
+use crate::transport::Counted;
 
 thread_local! {
     /// The session logs of the realms with a file store (empty until started).
@@ -31,6 +33,37 @@ thread_local! {
     static WAKER: RefCell<Option<std::task::Waker>> = const { RefCell::new(None) };
     /// The shard's router, once started (a parked connection resumes with it).
     static PORT: RefCell<Option<Rc<dyn RouterPort>>> = const { RefCell::new(None) };
+    /// The shard's connection count (placement), once a connection parked:
+    /// parked connections stay in it without holding it each.
+    static COUNT: RefCell<Option<Arc<AtomicUsize>>> = const { RefCell::new(None) };
+}
+
+/// Whether a connection counted by `counted` may leave its place in the
+/// count here while it is parked (the shard's count, the first time).
+pub fn holds_count(counted: &Counted) -> bool {
+    COUNT.with(|c| {
+        let mut c = c.borrow_mut();
+        match &*c {
+            Some(k) => Arc::ptr_eq(k, counted.count()),
+            None => {
+                *c = Some(Arc::clone(counted.count()));
+                true
+            }
+        }
+    })
+}
+
+/// A parked connection's place in the shard's count, taken back.
+///
+/// # Panics
+/// When no connection parked ([`holds_count`]).
+pub fn counted() -> Counted {
+    COUNT.with(|c| {
+        let c = c.borrow();
+        Counted::new(Arc::clone(
+            c.as_ref().expect("a parked connection left its count here"),
+        ))
+    })
 }
 
 /// Sets the shard's router ([`super::task::start_shard`]).

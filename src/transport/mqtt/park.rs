@@ -42,8 +42,8 @@ use std::time::Duration;
 use super::conn::Session;
 use super::keepalive::KeepAlive;
 use super::state::{Phase, State, StateRef};
+use crate::transport::Stream;
 use crate::transport::uring::UringStream;
-use crate::transport::{Counted, Stream};
 
 /// How long a connection stays idle, at least, before it parks (at most
 /// twice this).
@@ -56,12 +56,13 @@ pub const ACTIVE: u8 = 2;
 /// `State::park`: the sweep asked it to park.
 pub const ASKED: u8 = 4;
 
-/// What a parked connection resumes with (in `State::parked`, 40 bytes).
+/// What a parked connection resumes with (in `State::parked`, 32 bytes).
+/// Its place in the shard's connection count stays taken; the count itself
+/// is the shard's ([`super::ctx::counted`]).
 #[derive(Debug)]
 pub struct Parked {
     sock: UringStream,
     keep_alive: Option<KeepAlive>,
-    counted: Counted,
 }
 
 /// The connection's own waker: wakes its task, or spawns one while it is
@@ -154,7 +155,7 @@ pub(super) fn resume(state: StateRef) -> Option<Session> {
         keep_alive: parked.keep_alive,
         stall: None,
         durable: None,
-        counted: Some(parked.counted),
+        counted: Some(super::ctx::counted()),
     })
 }
 
@@ -167,7 +168,7 @@ impl Session {
             && self.front_sent == 0
             && self.stall.is_none()
             && self.durable.is_none()
-            && self.counted.is_some()
+            && self.counted.as_ref().is_some_and(super::ctx::holds_count)
             && matches!(self.sock, Stream::Uring(_))
             && super::ctx::has_port();
         let mut s = self.state.borrow_mut();
@@ -206,6 +207,9 @@ impl Session {
         let (Stream::Uring(sock), Some(counted)) = (sock, counted) else {
             unreachable!("park_if_idle checked: a ring stream with its count");
         };
+        // Its place in the count stays taken (`ctx::holds_count` checked
+        // that the shard keeps the count).
+        drop(counted.into_count());
         let mut s = state.borrow_mut();
         s.park = 0;
         // Nothing queued: the queue's box goes; so does what only some
@@ -214,11 +218,7 @@ impl Session {
         s.tidy();
         s.waker = Some(conn_waker(&state));
         tracing::trace!(client = %s.client_id, "MQTT connection parked");
-        s.parked = Some(Parked {
-            sock,
-            keep_alive,
-            counted,
-        });
+        s.parked = Some(Parked { sock, keep_alive });
     }
 }
 

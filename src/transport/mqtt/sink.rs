@@ -446,7 +446,7 @@ fn offer(
         sub,
         topic.as_str(),
         publisher,
-        s.session,
+        s.session.map(|n| SessionId(n.get())),
         cache.qos,
     ) else {
         return Ok(false);

@@ -5,9 +5,11 @@
 //! into the router.
 //!
 //! Every connection keeps the fields here inline (the state's `Rc`
-//! allocation is in the 256-byte size class); what only some use is in one
-//! box apart ([`Rare`], `rare.rs`), allocated while in use. The session part
-//! that outlives the connection is [`Persist`].
+//! allocation is in the 224-byte size class), a parked connection's socket
+//! and keep-alive included (`park.rs`: it then has no task); what only some
+//! use is in boxes apart ([`Rare`], `rare.rs`; the outgoing queue),
+//! allocated while in use. The session part that outlives the connection is
+//! [`Persist`].
 //!
 //! The state's behaviour is split by concern: the router's answers become
 //! MQTT in `answers.rs` (CONNACK, SUBACK, PUBACK/PUBREC), deliveries and
@@ -31,7 +33,7 @@ use super::session::{IdMap, Lazy, Owner, Persist};
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{Disconnect, MqttString, Packet, ReasonCode, Version, Will};
-use crate::proto::{RequestId, SessionId, SubscriptionId};
+use crate::proto::{RequestId, SubscriptionId};
 use crate::store::mqtt::Record;
 
 /// Where the connection stands.
@@ -61,8 +63,8 @@ pub struct State {
     pub token: u64,
     /// The router link, once opened.
     pub link: Option<LinkId>,
-    /// The WAMP session, once welcomed.
-    pub session: Option<SessionId>,
+    /// The WAMP session's ID, once welcomed (IDs are never 0: 8 bytes).
+    pub session: Option<std::num::NonZeroU64>,
     /// What to write (allocated while something is queued or the
     /// connection runs; freed when it parks).
     pub out: Lazy<OutQueue>,
@@ -85,8 +87,6 @@ pub struct State {
     pub version: Version,
     /// Where the connection stands.
     pub phase: Phase,
-    /// WELCOME came.
-    pub welcomed: bool,
     /// The CONNECT asked for a session that outlives it (a Session Expiry
     /// Interval above 0; 3.1.1: clean session 0).
     pub expiry_asked: bool,
@@ -121,7 +121,6 @@ impl State {
             inflight_in: 0,
             version,
             phase: Phase::Joining,
-            welcomed: false,
             expiry_asked: false,
             park: 0,
             parked: None,
@@ -251,7 +250,7 @@ pub fn delay_of(w: &Will, version: Version) -> u32 {
 mod tests {
     use super::*;
     use crate::proto::mqtt::{ConnAck, QoS};
-    use crate::proto::{PublicationId, ShardId};
+    use crate::proto::{PublicationId, SessionId, ShardId};
 
     #[test]
     fn a_resume_slot_exists_only_while_something_is_under_way() {
