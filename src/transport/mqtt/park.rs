@@ -46,8 +46,11 @@ use crate::transport::Stream;
 use crate::transport::uring::UringStream;
 
 /// How long a connection stays idle, at least, before it parks (at most
-/// twice this).
-pub const PARK_TICK: Duration = Duration::from_millis(250);
+/// twice this): the keep-alive sweep's resolution. A connection that gets
+/// a message every few hundred milliseconds or less keeps its task; one
+/// that gets fewer pays a task's spawn per wake (well under a
+/// microsecond), which is nothing at that rate.
+pub const PARK_TICK: Duration = Duration::from_millis(100);
 
 /// `State::park`: the connection is in the shard's list of candidates.
 pub const CANDIDATE: u8 = 1;
