@@ -28,7 +28,9 @@
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
 //! connection state polled as a single future (reads, the auto-ping timer and
-//! writes in one poll function). Nothing here is `Send`.
+//! writes in one poll function). An MQTT connection idle for a while has
+//! none: it parks in its state and its first wake spawns a task again
+//! (`mqtt/park.rs`). Nothing here is `Send`.
 //!
 //! It imports `proto`, `config` and the core's front-end API
 //! ([`crate::core::api`], the outbox); never the shard runtime or the node.
