@@ -167,31 +167,33 @@ impl Session {
     /// the task may end) if it is idle, holds its count, is on the ring and
     /// the sweep asked; otherwise makes it a candidate once it is idle.
     pub(super) fn park_if_idle(&mut self) -> bool {
+        let mut s = self.state.borrow_mut();
+        // The busy path: a candidate the sweep has not asked (one borrow
+        // and a flag per poll; whether it is idle is looked at when asked).
+        if s.park & (CANDIDATE | ASKED) == CANDIDATE {
+            return false;
+        }
+        // Woken during the poll (the waker was taken): it runs again.
         let idle = self.inbuf.is_none()
             && self.front_sent == 0
             && self.stall.is_none()
             && self.durable.is_none()
-            && self.counted.as_ref().is_some_and(super::ctx::holds_count)
             && matches!(self.sock, Stream::Uring(_))
-            && super::ctx::has_port();
-        let mut s = self.state.borrow_mut();
-        // Woken during the poll (the waker was taken): it runs again.
-        let idle = idle
             && s.waker.is_some()
             && s.phase == Phase::Up
             && s.out.items.is_empty()
             && s.parked.is_none()
-            && waits_for_nothing(&s);
+            && waits_for_nothing(&s)
+            && self.counted.as_ref().is_some_and(super::ctx::holds_count)
+            && super::ctx::has_port();
         if !idle {
             s.park &= !ASKED;
             return false;
         }
         if s.park & ASKED == 0 {
-            if s.park & CANDIDATE == 0 {
-                s.park |= CANDIDATE;
-                drop(s);
-                candidate(&self.state);
-            }
+            s.park |= CANDIDATE;
+            drop(s);
+            candidate(&self.state);
             return false;
         }
         true
