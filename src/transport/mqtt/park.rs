@@ -168,35 +168,24 @@ impl Session {
     /// the sweep asked; otherwise makes it a candidate once it is idle.
     pub(super) fn park_if_idle(&mut self) -> bool {
         let mut s = self.state.borrow_mut();
-        // The busy path: a candidate the sweep has not asked (one borrow
-        // and a flag per poll; whether it is idle is looked at when asked).
-        if s.park & (CANDIDATE | ASKED) == CANDIDATE {
-            return false;
+        let decided = decide(&mut s, || {
+            self.inbuf.is_none()
+                && self.front_sent == 0
+                && self.stall.is_none()
+                && self.durable.is_none()
+                && matches!(self.sock, Stream::Uring(_))
+                && self.counted.as_ref().is_some_and(super::ctx::holds_count)
+                && super::ctx::has_port()
+        });
+        drop(s);
+        match decided {
+            Decision::Park => true,
+            Decision::Candidate => {
+                candidate(&self.state);
+                false
+            }
+            Decision::Stay => false,
         }
-        // Woken during the poll (the waker was taken): it runs again.
-        let idle = self.inbuf.is_none()
-            && self.front_sent == 0
-            && self.stall.is_none()
-            && self.durable.is_none()
-            && matches!(self.sock, Stream::Uring(_))
-            && s.waker.is_some()
-            && s.phase == Phase::Up
-            && s.out.items.is_empty()
-            && s.parked.is_none()
-            && waits_for_nothing(&s)
-            && self.counted.as_ref().is_some_and(super::ctx::holds_count)
-            && super::ctx::has_port();
-        if !idle {
-            s.park &= !ASKED;
-            return false;
-        }
-        if s.park & ASKED == 0 {
-            s.park |= CANDIDATE;
-            drop(s);
-            candidate(&self.state);
-            return false;
-        }
-        true
     }
 
     /// Moves what the connection resumes with into its state; the task
@@ -225,6 +214,44 @@ impl Session {
         tracing::trace!(client = %s.client_id, "MQTT connection parked");
         s.parked = Some(Parked { sock, keep_alive });
     }
+}
+
+/// What a task does at the end of a poll that left it waiting.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// Keeps its task.
+    Stay,
+    /// Keeps its task and joins the shard's candidates.
+    Candidate,
+    /// Parks: the sweep asked and it is idle.
+    Park,
+}
+
+/// The decision for a connection whose state is `s`; `session_idle`: the
+/// task's own part (no bytes or acknowledgements waiting, a ring socket, its
+/// count held), looked at only when needed.
+fn decide(s: &mut State, session_idle: impl FnOnce() -> bool) -> Decision {
+    // The busy path: a candidate the sweep has not asked (one borrow and a
+    // flag per poll; whether it is idle is looked at when asked).
+    if s.park & (CANDIDATE | ASKED) == CANDIDATE {
+        return Decision::Stay;
+    }
+    // Woken during the poll (the waker was taken): it runs again.
+    let idle = s.waker.is_some()
+        && s.phase == Phase::Up
+        && s.out.items.is_empty()
+        && s.parked.is_none()
+        && waits_for_nothing(s)
+        && session_idle();
+    if !idle {
+        s.park &= !ASKED;
+        return Decision::Stay;
+    }
+    if s.park & ASKED == 0 {
+        s.park |= CANDIDATE;
+        return Decision::Candidate;
+    }
+    Decision::Park
 }
 
 /// Whether nothing waits for the connection's task in its state: no
@@ -357,6 +384,56 @@ mod tests {
         s.phase = Phase::Closing;
         assert_eq!(look(&mut s), Look::Drop, "closing: never parks");
         assert_eq!(s.park, 0);
+    }
+
+    /// A connection parks only when asked and idle, and never when it was
+    /// woken during the poll that would park it: that wake took the task's
+    /// waker from the state, so the task runs again instead.
+    #[test]
+    fn a_connection_woken_during_its_poll_does_not_park() {
+        let state = up();
+        let mut s = state.borrow_mut();
+        s.waker = Some(Waker::noop().clone());
+        assert_eq!(
+            decide(&mut s, || true),
+            Decision::Candidate,
+            "idle: a candidate"
+        );
+        assert_eq!(s.park, CANDIDATE);
+        assert_eq!(
+            decide(&mut s, || unreachable!("not looked at")),
+            Decision::Stay,
+            "a candidate not asked: nothing else is looked at"
+        );
+        s.park = ASKED;
+        s.waker = None;
+        assert_eq!(
+            decide(&mut s, || true),
+            Decision::Stay,
+            "woken during the poll"
+        );
+        assert_eq!(
+            s.park, 0,
+            "the request is dropped: it becomes a candidate again"
+        );
+        s.park = ASKED;
+        s.waker = Some(Waker::noop().clone());
+        assert_eq!(decide(&mut s, || false), Decision::Stay, "bytes wait");
+        s.park = ASKED;
+        s.rare
+            .todo
+            .push(crate::proto::Message::Goodbye(crate::proto::Goodbye {
+                details: Default::default(),
+                reason: "wamp.close.normal".into(),
+            }));
+        assert_eq!(
+            decide(&mut s, || true),
+            Decision::Stay,
+            "work for the router waits"
+        );
+        s.rare.todo.clear();
+        s.park = ASKED;
+        assert_eq!(decide(&mut s, || true), Decision::Park);
     }
 
     /// A task's waker that counts its wakes.
