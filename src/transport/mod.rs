@@ -135,8 +135,9 @@ impl Counted {
     /// The count, with this connection still in it (kept elsewhere: a
     /// [`Counted::new`] of it ends the connection's place later).
     pub fn into_count(self) -> Arc<AtomicUsize> {
-        let me = std::mem::ManuallyDrop::new(self);
-        Arc::clone(&me.0)
+        // Counted once more before this one's drop takes its place out.
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Arc::clone(&self.0)
     }
 }
 
@@ -365,4 +366,27 @@ pub struct MqttPort {
     pub service: Rc<mqtt::Service>,
     /// The shard's router.
     pub router: Rc<dyn mqtt::RouterPort>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A count handed on keeps the connection in it, and nothing more: no
+    /// place and no reference to the count is lost or left behind.
+    #[test]
+    fn a_count_handed_on_keeps_its_place() {
+        let count = Arc::new(AtomicUsize::new(1));
+        let counted = Counted::new(Arc::clone(&count));
+        let kept = counted.into_count();
+        assert_eq!(count.load(Ordering::Relaxed), 1, "still counted");
+        assert_eq!(Arc::strong_count(&count), 2, "ours and the kept one");
+        drop(Counted::new(kept));
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            0,
+            "its end takes the place out"
+        );
+        assert_eq!(Arc::strong_count(&count), 1);
+    }
 }
