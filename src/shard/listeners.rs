@@ -544,8 +544,10 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
     port: Option<transport::MqttPort>,
     counted: Counted,
 ) {
+    let mut counted = Some(counted);
     let Some(acceptor) = acceptor else {
-        let serve = transport::serve(stream, peer, &t, hooks, port);
+        // An MQTT connection takes the count (it may outlive this task).
+        let serve = transport::serve(stream, peer, &t, hooks, port, &mut counted);
         glommio::spawn_local(Counting {
             serve,
             _counted: counted,
@@ -557,7 +559,7 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
         let id = &t.transport().id;
         let handshake = Box::pin(transport::tls::accept(acceptor, stream, &peer, id));
         if let Some(stream) = handshake.await {
-            let serve = transport::serve(stream, peer, &t, hooks, port);
+            let serve = transport::serve(stream, peer, &t, hooks, port, &mut counted);
             glommio::spawn_local(Counting {
                 serve,
                 _counted: counted,
@@ -575,8 +577,9 @@ fn spawn_served<H: transport::ConnectionHooks + 'static>(
 struct Counting {
     /// The front end (`transport::serve`).
     serve: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-    /// Held, not read: its drop ends the count.
-    _counted: Counted,
+    /// Held, not read: its drop ends the count (`None`: the connection
+    /// took it, see `transport::serve`).
+    _counted: Option<Counted>,
 }
 
 impl std::future::Future for Counting {
@@ -674,7 +677,7 @@ mod tests {
         {
             let done = std::pin::pin!(Counting {
                 serve: Box::pin(std::future::ready(())),
-                _counted: p.count(1),
+                _counted: Some(p.count(1)),
             });
             assert_eq!(p.counts(), vec![0, 1]);
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

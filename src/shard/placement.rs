@@ -147,7 +147,7 @@ impl Placement {
     pub fn count(&self, shard: usize) -> Counted {
         let count = Arc::clone(&self.slots[shard].count);
         count.fetch_add(1, Ordering::Relaxed);
-        Counted(count)
+        Counted::new(count)
     }
 
     /// Open connections per shard, as counted (every shard's, in order).
@@ -206,15 +206,9 @@ impl Placement {
     }
 }
 
-/// A connection counted on its shard; the count drops with it.
-#[derive(Debug)]
-pub struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+/// A connection counted on its shard; the count drops with it (the
+/// transport's type: a parked MQTT connection keeps it without a task).
+pub use crate::transport::Counted;
 
 #[cfg(test)]
 mod tests {

@@ -28,7 +28,9 @@
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
 //! connection state polled as a single future (reads, the auto-ping timer and
-//! writes in one poll function). Nothing here is `Send`.
+//! writes in one poll function). An MQTT connection idle for a while has
+//! none: it parks in its state and its first wake spawns a task again
+//! (`mqtt/park.rs`). Nothing here is `Send`.
 //!
 //! It imports `proto`, `config` and the core's front-end API
 //! ([`crate::core::api`], the outbox); never the shard runtime or the node.
@@ -58,6 +60,8 @@ pub mod wsbytes;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::{Either, select};
@@ -108,6 +112,38 @@ struct ClosedOnDrop<H: ConnectionHooks>(H);
 impl<H: ConnectionHooks> Drop for ClosedOnDrop<H> {
     fn drop(&mut self) {
         self.0.closed();
+    }
+}
+
+/// A connection counted on its shard (connection placement): the count
+/// drops with it. The shard counts; a front end that outlives its task (a
+/// parked MQTT connection) keeps it until the connection ends.
+#[derive(Debug)]
+pub struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    /// Counted in `count`, already incremented for this connection.
+    pub fn new(count: Arc<AtomicUsize>) -> Counted {
+        Counted(count)
+    }
+
+    /// The count this connection is in.
+    pub fn count(&self) -> &Arc<AtomicUsize> {
+        &self.0
+    }
+
+    /// The count, with this connection still in it (kept elsewhere: a
+    /// [`Counted::new`] of it ends the connection's place later).
+    pub fn into_count(self) -> Arc<AtomicUsize> {
+        // Counted once more before this one's drop takes its place out.
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Arc::clone(&self.0)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -216,12 +252,17 @@ impl Listening {
 /// once, before any `frame`. Hooks that track a session must therefore
 /// accept `closed` without a prior `open`. Never fails: every error ends this
 /// one connection and is logged at debug level.
+///
+/// An MQTT listener's connection takes `counted` (it keeps it while it is
+/// parked without a task, see `mqtt/park.rs`); every other connection
+/// leaves it to the caller, who holds it as long as the returned future.
 pub fn serve<H: ConnectionHooks + 'static>(
     stream: Stream,
     peer: String,
     listening: &Listening,
     hooks: H,
     mqtt: Option<MqttPort>,
+    counted: &mut Option<Counted>,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
     let transport = Rc::clone(&listening.transport);
     let max_message_size = listening.max_message_size;
@@ -245,12 +286,12 @@ pub fn serve<H: ConnectionHooks + 'static>(
             // future alone (96 octets, not 128 with the shard's hooks).
             drop(ClosedOnDrop(hooks));
             let m = mqtt.expect("checked");
-            Box::pin(mqtt::serve_mqtt(
+            Box::pin(mqtt::serve_mqtt_counted(
                 stream,
                 peer,
                 m.service,
                 m.router,
-                Vec::new(),
+                counted.take(),
             ))
         }
         (TransportKind::Universal(u), site) => {
@@ -288,7 +329,9 @@ pub fn serve<H: ConnectionHooks + 'static>(
                     site: None,
                     testee: false,
                 };
-                serve(stream, peer, &inner, hooks, mqtt).await;
+                // The count stays with this task (the caller's): a
+                // connection served here never parks.
+                serve(stream, peer, &inner, hooks, mqtt, &mut None).await;
             })
         }
         (TransportKind::WebSocket(_), _) => Box::pin(websocket::serve_websocket(
@@ -323,4 +366,27 @@ pub struct MqttPort {
     pub service: Rc<mqtt::Service>,
     /// The shard's router.
     pub router: Rc<dyn mqtt::RouterPort>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A count handed on keeps the connection in it, and nothing more: no
+    /// place and no reference to the count is lost or left behind.
+    #[test]
+    fn a_count_handed_on_keeps_its_place() {
+        let count = Arc::new(AtomicUsize::new(1));
+        let counted = Counted::new(Arc::clone(&count));
+        let kept = counted.into_count();
+        assert_eq!(count.load(Ordering::Relaxed), 1, "still counted");
+        assert_eq!(Arc::strong_count(&count), 2, "ours and the kept one");
+        drop(Counted::new(kept));
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            0,
+            "its end takes the place out"
+        );
+        assert_eq!(Arc::strong_count(&count), 1);
+    }
 }

@@ -276,7 +276,7 @@ where
                 outbox: None,
             };
             let listening = listening(Rc::new(transport));
-            serve(stream, peer, &listening, hooks, None).await;
+            serve(stream, peer, &listening, hooks, None, &mut None).await;
             let elapsed = started.elapsed();
             drop(listener);
             if let Some(ring) = ring {

@@ -121,7 +121,8 @@ pub(super) fn with_server_on<R: Send + 'static>(
                         seen: Rc::clone(&seen2),
                         outbox: None,
                     };
-                    glommio::spawn_local(serve(stream, peer, &listening, hooks, None)).detach();
+                    glommio::spawn_local(serve(stream, peer, &listening, hooks, None, &mut None))
+                        .detach();
                 }
             });
             while !done2.load(Ordering::Acquire) {

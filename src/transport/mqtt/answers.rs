@@ -32,12 +32,12 @@ impl State {
 
     /// WELCOME: CONNACK goes out unless the session is still on its way.
     pub fn welcomed(&mut self, session: SessionId) -> Result<(), Overflow> {
-        self.session = Some(session);
+        // Session IDs are in [1, 2^53] (never 0).
+        self.session = std::num::NonZeroU64::new(session.0);
         self.rare.password = None;
         if self.phase != Phase::Joining {
             return Ok(());
         }
-        self.welcomed = true;
         self.maybe_up()
     }
 
@@ -45,7 +45,7 @@ impl State {
     /// session's subscriptions, its messages in flight again (DUP), and
     /// what waited.
     pub fn maybe_up(&mut self) -> Result<(), Overflow> {
-        if self.phase != Phase::Joining || !self.welcomed || self.rare.resume.awaiting {
+        if self.phase != Phase::Joining || self.session.is_none() || self.rare.resume.awaiting {
             return Ok(());
         }
         if !self.p.persistent() {

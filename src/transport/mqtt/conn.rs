@@ -9,10 +9,12 @@
 //! the stack for this client, then the shared payload; control packets
 //! inline. Keep-alive: no packet for 1.5 × the keep-alive ends the
 //! connection (MQTT-3.1.2-22), with the will.
+//!
+//! Split by concern: this file has the connection's phases and its main
+//! phase's reads and router work; `opening.rs` the CONNECT phase and the
+//! session's start, `writes.rs` the writes, `finish.rs` the end.
 
-use std::cell::RefCell;
-use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -24,31 +26,22 @@ use bytes::BytesMut;
 use futures::Future;
 use glommio::timer::Timer;
 
-use super::connect::{assigned_client_id, decode_limits, hello, read_connect, refusal};
+use super::connect::decode_limits;
 use super::inbound::{self, Violation};
 use super::keepalive::KeepAlive;
-use super::out::Item;
-use super::state::{Phase, State, StateRef};
-use super::will::{self, WillAt};
+use super::opening::open;
+use super::park::conn_waker;
+use super::state::StateRef;
 use super::{PortMesh, RouterPort, Service, takeover};
-use crate::core::api::{FrontEnd, LinkInfo, Output};
 use crate::core::cluster::FrontMsg;
 use crate::proto::Message;
-use crate::proto::mqtt::{
-    self, ConnAck, ConnAckProperties, Connect, MqttString, Packet, ReasonCode, Version,
-};
-use crate::transport::conn::{with_scratch, write_all};
+use crate::proto::mqtt::{self, MqttString, Packet, ReasonCode, Version};
+use crate::transport::conn::with_scratch;
 use crate::transport::socket::Socket;
-use crate::transport::{CLOSE_TIMEOUT, STALL_TICK, Stream, with_timeout};
+use crate::transport::{Counted, Stream};
 
 /// Reads per wake before yielding.
 const READS_PER_WAKE: usize = 16;
-/// Writes per wake before yielding.
-const WRITES_PER_WAKE: usize = 16;
-/// Items per vectored write.
-const ITEMS_PER_WRITE: usize = 64;
-/// Room for the heads of one write.
-const HEADS: usize = 8192;
 
 /// Serves one MQTT connection whose first bytes (`first`, possibly empty)
 /// were already read (a universal listener sniffed them).
@@ -66,12 +59,42 @@ pub fn serve_mqtt(
     router: Rc<dyn RouterPort>,
     first: Vec<u8>,
 ) -> impl Future<Output = ()> {
+    serve(sock, peer, svc, router, first, None)
+}
+
+/// Serves one MQTT connection accepted by an MQTT listener, counted on its
+/// shard by `counted` (kept while the connection is parked without a task,
+/// see `park.rs`; without it the connection never parks).
+pub fn serve_mqtt_counted(
+    sock: Stream,
+    peer: String,
+    svc: Rc<Service>,
+    router: Rc<dyn RouterPort>,
+    counted: Option<Counted>,
+) -> impl Future<Output = ()> {
+    serve(sock, peer, svc, router, Vec::new(), counted)
+}
+
+fn serve(
+    sock: Stream,
+    peer: String,
+    svc: Rc<Service>,
+    router: Rc<dyn RouterPort>,
+    first: Vec<u8>,
+    counted: Option<Counted>,
+) -> Serve {
     if !svc.admit() {
         tracing::debug!(%peer, "MQTT listener at max_connections: connection refused");
         return Serve::Done;
     }
-    let opening = Box::pin(open(sock, peer, Rc::clone(&svc), router, first));
+    let opening = Box::pin(open(sock, peer, Rc::clone(&svc), router, first, counted));
     Serve::Opening(opening, svc)
+}
+
+/// The task of a parked connection woken (`park.rs`): its session, taken
+/// back from its state, served on.
+pub(super) fn resumed(state: StateRef) -> impl Future<Output = ()> {
+    Serve::Resume(state, false)
 }
 
 /// A boxed phase of a connection.
@@ -84,6 +107,11 @@ enum Serve {
     Opening(Phased<Option<Session>>, Rc<Service>),
     /// The session's main phase (the service is the state's).
     Main(Session),
+    /// A parked connection woken: its session is in its state, taken at
+    /// the second poll (`false`: not polled yet). glommio may poll a task
+    /// at once inside `spawn_local`, i.e. inside the wake (the state or
+    /// the router borrowed): the first poll only asks for another.
+    Resume(StateRef, bool),
     /// The end (will, link, socket).
     Finishing(Phased<()>, Rc<Service>),
     /// Over (or refused at `max_connections`).
@@ -105,12 +133,27 @@ impl Future for Serve {
                         Serve::Done
                     }
                 },
+                Serve::Resume(_, polled @ false) => {
+                    *polled = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Serve::Resume(state, true) => match super::park::resume(Rc::clone(state)) {
+                    Some(session) => Serve::Main(session),
+                    None => Serve::Done,
+                },
                 Serve::Main(session) => {
                     let Poll::Ready(end) = session.poll_main(cx) else {
-                        return Poll::Pending;
+                        if !session.park_if_idle() {
+                            return Poll::Pending;
+                        }
+                        if let Serve::Main(session) = std::mem::replace(this, Serve::Done) {
+                            session.park();
+                        }
+                        return Poll::Ready(());
                     };
                     if let Some(ka) = session.keep_alive.take() {
-                        ka.release(cx.waker());
+                        ka.release(&conn_waker(&session.state));
                     }
                     match std::mem::replace(this, Serve::Done) {
                         Serve::Main(session) => {
@@ -134,48 +177,6 @@ impl Future for Serve {
     }
 }
 
-/// The CONNECT phase: the first packet within `connect_timeout`, then the
-/// session (or the refusal, answered here).
-async fn open(
-    mut sock: Stream,
-    peer: String,
-    svc: Rc<Service>,
-    router: Rc<dyn RouterPort>,
-    first: Vec<u8>,
-) -> Option<Session> {
-    let svc = &svc;
-    let limits = decode_limits(svc);
-    let mut buf = BytesMut::from(&first[..]);
-    let timeout = Duration::from_millis(svc.limits.connect_timeout_ms);
-    let connect = with_timeout(timeout, read_connect(&mut sock, &mut buf, &limits)).await;
-    let connect = match connect {
-        None => {
-            tracing::debug!(%peer, "no CONNECT within connect_timeout");
-            return None;
-        }
-        Some(Err(_)) if crate::transport::tls::looks_like_tls(&buf) => {
-            crate::transport::tls::refuse_tls_client(&mut sock, &peer, &svc.transport.id).await;
-            return None;
-        }
-        Some(Err(refusal)) => {
-            if let Some((bytes, _)) = refusal {
-                let _ = write_all(&mut sock, &bytes).await;
-            }
-            let _ = sock.shutdown_write();
-            return None;
-        }
-        Some(Ok(c)) => c,
-    };
-    match Session::start(sock, peer, svc, router, *connect, buf) {
-        Ok(session) => Some(session),
-        Err((mut sock, bytes)) => {
-            let _ = write_all(&mut sock, &bytes).await;
-            let _ = sock.shutdown_write();
-            None
-        }
-    }
-}
-
 thread_local! {
     /// The messages decoded packets ask the router for, reused by every
     /// connection of the shard ([`Session::decode_all`]).
@@ -183,45 +184,11 @@ thread_local! {
 }
 
 /// An acknowledgement waiting for a WAL marker: PUBACK/PUBREC of a packet.
-type Ack = (mqtt::PacketId, mqtt::QoS, ReasonCode);
-
-/// The will when a connection ends (`keep`: its session stays offline
-/// here): published now (returned), kept waiting with the offline session
-/// (MQTT 5 Will Delay Interval), or dropped; see [`will::plan`].
-fn end_will(s: &mut State, keep: bool) -> Option<Message> {
-    // Every end but a DISCONNECT is abnormal, and a DISCONNECT cleared the
-    // will unless it asked for it (0x04): a will still here fires.
-    let fires = s.rare.will.is_some();
-    let moved = s.rare.forward.is_some() || s.rare.handed.is_some();
-    // The router stops: a durable session stays in the store, its will too.
-    let stored_at_stop = s.rare.router_ended && s.p.persistent() && s.p.inc != 0;
-    let kept = (keep && s.rare.handed.is_none()) || stored_at_stop;
-    let delay = s
-        .rare
-        .will
-        .as_ref()
-        .map_or(0, |w| will::delay_of(w, s.version));
-    let at = will::plan(fires, delay, kept, moved);
-    let out = match at {
-        WillAt::Now => inbound::will_publish(s),
-        WillAt::Later(d) => {
-            will::defer(s, d);
-            None
-        }
-        WillAt::Never => None,
-    };
-    if kept && at != WillAt::Later(delay) {
-        will::forget(s);
-    }
-    if at == WillAt::Never {
-        s.rare.will = None;
-    }
-    out
-}
+pub(super) type Ack = (mqtt::PacketId, mqtt::QoS, ReasonCode);
 
 /// How the main phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(super) enum End {
     /// The peer went away (EOF, error): abnormal, the will fires.
     Gone,
     /// We end it after writing what is queued (DISCONNECT either way, a refusal).
@@ -231,247 +198,49 @@ enum End {
 }
 
 /// A connected client.
-struct Session {
-    sock: Stream,
-    state: StateRef,
-    router: Rc<dyn RouterPort>,
+pub(super) struct Session {
+    pub(super) sock: Stream,
+    pub(super) state: StateRef,
+    pub(super) router: Rc<dyn RouterPort>,
     /// An incomplete packet's tail (boxed: most connections have none
     /// between reads).
-    inbuf: Option<Box<BytesMut>>,
+    pub(super) inbuf: Option<Box<BytesMut>>,
     /// Octets of the front item already written.
-    front_sent: usize,
+    pub(super) front_sent: u32,
     /// Keep-alive: the limit (1.5 × keep-alive) and the last packet's
     /// arrival, enforced by the shard's sweep (`keepalive.rs`).
-    keep_alive: Option<KeepAlive>,
+    pub(super) keep_alive: Option<KeepAlive>,
     /// Since when writes have been stuck after the close was decided
     /// (boxed: only a closing connection whose peer stopped reading has it).
-    stall: Option<Box<(Instant, Timer)>>,
+    pub(super) stall: Option<Box<(Instant, Timer)>>,
     /// Acknowledgements waiting for WAL markers (allocated while some wait).
-    durable: Option<Box<Durable>>,
+    pub(super) durable: Option<Box<Durable>>,
+    /// Its place in the shard's connection count, when it holds it (then
+    /// it may park without a task, `park.rs`).
+    pub(super) counted: Option<Counted>,
 }
 
 /// PUBACK/PUBREC waiting for a WAL marker, oldest first; the timer that
 /// looks again.
 #[derive(Default)]
-struct Durable {
-    acks: std::collections::VecDeque<(Arc<AtomicUsize>, Vec<Ack>)>,
-    timer: Option<Timer>,
+pub(super) struct Durable {
+    pub(super) acks: std::collections::VecDeque<(Arc<AtomicUsize>, Vec<Ack>)>,
+    pub(super) timer: Option<Timer>,
 }
 
 impl Session {
-    /// Checks the CONNECT, takes over an existing session of the client
-    /// identifier, opens the link and sends HELLO.
-    #[allow(clippy::result_large_err)]
-    fn start(
-        mut sock: Stream,
-        peer: String,
-        svc: &Rc<Service>,
-        router: Rc<dyn RouterPort>,
-        c: Connect,
-        leftover: BytesMut,
-    ) -> Result<Session, (Stream, Vec<u8>)> {
-        let version = c.version;
-        let mut assigned = None;
-        let client_id = if c.client_id.is_empty() {
-            if version == Version::V311 && !c.clean_start {
-                // MQTT-3.1.3-8.
-                return Err((sock, refusal(version, ReasonCode::ClientIdentifierNotValid)));
-            }
-            let id = assigned_client_id();
-            assigned = Some(id.clone());
-            id
-        } else {
-            c.client_id.as_str().to_owned()
-        };
-        if let Some(w) = &c.will
-            && !inbound::will_topic_allowed(&w.topic)
+    /// One poll of the main phase. The task's waker goes into the state
+    /// (what wakes it there takes it); everything else registers the
+    /// connection's own waker (`park.rs`), which wakes the task through
+    /// the state, or revives the connection once it parked.
+    pub(super) fn poll_main(&mut self, task: &mut Context<'_>) -> Poll<End> {
         {
-            return Err((sock, refusal(version, ReasonCode::NotAuthorized)));
-        }
-        if let Some(code) = super::connect::auth_refusal(svc, &c, &peer) {
-            return Err((sock, refusal(version, code)));
-        }
-        let mut st = State::new(Rc::clone(svc), version, client_id.clone());
-        // What the client announced (5.0).
-        if version == Version::V5 {
-            let p = &c.properties;
-            if let Some(rm) = p.receive_maximum {
-                st.send_max = rm;
-            }
-            if let Some(mps) = p.maximum_packet_size {
-                st.rare.max_packet_out = mps;
-            }
-            st.rare.alias_out_max = p.topic_alias_maximum.unwrap_or(0);
-        }
-        // Keep-alive: capped by max_keep_alive; 0 (none) gets the cap in 5.0.
-        let max_ka = svc.limits.max_keep_alive_s;
-        let mut server_keep_alive = None;
-        let ka = if version == Version::V5 && (c.keep_alive == 0 || c.keep_alive > max_ka) {
-            if max_ka != u16::MAX || c.keep_alive > max_ka {
-                server_keep_alive = Some(max_ka);
-                max_ka
-            } else {
-                0
-            }
-        } else {
-            c.keep_alive
-        };
-        let mut props = ConnAckProperties::default();
-        if version == Version::V5 {
-            props.receive_maximum = Some(svc.limits.max_inflight);
-            props.maximum_packet_size = Some(svc.limits.max_packet_size as u32);
-            props.topic_alias_maximum = Some(svc.topic_alias_max);
-            props.retain_available = Some(true);
-            props.wildcard_subscription_available = Some(true);
-            props.subscription_identifiers_available = Some(true);
-            props.shared_subscription_available = Some(true);
-            props.server_keep_alive = server_keep_alive;
-            // Enhanced authentication (`WAMP-CRA`, see `connect.rs`).
-            props.authentication_method = c.properties.authentication_method.clone();
-            if let Some(id) = &assigned {
-                props.assigned_client_identifier = MqttString::try_from(id.as_str()).ok();
-            }
-        }
-        st.rare.connack = Some(Box::new(ConnAck {
-            session_present: false,
-            code: ReasonCode::Success,
-            properties: props,
-        }));
-        st.rare.credentials = c.username.is_some() && c.password.is_some();
-        st.rare.password = c
-            .password
-            .as_ref()
-            .map(|p| String::from_utf8_lossy(p).into());
-        st.rare.will = c.will.clone().map(Box::new);
-        // Session Expiry (5.0) or clean session 0 (3.1.1: kept up to the cap).
-        let requested_expiry = match version {
-            Version::V5 => c.properties.session_expiry_interval.unwrap_or(0),
-            Version::V311 if !c.clean_start => u32::MAX,
-            Version::V311 => 0,
-        };
-        st.expiry_asked = requested_expiry > 0;
-        st.p.expiry_s = requested_expiry.min(svc.limits.max_session_expiry_s);
-        let token = takeover::new_token(router.shard().0);
-        st.token = token;
-        let state = Rc::new(RefCell::new(st));
-        // Takeover: an earlier connection of this client, on any shard,
-        // ends; its session is resumed unless this is a clean start.
-        takeover::claim(
-            &PortMesh(&*router),
-            &client_id,
-            token,
-            &state,
-            !c.clean_start,
-        );
-        let mut info = LinkInfo::new(Rc::clone(&svc.transport), FrontEnd::Mqtt, peer);
-        info.set_tls(sock.take_tls_info());
-        let certificate = info.tls().is_some_and(|t| t.peer_certificate.is_some());
-        let sink: crate::core::api::FrontSinkRef = Rc::<RefCell<State>>::clone(&state);
-        let link = match router.open(info, Output::Sink(sink)) {
-            Ok(l) => l,
-            Err(_) => {
-                takeover::release(&PortMesh(&*router), &client_id, token, &state);
-                return Err((sock, refusal(version, ReasonCode::ServerBusy)));
-            }
-        };
-        state.borrow_mut().link = Some(link);
-        let hello = hello(svc, &c, &client_id, certificate);
-        let keep_alive =
-            (ka > 0).then(|| KeepAlive::new(Duration::from_millis(u64::from(ka) * 1500)));
-        let session = Session {
-            sock,
-            state,
-            router,
-            // The CONNECT's read buffer goes unless whole packets wait in it.
-            inbuf: (!leftover.is_empty()).then(|| Box::new(leftover)),
-            front_sent: 0,
-            keep_alive,
-            stall: None,
-            durable: None,
-        };
-        session.router.feed(link, hello);
-        Ok(session)
-    }
-
-    /// The end, after the main phase ([`Session::poll_main`]): the will
-    /// when the end was abnormal, the link closed (or kept for a persistent
-    /// session, now offline), the socket shut.
-    async fn finish(mut self, end: End) {
-        self.run_todo();
-        let (link, will, client_id, token, offline) = {
             let mut s = self.state.borrow_mut();
-            s.phase = Phase::Closing;
-            // Acknowledgements not sent: the client sends again.
-            s.rare.pending_pubs.clear();
-            if let Some((shard, token)) = s.rare.resume.from {
-                // The session's old shard waits for this connection's
-                // subscriptions: it may send the tail now (it is queued
-                // here, or passed on when this session was handed on).
-                let msg = super::mesh::Takeover::Subscribed {
-                    client: s.client_id.to_string(),
-                    token,
-                };
-                s.chores().front.push((shard, msg));
-            }
-            let keep = s.p.persistent()
-                && !s.rare.router_ended
-                && s.rare.forward.is_none()
-                && s.link.is_some();
-            let offline = keep || (s.rare.handed.is_some() && s.link.is_some());
-            let will = end_will(&mut s, keep);
-            if !offline && s.rare.forward.is_none() && s.rare.handed.is_none() {
-                if s.rare.router_ended && s.p.persistent() {
-                    // The router shuts down: the stored session stays for
-                    // the next start.
-                    let meta = s.p.meta(s.version, &s.svc.transport.id, false);
-                    s.write(crate::store::mqtt::Record::Meta(meta));
-                } else {
-                    s.leave_shares();
-                    s.end_incarnation();
-                }
-                s.p.clear();
-            }
-            let link = if offline { s.link } else { s.link.take() };
-            (link, will, Rc::clone(&s.client_id), s.token, offline)
-        };
-        self.run_todo();
-        if let Some(link) = link {
-            if let Some(w) = will {
-                self.router.feed(link, w);
-            }
-            if !offline {
-                self.router.close(link);
-            }
+            s.waker = Some(task.waker().clone());
+            s.park |= super::park::ACTIVE;
         }
-        if offline {
-            super::offline::park(Rc::clone(&self.state), Rc::clone(&self.router));
-        } else {
-            takeover::release(&PortMesh(&*self.router), &client_id, token, &self.state);
-        }
-        if end != End::Gone {
-            // Let the peer read what we sent (a DISCONNECT with its reason
-            // code) before it sees the end: closing with its data unread
-            // would reset the connection and lose the DISCONNECT.
-            let _ = self.sock.shutdown_write();
-            let _ = with_timeout(
-                CLOSE_TIMEOUT,
-                poll_fn(|cx| {
-                    with_scratch(|b| match self.sock.poll_read(cx, b) {
-                        Poll::Pending => Poll::Pending,
-                        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(()),
-                        Poll::Ready(Ok(_)) => {
-                            cx.waker().wake_by_ref();
-                            Poll::Pending
-                        }
-                    })
-                }),
-            )
-            .await;
-        }
-    }
-
-    fn poll_main(&mut self, cx: &mut Context<'_>) -> Poll<End> {
-        self.state.borrow_mut().waker = Some(cx.waker().clone());
+        let waker = conn_waker(&self.state);
+        let cx = &mut Context::from_waker(&waker);
         self.run_todo();
         self.poll_durable(cx);
         if let Some(end) = self.poll_read(cx) {
@@ -494,7 +263,7 @@ impl Session {
     /// Feeds what the sink asked for (AUTHENTICATE after CHALLENGE, the
     /// subscriptions of a resumed session) and does its chores (takeover
     /// messages, an old link to close, WAL markers before acknowledgements).
-    fn run_todo(&mut self) {
+    pub(super) fn run_todo(&mut self) {
         loop {
             let (todo, link, old_will, chores) = {
                 let mut s = self.state.borrow_mut();
@@ -542,7 +311,7 @@ impl Session {
     /// publications, here and (through the mesh, FIFO behind the
     /// publications) on every other shard; their PUBACK/PUBREC go once all
     /// are acknowledged (at once when the marker cannot be queued).
-    fn mark(&mut self, acks: Vec<Ack>) {
+    pub(super) fn mark(&mut self, acks: Vec<Ack>) {
         let (me, shards) = self.router.shard();
         let left = Arc::new(AtomicUsize::new(usize::from(shards.max(1))));
         let realm = self.state.borrow().svc.realm.clone();
@@ -566,7 +335,7 @@ impl Session {
 
     /// Sends the acknowledgements whose marker came back; looks again in a
     /// millisecond while some wait.
-    fn poll_durable(&mut self, cx: &mut Context<'_>) {
+    pub(super) fn poll_durable(&mut self, cx: &mut Context<'_>) {
         let Some(d) = self.durable.as_mut() else {
             return;
         };
@@ -595,7 +364,7 @@ impl Session {
         }
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<End> {
+    pub(super) fn poll_read(&mut self, cx: &mut Context<'_>) -> Option<End> {
         {
             let s = self.state.borrow();
             // Packets wait in the socket until CONNACK (but AUTH during
@@ -642,7 +411,7 @@ impl Session {
 
     /// Decodes and handles every whole packet in `data`; keeps what is
     /// left (an incomplete packet, or packets that wait for CONNACK).
-    fn decode_all(&mut self, mut data: BytesMut) -> Result<(), End> {
+    pub(super) fn decode_all(&mut self, mut data: BytesMut) -> Result<(), End> {
         let limits = decode_limits(&self.state.borrow().svc);
         // What the packets ask the router for, in the shard's reused list
         // (taken while in use: a connection keeps no capacity of its own).
@@ -695,7 +464,7 @@ impl Session {
     }
 
     /// A rule broken: 5.0 gets DISCONNECT with the code (best effort, now).
-    fn violation(&mut self, v: Violation) {
+    pub(super) fn violation(&mut self, v: Violation) {
         let mut s = self.state.borrow_mut();
         tracing::debug!(client = %s.client_id, code = ?v.0, reason = v.1, "MQTT protocol violation");
         s.disconnect(v.0, v.1);
@@ -717,7 +486,7 @@ impl Session {
         }
     }
 
-    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> Option<End> {
+    pub(super) fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> Option<End> {
         if !self.keep_alive.as_mut()?.expired(cx) {
             return None;
         }
@@ -726,176 +495,15 @@ impl Session {
         s.disconnect(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
         Some(End::Failed)
     }
-
-    /// Writes the queue until the socket is full or it is empty; ends the
-    /// connection once it is empty and a close was decided.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Option<End> {
-        for _ in 0..WRITES_PER_WAKE {
-            let (empty, closing) = {
-                let s = self.state.borrow();
-                (s.out.items.is_empty(), s.rare.close.is_some())
-            };
-            if empty {
-                return closing.then_some(End::Closed);
-            }
-            match self.write_once(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return Some(End::Gone),
-                Poll::Pending => return self.stalled(cx, closing),
-            }
-        }
-        cx.waker().wake_by_ref();
-        None
-    }
-
-    /// The socket is full: wait, but once the connection is closing a peer
-    /// that does not read gets [`STALL_TICK`].
-    fn stalled(&mut self, cx: &mut Context<'_>, closing: bool) -> Option<End> {
-        if !closing {
-            return None;
-        }
-        let (since, timer) = &mut **self
-            .stall
-            .get_or_insert_with(|| Box::new((Instant::now(), Timer::new(STALL_TICK))));
-        if Pin::new(timer).poll(cx).is_ready() || since.elapsed() >= STALL_TICK {
-            return Some(End::Failed);
-        }
-        None
-    }
-
-    /// One vectored write of queued items.
-    fn write_once(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let state = Rc::clone(&self.state);
-        let s = state.borrow();
-        let mut heads = [0u8; HEADS];
-        let mut used = 0;
-        let mut spans: [(usize, usize); ITEMS_PER_WRITE] = [(0, 0); ITEMS_PER_WRITE];
-        let mut n_items = 0;
-        for item in s.out.items.iter().take(ITEMS_PER_WRITE) {
-            if let Item::Publish(p) = item {
-                let d = p.delivery();
-                match p.tmpl.write_head(&d, &mut heads[used..]) {
-                    Ok(n) => {
-                        spans[n_items] = (used, n);
-                        used += n;
-                    }
-                    Err(_) if n_items > 0 => break,
-                    Err(_) => {
-                        // A head longer than the whole area: its own buffer.
-                        drop(s);
-                        return self.write_big_front(cx);
-                    }
-                }
-            }
-            n_items += 1;
-        }
-        let mut iov = [IoSlice::new(&[]); 2 * ITEMS_PER_WRITE];
-        let mut k = 0;
-        let mut skip = self.front_sent;
-        for (i, item) in s.out.items.iter().take(n_items).enumerate() {
-            let parts: [&[u8]; 2] = match item {
-                Item::Small { len, buf } => [&buf[..*len as usize], &[]],
-                Item::Encoded(b) => [b, &[]],
-                Item::Publish(p) => {
-                    let (at, n) = spans[i];
-                    [&heads[at..at + n], p.tmpl.payload()]
-                }
-            };
-            for part in parts {
-                if part.is_empty() {
-                    continue;
-                }
-                if skip >= part.len() {
-                    skip -= part.len();
-                    continue;
-                }
-                iov[k] = IoSlice::new(&part[skip..]);
-                skip = 0;
-                k += 1;
-            }
-        }
-        if k == 0 {
-            drop(s);
-            let mut s = state.borrow_mut();
-            // Only empty parts (cannot happen for MQTT packets): drop them.
-            for _ in 0..n_items {
-                s.out.pop();
-            }
-            self.front_sent = 0;
-            return Poll::Ready(Ok(()));
-        }
-        let written = match self.sock.poll_write_vectored(cx, &iov[..k]) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-            Poll::Ready(Ok(n)) => n,
-        };
-        let lens: Vec<usize> = s
-            .out
-            .items
-            .iter()
-            .take(n_items)
-            .enumerate()
-            .map(|(i, item)| match item {
-                Item::Publish(p) => spans[i].1 + p.tmpl.payload().len(),
-                other => other.wire_len(),
-            })
-            .collect();
-        drop(s);
-        self.account(&lens, written);
-        Poll::Ready(Ok(()))
-    }
-
-    /// Drops written items and remembers how much of a partly written one went.
-    fn account(&mut self, lens: &[usize], mut written: usize) {
-        let mut s = self.state.borrow_mut();
-        for len in lens {
-            let rest = len - self.front_sent;
-            if written < rest {
-                self.front_sent += written;
-                return;
-            }
-            written -= rest;
-            self.front_sent = 0;
-            s.out.pop();
-            s.last_delivery = None;
-        }
-    }
-
-    /// The front item's head does not fit the stack area (a huge topic or
-    /// property block): written from a buffer of its own.
-    fn write_big_front(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let state = Rc::clone(&self.state);
-        let s = state.borrow();
-        let Some(Item::Publish(p)) = s.out.items.front() else {
-            return Poll::Ready(Ok(()));
-        };
-        let mut head = BytesMut::new();
-        if p.tmpl.put_head(&p.delivery(), &mut head).is_err() {
-            drop(s);
-            state.borrow_mut().out.pop();
-            return Poll::Ready(Ok(()));
-        }
-        let total = head.len() + p.tmpl.payload().len();
-        let mut whole = head.to_vec();
-        whole.extend_from_slice(p.tmpl.payload());
-        let written = match self
-            .sock
-            .poll_write_vectored(cx, &[IoSlice::new(&whole[self.front_sent..])])
-        {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(n)) => n,
-        };
-        drop(s);
-        self.account(&[total], written);
-        Poll::Ready(Ok(()))
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
+    use super::super::state::State;
     use super::*;
+    use crate::core::api::{LinkInfo, Output};
 
     fn future_size<A, B, C, D, E, F: Future>(_: fn(A, B, C, D, E) -> F) -> usize {
         std::mem::size_of::<F>()
@@ -906,9 +514,10 @@ mod tests {
     /// alone, not room for the CONNECT phase or the end (nor the decode
     /// limits, a list of its own for what packets feed the router, or an
     /// empty read buffer); the
-    /// state's allocation stays in the 256-byte size class (the `Rc` and
-    /// `RefCell` counters included), what only some connections use in one
-    /// box apart (`rare.rs`), freed while unused.
+    /// state's allocation stays in the 224-byte size class (the `Rc` and
+    /// `RefCell` counters included) with what a parked connection keeps
+    /// (`park.rs`), what only some connections use in one box apart
+    /// (`rare.rs`), freed while unused.
     #[test]
     fn a_held_connection_stays_small() {
         let fut = future_size(serve_mqtt);
@@ -922,9 +531,23 @@ mod tests {
         assert!(session <= 96, "Session is {session} bytes");
         let state = std::mem::size_of::<RefCell<State>>() + 2 * std::mem::size_of::<usize>();
         eprintln!("future {fut} B, Session {session} B, the state's Rc {state} B");
-        assert!(state <= 256, "the state's Rc allocation is {state} bytes");
+        assert!(state <= 224, "the state's Rc allocation is {state} bytes");
         let rare = std::mem::size_of::<super::super::rare::Rare>();
         assert!(rare <= 208, "the rarely used part is {rare} bytes");
+        // A parked connection (no task, no future) keeps its socket and its
+        // keep-alive in the state (its count is the shard's): the outgoing
+        // queue is a box of its own (freed when it parks), so are the last
+        // delivery's merge marks; the WAMP session's ID is a `NonZeroU64`,
+        // "welcomed" is that ID's presence, a persistent session's slot one
+        // octet.
+        let parked = std::mem::size_of::<Option<super::super::park::Parked>>();
+        assert!(parked <= 32, "a parked connection's part is {parked} bytes");
+        let persist = std::mem::size_of::<super::super::session::Persist>();
+        assert!(persist <= 56, "the persistent part is {persist} bytes");
+        let out = std::mem::size_of_val(
+            &State::new(Rc::new(Service::default_for_tests()), Version::V5, "c").out,
+        );
+        assert_eq!(out, 8, "the outgoing queue is one pointer");
     }
 
     /// Hooks that count `closed`; nothing else is called on an MQTT listener.
@@ -995,18 +618,24 @@ mod tests {
                     service,
                     router: Rc::new(NoRouter),
                 };
+                let count = Arc::new(AtomicUsize::new(1));
+                let mut counted = Some(Counted::new(Arc::clone(&count)));
                 let fut = crate::transport::serve(
                     Stream::Unix(Box::new(a)),
                     "unix".into(),
                     &listening,
                     CountClosed(Rc::clone(&closed)),
                     Some(port),
+                    &mut counted,
                 );
                 assert_eq!(closed.get(), 1, "closed before the connection is served");
+                assert!(counted.is_none(), "the connection holds its count");
+                assert_eq!(count.load(Ordering::Relaxed), 1);
                 let boxed = std::mem::size_of_val(&*fut);
                 assert_eq!(boxed, future_size(serve_mqtt), "the MQTT future alone");
                 drop(fut);
                 assert_eq!(closed.get(), 1, "once");
+                assert_eq!(count.load(Ordering::Relaxed), 0, "counted until it ends");
             })
             .expect("executor")
             .join()

@@ -10,12 +10,15 @@
 //! [`RouterPort`] deferred work runs with.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::RouterPort;
 use crate::store::mqtt::MqttLog;
 use crate::store::wal::WalError;
+use crate::transport::Counted;
 
 thread_local! {
     /// The session logs of the realms with a file store (empty until started).
@@ -28,6 +31,55 @@ thread_local! {
     static LATER: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
     /// The shard's MQTT task, parked.
     static WAKER: RefCell<Option<std::task::Waker>> = const { RefCell::new(None) };
+    /// The shard's router, once started (a parked connection resumes with it).
+    static PORT: RefCell<Option<Rc<dyn RouterPort>>> = const { RefCell::new(None) };
+    /// The shard's connection count (placement), once a connection parked:
+    /// parked connections stay in it without holding it each.
+    static COUNT: RefCell<Option<Arc<AtomicUsize>>> = const { RefCell::new(None) };
+}
+
+/// Whether a connection counted by `counted` may leave its place in the
+/// count here while it is parked (the shard's count, the first time).
+pub fn holds_count(counted: &Counted) -> bool {
+    COUNT.with(|c| {
+        let mut c = c.borrow_mut();
+        match &*c {
+            Some(k) => Arc::ptr_eq(k, counted.count()),
+            None => {
+                *c = Some(Arc::clone(counted.count()));
+                true
+            }
+        }
+    })
+}
+
+/// A parked connection's place in the shard's count, taken back.
+///
+/// # Panics
+/// When no connection parked ([`holds_count`]).
+pub fn counted() -> Counted {
+    COUNT.with(|c| {
+        let c = c.borrow();
+        Counted::new(Arc::clone(
+            c.as_ref().expect("a parked connection left its count here"),
+        ))
+    })
+}
+
+/// Sets the shard's router ([`super::task::start_shard`]).
+pub fn set_port(port: Rc<dyn RouterPort>) {
+    PORT.with(|p| *p.borrow_mut() = Some(port));
+}
+
+/// The shard's router, once started (`None` in tests without a shard):
+/// connections park only when it is set, and resume with it.
+pub fn port() -> Option<Rc<dyn RouterPort>> {
+    PORT.with(|p| p.borrow().clone())
+}
+
+/// Whether the shard's router is set ([`port`]).
+pub fn has_port() -> bool {
+    PORT.with(|p| p.borrow().is_some())
 }
 
 /// Deferred work: runs on the shard's MQTT task with the router port.

@@ -81,8 +81,9 @@ fn time_of(epoch: Instant, tick: u32) -> Instant {
 pub struct KeepAlive {
     /// The last packet's arrival ([`ms_of`]).
     last_ms: u32,
-    /// 1.5 × the keep-alive, in milliseconds.
-    limit_ms: u32,
+    /// 1.5 × the keep-alive, in milliseconds (never 0: an
+    /// `Option<KeepAlive>` is the same 12 bytes).
+    limit_ms: std::num::NonZeroU32,
     /// The tick of the bucket this connection's waker waits in (0: none).
     armed: u32,
 }
@@ -92,7 +93,10 @@ impl KeepAlive {
     pub fn new(limit: Duration) -> KeepAlive {
         KeepAlive {
             last_ms: ms_of(Instant::now()),
-            limit_ms: u32::try_from(limit.as_millis()).unwrap_or(u32::MAX),
+            limit_ms: std::num::NonZeroU32::new(
+                u32::try_from(limit.as_millis()).unwrap_or(u32::MAX).max(1),
+            )
+            .expect("at least 1"),
             armed: 0,
         }
     }
@@ -109,10 +113,11 @@ impl KeepAlive {
         // Both times rounded down: one more millisecond than the limit, so
         // that the end never comes before it.
         let passed = ms_of(now).wrapping_sub(self.last_ms);
-        if passed > self.limit_ms {
+        let limit_ms = self.limit_ms.get();
+        if passed > limit_ms {
             return true;
         }
-        let due = now + Duration::from_millis(u64::from(self.limit_ms - passed + 1));
+        let due = now + Duration::from_millis(u64::from(limit_ms - passed + 1));
         // The sweeping task is woken (or started) once the table is let go.
         let (wake, start) = SWEEP.with(|s| {
             let mut s = s.borrow_mut();

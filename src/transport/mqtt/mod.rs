@@ -2,15 +2,19 @@
 //! routing core. Devices publish and subscribe with MQTT, applications with
 //! WAMP, through one broker.
 //!
-//! - `conn.rs`: the connection driver (CONNECT and CONNACK, reads into the
-//!   shard's scratch buffer, vectored writes of shared PUBLISH encodings,
-//!   keep-alive at 1.5 × the keep-alive, the will, takeover, closing);
+//! - `conn.rs`: the connection driver (its phases, reads into the shard's
+//!   scratch buffer, keep-alive at 1.5 × the keep-alive); `opening.rs`: its
+//!   CONNECT phase and the session's start (takeover, the link, HELLO);
+//!   `writes.rs`: vectored writes of shared PUBLISH encodings;
+//!   `finish.rs`: the end (the will, the link kept or closed, closing);
 //! - `inbound.rs`: the client's packets after CONNECT, as WAMP messages;
 //! - `state.rs`: the connection's state, what every connection keeps;
 //!   `rare.rs`: what only some use, in one box allocated while in use;
 //!   `answers.rs`: the router's answers as CONNACK, SUBACK, PUBACK/PUBREC;
 //!   `window.rs`: deliveries and the in-flight window; `lifecycle.rs`: the
 //!   session installed, resumed, logged, its shared subscriptions;
+//! - `park.rs`: an idle connection without a task (its socket and
+//!   keep-alive in its state), revived by its own waker;
 //! - `clients.rs`: the shard's table of client identifiers (connections
 //!   here, and the holder of each identifier this shard owns);
 //! - `keepalive.rs`: keep-alive enforced by one sweep per shard;
@@ -60,13 +64,16 @@ mod conn;
 mod connect;
 pub mod ctx;
 pub mod dynamic;
+mod finish;
 pub mod inbound;
 mod keepalive;
 pub mod lifecycle;
 pub mod mapping;
 pub mod mesh;
 pub mod offline;
+mod opening;
 pub mod out;
+pub mod park;
 pub mod rare;
 pub mod request;
 pub mod resume;
@@ -79,6 +86,7 @@ pub mod takeover;
 pub mod task;
 pub mod will;
 pub mod window;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -92,7 +100,7 @@ use crate::config::{TransportConfig, TransportKind};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::proto::Message;
 
-pub use conn::serve_mqtt;
+pub use conn::{serve_mqtt, serve_mqtt_counted};
 
 /// Topic aliases a client may set (5.0 Topic Alias Maximum announced in CONNACK).
 pub const TOPIC_ALIAS_MAX: u16 = 64;

@@ -38,9 +38,8 @@ pub fn park(state: StateRef, port: Rc<dyn RouterPort>) {
         let mut s = state.borrow_mut();
         s.phase = Phase::Offline;
         s.rare.close = None;
-        s.out = super::out::OutQueue::new();
+        s.out = Default::default();
         s.rare.aliases_out = None;
-        s.last_delivery = None;
         // Answers to its requests are not published once it is gone.
         s.rare.requests = None;
         if s.p.inc != 0 && s.rare.handed.is_none() {

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::session::{Empty, IsEmpty, Lazy};
 use crate::core::outbox::Overflow;
 use crate::proto::PublicationId;
 use crate::proto::mqtt::{
@@ -246,13 +247,44 @@ impl Item {
     }
 }
 
-/// The queue.
+/// The queue. A connection keeps it in a [`Lazy`] box (`State::out`):
+/// allocated with the first packet queued, freed when the connection
+/// parks (`park.rs`); an absent box reads as an empty queue.
 #[derive(Debug, Default)]
 pub struct OutQueue {
     /// Packets not yet fully written, oldest first.
     pub items: VecDeque<Item>,
     /// Sum of their wire lengths.
     pub bytes: usize,
+    /// The last publication queued and its position in `items`, to merge
+    /// overlapping subscriptions into one delivery (the publication's ID,
+    /// never 0, as `NonZeroU64` and the position as `u32`).
+    pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
+}
+
+impl Empty for OutQueue {
+    fn empty() -> &'static Self {
+        const {
+            &OutQueue {
+                items: VecDeque::new(),
+                bytes: 0,
+                last_delivery: None,
+            }
+        }
+    }
+}
+
+impl IsEmpty for OutQueue {
+    fn is_empty_(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Forgets the last delivery (no merge with the next), without allocating.
+pub fn forget_last(q: &mut Lazy<OutQueue>) {
+    if let Some(q) = q.allocated_mut() {
+        q.last_delivery = None;
+    }
 }
 
 impl OutQueue {
@@ -262,6 +294,7 @@ impl OutQueue {
         OutQueue {
             items: VecDeque::new(),
             bytes: 0,
+            last_delivery: None,
         }
     }
 

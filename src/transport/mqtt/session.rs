@@ -292,8 +292,11 @@ pub fn queued_bytes() -> u64 {
 }
 
 /// Persistent sessions in the process (connected or offline), against
-/// `mqtt_offline_store_sessions`.
-static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+/// `mqtt_offline_store_sessions`: [`SessionSlot`]'s counter 0 (1: the
+/// tests').
+static COUNTERS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+/// The process's count of persistent sessions.
+static SESSIONS: &AtomicUsize = &COUNTERS[0];
 /// The process-wide bound on [`SESSIONS`].
 static SESSIONS_LIMIT: AtomicUsize =
     AtomicUsize::new(crate::config::mqtt::DEFAULT_MQTT_OFFLINE_STORE_SESSIONS);
@@ -312,36 +315,40 @@ pub fn persistent_sessions() -> usize {
 /// A persistent session's place in the process-wide count: taken when a
 /// new session is granted, given back when it is dropped (the session
 /// ended, or moved to another shard, which takes its own).
+///
+/// One octet (the index of its counter in `COUNTERS`): an
+/// `Option<SessionSlot>` fits beside [`Persist`]'s small fields.
 #[derive(Debug)]
-pub struct SessionSlot(&'static AtomicUsize);
+pub struct SessionSlot(u8);
 
 impl SessionSlot {
     /// A place for a new session; `None` at `mqtt_offline_store_sessions`.
     pub fn take() -> Option<SessionSlot> {
-        SessionSlot::take_in(&SESSIONS, SESSIONS_LIMIT.load(Ordering::Relaxed))
+        SessionSlot::take_in(0, SESSIONS_LIMIT.load(Ordering::Relaxed))
     }
 
-    /// A place in `count` for a new session; `None` when `count` is at `limit`.
-    fn take_in(count: &'static AtomicUsize, limit: usize) -> Option<SessionSlot> {
-        count
+    /// A place in counter `counter` for a new session; `None` when it is
+    /// at `limit`.
+    fn take_in(counter: u8, limit: usize) -> Option<SessionSlot> {
+        COUNTERS[usize::from(counter)]
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < limit).then_some(n + 1)
             })
             .ok()
-            .map(|_| SessionSlot(count))
+            .map(|_| SessionSlot(counter))
     }
 
     /// A place for a session that was admitted before (resumed on another
     /// shard, read back from the store): counted even above the bound.
     pub fn force() -> SessionSlot {
         SESSIONS.fetch_add(1, Ordering::Relaxed);
-        SessionSlot(&SESSIONS)
+        SessionSlot(0)
     }
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        COUNTERS[usize::from(self.0)].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -700,37 +707,38 @@ mod tests {
 
     #[test]
     fn persistent_sessions_are_counted_up_to_the_bound() {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let a = SessionSlot::take_in(&COUNT, 2).expect("room for one");
-        let b = SessionSlot::take_in(&COUNT, 2).expect("room for two");
-        assert!(SessionSlot::take_in(&COUNT, 2).is_none(), "at the bound");
-        assert_eq!(COUNT.load(Ordering::Relaxed), 2);
+        // The tests' counter (1): no other test uses it.
+        let count = &COUNTERS[1];
+        let a = SessionSlot::take_in(1, 2).expect("room for one");
+        let b = SessionSlot::take_in(1, 2).expect("room for two");
+        assert!(SessionSlot::take_in(1, 2).is_none(), "at the bound");
+        assert_eq!(count.load(Ordering::Relaxed), 2);
         drop(a);
         assert_eq!(
-            COUNT.load(Ordering::Relaxed),
+            count.load(Ordering::Relaxed),
             1,
             "an ended session gives its place back"
         );
         let mut p = Persist {
-            slot: SessionSlot::take_in(&COUNT, 2),
+            slot: SessionSlot::take_in(1, 2),
             expiry_s: 60,
             ..Persist::default()
         };
         assert!(p.slot.is_some());
-        assert!(SessionSlot::take_in(&COUNT, 2).is_none());
+        assert!(SessionSlot::take_in(1, 2).is_none());
         // A session moves whole (takeover on the shard): its place with it.
         let moved = std::mem::take(&mut p);
         assert!(moved.slot.is_some() && p.slot.is_none());
-        assert_eq!(COUNT.load(Ordering::Relaxed), 2);
+        assert_eq!(count.load(Ordering::Relaxed), 2);
         let mut moved = moved;
         moved.clear();
         assert_eq!(
-            COUNT.load(Ordering::Relaxed),
+            count.load(Ordering::Relaxed),
             1,
             "a cleared session gives it back"
         );
         drop(b);
-        assert_eq!(COUNT.load(Ordering::Relaxed), 0);
+        assert_eq!(count.load(Ordering::Relaxed), 0);
     }
 
     fn service(overflow: QueueOverflow, max_msgs: usize, max_bytes: usize) -> Service {

@@ -446,7 +446,7 @@ fn offer(
         sub,
         topic.as_str(),
         publisher,
-        s.session,
+        s.session.map(|n| SessionId(n.get())),
         cache.qos,
     ) else {
         return Ok(false);
@@ -541,7 +541,7 @@ pub fn deliver_matched(
     // Overlapping subscriptions: one delivery carries every identifier
     // unless the later match asks for a higher QoS (then a second copy).
     if !retained
-        && let Some((pubid, at)) = s.last_delivery
+        && let Some((pubid, at)) = s.out.last_delivery
         && pubid.get() == publication.get()
         && let Some(Item::Publish(p)) = s.out.items.get_mut(at as usize)
         && p.tmpl.qos() >= m.qos
@@ -571,10 +571,14 @@ pub fn deliver_matched(
     let queued = s.deliver(out)?;
     // A queue too long for a u32 position (never, under any configured
     // bound) only forgoes the merge.
-    s.last_delivery = if queued && qos == QoS::AtMostOnce {
+    let last = if queued && qos == QoS::AtMostOnce {
         std::num::NonZeroU64::new(publication.get()).zip(u32::try_from(s.out.items.len() - 1).ok())
     } else {
         None
     };
+    super::out::forget_last(&mut s.out);
+    if last.is_some() {
+        s.out.last_delivery = last;
+    }
     Ok(queued)
 }

@@ -5,9 +5,11 @@
 //! into the router.
 //!
 //! Every connection keeps the fields here inline (the state's `Rc`
-//! allocation is in the 256-byte size class); what only some use is in one
-//! box apart ([`Rare`], `rare.rs`), allocated while in use. The session part
-//! that outlives the connection is [`Persist`].
+//! allocation is in the 224-byte size class), a parked connection's socket
+//! and keep-alive included (`park.rs`: it then has no task); what only some
+//! use is in boxes apart ([`Rare`], `rare.rs`; the outgoing queue),
+//! allocated while in use. The session part that outlives the connection is
+//! [`Persist`].
 //!
 //! The state's behaviour is split by concern: the router's answers become
 //! MQTT in `answers.rs` (CONNACK, SUBACK, PUBACK/PUBREC), deliveries and
@@ -24,13 +26,14 @@ pub use super::answers::{granted_code, reason_of};
 pub use super::calls::{CallAnswer, PendingCall, Requests};
 use super::mesh::ShareMsg;
 use super::out::{Item, OutQueue};
+use super::park::Parked;
 pub use super::rare::{Chores, PendingSub, PendingSuback, Rare};
 pub use super::resume::{Resume, ResumeSlot};
 use super::session::{IdMap, Lazy, Owner, Persist};
 use crate::core::api::LinkId;
 use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{Disconnect, MqttString, Packet, ReasonCode, Version, Will};
-use crate::proto::{RequestId, SessionId, SubscriptionId};
+use crate::proto::{RequestId, SubscriptionId};
 use crate::store::mqtt::Record;
 
 /// Where the connection stands.
@@ -60,10 +63,11 @@ pub struct State {
     pub token: u64,
     /// The router link, once opened.
     pub link: Option<LinkId>,
-    /// The WAMP session, once welcomed.
-    pub session: Option<SessionId>,
-    /// What to write.
-    pub out: OutQueue,
+    /// The WAMP session's ID, once welcomed (IDs are never 0: 8 bytes).
+    pub session: Option<std::num::NonZeroU64>,
+    /// What to write (allocated while something is queued or the
+    /// connection runs; freed when it parks).
+    pub out: Lazy<OutQueue>,
     /// The connection task, parked until there is something to do.
     pub waker: Option<Waker>,
     /// The session part that outlives the connection.
@@ -72,10 +76,6 @@ pub struct State {
     pub wamp_subs: Lazy<IdMap<SubscriptionId, Vec<String>>>,
     /// Last WAMP request ID used.
     pub last_request: u64,
-    /// The last publication queued and its position in `out`, to merge
-    /// overlapping subscriptions into one delivery (the publication's ID,
-    /// never 0, as `NonZeroU64` and the position as `u32`: 16 bytes).
-    pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
     /// What only some connections use.
     pub rare: Lazy<Rare>,
     /// Most messages in flight to the client (its Receive Maximum, or the
@@ -87,11 +87,15 @@ pub struct State {
     pub version: Version,
     /// Where the connection stands.
     pub phase: Phase,
-    /// WELCOME came.
-    pub welcomed: bool,
     /// The CONNECT asked for a session that outlives it (a Session Expiry
     /// Interval above 0; 3.1.1: clean session 0).
     pub expiry_asked: bool,
+    /// The park sweep's marks (`park.rs`: candidate, ran since the last
+    /// look, asked to park).
+    pub park: u8,
+    /// A parked connection's socket, keep-alive and count: it has no task
+    /// (`park.rs`); `waker` is then the connection's own.
+    pub parked: Option<Parked>,
 }
 
 /// The shared handle.
@@ -107,19 +111,19 @@ impl State {
             token: 0,
             link: None,
             session: None,
-            out: OutQueue::new(),
+            out: Lazy::default(),
             waker: None,
             p: Persist::new(),
             wamp_subs: Lazy::default(),
             last_request: 0,
-            last_delivery: None,
             rare: Lazy::default(),
             send_max,
             inflight_in: 0,
             version,
             phase: Phase::Joining,
-            welcomed: false,
             expiry_asked: false,
+            park: 0,
+            parked: None,
         }
     }
 
@@ -201,7 +205,7 @@ impl State {
     pub fn send(&mut self, p: &Packet) -> Result<(), Overflow> {
         if let Some(item) = Item::packet(p, self.version) {
             self.out.push(item, self.svc.queue_limit)?;
-            self.last_delivery = None;
+            self.out.last_delivery = None;
             self.wake();
         }
         Ok(())
@@ -246,7 +250,7 @@ pub fn delay_of(w: &Will, version: Version) -> u32 {
 mod tests {
     use super::*;
     use crate::proto::mqtt::{ConnAck, QoS};
-    use crate::proto::{PublicationId, ShardId};
+    use crate::proto::{PublicationId, SessionId, ShardId};
 
     #[test]
     fn a_resume_slot_exists_only_while_something_is_under_way() {

@@ -26,6 +26,7 @@ pub fn start_shard(
 ) {
     let (me, shards) = port.shard();
     ctx::init(me.0, log);
+    ctx::set_port(Rc::clone(&port));
     session::set_offline_limit(limits.mqtt_offline_store_bytes);
     session::set_session_limit(limits.mqtt_offline_store_sessions);
     sys::start_clock();
