@@ -23,7 +23,12 @@
 //!   (`bufring.rs`): an idle connection holds no buffer and no registration of
 //!   its own in user space, only a `Slot` of a few dozen octets. A buffer
 //!   the kernel filled waits in the connection's queue until the connection
-//!   task decodes it in place ([`RecvBuf`]) and gives it back.
+//!   task decodes it in place ([`RecvBuf`]) and gives it back. Only a working
+//!   set of the buffers is lent (`bufring.rs`): it doubles when the shard
+//!   runs short and shrinks, once the shard has stayed well below it for a
+//!   few seconds, by registering the ring again with fewer buffers and giving
+//!   the others' pages back to the operating system (the shard's trim task,
+//!   asleep while the working set is at its least).
 //! - **Sends** are `IORING_OP_SENDMSG` from a pooled [`SendOp`] that owns
 //!   what the kernel reads: clones of the outbox frames (an `Rc` increment for
 //!   a shared event), the headers built for them, and copies of control bytes.
@@ -61,7 +66,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
 
-use self::bufring::{BufRing, NO_BUF};
+use self::bufring::{BufRing, NO_BUF, START_WINDOW};
 use self::slab::Slab;
 
 /// Submission queue entries (the queue is submitted early when it fills).
@@ -69,9 +74,16 @@ const SQ_ENTRIES: u32 = 1024;
 /// Completion queue entries; the kernel keeps overflowing completions
 /// (`IORING_FEAT_NODROP`) until there is room.
 const CQ_ENTRIES: u32 = 8192;
-/// Receive buffers in the shard's provided-buffer ring (unless
-/// `JUNCTION_URING_BUFFERS` says otherwise, see [`recv_buffers`]).
+/// Receive buffers in the shard's provided-buffer ring at most (unless
+/// `JUNCTION_URING_BUFFERS` says otherwise, see [`recv_buffers`]); the
+/// working set starts at [`START_WINDOW`] of them.
 const RECV_BUFFERS: u16 = 256;
+/// How often the trim task looks at the receive buffers' working set while
+/// it is above its least size (`bufring::QUIET_TICKS` quiet ticks shrink it).
+const TRIM_TICK: Duration = Duration::from_secs(1);
+/// `IORING_ENTER_GETEVENTS`: run the ring's pending task work and flush
+/// overflowing completions into the queue.
+const ENTER_GETEVENTS: u32 = 1;
 /// Octets per receive buffer.
 const RECV_BUFFER_SIZE: usize = 4096;
 /// Submissions queued before they go to the kernel without waiting for the
@@ -212,6 +224,9 @@ struct Inner {
     /// The completions of one reap, copied out of the queue before they are
     /// handled (kept between reaps: no allocation per flush).
     reaped: Vec<cqueue::Entry>,
+    /// The buffer ring is registered (false only when registering it again
+    /// after a shrink failed: the trim task retries).
+    registered: bool,
     /// Counters for the logs and tests.
     stats: Stats,
 }
@@ -230,6 +245,10 @@ pub struct Stats {
     /// Reaps run because the ring's eventfd fired (completions that came
     /// while the shard was not flushing).
     pub signalled: u64,
+    /// Times the receive buffers' working set doubled.
+    pub grown: u64,
+    /// Times it shrank (the buffer ring registered again).
+    pub shrunk: u64,
 }
 
 /// One shard's ring. Lives in a thread-local while the shard runs.
@@ -242,6 +261,9 @@ pub struct Ring {
     /// The wakers one reap collects, woken after the ring is released (kept
     /// between reaps: no allocation per flush).
     wakers: Cell<Vec<Waker>>,
+    /// The trim task, parked while the receive buffers' working set is at
+    /// its least and no pages wait to be given back.
+    trimmer: Cell<Option<Waker>>,
 }
 
 thread_local! {
@@ -284,6 +306,9 @@ impl Driver {
                 sends = s.sends,
                 receives = s.recvs,
                 starved = s.starved,
+                buffers_grown = s.grown,
+                buffers_shrunk = s.shrunk,
+                buffers_lent_at_most = ring.inner.borrow().bufs.window(),
                 "io_uring data path"
             );
         }
@@ -315,9 +340,10 @@ pub fn start() -> Result<Driver, Unsupported> {
         .register_eventfd(efd.as_raw_fd())?;
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&ring)));
     let flush = glommio::spawn_local(flush_task(Rc::clone(&ring)));
+    let trim = glommio::spawn_local(trim_task(Rc::clone(&ring)));
     let events = glommio::spawn_local(event_task(ring, efd));
     Ok(Driver {
-        tasks: vec![flush, events],
+        tasks: vec![flush, trim, events],
     })
 }
 
@@ -339,6 +365,25 @@ async fn flush_task(ring: Rc<Ring>) {
             // Queued while flushing: go again after the tasks that are runnable.
             yield_now().await;
         }
+    }
+}
+
+/// Shrinks the receive buffers' working set when the shard has stayed well
+/// below it: a tick a second while it is above its least size (or pages wait
+/// to be given back), asleep otherwise (a reap that grew it wakes it).
+async fn trim_task(ring: Rc<Ring>) {
+    loop {
+        poll_fn(|cx| {
+            if ring.trimmable() {
+                Poll::Ready(())
+            } else {
+                ring.trimmer.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+        glommio::timer::sleep(TRIM_TICK).await;
+        ring.trim();
     }
 }
 
@@ -380,10 +425,12 @@ fn quiet_flush() -> bool {
     QUIET.with(|q| *q)
 }
 
-/// Receive buffers per shard: `JUNCTION_URING_BUFFERS` (a power of two
-/// from 16 to 4,096; a tuning and measurement switch), else [`RECV_BUFFERS`].
-/// Every buffer ends up resident (the kernel takes them in turn), so the
-/// count is the shard's fixed receive memory: 256 × 4 KiB = 1 MiB.
+/// Receive buffers per shard at most: `JUNCTION_URING_BUFFERS` (a power of
+/// two from 16 to 4,096; a tuning and measurement switch), else
+/// [`RECV_BUFFERS`]. Every buffer lent ends up resident (the kernel takes them
+/// in turn), so this bounds the shard's receive memory (256 × 4 KiB = 1 MiB);
+/// the working set lent at a time starts at [`START_WINDOW`] and grows to it
+/// only while the shard needs them.
 fn recv_buffers() -> u16 {
     recv_buffers_from(std::env::var("JUNCTION_URING_BUFFERS").ok().as_deref())
 }
@@ -443,7 +490,7 @@ impl Ring {
                 return Err(Unsupported::Opcode(name));
             }
         }
-        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE);
+        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE, START_WINDOW);
         // SAFETY: the ring memory lives in `bufs`, which outlives the
         // registration: `Inner::drop` cancels everything before freeing it.
         unsafe {
@@ -463,11 +510,13 @@ impl Ring {
                 pool: Vec::new(),
                 starved: Vec::new(),
                 reaped: Vec::new(),
+                registered: true,
                 stats: Stats::default(),
             }),
             flusher: Cell::new(None),
             pending: Cell::new(false),
             wakers: Cell::new(Vec::new()),
+            trimmer: Cell::new(None),
         })
     }
 
@@ -526,20 +575,67 @@ impl Ring {
     /// Processes the completion queue and wakes the connections concerned.
     fn reap(&self) {
         let mut wakers = self.wakers.take();
-        let queued = {
+        let (queued, trim) = {
             let mut inner = self.inner.borrow_mut();
             inner.reap(&mut wakers);
-            !inner.uring.submission().is_empty()
-                || (!inner.starved.is_empty() && inner.bufs.lent() > 0)
+            (
+                !inner.uring.submission().is_empty()
+                    || (!inner.starved.is_empty() && inner.bufs.lent() > 0),
+                inner.bufs.trimmable(),
+            )
         };
         if queued {
             self.schedule_flush();
+        }
+        if trim && let Some(w) = self.trimmer.take() {
+            wakers.push(w);
         }
         for w in wakers.drain(..) {
             w.wake();
         }
         // A waker may have reaped again (and left its own vector): keep the
         // larger capacity.
+        let other = self.wakers.take();
+        self.wakers.set(if other.capacity() > wakers.capacity() {
+            other
+        } else {
+            wakers
+        });
+    }
+
+    /// Whether the trim task has work: the working set is above its least
+    /// size, pages wait to be given back, or the ring waits to be registered.
+    fn trimmable(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.bufs.trimmable() || !inner.registered
+    }
+
+    /// One tick of the trim task: shrinks the receive buffers' working set
+    /// when it has been well above what the shard used for
+    /// `bufring::QUIET_TICKS` ticks, then gives parked buffers' pages back.
+    fn trim(&self) {
+        let mut wakers = self.wakers.take();
+        let shrunk = {
+            let mut inner = self.inner.borrow_mut();
+            let shrunk = if inner.registered {
+                match inner.bufs.tick() {
+                    Some(window) => inner.shrink(window, &mut wakers),
+                    None => false,
+                }
+            } else {
+                inner.register_bufs()
+            };
+            inner.bufs.release_pages();
+            shrunk
+        };
+        if shrunk {
+            // Receives that found no ring meanwhile are rearmed, and the
+            // buffers published.
+            self.schedule_flush();
+        }
+        for w in wakers.drain(..) {
+            w.wake();
+        }
         let other = self.wakers.take();
         self.wakers.set(if other.capacity() > wakers.capacity() {
             other
@@ -669,6 +765,68 @@ impl Inner {
         }
     }
 
+    /// Shrinks the receive buffers' working set to `window`: buffers lent
+    /// above it cannot be taken back from a registered ring (the kernel may be
+    /// filling one), so the ring is unregistered, every completion posted
+    /// before that is taken (their buffers are held), and the ring is
+    /// registered again with only the buffers below `window` that are not
+    /// held. A receive that wants a buffer in between ends with ENOBUFS and is
+    /// rearmed at the next flush. Whether it shrank.
+    fn shrink(&mut self, window: u16, wakers: &mut Vec<Waker>) -> bool {
+        if let Err(e) = self.uring.submitter().unregister_buf_ring(BUFFER_GROUP) {
+            tracing::debug!(error = %e, "unregistering the receive buffer ring");
+            return false;
+        }
+        self.registered = false;
+        loop {
+            // SAFETY: no submission, no wait, no argument: runs the ring's
+            // task work and flushes overflowing completions.
+            let entered = unsafe {
+                self.uring
+                    .submitter()
+                    .enter::<libc::sigset_t>(0, 0, ENTER_GETEVENTS, None)
+            };
+            if let Err(e) = entered
+                && e.raw_os_error() != Some(libc::EINTR)
+            {
+                tracing::debug!(error = %e, "io_uring_enter for completions");
+            }
+            self.reap(wakers);
+            if !self.uring.submission().cq_overflow() {
+                break;
+            }
+        }
+        self.bufs.reset(window);
+        self.register_bufs();
+        self.stats.shrunk += 1;
+        true
+    }
+
+    /// Registers the buffer ring (again) and publishes its buffers; whether
+    /// it is registered now.
+    fn register_bufs(&mut self) -> bool {
+        // SAFETY: the ring memory lives in `bufs`, which outlives the
+        // registration: `Inner::drop` cancels everything before freeing it.
+        let r = unsafe {
+            self.uring.submitter().register_buf_ring_with_flags(
+                self.bufs.ring_addr(),
+                self.bufs.entries(),
+                BUFFER_GROUP,
+                0,
+            )
+        };
+        match r {
+            Ok(()) => {
+                self.registered = true;
+                self.bufs.publish();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "registering the receive buffer ring again failed; retrying in a second");
+            }
+        }
+        self.registered
+    }
+
     /// Arms `slot`'s multishot receive.
     fn arm_recv(&mut self, slot: u32) {
         let s = &mut self.slots[slot as usize];
@@ -735,6 +893,9 @@ impl Inner {
                     if res > 0 && s.has(Slot::OWNED) {
                         self.stats.recvs += 1;
                         self.bufs.taken(bid, res as u32);
+                        if self.bufs.short() && self.bufs.grow() {
+                            self.stats.grown += 1;
+                        }
                         if s.rx_tail == NO_BUF {
                             s.rx_head = bid;
                         } else {
@@ -759,6 +920,9 @@ impl Inner {
                             r if r == -libc::ENOBUFS => {
                                 self.starved.push(slot);
                                 s.set(Slot::RECV_STARVED, true);
+                                if self.registered && self.bufs.grow() {
+                                    self.stats.grown += 1;
+                                }
                             }
                             r if r == -libc::ECANCELED => {
                                 // Not ours to cancel while the slot is owned;
@@ -824,7 +988,7 @@ impl Drop for Inner {
                     "io_uring operations still in flight at shutdown; leaking their buffers"
                 );
                 std::mem::forget(std::mem::take(&mut self.slots));
-                let bufs = std::mem::replace(&mut self.bufs, BufRing::new(1, 1));
+                let bufs = std::mem::replace(&mut self.bufs, BufRing::new(1, 1, 1));
                 std::mem::forget(bufs);
                 break;
             }
