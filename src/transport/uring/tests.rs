@@ -288,6 +288,27 @@ fn the_buffer_count_comes_from_the_environment_within_bounds() {
 }
 
 #[test]
+fn the_queue_sizes_come_from_the_environment_within_bounds() {
+    use super::{CQ_ENTRIES, SQ_ENTRIES, queue_entries_from};
+    assert_eq!(queue_entries_from(None, None), (SQ_ENTRIES, CQ_ENTRIES));
+    assert_eq!(queue_entries_from(Some("128"), Some("1024")), (128, 1024));
+    assert_eq!(queue_entries_from(None, Some("2048")), (SQ_ENTRIES, 2048));
+    // The completion queue is never smaller than the submission queue.
+    assert_eq!(queue_entries_from(Some("4096"), None), (4096, 8192));
+    assert_eq!(
+        queue_entries_from(None, Some("512")),
+        (SQ_ENTRIES, CQ_ENTRIES)
+    );
+    for bad in ["100", "32", "8192", "", "many"] {
+        assert_eq!(
+            queue_entries_from(Some(bad), None),
+            (SQ_ENTRIES, CQ_ENTRIES),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn reaps_keep_their_buffers_between_flushes() {
     // Many receives, each reaped on its own: the completions' and the wakers'
     // vectors are allocated once and reused, not allocated per reap.
