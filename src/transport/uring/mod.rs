@@ -69,8 +69,11 @@ pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
 use self::bufring::{BufRing, NO_BUF, START_WINDOW};
 use self::slab::Slab;
 
-/// Submission queue entries (the queue is submitted early when it fills).
-const SQ_ENTRIES: u32 = 1024;
+/// Submission queue entries. A push submits once [`SUBMIT_BATCH`] are queued,
+/// so the queue never holds more than a batch; the kernel allocates the
+/// entries (64 octets each) at setup and they are resident from the start:
+/// 8 KiB per shard (1,024 entries before, 64 KiB).
+const SQ_ENTRIES: u32 = 128;
 /// Completion queue entries; the kernel keeps overflowing completions
 /// (`IORING_FEAT_NODROP`) until there is room.
 const CQ_ENTRIES: u32 = 8192;
@@ -654,7 +657,14 @@ impl Ring {
             let mut inner = self.inner.borrow_mut();
             let shrunk = if inner.registered {
                 match inner.bufs.tick() {
-                    Some(window) => inner.shrink(window, &mut wakers),
+                    Some(window) => {
+                        tracing::debug!(
+                            from = inner.bufs.window(),
+                            to = window,
+                            "receive buffers: the working set shrinks"
+                        );
+                        inner.shrink(window, &mut wakers)
+                    }
                     None => false,
                 }
             } else {

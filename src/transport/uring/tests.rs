@@ -288,6 +288,17 @@ fn the_buffer_count_comes_from_the_environment_within_bounds() {
 }
 
 #[test]
+fn the_submission_queue_holds_a_few_batches_not_more() {
+    // Pushes submit once a batch is queued: a larger queue is kernel memory
+    // that is never used.
+    let (sq, batch) = (super::SQ_ENTRIES as usize, super::SUBMIT_BATCH);
+    assert!(
+        sq >= 2 * batch && sq <= 4 * batch,
+        "{sq} entries for batches of {batch}"
+    );
+}
+
+#[test]
 fn the_queue_sizes_come_from_the_environment_within_bounds() {
     use super::{CQ_ENTRIES, SQ_ENTRIES, queue_entries_from};
     assert_eq!(queue_entries_from(None, None), (SQ_ENTRIES, CQ_ENTRIES));
@@ -296,7 +307,7 @@ fn the_queue_sizes_come_from_the_environment_within_bounds() {
     // The completion queue is never smaller than the submission queue.
     assert_eq!(queue_entries_from(Some("4096"), None), (4096, 8192));
     assert_eq!(
-        queue_entries_from(None, Some("512")),
+        queue_entries_from(None, Some("64")),
         (SQ_ENTRIES, CQ_ENTRIES)
     );
     for bad in ["100", "32", "8192", "", "many"] {
