@@ -222,8 +222,8 @@ impl BufRing {
         self.lent < self.window / 4 && self.window < self.count
     }
 
-    /// Doubles the window (up to the count), lending the parked buffers that
-    /// enter it (visible after [`BufRing::publish`]); whether it grew.
+    /// Doubles the window (up to the count), lending (and publishing) the
+    /// parked buffers that enter it; whether it grew.
     pub(super) fn grow(&mut self) -> bool {
         self.quiet = 0;
         self.quiet_peak = 0;
@@ -241,6 +241,7 @@ impl BufRing {
             }
         }
         self.window = to;
+        self.publish();
         true
     }
 
@@ -262,14 +263,16 @@ impl BufRing {
         }
     }
 
-    /// Buffer `bid`, taken by the kernel, is done with: lent again when it
-    /// lies within the window (visible after [`BufRing::publish`]), else
-    /// parked.
+    /// Buffer `bid`, taken by the kernel, is done with: lent again at once
+    /// when it lies within the window (published: a receive that completes
+    /// before the next flush finds it, rather than an empty ring and
+    /// `ENOBUFS`), else parked.
     pub(super) fn give_back(&mut self, bid: u16) {
         debug_assert_eq!(self.state[bid as usize], HELD, "buffer {bid} not held");
         self.held -= 1;
         if bid < self.window {
             self.lend(bid);
+            self.publish();
         } else {
             self.state[bid as usize] = PARKED | DIRTY;
             self.dirty += 1;
@@ -539,9 +542,7 @@ mod tests {
         s.copy_from_slice(b"abcdefg");
         b.give_back(2);
         assert_eq!(b.lent(), 2);
-        // Not visible before it is published.
-        assert_eq!(Kernel::tail(&b), 4);
-        b.publish();
+        // Visible to the kernel at once, not at the next flush.
         assert_eq!(Kernel::tail(&b), 5);
         // Entry 0 was rewritten with buffer 2 (tail 4 wraps to index 0).
         let (bid, addr, len) = Kernel::entry(&b, 4);

@@ -938,7 +938,7 @@ impl Inner {
                     if res > 0 && s.has(Slot::OWNED) {
                         self.stats.recvs += 1;
                         self.bufs.taken(bid, res as u32);
-                        if self.bufs.short() && self.bufs.grow() {
+                        if self.bufs.short() && self.registered && self.bufs.grow() {
                             self.stats.grown += 1;
                         }
                         if s.rx_tail == NO_BUF {
