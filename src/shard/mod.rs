@@ -314,7 +314,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         );
         let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("junction-shard-{i}"))
-            .io_memory(1 << 20);
+            .io_memory(64 << 10); // glommio's least, pinned per shard (buffered reads go to the heap beyond it)
         if let Some(spin) = spin_before_park() {
             builder = builder.spin_before_park(spin);
         }

@@ -23,7 +23,12 @@
 //!   (`bufring.rs`): an idle connection holds no buffer and no registration of
 //!   its own in user space, only a `Slot` of a few dozen octets. A buffer
 //!   the kernel filled waits in the connection's queue until the connection
-//!   task decodes it in place ([`RecvBuf`]) and gives it back.
+//!   task decodes it in place ([`RecvBuf`]) and gives it back. Only a working
+//!   set of the buffers is lent (`bufring.rs`): it doubles when the shard
+//!   runs short and shrinks, once the shard has stayed well below it for a
+//!   few seconds, by registering the ring again with fewer buffers and giving
+//!   the others' pages back to the operating system (the shard's trim task,
+//!   asleep while the working set is at its least).
 //! - **Sends** are `IORING_OP_SENDMSG` from a pooled [`SendOp`] that owns
 //!   what the kernel reads: clones of the outbox frames (an `Rc` increment for
 //!   a shared event), the headers built for them, and copies of control bytes.
@@ -48,6 +53,7 @@
 mod bufring;
 mod slab;
 mod stream;
+mod trim;
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -61,17 +67,27 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
 
-use self::bufring::{BufRing, NO_BUF};
+use self::bufring::{BufRing, NO_BUF, START_WINDOW};
 use self::slab::Slab;
 
-/// Submission queue entries (the queue is submitted early when it fills).
-const SQ_ENTRIES: u32 = 1024;
+/// Submission queue entries. A push submits once [`SUBMIT_BATCH`] are queued,
+/// so the queue never holds more than a batch; the kernel allocates the
+/// entries (64 octets each) at setup and they are resident from the start:
+/// 8 KiB per shard (1,024 entries before, 64 KiB).
+const SQ_ENTRIES: u32 = 128;
 /// Completion queue entries; the kernel keeps overflowing completions
 /// (`IORING_FEAT_NODROP`) until there is room.
 const CQ_ENTRIES: u32 = 8192;
-/// Receive buffers in the shard's provided-buffer ring (unless
-/// `JUNCTION_URING_BUFFERS` says otherwise, see [`recv_buffers`]).
+/// Receive buffers in the shard's provided-buffer ring at most (unless
+/// `JUNCTION_URING_BUFFERS` says otherwise, see [`recv_buffers`]); the
+/// working set starts at [`START_WINDOW`] of them.
 const RECV_BUFFERS: u16 = 256;
+/// How often the trim task looks at the receive buffers' working set while
+/// it is above its least size (`bufring::QUIET_TICKS` quiet ticks shrink it).
+const TRIM_TICK: Duration = Duration::from_secs(1);
+/// `IORING_ENTER_GETEVENTS`: run the ring's pending task work and flush
+/// overflowing completions into the queue.
+const ENTER_GETEVENTS: u32 = 1;
 /// Octets per receive buffer.
 const RECV_BUFFER_SIZE: usize = 4096;
 /// Submissions queued before they go to the kernel without waiting for the
@@ -212,6 +228,9 @@ struct Inner {
     /// The completions of one reap, copied out of the queue before they are
     /// handled (kept between reaps: no allocation per flush).
     reaped: Vec<cqueue::Entry>,
+    /// The buffer ring is registered (false only when registering it again
+    /// after a shrink failed: the trim task retries).
+    registered: bool,
     /// Counters for the logs and tests.
     stats: Stats,
 }
@@ -230,6 +249,10 @@ pub struct Stats {
     /// Reaps run because the ring's eventfd fired (completions that came
     /// while the shard was not flushing).
     pub signalled: u64,
+    /// Times the receive buffers' working set doubled.
+    pub grown: u64,
+    /// Times it shrank (the buffer ring registered again).
+    pub shrunk: u64,
 }
 
 /// One shard's ring. Lives in a thread-local while the shard runs.
@@ -242,6 +265,9 @@ pub struct Ring {
     /// The wakers one reap collects, woken after the ring is released (kept
     /// between reaps: no allocation per flush).
     wakers: Cell<Vec<Waker>>,
+    /// The trim task, parked while the receive buffers' working set is at
+    /// its least and no pages wait to be given back.
+    trimmer: Cell<Option<Waker>>,
 }
 
 thread_local! {
@@ -284,6 +310,9 @@ impl Driver {
                 sends = s.sends,
                 receives = s.recvs,
                 starved = s.starved,
+                buffers_grown = s.grown,
+                buffers_shrunk = s.shrunk,
+                buffers_lent_at_most = ring.inner.borrow().bufs.window(),
                 "io_uring data path"
             );
         }
@@ -315,9 +344,10 @@ pub fn start() -> Result<Driver, Unsupported> {
         .register_eventfd(efd.as_raw_fd())?;
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&ring)));
     let flush = glommio::spawn_local(flush_task(Rc::clone(&ring)));
+    let trim = glommio::spawn_local(trim::trim_task(Rc::clone(&ring)));
     let events = glommio::spawn_local(event_task(ring, efd));
     Ok(Driver {
-        tasks: vec![flush, events],
+        tasks: vec![flush, trim, events],
     })
 }
 
@@ -380,10 +410,12 @@ fn quiet_flush() -> bool {
     QUIET.with(|q| *q)
 }
 
-/// Receive buffers per shard: `JUNCTION_URING_BUFFERS` (a power of two
-/// from 16 to 4,096; a tuning and measurement switch), else [`RECV_BUFFERS`].
-/// Every buffer ends up resident (the kernel takes them in turn), so the
-/// count is the shard's fixed receive memory: 256 × 4 KiB = 1 MiB.
+/// Receive buffers per shard at most: `JUNCTION_URING_BUFFERS` (a power of
+/// two from 16 to 4,096; a tuning and measurement switch), else
+/// [`RECV_BUFFERS`]. Every buffer lent ends up resident (the kernel takes them
+/// in turn), so this bounds the shard's receive memory (256 × 4 KiB = 1 MiB);
+/// the working set lent at a time starts at [`START_WINDOW`] and grows to it
+/// only while the shard needs them.
 fn recv_buffers() -> u16 {
     recv_buffers_from(std::env::var("JUNCTION_URING_BUFFERS").ok().as_deref())
 }
@@ -403,6 +435,40 @@ fn recv_buffers_from(value: Option<&str>) -> u16 {
             RECV_BUFFERS
         }
     }
+}
+
+/// Submission and completion queue entries: `JUNCTION_URING_SQ` and
+/// `JUNCTION_URING_CQ` (powers of two, the submission queue from 64 to 4,096,
+/// the completion queue from the submission queue's size to 65,536;
+/// measurement switches), else [`SQ_ENTRIES`] and [`CQ_ENTRIES`].
+fn queue_entries() -> (u32, u32) {
+    let var = |name| std::env::var(name).ok();
+    queue_entries_from(
+        var("JUNCTION_URING_SQ").as_deref(),
+        var("JUNCTION_URING_CQ").as_deref(),
+    )
+}
+
+/// [`queue_entries`] from the variables' values.
+fn queue_entries_from(sq: Option<&str>, cq: Option<&str>) -> (u32, u32) {
+    let pick = |name: &str, value: Option<&str>, default: u32, min: u32, max: u32| {
+        let Some(v) = value else {
+            return default;
+        };
+        match v.trim().parse::<u32>() {
+            Ok(n) if n.is_power_of_two() && (min..=max).contains(&n) => n,
+            _ => {
+                tracing::warn!(
+                    value = v,
+                    "{name} must be a power of two from {min} to {max}; using {default}"
+                );
+                default
+            }
+        }
+    };
+    let sq = pick("JUNCTION_URING_SQ", sq, SQ_ENTRIES, 64, 4096);
+    let cq = pick("JUNCTION_URING_CQ", cq, CQ_ENTRIES.max(sq), sq, 65536);
+    (sq, cq)
 }
 
 /// The running kernel's (major, minor) version.
@@ -426,11 +492,12 @@ impl Ring {
         // wake it when it sleeps) instead of interrupting it: glommio enters
         // the kernel every turn anyway. Measured against the default
         // (interrupting) mode: the same fan-out throughput.
+        let (sq_entries, cq_entries) = queue_entries();
         let uring = IoUring::builder()
-            .setup_cqsize(CQ_ENTRIES)
+            .setup_cqsize(cq_entries)
             .setup_single_issuer()
             .setup_coop_taskrun()
-            .build(SQ_ENTRIES)?;
+            .build(sq_entries)?;
         let mut probe = io_uring::Probe::new();
         uring.submitter().register_probe(&mut probe)?;
         for (code, name) in [
@@ -443,7 +510,7 @@ impl Ring {
                 return Err(Unsupported::Opcode(name));
             }
         }
-        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE);
+        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE, START_WINDOW);
         // SAFETY: the ring memory lives in `bufs`, which outlives the
         // registration: `Inner::drop` cancels everything before freeing it.
         unsafe {
@@ -463,11 +530,13 @@ impl Ring {
                 pool: Vec::new(),
                 starved: Vec::new(),
                 reaped: Vec::new(),
+                registered: true,
                 stats: Stats::default(),
             }),
             flusher: Cell::new(None),
             pending: Cell::new(false),
             wakers: Cell::new(Vec::new()),
+            trimmer: Cell::new(None),
         })
     }
 
@@ -526,14 +595,20 @@ impl Ring {
     /// Processes the completion queue and wakes the connections concerned.
     fn reap(&self) {
         let mut wakers = self.wakers.take();
-        let queued = {
+        let (queued, trim) = {
             let mut inner = self.inner.borrow_mut();
             inner.reap(&mut wakers);
-            !inner.uring.submission().is_empty()
-                || (!inner.starved.is_empty() && inner.bufs.lent() > 0)
+            (
+                !inner.uring.submission().is_empty()
+                    || (!inner.starved.is_empty() && inner.bufs.lent() > 0),
+                inner.bufs.trimmable(),
+            )
         };
         if queued {
             self.schedule_flush();
+        }
+        if trim && let Some(w) = self.trimmer.take() {
+            wakers.push(w);
         }
         for w in wakers.drain(..) {
             w.wake();
@@ -735,6 +810,9 @@ impl Inner {
                     if res > 0 && s.has(Slot::OWNED) {
                         self.stats.recvs += 1;
                         self.bufs.taken(bid, res as u32);
+                        if self.bufs.short() && self.registered && self.bufs.grow() {
+                            self.stats.grown += 1;
+                        }
                         if s.rx_tail == NO_BUF {
                             s.rx_head = bid;
                         } else {
@@ -759,6 +837,9 @@ impl Inner {
                             r if r == -libc::ENOBUFS => {
                                 self.starved.push(slot);
                                 s.set(Slot::RECV_STARVED, true);
+                                if self.registered && self.bufs.grow() {
+                                    self.stats.grown += 1;
+                                }
                             }
                             r if r == -libc::ECANCELED => {
                                 // Not ours to cancel while the slot is owned;
@@ -824,7 +905,7 @@ impl Drop for Inner {
                     "io_uring operations still in flight at shutdown; leaking their buffers"
                 );
                 std::mem::forget(std::mem::take(&mut self.slots));
-                let bufs = std::mem::replace(&mut self.bufs, BufRing::new(1, 1));
+                let bufs = std::mem::replace(&mut self.bufs, BufRing::new(1, 1, 1));
                 std::mem::forget(bufs);
                 break;
             }

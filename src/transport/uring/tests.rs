@@ -288,6 +288,38 @@ fn the_buffer_count_comes_from_the_environment_within_bounds() {
 }
 
 #[test]
+fn the_submission_queue_holds_a_few_batches_not_more() {
+    // Pushes submit once a batch is queued: a larger queue is kernel memory
+    // that is never used.
+    let (sq, batch) = (super::SQ_ENTRIES as usize, super::SUBMIT_BATCH);
+    assert!(
+        sq >= 2 * batch && sq <= 4 * batch,
+        "{sq} entries for batches of {batch}"
+    );
+}
+
+#[test]
+fn the_queue_sizes_come_from_the_environment_within_bounds() {
+    use super::{CQ_ENTRIES, SQ_ENTRIES, queue_entries_from};
+    assert_eq!(queue_entries_from(None, None), (SQ_ENTRIES, CQ_ENTRIES));
+    assert_eq!(queue_entries_from(Some("128"), Some("1024")), (128, 1024));
+    assert_eq!(queue_entries_from(None, Some("2048")), (SQ_ENTRIES, 2048));
+    // The completion queue is never smaller than the submission queue.
+    assert_eq!(queue_entries_from(Some("4096"), None), (4096, 8192));
+    assert_eq!(
+        queue_entries_from(None, Some("64")),
+        (SQ_ENTRIES, CQ_ENTRIES)
+    );
+    for bad in ["100", "32", "8192", "", "many"] {
+        assert_eq!(
+            queue_entries_from(Some(bad), None),
+            (SQ_ENTRIES, CQ_ENTRIES),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn reaps_keep_their_buffers_between_flushes() {
     // Many receives, each reaped on its own: the completions' and the wakers'
     // vectors are allocated once and reused, not allocated per reap.
@@ -327,4 +359,61 @@ fn reaps_keep_their_buffers_between_flushes() {
         later.0 >= kept.0 && later.1 >= kept.1,
         "later reaps reuse the vectors ({kept:?} then {later:?})"
     );
+}
+
+#[test]
+fn a_burst_grows_the_buffers_and_an_idle_shard_gives_them_back() {
+    // 4 MiB arrive while the server does not read: the working set doubles
+    // from 16 up to the count. Once the shard is idle, the trim ticks shrink
+    // it back (the ring registered again) and give the pages back; a
+    // connection whose receive was armed all along still gets its data.
+    const LEN: usize = 4 << 20;
+    let (got, idle_got, stats, grown, after, resident) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let idle_client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            wait.recv().expect("go");
+            c.write_all(b"after the shrink").expect("write");
+        });
+        let (mut idle, _) = l.accept().await.expect("accept");
+        let idle_task = glommio::spawn_local(async move { recv_all(&mut idle).await });
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            c.write_all(&data).expect("write");
+        });
+        let (mut s, _) = l.accept().await.expect("accept");
+        assert_eq!(ring.inner.borrow().bufs.window(), bufring::START_WINDOW);
+        let first = poll_fn(|cx| s.poll_recv(cx))
+            .await
+            .expect("recv")
+            .expect("data");
+        let mut got = first.to_vec();
+        drop(first);
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+        got.extend(recv_all(&mut s).await);
+        client.join().expect("client");
+        let grown = ring.inner.borrow().bufs.window();
+        for _ in 0..=bufring::QUIET_TICKS {
+            ring.trim();
+        }
+        let after = ring.inner.borrow().bufs.window();
+        let resident = ring.inner.borrow().bufs.resident_pages();
+        go.send(()).expect("go");
+        let idle_got = idle_task.await;
+        idle_client.join().expect("idle client");
+        (got, idle_got, ring.stats(), grown, after, resident)
+    });
+    assert_eq!(got.len(), LEN);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    assert_eq!(grown, super::recv_buffers(), "{stats:?}");
+    assert!(stats.grown >= 4, "16 to 256: {stats:?}");
+    assert_eq!(stats.shrunk, 1, "{stats:?}");
+    assert_eq!(after, bufring::START_WINDOW);
+    assert!(
+        resident <= usize::from(bufring::START_WINDOW),
+        "{resident} pages of receive buffers resident after the shrink"
+    );
+    assert_eq!(idle_got, b"after the shrink");
 }
