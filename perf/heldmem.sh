@@ -10,8 +10,10 @@
 # addresses) and prints loadgen's router_rss_kib_per_session; then the median
 # per case. mosquitto (if installed) runs on MOSQ_PORT (default 21884) with no
 # config file. LOADGEN: the loadgen binary (default target/release/loadgen).
+# Each run prints the router's RSS before the sessions on stderr (a baseline
+# far above the usual few MB makes that run's figure meaningless).
 # `--mqtt 0` or `--ws 0` leaves that protocol out. The router's control socket
-# is in the run's temporary directory (RUNTIME_DIRECTORY), not the shared default.
+# is in a temporary directory of its own per run (RUNTIME_DIRECTORY), not the shared default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=3 MQTT=10000 WS=15000 SHARDS="1 2"
@@ -39,7 +41,9 @@ hold() {
     pid=$!
     url=mqtt://127.0.0.1:$MOSQ_PORT
   else
-    RUNTIME_DIRECTORY=$TMP "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
+    local rt
+    rt=$(mktemp -d -p "$TMP")
+    RUNTIME_DIRECTORY=$rt "$bin" start --config "$TMP/node.json" --shards "$shards" > "$TMP/router.log" 2>&1 &
     pid=$!
   fi
   sleep 2
@@ -49,6 +53,10 @@ hold() {
   sleep 1
   kill "$pid" 2> /dev/null || true
   wait "$pid" 2> /dev/null || true
+  # The baseline is loadgen's sample before its first connection: print it, so
+  # that a run whose router had not settled yet (a figure far off, or negative)
+  # shows why.
+  awk '/router_rss_kib_idle/ {print "  (router RSS before the sessions: " $2 " KiB)"; exit}' "$TMP/lg.log" >&2
   awk '/router_rss_kib_per_session/ {print $2; exit}' "$TMP/lg.log"
 }
 

@@ -263,16 +263,20 @@ impl BufRing {
         }
     }
 
-    /// Buffer `bid`, taken by the kernel, is done with: lent again at once
-    /// when it lies within the window (published: a receive that completes
-    /// before the next flush finds it, rather than an empty ring and
-    /// `ENOBUFS`), else parked.
+    /// Buffer `bid`, taken by the kernel, is done with: lent again when it
+    /// lies within the window, else parked. The entry is published with the
+    /// next flush ([`BufRing::publish`]), after the receives that ran dry are
+    /// armed again, not at once: published at once, a buffer goes to the
+    /// sockets whose receives are still armed, and a connection whose receive
+    /// ended with `ENOBUFS` can lose that race flush after flush (an MQTT
+    /// QoS 1 fan-out to 1,000 subscribers on one shard then starved a few of
+    /// them until their queues overflowed; BENCHMARKS.md, "The merged tree of
+    /// 2026-12-05 (fourth session)").
     pub(super) fn give_back(&mut self, bid: u16) {
         debug_assert_eq!(self.state[bid as usize], HELD, "buffer {bid} not held");
         self.held -= 1;
         if bid < self.window {
             self.lend(bid);
-            self.publish();
         } else {
             self.state[bid as usize] = PARKED | DIRTY;
             self.dirty += 1;
@@ -542,13 +546,17 @@ mod tests {
         s.copy_from_slice(b"abcdefg");
         b.give_back(2);
         assert_eq!(b.lent(), 2);
-        // Visible to the kernel at once, not at the next flush.
+        // Not visible to the kernel before the next flush publishes it (with
+        // the receives that ran dry armed again first: see `give_back`).
+        assert_eq!(Kernel::tail(&b), 4);
+        assert_eq!(k.recv(&mut b, 1), Some(3));
+        assert_eq!(k.recv(&mut b, 1), None);
+        b.publish();
         assert_eq!(Kernel::tail(&b), 5);
         // Entry 0 was rewritten with buffer 2 (tail 4 wraps to index 0).
         let (bid, addr, len) = Kernel::entry(&b, 4);
         assert_eq!((bid, len), (2, 64));
         assert_eq!(addr, b.data as u64 + 2 * 64);
-        assert_eq!(k.recv(&mut b, 1), Some(3));
         assert_eq!(k.recv(&mut b, 1), Some(2));
         assert_eq!(k.recv(&mut b, 1), None);
     }
