@@ -610,11 +610,15 @@ impl Ring {
         if trim && let Some(w) = self.trimmer.take() {
             wakers.push(w);
         }
+        self.wake_and_keep(wakers);
+    }
+
+    /// Wakes `wakers` and keeps the emptied vector for the next reap. A waker
+    /// may have reaped again (and left its own vector): the larger is kept.
+    fn wake_and_keep(&self, mut wakers: Vec<Waker>) {
         for w in wakers.drain(..) {
             w.wake();
         }
-        // A waker may have reaped again (and left its own vector): keep the
-        // larger capacity.
         let other = self.wakers.take();
         self.wakers.set(if other.capacity() > wakers.capacity() {
             other

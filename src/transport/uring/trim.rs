@@ -67,15 +67,7 @@ impl Ring {
             // buffers published.
             self.schedule_flush();
         }
-        for w in wakers.drain(..) {
-            w.wake();
-        }
-        let other = self.wakers.take();
-        self.wakers.set(if other.capacity() > wakers.capacity() {
-            other
-        } else {
-            wakers
-        });
+        self.wake_and_keep(wakers);
     }
 }
 
