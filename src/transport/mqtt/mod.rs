@@ -67,6 +67,7 @@ pub mod dynamic;
 mod finish;
 pub mod inbound;
 mod keepalive;
+pub mod lazy;
 pub mod lifecycle;
 pub mod mapping;
 pub mod mesh;

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::session::{Empty, IsEmpty, Lazy};
+use super::lazy::{Empty, IsEmpty, Lazy};
 use crate::core::outbox::Overflow;
 use crate::proto::PublicationId;
 use crate::proto::mqtt::{

@@ -21,10 +21,11 @@ use ahash::AHashMap;
 
 use super::calls::Requests;
 use super::codec::Codec;
+use super::lazy::{Empty, IsEmpty, Lazy};
 use super::mesh::{ShareMsg, Takeover};
 use super::out::Item;
 use super::resume::ResumeSlot;
-use super::session::{Empty, IdMap, IsEmpty, Lazy};
+use super::session::IdMap;
 use super::state::State;
 use crate::core::api::LinkId;
 use crate::core::outbox::CloseReason;
