@@ -11,7 +11,7 @@
 //! holder table instead, with a key of its own and a smaller entry (24
 //! bytes against 32).
 //!
-//! Both tables are a [`Table`]: the entries side by side in a vector and a
+//! Both tables are a `Table`: the entries side by side in a vector and a
 //! hash index of their 4-byte positions, not a hash table of the entries
 //! themselves, whose growth by doubling left 10,000 connections of one
 //! shard in 16,384 buckets of 33 bytes (54 per connection); now 32 bytes

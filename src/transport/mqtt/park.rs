@@ -6,7 +6,7 @@
 //! **One wake path.** Everything the main phase registers with (the ring
 //! slot, the keep-alive sweep, timers) holds the connection's own waker
 //! ([`conn_waker`]), never the task's: a waker on the state's `Weak`
-//! pointer whose wake goes to [`revive`]. While a task runs, `revive` wakes
+//! pointer whose wake goes to `revive`. While a task runs, `revive` wakes
 //! it (its waker is `State::waker`); while the connection is parked, it
 //! spawns one. `State::wake` (deliveries, a close, takeover) reaches the
 //! same function: a parked state's `waker` is the connection's waker.
@@ -69,7 +69,7 @@ pub struct Parked {
 }
 
 /// The connection's own waker: wakes its task, or spawns one while it is
-/// parked ([`revive`]). Holds the state weakly (no cycle through
+/// parked (`revive`). Holds the state weakly (no cycle through
 /// `State::waker`).
 pub fn conn_waker(state: &StateRef) -> Waker {
     let raw = Weak::into_raw(Rc::downgrade(state)).cast::<()>();
