@@ -540,7 +540,7 @@ mod tests {
         // delivery's merge marks; the WAMP session's ID is a `NonZeroU64`,
         // "welcomed" is that ID's presence, a persistent session's slot one
         // octet.
-        let parked = std::mem::size_of::<Option<super::super::park::Parked>>();
+        let parked = std::mem::size_of::<Option<super::super::state::Parked>>();
         assert!(parked <= 32, "a parked connection's part is {parked} bytes");
         let persist = std::mem::size_of::<super::super::session::Persist>();
         assert!(persist <= 56, "the persistent part is {persist} bytes");

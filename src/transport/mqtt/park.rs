@@ -40,10 +40,8 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use super::conn::Session;
-use super::keepalive::KeepAlive;
-use super::state::{Phase, State, StateRef};
+use super::state::{Parked, Phase, State, StateRef};
 use crate::transport::Stream;
-use crate::transport::uring::UringStream;
 
 /// How long a connection stays idle, at least, before it parks (at most
 /// twice this): the keep-alive sweep's resolution. A connection that gets
@@ -58,15 +56,6 @@ pub const CANDIDATE: u8 = 1;
 pub const ACTIVE: u8 = 2;
 /// `State::park`: the sweep asked it to park.
 pub const ASKED: u8 = 4;
-
-/// What a parked connection resumes with (in `State::parked`, 32 bytes).
-/// Its place in the shard's connection count stays taken; the count itself
-/// is the shard's ([`super::ctx::counted`]).
-#[derive(Debug)]
-pub struct Parked {
-    sock: UringStream,
-    keep_alive: Option<KeepAlive>,
-}
 
 /// The connection's own waker: wakes its task, or spawns one while it is
 /// parked (`revive`). Holds the state weakly (no cycle through

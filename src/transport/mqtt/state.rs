@@ -24,10 +24,10 @@ use std::task::Waker;
 use super::Service;
 pub use super::answers::{granted_code, reason_of};
 pub use super::calls::{CallAnswer, PendingCall, Requests};
+use super::keepalive::KeepAlive;
 use super::lazy::Lazy;
 use super::mesh::ShareMsg;
 use super::out::{Item, OutQueue};
-use super::park::Parked;
 pub use super::rare::{Chores, PendingSub, PendingSuback, Rare};
 pub use super::resume::{Resume, ResumeSlot};
 use super::session::{IdMap, Owner, Persist};
@@ -36,6 +36,18 @@ use crate::core::outbox::{CloseReason, Overflow};
 use crate::proto::mqtt::{Disconnect, MqttString, Packet, ReasonCode, Version, Will};
 use crate::proto::{RequestId, SubscriptionId};
 use crate::store::mqtt::Record;
+use crate::transport::uring::UringStream;
+
+/// What a parked connection resumes with (in `State::parked`; see `park.rs`, 32 bytes).
+/// Its place in the shard's connection count stays taken; the count itself
+/// is the shard's ([`super::ctx::counted`]).
+#[derive(Debug)]
+pub struct Parked {
+    /// Its socket on the shard's ring.
+    pub(super) sock: UringStream,
+    /// Its keep-alive, if it has one.
+    pub(super) keep_alive: Option<KeepAlive>,
+}
 
 /// Where the connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
