@@ -49,6 +49,36 @@ async fn recv_all(s: &mut UringStream) -> Vec<u8> {
     got
 }
 
+/// A client thread that connects to `addr` and writes `len` octets of a
+/// known pattern (`i % 251`).
+fn write_pattern(addr: SocketAddr, len: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        c.write_all(&data).expect("write");
+    })
+}
+
+/// Arms the receive with a first read, lets the kernel fill every buffer
+/// meanwhile (200 ms without reading), then reads everything.
+async fn recv_after_a_stall(s: &mut UringStream) -> Vec<u8> {
+    let first = poll_fn(|cx| s.poll_recv(cx))
+        .await
+        .expect("recv")
+        .expect("data");
+    let mut got = first.to_vec();
+    drop(first);
+    glommio::timer::sleep(Duration::from_millis(200)).await;
+    got.extend(recv_all(s).await);
+    got
+}
+
+/// `got` is `len` octets of [`write_pattern`]'s pattern.
+fn assert_pattern(got: &[u8], len: usize) {
+    assert_eq!(got.len(), len);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+}
+
 #[test]
 fn receives_in_order_until_end_of_stream() {
     let (got, stats) = on_ring(|ring| async move {
@@ -82,26 +112,13 @@ fn more_data_than_buffers_starves_the_receive_and_it_resumes() {
     const LEN: usize = 4 << 20;
     let (got, stats) = on_ring(|ring| async move {
         let (l, addr) = listen(&ring);
-        let client = std::thread::spawn(move || {
-            let mut c = TcpStream::connect(addr).expect("connect");
-            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
-            c.write_all(&data).expect("write");
-        });
+        let client = write_pattern(addr, LEN);
         let (mut s, _) = l.accept().await.expect("accept");
-        // Arm the receive, then let the kernel fill every buffer.
-        let first = poll_fn(|cx| s.poll_recv(cx))
-            .await
-            .expect("recv")
-            .expect("data");
-        let mut got = first.to_vec();
-        drop(first);
-        glommio::timer::sleep(Duration::from_millis(200)).await;
-        got.extend(recv_all(&mut s).await);
+        let got = recv_after_a_stall(&mut s).await;
         client.join().expect("client");
         (got, ring.stats())
     });
-    assert_eq!(got.len(), LEN);
-    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    assert_pattern(&got, LEN);
     assert!(stats.starved >= 1, "{stats:?}");
 }
 
@@ -378,21 +395,10 @@ fn a_burst_grows_the_buffers_and_an_idle_shard_gives_them_back() {
         });
         let (mut idle, _) = l.accept().await.expect("accept");
         let idle_task = glommio::spawn_local(async move { recv_all(&mut idle).await });
-        let client = std::thread::spawn(move || {
-            let mut c = TcpStream::connect(addr).expect("connect");
-            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
-            c.write_all(&data).expect("write");
-        });
+        let client = write_pattern(addr, LEN);
         let (mut s, _) = l.accept().await.expect("accept");
         assert_eq!(ring.inner.borrow().bufs.window(), bufring::START_WINDOW);
-        let first = poll_fn(|cx| s.poll_recv(cx))
-            .await
-            .expect("recv")
-            .expect("data");
-        let mut got = first.to_vec();
-        drop(first);
-        glommio::timer::sleep(Duration::from_millis(200)).await;
-        got.extend(recv_all(&mut s).await);
+        let got = recv_after_a_stall(&mut s).await;
         client.join().expect("client");
         let grown = ring.inner.borrow().bufs.window();
         for _ in 0..=bufring::QUIET_TICKS {
@@ -405,8 +411,7 @@ fn a_burst_grows_the_buffers_and_an_idle_shard_gives_them_back() {
         idle_client.join().expect("idle client");
         (got, idle_got, ring.stats(), grown, after, resident)
     });
-    assert_eq!(got.len(), LEN);
-    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    assert_pattern(&got, LEN);
     assert_eq!(grown, super::recv_buffers(), "{stats:?}");
     assert!(stats.grown >= 4, "16 to 256: {stats:?}");
     assert_eq!(stats.shrunk, 1, "{stats:?}");
