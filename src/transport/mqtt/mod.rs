@@ -2,7 +2,9 @@
 //! routing core. Devices publish and subscribe with MQTT, applications with
 //! WAMP, through one broker.
 //!
-//! - `conn.rs`: the connection driver (its phases, reads into the shard's
+//! - `driver.rs`: a connection's task through its phases, and its one
+//!   wake path (the connection's own waker, which revives a parked one);
+//!   `conn.rs`: the main phase (reads into the shard's
 //!   scratch buffer, keep-alive at 1.5 × the keep-alive); `opening.rs`: its
 //!   CONNECT phase and the session's start (takeover, the link, HELLO);
 //!   `writes.rs`: vectored writes of shared PUBLISH encodings;
@@ -63,6 +65,7 @@ pub mod codec;
 mod conn;
 mod connect;
 pub mod ctx;
+mod driver;
 pub mod dynamic;
 mod finish;
 pub mod inbound;
@@ -101,7 +104,7 @@ use crate::config::{TransportConfig, TransportKind};
 use crate::core::api::{LinkId, LinkInfo, Output, Refused};
 use crate::proto::Message;
 
-pub use conn::{serve_mqtt, serve_mqtt_counted};
+pub use driver::{serve_mqtt, serve_mqtt_counted};
 
 /// Topic aliases a client may set (5.0 Topic Alias Maximum announced in CONNACK).
 pub const TOPIC_ALIAS_MAX: u16 = 64;

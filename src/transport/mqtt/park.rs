@@ -5,8 +5,8 @@
 //!
 //! **One wake path.** Everything the main phase registers with (the ring
 //! slot, the keep-alive sweep, timers) holds the connection's own waker
-//! ([`conn_waker`]), never the task's: a waker on the state's `Weak`
-//! pointer whose wake goes to `revive`. While a task runs, `revive` wakes
+//! (`driver::conn_waker`), never the task's: a waker on the state's `Weak`
+//! pointer whose wake goes to `driver::revive`. While a task runs, `revive` wakes
 //! it (its waker is `State::waker`); while the connection is parked, it
 //! spawns one. `State::wake` (deliveries, a close, takeover) reaches the
 //! same function: a parked state's `waker` is the connection's waker.
@@ -34,13 +34,12 @@
 //! `transport::serve`).
 
 use std::cell::RefCell;
-use std::mem::ManuallyDrop;
 use std::rc::{Rc, Weak};
-use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use super::conn::Session;
-use super::state::{Parked, Phase, State, StateRef};
+use super::state::{ACTIVE, ASKED, CANDIDATE, Parked, Phase, State, StateRef};
 use crate::transport::Stream;
 
 /// How long a connection stays idle, at least, before it parks (at most
@@ -49,73 +48,6 @@ use crate::transport::Stream;
 /// that gets fewer pays a task's spawn per wake (well under a
 /// microsecond), which is nothing at that rate.
 pub const PARK_TICK: Duration = Duration::from_millis(100);
-
-/// `State::park`: the connection is in the shard's list of candidates.
-pub const CANDIDATE: u8 = 1;
-/// `State::park`: its task ran since the last look.
-pub const ACTIVE: u8 = 2;
-/// `State::park`: the sweep asked it to park.
-pub const ASKED: u8 = 4;
-
-/// The connection's own waker: wakes its task, or spawns one while it is
-/// parked (`revive`). Holds the state weakly (no cycle through
-/// `State::waker`).
-pub fn conn_waker(state: &StateRef) -> Waker {
-    let raw = Weak::into_raw(Rc::downgrade(state)).cast::<()>();
-    // SAFETY: the vtable's functions treat the pointer as the `Weak` it is.
-    unsafe { Waker::from_raw(RawWaker::new(raw, &VTABLE)) }
-}
-
-static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
-
-/// # Safety
-/// `p` comes from `Weak::into_raw` of a `Weak<RefCell<State>>`.
-unsafe fn weak_of(p: *const ()) -> ManuallyDrop<Weak<RefCell<State>>> {
-    // SAFETY: as the caller promises; not dropped here.
-    ManuallyDrop::new(unsafe { Weak::from_raw(p.cast::<RefCell<State>>()) })
-}
-
-unsafe fn clone(p: *const ()) -> RawWaker {
-    // SAFETY: the waker's own pointer.
-    let w = unsafe { weak_of(p) };
-    let raw = Weak::into_raw(Weak::clone(&w)).cast::<()>();
-    RawWaker::new(raw, &VTABLE)
-}
-
-unsafe fn wake(p: *const ()) {
-    // SAFETY: the waker's own pointer, consumed.
-    let w = ManuallyDrop::into_inner(unsafe { weak_of(p) });
-    revive(&w);
-}
-
-unsafe fn wake_by_ref(p: *const ()) {
-    // SAFETY: the waker's own pointer.
-    let w = unsafe { weak_of(p) };
-    revive(&w);
-}
-
-unsafe fn drop_waker(p: *const ()) {
-    // SAFETY: the waker's own pointer, consumed.
-    drop(ManuallyDrop::into_inner(unsafe { weak_of(p) }));
-}
-
-/// The one wake path: the running task is woken, a parked connection gets
-/// a task. Where the state is borrowed (a wake from inside its own code)
-/// a task is spawned, which looks once the borrow is over.
-fn revive(w: &Weak<RefCell<State>>) {
-    let Some(state) = w.upgrade() else {
-        return;
-    };
-    if let Ok(mut s) = state.try_borrow_mut()
-        && s.parked.is_none()
-    {
-        if let Some(t) = s.waker.take() {
-            t.wake();
-        }
-        return;
-    }
-    glommio::spawn_local(super::conn::resumed(state)).detach();
-}
 
 /// The session of a parked connection, taken back by the task `revive`
 /// spawned; `None` when a task already serves it (that task is woken).
@@ -177,9 +109,10 @@ impl Session {
         }
     }
 
-    /// Moves what the connection resumes with into its state; the task
-    /// ends after this (see [`Session::park_if_idle`]).
-    pub(super) fn park(self) {
+    /// Moves what the connection resumes with into its state, `conn` (the
+    /// connection's own waker) as its waker; the task ends after this (see
+    /// [`Session::park_if_idle`]).
+    pub(super) fn park(self, conn: Waker) {
         let Session {
             sock,
             state,
@@ -199,7 +132,7 @@ impl Session {
         // connections use, if unused.
         s.out.free_if_empty();
         s.tidy();
-        s.waker = Some(conn_waker(&state));
+        s.waker = Some(conn);
         tracing::trace!(client = %s.client_id, "MQTT connection parked");
         s.parked = Some(Parked { sock, keep_alive });
     }
@@ -423,40 +356,5 @@ mod tests {
         s.rare.todo.clear();
         s.park = ASKED;
         assert_eq!(decide(&mut s, || true), Decision::Park);
-    }
-
-    /// A task's waker that counts its wakes.
-    struct Count(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// The connection's waker wakes the running task through the state
-    /// (taking its waker, as `State::wake` does), and holds the state
-    /// weakly: a waker left behind keeps nothing alive.
-    #[test]
-    fn the_connection_waker_wakes_the_running_task_and_holds_the_state_weakly() {
-        let state = up();
-        let count = std::sync::Arc::new(Count(Default::default()));
-        state.borrow_mut().waker = Some(Waker::from(std::sync::Arc::clone(&count)));
-        let w = conn_waker(&state);
-        let w2 = w.clone();
-        assert!(w.will_wake(&w2), "one connection, one waker");
-        w.wake_by_ref();
-        assert_eq!(count.0.load(std::sync::atomic::Ordering::Relaxed), 1);
-        assert!(state.borrow().waker.is_none(), "the task's waker was taken");
-        w2.wake_by_ref();
-        assert_eq!(
-            count.0.load(std::sync::atomic::Ordering::Relaxed),
-            1,
-            "woken once"
-        );
-        assert_eq!((Rc::strong_count(&state), Rc::weak_count(&state)), (1, 2));
-        drop(state);
-        w2.wake();
-        drop(w);
     }
 }

@@ -111,6 +111,13 @@ pub struct State {
     pub parked: Option<Parked>,
 }
 
+/// `State::park`: the connection is in the shard's list of candidates.
+pub const CANDIDATE: u8 = 1;
+/// `State::park`: its task ran since the last look.
+pub const ACTIVE: u8 = 2;
+/// `State::park`: the sweep asked it to park.
+pub const ASKED: u8 = 4;
+
 /// The shared handle.
 pub type StateRef = Rc<RefCell<State>>;
 
