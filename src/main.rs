@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 use junction::config::node_dir::{self, ConfigSource};
 use junction::config::{Config, ConfigError, ConfigIssue};
 use junction::node::control::{self, Request, Response};
-use junction::node::{Exit, NodeSpec};
+use junction::node::{Exit, NodeError, NodeSpec};
+use junction::shard::RunError;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc, unless built with `--no-default-features` (the system allocator,
@@ -172,7 +173,20 @@ impl ConfigArgs {
             env.as_deref(),
             &cwd,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            let node_dir::LocateError::NoConfigIn(dir) = &e;
+            // `junction init --appdir D` makes D/.crossbar: a common slip is
+            // to pass D itself.
+            let inner = dir.join(node_dir::DEFAULT_CBDIR);
+            let there = ["config.json", "config.yaml", "config.yml"]
+                .iter()
+                .any(|name| inner.join(name).is_file());
+            if there {
+                format!("{e}: did you mean --cbdir {}?", inner.display())
+            } else {
+                format!("{e}: pass --config FILE, or a --cbdir DIR that has one")
+            }
+        })
     }
 }
 
@@ -274,12 +288,77 @@ fn main() -> ExitCode {
                 Ok(Exit::Clean) => ExitCode::SUCCESS,
                 Ok(Exit::Forced) => ExitCode::from(EXIT_FORCED),
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", error_line(&e));
                     ExitCode::FAILURE
                 }
             }
         }
     }
+}
+
+/// One line for `e` and its causes: each cause's text once (an error whose
+/// message already quotes its source does not repeat it), then, for the
+/// common mistakes, what to do.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    let run = e.chain().find_map(|c| {
+        c.downcast_ref::<RunError>()
+            .or(match c.downcast_ref::<NodeError>() {
+                Some(NodeError::Run(r)) => Some(r),
+                _ => None,
+            })
+    });
+    if let Some(hint) = run.and_then(run_error_hint) {
+        line.push_str(": ");
+        line.push_str(&hint);
+    }
+    line
+}
+
+/// What to do about a listener that cannot be bound, by the OS's reason.
+fn run_error_hint(e: &RunError) -> Option<String> {
+    let RunError::Bind { endpoint, source } = e else {
+        return None;
+    };
+    let unix = endpoint.starts_with('/') || !endpoint.contains(':');
+    let dir = || {
+        Path::new(endpoint)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| ".".to_owned(), |p| p.display().to_string())
+    };
+    use std::io::ErrorKind;
+    Some(match source.kind() {
+        ErrorKind::AddrInUse => {
+            "stop that process, or give this transport another port (its `endpoint.port`)".into()
+        }
+        ErrorKind::NotFound if unix => format!(
+            "the directory {} does not exist: create it, or change the transport's `endpoint.path`",
+            dir()
+        ),
+        ErrorKind::PermissionDenied if unix => format!(
+            "this user may not create a socket in {}: use a directory it may write to \
+             (the transport's `endpoint.path`)",
+            dir()
+        ),
+        ErrorKind::PermissionDenied => "a port below 1024 needs CAP_NET_BIND_SERVICE \
+             (docs/operations.md, \"systemd\"), or use a port above 1023"
+            .into(),
+        ErrorKind::AddrNotAvailable => "no network interface of this machine has that address: \
+             change the transport's `endpoint.interface`"
+            .into(),
+        _ => return None,
+    })
 }
 
 /// `junction check`: prints warnings and "config OK", or every error.
@@ -336,6 +415,18 @@ fn load(path: &Path) -> Option<Config> {
         }
         Err(ConfigError::Invalid(issues)) => {
             report(path, &issues);
+            None
+        }
+        // The parser's line and column, with the file they are in.
+        Err(e @ ConfigError::Syntax { .. }) => {
+            eprintln!("error: {}: {e}", path.display());
+            None
+        }
+        Err(e @ ConfigError::Read { .. }) if !path.exists() => {
+            eprintln!(
+                "error: {e}: give --config an existing file (a relative path is \
+                 relative to --cbdir or $CROSSBAR_DIR when set, else to the working directory)"
+            );
             None
         }
         Err(e) => {
@@ -470,8 +561,7 @@ fn start(config: Config, path: Option<PathBuf>, shards: Option<usize>) -> anyhow
         config,
         config_path: path,
         shards: Some(shards),
-    })
-    .context("router runtime failed")?;
+    })?;
     Ok(exit)
 }
 

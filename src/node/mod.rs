@@ -128,7 +128,8 @@ pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
         Err(e) => {
             tracing::warn!(
                 error = %e,
-                "no control socket: junction status and junction reload will not reach this node"
+                "no control socket: junction status and junction reload will not reach this node \
+                 (set RUNTIME_DIRECTORY to a directory this user owns, or `junction.control_socket`)"
             );
             None
         }
