@@ -264,7 +264,7 @@ fn main() -> ExitCode {
             log_format,
         } => {
             if let Err(e) = init_logging(log_level.as_deref(), log_format) {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error_line(&e));
                 return ExitCode::from(EXIT_BAD_CONFIG);
             }
             let (loaded, path) = match config.source() {
@@ -339,8 +339,16 @@ fn run_error_hint(e: &RunError) -> Option<String> {
     };
     use std::io::ErrorKind;
     Some(match source.kind() {
+        ErrorKind::AddrInUse if unix => {
+            "another process listens on this socket: stop it, or change the transport's \
+             `endpoint.path`"
+                .into()
+        }
         ErrorKind::AddrInUse => {
             "stop that process, or give this transport another port (its `endpoint.port`)".into()
+        }
+        ErrorKind::AlreadyExists if unix => {
+            "remove that file, or change the transport's `endpoint.path`".into()
         }
         ErrorKind::NotFound if unix => format!(
             "the directory {} does not exist: create it, or change the transport's `endpoint.path`",

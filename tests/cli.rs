@@ -338,6 +338,41 @@ fn start_on_a_unix_socket_in_a_missing_directory_names_the_directory() {
 }
 
 #[test]
+fn start_on_a_unix_path_taken_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("taken.sock");
+    std::fs::write(&path, "not a socket").expect("write");
+    let config = one_transport_config(
+        dir.path(),
+        &format!(r#"{{"type": "unix", "path": "{}"}}"#, path.display()),
+    );
+    let line = start_error_line(&junction(&["start", "--config", &config]));
+    assert!(line.contains("exists and is not a socket"), "{line}");
+    assert!(line.contains("remove that file, or change"), "{line}");
+    // A socket another process listens on.
+    std::fs::remove_file(&path).expect("remove");
+    let _other = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let line = start_error_line(&junction(&["start", "--config", &config]));
+    assert!(
+        line.contains("another process listens on this socket: stop it"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bad_log_filter_is_named_once() {
+    let out = junction(&["start", "--log-level", "info,junction::core=bogus"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: invalid --log-level"), "{stderr}");
+    assert_eq!(
+        stderr.matches("error parsing level filter").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
 fn syntax_errors_name_the_file_line_and_column() {
     let dir = tempfile::tempdir().expect("temp dir");
     let json = dir.path().join("broken.json");
