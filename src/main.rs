@@ -151,9 +151,9 @@ enum Command {
 struct ConfigArgs {
     /// Crossbar-format node config (.json, .yaml, .yml); relative to --cbdir
     /// when both are given. Without --config and --cbdir: .crossbar/config.json
-    /// (or .yaml, .yml) in the working directory if present, else the embedded
-    /// default (realm1, ws://127.0.0.1:8080/ws, rawsocket 127.0.0.1:8081,
-    /// MQTT 127.0.0.1:1883).
+    /// (or .yaml, .yml) in the working directory if present, else (`start`) the
+    /// embedded default (realm1, ws://127.0.0.1:8080/ws, rawsocket
+    /// 127.0.0.1:8081, MQTT 127.0.0.1:1883); `check` then needs one.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The node directory (Crossbar's --cbdir; default $CROSSBAR_DIR): its
@@ -318,55 +318,11 @@ fn error_line(e: &anyhow::Error) -> String {
                 _ => None,
             })
     });
-    if let Some(hint) = run.and_then(run_error_hint) {
+    if let Some(hint) = run.and_then(junction::node::run_error_hint) {
         line.push_str(": ");
         line.push_str(&hint);
     }
     line
-}
-
-/// What to do about a listener that cannot be bound, by the OS's reason.
-fn run_error_hint(e: &RunError) -> Option<String> {
-    let RunError::Bind { endpoint, source } = e else {
-        return None;
-    };
-    let unix = endpoint.starts_with('/') || !endpoint.contains(':');
-    let dir = || {
-        Path::new(endpoint)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| ".".to_owned(), |p| p.display().to_string())
-    };
-    use std::io::ErrorKind;
-    Some(match source.kind() {
-        ErrorKind::AddrInUse if unix => {
-            "another process listens on this socket: stop it, or change the transport's \
-             `endpoint.path`"
-                .into()
-        }
-        ErrorKind::AddrInUse => {
-            "stop that process, or give this transport another port (its `endpoint.port`)".into()
-        }
-        ErrorKind::AlreadyExists if unix => {
-            "remove that file, or change the transport's `endpoint.path`".into()
-        }
-        ErrorKind::NotFound if unix => format!(
-            "the directory {} does not exist: create it, or change the transport's `endpoint.path`",
-            dir()
-        ),
-        ErrorKind::PermissionDenied if unix => format!(
-            "this user may not create a socket in {}: use a directory it may write to \
-             (the transport's `endpoint.path`)",
-            dir()
-        ),
-        ErrorKind::PermissionDenied => "a port below 1024 needs CAP_NET_BIND_SERVICE \
-             (docs/operations.md, \"systemd\"), or use a port above 1023"
-            .into(),
-        ErrorKind::AddrNotAvailable => "no network interface of this machine has that address: \
-             change the transport's `endpoint.interface`"
-            .into(),
-        _ => return None,
-    })
 }
 
 /// `junction check`: prints warnings and "config OK", or every error.
@@ -463,9 +419,13 @@ fn init_logging(filter: Option<&str>, format: LogFormat) -> anyhow::Result<()> {
         Some(f) => EnvFilter::try_new(f).with_context(|| format!("invalid --log-level {f:?}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    // A log line that cannot be written (stderr closed: a pipe whose reader
+    // went away) is dropped: the subscriber would otherwise report it with
+    // `eprintln!`, which panics on the same closed stderr.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -360,6 +360,78 @@ fn start_on_a_unix_path_taken_says_what_to_do() {
 }
 
 #[test]
+fn an_unusable_runtime_directory_is_a_warning_that_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ephemeral_config(dir.path(), "{}");
+    // A directory that cannot be made: its parent is a file.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_junction"))
+        .args(["start", "--shards", "1", "--config", &config])
+        .env("RUNTIME_DIRECTORY", file.join("run"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("junction starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening") {
+            break;
+        }
+    }
+    // SAFETY: plain kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("router exits");
+    assert!(status.success(), "{status:?}\n{log}{}", rest.join("\n"));
+    let warning = log
+        .lines()
+        .find(|l| l.contains("no control socket"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("set RUNTIME_DIRECTORY to a directory this user owns"),
+        "{warning}"
+    );
+}
+
+/// A router whose stderr is closed (a pipe whose reader went away) keeps
+/// running and shuts down cleanly: log lines it cannot write are dropped,
+/// not a panic.
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ephemeral_config(dir.path(), "{}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_junction"))
+        .args(["start", "--shards", "1", "--config", &config])
+        .env("RUNTIME_DIRECTORY", runtime_dir())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("junction starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("listening")),
+        "the router did not start"
+    );
+    drop(lines);
+    // The shutdown logs (to the closed pipe) and must still exit 0.
+    // SAFETY: plain kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("router exits");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
 fn a_bad_log_filter_is_named_once() {
     let out = junction(&["start", "--log-level", "info,junction::core=bogus"]);
     let stderr = text(&out.stderr);

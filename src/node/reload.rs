@@ -117,7 +117,10 @@ impl Node {
             }
             Err(e) => Response {
                 ok: false,
-                errors: vec![e.to_string()],
+                errors: vec![match super::run_error_hint(&e) {
+                    Some(hint) => format!("{e}: {hint}"),
+                    None => e.to_string(),
+                }],
                 warnings,
                 ..Response::default()
             },
