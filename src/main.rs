@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 use junction::config::node_dir::{self, ConfigSource};
 use junction::config::{Config, ConfigError, ConfigIssue};
 use junction::node::control::{self, Request, Response};
-use junction::node::{Exit, NodeSpec};
+use junction::node::{Exit, NodeError, NodeSpec};
+use junction::shard::RunError;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc, unless built with `--no-default-features` (the system allocator,
@@ -150,9 +151,9 @@ enum Command {
 struct ConfigArgs {
     /// Crossbar-format node config (.json, .yaml, .yml); relative to --cbdir
     /// when both are given. Without --config and --cbdir: .crossbar/config.json
-    /// (or .yaml, .yml) in the working directory if present, else the embedded
-    /// default (realm1, ws://127.0.0.1:8080/ws, rawsocket 127.0.0.1:8081,
-    /// MQTT 127.0.0.1:1883).
+    /// (or .yaml, .yml) in the working directory if present, else (`start`) the
+    /// embedded default (realm1, ws://127.0.0.1:8080/ws, rawsocket
+    /// 127.0.0.1:8081, MQTT 127.0.0.1:1883); `check` then needs one.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The node directory (Crossbar's --cbdir; default $CROSSBAR_DIR): its
@@ -172,7 +173,20 @@ impl ConfigArgs {
             env.as_deref(),
             &cwd,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            let node_dir::LocateError::NoConfigIn(dir) = &e;
+            // `junction init --appdir D` makes D/.crossbar: a common slip is
+            // to pass D itself.
+            let inner = dir.join(node_dir::DEFAULT_CBDIR);
+            let there = ["config.json", "config.yaml", "config.yml"]
+                .iter()
+                .any(|name| inner.join(name).is_file());
+            if there {
+                format!("{e}: did you mean --cbdir {}?", inner.display())
+            } else {
+                format!("{e}: pass --config FILE, or a --cbdir DIR that has one")
+            }
+        })
     }
 }
 
@@ -250,7 +264,7 @@ fn main() -> ExitCode {
             log_format,
         } => {
             if let Err(e) = init_logging(log_level.as_deref(), log_format) {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error_line(&e));
                 return ExitCode::from(EXIT_BAD_CONFIG);
             }
             let (loaded, path) = match config.source() {
@@ -274,12 +288,41 @@ fn main() -> ExitCode {
                 Ok(Exit::Clean) => ExitCode::SUCCESS,
                 Ok(Exit::Forced) => ExitCode::from(EXIT_FORCED),
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", error_line(&e));
                     ExitCode::FAILURE
                 }
             }
         }
     }
+}
+
+/// One line for `e` and its causes: each cause's text once (an error whose
+/// message already quotes its source does not repeat it), then, for the
+/// common mistakes, what to do.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    let run = e.chain().find_map(|c| {
+        c.downcast_ref::<RunError>()
+            .or(match c.downcast_ref::<NodeError>() {
+                Some(NodeError::Run(r)) => Some(r),
+                _ => None,
+            })
+    });
+    if let Some(hint) = run.and_then(junction::node::run_error_hint) {
+        line.push_str(": ");
+        line.push_str(&hint);
+    }
+    line
 }
 
 /// `junction check`: prints warnings and "config OK", or every error.
@@ -338,6 +381,18 @@ fn load(path: &Path) -> Option<Config> {
             report(path, &issues);
             None
         }
+        // The parser's line and column, with the file they are in.
+        Err(e @ ConfigError::Syntax { .. }) => {
+            eprintln!("error: {}: {e}", path.display());
+            None
+        }
+        Err(e @ ConfigError::Read { .. }) if !path.exists() => {
+            eprintln!(
+                "error: {e}: give --config an existing file (a relative path is \
+                 relative to --cbdir or $CROSSBAR_DIR when set, else to the working directory)"
+            );
+            None
+        }
         Err(e) => {
             eprintln!("error: {e}");
             None
@@ -364,9 +419,13 @@ fn init_logging(filter: Option<&str>, format: LogFormat) -> anyhow::Result<()> {
         Some(f) => EnvFilter::try_new(f).with_context(|| format!("invalid --log-level {f:?}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
+    // A log line that cannot be written (stderr closed: a pipe whose reader
+    // went away) is dropped: the subscriber would otherwise report it with
+    // `eprintln!`, which panics on the same closed stderr.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -470,8 +529,7 @@ fn start(config: Config, path: Option<PathBuf>, shards: Option<usize>) -> anyhow
         config,
         config_path: path,
         shards: Some(shards),
-    })
-    .context("router runtime failed")?;
+    })?;
     Ok(exit)
 }
 

@@ -257,6 +257,253 @@ fn start_names_a_tls_file_that_does_not_load_once() {
     assert_eq!(line.matches("No such file").count(), 1, "{line}");
 }
 
+/// A config of one realm and one WebSocket transport on `endpoint` (JSON).
+fn one_transport_config(dir: &Path, endpoint: &str) -> String {
+    let path = dir.join("one.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"version": 2, "workers": [{{"type": "router",
+                "realms": [{{"name": "realm1", "roles": [{{"name": "anonymous", "permissions": [
+                    {{"uri": "", "match": "prefix", "allow": {{"call": true, "register": true, "publish": true, "subscribe": true}}}}]}}]}}],
+                "transports": [{{"type": "websocket", "endpoint": {endpoint}}}]}}]}}"#
+        ),
+    )
+    .expect("write config");
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// The `error: ` line of a failed start, checked for the noise earlier
+/// versions printed: a context that says nothing, a cause written twice.
+fn start_error_line(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(!lines[0].contains("router runtime failed"), "{stderr}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn start_on_a_port_in_use_says_so_once_and_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = one_transport_config(
+        dir.path(),
+        &format!(r#"{{"type": "tcp", "interface": "127.0.0.1", "port": {port}}}"#),
+    );
+    let line = start_error_line(&junction(&["start", "--config", &config]));
+    assert!(
+        line.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{line}"
+    );
+    assert_eq!(
+        line.matches("another process listens there").count(),
+        1,
+        "{line}"
+    );
+    assert!(
+        line.contains("another port (its `endpoint.port`)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn start_on_a_unix_socket_in_a_missing_directory_names_the_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-dir");
+    let socket = missing.join("ws.sock");
+    let config = one_transport_config(
+        dir.path(),
+        &format!(r#"{{"type": "unix", "path": "{}"}}"#, socket.display()),
+    );
+    let line = start_error_line(&junction(&["start", "--config", &config]));
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "the directory {} does not exist: create it",
+            missing.display()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn start_on_a_unix_path_taken_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("taken.sock");
+    std::fs::write(&path, "not a socket").expect("write");
+    let config = one_transport_config(
+        dir.path(),
+        &format!(r#"{{"type": "unix", "path": "{}"}}"#, path.display()),
+    );
+    let line = start_error_line(&junction(&["start", "--config", &config]));
+    assert!(line.contains("exists and is not a socket"), "{line}");
+    assert!(line.contains("remove that file, or change"), "{line}");
+    // A socket another process listens on.
+    std::fs::remove_file(&path).expect("remove");
+    let _other = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let line = start_error_line(&junction(&["start", "--config", &config]));
+    assert!(
+        line.contains("another process listens on this socket: stop it"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unusable_runtime_directory_is_a_warning_that_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ephemeral_config(dir.path(), "{}");
+    // A directory that cannot be made: its parent is a file.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_junction"))
+        .args(["start", "--shards", "1", "--config", &config])
+        .env("RUNTIME_DIRECTORY", file.join("run"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("junction starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening") {
+            break;
+        }
+    }
+    // SAFETY: plain kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("router exits");
+    assert!(status.success(), "{status:?}\n{log}{}", rest.join("\n"));
+    let warning = log
+        .lines()
+        .find(|l| l.contains("no control socket"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("set RUNTIME_DIRECTORY to a directory this user owns"),
+        "{warning}"
+    );
+}
+
+/// A router whose stderr is closed (a pipe whose reader went away) keeps
+/// running and shuts down cleanly: log lines it cannot write are dropped,
+/// not a panic.
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ephemeral_config(dir.path(), "{}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_junction"))
+        .args(["start", "--shards", "1", "--config", &config])
+        .env("RUNTIME_DIRECTORY", runtime_dir())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("junction starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("listening")),
+        "the router did not start"
+    );
+    drop(lines);
+    // The shutdown logs (to the closed pipe) and must still exit 0.
+    // SAFETY: plain kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("router exits");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn a_bad_log_filter_is_named_once() {
+    let out = junction(&["start", "--log-level", "info,junction::core=bogus"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: invalid --log-level"), "{stderr}");
+    assert_eq!(
+        stderr.matches("error parsing level filter").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("broken.json");
+    std::fs::write(&json, "{\"version\": 2,\n  \"workers\": [,]}").expect("write");
+    let yaml = dir.path().join("broken.yaml");
+    std::fs::write(
+        &yaml,
+        "version: 2\nworkers:\n  - type: router\n   realms: [\n",
+    )
+    .expect("write");
+    for (path, format) in [(&json, "JSON"), (&yaml, "YAML")] {
+        let path = path.to_str().expect("UTF-8 path");
+        for command in ["check", "start"] {
+            let out = junction(&[command, "--config", path]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            let line = stderr
+                .lines()
+                .find(|l| l.starts_with("error: "))
+                .expect("an error line");
+            assert!(
+                line.starts_with(&format!("error: {path}: {format} syntax error: ")),
+                "{line}"
+            );
+            assert!(line.contains(" line "), "{line}");
+            assert!(line.contains(" column "), "{line}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_config_or_node_directory_says_what_to_pass() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = junction_in(dir.path(), &["start", "--config", "nope.json"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot read nope.json: ")
+            && stderr.contains("give --config an existing file"),
+        "{stderr}"
+    );
+    // `junction init --appdir app` makes app/.crossbar; `--cbdir app` is a slip.
+    let out = junction_in(dir.path(), &["init", "--appdir", "app"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = junction_in(dir.path(), &["check", "--cbdir", "app"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("did you mean --cbdir app/.crossbar?"),
+        "{stderr}"
+    );
+    let out = junction_in(dir.path(), &["check", "--cbdir", "."]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("pass --config FILE, or a --cbdir DIR that has one"),
+        "{stderr}"
+    );
+}
+
 /// Writes a config like the embedded default, listening on ephemeral ports,
 /// with `junction` as its top-level `junction` section.
 fn ephemeral_config(dir: &Path, junction: &str) -> String {
@@ -264,6 +511,7 @@ fn ephemeral_config(dir: &Path, junction: &str) -> String {
     let text = text
         .replace("\"port\": 8080", "\"port\": 0")
         .replace("\"port\": 8081", "\"port\": 0")
+        .replace("\"port\": 1883", "\"port\": 0")
         .replacen(
             "\"version\": 2,",
             &format!("\"version\": 2, \"junction\": {junction},"),

@@ -30,7 +30,7 @@ mod signals;
 pub mod status;
 pub mod workers;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,53 @@ pub enum NodeError {
     Control(ControlError),
 }
 
+/// What to do about a listener that cannot be bound (at the start or in a
+/// reload), by the OS's reason; `None` for other errors.
+pub fn run_error_hint(e: &RunError) -> Option<String> {
+    let RunError::Bind { endpoint, source } = e else {
+        return None;
+    };
+    let unix = endpoint.starts_with('/') || !endpoint.contains(':');
+    let dir = || {
+        Path::new(endpoint)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| ".".to_owned(), |p| p.display().to_string())
+    };
+    use std::io::ErrorKind;
+    Some(match source.kind() {
+        ErrorKind::AddrInUse if unix => {
+            "another process listens on this socket: stop it, or change the transport's \
+             `endpoint.path`"
+                .into()
+        }
+        ErrorKind::AddrInUse => {
+            "stop the process that listens there, or give this transport another port \
+             (its `endpoint.port`)"
+                .into()
+        }
+        ErrorKind::AlreadyExists if unix => {
+            "remove that file, or change the transport's `endpoint.path`".into()
+        }
+        ErrorKind::NotFound if unix => format!(
+            "the directory {} does not exist: create it, or change the transport's `endpoint.path`",
+            dir()
+        ),
+        ErrorKind::PermissionDenied if unix => format!(
+            "this user may not create a socket in {}: use a directory it may write to \
+             (the transport's `endpoint.path`)",
+            dir()
+        ),
+        ErrorKind::PermissionDenied => "a port below 1024 needs CAP_NET_BIND_SERVICE \
+             (docs/operations.md, \"systemd\"), or use a port above 1023"
+            .into(),
+        ErrorKind::AddrNotAvailable => "no network interface of this machine has that address: \
+             change the transport's `endpoint.interface`"
+            .into(),
+        _ => return None,
+    })
+}
+
 /// Runs the router until its shards stop: see the module header.
 ///
 /// # Errors
@@ -128,7 +175,8 @@ pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
         Err(e) => {
             tracing::warn!(
                 error = %e,
-                "no control socket: junction status and junction reload will not reach this node"
+                "no control socket: junction status and junction reload will not reach this node \
+                 (set RUNTIME_DIRECTORY to a directory this user owns, or `junction.control_socket`)"
             );
             None
         }
@@ -298,5 +346,31 @@ impl Node {
             self.config.transports.len(),
             self.control.shards()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind(endpoint: &str, kind: std::io::ErrorKind) -> RunError {
+        RunError::Bind {
+            endpoint: endpoint.into(),
+            source: std::io::Error::from(kind),
+        }
+    }
+
+    #[test]
+    fn bind_errors_get_a_hint_by_their_reason() {
+        use std::io::ErrorKind::*;
+        let hint = |e, k| run_error_hint(&bind(e, k)).unwrap_or_default();
+        assert!(hint("127.0.0.1:80", PermissionDenied).contains("CAP_NET_BIND_SERVICE"));
+        assert!(hint("127.0.0.1:8080", AddrInUse).contains("`endpoint.port`"));
+        assert!(hint("/run/x/ws.sock", AddrInUse).contains("`endpoint.path`"));
+        assert!(hint("/run/x/ws.sock", NotFound).contains("the directory /run/x does not"));
+        assert!(hint("ws.sock", PermissionDenied).contains("a socket in ."));
+        assert!(hint("10.9.9.9:80", AddrNotAvailable).contains("`endpoint.interface`"));
+        assert_eq!(run_error_hint(&bind("127.0.0.1:80", TimedOut)), None);
+        assert_eq!(run_error_hint(&RunError::Shards(0)), None);
     }
 }

@@ -117,7 +117,10 @@ impl Node {
             }
             Err(e) => Response {
                 ok: false,
-                errors: vec![e.to_string()],
+                errors: vec![match super::run_error_hint(&e) {
+                    Some(hint) => format!("{e}: {hint}"),
+                    None => e.to_string(),
+                }],
                 warnings,
                 ..Response::default()
             },
@@ -137,6 +140,8 @@ fn load(path: &Path) -> Result<Config, Vec<String>> {
             }
         }
         Err(ConfigError::Invalid(issues)) => Err(issues.iter().map(ToString::to_string).collect()),
+        // The parser's line and column, with the file they are in.
+        Err(e @ ConfigError::Syntax { .. }) => Err(vec![format!("{}: {e}", path.display())]),
         Err(e) => Err(vec![e.to_string()]),
     }
 }
@@ -212,5 +217,14 @@ mod tests {
         );
         let errors = load(&dir.path().join("missing.json")).expect_err("refused");
         assert_eq!(errors.len(), 1);
+        // A syntax error names the file as well as the line and column.
+        std::fs::write(&path, "{\"version\": 2,\n  \"workers\": [,]}").expect("write");
+        let errors = load(&path).expect_err("refused");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with(&format!("{}: JSON syntax error: ", path.display()))
+                && errors[0].contains("line 2 column"),
+            "{errors:?}"
+        );
     }
 }

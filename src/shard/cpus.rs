@@ -20,10 +20,21 @@ pub fn allowed_cpus() -> Vec<usize> {
     if allowed.is_empty() { online } else { allowed }
 }
 
+/// The online CPUs, ascending (glommio's set is a hash set: its order
+/// changes from one run to the next).
 fn online_cpus() -> Vec<usize> {
-    glommio::CpuSet::online()
-        .map(|s| s.iter().map(|c| c.cpu).collect())
-        .unwrap_or_default()
+    ascending(
+        glommio::CpuSet::online()
+            .map(|s| s.iter().map(|c| c.cpu).collect())
+            .unwrap_or_default(),
+    )
+}
+
+/// `cpus` sorted, each once.
+fn ascending(mut cpus: Vec<usize>) -> Vec<usize> {
+    cpus.sort_unstable();
+    cpus.dedup();
+    cpus
 }
 
 /// The calling thread's CPU affinity mask (at start: the process's).
@@ -74,6 +85,14 @@ mod tests {
         assert_eq!(compact_list(&[0, 1, 2, 3, 6]), "0-3,6");
         assert_eq!(compact_list(&[1, 3, 4, 7, 8, 9]), "1,3-4,7-9");
         assert_eq!(compact_list(&[]), "");
+    }
+
+    #[test]
+    fn cpu_lists_are_ascending() {
+        // glommio hands the online CPUs over in hash-set order.
+        assert_eq!(ascending(vec![3, 1, 2, 0, 1]), vec![0, 1, 2, 3]);
+        let allowed = allowed_cpus();
+        assert!(allowed.is_sorted(), "{allowed:?}");
     }
 
     #[test]

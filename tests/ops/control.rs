@@ -125,3 +125,35 @@ fn the_socket_is_up_before_the_listeners() {
     };
     assert!(at("control socket") < at("listening"), "{log}");
 }
+
+#[test]
+fn a_reload_whose_new_port_is_taken_is_refused_and_says_what_to_do() {
+    let p1 = free_port();
+    let node = Node::start(
+        &config(vec![realm("realm1")], vec![rawsocket("rs", p1)], json!({})),
+        &[p1],
+        &[],
+        &[],
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let p2 = taken.local_addr().expect("addr").port();
+    write_config(
+        &node.config_path,
+        &config(
+            vec![realm("realm1")],
+            vec![rawsocket("rs", p1), rawsocket("rs2", p2)],
+            json!({}),
+        ),
+    );
+    let (code, _, err) = node.cli(&["reload"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("error: cannot listen on 127.0.0.1:{p2}: ")),
+        "{err}"
+    );
+    assert!(
+        err.contains("stop the process that listens there, or give this transport another port"),
+        "{err}"
+    );
+    assert!(err.contains("the running one stays"), "{err}");
+}

@@ -239,7 +239,14 @@ fn reload_adds_and_removes_a_realm_and_a_transport_while_calls_go_on() {
     std::fs::write(&node.config_path, "{ not json").expect("write");
     let (code, _, err) = node.cli(&["reload"]);
     assert_eq!(code, 1);
-    assert!(err.contains("error: JSON"), "{err}");
+    // The file, then the parser's line and column.
+    assert!(
+        err.contains(&format!(
+            "error: {}: JSON syntax error: ",
+            node.config_path.display()
+        )) && err.contains("line 1 column"),
+        "{err}"
+    );
     assert!(err.contains("the running one stays"), "{err}");
     let mut tls = after.clone();
     tls["workers"][0]["transports"][0]["endpoint"]["tls"] =
