@@ -111,10 +111,16 @@ enum Command {
         log_format: LogFormat,
     },
     /// Load and validate a config file, print its warnings, and exit
-    /// (0: valid, 2: invalid).
+    /// (0: valid, 2: invalid). Also loads what `start` would refuse to run
+    /// without (TLS keys and certificates, static `package` sources, guest
+    /// executables), unless --config-only.
     Check {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Check the config alone, as `crossbar check` does: not the files
+        /// and programs it names (e.g. in CI, away from the certificates).
+        #[arg(long)]
+        config_only: bool,
     },
     /// Create a node in a directory, as `crossbar init` does:
     /// `.crossbar/config.json` (the embedded default plus a static web root)
@@ -236,8 +242,11 @@ fn main() -> ExitCode {
             println!("junction {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Check { config } => match config.source() {
-            Ok(ConfigSource::File(path)) => check(&path),
+        Command::Check {
+            config,
+            config_only,
+        } => match config.source() {
+            Ok(ConfigSource::File(path)) => check(&path, !config_only),
             Ok(ConfigSource::EmbeddedDefault) => {
                 eprintln!(
                     "error: no config to check: pass --config FILE or --cbdir DIR \
@@ -325,10 +334,32 @@ fn error_line(e: &anyhow::Error) -> String {
     line
 }
 
-/// `junction check`: prints warnings and "config OK", or every error.
-fn check(path: &Path) -> ExitCode {
+/// `junction check`: prints warnings and "config OK", or every error;
+/// `files`: also what `start` loads before it binds.
+fn check(path: &Path, files: bool) -> ExitCode {
     match load(path) {
         Some(config) => {
+            // What `start` refuses before binding (keys and certificates,
+            // static packages, web paths, workers' executables): a config
+            // `check` calls valid starts, a port in use aside.
+            let mut failed = Vec::new();
+            if files {
+                if let Err(e) = junction::shard::preflight(&config) {
+                    failed.push(e.to_string());
+                }
+                failed.extend(junction::node::workers::missing_executables(&config));
+            }
+            if !failed.is_empty() {
+                for line in &failed {
+                    eprintln!("error: {line}");
+                }
+                eprintln!(
+                    "{}: the config is valid, but `junction start` would refuse it on this \
+                     machine; pass --config-only to check the config alone",
+                    path.display()
+                );
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
             println!(
                 "config OK: {} realm(s), {} transport(s)",
                 config.realms.len(),

@@ -97,12 +97,57 @@ fn check_accepts_crossbars_template_with_its_static_path() {
     assert!(!stderr.contains("error"), "{stderr}");
 }
 
+/// `check` loads keys and certificates as `start` does: a config it calls
+/// valid starts. tls.json names `server.key` and `server.crt` beside it.
 #[test]
-fn check_accepts_tls() {
-    let out = junction(&["check", "--config", &sample("tls.json")]);
+fn check_loads_tls_files_as_start_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("tls.json");
+    std::fs::copy(sample("tls.json"), &config).expect("copy tls.json");
+    let config = config.to_str().expect("UTF-8 path");
+    let out = junction(&["check", "--config", config]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("transport transport2: TLS: certificate "),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("config OK"));
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    std::fs::write(dir.path().join("server.key"), key.serialize_pem()).expect("key file");
+    std::fs::write(dir.path().join("server.crt"), cert.pem()).expect("certificate file");
+    let out = junction(&["check", "--config", config]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
+}
+
+/// A guest worker whose executable is nowhere: `start` refuses it, so
+/// `check` does too.
+#[test]
+fn check_refuses_a_worker_without_its_executable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("guest.json");
+    std::fs::write(
+        &path,
+        r#"{"version": 2, "workers": [
+            {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [
+                {"uri": "", "match": "prefix", "allow": {"call": true, "register": true, "publish": true, "subscribe": true}}]}]}],
+             "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 0}}]},
+            {"type": "guest", "executable": "no-such-program-junction-test", "arguments": []}]}"#,
+    )
+    .expect("write config");
+    let out = junction(&["check", "--config", path.to_str().expect("UTF-8 path")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no executable \"no-such-program-junction-test\""),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -741,7 +786,9 @@ fn check_accepts_the_web_sample() {
     // nodeinfo, path, none, websocket, mqtt, cgi, reverseproxy, wsgi,
     // longpoll, publisher, caller, webhook, metrics.
     let out = junction_env(
-        &["check", "--config", &sample("web.json")],
+        // The sample names files that are not here (keys, a WSGI
+        // module): the config alone.
+        &["check", "--config-only", "--config", &sample("web.json")],
         &[("BRIDGE_SECRET", "x")],
     );
     let stderr = text(&out.stderr);
@@ -758,7 +805,9 @@ fn check_accepts_the_web_sample() {
 fn check_accepts_the_mqtt_sample() {
     // MQTT over TLS runs: no gap left.
     let out = junction_env(
-        &["check", "--config", &sample("mqtt.json")],
+        // The sample names files that are not here (keys, a WSGI
+        // module): the config alone.
+        &["check", "--config-only", "--config", &sample("mqtt.json")],
         &[("SENSOR_PASSWORD", "pw")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -791,7 +840,14 @@ fn check_lists_the_gaps_of_the_components_sample() {
 fn check_accepts_the_full_sample() {
     // Its last gap, the guest worker, runs.
     let out = junction_env(
-        &["check", "--config", &sample("crossbar_full.yaml")],
+        // The sample names files that are not here (keys, a WSGI
+        // module): the config alone.
+        &[
+            "check",
+            "--config-only",
+            "--config",
+            &sample("crossbar_full.yaml"),
+        ],
         &[("ALICE_SECRET", "a"), ("PUSH_SECRET", "p")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -259,6 +259,25 @@ fn shard_count_on(
     Ok(n)
 }
 
+/// What [`start`] refuses before it binds anything, checked without binding
+/// a port, building a site or starting a process: a feature the runtime
+/// lacks, a static `package` that cannot be found, a TLS key or certificate
+/// that does not load. `junction check` runs it, so that a config it calls
+/// valid also starts (a port in use, or a `wsgi` application that does not
+/// load, aside: those need the start itself).
+///
+/// # Errors
+/// The [`RunError`] [`start`] would give.
+pub fn preflight(config: &Config) -> Result<(), RunError> {
+    if let Err(e) = config.ensure_supported() {
+        return Err(RunError::Unsupported(e.to_string()));
+    }
+    let mut config = config.clone();
+    transport::http::resolve_static_packages(&mut config)?;
+    TlsSet::load(&listened_transports(&config))?;
+    Ok(())
+}
+
 /// Starts the router in the background and returns once every shard listens.
 ///
 /// # Errors

@@ -365,6 +365,19 @@ fn build_service(
 /// package, or the resource is not a directory in it;
 /// [`SiteError::Wsgi`] when a WSGI application cannot be loaded.
 pub fn resolve_packages(config: &mut Config) -> Result<(), SiteError> {
+    resolve(config, true)
+}
+
+/// [`resolve_packages`] without starting the `wsgi` applications (for
+/// `junction check`: nothing is left running).
+///
+/// # Errors
+/// [`SiteError::Package`] as [`resolve_packages`].
+pub fn resolve_static_packages(config: &mut Config) -> Result<(), SiteError> {
+    resolve(config, false)
+}
+
+fn resolve(config: &mut Config, start_apps: bool) -> Result<(), SiteError> {
     let python = config
         .python
         .executable
@@ -380,7 +393,7 @@ pub fn resolve_packages(config: &mut Config) -> Result<(), SiteError> {
             },
             _ => continue,
         };
-        resolve_in(paths, "", &python, &pythonpath)?;
+        resolve_in(paths, "", &python, &pythonpath, start_apps)?;
     }
     Ok(())
 }
@@ -390,12 +403,15 @@ fn resolve_in(
     prefix: &str,
     python: &std::path::Path,
     pythonpath: &[PathBuf],
+    start_apps: bool,
 ) -> Result<(), SiteError> {
     for (name, service) in paths.iter_mut() {
         let here = format!("{prefix}/{}", if name == "/" { "" } else { name });
         match service {
-            WebService::Path(nested) => resolve_in(nested, &here, python, pythonpath)?,
-            WebService::Wsgi(w) => {
+            WebService::Path(nested) => {
+                resolve_in(nested, &here, python, pythonpath, start_apps)?;
+            }
+            WebService::Wsgi(w) if start_apps => {
                 // The loader gave it its interpreter and module path.
                 wsgi::start_app(w).map_err(|why| SiteError::Wsgi {
                     path: here.clone(),
