@@ -4,6 +4,8 @@
 #
 #   valid    exit 0, no warning
 #   warned   exit 0, with warnings (keys Junction ignores, each named)
+#   env      exit 2, and every error is an unset `${VAR}` (set the
+#            variables and run again)
 #   refused  exit 2 (errors: wrong values, unknown keys, missing features)
 #   failed   anything else (a crash, a timeout): a bug in Junction
 #
@@ -111,7 +113,13 @@ while IFS= read -r -d '' f; do
         0)
             if grep -q '^warning:' "$out"; then class=warned; else class=valid; fi
             ;;
-        2) class=refused ;;
+        2)
+            if grep '^error:' "$out" | grep -qv ': environment variable [A-Za-z_0-9]* is not set$'; then
+                class=refused
+            else
+                class=env
+            fi
+            ;;
         *) class=failed ;;
     esac
     echo "$class" >>"$work/classes"
@@ -128,9 +136,10 @@ done <"$work/files"
 count() { grep -cx "$1" "$work/classes"; }
 valid=$(count valid)
 warned=$(count warned)
+env=$(count env)
 refused=$(count refused)
 failed=$(count failed)
-echo "configs: $total; accepted: $((valid + warned)) (valid $valid, with warnings $warned); refused: $refused; failed: $failed"
+echo "configs: $total; accepted: $((valid + warned)) (valid $valid, with warnings $warned); needs environment variables: $env; refused: $refused; failed: $failed"
 if [ "$quiet" = 0 ]; then
     if [ -s "$work/errors" ]; then
         echo

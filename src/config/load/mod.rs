@@ -151,6 +151,39 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
     }
 }
 
+/// Whether router worker `copy` repeats router worker `first` the way
+/// Crossbar's multi-process web servers do: the same worker except its
+/// `id` and the per-process options `title` and `cpu_affinity`, with no
+/// realm and no component (so no WAMP routing that merging could change:
+/// in Crossbar each router worker has realms of its own), and every
+/// transport on a TCP endpoint with `shared: true` (else Crossbar could
+/// not start both).
+fn is_web_only_copy(first: &Obj, copy: &Obj) -> bool {
+    fn essence(worker: &Obj) -> Obj {
+        let mut w = worker.clone();
+        w.remove("id");
+        if let Some(Value::Object(options)) = w.get_mut("options") {
+            options.remove("title");
+            options.remove("cpu_affinity");
+        }
+        w
+    }
+    let empty = |key: &str| match copy.get(key) {
+        None => true,
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(_) => false,
+    };
+    let shared_tcp = |t: &Value| {
+        let endpoint = t.get("endpoint");
+        endpoint.and_then(|e| e.get("type")) == Some(&Value::from("tcp"))
+            && endpoint.and_then(|e| e.get("shared")) == Some(&Value::Bool(true))
+    };
+    empty("realms")
+        && empty("components")
+        && matches!(copy.get("transports"), Some(Value::Array(ts)) if ts.iter().all(shared_tcp))
+        && essence(first) == essence(copy)
+}
+
 impl Loader<'_> {
     // ---- document and workers ----
 
@@ -200,6 +233,8 @@ impl Loader<'_> {
             return (None, workers);
         };
         let mut router: Option<Router> = None;
+        // The first router worker's index and object, to recognise copies.
+        let mut first_router: Option<(usize, &Obj)> = None;
         // Crossbar names a worker without an `id` `workerNNN`, counting
         // such workers (disabled ones too) in list order from 1.
         let mut unnamed = 0;
@@ -220,10 +255,20 @@ impl Loader<'_> {
             };
             let type_path = child(&path, "type");
             match &*wtype {
-                "router" if router.is_some() => {
-                    self.unsupported(&type_path, "more than one router worker");
-                }
+                "router" if router.is_some() => match first_router {
+                    Some((j, first)) if is_web_only_copy(first, wobj) => self.warn(
+                        &path,
+                        &format!(
+                            "a copy of {} without realms on shared ports (Crossbar runs one \
+                             process per copy); Junction serves these transports once, on all \
+                             its shards",
+                            index("workers", j)
+                        ),
+                    ),
+                    _ => self.unsupported(&type_path, "more than one router worker"),
+                },
                 "router" => {
+                    first_router = Some((i, wobj));
                     let mut r = self.router(&path, wobj, top_junction.as_ref());
                     r.index = i;
                     router = Some(r);
@@ -370,7 +415,11 @@ impl Loader<'_> {
             None => Some(&[][..]),
         };
         if realms.is_some_and(<[Value]>::is_empty) {
-            self.error(&realms_path, "no realm; at least one realm is required");
+            // Crossbar allows a router without realms (a web server, say).
+            self.warn(
+                &realms_path,
+                "no realm: WAMP clients can join no realm on this router",
+            );
         }
         for (i, r) in realms.unwrap_or_default().iter().enumerate() {
             let rp = index(&realms_path, i);
@@ -388,9 +437,10 @@ impl Loader<'_> {
             None => Some(&[][..]),
         };
         if transports.is_some_and(<[Value]>::is_empty) {
-            self.error(
+            // Crossbar allows a router with components only.
+            self.warn(
                 &transports_path,
-                "no transport; at least one listening transport is required",
+                "no transport: no client can connect to this router (only its components run)",
             );
         }
         for (i, t) in transports.unwrap_or_default().iter().enumerate() {
