@@ -166,10 +166,30 @@ impl Loader<'_> {
                     "missing (required for a \"file\" store)",
                 ),
             },
-            Some("cfxdb") => self.unsupported(
-                &type_path,
-                "store type \"cfxdb\" (use \"file\" for a persistent store)",
-            ),
+            // Crossbar's persistent store (LMDB): the same keys as Junction's
+            // `file` store, which takes its place. Its `path` is relative to
+            // the node directory, as in Crossbar.
+            Some("cfxdb") => match obj.get("path") {
+                Some(v) => {
+                    if let Some(p) = self.nonempty(&child(path, "path"), v) {
+                        let dir = self.resolve(&p);
+                        self.warn(
+                            &type_path,
+                            &format!(
+                                "read as Junction's \"file\" store: history and retained \
+                                 events persist in {}/<realm>.events/ (Junction's own log; a \
+                                 Crossbar database there is not read)",
+                                dir.display()
+                            ),
+                        );
+                        store.path = Some(dir);
+                    }
+                }
+                None => self.error(
+                    &child(path, "path"),
+                    "missing (required for a \"cfxdb\" store)",
+                ),
+            },
             Some(other) => self.error(
                 &type_path,
                 format!("\"{other}\" is not \"memory\" or \"file\""),

@@ -191,3 +191,46 @@ fn realm_stats_are_checked_as_crossbar_checks_them(
     set(&mut v, "/workers/0/realms/0/stats", stats);
     assert_one_issue(&v, &format!("workers[0].realms[0].{at}"), Invalid, needle);
 }
+
+const STORE: &str = include_str!("../../../tests/config_files/compat_store.json");
+
+#[test]
+fn a_cfxdb_store_is_read_as_a_file_store_in_the_node_directory() {
+    let c = load_ok(&parse(STORE));
+    let store = &c.realms[0].store;
+    assert_eq!(store.path.as_deref(), Some(Path::new("/node/history-db")));
+    assert_eq!(store.max_size, 8_388_608);
+    assert_eq!(
+        store.event_history,
+        vec![HistoryConfig {
+            uri: "org.compat.metrics.".into(),
+            match_policy: MatchPolicy::Prefix,
+            limit: 50,
+        }]
+    );
+    assert_eq!(
+        warning_paths(&c),
+        vec![
+            "workers[0].realms[0].store.buffer-flush",
+            "workers[0].realms[0].store.type"
+        ]
+    );
+    assert!(
+        warnings_at(&c, "workers[0].realms[0].store.type")[0]
+            .contains("persist in /node/history-db/<realm>.events/"),
+        "{:?}",
+        c.warnings
+    );
+    // Crossbar's store needs its path as Junction's `file` store does.
+    let mut v = parse(STORE);
+    v["workers"][0]["realms"][0]["store"]
+        .as_object_mut()
+        .expect("store object")
+        .remove("path");
+    assert_one_issue(
+        &v,
+        "workers[0].realms[0].store.path",
+        Invalid,
+        "missing (required for a \"cfxdb\" store)",
+    );
+}

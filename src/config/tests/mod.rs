@@ -348,7 +348,6 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"pack_connections": -1}), "junction.pack_connections", Invalid, "")]
 #[case("/junction", json!({"pack_connections": 2_000_000}), "junction.pack_connections", Invalid, "out of range")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
-#[case("/workers/0/realms/0/store", json!({"type": "cfxdb", "path": "db"}), "workers[0].realms[0].store.type", Unsupported, "\"cfxdb\"")]
 #[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.event-history[0].limit", Invalid, "out of range")]
