@@ -35,7 +35,7 @@ use super::check;
 use super::error::{ConfigError, ConfigIssue};
 use super::path::{Located, child, index};
 use super::support;
-use super::worker::{ComponentConfig, WorkerConfig};
+use super::worker::{ComponentConfig, WorkerConfig, WorkerKind};
 use super::{
     Config, Limits, LoadContext, NodeOptions, PythonOptions, RealmConfig, RoleAuthorizer,
     TransportConfig,
@@ -290,10 +290,22 @@ impl Loader<'_> {
                 ),
             }
         }
-        if router.is_none() && self.issues.is_empty() {
+        let testees = workers
+            .iter()
+            .any(|w| matches!(w.kind, WorkerKind::WebSocketTestee(_)));
+        if router.is_none() && testees {
+            // Crossbar's WebSocket benchmarks run nodes of testee workers
+            // only: an empty router (no realm, no transport) serves them.
+            self.warn(
+                "workers",
+                "no router worker: the node serves only its websocket-testee workers",
+            );
+            router = Some(Router::default());
+        } else if router.is_none() && self.issues.is_empty() {
             self.error(
                 "workers",
-                "no router worker; Junction needs one worker with \"type\": \"router\"",
+                "no router worker; Junction needs one worker with \"type\": \"router\" \
+                 (or a websocket-testee worker)",
             );
         }
         (router, workers)

@@ -234,3 +234,18 @@ fn a_cfxdb_store_is_read_as_a_file_store_in_the_node_directory() {
         "missing (required for a \"cfxdb\" store)",
     );
 }
+
+const TESTEE_ONLY: &str = include_str!("../../../tests/config_files/compat_testee_only.json");
+
+#[test]
+fn a_node_of_testee_workers_only_runs_without_a_router() {
+    let c = load_ok(&parse(TESTEE_ONLY));
+    assert!(c.realms.is_empty() && c.transports.is_empty() && c.components.is_empty());
+    assert_eq!(c.workers.len(), 1);
+    assert_eq!(c.workers[0].kind.type_name(), "websocket-testee");
+    assert_eq!(warning_paths(&c), vec!["workers"]);
+    assert!(c.warnings[0].contains("serves only its websocket-testee workers"));
+    // Guests alone still need a router.
+    let v = json!({"version": 2, "workers": [{"type": "guest", "executable": "true"}]});
+    assert_one_issue(&v, "workers", Invalid, "no router worker");
+}
