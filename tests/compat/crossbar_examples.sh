@@ -30,6 +30,7 @@
 # corpus (crossbar-examples, iotcookbook, ...) is not in this repository;
 # see docs/config.md, "Checking your own configs".
 set -u
+export LC_ALL=C
 
 bin=""
 list=0
