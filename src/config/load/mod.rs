@@ -92,6 +92,36 @@ struct Router {
     node: NodeOptions,
 }
 
+impl Router {
+    /// An empty router with the limits, shard count and node options of a
+    /// `junction` block (defaults where it says nothing).
+    fn with_junction(ext: &JunctionExt) -> Router {
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_message_size: ext.max_message_size.unwrap_or(defaults.max_message_size),
+            outbound_queue_bytes: ext
+                .outbound_queue_bytes
+                .unwrap_or(defaults.outbound_queue_bytes),
+            max_sessions_per_shard: ext
+                .max_sessions_per_shard
+                .unwrap_or(defaults.max_sessions_per_shard),
+            mqtt_offline_store_bytes: ext
+                .mqtt_offline_store_bytes
+                .unwrap_or(defaults.mqtt_offline_store_bytes),
+            mqtt_offline_store_sessions: ext
+                .mqtt_offline_store_sessions
+                .unwrap_or(defaults.mqtt_offline_store_sessions),
+            auth: ext.auth.clone().unwrap_or(defaults.auth),
+        };
+        Router {
+            limits,
+            shards: ext.shards,
+            node: ext.node.clone(),
+            ..Router::default()
+        }
+    }
+}
+
 /// Builds the config from a parsed document.
 pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, ConfigError> {
     let mut l = Loader {
@@ -300,7 +330,9 @@ impl Loader<'_> {
                 "workers",
                 "no router worker: the node serves only its websocket-testee workers",
             );
-            router = Some(Router::default());
+            router = Some(Router::with_junction(
+                &top_junction.clone().unwrap_or_default(),
+            ));
         } else if router.is_none() && self.issues.is_empty() {
             self.error(
                 "workers",
@@ -397,29 +429,9 @@ impl Loader<'_> {
             (None, Some(v)) => self.junction(&child(path, "junction"), v),
             (None, None) => JunctionExt::default(),
         };
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_message_size: ext.max_message_size.unwrap_or(defaults.max_message_size),
-            outbound_queue_bytes: ext
-                .outbound_queue_bytes
-                .unwrap_or(defaults.outbound_queue_bytes),
-            max_sessions_per_shard: ext
-                .max_sessions_per_shard
-                .unwrap_or(defaults.max_sessions_per_shard),
-            mqtt_offline_store_bytes: ext
-                .mqtt_offline_store_bytes
-                .unwrap_or(defaults.mqtt_offline_store_bytes),
-            mqtt_offline_store_sessions: ext
-                .mqtt_offline_store_sessions
-                .unwrap_or(defaults.mqtt_offline_store_sessions),
-            auth: ext.auth.clone().unwrap_or(defaults.auth),
-        };
         let mut router = Router {
-            limits,
-            shards: ext.shards,
-            node: ext.node.clone(),
             python,
-            ..Router::default()
+            ..Router::with_junction(&ext)
         };
         let realms_path = child(path, "realms");
         let realms = match obj.get("realms") {

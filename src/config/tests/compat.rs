@@ -245,6 +245,16 @@ fn a_node_of_testee_workers_only_runs_without_a_router() {
     assert_eq!(c.workers[0].kind.type_name(), "websocket-testee");
     assert_eq!(warning_paths(&c), vec!["workers"]);
     assert!(c.warnings[0].contains("serves only its websocket-testee workers"));
+    // The top-level `junction` block applies to such a node too.
+    let mut v = parse(TESTEE_ONLY);
+    set(
+        &mut v,
+        "/junction",
+        json!({"shards": 1, "shutdown_timeout": 3}),
+    );
+    let c = load_ok(&v);
+    assert_eq!(c.shards, Some(1));
+    assert_eq!(c.node.shutdown_timeout, std::time::Duration::from_secs(3));
     // Guests alone still need a router.
     let v = json!({"version": 2, "workers": [{"type": "guest", "executable": "true"}]});
     assert_one_issue(&v, "workers", Invalid, "no router worker");
