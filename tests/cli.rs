@@ -166,7 +166,7 @@ fn check_reports_every_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for needle in [
         "error: version: missing",
-        "error: workers[0].realms[0].store.type: store type \"cfxdb\" (use \"file\" for a persistent store) is not supported yet",
+        "error: workers[0].realms[0].store.path: missing (required for a \"cfxdb\" store)",
         "error: workers[0].transports[0].serializers[0]: ",
         "3 error(s)",
     ] {

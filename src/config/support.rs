@@ -78,11 +78,9 @@ fn gap(f: &Feature) -> Option<Gap> {
             "{what} in a container (only Python classes run in Junction's container host)"
         )),
         F::ContainerTls => error("TLS on a container component's transport"),
-        // Never: Junction does not run Python code, nor serve Crossbar's
-        // upload service (Crossbar 26 checks its config but does not serve it).
-        F::WebService("resource") => error(
-            "web service type \"resource\" (a Python Twisted resource; Junction cannot host Python code)",
-        ),
+        // Never: Junction does not serve Crossbar's upload service (Crossbar
+        // 26 checks its config but does not serve it). (`resource` paths,
+        // Python code, are served as 404 with a warning by the loader.)
         F::WebService("upload") => {
             error("web service type \"upload\" (Crossbar does not serve it either)")
         }

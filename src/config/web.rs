@@ -138,8 +138,6 @@ pub enum WebService {
     /// `upload`: Crossbar's file upload service (checked by Crossbar's
     /// checker but not served by Crossbar 26 either).
     Upload(UploadService),
-    /// `resource`: a Python Twisted resource class.
-    Resource(ResourceService),
     /// `none`: answers 404.
     NotFound,
     /// `mqtt` (Junction extension): MQTT over WebSocket (subprotocol `mqtt`).
@@ -166,7 +164,6 @@ impl WebService {
             WebService::Caller(_) => "caller",
             WebService::Webhook(_) => "webhook",
             WebService::Upload(_) => "upload",
-            WebService::Resource(_) => "resource",
             WebService::NotFound => "none",
             WebService::Mqtt(_) => "mqtt",
             WebService::Metrics => "metrics",
@@ -503,15 +500,6 @@ pub struct UploadService {
     pub file_types: Vec<String>,
     /// `options.file_permissions`: octal mode of stored files, as given.
     pub file_permissions: Option<String>,
-}
-
-/// A `resource` service: a Python Twisted resource class.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResourceService {
-    /// `classname`.
-    pub classname: String,
-    /// `extra`: given to the class.
-    pub extra: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

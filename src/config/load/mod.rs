@@ -35,7 +35,7 @@ use super::check;
 use super::error::{ConfigError, ConfigIssue};
 use super::path::{Located, child, index};
 use super::support;
-use super::worker::{ComponentConfig, WorkerConfig};
+use super::worker::{ComponentConfig, WorkerConfig, WorkerKind};
 use super::{
     Config, Limits, LoadContext, NodeOptions, PythonOptions, RealmConfig, RoleAuthorizer,
     TransportConfig,
@@ -90,6 +90,36 @@ struct Router {
     shards: Option<usize>,
     python: PythonOptions,
     node: NodeOptions,
+}
+
+impl Router {
+    /// An empty router with the limits, shard count and node options of a
+    /// `junction` block (defaults where it says nothing).
+    fn with_junction(ext: &JunctionExt) -> Router {
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_message_size: ext.max_message_size.unwrap_or(defaults.max_message_size),
+            outbound_queue_bytes: ext
+                .outbound_queue_bytes
+                .unwrap_or(defaults.outbound_queue_bytes),
+            max_sessions_per_shard: ext
+                .max_sessions_per_shard
+                .unwrap_or(defaults.max_sessions_per_shard),
+            mqtt_offline_store_bytes: ext
+                .mqtt_offline_store_bytes
+                .unwrap_or(defaults.mqtt_offline_store_bytes),
+            mqtt_offline_store_sessions: ext
+                .mqtt_offline_store_sessions
+                .unwrap_or(defaults.mqtt_offline_store_sessions),
+            auth: ext.auth.clone().unwrap_or(defaults.auth),
+        };
+        Router {
+            limits,
+            shards: ext.shards,
+            node: ext.node.clone(),
+            ..Router::default()
+        }
+    }
 }
 
 /// Builds the config from a parsed document.
@@ -151,6 +181,39 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
     }
 }
 
+/// Whether router worker `copy` repeats router worker `first` the way
+/// Crossbar's multi-process web servers do: the same worker except its
+/// `id` and the per-process options `title` and `cpu_affinity`, with no
+/// realm and no component (so no WAMP routing that merging could change:
+/// in Crossbar each router worker has realms of its own), and every
+/// transport on a TCP endpoint with `shared: true` (else Crossbar could
+/// not start both).
+fn is_web_only_copy(first: &Obj, copy: &Obj) -> bool {
+    fn essence(worker: &Obj) -> Obj {
+        let mut w = worker.clone();
+        w.remove("id");
+        if let Some(Value::Object(options)) = w.get_mut("options") {
+            options.remove("title");
+            options.remove("cpu_affinity");
+        }
+        w
+    }
+    let empty = |key: &str| match copy.get(key) {
+        None => true,
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(_) => false,
+    };
+    let shared_tcp = |t: &Value| {
+        let endpoint = t.get("endpoint");
+        endpoint.and_then(|e| e.get("type")) == Some(&Value::from("tcp"))
+            && endpoint.and_then(|e| e.get("shared")) == Some(&Value::Bool(true))
+    };
+    empty("realms")
+        && empty("components")
+        && matches!(copy.get("transports"), Some(Value::Array(ts)) if ts.iter().all(shared_tcp))
+        && essence(first) == essence(copy)
+}
+
 impl Loader<'_> {
     // ---- document and workers ----
 
@@ -200,6 +263,8 @@ impl Loader<'_> {
             return (None, workers);
         };
         let mut router: Option<Router> = None;
+        // The first router worker's index and object, to recognise copies.
+        let mut first_router: Option<(usize, &Obj)> = None;
         // Crossbar names a worker without an `id` `workerNNN`, counting
         // such workers (disabled ones too) in list order from 1.
         let mut unnamed = 0;
@@ -220,10 +285,20 @@ impl Loader<'_> {
             };
             let type_path = child(&path, "type");
             match &*wtype {
-                "router" if router.is_some() => {
-                    self.unsupported(&type_path, "more than one router worker");
-                }
+                "router" if router.is_some() => match first_router {
+                    Some((j, first)) if is_web_only_copy(first, wobj) => self.warn(
+                        &path,
+                        &format!(
+                            "a copy of {} without realms on shared ports (Crossbar runs one \
+                             process per copy); Junction serves these transports once, on all \
+                             its shards",
+                            index("workers", j)
+                        ),
+                    ),
+                    _ => self.unsupported(&type_path, "more than one router worker"),
+                },
                 "router" => {
+                    first_router = Some((i, wobj));
                     let mut r = self.router(&path, wobj, top_junction.as_ref());
                     r.index = i;
                     router = Some(r);
@@ -245,10 +320,24 @@ impl Loader<'_> {
                 ),
             }
         }
-        if router.is_none() && self.issues.is_empty() {
+        let testees = workers
+            .iter()
+            .any(|w| matches!(w.kind, WorkerKind::WebSocketTestee(_)));
+        if router.is_none() && testees {
+            // Crossbar's WebSocket benchmarks run nodes of testee workers
+            // only: an empty router (no realm, no transport) serves them.
+            self.warn(
+                "workers",
+                "no router worker: the node serves only its websocket-testee workers",
+            );
+            router = Some(Router::with_junction(
+                &top_junction.clone().unwrap_or_default(),
+            ));
+        } else if router.is_none() && self.issues.is_empty() {
             self.error(
                 "workers",
-                "no router worker; Junction needs one worker with \"type\": \"router\"",
+                "no router worker; Junction needs one worker with \"type\": \"router\" \
+                 (or a websocket-testee worker)",
             );
         }
         (router, workers)
@@ -340,29 +429,9 @@ impl Loader<'_> {
             (None, Some(v)) => self.junction(&child(path, "junction"), v),
             (None, None) => JunctionExt::default(),
         };
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_message_size: ext.max_message_size.unwrap_or(defaults.max_message_size),
-            outbound_queue_bytes: ext
-                .outbound_queue_bytes
-                .unwrap_or(defaults.outbound_queue_bytes),
-            max_sessions_per_shard: ext
-                .max_sessions_per_shard
-                .unwrap_or(defaults.max_sessions_per_shard),
-            mqtt_offline_store_bytes: ext
-                .mqtt_offline_store_bytes
-                .unwrap_or(defaults.mqtt_offline_store_bytes),
-            mqtt_offline_store_sessions: ext
-                .mqtt_offline_store_sessions
-                .unwrap_or(defaults.mqtt_offline_store_sessions),
-            auth: ext.auth.clone().unwrap_or(defaults.auth),
-        };
         let mut router = Router {
-            limits,
-            shards: ext.shards,
-            node: ext.node.clone(),
             python,
-            ..Router::default()
+            ..Router::with_junction(&ext)
         };
         let realms_path = child(path, "realms");
         let realms = match obj.get("realms") {
@@ -370,7 +439,11 @@ impl Loader<'_> {
             None => Some(&[][..]),
         };
         if realms.is_some_and(<[Value]>::is_empty) {
-            self.error(&realms_path, "no realm; at least one realm is required");
+            // Crossbar allows a router without realms (a web server, say).
+            self.warn(
+                &realms_path,
+                "no realm: WAMP clients can join no realm on this router",
+            );
         }
         for (i, r) in realms.unwrap_or_default().iter().enumerate() {
             let rp = index(&realms_path, i);
@@ -388,9 +461,10 @@ impl Loader<'_> {
             None => Some(&[][..]),
         };
         if transports.is_some_and(<[Value]>::is_empty) {
-            self.error(
+            // Crossbar allows a router with components only.
+            self.warn(
                 &transports_path,
-                "no transport; at least one listening transport is required",
+                "no transport: no client can connect to this router (only its components run)",
             );
         }
         for (i, t) in transports.unwrap_or_default().iter().enumerate() {

@@ -31,6 +31,7 @@ impl Loader<'_> {
                 ("options", Key::Read),
                 ("store", Key::Read),
                 ("junction", Key::Read),
+                ("stats", Key::Read),
                 (
                     "rlinks",
                     Key::Unsupported("router-to-router links (`rlinks`)"),
@@ -48,6 +49,9 @@ impl Loader<'_> {
                          from letters, digits, _ - @ .)"
                 ),
             );
+        }
+        if let Some(v) = obj.get("stats") {
+            self.realm_stats(&child(path, "stats"), v);
         }
         let mut uri_check = UriCheck::Loose;
         if let Some(v) = obj.get("options") {
@@ -162,10 +166,30 @@ impl Loader<'_> {
                     "missing (required for a \"file\" store)",
                 ),
             },
-            Some("cfxdb") => self.unsupported(
-                &type_path,
-                "store type \"cfxdb\" (use \"file\" for a persistent store)",
-            ),
+            // Crossbar's persistent store (LMDB): the same keys as Junction's
+            // `file` store, which takes its place. Its `path` is relative to
+            // the node directory, as in Crossbar.
+            Some("cfxdb") => match obj.get("path") {
+                Some(v) => {
+                    if let Some(p) = self.nonempty(&child(path, "path"), v) {
+                        let dir = self.resolve(&p);
+                        self.warn(
+                            &type_path,
+                            &format!(
+                                "read as Junction's \"file\" store: history and retained \
+                                 events persist in {}/<realm>.events/ (Junction's own log; a \
+                                 Crossbar database there is not read)",
+                                dir.display()
+                            ),
+                        );
+                        store.path = Some(dir);
+                    }
+                }
+                None => self.error(
+                    &child(path, "path"),
+                    "missing (required for a \"cfxdb\" store)",
+                ),
+            },
             Some(other) => self.error(
                 &type_path,
                 format!("\"{other}\" is not \"memory\" or \"file\""),
@@ -296,6 +320,56 @@ impl Loader<'_> {
         })
     }
 
+    /// A realm's `stats`: Crossbar's `wamp.session.on_stats` meta events
+    /// (per-session serializer statistics). Checked as Crossbar checks it
+    /// when a session joins, then ignored with a warning.
+    fn realm_stats(&mut self, path: &str, v: &Value) {
+        let Some(obj) = self.object(path, v) else {
+            return;
+        };
+        self.keys(
+            path,
+            obj,
+            &[
+                ("rated_message_size", Key::Read),
+                ("trigger_after_rated_messages", Key::Read),
+                ("trigger_after_duration", Key::Read),
+                ("trigger_on_join", Key::Read),
+                ("trigger_on_leave", Key::Read),
+            ],
+        );
+        if let Some(v) = obj.get("rated_message_size") {
+            let p = child(path, "rated_message_size");
+            if let Some(n) = self.uint(&p, v, 2, u64::from(u32::MAX))
+                && n % 2 != 0
+            {
+                self.error(&p, format!("{n} is odd (Crossbar wants an even size)"));
+            }
+        }
+        let mut triggers = 0;
+        for key in ["trigger_after_rated_messages", "trigger_after_duration"] {
+            if let Some(v) = obj.get(key) {
+                triggers += self
+                    .uint(&child(path, key), v, 0, u64::from(u32::MAX))
+                    .unwrap_or(1);
+            }
+        }
+        if triggers == 0 {
+            self.error(
+                path,
+                "`trigger_after_rated_messages` or `trigger_after_duration` must be \
+                 non-zero (as in Crossbar)",
+            );
+        }
+        self.opt_bool(path, obj, "trigger_on_join");
+        self.opt_bool(path, obj, "trigger_on_leave");
+        self.warn(
+            path,
+            "ignored: Junction publishes no `wamp.session.on_stats` events \
+             (per-shard traffic counters: `junction status --metrics`)",
+        );
+    }
+
     fn realm_options(&mut self, path: &str, v: &Value) -> UriCheck {
         let Some(obj) = self.object(path, v) else {
             return UriCheck::Loose;
@@ -348,6 +422,7 @@ impl Loader<'_> {
                 ("name", Key::Read),
                 ("permissions", Key::Read),
                 ("authorizer", Key::Read),
+                ("allow-by-default", Key::Read),
                 ("junction", Key::Read),
             ],
         );
@@ -389,6 +464,30 @@ impl Loader<'_> {
                 }
                 first_at.push(i);
                 permissions.push(perm);
+            }
+        }
+        if let Some(allow_all) = self.opt_bool(path, obj, "allow-by-default") {
+            // Crossbar reads `allow-by-default` only for a role with neither
+            // `permissions` nor `authorizer`: true allows every action on
+            // every URI (nothing disclosed), false denies everything.
+            if obj.contains_key("permissions") || obj.contains_key("authorizer") {
+                self.warn(
+                    &child(path, "allow-by-default"),
+                    "ignored: the role has `permissions` or an `authorizer`, which decide \
+                     alone (as in Crossbar)",
+                );
+            } else if allow_all {
+                permissions.push(Permission {
+                    uri: String::new(),
+                    match_policy: MatchPolicy::Prefix,
+                    allow: Allow {
+                        call: true,
+                        register: true,
+                        publish: true,
+                        subscribe: true,
+                    },
+                    disclose: Disclose::default(),
+                });
             }
         }
         let trustlevel = obj

@@ -777,13 +777,40 @@ impl Loader<'_> {
         }
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
+        // Serializers Crossbar offers and Junction does not: left out of
+        // the list with a warning while another serializer remains (a
+        // client negotiates one of those), an error when none would.
+        let mut skipped: Vec<(String, &'static str)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let ip = index(&p, i);
+            let Some(name) = self.string(&ip, item) else {
+                ok = false;
+                continue;
+            };
+            if let Some(missing) = ["ubjson", "flatbuffers"].into_iter().find(|m| *m == name) {
+                skipped.push((ip, missing));
+                continue;
+            }
             match self.serializer(&ip, item) {
                 Some(s) if !out.contains(&s) => out.push(s),
                 Some(_) => {}
                 None => ok = false,
             }
+        }
+        if out.is_empty() {
+            for (ip, name) in skipped {
+                self.unsupported(&ip, &format!("serializer \"{name}\""));
+            }
+            return None;
+        }
+        for (ip, name) in skipped {
+            self.warn(
+                &ip,
+                &format!(
+                    "skipped: Junction has no \"{name}\" serializer; clients negotiate one of \
+                     the others listed (a client that offers only \"{name}\" is refused)"
+                ),
+            );
         }
         ok.then_some(out)
     }

@@ -14,9 +14,9 @@ use crate::config::path::{child, index};
 use crate::config::web::{
     BridgeService, BridgeSigning, CgiService, DEFAULT_STATIC_CACHE_TIMEOUT_S,
     DEFAULT_TIMESTAMP_DELTA_LIMIT_S, ForwardedProto, HttpLimits, IpNetwork, JsonService,
-    LongPollService, RedirectService, ResourceService, ReverseProxyService, StaticFileOptions,
-    StaticService, StaticSource, UploadService, WebOptions, WebPaths, WebService, WebTransport,
-    WsgiService, mask32, mask128,
+    LongPollService, RedirectService, ReverseProxyService, StaticFileOptions, StaticService,
+    StaticSource, UploadService, WebOptions, WebPaths, WebService, WebTransport, WsgiService,
+    mask32, mask128,
 };
 use crate::proto::http::MAX_HEADERS_CAP;
 
@@ -446,12 +446,19 @@ impl Loader<'_> {
                 self.upload(path, obj).map(WebService::Upload)
             }
             "resource" => {
+                // A Python Twisted resource class: Junction hosts no Python
+                // code in the router. The path answers 404 (as `none`), so
+                // its requests do not fall through to the level's `/`.
                 keys(self, &[("classname", Key::Read), ("extra", Key::Read)]);
                 let classname = self.required(path, obj, "classname", Self::nonempty)?;
-                Some(WebService::Resource(ResourceService {
-                    classname: classname.into_owned(),
-                    extra: obj.get("extra").cloned(),
-                }))
+                self.warn(
+                    &child(path, "type"),
+                    &format!(
+                        "served as 404 (as a `none` path): the Python Twisted resource \
+                         \"{classname}\" needs Crossbar's Python router"
+                    ),
+                );
+                Some(WebService::NotFound)
             }
             "mqtt" => self
                 .mqtt_service(path, obj, limits, Within::Listener)

@@ -4,6 +4,7 @@
 //! files one area each.
 
 mod auth;
+mod compat;
 mod env;
 mod mqtt;
 mod samples;
@@ -346,9 +347,7 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"metrics": "on"}), "junction.metrics", Invalid, "expected true or false")]
 #[case("/junction", json!({"pack_connections": -1}), "junction.pack_connections", Invalid, "")]
 #[case("/junction", json!({"pack_connections": 2_000_000}), "junction.pack_connections", Invalid, "out of range")]
-#[case("/workers/0/realms", json!([]), "workers[0].realms", Invalid, "no realm")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
-#[case("/workers/0/realms/0/store", json!({"type": "cfxdb", "path": "db"}), "workers[0].realms[0].store.type", Unsupported, "\"cfxdb\"")]
 #[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.event-history[0].limit", Invalid, "out of range")]
@@ -376,7 +375,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com..x", "match": "exact"}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "empty components")]
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"uri": "com.a b"}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "invalid URI")]
 #[case("/workers/0/realms/0/roles/0/permissions/0", json!({"allow": {}}), "workers[0].realms[0].roles[0].permissions[0].uri", Invalid, "missing")]
-#[case("/workers/0/transports", json!([]), "workers[0].transports", Invalid, "no transport")]
 #[case("/workers/0/transports/0", json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}, "options": {"realm": "nowhere"}}), "workers[0].transports[0].options.realm", Invalid, "nowhere")]
 #[case("/workers/0/transports/0/type", json!("websocket.testee"), "workers[0].transports[0].type", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/type", json!("carrier-pigeon"), "workers[0].transports[0].type", Invalid, "unknown transport type")]
@@ -393,7 +391,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/transports/0/endpoint", json!({"type": "twisted", "server_string": "tcp:80"}), "workers[0].transports[0].endpoint.type", Unsupported, "endpoint type \"twisted\"")]
 #[case("/workers/0/transports/0/endpoint", json!({"type": "unix"}), "workers[0].transports[0].endpoint.path", Invalid, "missing")]
 #[case("/workers/0/transports/0/endpoint", json!({"type": "udp", "port": 1}), "workers[0].transports[0].endpoint.type", Invalid, "unknown endpoint type")]
-#[case("/workers/0/transports/0/serializers", json!(["json", "ubjson"]), "workers[0].transports[0].serializers[1]", Unsupported, "serializer \"ubjson\" is not supported yet")]
 #[case("/workers/0/transports/0/serializers", json!(["flatbuffers"]), "workers[0].transports[0].serializers[0]", Unsupported, "not supported yet")]
 #[case("/workers/0/transports/0/serializers", json!(["xml"]), "workers[0].transports[0].serializers[0]", Invalid, "unknown serializer")]
 #[case("/workers/0/transports/0/serializers", json!([]), "workers[0].transports[0].serializers", Invalid, "at least one")]

@@ -58,7 +58,7 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"h": {"type": "webhook", "realm": "realm1", "role": "anonymous"}}), "workers[0].transports[0].paths.h.options", Invalid, "missing")]
 #[case(json!({"h": {"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {}}}), "workers[0].transports[0].paths.h.options.topic", Invalid, "missing")]
 #[case(json!({"u": {"type": "upload", "realm": "realm1", "role": "anonymous", "directory": "up", "form_fields": {"file_name": "f", "total_size": "t", "chunk_number": "n", "chunk_size": "s", "total_chunks": "k", "content": "c"}}}), "workers[0].transports[0].paths.u.form_fields.mime_type", Invalid, "missing")]
-#[case(json!({"x": {"type": "resource", "classname": "my.Resource"}}), "workers[0].transports[0].paths.x.type", Unsupported, "Python Twisted resource")]
+#[case(json!({"x": {"type": "resource"}}), "workers[0].transports[0].paths.x.classname", Invalid, "missing")]
 #[case(json!({"n": {"type": "path"}}), "workers[0].transports[0].paths.n.paths", Invalid, "missing")]
 #[case(json!({"c": {"type": "cgi", "directory": "cgi", "processor": "sh", "junction": {"timeout": 0}}}), "workers[0].transports[0].paths.c.junction.timeout", Invalid, "out of range")]
 #[case(json!({"c": {"type": "cgi", "directory": "cgi", "processor": "sh", "junction": {"max_head_size": 10}}}), "workers[0].transports[0].paths.c.junction.max_head_size", Invalid, "out of range")]
