@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# perf/netcompare.sh — issue #9's unbatched targets over loopback AND over a
+# network-like path (perf/netns.sh: two namespaces, a veth pair, receive
+# processing on the receiving side's CPU), Junction against mosquitto, in one
+# script so that both paths see the same machine load. Run as root.
+#
+#   perf/netcompare.sh [--runs 3] [--duration 6] [--junction BIN] [--loadgen BIN]
+#                      [--port-base 18480] [--out DIR]
+#                      [--only unbatched200,unbatched400,iot2,iot10,profile]
+#
+# Each step runs RUNS rounds; a round is every path (loopback, veth) and every
+# server, a fresh server per run, pinned (server CPU 0, loadgen CPU 1):
+#   unbatched200  perf/unbatched.sh, RATE=200: 10 publishers x 100 subscribers
+#                 over 10 topics, 100 B, 20k deliveries/s (Junction: WAMP JSON
+#                 over WebSocket, 1 shard; mosquitto: MQTT QoS 0)
+#   unbatched400  the same at RATE=400: 40k deliveries/s
+#   iot2, iot10   perf/iot.sh: 10,000 devices x 1 msg/s, 2 and 10 dashboards by
+#                 prefix, 100 commands/s (Junction over WAMP and over MQTT)
+#   profile       unbatched200 on each path, one Junction and one mosquitto run,
+#                 `perf record -g -F 2000 -p PID -- sleep 4` from the 3rd second;
+#                 perf/netprofile.py's summary (kernel vs user, the send path,
+#                 the receive path, the top symbols)
+# Ports: --port-base B (WebSocket), B+1 (rawsocket), B+3 (MQTT), mosquitto
+# B+350. Everything goes to OUT (default perf/out/netcompare-DATE): one .txt per
+# step with every run line (kept up or not, softirq per CPU, load average) and
+# the medians, path.txt (perf/netns.sh status) and summary.txt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JUNCTION=$ROOT/target/release/junction
+LOADGEN=$ROOT/target/release/loadgen
+RUNS=3 DURATION=6 PORT_BASE=18480
+ONLY="unbatched200,unbatched400,iot2,iot10,profile"
+OUT="$ROOT/perf/out/netcompare-$(date +%Y%m%d-%H%M%S)"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) RUNS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --junction) JUNCTION=$2; shift ;;
+        --loadgen) LOADGEN=$2; shift ;;
+        --port-base) PORT_BASE=$2; shift ;;
+        --out) OUT=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        -h|--help) sed -n 2,28p "$0"; exit 0 ;;
+        *) echo "netcompare.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ $(id -u) == 0 ]] || { echo "netcompare.sh: run as root (network namespaces)" >&2; exit 1; }
+for b in "$JUNCTION" "$LOADGEN"; do
+    [[ -x $b ]] || { echo "netcompare.sh: $b is missing" >&2; exit 1; }
+done
+mkdir -p "$OUT"
+WS_PORT=$PORT_BASE RS_PORT=$((PORT_BASE + 1)) MQTT_PORT=$((PORT_BASE + 3)) MQ_PORT=$((PORT_BASE + 350))
+for c in bench iot; do
+    sed -e "s/18480/$WS_PORT/" -e "s/18481/$RS_PORT/" -e "s/18483/$MQTT_PORT/" \
+        "$ROOT/perf/$c-config.json" >"$OUT/$c-config.json"
+done
+
+source "$ROOT/perf/lib.sh"
+source "$ROOT/perf/netpath.sh"
+"$ROOT/perf/netns.sh" up
+trap '"$ROOT/perf/netns.sh" down' EXIT
+"$ROOT/perf/netns.sh" status | tee "$OUT/path.txt"
+
+export LOADGEN_BIN=$LOADGEN NET="loopback veth" DURATION MQ_PORT
+step() { [[ ,$ONLY, == *",$1,"* ]]; }
+log() { echo "[$(date -u +%H:%M:%S)] $* (load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$OUT/summary.txt"; }
+
+for rate in 200 400; do
+    step "unbatched$rate" || continue
+    log "unbatched RATE=$rate"
+    CONFIG=$OUT/bench-config.json PORT=$WS_PORT RATE=$rate \
+        "$ROOT/perf/unbatched.sh" "$RUNS" junction="$JUNCTION" mosquitto 2>&1 | tee "$OUT/unbatched$rate.txt"
+    grep '^median' "$OUT/unbatched$rate.txt" >>"$OUT/summary.txt" || true
+done
+for dash in 2 10; do
+    step "iot$dash" || continue
+    log "iot DASHBOARDS=$dash"
+    CONFIG=$OUT/iot-config.json WS_PORT=$WS_PORT MQTT_PORT=$MQTT_PORT DASHBOARDS=$dash \
+        "$ROOT/perf/iot.sh" "$RUNS" wamp="$JUNCTION" mqtt="$JUNCTION" mosquitto 2>&1 | tee "$OUT/iot$dash.txt"
+    grep '^median' "$OUT/iot$dash.txt" >>"$OUT/summary.txt" || true
+done
+
+# One profiled run: server $2 (junction or mosquitto) on path $1.
+profile() {
+    local net=$1 server=$2 work pid gen
+    work=$(mktemp -d)
+    net_setup "$net"
+    net_use "$net"
+    if [[ $server == mosquitto ]]; then
+        MOSQUITTO_WRAP=("${SRV_EXEC[@]}")
+        start_mosquitto "$MQ_PORT" "$work"
+        pid=$MOSQUITTO_PID url=mqtt://$NET_HOST:$MQ_PORT
+    else
+        RUNTIME_DIRECTORY=$work/run "${SRV_EXEC[@]}" "$JUNCTION" start --shards 1 --log-level warn \
+            --config "$(net_config "$OUT/bench-config.json" "$work")" >"$work/router.log" 2>&1 &
+        pid=$!
+        wait_port "$WS_PORT" 30 "$pid" "$work/router.log"
+        url=ws://$NET_HOST:$WS_PORT/ws
+    fi
+    "${GEN_EXEC[@]}" "$LOADGEN" pubsub --publishers 10 --subscribers 100 --topics 10 --payload 100 --rate 200 \
+        --duration 9 --url "$url" --router-pid "$pid" --json "$work/r.json" >"$work/loadgen.log" 2>&1 &
+    gen=$!
+    sleep 3
+    perf record -q -g -F 2000 -p "$pid" -o "$OUT/perf-$server-$net.data" -- sleep 4 2>/dev/null
+    wait "$gen" || { echo "profile $server $net: loadgen failed"; tail -3 "$work/loadgen.log"; }
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    python3 - "$work/r.json" <<'PY' || true
+import json, sys
+r = json.load(open(sys.argv[1]))
+us = r["cpu"]["router_cpu_s"] / r["delivered"] * 1e6
+print(f"run: {r['throughput_per_s']:.0f} deliveries/s, lost {r['lost']}, router {us:.2f} us/delivery")
+PY
+    rm -rf "$work"
+    python3 "$ROOT/perf/netprofile.py" "$OUT/perf-$server-$net.data"
+}
+if step profile; then
+    for net in veth loopback; do
+        for server in junction mosquitto; do
+            log "profile $server over $net"
+            profile "$net" "$server" 2>&1 | tee "$OUT/profile-$server-$net.txt"
+        done
+    done
+fi
+log "done: $OUT"
