@@ -19,7 +19,9 @@
 #   profile       unbatched200 on each path, one Junction and one mosquitto run,
 #                 `perf record -g -F 2000 -p PID -- sleep 4` from the 3rd second;
 #                 perf/netprofile.py's summary (kernel vs user, the send path,
-#                 the receive path, the top symbols)
+#                 the receive path, the top symbols); at the same time the
+#                 whole server CPU (perf record -a -C 0): whose time it was,
+#                 and the receive softirq run while it idled (no process's)
 # Ports: --port-base B (WebSocket), B+1 (rawsocket), B+3 (MQTT), mosquitto
 # B+350. Everything goes to OUT (default perf/out/netcompare-DATE): one .txt per
 # step with every run line (kept up or not, softirq per CPU, load average) and
@@ -103,7 +105,12 @@ profile() {
         --duration 9 --url "$url" --router-pid "$pid" --json "$work/r.json" >"$work/loadgen.log" 2>&1 &
     gen=$!
     sleep 3
-    perf record -q -g -F 2000 -p "$pid" -o "$OUT/perf-$server-$net.data" -- sleep 4 2>/dev/null
+    # the server process, and (at the same time) everything on its CPU; the
+    # perf tools themselves on loadgen's CPU
+    taskset -c "$GEN_CPU" perf record -q -a -C "$SRV_CPU" -g -F 1000 -o "$OUT/perfcpu-$server-$net.data" -- sleep 4 2>/dev/null &
+    local whole=$!
+    taskset -c "$GEN_CPU" perf record -q -g -F 2000 -p "$pid" -o "$OUT/perf-$server-$net.data" -- sleep 4 2>/dev/null
+    wait "$whole" || true
     wait "$gen" || { echo "profile $server $net: loadgen failed"; tail -3 "$work/loadgen.log"; }
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -115,7 +122,10 @@ print(f"run: {r['throughput_per_s']:.0f} deliveries/s, lost {r['lost']}, router 
 PY
     rm -rf "$work"
     python3 "$ROOT/perf/netprofile.py" "$OUT/perf-$server-$net.data"
+    python3 "$ROOT/perf/netprofile.py" --cpu --comm "$(ps_comm "$server")" "$OUT/perfcpu-$server-$net.data"
 }
+# the command name perf shows for the server's threads
+ps_comm() { if [[ $1 == mosquitto ]]; then echo mosquitto; else echo junction; fi; }
 if step profile; then
     for net in veth loopback; do
         for server in junction mosquitto; do

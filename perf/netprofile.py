@@ -2,6 +2,8 @@
 """Summarise a `perf record -g -p PID` of a server (perf/netcompare.sh's profiles).
 
     perf/netprofile.py perf.data [--top 15]
+    perf/netprofile.py --cpu cpu.data [--comm mosquitto]
+
 
 Prints: the share of samples in the kernel and in user space (perf report
 --sort dso), the inclusive share ("children") of the kernel functions that
@@ -9,6 +11,12 @@ mark the send path, the receive path (softirq run on this CPU: veth or
 loopback delivery, IP/TCP receive, the reader's wake-up), the reads and the
 waits, and the top functions by their own samples. A function that is absent
 from the profile (another kernel, another transport) is left out.
+
+--cpu: the file is a whole-CPU profile (`perf record -a -C CPU -g`, the
+cpu-clock event, which samples the idle loop too, so shares are shares of
+time): the share of each command on that CPU, and for the idle task
+(`swapper`) and for --comm the inclusive share of the softirq marks: the
+receive work done while the CPU idled is charged to no process.
 """
 import argparse
 import re
@@ -54,11 +62,42 @@ def report(data, *args):
     return out.splitlines()
 
 
+def marks(data, *filt):
+    children = {}
+    for line in report(data, *filt, "--children", "--sort", "sym", "-g", "none", "--percent-limit", "0.1"):
+        m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[[^\]]+\]\s+(\S+)", line)
+        if m:
+            children.setdefault(m.group(3), float(m.group(1)))
+    return children
+
+
+def cpu(a):
+    print("share of the CPU's time by command:")
+    n = 0
+    for line in report(a.data, "--sort", "comm", "-g", "none"):
+        if re.match(r"\s*[\d.]+%", line):
+            print("  " + line.strip())
+            n += 1
+            if n >= 6:
+                break
+    for comm in ["swapper"] + ([a.comm] if a.comm else []):
+        ch = marks(a.data, "--comm", comm, "--percentage", "absolute")
+        shown = [(g, s, w) for g, s, w in MARKS if g in ("softirq", "irq") and s in ch]
+        print(f"softirq and interrupts under {comm} (share of all the CPU's time):")
+        for group, sym, what in shown:
+            print(f"  {ch[sym]:5.1f} %  {sym}  ({what})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--cpu", action="store_true")
+    ap.add_argument("--comm")
     a = ap.parse_args()
+    if a.cpu:
+        cpu(a)
+        return
 
     kernel = user = 0.0
     for line in report(a.data, "--no-children", "--sort", "dso"):
@@ -72,11 +111,7 @@ def main():
             user += pct
     print(f"kernel {kernel:.1f} %   user space {user:.1f} %")
 
-    children = {}
-    for line in report(a.data, "--children", "--sort", "sym", "-g", "none", "--percent-limit", "0.1"):
-        m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[[^\]]+\]\s+(\S+)", line)
-        if m:
-            children.setdefault(m.group(3), float(m.group(1)))
+    children = marks(a.data)
     print("inclusive share (children) of the marks:")
     for group, sym, what in MARKS:
         if sym in children:
