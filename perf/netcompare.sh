@@ -61,11 +61,13 @@ done
 
 source "$ROOT/perf/lib.sh"
 source "$ROOT/perf/netpath.sh"
+SERVER_PID=
 "$ROOT/perf/netns.sh" up
-trap '"$ROOT/perf/netns.sh" down' EXIT
+trap '[[ -n $SERVER_PID ]] && kill -KILL "$SERVER_PID" 2>/dev/null; "$ROOT/perf/netns.sh" down' EXIT
 "$ROOT/perf/netns.sh" status | tee "$OUT/path.txt"
 
-export LOADGEN_BIN=$LOADGEN NET="loopback veth" DURATION MQ_PORT
+# every run pinned (server CPU 0, loadgen CPU 1), over loopback too
+export LOADGEN_BIN=$LOADGEN NET="loopback veth" DURATION MQ_PORT PIN=1
 step() { [[ ,$ONLY, == *",$1,"* ]]; }
 log() { echo "[$(date -u +%H:%M:%S)] $* (load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$OUT/summary.txt"; }
 
@@ -90,14 +92,20 @@ profile() {
     work=$(mktemp -d)
     net_setup "$net"
     net_use "$net"
+    if taken "$([[ $server == mosquitto ]] && echo "$MQ_PORT" || echo "$WS_PORT")"; then
+        echo "profile: the server's port is already taken" >&2
+        return 1
+    fi
     if [[ $server == mosquitto ]]; then
         MOSQUITTO_WRAP=("${SRV_EXEC[@]}")
         start_mosquitto "$MQ_PORT" "$work"
         pid=$MOSQUITTO_PID url=mqtt://$NET_HOST:$MQ_PORT
+        SERVER_PID=$pid
     else
         RUNTIME_DIRECTORY=$work/run "${SRV_EXEC[@]}" "$JUNCTION" start --shards 1 --log-level warn \
             --config "$(net_config "$OUT/bench-config.json" "$work")" >"$work/router.log" 2>&1 &
         pid=$!
+        SERVER_PID=$pid
         wait_port "$WS_PORT" 30 "$pid" "$work/router.log"
         url=ws://$NET_HOST:$WS_PORT/ws
     fi
@@ -114,6 +122,7 @@ profile() {
     wait "$gen" || { echo "profile $server $net: loadgen failed"; tail -3 "$work/loadgen.log"; }
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    SERVER_PID=
     python3 - "$work/r.json" <<'PY' || true
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -14,9 +14,10 @@ from the profile (another kernel, another transport) is left out.
 
 --cpu: the file is a whole-CPU profile (`perf record -a -C CPU -g`, the
 cpu-clock event, which samples the idle loop too, so shares are shares of
-time): the share of each command on that CPU, and for the idle task
-(`swapper`) and for --comm the inclusive share of the softirq marks: the
-receive work done while the CPU idled is charged to no process.
+time): the share of each command on that CPU (the top six, the idle task
+`swapper` and those starting with --comm) and the softirq work run in each
+one's context, i.e. charged to it (see perf/netns.sh): under swapper, the
+receive work done while the CPU idled, charged to no process.
 """
 import argparse
 import re
@@ -72,20 +73,33 @@ def marks(data, *filt):
 
 
 def cpu(a):
-    print("share of the CPU's time by command:")
-    n = 0
-    for line in report(a.data, "--sort", "comm", "-g", "none"):
-        if re.match(r"\s*[\d.]+%", line):
-            print("  " + line.strip())
-            n += 1
-            if n >= 6:
-                break
-    for comm in ["swapper"] + ([a.comm] if a.comm else []):
-        ch = marks(a.data, "--comm", comm, "--percentage", "absolute")
-        shown = [(g, s, w) for g, s, w in MARKS if g in ("softirq", "irq") and s in ch]
-        print(f"softirq and interrupts under {comm} (share of all the CPU's time):")
-        for group, sym, what in shown:
-            print(f"  {ch[sym]:5.1f} %  {sym}  ({what})")
+    share = {}
+    for line in report(a.data, "--sort", "comm", "-g", "none", "-t", "|"):
+        f = [x.strip() for x in line.split("|")]
+        if len(f) >= 2 and f[0].endswith("%"):
+            share[f[-1]] = float(f[0].rstrip("%"))
+    # per command: the inclusive share of each symbol (sorted by comm and
+    # symbol: perf's --comm filter is unreliable when comm is no sort key)
+    ch = {}
+    for line in report(a.data, "--children", "--sort", "comm,sym", "-g", "none", "-t", "|",
+                       "--percent-limit", "0.05"):
+        f = [x.strip() for x in line.split("|")]
+        if len(f) == 4 and f[0].endswith("%"):
+            sym = f[3].split("]", 1)[-1].strip()
+            ch.setdefault(f[2], {}).setdefault(sym, float(f[0].rstrip("%")))
+    comms = sorted(share, key=share.get, reverse=True)
+    shown = comms[:6] + [c for c in comms[6:] if c == "swapper" or (a.comm and c.startswith(a.comm))]
+    print("the CPU's time by command, and the softirq work run in each one's context")
+    print("(all shares of the CPU's time; NET_RX = net_rx_action, IPI = interrupts received):")
+    print(f"  {'command':18} {'share':>7} {'softirq':>8} {'NET_RX':>7} {'IPI':>6}")
+    total = [0.0, 0.0, 0.0]
+    for name in shown:
+        c = ch.get(name, {})
+        row = [max(c.get("handle_softirqs", 0.0), c.get("__do_softirq", 0.0)),
+               c.get("net_rx_action", 0.0), c.get("asm_sysvec_call_function_single", 0.0)]
+        total = [t + r for t, r in zip(total, row)]
+        print(f"  {name:18} {share[name]:6.1f}% {row[0]:7.1f}% {row[1]:6.1f}% {row[2]:5.1f}%")
+    print(f"  {'(these together)':18} {sum(share[n] for n in shown):6.1f}% {total[0]:7.1f}% {total[1]:6.1f}% {total[2]:5.1f}%")
 
 
 def main():
