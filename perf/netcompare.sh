@@ -17,11 +17,14 @@
 #   iot2, iot10   perf/iot.sh: 10,000 devices x 1 msg/s, 2 and 10 dashboards by
 #                 prefix, 100 commands/s (Junction over WAMP and over MQTT)
 #   profile       unbatched200 on each path, one Junction and one mosquitto run,
-#                 `perf record -g -F 2000 -p PID -- sleep 4` from the 3rd second;
+#                 `perf record -g -F 2000 -p PID -- sleep 4` from the 3rd second
+#                 and `perf stat` of packets, IPIs and syscalls per delivery;
 #                 perf/netprofile.py's summary (kernel vs user, the send path,
 #                 the receive path, the top symbols); at the same time the
 #                 whole server CPU (perf record -a -C 0): whose time it was,
 #                 and the receive softirq run while it idled (no process's)
+#   counts        (not in the default list) iot with 2 dashboards on each path,
+#                 Junction WAMP, Junction MQTT, mosquitto: the perf stat counts
 # Ports: --port-base B (WebSocket), B+1 (rawsocket), B+3 (MQTT), mosquitto
 # B+350. Everything goes to OUT (default perf/out/netcompare-DATE): one .txt per
 # step with every run line (kept up or not, softirq per CPU, load average) and
@@ -86,60 +89,101 @@ for dash in 2 10; do
     grep '^median' "$OUT/iot$dash.txt" >>"$OUT/summary.txt" || true
 done
 
-# One profiled run: server $2 (junction or mosquitto) on path $1.
-profile() {
-    local net=$1 server=$2 work pid gen
+# One measured run on path $1 against server $2 (junction: WAMP over
+# WebSocket, junction-mqtt: Junction's MQTT, mosquitto) with scenario $3
+# (unbatched: RATE=200; iot2: 10,000 devices, 2 dashboards); $4 profile or
+# counts. Both: `perf stat` on the server for 4 s of the steady phase (packets
+# it sent: net:net_dev_queue; IPIs it sent; syscalls; io_uring requests),
+# per delivery; profile: also `perf record -g` of the server and of its whole
+# CPU, summarised by perf/netprofile.py.
+one_run() {
+    local net=$1 server=$2 scen=$3 mode=$4 work pid gen port tag=$2-$3-$1 load settle
     work=$(mktemp -d)
     net_setup "$net"
     net_use "$net"
-    if taken "$([[ $server == mosquitto ]] && echo "$MQ_PORT" || echo "$WS_PORT")"; then
-        echo "profile: the server's port is already taken" >&2
+    case $server in
+        mosquitto) port=$MQ_PORT ;;
+        junction-mqtt) port=$MQTT_PORT ;;
+        *) port=$WS_PORT ;;
+    esac
+    if taken "$port"; then
+        echo "$tag: the server's port is already taken" >&2
         return 1
     fi
     if [[ $server == mosquitto ]]; then
         MOSQUITTO_WRAP=("${SRV_EXEC[@]}")
         start_mosquitto "$MQ_PORT" "$work"
-        pid=$MOSQUITTO_PID url=mqtt://$NET_HOST:$MQ_PORT
+        pid=$MOSQUITTO_PID
         SERVER_PID=$pid
     else
         RUNTIME_DIRECTORY=$work/run "${SRV_EXEC[@]}" "$JUNCTION" start --shards 1 --log-level warn \
-            --config "$(net_config "$OUT/bench-config.json" "$work")" >"$work/router.log" 2>&1 &
+            --config "$(net_config "$OUT/iot-config.json" "$work")" >"$work/router.log" 2>&1 &
         pid=$!
         SERVER_PID=$pid
         wait_port "$WS_PORT" 30 "$pid" "$work/router.log"
-        url=ws://$NET_HOST:$WS_PORT/ws
     fi
-    "${GEN_EXEC[@]}" "$LOADGEN" pubsub --publishers 10 --subscribers 100 --topics 10 --payload 100 --rate 200 \
-        --duration 9 --url "$url" --router-pid "$pid" --json "$work/r.json" >"$work/loadgen.log" 2>&1 &
+    local url=ws://$NET_HOST:$port/ws
+    [[ $server == junction ]] || url=mqtt://$NET_HOST:$port
+    if [[ $scen == unbatched ]]; then
+        load=(pubsub --publishers 10 --subscribers 100 --topics 10 --payload 100 --rate 200 --duration 9)
+        settle=3
+    else
+        load=(iot --devices 10000 --rate 1 --dashboards 2 --subscribe prefix --commands 100 --payload 100 --duration 10)
+        settle=7
+    fi
+    "${GEN_EXEC[@]}" "$LOADGEN" "${load[@]}" --url "$url" --router-pid "$pid" --json "$work/r.json" >"$work/loadgen.log" 2>&1 &
     gen=$!
-    sleep 3
-    # the server process, and (at the same time) everything on its CPU; the
-    # perf tools themselves on loadgen's CPU
-    taskset -c "$GEN_CPU" perf record -q -a -C "$SRV_CPU" -g -F 1000 -o "$OUT/perfcpu-$server-$net.data" -- sleep 4 2>/dev/null &
-    local whole=$!
-    taskset -c "$GEN_CPU" perf record -q -g -F 2000 -p "$pid" -o "$OUT/perf-$server-$net.data" -- sleep 4 2>/dev/null
-    wait "$whole" || true
-    wait "$gen" || { echo "profile $server $net: loadgen failed"; tail -3 "$work/loadgen.log"; }
+    sleep "$settle"
+    # the perf tools themselves on loadgen's CPU
+    local whole=() rec=()
+    if [[ $mode == profile ]]; then
+        # everything on the server's CPU, and the server process
+        taskset -c "$GEN_CPU" perf record -q -a -C "$SRV_CPU" -g -F 1000 -o "$OUT/perfcpu-$tag.data" -- sleep 4 2>/dev/null &
+        whole=($!)
+        taskset -c "$GEN_CPU" perf record -q -g -F 2000 -p "$pid" -o "$OUT/perf-$tag.data" -- sleep 4 2>/dev/null &
+        rec=($!)
+    fi
+    taskset -c "$GEN_CPU" perf stat -x, -o "$work/stat.csv" -p "$pid" \
+        -e net:net_dev_queue,ipi:ipi_send_cpu,ipi:ipi_send_cpumask,raw_syscalls:sys_enter,io_uring:io_uring_submit_req -- sleep 4 2>/dev/null
+    for p in "${whole[@]}" "${rec[@]}"; do wait "$p" || true; done
+    wait "$gen" || { echo "$tag: loadgen failed"; tail -3 "$work/loadgen.log"; }
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     SERVER_PID=
-    python3 - "$work/r.json" <<'PY' || true
+    python3 - "$work/r.json" "$work/stat.csv" <<'PY' || true
 import json, sys
 r = json.load(open(sys.argv[1]))
 us = r["cpu"]["router_cpu_s"] / r["delivered"] * 1e6
 print(f"run: {r['throughput_per_s']:.0f} deliveries/s, lost {r['lost']}, router {us:.2f} us/delivery")
+per = 4.0 * r["throughput_per_s"]
+names = {"net:net_dev_queue": "packets sent", "ipi:ipi_send_cpu": "IPIs sent (one CPU)",
+         "ipi:ipi_send_cpumask": "IPIs sent (CPU mask)", "raw_syscalls:sys_enter": "syscalls",
+         "io_uring:io_uring_submit_req": "io_uring requests"}
+for line in open(sys.argv[2]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[2] in names and f[0].replace(".", "").isdigit():
+        print(f"  {names[f[2]]:22} {float(f[0]) / per:6.3f} per delivery")
 PY
     rm -rf "$work"
-    python3 "$ROOT/perf/netprofile.py" "$OUT/perf-$server-$net.data"
-    python3 "$ROOT/perf/netprofile.py" --cpu --comm "$(ps_comm "$server")" "$OUT/perfcpu-$server-$net.data"
+    if [[ $mode == profile ]]; then
+        python3 "$ROOT/perf/netprofile.py" "$OUT/perf-$tag.data"
+        python3 "$ROOT/perf/netprofile.py" --cpu --comm "$([[ $server == mosquitto ]] && echo mosquitto || echo junction)" \
+            "$OUT/perfcpu-$tag.data"
+    fi
 }
-# the command name perf shows for the server's threads
-ps_comm() { if [[ $1 == mosquitto ]]; then echo mosquitto; else echo junction; fi; }
 if step profile; then
     for net in veth loopback; do
         for server in junction mosquitto; do
-            log "profile $server over $net"
-            profile "$net" "$server" 2>&1 | tee "$OUT/profile-$server-$net.txt"
+            log "profile $server, unbatched 20k/s, over $net"
+            one_run "$net" "$server" unbatched profile 2>&1 | tee "$OUT/profile-$server-unbatched-$net.txt"
+        done
+    done
+fi
+if step counts; then
+    for net in veth loopback; do
+        for server in junction junction-mqtt mosquitto; do
+            log "counts $server, iot 2 dashboards, over $net"
+            one_run "$net" "$server" iot2 counts 2>&1 | tee "$OUT/counts-$server-iot2-$net.txt"
         done
     done
 fi
