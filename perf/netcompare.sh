@@ -23,8 +23,10 @@
 #                 the receive path, the top symbols); at the same time the
 #                 whole server CPU (perf record -a -C 0): whose time it was,
 #                 and the receive softirq run while it idled (no process's)
-#   counts        (not in the default list) iot with 2 dashboards on each path,
-#                 Junction WAMP, Junction MQTT, mosquitto: the perf stat counts
+#   counts        (not in the default list) the perf stat counts alone (with
+#                 the syscalls by kind), unbatched200 (Junction, mosquitto) and
+#                 iot with 2 dashboards (Junction WAMP and MQTT, mosquitto), on
+#                 each path
 # Ports: --port-base B (WebSocket), B+1 (rawsocket), B+3 (MQTT), mosquitto
 # B+350. Everything goes to OUT (default perf/out/netcompare-DATE): one .txt per
 # step with every run line (kept up or not, softirq per CPU, load average) and
@@ -144,7 +146,9 @@ one_run() {
         rec=($!)
     fi
     taskset -c "$GEN_CPU" perf stat -x, -o "$work/stat.csv" -p "$pid" \
-        -e net:net_dev_queue,ipi:ipi_send_cpu,ipi:ipi_send_cpumask,raw_syscalls:sys_enter,io_uring:io_uring_submit_req -- sleep 4 2>/dev/null
+        -e net:net_dev_queue,ipi:ipi_send_cpu,ipi:ipi_send_cpumask,raw_syscalls:sys_enter,io_uring:io_uring_submit_req \
+        -e syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait \
+        -e syscalls:sys_enter_io_uring_enter -- sleep 4 2>/dev/null
     for p in "${whole[@]}" "${rec[@]}"; do wait "$p" || true; done
     wait "$gen" || { echo "$tag: loadgen failed"; tail -3 "$work/loadgen.log"; }
     kill -INT "$pid" 2>/dev/null || true
@@ -158,7 +162,10 @@ print(f"run: {r['throughput_per_s']:.0f} deliveries/s, lost {r['lost']}, router 
 per = 4.0 * r["throughput_per_s"]
 names = {"net:net_dev_queue": "packets sent", "ipi:ipi_send_cpu": "IPIs sent (one CPU)",
          "ipi:ipi_send_cpumask": "IPIs sent (CPU mask)", "raw_syscalls:sys_enter": "syscalls",
-         "io_uring:io_uring_submit_req": "io_uring requests"}
+         "io_uring:io_uring_submit_req": "io_uring requests",
+         "syscalls:sys_enter_write": "  of which write", "syscalls:sys_enter_read": "  of which read",
+         "syscalls:sys_enter_epoll_ctl": "  of which epoll_ctl", "syscalls:sys_enter_epoll_wait": "  of which epoll_wait",
+         "syscalls:sys_enter_io_uring_enter": "  of which io_uring_enter"}
 for line in open(sys.argv[2]):
     f = line.strip().split(",")
     if len(f) > 2 and f[2] in names and f[0].replace(".", "").isdigit():
@@ -181,6 +188,10 @@ if step profile; then
 fi
 if step counts; then
     for net in veth loopback; do
+        for server in junction mosquitto; do
+            log "counts $server, unbatched 20k/s, over $net"
+            one_run "$net" "$server" unbatched counts 2>&1 | tee "$OUT/counts-$server-unbatched-$net.txt"
+        done
         for server in junction junction-mqtt mosquitto; do
             log "counts $server, iot 2 dashboards, over $net"
             one_run "$net" "$server" iot2 counts 2>&1 | tee "$OUT/counts-$server-iot2-$net.txt"
