@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The path between a benchmark's server and its load generator, for the perf/
 # scripts that take NET (sourced after perf/lib.sh, not run):
 #   net_setup NET...    for a list of paths (loopback, veth): pins (SRV_CPU and
@@ -44,6 +45,7 @@ net_use() {
     SRV_EXEC=() GEN_EXEC=() NET_NS='' NET_HOST=127.0.0.1
     if [[ $1 == veth ]]; then
         SRV_EXEC=(ip netns exec "$NS_SRV") GEN_EXEC=(ip netns exec "$NS_LOAD")
+        # shellcheck disable=SC2034 # read by lib.sh's taken
         NET_NS=$NS_LOAD NET_HOST=$SRV_IP
     fi
     if [[ ${PIN:-0} == 1 ]]; then
