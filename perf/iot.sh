@@ -20,6 +20,15 @@
 # controller (default 100), 100-byte payloads, DURATION seconds (default 10).
 # ARGS overrides the loadgen arguments after `iot`.
 #
+# NET (default loopback) is the path, or a list of paths run interleaved
+# (NET="loopback veth": per run, every path and every target), as in
+# perf/unbatched.sh: `veth` runs the server in perf/netns.sh's server namespace
+# (CONFIG copied with its 127.0.0.1 interfaces replaced by 10.77.0.1) and
+# loadgen in the load namespace, pinned as with PIN=1 (server CPU 0, loadgen
+# CPU 1); the labels are then LABEL@PATH. Each run line says whether the
+# server kept up (deliveries/s >= 98 % of devices x rate x dashboards, no loss)
+# and shows the softirq time of both CPUs and the load average.
+#
 # The figures: router CPU (utime + stime from /proc, --router-pid) per
 # delivery, throughput, telemetry p50/p99, command round trip p50, for
 # Junction the routed messages that crossed shards per delivery (control
@@ -35,19 +44,29 @@ ARGS=${ARGS:-"--devices ${DEVICES:-10000} --rate ${RATE:-1} --dashboards ${DASHB
 WS_PORT=${WS_PORT:-18480}
 MQTT_PORT=${MQTT_PORT:-18483}
 MQ_PORT=${MQ_PORT:-18830}
+NET=${NET:-loopback}
+read -ra NETS <<<"$NET"
+for n in "${NETS[@]}"; do
+    [[ $n == loopback || $n == veth ]] || { echo "NET: loopback or veth, not $n" >&2; exit 2; }
+done
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS [wamp=BIN] [mqtt=BIN] [mosquitto]" >&2; exit 2; }
 ulimit -n "$(ulimit -Hn)" || true
 
 source "$ROOT/perf/lib.sh"
-
-SRV_PIN=() GEN_PIN=()
-if [[ ${PIN:-0} == 1 ]]; then
-    pin_cpus
-    SRV_PIN=(taskset -c "$SRV_CPU") GEN_PIN=(taskset -c "$GEN_CPU")
-fi
+source "$ROOT/perf/netpath.sh"
+trap 'net_cleanup; rm -rf "$WORK"' EXIT
+net_setup "${NETS[@]}"
+# The deliveries/s offered: every device's messages to every dashboard.
+OFFERED=$(python3 - "$ARGS" <<'PY'
+import sys
+a = sys.argv[1].split()
+def opt(name, default):
+    return float(a[a.index(name) + 1]) if name in a else default
+print(f"{opt('--devices', 0) * opt('--rate', 1) * opt('--dashboards', 1):.0f}")
+PY
+)
 
 figure() {
     python3 - "$1" <<'PY'
@@ -64,46 +83,55 @@ PY
 }
 
 declare -A per_delivery
+labels=()
 for i in $(seq 1 "$RUNS"); do
-    for t in "${targets[@]}"; do
-        ctl=()
-        if [[ $t == mosquitto ]]; then
-            label=mosquitto
-            MOSQUITTO_WRAP=("${SRV_PIN[@]}")
-            start_mosquitto "$MQ_PORT" "$WORK" || exit 1
-            pid=$MOSQUITTO_PID
-            url=mqtt://127.0.0.1:$MQ_PORT
-        else
-            label=${t%%=*}; bin=${t#*=}
-            for p in "$WS_PORT" "$MQTT_PORT"; do
-                if taken "$p"; then echo "port $p is already taken" >&2; exit 1; fi
-            done
-            RUNTIME_DIRECTORY="$WORK/run" "${SRV_PIN[@]}" "$bin" start --shards "$SHARDS" --log-level warn --config "$CONFIG" >"$WORK/router.log" 2>&1 &
-            pid=$!
-            wait_port "$WS_PORT"
-            for _ in $(seq 1 20); do
-                [[ -S $WORK/run/junction.sock ]] && { ctl=(--router-control "$WORK/run/junction.sock"); break; }
-                sleep 0.1
-            done
-            case $label in
-                mqtt*) url=mqtt://127.0.0.1:$MQTT_PORT ;;
-                *) url=ws://127.0.0.1:$WS_PORT/ws ;;
-            esac
-        fi
-        # shellcheck disable=SC2086
-        timeout $((DURATION * 4 + 120)) "${GEN_PIN[@]}" "$LOADGEN" iot $ARGS --url "$url" --router-pid "$pid" "${ctl[@]}" \
-            --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
-            echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
-        kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-        [[ -s $WORK/r.json ]] || continue
-        read -r us thr p50 p99 cmd cross lost clean <<<"$(figure "$WORK/r.json")"
-        rm -f "$WORK/r.json"
-        echo "run $i $label: router ${us} us/delivery  throughput ${thr}/s  p50 ${p50} us  p99 ${p99} us  command p50 ${cmd} us  cross-shard ${cross}/delivery  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
-        per_delivery[$label]+="$us "
+    for net in "${NETS[@]}"; do
+        net_use "$net"
+        for t in "${targets[@]}"; do
+            ctl=()
+            if [[ $t == mosquitto ]]; then
+                label=mosquitto
+                MOSQUITTO_WRAP=("${SRV_EXEC[@]}")
+                start_mosquitto "$MQ_PORT" "$WORK" || exit 1
+                pid=$MOSQUITTO_PID
+                url=mqtt://$NET_HOST:$MQ_PORT
+            else
+                label=${t%%=*}; bin=${t#*=}
+                for p in "$WS_PORT" "$MQTT_PORT"; do
+                    if taken "$p"; then echo "port $p is already taken" >&2; exit 1; fi
+                done
+                RUNTIME_DIRECTORY="$WORK/run" "${SRV_EXEC[@]}" "$bin" start --shards "$SHARDS" --log-level warn \
+                    --config "$(net_config "$CONFIG" "$WORK")" >"$WORK/router.log" 2>&1 &
+                pid=$!
+                wait_port "$WS_PORT" 30 "$pid" "$WORK/router.log"
+                for _ in $(seq 1 20); do
+                    [[ -S $WORK/run/junction.sock ]] && { ctl=(--router-control "$WORK/run/junction.sock"); break; }
+                    sleep 0.1
+                done
+                case $label in
+                    mqtt*) url=mqtt://$NET_HOST:$MQTT_PORT ;;
+                    *) url=ws://$NET_HOST:$WS_PORT/ws ;;
+                esac
+            fi
+            [[ ${#NETS[@]} -gt 1 ]] && label+="@$net"
+            [[ " ${labels[*]} " == *" $label "* ]] || labels+=("$label")
+            softirq_mark
+            # shellcheck disable=SC2086
+            timeout $((DURATION * 4 + 120)) "${GEN_EXEC[@]}" "$LOADGEN" iot $ARGS --url "$url" --router-pid "$pid" "${ctl[@]}" \
+                --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
+                echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+            soft=$(softirq_since)
+            kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+            [[ -s $WORK/r.json ]] || continue
+            read -r us thr p50 p99 cmd cross lost clean <<<"$(figure "$WORK/r.json")"
+            rm -f "$WORK/r.json"
+            kept=$(python3 -c 'import sys; t, o, lost = map(float, sys.argv[1:]); print("kept up" if lost == 0 and t >= 0.98 * o else "DID NOT KEEP UP")' "$thr" "$OFFERED" "$lost")
+            echo "run $i $label: router ${us} us/delivery  throughput ${thr}/s of ${OFFERED}/s offered ($kept)  p50 ${p50} us  p99 ${p99} us  command p50 ${cmd} us  cross-shard ${cross}/delivery  lost ${lost}  clean ${clean}  $soft  load $(cut -d' ' -f1 /proc/loadavg)"
+            per_delivery[$label]+="$us "
+        done
     done
 done
-for t in "${targets[@]}"; do
-    label=${t%%=*}
+for label in "${labels[@]}"; do
     [[ -n ${per_delivery[$label]:-} ]] || continue
     # shellcheck disable=SC2086
     python3 -c 'import statistics,sys; v=list(map(float, sys.argv[2:])); runs=" ".join(sys.argv[2:]); print(f"median {sys.argv[1]}: {statistics.median(v):.3f} us/delivery  (runs: {runs})")' "$label" ${per_delivery[$label]}

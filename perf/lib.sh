@@ -1,5 +1,6 @@
 # Shared helpers of the perf/ scripts (sourced, not run):
-#   taken PORT          a server accepts on 127.0.0.1:PORT
+#   taken PORT          a server accepts on NET_HOST:PORT (default 127.0.0.1),
+#                       from the network namespace NET_NS if set (perf/netns.sh)
 #   wait_port PORT [S [PID [LOG]]]
 #                       until one does, at most S seconds (default 30); with
 #                       PID, fails as soon as that process is gone; with LOG,
@@ -12,7 +13,14 @@
 # A script that uses spawn installs the cleanup: `trap cleanup EXIT INT TERM`,
 # or calls it from its own exit handler.
 
-taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+taken() {
+    if [[ -n ${NET_NS:-} ]]; then
+        # shellcheck disable=SC2016
+        ip netns exec "$NET_NS" bash -c '(exec 3<>"/dev/tcp/$0/$1")' "${NET_HOST:-127.0.0.1}" "$1" 2>/dev/null
+    else
+        (exec 3<>"/dev/tcp/${NET_HOST:-127.0.0.1}/$1") 2>/dev/null
+    fi
+}
 
 wait_port() {
     local port=$1 secs=${2:-30} pid=${3:-} logf=${4:-} i why
@@ -73,14 +81,14 @@ stop() {
 }
 
 # start_mosquitto PORT WORKDIR: a plain mosquitto (anonymous, no persistence, no
-# connection limit, TCP_NODELAY) on 127.0.0.1:PORT, its log in WORKDIR/router.log;
+# connection limit, TCP_NODELAY) on NET_HOST:PORT (default 127.0.0.1), its log in WORKDIR/router.log;
 # sets MOSQUITTO_PID once the port listens. Fails if the port is taken.
 # MOSQUITTO_WRAP (an array, e.g. (taskset -c 0)) prefixes the command.
 start_mosquitto() {
     local port=$1 work=$2
     if taken "$port"; then echo "port $port is already taken" >&2; return 1; fi
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' \
-        "$port" >"$work/mq.conf"
+    printf 'listener %s %s\nallow_anonymous true\nmax_connections -1\npersistence false\nset_tcp_nodelay true\n' \
+        "$port" "${NET_HOST:-127.0.0.1}" >"$work/mq.conf"
     ${MOSQUITTO_WRAP[@]+"${MOSQUITTO_WRAP[@]}"} mosquitto -c "$work/mq.conf" >"$work/router.log" 2>&1 &
     MOSQUITTO_PID=$!
     wait_port "$port"

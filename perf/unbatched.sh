@@ -22,8 +22,19 @@
 # says whether the server kept up: deliveries/s against the offered rate
 # (publishers x rate x subscribers per topic) and loss.
 #
+# NET (default loopback) is the path, or a list of paths run interleaved
+# (NET="loopback veth": per run, every path and every target): `veth` runs the
+# server in perf/netns.sh's server namespace (listening on 10.77.0.1; CONFIG,
+# default perf/bench-config.json with PORT 18480, is copied with its
+# 127.0.0.1 interfaces replaced) and loadgen in its load namespace, pinned as
+# with PIN=1 to the CPUs the namespaces' receive processing is steered to
+# (server CPU 0, loadgen CPU 1). The namespaces are created if absent and then
+# removed at exit. With more than one path the labels are LABEL@PATH.
+#
 # The figure: the router's CPU time (utime + stime from /proc, loadgen's
-# --router-pid) divided by the deliveries, in microseconds.
+# --router-pid) divided by the deliveries, in microseconds. Each run line also
+# shows the softirq time of the server's and loadgen's CPUs (/proc/stat, all
+# of each CPU's softirq, whichever task it was charged to) and the load average.
 set -euo pipefail
 RUNS=${1:-3}; shift || true
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,24 +45,25 @@ DURATION=${DURATION:-10}
 PUBLISHERS=${PUBLISHERS:-10}
 SUBSCRIBERS=${SUBSCRIBERS:-100}
 ARGS=${ARGS:-"pubsub --publishers $PUBLISHERS --subscribers $SUBSCRIBERS --topics 10 --payload 100 --rate $RATE --duration $DURATION"}
+NET=${NET:-loopback}
+read -ra NETS <<<"$NET"
+for n in "${NETS[@]}"; do
+    [[ $n == loopback || $n == veth ]] || { echo "NET: loopback or veth, not $n" >&2; exit 2; }
+done
+[[ " $NET " == *" veth "* && -z ${CONFIG:-} ]] && { CONFIG=$ROOT/perf/bench-config.json; PORT=${PORT:-18480}; }
 PORT=${PORT:-8080}
 MQ_PORT=${MQ_PORT:-18830}
-CONFIG_ARGS=(); [[ -n ${CONFIG:-} ]] && CONFIG_ARGS=(--config "$CONFIG")
 WORK=$(mktemp -d)
 # Junction's control socket in this run's directory: a node refuses a socket
 # that another live node owns (the shared default is /tmp/junction-UID).
 export RUNTIME_DIRECTORY="$WORK/run"
-trap 'rm -rf "$WORK"' EXIT
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || { echo "usage: $0 RUNS LABEL=BIN... [mosquitto]" >&2; exit 2; }
 
 source "$ROOT/perf/lib.sh"
-
-SRV_PIN=() GEN_PIN=()
-if [[ ${PIN:-0} == 1 ]]; then
-    pin_cpus
-    SRV_PIN=(taskset -c "$SRV_CPU") GEN_PIN=(taskset -c "$GEN_CPU")
-fi
+source "$ROOT/perf/netpath.sh"
+trap 'net_cleanup; rm -rf "$WORK"' EXIT
+net_setup "${NETS[@]}"
 # The deliveries/s offered when every subscriber gets every message of its
 # topic (the default ARGS: publishers x rate x subscribers / topics x ...).
 offered() {
@@ -81,36 +93,45 @@ PY
 }
 
 declare -A per_delivery
+labels=()
 for i in $(seq 1 "$RUNS"); do
-    for t in "${targets[@]}"; do
-        if [[ $t == mosquitto ]]; then
-            label=mosquitto
-            MOSQUITTO_WRAP=("${SRV_PIN[@]}")
-            start_mosquitto "$MQ_PORT" "$WORK" || exit 1
-            pid=$MOSQUITTO_PID
-            url=mqtt://127.0.0.1:$MQ_PORT
-        else
-            label=${t%%=*}; bin=${t#*=}
-            if taken "$PORT"; then echo "port $PORT is already taken" >&2; exit 1; fi
-            "${SRV_PIN[@]}" "$bin" start --shards "$SHARDS" --log-level warn "${CONFIG_ARGS[@]}" >"$WORK/router.log" 2>&1 &
-            pid=$!
-            wait_port "$PORT"
-            url=${URL:-ws://127.0.0.1:$PORT/ws}
-        fi
-        # shellcheck disable=SC2086
-        "${GEN_PIN[@]}" "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
-            echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
-        kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-        [[ -s $WORK/r.json ]] || continue
-        read -r us thr cpu lus p50 p99 lost clean <<<"$(figure "$WORK/r.json")"
-        kept=$(python3 -c 'import sys; t, o, lost = map(float, sys.argv[1:]); print("kept up" if lost == 0 and t >= 0.98 * o else "DID NOT KEEP UP")' "$thr" "$OFFERED" "$lost")
-        echo "run $i $label: router ${us} us/delivery (cpu ${cpu} s)  throughput ${thr}/s of ${OFFERED}/s offered ($kept)  loadgen ${lus} us/delivery  p50 ${p50} us  p99 ${p99} us  lost ${lost}  clean ${clean}  load $(cut -d' ' -f1 /proc/loadavg)"
-        rm -f "$WORK/r.json"
-        per_delivery[$label]+="$us "
+    for net in "${NETS[@]}"; do
+        net_use "$net"
+        for t in "${targets[@]}"; do
+            if [[ $t == mosquitto ]]; then
+                label=mosquitto
+                MOSQUITTO_WRAP=("${SRV_EXEC[@]}")
+                start_mosquitto "$MQ_PORT" "$WORK" || exit 1
+                pid=$MOSQUITTO_PID
+                url=mqtt://$NET_HOST:$MQ_PORT
+            else
+                label=${t%%=*}; bin=${t#*=}
+                if taken "$PORT"; then echo "port $PORT is already taken" >&2; exit 1; fi
+                config_args=()
+                [[ -n ${CONFIG:-} ]] && config_args=(--config "$(net_config "$CONFIG" "$WORK")")
+                "${SRV_EXEC[@]}" "$bin" start --shards "$SHARDS" --log-level warn "${config_args[@]}" >"$WORK/router.log" 2>&1 &
+                pid=$!
+                wait_port "$PORT" 30 "$pid" "$WORK/router.log"
+                url=${URL:-ws://$NET_HOST:$PORT/ws}
+            fi
+            [[ ${#NETS[@]} -gt 1 ]] && label+="@$net"
+            [[ " ${labels[*]} " == *" $label "* ]] || labels+=("$label")
+            softirq_mark
+            # shellcheck disable=SC2086
+            "${GEN_EXEC[@]}" "$LOADGEN" $ARGS --url "$url" --router-pid "$pid" --json "$WORK/r.json" >"$WORK/loadgen.log" 2>&1 || {
+                echo "run $i $label: loadgen failed:"; tail -5 "$WORK/loadgen.log"; }
+            soft=$(softirq_since)
+            kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+            [[ -s $WORK/r.json ]] || continue
+            read -r us thr cpu lus p50 p99 lost clean <<<"$(figure "$WORK/r.json")"
+            kept=$(python3 -c 'import sys; t, o, lost = map(float, sys.argv[1:]); print("kept up" if lost == 0 and t >= 0.98 * o else "DID NOT KEEP UP")' "$thr" "$OFFERED" "$lost")
+            echo "run $i $label: router ${us} us/delivery (cpu ${cpu} s)  throughput ${thr}/s of ${OFFERED}/s offered ($kept)  loadgen ${lus} us/delivery  p50 ${p50} us  p99 ${p99} us  lost ${lost}  clean ${clean}  $soft  load $(cut -d' ' -f1 /proc/loadavg)"
+            rm -f "$WORK/r.json"
+            per_delivery[$label]+="$us "
+        done
     done
 done
-for t in "${targets[@]}"; do
-    label=${t%%=*}
+for label in "${labels[@]}"; do
     [[ -n ${per_delivery[$label]:-} ]] || continue
     # shellcheck disable=SC2086
     python3 -c 'import statistics,sys; v=list(map(float, sys.argv[2:])); runs=" ".join(sys.argv[2:]); print(f"median {sys.argv[1]}: {statistics.median(v):.3f} us/delivery  (runs: {runs})")' "$label" ${per_delivery[$label]}
