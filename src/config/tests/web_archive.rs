@@ -122,3 +122,19 @@ fn bad_archive_paths(#[case] svc: Value, #[case] key: &str, #[case] needle: &str
         needle,
     );
 }
+
+const FIXTURE: &str = include_str!("../../../tests/config_files/compat_archive.json");
+
+#[test]
+fn the_fixture_loads_both_archives_without_a_warning() {
+    let v: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
+    let c = load_ok(&v);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let lib = archive_at(&v, "lib");
+    assert_eq!(lib.archive, Path::new("/node/vendor/client-lib-3.1.zip"));
+    assert_eq!(lib.object_prefix.as_deref(), Some("client-lib-3.1/dist"));
+    assert_eq!(lib.hashes.len(), 1);
+    let console = archive_at(&v, "console");
+    assert!(!console.download && console.origin.is_none());
+    assert_eq!(console.default_file.as_deref(), Some("index.html"));
+}
