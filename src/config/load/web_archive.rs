@@ -16,7 +16,10 @@ impl Loader<'_> {
         let archive = self.required(path, obj, "archive", Self::node_path);
         let origin = match obj.get("origin") {
             None => Ok(None),
-            Some(v) => self.origin_url(&child(path, "origin"), v).map(Some).ok_or(()),
+            Some(v) => self
+                .origin_url(&child(path, "origin"), v)
+                .map(Some)
+                .ok_or(()),
         };
         let download = self.opt_bool(path, obj, "download");
         let cache = self.opt_bool(path, obj, "cache");

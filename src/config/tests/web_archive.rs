@@ -58,7 +58,10 @@ fn every_key_is_read() {
             download_timeout_ms: 3000
         }
     );
-    assert!(a.files.is_none(), "loaded by the web server, not the config");
+    assert!(
+        a.files.is_none(),
+        "loaded by the web server, not the config"
+    );
 }
 
 #[test]
@@ -71,11 +74,16 @@ fn defaults() {
     assert_eq!(a.origin, None);
     assert!(!a.download && !a.cache);
     assert!(a.hashes.is_empty() && a.mime_types.is_empty());
-    assert_eq!((a.object_prefix, a.default_object, a.default_file), (None, None, None));
+    assert_eq!(
+        (a.object_prefix, a.default_object, a.default_file),
+        (None, None, None)
+    );
     assert_eq!(a.limits, ArchiveLimits::default());
     // An empty prefix (or just slashes) is the archive's top.
     let a = archive_at(
-        &web(json!({"/": {"type": "archive", "archive": "a.zip", "object_prefix": "/", "hashes": []}})),
+        &web(
+            json!({"/": {"type": "archive", "archive": "a.zip", "object_prefix": "/", "hashes": []}}),
+        ),
         "/",
     );
     assert_eq!(a.object_prefix, None);
@@ -84,7 +92,10 @@ fn defaults() {
         &web(json!({"/": {"type": "archive", "archive": "a.zip", "origin": "HTTP://h:8080"}})),
         "/",
     );
-    assert_eq!((a.origin.as_deref(), a.download), (Some("HTTP://h:8080"), false));
+    assert_eq!(
+        (a.origin.as_deref(), a.download),
+        (Some("HTTP://h:8080"), false)
+    );
 }
 
 #[rstest]

@@ -107,7 +107,10 @@ fn hashes_are_checked_for_an_archive_already_there() {
     let (_d, path) = on_disk(&data);
     let good = sha256_hex(&data);
     let other = "0".repeat(64);
-    let ok = load(&service(&path, |s| s.hashes = vec![other.clone(), good]), true);
+    let ok = load(
+        &service(&path, |s| s.hashes = vec![other.clone(), good]),
+        true,
+    );
     assert!(ok.expect("matches one").is_some());
     let err = load(&service(&path, |s| s.hashes = vec![other]), true).expect_err("mismatch");
     assert!(matches!(err, ArchiveError::Hash { .. }), "{err}");
@@ -144,8 +147,11 @@ fn damaged_or_foreign_archives_are_refused() {
 fn limits_and_missing_things_are_refused() {
     let (dir, path) = on_disk(&app_zip());
     // Nothing under the prefix.
-    let err = load(&service(&path, |s| s.object_prefix = Some("nope".into())), true)
-        .expect_err("empty prefix");
+    let err = load(
+        &service(&path, |s| s.object_prefix = Some("nope".into())),
+        true,
+    )
+    .expect_err("empty prefix");
     assert!(matches!(err, ArchiveError::EmptyPrefix { .. }), "{err}");
     // The archive larger than max_size.
     let err = load(&service(&path, |s| s.limits.max_size = 100), true).expect_err("max_size");
@@ -156,7 +162,9 @@ fn limits_and_missing_things_are_refused() {
     // Missing, without download (origin or not).
     let gone = dir.path().join("gone.zip");
     let err = load(
-        &service(&gone, |s| s.origin = Some("http://127.0.0.1:1/x.zip".into())),
+        &service(&gone, |s| {
+            s.origin = Some("http://127.0.0.1:1/x.zip".into())
+        }),
         true,
     )
     .expect_err("missing");
@@ -290,7 +298,11 @@ fn a_failed_download_leaves_no_file() {
     let err = load(&with("/text", Vec::new()), true).expect_err("not a zip");
     assert!(matches!(err, ArchiveError::Zip { .. }), "{err}");
     server.join().expect("server");
-    assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
 }
 
 #[test]
