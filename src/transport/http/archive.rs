@@ -15,17 +15,18 @@
 //!   shared by every shard ([`ArchiveFiles`] holds it behind an `Arc`).
 //! - Serving ([`Archive::answer`], `GET` and `HEAD`): the path below the
 //!   mount point, normalised as the `static` service does
-//!   ([`StaticPath`]), names a file under the prefix; the service's own
-//!   path without its slash is redirected to it (301), and the path with
-//!   the slash, or any folder's path ending in `/`, gets `default_object`
-//!   in it; a folder without its slash is redirected (301); anything else
-//!   the archive lacks gets `options.default_file` when set, else 404.
-//!   Answers carry `Content-Type` by suffix (the `mime_types` overrides,
-//!   longest suffix first, on the built-in table), a strong `ETag` (the
-//!   archive's digest and the file's CRC) and `Last-Modified` (the archive
-//!   file's time), and honour conditional and range requests (the
-//!   answers the `static` service gives, from [`super::files`]). As
-//!   Crossbar's: no `Cache-Control` and no cross-origin fields.
+//!   ([`StaticPath`](crate::proto::http::path::StaticPath)), names a file
+//!   under the prefix; the service's own path without its slash is
+//!   redirected to it (301), and the path with the slash, or any folder's
+//!   path ending in `/`, gets `default_object` in it; a folder without its
+//!   slash is redirected (301); anything else the archive lacks gets
+//!   `options.default_file` when set, else 404. Answers carry
+//!   `Content-Type` by suffix (the `mime_types` overrides, longest suffix
+//!   first, on the built-in table), a strong `ETag` (the archive's digest
+//!   and the file's CRC) and `Last-Modified` (the archive file's time),
+//!   and honour conditional and range requests (the answers the `static`
+//!   service gives, from [`super::files`]). As Crossbar's: no
+//!   `Cache-Control` and no cross-origin fields.
 //!
 //! Imports the file answers, the config and `proto`; no other service.
 
@@ -40,12 +41,11 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::conn::Body;
-use super::files::{Content, FileInfo, FilePolicy, redirect};
+use super::files::{Content, FileInfo, FilePolicy, redirect, service_path};
 use super::reply::text;
 use crate::config::web::{ArchiveEntry, ArchiveFiles, ArchiveLimits, ArchiveService};
 use crate::proto::http::conditional::EntityTag;
 use crate::proto::http::mime::{MimeError, MimeTypes};
-use crate::proto::http::path::StaticPath;
 use crate::proto::http::{HttpDate, RequestHead, ResponseHead};
 
 /// Most redirects followed when downloading.
@@ -419,12 +419,9 @@ impl Archive {
         mount: &str,
         rest: &str,
     ) -> (ResponseHead, Body) {
-        if rest.is_empty() && !mount.is_empty() {
-            return redirect(&format!("{mount}/"), req.query());
-        }
-        let sp = match StaticPath::parse(rest) {
+        let sp = match service_path(req, mount, rest) {
             Ok(p) => p,
-            Err(e) => return text(e.status(), format!("{e}\n")),
+            Err(answer) => return *answer,
         };
         let Some(files) = &self.files else {
             return text(404, "not found\n");

@@ -1,7 +1,8 @@
 //! The answers the file services share (`static`, `archive`): a file's
 //! answer with its validators (conditional requests: 304, 412), one byte
-//! range (206, 416), its content type and caching fields; the redirect that
-//! adds a folder's trailing slash.
+//! range (206, 416), its content type and caching fields; the request path
+//! below the mount point, checked; the redirect that adds a folder's
+//! trailing slash.
 //!
 //! Imports the connection and [`super::reply`]; no service, nor the
 //! dispatcher.
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use super::conn::{Body, FileBody};
 use super::reply::{cross_origin, text};
 use crate::proto::http::conditional::{EntityTag, Precondition, Validators, evaluate};
+use crate::proto::http::path::StaticPath;
 use crate::proto::http::range::{RangeDecision, evaluate_range};
 use crate::proto::http::{HttpDate, RequestHead, ResponseBody, ResponseHead};
 
@@ -120,6 +122,21 @@ impl FilePolicy {
             let _ = head.header("Expires", HttpDate::from_system_time(expires).to_bytes());
         }
     }
+}
+
+/// The path below a file service's mount point, checked: `Err` with the
+/// answer when it is the mount point itself without its slash (301 to it
+/// with the slash) or not a plain path (400, see [`StaticPath`]).
+pub(super) fn service_path(
+    req: &RequestHead<Bytes>,
+    mount: &str,
+    rest: &str,
+) -> Result<StaticPath, Box<(ResponseHead, Body)>> {
+    if rest.is_empty() && !mount.is_empty() {
+        // `/app` for a service at `app`: its folder, without the slash.
+        return Err(Box::new(redirect(&format!("{mount}/"), req.query())));
+    }
+    StaticPath::parse(rest).map_err(|e| Box::new(text(e.status(), format!("{e}\n"))))
 }
 
 /// 301 to `location` (with the request's query).

@@ -1,9 +1,10 @@
 //! The `static` service: files from a directory.
 //!
 //! - The request path below the mount point is normalised by
-//!   [`StaticPath`] (one percent-decoding; `..` in any spelling, encoded
-//!   slashes, backslashes, control characters and double encoding are
-//!   refused with 400), so it names plain components under the root.
+//!   [`StaticPath`](crate::proto::http::path::StaticPath) (one
+//!   percent-decoding; `..` in any spelling, encoded slashes, backslashes,
+//!   control characters and double encoding are refused with 400), so it
+//!   names plain components under the root.
 //! - Symbolic links: the joined path is resolved (`realpath`); a target
 //!   outside the directory is answered 404 unless the service's
 //!   `junction.follow_symlinks_outside` allows it. The resolved path is then
@@ -38,13 +39,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::conn::Body;
-use super::files::{Content, FileInfo, FilePolicy, redirect};
+use super::files::{Content, FileInfo, FilePolicy, redirect, service_path};
 use super::reply::text;
 use crate::config::web::{StaticService, StaticSource};
 use crate::proto::http::conditional::EntityTag;
 use crate::proto::http::listing::{ListingEntry, directory_listing};
 use crate::proto::http::mime::{MimeError, MimeTypes};
-use crate::proto::http::path::StaticPath;
 use crate::proto::http::{HttpDate, RequestHead, ResponseBody, ResponseHead};
 
 /// Index files tried for a directory, in order (Twisted's, without scripts).
@@ -219,13 +219,9 @@ impl StaticFiles {
         mount: &str,
         rest: &str,
     ) -> (ResponseHead, Body) {
-        if rest.is_empty() && !mount.is_empty() {
-            // `/app` for a service at `app`: its directory, without the slash.
-            return redirect(&format!("{mount}/"), req.query());
-        }
-        let sp = match StaticPath::parse(rest) {
+        let sp = match service_path(req, mount, rest) {
             Ok(p) => p,
-            Err(e) => return text(e.status(), format!("{e}\n")),
+            Err(answer) => return *answer,
         };
         let key = sp.to_url_path();
         let cached = self.cache.borrow().get(&key);
