@@ -402,3 +402,40 @@ fn files_folders_and_defaults_are_served() {
         assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
     });
 }
+
+#[test]
+fn an_https_origin_must_present_a_trusted_certificate() {
+    // A self-signed certificate: the TLS handshake runs (rustls on the
+    // aws-lc-rs provider) and the client refuses the server.
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .expect("server config");
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (sock, _) = l.accept().expect("accept");
+        let conn = rustls::ServerConnection::new(Arc::new(config)).expect("conn");
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let mut buf = [0u8; 64];
+        // The client's alert ends the handshake.
+        std::io::Read::read(&mut tls, &mut buf).is_err()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.zip");
+    let svc = service(&path, |s| {
+        s.origin = Some(format!("https://localhost:{port}/app.zip"));
+        s.download = true;
+    });
+    let err = load(&svc, true).expect_err("untrusted");
+    assert!(matches!(err, ArchiveError::Download { .. }), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(server.join().expect("server"), "the handshake failed");
+    assert!(names_in(dir.path()).is_empty());
+}
