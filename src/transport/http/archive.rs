@@ -133,7 +133,7 @@ pub enum ArchiveError {
 /// ZIP, a limit passed, nothing under `object_prefix`.
 pub fn load(svc: &ArchiveService, fetch: bool) -> Result<Option<ArchiveFiles>, ArchiveError> {
     let path = &svc.archive;
-    let data = match fs::metadata(path) {
+    let files = match fs::metadata(path) {
         Ok(m) if !m.is_file() => return Err(ArchiveError::NotAFile(path.clone())),
         Ok(m) if m.len() > svc.limits.max_size => {
             return Err(ArchiveError::TooLarge {
@@ -142,12 +142,12 @@ pub fn load(svc: &ArchiveService, fetch: bool) -> Result<Option<ArchiveFiles>, A
             });
         }
         Ok(_) => {
-            let data = fs::read(path).map_err(|source| ArchiveError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let data = read_limited(path, svc.limits.max_size)?;
             check_hash(svc, &data, &path.display().to_string())?;
-            data
+            let modified = fs::metadata(path)
+                .and_then(|m| m.modified())
+                .unwrap_or(UNIX_EPOCH);
+            index(svc, &data, modified)?
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let origin = match &svc.origin {
@@ -170,13 +170,16 @@ pub fn load(svc: &ArchiveService, fetch: bool) -> Result<Option<ArchiveFiles>, A
                 },
             })?;
             check_hash(svc, &data, origin)?;
-            // Checked as a ZIP before it is kept.
-            index(svc, &data, SystemTime::now())?;
+            // Read as a ZIP before it is kept.
+            let mut files = index(svc, &data, SystemTime::now())?;
             write_atomically(path, &data).map_err(|source| ArchiveError::Io {
                 path: path.clone(),
                 source,
             })?;
-            data
+            if let Ok(t) = fs::metadata(path).and_then(|m| m.modified()) {
+                files.modified = t;
+            }
+            files
         }
         Err(source) => {
             return Err(ArchiveError::Io {
@@ -185,10 +188,6 @@ pub fn load(svc: &ArchiveService, fetch: bool) -> Result<Option<ArchiveFiles>, A
             });
         }
     };
-    let modified = fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(UNIX_EPOCH);
-    let files = index(svc, &data, modified)?;
     if svc.hashes.is_empty() {
         tracing::warn!(archive = %path.display(), "archive not verified (no `hashes`)");
     }
@@ -198,6 +197,25 @@ pub fn load(svc: &ArchiveService, fetch: bool) -> Result<Option<ArchiveFiles>, A
         "archive loaded"
     );
     Ok(Some(files))
+}
+
+/// The file at `path`, at most `limit` octets (it may have grown since
+/// its size was looked at).
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ArchiveError> {
+    let io_err = |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = fs::File::open(path).map_err(io_err)?;
+    let mut data = Vec::new();
+    f.take(limit + 1).read_to_end(&mut data).map_err(io_err)?;
+    if data.len() as u64 > limit {
+        return Err(ArchiveError::TooLarge {
+            path: path.display().to_string(),
+            limit,
+        });
+    }
+    Ok(data)
 }
 
 /// Lower-case hex SHA-256 of `data`.
@@ -303,11 +321,16 @@ fn index(
     let mut folders = HashSet::new();
     let mut total: u64 = 0;
     for i in 0..zip.len() {
-        let mut f = zip.by_index(i).map_err(zip_err)?;
-        let name = f.name().map_err(zip_err)?.into_owned();
+        // By name first: an entry outside the prefix is not uncompressed
+        // (nor refused when it is encrypted or uses another method).
+        let name = match zip.name_for_index(i) {
+            Some(n) => n.map_err(zip_err)?.into_owned(),
+            None => continue,
+        };
         let Some(rel) = name.strip_prefix(prefix.as_str()) else {
             continue;
         };
+        let mut f = zip.by_index(i).map_err(zip_err)?;
         let rel = rel.trim_start_matches('/').to_owned();
         if f.is_dir() || rel.is_empty() {
             let folder = rel.trim_end_matches('/');

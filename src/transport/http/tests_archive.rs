@@ -439,3 +439,33 @@ fn an_https_origin_must_present_a_trusted_certificate() {
     assert!(server.join().expect("server"), "the handshake failed");
     assert!(names_in(dir.path()).is_empty());
 }
+
+#[test]
+fn only_entries_under_the_prefix_are_uncompressed() {
+    let mut w = ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    w.start_file("other.bin", stored).expect("file");
+    w.write_all(b"method patched below").expect("write");
+    w.start_file("app-1.0/index.html", stored).expect("file");
+    w.write_all(b"<h1>index</h1>").expect("write");
+    let mut data = w.finish().expect("finish").into_inner();
+    // `other.bin` claims method 12 (bzip2, not built in): in its local
+    // header (the first) and its central directory entry (the first).
+    let local = data
+        .windows(4)
+        .position(|x| x == b"PK\x03\x04")
+        .expect("local");
+    data[local + 8] = 12;
+    let central = data
+        .windows(4)
+        .position(|x| x == b"PK\x01\x02")
+        .expect("central");
+    data[central + 10] = 12;
+    let (_d, path) = on_disk(&data);
+    let files = load(&service(&path, |_| {}), true)
+        .expect("other.bin is not read")
+        .expect("there");
+    assert_eq!(&files.entries["index.html"].data[..], b"<h1>index</h1>");
+    let err = load(&service(&path, |s| s.object_prefix = None), true).expect_err("bzip2");
+    assert!(matches!(err, ArchiveError::Zip { .. }), "{err}");
+}
