@@ -111,6 +111,8 @@ impl Default for WebOptions {
 pub enum WebService {
     /// `static`: files from a directory.
     Static(StaticService),
+    /// `archive`: files from a ZIP archive.
+    Archive(ArchiveService),
     /// `websocket`: WAMP over WebSocket.
     WebSocket(WebSocketService),
     /// `redirect`: an HTTP redirect.
@@ -151,6 +153,7 @@ impl WebService {
     pub fn type_name(&self) -> &'static str {
         match self {
             WebService::Static(_) => "static",
+            WebService::Archive(_) => "archive",
             WebService::WebSocket(_) => "websocket",
             WebService::Redirect(_) => "redirect",
             WebService::Json(_) => "json",
@@ -243,6 +246,108 @@ pub enum StaticSource {
         resource: String,
     },
 }
+
+/// Default [`ArchiveLimits::max_size`]: 64 MiB.
+pub const DEFAULT_ARCHIVE_MAX_SIZE: u64 = 64 << 20;
+/// Default [`ArchiveLimits::max_content`]: 256 MiB.
+pub const DEFAULT_ARCHIVE_MAX_CONTENT: u64 = 256 << 20;
+/// Default [`ArchiveLimits::download_timeout_ms`]: two minutes.
+pub const DEFAULT_ARCHIVE_DOWNLOAD_TIMEOUT_MS: u64 = 120_000;
+
+/// An `archive` service: the files of a ZIP archive, read into memory once
+/// before the shards start (and downloaded from `origin` first when it is
+/// missing and `download` is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveService {
+    /// `archive`: the ZIP file, resolved against the node directory.
+    pub archive: PathBuf,
+    /// `origin`: the `http://` or `https://` URL it is downloaded from.
+    pub origin: Option<String>,
+    /// `download`: fetch it from `origin` when the file is missing
+    /// (default false).
+    pub download: bool,
+    /// `cache`: Crossbar's "keep the contents in memory" (default false);
+    /// accepted, and always the case here.
+    pub cache: bool,
+    /// `hashes`: SHA-256 digests (64 hex digits, lower case); the archive
+    /// must match one. Empty: not checked.
+    pub hashes: Vec<String>,
+    /// `object_prefix`: the folder inside the archive that URL paths map to
+    /// (no leading or trailing slash); `None`: the archive's top.
+    pub object_prefix: Option<String>,
+    /// `default_object`: appended to a request for the service's path
+    /// itself or a folder (a path ending in `/`).
+    pub default_object: Option<String>,
+    /// `options.default_file`: served (from the archive, under the prefix)
+    /// for a path the archive does not hold.
+    pub default_file: Option<String>,
+    /// `mime_types`: suffix (with its dot: `.svg`, `.min.js`) → MIME type,
+    /// on top of the built-in table; the longest matching suffix wins.
+    pub mime_types: BTreeMap<String, String>,
+    /// Limits (Junction extension `junction`).
+    pub limits: ArchiveLimits,
+    /// The archive's files, filled in by the web server's loader before the
+    /// shards start (`None` in a config just read).
+    pub files: Option<ArchiveFiles>,
+}
+
+/// The limits of an `archive` service (Junction extension: the service's
+/// `junction` object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// `max_size`: largest archive file read or downloaded, in octets
+    /// (default 64 MiB); a larger one refuses the start.
+    pub max_size: u64,
+    /// `max_content`: most octets the archive's files may hold once
+    /// uncompressed, all of them together (default 256 MiB); more refuses
+    /// the start (the files are held in memory).
+    pub max_content: u64,
+    /// `download_timeout` (ms): the whole download from `origin`, redirects
+    /// included (default 120 000).
+    pub download_timeout_ms: u64,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        ArchiveLimits {
+            max_size: DEFAULT_ARCHIVE_MAX_SIZE,
+            max_content: DEFAULT_ARCHIVE_MAX_CONTENT,
+            download_timeout_ms: DEFAULT_ARCHIVE_DOWNLOAD_TIMEOUT_MS,
+        }
+    }
+}
+
+/// One file of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// Its content, uncompressed.
+    pub data: bytes::Bytes,
+    /// Its CRC-32 as the archive gives it (for the entity tag).
+    pub crc32: u32,
+}
+
+/// The files of an archive under its `object_prefix`, shared by every
+/// shard (one copy per process).
+#[derive(Debug, Clone)]
+pub struct ArchiveFiles {
+    /// The archive's SHA-256, hex.
+    pub sha256: String,
+    /// The archive file's modification time (`Last-Modified`).
+    pub modified: std::time::SystemTime,
+    /// Files by path below the prefix (`js/app.js`).
+    pub entries: std::sync::Arc<std::collections::HashMap<String, ArchiveEntry>>,
+    /// Folders below the prefix, without their trailing slash (`js`).
+    pub folders: std::sync::Arc<std::collections::HashSet<String>>,
+}
+
+impl PartialEq for ArchiveFiles {
+    /// The same archive file: same digest and time.
+    fn eq(&self, other: &Self) -> bool {
+        self.sha256 == other.sha256 && self.modified == other.modified
+    }
+}
+
+impl Eq for ArchiveFiles {}
 
 /// A `redirect` service.
 #[derive(Debug, Clone, PartialEq, Eq)]

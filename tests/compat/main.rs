@@ -51,6 +51,7 @@ fn the_sample_configs_are_classified() {
     assert_eq!(status, Some(0), "{stdout}");
     let expected: BTreeMap<String, String> = [
         ("auth.json", "env"),
+        ("compat_archive.json", "valid"),
         ("compat_no_transport.json", "warned"),
         ("compat_roles.json", "warned"),
         ("compat_store.json", "warned"),
@@ -73,7 +74,7 @@ fn the_sample_configs_are_classified() {
     assert_eq!(classes(&stdout), expected, "{stdout}");
     assert!(
         stdout.contains(
-            "configs: 16; accepted: 11 (valid 2, with warnings 9); \
+            "configs: 17; accepted: 12 (valid 3, with warnings 9); \
              needs environment variables: 4; refused: 1; failed: 0"
         ),
         "{stdout}"

@@ -21,6 +21,7 @@ mod read;
 mod realm;
 mod transport;
 mod web;
+mod web_archive;
 mod web_gateways;
 mod worker;
 

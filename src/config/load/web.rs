@@ -463,7 +463,25 @@ impl Loader<'_> {
             "mqtt" => self
                 .mqtt_service(path, obj, limits, Within::Listener)
                 .map(WebService::Mqtt),
-            "websocket-reverseproxy" | "archive" | "wap" | "catalog" | "pairme" => {
+            "archive" => {
+                keys(
+                    self,
+                    &[
+                        ("archive", Key::Read),
+                        ("origin", Key::Read),
+                        ("download", Key::Read),
+                        ("cache", Key::Read),
+                        ("hashes", Key::Read),
+                        ("object_prefix", Key::Read),
+                        ("default_object", Key::Read),
+                        ("mime_types", Key::Read),
+                        ("options", Key::Read),
+                        ("junction", Key::Read),
+                    ],
+                );
+                self.archive_service(path, obj).map(WebService::Archive)
+            }
+            "websocket-reverseproxy" | "wap" | "catalog" | "pairme" => {
                 self.unsupported(
                     &child(path, "type"),
                     &format!("web service type \"{stype}\""),
@@ -562,20 +580,7 @@ impl Loader<'_> {
             s.default_file = Some(self.nonempty(&child(&op, "default_file"), v)?.into_owned());
         }
         if let Some(v) = o.get("mime_types") {
-            let mp = child(&op, "mime_types");
-            let map = self.object(&mp, v)?;
-            for (ext, mime) in map {
-                let ep = child(&mp, ext);
-                if !ext.starts_with('.') || ext.len() < 2 {
-                    self.error(
-                        &ep,
-                        format!("\"{ext}\" is not a file extension (like \".svg\")"),
-                    );
-                    return None;
-                }
-                let mime = self.nonempty(&ep, mime)?;
-                s.mime_types.insert(ext.clone(), mime.into_owned());
-            }
+            s.mime_types = self.mime_map(&child(&op, "mime_types"), v)?;
         }
         Some(s)
     }

@@ -9,6 +9,7 @@ mod env;
 mod mqtt;
 mod samples;
 mod web;
+mod web_archive;
 mod workers;
 
 use std::collections::BTreeMap;

@@ -32,7 +32,7 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"ws": {"type": "websocket", "endpoint": {}}}), "workers[0].transports[0].paths.ws.endpoint", Invalid, "unknown key")]
 #[case(json!({"ws": {"type": "websocket", "id": "bad id"}}), "workers[0].transports[0].paths.ws.id", Invalid, "invalid ID")]
 #[case(json!({"x": {"type": "wap", "templates": "t", "routes": [], "wamp": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "web service type \"wap\" is not supported yet")]
-#[case(json!({"x": {"type": "archive", "archive": "a.zip"}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"archive\"")]
+#[case(json!({"x": {"type": "pairme"}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"pairme\"")]
 #[case(json!({"x": {"type": "websocket-reverseproxy", "backend": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"websocket-reverseproxy\"")]
 #[case(json!({"x": {"type": "ftp"}}), "workers[0].transports[0].paths.x.type", Invalid, "unknown web service type")]
 #[case(json!({"x": {"directory": ".."}}), "workers[0].transports[0].paths.x.type", Invalid, "missing")]

@@ -150,18 +150,24 @@ impl MimeTypes {
         Ok(MimeTypes { overrides: table })
     }
 
-    /// The type of `file_name` by its extension (overrides first, then the
-    /// built-in table, then [`DEFAULT_TYPE`]).
+    /// The type of `file_name` by its extension (overrides first, the
+    /// longest matching suffix winning, so that an override for `.min.js`
+    /// beats one for `.js`; then the built-in table, then [`DEFAULT_TYPE`]).
     pub fn lookup(&self, file_name: &str) -> &str {
         let Some(ext) = extension(file_name) else {
             return DEFAULT_TYPE;
         };
-        let ext = ext.to_ascii_lowercase();
-        self.overrides
-            .get(&ext)
-            .map(String::as_str)
-            .or_else(|| builtin(&ext))
-            .unwrap_or(DEFAULT_TYPE)
+        if !self.overrides.is_empty() {
+            let name = file_name.rsplit('/').next().unwrap_or(file_name);
+            let name = name.to_ascii_lowercase();
+            // Every suffix after a dot (not a leading one), longest first.
+            for (i, _) in name.match_indices('.').filter(|(i, _)| *i > 0) {
+                if let Some(ty) = self.overrides.get(&name[i + 1..]) {
+                    return ty;
+                }
+            }
+        }
+        builtin(ext).unwrap_or(DEFAULT_TYPE)
     }
 }
 
@@ -193,6 +199,23 @@ mod tests {
         assert_eq!(m.lookup("trailingdot."), DEFAULT_TYPE);
         assert_eq!(extension("dir.d/file"), None);
         assert_eq!(extension("a.b.c"), Some("c"));
+    }
+
+    #[test]
+    fn longest_override_suffix_wins() {
+        let m = MimeTypes::with_overrides([
+            (".js", "application/x-js"),
+            (".min.js", "text/x-min"),
+            (".JGZ", "text/javascript"),
+        ])
+        .expect("valid");
+        assert_eq!(m.lookup("dist/autobahn.min.js"), "text/x-min");
+        assert_eq!(m.lookup("AUTOBAHN.MIN.JS"), "text/x-min");
+        assert_eq!(m.lookup("autobahn.js"), "application/x-js");
+        assert_eq!(m.lookup("x.min.jgz"), "text/javascript");
+        assert_eq!(m.lookup("min.js.map"), "application/json");
+        assert_eq!(m.lookup("a.min.js/readme"), DEFAULT_TYPE);
+        assert_eq!(m.lookup(".min.js"), "application/x-js");
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //!   `conn` (one connection's socket side: `HttpConn` reads request
 //!   heads and body pieces with the timeouts by phase, writes answers,
 //!   closes; the peer's address) and `reply` (the answers and checks every
-//!   service shares); `stream` (answers streamed as they are produced);
+//!   service shares); `files` (a file's answer with its validators and
+//!   ranges, shared by `static` and `archive`); `stream` (answers streamed as they are produced);
 //!   `duplex` (a program's answer streamed out while the request body
 //!   streams in, both at once: CGI);
 //!   the path services, each in a file of its own that imports no other
-//!   service: `static_files`, `pages` (`redirect`, `json`, `nodeinfo`),
+//!   service: `static_files`, `archive` (files out of a ZIP archive, read
+//!   into memory before the shards start), `pages` (`redirect`, `json`, `nodeinfo`),
 //!   `ws_path` (`websocket`), `mqtt_ws`, `bridge` (`publisher`, `caller`,
 //!   `webhook`), [`longpoll`], `cgi`, `proxy` (`reverseproxy`, and the
 //!   HTTP side of `wsgi`), `metrics`; this file ([`Site`], the prepared
@@ -33,6 +35,7 @@
 //! Imports `proto`, `config`, the core's front-end API and the transport's
 //! own connection driver; never the shard runtime.
 
+mod archive;
 mod bridge;
 mod cgi;
 pub mod client;
@@ -40,6 +43,7 @@ pub mod components;
 mod conn;
 pub mod driver;
 mod duplex;
+mod files;
 pub mod longpoll;
 mod metrics;
 mod mqtt_ws;
@@ -108,6 +112,15 @@ pub enum SiteError {
         /// What went wrong.
         why: String,
     },
+    /// An `archive` service's archive cannot be read, downloaded or
+    /// verified.
+    #[error("{path}: archive {source}")]
+    Archive {
+        /// The HTTP path.
+        path: String,
+        /// What is wrong.
+        source: archive::ArchiveError,
+    },
     /// A `wsgi` service's application cannot run.
     #[error("{path}: WSGI application: {why}")]
     Wsgi {
@@ -123,6 +136,8 @@ pub enum SiteError {
 enum Service {
     /// `static`: files from a directory.
     Static(Rc<StaticFiles>),
+    /// `archive`: files from a ZIP archive.
+    Archive(Rc<archive::Archive>),
     /// `websocket`: WAMP over WebSocket.
     WebSocket(Rc<WsPath>),
     /// `redirect`.
@@ -322,6 +337,14 @@ fn build_service(
                 }
             })?))
         }
+        WebService::Archive(a) => {
+            Service::Archive(Rc::new(archive::Archive::new(a).map_err(|source| {
+                SiteError::Mime {
+                    path: http_path.to_owned(),
+                    source,
+                }
+            })?))
+        }
         WebService::WebSocket(ws) => Service::WebSocket(Rc::new(WsPath::new(transport, ws))),
         WebService::Redirect(r) => Service::Redirect(Redirect::new(&r.url)),
         WebService::Json(j) => Service::Json(JsonDoc::new(j)),
@@ -351,7 +374,9 @@ fn build_service(
     })
 }
 
-/// Replaces every static service's `package` + `resource` source by the
+/// Loads every `archive` service's files (downloading a missing archive
+/// from its `origin` when `download` is set; see [`archive::load`]);
+/// replaces every static service's `package` + `resource` source by the
 /// directory it names, asking the router's Python (`options.python`, else
 /// `python3`, with `options.pythonpath`) where the package is, as Crossbar
 /// does with `importlib.resources`; and starts every `wsgi` service's
@@ -363,16 +388,20 @@ fn build_service(
 /// # Errors
 /// [`SiteError::Package`] when Python cannot be run or cannot import the
 /// package, or the resource is not a directory in it;
-/// [`SiteError::Wsgi`] when a WSGI application cannot be loaded.
+/// [`SiteError::Wsgi`] when a WSGI application cannot be loaded;
+/// [`SiteError::Archive`] when an archive cannot be loaded.
 pub fn resolve_packages(config: &mut Config) -> Result<(), SiteError> {
     resolve(config, true)
 }
 
-/// [`resolve_packages`] without starting the `wsgi` applications (for
-/// `junction check`: nothing is left running).
+/// [`resolve_packages`] without starting the `wsgi` applications and
+/// without downloading a missing archive (for `junction check`: nothing is
+/// left running, nothing fetched or written; an archive that is there is
+/// read and checked as at the start).
 ///
 /// # Errors
-/// [`SiteError::Package`] as [`resolve_packages`].
+/// [`SiteError::Package`] and [`SiteError::Archive`] as
+/// [`resolve_packages`].
 pub fn resolve_static_packages(config: &mut Config) -> Result<(), SiteError> {
     resolve(config, false)
 }
@@ -416,6 +445,14 @@ fn resolve_in(
                 wsgi::start_app(w).map_err(|why| SiteError::Wsgi {
                     path: here.clone(),
                     why,
+                })?;
+            }
+            WebService::Archive(a) => {
+                // `start_apps` is the start (or a reload), not a check:
+                // only then is a missing archive downloaded.
+                a.files = archive::load(a, start_apps).map_err(|source| SiteError::Archive {
+                    path: here.clone(),
+                    source,
                 })?;
             }
             WebService::Static(s) => {

@@ -4,7 +4,7 @@
 //! connection driver; `mqtt`: the MQTT front end's driver).
 //!
 //! Methods: each service says which it answers (`GET` and `HEAD` for
-//! `static`, `redirect`, `json`, `nodeinfo`, `none`); another method gets
+//! `static`, `archive`, `redirect`, `json`, `nodeinfo`, `none`); another method gets
 //! 405 with `Allow`. A request body a service does not take is read and
 //! dropped first (within `max_body_size`, else 413), so that the
 //! connection stays usable.
@@ -196,6 +196,7 @@ async fn answer(
     }
     let (head, body) = match service {
         Service::Static(s) => s.answer(&req.head, mount, rest).await,
+        Service::Archive(a) => a.answer(&req.head, mount, rest),
         Service::Redirect(r) => r.answer(),
         Service::Json(j) => j.answer(&req.head, rest),
         Service::NodeInfo(_) => NodeInfo::answer(site.started, &site.transport.id, peer, rest),

@@ -1,9 +1,10 @@
 //! The `static` service: files from a directory.
 //!
 //! - The request path below the mount point is normalised by
-//!   [`StaticPath`] (one percent-decoding; `..` in any spelling, encoded
-//!   slashes, backslashes, control characters and double encoding are
-//!   refused with 400), so it names plain components under the root.
+//!   [`StaticPath`](crate::proto::http::path::StaticPath) (one
+//!   percent-decoding; `..` in any spelling, encoded slashes, backslashes,
+//!   control characters and double encoding are refused with 400), so it
+//!   names plain components under the root.
 //! - Symbolic links: the joined path is resolved (`realpath`); a target
 //!   outside the directory is answered 404 unless the service's
 //!   `junction.follow_symlinks_outside` allows it. The resolved path is then
@@ -37,14 +38,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::conn::{Body, FileBody};
-use super::reply::{cross_origin, text};
+use super::conn::Body;
+use super::files::{Content, FileInfo, FilePolicy, redirect, service_path};
+use super::reply::text;
 use crate::config::web::{StaticService, StaticSource};
-use crate::proto::http::conditional::{EntityTag, Precondition, Validators, evaluate};
+use crate::proto::http::conditional::EntityTag;
 use crate::proto::http::listing::{ListingEntry, directory_listing};
 use crate::proto::http::mime::{MimeError, MimeTypes};
-use crate::proto::http::path::StaticPath;
-use crate::proto::http::range::{RangeDecision, evaluate_range};
 use crate::proto::http::{HttpDate, RequestHead, ResponseBody, ResponseHead};
 
 /// Index files tried for a directory, in order (Twisted's, without scripts).
@@ -61,10 +61,8 @@ pub(super) struct StaticFiles {
     listing: bool,
     /// Content types.
     mime: MimeTypes,
-    /// `Cache-Control` value from `cache_timeout`, and the timeout.
-    cache_control: Option<(String, u64)>,
-    /// Crossbar's cross-origin fields.
-    cors: bool,
+    /// `Cache-Control` from `cache_timeout`, and the cross-origin fields.
+    policy: FilePolicy,
     /// Small files in memory, this shard's.
     cache: RefCell<FileCache>,
 }
@@ -94,15 +92,6 @@ struct FileMeta {
     mtime: SystemTime,
     /// Its name (for the content type).
     name: String,
-}
-
-/// What a file's octets are.
-#[derive(Debug)]
-enum Content {
-    /// All of them (a small file).
-    Whole(Bytes),
-    /// The open file (a large one).
-    Open(fs::File),
 }
 
 /// What a path names.
@@ -208,10 +197,12 @@ impl StaticFiles {
             }),
             listing: s.enable_directory_listing,
             mime,
-            cache_control: s
-                .cache_timeout_s
-                .map(|t| (format!("max-age={t}, public"), t)),
-            cors: s.allow_cross_origin,
+            policy: FilePolicy {
+                cache_control: s
+                    .cache_timeout_s
+                    .map(|t| (format!("max-age={t}, public"), t)),
+                cors: s.allow_cross_origin,
+            },
             cache: RefCell::new(FileCache {
                 limit: s.files.cache_bytes,
                 valid: Duration::from_millis(s.files.cache_valid_ms),
@@ -228,13 +219,9 @@ impl StaticFiles {
         mount: &str,
         rest: &str,
     ) -> (ResponseHead, Body) {
-        if rest.is_empty() && !mount.is_empty() {
-            // `/app` for a service at `app`: its directory, without the slash.
-            return redirect(&format!("{mount}/"), req.query());
-        }
-        let sp = match StaticPath::parse(rest) {
+        let sp = match service_path(req, mount, rest) {
             Ok(p) => p,
-            Err(e) => return text(e.status(), format!("{e}\n")),
+            Err(answer) => return *answer,
         };
         let key = sp.to_url_path();
         let cached = self.cache.borrow().get(&key);
@@ -280,7 +267,7 @@ impl StaticFiles {
         }
     }
 
-    /// The answer for a file: 200, 206, 304, 412 or 416.
+    /// The answer for a file (see [`FilePolicy::answer`]).
     fn file_answer(
         &self,
         req: &RequestHead<Bytes>,
@@ -288,85 +275,14 @@ impl StaticFiles {
         content: Content,
     ) -> (ResponseHead, Body) {
         let since = meta.mtime.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let etag = EntityTag::for_file(meta.len, since.as_secs(), since.subsec_nanos());
-        let last_modified = HttpDate::from_system_time(meta.mtime);
-        let validators = Validators {
-            etag: Some(&etag),
-            last_modified: Some(last_modified),
+        let info = FileInfo {
+            len: meta.len,
+            etag: EntityTag::for_file(meta.len, since.as_secs(), since.subsec_nanos()),
+            last_modified: HttpDate::from_system_time(meta.mtime),
+            content_type: self.mime.lookup(&meta.name),
         };
-        let headers = req.headers();
-        let method = req.method();
-        let mut head;
-        match evaluate(method, &headers, &validators) {
-            Precondition::NotModified => {
-                head = ResponseHead::new(304);
-                self.validators(&mut head, &etag, last_modified);
-                return (head, Body::Empty);
-            }
-            Precondition::Failed => return text(412, "precondition failed\n"),
-            Precondition::Proceed => {}
-        }
-        let decision = evaluate_range(method, &headers, meta.len, &validators);
-        let (first, end) = match decision {
-            RangeDecision::Full => {
-                head = ResponseHead::new(200);
-                (0, meta.len)
-            }
-            RangeDecision::Partial { first, last } => {
-                head = ResponseHead::new(206);
-                (first, last + 1)
-            }
-            RangeDecision::NotSatisfiable => {
-                let mut head = ResponseHead::new(416);
-                if let Some(range) = decision.content_range(meta.len) {
-                    let _ = head.header("Content-Range", range);
-                }
-                return (head, Body::Empty);
-            }
-        };
-        let _ = head.header("Content-Type", self.mime.lookup(&meta.name));
-        let _ = head.header("Accept-Ranges", "bytes");
-        if let Some(range) = decision.content_range(meta.len) {
-            let _ = head.header("Content-Range", range);
-        }
-        self.validators(&mut head, &etag, last_modified);
-        if self.cors {
-            cross_origin(req, &mut head);
-        }
-        head.body(ResponseBody::Length(end - first));
-        let body = match content {
-            Content::Whole(b) => {
-                let (a, z) = (first as usize, (end as usize).min(b.len()));
-                Body::Bytes(b.slice(a.min(z)..z))
-            }
-            Content::Open(f) => Body::File(FileBody::new(f, first, end)),
-        };
-        (head, body)
+        self.policy.answer(req, &info, content)
     }
-
-    /// `ETag`, `Last-Modified` and the caching fields.
-    fn validators(&self, head: &mut ResponseHead, etag: &EntityTag, last_modified: HttpDate) {
-        let _ = head.header("ETag", etag.to_header_value());
-        let _ = head.header("Last-Modified", last_modified.to_bytes());
-        if let Some((value, secs)) = &self.cache_control {
-            let _ = head.header("Cache-Control", value);
-            let expires = SystemTime::now() + Duration::from_secs(*secs);
-            let _ = head.header("Expires", HttpDate::from_system_time(expires).to_bytes());
-        }
-    }
-}
-
-/// 301 to `location` (with the request's query).
-fn redirect(location: &str, query: Option<&str>) -> (ResponseHead, Body) {
-    let location = match query {
-        Some(q) => format!("{location}?{q}"),
-        None => location.to_owned(),
-    };
-    let (mut head, body) = text(301, format!("moved to {location}\n"));
-    if head.header("Location", &location).is_err() {
-        return text(400, "bad request path\n");
-    }
-    (head, body)
 }
 
 impl FsView {
