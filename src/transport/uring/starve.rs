@@ -42,12 +42,12 @@ pub(super) struct Starved {
     generation: u16,
     /// The flush count when it starved.
     flush: u32,
-    /// When it starved.
-    since: Instant,
+    /// When it starved: microseconds since [`StarveQueue::epoch`] (wrapping;
+    /// an entry stays 16 octets).
+    since: u32,
 }
 
 /// The starved receives, oldest first, and those armed again at this flush.
-#[derive(Default)]
 pub(super) struct StarveQueue {
     queue: VecDeque<Starved>,
     /// Armed again at this flush, in queue order, until the flush's
@@ -55,9 +55,27 @@ pub(super) struct StarveQueue {
     trying: Vec<Starved>,
     /// Flushes that armed starved receives again (wrapping).
     flushes: u32,
+    /// What [`Starved::since`] counts from.
+    epoch: Instant,
+}
+
+impl Default for StarveQueue {
+    fn default() -> Self {
+        StarveQueue {
+            queue: VecDeque::new(),
+            trying: Vec::new(),
+            flushes: 0,
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl StarveQueue {
+    /// Now, in microseconds since the epoch (wrapping every 71 minutes).
+    fn now(&self) -> u32 {
+        self.epoch.elapsed().as_micros() as u32
+    }
+
     /// Whether no receive waits for buffers.
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
@@ -84,7 +102,7 @@ impl Inner {
             slot,
             generation: s.generation,
             flush: self.starve.flushes,
-            since: Instant::now(),
+            since: self.starve.now(),
         });
     }
 
@@ -99,7 +117,7 @@ impl Inner {
         }
         let q = &mut self.starve;
         q.flushes = q.flushes.wrapping_add(1);
-        let now = Instant::now();
+        let now = q.now();
         while budget > 0
             && let Some(e) = self.starve.queue.pop_front()
         {
@@ -114,8 +132,7 @@ impl Inner {
             budget -= 1;
             self.stats.starved += 1;
             let flushes = u64::from(self.starve.flushes.wrapping_sub(e.flush));
-            let waited = now.saturating_duration_since(e.since);
-            let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+            let micros = u64::from(now.wrapping_sub(e.since));
             self.stats.starved_max_flushes = self.stats.starved_max_flushes.max(flushes);
             self.stats.starved_max_us = self.stats.starved_max_us.max(micros);
             self.starve.trying.push(e);

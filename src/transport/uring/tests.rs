@@ -476,20 +476,23 @@ fn drain(s: &mut UringStream) -> usize {
 
 #[test]
 fn every_starved_receive_is_served_within_a_round_of_flushes() {
-    // 40 connections with data waiting (up to 128 KiB each, 32 buffers) and
-    // one that keeps sending as fast as the socket takes it, through a ring
-    // of 16 buffers: every receive starves. Each turn, the connections take
-    // what they received (giving the buffers back) and the ring flushes.
-    // However small the ring and whatever the flood, a connection with data
-    // waiting goes at most a round of the others' turns (one flush each)
-    // without receiving anything, and all of them finish.
+    // 40 connections with 512 KiB waiting each (128 buffers' worth) and one
+    // that sends as fast as its socket takes it, through a ring of 16
+    // buffers: every receive starves, again and again. Each turn, the
+    // connections take what they received (the buffers go back) and the
+    // ring flushes. Starved receives are armed again oldest first, and one
+    // that got nothing keeps its place: a connection with data waiting goes
+    // at most a round of the others' turns without receiving anything (41
+    // flushes here; 2 rounds allowed for data still on its way through the
+    // loopback). Before (a stack, everything re-armed each flush, the newest
+    // first) the worst went 490 flushes while others were served.
     const CONNS: usize = 40;
     const TURNS: usize = 5_000;
     let (gaps, unfinished, stats, waiting) = on_ring_with(16, |ring| async move {
         let mut conns = connections(&ring, CONNS + 1);
         let sent: Vec<usize> = conns[1..]
             .iter_mut()
-            .map(|(c, _)| fill(c, 128 << 10))
+            .map(|(c, _)| fill(c, 512 << 10))
             .collect();
         assert!(sent.iter().all(|&n| n > 16 << 10), "{sent:?}");
         let mut got = vec![0usize; CONNS];
@@ -521,7 +524,7 @@ fn every_starved_receive_is_served_within_a_round_of_flushes() {
     let worst = gaps.iter().copied().max().unwrap_or(0);
     assert_eq!(unfinished, 0, "gaps {gaps:?}, {stats:?}");
     assert!(
-        worst <= CONNS + 1,
+        worst <= 2 * (CONNS + 1),
         "a connection went {worst} flushes without data (gaps {gaps:?}, {stats:?})"
     );
     assert!(stats.starved > 0 && stats.starved_max_flushes > 0, "{stats:?}");
