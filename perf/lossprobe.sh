@@ -18,6 +18,9 @@
 #   SHARDS [1]        the router's --shards
 #   ROUTER_ENV        the router's environment, e.g. "JUNCTION_URING_BUFFERS=16"
 #                     (the least working set of receive buffers: the pressure)
+#   MAX_QUEUED        the MQTT listener's junction.max_queued_messages [1000]:
+#                     smaller, a shorter starvation overflows a queue (a more
+#                     sensitive probe; loss then shows as drops)
 #   NICE [10]         niceness of router and loadgen (the machine is shared)
 #   KEEP              a directory: each run's router log and loadgen output stay there
 #
@@ -39,6 +42,8 @@ SCHEME=${SCHEME:-mqtt} SUBSCRIBERS=${SUBSCRIBERS:-1000} QOS=${QOS:-1}
 PAYLOAD=${PAYLOAD:-100} DURATION=${DURATION:-5} THREADS=${THREADS:-1}
 SHARDS=${SHARDS:-1} NICE=${NICE:-10}
 read -r -a ROUTER_ENV <<<"${ROUTER_ENV:-}"
+MQTT_JUNCTION=""
+[[ -n ${MAX_QUEUED:-} ]] && MQTT_JUNCTION=", \"junction\": {\"max_queued_messages\": $MAX_QUEUED}"
 WORK=$(mktemp -d)
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM
 cat >"$WORK/node.json" <<EOF
@@ -51,7 +56,7 @@ cat >"$WORK/node.json" <<EOF
    "paths": {"ws": {"type": "websocket", "serializers": ["json", "msgpack", "cbor"]},
              "mqtt": {"type": "mqtt", "options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}}}}},
   {"type": "mqtt", "id": "mqtt", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": $MQTT_PORT},
-   "options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}}}]}]}
+   "options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}}$MQTT_JUNCTION}]}]}
 EOF
 case $SCHEME in
     mqtt) URL=mqtt://127.0.0.1:$MQTT_PORT PORT=$MQTT_PORT LG_ARGS=(--qos "$QOS") ;;
