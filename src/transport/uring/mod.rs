@@ -23,7 +23,11 @@
 //!   (`bufring.rs`): an idle connection holds no buffer and no registration of
 //!   its own in user space, only a `Slot` of a few dozen octets. A buffer
 //!   the kernel filled waits in the connection's queue until the connection
-//!   task decodes it in place ([`RecvBuf`]) and gives it back. Only a working
+//!   task decodes it in place ([`RecvBuf`]) and gives it back. A receive
+//!   that finds the ring empty ends with `ENOBUFS` and waits in a queue: the
+//!   oldest are armed again first at the next flush, right after the buffers
+//!   given back are published (`starve.rs`: fair however small the ring and
+//!   however much one connection sends). Only a working
 //!   set of the buffers is lent (`bufring.rs`): it doubles when the shard
 //!   runs short and shrinks, once the shard has stayed well below it for a
 //!   few seconds, by registering the ring again with fewer buffers and giving

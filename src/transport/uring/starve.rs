@@ -122,10 +122,7 @@ impl Inner {
             && let Some(e) = self.starve.queue.pop_front()
         {
             let s = &mut self.slots[e.slot as usize];
-            if s.generation != e.generation
-                || !s.has(Slot::OWNED)
-                || !s.take(Slot::RECV_STARVED)
-            {
+            if s.generation != e.generation || !s.has(Slot::OWNED) || !s.take(Slot::RECV_STARVED) {
                 continue;
             }
             s.set(Slot::RECV_REARMED, true);

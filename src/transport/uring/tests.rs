@@ -527,6 +527,12 @@ fn every_starved_receive_is_served_within_a_round_of_flushes() {
         worst <= 2 * (CONNS + 1),
         "a connection went {worst} flushes without data (gaps {gaps:?}, {stats:?})"
     );
-    assert!(stats.starved > 0 && stats.starved_max_flushes > 0, "{stats:?}");
-    assert!(waiting <= CONNS + 1, "{waiting} queued for {CONNS} connections");
+    assert!(
+        stats.starved > 0 && stats.starved_max_flushes > 0,
+        "{stats:?}"
+    );
+    assert!(
+        waiting <= CONNS + 1,
+        "{waiting} queued for {CONNS} connections"
+    );
 }
