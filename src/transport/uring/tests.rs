@@ -488,7 +488,7 @@ fn every_starved_receive_is_served_within_a_round_of_flushes() {
     // first) the worst went 490 flushes while others were served.
     const CONNS: usize = 40;
     const TURNS: usize = 5_000;
-    let (gaps, unfinished, stats, waiting) = on_ring_with(16, |ring| async move {
+    let (gaps, unfinished, stats, waiting, turns) = on_ring_with(16, |ring| async move {
         let mut conns = connections(&ring, CONNS + 1);
         let sent: Vec<usize> = conns[1..]
             .iter_mut()
@@ -519,7 +519,7 @@ fn every_starved_receive_is_served_within_a_round_of_flushes() {
         }
         let unfinished = got.iter().zip(&sent).filter(|(g, s)| g < s).count();
         let waiting = ring.inner.borrow().starve.len();
-        (gaps, unfinished, ring.stats(), waiting)
+        (gaps, unfinished, ring.stats(), waiting, turn)
     });
     let worst = gaps.iter().copied().max().unwrap_or(0);
     assert_eq!(unfinished, 0, "gaps {gaps:?}, {stats:?}");
@@ -534,5 +534,12 @@ fn every_starved_receive_is_served_within_a_round_of_flushes() {
     assert!(
         waiting <= CONNS + 1,
         "{waiting} queued for {CONNS} connections"
+    );
+    // No more receives armed again per flush than there are buffers to
+    // give (before: every starved one, most only to starve again).
+    assert!(
+        stats.starved <= 16 * turns as u64,
+        "{} re-arms in {turns} flushes",
+        stats.starved
     );
 }
