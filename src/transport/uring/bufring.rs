@@ -265,9 +265,10 @@ impl BufRing {
 
     /// Buffer `bid`, taken by the kernel, is done with: lent again when it
     /// lies within the window, else parked. The entry is published with the
-    /// next flush ([`BufRing::publish`]), after the receives that ran dry are
-    /// armed again, not at once: published at once, a buffer goes to the
-    /// sockets whose receives are still armed, and a connection whose receive
+    /// next flush ([`BufRing::publish`]), right before the receives that ran
+    /// dry are armed again (oldest first, `starve.rs`), not at once: published
+    /// at once, a buffer goes to the sockets whose receives are still armed
+    /// (at any system call of the thread), and a connection whose receive
     /// ended with `ENOBUFS` can lose that race flush after flush (an MQTT
     /// QoS 1 fan-out to 1,000 subscribers on one shard then starved a few of
     /// them until their queues overflowed; BENCHMARKS.md, "The merged tree of
@@ -546,8 +547,8 @@ mod tests {
         s.copy_from_slice(b"abcdefg");
         b.give_back(2);
         assert_eq!(b.lent(), 2);
-        // Not visible to the kernel before the next flush publishes it (with
-        // the receives that ran dry armed again first: see `give_back`).
+        // Not visible to the kernel before the next flush publishes it (right
+        // before the receives that ran dry are armed again: see `give_back`).
         assert_eq!(Kernel::tail(&b), 4);
         assert_eq!(k.recv(&mut b, 1), Some(3));
         assert_eq!(k.recv(&mut b, 1), None);

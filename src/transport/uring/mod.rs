@@ -23,7 +23,11 @@
 //!   (`bufring.rs`): an idle connection holds no buffer and no registration of
 //!   its own in user space, only a `Slot` of a few dozen octets. A buffer
 //!   the kernel filled waits in the connection's queue until the connection
-//!   task decodes it in place ([`RecvBuf`]) and gives it back. Only a working
+//!   task decodes it in place ([`RecvBuf`]) and gives it back. A receive
+//!   that finds the ring empty ends with `ENOBUFS` and waits in a queue: the
+//!   oldest are armed again first at the next flush, right after the buffers
+//!   given back are published (`starve.rs`: fair however small the ring and
+//!   however much one connection sends). Only a working
 //!   set of the buffers is lent (`bufring.rs`): it doubles when the shard
 //!   runs short and shrinks, once the shard has stayed well below it for a
 //!   few seconds, by registering the ring again with fewer buffers and giving
@@ -52,6 +56,7 @@
 
 mod bufring;
 mod slab;
+mod starve;
 mod stream;
 mod trim;
 
@@ -69,6 +74,7 @@ pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
 
 use self::bufring::{BufRing, NO_BUF, START_WINDOW};
 use self::slab::Slab;
+use self::starve::StarveQueue;
 
 /// Submission queue entries. A push submits once [`SUBMIT_BATCH`] are queued,
 /// so the queue never holds more than a batch; the kernel allocates the
@@ -140,7 +146,7 @@ struct Slot {
     /// [`NOT_ENDED`] while the stream goes on.
     rx_end: i16,
     /// [`Slot::RECV_ARMED`], [`Slot::RECV_STARVED`], [`Slot::POLL_ARMED`],
-    /// [`Slot::POLLED`], [`Slot::OWNED`].
+    /// [`Slot::POLLED`], [`Slot::OWNED`], [`Slot::RECV_REARMED`].
     flags: u8,
     /// The send in flight (or completed, its result in the op, not yet
     /// collected by the connection).
@@ -162,6 +168,9 @@ impl Slot {
     const POLLED: u8 = 8;
     /// A stream or listener still owns the slot.
     const OWNED: u8 = 16;
+    /// The receive was armed again at this flush after starving and has
+    /// received nothing since (`starve.rs`: it keeps its place in the queue).
+    const RECV_REARMED: u8 = 32;
 
     fn new(fd: RawFd, generation: u16) -> Slot {
         Slot {
@@ -223,8 +232,8 @@ struct Inner {
     /// kernel (its message header points into it), so it must not move.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<SendOp>>,
-    /// Slots whose receive waits for buffers.
-    starved: Vec<u32>,
+    /// Slots whose receive waits for buffers, oldest first (`starve.rs`).
+    starve: StarveQueue,
     /// The completions of one reap, copied out of the queue before they are
     /// handled (kept between reaps: no allocation per flush).
     reaped: Vec<cqueue::Entry>,
@@ -246,6 +255,12 @@ pub struct Stats {
     pub recvs: u64,
     /// Multishot receives re-armed after running out of buffers.
     pub starved: u64,
+    /// The most flushes (that armed starved receives again) a receive waited
+    /// for buffers before it was armed again.
+    pub starved_max_flushes: u64,
+    /// The longest a receive waited for buffers before it was armed again,
+    /// in microseconds.
+    pub starved_max_us: u64,
     /// Reaps run because the ring's eventfd fired (completions that came
     /// while the shard was not flushing).
     pub signalled: u64,
@@ -310,6 +325,8 @@ impl Driver {
                 sends = s.sends,
                 receives = s.recvs,
                 starved = s.starved,
+                starved_max_flushes = s.starved_max_flushes,
+                starved_max_us = s.starved_max_us,
                 buffers_grown = s.grown,
                 buffers_shrunk = s.shrunk,
                 buffers_lent_at_most = ring.inner.borrow().bufs.window(),
@@ -329,7 +346,12 @@ impl Driver {
 /// # Errors
 /// [`Unsupported`] when the kernel lacks what the ring needs.
 pub fn start() -> Result<Driver, Unsupported> {
-    let ring = Rc::new(Ring::new()?);
+    start_with(recv_buffers())
+}
+
+/// [`start`] with `buffers` receive buffers at most (a power of two).
+fn start_with(buffers: u16) -> Result<Driver, Unsupported> {
+    let ring = Rc::new(Ring::new(buffers)?);
     // SAFETY: a plain eventfd; ownership passes to `efd` below.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     if efd < 0 {
@@ -482,7 +504,7 @@ fn kernel_version() -> Option<(u32, u32, String)> {
 }
 
 impl Ring {
-    fn new() -> Result<Ring, Unsupported> {
+    fn new(buffers: u16) -> Result<Ring, Unsupported> {
         if let Some((major, minor, release)) = kernel_version()
             && (major, minor) < (6, 0)
         {
@@ -510,7 +532,7 @@ impl Ring {
                 return Err(Unsupported::Opcode(name));
             }
         }
-        let bufs = BufRing::new(recv_buffers(), RECV_BUFFER_SIZE, START_WINDOW);
+        let bufs = BufRing::new(buffers, RECV_BUFFER_SIZE, START_WINDOW);
         // SAFETY: the ring memory lives in `bufs`, which outlives the
         // registration: `Inner::drop` cancels everything before freeing it.
         unsafe {
@@ -528,7 +550,7 @@ impl Ring {
                 slots: Slab::default(),
                 free: Vec::new(),
                 pool: Vec::new(),
-                starved: Vec::new(),
+                starve: StarveQueue::default(),
                 reaped: Vec::new(),
                 registered: true,
                 stats: Stats::default(),
@@ -569,8 +591,10 @@ impl Ring {
             if quiet {
                 inner.uring.completion().disable_eventfd();
             }
-            inner.rearm_starved();
+            // Published first: the receives armed again below are the first
+            // to run (no system call comes between), oldest first.
             inner.bufs.publish();
+            inner.rearm_starved();
             inner.submit();
         }
         self.reap();
@@ -590,6 +614,13 @@ impl Ring {
                 self.reap();
             }
         }
+        let waiting = {
+            let mut inner = self.inner.borrow_mut();
+            inner.settle_rearmed() && inner.bufs.lent() > 0
+        };
+        if waiting {
+            self.schedule_flush();
+        }
     }
 
     /// Processes the completion queue and wakes the connections concerned.
@@ -600,7 +631,7 @@ impl Ring {
             inner.reap(&mut wakers);
             (
                 !inner.uring.submission().is_empty()
-                    || (!inner.starved.is_empty() && inner.bufs.lent() > 0),
+                    || (!inner.starve.is_empty() && inner.bufs.lent() > 0),
                 inner.bufs.trimmable(),
             )
         };
@@ -762,20 +793,6 @@ impl Inner {
         self.push(&sqe);
     }
 
-    /// Rearms receives that ran out of buffers, while buffers are lent.
-    fn rearm_starved(&mut self) {
-        while self.bufs.lent() > 0
-            && let Some(slot) = self.starved.pop()
-        {
-            let s = &mut self.slots[slot as usize];
-            if s.has(Slot::OWNED) && s.has(Slot::RECV_STARVED) {
-                s.set(Slot::RECV_STARVED, false);
-                self.stats.starved += 1;
-                self.arm_recv(slot);
-            }
-        }
-    }
-
     /// Takes every completion.
     fn reap(&mut self, wakers: &mut Vec<Waker>) {
         let mut done = std::mem::take(&mut self.reaped);
@@ -807,12 +824,14 @@ impl Inner {
             }
             return;
         }
+        let mut rearm = false;
         let finished = match op {
             x if x == Op::Recv as u8 => {
                 let more = cqueue::more(flags);
                 if let Some(bid) = cqueue::buffer_select(flags) {
                     if res > 0 && s.has(Slot::OWNED) {
                         self.stats.recvs += 1;
+                        s.set(Slot::RECV_REARMED, false);
                         self.bufs.taken(bid, res as u32);
                         if self.bufs.short() && self.registered && self.bufs.grow() {
                             self.stats.grown += 1;
@@ -832,24 +851,16 @@ impl Inner {
                     s.set(Slot::RECV_ARMED, false);
                     if s.has(Slot::OWNED) {
                         match res {
-                            r if r > 0 => {
-                                // Ended for another reason (e.g. an overflowing
-                                // completion queue): just rearm.
-                                self.starved.push(slot);
-                                s.set(Slot::RECV_STARVED, true);
-                            }
-                            r if r == -libc::ENOBUFS => {
-                                self.starved.push(slot);
-                                s.set(Slot::RECV_STARVED, true);
-                                if self.registered && self.bufs.grow() {
+                            // Ended for want of buffers; for another reason
+                            // with data (e.g. an overflowing completion
+                            // queue); or cancelled, not by us while the slot
+                            // is owned: armed again (`starve.rs`) rather than
+                            // go deaf.
+                            r if r > 0 || r == -libc::ENOBUFS || r == -libc::ECANCELED => {
+                                rearm = true;
+                                if r == -libc::ENOBUFS && self.registered && self.bufs.grow() {
                                     self.stats.grown += 1;
                                 }
-                            }
-                            r if r == -libc::ECANCELED => {
-                                // Not ours to cancel while the slot is owned;
-                                // receive again rather than go deaf.
-                                self.starved.push(slot);
-                                s.set(Slot::RECV_STARVED, true);
                             }
                             r => s.end_rx(r),
                         }
@@ -881,6 +892,9 @@ impl Inner {
                 }
                 self.free.push(slot);
             }
+        }
+        if rearm {
+            self.starve(slot);
         }
     }
 }

@@ -75,7 +75,7 @@ impl Drop for RecvBuf {
     fn drop(&mut self) {
         let mut inner = self.ring.inner.borrow_mut();
         inner.bufs.give_back(self.bid);
-        let starved = !inner.starved.is_empty();
+        let starved = !inner.starve.is_empty();
         drop(inner);
         if starved {
             self.ring.schedule_flush();
@@ -336,7 +336,7 @@ impl Socket for UringStream {
                     s.rx_tail = NO_BUF;
                 }
                 inner.bufs.give_back(bid);
-                let starved = !inner.starved.is_empty();
+                let starved = !inner.starve.is_empty();
                 drop(guard);
                 if starved {
                     self.ring.schedule_flush();
