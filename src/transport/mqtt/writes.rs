@@ -130,19 +130,16 @@ impl Session {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => n,
         };
-        let lens: Vec<usize> = s
-            .out
-            .items
-            .iter()
-            .take(n_items)
-            .enumerate()
-            .map(|(i, item)| match item {
+        // The items' lengths on the stack: no allocation per write.
+        let mut lens = [0usize; ITEMS_PER_WRITE];
+        for (i, item) in s.out.items.iter().take(n_items).enumerate() {
+            lens[i] = match item {
                 Item::Publish(p) => spans[i].1 + p.tmpl.payload().len(),
                 other => other.wire_len(),
-            })
-            .collect();
+            };
+        }
         drop(s);
-        self.account(&lens, written);
+        self.account(&lens[..n_items], written);
         Poll::Ready(Ok(()))
     }
 
