@@ -328,6 +328,7 @@ mod tests {
                 ..MetricsSnapshot::default()
             },
             mesh: Default::default(),
+            uring: Default::default(),
         }
     }
 

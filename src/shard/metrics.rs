@@ -311,6 +311,68 @@ pub fn render_metrics(reports: &[ShardReport], process: &ProcessStats) -> String
         "Wake-ups of other shards (at most one per peer per routing step).",
         |r| r.mesh.wakes,
     );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_uring_receives_total",
+        "counter",
+        "Receive completions carrying data on the shard's io_uring.",
+        |r| r.uring.recvs,
+    );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_uring_sends_total",
+        "counter",
+        "Sends submitted on the shard's io_uring.",
+        |r| r.uring.sends,
+    );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_uring_submits_total",
+        "counter",
+        "io_uring_enter calls the shard's ring made to submit.",
+        |r| r.uring.submits,
+    );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_uring_recv_starved_total",
+        "counter",
+        "Receives re-armed after the shard's receive buffers ran out (ENOBUFS).",
+        |r| r.uring.starved,
+    );
+    head(
+        &mut out,
+        "junction_uring_recv_starve_max_seconds",
+        "gauge",
+        "The longest a receive waited for a receive buffer since the shard started.",
+    );
+    for r in reports {
+        let _ = writeln!(
+            out,
+            "junction_uring_recv_starve_max_seconds{{shard=\"{}\"}} {}",
+            r.shard,
+            float(r.uring.starved_max_us as f64 / 1e6)
+        );
+    }
+    per_shard(
+        &mut out,
+        reports,
+        "junction_uring_buffers_grown_total",
+        "counter",
+        "Times the shard's receive-buffer working set doubled.",
+        |r| r.uring.grown,
+    );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_uring_buffers_shrunk_total",
+        "counter",
+        "Times the shard's receive-buffer working set shrank.",
+        |r| r.uring.shrunk,
+    );
     head(
         &mut out,
         "junction_routing_latency_seconds",
@@ -423,6 +485,12 @@ mod tests {
                 sent_by_kind: vec![("call", 3), ("return", 2)],
                 ..Default::default()
             },
+            uring: crate::transport::uring::Stats {
+                recvs: 11,
+                starved: 4,
+                starved_max_us: 2_500,
+                ..Default::default()
+            },
         }
     }
 
@@ -503,6 +571,10 @@ mod tests {
             "junction_cross_shard_messages_sent_total{shard=\"0\"} 5",
             "junction_cross_shard_messages_by_kind_total{kind=\"call\",shard=\"1\"} 3",
             "junction_cross_shard_messages_by_kind_total{kind=\"return\",shard=\"0\"} 2",
+            "junction_uring_receives_total{shard=\"1\"} 11",
+            "junction_uring_recv_starved_total{shard=\"0\"} 4",
+            "junction_uring_recv_starve_max_seconds{shard=\"1\"} 0.0025",
+            "junction_uring_sends_total{shard=\"0\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }

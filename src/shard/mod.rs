@@ -663,6 +663,9 @@ impl Shard {
                 wakes: self.stats.wakes.get(),
                 sent_by_kind: self.stats.by_kind(),
             },
+            uring: transport::uring::current()
+                .map(|ring| ring.stats())
+                .unwrap_or_default(),
         }
     }
 

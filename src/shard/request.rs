@@ -77,6 +77,9 @@ pub struct ShardReport {
     pub metrics: MetricsSnapshot,
     /// Cross-shard traffic.
     pub mesh: MeshCounters,
+    /// The shard's own io_uring (all zero where the shard runs on
+    /// glommio's readiness streams).
+    pub uring: crate::transport::uring::Stats,
 }
 
 /// What one shard did with a [`Control::Reload`].
