@@ -33,7 +33,7 @@ enum Feature {
     PythonOptions,
     /// An HTTP bridge component (class name).
     BridgeComponent(String),
-    /// A Python component (class name or description).
+    /// A router component that is Python but not a class (description).
     PythonComponent(String),
     /// A worker type other than the router.
     Worker(&'static str),
@@ -71,7 +71,7 @@ fn gap(f: &Feature) -> Option<Gap> {
         ),
         // #12: the web transport.
         F::PythonOptions => {
-            warn("used only to locate `static` package sources and to run `wsgi` applications")
+            warn("used only to locate `static` package sources, to run `wsgi` applications and the router's Python components")
         }
         // Node layer: workers.
         F::ContainerComponent(what) => error(format!(
@@ -85,7 +85,7 @@ fn gap(f: &Feature) -> Option<Gap> {
             error("web service type \"upload\" (Crossbar does not serve it either)")
         }
         F::PythonComponent(what) => warn(format!(
-            "skipped: {what} is Python code, which needs Crossbar's component host"
+            "skipped: {what} does not run in Junction's component host (only classes do)"
         )),
         _ => None,
     }
@@ -204,6 +204,11 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 Feature::BridgeComponent(component.kind.describe()),
                 child(cp, "classname"),
             )),
+            // Python classes run in the node's component host.
+            ComponentKind::Python(super::worker::PythonComponent {
+                entry: super::worker::PythonEntry::Class(_),
+                ..
+            }) => {}
             ComponentKind::Python(_) => {
                 out.push((
                     Feature::PythonComponent(component.kind.describe()),

@@ -28,7 +28,7 @@ fn python_components_are_skipped_with_a_warning() {
     assert_eq!(
         c.warnings,
         vec![
-            "workers[0].components[0]: skipped: a function component is Python code, which needs Crossbar's component host"
+            "workers[0].components[0]: skipped: a function component does not run in Junction's component host (only classes do)"
         ]
     );
 }

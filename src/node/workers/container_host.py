@@ -2,8 +2,10 @@
 worker with Autobahn|Python, as Crossbar's container process does.
 
 Reads one JSON line on stdin: {"components": [{"id", "classname", "realm",
-"extra", "transport"}], "shutdown": "shutdown-..."} (the transport as
-Autobahn's Component takes it). Imports every class (from the container's
+"extra", "transport", "authentication"?}], "shutdown": "shutdown-..."} (the
+transport, and the optional authentication, as Autobahn's Component takes
+them: the router's own components log in with a ticket over the node's
+private socket; the ticket is never printed). Imports every class (from the container's
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
 components), asyncio otherwise. Each component reconnects when its
@@ -111,12 +113,14 @@ def main():
     failures = []
     for c, cls in zip(spec["components"], classes):
         hosted = watched(Component, c["id"], mode, failures)
+        login = {"authentication": c["authentication"]} if "authentication" in c else {}
         components.append(
             hosted(
                 transports=[c["transport"]],
                 realm=c["realm"],
                 extra=c.get("extra"),
                 session_factory=cls,
+                **login,
             )
         )
         print(f"component {c['id']}: {c['classname']} on realm {c['realm']}", flush=True)
