@@ -3,9 +3,9 @@ worker with Autobahn|Python, as Crossbar's container process does.
 
 Reads one JSON line on stdin: {"components": [{"id", "classname", "realm",
 "extra", "transport", "authentication"?}], "shutdown": "shutdown-..."} (the
-transport, and the optional authentication, as Autobahn's Component takes
-them: the router's own components log in with a ticket over the node's
-private socket; the ticket is never printed). Imports every class (from the container's
+transport as Autobahn's Component takes it; "authentication": {"ticket":
+{"authid", "ticket"}} for the router's own components, which log in with
+that ticket over the node's private socket; it is never printed). Imports every class (from the container's
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
 components), asyncio otherwise. Each component reconnects when its
@@ -94,6 +94,30 @@ def watched(base, cid, mode, failures):
     return Hosted
 
 
+def with_ticket(cls, login):
+    """`cls` joining with ticket authentication as login["authid"] (unless
+    its own code asks for other methods). User classes are plain
+    ApplicationSessions, which take no Component authenticator."""
+    authid, ticket = login["authid"], login["ticket"]
+
+    class Login(cls):
+        def join(self, realm, *args, **kwargs):
+            if not args and not kwargs.get("authmethods"):
+                kwargs["authmethods"] = ["ticket"]
+                kwargs.setdefault("authid", authid)
+            return super().join(realm, *args, **kwargs)
+
+        def onChallenge(self, challenge):
+            if challenge.method == "ticket":
+                return ticket
+            return super().onChallenge(challenge)
+
+    Login.__name__ = cls.__name__
+    Login.__qualname__ = cls.__qualname__
+    Login.__module__ = cls.__module__
+    return Login
+
+
 def main():
     spec = json.loads(sys.stdin.readline())
     mode = spec.get("shutdown", MANUAL)
@@ -113,14 +137,13 @@ def main():
     failures = []
     for c, cls in zip(spec["components"], classes):
         hosted = watched(Component, c["id"], mode, failures)
-        login = {"authentication": c["authentication"]} if "authentication" in c else {}
+        ticket = c.get("authentication", {}).get("ticket")
         components.append(
             hosted(
                 transports=[c["transport"]],
                 realm=c["realm"],
                 extra=c.get("extra"),
-                session_factory=cls,
-                **login,
+                session_factory=with_ticket(cls, ticket) if ticket else cls,
             )
         )
         print(f"component {c['id']}: {c['classname']} on realm {c['realm']}", flush=True)
