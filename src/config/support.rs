@@ -71,7 +71,7 @@ fn gap(f: &Feature) -> Option<Gap> {
         ),
         // #12: the web transport.
         F::PythonOptions => {
-            warn("used only to locate `static` package sources, to run `wsgi` applications and the router's Python components")
+            warn("used only to locate `static` package sources and to run `wsgi` applications")
         }
         // Node layer: workers.
         F::ContainerComponent(what) => error(format!(
@@ -155,10 +155,20 @@ pub(super) fn unsupported(c: &Config) -> Vec<ConfigIssue> {
 fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
     let mut out = Vec::new();
     let options = child(&at.router, "options");
-    if c.python.executable.is_some() {
+    // They run the router's Python classes (the node's component host).
+    let hosts_classes = c.components.iter().any(|k| {
+        matches!(
+            &k.kind,
+            ComponentKind::Python(super::worker::PythonComponent {
+                entry: super::worker::PythonEntry::Class(_),
+                ..
+            })
+        )
+    });
+    if c.python.executable.is_some() && !hosts_classes {
         out.push((Feature::PythonOptions, child(&options, "python")));
     }
-    if !c.python.path.is_empty() {
+    if !c.python.path.is_empty() && !hosts_classes {
         out.push((Feature::PythonOptions, child(&options, "pythonpath")));
     }
     for (realm, rp) in c.realms.iter().zip(&at.realms) {
@@ -279,6 +289,34 @@ mod tests {
         let g = gaps(&c, &Paths::of(&c));
         assert!(g.errors.is_empty(), "{:#?}", g.errors);
         assert!(g.warnings.is_empty(), "{:#?}", g.warnings);
+    }
+
+    #[test]
+    fn router_python_classes_run_and_use_the_router_python_options() {
+        let config = |components: &str| {
+            Config::from_json_str(&format!(
+                r#"{{"version": 2, "workers": [
+                {{"type": "router", "options": {{"pythonpath": ["apps"]}},
+                 "realms": [{{"name": "realm1", "roles": [{{"name": "anonymous"}}]}}],
+                 "transports": [{{"type": "websocket", "endpoint": {{"type": "tcp", "port": 8080}}}}],
+                 "components": [{components}]}}]}}"#
+            ))
+            .expect("loads")
+        };
+        // A class runs: no warning, pythonpath included (it finds the class).
+        let c = config(r#"{"type": "class", "classname": "app.Backend", "realm": "realm1"}"#);
+        let g = gaps(&c, &Paths::of(&c));
+        assert!(g.errors.is_empty() && g.warnings.is_empty(), "{g:?}");
+        // A function component does not; pythonpath then serves nothing.
+        let c = config(r#"{"type": "function", "realm": "realm1", "callbacks": {"join": "app.j"}}"#);
+        let g = gaps(&c, &Paths::of(&c));
+        assert_eq!(
+            g.warnings,
+            vec![
+                "workers[0].options.pythonpath: used only to locate `static` package sources and to run `wsgi` applications",
+                "workers[0].components[0]: skipped: a function component does not run in Junction's component host (only classes do)"
+            ]
+        );
     }
 
     #[test]
