@@ -35,6 +35,8 @@ enum Feature {
     BridgeComponent(String),
     /// A router component that is Python but not a class (description).
     PythonComponent(String),
+    /// A router component class of Crossbar's own package (class name).
+    CrossbarClass(String),
     /// A worker type other than the router.
     Worker(&'static str),
     /// A container component that is not a Python class (description).
@@ -84,6 +86,10 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("upload") => {
             error("web service type \"upload\" (Crossbar does not serve it either)")
         }
+        F::CrossbarClass(what) => warn(format!(
+            "{what} is Crossbar's own code: it runs in Junction's component host only where \
+             the router's Python has Crossbar installed"
+        )),
         F::PythonComponent(what) => warn(format!(
             "skipped: {what} does not run in Junction's component host (only classes do)"
         )),
@@ -216,9 +222,13 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             )),
             // Python classes run in the node's component host.
             ComponentKind::Python(super::worker::PythonComponent {
-                entry: super::worker::PythonEntry::Class(_),
+                entry: super::worker::PythonEntry::Class(class),
                 ..
-            }) => {}
+            }) => {
+                if class.starts_with("crossbar.") {
+                    out.push((Feature::CrossbarClass(class.clone()), child(cp, "classname")));
+                }
+            }
             ComponentKind::Python(_) => {
                 out.push((
                     Feature::PythonComponent(component.kind.describe()),
@@ -307,6 +317,15 @@ mod tests {
         let c = config(r#"{"type": "class", "classname": "app.Backend", "realm": "realm1"}"#);
         let g = gaps(&c, &Paths::of(&c));
         assert!(g.errors.is_empty() && g.warnings.is_empty(), "{g:?}");
+        // Crossbar's own classes need Crossbar installed.
+        let c = config(r#"{"type": "class", "classname": "crossbar.network._api.Network", "realm": "realm1"}"#);
+        let g = gaps(&c, &Paths::of(&c));
+        assert_eq!(
+            g.warnings,
+            vec![
+                "workers[0].components[0].classname: crossbar.network._api.Network is Crossbar's own code: it runs in Junction's component host only where the router's Python has Crossbar installed"
+            ]
+        );
         // A function component does not; pythonpath then serves nothing.
         let c = config(r#"{"type": "function", "realm": "realm1", "callbacks": {"join": "app.j"}}"#);
         let g = gaps(&c, &Paths::of(&c));
