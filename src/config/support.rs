@@ -226,7 +226,10 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 ..
             }) => {
                 if class.starts_with("crossbar.") {
-                    out.push((Feature::CrossbarClass(class.clone()), child(cp, "classname")));
+                    out.push((
+                        Feature::CrossbarClass(class.clone()),
+                        child(cp, "classname"),
+                    ));
                 }
             }
             ComponentKind::Python(_) => {
@@ -318,7 +321,9 @@ mod tests {
         let g = gaps(&c, &Paths::of(&c));
         assert!(g.errors.is_empty() && g.warnings.is_empty(), "{g:?}");
         // Crossbar's own classes need Crossbar installed.
-        let c = config(r#"{"type": "class", "classname": "crossbar.network._api.Network", "realm": "realm1"}"#);
+        let c = config(
+            r#"{"type": "class", "classname": "crossbar.network._api.Network", "realm": "realm1"}"#,
+        );
         let g = gaps(&c, &Paths::of(&c));
         assert_eq!(
             g.warnings,
@@ -327,7 +332,8 @@ mod tests {
             ]
         );
         // A function component does not; pythonpath then serves nothing.
-        let c = config(r#"{"type": "function", "realm": "realm1", "callbacks": {"join": "app.j"}}"#);
+        let c =
+            config(r#"{"type": "function", "realm": "realm1", "callbacks": {"join": "app.j"}}"#);
         let g = gaps(&c, &Paths::of(&c));
         assert_eq!(
             g.warnings,

@@ -178,8 +178,7 @@ pub(super) fn host(config: &Config) -> Option<GuestSpec> {
 /// The host as `junction check` sees it (its executable), before any
 /// transport is added; `None` without Python class components.
 pub(super) fn unprepared_host(config: &Config) -> Option<GuestSpec> {
-    if config.transports.iter().any(|t| t.id == TRANSPORT_ID) || hosted(config).next().is_none()
-    {
+    if config.transports.iter().any(|t| t.id == TRANSPORT_ID) || hosted(config).next().is_none() {
         return None;
     }
     Some(spec(config, Path::new(""), None))
@@ -279,7 +278,10 @@ mod tests {
             .collect();
         assert_eq!(
             roles,
-            vec![("component1", Some("backend")), ("other", Some("anonymous"))]
+            vec![
+                ("component1", Some("backend")),
+                ("other", Some("anonymous"))
+            ]
         );
         assert_eq!(principals["component1"].ticket.len(), 64);
         // Another node start, another secret.
@@ -369,7 +371,9 @@ mod tests {
         let missing = super::super::missing_executables(&c);
         assert_eq!(missing.len(), 1, "{missing:?}");
         assert!(
-            missing[0].starts_with("worker router-components (router-components): no executable \"/no/such/python3\""),
+            missing[0].starts_with(
+                "worker router-components (router-components): no executable \"/no/such/python3\""
+            ),
             "{missing:?}"
         );
         // Prepared, the host is the real one (no second line).
@@ -386,8 +390,8 @@ mod tests {
         let access = Access::new(dir.path());
         let a = super::super::guests(&prepared(&access));
         assert_eq!(a, super::super::guests(&prepared(&access)));
-        let mut c = Config::from_json_str(&CONFIG.replace("app.Other", "app.Changed"))
-            .expect("loads");
+        let mut c =
+            Config::from_json_str(&CONFIG.replace("app.Other", "app.Changed")).expect("loads");
         prepare(&mut c, &access).expect("prepared");
         assert_ne!(a, super::super::guests(&c));
     }
