@@ -5,7 +5,9 @@ exits and ``options.restart``; a reload that adds, removes and changes
 guests; ``junction status`` and the metrics; no guest left behind when the
 node stops, is forced to stop, or is killed with SIGKILL. Also the reload of
 a ``static`` path served from a Python package (it answered 404 after a
-reload).
+reload), container workers, and the router's own Python components
+(``guests/router_app.py``) in the component host: their roles apply, the
+private socket refuses a wrong ticket, a reload restarts the host.
 """
 
 from __future__ import annotations
