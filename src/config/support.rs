@@ -33,8 +33,6 @@ enum Feature {
     PythonOptions,
     /// An HTTP bridge component (class name).
     BridgeComponent(String),
-    /// A router component that is Python but not a class (description).
-    PythonComponent(String),
     /// A router component class of Crossbar's own package (class name).
     CrossbarClass(String),
     /// A worker type other than the router.
@@ -89,9 +87,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::CrossbarClass(what) => warn(format!(
             "{what} is Crossbar's own code: it runs in Junction's component host only where \
              the router's Python has Crossbar installed"
-        )),
-        F::PythonComponent(what) => warn(format!(
-            "skipped: {what} does not run in Junction's component host (only classes do)"
         )),
         _ => None,
     }
@@ -161,16 +156,11 @@ pub(super) fn unsupported(c: &Config) -> Vec<ConfigIssue> {
 fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
     let mut out = Vec::new();
     let options = child(&at.router, "options");
-    // They run the router's Python classes (the node's component host).
-    let hosts_classes = c.components.iter().any(|k| {
-        matches!(
-            &k.kind,
-            ComponentKind::Python(super::worker::PythonComponent {
-                entry: super::worker::PythonEntry::Class(_),
-                ..
-            })
-        )
-    });
+    // They run the router's Python components (the node's component host).
+    let hosts_classes = c
+        .components
+        .iter()
+        .any(|k| matches!(&k.kind, ComponentKind::Python(_)));
     if c.python.executable.is_some() && !hosts_classes {
         out.push((Feature::PythonOptions, child(&options, "python")));
     }
@@ -220,7 +210,7 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 Feature::BridgeComponent(component.kind.describe()),
                 child(cp, "classname"),
             )),
-            // Python classes run in the node's component host.
+            // Python classes and functions run in the node's component host.
             ComponentKind::Python(super::worker::PythonComponent {
                 entry: super::worker::PythonEntry::Class(class),
                 ..
@@ -232,12 +222,7 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                     ));
                 }
             }
-            ComponentKind::Python(_) => {
-                out.push((
-                    Feature::PythonComponent(component.kind.describe()),
-                    cp.clone(),
-                ));
-            }
+            ComponentKind::Python(_) => {}
         }
     }
     for w in &c.workers {
@@ -305,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn router_python_classes_run_and_use_the_router_python_options() {
+    fn router_python_components_run_and_use_the_router_python_options() {
         let config = |components: &str| {
             Config::from_json_str(&format!(
                 r#"{{"version": 2, "workers": [
@@ -331,15 +316,21 @@ mod tests {
                 "workers[0].components[0].classname: crossbar.network._api.Network is Crossbar's own code: it runs in Junction's component host only where the router's Python has Crossbar installed"
             ]
         );
-        // A function component does not; pythonpath then serves nothing.
+        // So does a function component.
         let c =
             config(r#"{"type": "function", "realm": "realm1", "callbacks": {"join": "app.j"}}"#);
+        let g = gaps(&c, &Paths::of(&c));
+        assert!(g.errors.is_empty() && g.warnings.is_empty(), "{g:?}");
+        // Without Python components, pythonpath serves nothing here.
+        let c = config(
+            r#"{"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1",
+                "extra": {"procedure": "com.x", "baseurl": "http://h/"}}"#,
+        );
         let g = gaps(&c, &Paths::of(&c));
         assert_eq!(
             g.warnings,
             vec![
-                "workers[0].options.pythonpath: used only to locate `static` package sources and to run `wsgi` applications",
-                "workers[0].components[0]: skipped: a function component does not run in Junction's component host (only classes do)"
+                "workers[0].options.pythonpath: used only to locate `static` package sources and to run `wsgi` applications"
             ]
         );
     }

@@ -601,6 +601,14 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
             "role": "limited",
             "extra": {"procedure": "com.rcomp.forbidden"},
         },
+        {
+            "type": "function",
+            "id": "fn",
+            "realm": "realm1",
+            "role": "backend",
+            "callbacks": {"join": "router_app.on_join"},
+            "extra": {"procedure": "com.rcomp.fn"},
+        },
     )
     r.start()
     client = await connect(r, "ws", "json")
@@ -615,6 +623,8 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
         assert list(args) == [7, "x"]
     finally:
         client.leave()
+    # A function component: its join callback on Autobahn's session.
+    assert await call_when_registered(r, "com.rcomp.fn") == {"authid": "fn", "authrole": "backend"}
     loop = asyncio.get_running_loop()
     # The second component's role may not register: the router refused it.
     await loop.run_in_executor(

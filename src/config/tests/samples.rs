@@ -671,14 +671,9 @@ fn components_sample_loads_components_and_workers() {
         vec!["workers[2].components[0]"],
         "the container's RESTCallee; guests and containers run"
     );
-    // The router's Python class runs in the node's component host; its
-    // function component does not.
-    assert_eq!(
-        warnings_at(&c, "workers[0].components"),
-        vec![
-            "workers[0].components[3]: skipped: a function component does not run in Junction's component host (only classes do)"
-        ]
-    );
+    // The router's Python class and function component run in the node's
+    // component host.
+    assert_eq!(warnings_at(&c, "workers[0].components"), Vec::<&str>::new());
     // Crossbar's environment switch: a set BACKUP_DISABLED skips the guest.
     let c = load_in(&json_value(COMPONENTS_JSON), &[("BACKUP_DISABLED", "1")]).expect("loads");
     assert_eq!(c.workers.len(), 3);

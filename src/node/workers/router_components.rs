@@ -20,7 +20,8 @@
 //! fails (`restart-on-failed`, with the supervisor's back-off: Crossbar's
 //! router would not run on without them); inside it, a component whose
 //! session ends stays ended (`shutdown-manual`), as in Crossbar.
-//! `function` components are not run (the gap list warns).
+//! `function` components run too: Autobahn's own session, with the
+//! callbacks on its `join`, `leave`, `connect` and `disconnect` events.
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +32,7 @@ use crate::config::auth::{AuthConfig, Secret, TicketAuth, TicketPrincipal};
 use crate::config::worker::{
     ComponentConfig, ComponentKind, ConnectingEndpoint, ConnectingKind, ConnectingTransport,
     ContainerComponent, ContainerRestart, ContainerShutdown, ContainerWorker, GuestStdin,
-    ProcessEnv, PythonComponent, PythonEntry,
+    ProcessEnv,
 };
 use crate::config::{
     Config, Endpoint, PythonOptions, RawSocketOptions, RawSocketService, TransportConfig,
@@ -90,21 +91,17 @@ impl Access {
     }
 }
 
-/// The router components the host runs: Python classes.
+/// The router components the host runs: Python classes and `function`
+/// components.
 fn hosted(config: &Config) -> impl Iterator<Item = &ComponentConfig> {
-    config.components.iter().filter(|c| {
-        matches!(
-            &c.kind,
-            ComponentKind::Python(PythonComponent {
-                entry: PythonEntry::Class(_),
-                ..
-            })
-        )
-    })
+    config
+        .components
+        .iter()
+        .filter(|c| matches!(&c.kind, ComponentKind::Python(_)))
 }
 
 /// Adds the internal transport to `config` when its router has Python
-/// class components (creating the socket's directory, 0700, if missing).
+/// components (creating the socket's directory, 0700, if missing).
 ///
 /// # Errors
 /// The directory cannot be created.
@@ -161,7 +158,7 @@ pub fn prepare(config: &mut Config, access: &Access) -> Result<(), String> {
 
 /// The host of `config`'s router components, reaching the router over the
 /// transport [`prepare`] added; `None` when there is none (no Python
-/// class component, or `config` was not prepared).
+/// component, or `config` was not prepared).
 pub(super) fn host(config: &Config) -> Option<GuestSpec> {
     let t = config.transports.iter().find(|t| t.id == TRANSPORT_ID)?;
     let Endpoint::Unix { path } = &t.endpoint else {
@@ -176,7 +173,7 @@ pub(super) fn host(config: &Config) -> Option<GuestSpec> {
 }
 
 /// The host as `junction check` sees it (its executable), before any
-/// transport is added; `None` without Python class components.
+/// transport is added; `None` without Python components.
 pub(super) fn unprepared_host(config: &Config) -> Option<GuestSpec> {
     if config.transports.iter().any(|t| t.id == TRANSPORT_ID) || hosted(config).next().is_none() {
         return None;
@@ -280,6 +277,7 @@ mod tests {
             roles,
             vec![
                 ("component1", Some("backend")),
+                ("component3", Some("anonymous")),
                 ("other", Some("anonymous"))
             ]
         );
@@ -290,13 +288,14 @@ mod tests {
     }
 
     #[test]
-    fn a_router_without_python_classes_gets_no_transport_and_no_host() {
+    fn a_router_without_python_components_gets_no_transport_and_no_host() {
         let mut c = Config::from_json_str(
             r#"{"version": 2, "workers": [
                 {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
                  "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}],
                  "components": [
-                    {"type": "function", "realm": "realm1", "callbacks": {"join": "app.on_join"}}]}]}"#,
+                    {"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1",
+                     "extra": {"procedure": "com.x", "baseurl": "http://h/"}}]}]}"#,
         )
         .expect("loads");
         let before = c.transports.len();
@@ -349,6 +348,11 @@ mod tests {
                  "transport": {"type": "rawsocket", "url": "rs://localhost", "serializer": "json",
                                "endpoint": {"type": "unix", "path": sock, "timeout": 10}},
                  "authentication": {"ticket": {"authid": "component1", "ticket": secret}}},
+                {"id": "component3", "callbacks": {"join": "app.on_join"}, "realm": "realm1",
+                 "extra": null,
+                 "transport": {"type": "rawsocket", "url": "rs://localhost", "serializer": "json",
+                               "endpoint": {"type": "unix", "path": sock, "timeout": 10}},
+                 "authentication": {"ticket": {"authid": "component3", "ticket": secret}}},
                 {"id": "other", "classname": "app.Other", "realm": "realm2", "extra": null,
                  "transport": {"type": "rawsocket", "url": "rs://localhost", "serializer": "json",
                                "endpoint": {"type": "unix", "path": sock, "timeout": 10}},

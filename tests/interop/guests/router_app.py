@@ -38,3 +38,15 @@ class Limited(ApplicationSession):
             print(f"router component {details.authid} ({details.authrole}): register {procedure}: {e.error}", flush=True)
         else:
             print(f"router component {details.authid} ({details.authrole}) registered {procedure}", flush=True)
+
+
+def on_join(session, details):
+    """A ``function`` router component's join callback: registers
+    ``<extra procedure>`` answering with the session's authid and role."""
+    procedure = session.config.extra["procedure"]
+
+    def who():
+        return {"authid": details.authid, "authrole": details.authrole}
+
+    print(f"router function component {details.authid} joined", flush=True)
+    return session.register(who, procedure)
