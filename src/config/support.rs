@@ -31,6 +31,8 @@ enum Feature {
     WebService(&'static str),
     /// The router worker's `python` / `pythonpath`.
     PythonOptions,
+    /// The router worker's `env` (without Python components).
+    RouterEnv,
     /// An HTTP bridge component (class name).
     BridgeComponent(String),
     /// A router component class of Crossbar's own package (class name).
@@ -73,6 +75,7 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::PythonOptions => {
             warn("used only to locate `static` package sources and to run `wsgi` applications")
         }
+        F::RouterEnv => warn("ignored: used only for the router's Python components (none here)"),
         // Node layer: workers.
         F::ContainerComponent(what) => error(format!(
             "{what} in a container (only Python classes run in Junction's container host)"
@@ -166,6 +169,9 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
     }
     if !c.python.path.is_empty() && !hosts_classes {
         out.push((Feature::PythonOptions, child(&options, "pythonpath")));
+    }
+    if c.python.env.is_some() && !hosts_classes {
+        out.push((Feature::RouterEnv, child(&options, "env")));
     }
     for (realm, rp) in c.realms.iter().zip(&at.realms) {
         for (k, role) in realm.roles.iter().enumerate() {
@@ -331,6 +337,21 @@ mod tests {
             g.warnings,
             vec![
                 "workers[0].options.pythonpath: used only to locate `static` package sources and to run `wsgi` applications"
+            ]
+        );
+        // Nor does the router's env.
+        let c = Config::from_json_str(
+            r#"{"version": 2, "workers": [
+                {"type": "router", "options": {"env": {"vars": {"A": "1"}}},
+                 "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
+                 "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}]}]}"#,
+        )
+        .expect("loads");
+        let g = gaps(&c, &Paths::of(&c));
+        assert_eq!(
+            g.warnings,
+            vec![
+                "workers[0].options.env: ignored: used only for the router's Python components (none here)"
             ]
         );
     }

@@ -16,7 +16,8 @@
 //! reload keeps it, so an unchanged component list leaves the host alone.
 //!
 //! The host process: the router's `options.python` (else `python3`) with
-//! its `options.pythonpath`, in the node's environment, restarted when it
+//! its `options.pythonpath`, in its `options.env` (default: the node's
+//! environment), restarted when it
 //! fails (`restart-on-failed`, with the supervisor's back-off: Crossbar's
 //! router would not run on without them); inside it, a component whose
 //! session ends stays ended (`shutdown-manual`), as in Crossbar.
@@ -32,7 +33,6 @@ use crate::config::auth::{AuthConfig, Secret, TicketAuth, TicketPrincipal};
 use crate::config::worker::{
     ComponentConfig, ComponentKind, ConnectingEndpoint, ConnectingKind, ConnectingTransport,
     ContainerComponent, ContainerRestart, ContainerShutdown, ContainerWorker, GuestStdin,
-    ProcessEnv,
 };
 use crate::config::{
     Config, Endpoint, PythonOptions, RawSocketOptions, RawSocketService, TransportConfig,
@@ -204,7 +204,8 @@ fn spec(config: &Config, socket: &Path, secret: Option<&str>) -> GuestSpec {
         components,
         shutdown: ContainerShutdown::Manual,
         restart: Some(ContainerRestart::OnFailed),
-        env: ProcessEnv::default(),
+        // The router's `options.env`, else the node's environment.
+        env: config.python.env.clone().unwrap_or_default(),
         // The router's own (the container's come first, and are empty).
         python: PythonOptions::default(),
     };
@@ -361,6 +362,21 @@ mod tests {
         );
         // Printed settings never show it either.
         assert!(!format!("{:?}", c.transports.last()).contains(&secret));
+    }
+
+    #[test]
+    fn the_router_env_is_the_hosts() {
+        let c = Config::from_json_str(&CONFIG.replace(
+            r#""options": {"pythonpath": ["apps"]}"#,
+            r#""options": {"pythonpath": ["apps"],
+                           "env": {"inherit": ["HOME"], "vars": {"APP_MODE": "x", "PYTHONPATH": "/opt"}}}"#,
+        ))
+        .expect("loads");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let s = unprepared_host(&c).expect("python components");
+        assert_eq!(s.config.env.inherit, EnvInherit::Only(vec!["HOME".into()]));
+        assert_eq!(s.config.env.vars["APP_MODE"], "x");
+        assert_eq!(s.config.env.vars["PYTHONPATH"], "./apps:/opt");
     }
 
     #[test]
