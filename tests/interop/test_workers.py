@@ -568,8 +568,8 @@ async def test_a_container_runs_crossbar_style_twisted_components(workers_router
 def router_components(r: WorkersRouter, *components: dict) -> None:
     """Gives ``r``'s router the roles ``backend`` (everything) and
     ``limited`` (publish and subscribe under ``com.rcomp.`` only) on
-    ``realm1``, these ``components`` and the guests' directory on its
-    ``pythonpath``."""
+    ``realm1``, these ``components``, the guests' directory on its
+    ``pythonpath`` and ``RCOMP_MODE=hosted`` in its ``env``."""
     router = r.config["workers"][0]
     realm = next(x for x in router["realms"] if x["name"] == "realm1")
     everything = {"call": True, "register": True, "publish": True, "subscribe": True}
@@ -578,7 +578,11 @@ def router_components(r: WorkersRouter, *components: dict) -> None:
         {"name": "backend", "permissions": [{"uri": "", "match": "prefix", "allow": everything}]},
         {"name": "limited", "permissions": [{"uri": "com.rcomp.", "match": "prefix", "allow": pubsub}]},
     ]
-    router["options"] = {"pythonpath": [str(GUEST.parent)], "python": sys.executable}
+    router["options"] = {
+        "pythonpath": [str(GUEST.parent)],
+        "python": sys.executable,
+        "env": {"vars": {"RCOMP_MODE": "hosted"}},
+    }
     router["components"] = list(components)
 
 
@@ -619,6 +623,7 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
         # The session has exactly the component's id and role.
         assert (got["authid"], got["authrole"]) == ("backend1", "backend"), got
         assert got["args"] == [7, "x"] and got["extra"]["topic"] == "com.rcomp.echoed"
+        assert got["mode"] == "hosted", "the router's options.env"
         (args, _), = await events.wait_count(1)
         assert list(args) == [7, "x"]
     finally:

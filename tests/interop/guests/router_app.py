@@ -23,6 +23,7 @@ class Backend(ApplicationSession):
                 "extra": extra,
                 "args": list(args),
                 "pid": os.getpid(),
+                "mode": os.environ.get("RCOMP_MODE"),
             }
 
         await self.register(echo, extra["procedure"])
