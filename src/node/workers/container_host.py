@@ -26,7 +26,8 @@ When the host exits follows the container's options.shutdown:
 - shutdown-on-any-component-failed: when the first component fails
   (status 1); when every component stopped without failing, as manual.
 
-An import error ends the process with status 2 and the error on stderr.
+An import error (a component's, or Autobahn's) ends the process with
+status 2 and the error on stderr.
 """
 
 import importlib
@@ -141,10 +142,18 @@ def main():
     twisted = any(
         b.__module__.startswith("autobahn.twisted") for cls in classes for b in cls.__mro__
     ) or (functions and "twisted.internet" in sys.modules)
-    if twisted:
-        from autobahn.twisted.component import Component, run
-    else:
-        from autobahn.asyncio.component import Component, run
+    try:
+        if twisted:
+            from autobahn.twisted.component import Component, run
+        else:
+            from autobahn.asyncio.component import Component, run
+    except ImportError as e:
+        print(
+            f"Autobahn|Python{' with Twisted' if twisted else ''} is not installed for "
+            f"{sys.executable}: {e}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     components = []
     failures = []
     for c, entry in zip(spec["components"], entries):

@@ -405,6 +405,55 @@ mod tests {
     }
 
     #[test]
+    fn without_autobahn_the_host_ends_with_status_2_and_says_so() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        if Command::new("python3").arg("--version").output().is_err() {
+            eprintln!("skipped: no python3");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        // An `autobahn` that does not import, before any real one.
+        std::fs::create_dir(dir.path().join("autobahn")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("autobahn").join("__init__.py"),
+            "raise ImportError('no autobahn here')\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("app.py"), "def on_join(s, d):\n    pass\n").expect("write");
+        let config = format!(
+            r#"{{"version": 2, "workers": [
+                {{"type": "router", "options": {{"pythonpath": ["{}"]}},
+                 "realms": [{{"name": "realm1", "roles": [{{"name": "anonymous"}}]}}],
+                 "components": [{{"type": "function", "realm": "realm1", "callbacks": {{"join": "app.on_join"}}}}]}}]}}"#,
+            dir.path().display()
+        );
+        let mut c = Config::from_json_str(&config).expect("loads");
+        prepare(&mut c, &Access::new(dir.path())).expect("prepared");
+        let spec = host(&c).expect("a host");
+        let GuestStdin::Json { value, .. } = &spec.config.stdin else {
+            panic!("stdin");
+        };
+        let mut child = Command::new(&spec.config.executable)
+            .args(&spec.config.arguments)
+            .envs(&spec.config.env.vars)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        writeln!(child.stdin.take().expect("stdin"), "{value}").expect("write the spec");
+        let out = child.wait_with_output().expect("ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("Autobahn|Python is not installed for ")
+                && stderr.contains("no autobahn here"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
     fn a_changed_component_changes_the_host_and_an_unchanged_one_does_not() {
         let dir = tempfile::tempdir().expect("temp dir");
         let access = Access::new(dir.path());
