@@ -20,7 +20,10 @@
 //! Guest workers (`workers/`) start once every listener is up, on the
 //! supervisor's own thread; a drain stops them (SIGTERM, then SIGKILL after
 //! their stop timeout) while the sessions leave, and the node waits for
-//! them before it returns. The cluster link will live here too. It may use
+//! them before it returns. The router's Python components run in one such
+//! worker; their private listener is added to the config before the shards
+//! start and at each reload (`workers/router_components.rs`). The cluster
+//! link will live here too. It may use
 //! every layer below it (`shard`, `config`); no layer below imports it.
 
 pub mod control;
