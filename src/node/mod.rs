@@ -355,7 +355,12 @@ impl Node {
         format!(
             "serving {} realm(s) on {} transport(s), {} shard(s)",
             self.config.realms.len(),
-            self.config.transports.len(),
+            // The user's: not the router components' own.
+            self.config
+                .transports
+                .iter()
+                .filter(|t| t.id != workers::router_components::TRANSPORT_ID)
+                .count(),
             self.control.shards()
         )
     }
