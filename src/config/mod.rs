@@ -174,6 +174,10 @@ pub struct PythonOptions {
     /// `options.pythonpath`: directories added to the module search path,
     /// resolved against the node directory.
     pub path: Vec<PathBuf>,
+    /// The router's `options.env`: the environment of the host process of
+    /// its Python components (`None`: not given; a container's is its own
+    /// `ContainerWorker::env`).
+    pub env: Option<worker::ProcessEnv>,
 }
 
 /// One realm.

@@ -31,10 +31,12 @@ enum Feature {
     WebService(&'static str),
     /// The router worker's `python` / `pythonpath`.
     PythonOptions,
+    /// The router worker's `env` (without Python components).
+    RouterEnv,
     /// An HTTP bridge component (class name).
     BridgeComponent(String),
-    /// A Python component (class name or description).
-    PythonComponent(String),
+    /// A router component class of Crossbar's own package (class name).
+    CrossbarClass(String),
     /// A worker type other than the router.
     Worker(&'static str),
     /// A container component that is not a Python class (description).
@@ -73,6 +75,7 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::PythonOptions => {
             warn("used only to locate `static` package sources and to run `wsgi` applications")
         }
+        F::RouterEnv => warn("ignored: used only for the router's Python components (none here)"),
         // Node layer: workers.
         F::ContainerComponent(what) => error(format!(
             "{what} in a container (only Python classes run in Junction's container host)"
@@ -84,8 +87,9 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::WebService("upload") => {
             error("web service type \"upload\" (Crossbar does not serve it either)")
         }
-        F::PythonComponent(what) => warn(format!(
-            "skipped: {what} is Python code, which needs Crossbar's component host"
+        F::CrossbarClass(what) => warn(format!(
+            "{what} is Crossbar's own code: it runs in Junction's component host only where \
+             the router's Python has Crossbar installed"
         )),
         _ => None,
     }
@@ -155,11 +159,19 @@ pub(super) fn unsupported(c: &Config) -> Vec<ConfigIssue> {
 fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
     let mut out = Vec::new();
     let options = child(&at.router, "options");
-    if c.python.executable.is_some() {
+    // They run the router's Python components (the node's component host).
+    let hosts_classes = c
+        .components
+        .iter()
+        .any(|k| matches!(&k.kind, ComponentKind::Python(_)));
+    if c.python.executable.is_some() && !hosts_classes {
         out.push((Feature::PythonOptions, child(&options, "python")));
     }
-    if !c.python.path.is_empty() {
+    if !c.python.path.is_empty() && !hosts_classes {
         out.push((Feature::PythonOptions, child(&options, "pythonpath")));
+    }
+    if c.python.env.is_some() && !hosts_classes {
+        out.push((Feature::RouterEnv, child(&options, "env")));
     }
     for (realm, rp) in c.realms.iter().zip(&at.realms) {
         for (k, role) in realm.roles.iter().enumerate() {
@@ -204,12 +216,19 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                 Feature::BridgeComponent(component.kind.describe()),
                 child(cp, "classname"),
             )),
-            ComponentKind::Python(_) => {
-                out.push((
-                    Feature::PythonComponent(component.kind.describe()),
-                    cp.clone(),
-                ));
+            // Python classes and functions run in the node's component host.
+            ComponentKind::Python(super::worker::PythonComponent {
+                entry: super::worker::PythonEntry::Class(class),
+                ..
+            }) => {
+                if class.starts_with("crossbar.") {
+                    out.push((
+                        Feature::CrossbarClass(class.clone()),
+                        child(cp, "classname"),
+                    ));
+                }
             }
+            ComponentKind::Python(_) => {}
         }
     }
     for w in &c.workers {
@@ -274,6 +293,67 @@ mod tests {
         let g = gaps(&c, &Paths::of(&c));
         assert!(g.errors.is_empty(), "{:#?}", g.errors);
         assert!(g.warnings.is_empty(), "{:#?}", g.warnings);
+    }
+
+    #[test]
+    fn router_python_components_run_and_use_the_router_python_options() {
+        let config = |components: &str| {
+            Config::from_json_str(&format!(
+                r#"{{"version": 2, "workers": [
+                {{"type": "router", "options": {{"pythonpath": ["apps"]}},
+                 "realms": [{{"name": "realm1", "roles": [{{"name": "anonymous"}}]}}],
+                 "transports": [{{"type": "websocket", "endpoint": {{"type": "tcp", "port": 8080}}}}],
+                 "components": [{components}]}}]}}"#
+            ))
+            .expect("loads")
+        };
+        // A class runs: no warning, pythonpath included (it finds the class).
+        let c = config(r#"{"type": "class", "classname": "app.Backend", "realm": "realm1"}"#);
+        let g = gaps(&c, &Paths::of(&c));
+        assert!(g.errors.is_empty() && g.warnings.is_empty(), "{g:?}");
+        // Crossbar's own classes need Crossbar installed.
+        let c = config(
+            r#"{"type": "class", "classname": "crossbar.network._api.Network", "realm": "realm1"}"#,
+        );
+        let g = gaps(&c, &Paths::of(&c));
+        assert_eq!(
+            g.warnings,
+            vec![
+                "workers[0].components[0].classname: crossbar.network._api.Network is Crossbar's own code: it runs in Junction's component host only where the router's Python has Crossbar installed"
+            ]
+        );
+        // So does a function component.
+        let c =
+            config(r#"{"type": "function", "realm": "realm1", "callbacks": {"join": "app.j"}}"#);
+        let g = gaps(&c, &Paths::of(&c));
+        assert!(g.errors.is_empty() && g.warnings.is_empty(), "{g:?}");
+        // Without Python components, pythonpath serves nothing here.
+        let c = config(
+            r#"{"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1",
+                "extra": {"procedure": "com.x", "baseurl": "http://h/"}}"#,
+        );
+        let g = gaps(&c, &Paths::of(&c));
+        assert_eq!(
+            g.warnings,
+            vec![
+                "workers[0].options.pythonpath: used only to locate `static` package sources and to run `wsgi` applications"
+            ]
+        );
+        // Nor does the router's env.
+        let c = Config::from_json_str(
+            r#"{"version": 2, "workers": [
+                {"type": "router", "options": {"env": {"vars": {"A": "1"}}},
+                 "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
+                 "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}]}]}"#,
+        )
+        .expect("loads");
+        let g = gaps(&c, &Paths::of(&c));
+        assert_eq!(
+            g.warnings,
+            vec![
+                "workers[0].options.env: ignored: used only for the router's Python components (none here)"
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Workers other than the router, and components: the router's `components`
-//! (HTTP bridge classes Junction runs natively, and Python components it
-//! cannot host), `guest` workers (processes Junction supervises),
+//! (HTTP bridge classes Junction runs natively, and Python components its
+//! component host runs), `guest` workers (processes Junction supervises),
 //! `container` workers (components that connect to the router over a
 //! transport) and `websocket-testee` workers (a WebSocket echo endpoint for
 //! Autobahn|Testsuite).
@@ -38,8 +38,9 @@ pub enum ComponentKind {
     /// `crossbar.bridge.rest.RESTCallee` (or `crossbar.adapter.rest.RESTCallee`):
     /// a procedure that makes an HTTP request.
     RestCallee(RestCallee),
-    /// Any other class, or a `function` component: Python code Junction
-    /// cannot run.
+    /// Any other class, or a `function` component: Python code (the
+    /// router's run in the node's component host, a container's classes in
+    /// its host).
     Python(PythonComponent),
 }
 

@@ -20,7 +20,10 @@
 //! Guest workers (`workers/`) start once every listener is up, on the
 //! supervisor's own thread; a drain stops them (SIGTERM, then SIGKILL after
 //! their stop timeout) while the sessions leave, and the node waits for
-//! them before it returns. The cluster link will live here too. It may use
+//! them before it returns. The router's Python components run in one such
+//! worker; their private listener is added to the config before the shards
+//! start and at each reload (`workers/router_components.rs`). The cluster
+//! link will live here too. It may use
 //! every layer below it (`shard`, `config`); no layer below imports it.
 
 pub mod control;
@@ -87,6 +90,8 @@ struct Node {
     shutdown_timeout: Duration,
     /// The guest workers' supervisor.
     workers: Supervisor,
+    /// The router components' private listener.
+    access: workers::router_components::Access,
 }
 
 /// Why the node could not run.
@@ -153,7 +158,11 @@ pub fn run_error_hint(e: &RunError) -> Option<String> {
 /// # Errors
 /// [`NodeError::Control`] when another node owns the control socket's path;
 /// [`NodeError::Run`] from [`start`] or from a shard.
-pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
+pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
+    // The router's Python components reach it over a private listener of
+    // this run (`workers/router_components.rs`).
+    let access = workers::router_components::Access::new(&control::runtime_dir());
+    workers::router_components::prepare(&mut spec.config, &access).map_err(RunError::Workers)?;
     let missing = workers::missing_executables(&spec.config);
     if !missing.is_empty() {
         return Err(RunError::Workers(missing.join("\n")).into());
@@ -182,6 +191,7 @@ pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
         }
     };
     let handle = start(spec.config.clone(), spec.shards)?;
+    access.protect();
     if let Err(e) = signals::spawn_waiter(blocked, tx.clone()) {
         tracing::error!(error = %e, "cannot wait for signals");
     }
@@ -199,6 +209,7 @@ pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
         );
     }
     let mut node = Node {
+        access,
         workers,
         control,
         shutdown_timeout: spec.config.node.shutdown_timeout,
@@ -228,6 +239,7 @@ pub fn run(spec: NodeSpec) -> Result<Exit, NodeError> {
     // forced the exit) are stopped; dropping the supervisor waits for them.
     node.workers
         .stop_all(matches!(exit, Ok(Exit::Forced)) || exit.is_err());
+    node.access.remove();
     drop(node);
     drop(socket);
     Ok(exit?)
@@ -343,7 +355,12 @@ impl Node {
         format!(
             "serving {} realm(s) on {} transport(s), {} shard(s)",
             self.config.realms.len(),
-            self.config.transports.len(),
+            // The user's: not the router components' own.
+            self.config
+                .transports
+                .iter()
+                .filter(|t| t.id != workers::router_components::TRANSPORT_ID)
+                .count(),
             self.control.shards()
         )
     }

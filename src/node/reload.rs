@@ -61,6 +61,9 @@ impl Node {
             // As at the start: `package` sources become directories, so that
             // the shards serve them (not a 404).
             crate::transport::http::resolve_packages(&mut c).map_err(|e| vec![e.to_string()])?;
+            // As at the start: the router's Python components' listener (same
+            // socket and secret: unchanged components keep their host).
+            workers::router_components::prepare(&mut c, &self.access).map_err(|e| vec![e])?;
             // As at the start: a worker whose executable is not found refuses it.
             let missing = super::workers::missing_executables(&c);
             if !missing.is_empty() {
@@ -95,6 +98,7 @@ impl Node {
                 list("listeners rebound", &done.listeners.rebound);
                 list("transports updated", &done.listeners.updated);
                 list("TLS certificates reloaded", &done.listeners.tls_reloaded);
+                self.access.protect();
                 let guests = self.workers.apply(workers::guests(&config));
                 list("workers started", &guests.started);
                 list("workers stopped", &guests.stopped);

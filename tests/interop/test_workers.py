@@ -5,7 +5,9 @@ exits and ``options.restart``; a reload that adds, removes and changes
 guests; ``junction status`` and the metrics; no guest left behind when the
 node stops, is forced to stop, or is killed with SIGKILL. Also the reload of
 a ``static`` path served from a Python package (it answered 404 after a
-reload).
+reload), container workers, and the router's own Python components
+(``guests/router_app.py``) in the component host: their roles apply, the
+private socket refuses a wrong ticket, a reload restarts the host.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from routerproc import IS_CROSSBAR, RouterProcess, free_port
-from wampclient import TIMEOUT, connect
+from wampclient import TIMEOUT, EventSink, connect
 
 pytestmark = pytest.mark.junction_only
 
@@ -561,3 +563,185 @@ async def test_a_container_runs_crossbar_style_twisted_components(workers_router
     r.terminate()
     assert await loop.run_in_executor(None, r.wait, 30) == 0, r.logs()
     assert not alive(got["pid"])
+
+
+def router_components(r: WorkersRouter, *components: dict) -> None:
+    """Gives ``r``'s router the roles ``backend`` (everything) and
+    ``limited`` (publish and subscribe under ``com.rcomp.`` only) on
+    ``realm1``, these ``components``, the guests' directory on its
+    ``pythonpath`` and ``RCOMP_MODE=hosted`` in its ``env``."""
+    router = r.config["workers"][0]
+    realm = next(x for x in router["realms"] if x["name"] == "realm1")
+    everything = {"call": True, "register": True, "publish": True, "subscribe": True}
+    pubsub = {"call": False, "register": False, "publish": True, "subscribe": True}
+    realm["roles"] += [
+        {"name": "backend", "permissions": [{"uri": "", "match": "prefix", "allow": everything}]},
+        {"name": "limited", "permissions": [{"uri": "com.rcomp.", "match": "prefix", "allow": pubsub}]},
+    ]
+    router["options"] = {
+        "pythonpath": [str(GUEST.parent)],
+        "python": sys.executable,
+        "env": {"vars": {"RCOMP_MODE": "hosted"}},
+    }
+    router["components"] = list(components)
+
+
+async def test_router_components_run_in_the_host_with_their_roles(workers_router):
+    r = workers_router
+    router_components(
+        r,
+        {
+            "type": "class",
+            "id": "backend1",
+            "classname": "router_app.Backend",
+            "realm": "realm1",
+            "role": "backend",
+            "extra": {"procedure": "com.rcomp.echo", "topic": "com.rcomp.echoed"},
+        },
+        {
+            "type": "class",
+            "classname": "router_app.Limited",
+            "realm": "realm1",
+            "role": "limited",
+            "extra": {"procedure": "com.rcomp.forbidden"},
+        },
+        {
+            "type": "function",
+            "id": "fn",
+            "realm": "realm1",
+            "role": "backend",
+            "callbacks": {"join": "router_app.on_join"},
+            "extra": {"procedure": "com.rcomp.fn"},
+        },
+    )
+    r.start()
+    client = await connect(r, "ws", "json")
+    try:
+        events = EventSink()
+        await client.subscribe(events, "com.rcomp.echoed")
+        got = await call_when_registered(r, "com.rcomp.echo", 7, "x")
+        # The session has exactly the component's id and role.
+        assert (got["authid"], got["authrole"]) == ("backend1", "backend"), got
+        assert got["args"] == [7, "x"] and got["extra"]["topic"] == "com.rcomp.echoed"
+        assert got["mode"] == "hosted", "the router's options.env"
+        (args, _), = await events.wait_count(1)
+        assert list(args) == [7, "x"]
+    finally:
+        client.leave()
+    # A function component: its join callback on Autobahn's session.
+    assert await call_when_registered(r, "com.rcomp.fn") == {"authid": "fn", "authrole": "backend"}
+    loop = asyncio.get_running_loop()
+    # The second component's role may not register: the router refused it.
+    await loop.run_in_executor(
+        None,
+        wait_for,
+        "the limited component's refusal",
+        lambda: "router component component2 (limited): register com.rcomp.forbidden: wamp.error.not_authorized"
+        in r.log_text(),
+    )
+    with pytest.raises(Exception, match="no_such_procedure"):
+        c = await connect(r, "ws", "json")
+        try:
+            await c.call("com.rcomp.forbidden")
+        finally:
+            c.leave()
+    # One host, a worker of its own; the private socket is this user's only.
+    w = (await loop.run_in_executor(None, r.workers))["router-components"]
+    assert (w["type"], w["state"], w["pid"]) == ("router-components", "running", got["pid"])
+    sockets = list((r.workdir / "run").glob("router-components-*.sock"))
+    assert len(sockets) == 1 and (sockets[0].stat().st_mode & 0o777) == 0o600, sockets
+    # The secret (64 hex digits) is never logged, nor in the host's
+    # command line or environment.
+    assert not re.search(r"[0-9a-f]{64}", r.log_text())
+    with open(f"/proc/{w['pid']}/cmdline", "rb") as f:
+        cmdline = f.read()
+    with open(f"/proc/{w['pid']}/environ", "rb") as f:
+        environ = f.read()
+    # No 64-hex-digit token (the secret's form) in either.
+    assert not re.search(rb"[0-9a-f]{64}", cmdline) and not re.search(rb"[0-9a-f]{64}", environ)
+    # Nobody else can log in as a component over the private socket.
+    refused = await try_unix_ticket(sockets[0], "backend1", "guessed")
+    assert refused[0] == 3 and refused[2] == "wamp.error.authentication_failed", refused  # ABORT
+    r.terminate()
+    assert await loop.run_in_executor(None, r.wait, 30) == 0, r.logs()
+    assert not alive(got["pid"])
+    assert not sockets[0].exists(), "the socket is removed at the end"
+
+
+async def try_unix_ticket(path: Path, authid: str, ticket: str) -> list:
+    """HELLO to realm1 over the RawSocket (JSON) at ``path``, answering a
+    ticket challenge with ``ticket``: the router's last message."""
+    reader, writer = await asyncio.open_unix_connection(str(path))
+
+    def send(msg: list) -> None:
+        body = json.dumps(msg).encode()
+        writer.write(len(body).to_bytes(4, "big") + body)
+
+    async def recv() -> list:
+        head = await asyncio.wait_for(reader.readexactly(4), 10)
+        return json.loads(await reader.readexactly(int.from_bytes(head[1:], "big")))
+
+    try:
+        writer.write(bytes([0x7F, 0xF1, 0, 0]))  # 16 MiB, JSON
+        assert (await asyncio.wait_for(reader.readexactly(4), 10))[0] == 0x7F
+        send([1, "realm1", {"roles": {"caller": {}}, "authmethods": ["ticket"], "authid": authid}])
+        msg = await recv()
+        if msg[0] == 4:  # CHALLENGE
+            send([5, ticket, {}])
+            msg = await recv()
+        return msg
+    finally:
+        writer.close()
+
+
+async def test_a_reload_restarts_the_router_components_host(workers_router):
+    r = workers_router
+    comp = {
+        "type": "class",
+        "classname": "router_app.Backend",
+        "realm": "realm1",
+        "role": "backend",
+        "extra": {"procedure": "com.rcomp.one", "topic": "com.rcomp.t"},
+    }
+    router_components(r, comp)
+    r.start()
+    loop = asyncio.get_running_loop()
+    first = await call_when_registered(r, "com.rcomp.one")
+    assert first["authid"] == "component1"
+    # An unchanged component list leaves the host alone.
+    out = await loop.run_in_executor(None, r.reload)
+    assert "router-components" not in out.stdout, out.stdout
+    # A changed one restarts it, with the new component.
+    r.config["workers"][0]["components"][0]["extra"]["procedure"] = "com.rcomp.two"
+    out = await loop.run_in_executor(None, r.reload)
+    assert "workers restarted: router-components" in out.stdout, out.stdout
+    second = await call_when_registered(r, "com.rcomp.two")
+    assert second["pid"] != first["pid"] and not alive(first["pid"])
+    # No component left: the host stops.
+    r.config["workers"][0]["components"] = []
+    out = await loop.run_in_executor(None, r.reload)
+    assert "workers stopped: router-components" in out.stdout, out.stdout
+    await loop.run_in_executor(None, wait_for, "the host's end", lambda: not alive(second["pid"]))
+    assert "router-components" not in await loop.run_in_executor(None, r.workers)
+
+
+async def test_a_crossbar_style_twisted_router_component_runs(workers_router):
+    python = twisted_python()
+    probe = subprocess.run([python, "-c", "import twisted.internet, autobahn.twisted"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} has no Twisted (requirements.txt installs it; or set JUNCTION_TWISTED_PYTHON)")
+    r = workers_router
+    router_components(
+        r,
+        {
+            "type": "class",
+            "classname": "container_twisted.TwistedEcho",
+            "realm": "realm1",
+            "role": "backend",
+            "extra": {"procedure": "com.rcomp.twisted"},
+        },
+    )
+    r.config["workers"][0]["options"]["python"] = python
+    r.start()
+    got = await call_when_registered(r, "com.rcomp.twisted", "x")
+    assert got["args"] == ["x"] and "Reactor" in got["reactor"], got

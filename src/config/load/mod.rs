@@ -407,7 +407,15 @@ impl Loader<'_> {
             }
         }
         let python = match obj.get("options") {
-            Some(v) => self.worker_options(&child(path, "options"), v, &[], true),
+            Some(v) => {
+                let op = child(path, "options");
+                let mut python = self.worker_options(&op, v, &[("env", Key::Read)], true);
+                // The environment of its Python components' host.
+                if let Some(e) = v.get("env") {
+                    python.env = self.process_env(&child(&op, "env"), e);
+                }
+                python
+            }
             None => PythonOptions::default(),
         };
         if let Some(v) = obj.get("connections") {

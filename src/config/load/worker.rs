@@ -358,7 +358,7 @@ impl Loader<'_> {
         Some(g)
     }
 
-    fn process_env(&mut self, path: &str, v: &Value) -> Option<ProcessEnv> {
+    pub(super) fn process_env(&mut self, path: &str, v: &Value) -> Option<ProcessEnv> {
         let obj = self.object(path, v)?;
         self.keys(path, obj, &[("inherit", Key::Read), ("vars", Key::Read)]);
         let mut env = ProcessEnv::default();

@@ -593,7 +593,7 @@ fn mqtt_sample_loads_transports_and_universal() {
 #[test]
 fn components_sample_loads_components_and_workers() {
     let c = load_in(&json_value(COMPONENTS_JSON), &[]).expect("loads");
-    assert_eq!(c.components.len(), 3);
+    assert_eq!(c.components.len(), 4);
     let ComponentKind::MessageForwarder(f) = &c.components[0].kind else {
         panic!("forwarder");
     };
@@ -671,12 +671,9 @@ fn components_sample_loads_components_and_workers() {
         vec!["workers[2].components[0]"],
         "the container's RESTCallee; guests and containers run"
     );
-    assert_eq!(
-        warnings_at(&c, "workers[0].components"),
-        vec![
-            "workers[0].components[2]: skipped: backend.MySession is Python code, which needs Crossbar's component host"
-        ]
-    );
+    // The router's Python class and function component run in the node's
+    // component host.
+    assert_eq!(warnings_at(&c, "workers[0].components"), Vec::<&str>::new());
     // Crossbar's environment switch: a set BACKUP_DISABLED skips the guest.
     let c = load_in(&json_value(COMPONENTS_JSON), &[("BACKUP_DISABLED", "1")]).expect("loads");
     assert_eq!(c.workers.len(), 3);

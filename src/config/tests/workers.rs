@@ -12,7 +12,7 @@ fn component(c: Value) -> Value {
 }
 
 #[test]
-fn python_components_are_skipped_with_a_warning() {
+fn function_components_are_read_and_run_without_a_warning() {
     let c = load_ok(&component(json!({
         "type": "function", "realm": "realm1", "callbacks": {"join": "app.on_join"}, "extra": [1]
     })));
@@ -25,12 +25,8 @@ fn python_components_are_skipped_with_a_warning() {
     );
     assert_eq!(p.extra, Some(json!([1])));
     assert_eq!(c.components[0].id, "component1");
-    assert_eq!(
-        c.warnings,
-        vec![
-            "workers[0].components[0]: skipped: a function component is Python code, which needs Crossbar's component host"
-        ]
-    );
+    // It runs in the node's component host.
+    assert_eq!(c.warnings, Vec::<String>::new());
 }
 
 #[rstest]

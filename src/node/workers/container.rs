@@ -76,13 +76,11 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
     }
 }
 
-/// One component as the host takes it; `None` for what is not a Python
-/// class (the gap list refuses those before a node starts).
+/// One component as the host takes it: a class (`classname`) or, for the
+/// router's own components, a `function` component (`callbacks`); `None`
+/// for what is not Python (the gap list refuses those in a container).
 fn component(c: &ContainerComponent) -> Option<Value> {
     let ComponentKind::Python(py) = &c.kind else {
-        return None;
-    };
-    let PythonEntry::Class(classname) = &py.entry else {
         return None;
     };
     let endpoint = match &c.transport.endpoint {
@@ -110,13 +108,18 @@ fn component(c: &ContainerComponent) -> Option<Value> {
             "serializer": serializer.name(),
         }),
     };
-    Some(json!({
+    let (key, entry) = match &py.entry {
+        PythonEntry::Class(classname) => ("classname", json!(classname)),
+        PythonEntry::Function(callbacks) => ("callbacks", json!(callbacks)),
+    };
+    let mut out = json!({
         "id": c.id,
-        "classname": classname,
         "realm": c.realm,
         "extra": py.extra,
         "transport": transport,
-    }))
+    });
+    out[key] = entry;
+    Some(out)
 }
 
 #[cfg(test)]

@@ -1,12 +1,18 @@
 """Junction's container host: runs the Python components of one container
 worker with Autobahn|Python, as Crossbar's container process does.
 
-Reads one JSON line on stdin: {"components": [{"id", "classname", "realm",
-"extra", "transport"}], "shutdown": "shutdown-..."} (the transport as
-Autobahn's Component takes it). Imports every class (from the container's
+Reads one JSON line on stdin: {"components": [{"id", "classname" or
+"callbacks", "realm", "extra", "transport", "authentication"?}],
+"shutdown": "shutdown-..."}: the transport as Autobahn's Component takes
+it; "callbacks" (a router `function` component) maps event names (join,
+leave, connect, disconnect) to functions, run on Autobahn's own session;
+"authentication": {"ticket": {"authid", "ticket"}} for the router's own
+components, which log in with that ticket over the node's private socket
+(it is never printed). Imports every class and function (from the
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
-components), asyncio otherwise. Each component reconnects when its
+components) or function components imported Twisted, asyncio otherwise.
+Each component reconnects when its
 connection is lost; it has stopped when its session left for good (its
 start() future is done), and failed when that future failed.
 
@@ -20,7 +26,8 @@ When the host exits follows the container's options.shutdown:
 - shutdown-on-any-component-failed: when the first component fails
   (status 1); when every component stopped without failing, as manual.
 
-An import error ends the process with status 2 and the error on stderr.
+An import error (a component's, or Autobahn's) ends the process with
+status 2 and the error on stderr.
 """
 
 import importlib
@@ -92,34 +99,82 @@ def watched(base, cid, mode, failures):
     return Hosted
 
 
+def with_ticket(cls, login):
+    """`cls` joining with ticket authentication as login["authid"] (unless
+    its own code asks for other methods). User classes are plain
+    ApplicationSessions, which take no Component authenticator."""
+    authid, ticket = login["authid"], login["ticket"]
+
+    class Login(cls):
+        def join(self, realm, *args, **kwargs):
+            if not args and not kwargs.get("authmethods"):
+                kwargs["authmethods"] = ["ticket"]
+                kwargs.setdefault("authid", authid)
+            return super().join(realm, *args, **kwargs)
+
+        def onChallenge(self, challenge):
+            if challenge.method == "ticket":
+                return ticket
+            return super().onChallenge(challenge)
+
+    Login.__name__ = cls.__name__
+    Login.__qualname__ = cls.__qualname__
+    Login.__module__ = cls.__module__
+    return Login
+
+
 def main():
     spec = json.loads(sys.stdin.readline())
     mode = spec.get("shutdown", MANUAL)
     try:
-        classes = [load(c["classname"]) for c in spec["components"]]
+        # A class, or a function component's callbacks (event -> function).
+        entries = [
+            load(c["classname"])
+            if "classname" in c
+            else {event: load(name) for event, name in c["callbacks"].items()}
+            for c in spec["components"]
+        ]
     except Exception as e:  # noqa: BLE001 - any import failure is reported
         print(f"cannot load a component class: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(2)
+    classes = [e for e in entries if isinstance(e, type)]
+    functions = len(classes) < len(entries)
     twisted = any(
         b.__module__.startswith("autobahn.twisted") for cls in classes for b in cls.__mro__
-    )
-    if twisted:
-        from autobahn.twisted.component import Component, run
-    else:
-        from autobahn.asyncio.component import Component, run
+    ) or (functions and "twisted.internet" in sys.modules)
+    try:
+        if twisted:
+            from autobahn.twisted.component import Component, run
+        else:
+            from autobahn.asyncio.component import Component, run
+    except ImportError as e:
+        print(
+            f"Autobahn|Python{' with Twisted' if twisted else ''} is not installed for "
+            f"{sys.executable}: {e}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     components = []
     failures = []
-    for c, cls in zip(spec["components"], classes):
+    for c, entry in zip(spec["components"], entries):
         hosted = watched(Component, c["id"], mode, failures)
-        components.append(
-            hosted(
-                transports=[c["transport"]],
-                realm=c["realm"],
-                extra=c.get("extra"),
-                session_factory=cls,
+        ticket = c.get("authentication", {}).get("ticket")
+        common = dict(transports=[c["transport"]], realm=c["realm"], extra=c.get("extra"))
+        if isinstance(entry, type):
+            component = hosted(
+                session_factory=with_ticket(entry, ticket) if ticket else entry, **common
             )
-        )
-        print(f"component {c['id']}: {c['classname']} on realm {c['realm']}", flush=True)
+            what = c["classname"]
+        else:
+            # Autobahn's own session (it takes the ticket as an
+            # authenticator), with the callbacks on its events.
+            login = {"authentication": {"ticket": ticket}} if ticket else {}
+            component = hosted(**common, **login)
+            for event, fn in entry.items():
+                component.on(event, fn)
+            what = "function " + ", ".join(f"{k}={v}" for k, v in sorted(c["callbacks"].items()))
+        components.append(component)
+        print(f"component {c['id']}: {what} on realm {c['realm']}", flush=True)
     try:
         if components:
             run(components, log_level="info")

@@ -30,6 +30,7 @@
 //! without any it sleeps until asked.
 
 mod container;
+pub mod router_components;
 mod spawn;
 mod watch;
 
@@ -64,19 +65,22 @@ pub const GIVE_UP_AFTER_KILL: Duration = Duration::from_secs(5);
 pub struct GuestSpec {
     /// `id`, or Crossbar's `workerNNN`.
     pub id: String,
-    /// The worker type: `guest`, or `container` (a Python host process,
-    /// `container.rs`).
+    /// The worker type: `guest`, `container` (a Python host process,
+    /// `container.rs`) or `router-components` (the host of the router's
+    /// Python components, `router_components.rs`).
     pub kind: &'static str,
     /// The process's settings.
     pub config: GuestWorker,
 }
 
-/// The supervised workers of `config` (guests and containers), in config order.
+/// The supervised workers of `config`: the host of the router's Python
+/// components (`router_components.rs`, once the node added their
+/// transport), then guests and containers in config order.
 pub fn guests(config: &Config) -> Vec<GuestSpec> {
-    config
-        .workers
-        .iter()
-        .filter_map(|w| match &w.kind {
+    let router = router_components::host(config);
+    router
+        .into_iter()
+        .chain(config.workers.iter().filter_map(|w| match &w.kind {
             WorkerKind::Guest(g) => Some(GuestSpec {
                 id: w.id().to_owned(),
                 kind: "guest",
@@ -84,7 +88,7 @@ pub fn guests(config: &Config) -> Vec<GuestSpec> {
             }),
             WorkerKind::Container(c) => Some(container::host(w.id(), c, config)),
             WorkerKind::WebSocketTestee(_) => None,
-        })
+        }))
         .collect()
 }
 
@@ -94,7 +98,9 @@ pub fn guests(config: &Config) -> Vec<GuestSpec> {
 /// the start (as Crossbar.io does) instead of leaving a guest `failed`.
 pub fn missing_executables(config: &Config) -> Vec<String> {
     let path = std::env::var_os("PATH");
-    guests(config)
+    let mut specs = guests(config);
+    specs.extend(router_components::unprepared_host(config));
+    specs
         .iter()
         .filter(|g| {
             spawn::resolve_executable(&g.config.executable, &g.config.workdir, path.as_deref())

@@ -51,7 +51,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const QUEUE_LIMIT: usize = 16 << 20;
 
 /// Starts the native bridge components of `config` (call on one shard);
-/// other components are skipped (the config check warned about each).
+/// Python components are not run here (the node's component host runs
+/// the classes; the config check warned about the rest).
 /// The tasks run until dropped.
 pub fn start(config: &Config, router: &Rc<dyn WebRouter>) -> Vec<glommio::Task<()>> {
     let mut tasks = Vec::new();
@@ -60,14 +61,9 @@ pub fn start(config: &Config, router: &Rc<dyn WebRouter>) -> Vec<glommio::Task<(
             ComponentKind::MessageForwarder(_) | ComponentKind::RestCallee(_) => {
                 run(c.clone(), Rc::clone(router))
             }
-            ComponentKind::Python(_) => {
-                tracing::warn!(
-                    component = %c.id,
-                    class = %c.kind.describe(),
-                    "router component skipped: it is Python code, which needs Crossbar's component host"
-                );
-                continue;
-            }
+            // Python classes run in the node's component host
+            // (node/workers/router_components.rs); the check warned about the rest.
+            ComponentKind::Python(_) => continue,
         };
         tasks.push(glommio::spawn_local(run));
     }
