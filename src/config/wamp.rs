@@ -72,6 +72,10 @@ pub struct WebSocketOptions {
     pub open_handshake_timeout_ms: u64,
     /// `compression.deflate`: permessage-deflate offered to clients; `None`: off.
     pub compression: Option<DeflateParams>,
+    /// `require_websocket_subprotocol` (default true): false accepts a client
+    /// that offers no subprotocol at all, speaking JSON to it (a client that
+    /// offers only unknown ones is refused either way).
+    pub require_subprotocol: bool,
 }
 
 impl Default for WebSocketOptions {
@@ -84,6 +88,7 @@ impl Default for WebSocketOptions {
             auto_ping_timeout_ms: 0,
             open_handshake_timeout_ms: 10_000,
             compression: None,
+            require_subprotocol: true,
         }
     }
 }

@@ -68,6 +68,14 @@ pub(super) fn accept(
     let serializer = match negotiate_subprotocol(&request.protocols, enabled) {
         _ if no_subprotocol => None,
         Some(s) => Some(s),
+        // `require_websocket_subprotocol: false`: a client that offers none
+        // speaks JSON, where the service speaks it (no header in the 101).
+        None if !options.require_subprotocol
+            && request.protocols.is_empty()
+            && enabled.contains(&Serializer::Json) =>
+        {
+            None
+        }
         None => {
             let offered: Vec<&str> = enabled.iter().map(|s| s.ws_subprotocol()).collect();
             return Err(wire::HttpRefusal {

@@ -6,7 +6,10 @@
 //! (when set; otherwise HTTP 404). The subprotocol is the first of the
 //! client's `Sec-WebSocket-Protocol` values, in the client's order, that names
 //! a serializer enabled on the transport; when there is none (also when the
-//! client offers no subprotocol at all) the request is refused with HTTP 400.
+//! client offers no subprotocol at all) the request is refused with HTTP 400,
+//! unless the service has `require_websocket_subprotocol: false`: then a
+//! client that offers no subprotocol at all speaks JSON (as Crossbar assumes
+//! `wamp.2.json`), and the 101 names none.
 //! This is what Crossbar.io does by default: Autobahn's
 //! `WampWebSocketServerProtocol.onConnect` walks `request.protocols` in order
 //! and, with `STRICT_PROTOCOL_NEGOTIATION` (Crossbar's
@@ -462,6 +465,52 @@ mod tests {
         assert_eq!(status, 400);
         assert!(body.contains("wamp.2.json"), "body: {body}");
         assert_eq!((out.opened, out.closed), (0, 1));
+    }
+
+    /// `require_websocket_subprotocol: false`: a client that offers no
+    /// subprotocol is served JSON (no header in the answer); one that offers
+    /// only unknown ones is still refused.
+    #[rstest]
+    #[case::none_offered("", Some(Serializer::Json))]
+    #[case::unsupported("wamp.2.cbor", None)]
+    #[case::not_wamp("mqtt", None)]
+    fn without_required_subprotocol_a_client_offering_none_speaks_json(
+        #[case] offer: &'static str,
+        #[case] expected: Option<Serializer>,
+    ) {
+        let options = WebSocketOptions {
+            require_subprotocol: false,
+            ..WebSocketOptions::default()
+        };
+        let t = ws_transport(options, &[Serializer::Json, Serializer::MsgPack]);
+        let (out, answered) = run_one(t, 1 << 20, Behaviour::Echo, move |addr| {
+            match connect(tcp(&addr), &format!("ws://{addr}/ws"), offer) {
+                Ok((mut ws, resp)) => {
+                    assert_eq!(
+                        resp.headers().get(http::header::SEC_WEBSOCKET_PROTOCOL),
+                        None
+                    );
+                    let msg = Message::text("[1,\"realm1\",{}]");
+                    ws.send(msg.clone()).expect("send");
+                    assert_eq!(ws.read().expect("echo"), msg);
+                    finish(ws);
+                    101
+                }
+                Err(tung::Error::Http(resp)) => resp.status().as_u16(),
+                Err(e) => panic!("expected a 101 or an HTTP error, got {e}"),
+            }
+        });
+        match expected {
+            Some(serializer) => {
+                assert_eq!(answered, 101);
+                assert_eq!(out.info.expect("opened").0, serializer);
+                assert_eq!(out.frames.len(), 1);
+            }
+            None => {
+                assert_eq!(answered, 400);
+                assert_eq!(out.opened, 0);
+            }
+        }
     }
 
     #[test]

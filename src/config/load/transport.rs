@@ -299,16 +299,14 @@ impl Loader<'_> {
         }
         // Options whose Crossbar default is what Junction does: accepted at that
         // value; the other value changes security or protocol behaviour.
-        let fixed: [(&str, bool, &str); 5] = [
+        if let Some(b) = self.opt_bool(path, obj, "require_websocket_subprotocol") {
+            o.require_subprotocol = b;
+        }
+        let fixed: [(&str, bool, &str); 4] = [
             (
                 "allow_null_origin",
                 true,
                 "rejecting the null Origin (`allow_null_origin: false`)",
-            ),
-            (
-                "require_websocket_subprotocol",
-                true,
-                "WebSocket connections without a WAMP subprotocol (`require_websocket_subprotocol: false`)",
             ),
             ("validate_utf8", true, ""),
             ("require_masked_client_frames", true, ""),

@@ -397,7 +397,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/transports/0/serializers", json!([]), "workers[0].transports[0].serializers", Invalid, "at least one")]
 #[case("/workers/0/transports/0/options", json!({"allowed_origins": ["https://example.com"]}), "workers[0].transports[0].options.allowed_origins", Unsupported, "Origin")]
 #[case("/workers/0/transports/0/options", json!({"allow_null_origin": false}), "workers[0].transports[0].options.allow_null_origin", Unsupported, "null Origin")]
-#[case("/workers/0/transports/0/options", json!({"require_websocket_subprotocol": false}), "workers[0].transports[0].options.require_websocket_subprotocol", Unsupported, "subprotocol")]
 #[case("/workers/0/transports/0/options", json!({"enable_rfc6455": false}), "workers[0].transports[0].options.enable_rfc6455", Invalid, "cannot be turned off")]
 #[case("/workers/0/transports/0/options", json!({"open_handshake_timeout": 500}), "workers[0].transports[0].options.open_handshake_timeout", Invalid, "too small")]
 #[case("/workers/0/transports/0/options", json!({"auto_ping_interval": -1}), "workers[0].transports[0].options.auto_ping_interval", Invalid, "expected a whole number")]
@@ -682,6 +681,21 @@ fn one_warning(#[case] pointer: &str, #[case] value: Value, #[case] path: &str) 
 fn options_at_junctions_behaviour_are_silent(#[case] options: Value) {
     let c = load_ok(&with("/workers/0/transports/0/options", options));
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}
+
+/// `require_websocket_subprotocol` is read both ways (false: a client that
+/// offers no subprotocol speaks JSON, `transport/websocket.rs`).
+#[rstest]
+#[case(json!({}), true)]
+#[case(json!({"require_websocket_subprotocol": true}), true)]
+#[case(json!({"require_websocket_subprotocol": false}), false)]
+fn require_websocket_subprotocol_is_read(#[case] options: Value, #[case] required: bool) {
+    let c = load_ok(&with("/workers/0/transports/0/options", options));
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+    let TransportKind::WebSocket(ws) = &c.transports[0].kind else {
+        panic!("a websocket transport");
+    };
+    assert_eq!(ws.options.require_subprotocol, required);
 }
 
 #[test]

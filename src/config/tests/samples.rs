@@ -97,6 +97,7 @@ fn crossbar_template_without_static_path_loads() {
             auto_ping_timeout_ms: 5_000,
             open_handshake_timeout_ms: 2_500,
             compression: None,
+            require_subprotocol: true,
         }
     );
     let rs = &c.transports[1];
