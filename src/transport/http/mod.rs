@@ -375,7 +375,7 @@ fn build_service(
 }
 
 /// Loads every `archive` service's files (downloading a missing archive
-/// from its `origin` when `download` is set; see [`archive::load`]);
+/// from its `origin` when `download` is set; see `archive::load`);
 /// replaces every static service's `package` + `resource` source by the
 /// directory it names, asking the router's Python (`options.python`, else
 /// `python3`, with `options.pythonpath`) where the package is, as Crossbar
