@@ -296,6 +296,24 @@ pub struct Permission {
     pub disclose: Disclose,
 }
 
+impl Permission {
+    /// Every action on every URI, nothing disclosed (a role's
+    /// `allow-by-default: true`, and the embedded default's `anonymous`).
+    pub fn allow_all() -> Permission {
+        Permission {
+            uri: String::new(),
+            match_policy: MatchPolicy::Prefix,
+            allow: Allow {
+                call: true,
+                register: true,
+                publish: true,
+                subscribe: true,
+            },
+            disclose: Disclose::default(),
+        }
+    }
+}
+
 /// Allowed actions of a [`Permission`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Allow {

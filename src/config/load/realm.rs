@@ -477,17 +477,7 @@ impl Loader<'_> {
                      alone (as in Crossbar)",
                 );
             } else if allow_all {
-                permissions.push(Permission {
-                    uri: String::new(),
-                    match_policy: MatchPolicy::Prefix,
-                    allow: Allow {
-                        call: true,
-                        register: true,
-                        publish: true,
-                        subscribe: true,
-                    },
-                    disclose: Disclose::default(),
-                });
+                permissions.push(Permission::allow_all());
             }
         }
         let trustlevel = obj

@@ -17,21 +17,6 @@ fn parse(text: &str) -> Value {
     serde_json::from_str(text).expect("fixture is JSON")
 }
 
-/// The rule `allow-by-default: true` stands for: everything, nothing disclosed.
-fn allow_all() -> Permission {
-    Permission {
-        uri: String::new(),
-        match_policy: MatchPolicy::Prefix,
-        allow: Allow {
-            call: true,
-            register: true,
-            publish: true,
-            subscribe: true,
-        },
-        disclose: Disclose::default(),
-    }
-}
-
 fn role<'c>(c: &'c Config, name: &str) -> &'c RoleConfig {
     c.realms[0]
         .roles
@@ -103,13 +88,16 @@ fn a_router_without_transports_loads_with_a_warning() {
     assert_eq!(c.components.len(), 1);
     assert_eq!(warning_paths(&c), vec!["workers[0].transports"]);
     assert!(c.warnings[0].contains("no client can connect"));
-    assert_eq!(role(&c, "forwarder").permissions, vec![allow_all()]);
+    assert_eq!(
+        role(&c, "forwarder").permissions,
+        vec![Permission::allow_all()]
+    );
 }
 
 #[test]
 fn allow_by_default_roles_and_realm_stats() {
     let c = load_ok(&parse(ROLES));
-    assert_eq!(role(&c, "clerk").permissions, vec![allow_all()]);
+    assert_eq!(role(&c, "clerk").permissions, vec![Permission::allow_all()]);
     assert_eq!(role(&c, "visitor").permissions, vec![]);
     // With `permissions` (or an authorizer) Crossbar ignores the key.
     let auditor = &role(&c, "auditor").permissions;

@@ -45,20 +45,7 @@ fn crossbar_template_without_static_path_loads() {
     assert_eq!(realm.uri_check, UriCheck::Loose);
     assert_eq!(realm.roles.len(), 2);
     assert_eq!(realm.roles[0].name, "anonymous");
-    assert_eq!(
-        realm.roles[0].permissions,
-        vec![Permission {
-            uri: String::new(),
-            match_policy: MatchPolicy::Prefix,
-            allow: Allow {
-                call: true,
-                register: true,
-                publish: true,
-                subscribe: true
-            },
-            disclose: Disclose::default(),
-        }]
-    );
+    assert_eq!(realm.roles[0].permissions, vec![Permission::allow_all()]);
     // Starred URI without `match`: a prefix rule.
     let backend = &realm.roles[1].permissions[0];
     assert_eq!(backend.uri, "com.example.");
