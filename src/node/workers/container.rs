@@ -234,7 +234,7 @@ def run(components, log_level=None):
     /// until it exits or prints `until` (then checks it still runs, and kills it).
     /// `None` when there is no `python3`.
     fn run_host(mode: &str, ends: &[&str], until: Option<&str>) -> Option<HostRun> {
-        use std::io::{BufRead, Write};
+        use std::io::BufRead;
         use std::process::{Command, Stdio};
         use std::time::{Duration, Instant};
         if Command::new("python3").arg("--version").output().is_err() {
@@ -265,20 +265,7 @@ def run(components, log_level=None):
              "components": components}]});
         let c = Config::from_json_str(&config.to_string()).expect("loads");
         let spec = &super::super::guests(&c)[0];
-        let GuestStdin::Json { value, .. } = &spec.config.stdin else {
-            panic!("stdin");
-        };
-        let mut child = Command::new(&spec.config.executable)
-            .args(&spec.config.arguments)
-            .envs(&spec.config.env.vars)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(stdin, "{value}").expect("write the spec");
-        drop(stdin);
+        let mut child = super::super::spawn_host(spec, Stdio::inherit());
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().expect("stdout");
         std::thread::spawn(move || {

@@ -727,3 +727,25 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Starts a container or router-component host as its supervisor would,
+/// with the spec's stdin JSON written and stdin closed; stdout piped.
+#[cfg(test)]
+fn spawn_host(spec: &GuestSpec, stderr: std::process::Stdio) -> std::process::Child {
+    use std::io::Write as _;
+    let crate::config::worker::GuestStdin::Json { value, .. } = &spec.config.stdin else {
+        panic!("a host takes its spec as JSON on stdin");
+    };
+    let mut child = std::process::Command::new(&spec.config.executable)
+        .args(&spec.config.arguments)
+        .envs(&spec.config.env.vars)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{value}").expect("write the spec");
+    drop(stdin);
+    child
+}

@@ -406,7 +406,6 @@ mod tests {
 
     #[test]
     fn without_autobahn_the_host_ends_with_status_2_and_says_so() {
-        use std::io::Write;
         use std::process::{Command, Stdio};
         if Command::new("python3").arg("--version").output().is_err() {
             eprintln!("skipped: no python3");
@@ -431,18 +430,7 @@ mod tests {
         let mut c = Config::from_json_str(&config).expect("loads");
         prepare(&mut c, &Access::new(dir.path())).expect("prepared");
         let spec = host(&c).expect("a host");
-        let GuestStdin::Json { value, .. } = &spec.config.stdin else {
-            panic!("stdin");
-        };
-        let mut child = Command::new(&spec.config.executable)
-            .args(&spec.config.arguments)
-            .envs(&spec.config.env.vars)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        writeln!(child.stdin.take().expect("stdin"), "{value}").expect("write the spec");
+        let child = super::super::spawn_host(&spec, Stdio::piped());
         let out = child.wait_with_output().expect("ends");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
