@@ -55,6 +55,14 @@ fn sample(name: &str) -> String {
     path.to_str().expect("UTF-8 path").to_owned()
 }
 
+/// The standard error of a command that must have been refused (exit
+/// status 2, the configuration or argument error).
+fn refused(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -106,8 +114,7 @@ fn check_loads_tls_files_as_start_does() {
     std::fs::copy(sample("tls.json"), &config).expect("copy tls.json");
     let config = config.to_str().expect("UTF-8 path");
     let out = junction(&["check", "--config", config]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("transport transport2: TLS: certificate "),
         "{stderr}"
@@ -142,8 +149,7 @@ fn check_refuses_a_worker_without_its_executable() {
     )
     .expect("write config");
     let out = junction(&["check", "--config", path.to_str().expect("UTF-8 path")]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("no executable \"no-such-program-junction-test\""),
         "{stderr}"
@@ -162,8 +168,7 @@ fn check_reports_every_error() {
     )
     .expect("write");
     let out = junction(&["check", "--config", path.to_str().expect("UTF-8 path")]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&out);
     for needle in [
         "error: version: missing",
         "error: workers[0].realms[0].store.path: missing (required for a \"cfxdb\" store)",
@@ -479,8 +484,7 @@ fn a_closed_stderr_is_not_a_crash() {
 #[test]
 fn a_bad_log_filter_is_named_once() {
     let out = junction(&["start", "--log-level", "info,junction::core=bogus"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&out);
     assert!(stderr.starts_with("error: invalid --log-level"), "{stderr}");
     assert_eq!(
         stderr.matches("error parsing level filter").count(),
@@ -504,8 +508,7 @@ fn syntax_errors_name_the_file_line_and_column() {
         let path = path.to_str().expect("UTF-8 path");
         for command in ["check", "start"] {
             let out = junction(&[command, "--config", path]);
-            let stderr = text(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            let stderr = refused(&out);
             let line = stderr
                 .lines()
                 .find(|l| l.starts_with("error: "))
@@ -524,8 +527,7 @@ fn syntax_errors_name_the_file_line_and_column() {
 fn a_missing_config_or_node_directory_says_what_to_pass() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = junction_in(dir.path(), &["start", "--config", "nope.json"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("cannot read nope.json: ")
             && stderr.contains("give --config an existing file"),
@@ -535,8 +537,7 @@ fn a_missing_config_or_node_directory_says_what_to_pass() {
     let out = junction_in(dir.path(), &["init", "--appdir", "app"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = junction_in(dir.path(), &["check", "--cbdir", "app"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("did you mean --cbdir app/.crossbar?"),
         "{stderr}"
