@@ -19,9 +19,13 @@ use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CipherSuite, RootCertStore, ServerConfig, SignatureAlgorithm, SupportedCipherSuite};
+use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
+use rustls::{
+    CipherSuite, InconsistentKeys, RootCertStore, ServerConfig, SignatureAlgorithm,
+    SupportedCipherSuite,
+};
 
-use super::{TlsAcceptor, TlsError, binding};
+use super::{TlsAcceptor, TlsError, binding, x509};
 use crate::config::{ClientCertificates, TlsConfig, TlsVersion, TransportConfig, TransportKind};
 
 /// The OpenSSL names of the suites rustls offers, and which they are.
@@ -175,14 +179,15 @@ pub fn build(tls: &TlsConfig, alpn: Vec<Vec<u8>>) -> Result<TlsAcceptor, TlsErro
     }
     let key =
         PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::pem("key", &tls.key, e))?;
-    let offload = provider
+    let key = provider
         .key_provider
-        .load_private_key(key.clone_key())
-        .map(|k| k.algorithm() == SignatureAlgorithm::RSA)
+        .load_private_key(key)
         .map_err(|e| TlsError::Key {
             path: tls.key.clone(),
             source: e,
         })?;
+    let offload = key.algorithm() == SignatureAlgorithm::RSA;
+    let certified = certified_key(tls, chain, key)?;
     let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
@@ -214,12 +219,7 @@ pub fn build(tls: &TlsConfig, alpn: Vec<Vec<u8>>) -> Result<TlsAcceptor, TlsErro
             )
         }
     };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Key {
-            path: tls.key.clone(),
-            source: e,
-        })?;
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = alpn;
     // Stateless session tickets (one key set per acceptor, which every
     // shard shares): a client resumes on whichever shard it lands.
@@ -232,6 +232,54 @@ pub fn build(tls: &TlsConfig, alpn: Vec<Vec<u8>>) -> Result<TlsAcceptor, TlsErro
         verifies_clients: tls.client_certificates != ClientCertificates::None,
         handshake_timeout: std::time::Duration::from_millis(tls.handshake_timeout_ms),
     })
+}
+
+/// The listener's chain and key, checked to belong together. rustls's own
+/// check (`CertifiedKey::keys_match`) parses the certificate with webpki,
+/// which reads only X.509 version 3; OpenSSL's usual recipe (`openssl x509
+/// -req` without extensions) makes version 1 certificates, and Crossbar
+/// (OpenSSL) serves them. For such a certificate the key's public key is
+/// compared with the certificate's here, and it is served with a warning:
+/// OpenSSL-based clients accept it, clients that verify with webpki do not.
+fn certified_key(
+    tls: &TlsConfig,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn SigningKey>,
+) -> Result<CertifiedKey, TlsError> {
+    let certified = CertifiedKey::new(chain, key);
+    let err = match certified.keys_match() {
+        Ok(()) => return Ok(certified),
+        Err(e) => e,
+    };
+    if matches!(err, rustls::Error::InconsistentKeys(_)) {
+        return Err(TlsError::Key {
+            path: tls.key.clone(),
+            source: err,
+        });
+    }
+    let ours = certified.key.public_key();
+    let theirs = certified
+        .end_entity_cert()
+        .ok()
+        .and_then(|c| x509::public_key_info(c));
+    let (Some(ours), Some((theirs, true))) = (ours, theirs) else {
+        return Err(TlsError::Pem {
+            what: "certificate",
+            path: tls.certificate.clone(),
+            detail: format!("not a usable X.509 certificate: {err}"),
+        });
+    };
+    if ours.as_ref() != theirs {
+        return Err(TlsError::Key {
+            path: tls.key.clone(),
+            source: rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch),
+        });
+    }
+    tracing::warn!(
+        certificate = %tls.certificate.display(),
+        "an X.509 version 1 certificate: served, but clients that verify with rustls (webpki) refuse it; OpenSSL-based clients accept it. Reissue it as version 3 (openssl x509 -req with -extfile naming basicConstraints=CA:FALSE and subjectAltName)"
+    );
+    Ok(certified)
 }
 
 /// The acceptor of `t`'s endpoint, when it has TLS.

@@ -143,6 +143,21 @@ enum Failed {
     Io(std::io::Error),
 }
 
+/// What to do about a handshake failure whose reason alone does not say
+/// it: a client certificate that is X.509 version 1 (webpki, which verifies
+/// client certificates for rustls, reads only version 3; OpenSSL's `x509
+/// -req` without extensions makes version 1, and Crossbar accepts them).
+pub(super) fn failure_hint(e: &rustls::Error) -> Option<&'static str> {
+    let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) = e else {
+        return None;
+    };
+    format!("{other:?}")
+        .contains("UnsupportedCertVersion")
+        .then_some(
+            "the client's certificate is X.509 version 1, which Junction (rustls) cannot verify: reissue it as version 3 (openssl x509 -req with -extfile naming basicConstraints=CA:FALSE)",
+        )
+}
+
 /// Runs the server's handshake on `inner`. Returns the established stream,
 /// or `None` when the handshake failed or timed out (logged; the caller
 /// drops the connection).
@@ -183,7 +198,12 @@ pub async fn accept(
             return None;
         }
         Err(Failed::Tls(e)) => {
-            tracing::info!(%peer, %transport, error = %e, "TLS handshake failed");
+            match failure_hint(&e) {
+                Some(hint) => {
+                    tracing::info!(%peer, %transport, error = %e, hint, "TLS handshake failed")
+                }
+                None => tracing::info!(%peer, %transport, error = %e, "TLS handshake failed"),
+            }
             let _ = inner.shutdown_write();
             return None;
         }

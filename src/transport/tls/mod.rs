@@ -163,3 +163,5 @@ pub async fn refuse_tls_client(sock: &mut Stream, peer: &str, transport: &str) {
 mod tests;
 #[cfg(test)]
 mod tests_offload;
+#[cfg(test)]
+mod tests_v1;

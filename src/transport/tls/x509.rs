@@ -141,6 +141,36 @@ fn fields(der: &[u8]) -> Option<(Vec<u8>, Name, Name)> {
     Some((serial, name(issuer), name(subject)))
 }
 
+/// The certificate's `SubjectPublicKeyInfo`, whole (its DER element), and
+/// whether the certificate is X.509 version 1 (no `[0]` version field).
+/// rustls parses a certificate with webpki, which reads only version 3;
+/// the listener's own certificate is checked against its key with this.
+pub fn public_key_info(der: &[u8]) -> Option<(&[u8], bool)> {
+    let (0x30, cert, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = tlv(cert)? else {
+        return None;
+    };
+    let (mut tag, _, mut rest) = tlv(tbs)?;
+    let v1 = tag != 0xA0;
+    if !v1 {
+        // [0] version, then the serial
+        (tag, _, rest) = tlv(rest)?;
+    }
+    if tag != 0x02 {
+        return None;
+    }
+    // signature algorithm, issuer, validity, subject
+    for _ in 0..4 {
+        (_, _, rest) = tlv(rest)?;
+    }
+    let (0x30, _, after) = tlv(rest)? else {
+        return None;
+    };
+    Some((&rest[..rest.len() - after.len()], v1))
+}
+
 /// What the router keeps of a client certificate (DER); `ca_verified`:
 /// whether it was verified against the listener's CAs.
 pub fn peer_certificate(der: &[u8], ca_verified: bool) -> PeerCertificate {
