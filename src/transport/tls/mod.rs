@@ -29,7 +29,9 @@
 //!   TLS session").
 //! - `binding.rs`: the channel bindings (`tls-unique`, `tls-exporter`)
 //!   that cryptosign and SCRAM use; `x509.rs`: what authentication reads
-//!   of a client certificate (fingerprints, subject, issuer).
+//!   of a client certificate (fingerprints, subject, issuer), and the
+//!   public key of the listener's own (X.509 version 1 ones, which rustls
+//!   cannot parse, are checked against their key with it).
 //! - [`refuse_tls_client`]: a TLS client on a plaintext port gets a TLS
 //!   alert (a clean failure on its side) and a line in the log.
 //!

@@ -3,7 +3,9 @@
 //! issuer's attributes (common name first among them). A small DER walk
 //! over the fields it needs (the certificate was verified by rustls before
 //! it gets here, or is only fingerprinted); anything it cannot read is left
-//! out rather than failing the connection.
+//! out rather than failing the connection. Also the `SubjectPublicKeyInfo`
+//! of the listener's own certificate, for the key check of an X.509
+//! version 1 certificate (`config.rs`).
 
 use sha1::Digest as _;
 
