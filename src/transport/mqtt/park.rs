@@ -14,8 +14,8 @@
 //! **No lost wake-up.** A task parks at the end of a poll only if nothing
 //! woke it during that poll (`State::waker`, set at the poll's start, is
 //! still there; every wake takes it), nothing waits (no bytes, nothing to
-//! write, no acknowledgement waiting for a WAL marker, no stall timer) and
-//! the connection is up. Parking is synchronous on the shard's thread, so
+//! write, no send in flight on the ring, no acknowledgement waiting for a
+//! WAL marker, no stall timer) and the connection is up. Parking is synchronous on the shard's thread, so
 //! no wake can come between the decision and the state holding the
 //! socket; any wake after it finds the connection parked and spawns.
 //! A task spawned for a connection that a task already serves (several
@@ -94,7 +94,7 @@ impl Session {
                 && self.front_sent == 0
                 && self.stall.is_none()
                 && self.durable.is_none()
-                && matches!(self.sock, Stream::Uring(_))
+                && matches!(&self.sock, Stream::Uring(s) if !s.sending())
                 && self.counted.as_ref().is_some_and(super::ctx::holds_count)
                 && super::ctx::has_port()
         });
