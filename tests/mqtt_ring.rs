@@ -273,6 +273,7 @@ fn a_slow_consumers_queue_is_bounded_and_drains_in_order() {
             other => break other,
         }
     };
+    eprintln!("{next} of {N} delivered before the DISCONNECT");
     assert!(next > 0, "what was queued arrives");
     assert!(next < N, "bounded: {next} of {N} delivered");
     match end {
@@ -281,6 +282,37 @@ fn a_slow_consumers_queue_is_bounded_and_drains_in_order() {
     }
     assert!(sub.recv().is_none(), "then the end");
     assert!(started.elapsed() < Duration::from_secs(5));
+    drop((sub, publisher));
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+/// A PUBLISH whose head (a 20,000-octet topic) is longer than what one send
+/// on the ring copies goes out whole, between smaller ones, in order.
+#[test]
+fn a_head_longer_than_a_sends_copy_area_goes_out_whole() {
+    let (handle, addr) = start(None);
+    let mut sub = Client::connect(addr, "sub", None);
+    sub.subscribe("#");
+    let mut publisher = Client::connect(addr, "pub", None);
+    let long = format!("t/{}", "x".repeat(20_000));
+    for i in 0..30u32 {
+        let topic = if i % 10 == 5 { long.as_str() } else { "t/x" };
+        publisher.publish(topic, numbered(i, 100));
+    }
+    for i in 0..30u32 {
+        let p = sub.recv().expect("a delivery");
+        let Packet::Publish(pb) = &p else {
+            panic!("PUBLISH expected, got {p:?}");
+        };
+        let want = if i % 10 == 5 { long.as_str() } else { "t/x" };
+        assert_eq!(pb.topic.as_str(), want, "message {i}'s topic");
+        assert_eq!(number_of(&p, 100), i, "in order");
+    }
+    let r = ring(&handle);
+    if r != junction::transport::uring::Stats::default() {
+        assert_eq!(r.direct_writes, 0, "no direct sendmsg");
+    }
     drop((sub, publisher));
     handle.shutdown();
     handle.join().expect("clean shutdown");
