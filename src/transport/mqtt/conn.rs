@@ -5,9 +5,10 @@
 //! Reads go into the shard's scratch buffer; the bytes of whole packets are
 //! copied once into a buffer the decoded packets slice (payloads stay
 //! zero-copy from there on), and only an incomplete packet's tail is kept
-//! per connection. Writes are vectored: per queued PUBLISH a head written on
-//! the stack for this client, then the shared payload; control packets
-//! inline. Keep-alive: no packet for 1.5 × the keep-alive ends the
+//! per connection. Writes are vectored (`writes.rs`): per queued PUBLISH a
+//! head written for this client, then the shared payload; control packets
+//! inline; on the shard's ring, one send op in flight per connection,
+//! submitted with the turn's others. Keep-alive: no packet for 1.5 × the keep-alive ends the
 //! connection (MQTT-3.1.2-22), with the will.
 //!
 //! Split by concern: this file has the main phase (the [`Session`], its
@@ -332,8 +333,13 @@ impl Session {
         let mut s = self.state.borrow_mut();
         tracing::debug!(client = %s.client_id, code = ?v.0, reason = v.1, "MQTT protocol violation");
         s.disconnect(v.0, v.1);
-        if s.version == Version::V5 {
-            // Written now, ahead of the close (the connection ends abnormally).
+        let v5 = s.version == Version::V5;
+        drop(s);
+        // Written now, ahead of the close (the connection ends abnormally),
+        // but only between packets: never into a packet partly written, nor
+        // beside a send the ring has in flight (a completed one is
+        // collected first).
+        if v5 && self.settle_now() && self.front_sent == 0 {
             let mut out = BytesMut::new();
             let mut d = mqtt::Disconnect {
                 reason: v.0,

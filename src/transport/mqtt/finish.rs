@@ -110,7 +110,11 @@ impl Session {
         if end != End::Gone {
             // Let the peer read what we sent (a DISCONNECT with its reason
             // code) before it sees the end: closing with its data unread
-            // would reset the connection and lose the DISCONNECT.
+            // would reset the connection and lose the DISCONNECT. (A close
+            // ends the main phase once the queue is written: no send is in
+            // flight on the ring then. After a failure one may be, stalled
+            // on a peer that does not read: the shutdown ends it, and the
+            // ring keeps its op until the kernel's completion.)
             let _ = self.sock.shutdown_write();
             let _ = with_timeout(
                 CLOSE_TIMEOUT,

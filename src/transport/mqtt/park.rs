@@ -14,8 +14,8 @@
 //! **No lost wake-up.** A task parks at the end of a poll only if nothing
 //! woke it during that poll (`State::waker`, set at the poll's start, is
 //! still there; every wake takes it), nothing waits (no bytes, nothing to
-//! write, no acknowledgement waiting for a WAL marker, no stall timer) and
-//! the connection is up. Parking is synchronous on the shard's thread, so
+//! write, no send in flight on the ring, no acknowledgement waiting for a
+//! WAL marker, no stall timer) and the connection is up. Parking is synchronous on the shard's thread, so
 //! no wake can come between the decision and the state holding the
 //! socket; any wake after it finds the connection parked and spawns.
 //! A task spawned for a connection that a task already serves (several
@@ -94,7 +94,7 @@ impl Session {
                 && self.front_sent == 0
                 && self.stall.is_none()
                 && self.durable.is_none()
-                && matches!(self.sock, Stream::Uring(_))
+                && sock_parks(&self.sock)
                 && self.counted.as_ref().is_some_and(super::ctx::holds_count)
                 && super::ctx::has_port()
         });
@@ -136,6 +136,13 @@ impl Session {
         tracing::trace!(client = %s.client_id, "MQTT connection parked");
         s.parked = Some(Parked { sock, keep_alive });
     }
+}
+
+/// Whether a connection's socket lets it park: one on the shard's ring
+/// (its waker a plain slot) with no send in flight (the kernel reads the
+/// op until its completion, which must find the task that accounts for it).
+fn sock_parks(sock: &Stream) -> bool {
+    matches!(sock, Stream::Uring(s) if !s.sending())
 }
 
 /// What a task does at the end of a poll that left it waiting.
@@ -289,6 +296,84 @@ mod tests {
         let mut s = State::new(Rc::new(Service::default_for_tests()), Version::V5, "c");
         s.phase = Phase::Up;
         Rc::new(RefCell::new(s))
+    }
+
+    /// A connection whose send is in flight on the ring (a peer that does
+    /// not read) does not park; once the send completed and was collected,
+    /// it may.
+    #[test]
+    fn a_connection_with_a_send_in_flight_does_not_park() {
+        use std::io::Read;
+        use std::time::Duration;
+
+        use bytes::Bytes;
+
+        use crate::core::outbox::Frame;
+        use crate::transport::uring::{self, UringListener};
+
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let driver = uring::start().expect("io_uring available");
+                let ring = uring::current().expect("started");
+                let l = UringListener::bind_tcp(ring, "127.0.0.1:0".parse().expect("addr"))
+                    .expect("bind");
+                let addr = l.local_addr().expect("addr").as_socket().expect("inet");
+                let (go, wait) = std::sync::mpsc::channel::<()>();
+                let client = std::thread::spawn(move || {
+                    let mut c = std::net::TcpStream::connect(addr).expect("connect");
+                    wait.recv().expect("told to read");
+                    let mut n = 0;
+                    let mut buf = vec![0u8; 1 << 16];
+                    loop {
+                        match c.read(&mut buf).expect("read") {
+                            0 => return n,
+                            k => n += k,
+                        }
+                    }
+                });
+                let (s, _) = l.accept().await.expect("accept");
+                let mut sock = Stream::Uring(s);
+                assert!(sock_parks(&sock), "nothing in flight");
+                const LEN: usize = 32 << 20;
+                let Stream::Uring(s) = &mut sock else {
+                    unreachable!()
+                };
+                // More than the socket takes while the peer does not read.
+                let mut op = s.send_op();
+                op.frames.push(Frame::Own(Bytes::from(vec![7u8; LEN])));
+                s.submit_send(op);
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                let mut sent = 0;
+                if let Some((res, op)) = s.take_sent() {
+                    // A first part went: the rest stalls in a second send.
+                    sent = res.expect("sent");
+                    s.recycle(op);
+                    let mut op = s.send_op();
+                    op.frames.push(Frame::Own(Bytes::from(vec![7u8; LEN])));
+                    op.skip = sent;
+                    s.submit_send(op);
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                }
+                assert!(s.sending(), "stalled on a peer that does not read");
+                assert!(!sock_parks(&sock), "a send in flight: no parking");
+                go.send(()).expect("client");
+                let Stream::Uring(s) = &mut sock else {
+                    unreachable!()
+                };
+                let (res, op) = std::future::poll_fn(|cx| s.poll_send(cx))
+                    .await
+                    .expect("in flight");
+                s.recycle(op);
+                assert!(sent + res.expect("sent") <= LEN);
+                assert!(sock_parks(&sock), "collected: it may park");
+                drop(sock);
+                driver.stop().await;
+                client.join().expect("client") > 0
+            })
+            .expect("executor")
+            .join()
+            .map(|read| assert!(read))
+            .expect("joined");
     }
 
     /// A connection parks only after a look that found it idle since the

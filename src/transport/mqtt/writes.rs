@@ -1,8 +1,24 @@
 //! The MQTT connection's writes: the outgoing queue written with vectored
-//! writes (per queued PUBLISH a head written on the stack for this client,
-//! then the shared payload; control packets inline), a partly written item
+//! writes (per queued PUBLISH a head written for this client, then the
+//! shared payload; control packets inline), a partly written item
 //! remembered, a closing connection whose peer stopped reading dropped after
 //! a tick.
+//!
+//! On the shard's ring (`Stream::Uring`) a write is a send op
+//! (`uring::SendOp`, pooled per shard) submitted with every other
+//! connection's sends of the reactor turn in one `io_uring_enter`: the heads
+//! and control packets are copied into the op, each payload is the shared
+//! template's (an `Rc` increment, never a copy). One send is in flight per
+//! connection; its items stay queued until the completion says how much the
+//! socket took ([`Session::account`]), then the next op takes everything
+//! queued meanwhile. Other streams (TLS, WebSocket, glommio's readiness
+//! streams where the kernel lacks the ring) write at once with a vectored
+//! write whose heads are on the stack (the socket full: `Pending`, woken
+//! when writable). What ends or parks a connection respects a send in
+//! flight: the kernel reads the op until its completion (the ring keeps an
+//! op whose stream is gone until then), a connection parks only with
+//! nothing in flight (`park.rs`), a DISCONNECT written ahead of an abnormal
+//! close only at a packet boundary with nothing in flight (`conn.rs`).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -15,21 +31,32 @@ use futures::Future;
 use glommio::timer::Timer;
 
 use super::conn::{End, Session};
-use super::out::Item;
-use crate::transport::STALL_TICK;
+use super::out::{Item, forget_last};
 use crate::transport::socket::Socket;
+use crate::transport::uring::Payload;
+use crate::transport::{STALL_TICK, Stream};
 
 /// Writes per wake before yielding.
 const WRITES_PER_WAKE: usize = 16;
 /// Items per vectored write.
 const ITEMS_PER_WRITE: usize = 64;
-/// Room for the heads of one write.
+/// Room for the heads of one write (on the stack).
 const HEADS: usize = 8192;
+/// Packets per send on the ring (two buffers each at most: well under
+/// `IOV_MAX`). One send is in flight per connection, so this is what a
+/// connection with a backlog writes per reactor turn.
+const RING_ITEMS: usize = 256;
+/// Octets of heads and control packets one send on the ring copies, past
+/// which it takes no further packet (the front one is copied whole).
+const RING_COPIED: usize = 16 * 1024;
 
 impl Session {
     /// Writes the queue until the socket is full or it is empty; ends the
     /// connection once it is empty and a close was decided.
     pub(super) fn poll_write(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        if matches!(self.sock, Stream::Uring(_)) {
+            return self.poll_write_ring(cx);
+        }
         for _ in 0..WRITES_PER_WAKE {
             let (empty, closing) = {
                 let s = self.state.borrow();
@@ -139,12 +166,169 @@ impl Session {
             };
         }
         drop(s);
-        self.account(&lens[..n_items], written);
+        self.account(lens[..n_items].iter().copied(), written);
         Poll::Ready(Ok(()))
     }
 
+    /// [`Session::poll_write`] on the shard's ring: collects the send in
+    /// flight once it completed, then submits the next one (the ring sends
+    /// it with the turn's others); `None` while one is in flight.
+    fn poll_write_ring(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        let mut submitted = false;
+        loop {
+            match self.poll_settle(cx) {
+                // Registered for the completion (reads may be off).
+                Poll::Pending if submitted => return None,
+                // In flight since an earlier poll: the socket is full.
+                Poll::Pending => {
+                    let closing = self.state.borrow().rare.close.is_some();
+                    return self.stalled(cx, closing);
+                }
+                Poll::Ready(Err(_)) => return Some(End::Gone),
+                Poll::Ready(Ok(())) => {}
+            }
+            let (empty, closing) = {
+                let s = self.state.borrow();
+                (s.out.items.is_empty(), s.rare.close.is_some())
+            };
+            if empty {
+                return closing.then_some(End::Closed);
+            }
+            // Nothing submitted: items dropped at the front; look again.
+            submitted |= self.submit_ring();
+        }
+    }
+
+    /// Collects a completed send on the ring and accounts for it:
+    /// `Ready(Ok)` also when none is in flight (or not on the ring),
+    /// `Pending` (task registered) while one is.
+    fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Stream::Uring(sock) = &mut self.sock else {
+            return Poll::Ready(Ok(()));
+        };
+        match sock.poll_send(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => Poll::Ready(Ok(())),
+            Poll::Ready(Some((result, op))) => Poll::Ready(self.settled(result, op)),
+        }
+    }
+
+    /// [`Session::poll_settle`] without registering the task: whether no
+    /// send is in flight any more.
+    pub(super) fn settle_now(&mut self) -> bool {
+        let Stream::Uring(sock) = &mut self.sock else {
+            return true;
+        };
+        if let Some((result, op)) = sock.take_sent() {
+            let _ = self.settled(result, op);
+        }
+        matches!(&self.sock, Stream::Uring(s) if !s.sending())
+    }
+
+    /// Accounts for a completed send and recycles its op.
+    fn settled(
+        &mut self,
+        result: io::Result<usize>,
+        op: Box<crate::transport::uring::SendOp>,
+    ) -> io::Result<()> {
+        let result = match result {
+            Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                self.account(op.lens.iter().map(|&l| l as usize), n);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        if let Stream::Uring(sock) = &self.sock {
+            sock.recycle(op);
+        }
+        result
+    }
+
+    /// Builds a send op of the queue's front items and submits it: `false`
+    /// when nothing was submitted (the front item could not be encoded and
+    /// was dropped, or only empty items).
+    fn submit_ring(&mut self) -> bool {
+        let Stream::Uring(sock) = &mut self.sock else {
+            return false;
+        };
+        let mut op = sock.send_op();
+        let state = Rc::clone(&self.state);
+        let mut s = state.borrow_mut();
+        let mut skip = self.front_sent as usize;
+        for item in s.out.items.iter().take(RING_ITEMS) {
+            let start = op.bytes.len();
+            let len = match item {
+                Item::Small { len, buf } => {
+                    op.bytes.extend_from_slice(&buf[..*len as usize]);
+                    *len as usize
+                }
+                Item::Encoded(b) => {
+                    op.bytes.extend_from_slice(b);
+                    b.len()
+                }
+                Item::Publish(p) => {
+                    let d = p.delivery();
+                    let Ok(n) = p.tmpl.head_len(&d) else {
+                        break;
+                    };
+                    op.bytes.resize(start + n, 0);
+                    if p.tmpl.write_head(&d, &mut op.bytes[start..]).is_err() {
+                        op.bytes.truncate(start);
+                        break;
+                    }
+                    op.payloads.push(Payload {
+                        at: (start + n) as u32,
+                        from: 0,
+                        tmpl: Rc::clone(&p.tmpl),
+                    });
+                    n + p.tmpl.payload().len()
+                }
+            };
+            if skip > 0 {
+                // The front item, partly written: what is left of it.
+                let head = op.bytes.len();
+                if skip < head {
+                    op.bytes.drain(..skip);
+                    if let Some(p) = op.payloads.last_mut() {
+                        p.at -= skip as u32;
+                    }
+                } else {
+                    op.bytes.clear();
+                    if let Some(p) = op.payloads.last_mut() {
+                        p.at = 0;
+                        p.from = (skip - head) as u32;
+                    }
+                }
+                skip = 0;
+            }
+            op.lens.push(len as u32);
+            if op.bytes.len() >= RING_COPIED {
+                break;
+            }
+        }
+        let n_items = op.lens.len();
+        if n_items == 0 || op.is_empty() {
+            // A front PUBLISH whose head cannot be written (as in
+            // `write_big_front`), or only empty items: dropped.
+            for _ in 0..n_items.max(1) {
+                s.out.pop();
+            }
+            s.out.last_delivery = None;
+            self.front_sent = 0;
+            drop(s);
+            sock.recycle(op);
+            return false;
+        }
+        // No later delivery merges into an item in flight.
+        forget_last(&mut s.out);
+        drop(s);
+        sock.submit_send(op);
+        true
+    }
+
     /// Drops written items and remembers how much of a partly written one went.
-    pub(super) fn account(&mut self, lens: &[usize], mut written: usize) {
+    pub(super) fn account(&mut self, lens: impl IntoIterator<Item = usize>, mut written: usize) {
         let mut s = self.state.borrow_mut();
         for len in lens {
             let rest = len - self.front_sent as usize;
@@ -186,7 +370,7 @@ impl Session {
             Poll::Ready(Ok(n)) => n,
         };
         drop(s);
-        self.account(&[total], written);
+        self.account([total], written);
         Poll::Ready(Ok(()))
     }
 }

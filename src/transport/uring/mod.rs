@@ -37,7 +37,11 @@
 //!   what the kernel reads: clones of the outbox frames (an `Rc` increment for
 //!   a shared event), the headers built for them, and copies of control bytes.
 //!   The connection pops frames from its outbox when the completion says the
-//!   socket took them, exactly as with the synchronous `sendmsg` before.
+//!   socket took them, exactly as with the synchronous `sendmsg` before. An
+//!   MQTT connection's op (`transport::mqtt::writes`) holds copies of its
+//!   per-client PUBLISH heads and control packets, and the publications'
+//!   templates (an `Rc` increment each) for their shared payloads; its
+//!   packets stay queued until the completion likewise.
 //!
 //! Which connection a completion belongs to: `user_data` is the slot index
 //! shifted left 8 bits plus the `Op`. A slot is reused only after every
@@ -49,7 +53,8 @@
 //! stays on glommio's readiness-based streams (`Stream::Tcp`/`Unix`), logging
 //! one line.
 //!
-//! Not here: what is sent (the connection driver, `super::conn`), TLS (it will
+//! Not here: what is sent (the connection drivers, `super::conn` and
+//! `super::mqtt::writes`), TLS (it will
 //! sit on top: its records are built in its own buffer, which a send then
 //! owns like a control frame; received records are decrypted from the
 //! provided buffer into the connection's plaintext buffer).
@@ -70,7 +75,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
-pub use stream::{RecvBuf, SendOp, UringListener, UringStream};
+pub use stream::{Payload, RecvBuf, SendOp, UringListener, UringStream};
 
 use self::bufring::{BufRing, NO_BUF, START_WINDOW};
 use self::slab::Slab;
@@ -251,6 +256,9 @@ pub struct Stats {
     pub submits: u64,
     /// Sends submitted.
     pub sends: u64,
+    /// Writes made with a direct `sendmsg` (the cold paths: handshakes,
+    /// refusals, a DISCONNECT written ahead of an abnormal close).
+    pub direct_writes: u64,
     /// Receive completions carrying data.
     pub recvs: u64,
     /// Multishot receives re-armed after running out of buffers.

@@ -1,7 +1,9 @@
 //! Sockets on the shard's ring: [`UringStream`] (an accepted connection) and
 //! [`UringListener`], plus what the connection driver uses on the hot paths:
 //! [`RecvBuf`] (a filled receive buffer, decoded in place) and [`SendOp`] (a
-//! vectored send that owns what the kernel reads).
+//! vectored send that owns what the kernel reads: WAMP frames behind their
+//! headers, or MQTT packets: copied heads and control packets around shared
+//! PUBLISH payloads).
 //!
 //! Cold paths (handshakes, closing) use the [`Socket`] trait like every
 //! stream: reads copy out of the receive buffers, writes are a non-blocking
@@ -22,6 +24,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket as RawSocket, Type};
 use super::bufring::NO_BUF;
 use super::{NOT_ENDED, Op, Ring, Slot, user_data};
 use crate::core::outbox::Frame;
+use crate::proto::mqtt::PublishTemplate;
 use crate::transport::conn::{FRAMES_PER_WRITE, MAX_HEADER};
 use crate::transport::socket::{Socket, sendmsg_now};
 
@@ -84,8 +87,10 @@ impl Drop for RecvBuf {
 }
 
 /// A vectored send in preparation or in flight: control bytes, then frames
-/// each behind its header, the first frame perhaps partly sent already. It
-/// owns everything the kernel reads; it is pooled per shard.
+/// each behind its header, the first frame perhaps partly sent already (the
+/// WAMP driver); or MQTT packets (`transport::mqtt::writes`): `bytes` with the
+/// shared payloads of `payloads` between them. It owns everything the kernel
+/// reads; it is pooled per shard.
 pub struct SendOp {
     /// Control bytes to send first (copied: the driver keeps its own).
     pub ctrl: Vec<u8>,
@@ -97,6 +102,14 @@ pub struct SendOp {
     pub head_lens: [u8; FRAMES_PER_WRITE],
     /// Octets of the first frame (header included) sent before this op.
     pub skip: usize,
+    /// MQTT: octets copied into the op (each client's PUBLISH heads, the
+    /// control packets), sent in order with `payloads` between them.
+    pub bytes: Vec<u8>,
+    /// MQTT: the shared PUBLISH payloads (the template's, not copied).
+    pub payloads: Vec<Payload>,
+    /// MQTT: the wire length of each queued packet the op covers, the
+    /// first one whole (what the completion accounts for).
+    pub lens: Vec<u32>,
     /// The message's buffers (grown to what the op needs).
     iov: Vec<libc::iovec>,
     /// The completion's result (octets or `-errno`), once it came.
@@ -104,8 +117,32 @@ pub struct SendOp {
     msg: libc::msghdr,
 }
 
+/// A shared PUBLISH payload in an MQTT op: sent after the first `at` octets
+/// of [`SendOp::bytes`], from its octet `from` on (a front packet partly
+/// written before). The template is held (an `Rc` increment per delivery):
+/// the kernel reads its payload until the completion.
+pub struct Payload {
+    /// Octets of `bytes` sent before it.
+    pub at: u32,
+    /// Octets of the payload already sent.
+    pub from: u32,
+    /// Whose payload.
+    pub tmpl: Rc<PublishTemplate>,
+}
+
+impl Payload {
+    /// What is left to send of it.
+    fn rest(&self) -> &[u8] {
+        &self.tmpl.payload()[self.from as usize..]
+    }
+}
+
 /// Send ops a shard keeps for reuse; more in flight at once are freed after.
 pub(super) const POOL_MAX: usize = 64;
+
+/// Copied octets a pooled op keeps room for (a huge MQTT head or control
+/// packet copied once does not stay with the pool).
+const KEPT_BYTES: usize = 64 * 1024;
 
 impl SendOp {
     fn new() -> Box<SendOp> {
@@ -115,6 +152,9 @@ impl SendOp {
             headers: [[0; MAX_HEADER]; FRAMES_PER_WRITE],
             head_lens: [0; FRAMES_PER_WRITE],
             skip: 0,
+            bytes: Vec::new(),
+            payloads: Vec::new(),
+            lens: Vec::new(),
             iov: Vec::new(),
             done: None,
             // SAFETY: an all-zero msghdr is valid (no name, no control data).
@@ -122,12 +162,18 @@ impl SendOp {
         })
     }
 
-    /// Empties the op for reuse (drops its frame references).
+    /// Empties the op for reuse (drops its frame and template references).
     pub fn clear(&mut self) {
         self.ctrl.clear();
         self.frames.clear();
         self.skip = 0;
         self.done = None;
+        if self.bytes.capacity() > KEPT_BYTES {
+            self.bytes = Vec::new();
+        }
+        self.bytes.clear();
+        self.payloads.clear();
+        self.lens.clear();
     }
 
     /// Octets the op sends.
@@ -138,7 +184,8 @@ impl SendOp {
             .zip(self.head_lens.iter())
             .map(|(f, &h)| f.len() + h as usize)
             .sum();
-        self.ctrl.len() + frames - self.skip
+        let payloads: usize = self.payloads.iter().map(|p| p.rest().len()).sum();
+        self.ctrl.len() + frames - self.skip + self.bytes.len() + payloads
     }
 
     /// Whether the op sends nothing.
@@ -172,6 +219,14 @@ impl SendOp {
             push(&mut self.iov, head);
             push(&mut self.iov, body);
         }
+        // MQTT (never with frames or control bytes).
+        let mut at = 0;
+        for p in &self.payloads {
+            push(&mut self.iov, &self.bytes[at..p.at as usize]);
+            push(&mut self.iov, p.rest());
+            at = p.at as usize;
+        }
+        push(&mut self.iov, &self.bytes[at..]);
         self.msg.msg_iov = self.iov.as_mut_ptr();
         self.msg.msg_iovlen = self.iov.len() as _;
     }
@@ -277,14 +332,7 @@ impl UringStream {
         match s.send.take() {
             None => Poll::Ready(None),
             Some(op) => match op.done {
-                Some(res) => {
-                    let res = if res < 0 {
-                        Err(io::Error::from_raw_os_error(-res))
-                    } else {
-                        Ok(res as usize)
-                    };
-                    Poll::Ready(Some((res, op)))
-                }
+                Some(res) => Poll::Ready(Some((send_result(res), op))),
                 None => {
                     s.send = Some(op);
                     register(&mut s.waker, cx);
@@ -294,11 +342,31 @@ impl UringStream {
         }
     }
 
+    /// The send whose completion came and was not collected, collected
+    /// without registering the task: `None` while it is in flight (or when
+    /// there is none; see [`UringStream::sending`]).
+    pub fn take_sent(&mut self) -> Option<(io::Result<usize>, Box<SendOp>)> {
+        let mut inner = self.ring.inner.borrow_mut();
+        let s = &mut inner.slots[self.slot as usize];
+        let res = s.send.as_ref()?.done?;
+        let op = s.send.take()?;
+        Some((send_result(res), op))
+    }
+
     /// Whether a send is in flight or not collected.
     pub fn sending(&self) -> bool {
         self.ring.inner.borrow().slots[self.slot as usize]
             .send
             .is_some()
+    }
+}
+
+/// A send completion's result: the octets sent, or the error.
+fn send_result(res: i32) -> io::Result<usize> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as usize)
     }
 }
 
@@ -361,6 +429,7 @@ impl Socket for UringStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         debug_assert!(!self.sending(), "a direct write beside a send in flight");
+        self.ring.inner.borrow_mut().stats.direct_writes += 1;
         let bufs = &bufs[..bufs.len().min(crate::transport::socket::MAX_IOVECS)];
         if let Some(result) = sendmsg_now(self.fd.as_raw_fd(), bufs) {
             return Poll::Ready(result);

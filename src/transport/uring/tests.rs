@@ -183,6 +183,82 @@ fn a_send_op_writes_control_bytes_then_headed_frames_and_skips_what_was_sent() {
     assert_eq!(got, b"<ctrl>H1abcH22sharedyz");
 }
 
+/// A template whose payload is `payload` (MQTT 3.1.1, QoS 0).
+fn template(payload: &'static [u8]) -> Rc<crate::proto::mqtt::PublishTemplate> {
+    use crate::proto::mqtt::{MqttString, Publish, PublishTemplate, QoS, Version};
+    let p = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: MqttString::try_from("t").expect("topic"),
+        packet_id: None,
+        properties: Default::default(),
+        payload: Bytes::from_static(payload),
+    };
+    Rc::new(PublishTemplate::new(&p, QoS::AtMostOnce, Version::V311).expect("template"))
+}
+
+#[test]
+fn an_mqtt_send_op_writes_copied_heads_between_shared_payloads() {
+    let (n1, n2, got) = on_ring(|ring| async move {
+        let (l, addr) = listen(&ring);
+        let client = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).expect("read");
+            got
+        });
+        let (mut s, _) = l.accept().await.expect("accept");
+        let (one, two) = (template(b"payload1"), template(b"p2"));
+        // A control packet and a head, a payload, a head, a payload, a trailer.
+        let mut op = s.send_op();
+        op.bytes.extend_from_slice(b"<ctrl><h1>");
+        op.payloads.push(super::Payload {
+            at: 10,
+            from: 0,
+            tmpl: Rc::clone(&one),
+        });
+        op.bytes.extend_from_slice(b"<h2>");
+        op.payloads.push(super::Payload {
+            at: 14,
+            from: 0,
+            tmpl: Rc::clone(&two),
+        });
+        op.bytes.extend_from_slice(b"<end>");
+        op.lens.extend([6, 12, 6, 5]);
+        assert_eq!(op.len(), 19 + 8 + 2);
+        s.submit_send(op);
+        let (n1, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
+        assert_eq!(Rc::strong_count(&one), 2, "held until recycled");
+        s.recycle(op);
+        assert_eq!(Rc::strong_count(&one), 1);
+        // The rest of a packet whose head and 5 payload octets went before,
+        // then a head copied after it.
+        let mut op = s.send_op();
+        assert!(op.bytes.is_empty() && op.payloads.is_empty() && op.lens.is_empty());
+        op.payloads.push(super::Payload {
+            at: 0,
+            from: 5,
+            tmpl: Rc::clone(&one),
+        });
+        op.bytes.extend_from_slice(b"<h3>");
+        assert_eq!(op.len(), 3 + 4);
+        s.submit_send(op);
+        let (n2, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
+        s.recycle(op);
+        assert!(s.take_sent().is_none() && !s.sending());
+        drop(s);
+        ring.flush();
+        (
+            n1.expect("sent"),
+            n2.expect("sent"),
+            client.join().expect("client"),
+        )
+    });
+    assert_eq!((n1, n2), (29, 7));
+    assert_eq!(got, b"<ctrl><h1>payload1<h2>p2<end>ad1<h3>");
+}
+
 #[test]
 fn a_send_completed_within_its_flush_does_not_signal_the_eventfd() {
     let (before, after, got) = on_ring(|ring| async move {
