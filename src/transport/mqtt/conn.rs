@@ -8,8 +8,8 @@
 //! per connection. Writes are vectored (`writes.rs`): per queued PUBLISH a
 //! head written for this client, then the shared payload; control packets
 //! inline; on the shard's ring, one send op in flight per connection,
-//! submitted with the turn's others. Keep-alive: no packet for 1.5 × the keep-alive ends the
-//! connection (MQTT-3.1.2-22), with the will.
+//! submitted with the turn's others. Keep-alive: no packet for 1.5 × the
+//! keep-alive ends the connection (MQTT-3.1.2-22), with the will.
 //!
 //! Split by concern: this file has the main phase (the [`Session`], its
 //! reads and router work); `driver.rs` the connection's task through its

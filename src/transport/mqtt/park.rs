@@ -15,9 +15,10 @@
 //! woke it during that poll (`State::waker`, set at the poll's start, is
 //! still there; every wake takes it), nothing waits (no bytes, nothing to
 //! write, no send in flight on the ring, no acknowledgement waiting for a
-//! WAL marker, no stall timer) and the connection is up. Parking is synchronous on the shard's thread, so
-//! no wake can come between the decision and the state holding the
-//! socket; any wake after it finds the connection parked and spawns.
+//! WAL marker, no stall timer) and the connection is up. Parking is
+//! synchronous on the shard's thread, so no wake can come between the
+//! decision and the state holding the socket; any wake after it finds the
+//! connection parked and spawns.
 //! A task spawned for a connection that a task already serves (several
 //! wakes in one turn) wakes that task and ends.
 //!

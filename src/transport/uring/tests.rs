@@ -43,6 +43,16 @@ where
 }
 
 /// A listener on 127.0.0.1:0 and its address.
+/// A client thread that connects to `addr` and reads until the end.
+fn read_to_end(addr: SocketAddr) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).expect("read");
+        got
+    })
+}
+
 fn listen(ring: &Rc<Ring>) -> (UringListener, SocketAddr) {
     let l = UringListener::bind_tcp(Rc::clone(ring), "127.0.0.1:0".parse().expect("addr"))
         .expect("bind");
@@ -136,12 +146,7 @@ fn more_data_than_buffers_starves_the_receive_and_it_resumes() {
 fn a_send_op_writes_control_bytes_then_headed_frames_and_skips_what_was_sent() {
     let (n1, n2, got) = on_ring(|ring| async move {
         let (l, addr) = listen(&ring);
-        let client = std::thread::spawn(move || {
-            let mut c = TcpStream::connect(addr).expect("connect");
-            let mut got = Vec::new();
-            c.read_to_end(&mut got).expect("read");
-            got
-        });
+        let client = read_to_end(addr);
         let (mut s, _) = l.accept().await.expect("accept");
         let shared = Rc::new(Bytes::from_static(b"shared"));
         let mut op = s.send_op();
@@ -202,12 +207,7 @@ fn template(payload: &'static [u8]) -> Rc<crate::proto::mqtt::PublishTemplate> {
 fn an_mqtt_send_op_writes_copied_heads_between_shared_payloads() {
     let (n1, n2, got) = on_ring(|ring| async move {
         let (l, addr) = listen(&ring);
-        let client = std::thread::spawn(move || {
-            let mut c = TcpStream::connect(addr).expect("connect");
-            let mut got = Vec::new();
-            c.read_to_end(&mut got).expect("read");
-            got
-        });
+        let client = read_to_end(addr);
         let (mut s, _) = l.accept().await.expect("accept");
         let (one, two) = (template(b"payload1"), template(b"p2"));
         // A control packet and a head, a payload, a head, a payload, a trailer.
