@@ -56,7 +56,10 @@ hold() {
   # The baseline is loadgen's sample before its first connection: print it, so
   # that a run whose router had not settled yet (a figure far off, or negative)
   # shows why.
-  awk '/router_rss_kib_idle/ {print "  (router RSS before the sessions: " $2 " KiB)"; exit}' "$TMP/lg.log" >&2
+  awk '/router_rss_kib_idle/ {rss = $2} /router_anon_kib_idle/ {anon = $2}
+       /router_anon_kib_per_session/ {per = $2}
+       END {print "  (router RSS before the sessions: " rss " KiB, of it anonymous " anon \
+            " KiB; per session from the anonymous part alone: " per " KiB)"}' "$TMP/lg.log" >&2
   awk '/router_rss_kib_per_session/ {print $2; exit}' "$TMP/lg.log"
 }
 

@@ -169,6 +169,10 @@ pub struct ProcSample {
     pub cpu_s: f64,
     /// Resident set size, KiB.
     pub rss_kib: u64,
+    /// Its anonymous part (`RssAnon`: heap, stacks, anonymous mappings),
+    /// KiB: what sessions allocate, without the binary's file pages, whose
+    /// residency moves with the page cache.
+    pub anon_kib: u64,
 }
 
 /// Reads `/proc/PID/stat` and `/proc/PID/status`; `None` when the process is gone.
@@ -183,14 +187,17 @@ pub fn proc_sample(pid: u32) -> Option<ProcSample> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
     Some(ProcSample {
         cpu_s: (utime + stime) / hz,
-        rss_kib,
+        rss_kib: kib("VmRSS:"),
+        anon_kib: kib("RssAnon:"),
     })
 }
 
@@ -489,6 +496,10 @@ mod tests {
     fn reads_own_proc_stats() {
         let s = proc_sample(std::process::id()).expect("own /proc entry");
         assert!(s.rss_kib > 0);
+        assert!(
+            s.anon_kib > 0 && s.anon_kib <= s.rss_kib,
+            "anonymous part of the RSS: {s:?}"
+        );
         assert!(s.cpu_s >= 0.0);
         assert!(proc_sample(u32::MAX).is_none());
     }

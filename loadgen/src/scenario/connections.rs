@@ -182,12 +182,20 @@ pub fn run(p: ConnParams, url: &str) -> anyhow::Result<Report> {
             .insert("router_rss_kib_idle".into(), b.rss_kib.into());
         r.extra
             .insert("router_rss_kib_with_sessions".into(), o.rss_kib.into());
+        r.extra
+            .insert("router_anon_kib_idle".into(), b.anon_kib.into());
         if ok_open > 0 {
-            let per = (o.rss_kib as f64 - b.rss_kib as f64) / ok_open as f64;
-            r.extra.insert(
-                "router_rss_kib_per_session".into(),
-                serde_json::json!((per * 100.0).round() / 100.0),
-            );
+            // Also from the anonymous part alone: a baseline whose file
+            // pages (the binary's) happened to be resident or not moves the
+            // RSS figure, not this one.
+            for (key, before, open) in [
+                ("router_rss_kib_per_session", b.rss_kib, o.rss_kib),
+                ("router_anon_kib_per_session", b.anon_kib, o.anon_kib),
+            ] {
+                let per = (open as f64 - before as f64) / ok_open as f64;
+                r.extra
+                    .insert(key.into(), serde_json::json!((per * 100.0).round() / 100.0));
+            }
         }
     }
     r.clean = failed == 0 && dropped == 0 && ok_open == n;
