@@ -207,6 +207,33 @@ impl PublishTemplate {
         Ok(s.pos)
     }
 
+    /// Appends `d`'s head to `out`, laid out once (the ring's send ops copy
+    /// heads into a vector of their own); returns its length. On an error
+    /// `out` is as it was.
+    ///
+    /// # Errors
+    /// As [`Self::write_head`], but for the buffer's size.
+    pub fn append_head(&self, d: &Delivery<'_>, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
+        let (props, remaining, head) = self.layout(d)?;
+        let start = out.len();
+        out.resize(start + head, 0);
+        let mut s = SliceSink {
+            buf: &mut out[start..],
+            pos: 0,
+            overflow: false,
+        };
+        match self.emit_head(d, props, remaining, &mut s) {
+            Ok(()) => {
+                debug_assert!(!s.overflow && s.pos == head);
+                Ok(head)
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
     /// Appends `d`'s head to `out` (for a writer without a stack buffer).
     ///
     /// # Errors

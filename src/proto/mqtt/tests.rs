@@ -852,6 +852,11 @@ fn template_heads_equal_full_encoding() {
                 let mut head = [0u8; 256];
                 let n = t.write_head(&d, &mut head).unwrap();
                 assert_eq!(n, t.head_len(&d).unwrap());
+                // Appended after what a send op already holds: the same octets.
+                let mut appended = b"before".to_vec();
+                assert_eq!(t.append_head(&d, &mut appended).unwrap(), n);
+                assert_eq!(&appended[..6], b"before");
+                assert_eq!(&appended[6..], &head[..n]);
                 let mut whole = head[..n].to_vec();
                 whole.extend_from_slice(t.payload());
                 let mut expected = src.clone();

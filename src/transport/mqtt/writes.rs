@@ -269,14 +269,9 @@ impl Session {
                 }
                 Item::Publish(p) => {
                     let d = p.delivery();
-                    let Ok(n) = p.tmpl.head_len(&d) else {
+                    let Ok(n) = p.tmpl.append_head(&d, &mut op.bytes) else {
                         break;
                     };
-                    op.bytes.resize(start + n, 0);
-                    if p.tmpl.write_head(&d, &mut op.bytes[start..]).is_err() {
-                        op.bytes.truncate(start);
-                        break;
-                    }
                     op.payloads.push(Payload {
                         at: (start + n) as u32,
                         from: 0,
