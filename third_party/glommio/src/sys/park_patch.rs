@@ -13,6 +13,13 @@
 //   `io_uring_enter` calls (patched: one call submits and waits);
 // - `ready`: the run loop may park while task queues are ready, when the
 //   preemption flag was set on entry (patched: it never does);
+// - `slot`: the latency ring's timer cancelled before every sleep and the
+//   user timer armed for it, then cancelled on waking for the preemption
+//   timer (patched: a pending timer is kept whenever it fires no later than
+//   the one wanted, across sleeps too);
+// - `link`: the poll that links the latency ring to the main ring submitted
+//   on every sleep and cancelled on waking (patched: kept in flight until it
+//   fires, and a sleep with it in flight only waits);
 // - `all`: every item above.
 use std::sync::OnceLock;
 
@@ -21,6 +28,8 @@ const TPUT: u32 = 2;
 const LAT: u32 = 4;
 const SLEEP: u32 = 8;
 const READY: u32 = 16;
+const SLOT: u32 = 32;
+const LINK: u32 = 64;
 
 fn flags() -> u32 {
     static FLAGS: OnceLock<u32> = OnceLock::new();
@@ -33,7 +42,9 @@ fn flags() -> u32 {
                 "lat" => LAT,
                 "sleep" => SLEEP,
                 "ready" => READY,
-                "all" => BARRIER | TPUT | LAT | SLEEP | READY,
+                "slot" => SLOT,
+                "link" => LINK,
+                "all" => BARRIER | TPUT | LAT | SLEEP | READY | SLOT | LINK,
                 _ => 0,
             }
         })
@@ -58,4 +69,12 @@ pub(crate) fn upstream_sleep() -> bool {
 
 pub(crate) fn ready_park_fixed() -> bool {
     flags() & READY == 0
+}
+
+pub(crate) fn upstream_slot() -> bool {
+    flags() & (SLOT | LAT) != 0
+}
+
+pub(crate) fn upstream_link() -> bool {
+    flags() & LINK != 0
 }

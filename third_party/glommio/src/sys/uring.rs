@@ -1114,6 +1114,23 @@ impl SleepableRing {
         }
     }
 
+    /// Junction patch: sleeps with the rings already linked (the poll is in
+    /// flight): waits for a completion without submitting anything.
+    fn wait_linked(&mut self) -> io::Result<usize> {
+        assert_eq!(
+            self.waiting_kernel_submission(),
+            0,
+            "sleeping with pending SQEs"
+        );
+        self.ring
+            .cq()
+            .wait(1)
+            .map(|_| 1)
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)
+    }
+
     /// glommio 0.9.0's own sleep (Junction patch: kept for A/B runs).
     fn sleep_in_two_calls(
         &mut self,
@@ -1263,6 +1280,12 @@ pub(crate) struct Reactor {
     // Junction patch: the latency slot holds the preemption timer (not a
     // user timer armed for a sleep).
     latency_slot_is_preempt: Cell<bool>,
+    // Junction patch: when the latency slot's timer fires (absolute), while
+    // it is armed.
+    latency_deadline: Cell<Option<Instant>>,
+    // Junction patch: the poll that links the latency ring to the main ring,
+    // kept in flight across sleeps until it fires.
+    link_src: RefCell<Option<Source>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
     // Junction patch: the main ring's completion-queue tail when the
     // throughput preemption timer was last armed.
@@ -1398,6 +1421,8 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             latency_slot_is_preempt: Cell::new(false),
+            latency_deadline: Cell::new(None),
+            link_src: RefCell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             throughput_armed_at: Cell::new(0),
             blocking_thread,
@@ -1772,6 +1797,27 @@ impl Reactor {
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        // Junction patch: a link poll still in flight (the latency ring has
+        // posted nothing since it was armed) links the rings for this sleep
+        // too: wait without submitting. Upstream submitted a new poll on every
+        // sleep and cancelled it on waking (two more `io_uring_enter`s per
+        // sleep when the wake came from the main ring).
+        if !sys::park_patch::upstream_link() {
+            let mut kept = self.link_src.borrow_mut();
+            if kept.as_ref().is_some_and(Source::in_flight) {
+                return ring.wait_linked().or_else(Self::busy_ok).map(|_| {});
+            }
+            let link_rings = Source::new(
+                IoRequirements::default(),
+                self.link_fd,
+                SourceType::LinkRings,
+                None,
+                None,
+            );
+            let slept = ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {});
+            *kept = slept.is_ok().then_some(link_rings);
+            return slept;
+        }
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1871,16 +1917,44 @@ impl Reactor {
         // armed while we do not sleep (`preempt_timer()` is `Some`): cancelling
         // and arming it again costs two `io_uring_enter` per turn. Its slice
         // then counts from when it was armed, not from this turn.
+        //
+        // Junction patch, second step: the slot's timer is also kept when it
+        // fires no later than the one this turn wants: a user timer (armed
+        // for an earlier sleep) serves as the preemption timer while we run
+        // if it fires within the slice (it preempts early, as upstream's
+        // comment above allows), and it is kept for the next sleep while it
+        // is still the earliest user timer. A preemption timer is never kept
+        // for a sleep: it would wake an idle executor after every slice.
+        // Upstream cancelled the slot's timer before every sleep, armed the
+        // user timer, and cancelled that on waking to arm the preemption
+        // timer: at a light load, where the executor sleeps after every
+        // message, three more `io_uring_enter`s per message.
         let lat = self.latency_preemption_timeout_src.take();
-        let keep_lat = !sys::park_patch::upstream_lat()
-            && preempt_timer().is_some()
-            && self.latency_slot_is_preempt.get()
-            && lat.as_ref().is_some_and(|src| src.result().is_none());
+        let lat_pending = lat.as_ref().is_some_and(|src| src.result().is_none());
+        let keep_lat = if sys::park_patch::upstream_slot() {
+            !sys::park_patch::upstream_lat()
+                && preempt_timer().is_some()
+                && self.latency_slot_is_preempt.get()
+                && lat_pending
+        } else {
+            let now = Instant::now();
+            let wanted = match preempt_timer() {
+                Some(p) => now.checked_add(p),
+                None if self.latency_slot_is_preempt.get() => None,
+                None => user_timer.and_then(|u| now.checked_add(u)),
+            };
+            lat_pending
+                && matches!(
+                    (self.latency_deadline.get(), wanted),
+                    (Some(armed), Some(wanted)) if armed <= wanted
+                )
+        };
         if keep_lat {
             self.latency_preemption_timeout_src.set(lat);
         } else {
             drop(lat);
             self.latency_slot_is_preempt.set(false);
+            self.latency_deadline.set(None);
         }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
@@ -1931,10 +2005,14 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
+            // Junction patch: the kept timer may have fired (and its
+            // completion been consumed above) since it was chosen: then it
+            // no longer wakes us and the user timer is armed after all.
+            if let Some(dur) = user_timer.filter(|_| !self.latency_slot_pending()) {
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
                 self.latency_slot_is_preempt.set(false);
+                self.latency_deadline.set(Instant::now().checked_add(dur));
                 assert!(flush_rings!(lat_ring)? > 0);
             }
             // From this moment on the remote executors are aware that we are sleeping
@@ -1974,16 +2052,11 @@ impl Reactor {
 
         if let Some(preempt) = preempt_timer() {
             // Junction patch: unless the one armed before is still pending.
-            let armed = self.latency_slot_is_preempt.get()
-                && self
-                    .latency_preemption_timeout_src
-                    .take()
-                    .map(|src| self.latency_preemption_timeout_src.set(Some(src)))
-                    .is_some();
-            if !armed {
+            if !self.latency_slot_pending() {
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
                 self.latency_slot_is_preempt.set(true);
+                self.latency_deadline.set(Instant::now().checked_add(preempt));
             }
             flush_rings!(lat_ring, main_ring)?;
         }
@@ -1996,6 +2069,15 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Junction patch: whether the latency slot holds a timer that has not
+    /// fired (or whose completion has not been consumed).
+    fn latency_slot_pending(&self) -> bool {
+        let src = self.latency_preemption_timeout_src.take();
+        let pending = src.as_ref().is_some_and(|src| src.result().is_none());
+        self.latency_preemption_timeout_src.set(src);
+        pending
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
