@@ -1802,21 +1802,9 @@ impl Reactor {
         // too: wait without submitting. Upstream submitted a new poll on every
         // sleep and cancelled it on waking (two more `io_uring_enter`s per
         // sleep when the wake came from the main ring).
-        if !sys::park_patch::upstream_link() {
-            let mut kept = self.link_src.borrow_mut();
-            if kept.as_ref().is_some_and(Source::in_flight) {
-                return ring.wait_linked().or_else(Self::busy_ok).map(|_| {});
-            }
-            let link_rings = Source::new(
-                IoRequirements::default(),
-                self.link_fd,
-                SourceType::LinkRings,
-                None,
-                None,
-            );
-            let slept = ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {});
-            *kept = slept.is_ok().then_some(link_rings);
-            return slept;
+        let keep = !sys::park_patch::upstream_link();
+        if keep && self.link_src.borrow().as_ref().is_some_and(Source::in_flight) {
+            return ring.wait_linked().or_else(Self::busy_ok).map(|_| {});
         }
         let link_rings = Source::new(
             IoRequirements::default(),
@@ -1825,7 +1813,11 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let slept = ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {});
+        if keep {
+            *self.link_src.borrow_mut() = slept.is_ok().then_some(link_rings);
+        }
+        slept
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1929,8 +1921,8 @@ impl Reactor {
         // user timer, and cancelled that on waking to arm the preemption
         // timer: at a light load, where the executor sleeps after every
         // message, three more `io_uring_enter`s per message.
+        let lat_pending = self.latency_slot_pending();
         let lat = self.latency_preemption_timeout_src.take();
-        let lat_pending = lat.as_ref().is_some_and(|src| src.result().is_none());
         let keep_lat = if sys::park_patch::upstream_slot() {
             !sys::park_patch::upstream_lat()
                 && preempt_timer().is_some()
