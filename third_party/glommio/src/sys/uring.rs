@@ -1938,7 +1938,7 @@ impl Reactor {
             lat_pending
                 && matches!(
                     (self.latency_deadline.get(), wanted),
-                    (Some(armed), Some(wanted)) if armed <= wanted
+                    (Some(armed), Some(wanted)) if armed <= wanted + Self::SLOT_SLACK
                 )
         };
         if keep_lat {
@@ -2062,6 +2062,13 @@ impl Reactor {
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
     }
+
+    /// Junction patch: how much later than wanted a kept timer may fire.
+    /// Both deadlines are computed from separate clock reads (when the timer
+    /// was armed, and in this turn from the timer wheel's relative answer),
+    /// so the same user timer reads a few microseconds apart; without a
+    /// margin it was cancelled and armed again on nearly every wake.
+    pub(crate) const SLOT_SLACK: Duration = Duration::from_micros(200);
 
     /// Junction patch: whether the latency slot holds a timer that has not
     /// fired (or whose completion has not been consumed).
