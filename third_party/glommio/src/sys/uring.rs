@@ -1151,13 +1151,7 @@ impl SleepableRing {
             Err(io::Error::from_raw_os_error(libc::EBUSY))
         } else {
             // The rings are linked. Goodnight!
-            self.ring
-                .cq()
-                .wait(1)
-                .map(|_| 1)
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)
+            self.wait_linked()
         }
     }
 }
@@ -1938,7 +1932,8 @@ impl Reactor {
             lat_pending
                 && matches!(
                     (self.latency_deadline.get(), wanted),
-                    (Some(armed), Some(wanted)) if armed <= wanted + Self::SLOT_SLACK
+                    (Some(armed), Some(wanted))
+                        if wanted.checked_add(Self::SLOT_SLACK).is_some_and(|w| armed <= w)
                 )
         };
         if keep_lat {
