@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # A/B comparison of two Junction binaries on one loadgen scenario, interleaved
-# (A, B, A, B, ...) so that both see the same machine noise; prints each run
-# and the medians. Used for the before/after figures in BENCHMARKS.md.
+# so that both see the same machine noise; prints each run and the medians.
+# Used for the before/after figures in BENCHMARKS.md.
+#
+# The order alternates per pair (A B, then B A, ...): on the shared VM of
+# BENCHMARKS.md whichever binary ran first in a pair won every pair by 2-8 %
+# (seventh session), so a fixed order measures the order. Use an even RUNS
+# for a balanced comparison; ORDER=fixed keeps A first in every pair.
 #
 #   perf/ab.sh OLD_BIN NEW_BIN [RUNS] -- LOADGEN_ARGS...
 #
@@ -50,7 +55,9 @@ PY
 }
 declare -A results effs
 for i in $(seq 1 "$RUNS"); do
-    for label in A B; do
+    order="A B"
+    [[ ${ORDER:-alternate} != fixed ]] && (( i % 2 == 0 )) && order="B A"
+    for label in $order; do
         bin=$A extra=${A_ARGS:-} scrape=""
         [[ $label == B ]] && bin=$B extra=${B_ARGS:-} scrape=${B_SCRAPE:-}
         run_dir="$WORK/run-$label"
