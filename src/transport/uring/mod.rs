@@ -14,10 +14,15 @@
 //!   turn wakes the shard's flush task, which glommio runs after the tasks
 //!   already queued, so the whole turn's sends go to the kernel in one
 //!   `io_uring_enter`. The flush then reaps the completions that are ready.
-//! - **Completions** arriving while the shard sleeps: the ring signals an
-//!   eventfd (`IORING_REGISTER_EVENTFD`) on which glommio has one read in
-//!   flight (its own ring; one per shard, not per connection); when it
-//!   completes, the shard's event task reaps our completion queue.
+//! - **Completions** arriving while the shard sleeps: the shard sleeps in
+//!   *this* ring (the patched glommio's `foreign_ring` hook), with a poll of
+//!   glommio's main ring kept in flight here, so that a completion of ours
+//!   wakes it directly and glommio's own events (timers, other shards) wake
+//!   it through that poll; glommio reaps this ring whenever it polls its
+//!   own. `JUNCTION_URING_WAKE=eventfd` selects the earlier way (and the
+//!   fallback should the hook fail): the ring signals an eventfd
+//!   (`IORING_REGISTER_EVENTFD`) on which glommio has one read in flight,
+//!   re-submitted after every wake-up, and the shard's event task reaps.
 //! - **Receives** are multishot (`IORING_OP_RECV` + `IORING_RECV_MULTISHOT`,
 //!   kernel 6.0) with buffer selection from the shard's provided-buffer ring
 //!   (`bufring.rs`): an idle connection holds no buffer and no registration of
@@ -73,6 +78,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use glommio::foreign_ring::ForeignRing;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 pub use stream::{Payload, RecvBuf, SendOp, UringListener, UringStream};
@@ -113,6 +119,10 @@ const NOT_ENDED: i16 = 1;
 
 // A slot keeps its offset into a receive buffer in 16 bits.
 const _: () = assert!(RECV_BUFFER_SIZE <= u16::MAX as usize);
+
+/// The `user_data` of the poll of glommio's main ring that the shard sleeps
+/// with (no slot: [`user_data`] never makes it, slots being fewer than 2^32).
+const GLOMMIO_POLL: u64 = u64::MAX;
 
 /// What a completion belongs to: the low 8 bits of its `user_data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +255,8 @@ struct Inner {
     /// The buffer ring is registered (false only when registering it again
     /// after a shrink failed: the trim task retries).
     registered: bool,
+    /// The poll of glommio's main ring ([`GLOMMIO_POLL`]) is in flight.
+    glommio_poll: bool,
     /// Counters for the logs and tests.
     stats: Stats,
 }
@@ -270,8 +282,13 @@ pub struct Stats {
     /// in microseconds.
     pub starved_max_us: u64,
     /// Reaps run because the ring's eventfd fired (completions that came
-    /// while the shard was not flushing).
+    /// while the shard was not flushing; `JUNCTION_URING_WAKE=eventfd`).
     pub signalled: u64,
+    /// Times the shard slept in this ring.
+    pub sleeps: u64,
+    /// Polls of glommio's main ring submitted for those sleeps (one per
+    /// wake-up by glommio's own events; none for a wake-up by ours).
+    pub glommio_polls: u64,
     /// Times the receive buffers' working set doubled.
     pub grown: u64,
     /// Times it shrank (the buffer ring registered again).
@@ -285,6 +302,8 @@ pub struct Ring {
     flusher: Cell<Option<Waker>>,
     /// Submissions are queued that the flush task has not sent yet.
     pending: Cell<bool>,
+    /// The ring signals an eventfd ([`Wake::Eventfd`]).
+    evfd: Cell<bool>,
     /// The wakers one reap collects, woken after the ring is released (kept
     /// between reaps: no allocation per flush).
     wakers: Cell<Vec<Waker>>,
@@ -319,6 +338,8 @@ pub enum Unsupported {
 /// The running ring's tasks; [`Driver::stop`] ends them.
 pub struct Driver {
     tasks: Vec<glommio::Task<()>>,
+    /// The shard sleeps in the ring (glommio's foreign-ring hook is set).
+    hooked: bool,
 }
 
 impl Driver {
@@ -341,6 +362,9 @@ impl Driver {
                 "io_uring data path"
             );
         }
+        if self.hooked {
+            glommio::foreign_ring::set(None);
+        }
         for t in self.tasks {
             t.cancel().await;
         }
@@ -354,31 +378,48 @@ impl Driver {
 /// # Errors
 /// [`Unsupported`] when the kernel lacks what the ring needs.
 pub fn start() -> Result<Driver, Unsupported> {
-    start_with(recv_buffers())
+    let wake = if wake_by_eventfd() {
+        Wake::Eventfd
+    } else {
+        Wake::Sleep
+    };
+    start_with(recv_buffers(), wake)
 }
 
-/// [`start`] with `buffers` receive buffers at most (a power of two).
-fn start_with(buffers: u16) -> Result<Driver, Unsupported> {
+/// How the ring's completions wake a sleeping shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// The shard sleeps in the ring (glommio's foreign-ring hook).
+    Sleep,
+    /// The ring signals an eventfd that glommio reads (the way before).
+    Eventfd,
+}
+
+/// [`start`] with `buffers` receive buffers at most (a power of two) and
+/// completions waking the shard as `wake` says.
+fn start_with(buffers: u16, wake: Wake) -> Result<Driver, Unsupported> {
     let ring = Rc::new(Ring::new(buffers)?);
-    // SAFETY: a plain eventfd; ownership passes to `efd` below.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-    if efd < 0 {
-        return Err(Unsupported::Setup(io::Error::last_os_error()));
-    }
-    // SAFETY: `efd` is a fresh descriptor that nothing else owns.
-    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
-    ring.inner
-        .borrow()
-        .uring
-        .submitter()
-        .register_eventfd(efd.as_raw_fd())?;
+    let efd = match wake {
+        Wake::Eventfd => Some(ring.register_eventfd()?),
+        Wake::Sleep => None,
+    };
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&ring)));
     let flush = glommio::spawn_local(flush_task(Rc::clone(&ring)));
     let trim = glommio::spawn_local(trim::trim_task(Rc::clone(&ring)));
-    let events = glommio::spawn_local(event_task(ring, efd));
-    Ok(Driver {
-        tasks: vec![flush, trim, events],
-    })
+    let mut tasks = vec![flush, trim];
+    let hooked = efd.is_none();
+    match efd {
+        Some(efd) => tasks.push(glommio::spawn_local(event_task(ring, efd))),
+        None => glommio::foreign_ring::set(Some(ring as Rc<dyn ForeignRing>)),
+    }
+    Ok(Driver { tasks, hooked })
+}
+
+/// Whether completions wake the shard through an eventfd read in glommio's
+/// ring (`JUNCTION_URING_WAKE=eventfd`, for A/B runs) rather than by the
+/// shard sleeping in this ring.
+fn wake_by_eventfd() -> bool {
+    std::env::var_os("JUNCTION_URING_WAKE").is_some_and(|v| v == "eventfd")
 }
 
 /// Flushes queued submissions once per turn: woken by the first submission,
@@ -561,13 +602,33 @@ impl Ring {
                 starve: StarveQueue::default(),
                 reaped: Vec::new(),
                 registered: true,
+                glommio_poll: false,
                 stats: Stats::default(),
             }),
             flusher: Cell::new(None),
             pending: Cell::new(false),
+            evfd: Cell::new(false),
             wakers: Cell::new(Vec::new()),
             trimmer: Cell::new(None),
         })
+    }
+
+    /// An eventfd the ring signals for every completion (outside flushes).
+    fn register_eventfd(&self) -> Result<OwnedFd, Unsupported> {
+        // SAFETY: a plain eventfd; ownership passes to `efd` below.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(Unsupported::Setup(io::Error::last_os_error()));
+        }
+        // SAFETY: `efd` is a fresh descriptor that nothing else owns.
+        let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+        self.inner
+            .borrow()
+            .uring
+            .submitter()
+            .register_eventfd(efd.as_raw_fd())?;
+        self.evfd.set(true);
+        Ok(efd)
     }
 
     /// Counters of what the ring did.
@@ -593,7 +654,7 @@ impl Ring {
     /// run the event task for nothing, one more reactor pass per flush.
     pub fn flush(&self) {
         self.pending.set(false);
-        let quiet = quiet_flush();
+        let quiet = self.evfd.get() && quiet_flush();
         {
             let mut inner = self.inner.borrow_mut();
             if quiet {
@@ -733,6 +794,47 @@ impl Ring {
     }
 }
 
+/// The shard sleeps in this ring (glommio's `foreign_ring` hook, installed
+/// by [`start`]): a completion of ours ends the sleep without anything to
+/// re-arm; glommio's own events end it through [`GLOMMIO_POLL`], re-armed at
+/// the next sleep.
+impl ForeignRing for Ring {
+    fn poll(&self) -> usize {
+        let ready = {
+            let mut inner = self.inner.borrow_mut();
+            let mut cq = inner.uring.completion();
+            cq.sync();
+            cq.len()
+        };
+        if ready > 0 {
+            self.reap();
+        }
+        ready
+    }
+
+    fn sleep(&self, glommio_ring: RawFd) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.sleeps += 1;
+        if !inner.glommio_poll {
+            inner.glommio_poll = true;
+            inner.stats.glommio_polls += 1;
+            let sqe = opcode::PollAdd::new(types::Fd(glommio_ring), libc::POLLIN as u32)
+                .build()
+                .user_data(GLOMMIO_POLL);
+            inner.push(&sqe);
+        }
+        // Submits what is queued (the poll, sends queued since the flush)
+        // and waits for a completion, in one system call.
+        match inner.uring.submit_and_wait(1) {
+            Ok(_) => Ok(()),
+            // A signal, or a full completion queue: back to the executor,
+            // which reaps and comes back.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Inner {
     /// Keeps a finished send op for reuse (up to `POOL_MAX`).
     fn recycle(&mut self, mut op: Box<SendOp>) {
@@ -816,6 +918,15 @@ impl Inner {
 
     /// One completion.
     fn complete(&mut self, data: u64, res: i32, flags: u32, wakers: &mut Vec<Waker>) {
+        if data == GLOMMIO_POLL {
+            // glommio's ring has completions (glommio reaps them): armed
+            // again at the next sleep.
+            self.glommio_poll = false;
+            if res < 0 {
+                tracing::error!(errno = -res, "io_uring: polling glommio's ring failed");
+            }
+            return;
+        }
         let slot = (data >> 24) as u32;
         let generation = (data >> 8) as u16;
         let op = (data & 0xff) as u8;

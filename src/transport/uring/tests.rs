@@ -1,6 +1,7 @@
 //! The ring against real sockets: a client in a std thread, the ring on a
 //! glommio executor.
 
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -29,10 +30,20 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
+    on_ring_waking(buffers, super::Wake::Sleep, f)
+}
+
+/// [`on_ring_with`], completions waking the shard as `wake` says.
+fn on_ring_waking<F, Fut, T>(buffers: u16, wake: super::Wake, f: F) -> T
+where
+    F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
     LocalExecutorBuilder::default()
         .io_memory(1 << 20)
         .spawn(move || async move {
-            let driver = super::start_with(buffers).expect("io_uring available");
+            let driver = super::start_with(buffers, wake).expect("io_uring available");
             let out = f(current().expect("started")).await;
             driver.stop().await;
             out
@@ -261,31 +272,35 @@ fn an_mqtt_send_op_writes_copied_heads_between_shared_payloads() {
 
 #[test]
 fn a_send_completed_within_its_flush_does_not_signal_the_eventfd() {
-    let (before, after, got) = on_ring(|ring| async move {
-        let (l, addr) = listen(&ring);
-        let client = std::thread::spawn(move || {
-            let mut c = TcpStream::connect(addr).expect("connect");
-            let mut got = [0u8; 5];
-            c.read_exact(&mut got).expect("read");
-            got
-        });
-        let (mut s, _) = l.accept().await.expect("accept");
-        // Let whatever the accept left behind settle.
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-        let before = ring.stats().signalled;
-        let mut op = s.send_op();
-        op.ctrl.extend_from_slice(b"hello");
-        s.submit_send(op);
-        // The socket has room: the send completes inside the flush's
-        // io_uring_enter, and the flush reaps it.
-        ring.flush();
-        let (n, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
-        assert_eq!(n.expect("sent"), 5);
-        s.recycle(op);
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-        let after = ring.stats().signalled;
-        (before, after, client.join().expect("client"))
-    });
+    let (before, after, got) = on_ring_waking(
+        super::recv_buffers(),
+        super::Wake::Eventfd,
+        |ring| async move {
+            let (l, addr) = listen(&ring);
+            let client = std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).expect("connect");
+                let mut got = [0u8; 5];
+                c.read_exact(&mut got).expect("read");
+                got
+            });
+            let (mut s, _) = l.accept().await.expect("accept");
+            // Let whatever the accept left behind settle.
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            let before = ring.stats().signalled;
+            let mut op = s.send_op();
+            op.ctrl.extend_from_slice(b"hello");
+            s.submit_send(op);
+            // The socket has room: the send completes inside the flush's
+            // io_uring_enter, and the flush reaps it.
+            ring.flush();
+            let (n, op) = poll_fn(|cx| s.poll_send(cx)).await.expect("in flight");
+            assert_eq!(n.expect("sent"), 5);
+            s.recycle(op);
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            let after = ring.stats().signalled;
+            (before, after, client.join().expect("client"))
+        },
+    );
     assert_eq!(&got, b"hello");
     assert_eq!(
         after, before,
@@ -617,5 +632,131 @@ fn every_starved_receive_is_served_within_a_round_of_flushes() {
         stats.starved <= 16 * turns as u64,
         "{} re-arms in {turns} flushes",
         stats.starved
+    );
+}
+
+/// Runs `f` on a thread and fails the test if it has not finished within
+/// `limit`: a shard that sleeps through its wake-up never finishes.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        panic!("the shard slept through a wake-up: not finished within {limit:?}")
+    })
+}
+
+#[test]
+fn a_shard_sleeping_in_the_ring_wakes_for_each_receive_without_rearming() {
+    // A client sends 20 messages 20 ms apart; the shard has nothing else to
+    // do, so it sleeps in the ring before each, and only the receive's
+    // completion can wake it. The poll of glommio's ring that it sleeps
+    // with stays in flight across those wake-ups (the point of sleeping
+    // here rather than in glommio's ring): it fires for glommio's own
+    // events only. A ticker stands for the router's timers (keep-alives,
+    // the park tick), which glommio's timer slot keeps armed across wakes;
+    // without any user timer glommio arms a preemption timer on every wake
+    // and cancels it before the sleep, and that cancellation is an event of
+    // glommio's ring.
+    const MESSAGES: usize = 20;
+    let (got, stats) = within(Duration::from_secs(60), || {
+        on_ring(|ring| async move {
+            let done = Rc::new(Cell::new(false));
+            let ticking = Rc::clone(&done);
+            let ticker = glommio::spawn_local(async move {
+                let mut ticks = 0u64;
+                while !ticking.get() {
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                    ticks += 1;
+                }
+                ticks
+            });
+            let (l, addr) = listen(&ring);
+            let client = std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).expect("connect");
+                for i in 0..MESSAGES {
+                    std::thread::sleep(Duration::from_millis(20));
+                    c.write_all(&[i as u8]).expect("write");
+                }
+            });
+            let (mut s, _) = l.accept().await.expect("accept");
+            let before = ring.stats();
+            let got = recv_all(&mut s).await;
+            client.join().expect("client");
+            let after = ring.stats();
+            done.set(true);
+            let ticks = ticker.await;
+            let sleeps = after.sleeps - before.sleeps;
+            (
+                got,
+                (sleeps, after.glommio_polls - before.glommio_polls, ticks),
+            )
+        })
+    });
+    let expected: Vec<u8> = (0..MESSAGES as u8).collect();
+    assert_eq!(got, expected, "every message, in order");
+    let (sleeps, polls, ticks) = stats;
+    assert!(
+        sleeps >= MESSAGES as u64,
+        "slept before each message: {sleeps} sleeps"
+    );
+    assert!(
+        polls <= ticks + 3,
+        "{polls} polls of glommio's ring for {sleeps} sleeps and {ticks} ticks"
+    );
+}
+
+#[test]
+fn a_shard_sleeping_in_the_ring_wakes_for_timers_and_other_executors() {
+    // glommio's own events reach a shard asleep in our ring through the poll
+    // of glommio's ring: a timer (latency ring, linked to the main ring) and
+    // a message from another executor (glommio's eventfd). Each round
+    // sleeps first, so a lost wake-up is a hang, which `within` fails.
+    use glommio::channels::shared_channel;
+    const ROUNDS: u64 = 30;
+    let (tx, rx) = shared_channel::new_bounded::<u64>(1);
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let tx = tx.connect().await;
+                for n in 0..ROUNDS {
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                    tx.send(n).await.expect("receiver alive");
+                }
+            })
+            .expect("sender")
+            .join()
+            .expect("sender ran");
+        let _ = ack_rx.recv_timeout(Duration::from_secs(60));
+    });
+    let (ticks, received, polls) = within(Duration::from_secs(60), move || {
+        on_ring(|ring| async move {
+            let rx = rx.connect().await;
+            let before = ring.stats().glommio_polls;
+            let mut ticks = 0u64;
+            for _ in 0..ROUNDS {
+                glommio::timer::sleep(Duration::from_millis(3)).await;
+                ticks += 1;
+            }
+            let mut received = 0u64;
+            while let Some(n) = rx.recv().await {
+                assert_eq!(n, received, "in order");
+                received += 1;
+                if received == ROUNDS {
+                    break;
+                }
+            }
+            (ticks, received, ring.stats().glommio_polls - before)
+        })
+    });
+    let _ = ack_tx.send(());
+    sender.join().expect("sender thread");
+    assert_eq!(ticks, ROUNDS);
+    assert_eq!(received, ROUNDS);
+    assert!(
+        polls >= ROUNDS,
+        "glommio's events came through the poll: {polls}"
     );
 }

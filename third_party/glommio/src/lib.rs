@@ -430,6 +430,7 @@ macro_rules! make_shared_var_mut {
 mod byte_slice_ext;
 pub mod channels;
 pub mod controllers;
+pub mod foreign_ring;
 mod error;
 mod executor;
 pub mod io;

@@ -1114,6 +1114,51 @@ impl SleepableRing {
         }
     }
 
+    /// Junction patch: submits the poll that links `link`'s ring to this one
+    /// without waiting (the sleep is elsewhere: `crate::foreign_ring`).
+    /// `Ok(false)` when no submission entry was free.
+    fn submit_link(&mut self, link: &Source) -> io::Result<bool> {
+        assert_eq!(
+            self.waiting_kernel_submission(),
+            0,
+            "linking with pending SQEs"
+        );
+        let mut sq = self.ring.sq();
+        let Some(mut sqe) = sq.prepare_sqe() else {
+            return Ok(false);
+        };
+        let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
+        let op = UringDescriptor {
+            fd: link.raw(),
+            flags: SubmissionFlags::empty(),
+            user_data: to_user_data(
+                self.source_map
+                    .borrow_mut()
+                    .add_source(link, self.submission_queue.clone()),
+            ),
+            args: UringOpDescriptor::PollAdd(common_flags() | read_flags()),
+        };
+        fill_sqe(
+            &mut sqe,
+            &op,
+            DmaBuffer::new,
+            &mut self.source_map.borrow_mut(),
+        );
+        drop(sq);
+        let submitted = self
+            .submit_sqes()
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)?;
+        if submitted != 1 {
+            // As in `sleep`: the entry becomes a no-op, whose completion
+            // consumes the source.
+            unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// Junction patch: sleeps with the rings already linked (the poll is in
     /// flight): waits for a completion without submitting anything.
     fn wait_linked(&mut self) -> io::Result<usize> {
@@ -1280,6 +1325,9 @@ pub(crate) struct Reactor {
     // Junction patch: the poll that links the latency ring to the main ring,
     // kept in flight across sleeps until it fires.
     link_src: RefCell<Option<Source>>,
+    // Junction patch: the application's ring the executor sleeps in
+    // (`crate::foreign_ring`).
+    foreign: RefCell<Option<Rc<dyn crate::foreign_ring::ForeignRing>>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
     // Junction patch: the main ring's completion-queue tail when the
     // throughput preemption timer was last armed.
@@ -1417,6 +1465,7 @@ impl Reactor {
             latency_slot_is_preempt: Cell::new(false),
             latency_deadline: Cell::new(None),
             link_src: RefCell::new(None),
+            foreign: RefCell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             throughput_armed_at: Cell::new(0),
             blocking_thread,
@@ -1819,7 +1868,53 @@ impl Reactor {
         self.main_ring.borrow_mut().poll(woke)?;
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
+        *woke += self.poll_foreign();
         Ok(())
+    }
+
+    /// Junction patch: installs the application's ring (`crate::foreign_ring`).
+    pub(crate) fn set_foreign_ring(&self, ring: Option<Rc<dyn crate::foreign_ring::ForeignRing>>) {
+        *self.foreign.borrow_mut() = ring;
+    }
+
+    /// Junction patch: reaps the application's ring, if one is installed.
+    fn poll_foreign(&self) -> usize {
+        // A clone, so that the ring may be replaced from a task it wakes.
+        let foreign = self.foreign.borrow().clone();
+        foreign.map_or(0, |f| f.poll())
+    }
+
+    /// Junction patch: sleeps in the application's ring, with the latency
+    /// ring linked to the main ring as for a sleep in the main ring (the
+    /// link poll submitted without waiting when it is not in flight), and
+    /// the main ring watched by the application's ring. `Ok(false)`: no
+    /// foreign ring, or it could not sleep; sleep in the main ring instead.
+    fn sleep_in_foreign(&self, ring: &mut SleepableRing) -> io::Result<bool> {
+        let Some(foreign) = self.foreign.borrow().clone() else {
+            return Ok(false);
+        };
+        let in_flight = self.link_src.borrow().as_ref().is_some_and(Source::in_flight);
+        if !in_flight {
+            let link_rings = Source::new(
+                IoRequirements::default(),
+                self.link_fd,
+                SourceType::LinkRings,
+                None,
+                None,
+            );
+            if !ring.submit_link(&link_rings)? {
+                // No room for the link: do not sleep (as `sleep` does).
+                return Ok(true);
+            }
+            *self.link_src.borrow_mut() = Some(link_rings);
+        }
+        match foreign.sleep(ring.ring_fd()) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                log::warn!("sleeping in the foreign ring failed ({e}); sleeping in glommio's");
+                Ok(false)
+            }
+        }
     }
 
     pub(crate) fn rush_dispatch(&self, src: &Source, woke: &mut usize) -> io::Result<()> {
@@ -1891,6 +1986,8 @@ impl Reactor {
 
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+        // Junction patch: and the application's ring.
+        woke += self.poll_foreign();
 
         // Cancel the old timer regardless of whether we can sleep:
         // if we won't sleep, we will register the new timer with its new
@@ -2025,12 +2122,17 @@ impl Reactor {
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
-                        .expect("some error");
+                    // Junction patch: in the application's ring, if one is
+                    // installed (`crate::foreign_ring`).
+                    if !self.sleep_in_foreign(&mut main_ring).expect("some error") {
+                        self.link_rings_and_sleep(&mut main_ring)
+                            .expect("some error");
+                    }
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
                     flush_rings!(lat_ring, poll_ring, main_ring)?;
                     consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                    self.poll_foreign();
                 }
                 // Woke up, so no need to notify us anymore.
                 self.notifier.wake_up();
