@@ -120,9 +120,12 @@ const NOT_ENDED: i16 = 1;
 // A slot keeps its offset into a receive buffer in 16 bits.
 const _: () = assert!(RECV_BUFFER_SIZE <= u16::MAX as usize);
 
-/// The `user_data` of the poll of glommio's main ring that the shard sleeps
-/// with (no slot: [`user_data`] never makes it, slots being fewer than 2^32).
+/// The `user_data` of the polls of glommio's rings that the shard sleeps
+/// with: `GLOMMIO_POLL - i` for the `i`-th ring (no slot: [`user_data`] never
+/// makes them, slots being fewer than 2^32).
 const GLOMMIO_POLL: u64 = u64::MAX;
+/// glommio's rings the shard's sleep polls at most (its main and latency rings).
+const GLOMMIO_RINGS: usize = 2;
 
 /// What a completion belongs to: the low 8 bits of its `user_data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,8 +258,8 @@ struct Inner {
     /// The buffer ring is registered (false only when registering it again
     /// after a shrink failed: the trim task retries).
     registered: bool,
-    /// The poll of glommio's main ring ([`GLOMMIO_POLL`]) is in flight.
-    glommio_poll: bool,
+    /// The poll of each of glommio's rings ([`GLOMMIO_POLL`]) is in flight.
+    glommio_poll: [bool; GLOMMIO_RINGS],
     /// Counters for the logs and tests.
     stats: Stats,
 }
@@ -286,8 +289,8 @@ pub struct Stats {
     pub signalled: u64,
     /// Times the shard slept in this ring.
     pub sleeps: u64,
-    /// Polls of glommio's main ring submitted for those sleeps (one per
-    /// wake-up by glommio's own events; none for a wake-up by ours).
+    /// Polls of glommio's rings submitted for those sleeps (one per wake-up
+    /// by glommio's own events; none for a wake-up by ours).
     pub glommio_polls: u64,
     /// Times the receive buffers' working set doubled.
     pub grown: u64,
@@ -602,7 +605,7 @@ impl Ring {
                 starve: StarveQueue::default(),
                 reaped: Vec::new(),
                 registered: true,
-                glommio_poll: false,
+                glommio_poll: [false; GLOMMIO_RINGS],
                 stats: Stats::default(),
             }),
             flusher: Cell::new(None),
@@ -692,13 +695,16 @@ impl Ring {
         }
     }
 
-    /// Processes the completion queue and wakes the connections concerned.
-    fn reap(&self) {
+    /// Processes the completion queue and wakes the connections concerned;
+    /// how many completions there were, not counting the polls of glommio's
+    /// rings.
+    fn reap(&self) -> usize {
         let mut wakers = self.wakers.take();
-        let (queued, trim) = {
+        let (reaped, queued, trim) = {
             let mut inner = self.inner.borrow_mut();
-            inner.reap(&mut wakers);
+            let reaped = inner.reap(&mut wakers);
             (
+                reaped,
                 !inner.uring.submission().is_empty()
                     || (!inner.starve.is_empty() && inner.bufs.lent() > 0),
                 inner.bufs.trimmable(),
@@ -711,6 +717,7 @@ impl Ring {
             wakers.push(w);
         }
         self.wake_and_keep(wakers);
+        reaped
     }
 
     /// Wakes `wakers` and keeps the emptied vector for the next reap. A waker
@@ -796,34 +803,44 @@ impl Ring {
 
 /// The shard sleeps in this ring (glommio's `foreign_ring` hook, installed
 /// by [`start`]): a completion of ours ends the sleep without anything to
-/// re-arm; glommio's own events end it through [`GLOMMIO_POLL`], re-armed at
-/// the next sleep.
+/// re-arm; glommio's own events end it through the polls of its rings
+/// ([`GLOMMIO_POLL`]), each re-armed at the next sleep after it fired.
 impl ForeignRing for Ring {
     fn poll(&self) -> usize {
         let ready = {
             let mut inner = self.inner.borrow_mut();
             let mut cq = inner.uring.completion();
             cq.sync();
-            cq.len()
+            !cq.is_empty()
         };
-        if ready > 0 {
-            self.reap();
-        }
-        ready
+        if ready { self.reap() } else { 0 }
     }
 
-    fn sleep(&self, glommio_ring: RawFd) -> io::Result<()> {
+    fn sleep(&self, glommio_rings: &[RawFd]) -> io::Result<()> {
+        if glommio_rings.len() > GLOMMIO_RINGS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more rings than polls",
+            ));
+        }
+        // A poll that fired since the last reap must be known before the
+        // polls are armed again; anything else ends the sleep at once.
+        if self.poll() > 0 {
+            return Ok(());
+        }
         let mut inner = self.inner.borrow_mut();
         inner.stats.sleeps += 1;
-        if !inner.glommio_poll {
-            inner.glommio_poll = true;
-            inner.stats.glommio_polls += 1;
-            let sqe = opcode::PollAdd::new(types::Fd(glommio_ring), libc::POLLIN as u32)
-                .build()
-                .user_data(GLOMMIO_POLL);
-            inner.push(&sqe);
+        for (i, &fd) in glommio_rings.iter().enumerate() {
+            if !inner.glommio_poll[i] {
+                inner.glommio_poll[i] = true;
+                inner.stats.glommio_polls += 1;
+                let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+                    .build()
+                    .user_data(GLOMMIO_POLL - i as u64);
+                inner.push(&sqe);
+            }
         }
-        // Submits what is queued (the poll, sends queued since the flush)
+        // Submits what is queued (the polls, sends queued since the flush)
         // and waits for a completion, in one system call.
         match inner.uring.submit_and_wait(1) {
             Ok(_) => Ok(()),
@@ -904,29 +921,43 @@ impl Inner {
     }
 
     /// Takes every completion.
-    fn reap(&mut self, wakers: &mut Vec<Waker>) {
+    fn reap(&mut self, wakers: &mut Vec<Waker>) -> usize {
         let mut done = std::mem::take(&mut self.reaped);
         let mut cq = self.uring.completion();
         cq.sync();
         done.extend(&mut cq);
         drop(cq);
+        let mut reaped = 0;
         for cqe in done.drain(..) {
-            self.complete(cqe.user_data(), cqe.result(), cqe.flags(), wakers);
+            if !self.complete_glommio_poll(cqe.user_data(), cqe.result()) {
+                reaped += 1;
+                self.complete(cqe.user_data(), cqe.result(), cqe.flags(), wakers);
+            }
         }
         self.reaped = done;
+        reaped
+    }
+
+    /// A completion of a poll of glommio's rings (that ring has completions,
+    /// which glommio reaps): armed again at the next sleep. False for any
+    /// other completion.
+    fn complete_glommio_poll(&mut self, data: u64, res: i32) -> bool {
+        let Some(i) = GLOMMIO_POLL
+            .checked_sub(data)
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < GLOMMIO_RINGS)
+        else {
+            return false;
+        };
+        self.glommio_poll[i] = false;
+        if res < 0 {
+            tracing::error!(errno = -res, "io_uring: polling glommio's ring failed");
+        }
+        true
     }
 
     /// One completion.
     fn complete(&mut self, data: u64, res: i32, flags: u32, wakers: &mut Vec<Waker>) {
-        if data == GLOMMIO_POLL {
-            // glommio's ring has completions (glommio reaps them): armed
-            // again at the next sleep.
-            self.glommio_poll = false;
-            if res < 0 {
-                tracing::error!(errno = -res, "io_uring: polling glommio's ring failed");
-            }
-            return;
-        }
         let slot = (data >> 24) as u32;
         let generation = (data >> 8) as u16;
         let op = (data & 0xff) as u8;

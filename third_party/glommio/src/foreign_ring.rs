@@ -10,32 +10,36 @@
 //! poll, so no request in glommio's ring stays armed across such wake-ups.
 //!
 //! Installed with [`set`], the executor instead sleeps in the application's
-//! ring ([`ForeignRing::sleep`]), which keeps a poll of glommio's main ring
-//! (the descriptor passed in) in flight there: a wake-up by the
-//! application's own completions re-arms nothing, and one by glommio's rings
-//! (timers, other executors) re-arms that poll. glommio reaps the
-//! application's ring ([`ForeignRing::poll`]) whenever it polls its own.
+//! ring ([`ForeignRing::sleep`]), which keeps a poll of each of glommio's
+//! sleepable rings (the descriptors passed in: the main ring and the latency
+//! ring, where its timers and its eventfd for other executors complete) in
+//! flight there: a wake-up by the application's own completions re-arms
+//! nothing, and one by glommio's events re-arms the poll of that ring.
+//! glommio reaps the application's ring ([`ForeignRing::poll`]) whenever it
+//! polls its own.
 
 use std::{io, os::unix::io::RawFd, rc::Rc};
 
 /// The application's ring, as the executor sees it.
 pub trait ForeignRing {
     /// Reaps the completions that are ready (waking the tasks they are for)
-    /// and returns how many there were: more than zero keeps the executor
-    /// from sleeping. Called on every reactor poll; it must not call into
-    /// the reactor (spawn tasks, arm timers or do glommio I/O).
+    /// and returns how many there were, not counting those of its polls of
+    /// glommio's rings: more than zero keeps the executor from sleeping.
+    /// Called on every reactor poll; it must not call into the reactor
+    /// (spawn tasks, arm timers or do glommio I/O).
     fn poll(&self) -> usize;
 
-    /// Sleeps until the ring has a completion, with a poll of `glommio_ring`
-    /// (glommio's main ring, which the executor's other rings and its
-    /// eventfd are linked to) in flight in the ring, so that glommio's own
-    /// events wake it too. Submits whatever is queued in the same call. An
+    /// Sleeps until the ring has a completion, with a poll of each of
+    /// `glommio_rings` (glommio's main and latency rings) in flight in the
+    /// ring, so that glommio's own events wake it too. Reaps first (a
+    /// completion there, other than of those polls, ends the sleep at once),
+    /// and submits whatever is queued in the same call as the wait. An
     /// interrupted wait (`EINTR`) is not an error.
     ///
     /// # Errors
     /// The system call's error; the executor then sleeps in its own ring as
     /// without a foreign ring (and completions of this one do not wake it).
-    fn sleep(&self, glommio_ring: RawFd) -> io::Result<()>;
+    fn sleep(&self, glommio_rings: &[RawFd]) -> io::Result<()>;
 }
 
 /// Installs (or with `None` removes) the current executor's foreign ring.

@@ -1114,51 +1114,6 @@ impl SleepableRing {
         }
     }
 
-    /// Junction patch: submits the poll that links `link`'s ring to this one
-    /// without waiting (the sleep is elsewhere: `crate::foreign_ring`).
-    /// `Ok(false)` when no submission entry was free.
-    fn submit_link(&mut self, link: &Source) -> io::Result<bool> {
-        assert_eq!(
-            self.waiting_kernel_submission(),
-            0,
-            "linking with pending SQEs"
-        );
-        let mut sq = self.ring.sq();
-        let Some(mut sqe) = sq.prepare_sqe() else {
-            return Ok(false);
-        };
-        let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
-        let op = UringDescriptor {
-            fd: link.raw(),
-            flags: SubmissionFlags::empty(),
-            user_data: to_user_data(
-                self.source_map
-                    .borrow_mut()
-                    .add_source(link, self.submission_queue.clone()),
-            ),
-            args: UringOpDescriptor::PollAdd(common_flags() | read_flags()),
-        };
-        fill_sqe(
-            &mut sqe,
-            &op,
-            DmaBuffer::new,
-            &mut self.source_map.borrow_mut(),
-        );
-        drop(sq);
-        let submitted = self
-            .submit_sqes()
-            .or_else(Reactor::busy_ok)
-            .or_else(Reactor::again_ok)
-            .or_else(Reactor::intr_ok)?;
-        if submitted != 1 {
-            // As in `sleep`: the entry becomes a no-op, whose completion
-            // consumes the source.
-            unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
     /// Junction patch: sleeps with the rings already linked (the poll is in
     /// flight): waits for a completion without submitting anything.
     fn wait_linked(&mut self) -> io::Result<usize> {
@@ -1884,31 +1839,17 @@ impl Reactor {
         foreign.map_or(0, |f| f.poll())
     }
 
-    /// Junction patch: sleeps in the application's ring, with the latency
-    /// ring linked to the main ring as for a sleep in the main ring (the
-    /// link poll submitted without waiting when it is not in flight), and
-    /// the main ring watched by the application's ring. `Ok(false)`: no
-    /// foreign ring, or it could not sleep; sleep in the main ring instead.
-    fn sleep_in_foreign(&self, ring: &mut SleepableRing) -> io::Result<bool> {
+    /// Junction patch: sleeps in the application's ring, which polls the
+    /// main and the latency ring itself (no link poll: a link fired by a
+    /// latency-ring event, such as the cancellation of the preemption timer
+    /// before every sleep, would need a submission of its own in the main
+    /// ring before each such sleep). `Ok(false)`: no foreign ring, or it
+    /// could not sleep; sleep in the main ring instead.
+    fn sleep_in_foreign(&self, ring: &SleepableRing) -> io::Result<bool> {
         let Some(foreign) = self.foreign.borrow().clone() else {
             return Ok(false);
         };
-        let in_flight = self.link_src.borrow().as_ref().is_some_and(Source::in_flight);
-        if !in_flight {
-            let link_rings = Source::new(
-                IoRequirements::default(),
-                self.link_fd,
-                SourceType::LinkRings,
-                None,
-                None,
-            );
-            if !ring.submit_link(&link_rings)? {
-                // No room for the link: do not sleep (as `sleep` does).
-                return Ok(true);
-            }
-            *self.link_src.borrow_mut() = Some(link_rings);
-        }
-        match foreign.sleep(ring.ring_fd()) {
+        match foreign.sleep(&[ring.ring_fd(), self.link_fd]) {
             Ok(()) => Ok(true),
             Err(e) => {
                 log::warn!("sleeping in the foreign ring failed ({e}); sleeping in glommio's");
@@ -2124,7 +2065,7 @@ impl Reactor {
                 if self.eventfd_src.is_installed().unwrap() {
                     // Junction patch: in the application's ring, if one is
                     // installed (`crate::foreign_ring`).
-                    if !self.sleep_in_foreign(&mut main_ring).expect("some error") {
+                    if !self.sleep_in_foreign(&main_ring).expect("some error") {
                         self.link_rings_and_sleep(&mut main_ring)
                             .expect("some error");
                     }
