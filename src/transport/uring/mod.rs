@@ -16,10 +16,10 @@
 //!   `io_uring_enter`. The flush then reaps the completions that are ready.
 //! - **Completions** arriving while the shard sleeps: the shard sleeps in
 //!   *this* ring (the patched glommio's `foreign_ring` hook), with a poll of
-//!   glommio's main ring kept in flight here, so that a completion of ours
-//!   wakes it directly and glommio's own events (timers, other shards) wake
-//!   it through that poll; glommio reaps this ring whenever it polls its
-//!   own. `JUNCTION_URING_WAKE=eventfd` selects the earlier way (and the
+//!   each of glommio's main and latency rings kept in flight here, so that a
+//!   completion of ours wakes it directly and glommio's own events (timers,
+//!   other shards) wake it through those polls; glommio reaps this ring
+//!   whenever it polls its own. `JUNCTION_URING_WAKE=eventfd` selects the earlier way (and the
 //!   fallback should the hook fail): the ring signals an eventfd
 //!   (`IORING_REGISTER_EVENTFD`) on which glommio has one read in flight,
 //!   re-submitted after every wake-up, and the shard's event task reaps.

@@ -651,9 +651,9 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
 fn a_shard_sleeping_in_the_ring_wakes_for_each_receive_without_rearming() {
     // A client sends 20 messages 20 ms apart; the shard has nothing else to
     // do, so it sleeps in the ring before each, and only the receive's
-    // completion can wake it. The poll of glommio's ring that it sleeps
-    // with stays in flight across those wake-ups (the point of sleeping
-    // here rather than in glommio's ring): it fires for glommio's own
+    // completion can wake it. The polls of glommio's rings that it sleeps
+    // with stay in flight across those wake-ups (the point of sleeping
+    // here rather than in glommio's ring): they fire for glommio's own
     // events only. A ticker stands for the router's timers (keep-alives,
     // the park tick), which glommio's timer slot keeps armed across wakes;
     // without any user timer glommio arms a preemption timer on every wake
@@ -709,9 +709,9 @@ fn a_shard_sleeping_in_the_ring_wakes_for_each_receive_without_rearming() {
 
 #[test]
 fn a_shard_sleeping_in_the_ring_wakes_for_timers_and_other_executors() {
-    // glommio's own events reach a shard asleep in our ring through the poll
-    // of glommio's ring: a timer (latency ring, linked to the main ring) and
-    // a message from another executor (glommio's eventfd). Each round
+    // glommio's own events reach a shard asleep in our ring through the polls
+    // of glommio's rings: a timer (latency ring) and a message from another
+    // executor (glommio's eventfd, read in the latency ring). Each round
     // sleeps first, so a lost wake-up is a hang, which `within` fails.
     use glommio::channels::shared_channel;
     const ROUNDS: u64 = 30;
