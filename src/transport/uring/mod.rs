@@ -804,7 +804,7 @@ impl Ring {
 /// The shard sleeps in this ring (glommio's `foreign_ring` hook, installed
 /// by [`start`]): a completion of ours ends the sleep without anything to
 /// re-arm; glommio's own events end it through the polls of its rings
-/// ([`GLOMMIO_POLL`]), each re-armed at the next sleep after it fired.
+/// (`GLOMMIO_POLL`), each re-armed at the next sleep after it fired.
 impl ForeignRing for Ring {
     fn poll(&self) -> usize {
         let ready = {
