@@ -18,7 +18,8 @@
 # its own topic, DASHBOARDS dashboards (default 10) subscribed by prefix
 # (SUBSCRIBE=wildcard for the other form), COMMANDS commands/s from the
 # controller (default 100), 100-byte payloads, DURATION seconds (default 10).
-# ARGS overrides the loadgen arguments after `iot`.
+# ARGS overrides the loadgen arguments after `iot`. A target's binary may
+# carry keys for the config's `junction` block: mqtt_c='BIN@{"write_coalesce_us":1000}'.
 #
 # NET (default loopback) is the path, or a list of paths run interleaved
 # (NET="loopback veth": per run, every path and every target), as in
@@ -96,12 +97,14 @@ for i in $(seq 1 "$RUNS"); do
                 pid=$MOSQUITTO_PID
                 url=mqtt://$NET_HOST:$MQ_PORT
             else
-                label=${t%%=*}; bin=${t#*=}
+                label=${t%%=*}
+                split_target "${t#*=}" "$CONFIG" "$WORK" "$label" || exit 1
+                bin=$TARGET_BIN; cfg=$TARGET_CONFIG
                 for p in "$WS_PORT" "$MQTT_PORT"; do
                     if taken "$p"; then echo "port $p is already taken" >&2; exit 1; fi
                 done
                 RUNTIME_DIRECTORY="$WORK/run" "${SRV_EXEC[@]}" "$bin" start --shards "$SHARDS" --log-level warn \
-                    --config "$(net_config "$CONFIG" "$WORK")" >"$WORK/router.log" 2>&1 &
+                    --config "$(net_config "$cfg" "$WORK")" >"$WORK/router.log" 2>&1 &
                 pid=$!
                 wait_port "$WS_PORT" 30 "$pid" "$WORK/router.log"
                 for _ in $(seq 1 20); do

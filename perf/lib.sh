@@ -93,3 +93,22 @@ start_mosquitto() {
     MOSQUITTO_PID=$!
     wait_port "$port"
 }
+
+# A Junction target "BIN" or "BIN@{JSON}" (keys for the config's `junction`
+# block, e.g. BIN@{"write_coalesce_us":1000}): sets TARGET_BIN, and
+# TARGET_CONFIG to CONFIG or, with keys, to a copy of it under WORK with them.
+#   split_target SPEC CONFIG WORK LABEL
+split_target() {
+    local spec=$1 config=$2 work=$3 label=$4
+    TARGET_BIN=${spec%%@*}
+    TARGET_CONFIG=$config
+    [[ $spec == *@* ]] || return 0
+    [[ -n $config ]] || { echo "$label: junction keys need CONFIG" >&2; return 1; }
+    TARGET_CONFIG=$work/config-$label.json
+    python3 - "$config" "${spec#*@}" "$TARGET_CONFIG" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.setdefault("junction", {}).update(json.loads(sys.argv[2]))
+json.dump(c, open(sys.argv[3], "w"))
+PY
+}

@@ -14,7 +14,8 @@
 # 18830, with its own config, stopped by PID). SUBSCRIBERS (default 100) and
 # PUBLISHERS (default 10) change the fan-out; ARGS overrides the loadgen
 # arguments. CONFIG=FILE and PORT as in perf/ab.sh (e.g.
-# CONFIG=perf/bench-config.json PORT=18480).
+# CONFIG=perf/bench-config.json PORT=18480); with a CONFIG a target's binary
+# may carry keys for its `junction` block: c='BIN@{"write_coalesce_us":1000}'.
 #
 # PIN=1 pins the server (Junction or mosquitto) to the first allowed CPU and
 # loadgen to the second (`taskset`), so that the two do not share a core: on
@@ -105,10 +106,12 @@ for i in $(seq 1 "$RUNS"); do
                 pid=$MOSQUITTO_PID
                 url=mqtt://$NET_HOST:$MQ_PORT
             else
-                label=${t%%=*}; bin=${t#*=}
+                label=${t%%=*}
+                split_target "${t#*=}" "${CONFIG:-}" "$WORK" "$label" || exit 1
+                bin=$TARGET_BIN
                 if taken "$PORT"; then echo "port $PORT is already taken" >&2; exit 1; fi
                 config_args=()
-                [[ -n ${CONFIG:-} ]] && config_args=(--config "$(net_config "$CONFIG" "$WORK")")
+                [[ -n $TARGET_CONFIG ]] && config_args=(--config "$(net_config "$TARGET_CONFIG" "$WORK")")
                 "${SRV_EXEC[@]}" "$bin" start --shards "$SHARDS" --log-level warn "${config_args[@]}" >"$WORK/router.log" 2>&1 &
                 pid=$!
                 wait_port "$PORT" 30 "$pid" "$WORK/router.log"

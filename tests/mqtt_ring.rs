@@ -18,7 +18,13 @@ use junction::shard::{self, RouterHandle};
 /// A one-shard router on ephemeral ports (`queue` bytes of outgoing queue
 /// per connection) and its MQTT listener's address.
 fn start(queue: Option<usize>) -> (RouterHandle, SocketAddr) {
+    start_with(queue, Duration::ZERO)
+}
+
+/// [`start`] with write coalescing (`junction.write_coalesce_us`) at `hold`.
+fn start_with(queue: Option<usize>, hold: Duration) -> (RouterHandle, SocketAddr) {
     let mut config = Config::embedded_default();
+    config.node.write_coalesce = hold;
     for t in &mut config.transports {
         if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
             *port = 0;
@@ -145,6 +151,24 @@ impl Client {
             properties: PublishProperties::default(),
             payload,
         }));
+    }
+
+    /// Publishes at QoS 1 and waits for the PUBACK: the router has routed it.
+    fn publish_acked(&mut self, topic: &str, payload: Bytes, id: u16) {
+        let packet_id = PacketId::new(id).expect("id");
+        self.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: s(topic),
+            packet_id: Some(packet_id),
+            properties: PublishProperties::default(),
+            payload,
+        }));
+        match self.recv() {
+            Some(Packet::PubAck(a)) => assert_eq!(a.packet_id, packet_id),
+            other => panic!("PUBACK expected, got {other:?}"),
+        }
     }
 }
 
@@ -312,6 +336,53 @@ fn a_head_longer_than_a_sends_copy_area_goes_out_whole() {
     let r = ring(&handle);
     if r != junction::transport::uring::Stats::default() {
         assert_eq!(r.direct_writes, 0, "no direct sendmsg");
+    }
+    drop((sub, publisher));
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+/// Write coalescing (`junction.write_coalesce_us`) with a window of an
+/// hour, so that only what ends a hold early sends anything: deliveries to a
+/// subscriber wait until a control packet for it is queued (the PINGRESP),
+/// then leave with it, in order, in one send on the ring; a write's worth of
+/// deliveries (64) goes at once.
+#[test]
+fn held_deliveries_leave_with_the_next_control_packet_or_a_full_write() {
+    let (handle, addr) = start_with(None, Duration::from_secs(3600));
+    let mut sub = Client::connect(addr, "sub", None);
+    sub.subscribe("t/#");
+    let mut publisher = Client::connect(addr, "pub", None);
+    let before = ring(&handle);
+    for i in 0..3 {
+        publisher.publish_acked("t/x", numbered(i, 100), i as u16 + 1);
+    }
+    sub.send(&Packet::PingReq);
+    for i in 0..3 {
+        let p = sub.recv().expect("a delivery");
+        assert_eq!(number_of(&p, 100), i, "in order");
+    }
+    match sub.recv() {
+        Some(Packet::PingResp) => {}
+        other => panic!("PINGRESP expected, got {other:?}"),
+    }
+    let after = ring(&handle);
+    if after != junction::transport::uring::Stats::default() {
+        // Three PUBACKs (answers: never held), then the deliveries and the
+        // PINGRESP together (without the hold: three sends more).
+        assert_eq!(
+            after.sends,
+            before.sends + 4,
+            "the deliveries and the PINGRESP in one send"
+        );
+    }
+    // A write's worth goes without waiting for anything else.
+    for i in 3..67 {
+        publisher.publish("t/x", numbered(i, 100));
+    }
+    for i in 3..67 {
+        let p = sub.recv().expect("a delivery");
+        assert_eq!(number_of(&p, 100), i, "in order");
     }
     drop((sub, publisher));
     handle.shutdown();

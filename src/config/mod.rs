@@ -133,11 +133,18 @@ pub struct NodeOptions {
     /// on one shard and pays no cross-CPU wake-ups), and once every shard
     /// holds N, the shard with the fewest connections.
     pub pack_connections: usize,
+    /// Write coalescing (`write_coalesce_us`; zero: off, the default): a
+    /// connection holds its first message after an empty queue back this
+    /// long so that one write carries what follows (`transport::hold`).
+    pub write_coalesce: Duration,
 }
 
 /// Default for [`NodeOptions::pack_connections`] (BENCHMARKS.md,
 /// "Connection placement").
 pub const DEFAULT_PACK_CONNECTIONS: usize = 32;
+
+/// Upper bound for [`NodeOptions::write_coalesce`]: 100 ms.
+pub const MAX_WRITE_COALESCE: Duration = Duration::from_millis(100);
 
 /// Upper bound for [`NodeOptions::pack_connections`].
 pub const MAX_PACK_CONNECTIONS: usize = 1 << 20;
@@ -149,6 +156,7 @@ impl Default for NodeOptions {
             control_socket: None,
             metrics: true,
             pack_connections: DEFAULT_PACK_CONNECTIONS,
+            write_coalesce: Duration::ZERO,
         }
     }
 }

@@ -131,8 +131,15 @@ pub struct Outbox {
     /// Byte bound (`limits.outbound_queue_bytes`, at most 1 GiB by
     /// configuration; a larger `limit` given to [`Outbox::new`] acts as 4 GiB).
     limit: u32,
-    /// The writer task, parked until there is something to write.
+    /// The writer task, parked until there is something to write (or, see
+    /// [`Outbox::poll_fill`], until more is).
     waker: Option<Waker>,
+    /// The queue length at which a push wakes the writer again (0: only the
+    /// first frame wakes it).
+    wake_at: u16,
+    /// A frame that must not wait is queued (anything but an event, see
+    /// [`Outbox::push_event`]); cleared when the queue empties.
+    urgent: bool,
     /// Set once: the writer flushes what is queued, then closes with this
     /// (boxed: only a closing session has one).
     close: Option<Box<CloseReason>>,
@@ -154,6 +161,8 @@ impl Outbox {
             queued_bytes: 0,
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
             waker: None,
+            wake_at: 0,
+            urgent: false,
             close: None,
         }
     }
@@ -163,12 +172,26 @@ impl Outbox {
         Rc::new(RefCell::new(Outbox::new(limit)))
     }
 
-    /// Queues a frame. Frames pushed after [`Outbox::close`] are dropped.
+    /// Queues a frame that must not wait (a reply, an INVOCATION: a writer
+    /// that holds events back writes it at once). Frames pushed after
+    /// [`Outbox::close`] are dropped.
     ///
     /// # Errors
     /// [`Overflow`] when the frame would exceed the byte limit; the frame is not queued.
     pub fn push(&mut self, frame: impl Into<Frame>) -> Result<(), Overflow> {
-        let frame = frame.into();
+        self.queue(frame.into(), true)
+    }
+
+    /// Queues an EVENT: a writer that coalesces writes may hold it back
+    /// with what follows (see [`Outbox::poll_fill`]).
+    ///
+    /// # Errors
+    /// [`Overflow`] as [`Outbox::push`].
+    pub fn push_event(&mut self, frame: impl Into<Frame>) -> Result<(), Overflow> {
+        self.queue(frame.into(), false)
+    }
+
+    fn queue(&mut self, frame: Frame, urgent: bool) -> Result<(), Overflow> {
         if self.close.is_some() {
             return Ok(());
         }
@@ -177,10 +200,17 @@ impl Outbox {
         }
         self.queued_bytes += frame.len();
         self.frames.push_back(frame);
-        if self.frames.len() == 1 {
+        self.urgent |= urgent;
+        // No waker (the writer is busy): nothing to wake.
+        if self.frames.len() == 1 || self.frames.len() == usize::from(self.wake_at) || urgent {
             self.wake();
         }
         Ok(())
+    }
+
+    /// Whether a frame that must not wait is queued ([`Outbox::push`]).
+    pub fn has_urgent(&self) -> bool {
+        self.urgent
     }
 
     /// Asks the writer to close after flushing what is queued. The first reason wins.
@@ -240,6 +270,9 @@ impl Outbox {
 
     /// Frees a small buffer once the queue is empty (see [`KEPT_EMPTY`]).
     fn release_if_empty(&mut self) {
+        if self.frames.is_empty() {
+            self.urgent = false;
+        }
         if self.frames.is_empty() && self.frames.capacity() <= KEPT_EMPTY {
             self.frames = VecDeque::new();
         }
@@ -256,6 +289,21 @@ impl Outbox {
             }
             Poll::Pending
         }
+    }
+
+    /// Ready when `frames` frames are queued, a frame that must not wait
+    /// is, or a close was requested; otherwise the writer, which holds back
+    /// what is queued (write coalescing), is woken once one of those comes.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>, frames: usize) -> Poll<()> {
+        if self.frames.len() >= frames || self.urgent || self.close.is_some() {
+            return Poll::Ready(());
+        }
+        self.wake_at = u16::try_from(frames).unwrap_or(u16::MAX);
+        match &self.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     fn wake(&mut self) {
@@ -352,6 +400,47 @@ mod tests {
         }
         while o.pop_written().is_some() {}
         assert!(o.frames.capacity() > KEPT_EMPTY);
+    }
+
+    /// A writer holding back what is queued (write coalescing) is woken
+    /// when the queue reaches the length it asked for, not by each push.
+    #[test]
+    fn a_holding_writer_is_woken_when_the_queue_fills() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let count = std::sync::Arc::new(Count(0.into()));
+        let waker = Waker::from(std::sync::Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
+        let mut o = Outbox::new(1000);
+        assert!(o.poll_ready(&mut cx).is_pending());
+        o.push_event(Bytes::from_static(b"1")).expect("fits");
+        assert_eq!(woken(), 1, "the first frame wakes the writer");
+        assert!(o.poll_fill(&mut cx, 3).is_pending(), "1 of 3 queued");
+        o.push_event(Bytes::from_static(b"2")).expect("fits");
+        assert_eq!(woken(), 1, "a frame short of the length does not");
+        o.push_event(Bytes::from_static(b"3")).expect("fits");
+        assert_eq!(woken(), 2, "the length asked for does");
+        assert!(o.poll_fill(&mut cx, 3).is_ready());
+        o.push_event(Bytes::from_static(b"4")).expect("fits");
+        assert_eq!(woken(), 2, "no waker left: nothing to wake");
+        assert!(o.poll_fill(&mut cx, 10).is_pending());
+        assert!(!o.has_urgent());
+        o.push(Bytes::from_static(b"result")).expect("fits");
+        assert_eq!(woken(), 3, "a frame that must not wait wakes it");
+        assert!(o.has_urgent());
+        assert!(o.poll_fill(&mut cx, 10).is_ready());
+        while o.pop_written().is_some() {}
+        assert!(!o.has_urgent(), "cleared once the queue empties");
+        o.push_event(Bytes::from_static(b"5")).expect("fits");
+        assert!(o.poll_fill(&mut cx, 10).is_pending());
+        o.close(CloseReason::Normal);
+        assert_eq!(woken(), 4, "a close wakes it");
+        assert!(o.poll_fill(&mut cx, 10).is_ready());
     }
 
     #[test]

@@ -342,6 +342,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                 // The web server's `metrics` paths on this shard ask every
                 // shard through the control channels.
                 transport::http::set_metrics_source(Rc::new(metrics::WebMetrics(scrape)));
+                transport::hold::set_delay(shard_config.node.write_coalesce);
                 shard_main(
                     ShardId(i as u16),
                     n,
@@ -695,6 +696,7 @@ impl Shard {
         let bound = plan.resolved(transports, &self.listeners);
         let applied = self.router.borrow_mut().apply(config);
         self.listeners.set_pack(config.node.pack_connections);
+        transport::hold::set_delay(config.node.write_coalesce);
         let listeners = self.listeners.commit(plan, transports, tls).await;
         Ok(ShardReloaded {
             bound,

@@ -37,6 +37,7 @@ use glommio::timer::Timer;
 
 pub(super) use super::encoded::Encoded;
 use super::encoded::EncodedQueue;
+use super::hold::Hold;
 pub(super) use super::framing::{Decoded, Fail, Frame, Framing, MAX_HEADER};
 use super::pending::{Ctrl, InBuf};
 use super::socket::Socket;
@@ -148,6 +149,9 @@ pub(super) struct Conn<H: ConnectionHooks, F: Framing> {
     /// written (`u32`: a frame of 4 GiB or more is never sent, see
     /// [`Conn::max_send`]; with `close_queued` in one word).
     front_sent: u32,
+    /// Write coalescing: whether what is queued is held back (see
+    /// [`hold`](super::hold); with `front_sent` and `close_queued` in one word).
+    hold: Hold,
     /// The first outbox frames as the framing encoded them, in order (only
     /// for a framing that [encodes](Framing::encodes); empty otherwise).
     encoded: EncodedQueue,
@@ -214,6 +218,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             inbuf: InBuf::default(),
             ctrl: Ctrl::default(),
             front_sent: 0,
+            hold: Hold::default(),
             encoded: EncodedQueue::default(),
             close_queued: false,
             ping: None,
@@ -422,6 +427,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         for _ in 0..WRITES_PER_WAKE {
             let nothing_queued = self.ctrl.is_empty() && self.outbox().borrow().is_empty();
             if nothing_queued {
+                self.hold.drained();
                 let mut outbox = self.outbox().borrow_mut();
                 let Some(reason) = outbox.close_reason().cloned() else {
                     // Parks until the router queues something.
@@ -442,6 +448,9 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
                     None => return Some(End::Shutdown),
                 }
             }
+            if !self.may_write(cx) {
+                return None;
+            }
             match self.write_once(cx) {
                 Poll::Ready(Ok(())) => {
                     if self.close_queued && self.ctrl.is_empty() {
@@ -454,6 +463,29 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         }
         cx.waker().wake_by_ref();
         None
+    }
+
+    /// Write coalescing ([`hold`](super::hold)): whether what is queued goes
+    /// now. Only events wait: control frames, replies and invocations (with
+    /// the events queued before them), a closing outbox and a whole write's
+    /// worth of frames go at once; otherwise the first event after the queue
+    /// was empty is held until the shard's window ends, or until one of
+    /// those comes.
+    fn may_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let outbox = Rc::clone(self.outbox());
+        let mut ob = outbox.borrow_mut();
+        let now = !self.ctrl.is_empty()
+            || ob.has_urgent()
+            || ob.is_closed()
+            || ob.len() >= FRAMES_PER_WRITE;
+        if self.hold.may_write(cx, now) {
+            return true;
+        }
+        // Woken at the window's end, or sooner once a write's worth is queued.
+        if ob.poll_fill(cx, FRAMES_PER_WRITE).is_ready() {
+            return self.hold.may_write(cx, true);
+        }
+        false
     }
 
     /// The socket is full. Normally the task just waits for it; once the

@@ -24,6 +24,8 @@
 //! - [`tls`]: TLS on TCP listeners, a property of the accepted stream
 //!   ([`Stream::Tls`]): the accept loop runs the handshake, then any front
 //!   end reads and writes plaintext through the same [`socket::Socket`];
+//! - [`hold`]: write coalescing (`junction.write_coalesce_us`, opt-in): a
+//!   shard-wide window in which a connection's first message waits for more;
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
@@ -40,6 +42,7 @@ mod conn;
 pub mod cookie;
 mod encoded;
 mod framing;
+pub mod hold;
 pub mod http;
 pub mod listener;
 pub mod mqtt;

@@ -717,4 +717,69 @@ mod tests {
         assert_eq!((serializer, peer.as_str()), (Serializer::Cbor, "unix"));
         assert_eq!(out.closed, 1);
     }
+
+    /// Write coalescing (`transport::hold`) with a window of an hour, so
+    /// that only what ends a hold early can send anything: events wait
+    /// until a reply is queued, then leave with it, in order, in one send on
+    /// the ring.
+    #[rstest]
+    fn held_events_leave_with_the_next_reply(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = run_on(
+            io,
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Events(Duration::from_secs(3600)),
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                read_n(&mut s, 4);
+                for i in 0..5 {
+                    s.write_all(&frame(0, format!("ev{i}").as_bytes()))
+                        .expect("send");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                s.write_all(&frame(0, b"now")).expect("send");
+                for i in 0..5 {
+                    let want = frame(0, format!("ev{i}").as_bytes());
+                    assert_eq!(read_n(&mut s, want.len()), want, "in order");
+                }
+                assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
+            },
+        );
+        assert_eq!(out.frames.len(), 6);
+        if io == Io::Uring {
+            assert_eq!(out.sends, Some(1), "the events and the reply in one send");
+        }
+    }
+
+    /// A held connection whose queue reaches a whole write (60 frames) writes
+    /// at once; a ping's answer (a control frame) ends a hold too.
+    #[rstest]
+    fn a_full_write_or_a_pong_ends_a_hold(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = run_on(
+            io,
+            RawSocketOptions::default(),
+            ALL,
+            MIB,
+            Behaviour::Events(Duration::from_secs(3600)),
+            |mut s| {
+                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+                read_n(&mut s, 4);
+                for i in 0..60 {
+                    s.write_all(&frame(0, format!("ev{i:02}").as_bytes()))
+                        .expect("send");
+                }
+                for i in 0..60 {
+                    let want = frame(0, format!("ev{i:02}").as_bytes());
+                    assert_eq!(read_n(&mut s, want.len()), want, "in order");
+                }
+                s.write_all(&frame(0, b"held")).expect("send");
+                s.write_all(&frame(1, b"p")).expect("ping");
+                // Control frames go ahead of the queue; the event with them.
+                assert_eq!(read_n(&mut s, 5), frame(2, b"p"));
+                assert_eq!(read_n(&mut s, 8), frame(0, b"held"));
+            },
+        );
+        assert_eq!(out.frames.len(), 61);
+    }
 }

@@ -28,6 +28,10 @@ pub enum Behaviour {
     Echo,
     /// Refuse the connection in `open`.
     Refuse,
+    /// Write coalescing: `open` sets the shard's hold to this delay; every
+    /// frame comes back as an event (held), except `now…`, which comes back
+    /// as a reply (never held).
+    Events(Duration),
 }
 
 /// What happened on the server side.
@@ -45,6 +49,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// The link's TLS state, as `open` got it.
     pub tls: Option<Box<crate::core::api::TlsInfo>>,
+    /// Sends submitted on the shard's ring (`None` without one).
+    pub sends: Option<u64>,
 }
 
 #[derive(Default)]
@@ -70,7 +76,10 @@ impl ConnectionHooks for TestHooks {
         log.info = Some((serializer, info.kind.as_str(), info.peer.to_string()));
         match self.behaviour {
             Behaviour::Refuse => Err(Refused("server full")),
-            Behaviour::Echo => {
+            Behaviour::Echo | Behaviour::Events(_) => {
+                if let Behaviour::Events(delay) = self.behaviour {
+                    crate::transport::hold::set_delay(delay);
+                }
                 let outbox = Outbox::new_ref(64 << 20);
                 self.outbox = Some(outbox.clone());
                 Ok(outbox)
@@ -83,6 +92,12 @@ impl ConnectionHooks for TestHooks {
         self.log.borrow_mut().frames.push(data.clone());
         let outbox = self.outbox.as_ref().expect("frame after open");
         let mut o = outbox.borrow_mut();
+        if matches!(self.behaviour, Behaviour::Events(_)) {
+            let reply = data.starts_with(b"now");
+            let pushed = if reply { o.push(data) } else { o.push_event(data) };
+            pushed.expect("fits");
+            return;
+        }
         match &data[..] {
             b"close-me" => o.close(CloseReason::ProtocolViolation("closing on request".into())),
             b"close-normal" => {
@@ -267,6 +282,7 @@ where
                     info: None,
                     elapsed: started.elapsed(),
                     tls: None,
+                    sends: None,
                 };
             };
             let log = Rc::new(RefCell::new(Log::default()));
@@ -279,6 +295,8 @@ where
             serve(stream, peer, &listening, hooks, None, &mut None).await;
             let elapsed = started.elapsed();
             drop(listener);
+            let sends = crate::transport::uring::current().map(|r| r.stats().sends);
+            crate::transport::hold::set_delay(Duration::ZERO);
             if let Some(ring) = ring {
                 ring.stop().await;
             }
@@ -290,6 +308,7 @@ where
                 info: log.info,
                 elapsed,
                 tls: log.tls,
+                sends,
             }
         })
         .expect("start executor");

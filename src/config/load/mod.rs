@@ -590,6 +590,7 @@ impl Loader<'_> {
                 ("control_socket", Key::Read),
                 ("metrics", Key::Read),
                 ("pack_connections", Key::Read),
+                ("write_coalesce_us", Key::Read),
             ],
         );
         if let Some(v) = obj.get("auth") {
@@ -654,6 +655,16 @@ impl Loader<'_> {
             )
         {
             ext.node.pack_connections = n;
+        }
+        if let Some(v) = obj.get("write_coalesce_us")
+            && let Some(us) = self.uint(
+                &child(path, "write_coalesce_us"),
+                v,
+                0,
+                crate::config::MAX_WRITE_COALESCE.as_micros() as u64,
+            )
+        {
+            ext.node.write_coalesce = Duration::from_micros(us);
         }
         ext
     }

@@ -348,6 +348,8 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"metrics": "on"}), "junction.metrics", Invalid, "expected true or false")]
 #[case("/junction", json!({"pack_connections": -1}), "junction.pack_connections", Invalid, "")]
 #[case("/junction", json!({"pack_connections": 2_000_000}), "junction.pack_connections", Invalid, "out of range")]
+#[case("/junction", json!({"write_coalesce_us": 100_001}), "junction.write_coalesce_us", Invalid, "out of range")]
+#[case("/junction", json!({"write_coalesce_us": 0.5}), "junction.write_coalesce_us", Invalid, "expected a whole number")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
 #[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
@@ -464,11 +466,13 @@ fn node_options_default_and_set() {
     let n = load_ok(&with(
         "/junction",
         json!({"shutdown_timeout": 3, "control_socket": "run/ctl.sock", "metrics": false,
-               "pack_connections": 0}),
+               "pack_connections": 0, "write_coalesce_us": 1500}),
     ))
     .node;
     assert_eq!(d.pack_connections, crate::config::DEFAULT_PACK_CONNECTIONS);
     assert_eq!(n.pack_connections, 0);
+    assert_eq!(d.write_coalesce, std::time::Duration::ZERO, "off by default");
+    assert_eq!(n.write_coalesce, std::time::Duration::from_micros(1500));
     assert_eq!(n.shutdown_timeout, std::time::Duration::from_secs(3));
     // Relative to the node directory, like every path in the config.
     assert_eq!(

@@ -621,7 +621,7 @@ impl Links {
             return false;
         }
         self.metrics.sent(code::EVENT, frame.len());
-        if outbox.borrow_mut().push(Rc::clone(frame)) == Err(Overflow) {
+        if outbox.borrow_mut().push_event(Rc::clone(frame)) == Err(Overflow) {
             self.overflowed.push(link);
         }
         true

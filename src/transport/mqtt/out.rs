@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::lazy::{Empty, IsEmpty, Lazy};
 use crate::core::outbox::Overflow;
+use crate::transport::hold::Hold;
 use crate::proto::PublicationId;
 use crate::proto::mqtt::{
     self, Delivery, MqttString, Packet, PacketId, Publish, PublishProperties, PublishTemplate, QoS,
@@ -260,6 +261,10 @@ pub struct OutQueue {
     /// overlapping subscriptions into one delivery (the publication's ID,
     /// never 0, as `NonZeroU64` and the position as `u32`).
     pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
+    /// Write coalescing (`transport::hold`): whether the deliveries queued
+    /// are held back; a control packet releases them (here, not in the
+    /// state: only a connection with something queued has one).
+    pub hold: Hold,
 }
 
 impl Empty for OutQueue {
@@ -269,6 +274,7 @@ impl Empty for OutQueue {
                 items: VecDeque::new(),
                 bytes: 0,
                 last_delivery: None,
+                hold: Hold::IDLE,
             }
         }
     }
@@ -287,6 +293,14 @@ pub fn forget_last(q: &mut Lazy<OutQueue>) {
     }
 }
 
+/// The queue is empty: the next delivery is held again (write
+/// coalescing), without allocating.
+pub fn forget_hold(q: &mut Lazy<OutQueue>) {
+    if let Some(q) = q.allocated_mut() {
+        q.hold.drained();
+    }
+}
+
 impl OutQueue {
     /// An empty queue (its bound is the service's `queue_limit`, given to
     /// [`OutQueue::push`]: kept once per listener, not per connection).
@@ -295,6 +309,7 @@ impl OutQueue {
             items: VecDeque::new(),
             bytes: 0,
             last_delivery: None,
+            hold: Hold::IDLE,
         }
     }
 

@@ -226,6 +226,8 @@ impl State {
         if let Some(item) = Item::packet(p, self.version) {
             self.out.push(item, self.svc.queue_limit)?;
             self.out.last_delivery = None;
+            // Acknowledgements and answers do not wait with deliveries.
+            self.out.hold.open();
             self.wake();
         }
         Ok(())

@@ -68,7 +68,11 @@ impl State {
         let len = p.wire_len();
         self.out.push(Item::Publish(p), self.svc.queue_limit)?;
         self.svc.stats.sent(1, len);
-        self.wake();
+        // A connection holding its deliveries back (write coalescing) is
+        // woken at its window's end, or once a write's worth is queued.
+        if !self.out.hold.is_held() || self.out.items.len() >= super::writes::HOLD_FULL {
+            self.wake();
+        }
         Ok(())
     }
 

@@ -31,7 +31,7 @@ use futures::Future;
 use glommio::timer::Timer;
 
 use super::conn::{End, Session};
-use super::out::{Item, forget_last};
+use super::out::{Item, forget_hold, forget_last};
 use crate::transport::socket::Socket;
 use crate::transport::uring::Payload;
 use crate::transport::{STALL_TICK, Stream};
@@ -40,6 +40,8 @@ use crate::transport::{STALL_TICK, Stream};
 const WRITES_PER_WAKE: usize = 16;
 /// Items per vectored write.
 const ITEMS_PER_WRITE: usize = 64;
+/// Queued items that end a hold (write coalescing): a write's worth.
+pub(super) const HOLD_FULL: usize = ITEMS_PER_WRITE;
 /// Room for the heads of one write (on the stack).
 const HEADS: usize = 8192;
 /// Packets per send on the ring (two buffers each at most: well under
@@ -63,7 +65,11 @@ impl Session {
                 (s.out.items.is_empty(), s.rare.close.is_some())
             };
             if empty {
+                forget_hold(&mut self.state.borrow_mut().out);
                 return closing.then_some(End::Closed);
+            }
+            if !self.may_write(cx, closing) {
+                return None;
             }
             match self.write_once(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -73,6 +79,16 @@ impl Session {
         }
         cx.waker().wake_by_ref();
         None
+    }
+
+    /// Write coalescing (`transport::hold`): whether what is queued goes
+    /// now. Deliveries wait for the shard's window to end unless a write's
+    /// worth is queued or the connection is closing; a control packet
+    /// opened the hold when it was queued (`State::send`).
+    fn may_write(&mut self, cx: &Context<'_>, closing: bool) -> bool {
+        let mut s = self.state.borrow_mut();
+        let now = closing || s.out.items.len() >= HOLD_FULL;
+        s.out.hold.may_write(cx, now)
     }
 
     /// The socket is full: wait, but once the connection is closing a peer
@@ -192,7 +208,11 @@ impl Session {
                 (s.out.items.is_empty(), s.rare.close.is_some())
             };
             if empty {
+                forget_hold(&mut self.state.borrow_mut().out);
                 return closing.then_some(End::Closed);
+            }
+            if !self.may_write(cx, closing) {
+                return None;
             }
             // Nothing submitted: items dropped at the front; look again.
             submitted |= self.submit_ring();
