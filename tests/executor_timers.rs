@@ -4,9 +4,9 @@
 //! sleep with no timer armed while a user timer is due, after which nothing
 //! wakes the executor (loadgen's pacing stalled this way during
 //! development). The test asserts no duration: it fails by not finishing,
-//! which a watchdog thread turns into a failure. (Whether an idle executor
-//! stays asleep is measured, not tested: BENCHMARKS.md, "glommio's park,
-//! second step".)
+//! which a watchdog thread turns into a failure. Item 10 (the preemption
+//! timer kept for a sleep) must not wake an idle executor after every slice:
+//! the second test counts the wake-ups of an executor that has nothing to do.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -109,4 +109,45 @@ fn timers_fire_while_other_work_wakes_the_executor() {
         ROUNDS,
         "the peer answered every ping"
     );
+}
+
+/// The executor thread's voluntary context switches so far (each sleep that
+/// ended is one).
+fn voluntary_switches(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status"))
+        .expect("the executor thread's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches")
+}
+
+/// After a burst of work an executor with nothing due for seconds (one user
+/// timer, 3 s away) sleeps: the preemption timer kept for the first sleep
+/// (item 10) wakes it once, and the one armed after that wake is cancelled,
+/// so that it does not wake after every 100 ms slice (which would be 15 or
+/// so in the 1.5 s counted here).
+#[test]
+fn an_idle_executor_is_not_woken_after_every_slice() {
+    let (tx, rx) = mpsc::channel();
+    let ex = LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            for _ in 0..20 {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            tx.send(tid).expect("the test waits");
+            glommio::timer::sleep(Duration::from_secs(3)).await;
+        })
+        .expect("executor");
+    let tid = rx.recv().expect("the executor's thread");
+    let before = voluntary_switches(tid);
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = voluntary_switches(tid);
+    ex.join().expect("join");
+    let woken = after - before;
+    eprintln!("an idle executor woke {woken} times in 1.5 s");
+    assert!(woken <= 3, "woke {woken} times in 1.5 s with nothing to do");
 }

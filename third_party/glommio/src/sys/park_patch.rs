@@ -20,6 +20,9 @@
 // - `link`: the poll that links the latency ring to the main ring submitted
 //   on every sleep and cancelled on waking (patched: kept in flight until it
 //   fires, and a sleep with it in flight only waits);
+// - `preempt`: a pending preemption timer cancelled before every sleep
+//   (patched: kept for a sleep unless the previous sleep ended by it or a
+//   user timer is due first);
 // - `all`: every item above.
 use std::sync::OnceLock;
 
@@ -30,6 +33,7 @@ const SLEEP: u32 = 8;
 const READY: u32 = 16;
 const SLOT: u32 = 32;
 const LINK: u32 = 64;
+const PREEMPT: u32 = 128;
 
 fn flags() -> u32 {
     static FLAGS: OnceLock<u32> = OnceLock::new();
@@ -44,7 +48,8 @@ fn flags() -> u32 {
                 "ready" => READY,
                 "slot" => SLOT,
                 "link" => LINK,
-                "all" => BARRIER | TPUT | LAT | SLEEP | READY | SLOT | LINK,
+                "preempt" => PREEMPT,
+                "all" => BARRIER | TPUT | LAT | SLEEP | READY | SLOT | LINK | PREEMPT,
                 _ => 0,
             }
         })
@@ -77,4 +82,8 @@ pub(crate) fn upstream_slot() -> bool {
 
 pub(crate) fn upstream_link() -> bool {
     flags() & LINK != 0
+}
+
+pub(crate) fn upstream_preempt_sleep() -> bool {
+    flags() & (PREEMPT | SLOT | LAT) != 0
 }

@@ -1274,6 +1274,10 @@ pub(crate) struct Reactor {
     // Junction patch: the latency slot holds the preemption timer (not a
     // user timer armed for a sleep).
     latency_slot_is_preempt: Cell<bool>,
+    // Junction patch, item 10: the slot's preemption timer was kept for the
+    // sleep the current `wait` may take, and the last sleep ended by it.
+    preempt_kept: Cell<bool>,
+    preempt_woke: Cell<bool>,
     // Junction patch: when the latency slot's timer fires (absolute), while
     // it is armed.
     latency_deadline: Cell<Option<Instant>>,
@@ -1418,6 +1422,8 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             latency_slot_is_preempt: Cell::new(false),
+            preempt_kept: Cell::new(false),
+            preempt_woke: Cell::new(false),
             latency_deadline: Cell::new(None),
             link_src: RefCell::new(None),
             foreign: RefCell::new(None),
@@ -1964,7 +1970,21 @@ impl Reactor {
             let now = Instant::now();
             let wanted = match preempt_timer() {
                 Some(p) => now.checked_add(p),
-                None if self.latency_slot_is_preempt.get() => None,
+                // Junction patch, item 10: a preemption timer is kept for a
+                // sleep too, unless the last sleep ended by it (an idle
+                // executor: kept again, it would wake it after every
+                // slice) or a user timer is due before it (the sleep must
+                // wake for that one).
+                None if self.latency_slot_is_preempt.get() => {
+                    let armed = self.latency_deadline.get();
+                    let user = user_timer.and_then(|u| now.checked_add(u));
+                    match armed {
+                        _ if sys::park_patch::upstream_preempt_sleep() => None,
+                        _ if self.preempt_woke.get() => None,
+                        Some(a) if !matches!(user, Some(u) if u < a) => Some(a),
+                        _ => None,
+                    }
+                }
                 None => user_timer.and_then(|u| now.checked_add(u)),
             };
             lat_pending
@@ -1974,6 +1994,10 @@ impl Reactor {
                         if wanted.checked_add(Self::SLOT_SLACK).is_some_and(|w| armed <= w)
                 )
         };
+        // Item 10: whether a sleep now would be on a kept preemption timer.
+        self.preempt_kept.set(
+            keep_lat && preempt_timer().is_none() && self.latency_slot_is_preempt.get(),
+        );
         if keep_lat {
             self.latency_preemption_timeout_src.set(lat);
         } else {
@@ -2074,6 +2098,15 @@ impl Reactor {
                     flush_rings!(lat_ring, poll_ring, main_ring)?;
                     consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
                     self.poll_foreign();
+                    // Item 10: a kept preemption timer that fired by now
+                    // ended this sleep (or would have): the next sleep
+                    // cancels the one armed after it, so that an idle
+                    // executor wakes once, not after every slice.
+                    self.preempt_woke.set(
+                        self.preempt_kept.get()
+                            && self.latency_slot_is_preempt.get()
+                            && !self.latency_slot_pending(),
+                    );
                 }
                 // Woke up, so no need to notify us anymore.
                 self.notifier.wake_up();
