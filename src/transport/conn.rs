@@ -37,8 +37,8 @@ use glommio::timer::Timer;
 
 pub(super) use super::encoded::Encoded;
 use super::encoded::EncodedQueue;
-use super::hold::Hold;
 pub(super) use super::framing::{Decoded, Fail, Frame, Framing, MAX_HEADER};
+use super::hold::Hold;
 use super::pending::{Ctrl, InBuf};
 use super::socket::Socket;
 use super::with_timeout;

@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(released, 2);
         assert!(now, "a write that must go now is not held");
         let first = out[0].0;
-        assert!(first >= Duration::from_millis(20), "released after {first:?}");
+        assert!(
+            first >= Duration::from_millis(20),
+            "released after {first:?}"
+        );
         assert_eq!(out[0].1, out[1].1, "released at the end of the same window");
         for (_, _, polls, open, again) in out {
             assert_eq!(polls, 2, "held once, woken once at the window's end");

@@ -94,7 +94,11 @@ impl ConnectionHooks for TestHooks {
         let mut o = outbox.borrow_mut();
         if matches!(self.behaviour, Behaviour::Events(_)) {
             let reply = data.starts_with(b"now");
-            let pushed = if reply { o.push(data) } else { o.push_event(data) };
+            let pushed = if reply {
+                o.push(data)
+            } else {
+                o.push_event(data)
+            };
             pushed.expect("fits");
             return;
         }

@@ -471,7 +471,11 @@ fn node_options_default_and_set() {
     .node;
     assert_eq!(d.pack_connections, crate::config::DEFAULT_PACK_CONNECTIONS);
     assert_eq!(n.pack_connections, 0);
-    assert_eq!(d.write_coalesce, std::time::Duration::ZERO, "off by default");
+    assert_eq!(
+        d.write_coalesce,
+        std::time::Duration::ZERO,
+        "off by default"
+    );
     assert_eq!(n.write_coalesce, std::time::Duration::from_micros(1500));
     assert_eq!(n.shutdown_timeout, std::time::Duration::from_secs(3));
     // Relative to the node directory, like every path in the config.

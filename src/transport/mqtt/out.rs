@@ -14,13 +14,13 @@ use bytes::{Bytes, BytesMut};
 
 use super::lazy::{Empty, IsEmpty, Lazy};
 use crate::core::outbox::Overflow;
-use crate::transport::hold::Hold;
 use crate::proto::PublicationId;
 use crate::proto::mqtt::{
     self, Delivery, MqttString, Packet, PacketId, Publish, PublishProperties, PublishTemplate, QoS,
     Version,
 };
 use crate::store::mqtt::StoredMsg;
+use crate::transport::hold::Hold;
 
 /// Longest control packet kept inline (PUBACK with reason code and no
 /// properties is 4–5 bytes; SUBACK of a few filters fits too).
