@@ -724,28 +724,12 @@ mod tests {
     /// the ring.
     #[rstest]
     fn held_events_leave_with_the_next_reply(#[values(Io::Uring, Io::Readiness)] io: Io) {
-        let (out, ()) = run_on(
-            io,
-            RawSocketOptions::default(),
-            ALL,
-            MIB,
-            Behaviour::Events(Duration::from_secs(3600)),
-            |mut s| {
-                s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
-                read_n(&mut s, 4);
-                for i in 0..5 {
-                    s.write_all(&frame(0, format!("ev{i}").as_bytes()))
-                        .expect("send");
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                s.write_all(&frame(0, b"now")).expect("send");
-                for i in 0..5 {
-                    let want = frame(0, format!("ev{i}").as_bytes());
-                    assert_eq!(read_n(&mut s, want.len()), want, "in order");
-                }
-                assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
-            },
-        );
+        let (out, ()) = held(io, |mut s| {
+            send_events(&mut s, 5, Duration::from_millis(2));
+            s.write_all(&frame(0, b"now")).expect("send");
+            read_events(&mut s, 5);
+            assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
+        });
         assert_eq!(out.frames.len(), 6);
         if io == Io::Uring {
             assert_eq!(out.sends, Some(1), "the events and the reply in one send");
@@ -753,33 +737,61 @@ mod tests {
     }
 
     /// A held connection whose queue reaches a whole write (60 frames) writes
-    /// at once; a ping's answer (a control frame) ends a hold too.
+    /// at once (a fresh connection: nothing is written before the 60th).
     #[rstest]
-    fn a_full_write_or_a_pong_ends_a_hold(#[values(Io::Uring, Io::Readiness)] io: Io) {
-        let (out, ()) = run_on(
+    fn a_full_write_ends_a_hold(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = held(io, |mut s| {
+            send_events(&mut s, 60, Duration::ZERO);
+            read_events(&mut s, 60);
+        });
+        assert_eq!(out.frames.len(), 60);
+    }
+
+    /// A ping's answer (a control frame) ends a hold: it goes first, the
+    /// held event with it.
+    #[rstest]
+    fn a_pong_ends_a_hold(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = held(io, |mut s| {
+            send_events(&mut s, 1, Duration::ZERO);
+            s.write_all(&frame(1, b"p")).expect("ping");
+            assert_eq!(read_n(&mut s, 5), frame(2, b"p"));
+            read_events(&mut s, 1);
+        });
+        assert_eq!(out.frames.len(), 1);
+    }
+
+    /// A JSON RawSocket connection whose server echoes every frame as an
+    /// event (`now…` as a reply) with a hold of an hour: only what ends a
+    /// hold early sends anything.
+    fn held(io: Io, client: impl FnOnce(TcpStream) + Send + 'static) -> (Outcome, ()) {
+        run_on(
             io,
             RawSocketOptions::default(),
             ALL,
             MIB,
             Behaviour::Events(Duration::from_secs(3600)),
-            |mut s| {
+            move |mut s| {
                 s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
                 read_n(&mut s, 4);
-                for i in 0..60 {
-                    s.write_all(&frame(0, format!("ev{i:02}").as_bytes()))
-                        .expect("send");
-                }
-                for i in 0..60 {
-                    let want = frame(0, format!("ev{i:02}").as_bytes());
-                    assert_eq!(read_n(&mut s, want.len()), want, "in order");
-                }
-                s.write_all(&frame(0, b"held")).expect("send");
-                s.write_all(&frame(1, b"p")).expect("ping");
-                // Control frames go ahead of the queue; the event with them.
-                assert_eq!(read_n(&mut s, 5), frame(2, b"p"));
-                assert_eq!(read_n(&mut s, 8), frame(0, b"held"));
+                client(s)
             },
-        );
-        assert_eq!(out.frames.len(), 61);
+        )
+    }
+
+    /// Sends `n` numbered frames, `gap` apart.
+    fn send_events(s: &mut TcpStream, n: usize, gap: Duration) {
+        for i in 0..n {
+            s.write_all(&frame(0, format!("ev{i:02}").as_bytes()))
+                .expect("send");
+            std::thread::sleep(gap);
+        }
+    }
+
+    /// Reads `n` numbered frames, in order.
+    fn read_events(s: &mut TcpStream, n: usize) {
+        for i in 0..n {
+            let want = frame(0, format!("ev{i:02}").as_bytes());
+            assert_eq!(read_n(s, want.len()), want, "in order");
+        }
     }
 }

@@ -163,3 +163,27 @@ def raw_connect(port: int, packet: bytes, read: int = 64, timeout: float = 5.0) 
         except (TimeoutError, ConnectionResetError):
             pass
         return data
+
+
+def pool(make_one):
+    """``(make, made)``: ``make`` builds a client with ``make_one`` and keeps
+    it in ``made``; a fixture yields ``make`` and then calls
+    :func:`close_all` on ``made``."""
+    made: list = []
+
+    def make(*args, **kw):
+        m = make_one(*args, **kw)
+        made.append(m)
+        return m
+
+    return make, made
+
+
+def close_all(made: list) -> None:
+    """Closes every client a test opened, ignoring those already gone."""
+    for m in made:
+        try:
+            m.close()
+        except Exception:
+            pass
+

@@ -18,7 +18,7 @@ import pytest_asyncio
 from autobahn.wamp.types import PublishOptions
 
 from conftest import Clients
-from mqttclient import V5, V311, Mqtt
+from mqttclient import V5, V311, Mqtt, close_all, pool
 from wampclient import EventSink
 
 pytestmark = pytest.mark.junction_only
@@ -44,19 +44,9 @@ async def wamp(coalescing):
 
 @pytest.fixture
 def mqtt(coalescing):
-    made = []
-
-    def make(version=V311) -> Mqtt:
-        m = Mqtt(coalescing.mqtt_port, version)
-        made.append(m)
-        return m
-
+    make, made = pool(lambda version=V311: Mqtt(coalescing.mqtt_port, version))
     yield make
-    for m in made:
-        try:
-            m.close()
-        except Exception:
-            pass
+    close_all(made)
 
 
 @pytest.mark.parametrize("transport,serializer", [("ws", "json"), ("rs", "msgpack")])

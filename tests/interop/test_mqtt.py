@@ -15,7 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
-from mqttclient import TIMEOUT, V5, V311, Mqtt, props, raw_connect
+from mqttclient import TIMEOUT, V5, V311, Mqtt, close_all, pool, props, raw_connect
 from wampclient import EventSink
 
 pytestmark = pytest.mark.junction_only
@@ -30,19 +30,11 @@ def topic_of(prefix: str) -> str:
 
 @pytest.fixture
 def mqtt(router):
-    made = []
-
-    def make(version=V311, port=None, **kw) -> Mqtt:
-        m = Mqtt(port or router.mqtt_port, version, **kw)
-        made.append(m)
-        return m
-
+    make, made = pool(
+        lambda version=V311, port=None, **kw: Mqtt(port or router.mqtt_port, version, **kw)
+    )
     yield make
-    for m in made:
-        try:
-            m.close()
-        except Exception:
-            pass
+    close_all(made)
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=VIDS)

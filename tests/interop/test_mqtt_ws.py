@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from autobahn.wamp.types import PublishOptions
 
-from mqttclient import TIMEOUT, V5, V311, Mqtt
+from mqttclient import TIMEOUT, V5, V311, Mqtt, close_all, pool
 from routerproc import RouterProcess, free_port
 from wampclient import EventSink, connect
 
@@ -80,19 +80,13 @@ def node(tmp_path_factory):
 
 @pytest.fixture
 def mqtt(node):
-    made = []
-
-    def make(version=V311, ws: bool = True) -> Mqtt:
-        m = Mqtt(node.port if ws else node.mqtt_port, version, ws_path="/mqtt" if ws else None)
-        made.append(m)
-        return m
-
+    make, made = pool(
+        lambda version=V311, ws=True: Mqtt(
+            node.port if ws else node.mqtt_port, version, ws_path="/mqtt" if ws else None
+        )
+    )
     yield make
-    for m in made:
-        try:
-            m.close()
-        except Exception:
-            pass
+    close_all(made)
 
 
 def topic_of(prefix: str) -> str:
