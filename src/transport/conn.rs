@@ -472,6 +472,9 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// was empty is held until the shard's window ends, or until one of
     /// those comes.
     fn may_write(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.hold.is_open() {
+            return true;
+        }
         let outbox = Rc::clone(self.outbox());
         let mut ob = outbox.borrow_mut();
         let now = !self.ctrl.is_empty()

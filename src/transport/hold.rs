@@ -152,6 +152,12 @@ impl Hold {
         self.0 = OPEN;
     }
 
+    /// Whether the connection was released (writes until its queue is
+    /// empty).
+    pub fn is_open(&self) -> bool {
+        self.0 == OPEN
+    }
+
     /// Whether the connection is held.
     pub fn is_held(&self) -> bool {
         self.0 != IDLE && self.0 != OPEN

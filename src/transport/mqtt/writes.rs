@@ -42,6 +42,13 @@ const WRITES_PER_WAKE: usize = 16;
 const ITEMS_PER_WRITE: usize = 64;
 /// Queued items that end a hold (write coalescing): a write's worth.
 pub(super) const HOLD_FULL: usize = ITEMS_PER_WRITE;
+/// What [`Session::look`] found; `closing`: a close was decided.
+enum Look {
+    Empty { closing: bool },
+    Held,
+    Write { closing: bool },
+}
+
 /// Room for the heads of one write (on the stack).
 const HEADS: usize = 8192;
 /// Packets per send on the ring (two buffers each at most: well under
@@ -60,17 +67,11 @@ impl Session {
             return self.poll_write_ring(cx);
         }
         for _ in 0..WRITES_PER_WAKE {
-            let (empty, closing) = {
-                let s = self.state.borrow();
-                (s.out.items.is_empty(), s.rare.close.is_some())
+            let closing = match self.look(cx) {
+                Look::Empty { closing } => return closing.then_some(End::Closed),
+                Look::Held => return None,
+                Look::Write { closing } => closing,
             };
-            if empty {
-                forget_hold(&mut self.state.borrow_mut().out);
-                return closing.then_some(End::Closed);
-            }
-            if !self.may_write(cx, closing) {
-                return None;
-            }
             match self.write_once(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => return Some(End::Gone),
@@ -81,14 +82,24 @@ impl Session {
         None
     }
 
-    /// Write coalescing (`transport::hold`): whether what is queued goes
-    /// now. Deliveries wait for the shard's window to end unless a write's
+    /// What the queue asks for: nothing (empty: the next delivery is held
+    /// again), to wait, or a write. Write coalescing (`transport::hold`):
+    /// deliveries wait for the shard's window to end unless a write's
     /// worth is queued or the connection is closing; a control packet
     /// opened the hold when it was queued (`State::send`).
-    fn may_write(&mut self, cx: &Context<'_>, closing: bool) -> bool {
+    fn look(&mut self, cx: &Context<'_>) -> Look {
         let mut s = self.state.borrow_mut();
+        let closing = s.rare.close.is_some();
+        if s.out.items.is_empty() {
+            forget_hold(&mut s.out);
+            return Look::Empty { closing };
+        }
         let now = closing || s.out.items.len() >= HOLD_FULL;
-        s.out.hold.may_write(cx, now)
+        if s.out.hold.may_write(cx, now) {
+            Look::Write { closing }
+        } else {
+            Look::Held
+        }
     }
 
     /// The socket is full: wait, but once the connection is closing a peer
@@ -203,16 +214,10 @@ impl Session {
                 Poll::Ready(Err(_)) => return Some(End::Gone),
                 Poll::Ready(Ok(())) => {}
             }
-            let (empty, closing) = {
-                let s = self.state.borrow();
-                (s.out.items.is_empty(), s.rare.close.is_some())
-            };
-            if empty {
-                forget_hold(&mut self.state.borrow_mut().out);
-                return closing.then_some(End::Closed);
-            }
-            if !self.may_write(cx, closing) {
-                return None;
+            match self.look(cx) {
+                Look::Empty { closing } => return closing.then_some(End::Closed),
+                Look::Held => return None,
+                Look::Write { .. } => {}
             }
             // Nothing submitted: items dropped at the front; look again.
             submitted |= self.submit_ring();
