@@ -23,6 +23,12 @@ fn start(queue: Option<usize>) -> (RouterHandle, SocketAddr) {
 
 /// [`start`] with write coalescing (`junction.write_coalesce_us`) at `hold`.
 fn start_with(queue: Option<usize>, hold: Duration) -> (RouterHandle, SocketAddr) {
+    start_config(config(queue, hold))
+}
+
+/// The embedded default on ephemeral ports, `queue` bytes of outgoing
+/// queue, write coalescing at `hold`.
+fn config(queue: Option<usize>, hold: Duration) -> Config {
     let mut config = Config::embedded_default();
     config.node.write_coalesce = hold;
     for t in &mut config.transports {
@@ -33,6 +39,11 @@ fn start_with(queue: Option<usize>, hold: Duration) -> (RouterHandle, SocketAddr
     if let Some(q) = queue {
         config.limits.outbound_queue_bytes = q;
     }
+    config
+}
+
+/// A one-shard router on `config` and its MQTT listener's address.
+fn start_config(config: Config) -> (RouterHandle, SocketAddr) {
     let handle = shard::start(config, Some(1)).expect("router starts");
     let url = handle
         .addrs()
@@ -384,6 +395,43 @@ fn held_deliveries_leave_with_the_next_control_packet_or_a_full_write() {
         let p = sub.recv().expect("a delivery");
         assert_eq!(number_of(&p, 100), i, "in order");
     }
+    drop((sub, publisher));
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
+/// `junction reload` turns write coalescing on and off for what is queued
+/// after it (the hold again an hour: held deliveries leave only with a
+/// control packet).
+#[test]
+fn a_reload_turns_write_coalescing_on_and_off() {
+    let (handle, addr) = start_with(None, Duration::ZERO);
+    let mut sub = Client::connect(addr, "sub", None);
+    sub.subscribe("t/#");
+    let mut publisher = Client::connect(addr, "pub", None);
+    publisher.publish_acked("t/x", numbered(0, 100), 1);
+    assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 0);
+    let reload = |hold| {
+        handle
+            .control()
+            .reload(config(None, hold), Duration::from_secs(10))
+            .expect("reload");
+    };
+    reload(Duration::from_secs(3600));
+    let before = ring(&handle);
+    publisher.publish_acked("t/x", numbered(1, 100), 2);
+    sub.send(&Packet::PingReq);
+    assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 1);
+    assert!(matches!(sub.recv(), Some(Packet::PingResp)));
+    let after = ring(&handle);
+    if after != junction::transport::uring::Stats::default() {
+        // The PUBACK, then the delivery held until the PINGRESP: one send.
+        assert_eq!(after.sends, before.sends + 2, "held after the reload");
+    }
+    reload(Duration::ZERO);
+    publisher.publish_acked("t/x", numbered(2, 100), 3);
+    // Held, this would wait for a control packet that never comes.
+    assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 2);
     drop((sub, publisher));
     handle.shutdown();
     handle.join().expect("clean shutdown");
