@@ -23,16 +23,12 @@
 //! (one task queue, first in first out), so it never meets its own number
 //! again while held.
 //!
-//! The ground floor of the transports: imports nothing of them (the
-//! configuration's bound only).
+//! The ground floor of the transports: imports nothing of them.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-/// The longest delay `junction.write_coalesce_us` takes (100 ms).
-pub use crate::config::MAX_WRITE_COALESCE as MAX_DELAY;
 
 /// The shard's held connections.
 struct Shard {
@@ -62,15 +58,11 @@ thread_local! {
 }
 
 /// Sets this shard's delay (zero: off; the configuration takes at most
-/// [`MAX_DELAY`], tests longer). Connections held under an earlier delay
-/// are released at the end of their window.
+/// [`MAX_WRITE_COALESCE`](crate::config::MAX_WRITE_COALESCE), tests
+/// longer). Connections held under an earlier delay are released at the
+/// end of their window.
 pub fn set_delay(delay: Duration) {
     SHARD.with(|s| s.borrow_mut().delay = delay);
-}
-
-/// This shard's delay (zero: off).
-pub fn delay() -> Duration {
-    SHARD.with(|s| s.borrow().delay)
 }
 
 /// The queue was empty when last looked at: the next message is held.
