@@ -484,10 +484,11 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if self.hold.may_write(cx, now) {
             return true;
         }
-        // Woken at the window's end, or sooner once a write's worth is queued.
-        if ob.poll_fill(cx, FRAMES_PER_WRITE).is_ready() {
-            return self.hold.may_write(cx, true);
-        }
+        // Held: woken at the window's end, or by the outbox once a write's
+        // worth, a frame that must not wait or a close is queued (its
+        // `Ready` cases are those `now` looked at, so it is `Pending` here).
+        let registered = ob.poll_fill(cx, FRAMES_PER_WRITE).is_pending();
+        debug_assert!(registered, "`now` covers what makes poll_fill ready");
         false
     }
 
