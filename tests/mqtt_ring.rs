@@ -355,7 +355,8 @@ fn a_head_longer_than_a_sends_copy_area_goes_out_whole() {
 
 /// Write coalescing (`junction.write_coalesce_us`) with a window of an
 /// hour, so that only what ends a hold early sends anything: deliveries to a
-/// subscriber wait until a control packet for it is queued (the PINGRESP),
+/// subscriber that has written (its SUBACK) wait until a control packet for
+/// it is queued (the PINGRESP),
 /// then leave with it, in order, in one send on the ring; a write's worth of
 /// deliveries (64) goes at once.
 #[test]
@@ -401,8 +402,8 @@ fn held_deliveries_leave_with_the_next_control_packet_or_a_full_write() {
 }
 
 /// `junction reload` turns write coalescing on and off for what is queued
-/// after it (the hold again an hour: held deliveries leave only with a
-/// control packet).
+/// after it (the hold again an hour: once the connection has written,
+/// held deliveries leave only with a control packet).
 #[test]
 fn a_reload_turns_write_coalescing_on_and_off() {
     let (handle, addr) = start_with(None, Duration::ZERO);
@@ -418,20 +419,28 @@ fn a_reload_turns_write_coalescing_on_and_off() {
             .expect("reload");
     };
     reload(Duration::from_secs(3600));
+    // A connection that has not written since holds nothing: the delivery
+    // goes at once (held, it would wait for the PINGRESP below).
     let before = ring(&handle);
     publisher.publish_acked("t/x", numbered(1, 100), 2);
-    sub.send(&Packet::PingReq);
     assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 1);
+    sub.send(&Packet::PingReq);
+    assert!(matches!(sub.recv(), Some(Packet::PingResp)));
+    // Written lately: the next delivery waits for the next PINGRESP.
+    publisher.publish_acked("t/x", numbered(2, 100), 3);
+    sub.send(&Packet::PingReq);
+    assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 2);
     assert!(matches!(sub.recv(), Some(Packet::PingResp)));
     let after = ring(&handle);
     if after != junction::transport::uring::Stats::default() {
-        // The PUBACK, then the delivery held until the PINGRESP: one send.
-        assert_eq!(after.sends, before.sends + 2, "held after the reload");
+        // PUBACK, delivery, PINGRESP; then the PUBACK, and the delivery
+        // held until the PINGRESP: one send.
+        assert_eq!(after.sends, before.sends + 5, "held after the reload");
     }
     reload(Duration::ZERO);
-    publisher.publish_acked("t/x", numbered(2, 100), 3);
+    publisher.publish_acked("t/x", numbered(3, 100), 4);
     // Held, this would wait for a control packet that never comes.
-    assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 2);
+    assert_eq!(number_of(&sub.recv().expect("a delivery"), 100), 3);
     drop((sub, publisher));
     handle.shutdown();
     handle.join().expect("clean shutdown");

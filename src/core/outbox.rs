@@ -138,7 +138,8 @@ pub struct Outbox {
     /// first frame wakes it).
     wake_at: u16,
     /// A frame that must not wait is queued (anything but an event, see
-    /// [`Outbox::push_event`]); cleared when the queue empties.
+    /// [`Outbox::push_event`]); cleared when the queue empties or a write
+    /// takes all of it.
     urgent: bool,
     /// Set once: the writer flushes what is queued, then closes with this
     /// (boxed: only a closing session has one).
@@ -211,6 +212,12 @@ impl Outbox {
     /// Whether a frame that must not wait is queued ([`Outbox::push`]).
     pub fn has_urgent(&self) -> bool {
         self.urgent
+    }
+
+    /// A write took every frame queued (submitted, not yet completed): no
+    /// frame queued later waits for those to be written.
+    pub fn all_taken(&mut self) {
+        self.urgent = false;
     }
 
     /// Asks the writer to close after flushing what is queued. The first reason wins.
@@ -436,6 +443,10 @@ mod tests {
         assert!(o.poll_fill(&mut cx, 10).is_ready());
         while o.pop_written().is_some() {}
         assert!(!o.has_urgent(), "cleared once the queue empties");
+        o.push(Bytes::from_static(b"error")).expect("fits");
+        o.all_taken();
+        assert!(!o.has_urgent(), "cleared once a write takes it");
+        while o.pop_written().is_some() {}
         o.push_event(Bytes::from_static(b"5")).expect("fits");
         assert!(o.poll_fill(&mut cx, 10).is_pending());
         o.close(CloseReason::Normal);

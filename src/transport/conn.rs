@@ -425,6 +425,20 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// budget is spent.
     fn poll_write_side(&mut self, cx: &mut Context<'_>) -> Step {
         for _ in 0..WRITES_PER_WAKE {
+            if matches!(&self.sock, Stream::Uring(s) if s.sending()) {
+                // A send completed on the ring is accounted for before the
+                // queue is looked at: frames already sent are not waiting
+                // (write coalescing must not hold for them).
+                match self.poll_settle(cx) {
+                    Poll::Pending => return self.stalled(cx),
+                    Poll::Ready(Some(Err(_))) => return Some(End::Gone),
+                    Poll::Ready(_) => {
+                        if self.close_queued && self.ctrl.is_empty() {
+                            return Some(End::CloseSent);
+                        }
+                    }
+                }
+            }
             let nothing_queued = self.ctrl.is_empty() && self.outbox().borrow().is_empty();
             if nothing_queued {
                 self.hold.drained();
@@ -749,7 +763,14 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         if n_frames > 0 {
             op.skip = self.front_sent as usize;
         }
+        let all = n_frames == ob.len() && (with_ctrl || self.ctrl.is_empty());
         drop(ob);
+        if all {
+            // Its completion may come with the next event already queued:
+            // that one does not go at once for what this send carries.
+            outbox.borrow_mut().all_taken();
+            self.hold.wrote_all();
+        }
         let Stream::Uring(sock) = &mut self.sock else {
             unreachable!("checked by the caller")
         };

@@ -1,42 +1,55 @@
 //! Write coalescing (`junction.write_coalesce_us`, off by default): a
-//! connection that has something to write after its queue was empty holds
-//! it back for up to the configured delay, so that one write carries every
-//! message queued meanwhile. Under a load of many small messages spread in
-//! time (IoT telemetry fanned out to dashboards: each message arrives alone,
-//! so each delivery is otherwise one `sendmsg` of its own) this trades at
-//! most that delay of latency for far fewer system calls, TCP segments and
-//! wake-ups of the receiving peer (BENCHMARKS.md, "Write coalescing").
+//! connection that writes often holds what it has to write for up to the
+//! configured delay, so that one write carries every message queued
+//! meanwhile. Under a load of many small messages spread in time (IoT
+//! telemetry fanned out to dashboards: each message arrives alone, so each
+//! delivery is otherwise one `sendmsg` of its own) this trades at most that
+//! delay of latency for far fewer system calls, TCP segments and wake-ups
+//! of the receiving peer (BENCHMARKS.md, "Write coalescing").
+//!
+//! Only a connection that wrote within the last one or two delays holds
+//! (like Nagle's algorithm, with the delay standing in for the
+//! acknowledgement): a message to a connection that has been quiet goes at
+//! once, so a sporadic message (a command to one device, an event on a
+//! quiet topic) pays no latency, and only a stream of at least one message
+//! per delay waits, in exchange for sharing its writes.
 //!
 //! One task per shard releases the held connections: the first connection
 //! held starts a timer of the delay, and when it runs out every connection
 //! held meanwhile is woken and writes (a connection held later in the same
 //! window waits less). A released connection writes until its queue is
 //! empty (a backlog goes out at full speed, one send after another), then
-//! the next message is held again. A queue that fills a whole write, a
-//! closing connection and pending control frames go out at once. With
-//! nothing held the task sleeps without a timer: an idle router stays idle.
+//! the next message is held again if it comes soon. A queue that fills a
+//! whole write, a closing connection and pending control frames go out at
+//! once. With nothing held the task sleeps without a timer: an idle router
+//! stays idle.
 //!
-//! A connection keeps its place in a [`Hold`] (1 octet: the window it waits
-//! in), the shard a list of the held connections' wakers (reused, no
-//! allocation per window). Windows are counted modulo 254: a connection
-//! woken at its window's end is polled before the releasing task runs again
-//! (one task queue, first in first out), so it never meets its own number
-//! again while held.
+//! A connection keeps its place in a [`Hold`] (1 octet: idle, the tick of
+//! its last write, the window it waits in, or released), the shard a list
+//! of the held connections' wakers (reused, no allocation per window).
+//! Ticks (the delay's multiples since the shard started coalescing) are
+//! counted modulo 239: a connection quiet for a multiple of 239 ticks may
+//! hold its next message once, at most the delay. Windows are counted
+//! modulo 15: a connection woken at its window's end is polled before the
+//! releasing task runs again (one task queue, first in first out), so it
+//! never meets its own number again while held.
 //!
 //! The ground floor of the transports: imports nothing of them.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The shard's held connections.
 struct Shard {
     /// How long the first connection held waits (zero: off).
     delay: Duration,
     /// The window the connections held now are released at the end of
-    /// (never [`IDLE`] or [`OPEN`]).
+    /// (one of [`HELD`]).
     window: u8,
+    /// Where ticks are counted from (set when first needed).
+    epoch: Option<Instant>,
     /// The wakers of the connections held in `window`.
     held: Vec<Waker>,
     /// The releasing task, while it waits for a connection to be held.
@@ -49,7 +62,8 @@ thread_local! {
     static SHARD: RefCell<Shard> = const {
         RefCell::new(Shard {
             delay: Duration::ZERO,
-            window: 1,
+            window: *HELD.start(),
+            epoch: None,
             held: Vec::new(),
             task: None,
             running: false,
@@ -65,10 +79,37 @@ pub fn set_delay(delay: Duration) {
     SHARD.with(|s| s.borrow_mut().delay = delay);
 }
 
-/// The queue was empty when last looked at: the next message is held.
+impl Shard {
+    /// The current tick (the delay's multiples since `epoch`) as a mark of
+    /// [`WROTE`]; `delay` is not zero.
+    fn tick(&mut self) -> u8 {
+        let epoch = *self.epoch.get_or_insert_with(Instant::now);
+        let delay = self.delay.as_micros().max(1);
+        let ticks = epoch.elapsed().as_micros() / delay;
+        let span = u128::from(WROTE.end() - WROTE.start() + 1);
+        // Below `span`, so the cast keeps it.
+        WROTE.start() + (ticks % span) as u8
+    }
+}
+
+/// Nothing written lately (or coalescing off): the next message goes at
+/// once.
 const IDLE: u8 = 0;
+/// Drained after a write in this tick (modulo 239): a message in the same
+/// or the next tick is held.
+const WROTE: std::ops::RangeInclusive<u8> = 1..=239;
+/// Held in this window (modulo 15).
+const HELD: std::ops::RangeInclusive<u8> = 240..=254;
 /// Released: writes until the queue is empty.
 const OPEN: u8 = u8::MAX;
+
+/// Whether a write in tick `then` is recent at tick `now` (the same tick
+/// or the one before; both marks of [`WROTE`]).
+fn recent(then: u8, now: u8) -> bool {
+    let span = u16::from(WROTE.end() - WROTE.start() + 1);
+    let since = (u16::from(now) + span - u16::from(then)) % span;
+    since <= 1
+}
 
 /// A connection's place in its shard's coalescing: idle, held in a window,
 /// or released.
@@ -82,18 +123,37 @@ impl Default for Hold {
 }
 
 impl Hold {
-    /// Nothing queued: the next message is held.
+    /// Nothing queued, nothing written lately.
     pub const IDLE: Hold = Hold(IDLE);
 
-    /// The queue is empty: the next message queued is held again.
+    /// The queue is empty: after a write, the next message queued soon is
+    /// held (with coalescing on).
     pub fn drained(&mut self) {
-        self.0 = IDLE;
+        if HELD.contains(&self.0) {
+            self.0 = IDLE;
+        } else {
+            self.wrote_all();
+        }
+    }
+
+    /// A write took everything queued (a send submitted on the ring, whose
+    /// completion may come with the next message already queued): the next
+    /// message soon is held. Should that send complete only in part, the
+    /// rest waits with it.
+    pub fn wrote_all(&mut self) {
+        if self.0 == OPEN {
+            self.0 = SHARD.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.delay.is_zero() { IDLE } else { s.tick() }
+            });
+        }
     }
 
     /// Something is queued: whether to write it now. `now` says it must go
     /// at once (a whole write's worth queued, the connection closing,
-    /// control frames waiting). When not, the connection (`cx`) is woken at
-    /// the end of its window; it keeps its place if polled meanwhile.
+    /// control frames waiting); so does it after the connection was quiet.
+    /// When not, the connection (`cx`) is woken at the end of its window;
+    /// it keeps its place if polled meanwhile.
     pub fn may_write(&mut self, cx: &Context<'_>, now: bool) -> bool {
         if self.0 == OPEN {
             return true;
@@ -108,13 +168,18 @@ impl Hold {
                 self.0 = OPEN;
                 return None;
             }
-            if self.0 != IDLE {
+            if HELD.contains(&self.0) {
                 if self.0 != s.window {
                     self.0 = OPEN;
                     return None;
                 }
                 // Still in its window, already on the list.
                 return Some(false);
+            }
+            if self.0 == IDLE || !recent(self.0, s.tick()) {
+                // Quiet lately: nothing to share a write with.
+                self.0 = OPEN;
+                return None;
             }
             self.0 = s.window;
             s.held.push(cx.waker().clone());
@@ -152,15 +217,16 @@ impl Hold {
 
     /// Whether the connection is held.
     pub fn is_held(&self) -> bool {
-        self.0 != IDLE && self.0 != OPEN
+        HELD.contains(&self.0)
     }
 }
 
 /// The window after `w`.
 fn next_window(w: u8) -> u8 {
-    match w.wrapping_add(1) {
-        IDLE | OPEN => 1,
-        n => n,
+    if w >= *HELD.end() {
+        *HELD.start()
+    } else {
+        w + 1
     }
 }
 
@@ -210,10 +276,35 @@ mod tests {
     use std::time::Instant;
 
     #[test]
-    fn windows_skip_the_idle_and_open_marks() {
-        assert_eq!(next_window(1), 2);
-        assert_eq!(next_window(OPEN - 1), 1);
-        assert_eq!(next_window(OPEN), 1);
+    fn windows_cycle_within_their_marks() {
+        assert_eq!(next_window(240), 241);
+        assert_eq!(next_window(254), 240);
+        assert!(!HELD.contains(&IDLE) && !HELD.contains(&OPEN));
+        assert!(!WROTE.contains(&IDLE) && !WROTE.contains(&OPEN));
+        assert!(!WROTE.contains(HELD.start()));
+    }
+
+    /// A write is recent in its own tick and the next, across the wrap.
+    #[test]
+    fn a_write_is_recent_for_two_ticks() {
+        assert!(recent(5, 5));
+        assert!(recent(5, 6));
+        assert!(!recent(5, 7));
+        assert!(recent(239, 1), "the tick after the last mark is the first");
+        assert!(recent(239, 239));
+        assert!(!recent(238, 1));
+        assert!(
+            !recent(6, 5),
+            "a mark ahead of now is one from the last lap"
+        );
+    }
+
+    /// A connection that wrote in this tick (what a released connection is
+    /// once drained).
+    fn wrote_lately() -> Hold {
+        let mut h = Hold(OPEN);
+        h.drained();
+        h
     }
 
     /// Off (the default): every write goes at once and nothing is listed.
@@ -221,12 +312,52 @@ mod tests {
     fn without_a_delay_nothing_is_held() {
         let ex = glommio::LocalExecutorBuilder::default()
             .spawn(|| async {
-                let mut h = Hold::default();
+                let mut h = wrote_lately();
+                let idle = h == Hold::IDLE;
                 let now = poll_fn(|cx| Poll::Ready(h.may_write(cx, false))).await;
-                (now, h.is_held(), SHARD.with(|s| s.borrow().held.len()))
+                (
+                    idle,
+                    now,
+                    h.is_held(),
+                    SHARD.with(|s| s.borrow().held.len()),
+                )
             })
             .expect("executor");
-        assert_eq!(ex.join().expect("join"), (true, false, 0));
+        assert_eq!(ex.join().expect("join"), (true, true, false, 0));
+    }
+
+    /// A message to a connection that has been quiet goes at once; once it
+    /// has written, the next message soon after is held; after two quiet
+    /// delays, the next goes at once again.
+    #[test]
+    fn only_a_connection_that_wrote_lately_holds() {
+        let ex = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let delay = Duration::from_millis(20);
+                set_delay(delay);
+                let mut h = Hold::default();
+                let look =
+                    async |h: &mut Hold| poll_fn(|cx| Poll::Ready(h.may_write(cx, false))).await;
+                let fresh = look(&mut h).await;
+                h.drained();
+                let soon = look(&mut h).await;
+                // Released at the window's end.
+                poll_fn(|cx| {
+                    if h.may_write(cx, false) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+                h.drained();
+                glommio::timer::sleep(3 * delay).await;
+                let later = look(&mut h).await;
+                set_delay(Duration::ZERO);
+                (fresh, soon, later)
+            })
+            .expect("executor");
+        assert_eq!(ex.join().expect("join"), (true, false, true));
     }
 
     /// With a delay, the first message waits for the window's end (not
@@ -246,7 +377,7 @@ mod tests {
                     let released = Rc::clone(&released);
                     tasks.push(glommio::spawn_local(async move {
                         glommio::timer::sleep(Duration::from_millis(5 * i)).await;
-                        let mut h = Hold::default();
+                        let mut h = wrote_lately();
                         let mut polls = 0;
                         poll_fn(|cx| {
                             polls += 1;
@@ -270,7 +401,7 @@ mod tests {
                 for t in tasks {
                     out.push(t.await);
                 }
-                let mut urgent = Hold::default();
+                let mut urgent = wrote_lately();
                 let now = poll_fn(|cx| Poll::Ready(urgent.may_write(cx, true))).await;
                 set_delay(Duration::ZERO);
                 (out, released.get(), now)

@@ -719,9 +719,9 @@ mod tests {
     }
 
     /// Write coalescing (`transport::hold`) with a window of an hour, so
-    /// that only what ends a hold early can send anything: events wait
-    /// until a reply is queued, then leave with it, in order, in one send on
-    /// the ring.
+    /// that only what ends a hold early can send anything: after a write,
+    /// events wait until a reply is queued, then leave with it, in order,
+    /// in one send on the ring.
     #[rstest]
     fn held_events_leave_with_the_next_reply(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let (out, ()) = held(io, |mut s| {
@@ -730,21 +730,48 @@ mod tests {
             read_events(&mut s, 5);
             assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
         });
-        assert_eq!(out.frames.len(), 6);
+        assert_eq!(out.frames.len(), 7);
         if io == Io::Uring {
-            assert_eq!(out.sends, Some(1), "the events and the reply in one send");
+            assert_eq!(
+                out.sends,
+                Some(2),
+                "the first reply; the events with the second"
+            );
+        }
+    }
+
+    /// A connection that has not written lately sends its first event at
+    /// once (with a window of an hour, held it would never arrive); the
+    /// next, soon after that write, is held until a reply.
+    #[rstest]
+    fn a_quiet_connections_first_event_is_not_held(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = held_from(io, false, |mut s| {
+            send_events(&mut s, 1, Duration::ZERO);
+            read_events(&mut s, 1);
+            s.write_all(&frame(0, b"ev01")).expect("send");
+            s.write_all(&frame(0, b"now")).expect("send");
+            assert_eq!(read_n(&mut s, 8), frame(0, b"ev01"));
+            assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
+        });
+        assert_eq!(out.frames.len(), 3);
+        if io == Io::Uring {
+            assert_eq!(
+                out.sends,
+                Some(2),
+                "the first event alone; the second with the reply"
+            );
         }
     }
 
     /// A held connection whose queue reaches a whole write (60 frames) writes
-    /// at once (a fresh connection: nothing is written before the 60th).
+    /// at once (nothing is written before the 60th).
     #[rstest]
     fn a_full_write_ends_a_hold(#[values(Io::Uring, Io::Readiness)] io: Io) {
         let (out, ()) = held(io, |mut s| {
             send_events(&mut s, 60, Duration::ZERO);
             read_events(&mut s, 60);
         });
-        assert_eq!(out.frames.len(), 60);
+        assert_eq!(out.frames.len(), 61);
     }
 
     /// A ping's answer (a control frame) ends a hold: it goes first, the
@@ -757,13 +784,24 @@ mod tests {
             assert_eq!(read_n(&mut s, 5), frame(2, b"p"));
             read_events(&mut s, 1);
         });
-        assert_eq!(out.frames.len(), 1);
+        assert_eq!(out.frames.len(), 2);
+    }
+
+    /// [`held_from`] a connection that has just written (a reply), so that
+    /// its next events are held.
+    fn held(io: Io, client: impl FnOnce(TcpStream) + Send + 'static) -> (Outcome, ()) {
+        held_from(io, true, client)
     }
 
     /// A JSON RawSocket connection whose server echoes every frame as an
     /// event (`now…` as a reply) with a hold of an hour: only what ends a
-    /// hold early sends anything.
-    fn held(io: Io, client: impl FnOnce(TcpStream) + Send + 'static) -> (Outcome, ()) {
+    /// hold early sends anything once the connection has written. `wrote`:
+    /// a first reply is asked for and read before `client` runs.
+    fn held_from(
+        io: Io,
+        wrote: bool,
+        client: impl FnOnce(TcpStream) + Send + 'static,
+    ) -> (Outcome, ()) {
         run_on(
             io,
             RawSocketOptions::default(),
@@ -773,6 +811,10 @@ mod tests {
             move |mut s| {
                 s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
                 read_n(&mut s, 4);
+                if wrote {
+                    s.write_all(&frame(0, b"now")).expect("send");
+                    assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
+                }
                 client(s)
             },
         )

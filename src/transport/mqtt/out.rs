@@ -293,8 +293,8 @@ pub fn forget_last(q: &mut Lazy<OutQueue>) {
     }
 }
 
-/// The queue is empty: the next delivery is held again (write
-/// coalescing), without allocating.
+/// The queue is empty: after a write, the next delivery soon is held
+/// (write coalescing), without allocating.
 pub fn forget_hold(q: &mut Lazy<OutQueue>) {
     if let Some(q) = q.allocated_mut() {
         q.hold.drained();

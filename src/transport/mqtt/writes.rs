@@ -82,11 +82,12 @@ impl Session {
         None
     }
 
-    /// What the queue asks for: nothing (empty: the next delivery is held
-    /// again), to wait, or a write. Write coalescing (`transport::hold`):
-    /// deliveries wait for the shard's window to end unless a write's
-    /// worth is queued or the connection is closing; a control packet
-    /// opened the hold when it was queued (`State::send`).
+    /// What the queue asks for: nothing (empty: after a write, the next
+    /// delivery soon is held), to wait, or a write. Write coalescing
+    /// (`transport::hold`): deliveries to a connection that wrote lately
+    /// wait for the shard's window to end unless a write's worth is queued
+    /// or the connection is closing; a control packet opened the hold when
+    /// it was queued (`State::send`).
     fn look(&mut self, cx: &Context<'_>) -> Look {
         let mut s = self.state.borrow_mut();
         let closing = s.rare.close.is_some();
@@ -342,6 +343,10 @@ impl Session {
         }
         // No later delivery merges into an item in flight.
         forget_last(&mut s.out);
+        if n_items == s.out.items.len() {
+            // Its completion may come with the next delivery already queued.
+            s.out.hold.wrote_all();
+        }
         drop(s);
         sock.submit_send(op);
         true
