@@ -67,6 +67,11 @@ fn ring(handle: &RouterHandle) -> junction::transport::uring::Stats {
     reports[0].uring
 }
 
+/// The shard's write coalescing counters.
+fn coalesce(handle: &RouterHandle) -> junction::transport::hold::Stats {
+    handle.control().reports(Duration::from_secs(5))[0].coalesce
+}
+
 fn s(v: &str) -> MqttString {
     MqttString::try_from(v).expect("string")
 }
@@ -366,6 +371,7 @@ fn held_deliveries_leave_with_the_next_control_packet_or_a_full_write() {
     sub.subscribe("t/#");
     let mut publisher = Client::connect(addr, "pub", None);
     let before = ring(&handle);
+    let held = coalesce(&handle);
     for i in 0..3 {
         publisher.publish_acked("t/x", numbered(i, 100), i as u16 + 1);
     }
@@ -378,6 +384,12 @@ fn held_deliveries_leave_with_the_next_control_packet_or_a_full_write() {
         Some(Packet::PingResp) => {}
         other => panic!("PINGRESP expected, got {other:?}"),
     }
+    let counted = coalesce(&handle);
+    assert_eq!(
+        (counted.holds, counted.windows),
+        (held.holds + 1, 0),
+        "the subscriber held once, no window ended (an hour)"
+    );
     let after = ring(&handle);
     if after != junction::transport::uring::Stats::default() {
         // Three PUBACKs (answers: never held), then the deliveries and the

@@ -329,6 +329,7 @@ mod tests {
             },
             mesh: Default::default(),
             uring: Default::default(),
+            coalesce: Default::default(),
         }
     }
 

@@ -338,6 +338,22 @@ pub fn render_metrics(reports: &[ShardReport], process: &ProcessStats) -> String
     per_shard(
         &mut out,
         reports,
+        "junction_write_coalesce_windows_total",
+        "counter",
+        "Write coalescing windows that ended with connections to release.",
+        |r| r.coalesce.windows,
+    );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_write_coalesce_holds_total",
+        "counter",
+        "Times write coalescing held a connection's writes back.",
+        |r| r.coalesce.holds,
+    );
+    per_shard(
+        &mut out,
+        reports,
         "junction_uring_recv_starved_total",
         "counter",
         "Receives re-armed after the shard's receive buffers ran out (ENOBUFS).",
@@ -491,6 +507,10 @@ mod tests {
                 starved_max_us: 2_500,
                 ..Default::default()
             },
+            coalesce: crate::transport::hold::Stats {
+                windows: 3,
+                holds: 40,
+            },
         }
     }
 
@@ -575,6 +595,8 @@ mod tests {
             "junction_uring_recv_starved_total{shard=\"0\"} 4",
             "junction_uring_recv_starve_max_seconds{shard=\"1\"} 0.0025",
             "junction_uring_sends_total{shard=\"0\"} 0",
+            "junction_write_coalesce_windows_total{shard=\"1\"} 3",
+            "junction_write_coalesce_holds_total{shard=\"0\"} 40",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }

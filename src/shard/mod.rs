@@ -667,6 +667,7 @@ impl Shard {
             uring: transport::uring::current()
                 .map(|ring| ring.stats())
                 .unwrap_or_default(),
+            coalesce: transport::hold::stats(),
         }
     }
 

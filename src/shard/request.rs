@@ -80,6 +80,8 @@ pub struct ShardReport {
     /// The shard's own io_uring (all zero where the shard runs on
     /// glommio's readiness streams).
     pub uring: crate::transport::uring::Stats,
+    /// Write coalescing (all zero while `junction.write_coalesce_us` is 0).
+    pub coalesce: crate::transport::hold::Stats,
 }
 
 /// What one shard did with a [`Control::Reload`].

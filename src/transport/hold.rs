@@ -56,6 +56,25 @@ struct Shard {
     task: Option<Waker>,
     /// Whether the releasing task runs.
     running: bool,
+    /// What coalescing did on this shard.
+    stats: Stats,
+}
+
+/// What a shard's write coalescing did since it started (the
+/// `junction_write_coalesce_*` metrics): connections held per window, and
+/// against `junction_uring_sends_total`, how much it merges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Windows that ended with connections to release.
+    pub windows: u64,
+    /// Times a connection was held (each writes at its window's end or
+    /// earlier).
+    pub holds: u64,
+}
+
+/// This shard's [`Stats`].
+pub fn stats() -> Stats {
+    SHARD.with(|s| s.borrow().stats)
 }
 
 thread_local! {
@@ -67,6 +86,7 @@ thread_local! {
             held: Vec::new(),
             task: None,
             running: false,
+            stats: Stats { windows: 0, holds: 0 },
         })
     };
 }
@@ -183,6 +203,7 @@ impl Hold {
             }
             self.0 = s.window;
             s.held.push(cx.waker().clone());
+            s.stats.holds += 1;
             if s.held.len() == 1
                 && let Some(t) = s.task.take()
             {
@@ -260,6 +281,7 @@ async fn release() {
         SHARD.with(|s| {
             let mut s = s.borrow_mut();
             s.window = next_window(s.window);
+            s.stats.windows += 1;
             std::mem::swap(&mut s.held, &mut woken);
         });
         for w in woken.drain(..) {
@@ -401,14 +423,23 @@ mod tests {
                 for t in tasks {
                     out.push(t.await);
                 }
+                let counted = stats();
                 let mut urgent = wrote_lately();
                 let now = poll_fn(|cx| Poll::Ready(urgent.may_write(cx, true))).await;
                 set_delay(Duration::ZERO);
-                (out, released.get(), now)
+                (out, released.get(), now, counted)
             })
             .expect("executor");
-        let (out, released, now) = ex.join().expect("join");
+        let (out, released, now, counted) = ex.join().expect("join");
         assert_eq!(released, 2);
+        assert_eq!(
+            counted,
+            Stats {
+                windows: 1,
+                holds: 4
+            },
+            "two connections held, one window ended, both held again after it"
+        );
         assert!(now, "a write that must go now is not held");
         let first = out[0].0;
         assert!(
