@@ -321,6 +321,20 @@ mod tests {
         );
     }
 
+    /// Polls `h` until it may write (released at its window's end),
+    /// counting the polls.
+    async fn until_released(h: &mut Hold, polls: &mut u32) {
+        poll_fn(|cx| {
+            *polls += 1;
+            if h.may_write(cx, false) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// A connection that wrote in this tick (what a released connection is
     /// once drained).
     fn wrote_lately() -> Hold {
@@ -363,15 +377,7 @@ mod tests {
                 let fresh = look(&mut h).await;
                 h.drained();
                 let soon = look(&mut h).await;
-                // Released at the window's end.
-                poll_fn(|cx| {
-                    if h.may_write(cx, false) {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
-                    }
-                })
-                .await;
+                until_released(&mut h, &mut 0).await;
                 h.drained();
                 glommio::timer::sleep(3 * delay).await;
                 let later = look(&mut h).await;
@@ -401,15 +407,7 @@ mod tests {
                         glommio::timer::sleep(Duration::from_millis(5 * i)).await;
                         let mut h = wrote_lately();
                         let mut polls = 0;
-                        poll_fn(|cx| {
-                            polls += 1;
-                            if h.may_write(cx, false) {
-                                Poll::Ready(())
-                            } else {
-                                Poll::Pending
-                            }
-                        })
-                        .await;
+                        until_released(&mut h, &mut polls).await;
                         released.set(released.get() + 1);
                         let window = SHARD.with(|s| s.borrow().window);
                         // Released: writes on until drained, then holds again.
