@@ -42,6 +42,7 @@ case "${1:-}" in
         ;;
     run)
         : "${OUT:?perf/device.sh run: OUT (the folder the device tool brings back) is not set}"
+        mkdir -p "$OUT"
         for b in junction loadgen; do
             [[ -x $BIN/$b ]] || { echo "perf/device.sh: $BIN/$b is missing: run 'perf/device.sh prep' here and carry perf/out/bin" >&2; exit 1; }
         done
