@@ -131,8 +131,8 @@ fn recent(then: u8, now: u8) -> bool {
     since <= 1
 }
 
-/// A connection's place in its shard's coalescing: idle, held in a window,
-/// or released.
+/// A connection's place in its shard's coalescing: idle, the tick of its
+/// last write, held in a window, or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hold(u8);
 
