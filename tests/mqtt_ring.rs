@@ -413,6 +413,32 @@ fn held_deliveries_leave_with_the_next_control_packet_or_a_full_write() {
     handle.join().expect("clean shutdown");
 }
 
+/// A send on the ring that completes only in part (a subscriber slow to
+/// read) goes on with the rest at once, though the connection wrote lately
+/// (coalescing for an hour: a rest left to wait would never arrive).
+#[test]
+fn a_send_completed_in_part_goes_on() {
+    let (handle, addr) = start_with(None, Duration::from_secs(3600));
+    let mut sub = Client::connect(addr, "sub", Some(64 * 1024));
+    sub.subscribe("t/#");
+    let mut publisher = Client::connect(addr, "pub", None);
+    // 8 MB held (the SUBACK was a write), then sent in one go with the
+    // PINGRESP: more than the kernel buffers for a peer that does not read.
+    for i in 0..8 {
+        publisher.publish_acked("t/x", numbered(i, 1_000_000), i as u16 + 1);
+    }
+    sub.send(&Packet::PingReq);
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 0..8 {
+        let p = sub.recv().expect("a delivery");
+        assert_eq!(number_of(&p, 1_000_000), i, "in order");
+    }
+    assert!(matches!(sub.recv(), Some(Packet::PingResp)));
+    drop((sub, publisher));
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}
+
 /// `junction reload` turns write coalescing on and off for what is queued
 /// after it (the hold again an hour: once the connection has written,
 /// held deliveries leave only with a control packet).

@@ -798,7 +798,13 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
             Poll::Ready(Some(done)) => done,
         };
         let (ctrl_len, n_frames, head_lens) = (op.ctrl.len(), op.frames.len(), op.head_lens);
+        // Sent in part (a peer slow to read): the rest goes on at once,
+        // not held for coalescing.
+        let partial = matches!(result, Ok(n) if n > 0 && n < op.len());
         sock.recycle(op);
+        if partial {
+            self.hold.open();
+        }
         Poll::Ready(Some(match result {
             Err(e) => Err(e),
             Ok(0) => Err(io::ErrorKind::WriteZero.into()),

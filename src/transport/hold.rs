@@ -159,7 +159,7 @@ impl Hold {
     /// A write took everything queued (a send submitted on the ring, whose
     /// completion may come with the next message already queued): the next
     /// message soon is held. Should that send complete only in part, the
-    /// rest waits with it.
+    /// writer opens the hold again ([`Hold::open`]) for the rest.
     pub fn wrote_all(&mut self) {
         if self.0 == OPEN {
             self.0 = SHARD.with(|s| {

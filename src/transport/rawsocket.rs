@@ -763,6 +763,35 @@ mod tests {
         }
     }
 
+    /// A send that completes only in part (a peer slow to read) goes on
+    /// with the rest at once, though the connection wrote lately: with a
+    /// window of an hour, a rest left to wait would never arrive.
+    #[rstest]
+    fn a_send_completed_in_part_goes_on(#[values(Io::Uring, Io::Readiness)] io: Io) {
+        let (out, ()) = held(io, |mut s| {
+            socket2::SockRef::from(&s)
+                .set_recv_buffer_size(64 * 1024)
+                .expect("receive buffer");
+            // 8 MB in one send: more than the kernel buffers for a peer
+            // that does not read.
+            let big: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+            for _ in 0..8 {
+                s.write_all(&frame(0, &big)).expect("send");
+            }
+            s.write_all(&frame(0, b"now")).expect("send");
+            // Not read for a while: the server's send fills the socket.
+            std::thread::sleep(Duration::from_millis(200));
+            for _ in 0..8 {
+                assert!(
+                    read_n(&mut s, 4 + big.len()) == frame(0, &big),
+                    "each event whole"
+                );
+            }
+            assert_eq!(read_n(&mut s, 7), frame(0, b"now"));
+        });
+        assert_eq!(out.frames.len(), 10);
+    }
+
     /// A held connection whose queue reaches a whole write (60 frames) writes
     /// at once (nothing is written before the 60th).
     #[rstest]
