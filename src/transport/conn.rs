@@ -800,7 +800,7 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
         let (ctrl_len, n_frames, head_lens) = (op.ctrl.len(), op.frames.len(), op.head_lens);
         // Sent in part (a peer slow to read): the rest goes on at once,
         // not held for coalescing.
-        let partial = matches!(result, Ok(n) if n > 0 && n < op.len());
+        let partial = self.hold.may_hold() && matches!(result, Ok(n) if n > 0 && n < op.len());
         sock.recycle(op);
         if partial {
             self.hold.open();

@@ -236,6 +236,13 @@ impl Hold {
         self.0 == OPEN
     }
 
+    /// Whether the next write could be held (coalescing on, and the
+    /// connection wrote lately or is held): what a writer checks before
+    /// looking at a completed send's length.
+    pub fn may_hold(&self) -> bool {
+        self.0 != IDLE && self.0 != OPEN
+    }
+
     /// Whether the connection is held.
     pub fn is_held(&self) -> bool {
         HELD.contains(&self.0)

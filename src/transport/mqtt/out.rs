@@ -293,14 +293,6 @@ pub fn forget_last(q: &mut Lazy<OutQueue>) {
     }
 }
 
-/// What is queued goes at once (write coalescing: a send completed in
-/// part goes on), without allocating.
-pub fn open_hold(q: &mut Lazy<OutQueue>) {
-    if let Some(q) = q.allocated_mut() {
-        q.hold.open();
-    }
-}
-
 /// The queue is empty: after a write, the next delivery soon is held
 /// (write coalescing), without allocating.
 pub fn forget_hold(q: &mut Lazy<OutQueue>) {

@@ -31,7 +31,7 @@ use futures::Future;
 use glommio::timer::Timer;
 
 use super::conn::{End, Session};
-use super::out::{Item, forget_hold, forget_last, open_hold};
+use super::out::{Item, forget_hold, forget_last};
 use crate::transport::socket::Socket;
 use crate::transport::uring::Payload;
 use crate::transport::{STALL_TICK, Stream};
@@ -260,10 +260,13 @@ impl Session {
         let result = match result {
             Ok(0) => Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                if n < op.len() {
+                if let Some(q) = self.state.borrow_mut().out.allocated_mut()
+                    && q.hold.may_hold()
+                    && n < op.len()
+                {
                     // Sent in part (a peer slow to read): the rest goes on
                     // at once, not held for coalescing.
-                    open_hold(&mut self.state.borrow_mut().out);
+                    q.hold.open();
                 }
                 self.account(op.lens.iter().map(|&l| l as usize), n);
                 Ok(())
