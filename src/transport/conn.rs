@@ -482,8 +482,8 @@ impl<H: ConnectionHooks, F: Framing> Conn<H, F> {
     /// Write coalescing ([`hold`](super::hold)): whether what is queued goes
     /// now. Only events wait: control frames, replies and invocations (with
     /// the events queued before them), a closing outbox and a whole write's
-    /// worth of frames go at once; otherwise the first event after the queue
-    /// was empty is held until the shard's window ends, or until one of
+    /// worth of frames go at once; otherwise an event for a connection that
+    /// wrote lately is held until the shard's window ends, or until one of
     /// those comes.
     fn may_write(&mut self, cx: &mut Context<'_>) -> bool {
         if self.hold.is_open() {

@@ -395,8 +395,8 @@ mod tests {
         assert_eq!(ex.join().expect("join"), (true, false, true));
     }
 
-    /// With a delay, the first message waits for the window's end (not
-    /// before the delay, and once released the connection writes until it
+    /// With a delay, a connection that wrote lately holds its next message
+    /// until the window's end (not before the delay, and once released the connection writes until it
     /// drains); a second connection held later in the window is released
     /// with it; a write that must go now is never held.
     #[test]

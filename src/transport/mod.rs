@@ -25,7 +25,8 @@
 //!   ([`Stream::Tls`]): the accept loop runs the handshake, then any front
 //!   end reads and writes plaintext through the same [`socket::Socket`];
 //! - [`hold`]: write coalescing (`junction.write_coalesce_us`, opt-in): a
-//!   shard-wide window in which a connection's first message waits for more;
+//!   shard-wide window in which a connection that wrote lately holds its
+//!   next message, to send it with the ones that follow;
 //! - [`serve`]: the entry point the runtime spawns per accepted connection.
 //!
 //! Each connection runs as one task on its shard's executor: one boxed
