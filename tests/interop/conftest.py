@@ -114,7 +114,10 @@ class Clients:
 
 
 @pytest_asyncio.fixture
-async def clients(router):
+async def clients(router, router_factory):
+    # `router_factory` first, so that its routers are stopped after these
+    # sessions closed (fixtures end in the reverse order of their start): a
+    # router stopped under a session still open waits for its GOODBYE.
     pool = Clients(router)
     yield pool
     await pool.close_all()

@@ -85,6 +85,11 @@ def make_config(
     (``pack_connections`` 0: the kernel's ``SO_REUSEPORT`` hash picks the
     shard), so that tests can reconnect until a session lands on the shard
     they want (``advhelpers.placed``); a test's ``junction`` may set it.
+    Its ``shutdown_timeout`` is 2 s (the router's default is 10): tests stop
+    routers from synchronous code (fixture teardown, ``RouterProcess.kill``)
+    while their asyncio clients cannot answer the GOODBYE, so the router
+    would wait out the whole timeout each time; tests of the graceful
+    shutdown set their own.
     """
     everything = [_permission("")]
     config: dict = {
@@ -128,7 +133,7 @@ def make_config(
         transports.append(mqtt_transport("mqtt_main", mqtt_ports[0], "realm1"))
         transports.append(mqtt_transport("mqtt_restricted", mqtt_ports[1], "restricted"))
     if not IS_CROSSBAR:
-        config["junction"] = {"pack_connections": 0, **(junction or {})}
+        config["junction"] = {"pack_connections": 0, "shutdown_timeout": 2, **(junction or {})}
     return config
 
 

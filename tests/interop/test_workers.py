@@ -131,6 +131,16 @@ def alive(pid: int) -> bool:
         return False
 
 
+def assert_host_stopped_on_request(r: "WorkersRouter", pid: int) -> None:
+    """The container host ``pid`` left when the node sent it SIGTERM: its
+    components stopped and it exited 0, without waiting out its stop
+    timeout for the SIGKILL."""
+    log = r.log_text()
+    assert re.search(rf"guest exited: exit status 0 worker=\S+ pid={pid}\b", log), log
+    assert "stopped by SIGTERM: the components have left" in log, log
+    assert not re.search(rf"did not stop in time: SIGKILL worker=\S+ pid={pid}\b", log), log
+
+
 @pytest.fixture
 def workers_router(tmp_path):
     if IS_CROSSBAR:
@@ -457,6 +467,8 @@ async def test_a_container_runs_its_python_components(workers_router):
     r.config["workers"][-1]["components"][0]["classname"] = "container_app.Missing"
     out = await loop.run_in_executor(None, r.reload)
     assert "workers restarted: box" in out.stdout, out.stdout
+    await loop.run_in_executor(None, wait_for, "the old host's end", lambda: not alive(ws["pid"]))
+    assert_host_stopped_on_request(r, ws["pid"])
     w = await loop.run_in_executor(
         None,
         wait_for,
@@ -563,6 +575,7 @@ async def test_a_container_runs_crossbar_style_twisted_components(workers_router
     r.terminate()
     assert await loop.run_in_executor(None, r.wait, 30) == 0, r.logs()
     assert not alive(got["pid"])
+    assert_host_stopped_on_request(r, got["pid"])
 
 
 def router_components(r: WorkersRouter, *components: dict) -> None:
@@ -717,6 +730,7 @@ async def test_a_reload_restarts_the_router_components_host(workers_router):
     assert "workers restarted: router-components" in out.stdout, out.stdout
     second = await call_when_registered(r, "com.rcomp.two")
     assert second["pid"] != first["pid"] and not alive(first["pid"])
+    assert_host_stopped_on_request(r, first["pid"])
     # No component left: the host stops.
     r.config["workers"][0]["components"] = []
     out = await loop.run_in_executor(None, r.reload)

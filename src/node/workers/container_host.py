@@ -16,7 +16,12 @@ Each component reconnects when its
 connection is lost; it has stopped when its session left for good (its
 start() future is done), and failed when that future failed.
 
-When the host exits follows the container's options.shutdown:
+The node stops the host with SIGTERM (a reload that changes the container,
+a stop, the node's shutdown): Autobahn's run() stops the components on it
+(Twisted or asyncio alike), and the host then exits at once, whatever the
+mode, with status 0.
+
+Otherwise when the host exits follows the container's options.shutdown:
 - shutdown-manual (the default): never by itself; once no component runs
   it waits until the node stops it;
 - shutdown-on-last-component-stopped: when every component has stopped
@@ -99,6 +104,41 @@ def watched(base, cid, mode, failures):
     return Hosted
 
 
+#: The signals that mean "stop" (the node sends SIGTERM; SIGINT by hand).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def note_stop_signals(twisted, noted):
+    """Has the framework's own stop-signal handlers (which stop the
+    components, and with them run()) also append the signal to `noted`, so
+    that the host knows run() ended because it was asked to stop."""
+
+    def noting(sig, handler):
+        def handle(*args):
+            noted.append(sig)
+            return handler(*args)
+
+        return handle
+
+    if twisted:
+        from twisted.internet import reactor
+
+        # Read when run() installs its handlers: SIGINT and SIGTERM stop it.
+        reactor.sigInt = noting(signal.SIGINT, reactor.sigInt)
+        reactor.sigTerm = noting(signal.SIGTERM, reactor.sigTerm)
+        return
+    import asyncio
+
+    class Loop(asyncio.SelectorEventLoop):
+        def add_signal_handler(self, sig, callback, *args):
+            if sig in STOP_SIGNALS:
+                callback = noting(sig, callback)
+            return super().add_signal_handler(sig, callback, *args)
+
+    # Autobahn's run() takes the loop set for this thread.
+    asyncio.set_event_loop(Loop())
+
+
 def with_ticket(cls, login):
     """`cls` joining with ticket authentication as login["authid"] (unless
     its own code asks for other methods). User classes are plain
@@ -175,11 +215,17 @@ def main():
             what = "function " + ", ".join(f"{k}={v}" for k, v in sorted(c["callbacks"].items()))
         components.append(component)
         print(f"component {c['id']}: {what} on realm {c['realm']}", flush=True)
+    stopped_by = []
+    note_stop_signals(twisted, stopped_by)
     try:
         if components:
             run(components, log_level="info")
     except SystemExit:  # Twisted's react() exits when every component has stopped
         pass
+    if stopped_by:
+        name = signal.Signals(stopped_by[0]).name
+        print(f"stopped by {name}: the components have left", flush=True)
+        sys.exit(0)
     if mode in (MANUAL, ON_ANY_FAILED):
         print(f"{mode}: no component runs; waiting to be stopped", flush=True)
         while True:

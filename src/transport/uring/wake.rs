@@ -47,7 +47,8 @@ impl Inner {
             return false;
         };
         self.glommio_poll[i] = false;
-        if res < 0 {
+        // Cancelled: the ring is being torn down (the shard stops).
+        if res < 0 && res != -libc::ECANCELED {
             tracing::error!(errno = -res, "io_uring: polling glommio's ring failed");
         }
         true
