@@ -19,6 +19,8 @@ import hmac
 import http.server
 import json
 import shutil
+import signal
+import socket
 import subprocess
 import threading
 import time
@@ -97,7 +99,11 @@ def bridge_config(port: int) -> dict:
 def router(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("bridge")
     port = free_port()
-    proc = RouterProcess(workdir, config=bridge_config(port), wait_ports=[port]).start()
+    config = bridge_config(port)
+    # Long-poll sessions whose clients are gone cannot answer the GOODBYE of
+    # the stop at the end: 2 s for them, not the default 10.
+    config["junction"] = {"shutdown_timeout": 2}
+    proc = RouterProcess(workdir, config=config, wait_ports=[port]).start()
     yield types.SimpleNamespace(
         base=f"http://127.0.0.1:{port}",
         port=port,
@@ -711,3 +717,38 @@ async def test_autobahn_js_longpoll_client(router):
         assert result == {"sum": 42, "event": "from js, seen by python", "transport": "longpoll"}, (result, err.decode())
     finally:
         await ws.close()
+
+
+# ---------------------------------------------------------------------------
+# Graceful shutdown
+# ---------------------------------------------------------------------------
+
+
+def test_a_drain_ends_the_bridge_session_under_a_kept_alive_connection(tmp_path):
+    """SIGTERM with a bridge path's session open and the HTTP connection
+    that opened it kept alive (as a browser keeps it): the session answers
+    the router's GOODBYE like any client, so the node exits as soon as the
+    clients left, not at the end of its shutdown timeout (60 s here)."""
+    port = free_port()
+    config = bridge_config(port)
+    config["junction"] = {"shutdown_timeout": 60}
+    proc = RouterProcess(tmp_path, config=config, wait_ports=[port]).start()
+    try:
+        body = json.dumps({"topic": "com.bridge.drain", "args": [1]}).encode()
+        held = socket.create_connection(("127.0.0.1", port), timeout=10)
+        held.sendall(
+            b"POST /pub HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        answer = held.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        proc.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the node waited for the bridge session:\n{proc.logs()}")
+        assert rc == 0, proc.logs()
+        assert "closing the connections that are left" not in proc.logs()
+        held.close()
+    finally:
+        proc.kill()

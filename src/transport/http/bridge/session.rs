@@ -15,7 +15,8 @@ use futures::channel::oneshot;
 use crate::config::TransportConfig;
 use crate::core::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef, Output};
 use crate::core::outbox::CloseReason;
-use crate::proto::{Message, RequestId};
+use crate::core::uris;
+use crate::proto::{Dict, Goodbye, Message, RequestId};
 use crate::transport::http::port::WebRouter;
 
 /// Bound on the answers queued for the pump (it drains at once).
@@ -106,7 +107,13 @@ impl ServiceSession {
         // so the pump cannot see the answer first.
         let parked = self.queue.borrow_mut().park_consumer();
         self.router.feed(self.link, msg);
-        let mine = deliver(&self.queue, &self.shared, Some(request));
+        let mine = deliver(
+            &self.router,
+            self.link,
+            &self.queue,
+            &self.shared,
+            Some(request),
+        );
         self.queue.borrow_mut().unpark(parked);
         if mine.is_some() {
             return mine;
@@ -136,13 +143,32 @@ fn answer_to(m: &Message) -> Option<RequestId> {
 }
 
 /// Hands what is on `queue` to the requests waiting for it; the answer to
-/// `own` (a request not registered as waiting) is returned instead.
-fn deliver(queue: &MessageQueueRef, shared: &Shared, own: Option<RequestId>) -> Option<Message> {
+/// `own` (a request not registered as waiting) is returned instead. The
+/// router's GOODBYE (a drain, a kill) is answered as a client would, which
+/// ends the session: without the answer a drain would wait for it until its
+/// timeout.
+fn deliver(
+    router: &Rc<dyn WebRouter>,
+    link: LinkId,
+    queue: &MessageQueueRef,
+    shared: &Shared,
+    own: Option<RequestId>,
+) -> Option<Message> {
     let mut mine = None;
     loop {
         let Some(m) = queue.borrow_mut().pop() else {
             return mine;
         };
+        if matches!(m, Message::Goodbye(_)) && !shared.dead.replace(true) {
+            router.feed(
+                link,
+                Message::Goodbye(Goodbye {
+                    details: Dict::new(),
+                    reason: uris::GOODBYE_AND_OUT.into(),
+                }),
+            );
+            continue;
+        }
         let Some(r) = answer_to(&m) else { continue };
         if own == Some(r) && mine.is_none() {
             mine = Some(m);
@@ -157,7 +183,7 @@ fn deliver(queue: &MessageQueueRef, shared: &Shared, own: Option<RequestId>) -> 
 async fn pump(router: Rc<dyn WebRouter>, link: LinkId, queue: MessageQueueRef, shared: Rc<Shared>) {
     loop {
         poll_fn(|cx| queue.borrow_mut().poll_ready(cx)).await;
-        deliver(&queue, &shared, None);
+        deliver(&router, link, &queue, &shared, None);
         if queue.borrow().close_reason().is_some() {
             break;
         }
