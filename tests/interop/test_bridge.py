@@ -183,6 +183,30 @@ async def test_curl_publishes_with_keep_alive(router):
         await sub.close()
 
 
+async def test_a_killed_bridge_session_is_replaced_on_the_next_request(router):
+    """wamp.session.kill_by_authid ends the bridge paths' sessions (authid
+    ``http-bridge``) like any; the next request through a path opens a new
+    one and is routed."""
+    sub = await connect(router, "ws", "json")
+    try:
+        sink = EventSink()
+        await sub.subscribe(sink, "com.bridge.killed")
+        r = await post(f"{router.base}/pub", json={"topic": "com.bridge.killed", "args": [1]})
+        assert r.status_code == 200, r.text
+        await sink.wait_count(1)
+        killed = await sub.call("wamp.session.kill_by_authid", "http-bridge")
+        assert killed, "the bridge session was not found"
+        r = await post(f"{router.base}/pub", json={"topic": "com.bridge.killed", "args": [2]})
+        assert r.status_code == 200, r.text
+        events = await sink.wait_count(2)
+        assert [e[0] for e in events] == [(1,), (2,)]
+        # A new session: not one of those killed.
+        again = await sub.call("wamp.session.list")
+        assert not set(killed) & set(again)
+    finally:
+        await sub.close()
+
+
 async def test_publish_options_and_role_permissions(router):
     sub = await connect(router, "ws", "json")
     try:
