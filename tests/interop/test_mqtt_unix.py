@@ -142,10 +142,12 @@ def test_under_readiness_io_the_unix_universal_transport_drops_with_a_warning(tm
     try:
         for _ in range(2):
             with unix(proc.unix_path) as s:
-                s.sendall(b"\x10")
+                # The router may drop the stream before the byte arrives:
+                # a broken pipe on the send is the same answer as an EOF.
                 try:
+                    s.sendall(b"\x10")
                     assert s.recv(16) == b"", "dropped"
-                except ConnectionResetError:
+                except (BrokenPipeError, ConnectionResetError):
                     pass
         log = proc.stderr_path.read_text(errors="replace")
         assert log.count("needs the io_uring data path") == 1, proc.logs()
