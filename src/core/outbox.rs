@@ -146,9 +146,46 @@ pub struct Outbox {
     close: Option<Box<CloseReason>>,
 }
 
-/// The largest queue buffer (in frames) freed when the queue empties: what
-/// the first push allocates.
+/// The largest queue buffer (in frames) an emptied queue gives up: what the
+/// first push allocates. An idle session holds no buffer; the one it gave up
+/// goes to the shard's spares (below) for the next queue that needs one.
 pub const KEPT_EMPTY: usize = 4;
+
+/// Emptied small queue buffers kept per thread (one shard) for the next queue
+/// that gets a frame: a session sent one message at a time (unbatched events,
+/// an RPC's INVOCATION or RESULT) would otherwise allocate and free its buffer
+/// for every message. Bounded: past this many, an emptied buffer is freed. At
+/// most `SPARES_MAX` buffers of `KEPT_EMPTY` frames (≈ 160 KiB) per shard;
+/// a fan-out to more small queues at once than that allocates for the rest.
+const SPARES_MAX: usize = 1024;
+
+thread_local! {
+    static SPARES: RefCell<Vec<VecDeque<Frame>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A spare small buffer, or an empty (unallocated) one.
+fn take_spare() -> VecDeque<Frame> {
+    SPARES
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Keeps an emptied small buffer for [`take_spare`], or frees it.
+fn give_spare(buf: VecDeque<Frame>) {
+    debug_assert!(buf.is_empty());
+    if buf.capacity() == 0 {
+        return;
+    }
+    // At thread exit the spares are gone: the buffer is simply freed.
+    let _ = SPARES.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARES_MAX {
+            s.push(buf);
+        }
+    });
+}
 
 /// The shared handle both sides hold. Single-threaded: a shard's router and its
 /// connections run on the same executor, so `RefCell` suffices (no lock).
@@ -200,6 +237,9 @@ impl Outbox {
             return Err(Overflow);
         }
         self.queued_bytes += frame.len();
+        if self.frames.capacity() == 0 {
+            self.frames = take_spare();
+        }
         self.frames.push_back(frame);
         self.urgent |= urgent;
         // No waker (the writer is busy): nothing to wake.
@@ -275,13 +315,13 @@ impl Outbox {
         self.release_if_empty();
     }
 
-    /// Frees a small buffer once the queue is empty (see [`KEPT_EMPTY`]).
+    /// Gives up a small buffer once the queue is empty (see [`KEPT_EMPTY`]).
     fn release_if_empty(&mut self) {
         if self.frames.is_empty() {
             self.urgent = false;
-        }
-        if self.frames.is_empty() && self.frames.capacity() <= KEPT_EMPTY {
-            self.frames = VecDeque::new();
+            if self.frames.capacity() <= KEPT_EMPTY {
+                give_spare(std::mem::take(&mut self.frames));
+            }
         }
     }
 

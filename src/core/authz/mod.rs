@@ -182,14 +182,30 @@ pub enum Decision {
     Later(AuthzTicket),
 }
 
+/// The answers kept for one session, per action: URI → grant.
+#[derive(Default)]
+struct SessionCache([AHashMap<String, Grant>; 4]);
+
+impl SessionCache {
+    fn of(&self, action: Action) -> &AHashMap<String, Grant> {
+        &self.0[action as usize]
+    }
+
+    fn of_mut(&mut self, action: Action) -> &mut AHashMap<String, Grant> {
+        &mut self.0[action as usize]
+    }
+}
+
 /// Authorization state of one shard: installed authorizers, cached answers,
 /// questions waiting for an answer.
 #[derive(Default)]
 pub struct Authorization {
-    /// Authorizers installed for (realm, role), in place of static permissions.
-    custom: AHashMap<(RealmIdx, String), Box<dyn Authorizer>>,
-    /// Answers kept per session: (action, URI) → grant.
-    cache: AHashMap<SessionId, AHashMap<(Action, String), Grant>>,
+    /// Authorizers installed per realm for a role, in place of static
+    /// permissions. Nested so that a lookup borrows the role (no key built
+    /// per message).
+    custom: AHashMap<RealmIdx, AHashMap<String, Box<dyn Authorizer>>>,
+    /// Answers kept per session: action → URI → grant.
+    cache: AHashMap<SessionId, Box<SessionCache>>,
     /// Questions waiting: ticket → the link and session that asked.
     pending: AHashMap<AuthzTicket, (LinkId, SessionId)>,
     /// Calls authorizers asked for: (ticket, realm, asking session, call).
@@ -201,7 +217,10 @@ pub struct Authorization {
 impl Authorization {
     /// Installs `a` for the sessions of `role` on `realm`.
     pub fn install(&mut self, realm: RealmIdx, role: &str, a: Box<dyn Authorizer>) {
-        self.custom.insert((realm, role.to_owned()), a);
+        self.custom
+            .entry(realm)
+            .or_default()
+            .insert(role.to_owned(), a);
     }
 
     /// Decides `req` of the session on `link` in realm `realm`, whose
@@ -216,12 +235,15 @@ impl Authorization {
         if let Some(g) = self
             .cache
             .get(&req.session)
-            .and_then(|c| c.get(&(req.action, req.uri.to_owned())))
+            .and_then(|c| c.of(req.action).get(req.uri))
         {
             return Decision::Now(*g);
         }
-        let key = (realm, req.authrole.to_owned());
-        let Some(a) = self.custom.get(&key) else {
+        let Some(a) = self
+            .custom
+            .get(&realm)
+            .and_then(|roles| roles.get(req.authrole))
+        else {
             let g = rules.authorize(req.authrole, req.action, req.uri);
             return Decision::Now(g);
         };
@@ -233,7 +255,8 @@ impl Authorization {
                     self.cache
                         .entry(req.session)
                         .or_default()
-                        .insert((req.action, req.uri.to_owned()), grant);
+                        .of_mut(req.action)
+                        .insert(req.uri.to_owned(), grant);
                 }
                 Decision::Now(grant)
             }
@@ -264,7 +287,8 @@ impl Authorization {
         self.cache
             .entry(session)
             .or_default()
-            .insert((action, uri.to_owned()), grant);
+            .of_mut(action)
+            .insert(uri.to_owned(), grant);
     }
 
     /// The session ended: its cached answers go; its waiting questions are
