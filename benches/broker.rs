@@ -46,7 +46,7 @@ struct Setup {
     outboxes: Vec<OutboxRef>,
 }
 
-fn hello(ser: Serializer, role: &str) -> Bytes {
+fn hello(ser: Serializer, role: &'static str) -> Bytes {
     ser.encode(&Message::Hello(Hello {
         realm: "realm1".into(),
         details: Dict::new().with("roles", Dict::new().with(role, Dict::new())),

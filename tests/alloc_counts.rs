@@ -116,7 +116,7 @@ impl Router {
     }
 
     /// A session on `realm1` with `role` (HELLO answered by WELCOME).
-    fn join(&mut self, ser: Serializer, role: &str) -> Peer {
+    fn join(&mut self, ser: Serializer, role: &'static str) -> Peer {
         let transport = Rc::new(self.config.transports[0].clone());
         let outbox = Outbox::new_ref(self.config.limits.outbound_queue_bytes);
         let info = LinkInfo::new(transport, FrontEnd::WebSocket, "alloc-test");
@@ -178,6 +178,12 @@ fn payload() -> Payload {
 /// after a few warm-up publishes, so that queues and scratch buffers have
 /// their working size.
 fn publish_allocations(n: usize, sers: &[Serializer]) -> u64 {
+    publish_allocations_to(n, sers, "com.alloc.topic", Dict::new())
+}
+
+/// [`publish_allocations`] with the subscribers subscribed to `filter` with
+/// `options` (a pattern subscription's EVENT carries the topic in its details).
+fn publish_allocations_to(n: usize, sers: &[Serializer], filter: &str, options: Dict) -> u64 {
     let mut r = Router::new();
     let topic = "com.alloc.topic";
     let subs: Vec<Peer> = (0..n)
@@ -187,8 +193,8 @@ fn publish_allocations(n: usize, sers: &[Serializer]) -> u64 {
                 &p,
                 &Message::Subscribe(Subscribe {
                     request: RequestId(1),
-                    options: Dict::new(),
-                    topic: topic.into(),
+                    options: options.clone(),
+                    topic: filter.into(),
                 }),
             );
             assert!(matches!(r.take(&p)[..], [Message::Subscribed(_)]));
@@ -258,6 +264,18 @@ fn a_publish_to_three_serializers_allocates_only_two_more_encodings() {
         json_only + 2,
         "two more encodings, one allocation each"
     );
+}
+
+#[test]
+fn the_details_a_pattern_subscription_adds_allocate_no_key() {
+    let json = [Serializer::Json];
+    let exact = publish_allocations(10, &json);
+    let prefix =
+        publish_allocations_to(10, &json, "com.alloc", Dict::new().with("match", "prefix"));
+    println!("allocations per publish: exact {exact}, prefix {prefix}");
+    // The topic's string and the details' entries, once per publish: the
+    // key "topic" is the router's own name, borrowed.
+    assert_eq!(prefix, exact + 2);
 }
 
 #[test]

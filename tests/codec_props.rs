@@ -52,13 +52,13 @@ fn value() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..6).prop_map(Value::List),
-            vec((any::<String>(), inner), 0..6).prop_map(|e| Value::Dict(Dict(e))),
+            vec((any::<String>(), inner), 0..6).prop_map(|e| Value::Dict(Dict::from(e))),
         ]
     })
 }
 
 fn dict() -> impl Strategy<Value = Dict> {
-    vec((any::<String>(), value()), 0..4).prop_map(Dict)
+    vec((any::<String>(), value()), 0..4).prop_map(Dict::from)
 }
 
 fn id() -> impl Strategy<Value = u64> {

@@ -18,7 +18,7 @@ fn d(entries: &[(&str, Value)]) -> Dict {
     Dict(
         entries
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .map(|(k, v)| ((*k).to_owned().into(), v.clone()))
             .collect(),
     )
 }

@@ -23,4 +23,4 @@ pub use codec::Serializer;
 pub use error::DecodeError;
 pub use ids::*;
 pub use message::*;
-pub use value::{Dict, Value};
+pub use value::{Dict, DictKey, Value};

@@ -126,13 +126,25 @@ impl From<Vec<Value>> for Value {
     }
 }
 
+/// A dictionary key: the keys the router writes are `'static` names
+/// (`"topic"`, `"publisher"`, ...), borrowed rather than allocated per
+/// message; the keys a peer sent are owned.
+pub type DictKey = std::borrow::Cow<'static, str>;
+
 /// A dictionary with string keys, kept in insertion order.
 ///
 /// WAMP dictionaries are small (options, details) or opaque to the router
 /// (kwargs), so a vector beats a hash map here: no hashing, one allocation,
 /// and the order a client sent is the order every subscriber sees.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Dict(pub Vec<(String, Value)>);
+pub struct Dict(pub Vec<(DictKey, Value)>);
+
+impl From<Vec<(String, Value)>> for Dict {
+    /// Owned keys, as a codec or a peer gives them (the vector is reused).
+    fn from(entries: Vec<(String, Value)>) -> Self {
+        Dict(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
 
 impl Dict {
     /// An empty dictionary.
@@ -146,7 +158,7 @@ impl Dict {
     }
 
     /// Sets `key` to `value`, replacing an existing entry.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+    pub fn insert(&mut self, key: impl Into<DictKey>, value: impl Into<Value>) {
         let key = key.into();
         let value = value.into();
         match self.0.iter_mut().find(|(k, _)| *k == key) {
@@ -156,7 +168,7 @@ impl Dict {
     }
 
     /// Builder form of [`Dict::insert`].
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, key: impl Into<DictKey>, value: impl Into<Value>) -> Self {
         self.insert(key, value);
         self
     }
@@ -173,7 +185,7 @@ impl Dict {
 
     /// Iterates over the entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.0.iter().map(|(k, v)| (&**k, v))
     }
 
     /// A boolean option: `Ok(default)` when absent or null (JavaScript clients send

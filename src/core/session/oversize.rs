@@ -84,7 +84,7 @@ pub(super) fn oversize(msg: &Message, len: usize, max: usize) -> Oversize {
 /// `d` with only its entry `key` (if present).
 fn only(d: &Dict, key: &str) -> Dict {
     match d.get(key) {
-        Some(v) => Dict::new().with(key, v.clone()),
+        Some(v) => Dict::new().with(key.to_owned(), v.clone()),
         None => Dict::new(),
     }
 }

@@ -42,7 +42,7 @@ impl Cluster {
     pub(super) fn join_with(
         &mut self,
         shard: usize,
-        features: &[(&str, &str)],
+        features: &[(&'static str, &'static str)],
     ) -> (Peer, SessionId) {
         let mut roles = Dict::new();
         for (role, feature) in features {

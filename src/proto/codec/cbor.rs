@@ -290,7 +290,7 @@ impl<'a> Reader<'a> {
             }
             let key = self.key()?;
             let value = self.value(depth)?;
-            entries.push((key, value));
+            entries.push((key.into(), value));
         }
         Ok(Value::Dict(Dict(entries)))
     }

@@ -293,7 +293,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         let mut dict = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             let v = map.next_value_seed(inner)?;
-            dict.push((key, v));
+            dict.push((key.into(), v));
         }
         Ok(Value::Dict(Dict(dict)))
     }

@@ -236,7 +236,7 @@ impl<'a> Reader<'a> {
             };
             let key = self.string(key_len)?;
             let value = self.value(depth)?;
-            entries.push((key, value));
+            entries.push((key.into(), value));
         }
         Ok(Value::Dict(Dict(entries)))
     }

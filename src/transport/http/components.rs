@@ -41,8 +41,8 @@ use crate::core::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef
 use crate::proto::codec::json::encode_value;
 use crate::proto::message::code;
 use crate::proto::{
-    Dict, Error as WampError, Invocation, Message, Payload, Register, RequestId, Subscribe,
-    SubscriptionId, Value, Yield,
+    Dict, DictKey, Error as WampError, Invocation, Message, Payload, Register, RequestId,
+    Subscribe, SubscriptionId, Value, Yield,
 };
 
 /// How long one HTTP request of a component may take.
@@ -349,12 +349,12 @@ async fn invoke(router: Rc<dyn WebRouter>, link: LinkId, base: String, inv: Invo
             .await
             {
                 Ok(r) => {
-                    let mut headers: Vec<(String, Value)> = Vec::new();
+                    let mut headers: Vec<(DictKey, Value)> = Vec::new();
                     for (n, v) in r.headers {
                         let v = Value::from(v);
                         match headers.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&n)) {
                             Some((_, Value::List(l))) => l.push(v),
-                            _ => headers.push((n, Value::List(vec![v]))),
+                            _ => headers.push((n.into(), Value::List(vec![v]))),
                         }
                     }
                     let result = Dict::new()

@@ -172,7 +172,7 @@ pub fn dict_to_wamp(d: Dict) -> Option<(Payload, Dict)> {
     let mut out = Payload::empty();
     let mut options = Dict::new();
     for (k, v) in d.0 {
-        match (k.as_str(), v) {
+        match (k.as_ref(), v) {
             ("args", Value::List(l)) => out.args = Some(l),
             ("kwargs", Value::Dict(kw)) => out.kwargs = Some(kw),
             ("args" | "kwargs", Value::Null) => {}

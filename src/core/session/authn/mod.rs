@@ -422,7 +422,7 @@ pub(crate) fn transport_details(link: &LinkInfo) -> Dict {
     if let Some(http) = link.http() {
         let mut headers = Dict::new();
         for (name, value) in &http.headers {
-            headers.insert(name.as_str(), value.as_str());
+            headers.insert(name.clone(), value.as_str());
         }
         d.insert("http_headers_received", headers);
         d.insert("http_path", http.path.as_str());

@@ -280,7 +280,7 @@ impl Challenged for State {
             (Ok(server), Some((Some(_), mut id))) => {
                 let mut extra = id.authextra.take().unwrap_or_else(Dict::new);
                 for (k, v) in server.iter() {
-                    extra.insert(k, v.clone());
+                    extra.insert(k.to_owned(), v.clone());
                 }
                 id.authextra = Some(extra);
                 Step::Welcome(id)

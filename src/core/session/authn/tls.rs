@@ -89,7 +89,7 @@ fn certificate_details(cert: &PeerCertificate) -> Dict {
     let name = |attrs: &[(String, String)]| {
         let mut d = Dict::new();
         for (k, v) in attrs {
-            d.insert(k.to_ascii_lowercase().as_str(), v.as_str());
+            d.insert(k.to_ascii_lowercase(), v.as_str());
         }
         d
     };

@@ -47,7 +47,7 @@ use crate::config::web::{BridgeService, IpNetwork, WebhookService};
 use crate::config::{Endpoint, TransportConfig};
 use crate::proto::codec::json::{decode_object_fields, encode_value};
 use crate::proto::http::{BodyLength, Method, Request, RequestHead, ResponseBody, ResponseHead};
-use crate::proto::{Call, Dict, Message, Payload, Publish, Value};
+use crate::proto::{Call, Dict, DictKey, Message, Payload, Publish, Value};
 
 /// The publish options a `publisher` request may set (Crossbar forwards these).
 const PUBLISH_OPTIONS: &[&str] = &[
@@ -405,7 +405,7 @@ async fn act(
                 let mut options = Dict::new().with("acknowledge", true);
                 if let Some(Value::Dict(given)) = given {
                     for (k, v) in given.0 {
-                        if PUBLISH_OPTIONS.contains(&k.as_str()) && v != Value::Null {
+                        if PUBLISH_OPTIONS.contains(&&*k) && v != Value::Null {
                             options.insert(k, v);
                         }
                     }
@@ -503,13 +503,13 @@ pub(crate) fn call_result(p: Payload) -> Dict {
 /// The request's header fields as Twisted lists them: names in canonical
 /// capitalisation (`Content-Type`), each with its values in order.
 fn header_lists(head: &RequestHead<Bytes>) -> Dict {
-    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut out: Vec<(DictKey, Value)> = Vec::new();
     for (name, value) in head.headers().iter() {
         let name = canonical_name(name);
         let value = Value::from(String::from_utf8_lossy(value).into_owned());
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some((_, Value::List(l))) => l.push(value),
-            _ => out.push((name, Value::List(vec![value]))),
+            _ => out.push((name.into(), Value::List(vec![value]))),
         }
     }
     Dict(out)
