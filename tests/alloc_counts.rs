@@ -22,9 +22,10 @@ use std::rc::Rc;
 use bytes::Bytes;
 use junction::config::Config;
 use junction::core::ShardRouter;
-use junction::core::api::{FrontEnd, LinkId, LinkInfo, Output};
+use junction::core::api::{FrontEnd, FrontSink, LinkId, LinkInfo, Output};
 use junction::core::cluster::{Mesh, ShardMsg};
-use junction::core::outbox::{Outbox, OutboxRef};
+use junction::core::outbox::{CloseReason, Outbox, OutboxRef, Overflow};
+use junction::core::session::EventOut;
 use junction::proto::{
     Call, Dict, Hello, Message, Payload, Publish, Register, RequestId, Serializer, ShardId,
     Subscribe, Value, Yield,
@@ -157,6 +158,40 @@ impl Router {
     }
 }
 
+/// A front end's sink (as the MQTT front end's) that counts what it gets and
+/// allocates nothing: it reads the EVENT's topic and payload, not its details.
+#[derive(Debug, Default)]
+struct CountingSink {
+    events: usize,
+    messages: Vec<&'static str>,
+}
+
+impl FrontSink for CountingSink {
+    fn message(&mut self, msg: &Message) -> Result<(), Overflow> {
+        // Outside the counted windows (HELLO, SUBSCRIBE): the names are static.
+        self.messages.push(match msg {
+            Message::Welcome(_) => "WELCOME",
+            Message::Subscribed(_) => "SUBSCRIBED",
+            _ => "other",
+        });
+        Ok(())
+    }
+    fn event(&mut self, ev: &mut EventOut<'_, '_>) -> Result<bool, Overflow> {
+        assert_eq!(ev.topic, "com.alloc.topic");
+        // Compared without building the expected payload (that would allocate).
+        match ev.payload.args.as_deref() {
+            Some([Value::Str(s)]) => assert!(s.len() == 100 && s.bytes().all(|b| b == b'x')),
+            other => panic!("unexpected arguments {other:?}"),
+        }
+        self.events += 1;
+        Ok(true)
+    }
+    fn close(&mut self, _: CloseReason) {}
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
 /// Moves `peer`'s frames into `batch` and drops them, as a writer does after
 /// the socket write; returns how many there were.
 fn drain(peer: &Peer, batch: &mut VecDeque<Bytes>) -> usize {
@@ -276,6 +311,62 @@ fn the_details_a_pattern_subscription_adds_allocate_no_key() {
     // The topic's string and the details' entries, once per publish: the
     // key "topic" is the router's own name, borrowed.
     assert_eq!(prefix, exact + 2);
+}
+
+#[test]
+fn a_publication_that_reaches_only_sinks_builds_no_details_and_no_encoding() {
+    let mut r = Router::new();
+    let transport = Rc::new(r.config.transports[0].clone());
+    let sinks: Vec<Rc<std::cell::RefCell<CountingSink>>> = (0..10)
+        .map(|_| {
+            let sink = Rc::new(std::cell::RefCell::new(CountingSink::default()));
+            let info = LinkInfo::new(Rc::clone(&transport), FrontEnd::Mqtt, "alloc-test");
+            let link = r
+                .router
+                .open(info, Output::Sink(sink.clone()))
+                .expect("open");
+            r.router.feed(
+                link,
+                Message::Hello(Hello {
+                    realm: "realm1".into(),
+                    details: Dict::new().with("roles", Dict::new().with("subscriber", Dict::new())),
+                }),
+            );
+            r.router.feed(
+                link,
+                Message::Subscribe(Subscribe {
+                    request: RequestId(1),
+                    options: Dict::new().with("match", "prefix"),
+                    topic: "com.alloc".into(),
+                }),
+            );
+            assert_eq!(sink.borrow().messages, ["WELCOME", "SUBSCRIBED"]);
+            sink
+        })
+        .collect();
+    let publisher = r.join(Serializer::Json, "publisher");
+    let frame = Serializer::Json.encode(&Message::Publish(Publish {
+        request: RequestId(2),
+        options: Dict::new(),
+        topic: "com.alloc.topic".into(),
+        payload: payload(),
+    }));
+    for _ in 0..3 {
+        r.router.feed_frame(publisher.link, &frame);
+    }
+    let n = allocations(|| r.router.feed_frame(publisher.link, &frame));
+    assert!(
+        sinks.iter().all(|s| s.borrow().events == 4),
+        "every sink got every publication"
+    );
+    // The same publication to one exact JSON subscriber: decoding + one encoding.
+    let wire = publish_allocations(1, &[Serializer::Json]);
+    println!("allocations per publish: to 10 prefix sinks {n}, to 1 JSON subscriber {wire}");
+    assert_eq!(
+        n,
+        wire - 1,
+        "decoding only: no encoding, no details with the topic"
+    );
 }
 
 #[test]

@@ -145,21 +145,15 @@ impl Broker {
             if entry.local.is_empty() {
                 return;
             }
-            let details = if policy == MatchPolicy::Exact {
-                &p.details
-            } else {
-                &*topic_details.get_or_insert_with(|| {
-                    p.details
-                        .clone()
-                        .with("topic", Value::from(p.topic.as_str()))
-                })
-            };
             // Sharded subscription and a publish with `rkey`: one node key gets it.
             let sharding = match (&p.rkey, &entry.nodes) {
                 (Some(rkey), Some(nodes)) => Some((&**nodes, nodes.choose(rkey))),
                 _ => None,
             };
-            let mut ev = EventOut::new(id, p, details, &mut front);
+            let mut ev = EventOut::new(id, p, &p.details, &mut front);
+            if policy != MatchPolicy::Exact {
+                ev = ev.with_topic_details(&mut topic_details);
+            }
             for c in &entry.local {
                 if Some(*c) == exclude {
                     continue;

@@ -58,8 +58,12 @@ pub struct EventOut<'a, 'c> {
     /// Whether this delivery is a retained event sent after SUBSCRIBE (not
     /// a live publication).
     pub retained: bool,
-    /// EVENT details.
-    pub details: &'a Dict,
+    /// EVENT details as published (see [`EventOut::details`]).
+    details: &'a Dict,
+    /// For a pattern subscription: the details with `topic` added, built
+    /// when the first subscriber that reads details (not a sink) needs them,
+    /// kept for the publication's other subscriptions.
+    with_topic: Option<&'c mut Option<Dict>>,
     /// Args and kwargs.
     pub payload: &'a Payload,
     /// The publication in its front end's form, if a front end made it.
@@ -86,10 +90,30 @@ impl<'a, 'c> EventOut<'a, 'c> {
             retain: p.retain,
             retained: false,
             details,
+            with_topic: None,
             payload: &p.payload,
             native: p.native.as_deref(),
             frames: [None, None, None],
             front,
+        }
+    }
+
+    /// For a pattern subscription: the EVENT details carry the publication's
+    /// topic, built once into `cache` on first use (a publication that only
+    /// reaches sinks, such as MQTT subscribers, never builds them).
+    pub fn with_topic_details(mut self, cache: &'c mut Option<Dict>) -> Self {
+        self.with_topic = Some(cache);
+        self
+    }
+
+    /// The EVENT details.
+    pub fn details(&mut self) -> &Dict {
+        let (base, topic) = (self.details, self.topic);
+        match &mut self.with_topic {
+            None => base,
+            Some(cache) => {
+                cache.get_or_insert_with(|| base.clone().with("topic", Value::from(topic)))
+            }
         }
     }
 
@@ -581,7 +605,7 @@ impl Links {
                 let m = Message::Event(Event {
                     subscription: ev.subscription,
                     publication: ev.publication,
-                    details: ev.details.clone(),
+                    details: ev.details().clone(),
                     payload: ev.payload.clone(),
                 });
                 if q.borrow_mut().push(m) == Err(Overflow) {
@@ -600,17 +624,25 @@ impl Links {
             }
             Output::Wire { outbox, serializer } => (outbox, *serializer),
         };
-        let scratch = &mut self.scratch;
-        let frame = ev.frames[serializer.index()].get_or_insert_with(|| {
-            serializer.encode_event_into(
-                ev.subscription,
-                ev.publication,
-                ev.details,
-                ev.payload,
-                scratch,
-            );
-            Rc::new(scratch.split().freeze())
-        });
+        let at = serializer.index();
+        let frame = match &ev.frames[at] {
+            Some(frame) => Rc::clone(frame),
+            None => {
+                let (subscription, publication, payload) =
+                    (ev.subscription, ev.publication, ev.payload);
+                let scratch = &mut self.scratch;
+                serializer.encode_event_into(
+                    subscription,
+                    publication,
+                    ev.details(),
+                    payload,
+                    scratch,
+                );
+                let frame = Rc::new(scratch.split().freeze());
+                ev.frames[at] = Some(Rc::clone(&frame));
+                frame
+            }
+        };
         if frame.len() > l.max_outbound() {
             // Larger than this subscriber accepts: it misses this event.
             tracing::debug!(
@@ -621,7 +653,7 @@ impl Links {
             return false;
         }
         self.metrics.sent(code::EVENT, frame.len());
-        if outbox.borrow_mut().push_event(Rc::clone(frame)) == Err(Overflow) {
+        if outbox.borrow_mut().push_event(frame) == Err(Overflow) {
             self.overflowed.push(link);
         }
         true

@@ -33,24 +33,30 @@ pub const WAMP_PUBLICATION_QOS: QoS = QoS::AtLeastOnce;
 /// ms, for Message Expiry), and (5.0 with properties) the properties as an
 /// encoded bodiless PUBLISH.
 pub fn native_meta(qos: QoS, props: &PublishProperties) -> Bytes {
-    let mut b = BytesMut::with_capacity(16);
-    b.put_u8(qos as u8);
-    b.put_u64(now_ms());
+    let mut head = [0u8; 9];
+    head[0] = qos as u8;
+    head[1..].copy_from_slice(&now_ms().to_be_bytes());
     let mut props = props.clone();
     props.topic_alias = None;
     props.subscription_identifiers.clear();
-    if props != PublishProperties::default() {
-        let p = Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: MqttString::from_static("p"),
-            packet_id: None,
-            properties: props,
-            payload: Bytes::new(),
-        };
-        let _ = mqtt::encode(&Packet::Publish(p), Version::V5, &mut b);
+    if props == PublishProperties::default() {
+        // The common case (every MQTT 3.1.1 publication): one exact-size
+        // allocation (a `BytesMut` frozen with room to spare would add the
+        // shared header's).
+        return Bytes::copy_from_slice(&head);
     }
+    let mut b = BytesMut::with_capacity(64);
+    b.put_slice(&head);
+    let p = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: MqttString::from_static("p"),
+        packet_id: None,
+        properties: props,
+        payload: Bytes::new(),
+    };
+    let _ = mqtt::encode(&Packet::Publish(p), Version::V5, &mut b);
     b.freeze()
 }
 
@@ -581,4 +587,42 @@ pub fn deliver_matched(
         s.out.last_delivery = last;
     }
     Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_native_meta_reads_back_with_and_without_properties() {
+        let before = now_ms();
+        let plain = native_meta(QoS::AtLeastOnce, &PublishProperties::default());
+        assert_eq!(plain.len(), 9, "QoS and arrival time only");
+        let m = read_meta(&plain).expect("reads back");
+        assert_eq!(m.qos, QoS::AtLeastOnce);
+        assert!(m.at_ms >= before && m.at_ms <= now_ms());
+        assert_eq!(m.props, PublishProperties::default());
+
+        // A topic alias and subscription identifiers are per connection: not kept.
+        let props = PublishProperties {
+            message_expiry_interval: Some(60),
+            content_type: Some(MqttString::from_static("text/plain")),
+            topic_alias: Some(3),
+            ..PublishProperties::default()
+        };
+        let with = native_meta(QoS::ExactlyOnce, &props);
+        assert!(with.len() > 9);
+        let m = read_meta(&with).expect("reads back");
+        assert_eq!(m.qos, QoS::ExactlyOnce);
+        assert_eq!(m.props.message_expiry_interval, Some(60));
+        assert_eq!(
+            m.props.content_type.as_ref().map(|c| c.as_str()),
+            Some("text/plain")
+        );
+        assert_eq!(m.props.topic_alias, None);
+        assert!(
+            read_meta(&Bytes::from_static(b"\x01short")).is_none(),
+            "too short"
+        );
+    }
 }
