@@ -68,7 +68,8 @@ struct Meta {
 }
 
 fn read_meta(meta: &Bytes) -> Option<Meta> {
-    let mut m = meta.clone();
+    // Read through a slice: cloning the `Bytes` could allocate its shared header.
+    let mut m: &[u8] = meta;
     if m.len() < 9 {
         return None;
     }
