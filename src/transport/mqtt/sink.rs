@@ -78,7 +78,7 @@ fn read_meta(meta: &Bytes) -> Option<Meta> {
     let props = if m.is_empty() {
         PublishProperties::default()
     } else {
-        let mut buf = BytesMut::from(&m[..]);
+        let mut buf = BytesMut::from(m);
         let limits = mqtt::Limits {
             peer: mqtt::Peer::Any,
             max_packet_size: crate::config::mqtt::MQTT_PROTOCOL_MAX_PACKET_SIZE as u32,
