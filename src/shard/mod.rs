@@ -710,6 +710,7 @@ impl Shard {
     /// client left or `timeout` passed, answering the node meanwhile.
     async fn drain(&mut self, timeout: Duration) {
         self.router.borrow_mut().drain();
+        transport::http::longpoll::drain();
         let deadline = Instant::now() + timeout;
         loop {
             let left = self.router.borrow().client_link_count();

@@ -407,11 +407,13 @@ async def test_github_webhook_signature(router):
 class LongPollClient:
     """WAMP over HTTP long-poll as the spec describes it: POST <base>/open with
     the protocols, then <base>/<transport>/send|receive|close. Every request
-    on a fresh connection."""
+    on a fresh connection, unless ``http`` is a ``requests.Session`` (one
+    kept-alive connection, as a browser's)."""
 
-    def __init__(self, base: str, protocol: str = "wamp.2.json"):
+    def __init__(self, base: str, protocol: str = "wamp.2.json", http=requests):
         self.base = base
-        r = requests.post(f"{base}/open", json={"protocols": ["wamp.2.ubjson", protocol]}, timeout=10)
+        self.http = http
+        r = http.post(f"{base}/open", json={"protocols": ["wamp.2.ubjson", protocol]}, timeout=10)
         assert r.status_code == 200, r.text
         info = r.json()
         assert info["protocol"] == protocol
@@ -454,7 +456,7 @@ class LongPollClient:
         return out
 
     def send(self, *msgs) -> requests.Response:
-        r = requests.post(self.url("send"), data=self.encode(list(msgs)), timeout=10)
+        r = self.http.post(self.url("send"), data=self.encode(list(msgs)), timeout=10)
         return r
 
     def receive(self, timeout: float = 10) -> list:
@@ -462,7 +464,7 @@ class LongPollClient:
         deadline = time.monotonic() + timeout
         while not self.pending:
             assert time.monotonic() < deadline, "nothing received"
-            r = requests.post(self.url("receive"), timeout=10)
+            r = self.http.post(self.url("receive"), timeout=10)
             if r.status_code == 204:
                 continue
             assert r.status_code == 200, (r.status_code, r.text)
@@ -470,11 +472,11 @@ class LongPollClient:
         return self.pending.pop(0)
 
     def close(self) -> requests.Response:
-        return requests.post(self.url("close"), timeout=10)
+        return self.http.post(self.url("close"), timeout=10)
 
 
-def lp_join(base: str, protocol: str) -> tuple[LongPollClient, int]:
-    c = LongPollClient(base, protocol)
+def lp_join(base: str, protocol: str, http=requests) -> tuple[LongPollClient, int]:
+    c = LongPollClient(base, protocol, http)
     assert c.send([1, "realm1", {"roles": {"subscriber": {}, "publisher": {}, "caller": {}, "callee": {}}}]).status_code == 204
     welcome = c.receive()
     assert welcome[0] == 2, welcome
@@ -774,5 +776,48 @@ def test_a_drain_ends_the_bridge_session_under_a_kept_alive_connection(tmp_path)
         assert rc == 0, proc.logs()
         assert "closing the connections that are left" not in proc.logs()
         held.close()
+    finally:
+        proc.kill()
+
+
+def test_a_drain_closes_the_long_poll_sessions_whose_client_stopped_polling(tmp_path):
+    """SIGTERM with two long-poll sessions at the default session timeout
+    (30 s): one whose client joined and stopped polling, one whose client
+    polls on a kept-alive connection. The polling client gets the GOODBYE
+    and answers it; the other is closed as a lost connection (it would never
+    collect its GOODBYE), so the node exits without waiting for its
+    shutdown timeout (60 s here)."""
+    port = free_port()
+    config = bridge_config(port)
+    config["junction"] = {"shutdown_timeout": 60}
+    config["workers"][0]["transports"][0]["paths"]["lp"] = {"type": "longpoll"}
+    proc = RouterProcess(tmp_path, config=config, wait_ports=[port]).start()
+    try:
+        base = f"http://127.0.0.1:{port}/lp"
+        gone, _ = lp_join(base, "wamp.2.json")
+        polling, _ = lp_join(base, "wamp.2.json", requests.Session())
+        seen: dict = {}
+
+        def poll():
+            goodbye = polling.receive(timeout=30)
+            seen["goodbye"] = goodbye
+            seen["answer"] = polling.send([6, {}, "wamp.close.goodbye_and_out"]).status_code
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(0.5)
+        proc.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the node waited for the long-poll sessions:\n{proc.logs()}")
+        poller.join(10)
+        logs = proc.logs()
+        assert rc == 0, logs
+        assert seen.get("goodbye", [None])[:3] == [6, {}, "wamp.close.system_shutdown"], (seen, logs)
+        assert seen.get("answer") == 204, (seen, logs)
+        assert "closing the connections that are left" not in logs, logs
+        closed = [line for line in logs.splitlines() if "its client is not polling" in line]
+        assert len(closed) == 1 and gone.transport in closed[0], logs
     finally:
         proc.kill()

@@ -17,6 +17,9 @@
 //! - `POST <path>/<id>/close`: ends the session and the link; 204.
 //! - A transport with no request for `session_timeout` seconds (and no
 //!   receive waiting) is closed like a lost connection.
+//! - At a graceful shutdown, a transport whose client is not polling (no
+//!   receive waiting, no request for [`DRAIN_GRACE`]) is closed at once
+//!   ([`drain`]) instead of holding the node until `shutdown_timeout`.
 //!
 //! Status codes: the spec says 202 for `send` and `close`, and calls it "no
 //! content"; Crossbar.io answers 204, and Autobahn|JS's long-poll client
@@ -423,6 +426,59 @@ async fn watchdog(s: std::rc::Weak<LpSession>, id: String, timeout: Duration) {
             return;
         }
     }
+}
+
+/// How long a draining shard waits for a long-poll client that is not
+/// polling (no receive waiting) to come back for its GOODBYE. A client that
+/// polls sends its next receive within milliseconds of an answer.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How often [`drain`] looks at this shard's sessions.
+const DRAIN_TICK: Duration = Duration::from_millis(250);
+
+/// Called when the shard drains (graceful shutdown), after the router queued
+/// GOODBYE to every session: ends, as lost connections, the long-poll
+/// sessions whose client is not polling (no receive waiting and no request
+/// for [`DRAIN_GRACE`]). Without it, a client that went away without
+/// closing its transport would hold the node for its whole
+/// `shutdown_timeout` (the session timeout, 30 s by default, is longer).
+/// A client that is polling collects the GOODBYE and answers it like any
+/// other. Runs until no session is left on this shard.
+pub fn drain() {
+    glommio::spawn_local(async {
+        loop {
+            let ended: Vec<(String, Rc<LpSession>, bool)> = SESSIONS.with(|s| {
+                s.borrow()
+                    .iter()
+                    .filter_map(|(id, s)| {
+                        // The router closed the link (the client answered
+                        // the GOODBYE) and everything was delivered.
+                        let done = s.outbox.borrow().is_closed()
+                            && s.outbox.borrow().is_empty()
+                            && s.returned.borrow().is_empty();
+                        let idle = !s.receiving.get() && s.last_seen.get().elapsed() >= DRAIN_GRACE;
+                        (done || idle).then(|| (id.clone(), Rc::clone(s), done))
+                    })
+                    .collect()
+            });
+            for (id, s, done) in ended {
+                if done {
+                    tracing::debug!(transport = %id, "long-poll session ended at shutdown");
+                } else {
+                    tracing::info!(
+                        transport = %id,
+                        "long-poll session closed at shutdown: its client is not polling"
+                    );
+                }
+                s.kill(&id);
+            }
+            if SESSIONS.with(|s| s.borrow().is_empty()) {
+                return;
+            }
+            Timer::new(DRAIN_TICK).await;
+        }
+    })
+    .detach();
 }
 
 /// Opens a transport: `{"protocols": [...]}` → `{"transport", "protocol"}`.
