@@ -21,7 +21,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::api::LinkId;
-use super::cluster::{BarrierId, Mesh, RealmIdx, RoutedPublish, ShardMsg};
+use super::cluster::{BarrierId, CallReturn, Mesh, RealmIdx, RoutedCall, RoutedPublish, ShardMsg};
 use super::outbox::CloseReason;
 use super::realm::Realm;
 use super::session::Links;
@@ -37,6 +37,17 @@ struct Barrier {
     /// The message to send to `to` once all acks are in.
     to: ShardId,
     then: ShardMsg,
+}
+
+/// A message this shard sent itself ([`Ctx::route`]): calls and their
+/// returns as they are, without the box they travel in between shards.
+pub(crate) enum Local {
+    /// Any message, as another shard would get it.
+    Msg(ShardMsg),
+    /// A call for a callee on this shard ([`Ctx::route_call`]).
+    Call(RoutedCall),
+    /// A call's result or error for a caller on this shard ([`Ctx::route_return`]).
+    Return(CallReturn),
 }
 
 /// Shared state of one shard's routing core (see the module header).
@@ -58,7 +69,7 @@ pub(crate) struct Ctx {
     /// Cross-shard sender.
     mesh: Box<dyn Mesh>,
     /// Messages this shard sent itself, run after the current input.
-    local: VecDeque<ShardMsg>,
+    local: VecDeque<Local>,
     /// Publications made by the router outside the broker (meta events),
     /// routed after the current input.
     later: VecDeque<RoutedPublish>,
@@ -103,9 +114,29 @@ impl Ctx {
     /// Sends `msg` to shard `to`; a message to this shard runs after the current input.
     pub fn route(&mut self, to: ShardId, msg: ShardMsg) {
         if to == self.shard {
-            self.local.push_back(msg);
+            self.local.push_back(Local::Msg(msg));
         } else {
             self.mesh.send(to, msg);
+        }
+    }
+
+    /// Sends a call to the callee's shard `to`: boxed only to cross shards
+    /// (the mesh message stays small); a call to this shard queues as it is.
+    pub fn route_call(&mut self, to: ShardId, call: RoutedCall) {
+        if to == self.shard {
+            self.local.push_back(Local::Call(call));
+        } else {
+            self.mesh.send(to, ShardMsg::Call(Box::new(call)));
+        }
+    }
+
+    /// Sends a call's result or error to the caller's shard `to`, boxed only
+    /// to cross shards, as [`Ctx::route_call`].
+    pub fn route_return(&mut self, to: ShardId, ret: CallReturn) {
+        if to == self.shard {
+            self.local.push_back(Local::Return(ret));
+        } else {
+            self.mesh.send(to, ShardMsg::Return(Box::new(ret)));
         }
     }
 
@@ -221,7 +252,7 @@ impl Ctx {
     }
 
     /// The next message this shard sent itself.
-    pub fn next_local(&mut self) -> Option<ShardMsg> {
+    pub fn next_local(&mut self) -> Option<Local> {
         self.local.pop_front()
     }
 

@@ -53,7 +53,7 @@ use self::api::{LinkId, LinkInfo, Output, Refused};
 use self::authz::{Action, Authorization, Authorizer, AuthzTicket, Grant};
 use self::broker::Broker;
 use self::cluster::{Mesh, ShardMsg};
-use self::ctx::Ctx;
+use self::ctx::{Ctx, Local};
 use self::dealer::Dealer;
 pub use self::dealer::timers::{Clock, SystemClock};
 use self::internal::{Internal, RouterAnswer, RouterCall};
@@ -557,8 +557,14 @@ impl ShardRouter {
     fn settle_queues(&mut self) {
         loop {
             while let Some(msg) = self.cx.next_local() {
-                let me = self.cx.shard;
-                self.peer_msg(me, msg);
+                match msg {
+                    Local::Msg(msg) => {
+                        let me = self.cx.shard;
+                        self.peer_msg(me, msg);
+                    }
+                    Local::Call(c) => self.dealer.invoke(&mut self.cx, c),
+                    Local::Return(r) => self.dealer.call_return(&mut self.cx, r),
+                }
             }
             while let Some(p) = self.cx.next_later() {
                 self.broker.route_publish(&mut self.cx, p, None);

@@ -33,15 +33,15 @@ use crate::proto::{
 };
 
 /// A call's failure, as the caller's shard receives it.
-fn failure(caller: SessionId, request: RequestId, error: &str, message: &str) -> Box<CallReturn> {
-    Box::new(CallReturn {
+fn failure(caller: SessionId, request: RequestId, error: &str, message: &str) -> CallReturn {
+    CallReturn {
         caller,
         request,
         details: Dict::new(),
         error: Some(error.to_owned()),
         payload: Payload::args(vec![Value::from(message)]),
         progress: false,
-    })
+    }
 }
 
 impl Dealer {
@@ -62,7 +62,7 @@ impl Dealer {
                 uris::NO_SUCH_PROCEDURE,
                 "the callee is no longer registered",
             );
-            return cx.route(c.caller_shard, ShardMsg::Return(ret));
+            return cx.route_return(c.caller_shard, ret);
         };
         let features = session.features;
         let can_cancel = features.has(Features::CALLEE_CANCELING);
@@ -73,7 +73,7 @@ impl Dealer {
                 uris::FEATURE_NOT_SUPPORTED,
                 "the callee does not support progressive call invocations",
             );
-            return cx.route(c.caller_shard, ShardMsg::Return(ret));
+            return cx.route_return(c.caller_shard, ret);
         }
         let mut details = c.details;
         if c.receive_progress {
@@ -123,7 +123,7 @@ impl Dealer {
             uris::PAYLOAD_SIZE_EXCEEDED,
             "the call's arguments are larger than the callee accepts",
         );
-        cx.route(inv.caller_shard, ShardMsg::Return(ret));
+        cx.route_return(inv.caller_shard, ret);
     }
 
     /// Callee's shard: the next chunk of a progressive call invocation goes to
@@ -210,7 +210,7 @@ impl Dealer {
                 uris::CANCELED,
                 "the call was canceled (the callee does not support call canceling)",
             );
-            cx.route(inv.caller_shard, ShardMsg::Return(ret));
+            cx.route_return(inv.caller_shard, ret);
         }
     }
 
@@ -265,7 +265,7 @@ impl Dealer {
             payload: m.payload,
             progress,
         };
-        cx.route(inv.0, ShardMsg::Return(Box::new(ret)));
+        cx.route_return(inv.0, ret);
     }
 
     /// ERROR for an INVOCATION from a callee on this shard.
@@ -280,7 +280,7 @@ impl Dealer {
         if !uri::is_valid(&m.error, uri::UriCheck::Loose, MatchPolicy::Exact) {
             let msg = format!("invalid error URI '{}'", m.error);
             let ret = failure(inv.caller, inv.request, uris::INVALID_URI, &msg);
-            return cx.route(inv.caller_shard, ShardMsg::Return(ret));
+            return cx.route_return(inv.caller_shard, ret);
         }
         let ret = CallReturn {
             caller: inv.caller,
@@ -290,7 +290,7 @@ impl Dealer {
             payload: m.payload,
             progress: false,
         };
-        cx.route(inv.caller_shard, ShardMsg::Return(Box::new(ret)));
+        cx.route_return(inv.caller_shard, ret);
     }
 
     /// The callee's session ended: every invocation it owed fails at once
@@ -307,7 +307,7 @@ impl Dealer {
                 uris::CANCELED,
                 "callee left before answering the call",
             );
-            cx.route(inv.caller_shard, ShardMsg::Return(ret));
+            cx.route_return(inv.caller_shard, ret);
         }
     }
 

@@ -150,7 +150,7 @@ impl Dealer {
             receive_progress: opts.receive_progress,
             progress: opts.progress,
         };
-        cx.route(callee.shard, ShardMsg::Call(Box::new(routed)));
+        cx.route_call(callee.shard, routed);
     }
 
     /// A CALL reusing the request ID of a call in flight: the next chunk of a
@@ -223,7 +223,7 @@ impl Dealer {
         };
         rec.callee_shard = callee.shard;
         c.callee = callee.session;
-        cx.route(callee.shard, ShardMsg::Call(Box::new(c)));
+        cx.route_call(callee.shard, c);
     }
 
     /// CANCEL from a caller on this shard.
