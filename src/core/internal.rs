@@ -137,6 +137,12 @@ impl Internal {
         self.links.len() + self.services.len()
     }
 
+    /// Whether `link` is one of the router's own links (a router session
+    /// or a front end's trusted service session).
+    pub fn is_internal(&self, link: LinkId) -> bool {
+        self.services.contains(&link) || self.links.values().any(|(l, _)| *l == link)
+    }
+
     /// A trusted session in `realm` on a new in-process link whose output
     /// is `out` (see [`ShardRouter::open_service`]).
     pub fn open_service(&mut self, cx: &mut Ctx, realm: RealmIdx, out: Output) -> Option<LinkId> {

@@ -85,6 +85,17 @@ impl ShardRouter {
         self.cx.links.len() - self.internal.link_count()
     }
 
+    /// How many of `detached` (links a front end holds without a
+    /// connection: MQTT sessions kept while their client is away) are
+    /// client links of this shard: [`ShardRouter::client_link_count`] less
+    /// them is the number of open connections.
+    pub fn detached_client_links(&self, detached: &[LinkId]) -> usize {
+        detached
+            .iter()
+            .filter(|l| self.cx.links.get(**l).is_some() && !self.internal.is_internal(**l))
+            .count()
+    }
+
     /// A message on a link whose session got the router's GOODBYE during
     /// a drain: GOODBYE (the reply) or ABORT closes the link; anything else
     /// (a new HELLO) is answered with ABORT `wamp.close.system_shutdown`.

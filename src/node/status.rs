@@ -80,8 +80,12 @@ pub struct ShardStatus {
     pub shard: u16,
     /// Open client connections.
     pub connections: usize,
-    /// Joined sessions.
+    /// Joined sessions, those held offline included.
     pub sessions: u64,
+    /// MQTT sessions held while their client is away (in `sessions`, not
+    /// in `connections`).
+    #[serde(default)]
+    pub offline_sessions: usize,
     /// Subscriptions its sessions hold.
     pub subscriptions: u64,
     /// Registrations its sessions hold.
@@ -137,6 +141,7 @@ impl Status {
                 shard: r.shard,
                 connections: r.connections,
                 sessions: joined,
+                offline_sessions: r.offline_sessions,
                 subscriptions: r.metrics.subscriptions,
                 registrations: r.metrics.registrations,
             });
@@ -220,6 +225,7 @@ impl Status {
                 "SHARD",
                 "CONNECTIONS",
                 "SESSIONS",
+                "OFFLINE",
                 "SUBSCRIPTIONS",
                 "REGISTRATIONS",
             ],
@@ -230,6 +236,7 @@ impl Status {
                         s.shard.to_string(),
                         s.connections.to_string(),
                         s.sessions.to_string(),
+                        s.offline_sessions.to_string(),
                         s.subscriptions.to_string(),
                         s.registrations.to_string(),
                     ]
@@ -315,6 +322,7 @@ mod tests {
         ShardReport {
             shard,
             connections: sessions.iter().map(|s| s.2 as usize).sum(),
+            offline_sessions: 0,
             listeners: vec![ListenAddr {
                 transport: "ws".into(),
                 url: "ws://127.0.0.1:8080/ws".into(),
@@ -344,10 +352,13 @@ mod tests {
         };
         let s = Status::build(
             &facts,
-            &[
-                report(0, vec![("realm1", "ws", 2), ("realm2", "ws", 1)]),
-                report(1, vec![("realm1", "ws", 3)]),
-            ],
+            &[report(0, vec![("realm1", "ws", 2), ("realm2", "ws", 1)]), {
+                // One of its three sessions is an MQTT session held offline.
+                let mut r = report(1, vec![("realm1", "ws", 3)]);
+                r.connections = 2;
+                r.offline_sessions = 1;
+                r
+            }],
             vec![
                 WorkerStatus {
                     id: "backend".into(),
@@ -396,7 +407,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("realm1  ws         5"), "{text}");
-        assert!(text.contains("1      3            3         3"), "{text}");
+        assert!(
+            text.contains("SHARD  CONNECTIONS  SESSIONS  OFFLINE  SUBSCRIPTIONS"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1      2            3         1        3"),
+            "{text}"
+        );
+        assert_eq!(s.per_shard[1].offline_sessions, 1);
         assert!(
             text.contains("WORKER   TYPE   PID   STATE    RESTARTS  LAST EXIT\n"),
             "{text}"

@@ -182,6 +182,14 @@ pub fn render_metrics(reports: &[ShardReport], process: &ProcessStats) -> String
         "Open client connections.",
         |r| r.connections as u64,
     );
+    per_shard(
+        &mut out,
+        reports,
+        "junction_mqtt_offline_sessions",
+        "gauge",
+        "MQTT sessions held while their client is away (a session each, no connection).",
+        |r| r.offline_sessions as u64,
+    );
     head(
         &mut out,
         "junction_sessions",
@@ -487,6 +495,7 @@ mod tests {
         ShardReport {
             shard,
             connections: 2,
+            offline_sessions: 1,
             listeners: Vec::new(),
             metrics: MetricsSnapshot {
                 received,
@@ -588,6 +597,7 @@ mod tests {
             "junction_routing_latency_seconds_sum{shard=\"1\"} 0.003003",
             "junction_shards 2",
             "junction_connections{shard=\"1\"} 2",
+            "junction_mqtt_offline_sessions{shard=\"0\"} 1",
             "junction_cross_shard_messages_sent_total{shard=\"0\"} 5",
             "junction_cross_shard_messages_by_kind_total{kind=\"call\",shard=\"1\"} 3",
             "junction_cross_shard_messages_by_kind_total{kind=\"return\",shard=\"0\"} 2",

@@ -653,9 +653,11 @@ impl Shard {
 
     fn report(&self) -> ShardReport {
         let r = self.router.borrow();
+        let offline = r.detached_client_links(&transport::mqtt::offline_links_on_shard());
         ShardReport {
             shard: self.id.0,
-            connections: r.client_link_count(),
+            connections: r.client_link_count() - offline,
+            offline_sessions: offline,
             listeners: self.listeners.addrs(),
             metrics: r.metrics(),
             mesh: MeshCounters {

@@ -69,8 +69,11 @@ pub struct MeshCounters {
 pub struct ShardReport {
     /// The shard.
     pub shard: u16,
-    /// Open client connections.
+    /// Open client connections (MQTT sessions held offline not counted).
     pub connections: usize,
+    /// MQTT sessions held while their client is away (each keeps a
+    /// router link, without a connection).
+    pub offline_sessions: usize,
     /// What the shard listens on.
     pub listeners: Vec<ListenAddr>,
     /// The router's counters.

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import types
 from pathlib import Path
 
@@ -252,3 +253,42 @@ async def test_reload_while_an_autobahn_session_keeps_calling(ops_router):
     assert answered > 15
     for s in (callee, caller, r3):
         await s.close()
+
+
+def test_status_and_metrics_tell_offline_mqtt_sessions_from_connections(ops_router):
+    """A paho client with a persistent session (clean session 0) that
+    disconnects leaves a session and no connection: `junction status`
+    counts it as a session and OFFLINE, not as a connection, and so does
+    the metrics; when the client comes back it is a connection again."""
+    from mqttclient import V311, Mqtt
+
+    def shards() -> dict:
+        out = ops_router.cli("status", "--json")
+        assert out.returncode == 0, out.stderr
+        per_shard = json.loads(out.stdout)["per_shard"]
+        return {k: sum(s[k] for s in per_shard) for k in ("connections", "sessions", "offline_sessions")}
+
+    base = shards()
+    m = Mqtt(ops_router.mqtt_port, V311, client_id="ops-offline", clean=False)
+    m.connect()
+    m.subscribe("ops/offline", qos=1)
+    assert shards() == {"connections": base["connections"] + 1, "sessions": base["sessions"] + 1, "offline_sessions": 0}
+    m.close()
+    held = {"connections": base["connections"], "sessions": base["sessions"] + 1, "offline_sessions": 1}
+    for _ in range(50):
+        if shards() == held:
+            break
+        time.sleep(0.1)
+    assert shards() == held
+    samples = ops_router.metrics()
+    assert total(samples, "junction_mqtt_offline_sessions") == 1
+    assert total(samples, "junction_connections") == base["connections"]
+    text = ops_router.cli("status").stdout
+    assert "OFFLINE" in text, text
+    back = Mqtt(ops_router.mqtt_port, V311, client_id="ops-offline", clean=False)
+    back.connect()
+    try:
+        assert back.session_present
+        assert shards() == {"connections": base["connections"] + 1, "sessions": base["sessions"] + 1, "offline_sessions": 0}
+    finally:
+        back.close()

@@ -25,7 +25,8 @@ use std::rc::Rc;
 
 use hashbrown::HashTable;
 
-use super::state::StateRef;
+use super::state::{Phase, StateRef};
+use crate::core::api::LinkId;
 
 /// An identifier's connection here (16 bytes).
 struct Entry {
@@ -237,6 +238,22 @@ pub fn release_holder(client: &str, token: u64) {
 /// MQTT sessions on this shard, connected or offline (tests, logs).
 pub fn conns() -> usize {
     CONNECTED.with(|t| t.borrow().len())
+}
+
+/// The router links of this shard's offline sessions (kept while their
+/// client is away). A state borrowed at the time is not counted (the
+/// caller is the shard's report, which runs between connections' steps).
+pub fn offline_links() -> Vec<LinkId> {
+    CONNECTED.with(|t| {
+        t.borrow()
+            .entries
+            .iter()
+            .filter_map(|(_, e)| {
+                let s = e.conn.try_borrow().ok()?;
+                (s.phase == Phase::Offline).then_some(s.link).flatten()
+            })
+            .collect()
+    })
 }
 
 /// The holder of `client` recorded here (tests).

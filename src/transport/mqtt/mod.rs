@@ -347,3 +347,9 @@ fn listener_stats(id: &str) -> Arc<Stats> {
 pub fn clients_on_shard() -> usize {
     clients::conns()
 }
+
+/// The router links of this shard's MQTT sessions held offline (their
+/// client away): links without a connection, for the shard's report.
+pub fn offline_links_on_shard() -> Vec<crate::core::api::LinkId> {
+    clients::offline_links()
+}
