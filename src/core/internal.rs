@@ -90,6 +90,10 @@ pub(crate) struct Internal {
     links: AHashMap<RealmIdx, (LinkId, MessageQueueRef)>,
     /// Front ends' own trusted sessions ([`ShardRouter::open_service`]).
     services: ahash::AHashSet<LinkId>,
+    /// Service sessions of front ends (the HTTP bridge's, one per path):
+    /// client links without a connection of their own
+    /// ([`ShardRouter::open_service`]).
+    client_services: ahash::AHashSet<LinkId>,
     /// Last CALL request ID (shared by all realms: unique per shard).
     last_request: u64,
     /// Calls waiting for their answer.
@@ -159,6 +163,14 @@ impl Internal {
         if !self.services.is_empty() {
             self.services.remove(&link);
         }
+        if !self.client_services.is_empty() {
+            self.client_services.remove(&link);
+        }
+    }
+
+    /// Service sessions of front ends open on this shard (not connections).
+    pub fn client_service_count(&self) -> usize {
+        self.client_services.len()
     }
 
     /// The router session of `realm` on this shard, opened if needed.
@@ -302,6 +314,7 @@ impl ShardRouter {
                 false,
             ),
         );
+        self.internal.client_services.insert(link);
         self.session_joined(link);
         self.settle();
         Ok(link)

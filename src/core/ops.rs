@@ -85,10 +85,17 @@ impl ShardRouter {
         self.cx.links.len() - self.internal.link_count()
     }
 
-    /// How many of `detached` (links a front end holds without a
-    /// connection: MQTT sessions kept while their client is away) are
-    /// client links of this shard: [`ShardRouter::client_link_count`] less
-    /// them is the number of open connections.
+    /// Client links that have no connection of their own: the service
+    /// sessions of front ends (the HTTP bridge's paths), and those of
+    /// `detached` (links a front end holds without a connection: MQTT
+    /// sessions kept while their client is away) that are client links of
+    /// this shard. [`ShardRouter::client_link_count`] less them is the
+    /// number of open connections.
+    pub fn unconnected_client_links(&self, detached: &[LinkId]) -> usize {
+        self.internal.client_service_count() + self.detached_client_links(detached)
+    }
+
+    /// How many of `detached` are client links of this shard.
     pub fn detached_client_links(&self, detached: &[LinkId]) -> usize {
         detached
             .iter()

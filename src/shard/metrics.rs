@@ -179,7 +179,7 @@ pub fn render_metrics(reports: &[ShardReport], process: &ProcessStats) -> String
         reports,
         "junction_connections",
         "gauge",
-        "Open client connections.",
+        "Open client connections (MQTT sessions held offline and HTTP bridge service sessions are sessions without one).",
         |r| r.connections as u64,
     );
     per_shard(

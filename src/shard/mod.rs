@@ -653,10 +653,11 @@ impl Shard {
 
     fn report(&self) -> ShardReport {
         let r = self.router.borrow();
-        let offline = r.detached_client_links(&transport::mqtt::offline_links_on_shard());
+        let detached = transport::mqtt::offline_links_on_shard();
+        let offline = r.detached_client_links(&detached);
         ShardReport {
             shard: self.id.0,
-            connections: r.client_link_count() - offline,
+            connections: r.client_link_count() - r.unconnected_client_links(&detached),
             offline_sessions: offline,
             listeners: self.listeners.addrs(),
             metrics: r.metrics(),

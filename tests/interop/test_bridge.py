@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import shutil
 import signal
 import socket
@@ -819,5 +820,35 @@ def test_a_drain_closes_the_long_poll_sessions_whose_client_stopped_polling(tmp_
         assert "closing the connections that are left" not in logs, logs
         closed = [line for line in logs.splitlines() if "its client is not polling" in line]
         assert len(closed) == 1 and gone.transport in closed[0], logs
+    finally:
+        proc.kill()
+
+
+def test_status_counts_a_bridge_paths_service_session_as_a_session_not_a_connection(tmp_path):
+    """A POST to a publisher path opens the path's service session on that
+    shard: `junction status` shows one more session and, once the HTTP
+    connection has closed, no connection."""
+    port = free_port()
+    proc = RouterProcess(tmp_path, config=bridge_config(port), wait_ports=[port]).start()
+    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+
+    def counts() -> tuple[int, int]:
+        out = subprocess.run(
+            [binary, "status", "--json", "--socket", str(proc.workdir / "run" / "junction.sock")],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert out.returncode == 0, out.stderr
+        shards = json.loads(out.stdout)["per_shard"]
+        return sum(s["connections"] for s in shards), sum(s["sessions"] for s in shards)
+
+    try:
+        assert counts() == (0, 0)
+        r = requests.post(f"http://127.0.0.1:{port}/pub", json={"topic": "com.status", "args": [1]}, timeout=10)
+        assert r.status_code == 200, r.text
+        for _ in range(50):
+            if counts() == (0, 1):
+                break
+            time.sleep(0.1)
+        assert counts() == (0, 1), proc.logs()
     finally:
         proc.kill()
