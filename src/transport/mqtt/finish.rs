@@ -79,6 +79,14 @@ impl Session {
             let offline = keep || (s.rare.handed.is_some() && s.link.is_some());
             let will = end_will(&mut s, keep);
             if !offline && s.rare.forward.is_none() && s.rare.handed.is_none() {
+                // The session ends here: the links of the connections it
+                // took over, still open while its subscriptions were being
+                // restored, close with it (else nothing would close them:
+                // sessions without a connection, found by a fuzz run).
+                if s.settling() {
+                    let old = std::mem::take(&mut s.rare.resume.old_links);
+                    s.chores().close.extend(old);
+                }
                 if s.rare.router_ended && s.p.persistent() {
                     // The router shuts down: the stored session stays for
                     // the next start.

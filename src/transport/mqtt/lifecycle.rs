@@ -9,7 +9,7 @@
 
 use super::mesh::{ShareMsg, Takeover};
 use super::session::{IdSet, Persist, SessionData, next_key};
-use super::state::{PendingSub, State, delay_of};
+use super::state::{PendingSub, Phase, State, delay_of};
 use crate::proto::{PublicationId, ShardId};
 use crate::store::mqtt::{Record, StoredWill};
 
@@ -24,8 +24,24 @@ impl State {
             let mut p = Persist::unpack(d, self.owner(), version);
             p.expiry_s = expiry_s;
             self.rare.resume.present = true;
-            self.rare.resume.from = from;
             self.p = p;
+            match from {
+                // The connection ended while the session was on its way
+                // and stays offline here: it will not subscribe now (its
+                // client resubscribes when it returns), so the old shard
+                // must not wait for it to: tell it to send the tail and
+                // close its link, as `finish` does for a connection that
+                // ends after the session came.
+                Some((shard, token)) if self.phase == Phase::Offline => {
+                    let msg = Takeover::Subscribed {
+                        client: self.client_id.to_string(),
+                        token,
+                    };
+                    self.rare.resume.from = from;
+                    self.chores().front.push((shard, msg));
+                }
+                _ => self.rare.resume.from = from,
+            }
         } else if let Some((shard, token)) = from {
             // Nothing came but the old shard waits: tell it.
             let msg = Takeover::Subscribed {

@@ -325,24 +325,45 @@ pub fn handle(mesh: &dyn Mesh, msg: Takeover) {
             from,
             data,
         } => {
-            if let Some(s) = heir(&client, token) {
-                let kick = {
-                    let mut st = s.borrow_mut();
-                    if st.rare.resume.awaiting {
-                        let from = data.as_ref().map(|_| from);
-                        st.install(data.map(|d| *d), from);
-                    }
-                    st.rare.resume.kick.take().map(|k| (k, st.token))
+            // The old shard, collecting the tail of a session it handed
+            // over, waits for the new connection's subscriptions: when the
+            // session is not installed (the connection that claimed it has
+            // ended, or it took over a session of its own shard instead and
+            // awaits nothing), it must not wait (else its link stays open
+            // for good): the tail goes now.
+            let unwanted = |client: String| {
+                let msg = Takeover::Subscribed {
+                    client,
+                    token: from.1,
                 };
-                if let Some(((next, resume), token)) = kick {
-                    let kick = Takeover::Kick {
-                        client,
-                        token,
-                        next,
-                        resume,
-                    };
-                    handle(mesh, kick);
+                send_or_handle(mesh, from.0, msg);
+            };
+            let Some(s) = heir(&client, token) else {
+                if data.is_some() {
+                    unwanted(client);
                 }
+                return;
+            };
+            let (kick, dropped) = {
+                let mut st = s.borrow_mut();
+                let dropped = data.is_some() && !st.rare.resume.awaiting;
+                if st.rare.resume.awaiting {
+                    let from = data.as_ref().map(|_| from);
+                    st.install(data.map(|d| *d), from);
+                }
+                (st.rare.resume.kick.take().map(|k| (k, st.token)), dropped)
+            };
+            if dropped {
+                unwanted(client.clone());
+            }
+            if let Some(((next, resume), token)) = kick {
+                let kick = Takeover::Kick {
+                    client,
+                    token,
+                    next,
+                    resume,
+                };
+                handle(mesh, kick);
             }
         }
         Takeover::Subscribed { client, token } => {
@@ -697,6 +718,42 @@ mod tests {
             },
         );
         assert!(m.sent.take().is_empty());
+    }
+
+    #[test]
+    fn a_handover_that_nobody_installs_lets_the_old_shard_send_its_tail() {
+        // Shard 2 hands its offline session over to the connection with
+        // token 9 on shard 1 ...
+        let m = mesh(2);
+        let _old = offline_with_delayed_will("dev-handover-lost");
+        handle(
+            &m,
+            Takeover::Kick {
+                client: "dev-handover-lost".into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume: true,
+            },
+        );
+        let handover = match m.sent.take().pop() {
+            Some((ShardId(1), h @ Takeover::Handover { data: Some(_), .. })) => h,
+            other => panic!("expected a handover with the session, got {other:?}"),
+        };
+        // ... which has ended meanwhile: shard 2 must not wait for its
+        // subscriptions (its link would stay open for good).
+        let n = mesh(1);
+        handle(&n, handover);
+        assert_eq!(
+            n.sent.take(),
+            vec![(
+                ShardId(2),
+                Takeover::Subscribed {
+                    client: "dev-handover-lost".into(),
+                    token: 5,
+                }
+            )]
+        );
+        TAILS.with(|t| t.borrow_mut().clear());
     }
 
     #[test]
