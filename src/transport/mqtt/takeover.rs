@@ -612,6 +612,20 @@ mod tests {
         }
     }
 
+    /// The owner's kick of `client`'s session (token 5 here) for the
+    /// connection with token 9 on shard 1.
+    fn kick_to_shard_1(m: &FakeMesh, client: &str, resume: bool) {
+        handle(
+            m,
+            Takeover::Kick {
+                client: client.into(),
+                token: 5,
+                next: (ShardId(1), 9),
+                resume,
+            },
+        );
+    }
+
     #[test]
     fn the_owner_answers_a_resume_without_holder_and_kicks_a_holder() {
         let m = mesh(0);
@@ -686,15 +700,7 @@ mod tests {
     #[test]
     fn a_kick_for_a_session_not_here_answers_no_session() {
         let m = mesh(2);
-        handle(
-            &m,
-            Takeover::Kick {
-                client: "dev-gone".into(),
-                token: 5,
-                next: (ShardId(1), 9),
-                resume: true,
-            },
-        );
+        kick_to_shard_1(&m, "dev-gone", true);
         assert_eq!(
             m.sent.take(),
             vec![(
@@ -708,15 +714,7 @@ mod tests {
             )]
         );
         // Without resume nothing is owed.
-        handle(
-            &m,
-            Takeover::Kick {
-                client: "dev-gone".into(),
-                token: 5,
-                next: (ShardId(1), 9),
-                resume: false,
-            },
-        );
+        kick_to_shard_1(&m, "dev-gone", false);
         assert!(m.sent.take().is_empty());
     }
 
@@ -726,15 +724,7 @@ mod tests {
         // token 9 on shard 1 ...
         let m = mesh(2);
         let _old = offline_with_delayed_will("dev-handover-lost");
-        handle(
-            &m,
-            Takeover::Kick {
-                client: "dev-handover-lost".into(),
-                token: 5,
-                next: (ShardId(1), 9),
-                resume: true,
-            },
-        );
+        kick_to_shard_1(&m, "dev-handover-lost", true);
         let handover = match m.sent.take().pop() {
             Some((ShardId(1), h @ Takeover::Handover { data: Some(_), .. })) => h,
             other => panic!("expected a handover with the session, got {other:?}"),
@@ -805,15 +795,7 @@ mod tests {
         // Resumed on another shard: handed over, no will.
         let m = mesh(2);
         let old = offline_with_delayed_will("dev-will-resume");
-        handle(
-            &m,
-            Takeover::Kick {
-                client: "dev-will-resume".into(),
-                token: 5,
-                next: (ShardId(1), 9),
-                resume: true,
-            },
-        );
+        kick_to_shard_1(&m, "dev-will-resume", true);
         assert!(m.fed.take().is_empty(), "no will published");
         assert!(old.borrow().rare.will.is_none());
         assert_eq!(old.borrow().rare.will_due_ms, 0);
@@ -826,15 +808,7 @@ mod tests {
         // Clean start on another shard: the session ends, the will goes now.
         let m = mesh(2);
         let old = offline_with_delayed_will("dev-will-clean");
-        handle(
-            &m,
-            Takeover::Kick {
-                client: "dev-will-clean".into(),
-                token: 5,
-                next: (ShardId(1), 9),
-                resume: false,
-            },
-        );
+        kick_to_shard_1(&m, "dev-will-clean", false);
         let fed = m.fed.take();
         assert_eq!(fed.len(), 1, "the will, once");
         assert_eq!(fed[0].0, LinkId(7), "through the session's link");
