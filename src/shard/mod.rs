@@ -657,7 +657,9 @@ impl Shard {
         let offline = r.detached_client_links(&detached);
         ShardReport {
             shard: self.id.0,
-            connections: r.client_link_count() - r.unconnected_client_links(&detached),
+            connections: r
+                .client_link_count()
+                .saturating_sub(r.unconnected_client_links(&detached)),
             offline_sessions: offline,
             listeners: self.listeners.addrs(),
             metrics: r.metrics(),
