@@ -62,15 +62,11 @@ impl Session {
             s.phase = Phase::Closing;
             // Acknowledgements not sent: the client sends again.
             s.rare.pending_pubs.clear();
-            if let Some((shard, token)) = s.rare.resume.from {
+            if let Some(old) = s.rare.resume.from {
                 // The session's old shard waits for this connection's
                 // subscriptions: it may send the tail now (it is queued
                 // here, or passed on when this session was handed on).
-                let msg = super::mesh::Takeover::Subscribed {
-                    client: s.client_id.to_string(),
-                    token,
-                };
-                s.chores().front.push((shard, msg));
+                s.tell_subscribed(old);
             }
             let keep = s.p.persistent()
                 && !s.rare.router_ended

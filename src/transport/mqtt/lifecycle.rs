@@ -24,31 +24,21 @@ impl State {
             let mut p = Persist::unpack(d, self.owner(), version);
             p.expiry_s = expiry_s;
             self.rare.resume.present = true;
+            self.rare.resume.from = from;
             self.p = p;
-            match from {
-                // The connection ended while the session was on its way
-                // and stays offline here: it will not subscribe now (its
-                // client resubscribes when it returns), so the old shard
-                // must not wait for it to: tell it to send the tail and
-                // close its link, as `finish` does for a connection that
-                // ends after the session came.
-                Some((shard, token)) if self.phase == Phase::Offline => {
-                    let msg = Takeover::Subscribed {
-                        client: self.client_id.to_string(),
-                        token,
-                    };
-                    self.rare.resume.from = from;
-                    self.chores().front.push((shard, msg));
-                }
-                _ => self.rare.resume.from = from,
+            // The connection ended while the session was on its way and
+            // stays offline here: it will not subscribe now (its client
+            // resubscribes when it returns), so the old shard must not wait
+            // for it to, as `finish` tells it for a connection that ends
+            // after the session came.
+            if self.phase == Phase::Offline
+                && let Some(old) = from
+            {
+                self.tell_subscribed(old);
             }
-        } else if let Some((shard, token)) = from {
+        } else if let Some(old) = from {
             // Nothing came but the old shard waits: tell it.
-            let msg = Takeover::Subscribed {
-                client: self.client_id.to_string(),
-                token,
-            };
-            self.chores().front.push((shard, msg));
+            self.tell_subscribed(old);
         }
         let _ = self.maybe_up();
         self.wake();
@@ -140,14 +130,22 @@ impl State {
     pub(super) fn restored(&mut self) {
         let links = std::mem::take(&mut self.rare.resume.old_links);
         self.chores().close.extend(links);
-        if let Some((shard, token)) = self.rare.resume.from {
-            let msg = Takeover::Subscribed {
-                client: self.client_id.to_string(),
-                token,
-            };
-            self.chores().front.push((shard, msg));
+        if let Some(old) = self.rare.resume.from {
+            self.tell_subscribed(old);
         }
         self.wake();
+    }
+
+    /// Tells the shard the session came from (`old`: its shard and the
+    /// token of its state there, collecting the tail) that it may send the
+    /// tail and close its link: this connection's subscriptions are in
+    /// place, or it will not make them.
+    pub(super) fn tell_subscribed(&mut self, (shard, token): (ShardId, u64)) {
+        let msg = Takeover::Subscribed {
+            client: self.client_id.to_string(),
+            token,
+        };
+        self.chores().front.push((shard, msg));
     }
 
     /// Whether an old link or a tail may still deliver what this link delivers.
