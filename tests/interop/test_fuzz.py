@@ -28,6 +28,7 @@ import msgpack
 import pytest
 from autobahn.wamp.types import PublishOptions
 
+from fuzzhelpers import mutate
 from wampclient import EventSink, connect
 
 pytestmark = pytest.mark.junction_only
@@ -65,21 +66,7 @@ class Fuzzer:
         self.ports = ports
 
     def mutate(self, b: bytes) -> bytes:
-        r, b = self.r, bytearray(b)
-        for _ in range(r.randint(1, 4)):
-            op = r.randint(0, 4)
-            i = r.randrange(len(b) + 1)
-            if op == 0 and b:
-                b[min(i, len(b) - 1)] = r.randrange(256)
-            elif op == 1:
-                del b[i : i + r.randint(1, 8)]
-            elif op == 2:
-                b[i:i] = bytes(r.randrange(256) for _ in range(r.randint(1, 8)))
-            elif op == 3:
-                b[i:i] = b[i : i + r.randint(1, 16)] * r.randint(1, 5)
-            elif b:
-                b[min(i, len(b) - 1)] = r.choice([0, 0x7F, 0x80, 0xFF, 0xC0, 0x22, 0x5B, 0x7B])
-        return bytes(b)
+        return mutate(self.r, b)
 
     def maybe(self, b: bytes, p: float) -> bytes:
         return self.mutate(b) if self.r.random() < p else b

@@ -1,0 +1,97 @@
+"""Helpers for the fuzz tests: seeded byte mutation, and a blocking
+RawSocket client that fuzzing threads drive message by message.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import struct
+
+import msgpack
+
+#: RawSocket serializer IDs.
+JSON, MSGPACK = 1, 2
+
+
+def mutate(r: random.Random, data: bytes) -> bytes:
+    """``data`` with one to four seeded changes: a byte replaced, bytes cut,
+    random bytes inserted, a run repeated, or a byte set to one that often
+    matters to a parser (0, 0x7F, 0x80, 0xFF, 0xC0, '"', '[', '{')."""
+    b = bytearray(data)
+    for _ in range(r.randint(1, 4)):
+        op = r.randint(0, 4)
+        i = r.randrange(len(b) + 1)
+        if op == 0 and b:
+            b[min(i, len(b) - 1)] = r.randrange(256)
+        elif op == 1:
+            del b[i : i + r.randint(1, 8)]
+        elif op == 2:
+            b[i:i] = bytes(r.randrange(256) for _ in range(r.randint(1, 8)))
+        elif op == 3:
+            b[i:i] = b[i : i + r.randint(1, 16)] * r.randint(1, 5)
+        elif b:
+            b[min(i, len(b) - 1)] = r.choice([0, 0x7F, 0x80, 0xFF, 0xC0, 0x22, 0x5B, 0x7B])
+    return bytes(b)
+
+
+class RawSocketClient:
+    """A blocking RawSocket client (JSON or MessagePack) from a chosen source
+    address. ``recv`` answers pings and returns the next WAMP message, or
+    ``None`` when the router closed the connection or said nothing in time."""
+
+    def __init__(self, port: int, serializer: int = JSON, source: str = "127.0.0.1", timeout: float = 5.0):
+        self.serializer = serializer
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+        self.sock.sendall(bytes([0x7F, 0xF0 | serializer, 0, 0]))
+        reply = self._exact(4)
+        if reply is None or reply[0] != 0x7F or reply[1] & 0x0F != serializer:
+            self.close()
+            raise ConnectionError(f"RawSocket handshake refused: {reply!r}")
+
+    def encode(self, msg: list) -> bytes:
+        return json.dumps(msg).encode() if self.serializer == JSON else msgpack.packb(msg)
+
+    def send_bytes(self, body: bytes) -> None:
+        self.sock.sendall(struct.pack(">I", len(body)) + body)
+
+    def send(self, msg: list) -> None:
+        self.send_bytes(self.encode(msg))
+
+    def _exact(self, n: int) -> bytes | None:
+        out = b""
+        while len(out) < n:
+            try:
+                chunk = self.sock.recv(n - len(out))
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            out += chunk
+        return out
+
+    def recv(self, timeout: float) -> list | None:
+        self.sock.settimeout(timeout)
+        while True:
+            head = self._exact(4)
+            if head is None:
+                return None
+            body = self._exact(int.from_bytes(head[1:], "big"))
+            if body is None:
+                return None
+            kind = head[0] & 0x07
+            if kind == 1:  # ping: answer with a pong
+                try:
+                    self.sock.sendall(bytes([2]) + head[1:] + body)
+                except OSError:
+                    return None
+            elif kind == 0:
+                msg = json.loads(body) if self.serializer == JSON else msgpack.unpackb(body, strict_map_key=False)
+                return msg
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
