@@ -27,15 +27,13 @@ import threading
 import time
 
 import pytest
-from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
-from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp import auth as ab_auth
 
-from authhelpers import AuthClient, JoinFailed
+from authhelpers import JoinFailed
 from routerproc import IS_CROSSBAR
 from test_rpc_js import JS_DIR, NODE, _node_args
-from tlshelpers import Pki, RawWs, TlsRouter
-from wampclient import TIMEOUT, _SERIALIZER_CLASSES
+from tlshelpers import Pki, RawWs, TlsRouter, tls_login
+from wampclient import TIMEOUT
 
 pytestmark = pytest.mark.skipif(IS_CROSSBAR, reason="Junction config (TLS and auth extensions)")
 
@@ -66,38 +64,6 @@ async def sessions():
     yield opened
     for s in opened:
         await s.close()
-
-
-async def tls_login(
-    router: TlsRouter,
-    listener: str,
-    transport: str,
-    auth,
-    ctx: ssl.SSLContext | None,
-    authid: str | None = None,
-    serializer: str = "json",
-    path: str = "/",
-) -> AuthClient:
-    """Autobahn|Python over TLS (``ctx``) or plaintext; raises JoinFailed when refused."""
-    loop = asyncio.get_running_loop()
-    session = AuthClient("realm1", f"{listener}-{auth.name}", auth, authid)
-    ser = _SERIALIZER_CLASSES[serializer]()
-    host, port = router.addr(listener)
-    scheme = "wss" if ctx else "ws"
-    if transport == "ws":
-        factory = WampWebSocketClientFactory(
-            lambda: session, url=f"{scheme}://localhost:{port}{path}", serializers=[ser]
-        )
-    else:
-        factory = WampRawSocketClientFactory(lambda: session, serializer=ser)
-    kw = {"ssl": ctx, "server_hostname": "localhost"} if ctx else {}
-    await asyncio.wait_for(loop.create_connection(factory, host, port, **kw), TIMEOUT)
-    try:
-        await asyncio.wait_for(asyncio.shield(session.joined), TIMEOUT)
-    except asyncio.TimeoutError:
-        session.drop()
-        raise
-    return session
 
 
 def details_of(s) -> tuple:

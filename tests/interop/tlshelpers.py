@@ -20,7 +20,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
+from autobahn.asyncio.websocket import WampWebSocketClientFactory
+
+from authhelpers import AuthClient
 from routerproc import ALLOW_ALL, RouterProcess, free_port
+from wampclient import TIMEOUT, _SERIALIZER_CLASSES
 
 
 def _name(cn: str) -> x509.Name:
@@ -248,6 +253,38 @@ def _pubkey(n: int) -> str:
     from nacl.signing import SigningKey
 
     return SigningKey(bytes([n]) * 32).verify_key.encode().hex()
+
+
+async def tls_login(
+    router: TlsRouter,
+    listener: str,
+    transport: str,
+    auth,
+    ctx: ssl.SSLContext | None,
+    authid: str | None = None,
+    serializer: str = "json",
+    path: str = "/",
+) -> AuthClient:
+    """Autobahn|Python over TLS (``ctx``) or plaintext; raises JoinFailed when refused."""
+    loop = asyncio.get_running_loop()
+    session = AuthClient("realm1", f"{listener}-{auth.name}", auth, authid)
+    ser = _SERIALIZER_CLASSES[serializer]()
+    host, port = router.addr(listener)
+    scheme = "wss" if ctx else "ws"
+    if transport == "ws":
+        factory = WampWebSocketClientFactory(
+            lambda: session, url=f"{scheme}://localhost:{port}{path}", serializers=[ser]
+        )
+    else:
+        factory = WampRawSocketClientFactory(lambda: session, serializer=ser)
+    kw = {"ssl": ctx, "server_hostname": "localhost"} if ctx else {}
+    await asyncio.wait_for(loop.create_connection(factory, host, port, **kw), TIMEOUT)
+    try:
+        await asyncio.wait_for(asyncio.shield(session.joined), TIMEOUT)
+    except asyncio.TimeoutError:
+        session.drop()
+        raise
+    return session
 
 
 # -- a minimal WebSocket client (JSON WAMP, text frames) ----------------------------

@@ -38,15 +38,15 @@ const MAX_HANDSHAKE_INPUT: usize = 96 * 1024;
 const READ_CHUNK: usize = 32 * 1024;
 
 /// What one handshake step produced.
-struct StepOut {
+pub(super) struct StepOut {
     /// Octets of the input used (the rest is an incomplete record).
-    consumed: usize,
+    pub(super) consumed: usize,
     /// Records to send.
     out: Vec<u8>,
     /// Whether the handshake is done.
     established: bool,
     /// The error that ended it (its alert is in `out`).
-    error: Option<rustls::Error>,
+    pub(super) error: Option<rustls::Error>,
     /// Secrets the step logged (for the channel binding).
     secrets: Secrets,
     /// Application data that came right after the client's Finished (in
@@ -55,7 +55,7 @@ struct StepOut {
 }
 
 /// One step: rustls over `input`.
-fn step(conn: &mut UnbufferedServerConnection, input: &mut [u8]) -> StepOut {
+pub(super) fn step(conn: &mut UnbufferedServerConnection, input: &mut [u8]) -> StepOut {
     let _ = binding::take();
     let mut off = 0;
     let mut out = Vec::new();
@@ -112,7 +112,11 @@ fn step(conn: &mut UnbufferedServerConnection, input: &mut [u8]) -> StepOut {
             }
             Err(e) => {
                 off += discard;
-                let again = conn.process_tls_records(&mut []);
+                // The alert rustls queued. It must see the octets it has not
+                // discarded again, never an empty slice: they may hold part
+                // of a handshake message it already took in, and it indexes
+                // past them (a panic that took the shard down).
+                let again = conn.process_tls_records(&mut input[off..]);
                 if let Ok(ConnectionState::EncodeTlsData(mut alert)) = again.state {
                     let _ = super::stream::encode_into(&mut alert, &mut out);
                 }

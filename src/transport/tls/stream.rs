@@ -172,7 +172,7 @@ impl TlsStream {
                     ));
                 }
                 Err(e) => {
-                    self.queue_alert();
+                    self.queue_alert(&mut input[off + discard..]);
                     return Err(tls_error(e));
                 }
             }
@@ -181,11 +181,29 @@ impl TlsStream {
     }
 
     /// After an error: the alert rustls queued, into `tx` (best effort).
-    fn queue_alert(&mut self) {
-        let status = self.conn.process_tls_records(&mut []);
+    /// `rest` is the input rustls has not discarded (see [`Self::seal`]).
+    fn queue_alert(&mut self, rest: &mut [u8]) {
+        let status = self.conn.process_tls_records(rest);
         if let Ok(ConnectionState::EncodeTlsData(mut e)) = status.state {
             let _ = encode_into(&mut e, &mut self.tx);
         }
+    }
+
+    /// Runs `f` with the received octets rustls has not discarded (`rx`,
+    /// taken out of `self` meanwhile); every call of `process_tls_records`
+    /// outside [`Self::process`] goes through here. rustls's unbuffered API
+    /// must be given those octets again on every call, never an empty
+    /// slice: after a record that carries only part of a handshake message
+    /// (a client's key update cut in two, say) it has taken that part in
+    /// without discarding it, and indexes past it in what it is given (a
+    /// panic that took the shard down).
+    fn with_rx<R>(&mut self, f: impl FnOnce(&mut Self, &mut Vec<u8>) -> R) -> R {
+        let mut rx = std::mem::take(&mut self.rx);
+        let r = f(self, &mut rx);
+        if !rx.is_empty() {
+            self.rx = rx;
+        }
+        r
     }
 
     /// Takes received ciphertext (decrypting what completes a record).
@@ -304,50 +322,75 @@ impl TlsStream {
     /// Encrypts `plain` (at most one record's worth) into `tx`, after any
     /// handshake records rustls still has to send.
     fn seal(&mut self, plain: &[u8]) -> io::Result<()> {
-        loop {
-            let status = self.conn.process_tls_records(&mut []);
-            match status.state {
-                Ok(ConnectionState::WriteTraffic(mut w)) => {
-                    let start = self.tx.len();
-                    let mut need = plain.len() + RECORD_OVERHEAD;
-                    loop {
-                        self.tx.resize(start + need, 0);
-                        match w.encrypt(plain, &mut self.tx[start..]) {
-                            Ok(k) => {
-                                self.tx.truncate(start + k);
-                                return Ok(());
+        self.with_rx(|me, rx| {
+            loop {
+                let status = me.conn.process_tls_records(rx);
+                let mut discard = status.discard;
+                let done = match status.state {
+                    Ok(ConnectionState::WriteTraffic(mut w)) => {
+                        let start = me.tx.len();
+                        let mut need = plain.len() + RECORD_OVERHEAD;
+                        Some(loop {
+                            me.tx.resize(start + need, 0);
+                            match w.encrypt(plain, &mut me.tx[start..]) {
+                                Ok(k) => {
+                                    me.tx.truncate(start + k);
+                                    break Ok(());
+                                }
+                                Err(EncryptError::InsufficientSize(e))
+                                    if e.required_size > need =>
+                                {
+                                    need = e.required_size;
+                                }
+                                Err(e) => {
+                                    me.tx.truncate(start);
+                                    break Err(io::Error::other(e.to_string()));
+                                }
                             }
-                            Err(EncryptError::InsufficientSize(e)) if e.required_size > need => {
-                                need = e.required_size;
-                            }
-                            Err(e) => {
-                                self.tx.truncate(start);
-                                return Err(io::Error::other(e.to_string()));
+                        })
+                    }
+                    Ok(ConnectionState::EncodeTlsData(mut e)) => {
+                        encode_into(&mut e, &mut me.tx).err().map(Err)
+                    }
+                    Ok(ConnectionState::TransmitTlsData(t)) => {
+                        t.done();
+                        None
+                    }
+                    Ok(ConnectionState::ReadTraffic(mut r)) => {
+                        // Plaintext that arrived with the last read and was not
+                        // handed out (not expected): keep it for the reader.
+                        let mut failed = None;
+                        while let Some(record) = r.next_record() {
+                            match record {
+                                Ok(record) => {
+                                    discard += record.discard;
+                                    me.plain.extend_from_slice(record.payload);
+                                }
+                                Err(e) => {
+                                    failed = Some(Err(tls_error(e)));
+                                    break;
+                                }
                             }
                         }
+                        failed
                     }
-                }
-                Ok(ConnectionState::EncodeTlsData(mut e)) => encode_into(&mut e, &mut self.tx)?,
-                Ok(ConnectionState::TransmitTlsData(t)) => t.done(),
-                Ok(ConnectionState::ReadTraffic(mut r)) => {
-                    // Plaintext that arrived with the last read and was not
-                    // handed out (not expected): keep it for the reader.
-                    while let Some(record) = r.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        self.plain.extend_from_slice(record.payload);
+                    Ok(ConnectionState::PeerClosed) => {
+                        me.read_closed = true;
+                        None
                     }
-                }
-                Ok(ConnectionState::PeerClosed) => self.read_closed = true,
-                Ok(ConnectionState::Closed) => return Err(io::ErrorKind::BrokenPipe.into()),
-                Ok(other) => {
-                    return Err(io::Error::new(
+                    Ok(ConnectionState::Closed) => Some(Err(io::ErrorKind::BrokenPipe.into())),
+                    Ok(other) => Some(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("unexpected TLS state {other:?} while writing"),
-                    ));
+                    ))),
+                    Err(e) => Some(Err(tls_error(e))),
+                };
+                rx.drain(..discard);
+                if let Some(r) = done {
+                    return r;
                 }
-                Err(e) => return Err(tls_error(e)),
             }
-        }
+        })
     }
 
     /// Encrypts as much of `bufs` as one call takes ([`WRITE_CHUNK`]),
@@ -525,15 +568,19 @@ impl TlsStream {
         if self.shut_done || self.shut_pending {
             return Ok(());
         }
-        let status = self.conn.process_tls_records(&mut []);
-        if let Ok(ConnectionState::WriteTraffic(mut w)) = status.state {
-            let start = self.tx.len();
-            self.tx.resize(start + RECORD_OVERHEAD, 0);
-            match w.queue_close_notify(&mut self.tx[start..]) {
-                Ok(k) => self.tx.truncate(start + k),
-                Err(_) => self.tx.truncate(start),
+        self.with_rx(|me, rx| {
+            let status = me.conn.process_tls_records(rx);
+            let discard = status.discard;
+            if let Ok(ConnectionState::WriteTraffic(mut w)) = status.state {
+                let start = me.tx.len();
+                me.tx.resize(start + RECORD_OVERHEAD, 0);
+                match w.queue_close_notify(&mut me.tx[start..]) {
+                    Ok(k) => me.tx.truncate(start + k),
+                    Err(_) => me.tx.truncate(start),
+                }
             }
-        }
+            rx.drain(..discard);
+        });
         self.shut_pending = true;
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match self.poll_tx(&mut cx, false) {

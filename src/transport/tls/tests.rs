@@ -462,3 +462,122 @@ fn endpoint_tls_of_a_transport_builds_its_acceptor() {
     let a = super::for_transport(&t).expect("TLS").expect("builds");
     assert!(a.alpn().is_empty(), "RawSocket has no ALPN protocol");
 }
+
+/// A record with the first octets of a handshake message (type 0xa9, said
+/// to be 197,454 octets long), then a record of no known type, in one read
+/// (found by tests/interop/test_fuzz_web.py, a mutated ClientHello): the
+/// handshake fails with rustls's error, and the alert step after it does not
+/// panic (it once did: rustls had taken in the partial message without
+/// discarding it and was handed an empty slice).
+#[test]
+fn a_corrupt_record_after_part_of_a_handshake_message_fails_cleanly() {
+    let pki = Pki::new();
+    let acceptor = pki.acceptor(ClientCertificates::None);
+    let mut conn = rustls::server::UnbufferedServerConnection::new(Arc::clone(&acceptor.config))
+        .expect("conn");
+    let mut input = vec![0x16, 0x03, 0x01, 0x00, 0x05, 0xa9, 0x03, 0x03, 0x4e, 0xcb];
+    input.extend_from_slice(&[0xb8, 0xcf, 0x52, 0x3e, 0x4f]);
+    let out = super::handshake::step(&mut conn, &mut input);
+    let error = out.error.expect("the handshake fails");
+    assert!(format!("{error}").contains("corrupt"), "{error}");
+    assert!(out.consumed <= input.len());
+}
+
+/// TLS 1.3 record protection for the test's own records: what rustls's
+/// client would send, built from its extracted traffic secrets.
+struct RecordKey {
+    key: aws_lc_rs::aead::LessSafeKey,
+    iv: [u8; 12],
+    seq: u64,
+}
+
+impl RecordKey {
+    fn new((seq, secrets): (u64, rustls::ConnectionTrafficSecrets)) -> RecordKey {
+        use aws_lc_rs::aead::{
+            AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305, LessSafeKey, UnboundKey,
+        };
+        use rustls::ConnectionTrafficSecrets as S;
+        let (alg, key, iv) = match secrets {
+            S::Aes128Gcm { key, iv } => (&AES_128_GCM, key, iv),
+            S::Aes256Gcm { key, iv } => (&AES_256_GCM, key, iv),
+            S::Chacha20Poly1305 { key, iv } => (&CHACHA20_POLY1305, key, iv),
+            _ => panic!("an AEAD this test does not know"),
+        };
+        RecordKey {
+            key: LessSafeKey::new(UnboundKey::new(alg, key.as_ref()).expect("key")),
+            iv: iv.as_ref().try_into().expect("12-octet IV"),
+            seq,
+        }
+    }
+
+    fn nonce(&mut self) -> aws_lc_rs::aead::Nonce {
+        let mut n = self.iv;
+        for (b, s) in n[4..].iter_mut().zip(self.seq.to_be_bytes()) {
+            *b ^= s;
+        }
+        self.seq += 1;
+        aws_lc_rs::aead::Nonce::assume_unique_for_key(n)
+    }
+
+    /// One protected record carrying `payload` of content type `typ`.
+    fn seal(&mut self, typ: u8, payload: &[u8]) -> Vec<u8> {
+        let mut body = payload.to_vec();
+        body.push(typ);
+        let len = body.len() + 16;
+        let head = [0x17, 0x03, 0x03, (len >> 8) as u8, len as u8];
+        let nonce = self.nonce();
+        self.key
+            .seal_in_place_append_tag(nonce, aws_lc_rs::aead::Aad::from(head), &mut body)
+            .expect("seal");
+        [head.as_slice(), &body].concat()
+    }
+
+    /// The payload and content type of the protected record `record`.
+    fn open(&mut self, record: &[u8]) -> (u8, Vec<u8>) {
+        let head: [u8; 5] = record[..5].try_into().expect("header");
+        let mut body = record[5..].to_vec();
+        let nonce = self.nonce();
+        let plain = self
+            .key
+            .open_in_place(nonce, aws_lc_rs::aead::Aad::from(head), &mut body)
+            .expect("open");
+        let end = plain.iter().rposition(|&b| b != 0).expect("content type");
+        (plain[end], plain[..end].to_vec())
+    }
+}
+
+/// After the handshake, one write with a RawSocket frame and then a record
+/// holding only the first two octets of a key update: the echo comes back,
+/// protected, although rustls holds part of a handshake message when the
+/// stream writes (it once panicked there and took the shard down).
+#[rstest]
+fn a_write_while_part_of_a_key_update_is_held_works(#[values(Io::Uring, Io::Readiness)] io: Io) {
+    let pki = Pki::new();
+    let mut config = (*pki.client_config(false, TlsVersion::Tls13)).clone();
+    config.enable_secret_extraction = true;
+    let config = Arc::new(config);
+    let (outcome, echoed) = serve_tls(io, pki.acceptor(ClientCertificates::None), move |addr| {
+        let mut s = tls_client(&addr, config);
+        s.write_all(&[0x7F, 0xF1, 0, 0]).expect("handshake");
+        assert_eq!(read_n(&mut s, 4), [0x7F, 0xF1, 0, 0]);
+        let StreamOwned { conn, mut sock } = s;
+        let secrets = conn.dangerous_extract_secrets().expect("secrets");
+        let mut tx = RecordKey::new(secrets.tx);
+        let mut rx = RecordKey::new(secrets.rx);
+        let mut wire = tx.seal(0x17, &frame(b"held"));
+        wire.extend(tx.seal(0x16, &[0x18, 0x00]));
+        sock.write_all(&wire).expect("records");
+        // The echo's record (skipping any other handshake records).
+        loop {
+            let head = read_n(&mut sock, 5);
+            let len = (usize::from(head[3]) << 8) | usize::from(head[4]);
+            let record = [head, read_n(&mut sock, len)].concat();
+            let (typ, payload) = rx.open(&record);
+            if typ == 0x17 {
+                break payload;
+            }
+        }
+    });
+    assert_eq!(echoed, frame(b"held"));
+    assert_eq!(outcome.frames.len(), 1);
+}
