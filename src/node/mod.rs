@@ -302,9 +302,13 @@ impl Node {
                 Event::Control(req, reply) => {
                     let _ = reply.send(self.answer(req));
                 }
-                Event::Stopped(r) => {
+                Event::Stopped(Ok(())) => {
                     tracing::info!("every shard stopped");
-                    return r.map(|()| Exit::Clean);
+                    return Ok(Exit::Clean);
+                }
+                Event::Stopped(Err(e)) => {
+                    tracing::error!(error = %e, "a shard failed: the router stops");
+                    return Err(e);
                 }
             }
         }

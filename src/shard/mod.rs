@@ -40,6 +40,7 @@
 
 pub mod control;
 mod cpus;
+mod exits;
 mod listeners;
 /// The channel mesh between shards. Public so that `benches/mesh.rs` can
 /// measure the real hand-off ([`mesh::ChannelMesh`], [`mesh::drain_inbox`]);
@@ -159,6 +160,8 @@ pub struct RouterHandle {
     peers: Arc<PeerSet>,
     process: Arc<request::ProcessStats>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
+    /// Each shard's index once its thread ended ([`exits`]).
+    exited: std::sync::mpsc::Receiver<usize>,
     shards: usize,
     /// Which shard serves a new connection, and every shard's count.
     placement: Arc<placement::Placement>,
@@ -201,26 +204,25 @@ impl RouterHandle {
         self.control().drain(timeout);
     }
 
-    /// Waits for every shard to finish.
+    /// Waits for every shard to finish, or for the first to fail while
+    /// others still run ([`exits`]: the router is then broken and its node
+    /// exits; the stores are left as a crash leaves them, which they
+    /// survive).
     ///
     /// # Errors
     /// The first shard failure.
     pub fn join(self) -> Result<(), RunError> {
-        let mut first = Ok(());
-        for (i, j) in self.joins.into_iter().enumerate() {
-            let r = match j.join() {
-                Ok(r) => r,
-                Err(e) => Err(RunError::Executor {
-                    shard: i,
-                    detail: e.to_string(),
-                }),
-            };
-            if first.is_ok() {
-                first = r;
-            }
+        let (r, all) = exits::join_shards(self.joins, &self.exited, |i, j| match j.join() {
+            Ok(r) => r,
+            Err(e) => Err(RunError::Executor {
+                shard: i,
+                detail: e.to_string(),
+            }),
+        });
+        if all {
+            self.store.close();
         }
-        self.store.close();
-        first
+        r
     }
 }
 
@@ -308,6 +310,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
     let mqtt_sessions = Arc::new(store.mqtt_sessions());
     let config = Arc::new(config);
     let mut joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>> = Vec::with_capacity(n);
+    let (exit_tx, exited) = std::sync::mpsc::channel();
     let mut addrs = Vec::new();
     let mut resolved: Option<Arc<Vec<TransportConfig>>> = None;
     for i in 0..n {
@@ -323,6 +326,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             None => Placement::Unbound,
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
+        let exit = exits::ExitSignal::new(exit_tx.clone(), i);
         let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
         let shard_tls = Arc::clone(&tls);
         let shard_placement = Arc::clone(&conns);
@@ -339,6 +343,8 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         }
         let join = builder
             .spawn(move || {
+                // Reports this shard's end, a panic's included.
+                let _exit = exit;
                 // The web server's `metrics` paths on this shard ask every
                 // shard through the control channels.
                 transport::http::set_metrics_source(Rc::new(metrics::WebMetrics(scrape)));
@@ -410,6 +416,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
         peers,
         process,
         joins,
+        exited,
         shards: n,
         placement: conns,
         store,
