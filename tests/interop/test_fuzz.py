@@ -23,12 +23,14 @@ import socket
 import struct
 import subprocess
 import threading
+import zlib
 
 import msgpack
 import pytest
 from autobahn.wamp.types import PublishOptions
 
 from fuzzhelpers import mutate
+from routerproc import RouterProcess
 from wampclient import EventSink, connect
 
 pytestmark = pytest.mark.junction_only
@@ -56,6 +58,19 @@ WAMP = [
     [8, 48, 1, {}, "com.err", []],
 ]
 HELLO = [1, "realm1", {"roles": {"publisher": {}, "subscriber": {}, "caller": {}, "callee": {}}}]
+
+
+def deflate(data: bytes) -> bytes:
+    """A permessage-deflate message body (raw deflate, the final empty
+    block's 00 00 FF FF left off, as RFC 7692 says)."""
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if out.endswith(b"\x00\x00\xff\xff") else out
+
+
+#: A compressed message that inflates to 64 MiB (a deflate bomb): refused
+#: by the message size limit, never inflated whole.
+BOMB = deflate(b"[" + b" " * (64 << 20) + b"]")
 
 
 class Fuzzer:
@@ -87,15 +102,29 @@ class Fuzzer:
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
             b"Sec-WebSocket-Protocol: wamp.2.json\r\n"
         )
-        if self.r.random() < 0.3:
+        compressed = self.r.random() < 0.3
+        if compressed:
             head += b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         out = bytearray(self.maybe(head + b"\r\n", 0.2))
         for m in self.messages(10):
-            body = self.maybe(json.dumps(m).encode(), 0.4)
-            opcode = 0x81 if self.r.random() > 0.05 else self.r.randrange(256)
+            body = json.dumps(m).encode()
+            opcode = 0x81
+            # Compressed messages (RSV1), their compressed bytes mutated at
+            # times, and now and then a deflate bomb.
+            if compressed and self.r.random() < 0.7:
+                body = BOMB if self.r.random() < 0.03 else deflate(body)
+                opcode = 0xC1
+            body = self.maybe(body, 0.4)
+            if self.r.random() < 0.05:
+                opcode = self.r.randrange(256)
             mask = bytes(self.r.randrange(256) for _ in range(4))
             n = len(body)
-            length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
+            if n < 126:
+                length = bytes([0x80 | n])
+            elif n < 65536:
+                length = bytes([0x80 | 126]) + struct.pack(">H", n)
+            else:
+                length = bytes([0x80 | 127]) + struct.pack(">Q", n)
             frame = bytes([opcode]) + length + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(body))
             out += self.maybe(frame, 0.1)
         return bytes(out)
@@ -177,8 +206,18 @@ class Fuzzer:
             self.one()
 
 
-async def test_a_storm_of_mutated_input_harms_no_other_session(router_factory):
-    router = router_factory("fuzz")
+@pytest.fixture
+def router(tmp_path):
+    """The standard router, with permessage-deflate on its WebSocket listener."""
+    proc = RouterProcess(tmp_path)
+    ws = next(t for t in proc.config["workers"][0]["transports"] if t["id"] == "ws_main")
+    ws["options"] = {"compression": {"deflate": {}}}
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+async def test_a_storm_of_mutated_input_harms_no_other_session(router):
     topic = "com.healthy.events"
     subscriber = await connect(router, "ws", "msgpack")
     publisher = await connect(router, "rs", "json")
