@@ -59,6 +59,15 @@ WAMP = [
 ]
 HELLO = [1, "realm1", {"roles": {"publisher": {}, "subscriber": {}, "caller": {}, "callee": {}}}]
 
+#: MQTT 5 property identifiers by the type of their value.
+PROPS_BYTE = [0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A]
+PROPS_U16 = [0x13, 0x21, 0x22, 0x23]
+PROPS_U32 = [0x02, 0x11, 0x18, 0x27]
+PROPS_STR = [0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F]
+PROPS_BIN = [0x09, 0x16]
+PROPS_VARINT = [0x0B]
+PROPS_PAIR = [0x26]
+
 
 def deflate(data: bytes) -> bytes:
     """A permessage-deflate message body (raw deflate, the final empty
@@ -147,7 +156,34 @@ class Fuzzer:
             return bytes([first]) + varint(len(body)) + body
 
         v5 = r.random() < 0.5
-        props = b"\x00" if v5 else b""
+
+        def properties(extra: bytes = b"") -> bytes:
+            """MQTT 5 properties: often none, else a few of any kind (some
+            not allowed in the packet, repeated, or out of range)."""
+            if not v5:
+                return b""
+            out = extra
+            if r.random() < 0.5:
+                for _ in range(r.randint(1, 4)):
+                    pid = r.choice(PROPS_BYTE + PROPS_U16 + PROPS_U32 + PROPS_STR + PROPS_BIN + PROPS_VARINT + PROPS_PAIR)
+                    if pid in PROPS_BYTE:
+                        value = bytes([r.choice([0, 1, 2, 255])])
+                    elif pid in PROPS_U16:
+                        value = struct.pack(">H", r.choice([0, 1, 2, 10, 65535]))
+                    elif pid in PROPS_U32:
+                        value = struct.pack(">I", r.choice([0, 1, 60, 2**32 - 1]))
+                    elif pid in PROPS_STR:
+                        value = s(r.choice([b"", b"fuzz/reply", b"\xff\xfe", b"x" * 300]))
+                    elif pid in PROPS_BIN:
+                        value = s(bytes(r.randrange(256) for _ in range(r.randint(0, 20))))
+                    elif pid in PROPS_VARINT:
+                        value = varint(r.choice([0, 1, 268435455, 5000]))
+                    else:
+                        value = s(b"k") + s(r.choice([b"v", b"", b"\x00"]))
+                    out += varint(pid) + value
+            return varint(len(out)) + out
+
+        props = properties()
         flags = r.choice([0x02, 0x00, 0x2E, 0xC2])
         connect = s(b"MQTT") + bytes([5 if v5 else 4, flags]) + struct.pack(">H", 30) + props
         connect += s(b"fuzz%d" % r.randrange(20))
@@ -166,7 +202,12 @@ class Fuzzer:
                 packets.append(packet(0x82, pid + props + s(f) + bytes([r.randint(0, 2)])))
             elif kind == 1:
                 q = r.randint(0, 2)
-                body = s(r.choice([b"fuzz/b", b"fuzz/c/d", b"x"])) + (pid if q else b"") + props
+                topic, alias = r.choice([b"fuzz/b", b"fuzz/c/d", b"x"]), b""
+                if v5 and r.random() < 0.3:
+                    # A topic alias: set with a topic, or used with an empty one.
+                    alias = varint(0x23) + struct.pack(">H", r.choice([0, 1, 2, 3, 65535]))
+                    topic = topic if r.random() < 0.5 else b""
+                body = s(topic) + (pid if q else b"") + (properties(alias) if v5 else b"")
                 body += bytes(r.randrange(256) for _ in range(r.randint(0, 50)))
                 packets.append(packet(0x30 | (q << 1) | r.randint(0, 1), body))
             elif kind == 2:
