@@ -1,0 +1,227 @@
+"""MQTT persistent sessions under churn: QoS 1 delivery must survive
+abrupt disconnects, acknowledgements withheld, and reconnects that land on
+the other shard (a session taken over across shards).
+
+Six subscribers with persistent sessions (MQTT 3.1.1, clean session 0)
+subscribe to ``chaos/#`` at QoS 1 and then, over and over, drop their TCP
+connection without a DISCONNECT (sometimes with PUBLISHes read but not
+acknowledged), stay away a moment and reconnect with the same client ID.
+Two publishers publish at QoS 1 meanwhile. Afterwards every subscriber is
+connected once more and must, over the whole run, have received every
+message whose PUBACK its publisher got after the subscriber's SUBACK (at
+least once: a message not acknowledged is sent again), and nothing never
+published. Then everyone disconnects properly: no connection is left, and
+the six sessions are held offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import struct
+import subprocess
+
+import pytest
+
+from routerproc import RouterProcess
+
+pytestmark = pytest.mark.junction_only
+
+SUBSCRIBERS = 6
+PUBLISHERS = 2
+ROUNDS = 500
+
+
+def varint(n: int) -> bytes:
+    out = b""
+    while True:
+        d, n = n % 128, n // 128
+        out += bytes([d | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def packet(first: int, body: bytes) -> bytes:
+    return bytes([first]) + varint(len(body)) + body
+
+
+def s(x: bytes) -> bytes:
+    return struct.pack(">H", len(x)) + x
+
+
+class Mqtt:
+    """A bare asyncio MQTT 3.1.1 client: QoS 1 only, acknowledgements under
+    the test's control."""
+
+    def __init__(self, port: int, client_id: str, clean: bool):
+        self.port = port
+        self.client_id = client_id
+        self.clean = clean
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.acks: dict[int, asyncio.Future] = {}
+        self.received: list[tuple[bytes, bytes, bool]] = []
+        self.task: asyncio.Task | None = None
+        self.ack_publishes = True
+        self.session_present: bool | None = None
+        self.next_id = 0
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        flags = 0x02 if self.clean else 0x00
+        body = s(b"MQTT") + bytes([4, flags]) + struct.pack(">H", 60) + s(self.client_id.encode())
+        self.writer.write(packet(0x10, body))
+        connack = await asyncio.wait_for(self.reader.readexactly(4), 10)
+        if connack[0] != 0x20 or connack[3] != 0:
+            raise RuntimeError(f"{self.client_id}: CONNACK {connack!r}")
+        self.session_present = bool(connack[2] & 1)
+        self.task = asyncio.create_task(self.read(self.reader, self.writer))
+
+    def pid(self) -> int:
+        self.next_id = self.next_id % 65535 + 1
+        return self.next_id
+
+    async def read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                first = (await reader.readexactly(1))[0]
+                n, shift = 0, 0
+                while True:
+                    b = (await reader.readexactly(1))[0]
+                    n |= (b & 0x7F) << shift
+                    shift += 7
+                    if not b & 0x80:
+                        break
+                body = await reader.readexactly(n)
+                kind = first >> 4
+                if kind == 3:  # PUBLISH
+                    qos = (first >> 1) & 3
+                    tlen = struct.unpack(">H", body[:2])[0]
+                    topic = body[2 : 2 + tlen]
+                    rest = body[2 + tlen :]
+                    if qos:
+                        pid, rest = rest[:2], rest[2:]
+                    self.received.append((topic, rest, bool(first & 0x08)))
+                    if qos and self.ack_publishes:
+                        writer.write(packet(0x40, pid))
+                elif kind in (4, 9):  # PUBACK, SUBACK
+                    pid = struct.unpack(">H", body[:2])[0]
+                    fut = self.acks.pop(pid, None)
+                    if fut and not fut.done():
+                        fut.set_result(body)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+
+    async def request(self, first: int, body_after_pid: bytes, pid: int | None = None) -> bytes:
+        pid = pid or self.pid()
+        fut = asyncio.get_running_loop().create_future()
+        self.acks[pid] = fut
+        assert self.writer is not None
+        self.writer.write(packet(first, struct.pack(">H", pid) + body_after_pid))
+        return await asyncio.wait_for(fut, 10)
+
+    async def subscribe(self, topic: bytes) -> None:
+        ack = await self.request(0x82, s(topic) + b"\x01")
+        assert ack[2:] == b"\x01", ack
+
+    async def publish(self, topic: bytes, payload: bytes) -> None:
+        assert self.writer is not None
+        pid = self.pid()
+        fut = asyncio.get_running_loop().create_future()
+        self.acks[pid] = fut
+        self.writer.write(packet(0x32, s(topic) + struct.pack(">H", pid) + payload))
+        await asyncio.wait_for(fut, 10)
+
+    def drop(self) -> None:
+        """Gone without DISCONNECT."""
+        if self.task:
+            self.task.cancel()
+        if self.writer:
+            self.writer.transport.abort()
+        self.writer = None
+
+    async def disconnect(self) -> None:
+        if self.writer:
+            self.writer.write(b"\xe0\x00")
+            await self.writer.drain()
+            self.writer.close()
+        if self.task:
+            self.task.cancel()
+        self.writer = None
+
+
+async def test_persistent_sessions_lose_no_qos1_message_under_churn(tmp_path):
+    proc = RouterProcess(tmp_path)
+    proc.start()
+    try:
+        r = random.Random(5)
+        subs = [Mqtt(proc.mqtt_port, f"chaos-sub-{i}", clean=False) for i in range(SUBSCRIBERS)]
+        for m in subs:
+            await m.connect()
+            await m.subscribe(b"chaos/#")
+        pubs = [Mqtt(proc.mqtt_port, f"chaos-pub-{i}", clean=True) for i in range(PUBLISHERS)]
+        for m in pubs:
+            await m.connect()
+        published: list[bytes] = []
+        online = [True] * SUBSCRIBERS
+        takeovers_seen = 0
+
+        async def publish(m: Mqtt, n: int, k: int) -> None:
+            payload = b"%d:%d" % (n, k)
+            await m.publish(b"chaos/%d" % (k % 3), payload)
+            published.append(payload)
+
+        for k in range(ROUNDS):
+            await asyncio.gather(*(publish(m, n, k) for n, m in enumerate(pubs)))
+            for i, m in enumerate(subs):
+                roll = r.random()
+                if online[i] and roll < 0.08:
+                    # Sometimes PUBLISHes read but not acknowledged, then gone.
+                    m.ack_publishes = r.random() < 0.5
+                    await asyncio.sleep(r.random() * 0.01)
+                    m.drop()
+                    online[i] = False
+                elif not online[i] and roll < 0.3:
+                    m.ack_publishes = True
+                    await m.connect()
+                    if not m.session_present:
+                        pytest.fail(f"{m.client_id}: its session was not kept (session present 0)")
+                    takeovers_seen += 1
+                    online[i] = True
+            await asyncio.sleep(0.002)
+        for i, m in enumerate(subs):
+            if not online[i]:
+                m.ack_publishes = True
+                await m.connect()
+                assert m.session_present, m.client_id
+        want = set(published)
+        for _ in range(200):
+            if all(want <= {p for _, p, _ in m.received} for m in subs):
+                break
+            await asyncio.sleep(0.05)
+        for m in subs:
+            got = {p for _, p, _ in m.received}
+            missing = sorted(want - got)
+            assert not missing, f"{m.client_id} never got {len(missing)} messages, e.g. {missing[:5]}"
+            assert got <= want, f"{m.client_id} got messages never published: {sorted(got - want)[:5]}"
+        assert takeovers_seen > 10, takeovers_seen
+        for m in subs + pubs:
+            await m.disconnect()
+        binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+        sock = str(proc.workdir / "run" / "junction.sock")
+        for _ in range(100):
+            out = subprocess.run([binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30)
+            shards = json.loads(out.stdout)["per_shard"]
+            counts = (sum(x["connections"] for x in shards), sum(x.get("offline_sessions", 0) for x in shards))
+            if counts == (0, SUBSCRIBERS):
+                break
+            await asyncio.sleep(0.1)
+        assert counts == (0, SUBSCRIBERS), out.stdout
+        assert proc.alive(), proc.logs()
+        log = proc.stderr_path.read_text()
+        assert "panicked" not in log, proc.logs()
+        assert " ERROR " not in log, proc.logs()
+    finally:
+        proc.kill()
