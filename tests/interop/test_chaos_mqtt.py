@@ -1,16 +1,17 @@
-"""MQTT persistent sessions under churn: QoS 1 delivery must survive
+"""MQTT persistent sessions under churn: QoS 1 and QoS 2 delivery must survive
 abrupt disconnects, acknowledgements withheld, and reconnects that land on
 the other shard (a session taken over across shards).
 
 Six subscribers with persistent sessions (MQTT 3.1.1, clean session 0)
-subscribe to ``chaos/#`` at QoS 1 and then, over and over, drop their TCP
+subscribe to ``chaos/#`` at QoS 1 (or 2) and then, over and over, drop their TCP
 connection without a DISCONNECT (sometimes with PUBLISHes read but not
 acknowledged), stay away a moment and reconnect with the same client ID.
-Two publishers publish at QoS 1 meanwhile. Afterwards every subscriber is
-connected once more and must, over the whole run, have received every
-message whose PUBACK its publisher got after the subscriber's SUBACK (at
-least once: a message not acknowledged is sent again), and nothing never
-published. Then everyone disconnects properly: no connection is left, and
+Two publishers publish at the same QoS meanwhile. Afterwards every
+subscriber is connected once more and must, over the whole run, have
+received every message its publisher had acknowledged (at least once: a
+message not acknowledged is sent again; at QoS 2 delivered exactly once,
+a resend of a packet ID not yet released being the same message), and
+nothing never published. Then everyone disconnects properly: no connection is left, and
 the six sessions are held offline.
 """
 
@@ -67,6 +68,11 @@ class Mqtt:
         self.ack_publishes = True
         self.session_present: bool | None = None
         self.next_id = 0
+        #: QoS 2 packet IDs received and not yet released (the session's
+        #: state on the client side: kept across reconnects).
+        self.inflight2: set[bytes] = set()
+        #: QoS 2 deliveries to the application (at most once each).
+        self.delivered2: list[bytes] = []
 
     async def connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -104,9 +110,23 @@ class Mqtt:
                     if qos:
                         pid, rest = rest[:2], rest[2:]
                     self.received.append((topic, rest, bool(first & 0x08)))
-                    if qos and self.ack_publishes:
+                    if qos == 2:
+                        # Delivered on first receipt; a resend of a packet ID
+                        # not yet released is the same message.
+                        if pid not in self.inflight2:
+                            self.inflight2.add(pid)
+                            self.delivered2.append(rest)
+                        if self.ack_publishes:
+                            writer.write(packet(0x50, pid))
+                    elif qos and self.ack_publishes:
                         writer.write(packet(0x40, pid))
-                elif kind in (4, 9):  # PUBACK, SUBACK
+                elif kind == 6:  # PUBREL: the message is released
+                    self.inflight2.discard(body[:2])
+                    if self.ack_publishes:
+                        writer.write(packet(0x70, body[:2]))
+                elif kind == 5:  # PUBREC of our QoS 2 PUBLISH
+                    writer.write(packet(0x62, body[:2]))
+                elif kind in (4, 7, 9):  # PUBACK, PUBCOMP, SUBACK
                     pid = struct.unpack(">H", body[:2])[0]
                     fut = self.acks.pop(pid, None)
                     if fut and not fut.done():
@@ -122,16 +142,17 @@ class Mqtt:
         self.writer.write(packet(first, struct.pack(">H", pid) + body_after_pid))
         return await asyncio.wait_for(fut, 10)
 
-    async def subscribe(self, topic: bytes) -> None:
-        ack = await self.request(0x82, s(topic) + b"\x01")
-        assert ack[2:] == b"\x01", ack
+    async def subscribe(self, topic: bytes, qos: int = 1) -> None:
+        ack = await self.request(0x82, s(topic) + bytes([qos]))
+        assert ack[2:] == bytes([qos]), ack
 
-    async def publish(self, topic: bytes, payload: bytes) -> None:
+    async def publish(self, topic: bytes, payload: bytes, qos: int = 1) -> None:
+        """Returns once acknowledged (PUBACK; PUBCOMP at QoS 2)."""
         assert self.writer is not None
         pid = self.pid()
         fut = asyncio.get_running_loop().create_future()
         self.acks[pid] = fut
-        self.writer.write(packet(0x32, s(topic) + struct.pack(">H", pid) + payload))
+        self.writer.write(packet(0x30 | qos << 1, s(topic) + struct.pack(">H", pid) + payload))
         await asyncio.wait_for(fut, 10)
 
     def drop(self) -> None:
@@ -152,7 +173,9 @@ class Mqtt:
         self.writer = None
 
 
-async def test_persistent_sessions_lose_no_qos1_message_under_churn(tmp_path):
+@pytest.mark.parametrize("qos", [1, 2])
+async def test_persistent_sessions_lose_no_message_under_churn(tmp_path, qos):
+    """QoS 1: every message at least once; QoS 2: exactly once."""
     proc = RouterProcess(tmp_path)
     proc.start()
     try:
@@ -160,29 +183,38 @@ async def test_persistent_sessions_lose_no_qos1_message_under_churn(tmp_path):
         subs = [Mqtt(proc.mqtt_port, f"chaos-sub-{i}", clean=False) for i in range(SUBSCRIBERS)]
         for m in subs:
             await m.connect()
-            await m.subscribe(b"chaos/#")
+            await m.subscribe(b"chaos/#", qos)
         pubs = [Mqtt(proc.mqtt_port, f"chaos-pub-{i}", clean=True) for i in range(PUBLISHERS)]
         for m in pubs:
             await m.connect()
         published: list[bytes] = []
         online = [True] * SUBSCRIBERS
+        withheld = [0] * SUBSCRIBERS
         takeovers_seen = 0
 
         async def publish(m: Mqtt, n: int, k: int) -> None:
             payload = b"%d:%d" % (n, k)
-            await m.publish(b"chaos/%d" % (k % 3), payload)
+            await m.publish(b"chaos/%d" % (k % 3), payload, qos)
             published.append(payload)
 
         for k in range(ROUNDS):
             await asyncio.gather(*(publish(m, n, k) for n, m in enumerate(pubs)))
             for i, m in enumerate(subs):
                 roll = r.random()
-                if online[i] and roll < 0.08:
-                    # Sometimes PUBLISHes read but not acknowledged, then gone.
-                    m.ack_publishes = r.random() < 0.5
-                    await asyncio.sleep(r.random() * 0.01)
-                    m.drop()
-                    online[i] = False
+                if online[i] and not m.ack_publishes:
+                    # Withheld its acknowledgements for a few rounds: gone.
+                    withheld[i] -= 1
+                    if withheld[i] == 0:
+                        m.drop()
+                        online[i] = False
+                elif online[i] and roll < 0.08:
+                    if r.random() < 0.5:
+                        # PUBLISHes read and not acknowledged, then gone.
+                        m.ack_publishes = False
+                        withheld[i] = r.randint(1, 3)
+                    else:
+                        m.drop()
+                        online[i] = False
                 elif not online[i] and roll < 0.3:
                     m.ack_publishes = True
                     await m.connect()
@@ -206,6 +238,10 @@ async def test_persistent_sessions_lose_no_qos1_message_under_churn(tmp_path):
             missing = sorted(want - got)
             assert not missing, f"{m.client_id} never got {len(missing)} messages, e.g. {missing[:5]}"
             assert got <= want, f"{m.client_id} got messages never published: {sorted(got - want)[:5]}"
+            if qos == 2:
+                twice = sorted(p for p in set(m.delivered2) if m.delivered2.count(p) > 1)
+                assert not twice, f"{m.client_id} got {len(twice)} QoS 2 messages twice, e.g. {twice[:5]}"
+                assert set(m.delivered2) == want, m.client_id
         assert takeovers_seen > 10, takeovers_seen
         for m in subs + pubs:
             await m.disconnect()
