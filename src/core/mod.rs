@@ -363,7 +363,9 @@ impl ShardRouter {
 
     /// A message from shard `from`.
     pub fn shard_msg(&mut self, from: ShardId, msg: ShardMsg) {
-        self.peer_msg(from, msg);
+        if let Some((from, msg)) = self.ahead_of_reload(from, msg) {
+            self.peer_msg(from, msg);
+        }
         self.settle();
     }
 

@@ -17,23 +17,30 @@
 //! sessions get GOODBYE `wamp.close.close_realm`. Sessions of a transport
 //! the new config no longer has get GOODBYE `wamp.close.system_shutdown`.
 //! Every shard applies the same configs in the same order, so the indices
-//! agree. A realm's event store (history, persistence) is set up when the
+//! agree, but not at the same moment: the node reloads the shards one after
+//! the other, so a shard that has appended a realm may already send its
+//! peers messages about it (a SUBSCRIBE's `SubJoin` to the owner shard).
+//! A shard that has not added that realm yet keeps such messages, in the
+//! order they came, and handles them right after its own reload added the
+//! realm ([`ShardRouter::ahead_of_reload`]); they once indexed past its
+//! realms and panicked the shard. A realm's event store (history, persistence) is set up when the
 //! realm is created and not changed by a reload (the node says so).
 //! Sessions the change does not touch are not disturbed.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 
 use ahash::AHashSet;
 
 use super::ShardRouter;
 use super::api::{FrontEnd, LinkId};
-use super::cluster::RealmIdx;
+use super::cluster::{RealmIdx, ShardMsg};
 use super::outbox::CloseReason;
 use super::realm::Realm;
 use super::session::Phase;
 use super::uris;
 use crate::config::Config;
-use crate::proto::{Dict, Goodbye, Message};
+use crate::proto::{Dict, Goodbye, Message, ShardId};
 
 /// What a drain or a reload keeps between inputs.
 #[derive(Default)]
@@ -43,6 +50,9 @@ pub(super) struct OpsState {
     /// Links whose session got the router's GOODBYE during a drain and
     /// whose client has not answered yet.
     pub awaiting_goodbye: AHashSet<LinkId>,
+    /// Messages from other shards about realms this shard has not added
+    /// yet (they reloaded first), in the order they came.
+    pub ahead: VecDeque<(ShardId, ShardMsg)>,
 }
 
 /// What [`ShardRouter::apply`] changed on this shard.
@@ -185,8 +195,38 @@ impl ShardRouter {
         self.authz.clear_cache();
         self.cx.limits = config.limits.clone();
         self.cx.links.metrics.timing = config.node.metrics;
+        // Messages about the realms just added, from shards that reloaded first.
+        for (from, msg) in std::mem::take(&mut self.ops.ahead) {
+            if let Some((from, msg)) = self.ahead_of_reload(from, msg) {
+                self.peer_msg(from, msg);
+            }
+        }
         self.settle();
         out
+    }
+
+    /// `Some` when a message from another shard can be handled now; `None`
+    /// when it is about a realm this shard has not added yet (kept, in
+    /// order, until [`Self::apply`] adds it). Messages about other realms
+    /// go on: nothing orders one realm's messages after another's.
+    pub(super) fn ahead_of_reload(
+        &mut self,
+        from: ShardId,
+        msg: ShardMsg,
+    ) -> Option<(ShardId, ShardMsg)> {
+        let unknown = msg
+            .realm()
+            .is_some_and(|r| r as usize >= self.cx.realms.len());
+        if unknown {
+            tracing::debug!(
+                shard = self.cx.shard.0,
+                from = from.0,
+                "a message about a realm this shard has not added yet: kept until its reload"
+            );
+            self.ops.ahead.push_back((from, msg));
+            return None;
+        }
+        Some((from, msg))
     }
 
     /// Closes every client link for which `hit(realm, transport id)` holds

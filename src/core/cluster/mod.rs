@@ -450,6 +450,38 @@ impl MsgKind {
 }
 
 impl ShardMsg {
+    /// The realm the message is about, where it names one (a message about
+    /// a realm its receiver has not added yet waits for the receiver's
+    /// reload: see `core/ops.rs`).
+    pub fn realm(&self) -> Option<RealmIdx> {
+        match self {
+            ShardMsg::SubJoin { realm, .. }
+            | ShardMsg::SubJoined { realm, .. }
+            | ShardMsg::SubLeave { realm, .. }
+            | ShardMsg::SubReplica { realm, .. }
+            | ShardMsg::RegJoin { realm, .. }
+            | ShardMsg::RegDone { realm, .. }
+            | ShardMsg::RegLeave { realm, .. }
+            | ShardMsg::RegUnregister { realm, .. }
+            | ShardMsg::RegReplica { realm, .. }
+            | ShardMsg::SubNode { realm, .. }
+            | ShardMsg::SubNodeReplica { realm, .. }
+            | ShardMsg::SubNodeJoined { realm, .. }
+            | ShardMsg::SubMeta { realm, .. }
+            | ShardMsg::Revoke { realm, .. } => Some(*realm),
+            ShardMsg::Publish(p) => Some(p.realm),
+            ShardMsg::Call(c) | ShardMsg::Bounce(c) => Some(c.realm),
+            ShardMsg::MetaQuery { q, .. } => Some(q.realm()),
+            ShardMsg::BarrierAck { .. }
+            | ShardMsg::RegUnregistered { .. }
+            | ShardMsg::Front(_)
+            | ShardMsg::Return(_)
+            | ShardMsg::MetaPart { .. }
+            | ShardMsg::CallChunk(_)
+            | ShardMsg::CancelInvocation { .. } => None,
+        }
+    }
+
     /// What the message is for.
     pub fn kind(&self) -> MsgKind {
         match self {

@@ -106,6 +106,24 @@ pub enum MetaQuery {
     },
 }
 
+impl MetaQuery {
+    /// The realm asked about.
+    pub fn realm(&self) -> RealmIdx {
+        match self {
+            MetaQuery::SessionCount { realm, .. }
+            | MetaQuery::SessionList { realm, .. }
+            | MetaQuery::SessionGet { realm, .. }
+            | MetaQuery::Kill { realm, .. }
+            | MetaQuery::SubList { realm, .. }
+            | MetaQuery::SubLookup { realm, .. }
+            | MetaQuery::SubMatch { realm, .. }
+            | MetaQuery::SubGet { realm, .. }
+            | MetaQuery::SubSubscribers { realm, .. }
+            | MetaQuery::SubEvents { realm, .. } => *realm,
+        }
+    }
+}
+
 /// One shard's answer; parts merge by summing counts and joining lists.
 #[derive(Debug, Default)]
 pub struct MetaPart {

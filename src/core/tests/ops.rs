@@ -396,3 +396,53 @@ fn counters_move_with_traffic() {
     assert_eq!(c.routers[0].metrics().latency.count, 6);
     assert_eq!(c.routers[0].metrics().received[code::PUBLISH as usize], 6);
 }
+
+/// The node reloads the shards one after the other: shard 0 has added
+/// realm3 and a session there subscribes, while the owner shard of the
+/// topic has not added realm3 yet. Its `SubJoin` waits there (it once
+/// indexed past the shard's realms and panicked the shard, found by
+/// tests/interop/test_chaos_reload.py); once shard 1 reloads, the
+/// subscription completes and events flow both ways.
+#[test]
+fn a_message_about_a_realm_a_shard_has_not_added_yet_waits_for_its_reload() {
+    let mut c = Cluster::with_config(2, config());
+    let mut next = config();
+    let mut realm3 = next.realms[0].clone();
+    realm3.name = "realm3".into();
+    next.realms.push(realm3);
+    let idx = next.realms.len() as u32 - 1;
+    // A topic whose owner is shard 1.
+    let topic = (0..)
+        .map(|i| format!("com.example.t{i}"))
+        .find(|t| {
+            crate::core::cluster::owner_of(idx, t, MatchPolicy::Exact, 2)
+                == crate::proto::ShardId(1)
+        })
+        .expect("some topic is owned by shard 1");
+    c.routers[0].apply(&next);
+    let (sub, _) = c.join(0, Serializer::Json, "realm3");
+    c.send(
+        &sub,
+        Message::Subscribe(Subscribe {
+            request: RequestId(1),
+            options: Dict::new(),
+            topic: topic.clone(),
+        }),
+    );
+    c.pump();
+    // Shard 1 keeps the SubJoin: no answer yet.
+    assert!(c.recv(&sub).is_empty());
+    assert_eq!(
+        c.routers[1].apply(&next).realms_added,
+        vec!["realm3".to_owned()]
+    );
+    c.pump();
+    match c.recv(&sub).as_slice() {
+        [Message::Subscribed(s)] if s.request == RequestId(1) => {}
+        other => panic!("expected SUBSCRIBED, got {other:?}"),
+    }
+    let (publ, _) = c.join(1, Serializer::MsgPack, "realm3");
+    c.publish(&publ, 2, &topic, Dict::new(), args(vec![Value::from(7u64)]));
+    c.pump();
+    assert_eq!(events(&c.recv(&sub)).len(), 1);
+}

@@ -1,0 +1,159 @@
+"""Hot reloads in a row under churn: twenty reloads alternate between a
+config with realm2 and an extra listener and one without them, while
+sessions keep joining realm2 (on the standard and on the extra listener),
+subscribing, publishing and leaving, and two Autobahn sessions on realm1
+keep publishing, receiving and calling.
+
+Every reload succeeds; realm1's sessions see every event in order and every
+call answered; a churning session always gets an answer (WELCOME, or ABORT
+when realm2 is gone, or its connection refused or closed): never silence;
+afterwards only the healthy sessions hold connections, and nothing panicked
+or logged an ERROR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import subprocess
+
+import pytest
+from autobahn.wamp.types import PublishOptions
+
+from authhelpers import RawRs
+from routerproc import RouterProcess, free_port
+from wampclient import EventSink, connect
+
+pytestmark = pytest.mark.junction_only
+
+RELOADS = 20
+
+
+def cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess:
+    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+    sock = str(router.workdir / "run" / "junction.sock")
+    return subprocess.run([binary, *args, "--socket", sock], capture_output=True, text=True, timeout=60)
+
+
+async def churn(port_of, stop: asyncio.Event, tally: dict, problems: list) -> None:
+    """Sessions on realm2, one after another, until ``stop``."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        port = port_of(n)
+        try:
+            rs = await asyncio.wait_for(RawRs.connect("127.0.0.1", port), 5)
+        except (OSError, RuntimeError, asyncio.IncompleteReadError):
+            tally["refused"] += 1  # the extra listener is closed now
+            await asyncio.sleep(0.01)
+            continue
+        except asyncio.TimeoutError:
+            problems.append(f"no RawSocket handshake answer on port {port}")
+            continue
+        try:
+            await rs.send([1, "realm2", {"roles": {"publisher": {}, "subscriber": {}}}])
+            msg = await rs.recv(timeout=5)
+            if msg[0] == 3:
+                tally["aborted"] += 1
+                continue
+            if msg[0] != 2:
+                problems.append(f"an answer to HELLO: {msg}")
+                continue
+            tally["welcomed"] += 1
+            await rs.send([32, 1, {}, "com.churn.t"])
+            await rs.send([16, 2, {"acknowledge": True, "exclude_me": False}, "com.churn.t", [n]])
+            while True:
+                msg = await rs.recv(timeout=5)
+                if msg[0] in (3, 6):  # realm2 went away meanwhile: closed
+                    tally["closed"] += 1
+                    break
+                if msg[0] == 36:
+                    tally["events"] += 1
+                    await rs.send([6, {}, "wamp.close.normal"])
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            tally["closed"] += 1
+        except asyncio.TimeoutError:
+            problems.append(f"a session on port {port} got no answer within 5 s")
+        finally:
+            rs.close()
+
+
+async def test_reloads_in_a_row_under_churn(tmp_path):
+    router = RouterProcess(tmp_path)
+    extra_port = free_port()
+    with_realm2 = copy.deepcopy(router.config)
+    with_realm2["workers"][0]["transports"].append(
+        {
+            "type": "rawsocket",
+            "id": "rs_extra",
+            "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": extra_port},
+            "serializers": ["json"],
+        }
+    )
+    without = copy.deepcopy(router.config)
+    without["workers"][0]["realms"] = [r for r in without["workers"][0]["realms"] if r["name"] != "realm2"]
+    router.config = with_realm2
+    router.start()
+    path = router.workdir / "config.json"
+    try:
+        subscriber = await connect(router, "ws", "msgpack")
+        publisher = await connect(router, "rs", "json")
+        await subscriber.register(lambda x: x, "com.healthy.echo")
+        sink = EventSink()
+        await subscriber.subscribe(sink, "com.healthy.events")
+        stop = asyncio.Event()
+        tally = {"refused": 0, "aborted": 0, "welcomed": 0, "closed": 0, "events": 0}
+        problems: list[str] = []
+        churners = [
+            asyncio.create_task(churn(lambda n: router.rs_port, stop, tally, problems)),
+            asyncio.create_task(churn(lambda n: router.rs_port, stop, tally, problems)),
+            asyncio.create_task(churn(lambda n: extra_port, stop, tally, problems)),
+        ]
+        sent = 0
+
+        async def healthy() -> None:
+            nonlocal sent
+            while not stop.is_set():
+                await publisher.publish("com.healthy.events", sent, options=PublishOptions(acknowledge=True))
+                assert await publisher.call("com.healthy.echo", sent) == sent
+                sent += 1
+                await asyncio.sleep(0.01)
+
+        traffic = asyncio.create_task(healthy())
+        loop = asyncio.get_running_loop()
+        for i in range(RELOADS):
+            config = without if i % 2 == 0 else with_realm2
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(config, indent=2))
+            os.replace(tmp, path)
+            out = await loop.run_in_executor(None, cli, router, "reload")
+            assert out.returncode == 0, out.stdout + out.stderr
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.gather(*churners)
+        await traffic
+        assert not problems, "\n".join(problems[:10])
+        await sink.wait_count(sent)
+        assert [args[0] for args, _ in sink.events] == list(range(sent))
+        # Both ways happened: welcomed and aborted on realm2, the extra
+        # listener refusing while closed.
+        assert tally["welcomed"] > 10 and tally["aborted"] > 10 and tally["refused"] > 0, tally
+        status = {}
+        for _ in range(100):
+            status = json.loads(cli(router, "status", "--json").stdout)
+            if sum(s["connections"] for s in status["per_shard"]) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sum(s["connections"] for s in status["per_shard"]) == 2, status["per_shard"]
+        assert status["reloads"] == {"ok": RELOADS, "failed": 0}, status["reloads"]
+        await subscriber.close()
+        await publisher.close()
+        assert router.alive(), router.logs()
+        log = router.stderr_path.read_text()
+        assert "panicked" not in log, router.logs()
+        assert " ERROR " not in log, router.logs()
+    finally:
+        router.kill()
