@@ -63,12 +63,16 @@ async def churn(port_of, stop: asyncio.Event, tally: dict, problems: list) -> No
                 continue
             tally["welcomed"] += 1
             await rs.send([32, 1, {}, "com.churn.t"])
-            await rs.send([16, 2, {"acknowledge": True, "exclude_me": False}, "com.churn.t", [n]])
+            published = False
             while True:
                 msg = await rs.recv(timeout=5)
                 if msg[0] in (3, 6):  # realm2 went away meanwhile: closed
                     tally["closed"] += 1
                     break
+                if msg[0] == 33 and not published:
+                    # Subscribed: now its own publication comes back to it.
+                    published = True
+                    await rs.send([16, 2, {"acknowledge": True, "exclude_me": False}, "com.churn.t", [n]])
                 if msg[0] == 36:
                     tally["events"] += 1
                     await rs.send([6, {}, "wamp.close.normal"])
@@ -152,6 +156,56 @@ async def test_reloads_in_a_row_under_churn(tmp_path):
         await subscriber.close()
         await publisher.close()
         assert router.alive(), router.logs()
+        log = router.stderr_path.read_text()
+        assert "panicked" not in log, router.logs()
+        assert " ERROR " not in log, router.logs()
+    finally:
+        router.kill()
+
+
+async def test_a_graceful_stop_under_churn(tmp_path):
+    """SIGTERM while sessions churn and Autobahn sessions publish and call:
+    the router says GOODBYE, refuses newcomers, and exits with status 0
+    within its shutdown timeout (2 s here; clients that never answer the
+    GOODBYE are closed then), with no panic and no ERROR logged."""
+    router = RouterProcess(tmp_path)
+    router.start()
+    try:
+        subscriber = await connect(router, "ws", "msgpack")
+        publisher = await connect(router, "rs", "json")
+        await subscriber.register(lambda x: x, "com.healthy.echo")
+        sink = EventSink()
+        await subscriber.subscribe(sink, "com.healthy.events")
+        stop = asyncio.Event()
+        tally = {"refused": 0, "aborted": 0, "welcomed": 0, "closed": 0, "events": 0}
+        problems: list[str] = []
+        churners = [asyncio.create_task(churn(lambda n: router.rs_port, stop, tally, problems)) for _ in range(3)]
+
+        async def healthy() -> None:
+            n = 0
+            while not stop.is_set():
+                try:
+                    await publisher.publish("com.healthy.events", n, options=PublishOptions(acknowledge=True))
+                    await publisher.call("com.healthy.echo", n)
+                except Exception:  # noqa: BLE001 - the router is stopping
+                    return
+                n += 1
+                await asyncio.sleep(0.005)
+
+        traffic = asyncio.create_task(healthy())
+        await asyncio.sleep(1.0)
+        assert tally["welcomed"] > 5, tally
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        router.terminate()
+        code = await loop.run_in_executor(None, router.wait, 15)
+        took = loop.time() - started
+        stop.set()
+        await asyncio.gather(*churners, return_exceptions=True)
+        await asyncio.gather(traffic, return_exceptions=True)
+        assert code == 0, router.logs()
+        # The shutdown timeout (2 s) bounds the stop; 10 s is far beyond it.
+        assert took < 10, took
         log = router.stderr_path.read_text()
         assert "panicked" not in log, router.logs()
         assert " ERROR " not in log, router.logs()
