@@ -1,6 +1,7 @@
 """Mutated input from many connections at once, while well-behaved
 sessions keep routing: WAMP over RawSocket (JSON and MessagePack) and over
-WebSocket, and MQTT 3.1.1 and 5.0. Each connection opens properly, then
+WebSocket, and MQTT 3.1.1 and 5.0, on their own listeners and on a
+universal one (the first octets choose). Each connection opens properly, then
 sends a burst of valid messages of which some are mutated (bytes changed,
 cut, inserted or repeated; sometimes the framing itself). The quality bar:
 bad input never panics, stalls or harms other sessions.
@@ -30,7 +31,7 @@ import pytest
 from autobahn.wamp.types import PublishOptions
 
 from fuzzhelpers import mutate
-from routerproc import RouterProcess
+from routerproc import RouterProcess, free_port
 from wampclient import EventSink, connect
 
 pytestmark = pytest.mark.junction_only
@@ -228,6 +229,8 @@ class Fuzzer:
             2: lambda: (self.mqtt(), self.ports["mqtt"]),
             3: lambda: (self.websocket(), self.ports["ws"]),
         }[kind]()
+        if self.r.random() < 0.25:
+            port = self.ports["uni"]  # the same bytes to the universal port
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
                 if self.r.random() < 0.1:
@@ -251,8 +254,21 @@ class Fuzzer:
 def router(tmp_path):
     """The standard router, with permessage-deflate on its WebSocket listener."""
     proc = RouterProcess(tmp_path)
-    ws = next(t for t in proc.config["workers"][0]["transports"] if t["id"] == "ws_main")
+    transports = proc.config["workers"][0]["transports"]
+    ws = next(t for t in transports if t["id"] == "ws_main")
     ws["options"] = {"compression": {"deflate": {}}}
+    # One port for every protocol: the first octets choose.
+    proc.uni_port = free_port()
+    transports.append(
+        {
+            "type": "universal",
+            "id": "uni",
+            "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": proc.uni_port},
+            "rawsocket": {"serializers": ["json", "msgpack"]},
+            "websocket": {"ws": {"type": "websocket", "serializers": ["json"], "options": {"compression": {"deflate": {}}}}},
+            "mqtt": {"options": {"realm": "realm1", "role": "anonymous", "payload_mapping": {"": {"type": "passthrough"}}}},
+        }
+    )
     proc.start()
     yield proc
     proc.kill()
@@ -264,7 +280,7 @@ async def test_a_storm_of_mutated_input_harms_no_other_session(router):
     publisher = await connect(router, "rs", "json")
     sink = EventSink()
     await subscriber.subscribe(sink, topic)
-    ports = {"rs": router.rs_port, "ws": router.ws_port, "mqtt": router.mqtt_port}
+    ports = {"rs": router.rs_port, "ws": router.ws_port, "mqtt": router.mqtt_port, "uni": router.uni_port}
     threads = [threading.Thread(target=Fuzzer(seed, ports).run) for seed in range(THREADS)]
     for t in threads:
         t.start()
