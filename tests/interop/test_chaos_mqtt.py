@@ -133,8 +133,18 @@ class Mqtt:
                         fut.set_result(body)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
+        # The connection ended: what waits for an acknowledgement fails now.
+        for fut in self.acks.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("the connection ended"))
+        self.acks.clear()
+
+    def alive(self) -> None:
+        if self.writer is None or self.task is None or self.task.done():
+            raise ConnectionError("the connection ended")
 
     async def request(self, first: int, body_after_pid: bytes, pid: int | None = None) -> bytes:
+        self.alive()
         pid = pid or self.pid()
         fut = asyncio.get_running_loop().create_future()
         self.acks[pid] = fut
@@ -148,6 +158,7 @@ class Mqtt:
 
     async def publish(self, topic: bytes, payload: bytes, qos: int = 1) -> None:
         """Returns once acknowledged (PUBACK; PUBCOMP at QoS 2)."""
+        self.alive()
         assert self.writer is not None
         pid = self.pid()
         fut = asyncio.get_running_loop().create_future()
