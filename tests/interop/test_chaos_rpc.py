@@ -1,5 +1,6 @@
 """Routed calls under churn: well-formed RawSocket clients on both shards
-call each other's procedures (their own and a shared one, round robin)
+call each other's procedures (their own, a shared one, round robin, and
+through prefix and wildcard registrations when the exact callee is gone)
 with every kind of answer (a result, progressive results, an error, a slow
 answer, none), with timeouts and with cancels of every mode, while clients
 leave abruptly with invocations pending and come back.
@@ -73,6 +74,12 @@ class Client:
         await asyncio.wait_for(self.welcomed.wait(), 10)
         await self.register(f"com.chaos.p{self.n}", {}, 0)
         await self.register(SHARED, {"invoke": "roundrobin"}, 0)
+        # Pattern registrations: a call whose exact callee left falls back
+        # to them (exact, then prefix, then wildcard).
+        if self.n == 0:
+            await self.register("com.chaos", {"match": "prefix"}, 0)
+        if self.n == 1:
+            await self.register("com.chaos.", {"match": "wildcard"}, 0)
 
     async def register(self, procedure: str, options: dict, tries: int) -> None:
         if self.rs is None:
