@@ -7,6 +7,7 @@ mod auth;
 mod compat;
 mod env;
 mod mqtt;
+mod mutations;
 mod samples;
 mod web;
 mod web_archive;
