@@ -5,6 +5,7 @@ RawSocket client that fuzzing threads drive message by message.
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import struct
@@ -13,6 +14,16 @@ import msgpack
 
 #: RawSocket serializer IDs.
 JSON, MSGPACK = 1, 2
+
+#: Added to every fuzz and chaos test's seeds: the suite runs with 0 (the
+#: same bytes every run); a soak runs other seeds, e.g.
+#: ``for s in $(seq 1 50); do FUZZ_SEED=$s pytest test_fuzz*.py test_chaos*.py; done``.
+SEED = int(os.environ.get("FUZZ_SEED", "0"))
+
+
+def rng(seed: int) -> random.Random:
+    """The seeded generator of a test, shifted by ``FUZZ_SEED``."""
+    return random.Random(seed + SEED * 1_000_003)
 
 
 def mutate(r: random.Random, data: bytes) -> bytes:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import subprocess
 
 import pytest
 
 from authhelpers import RawRs
+from fuzzhelpers import rng
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -108,7 +108,7 @@ async def test_meta_questions_under_churn_are_all_answered_and_agree(tmp_path):
     proc = RouterProcess(tmp_path)
     proc.start()
     try:
-        r = random.Random(3)
+        r = rng(3)
         problems: list[str] = []
         churners: list[Session] = []
         departed: list[int] = []

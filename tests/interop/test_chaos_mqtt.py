@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import struct
 import subprocess
 
 import pytest
 
+from fuzzhelpers import rng
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -190,7 +190,7 @@ async def test_persistent_sessions_lose_no_message_under_churn(tmp_path, qos):
     proc = RouterProcess(tmp_path)
     proc.start()
     try:
-        r = random.Random(5)
+        r = rng(5)
         subs = [Mqtt(proc.mqtt_port, f"chaos-sub-{i}", clean=False) for i in range(SUBSCRIBERS)]
         for m in subs:
             await m.connect()

@@ -30,6 +30,7 @@ import subprocess
 import pytest
 
 from authhelpers import RawRs
+from fuzzhelpers import rng
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -250,10 +251,10 @@ async def test_events_under_churn_keep_the_brokers_guarantees(tmp_path):
     proc.start()
     try:
         clock = Clock()
-        r = random.Random(11)
+        r = rng(11)
         seq = [0]
         publications: list[dict] = []
-        live = [Client(f"c{n}", proc.rs_port, random.Random(200 + n), clock, steady=n < 3) for n in range(CLIENTS)]
+        live = [Client(f"c{n}", proc.rs_port, rng(200 + n), clock, steady=n < 3) for n in range(CLIENTS)]
         everyone = list(live)
         for c in live:
             await c.join()
@@ -262,7 +263,7 @@ async def test_events_under_churn_keep_the_brokers_guarantees(tmp_path):
             for i, c in enumerate(live):
                 if r.random() < 0.02 and not c.steady:
                     c.leave()
-                    fresh = Client(f"{c.name}'", proc.rs_port, random.Random(r.randrange(1 << 30)), clock)
+                    fresh = Client(f"{c.name}'", proc.rs_port, rng(r.randrange(1 << 30)), clock)
                     await fresh.join()
                     live[i] = fresh
                     everyone.append(fresh)

@@ -12,11 +12,11 @@ newer, in order, none twice. No panic, no ERROR logged.
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 
 from authhelpers import RawRs
+from fuzzhelpers import rng
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -37,7 +37,7 @@ async def test_retained_events_under_churn(tmp_path):
     proc = RouterProcess(tmp_path)
     proc.start()
     try:
-        r = random.Random(9)
+        r = rng(9)
         stop = asyncio.Event()
         #: topic → [last sent, last acknowledged]
         seqs = {t: [0, 0] for t in TOPICS}

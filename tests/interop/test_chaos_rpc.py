@@ -24,6 +24,7 @@ import subprocess
 import pytest
 
 from authhelpers import RawRs
+from fuzzhelpers import rng
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -266,8 +267,8 @@ async def test_calls_under_churn_each_get_exactly_one_answer(tmp_path):
     proc = RouterProcess(tmp_path)
     proc.start()
     try:
-        r = random.Random(7)
-        clients = [Client(n, proc.rs_port, random.Random(100 + n)) for n in range(CLIENTS)]
+        r = rng(7)
+        clients = [Client(n, proc.rs_port, rng(100 + n)) for n in range(CLIENTS)]
         for c in clients:
             await c.join()
         targets = [f"com.chaos.p{n}" for n in range(CLIENTS)] + ["com.chaos.nobody"]

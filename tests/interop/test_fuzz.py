@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import socket
 import struct
 import subprocess
@@ -30,7 +29,7 @@ import msgpack
 import pytest
 from autobahn.wamp.types import PublishOptions
 
-from fuzzhelpers import mutate
+from fuzzhelpers import mutate, rng
 from routerproc import RouterProcess, free_port
 from wampclient import EventSink, connect
 
@@ -87,7 +86,7 @@ class Fuzzer:
     """One thread's seeded stream of mutated connections."""
 
     def __init__(self, seed: int, ports: dict[str, int]):
-        self.r = random.Random(seed)
+        self.r = rng(seed)
         self.ports = ports
 
     def mutate(self, b: bytes) -> bytes:

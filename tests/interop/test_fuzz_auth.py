@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import os
-import random
 import subprocess
 import threading
 import time
@@ -39,7 +38,7 @@ from autobahn.wamp.types import PublishOptions
 from nacl.signing import SigningKey
 
 from authhelpers import CRA_SECRET, TICKET, TICKET_ENV, login, pubkey, scram_credential, seed, static_auth
-from fuzzhelpers import JSON, MSGPACK, RawSocketClient, mutate
+from fuzzhelpers import JSON, MSGPACK, RawSocketClient, mutate, rng
 from routerproc import ALLOW_ALL, RouterProcess, free_port
 from wampclient import EventSink
 
@@ -213,7 +212,7 @@ class LoginFuzzer:
 
     def __init__(self, n: int, ports: dict[str, int]):
         self.n = n
-        self.r = random.Random(1000 + n)
+        self.r = rng(1000 + n)
         self.ports = ports
         self.violations: list[str] = []
         self.counts = {"welcome": 0, "abort": 0, "challenge": 0, "allowed": 0, "denied": 0, "mutated": 0}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import socket
 import ssl
 import struct
@@ -36,7 +35,7 @@ import pytest
 from autobahn.wamp import auth as ab_auth
 from autobahn.wamp.types import PublishOptions
 
-from fuzzhelpers import mutate
+from fuzzhelpers import mutate, rng
 from routerproc import RouterProcess, free_port
 from tlshelpers import Pki, TlsRouter, tls_login
 from wampclient import EventSink, connect
@@ -177,7 +176,7 @@ def read_responses(data: bytes, heads: list[bool]) -> list[int]:
 class HttpFuzzer:
     def __init__(self, n: int, port: int):
         self.n = n
-        self.r = random.Random(2000 + n)
+        self.r = rng(2000 + n)
         self.port = port
         self.violations: list[str] = []
         self.judged = 0
@@ -397,7 +396,7 @@ OPENINGS = {
 class TlsFuzzer:
     def __init__(self, n: int, ports: dict[str, int], ctx: ssl.SSLContext):
         self.n = n
-        self.r = random.Random(3000 + n)
+        self.r = rng(3000 + n)
         self.ports = ports
         self.ctx = ctx
         self.violations: list[str] = []
