@@ -4,13 +4,18 @@ RawSocket client that fuzzing threads drive message by message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import socket
 import struct
+import subprocess
+import threading
+import time
 
 import msgpack
+from autobahn.wamp.types import PublishOptions
 
 #: RawSocket serializer IDs.
 JSON, MSGPACK = 1, 2
@@ -106,3 +111,81 @@ class RawSocketClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def varint(n: int) -> bytes:
+    """An MQTT variable byte integer."""
+    out = b""
+    while True:
+        d, n = n % 128, n // 128
+        out += bytes([d | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def mqtt_packet(first: int, body: bytes) -> bytes:
+    """An MQTT packet: the first octet, the remaining length, the body."""
+    return bytes([first]) + varint(len(body)) + body
+
+
+def mqtt_str(x: bytes) -> bytes:
+    """An MQTT string (or binary data): two octets of length, then ``x``."""
+    return struct.pack(">H", len(x)) + x
+
+
+# -- the router under test: what a storm must leave behind ----------------------
+
+
+def status(router) -> dict:
+    """``junction status --json`` of a router started by ``RouterProcess``."""
+    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+    sock = str(router.workdir / "run" / "junction.sock")
+    out = subprocess.run([binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def counts(router) -> tuple[int, int]:
+    """Open connections and MQTT sessions held offline, all shards."""
+    shards = status(router)["per_shard"]
+    return sum(s["connections"] for s in shards), sum(s.get("offline_sessions", 0) for s in shards)
+
+
+async def settled(router, connections: int, offline: int | None = None, within: float = 10.0) -> None:
+    """Waits until exactly ``connections`` connections are open (and, when
+    given, ``offline`` MQTT sessions held offline)."""
+    deadline = time.monotonic() + within
+    while True:
+        got = counts(router)
+        want = (connections, got[1] if offline is None else offline)
+        if got == want or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert got == want, status(router)["per_shard"]
+
+
+def clean_log(router) -> None:
+    """The router is alive and logged no panic and no ERROR."""
+    assert router.alive(), router.logs()
+    log = router.stderr_path.read_text()
+    assert "panicked" not in log, router.logs()
+    assert " ERROR " not in log, router.logs()
+
+
+async def storm(threads: list[threading.Thread], publisher, sink, topic: str) -> int:
+    """Runs the fuzzing threads while ``publisher`` publishes to ``sink``'s
+    topic every 50 ms; every event must arrive, in order. Returns how many
+    were published."""
+    for t in threads:
+        t.start()
+    sent = 0
+    while any(t.is_alive() for t in threads):
+        await publisher.publish(topic, sent, options=PublishOptions(acknowledge=True))
+        sent += 1
+        await asyncio.sleep(0.05)
+    for t in threads:
+        t.join()
+    await sink.wait_count(sent)
+    assert [args[0] for args, _ in sink.events] == list(range(sent))
+    assert sent > 10, "the storm was over before the healthy sessions routed"
+    return sent

@@ -15,14 +15,11 @@ every departed one's is not. No panic, no ERROR logged, no connection left.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
 
 import pytest
 
 from authhelpers import RawRs
-from fuzzhelpers import rng
+from fuzzhelpers import clean_log, rng, settled
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -191,18 +188,7 @@ async def test_meta_questions_under_churn_are_all_answered_and_agree(tmp_path):
 
         for s in churners + observers:
             s.leave()
-        binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
-        sock = str(proc.workdir / "run" / "junction.sock")
-        for _ in range(100):
-            out = subprocess.run([binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30)
-            n = sum(x["connections"] for x in json.loads(out.stdout)["per_shard"])
-            if n == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert n == 0, out.stdout
-        assert proc.alive(), proc.logs()
-        log = proc.stderr_path.read_text()
-        assert "panicked" not in log, proc.logs()
-        assert " ERROR " not in log, proc.logs()
+        await settled(proc, 0)
+        clean_log(proc)
     finally:
         proc.kill()

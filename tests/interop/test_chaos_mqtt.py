@@ -18,14 +18,13 @@ the six sessions are held offline.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import struct
-import subprocess
 
 import pytest
 
-from fuzzhelpers import rng
+from fuzzhelpers import clean_log, rng, settled
+from fuzzhelpers import mqtt_packet as packet
+from fuzzhelpers import mqtt_str as s
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -33,23 +32,6 @@ pytestmark = pytest.mark.junction_only
 SUBSCRIBERS = 6
 PUBLISHERS = 2
 ROUNDS = 500
-
-
-def varint(n: int) -> bytes:
-    out = b""
-    while True:
-        d, n = n % 128, n // 128
-        out += bytes([d | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def packet(first: int, body: bytes) -> bytes:
-    return bytes([first]) + varint(len(body)) + body
-
-
-def s(x: bytes) -> bytes:
-    return struct.pack(">H", len(x)) + x
 
 
 class Mqtt:
@@ -256,19 +238,7 @@ async def test_persistent_sessions_lose_no_message_under_churn(tmp_path, qos):
         assert takeovers_seen > 10, takeovers_seen
         for m in subs + pubs:
             await m.disconnect()
-        binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
-        sock = str(proc.workdir / "run" / "junction.sock")
-        for _ in range(100):
-            out = subprocess.run([binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30)
-            shards = json.loads(out.stdout)["per_shard"]
-            counts = (sum(x["connections"] for x in shards), sum(x.get("offline_sessions", 0) for x in shards))
-            if counts == (0, SUBSCRIBERS):
-                break
-            await asyncio.sleep(0.1)
-        assert counts == (0, SUBSCRIBERS), out.stdout
-        assert proc.alive(), proc.logs()
-        log = proc.stderr_path.read_text()
-        assert "panicked" not in log, proc.logs()
-        assert " ERROR " not in log, proc.logs()
+        await settled(proc, 0, offline=SUBSCRIBERS)
+        clean_log(proc)
     finally:
         proc.kill()

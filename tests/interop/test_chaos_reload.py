@@ -23,6 +23,7 @@ import pytest
 from autobahn.wamp.types import PublishOptions
 
 from authhelpers import RawRs
+from fuzzhelpers import clean_log, settled, status
 from routerproc import RouterProcess, free_port
 from wampclient import EventSink, connect
 
@@ -35,6 +36,33 @@ def cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess:
     binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
     sock = str(router.workdir / "run" / "junction.sock")
     return subprocess.run([binary, *args, "--socket", sock], capture_output=True, text=True, timeout=60)
+
+
+async def reloads(router: RouterProcess, configs: tuple[dict, dict], pause: float) -> None:
+    """``RELOADS`` reloads, alternating between ``configs`` (the first
+    first), each written whole where the router reads its config; every
+    reload must succeed."""
+    path = router.workdir / "config.json"
+    loop = asyncio.get_running_loop()
+    for i in range(RELOADS):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(configs[i % 2], indent=2))
+        os.replace(tmp, path)
+        out = await loop.run_in_executor(None, cli, router, "reload")
+        assert out.returncode == 0, out.stdout + out.stderr
+        await asyncio.sleep(pause)
+
+
+async def healthy_sessions(router: RouterProcess) -> tuple:
+    """An Autobahn subscriber (and callee of ``com.healthy.echo``) over
+    WebSocket and a publisher over RawSocket on realm1, and the subscriber's
+    sink for ``com.healthy.events``."""
+    subscriber = await connect(router, "ws", "msgpack")
+    publisher = await connect(router, "rs", "json")
+    await subscriber.register(lambda x: x, "com.healthy.echo")
+    sink = EventSink()
+    await subscriber.subscribe(sink, "com.healthy.events")
+    return subscriber, publisher, sink
 
 
 async def churn(port_of, stop: asyncio.Event, tally: dict, problems: list) -> None:
@@ -101,13 +129,8 @@ async def test_reloads_in_a_row_under_churn(tmp_path):
     without["workers"][0]["realms"] = [r for r in without["workers"][0]["realms"] if r["name"] != "realm2"]
     router.config = with_realm2
     router.start()
-    path = router.workdir / "config.json"
     try:
-        subscriber = await connect(router, "ws", "msgpack")
-        publisher = await connect(router, "rs", "json")
-        await subscriber.register(lambda x: x, "com.healthy.echo")
-        sink = EventSink()
-        await subscriber.subscribe(sink, "com.healthy.events")
+        subscriber, publisher, sink = await healthy_sessions(router)
         stop = asyncio.Event()
         tally = {"refused": 0, "aborted": 0, "welcomed": 0, "closed": 0, "events": 0}
         problems: list[str] = []
@@ -127,15 +150,7 @@ async def test_reloads_in_a_row_under_churn(tmp_path):
                 await asyncio.sleep(0.01)
 
         traffic = asyncio.create_task(healthy())
-        loop = asyncio.get_running_loop()
-        for i in range(RELOADS):
-            config = without if i % 2 == 0 else with_realm2
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(config, indent=2))
-            os.replace(tmp, path)
-            out = await loop.run_in_executor(None, cli, router, "reload")
-            assert out.returncode == 0, out.stdout + out.stderr
-            await asyncio.sleep(0.1)
+        await reloads(router, (without, with_realm2), pause=0.1)
         stop.set()
         await asyncio.gather(*churners)
         await traffic
@@ -145,20 +160,11 @@ async def test_reloads_in_a_row_under_churn(tmp_path):
         # Both ways happened: welcomed and aborted on realm2, the extra
         # listener refusing while closed.
         assert tally["welcomed"] > 10 and tally["aborted"] > 10 and tally["refused"] > 0, tally
-        status = {}
-        for _ in range(100):
-            status = json.loads(cli(router, "status", "--json").stdout)
-            if sum(s["connections"] for s in status["per_shard"]) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert sum(s["connections"] for s in status["per_shard"]) == 2, status["per_shard"]
-        assert status["reloads"] == {"ok": RELOADS, "failed": 0}, status["reloads"]
+        await settled(router, 2)
+        assert status(router)["reloads"] == {"ok": RELOADS, "failed": 0}
         await subscriber.close()
         await publisher.close()
-        assert router.alive(), router.logs()
-        log = router.stderr_path.read_text()
-        assert "panicked" not in log, router.logs()
-        assert " ERROR " not in log, router.logs()
+        clean_log(router)
     finally:
         router.kill()
 
@@ -171,11 +177,7 @@ async def test_a_graceful_stop_under_churn(tmp_path):
     router = RouterProcess(tmp_path)
     router.start()
     try:
-        subscriber = await connect(router, "ws", "msgpack")
-        publisher = await connect(router, "rs", "json")
-        await subscriber.register(lambda x: x, "com.healthy.echo")
-        sink = EventSink()
-        await subscriber.subscribe(sink, "com.healthy.events")
+        subscriber, publisher, sink = await healthy_sessions(router)
         stop = asyncio.Event()
         tally = {"refused": 0, "aborted": 0, "welcomed": 0, "closed": 0, "events": 0}
         problems: list[str] = []
@@ -206,9 +208,8 @@ async def test_a_graceful_stop_under_churn(tmp_path):
         assert code == 0, router.logs()
         # The shutdown timeout (2 s) bounds the stop; 10 s is far beyond it.
         assert took < 10, took
-        log = router.stderr_path.read_text()
-        assert "panicked" not in log, router.logs()
-        assert " ERROR " not in log, router.logs()
+        assert "panicked" not in router.stderr_path.read_text(), router.logs()
+        assert " ERROR " not in router.stderr_path.read_text(), router.logs()
     finally:
         router.kill()
 
@@ -240,7 +241,6 @@ async def test_reloads_that_remove_and_restore_an_mqtt_realm_under_mqtt_churn(tm
     without = copy.deepcopy(router.config)
     router.config = with_mq
     router.start()
-    path = router.workdir / "config.json"
     try:
         stop = asyncio.Event()
         tally = {"refused": 0, "accepted": 0, "echoed": 0, "cut": 0, "unavailable": 0}
@@ -280,22 +280,11 @@ async def test_reloads_that_remove_and_restore_an_mqtt_realm_under_mqtt_churn(tm
                 m.drop()
 
         churners = [asyncio.create_task(mqtt_churn(n)) for n in range(3)]
-        loop = asyncio.get_running_loop()
-        for i in range(RELOADS):
-            config = without if i % 2 == 0 else with_mq
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(config, indent=2))
-            os.replace(tmp, path)
-            out = await loop.run_in_executor(None, cli, router, "reload")
-            assert out.returncode == 0, out.stdout + out.stderr
-            await asyncio.sleep(0.15)
+        await reloads(router, (without, with_mq), pause=0.15)
         stop.set()
         await asyncio.gather(*churners)
         assert not problems, "\n".join(problems[:10])
         assert tally["accepted"] > 10 and tally["echoed"] > 5 and tally["refused"] > 0, tally
-        assert router.alive(), router.logs()
-        log = router.stderr_path.read_text()
-        assert "panicked" not in log, router.logs()
-        assert " ERROR " not in log, router.logs()
+        clean_log(router)
     finally:
         router.kill()

@@ -16,15 +16,12 @@ router holds no connection, and logged no panic and no ERROR.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
-import subprocess
 
 import pytest
 
 from authhelpers import RawRs
-from fuzzhelpers import rng
+from fuzzhelpers import clean_log, rng, settled
 from routerproc import RouterProcess
 
 pytestmark = pytest.mark.junction_only
@@ -294,18 +291,7 @@ async def test_calls_under_churn_each_get_exactly_one_answer(tmp_path):
         assert sum(c.finals for c in clients) > CLIENTS * ACTIONS // 2
         for c in clients:
             c.leave()
-        binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
-        sock = str(proc.workdir / "run" / "junction.sock")
-        for _ in range(100):
-            out = subprocess.run([binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30)
-            status = json.loads(out.stdout)
-            if sum(s["connections"] for s in status["per_shard"]) == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert sum(s["connections"] for s in status["per_shard"]) == 0, out.stdout
-        assert proc.alive(), proc.logs()
-        log = proc.stderr_path.read_text()
-        assert "panicked" not in log, proc.logs()
-        assert " ERROR " not in log, proc.logs()
+        await settled(proc, 0)
+        clean_log(proc)
     finally:
         proc.kill()

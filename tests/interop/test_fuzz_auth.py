@@ -28,18 +28,15 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import threading
-import time
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import PublishOptions
 from nacl.signing import SigningKey
 
-from authhelpers import CRA_SECRET, TICKET, TICKET_ENV, login, pubkey, scram_credential, seed, static_auth
-from fuzzhelpers import JSON, MSGPACK, RawSocketClient, mutate, rng
-from routerproc import ALLOW_ALL, RouterProcess, free_port
+from authhelpers import CRA_SECRET, TICKET, TICKET_ENV, _perm, login, pubkey, scram_credential, seed, static_auth
+from fuzzhelpers import JSON, MSGPACK, RawSocketClient, clean_log, mutate, rng, settled, storm
+from routerproc import RouterProcess, free_port
 from wampclient import EventSink
 
 pytestmark = pytest.mark.junction_only
@@ -82,16 +79,6 @@ DYN_CRA_SECRET = "dyn-secret"
 DYN_TICKET = "dyn-ticket"
 
 
-def perm(uri: str = "") -> dict:
-    return {
-        "uri": uri,
-        "match": "prefix",
-        "allow": dict(ALLOW_ALL),
-        "disclose": {"caller": False, "publisher": False},
-        "cache": True,
-    }
-
-
 def config(ports: dict[str, int]) -> dict:
     dynamic = {
         m: {"type": "dynamic", "authenticator": f"com.fz.auth.{m}"}
@@ -115,8 +102,8 @@ def config(ports: dict[str, int]) -> dict:
         for name, a in auth.items()
     ]
     roles = [
-        {"name": "user", "permissions": [perm()]},
-        {"name": "backend", "permissions": [perm()]},
+        {"name": "user", "permissions": [_perm()]},
+        {"name": "backend", "permissions": [_perm()]},
         {"name": "dyn", "authorizer": "com.fz.authorize"},
     ]
     return {
@@ -443,18 +430,7 @@ async def test_logins_and_authorizations_under_a_storm(tmp_path):
         await subscriber.subscribe(sink, topic)
 
         fuzzers = [LoginFuzzer(n, ports) for n in range(THREADS)]
-        threads = [threading.Thread(target=f.run) for f in fuzzers]
-        for t in threads:
-            t.start()
-        sent = 0
-        while any(t.is_alive() for t in threads):
-            await publisher.publish(topic, sent, options=PublishOptions(acknowledge=True))
-            sent += 1
-            await asyncio.sleep(0.05)
-        for t in threads:
-            t.join()
-        await sink.wait_count(sent)
-        assert [args[0] for args, _ in sink.events] == list(range(sent))
+        await storm([threading.Thread(target=f.run) for f in fuzzers], publisher, sink, topic)
 
         violations = [v for f in fuzzers for v in f.violations]
         assert not violations, "\n".join(violations[:20])
@@ -471,23 +447,9 @@ async def test_logins_and_authorizations_under_a_storm(tmp_path):
         await late.close()
         assert router.alive(), router.logs()
         # Only the backend and the two healthy sessions hold connections.
-        binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
-        sock = str(router.workdir / "run" / "junction.sock")
-        deadline = time.monotonic() + 10
-        while True:
-            out = subprocess.run(
-                [binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30
-            )
-            assert out.returncode == 0, out.stderr
-            connections = sum(s["connections"] for s in json.loads(out.stdout)["per_shard"])
-            if connections == 3 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-        assert connections == 3, out.stdout
+        await settled(router, 3)
         for s in (subscriber, publisher, back):
             await s.close()
-        log = router.stderr_path.read_text()
-        assert "panicked" not in log, router.logs()
-        assert " ERROR " not in log, router.logs()
+        clean_log(router)
     finally:
         router.kill()

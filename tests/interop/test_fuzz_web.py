@@ -21,21 +21,15 @@ order, and afterwards no connection but theirs is open.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import socket
 import ssl
 import struct
-import subprocess
 import threading
-import time
 
 import pytest
 from autobahn.wamp import auth as ab_auth
-from autobahn.wamp.types import PublishOptions
 
-from fuzzhelpers import mutate, rng
+from fuzzhelpers import clean_log, mutate, rng, settled, storm
 from routerproc import RouterProcess, free_port
 from tlshelpers import Pki, TlsRouter, tls_login
 from wampclient import EventSink, connect
@@ -244,48 +238,6 @@ class HttpFuzzer:
             self.one()
 
 
-def connections(router: RouterProcess) -> tuple[int, str]:
-    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
-    sock = str(router.workdir / "run" / "junction.sock")
-    out = subprocess.run([binary, "status", "--json", "--socket", sock], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    return sum(s["connections"] for s in json.loads(out.stdout)["per_shard"]), out.stdout
-
-
-async def settled(router: RouterProcess, want: int, within: float) -> None:
-    """Wait until only ``want`` connections are open."""
-    deadline = time.monotonic() + within
-    n, text = connections(router)
-    while n != want and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-        n, text = connections(router)
-    assert n == want, text
-
-
-def clean_log(router: RouterProcess) -> None:
-    assert router.alive(), router.logs()
-    log = router.stderr_path.read_text()
-    assert "panicked" not in log, router.logs()
-    assert " ERROR " not in log, router.logs()
-
-
-async def storm(threads: list[threading.Thread], publisher, sink: EventSink, topic: str) -> int:
-    """Run the fuzzing threads while ``publisher`` publishes to ``sink``'s
-    topic; every event must arrive, in order."""
-    for t in threads:
-        t.start()
-    sent = 0
-    while any(t.is_alive() for t in threads):
-        await publisher.publish(topic, sent, options=PublishOptions(acknowledge=True))
-        sent += 1
-        await asyncio.sleep(0.05)
-    for t in threads:
-        t.join()
-    await sink.wait_count(sent)
-    assert [args[0] for args, _ in sink.events] == list(range(sent))
-    return sent
-
-
 async def test_an_http_storm_harms_no_other_session(tmp_path):
     port = free_port()
     www = tmp_path / "www"
@@ -471,7 +423,7 @@ async def test_a_tls_storm_harms_no_other_session(tmp_path):
         violations = [v for f in fuzzers for v in f.violations]
         assert not violations, "\n".join(violations[:20])
         assert sum(f.judged for f in fuzzers) > 100
-        await settled(router, 2, within=10)
+        await settled(router, 2)
         await subscriber.close()
         await publisher.close()
         clean_log(router)
