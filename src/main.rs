@@ -521,6 +521,12 @@ fn reload(target: &Target) -> ExitCode {
             r.text.as_deref().unwrap_or("no change reported")
         );
         ExitCode::SUCCESS
+    } else if let Some(changes) = &r.text {
+        // Shard 0 applied it, a later shard did not: they now disagree.
+        eprintln!(
+            "the configuration was reloaded on some shards only ({changes}): restart the router so that every shard runs the same one"
+        );
+        ExitCode::FAILURE
     } else {
         eprintln!("the configuration was not reloaded; the running one stays");
         ExitCode::FAILURE

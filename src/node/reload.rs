@@ -44,6 +44,16 @@ impl Node {
                 changes = r.text.as_deref().unwrap_or(""),
                 "configuration reloaded"
             );
+        } else if let Some(changes) = &r.text {
+            // Shard 0 (and maybe others) applied it; a later shard did not.
+            for e in &r.errors {
+                tracing::error!("reload: {e}");
+            }
+            tracing::error!(
+                errors = r.errors.len(),
+                changes,
+                "the configuration was reloaded on some shards only: restart the router so that every shard runs the same one"
+            );
         } else {
             for e in &r.errors {
                 tracing::error!("reload refused: {e}");
