@@ -132,9 +132,13 @@ class Client:
                 # session whose end the router has not seen yet (it may sit
                 # on the other shard): try again shortly.
                 if msg[4] == "wamp.error.procedure_already_exists" and tries < 40:
-                    asyncio.get_running_loop().call_later(
-                        0.05, lambda: asyncio.ensure_future(self.register(procedure, options, tries + 1))
-                    )
+
+                    async def again() -> None:
+                        await asyncio.sleep(0.05)
+                        if self.rs is rs:  # not for a later session of this client
+                            await self.register(procedure, options, tries + 1)
+
+                    asyncio.ensure_future(again())
                 else:
                     self.bad(f"registration refused: {msg}")
             elif kind in (3, 6):

@@ -293,7 +293,7 @@ class LoginFuzzer:
                 signature = self.answer(method, msg, dynamic, right)
                 if r.random() < 0.1:
                     signature = self.odd()
-                    earned = False
+                    earned = plain = False  # refused before any authenticator is asked
                 self.send(c, [5, signature, {}], mutated)
                 if r.random() < 0.05:  # a second AUTHENTICATE, or another HELLO
                     self.send(c, r.choice([[5, signature, {}], [1, "realm1", details]]), False)
