@@ -3,7 +3,8 @@ well-behaved sessions keep routing.
 
 HTTP: a web transport with static files, JSON values, a redirect, node
 info, nested paths, the HTTP bridge (publisher, caller, webhook), long-poll
-and WebSocket paths. Each connection sends one to four requests, pipelined
+and WebSocket paths, a reverse proxy (to the router itself and to a port
+nobody listens on), a CGI script and the metrics. Each connection sends one to four requests, pipelined
 on one keep-alive connection, some mutated, some written a few bytes at a
 time, some cut off. A connection whose requests were all sent as they are
 gets exactly the statuses HTTP says, in order; a mutated one gets either
@@ -24,6 +25,7 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+import sys
 import threading
 
 import pytest
@@ -44,7 +46,7 @@ THREADS = 3
 REDIRECT = {301, 302, 303, 307, 308}
 
 
-def web_config(port: int) -> dict:
+def web_config(port: int, dead_port: int) -> dict:
     anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
     bridge = lambda kind, **o: {"type": kind, "realm": "realm1", "role": "anonymous", "options": o}  # noqa: E731
     return {
@@ -69,6 +71,12 @@ def web_config(port: int) -> dict:
                             "call": bridge("caller"),
                             "hook": bridge("webhook", topic="com.fz.hook"),
                             "lp": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 1}},
+                            # Gateways: the router proxying to itself and to
+                            # nobody, a CGI script, the metrics.
+                            "self": {"type": "reverseproxy", "host": "127.0.0.1", "port": port},
+                            "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
+                            "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
+                            "metrics": {"type": "metrics"},
                         },
                     }
                 ],
@@ -121,6 +129,12 @@ REQUESTS: list[tuple[bytes, set[int]]] = [
     (post("/lp/open", b'{"protocols": ["wamp.2.json"]}'), {200}),
     (post("/lp/nosuchtransport/receive", b""), {404}),
     (get("/pub", method="OPTIONS"), {200, 204}),
+    (get("/self/hello.txt"), {200}),
+    (get("/self/nope.txt"), {404}),
+    (post("/self/pub", b'{"topic": "com.fz.t", "args": [2]}'), {200}),
+    (get("/dead/x"), {502, 503, 504}),
+    (get("/cgi/hello.py"), {200}),
+    (get("/metrics"), {200}),
 ]
 UPGRADE = (
     get(
@@ -244,7 +258,9 @@ async def test_an_http_storm_harms_no_other_session(tmp_path):
     (www / "sub").mkdir(parents=True)
     (www / "hello.txt").write_text("hello, world\n")
     (www / "sub" / "index.html").write_text("<p>sub</p>\n")
-    router = RouterProcess(tmp_path, config=web_config(port), wait_ports=[port])
+    (tmp_path / "cgi").mkdir()
+    (tmp_path / "cgi" / "hello.py").write_text('print("Content-Type: text/plain")\nprint()\nprint("hello from CGI")\n')
+    router = RouterProcess(tmp_path, config=web_config(port, free_port()), wait_ports=[port])
     router.ws_port = port
     router.start()
     try:
