@@ -292,8 +292,10 @@ class LoginFuzzer:
                 self.counts["challenge"] += 1
                 signature = self.answer(method, msg, dynamic, right)
                 if r.random() < 0.1:
+                    # An odd signature: refused unless it is a string that a
+                    # bare-role answer waves through; not judged.
                     signature = self.odd()
-                    earned = plain = False  # refused before any authenticator is asked
+                    judged = plain = False
                 self.send(c, [5, signature, {}], mutated)
                 if r.random() < 0.05:  # a second AUTHENTICATE, or another HELLO
                     self.send(c, r.choice([[5, signature, {}], [1, "realm1", details]]), False)
