@@ -160,7 +160,7 @@ pub struct RouterHandle {
     peers: Arc<PeerSet>,
     process: Arc<request::ProcessStats>,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), RunError>>>,
-    /// Each shard's index once its thread ended ([`exits`]).
+    /// Each shard's index once its thread ended (`shard/exits.rs`).
     exited: std::sync::mpsc::Receiver<usize>,
     shards: usize,
     /// Which shard serves a new connection, and every shard's count.
@@ -205,7 +205,7 @@ impl RouterHandle {
     }
 
     /// Waits for every shard to finish, or for the first to fail while
-    /// others still run ([`exits`]: the router is then broken and its node
+    /// others still run (`shard/exits.rs`: the router is then broken and its node
     /// exits; the stores are left as a crash leaves them, which they
     /// survive).
     ///
