@@ -23,8 +23,9 @@
 //! A shard that has not added that realm yet keeps such messages, in the
 //! order they came, and handles them right after its own reload added the
 //! realm ([`ShardRouter::ahead_of_reload`]); they once indexed past its
-//! realms and panicked the shard. A realm's event store (history, persistence) is set up when the
-//! realm is created and not changed by a reload (the node says so).
+//! realms and panicked the shard. A realm's event store (history,
+//! persistence) is set up when the realm is created and not changed by a
+//! reload (the node says so).
 //! Sessions the change does not touch are not disturbed.
 
 use std::borrow::Cow;
