@@ -49,6 +49,30 @@ def _permission(uri: str, match: str = "prefix", allow: dict | None = None) -> d
     }
 
 
+def web_node_config(port: int, paths: dict) -> dict:
+    """A node config with one web transport on 127.0.0.1:``port`` serving
+    ``paths``, realm1 where role ``anonymous`` may do everything, and a 2 s
+    shutdown timeout (Junction only)."""
+    return {
+        "version": 2,
+        "workers": [
+            {
+                "type": "router",
+                "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [_permission("")]}]}],
+                "transports": [
+                    {
+                        "type": "web",
+                        "id": "web1",
+                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+                        "paths": paths,
+                    }
+                ],
+            }
+        ],
+        "junction": {"shutdown_timeout": 2},
+    }
+
+
 def mqtt_transport(tid: str, port: int, realm: str) -> dict:
     """An MQTT transport: passthrough payloads, JSON ``native`` under ``com.native.``."""
     return {

@@ -20,7 +20,7 @@ from autobahn.wamp.types import PublishOptions
 
 from fuzzhelpers import clean_log, settled
 from longpoll import lp_join
-from routerproc import RouterProcess, free_port
+from routerproc import RouterProcess, free_port, web_node_config
 from wampclient import connect
 
 pytestmark = pytest.mark.junction_only
@@ -31,27 +31,13 @@ EVENTS = 300
 
 
 def config(port: int) -> dict:
-    anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
-    return {
-        "version": 2,
-        "workers": [
-            {
-                "type": "router",
-                "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [anyone]}]}],
-                "transports": [
-                    {
-                        "type": "web",
-                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
-                        "paths": {
-                            "ws": {"type": "websocket", "serializers": ["json"]},
-                            "lp": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 1}},
-                        },
-                    }
-                ],
-            }
-        ],
-        "junction": {"shutdown_timeout": 2},
-    }
+    return web_node_config(
+        port,
+        {
+            "ws": {"type": "websocket", "serializers": ["json"]},
+            "lp": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 1}},
+        },
+    )
 
 
 def subscribe(base: str, protocol: str):

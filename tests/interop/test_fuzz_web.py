@@ -32,7 +32,7 @@ import pytest
 from autobahn.wamp import auth as ab_auth
 
 from fuzzhelpers import clean_log, mutate, rng, settled, storm
-from routerproc import RouterProcess, free_port
+from routerproc import RouterProcess, free_port, web_node_config
 from tlshelpers import Pki, TlsRouter, tls_login
 from wampclient import EventSink, connect
 
@@ -47,43 +47,28 @@ REDIRECT = {301, 302, 303, 307, 308}
 
 
 def web_config(port: int, dead_port: int) -> dict:
-    anyone = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True}}
     bridge = lambda kind, **o: {"type": kind, "realm": "realm1", "role": "anonymous", "options": o}  # noqa: E731
-    return {
-        "version": 2,
-        "workers": [
-            {
-                "type": "router",
-                "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [anyone]}]}],
-                "transports": [
-                    {
-                        "type": "web",
-                        "id": "web1",
-                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
-                        "paths": {
-                            "/": {"type": "static", "directory": "www", "options": {"enable_directory_listing": True}},
-                            "ws": {"type": "websocket", "serializers": ["json", "msgpack"]},
-                            "api": {"type": "json", "value": {"name": "junction", "list": [1, 2, 3]}},
-                            "go": {"type": "redirect", "url": "/hello.txt"},
-                            "info": {"type": "nodeinfo"},
-                            "app": {"type": "path", "paths": {"/": {"type": "json", "value": {"app": True}}}},
-                            "pub": bridge("publisher", post_body_limit=4096),
-                            "call": bridge("caller"),
-                            "hook": bridge("webhook", topic="com.fz.hook"),
-                            "lp": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 1}},
-                            # Gateways: the router proxying to itself and to
-                            # nobody, a CGI script, the metrics.
-                            "self": {"type": "reverseproxy", "host": "127.0.0.1", "port": port},
-                            "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
-                            "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
-                            "metrics": {"type": "metrics"},
-                        },
-                    }
-                ],
-            }
-        ],
-        "junction": {"shutdown_timeout": 2},
-    }
+    return web_node_config(
+        port,
+        {
+            "/": {"type": "static", "directory": "www", "options": {"enable_directory_listing": True}},
+            "ws": {"type": "websocket", "serializers": ["json", "msgpack"]},
+            "api": {"type": "json", "value": {"name": "junction", "list": [1, 2, 3]}},
+            "go": {"type": "redirect", "url": "/hello.txt"},
+            "info": {"type": "nodeinfo"},
+            "app": {"type": "path", "paths": {"/": {"type": "json", "value": {"app": True}}}},
+            "pub": bridge("publisher", post_body_limit=4096),
+            "call": bridge("caller"),
+            "hook": bridge("webhook", topic="com.fz.hook"),
+            "lp": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 1}},
+            # Gateways: the router proxying to itself and to
+            # nobody, a CGI script, the metrics.
+            "self": {"type": "reverseproxy", "host": "127.0.0.1", "port": port},
+            "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
+            "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
+            "metrics": {"type": "metrics"},
+        },
+    )
 
 
 def post(path: str, body: bytes, chunked: bool = False, ctype: str = "application/json") -> bytes:
