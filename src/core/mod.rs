@@ -181,12 +181,22 @@ impl ShardRouter {
             last_router_call: 0,
             ops: OpsState::default(),
         };
+        router.install_configured_authorizers(config);
+        router
+    }
+
+    /// Installs the dynamic authorizers `config` names for roles (at the
+    /// start and at each reload; see [`ShardRouter::apply`]).
+    fn install_configured_authorizers(&mut self, config: &Config) {
         let timeout = config.limits.auth.authenticator_timeout_ms;
         for a in &config.role_authorizers {
+            let Some(&idx) = self.cx.realm_names.get(&a.realm) else {
+                continue;
+            };
             let authorizer = authz::DynamicAuthorizer::new(a.authorizer.as_str(), timeout);
-            router.install_authorizer(&a.realm, &a.role, Box::new(authorizer));
+            self.authz
+                .install_configured(idx, &a.role, Box::new(authorizer));
         }
-        router
     }
 
     /// This router's shard.

@@ -12,9 +12,16 @@
 //! **Reload** ([`ShardRouter::apply`]): realms keep their index
 //! ([`RealmIdx`] travels in cross-shard messages, so every shard must agree
 //! on it): a realm that stays is updated in place (URI rule, roles and
-//! their static permissions, trust levels), a new realm is appended, a
-//! removed realm is only unnamed (HELLO for it gets `no_such_realm`) and its
-//! sessions get GOODBYE `wamp.close.close_realm`. Sessions of a transport
+//! their static permissions, trust levels, dynamic authorizers), a new
+//! realm is appended, a removed realm is only unnamed (HELLO for it gets
+//! `no_such_realm`) and its sessions get GOODBYE `wamp.close.close_realm`.
+//! A realm added back under a removed realm's name takes that realm's
+//! index again, with its broker and dealer state as the removal left them:
+//! no session, subscription or registration, but its retained events and
+//! history, as across a restart with a file store. (It once took a new
+//! index each time, and a router reloaded with a toggling realm grew
+//! without end.) Its state is not reset because shards that re-added it
+//! first may already have sent their peers messages about it. Sessions of a transport
 //! the new config no longer has get GOODBYE `wamp.close.system_shutdown`.
 //! Every shard applies the same configs in the same order, so the indices
 //! agree, but not at the same moment: the node reloads the shards one after
@@ -31,7 +38,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use ahash::AHashSet;
+use ahash::{AHashMap, AHashSet};
 
 use super::ShardRouter;
 use super::api::{FrontEnd, LinkId};
@@ -54,6 +61,9 @@ pub(super) struct OpsState {
     /// Messages from other shards about realms this shard has not added
     /// yet (they reloaded first), in the order they came.
     pub ahead: VecDeque<(ShardId, ShardMsg)>,
+    /// Realms a reload removed, by name: the index a reload that adds the
+    /// name back gives it again (every shard keeps the same map).
+    pub retired: AHashMap<String, RealmIdx>,
 }
 
 /// What [`ShardRouter::apply`] changed on this shard.
@@ -162,6 +172,8 @@ impl ShardRouter {
             .collect();
         for (name, idx) in gone {
             self.cx.realm_names.remove(&name);
+            self.authz.forget_realm(idx);
+            self.ops.retired.insert(name.clone(), idx);
             out.sessions_closed += self.close_where(
                 |realm, _| realm == Some(idx),
                 uris::CLOSE_REALM,
@@ -175,16 +187,30 @@ impl ShardRouter {
             match self.cx.realm_names.get(&rc.name) {
                 Some(&idx) => self.cx.realms[idx as usize] = Realm::new(rc),
                 None => {
-                    let idx = self.cx.realms.len() as RealmIdx;
-                    self.cx.realms.push(Realm::new(rc));
+                    let idx = match self.ops.retired.remove(&rc.name) {
+                        // Back in its old place: its broker and dealer state
+                        // were kept (see the module header).
+                        Some(idx) => {
+                            self.cx.realms[idx as usize] = Realm::new(rc);
+                            idx
+                        }
+                        None => {
+                            let idx = self.cx.realms.len() as RealmIdx;
+                            self.cx.realms.push(Realm::new(rc));
+                            self.broker.add_realm(&self.cx, rc);
+                            self.dealer.add_realm();
+                            idx
+                        }
+                    };
                     self.cx.realm_names.insert(rc.name.clone(), idx);
-                    self.broker.add_realm(&self.cx, rc);
-                    self.dealer.add_realm();
                     tracing::info!(realm = %rc.name, "realm added");
                     out.realms_added.push(rc.name.clone());
                 }
             }
         }
+        // Dynamic authorizers as the config names them now.
+        self.authz.forget_configured();
+        self.install_configured_authorizers(config);
         // Sessions of transports that go.
         let transports: AHashSet<&str> = config.transports.iter().map(|t| t.id.as_str()).collect();
         out.sessions_closed += self.close_where(

@@ -83,6 +83,10 @@ struct Node {
     config_path: Option<PathBuf>,
     /// Whether `--shards` was given.
     cli_shards: bool,
+    /// The store each realm runs with: the one it had when it was first
+    /// created (at the start, or by the reload that added it). A reload does
+    /// not change it, even across a removal and a re-add (see `reload.rs`).
+    stores: reload::RealmStores,
     control: RouterControl,
     notify: Notifier,
     started: Instant,
@@ -213,6 +217,7 @@ pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
         workers,
         control,
         shutdown_timeout: spec.config.node.shutdown_timeout,
+        stores: reload::RealmStores::of(&spec.config),
         config: spec.config,
         config_path: spec.config_path,
         cli_shards: spec.shards.is_some(),

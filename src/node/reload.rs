@@ -9,14 +9,21 @@
 //! at the start, before any shard sees the config. What a running node
 //! cannot change (the shard count, the control socket, a realm's event
 //! store) is reported as a warning and takes effect at the next start.
+//!
+//! A realm keeps the store it was created with ([`RealmStores`]): a realm
+//! removed and added back returns to its old place in the routers, with
+//! its history and retained events, and with its file log if it had one at
+//! the start. A realm first added by a reload keeps its events in memory
+//! (its history as configured) until the next start opens its file log.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use super::Node;
 use super::control::Response;
 use super::workers;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreConfig};
 
 /// How long each shard may take to apply a reload.
 const SHARD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +100,7 @@ impl Node {
         };
         let mut warnings: Vec<String> = config.warnings.clone();
         warnings.extend(restart_only(&self.config, &config, self.cli_shards));
+        warnings.extend(self.stores.changed(&config));
         match self.control.reload(config.clone(), SHARD_TIMEOUT) {
             Ok(done) => {
                 let mut changes = Vec::new();
@@ -120,6 +128,7 @@ impl Node {
                     changes.push("no realm, listener or worker changed".into());
                 }
                 self.shutdown_timeout = config.node.shutdown_timeout;
+                self.stores.add_new(&config);
                 self.config = config;
                 Response {
                     ok: done.errors.is_empty(),
@@ -160,6 +169,49 @@ fn load(path: &Path) -> Result<Config, Vec<String>> {
     }
 }
 
+/// The store each realm of the running node was created with, by name.
+#[derive(Debug, Default)]
+pub(super) struct RealmStores(BTreeMap<String, StoreConfig>);
+
+impl RealmStores {
+    /// The stores of the realms a node starts with.
+    pub(super) fn of(config: &Config) -> RealmStores {
+        let mut s = RealmStores::default();
+        s.add_new(config);
+        s
+    }
+
+    /// Records the stores of `config`'s realms that are not known yet
+    /// (after a reload applied it).
+    fn add_new(&mut self, config: &Config) {
+        for r in &config.realms {
+            self.0
+                .entry(r.name.clone())
+                .or_insert_with(|| r.store.clone());
+        }
+    }
+
+    /// Warnings for `config`'s realms whose store differs from the one they
+    /// run with, or that a reload adds with a file store.
+    fn changed(&self, config: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &config.realms {
+            match self.0.get(&r.name) {
+                Some(s) if *s != r.store => out.push(format!(
+                    "realm \"{}\": its store (event history, persistence) changes at the next start",
+                    r.name
+                )),
+                None if r.store.path.is_some() => out.push(format!(
+                    "realm \"{}\": added by a reload, its events are kept in memory until the next start opens its file store",
+                    r.name
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 /// Changes a running node cannot apply, as warnings.
 fn restart_only(old: &Config, new: &Config, cli_shards: bool) -> Vec<String> {
     let mut out = Vec::new();
@@ -171,16 +223,6 @@ fn restart_only(old: &Config, new: &Config, cli_shards: bool) -> Vec<String> {
             "junction.control_socket changed: the node keeps its socket until the next start"
                 .into(),
         );
-    }
-    for r in &new.realms {
-        if let Some(o) = old.realms.iter().find(|o| o.name == r.name)
-            && o.store != r.store
-        {
-            out.push(format!(
-                "realm \"{}\": its store (event history, persistence) changes at the next start",
-                r.name
-            ));
-        }
     }
     out
 }
@@ -196,14 +238,52 @@ mod tests {
         assert!(restart_only(&old, &new, false).is_empty());
         new.shards = Some(2);
         new.node.control_socket = Some("/run/x.sock".into());
-        new.realms[0].store.max_size = 1;
         let w = restart_only(&old, &new, false);
-        assert_eq!(w.len(), 3, "{w:?}");
+        assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("shards"));
         assert!(w[1].contains("control_socket"));
-        assert!(w[2].contains("realm1"));
         // --shards on the command line wins anyway.
-        assert_eq!(restart_only(&old, &new, true).len(), 2);
+        assert_eq!(restart_only(&old, &new, true).len(), 1);
+    }
+
+    /// A realm's store is the one it was created with, across reloads that
+    /// change it, remove the realm and add it back.
+    #[test]
+    fn a_realm_keeps_the_store_it_was_created_with() {
+        let start = Config::embedded_default();
+        let mut stores = RealmStores::of(&start);
+        assert!(stores.changed(&start).is_empty());
+        let mut changed = start.clone();
+        changed.realms[0].store.max_size = 1;
+        let w = stores.changed(&changed);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("\"realm1\"") && w[0].contains("next start"),
+            "{w:?}"
+        );
+        // Removed, then added back with the changed store: still a change.
+        let mut without = start.clone();
+        without.realms.clear();
+        assert!(stores.changed(&without).is_empty());
+        stores.add_new(&without);
+        assert_eq!(stores.changed(&changed).len(), 1);
+        // A realm a reload adds: a file store is not opened before the next
+        // start; a memory one needs no word. Once added, it is known.
+        let mut added = start.clone();
+        let mut filed = start.realms[0].clone();
+        filed.name = "filed".into();
+        filed.store.path = Some("/var/lib/junction".into());
+        let mut mem = start.realms[0].clone();
+        mem.name = "mem".into();
+        added.realms.extend([filed, mem]);
+        let w = stores.changed(&added);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("\"filed\"") && w[0].contains("in memory"),
+            "{w:?}"
+        );
+        stores.add_new(&added);
+        assert!(stores.changed(&added).is_empty());
     }
 
     #[test]

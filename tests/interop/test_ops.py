@@ -292,3 +292,66 @@ def test_status_and_metrics_tell_offline_mqtt_sessions_from_connections(ops_rout
         assert shards() == {"connections": base["connections"] + 1, "sessions": base["sessions"] + 1, "offline_sessions": 0}
     finally:
         back.close()
+
+
+async def test_a_realm_removed_and_added_back_keeps_its_file_store(tmp_path):
+    """A realm with a file store, removed by one reload and added back by
+    the next, is served again with its retained event, and what it retains
+    after that is written to its log: a restart brings back the newest one.
+    (A realm added back once took a new place with no log: its retained
+    events after the re-add were lost at the next restart, and the one from
+    before came back instead.) A reload that adds a realm with a file store
+    warns that its events stay in memory until the next start."""
+    from autobahn.wamp.types import PublishOptions, SubscribeOptions
+
+    proc = OpsRouter(tmp_path)
+    worker = proc.config["workers"][0]
+    realm2 = next(r for r in worker["realms"] if r["name"] == "realm2")
+    realm2["store"] = {"type": "file", "path": str(tmp_path / "store")}
+    proc.start()
+    loop = asyncio.get_running_loop()
+    topic = "com.example.ops.kept"
+
+    async def retained(realm: str = "realm2") -> list:
+        c = await connect(proc, "ws", "json", realm=realm)
+        sink = EventSink()
+        await c.subscribe(sink, topic, options=SubscribeOptions(get_retained=True))
+        got = [e[0] for e in await sink.wait_count(1)]
+        await c.close()
+        return got
+
+    async def reload(expect: str) -> str:
+        proc.write_config()
+        out = await loop.run_in_executor(None, proc.cli, "reload")
+        assert out.returncode == 0, out.stderr
+        assert expect in out.stdout, out.stdout
+        return out.stderr
+
+    try:
+        pub = await connect(proc, "rs", "msgpack", realm="realm2")
+        await pub.publish(topic, "before", options=PublishOptions(retain=True, acknowledge=True))
+        await pub.close()
+        worker["realms"] = [r for r in worker["realms"] if r["name"] != "realm2"]
+        await reload("realms removed: realm2")
+        with pytest.raises(Exception):
+            await connect(proc, "ws", "json", realm="realm2")
+        worker["realms"].append(realm2)
+        # realm4 is new: a file store for it opens only at the next start.
+        realm4 = json.loads(json.dumps(realm2))
+        realm4["name"] = "realm4"
+        worker["realms"].append(realm4)
+        err = await reload("realms added: realm2, realm4")
+        assert 'realm "realm4": added by a reload' in err, err
+        assert "realm2" not in err, err
+        assert await retained() == [("before",)]
+        pub = await connect(proc, "ws", "cbor", realm="realm2")
+        await pub.publish(topic, "after", options=PublishOptions(retain=True, acknowledge=True))
+        await pub.close()
+        assert await retained() == [("after",)]
+    finally:
+        proc.kill()
+    proc.start()
+    try:
+        assert await retained() == [("after",)]
+    finally:
+        proc.kill()

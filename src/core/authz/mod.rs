@@ -204,6 +204,9 @@ pub struct Authorization {
     /// permissions. Nested so that a lookup borrows the role (no key built
     /// per message).
     custom: AHashMap<RealmIdx, AHashMap<String, Box<dyn Authorizer>>>,
+    /// The entries of `custom` the config named (a reload replaces them;
+    /// those installed through the API stay).
+    configured: Vec<(RealmIdx, String)>,
     /// Answers kept per session: action → URI → grant.
     cache: AHashMap<SessionId, Box<SessionCache>>,
     /// Questions waiting: ticket → the link and session that asked.
@@ -217,10 +220,39 @@ pub struct Authorization {
 impl Authorization {
     /// Installs `a` for the sessions of `role` on `realm`.
     pub fn install(&mut self, realm: RealmIdx, role: &str, a: Box<dyn Authorizer>) {
+        self.configured
+            .retain(|(r, name)| (*r, name.as_str()) != (realm, role));
         self.custom
             .entry(realm)
             .or_default()
             .insert(role.to_owned(), a);
+    }
+
+    /// Installs `a` for `role` on `realm` as the config names it: replaced
+    /// by the next [`Authorization::forget_configured`].
+    pub fn install_configured(&mut self, realm: RealmIdx, role: &str, a: Box<dyn Authorizer>) {
+        self.install(realm, role, a);
+        self.configured.push((realm, role.to_owned()));
+        // (`install` dropped an older entry for the same role.)
+    }
+
+    /// Removes the authorizers the config named (a reload installs its own).
+    pub fn forget_configured(&mut self) {
+        for (realm, role) in std::mem::take(&mut self.configured) {
+            if let Some(roles) = self.custom.get_mut(&realm) {
+                roles.remove(&role);
+                if roles.is_empty() {
+                    self.custom.remove(&realm);
+                }
+            }
+        }
+    }
+
+    /// Removes every authorizer of `realm` (a reload removed the realm; a
+    /// realm added back under its name starts without them).
+    pub fn forget_realm(&mut self, realm: RealmIdx) {
+        self.custom.remove(&realm);
+        self.configured.retain(|(r, _)| *r != realm);
     }
 
     /// Decides `req` of the session on `link` in realm `realm`, whose

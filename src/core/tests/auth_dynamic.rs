@@ -554,3 +554,105 @@ fn a_failing_missing_or_slow_authorizer_denies() {
     assert_eq!(c.routers[0].pending_decision_count(), 0);
     assert_eq!(c.routers[0].router_calls_waiting(), 0);
 }
+
+/// A reload applies the config's dynamic authorizers: one named for a
+/// role starts deciding that role's requests, one no longer named stops
+/// (static permissions again), and a realm the reload adds gets its own
+/// (reloads once ignored them: a realm added with a dynamic role refused
+/// that role everything).
+#[test]
+fn a_reload_installs_and_removes_dynamic_authorizers() {
+    let mut on = authorizer_config();
+    on.transports[1].id = "test".into();
+    let mut off = on.clone();
+    off.role_authorizers.clear();
+    let mut c = Cluster::with_config(2, off.clone());
+    let comp = component(&mut c, 1, &["com.authz.check"]);
+    let before = std::rc::Rc::clone(&c.transport);
+    set_auth(
+        &mut c,
+        AuthConfig {
+            anonymous: Some(AnonymousAuth::Static {
+                role: "dyn".into(),
+                authid: None,
+            }),
+            ..AuthConfig::none()
+        },
+    );
+    let (p, _) = hello(&mut c, 0, "realm1", Dict::new());
+    let subscribe = |c: &mut Cluster, p: &Peer, req: u64| {
+        c.send(
+            p,
+            Message::Subscribe(Subscribe {
+                request: RequestId(req),
+                options: Dict::new(),
+                topic: format!("com.x.t{req}"),
+            }),
+        );
+        c.pump();
+    };
+    // No authorizer: the role's static permissions (none) decide at once.
+    subscribe(&mut c, &p, 1);
+    assert_eq!(error_uri(&c.recv(&p)[0]), uris::NOT_AUTHORIZED);
+    assert!(c.recv(&comp).is_empty());
+    for r in &mut c.routers {
+        assert_eq!(r.apply(&on).sessions_closed, 0);
+    }
+    subscribe(&mut c, &p, 2);
+    let inv = invocation(&mut c, &comp);
+    assert_eq!(
+        inv.payload.args.as_ref().expect("args")[1].as_str(),
+        Some("com.x.t2")
+    );
+    answer(&mut c, &comp, &inv, true.into());
+    assert!(matches!(c.recv(&p).as_slice(), [Message::Subscribed(_)]));
+    // Named no more: static permissions again, the component is not asked.
+    for r in &mut c.routers {
+        r.apply(&off);
+    }
+    subscribe(&mut c, &p, 3);
+    assert_eq!(error_uri(&c.recv(&p)[0]), uris::NOT_AUTHORIZED);
+    assert!(c.recv(&comp).is_empty());
+    // A realm added with a dynamic role: its authorizer decides there.
+    let mut added = on.clone();
+    let mut realm9 = added.realms[0].clone();
+    realm9.name = "realm9".into();
+    added.realms.push(realm9);
+    added.role_authorizers.push(RoleAuthorizer {
+        realm: "realm9".into(),
+        role: "dyn".into(),
+        authorizer: "com.authz.check".into(),
+    });
+    added.role_authorizers.retain(|a| a.realm == "realm9");
+    for r in &mut c.routers {
+        assert_eq!(r.apply(&added).realms_added, vec!["realm9".to_owned()]);
+    }
+    let anonymous_dyn = std::mem::replace(&mut c.transport, before);
+    let comp9 = component_in(&mut c, 1, "realm9", "com.authz.check");
+    c.transport = anonymous_dyn;
+    let (p9, _) = hello(&mut c, 0, "realm9", Dict::new());
+    subscribe(&mut c, &p9, 4);
+    let inv = invocation(&mut c, &comp9);
+    answer(&mut c, &comp9, &inv, false.into());
+    assert_eq!(error_uri(&c.recv(&p9)[0]), uris::NOT_AUTHORIZED);
+    // realm1's role is static again in this config.
+    subscribe(&mut c, &p, 5);
+    assert_eq!(error_uri(&c.recv(&p)[0]), uris::NOT_AUTHORIZED);
+    assert!(c.recv(&comp).is_empty());
+}
+
+/// A component on `shard` in `realm` that registered `procedure`.
+fn component_in(c: &mut Cluster, shard: usize, realm: &str, procedure: &str) -> Peer {
+    let (p, _) = c.join(shard, Serializer::Json, realm);
+    c.send(
+        &p,
+        Message::Register(Register {
+            request: RequestId(100),
+            options: Dict::new(),
+            procedure: procedure.into(),
+        }),
+    );
+    c.pump();
+    assert!(matches!(c.recv(&p).as_slice(), [Message::Registered(_)]));
+    p
+}
