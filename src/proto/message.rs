@@ -10,6 +10,7 @@ use super::error::DecodeError;
 use super::ids::{
     PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId, is_valid_id,
 };
+use super::passthru;
 use super::value::{Dict, Value};
 
 /// Positional and keyword arguments that the router routes without looking inside.
@@ -546,7 +547,7 @@ impl Message {
                 w.dict(&m.details);
                 w.sep();
                 w.str(&m.reason);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.details);
             }
             Message::Challenge(m) => {
                 w.begin_list(3);
@@ -583,7 +584,7 @@ impl Message {
                 w.dict(&m.details);
                 w.sep();
                 w.str(&m.error);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.details);
             }
             Message::Publish(m) => {
                 w.begin_list(4 + payload_len(&m.payload));
@@ -594,7 +595,7 @@ impl Message {
                 w.dict(&m.options);
                 w.sep();
                 w.str(&m.topic);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.options);
             }
             Message::Published(m) => write_ids(w, code, m.request.0, m.publication.0),
             Message::Subscribe(m) => {
@@ -623,7 +624,7 @@ impl Message {
                 w.dict(&m.options);
                 w.sep();
                 w.str(&m.procedure);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.options);
             }
             Message::Cancel(m) => write_id_dict(w, code, m.request.0, &m.options),
             Message::Result(m) => {
@@ -633,7 +634,7 @@ impl Message {
                 w.uint(m.request.0);
                 w.sep();
                 w.dict(&m.details);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.details);
             }
             Message::Register(m) => {
                 w.begin_list(4);
@@ -657,7 +658,7 @@ impl Message {
                 w.uint(m.registration.0);
                 w.sep();
                 w.dict(&m.details);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.details);
             }
             Message::Interrupt(m) => write_id_dict(w, code, m.request.0, &m.options),
             Message::Yield(m) => {
@@ -667,7 +668,7 @@ impl Message {
                 w.uint(m.request.0);
                 w.sep();
                 w.dict(&m.options);
-                write_payload(w, &m.payload);
+                write_payload(w, &m.payload, &m.options);
             }
         }
         w.end_list();
@@ -723,7 +724,7 @@ pub fn write_event<W: Writer>(
     w.uint(publication.0);
     w.sep();
     w.dict(details);
-    write_payload(w, payload);
+    write_payload(w, payload, details);
     w.end_list();
 }
 
@@ -736,8 +737,15 @@ fn payload_len(p: &Payload) -> usize {
 }
 
 /// Writes args and kwargs; when only kwargs are present, args go out as `[]`
-/// because the wire format is positional.
-fn write_payload<W: Writer>(w: &mut W, p: &Payload) {
+/// because the wire format is positional. A transparent payload (`dict`, the
+/// message's options or details, has `enc_algo`) goes out bare, in place of
+/// the list (see [`super::passthru`]).
+fn write_payload<W: Writer>(w: &mut W, p: &Payload, dict: &Dict) {
+    if let Some(v) = passthru::bare_payload(p, dict) {
+        w.sep();
+        w.value(v);
+        return;
+    }
     match (&p.args, &p.kwargs) {
         (None, None) => {}
         (Some(a), None) => {
@@ -786,6 +794,9 @@ fn write_ack<W: Writer>(w: &mut W, code: u64, id: u64, details: Option<&Dict>) {
 struct Fields {
     code: u64,
     items: std::vec::IntoIter<Value>,
+    /// The last dict read announced a transparent payload (`enc_algo`): the
+    /// payload may stand bare in place of the arguments list.
+    transparent: bool,
 }
 
 impl Fields {
@@ -795,7 +806,11 @@ impl Fields {
             Some(v) => v.as_u64().ok_or(DecodeError::BadMessageType)?,
             None => return Err(DecodeError::EmptyMessage),
         };
-        Ok(Fields { code, items })
+        Ok(Fields {
+            code,
+            items,
+            transparent: false,
+        })
     }
 
     fn next(&mut self, field: &'static str) -> Result<Value, DecodeError> {
@@ -837,7 +852,10 @@ impl Fields {
 
     fn dict(&mut self, field: &'static str) -> Result<Dict, DecodeError> {
         match self.next(field)? {
-            Value::Dict(d) => Ok(d),
+            Value::Dict(d) => {
+                self.transparent = passthru::transparent(&d);
+                Ok(d)
+            }
             _ => Err(self.wrong(field, "a dict")),
         }
     }
@@ -854,6 +872,10 @@ impl Fields {
         let args = match self.items.next() {
             None => return Ok(Payload::empty()),
             Some(Value::List(l)) => l,
+            // A transparent payload (see `passthru`): nothing may follow it.
+            Some(v @ (Value::Bytes(_) | Value::Str(_))) if self.transparent => {
+                return Ok(Payload::args(vec![v]));
+            }
             Some(_) => return Err(self.wrong("Arguments", "a list")),
         };
         let kwargs = match self.items.next() {

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod longpoll;
 pub mod message;
 pub mod mqtt;
+pub mod passthru;
 pub mod rawsocket;
 pub mod uri;
 pub mod value;

@@ -6,6 +6,7 @@
 //! shard encodes the EVENT once per (subscription, serializer) and queues the
 //! same bytes for every subscriber ([`EventOut`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::Broker;
@@ -16,11 +17,16 @@ use crate::core::authz::Grant;
 use crate::core::cluster::Native;
 use crate::core::cluster::{RealmIdx, RoutedPublish, ShardMsg, ShardSet};
 use crate::core::ctx::Ctx;
-use crate::core::session::{EventOut, FrontCache};
+use crate::core::session::{EventOut, Features, FrontCache};
 use crate::core::uris;
 use crate::proto::message::code;
+use crate::proto::passthru;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Dict, Message, Payload, PublicationId, Publish, Published, Value};
+
+/// Why a PUBLISH in Payload Passthru Mode from a publisher that did not
+/// announce the feature is a protocol violation (the spec's rule).
+const PPT_UNANNOUNCED: &str = "PUBLISH in payload passthru mode (ppt_scheme) from a publisher that did not announce payload_passthru_mode";
 
 impl Broker {
     /// A PUBLISH the guard let through (`grant`: its disclosure flags).
@@ -54,6 +60,9 @@ impl Broker {
         }
         let native = take_native(cx, link, &mut m.options);
         let s = cx.links.session(link).expect("checked above");
+        if passthru::is_ppt(&m.options) && !s.features.has(Features::PUBLISHER_PPT) {
+            return cx.violation(link, Cow::Borrowed(PPT_UNANNOUNCED));
+        }
         let mut details = Dict::new();
         if disclose_me || grant.disclose.publisher {
             details.insert("publisher", s.id.0);
@@ -63,6 +72,7 @@ impl Broker {
         if let Some(level) = s.auth.trustlevel {
             details.insert("trustlevel", level);
         }
+        passthru::copy_passthru(&m.options, &mut details);
         let routed = RoutedPublish {
             realm: realm_idx,
             topic: m.topic,

@@ -28,6 +28,8 @@ pub struct RoutedCall {
     pub receive_progress: bool,
     /// `CALL.Options.progress`: the first chunk of a progressive call invocation.
     pub progress: bool,
+    /// The caller announced `payload_passthru_mode`: the callee may answer in it.
+    pub caller_ppt: bool,
 }
 
 /// A further chunk of a progressive call invocation (a CALL with the request

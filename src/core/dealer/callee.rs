@@ -5,7 +5,10 @@
 //! The callee's HELLO features decide what it gets: INTERRUPT only for
 //! callees with call canceling (otherwise a cancel behaves as `skip`),
 //! progressive invocations only for callees announcing them (and call
-//! canceling), else `wamp.error.feature_not_supported`.
+//! canceling), else `wamp.error.feature_not_supported`; a call in payload
+//! passthru mode only for callees announcing `payload_passthru_mode` (same
+//! error), and a YIELD in that mode only for callers that announced it (see
+//! `proto/passthru.rs`).
 //!
 //! `receive_progress` goes to every callee whose caller asked, whatever the
 //! callee announced. The spec forwards it "if the Callee supports Progressive
@@ -26,6 +29,8 @@ use crate::core::cluster::{
 use crate::core::ctx::Ctx;
 use crate::core::session::{Features, Sent};
 use crate::core::uris;
+use crate::proto::message::code;
+use crate::proto::passthru;
 use crate::proto::uri::{self, MatchPolicy};
 use crate::proto::{
     Dict, Error, Interrupt, Invocation, Message, Payload, RegistrationId, RequestId, SessionId,
@@ -75,6 +80,15 @@ impl Dealer {
             );
             return cx.route_return(c.caller_shard, ret);
         }
+        if passthru::is_ppt(&c.details) && !features.has(Features::CALLEE_PPT) {
+            let ret = failure(
+                c.caller,
+                c.request,
+                uris::FEATURE_NOT_SUPPORTED,
+                "the callee does not support payload passthru mode",
+            );
+            return cx.route_return(c.caller_shard, ret);
+        }
         let mut details = c.details;
         if c.receive_progress {
             details.insert("receive_progress", true);
@@ -95,6 +109,7 @@ impl Dealer {
                 request: c.request,
                 registration: c.registration,
                 stream,
+                caller_ppt: c.caller_ppt,
             },
         );
         self.by_call
@@ -238,29 +253,56 @@ impl Dealer {
             Ok(p) => p,
             Err(e) => return cx.violation(conn, Cow::Owned(e.to_string())),
         };
+        let ppt = passthru::is_ppt(&m.options);
+        if ppt
+            && !cx
+                .links
+                .session(conn)
+                .is_some_and(|s| s.features.has(Features::CALLEE_PPT))
+        {
+            return cx.violation(
+                conn,
+                Cow::Borrowed(
+                    "YIELD in payload passthru mode (ppt_scheme), but the callee did not \
+                     announce payload_passthru_mode",
+                ),
+            );
+        }
         let Some(owed) = self.owed(cx, conn) else {
             return;
         };
         // A YIELD for an unknown invocation (answered after a cancel, or after
         // the caller left) is dropped.
-        let inv = if progress {
-            match owed.pending.get(&m.request) {
-                Some(inv) => (inv.caller_shard, inv.caller, inv.request),
-                None => return,
-            }
-        } else {
-            match owed.pending.remove(&m.request) {
-                Some(inv) => {
-                    self.by_call.remove(&(inv.caller, inv.request));
-                    (inv.caller_shard, inv.caller, inv.request)
-                }
-                None => return,
-            }
+        let Some(inv) = owed.pending.get(&m.request) else {
+            return;
         };
+        if ppt && !inv.caller_ppt {
+            // The spec: an error to the callee; and the call ends for its caller.
+            let (caller_shard, caller, request) = (inv.caller_shard, inv.caller, inv.request);
+            owed.pending.remove(&m.request);
+            self.by_call.remove(&(caller, request));
+            let why = "the caller does not support payload passthru mode";
+            cx.links.error(
+                conn,
+                code::YIELD,
+                m.request,
+                uris::FEATURE_NOT_SUPPORTED,
+                Some(why.to_owned()),
+            );
+            let ret = failure(caller, request, uris::FEATURE_NOT_SUPPORTED, why);
+            return cx.route_return(caller_shard, ret);
+        }
+        let inv = (inv.caller_shard, inv.caller, inv.request);
+        if !progress {
+            owed.pending.remove(&m.request);
+            self.by_call.remove(&(inv.1, inv.2));
+        }
+        let mut details = Dict::new();
+        passthru::copy_passthru(&m.options, &mut details);
         let ret = CallReturn {
             caller: inv.1,
             request: inv.2,
-            details: Dict::new(),
+            details,
             error: None,
             payload: m.payload,
             progress,

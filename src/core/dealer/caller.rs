@@ -17,6 +17,7 @@ use crate::core::ctx::Ctx;
 use crate::core::session::Features;
 use crate::core::uris;
 use crate::proto::message::code;
+use crate::proto::passthru;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Call, CallResult, Cancel, Dict, Error, Message, Payload, RequestId, SessionId};
 
@@ -74,6 +75,17 @@ impl Dealer {
                 ),
             );
         }
+        let ppt = passthru::is_ppt(&m.options);
+        if ppt && !s.features.has(Features::CALLER_PPT) {
+            return cx.violation(
+                conn,
+                Cow::Borrowed(
+                    "CALL in payload passthru mode (ppt_scheme), but the caller did not \
+                     announce payload_passthru_mode",
+                ),
+            );
+        }
+        let caller_ppt = s.features.has(Features::CALLER_PPT);
         let realm_idx = s.realm;
         let local = cx.realms[realm_idx as usize]
             .prefer_local_callee
@@ -112,6 +124,7 @@ impl Dealer {
         if let Some(t) = s.auth.trustlevel {
             details.insert("trustlevel", t);
         }
+        passthru::copy_passthru(&m.options, &mut details);
         let mut timeout = None;
         if opts.timeout_ms > 0 {
             if callee.forward_timeout {
@@ -149,6 +162,7 @@ impl Dealer {
             payload: m.payload,
             receive_progress: opts.receive_progress,
             progress: opts.progress,
+            caller_ppt,
         };
         cx.route_call(callee.shard, routed);
     }
@@ -337,7 +351,7 @@ impl Dealer {
             }
             let msg = Message::Result(CallResult {
                 request: r.request,
-                details: Dict::new().with("progress", true),
+                details: r.details.with("progress", true),
                 payload: r.payload,
             });
             return cx.links.send_to_session(r.caller, &msg);

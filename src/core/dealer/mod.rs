@@ -90,6 +90,8 @@ pub(crate) struct PendingInvocation {
     registration: RegistrationId,
     /// Progressive call invocation still open: the initiating INVOCATION's details.
     stream: Option<Box<Dict>>,
+    /// The caller announced `payload_passthru_mode`.
+    caller_ppt: bool,
 }
 
 /// The invocations sent to one callee session and not yet answered.

@@ -452,7 +452,12 @@ fn router_roles() -> Dict {
             // ("shareded_subscriptions"); clients written against the spec
             // look for that one, others for the regular spelling: send both.
             .with("shareded_subscriptions", true)
-            .with("sharded_subscription", true),
+            .with("sharded_subscription", true)
+            // The spec's mode (proto/passthru.rs). Autobahn's transparent
+            // payloads are routed too, but not announced (Crossbar.io says
+            // `payload_transparency`; no client looks for it, and WELCOME
+            // stays under 1 KiB for RawSocket peers with a small maximum).
+            .with("payload_passthru_mode", true),
     );
     let dealer = Dict::new().with(
         "features",
@@ -469,7 +474,8 @@ fn router_roles() -> Dict {
             .with("registration_revocation", true)
             .with("registration_meta_api", true)
             .with("session_meta_api", true)
-            .with("testament_meta_api", true),
+            .with("testament_meta_api", true)
+            .with("payload_passthru_mode", true),
     );
     Dict::new().with("broker", broker).with("dealer", dealer)
 }

@@ -346,6 +346,12 @@ impl Features {
     pub const CALLEE_REVOCATION: u8 = 4;
     /// caller: `progressive_call_invocations`.
     pub const CALLER_PROGRESSIVE_INVOCATIONS: u8 = 8;
+    /// publisher: `payload_passthru_mode`.
+    pub const PUBLISHER_PPT: u8 = 16;
+    /// caller: `payload_passthru_mode`.
+    pub const CALLER_PPT: u8 = 32;
+    /// callee: `payload_passthru_mode`.
+    pub const CALLEE_PPT: u8 = 64;
 
     /// Reads the features from HELLO details; anything malformed counts as absent.
     pub fn from_hello(details: &Dict) -> Features {
@@ -373,8 +379,18 @@ impl Features {
         if on(callee, "registration_revocation") {
             bits |= Self::CALLEE_REVOCATION;
         }
-        if on(features("caller"), "progressive_call_invocations") {
+        let caller = features("caller");
+        if on(caller, "progressive_call_invocations") {
             bits |= Self::CALLER_PROGRESSIVE_INVOCATIONS;
+        }
+        for (f, flag) in [
+            (features("publisher"), Self::PUBLISHER_PPT),
+            (caller, Self::CALLER_PPT),
+            (callee, Self::CALLEE_PPT),
+        ] {
+            if on(f, "payload_passthru_mode") {
+                bits |= flag;
+            }
         }
         Features(bits)
     }

@@ -456,6 +456,7 @@ mod basic;
 mod limits;
 mod ops;
 mod oversize;
+mod passthru;
 mod pubsub;
 mod pubsub_meta;
 mod registration;

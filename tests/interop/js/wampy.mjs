@@ -186,11 +186,60 @@ async function cancelKill() {
   return { shard: c.shard, ...out };
 }
 
+// Payload Passthru Mode between two wampy sessions (on `shard` and
+// `other_shard`): one registers `procedure` (answering in PPT mode too) and
+// subscribes `topic`; the other publishes and calls in PPT mode, with
+// wampy's JSON payload serializer (the payload is one string argument the
+// router does not read). Reports what each side got, PPT details included.
+async function ppt() {
+  const a = await open(spec.shard);
+  const b = await open(spec.other_shard);
+  const ppt = { ppt_scheme: "x_junction", ppt_serializer: "json", ppt_keyid: "k-1" };
+  let gotEvent;
+  const event = new Promise((r) => (gotEvent = r));
+  let invocation = null;
+  await withTimeout(
+    a.wampy.register(spec.procedure, ({ argsList, argsDict, details }) => {
+      invocation = { args: argsList, kwargs: argsDict, details };
+      return {
+        argsList: [...argsList, "sealed reply"],
+        argsDict,
+        options: { ...ppt, ppt_keyid: "k-2" },
+      };
+    }),
+    "register",
+  );
+  await withTimeout(
+    a.wampy.subscribe(spec.topic, ({ argsList, argsDict, details }) =>
+      gotEvent({ args: argsList, kwargs: argsDict, details }),
+    ),
+    "subscribe",
+  );
+  await withTimeout(
+    b.wampy.publish(spec.topic, { argsList: spec.args, argsDict: spec.kwargs }, ppt),
+    "publish",
+  );
+  const ev = await withTimeout(event, "event");
+  const result = await withTimeout(
+    b.wampy.call(spec.procedure, { argsList: spec.args, argsDict: spec.kwargs }, ppt),
+    "call",
+  );
+  await a.wampy.disconnect();
+  await b.wampy.disconnect();
+  return {
+    shards: [a.shard, b.shard],
+    event: ev,
+    invocation,
+    result: { args: result.argsList, kwargs: result.argsDict, details: result.details },
+  };
+}
+
 const scenarios = {
   callee_progressive: calleeProgressive,
   caller,
   subscriber,
   cancel_kill: cancelKill,
+  ppt,
 };
 
 try {
