@@ -9,6 +9,8 @@ shared router's other sessions do not interfere.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
@@ -222,3 +224,59 @@ async def test_clients_cannot_publish_meta_events(clients):
     with pytest.raises(ApplicationError) as e:
         await s.publish("wamp.session.on_join", {}, options=PublishOptions(acknowledge=True))
     assert e.value.error in ("wamp.error.invalid_uri", "wamp.error.not_authorized")
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS, ids=PLACEMENT_IDS)
+async def test_remove_subscriber_and_remove_callee_with_crossbar_keywords(clients, uniq, placement):
+    """Crossbar.io's ``wamp.subscription.remove_subscriber`` and
+    ``wamp.registration.remove_callee``, called with its keyword arguments.
+    The Autobahn|Python subscriber (which announces subscription_revocation
+    but fails its connection on an UNSUBSCRIBED with request 0) is revoked
+    silently: it stays joined, gets no more events, and a watcher sees
+    ``on_unsubscribe``; its fellow subscriber still gets events."""
+    _, a_shard, b_shard = placement
+    topic, proc = uniq("com.meta.revoke"), uniq("com.meta.revoke.proc")
+    admin = await placed(clients, a_shard)
+    victim = await placed(clients, b_shard, "rs", "msgpack")
+    other = await placed(clients, a_shard, "ws", "cbor")
+    unsubscribed = EventSink()
+    await admin.subscribe(unsubscribed, "wamp.subscription.on_unsubscribe")
+    got, kept = EventSink(), EventSink()
+    sub = await victim.subscribe(got, topic)
+    await other.subscribe(kept, topic)
+    await admin.publish(topic, 1, options=PublishOptions(acknowledge=True))
+    await got.wait_count(1)
+    assert await admin.call(
+        "wamp.subscription.remove_subscriber",
+        subscription_id=sub.id,
+        subscriber_id=victim.session_id,
+        reason="com.example.no_longer_allowed",
+    ) is None
+    await wait_for(
+        lambda: any(e[0] == (victim.session_id, sub.id) for e in unsubscribed.events),
+        what="on_unsubscribe",
+    )
+    await admin.publish(topic, 2, options=PublishOptions(acknowledge=True))
+    await kept.wait_count(2)
+    assert [e[0] for e in got.events] == [(1,)]
+    # Still joined: the revocation did not break the Autobahn session.
+    reg = await victim.register(lambda: "here", proc)
+    assert await admin.call(proc) == "here"
+    with pytest.raises(ApplicationError) as e:
+        await admin.call(
+            "wamp.subscription.remove_subscriber", subscription_id=sub.id, subscriber_id=victim.session_id
+        )
+    assert e.value.error == "wamp.error.no_such_subscription"
+    # remove_callee with keywords: Autobahn takes the UNREGISTERED(0) in its stride.
+    await admin.call("wamp.registration.remove_callee", registration_id=reg.id, callee_id=victim.session_id)
+    # (The revocation reaches the callee's shard after the answer.)
+    errors = []
+    for _ in range(100):
+        try:
+            await admin.call(proc)
+        except ApplicationError as e:
+            errors.append(e.error)
+            break
+        await asyncio.sleep(0.02)
+    assert errors == ["wamp.error.no_such_procedure"]
+    assert await victim.call("wamp.session.get", victim.session_id), "still joined"

@@ -15,6 +15,17 @@
 //! **Answers.** The procedures themselves live in the meta API
 //! (`meta/subscription.rs`); the parts of their answers that this shard
 //! holds are computed here (`*_part`).
+//!
+//! **Revocation** (`wamp.subscription.remove_subscriber`, on the
+//! subscriber's shard): the subscription goes as if the session had sent
+//! UNSUBSCRIBE (`on_unsubscribe`, and `on_delete` for the last subscriber),
+//! but the session is not told: the spec's UNSUBSCRIBED with request 0 is
+//! for subscribers that announce `subscription_revocation`, and
+//! Autobahn|Python and Autobahn|JS announce it yet treat that message as a
+//! protocol error and drop their connection. So the router does not
+//! announce the feature, and revokes silently, as the spec says for
+//! subscribers without it. Subscriptions to `wamp.*` topics cannot be
+//! revoked (as in Crossbar.io).
 
 use super::Broker;
 use super::history::format_rfc3339;
@@ -46,6 +57,48 @@ fn policy_slot(p: MatchPolicy) -> usize {
 }
 
 impl Broker {
+    /// Revokes `session`'s subscription `id` (see the module header).
+    pub(crate) fn revoke_subscriber(
+        &mut self,
+        cx: &mut Ctx,
+        realm: RealmIdx,
+        id: SubscriptionId,
+        session: SessionId,
+        reason: Option<&str>,
+    ) -> Result<(), (&'static str, String)> {
+        let link = cx
+            .links
+            .link_of(session)
+            .filter(|l| cx.links.session(*l).is_some_and(|s| s.realm == realm))
+            .ok_or_else(|| {
+                let msg = format!("no session with ID {} exists on this realm", session.0);
+                (uris::NO_SUCH_SESSION, msg)
+            })?;
+        let s = cx.links.session_mut(link).expect("found above");
+        let Some((uri, policy)) = s.subscriptions.remove(&id) else {
+            let msg = format!(
+                "session {} is not subscribed on subscription {id}",
+                session.0
+            );
+            return Err((uris::NO_SUCH_SUBSCRIPTION, msg));
+        };
+        if is_meta_quiet(&uri) {
+            let msg =
+                format!("the subscription to '{uri}' is the router's own: it cannot be revoked");
+            s.subscriptions.insert(id, (uri, policy));
+            return Err((uris::NOT_AUTHORIZED, msg));
+        }
+        tracing::info!(
+            subscription = id.0,
+            session = session.0,
+            %uri,
+            reason = reason.unwrap_or(""),
+            "subscription revoked"
+        );
+        self.local_unsubscribe(cx, realm, &uri, policy, link, session);
+        Ok(())
+    }
+
     /// Whether any shard has a subscriber of `topic` in `realm` (local replica).
     pub(crate) fn has_listeners(&self, realm: RealmIdx, topic: &str) -> bool {
         let mut any = false;

@@ -91,6 +91,18 @@ pub enum MetaQuery {
         /// The subscription.
         id: SubscriptionId,
     },
+    /// Revoke a session's subscription (`wamp.subscription.remove_subscriber`,
+    /// to the session's shard).
+    SubRemove {
+        /// Realm.
+        realm: RealmIdx,
+        /// The subscription.
+        id: SubscriptionId,
+        /// The subscriber.
+        session: SessionId,
+        /// Why (logged).
+        reason: Option<String>,
+    },
     /// A subscription's event history (from its owner), as the caller may see it.
     SubEvents {
         /// Realm.
@@ -119,6 +131,7 @@ impl MetaQuery {
             | MetaQuery::SubMatch { realm, .. }
             | MetaQuery::SubGet { realm, .. }
             | MetaQuery::SubSubscribers { realm, .. }
+            | MetaQuery::SubRemove { realm, .. }
             | MetaQuery::SubEvents { realm, .. } => *realm,
         }
     }

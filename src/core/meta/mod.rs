@@ -26,6 +26,20 @@ use crate::proto::Call;
 /// A meta procedure: answers `call` from the session on `link`.
 pub(super) type Procedure = fn(&mut ShardRouter, LinkId, Call);
 
+/// Argument `i` of a meta call, or its keyword `name` (Crossbar.io's meta
+/// procedures are Python functions: clients call them either way).
+pub(super) fn meta_arg<'a>(
+    call: &'a Call,
+    i: usize,
+    name: &str,
+) -> Option<&'a crate::proto::Value> {
+    call.payload
+        .args
+        .as_ref()
+        .and_then(|a| a.get(i))
+        .or_else(|| call.payload.kwargs.as_ref().and_then(|k| k.get(name)))
+}
+
 /// The meta API's state on one shard.
 pub(super) struct Meta {
     /// Procedures by URI.

@@ -61,6 +61,8 @@ pub(crate) enum Reply {
     SubCount,
     /// `[value]` or the part's ERROR.
     ValueOrError,
+    /// `[]` or the part's ERROR.
+    Done,
 }
 
 /// Where a meta query goes.
@@ -189,6 +191,18 @@ impl ShardRouter {
             MetaQuery::SubSubscribers { realm, id } => {
                 self.broker.sub_subscribers_part(&self.cx, realm, id)
             }
+            MetaQuery::SubRemove {
+                realm,
+                id,
+                session,
+                reason,
+            } => MetaPart {
+                error: self
+                    .broker
+                    .revoke_subscriber(&mut self.cx, realm, id, session, reason.as_deref())
+                    .err(),
+                ..MetaPart::default()
+            },
             MetaQuery::SubEvents {
                 realm,
                 id,
@@ -267,6 +281,10 @@ fn finish(request: RequestId, reply: Reply, mut acc: MetaPart) -> Message {
         Reply::SubValue => ok(vec![acc.value.unwrap_or(Value::Null)]),
         Reply::SubIds => ok(vec![ids(&mut acc.ids)]),
         Reply::SubCount => ok(vec![Value::from(acc.ids.len() as u64)]),
+        Reply::Done => match acc.error {
+            Some((uri, msg)) => error(uri, msg),
+            None => ok(vec![]),
+        },
         Reply::ValueOrError => match (acc.error, acc.value) {
             (Some((uri, msg)), _) => error(uri, msg),
             (None, Some(v)) => ok(vec![v]),

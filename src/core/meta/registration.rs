@@ -5,11 +5,12 @@
 //! published by the registration's owner (`dealer/meta.rs`).
 //!
 //! `wamp.registration.remove` and `wamp.registration.remove_callee` revoke
-//! registrations: each callee's shard removes it and, if the callee announced
+//! registrations (positional arguments, or Crossbar.io's keywords
+//! `registration_id`, `callee_id`, `reason`): each callee's shard removes it and, if the callee announced
 //! `registration_revocation`, sends UNREGISTERED with request 0 and details
 //! `{registration, reason}`.
 
-use super::Procedure;
+use super::{Procedure, meta_arg};
 use crate::core::api::LinkId;
 use crate::core::cluster::{RealmIdx, ShardMsg};
 use crate::core::dealer::RegEntry;
@@ -88,7 +89,7 @@ impl ShardRouter {
                 self.with_reg(realm, &call, |_, _, e| Value::from(e.callees.len() as u64))
             }
             "remove" => self.reg_remove(realm, &call, None),
-            "remove_callee" => match arg(&call, 1).and_then(Value::as_u64) {
+            "remove_callee" => match meta_arg(&call, 1, "callee_id").and_then(Value::as_u64) {
                 Some(callee) => self.reg_remove(realm, &call, Some(SessionId(callee))),
                 None => Err(bad("a registration ID and a callee session ID")),
             },
@@ -198,11 +199,11 @@ impl ShardRouter {
         call: &Call,
         only: Option<SessionId>,
     ) -> Result<Value, (&'static str, String)> {
-        let Some(id) = arg(call, 0).and_then(Value::as_u64) else {
+        let Some(id) = meta_arg(call, 0, "registration_id").and_then(Value::as_u64) else {
             return Err(bad("a registration ID"));
         };
         let reason_at = if only.is_some() { 2 } else { 1 };
-        let reason = match arg(call, reason_at) {
+        let reason = match meta_arg(call, reason_at, "reason") {
             None | Some(Value::Null) => None,
             Some(Value::Str(s)) => Some(s.clone()),
             Some(_) => return Err(bad("the reason as a string")),

@@ -3,17 +3,20 @@
 //!
 //! `list`, `lookup`, `match` and `get` ask the owners (the authoritative
 //! entries, including history subscriptions without subscribers);
+//! `remove_subscriber` (Crossbar.io's; positional or keyword arguments
+//! `subscription_id`, `subscriber_id`, `reason`) asks the subscriber's shard
+//! (`broker/meta.rs` says how it revokes);
 //! `list_subscribers` and `count_subscribers` gather the subscribers from
 //! every shard; `get_events` asks the history's owner. The events and the
 //! answers each shard gives live with the broker (`broker/meta.rs`).
 
-use super::Procedure;
 use super::query::{Reply, Targets};
+use super::{Procedure, meta_arg};
 use crate::core::api::LinkId;
 use crate::core::cluster::{self, EventsQuery, MetaQuery};
 use crate::core::{ShardRouter, match_policy, uris};
 use crate::proto::uri::{self, MatchPolicy};
-use crate::proto::{Call, SubscriptionId, Value};
+use crate::proto::{Call, SessionId, SubscriptionId, Value};
 
 /// The procedures of this family.
 pub(super) const PROCEDURES: &[(&str, Procedure)] = &[
@@ -40,6 +43,10 @@ pub(super) const PROCEDURES: &[(&str, Procedure)] = &[
     ),
     (
         "wamp.subscription.get_events",
+        ShardRouter::meta_subscription_call,
+    ),
+    (
+        "wamp.subscription.remove_subscriber",
         ShardRouter::meta_subscription_call,
     ),
 ];
@@ -167,6 +174,36 @@ impl ShardRouter {
                     q,
                 };
                 self.meta_ask(conn, req, Reply::ValueOrError, Targets::One(owner), q);
+            }
+            "wamp.subscription.remove_subscriber" => {
+                let id = |i, name| {
+                    meta_arg(&call, i, name)
+                        .and_then(Value::as_u64)
+                        .filter(|n| crate::proto::is_valid_id(*n))
+                };
+                let (Some(sub), Some(session)) = (id(0, "subscription_id"), id(1, "subscriber_id"))
+                else {
+                    return self.meta_invalid(
+                        conn,
+                        &call,
+                        "the arguments must be a subscription ID and a session ID",
+                    );
+                };
+                let reason = match meta_arg(&call, 2, "reason") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Str(r)) => Some(r.clone()),
+                    Some(_) => {
+                        return self.meta_invalid(conn, &call, "the reason must be a string");
+                    }
+                };
+                let q = MetaQuery::SubRemove {
+                    realm,
+                    id: SubscriptionId(sub),
+                    session: SessionId(session),
+                    reason,
+                };
+                let shard = self.cx.shard_of_id(session);
+                self.meta_ask(conn, req, Reply::Done, Targets::One(shard), q);
             }
             other => tracing::error!(
                 procedure = other,

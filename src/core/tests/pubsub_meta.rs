@@ -679,3 +679,102 @@ fn history_needs_subscribe_permission_and_applies_authrole_lists() {
     );
     assert_eq!(error_uri(&r), uris::NOT_AUTHORIZED);
 }
+
+/// `wamp.subscription.remove_subscriber` (Crossbar.io's procedure, with
+/// positional or keyword arguments): the subscriber on another shard stops
+/// getting events, silently (no UNSUBSCRIBED: see broker/meta.rs), its
+/// fellow subscriber keeps them, watchers see `on_unsubscribe`; unknown
+/// sessions, other realms' sessions, sessions not subscribed and the
+/// router's own topics are refused with the right errors.
+#[test]
+fn remove_subscriber_revokes_one_subscription_silently() {
+    let mut c = Cluster::new(3);
+    let (admin, _, _) = join(&mut c, 0);
+    let (watcher, _, _) = join(&mut c, 2);
+    c.subscribe(&watcher, 1, "wamp.subscription.on_unsubscribe", Dict::new());
+    let (victim, victim_id, _) = join(&mut c, 1);
+    let (other, _, _) = join(&mut c, 2);
+    let sub = c.subscribe(&victim, 1, "com.private", Dict::new());
+    assert_eq!(c.subscribe(&other, 1, "com.private", Dict::new()), sub);
+    let r = call(
+        &mut c,
+        &admin,
+        1,
+        "wamp.subscription.remove_subscriber",
+        vec![sub.0.into(), victim_id.0.into(), "not allowed".into()],
+        None,
+    );
+    assert_eq!(result_args(&r), Vec::<Value>::new());
+    assert!(c.recv(&victim).is_empty(), "revoked silently");
+    let got = c.recv(&watcher);
+    let ev = events(&got);
+    assert_eq!(ev.len(), 1, "{got:?}");
+    assert_eq!(
+        ev[0].payload.args.as_deref(),
+        Some(&[Value::from(victim_id.0), Value::from(sub.0)][..])
+    );
+    let (publ, _, _) = join(&mut c, 0);
+    c.publish(&publ, 1, "com.private", Dict::new(), args(vec![]));
+    c.pump();
+    assert!(c.recv(&victim).is_empty());
+    assert_eq!(events(&c.recv(&other)).len(), 1);
+    // Again: it is no longer subscribed. Keywords, as Crossbar's Python takes them.
+    let kw = Dict::new()
+        .with("subscription_id", sub.0)
+        .with("subscriber_id", victim_id.0);
+    let r = call(
+        &mut c,
+        &admin,
+        2,
+        "wamp.subscription.remove_subscriber",
+        vec![],
+        Some(kw),
+    );
+    assert_eq!(error_uri(&r), uris::NO_SUCH_SUBSCRIPTION);
+    // No such session; a session of another realm; the router's own topics.
+    let r = call(
+        &mut c,
+        &admin,
+        3,
+        "wamp.subscription.remove_subscriber",
+        vec![sub.0.into(), 999_999u64.into()],
+        None,
+    );
+    assert_eq!(error_uri(&r), uris::NO_SUCH_SESSION);
+    let (stranger, stranger_id, _) = join_as(&mut c, 1, "realm2", "anonymous");
+    let their = c.subscribe(&stranger, 1, "com.private", Dict::new());
+    let r = call(
+        &mut c,
+        &admin,
+        4,
+        "wamp.subscription.remove_subscriber",
+        vec![their.0.into(), stranger_id.0.into()],
+        None,
+    );
+    assert_eq!(error_uri(&r), uris::NO_SUCH_SESSION);
+    let meta_sub = c.subscribe(&watcher, 2, "wamp.session.on_join", Dict::new());
+    let watcher_id = c.routers[2]
+        .cx
+        .links
+        .session(watcher.conn)
+        .expect("joined")
+        .id;
+    let r = call(
+        &mut c,
+        &admin,
+        5,
+        "wamp.subscription.remove_subscriber",
+        vec![meta_sub.0.into(), watcher_id.0.into()],
+        None,
+    );
+    assert_eq!(error_uri(&r), uris::NOT_AUTHORIZED);
+    let r = call(
+        &mut c,
+        &admin,
+        6,
+        "wamp.subscription.remove_subscriber",
+        vec![sub.0.into(), victim_id.0.into(), 7u64.into()],
+        None,
+    );
+    assert_eq!(error_uri(&r), uris::INVALID_ARGUMENT);
+}
