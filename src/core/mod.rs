@@ -86,6 +86,8 @@ pub mod uris {
     pub const NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
     /// REGISTER for a procedure that is already registered.
     pub const PROCEDURE_ALREADY_EXISTS: &str = "wamp.error.procedure_already_exists";
+    /// The reason of a revocation by `force_reregister` (Crossbar.io's).
+    pub const UNREGISTERED: &str = "wamp.error.unregistered";
     /// UNREGISTER for an unknown registration.
     pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
     /// UNSUBSCRIBE for an unknown subscription.

@@ -87,18 +87,25 @@ impl ShardRouter {
                 invoke,
                 disclose_caller,
                 forward_timeout,
-            } => self.dealer.owner_reg_join(
-                cx,
-                realm,
-                uri,
-                policy,
-                callee_shard,
-                session,
-                request,
-                invoke,
-                disclose_caller,
-                forward_timeout,
-            ),
+                force_reregister,
+            } => {
+                if force_reregister {
+                    self.dealer
+                        .owner_force_reregister(cx, realm, &uri, policy, session);
+                }
+                self.dealer.owner_reg_join(
+                    cx,
+                    realm,
+                    uri,
+                    policy,
+                    callee_shard,
+                    session,
+                    request,
+                    invoke,
+                    disclose_caller,
+                    forward_timeout,
+                )
+            }
             ShardMsg::RegDone {
                 realm,
                 uri,

@@ -636,6 +636,26 @@ async def test_registration_revocation(clients, raw, uniq):
     assert err.value.error == "wamp.error.no_such_procedure"
 
 
+@pytest.mark.parametrize("old_shard,new_shard", [(0, 1), (1, 1)], ids=["cross-shard", "same-shard"])
+async def test_force_reregister_takes_over_from_a_stale_callee(clients, uniq, old_shard, new_shard):
+    """Autobahn|Python's ``RegisterOptions(force_reregister=True)``, as
+    Crossbar.io honours it: a restarted service registers while the router
+    still holds its old session's registration; the newcomer takes the
+    procedure, the old session (which handles the UNREGISTERED with request
+    0) stays joined and is no longer called."""
+    proc = uniq("com.adv.takeover")
+    old = await on_shard(clients, old_shard % SHARDS)
+    new = await on_shard(clients, new_shard % SHARDS, "rs", "msgpack")
+    caller = await on_shard(clients, 0, "ws", "cbor")
+    await old.register(lambda: "old", proc)
+    with pytest.raises(ApplicationError) as err:
+        await new.register(lambda: "new", proc)
+    assert err.value.error == "wamp.error.procedure_already_exists"
+    await new.register(lambda: "new", proc, options=RegisterOptions(force_reregister=True))
+    assert [await caller.call(proc) for _ in range(5)] == ["new"] * 5
+    assert await old.call("wamp.session.get", old.session_id), "the old session stays joined"
+
+
 # -- malformed options ------------------------------------------------------------------
 
 

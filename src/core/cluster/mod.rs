@@ -220,6 +220,9 @@ pub enum ShardMsg {
         disclose_caller: bool,
         /// `REGISTER.Options.forward_timeout`.
         forward_timeout: bool,
+        /// `REGISTER.Options.force_reregister`: the registration's callees
+        /// are revoked and this one takes it.
+        force_reregister: bool,
     },
     /// To the callee's shard: the REGISTER's outcome (after the barrier on success).
     RegDone {

@@ -1,6 +1,15 @@
 //! The dealer's registration requests: REGISTER (options `match`, `invoke`,
-//! `disclose_caller`, `forward_timeout`), the callee-side outcome, and
-//! UNREGISTER.
+//! `disclose_caller`, `forward_timeout`, `force_reregister`), the callee-side
+//! outcome, and UNREGISTER.
+//!
+//! `force_reregister` (Autobahn|Python's `RegisterOptions`, as Crossbar.io
+//! does it): the owner first revokes every callee of an existing
+//! registration of the same (URI, policy) — each gets UNREGISTERED with
+//! request 0 and reason `wamp.error.unregistered` if it announced
+//! `registration_revocation` — and the new callee then registers as if
+//! there had been none (a new registration ID, its own invocation policy).
+//! For a service restarted while the router still holds its old
+//! connection.
 //!
 //! A registration's owner shard decides (duplicate, shared with the same
 //! invocation policy, or refused) and assigns the ID; every shard's replica
@@ -47,9 +56,15 @@ impl Dealer {
         let flags = m
             .options
             .bool_or("disclose_caller", false)
-            .and_then(|d| Ok((d, m.options.bool_or("forward_timeout", false)?)))
+            .and_then(|d| {
+                Ok((
+                    d,
+                    m.options.bool_or("forward_timeout", false)?,
+                    m.options.bool_or("force_reregister", false)?,
+                ))
+            })
             .map_err(|e| e.to_string());
-        let (invoke, (disclose_caller, forward_timeout)) = match (invoke, flags) {
+        let (invoke, (disclose_caller, forward_timeout, force_reregister)) = match (invoke, flags) {
             (Ok(i), Ok(f)) => (i, f),
             (Err(e), _) | (_, Err(e)) => {
                 return cx.links.error(
@@ -75,6 +90,7 @@ impl Dealer {
                 invoke,
                 disclose_caller,
                 forward_timeout,
+                force_reregister,
             },
         );
     }

@@ -205,6 +205,43 @@ impl Dealer {
         });
     }
 
+    /// Owner side, before a REGISTER with `force_reregister` joins: every
+    /// callee of the registration of (uri, policy) is removed here and
+    /// revoked on its shard (see `register.rs`).
+    pub(crate) fn owner_force_reregister(
+        &mut self,
+        cx: &mut Ctx,
+        realm_idx: RealmIdx,
+        uri: &str,
+        policy: MatchPolicy,
+        by: SessionId,
+    ) {
+        let key = (uri.to_owned(), policy);
+        let Some(e) = self.realms[realm_idx as usize].owned_regs.get(&key) else {
+            return;
+        };
+        let (id, callees) = (e.id, e.callees.clone());
+        tracing::info!(
+            registration = id.0,
+            %uri,
+            session = by.0,
+            callees = callees.len(),
+            "force_reregister: the registration's callees are revoked"
+        );
+        for c in callees {
+            self.owner_reg_remove(cx, realm_idx, uri.to_owned(), policy, id, c.session, None);
+            cx.route(
+                c.shard,
+                ShardMsg::Revoke {
+                    realm: realm_idx,
+                    registration: id,
+                    session: c.session,
+                    reason: Some(uris::UNREGISTERED.to_owned()),
+                },
+            );
+        }
+    }
+
     /// Owner side: `session` leaves the registration without a request
     /// waiting (revocation, or the callee gone); the entry goes with its
     /// last callee.

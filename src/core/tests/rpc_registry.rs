@@ -527,3 +527,81 @@ fn prefer_local_callee_keeps_shared_calls_on_the_callers_shard() {
     c.call(&caller, 9, "com.local", Dict::new(), Payload::empty());
     assert_eq!(invoked(&mut c, &callees[..1]), 0);
 }
+
+/// `force_reregister` (Autobahn|Python's RegisterOptions, Crossbar.io's
+/// behaviour): a new callee takes a procedure whose callees are still
+/// registered; they are revoked (UNREGISTERED with request 0 and reason
+/// `wamp.error.unregistered` to those that announced revocation, silently
+/// for the others), on whatever shard they are, shared registrations too.
+#[test]
+fn force_reregister_takes_the_procedure_over() {
+    let mut c = Cluster::new(3);
+    let (old, _) = c.join_with(1, &[REVOCATION]);
+    let (caller, _) = c.join_with(0, &[]);
+    let first = c.reg_ok(&old, 1, "com.svc", Dict::new());
+    let (new, _) = c.join_with(2, &[]);
+    let m = c.register(&new, 1, "com.svc", Dict::new());
+    assert_eq!(error_uri(&m), uris::PROCEDURE_ALREADY_EXISTS);
+    let force = Dict::new().with("force_reregister", true);
+    let second = c.reg_ok(&new, 2, "com.svc", force.clone());
+    assert_ne!(second, first);
+    match one(c.recv(&old)) {
+        Message::Unregistered(u) => {
+            assert_eq!(u.request, RequestId(0));
+            let d = u.details.expect("details");
+            assert_eq!(d.get("registration"), Some(&Value::from(first.0)));
+            assert_eq!(
+                d.get("reason").and_then(Value::as_str),
+                Some(uris::UNREGISTERED)
+            );
+        }
+        other => panic!("expected UNREGISTERED, got {other:?}"),
+    }
+    c.call(&caller, 1, "com.svc", Dict::new(), Payload::empty());
+    let inv = c.invocation(&new);
+    assert_eq!(inv.registration, second);
+    assert!(c.recv(&old).is_empty());
+    // The old callee no longer holds it.
+    c.send(
+        &old,
+        Message::Unregister(Unregister {
+            request: RequestId(5),
+            registration: first,
+        }),
+    );
+    c.pump();
+    assert_eq!(error_uri(&one(c.recv(&old))), uris::NO_SUCH_REGISTRATION);
+    // A shared registration: both callees go (one silently), the newcomer's
+    // own policy holds.
+    let (a, _) = c.join_with(0, &[REVOCATION]);
+    let (b, _) = c.join_with(1, &[]);
+    let shared = Dict::new().with("invoke", "roundrobin");
+    let rr = c.reg_ok(&a, 1, "com.pool", shared.clone());
+    assert_eq!(c.reg_ok(&b, 1, "com.pool", shared), rr);
+    let (solo, _) = c.join_with(2, &[]);
+    let took = c.reg_ok(&solo, 3, "com.pool", force);
+    assert!(matches!(one(c.recv(&a)), Message::Unregistered(_)));
+    assert!(c.recv(&b).is_empty());
+    let (late, _) = c.join_with(0, &[]);
+    let m = c.register(
+        &late,
+        1,
+        "com.pool",
+        Dict::new().with("invoke", "roundrobin"),
+    );
+    assert_eq!(
+        error_uri(&m),
+        uris::PROCEDURE_ALREADY_EXISTS,
+        "single now: {took:?}"
+    );
+    // Every replica lists only the newcomers, under the new IDs.
+    for r in &c.routers {
+        let regs = &r.dealer.realm(0).regs;
+        for (uri, id, session) in [("com.svc", second, 2), ("com.pool", took, 2)] {
+            let e = regs.get(uri, MatchPolicy::Exact).expect("replicated");
+            assert_eq!(e.id, id);
+            let shards: Vec<u16> = e.callees.iter().map(|c| c.shard.0).collect();
+            assert_eq!(shards, [session]);
+        }
+    }
+}
