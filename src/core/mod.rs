@@ -86,6 +86,10 @@ pub mod uris {
     pub const NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
     /// REGISTER for a procedure that is already registered.
     pub const PROCEDURE_ALREADY_EXISTS: &str = "wamp.error.procedure_already_exists";
+    /// Every callee of the procedure has as many invocations in flight as
+    /// its REGISTER's `concurrency` allows (Crossbar.io's URI, kept so that
+    /// its clients' handlers match).
+    pub const MAX_CONCURRENCY_REACHED: &str = "crossbar.error.max_concurrency_reached";
     /// The reason of a revocation by `force_reregister` (Crossbar.io's).
     pub const UNREGISTERED: &str = "wamp.error.unregistered";
     /// UNREGISTER for an unknown registration.

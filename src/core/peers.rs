@@ -173,7 +173,8 @@ impl ShardRouter {
             ShardMsg::MetaQuery { from, query, q } => self.answer_meta_query(from, query, *q),
             ShardMsg::MetaPart { query, part } => self.meta_part(query, *part),
             ShardMsg::CallChunk(c) => self.dealer.call_chunk(cx, *c),
-            ShardMsg::Bounce(c) => self.dealer.call_bounced(cx, *c),
+            ShardMsg::Bounce(c) => self.dealer.call_bounced(cx, *c, false),
+            ShardMsg::Busy(c) => self.dealer.call_bounced(cx, *c, true),
             ShardMsg::CancelInvocation {
                 caller,
                 request,

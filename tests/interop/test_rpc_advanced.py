@@ -656,6 +656,34 @@ async def test_force_reregister_takes_over_from_a_stale_callee(clients, uniq, ol
     assert await old.call("wamp.session.get", old.session_id), "the old session stays joined"
 
 
+async def test_callee_concurrency_is_enforced_across_shards(clients, uniq):
+    """Autobahn|Python's ``RegisterOptions(concurrency=1)`` on a pool of two
+    callees (round robin, on two shards): two slow calls occupy both, a
+    third fails with Crossbar.io's ``crossbar.error.max_concurrency_reached``,
+    and once they answer calls go through again."""
+    proc = uniq("com.adv.pool")
+    release = asyncio.Event()
+
+    async def slow(n):
+        await release.wait()
+        return n
+
+    opts = RegisterOptions(invoke="roundrobin", concurrency=1)
+    for shard in (0, 1):
+        worker = await on_shard(clients, shard % SHARDS, "rs", "msgpack")
+        await worker.register(slow, proc, options=opts)
+    caller = await on_shard(clients, 0)
+    a = asyncio.ensure_future(caller.call(proc, 1))
+    b = asyncio.ensure_future(caller.call(proc, 2))
+    await asyncio.sleep(0.2)
+    with pytest.raises(ApplicationError) as err:
+        await caller.call(proc, 3)
+    assert err.value.error == "crossbar.error.max_concurrency_reached"
+    release.set()
+    assert sorted([await a, await b]) == [1, 2]
+    assert await caller.call(proc, 4) == 4
+
+
 # -- malformed options ------------------------------------------------------------------
 
 

@@ -351,6 +351,11 @@ pub enum ShardMsg {
     /// A call given back to the caller's shard because its callee had left the
     /// registration: the caller's shard picks another callee (shared registrations).
     Bounce(Box<RoutedCall>),
+    /// A call given back to the caller's shard because its callee has as
+    /// many invocations in flight as its REGISTER's `concurrency` allows:
+    /// the caller's shard picks another callee, or fails the call with
+    /// `crossbar.error.max_concurrency_reached`.
+    Busy(Box<RoutedCall>),
     /// A call's result or error for a caller on the destination shard.
     Return(Box<CallReturn>),
     /// To a subscription's owner: publish `wamp.subscription.on_subscribe` or
@@ -473,7 +478,7 @@ impl ShardMsg {
             | ShardMsg::SubMeta { realm, .. }
             | ShardMsg::Revoke { realm, .. } => Some(*realm),
             ShardMsg::Publish(p) => Some(p.realm),
-            ShardMsg::Call(c) | ShardMsg::Bounce(c) => Some(c.realm),
+            ShardMsg::Call(c) | ShardMsg::Bounce(c) | ShardMsg::Busy(c) => Some(c.realm),
             ShardMsg::MetaQuery { q, .. } => Some(q.realm()),
             ShardMsg::BarrierAck { .. }
             | ShardMsg::RegUnregistered { .. }
@@ -491,6 +496,7 @@ impl ShardMsg {
             ShardMsg::Publish(_) => MsgKind::Publish,
             ShardMsg::Call(_)
             | ShardMsg::Bounce(_)
+            | ShardMsg::Busy(_)
             | ShardMsg::CallChunk(_)
             | ShardMsg::CancelInvocation { .. } => MsgKind::Call,
             ShardMsg::Return(_) => MsgKind::Return,

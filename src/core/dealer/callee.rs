@@ -80,6 +80,28 @@ impl Dealer {
             );
             return cx.route_return(c.caller_shard, ret);
         }
+        if let Some(&limit) = self.limits.get(&(c.callee, c.registration)) {
+            let in_flight = self.invocations.get(&c.callee).map_or(0, |o| {
+                o.pending
+                    .values()
+                    .filter(|p| p.registration == c.registration)
+                    .count()
+            });
+            if in_flight >= limit as usize {
+                if c.progress {
+                    // Its further chunks may be on their way here already.
+                    let ret = failure(
+                        c.caller,
+                        c.request,
+                        uris::MAX_CONCURRENCY_REACHED,
+                        "the callee has as many invocations in flight as its concurrency allows",
+                    );
+                    return cx.route_return(c.caller_shard, ret);
+                }
+                let to = c.caller_shard;
+                return cx.route(to, ShardMsg::Busy(Box::new(c)));
+            }
+        }
         if passthru::is_ppt(&c.details) && !features.has(Features::CALLEE_PPT) {
             let ret = failure(
                 c.caller,
@@ -375,6 +397,7 @@ impl Dealer {
         let Some((uri, policy)) = s.registrations.remove(&registration) else {
             return;
         };
+        self.limits.remove(&(session, registration));
         let notify = s.features.has(Features::CALLEE_REVOCATION);
         let owner = cluster::owner_of(realm, &uri, policy, cx.shards);
         cx.route(

@@ -149,6 +149,7 @@ impl Dealer {
                 deadline,
                 rkey: opts.rkey,
                 excluded: Vec::new(),
+                busy: false,
             },
         );
         let routed = RoutedCall {
@@ -203,9 +204,11 @@ impl Dealer {
     }
 
     /// A call bounced off a callee that had left the registration (this
-    /// shard's replica did not know yet): pick another callee of the same
-    /// registration, or fail with `wamp.error.no_such_procedure`.
-    pub(crate) fn call_bounced(&mut self, cx: &mut Ctx, mut c: RoutedCall) {
+    /// shard's replica did not know yet), or that is `busy` (its
+    /// `concurrency` reached): pick another callee of the same registration,
+    /// or fail with `wamp.error.no_such_procedure`, or
+    /// `crossbar.error.max_concurrency_reached` if a callee was busy.
+    pub(crate) fn call_bounced(&mut self, cx: &mut Ctx, mut c: RoutedCall, busy: bool) {
         let Some(rec) = self
             .calls
             .get_mut(&c.caller)
@@ -214,6 +217,7 @@ impl Dealer {
             return; // canceled meanwhile
         };
         rec.excluded.push(c.callee);
+        rec.busy |= busy;
         let local = cx.realms[c.realm as usize]
             .prefer_local_callee
             .then_some(cx.shard);
@@ -225,12 +229,23 @@ impl Dealer {
                 registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &rec.excluded, local)
             });
         let Some(callee) = next else {
+            let (error, why) = if rec.busy {
+                (
+                    uris::MAX_CONCURRENCY_REACHED,
+                    "every callee has as many invocations in flight as its concurrency allows",
+                )
+            } else {
+                (
+                    uris::NO_SUCH_PROCEDURE,
+                    "the callee is no longer registered",
+                )
+            };
             let ret = CallReturn {
                 caller: c.caller,
                 request: c.request,
                 details: Dict::new(),
-                error: Some(uris::NO_SUCH_PROCEDURE.to_owned()),
-                payload: Payload::args(vec!["the callee is no longer registered".into()]),
+                error: Some(error.to_owned()),
+                payload: Payload::args(vec![why.into()]),
                 progress: false,
             };
             return self.call_return(cx, ret);

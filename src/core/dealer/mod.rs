@@ -125,6 +125,8 @@ pub(crate) struct CallRecord {
     rkey: Option<String>,
     /// Callees that turned out to be gone (the call bounced off them).
     excluded: Vec<SessionId>,
+    /// A callee refused the call for its `concurrency` limit.
+    busy: bool,
 }
 
 /// How many finished progressive-invocation request IDs a caller session
@@ -147,6 +149,11 @@ pub(crate) struct Dealer {
     by_call: AHashMap<(SessionId, RequestId), (SessionId, RequestId)>,
     /// Caller side: call deadlines.
     timers: TimerQueue,
+    /// Callee side: the `concurrency` of a callee's registration (REGISTER
+    /// option; only registrations that set one).
+    limits: AHashMap<(SessionId, RegistrationId), u32>,
+    /// Callee side: `concurrency` of REGISTERs waiting for their owner.
+    limits_asked: AHashMap<(SessionId, RequestId), u32>,
     /// The time source.
     clock: Box<dyn Clock>,
 }
@@ -161,6 +168,8 @@ impl Dealer {
             finished_streams: AHashMap::new(),
             by_call: AHashMap::new(),
             timers: TimerQueue::default(),
+            limits: AHashMap::new(),
+            limits_asked: AHashMap::new(),
             clock: Box::new(SystemClock),
         }
     }
@@ -174,6 +183,12 @@ impl Dealer {
     /// indexed here as the callee's shard, and queued deadlines: zero once idle.
     pub fn pending_count(&self) -> usize {
         self.calls.values().map(|c| c.len()).sum::<usize>() + self.by_call.len() + self.timers.len()
+    }
+
+    /// Callee registrations on this shard with a `concurrency` limit.
+    #[cfg(test)]
+    pub fn limit_count(&self) -> usize {
+        self.limits.len() + self.limits_asked.len()
     }
 
     /// Index entries on this shard (replicas and owned entries).

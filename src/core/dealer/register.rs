@@ -11,6 +11,14 @@
 //! For a service restarted while the router still holds its old
 //! connection.
 //!
+//! `concurrency` (Autobahn|Python's `RegisterOptions`, Crossbar.io's
+//! semantics): at most that many invocations of this registration in
+//! flight at this callee. The callee's shard enforces it (it holds the
+//! pending invocations): a call beyond it goes back to the caller's shard
+//! (`ShardMsg::Busy`), which tries the registration's other callees and
+//! fails with `crossbar.error.max_concurrency_reached` when none is left.
+//! Calls are not queued.
+//!
 //! A registration's owner shard decides (duplicate, shared with the same
 //! invocation policy, or refused) and assigns the ID; every shard's replica
 //! lists the registration's callees (see `registry.rs`). REGISTERED and
@@ -76,6 +84,24 @@ impl Dealer {
                 );
             }
         };
+        let concurrency = match m.options.get("concurrency") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64().filter(|n| *n >= 1).map(u32::try_from) {
+                Some(Ok(n)) => Some(n),
+                _ => {
+                    return cx.links.error(
+                        conn,
+                        code::REGISTER,
+                        m.request,
+                        uris::INVALID_ARGUMENT,
+                        Some("option 'concurrency' must be a positive integer".into()),
+                    );
+                }
+            },
+        };
+        if let Some(n) = concurrency {
+            self.limits_asked.insert((sid, m.request), n);
+        }
         let owner = cluster::owner_of(realm_idx, &m.procedure, policy, cx.shards);
         let from = cx.shard;
         cx.route(
@@ -108,8 +134,12 @@ impl Dealer {
         result: Result<RegistrationId, &'static str>,
     ) {
         let conn = cx.links.link_of(session);
+        let limit = self.limits_asked.remove(&(session, request));
         match (conn, result) {
             (Some(conn), Ok(id)) => {
+                if let Some(n) = limit {
+                    self.limits.insert((session, id), n);
+                }
                 cx.links
                     .session_mut(conn)
                     .expect("session present")
@@ -155,6 +185,7 @@ impl Dealer {
             return;
         };
         let (realm, session) = (s.realm, s.id);
+        self.limits.remove(&(s.id, m.registration));
         let Some((uri, policy)) = s.registrations.remove(&m.registration) else {
             let msg = format!("no registration {} for this session", m.registration);
             return cx.links.error(
@@ -210,6 +241,7 @@ impl Dealer {
         id: RegistrationId,
         session: SessionId,
     ) {
+        self.limits.remove(&(session, id));
         let owner = cluster::owner_of(realm, &uri, policy, cx.shards);
         cx.route(
             owner,

@@ -605,3 +605,64 @@ fn force_reregister_takes_the_procedure_over() {
         }
     }
 }
+
+/// REGISTER `concurrency` (Crossbar.io's callee concurrency): a callee at
+/// its limit is skipped for another callee of a shared registration, and
+/// when none is left the call fails with
+/// `crossbar.error.max_concurrency_reached`; an answer frees a slot.
+#[test]
+fn callee_concurrency_limits_invocations_in_flight() {
+    let mut c = Cluster::new(3);
+    let (caller, _) = c.join_with(0, &[]);
+    let (solo, _) = c.join_with(1, &[]);
+    let one_at_a_time = Dict::new().with("concurrency", 1u64);
+    c.reg_ok(&solo, 1, "com.solo", one_at_a_time.clone());
+    c.call(&caller, 1, "com.solo", Dict::new(), Payload::empty());
+    let first = c.invocation(&solo);
+    c.call(&caller, 2, "com.solo", Dict::new(), Payload::empty());
+    assert!(c.recv(&solo).is_empty());
+    let got = one(c.recv(&caller));
+    assert_eq!(error_uri(&got), uris::MAX_CONCURRENCY_REACHED, "{got:?}");
+    c.yield_(&solo, first.request, false, Payload::empty());
+    assert!(matches!(one(c.recv(&caller)), Message::Result(_)));
+    c.call(&caller, 3, "com.solo", Dict::new(), Payload::empty());
+    let again = c.invocation(&solo);
+    c.yield_(&solo, again.request, false, Payload::empty());
+    assert!(matches!(one(c.recv(&caller)), Message::Result(_)));
+
+    // A pool of two, one call each at most, on two shards.
+    let pool: Vec<Peer> = [1, 2].iter().map(|s| c.join_with(*s, &[]).0).collect();
+    let rr = one_at_a_time.clone().with("invoke", "roundrobin");
+    for p in &pool {
+        c.reg_ok(p, 1, "com.pool", rr.clone());
+    }
+    let mut busy = Vec::new();
+    for req in 10..12 {
+        c.call(&caller, req, "com.pool", Dict::new(), Payload::empty());
+        let got: Vec<Invocation> = pool
+            .iter()
+            .flat_map(|p| c.recv(p))
+            .map(|m| match m {
+                Message::Invocation(i) => i,
+                other => panic!("expected INVOCATION, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(got.len(), 1, "call {req}");
+        busy.push(got[0].request);
+    }
+    // Both busy, whichever the round robin tries first.
+    c.call(&caller, 12, "com.pool", Dict::new(), Payload::empty());
+    assert!(pool.iter().all(|p| c.recv(p).is_empty()));
+    assert_eq!(
+        error_uri(&one(c.recv(&caller))),
+        uris::MAX_CONCURRENCY_REACHED
+    );
+    // A bad value is refused; the limits go with the sessions.
+    let m = c.register(&solo, 9, "com.bad", Dict::new().with("concurrency", 0u64));
+    assert_eq!(error_uri(&m), uris::INVALID_ARGUMENT);
+    for p in pool.iter().chain([&solo]) {
+        c.close(p);
+    }
+    c.pump();
+    assert!(c.routers.iter().all(|r| r.dealer.limit_count() == 0));
+}
