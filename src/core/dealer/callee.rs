@@ -49,6 +49,12 @@ fn failure(caller: SessionId, request: RequestId, error: &str, message: &str) ->
     }
 }
 
+/// The call `c` fails before any INVOCATION: the caller's shard is told.
+fn refuse(cx: &mut Ctx, c: &RoutedCall, error: &str, message: &str) {
+    let ret = failure(c.caller, c.request, error, message);
+    cx.route_return(c.caller_shard, ret);
+}
+
 impl Dealer {
     /// Callee's shard: turns a routed call into an INVOCATION.
     pub(crate) fn invoke(&mut self, cx: &mut Ctx, c: RoutedCall) {
@@ -61,24 +67,22 @@ impl Dealer {
                 let to = c.caller_shard;
                 return cx.route(to, ShardMsg::Bounce(Box::new(c)));
             }
-            let ret = failure(
-                c.caller,
-                c.request,
+            return refuse(
+                cx,
+                &c,
                 uris::NO_SUCH_PROCEDURE,
                 "the callee is no longer registered",
             );
-            return cx.route_return(c.caller_shard, ret);
         };
         let features = session.features;
         let can_cancel = features.has(Features::CALLEE_CANCELING);
         if c.progress && !(can_cancel && features.has(Features::CALLEE_PROGRESSIVE_INVOCATIONS)) {
-            let ret = failure(
-                c.caller,
-                c.request,
+            return refuse(
+                cx,
+                &c,
                 uris::FEATURE_NOT_SUPPORTED,
                 "the callee does not support progressive call invocations",
             );
-            return cx.route_return(c.caller_shard, ret);
         }
         if let Some(&limit) = self.limits.get(&(c.callee, c.registration)) {
             let in_flight = self.invocations.get(&c.callee).map_or(0, |o| {
@@ -90,26 +94,24 @@ impl Dealer {
             if in_flight >= limit as usize {
                 if c.progress {
                     // Its further chunks may be on their way here already.
-                    let ret = failure(
-                        c.caller,
-                        c.request,
+                    return refuse(
+                        cx,
+                        &c,
                         uris::MAX_CONCURRENCY_REACHED,
                         "the callee has as many invocations in flight as its concurrency allows",
                     );
-                    return cx.route_return(c.caller_shard, ret);
                 }
                 let to = c.caller_shard;
                 return cx.route(to, ShardMsg::Busy(Box::new(c)));
             }
         }
         if passthru::is_ppt(&c.details) && !features.has(Features::CALLEE_PPT) {
-            let ret = failure(
-                c.caller,
-                c.request,
+            return refuse(
+                cx,
+                &c,
                 uris::FEATURE_NOT_SUPPORTED,
                 "the callee does not support payload passthru mode",
             );
-            return cx.route_return(c.caller_shard, ret);
         }
         let mut details = c.details;
         if c.receive_progress {

@@ -385,6 +385,17 @@ fn dynamic_scram_and_cryptosign() {
     assert!(abort(&c.recv(&p)).1.contains("key is unusable"));
 }
 
+/// Anonymous logins get role `dyn`.
+fn anonymous_dyn() -> AuthConfig {
+    AuthConfig {
+        anonymous: Some(AnonymousAuth::Static {
+            role: "dyn".into(),
+            authid: None,
+        }),
+        ..AuthConfig::none()
+    }
+}
+
 /// `config()` where realm1's role `dyn` is decided by `com.authz.check`.
 fn authorizer_config() -> Config {
     let mut cfg = config();
@@ -508,16 +519,7 @@ fn a_failing_missing_or_slow_authorizer_denies() {
     let mut c = Cluster::with_config(2, authorizer_config());
     let clock = manual_clock(&mut c);
     let comp = component(&mut c, 1, &["com.authz.check"]);
-    set_auth(
-        &mut c,
-        AuthConfig {
-            anonymous: Some(AnonymousAuth::Static {
-                role: "dyn".into(),
-                authid: None,
-            }),
-            ..AuthConfig::none()
-        },
-    );
+    set_auth(&mut c, anonymous_dyn());
     let (p, _) = hello(&mut c, 0, "realm1", Dict::new());
     let subscribe = |c: &mut Cluster, req: u64| {
         c.send(
@@ -569,16 +571,7 @@ fn a_reload_installs_and_removes_dynamic_authorizers() {
     let mut c = Cluster::with_config(2, off.clone());
     let comp = component(&mut c, 1, &["com.authz.check"]);
     let before = std::rc::Rc::clone(&c.transport);
-    set_auth(
-        &mut c,
-        AuthConfig {
-            anonymous: Some(AnonymousAuth::Static {
-                role: "dyn".into(),
-                authid: None,
-            }),
-            ..AuthConfig::none()
-        },
-    );
+    set_auth(&mut c, anonymous_dyn());
     let (p, _) = hello(&mut c, 0, "realm1", Dict::new());
     let subscribe = |c: &mut Cluster, p: &Peer, req: u64| {
         c.send(

@@ -44,18 +44,7 @@ fn join_as(
     serializer: Serializer,
     features: &[(&'static str, &'static str)],
 ) -> Peer {
-    let mut roles = Dict::new();
-    for (role, feature) in features {
-        let mut f = roles
-            .get(role)
-            .and_then(Value::as_dict)
-            .and_then(|r| r.get("features"))
-            .and_then(Value::as_dict)
-            .cloned()
-            .unwrap_or_default();
-        f.insert(*feature, true);
-        roles.insert(*role, Dict::new().with("features", f));
-    }
+    let roles = super::rpc::roles_of(features);
     let p = c.connect_raw(shard, serializer, 1 << 20);
     c.send(
         &p,

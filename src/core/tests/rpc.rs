@@ -16,6 +16,23 @@ pub(super) const PROG_INV: (&str, &str) = ("callee", "progressive_call_invocatio
 pub(super) const CALLER_PROG_INV: (&str, &str) = ("caller", "progressive_call_invocations");
 pub(super) const REVOCATION: (&str, &str) = ("callee", "registration_revocation");
 
+/// HELLO `roles` announcing `features` (role, feature).
+pub(super) fn roles_of(features: &[(&'static str, &'static str)]) -> Dict {
+    let mut roles = Dict::new();
+    for (role, feature) in features {
+        let mut f = roles
+            .get(role)
+            .and_then(Value::as_dict)
+            .and_then(|r| r.get("features"))
+            .and_then(Value::as_dict)
+            .cloned()
+            .unwrap_or_default();
+        f.insert(*feature, true);
+        roles.insert(*role, Dict::new().with("features", f));
+    }
+    roles
+}
+
 #[derive(Clone)]
 pub(super) struct ManualClock(pub(super) Rc<Cell<Instant>>);
 
@@ -44,18 +61,7 @@ impl Cluster {
         shard: usize,
         features: &[(&'static str, &'static str)],
     ) -> (Peer, SessionId) {
-        let mut roles = Dict::new();
-        for (role, feature) in features {
-            let mut f = roles
-                .get(role)
-                .and_then(Value::as_dict)
-                .and_then(|r| r.get("features"))
-                .and_then(Value::as_dict)
-                .cloned()
-                .unwrap_or_default();
-            f.insert(*feature, true);
-            roles.insert(*role, Dict::new().with("features", f));
-        }
+        let roles = roles_of(features);
         let p = self.connect_raw(shard, Serializer::Json, 1 << 20);
         self.send(
             &p,
