@@ -19,6 +19,10 @@
 //!   encoder writes a payload bare again when the details it writes have
 //!   `enc_algo` and the payload is that one element ([`bare_payload`]).
 //!
+//! Autobahn|Python's `transaction_hash` (an application's hash of the
+//! originating PUBLISH or CALL, for XBR) is forwarded the same way, as
+//! Crossbar.io does.
+//!
 //! The values of these options are not checked: the router forwards them.
 
 use super::message::Payload;
@@ -26,7 +30,7 @@ use super::value::{Dict, Value};
 
 /// The options of PUBLISH, CALL and YIELD the router forwards into EVENT,
 /// INVOCATION and RESULT details.
-pub const PASSTHRU_KEYS: [&str; 7] = [
+pub const PASSTHRU_KEYS: [&str; 8] = [
     "ppt_scheme",
     "ppt_serializer",
     "ppt_cipher",
@@ -34,6 +38,7 @@ pub const PASSTHRU_KEYS: [&str; 7] = [
     "enc_algo",
     "enc_key",
     "enc_serializer",
+    "transaction_hash",
 ];
 
 /// Whether options or details put the message in Payload Passthru Mode
@@ -145,6 +150,7 @@ mod tests {
     fn passthru_options_are_copied_and_recognised() {
         let options = Dict::new()
             .with("acknowledge", true)
+            .with("transaction_hash", "0xfeed")
             .with("ppt_scheme", "wamp")
             .with("ppt_serializer", "cbor")
             .with("ppt_cipher", "xsalsa20poly1305")
@@ -158,6 +164,7 @@ mod tests {
             keys,
             [
                 "publisher",
+                "transaction_hash",
                 "ppt_scheme",
                 "ppt_serializer",
                 "ppt_cipher",

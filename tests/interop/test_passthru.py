@@ -97,3 +97,27 @@ async def test_wampy_payload_passthru_mode_across_shards(router, uniq):
         assert got["details"]["ppt_keyid"] == "k-1", got
     assert (res["args"], res["kwargs"]) == ([1, "two", [3], "sealed reply"], {"k": "v"}), res
     assert res["details"]["ppt_keyid"] == "k-2", res
+
+
+async def test_autobahn_transaction_hash_reaches_subscribers_and_callees(clients, uniq):
+    """Autobahn|Python's ``transaction_hash`` option (XBR) is forwarded into
+    EVENT and INVOCATION details, as Crossbar.io does."""
+    from autobahn.wamp.types import CallOptions, RegisterOptions, SubscribeOptions
+
+    topic, proc = uniq("com.txh.topic"), uniq("com.txh.proc")
+    a = await on_shard(clients, SHARD_PAIR[0], "ws", "json")
+    b = await on_shard(clients, SHARD_PAIR[1], "rs", "cbor")
+    sink = EventSink()
+    await b.subscribe(
+        lambda *args, details=None: sink(details.transaction_hash),
+        topic,
+        options=SubscribeOptions(details_arg="details"),
+    )
+    await b.register(
+        lambda details=None: details.transaction_hash,
+        proc,
+        options=RegisterOptions(details_arg="details"),
+    )
+    await a.publish(topic, options=PublishOptions(acknowledge=True, transaction_hash="0xfeed"))
+    assert (await sink.wait_count(1))[0][0] == ("0xfeed",)
+    assert await a.call(proc, options=CallOptions(transaction_hash="0xbeef")) == "0xbeef"
