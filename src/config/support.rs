@@ -41,8 +41,6 @@ enum Feature {
     Worker(&'static str),
     /// A container component that is not a Python class (description).
     ContainerComponent(String),
-    /// A container component's transport with TLS.
-    ContainerTls,
 }
 
 /// What the runtime does about a feature in use.
@@ -80,7 +78,6 @@ fn gap(f: &Feature) -> Option<Gap> {
         F::ContainerComponent(what) => error(format!(
             "{what} in a container (only Python classes run in Junction's container host)"
         )),
-        F::ContainerTls => error("TLS on a container component's transport"),
         // Never: Junction does not serve Crossbar's upload service (Crossbar
         // 26 checks its config but does not serve it). (`resource` paths,
         // Python code, are served as 404 with a warning by the loader.)
@@ -249,12 +246,6 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
                         cp.clone(),
                     ));
                 }
-                if let super::worker::ConnectingEndpoint::Tcp { tls: Some(_), .. } =
-                    &comp.transport.endpoint
-                {
-                    let tp = child(&child(&cp, "transport"), "endpoint");
-                    out.push((Feature::ContainerTls, child(&tp, "tls")));
-                }
             }
         }
     }
@@ -358,13 +349,10 @@ mod tests {
 
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
-        for (f, needle) in [
-            (
-                Feature::ContainerComponent("a function component".into()),
-                "function",
-            ),
-            (Feature::ContainerTls, "TLS"),
-        ] {
+        for (f, needle) in [(
+            Feature::ContainerComponent("a function component".into()),
+            "function",
+        )] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),
                 other => panic!("{f:?}: {other:?}"),

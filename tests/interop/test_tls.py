@@ -398,3 +398,98 @@ async def test_certificate_reload_keeps_open_sessions(tls_router, pki, sessions)
     assert await held.call("com.tls.reload.before", 4) == 8
     await roundtrip(held_rs, "com.tls.reload.after")
     assert "TLS certificates reloaded" in tls_router.log_text(), tls_router.logs()
+
+
+@pytest.mark.parametrize(
+    "classname", ["container_app.EchoSession", "container_twisted.TwistedEcho"], ids=["asyncio", "twisted"]
+)
+async def test_container_components_connect_over_tls(tmp_path, pki, classname):
+    """A container worker's components with TLS on their transports
+    (Crossbar's keys: hostname, ca_certificates, certificate, key): one over
+    wss checking the server's name against the test CA, one over
+    RawSocket+TLS to a listener that requires a client certificate. Both
+    register and answer. (TLS there was on the gap list: refused.)"""
+    import sys
+    import types
+
+    from routerproc import free_port
+    from test_workers import GUEST, call_when_registered
+
+    client = pki.client("box")
+    r = TlsRouter(tmp_path / "router", pki, pki.client("alice")[2])
+    port = free_port()
+    while port in r.ports.values():
+        port = free_port()
+    worker = r.config["workers"][0]
+    worker["transports"].append(
+        {
+            "type": "rawsocket",
+            "id": "rss_required",
+            "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port, "tls": pki.endpoint_tls("required")},
+            "serializers": ["cbor"],
+        }
+    )
+    r.wait_ports.append(port)
+    ca = [str(pki.ca_path)]
+
+    def component(procedure: str, transport: dict) -> dict:
+        return {
+            "type": "class",
+            "classname": classname,
+            "realm": "realm1",
+            "extra": {"procedure": procedure},
+            "transport": transport,
+        }
+
+    r.config["workers"].append(
+        {
+            "type": "container",
+            "id": "box",
+            "options": {"pythonpath": [str(GUEST.parent)], "python": sys.executable},
+            "components": [
+                component(
+                    "com.tls.container.wss",
+                    {
+                        "type": "websocket",
+                        "url": f"wss://localhost:{r.ports['wss']}/",
+                        "endpoint": {
+                            "type": "tcp",
+                            "host": "127.0.0.1",
+                            "port": r.ports["wss"],
+                            "tls": {"hostname": "localhost", "ca_certificates": ca},
+                        },
+                    },
+                ),
+                component(
+                    "com.tls.container.rss",
+                    {
+                        "type": "rawsocket",
+                        "serializer": "cbor",
+                        "endpoint": {
+                            "type": "tcp",
+                            "host": "127.0.0.1",
+                            "port": port,
+                            "tls": {
+                                "hostname": "127.0.0.1",
+                                "ca_certificates": ca,
+                                "certificate": str(client[0]),
+                                "key": str(client[1]),
+                            },
+                        },
+                    },
+                ),
+            ],
+        }
+    )
+    r.start()
+    try:
+        plain = types.SimpleNamespace(
+            ws_url=f"ws://127.0.0.1:{r.ports['ws_plain']}/", ws_port=r.ports["ws_plain"], rs_port=None
+        )
+        wss = await call_when_registered(plain, "com.tls.container.wss", 1)
+        rss = await call_when_registered(plain, "com.tls.container.rss", 2)
+        assert (wss["args"], rss["args"]) == ([1], [2])
+        assert wss["pid"] == rss["pid"]
+        assert ("reactor" in wss) == ("twisted" in classname)
+    finally:
+        r.kill()

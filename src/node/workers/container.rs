@@ -88,8 +88,20 @@ fn component(c: &ContainerComponent) -> Option<Value> {
             host,
             port,
             timeout_s,
-            ..
-        } => json!({"type": "tcp", "host": host, "port": port, "timeout": timeout_s}),
+            tls,
+        } => {
+            let mut e = json!({"type": "tcp", "host": host, "port": port, "timeout": timeout_s});
+            if let Some(t) = tls {
+                // Crossbar's keys; the host builds the TLS context from them.
+                e["tls"] = json!({
+                    "hostname": t.hostname,
+                    "ca_certificates": t.ca_certificates,
+                    "certificate": t.certificate,
+                    "key": t.key,
+                });
+            }
+            e
+        }
         ConnectingEndpoint::Unix { path, timeout_s } => {
             json!({"type": "unix", "path": path, "timeout": timeout_s})
         }
@@ -181,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn function_components_and_tls_stay_on_the_gap_list() {
+    fn function_components_stay_on_the_gap_list_and_tls_goes_to_the_host() {
         let c = Config::from_json_str(
             r#"{"version": 2, "workers": [
                 {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
@@ -193,9 +205,30 @@ mod tests {
         )
         .expect("loads");
         let gaps: Vec<String> = c.unsupported().iter().map(ToString::to_string).collect();
-        assert_eq!(gaps.len(), 2, "{gaps:?}");
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
         assert!(gaps[0].contains("workers[1].components[0]") && gaps[0].contains("function"));
-        assert!(gaps[1].contains("components[0].transport.endpoint.tls"));
+        // TLS on a class component's transport: the host gets Crossbar's keys.
+        let c = Config::from_json_str(
+            r#"{"version": 2, "workers": [
+                {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
+                 "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}]},
+                {"type": "container", "components": [
+                    {"type": "class", "classname": "app.Session", "realm": "realm1",
+                     "transport": {"type": "websocket", "url": "wss://h/ws",
+                                   "endpoint": {"type": "tcp", "host": "h", "port": 443,
+                                                "tls": {"hostname": "h", "ca_certificates": ["/ca.pem"],
+                                                        "certificate": "/c.pem", "key": "/c.key"}}}}]}]}"#,
+        )
+        .expect("loads");
+        assert!(c.unsupported().is_empty());
+        let specs = super::super::guests(&c);
+        let GuestStdin::Json { value, .. } = &specs[0].config.stdin else {
+            panic!("stdin");
+        };
+        assert_eq!(
+            value["components"][0]["transport"]["endpoint"]["tls"],
+            json!({"hostname": "h", "ca_certificates": ["/ca.pem"], "certificate": "/c.pem", "key": "/c.key"})
+        );
     }
 
     /// A stand-in for Autobahn|Python: each component's `extra.end` says

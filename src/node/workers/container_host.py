@@ -31,6 +31,17 @@ Otherwise when the host exits follows the container's options.shutdown:
 - shutdown-on-any-component-failed: when the first component fails
   (status 1); when every component stopped without failing, as manual.
 
+A transport endpoint's "tls" comes with Crossbar's keys (hostname,
+ca_certificates, certificate, key) and is turned into what Autobahn's
+Component takes (tls_context): under Twisted the client options of
+optionsForClientTLS (the server must name `hostname`; the CAs, or the
+system's when none; the client certificate if any); under asyncio an
+ssl.SSLContext, which Autobahn checks against the endpoint's host, so
+`hostname` must then be the host (or one of the certificate's names that
+the host is), or, without a client certificate and with one CA, Autobahn's
+own {hostname, trust_root}. A bad file or a combination asyncio cannot
+express ends the process with status 2 and the reason on stderr.
+
 An import error (a component's, or Autobahn's) ends the process with
 status 2 and the error on stderr.
 """
@@ -163,6 +174,63 @@ def with_ticket(cls, login):
     return Login
 
 
+def tls_context(tls, host, twisted):
+    """Autobahn's "tls" value for Crossbar's TLS keys (see the header)."""
+    hostname = tls.get("hostname") or host
+    cas = tls.get("ca_certificates") or []
+    cert, key = tls.get("certificate"), tls.get("key")
+    if twisted:
+        try:
+            from twisted.internet import ssl as tssl
+
+            tssl.optionsForClientTLS  # noqa: B018 - absent without pyOpenSSL
+        except (ImportError, AttributeError) as e:
+            raise RuntimeError(
+                "TLS in a Twisted component needs pyOpenSSL and service_identity "
+                f"installed for {sys.executable} ({e})"
+            ) from e
+
+        def pem(path):
+            with open(path) as f:
+                return f.read()
+
+        trust = None
+        if cas:
+            trust = tssl.trustRootFromCertificates([tssl.Certificate.loadPEM(pem(p)) for p in cas])
+        client = None
+        if cert:
+            client = tssl.PrivateCertificate.loadPEM(pem(cert) + pem(key or cert))
+        return tssl.optionsForClientTLS(hostname, trustRoot=trust, clientCertificate=client)
+    if not cert and len(cas) <= 1 and hostname != host:
+        return {"hostname": hostname, **({"trust_root": cas[0]} if cas else {})}
+    if hostname != host:
+        raise ValueError(
+            f"TLS hostname {hostname!r} differs from the endpoint's host {host!r}: "
+            "an asyncio component checks the certificate against the host "
+            "(use the name as host, or a Twisted component)"
+        )
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if cas:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for p in cas:
+            ctx.load_verify_locations(cafile=p)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def with_tls(transport, twisted):
+    """`transport` with its endpoint's "tls" made Autobahn's."""
+    endpoint = transport.get("endpoint") or {}
+    tls = endpoint.get("tls")
+    if not isinstance(tls, dict):
+        return transport
+    endpoint = dict(endpoint, tls=tls_context(tls, endpoint.get("host", ""), twisted))
+    return dict(transport, endpoint=endpoint)
+
+
 def main():
     spec = json.loads(sys.stdin.readline())
     mode = spec.get("shutdown", MANUAL)
@@ -194,12 +262,17 @@ def main():
             file=sys.stderr,
         )
         sys.exit(2)
+    try:
+        transports = [with_tls(c["transport"], twisted) for c in spec["components"]]
+    except Exception as e:  # noqa: BLE001 - a bad file or setting is reported
+        print(f"cannot set up TLS for a component: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(2)
     components = []
     failures = []
-    for c, entry in zip(spec["components"], entries):
+    for c, entry, transport in zip(spec["components"], entries, transports):
         hosted = watched(Component, c["id"], mode, failures)
         ticket = c.get("authentication", {}).get("ticket")
-        common = dict(transports=[c["transport"]], realm=c["realm"], extra=c.get("extra"))
+        common = dict(transports=[transport], realm=c["realm"], extra=c.get("extra"))
         if isinstance(entry, type):
             component = hosted(
                 session_factory=with_ticket(entry, ticket) if ticket else entry, **common
