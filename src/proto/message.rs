@@ -728,6 +728,18 @@ pub fn write_event<W: Writer>(
     w.end_list();
 }
 
+/// The element to write in place of the arguments list: `Some` when
+/// `details` announce a transparent payload (`enc_algo`) and `p` is one
+/// binary or string argument without keyword arguments.
+fn bare_payload<'a>(p: &'a Payload, details: &Dict) -> Option<&'a Value> {
+    match (p.args.as_deref(), &p.kwargs) {
+        (Some([v @ (Value::Bytes(_) | Value::Str(_))]), None) if passthru::transparent(details) => {
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
 fn payload_len(p: &Payload) -> usize {
     match (&p.args, &p.kwargs) {
         (_, Some(_)) => 2,
@@ -741,7 +753,7 @@ fn payload_len(p: &Payload) -> usize {
 /// message's options or details, has `enc_algo`) goes out bare, in place of
 /// the list (see [`super::passthru`]).
 fn write_payload<W: Writer>(w: &mut W, p: &Payload, dict: &Dict) {
-    if let Some(v) = passthru::bare_payload(p, dict) {
+    if let Some(v) = bare_payload(p, dict) {
         w.sep();
         w.value(v);
         return;

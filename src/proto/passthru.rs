@@ -17,7 +17,7 @@
 //!   message's options or details have `enc_algo` ([`transparent`]); the
 //!   router copies the `enc_*` options on like the `ppt_*` ones, and an
 //!   encoder writes a payload bare again when the details it writes have
-//!   `enc_algo` and the payload is that one element ([`bare_payload`]).
+//!   `enc_algo` and the payload is that one element (`message.rs`).
 //!
 //! Autobahn|Python's `transaction_hash` (an application's hash of the
 //! originating PUBLISH or CALL, for XBR) is forwarded the same way, as
@@ -25,7 +25,6 @@
 //!
 //! The values of these options are not checked: the router forwards them.
 
-use super::message::Payload;
 use super::value::{Dict, Value};
 
 /// The options of PUBLISH, CALL and YIELD the router forwards into EVENT,
@@ -63,23 +62,13 @@ pub fn copy_passthru(from: &Dict, to: &mut Dict) {
     }
 }
 
-/// The element to write in place of the arguments list: `Some` when
-/// `details` announce a transparent payload and `p` is one binary or string
-/// argument without keyword arguments.
-pub(crate) fn bare_payload<'a>(p: &'a Payload, details: &Dict) -> Option<&'a Value> {
-    match (p.args.as_deref(), &p.kwargs) {
-        (Some([v @ (Value::Bytes(_) | Value::Str(_))]), None) if transparent(details) => Some(v),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
 
     use super::*;
     use crate::proto::codec::Serializer;
-    use crate::proto::{DecodeError, Message, Publish, RequestId};
+    use crate::proto::{DecodeError, Message, Payload, Publish, RequestId};
 
     fn publish(options: Dict, payload: Payload) -> Message {
         Message::Publish(Publish {
