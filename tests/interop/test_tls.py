@@ -409,11 +409,10 @@ async def test_container_components_connect_over_tls(tmp_path, pki, classname):
     wss checking the server's name against the test CA, one over
     RawSocket+TLS to a listener that requires a client certificate. Both
     register and answer. (TLS there was on the gap list: refused.)"""
-    import sys
     import types
 
     from routerproc import free_port
-    from test_workers import GUEST, call_when_registered
+    from test_workers import call_when_registered, container_worker, echo_component
 
     client = pki.client("box")
     r = TlsRouter(tmp_path / "router", pki, pki.client("alice")[2])
@@ -433,20 +432,11 @@ async def test_container_components_connect_over_tls(tmp_path, pki, classname):
     ca = [str(pki.ca_path)]
 
     def component(procedure: str, transport: dict) -> dict:
-        return {
-            "type": "class",
-            "classname": classname,
-            "realm": "realm1",
-            "extra": {"procedure": procedure},
-            "transport": transport,
-        }
+        return echo_component(procedure, transport, classname)
 
     r.config["workers"].append(
-        {
-            "type": "container",
-            "id": "box",
-            "options": {"pythonpath": [str(GUEST.parent)], "python": sys.executable},
-            "components": [
+        container_worker(
+            [
                 component(
                     "com.tls.container.wss",
                     {
@@ -478,8 +468,8 @@ async def test_container_components_connect_over_tls(tmp_path, pki, classname):
                         },
                     },
                 ),
-            ],
-        }
+            ]
+        )
     )
     r.start()
     try:

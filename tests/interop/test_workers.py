@@ -419,21 +419,33 @@ def test_stdin_msgpack_close_false_and_a_watched_change(workers_router, tmp_path
     assert not alive(int(first[0]))
 
 
-async def test_a_container_runs_its_python_components(workers_router):
-    r = workers_router
-    component = lambda procedure, transport: {  # noqa: E731
+def container_worker(components: list, cid: str = "box") -> dict:
+    """A container worker running ``components`` from guests/ on this Python."""
+    return {
+        "type": "container",
+        "id": cid,
+        "options": {"pythonpath": [str(GUEST.parent)], "python": sys.executable},
+        "components": components,
+    }
+
+
+def echo_component(procedure: str, transport: dict, classname: str = "container_app.EchoSession") -> dict:
+    """A container component (guests/) that registers ``procedure`` and echoes."""
+    return {
         "type": "class",
-        "classname": "container_app.EchoSession",
+        "classname": classname,
         "realm": "realm1",
         "extra": {"procedure": procedure},
         "transport": transport,
     }
+
+
+async def test_a_container_runs_its_python_components(workers_router):
+    r = workers_router
+    component = echo_component
     r.config["workers"].append(
-        {
-            "type": "container",
-            "id": "box",
-            "options": {"pythonpath": [str(GUEST.parent)], "python": sys.executable},
-            "components": [
+        container_worker(
+            [
                 component(
                     "com.container.ws",
                     {
@@ -450,8 +462,8 @@ async def test_a_container_runs_its_python_components(workers_router):
                         "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": r.rs_port},
                     },
                 ),
-            ],
-        }
+            ]
+        )
     )
     r.start()
     ws = await call_when_registered(r, "com.container.ws", 1)
