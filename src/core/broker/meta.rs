@@ -75,19 +75,23 @@ impl Broker {
                 (uris::NO_SUCH_SESSION, msg)
             })?;
         let s = cx.links.session_mut(link).expect("found above");
-        let Some((uri, policy)) = s.subscriptions.remove(&id) else {
-            let msg = format!(
-                "session {} is not subscribed on subscription {id}",
-                session.0
-            );
-            return Err((uris::NO_SUCH_SUBSCRIPTION, msg));
-        };
-        if is_meta_quiet(&uri) {
-            let msg =
-                format!("the subscription to '{uri}' is the router's own: it cannot be revoked");
-            s.subscriptions.insert(id, (uri, policy));
-            return Err((uris::NOT_AUTHORIZED, msg));
+        match s.subscriptions.get(&id) {
+            None => {
+                let msg = format!(
+                    "session {} is not subscribed on subscription {id}",
+                    session.0
+                );
+                return Err((uris::NO_SUCH_SUBSCRIPTION, msg));
+            }
+            Some((uri, _)) if is_meta_quiet(uri) => {
+                let msg = format!(
+                    "the subscription to '{uri}' is the router's own: it cannot be revoked"
+                );
+                return Err((uris::NOT_AUTHORIZED, msg));
+            }
+            Some(_) => {}
         }
+        let (uri, policy) = s.subscriptions.remove(&id).expect("checked above");
         tracing::info!(
             subscription = id.0,
             session = session.0,

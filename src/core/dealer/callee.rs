@@ -84,7 +84,13 @@ impl Dealer {
                 "the callee does not support progressive call invocations",
             );
         }
-        if let Some(&limit) = self.limits.get(&(c.callee, c.registration)) {
+        // (Most routers set no `concurrency`: no lookup then.)
+        let limit = if self.limits.is_empty() {
+            None
+        } else {
+            self.limits.get(&(c.callee, c.registration)).copied()
+        };
+        if let Some(limit) = limit {
             let in_flight = self.invocations.get(&c.callee).map_or(0, |o| {
                 o.pending
                     .values()

@@ -80,6 +80,11 @@ impl<K: std::hash::Hash + Eq, V> IdTable<K, V> {
         v
     }
 
+    /// The value of `k`, if in.
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.0.as_ref().and_then(|m| m.get(k))
+    }
+
     /// Whether `k` is in.
     pub fn contains_key(&self, k: &K) -> bool {
         self.0.as_ref().is_some_and(|m| m.contains_key(k))
