@@ -154,6 +154,7 @@ fn store_config(dir: &std::path::Path, fsync: FsyncPolicy) -> Config {
             ..StoreConfig::default()
         },
         prefer_local_callee: false,
+        call_queue: Vec::new(),
     }];
     c
 }

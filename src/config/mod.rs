@@ -204,6 +204,23 @@ pub struct RealmConfig {
     /// one, so that it never crosses shards; the policy then rotates or
     /// draws among those callees only.
     pub prefer_local_callee: bool,
+    /// Registrations whose calls wait for a free callee when every callee
+    /// has as many invocations in flight as its `concurrency` allows (the
+    /// store's `call-queue`), with how many calls may wait.
+    pub call_queue: Vec<CallQueueConfig>,
+}
+
+/// One `call-queue` entry of a realm's store: calls to registrations matching
+/// (uri, match) wait, at most `limit` of them per registration and caller shard,
+/// while every callee is at its `concurrency`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallQueueConfig {
+    /// The procedure or pattern, compared with the registration's URI.
+    pub uri: String,
+    /// Its match policy.
+    pub match_policy: MatchPolicy,
+    /// How many calls may wait.
+    pub limit: usize,
 }
 
 /// A realm's event store (Crossbar's realm `store`): which topics keep an
@@ -414,6 +431,7 @@ impl Config {
                 }],
                 store: StoreConfig::default(),
                 prefer_local_callee: false,
+                call_queue: Vec::new(),
             }],
             transports: vec![
                 TransportConfig::new(

@@ -208,6 +208,8 @@ impl ShardRouter {
                 }
             }
         }
+        // Calls waiting in a call queue that the new config no longer has.
+        self.dealer.reload_queues(&mut self.cx);
         // Dynamic authorizers as the config names them now.
         self.authz.forget_configured();
         self.install_configured_authorizers(config);

@@ -155,7 +155,7 @@ impl ShardRouter {
                 barrier,
             } => {
                 self.dealer
-                    .apply_reg_replica(realm, &uri, policy, id, &change);
+                    .apply_reg_replica(cx, realm, &uri, policy, id, &change);
                 cx.ack(from, barrier);
             }
             ShardMsg::Publish(p) => self.broker.deliver_routed(cx, &p),
@@ -175,6 +175,14 @@ impl ShardRouter {
             ShardMsg::CallChunk(c) => self.dealer.call_chunk(cx, *c),
             ShardMsg::Bounce(c) => self.dealer.call_bounced(cx, *c, false),
             ShardMsg::Busy(c) => self.dealer.call_bounced(cx, *c, true),
+            ShardMsg::SlotFree {
+                realm,
+                registration,
+                callee,
+                shard,
+            } => self
+                .dealer
+                .slot_freed(cx, realm, registration, callee, shard),
             ShardMsg::CancelInvocation {
                 caller,
                 request,

@@ -5,8 +5,8 @@
 use ahash::AHashMap;
 
 use super::authz::RealmAuthorizer;
-use crate::config::RealmConfig;
-use crate::proto::uri::UriCheck;
+use crate::config::{CallQueueConfig, RealmConfig};
+use crate::proto::uri::{MatchPolicy, UriCheck};
 
 /// One realm's settings.
 pub struct Realm {
@@ -21,6 +21,8 @@ pub struct Realm {
     /// `junction.prefer_local_callee`: shared registrations pick a callee on
     /// the caller's shard first.
     pub prefer_local_callee: bool,
+    /// The store's `call-queue` rules (empty: calls never wait).
+    call_queue: Box<[CallQueueConfig]>,
 }
 
 impl Realm {
@@ -36,6 +38,78 @@ impl Realm {
                 .filter_map(|r| r.trustlevel.map(|t| (r.name.clone(), t)))
                 .collect(),
             prefer_local_callee: cfg.prefer_local_callee,
+            call_queue: cfg.call_queue.clone().into_boxed_slice(),
         }
+    }
+
+    /// Whether any call of this realm may wait in a call queue.
+    pub fn queues_calls(&self) -> bool {
+        !self.call_queue.is_empty()
+    }
+
+    /// How many calls to the registration of `uri` may wait for a free
+    /// callee (the store's `call-queue`), if its calls wait at all. An `exact`
+    /// rule for `uri` wins; otherwise the first `prefix` or `wildcard` rule
+    /// that covers it, in the config's order.
+    pub fn call_queue_limit(&self, uri: &str) -> Option<usize> {
+        let rules = &self.call_queue;
+        rules
+            .iter()
+            .find(|r| r.match_policy == MatchPolicy::Exact && r.uri == uri)
+            .or_else(|| {
+                rules.iter().find(|r| match r.match_policy {
+                    MatchPolicy::Exact => false,
+                    MatchPolicy::Prefix => uri.starts_with(r.uri.as_str()),
+                    MatchPolicy::Wildcard => wildcard_covers(&r.uri, uri),
+                })
+            })
+            .map(|r| r.limit)
+    }
+}
+
+/// Whether wildcard pattern `pattern` (empty components match any one
+/// component) covers `uri`.
+fn wildcard_covers(pattern: &str, uri: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut u = uri.split('.');
+    loop {
+        match (p.next(), u.next()) {
+            (None, None) => return true,
+            (Some(pc), Some(uc)) if pc.is_empty() || pc == uc => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(uri: &str, match_policy: MatchPolicy, limit: usize) -> CallQueueConfig {
+        CallQueueConfig {
+            uri: uri.to_owned(),
+            match_policy,
+            limit,
+        }
+    }
+
+    #[test]
+    fn call_queue_rules_match_registration_uris() {
+        let mut cfg = crate::config::Config::embedded_default().realms[0].clone();
+        let realm = Realm::new(&cfg);
+        assert!(!realm.queues_calls());
+        assert_eq!(realm.call_queue_limit("com.example.compute"), None);
+        cfg.call_queue = vec![
+            rule("com.example.", MatchPolicy::Prefix, 10),
+            rule("com..run", MatchPolicy::Wildcard, 20),
+            rule("com.example.compute", MatchPolicy::Exact, 30),
+        ];
+        let realm = Realm::new(&cfg);
+        assert!(realm.queues_calls());
+        assert_eq!(realm.call_queue_limit("com.example.compute"), Some(30));
+        assert_eq!(realm.call_queue_limit("com.example.other"), Some(10));
+        assert_eq!(realm.call_queue_limit("com.jobs.run"), Some(20));
+        assert_eq!(realm.call_queue_limit("com.jobs.run.now"), None);
+        assert_eq!(realm.call_queue_limit("org.example.compute"), None);
     }
 }

@@ -8,8 +8,9 @@ use serde_json::Value;
 use super::{Key, Loader};
 use crate::config::path::{child, index};
 use crate::config::{
-    Allow, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_HISTORY_LIMIT, DEFAULT_STORE_MAX_SIZE, Disclose,
-    FsyncPolicy, HistoryConfig, Permission, RealmConfig, RoleAuthorizer, RoleConfig, StoreConfig,
+    Allow, CallQueueConfig, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_HISTORY_LIMIT,
+    DEFAULT_STORE_MAX_SIZE, Disclose, FsyncPolicy, HistoryConfig, Permission, RealmConfig,
+    RoleAuthorizer, RoleConfig, StoreConfig,
 };
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
@@ -80,9 +81,9 @@ impl Loader<'_> {
                 "realm has no roles; every action on it will be denied",
             ),
         }
-        let store = match obj.get("store") {
+        let (store, call_queue) = match obj.get("store") {
             Some(v) => self.store(&child(path, "store"), v),
-            None => StoreConfig::default(),
+            None => (StoreConfig::default(), Vec::new()),
         };
         let prefer_local_callee = match obj.get("junction") {
             Some(v) => self.realm_junction(&child(path, "junction"), v),
@@ -94,19 +95,22 @@ impl Loader<'_> {
             roles,
             store,
             prefer_local_callee,
+            call_queue,
         };
         Some((realm, authorizers))
     }
 
     /// Realm `store`: Crossbar's `memory` type, or Junction's `file` type
-    /// (the same plus persistence in an append-only log under `path`).
-    fn store(&mut self, path: &str, v: &Value) -> StoreConfig {
+    /// (the same plus persistence in an append-only log under `path`), and
+    /// its `call-queue` (which the dealer reads, not the store).
+    fn store(&mut self, path: &str, v: &Value) -> (StoreConfig, Vec<CallQueueConfig>) {
         let mut store = StoreConfig {
             max_size: DEFAULT_STORE_MAX_SIZE,
             ..StoreConfig::default()
         };
+        let mut call_queue = Vec::new();
         let Some(obj) = self.object(path, v) else {
-            return store;
+            return (store, call_queue);
         };
         self.keys(
             path,
@@ -117,10 +121,7 @@ impl Loader<'_> {
                 ("maxsize", Key::Read),
                 ("limit", Key::Read),
                 ("event-history", Key::Read),
-                (
-                    "call-queue",
-                    Key::Unsupported("call queueing (store `call-queue`)"),
-                ),
+                ("call-queue", Key::Read),
                 (
                     "readonly",
                     Key::Warn("ignored: Junction's store is always writable"),
@@ -211,12 +212,32 @@ impl Loader<'_> {
         if let Some(v) = obj.get("event-history") {
             let p = child(path, "event-history");
             for (i, item) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
-                if let Some(h) = self.history(&index(&p, i), item, default_limit) {
-                    store.event_history.push(h);
+                if let Some((uri, match_policy, limit)) =
+                    self.uri_limit(&index(&p, i), item, default_limit, "topic")
+                {
+                    store.event_history.push(HistoryConfig {
+                        uri,
+                        match_policy,
+                        limit,
+                    });
                 }
             }
         }
-        store
+        if let Some(v) = obj.get("call-queue") {
+            let p = child(path, "call-queue");
+            for (i, item) in self.array(&p, v).unwrap_or_default().iter().enumerate() {
+                if let Some((uri, match_policy, limit)) =
+                    self.uri_limit(&index(&p, i), item, default_limit, "procedure")
+                {
+                    call_queue.push(CallQueueConfig {
+                        uri,
+                        match_policy,
+                        limit,
+                    });
+                }
+            }
+        }
+        (store, call_queue)
     }
 
     /// A store's `junction` block (Junction extension): the write-ahead
@@ -272,7 +293,15 @@ impl Loader<'_> {
         }
     }
 
-    fn history(&mut self, path: &str, v: &Value, default_limit: usize) -> Option<HistoryConfig> {
+    /// An `event-history` or `call-queue` entry: `{uri, match, limit}`
+    /// (`what`: "topic" or "procedure", for the error about an invalid `uri`).
+    fn uri_limit(
+        &mut self,
+        path: &str,
+        v: &Value,
+        default_limit: usize,
+        what: &str,
+    ) -> Option<(String, MatchPolicy, usize)> {
         let obj = self.object(path, v)?;
         self.keys(
             path,
@@ -303,7 +332,7 @@ impl Loader<'_> {
             self.error(
                 &child(path, "uri"),
                 format!(
-                    "invalid topic \"{uri}\" for match policy \"{}\"",
+                    "invalid {what} \"{uri}\" for match policy \"{}\"",
                     match_policy.as_str()
                 ),
             );
@@ -313,11 +342,7 @@ impl Loader<'_> {
             Some(v) => self.size(&child(path, "limit"), v, 1, 1_000_000)?,
             None => default_limit,
         };
-        Some(HistoryConfig {
-            uri: uri.into_owned(),
-            match_policy,
-            limit,
-        })
+        Some((uri.into_owned(), match_policy, limit))
     }
 
     /// A realm's `stats`: Crossbar's `wamp.session.on_stats` meta events

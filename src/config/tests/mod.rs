@@ -351,7 +351,10 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"pack_connections": 2_000_000}), "junction.pack_connections", Invalid, "out of range")]
 #[case("/junction", json!({"write_coalesce_us": 100_001}), "junction.write_coalesce_us", Invalid, "out of range")]
 #[case("/junction", json!({"write_coalesce_us": 0.5}), "junction.write_coalesce_us", Invalid, "expected a whole number")]
-#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": []}), "workers[0].realms[0].store.call-queue", Unsupported, "call queueing")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": [{"uri": "a..b"}]}), "workers[0].realms[0].store.call-queue[0].uri", Invalid, "invalid procedure")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.call-queue[0].limit", Invalid, "out of range")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": [{"uri": "a.b", "size": 3}]}), "workers[0].realms[0].store.call-queue[0].size", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/store", json!({"type": "memory", "call-queue": {"uri": "a.b"}}), "workers[0].realms[0].store.call-queue", Invalid, "expected a list")]
 #[case("/workers/0/realms/0/store", json!({"type": "file"}), "workers[0].realms[0].store.path", Invalid, "missing")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a..b"}]}), "workers[0].realms[0].store.event-history[0].uri", Invalid, "invalid topic")]
 #[case("/workers/0/realms/0/store", json!({"type": "memory", "event-history": [{"uri": "a.b", "limit": 0}]}), "workers[0].realms[0].store.event-history[0].limit", Invalid, "out of range")]
@@ -746,6 +749,10 @@ fn crossbar_memory_store_and_junction_file_store_load() {
             "event-history": [
                 {"uri": "com.example.oncounter", "limit": 1000},
                 {"uri": "com.example.geo.", "match": "prefix"}
+            ],
+            "call-queue": [
+                {"uri": "com.example.compute", "match": "exact", "limit": 1000},
+                {"uri": "com.example.jobs.", "match": "prefix"}
             ]
         }),
     );
@@ -772,6 +779,22 @@ fn crossbar_memory_store_and_junction_file_store_load() {
                 limit: 50,
             },
         ]
+    );
+    assert_eq!(
+        c.realms[0].call_queue,
+        vec![
+            crate::config::CallQueueConfig {
+                uri: "com.example.compute".into(),
+                match_policy: MatchPolicy::Exact,
+                limit: 1000,
+            },
+            crate::config::CallQueueConfig {
+                uri: "com.example.jobs.".into(),
+                match_policy: MatchPolicy::Prefix,
+                limit: 50,
+            },
+        ],
+        "the store's `limit` is the default"
     );
     assert_eq!(c.realms[0].roles[0].trustlevel, Some(3));
     assert!(!c.realms[0].prefer_local_callee, "off unless asked");

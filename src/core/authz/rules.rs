@@ -275,6 +275,7 @@ mod tests {
             }],
             store: Default::default(),
             prefer_local_callee: false,
+            call_queue: Vec::new(),
         })
     }
 

@@ -30,6 +30,9 @@ pub struct RoutedCall {
     pub progress: bool,
     /// The caller announced `payload_passthru_mode`: the callee may answer in it.
     pub caller_ppt: bool,
+    /// The call waited in a call queue: a callee that takes it and has room
+    /// for more tells the caller's shard ([`super::ShardMsg::SlotFree`]).
+    pub queued: bool,
 }
 
 /// A further chunk of a progressive call invocation (a CALL with the request

@@ -358,6 +358,20 @@ pub enum ShardMsg {
     Busy(Box<RoutedCall>),
     /// A call's result or error for a caller on the destination shard.
     Return(Box<CallReturn>),
+    /// From a callee's shard, in a realm with a call queue: `callee` (on
+    /// `shard`) can take one more invocation of `registration` (an invocation
+    /// ended, or it took a queued call and has room left). The destination
+    /// sends its first waiting call of that registration there.
+    SlotFree {
+        /// Realm.
+        realm: RealmIdx,
+        /// The registration.
+        registration: RegistrationId,
+        /// The callee with a free slot.
+        callee: SessionId,
+        /// The callee's shard.
+        shard: ShardId,
+    },
     /// To a subscription's owner: publish `wamp.subscription.on_subscribe` or
     /// `on_unsubscribe` (from the owner, so that each subscription's meta
     /// events are ordered with its `on_create`/`on_delete`).
@@ -476,6 +490,7 @@ impl ShardMsg {
             | ShardMsg::SubNodeReplica { realm, .. }
             | ShardMsg::SubNodeJoined { realm, .. }
             | ShardMsg::SubMeta { realm, .. }
+            | ShardMsg::SlotFree { realm, .. }
             | ShardMsg::Revoke { realm, .. } => Some(*realm),
             ShardMsg::Publish(p) => Some(p.realm),
             ShardMsg::Call(c) | ShardMsg::Bounce(c) | ShardMsg::Busy(c) => Some(c.realm),
@@ -497,6 +512,7 @@ impl ShardMsg {
             ShardMsg::Call(_)
             | ShardMsg::Bounce(_)
             | ShardMsg::Busy(_)
+            | ShardMsg::SlotFree { .. }
             | ShardMsg::CallChunk(_)
             | ShardMsg::CancelInvocation { .. } => MsgKind::Call,
             ShardMsg::Return(_) => MsgKind::Return,

@@ -90,6 +90,7 @@ impl Dealer {
         } else {
             self.limits.get(&(c.callee, c.registration)).copied()
         };
+        let mut room = true;
         if let Some(limit) = limit {
             let in_flight = self.invocations.get(&c.callee).map_or(0, |o| {
                 o.pending
@@ -97,6 +98,7 @@ impl Dealer {
                     .filter(|p| p.registration == c.registration)
                     .count()
             });
+            room = in_flight + 1 < limit as usize;
             if in_flight >= limit as usize {
                 if c.progress {
                     // Its further chunks may be on their way here already.
@@ -151,6 +153,10 @@ impl Dealer {
             payload: c.payload,
         });
         let conn = conn.expect("session found");
+        if c.queued && room {
+            // More calls may wait on the caller's shard (`queue.rs`).
+            Self::has_room(cx, c.realm, c.registration, c.callee, Some(c.caller_shard));
+        }
         if cx.links.send(conn, &inv) == Sent::TooBig {
             self.undeliverable_invocation(cx, conn, request);
         }
@@ -162,6 +168,9 @@ impl Dealer {
             return;
         };
         self.by_call.remove(&(inv.caller, inv.request));
+        if let Some(callee) = cx.links.session(conn).map(|s| s.id) {
+            self.invocation_ended(cx, callee, inv.registration);
+        }
         let ret = failure(
             inv.caller,
             inv.request,
@@ -245,6 +254,7 @@ impl Dealer {
             return;
         };
         self.by_call.remove(&(caller, request));
+        self.invocation_ended(cx, callee, inv.registration);
         if mode == CancelMode::KillNoWait && can_cancel {
             self.interrupt(cx, conn, inv_request, mode, reason);
         }
@@ -309,8 +319,10 @@ impl Dealer {
         if ppt && !inv.caller_ppt {
             // The spec: an error to the callee; and the call ends for its caller.
             let (caller_shard, caller, request) = (inv.caller_shard, inv.caller, inv.request);
+            let registration = inv.registration;
             owed.pending.remove(&m.request);
             self.by_call.remove(&(caller, request));
+            self.ended_on(cx, conn, registration);
             let why = "the caller does not support payload passthru mode";
             cx.links.error(
                 conn,
@@ -322,10 +334,12 @@ impl Dealer {
             let ret = failure(caller, request, uris::FEATURE_NOT_SUPPORTED, why);
             return cx.route_return(caller_shard, ret);
         }
+        let registration = inv.registration;
         let inv = (inv.caller_shard, inv.caller, inv.request);
         if !progress {
             owed.pending.remove(&m.request);
             self.by_call.remove(&(inv.1, inv.2));
+            self.ended_on(cx, conn, registration);
         }
         let mut details = Dict::new();
         passthru::copy_passthru(&m.options, &mut details);
@@ -349,6 +363,7 @@ impl Dealer {
             return;
         };
         self.by_call.remove(&(inv.caller, inv.request));
+        self.ended_on(cx, conn, inv.registration);
         if !uri::is_valid(&m.error, uri::UriCheck::Loose, MatchPolicy::Exact) {
             let msg = format!("invalid error URI '{}'", m.error);
             let ret = failure(inv.caller, inv.request, uris::INVALID_URI, &msg);
@@ -428,6 +443,16 @@ impl Dealer {
                 details: Some(details),
             });
             cx.links.send(conn, &msg);
+        }
+    }
+
+    /// An invocation of `registration` owed by the session on `link` ended.
+    fn ended_on(&mut self, cx: &mut Ctx, link: LinkId, registration: RegistrationId) {
+        if self.limits.is_empty() {
+            return;
+        }
+        if let Some(callee) = cx.links.session(link).map(|s| s.id) {
+            self.invocation_ended(cx, callee, registration);
         }
     }
 

@@ -91,7 +91,7 @@ impl Dealer {
             .prefer_local_callee
             .then_some(cx.shard);
         let realm = &self.realms[realm_idx as usize];
-        let Some((_, policy, entry)) = realm.regs.best_match(&m.procedure) else {
+        let Some((reg_uri, policy, entry)) = realm.regs.best_match(&m.procedure) else {
             let msg = format!("no callee registered for procedure '{}'", m.procedure);
             return cx.links.error(
                 conn,
@@ -112,6 +112,13 @@ impl Dealer {
             );
         };
         let registration = entry.id;
+        // Calls of this registration wait on this shard already: this one
+        // joins them rather than overtake them (`queue.rs`).
+        let join_queue = (self.queues.has_waiting(realm_idx, registration)
+            && !opts.progress
+            && opts.rkey.is_none())
+        .then(|| cx.realms[realm_idx as usize].call_queue_limit(reg_uri))
+        .flatten();
         let mut details = Dict::new();
         if policy != MatchPolicy::Exact {
             details.insert("procedure", m.procedure.as_str());
@@ -150,6 +157,9 @@ impl Dealer {
                 rkey: opts.rkey,
                 excluded: Vec::new(),
                 busy: false,
+                seq: 0,
+                waiting: None,
+                epoch: self.queues.epoch(),
             },
         );
         let routed = RoutedCall {
@@ -164,7 +174,11 @@ impl Dealer {
             receive_progress: opts.receive_progress,
             progress: opts.progress,
             caller_ppt,
+            queued: false,
         };
+        if let Some(limit) = join_queue {
+            return self.wait(cx, routed, limit);
+        }
         cx.route_call(callee.shard, routed);
     }
 
@@ -206,8 +220,9 @@ impl Dealer {
     /// A call bounced off a callee that had left the registration (this
     /// shard's replica did not know yet), or that is `busy` (its
     /// `concurrency` reached): pick another callee of the same registration,
-    /// or fail with `wamp.error.no_such_procedure`, or
-    /// `crossbar.error.max_concurrency_reached` if a callee was busy.
+    /// or fail with `wamp.error.no_such_procedure`, or, if a callee was busy,
+    /// wait in the realm's call queue or fail with
+    /// `crossbar.error.max_concurrency_reached`.
     pub(crate) fn call_bounced(&mut self, cx: &mut Ctx, mut c: RoutedCall, busy: bool) {
         let Some(rec) = self
             .calls
@@ -221,14 +236,29 @@ impl Dealer {
         let local = cx.realms[c.realm as usize]
             .prefer_local_callee
             .then_some(cx.shard);
-        let next = self.realms[c.realm as usize]
+        let found = self.realms[c.realm as usize]
             .regs
             .iter()
-            .find(|(_, _, e)| e.id == c.registration)
-            .and_then(|(_, _, e)| {
-                registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &rec.excluded, local)
+            .find(|(_, _, e)| e.id == c.registration);
+        let mut next = found.and_then(|(_, _, e)| {
+            registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &rec.excluded, local)
+        });
+        if next.is_none() && rec.busy && rec.epoch != self.queues.epoch() {
+            // A callee freed a slot since this call was routed (`queue.rs`):
+            // every callee may have room again.
+            rec.epoch = self.queues.epoch();
+            rec.excluded.clear();
+            next = found.and_then(|(_, _, e)| {
+                registry::pick_excluding(e, rec.rkey.as_deref(), &mut cx.rng, &[], local)
             });
+        }
         let Some(callee) = next else {
+            let queue_limit = found
+                .filter(|_| rec.busy && !c.progress && rec.rkey.is_none())
+                .and_then(|(uri, _, _)| cx.realms[c.realm as usize].call_queue_limit(uri));
+            if let Some(limit) = queue_limit {
+                return self.wait(cx, c, limit);
+            }
             let (error, why) = if rec.busy {
                 (
                     uris::MAX_CONCURRENCY_REACHED,
@@ -295,6 +325,17 @@ impl Dealer {
         if rec.canceling {
             return;
         }
+        if rec.waiting.is_some() {
+            // No callee has it yet: it leaves its queue, whatever the mode.
+            self.forget_call(sid, m.request);
+            return cx.links.error(
+                conn,
+                code::CALL,
+                m.request,
+                uris::CANCELED,
+                Some("the call was canceled".to_owned()),
+            );
+        }
         let callee_shard = rec.callee_shard;
         match mode {
             CancelMode::Kill => rec.canceling = true,
@@ -329,6 +370,7 @@ impl Dealer {
         if let Some(at) = rec.deadline {
             self.timers.remove(at, sid, request);
         }
+        self.unqueue(rec.waiting, rec.seq);
         if rec.progressive {
             let f = self.finished_streams.entry(sid).or_default();
             if f.len() == FINISHED_STREAMS {
@@ -410,6 +452,9 @@ impl Dealer {
             if let Some(at) = rec.deadline {
                 self.timers.remove(at, sid, request);
             }
+            if self.unqueue(rec.waiting, rec.seq) {
+                continue;
+            }
             cx.route(
                 rec.callee_shard,
                 ShardMsg::CancelInvocation {
@@ -432,6 +477,7 @@ impl Dealer {
             };
             rec.deadline = None;
             let callee_shard = rec.callee_shard;
+            let waiting = rec.waiting.is_some();
             self.forget_call(sid, request);
             let err = Message::Error(Error {
                 request_type: code::CALL,
@@ -441,6 +487,9 @@ impl Dealer {
                 payload: Payload::args(vec!["the call timed out".into()]),
             });
             cx.links.send_to_session(sid, &err);
+            if waiting {
+                continue;
+            }
             cx.route(
                 callee_shard,
                 ShardMsg::CancelInvocation {

@@ -14,6 +14,8 @@
 //!   handles YIELD/ERROR.
 //! - `registry.rs`: the owner's registration entries (callee lists, invocation
 //!   policies) and the replicas; callee selection (shared and sharded).
+//! - `queue.rs`: call queues (the store's `call-queue`): calls waiting for a
+//!   callee below its `concurrency`, on the caller's shard.
 //! - `meta.rs`: the `wamp.registration.on_*` meta events (published by the
 //!   owner) and the replica reads the meta procedures need.
 //! - [`timers`]: the injected clock and the deadline queue.
@@ -26,6 +28,7 @@
 mod callee;
 mod caller;
 pub(crate) mod meta;
+mod queue;
 mod register;
 pub(crate) mod registry;
 pub mod timers;
@@ -127,6 +130,12 @@ pub(crate) struct CallRecord {
     excluded: Vec<SessionId>,
     /// A callee refused the call for its `concurrency` limit.
     busy: bool,
+    /// Its place in a call queue, once it waited (0: never waited).
+    seq: u64,
+    /// Waiting in a call queue now (no callee has it).
+    waiting: Option<queue::WaitingAt>,
+    /// The call queues' free-slot epoch when the call was last routed.
+    epoch: u64,
 }
 
 /// How many finished progressive-invocation request IDs a caller session
@@ -154,6 +163,8 @@ pub(crate) struct Dealer {
     limits: AHashMap<(SessionId, RegistrationId), u32>,
     /// Callee side: `concurrency` of REGISTERs waiting for their owner.
     limits_asked: AHashMap<(SessionId, RequestId), u32>,
+    /// Caller side: calls waiting for a callee with room (`call-queue`).
+    queues: queue::CallQueues,
     /// The time source.
     clock: Box<dyn Clock>,
 }
@@ -170,6 +181,7 @@ impl Dealer {
             timers: TimerQueue::default(),
             limits: AHashMap::new(),
             limits_asked: AHashMap::new(),
+            queues: queue::CallQueues::default(),
             clock: Box::new(SystemClock),
         }
     }
@@ -183,6 +195,12 @@ impl Dealer {
     /// indexed here as the callee's shard, and queued deadlines: zero once idle.
     pub fn pending_count(&self) -> usize {
         self.calls.values().map(|c| c.len()).sum::<usize>() + self.by_call.len() + self.timers.len()
+    }
+
+    /// Calls made on this shard that wait in a call queue.
+    #[cfg(test)]
+    pub fn waiting_count(&self) -> usize {
+        self.queues.len()
     }
 
     /// Callee registrations on this shard with a `concurrency` limit.

@@ -152,6 +152,10 @@ impl Dealer {
                         registration: id,
                     }),
                 );
+                // Calls may wait for this registration on any shard.
+                if cx.realms[realm_idx as usize].queues_calls() {
+                    Self::has_room(cx, realm_idx, id, session, None);
+                }
             }
             (Some(conn), Err(error)) => {
                 let msg = if error == uris::PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY {

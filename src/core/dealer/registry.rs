@@ -182,7 +182,7 @@ impl Dealer {
             invoke,
             created_ms,
         };
-        self.apply_reg_replica(realm_idx, &uri, policy, id, &change);
+        self.apply_reg_replica(cx, realm_idx, &uri, policy, id, &change);
         if created {
             self.reg_meta_created(cx, realm_idx, session, id, &uri, policy, invoke, created_ms);
         }
@@ -323,7 +323,7 @@ impl Dealer {
         }
         let (uri, policy) = key;
         let change = RegChange::Remove { session };
-        self.apply_reg_replica(realm_idx, &uri, policy, id, &change);
+        self.apply_reg_replica(cx, realm_idx, &uri, policy, id, &change);
         let replica = |barrier| ShardMsg::RegReplica {
             realm: realm_idx,
             uri: uri.clone(),
@@ -351,9 +351,11 @@ impl Dealer {
         }
     }
 
-    /// Applies an owner's change to this shard's replica.
+    /// Applies an owner's change to this shard's replica. Calls waiting in a
+    /// call queue for a registration that is gone fail (`queue.rs`).
     pub(crate) fn apply_reg_replica(
         &mut self,
+        cx: &mut Ctx,
         realm_idx: RealmIdx,
         uri: &str,
         policy: MatchPolicy,
@@ -393,6 +395,19 @@ impl Dealer {
                         regs.remove(uri, policy);
                     }
                 }
+            }
+        }
+        if !self.queues.has_waiting(realm_idx, id) {
+            return;
+        }
+        // (A callee joining says so itself, once registered: `reg_done`.)
+        if let RegChange::Remove { .. } = change {
+            let gone = self.realms[realm_idx as usize]
+                .regs
+                .get(uri, policy)
+                .is_none_or(|e| e.id != id);
+            if gone {
+                self.registration_gone(cx, realm_idx, id);
             }
         }
     }

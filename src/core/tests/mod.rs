@@ -154,6 +154,7 @@ pub(crate) fn test_config() -> Config {
         roles: c.realms[0].roles.clone(),
         store: Default::default(),
         prefer_local_callee: false,
+        call_queue: Vec::new(),
     });
     c.realms.push(crate::config::RealmConfig {
         name: "restricted".into(),
@@ -175,6 +176,7 @@ pub(crate) fn test_config() -> Config {
         }],
         store: Default::default(),
         prefer_local_callee: false,
+        call_queue: Vec::new(),
     });
     c
 }
@@ -453,6 +455,7 @@ mod auth;
 mod auth_dynamic;
 mod auth_tls;
 mod basic;
+mod call_queue;
 mod limits;
 mod ops;
 mod oversize;

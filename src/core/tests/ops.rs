@@ -411,6 +411,7 @@ fn counters_move_with_traffic() {
         }],
         store: Default::default(),
         prefer_local_callee: false,
+        call_queue: Vec::new(),
     });
     let mut c = Cluster::with_config(2, cfg);
     let (sub, _) = c.join(1, Serializer::Json, "realm1");

@@ -19,6 +19,7 @@ fn config(
             roles: Vec::new(),
             store: StoreConfig::default(),
             prefer_local_callee: false,
+            call_queue: Vec::new(),
         },
         RealmConfig {
             name: "realm1".into(),
@@ -38,6 +39,7 @@ fn config(
                 ..StoreConfig::default()
             },
             prefer_local_callee: false,
+            call_queue: Vec::new(),
         },
     ];
     c
