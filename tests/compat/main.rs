@@ -52,6 +52,7 @@ fn the_sample_configs_are_classified() {
     let expected: BTreeMap<String, String> = [
         ("auth.json", "env"),
         ("compat_archive.json", "valid"),
+        ("compat_call_queue.json", "valid"),
         ("compat_no_transport.json", "warned"),
         ("compat_roles.json", "warned"),
         ("compat_store.json", "warned"),
@@ -74,7 +75,7 @@ fn the_sample_configs_are_classified() {
     assert_eq!(classes(&stdout), expected, "{stdout}");
     assert!(
         stdout.contains(
-            "configs: 17; accepted: 12 (valid 3, with warnings 9); \
+            "configs: 18; accepted: 13 (valid 4, with warnings 9); \
              needs environment variables: 4; refused: 1; failed: 0"
         ),
         "{stdout}"

@@ -21,6 +21,10 @@ const SAMPLES: &[(&str, &str)] = &[
         include_str!("../../../tests/config_files/compat_archive.json"),
     ),
     (
+        "compat_call_queue.json",
+        include_str!("../../../tests/config_files/compat_call_queue.json"),
+    ),
+    (
         "compat_no_transport.json",
         include_str!("../../../tests/config_files/compat_no_transport.json"),
     ),
