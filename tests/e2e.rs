@@ -420,6 +420,7 @@ fn unix_socket_transports_route_to_tcp_sessions() {
         endpoint: Endpoint::Unix { path: path.clone() },
         serializers: Serializer::ALL.to_vec(),
         auth: TransportAuth::default(),
+        routes: None,
     });
     let handle = shard::start(config, Some(2)).expect("router starts");
     let rs = handle

@@ -52,8 +52,9 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue, IssueKind};
 pub use transport::{
-    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, DeflateParams, Endpoint, ServiceKind,
-    TlsConfig, TlsVersion, TransportAuth, TransportConfig, TransportKind, UniversalTransport,
+    ClientCertificates, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, DeflateParams, Endpoint, RealmRoutes,
+    ServiceKind, TlsConfig, TlsVersion, TransportAuth, TransportConfig, TransportKind,
+    UniversalTransport,
 };
 pub use wamp::{
     RawSocketOptions, RawSocketService, WampService, WebSocketOptions, WebSocketService,

@@ -34,7 +34,16 @@ pub struct TransportConfig {
     /// The service's authentication methods and trust level: a copy of the
     /// kind's (see [`TransportKind::runtime_service`]).
     pub auth: TransportAuth,
+    /// The realms (and roles) sessions of this transport may join; `None`:
+    /// every realm of the router. Set where one Crossbar config becomes one
+    /// Junction router but its clients reached only part of it: the
+    /// transports of a second router worker serve only that worker's realms.
+    pub routes: Option<RealmRoutes>,
 }
+
+/// The realms a transport's sessions may join, each with the roles they may
+/// have there (`None`: every role of the realm).
+pub type RealmRoutes = std::collections::BTreeMap<String, Option<Vec<String>>>;
 
 impl TransportConfig {
     /// A transport whose [`serializers`](Self::serializers) and
@@ -51,6 +60,7 @@ impl TransportConfig {
                 endpoint,
                 serializers: Vec::new(),
                 auth,
+                routes: None,
             };
         }
         let (serializers, auth) = match kind.runtime_service() {
@@ -75,6 +85,24 @@ impl TransportConfig {
             endpoint,
             serializers,
             auth,
+            routes: None,
+        }
+    }
+
+    /// Whether sessions of this transport may join `realm`.
+    pub fn serves_realm(&self, realm: &str) -> bool {
+        self.routes.as_ref().is_none_or(|r| r.contains_key(realm))
+    }
+
+    /// Whether sessions of this transport may join `realm` with `role`.
+    pub fn serves_role(&self, realm: &str, role: &str) -> bool {
+        match &self.routes {
+            None => true,
+            Some(r) => match r.get(realm) {
+                None => false,
+                Some(None) => true,
+                Some(Some(roles)) => roles.iter().any(|x| x == role),
+            },
         }
     }
 }

@@ -118,6 +118,7 @@ pub(crate) fn router_transport() -> Rc<TransportConfig> {
             methods: AuthConfig::none(),
             trustlevel: None,
         },
+        routes: None,
     });
     Rc::new(c.clone())
 }

@@ -19,6 +19,7 @@ mod auth;
 mod mqtt;
 mod read;
 mod realm;
+mod routers;
 mod transport;
 mod web;
 mod web_archive;
@@ -64,6 +65,9 @@ struct Loader<'a> {
     node_dir: PathBuf,
     /// `${VAR}` lookups.
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Put before generated transport and router component IDs (a later
+    /// router worker's: `<worker id>.transportN`, see `routers.rs`).
+    id_prefix: String,
 }
 
 /// The `junction` extension block: Junction-only limits.
@@ -130,6 +134,7 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         warnings: Vec::new(),
         node_dir: ctx.node_dir.to_owned(),
         env: ctx.env,
+        id_prefix: String::new(),
     };
     let (router, workers) = l.root(root);
     if l.issues.is_empty()
@@ -264,6 +269,8 @@ impl Loader<'_> {
             return (None, workers);
         };
         let mut router: Option<Router> = None;
+        // Router workers after the first that are not copies of it.
+        let mut others: Vec<Router> = Vec::new();
         // The first router worker's index and object, to recognise copies.
         let mut first_router: Option<(usize, &Obj)> = None;
         // Crossbar names a worker without an `id` `workerNNN`, counting
@@ -296,7 +303,12 @@ impl Loader<'_> {
                             index("workers", j)
                         ),
                     ),
-                    _ => self.unsupported(&type_path, "more than one router worker"),
+                    _ => {
+                        let default_id = format!("worker{unnamed:03}");
+                        if let Some(r) = self.other_router(&path, i, wobj, default_id) {
+                            others.push(r);
+                        }
+                    }
                 },
                 "router" => {
                     first_router = Some((i, wobj));
@@ -320,6 +332,9 @@ impl Loader<'_> {
                     ),
                 ),
             }
+        }
+        if let Some(first) = router.as_mut() {
+            self.merge_routers(first, others);
         }
         let testees = workers
             .iter()

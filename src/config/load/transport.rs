@@ -47,7 +47,7 @@ impl Loader<'_> {
         let obj = self.object(path, v)?;
         let ttype = self.required_str(path, obj, "type")?;
         let type_path = child(path, "type");
-        let id = self.item_id(path, obj, format!("transport{}", i + 1));
+        let id = self.item_id(path, obj, format!("{}transport{}", self.id_prefix, i + 1));
         let kind = match &*ttype {
             "websocket" => self
                 .websocket_service(path, obj, limits, None, Within::Transport)

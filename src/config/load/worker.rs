@@ -83,7 +83,7 @@ impl Loader<'_> {
             }
         }
         self.keys(path, obj, &table);
-        let id = self.item_id(path, obj, format!("component{}", i + 1));
+        let id = self.item_id(path, obj, format!("{}component{}", self.id_prefix, i + 1));
         let realm = self.required(path, obj, "realm", |l, p, v| {
             let r = l.string(p, v)?;
             if !is_realm_name(&r) {

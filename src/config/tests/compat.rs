@@ -59,26 +59,108 @@ fn web_only_router_copies_load_as_one_router() {
     );
 }
 
-/// A second router that is not a realm-less copy on shared ports stays an
-/// error: merging routers that have realms (or clash on a port) would
-/// change who reaches whom.
+/// A router worker that is not a realm-less copy of the first is a second
+/// router: where it listens on the first one's shared port, the clash is an
+/// error (Crossbar would spread connections between two different routers).
 #[rstest]
-#[case::with_realms("/workers/1/realms", json!([{"name": "realm1", "roles": []}]))]
+#[case::with_realms("/workers/1/realms", json!([{"name": "realm2", "roles": []}]))]
 #[case::not_shared("/workers/1/transports/0/endpoint/shared", json!(false))]
-#[case::unix_endpoint("/workers/1/transports/0/endpoint", json!({"type": "unix", "path": "web.sock"}))]
 #[case::another_path("/workers/1/transports/0/paths/extra", json!({"type": "none"}))]
 #[case::another_option("/workers/1/options/pythonpath", json!([".."]))]
-#[case::components("/workers/1/components", json!([{"type": "class", "realm": "realm1", "classname": "a.B"}]))]
-fn a_router_that_is_not_a_web_only_copy_is_refused(#[case] pointer: &str, #[case] change: Value) {
+fn a_second_router_on_the_first_ones_port_is_refused(#[case] pointer: &str, #[case] change: Value) {
     let mut v = parse(WEB_ONLY);
+    for w in 0..2 {
+        set(
+            &mut v,
+            &format!("/workers/{w}/transports/0/endpoint/port"),
+            json!(8080),
+        );
+    }
+    // As it is, a copy.
+    assert!(load_ok(&v).transports.len() == 1);
     set(&mut v, pointer, change);
     let all = issues(&v);
     assert!(
-        all.iter().any(|i| i.path == "workers[1].type"
-            && i.kind == Unsupported
-            && i.message.contains("more than one router worker")),
+        all.iter()
+            .any(|i| i.path == "workers[1].transports[0].endpoint.port"
+                && i.message
+                    .contains("already used by workers[0].transports[0]")),
         "{all:#?}"
     );
+}
+
+/// Two router workers with realms (`routers.rs`): one router whose
+/// transports each serve only their worker's realms; generated IDs do not
+/// clash; what cannot be folded is refused.
+#[test]
+fn router_workers_fold_into_one_router_with_routed_transports() {
+    let mut v = base();
+    let mut second = v["workers"][0].clone();
+    second["realms"][0]["name"] = json!("realm2");
+    second["transports"][0]["endpoint"]["port"] = json!(8081);
+    v["workers"].as_array_mut().expect("list").push(second);
+    let c = load_ok(&v);
+    let names: Vec<&str> = c.realms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["realm1", "realm2"]);
+    let routes: Vec<(&str, Vec<&str>)> = c
+        .transports
+        .iter()
+        .map(|t| {
+            let r = t.routes.as_ref().expect("routed");
+            (t.id.as_str(), r.keys().map(String::as_str).collect())
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("transport1", vec!["realm1"]),
+            ("worker002.transport1", vec!["realm2"])
+        ]
+    );
+    assert!(c.transports[1].serves_role("realm2", "anyone"));
+    assert!(!c.transports[1].serves_realm("realm1"));
+    assert!(
+        warnings_at(&c, "workers[0]")
+            .iter()
+            .any(|w| w.contains("several router workers"))
+    );
+    // One router alone: no routes (every realm).
+    assert!(
+        load_ok(&base())
+            .transports
+            .iter()
+            .all(|t| t.routes.is_none())
+    );
+
+    for (pointer, change, at, needle) in [
+        (
+            "/workers/1/realms/0/name",
+            json!("realm1"),
+            "workers[1].realms[0].name",
+            "also defined by workers[0]",
+        ),
+        (
+            "/workers/1/junction",
+            json!({}),
+            "workers[1].junction",
+            "first router worker",
+        ),
+        (
+            "/workers/1/components",
+            json!([{"type": "class", "realm": "realm1", "classname": "a.B"}]),
+            "workers[1].components[0].realm",
+            "not a realm of this router worker",
+        ),
+    ] {
+        let mut bad = v.clone();
+        set(&mut bad, pointer, change);
+        let all = issues(&bad);
+        assert!(
+            all.iter()
+                .any(|i| i.path == at && i.message.contains(needle)),
+            "{pointer}: {all:#?}"
+        );
+    }
 }
 
 #[test]

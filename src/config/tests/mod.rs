@@ -326,7 +326,6 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/1", json!({"type": "guest"}), "workers[1].executable", Invalid, "missing")]
 #[case("/workers/1", json!({"type": "proxy"}), "workers[1].type", Unsupported, "not supported yet")]
 #[case("/workers/1", json!({"type": "websocket-testee"}), "workers[1].transport", Invalid, "missing")]
-#[case("/workers/1", json!({"type": "router"}), "workers[1].type", Unsupported, "more than one router worker")]
 #[case("/workers/1", json!({"type": "brain"}), "workers[1].type", Invalid, "unknown worker type")]
 #[case("/workers/1", json!({}), "workers[1].type", Invalid, "missing")]
 #[case("/workers/0/components", json!([{"type": "class", "realm": "realm1", "classname": "crossbar.bridge.rest.RESTCallee", "extra": {"procedure": "com.x"}}]), "workers[0].components[0].extra.baseurl", Invalid, "missing")]

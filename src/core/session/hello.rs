@@ -4,6 +4,7 @@
 //! end with it), so the router handles them and calls back here.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::authn::{AUTHENTICATION_FAILED, AuthJob, HelloRequest, Identity, Step, Ticket};
@@ -78,7 +79,15 @@ impl Sessions {
         let Some(l) = host.links().get(link) else {
             return false;
         };
-        let transport = std::rc::Rc::clone(&l.info.transport);
+        let transport = Rc::clone(&l.info.transport);
+        if !transport.serves_realm(&hello.realm) {
+            host.links().abort(
+                link,
+                uris::NO_SUCH_REALM,
+                Cow::Owned(format!("no realm '{}' on this transport", hello.realm)),
+            );
+            return false;
+        }
         let source = Source::of_link(&l.info);
         let methods = self.methods_of(&transport);
         if methods.is_empty() {
@@ -347,6 +356,38 @@ impl Sessions {
                 }
             },
         };
+        // A transport that serves part of the router (`TransportConfig::routes`).
+        let routes = host.links().get(link).and_then(|l| {
+            l.info
+                .transport
+                .routes
+                .is_some()
+                .then(|| Rc::clone(&l.info.transport))
+        });
+        if let Some(t) = routes {
+            let name = host.realm_name(realm);
+            let refusal = if !t.serves_realm(name) {
+                Some((
+                    uris::NO_SUCH_REALM,
+                    format!("the realm '{name}' is not served on this transport"),
+                ))
+            } else if !t.serves_role(name, &identity.authrole) {
+                Some((
+                    uris::NO_SUCH_ROLE,
+                    format!(
+                        "role '{}' is not routed to realm '{name}' on this transport",
+                        identity.authrole
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((reason, msg)) = refusal {
+                host.links().metrics.auth_failed(&joining.method);
+                host.links().abort(link, reason, Cow::Owned(msg));
+                return false;
+            }
+        }
         if !host.has_role(realm, &identity.authrole) {
             let msg = format!(
                 "role '{}' does not exist on realm '{}'",

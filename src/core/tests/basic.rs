@@ -33,6 +33,58 @@ fn hello_gets_welcome_with_roles_and_unknown_realm_is_aborted() {
     assert_eq!(c.routers[1].session_count(), 0);
 }
 
+/// A transport with `routes` (a later Crossbar router worker's, or a
+/// proxy's): its sessions join only the realms (and roles) it serves.
+#[test]
+fn a_routed_transport_serves_only_its_realms_and_roles() {
+    let mut c = Cluster::new(2);
+    let hello = |c: &mut Cluster, realm: &str| {
+        let q = c.connect_raw(1, Serializer::Json, 1 << 20);
+        c.send(
+            &q,
+            Message::Hello(Hello {
+                realm: realm.into(),
+                details: Dict::new(),
+            }),
+        );
+        c.recv(&q)
+    };
+    let mut t = (*c.transport).clone();
+    t.routes = Some(
+        [
+            ("realm2".to_owned(), None),
+            ("restricted".to_owned(), Some(vec!["operator".to_owned()])),
+        ]
+        .into(),
+    );
+    c.transport = Rc::new(t);
+    match hello(&mut c, "realm1").as_slice() {
+        [Message::Abort(a)] => {
+            assert_eq!(a.reason, uris::NO_SUCH_REALM);
+            let msg = a.details.get("message").and_then(Value::as_str);
+            assert_eq!(msg, Some("no realm 'realm1' on this transport"));
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert!(matches!(
+        hello(&mut c, "realm2").as_slice(),
+        [Message::Welcome(_)]
+    ));
+    // Anonymous sessions get role "anonymous", which is not routed there.
+    match hello(&mut c, "restricted").as_slice() {
+        [Message::Abort(a)] => {
+            assert_eq!(a.reason, uris::NO_SUCH_ROLE);
+            let msg = a.details.get("message").and_then(Value::as_str);
+            assert_eq!(
+                msg,
+                Some("role 'anonymous' is not routed to realm 'restricted' on this transport")
+            );
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert_eq!(c.routers[1].session_count(), 1);
+}
+
 #[test]
 fn messages_before_hello_and_garbage_are_protocol_violations() {
     let mut c = Cluster::new(1);

@@ -225,6 +225,7 @@ impl Cluster {
             },
             serializers: Serializer::ALL.to_vec(),
             auth: TransportAuth::default(),
+            routes: None,
         });
         Cluster {
             routers,
