@@ -89,6 +89,16 @@ impl TransportConfig {
         }
     }
 
+    /// The config a connection to one of this listener's services runs
+    /// with: `kind` on this transport's ID and endpoint, with its
+    /// [`routes`](Self::routes).
+    pub fn service(&self, kind: TransportKind) -> TransportConfig {
+        TransportConfig {
+            routes: self.routes.clone(),
+            ..TransportConfig::new(self.id.clone(), kind, self.endpoint.clone())
+        }
+    }
+
     /// Whether sessions of this transport may join `realm`.
     pub fn serves_realm(&self, realm: &str) -> bool {
         self.routes.as_ref().is_none_or(|r| r.contains_key(realm))

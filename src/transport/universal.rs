@@ -120,11 +120,7 @@ pub fn service_transport(
         Sniffed::Mqtt => TransportKind::Mqtt(u.mqtt.clone()?),
         Sniffed::Tls => return None,
     };
-    Some(Rc::new(TransportConfig::new(
-        t.id.clone(),
-        kind,
-        t.endpoint.clone(),
-    )))
+    Some(Rc::new(t.service(kind)))
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ fn the_sample_configs_are_classified() {
         ("compat_archive.json", "valid"),
         ("compat_call_queue.json", "valid"),
         ("compat_no_transport.json", "warned"),
+        ("compat_proxy.json", "warned"),
         ("compat_roles.json", "warned"),
         ("compat_store.json", "warned"),
         ("compat_testee_only.json", "warned"),
@@ -75,7 +76,7 @@ fn the_sample_configs_are_classified() {
     assert_eq!(classes(&stdout), expected, "{stdout}");
     assert!(
         stdout.contains(
-            "configs: 18; accepted: 13 (valid 4, with warnings 9); \
+            "configs: 19; accepted: 14 (valid 4, with warnings 10); \
              needs environment variables: 4; refused: 1; failed: 0"
         ),
         "{stdout}"

@@ -161,13 +161,13 @@ impl Loader<'_> {
                     self.keys(&mp, o, &[]);
                     auth.cookie = true;
                 }),
-                "cryptosign-proxy" | "anonymous-proxy" => {
-                    self.unsupported(
-                        &mp,
-                        &format!("\"{method}\" authentication (used between Crossbar's proxy workers and routers)"),
-                    );
-                    None
-                }
+                // Between Crossbar's proxy workers and routers: never a
+                // method of Junction's; what becomes of it is decided once
+                // every worker is read (`proxy.rs`).
+                // (Its content, how the proxy itself logs in, is not read.)
+                "cryptosign-proxy" | "anonymous-proxy" => self.object(&mp, cfg).map(|_| {
+                    self.proxy_methods.push(mp.clone());
+                }),
                 other => {
                     self.error(
                         &mp,

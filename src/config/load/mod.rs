@@ -17,6 +17,7 @@
 
 mod auth;
 mod mqtt;
+mod proxy;
 mod read;
 mod realm;
 mod routers;
@@ -68,6 +69,9 @@ struct Loader<'a> {
     /// Put before generated transport and router component IDs (a later
     /// router worker's: `<worker id>.transportN`, see `routers.rs`).
     id_prefix: String,
+    /// Paths of the `anonymous-proxy` / `cryptosign-proxy` methods read
+    /// (see `proxy.rs`).
+    proxy_methods: Vec<String>,
 }
 
 /// The `junction` extension block: Junction-only limits.
@@ -135,6 +139,7 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         node_dir: ctx.node_dir.to_owned(),
         env: ctx.env,
         id_prefix: String::new(),
+        proxy_methods: Vec::new(),
     };
     let (router, workers) = l.root(root);
     if l.issues.is_empty()
@@ -271,6 +276,8 @@ impl Loader<'_> {
         let mut router: Option<Router> = None;
         // Router workers after the first that are not copies of it.
         let mut others: Vec<Router> = Vec::new();
+        // Proxy workers (path, object, default ID), read once the router is.
+        let mut proxies: Vec<(String, &Obj, String)> = Vec::new();
         // The first router worker's index and object, to recognise copies.
         let mut first_router: Option<(usize, &Obj)> = None;
         // Crossbar names a worker without an `id` `workerNNN`, counting
@@ -322,7 +329,8 @@ impl Loader<'_> {
                         workers.push(w);
                     }
                 }
-                "proxy" | "hostmonitor" | "xbrmm" | "marketmaker" => {
+                "proxy" => proxies.push((path, wobj, format!("worker{unnamed:03}"))),
+                "hostmonitor" | "xbrmm" | "marketmaker" => {
                     self.unsupported(&type_path, &format!("worker type \"{wtype}\""));
                 }
                 other => self.error(
@@ -335,6 +343,11 @@ impl Loader<'_> {
         }
         if let Some(first) = router.as_mut() {
             self.merge_routers(first, others);
+            let proxies: Vec<proxy::Proxy> = proxies
+                .into_iter()
+                .filter_map(|(p, o, id)| self.proxy(&p, o, id, first))
+                .collect();
+            self.fold_proxies(first, proxies);
         }
         let testees = workers
             .iter()

@@ -329,3 +329,103 @@ fn a_node_of_testee_workers_only_runs_without_a_router() {
     let v = json!({"version": 2, "workers": [{"type": "guest", "executable": "true"}]});
     assert_one_issue(&v, "workers", Invalid, "no router worker");
 }
+
+const PROXY: &str = include_str!("../../../tests/config_files/compat_proxy.json");
+
+/// Crossbar proxy workers (`load/proxy.rs`): their transports become the
+/// router's, limited to their routes; copies are served once; the router's
+/// proxy-only transport is not opened.
+#[test]
+fn proxy_workers_become_routed_transports() {
+    let c = load_ok(&parse(PROXY));
+    assert_eq!(
+        c.transports.len(),
+        1,
+        "one proxy transport, the backend dropped"
+    );
+    let t = &c.transports[0];
+    assert_eq!(t.id, "edge1.transport1");
+    assert!(t.serves_role("realm1", "user") && t.serves_role("realm1", "anonymous"));
+    assert!(!t.serves_role("realm1", "admin"));
+    assert!(!t.serves_realm("realm2"));
+    assert_eq!(
+        t.auth.methods.methods().len(),
+        2,
+        "the proxy's own authentication"
+    );
+    assert_eq!(
+        warning_paths(&c),
+        vec!["workers[2]", "workers[0].transports[0]"]
+    );
+    assert!(warnings_at(&c, "workers[2]")[0].contains("a copy of workers[1]"));
+    assert!(warnings_at(&c, "workers[0].transports[0]")[0].contains("not opened"));
+
+    // The backend keeps its other methods (and is then opened).
+    let mut v = parse(PROXY);
+    set(
+        &mut v,
+        "/workers/0/transports/0/auth/anonymous",
+        json!({"type": "static", "role": "anonymous"}),
+    );
+    let c = load_ok(&v);
+    assert_eq!(c.transports.len(), 2);
+    assert_eq!(
+        c.transports[0].auth.methods.anonymous_role(),
+        Some("anonymous")
+    );
+    assert!(c.transports[0].routes.is_none());
+    assert!(
+        warnings_at(&c, "workers[0].transports[0].auth.anonymous-proxy")[0].contains("ignored")
+    );
+}
+
+#[test]
+fn proxy_workers_that_cannot_be_folded_are_refused() {
+    for (pointer, change, at, needle) in [
+        (
+            "/workers/1/connections/conn1/transport/endpoint",
+            json!({"type": "tcp", "host": "10.0.0.7", "port": 9000}),
+            "workers[1].connections.conn1",
+            "a proxy connection to anything but a router transport of this node",
+        ),
+        (
+            "/workers/1/routes/realm9",
+            json!({"user": "conn1"}),
+            "workers[1].routes.realm9",
+            "no realm \"realm9\"",
+        ),
+        (
+            "/workers/1/routes/realm1/user",
+            json!("conn7"),
+            "workers[1].routes.realm1.user",
+            "no connection \"conn7\"",
+        ),
+        (
+            "/workers/1/routes",
+            json!(null),
+            "workers[1].routes",
+            "expected an object",
+        ),
+    ] {
+        let mut v = parse(PROXY);
+        set(&mut v, pointer, change);
+        let all = issues(&v);
+        assert!(
+            all.iter()
+                .any(|i| i.path == at && i.message.contains(needle)),
+            "{pointer}: {all:#?}"
+        );
+    }
+    // Proxy authentication on a node without proxies trusts the client.
+    let mut v = parse(PROXY);
+    v["workers"].as_array_mut().expect("list").truncate(1);
+    let all = issues(&v);
+    assert!(
+        all.iter().any(
+            |i| i.path == "workers[0].transports[0].auth.anonymous-proxy"
+                && i.kind == Unsupported
+                && i.message.contains("node without proxy workers")
+        ),
+        "{all:#?}"
+    );
+}

@@ -29,6 +29,10 @@ const SAMPLES: &[(&str, &str)] = &[
         include_str!("../../../tests/config_files/compat_no_transport.json"),
     ),
     (
+        "compat_proxy.json",
+        include_str!("../../../tests/config_files/compat_proxy.json"),
+    ),
+    (
         "compat_roles.json",
         include_str!("../../../tests/config_files/compat_roles.json"),
     ),

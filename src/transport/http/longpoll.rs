@@ -88,11 +88,9 @@ impl LongPoll {
     /// The `longpoll` path at `http_path` of `transport`.
     pub fn new(transport: &TransportConfig, options: &LongPollService, http_path: &str) -> Self {
         LongPoll {
-            transport: Rc::new(TransportConfig::new(
-                transport.id.clone(),
-                TransportKind::WebSocket(WebSocketService::default()),
-                transport.endpoint.clone(),
-            )),
+            transport: Rc::new(
+                transport.service(TransportKind::WebSocket(WebSocketService::default())),
+            ),
             options: options.clone(),
             key: Rc::from(format!("{}{http_path}", transport.id)),
         }

@@ -52,11 +52,7 @@ impl WsPath {
             .iter()
             .any(|(_, dynamic)| dynamic.is_some());
         WsPath {
-            transport: Rc::new(TransportConfig::new(
-                transport.id.clone(),
-                TransportKind::WebSocket(service.clone()),
-                transport.endpoint.clone(),
-            )),
+            transport: Rc::new(transport.service(TransportKind::WebSocket(service.clone()))),
             keep_cookie,
             keep_headers,
         }

@@ -271,11 +271,7 @@ pub struct Service {
 impl Service {
     /// The MQTT service `svc` of transport `t`.
     pub fn new(t: &TransportConfig, svc: &MqttService, queue_limit: usize) -> Service {
-        let transport = TransportConfig::new(
-            t.id.clone(),
-            TransportKind::Mqtt(svc.clone()),
-            t.endpoint.clone(),
-        );
+        let transport = t.service(TransportKind::Mqtt(svc.clone()));
         Service {
             transport: Rc::new(transport),
             realm: svc.realm.clone(),
