@@ -100,6 +100,13 @@ impl Jar {
                 path,
                 purge_on_startup,
             } => {
+                // A `database` store's directory may not exist yet.
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                    && let Err(e) = std::fs::create_dir_all(dir)
+                {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cookie store directory");
+                }
                 if *purge_on_startup {
                     let _ = std::fs::write(path, b"");
                 } else {
@@ -297,7 +304,8 @@ mod tests {
     #[test]
     fn the_file_store_survives_a_restart_and_expires() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("cookies.jsonl");
+        // In a directory not made yet (a Crossbar `database` store's).
+        let path = dir.path().join("cookies.db").join("junction-cookies.jsonl");
         let config = CookieConfig {
             store: CookieStore::File {
                 path: path.clone(),

@@ -18,6 +18,13 @@ use crate::config::path::child;
 /// Crossbar's upper bound for a cookie's `max_age`: about ten years.
 const MAX_COOKIE_AGE_S: u64 = 86_400 * 360 * 10;
 
+/// The file a `database` cookie store keeps its logins in, in its directory.
+const COOKIE_FILE: &str = "junction-cookies.jsonl";
+
+/// Crossbar's LMDB settings, which Junction's file store has no use for.
+const LMDB_TUNING: &str =
+    "ignored (LMDB tuning): Junction's cookie file is appended to as logins happen";
+
 /// Whether a method is `static` or `dynamic` (after `type` was read).
 enum Mode {
     Static,
@@ -705,17 +712,41 @@ impl Loader<'_> {
                         .unwrap_or(false),
                 })
             }
+            // Crossbar's LMDB store: Junction's file store, in that directory.
             "database" => {
-                self.unsupported(
-                    &child(path, "type"),
-                    "the LMDB cookie store (\"database\"; use \"file\")",
+                self.keys(
+                    path,
+                    obj,
+                    &[
+                        ("type", Key::Read),
+                        ("path", Key::Read),
+                        ("purge_on_startup", Key::Read),
+                        ("maxsize", Key::Warn(LMDB_TUNING)),
+                        ("readonly", Key::Warn(LMDB_TUNING)),
+                        ("sync", Key::Warn(LMDB_TUNING)),
+                    ],
                 );
-                None
+                let dir = self.required(path, obj, "path", Self::node_path)?;
+                let file = dir.join(COOKIE_FILE);
+                self.warn(
+                    &child(path, "type"),
+                    &format!(
+                        "read as Junction's \"file\" cookie store: logins persist in {} \
+                         (an LMDB database in that directory is not read)",
+                        file.display()
+                    ),
+                );
+                Some(CookieStore::File {
+                    path: file,
+                    purge_on_startup: self
+                        .opt_bool(path, obj, "purge_on_startup")
+                        .unwrap_or(false),
+                })
             }
             other => {
                 self.error(
                     &child(path, "type"),
-                    format!("\"{other}\" is not \"memory\" or \"file\""),
+                    format!("\"{other}\" is not \"memory\", \"file\" or \"database\""),
                 );
                 None
             }

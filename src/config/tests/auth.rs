@@ -222,6 +222,26 @@ fn cookie_tracking_defaults_and_errors() {
         }
     );
     let p = "workers[0].transports[0].cookie";
+    // Crossbar's LMDB store: Junction's file, in that directory.
+    let c = model(&with(
+        "/workers/0/transports/0/cookie",
+        json!({"store": {"type": "database", "path": "/var/lib/j/cookies.db", "maxsize": 1048576}}),
+    ));
+    let cookie = served_ws(&c, 0).cookie.clone().expect("cookie");
+    assert_eq!(
+        cookie.store,
+        CookieStore::File {
+            path: "/var/lib/j/cookies.db/junction-cookies.jsonl".into(),
+            purge_on_startup: false,
+        }
+    );
+    assert_eq!(
+        warning_paths(&c),
+        vec![
+            "workers[0].transports[0].cookie.store.maxsize",
+            "workers[0].transports[0].cookie.store.type",
+        ]
+    );
     for (cookie, at, needle) in [
         (json!({"name": "Cbtid"}), "name", "invalid cookie name"),
         (json!({"length": 5}), "length", "out of range"),
@@ -232,9 +252,9 @@ fn cookie_tracking_defaults_and_errors() {
             "\"Strict\", \"Lax\" or \"None\"",
         ),
         (
-            json!({"store": {"type": "database", "path": "db"}}),
-            "store.type",
-            "LMDB",
+            json!({"store": {"type": "database"}}),
+            "store.path",
+            "missing",
         ),
         (
             json!({"store": {"type": "file"}}),
