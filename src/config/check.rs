@@ -338,6 +338,7 @@ fn services(c: &mut Checker<'_>, t: &Located<TransportConfig>) {
                     WebService::Publisher(b) | WebService::Caller(b) => Some((&b.realm, &b.role)),
                     WebService::Webhook(w) => Some((&w.realm, &w.role)),
                     WebService::Upload(u) => Some((&u.realm, &u.role)),
+                    WebService::Wap(w) => Some((&w.realm, &w.role)),
                     _ => None,
                 };
                 if let Some((realm, role)) = bridge {

@@ -146,6 +146,8 @@ pub enum WebService {
     Mqtt(MqttService),
     /// `metrics` (Junction extension): Prometheus metrics.
     Metrics,
+    /// `wap`: WAMP Application Pages, a WAMP call's result rendered by a template.
+    Wap(WapService),
 }
 
 impl WebService {
@@ -170,6 +172,7 @@ impl WebService {
             WebService::NotFound => "none",
             WebService::Mqtt(_) => "mqtt",
             WebService::Metrics => "metrics",
+            WebService::Wap(_) => "wap",
         }
     }
 }
@@ -245,6 +248,73 @@ pub enum StaticSource {
         /// `resource`: the directory in it.
         resource: String,
     },
+}
+
+/// A `wap` service: each route maps a request path (Werkzeug's rule syntax)
+/// and method to a WAMP call, whose result a Jinja template renders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WapService {
+    /// `templates`: where the templates are (a directory or a Python package).
+    pub templates: StaticSource,
+    /// The template files, by name (relative path), read when the node
+    /// starts or reloads (`transport::http::resolve_packages`); empty before.
+    pub sources: std::sync::Arc<BTreeMap<String, String>>,
+    /// `routes`, in the order given (the first match wins).
+    pub routes: Vec<WapRoute>,
+    /// `wamp.realm`: where the calls are made.
+    pub realm: String,
+    /// `wamp.authrole`: the role they are made with.
+    pub role: String,
+}
+
+/// Most template files a `wap` service reads, and their total size.
+pub const WAP_MAX_TEMPLATES: usize = 1000;
+/// See [`WAP_MAX_TEMPLATES`]: 16 MiB.
+pub const WAP_MAX_TEMPLATE_BYTES: u64 = 16 << 20;
+
+/// One route of a `wap` service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WapRoute {
+    /// `path`, parsed: literal segments and variables.
+    pub path: Vec<WapSegment>,
+    /// `path` as written (for logs and errors).
+    pub rule: String,
+    /// `method`: `GET` (default) or `POST`.
+    pub post: bool,
+    /// `call`: the procedure; `None`: the template is rendered with an
+    /// empty context.
+    pub call: Option<String>,
+    /// `render`: the template's name.
+    pub render: String,
+}
+
+/// A segment of a `wap` route's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WapSegment {
+    /// Matched as it is.
+    Literal(String),
+    /// `<name>`, `<string:name>`: one segment; `<int:…>`, `<float:…>`:
+    /// one segment that is a number (passed as one); `<path:name>`: the rest
+    /// of the path, slashes included (last segment only).
+    Var {
+        /// The keyword argument it becomes.
+        name: String,
+        /// Its converter.
+        kind: WapVar,
+    },
+}
+
+/// A `wap` path variable's converter (Werkzeug's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WapVar {
+    /// `string` (the default): one segment.
+    Str,
+    /// `int`: digits, passed as an integer.
+    Int,
+    /// `float`: digits with a dot, passed as a float.
+    Float,
+    /// `path`: the rest, slashes included.
+    Path,
 }
 
 /// Default [`ArchiveLimits::max_size`]: 64 MiB.

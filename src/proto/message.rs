@@ -39,6 +39,15 @@ impl Payload {
         }
     }
 
+    /// A payload with only keyword arguments (an empty args list before
+    /// them on the wire, as the spec's message layout needs).
+    pub fn kwargs(kwargs: Dict) -> Self {
+        Payload {
+            args: Some(Vec::new()),
+            kwargs: Some(kwargs),
+        }
+    }
+
     /// Whether the payload is empty on the wire (no args and no kwargs).
     pub fn is_empty(&self) -> bool {
         self.args.is_none() && self.kwargs.is_none()

@@ -25,6 +25,7 @@ mod transport;
 mod web;
 mod web_archive;
 mod web_gateways;
+mod web_wap;
 mod worker;
 
 use std::path::{Path, PathBuf};

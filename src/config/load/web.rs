@@ -481,7 +481,8 @@ impl Loader<'_> {
                 );
                 self.archive_service(path, obj).map(WebService::Archive)
             }
-            "websocket-reverseproxy" | "wap" | "catalog" | "pairme" => {
+            "wap" => self.wap_service(path, obj).map(WebService::Wap),
+            "websocket-reverseproxy" | "catalog" | "pairme" => {
                 self.unsupported(
                     &child(path, "type"),
                     &format!("web service type \"{stype}\""),

@@ -31,7 +31,12 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"ws": {"type": "websocket", "options": {"max_message_size": 0}}}), "workers[0].transports[0].paths.ws.options.max_message_size", Invalid, "out of range")]
 #[case(json!({"ws": {"type": "websocket", "endpoint": {}}}), "workers[0].transports[0].paths.ws.endpoint", Invalid, "unknown key")]
 #[case(json!({"ws": {"type": "websocket", "id": "bad id"}}), "workers[0].transports[0].paths.ws.id", Invalid, "invalid ID")]
-#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [], "wamp": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "web service type \"wap\" is not supported yet")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [], "wamp": {}}}), "workers[0].transports[0].paths.x.wamp.realm", Invalid, "missing")]
+#[case(json!({"x": {"type": "wap", "routes": [], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.templates", Invalid, "missing")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a/<uuid:x>", "call": "a.b", "render": "a.html"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].path", Invalid, "unknown converter")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a", "method": "PUT", "render": "a.html"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].method", Invalid, "\"GET\" or \"POST\"")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a", "call": "a..b", "render": "a.html"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].call", Invalid, "invalid URI")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].render", Invalid, "missing")]
 #[case(json!({"x": {"type": "pairme"}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"pairme\"")]
 #[case(json!({"x": {"type": "websocket-reverseproxy", "backend": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"websocket-reverseproxy\"")]
 #[case(json!({"x": {"type": "ftp"}}), "workers[0].transports[0].paths.x.type", Invalid, "unknown web service type")]
@@ -125,6 +130,7 @@ fn path_type_defaults() {
         "p": {"type": "reverseproxy", "host": "backend"},
         "l": {"type": "longpoll"},
         "c": {"type": "caller", "realm": "realm1", "role": "anonymous"},
+        "pages": {"type": "wap", "templates": "templates", "sandbox": true, "routes": [{"path": "/greeting/<name>", "call": "com.example.greeting", "render": "g.html"}, {"path": "/form", "method": "POST", "call": null, "render": "f.html"}], "wamp": {"realm": "realm1"}},
         "h": {"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {"topic": "com.hook", "post_body_limit": 0}},
         "u": {"type": "upload", "realm": "realm1", "role": "anonymous", "directory": "up", "form_fields": {
             "file_name": "f", "mime_type": "m", "total_size": "t", "chunk_number": "n",
@@ -179,6 +185,18 @@ fn path_type_defaults() {
     let WebService::Caller(b) = path_service(&c, "c") else {
         panic!("caller");
     };
+    let WebService::Wap(w) = path_service(&c, "pages") else {
+        panic!("wap");
+    };
+    assert_eq!((w.realm.as_str(), w.role.as_str()), ("realm1", "anonymous"));
+    assert!(
+        matches!(&w.templates, crate::config::web::StaticSource::Directory(d) if d.ends_with("templates"))
+    );
+    assert_eq!(w.routes.len(), 2);
+    assert_eq!(w.routes[0].rule, "/greeting/<name>");
+    assert!(!w.routes[0].post && w.routes[1].post);
+    assert_eq!(w.routes[1].call, None);
+    assert!(w.sources.is_empty(), "read when the node starts");
     assert_eq!(b.timestamp_delta_limit_s, DEFAULT_TIMESTAMP_DELTA_LIMIT_S);
     assert!(!b.require_tls && b.require_ip.is_empty() && b.signing.is_none());
     let WebService::Webhook(h) = path_service(&c, "h") else {

@@ -55,6 +55,7 @@ mod router;
 mod services;
 mod static_files;
 mod stream;
+mod wap;
 mod ws_path;
 mod wsgi;
 
@@ -129,6 +130,15 @@ pub enum SiteError {
         /// What went wrong (Python's message when the import failed).
         why: String,
     },
+    /// A `wap` service's templates cannot be read or do not compile, or a
+    /// route renders a template that is not there.
+    #[error("{path}: WAMP Application Page templates: {why}")]
+    Wap {
+        /// The HTTP path.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// One path's prepared service.
@@ -160,6 +170,8 @@ enum Service {
     Proxy(Rc<proxy::Proxy>),
     /// `metrics`: the Prometheus text of every shard.
     Metrics,
+    /// `wap`: WAMP Application Pages.
+    Wap(Rc<wap::Wap>),
 }
 
 /// What one web transport serves, built once per listener on each shard.
@@ -358,6 +370,7 @@ fn build_service(
             Service::LongPoll(Rc::new(longpoll::LongPoll::new(transport, l, http_path)))
         }
         WebService::Metrics => Service::Metrics,
+        WebService::Wap(w) => Service::Wap(Rc::new(wap::Wap::new(transport, w))),
         WebService::Cgi(cgi) => Service::Cgi(Rc::new(cgi::Cgi::new(transport, cgi))),
         WebService::ReverseProxy(p) => Service::Proxy(Rc::new(proxy::Proxy::new(p))),
         WebService::Wsgi(w) => Service::Proxy(Rc::new(proxy::Proxy::to_wsgi(
@@ -453,6 +466,25 @@ fn resolve_in(
                 a.files = archive::load(a, start_apps).map_err(|source| SiteError::Archive {
                     path: here.clone(),
                     source,
+                })?;
+            }
+            WebService::Wap(w) => {
+                let dir = match &w.templates {
+                    StaticSource::Directory(d) => d.clone(),
+                    StaticSource::Package { package, resource } => {
+                        package_dir(python, pythonpath, package, resource).map_err(|why| {
+                            SiteError::Package {
+                                path: here.clone(),
+                                package: package.clone(),
+                                resource: resource.clone(),
+                                why,
+                            }
+                        })?
+                    }
+                };
+                wap::load(w, &dir).map_err(|why| SiteError::Wap {
+                    path: here.clone(),
+                    why,
                 })?;
             }
             WebService::Static(s) => {

@@ -143,6 +143,10 @@ pub(super) async fn dispatch(
                         super::longpoll::answer(c, lp, router, peer, &req, rest).await?;
                     (status, sent, None)
                 }
+                Service::Wap(w) => {
+                    let (status, sent) = super::wap::answer(c, w, router, &req, rest).await?;
+                    (status, sent, None)
+                }
                 service => {
                     let (status, sent) = answer(c, site, peer, service, &req, mount, rest).await?;
                     (status, sent, None)
@@ -202,8 +206,8 @@ async fn answer(
         Service::NodeInfo(_) => NodeInfo::answer(site.started, &site.transport.id, peer, rest),
         Service::NotFound => text(404, "not found\n"),
         Service::WebSocket(_) | Service::Mqtt(_) => unreachable!("dispatched as an upgrade"),
-        Service::Bridge(_) | Service::LongPoll(_) => {
-            unreachable!("dispatched to the bridge or long-poll")
+        Service::Bridge(_) | Service::LongPoll(_) | Service::Wap(_) => {
+            unreachable!("dispatched to the bridge, long-poll or wap")
         }
         Service::Cgi(_) | Service::Proxy(_) | Service::Metrics => {
             unreachable!("answered above")

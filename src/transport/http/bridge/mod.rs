@@ -30,16 +30,15 @@
 //! `error_response` for a webhook), as Crossbar does; the router unable to
 //! take the request answers 500 `wamp.error.runtime_error`.
 
-mod session;
+pub(super) mod session;
 pub mod sign;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use self::session::ServiceSession;
+use self::session::{ServiceSession, SessionSlot};
 use self::sign::{Denied, SignedFields, Signing};
 use super::conn::{Body, HttpConn, Stop, peer_ip};
 use super::port::WebRouter;
@@ -81,28 +80,24 @@ enum Kind {
 /// A bridge path, prepared once per listener and shard.
 pub(crate) struct Bridge {
     kind: Kind,
-    realm: String,
-    role: String,
     /// `key` and `secret` (publisher, caller).
     signing: Option<(String, Vec<u8>)>,
     timestamp_delta_limit_s: u64,
     require_ip: Vec<IpNetwork>,
     require_tls: bool,
     post_body_limit: usize,
-    /// The transport (the service session's link reports it).
-    transport: Rc<TransportConfig>,
     /// Whether the transport is served over TLS.
     secure: bool,
-    /// This path's service session on this shard, once opened.
-    session: RefCell<Option<Rc<ServiceSession>>>,
+    /// This path's service session on this shard (realm and role).
+    session: SessionSlot,
 }
 
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bridge")
             .field("kind", &self.kind)
-            .field("realm", &self.realm)
-            .field("role", &self.role)
+            .field("realm", &self.session.realm())
+            .field("role", &self.session.role())
             .finish_non_exhaustive()
     }
 }
@@ -116,8 +111,6 @@ impl Bridge {
             } else {
                 Kind::Publisher
             },
-            realm: s.realm.clone(),
-            role: s.role.clone(),
             signing: s
                 .signing
                 .as_ref()
@@ -127,8 +120,7 @@ impl Bridge {
             require_tls: s.require_tls,
             post_body_limit: s.post_body_limit,
             secure: is_tls(transport),
-            transport: Rc::clone(transport),
-            session: RefCell::new(None),
+            session: SessionSlot::new(transport, &s.realm, &s.role),
         }
     }
 
@@ -141,30 +133,14 @@ impl Bridge {
                 error_response: Bytes::from(s.error_response.clone()),
                 github_secret: s.github_secret.as_ref().map(|g| g.expose().to_vec()),
             },
-            realm: s.realm.clone(),
-            role: s.role.clone(),
             signing: None,
             timestamp_delta_limit_s: crate::config::web::DEFAULT_TIMESTAMP_DELTA_LIMIT_S,
             require_ip: Vec::new(),
             require_tls: false,
             post_body_limit: s.post_body_limit,
             secure: is_tls(transport),
-            transport: Rc::clone(transport),
-            session: RefCell::new(None),
+            session: SessionSlot::new(transport, &s.realm, &s.role),
         }
-    }
-
-    /// This shard's service session, opened (again) if needed.
-    fn session(&self, router: &Rc<dyn WebRouter>) -> Option<Rc<ServiceSession>> {
-        let mut slot = self.session.borrow_mut();
-        if let Some(s) = &*slot
-            && !s.is_dead()
-        {
-            return Some(Rc::clone(s));
-        }
-        let s = ServiceSession::open(router, &self.transport, &self.realm, &self.role)?;
-        *slot = Some(Rc::clone(&s));
-        Some(s)
     }
 
     /// Checks a request whose body is `body` (everything before the WAMP
@@ -343,7 +319,7 @@ pub(super) async fn answer(
     }
     let (mut head, out) = match bridge.check(&req.head, &body, peer) {
         Err(d) => denied(d.status, &d.message),
-        Ok(()) => match router.and_then(|r| bridge.session(r)) {
+        Ok(()) => match router.and_then(|r| bridge.session.get(r)) {
             None => runtime_error(),
             Some(s) => act(bridge, &s, &req.head, &body).await,
         },

@@ -1,7 +1,7 @@
-//! The service session of one bridge path on one shard: opened on the first
-//! request with the path's realm and role
-//! ([`WebRouter::open_service`]), kept for the site's life, reopened when
-//! the router ended it (killed, realm removed). Its output is a typed queue;
+//! The service session of one bridge (or `wap`) path on one shard: opened
+//! on the first request with the path's realm and role
+//! ([`WebRouter::open_service`], through a [`SessionSlot`]), kept for the
+//! site's life, reopened when the router ended it (killed, realm removed). Its output is a typed queue;
 //! a pump task hands each answer (PUBLISHED, RESULT, ERROR) to the request
 //! waiting for it, by request ID.
 
@@ -30,8 +30,52 @@ struct Shared {
     dead: Cell<bool>,
 }
 
+/// Where a path keeps its service session on this shard.
+pub(in crate::transport::http) struct SessionSlot {
+    transport: Rc<TransportConfig>,
+    realm: String,
+    role: String,
+    session: RefCell<Option<Rc<ServiceSession>>>,
+}
+
+impl SessionSlot {
+    /// A slot for sessions on `realm` with `role`, reporting `transport`.
+    pub fn new(transport: &Rc<TransportConfig>, realm: &str, role: &str) -> Self {
+        SessionSlot {
+            transport: Rc::clone(transport),
+            realm: realm.to_owned(),
+            role: role.to_owned(),
+            session: RefCell::new(None),
+        }
+    }
+
+    /// The realm the sessions join.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The role they have.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// This shard's service session, opened (again) if needed; `None` when
+    /// the router refused it.
+    pub fn get(&self, router: &Rc<dyn WebRouter>) -> Option<Rc<ServiceSession>> {
+        let mut slot = self.session.borrow_mut();
+        if let Some(s) = &*slot
+            && !s.is_dead()
+        {
+            return Some(Rc::clone(s));
+        }
+        let s = ServiceSession::open(router, &self.transport, &self.realm, &self.role)?;
+        *slot = Some(Rc::clone(&s));
+        Some(s)
+    }
+}
+
 /// One path's service session on this shard.
-pub(super) struct ServiceSession {
+pub(in crate::transport::http) struct ServiceSession {
     router: Rc<dyn WebRouter>,
     link: LinkId,
     queue: MessageQueueRef,
