@@ -5,6 +5,7 @@
 use ahash::AHashMap;
 
 use super::authz::RealmAuthorizer;
+use super::broker::options::pattern_matches;
 use crate::config::{CallQueueConfig, RealmConfig};
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
@@ -57,27 +58,12 @@ impl Realm {
             .iter()
             .find(|r| r.match_policy == MatchPolicy::Exact && r.uri == uri)
             .or_else(|| {
-                rules.iter().find(|r| match r.match_policy {
-                    MatchPolicy::Exact => false,
-                    MatchPolicy::Prefix => uri.starts_with(r.uri.as_str()),
-                    MatchPolicy::Wildcard => wildcard_covers(&r.uri, uri),
+                rules.iter().find(|r| {
+                    r.match_policy != MatchPolicy::Exact
+                        && pattern_matches(&r.uri, r.match_policy, uri)
                 })
             })
             .map(|r| r.limit)
-    }
-}
-
-/// Whether wildcard pattern `pattern` (empty components match any one
-/// component) covers `uri`.
-fn wildcard_covers(pattern: &str, uri: &str) -> bool {
-    let mut p = pattern.split('.');
-    let mut u = uri.split('.');
-    loop {
-        match (p.next(), u.next()) {
-            (None, None) => return true,
-            (Some(pc), Some(uc)) if pc.is_empty() || pc == uc => {}
-            _ => return false,
-        }
     }
 }
 

@@ -472,14 +472,7 @@ fn resolve_in(
                 let dir = match &w.templates {
                     StaticSource::Directory(d) => d.clone(),
                     StaticSource::Package { package, resource } => {
-                        package_dir(python, pythonpath, package, resource).map_err(|why| {
-                            SiteError::Package {
-                                path: here.clone(),
-                                package: package.clone(),
-                                resource: resource.clone(),
-                                why,
-                            }
-                        })?
+                        located(python, pythonpath, package, resource, &here)?
                     }
                 };
                 wap::load(w, &dir).map_err(|why| SiteError::Wap {
@@ -489,15 +482,7 @@ fn resolve_in(
             }
             WebService::Static(s) => {
                 if let StaticSource::Package { package, resource } = &s.source {
-                    let dir =
-                        package_dir(python, pythonpath, package, resource).map_err(|why| {
-                            SiteError::Package {
-                                path: here.clone(),
-                                package: package.clone(),
-                                resource: resource.clone(),
-                                why,
-                            }
-                        })?;
+                    let dir = located(python, pythonpath, package, resource, &here)?;
                     s.source = StaticSource::Directory(dir);
                 }
             }
@@ -505,6 +490,22 @@ fn resolve_in(
         }
     }
     Ok(())
+}
+
+/// [`package_dir`], its failure as the [`SiteError`] of HTTP path `here`.
+fn located(
+    python: &std::path::Path,
+    pythonpath: &[PathBuf],
+    package: &str,
+    resource: &str,
+    here: &str,
+) -> Result<PathBuf, SiteError> {
+    package_dir(python, pythonpath, package, resource).map_err(|why| SiteError::Package {
+        path: here.to_owned(),
+        package: package.to_owned(),
+        resource: resource.to_owned(),
+        why,
+    })
 }
 
 /// The directory `resource` inside Python package `package`.
