@@ -282,12 +282,24 @@ impl Loader<'_> {
                     }
                 }
             }
-            for realm in proxy.routes.keys() {
-                if !router.realms.iter().any(|r| &r.item.name == realm) {
+            for (realm, roles) in &proxy.routes {
+                let Some(r) = router.realms.iter().find(|r| &r.item.name == realm) else {
                     self.error(
                         &child(&proxy.routes_path, realm),
                         format!("no realm \"{realm}\" on the router"),
                     );
+                    continue;
+                };
+                for role in roles.iter().flatten() {
+                    if !r.item.roles.iter().any(|x| &x.name == role) {
+                        self.warn(
+                            &child(&child(&proxy.routes_path, realm), role),
+                            &format!(
+                                "realm \"{realm}\" defines no role \"{role}\": sessions \
+                                 routed with it are refused"
+                            ),
+                        );
+                    }
                 }
             }
             if let Some(first) = kept.iter().find(|k| k.essence == proxy.essence) {

@@ -360,6 +360,12 @@ fn proxy_workers_become_routed_transports() {
     assert!(warnings_at(&c, "workers[2]")[0].contains("a copy of workers[1]"));
     assert!(warnings_at(&c, "workers[0].transports[0]")[0].contains("not opened"));
 
+    // A route to a role the realm does not define is warned.
+    let mut v = parse(PROXY);
+    set(&mut v, "/workers/1/routes/realm1/ghost", json!("conn1"));
+    let c = load_ok(&v);
+    assert!(warnings_at(&c, "workers[1].routes.realm1.ghost")[0].contains("defines no role"));
+
     // The backend keeps its other methods (and is then opened).
     let mut v = parse(PROXY);
     set(
