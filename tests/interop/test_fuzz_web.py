@@ -4,7 +4,7 @@ well-behaved sessions keep routing.
 HTTP: a web transport with static files, JSON values, a redirect, node
 info, nested paths, the HTTP bridge (publisher, caller, webhook), long-poll
 and WebSocket paths, a reverse proxy (to the router itself and to a port
-nobody listens on), a CGI script and the metrics. Each connection sends one to four requests, pipelined
+nobody listens on), a CGI script, the metrics and WAMP Application Pages. Each connection sends one to four requests, pipelined
 on one keep-alive connection, some mutated, some written a few bytes at a
 time, some cut off. A connection whose requests were all sent as they are
 gets exactly the statuses HTTP says, in order; a mutated one gets either
@@ -67,6 +67,17 @@ def web_config(port: int, dead_port: int) -> dict:
             "dead": {"type": "reverseproxy", "host": "127.0.0.1", "port": dead_port},
             "cgi": {"type": "cgi", "directory": "cgi", "processor": sys.executable},
             "metrics": {"type": "metrics"},
+            # WAMP Application Pages: a call rendered by a template.
+            "pages": {
+                "type": "wap",
+                "templates": "templates",
+                "routes": [
+                    {"path": "/echo/<int:n>/<path:rest>", "call": "com.fz.page", "render": "page.html"},
+                    {"path": "/form", "method": "POST", "call": "com.fz.page", "render": "page.html"},
+                    {"path": "/static", "call": None, "render": "page.html"},
+                ],
+                "wamp": {"realm": "realm1", "authrole": "anonymous"},
+            },
         },
     )
 
@@ -120,6 +131,12 @@ REQUESTS: list[tuple[bytes, set[int]]] = [
     (get("/dead/x"), {502, 503, 504}),
     (get("/cgi/hello.py"), {200}),
     (get("/metrics"), {200}),
+    (get("/pages/echo/7/a/b%20c?x=1&x=2"), {200}),
+    (get("/pages/echo/x/a"), {404}),
+    (get("/pages/static"), {200}),
+    (get("/pages/echo/7/a", "Accept: application/json"), {200}),
+    (post("/pages/form", b"<b>&'\"</b>", ctype="text/html"), {200}),
+    (post("/pages/static", b"x"), {405}),
 ]
 UPGRADE = (
     get(
@@ -245,6 +262,8 @@ async def test_an_http_storm_harms_no_other_session(tmp_path):
     (www / "sub" / "index.html").write_text("<p>sub</p>\n")
     (tmp_path / "cgi").mkdir()
     (tmp_path / "cgi" / "hello.py").write_text('print("Content-Type: text/plain")\nprint()\nprint("hello from CGI")\n')
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "page.html").write_text("<p>{{ n }} {{ rest }} {{ x }} {{ data_type }}</p>\n")
     router = RouterProcess(tmp_path, config=web_config(port, free_port()), wait_ports=[port])
     router.ws_port = port
     router.start()
@@ -252,6 +271,7 @@ async def test_an_http_storm_harms_no_other_session(tmp_path):
         subscriber = await connect(router, "ws", "msgpack")
         publisher = await connect(router, "ws", "json")
         await subscriber.register(lambda x: x, "com.fz.echo")
+        await subscriber.register(lambda **kw: {k: v for k, v in kw.items() if k != "data"}, "com.fz.page")
         topic = "com.healthy.events"
         sink = EventSink()
         await subscriber.subscribe(sink, topic)
