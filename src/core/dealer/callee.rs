@@ -142,6 +142,7 @@ impl Dealer {
                 registration: c.registration,
                 stream,
                 caller_ppt: c.caller_ppt,
+                abandoned: false,
             },
         );
         self.by_call
@@ -246,15 +247,22 @@ impl Dealer {
         }
         // skip, killnowait, or kill to a callee that cannot be interrupted
         // (which the spec turns into skip): the answer will be discarded.
-        let Some(inv) = self
-            .invocations
-            .get_mut(&callee)
-            .and_then(|o| o.pending.remove(&inv_request))
-        else {
+        let limits = &self.limits;
+        let Some(owed) = self.invocations.get_mut(&callee) else {
             return;
         };
+        let Some(pending) = owed.pending.get_mut(&inv_request) else {
+            return;
+        };
+        let caller_shard = pending.caller_shard;
+        if !limits.is_empty() && limits.contains_key(&(callee, pending.registration)) {
+            // It keeps its slot until the callee answers.
+            pending.abandoned = true;
+            pending.stream = None;
+        } else {
+            owed.pending.remove(&inv_request);
+        }
         self.by_call.remove(&(caller, request));
-        self.invocation_ended(cx, callee, inv.registration);
         if mode == CancelMode::KillNoWait && can_cancel {
             self.interrupt(cx, conn, inv_request, mode, reason);
         }
@@ -265,7 +273,7 @@ impl Dealer {
                 uris::CANCELED,
                 "the call was canceled (the callee does not support call canceling)",
             );
-            cx.route_return(inv.caller_shard, ret);
+            cx.route_return(caller_shard, ret);
         }
     }
 
@@ -316,6 +324,15 @@ impl Dealer {
         let Some(inv) = owed.pending.get(&m.request) else {
             return;
         };
+        if inv.abandoned {
+            // Dropped too; the final one frees the callee's slot.
+            if !progress {
+                let registration = inv.registration;
+                owed.pending.remove(&m.request);
+                self.ended_on(cx, conn, registration);
+            }
+            return;
+        }
         if ppt && !inv.caller_ppt {
             // The spec: an error to the callee; and the call ends for its caller.
             let (caller_shard, caller, request) = (inv.caller_shard, inv.caller, inv.request);
@@ -364,6 +381,9 @@ impl Dealer {
         };
         self.by_call.remove(&(inv.caller, inv.request));
         self.ended_on(cx, conn, inv.registration);
+        if inv.abandoned {
+            return;
+        }
         if !uri::is_valid(&m.error, uri::UriCheck::Loose, MatchPolicy::Exact) {
             let msg = format!("invalid error URI '{}'", m.error);
             let ret = failure(inv.caller, inv.request, uris::INVALID_URI, &msg);
@@ -387,6 +407,9 @@ impl Dealer {
             return;
         };
         for inv in owed.pending.into_values() {
+            if inv.abandoned {
+                continue;
+            }
             self.by_call.remove(&(inv.caller, inv.request));
             let ret = failure(
                 inv.caller,

@@ -95,6 +95,12 @@ pub(crate) struct PendingInvocation {
     stream: Option<Box<Dict>>,
     /// The caller announced `payload_passthru_mode`.
     caller_ppt: bool,
+    /// The caller no longer waits (a `skip`/`killnowait` cancel, a timeout,
+    /// the caller leaving), but the callee has a `concurrency` limit: the
+    /// invocation keeps its slot until the callee answers (the answer is
+    /// dropped), as in Crossbar.io, so that a callee still busy with it gets
+    /// no more than its limit.
+    abandoned: bool,
 }
 
 /// The invocations sent to one callee session and not yet answered.

@@ -313,3 +313,65 @@ fn a_reload_without_the_rule_releases_the_waiting_calls() {
     assert!(c.recv(&callee).is_empty());
     assert_eq!(c.pending_calls(), 0);
 }
+
+/// A canceled invocation (`killnowait`, `skip`) keeps its callee's slot until
+/// the callee answers it, as in Crossbar.io: the callee may still be busy
+/// with it. The answer itself is dropped.
+#[test]
+fn a_canceled_invocation_keeps_its_slot_until_the_callee_answers() {
+    let mut c = queued(2, 10);
+    let (callee, _) = c.join_with(1, &[CANCEL]);
+    let (caller, _) = c.join_with(0, &[]);
+    c.reg_ok(&callee, 1, "com.compute", concurrency(1));
+    c.reg_ok(&callee, 2, "com.other", concurrency(1));
+    c.call(&caller, 1, "com.compute", Dict::new(), int(1));
+    let (first, _) = invocations(&mut c, &callee)[0];
+    c.cancel(&caller, 1, "killnowait");
+    assert_eq!(error_uri(&one(c.recv(&caller))), uris::CANCELED);
+    assert_eq!(interrupt(&one(c.recv(&callee))).request, first);
+    // Still busy with it: the next call waits.
+    c.call(&caller, 2, "com.compute", Dict::new(), int(2));
+    assert!(c.recv(&callee).is_empty());
+    assert_eq!(waiting(&c), 1);
+    // Its answer to the canceled one frees the slot (and goes nowhere).
+    c.send(
+        &callee,
+        Message::Error(Error {
+            request_type: code::INVOCATION,
+            request: first,
+            details: Dict::new(),
+            error: uris::CANCELED.into(),
+            payload: Payload::empty(),
+        }),
+    );
+    c.pump();
+    assert!(c.recv(&caller).is_empty());
+    let [(second, 2)] = invocations(&mut c, &callee)[..] else {
+        panic!("the waiting call goes out");
+    };
+    c.yield_(&callee, second, false, int(2));
+    assert_eq!(results(&mut c, &caller), [2]);
+
+    // Without a queue the slot is held the same way: busy until the answer.
+    c.call(&caller, 3, "com.other", Dict::new(), int(3));
+    let (third, _) = invocations(&mut c, &callee)[0];
+    c.cancel(&caller, 3, "skip");
+    assert_eq!(error_uri(&one(c.recv(&caller))), uris::CANCELED);
+    c.call(&caller, 4, "com.other", Dict::new(), int(4));
+    assert_eq!(
+        error_uri(&one(c.recv(&caller))),
+        uris::MAX_CONCURRENCY_REACHED
+    );
+    c.yield_(&callee, third, false, int(3));
+    assert!(
+        c.recv(&caller).is_empty(),
+        "the skipped call's result is dropped"
+    );
+    c.call(&caller, 5, "com.other", Dict::new(), int(5));
+    assert_eq!(invocations(&mut c, &callee).len(), 1);
+    // A callee that leaves owes nothing for what it abandoned.
+    c.close(&callee);
+    c.pump();
+    assert_eq!(error_uri(&one(c.recv(&caller))), uris::CANCELED);
+    assert_eq!(c.pending_calls(), 0);
+}
