@@ -50,6 +50,21 @@ impl Checker<'_> {
         }
     }
 
+    /// An error when `transport` serves only some realms (a later router
+    /// worker's, a proxy's) and `realm` is not one of them: Crossbar starts
+    /// a service only on its own router's realms.
+    fn routed(&mut self, path: String, transport: &TransportConfig, realm: &str) {
+        if self.realm(realm).is_some() && !transport.serves_realm(realm) {
+            self.invalid(
+                path,
+                format!(
+                    "realm \"{realm}\" is not served on this transport (another router \
+                     worker's realm, or not in its proxy's routes)"
+                ),
+            );
+        }
+    }
+
     /// A warning when `role` is defined in no realm (`realm: None`) or not in `realm`.
     fn role_defined(&mut self, path: &str, role: &str, realm: Option<&str>, who: &str) {
         let defined = match realm {
@@ -317,6 +332,7 @@ fn services(c: &mut Checker<'_>, t: &Located<TransportConfig>) {
             ServiceKind::Mqtt(m) => {
                 let options = child(&path, "options");
                 c.realm_exists(child(&options, "realm"), &m.realm, "MQTT clients join");
+                c.routed(child(&options, "realm"), &t.item, &m.realm);
                 for (prefix, fmt) in &m.payload_mapping {
                     // The codec procedures are called by the client's own
                     // session (see docs/mqtt.md), which lives in the service's realm.
@@ -343,6 +359,7 @@ fn services(c: &mut Checker<'_>, t: &Located<TransportConfig>) {
                 };
                 if let Some((realm, role)) = bridge {
                     c.realm_exists(child(&path, "realm"), realm, "the service uses");
+                    c.routed(child(&path, "realm"), &t.item, realm);
                     if c.realm(realm).is_some() {
                         c.role_defined(&path, role, Some(realm), "the service's requests get");
                     }

@@ -146,6 +146,12 @@ fn router_workers_fold_into_one_router_with_routed_transports() {
             "first router worker",
         ),
         (
+            "/workers/1/transports/1",
+            json!({"type": "mqtt", "endpoint": {"type": "tcp", "port": 1883}, "options": {"realm": "realm1"}}),
+            "workers[1].transports[1].options.realm",
+            "not served on this transport",
+        ),
+        (
             "/workers/1/components",
             json!([{"type": "class", "realm": "realm1", "classname": "a.B"}]),
             "workers[1].components[0].realm",
