@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -34,6 +36,7 @@ TEMPLATES = {
     "report.html": "{{ product_id + 1 }}/{{ report }}/{{ year }}/{{ flasky }}",
     "form.html": "{{ data_type }} {{ size }}",
     "notes/README.txt": "not a template {% oops",
+    "about.html": "about v1",
 }
 
 
@@ -62,12 +65,16 @@ def wap_router(tmp_path_factory):
                 {"path": "/forms", "method": "POST", "call": "com.example.form", "render": "form.html"},
                 {"path": "/broken", "call": "com.example.broken", "render": "report.html"},
                 {"path": "/list", "call": "com.example.list", "render": "report.html"},
+                {"path": "/about", "call": None, "render": "about.html"},
             ],
             "wamp": {"realm": "realm1", "authrole": "anonymous"},
         },
     }
     proc = RouterProcess(workdir, config=web_node_config(port, paths), wait_ports=[port])
     proc.ws_port = port
+    proc.tdir = tdir
+    # Its control socket, for `junction reload`.
+    proc.extra_env["RUNTIME_DIRECTORY"] = str(workdir / "run")
     proc.start()
     yield proc
     alive = proc.alive()
@@ -145,3 +152,22 @@ async def test_pages_render_call_results(wap_router):
         assert wap_router.alive()
     finally:
         await callee.close()
+
+
+async def test_a_reload_reads_the_templates_again(wap_router):
+    url = f"http://127.0.0.1:{wap_router.ws_port}/reports/about"
+    loop = asyncio.get_running_loop()
+    status, _, body = await loop.run_in_executor(None, _get, url)
+    assert (status, body) == (200, "about v1")
+    (wap_router.tdir / "about.html").write_text("about {{ 'v' ~ (1 + 1) }}")
+    binary = os.environ.get("JUNCTION_BIN", "target/release/junction")
+    socket_path = wap_router.workdir / "run" / "junction.sock"
+    out = await loop.run_in_executor(
+        None,
+        lambda: subprocess.run(
+            [binary, "reload", "--socket", str(socket_path)], capture_output=True, text=True, timeout=60
+        ),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    status, _, body = await loop.run_in_executor(None, _get, url)
+    assert (status, body) == (200, "about v2")
