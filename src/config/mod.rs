@@ -189,6 +189,15 @@ pub struct PythonOptions {
     pub env: Option<worker::ProcessEnv>,
 }
 
+/// URIs under this prefix belong to the router: only its own sessions may
+/// call there, and only sessions of [`AUTHENTICATOR_ROLE`] may register
+/// there (`core/dispatch.rs`; see `config/load/auth_function.rs`).
+pub const RESERVED_PREFIX: &str = "junction.internal.";
+
+/// The role of the router components' hidden sessions that register
+/// function authenticators (reserved: a realm may not define it).
+pub const AUTHENTICATOR_ROLE: &str = "junction.authenticator";
+
 /// One realm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RealmConfig {

@@ -106,6 +106,17 @@ pub enum PythonEntry {
     /// `type: function`: callback name (`join`, `leave`, `connect`,
     /// `disconnect`) → fully qualified function name.
     Function(BTreeMap<String, String>),
+    /// A `"type": "function"` authenticator of a transport: the host calls
+    /// `create(config, None)` and registers the function it returns as
+    /// `procedure` (see `config/load/auth_function.rs`).
+    Authenticator {
+        /// `create`: the fully qualified factory.
+        create: String,
+        /// `config`, given to the factory.
+        config: Option<serde_json::Value>,
+        /// The reserved procedure the router calls.
+        procedure: String,
+    },
 }
 
 impl ComponentKind {
@@ -122,6 +133,10 @@ impl ComponentKind {
                 entry: PythonEntry::Function(_),
                 ..
             }) => "a function component".to_owned(),
+            ComponentKind::Python(PythonComponent {
+                entry: PythonEntry::Authenticator { create, .. },
+                ..
+            }) => format!("the function authenticator {create}"),
         }
     }
 }

@@ -9,6 +9,7 @@ use super::authz::{Action, AuthzTicket, Decision, Grant, Request};
 use super::outbox::CloseReason;
 use super::session::Phase;
 use super::{ShardRouter, action_of, match_policy, uris};
+use crate::config::{AUTHENTICATOR_ROLE, RESERVED_PREFIX};
 use crate::proto::message::code;
 use crate::proto::uri::{self, MatchPolicy};
 use crate::proto::{Dict, Goodbye, Message, RequestId, Value};
@@ -225,6 +226,31 @@ impl ShardRouter {
             self.refuse(link, request_type, request, uris::INVALID_URI, msg, quiet);
             return Admit::Stop;
         }
+        // The router's own URIs (function authenticators): whatever the
+        // roles' permissions say.
+        if !s.trusted
+            && reaches_reserved(
+                uri,
+                policy,
+                action,
+                self.cx.realms[realm as usize].hosts_authenticators,
+            )
+            && !(action == Action::Register
+                && policy == MatchPolicy::Exact
+                && &*s.auth.authrole == AUTHENTICATOR_ROLE)
+        {
+            let msg =
+                format!("'{uri}' reaches URIs reserved for the router ({RESERVED_PREFIX}...)");
+            self.refuse(
+                link,
+                request_type,
+                request,
+                uris::NOT_AUTHORIZED,
+                msg,
+                quiet,
+            );
+            return Admit::Stop;
+        }
         let grant = match decided {
             Some(g) => g,
             None if s.trusted => Grant::ALLOW,
@@ -386,5 +412,68 @@ impl ShardRouter {
             std::rc::Rc::clone(&session.auth.authrole),
             session.auth.trustlevel,
         );
+    }
+}
+
+/// Whether `uri` with `policy` reaches URIs under [`RESERVED_PREFIX`]: it
+/// lies under it, or (`in_use`: function authenticators register in the
+/// realm) it is a prefix or wildcard registration that would catch their
+/// calls were their procedures not registered (yet).
+fn reaches_reserved(uri: &str, policy: MatchPolicy, action: Action, in_use: bool) -> bool {
+    if uri.starts_with(RESERVED_PREFIX) {
+        return true;
+    }
+    if !in_use || action != Action::Register {
+        return false;
+    }
+    match policy {
+        MatchPolicy::Exact => false,
+        MatchPolicy::Prefix => RESERVED_PREFIX.starts_with(uri),
+        MatchPolicy::Wildcard => {
+            let mut parts = uri.split('.');
+            let first = parts.next();
+            let second = parts.next();
+            let rest = parts.count();
+            rest >= 1
+                && matches!(first, Some("" | "junction"))
+                && matches!(second, Some("" | "internal"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_uris_and_the_patterns_that_reach_them() {
+        use Action::{Call, Register, Subscribe};
+        use MatchPolicy::{Exact, Prefix, Wildcard};
+        for (uri, policy, action, in_use, expected) in [
+            (
+                "junction.internal.authenticator.1",
+                Exact,
+                Call,
+                false,
+                true,
+            ),
+            ("junction.internal.x", Exact, Subscribe, false, true),
+            ("junction.internals", Exact, Call, true, false),
+            ("junction.", Prefix, Register, true, true),
+            ("", Prefix, Register, true, true),
+            ("", Prefix, Register, false, false),
+            ("", Prefix, Subscribe, true, false),
+            ("com.", Prefix, Register, true, false),
+            ("junction..authenticator.1", Wildcard, Register, true, true),
+            ("..", Wildcard, Register, true, true),
+            ("a..", Wildcard, Register, true, false),
+            ("junction.", Wildcard, Register, true, false),
+        ] {
+            assert_eq!(
+                reaches_reserved(uri, policy, action, in_use),
+                expected,
+                "{uri} {policy:?} {action:?} in_use={in_use}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ use ahash::AHashMap;
 
 use super::authz::RealmAuthorizer;
 use super::broker::options::pattern_matches;
-use crate::config::{CallQueueConfig, RealmConfig};
+use crate::config::{AUTHENTICATOR_ROLE, CallQueueConfig, RealmConfig};
 use crate::proto::uri::{MatchPolicy, UriCheck};
 
 /// One realm's settings.
@@ -24,6 +24,10 @@ pub struct Realm {
     pub prefer_local_callee: bool,
     /// The store's `call-queue` rules (empty: calls never wait).
     call_queue: Box<[CallQueueConfig]>,
+    /// Function authenticators register in this realm (it has the reserved
+    /// role [`AUTHENTICATOR_ROLE`]): no registration pattern may reach their
+    /// procedures (`core/dispatch.rs`).
+    pub hosts_authenticators: bool,
 }
 
 impl Realm {
@@ -40,6 +44,7 @@ impl Realm {
                 .collect(),
             prefer_local_callee: cfg.prefer_local_callee,
             call_queue: cfg.call_queue.clone().into_boxed_slice(),
+            hosts_authenticators: cfg.roles.iter().any(|r| r.name == AUTHENTICATOR_ROLE),
         }
     }
 

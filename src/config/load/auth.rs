@@ -233,13 +233,7 @@ impl Loader<'_> {
                     default_role: default_role.ok()?,
                 }))
             }
-            "function" => {
-                self.unsupported(
-                    &type_path,
-                    "authenticators that are Python functions (\"type\": \"function\")",
-                );
-                None
-            }
+            "function" => self.function_auth(path, obj).map(Mode::Dynamic),
             other => {
                 self.error(
                     &type_path,

@@ -16,6 +16,7 @@
 //! and universal transports, `worker.rs` components and other workers.
 
 mod auth;
+mod auth_function;
 mod mqtt;
 mod proxy;
 mod read;
@@ -73,6 +74,8 @@ struct Loader<'a> {
     /// Paths of the `anonymous-proxy` / `cryptosign-proxy` methods read
     /// (see `proxy.rs`).
     proxy_methods: Vec<String>,
+    /// Function authenticators read (see `auth_function.rs`).
+    function_auths: Vec<auth_function::FunctionAuth>,
 }
 
 /// The `junction` extension block: Junction-only limits.
@@ -141,6 +144,7 @@ pub(super) fn load(root: &Value, ctx: &LoadContext<'_>) -> Result<Config, Config
         env: ctx.env,
         id_prefix: String::new(),
         proxy_methods: Vec::new(),
+        function_auths: Vec::new(),
     };
     let (router, workers) = l.root(root);
     if l.issues.is_empty()
@@ -349,6 +353,7 @@ impl Loader<'_> {
                 .filter_map(|(p, o, id)| self.proxy(&p, o, id, first))
                 .collect();
             self.fold_proxies(first, proxies);
+            self.host_function_auths(first);
         }
         let testees = workers
             .iter()

@@ -123,6 +123,14 @@ fn component(c: &ContainerComponent) -> Option<Value> {
     let (key, entry) = match &py.entry {
         PythonEntry::Class(classname) => ("classname", json!(classname)),
         PythonEntry::Function(callbacks) => ("callbacks", json!(callbacks)),
+        PythonEntry::Authenticator {
+            create,
+            config,
+            procedure,
+        } => (
+            "authenticator",
+            json!({"create": create, "config": config, "procedure": procedure}),
+        ),
     };
     let mut out = json!({
         "id": c.id,

@@ -65,6 +65,25 @@ def load(classname):
     return getattr(importlib.import_module(module), name)
 
 
+def authenticator(spec):
+    """A hidden router component's callbacks for a function authenticator:
+    on join, call the factory ``create(config, None)`` (Crossbar passes its
+    node controller; Junction has none) and register the function it
+    returns, ``authenticate(realm, authid, details)``, as the reserved
+    procedure the router calls for each login."""
+    import txaio
+
+    create = load(spec["create"])
+    config = spec.get("config")
+    procedure = spec["procedure"]
+
+    def on_join(session, details):
+        made = txaio.as_future(create, config, None)
+        return txaio.add_callbacks(made, lambda fn: session.register(fn, procedure), None)
+
+    return {"join": on_join}
+
+
 def leave_now(status, why):
     """Ends the host at once (the node sees the exit status)."""
     print(f"{why}: stopping the container", flush=True)
@@ -239,6 +258,8 @@ def main():
         entries = [
             load(c["classname"])
             if "classname" in c
+            else authenticator(c["authenticator"])
+            if "authenticator" in c
             else {event: load(name) for event, name in c["callbacks"].items()}
             for c in spec["components"]
         ]
@@ -285,7 +306,11 @@ def main():
             component = hosted(**common, **login)
             for event, fn in entry.items():
                 component.on(event, fn)
-            what = "function " + ", ".join(f"{k}={v}" for k, v in sorted(c["callbacks"].items()))
+            what = (
+                f"function authenticator {c['authenticator']['create']}"
+                if "authenticator" in c
+                else "function " + ", ".join(f"{k}={v}" for k, v in sorted(c["callbacks"].items()))
+            )
         components.append(component)
         print(f"component {c['id']}: {what} on realm {c['realm']}", flush=True)
     stopped_by = []
