@@ -585,10 +585,14 @@ impl Config {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
+        // Absolute, so that what is resolved against it stays right for the
+        // guest workers, which run in the node directory (`--cbdir .crossbar`
+        // or a relative `--config` made their `pythonpath` point nowhere).
+        let node_dir = std::path::absolute(node_dir).unwrap_or_else(|_| node_dir.to_owned());
         Config::from_value_in(
             &value,
             &LoadContext {
-                node_dir,
+                node_dir: &node_dir,
                 env: &process_env,
             },
         )

@@ -2,7 +2,7 @@
 //! embedded default, and one realistic config per area plus a big one that
 //! combines them, each loaded to its model and its gap list.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::config::auth::{
@@ -235,6 +235,21 @@ fn from_file_picks_the_format_by_extension_or_guesses() {
         Config::from_file(&missing),
         Err(ConfigError::Read { .. })
     ));
+}
+
+/// A config named by a relative path gets an absolute node directory, so
+/// what resolves against it (a `pythonpath` of `..`) stays right for the
+/// guest workers, which run in the node directory.
+#[test]
+fn a_relative_config_path_gives_an_absolute_node_directory() {
+    let c = Config::from_file(Path::new("tests/config_files/crossbar.json")).expect("loads");
+    assert!(c.node_dir.is_absolute(), "{}", c.node_dir.display());
+    assert!(c.node_dir.ends_with("tests/config_files"));
+    assert!(
+        c.python.path.iter().all(|p| p.is_absolute()),
+        "{:?}",
+        c.python.path
+    );
 }
 
 #[test]
