@@ -5,9 +5,8 @@
 use ahash::AHashMap;
 
 use super::authz::RealmAuthorizer;
-use super::broker::options::pattern_matches;
 use crate::config::{AUTHENTICATOR_ROLE, CallQueueConfig, RealmConfig};
-use crate::proto::uri::{MatchPolicy, UriCheck};
+use crate::proto::uri::{MatchPolicy, UriCheck, pattern_matches};
 
 /// One realm's settings.
 pub struct Realm {

@@ -94,6 +94,27 @@ pub fn is_valid(uri: &str, check: UriCheck, policy: MatchPolicy) -> bool {
     }
 }
 
+/// Whether `uri` matches (`pattern`, `policy`) by the rules of
+/// pattern-based subscriptions (prefix: string prefix; wildcard: same number
+/// of components, every non-empty pattern component equal).
+pub fn pattern_matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
+    match policy {
+        MatchPolicy::Exact => pattern == uri,
+        MatchPolicy::Prefix => uri.starts_with(pattern),
+        MatchPolicy::Wildcard => {
+            let mut p = pattern.split('.');
+            let mut u = uri.split('.');
+            loop {
+                match (p.next(), u.next()) {
+                    (None, None) => return true,
+                    (Some(pc), Some(uc)) if pc.is_empty() || pc == uc => {}
+                    _ => return false,
+                }
+            }
+        }
+    }
+}
+
 /// Whether `realm` is a valid realm name: realms are URIs (`HELLO.Realm|uri`),
 /// so this is [`is_valid`] with [`MatchPolicy::Exact`].
 pub fn is_valid_realm(realm: &str, check: UriCheck) -> bool {

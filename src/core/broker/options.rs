@@ -7,7 +7,6 @@
 //! subscriber).
 
 use crate::core::cluster::PublishFilter;
-use crate::proto::uri::MatchPolicy;
 use crate::proto::{Dict, SessionId, Value};
 
 /// Whether `topic` is reserved for the router's own events (`wamp.*`):
@@ -142,30 +141,13 @@ fn string_list(key: &str, v: &Value) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// Whether `uri` matches (`pattern`, `policy`) by the rules of
-/// pattern-based subscriptions (prefix: string prefix; wildcard: same number
-/// of components, every non-empty pattern component equal).
-pub fn pattern_matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
-    match policy {
-        MatchPolicy::Exact => pattern == uri,
-        MatchPolicy::Prefix => uri.starts_with(pattern),
-        MatchPolicy::Wildcard => {
-            let mut p = pattern.split('.');
-            let mut u = uri.split('.');
-            loop {
-                match (p.next(), u.next()) {
-                    (None, None) => return true,
-                    (Some(pc), Some(uc)) if pc.is_empty() || pc == uc => {}
-                    _ => return false,
-                }
-            }
-        }
-    }
-}
+/// Whether `uri` matches (`pattern`, `policy`) (lives with the URI rules).
+pub use crate::proto::uri::pattern_matches;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::uri::MatchPolicy;
 
     #[test]
     fn options_parse_in_one_pass_and_reject_wrong_types() {
