@@ -358,8 +358,13 @@ fn services(c: &mut Checker<'_>, t: &Located<TransportConfig>) {
                     _ => None,
                 };
                 if let Some((realm, role)) = bridge {
-                    c.realm_exists(child(&path, "realm"), realm, "the service uses");
-                    c.routed(child(&path, "realm"), &t.item, realm);
+                    // A `wap` path names its realm under `wamp`.
+                    let realm_at = match s {
+                        WebService::Wap(_) => child(&child(&path, "wamp"), "realm"),
+                        _ => child(&path, "realm"),
+                    };
+                    c.realm_exists(realm_at.clone(), realm, "the service uses");
+                    c.routed(realm_at, &t.item, realm);
                     if c.realm(realm).is_some() {
                         c.role_defined(&path, role, Some(realm), "the service's requests get");
                     }

@@ -37,6 +37,7 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a", "method": "PUT", "render": "a.html"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].method", Invalid, "\"GET\" or \"POST\"")]
 #[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a", "call": "a..b", "render": "a.html"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].call", Invalid, "invalid URI")]
 #[case(json!({"x": {"type": "wap", "templates": "t", "routes": [{"path": "/a"}], "wamp": {"realm": "realm1"}}}), "workers[0].transports[0].paths.x.routes[0].render", Invalid, "missing")]
+#[case(json!({"x": {"type": "wap", "templates": "t", "routes": [], "wamp": {"realm": "nosuch"}}}), "workers[0].transports[0].paths.x.wamp.realm", Invalid, "not defined")]
 #[case(json!({"x": {"type": "pairme"}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"pairme\"")]
 #[case(json!({"x": {"type": "websocket-reverseproxy", "backend": {}}}), "workers[0].transports[0].paths.x.type", Unsupported, "\"websocket-reverseproxy\"")]
 #[case(json!({"x": {"type": "ftp"}}), "workers[0].transports[0].paths.x.type", Invalid, "unknown web service type")]
