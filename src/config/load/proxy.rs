@@ -188,7 +188,11 @@ impl Loader<'_> {
             ],
         );
         let tp = child(path, "transport");
-        let t = self.object(&tp, obj.get("transport").unwrap_or(&Value::Null))?;
+        let Some(tv) = obj.get("transport") else {
+            self.error(&tp, "missing (required)");
+            return None;
+        };
+        let t = self.object(&tp, tv)?;
         self.keys(
             &tp,
             t,
@@ -202,7 +206,11 @@ impl Loader<'_> {
             ],
         );
         let ep = child(&tp, "endpoint");
-        let e = self.object(&ep, t.get("endpoint").unwrap_or(&Value::Null))?;
+        let Some(ev) = t.get("endpoint") else {
+            self.error(&ep, "missing (required)");
+            return None;
+        };
+        let e = self.object(&ep, ev)?;
         match e.get("type").and_then(Value::as_str) {
             Some("unix") => {
                 let p = e.get("path").and_then(Value::as_str);
