@@ -418,6 +418,12 @@ fn proxy_workers_that_cannot_be_folded_are_refused() {
             "workers[1].routes",
             "expected an object",
         ),
+        (
+            "/workers/1/connections/conn1",
+            json!({"auth": {}}),
+            "workers[1].connections.conn1.transport",
+            "missing",
+        ),
     ] {
         let mut v = parse(PROXY);
         set(&mut v, pointer, change);
