@@ -99,10 +99,7 @@ impl Loader<'_> {
         if let Some(v) = obj.get("options") {
             self.worker_options(&child(path, "options"), v, &[], false);
         }
-        let id = match obj.get("id").and_then(Value::as_str) {
-            Some(id) => id.to_owned(),
-            None => default_id,
-        };
+        let id = super::routers::worker_id(obj, default_id);
         let mut targets = Vec::new();
         let cp = child(path, "connections");
         let connections = match obj.get("connections") {

@@ -41,10 +41,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        let id = match obj.get("id").and_then(|v| v.as_str()) {
-            Some(id) => id.to_owned(),
-            None => default_id,
-        };
+        let id = worker_id(obj, default_id);
         self.id_prefix = format!("{id}.");
         let mut r = self.router(path, obj, None);
         self.id_prefix.clear();
@@ -120,6 +117,15 @@ impl Loader<'_> {
             "several router workers: Junction runs them as one router; each worker's \
              transports serve only that worker's realms",
         );
+    }
+}
+
+/// A worker's `id`, else `default_id` (Crossbar's `workerNNN`), for the
+/// prefix of the IDs generated in it.
+pub(super) fn worker_id(obj: &Obj, default_id: String) -> String {
+    match obj.get("id").and_then(serde_json::Value::as_str) {
+        Some(id) => id.to_owned(),
+        None => default_id,
     }
 }
 

@@ -205,7 +205,7 @@ impl Dealer {
             Ok(p) => p,
             Err(e) => return cx.violation(conn, Cow::Owned(e.to_string())),
         };
-        if !progress && let Some(r) = self.calls.get_mut(&sid).and_then(|c| c.get_mut(&m.request)) {
+        if !progress && let Some(r) = super::record(&mut self.calls, sid, m.request) {
             r.streaming = false;
         }
         let chunk = CallChunk {
@@ -224,11 +224,7 @@ impl Dealer {
     /// wait in the realm's call queue or fail with
     /// `crossbar.error.max_concurrency_reached`.
     pub(crate) fn call_bounced(&mut self, cx: &mut Ctx, mut c: RoutedCall, busy: bool) {
-        let Some(rec) = self
-            .calls
-            .get_mut(&c.caller)
-            .and_then(|m| m.get_mut(&c.request))
-        else {
+        let Some(rec) = super::record(&mut self.calls, c.caller, c.request) else {
             return; // canceled meanwhile
         };
         rec.excluded.push(c.callee);
@@ -318,7 +314,7 @@ impl Dealer {
                 );
             }
         };
-        let Some(rec) = self.calls.get_mut(&sid).and_then(|c| c.get_mut(&m.request)) else {
+        let Some(rec) = super::record(&mut self.calls, sid, m.request) else {
             // Already answered (or never made): nothing to cancel.
             return;
         };
@@ -383,11 +379,7 @@ impl Dealer {
 
     /// Caller's shard: RESULT (progressive or final) or ERROR for a call.
     pub(crate) fn call_return(&mut self, cx: &mut Ctx, r: CallReturn) {
-        let Some(rec) = self
-            .calls
-            .get_mut(&r.caller)
-            .and_then(|c| c.get_mut(&r.request))
-        else {
+        let Some(rec) = super::record(&mut self.calls, r.caller, r.request) else {
             // The call was canceled, timed out, or its caller left: dropped.
             return;
         };
@@ -472,7 +464,7 @@ impl Dealer {
     /// supports call canceling.
     pub(crate) fn poll_timers(&mut self, cx: &mut Ctx, now: Instant) {
         while let Some((sid, request)) = self.timers.pop_due(now) {
-            let Some(rec) = self.calls.get_mut(&sid).and_then(|c| c.get_mut(&request)) else {
+            let Some(rec) = super::record(&mut self.calls, sid, request) else {
                 continue;
             };
             rec.deadline = None;

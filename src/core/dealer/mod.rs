@@ -144,6 +144,15 @@ pub(crate) struct CallRecord {
     epoch: u64,
 }
 
+/// The in-flight calls of a shard's sessions, by caller, then CALL request.
+type Calls = AHashMap<SessionId, AHashMap<RequestId, CallRecord>>;
+
+/// The record of `caller`'s call `request`, if it is still in flight (a
+/// function on the map, so the dealer's other fields stay free to borrow).
+fn record(calls: &mut Calls, caller: SessionId, request: RequestId) -> Option<&mut CallRecord> {
+    calls.get_mut(&caller)?.get_mut(&request)
+}
+
 /// How many finished progressive-invocation request IDs a caller session
 /// remembers, so that a continuation arriving after the call ended is
 /// discarded (the spec's "grace period table", bounded by count, not time).
@@ -156,7 +165,7 @@ pub(crate) struct Dealer {
     /// Callee side: invocations each callee session owes.
     invocations: AHashMap<SessionId, Invocations>,
     /// Caller side: in-flight calls of this shard's sessions, by caller, then CALL request.
-    calls: AHashMap<SessionId, AHashMap<RequestId, CallRecord>>,
+    calls: Calls,
     /// Caller side: recently finished progressive invocations per caller session.
     finished_streams: AHashMap<SessionId, VecDeque<RequestId>>,
     /// Callee side: (caller, CALL request) → (callee session, INVOCATION request),

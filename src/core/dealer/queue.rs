@@ -115,11 +115,7 @@ impl Dealer {
     /// new calls; a call that waited before goes back to its place), or fails
     /// when the queue is full.
     pub(super) fn wait(&mut self, cx: &mut Ctx, c: RoutedCall, limit: usize) {
-        let Some(rec) = self
-            .calls
-            .get_mut(&c.caller)
-            .and_then(|m| m.get_mut(&c.request))
-        else {
+        let Some(rec) = super::record(&mut self.calls, c.caller, c.request) else {
             return;
         };
         let key = (c.realm, c.registration);
@@ -164,11 +160,7 @@ impl Dealer {
             return;
         };
         let epoch = self.queues.epoch;
-        let Some(rec) = self
-            .calls
-            .get_mut(&c.caller)
-            .and_then(|m| m.get_mut(&c.request))
-        else {
+        let Some(rec) = super::record(&mut self.calls, c.caller, c.request) else {
             return;
         };
         rec.waiting = None;
@@ -200,11 +192,7 @@ impl Dealer {
             return;
         };
         for w in q {
-            if let Some(rec) = self
-                .calls
-                .get_mut(&w.call.caller)
-                .and_then(|m| m.get_mut(&w.call.request))
-            {
+            if let Some(rec) = super::record(&mut self.calls, w.call.caller, w.call.request) {
                 rec.waiting = None;
             }
             let ret = CallReturn {
@@ -244,11 +232,7 @@ impl Dealer {
                 continue;
             };
             for Waiting { call, .. } in q {
-                if let Some(rec) = self
-                    .calls
-                    .get_mut(&call.caller)
-                    .and_then(|m| m.get_mut(&call.request))
-                {
+                if let Some(rec) = super::record(&mut self.calls, call.caller, call.request) {
                     rec.waiting = None;
                     // As if a slot had freed since it was routed: every
                     // callee is tried again (`call_bounced`).

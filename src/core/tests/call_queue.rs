@@ -54,6 +54,11 @@ fn results(c: &mut Cluster, caller: &Peer) -> Vec<i64> {
         .collect()
 }
 
+/// The error URIs of the ERRORs `p` got.
+fn error_uris(c: &mut Cluster, p: &Peer) -> Vec<String> {
+    c.recv(p).iter().map(|m| error_uri(m).to_owned()).collect()
+}
+
 /// The call's number, its only argument.
 fn number(p: &Payload) -> i64 {
     match p.args.as_deref() {
@@ -219,11 +224,7 @@ fn a_joining_callee_drains_the_queue_and_a_gone_registration_fails_it() {
     assert_eq!(waiting(&c), 2);
     c.close(&busy);
     c.pump();
-    let errors: Vec<String> = c
-        .recv(&caller)
-        .iter()
-        .map(|m| error_uri(m).to_owned())
-        .collect();
+    let errors = error_uris(&mut c, &caller);
     // Its own invocation was canceled; the waiting calls found no procedure.
     assert_eq!(
         errors,
@@ -301,11 +302,7 @@ fn a_reload_without_the_rule_releases_the_waiting_calls() {
         r.apply(&next);
     }
     c.pump();
-    let errors: Vec<String> = c
-        .recv(&caller)
-        .iter()
-        .map(|m| error_uri(m).to_owned())
-        .collect();
+    let errors = error_uris(&mut c, &caller);
     assert_eq!(errors, [uris::MAX_CONCURRENCY_REACHED; 2]);
     assert_eq!(waiting(&c), 0);
     c.yield_(&callee, running, false, int(1));
