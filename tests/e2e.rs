@@ -459,3 +459,74 @@ fn unix_socket_transports_route_to_tcp_sessions() {
     handle.shutdown();
     handle.join().expect("clean shutdown");
 }
+
+#[test]
+fn held_listeners_accept_only_once_opened() {
+    use junction::config::{RawSocketService, TransportAuth, TransportConfig, TransportKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("early.sock");
+    let mut config = config_packing(0);
+    config.transports.push(TransportConfig {
+        id: "early".into(),
+        kind: TransportKind::RawSocket(RawSocketService::default()),
+        endpoint: Endpoint::Unix { path: path.clone() },
+        serializers: Serializer::ALL.to_vec(),
+        auth: TransportAuth::default(),
+        routes: None,
+    });
+    let opening = shard::Opening::Held {
+        except: vec!["early".into()],
+    };
+    let handle = shard::start_with(config, Some(2), opening).expect("router starts");
+    let rs = handle
+        .addrs()
+        .iter()
+        .find(|a| a.url.starts_with("rs://"))
+        .expect("tcp rawsocket")
+        .url
+        .trim_start_matches("rs://")
+        .to_owned();
+    // Bound and listening: the kernel completes the connection, which then
+    // waits in the backlog.
+    let waiting = TcpStream::connect(&rs).expect("tcp connect while held");
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // The exempt transport serves meanwhile.
+    let unix = std::os::unix::net::UnixStream::connect(&path).expect("unix connect");
+    unix.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut early = Client::join_over(
+        Client::handshake(Box::new(unix), Serializer::Json),
+        Serializer::Json,
+        "realm1",
+    );
+    subscribe(&mut early, "com.e2e.held");
+    // Only the exempt session is a connection of the router.
+    assert_eq!(connections_per_shard(&handle, 1).iter().sum::<usize>(), 1);
+    handle.control().open();
+    let mut late = Client::join_over(
+        Client::handshake(Box::new(waiting), Serializer::Json),
+        Serializer::Json,
+        "realm1",
+    );
+    late.send(&Message::Publish(Publish {
+        request: RequestId(1),
+        options: Dict::new(),
+        topic: "com.e2e.held".into(),
+        payload: Payload::args(vec![Value::from("after opening")]),
+    }));
+    match early.recv() {
+        Message::Event(e) => {
+            assert_eq!(e.payload.args, Some(vec![Value::from("after opening")]));
+        }
+        other => panic!("expected EVENT, got {other:?}"),
+    }
+    assert_eq!(connections_per_shard(&handle, 2).iter().sum::<usize>(), 2);
+    // Opening again changes nothing.
+    handle.control().open();
+    let mut more = Client::join(&rs, Serializer::Cbor, "realm1");
+    subscribe(&mut more, "com.e2e.held.more");
+    handle.shutdown();
+    handle.join().expect("clean shutdown");
+}

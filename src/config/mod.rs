@@ -138,7 +138,16 @@ pub struct NodeOptions {
     /// connection holds its first message after an empty queue back this
     /// long so that one write carries what follows (`transport::hold`).
     pub write_coalesce: Duration,
+    /// How long the node holds its clients back at the start while the
+    /// router's Python components join (`components_timeout`, seconds; zero:
+    /// accept at once). Crossbar starts a router's components before its
+    /// transports; so does Junction, up to this long (node::run).
+    pub components_timeout: Duration,
 }
+
+/// Default for [`NodeOptions::components_timeout`]: 10 s (the components'
+/// own connect timeout).
+pub const DEFAULT_COMPONENTS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default for [`NodeOptions::pack_connections`] (BENCHMARKS.md,
 /// "Connection placement").
@@ -158,6 +167,7 @@ impl Default for NodeOptions {
             metrics: true,
             pack_connections: DEFAULT_PACK_CONNECTIONS,
             write_coalesce: Duration::ZERO,
+            components_timeout: DEFAULT_COMPONENTS_TIMEOUT,
         }
     }
 }

@@ -22,7 +22,19 @@
 //! their stop timeout) while the sessions leave, and the node waits for
 //! them before it returns. The router's Python components run in one such
 //! worker; their private listener is added to the config before the shards
-//! start and at each reload (`workers/router_components.rs`). The cluster
+//! start and at each reload (`workers/router_components.rs`).
+//!
+//! The start, with router components: Crossbar starts a router's
+//! components before its transports, so a client never finds their
+//! procedures (a dynamic authenticator's, say) missing. Junction's run in
+//! a Python process that needs a moment to start, so the node starts the
+//! shards with every listener bound but only the components' private one
+//! accepting ([`Opening::Held`]): clients connect and wait in the kernel's
+//! backlog. It starts the components' host alone, and once the host says
+//! every component has joined (its ready file), the host has exited, or
+//! `junction.components_timeout` has passed, it opens the listeners
+//! ([`RouterControl::open`]), starts the other guests and tells systemd
+//! `READY=1`. A signal in the meantime drains as usual. The cluster
 //! link will live here too. It may use
 //! every layer below it (`shard`, `config`); no layer below imports it.
 
@@ -42,10 +54,12 @@ use self::notify::{Notifier, Watchdog};
 use self::status::{NodeFacts, Reloads, Status};
 use self::workers::Supervisor;
 use crate::config::Config;
-use crate::shard::{RouterControl, RunError, metrics::render_metrics, start};
+use crate::shard::{Opening, RouterControl, RunError, metrics::render_metrics, start_with};
 
 /// How long the node waits for the shards' reports.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the node looks whether held listeners may open.
+const HOLD_POLL: Duration = Duration::from_millis(20);
 
 /// What the node was started with.
 pub struct NodeSpec {
@@ -96,6 +110,15 @@ struct Node {
     workers: Supervisor,
     /// The router components' private listener.
     access: workers::router_components::Access,
+    /// Until when the listeners are held for the router's components (see
+    /// the module header); `None` once they are open.
+    held: Option<Held>,
+}
+
+/// Listeners held at the start while the router's components join.
+struct Held {
+    since: Instant,
+    until: Instant,
 }
 
 /// Why the node could not run.
@@ -194,7 +217,16 @@ pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
             None
         }
     };
-    let handle = start(spec.config.clone(), spec.shards)?;
+    // Held while the router's components join (see the module header).
+    let hold = workers::router_components::hold(&spec.config);
+    let opening = match hold {
+        Some(_) => Opening::Held {
+            except: vec![workers::router_components::TRANSPORT_ID.to_owned()],
+        },
+        None => Opening::AtOnce,
+    };
+    access.remove();
+    let handle = start_with(spec.config.clone(), spec.shards, opening)?;
     access.protect();
     if let Err(e) = signals::spawn_waiter(blocked, tx.clone()) {
         tracing::error!(error = %e, "cannot wait for signals");
@@ -204,15 +236,26 @@ pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
         shard: 0,
         detail: format!("cannot start the worker supervisor's thread: {e}"),
     })?;
-    // Every listener is up: the guests start, in config order.
-    let started = workers.apply(workers::guests(&spec.config));
-    if !started.started.is_empty() {
-        tracing::info!(
-            workers = started.started.join(", "),
-            "guest workers started"
-        );
+    // Every listener is up: the guests start, in config order (while the
+    // listeners are held, the router components' host alone).
+    let mut guests = workers::guests(&spec.config);
+    if hold.is_some() {
+        guests.retain(|g| g.id == workers::router_components::WORKER_ID);
     }
+    log_started(&workers.apply(guests));
+    let now = Instant::now();
+    let held = hold.map(|timeout| {
+        tracing::info!(
+            timeout_s = timeout.as_secs(),
+            "clients wait until the router's components have joined (junction.components_timeout)"
+        );
+        Held {
+            since: now,
+            until: now + timeout,
+        }
+    });
     let mut node = Node {
+        held,
         access,
         workers,
         control,
@@ -238,7 +281,9 @@ pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
             })?;
     }
     drop(tx);
-    node.notify.ready(&node.status_line());
+    if node.held.is_none() {
+        node.notify.ready(&node.status_line());
+    }
     let exit = node.run_loop(&rx);
     // Guests still running (the shards stopped first, or a second signal
     // forced the exit) are stopped; dropping the supervisor waits for them.
@@ -256,27 +301,33 @@ impl Node {
         let mut watchdog = Watchdog::default();
         let mut next_tick = Instant::now();
         loop {
-            let event = match interval {
-                Some(every) => {
-                    let now = Instant::now();
-                    if now >= next_tick {
-                        let (ping, seq) = watchdog.tick(|s| self.control.all_answered(s));
-                        if ping {
-                            self.notify.watchdog();
-                        } else {
-                            tracing::warn!(
-                                "a shard did not answer its liveness check: no watchdog ping"
-                            );
-                        }
-                        self.control.ping(seq);
-                        next_tick = now + every;
-                    }
-                    match rx.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
-                        Ok(e) => e,
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Clean),
-                    }
+            let now = Instant::now();
+            if let Some(every) = interval
+                && now >= next_tick
+            {
+                let (ping, seq) = watchdog.tick(|s| self.control.all_answered(s));
+                if ping {
+                    self.notify.watchdog();
+                } else {
+                    tracing::warn!("a shard did not answer its liveness check: no watchdog ping");
                 }
+                self.control.ping(seq);
+                next_tick = now + every;
+            }
+            self.open_when_ready(now);
+            let wake = [
+                interval.map(|_| next_tick),
+                self.held.as_ref().map(|_| now + HOLD_POLL),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let event = match wake {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(e) => e,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(Exit::Clean),
+                },
                 None => match rx.recv() {
                     Ok(e) => e,
                     Err(_) => return Ok(Exit::Clean),
@@ -295,6 +346,8 @@ impl Node {
                         return Ok(Exit::Forced);
                     }
                     self.draining = true;
+                    // Held listeners stay shut; the other guests never start.
+                    self.held = None;
                     tracing::info!(
                         signal = signals::name(sig),
                         timeout_s = self.shutdown_timeout.as_secs_f64(),
@@ -317,6 +370,42 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Opens the held listeners once the router's components are ready,
+    /// their host has ended, or the hold timed out; then starts the other
+    /// guests and tells systemd the node is ready.
+    fn open_when_ready(&mut self, now: Instant) {
+        let Some(held) = &self.held else {
+            return;
+        };
+        let waited = now.duration_since(held.since).as_secs_f64();
+        if self.access.components_ready() {
+            tracing::info!(
+                after_s = waited,
+                "the router's components have joined: accepting clients"
+            );
+        } else if let Some(ended) = self.workers.status().into_iter().find(|w| {
+            w.id == workers::router_components::WORKER_ID && (w.exits > 0 || w.pid.is_none())
+        }) {
+            tracing::warn!(
+                after_s = waited,
+                last_exit = ended.last_exit.as_deref().unwrap_or(""),
+                "the router's components' host ended before they all joined: accepting clients"
+            );
+        } else if now >= held.until {
+            tracing::warn!(
+                after_s = waited,
+                "the router's components have not all joined within junction.components_timeout: \
+                 accepting clients anyway"
+            );
+        } else {
+            return;
+        }
+        self.held = None;
+        self.control.open();
+        log_started(&self.workers.apply(workers::guests(&self.config)));
+        self.notify.ready(&self.status_line());
     }
 
     /// Answers a control-socket request.
@@ -372,6 +461,16 @@ impl Node {
                 .count(),
             self.control.shards()
         )
+    }
+}
+
+/// Logs the guests `applied` started.
+fn log_started(applied: &workers::Applied) {
+    if !applied.started.is_empty() {
+        tracing::info!(
+            workers = applied.started.join(", "),
+            "guest workers started"
+        );
     }
 }
 

@@ -117,7 +117,12 @@ impl Node {
                 list("transports updated", &done.listeners.updated);
                 list("TLS certificates reloaded", &done.listeners.tls_reloaded);
                 self.access.protect();
-                let guests = self.workers.apply(workers::guests(&config));
+                let mut specs = workers::guests(&config);
+                if self.held.is_some() {
+                    // The others start when the listeners open.
+                    specs.retain(|g| g.id == workers::router_components::WORKER_ID);
+                }
+                let guests = self.workers.apply(specs);
                 list("workers started", &guests.started);
                 list("workers stopped", &guests.stopped);
                 list("workers restarted", &guests.restarted);

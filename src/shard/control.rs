@@ -1,5 +1,6 @@
 //! The node's requests to the shards, outside the routing protocol: stop,
-//! drain, report (status and counters), reload, and liveness pings.
+//! drain, report (status and counters), reload, opening held listeners,
+//! and liveness pings.
 //!
 //! Each request travels on the shard's control channel (see `mesh.rs`) and
 //! is handled by the shard's main loop between router steps, so a report is
@@ -57,6 +58,14 @@ impl RouterControl {
     pub fn drain(&self, timeout: Duration) {
         for i in 0..self.peers.len() {
             self.peers.control(i, Control::Drain { timeout });
+        }
+    }
+
+    /// Opens every shard's held listeners (a router started with
+    /// [`Opening::Held`](super::Opening::Held)); they accept from now on.
+    pub fn open(&self) {
+        for i in 0..self.peers.len() {
+            self.peers.control(i, Control::Open);
         }
     }
 

@@ -14,6 +14,13 @@
 //! the node's thread) and swaps each TLS listener's acceptor in place, so new
 //! handshakes use the new certificate and no session is dropped.
 //!
+//! A node may start the listeners *held* ([`Opening::Held`]): every socket
+//! is bound and listening (clients connect and wait in the kernel's
+//! backlog), but only the named transports accept until the node opens the
+//! rest ([`Listeners::open`]). The node holds its clients this way while the
+//! router's own components join, as Crossbar starts a router's components
+//! before its transports.
+//!
 //! Each accepted connection is placed ([`super::placement`]): served here,
 //! or handed to the shard the placement chose, whose adopting task (one per
 //! shard, [`Listeners::new`]) serves it with that shard's copy of the
@@ -25,6 +32,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::channel::oneshot;
+use futures::future::Shared;
+
 use super::placement::{Counted, Handoff, Placement};
 use super::request::ListenerChanges;
 use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
@@ -34,6 +45,33 @@ use crate::proto::ShardId;
 use crate::transport::listener::Accepted;
 use crate::transport::tls::TlsAcceptor;
 use crate::transport::{self, Listener, Listening, Stream};
+
+/// When a shard's listeners start accepting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Opening {
+    /// Every listener accepts as soon as it is bound.
+    #[default]
+    AtOnce,
+    /// Only the transports with these IDs accept at once; the others are
+    /// bound but accept only once the node opens them
+    /// ([`RouterControl::open`](super::RouterControl::open)).
+    Held {
+        /// The transports that accept at once.
+        except: Vec<String>,
+    },
+}
+
+/// Resolves once a held shard's listeners are opened.
+type Opened = Shared<oneshot::Receiver<()>>;
+
+/// A held shard's listeners, until the node opens them.
+struct Gate {
+    /// The transports that accept at once.
+    except: Vec<String>,
+    /// Sending (or dropping it) opens the gate.
+    open: oneshot::Sender<()>,
+    opened: Opened,
+}
 
 /// What an accept task hands to new connections (the transport, prepared);
 /// replaced in place when a reload changes settings other than the endpoint.
@@ -288,6 +326,8 @@ pub(super) struct Listeners {
     place: Rc<Place>,
     /// The adopting task: serves connections other shards place here.
     adopt: Option<glommio::Task<()>>,
+    /// Held listeners, until the node opens them (`None`: open).
+    gate: Option<Gate>,
 }
 
 /// Whether shard `shard` serves `t` (Unix sockets: shard 0 only).
@@ -326,12 +366,13 @@ fn same_endpoint(old: &Endpoint, new: &Endpoint) -> bool {
 
 impl Listeners {
     /// No listeners yet, on shard `shard` of a router whose placement state
-    /// is `placement`; starts the task that serves connections other shards
-    /// hand to this one.
+    /// is `placement`, accepting as `opening` says; starts the task that
+    /// serves connections other shards hand to this one.
     pub fn new(
         shard: ShardId,
         placement: Arc<Placement>,
         router: &Rc<RefCell<ShardRouter>>,
+        opening: Opening,
     ) -> Listeners {
         let place = Rc::new(Place {
             shard: shard.index(),
@@ -341,10 +382,30 @@ impl Listeners {
             entries: RefCell::default(),
         });
         let adopt = glommio::spawn_local(Rc::clone(&place).adopt());
+        let gate = match opening {
+            Opening::AtOnce => None,
+            Opening::Held { except } => {
+                let (open, opened) = oneshot::channel();
+                Some(Gate {
+                    except,
+                    open,
+                    opened: opened.shared(),
+                })
+            }
+        };
         Listeners {
             served: Vec::new(),
             place,
             adopt: Some(adopt),
+            gate,
+        }
+    }
+
+    /// Opens held listeners: they accept from now on (and so does every
+    /// listener a reload adds). Opening twice changes nothing.
+    pub fn open(&mut self) {
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.open.send(());
         }
     }
 
@@ -383,7 +444,12 @@ impl Listeners {
                 mqtt: RefCell::default(),
                 id,
             });
-            let task = accept_loop(b.listener, Rc::clone(&entry), Rc::clone(&self.place));
+            let held = self
+                .gate
+                .as_ref()
+                .filter(|g| !g.except.contains(&entry.id))
+                .map(|g| g.opened.clone());
+            let task = accept_loop(b.listener, Rc::clone(&entry), Rc::clone(&self.place), held);
             self.served.push(Served {
                 entry,
                 url: b.url,
@@ -513,11 +579,20 @@ impl Listeners {
     }
 }
 
-/// Accepts connections on `listener` until cancelled and places each
-/// ([`Place::accepted`]); each is served with the transport's current
-/// config and the router's current limits.
-fn accept_loop(listener: Listener, entry: Rc<Entry>, place: Rc<Place>) -> glommio::Task<()> {
+/// Accepts connections on `listener` until cancelled (once `held` resolves,
+/// if given) and places each ([`Place::accepted`]); each is served with the
+/// transport's current config and the router's current limits.
+fn accept_loop(
+    listener: Listener,
+    entry: Rc<Entry>,
+    place: Rc<Place>,
+    held: Option<Opened>,
+) -> glommio::Task<()> {
     glommio::spawn_local(async move {
+        if let Some(opened) = held {
+            // Sent or dropped: open either way.
+            let _ = opened.await;
+        }
         loop {
             match listener.accept_movable().await {
                 Ok(accepted) => place.accepted(&entry, accepted),

@@ -61,8 +61,8 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 pub use self::control::RouterControl;
 pub use self::cpus::{allowed_cpus, compact_list};
-pub use self::listeners::TlsSet;
 use self::listeners::{Listeners, Wanted};
+pub use self::listeners::{Opening, TlsSet};
 use self::mesh::{ChannelMesh, MeshStats, PeerSet};
 pub use self::request::{Control, ShardReport};
 use self::request::{MeshCounters, ShardReloaded};
@@ -280,13 +280,27 @@ pub fn preflight(config: &Config) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Starts the router in the background and returns once every shard listens.
+/// Starts the router in the background and returns once every shard listens
+/// and accepts ([`start_with`] and [`Opening::AtOnce`]).
+///
+/// # Errors
+/// As [`start_with`].
+pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunError> {
+    start_with(config, shards, Opening::AtOnce)
+}
+
+/// Starts the router in the background and returns once every shard listens;
+/// the listeners accept as `opening` says.
 ///
 /// # Errors
 /// [`RunError`] when a listener cannot be bound or an executor cannot
 /// start, or [`RunError::Unsupported`] when the config uses a feature the
 /// runtime does not have yet (never, say, a TLS listener served as plaintext).
-pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunError> {
+pub fn start_with(
+    config: Config,
+    shards: Option<usize>,
+    opening: Opening,
+) -> Result<RouterHandle, RunError> {
     if let Err(e) = config.ensure_supported() {
         return Err(RunError::Unsupported(e.to_string()));
     }
@@ -326,6 +340,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
             None => Placement::Unbound,
         };
         let (shard_config, shard_peers) = (Arc::clone(&config), Arc::clone(&peers));
+        let shard_opening = opening.clone();
         let exit = exits::ExitSignal::new(exit_tx.clone(), i);
         let scrape = RouterControl::new(Arc::clone(&peers), Arc::clone(&process));
         let shard_tls = Arc::clone(&tls);
@@ -357,6 +372,7 @@ pub fn start(config: Config, shards: Option<usize>) -> Result<RouterHandle, RunE
                         transports,
                         tls: shard_tls,
                         placement: shard_placement,
+                        opening: shard_opening,
                     },
                     shard_peers,
                     (journal, mqtt),
@@ -515,6 +531,8 @@ struct Listened {
     tls: Arc<TlsSet>,
     /// Which shard serves a new connection (every shard's counts).
     placement: Arc<placement::Placement>,
+    /// When the listeners accept.
+    opening: Opening,
 }
 
 async fn shard_main(
@@ -530,6 +548,7 @@ async fn shard_main(
         transports,
         tls,
         placement,
+        opening,
     } = listened;
     let uring = start_uring(shard);
     let stats = Rc::new(MeshStats::default());
@@ -557,7 +576,7 @@ async fn shard_main(
     };
     start_mqtt(&router, &config, &transports, mqtt);
     let _ = ready.send(Ok(bound.iter().map(listeners::Bound::resolved).collect()));
-    let listeners = Listeners::new(shard, placement, &router);
+    let listeners = Listeners::new(shard, placement, &router, opening);
     let mut me = Shard {
         id: shard,
         peers,
@@ -644,6 +663,7 @@ impl Shard {
         match c {
             Control::Ping { seq } => self.peers.answer_ping(self.id, seq),
             Control::Report(reply) => reply(self.report()),
+            Control::Open => self.listeners.open(),
             Control::Reload {
                 config,
                 resolved,
@@ -752,7 +772,8 @@ impl Shard {
                         shard: self.id.index(),
                         detail: "shutting down".into(),
                     })),
-                    Control::Drain { .. } => {}
+                    // Draining: the listeners are closed already.
+                    Control::Drain { .. } | Control::Open => {}
                 }
             }
         }

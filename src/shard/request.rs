@@ -37,6 +37,8 @@ pub enum Control {
     },
     /// A copy of the shard's state and counters.
     Report(Reply<ShardReport>),
+    /// Open the listeners held at the start ([`Opening::Held`](super::Opening::Held)).
+    Open,
     /// Apply a reloaded config (listeners and the router).
     Reload {
         /// The new config.

@@ -640,11 +640,14 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
         },
     )
     r.start()
+    # The router holds its clients until its components have joined (as
+    # Crossbar starts them before its transports): the first call finds
+    # the procedure, with no retry.
     client = await connect(r, "ws", "json")
     try:
         events = EventSink()
         await client.subscribe(events, "com.rcomp.echoed")
-        got = await call_when_registered(r, "com.rcomp.echo", 7, "x")
+        got = await client.call("com.rcomp.echo", 7, "x")
         # The session has exactly the component's id and role.
         assert (got["authid"], got["authrole"]) == ("backend1", "backend"), got
         assert got["args"] == [7, "x"] and got["extra"]["topic"] == "com.rcomp.echoed"
@@ -653,8 +656,13 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
         assert list(args) == [7, "x"]
     finally:
         client.leave()
+    assert "the router's components have joined: accepting clients" in r.log_text()
     # A function component: its join callback on Autobahn's session.
-    assert await call_when_registered(r, "com.rcomp.fn") == {"authid": "fn", "authrole": "backend"}
+    c = await connect(r, "ws", "json")
+    try:
+        assert await c.call("com.rcomp.fn") == {"authid": "fn", "authrole": "backend"}
+    finally:
+        c.leave()
     loop = asyncio.get_running_loop()
     # The second component's role may not register: the router refused it.
     await loop.run_in_executor(
@@ -691,6 +699,52 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
     assert await loop.run_in_executor(None, r.wait, 30) == 0, r.logs()
     assert not alive(got["pid"])
     assert not sockets[0].exists(), "the socket is removed at the end"
+
+
+async def test_clients_wait_for_the_router_components_at_most_the_timeout(workers_router):
+    r = workers_router
+    router_components(
+        r,
+        {
+            "type": "class",
+            "id": "slow",
+            "classname": "router_app.Slow",
+            "realm": "realm1",
+            "role": "backend",
+            "extra": {"procedure": "com.rcomp.slow", "sleep": 600},
+        },
+    )
+    r.config["junction"]["components_timeout"] = 1
+    r.start()
+    # Served once the timeout passed, although the component never got ready.
+    client = await connect(r, "ws", "json")
+    try:
+        with pytest.raises(Exception, match="no_such_procedure"):
+            await client.call("com.rcomp.slow")
+    finally:
+        client.leave()
+    log = r.log_text()
+    assert "have not all joined within junction.components_timeout: accepting clients anyway" in log, log
+    assert "have joined: accepting clients" not in log, log
+
+
+async def test_a_failing_router_components_host_does_not_hold_the_clients(workers_router):
+    r = workers_router
+    router_components(
+        r,
+        {"type": "class", "classname": "router_app.NoSuchClass", "realm": "realm1", "role": "backend"},
+    )
+    # Longer than the interop client's connect timeout: only the host's end opens.
+    r.config["junction"]["components_timeout"] = 600
+    r.start()
+    client = await connect(r, "ws", "json")
+    try:
+        assert client.joined.result().realm == "realm1"
+    finally:
+        client.leave()
+    log = r.log_text()
+    assert "cannot load a component class" in log, log
+    assert "host ended before they all joined: accepting clients" in log, log
 
 
 async def try_unix_ticket(path: Path, authid: str, ticket: str) -> list:

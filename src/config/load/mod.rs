@@ -51,7 +51,7 @@ type Obj = Map<String, Value>;
 /// Upper bound for the `junction` byte limits: 1 GiB.
 const MAX_LIMIT_BYTES: u64 = 1 << 30;
 
-/// Upper bound for `junction.shutdown_timeout`: one hour.
+/// Upper bound for `junction.shutdown_timeout` and `components_timeout`: one hour.
 const MAX_SHUTDOWN_TIMEOUT_S: u64 = 3600;
 
 /// Upper bound for `junction.shards`.
@@ -621,6 +621,7 @@ impl Loader<'_> {
                 ("shards", Key::Read),
                 ("auth", Key::Read),
                 ("shutdown_timeout", Key::Read),
+                ("components_timeout", Key::Read),
                 ("control_socket", Key::Read),
                 ("metrics", Key::Read),
                 ("pack_connections", Key::Read),
@@ -670,6 +671,12 @@ impl Loader<'_> {
             let p = child(path, "shutdown_timeout");
             if let Some(s) = self.uint(&p, v, 0, MAX_SHUTDOWN_TIMEOUT_S) {
                 ext.node.shutdown_timeout = Duration::from_secs(s);
+            }
+        }
+        if let Some(v) = obj.get("components_timeout") {
+            let p = child(path, "components_timeout");
+            if let Some(s) = self.uint(&p, v, 0, MAX_SHUTDOWN_TIMEOUT_S) {
+                ext.node.components_timeout = Duration::from_secs(s);
             }
         }
         if let Some(v) = obj.get("control_socket") {

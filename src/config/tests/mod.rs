@@ -345,6 +345,7 @@ fn disabled_worker_is_skipped() {
 #[case("/junction", json!({"mqtt_offline_store_sessions": 0}), "junction.mqtt_offline_store_sessions", Invalid, "out of range")]
 #[case("/junction", json!({"shutdown_timeout": 3601}), "junction.shutdown_timeout", Invalid, "out of range")]
 #[case("/junction", json!({"shutdown_timeout": 1.5}), "junction.shutdown_timeout", Invalid, "expected a whole number")]
+#[case("/junction", json!({"components_timeout": 3601}), "junction.components_timeout", Invalid, "out of range")]
 #[case("/junction", json!({"control_socket": ""}), "junction.control_socket", Invalid, "empty")]
 #[case("/junction", json!({"metrics": "on"}), "junction.metrics", Invalid, "expected true or false")]
 #[case("/junction", json!({"pack_connections": -1}), "junction.pack_connections", Invalid, "")]
@@ -470,7 +471,7 @@ fn node_options_default_and_set() {
     let n = load_ok(&with(
         "/junction",
         json!({"shutdown_timeout": 3, "control_socket": "run/ctl.sock", "metrics": false,
-               "pack_connections": 0, "write_coalesce_us": 1500}),
+               "pack_connections": 0, "write_coalesce_us": 1500, "components_timeout": 0}),
     ))
     .node;
     assert_eq!(d.pack_connections, crate::config::DEFAULT_PACK_CONNECTIONS);
@@ -482,6 +483,8 @@ fn node_options_default_and_set() {
     );
     assert_eq!(n.write_coalesce, std::time::Duration::from_micros(1500));
     assert_eq!(n.shutdown_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(d.components_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(n.components_timeout, std::time::Duration::ZERO);
     // Relative to the node directory, like every path in the config.
     assert_eq!(
         n.control_socket,

@@ -3,12 +3,16 @@ worker with Autobahn|Python, as Crossbar's container process does.
 
 Reads one JSON line on stdin: {"components": [{"id", "classname" or
 "callbacks", "realm", "extra", "transport", "authentication"?}],
-"shutdown": "shutdown-..."}: the transport as Autobahn's Component takes
+"shutdown": "shutdown-...", "ready_file"?}: the transport as Autobahn's Component takes
 it; "callbacks" (a router `function` component) maps event names (join,
 leave, connect, disconnect) to functions, run on Autobahn's own session;
 "authentication": {"ticket": {"authid", "ticket"}} for the router's own
 components, which log in with that ticket over the node's private socket
-(it is never printed). Imports every class and function (from the
+(it is never printed); "ready_file" (the router's components only) is
+created once every component has joined (its onJoin, or a function
+component's join callback, has finished) or ended, so that the node can start
+accepting clients (it holds them back until then, as Crossbar starts a
+router's components before its transports). Imports every class and function (from the
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
 components) or function components imported Twisted, asyncio otherwise.
@@ -46,6 +50,7 @@ An import error (a component's, or Autobahn's) ends the process with
 status 2 and the error on stderr.
 """
 
+import functools
 import importlib
 import json
 import os
@@ -78,8 +83,19 @@ def authenticator(spec):
     procedure = spec["procedure"]
 
     def on_join(session, details):
-        made = txaio.as_future(create, config, None)
-        return txaio.add_callbacks(made, lambda fn: session.register(fn, procedure), None)
+        # Explicit steps: under asyncio a callback's future is not waited
+        # for, so the result resolves only once the procedure is registered.
+        finished = txaio.create_future()
+
+        def failed(failure):
+            txaio.reject(finished, failure)
+
+        def made(fn):
+            registered = session.register(fn, procedure)
+            txaio.add_callbacks(registered, lambda _: txaio.resolve(finished, None), failed)
+
+        txaio.add_callbacks(txaio.as_future(create, config, None), made, failed)
+        return finished
 
     return {"join": on_join}
 
@@ -91,14 +107,71 @@ def leave_now(status, why):
     os._exit(status)
 
 
-def watched(base, cid, mode, failures):
-    """`base` (Autobahn's Component) with its end reported to the mode."""
+def readiness(path, ids):
+    """A function `done(cid)` that creates `path` once it was called for
+    every ID of `ids` (each component joined or ended); does nothing
+    without a path."""
+    waiting = set(ids)
+
+    def done(cid):
+        if not waiting or cid not in waiting:
+            return
+        waiting.discard(cid)
+        if not waiting and path:
+            try:
+                with open(path, "w"):
+                    pass
+            except OSError as e:
+                print(f"cannot create {path}: {e}", file=sys.stderr, flush=True)
+
+    return done
+
+
+def after(fn, then):
+    """`fn` whose result (a value, or a future: txaio's of the framework)
+    is followed by `then()`, success or failure; the result stays
+    `fn`'s."""
+    import txaio
+
+    def run(*args, **kwargs):
+        result = txaio.as_future(fn, *args, **kwargs)
+
+        def ok(value):
+            then()
+            return value
+
+        def err(failure):
+            then()
+            return failure
+
+        txaio.add_callbacks(result, ok, err)
+        return result
+
+    return run
+
+
+def ready_on_join(cls, on_joined):
+    """`cls` (an ApplicationSession) calling `on_joined()` once its onJoin
+    has finished (Autobahn's own "ready" event does not wait for an
+    asyncio onJoin)."""
+
+    class Joined(cls):
+        def onJoin(self, details):
+            return after(super().onJoin, on_joined)(details)
+
+    return Joined
+
+
+def watched(base, cid, mode, failures, on_end):
+    """`base` (Autobahn's Component) with its end reported to the mode
+    and to `on_end`."""
 
     class Hosted(base):
         def start(self, *args, **kwargs):
             done = super().start(*args, **kwargs)
 
             def ended(failure):
+                on_end(cid)
                 if failure is not None:
                     failures.append(cid)
                     print(f"component {cid} failed: {failure}", flush=True)
@@ -290,14 +363,15 @@ def main():
         sys.exit(2)
     components = []
     failures = []
+    done = readiness(spec.get("ready_file"), [c["id"] for c in spec["components"]])
     for c, entry, transport in zip(spec["components"], entries, transports):
-        hosted = watched(Component, c["id"], mode, failures)
+        hosted = watched(Component, c["id"], mode, failures, done)
         ticket = c.get("authentication", {}).get("ticket")
         common = dict(transports=[transport], realm=c["realm"], extra=c.get("extra"))
+        joined = functools.partial(done, c["id"])
         if isinstance(entry, type):
-            component = hosted(
-                session_factory=with_ticket(entry, ticket) if ticket else entry, **common
-            )
+            session = with_ticket(entry, ticket) if ticket else entry
+            component = hosted(session_factory=ready_on_join(session, joined), **common)
             what = c["classname"]
         else:
             # Autobahn's own session (it takes the ticket as an
@@ -305,7 +379,9 @@ def main():
             login = {"authentication": {"ticket": ticket}} if ticket else {}
             component = hosted(**common, **login)
             for event, fn in entry.items():
-                component.on(event, fn)
+                component.on(event, after(fn, joined) if event == "join" else fn)
+            if "join" not in entry:
+                component.on("join", lambda *_, joined=joined: joined())
             what = (
                 f"function authenticator {c['authenticator']['create']}"
                 if "authenticator" in c

@@ -85,10 +85,35 @@ impl Access {
         }
     }
 
-    /// Removes the socket (at the node's end).
+    /// The file the host creates once every component has joined (or
+    /// ended): the socket's path with the extension `ready`.
+    fn ready_file(&self) -> PathBuf {
+        ready_file(&self.socket)
+    }
+
+    /// Whether the host said every component has joined (or ended).
+    pub fn components_ready(&self) -> bool {
+        self.ready_file().exists()
+    }
+
+    /// Removes the socket and the ready file (at the node's start and end).
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(self.ready_file());
     }
+}
+
+/// The ready file next to socket `socket` (see [`Access::components_ready`]).
+fn ready_file(socket: &Path) -> PathBuf {
+    socket.with_extension("ready")
+}
+
+/// How long the node holds its clients at the start while the host's
+/// components join (`junction.components_timeout`): `None` when `config`
+/// has no host (no Python component, or not prepared) or the timeout is 0.
+pub fn hold(config: &Config) -> Option<std::time::Duration> {
+    let timeout = config.node.components_timeout;
+    (host(config).is_some() && !timeout.is_zero()).then_some(timeout)
 }
 
 /// The router components the host runs: Python classes and `function`
@@ -211,12 +236,14 @@ fn spec(config: &Config, socket: &Path, secret: Option<&str>) -> GuestSpec {
     };
     let mut spec = super::container::host(WORKER_ID, &container, config);
     spec.kind = WORKER_TYPE;
-    if let (Some(secret), GuestStdin::Json { value, .. }) = (secret, &mut spec.config.stdin)
-        && let Some(list) = value.get_mut("components").and_then(Value::as_array_mut)
-    {
-        for c in list {
-            let authid = c["id"].clone();
-            c["authentication"] = json!({"ticket": {"authid": authid, "ticket": secret}});
+    if let (Some(secret), GuestStdin::Json { value, .. }) = (secret, &mut spec.config.stdin) {
+        // Where the host says its components have joined (`hold`).
+        value["ready_file"] = json!(ready_file(socket));
+        if let Some(list) = value.get_mut("components").and_then(Value::as_array_mut) {
+            for c in list {
+                let authid = c["id"].clone();
+                c["authentication"] = json!({"ticket": {"authid": authid, "ticket": secret}});
+            }
         }
     }
     spec
@@ -362,6 +389,21 @@ mod tests {
         );
         // Printed settings never show it either.
         assert!(!format!("{:?}", c.transports.last()).contains(&secret));
+        // The host says where its components are ready; until then the
+        // node holds its clients (10 s at most by default).
+        let ready = access.socket().with_extension("ready");
+        assert_eq!(value["ready_file"], json!(ready));
+        assert_eq!(hold(&c), Some(std::time::Duration::from_secs(10)));
+        assert!(!access.components_ready());
+        std::fs::write(&ready, b"").expect("written");
+        assert!(access.components_ready());
+        access.remove();
+        assert!(!ready.exists());
+        let mut quick = c.clone();
+        quick.node.components_timeout = std::time::Duration::ZERO;
+        assert_eq!(hold(&quick), None, "0: no hold");
+        let unprepared = Config::from_json_str(CONFIG).expect("loads");
+        assert_eq!(hold(&unprepared), None, "no host without the transport");
     }
 
     #[test]

@@ -51,3 +51,14 @@ def on_join(session, details):
 
     print(f"router function component {details.authid} joined", flush=True)
     return session.register(who, procedure)
+
+
+class Slow(ApplicationSession):
+    """Registers its ``extra`` procedure only after ``extra["sleep"]``
+    seconds in onJoin (a component that keeps the node waiting)."""
+
+    async def onJoin(self, details):
+        import asyncio
+
+        await asyncio.sleep(self.config.extra["sleep"])
+        await self.register(lambda: "late", self.config.extra["procedure"])
