@@ -71,8 +71,42 @@ pub(crate) enum Requester {
     Api(RouterCall),
     /// An authentication waiting for a dynamic authenticator.
     Authn(Ticket, Box<dyn FnOnce(CallOutcome) -> Step + Send>),
-    /// An authorization waiting for a dynamic authorizer.
-    Authz(AuthzTicket, Box<dyn FnOnce(CallOutcome) -> (Grant, bool)>),
+    /// An authorization waiting for a dynamic authorizer; with the call
+    /// to make again the legacy way if the authorizer takes no `options`.
+    Authz(
+        AuthzTicket,
+        Box<dyn FnOnce(CallOutcome) -> (Grant, bool)>,
+        Option<Box<LegacyAuthz>>,
+    ),
+}
+
+/// A dynamic authorizer's call the legacy way, `(details, uri, action)`:
+/// made when the authorizer refused the four arguments (see
+/// [`takes_fewer_arguments`]). Crossbar means to do the same, but its
+/// check reads Python 2's message, so on Python 3 it denies.
+pub(crate) struct LegacyAuthz {
+    realm: RealmIdx,
+    procedure: String,
+    payload: Payload,
+    timeout_ms: u64,
+}
+
+/// Whether a callee's error says its Python function takes fewer
+/// arguments than it was given (Autobahn|Python reports the TypeError as
+/// `wamp.error.runtime_error` or `wamp.error.invalid_argument` with
+/// Python's message).
+fn takes_fewer_arguments(e: &CallError) -> bool {
+    if !matches!(
+        e.error.as_str(),
+        "wamp.error.runtime_error" | "wamp.error.invalid_argument"
+    ) {
+        return false;
+    }
+    let Some(Value::Str(m)) = e.payload.args.as_ref().and_then(|a| a.first()) else {
+        return false;
+    };
+    (m.contains("positional argument") && m.contains("were given"))
+        || m.contains("takes exactly 4 arguments")
 }
 
 /// A decision for a part of the core, made from an answer.
@@ -81,6 +115,12 @@ pub(crate) enum CoreAnswer {
     Authn(Ticket, Step),
     /// Resolves an authorization: the grant and whether to cache it.
     Authz(AuthzTicket, Grant, bool),
+    /// Asks a dynamic authorizer again, the legacy way.
+    AuthzAgain(
+        AuthzTicket,
+        Box<LegacyAuthz>,
+        Box<dyn FnOnce(CallOutcome) -> (Grant, bool)>,
+    ),
 }
 
 /// The router-session part of one shard's core.
@@ -251,10 +291,16 @@ impl Internal {
                         let step = then(outcome(answer));
                         self.core.push(CoreAnswer::Authn(ticket, step));
                     }
-                    Some(Requester::Authz(ticket, then)) => {
-                        let (grant, cache) = then(outcome(answer));
-                        self.core.push(CoreAnswer::Authz(ticket, grant, cache));
-                    }
+                    Some(Requester::Authz(ticket, then, legacy)) => match (outcome(answer), legacy)
+                    {
+                        (Err(e), Some(legacy)) if takes_fewer_arguments(&e) => {
+                            self.core.push(CoreAnswer::AuthzAgain(ticket, legacy, then));
+                        }
+                        (out, _) => {
+                            let (grant, cache) = then(out);
+                            self.core.push(CoreAnswer::Authz(ticket, grant, cache));
+                        }
+                    },
                     None => {}
                 }
             }
@@ -383,6 +429,16 @@ impl ShardRouter {
             let details = self
                 .session_details(realm, session)
                 .unwrap_or_else(|| Dict::new().with("session", session.0));
+            let legacy = Box::new(LegacyAuthz {
+                realm,
+                procedure: call.procedure.clone(),
+                payload: Payload::args(vec![
+                    Value::Dict(details.clone()),
+                    Value::from(call.uri.as_str()),
+                    Value::from(call.action.as_str()),
+                ]),
+                timeout_ms: call.timeout_ms,
+            });
             let payload = Payload::args(vec![
                 Value::Dict(details),
                 Value::from(call.uri),
@@ -396,7 +452,7 @@ impl ShardRouter {
                     call.procedure,
                     payload,
                     call.timeout_ms,
-                    Requester::Authz(ticket, then),
+                    Requester::Authz(ticket, then, Some(legacy)),
                 )
                 .is_none()
             {
@@ -415,6 +471,28 @@ impl ShardRouter {
                 }
                 CoreAnswer::Authz(ticket, grant, cache) => {
                     self.authorization_resolved(ticket, grant, cache);
+                }
+                CoreAnswer::AuthzAgain(ticket, legacy, then) => {
+                    let LegacyAuthz {
+                        realm,
+                        procedure,
+                        payload,
+                        timeout_ms,
+                    } = *legacy;
+                    tracing::debug!(
+                        authorizer = %procedure,
+                        "the dynamic authorizer takes no options: asked again with (details, uri, action)"
+                    );
+                    let asked = self.router_call(
+                        realm,
+                        procedure,
+                        payload,
+                        timeout_ms,
+                        Requester::Authz(ticket, then, None),
+                    );
+                    if asked.is_none() {
+                        self.authorization_resolved(ticket, Grant::DENY, false);
+                    }
                 }
             }
         }

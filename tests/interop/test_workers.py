@@ -701,6 +701,48 @@ async def test_router_components_run_in_the_host_with_their_roles(workers_router
     assert not sockets[0].exists(), "the socket is removed at the end"
 
 
+async def test_router_components_start_in_order_and_legacy_authorizers_work(workers_router):
+    """As in crossbar-examples' authorization/dynamic: the first component
+    registers a dynamic authorizer (the old three-argument shape), the
+    second has a role that authorizer decides and registers a procedure in
+    its onJoin. Crossbar starts router components one after another, so
+    the authorizer is there when the second registers."""
+    r = workers_router
+    router_components(
+        r,
+        {
+            "type": "class",
+            "id": "authorizer",
+            "classname": "router_app.LegacyAuthorizer",
+            "realm": "realm1",
+            "role": "backend",
+            "extra": {"procedure": "com.rcomp.authorize", "prefix": "com.rcomp.ok."},
+        },
+        {
+            "type": "class",
+            "id": "app",
+            "classname": "router_app.Authorized",
+            "realm": "realm1",
+            "role": "authzapp",
+            "extra": {"procedure": "com.rcomp.ok.echo", "topic": "com.rcomp.ok.echoed"},
+        },
+    )
+    realm = next(x for x in r.config["workers"][0]["realms"] if x["name"] == "realm1")
+    realm["roles"].append({"name": "authzapp", "authorizer": "com.rcomp.authorize"})
+    r.start()
+    client = await connect(r, "ws", "json")
+    try:
+        got = await client.call("com.rcomp.ok.echo", 1)
+        assert (got["authid"], got["authrole"], got["args"]) == ("app", "authzapp", [1]), got
+    finally:
+        client.leave()
+    log = r.log_text()
+    # In order: the app started once the authorizer was ready, and the
+    # authorizer decided its REGISTER (asked again without options).
+    assert log.index("component authorizer ready") < log.index("authorize app register com.rcomp.ok.echo"), log
+    assert "dynamic authorizer failed" not in log, log
+
+
 async def test_clients_wait_for_the_router_components_at_most_the_timeout(workers_router):
     r = workers_router
     router_components(

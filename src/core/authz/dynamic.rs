@@ -4,7 +4,10 @@
 //! with `(details, uri, action, options)`: the asking session's details
 //! (`session`, `authid`, `authrole`, `authmethod`, `authprovider`,
 //! `authextra`, `transport`), the URI, the action (`publish`, `subscribe`,
-//! `call`, `register`) and the request's options.
+//! `call`, `register`) and the request's options. An authorizer written
+//! for three arguments, `(details, uri, action)`, refuses the fourth with
+//! Python's TypeError; the router then asks it again with three
+//! (`core/internal.rs`, `LegacyAuthz`), as Crossbar means to.
 //!
 //! The answer is a bool (allow or not), or a dict `{allow, disclose, cache}`
 //! (`allow` required, all bools; Crossbar's `validate` is accepted and

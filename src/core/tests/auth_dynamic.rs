@@ -557,6 +557,72 @@ fn a_failing_missing_or_slow_authorizer_denies() {
     assert_eq!(c.routers[0].router_calls_waiting(), 0);
 }
 
+/// An authorizer written for `(details, uri, action)` (crossbar-examples'
+/// authorization/dynamic) refuses the fourth argument with Python's
+/// TypeError; the router asks it again without `options`. Any other error
+/// still denies without a second call.
+#[test]
+fn a_legacy_three_argument_authorizer_is_asked_again_without_options() {
+    let mut c = Cluster::with_config(2, authorizer_config());
+    let comp = component(&mut c, 1, &["com.authz.check"]);
+    set_auth(&mut c, anonymous_dyn());
+    let (p, _) = hello(&mut c, 0, "realm1", Dict::new());
+    let subscribe = |c: &mut Cluster, req: u64| {
+        c.send(
+            &p,
+            Message::Subscribe(Subscribe {
+                request: RequestId(req),
+                options: Dict::new(),
+                topic: "com.x.t".into(),
+            }),
+        );
+        c.pump();
+    };
+    subscribe(&mut c, 1);
+    let first = invocation(&mut c, &comp);
+    assert_eq!(first.payload.args.as_ref().map(Vec::len), Some(4));
+    fail(
+        &mut c,
+        &comp,
+        &first,
+        "wamp.error.runtime_error",
+        "Authorizer.authorize() takes 4 positional arguments but 5 were given",
+    );
+    assert!(c.recv(&p).is_empty(), "not decided yet");
+    let again = invocation(&mut c, &comp);
+    let args = again.payload.args.clone().expect("args");
+    assert_eq!(args.len(), 3, "(details, uri, action)");
+    assert_eq!(
+        (args[1].as_str(), args[2].as_str()),
+        (Some("com.x.t"), Some("subscribe"))
+    );
+    answer(&mut c, &comp, &again, true.into());
+    assert!(matches!(c.recv(&p).as_slice(), [Message::Subscribed(_)]));
+    // The second call failing the same way denies: no third call.
+    subscribe(&mut c, 2);
+    let first = invocation(&mut c, &comp);
+    let arity = "authorize() takes 3 positional arguments but 4 were given";
+    fail(&mut c, &comp, &first, "wamp.error.runtime_error", arity);
+    let again = invocation(&mut c, &comp);
+    fail(&mut c, &comp, &again, "wamp.error.runtime_error", arity);
+    assert_eq!(error_uri(&c.recv(&p)[0]), uris::NOT_AUTHORIZED);
+    assert!(c.recv(&comp).is_empty());
+    // Another error: denied at once.
+    subscribe(&mut c, 3);
+    let first = invocation(&mut c, &comp);
+    fail(
+        &mut c,
+        &comp,
+        &first,
+        "wamp.error.runtime_error",
+        "KeyError: 'x'",
+    );
+    assert_eq!(error_uri(&c.recv(&p)[0]), uris::NOT_AUTHORIZED);
+    assert!(c.recv(&comp).is_empty());
+    assert_eq!(c.routers[0].pending_decision_count(), 0);
+    assert_eq!(c.routers[0].router_calls_waiting(), 0);
+}
+
 /// A reload applies the config's dynamic authorizers: one named for a
 /// role starts deciding that role's requests, one no longer named stops
 /// (static permissions again), and a realm the reload adds gets its own

@@ -12,7 +12,10 @@ components, which log in with that ticket over the node's private socket
 created once every component has joined (its onJoin, or a function
 component's join callback, has finished) or ended, so that the node can start
 accepting clients (it holds them back until then, as Crossbar starts a
-router's components before its transports). Imports every class and function (from the
+router's components before its transports). The router's components also
+start one after another in config order, each once those before it have
+joined or ended, as Crossbar starts them (see Startup); a container's start
+together. Imports every class and function (from the
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
 components) or function components imported Twisted, asyncio otherwise.
@@ -107,24 +110,51 @@ def leave_now(status, why):
     os._exit(status)
 
 
-def readiness(path, ids):
-    """A function `done(cid)` that creates `path` once it was called for
-    every ID of `ids` (each component joined or ended); does nothing
-    without a path."""
-    waiting = set(ids)
+class Startup:
+    """When each component starts, and when all have joined.
 
-    def done(cid):
-        if not waiting or cid not in waiting:
+    With `in_order` (the router's own components), each starts once every
+    one before it in the config has joined (its onJoin, or a function
+    component's join callback, has finished) or ended, as Crossbar starts a
+    router's components one after another, waiting for each to be ready:
+    an authorizer registered by one component is there when the next one
+    registers. Otherwise (a container's) all start at once. Once every
+    component has joined or ended, `ready_file` (if any) is created."""
+
+    def __init__(self, ids, ready_file, in_order):
+        self.ids = list(ids)
+        self.pending = set(self.ids)
+        self.waiting = {}
+        self.ready_file = ready_file
+        self.in_order = in_order
+
+    def _clear(self, cid):
+        """Whether every component before `cid` has joined or ended."""
+        before = self.ids[: self.ids.index(cid)]
+        return not self.in_order or not any(b in self.pending for b in before)
+
+    def start(self, cid, begin):
+        """Calls `begin()` now, or once `cid` may start."""
+        if self._clear(cid):
+            begin()
+        else:
+            self.waiting[cid] = begin
+
+    def settled(self, cid, joined):
+        """`cid` has joined (`joined`) or ended; idempotent."""
+        if cid not in self.pending:
             return
-        waiting.discard(cid)
-        if not waiting and path:
+        self.pending.discard(cid)
+        if joined:
+            print(f"component {cid} ready", flush=True)
+        for next_id in [w for w in self.ids if w in self.waiting and self._clear(w)]:
+            self.waiting.pop(next_id)()
+        if not self.pending and self.ready_file:
             try:
-                with open(path, "w"):
+                with open(self.ready_file, "w"):
                     pass
             except OSError as e:
-                print(f"cannot create {path}: {e}", file=sys.stderr, flush=True)
-
-    return done
+                print(f"cannot create {self.ready_file}: {e}", file=sys.stderr, flush=True)
 
 
 def after(fn, then):
@@ -162,16 +192,28 @@ def ready_on_join(cls, on_joined):
     return Joined
 
 
-def watched(base, cid, mode, failures, on_end):
-    """`base` (Autobahn's Component) with its end reported to the mode
-    and to `on_end`."""
+def watched(base, cid, mode, failures, startup):
+    """`base` (Autobahn's Component), started when `startup` says, with
+    its end reported to the mode and to `startup`."""
+    import txaio
 
     class Hosted(base):
         def start(self, *args, **kwargs):
-            done = super().start(*args, **kwargs)
+            # The component's life: resolves when the one started resolves.
+            done = txaio.create_future()
+
+            def begin():
+                started = base.start(self, *args, **kwargs)
+                txaio.add_callbacks(
+                    started,
+                    lambda value: txaio.resolve(done, value),
+                    lambda failure: txaio.reject(done, failure),
+                )
+
+            startup.start(cid, begin)
 
             def ended(failure):
-                on_end(cid)
+                startup.settled(cid, joined=False)
                 if failure is not None:
                     failures.append(cid)
                     print(f"component {cid} failed: {failure}", flush=True)
@@ -363,12 +405,14 @@ def main():
         sys.exit(2)
     components = []
     failures = []
-    done = readiness(spec.get("ready_file"), [c["id"] for c in spec["components"]])
+    ready_file = spec.get("ready_file")
+    # The router's own components (those with a ready file) start in order.
+    startup = Startup([c["id"] for c in spec["components"]], ready_file, bool(ready_file))
     for c, entry, transport in zip(spec["components"], entries, transports):
-        hosted = watched(Component, c["id"], mode, failures, done)
+        hosted = watched(Component, c["id"], mode, failures, startup)
         ticket = c.get("authentication", {}).get("ticket")
         common = dict(transports=[transport], realm=c["realm"], extra=c.get("extra"))
-        joined = functools.partial(done, c["id"])
+        joined = functools.partial(startup.settled, c["id"], True)
         if isinstance(entry, type):
             session = with_ticket(entry, ticket) if ticket else entry
             component = hosted(session_factory=ready_on_join(session, joined), **common)

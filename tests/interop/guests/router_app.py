@@ -62,3 +62,23 @@ class Slow(ApplicationSession):
 
         await asyncio.sleep(self.config.extra["sleep"])
         await self.register(lambda: "late", self.config.extra["procedure"])
+
+
+class LegacyAuthorizer(ApplicationSession):
+    """A dynamic authorizer of the old shape, ``(session, uri, action)``
+    without ``options`` (as in crossbar-examples' authorization/dynamic):
+    allows everything under ``extra["prefix"]``."""
+
+    async def onJoin(self, details):
+        prefix = self.config.extra["prefix"]
+
+        def authorize(session, uri, action):
+            print(f"authorize {session['authid']} {action} {uri}", flush=True)
+            return {"allow": uri.startswith(prefix), "disclose": True}
+
+        await self.register(authorize, self.config.extra["procedure"])
+
+
+class Authorized(Backend):
+    """``Backend`` whose role the authorizer above decides: its REGISTER
+    needs the authorizer registered first."""
