@@ -12,10 +12,9 @@ components, which log in with that ticket over the node's private socket
 created once every component has joined (its onJoin, or a function
 component's join callback, has finished) or ended, so that the node can start
 accepting clients (it holds them back until then, as Crossbar starts a
-router's components before its transports). The router's components also
-start one after another in config order, each once those before it have
-joined or ended, as Crossbar starts them (see Startup); a container's start
-together. Imports every class and function (from the
+router's components before its transports). The components start
+one after another in config order, each once those before it have joined
+or ended, as Crossbar starts a router's or a container's (see Startup). Imports every class and function (from the
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
 components) or function components imported Twisted, asyncio otherwise.
@@ -113,25 +112,23 @@ def leave_now(status, why):
 class Startup:
     """When each component starts, and when all have joined.
 
-    With `in_order` (the router's own components), each starts once every
-    one before it in the config has joined (its onJoin, or a function
-    component's join callback, has finished) or ended, as Crossbar starts a
-    router's components one after another, waiting for each to be ready:
-    an authorizer registered by one component is there when the next one
-    registers. Otherwise (a container's) all start at once. Once every
+    Each starts once every one before it in the config has joined (its
+    onJoin, or a function component's join callback, has finished) or
+    ended, as Crossbar starts a router's or a container's components one
+    after another, waiting for each to be ready: an authorizer registered
+    by one component is there when the next one registers. Once every
     component has joined or ended, `ready_file` (if any) is created."""
 
-    def __init__(self, ids, ready_file, in_order):
+    def __init__(self, ids, ready_file):
         self.ids = list(ids)
         self.pending = set(self.ids)
         self.waiting = {}
         self.ready_file = ready_file
-        self.in_order = in_order
 
     def _clear(self, cid):
         """Whether every component before `cid` has joined or ended."""
         before = self.ids[: self.ids.index(cid)]
-        return not self.in_order or not any(b in self.pending for b in before)
+        return not any(b in self.pending for b in before)
 
     def start(self, cid, begin):
         """Calls `begin()` now, or once `cid` may start."""
@@ -405,9 +402,7 @@ def main():
         sys.exit(2)
     components = []
     failures = []
-    ready_file = spec.get("ready_file")
-    # The router's own components (those with a ready file) start in order.
-    startup = Startup([c["id"] for c in spec["components"]], ready_file, bool(ready_file))
+    startup = Startup([c["id"] for c in spec["components"]], spec.get("ready_file"))
     for c, entry, transport in zip(spec["components"], entries, transports):
         hosted = watched(Component, c["id"], mode, failures, startup)
         ticket = c.get("authentication", {}).get("ticket")
