@@ -415,12 +415,14 @@ impl ShardRouter {
                 )
             });
             if issued.is_none() {
-                let step = Step::Unavailable {
-                    message: format!(
+                // The realm asked for (the default) or `authenticator-realm`.
+                let step = Step::deny(
+                    super::uris::NO_SUCH_REALM,
+                    format!(
                         "the dynamic authenticator's realm '{}' does not exist on this router",
                         call.realm
                     ),
-                };
+                );
                 self.internal.core.push(CoreAnswer::Authn(ticket, step));
             }
         }

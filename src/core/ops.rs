@@ -277,8 +277,8 @@ impl ShardRouter {
             .filter_map(|(id, l)| {
                 let realm = match &l.phase {
                     Phase::Established(s) => Some(s.realm),
-                    Phase::Authenticating(j) => Some(j.realm),
-                    Phase::Challenged(c) => Some(c.0.realm),
+                    Phase::Authenticating(j) => j.realm.as_ref().ok().copied(),
+                    Phase::Challenged(c) => c.0.realm.as_ref().ok().copied(),
                     Phase::Connected => None,
                 };
                 let joined = matches!(l.phase, Phase::Established(_));

@@ -38,14 +38,12 @@ impl Sessions {
     /// HELLO on a link waiting for one. Returns whether the session was
     /// welcomed right away (the router then announces it).
     pub fn hello(&mut self, host: &mut dyn Host, link: LinkId, hello: Hello) -> bool {
-        let Some(realm) = host.realm_index(&hello.realm) else {
-            host.links().abort(
-                link,
-                uris::NO_SUCH_REALM,
-                Cow::Owned(format!("no realm '{}' on this router", hello.realm)),
-            );
-            return false;
-        };
+        // A realm this router lacks is refused at WELCOME, unless the login
+        // places the session in another (a principal's `realm`), as
+        // Crossbar does when the transport has authentication configured.
+        let realm = host
+            .realm_index(&hello.realm)
+            .ok_or_else(|| hello.realm.clone());
         let max_authid = self.settings.limits.max_authid_len;
         if let Some(id) = hello.details.get("authid")
             && id.as_str().is_none_or(|s| s.len() > max_authid)
@@ -345,7 +343,15 @@ impl Sessions {
         identity: Identity,
     ) -> bool {
         let realm = match &identity.realm {
-            None => joining.realm,
+            None => match joining.realm {
+                Ok(r) => r,
+                Err(asked) => {
+                    let msg = format!("no realm '{asked}' on this router");
+                    host.links()
+                        .abort(link, uris::NO_SUCH_REALM, Cow::Owned(msg));
+                    return false;
+                }
+            },
             Some(name) => match host.realm_index(name) {
                 Some(r) => r,
                 None => {

@@ -147,8 +147,9 @@ pub(crate) enum Phase {
 
 /// What a session being authenticated keeps until WELCOME.
 pub(crate) struct Joining {
-    /// The realm asked for.
-    pub realm: RealmIdx,
+    /// The realm asked for, or its name when this router has none (the
+    /// login may still place the session in a realm of its own).
+    pub realm: Result<RealmIdx, String>,
     /// The session ID it will get.
     pub id: SessionId,
     /// What the client announced in HELLO.

@@ -250,6 +250,61 @@ fn dynamic_anonymous_can_send_the_session_to_another_realm() {
     assert_eq!(s(&w, "authid").len(), 29, "a random authid");
 }
 
+/// A HELLO for a realm this router lacks is still authenticated, as
+/// Crossbar does on a transport with authentication: the login may place
+/// the session in a realm of its own; without one, ABORT no_such_realm
+/// (crossbar-examples' exclude_subscribers asks for "crossbardemo", and its
+/// cryptosign principals send it to "demo_realm"). An authenticator called
+/// on the realm asked for (the default) cannot be: no_such_realm.
+#[test]
+fn a_login_may_place_a_session_asking_for_an_unknown_realm() {
+    let mut c = Cluster::with_config(2, config());
+    let comp = component(&mut c, 1, &["com.auth.anonymous"]);
+    set_auth(&mut c, dynamic_config());
+    let (_, got) = hello(&mut c, 0, "nowhere", details(&["anonymous"], None));
+    let (reason, message) = abort(&got);
+    assert_eq!(reason, uris::NO_SUCH_REALM);
+    assert_eq!(
+        message,
+        "the dynamic authenticator's realm 'nowhere' does not exist on this router"
+    );
+    let mut on_realm1 = dynamic("com.auth.anonymous");
+    on_realm1.realm = Some("realm1".into());
+    set_auth(
+        &mut c,
+        AuthConfig {
+            anonymous: Some(AnonymousAuth::Dynamic(on_realm1)),
+            ..AuthConfig::none()
+        },
+    );
+    for placed in [true, false] {
+        let (p, got) = hello(&mut c, 0, "nowhere", details(&["anonymous"], None));
+        assert!(got.is_empty(), "the authenticator is asked: {got:?}");
+        let inv = invocation(&mut c, &comp);
+        assert_eq!(
+            inv.payload.args.as_ref().map(|a| a[0].clone()),
+            Some("nowhere".into())
+        );
+        let mut principal = Dict::new().with("role", "user");
+        if placed {
+            principal = principal.with("realm", "realm2");
+        }
+        answer(&mut c, &comp, &inv, Value::Dict(principal));
+        let got = c.recv(&p);
+        if placed {
+            assert_eq!(s(&welcome(&got).clone(), "realm"), "realm2");
+        } else {
+            assert_eq!(
+                abort(&got),
+                (
+                    uris::NO_SUCH_REALM.to_owned(),
+                    "no realm 'nowhere' on this router".to_owned()
+                )
+            );
+        }
+    }
+}
+
 #[test]
 fn dynamic_wampcra_plain_and_salted() {
     let mut c = Cluster::with_config(1, config());

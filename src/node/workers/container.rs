@@ -239,28 +239,81 @@ mod tests {
         );
     }
 
-    /// A stand-in for Autobahn|Python: each component's `extra.end` says
-    /// whether its `start()` future succeeds (`stop`), fails (`fail`) or
-    /// never completes (`hang`); `run` returns when every one is done.
+    /// A stand-in for Autobahn|Python: each component joins (its session's
+    /// onJoin runs) and then its `extra.end` says whether its `start()`
+    /// future succeeds (`stop`), fails (`fail`) or never completes
+    /// (`hang`); `run` returns when every one is done.
     const FAKE_AUTOBAHN: &str = r#"
 import asyncio
+
+import txaio
 
 class Component:
     def __init__(self, transports, realm, extra, session_factory):
         self.end = (extra or {})["end"]
+        self.session_factory = session_factory
 
     def start(self, loop):
         fut = loop.create_future()
-        if self.end == "stop":
-            loop.call_soon(fut.set_result, None)
-        elif self.end == "fail":
-            loop.call_soon(fut.set_exception, RuntimeError("boom"))
+        joined = txaio.as_future(self.session_factory(None).onJoin, None)
+
+        def end(_):
+            if self.end == "stop":
+                fut.set_result(None)
+            elif self.end == "fail":
+                fut.set_exception(RuntimeError("boom"))
+
+        joined.add_done_callback(end)
         return fut
 
 def run(components, log_level=None):
     loop = asyncio.new_event_loop()
+    txaio.loop = loop
     futs = [c.start(loop) for c in components]
     loop.run_until_complete(asyncio.gather(*futs, return_exceptions=True))
+"#;
+
+    /// A stand-in for txaio (asyncio only), as much as the host uses.
+    const FAKE_TXAIO: &str = r#"
+import asyncio
+
+loop = None
+
+def create_future():
+    return loop.create_future()
+
+def resolve(f, value):
+    if not f.done():
+        f.set_result(value)
+
+def reject(f, error):
+    if not f.done():
+        f.set_exception(error)
+
+def as_future(fn, *args, **kwargs):
+    f = loop.create_future()
+    try:
+        r = fn(*args, **kwargs)
+    except Exception as e:
+        f.set_exception(e)
+        return f
+    if isinstance(r, asyncio.Future):
+        return r
+    f.set_result(r)
+    return f
+
+def add_callbacks(f, ok, err):
+    def done(fut):
+        if fut.cancelled():
+            return
+        e = fut.exception()
+        if e is None:
+            if ok:
+                ok(fut.result())
+        elif err:
+            err(e)
+    f.add_done_callback(done)
+    return f
 "#;
 
     /// How a host run went: its exit status (`None`: still running when
@@ -288,7 +341,12 @@ def run(components, log_level=None):
         std::fs::write(dir.path().join("autobahn").join("__init__.py"), "").expect("write");
         std::fs::write(pkg.join("__init__.py"), "").expect("write");
         std::fs::write(pkg.join("component.py"), FAKE_AUTOBAHN).expect("write");
-        std::fs::write(dir.path().join("app.py"), "class Session:\n    pass\n").expect("write");
+        std::fs::write(dir.path().join("txaio.py"), FAKE_TXAIO).expect("write");
+        std::fs::write(
+            dir.path().join("app.py"),
+            "class Session:\n    def __init__(self, config):\n        pass\n\n    def onJoin(self, details):\n        pass\n",
+        )
+        .expect("write");
         let components: Vec<Value> = ends
             .iter()
             .map(|e| {
