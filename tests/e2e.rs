@@ -46,6 +46,45 @@ fn config_packing(pack: usize) -> Config {
     config
 }
 
+/// A RawSocket transport `id` on the Unix socket `path`.
+fn unix_rawsocket(id: &str, path: &std::path::Path) -> junction::config::TransportConfig {
+    use junction::config::{RawSocketService, TransportAuth, TransportConfig, TransportKind};
+    TransportConfig {
+        id: id.into(),
+        kind: TransportKind::RawSocket(RawSocketService::default()),
+        endpoint: Endpoint::Unix {
+            path: path.to_owned(),
+        },
+        serializers: Serializer::ALL.to_vec(),
+        auth: TransportAuth::default(),
+        routes: None,
+    }
+}
+
+/// The TCP RawSocket listener's address (`host:port`).
+fn rs_addr(handle: &RouterHandle) -> String {
+    handle
+        .addrs()
+        .iter()
+        .find(|a| a.url.starts_with("rs://"))
+        .expect("tcp rawsocket")
+        .url
+        .trim_start_matches("rs://")
+        .to_owned()
+}
+
+/// A session joined to `realm1` over the Unix socket `path`.
+fn join_unix(path: &std::path::Path, serializer: Serializer) -> Client {
+    let unix = std::os::unix::net::UnixStream::connect(path).expect("unix connect");
+    unix.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    Client::join_over(
+        Client::handshake(Box::new(unix), serializer),
+        serializer,
+        "realm1",
+    )
+}
+
 /// A byte stream a client can run over (TCP or a Unix socket).
 trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
@@ -404,48 +443,21 @@ fn a_reload_turns_placement_on() {
 
 #[test]
 fn unix_socket_transports_route_to_tcp_sessions() {
-    use junction::config::{RawSocketService, TransportAuth, TransportConfig, TransportKind};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("junction.sock");
-    let mut config = Config::embedded_default();
-    config.node.pack_connections = 0;
-    for t in &mut config.transports {
-        if let Endpoint::Tcp { port, .. } = &mut t.endpoint {
-            *port = 0;
-        }
-    }
-    config.transports.push(TransportConfig {
-        id: "unix-rs".into(),
-        kind: TransportKind::RawSocket(RawSocketService::default()),
-        endpoint: Endpoint::Unix { path: path.clone() },
-        serializers: Serializer::ALL.to_vec(),
-        auth: TransportAuth::default(),
-        routes: None,
-    });
+    let mut config = config_packing(0);
+    config.transports.push(unix_rawsocket("unix-rs", &path));
     let handle = shard::start(config, Some(2)).expect("router starts");
-    let rs = handle
-        .addrs()
-        .iter()
-        .find(|a| a.url.starts_with("rs://"))
-        .expect("tcp rawsocket")
-        .url
-        .clone();
+    let rs = rs_addr(&handle);
     assert!(
         handle
             .addrs()
             .iter()
             .any(|a| a.url == format!("rs+unix://{}", path.display()))
     );
-    let unix = std::os::unix::net::UnixStream::connect(&path).expect("unix connect");
-    unix.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut sub = Client::join_over(
-        Client::handshake(Box::new(unix), Serializer::Cbor),
-        Serializer::Cbor,
-        "realm1",
-    );
+    let mut sub = join_unix(&path, Serializer::Cbor);
     subscribe(&mut sub, "com.e2e.unix");
-    let mut publisher = Client::join(rs.trim_start_matches("rs://"), Serializer::Json, "realm1");
+    let mut publisher = Client::join(&rs, Serializer::Json, "realm1");
     publisher.send(&Message::Publish(Publish {
         request: RequestId(1),
         options: Dict::new(),
@@ -462,30 +474,15 @@ fn unix_socket_transports_route_to_tcp_sessions() {
 
 #[test]
 fn held_listeners_accept_only_once_opened() {
-    use junction::config::{RawSocketService, TransportAuth, TransportConfig, TransportKind};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("early.sock");
     let mut config = config_packing(0);
-    config.transports.push(TransportConfig {
-        id: "early".into(),
-        kind: TransportKind::RawSocket(RawSocketService::default()),
-        endpoint: Endpoint::Unix { path: path.clone() },
-        serializers: Serializer::ALL.to_vec(),
-        auth: TransportAuth::default(),
-        routes: None,
-    });
+    config.transports.push(unix_rawsocket("early", &path));
     let opening = shard::Opening::Held {
         except: vec!["early".into()],
     };
     let handle = shard::start_with(config, Some(2), opening).expect("router starts");
-    let rs = handle
-        .addrs()
-        .iter()
-        .find(|a| a.url.starts_with("rs://"))
-        .expect("tcp rawsocket")
-        .url
-        .trim_start_matches("rs://")
-        .to_owned();
+    let rs = rs_addr(&handle);
     // Bound and listening: the kernel completes the connection, which then
     // waits in the backlog.
     let waiting = TcpStream::connect(&rs).expect("tcp connect while held");
@@ -493,14 +490,7 @@ fn held_listeners_accept_only_once_opened() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     // The exempt transport serves meanwhile.
-    let unix = std::os::unix::net::UnixStream::connect(&path).expect("unix connect");
-    unix.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut early = Client::join_over(
-        Client::handshake(Box::new(unix), Serializer::Json),
-        Serializer::Json,
-        "realm1",
-    );
+    let mut early = join_unix(&path, Serializer::Json);
     subscribe(&mut early, "com.e2e.held");
     // Only the exempt session is a connection of the router.
     assert_eq!(connections_per_shard(&handle, 1).iter().sum::<usize>(), 1);

@@ -569,6 +569,19 @@ fn a_dynamic_authorizer_decides_caches_and_discloses() {
     assert_eq!(s(&call.details, "caller_authid"), "dyno");
 }
 
+/// `p` sends SUBSCRIBE `req` to `topic`; the cluster runs.
+fn subscribe_to(c: &mut Cluster, p: &Peer, req: u64, topic: &str) {
+    c.send(
+        p,
+        Message::Subscribe(Subscribe {
+            request: RequestId(req),
+            options: Dict::new(),
+            topic: topic.into(),
+        }),
+    );
+    c.pump();
+}
+
 #[test]
 fn a_failing_missing_or_slow_authorizer_denies() {
     let mut c = Cluster::with_config(2, authorizer_config());
@@ -576,17 +589,7 @@ fn a_failing_missing_or_slow_authorizer_denies() {
     let comp = component(&mut c, 1, &["com.authz.check"]);
     set_auth(&mut c, anonymous_dyn());
     let (p, _) = hello(&mut c, 0, "realm1", Dict::new());
-    let subscribe = |c: &mut Cluster, req: u64| {
-        c.send(
-            &p,
-            Message::Subscribe(Subscribe {
-                request: RequestId(req),
-                options: Dict::new(),
-                topic: "com.x.t".into(),
-            }),
-        );
-        c.pump();
-    };
+    let subscribe = |c: &mut Cluster, req: u64| subscribe_to(c, &p, req, "com.x.t");
     // An error, then an answer of the wrong shape.
     subscribe(&mut c, 1);
     let inv = invocation(&mut c, &comp);
@@ -622,17 +625,7 @@ fn a_legacy_three_argument_authorizer_is_asked_again_without_options() {
     let comp = component(&mut c, 1, &["com.authz.check"]);
     set_auth(&mut c, anonymous_dyn());
     let (p, _) = hello(&mut c, 0, "realm1", Dict::new());
-    let subscribe = |c: &mut Cluster, req: u64| {
-        c.send(
-            &p,
-            Message::Subscribe(Subscribe {
-                request: RequestId(req),
-                options: Dict::new(),
-                topic: "com.x.t".into(),
-            }),
-        );
-        c.pump();
-    };
+    let subscribe = |c: &mut Cluster, req: u64| subscribe_to(c, &p, req, "com.x.t");
     subscribe(&mut c, 1);
     let first = invocation(&mut c, &comp);
     assert_eq!(first.payload.args.as_ref().map(Vec::len), Some(4));
