@@ -184,7 +184,7 @@ pub fn run_error_hint(e: &RunError) -> Option<String> {
 ///
 /// # Errors
 /// [`NodeError::Control`] when another node owns the control socket's path;
-/// [`NodeError::Run`] from [`start`] or from a shard.
+/// [`NodeError::Run`] from [`start_with`] or from a shard.
 pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
     // The router's Python components reach it over a private listener of
     // this run (`workers/router_components.rs`).
