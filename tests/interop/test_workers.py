@@ -755,6 +755,14 @@ async def test_clients_wait_for_the_router_components_at_most_the_timeout(worker
             "role": "backend",
             "extra": {"procedure": "com.rcomp.slow", "sleep": 600},
         },
+        {
+            "type": "class",
+            "id": "after_slow",
+            "classname": "router_app.Backend",
+            "realm": "realm1",
+            "role": "backend",
+            "extra": {"procedure": "com.rcomp.after", "topic": "com.rcomp.after.echoed"},
+        },
     )
     r.config["junction"]["components_timeout"] = 1
     r.start()
@@ -763,9 +771,14 @@ async def test_clients_wait_for_the_router_components_at_most_the_timeout(worker
     try:
         with pytest.raises(Exception, match="no_such_procedure"):
             await client.call("com.rcomp.slow")
+        # The component after it started once the timeout passed (Crossbar
+        # would wait for the first one forever).
+        got = await call_when_registered(r, "com.rcomp.after", 2)
+        assert (got["authid"], got["args"]) == ("after_slow", [2]), got
     finally:
         client.leave()
     log = r.log_text()
+    assert "component slow has not joined within 1 s (junction.components_timeout): the next ones start" in log, log
     assert "have not all joined within junction.components_timeout: accepting clients anyway" in log, log
     assert "have joined: accepting clients" not in log, log
 

@@ -59,7 +59,13 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
             workdir: config.node_dir.clone(),
             env,
             stdin: GuestStdin::Json {
-                value: json!({ "components": components, "shutdown": c.shutdown.name() }),
+                // How long a component's onJoin may hold back those after
+                // it (`junction.components_timeout`; 0: they start together).
+                value: json!({
+                    "components": components,
+                    "shutdown": c.shutdown.name(),
+                    "start_timeout": config.node.components_timeout.as_secs(),
+                }),
                 msgpack: false,
                 close: true,
             },
@@ -301,6 +307,9 @@ def as_future(fn, *args, **kwargs):
         return r
     f.set_result(r)
     return f
+
+def call_later(delay, fn, *args):
+    return loop.call_later(delay, fn, *args)
 
 def add_callbacks(f, ok, err):
     def done(fut):

@@ -3,7 +3,7 @@ worker with Autobahn|Python, as Crossbar's container process does.
 
 Reads one JSON line on stdin: {"components": [{"id", "classname" or
 "callbacks", "realm", "extra", "transport", "authentication"?}],
-"shutdown": "shutdown-...", "ready_file"?}: the transport as Autobahn's Component takes
+"shutdown": "shutdown-...", "start_timeout", "ready_file"?}: the transport as Autobahn's Component takes
 it; "callbacks" (a router `function` component) maps event names (join,
 leave, connect, disconnect) to functions, run on Autobahn's own session;
 "authentication": {"ticket": {"authid", "ticket"}} for the router's own
@@ -14,7 +14,8 @@ component's join callback, has finished) or ended, so that the node can start
 accepting clients (it holds them back until then, as Crossbar starts a
 router's components before its transports). The components start
 one after another in config order, each once those before it have joined
-or ended, as Crossbar starts a router's or a container's (see Startup). Imports every class and function (from the
+or ended, as Crossbar starts a router's or a container's, or after
+"start_timeout" seconds (see Startup). Imports every class and function (from the
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
 components) or function components imported Twisted, asyncio otherwise.
@@ -116,26 +117,46 @@ class Startup:
     onJoin, or a function component's join callback, has finished) or
     ended, as Crossbar starts a router's or a container's components one
     after another, waiting for each to be ready: an authorizer registered
-    by one component is there when the next one registers. Once every
-    component has joined or ended, `ready_file` (if any) is created."""
+    by one component is there when the next one registers. Unlike Crossbar,
+    one that has not joined after `timeout` seconds (a loop inside its
+    onJoin, say) no longer holds back those after it; with a timeout of 0
+    all start at once. Once every component has joined or ended (or timed
+    out), `ready_file` (if any) is created."""
 
-    def __init__(self, ids, ready_file):
+    def __init__(self, ids, ready_file, timeout):
         self.ids = list(ids)
         self.pending = set(self.ids)
         self.waiting = {}
         self.ready_file = ready_file
+        self.timeout = timeout
 
     def _clear(self, cid):
         """Whether every component before `cid` has joined or ended."""
         before = self.ids[: self.ids.index(cid)]
-        return not any(b in self.pending for b in before)
+        return not self.timeout or not any(b in self.pending for b in before)
 
     def start(self, cid, begin):
         """Calls `begin()` now, or once `cid` may start."""
         if self._clear(cid):
-            begin()
+            self._begin(cid, begin)
         else:
             self.waiting[cid] = begin
+
+    def _begin(self, cid, begin):
+        import txaio
+
+        if self.timeout:
+            txaio.call_later(self.timeout, self._late, cid)
+        begin()
+
+    def _late(self, cid):
+        if cid in self.pending:
+            print(
+                f"component {cid} has not joined within {self.timeout} s "
+                "(junction.components_timeout): the next ones start",
+                flush=True,
+            )
+            self.settled(cid, joined=False)
 
     def settled(self, cid, joined):
         """`cid` has joined (`joined`) or ended; idempotent."""
@@ -145,7 +166,7 @@ class Startup:
         if joined:
             print(f"component {cid} ready", flush=True)
         for next_id in [w for w in self.ids if w in self.waiting and self._clear(w)]:
-            self.waiting.pop(next_id)()
+            self._begin(next_id, self.waiting.pop(next_id))
         if not self.pending and self.ready_file:
             try:
                 with open(self.ready_file, "w"):
@@ -402,7 +423,11 @@ def main():
         sys.exit(2)
     components = []
     failures = []
-    startup = Startup([c["id"] for c in spec["components"]], spec.get("ready_file"))
+    startup = Startup(
+        [c["id"] for c in spec["components"]],
+        spec.get("ready_file"),
+        spec.get("start_timeout", 10),
+    )
     for c, entry, transport in zip(spec["components"], entries, transports):
         hosted = watched(Component, c["id"], mode, failures, startup)
         ticket = c.get("authentication", {}).get("ticket")
