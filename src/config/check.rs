@@ -334,16 +334,11 @@ fn services(c: &mut Checker<'_>, t: &Located<TransportConfig>) {
                 c.realm_exists(child(&options, "realm"), &m.realm, "MQTT clients join");
                 c.routed(child(&options, "realm"), &t.item, &m.realm);
                 for (prefix, fmt) in &m.payload_mapping {
-                    // The codec procedures are called by the client's own
-                    // session (see docs/mqtt.md), which lives in the service's realm.
-                    if let PayloadFormat::Dynamic { realm: Some(r), .. } = fmt
-                        && *r != m.realm
-                    {
-                        c.warnings.push(format!(
-                            "{}: the encoder and decoder are called on the realm MQTT clients join (\"{}\"), from the client's session; realm \"{r}\" is not supported, and payloads under this prefix are dropped",
-                            child(&child(&child(&options, "payload_mapping"), prefix), "realm"),
-                            m.realm
-                        ));
+                    // A codec on another realm: the router calls it there.
+                    if let PayloadFormat::Dynamic { realm: Some(r), .. } = fmt {
+                        let at =
+                            child(&child(&child(&options, "payload_mapping"), prefix), "realm");
+                        c.realm_exists(at, r, "the codec is called on");
                     }
                 }
                 c.auth(&options, &m.auth, Some(&m.realm));

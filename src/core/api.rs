@@ -46,6 +46,15 @@ use crate::proto::{Message, Serializer};
 /// broker takes it out of the options; from other links it is ignored.
 pub const NATIVE_OPTION: &str = "x_junction_native";
 
+/// The `CALL.Options` key under which an MQTT front end asks the router to
+/// make the call on another realm, from the router's own session there
+/// (Crossbar's `dynamic` payload mapping with a codec `realm`): the answer
+/// comes back to the link as RESULT or ERROR under the CALL's request ID,
+/// and the link's own permissions do not apply (as in Crossbar, the router
+/// calls the codec). From other links the key means nothing
+/// (`ShardRouter::call_on_realm`).
+pub const CALL_ON_REALM_OPTION: &str = "x_junction_call_on_realm";
+
 /// One front end's link to its shard's router (a connection, a long-poll
 /// session, an in-process client). Unique on its shard for the shard's life,
 /// never 0: the link's slot in the shard's slab (low 32 bits) and the slot's

@@ -35,7 +35,8 @@ use super::session::authn::{CallError, CallOutcome, Step, Ticket};
 use super::session::{Auth, Features, Session};
 use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
-use crate::proto::{Call, Dict, Message, Payload, RequestId, Serializer, Value};
+use crate::proto::message::code;
+use crate::proto::{Call, CallResult, Dict, Error, Message, Payload, RequestId, Serializer, Value};
 
 /// The role of router sessions.
 pub const ROUTER_ROLE: &str = "trusted";
@@ -71,6 +72,9 @@ pub(crate) enum Requester {
     Api(RouterCall),
     /// An authentication waiting for a dynamic authenticator.
     Authn(Ticket, Box<dyn FnOnce(CallOutcome) -> Step + Send>),
+    /// A front end's call on another realm: the answer goes to the link
+    /// as RESULT or ERROR under the CALL's request ID.
+    Front(LinkId, RequestId),
     /// An authorization waiting for a dynamic authorizer; with the call
     /// to make again the legacy way if the authorizer takes no `options`.
     Authz(
@@ -115,6 +119,8 @@ pub(crate) enum CoreAnswer {
     Authn(Ticket, Step),
     /// Resolves an authorization: the grant and whether to cache it.
     Authz(AuthzTicket, Grant, bool),
+    /// Hands a front end's link the answer to its call on another realm.
+    Front(LinkId, Message),
     /// Asks a dynamic authorizer again, the legacy way.
     AuthzAgain(
         AuthzTicket,
@@ -287,6 +293,25 @@ impl Internal {
                 };
                 match self.waiting.remove(&request) {
                     Some(Requester::Api(call)) => self.answers.push((call, answer)),
+                    Some(Requester::Front(link, request)) => {
+                        let msg = match answer {
+                            RouterAnswer::Result { details, payload } => {
+                                Message::Result(CallResult {
+                                    request,
+                                    details,
+                                    payload,
+                                })
+                            }
+                            RouterAnswer::Error { error, payload } => Message::Error(Error {
+                                request_type: code::CALL,
+                                request,
+                                details: Dict::new(),
+                                error,
+                                payload,
+                            }),
+                        };
+                        self.core.push(CoreAnswer::Front(link, msg));
+                    }
                     Some(Requester::Authn(ticket, then)) => {
                         let step = then(outcome(answer));
                         self.core.push(CoreAnswer::Authn(ticket, step));
@@ -396,6 +421,56 @@ impl ShardRouter {
         Some(request)
     }
 
+    /// Whether `call` from `link` is an MQTT front end's call on another
+    /// realm ([`CALL_ON_REALM_OPTION`](super::api::CALL_ON_REALM_OPTION));
+    /// from any other link the option is ignored.
+    pub(super) fn calls_on_realm(&self, link: LinkId, call: &Call) -> bool {
+        call.options.get(super::api::CALL_ON_REALM_OPTION).is_some()
+            && self
+                .cx
+                .links
+                .get(link)
+                .is_some_and(|l| l.info.kind == FrontEnd::Mqtt)
+    }
+
+    /// Makes `call` on the realm its options name, from the router's own
+    /// session there (its `timeout` kept); the answer comes back to `link`
+    /// under the CALL's request ID (ERROR `wamp.error.no_such_realm` at
+    /// once when the realm does not exist).
+    pub(super) fn call_on_realm(&mut self, link: LinkId, call: Call) {
+        let realm = match call.options.get(super::api::CALL_ON_REALM_OPTION) {
+            Some(Value::Str(r)) => r.clone(),
+            _ => String::new(),
+        };
+        let timeout_ms = call
+            .options
+            .get("timeout")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let request = call.request;
+        let issued = self.cx.realm_names.get(&realm).copied().and_then(|idx| {
+            self.router_call(
+                idx,
+                call.procedure,
+                call.payload,
+                timeout_ms,
+                Requester::Front(link, request),
+            )
+        });
+        if issued.is_none() {
+            let error = Message::Error(Error {
+                request_type: code::CALL,
+                request,
+                details: Dict::new(),
+                error: super::uris::NO_SUCH_REALM.into(),
+                payload: Payload::args(vec![Value::from(format!(
+                    "no realm '{realm}' on this router"
+                ))]),
+            });
+            self.cx.links.send(link, &error);
+        }
+    }
+
     /// Makes the calls authentication and authorization asked for, and
     /// delivers the decisions made from the answers that came back (see the
     /// module header). Returns whether it did anything: `settle` then runs
@@ -473,6 +548,9 @@ impl ShardRouter {
                 }
                 CoreAnswer::Authz(ticket, grant, cache) => {
                     self.authorization_resolved(ticket, grant, cache);
+                }
+                CoreAnswer::Front(link, msg) => {
+                    self.cx.links.send(link, &msg);
                 }
                 CoreAnswer::AuthzAgain(ticket, legacy, then) => {
                     let LegacyAuthz {

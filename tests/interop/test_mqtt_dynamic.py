@@ -23,6 +23,8 @@ from wampclient import EventSink
 pytestmark = pytest.mark.junction_only
 
 CODEC = "codec.mqtt"
+#: The codec on another realm ("realm2"), mapped for `far.`.
+FAR = "far.codec"
 #: `dynamic_timeout` of the listener (ms).
 TIMEOUT_MS = 1000
 
@@ -37,6 +39,14 @@ def dyn_router(tmp_path_factory):
                 "realm": t["options"]["realm"],
                 "encoder": f"{CODEC}.encode",
                 "decoder": f"{CODEC}.decode",
+            }
+            # As Crossbar's own mqtt/basic/dynamic example: the codec on a
+            # realm of its own, which the router calls there.
+            t["options"]["payload_mapping"]["far."] = {
+                "type": "dynamic",
+                "realm": "realm2",
+                "encoder": f"{FAR}.encode",
+                "decoder": f"{FAR}.decode",
             }
             t["junction"] = {"dynamic_timeout": TIMEOUT_MS}
     proc.start()
@@ -159,6 +169,53 @@ async def test_wamp_to_mqtt_goes_through_the_encoder(dyn_router, made):
 
         await asyncio.to_thread(receive)
         assert ("encode", f"dyn/{base}/t1", f"dyn.{base}.t1", ["bad"], {"k": "v"}) in calls
+    finally:
+        await pool.close_all()
+
+
+async def test_a_codec_on_another_realm_is_called_there(dyn_router, made):
+    """The mapping names the codec's realm (realm2; Crossbar's example calls
+    it "codec"): the router calls the codec there for the MQTT client, which
+    joined realm1, both ways."""
+    pool = Clients(dyn_router)
+    try:
+        calls: list = []
+        far = await pool("ws", "json", realm="realm2")
+
+        def decode(uri, topic, payload):
+            calls.append(("decode", uri, topic, payload))
+            return {"args": [payload.decode().upper()]}
+
+        def encode(topic, uri, args, kwargs):
+            calls.append(("encode", topic, uri, args))
+            return f"{topic}|{uri}|{args}".encode()
+
+        await far.register(decode, f"{FAR}.decode")
+        await far.register(encode, f"{FAR}.encode")
+        base = "r" + secrets.token_hex(3)
+        watcher = await pool("ws", "msgpack")
+        got = EventSink()
+        await watcher.subscribe(lambda *a, **kw: got(*a, **kw), f"far.{base}")
+
+        def publish():
+            sub = Mqtt(dyn_router.mqtt_port, V5).connect()
+            made.append(sub)
+            sub.subscribe(f"far/{base}/out", 1)
+            dev = Mqtt(dyn_router.mqtt_port, V5).connect()
+            made.append(dev)
+            dev.publish(f"far/{base}", b"hello", qos=1)
+            return sub
+
+        sub = await asyncio.to_thread(publish)
+        events = await got.wait_count(1)
+        assert events[0] == (("HELLO",), {}), events
+        await watcher.publish(f"far.{base}.out", 7, options=_ack())
+        got_mqtt = await asyncio.to_thread(lambda: [m.payload for m in sub.expect(1)])
+        assert got_mqtt == [f"far/{base}/out|far.{base}.out|[7]".encode()], got_mqtt
+        assert calls == [
+            ("decode", f"far.{base}", f"far/{base}", b"hello"),
+            ("encode", f"far/{base}/out", f"far.{base}.out", [7]),
+        ], calls
     finally:
         await pool.close_all()
 

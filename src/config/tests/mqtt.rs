@@ -115,6 +115,7 @@ fn limits_and_trust_level() {
 #[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "native"}}}), None, "options.payload_mapping..serializer", Invalid, "missing")]
 #[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "native", "serializer": "ubjson"}}}), None, "options.payload_mapping..serializer", Unsupported, "serializer \"ubjson\"")]
 #[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "dynamic", "encoder": "a.enc"}}}), None, "options.payload_mapping..decoder", Invalid, "missing")]
+#[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "dynamic", "encoder": "a.enc", "decoder": "a.dec", "realm": "nowhere"}}}), None, "options.payload_mapping..realm", Invalid, "the codec is called on realm \"nowhere\", which is not defined")]
 #[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "zip"}}}), None, "options.payload_mapping..type", Invalid, "\"passthrough\", \"native\" or \"dynamic\"")]
 #[case(json!({"realm": "realm1", "payload_mapping": {"a b": {"type": "passthrough"}}}), None, "options.payload_mapping.a b", Invalid, "invalid URI prefix")]
 #[case(json!({"realm": "realm1"}), Some(json!({"max_inflight": 0})), "junction.max_inflight", Invalid, "out of range")]

@@ -833,3 +833,88 @@ fn a_parked_consumer_is_not_woken_for_what_its_front_end_takes_itself() {
     q.borrow_mut().unpark(parked);
     assert_eq!(wakes.0.load(Ordering::Relaxed), 3);
 }
+
+/// An MQTT front end's codec call on another realm
+/// (`CALL_ON_REALM_OPTION`, Crossbar's `dynamic` mapping with a codec
+/// `realm`) is made by the router there and answered to the link under the
+/// CALL's request ID; a realm that does not exist gets no_such_realm. From
+/// any other link the option means nothing: the call stays in its realm.
+#[test]
+fn an_mqtt_link_calls_a_codec_on_another_realm_and_no_other_link_can() {
+    use crate::core::api::{CALL_ON_REALM_OPTION, FrontEnd};
+    let mut c = Cluster::new(2);
+    let (codec, _) = c.join(1, Serializer::Json, "realm2");
+    c.send(
+        &codec,
+        Message::Register(Register {
+            request: RequestId(1),
+            options: Dict::new(),
+            procedure: "far.decode".into(),
+        }),
+    );
+    c.pump();
+    assert!(matches!(
+        c.recv(&codec).as_slice(),
+        [Message::Registered(_)]
+    ));
+    let call = |request: u64, realm: &str| {
+        Message::Call(Call {
+            request: RequestId(request),
+            options: Dict::new()
+                .with(CALL_ON_REALM_OPTION, realm)
+                .with("timeout", 1000u64),
+            procedure: "far.decode".into(),
+            payload: Payload::args(vec![Value::from(1u64)]),
+        })
+    };
+    let mqtt = c.connect_local_as(0, FrontEnd::Mqtt);
+    c.routers[0].feed(mqtt.id, hello("realm1", Dict::new()));
+    assert!(matches!(mqtt.take().as_slice(), [Message::Welcome(_)]));
+    c.routers[0].feed(mqtt.id, call(7, "realm2"));
+    c.pump();
+    let inv = match c.recv(&codec).as_slice() {
+        [Message::Invocation(i)] => i.clone(),
+        other => panic!("expected INVOCATION, got {other:?}"),
+    };
+    assert_eq!(inv.payload.args, Some(vec![Value::from(1u64)]));
+    c.send(
+        &codec,
+        Message::Yield(Yield {
+            request: inv.request,
+            options: Dict::new(),
+            payload: Payload::args(vec![Value::from(2u64)]),
+        }),
+    );
+    c.pump();
+    match mqtt.take().as_slice() {
+        [Message::Result(r)] => {
+            assert_eq!(r.request, RequestId(7));
+            assert_eq!(r.payload.args, Some(vec![Value::from(2u64)]));
+        }
+        other => panic!("expected RESULT, got {other:?}"),
+    }
+    c.routers[0].feed(mqtt.id, call(8, "nowhere"));
+    c.pump();
+    match mqtt.take().as_slice() {
+        [Message::Error(e)] => assert_eq!(
+            (e.request, e.error.as_str()),
+            (RequestId(8), uris::NO_SUCH_REALM)
+        ),
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    // A WAMP client's CALL with the option stays on its realm.
+    let (wamp, _) = c.join(0, Serializer::Json, "realm1");
+    c.send(&wamp, call(9, "realm2"));
+    c.pump();
+    assert_eq!(error_uri(&c.recv(&wamp)[0]), uris::NO_SUCH_PROCEDURE);
+    let typed = c.connect_local(0);
+    c.routers[0].feed(typed.id, hello("realm1", Dict::new()));
+    let _ = typed.take();
+    c.routers[0].feed(typed.id, call(10, "realm2"));
+    c.pump();
+    match typed.take().as_slice() {
+        [Message::Error(e)] => assert_eq!(e.error, uris::NO_SUCH_PROCEDURE),
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    assert!(c.recv(&codec).is_empty(), "the codec was called once");
+}

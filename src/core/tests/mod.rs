@@ -326,8 +326,13 @@ impl Cluster {
 
     /// An in-process link on `shard` that sends and receives typed messages.
     pub(crate) fn connect_local(&mut self, shard: usize) -> LocalLink {
+        self.connect_local_as(shard, FrontEnd::Internal)
+    }
+
+    /// As [`Cluster::connect_local`], for a front end of kind `kind`.
+    pub(crate) fn connect_local_as(&mut self, shard: usize, kind: FrontEnd) -> LocalLink {
         let queue = MessageQueue::new_ref(1 << 20);
-        let info = LinkInfo::new(Rc::clone(&self.transport), FrontEnd::Internal, "local");
+        let info = LinkInfo::new(Rc::clone(&self.transport), kind, "local");
         let id = self.routers[shard]
             .open(info, Output::Typed(Rc::clone(&queue)))
             .expect("open");

@@ -38,6 +38,7 @@ use super::codec::{In, Out};
 use super::mapping;
 use super::out::{Matched, Msg};
 use super::state::State;
+use crate::core::api::CALL_ON_REALM_OPTION;
 use crate::core::outbox::Overflow;
 use crate::proto::mqtt::{MqttString, PublishProperties, PublishTemplate, ReasonCode};
 use crate::proto::{Call, Dict, Message, Payload, PublicationId, RequestId, Value};
@@ -55,10 +56,20 @@ pub fn waits(s: &State, request: RequestId) -> bool {
     })
 }
 
-/// The CALL of `procedure` with `args`, timed out after `dynamic_timeout`.
-fn call(s: &mut State, procedure: &str, args: Vec<Value>) -> (RequestId, Message) {
+/// The CALL of `procedure` with `args`, timed out after `dynamic_timeout`;
+/// made by the router on `realm` when the mapping names a realm other than
+/// the client's ([`CALL_ON_REALM_OPTION`]).
+fn call(
+    s: &mut State,
+    procedure: &str,
+    realm: Option<&str>,
+    args: Vec<Value>,
+) -> (RequestId, Message) {
     let request = s.request();
-    let options = Dict::new().with("timeout", s.svc.limits.dynamic_timeout_ms);
+    let mut options = Dict::new().with("timeout", s.svc.limits.dynamic_timeout_ms);
+    if let Some(realm) = realm.filter(|r| *r != s.svc.realm) {
+        options.insert(CALL_ON_REALM_OPTION, realm);
+    }
     let m = Message::Call(Call {
         request,
         options,
@@ -81,7 +92,7 @@ pub fn may_decode(s: &State) -> bool {
 /// Holds `publish` (request `request`) for `decoder` and feeds the CALL.
 pub fn decode(
     s: &mut State,
-    decoder: &str,
+    (decoder, realm): (&str, Option<&str>),
     topic: &str,
     payload: &Bytes,
     publish: Message,
@@ -95,6 +106,7 @@ pub fn decode(
     let (id, m) = call(
         s,
         decoder,
+        realm,
         vec![
             Value::Str(uri),
             Value::Str(topic.to_owned()),
@@ -124,7 +136,7 @@ pub fn hold(s: &mut State, msgs: Vec<Message>) {
 #[allow(clippy::too_many_arguments)]
 pub fn encode(
     s: &mut State,
-    encoder: &str,
+    (encoder, realm): (&str, Option<&str>),
     topic: MqttString,
     uri: &str,
     payload: &Payload,
@@ -144,6 +156,7 @@ pub fn encode(
     let (id, m) = call(
         s,
         encoder,
+        realm,
         vec![
             Value::Str(topic.as_str().to_owned()),
             Value::Str(uri.to_owned()),
@@ -354,6 +367,43 @@ mod tests {
             .collect()
     }
 
+    /// A codec on another realm is called by the router there: the CALL
+    /// names that realm (`CALL_ON_REALM_OPTION`); on the client's own realm
+    /// it is the client's call, as before.
+    #[test]
+    fn a_codec_on_another_realm_is_called_there() {
+        let mut s = state();
+        let own = s.svc.realm.clone();
+        for (realm, named) in [
+            (Some("codec"), Some("codec")),
+            (Some(own.as_str()), None),
+            (None, None),
+        ] {
+            let mut feed = Vec::new();
+            let (r, p) = publish(&mut s, "dev.a");
+            decode(
+                &mut s,
+                ("codec.dec", realm),
+                "dev/a",
+                &Bytes::new(),
+                p,
+                r,
+                &mut feed,
+            );
+            let Some(Message::Call(c)) = feed.last() else {
+                panic!("a CALL, not {feed:?}");
+            };
+            assert_eq!(
+                c.options.get(CALL_ON_REALM_OPTION).and_then(Value::as_str),
+                named,
+                "{realm:?}"
+            );
+            // Answer it, so that the next decode may wait.
+            let req = c.request;
+            let _ = answered(&mut s, req, Err(("x".into(), Payload::empty())), PLACE);
+        }
+    }
+
     #[test]
     fn decoded_publications_go_in_arrival_order() {
         let mut s = state();
@@ -361,7 +411,7 @@ mod tests {
         let (r1, p1) = publish(&mut s, "dev.a");
         decode(
             &mut s,
-            "codec.dec",
+            ("codec.dec", None),
             "dev/a",
             &Bytes::from_static(b"1"),
             p1,
@@ -389,7 +439,7 @@ mod tests {
         let (r3, p3) = publish(&mut s, "dev.b");
         decode(
             &mut s,
-            "codec.dec",
+            ("codec.dec", None),
             "dev/b",
             &Bytes::from_static(b"3"),
             p3,
@@ -433,7 +483,7 @@ mod tests {
         s.inflight_in = 1;
         decode(
             &mut s,
-            "codec.dec",
+            ("codec.dec", None),
             "dev/a",
             &Bytes::from_static(b"x"),
             p1,
@@ -484,7 +534,7 @@ mod tests {
         for n in 0..3 {
             assert!(encode(
                 &mut s,
-                "codec.enc",
+                ("codec.enc", None),
                 MqttString::from_static("dev/x"),
                 "dev.x",
                 &payload,

@@ -152,15 +152,11 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
     let format = mapping::format_of(&s.svc.payload_mapping, &uri);
     let decoder = match format {
         PayloadFormat::Dynamic { decoder, realm, .. } => {
-            if realm.as_ref().is_some_and(|r| *r != s.svc.realm) {
-                tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic mapping on another realm: dropped");
-                return Ok(answer(s, qos, &p, ReasonCode::ImplementationSpecificError)?);
-            }
             if !super::dynamic::may_decode(s) {
                 tracing::debug!(client = %s.client_id, topic = %p.topic, "MQTT dynamic decoder: max_inflight decodes wait, dropped");
                 return Ok(answer(s, qos, &p, ReasonCode::QuotaExceeded)?);
             }
-            Some(decoder.clone())
+            Some((decoder.clone(), realm.clone()))
         }
         _ => None,
     };
@@ -212,9 +208,15 @@ fn publish(s: &mut State, mut p: Publish, feed: &mut Vec<Message>) -> Result<(),
         payload,
     });
     match decoder {
-        Some(d) => {
-            super::dynamic::decode(s, &d, p.topic.as_str(), &p.payload, publish, request, feed)
-        }
+        Some((d, realm)) => super::dynamic::decode(
+            s,
+            (&d, realm.as_deref()),
+            p.topic.as_str(),
+            &p.payload,
+            publish,
+            request,
+            feed,
+        ),
         // Behind a publication being decoded: in order.
         None if super::dynamic::holding(s) => {
             super::dynamic::hold(s, std::iter::once(publish).chain(call).collect());

@@ -467,13 +467,10 @@ fn offer(
     if let PayloadFormat::Dynamic { encoder, realm, .. } = format
         && let Some(topic) = dyn_topic
     {
-        if realm.as_ref().is_some_and(|r| *r != s.svc.realm) {
-            return Ok(false);
-        }
-        let encoder = encoder.clone();
+        let (encoder, realm) = (encoder.clone(), realm.clone());
         let e = super::dynamic::encode(
             s,
-            &encoder,
+            (&encoder, realm.as_deref()),
             topic,
             uri,
             src.payload,
