@@ -84,12 +84,14 @@ impl ShardRouter {
             }
         }
         // An MQTT codec's call on another realm (`CALL_ON_REALM_OPTION`).
-        let msg = match msg {
-            Message::Call(c) if self.calls_on_realm(link, &c) => {
-                return self.call_on_realm(link, c);
+        if let Message::Call(c) = &msg
+            && self.calls_on_realm(link, c)
+        {
+            if let Message::Call(c) = msg {
+                self.call_on_realm(link, c);
             }
-            other => other,
-        };
+            return;
+        }
         if action_of(&msg).is_some() {
             let (grant, policy) = match self.admit(link, &msg, decided) {
                 Admit::Go(g, p) => (g, p),
