@@ -438,6 +438,10 @@ impl Node {
                 config: self.config_path.as_deref(),
                 shards: self.control.shards(),
                 draining: self.draining,
+                holding: self
+                    .held
+                    .as_ref()
+                    .map(|h| h.until.saturating_duration_since(Instant::now())),
                 reloads: Reloads {
                     ok: p.reloads.load(std::sync::atomic::Ordering::Relaxed),
                     failed: p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),

@@ -29,6 +29,10 @@ pub struct Status {
     pub shards_answered: usize,
     /// Whether a graceful shutdown is under way.
     pub draining: bool,
+    /// While the start holds clients back for the router's components:
+    /// seconds until the listeners accept anyway (`junction.components_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holding_seconds: Option<f64>,
     /// Reloads applied and refused since the start.
     pub reloads: Reloads,
     /// Listeners, one per transport.
@@ -102,6 +106,8 @@ pub struct NodeFacts<'a> {
     pub shards: usize,
     /// Draining.
     pub draining: bool,
+    /// Time left while the listeners are held for the router's components.
+    pub holding: Option<Duration>,
     /// Reload counts.
     pub reloads: Reloads,
 }
@@ -154,6 +160,7 @@ impl Status {
             shards: node.shards,
             shards_answered: reports.len(),
             draining: node.draining,
+            holding_seconds: node.holding.map(|d| d.as_secs_f64()),
             reloads: node.reloads,
             listeners,
             sessions: sessions
@@ -180,6 +187,12 @@ impl Status {
             uptime(self.uptime_seconds),
             if self.draining { ", shutting down" } else { "" }
         );
+        if let Some(left) = self.holding_seconds {
+            let _ = writeln!(
+                out,
+                "starting: clients wait until the router's components have joined ({left:.1} s at most)"
+            );
+        }
         let _ = writeln!(
             out,
             "config:  {}",
@@ -348,6 +361,7 @@ mod tests {
             config: Some(Path::new("/etc/junction/config.json")),
             shards: 3,
             draining: false,
+            holding: Some(Duration::from_millis(8500)),
             reloads: Reloads { ok: 1, failed: 2 },
         };
         let s = Status::build(
@@ -401,6 +415,13 @@ mod tests {
         assert_eq!(s.shards_answered, 2);
         let text = s.to_table();
         assert!(text.contains("up 1h 2m 5s"), "{text}");
+        assert!(
+            text.contains(
+                "starting: clients wait until the router's components have joined (8.5 s at most)"
+            ),
+            "{text}"
+        );
+        assert_eq!(s.holding_seconds, Some(8.5));
         assert!(text.contains("shards:  3 (2 answered)"), "{text}");
         assert!(
             text.contains("ws         ws://127.0.0.1:8080/ws  0-1"),
