@@ -28,7 +28,7 @@ use ahash::AHashMap;
 
 use super::ShardRouter;
 use super::api::{FrontEnd, LinkId, LinkInfo, MessageQueue, MessageQueueRef, Output};
-use super::authz::{AuthzTicket, Grant};
+use super::authz::{Action, AuthzTicket, Grant};
 use super::cluster::RealmIdx;
 use super::ctx::Ctx;
 use super::session::authn::{CallError, CallOutcome, Step, Ticket};
@@ -36,7 +36,9 @@ use super::session::{Auth, Features, Session};
 use crate::config::auth::AuthConfig;
 use crate::config::{Endpoint, RawSocketService, TransportAuth, TransportConfig, TransportKind};
 use crate::proto::message::code;
-use crate::proto::{Call, CallResult, Dict, Error, Message, Payload, RequestId, Serializer, Value};
+use crate::proto::{
+    Call, CallResult, Dict, Error, Message, Payload, RequestId, Serializer, SessionId, Value,
+};
 
 /// The role of router sessions.
 pub const ROUTER_ROLE: &str = "trusted";
@@ -90,8 +92,10 @@ pub(crate) enum Requester {
 /// check reads Python 2's message, so on Python 3 it denies.
 pub(crate) struct LegacyAuthz {
     realm: RealmIdx,
+    session: SessionId,
     procedure: String,
-    payload: Payload,
+    uri: String,
+    action: Action,
     timeout_ms: u64,
 }
 
@@ -458,17 +462,19 @@ impl ShardRouter {
             )
         });
         if issued.is_none() {
-            let error = Message::Error(Error {
-                request_type: code::CALL,
-                request,
-                details: Dict::new(),
-                error: super::uris::NO_SUCH_REALM.into(),
-                payload: Payload::args(vec![Value::from(format!(
-                    "no realm '{realm}' on this router"
-                ))]),
-            });
-            self.cx.links.send(link, &error);
+            let message = format!("no realm '{realm}' on this router");
+            let no_realm = super::uris::NO_SUCH_REALM;
+            self.cx
+                .links
+                .error(link, code::CALL, request, no_realm, Some(message));
         }
+    }
+
+    /// The asking session's details a dynamic authorizer gets (as the
+    /// session meta API gives them; its ID alone once it has left).
+    fn authz_details(&self, realm: RealmIdx, session: SessionId) -> Dict {
+        self.session_details(realm, session)
+            .unwrap_or_else(|| Dict::new().with("session", session.0))
     }
 
     /// Makes the calls authentication and authorization asked for, and
@@ -503,21 +509,17 @@ impl ShardRouter {
         }
         for (ticket, realm, session, call) in self.authz.take_calls() {
             did = true;
-            let details = self
-                .session_details(realm, session)
-                .unwrap_or_else(|| Dict::new().with("session", session.0));
+            // Built again only if the authorizer refuses four arguments.
             let legacy = Box::new(LegacyAuthz {
                 realm,
+                session,
                 procedure: call.procedure.clone(),
-                payload: Payload::args(vec![
-                    Value::Dict(details.clone()),
-                    Value::from(call.uri.as_str()),
-                    Value::from(call.action.as_str()),
-                ]),
+                uri: call.uri.clone(),
+                action: call.action,
                 timeout_ms: call.timeout_ms,
             });
             let payload = Payload::args(vec![
-                Value::Dict(details),
+                Value::Dict(self.authz_details(realm, session)),
                 Value::from(call.uri),
                 Value::from(call.action.as_str()),
                 Value::Dict(call.options),
@@ -555,10 +557,17 @@ impl ShardRouter {
                 CoreAnswer::AuthzAgain(ticket, legacy, then) => {
                     let LegacyAuthz {
                         realm,
+                        session,
                         procedure,
-                        payload,
+                        uri,
+                        action,
                         timeout_ms,
                     } = *legacy;
+                    let payload = Payload::args(vec![
+                        Value::Dict(self.authz_details(realm, session)),
+                        Value::from(uri),
+                        Value::from(action.as_str()),
+                    ]);
                     tracing::debug!(
                         authorizer = %procedure,
                         "the dynamic authorizer takes no options: asked again with (details, uri, action)"

@@ -113,7 +113,8 @@ fn ready_file(socket: &Path) -> PathBuf {
 /// has no host (no Python component, or not prepared) or the timeout is 0.
 pub fn hold(config: &Config) -> Option<std::time::Duration> {
     let timeout = config.node.components_timeout;
-    (host(config).is_some() && !timeout.is_zero()).then_some(timeout)
+    let prepared = config.transports.iter().any(|t| t.id == TRANSPORT_ID);
+    (prepared && !timeout.is_zero()).then_some(timeout)
 }
 
 /// The router components the host runs: Python classes and `function`
