@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 client on the shard's reactor, for the HTTP bridge's
 //! router components (MessageForwarder, RESTCallee): one request per
-//! connection (`Connection: close`), `http://` URLs only, the whole answer
-//! read into memory within [`MAX_RESPONSE`], everything within one timeout.
+//! connection (`Connection: close`), `http://` and `https://` URLs, the
+//! whole answer read into memory within [`MAX_RESPONSE`], everything within
+//! one timeout.
 //!
 //! Why our own rather than a crate: the well-kept clients (hyper's client,
 //! reqwest, ureq, isahc) bring a runtime (tokio) or block the thread, and
@@ -9,6 +10,15 @@
 //! `httparse` (already used by the server) for the answer's head and a
 //! chunked-body decoder are all it takes. Name resolution runs on the
 //! executor's blocking pool (`getaddrinfo` blocks).
+//!
+//! `https://` goes through rustls (the server's provider, aws-lc-rs) and is
+//! checked against the system's trust store, as Crossbar's bridge (treq,
+//! Twisted's platform trust) checks it: `rustls-native-certs` reads it
+//! (`SSL_CERT_FILE` / `SSL_CERT_DIR` override where it is), once per
+//! process, on the blocking pool; where it holds no certificate, Mozilla's
+//! roots (`webpki-roots`) stand in. No client certificate is sent.
+
+mod tls;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -23,9 +33,13 @@ pub const MAX_RESPONSE: usize = 16 << 20;
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URL is not `http://host[:port][/path][?query]`.
-    #[error("unsupported or malformed URL {0:?} (only http:// URLs)")]
+    /// The URL is not `http[s]://host[:port][/path][?query]`.
+    #[error("unsupported or malformed URL {0:?} (only http:// and https:// URLs)")]
     Url(String),
+    /// The TLS handshake or record layer failed (an untrusted certificate
+    /// included).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The host name did not resolve.
     #[error("cannot resolve {0}")]
     Resolve(String),
@@ -40,29 +54,37 @@ pub enum ClientError {
     Malformed(&'static str),
 }
 
-/// An `http://` URL, split.
+/// An `http://` or `https://` URL, split.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`.
+    pub tls: bool,
     /// Host name or address (IPv6 without brackets).
     pub host: String,
-    /// Port (80 by default).
+    /// Port (80, or 443 for `https://`, by default).
     pub port: u16,
     /// Path and query, starting with `/`.
     pub target: String,
 }
 
 impl Url {
-    /// Parses `http://host[:port][/path][?query]`.
+    /// Parses `http[s]://host[:port][/path][?query]`.
     ///
     /// # Errors
-    /// [`ClientError::Url`] for anything else (`https://` included).
+    /// [`ClientError::Url`] for anything else.
     pub fn parse(url: &str) -> Result<Url, ClientError> {
         let bad = || ClientError::Url(url.to_owned());
-        let rest = url
-            .get(..7)
-            .filter(|s| s.eq_ignore_ascii_case("http://"))
-            .map(|_| &url[7..])
-            .ok_or_else(bad)?;
+        let scheme = |s: &str| {
+            url.get(..s.len())
+                .filter(|p| p.eq_ignore_ascii_case(s))
+                .map(|_| &url[s.len()..])
+        };
+        let (tls, rest) = match (scheme("http://"), scheme("https://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return Err(bad()),
+        };
+        let default_port = if tls { 443 } else { 80 };
         let (authority, target) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -73,20 +95,25 @@ impl Url {
             let (h, after) = v6.split_once(']').ok_or_else(bad)?;
             let port = match after.strip_prefix(':') {
                 Some(p) => p.parse().map_err(|_| bad())?,
-                None if after.is_empty() => 80,
+                None if after.is_empty() => default_port,
                 None => return Err(bad()),
             };
             (h.to_owned(), port)
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
-                None => (authority.to_owned(), 80),
+                None => (authority.to_owned(), default_port),
             }
         };
         if host.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(bad());
         }
-        Ok(Url { host, port, target })
+        Ok(Url {
+            tls,
+            host,
+            port,
+            target,
+        })
     }
 
     /// `Host` header value.
@@ -96,7 +123,7 @@ impl Url {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             h
         } else {
             format!("{h}:{}", self.port)
@@ -157,38 +184,56 @@ pub async fn request(
     timeout: Duration,
 ) -> Result<Response, ClientError> {
     let url = Url::parse(url)?;
-    let head = request_head(method, &url, headers, body.len());
+    let mut out = request_head(method, &url, headers, body.len());
+    out.extend_from_slice(body);
     let work = async {
         let addr = resolve(&url).await?;
-        let mut sock = TcpStream::connect(addr)
+        let sock = TcpStream::connect(addr)
             .await
             .map_err(std::io::Error::from)?;
-        sock.write_all(&head).await?;
-        sock.write_all(body).await?;
-        sock.flush().await?;
-        let mut raw = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = sock.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
-            if raw.len() > MAX_RESPONSE {
-                return Err(ClientError::Malformed("answer too large"));
-            }
-            // Stop early once a Content-Length answer is complete (the
-            // server may keep the connection despite `Connection: close`).
-            if let Ok(Some(r)) = parse_response(&raw, false) {
-                return Ok(r);
-            }
+        if url.tls {
+            let config = tls::config().await?;
+            tls::exchange(sock, config, &url.host, &out).await
+        } else {
+            exchange(sock, &out).await
         }
-        parse_response(&raw, true)?.ok_or(ClientError::Malformed("answer cut short"))
     };
     match crate::transport::with_timeout(timeout, work).await {
         Some(r) => r,
         None => Err(ClientError::Timeout(timeout)),
     }
+}
+
+/// Sends `out` (head and body) on a plain connection and reads the answer.
+async fn exchange(mut sock: TcpStream, out: &[u8]) -> Result<Response, ClientError> {
+    sock.write_all(out).await?;
+    sock.flush().await?;
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = sock.read(&mut buf).await?;
+        if n == 0 {
+            return finish(&raw);
+        }
+        if let Some(r) = take(&mut raw, &buf[..n])? {
+            return Ok(r);
+        }
+    }
+}
+
+/// Adds `more` to the answer read so far; the answer once complete by its
+/// length (the server may keep the connection despite `Connection: close`).
+fn take(raw: &mut Vec<u8>, more: &[u8]) -> Result<Option<Response>, ClientError> {
+    raw.extend_from_slice(more);
+    if raw.len() > MAX_RESPONSE {
+        return Err(ClientError::Malformed("answer too large"));
+    }
+    parse_response(raw, false).or(Ok(None))
+}
+
+/// The answer once the connection ended.
+fn finish(raw: &[u8]) -> Result<Response, ClientError> {
+    parse_response(raw, true)?.ok_or(ClientError::Malformed("answer cut short"))
 }
 
 /// The request head: request line, `Host`, the given fields, the body's
@@ -342,8 +387,23 @@ mod tests {
             ("::1", 80, "[::1]".to_owned())
         );
         assert_eq!(Url::parse("http://h?q").expect("ok").target, "/?q");
+        let u = Url::parse("https://h/p").expect("ok");
+        assert_eq!(
+            (u.tls, u.port, u.host_header()),
+            (true, 443, "h".to_owned())
+        );
+        let u = Url::parse("https://h:8443").expect("ok");
+        assert_eq!(
+            (u.tls, u.port, u.host_header()),
+            (true, 8443, "h:8443".to_owned())
+        );
+        assert!(!Url::parse("http://h:443/").expect("ok").tls);
+        assert_eq!(
+            Url::parse("http://h:443/").expect("ok").host_header(),
+            "h:443"
+        );
         for bad in [
-            "https://x/",
+            "httpx://x/",
             "ftp://x",
             "http://",
             "http://h:x/",

@@ -16,7 +16,8 @@
 //!   logged (Crossbar raises in its event handler, which only logs too).
 //! - RESTCallee: `procedure` is registered; a call with keyword arguments
 //!   `method`, `url` (joined to `baseurl`), `body` (text), `headers`
-//!   (`{name: value}`), `params` (`{name: value}`, added to the query)
+//!   (`{name: value}` or `{name: [values]}`), `params` (`{name: value}`,
+//!   added to the query)
 //!   makes that request and yields one keyword-free result
 //!   `{"code": status, "content": text, "headers": {name: [values]}}`; a
 //!   failed request answers the call with `wamp.error.runtime_error`.
@@ -288,22 +289,41 @@ fn http_call(base: &str, p: &Payload) -> Result<HttpCall, String> {
             Some(_) => Err(format!("'{}' must be a string", NAMES[i])),
         }
     };
-    let dict = |i: usize| -> Result<Vec<(String, String)>, String> {
-        match get(i) {
-            None => Ok(Vec::new()),
-            Some(Value::Dict(d)) => d
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::Str(s) => Ok((k.to_owned(), s.clone())),
-                    _ => Err(format!("'{}' values must be strings", NAMES[i])),
-                })
-                .collect(),
-            Some(_) => Err(format!("'{}' must be a dictionary", NAMES[i])),
+    // `{name: value}`; header values may also be lists of values, as
+    // Crossbar hands `headers` to Twisted's `Headers` (which takes lists).
+    let dict = |i: usize, lists: bool| -> Result<Vec<(String, String)>, String> {
+        let Some(v) = get(i) else {
+            return Ok(Vec::new());
+        };
+        let Value::Dict(d) = v else {
+            return Err(format!("'{}' must be a dictionary", NAMES[i]));
+        };
+        let mut out = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            match v {
+                Value::Str(s) => out.push((k.to_owned(), s.clone())),
+                Value::List(l) if lists => {
+                    for item in l {
+                        let Value::Str(s) = item else {
+                            return Err(format!("'{}' values must be strings", NAMES[i]));
+                        };
+                        out.push((k.to_owned(), s.clone()));
+                    }
+                }
+                _ if lists => {
+                    return Err(format!(
+                        "'{}' values must be strings or lists of strings",
+                        NAMES[i]
+                    ));
+                }
+                _ => return Err(format!("'{}' values must be strings", NAMES[i])),
+            }
         }
+        Ok(out)
     };
     let method = text(0)?.ok_or("'method' is required")?;
     let mut url = client::join(base, &text(1)?.unwrap_or_default());
-    let params = dict(4)?;
+    let params = dict(4, false)?;
     if !params.is_empty() {
         let q: Vec<String> = params
             .iter()
@@ -316,7 +336,7 @@ fn http_call(base: &str, p: &Payload) -> Result<HttpCall, String> {
         method,
         url,
         body: text(2)?.unwrap_or_default(),
-        headers: dict(3)?,
+        headers: dict(3, true)?,
     })
 }
 
@@ -428,6 +448,55 @@ mod tests {
             kwargs: Some(Dict::new().with("method", "GET").with("headers", 3i64)),
         };
         assert!(http_call("http://h/", &bad).is_err());
+        // Header values as Twisted's `Headers` takes them (lists), or text;
+        // query parameters are text only.
+        let listed = |headers: Value, params: Value| Payload {
+            args: None,
+            kwargs: Some(
+                Dict::new()
+                    .with("method", "GET")
+                    .with("headers", headers)
+                    .with("params", params),
+            ),
+        };
+        let c = http_call(
+            "https://h/",
+            &listed(
+                Value::Dict(
+                    Dict::new()
+                        .with("Accept", vec![Value::from("a/b"), Value::from("c/d")])
+                        .with("X-One", "1"),
+                ),
+                Value::Dict(Dict::new()),
+            ),
+        )
+        .expect("ok");
+        assert_eq!(
+            c.headers,
+            vec![
+                ("Accept".to_owned(), "a/b".to_owned()),
+                ("Accept".to_owned(), "c/d".to_owned()),
+                ("X-One".to_owned(), "1".to_owned()),
+            ]
+        );
+        let e = http_call(
+            "http://h/",
+            &listed(
+                Value::Dict(Dict::new().with("Accept", vec![Value::from(1i64)])),
+                Value::Dict(Dict::new()),
+            ),
+        )
+        .expect_err("a number in a header list");
+        assert_eq!(e, "'headers' values must be strings");
+        let e = http_call(
+            "http://h/",
+            &listed(
+                Value::Dict(Dict::new()),
+                Value::Dict(Dict::new().with("q", vec![Value::from("x")])),
+            ),
+        )
+        .expect_err("a list as a query value");
+        assert_eq!(e, "'params' values must be strings");
     }
 
     #[test]
