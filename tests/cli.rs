@@ -292,8 +292,24 @@ fn start_rejects_a_bad_config_before_starting() {
 
 #[test]
 fn start_names_a_tls_file_that_does_not_load_once() {
-    // tls.json names key and certificate files that are not there.
-    let out = junction(&["start", "--config", &sample("tls.json")]);
+    // tls.json names key and certificate files that are not there. Its
+    // ports are moved to free ones: a router on 8080 (the default) must not
+    // make the listener fail before the TLS files are read.
+    let text_of = std::fs::read_to_string(sample("tls.json")).expect("sample");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let moved = text_of
+        .replace("\"port\": 8080", &format!("\"port\": {}", free()))
+        .replace("\"port\": 8081", &format!("\"port\": {}", free()));
+    assert_ne!(moved, text_of, "the sample's ports moved");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("tls.json");
+    std::fs::write(&config, moved).expect("config");
+    let out = junction(&["start", "--config", config.to_str().expect("UTF-8 path")]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let line = stderr
