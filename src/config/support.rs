@@ -39,8 +39,6 @@ enum Feature {
     CrossbarClass(String),
     /// A worker type other than the router.
     Worker(&'static str),
-    /// A container component that is not a Python class (description).
-    ContainerComponent(String),
 }
 
 /// What the runtime does about a feature in use.
@@ -74,10 +72,6 @@ fn gap(f: &Feature) -> Option<Gap> {
             warn("used only to locate `static` package sources and to run `wsgi` applications")
         }
         F::RouterEnv => warn("ignored: used only for the router's Python components (none here)"),
-        // Node layer: workers.
-        F::ContainerComponent(what) => error(format!(
-            "{what} in a container (only Python classes run in Junction's container host)"
-        )),
         // Never: Junction does not serve Crossbar's upload service (Crossbar
         // 26 checks its config but does not serve it). (`resource` paths,
         // Python code, are served as 404 with a warning by the loader.)
@@ -228,26 +222,11 @@ fn features(c: &Config, at: &Paths) -> Vec<(Feature, String)> {
             ComponentKind::Python(_) => {}
         }
     }
+    // Every container component runs in the container's host: classes,
+    // `function` components and the HTTP bridge classes (the host's own code).
     for w in &c.workers {
         let wp = index("workers", w.index);
         out.push((Feature::Worker(w.kind.type_name()), child(&wp, "type")));
-        if let super::worker::WorkerKind::Container(ct) = &w.kind {
-            for (k, comp) in ct.components.iter().enumerate() {
-                let cp = index(&child(&wp, "components"), k);
-                if !matches!(
-                    &comp.kind,
-                    ComponentKind::Python(super::worker::PythonComponent {
-                        entry: super::worker::PythonEntry::Class(_),
-                        ..
-                    })
-                ) {
-                    out.push((
-                        Feature::ContainerComponent(comp.kind.describe()),
-                        cp.clone(),
-                    ));
-                }
-            }
-        }
     }
     out
 }
@@ -349,10 +328,7 @@ mod tests {
 
     #[test]
     fn every_feature_with_an_arm_is_named_in_its_message() {
-        for (f, needle) in [(
-            Feature::ContainerComponent("a function component".into()),
-            "function",
-        )] {
+        for (f, needle) in [(Feature::WebService("upload"), "upload")] {
             match gap(&f) {
                 Some(Gap::Error(what)) => assert!(what.contains(needle), "{what}"),
                 other => panic!("{f:?}: {other:?}"),

@@ -299,8 +299,8 @@ mod tests {
             &path,
             r#"{"version": 2, "workers": [{"type": "router",
                 "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
-                "transports": [{"type": "rawsocket", "serializers": ["ubjson"], "endpoint": {"type": "tcp", "port": 0}}]},
-                {"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}]}"#,
+                "transports": [{"type": "rawsocket", "serializers": ["ubjson"], "endpoint": {"type": "tcp", "port": 0}}],
+                "connections": [{}]}]}"#,
         )
         .expect("write");
         let errors = load(&path).expect_err("refused");
@@ -311,7 +311,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("a function component in a container")),
+                .any(|e| e.contains("router connections") && e.contains("not supported yet")),
             "{errors:?}"
         );
         let errors = load(&dir.path().join("missing.json")).expect_err("refused");

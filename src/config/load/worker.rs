@@ -590,11 +590,14 @@ impl Loader<'_> {
         let obj = self.object(path, v)?;
         let mut keys = vec![("transport", Key::Read)];
         if obj.get("type").and_then(Value::as_str) == Some("function") {
-            // A function component authenticates itself (Python client side).
+            // Crossbar's checker wants it, but its container never reads it:
+            // a function component joins anonymously (`_AnonymousRoleSession`),
+            // as in Junction's host.
             keys.push((
                 "auth",
                 Key::Warn(
-                    "ignored: client authentication of a Python component Junction cannot run",
+                    "ignored: Crossbar's container does not use it either (a function \
+                     component joins anonymously)",
                 ),
             ));
         }

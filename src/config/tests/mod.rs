@@ -322,7 +322,8 @@ fn disabled_worker_is_skipped() {
 #[case("/bogus", json!(1), "bogus", Invalid, "unknown key")]
 #[case("/workers", json!({}), "workers", Invalid, "expected a list")]
 #[case("/workers", json!([]), "workers", Invalid, "no router worker")]
-#[case("/workers/1", json!({"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}), "workers[1].components[0]", Unsupported, "a function component in a container (only Python classes run in Junction's container host) is not supported yet")]
+#[case("/workers/1", json!({"type": "container", "components": [{"type": "class", "classname": "crossbar.bridge.rest.MessageForwarder", "realm": "realm1", "extra": {"subscriptions": [{"topic": "a.b"}]}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}), "workers[1].components[0].extra.subscriptions[0].url", Invalid, "missing")]
+#[case("/workers/1", json!({"type": "container", "components": [{"type": "class", "classname": "crossbar.adapter.rest.RESTCallee", "realm": "realm1", "extra": {"procedure": "a.b", "baseurl": "http://h/", "timeout": 3}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}), "workers[1].components[0].extra.timeout", Invalid, "unknown key")]
 #[case("/workers/1", json!({"type": "guest"}), "workers[1].executable", Invalid, "missing")]
 #[case("/workers/1", json!({"type": "proxy"}), "workers[1].routes", Invalid, "a proxy forwards nothing without routes")]
 #[case("/workers/1", json!({"type": "hostmonitor"}), "workers[1].type", Unsupported, "not supported yet")]
@@ -535,7 +536,7 @@ fn several_errors_are_all_reported() {
     set(
         &mut v,
         "/workers/1",
-        json!({"type": "container", "components": [{"type": "function", "realm": "realm1", "callbacks": {"join": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}),
+        json!({"type": "container", "components": [{"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1", "extra": {"procedure": "a.b"}, "transport": {"type": "rawsocket", "serializer": "json", "endpoint": {"type": "unix", "path": "s"}}}]}),
     );
     let paths: Vec<String> = issues(&v).into_iter().map(|i| i.path).collect();
     assert_eq!(
@@ -543,7 +544,7 @@ fn several_errors_are_all_reported() {
         vec![
             "workers[0].realms[0].store.type",
             "workers[0].transports[0].serializers[0]",
-            "workers[1].components[0]",
+            "workers[1].components[0].extra.baseurl",
         ]
     );
 }

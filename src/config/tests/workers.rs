@@ -222,7 +222,15 @@ fn containers_and_their_transports() {
         tls.ca_certificates,
         vec![Path::new("/node/ca.pem").to_owned()]
     );
-    assert!(warning_paths(&c).contains(&"workers[1].components[1].auth"));
+    // Crossbar's container never reads it: its function components join anonymously.
+    assert_eq!(
+        warnings_at(&c, "workers[1].components[1].auth"),
+        vec![
+            "workers[1].components[1].auth: ignored: Crossbar's container does not use it either \
+             (a function component joins anonymously)"
+        ]
+    );
+    assert!(c.unsupported().is_empty(), "the function component runs");
     // Every shutdown mode is read.
     for mode in [
         ContainerShutdown::Manual,

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::worker::{
     ComponentKind, ConnectingEndpoint, ConnectingKind, ContainerComponent, ContainerRestart,
     ContainerWorker, DEFAULT_GUEST_STOP_TIMEOUT_S, GuestOutput, GuestRestart, GuestStdin,
-    GuestWorker, PythonEntry,
+    GuestWorker, MessageForwarder, PythonEntry,
 };
 
 /// The host program.
@@ -49,7 +49,7 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
         env.vars
             .insert("PYTHONPATH".into(), joined.to_string_lossy().into_owned());
     }
-    let components: Vec<Value> = c.components.iter().filter_map(component).collect();
+    let components: Vec<Value> = c.components.iter().map(component).collect();
     GuestSpec {
         id: id.to_owned(),
         kind: "container",
@@ -82,13 +82,12 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
     }
 }
 
-/// One component as the host takes it: a class (`classname`) or, for the
-/// router's own components, a `function` component (`callbacks`); `None`
-/// for what is not Python (the gap list refuses those in a container).
-fn component(c: &ContainerComponent) -> Option<Value> {
-    let ComponentKind::Python(py) = &c.kind else {
-        return None;
-    };
+/// One component as the host takes it: a class (`classname`), a
+/// `function` component (`callbacks`), a function authenticator of the
+/// router's (`authenticator`) or an HTTP bridge class (`bridge`: its
+/// checked `extra`, which the host's own code runs; see the host's
+/// docstring).
+fn component(c: &ContainerComponent) -> Value {
     let endpoint = match &c.transport.endpoint {
         ConnectingEndpoint::Tcp {
             host,
@@ -126,26 +125,54 @@ fn component(c: &ContainerComponent) -> Option<Value> {
             "serializer": serializer.name(),
         }),
     };
-    let (key, entry) = match &py.entry {
-        PythonEntry::Class(classname) => ("classname", json!(classname)),
-        PythonEntry::Function(callbacks) => ("callbacks", json!(callbacks)),
-        PythonEntry::Authenticator {
-            create,
-            config,
-            procedure,
-        } => (
-            "authenticator",
-            json!({"create": create, "config": config, "procedure": procedure}),
+    let (key, entry, extra) = match &c.kind {
+        ComponentKind::MessageForwarder(f) => ("bridge", forwarder(f), None),
+        ComponentKind::RestCallee(r) => (
+            "bridge",
+            json!({"kind": "callee", "procedure": r.procedure, "baseurl": r.base_url}),
+            None,
         ),
+        ComponentKind::Python(py) => {
+            let (key, entry) = match &py.entry {
+                PythonEntry::Class(classname) => ("classname", json!(classname)),
+                PythonEntry::Function(callbacks) => ("callbacks", json!(callbacks)),
+                PythonEntry::Authenticator {
+                    create,
+                    config,
+                    procedure,
+                } => (
+                    "authenticator",
+                    json!({"create": create, "config": config, "procedure": procedure}),
+                ),
+            };
+            (key, entry, py.extra.clone())
+        }
     };
     let mut out = json!({
         "id": c.id,
         "realm": c.realm,
-        "extra": py.extra,
+        "extra": extra,
         "transport": transport,
     });
     out[key] = entry;
-    Some(out)
+    out
+}
+
+/// A MessageForwarder's `bridge` entry: its `extra` as the config check
+/// read it (`method` upper case, `match` and `expectedcode` explicit).
+fn forwarder(f: &MessageForwarder) -> Value {
+    let subscriptions: Vec<Value> = f
+        .subscriptions
+        .iter()
+        .map(|s| json!({"topic": s.topic, "url": s.url, "match": s.match_policy.as_str()}))
+        .collect();
+    json!({
+        "kind": "forwarder",
+        "subscriptions": subscriptions,
+        "method": f.method,
+        "expectedcode": f.expected_code,
+        "debug": f.debug,
+    })
 }
 
 #[cfg(test)]
@@ -207,20 +234,53 @@ mod tests {
     }
 
     #[test]
-    fn function_components_stay_on_the_gap_list_and_tls_goes_to_the_host() {
+    fn function_and_bridge_components_go_to_the_host_and_so_does_tls() {
         let c = Config::from_json_str(
             r#"{"version": 2, "workers": [
                 {"type": "router", "realms": [{"name": "realm1", "roles": [{"name": "anonymous"}]}],
                  "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}}]},
                 {"type": "container", "components": [
                     {"type": "function", "realm": "realm1", "callbacks": {"join": "app.on_join"},
+                     "auth": {"anonymous": {}}, "extra": {"n": 1},
                      "transport": {"type": "websocket", "url": "wss://h/ws",
-                                   "endpoint": {"type": "tcp", "host": "h", "port": 443, "tls": {"hostname": "h"}}}}]}]}"#,
+                                   "endpoint": {"type": "tcp", "host": "h", "port": 443, "tls": {"hostname": "h"}}}},
+                    {"type": "class", "classname": "crossbar.adapter.rest.MessageForwarder", "realm": "realm1",
+                     "extra": {"subscriptions": [{"topic": "com.a", "url": "http://s/a"},
+                                                 {"topic": "com.", "url": "https://s/b", "match": "prefix"}],
+                               "method": "put", "expectedcode": 204},
+                     "transport": {"type": "rawsocket", "serializer": "json",
+                                   "endpoint": {"type": "unix", "path": "r.sock"}}},
+                    {"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1", "id": "rest",
+                     "extra": {"procedure": "com.rest", "baseurl": "https://s/api/"},
+                     "transport": {"type": "rawsocket", "serializer": "json",
+                                   "endpoint": {"type": "unix", "path": "r.sock"}}}]}]}"#,
         )
         .expect("loads");
-        let gaps: Vec<String> = c.unsupported().iter().map(ToString::to_string).collect();
-        assert_eq!(gaps.len(), 1, "{gaps:?}");
-        assert!(gaps[0].contains("workers[1].components[0]") && gaps[0].contains("function"));
+        assert!(c.unsupported().is_empty(), "{:?}", c.unsupported());
+        let specs = super::super::guests(&c);
+        let GuestStdin::Json { value, .. } = &specs[0].config.stdin else {
+            panic!("stdin");
+        };
+        let components = &value["components"];
+        assert_eq!(components[0]["callbacks"], json!({"join": "app.on_join"}));
+        assert_eq!(components[0]["extra"], json!({"n": 1}));
+        // The bridge classes: their checked `extra`, never a class to import.
+        assert_eq!(components[1]["classname"], Value::Null);
+        assert_eq!(components[1]["extra"], Value::Null);
+        assert_eq!(
+            components[1]["bridge"],
+            json!({"kind": "forwarder", "method": "PUT", "expectedcode": 204, "debug": false,
+                   "subscriptions": [{"topic": "com.a", "url": "http://s/a", "match": "exact"},
+                                     {"topic": "com.", "url": "https://s/b", "match": "prefix"}]})
+        );
+        assert_eq!(
+            (&components[2]["id"], &components[2]["bridge"]),
+            (
+                &json!("rest"),
+                &json!({"kind": "callee", "procedure": "com.rest", "baseurl": "https://s/api/"})
+            )
+        );
+        assert_eq!(components[2]["transport"]["type"], "rawsocket");
         // TLS on a class component's transport: the host gets Crossbar's keys.
         let c = Config::from_json_str(
             r#"{"version": 2, "workers": [

@@ -1,11 +1,21 @@
 """Junction's container host: runs the Python components of one container
 worker with Autobahn|Python, as Crossbar's container process does.
 
-Reads one JSON line on stdin: {"components": [{"id", "classname" or
-"callbacks", "realm", "extra", "transport", "authentication"?}],
-"shutdown": "shutdown-...", "start_timeout", "ready_file"?}: the transport as Autobahn's Component takes
-it; "callbacks" (a router `function` component) maps event names (join,
-leave, connect, disconnect) to functions, run on Autobahn's own session;
+Reads one JSON line on stdin: {"components": [{"id", "classname",
+"callbacks", "authenticator" or "bridge", "realm", "extra", "transport",
+"authentication"?}], "shutdown": "shutdown-...", "start_timeout",
+"ready_file"?}: the transport as Autobahn's Component takes it;
+"callbacks" (a `function` component, the router's or a container's) maps
+event names (join, leave, connect, disconnect) to functions, run on
+Autobahn's own session; "bridge" is one of Crossbar's HTTP bridge classes,
+run by this host's own code (Crossbar is never imported), with the `extra`
+the node checked: {"kind": "forwarder", "subscriptions": [{"topic", "url",
+"match"}], "method", "expectedcode" (or null), "debug"} for
+crossbar.bridge.rest.MessageForwarder, {"kind": "callee", "procedure",
+"baseurl"} for crossbar.bridge.rest.RESTCallee (see message_forwarder and
+rest_callee; both join over their own transport, so the router's
+authentication and roles apply); their HTTP requests (the standard
+library's http.client, see http_request) run in a thread, off the loop;
 "authentication": {"ticket": {"authid", "ticket"}} for the router's own
 components, which log in with that ticket over the node's private socket
 (it is never printed); "ready_file" (the router's components only) is
@@ -18,7 +28,8 @@ or ended, as Crossbar starts a router's or a container's, or after
 "start_timeout" seconds (see Startup). Imports every class and function (from the
 pythonpath), then runs them all with Autobahn's Component API: Twisted when
 a class derives from autobahn.twisted's ApplicationSession (Crossbar's own
-components) or function components imported Twisted, asyncio otherwise.
+components) or function components imported Twisted, asyncio otherwise
+(so a container of bridge components alone runs on asyncio).
 Each component reconnects when its
 connection is lost; it has stopped when its session left for good (its
 start() future is done), and failed when that future failed.
@@ -101,6 +112,226 @@ def authenticator(spec):
         return finished
 
     return {"join": on_join}
+
+
+#: How long one HTTP request of a bridge component may take (as the
+#: router's native bridge components), in seconds for each connect or read.
+HTTP_TIMEOUT = 30
+#: The largest answer a RESTCallee reads (as the native one).
+HTTP_MAX_ANSWER = 16 << 20
+#: Request headers the HTTP client writes itself (a caller's are dropped).
+HTTP_MANAGED = ("host", "content-length", "connection", "transfer-encoding")
+
+
+def http_request(method, url, body, headers):
+    """One HTTP/1.1 request (blocking: run it in a thread), on its own
+    connection (`Connection: close`), no redirect followed: returns
+    (status, body bytes, [(name, value)]). `headers` is a list of (name,
+    value) pairs, sent as given (a name may repeat). https uses Python's
+    default SSL context (the system's CAs; SSL_CERT_FILE names others).
+    Raises OSError or ValueError when the request fails.
+
+    http.client rather than urllib.request: urllib adds a form Content-Type
+    to every body and merges repeated names, and it follows redirects,
+    which the native bridge does not (Crossbar's treq does, for GET)."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"unsupported or malformed URL {url!r} (only http:// and https://)")
+    if parts.scheme == "https":
+        import ssl
+
+        conn = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=HTTP_TIMEOUT, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HTTP_TIMEOUT)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in headers:
+            if name.lower() not in HTTP_MANAGED:
+                conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.putheader("Connection", "close")
+        conn.endheaders(body)
+        answer = conn.getresponse()
+        content = answer.read(HTTP_MAX_ANSWER + 1)
+        if len(content) > HTTP_MAX_ANSWER:
+            raise ValueError(f"the answer is larger than {HTTP_MAX_ANSWER} bytes")
+        return answer.status, content, answer.getheaders()
+    finally:
+        conn.close()
+
+
+def in_thread(fn, *args):
+    """`fn(*args)` run in a thread of the framework's pool: a future (a
+    Deferred under Twisted) of its result, so the loop never blocks."""
+    import txaio
+
+    if txaio.using_twisted:
+        from twisted.internet.threads import deferToThread
+
+        return deferToThread(fn, *args)
+    import asyncio
+
+    return asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def answered(cid, what, futures):
+    """A future that resolves once every one of `futures` (subscribe or
+    register) has answered; a refusal is logged, as the native bridge
+    does, and ends nothing."""
+    import txaio
+
+    done = txaio.create_future()
+    left = [len(futures)]
+
+    def one(_):
+        left[0] -= 1
+        if left[0] == 0:
+            txaio.resolve(done, None)
+
+    for name, fut in futures:
+
+        def failed(failure, name=name):
+            why = txaio.failure_message(failure)
+            print(f"component {cid}: {what} could not use {name}: {why}", flush=True)
+            one(None)
+
+        txaio.add_callbacks(fut, one, failed)
+    if not futures:
+        txaio.resolve(done, None)
+    return done
+
+
+def message_forwarder(cid, spec):
+    """The join callback of Crossbar's MessageForwarder: every event on a
+    subscription becomes `method` to its `url` with `Content-Type:
+    application/json` and the body {"args": [...], "kwargs": {...}}
+    (compact JSON, UTF-8); a failed request or a status other than
+    `expectedcode` is logged and ends nothing."""
+    method, expected, debug = spec["method"], spec.get("expectedcode"), spec.get("debug")
+    said = f"component {cid}: MessageForwarder:"
+    json_type = [("Content-Type", "application/json")]
+
+    def send(url, body):
+        try:
+            status, content, _ = http_request(method, url, body, json_type)
+        except Exception as e:  # noqa: BLE001 - any failure is logged, never raised
+            print(f"{said} {method} {url} failed: {type(e).__name__}: {e}", flush=True)
+            return
+        if expected and status != expected:
+            print(f"{said} {method} {url} answered {status}, not the expected {expected}", flush=True)
+        if debug:
+            print(f"{said} {url} answered: {content.decode('utf-8', 'replace')}", flush=True)
+
+    def handler(url):
+        def on_event(*args, **kwargs):
+            body = {"args": list(args), "kwargs": kwargs}
+            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            return in_thread(send, url, text.encode("utf-8"))
+
+        return on_event
+
+    def on_join(session, details):
+        from autobahn.wamp.types import SubscribeOptions
+
+        futures = []
+        for s in spec["subscriptions"]:
+            options = SubscribeOptions(match=s["match"])
+            subscribed = session.subscribe(handler(s["url"]), s["topic"], options=options)
+            futures.append((s["topic"], subscribed))
+        return answered(cid, "MessageForwarder", futures)
+
+    return {"join": on_join}
+
+
+#: A RESTCallee call's arguments, by name or in this order.
+CALL_ARGS = ("method", "url", "body", "headers", "params")
+
+
+def http_call(base, args, kwargs):
+    """A RESTCallee call's (method, url, body bytes, [(name, value)]);
+    raises ApplicationError wamp.error.invalid_argument for bad ones.
+    `headers` values are strings or lists of strings (Crossbar hands them
+    to Twisted's Headers, which takes lists); `params` go to the query."""
+    import urllib.parse
+
+    from autobahn.wamp.exception import ApplicationError
+
+    got = {n: v for n, v in zip(CALL_ARGS, args)}
+    got.update({n: kwargs[n] for n in CALL_ARGS if n in kwargs})
+    got = {n: v for n, v in got.items() if v is not None}
+
+    def bad(why):
+        return ApplicationError(ApplicationError.INVALID_ARGUMENT, why)
+
+    for name in ("method", "url", "body"):
+        if not isinstance(got.get(name, ""), str):
+            raise bad(f"'{name}' must be a string")
+    for name in ("headers", "params"):
+        if not isinstance(got.get(name, {}), dict):
+            raise bad(f"'{name}' must be a dictionary")
+    if "method" not in got:
+        raise bad("'method' is required")
+    headers = []
+    for name, value in got.get("headers", {}).items():
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in values):
+            raise bad("'headers' values must be strings or lists of strings")
+        headers += [(name, v) for v in values]
+    params = got.get("params", {})
+    if not all(isinstance(v, str) for v in params.values()):
+        raise bad("'params' values must be strings")
+    url = urllib.parse.urljoin(base, got.get("url", ""))
+    if params:
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+    return got["method"], url, got.get("body", "").encode("utf-8"), headers
+
+
+def rest_callee(cid, spec):
+    """The join callback of Crossbar's RESTCallee: registers `procedure`;
+    a call makes the request (see http_call) and returns one positional
+    {"code": status, "content": text, "headers": {name: [values]}}; a
+    failed request is wamp.error.runtime_error with the reason."""
+    base, procedure = spec["baseurl"], spec["procedure"]
+
+    def request(method, url, body, headers):
+        from autobahn.wamp.exception import ApplicationError
+
+        try:
+            status, content, raw = http_request(method, url, body, headers)
+        except Exception as e:  # noqa: BLE001 - any failure answers the call
+            raise ApplicationError(
+                "wamp.error.runtime_error", f"{method} {url} failed: {type(e).__name__}: {e}"
+            ) from e
+        grouped = {}
+        for name, value in raw:
+            key = next((k for k in grouped if k.lower() == name.lower()), name)
+            grouped.setdefault(key, []).append(value)
+        return {"code": status, "content": content.decode("utf-8", "replace"), "headers": grouped}
+
+    def on_call(*args, **kwargs):
+        return in_thread(request, *http_call(base, args, kwargs))
+
+    def on_join(session, details):
+        registered = session.register(on_call, procedure)
+        return answered(cid, "RESTCallee", [(procedure, registered)])
+
+    return {"join": on_join}
+
+
+#: The Crossbar class each bridge kind stands for (for the log).
+BRIDGE_CLASSES = {"forwarder": "MessageForwarder", "callee": "RESTCallee"}
+
+
+def bridge(cid, spec):
+    """The join callback of an HTTP bridge component (`spec["kind"]`
+    forwarder or callee)."""
+    return (message_forwarder if spec["kind"] == "forwarder" else rest_callee)(cid, spec)
 
 
 def leave_now(status, why):
@@ -393,6 +624,8 @@ def main():
             if "classname" in c
             else authenticator(c["authenticator"])
             if "authenticator" in c
+            else bridge(c["id"], c["bridge"])
+            if "bridge" in c
             else {event: load(name) for event, name in c["callbacks"].items()}
             for c in spec["components"]
         ]
@@ -449,6 +682,8 @@ def main():
             what = (
                 f"function authenticator {c['authenticator']['create']}"
                 if "authenticator" in c
+                else f"HTTP bridge {BRIDGE_CLASSES[c['bridge']['kind']]} (run by the host)"
+                if "bridge" in c
                 else "function " + ", ".join(f"{k}={v}" for k, v in sorted(c["callbacks"].items()))
             )
         components.append(component)

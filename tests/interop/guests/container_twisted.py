@@ -20,3 +20,15 @@ class TwistedEcho(ApplicationSession):
 
         yield self.register(echo, extra["procedure"])
         print(f"twisted component registered {extra['procedure']}", flush=True)
+
+
+def on_join(session, details):
+    """A ``function`` container component's join callback (Twisted):
+    registers ``<extra procedure>`` answering with the session's role and
+    the reactor it runs on."""
+    from twisted.internet import reactor
+
+    def who():
+        return {"authrole": details.authrole, "reactor": type(reactor).__name__}
+
+    return session.register(who, session.config.extra["procedure"])
