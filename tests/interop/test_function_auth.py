@@ -52,11 +52,20 @@ FNAUTH = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def fn_router(tmp_path):
+# The same, logging through txaio from import time on, as Crossbar's
+# examples do (authentication/cryptosign/function): Crossbar imports it
+# with Twisted chosen; the host must choose a framework for it.
+FNAUTH_LOGGING = (
+    "from txaio import make_logger\n\nlog = make_logger()\n"
+    + FNAUTH.replace("        return authenticate", "        log.info('authenticator made')\n        return authenticate")
+)
+
+
+@pytest.fixture(params=["plain"])
+def fn_router(tmp_path, request):
     lib = tmp_path / "pylib"
     lib.mkdir()
-    (lib / "fnauth.py").write_text(FNAUTH)
+    (lib / "fnauth.py").write_text(FNAUTH_LOGGING if request.param == "logging" else FNAUTH)
     r = WorkersRouter(tmp_path)
     router = r.config["workers"][0]
     realm = next(x for x in router["realms"] if x["name"] == "realm1")
@@ -96,6 +105,15 @@ async def test_a_function_authenticator_decides_ticket_logins(fn_router):
         # What the factory made of its config reaches the client.
         assert joe._authextra == {"label": "from-config", "realm": "realm1"}
         assert "the router's components have joined: accepting clients" in fn_router.log_text()
+    finally:
+        await joe.close()
+
+
+@pytest.mark.parametrize("fn_router", ["logging"], indirect=True)
+async def test_a_module_that_logs_through_txaio_at_import_loads(fn_router):
+    joe = await _joe(fn_router, "joe-secret")
+    try:
+        assert (joe._authid, joe._authrole, joe._authextra["label"]) == ("joe", "user", "from-config")
     finally:
         await joe.close()
 

@@ -614,21 +614,45 @@ def with_tls(transport, twisted):
     return dict(transport, endpoint=endpoint)
 
 
+def load_all(spec):
+    """Each component's entry: a class, or a function component's callbacks
+    (event -> function)."""
+    return [
+        load(c["classname"])
+        if "classname" in c
+        else authenticator(c["authenticator"])
+        if "authenticator" in c
+        else bridge(c["id"], c["bridge"])
+        if "bridge" in c
+        else {event: load(name) for event, name in c["callbacks"].items()}
+        for c in spec["components"]
+    ]
+
+
 def main():
     spec = json.loads(sys.stdin.readline())
     mode = spec.get("shutdown", MANUAL)
+    chose_twisted = False
     try:
-        # A class, or a function component's callbacks (event -> function).
-        entries = [
-            load(c["classname"])
-            if "classname" in c
-            else authenticator(c["authenticator"])
-            if "authenticator" in c
-            else bridge(c["id"], c["bridge"])
-            if "bridge" in c
-            else {event: load(name) for event, name in c["callbacks"].items()}
-            for c in spec["components"]
-        ]
+        try:
+            entries = load_all(spec)
+        except RuntimeError as e:
+            # A module that logs through txaio at import time (`log =
+            # make_logger()`, as Crossbar's examples do) needs a framework
+            # chosen first: Crossbar imports it under Twisted, so Twisted
+            # it is where installed (else asyncio), and the imports run again.
+            if "txaio" not in str(e):
+                raise
+            import txaio
+
+            try:
+                import twisted.internet  # noqa: F401 - only whether it is there
+
+                txaio.use_twisted()
+                chose_twisted = True
+            except ImportError:
+                txaio.use_asyncio()
+            entries = load_all(spec)
     except Exception as e:  # noqa: BLE001 - any import failure is reported
         print(f"cannot load a component class: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(2)
@@ -636,7 +660,7 @@ def main():
     functions = len(classes) < len(entries)
     twisted = any(
         b.__module__.startswith("autobahn.twisted") for cls in classes for b in cls.__mro__
-    ) or (functions and "twisted.internet" in sys.modules)
+    ) or (functions and "twisted.internet" in sys.modules) or chose_twisted
     try:
         if twisted:
             from autobahn.twisted.component import Component, run
