@@ -51,8 +51,12 @@ pub(super) struct Proxy {
 /// Where a proxy connection leads.
 #[derive(Debug, Clone, PartialEq)]
 enum Target {
-    Unix(String),
-    Tcp { host: String, port: u16 },
+    /// A socket path, resolved against the node directory.
+    Unix(std::path::PathBuf),
+    Tcp {
+        host: String,
+        port: u16,
+    },
 }
 
 impl Target {
@@ -61,7 +65,7 @@ impl Target {
         let local =
             |h: &str| matches!(h, "" | "localhost" | "127.0.0.1" | "::1" | "0.0.0.0" | "::");
         match (self, e) {
-            (Target::Unix(p), Endpoint::Unix { path }) => path.as_os_str() == p.as_str(),
+            (Target::Unix(p), Endpoint::Unix { path }) => path == p,
             (
                 Target::Tcp { host, port },
                 Endpoint::Tcp { host: h, port: q }
@@ -212,7 +216,7 @@ impl Loader<'_> {
             Some("unix") => {
                 let p = e.get("path").and_then(Value::as_str);
                 match p {
-                    Some(p) => Some(Target::Unix(p.to_owned())),
+                    Some(p) => Some(Target::Unix(self.resolve(p))),
                     None => {
                         self.error(&child(&ep, "path"), "missing (required)");
                         None

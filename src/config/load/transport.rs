@@ -4,7 +4,6 @@
 //! in `web.rs`, MQTT and universal transports in `mqtt.rs`, `auth` in `auth.rs`.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -504,12 +503,10 @@ impl Loader<'_> {
                 if let Some(v) = obj.get("backlog") {
                     self.uint(&child(path, "backlog"), v, 1, 65535);
                 }
-                // Relative to the working directory (Crossbar: the node
-                // directory), as it was before node-directory paths.
-                let p = self.required(path, obj, "path", Self::nonempty)?;
-                Some(Endpoint::Unix {
-                    path: PathBuf::from(&*p),
-                })
+                // Relative to the node directory, as Crossbar resolves it
+                // (and as a container component's connecting path is).
+                let p = self.required(path, obj, "path", Self::node_path)?;
+                Some(Endpoint::Unix { path: p })
             }
             "twisted" | "onion" => {
                 self.unsupported(&child(path, "type"), &format!("endpoint type \"{etype}\""));

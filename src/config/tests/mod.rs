@@ -235,6 +235,26 @@ fn ipv6_listens_on_all_v6_interfaces_by_default() {
     );
 }
 
+/// Crossbar resolves a listening Unix socket's path against the node
+/// directory, as it resolves a container component's connecting path: both
+/// must name the same file whatever the working directory.
+#[rstest]
+#[case("backend.sock", "/node/backend.sock")]
+#[case("../run/b.sock", "/node/../run/b.sock")]
+#[case("/run/b.sock", "/run/b.sock")]
+fn a_listening_unix_path_is_in_the_node_directory(#[case] given: &str, #[case] want: &str) {
+    let c = load_ok(&with(
+        "/workers/0/transports/0/endpoint",
+        json!({"type": "unix", "path": given}),
+    ));
+    assert_eq!(
+        c.transports[0].endpoint,
+        Endpoint::Unix {
+            path: PathBuf::from(want)
+        }
+    );
+}
+
 #[rstest]
 #[case("com.*.x", "com..x", MatchPolicy::Wildcard)]
 #[case("*", "", MatchPolicy::Prefix)]
