@@ -84,6 +84,17 @@ impl Loader<'_> {
     /// Checks the keys of `obj` against `table`: warns, rejects unsupported
     /// and unknown keys. The handler reads the [`Key::Read`] ones itself.
     pub(super) fn keys(&mut self, path: &str, obj: &Obj, table: &[(&str, Key)]) {
+        self.keys_with(path, obj, table, false);
+    }
+
+    /// As [`Self::keys`], but an unknown key is a warning: for the objects
+    /// whose unknown keys Crossbar ignores (its checker does not list them),
+    /// so that a config it starts starts here too.
+    pub(super) fn keys_lenient(&mut self, path: &str, obj: &Obj, table: &[(&str, Key)]) {
+        self.keys_with(path, obj, table, true);
+    }
+
+    fn keys_with(&mut self, path: &str, obj: &Obj, table: &[(&str, Key)], lenient: bool) {
         for k in obj.keys() {
             let p = child(path, k);
             match table.iter().find(|(name, _)| name == k) {
@@ -92,10 +103,15 @@ impl Loader<'_> {
                 Some((_, Key::Unsupported(what))) => self.unsupported(&p, what),
                 None => {
                     let known: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
-                    self.error(
-                        &p,
-                        format!("unknown key (known here: {})", known.join(", ")),
-                    );
+                    let known = known.join(", ");
+                    if lenient {
+                        let why = format!(
+                            "ignored: unknown key, as Crossbar ignores it (known here: {known})"
+                        );
+                        self.warn(&p, &why);
+                    } else {
+                        self.error(&p, format!("unknown key (known here: {known})"));
+                    }
                 }
             }
         }

@@ -22,7 +22,9 @@ impl Loader<'_> {
         v: &Value,
     ) -> Option<(RealmConfig, Vec<RoleAuthorizer>)> {
         let obj = self.object(path, v)?;
-        self.keys(
+        // Crossbar's checker reads a realm's `roles` and `options` only and
+        // ignores other keys (`trace` in crossbar-examples encryption/cryptobox).
+        self.keys_lenient(
             path,
             obj,
             &[
@@ -36,6 +38,10 @@ impl Loader<'_> {
                 (
                     "rlinks",
                     Key::Unsupported("router-to-router links (`rlinks`)"),
+                ),
+                (
+                    "inventory",
+                    Key::Unsupported("payload validation (the realm's `inventory`)"),
                 ),
             ],
         );
@@ -440,7 +446,9 @@ impl Loader<'_> {
     /// A role, and its dynamic authorizer when it has one.
     fn role(&mut self, path: &str, v: &Value) -> Option<(RoleConfig, Option<String>)> {
         let obj = self.object(path, v)?;
-        self.keys(
+        // Crossbar's checker reads a realm's `roles` and `options` only and
+        // ignores other keys (`trace` in crossbar-examples encryption/cryptobox).
+        self.keys_lenient(
             path,
             obj,
             &[

@@ -698,7 +698,13 @@ impl Loader<'_> {
             o,
             &[
                 ("debug", DEBUG),
-                ("debug_transport_id", DEBUG),
+                (
+                    "debug_transport_id",
+                    Key::Warn(
+                        "ignored: every transport gets its own ID (its first four hex digits \
+                         name the shard that holds it); use the `transport` that `open` answers",
+                    ),
+                ),
                 ("request_timeout", Key::Read),
                 ("session_timeout", Key::Read),
                 ("queue_limit_bytes", Key::Read),
@@ -710,7 +716,16 @@ impl Loader<'_> {
             s.request_timeout_s = self.uint(&child(&op, "request_timeout"), v, 1, 3600)?;
         }
         if let Some(v) = o.get("session_timeout") {
-            s.session_timeout_s = self.uint(&child(&op, "session_timeout"), v, 1, 86_400)?;
+            let p = child(&op, "session_timeout");
+            s.session_timeout_s = self.uint(&p, v, 0, 86_400)?;
+            if s.session_timeout_s == 0 {
+                // Crossbar's meaning (crossbar-examples longpoll_curl).
+                self.warn(
+                    &p,
+                    "0: an idle session is never closed, as in Crossbar; a client that goes \
+                     away without `close` keeps its session until the router stops",
+                );
+            }
         }
         if let Some(v) = o.get("queue_limit_bytes") {
             s.queue_limit_bytes = self.size(&child(&op, "queue_limit_bytes"), v, 1, max_bytes)?;

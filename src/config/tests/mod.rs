@@ -235,6 +235,21 @@ fn ipv6_listens_on_all_v6_interfaces_by_default() {
     );
 }
 
+/// Crossbar's checker ignores a realm's keys other than `roles` and
+/// `options` (crossbar-examples encryption/cryptobox has `trace`): warned,
+/// not refused; an unknown key inside `options` stays an error, as there.
+#[test]
+fn an_unknown_realm_key_is_warned_as_crossbar_ignores_it() {
+    let c = load_ok(&with("/workers/0/realms/0/trace", json!(true)));
+    let w = warnings_at(&c, "workers[0].realms[0].trace");
+    assert_eq!(w.len(), 1, "{:?}", c.warnings);
+    assert_eq!(
+        w[0],
+        "workers[0].realms[0].trace: ignored: unknown key, as Crossbar ignores it (known here: \
+         name, id, roles, options, store, junction, stats, rlinks, inventory)"
+    );
+}
+
 /// Crossbar resolves a listening Unix socket's path against the node
 /// directory, as it resolves a container component's connecting path: both
 /// must name the same file whatever the working directory.
@@ -388,7 +403,7 @@ fn disabled_worker_is_skipped() {
 #[case("/workers/0/realms/0/junction", json!({"prefer_local": true}), "workers[0].realms[0].junction.prefer_local", Invalid, "unknown key")]
 #[case("/workers/0/realms/0/roles/0/junction", json!({"trustlevel": -1}), "workers[0].realms[0].roles[0].junction.trustlevel", Invalid, "whole number")]
 #[case("/workers/0/realms/0/rlinks", json!([]), "workers[0].realms[0].rlinks", Unsupported, "not supported yet")]
-#[case("/workers/0/realms/0/color", json!("red"), "workers[0].realms[0].color", Invalid, "unknown key")]
+#[case("/workers/0/realms/0/inventory", json!({"type": "wamp.eth", "catalogs": []}), "workers[0].realms[0].inventory", Unsupported, "payload validation (the realm's `inventory`)")]
 #[case("/workers/0/realms/0/name", json!("r1"), "workers[0].realms[0].name", Invalid, "invalid realm name")]
 #[case("/workers/0/realms/0/name", json!(7), "workers[0].realms[0].name", Invalid, "expected a string")]
 #[case("/workers/0/realms/0/options", json!({"uri_check": "medium"}), "workers[0].realms[0].options.uri_check", Invalid, "\"strict\" or \"loose\"")]

@@ -56,7 +56,7 @@ fn path_service(c: &Config, key: &str) -> WebService {
 #[case(json!({"p": {"type": "reverseproxy", "host": "h", "port": 0}}), "workers[0].transports[0].paths.p.port", Invalid, "out of range")]
 #[case(json!({"p": {"type": "reverseproxy", "host": "h", "forwarded_proto": "ftp"}}), "workers[0].transports[0].paths.p.forwarded_proto", Invalid, "\"http\" or \"https\"")]
 #[case(json!({"w": {"type": "wsgi", "module": "m"}}), "workers[0].transports[0].paths.w.object", Invalid, "missing")]
-#[case(json!({"l": {"type": "longpoll", "options": {"session_timeout": 0}}}), "workers[0].transports[0].paths.l.options.session_timeout", Invalid, "out of range")]
+#[case(json!({"l": {"type": "longpoll", "options": {"session_timeout": 86_401}}}), "workers[0].transports[0].paths.l.options.session_timeout", Invalid, "out of range")]
 #[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"key": "k"}}}), "workers[0].transports[0].paths.p.options", Invalid, "`key` and `secret` together")]
 #[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"require_ip": ["10.0.0.1/8"]}}}), "workers[0].transports[0].paths.p.options.require_ip[0]", Invalid, "host bits set")]
 #[case(json!({"p": {"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"post_body_limit": 2_000_000}}}), "workers[0].transports[0].paths.p.options.post_body_limit", Invalid, "out of range")]
@@ -217,6 +217,29 @@ fn path_type_defaults() {
     assert_eq!(u.directory, Path::new("/node/up"));
     assert_eq!(u.form_fields.len(), 8);
     assert_eq!(u.form_fields["on_progress"], "com.progress");
+}
+
+/// Crossbar's `session_timeout: 0` (crossbar-examples longpoll_curl): no
+/// idle timeout, warned; `debug_transport_id` warned for what it is.
+#[test]
+fn a_long_poll_session_timeout_of_zero_never_closes_idle_sessions() {
+    let c = load_ok(&web(json!({"lp": {"type": "longpoll", "options": {
+        "session_timeout": 0, "debug_transport_id": "kjmd3sBLOUnb3Fyr"}}})));
+    let WebService::LongPoll(l) = path_service(&c, "lp") else {
+        panic!("longpoll");
+    };
+    assert_eq!(l.session_timeout_s, 0);
+    let at = "workers[0].transports[0].paths.lp.options.";
+    let said = |key: &str| -> Vec<&str> {
+        c.warnings
+            .iter()
+            .filter(|w| w.starts_with(&format!("{at}{key}:")))
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(said("session_timeout").len(), 1, "{:?}", c.warnings);
+    assert!(said("session_timeout")[0].contains("never closed"));
+    assert!(said("debug_transport_id")[0].contains("use the `transport` that `open` answers"));
 }
 
 #[test]
