@@ -33,6 +33,7 @@ import requests
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 
+from advhelpers import wait_for
 from longpoll import LongPollClient, lp_join
 from routerproc import RouterProcess, free_port
 from wampclient import EventSink, connect
@@ -579,13 +580,6 @@ def components(tmp_path_factory):
     # The Python class runs in the router components' host, which cannot
     # import it here: the host's error is in the log, the router runs on.
     assert "No module named 'myapp'" in logs, "the component host reports the class it cannot import"
-
-
-async def wait_for(pred, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_message_forwarder_posts_events(components):

@@ -9,18 +9,17 @@ Twisted's TLS for them)."""
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import json
 import ssl
 import threading
-import time
 import types
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 
+from advhelpers import wait_for
 from routerproc import IS_JUNCTION, RouterProcess, free_port, web_node_config
 from tlshelpers import Pki
 from wampclient import connect
@@ -100,13 +99,6 @@ def bridge(tmp_path_factory):
     good.shutdown()
     bad.shutdown()
     assert alive, f"router died during the HTTPS bridge tests:\n{logs}"
-
-
-async def wait_for(pred, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_message_forwarder_posts_over_https(bridge):

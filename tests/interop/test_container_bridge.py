@@ -21,6 +21,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 
 from test_workers import (  # noqa: F401 - workers_router is a fixture
+    call_when_registered,
     container_worker,
     twisted_python,
     wait_for,
@@ -91,24 +92,6 @@ def callee(procedure: str, baseurl: str, transport: dict, realm: str = "realm1")
         "extra": {"procedure": procedure, "baseurl": baseurl},
         "transport": transport,
     }
-
-
-async def call_when_registered(router, procedure: str, *args, timeout: float = 20.0, **kwargs):
-    """Calls ``procedure`` (with keyword arguments too) once a component
-    has registered it."""
-    client = await connect(router, "ws", "json")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    try:
-        while True:
-            try:
-                return await client.call(procedure, *args, **kwargs)
-            except ApplicationError as e:
-                if e.error != "wamp.error.no_such_procedure" or loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-    finally:
-        client.leave()
 
 
 async def in_thread(fn, *args):

@@ -150,15 +150,16 @@ def workers_router(tmp_path):
     proc.kill()
 
 
-async def call_when_registered(router, procedure: str, *args, timeout: float = 20.0):
-    """Calls ``procedure`` once a guest has registered it."""
+async def call_when_registered(router, procedure: str, *args, timeout: float = 20.0, **kwargs):
+    """Calls ``procedure`` (with keyword arguments too) once a guest or
+    component has registered it."""
     client = await connect(router, "ws", "json")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         while True:
             try:
-                return await client.call(procedure, *args)
+                return await client.call(procedure, *args, **kwargs)
             except Exception as e:  # noqa: BLE001 - no_such_procedure until registered
                 if "no_such_procedure" not in str(e) or loop.time() > deadline:
                     raise
