@@ -48,7 +48,7 @@ struct Setup {
 
 fn hello(ser: Serializer, role: &'static str) -> Bytes {
     ser.encode(&Message::Hello(Hello {
-        realm: "realm1".into(),
+        realm: Some("realm1".into()),
         details: Dict::new().with("roles", Dict::new().with(role, Dict::new())),
     }))
 }

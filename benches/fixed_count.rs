@@ -57,7 +57,7 @@ fn connect(router: &mut ShardRouter, config: &Config) -> (LinkId, OutboxRef) {
     };
     let conn = router.open(info, out).expect("open");
     let hello = Serializer::Json.encode(&Message::Hello(Hello {
-        realm: "realm1".into(),
+        realm: Some("realm1".into()),
         details: Dict::new(),
     }));
     router.feed_frame(conn, &hello);

@@ -131,7 +131,7 @@ impl Router {
         self.send(
             &peer,
             &Message::Hello(Hello {
-                realm: "realm1".into(),
+                realm: Some("realm1".into()),
                 details: Dict::new().with("roles", Dict::new().with(role, Dict::new())),
             }),
         );
@@ -329,7 +329,7 @@ fn a_publication_that_reaches_only_sinks_builds_no_details_and_no_encoding() {
             r.router.feed(
                 link,
                 Message::Hello(Hello {
-                    realm: "realm1".into(),
+                    realm: Some("realm1".into()),
                     details: Dict::new().with("roles", Dict::new().with("subscriber", Dict::new())),
                 }),
             );

@@ -84,7 +84,8 @@ fn payload() -> impl Strategy<Value = Payload> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (uri(), dict()).prop_map(|(realm, details)| Message::Hello(Hello { realm, details })),
+        (proptest::option::of(uri()), dict())
+            .prop_map(|(realm, details)| Message::Hello(Hello { realm, details })),
         (id(), dict()).prop_map(|(s, details)| Message::Welcome(Welcome {
             session: SessionId(s),
             details

@@ -133,7 +133,7 @@ impl Client {
             shard: 0,
         };
         c.send(&Message::Hello(Hello {
-            realm: realm.into(),
+            realm: Some(realm.into()),
             details: Dict::new(),
         }));
         match c.recv() {

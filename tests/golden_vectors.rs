@@ -44,7 +44,7 @@ fn cases() -> Vec<(&'static str, Message)> {
         (
             "hello",
             Message::Hello(Hello {
-                realm: "com.example.realm".into(),
+                realm: Some("com.example.realm".into()),
                 details: d(&[
                     (
                         "roles",

@@ -57,8 +57,11 @@ impl Payload {
 /// HELLO `[1, Realm|uri, Details|dict]` (C→R).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hello {
-    /// The realm to join.
-    pub realm: String,
+    /// The realm to join. The spec requires a URI; Autobahn|Python sends
+    /// `null` when the application leaves the realm to the router (the
+    /// authentication then assigns one): `None` (see [`Fields::opt_string`]:
+    /// only `null` is accepted, any other non-string stays an error).
+    pub realm: Option<String>,
     /// Roles, authentication methods, agent.
     pub details: Dict,
 }
@@ -413,7 +416,7 @@ impl Message {
         use code::*;
         let msg = match code {
             HELLO => Message::Hello(Hello {
-                realm: it.string("Realm")?,
+                realm: it.nullable_string("Realm")?,
                 details: it.dict("Details")?,
             }),
             WELCOME => Message::Welcome(Welcome {
@@ -537,7 +540,10 @@ impl Message {
                 w.begin_list(3);
                 w.uint(code);
                 w.sep();
-                w.str(&m.realm);
+                match &m.realm {
+                    Some(r) => w.str(r),
+                    None => w.value(&Value::Null),
+                }
                 w.sep();
                 w.dict(&m.details);
             }
@@ -856,6 +862,15 @@ impl Fields {
         }
     }
 
+    /// A string or `null` (HELLO.Realm, see [`Hello::realm`]).
+    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, DecodeError> {
+        match self.next(field)? {
+            Value::Str(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            _ => Err(self.wrong(field, "a string (or null)")),
+        }
+    }
+
     fn uint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         let v = self.next(field)?;
         v.as_u64()
@@ -917,5 +932,50 @@ impl Fields {
             });
         }
         Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Serializer;
+
+    fn hello(realm: Value) -> Result<Message, DecodeError> {
+        Message::from_list(vec![
+            Value::from(code::HELLO),
+            realm,
+            Value::Dict(Dict::new()),
+        ])
+    }
+
+    #[test]
+    fn hello_realm_may_be_null_but_no_other_non_string() {
+        match hello(Value::Null) {
+            Ok(Message::Hello(h)) => assert_eq!(h.realm, None),
+            other => panic!("a null realm is accepted, got {other:?}"),
+        }
+        match hello(Value::from("realm1")) {
+            Ok(Message::Hello(h)) => assert_eq!(h.realm.as_deref(), Some("realm1")),
+            other => panic!("a string realm is accepted, got {other:?}"),
+        }
+        for bad in [
+            Value::from(7u64),
+            Value::List(vec![]),
+            Value::Dict(Dict::new()),
+        ] {
+            let err = hello(bad).expect_err("a realm that is neither a string nor null");
+            assert_eq!(err.to_string(), "HELLO: Realm must be a string (or null)");
+        }
+    }
+
+    #[test]
+    fn a_null_hello_realm_is_encoded_as_null() {
+        let m = Message::Hello(Hello {
+            realm: None,
+            details: Dict::new(),
+        });
+        let bytes = Serializer::Json.encode(&m);
+        assert_eq!(&bytes[..], b"[1,null,{}]");
+        assert_eq!(Serializer::Json.decode(&bytes).expect("decodes"), m);
     }
 }

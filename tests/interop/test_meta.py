@@ -86,6 +86,29 @@ async def test_session_kill_sends_goodbye(clients, own_router, placement):
     assert (await c.left).reason == "wamp.close.killed"
 
 
+@pytest.mark.parametrize("placement", PLACEMENTS, ids=PLACEMENT_IDS)
+async def test_kill_takes_reason_and_message_positionally(clients, own_router, placement):
+    """As crossbar-examples' metaapi monitor calls it:
+    ``call("wamp.session.kill", [session_id, reason, message])``."""
+    _, a_shard, b_shard = placement
+    a = await placed(clients, a_shard, router=own_router)
+    b = await placed(clients, b_shard, router=own_router)
+    await a.call("wamp.session.kill", b.session_id, "com.example.kicked", "bye now")
+    closed = await b.left
+    assert (closed.reason, closed.message) == ("com.example.kicked", "bye now")
+    c = await placed(clients, b_shard, router=own_router)
+    cid = c.session_id
+    n = await a.call("wamp.session.kill_by_authid", c._authid, "com.example.gone", "by authid")
+    assert n == [cid]
+    closed = await c.left
+    assert (closed.reason, closed.message) == ("com.example.gone", "by authid")
+    d = await placed(clients, b_shard, router=own_router)
+    with pytest.raises(ApplicationError) as e:
+        await a.call("wamp.session.kill", d.session_id, 42)
+    assert e.value.error == "wamp.error.invalid_argument"
+    assert not d.left.done()
+
+
 async def test_kill_by_authid_authrole_and_all_spare_the_caller(clients, own_router):
     caller = await placed(clients, 0, router=own_router)
     victims = [await placed(clients, i, router=own_router) for i in range(4)]

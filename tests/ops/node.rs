@@ -187,7 +187,7 @@ impl Client {
     pub fn join(port: u16, realm: &str) -> Client {
         let mut c = Client::connect(port);
         match c.request(&Message::Hello(Hello {
-            realm: realm.into(),
+            realm: Some(realm.into()),
             details: Dict::new(),
         })) {
             Some(Message::Welcome(w)) => c.session = w.session,

@@ -265,7 +265,7 @@ fn reload_adds_and_removes_a_realm_and_a_transport_while_calls_go_on() {
     drop(Client::join(p1, "realm3"));
     let mut late = Client::connect(p1);
     match late.request(&Message::Hello(Hello {
-        realm: "realm2".into(),
+        realm: Some("realm2".into()),
         details: Dict::new(),
     })) {
         Some(Message::Abort(a)) => assert_eq!(a.reason, "wamp.error.no_such_realm"),

@@ -518,7 +518,7 @@ impl WampConn {
             .with("caller", Dict::new())
             .with("callee", Dict::new());
         let hello = Message::Hello(Hello {
-            realm: realm.to_owned(),
+            realm: Some(realm.to_owned()),
             details: Dict::new()
                 .with("roles", roles)
                 .with("agent", Value::from("junction-loadgen")),

@@ -92,9 +92,12 @@ impl ShardRouter {
             | "wamp.session.kill_by_authid"
             | "wamp.session.kill_by_authrole"
             | "wamp.session.kill_all" => {
-                let (reason, message) = match kill_kwargs(kwargs) {
+                // After the target, except for kill_all, which has none.
+                let at = usize::from(call.procedure != "wamp.session.kill_all");
+                let (reason, message) = match kill_reason(args, kwargs, at) {
                     Ok(r) => r,
                     Err((error, msg)) => {
+                        let msg = format!("{}: {msg}", call.procedure);
                         return self.cx.links.error(conn, code::CALL, req, error, Some(msg));
                     }
                 };
@@ -374,33 +377,49 @@ pub(crate) fn string_list(v: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-/// The `reason` and `message` keyword arguments of the kill procedures.
-fn kill_kwargs(kw: Option<&Dict>) -> Result<(String, Option<String>), (&'static str, String)> {
-    let mut reason = uris::CLOSE_KILLED.to_owned();
-    let mut message = None;
-    if let Some(kw) = kw {
-        match kw.get("reason") {
-            None | Some(Value::Null) => {}
-            Some(Value::Str(r)) if uri::is_valid(r, UriCheck::Loose, MatchPolicy::Exact) => {
-                reason = r.clone();
-            }
-            Some(other) => {
-                return Err((
-                    uris::INVALID_URI,
-                    format!("'reason' must be a valid non-empty URI, not {other:?}"),
-                ));
-            }
+/// The `reason` and `message` of a kill procedure: positional after its
+/// target (`at`: 1 after the session ID, authid or authrole, 0 for
+/// `kill_all`), as Crossbar.io's `session_kill(session_id, reason, message)`
+/// takes them and crossbar-examples' metaapi calls it, or as keyword
+/// arguments, which win when both are given. A reason that is not a string
+/// or a message that is not a string is `invalid_argument`; a reason that
+/// is not a URI is `invalid_uri`.
+fn kill_reason(
+    args: &[Value],
+    kw: Option<&Dict>,
+    at: usize,
+) -> Result<(String, Option<String>), (&'static str, String)> {
+    // A keyword given as null is absent: the positional one applies.
+    let pick = |i: usize, name: &str| {
+        kw.and_then(|k| k.get(name))
+            .filter(|v| !matches!(v, Value::Null))
+            .or_else(|| args.get(i))
+    };
+    let reason = match pick(at, "reason") {
+        None | Some(Value::Null) => uris::CLOSE_KILLED.to_owned(),
+        Some(Value::Str(r)) if uri::is_valid(r, UriCheck::Loose, MatchPolicy::Exact) => r.clone(),
+        Some(Value::Str(r)) => {
+            return Err((
+                uris::INVALID_URI,
+                format!("'reason' must be a valid non-empty URI, not '{r}'"),
+            ));
         }
-        match kw.get("message") {
-            None | Some(Value::Null) => {}
-            Some(Value::Str(m)) => message = Some(m.clone()),
-            Some(_) => {
-                return Err((
-                    uris::INVALID_ARGUMENT,
-                    "'message' must be a string".to_owned(),
-                ));
-            }
+        Some(other) => {
+            return Err((
+                uris::INVALID_ARGUMENT,
+                format!("'reason' must be a URI string, not {other:?}"),
+            ));
         }
-    }
+    };
+    let message = match pick(at + 1, "message") {
+        None | Some(Value::Null) => None,
+        Some(Value::Str(m)) => Some(m.clone()),
+        Some(other) => {
+            return Err((
+                uris::INVALID_ARGUMENT,
+                format!("'message' must be a string, not {other:?}"),
+            ));
+        }
+    };
     Ok((reason, message))
 }

@@ -41,9 +41,15 @@ impl Sessions {
         // A realm this router lacks is refused at WELCOME, unless the login
         // places the session in another (a principal's `realm`), as
         // Crossbar does when the transport has authentication configured.
-        let realm = host
-            .realm_index(&hello.realm)
-            .ok_or_else(|| hello.realm.clone());
+        // So is a HELLO that names no realm (Autobahn|Python sends `null`
+        // when the application leaves the realm to the router) whose login
+        // assigns none. The transport's authentication config does not
+        // depend on the realm, so both authenticate as usual.
+        let asked = hello.realm.as_deref();
+        let realm = match asked {
+            Some(name) => host.realm_index(name).ok_or_else(|| Some(name.to_owned())),
+            None => Err(None),
+        };
         let max_authid = self.settings.limits.max_authid_len;
         if let Some(id) = hello.details.get("authid")
             && id.as_str().is_none_or(|s| s.len() > max_authid)
@@ -78,11 +84,14 @@ impl Sessions {
             return false;
         };
         let transport = Rc::clone(&l.info.transport);
-        if !transport.serves_realm(&hello.realm) {
+        // A realm named is checked now; one assigned later, at WELCOME.
+        if let Some(name) = asked
+            && !transport.serves_realm(name)
+        {
             host.links().abort(
                 link,
                 uris::NO_SUCH_REALM,
-                Cow::Owned(format!("no realm '{}' on this transport", hello.realm)),
+                Cow::Owned(format!("no realm '{name}' on this transport")),
             );
             return false;
         }
@@ -97,7 +106,7 @@ impl Sessions {
             );
             return false;
         }
-        let Some(method) = methods.select(offered.as_deref(), &l.info, &hello.realm) else {
+        let Some(method) = methods.select(offered.as_deref(), &l.info, asked) else {
             let msg = format!(
                 "none of the authentication methods offered ({}) is accepted here; this \
                  transport accepts: {}",
@@ -120,7 +129,7 @@ impl Sessions {
         } else {
             let l = host.links().get(link).expect("checked above");
             let req = HelloRequest {
-                realm: &hello.realm,
+                realm: asked,
                 details: &hello.details,
                 link: &l.info,
                 session: id,
@@ -346,7 +355,15 @@ impl Sessions {
             None => match joining.realm {
                 Ok(r) => r,
                 Err(asked) => {
-                    let msg = format!("no realm '{asked}' on this router");
+                    let msg = match asked {
+                        Some(asked) => format!("no realm '{asked}' on this router"),
+                        None => format!(
+                            "HELLO named no realm, and the {} login assigned none: name \
+                             a realm in HELLO, or give the principal (or the dynamic \
+                             authenticator's answer) a 'realm'",
+                            joining.method
+                        ),
+                    };
                     host.links()
                         .abort(link, uris::NO_SUCH_REALM, Cow::Owned(msg));
                     return false;

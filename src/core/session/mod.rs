@@ -147,9 +147,10 @@ pub(crate) enum Phase {
 
 /// What a session being authenticated keeps until WELCOME.
 pub(crate) struct Joining {
-    /// The realm asked for, or its name when this router has none (the
-    /// login may still place the session in a realm of its own).
-    pub realm: Result<RealmIdx, String>,
+    /// The realm asked for; `Err(Some(name))` when this router has none,
+    /// `Err(None)` when HELLO named no realm (`null`): the login may still
+    /// place the session in a realm of its own, else WELCOME is refused.
+    pub realm: Result<RealmIdx, Option<String>>,
     /// The session ID it will get.
     pub id: SessionId,
     /// What the client announced in HELLO.

@@ -17,7 +17,7 @@ use crate::proto::*;
 
 fn hello(realm: &str, details: Dict) -> Message {
     Message::Hello(Hello {
-        realm: realm.into(),
+        realm: Some(realm.into()),
         details,
     })
 }

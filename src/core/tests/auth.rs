@@ -97,13 +97,19 @@ pub(super) fn details(methods: &[&str], authid: Option<&str>) -> Dict {
     d
 }
 
-/// A new peer on `shard` sends HELLO; returns it and what it got.
-pub(super) fn hello(c: &mut Cluster, shard: usize, realm: &str, d: Dict) -> (Peer, Vec<Message>) {
+/// A new peer on `shard` sends HELLO for `realm` (`None`: a null realm);
+/// returns it and what it got.
+pub(super) fn hello<'r>(
+    c: &mut Cluster,
+    shard: usize,
+    realm: impl Into<Option<&'r str>>,
+    d: Dict,
+) -> (Peer, Vec<Message>) {
     let p = c.connect_raw(shard, Serializer::Json, 1 << 20);
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: realm.into(),
+            realm: realm.into().map(str::to_owned),
             details: d,
         }),
     );
@@ -576,7 +582,7 @@ fn scram_in_both_dialects_welcomes_with_the_server_signature() {
     assert!(abort(&got).1.contains("channel id"), "{:?}", abort(&got));
 }
 
-fn key(n: u8) -> SigningKey {
+pub(super) fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
 }
 
@@ -709,7 +715,7 @@ fn ticket_login(c: &mut Cluster, peer: &str, ticket: &str) -> (Peer, Vec<Message
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: details(&["ticket"], Some("joe")),
         }),
     );
@@ -768,7 +774,7 @@ fn hello_from(c: &mut Cluster, peer: &str) -> (Peer, Vec<Message>) {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: details(&["ticket"], Some("joe")),
         }),
     );
@@ -784,7 +790,7 @@ fn bad_input_during_authentication_aborts_with_a_reason() {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: details(&["ticket"], Some("joe")),
         }),
     );

@@ -11,7 +11,7 @@ use crate::config::auth::{
     AnonymousAuth, AuthConfig, CryptosignAuth, DynamicAuth, ScramAuth, TicketAuth, WampCraAuth,
 };
 
-fn dynamic(procedure: &str) -> DynamicAuth {
+pub(super) fn dynamic(procedure: &str) -> DynamicAuth {
     DynamicAuth {
         authenticator: procedure.into(),
         realm: None,
@@ -34,7 +34,7 @@ fn dynamic_config() -> AuthConfig {
 
 /// A component on `shard`, joined anonymously (before the test transport
 /// changes), that registered `procedures`.
-fn component(c: &mut Cluster, shard: usize, procedures: &[&str]) -> Peer {
+pub(super) fn component(c: &mut Cluster, shard: usize, procedures: &[&str]) -> Peer {
     let (p, _) = c.join(shard, Serializer::Json, "realm1");
     for (i, proc) in procedures.iter().enumerate() {
         c.send(
@@ -52,14 +52,14 @@ fn component(c: &mut Cluster, shard: usize, procedures: &[&str]) -> Peer {
 }
 
 /// The one INVOCATION the component got.
-fn invocation(c: &mut Cluster, comp: &Peer) -> Invocation {
+pub(super) fn invocation(c: &mut Cluster, comp: &Peer) -> Invocation {
     match c.recv(comp).as_slice() {
         [Message::Invocation(i)] => i.clone(),
         other => panic!("expected INVOCATION, got {other:?}"),
     }
 }
 
-fn answer(c: &mut Cluster, comp: &Peer, inv: &Invocation, v: Value) {
+pub(super) fn answer(c: &mut Cluster, comp: &Peer, inv: &Invocation, v: Value) {
     c.send(
         comp,
         Message::Yield(Yield {

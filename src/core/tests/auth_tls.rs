@@ -57,7 +57,7 @@ fn hello_with(
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: d,
         }),
     );

@@ -19,7 +19,7 @@ fn hello_gets_welcome_with_roles_and_unknown_realm_is_aborted() {
     c.send(
         &q,
         Message::Hello(Hello {
-            realm: "nope".into(),
+            realm: Some("nope".into()),
             details: Dict::new(),
         }),
     );
@@ -43,7 +43,7 @@ fn a_routed_transport_serves_only_its_realms_and_roles() {
         c.send(
             &q,
             Message::Hello(Hello {
-                realm: realm.into(),
+                realm: Some(realm.into()),
                 details: Dict::new(),
             }),
         );
@@ -684,7 +684,7 @@ fn slow_consumer_is_closed_without_hurting_others() {
     c.send(
         &slow,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );
@@ -792,7 +792,7 @@ fn anonymous_authentication_is_per_transport() {
         c.send(
             &p,
             Message::Hello(Hello {
-                realm: "realm1".into(),
+                realm: Some("realm1".into()),
                 details: Dict::new(),
             }),
         );
@@ -808,7 +808,7 @@ fn anonymous_authentication_is_per_transport() {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details,
         }),
     );
@@ -820,7 +820,7 @@ fn anonymous_authentication_is_per_transport() {
     c.send(
         &q,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );

@@ -307,7 +307,7 @@ impl Cluster {
         self.send(
             &p,
             Message::Hello(Hello {
-                realm: realm.into(),
+                realm: Some(realm.into()),
                 details: Dict::new(),
             }),
         );
@@ -448,7 +448,7 @@ pub(crate) fn join_limited(c: &mut Cluster, shard: usize, max: usize) -> Peer {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );
@@ -463,6 +463,7 @@ mod auth_tls;
 mod basic;
 mod call_queue;
 mod limits;
+mod null_realm;
 mod ops;
 mod oversize;
 mod passthru;

@@ -36,7 +36,7 @@ fn hello(c: &mut Cluster, p: &Peer, realm: &str) -> Message {
     c.send(
         p,
         Message::Hello(Hello {
-            realm: realm.into(),
+            realm: Some(realm.into()),
             details: Dict::new(),
         }),
     );

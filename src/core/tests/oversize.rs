@@ -13,7 +13,7 @@ fn hello(c: &mut Cluster, p: &Peer) {
     c.send(
         p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );

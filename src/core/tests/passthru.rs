@@ -49,7 +49,7 @@ fn join_as(
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new().with("roles", roles),
         }),
     );

@@ -64,7 +64,7 @@ pub(super) fn join_as(
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: realm.into(),
+            realm: Some(realm.into()),
             details: Dict::new(),
         }),
     );
@@ -179,7 +179,7 @@ pub(super) fn welcome_announces_the_broker_features() {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );

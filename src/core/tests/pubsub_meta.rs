@@ -592,6 +592,122 @@ fn kill_by_authid_authrole_and_all_spare_the_caller() {
     assert_eq!(ids(&result_args(&r)[0]), vec![cid.0]);
 }
 
+/// The GOODBYE `p` got: its reason and message.
+fn goodbye(c: &mut Cluster, p: &Peer) -> (String, Option<String>) {
+    match c.recv(p).as_slice() {
+        [Message::Goodbye(g)] => (
+            g.reason.clone(),
+            g.details
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        ),
+        other => panic!("expected GOODBYE, got {other:?}"),
+    }
+}
+
+/// The kill procedures take `reason` and `message` positionally after their
+/// target too, as Crossbar.io's do (crossbar-examples' metaapi monitor calls
+/// `wamp.session.kill` with `[session_id, reason, message]`); keyword
+/// arguments win over positional ones; wrong types are invalid_argument.
+#[test]
+fn kill_procedures_take_reason_and_message_positionally() {
+    let mut c = Cluster::with_config(3, adv_config());
+    let (caller, _, _) = join_as(&mut c, 0, "realm1", "other");
+    let (b, bid, _) = join_as(&mut c, 1, "realm1", "anonymous");
+    let r = call(
+        &mut c,
+        &caller,
+        1,
+        "wamp.session.kill",
+        vec![bid.0.into(), "com.example.kicked".into(), "bye now".into()],
+        None,
+    );
+    assert_eq!(result_args(&r), Vec::<Value>::new());
+    assert_eq!(
+        goodbye(&mut c, &b),
+        ("com.example.kicked".into(), Some("bye now".into()))
+    );
+    // By authid: positional, but the keyword message wins.
+    let (d, _, dauth) = join_as(&mut c, 2, "realm1", "anonymous");
+    call(
+        &mut c,
+        &caller,
+        2,
+        "wamp.session.kill_by_authid",
+        vec![
+            dauth.as_str().into(),
+            "com.example.gone".into(),
+            "pos".into(),
+        ],
+        Some(Dict::new().with("message", "kw")),
+    );
+    assert_eq!(
+        goodbye(&mut c, &d),
+        ("com.example.gone".into(), Some("kw".into()))
+    );
+    // By authrole: reason only; a null keyword reason does not hide it.
+    let (e, _, _) = join_as(&mut c, 1, "realm1", "anonymous");
+    let r = call(
+        &mut c,
+        &caller,
+        3,
+        "wamp.session.kill_by_authrole",
+        vec!["anonymous".into(), "wamp.close.role_gone".into()],
+        Some(Dict::new().with("reason", Value::Null)),
+    );
+    assert_eq!(result_args(&r), vec![Value::from(1u64)]);
+    assert_eq!(goodbye(&mut c, &e), ("wamp.close.role_gone".into(), None));
+    // kill_all has no target: reason and message come first.
+    let (f, _, _) = join_as(&mut c, 2, "realm1", "anonymous");
+    call(
+        &mut c,
+        &caller,
+        4,
+        "wamp.session.kill_all",
+        vec!["wamp.close.maintenance".into(), "back soon".into()],
+        None,
+    );
+    assert_eq!(
+        goodbye(&mut c, &f),
+        ("wamp.close.maintenance".into(), Some("back soon".into()))
+    );
+    // Wrong types are refused, and nobody is killed.
+    let (g, gid, _) = join_as(&mut c, 1, "realm1", "anonymous");
+    for (req, a, uri, msg) in [
+        (
+            5,
+            vec![gid.0.into(), 7u64.into()],
+            uris::INVALID_ARGUMENT,
+            "wamp.session.kill: 'reason' must be a URI string, not Int(7)",
+        ),
+        (
+            6,
+            vec![gid.0.into(), Value::Null, Value::List(vec![])],
+            uris::INVALID_ARGUMENT,
+            "wamp.session.kill: 'message' must be a string, not List([])",
+        ),
+        (
+            7,
+            vec![gid.0.into(), "not a uri!".into()],
+            uris::INVALID_URI,
+            "wamp.session.kill: 'reason' must be a valid non-empty URI, not 'not a uri!'",
+        ),
+    ] {
+        let r = call(&mut c, &caller, req, "wamp.session.kill", a, None);
+        match r {
+            Message::Error(e) => {
+                assert_eq!(e.error, uri);
+                let m = e.payload.args.as_ref().and_then(|a| a.first());
+                assert_eq!(m.and_then(Value::as_str), Some(msg));
+            }
+            other => panic!("expected ERROR, got {other:?}"),
+        }
+    }
+    c.pump();
+    assert!(c.recv(&g).is_empty(), "still there");
+}
+
 #[test]
 fn meta_api_obeys_authorization() {
     let mut c = Cluster::new(2);

@@ -66,7 +66,7 @@ impl Cluster {
         self.send(
             &p,
             Message::Hello(Hello {
-                realm: "realm1".into(),
+                realm: Some("realm1".into()),
                 details: Dict::new().with("roles", roles),
             }),
         );
@@ -195,7 +195,7 @@ pub(super) fn welcome_announces_the_dealer_features() {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );

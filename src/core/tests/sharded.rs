@@ -87,7 +87,7 @@ fn welcome_announces_both_spellings() {
     c.send(
         &p,
         Message::Hello(Hello {
-            realm: "realm1".into(),
+            realm: Some("realm1".into()),
             details: Dict::new(),
         }),
     );

@@ -266,7 +266,7 @@ pub(super) fn hello(svc: &Service, c: &Connect, client_id: &str, certificate: bo
         .with("roles", roles)
         .with("agent", "mqtt");
     Message::Hello(Hello {
-        realm: svc.realm.clone(),
+        realm: Some(svc.realm.clone()),
         details,
     })
 }

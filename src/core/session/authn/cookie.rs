@@ -7,8 +7,9 @@
 //! tracking, handled by the transport's upgrade; [`LinkCookie`]); every
 //! successful login on a link with a cookie is remembered under it (see
 //! `hello.rs`, `welcome`). This method only looks the link's cookie up: it
-//! applies when the cookie has a login remembered for the realm asked for,
-//! and is skipped otherwise, so that a client offering
+//! applies when the cookie has a login remembered for the realm asked for
+//! (for a HELLO that names no realm: any login it remembers, whose realm the
+//! session then joins), and is skipped otherwise, so that a client offering
 //! `["cookie", "ticket"]` falls through to `ticket` on its first visit
 //! (Crossbar's behaviour).
 //!
@@ -24,10 +25,13 @@ const METHOD: &str = "cookie";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CookieMethod;
 
-/// The login the link's cookie remembers for `realm`, if any.
-fn remembered(link: &LinkInfo, realm: &str) -> Option<CookieLogin> {
+/// The login the link's cookie remembers for `realm` (`None`: whatever
+/// realm it was), if any.
+fn remembered(link: &LinkInfo, realm: Option<&str>) -> Option<CookieLogin> {
     let c = link.cookie()?;
-    c.jar.login(&c.id).filter(|l| l.realm == realm)
+    c.jar
+        .login(&c.id)
+        .filter(|l| realm.is_none_or(|r| l.realm == r))
 }
 
 impl Authenticator for CookieMethod {
@@ -35,7 +39,7 @@ impl Authenticator for CookieMethod {
         METHOD
     }
 
-    fn applies(&self, link: &LinkInfo, realm: &str) -> bool {
+    fn applies(&self, link: &LinkInfo, realm: Option<&str>) -> bool {
         remembered(link, realm).is_some()
     }
 
@@ -45,6 +49,8 @@ impl Authenticator for CookieMethod {
                 let mut id = Identity::new(Some(l.authid), l.authrole, METHOD, "cookie");
                 id.authextra =
                     Some(crate::proto::Dict::new().with("cookie_authmethod", l.authmethod));
+                // The realm of that login (the one asked for, if one was).
+                id.realm = Some(l.realm);
                 Step::Welcome(id)
             }
             None => Step::failed(
@@ -108,24 +114,30 @@ mod tests {
         );
         let m = CookieMethod;
         let known = link(&jar, "c1");
-        assert!(m.applies(&known, "realm1"));
-        assert!(!m.applies(&known, "realm2"));
-        assert!(!m.applies(&link(&jar, "c2"), "realm1"));
+        assert!(m.applies(&known, Some("realm1")));
+        assert!(!m.applies(&known, Some("realm2")));
+        assert!(!m.applies(&link(&jar, "c2"), Some("realm1")));
+        // A HELLO naming no realm gets the remembered login's realm.
+        assert!(m.applies(&known, None));
+        assert!(!m.applies(&link(&jar, "c2"), None));
         let details = Dict::new();
-        let req = HelloRequest {
-            realm: "realm1",
-            details: &details,
-            link: &known,
-            session: SessionId(1),
-            unix_ms: 0,
-        };
-        match m.hello(&req, Ticket(1)) {
-            Step::Welcome(i) => {
-                assert_eq!(i.authid.as_deref(), Some("joe"));
-                assert_eq!(i.authrole, "user");
-                assert_eq!(i.authmethod, "cookie");
+        for asked in [Some("realm1"), None] {
+            let req = HelloRequest {
+                realm: asked,
+                details: &details,
+                link: &known,
+                session: SessionId(1),
+                unix_ms: 0,
+            };
+            match m.hello(&req, Ticket(1)) {
+                Step::Welcome(i) => {
+                    assert_eq!(i.authid.as_deref(), Some("joe"));
+                    assert_eq!(i.authrole, "user");
+                    assert_eq!(i.authmethod, "cookie");
+                    assert_eq!(i.realm.as_deref(), Some("realm1"));
+                }
+                other => panic!("not welcomed: {other:?}"),
             }
-            other => panic!("not welcomed: {other:?}"),
         }
     }
 }

@@ -94,25 +94,38 @@ impl Dynamic {
             .with("transport", transport_details(req.link))
     }
 
-    /// Asks the authenticator about a login of `authid` on `realm`; `then`
-    /// decides once it has answered with a principal (failures are handled
-    /// here, see the module header).
+    /// Asks the authenticator about a login of `authid` on `realm` (`None`:
+    /// HELLO named none; the authenticator gets `null`, as from Crossbar,
+    /// and is expected to assign one); `then` decides once it has answered
+    /// with a principal (failures are handled here, see the module header).
     pub fn ask(
         &self,
-        realm: &str,
+        realm: Option<&str>,
         authid: Option<&str>,
         details: Dict,
         then: impl FnOnce(Principal) -> Step + Send + 'static,
     ) -> Step {
+        // Without `authenticator-realm`, the authenticator lives on the
+        // client's realm: a client that named none cannot be asked about.
+        let Some(on) = self.realm.as_deref().or(realm) else {
+            return Step::deny(
+                uris::NO_SUCH_REALM,
+                format!(
+                    "HELLO named no realm, and the dynamic authenticator '{}' has no \
+                     'authenticator-realm' to be called on: name a realm in HELLO",
+                    self.procedure
+                ),
+            );
+        };
         let hello_authid = authid.map(str::to_owned);
         let me = self.clone();
         let payload = Payload::args(vec![
-            Value::from(realm),
+            realm.map_or(Value::Null, Value::from),
             authid.map_or(Value::Null, Value::from),
             Value::Dict(details),
         ]);
         Step::Call(AuthCall {
-            realm: self.realm.clone().unwrap_or_else(|| realm.to_owned()),
+            realm: on.to_owned(),
             procedure: self.procedure.clone(),
             payload,
             timeout_ms: self.timeout_ms,
@@ -337,9 +350,12 @@ mod tests {
     #[test]
     fn ask_calls_with_realm_authid_and_details_on_the_authenticator_realm() {
         let d = dynamic(None);
-        let step = d.ask("realm1", Some("joe"), Dict::new().with("x", 1u64), |p| {
-            Step::failed(p.role)
-        });
+        let step = d.ask(
+            Some("realm1"),
+            Some("joe"),
+            Dict::new().with("x", 1u64),
+            |p| Step::failed(p.role),
+        );
         let Step::Call(call) = step else {
             panic!("expected a call");
         };
@@ -356,5 +372,31 @@ mod tests {
         );
         let (_, m) = message((call.then)(ok("r7".into())));
         assert_eq!(m, "r7", "then gets the principal");
+    }
+
+    #[test]
+    fn a_null_realm_is_passed_as_null_and_needs_an_authenticator_realm() {
+        // With `authenticator-realm`: called there, with realm `null`.
+        let step = dynamic(None).ask(None, Some("joe"), Dict::new(), |p| Step::failed(p.role));
+        let Step::Call(call) = step else {
+            panic!("expected a call");
+        };
+        assert_eq!(call.realm, "auth");
+        assert_eq!(
+            call.payload.args,
+            Some(vec![Value::Null, "joe".into(), Value::Dict(Dict::new())])
+        );
+        // Without one there is no realm to call it on.
+        let mut d = dynamic(None);
+        d.realm = None;
+        let step = d.ask(None, Some("joe"), Dict::new(), |p| Step::failed(p.role));
+        let Step::Deny { reason, message } = step else {
+            panic!("expected a denial, got {step:?}");
+        };
+        assert_eq!(reason, uris::NO_SUCH_REALM);
+        assert!(
+            message.contains("'com.auth' has no 'authenticator-realm'"),
+            "{message}"
+        );
     }
 }

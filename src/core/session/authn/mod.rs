@@ -60,8 +60,9 @@ pub struct Ticket(pub u64);
 /// What the authenticator knows when it decides on HELLO.
 #[derive(Debug)]
 pub struct HelloRequest<'a> {
-    /// The realm asked for.
-    pub realm: &'a str,
+    /// The realm asked for; `None` when HELLO named none (`null`), leaving
+    /// it to the login to assign one (see `hello.rs`).
+    pub realm: Option<&'a str>,
     /// `HELLO.Details` (authid, authextra, authmethods, roles).
     pub details: &'a Dict,
     /// The link's transport details (peer, TLS, HTTP request).
@@ -256,9 +257,10 @@ pub trait Authenticator {
     fn method(&self) -> &str;
 
     /// Whether the method can be chosen for a client on `link` asking for
-    /// `realm` (cookie authentication: only when the cookie remembers a
-    /// login); a method that does not apply is skipped as if not offered.
-    fn applies(&self, _link: &LinkInfo, _realm: &str) -> bool {
+    /// `realm` (`None`: HELLO named none; cookie authentication: only when
+    /// the cookie remembers a login); a method that does not apply is
+    /// skipped as if not offered.
+    fn applies(&self, _link: &LinkInfo, _realm: Option<&str>) -> bool {
         true
     }
 
@@ -347,7 +349,8 @@ impl Methods {
         self.methods.iter().map(|m| m.method()).collect()
     }
 
-    /// The method for a client on `link` asking for `realm` and offering
+    /// The method for a client on `link` asking for `realm` (`None`: HELLO
+    /// named none) and offering
     /// `offered` (in its order of preference), skipping methods that do not
     /// apply ([`Authenticator::applies`]); a client that offers nothing is
     /// treated as offering `anonymous` (the spec's default).
@@ -355,7 +358,7 @@ impl Methods {
         &self,
         offered: Option<&[&str]>,
         link: &LinkInfo,
-        realm: &str,
+        realm: Option<&str>,
     ) -> Option<&dyn Authenticator> {
         let offered = offered.unwrap_or(&["anonymous"]);
         offered.iter().find_map(|name| {
@@ -464,7 +467,8 @@ mod tests {
             crate::core::api::FrontEnd::RawSocket,
             "tcp4:127.0.0.1:1",
         );
-        let pick = |o: Option<&[&str]>| m.select(o, &link, "r").map(|a| a.method().to_owned());
+        let pick =
+            |o: Option<&[&str]>| m.select(o, &link, Some("r")).map(|a| a.method().to_owned());
         assert_eq!(
             pick(Some(&["wampcra", "ticket"])).as_deref(),
             Some("wampcra")

@@ -85,7 +85,7 @@ impl Authenticator for TicketMethod {
             }
             Kind::Dynamic(d) => Box::new(DynamicState {
                 dynamic: d.clone(),
-                realm: req.realm.to_owned(),
+                realm: req.realm.map(str::to_owned),
                 authid: req.authid().map(str::to_owned),
                 details: Dynamic::details(req, METHOD),
                 limits: self.limits.clone(),
@@ -134,7 +134,8 @@ impl Challenged for StaticState {
 /// A dynamic login waiting for the ticket.
 struct DynamicState {
     dynamic: Dynamic,
-    realm: String,
+    /// The realm asked for (`None`: HELLO named none).
+    realm: Option<String>,
     authid: Option<String>,
     details: Dict,
     limits: AuthLimits,
@@ -148,7 +149,7 @@ impl Challenged for DynamicState {
         };
         let details = self.details.with("ticket", ticket);
         self.dynamic.ask(
-            &self.realm,
+            self.realm.as_deref(),
             self.authid.as_deref(),
             details,
             |p| match dynamic::identity(p, METHOD) {

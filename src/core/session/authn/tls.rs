@@ -219,7 +219,7 @@ mod tests {
     fn hello(m: &TlsMethod, link: &LinkInfo) -> Step {
         let details = Dict::new();
         let req = HelloRequest {
-            realm: "realm1",
+            realm: Some("realm1"),
             details: &details,
             link,
             session: SessionId(1),
