@@ -424,7 +424,7 @@ impl Config {
         let mqtt = mqtt::MqttService {
             realm: "realm1".to_owned(),
             role: "anonymous".to_owned(),
-            payload_mapping: [(String::new(), mqtt::PayloadFormat::Passthrough)].into(),
+            payload_mapping: [(String::new(), mqtt::PayloadFormat::PASSTHROUGH)].into(),
             auth: auth::AuthConfig::default(),
             limits: mqtt::MqttLimits::default(),
             trustlevel: None,

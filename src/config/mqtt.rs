@@ -35,9 +35,15 @@ pub struct MqttService {
 /// How payloads convert between MQTT (bytes) and WAMP (args/kwargs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PayloadFormat {
-    /// `passthrough`: the MQTT payload travels untouched as a WAMP
-    /// payload-transparency event.
-    Passthrough,
+    /// `passthrough`: the MQTT payload travels untouched: as one binary
+    /// argument (Junction's default, which every WAMP client reads), or
+    /// with `junction.transparent` as Crossbar sends it, a
+    /// payload-transparency event (`enc_algo: "mqtt"`, the bytes in place of
+    /// the arguments) for clients with an Autobahn payload codec.
+    Passthrough {
+        /// `junction.transparent`.
+        transparent: bool,
+    },
     /// `native`: the MQTT payload is the serialized `[args, kwargs]`.
     Native {
         /// `serializer`.
@@ -52,6 +58,11 @@ pub enum PayloadFormat {
         /// `realm` the codec procedures are on; `None`: the service's realm.
         realm: Option<String>,
     },
+}
+
+impl PayloadFormat {
+    /// `passthrough` as Junction sends it by default (one binary argument).
+    pub const PASSTHROUGH: PayloadFormat = PayloadFormat::Passthrough { transparent: false };
 }
 
 /// Default [`MqttLimits::max_connections`].

@@ -65,7 +65,7 @@ impl Loader<'_> {
             Some(v) => self.payload_mapping(&child(&op, "payload_mapping"), v),
             None => Some(BTreeMap::from([(
                 String::new(),
-                PayloadFormat::Passthrough,
+                PayloadFormat::PASSTHROUGH,
             )])),
         };
         let role = role
@@ -125,8 +125,15 @@ impl Loader<'_> {
         let t = self.required_str(path, obj, "type")?;
         match &*t {
             "passthrough" => {
-                self.keys(path, obj, &[("type", Key::Read)]);
-                Some(PayloadFormat::Passthrough)
+                self.keys(path, obj, &[("type", Key::Read), ("junction", Key::Read)]);
+                let mut transparent = false;
+                if let Some(v) = obj.get("junction") {
+                    let jp = child(path, "junction");
+                    let j = self.object(&jp, v)?;
+                    self.keys(&jp, j, &[("transparent", Key::Read)]);
+                    transparent = self.opt_bool(&jp, j, "transparent").unwrap_or(false);
+                }
+                Some(PayloadFormat::Passthrough { transparent })
             }
             "native" => {
                 self.keys(path, obj, &[("type", Key::Read), ("serializer", Key::Read)]);

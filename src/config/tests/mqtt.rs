@@ -24,6 +24,25 @@ fn service(c: &Config) -> crate::config::mqtt::MqttService {
     }
 }
 
+/// `junction.transparent` on a `passthrough` entry: Crossbar's
+/// payload-transparency form for that prefix only.
+#[test]
+fn transparent_passthrough_per_prefix() {
+    let c = model(&mqtt(
+        json!({"realm": "realm1", "payload_mapping": {
+            "": {"type": "passthrough"},
+            "mqtt.": {"type": "passthrough", "junction": {"transparent": true}},
+        }}),
+        None,
+    ));
+    let m = service(&c);
+    assert_eq!(m.payload_mapping[""], PayloadFormat::PASSTHROUGH);
+    assert_eq!(
+        m.payload_mapping["mqtt."],
+        PayloadFormat::Passthrough { transparent: true }
+    );
+}
+
 #[test]
 fn defaults() {
     let c = model(&mqtt(json!({"realm": "realm1"}), None));
@@ -31,7 +50,7 @@ fn defaults() {
     assert_eq!(m.role, "anonymous");
     assert_eq!(m.limits, MqttLimits::default());
     assert_eq!(m.payload_mapping.len(), 1);
-    assert_eq!(m.payload_mapping[""], PayloadFormat::Passthrough);
+    assert_eq!(m.payload_mapping[""], PayloadFormat::PASSTHROUGH);
     assert_eq!(
         m.auth.anonymous,
         Some(AnonymousAuth::Static {
@@ -118,6 +137,8 @@ fn limits_and_trust_level() {
 #[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "dynamic", "encoder": "a.enc", "decoder": "a.dec", "realm": "nowhere"}}}), None, "options.payload_mapping..realm", Invalid, "the codec is called on realm \"nowhere\", which is not defined")]
 #[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "zip"}}}), None, "options.payload_mapping..type", Invalid, "\"passthrough\", \"native\" or \"dynamic\"")]
 #[case(json!({"realm": "realm1", "payload_mapping": {"a b": {"type": "passthrough"}}}), None, "options.payload_mapping.a b", Invalid, "invalid URI prefix")]
+#[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "passthrough", "junction": {"transparent": 1}}}}), None, "options.payload_mapping..junction.transparent", Invalid, "expected true or false")]
+#[case(json!({"realm": "realm1", "payload_mapping": {"": {"type": "passthrough", "junction": {"enc": true}}}}), None, "options.payload_mapping..junction.enc", Invalid, "unknown key")]
 #[case(json!({"realm": "realm1"}), Some(json!({"max_inflight": 0})), "junction.max_inflight", Invalid, "out of range")]
 #[case(json!({"realm": "realm1"}), Some(json!({"max_packet_size": 300_000_000})), "junction.max_packet_size", Invalid, "out of range")]
 #[case(json!({"realm": "realm1"}), Some(json!({"connect_timeout": 10})), "junction.connect_timeout", Invalid, "too small")]

@@ -531,7 +531,7 @@ fn mqtt_sample_loads_transports_and_universal() {
         Some("device"),
         "no auth: anonymous with `role`"
     );
-    assert_eq!(m.payload_mapping[""], PayloadFormat::Passthrough);
+    assert_eq!(m.payload_mapping[""], PayloadFormat::PASSTHROUGH);
     assert_eq!(
         m.payload_mapping["devices.json."],
         PayloadFormat::Native {

@@ -110,13 +110,18 @@ pub fn format_of<'a>(
     mapping: &'a std::collections::BTreeMap<String, PayloadFormat>,
     uri: &str,
 ) -> &'a PayloadFormat {
-    const PASSTHROUGH: &PayloadFormat = &PayloadFormat::Passthrough;
+    const PASSTHROUGH: &PayloadFormat = &PayloadFormat::PASSTHROUGH;
     mapping
         .iter()
         .filter(|(prefix, _)| uri.starts_with(prefix.as_str()))
         .max_by_key(|(prefix, _)| prefix.len())
         .map_or(PASSTHROUGH, |(_, f)| f)
 }
+
+/// The option that marks a transparent payload, and its value for MQTT's
+/// bytes (Crossbar's `enc_algo: "mqtt"`).
+const TRANSPARENT_KEY: &str = "enc_algo";
+const TRANSPARENT_ALGO: &str = "mqtt";
 
 /// Why an MQTT payload could not become a WAMP payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,13 +137,20 @@ pub enum MapError {
 /// A WAMP publish's payload and extra options from an MQTT payload.
 pub fn mqtt_to_wamp(format: &PayloadFormat, payload: &Bytes) -> Result<(Payload, Dict), MapError> {
     match format {
-        PayloadFormat::Passthrough => Ok((
+        PayloadFormat::Passthrough { transparent: false } => Ok((
             if payload.is_empty() {
                 Payload::empty()
             } else {
                 Payload::args(vec![Value::Bytes(payload.clone())])
             },
             Dict::new(),
+        )),
+        // Crossbar's form: the bytes in place of the arguments (an encoder
+        // writes the one element bare when the details have `enc_algo`),
+        // even when empty, for the subscriber's payload codec to decode.
+        PayloadFormat::Passthrough { transparent: true } => Ok((
+            Payload::args(vec![Value::Bytes(payload.clone())]),
+            Dict::new().with(TRANSPARENT_KEY, TRANSPARENT_ALGO),
         )),
         PayloadFormat::Native { serializer } => native_to_wamp(*serializer, payload),
         PayloadFormat::Dynamic { .. } => Err(MapError::Dynamic),
@@ -201,7 +213,7 @@ pub fn dict_to_wamp(d: Dict) -> Option<(Payload, Dict)> {
 /// [`MapError::Dynamic`] for `dynamic`.
 pub fn wamp_to_mqtt(format: &PayloadFormat, payload: &Payload) -> Result<Bytes, MapError> {
     match format {
-        PayloadFormat::Passthrough => {
+        PayloadFormat::Passthrough { .. } => {
             if payload.kwargs.as_ref().is_none_or(|k| k.is_empty()) {
                 match payload.args.as_deref() {
                     None | Some([]) => return Ok(Bytes::new()),
@@ -309,7 +321,7 @@ mod tests {
     #[test]
     fn payload_mapping_picks_the_longest_prefix() {
         let mut m = BTreeMap::new();
-        m.insert("".to_owned(), PayloadFormat::Passthrough);
+        m.insert("".to_owned(), PayloadFormat::PASSTHROUGH);
         m.insert(
             "com.json".to_owned(),
             PayloadFormat::Native {
@@ -317,38 +329,60 @@ mod tests {
             },
         );
         assert_eq!(format_of(&m, "com.json.x"), &m["com.json"]);
-        assert_eq!(format_of(&m, "com.other"), &PayloadFormat::Passthrough);
+        assert_eq!(format_of(&m, "com.other"), &PayloadFormat::PASSTHROUGH);
         assert_eq!(
             format_of(&BTreeMap::new(), "x"),
-            &PayloadFormat::Passthrough
+            &PayloadFormat::PASSTHROUGH
         );
+    }
+
+    /// `junction.transparent`: Crossbar's form, the bytes with `enc_algo:
+    /// "mqtt"` (even when empty); back to MQTT the one binary element is
+    /// the payload, as for the default form.
+    #[test]
+    fn transparent_passthrough_is_crossbars_enc_algo_mqtt() {
+        let f = PayloadFormat::Passthrough { transparent: true };
+        for raw in [&b"\x00\x01raw"[..], &b""[..]] {
+            let (p, o) = mqtt_to_wamp(&f, &Bytes::copy_from_slice(raw)).expect("maps");
+            assert_eq!(
+                p.args,
+                Some(vec![Value::Bytes(Bytes::copy_from_slice(raw))])
+            );
+            assert_eq!(p.kwargs, None);
+            assert_eq!(o, Dict::new().with("enc_algo", "mqtt"));
+            assert!(crate::proto::passthru::transparent(&o));
+            assert_eq!(
+                wamp_to_mqtt(&f, &p).expect("maps"),
+                Bytes::copy_from_slice(raw)
+            );
+        }
     }
 
     #[test]
     fn passthrough_both_ways() {
         let (p, o) =
-            mqtt_to_wamp(&PayloadFormat::Passthrough, &Bytes::from_static(b"21.5")).expect("maps");
+            mqtt_to_wamp(&PayloadFormat::PASSTHROUGH, &Bytes::from_static(b"21.5")).expect("maps");
         assert_eq!(
             p.args,
             Some(vec![Value::Bytes(Bytes::from_static(b"21.5"))])
         );
         assert!(o.is_empty());
         assert_eq!(
-            wamp_to_mqtt(&PayloadFormat::Passthrough, &p).expect("maps"),
+            wamp_to_mqtt(&PayloadFormat::PASSTHROUGH, &p).expect("maps"),
             Bytes::from_static(b"21.5")
         );
         let text = Payload::args(vec![Value::Str("on".into())]);
         assert_eq!(
-            wamp_to_mqtt(&PayloadFormat::Passthrough, &text).expect("maps"),
+            wamp_to_mqtt(&PayloadFormat::PASSTHROUGH, &text).expect("maps"),
             Bytes::from_static(b"on")
         );
         let structured = Payload::args(vec![Value::Int(1), Value::Int(2)]);
         assert_eq!(
-            wamp_to_mqtt(&PayloadFormat::Passthrough, &structured).expect("maps"),
+            wamp_to_mqtt(&PayloadFormat::PASSTHROUGH, &structured).expect("maps"),
             Bytes::from_static(br#"{"args":[1,2]}"#)
         );
         assert!(
-            wamp_to_mqtt(&PayloadFormat::Passthrough, &Payload::empty())
+            wamp_to_mqtt(&PayloadFormat::PASSTHROUGH, &Payload::empty())
                 .expect("maps")
                 .is_empty()
         );
