@@ -59,7 +59,7 @@ impl Payload {
 pub struct Hello {
     /// The realm to join. The spec requires a URI; Autobahn|Python sends
     /// `null` when the application leaves the realm to the router (the
-    /// authentication then assigns one): `None` (see [`Fields::opt_string`]:
+    /// authentication then assigns one): `None` (the decoder:
     /// only `null` is accepted, any other non-string stays an error).
     pub realm: Option<String>,
     /// Roles, authentication methods, agent.
