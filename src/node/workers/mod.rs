@@ -590,13 +590,26 @@ impl Guest {
         self.exits += 1;
         let how = describe(status);
         let ran = now.saturating_duration_since(r.since);
-        tracing::info!(
-            target: "junction::guest",
-            worker = %self.id,
-            pid = r.pid,
-            ran_s = ran.as_secs_f64(),
-            "guest exited: {how}"
-        );
+        // A failure the node did not ask for is worth a warning (a
+        // component host that cannot import its classes exits 2, again
+        // and again under a restart policy).
+        if status.success() || r.stopping.is_some() {
+            tracing::info!(
+                target: "junction::guest",
+                worker = %self.id,
+                pid = r.pid,
+                ran_s = ran.as_secs_f64(),
+                "guest exited: {how}"
+            );
+        } else {
+            tracing::warn!(
+                target: "junction::guest",
+                worker = %self.id,
+                pid = r.pid,
+                ran_s = ran.as_secs_f64(),
+                "guest exited: {how}"
+            );
+        }
         self.last_exit = Some(how);
         self.state = WorkerState::Exited;
         // Its stdin, and the thread holding it, end here.
