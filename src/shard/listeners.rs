@@ -37,8 +37,9 @@ use futures::channel::oneshot;
 use futures::future::Shared;
 
 use super::placement::{Counted, Handoff, Placement};
+use super::ports::Hooks;
 use super::request::ListenerChanges;
-use super::{Hooks, ListenAddr, RunError, bound_transport, endpoint_text};
+use super::{ListenAddr, RunError, bound_transport, endpoint_text};
 use crate::config::{Endpoint, TransportConfig, TransportKind};
 use crate::core::ShardRouter;
 use crate::proto::ShardId;
@@ -190,11 +191,7 @@ impl Place {
             spawn_served(acceptor, stream, peer, t, hooks, None, counted);
             return;
         }
-        let hooks = Hooks {
-            router: Rc::clone(&self.router),
-            conn: None,
-            queue_limit,
-        };
+        let hooks = Hooks::new(Rc::clone(&self.router), queue_limit);
         let port = {
             let mut mqtt = entry.mqtt.borrow_mut();
             if !mqtt.as_ref().is_some_and(|(c, _)| Rc::ptr_eq(c, &t)) {
@@ -378,7 +375,7 @@ impl Listeners {
             shard: shard.index(),
             shared: placement,
             router: Rc::clone(router),
-            port: Rc::new(super::MqttRouter(Rc::clone(router))),
+            port: Rc::new(super::ports::FrontPort(Rc::clone(router))),
             entries: RefCell::default(),
         });
         let adopt = glommio::spawn_local(Rc::clone(&place).adopt());

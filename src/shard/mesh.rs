@@ -250,7 +250,7 @@ pub async fn next_control(
         if n > 0 {
             // A message from another shard can complete a login (a dynamic
             // authenticator's answer) that then hands out crypto work.
-            super::spawn_auth_jobs(router);
+            super::ports::spawn_auth_jobs(router);
         }
         if let Ok(c) = p.control_rx.try_recv() {
             return c;
