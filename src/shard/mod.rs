@@ -34,7 +34,6 @@
 //!   ([`ShardRouter::apply`]).
 //! - Metrics: [`metrics::render_metrics`] turns the shards' reports into the
 //!   Prometheus text format.
-//!
 //! - The front ends reach the router through `ports.rs` (adapters over the
 //!   shard's `ShardRouter`).
 //!
