@@ -163,7 +163,30 @@ pub(crate) fn environment(sources: &Arc<BTreeMap<String, String>>) -> Environmen
         }
         minijinja::escape_formatter(out, state, value)
     });
+    // `|e` and `|escape` likewise (Jinja2's escape filter is markupsafe's).
+    env.add_filter("escape", escape_filter);
+    env.add_filter("e", escape_filter);
     env
+}
+
+/// Jinja2's `escape` filter: a value not marked safe is turned into text,
+/// escaped as markupsafe escapes it and marked safe; a safe one is kept.
+fn escape_filter(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+    if value.is_safe() {
+        return Ok(value.clone());
+    }
+    let owned;
+    let text = match value.as_str() {
+        Some(text) => text,
+        None => {
+            owned = value.to_string();
+            &owned
+        }
+    };
+    let mut out = String::with_capacity(text.len());
+    markupsafe(&mut out, text)
+        .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))?;
+    Ok(minijinja::Value::from_safe_string(out))
 }
 
 /// Writes `text` HTML-escaped as Jinja2's markupsafe escapes it.
@@ -586,6 +609,21 @@ mod tests {
             .and_then(|t| t.render(ctx))
             .expect("renders");
         assert_eq!(out, "&lt;b&gt; z=1;y=2;");
+        // Escaping as Jinja2 does, automatic or by filter: `/` stays.
+        let sources = Arc::new(BTreeMap::from([(
+            "p.html".to_owned(),
+            "{{ u }}|{{ u|e }}|{{ u|escape }}|{{ n|e }}|{% autoescape false %}{{ u|e }}{% endautoescape %}".to_owned(),
+        )]));
+        let out = environment(&sources)
+            .get_template("p.html")
+            .and_then(|t| {
+                t.render(to_template(&Value::Dict(
+                    Dict::new().with("u", "a/b <'&\">").with("n", 7i64),
+                )))
+            })
+            .expect("renders");
+        let esc = "a/b &lt;&#39;&amp;&#34;&gt;";
+        assert_eq!(out, format!("{esc}|{esc}|{esc}|7|{esc}"));
         assert_eq!(
             result_value(Payload::args(vec![Value::from(1i64)])),
             Value::from(1i64)
