@@ -463,3 +463,21 @@ fn junction_auth_settings() {
         );
     }
 }
+
+/// Crossbar's functional tests (conftest.py, `auth_crossbar`) give the
+/// cookie method a `store`: Crossbar's checker accepts any content there and
+/// its router never reads it, so a key there is warned, not refused.
+#[test]
+fn cookie_method_settings_are_warned_not_refused() {
+    let c = model(&with(
+        AUTH,
+        json!({
+            "anonymous": {"type": "static"},
+            "cookie": {"store": {"type": "file", "filename": "foo.cookies.dat"}}
+        }),
+    ));
+    assert!(auth_of(&c).cookie);
+    let w = warnings_at(&c, &format!("{AT}.cookie.store"));
+    assert_eq!(w.len(), 1, "{:#?}", c.warnings);
+    assert!(w[0].contains("ignored"), "{}", w[0]);
+}
