@@ -21,8 +21,9 @@
 #     JUNCTION_SHIM_RUNTIME_IN_CBDIR=1 (each node its own control socket:
 #     the suite runs up to three nodes at once) and
 #     JUNCTION_SHIM_CROSSBAR_LOG=1 (the fixtures wait for Crossbar's log
-#     line "started Transport ws_test_0"; the shim adds it after Junction's
-#     "listening transport=ws_test_0");
+#     lines "started Transport ws_test_0", "ws_test_0 has started",
+#     "WampRawSocketServerFactory starting on PORT"; the shim prints them
+#     once Junction's transport accepts clients, see its header);
 #   - copies test/functests to a temporary directory and runs pytest there
 #     on the chosen cbtests files, with the venv's bin first on PATH (the
 #     router's Python components run on `python3` from PATH, as Junction's
@@ -49,6 +50,9 @@
 # there is skipped by the suite itself: "Needs old-style management API"),
 # sigint (slow; give --slow).
 #
+# Results (2026-12-07) and what they found: docs/config.md, "Running
+# Crossbar's functional tests".
+#
 # Exit status: pytest's. Not part of CI: the Crossbar checkout is not in
 # this repository; see docs/config.md, "Running Crossbar's functional tests".
 set -u
@@ -63,7 +67,7 @@ while getopts "b:v:kh" opt; do
         v) venv="$OPTARG" ;;
         k) keep=1 ;;
         h)
-            sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,57p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) exit 2 ;;
