@@ -296,6 +296,9 @@ fn main() -> ExitCode {
             match start(loaded, path, shards.map(usize::from)) {
                 Ok(Exit::Clean) => ExitCode::SUCCESS,
                 Ok(Exit::Forced) => ExitCode::from(EXIT_FORCED),
+                // As Crossbar's node, whose shutdown a worker's end
+                // triggered.
+                Ok(Exit::WorkerEnded) => ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("error: {}", error_line(&e));
                     ExitCode::FAILURE

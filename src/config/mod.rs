@@ -143,6 +143,30 @@ pub struct NodeOptions {
     /// accept at once). Crossbar starts a router's components before its
     /// transports; so does Junction, up to this long (node::run).
     pub components_timeout: Duration,
+    /// Whether a container worker's end ends the node: Crossbar's node
+    /// shutdown triggers (`controller.options.shutdown`).
+    pub worker_exit: WorkerExitShutdown,
+}
+
+/// What a container worker's end does to the node: Crossbar's node shutdown
+/// triggers (`controller.options.shutdown`), as far as Junction has workers
+/// that end by themselves. Crossbar counts every native worker (router,
+/// container, proxy); Junction's router and proxies end only with the node,
+/// so a container's host process is the one that can end first. A guest's
+/// end never counts (nor does it in Crossbar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerExitShutdown {
+    /// `shutdown_on_worker_exit` (Crossbar's default, when the config names
+    /// no trigger): any end of a container's host that the node did not ask
+    /// for shuts the node down.
+    #[default]
+    Any,
+    /// `shutdown_on_worker_exit_with_error`: only an end with a failure.
+    Failed,
+    /// Neither of the two (`shutdown_on_shutdown_requested`, and
+    /// `shutdown_on_last_worker_exit`: the router never ends by itself): the
+    /// node runs on.
+    Never,
 }
 
 /// Default for [`NodeOptions::components_timeout`]: 10 s (the components'
@@ -168,6 +192,7 @@ impl Default for NodeOptions {
             pack_connections: DEFAULT_PACK_CONNECTIONS,
             write_coalesce: Duration::ZERO,
             components_timeout: DEFAULT_COMPONENTS_TIMEOUT,
+            worker_exit: WorkerExitShutdown::default(),
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   (`status.rs`), `metrics` (the Prometheus text), `reload` (`reload.rs`);
 //! - the watchdog's ticks (`notify.rs`): systemd's `WATCHDOG=1`, sent only
 //!   while every shard answers its liveness check;
+//! - a container worker's end (`workers/`): `controller.options.shutdown`
+//!   may start the same drain as a signal (Crossbar's default does), and
+//!   the node then exits with [`Exit::WorkerEnded`];
 //! - the shards' end.
 //!
 //! The control socket is bound before the listeners (a script may wait for
@@ -53,7 +56,7 @@ use self::control::{ControlError, Request, Response};
 use self::notify::{Notifier, Watchdog};
 use self::status::{NodeFacts, Reloads, Status};
 use self::workers::Supervisor;
-use crate::config::Config;
+use crate::config::{Config, WorkerExitShutdown};
 use crate::shard::{Opening, RouterControl, RunError, metrics::render_metrics, start_with};
 
 /// How long the node waits for the shards' reports.
@@ -79,6 +82,10 @@ pub enum Exit {
     Clean,
     /// A second SIGTERM/SIGINT during the drain: the process should exit now.
     Forced,
+    /// A container worker ended by itself and the shutdown triggers
+    /// (`controller.options.shutdown`) stopped the node after a drain:
+    /// Crossbar's node exits with status 1 then.
+    WorkerEnded,
 }
 
 /// What the node's loop takes.
@@ -89,6 +96,8 @@ pub(crate) enum Event {
     Control(Request, Sender<Response>),
     /// Every shard has stopped.
     Stopped(Result<(), RunError>),
+    /// A container worker ended by itself (the supervisor's thread).
+    WorkerEnded(workers::WorkerEnded),
 }
 
 /// The node's state.
@@ -105,6 +114,10 @@ struct Node {
     notify: Notifier,
     started: Instant,
     draining: bool,
+    /// Whether SIGTERM or SIGINT came (a second one exits at once).
+    signalled: bool,
+    /// Set when a worker's end started the drain ([`Exit::WorkerEnded`]).
+    ended_by_worker: bool,
     shutdown_timeout: Duration,
     /// The guest workers' supervisor.
     workers: Supervisor,
@@ -232,10 +245,17 @@ pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
         tracing::error!(error = %e, "cannot wait for signals");
     }
     let control = handle.control();
-    let workers = Supervisor::start(control.process_shared()).map_err(|e| RunError::Executor {
-        shard: 0,
-        detail: format!("cannot start the worker supervisor's thread: {e}"),
-    })?;
+    let ended = {
+        let tx = tx.clone();
+        Box::new(move |e| {
+            let _ = tx.send(Event::WorkerEnded(e));
+        })
+    };
+    let workers =
+        Supervisor::start(control.process_shared(), ended).map_err(|e| RunError::Executor {
+            shard: 0,
+            detail: format!("cannot start the worker supervisor's thread: {e}"),
+        })?;
     // Every listener is up: the guests start, in config order (while the
     // listeners are held, the router components' host alone).
     let mut guests = workers::guests(&spec.config);
@@ -267,6 +287,8 @@ pub fn run(mut spec: NodeSpec) -> Result<Exit, NodeError> {
         notify: Notifier::from_env(),
         started: Instant::now(),
         draining: false,
+        signalled: false,
+        ended_by_worker: false,
     };
     {
         let tx = tx.clone();
@@ -338,30 +360,33 @@ impl Node {
                     let _ = self.reload();
                 }
                 Event::Signal(sig) => {
-                    if self.draining {
+                    if self.signalled {
                         tracing::warn!(
                             signal = signals::name(sig),
                             "second signal: exiting without waiting for the sessions"
                         );
                         return Ok(Exit::Forced);
                     }
-                    self.draining = true;
-                    // Held listeners stay shut; the other guests never start.
-                    self.held = None;
-                    tracing::info!(
-                        signal = signals::name(sig),
-                        timeout_s = self.shutdown_timeout.as_secs_f64(),
-                        "shutting down: GOODBYE to every session, waiting for them to leave"
-                    );
-                    self.notify.stopping("draining sessions");
-                    self.control.drain(self.shutdown_timeout);
-                    self.workers.stop_all(false);
+                    self.signalled = true;
+                    // A drain a worker's end started goes on as it is.
+                    if !self.draining {
+                        tracing::info!(
+                            signal = signals::name(sig),
+                            timeout_s = self.shutdown_timeout.as_secs_f64(),
+                            "shutting down: GOODBYE to every session, waiting for them to leave"
+                        );
+                        self.drain();
+                    }
                 }
+                Event::WorkerEnded(w) => self.worker_ended(&w),
                 Event::Control(req, reply) => {
                     let _ = reply.send(self.answer(req));
                 }
                 Event::Stopped(Ok(())) => {
                     tracing::info!("every shard stopped");
+                    if self.ended_by_worker {
+                        return Ok(Exit::WorkerEnded);
+                    }
                     return Ok(Exit::Clean);
                 }
                 Event::Stopped(Err(e)) => {
@@ -369,6 +394,47 @@ impl Node {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// Starts the graceful drain: stop accepting, GOODBYE to every session,
+    /// stop the guests.
+    fn drain(&mut self) {
+        self.draining = true;
+        // Held listeners stay shut; the other guests never start.
+        self.held = None;
+        self.notify.stopping("draining sessions");
+        self.control.drain(self.shutdown_timeout);
+        self.workers.stop_all(false);
+    }
+
+    /// A container worker ended by itself: the node shuts down as
+    /// `controller.options.shutdown` says (Crossbar's default: it does).
+    fn worker_ended(&mut self, w: &workers::WorkerEnded) {
+        let shut = match self.config.node.worker_exit {
+            WorkerExitShutdown::Any => Some("shutdown_on_worker_exit"),
+            WorkerExitShutdown::Failed if w.failed => Some("shutdown_on_worker_exit_with_error"),
+            WorkerExitShutdown::Failed | WorkerExitShutdown::Never => None,
+        };
+        match shut {
+            Some(trigger) if !self.draining => {
+                tracing::warn!(
+                    worker = %w.id,
+                    how = %w.how,
+                    trigger,
+                    timeout_s = self.shutdown_timeout.as_secs_f64(),
+                    "a container worker ended: shutting down (controller.options.shutdown), \
+                     GOODBYE to every session, waiting for them to leave"
+                );
+                self.ended_by_worker = true;
+                self.drain();
+            }
+            Some(_) => {}
+            None => tracing::info!(
+                worker = %w.id,
+                how = %w.how,
+                "a container worker ended; the node runs on (controller.options.shutdown)"
+            ),
         }
     }
 

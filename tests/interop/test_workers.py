@@ -524,6 +524,10 @@ async def test_a_containers_shutdown_mode_decides_when_its_host_exits(workers_ro
         container("last", "shutdown-on-last-component-stopped"),
         container("manual", "shutdown-manual"),
     ]
+    # Only a signal stops this node: by default (Crossbar's
+    # shutdown_on_worker_exit) the end of "last" would stop it
+    # (test_crossbar_functests.py).
+    r.config["controller"] = {"options": {"shutdown": ["shutdown_on_shutdown_requested"]}}
     r.start()
     loop = asyncio.get_running_loop()
     for cid in ["last", "manual"]:
@@ -544,6 +548,7 @@ async def test_a_containers_shutdown_mode_decides_when_its_host_exits(workers_ro
         lambda: "shutdown-manual: no component runs; waiting to be stopped" in r.log_text(),
     )
     assert r.workers()["manual"]["state"] == "running"
+    assert "a container worker ended; the node runs on" in r.log_text()
 
 
 def twisted_python() -> str:

@@ -17,6 +17,7 @@
 
 mod auth;
 mod auth_function;
+mod controller;
 mod mqtt;
 mod proxy;
 mod read;
@@ -244,10 +245,7 @@ impl Loader<'_> {
             &[
                 ("$schema", Key::Ignore),
                 ("version", Key::Read),
-                (
-                    "controller",
-                    Key::Warn("ignored: Junction has no node controller (its content is not read)"),
-                ),
+                ("controller", Key::Read),
                 ("workers", Key::Read),
                 ("junction", Key::Read),
             ],
@@ -268,6 +266,10 @@ impl Loader<'_> {
             ),
         }
         let top_junction = obj.get("junction").map(|v| self.junction("junction", v));
+        let worker_exit = obj
+            .get("controller")
+            .map(|v| self.controller("controller", v))
+            .unwrap_or_default();
         let Some(workers_v) = obj.get("workers") else {
             self.error(
                 "workers",
@@ -374,6 +376,9 @@ impl Loader<'_> {
                 "no router worker; Junction needs one worker with \"type\": \"router\" \
                  (or a websocket-testee worker)",
             );
+        }
+        if let Some(r) = router.as_mut() {
+            r.node.worker_exit = worker_exit;
         }
         (router, workers)
     }

@@ -153,7 +153,6 @@ fn dynamic_methods_load_every_authenticator_key() {
 #[case(json!({"tls": {"type": "static", "principals": {"a": {"certificate-sha1": "B6:E5"}}}}), "tls.principals.a.certificate-sha1", Invalid, "SHA-1 fingerprint")]
 #[case(json!({"tls": {"type": "static"}}), "tls.principals", Invalid, "missing")]
 #[case(json!({"tls": {"type": "static", "junction": {"authid": "email", "role": "r"}}}), "tls.junction.authid", Invalid, "\"cn\", \"sha1\" or \"sha256\"")]
-#[case(json!({"cookie": {"max_age": 5}}), "cookie.max_age", Invalid, "unknown key")]
 #[case(json!({"anonymous-proxy": {"type": "static"}}), "anonymous-proxy", Unsupported, "proxy workers")]
 fn bad_auth(#[case] auth: Value, #[case] at: &str, #[case] kind: IssueKind, #[case] needle: &str) {
     assert_one_issue(&with(AUTH, auth), &format!("{AT}.{at}"), kind, needle);
@@ -461,5 +460,25 @@ fn junction_auth_settings() {
             Invalid,
             needle,
         );
+    }
+}
+
+/// Crossbar's functional tests (conftest.py, `auth_crossbar`) give the
+/// cookie method a `store`: Crossbar's checker accepts any content there and
+/// its router never reads it, so a key there is warned, not refused.
+#[test]
+fn cookie_method_settings_are_warned_not_refused() {
+    let c = model(&with(
+        AUTH,
+        json!({
+            "anonymous": {"type": "static"},
+            "cookie": {"store": {"type": "file", "filename": "foo.cookies.dat"}, "max_age": 5}
+        }),
+    ));
+    assert!(auth_of(&c).cookie);
+    for key in ["store", "max_age"] {
+        let w = warnings_at(&c, &format!("{AT}.cookie.{key}"));
+        assert_eq!(w.len(), 1, "{:#?}", c.warnings);
+        assert!(w[0].contains("ignored"), "{}", w[0]);
     }
 }

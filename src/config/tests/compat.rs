@@ -391,6 +391,26 @@ fn proxy_workers_become_routed_transports() {
     );
 }
 
+/// Crossbar's proxy reads only `transport`, `auth` and `realm` of a
+/// connection and its checker none: another key (its functional tests'
+/// `"url": "rs://localhost"`, test_cb_proxy.py) is warned, not refused.
+#[test]
+fn a_proxy_connections_unknown_key_is_warned() {
+    let mut v = parse(PROXY);
+    for w in [1, 2] {
+        set(
+            &mut v,
+            &format!("/workers/{w}/connections/conn1/url"),
+            json!("rs://localhost"),
+        );
+    }
+    let c = load_ok(&v);
+    let w = warnings_at(&c, "workers[1].connections.conn1.url");
+    assert_eq!(w.len(), 1, "{:#?}", c.warnings);
+    assert!(w[0].contains("ignored"), "{}", w[0]);
+    assert_eq!(c.transports.len(), 1, "the proxy is folded as before");
+}
+
 #[test]
 fn proxy_workers_that_cannot_be_folded_are_refused() {
     for (pointer, change, at, needle) in [

@@ -384,3 +384,42 @@ fn worker_ids_are_unique() {
     assert_eq!(found[0].path, "workers[2].id");
     assert!(found[0].message.contains("duplicate worker ID"));
 }
+
+/// `controller.options.shutdown`: Crossbar's node shutdown triggers decide
+/// what a container's end does (`node::worker_ended`); without any, its
+/// default `shutdown_on_worker_exit`. The controller's other keys are warned.
+#[rstest]
+#[case(None, WorkerExitShutdown::Any)]
+#[case(Some(json!({"id": "node1"})), WorkerExitShutdown::Any)]
+#[case(Some(json!({"options": {"shutdown": ["shutdown_on_worker_exit"]}})), WorkerExitShutdown::Any)]
+#[case(Some(json!({"options": {"shutdown": ["shutdown_on_worker_exit_with_error"]}})), WorkerExitShutdown::Failed)]
+#[case(Some(json!({"options": {"shutdown": ["shutdown_on_worker_exit_with_error", "shutdown_on_worker_exit"]}})), WorkerExitShutdown::Any)]
+#[case(Some(json!({"options": {"shutdown": ["shutdown_on_shutdown_requested"]}})), WorkerExitShutdown::Never)]
+#[case(Some(json!({"options": {"shutdown": ["shutdown_on_last_worker_exit"]}})), WorkerExitShutdown::Never)]
+#[case(Some(json!({"options": {"shutdown": []}})), WorkerExitShutdown::Never)]
+fn controller_shutdown_triggers_decide_what_a_container_end_does(
+    #[case] controller: Option<Value>,
+    #[case] expected: WorkerExitShutdown,
+) {
+    let v = match &controller {
+        Some(c) => with("/controller", c.clone()),
+        None => base(),
+    };
+    let c = load_ok(&v);
+    assert_eq!(c.node.worker_exit, expected);
+    let warned = warning_paths(&c).contains(&"controller");
+    assert_eq!(warned, controller.is_some_and(|c| c.get("id").is_some()));
+}
+
+#[test]
+fn an_unknown_shutdown_trigger_is_an_error() {
+    assert_one_issue(
+        &with(
+            "/controller",
+            json!({"options": {"shutdown": ["shutdown_on_lunch"]}}),
+        ),
+        "controller.options.shutdown",
+        Invalid,
+        "unknown shutdown trigger \"shutdown_on_lunch\"",
+    );
+}

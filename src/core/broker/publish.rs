@@ -52,8 +52,11 @@ impl Broker {
         let (acknowledge, exclude_me, disclose_me) =
             (opts.acknowledge, opts.exclude_me, opts.disclose_me);
         if is_reserved_topic(&m.topic) {
+            // Crossbar's words first ("publish with restricted topic URI"):
+            // its functional tests (test_cb_pubsub.py::test_internal_uri)
+            // look for them.
             let msg = format!(
-                "publishing to '{}' is not allowed: 'wamp.' topics are reserved for the router",
+                "publish with restricted topic URI '{}': 'wamp.' topics are reserved for the router",
                 m.topic
             );
             return publish_error(cx, link, &m, acknowledge, uris::INVALID_URI, msg);

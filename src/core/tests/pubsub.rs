@@ -363,6 +363,11 @@ pub(super) fn bad_publish_options_get_invalid_argument_or_silence() {
         Payload::empty(),
     );
     assert_eq!(error_uri(&m), uris::INVALID_URI);
+    // Crossbar's message, which its functional tests look for.
+    assert_eq!(
+        super::rpc::error_message(&m),
+        "publish with restricted topic URI 'wamp.session.on_join': 'wamp.' topics are reserved for the router"
+    );
 }
 
 #[test]

@@ -18,6 +18,9 @@ use crate::config::worker::{
     GuestWorker, MessageForwarder, PythonEntry,
 };
 
+/// The worker type of a container's host process.
+pub const KIND: &str = "container";
+
 /// The host program.
 const HOST: &str = include_str!("container_host.py");
 
@@ -52,7 +55,7 @@ pub(super) fn host(id: &str, c: &ContainerWorker, config: &Config) -> GuestSpec 
     let components: Vec<Value> = c.components.iter().map(component).collect();
     GuestSpec {
         id: id.to_owned(),
-        kind: "container",
+        kind: KIND,
         config: GuestWorker {
             executable: python.to_string_lossy().into_owned(),
             arguments: vec!["-c".into(), HOST.into()],

@@ -169,6 +169,29 @@ pub struct WorkerStatus {
     pub last_exit: Option<String>,
 }
 
+/// A container's host process that ended on its own and stays ended (no
+/// restart follows, the node did not stop it): Crossbar's native worker
+/// exit, which the node's shutdown triggers act on
+/// ([`crate::config::WorkerExitShutdown`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerEnded {
+    /// The worker's ID.
+    pub id: String,
+    /// How it ended (`exit status 1`, `killed by SIGSEGV`).
+    pub how: String,
+    /// Whether that was a failure (not status 0).
+    pub failed: bool,
+}
+
+/// The exit status of a container host whose components could not be set
+/// up (an import, Autobahn missing, a TLS file): Crossbar's container
+/// worker would have stayed up with the component failed, so this end is
+/// not a worker's exit ([`WorkerEnded`]).
+const HOST_SETUP_FAILED: i32 = 2;
+
+/// What the supervisor calls with each [`WorkerEnded`] (on its thread).
+pub type OnEnded = Box<dyn Fn(WorkerEnded) + Send>;
+
 /// What [`Supervisor::apply`] did, by worker ID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -200,15 +223,19 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Starts the supervisor's thread; `metrics` receives its series in the
-    /// Prometheus text format after every change.
+    /// Prometheus text format after every change, `ended` each container
+    /// that ended by itself ([`WorkerEnded`]).
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn start(metrics: Arc<crate::shard::request::ProcessStats>) -> std::io::Result<Supervisor> {
+    pub fn start(
+        metrics: Arc<crate::shard::request::ProcessStats>,
+        ended: OnEnded,
+    ) -> std::io::Result<Supervisor> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("junction-workers".into())
-            .spawn(move || run(&rx, &metrics.node_text))?;
+            .spawn(move || run(&rx, &metrics.node_text, &ended))?;
         Ok(Supervisor {
             tx: Some(tx),
             thread: Some(thread),
@@ -251,7 +278,7 @@ impl Drop for Supervisor {
 }
 
 /// The supervisor's loop.
-fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
+fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>, ended: &OnEnded) {
     let mut guests = Guests::default();
     // Set when the handle is dropped: the instant the node stops waiting
     // (a process stuck in the kernel cannot hold the node forever).
@@ -269,7 +296,7 @@ fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
                 let _ = reply.send(guests.apply(specs, Instant::now()));
             }
             Ok(Command::Status(reply)) => {
-                guests.step(Instant::now());
+                guests.step(Instant::now()).into_iter().for_each(ended);
                 let _ = reply.send(guests.status());
             }
             Ok(Command::StopAll { kill }) => guests.stop_all(kill, Instant::now()),
@@ -283,7 +310,7 @@ fn run(rx: &mpsc::Receiver<Command>, metrics: &Mutex<String>) {
                 std::thread::sleep(TICK);
             }
         }
-        guests.step(Instant::now());
+        guests.step(Instant::now()).into_iter().for_each(ended);
         let text = render_metrics(&guests.status());
         if text != last_metrics {
             if let Ok(mut m) = metrics.lock() {
@@ -408,12 +435,17 @@ impl Guests {
         done
     }
 
-    fn step(&mut self, now: Instant) {
+    /// Reaps exits, stops and starts; returns the containers that ended
+    /// by themselves.
+    fn step(&mut self, now: Instant) -> Vec<WorkerEnded> {
         let draining = self.draining;
-        for g in &mut self.list {
-            g.step(now, draining);
-        }
+        let ended = self
+            .list
+            .iter_mut()
+            .filter_map(|g| g.step(now, draining))
+            .collect();
         self.list.retain(|g| !(g.removed && g.running.is_none()));
+        ended
     }
 
     fn stop_all(&mut self, kill: bool, now: Instant) {
@@ -545,12 +577,13 @@ impl Guest {
         self.state = WorkerState::Stopping;
     }
 
-    fn step(&mut self, now: Instant, draining: bool) {
+    fn step(&mut self, now: Instant, draining: bool) -> Option<WorkerEnded> {
+        let mut ended = None;
         if let Some(r) = &mut self.running {
             match r.process.child.try_wait() {
                 Ok(Some(status)) => {
                     let r = self.running.take().expect("running");
-                    self.exited(r, status, now, draining);
+                    ended = self.exited(r, status, now, draining);
                 }
                 Ok(None) => {
                     if let Some(s) = &mut r.stopping {
@@ -584,9 +617,18 @@ impl Guest {
         {
             self.start(now);
         }
+        ended
     }
 
-    fn exited(&mut self, r: Running, status: ExitStatus, now: Instant, draining: bool) {
+    /// Records an exit and what follows it; a container that ended by
+    /// itself for good is returned ([`WorkerEnded`]).
+    fn exited(
+        &mut self,
+        r: Running,
+        status: ExitStatus,
+        now: Instant,
+        draining: bool,
+    ) -> Option<WorkerEnded> {
         self.exits += 1;
         let how = describe(status);
         let ran = now.saturating_duration_since(r.since);
@@ -629,8 +671,21 @@ impl Guest {
                     self.backoff = BACKOFF_MIN;
                 }
                 self.after_exit(status.success(), now, draining);
+                let ends = self.kind == container::KIND
+                    && self.state == WorkerState::Exited
+                    && !draining
+                    && !self.removed
+                    && status.code() != Some(HOST_SETUP_FAILED);
+                if ends {
+                    return Some(WorkerEnded {
+                        id: self.id.clone(),
+                        how: self.last_exit.clone().unwrap_or_default(),
+                        failed: !status.success(),
+                    });
+                }
             }
         }
+        None
     }
 
     /// After an exit on its own (or a failed start): `options.restart`.

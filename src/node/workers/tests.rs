@@ -322,7 +322,7 @@ fn docs_name_every_guest_metric_and_only_those() {
 #[test]
 fn the_supervisor_thread_serves_status_and_metrics_and_stops_guests_when_dropped() {
     let stats: Arc<crate::shard::request::ProcessStats> = Arc::default();
-    let sup = Supervisor::start(Arc::clone(&stats)).expect("thread");
+    let sup = Supervisor::start(Arc::clone(&stats), Box::new(|_| {})).expect("thread");
     let mut quick = sh("trap 'exit 0' TERM; while :; do sleep 1; done");
     quick.stop_timeout_s = 5;
     let done = sup.apply(vec![spec("a", quick)]);
@@ -345,4 +345,82 @@ fn the_supervisor_thread_serves_status_and_metrics_and_stops_guests_when_dropped
         !alive(pid),
         "stopped and reaped before the handle's drop returned"
     );
+}
+
+/// Steps until every process has exited; returns what the steps reported
+/// as ended (at most 10 s of real time).
+fn ended_until_all_exited(g: &mut Guests) -> Vec<WorkerEnded> {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    let mut ended = Vec::new();
+    loop {
+        ended.extend(g.step(Instant::now()));
+        let s = g.status();
+        if s.iter()
+            .all(|w| w.pid.is_none() && w.state != WorkerState::Restarting)
+        {
+            return ended;
+        }
+        assert!(Instant::now() < give_up, "not reached: {s:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Crossbar's node shuts down when a native worker ends (its default
+/// trigger `shutdown_on_worker_exit`; Crossbar's test_cb_apperrors.py
+/// `test_log_error_from_subscribe`): a container host that ends by itself
+/// is reported, with whether it failed. Not reported: a guest's end, a
+/// host whose components could not be set up (status 2: Crossbar's
+/// container would have stayed up), a host that its restart policy
+/// starts again, and a host the node stopped.
+#[test]
+fn a_container_that_ends_by_itself_is_reported_and_nothing_else() {
+    let container = |id: &str, config: GuestWorker| GuestSpec {
+        id: id.into(),
+        kind: container::KIND,
+        config,
+    };
+    let mut again = sh("exit 1");
+    again.restart = GuestRestart::OnFailed;
+    let mut g = Guests::default();
+    g.apply(
+        vec![
+            container("done", sh("exit 0")),
+            container("crashed", sh("kill -SEGV $$")),
+            container("setup", sh("exit 2")),
+            spec("guest", sh("exit 0")),
+        ],
+        Instant::now(),
+    );
+    let mut ended = ended_until_all_exited(&mut g);
+    ended.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        ended,
+        [
+            WorkerEnded {
+                id: "crashed".into(),
+                how: "killed by SIGSEGV".into(),
+                failed: true
+            },
+            WorkerEnded {
+                id: "done".into(),
+                how: "exit status 0".into(),
+                failed: false
+            },
+        ]
+    );
+    // Restarted by its policy: not an end.
+    let mut g = Guests::default();
+    g.apply(vec![container("again", again)], Instant::now());
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while g.status()[0].exits < 1 {
+        assert!(g.step(Instant::now()).is_empty());
+        assert!(Instant::now() < give_up, "no exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(g.status()[0].state, WorkerState::Restarting);
+    // Stopped by the node: not an end.
+    let mut g = Guests::default();
+    g.apply(vec![container("box", sh("sleep 30"))], Instant::now());
+    g.stop_all(false, Instant::now());
+    assert!(ended_until_all_exited(&mut g).is_empty());
 }
