@@ -1,23 +1,27 @@
 """MQTT conformance gaps the Eclipse Paho interoperability suite found
 (tests/compat/paho_interop.sh), each checked here with paho-mqtt: topics
 with empty levels (``/TopicA``, the will topic of the suite's keep-alive
-tests) are routed, MQTT to MQTT and as wills; a PUBLISH whose payload fits
+tests) are routed, MQTT to MQTT, as wills, and to and from WAMP as URIs
+with a `+` component; a PUBLISH whose payload fits
 the client's Maximum Packet Size but whose whole packet, packet identifier
 included, does not is not sent (client_test5 test_maximum_packet_size), nor
 one that a new Topic Alias would take over it (it goes without the alias)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import struct
 
 import pytest
+from autobahn.wamp.types import PublishOptions
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mqttclient import TIMEOUT, V5, V311, Mqtt
 from test_mqtt_sessions import raw_subscribe, read_packet
+from wampclient import EventSink
 
 pytestmark = pytest.mark.junction_only
 
@@ -42,6 +46,25 @@ def test_topics_with_empty_levels_are_routed(router, made, version):
     got = sorted((m.topic, m.payload) for m in sub.expect(len(names)))
     sub.nothing(0.5)
     assert got == sorted((n, n.encode()) for n in names), "each topic arrives under its own name"
+
+
+async def test_an_empty_level_is_a_plus_component_for_wamp(router, made, clients):
+    # `/x` ↔ `+.x`: WAMP clients see and use the URI (docs/mqtt.md).
+    tag = secrets.token_hex(4)
+    wamp = await clients("ws", "json")
+    sink = EventSink()
+    await wamp.subscribe(sink, f"+.{tag}.up")
+    pub = await asyncio.to_thread(lambda: Mqtt(router.mqtt_port, V5).connect())
+    made.append(pub)
+    await asyncio.to_thread(pub.publish, f"/{tag}/up", b"21.5", 1)
+    args, _ = (await sink.wait_count(1))[0]
+    assert args == (b"21.5",)
+    sub = await asyncio.to_thread(lambda: Mqtt(router.mqtt_port, V5).connect())
+    made.append(sub)
+    await asyncio.to_thread(sub.subscribe, f"/{tag}/down/", 1)
+    await wamp.publish(f"+.{tag}.down.+", b"on", options=PublishOptions(acknowledge=True))
+    (m,) = await asyncio.to_thread(sub.expect, 1)
+    assert (m.topic, m.payload) == (f"/{tag}/down/", b"on")
 
 
 def test_a_will_on_an_empty_level_topic_is_published(router, made):
