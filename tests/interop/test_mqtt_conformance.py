@@ -2,10 +2,10 @@
 (tests/compat/paho_interop.sh), each checked here with paho-mqtt: topics
 with empty levels (``/TopicA``, the will topic of the suite's keep-alive
 tests) are routed, MQTT to MQTT, as wills, and to and from WAMP as URIs
-with a `+` component; a PUBLISH whose payload fits
-the client's Maximum Packet Size but whose whole packet, packet identifier
-included, does not is not sent (client_test5 test_maximum_packet_size), nor
-one that a new Topic Alias would take over it (it goes without the alias)."""
+with a ``+`` component; a PUBLISH whose payload fits the client's Maximum
+Packet Size but whose whole packet, packet identifier included, does not is
+not sent (client_test5 test_maximum_packet_size), nor one that a new Topic
+Alias would take over it (it goes without the alias)."""
 
 from __future__ import annotations
 
