@@ -26,7 +26,7 @@
 # See docs/mqtt.md, "Paho interoperability tests", for the results and why
 # each remaining difference is one.
 #
-# Usage: tests/compat/paho_interop.sh [-b JUNCTION] [-m MOSQUITTO] [-n]
+# Usage: tests/compat/paho_interop.sh [-b JUNCTION] [-m MOSQUITTO] [-n] [-s]
 #            [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO
 #   PAHO          a paho.mqtt.testing checkout, its interoperability/ folder,
 #                 a bare git repository of it (HEAD is read) or a tar archive
@@ -34,6 +34,9 @@
 #                 else target/debug/junction, else `junction` on PATH)
 #   -m MOSQUITTO  the mosquitto binary (default: `mosquitto` on PATH)
 #   -n            no mosquitto column
+#   -s            Junction's realm keeps a file store (in the work folder):
+#                 retained messages and sessions written, QoS 1/2
+#                 acknowledged once written (mosquitto stays in memory)
 #   -p PYTHON     the Python 3 that runs the suite (default: python3; the
 #                 suite needs nothing outside the standard library)
 #   -t SECONDS    time limit per test (default 60)
@@ -50,21 +53,23 @@ export LC_ALL=C
 bin=""
 mosq=""
 no_mosq=0
+store=0
 py=python3
 limit=60
 pattern=""
 keep=""
-while getopts "b:m:np:t:k:o:h" opt; do
+while getopts "b:m:nsp:t:k:o:h" opt; do
     case "$opt" in
         b) bin="$OPTARG" ;;
         m) mosq="$OPTARG" ;;
         n) no_mosq=1 ;;
+        s) store=1 ;;
         p) py="$OPTARG" ;;
         t) limit="$OPTARG" ;;
         k) pattern="$OPTARG" ;;
         o) keep="$OPTARG" ;;
         h)
-            sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) exit 2 ;;
@@ -72,7 +77,7 @@ while getopts "b:m:np:t:k:o:h" opt; do
 done
 shift $((OPTIND - 1))
 if [ $# -ne 1 ]; then
-    echo "usage: $0 [-b JUNCTION] [-m MOSQUITTO] [-n] [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO" >&2
+    echo "usage: $0 [-b JUNCTION] [-m MOSQUITTO] [-n] [-s] [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO" >&2
     exit 2
 fi
 paho="$1"
@@ -201,6 +206,11 @@ wait_port() { # port pid
 
 jport="$(free_port)"
 mkdir -p "$work/junction/run"
+realm_store=""
+if [ "$store" = 1 ]; then
+    rm -rf "$work/junction/store"
+    realm_store=", \"store\": {\"type\": \"file\", \"path\": \"$work/junction/store\"}"
+fi
 cat >"$work/junction/config.json" <<EOF
 {
   "version": 2,
@@ -213,7 +223,7 @@ cat >"$work/junction/config.json" <<EOF
       {"uri": "test.nosubscribe", "match": "exact",
        "allow": {"call": true, "register": true, "publish": true, "subscribe": false},
        "disclose": {"caller": false, "publisher": false}, "cache": true}
-    ]}]}],
+    ]}]$realm_store}],
     "transports": [{
       "type": "mqtt", "id": "paho",
       "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": $jport},
@@ -292,18 +302,20 @@ for r in "${runners[@]}"; do
 done
 
 # The table, and the exit status.
-header="$(printf '%-6s %-32s %-10s' suite test junction)"
-[ "$no_mosq" = 1 ] || header="$header mosquitto"
-echo "$header"
+if [ "$no_mosq" = 1 ]; then
+    printf '%-6s %-32s %s\n' suite test junction
+else
+    printf '%-6s %-32s %-10s %s\n' suite test junction mosquitto
+fi
 status=0
 while read -r label script t; do
     j="$(awk -v l="$label" -v t="$t" '$1 == l && $2 == t { print $3 }' "$work/junction/results")"
-    line="$(printf '%-6s %-32s %-10s' "$label" "$t" "${j:-?}")"
     if [ "$no_mosq" = 1 ]; then
+        line="$(printf '%-6s %-32s %s' "$label" "$t" "${j:-?}")"
         [ "$j" = pass ] || [ "$j" = skip ] || status=1
     else
         m="$(awk -v l="$label" -v t="$t" '$1 == l && $2 == t { print $3 }' "$work/mosquitto/results")"
-        line="$line ${m:-?}"
+        line="$(printf '%-6s %-32s %-10s %s' "$label" "$t" "${j:-?}" "${m:-?}")"
         if [ "$m" = pass ] && [ "$j" != pass ]; then
             status=1
         fi
