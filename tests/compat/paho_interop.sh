@@ -27,7 +27,7 @@
 # each remaining difference is one.
 #
 # Usage: tests/compat/paho_interop.sh [-b JUNCTION] [-m MOSQUITTO] [-n] [-s]
-#            [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO
+#            [-P N] [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO
 #   PAHO          a paho.mqtt.testing checkout, its interoperability/ folder,
 #                 a bare git repository of it (HEAD is read) or a tar archive
 #   -b JUNCTION   the junction binary (default: target/release/junction,
@@ -37,6 +37,9 @@
 #   -s            Junction's realm keeps a file store (in the work folder):
 #                 retained messages and sessions written, QoS 1/2
 #                 acknowledged once written (mosquitto stays in memory)
+#   -P N          Junction's `pack_connections` (default 32: the suite's few
+#                 connections all land on shard 0; 1 spreads them over the
+#                 shards, so sessions move and messages cross between them)
 #   -p PYTHON     the Python 3 that runs the suite (default: python3; the
 #                 suite needs nothing outside the standard library)
 #   -t SECONDS    time limit per test (default 60)
@@ -54,22 +57,24 @@ bin=""
 mosq=""
 no_mosq=0
 store=0
+pack=32
 py=python3
 limit=60
 pattern=""
 keep=""
-while getopts "b:m:nsp:t:k:o:h" opt; do
+while getopts "b:m:nsP:p:t:k:o:h" opt; do
     case "$opt" in
         b) bin="$OPTARG" ;;
         m) mosq="$OPTARG" ;;
         n) no_mosq=1 ;;
         s) store=1 ;;
+        P) pack="$OPTARG" ;;
         p) py="$OPTARG" ;;
         t) limit="$OPTARG" ;;
         k) pattern="$OPTARG" ;;
         o) keep="$OPTARG" ;;
         h)
-            sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) exit 2 ;;
@@ -77,7 +82,7 @@ while getopts "b:m:nsp:t:k:o:h" opt; do
 done
 shift $((OPTIND - 1))
 if [ $# -ne 1 ]; then
-    echo "usage: $0 [-b JUNCTION] [-m MOSQUITTO] [-n] [-s] [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO" >&2
+    echo "usage: $0 [-b JUNCTION] [-m MOSQUITTO] [-n] [-s] [-P N] [-p PYTHON] [-t SECONDS] [-k PATTERN] [-o DIR] PAHO" >&2
     exit 2
 fi
 paho="$1"
@@ -101,11 +106,13 @@ if [ "$no_mosq" = 0 ]; then
         exit 2
     fi
 fi
-case "$limit" in '' | *[!0-9]*)
-    echo "$0: -t takes whole seconds" >&2
-    exit 2
-    ;;
-esac
+for n in "$limit" "$pack"; do
+    case "$n" in '' | *[!0-9]*)
+        echo "$0: -t and -P take whole numbers" >&2
+        exit 2
+        ;;
+    esac
+done
 
 if [ -n "$keep" ]; then
     mkdir -p "$keep" || exit 2
@@ -231,7 +238,7 @@ cat >"$work/junction/config.json" <<EOF
       "junction": {"max_keep_alive": 60}
     }]
   }],
-  "junction": {"shutdown_timeout": 2}
+  "junction": {"shutdown_timeout": 2, "pack_connections": $pack}
 }
 EOF
 RUNTIME_DIRECTORY="$work/junction/run" "$bin" start --config "$work/junction/config.json" \
