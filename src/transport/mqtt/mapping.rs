@@ -13,9 +13,15 @@
 //! | `#` | `` prefix | yes |
 //! | `a/+/b/#`, `+/#` (both wildcards) | prefix of the levels before the first wildcard | no: the sink checks each topic with `topic::matches` |
 //!
-//! Topic names whose mapped URI is not a valid WAMP URI (empty levels such as
-//! `/a` or `a//b`, whitespace) are refused by the router's URI check, as in
-//! Crossbar; a `.` inside an MQTT level is ambiguous (it reads back as `/`).
+//! An empty level (`/a`, `a//b`, `a/`: MQTT allows them, section 4.7.1.1)
+//! is the URI component `+`, which no topic name's level can be (wildcard
+//! characters are not allowed in topic names, MQTT-4.7.0-1), so the mapping
+//! stays one to one: `/a` ↔ `+.a`, and a `+` component of a WAMP URI reads
+//! back as an empty level. Crossbar refuses such topics (an empty component
+//! is not a WAMP URI); Junction routes them, as every MQTT broker does.
+//! Topic names whose URI is still not valid (whitespace) are refused by the
+//! router's URI check; a `.` inside an MQTT level is ambiguous (it reads
+//! back as `/`).
 
 use bytes::{Bytes, BytesMut};
 
@@ -24,14 +30,35 @@ use crate::proto::mqtt::topic;
 use crate::proto::uri::MatchPolicy;
 use crate::proto::{Dict, Message, Payload, Serializer, Value};
 
-/// The WAMP URI of an MQTT topic name.
+/// The URI component that stands for an empty MQTT level.
+const EMPTY_LEVEL: &str = "+";
+
+/// The WAMP URI of an MQTT topic name (or of a filter's literal levels):
+/// `/` becomes `.`, an empty level [`EMPTY_LEVEL`].
 pub fn topic_to_uri(topic: &str) -> String {
-    topic.replace('/', ".")
+    let mut uri = String::with_capacity(topic.len() + 2);
+    for (i, level) in topic.split('/').enumerate() {
+        if i > 0 {
+            uri.push('.');
+        }
+        uri.push_str(if level.is_empty() { EMPTY_LEVEL } else { level });
+    }
+    uri
 }
 
-/// The MQTT topic name of a WAMP URI.
+/// The MQTT topic name of a WAMP URI: `.` becomes `/`, a component
+/// [`EMPTY_LEVEL`] an empty level.
 pub fn uri_to_topic(uri: &str) -> String {
-    uri.replace('.', "/")
+    let mut topic = String::with_capacity(uri.len());
+    for (i, c) in uri.split('.').enumerate() {
+        if i > 0 {
+            topic.push('/');
+        }
+        if c != EMPTY_LEVEL {
+            topic.push_str(c);
+        }
+    }
+    topic
 }
 
 /// The WAMP subscriptions an MQTT filter maps to.
@@ -55,10 +82,15 @@ pub fn filter_to_wamp(filter: &str) -> FilterMap {
         };
     }
     if has_plus && !has_hash {
-        // `+` levels become empty components: `a/+/c` → `a..c`.
+        // `+` levels become empty components: `a/+/c` → `a..c` (and empty
+        // levels `+`: `a/+/` → `a..+`).
         let uri: Vec<&str> = filter
             .split('/')
-            .map(|l| if l == "+" { "" } else { l })
+            .map(|l| match l {
+                "+" => "",
+                "" => EMPTY_LEVEL,
+                l => l,
+            })
             .collect();
         return FilterMap {
             wamp: vec![(uri.join("."), MatchPolicy::Wildcard)],
@@ -67,14 +99,17 @@ pub fn filter_to_wamp(filter: &str) -> FilterMap {
     }
     if !has_plus {
         // `a/b/#` → prefix `a.b.` and exact `a.b`; `#` → prefix ``.
-        let parent = filter.strip_suffix('#').unwrap_or(filter);
-        let prefix = topic_to_uri(parent);
-        let mut wamp = vec![(prefix.clone(), MatchPolicy::Prefix)];
-        if let Some(p) = prefix.strip_suffix('.')
-            && !p.is_empty()
-        {
-            wamp.push((p.to_owned(), MatchPolicy::Exact));
-        }
+        let Some(parent) = filter.strip_suffix("/#") else {
+            return FilterMap {
+                wamp: vec![(String::new(), MatchPolicy::Prefix)],
+                exact: true,
+            };
+        };
+        let exact = topic_to_uri(parent);
+        let wamp = vec![
+            (format!("{exact}."), MatchPolicy::Prefix),
+            (exact, MatchPolicy::Exact),
+        ];
         return FilterMap { wamp, exact: true };
     }
     // Both wildcards: the literal levels before the first wildcard, as a prefix.
@@ -85,7 +120,7 @@ pub fn filter_to_wamp(filter: &str) -> FilterMap {
     let prefix = if literal.is_empty() {
         String::new()
     } else {
-        format!("{}.", literal.join("."))
+        format!("{}.", topic_to_uri(&literal.join("/")))
     };
     FilterMap {
         wamp: vec![(prefix, MatchPolicy::Prefix)],
@@ -296,14 +331,59 @@ mod tests {
         assert_eq!(wamp("+/#"), (vec![("".into(), Prefix)], false));
     }
 
+    /// Empty levels (paho.mqtt.testing's `/TopicA`, a will topic of its
+    /// keep-alive test, was refused as an invalid URI): `+` stands for one,
+    /// both ways, and every URI made is valid.
+    #[test]
+    fn empty_levels_map_to_a_plus_component() {
+        assert_eq!(topic_to_uri("/TopicA"), "+.TopicA");
+        assert_eq!(topic_to_uri("a//b/"), "a.+.b.+");
+        assert_eq!(topic_to_uri("/"), "+.+");
+        assert_eq!(uri_to_topic("+.TopicA"), "/TopicA");
+        assert_eq!(uri_to_topic("a.+.b.+"), "a//b/");
+        for t in ["/TopicA", "a//b/", "/", "//", "a", "$SYS//x"] {
+            assert_eq!(uri_to_topic(&topic_to_uri(t)), t);
+            let uri = topic_to_uri(t);
+            assert!(
+                crate::proto::uri::is_valid(&uri, crate::proto::uri::UriCheck::Loose, Exact),
+                "{uri}"
+            );
+        }
+        assert_eq!(wamp("a//b"), (vec![("a.+.b".into(), Exact)], true));
+        assert_eq!(wamp("/+"), (vec![("+.".into(), Wildcard)], true));
+        assert_eq!(wamp("a/+/"), (vec![("a..+".into(), Wildcard)], true));
+        assert_eq!(
+            wamp("/#"),
+            (vec![("+.".into(), Prefix), ("+".into(), Exact)], true)
+        );
+        assert_eq!(
+            wamp("a//#"),
+            (vec![("a.+.".into(), Prefix), ("a.+".into(), Exact)], true)
+        );
+        assert_eq!(wamp("//+/#"), (vec![("+.+.".into(), Prefix)], false));
+        for f in ["a//b", "/+", "a/+/", "/#", "a//#", "//+/#"] {
+            for (uri, policy) in filter_to_wamp(f).wamp {
+                let check = crate::proto::uri::UriCheck::Loose;
+                assert!(
+                    crate::proto::uri::is_valid(&uri, check, policy),
+                    "{f}: {uri}"
+                );
+            }
+        }
+    }
+
     /// Every (filter, topic) pair: the WAMP subscriptions plus the sink's
     /// check deliver exactly what MQTT's own matching delivers.
     #[test]
     fn the_wamp_cover_plus_the_check_is_mqtt_matching() {
         let filters = [
-            "a/b", "a/+", "a/#", "#", "+/b", "+/+", "a/+/c/#", "+/#", "$SYS/#", "+",
+            "a/b", "a/+", "a/#", "#", "+/b", "+/+", "a/+/c/#", "+/#", "$SYS/#", "+", "/#", "/+",
+            "a//b", "a/+/", "+/", "a/", "//#", "/+/#", "a//#",
         ];
-        let topics = ["a", "a/b", "a/c", "a/b/c", "b/b", "a/x/c/d", "$SYS/x", "x"];
+        let topics = [
+            "a", "a/b", "a/c", "a/b/c", "b/b", "a/x/c/d", "$SYS/x", "x", "/a", "/", "a/", "a//b",
+            "//", "/a/c/d", "a//c", "$SYS/",
+        ];
         for f in filters {
             let m = filter_to_wamp(f);
             for t in topics {

@@ -196,9 +196,16 @@ impl PubOut {
         }
     }
 
-    /// Bytes on the wire.
+    /// Bytes on the wire. A QoS 1/2 delivery not yet given its packet
+    /// identifier counts the two bytes one takes (its value does not change
+    /// the length), so the client's Maximum Packet Size is checked against
+    /// the packet as it will be sent (MQTT-3.1.2-24).
     pub fn wire_len(&self) -> usize {
-        self.tmpl.head_len(&self.delivery()).unwrap_or(0) + self.tmpl.payload().len()
+        let mut d = self.delivery();
+        if d.packet_id.is_none() && self.tmpl.qos() != QoS::AtMostOnce {
+            d.packet_id = PacketId::new(1);
+        }
+        self.tmpl.head_len(&d).unwrap_or(0) + self.tmpl.payload().len()
     }
 }
 
@@ -375,6 +382,45 @@ mod tests {
         assert_eq!(q.push(ping(), 8), Err(Overflow), "8 bytes queued");
         q.push_last(ping());
         assert_eq!((q.items.len(), q.bytes), (5, 10));
+    }
+
+    /// A QoS 1/2 delivery is measured with its packet identifier before it
+    /// has one: the in-flight window checks the client's Maximum Packet
+    /// Size first (paho.mqtt.testing client_test5 test_maximum_packet_size
+    /// got a 77-byte PUBLISH under a 64-byte maximum).
+    #[test]
+    fn a_delivery_counts_its_packet_identifier_before_it_has_one() {
+        let m = Rc::new(msg(0, None));
+        for (qos, pid_len) in [
+            (QoS::AtMostOnce, 0),
+            (QoS::AtLeastOnce, 2),
+            (QoS::ExactlyOnce, 2),
+        ] {
+            for version in [Version::V311, Version::V5] {
+                let tmpl = m.template(qos, version).expect("template");
+                let mut p = PubOut {
+                    tmpl,
+                    msg: m.clone(),
+                    key: 0,
+                    packet_id: None,
+                    dup: false,
+                    retain: false,
+                    alias: None,
+                    send_topic: true,
+                    sub_ids: SubIds::None,
+                };
+                // Fixed header 2, topic 2 + 3, payload 1; 5.0: property length 1.
+                let props = usize::from(version == Version::V5);
+                assert_eq!(p.wire_len(), 8 + props + pid_len, "{qos:?} {version:?}");
+                let before = p.wire_len();
+                if qos != QoS::AtMostOnce {
+                    p.packet_id = PacketId::new(0xFFFF);
+                }
+                let mut buf = BytesMut::new();
+                p.tmpl.put_head(&p.delivery(), &mut buf).expect("head");
+                assert_eq!(buf.len() + p.tmpl.payload().len(), before, "as sent");
+            }
+        }
     }
 
     #[test]

@@ -77,20 +77,34 @@ impl State {
     }
 
     /// Outgoing topic aliases: a topic gets the next free alias until the
-    /// client's maximum; later deliveries of it send the alias alone.
+    /// client's maximum; later deliveries of it send the alias alone. A
+    /// delivery the alias would take over the client's Maximum Packet Size
+    /// (the property's 3 bytes; the packet without it fits, `deliver`
+    /// checked) goes without one (MQTT-3.1.2-24).
     pub(super) fn assign_alias(&mut self, p: &mut PubOut) {
         let topic = p.tmpl.topic().clone();
         let rare = &mut *self.rare;
         let max = usize::from(rare.alias_out_max);
+        // Only a client that announced a Maximum Packet Size pays for the check.
+        let max_len = rare.max_packet_out as usize;
+        let tight = rare.max_packet_out != super::rare::PROTOCOL_MAX_PACKET;
         let aliases = rare.aliases_out.get_or_insert_with(Box::default);
         if let Some(&a) = aliases.get(&topic) {
             p.alias = Some(a);
             p.send_topic = false;
+            if tight && p.wire_len() > max_len {
+                p.alias = None;
+                p.send_topic = true;
+            }
         } else if aliases.len() < max {
             let a = aliases.len() as u16 + 1;
-            aliases.insert(topic, a);
             p.alias = Some(a);
             p.send_topic = true;
+            if tight && p.wire_len() > max_len {
+                p.alias = None;
+            } else {
+                aliases.insert(topic, a);
+            }
         }
     }
 
@@ -235,5 +249,98 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::proto::mqtt::{MqttString, PublishProperties};
+    use crate::transport::mqtt::Service;
+    use crate::transport::mqtt::out::{Msg, SubIds};
+
+    fn delivery(topic: &str, payload: usize, qos: QoS) -> PubOut {
+        let msg = Rc::new(Msg {
+            publication: PublicationId(1),
+            topic: MqttString::try_from(topic).expect("topic"),
+            payload: Bytes::from(vec![b'x'; payload]),
+            props: PublishProperties::default(),
+            at_ms: 0,
+        });
+        PubOut {
+            tmpl: msg.template(qos, Version::V5).expect("template"),
+            msg,
+            key: 0,
+            packet_id: None,
+            dup: false,
+            retain: false,
+            alias: None,
+            send_topic: true,
+            sub_ids: SubIds::None,
+        }
+    }
+
+    /// A 5.0 connection whose client announced a 64-byte Maximum Packet
+    /// Size and a Topic Alias Maximum of `aliases`.
+    fn state(aliases: u16) -> State {
+        let mut s = State::new(Rc::new(Service::default_for_tests()), Version::V5, "c");
+        s.rare.max_packet_out = 64;
+        s.rare.alias_out_max = aliases;
+        s
+    }
+
+    /// (length on the wire, topic alias) of each PUBLISH queued.
+    fn sent(s: &State) -> Vec<(usize, Option<u16>)> {
+        s.out
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Publish(p) => Some((p.wire_len(), p.alias)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// paho.mqtt.testing client_test5 test_maximum_packet_size: a QoS 1
+    /// PUBLISH whose payload fits but whose packet (with its packet
+    /// identifier) does not was sent.
+    #[test]
+    fn nothing_above_the_clients_maximum_packet_size_is_sent() {
+        let mut s = state(0);
+        // `a/b`: fixed header 2, topic 5, property length 1; QoS 1/2: + 2.
+        assert_eq!(s.deliver(delivery("a/b", 55, QoS::AtLeastOnce)), Ok(false));
+        assert_eq!(s.deliver(delivery("a/b", 55, QoS::ExactlyOnce)), Ok(false));
+        assert_eq!(s.deliver(delivery("a/b", 57, QoS::AtMostOnce)), Ok(false));
+        assert!(s.p.inflight.is_empty(), "no packet identifier taken");
+        assert_eq!(s.deliver(delivery("a/b", 54, QoS::AtLeastOnce)), Ok(true));
+        assert_eq!(s.deliver(delivery("a/b", 56, QoS::AtMostOnce)), Ok(true));
+        assert_eq!(sent(&s), [(64, None), (64, None)]);
+    }
+
+    /// A Topic Alias adds 3 bytes on its first use, and more than a short
+    /// topic saves later: a delivery it would take over the maximum goes
+    /// without it, and the alias stays free for the next one.
+    #[test]
+    fn a_topic_alias_never_takes_a_packet_over_the_maximum() {
+        let mut s = state(5);
+        assert_eq!(s.deliver(delivery("a/b", 56, QoS::AtMostOnce)), Ok(true));
+        assert_eq!(s.deliver(delivery("a/b", 4, QoS::AtMostOnce)), Ok(true));
+        assert_eq!(s.deliver(delivery("a/b", 4, QoS::AtMostOnce)), Ok(true));
+        assert_eq!(s.deliver(delivery("a", 1, QoS::AtMostOnce)), Ok(true));
+        assert_eq!(s.deliver(delivery("a", 58, QoS::AtMostOnce)), Ok(true));
+        assert_eq!(
+            sent(&s),
+            [
+                (64, None),
+                (15, Some(1)),
+                (12, Some(1)),
+                (10, Some(2)),
+                (64, None)
+            ]
+        );
     }
 }
