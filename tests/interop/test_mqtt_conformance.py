@@ -5,7 +5,8 @@ tests) are routed, MQTT to MQTT, as wills, and to and from WAMP as URIs
 with a ``+`` component; a PUBLISH whose payload fits the client's Maximum
 Packet Size but whose whole packet, packet identifier included, does not is
 not sent (client_test5 test_maximum_packet_size), nor one that a new Topic
-Alias would take over it (it goes without the alias)."""
+Alias would take over it (it goes without the alias); a WAMP URI whose MQTT
+form would hold a wildcard character is not sent to MQTT subscribers."""
 
 from __future__ import annotations
 
@@ -65,6 +66,27 @@ async def test_an_empty_level_is_a_plus_component_for_wamp(router, made, clients
     await wamp.publish(f"+.{tag}.down.+", b"on", options=PublishOptions(acknowledge=True))
     (m,) = await asyncio.to_thread(sub.expect, 1)
     assert (m.topic, m.payload) == (f"/{tag}/down/", b"on")
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+async def test_a_wamp_uri_with_a_wildcard_inside_a_level_is_not_sent_to_mqtt(
+    router, made, clients, version
+):
+    # A loose WAMP URI may hold `+` inside a component (`x.b+c`); its MQTT
+    # form would be a topic name with a wildcard character, which
+    # MQTT-4.7.0-1 forbids (strict clients drop the connection). MQTT
+    # subscribers do not get it; the next publication arrives as usual.
+    tag = secrets.token_hex(4)
+    sub = await asyncio.to_thread(lambda: Mqtt(router.mqtt_port, version).connect())
+    made.append(sub)
+    await asyncio.to_thread(sub.subscribe, f"{tag}/#", 1)
+    wamp = await clients("ws", "json")
+    ack = PublishOptions(acknowledge=True)
+    await wamp.publish(f"{tag}.b+c", b"bad", options=ack)
+    await wamp.publish(f"{tag}.ok", b"good", options=ack)
+    (m,) = await asyncio.to_thread(sub.expect, 1)
+    assert (m.topic, m.payload) == (f"{tag}/ok", b"good")
+    await asyncio.to_thread(sub.nothing, 0.5)
 
 
 def test_a_will_on_an_empty_level_topic_is_published(router, made):

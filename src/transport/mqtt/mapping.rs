@@ -47,18 +47,24 @@ pub fn topic_to_uri(topic: &str) -> String {
 }
 
 /// The MQTT topic name of a WAMP URI: `.` becomes `/`, a component
-/// [`EMPTY_LEVEL`] an empty level.
-pub fn uri_to_topic(uri: &str) -> String {
+/// [`EMPTY_LEVEL`] an empty level. `None` when the URI has no MQTT form:
+/// a component holding `+` or `#` (a loose WAMP URI may have `+` inside a
+/// component, `a.b+c`), which no MQTT topic name may contain (MQTT-4.7.0-1),
+/// so MQTT subscribers never get such a publication.
+pub fn uri_to_topic(uri: &str) -> Option<String> {
     let mut topic = String::with_capacity(uri.len());
     for (i, c) in uri.split('.').enumerate() {
         if i > 0 {
             topic.push('/');
         }
         if c != EMPTY_LEVEL {
+            if c.contains(['+', '#']) {
+                return None;
+            }
             topic.push_str(c);
         }
     }
-    topic
+    Some(topic)
 }
 
 /// The WAMP subscriptions an MQTT filter maps to.
@@ -318,7 +324,10 @@ mod tests {
     #[test]
     fn topics_and_filters_map_as_crossbar_maps_them() {
         assert_eq!(topic_to_uri("sensors/room1/temp"), "sensors.room1.temp");
-        assert_eq!(uri_to_topic("com.example.x"), "com/example/x");
+        assert_eq!(
+            uri_to_topic("com.example.x").as_deref(),
+            Some("com/example/x")
+        );
         assert_eq!(wamp("a/b"), (vec![("a.b".into(), Exact)], true));
         assert_eq!(wamp("a/+/c"), (vec![("a..c".into(), Wildcard)], true));
         assert_eq!(wamp("+"), (vec![("".into(), Wildcard)], true));
@@ -339,10 +348,14 @@ mod tests {
         assert_eq!(topic_to_uri("/TopicA"), "+.TopicA");
         assert_eq!(topic_to_uri("a//b/"), "a.+.b.+");
         assert_eq!(topic_to_uri("/"), "+.+");
-        assert_eq!(uri_to_topic("+.TopicA"), "/TopicA");
-        assert_eq!(uri_to_topic("a.+.b.+"), "a//b/");
+        assert_eq!(uri_to_topic("+.TopicA").as_deref(), Some("/TopicA"));
+        assert_eq!(uri_to_topic("a.+.b.+").as_deref(), Some("a//b/"));
+        // A `+` or `#` inside a component has no MQTT form (MQTT-4.7.0-1).
+        assert_eq!(uri_to_topic("a.b+c"), None);
+        assert_eq!(uri_to_topic("a.++"), None);
+        assert_eq!(uri_to_topic("x#.y"), None);
         for t in ["/TopicA", "a//b/", "/", "//", "a", "$SYS//x"] {
-            assert_eq!(uri_to_topic(&topic_to_uri(t)), t);
+            assert_eq!(uri_to_topic(&topic_to_uri(t)).as_deref(), Some(t));
             let uri = topic_to_uri(t);
             assert!(
                 crate::proto::uri::is_valid(&uri, crate::proto::uri::UriCheck::Loose, Exact),

@@ -114,7 +114,7 @@ type Templates = [[Option<Rc<PublishTemplate>>; 3]; 2];
 
 impl PubCache {
     fn new(uri: &str, native: Option<&Native>) -> PubCache {
-        let topic = MqttString::try_from(mapping::uri_to_topic(uri)).ok();
+        let topic = mapping::uri_to_topic(uri).and_then(|t| MqttString::try_from(t).ok());
         let (qos, at_ms, props) = match native.and_then(|n| read_meta(&n.meta)) {
             Some(m) => (m.qos, m.at_ms, m.props),
             None => (WAMP_PUBLICATION_QOS, 0, PublishProperties::default()),
