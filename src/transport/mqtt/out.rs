@@ -184,6 +184,22 @@ pub struct PubOut {
 }
 
 impl PubOut {
+    /// A first delivery of `msg` with `tmpl`: no key, packet identifier,
+    /// flags, alias or subscription identifiers yet.
+    pub fn first(tmpl: Rc<PublishTemplate>, msg: Rc<Msg>) -> PubOut {
+        PubOut {
+            tmpl,
+            msg,
+            key: 0,
+            packet_id: None,
+            dup: false,
+            retain: false,
+            alias: None,
+            send_topic: true,
+            sub_ids: SubIds::None,
+        }
+    }
+
     /// The per-delivery part of the head.
     pub fn delivery(&self) -> Delivery<'_> {
         Delivery {
@@ -398,17 +414,7 @@ mod tests {
         ] {
             for version in [Version::V311, Version::V5] {
                 let tmpl = m.template(qos, version).expect("template");
-                let mut p = PubOut {
-                    tmpl,
-                    msg: m.clone(),
-                    key: 0,
-                    packet_id: None,
-                    dup: false,
-                    retain: false,
-                    alias: None,
-                    send_topic: true,
-                    sub_ids: SubIds::None,
-                };
+                let mut p = PubOut::first(tmpl, m.clone());
                 // Fixed header 2, topic 2 + 3, payload 1; 5.0: property length 1.
                 let props = usize::from(version == Version::V5);
                 assert_eq!(p.wire_len(), 8 + props + pid_len, "{qos:?} {version:?}");

@@ -601,18 +601,7 @@ mod tests {
             props: PublishProperties::default(),
             at_ms: super::super::ctx::now_ms(),
         });
-        let tmpl = m.template(qos, Version::V5).expect("template");
-        PubOut {
-            tmpl,
-            msg: m,
-            key: 0,
-            packet_id: None,
-            dup: false,
-            retain: false,
-            alias: None,
-            send_topic: true,
-            sub_ids: SubIds::None,
-        }
+        PubOut::first(m.template(qos, Version::V5).expect("template"), m)
     }
 
     fn payloads(p: &Persist) -> Vec<Vec<u8>> {

@@ -512,15 +512,9 @@ pub fn place(
             return Ok(false);
         }
         let out = PubOut {
-            tmpl,
-            msg,
-            key: 0,
-            packet_id: None,
-            dup: false,
             retain: retain && m.retain_as_published,
-            alias: None,
-            send_topic: true,
             sub_ids: m.sub_ids,
+            ..PubOut::first(tmpl, msg)
         };
         let owner = Owner {
             svc: &s.svc,
@@ -556,15 +550,9 @@ pub fn deliver_matched(
         return Ok(true);
     }
     let out = PubOut {
-        tmpl,
-        msg,
-        key: 0,
-        packet_id: None,
-        dup: false,
         retain: retained || (retain && m.retain_as_published),
-        alias: None,
-        send_topic: true,
         sub_ids: m.sub_ids,
+        ..PubOut::first(tmpl, msg)
     };
     // Retained messages for a SUBSCRIBE whose SUBACK has not gone yet wait for it.
     if retained && let Some(held) = s.rare.subacks.iter_mut().find(|a| a.waiting > 0) {

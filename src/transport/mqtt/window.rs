@@ -261,7 +261,7 @@ mod tests {
     use super::*;
     use crate::proto::mqtt::{MqttString, PublishProperties};
     use crate::transport::mqtt::Service;
-    use crate::transport::mqtt::out::{Msg, SubIds};
+    use crate::transport::mqtt::out::Msg;
 
     fn delivery(topic: &str, payload: usize, qos: QoS) -> PubOut {
         let msg = Rc::new(Msg {
@@ -271,17 +271,7 @@ mod tests {
             props: PublishProperties::default(),
             at_ms: 0,
         });
-        PubOut {
-            tmpl: msg.template(qos, Version::V5).expect("template"),
-            msg,
-            key: 0,
-            packet_id: None,
-            dup: false,
-            retain: false,
-            alias: None,
-            send_topic: true,
-            sub_ids: SubIds::None,
-        }
+        PubOut::first(msg.template(qos, Version::V5).expect("template"), msg)
     }
 
     /// A 5.0 connection whose client announced a 64-byte Maximum Packet
