@@ -34,7 +34,7 @@ use crate::proto::{Dict, Message, Payload, Serializer, Value};
 const EMPTY_LEVEL: &str = "+";
 
 /// The WAMP URI of an MQTT topic name (or of a filter's literal levels):
-/// `/` becomes `.`, an empty level [`EMPTY_LEVEL`].
+/// `/` becomes `.`, an empty level the component `+`.
 pub fn topic_to_uri(topic: &str) -> String {
     let mut uri = String::with_capacity(topic.len() + 2);
     for (i, level) in topic.split('/').enumerate() {
@@ -47,7 +47,7 @@ pub fn topic_to_uri(topic: &str) -> String {
 }
 
 /// The MQTT topic name of a WAMP URI: `.` becomes `/`, a component
-/// [`EMPTY_LEVEL`] an empty level. `None` when the URI has no MQTT form:
+/// `+` an empty level. `None` when the URI has no MQTT form:
 /// a component holding `+` or `#` (a loose WAMP URI may have `+` inside a
 /// component, `a.b+c`), which no MQTT topic name may contain (MQTT-4.7.0-1),
 /// so MQTT subscribers never get such a publication.
