@@ -127,8 +127,10 @@ def test_v5_maximum_packet_size_counts_the_packet_identifier(router, made):
     pub.publish(t, fits1, qos=2)
     pub.publish(t, over0, qos=0)
     pub.publish(t, fits0, qos=0)
-    got = [(m.qos, m.payload) for m in sub.expect(3)]
-    assert got == [(1, fits1), (2, fits1), (0, fits0)], "only packets within 64 bytes"
+    # Paho hands a QoS 2 message to the application only on PUBREL, one
+    # round trip later, so the QoS 0 one may overtake it: compare as a set.
+    got = sorted((m.qos, m.payload) for m in sub.expect(3))
+    assert got == [(0, fits0), (1, fits1), (2, fits1)], "only packets within 64 bytes"
     sub.nothing(0.5)
     assert not sub.disconnected.is_set()
 
