@@ -367,8 +367,10 @@ pub enum CertificateAuthid {
     Sha256,
 }
 
-/// Default for [`AuthSettings::authenticator_timeout_ms`]: 10 s.
-pub const DEFAULT_AUTHENTICATOR_TIMEOUT_MS: u64 = 10_000;
+/// Default for [`AuthSettings::authenticator_timeout_ms`]: 30 s. Crossbar
+/// waits forever; authenticators that call out to other services (Crossbar's
+/// own tests use one that answers after 10 s) need more than a few seconds.
+pub const DEFAULT_AUTHENTICATOR_TIMEOUT_MS: u64 = 30_000;
 /// Default for [`AuthSettings::failed_login_burst`].
 pub const DEFAULT_FAILED_LOGIN_BURST: u32 = 10;
 /// Default for [`AuthSettings::failed_logins_per_minute`].

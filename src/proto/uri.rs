@@ -145,8 +145,8 @@ fn is_ascii_space(b: u8) -> bool {
     matches!(b, b'\t'..=b'\r' | b' ' | 0x1c..=0x1f)
 }
 
-/// Whitespace as Python's `\s` sees it on `str`.
-fn is_space(ch: char) -> bool {
+/// Whitespace as Python's `\s` sees it on `str` (what a loose URI refuses).
+pub(crate) fn is_space(ch: char) -> bool {
     ch.is_whitespace() || matches!(ch, '\u{1c}'..='\u{1f}')
 }
 

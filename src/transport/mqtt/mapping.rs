@@ -13,15 +13,22 @@
 //! | `#` | `` prefix | yes |
 //! | `a/+/b/#`, `+/#` (both wildcards) | prefix of the levels before the first wildcard | no: the sink checks each topic with `topic::matches` |
 //!
-//! An empty level (`/a`, `a//b`, `a/`: MQTT allows them, section 4.7.1.1)
-//! is the URI component `+`, which no topic name's level can be (wildcard
-//! characters are not allowed in topic names, MQTT-4.7.0-1), so the mapping
-//! stays one to one: `/a` ↔ `+.a`, and a `+` component of a WAMP URI reads
-//! back as an empty level. Crossbar refuses such topics (an empty component
-//! is not a WAMP URI); Junction routes them, as every MQTT broker does.
-//! Topic names whose URI is still not valid (whitespace) are refused by the
-//! router's URI check; a `.` inside an MQTT level is ambiguous (it reads
-//! back as `/`).
+//! The mapping is one to one for every valid topic name, so an MQTT client
+//! gets back exactly the topic that was published (as from any MQTT broker):
+//! - an empty level (`/a`, `a//b`, `a/`: MQTT allows them, section 4.7.1.1)
+//!   is the URI component `+`: `/a` ↔ `+.a`;
+//! - a character that a URI component cannot hold (`.`, whitespace) is
+//!   escaped as `+HH`, the upper-case hex of each of its UTF-8 octets:
+//!   `dev/192.168.1.5` ↔ `dev.192+2E168+2E1+2E5`, `Living Room` ↔
+//!   `Living+20Room`.
+//!
+//! `+` is free for both because no topic name may contain it (wildcard
+//! characters, MQTT-4.7.0-1). Crossbar splits a level at its `.` (so
+//! `a.b/c` comes back as `a/b/c`) and refuses empty levels and whitespace.
+//! A WAMP URI has an MQTT form only if it is such a mapping's image: a
+//! component with `#`, or with a `+` that is not one of these escapes (or
+//! an escape of a character that needs none), has none, and MQTT
+//! subscribers do not get that publication.
 
 use bytes::{Bytes, BytesMut};
 
@@ -33,36 +40,114 @@ use crate::proto::{Dict, Message, Payload, Serializer, Value};
 /// The URI component that stands for an empty MQTT level.
 const EMPTY_LEVEL: &str = "+";
 
+/// The character that starts an escape (`+HH`) inside a URI component.
+const ESCAPE: u8 = b'+';
+
+/// Whether `ch` of an MQTT level cannot stand as is in a URI component:
+/// `.` (the separator), whitespace (loose URIs refuse it), and the escape
+/// character and `#` (neither occurs in a valid topic name, MQTT-4.7.0-1).
+fn needs_escape(ch: char) -> bool {
+    matches!(ch, '.' | '+' | '#') || crate::proto::uri::is_space(ch)
+}
+
+/// Appends the URI component of MQTT level `level` to `uri`: `+` for an
+/// empty level, else the level with [`needs_escape`] characters escaped.
+fn push_level(uri: &mut String, level: &str) {
+    if level.is_empty() {
+        uri.push_str(EMPTY_LEVEL);
+        return;
+    }
+    // Fast path: an ASCII level with nothing to escape (nearly every one).
+    if level
+        .bytes()
+        .all(|b| b.is_ascii() && !needs_escape(char::from(b)))
+    {
+        uri.push_str(level);
+        return;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut utf8 = [0u8; 4];
+    for ch in level.chars() {
+        if needs_escape(ch) {
+            for &b in ch.encode_utf8(&mut utf8).as_bytes() {
+                uri.push(char::from(ESCAPE));
+                uri.push(char::from(HEX[usize::from(b >> 4)]));
+                uri.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        } else {
+            uri.push(ch);
+        }
+    }
+}
+
+/// The MQTT level of URI component `c`, the inverse of [`push_level`]:
+/// `None` when `c` is no level's image (a `#`, a `+` that is not an escape,
+/// an escape that is not canonical or decodes to no character, or to one
+/// no topic name holds).
+fn level_of(c: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if c == EMPTY_LEVEL {
+        return Some("".into());
+    }
+    if c.contains('#') {
+        return None;
+    }
+    if !c.as_bytes().contains(&ESCAPE) {
+        return Some(c.into());
+    }
+    let bytes = c.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == ESCAPE {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            // Upper-case only, as `push_level` writes it.
+            if hex.bytes().any(|b| b.is_ascii_lowercase()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let level = String::from_utf8(out).ok()?;
+    if level.contains(['/', '+', '#', '\0']) {
+        return None;
+    }
+    // Canonical: escapes exactly where `push_level` puts them, so that two
+    // URIs never name one topic.
+    let mut again = String::with_capacity(c.len());
+    push_level(&mut again, &level);
+    (again == c).then_some(level.into())
+}
+
 /// The WAMP URI of an MQTT topic name (or of a filter's literal levels):
-/// `/` becomes `.`, an empty level the component `+`.
+/// `/` becomes `.`, an empty level the component `+`, a `.` or whitespace
+/// inside a level an escape `+HH`.
 pub fn topic_to_uri(topic: &str) -> String {
     let mut uri = String::with_capacity(topic.len() + 2);
     for (i, level) in topic.split('/').enumerate() {
         if i > 0 {
             uri.push('.');
         }
-        uri.push_str(if level.is_empty() { EMPTY_LEVEL } else { level });
+        push_level(&mut uri, level);
     }
     uri
 }
 
-/// The MQTT topic name of a WAMP URI: `.` becomes `/`, a component
-/// `+` an empty level. `None` when the URI has no MQTT form:
-/// a component holding `+` or `#` (a loose WAMP URI may have `+` inside a
-/// component, `a.b+c`), which no MQTT topic name may contain (MQTT-4.7.0-1),
-/// so MQTT subscribers never get such a publication.
+/// The MQTT topic name of a WAMP URI, the inverse of [`topic_to_uri`]:
+/// `.` becomes `/`, a component `+` an empty level, an escape its
+/// character. `None` when the URI has no MQTT form (see the module's
+/// header), so MQTT subscribers never get such a publication.
 pub fn uri_to_topic(uri: &str) -> Option<String> {
     let mut topic = String::with_capacity(uri.len());
     for (i, c) in uri.split('.').enumerate() {
         if i > 0 {
             topic.push('/');
         }
-        if c != EMPTY_LEVEL {
-            if c.contains(['+', '#']) {
-                return None;
-            }
-            topic.push_str(c);
-        }
+        topic.push_str(&level_of(c)?);
     }
     Some(topic)
 }
@@ -90,16 +175,17 @@ pub fn filter_to_wamp(filter: &str) -> FilterMap {
     if has_plus && !has_hash {
         // `+` levels become empty components: `a/+/c` → `a..c` (and empty
         // levels `+`: `a/+/` → `a..+`).
-        let uri: Vec<&str> = filter
-            .split('/')
-            .map(|l| match l {
-                "+" => "",
-                "" => EMPTY_LEVEL,
-                l => l,
-            })
-            .collect();
+        let mut uri = String::with_capacity(filter.len() + 2);
+        for (i, level) in filter.split('/').enumerate() {
+            if i > 0 {
+                uri.push('.');
+            }
+            if level != "+" {
+                push_level(&mut uri, level);
+            }
+        }
         return FilterMap {
-            wamp: vec![(uri.join("."), MatchPolicy::Wildcard)],
+            wamp: vec![(uri, MatchPolicy::Wildcard)],
             exact: true,
         };
     }
@@ -385,17 +471,101 @@ mod tests {
         }
     }
 
+    /// A `.` or whitespace inside a level is escaped, so the topic comes
+    /// back as it was published (Crossbar split `a.b/c` into `a/b/c`, and
+    /// whitespace made an invalid URI that was refused).
+    #[test]
+    fn dots_and_whitespace_in_a_level_are_escaped_both_ways() {
+        let cases = [
+            ("dev/192.168.1.5/cmd", "dev.192+2E168+2E1+2E5.cmd"),
+            (
+                "zigbee2mqtt/Living Room Lamp",
+                "zigbee2mqtt.Living+20Room+20Lamp",
+            ),
+            ("a\tb/c\nd", "a+09b.c+0Ad"),
+            ("nb\u{a0}sp", "nb+C2+A0sp"),
+            ("ideo\u{3000}space", "ideo+E3+80+80space"),
+            ("./.", "+2E.+2E"),
+            (" ", "+20"),
+            ("caf\u{e9}/\u{1F600}", "caf\u{e9}.\u{1F600}"),
+            ("/a.b/", "+.a+2Eb.+"),
+        ];
+        let loose = crate::proto::uri::UriCheck::Loose;
+        for (t, uri) in cases {
+            assert_eq!(topic_to_uri(t), uri, "{t:?}");
+            assert_eq!(uri_to_topic(uri).as_deref(), Some(t), "{uri:?}");
+            assert!(crate::proto::uri::is_valid(uri, loose, Exact), "{uri:?}");
+        }
+        // Not the image of any topic: no MQTT form.
+        for uri in [
+            "a+2e",   // lower-case hex
+            "a+41",   // an escape of a character that needs none ('A')
+            "a+2F",   // '/': a level separator
+            "a+2B",   // '+': no topic name holds it
+            "a+23",   // '#'
+            "a+00",   // NUL (MQTT-1.5.4-2)
+            "a+C2",   // half a UTF-8 sequence
+            "a+2",    // a short escape
+            "a+G0",   // not hex
+            "a.+2E+", // a trailing '+'
+        ] {
+            assert_eq!(uri_to_topic(uri), None, "{uri:?}");
+        }
+        // Filters escape their literal levels the same way.
+        assert_eq!(
+            wamp("dev/192.168.1.5/+"),
+            (vec![("dev.192+2E168+2E1+2E5.".into(), Wildcard)], true)
+        );
+        assert_eq!(
+            wamp("zigbee2mqtt/Living Room/#"),
+            (
+                vec![
+                    ("zigbee2mqtt.Living+20Room.".into(), Prefix),
+                    ("zigbee2mqtt.Living+20Room".into(), Exact)
+                ],
+                true
+            )
+        );
+        assert_eq!(
+            wamp("a b/+/c.d/#"),
+            (vec![("a+20b.".into(), Prefix)], false)
+        );
+    }
+
     /// Every (filter, topic) pair: the WAMP subscriptions plus the sink's
     /// check deliver exactly what MQTT's own matching delivers.
     #[test]
     fn the_wamp_cover_plus_the_check_is_mqtt_matching() {
         let filters = [
             "a/b", "a/+", "a/#", "#", "+/b", "+/+", "a/+/c/#", "+/#", "$SYS/#", "+", "/#", "/+",
-            "a//b", "a/+/", "+/", "a/", "//#", "/+/#", "a//#",
+            "a//b", "a/+/", "+/", "a/", "//#", "/+/#", "a//#", "a.b/#", "a.b/+", "a b/+/c",
+            "a/b.c", "+/b.c",
         ];
         let topics = [
-            "a", "a/b", "a/c", "a/b/c", "b/b", "a/x/c/d", "$SYS/x", "x", "/a", "/", "a/", "a//b",
-            "//", "/a/c/d", "a//c", "$SYS/",
+            "a",
+            "a/b",
+            "a/c",
+            "a/b/c",
+            "b/b",
+            "a/x/c/d",
+            "$SYS/x",
+            "x",
+            "/a",
+            "/",
+            "a/",
+            "a//b",
+            "//",
+            "/a/c/d",
+            "a//c",
+            "$SYS/",
+            "a.b",
+            "a.b/c",
+            "a/b/c.d",
+            "a/b.c",
+            "a b/x/c",
+            "a b/x/c/d",
+            "b/b.c",
+            "a/b/c/b.c",
         ];
         for f in filters {
             let m = filter_to_wamp(f);
