@@ -94,9 +94,17 @@ thread_local! {
 /// Sets this shard's delay (zero: off; the configuration takes at most
 /// [`MAX_WRITE_COALESCE`](crate::config::MAX_WRITE_COALESCE), tests
 /// longer). Connections held under an earlier delay are released at the
-/// end of their window.
+/// end of their window. Zero (a reload that turns coalescing off) also ends
+/// the releasing task if it waits for a connection to be held.
 pub fn set_delay(delay: Duration) {
-    SHARD.with(|s| s.borrow_mut().delay = delay);
+    let task = SHARD.with(|s| {
+        let mut s = s.borrow_mut();
+        s.delay = delay;
+        if delay.is_zero() { s.task.take() } else { None }
+    });
+    if let Some(t) = task {
+        t.wake();
+    }
 }
 
 impl Shard {
@@ -348,6 +356,34 @@ mod tests {
         let mut h = Hold(OPEN);
         h.drained();
         h
+    }
+
+    /// Turning coalescing off (a reload to 0) ends the releasing task that
+    /// waits for a connection to be held; turning it on again starts one.
+    #[test]
+    fn a_delay_of_zero_ends_the_releasing_task() {
+        let ex = glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let running = || SHARD.with(|s| s.borrow().running);
+                set_delay(Duration::from_millis(5));
+                let mut h = wrote_lately();
+                until_released(&mut h, &mut 0).await;
+                // Released; the task now waits for the next hold.
+                glommio::executor().yield_task_queue_now().await;
+                let waiting = running();
+                set_delay(Duration::ZERO);
+                glommio::executor().yield_task_queue_now().await;
+                let after_off = running();
+                set_delay(Duration::from_millis(5));
+                h.drained();
+                until_released(&mut h, &mut 0).await;
+                let again = running();
+                set_delay(Duration::ZERO);
+                glommio::executor().yield_task_queue_now().await;
+                (waiting, after_off, again, running())
+            })
+            .expect("executor");
+        assert_eq!(ex.join().expect("join"), (true, false, true, false));
     }
 
     /// Off (the default): every write goes at once and nothing is listed.
