@@ -207,9 +207,24 @@ pub enum TicketAuth {
     Static {
         /// `principals`: authid → ticket and role.
         principals: BTreeMap<String, TicketPrincipal>,
+        /// `junction.password_file`: more principals, from a mosquitto
+        /// password file (Junction extension).
+        password_file: Option<PasswordFile>,
     },
     /// The authenticator gets the ticket and decides.
     Dynamic(DynamicAuth),
+}
+
+/// Principals from a mosquitto password file (`mosquitto_passwd`), read
+/// when the config is loaded (so a reload reads it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordFile {
+    /// The file, resolved against the node directory.
+    pub path: std::path::PathBuf,
+    /// `role`: the role of every user in it.
+    pub role: String,
+    /// The users and their hashes, in the file's order.
+    pub users: Vec<(String, crate::proto::auth::mosquitto::MosquittoHash)>,
 }
 
 /// A static ticket principal.

@@ -97,6 +97,7 @@ impl Checker<'_> {
             Some(AnonymousAuth::Dynamic(_)) | None => {}
         }
         let mut roles: Vec<(String, String)> = Vec::new();
+        let mut file_role = None;
         let mut add = |method: &str, key: &str, list: Vec<(&String, Option<&String>)>| {
             let at = child(&child(&auth_path, method), key);
             for (authid, role) in list {
@@ -105,7 +106,11 @@ impl Checker<'_> {
                 }
             }
         };
-        if let Some(TicketAuth::Static { principals }) = &auth.ticket {
+        if let Some(TicketAuth::Static {
+            principals,
+            password_file,
+        }) = &auth.ticket
+        {
             add(
                 "ticket",
                 "principals",
@@ -114,6 +119,7 @@ impl Checker<'_> {
                     .map(|(a, p)| (a, p.role.as_ref()))
                     .collect(),
             );
+            file_role = password_file.as_ref().map(|f| f.role.clone());
         }
         if let Some(WampCraAuth::Static { users }) = &auth.wampcra {
             add(
@@ -151,6 +157,10 @@ impl Checker<'_> {
                     .map(|(a, p)| (a, p.role.as_ref()))
                     .collect(),
             );
+        }
+        if let Some(role) = file_role {
+            let at = child(&child(&child(&auth_path, "ticket"), "junction"), "role");
+            roles.push((at, role));
         }
         for (p, role) in roles {
             self.role_defined(&p, &role, realm, "this principal gets");

@@ -9,7 +9,7 @@ use super::realm::is_realm_name;
 use super::{Key, Loader, Obj};
 use crate::config::auth::{
     AnonymousAuth, AuthConfig, AuthSettings, CertificateAuthid, CertificateLogin, CookieConfig,
-    CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, SameSite, ScramAuth, ScramKdf,
+    CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, PasswordFile, SameSite, ScramAuth, ScramKdf,
     ScramPrincipal, Secret, TicketAuth, TicketPrincipal, TlsAuth, TlsPrincipal, WampCraAuth,
     WampCraSalt, WampCraUser,
 };
@@ -332,19 +332,71 @@ impl Loader<'_> {
 
     fn ticket(&mut self, path: &str, v: &Value) -> Option<TicketAuth> {
         let obj = self.object(path, v)?;
-        match self.mode(path, obj, &[("principals", Key::Read)])? {
-            Mode::Dynamic(d) => Some(TicketAuth::Dynamic(d)),
-            Mode::Static => {
-                let principals = self.principals(path, obj, "principals", |l, p, o| {
-                    l.keys(p, o, &[("ticket", Key::Read), ("role", Key::Read)]);
-                    let ticket = l.required(p, o, "ticket", Self::secret);
-                    let role = l.principal_role(p, o);
-                    Some(TicketPrincipal {
-                        ticket: ticket?,
-                        role: role.ok()?,
-                    })
-                })?;
-                Some(TicketAuth::Static { principals })
+        let mode = self.mode(
+            path,
+            obj,
+            &[("principals", Key::Read), ("junction", Key::Read)],
+        )?;
+        if let Mode::Dynamic(d) = mode {
+            return Some(TicketAuth::Dynamic(d));
+        }
+        let password_file = match obj.get("junction") {
+            None => None,
+            Some(v) => Some(self.password_file(&child(path, "junction"), v)?),
+        };
+        let principals = if password_file.is_some() && !obj.contains_key("principals") {
+            BTreeMap::new()
+        } else {
+            self.principals(path, obj, "principals", |l, p, o| {
+                l.keys(p, o, &[("ticket", Key::Read), ("role", Key::Read)]);
+                let ticket = l.required(p, o, "ticket", Self::secret);
+                let role = l.principal_role(p, o);
+                Some(TicketPrincipal {
+                    ticket: ticket?,
+                    role: role.ok()?,
+                })
+            })?
+        };
+        if let Some(f) = &password_file
+            && let Some((user, _)) = f.users.iter().find(|(u, _)| principals.contains_key(u))
+        {
+            self.error(
+                &child(&child(path, "junction"), "password_file"),
+                format!("user \"{user}\" is also one of `principals`"),
+            );
+            return None;
+        }
+        Some(TicketAuth::Static {
+            principals,
+            password_file,
+        })
+    }
+
+    /// `auth.ticket.junction`: `password_file` (a mosquitto password file,
+    /// read now) and the `role` of its users.
+    fn password_file(&mut self, path: &str, v: &Value) -> Option<PasswordFile> {
+        let j = self.object(path, v)?;
+        self.keys(path, j, &[("password_file", Key::Read), ("role", Key::Read)]);
+        let file = self.required(path, j, "password_file", Self::node_path);
+        let role = self.required(path, j, "role", Self::role_name);
+        let (file, role) = (file?, role?);
+        let at = child(path, "password_file");
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error(&at, format!("cannot read {}: {e}", file.display()));
+                return None;
+            }
+        };
+        match crate::proto::auth::mosquitto::parse_file(&text) {
+            Ok(users) => Some(PasswordFile {
+                path: file,
+                role,
+                users,
+            }),
+            Err((line, message)) => {
+                self.error(&at, format!("{} line {line}: {message}", file.display()));
+                None
             }
         }
     }

@@ -50,7 +50,7 @@ fn static_methods_load_with_their_defaults() {
         a.anonymous, None,
         "an auth object without anonymous allows no anonymous login"
     );
-    let Some(TicketAuth::Static { principals }) = &a.ticket else {
+    let Some(TicketAuth::Static { principals, .. }) = &a.ticket else {
         panic!("ticket");
     };
     assert_eq!(principals["joe"].ticket.expose(), b"t1");
@@ -481,4 +481,46 @@ fn cookie_method_settings_are_warned_not_refused() {
         assert_eq!(w.len(), 1, "{:#?}", c.warnings);
         assert!(w[0].contains("ignored"), "{}", w[0]);
     }
+}
+
+/// `ticket.junction.password_file`: the users of a mosquitto password file
+/// become principals with `junction.role`, beside `principals` or alone; a
+/// file that cannot be read or parsed, and a user also in `principals`,
+/// are errors naming the file and line.
+#[test]
+fn a_mosquitto_password_file_adds_ticket_principals() {
+    let dir = std::env::temp_dir().join(format!("junction-pwfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = dir.join("passwd");
+    std::fs::write(&good, crate::proto::auth::mosquitto::TEST_FILE).expect("write");
+    let bad = dir.join("bad");
+    std::fs::write(&bad, "# users\nalice:plain\n").expect("write");
+    let file = |path: &std::path::Path| json!({"password_file": path, "role": "device"});
+    let alone = json!({"ticket": {"type": "static", "junction": file(&good)}});
+    let c = model(&with(AUTH, alone));
+    let Some(TicketAuth::Static {
+        principals,
+        password_file: Some(f),
+    }) = &auth_of(&c).ticket
+    else {
+        panic!("ticket with a password file");
+    };
+    assert!(principals.is_empty());
+    assert_eq!((f.path.as_path(), f.role.as_str()), (good.as_path(), "device"));
+    let users: Vec<&str> = f.users.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(users, ["alice", "bob", "carol"]);
+    // Beside principals; relative to the node directory (here /node).
+    let both = json!({"ticket": {"type": "static",
+        "principals": {"joe": {"ticket": "t", "role": "anonymous"}},
+        "junction": {"password_file": "no-such-file", "role": "device"}}});
+    let at = format!("{AT}.ticket.junction.password_file");
+    assert_one_issue(&with(AUTH, both), &at, Invalid, "cannot read /node/no-such-file");
+    let dup = json!({"ticket": {"type": "static",
+        "principals": {"bob": {"ticket": "t", "role": "anonymous"}}, "junction": file(&good)}});
+    assert_one_issue(&with(AUTH, dup), &at, Invalid, "user \"bob\" is also one of `principals`");
+    let unhashed = json!({"ticket": {"type": "static", "junction": file(&bad)}});
+    assert_one_issue(&with(AUTH, unhashed), &at, Invalid, "line 2: user \"alice\": the password is not hashed");
+    let no_role = json!({"ticket": {"type": "static", "junction": {"password_file": good}}});
+    assert_one_issue(&with(AUTH, no_role), &format!("{AT}.ticket.junction.role"), Invalid, "");
+    let _ = std::fs::remove_dir_all(&dir);
 }

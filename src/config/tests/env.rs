@@ -14,7 +14,7 @@ fn ticket(v: &Value) -> Value {
 }
 
 fn ticket_of(c: &Config) -> Vec<u8> {
-    let Some(TicketAuth::Static { principals }) = &served_ws(c, 0).wamp.auth.ticket else {
+    let Some(TicketAuth::Static { principals, .. }) = &served_ws(c, 0).wamp.auth.ticket else {
         panic!("static ticket");
     };
     principals["joe"].ticket.expose().to_vec()

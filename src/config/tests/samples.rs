@@ -278,7 +278,7 @@ fn auth_sample_loads_every_method() {
         ws.wamp.serializers,
         vec![Serializer::Json, Serializer::MsgPack]
     );
-    let Some(TicketAuth::Static { principals }) = &auth.ticket else {
+    let Some(TicketAuth::Static { principals, .. }) = &auth.ticket else {
         panic!("static ticket expected");
     };
     assert_eq!(principals["joe"].ticket.expose(), b"secret!!!");

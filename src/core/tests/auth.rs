@@ -206,6 +206,7 @@ fn ticket_config() -> AuthConfig {
                 ("norole".to_owned(), p("secret-2", None)),
             ]
             .into(),
+            password_file: None,
         }),
         ..AuthConfig::none()
     }
@@ -245,6 +246,54 @@ fn ticket_static_welcomes_the_right_ticket_and_refuses_the_rest_alike() {
     let got = authenticate(&mut c, &p, "secret-2", Dict::new());
     assert_eq!(abort(&got).0, uris::NO_SUCH_ROLE);
     assert_eq!(c.routers[0].pending_decision_count(), 0);
+}
+
+/// Ticket principals from a mosquitto password file beside `principals`:
+/// a `$7$` (PBKDF2) password is checked off the reactor, a `$6$` one at
+/// once; an unknown authid costs a decoy PBKDF2 and fails as a wrong
+/// password does.
+#[test]
+fn ticket_users_of_a_mosquitto_password_file_log_in_with_their_role() {
+    use crate::config::auth::PasswordFile;
+    use crate::proto::auth::mosquitto::{TEST_FILE, parse_file};
+    let mut auth = ticket_config();
+    if let Some(TicketAuth::Static { password_file, .. }) = &mut auth.ticket {
+        *password_file = Some(PasswordFile {
+            path: "passwd".into(),
+            role: "user".into(),
+            users: parse_file(TEST_FILE).expect("test file"),
+        });
+    }
+    let mut c = cluster_with(1, config(), auth);
+    let login = |c: &mut Cluster, authid: &str, password: &str| {
+        let (p, got) = hello(c, 0, "realm1", details(&["ticket"], Some(authid)));
+        assert_eq!(challenge(&got).auth_method, "ticket");
+        let now = authenticate(c, &p, password, Dict::new());
+        let jobs = run_jobs(c, 0);
+        let got = if now.is_empty() { c.recv(&p) } else { now };
+        (jobs, got)
+    };
+    let (jobs, got) = login(&mut c, "alice", "correct horse");
+    assert_eq!(jobs, 1, "PBKDF2 off the reactor");
+    assert_eq!(
+        identity(welcome(&got)),
+        ids("alice", "user", "ticket", "static")
+    );
+    let (jobs, got) = login(&mut c, "bob", "s3cret");
+    assert_eq!(jobs, 0, "one SHA-512: at once");
+    assert_eq!(s(welcome(&got), "authid"), "bob");
+    let (_, got) = login(&mut c, "carol", "ünïcode pass");
+    assert_eq!(s(welcome(&got), "authid"), "carol");
+    let (_, got) = login(&mut c, "joe", "secret-1");
+    assert_eq!(s(welcome(&got), "authid"), "joe", "principals still log in");
+    let mut refusals = Vec::new();
+    for (authid, password) in [("alice", "s3cret"), ("bob", ""), ("nobody", "x")] {
+        let (jobs, got) = login(&mut c, authid, password);
+        assert_eq!(jobs, usize::from(authid != "bob"), "{authid}");
+        refusals.push(abort(&got));
+    }
+    assert!(refusals.iter().all(|r| *r == refusals[0]), "{refusals:?}");
+    assert_eq!(refusals[0].0, uris::AUTHENTICATION_FAILED);
 }
 
 #[test]

@@ -148,6 +148,7 @@ fn a_login_on_a_tracked_link_is_remembered_and_the_cookie_logs_in_later() {
                     },
                 )]
                 .into(),
+                password_file: None,
             }),
             cookie: true,
             ..AuthConfig::none()

@@ -162,7 +162,10 @@ pub fn prepare(config: &mut Config, access: &Access) -> Result<(), String> {
             })?;
     }
     let auth = AuthConfig {
-        ticket: Some(TicketAuth::Static { principals }),
+        ticket: Some(TicketAuth::Static {
+            principals,
+            password_file: None,
+        }),
         ..AuthConfig::none()
     };
     config.transports.push(TransportConfig::new(
@@ -190,7 +193,7 @@ pub(super) fn host(config: &Config) -> Option<GuestSpec> {
     let Endpoint::Unix { path } = &t.endpoint else {
         return None;
     };
-    let Some(TicketAuth::Static { principals }) = &t.auth.methods.ticket else {
+    let Some(TicketAuth::Static { principals, .. }) = &t.auth.methods.ticket else {
         return None;
     };
     let secret = principals.values().next()?.ticket.expose();
@@ -295,7 +298,7 @@ mod tests {
         // Ticket only: no anonymous login, one principal per Python class.
         assert_eq!(t.auth.methods.anonymous, None);
         assert_eq!(t.auth.methods.wampcra, None);
-        let Some(TicketAuth::Static { principals }) = &t.auth.methods.ticket else {
+        let Some(TicketAuth::Static { principals, .. }) = &t.auth.methods.ticket else {
             panic!("ticket: {:?}", t.auth.methods.ticket);
         };
         let roles: Vec<(&str, Option<&str>)> = principals

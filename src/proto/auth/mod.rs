@@ -31,6 +31,7 @@
 //! `Debug` output of any type here shows a secret.
 
 pub mod cryptosign;
+pub mod mosquitto;
 pub mod scram;
 pub mod ticket;
 pub mod wampcra;

@@ -169,12 +169,15 @@ impl State {
             return Ok(());
         };
         let granted = match result {
+            // The parent level of `a/#` refused alone: the filter stands on
+            // its prefix subscription, whose answer decides the code.
+            Err(ReasonCode::NotAuthorized) if p.parent => None,
             Ok(id) => {
                 let filters = self.wamp_subs.entry(id).or_default();
                 if !filters.contains(&p.filter) {
                     filters.push(p.filter.clone());
                 }
-                match self.p.filters.get_mut(&p.filter) {
+                Some(match self.p.filters.get_mut(&p.filter) {
                     Some(f) => {
                         if !f.wamp.contains(&id) {
                             f.wamp.push(id);
@@ -182,7 +185,7 @@ impl State {
                         granted_code(f.qos)
                     }
                     None => ReasonCode::UnspecifiedError,
-                }
+                })
             }
             Err(code) => {
                 // One failed WAMP subscription fails the filter.
@@ -190,7 +193,7 @@ impl State {
                     tracing::debug!(client = %self.client_id, filter = %p.filter, "subscription refused");
                     self.write_meta();
                 }
-                code
+                Some(code)
             }
         };
         let Some(packet_id) = p.packet_id else {
@@ -207,11 +210,13 @@ impl State {
             .iter_mut()
             .find(|s| s.packet_id == packet_id)
         {
-            let slot = &mut s.codes[p.index];
-            *slot = Some(match *slot {
-                Some(c) if c.is_error() => c,
-                _ => granted,
-            });
+            if let Some(granted) = granted {
+                let slot = &mut s.codes[p.index];
+                *slot = Some(match *slot {
+                    Some(c) if c.is_error() => c,
+                    _ => granted,
+                });
+            }
             s.waiting = s.waiting.saturating_sub(1);
         }
         self.flush_subacks()

@@ -322,7 +322,7 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
             RetainHandling::SendIfNew => is_new,
             RetainHandling::DoNotSend => false,
         };
-        for (uri, policy) in map.wamp {
+        for (i, (uri, policy)) in map.wamp.into_iter().enumerate() {
             let request = s.request();
             s.rare.pending_subs.insert(
                 request,
@@ -330,6 +330,7 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
                     packet_id: Some(m.packet_id),
                     index,
                     filter: filter.to_owned(),
+                    parent: mapping::FilterMap::is_parent(i),
                 },
             );
             pending.waiting += 1;

@@ -103,7 +103,8 @@ impl State {
             if let Some(f) = self.p.filters.get_mut(&filter) {
                 f.wamp.clear();
             }
-            for (uri, policy) in super::mapping::filter_to_wamp(&filter).wamp {
+            let map = super::mapping::filter_to_wamp(&filter);
+            for (i, (uri, policy)) in map.wamp.into_iter().enumerate() {
                 let request = self.request();
                 self.rare.pending_subs.insert(
                     request,
@@ -111,6 +112,7 @@ impl State {
                         packet_id: None,
                         index: 0,
                         filter: filter.clone(),
+                        parent: super::mapping::FilterMap::is_parent(i),
                     },
                 );
                 self.rare.resume.restoring += 1;

@@ -155,11 +155,20 @@ pub fn uri_to_topic(uri: &str) -> Option<String> {
 /// The WAMP subscriptions an MQTT filter maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterMap {
-    /// (URI, policy) pairs, one or two.
+    /// (URI, policy) pairs, one or two: two only for `a/#`, the prefix
+    /// `a.` first, then the exact parent level `a` ([`Self::is_parent`]).
     pub wamp: Vec<(String, MatchPolicy)>,
     /// Whether they match exactly what the filter matches (else every
     /// topic is checked against the filter).
     pub exact: bool,
+}
+
+impl FilterMap {
+    /// Whether entry `i` of `wamp` is the exact parent level of an `a/#`
+    /// filter, which a subscription may go without (see `PendingSub`).
+    pub fn is_parent(i: usize) -> bool {
+        i == 1
+    }
 }
 
 /// Maps a valid MQTT topic filter (not a `$share/` one) to WAMP subscriptions.

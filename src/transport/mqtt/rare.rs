@@ -58,6 +58,12 @@ pub struct PendingSub {
     pub index: usize,
     /// The filter.
     pub filter: String,
+    /// The exact subscription of the parent level of a `/#` filter (`a` of
+    /// `a/#`): a refusal (not authorized) leaves the filter with its prefix
+    /// subscription, so a role allowed under `a.` but not on `a` itself
+    /// subscribes to `a/#` (as an ACL on `a/#` allows in mosquitto) and gets
+    /// everything below `a`.
+    pub parent: bool,
 }
 
 /// Work the sink leaves for the connection task (it cannot call the

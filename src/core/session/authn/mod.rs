@@ -380,7 +380,7 @@ fn mock_key(auth: &AuthConfig) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"junction mock key\0");
     let mut any = false;
-    if let Some(TicketAuth::Static { principals }) = &auth.ticket {
+    if let Some(TicketAuth::Static { principals, .. }) = &auth.ticket {
         for (id, p) in principals {
             h.update(id.as_bytes());
             h.update(p.ticket.expose());
@@ -501,6 +501,7 @@ mod tests {
                     },
                 )]
                 .into(),
+                password_file: None,
             }),
             ..AuthConfig::none()
         };

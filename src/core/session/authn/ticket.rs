@@ -1,16 +1,21 @@
 //! `ticket`: the client sends a shared secret in AUTHENTICATE.
 //!
 //! Static: `principals` map authids to a ticket (kept as its SHA-256,
-//! compared in constant time: `proto::auth::ticket`) and a role. Every
-//! HELLO with an authid gets a CHALLENGE, known or not, and a wrong ticket
-//! and an unknown authid fail alike at AUTHENTICATE (Crossbar denies an
-//! unknown authid at HELLO, which tells a prober which users exist).
+//! compared in constant time: `proto::auth::ticket`) and a role; the users
+//! of a mosquitto password file (`junction.password_file`) to their hash
+//! (`proto::auth::mosquitto`, PBKDF2 checked off the reactor) and the file's
+//! role. Every HELLO with an authid gets a CHALLENGE, known or not, and a
+//! wrong ticket and an unknown authid fail alike at AUTHENTICATE (Crossbar
+//! denies an unknown authid at HELLO, which tells a prober which users
+//! exist); with a password file, an unknown authid is checked against a
+//! decoy hash as costly as mosquitto's default.
 //!
 //! Dynamic: the CHALLENGE goes out at once; the ticket (length-checked) is
 //! handed to the authenticator in `details.ticket` with the HELLO's details,
 //! and its answer decides (Crossbar's flow).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use ahash::AHashMap;
 
@@ -18,6 +23,7 @@ use super::dynamic::{self, Dynamic};
 use super::{Authenticator, Challenged, HelloRequest, Identity, Step, Ticket};
 use crate::config::auth::{AuthSettings, TicketAuth};
 use crate::core::uris;
+use crate::proto::auth::mosquitto::MosquittoHash;
 use crate::proto::auth::ticket::{TicketSecret, check_ticket, verify_ticket};
 use crate::proto::auth::{AuthError, AuthLimits};
 use crate::proto::{Authenticate, Dict};
@@ -37,24 +43,46 @@ pub struct TicketMethod {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    /// authid → (ticket digest, role).
-    Static(Rc<AHashMap<String, (TicketSecret, Option<String>)>>),
+    /// authid → (what the ticket is checked against, role); whether a
+    /// password file is among them (an unknown authid then costs a decoy
+    /// PBKDF2).
+    Static(Rc<AHashMap<String, (Expected, Option<String>)>>, bool),
     Dynamic(Dynamic),
+}
+
+/// What a static principal's ticket is checked against.
+#[derive(Debug, Clone)]
+enum Expected {
+    /// A `principals` entry's ticket, as its digest.
+    Ticket(TicketSecret),
+    /// A password file's hash.
+    Hash(Arc<MosquittoHash>),
 }
 
 impl TicketMethod {
     /// From a transport's `auth.ticket`.
     pub fn from_config(a: &TicketAuth, settings: &AuthSettings) -> TicketMethod {
         let kind = match a {
-            TicketAuth::Static { principals } => Kind::Static(Rc::new(
-                principals
+            TicketAuth::Static {
+                principals,
+                password_file,
+            } => {
+                let mut map: AHashMap<String, (Expected, Option<String>)> = principals
                     .iter()
                     .map(|(id, p)| {
                         let ticket = String::from_utf8_lossy(p.ticket.expose());
-                        (id.clone(), (TicketSecret::new(&ticket), p.role.clone()))
+                        let expected = Expected::Ticket(TicketSecret::new(&ticket));
+                        (id.clone(), (expected, p.role.clone()))
                     })
-                    .collect(),
-            )),
+                    .collect();
+                if let Some(f) = password_file {
+                    for (user, hash) in &f.users {
+                        let expected = Expected::Hash(Arc::new(hash.clone()));
+                        map.insert(user.clone(), (expected, Some(f.role.clone())));
+                    }
+                }
+                Kind::Static(Rc::new(map), password_file.is_some())
+            }
             TicketAuth::Dynamic(d) => Kind::Dynamic(Dynamic::from_config(d, settings)),
         };
         TicketMethod {
@@ -71,7 +99,7 @@ impl Authenticator for TicketMethod {
 
     fn hello(&self, req: &HelloRequest<'_>, _ticket: Ticket) -> Step {
         let next: Box<dyn Challenged> = match &self.kind {
-            Kind::Static(principals) => {
+            Kind::Static(principals, file) => {
                 let Some(authid) = req.authid() else {
                     return Step::failed(
                         "ticket authentication needs an authid (HELLO.Details.authid)",
@@ -80,6 +108,7 @@ impl Authenticator for TicketMethod {
                 Box::new(StaticState {
                     authid: authid.to_owned(),
                     expected: principals.get(authid).cloned(),
+                    decoy: *file,
                     limits: self.limits.clone(),
                 })
             }
@@ -103,30 +132,63 @@ impl Authenticator for TicketMethod {
 struct StaticState {
     authid: String,
     /// The principal's ticket and role; `None`: no such authid.
-    expected: Option<(TicketSecret, Option<String>)>,
+    expected: Option<(Expected, Option<String>)>,
+    /// An unknown authid is checked against [`MosquittoHash::decoy`] (the
+    /// transport has a password file).
+    decoy: bool,
     limits: AuthLimits,
 }
 
 impl Challenged for StaticState {
     fn authenticate(self: Box<Self>, auth: &Authenticate, _: Ticket) -> Step {
-        // An unknown authid costs the same hash and comparison as a known one.
-        let unknown = TicketSecret::new("\0junction: no such principal\0");
-        let (secret, role) = match &self.expected {
-            Some((s, r)) => (s, r.as_deref()),
-            None => (&unknown, None),
+        let StaticState {
+            authid,
+            expected,
+            decoy,
+            limits,
+        } = *self;
+        let known = expected.is_some();
+        let (expected, role) = match expected {
+            Some((e, r)) => (e, r),
+            // An unknown authid costs the same as a known one.
+            None if decoy => (Expected::Hash(Arc::new(MosquittoHash::decoy())), None),
+            None => (
+                Expected::Ticket(TicketSecret::new("\0junction: no such principal\0")),
+                None,
+            ),
         };
-        match verify_ticket(&auth.signature, secret, &self.limits) {
-            Ok(()) if self.expected.is_some() => match role {
-                Some(role) => {
-                    Step::Welcome(Identity::new(Some(self.authid), role, METHOD, "static"))
-                }
+        let decide = move |checked: Result<(), AuthError>| match checked {
+            Ok(()) if known => match role {
+                Some(role) => Step::Welcome(Identity::new(Some(authid), &role, METHOD, "static")),
                 None => Step::deny(
                     uris::NO_SUCH_ROLE,
-                    format!("principal '{}' has no role configured", self.authid),
+                    format!("principal '{authid}' has no role configured"),
                 ),
             },
             Ok(()) | Err(AuthError::BadSignature { .. }) => Step::failed(BAD_TICKET),
             Err(e) => Step::failed(format!("ticket authentication failed: {e}")),
+        };
+        match expected {
+            Expected::Ticket(secret) => decide(verify_ticket(&auth.signature, &secret, &limits)),
+            Expected::Hash(hash) => {
+                if let Err(e) = check_ticket(&auth.signature, &limits) {
+                    return decide(Err(e));
+                }
+                let password = auth.signature.clone();
+                let costly = hash.is_costly();
+                let check = move || {
+                    if hash.verify(&password) {
+                        Ok(())
+                    } else {
+                        Err(AuthError::BadSignature { method: METHOD })
+                    }
+                };
+                if costly {
+                    Step::Offload(Box::new(move || decide(check())))
+                } else {
+                    decide(check())
+                }
+            }
         }
     }
 }
