@@ -16,14 +16,15 @@ retained messages (set, replace, clear, delivered at subscribe time);
 QoS downgrade; overlapping subscriptions of one client, and unsubscribing
 one of them; wills and shared subscriptions on odd topics; seeded random
 topic names and filters (``DIFF_SEED`` replays a run, the seed is in every
-failure). Where they may differ and do (control characters, ``wamp/``
-topics, retained messages on shared subscriptions, copies for overlapping
-subscriptions), what each is allowed to do is checked instead. A Python model of MQTT matching gives the count to wait for, and
-mosquitto's result is checked against it too, so that no case passes with
-nothing delivered.
+failure). A Python model of MQTT matching gives the count to wait for,
+and mosquitto's result is checked against it too, so that no case passes
+with nothing delivered.
 
-Each such case says why (a documented Junction choice, or mosquitto's own
-deviation from the spec) and compares only what the two must agree on.
+Where the two may differ and do (control characters, ``wamp/`` topics,
+retained messages on shared subscriptions, copies for overlapping
+subscriptions), the case says why (a documented Junction choice, or
+mosquitto's own deviation from the spec) and checks what each is allowed
+to do, comparing only what the two must agree on.
 
 ``MOSQUITTO_BIN`` names the broker (default: ``mosquitto`` on PATH or
 /usr/sbin/mosquitto); missing, the tests skip (fail with INTEROP_NO_SKIP=1).
