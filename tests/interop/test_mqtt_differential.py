@@ -627,6 +627,69 @@ def test_qos_downgrade(brokers, version):
     check(brokers, version, Script(tag, subs, after=after, before=before))
 
 
+def order_scenario(port: int, version, tag: str, publishers: int, n: int) -> dict:
+    sub = Client(port, version, tag)
+    pubs = [Client(port, version, tag) for _ in range(publishers)]
+    try:
+        assert sub.subscribe(f"{tag}/o", 2) == 2
+
+        def burst(k: int) -> None:  # no wait for each acknowledgement
+            infos = [pubs[k].c.publish(f"{tag}/o", f"{k}:{i}".encode(), qos=(0, 1, 2)[k % 3]) for i in range(n)]
+            for info in infos:
+                info.wait_for_publish(ACK_TIMEOUT)
+
+        with ThreadPoolExecutor(publishers) as ex:
+            list(ex.map(burst, range(publishers)))
+        seqs: dict[int, list[int]] = {}
+        for m in sub.collect(publishers * n):
+            k, i = m.payload.decode().split(":")
+            seqs.setdefault(int(k), []).append(int(i))
+        return seqs
+    finally:
+        for c in pubs + [sub]:
+            c.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=VIDS)
+def test_order_of_each_publisher(brokers, version):
+    # Four clients publish to one topic at once, each at its QoS (0, 1, 2,
+    # 0), without waiting for acknowledgements: a subscriber gets each
+    # one's messages in the order sent (MQTT-4.6.0-5/-6).
+    got = both(brokers, order_scenario, version, new_tag(), 4, 60)
+    want = {k: list(range(60)) for k in range(4)}
+    assert got["mosquitto"] == want
+    assert got["junction"] == got["mosquitto"]
+
+
+def retained_then_live_scenario(port: int, version, tag: str, rounds: int) -> list:
+    pub = Client(port, version, tag)
+    out = []
+    try:
+        for i in range(rounds):
+            t = f"{tag}/state{i}"
+            pub.publish(t, b"old", 1, True)
+            sub = Client(port, version, tag)
+            try:
+                sub.subscribe(t, 1)
+                pub.publish(t, b"new", 1, True)  # right after the SUBACK
+                out.append([(m.payload, bool(m.retain)) for m in sub.collect(2, 0.05)])
+            finally:
+                sub.close()
+        return out
+    finally:
+        pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=VIDS)
+def test_retained_message_comes_before_a_newer_live_one(brokers, version):
+    # A subscriber must not end on a stale state: the retained message
+    # sent for its SUBSCRIBE comes before a publication the broker got
+    # after the SUBACK (both are QoS 1 on one topic, MQTT-4.6.0-5/-6).
+    got = both(brokers, retained_then_live_scenario, version, new_tag(), 5)
+    assert got["mosquitto"] == [[(b"old", True), (b"new", False)]] * 5
+    assert got["junction"] == got["mosquitto"]
+
+
 # --- overlapping subscriptions of one client ---------------------------------------
 
 
