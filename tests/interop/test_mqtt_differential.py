@@ -208,7 +208,10 @@ class Client:
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> str:
         """``ok``, or why not: a PUBACK/PUBREC failure code, no answer, a
         closed connection. A success code other than 0 (mosquitto's 0x10 No
-        matching subscribers) is ``ok``."""
+        matching subscribers) is ``ok``. A QoS 2 refusal reads ``0x92``:
+        paho-mqtt 2.1 sends PUBREL even after a PUBREC with a failure code
+        (5.0 section 4.3.3 says not to), and the PUBCOMP answers Packet
+        Identifier not found; the PUBREC's own code is not passed on."""
         acked: queue.Queue = queue.Queue()
         self.c.on_publish = lambda c, u, mid, rc, p: acked.put((mid, code_of(rc)))
         info = self.c.publish(topic, payload, qos=qos, retain=retain)
