@@ -687,42 +687,53 @@ def test_retained_message_comes_before_a_newer_live_one(brokers, version):
 # --- overlapping subscriptions of one client ---------------------------------------
 
 
+#: Filters of one client that overlap, the topic they all match (a retained
+#: message there), and publications (topic, QoS).
+OVERLAPS = {
+    "three": ([("T/a/#", 0), ("T/+/b", 1), ("T/a/b", 2)], "T/a/b",
+              [("T/a/b", 2), ("T/a/b", 1), ("T/a/c", 2), ("T/x/b", 2), ("T/a/b", 0)]),
+    # The shape of paho's client_test.py test_overlapping_subscriptions.
+    "hash-and-plus": ([("T/#", 2), ("T/+", 1)], "T/C", [("T/C", 2), ("T/C", 1), ("T/C/d", 2), ("T", 1)]),
+}
+
+
 @pytest.mark.parametrize("version", VERSIONS, ids=VIDS)
-def test_overlapping_subscriptions(brokers, version):
-    # One client, three filters that match `T/a/b`. The spec: the message
-    # at the highest QoS of the matching subscriptions (3.1.1 MQTT-3.3.5-1,
-    # 5.0 MQTT-3.3.4-2), and the server MAY send further copies, one per
-    # further matching subscription at that subscription's QoS (both
-    # versions, section 3.3.5 / 3.3.4). mosquitto 2.0.11 sends one copy on
-    # 3.1.1 and one per subscription on 5.0; Junction merges a copy into
-    # one that asks no more (docs/mqtt.md, "What a client gets",
-    # overlapping subscriptions). So the number of copies is not compared:
-    # the same messages, each at least once at the highest QoS, no copy
-    # above it, no more copies than matching subscriptions. Retained
-    # messages come once per SUBSCRIBE (MQTT-3.8.4-4): compared exactly.
+@pytest.mark.parametrize("case", list(OVERLAPS))
+def test_overlapping_subscriptions(brokers, version, case):
+    # The spec: the message at the highest QoS of the matching
+    # subscriptions (3.1.1 MQTT-3.3.5-1, 5.0 MQTT-3.3.4-2), and the server
+    # MAY send further copies, one per further matching subscription at its
+    # QoS (3.1.1 section 3.3.5, 5.0 section 3.3.4). mosquitto 2.0.11 sends
+    # one copy per subscription on 5.0; on 3.1.1 one copy, at the QoS of
+    # one of the subscriptions, not always the highest (T/# at 2 and T/+ at
+    # 1: QoS 1; its deviation from MQTT-3.3.5-1, also in docs/mqtt.md,
+    # "Paho interoperability tests"). Junction sends copies on both
+    # versions, merging one into a copy that asks no more (docs/mqtt.md,
+    # "What a client gets", overlapping subscriptions). So the number of
+    # copies is not compared: the same messages, each at least once at the
+    # highest QoS (not asked of mosquitto on 3.1.1), no copy above it, no
+    # more copies than matching subscriptions. Retained messages come once
+    # per SUBSCRIBE (MQTT-3.8.4-4): compared exactly.
     tag = new_tag()
-    filters = [(f"{tag}/a/#", 0), (f"{tag}/+/b", 1), (f"{tag}/a/b", 2)]
-    script = Script(
-        tag,
-        {"o": filters},
-        before=[Pub(f"{tag}/a/b", b"kept", 2, True)],
-        after=[Pub(f"{tag}/a/b", b"two", 2), Pub(f"{tag}/a/b", b"one", 1), Pub(f"{tag}/a/c", b"c", 2),
-               Pub(f"{tag}/x/b", b"x", 2), Pub(f"{tag}/a/b", b"zero", 0)],
-    )
+    filters, kept, pubs = OVERLAPS[case]
+    filters = [(f.replace("T", tag, 1), q) for f, q in filters]
+    after = [Pub(t.replace("T", tag, 1), f"{i}".encode(), q) for i, (t, q) in enumerate(pubs)]
+    script = Script(tag, {"o": filters}, before=[Pub(kept.replace("T", tag, 1), b"kept", 2, True)], after=after)
     want = model(script)
     mosq, junc = run_both(brokers, version, script, {"o": len(want["o"])})
     for name, res in (("mosquitto", mosq), ("junction", junc)):
-        assert res.subacks["o"] == [0, 1, 2], (name, res.subacks)
-        kept = sorted(m for m in res.got["o"] if m[3])
-        assert kept == sorted(m for m in want["o"] if m[3]), f"{name}: retained {kept}"
+        assert res.subacks["o"] == [q for _, q in filters], (name, res.subacks)
+        retained = sorted(m for m in res.got["o"] if m[3])
+        assert retained == sorted(m for m in want["o"] if m[3]), f"{name}: retained {retained}"
         live = [m for m in res.got["o"] if not m[3]]
         for topic, payload, qos, _ in (m for m in want["o"] if not m[3]):
-            pub = next(p for p in script.after if p.payload == payload)
             copies = sorted(q for t, p, q, _ in live if (t, p) == (topic, payload))
             n_match = sum(matches(f, topic) for f, _ in filters)
-            assert copies and copies[-1] == qos and len(copies) <= n_match, (
-                f"{name}: {payload!r} published at QoS {pub.qos} came at QoS {copies}, "
-                f"want one at {qos} (the highest), at most {n_match} copies"
+            strict = (name, version) != ("mosquitto", V311)
+            top = bool(copies) and (copies[-1] == qos if strict else copies[-1] <= qos)
+            assert top and len(copies) <= n_match, (
+                f"{name}: {topic} {payload!r} came at QoS {copies}, want one at {qos} "
+                f"(the highest), at most {n_match} copies"
             )
         assert {(t, p) for t, p, _, _ in live} == {(m[0], m[1]) for m in want["o"] if not m[3]}, name
 
