@@ -700,6 +700,37 @@ def test_overlapping_subscriptions_follow_the_spec(router, made):
     assert 1 <= len(copies) <= 2 and max(m.qos for m in copies) == 1
 
 
+def test_v311_overlapping_subscriptions_of_one_qos_give_one_copy(router, made):
+    """3.1.1 has no subscription identifiers to tell copies apart: a device
+    subscribed to ``cmd/#`` and ``cmd/dev1`` gets a command once (as from
+    mosquitto), not once per subscription; 5.0 keeps its copies."""
+    base = topic_of("one-copy")
+    sub = Mqtt(router.mqtt_port, V311).connect()
+    made.append(sub)
+    for f in (f"{base}/#", f"{base}/dev1", f"{base}/+"):
+        sub.subscribe(f, 1)
+    pub = Mqtt(router.mqtt_port, V5).connect()
+    made.append(pub)
+    for n in range(3):
+        pub.publish(f"{base}/dev1", b"toggle %d" % n, qos=1)
+    got = drain(sub, 0.7)
+    assert [(m.payload, m.qos) for m in got] == [(b"toggle %d" % n, 1) for n in range(3)]
+    # QoS 0 publications the same way.
+    pub.publish(f"{base}/dev1", b"q0", qos=0)
+    assert [(m.payload, m.qos) for m in drain(sub, 0.7)] == [(b"q0", 0)]
+    # An offline 3.1.1 session queues one copy too.
+    cid = f"one-copy-{base[-8:]}"
+    away = Mqtt(router.mqtt_port, V311, client_id=cid, clean=False).connect()
+    made.append(away)
+    for f in (f"{base}/#", f"{base}/dev1"):
+        away.subscribe(f, 1)
+    away.drop()
+    pub.publish(f"{base}/dev1", b"queued", qos=1)
+    back = Mqtt(router.mqtt_port, V311, client_id=cid, clean=False).connect()
+    made.append(back)
+    assert [m.payload for m in drain(back, 0.7)] == [b"queued"]
+
+
 def test_v5_retain_handling_1_sends_retained_only_to_a_new_subscription(router, made):
     t = topic_of("rh1")
     pub = Mqtt(router.mqtt_port, V5).connect()

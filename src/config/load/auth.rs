@@ -9,9 +9,9 @@ use super::realm::is_realm_name;
 use super::{Key, Loader, Obj};
 use crate::config::auth::{
     AnonymousAuth, AuthConfig, AuthSettings, CertificateAuthid, CertificateLogin, CookieConfig,
-    CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, PasswordFile, SameSite, ScramAuth, ScramKdf,
-    ScramPrincipal, Secret, TicketAuth, TicketPrincipal, TlsAuth, TlsPrincipal, WampCraAuth,
-    WampCraSalt, WampCraUser,
+    CookieStore, CryptosignAuth, CryptosignPrincipal, DynamicAuth, PasswordFile, SameSite,
+    ScramAuth, ScramKdf, ScramPrincipal, Secret, TicketAuth, TicketPrincipal, TlsAuth,
+    TlsPrincipal, WampCraAuth, WampCraSalt, WampCraUser,
 };
 use crate::config::path::child;
 
@@ -376,7 +376,11 @@ impl Loader<'_> {
     /// read now) and the `role` of its users.
     fn password_file(&mut self, path: &str, v: &Value) -> Option<PasswordFile> {
         let j = self.object(path, v)?;
-        self.keys(path, j, &[("password_file", Key::Read), ("role", Key::Read)]);
+        self.keys(
+            path,
+            j,
+            &[("password_file", Key::Read), ("role", Key::Read)],
+        );
         let file = self.required(path, j, "password_file", Self::node_path);
         let role = self.required(path, j, "role", Self::role_name);
         let (file, role) = (file?, role?);

@@ -506,7 +506,10 @@ fn a_mosquitto_password_file_adds_ticket_principals() {
         panic!("ticket with a password file");
     };
     assert!(principals.is_empty());
-    assert_eq!((f.path.as_path(), f.role.as_str()), (good.as_path(), "device"));
+    assert_eq!(
+        (f.path.as_path(), f.role.as_str()),
+        (good.as_path(), "device")
+    );
     let users: Vec<&str> = f.users.iter().map(|(u, _)| u.as_str()).collect();
     assert_eq!(users, ["alice", "bob", "carol"]);
     // Beside principals; relative to the node directory (here /node).
@@ -514,13 +517,33 @@ fn a_mosquitto_password_file_adds_ticket_principals() {
         "principals": {"joe": {"ticket": "t", "role": "anonymous"}},
         "junction": {"password_file": "no-such-file", "role": "device"}}});
     let at = format!("{AT}.ticket.junction.password_file");
-    assert_one_issue(&with(AUTH, both), &at, Invalid, "cannot read /node/no-such-file");
+    assert_one_issue(
+        &with(AUTH, both),
+        &at,
+        Invalid,
+        "cannot read /node/no-such-file",
+    );
     let dup = json!({"ticket": {"type": "static",
         "principals": {"bob": {"ticket": "t", "role": "anonymous"}}, "junction": file(&good)}});
-    assert_one_issue(&with(AUTH, dup), &at, Invalid, "user \"bob\" is also one of `principals`");
+    assert_one_issue(
+        &with(AUTH, dup),
+        &at,
+        Invalid,
+        "user \"bob\" is also one of `principals`",
+    );
     let unhashed = json!({"ticket": {"type": "static", "junction": file(&bad)}});
-    assert_one_issue(&with(AUTH, unhashed), &at, Invalid, "line 2: user \"alice\": the password is not hashed");
+    assert_one_issue(
+        &with(AUTH, unhashed),
+        &at,
+        Invalid,
+        "line 2: user \"alice\": the password is not hashed",
+    );
     let no_role = json!({"ticket": {"type": "static", "junction": {"password_file": good}}});
-    assert_one_issue(&with(AUTH, no_role), &format!("{AT}.ticket.junction.role"), Invalid, "");
+    assert_one_issue(
+        &with(AUTH, no_role),
+        &format!("{AT}.ticket.junction.role"),
+        Invalid,
+        "",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -107,7 +107,12 @@ impl MosquittoHash {
             h.update(&self.salt);
             got.copy_from_slice(&h.finalize());
         } else {
-            pbkdf2::pbkdf2_hmac::<Sha512>(password.as_bytes(), &self.salt, self.iterations, &mut got);
+            pbkdf2::pbkdf2_hmac::<Sha512>(
+                password.as_bytes(),
+                &self.salt,
+                self.iterations,
+                &mut got,
+            );
         }
         bool::from(got.as_slice().ct_eq(&self.hash))
     }

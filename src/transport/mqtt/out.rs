@@ -284,6 +284,9 @@ pub struct OutQueue {
     /// overlapping subscriptions into one delivery (the publication's ID,
     /// never 0, as `NonZeroU64` and the position as `u32`).
     pub last_delivery: Option<(std::num::NonZeroU64, u32)>,
+    /// 3.1.1: the last publication delivered and its QoS, so that
+    /// overlapping subscriptions give one copy (`sink::one_copy`).
+    pub last_copy: Option<(std::num::NonZeroU64, crate::proto::mqtt::QoS)>,
     /// Write coalescing (`transport::hold`): whether the deliveries queued
     /// are held back; a control packet releases them (here, not in the
     /// state: only a connection with something queued has one).
@@ -297,6 +300,7 @@ impl Empty for OutQueue {
                 items: VecDeque::new(),
                 bytes: 0,
                 last_delivery: None,
+                last_copy: None,
                 hold: Hold::IDLE,
             }
         }
@@ -332,6 +336,7 @@ impl OutQueue {
             items: VecDeque::new(),
             bytes: 0,
             last_delivery: None,
+            last_copy: None,
             hold: Hold::IDLE,
         }
     }

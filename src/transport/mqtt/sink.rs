@@ -429,6 +429,7 @@ fn offer(
         _ => return Ok(false),
     };
     let (sub, publisher, uri) = (ev.subscription, ev.publisher, ev.topic);
+    let first = (ev.publication, ev.retained);
     let format = mapping::format_of(&s.svc.payload_mapping, uri);
     let dynamic = matches!(format, PayloadFormat::Dynamic { .. }) && ev.native.is_none();
     let Some(cache) = PubCache::of(ev) else {
@@ -461,6 +462,12 @@ fn offer(
     if queue_only && m.qos == QoS::AtMostOnce {
         return Ok(false);
     }
+    if s.version == Version::V311
+        && !first.1
+        && !one_copy(&s.p, &mut s.out, queue_only, first.0, m.qos)
+    {
+        return Ok(false);
+    }
     let dyn_topic = dynamic.then(|| topic.clone());
     let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
     let src = Source::of(ev);
@@ -489,6 +496,42 @@ fn offer(
         return Ok(false);
     };
     place(s, msg, tmpl, m, publication, retained, retain)
+}
+
+/// 3.1.1 (no subscription identifiers tell copies apart): whether a
+/// publication matched through another of the client's overlapping
+/// subscriptions goes (again) at `qos`. The first match goes; a later one of
+/// the same publication only when it asks for a higher QoS (the spec's
+/// "respecting the maximum QoS", MQTT-3.3.5-1; the further copies it allows
+/// are left out, as mosquitto leaves them out). A publication reaches every
+/// subscription of a session in one dispatch, so the last one delivered is
+/// enough to know: kept in the outgoing queue's box (allocated for the
+/// delivery anyway), or for a session whose client is away, the last
+/// message queued for it.
+fn one_copy(
+    p: &super::session::Persist,
+    out: &mut super::lazy::Lazy<super::out::OutQueue>,
+    queue_only: bool,
+    publication: PublicationId,
+    qos: QoS,
+) -> bool {
+    if queue_only {
+        return !p
+            .waiting
+            .back()
+            .is_some_and(|w| w.msg.publication.get() == publication.get() && w.tmpl.qos() >= qos);
+    }
+    let Some(id) = std::num::NonZeroU64::new(publication.get()) else {
+        return true;
+    };
+    if let Some((last, sent)) = out.last_copy
+        && last == id
+        && qos <= sent
+    {
+        return false;
+    }
+    out.last_copy = Some((id, qos));
+    true
 }
 
 /// Delivers a matched publication to a connected session, queues it
