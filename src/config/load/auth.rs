@@ -330,13 +330,17 @@ impl Loader<'_> {
         }
     }
 
-    fn ticket(&mut self, path: &str, v: &Value) -> Option<TicketAuth> {
+    /// A method's object whose static form has `principals` and Junction's
+    /// `junction` block (either may stand alone), and its mode.
+    fn with_junction<'v>(&mut self, path: &str, v: &'v Value) -> Option<(&'v Obj, Mode)> {
         let obj = self.object(path, v)?;
-        let mode = self.mode(
-            path,
-            obj,
-            &[("principals", Key::Read), ("junction", Key::Read)],
-        )?;
+        let keys = [("principals", Key::Read), ("junction", Key::Read)];
+        let mode = self.mode(path, obj, &keys)?;
+        Some((obj, mode))
+    }
+
+    fn ticket(&mut self, path: &str, v: &Value) -> Option<TicketAuth> {
+        let (obj, mode) = self.with_junction(path, v)?;
         if let Mode::Dynamic(d) = mode {
             return Some(TicketAuth::Dynamic(d));
         }
@@ -615,12 +619,7 @@ impl Loader<'_> {
     }
 
     fn tls_auth(&mut self, path: &str, v: &Value) -> Option<TlsAuth> {
-        let obj = self.object(path, v)?;
-        let mode = self.mode(
-            path,
-            obj,
-            &[("principals", Key::Read), ("junction", Key::Read)],
-        )?;
+        let (obj, mode) = self.with_junction(path, v)?;
         if let Mode::Dynamic(d) = mode {
             return Some(TlsAuth::Dynamic(d));
         }
