@@ -429,7 +429,7 @@ fn offer(
         _ => return Ok(false),
     };
     let (sub, publisher, uri) = (ev.subscription, ev.publisher, ev.topic);
-    let first = (ev.publication, ev.retained);
+    let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
     let format = mapping::format_of(&s.svc.payload_mapping, uri);
     let dynamic = matches!(format, PayloadFormat::Dynamic { .. }) && ev.native.is_none();
     let Some(cache) = PubCache::of(ev) else {
@@ -463,13 +463,12 @@ fn offer(
         return Ok(false);
     }
     if s.version == Version::V311
-        && !first.1
-        && !one_copy(&s.p, &mut s.out, queue_only, first.0, m.qos)
+        && !retained
+        && !one_copy(&s.p, &mut s.out, queue_only, publication, m.qos)
     {
         return Ok(false);
     }
     let dyn_topic = dynamic.then(|| topic.clone());
-    let (publication, retained, retain) = (ev.publication, ev.retained, ev.retain);
     let src = Source::of(ev);
     if let PayloadFormat::Dynamic { encoder, realm, .. } = format
         && let Some(topic) = dyn_topic
