@@ -784,3 +784,24 @@ def test_queue_overflow_drop_oldest_and_max_connections(tmp_path_factory, made):
             assert answer == b"", "closed at max_connections, no CONNACK"
     finally:
         proc.kill()
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_a_client_identifier_over_the_authid_limit_is_rejected_as_such(router, made, version):
+    # Without a user name the client identifier is the WAMP authid, bounded
+    # by junction.auth.max_authid_len (256 bytes): over it, CONNACK 0x85
+    # (3.1.1: 2, identifier rejected), not "server unavailable".
+    m = Mqtt(router.mqtt_port, version, client_id="c" * 257)
+    m.connect()
+    made.append(m)
+    assert m.connack_code.value == 0x85, m.connack_code
+    ok = Mqtt(router.mqtt_port, version, client_id="c" * 256).connect()
+    made.append(ok)
+    assert ok.connack_code.value == 0
+    # With a user name, the user name is the authid (the client identifier
+    # is not): one over the limit is a bad user name (0x86; 3.1.1: 4).
+    named = Mqtt(router.mqtt_port, version, client_id="d" * 1000)
+    named.c.username_pw_set("u" * 257, "pw")
+    named.connect()
+    made.append(named)
+    assert named.connack_code.value == 0x86, named.connack_code

@@ -112,6 +112,13 @@ impl State {
                     ReasonCode::NotAuthorized
                 }
             }
+            // The HELLO's only arguments are the CONNECT's: the user name,
+            // else the client identifier, stands for the authid (over
+            // `junction.auth.max_authid_len`, ...).
+            "wamp.error.invalid_argument" if self.rare.credentials => {
+                ReasonCode::BadUserNameOrPassword
+            }
+            "wamp.error.invalid_argument" => ReasonCode::ClientIdentifierNotValid,
             _ => ReasonCode::UnspecifiedError,
         };
         tracing::debug!(client = %self.client_id, %reason, "MQTT CONNECT refused");
