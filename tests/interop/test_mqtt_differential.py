@@ -586,10 +586,14 @@ def test_order_of_each_publisher(brokers, version):
     # Four clients publish to one topic at once, each at its QoS (0, 1, 2,
     # 0), without waiting for acknowledgements: a subscriber gets each
     # one's messages in the order sent (MQTT-4.6.0-5/-6).
+    # mosquitto 2.0.11 breaks this now and then itself (seen on 5.0, about
+    # one run in ten: a QoS 1 or 2 message delivered five places early), so
+    # the spec is the reference here, not mosquitto; Junction kept the
+    # order in 50 runs of each version.
     got = both(brokers, order_scenario, version, new_tag(), 4, 60)
     want = {k: list(range(60)) for k in range(4)}
-    assert got["mosquitto"] == want
-    assert got["junction"] == got["mosquitto"]
+    assert got["junction"] == want
+    assert {k: sorted(v) for k, v in got["mosquitto"].items()} == want, "mosquitto delivered each message"
 
 
 def retained_then_live_scenario(port: int, version, tag: str, rounds: int) -> list:
@@ -617,8 +621,11 @@ def test_retained_message_comes_before_a_newer_live_one(brokers, version):
     # sent for its SUBSCRIBE comes before a publication the broker got
     # after the SUBACK (both are QoS 1 on one topic, MQTT-4.6.0-5/-6).
     got = both(brokers, retained_then_live_scenario, version, new_tag(), 5)
-    assert got["mosquitto"] == [[(b"old", True), (b"new", False)]] * 5
-    assert got["junction"] == got["mosquitto"]
+    # The spec is the reference (mosquitto once sent a retained message
+    # after a newer live one in a long random run; not asserted of it).
+    want = [[(b"old", True), (b"new", False)]] * 5
+    assert got["junction"] == want
+    assert all(sorted(r) == sorted(want[0]) for r in got["mosquitto"]), got["mosquitto"]
 
 
 # --- overlapping subscriptions of one client ---------------------------------------
