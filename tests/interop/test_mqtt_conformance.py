@@ -162,3 +162,31 @@ def test_v5_a_topic_alias_does_not_take_a_packet_over_the_maximum(router, made):
         # The next delivery of the topic gets the alias, with the topic.
         assert second[4 + len(t) : 4 + len(t) + 4] == b"\x03\x23\x00\x01", second
         assert second.endswith(b"small")
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_a_filter_over_the_topic_limits_is_refused_alone(router, made, version):
+    # A well-formed filter deeper than max_topic_levels (128) is "correctly
+    # formed but not allowed" (5.0: SUBACK 0x8F; 3.1.1: 0x80): the other
+    # filters of the same SUBSCRIBE are served and the connection stays.
+    tag = secrets.token_hex(4)
+    m = Mqtt(router.mqtt_port, version).connect()
+    made.append(m)
+    deep = f"{tag}/" + "/".join(["x"] * 128)
+    topics = [(deep, 1), (f"{tag}/ok", 1)]
+    if version == V5:
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        _, mid = m.c.subscribe([(t, SubscribeOptions(qos=q)) for t, q in topics])
+    else:
+        _, mid = m.c.subscribe(topics)
+    got_mid, codes = m.subacks.get(timeout=TIMEOUT)
+    assert got_mid == mid
+    values = [c if isinstance(c, int) else c.value for c in codes]
+    assert values == [0x8F if version == V5 else 0x80, 1]
+    pub = Mqtt(router.mqtt_port, version).connect()
+    made.append(pub)
+    pub.publish(f"{tag}/ok", b"still here", qos=1)
+    (msg,) = m.expect(1)
+    assert (msg.topic, msg.payload) == (f"{tag}/ok", b"still here")
+    assert not m.disconnected.is_set()

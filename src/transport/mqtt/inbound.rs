@@ -282,6 +282,19 @@ fn subscribe(s: &mut State, m: Subscribe, feed: &mut Vec<Message>) -> Result<(),
     let mut changed = false;
     for (index, sub) in m.subscriptions.into_iter().enumerate() {
         let filter = sub.filter.as_str();
+        let limits = &s.svc.limits;
+        if let Err(why) = topic::validate_subscription_filter(
+            filter,
+            s.version == Version::V5,
+            limits.max_topic_length,
+            limits.max_topic_levels,
+        ) {
+            // Well formed (the codec checked), but over this listener's
+            // limits: refused alone (5.0 0x8F; 3.1.1 0x80).
+            tracing::debug!(client = %s.client_id, %why, "subscription refused");
+            pending.codes[index] = Some(ReasonCode::TopicFilterInvalid);
+            continue;
+        }
         if !s.p.filters.contains_key(filter) && s.p.filters.len() >= s.svc.limits.max_subscriptions
         {
             pending.codes[index] = Some(ReasonCode::QuotaExceeded);
